@@ -1,0 +1,91 @@
+/*
+ * troupe-bench - troupe's benchmark program. `troupe-bench WORKLOAD [opts]`
+ * runs one workload; scripts/bench-vs-python.sh runs them side by side with
+ * the Python anchors in shared/anchors/python/.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "troupe/troupe.h"
+
+static const struct bench_workload workloads[] = {
+	{"wire", "envelope encode+decode of a small payload (--n N)",
+	 bench_wire},
+};
+
+#define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+double bench_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *bench_opt_str(int argc, char **argv, const char *name,
+			  const char *def)
+{
+	for (int i = 0; i + 1 < argc; i++)
+		if (strncmp(argv[i], "--", 2) == 0 &&
+		    strcmp(argv[i] + 2, name) == 0)
+			return argv[i + 1];
+	return def;
+}
+
+long bench_opt_long(int argc, char **argv, const char *name, long def)
+{
+	const char *v = bench_opt_str(argc, argv, name, NULL);
+	return v == NULL ? def : strtol(v, NULL, 10);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+double bench_median(double *xs, size_t n)
+{
+	if (n == 0)
+		return 0;
+	qsort(xs, n, sizeof(*xs), cmp_double);
+	return n % 2 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: troupe-bench WORKLOAD [--OPTION VALUE ...]\n"
+		     "workloads:\n");
+	for (size_t i = 0; i < N_WORKLOADS; i++)
+		fprintf(out, "  %-24s %s\n", workloads[i].name,
+			workloads[i].help);
+}
+
+int main(int argc, char **argv)
+{
+	int rv = tp_init(NULL);
+	if (rv != TP_OK) {
+		fprintf(stderr, "troupe-bench: tp_init: %s\n", tp_strerror(rv));
+		return 1;
+	}
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		tp_fini();
+		return argc < 2 ? 2 : 0;
+	}
+	for (size_t i = 0; i < N_WORKLOADS; i++) {
+		if (strcmp(argv[1], workloads[i].name) == 0) {
+			rv = workloads[i].run(argc - 1, argv + 1);
+			tp_fini();
+			return rv;
+		}
+	}
+	fprintf(stderr, "troupe-bench: unknown workload '%s'\n", argv[1]);
+	usage(stderr);
+	tp_fini();
+	return 2;
+}

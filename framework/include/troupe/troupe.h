@@ -1,0 +1,15 @@
+/*
+ * troupe/troupe.h - the whole public API of libtroupe.
+ *
+ * troupe is Python's multiprocessing rebuilt in C as an actor framework.
+ * Start with tp_init() at the top of main(). Each module has its own header
+ * and its own page under docs/.
+ */
+#ifndef TROUPE_TROUPE_H
+#define TROUPE_TROUPE_H
+
+#include "troupe/error.h"
+#include "troupe/payload.h"
+#include "troupe/runtime.h"
+
+#endif

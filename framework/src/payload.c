@@ -1,0 +1,320 @@
+/*
+ * payload.c - typed value lists and their protobuf encoding.
+ *
+ * Values are stored in a flat array of tagged unions; variable-size values
+ * own one malloc'ed block. Encoding builds a Troupe__Payload that points
+ * into the payload (no copies) and packs it; decoding copies out of the
+ * unpacked message so the payload owns its memory.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "payload_int.h"
+#include "troupe/error.h"
+#include "wire.h"
+
+int tp_payload_new(tp_payload **out)
+{
+	if (out == NULL)
+		return TP_EINVAL;
+	*out = calloc(1, sizeof(**out));
+	return *out == NULL ? TP_ENOMEM : TP_OK;
+}
+
+static void value_release(struct tp_value *v)
+{
+	free(v->data);
+	free(v->type_name);
+	v->data = NULL;
+	v->type_name = NULL;
+}
+
+void tp_payload_clear(tp_payload *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->count; i++)
+		value_release(&p->values[i]);
+	p->count = 0;
+}
+
+void tp_payload_free(tp_payload *p)
+{
+	if (p == NULL)
+		return;
+	tp_payload_clear(p);
+	free(p->values);
+	free(p);
+}
+
+static struct tp_value *value_push(tp_payload *p)
+{
+	if (p->count == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 4;
+		struct tp_value *v = realloc(p->values, cap * sizeof(*v));
+		if (v == NULL)
+			return NULL;
+		p->values = v;
+		p->cap = cap;
+	}
+	struct tp_value *v = &p->values[p->count];
+	memset(v, 0, sizeof(*v));
+	return v;
+}
+
+int tp_payload_add_none(tp_payload *p)
+{
+	struct tp_value *v;
+	if (p == NULL)
+		return TP_EINVAL;
+	if ((v = value_push(p)) == NULL)
+		return TP_ENOMEM;
+	v->type = TP_TNONE;
+	p->count++;
+	return TP_OK;
+}
+
+int tp_payload_add_int(tp_payload *p, int64_t i)
+{
+	struct tp_value *v;
+	if (p == NULL)
+		return TP_EINVAL;
+	if ((v = value_push(p)) == NULL)
+		return TP_ENOMEM;
+	v->type = TP_TINT;
+	v->i = i;
+	p->count++;
+	return TP_OK;
+}
+
+int tp_payload_add_double(tp_payload *p, double d)
+{
+	struct tp_value *v;
+	if (p == NULL)
+		return TP_EINVAL;
+	if ((v = value_push(p)) == NULL)
+		return TP_ENOMEM;
+	v->type = TP_TDOUBLE;
+	v->d = d;
+	p->count++;
+	return TP_OK;
+}
+
+/* Appends a value holding a copy of len bytes plus a NUL terminator. */
+static int add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
+		    const char *type_name)
+{
+	struct tp_value *v;
+	if ((v = value_push(p)) == NULL)
+		return TP_ENOMEM;
+	if ((v->data = malloc(len + 1)) == NULL)
+		return TP_ENOMEM;
+	if (len > 0)
+		memcpy(v->data, data, len);
+	v->data[len] = '\0';
+	if (type_name != NULL && (v->type_name = strdup(type_name)) == NULL) {
+		value_release(v);
+		return TP_ENOMEM;
+	}
+	v->type = t;
+	v->len = len;
+	p->count++;
+	return TP_OK;
+}
+
+int tp_payload_add_string(tp_payload *p, const char *s)
+{
+	if (p == NULL || s == NULL)
+		return TP_EINVAL;
+	return add_blob(p, TP_TSTRING, s, strlen(s), NULL);
+}
+
+int tp_payload_add_bytes(tp_payload *p, const void *data, size_t len)
+{
+	if (p == NULL || (data == NULL && len > 0))
+		return TP_EINVAL;
+	return add_blob(p, TP_TBYTES, data, len, NULL);
+}
+
+int tp_payload_add_proto(tp_payload *p, const ProtobufCMessage *msg)
+{
+	if (p == NULL || msg == NULL || msg->descriptor == NULL)
+		return TP_EINVAL;
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return TP_ENOMEM;
+	protobuf_c_message_pack(msg, buf);
+	int rv = add_blob(p, TP_TPROTO, buf, len, msg->descriptor->name);
+	free(buf);
+	return rv;
+}
+
+size_t tp_payload_count(const tp_payload *p)
+{
+	return p == NULL ? 0 : p->count;
+}
+
+/* Finds value i of type t, with the error codes the getters promise. */
+static int value_at(const tp_payload *p, size_t i, tp_type t,
+		    const struct tp_value **out)
+{
+	if (p == NULL)
+		return TP_EINVAL;
+	if (i >= p->count)
+		return TP_ENOENT;
+	if (p->values[i].type != t)
+		return TP_ETYPE;
+	*out = &p->values[i];
+	return TP_OK;
+}
+
+int tp_payload_type(const tp_payload *p, size_t i, tp_type *out)
+{
+	if (p == NULL || out == NULL)
+		return TP_EINVAL;
+	if (i >= p->count)
+		return TP_ENOENT;
+	*out = p->values[i].type;
+	return TP_OK;
+}
+
+int tp_payload_get_int(const tp_payload *p, size_t i, int64_t *out)
+{
+	const struct tp_value *v;
+	int rv;
+	if (out == NULL)
+		return TP_EINVAL;
+	if ((rv = value_at(p, i, TP_TINT, &v)) == TP_OK)
+		*out = v->i;
+	return rv;
+}
+
+int tp_payload_get_double(const tp_payload *p, size_t i, double *out)
+{
+	const struct tp_value *v;
+	int rv;
+	if (out == NULL)
+		return TP_EINVAL;
+	if ((rv = value_at(p, i, TP_TDOUBLE, &v)) == TP_OK)
+		*out = v->d;
+	return rv;
+}
+
+int tp_payload_get_string(const tp_payload *p, size_t i, const char **out)
+{
+	const struct tp_value *v;
+	int rv;
+	if (out == NULL)
+		return TP_EINVAL;
+	if ((rv = value_at(p, i, TP_TSTRING, &v)) == TP_OK)
+		*out = v->data;
+	return rv;
+}
+
+int tp_payload_get_bytes(const tp_payload *p, size_t i, const void **data,
+			 size_t *len)
+{
+	const struct tp_value *v;
+	int rv;
+	if (data == NULL || len == NULL)
+		return TP_EINVAL;
+	if ((rv = value_at(p, i, TP_TBYTES, &v)) == TP_OK) {
+		*data = v->data;
+		*len = v->len;
+	}
+	return rv;
+}
+
+int tp_payload_proto_type(const tp_payload *p, size_t i, const char **out)
+{
+	const struct tp_value *v;
+	int rv;
+	if (out == NULL)
+		return TP_EINVAL;
+	if ((rv = value_at(p, i, TP_TPROTO, &v)) == TP_OK)
+		*out = v->type_name;
+	return rv;
+}
+
+int tp_payload_get_proto(const tp_payload *p, size_t i,
+			 const ProtobufCMessageDescriptor *desc,
+			 ProtobufCMessage **out)
+{
+	const struct tp_value *v;
+	int rv;
+	if (desc == NULL || out == NULL)
+		return TP_EINVAL;
+	if ((rv = value_at(p, i, TP_TPROTO, &v)) != TP_OK)
+		return rv;
+	if (strcmp(v->type_name, desc->name) != 0)
+		return TP_ETYPE;
+	*out = protobuf_c_message_unpack(desc, NULL, v->len,
+					 (const uint8_t *)v->data);
+	return *out == NULL ? TP_EDECODE : TP_OK;
+}
+
+int tp_payload_copy(const tp_payload *src, tp_payload **out)
+{
+	tp_payload *p;
+	int rv;
+	if (src == NULL || out == NULL)
+		return TP_EINVAL;
+	if ((rv = tp_payload_new(&p)) != TP_OK)
+		return rv;
+	for (size_t i = 0; i < src->count && rv == TP_OK; i++) {
+		const struct tp_value *v = &src->values[i];
+		struct tp_value *c;
+		switch (v->type) {
+		case TP_TSTRING:
+		case TP_TBYTES:
+		case TP_TPROTO:
+			rv = add_blob(p, v->type, v->data, v->len,
+				      v->type_name);
+			break;
+		default:
+			if ((c = value_push(p)) == NULL) {
+				rv = TP_ENOMEM;
+				break;
+			}
+			*c = *v;
+			p->count++;
+		}
+	}
+	if (rv != TP_OK) {
+		tp_payload_free(p);
+		return rv;
+	}
+	*out = p;
+	return TP_OK;
+}
+
+int tp_payload_encode(const tp_payload *p, size_t max, void **buf,
+		      size_t *len)
+{
+	Troupe__Payload pb;
+	int rv;
+	if (p == NULL || buf == NULL || len == NULL)
+		return TP_EINVAL;
+	if ((rv = tp__payload_to_pb(p, &pb)) != TP_OK)
+		return rv;
+	rv = tp__pack((const ProtobufCMessage *)&pb, max, buf, len);
+	tp__payload_pb_release(&pb);
+	return rv;
+}
+
+int tp_payload_decode(const void *buf, size_t len, size_t max,
+		      tp_payload **out)
+{
+	Troupe__Payload *pb;
+	int rv;
+	if ((buf == NULL && len > 0) || out == NULL)
+		return TP_EINVAL;
+	rv = tp__unpack(&troupe__payload__descriptor, buf, len, max,
+			(ProtobufCMessage **)&pb);
+	if (rv != TP_OK)
+		return rv;
+	rv = tp__payload_from_pb(pb, out);
+	protobuf_c_message_free_unpacked(&pb->base, NULL);
+	return rv;
+}

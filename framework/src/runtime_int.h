@@ -1,0 +1,41 @@
+/* runtime_int.h - internal runtime state shared between modules. */
+#ifndef TP_RUNTIME_INT_H
+#define TP_RUNTIME_INT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "troupe/runtime.h"
+
+/* Environment variable that hands the runtime directory to children. */
+#define TP_ENV_RUNDIR "TROUPE_RUNDIR"
+
+struct tp_runtime {
+	int initialised;
+	int owner;           /* 1 in the process that created the directory */
+	tp_start_method method;
+	char base[256];      /* where run directories live */
+	char dir[256];       /* this run's directory */
+	char id[64];         /* "<pid>.<starttime>" of the owner */
+};
+
+extern struct tp_runtime tp__rt;
+
+/* Creates (or validates) a private 0700 directory owned by this user. */
+int tp__private_dir(const char *path);
+
+/* Removes a directory tree (best effort; returns the first error). */
+int tp__rmtree(const char *path);
+
+/* Reads the start time (clock ticks since boot) of pid from /proc. */
+int tp__proc_starttime(pid_t pid, unsigned long long *out);
+
+/* Removes run directories under base whose owner process is gone. Returns
+ * the number removed, or a negative value if base cannot be read. */
+int tp__rundir_clean_stale(const char *base);
+
+/* Hooks the process module provides (process.c). */
+int tp__process_init(const tp_init_opts *opts);
+void tp__process_fini(void);
+
+#endif
