@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "runtime_int.h"
+#include "shm.h"
 #include "troupe/error.h"
 
 struct tp_runtime tp__rt;
@@ -43,6 +44,7 @@ static int make_rundir(const tp_init_opts *opts)
 	if ((rv = tp__private_dir(tp__rt.base)) != TP_OK)
 		return rv;
 	tp__rundir_clean_stale(tp__rt.base);
+	tp__shm_clean_stale();
 	if ((rv = tp__proc_starttime(getpid(), &start)) != TP_OK)
 		return rv;
 	snprintf(tp__rt.id, sizeof(tp__rt.id), "%d.%llu", (int)getpid(),
@@ -114,8 +116,10 @@ int tp_fini(void)
 	if (!tp__rt.initialised)
 		return TP_ENOTINIT;
 	tp__process_fini();
-	if (tp__rt.owner)
+	if (tp__rt.owner) {
+		tp__shm_clean_run(tp__rt.id);
 		tp__rmtree(tp__rt.dir);
+	}
 	memset(&tp__rt, 0, sizeof(tp__rt));
 	return TP_OK;
 }

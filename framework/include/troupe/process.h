@@ -1,0 +1,168 @@
+/*
+ * troupe/process.h - processes as actors: multiprocessing.Process in C.
+ *
+ * A tp_process runs a target function in a child process. The target is a
+ * plain C function registered by name with TP_TARGET (the spawn start method
+ * finds it by that name in a fresh exec of the program; the other methods
+ * use the same registry so a target behaves the same under every method).
+ *
+ *   static int worker(const tp_payload *args, tp_payload *result) { ... }
+ *   TP_TARGET(worker);
+ *   ...
+ *   tp_process *p;
+ *   tp_process_new(&p, worker, args, NULL);
+ *   tp_process_start(p);
+ *   tp_process_join(p, -1);
+ *
+ * The target's return value is the child's exit code (as if passed to
+ * exit()); whatever it adds to `result` is returned to the parent and read
+ * with tp_process_result(). Timeouts are in milliseconds; -1 waits forever.
+ */
+#ifndef TROUPE_PROCESS_H
+#define TROUPE_PROCESS_H
+
+#include <sys/types.h>
+
+#include "troupe/payload.h"
+#include "troupe/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tp_process tp_process;
+
+/*
+ * A target: args are the payload given to tp_process_new (borrowed, never
+ * NULL: an empty payload when none was given); result is an empty payload
+ * the target may fill. The return value is the exit code.
+ */
+typedef int (*tp_target_fn)(const tp_payload *args, tp_payload *result);
+
+/*
+ * tp_target_register registers fn under name. Registering the same name
+ * with the same function again is allowed; with another function it gives
+ * TP_EALREADY. Errors: TP_EINVAL, TP_ENOMEM, TP_EALREADY.
+ */
+int tp_target_register(const char *name, tp_target_fn fn);
+
+/* TP_TARGET(fn) registers fn under its own name before main() runs. */
+#define TP_TARGET(fn)                                                         \
+	static void __attribute__((constructor)) tp_register_##fn(void)       \
+	{                                                                     \
+		tp_target_register(#fn, fn);                                  \
+	}
+
+typedef struct tp_process_opts {
+	const char *name;       /* NULL: "Process-N" ("Process-N:M" nested) */
+	int daemon;             /* terminated, not joined, at parent exit */
+	tp_start_method method; /* TP_START_DEFAULT: the runtime's default */
+	int new_group;          /* own process group: terminate/kill reach
+				   every descendant */
+} tp_process_opts;
+
+/*
+ * tp_process_new makes a process object (not started). target must be
+ * registered (TP_TARGET); args (may be NULL) is copied; opts may be NULL.
+ * Errors: TP_EINVAL, TP_ENOTREG, TP_ENOTINIT, TP_ENOMEM.
+ */
+int tp_process_new(tp_process **out, tp_target_fn target,
+		   const tp_payload *args, const tp_process_opts *opts);
+
+/*
+ * tp_process_start starts the child; once only. It returns after the child
+ * exists (its pid is known). Errors: TP_EALREADY (started before),
+ * TP_EDAEMON (the caller is a daemonic process), TP_EFORKNNG (fork method
+ * after nng started in this process), TP_ECLOSED (freed/closed object),
+ * wrapped system errors.
+ */
+int tp_process_start(tp_process *p);
+
+/*
+ * tp_process_join waits for the child to exit, up to timeout_ms (-1:
+ * forever). Errors: TP_ETIMEDOUT (still running: reported, never silent),
+ * TP_ESTATE (not started), TP_EINVAL.
+ */
+int tp_process_join(tp_process *p, int timeout_ms);
+
+/* tp_process_is_alive returns 1 while the started child runs, else 0. */
+int tp_process_is_alive(tp_process *p);
+
+/*
+ * tp_process_terminate sends SIGTERM, tp_process_kill SIGKILL (to the
+ * whole group with opts.new_group). A child that already exited is left
+ * alone and the call succeeds, as in Python. Errors: TP_ESTATE (not
+ * started).
+ */
+int tp_process_terminate(tp_process *p);
+int tp_process_kill(tp_process *p);
+
+/*
+ * tp_process_exitcode stores the exit code: the target's return value or
+ * exit() status, or -N when killed by signal N. Errors: TP_ESTATE while not
+ * started or still running (Python's None).
+ */
+int tp_process_exitcode(tp_process *p, int *out);
+
+/* tp_process_pid returns the child's pid, 0 before start. */
+pid_t tp_process_pid(const tp_process *p);
+
+/* tp_process_name returns the name (owned by p). */
+const char *tp_process_name(const tp_process *p);
+
+/* tp_process_daemon returns the daemon flag. */
+int tp_process_daemon(const tp_process *p);
+
+/*
+ * tp_process_sentinel returns a file descriptor (owned by p) that becomes
+ * readable when the child exits, for poll() or tp_wait(). -1 before start.
+ */
+int tp_process_sentinel(const tp_process *p);
+
+/*
+ * tp_process_result waits up to timeout_ms for the child to exit and moves
+ * its result payload into *out (free with tp_payload_free); it can be taken
+ * once. Errors: TP_ETIMEDOUT, TP_ESTATE (not started), TP_EDIED (the child
+ * died without returning: killed, crashed, exit() from the target),
+ * TP_ENOENT (already taken).
+ */
+int tp_process_result(tp_process *p, tp_payload **out, int timeout_ms);
+
+/*
+ * tp_process_free releases the object. A child still running is not
+ * killed: the runtime keeps watching it, reaps it, and finishes it at exit
+ * like any other child. NULL is allowed.
+ */
+void tp_process_free(tp_process *p);
+
+/*
+ * tp_current_process returns the calling process's own object ("MainProcess"
+ * in the main program), tp_parent_process the parent's (NULL in the main
+ * program). Both are owned by the runtime; only name, pid and daemon are
+ * meaningful. NULL before tp_init.
+ */
+const tp_process *tp_current_process(void);
+const tp_process *tp_parent_process(void);
+
+/*
+ * tp_active_children fills procs (up to max) with the running children this
+ * process started and returns how many there are; finished ones are reaped
+ * as a side effect (Python's active_children()).
+ */
+int tp_active_children(tp_process **procs, int max);
+
+/* tp_cpu_count returns the CPUs this process may run on (affinity). */
+int tp_cpu_count(void);
+
+/*
+ * tp_wait waits until at least one of the n file descriptors (sentinels,
+ * pipe or queue fds) is readable, up to timeout_ms. ready[i] is set to 1
+ * for each readable one. Returns the number ready (0 on timeout) or a
+ * negative TP_E* code. Python's multiprocessing.connection.wait.
+ */
+int tp_wait(const int *fds, int n, int timeout_ms, int *ready);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
