@@ -47,10 +47,10 @@ typedef int (*tp_target_fn)(const tp_payload *args, tp_payload *result);
 int tp_target_register(const char *name, tp_target_fn fn);
 
 /* TP_TARGET(fn) registers fn under its own name before main() runs. */
-#define TP_TARGET(fn)                                                         \
-	static void __attribute__((constructor)) tp_register_##fn(void)       \
-	{                                                                     \
-		tp_target_register(#fn, fn);                                  \
+#define TP_TARGET(fn)                                                          \
+	static void __attribute__((constructor)) tp_register_##fn(void)        \
+	{                                                                      \
+		tp_target_register(#fn, fn);                                   \
 	}
 
 typedef struct tp_process_opts {
@@ -58,7 +58,7 @@ typedef struct tp_process_opts {
 	int daemon;             /* terminated, not joined, at parent exit */
 	tp_start_method method; /* TP_START_DEFAULT: the runtime's default */
 	int new_group;          /* own process group: terminate/kill reach
-				   every descendant */
+	                           every descendant */
 } tp_process_opts;
 
 /*
@@ -67,7 +67,7 @@ typedef struct tp_process_opts {
  * Errors: TP_EINVAL, TP_ENOTREG, TP_ENOTINIT, TP_ENOMEM.
  */
 int tp_process_new(tp_process **out, tp_target_fn target,
-		   const tp_payload *args, const tp_process_opts *opts);
+                   const tp_payload *args, const tp_process_opts *opts);
 
 /*
  * tp_process_start starts the child; once only. It returns after the child
