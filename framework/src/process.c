@@ -97,6 +97,7 @@ int tp__process_init(const tp_init_opts *opts)
 void tp__process_fini(void)
 {
 	tp__finish_children();
+	tp__exit_log_close();
 }
 
 /* ---- process objects ---- */
@@ -288,8 +289,8 @@ static int finish_exit(tp_process *p, int timeout_ms)
 		fputs(p->report, stderr);
 		fflush(stderr);
 	}
-	close(p->fd);
-	p->fd = -1;
+	/* The fd stays open (at end of file: always readable) until
+	 * tp_process_free, so a sentinel held by the caller stays valid. */
 	tp__ctlbuf_free(&p->rb);
 	p->state = PROC_EXITED;
 	return TP_OK;
@@ -410,7 +411,26 @@ int tp_process_daemon(const tp_process *p)
 
 int tp_process_sentinel(const tp_process *p)
 {
-	return p == NULL || p->state != PROC_RUNNING ? -1 : p->fd;
+	return p == NULL || p->state == PROC_NEW || p->state == PROC_SELF
+	           ? -1
+	           : p->fd;
+}
+
+/* For tp_wait: a readable sentinel may only mean "frames to drain" (the
+ * start handshake, a result): drain them, and report the fd ready only
+ * when its child has exited. Other fds are ready when readable. */
+int tp__sentinel_ready(int fd)
+{
+	int ready = 1;
+	pthread_mutex_lock(&tp__pm.mu);
+	for (tp_process *p = tp__pm.children; p != NULL; p = p->next) {
+		if (p->fd == fd && p->state == PROC_RUNNING) {
+			ready = tp__process_pump(p, 0) == TP_OK;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tp__pm.mu);
+	return ready;
 }
 
 int tp_process_result(tp_process *p, tp_payload **out, int timeout_ms)
