@@ -544,3 +544,42 @@ void tp_spawn_guard(void)
 	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised)
 		tp_init(NULL); /* adopts the run directory, runs the child */
 }
+
+const char *tp_process_repr(const tp_process *p, char *buf, size_t len)
+{
+	char pid[32] = "", parent[32] = "None", st[48];
+	const char *cls = "Process";
+	if (buf == NULL || len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (p == NULL)
+		return buf;
+	if (p == &tp__pm.self) {
+		if (tp__pm.have_parent)
+			snprintf(parent, sizeof(parent), "%d",
+			         (int)tp__pm.parent.pid);
+		else
+			cls = "_MainProcess";
+		snprintf(st, sizeof(st), "started");
+	} else if (p == &tp__pm.parent) {
+		snprintf(parent, sizeof(parent), "?");
+		snprintf(st, sizeof(st), "started");
+	} else {
+		snprintf(parent, sizeof(parent), "%d", (int)tp__pm.self.pid);
+		if (p->pid > 0)
+			snprintf(pid, sizeof(pid), " pid=%d", (int)p->pid);
+		int code;
+		if (p->state == PROC_NEW)
+			snprintf(st, sizeof(st), "initial");
+		else if (tp_process_exitcode((tp_process *)p, &code) != TP_OK)
+			snprintf(st, sizeof(st), "started");
+		else if (code < 0 && sigabbrev_np(-code) != NULL)
+			snprintf(st, sizeof(st), "stopped exitcode=-SIG%s",
+			         sigabbrev_np(-code));
+		else
+			snprintf(st, sizeof(st), "stopped exitcode=%d", code);
+	}
+	snprintf(buf, len, "<%s name='%s'%s parent=%s %s%s>", cls, p->name, pid,
+	         parent, st, p->daemon ? " daemon" : "");
+	return buf;
+}

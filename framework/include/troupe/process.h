@@ -21,6 +21,7 @@
 #ifndef TROUPE_PROCESS_H
 #define TROUPE_PROCESS_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "troupe/payload.h"
@@ -112,6 +113,15 @@ const char *tp_process_name(const tp_process *p);
 
 /* tp_process_daemon returns the daemon flag. */
 int tp_process_daemon(const tp_process *p);
+
+/*
+ * tp_process_repr writes Python's repr of a process into buf, e.g.
+ * "<Process name='child' parent=7780 started daemon>",
+ * "<_MainProcess name='MainProcess' parent=None started>",
+ * "<Process name='Process-1' pid=12 parent=10 stopped exitcode=-15>".
+ * Returns buf (truncated to len), or "" for a NULL p.
+ */
+const char *tp_process_repr(const tp_process *p, char *buf, size_t len);
 
 /*
  * tp_process_sentinel returns a file descriptor (owned by p, valid until
