@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -250,6 +251,145 @@ static void test_big_result(void **state)
 	}
 }
 
+static void test_repr(void **state)
+{
+	(void)state;
+	char buf[200], want[200];
+	tp_process *p;
+	tp_process_opts o = {.name = "child", .daemon = 1};
+	tp_test_init(TP_START_DEFAULT);
+	assert_string_equal(
+	    tp_process_repr(tp_current_process(), buf, sizeof(buf)),
+	    "<_MainProcess name='MainProcess' parent=None "
+	    "started>");
+	TP_OK_OR_FAIL(tp_process_new(&p, t_sleep, NULL, &o));
+	snprintf(want, sizeof(want),
+	         "<Process name='child' parent=%d "
+	         "initial daemon>",
+	         (int)getpid());
+	assert_string_equal(tp_process_repr(p, buf, sizeof(buf)), want);
+	TP_OK_OR_FAIL(tp_process_start(p));
+	snprintf(want, sizeof(want),
+	         "<Process name='child' pid=%d parent=%d "
+	         "started daemon>",
+	         (int)tp_process_pid(p), (int)getpid());
+	assert_string_equal(tp_process_repr(p, buf, sizeof(buf)), want);
+	TP_OK_OR_FAIL(tp_process_terminate(p));
+	TP_OK_OR_FAIL(tp_process_join(p, 10000));
+	snprintf(want, sizeof(want),
+	         "<Process name='child' pid=%d parent=%d "
+	         "stopped exitcode=-SIGTERM daemon>",
+	         (int)tp_process_pid(p), (int)getpid());
+	assert_string_equal(tp_process_repr(p, buf, sizeof(buf)), want);
+	assert_string_equal(tp_process_repr(NULL, buf, sizeof(buf)), "");
+	tp_process_free(p);
+	tp_test_fini();
+}
+
+/* tp_wait drains a large result on the way, so the child can exit. */
+static void test_wait_drains_big_result(void **state)
+{
+	(void)state;
+	tp_process *p;
+	tp_payload *args, *res;
+	int fd, ready;
+	const void *data;
+	size_t len;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_int(args, 4 << 20));
+	TP_OK_OR_FAIL(tp_process_new(&p, t_big, args, NULL));
+	tp_payload_free(args);
+	TP_OK_OR_FAIL(tp_process_start(p));
+	fd = tp_process_sentinel(p);
+	assert_int_equal(tp_wait(&fd, 1, 20000, &ready), 1);
+	assert_int_equal(ready, 1);
+	assert_false(tp_process_is_alive(p));
+	TP_OK_OR_FAIL(tp_process_result(p, &res, 0));
+	TP_OK_OR_FAIL(tp_payload_get_bytes(res, 0, &data, &len));
+	assert_int_equal(len, 4 << 20);
+	tp_payload_free(res);
+	/* the sentinel of an exited child stays valid and ready */
+	assert_int_equal(tp_process_sentinel(p), fd);
+	assert_int_equal(tp_wait(&fd, 1, 0, &ready), 1);
+	tp_process_free(p);
+	tp_test_fini();
+}
+
+/* A freed running child is kept by the runtime: reaped by
+ * tp_active_children once it exits, finished at tp_fini otherwise. */
+static void test_free_running_child(void **state)
+{
+	(void)state;
+	tp_process *p, *q, *list[4];
+	tp_payload *args;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_process_new(&p, t_noop, NULL, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	tp_process_free(p);
+	for (int i = 0; i < 2000 && tp_test_children() > 1; i++)
+		usleep(2000);
+	assert_int_equal(tp_active_children(list, 4), 0);
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_int(args, 0));
+	TP_OK_OR_FAIL(tp_payload_add_int(args, 5));
+	TP_OK_OR_FAIL(tp_process_new(&q, t_add, args, NULL));
+	tp_payload_free(args);
+	TP_OK_OR_FAIL(tp_process_start(q));
+	tp_process_free(q); /* runs on; tp_fini joins it */
+	tp_test_fini();
+}
+
+/* exit without tp_fini: the atexit path joins non-daemonic children. */
+static int t_touch_later(const tp_payload *args, tp_payload *res)
+{
+	const char *path;
+	(void)res;
+	tp_payload_get_string(args, 0, &path);
+	usleep(100000);
+	FILE *f = fopen(path, "w");
+	if (f != NULL)
+		fclose(f);
+	return 0;
+}
+TP_TARGET(t_touch_later);
+
+static void test_atexit_joins_children(void **state)
+{
+	(void)state;
+	char path[128];
+	int st;
+	snprintf(path, sizeof(path), "/tmp/tp-test-%d-touched", (int)getpid());
+	unlink(path);
+	pid_t helper = fork();
+	if (helper == 0) {
+		tp_process *p, *d;
+		tp_payload *args;
+		tp_process_opts od = {.daemon = 1};
+		tp_init_opts io = {.runtime_base = path};
+		strcat(path, ".base");
+		if (tp_init(&io) != TP_OK)
+			_exit(10);
+		path[strlen(path) - 5] = '\0';
+		tp_payload_new(&args);
+		tp_payload_add_string(args, path);
+		if (tp_process_new(&p, t_touch_later, args, NULL) != TP_OK ||
+		    tp_process_start(p) != TP_OK ||
+		    tp_process_new(&d, t_sleep, NULL, &od) != TP_OK ||
+		    tp_process_start(d) != TP_OK)
+			_exit(11);
+		exit(0);
+	}
+	assert_true(helper > 0);
+	assert_int_equal(waitpid(helper, &st, 0), helper);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	unlink(path);
+	strcat(path, ".base");
+	assert_int_equal(rmdir(path), 0); /* empty: the run dir is gone */
+}
+
 int main(void)
 {
 	tp_spawn_guard();
@@ -260,6 +400,10 @@ int main(void)
 	    cmocka_unit_test(test_join_timeout_terminate_kill),
 	    cmocka_unit_test(test_exit_from_target),
 	    cmocka_unit_test(test_big_result),
+	    cmocka_unit_test(test_repr),
+	    cmocka_unit_test(test_wait_drains_big_result),
+	    cmocka_unit_test(test_free_running_child),
+	    cmocka_unit_test(test_atexit_joins_children),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

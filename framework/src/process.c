@@ -242,42 +242,59 @@ static void on_frame(tp_process *p, Troupe__Envelope *env)
 	}
 }
 
+/* Waits (up to timeout_ms) for a direct child to exit, publishes its exit
+ * event, then reaps it: publish before reap, so that a monitor that finds
+ * the pid gone always finds its event. */
+static int reap_direct(tp_process *p, int timeout_ms, int *st)
+{
+	struct timespec t0, now;
+	siginfo_t si;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		int r = waitid(P_PID, (id_t)p->pid, &si,
+		               WEXITED | WNOHANG | WNOWAIT);
+		if (r == 0 && si.si_pid == p->pid) {
+			*st = tp__wait_status(&si);
+			break;
+		}
+		if (r != 0 && errno != EINTR) {
+			*st = SIGKILL; /* someone else reaped it */
+			p->status = *st;
+			p->have_status = 1;
+			return TP_OK;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long el = (now.tv_sec - t0.tv_sec) * 1000 +
+		          (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (timeout_ms >= 0 && el >= timeout_ms)
+			return TP_ETIMEDOUT;
+		struct timespec d = {0, 200000};
+		nanosleep(&d, NULL);
+	}
+	void *buf = NULL;
+	size_t len = 0;
+	Troupe__Envelope *env = NULL;
+	if (tp__exit_publish(p->pid, p->name, *st, &buf, &len) == TP_OK &&
+	    tp__envelope_unpack(buf, len, 0, &env) == TP_OK &&
+	    env->body_case == TROUPE__ENVELOPE__BODY_EXIT)
+		on_exit_event(p, env->exit);
+	tp__envelope_free(env);
+	free(buf);
+	while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	p->status = *st;
+	p->have_status = 1;
+	return TP_OK;
+}
+
 /* The exit is known: reap if we are the real parent, report a crash. */
 static int finish_exit(tp_process *p, int timeout_ms)
 {
 	if (!p->have_status && p->direct) {
-		int st;
-		struct timespec t0, now;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		for (;;) {
-			pid_t r = waitpid(p->pid, &st, WNOHANG);
-			if (r == p->pid)
-				break;
-			if (r < 0 && errno != EINTR) {
-				st = SIGKILL; /* someone else reaped it */
-				break;
-			}
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long el = (now.tv_sec - t0.tv_sec) * 1000 +
-			          (now.tv_nsec - t0.tv_nsec) / 1000000;
-			if (timeout_ms >= 0 && el >= timeout_ms)
-				return TP_ETIMEDOUT;
-			struct timespec d = {0, 200000};
-			nanosleep(&d, NULL);
-		}
-		void *buf = NULL;
-		size_t len = 0;
-		Troupe__Envelope *env = NULL;
-		if (tp__exit_publish(p->pid, p->name, st, &buf, &len) ==
-		        TP_OK &&
-		    tp__envelope_unpack(buf, len, 0, &env) == TP_OK &&
-		    env->body_case == TROUPE__ENVELOPE__BODY_EXIT)
-			on_exit_event(p, env->exit);
-		else
-			p->status = st;
-		p->have_status = 1;
-		tp__envelope_free(env);
-		free(buf);
+		int st, rv = reap_direct(p, timeout_ms, &st);
+		if (rv != TP_OK)
+			return rv;
 	}
 	if (!p->have_status) {
 		/* The fork server died without relaying: the child died with

@@ -8,6 +8,7 @@
 #define TP_PROCESS_INT_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -90,6 +91,10 @@ void tp__ctlbuf_free(struct tp_ctlbuf *b);
 int tp__server_start(void);
 void tp__server_stop(void);
 int tp__server_request(int child_fd, const char *name);
+/* The wait status of an exited child seen with waitid(WNOWAIT). */
+int tp__wait_status(const siginfo_t *si);
+/* 1 when the server is gone (its socket hung up); then it is reaped. */
+int tp__server_dead(void);
 
 /* Child side (child.c). Never returns. */
 _Noreturn void tp__child_run(int fd, pid_t expected_parent);
