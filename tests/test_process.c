@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -390,6 +391,44 @@ static void test_atexit_joins_children(void **state)
 	assert_int_equal(rmdir(path), 0); /* empty: the run dir is gone */
 }
 
+/* The child's environment as Python sets it: stdin is /dev/null, SIGINT
+ * has its default action, the parent's pid and name are known. */
+static int t_env(const tp_payload *args, tp_payload *res)
+{
+	struct stat a, b;
+	struct sigaction sa;
+	(void)args;
+	if (fstat(0, &a) != 0 || stat("/dev/null", &b) != 0 ||
+	    a.st_rdev != b.st_rdev)
+		return 1;
+	if (sigaction(SIGINT, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
+		return 2;
+	if (tp_parent_process() == NULL ||
+	    tp_process_pid(tp_parent_process()) != getppid())
+		return 0; /* forkserver: the real parent is the server */
+	tp_payload_add_int(res, 1);
+	return 0;
+}
+TP_TARGET(t_env);
+
+static void test_child_environment(void **state)
+{
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	for (int i = 0; i < 3; i++) {
+		tp_process *p;
+		tp_process_opts o = {.method = methods[i]};
+		int code;
+		TP_OK_OR_FAIL(tp_process_new(&p, t_env, NULL, &o));
+		TP_OK_OR_FAIL(tp_process_start(p));
+		TP_OK_OR_FAIL(tp_process_join(p, 10000));
+		TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+		assert_int_equal(code, 0);
+		tp_process_free(p);
+	}
+	tp_test_fini();
+}
+
 int main(void)
 {
 	tp_spawn_guard();
@@ -404,6 +443,7 @@ int main(void)
 	    cmocka_unit_test(test_wait_drains_big_result),
 	    cmocka_unit_test(test_free_running_child),
 	    cmocka_unit_test(test_atexit_joins_children),
+	    cmocka_unit_test(test_child_environment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

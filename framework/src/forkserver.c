@@ -145,6 +145,7 @@ static _Noreturn void server_child(struct server *s, int fd)
 	sigemptyset(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	signal(SIGCHLD, SIG_DFL);
+	signal(SIGINT, SIG_DFL); /* ignored by the server only */
 	tp__child_run(fd, s->pid);
 }
 

@@ -54,6 +54,13 @@ int tp_target_register(const char *name, tp_target_fn fn);
 		tp_target_register(#fn, fn);                                   \
 	}
 
+/*
+ * Options of a process. Children die with their real parent
+ * (PR_SET_PDEATHSIG): the fork server for forkserver children, the caller
+ * for spawn and fork children. Linux ties that to the *thread* that
+ * started the child: with spawn or fork, start children from a thread that
+ * outlives them (the main thread, or a long-lived supervisor thread).
+ */
 typedef struct tp_process_opts {
 	const char *name;       /* NULL: "Process-N" ("Process-N:M" nested) */
 	int daemon;             /* terminated, not joined, at parent exit */
@@ -136,9 +143,10 @@ int tp_process_sentinel(const tp_process *p);
 /*
  * tp_process_result waits up to timeout_ms for the child to exit and moves
  * its result payload into *out (free with tp_payload_free); it can be taken
- * once. Errors: TP_ETIMEDOUT, TP_ESTATE (not started), TP_EDIED (the child
- * died without returning: killed, crashed, exit() from the target),
- * TP_ENOENT (already taken).
+ * once. A result larger than TP_MAX_MSG_DEFAULT is not sent (the child
+ * says so on stderr) and gives TP_EDIED. Errors: TP_ETIMEDOUT, TP_ESTATE (not
+ * started), TP_EDIED (the child died without returning: killed, crashed, exit()
+ * from the target), TP_ENOENT (already taken).
  */
 int tp_process_result(tp_process *p, tp_payload **out, int timeout_ms);
 
