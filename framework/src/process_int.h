@@ -106,6 +106,11 @@ void tp__close_inherited(void);
  * everyone joined; stops the fork server. */
 void tp__finish_children(void);
 
+/* Reads p's control channel for up to timeout_ms (0: what is there) and
+ * handles its frames. TP_OK once the child exited (reaped, event
+ * published, crash report printed), TP_ETIMEDOUT while it runs (reap.c). */
+int tp__process_pump(tp_process *p, int timeout_ms);
+
 /* 1 unless fd is the sentinel of a child that still runs (process.c). */
 int tp__sentinel_ready(int fd);
 
