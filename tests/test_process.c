@@ -166,6 +166,8 @@ static void test_errors(void **state)
 	TP_OK_OR_FAIL(tp_process_kill(p));
 	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
 	assert_int_equal(code, 0);
+	assert_null(tp_process_crash_report(p));
+	assert_null(tp_process_crash_report(NULL));
 	tp_process_free(p);
 	tp_process_free(NULL);
 	TP_EXPECT(tp_process_join(NULL, 0), TP_EINVAL);

@@ -99,6 +99,7 @@ static void test_crash_report_and_monitor(void **state)
 		TP_OK_OR_FAIL(tp_process_join(p, 10000));
 		TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
 		assert_int_equal(code, -SIGSEGV);
+		assert_non_null(strstr(tp_process_crash_report(p), "t_segv"));
 		TP_OK_OR_FAIL(tp_monitor_next(m, &ev, 10000));
 		assert_int_equal(ev.pid, tp_process_pid(p));
 		assert_int_equal(ev.exitcode, -SIGSEGV);
@@ -118,6 +119,7 @@ static void test_crash_report_and_monitor(void **state)
 		TP_OK_OR_FAIL(tp_process_join(p, 10000));
 		TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
 		assert_int_equal(code, -SIGABRT);
+		assert_non_null(strstr(tp_process_crash_report(p), "SIGABRT"));
 		tp_process_free(p);
 		tp_test_fini();
 	}

@@ -262,6 +262,11 @@ int tp_process_exitcode(tp_process *p, int *out)
 	return TP_OK;
 }
 
+const char *tp_process_crash_report(const tp_process *p)
+{
+	return p == NULL || p->state != PROC_EXITED ? NULL : p->report;
+}
+
 pid_t tp_process_pid(const tp_process *p)
 {
 	return p == NULL ? 0 : p->pid;

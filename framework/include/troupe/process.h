@@ -112,6 +112,14 @@ int tp_process_kill(tp_process *p);
  */
 int tp_process_exitcode(tp_process *p, int *out);
 
+/*
+ * tp_process_crash_report returns the crash report of a child that died
+ * from SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT (owned by p, also
+ * printed on stderr when the exit was observed), NULL otherwise or while
+ * it runs.
+ */
+const char *tp_process_crash_report(const tp_process *p);
+
 /* tp_process_pid returns the child's pid, 0 before start. */
 pid_t tp_process_pid(const tp_process *p);
 
