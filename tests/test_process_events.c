@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime_int.h"
 #include "testutil.h"
 
 static void sleep_ms(long ms)
@@ -398,6 +399,34 @@ static void test_nested_children(void **state)
 	}
 }
 
+/* The parent's default start method is the child's default too. */
+static int t_default_method(const tp_payload *args, tp_payload *res)
+{
+	(void)args;
+	tp_payload_add_int(res, tp__rt.method);
+	return 0;
+}
+TP_TARGET(t_default_method);
+
+static void test_default_method_inherited(void **state)
+{
+	(void)state;
+	static const tp_start_method ms[] = {TP_START_FORKSERVER,
+	                                     TP_START_SPAWN, TP_START_FORK};
+	for (int i = 0; i < 3; i++) {
+		tp_payload *res;
+		int64_t m;
+		tp_test_init(ms[i]);
+		tp_process *p = start(t_default_method, 0, TP_START_DEFAULT);
+		TP_OK_OR_FAIL(tp_process_result(p, &res, 10000));
+		TP_OK_OR_FAIL(tp_payload_get_int(res, 0, &m));
+		assert_int_equal(m, ms[i]);
+		tp_payload_free(res);
+		tp_process_free(p);
+		tp_test_fini();
+	}
+}
+
 /* new_group: kill reaches the child's own children. */
 static void test_new_group_kill_reaches_tree(void **state)
 {
@@ -452,6 +481,7 @@ int main(void)
 	    cmocka_unit_test(test_daemon_cannot_have_children),
 	    cmocka_unit_test(test_nested_children),
 	    cmocka_unit_test(test_new_group_kill_reaches_tree),
+	    cmocka_unit_test(test_default_method_inherited),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
