@@ -156,6 +156,8 @@ static void test_errors(void **state)
 	TP_EXPECT(tp_process_kill(p), TP_ESTATE);
 	TP_EXPECT(tp_process_result(p, &res, 0), TP_ESTATE);
 	TP_EXPECT(tp_process_exitcode(p, &code), TP_ESTATE);
+	tp_exit_event ev;
+	TP_EXPECT(tp_process_exit_event(p, &ev), TP_ESTATE);
 	TP_OK_OR_FAIL(tp_process_start(p));
 	TP_EXPECT(tp_process_start(p), TP_EALREADY);
 	TP_EXPECT(tp_process_join(p, -2), TP_EINVAL);
@@ -167,6 +169,10 @@ static void test_errors(void **state)
 	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
 	assert_int_equal(code, 0);
 	assert_null(tp_process_crash_report(p));
+	TP_OK_OR_FAIL(tp_process_exit_event(p, &ev));
+	assert_int_equal(ev.exitcode, 0);
+	assert_int_equal(ev.signal, 0);
+	assert_string_equal(ev.report, "");
 	assert_null(tp_process_crash_report(NULL));
 	tp_process_free(p);
 	tp_process_free(NULL);

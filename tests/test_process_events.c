@@ -101,6 +101,14 @@ static void test_crash_report_and_monitor(void **state)
 		TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
 		assert_int_equal(code, -SIGSEGV);
 		assert_non_null(strstr(tp_process_crash_report(p), "t_segv"));
+		tp_exit_event pe;
+		TP_OK_OR_FAIL(tp_process_exit_event(p, &pe));
+		assert_int_equal(pe.pid, tp_process_pid(p));
+		assert_int_equal(pe.signal, SIGSEGV);
+		assert_int_equal(pe.exitcode, -SIGSEGV);
+		assert_string_equal(pe.name, tp_process_name(p));
+		assert_string_equal(pe.report, tp_process_crash_report(p));
+		TP_EXPECT(tp_process_exit_event(p, NULL), TP_EINVAL);
 		TP_OK_OR_FAIL(tp_monitor_next(m, &ev, 10000));
 		assert_int_equal(ev.pid, tp_process_pid(p));
 		assert_int_equal(ev.exitcode, -SIGSEGV);

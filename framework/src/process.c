@@ -267,6 +267,23 @@ const char *tp_process_crash_report(const tp_process *p)
 	return p == NULL || p->state != PROC_EXITED ? NULL : p->report;
 }
 
+int tp_process_exit_event(tp_process *p, tp_exit_event *ev)
+{
+	int code, rv;
+	if (p == NULL || ev == NULL)
+		return TP_EINVAL;
+	if ((rv = tp_process_exitcode(p, &code)) != TP_OK)
+		return rv;
+	memset(ev, 0, sizeof(*ev));
+	ev->pid = p->pid;
+	ev->name = p->name;
+	ev->exitcode = code;
+	ev->signal = WIFSIGNALED(p->status) ? WTERMSIG(p->status) : 0;
+	ev->core_dumped = WIFSIGNALED(p->status) && WCOREDUMP(p->status);
+	ev->report = p->report != NULL ? p->report : "";
+	return TP_OK;
+}
+
 pid_t tp_process_pid(const tp_process *p)
 {
 	return p == NULL ? 0 : p->pid;

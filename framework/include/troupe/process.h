@@ -228,6 +228,14 @@ typedef struct tp_exit_event {
 typedef struct tp_monitor tp_monitor;
 
 /*
+ * tp_process_exit_event fills *ev with the exit event of a child this
+ * process started and saw exit (pointers owned by p, valid until
+ * tp_process_free). Errors: TP_EINVAL, TP_ESTATE (not started, or still
+ * running).
+ */
+int tp_process_exit_event(tp_process *p, tp_exit_event *ev);
+
+/*
  * tp_monitor_new watches pid, a troupe child of this run (started by any
  * process of the run). Monitoring a child that already exited works: its
  * event is delivered at once. Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOENT (no
