@@ -1,5 +1,6 @@
 /* test_process.c - tp_process under every start method: lifecycle, exit
  * codes, results, errors. */
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -437,6 +438,27 @@ static void test_child_environment(void **state)
 	tp_test_fini();
 }
 
+/* tp_cpu_count follows the CPU affinity mask, as os.sched_getaffinity. */
+static void test_cpu_count_affinity(void **state)
+{
+	(void)state;
+	int st;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	assert_true(tp_cpu_count() >= 1 && tp_cpu_count() <= online);
+	pid_t pid = fork();
+	if (pid == 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(0, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) != 0)
+			_exit(2);
+		_exit(tp_cpu_count() == 1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
 	tp_spawn_guard();
@@ -452,6 +474,7 @@ int main(void)
 	    cmocka_unit_test(test_free_running_child),
 	    cmocka_unit_test(test_atexit_joins_children),
 	    cmocka_unit_test(test_child_environment),
+	    cmocka_unit_test(test_cpu_count_affinity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
