@@ -142,8 +142,12 @@ static void test_monitor_from_non_parent(void **state)
 	tp_payload *res;
 	const char *s, *name;
 	int64_t code;
+	TP_EXPECT(tp_monitor_new(&m, getpid()), TP_ENOTINIT);
 	tp_test_init(TP_START_DEFAULT);
 	TP_EXPECT(tp_monitor_new(NULL, 1), TP_EINVAL);
+	assert_int_equal(tp_monitor_fd(NULL), -1);
+	/* a pid that does not exist and never exited in this run */
+	TP_EXPECT(tp_monitor_new(&m, 0x3ffffff0), TP_ENOENT);
 	TP_EXPECT(tp_monitor_new(&m, 0), TP_EINVAL);
 	TP_EXPECT(tp_monitor_next(NULL, &ev, 0), TP_EINVAL);
 	tp_monitor_free(NULL);
@@ -151,8 +155,13 @@ static void test_monitor_from_non_parent(void **state)
 	tp_process *b = start(t_monitor, tp_process_pid(a), TP_START_SPAWN);
 	TP_OK_OR_FAIL(tp_monitor_new(&m, tp_process_pid(a)));
 	TP_EXPECT(tp_monitor_next(m, &ev, 20), TP_ETIMEDOUT);
+	TP_EXPECT(tp_monitor_next(m, &ev, -2), TP_EINVAL);
+	TP_EXPECT(tp_monitor_next(m, NULL, 0), TP_EINVAL);
+	int mfd = tp_monitor_fd(m), mready;
+	assert_true(mfd >= 0);
 	TP_EXPECT(tp_process_join(b, 100), TP_ETIMEDOUT);
 	TP_OK_OR_FAIL(tp_process_kill(a));
+	assert_int_equal(tp_wait(&mfd, 1, 20000, &mready), 1);
 	TP_OK_OR_FAIL(tp_process_result(b, &res, 20000));
 	TP_OK_OR_FAIL(tp_payload_get_string(res, 0, &s));
 	assert_string_equal(s, "watching");
@@ -200,6 +209,12 @@ static void test_wait_sentinels(void **state)
 	fds[0] = tp_process_sentinel(p[0]);
 	assert_int_equal(tp_wait(fds, 1, 10000, ready), 1);
 	assert_int_equal(tp_active_children(NULL, 0), 0);
+	/* more fds than the stack array holds */
+	int many[40], rd[40];
+	for (int i = 0; i < 40; i++)
+		many[i] = fds[0];
+	assert_int_equal(tp_wait(many, 40, 0, rd), 40);
+	assert_int_equal(tp_wait(fds, 1, -2, ready), -TP_EINVAL);
 	for (int i = 0; i < 3; i++)
 		tp_process_free(p[i]);
 	assert_true(tp_cpu_count() >= 1);
