@@ -1,0 +1,290 @@
+/*
+ * troupe/manager.h - Manager: a server process that holds shared objects
+ * (dict, list, namespace, Queue, Lock, RLock, Semaphore, Event, Value and
+ * user-registered types) which any process - pool workers and processes on
+ * other hosts included - uses through proxies. multiprocessing.Manager().
+ *
+ *   tp_manager *m;
+ *   tp_proxy *d;
+ *   tp_manager_start(&m, NULL);             // a child process, ipc address
+ *   tp_manager_dict(m, &d);
+ *   tp_dict_set(d, tp_int(1), tp_str("1"));
+ *   tp_payload_add_proxy(args, d);          // give it to a child
+ *   ...
+ *   tp_proxy_free(d);
+ *   tp_manager_shutdown(m);                 // stops the server, frees m
+ *
+ * Every connection proves it knows the manager's authkey (challenge-
+ * response with HMAC-SHA256, both ways) before anything else is decoded.
+ * Calls are synchronous request/reply; blocking calls (queue get, lock
+ * acquire, event wait) are parked in the server, so they never block its
+ * other clients, and take the caller's timeout in milliseconds (-1:
+ * forever). When the manager dies every call reports TP_EDIED, never
+ * hangs. A proxy (and a tp_manager) may be used by one thread at a time
+ * per object, as a tp_payload; different proxies may be used from
+ * different threads. See docs/manager.md.
+ */
+#ifndef TROUPE_MANAGER_H
+#define TROUPE_MANAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe/payload.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tp_manager tp_manager;
+typedef struct tp_proxy tp_proxy;
+
+/* Length of the random authkey a manager makes when none is given. */
+#define TP_MANAGER_KEYLEN 32
+
+typedef struct tp_manager_opts {
+	/* nng address to listen on. NULL: a fresh ipc address in the run
+	 * directory. "tcp://127.0.0.1:0"-style addresses serve other hosts
+	 * (port 0: a free port, see tp_manager_address); "tls+tcp://..."
+	 * needs tls_cert and tls_key. */
+	const char *address;
+	/* The shared secret (any bytes). NULL: TP_MANAGER_KEYLEN random
+	 * bytes, stored in the run directory (mode 0600) so processes of
+	 * this run find it when they take a proxy out of a payload. */
+	const void *authkey;
+	size_t authkey_len;
+	/* PEM files for tls+tcp:// (both or neither). */
+	const char *tls_cert;
+	const char *tls_key;
+	/* Largest request accepted (0: TP_MAX_MSG_DEFAULT); larger ones are
+	 * dropped before they are decoded. */
+	size_t max_msg;
+} tp_manager_opts;
+
+/*
+ * tp_manager_start starts a manager server in a child process (the
+ * runtime's default start method) and connects to it. It returns once the
+ * server listens. opts may be NULL. Free with tp_manager_shutdown.
+ * Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOMEM, TP_EDIED (the server could
+ * not listen: address in use, bad certificate, ...; the reason is printed
+ * on stderr by the server), TP_ENNGERR|NNG_ENOTSUP (tls+tcp:// with an nng
+ * built without TLS), process start errors.
+ */
+int tp_manager_start(tp_manager **out, const tp_manager_opts *opts);
+
+/*
+ * tp_manager_serve runs a manager server in the calling process until a
+ * client calls tp_manager_shutdown (Python's get_server().serve_forever()):
+ * for a program that is only a manager, e.g. on another host. If ready_fd
+ * >= 0, one byte is written to it (and it is closed) once the server
+ * listens. Errors: as tp_manager_start, TP_ENOTINIT is not needed (it
+ * works without tp_init); TP_EINVAL for a NULL authkey (a served manager
+ * needs an explicit key).
+ */
+int tp_manager_serve(const tp_manager_opts *opts, int ready_fd);
+
+/*
+ * tp_manager_connect connects to a running manager at address with its
+ * authkey, waiting up to timeout_ms for it to answer. The result is used
+ * like a started manager (create objects, shutdown); tp_manager_free
+ * disconnects without stopping it. Errors: TP_EINVAL, TP_EAUTH (the
+ * manager does not know this key, or does not answer the challenge
+ * properly), TP_ETIMEDOUT, TP_ECLOSED (nothing listens there),
+ * TP_ENNGERR|e (address errors, NNG_ENOTSUP for tls+tcp without TLS).
+ */
+int tp_manager_connect(tp_manager **out, const char *address,
+                       const void *authkey, size_t authkey_len, int timeout_ms);
+
+/* tp_manager_address returns the address clients connect to (owned by m;
+ * a tcp port 0 is replaced by the port chosen). */
+const char *tp_manager_address(const tp_manager *m);
+
+/*
+ * tp_manager_shutdown asks the server to stop (every object it holds is
+ * freed; clients then get TP_EDIED), waits for a started one to exit,
+ * and frees m. Proxies must not be used afterwards but must still be
+ * freed. Errors: TP_EDIED (the server was already gone; m is freed
+ * anyway). NULL is allowed (TP_OK).
+ */
+int tp_manager_shutdown(tp_manager *m);
+
+/* tp_manager_free disconnects without stopping the server; a manager
+ * this process started is shut down. NULL is allowed. */
+void tp_manager_free(tp_manager *m);
+
+/*
+ * A user-defined shared type (Python's BaseManager.register). The server
+ * calls init when a client creates an object (args as given to
+ * tp_manager_create), call for every method call (append results to
+ * result; return TP_OK or a TP_E* code, which the caller receives), and
+ * free when the manager stops or the object is released. The callbacks
+ * run in the server process, one at a time.
+ */
+typedef struct tp_manager_type {
+	int (*init)(void **obj, const tp_payload *args);
+	int (*call)(void *obj, const char *method, const tp_payload *args,
+	            tp_payload *result);
+	void (*free)(void *obj);
+} tp_manager_type;
+
+/*
+ * tp_manager_register registers a type under name (letters, digits, '_',
+ * '.', '-'; at most 63 bytes; not a built-in name). The server runs in a
+ * child started from the fork server or by spawn, which sees the types
+ * registered before tp_init: register with TP_MANAGER_TYPE (before main)
+ * or before tp_init. The table is borrowed (keep it static). Errors:
+ * TP_EINVAL, TP_EALREADY (name taken by another table), TP_ENOMEM (too
+ * many types: 32).
+ */
+int tp_manager_register(const char *name, const tp_manager_type *type);
+
+#define TP_MANAGER_TYPE(name, table)                                           \
+	static void __attribute__((constructor)) tp_mgr_register_##name(void)  \
+	{                                                                      \
+		tp_manager_register(#name, &(table));                          \
+	}
+
+/*
+ * tp_manager_create makes a new object of a registered (or built-in) type
+ * in the manager and returns a proxy to it (free with tp_proxy_free).
+ * Built-in type names: "dict", "list" (args: the initial items),
+ * "namespace", "value" (args: the initial value), "queue" (args: maxsize,
+ * 0 or none unbounded), "lock", "rlock", "semaphore" and
+ * "bounded_semaphore" (args: initial value, default 1), "event".
+ * Errors: TP_EINVAL, TP_ENOENT (no such type in the server), TP_EDIED,
+ * TP_ETIMEDOUT (no answer in 30 s), or init's error.
+ */
+int tp_manager_create(tp_manager *m, const char *type, const tp_payload *args,
+                      tp_proxy **out);
+
+/* Shorthands for tp_manager_create with the built-in types. */
+int tp_manager_dict(tp_manager *m, tp_proxy **out);
+int tp_manager_list(tp_manager *m, const tp_payload *items, tp_proxy **out);
+int tp_manager_namespace(tp_manager *m, tp_proxy **out);
+int tp_manager_queue(tp_manager *m, int64_t maxsize, tp_proxy **out);
+int tp_manager_lock(tp_manager *m, tp_proxy **out);
+int tp_manager_rlock(tp_manager *m, tp_proxy **out);
+int tp_manager_semaphore(tp_manager *m, int64_t value, tp_proxy **out);
+int tp_manager_event(tp_manager *m, tp_proxy **out);
+
+/*
+ * tp_proxy_call calls method on the object with args (may be NULL) and
+ * appends what it returns to result (may be NULL to drop it), waiting up
+ * to timeout_ms for a blocking method (-1: forever; the reply itself has
+ * no separate limit while the manager lives). Errors: the method's own
+ * (TP_ENOENT for an unknown method or missing key, TP_ETYPE, ...),
+ * TP_ETIMEDOUT, TP_EDIED (the manager died or closed the connection),
+ * TP_ECLOSED (the object was released), TP_ETOOBIG, TP_EINVAL.
+ */
+int tp_proxy_call(tp_proxy *px, const char *method, const tp_payload *args,
+                  tp_payload *result, int timeout_ms);
+
+/* tp_proxy_type returns the object's type name (owned by px). */
+const char *tp_proxy_type(const tp_proxy *px);
+
+/*
+ * tp_proxy_repr writes Python's repr of the object into buf ("{1: '1',
+ * '2': 2}", "[9, 8, 7]", "Namespace(x=1)", "Value(3)") and returns buf
+ * ("" on error; truncated to len).
+ */
+const char *tp_proxy_repr(tp_proxy *px, char *buf, size_t len);
+
+/*
+ * tp_proxy_release frees the object in the manager (later calls through
+ * any proxy to it give TP_ECLOSED). Objects otherwise live until the
+ * manager stops. Errors: TP_EDIED, TP_EINVAL.
+ */
+int tp_proxy_release(tp_proxy *px);
+
+/* tp_proxy_free frees the proxy (not the object). NULL is allowed. */
+void tp_proxy_free(tp_proxy *px);
+
+/*
+ * tp_payload_add_proxy appends a reference to px's object (a Handle: the
+ * manager's address, the object id and type; never the authkey).
+ * tp_payload_get_proxy connects to the object referenced by value i: with
+ * authkey NULL the key stored in the run directory by the process that
+ * started the manager is used (any process of the run, pool workers
+ * included); give the key for a manager of another run or host. Free the
+ * proxy with tp_proxy_free. Errors: TP_EINVAL, TP_ENOENT (i out of range,
+ * or no stored key), TP_ETYPE (value i is not a proxy), connect errors.
+ */
+int tp_payload_add_proxy(tp_payload *p, const tp_proxy *px);
+int tp_payload_get_proxy(const tp_payload *p, size_t i, const void *authkey,
+                         size_t authkey_len, tp_proxy **out);
+
+/*
+ * tp_val: one value given to the typed calls below (the types of
+ * tp_payload). Make them with tp_none(), tp_int(), tp_dbl(), tp_str(),
+ * tp_bytes(). Dict keys may be none, int, double, string or bytes; keys of
+ * different types never compare equal (1 and 1.0 are different keys,
+ * unlike Python).
+ */
+typedef struct tp_val {
+	tp_type type;
+	int64_t i;
+	double d;
+	const void *data; /* string (NUL-terminated) or bytes */
+	size_t len;
+} tp_val;
+
+tp_val tp_none(void);
+tp_val tp_int(int64_t v);
+tp_val tp_dbl(double v);
+tp_val tp_str(const char *s);
+tp_val tp_bytes(const void *data, size_t len);
+
+/* tp_payload_add_val appends v to p. Errors: as tp_payload_add_*. */
+int tp_payload_add_val(tp_payload *p, tp_val v);
+
+/*
+ * Dict: string, int, double, none or bytes keys -> payload values;
+ * insertion order is kept (as Python 3.7+). Results are appended to out.
+ * tp_dict_get, tp_dict_del and tp_dict_pop give TP_ENOENT for a missing
+ * key. keys/items append keys (items: key, value, key, value, ...).
+ */
+int tp_dict_set(tp_proxy *d, tp_val key, tp_val value);
+int tp_dict_get(tp_proxy *d, tp_val key, tp_payload *out);
+int tp_dict_del(tp_proxy *d, tp_val key);
+int tp_dict_pop(tp_proxy *d, tp_val key, tp_payload *out);
+int tp_dict_contains(tp_proxy *d, tp_val key, int *out);
+int tp_dict_len(tp_proxy *d, int64_t *out);
+
+/* List: items are payload values; negative indices count from the end;
+ * a bad index gives TP_ENOENT (Python's IndexError). */
+int tp_list_append(tp_proxy *l, tp_val v);
+int tp_list_get(tp_proxy *l, int64_t index, tp_payload *out);
+int tp_list_set(tp_proxy *l, int64_t index, tp_val v);
+int tp_list_len(tp_proxy *l, int64_t *out);
+int tp_list_reverse(tp_proxy *l);
+
+/* Namespace: named attributes (TP_ENOENT for a missing one). */
+int tp_ns_set(tp_proxy *ns, const char *name, tp_val v);
+int tp_ns_get(tp_proxy *ns, const char *name, tp_payload *out);
+
+/* Value ("value" type): one payload value. */
+int tp_value_get(tp_proxy *v, tp_payload *out);
+int tp_value_set(tp_proxy *v, tp_val x);
+
+/* Queue: put waits for room (maxsize), get for an item, up to timeout_ms;
+ * TP_EFULL / TP_EEMPTY when the timeout expires (0: do not wait). */
+int tp_mqueue_put(tp_proxy *q, tp_val v, int timeout_ms);
+int tp_mqueue_get(tp_proxy *q, tp_payload *out, int timeout_ms);
+
+/* Lock, RLock, Semaphore: acquire waits up to timeout_ms (TP_ETIMEDOUT);
+ * release of a lock not held gives TP_EPERM (RLock: not held by this
+ * connection), of a bounded semaphore over its value TP_EVALUE. A holder
+ * whose connection goes away (its process died) releases what it held. */
+int tp_mlock_acquire(tp_proxy *l, int timeout_ms);
+int tp_mlock_release(tp_proxy *l);
+
+/* Event: set, clear, is_set, and wait up to timeout_ms (TP_ETIMEDOUT). */
+int tp_mevent_set(tp_proxy *e);
+int tp_mevent_clear(tp_proxy *e);
+int tp_mevent_is_set(tp_proxy *e, int *out);
+int tp_mevent_wait(tp_proxy *e, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

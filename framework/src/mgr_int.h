@@ -1,0 +1,149 @@
+/*
+ * mgr_int.h - internal: the manager's server core (object table, parked
+ * requests, per-connection authentication state), the built-in shared
+ * types, value helpers and the authentication primitives. The core knows
+ * nothing of nng: mgr_server.c feeds it messages and sends its replies,
+ * and the fuzz target feeds it bytes directly.
+ */
+#ifndef TP_MGR_INT_H
+#define TP_MGR_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "payload_int.h"
+#include "troupe.pb-c.h"
+#include "troupe/manager.h"
+
+/* Request ops (MgrRequest.op). */
+enum {
+	TP__MGR_HELLO = 1,
+	TP__MGR_AUTH = 2,
+	TP__MGR_CREATE = 3,
+	TP__MGR_CALL = 4,
+	TP__MGR_RELEASE = 5,
+	TP__MGR_SHUTDOWN = 6,
+	TP__MGR_PING = 7,
+};
+
+#define TP__MGR_NONCE 32
+#define TP__MGR_MAC   32
+/* Largest message accepted from a connection not yet authenticated. */
+#define TP__MGR_PREAUTH_MAX 256
+/* A handler's "cannot complete now: park the request" return value. */
+#define TP__MGR_PARK (-1)
+
+/* What a method call sees. */
+struct tp__mgr_ctx {
+	const char *method;
+	const tp_payload *args;
+	tp_payload *result;
+	uint32_t client; /* the caller's connection (nng pipe id) */
+	int park_code;   /* set with TP__MGR_PARK: the code on timeout */
+	int changed;     /* set when the call may unblock parked calls */
+};
+
+struct tp__mgr_type {
+	const char *name;
+	int (*init)(void **obj, const tp_payload *args);
+	int (*call)(void *obj, struct tp__mgr_ctx *c);
+	void (*free)(void *obj);
+	/* client's connection went away: release what it held; returns 1
+	 * when that may unblock parked calls. May be NULL. */
+	int (*gone)(void *obj, uint32_t client);
+};
+
+/* Finds a built-in type, or a user-registered one (mgr_reg.c). */
+const struct tp__mgr_type *tp__mgr_find_type(const char *name);
+const tp_manager_type *tp__mgr_find_user(const char *name);
+extern const struct tp__mgr_type tp__mgr_dict, tp__mgr_list, tp__mgr_ns,
+    tp__mgr_value, tp__mgr_queue, tp__mgr_lock, tp__mgr_rlock, tp__mgr_sem,
+    tp__mgr_bsem, tp__mgr_event;
+
+/* Values (mgr_val.c). */
+int tp__val_copy(struct tp_value *dst, const struct tp_value *src);
+void tp__val_free(struct tp_value *v);
+int tp__val_eq(const struct tp_value *a, const struct tp_value *b);
+int tp__val_cmp(const struct tp_value *a, const struct tp_value *b, int *out);
+uint64_t tp__val_hash(const struct tp_value *v);
+int tp__val_is_key(const struct tp_value *v);
+int tp__payload_push(tp_payload *p, const struct tp_value *v);
+/* Appends Python's repr of v to the string buffer. */
+struct tp__strbuf {
+	char *s;
+	size_t len, cap;
+	int oom;
+};
+void tp__sb_add(struct tp__strbuf *b, const char *s);
+void tp__sb_addf(struct tp__strbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void tp__sb_val(struct tp__strbuf *b, const struct tp_value *v);
+/* Finishes a repr: adds it as a string to result. */
+int tp__sb_result(struct tp__strbuf *b, tp_payload *result);
+/* args value i, or NULL when out of range. */
+const struct tp_value *tp__arg(const tp_payload *args, size_t i);
+int tp__arg_int(const tp_payload *args, size_t i, int64_t *out);
+
+/* Authentication (mgr_auth.c). */
+void tp__mgr_mac(const void *key, size_t keylen, const char *label,
+                 const uint8_t *nonce, size_t nlen, uint8_t out[TP__MGR_MAC]);
+int tp__mgr_mac_ok(const void *key, size_t keylen, const char *label,
+                   const uint8_t *nonce, size_t nlen, const uint8_t *mac,
+                   size_t maclen);
+int tp__mgr_random(void *buf, size_t n);
+/* <rundir>/mgrkey-<hash of address>; TP_ENOTINIT outside a run. */
+int tp__mgr_keyfile(const char *address, char *buf, size_t len);
+int tp__mgr_key_store(const char *address, const void *key, size_t len);
+int tp__mgr_key_load(const char *address, void *key, size_t cap, size_t *len);
+
+/* The server core (mgr_core.c). A reply is sent by the owner through
+ * send(token, bytes); a parked request keeps its token until answered or
+ * dropped (drop(token)). */
+struct tp__mgr_core;
+struct tp__mgr_io {
+	void *arg;
+	void (*send)(void *arg, void *token, const void *buf, size_t len);
+	void (*drop)(void *arg, void *token);
+	void (*close_client)(void *arg, uint32_t client);
+	void (*shutdown)(void *arg);
+};
+int tp__mgr_core_new(struct tp__mgr_core **out, const void *key, size_t keylen,
+                     size_t max_msg, const struct tp__mgr_io *io);
+void tp__mgr_core_free(struct tp__mgr_core *c);
+/* Handles one received message; the token is consumed (sent, parked or
+ * dropped). */
+void tp__mgr_core_request(struct tp__mgr_core *c, uint32_t client, void *token,
+                          const void *buf, size_t len);
+/* A client's connection went away. */
+void tp__mgr_core_gone(struct tp__mgr_core *c, uint32_t client);
+/* Answers parked requests whose deadline passed; returns the next
+ * deadline (tp__now_ms scale) or INT64_MAX. */
+int64_t tp__mgr_core_expire(struct tp__mgr_core *c, int64_t now);
+/* Decodes a request envelope (size limit first). */
+int tp__mgr_decode(const void *buf, size_t len, size_t max,
+                   Troupe__Envelope **out);
+
+/* Runs a server until shutdown (mgr_server.c); ready is called once,
+ * with the address listened on or the error. */
+int tp__mgr_serve(const tp_manager_opts *o,
+                  void (*ready)(void *arg, const char *addr, int err),
+                  void *arg);
+
+/* A connection to a manager (mgr_conn.c), shared by proxies. */
+struct tp__mgr_conn;
+int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
+                      const void *key, size_t keylen, int timeout_ms);
+/* The process-wide cached connection to address (opened if needed). */
+int tp__mgr_conn_get(struct tp__mgr_conn **out, const char *address,
+                     const void *key, size_t keylen);
+void tp__mgr_conn_unref(struct tp__mgr_conn *c);
+void tp__mgr_conn_ref(struct tp__mgr_conn *c);
+/* One request and its reply: returns the reply's code (or a transport
+ * error) and appends its results to result (may be NULL); wait_ms bounds
+ * the wait for the reply (-1 forever). */
+int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
+                      const char *name, const tp_payload *args, int timeout_ms,
+                      int wait_ms, tp_payload *result, uint64_t *obj_out);
+const char *tp__mgr_conn_address(const struct tp__mgr_conn *c);
+
+#endif
