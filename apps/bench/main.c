@@ -19,6 +19,9 @@ static const struct bench_workload workloads[] = {
 	 bench_process_spawn},
 	{"worker_rss", "VmRSS of idle children (--method M, --procs P)",
 	 bench_worker_rss},
+	{"manager_dict",
+	 "set+get pairs on a manager dict from a child (--n N, --raw)",
+	 bench_manager_dict},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

@@ -223,6 +223,11 @@ const char *tp_manager_address(const tp_manager *m)
 	return m ? m->address : NULL;
 }
 
+pid_t tp_manager_pid(const tp_manager *m)
+{
+	return m != NULL && m->proc != NULL ? tp_process_pid(m->proc) : 0;
+}
+
 int tp_manager_shutdown(tp_manager *m)
 {
 	if (m == NULL)

@@ -94,7 +94,15 @@ static int conn_wait(struct tp__mgr_conn *c, int recv, int wait_ms)
 		nng_msg_free(nng_aio_get_msg(c->aio));
 	if (rv == NNG_ETIMEDOUT)
 		return TP_ETIMEDOUT;
-	return dead || rv == NNG_ECANCELED ? TP_EDIED : tp_err_nng(rv);
+	if (rv == NNG_ENOMEM || rv == NNG_EMSGSIZE)
+		return tp_err_nng(rv);
+	/* cancelled by the pipe watcher, reset, shut: the manager is gone
+	 * for this connection (req0 would wait for a reconnect) */
+	pthread_mutex_lock(&c->dmu);
+	c->dead = 1;
+	pthread_mutex_unlock(&c->dmu);
+	(void)dead;
+	return TP_EDIED;
 }
 
 /* Sends env and receives the reply envelope. */

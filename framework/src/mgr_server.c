@@ -231,6 +231,9 @@ static int srv_open(struct srv *s, const tp_manager_opts *o, char *addr,
 	if ((rv = nng_aio_alloc(&s->raio, srv_recv_cb, s)) != 0 ||
 	    (rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
 	                              max + 4096)) != 0 ||
+	    /* replies are sent without blocking: give them a queue */
+	    (rv = nng_socket_set_int(s->sock, NNG_OPT_SENDBUF, 8192)) != 0 ||
+	    (rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 1024)) != 0 ||
 	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, srv_pipe_cb,
 	                          s)) != 0)
 		return tp_err_nng(rv);

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "troupe/payload.h"
 
@@ -98,6 +99,10 @@ int tp_manager_connect(tp_manager **out, const char *address,
 /* tp_manager_address returns the address clients connect to (owned by m;
  * a tcp port 0 is replaced by the port chosen). */
 const char *tp_manager_address(const tp_manager *m);
+
+/* tp_manager_pid returns the server's pid for a manager this process
+ * started, else 0. */
+pid_t tp_manager_pid(const tp_manager *m);
 
 /*
  * tp_manager_shutdown asks the server to stop (every object it holds is

@@ -1,0 +1,756 @@
+/* test_manager.c - the manager: every shared type from other processes,
+ * blocking calls, user types, remote use over loopback TCP with the right
+ * and a wrong key, malformed and unauthenticated messages, a client killed
+ * while holding a lock, the manager killed while a client waits. */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime_int.h"
+#include "testutil.h"
+
+static char repr[512];
+
+static const char *rp(tp_proxy *px)
+{
+	return tp_proxy_repr(px, repr, sizeof(repr));
+}
+
+static tp_proxy *arg_proxy(const tp_payload *args, size_t i)
+{
+	tp_proxy *px = NULL;
+	if (tp_payload_get_proxy(args, i, NULL, 0, &px) != TP_OK)
+		exit(90);
+	return px;
+}
+
+static void run_child(tp_target_fn fn, tp_payload *args, int want)
+{
+	tp_process *p;
+	int code = -1;
+	TP_OK_OR_FAIL(tp_process_new(&p, fn, args, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	TP_OK_OR_FAIL(tp_process_join(p, 30000));
+	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+	assert_int_equal(code, want);
+	tp_process_free(p);
+}
+
+/* The seed's f(d, l), plus a namespace, a value and a list. */
+static int t_writer(const tp_payload *args, tp_payload *res)
+{
+	tp_proxy *d = arg_proxy(args, 0), *l = arg_proxy(args, 1);
+	tp_proxy *ns = arg_proxy(args, 2), *v = arg_proxy(args, 3);
+	(void)res;
+	int rv = tp_dict_set(d, tp_int(1), tp_str("1"));
+	rv |= tp_dict_set(d, tp_str("2"), tp_int(2));
+	rv |= tp_dict_set(d, tp_dbl(0.25), tp_none());
+	rv |= tp_list_reverse(l);
+	rv |= tp_ns_set(ns, "x", tp_int(7));
+	rv |= tp_ns_set(ns, "name", tp_str("it's"));
+	rv |= tp_value_set(v, tp_dbl(3.1415927));
+	tp_proxy_free(d);
+	tp_proxy_free(l);
+	tp_proxy_free(ns);
+	tp_proxy_free(v);
+	return rv == TP_OK ? 0 : 1;
+}
+TP_TARGET(t_writer);
+
+static void test_objects_across_processes(void **state)
+{
+	tp_manager *m;
+	tp_proxy *d, *l, *ns, *v;
+	tp_payload *items, *args, *out;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	assert_true(tp_manager_pid(m) > 0);
+	TP_OK_OR_FAIL(tp_payload_new(&items));
+	for (int i = 0; i < 10; i++)
+		TP_OK_OR_FAIL(tp_payload_add_int(items, i));
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	TP_OK_OR_FAIL(tp_manager_list(m, items, &l));
+	TP_OK_OR_FAIL(tp_manager_namespace(m, &ns));
+	TP_OK_OR_FAIL(tp_manager_create(m, "value", NULL, &v));
+	assert_string_equal(tp_proxy_type(l), "list");
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, d));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, l));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, ns));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, v));
+	run_child(t_writer, args, 0);
+	assert_string_equal(rp(d), "{1: '1', '2': 2, 0.25: None}");
+	assert_string_equal(rp(l), "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
+	assert_string_equal(rp(ns), "Namespace(x=7, name=\"it's\")");
+	assert_string_equal(rp(v), "Value(3.1415927)");
+	TP_OK_OR_FAIL(tp_payload_new(&out));
+	TP_OK_OR_FAIL(tp_ns_get(ns, "x", out));
+	TP_EXPECT(tp_ns_get(ns, "y", out), TP_ENOENT);
+	int64_t x = 0;
+	TP_OK_OR_FAIL(tp_payload_get_int(out, 0, &x));
+	assert_int_equal(x, 7);
+	tp_payload_free(out);
+	tp_payload_free(items);
+	tp_payload_free(args);
+	tp_proxy_free(d);
+	tp_proxy_free(l);
+	tp_proxy_free(ns);
+	tp_proxy_free(v);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+static int64_t int_at(const tp_payload *p, size_t i)
+{
+	int64_t v = -999;
+	TP_OK_OR_FAIL(tp_payload_get_int(p, i, &v));
+	return v;
+}
+
+static void test_dict_methods(void **state)
+{
+	tp_manager *m;
+	tp_proxy *d;
+	tp_payload *out, *args;
+	int in;
+	int64_t n;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	TP_OK_OR_FAIL(tp_payload_new(&out));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	for (int i = 0; i < 100; i++)
+		TP_OK_OR_FAIL(tp_dict_set(d, tp_int(i), tp_int(i * i)));
+	TP_OK_OR_FAIL(tp_dict_len(d, &n));
+	assert_int_equal(n, 100);
+	TP_OK_OR_FAIL(tp_dict_get(d, tp_int(9), out));
+	assert_int_equal(int_at(out, 0), 81);
+	TP_EXPECT(tp_dict_get(d, tp_int(100), out), TP_ENOENT);
+	TP_EXPECT(tp_dict_get(d, tp_dbl(9.0), out), TP_ENOENT);
+	TP_OK_OR_FAIL(tp_dict_contains(d, tp_int(5), &in));
+	assert_int_equal(in, 1);
+	TP_OK_OR_FAIL(tp_dict_del(d, tp_int(5)));
+	TP_EXPECT(tp_dict_del(d, tp_int(5)), TP_ENOENT);
+	TP_OK_OR_FAIL(tp_dict_contains(d, tp_int(5), &in));
+	assert_int_equal(in, 0);
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_dict_pop(d, tp_int(7), out));
+	assert_int_equal(int_at(out, 0), 49);
+	TP_OK_OR_FAIL(tp_dict_len(d, &n));
+	assert_int_equal(n, 98);
+	/* deletes and re-inserts keep insertion order and the index */
+	for (int i = 0; i < 100; i++)
+		tp_dict_del(d, tp_int(i));
+	TP_OK_OR_FAIL(tp_dict_set(d, tp_str("b"), tp_int(2)));
+	TP_OK_OR_FAIL(tp_dict_set(d, tp_bytes("\x00\xff", 2), tp_none()));
+	TP_OK_OR_FAIL(tp_payload_add_string(args, "a"));
+	TP_OK_OR_FAIL(tp_payload_add_int(args, 1));
+	TP_OK_OR_FAIL(tp_proxy_call(d, "update", args, NULL, 0));
+	assert_string_equal(rp(d), "{'b': 2, b'\\x00\\xff': None, 'a': 1}");
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(d, "keys", NULL, out, 0));
+	assert_int_equal(tp_payload_count(out), 3);
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(d, "items", NULL, out, 0));
+	assert_int_equal(tp_payload_count(out), 6);
+	/* get with a default, errors */
+	tp_payload_clear(args);
+	TP_OK_OR_FAIL(tp_payload_add_string(args, "zz"));
+	TP_OK_OR_FAIL(tp_payload_add_int(args, 42));
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(d, "get", args, out, 0));
+	assert_int_equal(int_at(out, 0), 42);
+	TP_EXPECT(tp_proxy_call(d, "nosuch", NULL, NULL, 0), TP_ENOENT);
+	TP_EXPECT(tp_proxy_call(d, "update", out, NULL, 0), TP_EINVAL);
+	TP_EXPECT(tp_proxy_call(d, "get", NULL, NULL, 0), TP_EINVAL);
+	TP_EXPECT(tp_dict_set(d, tp_dbl(0.0 / 0.0), tp_int(1)), TP_ETYPE);
+	TP_OK_OR_FAIL(tp_proxy_call(d, "clear", NULL, NULL, 0));
+	assert_string_equal(rp(d), "{}");
+	TP_EXPECT(tp_dict_set(NULL, tp_int(1), tp_int(1)), TP_EINVAL);
+	tp_payload_free(out);
+	tp_payload_free(args);
+	/* a released object is gone for every proxy */
+	TP_OK_OR_FAIL(tp_proxy_release(d));
+	TP_EXPECT(tp_dict_len(d, &n), TP_ECLOSED);
+	tp_proxy_free(d);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+static void test_list_methods(void **state)
+{
+	tp_manager *m;
+	tp_proxy *l;
+	tp_payload *out, *args;
+	int64_t n;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_list(m, NULL, &l));
+	TP_OK_OR_FAIL(tp_payload_new(&out));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	for (int i = 0; i < 5; i++)
+		TP_OK_OR_FAIL(tp_list_append(l, tp_int((i * 3) % 5)));
+	assert_string_equal(rp(l), "[0, 3, 1, 4, 2]");
+	TP_OK_OR_FAIL(tp_list_set(l, -1, tp_dbl(2.5)));
+	TP_OK_OR_FAIL(tp_list_get(l, -1, out));
+	TP_EXPECT(tp_list_get(l, 5, out), TP_ENOENT);
+	TP_EXPECT(tp_list_get(l, -6, out), TP_ENOENT);
+	TP_OK_OR_FAIL(tp_proxy_call(l, "sort", NULL, NULL, 0));
+	assert_string_equal(rp(l), "[0, 1, 2.5, 3, 4]");
+	TP_OK_OR_FAIL(tp_payload_add_int(args, 0));
+	TP_OK_OR_FAIL(tp_payload_add_string(args, "s"));
+	TP_OK_OR_FAIL(tp_proxy_call(l, "insert", args, NULL, 0));
+	TP_EXPECT(tp_proxy_call(l, "sort", NULL, NULL, 0), TP_ETYPE);
+	tp_payload_clear(args);
+	TP_OK_OR_FAIL(tp_payload_add_string(args, "s"));
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(l, "index", args, out, 0));
+	TP_OK_OR_FAIL(tp_proxy_call(l, "remove", args, NULL, 0));
+	TP_EXPECT(tp_proxy_call(l, "remove", args, NULL, 0), TP_ENOENT);
+	TP_OK_OR_FAIL(tp_proxy_call(l, "sort", NULL, NULL, 0));
+	tp_payload_clear(args);
+	TP_OK_OR_FAIL(tp_payload_add_int(args, 1));
+	TP_OK_OR_FAIL(tp_payload_add_int(args, -1));
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(l, "slice", args, out, 0));
+	assert_int_equal(tp_payload_count(out), 3); /* l[1:-1] */
+	TP_OK_OR_FAIL(tp_proxy_call(l, "extend", args, NULL, 0));
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(l, "pop", NULL, out, 0));
+	assert_int_equal(int_at(out, 0), -1);
+	TP_OK_OR_FAIL(tp_list_len(l, &n));
+	assert_int_equal(n, 6);
+	assert_string_equal(rp(l), "[0, 1, 2.5, 3, 4, 1]");
+	tp_payload_free(out);
+	tp_payload_free(args);
+	tp_proxy_free(l);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* Queue consumer: waits for items the parent puts later. */
+static int t_consumer(const tp_payload *args, tp_payload *res)
+{
+	tp_proxy *q = arg_proxy(args, 0), *e = arg_proxy(args, 1);
+	tp_payload *out;
+	int64_t sum = 0, v;
+	(void)res;
+	tp_payload_new(&out);
+	if (tp_mevent_set(e) != TP_OK) /* I am about to wait */
+		return 2;
+	for (int i = 0; i < 3; i++) {
+		tp_payload_clear(out);
+		if (tp_mqueue_get(q, out, 20000) != TP_OK ||
+		    tp_payload_get_int(out, 0, &v) != TP_OK)
+			return 3;
+		sum += v;
+	}
+	tp_payload_free(out);
+	tp_proxy_free(q);
+	tp_proxy_free(e);
+	return (int)sum;
+}
+TP_TARGET(t_consumer);
+
+static void test_queue_event_blocking(void **state)
+{
+	tp_manager *m;
+	tp_proxy *q, *e, *q1;
+	tp_payload *args, *out;
+	tp_process *p;
+	int code = -1, set;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_queue(m, 0, &q));
+	TP_OK_OR_FAIL(tp_manager_event(m, &e));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_new(&out));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, q));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, e));
+	TP_OK_OR_FAIL(tp_process_new(&p, t_consumer, args, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	TP_OK_OR_FAIL(tp_mevent_wait(e, 20000));
+	TP_OK_OR_FAIL(tp_mevent_is_set(e, &set));
+	assert_int_equal(set, 1);
+	for (int i = 1; i <= 3; i++)
+		TP_OK_OR_FAIL(tp_mqueue_put(q, tp_int(i * 10), 0));
+	TP_OK_OR_FAIL(tp_process_join(p, 30000));
+	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+	assert_int_equal(code, 60);
+	tp_process_free(p);
+	/* timeouts: empty and full queues, an unset event */
+	TP_EXPECT(tp_mqueue_get(q, out, 0), TP_EEMPTY);
+	TP_EXPECT(tp_mqueue_get(q, out, 30), TP_EEMPTY);
+	TP_OK_OR_FAIL(tp_manager_queue(m, 1, &q1));
+	TP_OK_OR_FAIL(tp_mqueue_put(q1, tp_str("a"), 0));
+	TP_EXPECT(tp_mqueue_put(q1, tp_str("b"), 0), TP_EFULL);
+	TP_EXPECT(tp_mqueue_put(q1, tp_str("b"), 30), TP_EFULL);
+	TP_OK_OR_FAIL(tp_mevent_clear(e));
+	TP_EXPECT(tp_mevent_wait(e, 30), TP_ETIMEDOUT);
+	TP_OK_OR_FAIL(tp_proxy_call(q1, "qsize", NULL, out, 0));
+	assert_int_equal(int_at(out, 0), 1);
+	tp_payload_free(args);
+	tp_payload_free(out);
+	tp_proxy_free(q);
+	tp_proxy_free(q1);
+	tp_proxy_free(e);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* Value + Lock counter of the seeds: add and sub processes. */
+static int t_counter(const tp_payload *args, tp_payload *res)
+{
+	tp_proxy *v = arg_proxy(args, 0), *l = arg_proxy(args, 1);
+	int64_t step = 0, x;
+	tp_payload *out;
+	(void)res;
+	tp_payload_get_int(args, 2, &step);
+	tp_payload_new(&out);
+	for (int i = 0; i < 50; i++) {
+		tp_payload_clear(out);
+		if (tp_mlock_acquire(l, -1) != TP_OK ||
+		    tp_value_get(v, out) != TP_OK ||
+		    tp_payload_get_int(out, 0, &x) != TP_OK ||
+		    tp_value_set(v, tp_int(x + step)) != TP_OK ||
+		    tp_mlock_release(l) != TP_OK)
+			return 1;
+	}
+	tp_payload_free(out);
+	tp_proxy_free(v);
+	tp_proxy_free(l);
+	return 0;
+}
+TP_TARGET(t_counter);
+
+static void test_value_lock_counter(void **state)
+{
+	tp_manager *m;
+	tp_proxy *v, *l;
+	tp_payload *init, *a1, *a2;
+	tp_process *p1, *p2;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_payload_new(&init));
+	TP_OK_OR_FAIL(tp_payload_add_int(init, 100));
+	TP_OK_OR_FAIL(tp_manager_create(m, "value", init, &v));
+	TP_OK_OR_FAIL(tp_manager_lock(m, &l));
+	TP_OK_OR_FAIL(tp_payload_new(&a1));
+	TP_OK_OR_FAIL(tp_payload_new(&a2));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(a1, v));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(a1, l));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(a2, v));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(a2, l));
+	TP_OK_OR_FAIL(tp_payload_add_int(a1, 3));
+	TP_OK_OR_FAIL(tp_payload_add_int(a2, -1));
+	TP_OK_OR_FAIL(tp_process_new(&p1, t_counter, a1, NULL));
+	TP_OK_OR_FAIL(tp_process_new(&p2, t_counter, a2, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p1));
+	TP_OK_OR_FAIL(tp_process_start(p2));
+	TP_OK_OR_FAIL(tp_process_join(p1, 30000));
+	TP_OK_OR_FAIL(tp_process_join(p2, 30000));
+	assert_string_equal(rp(v), "Value(200)");
+	/* lock errors */
+	TP_EXPECT(tp_mlock_release(l), TP_EPERM);
+	TP_OK_OR_FAIL(tp_mlock_acquire(l, 0));
+	TP_EXPECT(tp_mlock_acquire(l, 0), TP_ETIMEDOUT);
+	TP_EXPECT(tp_mlock_acquire(l, 20), TP_ETIMEDOUT);
+	TP_OK_OR_FAIL(tp_mlock_release(l));
+	tp_process_free(p1);
+	tp_process_free(p2);
+	tp_payload_free(init);
+	tp_payload_free(a1);
+	tp_payload_free(a2);
+	tp_proxy_free(v);
+	tp_proxy_free(l);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* Takes the rlock and tries to release the parent's. */
+static int t_rlock_other(const tp_payload *args, tp_payload *res)
+{
+	tp_proxy *r = arg_proxy(args, 0);
+	(void)res;
+	int rv = tp_mlock_release(r);
+	tp_proxy_free(r);
+	return rv;
+}
+TP_TARGET(t_rlock_other);
+
+static void test_rlock_semaphores(void **state)
+{
+	tp_manager *m;
+	tp_proxy *r, *s, *b;
+	tp_payload *args, *init;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_rlock(m, &r));
+	TP_OK_OR_FAIL(tp_mlock_acquire(r, 0));
+	TP_OK_OR_FAIL(tp_mlock_acquire(r, 0)); /* recursive */
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, r));
+	run_child(t_rlock_other, args, TP_EPERM);
+	TP_OK_OR_FAIL(tp_mlock_release(r));
+	TP_OK_OR_FAIL(tp_mlock_release(r));
+	TP_EXPECT(tp_mlock_release(r), TP_EPERM);
+	TP_OK_OR_FAIL(tp_manager_semaphore(m, 2, &s));
+	TP_OK_OR_FAIL(tp_mlock_acquire(s, 0));
+	TP_OK_OR_FAIL(tp_mlock_acquire(s, 0));
+	TP_EXPECT(tp_mlock_acquire(s, 0), TP_ETIMEDOUT);
+	TP_OK_OR_FAIL(tp_mlock_release(s));
+	TP_OK_OR_FAIL(tp_mlock_release(s));
+	TP_OK_OR_FAIL(tp_mlock_release(s)); /* unbounded: allowed */
+	TP_OK_OR_FAIL(tp_payload_new(&init));
+	TP_OK_OR_FAIL(tp_payload_add_int(init, 1));
+	TP_OK_OR_FAIL(tp_manager_create(m, "bounded_semaphore", init, &b));
+	TP_EXPECT(tp_mlock_release(b), TP_EVALUE);
+	tp_payload_clear(init);
+	TP_OK_OR_FAIL(tp_payload_add_int(init, -1));
+	TP_EXPECT(tp_manager_create(m, "semaphore", init, &s), TP_EVALUE);
+	TP_EXPECT(tp_manager_create(m, "nosuch", NULL, &s), TP_ENOENT);
+	tp_payload_free(args);
+	tp_payload_free(init);
+	tp_proxy_free(r);
+	tp_proxy_free(s);
+	tp_proxy_free(b);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* A user type: a counter with "add" and "get" (BaseManager.register). */
+static int counter_init(void **obj, const tp_payload *args)
+{
+	int64_t *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return TP_ENOMEM;
+	tp_payload_get_int(args, 0, c);
+	*obj = c;
+	return TP_OK;
+}
+
+static int counter_call(void *obj, const char *method, const tp_payload *args,
+                        tp_payload *result)
+{
+	int64_t *c = obj, d = 1;
+	if (strcmp(method, "add") == 0) {
+		tp_payload_get_int(args, 0, &d);
+		*c += d;
+		return TP_OK;
+	}
+	if (strcmp(method, "get") == 0)
+		return tp_payload_add_int(result, *c);
+	if (strcmp(method, "park") == 0)
+		return -1; /* a user type cannot park: TP_EREMOTE */
+	return TP_ENOENT;
+}
+
+static const tp_manager_type counter_type = {counter_init, counter_call, free};
+TP_MANAGER_TYPE(Counter, counter_type);
+
+static void test_user_type(void **state)
+{
+	tp_manager *m;
+	tp_proxy *c;
+	tp_payload *init, *out;
+	(void)state;
+	static const tp_manager_type other = {NULL, counter_call, NULL};
+	TP_EXPECT(tp_manager_register("Counter", &other), TP_EALREADY);
+	TP_OK_OR_FAIL(tp_manager_register("Counter", &counter_type));
+	TP_EXPECT(tp_manager_register("dict", &other), TP_EINVAL);
+	TP_EXPECT(tp_manager_register("bad name", &other), TP_EINVAL);
+	TP_EXPECT(tp_manager_register("x", NULL), TP_EINVAL);
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_payload_new(&init));
+	TP_OK_OR_FAIL(tp_payload_new(&out));
+	TP_OK_OR_FAIL(tp_payload_add_int(init, 40));
+	TP_OK_OR_FAIL(tp_manager_create(m, "Counter", init, &c));
+	TP_OK_OR_FAIL(tp_proxy_call(c, "add", NULL, NULL, 0));
+	TP_OK_OR_FAIL(tp_proxy_call(c, "add", NULL, NULL, 0));
+	TP_OK_OR_FAIL(tp_proxy_call(c, "get", NULL, out, 0));
+	assert_int_equal(int_at(out, 0), 42);
+	TP_EXPECT(tp_proxy_call(c, "nope", NULL, NULL, 0), TP_ENOENT);
+	TP_EXPECT(tp_proxy_call(c, "park", NULL, NULL, 1000), TP_EREMOTE);
+	tp_payload_free(init);
+	tp_payload_free(out);
+	tp_proxy_free(c);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* Holds the lock, says so on the queue, then waits to be killed. */
+static int t_holder(const tp_payload *args, tp_payload *res)
+{
+	tp_proxy *l = arg_proxy(args, 0), *q = arg_proxy(args, 1);
+	(void)res;
+	if (tp_mlock_acquire(l, -1) != TP_OK ||
+	    tp_mqueue_put(q, tp_str("held"), 0) != TP_OK)
+		return 1;
+	for (;;)
+		pause();
+}
+TP_TARGET(t_holder);
+
+static void test_killed_holder_releases_lock(void **state)
+{
+	tp_manager *m;
+	tp_proxy *l, *q;
+	tp_payload *args, *out;
+	tp_process *p;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_lock(m, &l));
+	TP_OK_OR_FAIL(tp_manager_queue(m, 0, &q));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_new(&out));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, l));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, q));
+	TP_OK_OR_FAIL(tp_process_new(&p, t_holder, args, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	TP_OK_OR_FAIL(tp_mqueue_get(q, out, 20000));
+	TP_EXPECT(tp_mlock_acquire(l, 0), TP_ETIMEDOUT);
+	TP_OK_OR_FAIL(tp_process_kill(p));
+	/* the waiter gets the lock when the holder's connection goes */
+	TP_OK_OR_FAIL(tp_mlock_acquire(l, 20000));
+	TP_OK_OR_FAIL(tp_mlock_release(l));
+	TP_OK_OR_FAIL(tp_process_join(p, 20000));
+	tp_process_free(p);
+	tp_payload_free(args);
+	tp_payload_free(out);
+	tp_proxy_free(l);
+	tp_proxy_free(q);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* Kills the manager (pid in args) a little later. */
+static int t_killer(const tp_payload *args, tp_payload *res)
+{
+	int64_t pid = 0;
+	(void)res;
+	tp_payload_get_int(args, 0, &pid);
+	usleep(100000); /* either order gives TP_EDIED: see the test */
+	return kill((pid_t)pid, SIGKILL) == 0 ? 0 : 1;
+}
+TP_TARGET(t_killer);
+
+static void test_manager_killed_while_waiting(void **state)
+{
+	tp_manager *m;
+	tp_proxy *q, *d;
+	tp_payload *args, *out;
+	tp_process *k;
+	int64_t n;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_queue(m, 0, &q));
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_new(&out));
+	TP_OK_OR_FAIL(tp_payload_add_int(args, tp_manager_pid(m)));
+	TP_OK_OR_FAIL(tp_process_new(&k, t_killer, args, NULL));
+	TP_OK_OR_FAIL(tp_process_start(k));
+	/* waits forever on an empty queue: the manager's death ends it */
+	TP_EXPECT(tp_mqueue_get(q, out, -1), TP_EDIED);
+	TP_EXPECT(tp_dict_len(d, &n), TP_EDIED);
+	TP_OK_OR_FAIL(tp_process_join(k, 20000));
+	tp_process_free(k);
+	tp_payload_free(args);
+	tp_payload_free(out);
+	tp_proxy_free(q);
+	tp_proxy_free(d);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m)); /* already gone: still ok */
+	tp_test_fini();
+}
+
+static void test_shutdown_then_calls(void **state)
+{
+	tp_manager *m;
+	tp_proxy *d;
+	int64_t n;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	TP_EXPECT(tp_dict_len(d, &n), TP_EDIED);
+	tp_proxy_free(d);
+	TP_OK_OR_FAIL(tp_manager_shutdown(NULL));
+	TP_EXPECT(tp_manager_start(NULL, NULL), TP_EINVAL);
+	tp_test_fini();
+	TP_EXPECT(tp_manager_start(&m, NULL), TP_ENOTINIT);
+}
+
+/* Remote: tcp on loopback, a client process that knows only the
+ * address and key, and one with a wrong key. */
+static const char KEY[] = "secret key";
+
+static int t_remote_client(const tp_payload *args, tp_payload *res)
+{
+	const char *addr, *key;
+	tp_manager *m;
+	tp_proxy *q;
+	tp_payload *out;
+	(void)res;
+	tp_payload_get_string(args, 0, &addr);
+	tp_payload_get_string(args, 1, &key);
+	int rv = tp_manager_connect(&m, addr, key, strlen(key), 10000);
+	if (rv != TP_OK)
+		return rv;
+	/* the proxy in the payload needs the key: not in this run */
+	if ((rv = tp_payload_get_proxy(args, 2, key, strlen(key), &q)) != 0)
+		return 100 + rv;
+	tp_payload_new(&out);
+	rv = tp_mqueue_get(q, out, 10000);
+	const char *s = "";
+	tp_payload_get_string(out, 0, &s);
+	if (rv == TP_OK && strcmp(s, "over tcp") != 0)
+		rv = 99;
+	tp_payload_free(out);
+	tp_proxy_free(q);
+	tp_manager_free(m);
+	return rv;
+}
+TP_TARGET(t_remote_client);
+
+static void test_remote_tcp_auth(void **state)
+{
+	tp_manager *m, *bad;
+	tp_proxy *q;
+	tp_payload *args;
+	tp_manager_opts o = {.address = "tcp://127.0.0.1:0",
+	                     .authkey = KEY,
+	                     .authkey_len = strlen(KEY)};
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, &o));
+	assert_null(strstr(tp_manager_address(m), ":0"));
+	TP_OK_OR_FAIL(tp_manager_queue(m, 0, &q));
+	TP_OK_OR_FAIL(tp_mqueue_put(q, tp_str("over tcp"), 0));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_string(args, tp_manager_address(m)));
+	TP_OK_OR_FAIL(tp_payload_add_string(args, KEY));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, q));
+	run_child(t_remote_client, args, 0);
+	/* a wrong key: TP_EAUTH, and the manager keeps serving */
+	TP_EXPECT(
+	    tp_manager_connect(&bad, tp_manager_address(m), "nope", 4, 5000),
+	    TP_EAUTH);
+	tp_payload_free(args);
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_string(args, tp_manager_address(m)));
+	TP_OK_OR_FAIL(tp_payload_add_string(args, "wrong"));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, q));
+	run_child(t_remote_client, args, TP_EAUTH);
+	TP_OK_OR_FAIL(tp_mqueue_put(q, tp_str("still"), 0));
+	TP_EXPECT(tp_manager_connect(&bad, "tcp://127.0.0.1:1", KEY, 3, 2000),
+	          TP_ECLOSED);
+	TP_EXPECT(tp_manager_connect(&bad, NULL, KEY, 3, 2000), TP_EINVAL);
+	tp_payload_free(args);
+	tp_proxy_free(q);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* Raw bytes at the manager: garbage before authentication closes that
+ * connection without an answer; an oversized message is dropped; the
+ * manager keeps serving. */
+static void test_malformed_and_unauthenticated(void **state)
+{
+	tp_manager *m;
+	tp_proxy *d;
+	nng_socket s;
+	nng_msg *msg;
+	int64_t n;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	tp_manager_opts o = {.max_msg = 4096};
+	TP_OK_OR_FAIL(tp_manager_start(&m, &o));
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	tp__nng_used();
+	static const char *junk[] = {"", "\xff\xff\xff", "\x0a\x05hello",
+	                             "\x82\x09\x02\x08\x04"};
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(nng_req0_open(&s), 0);
+		nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 300);
+		assert_int_equal(nng_dial(s, tp_manager_address(m), NULL, 0),
+		                 0);
+		if (i < 4) {
+			nng_send(s, (void *)junk[i], strlen(junk[i]) + (i == 0),
+			         0);
+		} else {
+			char *big = calloc(1, 100000);
+			nng_send(s, big, 100000, 0);
+			free(big);
+		}
+		assert_int_not_equal(nng_recvmsg(s, &msg, 0), 0);
+		nng_close(s);
+	}
+	TP_OK_OR_FAIL(tp_dict_set(d, tp_int(1), tp_int(2)));
+	TP_OK_OR_FAIL(tp_dict_len(d, &n));
+	assert_int_equal(n, 1);
+	/* an authenticated call too big for the manager: rejected */
+	char *big = calloc(1, 8000);
+	memset(big, 'x', 7999);
+	int rv = tp_dict_set(d, tp_int(2), tp_str(big));
+	free(big);
+	assert_int_not_equal(rv, TP_OK);
+	TP_OK_OR_FAIL(tp_dict_len(d, &n));
+	assert_int_equal(n, 1);
+	tp_proxy_free(d);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+static void test_payload_proxy_errors(void **state)
+{
+	tp_payload *p;
+	tp_proxy *px;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 1));
+	TP_EXPECT(tp_payload_get_proxy(p, 0, NULL, 0, &px), TP_ETYPE);
+	TP_EXPECT(tp_payload_get_proxy(p, 1, NULL, 0, &px), TP_ENOENT);
+	TP_EXPECT(tp_payload_add_proxy(p, NULL), TP_EINVAL);
+	TP_EXPECT(tp_proxy_call(NULL, "x", NULL, NULL, 0), TP_EINVAL);
+	tp_proxy_free(NULL);
+	tp_manager_free(NULL);
+	tp_payload_free(p);
+	tp_test_fini();
+}
+
+int main(void)
+{
+	tp_spawn_guard();
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_objects_across_processes),
+	    cmocka_unit_test(test_dict_methods),
+	    cmocka_unit_test(test_list_methods),
+	    cmocka_unit_test(test_queue_event_blocking),
+	    cmocka_unit_test(test_value_lock_counter),
+	    cmocka_unit_test(test_rlock_semaphores),
+	    cmocka_unit_test(test_user_type),
+	    cmocka_unit_test(test_killed_holder_releases_lock),
+	    cmocka_unit_test(test_manager_killed_while_waiting),
+	    cmocka_unit_test(test_shutdown_then_calls),
+	    cmocka_unit_test(test_remote_tcp_auth),
+	    cmocka_unit_test(test_malformed_and_unauthenticated),
+	    cmocka_unit_test(test_payload_proxy_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
