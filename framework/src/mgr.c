@@ -232,8 +232,8 @@ int tp_manager_shutdown(tp_manager *m)
 {
 	if (m == NULL)
 		return TP_OK;
-	int rv = tp__mgr_conn_call(m->c, TP__MGR_SHUTDOWN, 0, NULL, NULL, 0,
-	                           5000, NULL, NULL);
+	int rv = tp__mgr_conn_call(m->c, TP__MGR_SHUTDOWN, 0, NULL, NULL, NULL,
+	                           0, 5000, NULL, NULL);
 	if (rv == TP_EDIED && m->proc != NULL)
 		rv = TP_OK; /* gone before its reply: still a shutdown */
 	tp__mgr_conn_unref(m->c);
@@ -268,17 +268,24 @@ static int proxy_new(struct tp__mgr_conn *c, uint64_t id, const char *type,
 	return TP_OK;
 }
 
-int tp_manager_create(tp_manager *m, const char *type, const tp_payload *args,
-                      tp_proxy **out)
+int tp_manager_get(tp_manager *m, const char *type, const char *name,
+                   const tp_payload *args, tp_proxy **out)
 {
 	uint64_t id = 0;
-	if (m == NULL || type == NULL || out == NULL || strlen(type) > 63)
+	if (m == NULL || type == NULL || out == NULL || strlen(type) > 63 ||
+	    (name != NULL && (name[0] == '\0' || strlen(name) > 255)))
 		return TP_EINVAL;
-	int rv = tp__mgr_conn_call(m->c, TP__MGR_CREATE, 0, type, args, 0,
+	int rv = tp__mgr_conn_call(m->c, TP__MGR_CREATE, 0, type, name, args, 0,
 	                           CALL_WAIT_MS, NULL, &id);
 	if (rv == TP_OK && (rv = proxy_new(m->c, id, type, out)) == TP_OK)
 		tp__mgr_conn_ref(m->c);
 	return rv;
+}
+
+int tp_manager_create(tp_manager *m, const char *type, const tp_payload *args,
+                      tp_proxy **out)
+{
+	return tp_manager_get(m, type, NULL, args, out);
 }
 
 int tp_proxy_call(tp_proxy *px, const char *method, const tp_payload *args,
@@ -292,9 +299,9 @@ int tp_proxy_call(tp_proxy *px, const char *method, const tp_payload *args,
 	           : timeout_ms > INT32_MAX - CALL_WAIT_MS
 	               ? -1
 	               : timeout_ms + CALL_WAIT_MS;
-	return tp__mgr_conn_call(px->c, TP__MGR_CALL, px->id, method, args,
-	                         timeout_ms < 0 ? -1 : timeout_ms, wait, result,
-	                         NULL);
+	return tp__mgr_conn_call(px->c, TP__MGR_CALL, px->id, method, NULL,
+	                         args, timeout_ms < 0 ? -1 : timeout_ms, wait,
+	                         result, NULL);
 }
 
 const char *tp_proxy_type(const tp_proxy *px)
@@ -322,8 +329,8 @@ int tp_proxy_release(tp_proxy *px)
 {
 	if (px == NULL)
 		return TP_EINVAL;
-	return tp__mgr_conn_call(px->c, TP__MGR_RELEASE, px->id, NULL, NULL, 0,
-	                         CALL_WAIT_MS, NULL, NULL);
+	return tp__mgr_conn_call(px->c, TP__MGR_RELEASE, px->id, NULL, NULL,
+	                         NULL, 0, CALL_WAIT_MS, NULL, NULL);
 }
 
 void tp_proxy_free(tp_proxy *px)

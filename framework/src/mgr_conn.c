@@ -310,8 +310,9 @@ const char *tp__mgr_conn_address(const struct tp__mgr_conn *c)
 }
 
 int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
-                      const char *name, const tp_payload *args, int timeout_ms,
-                      int wait_ms, tp_payload *result, uint64_t *obj_out)
+                      const char *name, const char *key, const tp_payload *args,
+                      int timeout_ms, int wait_ms, tp_payload *result,
+                      uint64_t *obj_out)
 {
 	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
 	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
@@ -320,6 +321,7 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 	rq.op = op;
 	rq.object = object;
 	rq.name = (char *)(name ? name : "");
+	rq.key = (char *)(key ? key : "");
 	rq.timeout_ms = timeout_ms;
 	if (args != NULL && args->count > 0) {
 		if ((rv = tp__payload_to_pb(args, &pb)) != TP_OK)

@@ -57,6 +57,11 @@ struct tp__mgr_core {
 	struct obj *objs;
 	size_t nobj, capobj;
 	struct parked *parked; /* FIFO */
+	struct named {
+		char *name;
+		uint64_t id;
+	} * names;
+	size_t nnames;
 };
 
 int tp__mgr_core_new(struct tp__mgr_core **out, const void *key, size_t keylen,
@@ -107,6 +112,9 @@ void tp__mgr_core_free(struct tp__mgr_core *c)
 	for (size_t i = 0; i < c->nobj; i++)
 		obj_free(&c->objs[i]);
 	free(c->objs);
+	for (size_t i = 0; i < c->nnames; i++)
+		free(c->names[i].name);
+	free(c->names);
 	free(c->cl);
 	memset(c->key, 0, c->keylen);
 	free(c->key);
@@ -261,9 +269,62 @@ static struct obj *obj_get(struct tp__mgr_core *c, uint64_t id, int *err)
 	return o;
 }
 
-static void op_create(struct tp__mgr_core *c, void *token, uint64_t corr,
-                      const char *type, const tp_payload *args)
+/* A named object: its id, 0 if none (or released). */
+static uint64_t name_find(struct tp__mgr_core *c, const char *name,
+                          const char *type)
 {
+	for (size_t i = 0; i < c->nnames; i++) {
+		if (strcmp(c->names[i].name, name) != 0 || c->names[i].id == 0)
+			continue;
+		struct obj *o = &c->objs[c->names[i].id - 1];
+		const char *t = o->t ? o->t->name : NULL;
+		if (o->t == NULL && o->u == NULL)
+			return 0;
+		return t == NULL || strcmp(t, type) == 0 ? c->names[i].id
+		                                         : UINT64_MAX;
+	}
+	return 0;
+}
+
+static int name_add(struct tp__mgr_core *c, const char *name, uint64_t id)
+{
+	struct named *n = realloc(c->names, (c->nnames + 1) * sizeof(*n));
+	if (n == NULL)
+		return TP_ENOMEM;
+	c->names = n;
+	for (size_t i = 0; i < c->nnames; i++) {
+		if (strcmp(n[i].name, name) == 0) { /* a released one */
+			n[i].id = id;
+			return TP_OK;
+		}
+	}
+	if ((n[c->nnames].name = strdup(name)) == NULL)
+		return TP_ENOMEM;
+	n[c->nnames++].id = id;
+	return TP_OK;
+}
+
+static void op_create(struct tp__mgr_core *c, void *token, uint64_t corr,
+                      const char *type, const char *name,
+                      const tp_payload *args)
+{
+	if (name != NULL && name[0] != '\0') {
+		uint64_t id = name_find(c, name, type);
+		if (id == UINT64_MAX) {
+			reply_code(c, token, corr, TP_ETYPE, NULL);
+			return;
+		}
+		if (id != 0) {
+			Troupe__MgrReply r = TROUPE__MGR_REPLY__INIT;
+			r.object = id;
+			reply(c, token, corr, &r);
+			return;
+		}
+		if (strlen(name) > 255) {
+			reply_code(c, token, corr, TP_EINVAL, NULL);
+			return;
+		}
+	}
 	struct obj o = {0};
 	int rv = TP_OK;
 	const struct tp__mgr_type *t = tp__mgr_find_type(type);
@@ -290,6 +351,12 @@ static void op_create(struct tp__mgr_core *c, void *token, uint64_t corr,
 	o.t = t;
 	o.u = u;
 	c->objs[c->nobj++] = o;
+	if (name != NULL && name[0] != '\0' &&
+	    name_add(c, name, c->nobj) != TP_OK) {
+		obj_free(&c->objs[--c->nobj]);
+		reply_code(c, token, corr, TP_ENOMEM, NULL);
+		return;
+	}
 	Troupe__MgrReply r = TROUPE__MGR_REPLY__INIT;
 	r.object = c->nobj;
 	reply(c, token, corr, &r);
@@ -436,7 +503,7 @@ static void authed(struct tp__mgr_core *c, uint32_t client, void *token,
 	}
 	switch (rq->op) {
 	case TP__MGR_CREATE:
-		op_create(c, token, corr, rq->name, args);
+		op_create(c, token, corr, rq->name, rq->key, args);
 		break;
 	case TP__MGR_CALL:
 		op_call(c, token, corr, client, rq, args);

@@ -142,7 +142,8 @@ void tp__mgr_conn_ref(struct tp__mgr_conn *c);
  * error) and appends its results to result (may be NULL); wait_ms bounds
  * the wait for the reply (-1 forever). */
 int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
-                      const char *name, const tp_payload *args, int timeout_ms,
+                      const char *name, const char *key,
+                      const tp_payload *args, int timeout_ms,
                       int wait_ms, tp_payload *result, uint64_t *obj_out);
 const char *tp__mgr_conn_address(const struct tp__mgr_conn *c);
 

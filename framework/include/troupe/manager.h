@@ -162,6 +162,17 @@ int tp_manager_register(const char *name, const tp_manager_type *type);
 int tp_manager_create(tp_manager *m, const char *type, const tp_payload *args,
                       tp_proxy **out);
 
+/*
+ * tp_manager_get returns a proxy to the object called name in the
+ * manager, creating it (with type and args) if there is none: how
+ * clients that know only the address find the objects a server shares
+ * (Python's register('get_queue', callable=lambda: queue)). name NULL is
+ * tp_manager_create. Errors: as tp_manager_create, TP_ETYPE (name exists
+ * with another type), TP_EINVAL (name empty or over 255 bytes).
+ */
+int tp_manager_get(tp_manager *m, const char *type, const char *name,
+                   const tp_payload *args, tp_proxy **out);
+
 /* Shorthands for tp_manager_create with the built-in types. */
 int tp_manager_dict(tp_manager *m, tp_proxy **out);
 int tp_manager_list(tp_manager *m, const tp_payload *items, tp_proxy **out);
