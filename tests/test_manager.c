@@ -61,13 +61,12 @@ static int t_writer(const tp_payload *args, tp_payload *res)
 }
 TP_TARGET(t_writer);
 
-static void test_objects_across_processes(void **state)
+static void objects_across_processes(tp_start_method method)
 {
 	tp_manager *m;
 	tp_proxy *d, *l, *ns, *v;
 	tp_payload *items, *args, *out;
-	(void)state;
-	tp_test_init(TP_START_DEFAULT);
+	tp_test_init(method);
 	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
 	assert_true(tp_manager_pid(m) > 0);
 	TP_OK_OR_FAIL(tp_payload_new(&items));
@@ -103,6 +102,14 @@ static void test_objects_across_processes(void **state)
 	tp_proxy_free(v);
 	TP_OK_OR_FAIL(tp_manager_shutdown(m));
 	tp_test_fini();
+}
+
+/* The manager and its clients under the fork server and under spawn. */
+static void test_objects_across_processes(void **state)
+{
+	(void)state;
+	objects_across_processes(TP_START_FORKSERVER);
+	objects_across_processes(TP_START_SPAWN);
 }
 
 static int64_t int_at(const tp_payload *p, size_t i)
@@ -715,6 +722,94 @@ static void test_malformed_and_unauthenticated(void **state)
 	tp_test_fini();
 }
 
+/* Named objects: every client asking for "jobs" gets the same queue. */
+static void test_named_objects(void **state)
+{
+	tp_manager *m, *c;
+	tp_proxy *a, *b, *x;
+	tp_payload *out;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	tp_manager_opts o = {.authkey = "k", .authkey_len = 1};
+	TP_OK_OR_FAIL(tp_manager_start(&m, &o));
+	TP_OK_OR_FAIL(
+	    tp_manager_connect(&c, tp_manager_address(m), "k", 1, 5000));
+	TP_OK_OR_FAIL(tp_manager_get(m, "queue", "jobs", NULL, &a));
+	TP_OK_OR_FAIL(tp_manager_get(c, "queue", "jobs", NULL, &b));
+	TP_EXPECT(tp_manager_get(c, "dict", "jobs", NULL, &x), TP_ETYPE);
+	TP_EXPECT(tp_manager_get(c, "dict", "", NULL, &x), TP_EINVAL);
+	TP_OK_OR_FAIL(tp_mqueue_put(a, tp_int(5), 0));
+	TP_OK_OR_FAIL(tp_payload_new(&out));
+	TP_OK_OR_FAIL(tp_mqueue_get(b, out, 0));
+	assert_int_equal(int_at(out, 0), 5);
+	/* released, the name makes a new object */
+	TP_OK_OR_FAIL(tp_proxy_release(a));
+	TP_OK_OR_FAIL(tp_manager_get(c, "dict", "jobs", NULL, &x));
+	TP_OK_OR_FAIL(tp_dict_set(x, tp_int(1), tp_int(1)));
+	tp_payload_free(out);
+	tp_proxy_free(a);
+	tp_proxy_free(b);
+	tp_proxy_free(x);
+	tp_manager_free(c);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* tls+tcp:// with a certificate made here by openssl(1). */
+static void test_tls(void **state)
+{
+	char dir[256], cmd[1024], cert[300], key[300];
+	tp_manager *m, *c;
+	tp_proxy *d;
+	int64_t n;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	snprintf(dir, sizeof(dir), "%s/tls", tp_test_base());
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(cmd, sizeof(cmd),
+	         "mkdir -p %s && openssl req -x509 -newkey ec -pkeyopt "
+	         "ec_paramgen_curve:prime256v1 -nodes -keyout %s -out %s "
+	         "-days 1 -subj /CN=localhost >/dev/null 2>&1",
+	         dir, key, cert);
+	int made = system(cmd) == 0;
+	tp_manager_opts o = {.address = "tls+tcp://127.0.0.1:0",
+	                     .authkey = "k",
+	                     .authkey_len = 1,
+	                     .tls_cert = cert,
+	                     .tls_key = key};
+	if (made) {
+		int rv = tp_manager_start(&m, &o);
+		if (rv == (TP_ENNGERR | NNG_ENOTSUP)) {
+			print_message("nng has no TLS here: %s\n",
+			              tp_strerror(rv));
+		} else {
+			TP_OK_OR_FAIL(rv);
+			assert_non_null(strstr(tp_manager_address(m), "tls+"));
+			TP_OK_OR_FAIL(tp_manager_connect(
+			    &c, tp_manager_address(m), "k", 1, 5000));
+			TP_OK_OR_FAIL(tp_manager_dict(c, &d));
+			TP_OK_OR_FAIL(tp_dict_set(d, tp_int(1), tp_int(2)));
+			TP_OK_OR_FAIL(tp_dict_len(d, &n));
+			assert_int_equal(n, 1);
+			TP_EXPECT(tp_manager_connect(&c, tp_manager_address(m),
+			                             "bad", 3, 5000),
+			          TP_EAUTH);
+			tp_proxy_free(d);
+			tp_manager_free(c);
+			TP_OK_OR_FAIL(tp_manager_shutdown(m));
+		}
+	} else {
+		print_message("openssl(1) failed: tls+tcp not tested\n");
+	}
+	/* no certificate: the start fails and says why */
+	o.tls_cert = NULL;
+	assert_int_not_equal(tp_manager_start(&m, &o), TP_OK);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	tp_test_fini();
+}
+
 static void test_payload_proxy_errors(void **state)
 {
 	tp_payload *p;
@@ -750,6 +845,8 @@ int main(void)
 	    cmocka_unit_test(test_shutdown_then_calls),
 	    cmocka_unit_test(test_remote_tcp_auth),
 	    cmocka_unit_test(test_malformed_and_unauthenticated),
+	    cmocka_unit_test(test_named_objects),
+	    cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_payload_proxy_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -248,6 +248,7 @@ int tp__mgr_serve(const tp_manager_opts *o,
 	char addr[512];
 	pthread_condattr_t ca;
 	memset(&s, 0, sizeof(s));
+	snprintf(addr, sizeof(addr), "%s", o->address ? o->address : "");
 	s.next = INT64_MAX;
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_mutex_init(&s.dmu, NULL);
