@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "runtime_int.h"
@@ -553,14 +555,13 @@ static int t_killer(const tp_payload *args, tp_payload *res)
 }
 TP_TARGET(t_killer);
 
-static void test_manager_killed_while_waiting(void **state)
+static void manager_killed_while_waiting(void)
 {
 	tp_manager *m;
 	tp_proxy *q, *d;
 	tp_payload *args, *out;
 	tp_process *k;
 	int64_t n;
-	(void)state;
 	tp_test_init(TP_START_DEFAULT);
 	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
 	TP_OK_OR_FAIL(tp_manager_queue(m, 0, &q));
@@ -580,6 +581,60 @@ static void test_manager_killed_while_waiting(void **state)
 	tp_proxy_free(q);
 	tp_proxy_free(d);
 	TP_OK_OR_FAIL(tp_manager_shutdown(m)); /* already gone: still ok */
+	tp_test_fini();
+}
+
+static void test_manager_killed_while_waiting(void **state)
+{
+	(void)state;
+	manager_killed_while_waiting();
+}
+
+/* Local clients normally use the unix-socket fast path; the same calls
+ * over nng ipc (TROUPE_MGR_NOFAST=1, inherited by the children). */
+static void test_nng_ipc_path(void **state)
+{
+	(void)state;
+	setenv("TROUPE_MGR_NOFAST", "1", 1);
+	objects_across_processes(TP_START_FORKSERVER);
+	manager_killed_while_waiting();
+	unsetenv("TROUPE_MGR_NOFAST");
+}
+
+/* Garbage on the fast path: an oversized length before the handshake,
+ * and a frame that does not decode, each close that connection only. */
+static void test_fast_path_garbage(void **state)
+{
+	tp_manager *m;
+	tp_proxy *d;
+	int64_t n;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	static const unsigned char big[] = {0xff, 0xff, 0xff, 0x7f, 1, 2};
+	static const unsigned char bad[] = {3, 0, 0, 0, 0xff, 0xff, 0xff};
+	char c;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.fast",
+	         tp_manager_address(m) + 6);
+	for (int i = 0; i < 2; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		assert_int_equal(
+		    connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		if (i == 0)
+			assert_int_equal(write(fd, big, sizeof(big)),
+			                 (ssize_t)sizeof(big));
+		else
+			assert_int_equal(write(fd, bad, sizeof(bad)),
+			                 (ssize_t)sizeof(bad));
+		assert_true(read(fd, &c, 1) <= 0); /* closed, no answer */
+		close(fd);
+	}
+	TP_OK_OR_FAIL(tp_dict_len(d, &n));
+	assert_int_equal(n, 0);
+	tp_proxy_free(d);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
 	tp_test_fini();
 }
 
@@ -842,6 +897,8 @@ int main(void)
 	    cmocka_unit_test(test_user_type),
 	    cmocka_unit_test(test_killed_holder_releases_lock),
 	    cmocka_unit_test(test_manager_killed_while_waiting),
+	    cmocka_unit_test(test_nng_ipc_path),
+	    cmocka_unit_test(test_fast_path_garbage),
 	    cmocka_unit_test(test_shutdown_then_calls),
 	    cmocka_unit_test(test_remote_tcp_auth),
 	    cmocka_unit_test(test_malformed_and_unauthenticated),

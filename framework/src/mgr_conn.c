@@ -11,10 +11,17 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "mgr_int.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
@@ -31,6 +38,7 @@ struct tp__mgr_conn {
 	int dead, inflight;
 	uint64_t corr;
 	char *address;
+	int fd; /* the local fast path (mgr_fast.c), or -1: nng */
 	uint8_t *key;
 	size_t keylen;
 };
@@ -54,6 +62,8 @@ static void conn_free(struct tp__mgr_conn *c)
 {
 	if (c == NULL)
 		return;
+	if (c->fd >= 0)
+		close(c->fd);
 	if (nng_socket_id(c->sock) > 0)
 		nng_close(c->sock);
 	nng_aio_free(c->aio);
@@ -72,6 +82,10 @@ static int conn_wait(struct tp__mgr_conn *c, int recv, int wait_ms)
 	pthread_mutex_lock(&c->dmu);
 	if (c->dead) {
 		pthread_mutex_unlock(&c->dmu);
+		if (!recv) { /* the message was never given to nng */
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			nng_aio_set_msg(c->aio, NULL);
+		}
 		return TP_EDIED;
 	}
 	c->inflight = 1;
@@ -105,6 +119,99 @@ static int conn_wait(struct tp__mgr_conn *c, int recv, int wait_ms)
 	return TP_EDIED;
 }
 
+static int fast_dead(struct tp__mgr_conn *c)
+{
+	c->dead = 1; /* only the caller's thread uses a fast connection */
+	return TP_EDIED;
+}
+
+/* Reads exactly len bytes before the deadline. */
+static int fast_read(struct tp__mgr_conn *c, void *buf, size_t len, int64_t dl)
+{
+	char *p = buf;
+	while (len > 0) {
+		struct pollfd pf = {c->fd, POLLIN, 0};
+		int n = poll(&pf, 1, tp__remaining(dl));
+		if (n == 0)
+			return TP_ETIMEDOUT;
+		if (n < 0 && errno == EINTR)
+			continue;
+		ssize_t r = n < 0 ? -1 : read(c->fd, p, len);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			return fast_dead(c);
+		p += r;
+		len -= (size_t)r;
+	}
+	return TP_OK;
+}
+
+/* The fast path's round trip: [u32 length][Envelope] each way; replies
+ * to earlier calls that timed out are skipped by correlation id. */
+static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
+                          int wait_ms, Troupe__Envelope **out)
+{
+	uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8),
+	                  (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+	struct iovec iov[2] = {{hdr, 4}, {(void *)buf, len}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+	int64_t dl = tp__deadline(wait_ms);
+	if (c->dead)
+		return TP_EDIED;
+	size_t want = len + 4;
+	while (want > 0) {
+		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return fast_dead(c);
+		want -= (size_t)w;
+		while (w > 0 && mh.msg_iovlen > 0) { /* a short write */
+			size_t k = (size_t)w < mh.msg_iov[0].iov_len
+			               ? (size_t)w
+			               : mh.msg_iov[0].iov_len;
+			mh.msg_iov[0].iov_base =
+			    (char *)mh.msg_iov[0].iov_base + k;
+			mh.msg_iov[0].iov_len -= k;
+			w -= (ssize_t)k;
+			if (mh.msg_iov[0].iov_len == 0) {
+				mh.msg_iov++;
+				mh.msg_iovlen--;
+			}
+		}
+	}
+	for (;;) {
+		int rv = fast_read(c, hdr, 4, dl);
+		if (rv != TP_OK)
+			return rv;
+		uint32_t n = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
+		             (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+		if (n > TP_MAX_MSG_DEFAULT + 4096)
+			return fast_dead(c);
+		uint8_t small[512],
+		    *body = n <= sizeof(small) ? small : malloc(n);
+		if (body == NULL)
+			return TP_ENOMEM;
+		if ((rv = fast_read(c, body, n, dl)) == TP_OK)
+			rv = tp__envelope_unpack(body, n, 0, out);
+		if (body != small)
+			free(body);
+		if (rv == TP_EDECODE)
+			return TP_EPROTO;
+		if (rv != TP_OK)
+			return rv;
+		if ((*out)->correlation_id == c->corr)
+			break;
+		tp__envelope_free(*out); /* a reply that came too late */
+	}
+	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REPLY) {
+		tp__envelope_free(*out);
+		return TP_EPROTO;
+	}
+	return TP_OK;
+}
+
 /* Sends env and receives the reply envelope. */
 static int conn_roundtrip(struct tp__mgr_conn *c, Troupe__Envelope *env,
                           int wait_ms, Troupe__Envelope **out)
@@ -117,6 +224,12 @@ static int conn_roundtrip(struct tp__mgr_conn *c, Troupe__Envelope *env,
 	int rv = tp__pack_into(&env->base, 0, small, sizeof(small), &buf, &len);
 	if (rv != TP_OK)
 		return rv;
+	if (c->fd >= 0) {
+		rv = fast_roundtrip(c, buf, len, wait_ms, out);
+		if (buf != small)
+			free(buf);
+		return rv;
+	}
 	rv = nng_msg_alloc(&m, 0);
 	if (rv == 0 && (rv = nng_msg_append(m, buf, len)) != 0)
 		nng_msg_free(m);
@@ -211,6 +324,24 @@ static int conn_dial(struct tp__mgr_conn *c)
 	return tp_err_nng(rv);
 }
 
+/* The local fast path of an ipc:// manager, or -1 (then nng is used). */
+static int fast_connect(const char *address)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *off = getenv("TROUPE_MGR_NOFAST"); /* tests, debugging */
+	if ((off != NULL && off[0] == '1') ||
+	    strncmp(address, "ipc://", 6) != 0 ||
+	    strlen(address + 6) + 6 > sizeof(sa.sun_path))
+		return -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.fast", address + 6);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
                       const void *key, size_t keylen, int timeout_ms)
 {
@@ -218,6 +349,7 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 	int rv;
 	if (c == NULL)
 		return TP_ENOMEM;
+	c->fd = -1;
 	c->refs = 1;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->dmu, NULL);
@@ -229,6 +361,15 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 	}
 	memcpy(c->key, key, keylen);
 	c->keylen = keylen;
+	c->fd = fast_connect(address);
+	if (c->fd >= 0) {
+		if ((rv = conn_handshake(c, timeout_ms)) != TP_OK) {
+			conn_free(c);
+			return rv;
+		}
+		*out = c;
+		return TP_OK;
+	}
 	tp__nng_used();
 	if ((rv = nng_req0_open(&c->sock)) != 0 ||
 	    (rv = nng_aio_alloc(&c->aio, NULL, NULL)) != 0 ||

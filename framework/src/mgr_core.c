@@ -581,3 +581,11 @@ int64_t tp__mgr_core_expire(struct tp__mgr_core *c, int64_t now)
 	}
 	return next;
 }
+
+int tp__mgr_core_authed(struct tp__mgr_core *c, uint32_t client)
+{
+	for (size_t i = 0; i < c->ncl; i++)
+		if (c->cl[i].id == client)
+			return c->cl[i].state == CL_AUTHED;
+	return 0;
+}

@@ -8,6 +8,7 @@
 #ifndef TP_MGR_INT_H
 #define TP_MGR_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -142,9 +143,24 @@ void tp__mgr_conn_ref(struct tp__mgr_conn *c);
  * error) and appends its results to result (may be NULL); wait_ms bounds
  * the wait for the reply (-1 forever). */
 int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
-                      const char *name, const char *key,
-                      const tp_payload *args, int timeout_ms,
-                      int wait_ms, tp_payload *result, uint64_t *obj_out);
+                      const char *name, const char *key, const tp_payload *args,
+                      int timeout_ms, int wait_ms, tp_payload *result,
+                      uint64_t *obj_out);
 const char *tp__mgr_conn_address(const struct tp__mgr_conn *c);
+
+/* The local fast path (mgr_fast.c): a unix stream socket at the ipc
+ * address's path + ".fast", served by its own thread under mu; kick
+ * runs (under mu) after each request it hands to the core. */
+struct tp__mgr_fast;
+int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *nng_addr,
+                       struct tp__mgr_core *core, pthread_mutex_t *mu,
+                       size_t max, void (*kick)(void *), void *kick_arg);
+void tp__mgr_fast_stop(struct tp__mgr_fast *f);
+int tp__mgr_fast_is(uint32_t client);
+void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
+                       size_t len);
+void tp__mgr_fast_close(struct tp__mgr_fast *f, uint32_t id);
+/* 1 once client passed the handshake. */
+int tp__mgr_core_authed(struct tp__mgr_core *c, uint32_t client);
 
 #endif

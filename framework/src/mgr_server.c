@@ -34,12 +34,25 @@ struct srv {
 	size_t ndead, capdead;
 	int stop;
 	int64_t next;
+	struct tp__mgr_fast *fast; /* local clients, NULL if none */
 };
+
+/* Tokens of fast-path requests are (connection id << 1) | 1; nng
+ * messages are aligned pointers. */
+static int is_fast(void *token)
+{
+	return ((uintptr_t)token & 1) != 0;
+}
 
 static void srv_send(void *arg, void *token, const void *buf, size_t len)
 {
 	struct srv *s = arg;
 	nng_msg *m = token;
+	if (is_fast(token)) {
+		tp__mgr_fast_send(s->fast, (uint32_t)((uintptr_t)token >> 1),
+		                  buf, len);
+		return;
+	}
 	nng_msg_clear(m); /* the header (the route back) stays */
 	if (nng_msg_append(m, buf, len) != 0 ||
 	    nng_sendmsg(s->sock, m, NNG_FLAG_NONBLOCK) != 0)
@@ -49,12 +62,17 @@ static void srv_send(void *arg, void *token, const void *buf, size_t len)
 static void srv_drop(void *arg, void *token)
 {
 	(void)arg;
-	nng_msg_free(token);
+	if (!is_fast(token))
+		nng_msg_free(token);
 }
 
 static void srv_close_client(void *arg, uint32_t client)
 {
-	(void)arg;
+	struct srv *s = arg;
+	if (tp__mgr_fast_is(client)) {
+		tp__mgr_fast_close(s->fast, client);
+		return;
+	}
 	nng_pipe p = NNG_PIPE_INITIALIZER;
 	p.id = client;
 	nng_pipe_close(p);
@@ -74,6 +92,13 @@ static void srv_wake(struct srv *s, int64_t next, int stop)
 static void srv_shutdown(void *arg)
 {
 	srv_wake(arg, INT64_MAX, 1);
+}
+
+/* After a request: parked calls may have new deadlines. Under s->mu. */
+static void srv_kick(void *arg)
+{
+	struct srv *s = arg;
+	srv_wake(s, tp__mgr_core_expire(s->core, tp__now_ms()), 0);
 }
 
 static void srv_recv_cb(void *arg)
@@ -237,7 +262,14 @@ static int srv_open(struct srv *s, const tp_manager_opts *o, char *addr,
 	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, srv_pipe_cb,
 	                          s)) != 0)
 		return tp_err_nng(rv);
-	return srv_listen(s, o, addr, len);
+	if ((rv = srv_listen(s, o, addr, len)) != TP_OK)
+		return rv;
+	/* local managers also take local clients on a unix socket */
+	if (strncmp(addr, "ipc://", 6) == 0 &&
+	    tp__mgr_fast_start(&s->fast, addr, s->core, &s->mu, max, srv_kick,
+	                       s) != TP_OK)
+		s->fast = NULL; /* nng alone still serves everyone */
+	return TP_OK;
 }
 
 int tp__mgr_serve(const tp_manager_opts *o,
@@ -263,6 +295,7 @@ int tp__mgr_serve(const tp_manager_opts *o,
 		srv_loop(&s);
 		nng_msleep(20); /* let the shutdown reply leave */
 	}
+	tp__mgr_fast_stop(s.fast);
 	if (s.raio != NULL)
 		nng_aio_stop(s.raio);
 	if (nng_socket_id(s.sock) > 0)
