@@ -201,7 +201,10 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 			return TP_EPROTO;
 		if (rv != TP_OK)
 			return rv;
-		if ((*out)->correlation_id == c->corr)
+		/* 0: the server could not read our request (too big,
+		 * malformed) and answers it with an error */
+		if ((*out)->correlation_id == c->corr ||
+		    (*out)->correlation_id == 0)
 			break;
 		tp__envelope_free(*out); /* a reply that came too late */
 	}
@@ -247,7 +250,8 @@ static int conn_roundtrip(struct tp__mgr_conn *c, Troupe__Envelope *env,
 	if (rv != TP_OK)
 		return TP_EPROTO;
 	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REPLY ||
-	    (*out)->correlation_id != c->corr) {
+	    ((*out)->correlation_id != c->corr &&
+	     (*out)->correlation_id != 0)) {
 		tp__envelope_free(*out);
 		return TP_EPROTO;
 	}
