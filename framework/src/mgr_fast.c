@@ -84,15 +84,32 @@ int tp__mgr_fast_is(uint32_t client)
 	return (client & FAST_BIT) != 0;
 }
 
-/* Writes a whole frame; gives up on a client that stops reading. */
-static int write_all(int fd, const void *buf, size_t len)
+/* Writes a whole frame (one sendmsg when the socket has room); gives up
+ * on a client that stops reading. */
+static int write_frame(int fd, const uint8_t hdr[4], const void *buf,
+                       size_t len)
 {
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+	struct iovec iov[2] = {{(void *)hdr, 4}, {(void *)buf, len}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+	size_t left = len + 4;
+	while (left > 0) {
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (w > 0) {
-			p += w;
-			len -= (size_t)w;
+			left -= (size_t)w;
+			while (w > 0) { /* skip what was written */
+				size_t k = (size_t)w < mh.msg_iov[0].iov_len
+				               ? (size_t)w
+				               : mh.msg_iov[0].iov_len;
+				mh.msg_iov[0].iov_base =
+				    (char *)mh.msg_iov[0].iov_base + k;
+				mh.msg_iov[0].iov_len -= k;
+				w -= (ssize_t)k;
+				if (mh.msg_iov[0].iov_len == 0 &&
+				    mh.msg_iovlen > 1) {
+					mh.msg_iov++;
+					mh.msg_iovlen--;
+				}
+			}
 			continue;
 		}
 		if (w < 0 && errno == EINTR)
@@ -114,7 +131,7 @@ void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
 	                  (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
 	if (c == NULL)
 		return;
-	if (write_all(c->fd, hdr, 4) != 0 || write_all(c->fd, buf, len) != 0)
+	if (write_frame(c->fd, hdr, buf, len) != 0)
 		shutdown(c->fd, SHUT_RDWR); /* the poller sees it and cleans */
 }
 

@@ -81,11 +81,14 @@ static void srv_close_client(void *arg, uint32_t client)
 static void srv_wake(struct srv *s, int64_t next, int stop)
 {
 	pthread_mutex_lock(&s->dmu);
-	if (stop)
-		s->stop = 1;
-	if (next < s->next)
-		s->next = next;
-	pthread_cond_signal(&s->cv);
+	/* wake the housekeeper only for news: an earlier deadline or stop
+	 * (waking it on every request costs a context switch each) */
+	if (stop || next < s->next) {
+		s->stop |= stop;
+		if (next < s->next)
+			s->next = next;
+		pthread_cond_signal(&s->cv);
+	}
 	pthread_mutex_unlock(&s->dmu);
 }
 
