@@ -66,9 +66,10 @@ static void conn_free(struct tp__mgr_conn *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
-	if (nng_socket_id(c->sock) > 0)
+	if (c->fd < 0 && nng_socket_id(c->sock) > 0) /* fast: nng untouched */
 		nng_close(c->sock);
-	nng_aio_free(c->aio);
+	if (c->aio != NULL)
+		nng_aio_free(c->aio);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->dmu);
 	free(c->address);
