@@ -42,6 +42,48 @@ static void run_child(tp_target_fn fn, tp_payload *args, int want)
 	tp_process_free(p);
 }
 
+/* Under the fork start method a child inherits the parent's memory,
+ * connections included: it must open its own (the cache skips inherited
+ * ones) and an inherited proxy refuses to work (TP_ESTATE). */
+static tp_proxy *g_inherited;
+
+static int t_forked(const tp_payload *args, tp_payload *res)
+{
+	tp_proxy *d = arg_proxy(args, 0);
+	int64_t n = 0;
+	(void)res;
+	if (tp_dict_set(d, tp_str("child"), tp_int(1)) != TP_OK ||
+	    tp_dict_len(d, &n) != TP_OK || n != 2)
+		return 1;
+	if (tp_dict_len(g_inherited, &n) != TP_ESTATE)
+		return 2;
+	tp_proxy_free(d);
+	return 0;
+}
+TP_TARGET(t_forked);
+
+static void test_fork_method_child(void **state)
+{
+	tp_manager *m;
+	tp_proxy *d;
+	tp_payload *args;
+	(void)state;
+	tp_test_init(TP_START_FORK);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, d));
+	/* a cached connection in the parent, as a child would have */
+	TP_OK_OR_FAIL(tp_payload_get_proxy(args, 0, NULL, 0, &g_inherited));
+	TP_OK_OR_FAIL(tp_dict_set(g_inherited, tp_str("parent"), tp_int(0)));
+	run_child(t_forked, args, 0);
+	tp_proxy_free(g_inherited);
+	tp_proxy_free(d);
+	tp_payload_free(args);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
 /* The seed's f(d, l), plus a namespace, a value and a list. */
 static int t_writer(const tp_payload *args, tp_payload *res)
 {
@@ -897,6 +939,8 @@ int main(void)
 	tp_spawn_guard();
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
+	    /* first: before this process touches nng (fork needs that) */
+	    cmocka_unit_test(test_fork_method_child),
 	    cmocka_unit_test(test_objects_across_processes),
 	    cmocka_unit_test(test_dict_methods),
 	    cmocka_unit_test(test_list_methods),

@@ -29,6 +29,7 @@
 
 struct tp__mgr_conn {
 	int refs;
+	pid_t pid; /* the process that opened it (fork copies it) */
 	struct tp__mgr_conn *next; /* in the cache */
 	int cached;
 	nng_socket sock;
@@ -374,6 +375,7 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 		return TP_ENOMEM;
 	c->fd = -1;
 	c->refs = 1;
+	c->pid = getpid();
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->dmu, NULL);
 	c->address = strdup(address);
@@ -422,8 +424,9 @@ int tp__mgr_conn_get(struct tp__mgr_conn **out, const char *address,
 		pthread_mutex_lock(&c->dmu);
 		int dead = c->dead;
 		pthread_mutex_unlock(&c->dmu);
-		if (!dead && strcmp(c->address, address) == 0 &&
-		    c->keylen == keylen && memcmp(c->key, key, keylen) == 0) {
+		if (!dead && c->pid == getpid() &&
+		    strcmp(c->address, address) == 0 && c->keylen == keylen &&
+		    memcmp(c->key, key, keylen) == 0) {
 			c->refs++;
 			*out = c;
 			pthread_mutex_unlock(&cache_mu);
@@ -482,6 +485,8 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
 	Troupe__Envelope *rep = NULL;
 	int rv = TP_OK;
+	if (c->pid != getpid())
+		return TP_ESTATE; /* a copy made by fork: not ours to use */
 	rq.op = op;
 	rq.object = object;
 	rq.name = (char *)(name ? name : "");

@@ -190,7 +190,9 @@ int tp_manager_event(tp_manager *m, tp_proxy **out);
  * no separate limit while the manager lives). Errors: the method's own
  * (TP_ENOENT for an unknown method or missing key, TP_ETYPE, ...),
  * TP_ETIMEDOUT, TP_EDIED (the manager died or closed the connection),
- * TP_ECLOSED (the object was released), TP_ETOOBIG, TP_EINVAL.
+ * TP_ECLOSED (the object was released), TP_ETOOBIG, TP_EINVAL, TP_ESTATE
+ * (px was copied into a child by the fork start method: pass proxies to
+ * children in their args payload instead).
  */
 int tp_proxy_call(tp_proxy *px, const char *method, const tp_payload *args,
                   tp_payload *result, int timeout_ms);
