@@ -357,6 +357,51 @@ static void test_queue_event_blocking(void **state)
 	tp_test_fini();
 }
 
+/* JoinableQueue worker: takes every item, then marks each done. */
+static int t_jworker(const tp_payload *args, tp_payload *res)
+{
+	tp_proxy *q = arg_proxy(args, 0);
+	tp_payload *out;
+	(void)res;
+	tp_payload_new(&out);
+	for (int i = 0; i < 3; i++)
+		if (tp_mqueue_get(q, out, 20000) != TP_OK ||
+		    tp_mqueue_task_done(q) != TP_OK)
+			return 1;
+	tp_payload_free(out);
+	tp_proxy_free(q);
+	return 0;
+}
+TP_TARGET(t_jworker);
+
+static void test_joinable_queue(void **state)
+{
+	tp_manager *m;
+	tp_proxy *q;
+	tp_payload *args;
+	tp_process *p;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_create(m, "joinable_queue", NULL, &q));
+	TP_OK_OR_FAIL(tp_mqueue_join(q, 0)); /* nothing put yet */
+	for (int i = 0; i < 3; i++)
+		TP_OK_OR_FAIL(tp_mqueue_put(q, tp_int(i), 0));
+	TP_EXPECT(tp_mqueue_join(q, 20), TP_ETIMEDOUT);
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, q));
+	TP_OK_OR_FAIL(tp_process_new(&p, t_jworker, args, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	TP_OK_OR_FAIL(tp_mqueue_join(q, 20000)); /* parked until done */
+	TP_EXPECT(tp_mqueue_task_done(q), TP_EVALUE);
+	TP_OK_OR_FAIL(tp_process_join(p, 20000));
+	tp_process_free(p);
+	tp_payload_free(args);
+	tp_proxy_free(q);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
 /* Value + Lock counter of the seeds: add and sub processes. */
 static int t_counter(const tp_payload *args, tp_payload *res)
 {
@@ -945,6 +990,7 @@ int main(void)
 	    cmocka_unit_test(test_dict_methods),
 	    cmocka_unit_test(test_list_methods),
 	    cmocka_unit_test(test_queue_event_blocking),
+	    cmocka_unit_test(test_joinable_queue),
 	    cmocka_unit_test(test_value_lock_counter),
 	    cmocka_unit_test(test_rlock_semaphores),
 	    cmocka_unit_test(test_user_type),

@@ -178,6 +178,16 @@ int tp_mqueue_get(tp_proxy *q, tp_payload *out, int timeout_ms)
 	return tp_proxy_call(q, "get", NULL, out, timeout_ms);
 }
 
+int tp_mqueue_task_done(tp_proxy *q)
+{
+	return tp_proxy_call(q, "task_done", NULL, NULL, 0);
+}
+
+int tp_mqueue_join(tp_proxy *q, int timeout_ms)
+{
+	return tp_proxy_call(q, "join", NULL, NULL, timeout_ms);
+}
+
 int tp_mlock_acquire(tp_proxy *l, int timeout_ms)
 {
 	return tp_proxy_call(l, "acquire", NULL, NULL, timeout_ms);

@@ -49,8 +49,10 @@ static void srv_send(void *arg, void *token, const void *buf, size_t len)
 	struct srv *s = arg;
 	nng_msg *m = token;
 	if (is_fast(token)) {
-		tp__mgr_fast_send(s->fast, (uint32_t)((uintptr_t)token >> 1),
-		                  buf, len);
+		if (s->fast != NULL)
+			tp__mgr_fast_send(s->fast,
+			                  (uint32_t)((uintptr_t)token >> 1),
+			                  buf, len);
 		return;
 	}
 	nng_msg_clear(m); /* the header (the route back) stays */
@@ -70,7 +72,8 @@ static void srv_close_client(void *arg, uint32_t client)
 {
 	struct srv *s = arg;
 	if (tp__mgr_fast_is(client)) {
-		tp__mgr_fast_close(s->fast, client);
+		if (s->fast != NULL)
+			tp__mgr_fast_close(s->fast, client);
 		return;
 	}
 	nng_pipe p = NNG_PIPE_INITIALIZER;
@@ -298,9 +301,13 @@ int tp__mgr_serve(const tp_manager_opts *o,
 		srv_loop(&s);
 		nng_msleep(20); /* let the shutdown reply leave */
 	}
-	tp__mgr_fast_stop(s.fast);
-	if (s.raio != NULL)
+	if (s.raio != NULL) /* no more nng requests... */
 		nng_aio_stop(s.raio);
+	pthread_mutex_lock(&s.mu); /* ...then no more fast ones */
+	struct tp__mgr_fast *fast = s.fast;
+	s.fast = NULL;
+	pthread_mutex_unlock(&s.mu);
+	tp__mgr_fast_stop(fast);
 	if (nng_socket_id(s.sock) > 0)
 		nng_close(s.sock);
 	nng_aio_free(s.raio);

@@ -18,6 +18,8 @@ struct queue {
 	struct tp_value *v;
 	size_t head, n, cap;
 	int64_t maxsize;
+	int joinable;
+	int64_t unfinished; /* joinable: puts not yet task_done */
 };
 
 static int queue_init(void **obj, const tp_payload *args)
@@ -77,6 +79,7 @@ static int queue_put(struct queue *q, struct tp__mgr_ctx *c)
 	if ((rv = tp__val_copy(&q->v[(q->head + q->n) % q->cap], a)) != TP_OK)
 		return rv;
 	q->n++;
+	q->unfinished++;
 	c->changed = 1;
 	return TP_OK;
 }
@@ -109,14 +112,37 @@ static int queue_call(void *obj, struct tp__mgr_ctx *c)
 		return tp_payload_add_int(c->result, (int64_t)q->n);
 	if (strcmp(c->method, "empty") == 0)
 		return tp_payload_add_int(c->result, q->n == 0);
+	if (q->joinable && strcmp(c->method, "task_done") == 0) {
+		if (q->unfinished <= 0)
+			return TP_EVALUE; /* called too many times */
+		if (--q->unfinished == 0)
+			c->changed = 1;
+		return TP_OK;
+	}
+	if (q->joinable && strcmp(c->method, "join") == 0) {
+		if (q->unfinished == 0)
+			return TP_OK;
+		c->park_code = TP_ETIMEDOUT;
+		return TP__MGR_PARK;
+	}
 	if (strcmp(c->method, "full") == 0)
 		return tp_payload_add_int(
 		    c->result, q->maxsize > 0 && (int64_t)q->n >= q->maxsize);
 	return TP_ENOENT;
 }
 
+static int jqueue_init(void **obj, const tp_payload *args)
+{
+	int rv = queue_init(obj, args);
+	if (rv == TP_OK)
+		((struct queue *)*obj)->joinable = 1;
+	return rv;
+}
+
 const struct tp__mgr_type tp__mgr_queue = {"queue", queue_init, queue_call,
                                            queue_free, NULL};
+const struct tp__mgr_type tp__mgr_jqueue = {"joinable_queue", jqueue_init,
+                                            queue_call, queue_free, NULL};
 
 /* Lock, RLock, Semaphore, BoundedSemaphore. */
 enum { LK_LOCK, LK_RLOCK, LK_SEM, LK_BSEM };

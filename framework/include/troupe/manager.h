@@ -154,7 +154,8 @@ int tp_manager_register(const char *name, const tp_manager_type *type);
  * in the manager and returns a proxy to it (free with tp_proxy_free).
  * Built-in type names: "dict", "list" (args: the initial items),
  * "namespace", "value" (args: the initial value), "queue" (args: maxsize,
- * 0 or none unbounded), "lock", "rlock", "semaphore" and
+ * 0 or none unbounded), "joinable_queue" (the same, plus task_done and
+ * join), "lock", "rlock", "semaphore" and
  * "bounded_semaphore" (args: initial value, default 1), "event".
  * Errors: TP_EINVAL, TP_ENOENT (no such type in the server), TP_EDIED,
  * TP_ETIMEDOUT (no answer in 30 s), or init's error.
@@ -288,6 +289,12 @@ int tp_value_set(tp_proxy *v, tp_val x);
  * TP_EFULL / TP_EEMPTY when the timeout expires (0: do not wait). */
 int tp_mqueue_put(tp_proxy *q, tp_val v, int timeout_ms);
 int tp_mqueue_get(tp_proxy *q, tp_payload *out, int timeout_ms);
+
+/* JoinableQueue ("joinable_queue"): task_done after each get; join waits
+ * up to timeout_ms until every item put was task_done (TP_ETIMEDOUT);
+ * one task_done too many gives TP_EVALUE. */
+int tp_mqueue_task_done(tp_proxy *q);
+int tp_mqueue_join(tp_proxy *q, int timeout_ms);
 
 /* Lock, RLock, Semaphore: acquire waits up to timeout_ms (TP_ETIMEDOUT);
  * release of a lock not held gives TP_EPERM (RLock: not held by this
