@@ -402,6 +402,134 @@ static void test_joinable_queue(void **state)
 	tp_test_fini();
 }
 
+/* Barrier party: waits, returns its arrival index as exit code. */
+static int t_party(const tp_payload *args, tp_payload *res)
+{
+	tp_proxy *b = arg_proxy(args, 0);
+	tp_payload *out;
+	int64_t idx = -1;
+	(void)res;
+	tp_payload_new(&out);
+	if (tp_proxy_call(b, "wait", NULL, out, 20000) != TP_OK ||
+	    tp_payload_get_int(out, 0, &idx) != TP_OK)
+		return 99;
+	tp_payload_free(out);
+	tp_proxy_free(b);
+	return (int)idx;
+}
+TP_TARGET(t_party);
+
+static void test_barrier(void **state)
+{
+	tp_manager *m;
+	tp_proxy *b, *b2;
+	tp_payload *args, *out, *init;
+	tp_process *p[2];
+	int seen = 0, code;
+	int64_t idx;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_payload_new(&init));
+	TP_OK_OR_FAIL(tp_payload_add_int(init, 3));
+	TP_OK_OR_FAIL(tp_manager_create(m, "barrier", init, &b));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_new(&out));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, b));
+	for (int i = 0; i < 2; i++) {
+		TP_OK_OR_FAIL(tp_process_new(&p[i], t_party, args, NULL));
+		TP_OK_OR_FAIL(tp_process_start(p[i]));
+	}
+	TP_OK_OR_FAIL(tp_proxy_call(b, "wait", NULL, out, 20000));
+	seen |= 1 << int_at(out, 0);
+	for (int i = 0; i < 2; i++) {
+		TP_OK_OR_FAIL(tp_process_join(p[i], 20000));
+		TP_OK_OR_FAIL(tp_process_exitcode(p[i], &code));
+		assert_true(code >= 0 && code < 3);
+		seen |= 1 << code;
+		tp_process_free(p[i]);
+	}
+	assert_int_equal(seen, 7); /* indexes 0, 1 and 2 */
+	/* a timeout breaks it for everyone; reset mends it */
+	tp_payload_clear(init);
+	TP_OK_OR_FAIL(tp_payload_add_int(init, 2));
+	TP_OK_OR_FAIL(tp_manager_create(m, "barrier", init, &b2));
+	TP_EXPECT(tp_proxy_call(b2, "wait", NULL, NULL, 30), TP_EBROKEN);
+	TP_EXPECT(tp_proxy_call(b2, "wait", NULL, NULL, 30), TP_EBROKEN);
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(b2, "broken", NULL, out, 0));
+	assert_int_equal(int_at(out, 0), 1);
+	TP_OK_OR_FAIL(tp_proxy_call(b2, "reset", NULL, NULL, 0));
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(b2, "broken", NULL, out, 0));
+	assert_int_equal(int_at(out, 0), 0);
+	/* timeout 0 alone: broken again, and no waiter left behind */
+	TP_EXPECT(tp_proxy_call(b2, "wait", NULL, NULL, 0), TP_EBROKEN);
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(b2, "n_waiting", NULL, out, 0));
+	assert_int_equal(int_at(out, 0), 0);
+	tp_payload_clear(init);
+	TP_OK_OR_FAIL(tp_payload_add_int(init, 0));
+	TP_EXPECT(tp_manager_create(m, "barrier", init, &b2), TP_EVALUE);
+	(void)idx;
+	tp_payload_free(args);
+	tp_payload_free(out);
+	tp_payload_free(init);
+	tp_proxy_free(b);
+	tp_proxy_free(b2);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* Condition: takes the lock (free once the parent waits), notifies. */
+static int t_notifier(const tp_payload *args, tp_payload *res)
+{
+	tp_proxy *k = arg_proxy(args, 0);
+	(void)res;
+	if (tp_mlock_acquire(k, 20000) != TP_OK ||
+	    tp_proxy_call(k, "notify", NULL, NULL, 0) != TP_OK ||
+	    tp_mlock_release(k) != TP_OK)
+		return 1;
+	tp_proxy_free(k);
+	return 0;
+}
+TP_TARGET(t_notifier);
+
+static void test_condition(void **state)
+{
+	tp_manager *m;
+	tp_proxy *k;
+	tp_payload *args;
+	tp_process *p;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_create(m, "condition", NULL, &k));
+	TP_EXPECT(tp_proxy_call(k, "wait", NULL, NULL, 0), TP_EPERM);
+	TP_EXPECT(tp_proxy_call(k, "notify", NULL, NULL, 0), TP_EPERM);
+	TP_OK_OR_FAIL(tp_mlock_acquire(k, 0));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, k));
+	TP_OK_OR_FAIL(tp_process_new(&p, t_notifier, args, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	/* releases the lock, wakes on notify holding it again */
+	TP_OK_OR_FAIL(tp_proxy_call(k, "wait", NULL, NULL, 20000));
+	TP_OK_OR_FAIL(tp_process_join(p, 20000));
+	int code = -1;
+	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+	assert_int_equal(code, 0);
+	/* a timeout: TP_ETIMEDOUT, and the lock is held again */
+	TP_EXPECT(tp_proxy_call(k, "wait", NULL, NULL, 30), TP_ETIMEDOUT);
+	TP_EXPECT(tp_proxy_call(k, "wait", NULL, NULL, 0), TP_ETIMEDOUT);
+	TP_OK_OR_FAIL(tp_mlock_release(k));
+	TP_EXPECT(tp_mlock_release(k), TP_EPERM);
+	tp_process_free(p);
+	tp_payload_free(args);
+	tp_proxy_free(k);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
 /* Value + Lock counter of the seeds: add and sub processes. */
 static int t_counter(const tp_payload *args, tp_payload *res)
 {
@@ -991,6 +1119,8 @@ int main(void)
 	    cmocka_unit_test(test_list_methods),
 	    cmocka_unit_test(test_queue_event_blocking),
 	    cmocka_unit_test(test_joinable_queue),
+	    cmocka_unit_test(test_barrier),
+	    cmocka_unit_test(test_condition),
 	    cmocka_unit_test(test_value_lock_counter),
 	    cmocka_unit_test(test_rlock_semaphores),
 	    cmocka_unit_test(test_user_type),

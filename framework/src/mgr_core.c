@@ -447,11 +447,24 @@ static void op_call(struct tp__mgr_core *c, void *token, uint64_t corr,
 	tp_payload res = {0};
 	struct tp__mgr_ctx x = {rq->name, args, &res, client, 0, 0};
 	rv = obj_call(o, &x);
-	if (rv == TP__MGR_PARK && rq->timeout_ms != 0) {
+	int exp = TP__MGR_EXP_REPLY;
+	if (rv == TP__MGR_PARK && rq->timeout_ms == 0 && o->t != NULL &&
+	    o->t->expire != NULL) /* expired at once: the object may care */
+		exp = o->t->expire(o->state, client);
+	if (rv == TP__MGR_PARK &&
+	    (rq->timeout_ms != 0 || exp == TP__MGR_EXP_KEEP)) {
 		park(c, token, corr, rq->object, client, rq->name, args,
-		     rq->timeout_ms, x.park_code);
+		     exp == TP__MGR_EXP_KEEP ? -1 : rq->timeout_ms,
+		     x.park_code);
+		tp_payload_clear(&res);
+		free(res.values);
+		/* parking may have changed the object (a condition wait
+		 * gives its lock up) */
+		if (x.changed || exp != TP__MGR_EXP_REPLY)
+			retry(c, rq->object);
 		return;
 	}
+	x.changed |= exp == TP__MGR_EXP_CHANGED;
 	reply_code(c, token, corr, rv == TP__MGR_PARK ? x.park_code : rv, &res);
 	tp_payload_clear(&res);
 	free(res.values);
@@ -566,6 +579,8 @@ void tp__mgr_core_gone(struct tp__mgr_core *c, uint32_t client)
 int64_t tp__mgr_core_expire(struct tp__mgr_core *c, int64_t now)
 {
 	int64_t next = INT64_MAX;
+	uint64_t *again = NULL;
+	size_t nagain = 0, cap = 0;
 	struct parked **pp = &c->parked;
 	while (*pp != NULL) {
 		struct parked *p = *pp;
@@ -575,10 +590,33 @@ int64_t tp__mgr_core_expire(struct tp__mgr_core *c, int64_t now)
 			pp = &p->next;
 			continue;
 		}
+		int err, r = TP__MGR_EXP_REPLY;
+		struct obj *o = obj_get(c, p->obj, &err);
+		if (o != NULL && o->t != NULL && o->t->expire != NULL)
+			r = o->t->expire(o->state, p->client);
+		if (r != TP__MGR_EXP_REPLY && nagain == cap) {
+			cap = cap ? cap * 2 : 8;
+			uint64_t *n = realloc(again, cap * sizeof(*n));
+			if (n == NULL)
+				r = TP__MGR_EXP_REPLY; /* no retry list: answer
+				                        */
+			else
+				again = n;
+		}
+		if (r != TP__MGR_EXP_REPLY)
+			again[nagain++] = p->obj;
+		if (r == TP__MGR_EXP_KEEP) {
+			p->deadline = TP_FOREVER;
+			pp = &p->next;
+			continue;
+		}
 		*pp = p->next;
 		reply_code(c, p->token, p->corr, p->park_code, NULL);
 		parked_free(c, p, 0);
 	}
+	for (size_t i = 0; i < nagain; i++)
+		retry(c, again[i]);
+	free(again);
 	return next;
 }
 

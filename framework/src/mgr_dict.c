@@ -282,7 +282,7 @@ static int ns_init(void **obj, const tp_payload *args)
 	return rv;
 }
 
-const struct tp__mgr_type tp__mgr_dict = {"dict", dict_init, dict_call,
-                                          dict_free, NULL};
+const struct tp__mgr_type tp__mgr_dict = {"dict",    dict_init, dict_call,
+                                          dict_free, NULL,      NULL};
 const struct tp__mgr_type tp__mgr_ns = {"namespace", ns_init, dict_call,
-                                        dict_free, NULL};
+                                        dict_free,   NULL,    NULL};

@@ -52,14 +52,23 @@ struct tp__mgr_type {
 	/* client's connection went away: release what it held; returns 1
 	 * when that may unblock parked calls. May be NULL. */
 	int (*gone)(void *obj, uint32_t client);
+	/* a parked call of client reached its deadline. Returns
+	 * TP__MGR_EXP_REPLY (answer park_code now), TP__MGR_EXP_CHANGED (the
+	 * same, and the object changed: retry the others) or
+	 * TP__MGR_EXP_KEEP (keep it parked without deadline: the object
+	 * answers it later, e.g. a condition wait that must first retake
+	 * its lock). May be NULL (reply). */
+	int (*expire)(void *obj, uint32_t client);
 };
+
+enum { TP__MGR_EXP_REPLY, TP__MGR_EXP_CHANGED, TP__MGR_EXP_KEEP };
 
 /* Finds a built-in type, or a user-registered one (mgr_reg.c). */
 const struct tp__mgr_type *tp__mgr_find_type(const char *name);
 const tp_manager_type *tp__mgr_find_user(const char *name);
 extern const struct tp__mgr_type tp__mgr_dict, tp__mgr_list, tp__mgr_ns,
     tp__mgr_value, tp__mgr_queue, tp__mgr_jqueue, tp__mgr_lock, tp__mgr_rlock,
-    tp__mgr_sem, tp__mgr_bsem, tp__mgr_event;
+    tp__mgr_sem, tp__mgr_bsem, tp__mgr_event, tp__mgr_barrier, tp__mgr_cond;
 
 /* Values (mgr_val.c). */
 int tp__val_copy(struct tp_value *dst, const struct tp_value *src);

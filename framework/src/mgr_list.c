@@ -257,8 +257,8 @@ static int list_init(void **obj, const tp_payload *args)
 	return TP_OK;
 }
 
-const struct tp__mgr_type tp__mgr_list = {"list", list_init, list_call,
-                                          list_free, NULL};
+const struct tp__mgr_type tp__mgr_list = {"list",    list_init, list_call,
+                                          list_free, NULL,      NULL};
 
 /* Value: one payload value (none until set). */
 static int value_init(void **obj, const tp_payload *args)
@@ -320,5 +320,5 @@ static int value_call(void *obj, struct tp__mgr_ctx *c)
 	return TP_ENOENT;
 }
 
-const struct tp__mgr_type tp__mgr_value = {"value", value_init, value_call,
-                                           value_free, NULL};
+const struct tp__mgr_type tp__mgr_value = {"value",    value_init, value_call,
+                                           value_free, NULL,       NULL};

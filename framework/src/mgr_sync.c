@@ -139,10 +139,10 @@ static int jqueue_init(void **obj, const tp_payload *args)
 	return rv;
 }
 
-const struct tp__mgr_type tp__mgr_queue = {"queue", queue_init, queue_call,
-                                           queue_free, NULL};
-const struct tp__mgr_type tp__mgr_jqueue = {"joinable_queue", jqueue_init,
-                                            queue_call, queue_free, NULL};
+const struct tp__mgr_type tp__mgr_queue = {"queue",    queue_init, queue_call,
+                                           queue_free, NULL,       NULL};
+const struct tp__mgr_type tp__mgr_jqueue = {
+    "joinable_queue", jqueue_init, queue_call, queue_free, NULL, NULL};
 
 /* Lock, RLock, Semaphore, BoundedSemaphore. */
 enum { LK_LOCK, LK_RLOCK, LK_SEM, LK_BSEM };
@@ -257,14 +257,14 @@ static int lk_gone(void *obj, uint32_t client)
 	return 1;
 }
 
-const struct tp__mgr_type tp__mgr_lock = {"lock", lock_init, lk_call, free,
-                                          lk_gone};
-const struct tp__mgr_type tp__mgr_rlock = {"rlock", rlock_init, lk_call, free,
-                                           lk_gone};
-const struct tp__mgr_type tp__mgr_sem = {"semaphore", sem_init, lk_call, free,
-                                         NULL};
-const struct tp__mgr_type tp__mgr_bsem = {"bounded_semaphore", bsem_init,
-                                          lk_call, free, NULL};
+const struct tp__mgr_type tp__mgr_lock = {"lock", lock_init, lk_call,
+                                          free,   lk_gone,   NULL};
+const struct tp__mgr_type tp__mgr_rlock = {"rlock", rlock_init, lk_call,
+                                           free,    lk_gone,    NULL};
+const struct tp__mgr_type tp__mgr_sem = {"semaphore", sem_init, lk_call,
+                                         free,        NULL,     NULL};
+const struct tp__mgr_type tp__mgr_bsem = {
+    "bounded_semaphore", bsem_init, lk_call, free, NULL, NULL};
 
 /* Event: a flag; wait parks until it is set. */
 static int event_init(void **obj, const tp_payload *args)
@@ -298,4 +298,4 @@ static int event_call(void *obj, struct tp__mgr_ctx *c)
 }
 
 const struct tp__mgr_type tp__mgr_event = {"event", event_init, event_call,
-                                           free, NULL};
+                                           free,    NULL,       NULL};

@@ -156,7 +156,8 @@ int tp_manager_register(const char *name, const tp_manager_type *type);
  * "namespace", "value" (args: the initial value), "queue" (args: maxsize,
  * 0 or none unbounded), "joinable_queue" (the same, plus task_done and
  * join), "lock", "rlock", "semaphore" and
- * "bounded_semaphore" (args: initial value, default 1), "event".
+ * "bounded_semaphore" (args: initial value, default 1), "event",
+ * "barrier" (args: parties), "condition" (an RLock with wait/notify).
  * Errors: TP_EINVAL, TP_ENOENT (no such type in the server), TP_EDIED,
  * TP_ETIMEDOUT (no answer in 30 s), or init's error.
  */
