@@ -41,8 +41,8 @@ struct tp_pool_result {
 	enum pool_kind kind;
 	enum pool_iter_mode iter;
 	char *func;
-	tp_payload *items;   /* apply args / map items (owned copy) */
-	tp_payload **argv;   /* starmap (owned copies) */
+	tp_payload *items;      /* apply args / map items (owned copy) */
+	tp_payload **argv;      /* starmap (owned copies) */
 	const int64_t *ints_in; /* map_int: borrowed, the caller waits */
 	int64_t *ints_out;
 	size_t n, chunksize, ntasks;
@@ -52,9 +52,9 @@ struct tp_pool_result {
 	struct pool_terr *terr; /* per task errors (lazily allocated) */
 	size_t *order;          /* unordered: task indices as they finish */
 	size_t norder;
-	tp_payload *value;      /* apply result, or the joined map result */
+	tp_payload *value; /* apply result, or the joined map result */
 	int ready, failed, observed;
-	struct pool_terr err;   /* the job's failure */
+	struct pool_terr err; /* the job's failure */
 	tp_pool_callback callback;
 	tp_pool_error_callback error_callback;
 	void *arg;
@@ -86,12 +86,12 @@ struct pool_worker {
 	int sock_open;
 	int recvfd, sentinel;
 	char name[32];
-	int ready;       /* hello received */
-	int retiring;    /* got its maxtasksperchild tasks */
-	int stopping;    /* sent Stop */
-	int broken;      /* its initializer failed: not restarted */
-	int exited;      /* sentinel fired */
-	double exit_t;   /* when the sentinel fired */
+	int ready;     /* hello received */
+	int retiring;  /* got its maxtasksperchild tasks */
+	int stopping;  /* sent Stop */
+	int broken;    /* its initializer failed: not restarted */
+	int exited;    /* sentinel fired */
+	double exit_t; /* when the sentinel fired */
 	atomic_int pipe_gone;
 	size_t inflight;
 	struct pool_task *held, *held_tail;
@@ -134,33 +134,41 @@ struct tp_pool {
 
 /* pool_job.c */
 int tp__pool_job_new(struct tp_pool_result **out, enum pool_kind kind,
-		     const char *func, size_t n, size_t chunksize);
+                     const char *func, size_t n, size_t chunksize);
 void tp__pool_job_unref(struct tp_pool_result *j);
 void tp__pool_job_ref(struct tp_pool_result *j);
 /* Records the result of task t; called by the loop under pool->mu. rv is
- * TP_OK or the failure; values/ints are taken. Returns 1 when the job
- * became ready (the caller then runs tp__pool_job_notify unlocked). */
+ * TP_OK or the failure; values/ints are taken. Returns flags: 1 when the
+ * job became ready, 2 when it has a progress function (the caller then
+ * runs tp__pool_job_notify with no lock held). */
 int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
-			   size_t count, int rv, int code, const char *origin,
-			   const char *message, tp_payload *values,
-			   const int64_t *ints, size_t nints);
+                           size_t count, int rv, int code, const char *origin,
+                           const char *message, tp_payload *values,
+                           const int64_t *ints, size_t nints);
 /* Fails every unfinished part of j with code (terminate, dead workers). */
 int tp__pool_job_fail(struct tp_pool_result *j, int rv, const char *origin,
-		      const char *message);
+                      const char *message);
 /* Runs callbacks and progress of a job that became ready or advanced. */
 void tp__pool_job_notify(struct tp_pool_result *j, int became_ready);
 int tp__pool_job_settled(struct tp_pool_result *j);
+int tp__pool_iter_new(tp_pool_iter **out, struct tp_pool_result *j);
 
 /* pool_loop.c */
 void *tp__pool_loop(void *arg);
 void tp__pool_kick(struct tp_pool *pool);
 int tp__pool_worker_start(struct tp_pool *pool, struct pool_worker *w);
+void tp__pool_task_free(struct pool_task *t);
+
+/* pool_send.c: sends worker w up to room queued tasks in one message. */
+int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
+                        size_t room);
 
 /* pool_worker.c: the worker process's target */
 int tp__pool_worker(const tp_payload *args, tp_payload *result);
 
 /* pool_wire.c */
-int tp__pool_send(nng_socket s, const void *env_msg);
+/* Packs an Envelope into one nng message and sends it (flags: nng's). */
+int tp__pool_send(nng_socket s, const void *env_msg, int flags);
 double tp__pool_now(void);
 const char *tp__pool_target_name(tp_target_fn fn);
 tp_target_fn tp__pool_target_find(const char *name);

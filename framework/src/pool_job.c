@@ -33,7 +33,7 @@ static char *dupstr(const char *s)
 }
 
 static void terr_set(struct pool_terr *e, int rv, int code, const char *origin,
-		     const char *message)
+                     const char *message)
 {
 	free(e->origin);
 	free(e->message);
@@ -51,7 +51,7 @@ static void terr_clear(struct pool_terr *e)
 }
 
 int tp__pool_job_new(struct tp_pool_result **out, enum pool_kind kind,
-		     const char *func, size_t n, size_t chunksize)
+                     const char *func, size_t n, size_t chunksize)
 {
 	struct tp_pool_result *j = calloc(1, sizeof(*j));
 	pthread_condattr_t ca;
@@ -78,8 +78,7 @@ int tp__pool_job_new(struct tp_pool_result **out, enum pool_kind kind,
 	pthread_condattr_destroy(&ca);
 	if (j->ntasks == 0) {
 		j->ready = 1;
-		if (kind != POOL_MAPINT &&
-		    tp_payload_new(&j->value) != TP_OK) {
+		if (kind != POOL_MAPINT && tp_payload_new(&j->value) != TP_OK) {
 			tp__pool_job_unref(j);
 			return TP_ENOMEM;
 		}
@@ -98,11 +97,11 @@ void tp__pool_job_ref(struct tp_pool_result *j)
 static void job_log_unseen(struct tp_pool_result *j)
 {
 	fprintf(stderr,
-		"troupe: pool task failed and nobody read the error: %s: %s "
-		"(%s, code %d)\n",
-		j->err.origin ? j->err.origin : "?",
-		j->err.message ? j->err.message : "",
-		tp_strerror(j->err.rv), j->err.code);
+	        "troupe: pool task failed and nobody read the error: %s: %s "
+	        "(%s, code %d)\n",
+	        j->err.origin ? j->err.origin : "?",
+	        j->err.message ? j->err.message : "", tp_strerror(j->err.rv),
+	        j->err.code);
 }
 
 static void job_destroy(struct tp_pool_result *j)
@@ -165,8 +164,8 @@ static void job_join(struct tp_pool_result *j)
 }
 
 static int job_store(struct tp_pool_result *j, size_t t, size_t first,
-		     size_t count, tp_payload *values, const int64_t *ints,
-		     size_t nints)
+                     size_t count, tp_payload *values, const int64_t *ints,
+                     size_t nints)
 {
 	switch (j->kind) {
 	case POOL_MAPINT:
@@ -189,9 +188,9 @@ static int job_store(struct tp_pool_result *j, size_t t, size_t first,
 }
 
 int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
-			   size_t count, int rv, int code, const char *origin,
-			   const char *message, tp_payload *values,
-			   const int64_t *ints, size_t nints)
+                           size_t count, int rv, int code, const char *origin,
+                           const char *message, tp_payload *values,
+                           const int64_t *ints, size_t nints)
 {
 	int became = 0;
 	pthread_mutex_lock(&j->mu);
@@ -229,12 +228,14 @@ int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
 		j->ready = became = 1;
 	}
 	pthread_cond_broadcast(&j->cv);
+	if (j->progress != NULL)
+		became |= 2;
 	pthread_mutex_unlock(&j->mu);
 	return became;
 }
 
 int tp__pool_job_fail(struct tp_pool_result *j, int rv, const char *origin,
-		      const char *message)
+                      const char *message)
 {
 	pthread_mutex_lock(&j->mu);
 	if (j->ready) {
@@ -293,18 +294,18 @@ void tp__pool_job_notify(struct tp_pool_result *j, int became_ready)
 			pthread_mutex_unlock(&j->mu);
 			if (j->error_callback(&e, j->arg) != 0)
 				fprintf(stderr, "troupe: pool error_callback "
-						"failed (ignored)\n");
+				                "failed (ignored)\n");
 		}
 	} else if (j->callback != NULL) {
 		if (j->callback(j->value, j->arg) != 0)
 			fprintf(stderr,
-				"troupe: pool callback failed (ignored)\n");
+			        "troupe: pool callback failed (ignored)\n");
 	}
 }
 
 /* Waits (j->mu held) until pred holds or the deadline passes. */
 static int job_wait_locked(struct tp_pool_result *j, int (*pred)(void *),
-			   void *arg, int timeout_ms)
+                           void *arg, int timeout_ms)
 {
 	struct timespec dl;
 	if (timeout_ms >= 0) {
@@ -320,7 +321,7 @@ static int job_wait_locked(struct tp_pool_result *j, int (*pred)(void *),
 		if (timeout_ms < 0) {
 			pthread_cond_wait(&j->cv, &j->mu);
 		} else if (pthread_cond_timedwait(&j->cv, &j->mu, &dl) ==
-			   ETIMEDOUT) {
+		           ETIMEDOUT) {
 			return pred(arg) ? TP_OK : TP_ETIMEDOUT;
 		}
 	}
@@ -415,7 +416,7 @@ int tp_pool_result_progress(tp_pool_result *r, size_t *done, size_t *total)
 }
 
 int tp_pool_result_on_progress(tp_pool_result *r, tp_pool_progress_fn fn,
-			       void *arg)
+                               void *arg)
 {
 	size_t done, total;
 	if (r == NULL)
@@ -463,7 +464,7 @@ static int pred_iter(void *arg)
 
 /* Yields item `item` of task t (j->mu held). */
 static int iter_take(tp_pool_iter *it, size_t t, size_t item,
-		     tp_payload **value, size_t *index)
+                     tp_payload **value, size_t *index)
 {
 	struct tp_pool_result *j = it->j;
 	if (index != NULL)
@@ -484,7 +485,7 @@ static int iter_take(tp_pool_iter *it, size_t t, size_t item,
 }
 
 int tp_pool_iter_next(tp_pool_iter *it, tp_payload **value, size_t *index,
-		      int timeout_ms)
+                      int timeout_ms)
 {
 	struct tp_pool_result *j;
 	struct iter_wait w;

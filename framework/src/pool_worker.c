@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 
 #include "payload_int.h"
@@ -25,7 +26,7 @@
 #include "wire.h"
 
 #define FLUSH_RESULTS 256
-#define FLUSH_NS 1000000.0
+#define FLUSH_NS      1000000.0
 
 struct wresult {
 	uint64_t id;
@@ -102,7 +103,7 @@ static int worker_flush(struct wstate *ws)
 	rs.results = rp;
 	env.body_case = TROUPE__ENVELOPE__BODY_POOL_RESULTS;
 	env.pool_results = &rs;
-	rv = tp__pool_send(ws->sock, &env);
+	rv = tp__pool_send(ws->sock, &env, 0);
 	for (size_t i = 0; i < ws->nres; i++)
 		tp__payload_pb_release(&pb[i]);
 out:
@@ -140,13 +141,13 @@ static struct wresult *worker_slot_new(struct wstate *ws, uint64_t id)
 }
 
 static void worker_fail(struct wresult *w, const struct wstate *ws,
-			const Troupe__PoolTask *t, size_t item, int code,
-			const char *msg)
+                        const Troupe__PoolTask *t, size_t item, int code,
+                        const char *msg)
 {
 	char origin[256];
-	snprintf(origin, sizeof(origin), "%s (pid %d), task %llu (%s, item %zu)",
-		 ws->name, (int)getpid(), (unsigned long long)t->id, t->func,
-		 item);
+	snprintf(origin, sizeof(origin),
+	         "%s (pid %d), task %llu (%s, item %zu)", ws->name,
+	         (int)getpid(), (unsigned long long)t->id, t->func, item);
 	tp_payload_free(w->values);
 	free(w->ints);
 	w->values = NULL;
@@ -157,8 +158,8 @@ static void worker_fail(struct wresult *w, const struct wstate *ws,
 	if (msg == NULL && fail_set)
 		msg = fail_msg;
 	if (msg == NULL) {
-		snprintf(fail_msg, sizeof(fail_msg), "%s returned %d",
-			 t->func, code);
+		snprintf(fail_msg, sizeof(fail_msg), "%s returned %d", t->func,
+		         code);
 		msg = fail_msg;
 	}
 	w->message = strdup(msg);
@@ -166,7 +167,7 @@ static void worker_fail(struct wresult *w, const struct wstate *ws,
 
 /* The packed integer path: one reused args and result payload. */
 static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
-			    const Troupe__PoolTask *t, struct wresult *w)
+                            const Troupe__PoolTask *t, struct wresult *w)
 {
 	tp_payload *a = ws->args, *r = ws->result;
 	w->ints = malloc((t->n_ints + 1) * sizeof(*w->ints));
@@ -183,7 +184,7 @@ static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
 		}
 		if (r->count < 1 || r->values[0].type != TP_TINT) {
 			worker_fail(w, ws, t, i, -TP_ETYPE,
-				    "the result is not an integer");
+			            "the result is not an integer");
 			return;
 		}
 		w->ints[i] = r->values[0].i;
@@ -193,7 +194,7 @@ static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
 }
 
 static void worker_run_items(struct wstate *ws, tp_target_fn fn,
-			     const Troupe__PoolTask *t, struct wresult *w)
+                             const Troupe__PoolTask *t, struct wresult *w)
 {
 	if (tp_payload_new(&w->values) != TP_OK)
 		goto nomem;
@@ -310,11 +311,11 @@ static int worker_hello(struct wstate *ws, int rc, const char *msg)
 	}
 	env.body_case = TROUPE__ENVELOPE__BODY_POOL_HELLO;
 	env.pool_hello = &h;
-	return tp__pool_send(ws->sock, &env);
+	return tp__pool_send(ws->sock, &env, 0);
 }
 
 static int worker_init(struct wstate *ws, const char *init_name,
-		       const void *ibuf, size_t ilen)
+                       const void *ibuf, size_t ilen)
 {
 	tp_target_fn init;
 	tp_payload *iargs = NULL, *ires = NULL;
@@ -334,7 +335,8 @@ static int worker_init(struct wstate *ws, const char *init_name,
 	tp_payload_free(iargs);
 	tp_payload_free(ires);
 	if (rc != 0) {
-		worker_hello(ws, rc, fail_set ? fail_msg : "initializer failed");
+		worker_hello(ws, rc,
+		             fail_set ? fail_msg : "initializer failed");
 		return TP_EREMOTE;
 	}
 	return worker_hello(ws, 0, NULL);
@@ -356,8 +358,8 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	void *base = NULL;
 	int rv = 1;
 	(void)result;
-	if (tp_payload_get_string(args, 0, &addr) || tp_payload_get_string(
-			    args, 1, &ws.name) ||
+	if (tp_payload_get_string(args, 0, &addr) ||
+	    tp_payload_get_string(args, 1, &ws.name) ||
 	    tp_payload_get_string(args, 2, &shm) ||
 	    tp_payload_get_int(args, 3, &slot) ||
 	    tp_payload_get_string(args, 4, &init_name) ||

@@ -79,7 +79,7 @@ typedef void (*tp_pool_progress_fn)(size_t done, size_t total, void *arg);
 typedef enum tp_pool_on_death {
 	TP_POOL_FAIL = 0, /* it fails with TP_EDIED (the default) */
 	TP_POOL_RETRY,    /* it runs again elsewhere, up to max_retries
-			     times, then fails with TP_EDIED */
+	                     times, then fails with TP_EDIED */
 } tp_pool_on_death;
 
 /*
@@ -88,10 +88,10 @@ typedef enum tp_pool_on_death {
  * workers with ready set and inflight < capacity may be picked.
  */
 typedef struct tp_pool_load {
-	int ready;         /* started, initialised, accepting tasks */
-	size_t inflight;   /* tasks sent whose results have not arrived */
-	size_t capacity;   /* the pipeline depth the pool allows it */
-	uint64_t done;     /* tasks it completed */
+	int ready;       /* started, initialised, accepting tasks */
+	size_t inflight; /* tasks sent whose results have not arrived */
+	size_t capacity; /* the pipeline depth the pool allows it */
+	uint64_t done;   /* tasks it completed */
 } tp_pool_load;
 
 /*
@@ -109,16 +109,16 @@ extern const tp_pool_sched tp_pool_sched_least_loaded;
 extern const tp_pool_sched tp_pool_sched_round_robin;
 
 typedef struct tp_pool_opts {
-	int processes;           /* 0: tp_cpu_count() */
-	tp_target_fn initializer; /* NULL: none; runs once in each worker */
+	int processes;              /* 0: tp_cpu_count() */
+	tp_target_fn initializer;   /* NULL: none; runs once in each worker */
 	const tp_payload *initargs; /* its arguments (copied); may be NULL */
-	int maxtasksperchild;    /* 0: workers live as long as the pool */
+	int maxtasksperchild;       /* 0: workers live as long as the pool */
 	tp_pool_on_death on_death;
-	int max_retries;         /* TP_POOL_RETRY: 0 means 1 */
+	int max_retries;            /* TP_POOL_RETRY: 0 means 1 */
 	const tp_pool_sched *sched; /* NULL: tp_pool_sched_least_loaded */
-	int pipeline;            /* most tasks in flight per worker; 0: adapt
-				    to task duration (2 .. 256) */
-	const char *name;        /* worker name prefix; NULL: "PoolWorker" */
+	int pipeline;               /* most tasks in flight per worker; 0: adapt
+	                               to task duration (2 .. 256) */
+	const char *name;           /* worker name prefix; NULL: "PoolWorker" */
 } tp_pool_opts;
 
 /*
@@ -132,7 +132,7 @@ typedef struct tp_pool_opts {
  * errors.
  */
 int tp_pool_new(tp_pool **out, int processes, tp_target_fn initializer,
-		const tp_payload *initargs, int maxtasksperchild);
+                const tp_payload *initargs, int maxtasksperchild);
 
 /* tp_pool_new_opts is tp_pool_new with every option; opts may be NULL. */
 int tp_pool_new_opts(tp_pool **out, const tp_pool_opts *opts);
@@ -145,7 +145,7 @@ int tp_pool_new_opts(tp_pool **out, const tp_pool_opts *opts);
  * tp_pool_apply_err gives the failure's details.
  */
 int tp_pool_apply(tp_pool *pool, tp_target_fn fn, const tp_payload *args,
-		  tp_payload **out);
+                  tp_payload **out);
 
 /*
  * tp_pool_apply_async submits fn(args) and returns at once. callback runs
@@ -157,9 +157,9 @@ int tp_pool_apply(tp_pool *pool, tp_target_fn fn, const tp_payload *args,
  * Errors: TP_EINVAL, TP_ENOTREG, TP_ESTATE (closed), TP_ENOMEM.
  */
 int tp_pool_apply_async(tp_pool *pool, tp_target_fn fn, const tp_payload *args,
-			tp_pool_callback callback,
-			tp_pool_error_callback error_callback, void *arg,
-			tp_pool_result **out);
+                        tp_pool_callback callback,
+                        tp_pool_error_callback error_callback, void *arg,
+                        tp_pool_result **out);
 
 /*
  * tp_pool_map calls fn once per value of items (each call's args hold that
@@ -170,13 +170,13 @@ int tp_pool_apply_async(tp_pool *pool, tp_target_fn fn, const tp_payload *args,
  * Errors: as tp_pool_apply.
  */
 int tp_pool_map(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
-		size_t chunksize, tp_payload **out);
+                size_t chunksize, tp_payload **out);
 
 /* tp_pool_map_async: tp_pool_map without waiting (see apply_async). */
 int tp_pool_map_async(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
-		      size_t chunksize, tp_pool_callback callback,
-		      tp_pool_error_callback error_callback, void *arg,
-		      tp_pool_result **out);
+                      size_t chunksize, tp_pool_callback callback,
+                      tp_pool_error_callback error_callback, void *arg,
+                      tp_pool_result **out);
 
 /*
  * tp_pool_map_int is the packed fast path of tp_pool_map for plain
@@ -184,8 +184,8 @@ int tp_pool_map_async(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
  * stored in out[i] (out has n slots and may be in). A result that is not
  * an int fails the map with TP_ETYPE. Errors: as tp_pool_map.
  */
-int tp_pool_map_int(tp_pool *pool, tp_target_fn fn, const int64_t *in,
-		    size_t n, size_t chunksize, int64_t *out);
+int tp_pool_map_int(tp_pool *pool, tp_target_fn fn, const int64_t *in, size_t n,
+                    size_t chunksize, int64_t *out);
 
 /*
  * tp_pool_starmap calls fn(argv[i]) for each of the n argument payloads
@@ -193,15 +193,15 @@ int tp_pool_map_int(tp_pool *pool, tp_target_fn fn, const int64_t *in,
  * *out as tp_pool_map. argv[i] may be NULL (no arguments).
  */
 int tp_pool_starmap(tp_pool *pool, tp_target_fn fn,
-		    const tp_payload *const *argv, size_t n, size_t chunksize,
-		    tp_payload **out);
+                    const tp_payload *const *argv, size_t n, size_t chunksize,
+                    tp_payload **out);
 
 /* tp_pool_starmap_async: tp_pool_starmap without waiting. */
 int tp_pool_starmap_async(tp_pool *pool, tp_target_fn fn,
-			  const tp_payload *const *argv, size_t n,
-			  size_t chunksize, tp_pool_callback callback,
-			  tp_pool_error_callback error_callback, void *arg,
-			  tp_pool_result **out);
+                          const tp_payload *const *argv, size_t n,
+                          size_t chunksize, tp_pool_callback callback,
+                          tp_pool_error_callback error_callback, void *arg,
+                          tp_pool_result **out);
 
 /*
  * tp_pool_imap and tp_pool_imap_unordered submit a map and return an
@@ -210,10 +210,10 @@ int tp_pool_starmap_async(tp_pool *pool, tp_target_fn fn,
  * means 1, as Python. Errors: as tp_pool_map_async.
  */
 int tp_pool_imap(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
-		 size_t chunksize, tp_pool_iter **out);
+                 size_t chunksize, tp_pool_iter **out);
 int tp_pool_imap_unordered(tp_pool *pool, tp_target_fn fn,
-			   const tp_payload *items, size_t chunksize,
-			   tp_pool_iter **out);
+                           const tp_payload *items, size_t chunksize,
+                           tp_pool_iter **out);
 
 /*
  * tp_pool_iter_next waits up to timeout_ms for the next result and moves it
@@ -224,7 +224,7 @@ int tp_pool_imap_unordered(tp_pool *pool, tp_target_fn fn,
  * receives the item's index.
  */
 int tp_pool_iter_next(tp_pool_iter *it, tp_payload **value, size_t *index,
-		      int timeout_ms);
+                      int timeout_ms);
 
 /* tp_pool_iter_err gives the last failure tp_pool_iter_next returned. */
 int tp_pool_iter_err(const tp_pool_iter *it, tp_pool_error *err);
@@ -267,7 +267,7 @@ int tp_pool_result_err(tp_pool_result *r, tp_pool_error *err);
  */
 int tp_pool_result_progress(tp_pool_result *r, size_t *done, size_t *total);
 int tp_pool_result_on_progress(tp_pool_result *r, tp_pool_progress_fn fn,
-			       void *arg);
+                               void *arg);
 
 /*
  * tp_pool_result_free releases the caller's reference. The result stays
@@ -288,7 +288,7 @@ int tp_pool_last_err(tp_pool_error *err);
  * task. result is the task's result payload (it is cleared).
  */
 int tp_task_fail(tp_payload *result, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * tp_pool_close stops new submissions; the workers exit once every task
@@ -320,12 +320,12 @@ void tp_pool_free(tp_pool *pool);
 /* Introspection of one worker slot, for stats and the supervisor CLI. */
 typedef struct tp_pool_worker_stats {
 	char name[32];
-	pid_t pid;        /* 0 while being replaced */
-	int busy;         /* it holds tasks */
-	size_t inflight;  /* tasks sent, no result yet */
-	uint64_t tasks_done;   /* by this slot, over every restart */
-	uint64_t restarts;     /* replacements (death or recycling) */
-	uint64_t deaths;       /* replacements because it died */
+	pid_t pid;           /* 0 while being replaced */
+	int busy;            /* it holds tasks */
+	size_t inflight;     /* tasks sent, no result yet */
+	uint64_t tasks_done; /* by this slot, over every restart */
+	uint64_t restarts;   /* replacements (death or recycling) */
+	uint64_t deaths;     /* replacements because it died */
 } tp_pool_worker_stats;
 
 typedef struct tp_pool_stats {
@@ -338,7 +338,7 @@ typedef struct tp_pool_stats {
  * returns the number of workers (>= 0) or a negative TP_E* code.
  */
 int tp_pool_stats_get(tp_pool *pool, tp_pool_stats *stats,
-		      tp_pool_worker_stats *workers, int max);
+                      tp_pool_worker_stats *workers, int max);
 
 /* tp_pool_worker_pid returns the pid of worker i (0 if none). */
 pid_t tp_pool_worker_pid(tp_pool *pool, int i);

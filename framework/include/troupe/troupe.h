@@ -10,6 +10,7 @@
 
 #include "troupe/error.h"
 #include "troupe/payload.h"
+#include "troupe/pool.h"
 #include "troupe/process.h"
 #include "troupe/runtime.h"
 
