@@ -12,8 +12,17 @@
 #include "troupe/troupe.h"
 
 static const struct bench_workload workloads[] = {
-	{"wire", "envelope encode+decode of a small payload (--n N)",
-	 bench_wire},
+    {"wire", "envelope encode+decode of a small payload (--n N)", bench_wire},
+    {"pool_map",
+     "Pool(P).map(square, range(N)) items/s (--n --procs "
+     "--chunksize)",
+     bench_pool_map},
+    {"pool_apply_async", "N x apply_async(square) then get (--n --procs)",
+     bench_pool_apply_async},
+    {"pool_killed_worker",
+     "SIGKILL a worker under 4 x 1 s tasks: lost "
+     "results (--tasks --task-s --kill-after)",
+     bench_pool_killed_worker},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -26,7 +35,7 @@ double bench_now(void)
 }
 
 const char *bench_opt_str(int argc, char **argv, const char *name,
-			  const char *def)
+                          const char *def)
 {
 	for (int i = 0; i + 1 < argc; i++)
 		if (strncmp(argv[i], "--", 2) == 0 &&
@@ -58,10 +67,10 @@ double bench_median(double *xs, size_t n)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: troupe-bench WORKLOAD [--OPTION VALUE ...]\n"
-		     "workloads:\n");
+	             "workloads:\n");
 	for (size_t i = 0; i < N_WORKLOADS; i++)
 		fprintf(out, "  %-24s %s\n", workloads[i].name,
-			workloads[i].help);
+		        workloads[i].help);
 }
 
 int main(int argc, char **argv)

@@ -439,6 +439,7 @@ static void dispatch(struct tp_pool *pool, struct round *rd)
 {
 	tp_pool_load load[pool->n];
 	while (pool->qhead != NULL && pool->state != POOL_TERMINATE) {
+		size_t nready = 0, share;
 		for (int i = 0; i < pool->n; i++) {
 			struct pool_worker *w = &pool->w[i];
 			load[i].ready = w->proc != NULL && w->ready &&
@@ -447,14 +448,19 @@ static void dispatch(struct tp_pool *pool, struct round *rd)
 			load[i].inflight = w->inflight;
 			load[i].capacity = worker_room(pool, w);
 			load[i].done = w->done;
+			nready += load[i].ready;
 		}
+		/* A batch takes at most a fair share of the queue, so a short
+		 * burst of long tasks is spread over the workers. */
+		share = nready ? (pool->queued + nready - 1) / nready : 1;
 		int i = pool->sched->pick(load, pool->n, &pool->sched_state);
 		if (i < 0 || i >= pool->n || !load[i].ready ||
 		    load[i].inflight >= load[i].capacity)
 			break;
-		if (tp__pool_send_batch(pool, &pool->w[i],
-		                        load[i].capacity - load[i].inflight) !=
-		    TP_OK) {
+		size_t room = load[i].capacity - load[i].inflight;
+		if (room > share)
+			room = share;
+		if (tp__pool_send_batch(pool, &pool->w[i], room) != TP_OK) {
 			rd->retry_send = 1;
 			break;
 		}
