@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "payload_int.h"
 #include "pool_int.h"
-#include "shm.h"
 #include "troupe/error.h"
 
 #define INIT_TIMEOUT_S 60
@@ -81,8 +81,9 @@ static int pool_alloc(struct tp_pool **out, const tp_pool_opts *o)
 		pool->w[i].recvfd = pool->w[i].sentinel = -1;
 	}
 	pool->shm_size = (size_t)pool->n * sizeof(struct pool_slot);
-	if ((rv = tp__shm_create(pool->shm_size, pool->shm_name,
-	                         (void **)&pool->slots)) != TP_OK)
+	if ((rv = tp__pool_slots_create(pool->shm_name, sizeof(pool->shm_name),
+	                                pool->shm_size,
+	                                (void **)&pool->slots)) != TP_OK)
 		return rv;
 	pool->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	return pool->evfd < 0 ? tp_err_errno(errno) : TP_OK;
@@ -571,8 +572,8 @@ static void pool_destroy(struct tp_pool *pool)
 		}
 	}
 	if (pool->slots != NULL) {
-		tp__shm_detach(pool->slots, pool->shm_size);
-		tp__shm_unlink(pool->shm_name);
+		munmap(pool->slots, pool->shm_size);
+		unlink(pool->shm_name);
 	}
 	if (pool->evfd >= 0)
 		close(pool->evfd);

@@ -126,7 +126,7 @@ struct tp_pool {
 	double term_t;
 	uint64_t next_id;
 	tp_pool_stats st;
-	char shm_name[96];
+	char shm_name[256]; /* the slots file */
 	struct pool_slot *slots;
 	size_t shm_size;
 	int hellos, init_failed;
@@ -173,5 +173,9 @@ double tp__pool_now(void);
 const char *tp__pool_target_name(tp_target_fn fn);
 tp_target_fn tp__pool_target_find(const char *name);
 void tp__pool_value_move(tp_payload *dst, tp_payload *src, size_t i);
+/* The slots file in the run directory: created by the pool (path gets its
+ * name), mapped by each worker. */
+int tp__pool_slots_create(char *path, size_t len, size_t size, void **addr);
+int tp__pool_slots_attach(const char *path, void **addr, size_t *size);
 
 #endif

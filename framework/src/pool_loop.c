@@ -271,8 +271,9 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 		            "out of memory reading a result", NULL, NULL, 0);
 		return;
 	}
-	task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values, r->ints,
-	            r->n_ints);
+	task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values,
+	            r->ints.len ? (const int64_t *)r->ints.data : NULL,
+	            r->ints.len / sizeof(int64_t));
 }
 
 static void worker_drain(struct tp_pool *pool, struct round *rd,

@@ -112,8 +112,8 @@ static int batch_fill(struct batch *b)
 			p->whole = 1;
 		if (j->kind == POOL_MAPINT) {
 			p->is_int = 1;
-			p->ints = (int64_t *)j->ints_in + t->first;
-			p->n_ints = t->count;
+			p->ints.data = (uint8_t *)(j->ints_in + t->first);
+			p->ints.len = t->count * sizeof(int64_t);
 		}
 	}
 	return TP_OK;

@@ -1,12 +1,22 @@
 /*
  * pool_wire.c - small helpers of the pool: sending an envelope as one nng
  * message (packed straight into the message body, no extra copy), the
- * clock, target names, and moving a value between payloads without
- * copying its bytes.
+ * clock, target names, moving a value between payloads without copying
+ * its bytes, and the slots file.
+ *
+ * The slots (what each worker is running) live in a small file in the
+ * run's private directory, mapped shared by the parent and its workers:
+ * it is private to the run and goes with the run directory at tp_fini.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "payload_int.h"
 #include "pool_int.h"
@@ -57,4 +67,55 @@ void tp__pool_value_move(tp_payload *dst, tp_payload *src, size_t i)
 	*v = src->values[i];
 	memset(&src->values[i], 0, sizeof(src->values[i]));
 	src->values[i].type = TP_TNONE;
+}
+
+int tp__pool_slots_create(char *path, size_t len, size_t size, void **addr)
+{
+	static atomic_ulong seq;
+	int fd, n;
+	void *p;
+	if (tp_runtime_dir() == NULL)
+		return TP_ENOTINIT;
+	n = snprintf(path, len, "%s/pool-%d-%lu.slots", tp_runtime_dir(),
+	             (int)getpid(), atomic_fetch_add(&seq, 1) + 1);
+	if (n < 0 || (size_t)n >= len)
+		return TP_ETOOBIG;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return tp_err_errno(errno);
+	if (ftruncate(fd, (off_t)size) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		return tp_err_errno(e);
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		unlink(path);
+		return tp_err_errno(errno);
+	}
+	*addr = p;
+	return TP_OK;
+}
+
+int tp__pool_slots_attach(const char *path, void **addr, size_t *size)
+{
+	struct stat st;
+	void *p;
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return tp_err_errno(errno);
+	if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+		close(fd);
+		return TP_ENOENT;
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	         fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return tp_err_errno(errno);
+	*addr = p;
+	*size = (size_t)st.st_size;
+	return TP_OK;
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -21,7 +22,6 @@
 
 #include "payload_int.h"
 #include "pool_int.h"
-#include "shm.h"
 #include "troupe/error.h"
 #include "wire.h"
 
@@ -95,8 +95,8 @@ static int worker_flush(struct wstate *ws)
 			tp__payload_to_pb(w->values, &pb[i]);
 			r[i].values = &pb[i];
 		} else {
-			r[i].ints = w->ints;
-			r[i].n_ints = w->nints;
+			r[i].ints.data = (uint8_t *)w->ints;
+			r[i].ints.len = w->nints * sizeof(int64_t);
 		}
 	}
 	rs.n_results = ws->nres;
@@ -170,13 +170,15 @@ static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
                             const Troupe__PoolTask *t, struct wresult *w)
 {
 	tp_payload *a = ws->args, *r = ws->result;
-	w->ints = malloc((t->n_ints + 1) * sizeof(*w->ints));
+	size_t n = t->ints.len / sizeof(int64_t);
+	const uint8_t *in = t->ints.data; /* maybe unaligned */
+	w->ints = malloc((n + 1) * sizeof(*w->ints));
 	if (w->ints == NULL) {
 		worker_fail(w, ws, t, 0, -TP_ENOMEM, "out of memory");
 		return;
 	}
-	for (size_t i = 0; i < t->n_ints; i++) {
-		a->values[0].i = t->ints[i];
+	for (size_t i = 0; i < n; i++) {
+		memcpy(&a->values[0].i, in + i * 8, sizeof(int64_t));
 		int rc = fn(a, r);
 		if (rc != 0) {
 			worker_fail(w, ws, t, i, rc, NULL);
@@ -188,9 +190,12 @@ static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
 			return;
 		}
 		w->ints[i] = r->values[0].i;
-		tp_payload_clear(r);
+		if (r->count == 1) /* an int owns no memory: just forget it */
+			r->count = 0;
+		else
+			tp_payload_clear(r);
 	}
-	w->nints = t->n_ints;
+	w->nints = n;
 }
 
 static void worker_run_items(struct wstate *ws, tp_target_fn fn,
@@ -365,7 +370,7 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	    tp_payload_get_string(args, 4, &init_name) ||
 	    tp_payload_get_bytes(args, 5, &ibuf, &ilen))
 		return 2;
-	if (tp__shm_attach(shm, &base, &shm_size) != TP_OK ||
+	if (tp__pool_slots_attach(shm, &base, &shm_size) != TP_OK ||
 	    (size_t)(slot + 1) * sizeof(struct pool_slot) > shm_size)
 		return 3;
 	ws.slot = (struct pool_slot *)base + slot;
@@ -389,7 +394,8 @@ out:
 	free(ws.res);
 	tp_payload_free(ws.args);
 	tp_payload_free(ws.result);
-	tp__shm_detach(base, shm_size);
+	if (base != NULL)
+		munmap(base, shm_size);
 	return rv;
 }
 TP_TARGET(tp__pool_worker);
