@@ -571,6 +571,19 @@ static void pool_destroy(struct tp_pool *pool)
 			tp__pool_task_free(t);
 		}
 	}
+	while (pool->qhead != NULL) {
+		struct pool_task *t = pool->qhead;
+		pool->qhead = t->next;
+		tp__pool_task_free(t);
+	}
+	while (pool->jobs != NULL) { /* never started: nothing to cancel */
+		struct tp_pool_result *j = pool->jobs;
+		pool->jobs = j->next;
+		tp__pool_job_fail(j, TP_ECANCELED, "pool",
+		                  "the pool was freed");
+		tp__pool_job_notify(j, 1);
+		tp__pool_job_unref(j);
+	}
 	if (pool->slots != NULL) {
 		munmap(pool->slots, pool->shm_size);
 		unlink(pool->shm_name);

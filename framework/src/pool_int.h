@@ -53,7 +53,9 @@ struct tp_pool_result {
 	size_t *order;          /* unordered: task indices as they finish */
 	size_t norder;
 	tp_payload *value; /* apply result, or the joined map result */
-	int ready, failed, observed;
+	int settled;       /* every task is accounted for */
+	int ready;         /* visible to callers: settled and callbacks ran */
+	int failed, observed;
 	struct pool_terr err; /* the job's failure */
 	tp_pool_callback callback;
 	tp_pool_error_callback error_callback;

@@ -77,7 +77,7 @@ int tp__pool_job_new(struct tp_pool_result **out, enum pool_kind kind,
 	pthread_cond_init(&j->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	if (j->ntasks == 0) {
-		j->ready = 1;
+		j->settled = j->ready = 1;
 		if (kind != POOL_MAPINT && tp_payload_new(&j->value) != TP_OK) {
 			tp__pool_job_unref(j);
 			return TP_ENOMEM;
@@ -163,6 +163,19 @@ static void job_join(struct tp_pool_result *j)
 	}
 }
 
+/*
+ * Every task is accounted for. Callers see the result ready at once, or,
+ * when it has callbacks, only after they ran (tp__pool_job_notify), as
+ * Python's AsyncResult runs its callback before get() returns.
+ */
+static void job_settle(struct tp_pool_result *j)
+{
+	j->settled = 1;
+	if (j->iter != POOL_NOITER ||
+	    (j->callback == NULL && j->error_callback == NULL))
+		j->ready = 1;
+}
+
 static int job_store(struct tp_pool_result *j, size_t t, size_t first,
                      size_t count, tp_payload *values, const int64_t *ints,
                      size_t nints)
@@ -194,7 +207,7 @@ int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
 {
 	int became = 0;
 	pthread_mutex_lock(&j->mu);
-	if (j->ready || t >= j->ntasks || j->tdone[t]) {
+	if (j->settled || t >= j->ntasks || j->tdone[t]) {
 		pthread_mutex_unlock(&j->mu);
 		tp_payload_free(values);
 		return 0;
@@ -219,13 +232,15 @@ int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
 			terr_set(&j->terr[t], rv, code, origin, message);
 	} else if (rv != TP_OK) {
 		terr_set(&j->err, rv, code, origin, message);
-		j->failed = j->ready = became = 1;
+		j->failed = became = 1;
+		job_settle(j);
 	}
-	if (!j->ready && j->tasks_done == j->ntasks) {
+	if (!j->settled && j->tasks_done == j->ntasks) {
 		if (j->iter == POOL_NOITER &&
 		    (j->kind == POOL_MAP || j->kind == POOL_STARMAP))
 			job_join(j);
-		j->ready = became = 1;
+		became = 1;
+		job_settle(j);
 	}
 	pthread_cond_broadcast(&j->cv);
 	if (j->progress != NULL)
@@ -258,7 +273,7 @@ int tp__pool_job_fail(struct tp_pool_result *j, int rv, const char *origin,
 		terr_set(&j->err, rv, rv, origin, message);
 		j->failed = 1;
 	}
-	j->ready = 1;
+	job_settle(j);
 	pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(&j->mu);
 	return 1;
@@ -268,10 +283,12 @@ int tp__pool_job_settled(struct tp_pool_result *j)
 {
 	int r;
 	pthread_mutex_lock(&j->mu);
-	r = j->ready;
+	r = j->settled;
 	pthread_mutex_unlock(&j->mu);
 	return r;
 }
+
+static void job_callbacks(struct tp_pool_result *j);
 
 void tp__pool_job_notify(struct tp_pool_result *j, int became_ready)
 {
@@ -286,6 +303,15 @@ void tp__pool_job_notify(struct tp_pool_result *j, int became_ready)
 		progress(done, total, j->progress_arg);
 	if (!became_ready || j->iter != POOL_NOITER)
 		return;
+	job_callbacks(j);
+	pthread_mutex_lock(&j->mu);
+	j->ready = 1;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+static void job_callbacks(struct tp_pool_result *j)
+{
 	if (j->failed) {
 		tp_pool_error e = {j->err.code, j->err.origin, j->err.message};
 		if (j->error_callback != NULL) {
@@ -365,7 +391,13 @@ int tp_pool_result_get(tp_pool_result *r, tp_payload **out, int timeout_ms)
 
 int tp_pool_result_ready(tp_pool_result *r)
 {
-	return r != NULL && tp__pool_job_settled(r);
+	int ready;
+	if (r == NULL)
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	ready = r->ready;
+	pthread_mutex_unlock(&r->mu);
+	return ready;
 }
 
 int tp_pool_result_successful(tp_pool_result *r, int *ok)

@@ -370,6 +370,10 @@ static void worker_dead(struct tp_pool *pool, struct round *rd,
 			failed++;
 			continue;
 		}
+		if (pool->state == POOL_TERMINATE) { /* its job is cancelled */
+			tp__pool_task_free(t);
+			continue;
+		}
 		requeued++;
 		if (rt == NULL)
 			rh = t;
