@@ -513,6 +513,24 @@ static void test_progress_and_sched(void **state)
 	}
 }
 
+/* Workers started with spawn (fork + exec) find tasks by name too. */
+static void test_spawn_workers(void **state)
+{
+	(void)state;
+	tp_pool_opts o = {.processes = 2, .method = TP_START_SPAWN};
+	tp_pool *pool;
+	tp_payload *in = ints(0, 10), *out;
+	int64_t v[5] = {1, 2, 3, 4, 5};
+	TP_OK_OR_FAIL(tp_pool_new_opts(&pool, &o));
+	TP_OK_OR_FAIL(tp_pool_map(pool, t_square, in, 3, &out));
+	assert_int_equal(int_at(out, 9), 81);
+	tp_payload_free(out);
+	TP_OK_OR_FAIL(tp_pool_map_int(pool, t_square, v, 5, 0, v));
+	assert_int_equal(v[4], 25);
+	tp_payload_free(in);
+	endpool(pool);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -542,6 +560,7 @@ int main(void)
 	    cmocka_unit_test(test_initializer),
 	    cmocka_unit_test(test_failing_callbacks),
 	    cmocka_unit_test(test_progress_and_sched),
+	    cmocka_unit_test(test_spawn_workers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

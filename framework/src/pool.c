@@ -37,6 +37,7 @@ static int pool_fill_opts(struct tp_pool *pool, const tp_pool_opts *o)
 	pool->on_death = o->on_death;
 	pool->max_retries = o->max_retries;
 	pool->pipeline = o->pipeline;
+	pool->method = o->method;
 	pool->sched = o->sched != NULL ? o->sched : &tp_pool_sched_least_loaded;
 	snprintf(pool->prefix, sizeof(pool->prefix), "%s",
 	         o->name != NULL ? o->name : "PoolWorker");

@@ -114,6 +114,7 @@ struct tp_pool {
 	void *init_buf; /* encoded initargs */
 	size_t init_len;
 	int maxtasks, max_retries, pipeline;
+	tp_start_method method;
 	tp_pool_on_death on_death;
 	const tp_pool_sched *sched;
 	uintptr_t sched_state;

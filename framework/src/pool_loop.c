@@ -185,6 +185,7 @@ int tp__pool_worker_start(struct tp_pool *pool, struct pool_worker *w)
 		goto fail;
 	o.name = w->name;
 	o.daemon = 1;
+	o.method = pool->method;
 	rv = tp_process_new(&w->proc, tp__pool_worker, args, &o);
 	tp_payload_free(args);
 	if (rv == TP_OK && (rv = tp_process_start(w->proc)) == TP_OK) {
@@ -208,8 +209,8 @@ static void worker_send_stop(struct pool_worker *w)
 		return;
 	env.body_case = TROUPE__ENVELOPE__BODY_POOL_STOP;
 	env.pool_stop = &st;
-	w->stopping = 1;
-	tp__pool_send(w->sock, &env, 0);
+	/* Never blocks the loop; a full pipe is retried next round. */
+	w->stopping = tp__pool_send(w->sock, &env, NNG_FLAG_NONBLOCK) == TP_OK;
 }
 
 static void on_hello(struct tp_pool *pool, struct pool_worker *w,
@@ -297,8 +298,6 @@ static void worker_drain(struct tp_pool *pool, struct round *rd,
 				          env->pool_results->results[i]);
 		tp__envelope_free(env);
 	}
-	if (w->retiring && w->inflight == 0)
-		worker_send_stop(w);
 }
 
 static void queue_push_front(struct tp_pool *pool, struct pool_task *head,
@@ -490,10 +489,19 @@ static void pool_terminate_round(struct tp_pool *pool, struct round *rd,
 	}
 }
 
-static void pool_close_round(struct tp_pool *pool)
+/* Whether worker w should be told to stop now. */
+static int stop_due(const struct tp_pool *pool, const struct pool_worker *w)
+{
+	return w->proc != NULL && w->sock_open && !w->stopping && !w->exited &&
+	       w->inflight == 0 &&
+	       (w->retiring || w->broken ||
+	        (pool->state == POOL_CLOSE && pool->qhead == NULL));
+}
+
+static void pool_stops(struct tp_pool *pool)
 {
 	for (int i = 0; i < pool->n; i++)
-		if (pool->qhead == NULL && pool->w[i].inflight == 0)
+		if (stop_due(pool, &pool->w[i]))
 			worker_send_stop(&pool->w[i]);
 }
 
@@ -522,6 +530,8 @@ static int poll_set(struct tp_pool *pool, struct pollfd *fds, int *nfds,
 		fds[k++].events = POLLIN;
 		if (w->exited)
 			timeout = 20;
+		if (stop_due(pool, w)) /* a Stop found the pipe full */
+			timeout = 1;
 	}
 	if (pool->state == POOL_TERMINATE)
 		timeout = 50;
@@ -561,8 +571,7 @@ static void round_events(struct tp_pool *pool, struct round *rd,
 		pool_terminate_round(pool, rd, now);
 	rd->retry_send = 0;
 	dispatch(pool, rd);
-	if (pool->state == POOL_CLOSE)
-		pool_close_round(pool);
+	pool_stops(pool);
 }
 
 static void round_notify(struct round *rd)

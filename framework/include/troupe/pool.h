@@ -119,6 +119,8 @@ typedef struct tp_pool_opts {
 	int pipeline;               /* most tasks in flight per worker; 0: adapt
 	                               to task duration (2 .. 256) */
 	const char *name;           /* worker name prefix; NULL: "PoolWorker" */
+	tp_start_method method;     /* how workers start (Python's context);
+	                               TP_START_DEFAULT: the runtime's default */
 } tp_pool_opts;
 
 /*
@@ -276,8 +278,10 @@ int tp_pool_result_on_progress(tp_pool_result *r, tp_pool_progress_fn fn,
 void tp_pool_result_free(tp_pool_result *r);
 
 /*
- * tp_pool_apply_err and friends: the failure details of the last failed
- * synchronous call (apply, map, map_int, starmap) made on this thread.
+ * tp_pool_last_err gives the failure details of the last failed synchronous
+ * call (apply, map, map_int, starmap) made on this thread; strings stay
+ * valid until the next such failure on the thread. Errors: TP_EINVAL,
+ * TP_ENOENT (no failure yet).
  */
 int tp_pool_last_err(tp_pool_error *err);
 
