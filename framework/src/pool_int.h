@@ -99,6 +99,7 @@ struct pool_worker {
 	struct pool_task *held, *held_tail;
 	uint64_t sent, done, restarts, deaths;
 	double avg_ns;
+	double head_t; /* when the oldest task in flight became the oldest */
 	struct tp_pool *pool;
 };
 

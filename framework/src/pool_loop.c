@@ -257,6 +257,7 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 	if (t == NULL)
 		return; /* not ours (a protocol slip): ignored */
 	w->done++;
+	w->head_t = tp__pool_now(); /* the next task starts now */
 	w->avg_ns = w->avg_ns == 0 ? (double)r->ns
 	                           : 0.8 * w->avg_ns + 0.2 * (double)r->ns;
 	if (r->error != NULL) {
@@ -427,12 +428,23 @@ static void pool_fail_all(struct tp_pool *pool, struct round *rd, int rv,
 	}
 }
 
+/*
+ * The pipeline depth of w: enough tasks to cover ~2 ms of work. A task
+ * that has run (more than 5 ms and) longer than the average so far counts
+ * with its running time, so a worker stuck in a long task stops collecting
+ * short ones that an idle worker could run.
+ */
 static size_t worker_room(const struct tp_pool *pool,
-                          const struct pool_worker *w)
+                          const struct pool_worker *w, double now)
 {
 	size_t cap = (size_t)pool->pipeline;
 	if (cap == 0) {
-		cap = w->avg_ns <= 0 ? 2 : 2 + (size_t)(DEPTH_NS / w->avg_ns);
+		double est = w->avg_ns, run = (now - w->head_t) * 1e9;
+		/* Results come back in batches at least every 1 ms, so only
+		 * a silence well beyond that says a task runs long. */
+		if (w->inflight > 0 && run > 5e6 && run > est)
+			est = run;
+		cap = est <= 0 ? 2 : 2 + (size_t)(DEPTH_NS / est);
 		if (cap > DEPTH_MAX)
 			cap = DEPTH_MAX;
 	}
@@ -442,6 +454,7 @@ static size_t worker_room(const struct tp_pool *pool,
 static void dispatch(struct tp_pool *pool, struct round *rd)
 {
 	tp_pool_load load[pool->n];
+	double now = tp__pool_now();
 	while (pool->qhead != NULL && pool->state != POOL_TERMINATE) {
 		size_t nready = 0, share;
 		for (int i = 0; i < pool->n; i++) {
@@ -450,7 +463,7 @@ static void dispatch(struct tp_pool *pool, struct round *rd)
 			                !w->exited && !w->retiring &&
 			                !w->stopping && !w->broken;
 			load[i].inflight = w->inflight;
-			load[i].capacity = worker_room(pool, w);
+			load[i].capacity = worker_room(pool, w, now);
 			load[i].done = w->done;
 			nready += load[i].ready;
 		}

@@ -167,6 +167,8 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 			w->held = b->t[i];
 		w->held_tail = b->t[i];
 	}
+	if (w->inflight == 0)
+		w->head_t = tp__pool_now();
 	w->inflight += b->k;
 	w->sent += b->k;
 	if (pool->maxtasks > 0 && w->sent >= (uint64_t)pool->maxtasks)
