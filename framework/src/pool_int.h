@@ -98,7 +98,7 @@ struct pool_worker {
 	size_t inflight;
 	struct pool_task *held, *held_tail;
 	uint64_t sent, done, restarts, deaths;
-	double avg_ns;
+	double avg_ns; /* time per item, moving average */
 	double head_t; /* when the oldest task in flight became the oldest */
 	struct tp_pool *pool;
 };

@@ -258,8 +258,9 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 		return; /* not ours (a protocol slip): ignored */
 	w->done++;
 	w->head_t = tp__pool_now(); /* the next task starts now */
-	w->avg_ns = w->avg_ns == 0 ? (double)r->ns
-	                           : 0.8 * w->avg_ns + 0.2 * (double)r->ns;
+	double per_item = (double)r->ns / (double)(t->count ? t->count : 1);
+	w->avg_ns =
+	    w->avg_ns == 0 ? per_item : 0.8 * w->avg_ns + 0.2 * per_item;
 	if (r->error != NULL) {
 		int c = r->error->code;
 		int rv = c < 0 ? -c : TP_EREMOTE;
@@ -429,7 +430,8 @@ static void pool_fail_all(struct tp_pool *pool, struct round *rd, int rv,
 }
 
 /*
- * The pipeline depth of w: enough tasks to cover ~2 ms of work. A task
+ * The pipeline depth of w: enough tasks to cover ~2 ms of work, judging
+ * the next task by its items and the worker's time per item. A task
  * that has run (more than 5 ms and) longer than the average so far counts
  * with its running time, so a worker stuck in a long task stops collecting
  * short ones that an idle worker could run.
@@ -439,7 +441,9 @@ static size_t worker_room(const struct tp_pool *pool,
 {
 	size_t cap = (size_t)pool->pipeline;
 	if (cap == 0) {
-		double est = w->avg_ns, run = (now - w->head_t) * 1e9;
+		size_t items = pool->qhead != NULL ? pool->qhead->count : 1;
+		double est = w->avg_ns * (double)items;
+		double run = (now - w->head_t) * 1e9;
 		/* Results come back in batches at least every 1 ms, so only
 		 * a silence well beyond that says a task runs long. */
 		if (w->inflight > 0 && run > 5e6 && run > est)
