@@ -22,6 +22,7 @@
 
 #include "payload_int.h"
 #include "pool_int.h"
+#include "runtime_int.h"
 #include "troupe/error.h"
 #include "wire.h"
 
@@ -377,6 +378,7 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	if (tp_payload_new(&ws.args) || tp_payload_new(&ws.result) ||
 	    tp_payload_add_int(ws.args, 0))
 		goto out;
+	tp__nng_used(); /* this process cannot fork children any more */
 	if (nng_pair1_open(&ws.sock) != 0)
 		goto out;
 	nng_socket_set_size(ws.sock, NNG_OPT_RECVMAXSZ, 0);
