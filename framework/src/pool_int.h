@@ -40,7 +40,7 @@ struct tp_pool_result {
 	int refs;
 	enum pool_kind kind;
 	enum pool_iter_mode iter;
-	char *func;
+	const char *func;       /* the task's registered name */
 	tp_payload *items;      /* apply args / map items (owned copy) */
 	tp_payload **argv;      /* starmap (owned copies) */
 	const int64_t *ints_in; /* map_int: borrowed, the caller waits */

@@ -53,30 +53,31 @@ static void terr_clear(struct pool_terr *e)
 int tp__pool_job_new(struct tp_pool_result **out, enum pool_kind kind,
                      const char *func, size_t n, size_t chunksize)
 {
-	struct tp_pool_result *j = calloc(1, sizeof(*j));
+	struct tp_pool_result *j;
 	pthread_condattr_t ca;
-	if (j == NULL)
+	size_t cs = chunksize ? chunksize : 1, nt = (n + cs - 1) / cs;
+	/* One block: the job, then per task its values, its place in the
+	 * finishing order and its done flag. */
+	size_t sz =
+	    sizeof(*j) + (nt + 1) * (sizeof(*j->out) + sizeof(*j->order) + 1);
+	if ((j = calloc(1, sz)) == NULL)
 		return TP_ENOMEM;
+	j->out = (tp_payload **)(j + 1);
+	j->order = (size_t *)(j->out + nt + 1);
+	j->tdone = (unsigned char *)(j->order + nt + 1);
 	j->kind = kind;
 	j->n = n;
-	j->chunksize = chunksize ? chunksize : 1;
-	j->ntasks = (n + j->chunksize - 1) / j->chunksize;
+	j->chunksize = cs;
+	j->ntasks = nt;
 	j->refs = 1;
-	j->func = dupstr(func);
-	j->tdone = calloc(j->ntasks + 1, 1);
-	j->out = calloc(j->ntasks + 1, sizeof(*j->out));
-	j->order = calloc(j->ntasks + 1, sizeof(*j->order));
-	if (j->func == NULL || j->tdone == NULL || j->out == NULL ||
-	    j->order == NULL) {
-		tp__pool_job_unref(j);
-		return TP_ENOMEM;
-	}
+	j->func = func; /* a registered target's name: lives as long as the
+	                   process */
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&j->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	if (j->ntasks == 0) {
+	if (nt == 0) {
 		j->settled = j->ready = 1;
 		if (kind != POOL_MAPINT && tp_payload_new(&j->value) != TP_OK) {
 			tp__pool_job_unref(j);
@@ -114,10 +115,6 @@ static void job_destroy(struct tp_pool_result *j)
 		tp_payload_free(j->argv[i]);
 	free(j->argv);
 	free(j->terr);
-	free(j->out);
-	free(j->tdone);
-	free(j->order);
-	free(j->func);
 	tp_payload_free(j->items);
 	tp_payload_free(j->value);
 	terr_clear(&j->err);
@@ -131,14 +128,6 @@ void tp__pool_job_unref(struct tp_pool_result *j)
 	int last;
 	if (j == NULL)
 		return;
-	if (j->tdone == NULL || j->func == NULL) { /* half-made */
-		free(j->tdone);
-		free(j->out);
-		free(j->order);
-		free(j->func);
-		free(j);
-		return;
-	}
 	pthread_mutex_lock(&j->mu);
 	last = --j->refs == 0;
 	pthread_mutex_unlock(&j->mu);

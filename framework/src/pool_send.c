@@ -90,7 +90,7 @@ static int batch_fill(struct batch *b)
 		troupe__pool_task__init(p);
 		b->pp[i] = p;
 		p->id = t->id;
-		p->func = j->func;
+		p->func = (char *)j->func;
 		p->items = &b->pbp[x];
 		for (size_t c = 0; c < task_payloads(t); c++, x++) {
 			const tp_payload *src = j->items;
