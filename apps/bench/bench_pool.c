@@ -19,8 +19,8 @@
 static int b_square(const tp_payload *args, tp_payload *res)
 {
 	int64_t x;
-	tp_payload_get_int(args, 0, &x);
-	return tp_payload_add_int(res, x * x);
+	int rv = tp_payload_get_int(args, 0, &x);
+	return rv ? rv : tp_payload_add_int(res, x * x);
 }
 TP_TARGET(b_square);
 
@@ -188,9 +188,14 @@ int bench_pool_killed_worker(int argc, char **argv)
 	        "troupe Pool: %d results arrived, %d failed with a worker-died "
 	        "error, %d timed out (%d of %ld accounted), t=%.2fs\n",
 	        ok, died, timed_out, ok + died, tasks, bench_now() - t0);
-	tp_payload *out = NULL;
-	int usable = tp_pool_apply(pool, b_square, NULL, &out) != TP_EDIED;
+	tp_payload *out = NULL, *a = NULL;
+	int64_t sq = 0;
+	tp_payload_new(&a);
+	tp_payload_add_int(a, 12);
+	int usable = tp_pool_apply(pool, b_square, a, &out) == TP_OK &&
+	             tp_payload_get_int(out, 0, &sq) == TP_OK && sq == 144;
 	tp_payload_free(out);
+	tp_payload_free(a);
 	int64_t v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	usable = usable &&
 	         tp_pool_map_int(pool, b_square, v, 8, 0, v) == TP_OK &&
