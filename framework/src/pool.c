@@ -19,6 +19,9 @@
 
 #define INIT_TIMEOUT_S 60
 
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tp_pool *live;
+
 static __thread struct {
 	int code;
 	char origin[256];
@@ -157,6 +160,10 @@ int tp_pool_new_opts(tp_pool **out, const tp_pool_opts *opts)
 	pthread_mutex_unlock(&pool->mu);
 	if (rv != TP_OK)
 		goto fail;
+	pthread_mutex_lock(&live_mu);
+	pool->live_next = live;
+	live = pool;
+	pthread_mutex_unlock(&live_mu);
 	*out = pool;
 	return TP_OK;
 fail:
@@ -601,8 +608,26 @@ static void pool_destroy(struct tp_pool *pool)
 
 void tp_pool_free(tp_pool *pool)
 {
-	if (pool != NULL)
-		pool_destroy(pool);
+	if (pool == NULL)
+		return;
+	pthread_mutex_lock(&live_mu);
+	for (struct tp_pool **pp = &live; *pp != NULL; pp = &(*pp)->live_next)
+		if (*pp == pool) {
+			*pp = pool->live_next;
+			break;
+		}
+	pthread_mutex_unlock(&live_mu);
+	pool_destroy(pool);
+}
+
+void tp__pool_fini(void)
+{
+	pthread_mutex_lock(&live_mu);
+	for (struct tp_pool *p = live; p != NULL; p = p->live_next) {
+		tp_pool_terminate(p);
+		tp_pool_join(p, -1);
+	}
+	pthread_mutex_unlock(&live_mu);
 }
 
 /* ---- introspection ---- */

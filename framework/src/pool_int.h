@@ -134,6 +134,7 @@ struct tp_pool {
 	struct pool_slot *slots;
 	size_t shm_size;
 	int hellos, init_failed;
+	struct tp_pool *live_next; /* every pool not yet freed */
 };
 
 /* pool_job.c */

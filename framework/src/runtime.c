@@ -114,6 +114,7 @@ int tp_fini(void)
 {
 	if (!tp__rt.initialised)
 		return TP_ENOTINIT;
+	tp__pool_fini();
 	tp__process_fini();
 	if (tp__rt.owner) {
 		tp__shm_clean_run(tp__rt.id);

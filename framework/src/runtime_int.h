@@ -42,6 +42,10 @@ int tp__rundir_clean_stale(const char *base);
  */
 void tp__nng_used(void);
 
+/* Hook of the pool module (pool.c): terminates and joins every pool still
+ * open, as Python finalizes pools at exit, before children are finished. */
+void tp__pool_fini(void);
+
 /* Hooks the process module provides (process.c). */
 int tp__process_init(const tp_init_opts *opts);
 void tp__process_fini(void);
