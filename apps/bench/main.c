@@ -13,6 +13,11 @@
 
 static const struct bench_workload workloads[] = {
     {"wire", "envelope encode+decode of a small payload (--n N)", bench_wire},
+    {"process_spawn",
+     "start+join of a noop target (--method forkserver|spawn|fork, --n N)",
+     bench_process_spawn},
+    {"worker_rss", "VmRSS of idle children (--method M, --procs P)",
+     bench_worker_rss},
     {"pool_map",
      "Pool(P).map(square, range(N)) items/s (--n --procs "
      "--chunksize)",
@@ -75,7 +80,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	int rv = tp_init(NULL);
+	int rv = tp_init(NULL); /* in a spawned child: runs it, never returns */
 	if (rv != TP_OK) {
 		fprintf(stderr, "troupe-bench: tp_init: %s\n", tp_strerror(rv));
 		return 1;
