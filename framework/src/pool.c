@@ -160,6 +160,9 @@ int tp_pool_new_opts(tp_pool **out, const tp_pool_opts *opts)
 	pthread_mutex_unlock(&pool->mu);
 	if (rv != TP_OK)
 		goto fail;
+	pthread_mutex_lock(&pool->mu);
+	pool->created = 1;
+	pthread_mutex_unlock(&pool->mu);
 	pthread_mutex_lock(&live_mu);
 	pool->live_next = live;
 	live = pool;

@@ -88,12 +88,13 @@ struct pool_worker {
 	int sock_open;
 	int recvfd, sentinel;
 	char name[32];
-	int ready;     /* hello received */
-	int retiring;  /* got its maxtasksperchild tasks */
-	int stopping;  /* sent Stop */
-	int broken;    /* its initializer failed: not restarted */
-	int exited;    /* sentinel fired */
-	double exit_t; /* when the sentinel fired */
+	int ready;        /* hello received */
+	int retiring;     /* got its maxtasksperchild tasks */
+	int stopping;     /* sent Stop */
+	int broken;       /* its initializer failed: not restarted */
+	int exited;       /* sentinel fired */
+	int early_deaths; /* replacements in a row dead before hello */
+	double exit_t;    /* when the sentinel fired */
 	atomic_int pipe_gone;
 	size_t inflight;
 	struct pool_task *held, *held_tail;
@@ -133,7 +134,7 @@ struct tp_pool {
 	char shm_name[256]; /* the slots file */
 	struct pool_slot *slots;
 	size_t shm_size;
-	int hellos, init_failed;
+	int hellos, init_failed, created;
 	struct tp_pool *live_next; /* every pool not yet freed */
 };
 

@@ -358,10 +358,15 @@ static void worker_dead(struct tp_pool *pool, struct round *rd,
 	tp_process_exitcode(w->proc, &code);
 	int normal = w->stopping && code == 0;
 	if (!w->ready && !w->broken) { /* died before its hello */
-		w->broken = 1;
-		pool->init_failed = 1;
+		/* At creation the pool fails; a replacement gets 3 tries. */
+		if (!pool->created || ++w->early_deaths >= 3) {
+			w->broken = 1;
+			pool->init_failed = 1;
+		}
 		pool->hellos++;
 		pthread_cond_broadcast(&pool->cv);
+	} else if (w->ready) {
+		w->early_deaths = 0;
 	}
 	while ((t = w->held) != NULL) {
 		w->held = t->next;
