@@ -193,6 +193,34 @@ static void test_map_chunks(void **state)
 	endpool(pool);
 }
 
+/* Large int maps go through a shared file; results must be the same. */
+static void test_map_int_large(void **state)
+{
+	(void)state;
+	tp_pool *pool = mkpool(2);
+	size_t n = 100003, chunks[] = {0, 7, 100003};
+	int64_t *v = malloc(n * sizeof(*v)), *o = malloc(n * sizeof(*o));
+	for (size_t c = 0; c < 3; c++) {
+		for (size_t i = 0; i < n; i++)
+			v[i] = (int64_t)i - 50000;
+		TP_OK_OR_FAIL(tp_pool_map_int(pool, t_square, v, n, chunks[c],
+		                              c == 1 ? v : o));
+		const int64_t *r = c == 1 ? v : o;
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(r[i], ((int64_t)i - 50000) *
+			                           ((int64_t)i - 50000));
+	}
+	/* A failure inside the shared-file path is reported as usual. */
+	v[77777] = 0;
+	TP_EXPECT(tp_pool_map_int(pool, t_div, v, n, 1000, o), TP_EREMOTE);
+	tp_pool_error e;
+	TP_OK_OR_FAIL(tp_pool_last_err(&e));
+	assert_string_equal(e.message, "division by zero");
+	free(v);
+	free(o);
+	endpool(pool);
+}
+
 static int cb_count(const tp_payload *v, void *arg)
 {
 	(void)v;
@@ -552,6 +580,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_apply),
 	    cmocka_unit_test(test_map_chunks),
+	    cmocka_unit_test(test_map_int_large),
 	    cmocka_unit_test(test_starmap),
 	    cmocka_unit_test(test_imap),
 	    cmocka_unit_test(test_task_errors),

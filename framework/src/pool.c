@@ -18,6 +18,7 @@
 #include "troupe/error.h"
 
 #define INIT_TIMEOUT_S 60
+#define SEG_MIN        65536 /* int maps from this size use a shared file */
 
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tp_pool *live;
@@ -85,9 +86,9 @@ static int pool_alloc(struct tp_pool **out, const tp_pool_opts *o)
 		pool->w[i].recvfd = pool->w[i].sentinel = -1;
 	}
 	pool->shm_size = (size_t)pool->n * sizeof(struct pool_slot);
-	if ((rv = tp__pool_slots_create(pool->shm_name, sizeof(pool->shm_name),
-	                                pool->shm_size,
-	                                (void **)&pool->slots)) != TP_OK)
+	if ((rv = tp__pool_file_create(pool->shm_name, sizeof(pool->shm_name),
+	                               "slots", pool->shm_size,
+	                               (void **)&pool->slots)) != TP_OK)
 		return rv;
 	pool->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	return pool->evfd < 0 ? tp_err_errno(errno) : TP_OK;
@@ -276,6 +277,24 @@ struct submit {
 	void *arg;
 };
 
+/*
+ * A large int map goes through a shared file: the inputs are copied in
+ * once, workers read them and write results in place, and each finished
+ * chunk is copied out once — instead of travelling in messages.
+ */
+static int job_segment(struct tp_pool_result *j)
+{
+	size_t sz = 2 * j->n * sizeof(int64_t);
+	int rv = tp__pool_file_create(j->seg, sizeof(j->seg), "ints", sz,
+	                              (void **)&j->seg_map);
+	if (rv != TP_OK) {
+		j->seg[0] = '\0';
+		return TP_OK; /* fall back to messages */
+	}
+	memcpy(j->seg_map, j->ints_in, j->n * sizeof(int64_t));
+	return TP_OK;
+}
+
 static int job_inputs(struct tp_pool_result *j, const struct submit *s)
 {
 	int rv = TP_OK;
@@ -287,7 +306,7 @@ static int job_inputs(struct tp_pool_result *j, const struct submit *s)
 	if (s->kind == POOL_MAPINT) {
 		j->ints_in = s->in;
 		j->ints_out = s->out;
-		return TP_OK;
+		return s->n >= SEG_MIN ? job_segment(j) : TP_OK;
 	}
 	j->argv = calloc(s->n + 1, sizeof(*j->argv));
 	if (j->argv == NULL)

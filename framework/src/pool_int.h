@@ -45,6 +45,8 @@ struct tp_pool_result {
 	tp_payload **argv;      /* starmap (owned copies) */
 	const int64_t *ints_in; /* map_int: borrowed, the caller waits */
 	int64_t *ints_out;
+	char seg[256];    /* large map_int: the shared file ("" if none) */
+	int64_t *seg_map; /* its mapping: n inputs, then n outputs */
 	size_t n, chunksize, ntasks;
 	size_t tasks_done, items_done;
 	tp_payload **out;       /* per task: its values (map, imap) */
@@ -179,9 +181,11 @@ double tp__pool_now(void);
 const char *tp__pool_target_name(tp_target_fn fn);
 tp_target_fn tp__pool_target_find(const char *name);
 void tp__pool_value_move(tp_payload *dst, tp_payload *src, size_t i);
-/* The slots file in the run directory: created by the pool (path gets its
- * name), mapped by each worker. */
-int tp__pool_slots_create(char *path, size_t len, size_t size, void **addr);
-int tp__pool_slots_attach(const char *path, void **addr, size_t *size);
+/* Shared files in the run directory (the slots file, int map segments):
+ * created and mapped by the pool (path gets "<rundir>/pool-PID-SEQ.kind"),
+ * mapped by workers. */
+int tp__pool_file_create(char *path, size_t len, const char *kind, size_t size,
+                         void **addr);
+int tp__pool_file_attach(const char *path, void **addr, size_t *size);
 
 #endif

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "payload_int.h"
 #include "pool_int.h"
@@ -115,6 +117,10 @@ static void job_destroy(struct tp_pool_result *j)
 		tp_payload_free(j->argv[i]);
 	free(j->argv);
 	free(j->terr);
+	if (j->seg_map != NULL) {
+		munmap(j->seg_map, 2 * j->n * sizeof(int64_t));
+		unlink(j->seg);
+	}
 	tp_payload_free(j->items);
 	tp_payload_free(j->value);
 	terr_clear(&j->err);

@@ -274,6 +274,12 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 		            "out of memory reading a result", NULL, NULL, 0);
 		return;
 	}
+	if (r->in_seg && t->job->seg_map != NULL) { /* results in place */
+		const struct tp_pool_result *j = t->job;
+		task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values,
+		            j->seg_map + j->n + t->first, t->count);
+		return;
+	}
 	task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values,
 	            r->ints.len ? (const int64_t *)r->ints.data : NULL,
 	            r->ints.len / sizeof(int64_t));

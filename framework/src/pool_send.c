@@ -110,7 +110,12 @@ static int batch_fill(struct batch *b)
 		}
 		if (j->kind == POOL_APPLY)
 			p->whole = 1;
-		if (j->kind == POOL_MAPINT) {
+		if (j->kind == POOL_MAPINT && j->seg[0] != '\0') {
+			p->is_int = 1;
+			p->seg = j->seg;
+			p->first = t->first;
+			p->count = t->count;
+		} else if (j->kind == POOL_MAPINT) {
 			p->is_int = 1;
 			p->ints.data = (uint8_t *)(j->ints_in + t->first);
 			p->ints.len = t->count * sizeof(int64_t);

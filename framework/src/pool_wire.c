@@ -69,15 +69,16 @@ void tp__pool_value_move(tp_payload *dst, tp_payload *src, size_t i)
 	src->values[i].type = TP_TNONE;
 }
 
-int tp__pool_slots_create(char *path, size_t len, size_t size, void **addr)
+int tp__pool_file_create(char *path, size_t len, const char *kind, size_t size,
+                         void **addr)
 {
 	static atomic_ulong seq;
 	int fd, n;
 	void *p;
 	if (tp_runtime_dir() == NULL)
 		return TP_ENOTINIT;
-	n = snprintf(path, len, "%s/pool-%d-%lu.slots", tp_runtime_dir(),
-	             (int)getpid(), atomic_fetch_add(&seq, 1) + 1);
+	n = snprintf(path, len, "%s/pool-%d-%lu.%s", tp_runtime_dir(),
+	             (int)getpid(), atomic_fetch_add(&seq, 1) + 1, kind);
 	if (n < 0 || (size_t)n >= len)
 		return TP_ETOOBIG;
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -99,7 +100,7 @@ int tp__pool_slots_create(char *path, size_t len, size_t size, void **addr)
 	return TP_OK;
 }
 
-int tp__pool_slots_attach(const char *path, void **addr, size_t *size)
+int tp__pool_file_attach(const char *path, void **addr, size_t *size)
 {
 	struct stat st;
 	void *p;

@@ -38,6 +38,7 @@ struct wresult {
 	int64_t *ints;
 	size_t nints;
 	uint64_t ns;
+	int in_seg;
 };
 
 struct wstate {
@@ -49,6 +50,9 @@ struct wstate {
 	double first_t;
 	uint64_t done;
 	tp_payload *args, *result;
+	char seg[256]; /* the int map segment mapped now ("" if none) */
+	int64_t *seg_map;
+	size_t seg_size;
 };
 
 static char fail_msg[1024];
@@ -86,6 +90,7 @@ static int worker_flush(struct wstate *ws)
 		rp[i] = &r[i];
 		r[i].id = w->id;
 		r[i].ns = w->ns;
+		r[i].in_seg = w->in_seg;
 		if (w->failed) {
 			troupe__error__init(&er[i]);
 			er[i].code = w->code;
@@ -164,6 +169,63 @@ static void worker_fail(struct wresult *w, const struct wstate *ws,
 		msg = fail_msg;
 	}
 	w->message = strdup(msg);
+}
+
+static void seg_release(struct wstate *ws)
+{
+	if (ws->seg_map != NULL)
+		munmap(ws->seg_map, ws->seg_size);
+	ws->seg_map = NULL;
+	ws->seg[0] = '\0';
+}
+
+/* Maps the task's segment (kept while the next tasks use the same one). */
+static int64_t *seg_get(struct wstate *ws, const char *path)
+{
+	void *base;
+	if (ws->seg_map != NULL && strcmp(ws->seg, path) == 0)
+		return ws->seg_map;
+	seg_release(ws);
+	if (tp__pool_file_attach(path, &base, &ws->seg_size) != TP_OK)
+		return NULL;
+	snprintf(ws->seg, sizeof(ws->seg), "%s", path);
+	ws->seg_map = base;
+	return ws->seg_map;
+}
+
+/* A large int map: read the inputs and write the results in the shared
+ * segment, no copy through messages. */
+static void worker_run_seg(struct wstate *ws, tp_target_fn fn,
+                           const Troupe__PoolTask *t, struct wresult *w)
+{
+	tp_payload *a = ws->args, *r = ws->result;
+	int64_t *map = seg_get(ws, t->seg);
+	size_t n = ws->seg_size / (2 * sizeof(int64_t));
+	if (map == NULL || t->first + t->count > n) {
+		worker_fail(w, ws, t, 0, -TP_EPROTO, "bad int map segment");
+		return;
+	}
+	const int64_t *in = map + t->first;
+	int64_t *out = map + n + t->first;
+	for (size_t i = 0; i < t->count; i++) {
+		a->values[0].i = in[i];
+		int rc = fn(a, r);
+		if (rc != 0) {
+			worker_fail(w, ws, t, i, rc, NULL);
+			return;
+		}
+		if (r->count < 1 || r->values[0].type != TP_TINT) {
+			worker_fail(w, ws, t, i, -TP_ETYPE,
+			            "the result is not an integer");
+			return;
+		}
+		out[i] = r->values[0].i;
+		if (r->count == 1)
+			r->count = 0;
+		else
+			tp_payload_clear(r);
+	}
+	w->in_seg = 1;
 }
 
 /* The packed integer path: one reused args and result payload. */
@@ -246,6 +308,8 @@ static int worker_task(struct wstate *ws, const Troupe__PoolTask *t)
 	fn = tp__pool_target_find(t->func);
 	if (fn == NULL)
 		worker_fail(w, ws, t, 0, -TP_ENOTREG, "no such target");
+	else if (t->seg[0] != '\0')
+		worker_run_seg(ws, fn, t, w);
 	else if (t->is_int)
 		worker_run_ints(ws, fn, t, w);
 	else
@@ -289,6 +353,8 @@ static void worker_loop(struct wstate *ws)
 	for (;;) {
 		nng_msg *m;
 		int flags = ws->nres > 0 ? NNG_FLAG_NONBLOCK : 0;
+		if (flags == 0) /* going idle: let the segment go */
+			seg_release(ws);
 		int rv = nng_recvmsg(ws->sock, &m, flags);
 		if (rv == NNG_EAGAIN) {
 			if (worker_flush(ws) != TP_OK)
@@ -371,7 +437,7 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	    tp_payload_get_string(args, 4, &init_name) ||
 	    tp_payload_get_bytes(args, 5, &ibuf, &ilen))
 		return 2;
-	if (tp__pool_slots_attach(shm, &base, &shm_size) != TP_OK ||
+	if (tp__pool_file_attach(shm, &base, &shm_size) != TP_OK ||
 	    (size_t)(slot + 1) * sizeof(struct pool_slot) > shm_size)
 		return 3;
 	ws.slot = (struct pool_slot *)base + slot;
@@ -393,6 +459,7 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	}
 	nng_close(ws.sock);
 out:
+	seg_release(&ws);
 	free(ws.res);
 	tp_payload_free(ws.args);
 	tp_payload_free(ws.result);
