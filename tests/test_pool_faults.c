@@ -44,6 +44,17 @@ static int f_suicide(const tp_payload *args, tp_payload *res)
 }
 TP_TARGET(f_suicide);
 
+/* Squares its int; the value 55555 kills its worker. */
+static int f_square_or_die(const tp_payload *args, tp_payload *res)
+{
+	int64_t x = 0;
+	tp_payload_get_int(args, 0, &x);
+	if (x == 55555)
+		raise(SIGKILL);
+	return tp_payload_add_int(res, x * x);
+}
+TP_TARGET(f_square_or_die);
+
 static int f_exit3(const tp_payload *args, tp_payload *res)
 {
 	(void)args;
@@ -232,6 +243,31 @@ static void test_task_kills_worker(void **state)
 	endpool(pool);
 }
 
+/* A worker dying inside a large (shared-file) int map: the map fails with
+ * TP_EDIED, the next one succeeds, nothing is left in the run directory. */
+static void test_death_in_large_int_map(void **state)
+{
+	(void)state;
+	tp_pool *pool;
+	size_t n = 80000;
+	int64_t *v = malloc(n * sizeof(*v));
+	TP_OK_OR_FAIL(tp_pool_new(&pool, 2, NULL, NULL, 0));
+	for (size_t i = 0; i < n; i++)
+		v[i] = (int64_t)i;
+	TP_EXPECT(tp_pool_map_int(pool, f_square_or_die, v, n, 500, v),
+	          TP_EDIED);
+	tp_pool_error e;
+	TP_OK_OR_FAIL(tp_pool_last_err(&e));
+	assert_int_equal(e.code, -SIGKILL);
+	for (size_t i = 0; i < n; i++)
+		v[i] = (int64_t)i + 60000;
+	TP_OK_OR_FAIL(tp_pool_map_int(pool, f_square_or_die, v, n, 0, v));
+	assert_int_equal(v[n - 1],
+	                 (int64_t)(n - 1 + 60000) * (int64_t)(n - 1 + 60000));
+	free(v);
+	endpool(pool);
+}
+
 static int cmp_pid(const void *a, const void *b)
 {
 	return *(const int64_t *)a < *(const int64_t *)b
@@ -333,6 +369,7 @@ int main(void)
 	    cmocka_unit_test(test_kill_retry),
 	    cmocka_unit_test(test_kill_during_map),
 	    cmocka_unit_test(test_task_kills_worker),
+	    cmocka_unit_test(test_death_in_large_int_map),
 	    cmocka_unit_test(test_maxtasksperchild),
 	    cmocka_unit_test(test_terminate_in_flight),
 	};
