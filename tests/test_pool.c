@@ -91,6 +91,25 @@ static int t_get_init(const tp_payload *args, tp_payload *res)
 }
 TP_TARGET(t_get_init);
 
+/* Returns the length of its bytes argument and the bytes reversed. */
+static int t_rev(const tp_payload *args, tp_payload *res)
+{
+	const void *d;
+	size_t len;
+	int rv = tp_payload_get_bytes(args, 0, &d, &len);
+	if (rv != TP_OK)
+		return rv;
+	unsigned char *r = malloc(len + 1);
+	for (size_t i = 0; i < len; i++)
+		r[i] = ((const unsigned char *)d)[len - 1 - i];
+	rv = tp_payload_add_int(res, (int64_t)len);
+	if (rv == TP_OK)
+		rv = tp_payload_add_bytes(res, r, len);
+	free(r);
+	return rv;
+}
+TP_TARGET(t_rev);
+
 static int not_registered(const tp_payload *args, tp_payload *res)
 {
 	(void)args;
@@ -154,6 +173,26 @@ static void test_apply(void **state)
 	assert_int_equal(int_at(out, 0), 49);
 	tp_payload_free(out);
 	tp_pool_result_free(r);
+	/* Big arguments and results (4 MiB each way). */
+	size_t big = (size_t)4 << 20;
+	unsigned char *buf = malloc(big);
+	for (size_t i = 0; i < big; i++)
+		buf[i] = (unsigned char)(i * 13);
+	tp_payload *b;
+	TP_OK_OR_FAIL(tp_payload_new(&b));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(b, buf, big));
+	TP_OK_OR_FAIL(tp_pool_apply(pool, t_rev, b, &out));
+	assert_int_equal(int_at(out, 0), (int64_t)big);
+	const void *d;
+	size_t len;
+	TP_OK_OR_FAIL(tp_payload_get_bytes(out, 1, &d, &len));
+	assert_int_equal(len, big);
+	for (size_t i = 0; i < big; i += 4099)
+		assert_int_equal(((const unsigned char *)d)[i],
+		                 buf[big - 1 - i]);
+	tp_payload_free(out);
+	tp_payload_free(b);
+	free(buf);
 	/* No args: the task sees an empty payload. */
 	TP_EXPECT(tp_pool_apply(pool, t_square, NULL, &out), TP_EREMOTE);
 	tp_payload_free(a);
