@@ -95,10 +95,14 @@ static int child_waiter(void *arg)
 	(void)arg;
 	tp_payload *q = su_roundtrip(g_handles);
 	tp_cond *c;
-	if (tp_payload_get_cond(q, 0, &c) != TP_OK)
+	int err = tp_payload_get_cond(q, 0, &c);
+	if (err != TP_OK) {
+		fprintf(stderr, "child: %s\n", tp_strerror(err));
 		return 1;
+	}
 	tp_payload_free(q);
-	tp_cond_acquire(c, -1);
+	if ((err = tp_cond_acquire(c, -1)) != TP_OK)
+		fprintf(stderr, "child acquire: %s\n", tp_strerror(err));
 	st_add(0, 1);
 	int rv = tp_cond_wait(c, 10000);
 	st_add(1, 1);

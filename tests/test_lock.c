@@ -1,5 +1,9 @@
 /* test_lock.c - Lock and RLock: semantics, errors, processes, dead holders,
  * passing through payloads. */
+#include <sys/mman.h>
+
+#include "runtime_int.h"
+#include "shm.h"
 #include "sync_util.h"
 #include "troupe.pb-c.h"
 
@@ -273,6 +277,34 @@ static void test_fini_removes_leftovers(void **state)
 	tp_lock_free(l);
 }
 
+/* Regression: the owner's start time was read from the wrong /proc field
+ * (vsize), so another run's tp_init unlinked a live run's segments as soon
+ * as its memory map changed. */
+static void test_live_segments_survive_stale_cleaning(void **state)
+{
+	(void)state;
+	unsigned long long a, b;
+	tp_payload *p;
+	tp_lock *l, *got;
+	tp_test_init(TP_START_FORK);
+	TP_OK_OR_FAIL(tp__proc_starttime(getpid(), &a));
+	void *big = mmap(NULL, 64 << 20, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(big != MAP_FAILED);
+	TP_OK_OR_FAIL(tp__proc_starttime(getpid(), &b));
+	assert_true(a == b);
+	TP_OK_OR_FAIL(tp_lock_new(&l));
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_lock(p, l));
+	tp__shm_clean_stale();
+	TP_OK_OR_FAIL(tp_payload_get_lock(p, 0, &got));
+	munmap(big, 64 << 20);
+	tp_lock_free(got);
+	tp_lock_free(l);
+	tp_payload_free(p);
+	su_fini();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +315,7 @@ int main(void)
 	    cmocka_unit_test(test_dead_holder_gives_ownerdead),
 	    cmocka_unit_test(test_payload_errors),
 	    cmocka_unit_test(test_fini_removes_leftovers),
+	    cmocka_unit_test(test_live_segments_survive_stale_cleaning),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,9 +129,13 @@ static int child_negate(void *arg)
 	tp_value *n;
 	tp_array *a;
 	int64_t x;
-	if (tp_payload_get_value(q, 0, &n) != TP_OK ||
-	    tp_payload_get_array(q, 1, &a) != TP_OK)
+	int rv = tp_payload_get_value(q, 0, &n);
+	if (rv == TP_OK)
+		rv = tp_payload_get_array(q, 1, &a);
+	if (rv != TP_OK) {
+		fprintf(stderr, "child: %s\n", tp_strerror(rv));
 		return 1;
+	}
 	tp_payload_free(q);
 	tp_value_set_double(n, 3.1415927);
 	for (size_t i = 0; i < tp_array_len(a); i++) {
@@ -303,7 +307,17 @@ enum {
 
 /* The exec'd child: attaches each handle and uses it. Exit code = the
  * first step that failed. */
+static int fresh_steps(const char *hex);
+
 static int fresh_child(const char *hex)
+{
+	int rv = fresh_steps(hex);
+	if (rv != 0)
+		fprintf(stderr, "fresh child: step %d failed\n", rv);
+	return rv;
+}
+
+static int fresh_steps(const char *hex)
 {
 	size_t len = strlen(hex) / 2;
 	unsigned char *buf = malloc(len + 1);

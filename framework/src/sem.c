@@ -120,8 +120,10 @@ int tp_sem_acquire(tp_sem *s, int timeout_ms)
 		if (rv == TP_EOWNERDEAD)
 			rv = TP_OK;
 	}
-	if (rv == TP_OK)
+	if (s->st->value > 0) { /* a release may race with our deadline */
 		s->st->value--;
+		rv = TP_OK;
+	}
 	tp__core_unlock(&s->st->core);
 	return rv;
 }
@@ -137,7 +139,7 @@ int tp_sem_release(tp_sem *s)
 		rv = TP_EVALUE;
 	} else {
 		s->st->value++;
-		pthread_cond_signal(&s->st->core.cv);
+		tp__core_wake(&s->st->core, 1);
 	}
 	tp__core_unlock(&s->st->core);
 	return rv;
@@ -260,6 +262,8 @@ int tp_event_wait(tp_event *e, int timeout_ms)
 		if (rv == TP_EOWNERDEAD)
 			rv = TP_OK;
 	}
+	if (e->st->flag)
+		rv = TP_OK;
 	tp__core_unlock(&e->st->core);
 	return rv;
 }

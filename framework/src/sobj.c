@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -161,16 +162,8 @@ int tp__mutex_init(pthread_mutex_t *m)
 
 int tp__core_init(struct tp__core *c)
 {
-	pthread_condattr_t a;
-	int rv;
-	if ((rv = tp__mutex_init(&c->m)) != TP_OK)
-		return rv;
-	pthread_condattr_init(&a);
-	pthread_condattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	rv = pthread_cond_init(&c->cv, &a);
-	pthread_condattr_destroy(&a);
-	return tp_err_errno(rv);
+	c->seq = 0;
+	return tp__mutex_init(&c->m);
 }
 
 int tp__core_lock(struct tp__core *c)
@@ -188,30 +181,41 @@ void tp__core_unlock(struct tp__core *c)
 	pthread_mutex_unlock(&c->m);
 }
 
+/* 1 if a is before b. */
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 int tp__core_wait(struct tp__core *c, const struct timespec *deadline)
 {
 	struct timespec slice;
-	int last = 0;
 	tp__deadline(&slice, TP__SLICE_MS);
-	if (deadline != NULL && (deadline->tv_sec < slice.tv_sec ||
-	                         (deadline->tv_sec == slice.tv_sec &&
-	                          deadline->tv_nsec <= slice.tv_nsec))) {
+	if (deadline != NULL && ts_before(deadline, &slice))
 		slice = *deadline;
-		last = 1;
-	}
-	int rv = pthread_cond_timedwait(&c->cv, &c->m, &slice);
-	if (rv == EOWNERDEAD) {
-		pthread_mutex_consistent(&c->m);
-		return TP_EOWNERDEAD;
-	}
-	if (last && deadline != NULL && tp__expired(deadline))
+	uint32_t seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+	pthread_mutex_unlock(&c->m);
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time. */
+	syscall(SYS_futex, &c->seq, FUTEX_WAIT_BITSET, seq, &slice, NULL,
+	        FUTEX_BITSET_MATCH_ANY);
+	int rv = tp__core_lock(c);
+	if (rv != TP_OK)
+		return rv;
+	if (deadline != NULL && tp__expired(deadline))
 		return TP_ETIMEDOUT;
 	return TP_OK;
 }
 
+void tp__core_wake(struct tp__core *c, int n)
+{
+	__atomic_add_fetch(&c->seq, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &c->seq, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
 void tp__core_broadcast(struct tp__core *c)
 {
-	pthread_cond_broadcast(&c->cv);
+	tp__core_wake(c, INT32_MAX);
 }
 
 int tp__sobj_add(tp_payload *p, int kind, const struct tp__seg *seg,

@@ -11,10 +11,9 @@
  * attached never unlinks (the owner's tp_fini removes leftovers anyway).
  *
  * Internal state of semaphores, events, conditions and barriers is guarded
- * by a tp__core: a robust, process-shared mutex and a process-shared
- * condition variable on CLOCK_MONOTONIC. Waits on it run in bounded slices
- * so that a lost wakeup (a waiter killed inside pthread_cond_wait) costs at
- * most one slice, and so that waiters can check whether peers are alive.
+ * by a tp__core: a robust, process-shared mutex and a futex word. Waits on
+ * it run in bounded slices so that waiters can check deadlines and whether
+ * peers are alive.
  */
 #ifndef TP_SOBJ_H
 #define TP_SOBJ_H
@@ -83,22 +82,30 @@ int tp__expired(const struct timespec *ts);
 int tp__mutex_init(pthread_mutex_t *m);
 
 /*
- * The guard of an object's internal state. lock returns TP_OK, or
- * TP_EOWNERDEAD when the previous holder died inside it (the mutex has
- * been made consistent and is held: the caller repairs the state).
- * wait sleeps one slice at most; it returns TP_OK (woken or slice over),
+ * The guard of an object's internal state: a robust process-shared mutex
+ * and a futex sequence word that waiters sleep on. (Not pthread_cond_t:
+ * glibc's condition variable keeps internal counters and a lock that a
+ * process killed inside pthread_cond_wait or _signal leaves behind, after
+ * which signalers can block forever. A bare futex has no such state.)
+ *
+ * lock returns TP_OK, or TP_EOWNERDEAD when the previous holder died
+ * inside it (the mutex has been made consistent and is held: the caller
+ * repairs the state). wait releases the mutex, sleeps one slice at most
+ * or until woken, and re-locks; it returns TP_OK (woken or slice over),
  * TP_ETIMEDOUT (deadline passed; NULL deadline never expires) or
  * TP_EOWNERDEAD (re-acquired from a dead holder). The mutex is held on
- * return in every case.
+ * return in every case. wake wakes up to n sleepers (INT32_MAX: all).
  */
 struct tp__core {
 	pthread_mutex_t m;
-	pthread_cond_t cv;
+	uint32_t seq;
+	uint32_t pad;
 };
 int tp__core_init(struct tp__core *c);
 int tp__core_lock(struct tp__core *c);
 void tp__core_unlock(struct tp__core *c);
 int tp__core_wait(struct tp__core *c, const struct timespec *deadline);
+void tp__core_wake(struct tp__core *c, int n);
 void tp__core_broadcast(struct tp__core *c);
 
 /* The kind name used in Handle.kind. */
