@@ -17,6 +17,8 @@ static const struct bench_workload workloads[] = {
      "2 processes increment a Value under its lock (--k N --procs P "
      "--raw 1)",
      bench_value_lock},
+    {"sync_create", "create+free a shared Lock / Value (--n N)",
+     bench_sync_create},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
