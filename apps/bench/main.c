@@ -15,7 +15,7 @@ static const struct bench_workload workloads[] = {
     {"wire", "envelope encode+decode of a small payload (--n N)", bench_wire},
     {"value_lock",
      "2 processes increment a Value under its lock (--k N --procs P "
-     "--raw 1)",
+     "--reps R --raw 1 --access get|ptr)",
      bench_value_lock},
     {"sync_create", "create+free a shared Lock / Value (--n N)",
      bench_sync_create},

@@ -26,8 +26,13 @@ struct tp__arrst {
 	uint64_t data_off; /* from the start of the state */
 	uint64_t ext_off;
 	char ext_name[TP_SHM_NAME_MAX];
-	struct tp__lockst lock;
+	/* The own lock starts a cache line and the elements follow it, so
+	 * that a Value and its lock share one line: one transfer per
+	 * critical section between processes. */
+	struct tp__lockst lock __attribute__((aligned(64)));
 };
+
+#define DATA_OFF (offsetof(struct tp__arrst, lock) + sizeof(struct tp__lockst))
 
 struct tp_array {
 	struct tp__seg *seg;
@@ -96,12 +101,15 @@ static int array_open(struct tp__seg *seg, struct tp__arrst *st,
 static int array_create(struct tp_array **out, int kind, char tc, size_t n,
                         const void *init, tp_lock *lock, int raw)
 {
-	size_t es = type_size(tc), off = (sizeof(struct tp__arrst) + 63) & ~63u;
+	size_t es = type_size(tc), off = (DATA_OFF + 7) & ~(size_t)7;
 	struct tp__seg *seg;
 	int rv;
 	if (out == NULL || es == 0 || n == 0 || n > ((size_t)1 << 40) / es)
 		return TP_EINVAL;
-	if ((rv = tp__seg_create(off + n * es, &seg)) != TP_OK)
+	size_t size = off + n * es;
+	if (size < sizeof(struct tp__arrst))
+		size = sizeof(struct tp__arrst);
+	if ((rv = tp__seg_create(size, &seg)) != TP_OK)
 		return rv;
 	struct tp__arrst *st = seg->base;
 	st->typecode = tc;
@@ -327,7 +335,7 @@ static int array_payload_get(const tp_payload *p, size_t i, int kind,
 		return rv;
 	struct tp__arrst *a = st;
 	size_t es = type_size(a->typecode);
-	if (es == 0 || es != a->elsize || a->data_off < sizeof(*a) ||
+	if (es == 0 || es != a->elsize || a->data_off < DATA_OFF ||
 	    a->data_off > seg->size || a->len > (seg->size - a->data_off) / es)
 		rv = TP_EDECODE;
 	else
