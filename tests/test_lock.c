@@ -192,6 +192,10 @@ static void test_dead_holder_gives_ownerdead(void **state)
 			/* The holder kills itself, then we acquire. */
 			pid_t pid = su_fork(child_die_holding, NULL);
 			assert_int_equal(su_reap(pid), 128 + SIGKILL);
+			/* Its holder is gone: not held by anyone now. */
+			assert_false(tp_lock_is_mine(g_lock));
+			TP_EXPECT(tp_lock_release(g_lock),
+			          r ? TP_EPERM : TP_EVALUE);
 			TP_EXPECT(tp_lock_acquire(g_lock, 0), TP_EOWNERDEAD);
 		} else {
 			/* kill -9 of the holder while we wait for it. */

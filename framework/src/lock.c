@@ -2,29 +2,33 @@
  * lock.c - Lock and RLock between processes.
  *
  * A lock is a robust, process-shared pthread mutex in shared memory plus
- * the holder's thread id and (RLock) recursion count. The mutex is what
- * makes a dead holder visible: the kernel hands the next acquirer
- * EOWNERDEAD, we make the mutex consistent and return TP_EOWNERDEAD with
- * the lock held. The owner field lets release tell "not locked"
- * (TP_EVALUE, as Python) from "locked by someone else" (TP_EPERM), lets an
- * RLock recurse without touching the mutex, and lets a Condition check
- * that its caller holds the lock.
+ * (RLock) a recursion count. The mutex is what makes a dead holder
+ * visible: the kernel hands the next acquirer EOWNERDEAD, we make the
+ * mutex consistent and return TP_EOWNERDEAD with the lock held. The
+ * holder's thread id (in the mutex's futex word) lets release tell "not
+ * locked" (TP_EVALUE, as Python) from "locked by someone else" (TP_EPERM),
+ * lets an RLock recurse without touching the mutex, and lets a Condition
+ * check that its caller holds the lock.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lock_int.h"
 #include "troupe/error.h"
 
-#define OWNER(st)        __atomic_load_n(&(st)->owner, __ATOMIC_RELAXED)
-#define SET_OWNER(st, v) __atomic_store_n(&(st)->owner, (v), __ATOMIC_RELAXED)
+/* The holder's thread id, read from the robust mutex's futex word (glibc
+ * layout): the kernel's own record, which it clears when the holder dies,
+ * so a recycled thread id can never pass for the owner. 0: not held. */
+#define OWNER(st)                                                              \
+	(__atomic_load_n(&(st)->m.__data.__lock, __ATOMIC_RELAXED) &           \
+	 FUTEX_TID_MASK)
 
 int tp__lock_init(struct tp__lockst *st, int recursive)
 {
 	st->h.magic = TP__SOBJ_MAGIC;
 	st->h.kind = recursive ? TP__KRLOCK : TP__KLOCK;
-	st->owner = 0;
 	st->count = 0;
 	return tp__mutex_init(&st->m);
 }
@@ -90,7 +94,7 @@ int tp_lock_acquire(tp_lock *l, int timeout_ms)
 		return TP_EINVAL;
 	struct tp__lockst *st = l->st;
 	pid_t me = tp__tid();
-	if (OWNER(st) == me) {
+	if ((pid_t)OWNER(st) == me) {
 		if (l->recursive) {
 			st->count++;
 			return TP_OK;
@@ -107,7 +111,6 @@ int tp_lock_acquire(tp_lock *l, int timeout_ms)
 	} else if (rv != 0) {
 		return tp_err_errno(rv);
 	}
-	SET_OWNER(st, me);
 	st->count = 1;
 	return rv;
 }
@@ -117,12 +120,11 @@ int tp_lock_release(tp_lock *l)
 	if (l == NULL)
 		return TP_EINVAL;
 	struct tp__lockst *st = l->st;
-	pid_t owner = OWNER(st);
+	pid_t owner = (pid_t)OWNER(st);
 	if (owner != tp__tid())
 		return (owner == 0 && !l->recursive) ? TP_EVALUE : TP_EPERM;
 	if (--st->count > 0)
 		return TP_OK;
-	SET_OWNER(st, 0);
 	pthread_mutex_unlock(&st->m);
 	return TP_OK;
 }
@@ -134,13 +136,12 @@ int tp_lock_is_recursive(const tp_lock *l)
 
 int tp_lock_is_mine(const tp_lock *l)
 {
-	return l != NULL && OWNER(l->st) == tp__tid();
+	return l != NULL && (pid_t)OWNER(l->st) == tp__tid();
 }
 
 uint32_t tp__lock_release_all(tp_lock *l)
 {
 	uint32_t depth = l->st->count;
-	SET_OWNER(l->st, 0);
 	l->st->count = 0;
 	pthread_mutex_unlock(&l->st->m);
 	return depth;
@@ -155,7 +156,6 @@ int tp__lock_restore(tp_lock *l, uint32_t depth)
 	} else if (rv != 0) {
 		return tp_err_errno(rv);
 	}
-	SET_OWNER(l->st, tp__tid());
 	l->st->count = depth;
 	return rv;
 }

@@ -8,8 +8,8 @@
 
 struct tp__lockst {
 	struct tp__shdr h;
-	int32_t owner;  /* tid of the holder, 0 when free */
 	uint32_t count; /* recursion depth (RLock) */
+	uint32_t pad;
 	pthread_mutex_t m;
 };
 
