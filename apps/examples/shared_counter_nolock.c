@@ -10,12 +10,12 @@
  * the two is where another process slips in. The C loop does the same two
  * steps and stands for that time with a short pause between them.
  *
- * The children are plain fork()s: nothing here touches nng.
+ * The four processes get the objects in their args (they are started by
+ * the fork server and inherit nothing from main).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "troupe/troupe.h"
@@ -58,20 +58,31 @@ static void print_array(const char *what, tp_array *a)
 	printf("]\n");
 }
 
-static void add_100(tp_value *number)
+static int add_100(const tp_payload *args, tp_payload *result)
 {
+	tp_value *number;
 	int64_t x;
+	(void)result;
+	if (tp_payload_get_value(args, 0, &number) != TP_OK)
+		return 1;
 	for (int n = 0; n < 100; n++) {
 		usleep(10000);
 		tp_value_get_long(number, &x);
 		usleep(GAP_US);
 		tp_value_set_long(number, x + 1);
 	}
+	tp_value_free(number);
+	return 0;
 }
+TP_TARGET(add_100);
 
-static void add_100_array(tp_array *numbers)
+static int add_100_array(const tp_payload *args, tp_payload *result)
 {
+	tp_array *numbers;
 	double x;
+	(void)result;
+	if (tp_payload_get_array(args, 0, &numbers) != TP_OK)
+		return 1;
 	for (int n = 0; n < 100; n++) {
 		usleep(10000);
 		for (size_t i = 0; i < tp_array_len(numbers); i++) {
@@ -80,44 +91,68 @@ static void add_100_array(tp_array *numbers)
 			tp_array_set_double(numbers, i, x + 1);
 		}
 	}
+	tp_array_free(numbers);
+	return 0;
+}
+TP_TARGET(add_100_array);
+
+/* Starts target with args (obj, lock); obj is a Value or an Array. */
+static int start(tp_process **p, tp_target_fn target, tp_value *v, tp_array *a,
+                 tp_lock *lock)
+{
+	tp_payload *args;
+	int rv = tp_payload_new(&args);
+	if (rv == TP_OK)
+		rv = v != NULL ? tp_payload_add_value(args, v)
+		               : tp_payload_add_array(args, a);
+	if (rv == TP_OK && lock != NULL)
+		rv = tp_payload_add_lock(args, lock);
+	if (rv == TP_OK)
+		rv = tp_process_new(p, target, args, NULL);
+	if (rv == TP_OK)
+		rv = tp_process_start(*p);
+	tp_payload_free(args);
+	return rv;
 }
 
 int main(void)
 {
-	tp_init_opts o = {.start_method = TP_START_FORK};
 	double init[3] = {0.0, 100.0, 200.0};
 	tp_value *shared_number;
 	tp_array *shared_array;
-	pid_t pids[4];
+	tp_lock *lock = NULL;
+	tp_process *procs[4];
 	int64_t v;
 	int rv;
-	if ((rv = tp_init(&o)) != TP_OK ||
+	if ((rv = tp_init(NULL)) != TP_OK ||
 	    (rv = tp_value_new(&shared_number, 'i', NULL, NULL)) != TP_OK ||
-	    (rv = tp_array_new(&shared_array, 'd', 3, init, NULL)) != TP_OK) {
-		fprintf(stderr, "shared_counter_nolock: %s\n", tp_strerror(rv));
-		return 1;
-	}
+	    (rv = tp_array_new(&shared_array, 'd', 3, init, NULL)) != TP_OK)
+		goto fail;
 	tp_value_get_long(shared_number, &v);
 	printf("Value at beginning: %lld\n", (long long)v);
 	print_array("Array at beginning:", shared_array);
 	fflush(stdout);
 	for (int i = 0; i < 4; i++) {
-		if ((pids[i] = fork()) == 0) {
-			if (i < 2)
-				add_100(shared_number);
-			else
-				add_100_array(shared_array);
-			_exit(0);
-		}
+		rv = i < 2
+		         ? start(&procs[i], add_100, shared_number, NULL, lock)
+		         : start(&procs[i], add_100_array, NULL, shared_array,
+		                 lock);
+		if (rv != TP_OK)
+			goto fail;
 	}
-	for (int i = 0; i < 4; i++)
-		waitpid(pids[i], NULL, 0);
+	for (int i = 0; i < 4; i++) {
+		tp_process_join(procs[i], -1);
+		tp_process_free(procs[i]);
+	}
 	tp_value_get_long(shared_number, &v);
 	printf("Value at end: %lld\n", (long long)v);
 	print_array("Array at end:", shared_array);
 	printf("end main\n");
 	tp_value_free(shared_number);
 	tp_array_free(shared_array);
-	tp_fini();
-	return 0;
+	tp_lock_free(lock);
+	return tp_fini();
+fail:
+	fprintf(stderr, "shared_counter_nolock: %s\n", tp_strerror(rv));
+	return 1;
 }

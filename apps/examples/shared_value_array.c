@@ -6,27 +6,26 @@
  *     3.1415927
  *     [0, -1, -2, -3, -4, -5, -6, -7, -8, -9]
  *
- * The two objects reach the child as a payload (the bytes any troupe
- * message carries), which it attaches to: the same path that takes them
- * to a pool worker or a spawned process. The child is a plain fork().
+ * Python: p = Process(target=f, args=(num, arr)); p.start(); p.join()
+ *
+ * The two objects reach the child in its args payload, and it attaches to
+ * them: the child is started by the fork server and inherits nothing from
+ * main (the same path takes them to a pool worker or a spawned process).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "troupe/troupe.h"
 
 /* f(n, a): n.value = 3.1415927; a[i] = -a[i] */
-static int f(const void *buf, size_t len)
+static int f(const tp_payload *args, tp_payload *result)
 {
-	tp_payload *args;
 	tp_value *n;
 	tp_array *a;
 	int64_t x;
-	if (tp_payload_decode(buf, len, 0, &args) != TP_OK ||
-	    tp_payload_get_value(args, 0, &n) != TP_OK ||
+	(void)result;
+	if (tp_payload_get_value(args, 0, &n) != TP_OK ||
 	    tp_payload_get_array(args, 1, &a) != TP_OK)
 		return 1;
 	tp_value_set_double(n, 3.1415927);
@@ -36,9 +35,9 @@ static int f(const void *buf, size_t len)
 	}
 	tp_value_free(n); /* detaches; the parent's objects live on */
 	tp_array_free(a);
-	tp_payload_free(args);
 	return 0;
 }
+TP_TARGET(f);
 
 static void print_float(double x)
 {
@@ -65,32 +64,26 @@ static void print_float(double x)
 
 int main(void)
 {
-	tp_init_opts o = {.start_method = TP_START_FORK};
 	int32_t range[10];
 	tp_value *num;
 	tp_array *arr;
 	tp_payload *args;
-	void *buf;
-	size_t len;
-	int rv, st;
+	tp_process *p;
+	int rv;
 	for (int i = 0; i < 10; i++)
 		range[i] = i;
-	if ((rv = tp_init(&o)) != TP_OK ||
+	if ((rv = tp_init(NULL)) != TP_OK ||
 	    (rv = tp_value_new(&num, 'd', NULL, NULL)) != TP_OK ||
 	    (rv = tp_array_new(&arr, 'i', 10, range, NULL)) != TP_OK ||
 	    (rv = tp_payload_new(&args)) != TP_OK ||
 	    (rv = tp_payload_add_value(args, num)) != TP_OK ||
 	    (rv = tp_payload_add_array(args, arr)) != TP_OK ||
-	    (rv = tp_payload_encode(args, 0, &buf, &len)) != TP_OK) {
+	    (rv = tp_process_new(&p, f, args, NULL)) != TP_OK ||
+	    (rv = tp_process_start(p)) != TP_OK ||
+	    (rv = tp_process_join(p, -1)) != TP_OK) {
 		fprintf(stderr, "shared_value_array: %s\n", tp_strerror(rv));
 		return 1;
 	}
-	pid_t p = fork();
-	if (p == 0)
-		_exit(f(buf, len));
-	waitpid(p, &st, 0);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		fprintf(stderr, "shared_value_array: the child failed\n");
 	double d;
 	int32_t out[10];
 	tp_value_get_double(num, &d);
@@ -100,10 +93,9 @@ int main(void)
 	for (int i = 0; i < 10; i++)
 		printf("%s%d", i ? ", " : "", out[i]);
 	printf("]\n");
-	free(buf);
+	tp_process_free(p);
 	tp_payload_free(args);
 	tp_value_free(num);
 	tp_array_free(arr);
-	tp_fini();
-	return 0;
+	return tp_fini();
 }
