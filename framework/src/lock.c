@@ -11,19 +11,13 @@
  * check that its caller holds the lock.
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lock_int.h"
 #include "troupe/error.h"
 
-/* The holder's thread id, read from the robust mutex's futex word (glibc
- * layout): the kernel's own record, which it clears when the holder dies,
- * so a recycled thread id can never pass for the owner. 0: not held. */
-#define OWNER(st)                                                              \
-	(__atomic_load_n(&(st)->m.__data.__lock, __ATOMIC_RELAXED) &           \
-	 FUTEX_TID_MASK)
+#define OWNER(st) tp__lock_owner(st)
 
 int tp__lock_init(struct tp__lockst *st, int recursive)
 {

@@ -19,6 +19,15 @@ struct tp_lock {
 	int recursive;
 };
 
+/* The holder's thread id, read from the robust mutex's futex word (glibc
+ * layout): the kernel's own record, which it clears when the holder dies,
+ * so a recycled thread id can never pass for the owner. 0: not held. */
+static inline pid_t tp__lock_owner(const struct tp__lockst *st)
+{
+	return (pid_t)(__atomic_load_n(&st->m.__data.__lock, __ATOMIC_RELAXED) &
+	               0x3fffffff /* FUTEX_TID_MASK */);
+}
+
 /* Initialises lock state st (in shared memory). */
 int tp__lock_init(struct tp__lockst *st, int recursive);
 

@@ -87,12 +87,12 @@ void tp__seg_unref(struct tp__seg *s)
 	free(s);
 }
 
-static __thread pid_t cached_tid;
+__thread pid_t tp__cached_tid;
 static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
 
 static void tid_reset(void)
 {
-	cached_tid = 0;
+	tp__cached_tid = 0;
 }
 
 static void tid_setup(void)
@@ -100,13 +100,11 @@ static void tid_setup(void)
 	pthread_atfork(NULL, NULL, tid_reset);
 }
 
-pid_t tp__tid(void)
+pid_t tp__tid_slow(void)
 {
-	if (__builtin_expect(cached_tid == 0, 0)) {
-		pthread_once(&tid_once, tid_setup);
-		cached_tid = (pid_t)syscall(SYS_gettid);
-	}
-	return cached_tid;
+	pthread_once(&tid_once, tid_setup);
+	tp__cached_tid = (pid_t)syscall(SYS_gettid);
+	return tp__cached_tid;
 }
 
 int tp__pid_alive(pid_t pid)

@@ -68,7 +68,13 @@ struct tp__seg *tp__seg_ref(struct tp__seg *s);
 void tp__seg_unref(struct tp__seg *s);
 
 /* The calling thread's kernel thread id (cached, fork-safe). */
-pid_t tp__tid(void);
+extern __thread pid_t tp__cached_tid;
+pid_t tp__tid_slow(void);
+static inline pid_t tp__tid(void)
+{
+	pid_t t = tp__cached_tid;
+	return __builtin_expect(t != 0, 1) ? t : tp__tid_slow();
+}
 
 /* 1 if process pid exists and is not a zombie. */
 int tp__pid_alive(pid_t pid);

@@ -146,10 +146,10 @@ static void array_free(struct tp_array *a)
 
 /* Takes the lock unless the caller holds it already (Python would
  * deadlock on a plain Lock held by the caller; we do the useful thing). */
-static int array_lock(struct tp_array *a, int *taken)
+static inline int array_lock(struct tp_array *a, int *taken)
 {
 	*taken = 0;
-	if (a->lock == NULL || tp_lock_is_mine(a->lock))
+	if (a->lock == NULL || tp__lock_owner(a->lock->st) == tp__tid())
 		return TP_OK;
 	int rv = tp_lock_acquire(a->lock, -1);
 	if (rv == TP_OK || rv == TP_EOWNERDEAD)
@@ -207,8 +207,8 @@ static void store_long(char *p, char tc, int64_t x)
 }
 
 /* op: 0 get long, 1 set long, 2 get double, 3 set double. */
-static int array_access(struct tp_array *a, size_t i, int op, int64_t *l,
-                        double *d)
+static inline int array_access(struct tp_array *a, size_t i, int op, int64_t *l,
+                               double *d)
 {
 	int taken, rv;
 	if (a == NULL || (op == 0 && l == NULL) || (op == 2 && d == NULL))
