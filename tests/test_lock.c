@@ -1,5 +1,6 @@
 /* test_lock.c - Lock and RLock: semantics, errors, processes, dead holders,
  * passing through payloads. */
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include "runtime_int.h"
@@ -152,6 +153,48 @@ static void test_counter_exact_under_contention(void **state)
 		tp_value_free(a.value);
 	}
 	assert_int_equal(su_shm_count(), 0);
+	su_fini();
+}
+
+static void *thread_count(void *arg)
+{
+	child_count(arg);
+	return NULL;
+}
+
+/* Child: two threads of its own count too. */
+static int child_threads(void *arg)
+{
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, thread_count, arg);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	return 0;
+}
+
+static void test_threads_and_processes(void **state)
+{
+	(void)state;
+	struct counter_arg a = {.k = 10000};
+	pthread_t t[2];
+	int64_t total;
+	tp_test_init(TP_START_FORK);
+	for (int r = 0; r < 2; r++) {
+		TP_OK_OR_FAIL(r ? tp_rlock_new(&a.lock) : tp_lock_new(&a.lock));
+		TP_OK_OR_FAIL(tp_rawvalue_new(&a.value, 'i', NULL));
+		a.handles = NULL;
+		pid_t pid = su_fork(child_threads, &a);
+		for (int i = 0; i < 2; i++)
+			pthread_create(&t[i], NULL, thread_count, &a);
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		assert_int_equal(su_reap(pid), 0);
+		TP_OK_OR_FAIL(tp_value_get_long(a.value, &total));
+		assert_int_equal(total, 4 * a.k);
+		tp_lock_free(a.lock);
+		tp_value_free(a.value);
+	}
 	su_fini();
 }
 
@@ -316,6 +359,7 @@ int main(void)
 	    cmocka_unit_test(test_rlock_recursion),
 	    cmocka_unit_test(test_held_by_other_process),
 	    cmocka_unit_test(test_counter_exact_under_contention),
+	    cmocka_unit_test(test_threads_and_processes),
 	    cmocka_unit_test(test_dead_holder_gives_ownerdead),
 	    cmocka_unit_test(test_payload_errors),
 	    cmocka_unit_test(test_fini_removes_leftovers),

@@ -176,6 +176,43 @@ static void test_value_array_in_child(void **state)
 	su_fini();
 }
 
+static int child_ext_lock(void *arg)
+{
+	(void)arg;
+	tp_payload *q = su_roundtrip(g_handles);
+	tp_array *a;
+	if (tp_payload_get_array(q, 0, &a) != TP_OK)
+		return 1;
+	tp_payload_free(q);
+	/* The parent holds the user's lock: the same lock here. */
+	if (tp_lock_acquire(tp_array_get_lock(a), 0) != TP_ETIMEDOUT)
+		return 2;
+	if (tp_lock_is_recursive(tp_array_get_lock(a)))
+		return 3;
+	tp_array_free(a);
+	return 0;
+}
+
+static void test_array_with_user_lock_in_child(void **state)
+{
+	(void)state;
+	tp_lock *l;
+	tp_array *a;
+	tp_test_init(TP_START_FORK);
+	TP_OK_OR_FAIL(tp_lock_new(&l));
+	TP_OK_OR_FAIL(tp_array_new(&a, 'h', 4, NULL, l));
+	TP_OK_OR_FAIL(tp_payload_new(&g_handles));
+	TP_OK_OR_FAIL(tp_payload_add_array(g_handles, a));
+	TP_OK_OR_FAIL(tp_lock_acquire(l, -1));
+	assert_int_equal(su_reap(su_fork(child_ext_lock, NULL)), 0);
+	TP_OK_OR_FAIL(tp_lock_release(l));
+	tp_payload_free(g_handles);
+	tp_array_free(a);
+	tp_lock_free(l);
+	assert_int_equal(su_shm_count(), 0);
+	su_fini();
+}
+
 static tp_value *g_val;
 
 static int child_increment(void *arg)
@@ -464,6 +501,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_value_typecodes),
 	    cmocka_unit_test(test_array),
 	    cmocka_unit_test(test_value_array_in_child),
+	    cmocka_unit_test(test_array_with_user_lock_in_child),
 	    cmocka_unit_test(test_value_counter_and_dead_holder),
 	    cmocka_unit_test(test_shared_memory),
 	    cmocka_unit_test(test_every_type_to_fresh_process),
