@@ -1,5 +1,6 @@
 /* test_process.c - tp_process under every start method: lifecycle, exit
  * codes, results, errors. */
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,8 @@ static void test_errors(void **state)
 	TP_EXPECT(tp_process_kill(p), TP_ESTATE);
 	TP_EXPECT(tp_process_result(p, &res, 0), TP_ESTATE);
 	TP_EXPECT(tp_process_exitcode(p, &code), TP_ESTATE);
+	tp_exit_event ev;
+	TP_EXPECT(tp_process_exit_event(p, &ev), TP_ESTATE);
 	TP_OK_OR_FAIL(tp_process_start(p));
 	TP_EXPECT(tp_process_start(p), TP_EALREADY);
 	TP_EXPECT(tp_process_join(p, -2), TP_EINVAL);
@@ -167,6 +170,10 @@ static void test_errors(void **state)
 	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
 	assert_int_equal(code, 0);
 	assert_null(tp_process_crash_report(p));
+	TP_OK_OR_FAIL(tp_process_exit_event(p, &ev));
+	assert_int_equal(ev.exitcode, 0);
+	assert_int_equal(ev.signal, 0);
+	assert_string_equal(ev.report, "");
 	assert_null(tp_process_crash_report(NULL));
 	tp_process_free(p);
 	tp_process_free(NULL);
@@ -431,6 +438,27 @@ static void test_child_environment(void **state)
 	tp_test_fini();
 }
 
+/* tp_cpu_count follows the CPU affinity mask, as os.sched_getaffinity. */
+static void test_cpu_count_affinity(void **state)
+{
+	(void)state;
+	int st;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	assert_true(tp_cpu_count() >= 1 && tp_cpu_count() <= online);
+	pid_t pid = fork();
+	if (pid == 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(0, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) != 0)
+			_exit(2);
+		_exit(tp_cpu_count() == 1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
 	tp_spawn_guard();
@@ -446,6 +474,7 @@ int main(void)
 	    cmocka_unit_test(test_free_running_child),
 	    cmocka_unit_test(test_atexit_joins_children),
 	    cmocka_unit_test(test_child_environment),
+	    cmocka_unit_test(test_cpu_count_affinity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,62 @@ static void expect_code(tp_start_method m, int want)
 	tp_process_free(p);
 }
 
+/* A child that writes garbage on its control channel: the parent keeps
+ * its exit status (from the exit log under forkserver, from waitpid
+ * otherwise) and reports the result as lost. */
+static int t_garbage(const tp_payload *args, tp_payload *res)
+{
+	int64_t kind = 0;
+	(void)res;
+	tp_payload_get_int(args, 0, &kind);
+	if (kind == 0) {
+		/* a frame length far over the limit */
+		static const unsigned char bad[] = {0xff, 0xff, 0xff,
+		                                    0x7f, 'x',  'y'};
+		tp__ctl_send_raw(tp__pm.ctl_fd, bad, sizeof(bad));
+	} else {
+		/* a well framed frame that does not decode */
+		static const unsigned char bad[] = {3,    0,    0,   0,
+		                                    0xff, 0xff, 0xff};
+		tp__ctl_send_raw(tp__pm.ctl_fd, bad, sizeof(bad));
+	}
+	return 5;
+}
+TP_TARGET(t_garbage);
+
+static void test_garbage_on_control_channel(void **state)
+{
+	(void)state;
+	static const tp_start_method ms[] = {TP_START_FORKSERVER,
+	                                     TP_START_SPAWN, TP_START_FORK};
+	tp_test_init(TP_START_DEFAULT);
+	for (int i = 0; i < 3; i++) {
+		for (int kind = 0; kind < 2; kind++) {
+			tp_process *p;
+			tp_payload *args, *res;
+			tp_process_opts o = {.method = ms[i]};
+			int code;
+			TP_OK_OR_FAIL(tp_payload_new(&args));
+			TP_OK_OR_FAIL(tp_payload_add_int(args, kind));
+			TP_OK_OR_FAIL(tp_process_new(&p, t_garbage, args, &o));
+			tp_payload_free(args);
+			TP_OK_OR_FAIL(tp_process_start(p));
+			TP_OK_OR_FAIL(tp_process_join(p, 10000));
+			TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+			assert_int_equal(code, 5);
+			if (kind == 0)
+				TP_EXPECT(tp_process_result(p, &res, 0),
+				          TP_EDIED);
+			else
+				TP_OK_OR_FAIL(tp_process_result(p, &res, 0));
+			if (kind == 1)
+				tp_payload_free(res);
+			tp_process_free(p);
+		}
+	}
+	tp_test_fini();
+}
+
 /* A fork server killed from outside is replaced at the next start. */
 static void test_dead_fork_server_is_replaced(void **state)
 {
@@ -78,6 +134,7 @@ int main(void)
 {
 	tp_spawn_guard();
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_garbage_on_control_channel),
 	    cmocka_unit_test(test_dead_fork_server_is_replaced),
 	    cmocka_unit_test(test_fork_refused_after_nng),
 	};

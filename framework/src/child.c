@@ -176,6 +176,9 @@ static void child_identity(const Troupe__ProcessStart *st)
 	self->daemon = st->daemon;
 	self->pid = getpid();
 	self->state = PROC_SELF;
+	if (st->default_method > TP_START_DEFAULT &&
+	    st->default_method <= TP_START_FORK)
+		tp__rt.method = (tp_start_method)st->default_method;
 }
 
 static int child_send_started(int fd)

@@ -267,6 +267,23 @@ const char *tp_process_crash_report(const tp_process *p)
 	return p == NULL || p->state != PROC_EXITED ? NULL : p->report;
 }
 
+int tp_process_exit_event(tp_process *p, tp_exit_event *ev)
+{
+	int code, rv;
+	if (p == NULL || ev == NULL)
+		return TP_EINVAL;
+	if ((rv = tp_process_exitcode(p, &code)) != TP_OK)
+		return rv;
+	memset(ev, 0, sizeof(*ev));
+	ev->pid = p->pid;
+	ev->name = p->name;
+	ev->exitcode = code;
+	ev->signal = WIFSIGNALED(p->status) ? WTERMSIG(p->status) : 0;
+	ev->core_dumped = WIFSIGNALED(p->status) && WCOREDUMP(p->status);
+	ev->report = p->report != NULL ? p->report : "";
+	return TP_OK;
+}
+
 pid_t tp_process_pid(const tp_process *p)
 {
 	return p == NULL ? 0 : p->pid;
@@ -414,8 +431,12 @@ void tp__finish_children(void)
 
 void tp_spawn_guard(void)
 {
-	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised)
-		tp_init(NULL); /* adopts the run directory, runs the child */
+	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised) {
+		int rv = tp_init(NULL); /* adopts the run dir, runs the child */
+		fprintf(stderr, "troupe: spawned child: tp_init: %s\n",
+		        tp_strerror(rv));
+		_exit(255); /* never run the caller's main as a child */
+	}
 }
 
 const char *tp_process_repr(const tp_process *p, char *buf, size_t len)

@@ -49,6 +49,7 @@ struct tp_process {
 	tp_payload *result;
 	int have_result, result_taken;
 	int detached; /* freed by the user while running: runtime owns it */
+	int desync;   /* the channel lost its framing: drain only */
 	struct tp_ctlbuf rb;
 	struct tp_process *next;
 };
@@ -121,6 +122,9 @@ int tp__exit_publish(pid_t pid, const char *name, int status, void **buf,
                      size_t *len);
 /* The crash report file of pid: "<rundir>/crash-<pid>". */
 int tp__crash_path(pid_t pid, char *buf, size_t len);
+/* Finds the last event of pid in the exit log (free *out with
+ * protobuf_c_message_free_unpacked). Errors: TP_ENOENT. */
+int tp__exit_lookup(pid_t pid, Troupe__ExitEvent **out);
 /* Closes this process's exit-log fd (in a freshly forked process). */
 void tp__exit_log_close(void);
 

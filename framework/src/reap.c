@@ -100,6 +100,32 @@ static int reap_direct(tp_process *p, int timeout_ms, int *st)
 	return TP_OK;
 }
 
+/*
+ * Handles every complete frame. A frame that does not decode is skipped; a
+ * length over the limit means the stream lost its framing (a child that
+ * wrote garbage on its channel): from then on the channel is only drained,
+ * and the exit status comes from the exit log (finish_exit).
+ */
+static void drain_frames(tp_process *p)
+{
+	Troupe__Envelope *env = NULL;
+	int rv;
+	while (!p->desync) {
+		rv = tp__ctl_next(&p->rb, &env);
+		if (rv == TP_ETOOBIG) {
+			p->desync = 1;
+			break;
+		}
+		if (rv == TP_OK && env == NULL)
+			return;
+		if (rv == TP_OK) {
+			on_frame(p, env);
+			tp__envelope_free(env);
+		}
+	}
+	p->rb.len = 0;
+}
+
 /* The exit is known: reap if we are the real parent, report a crash. */
 static int finish_exit(tp_process *p, int timeout_ms)
 {
@@ -107,6 +133,15 @@ static int finish_exit(tp_process *p, int timeout_ms)
 		int st, rv = reap_direct(p, timeout_ms, &st);
 		if (rv != TP_OK)
 			return rv;
+	}
+	if (!p->have_status) {
+		/* The exit frame was lost (garbage on the channel): the server
+		 * logged the event before sending it. */
+		Troupe__ExitEvent *ev = NULL;
+		if (tp__exit_lookup(p->pid, &ev) == TP_OK) {
+			on_exit_event(p, ev);
+			protobuf_c_message_free_unpacked(&ev->base, NULL);
+		}
 	}
 	if (!p->have_status) {
 		/* The fork server died without relaying: the child died with
@@ -136,11 +171,7 @@ int tp__process_pump(tp_process *p, int timeout_ms)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		int rv = tp__ctl_fill(p->fd, &p->rb);
-		Troupe__Envelope *env = NULL;
-		while (tp__ctl_next(&p->rb, &env) == TP_OK && env != NULL) {
-			on_frame(p, env);
-			tp__envelope_free(env);
-		}
+		drain_frames(p);
 		if (rv == TP_ECLOSED || (rv != TP_OK && rv != TP_ENOMEM)) {
 			long left = timeout_ms;
 			if (timeout_ms > 0) {

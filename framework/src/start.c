@@ -43,6 +43,7 @@ static int send_start(tp_process *p)
 	st.new_group = p->new_group;
 	st.parent_pid = getpid();
 	st.parent_name = tp__pm.self.name;
+	st.default_method = (int32_t)tp__rt.method;
 	env.body_case = TROUPE__ENVELOPE__BODY_PROCESS_START;
 	env.process_start = &st;
 	rv = tp__ctl_send(p->fd, &env);

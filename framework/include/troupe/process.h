@@ -78,11 +78,15 @@ int tp_process_new(tp_process **out, tp_target_fn target,
                    const tp_payload *args, const tp_process_opts *opts);
 
 /*
- * tp_process_start starts the child; once only. It returns after the child
- * exists (its pid is known, and with new_group its process group too). Errors:
- * TP_EALREADY (started before), TP_EDAEMON (the caller is a daemonic process),
- * TP_EFORKNNG (fork method after nng started in this process), TP_ECLOSED
- * (freed/closed object), wrapped system errors.
+ * tp_process_start starts the child; once only. It returns after the
+ * child exists: its pid is known, and with new_group its process group
+ * is made. If the start fails, no child is left behind. Errors: TP_EINVAL
+ * (NULL, or the tp_current_process object), TP_ENOTINIT, TP_EALREADY
+ * (started before), TP_EDAEMON (the caller is a daemonic process),
+ * TP_EFORKNNG (fork method after this process touched nng), TP_EDIED (the
+ * fork server or the child died during the start; a dead fork server is
+ * replaced once, while this process may still fork), wrapped system
+ * errors (socketpair, fork, posix_spawn).
  */
 int tp_process_start(tp_process *p);
 
@@ -133,7 +137,7 @@ int tp_process_daemon(const tp_process *p);
  * tp_process_repr writes Python's repr of a process into buf, e.g.
  * "<Process name='child' parent=7780 started daemon>",
  * "<_MainProcess name='MainProcess' parent=None started>",
- * "<Process name='Process-1' pid=12 parent=10 stopped exitcode=-15>".
+ * "<Process name='Process-1' pid=12 parent=10 stopped exitcode=-SIGTERM>".
  * Returns buf (truncated to len), or "" for a NULL p.
  */
 const char *tp_process_repr(const tp_process *p, char *buf, size_t len);
@@ -222,6 +226,14 @@ typedef struct tp_exit_event {
 } tp_exit_event;
 
 typedef struct tp_monitor tp_monitor;
+
+/*
+ * tp_process_exit_event fills *ev with the exit event of a child this
+ * process started and saw exit (pointers owned by p, valid until
+ * tp_process_free). Errors: TP_EINVAL, TP_ESTATE (not started, or still
+ * running).
+ */
+int tp_process_exit_event(tp_process *p, tp_exit_event *ev);
 
 /*
  * tp_monitor_new watches pid, a troupe child of this run (started by any

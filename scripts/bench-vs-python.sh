@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Run troupe-bench workloads and their Python multiprocessing anchors
+# (shared/anchors/python) alternately, in one run on this machine, and print
+# a table: metric, troupe, Python, and how many times better troupe is.
+#
+#   scripts/bench-vs-python.sh [LABEL...]     (default: every workload)
+#   RUNS=5 BUILD=build scripts/bench-vs-python.sh queue_throughput_int
+#
+# Each side runs RUNS times (default 3), alternating troupe / Python, and
+# the median is reported. A workload troupe-bench does not know yet is
+# listed as "-". Lower-is-better units (ms, us, KiB, count) are compared as
+# Python / troupe, the others as troupe / Python, so > 1 always means troupe
+# is better. Per-run output goes to $LOG_DIR.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$top/build}
+BENCH=${BENCH:-$BUILD/apps/bench/troupe-bench}
+ANCHORS=${ANCHORS:-$top/../shared/anchors/python}
+RUNS=${RUNS:-3}
+PY=${PYTHON:-python3}
+LOG_DIR=${LOG_DIR:-$(mktemp -d /tmp/troupe-bench.XXXXXX)}
+
+# label | troupe-bench arguments | anchor script and arguments
+WORKLOADS='
+wire_roundtrip|wire|
+pool_map|pool_map|pool_map.py
+pool_map_chunksize1|pool_map --chunksize 1|pool_map.py --chunksize 1
+pool_apply_async|pool_apply_async|pool_apply_async.py
+queue_throughput_int|queue_throughput --payload int|queue_throughput.py --payload int
+queue_throughput_bytes1k|queue_throughput --payload bytes1k|queue_throughput.py --payload bytes1k
+pipe_pingpong_rtt_median|pipe_pingpong|pipe_pingpong.py
+process_spawn_fork|process_spawn --method fork|process_spawn.py --method fork
+process_spawn_spawn|process_spawn --method spawn|process_spawn.py --method spawn
+process_spawn_forkserver|process_spawn --method forkserver|process_spawn.py --method forkserver
+value_lock|value_lock|value_lock.py
+manager_dict|manager_dict|manager_dict.py
+worker_rss_fork|worker_rss|worker_rss.py
+killed_worker_lost_tasks|pool_killed_worker|pool_killed_worker.py
+supervisor_restart|supervisor_restart|
+log_throughput|log_throughput|
+'
+
+if [[ ! -x $BENCH ]]; then
+	echo "bench-vs-python: $BENCH not built (run make first)" >&2
+	exit 1
+fi
+known=$("$BENCH" --help 2>/dev/null | awk 'NR > 2 {print $1}')
+
+# run_one OUTFILE CMD... -> prints "value unit" of the last stdout line
+run_one() {
+	local out=$1
+	shift
+	if "$@" >"$out" 2>"$out.err"; then
+		tail -n 1 "$out" | awk '{print $2, $3}'
+	fi
+}
+
+median() { sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'; }
+
+printf '%-26s %14s %14s %-8s %8s\n' metric troupe python unit better
+failed=0
+while IFS='|' read -r label targs pargs; do
+	[[ -z $label ]] && continue
+	if [[ $# -gt 0 ]] && ! printf '%s\n' "$@" | grep -qx "$label"; then
+		continue
+	fi
+	workload=${targs%% *}
+	tvals=() pvals=() unit=""
+	have_t=0
+	grep -qx "$workload" <<<"$known" && have_t=1
+	for ((i = 1; i <= RUNS; i++)); do
+		if ((have_t)); then
+			# shellcheck disable=SC2086
+			r=$(run_one "$LOG_DIR/$label.troupe.$i" "$BENCH" $targs)
+			if [[ -n $r ]]; then
+				tvals+=("${r% *}")
+				unit=${r#* }
+			else
+				echo "# $label: troupe run $i failed, see $LOG_DIR" >&2
+				failed=1
+			fi
+		fi
+		if [[ -n $pargs ]]; then
+			# shellcheck disable=SC2086
+			r=$(cd "$ANCHORS" && run_one "$LOG_DIR/$label.python.$i" "$PY" $pargs)
+			if [[ -n $r ]]; then
+				pvals+=("${r% *}")
+				unit=${unit:-${r#* }}
+			fi
+		fi
+	done
+	t=$( ((${#tvals[@]})) && printf '%s\n' "${tvals[@]}" | median)
+	p=$( ((${#pvals[@]})) && printf '%s\n' "${pvals[@]}" | median)
+	better=$(awk -v t="${t:-}" -v p="${p:-}" -v u="$unit" 'BEGIN {
+		if (t == "" || p == "" || t + 0 == 0 || p + 0 == 0) { print "-"; exit }
+		low = (u == "ms" || u == "us" || u == "KiB" || u == "count")
+		printf "%.2fx", low ? p / t : t / p }')
+	printf '%-26s %14s %14s %-8s %8s\n' "$label" "${t:--}" "${p:--}" "${unit:--}" "$better"
+done <<<"$WORKLOADS"
+echo "# $RUNS runs each, alternating; logs in $LOG_DIR" >&2
+exit $failed
