@@ -71,32 +71,42 @@ void tp_lock_free(tp_lock *l)
 	free(l);
 }
 
+/* Waits for a lock that a trylock found busy. */
 static int lock_wait(struct tp__lockst *st, int timeout_ms)
 {
 	struct timespec dl;
 	if (timeout_ms < 0)
 		return pthread_mutex_lock(&st->m);
 	if (timeout_ms == 0)
-		return pthread_mutex_trylock(&st->m);
+		return EBUSY;
 	tp__deadline(&dl, timeout_ms);
 	return pthread_mutex_clocklock(&st->m, CLOCK_MONOTONIC, &dl);
 }
 
+/*
+ * The first move is a trylock, not a look at the owner: reading the
+ * contended line before the compare-and-swap would cost a second
+ * coherence transfer on every contended acquire. Only a busy lock is
+ * checked for being the caller's own (an RLock recursing, or a Lock that
+ * would deadlock).
+ */
 int tp_lock_acquire(tp_lock *l, int timeout_ms)
 {
 	if (l == NULL)
 		return TP_EINVAL;
 	struct tp__lockst *st = l->st;
-	pid_t me = tp__tid();
-	if ((pid_t)OWNER(st) == me) {
-		if (l->recursive) {
-			st->count++;
-			return TP_OK;
+	int rv = pthread_mutex_trylock(&st->m);
+	if (rv == EBUSY) {
+		if ((pid_t)OWNER(st) == tp__tid()) {
+			if (l->recursive) {
+				st->count++;
+				return TP_OK;
+			}
+			if (timeout_ms < 0)
+				return TP_ESTATE;
 		}
-		if (timeout_ms < 0)
-			return TP_ESTATE;
+		rv = lock_wait(st, timeout_ms);
 	}
-	int rv = lock_wait(st, timeout_ms);
 	if (rv == EOWNERDEAD) {
 		pthread_mutex_consistent(&st->m);
 		rv = TP_EOWNERDEAD;
