@@ -149,6 +149,73 @@ static void test_every_type_forkserver_and_spawn(void **state)
 	su_fini();
 }
 
+static int acted;
+
+static void mark(void *arg)
+{
+	(void)arg;
+	acted = 1;
+}
+
+/* Completes a one-party round: 0 if the action ran here, 12 if not. */
+static int one_round(const tp_payload *args, tp_payload *result)
+{
+	tp_barrier *b;
+	(void)result;
+	if (tp_payload_get_barrier(args, 0, &b) || tp_barrier_wait(b, -1, NULL))
+		return 1;
+	tp_barrier_free(b);
+	return acted ? 0 : 12;
+}
+TP_TARGET(one_round);
+
+static int run_round(tp_payload *p, tp_start_method method)
+{
+	tp_process *proc;
+	tp_process_opts o = {.method = method};
+	int code = -1;
+	TP_OK_OR_FAIL(tp_process_new(&proc, one_round, p, &o));
+	TP_OK_OR_FAIL(tp_process_start(proc));
+	TP_OK_OR_FAIL(tp_process_join(proc, 10000));
+	TP_OK_OR_FAIL(tp_process_exitcode(proc, &code));
+	tp_process_free(proc);
+	return code;
+}
+
+static void test_barrier_action_travels(void **state)
+{
+	(void)state;
+	tp_barrier *b;
+	tp_payload *p;
+	int token;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_barrier_new(&b, 1, mark, NULL, -1));
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_barrier(p, b));
+	/* Same program image: the action runs in the child. */
+	assert_int_equal(run_round(p, TP_START_FORKSERVER), 0);
+	/* A spawned child is another image (with address randomisation, the
+	 * kernel's default): no action there. */
+	FILE *f = fopen("/proc/sys/kernel/randomize_va_space", "r");
+	int aslr = 1;
+	if (f != NULL) {
+		if (fscanf(f, "%d", &aslr) != 1)
+			aslr = 1;
+		fclose(f);
+	}
+	assert_int_equal(run_round(p, TP_START_SPAWN), aslr ? 12 : 0);
+	tp_payload_free(p);
+	tp_barrier_free(b);
+	/* An action with an argument does not travel. */
+	TP_OK_OR_FAIL(tp_barrier_new(&b, 1, mark, &token, -1));
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_barrier(p, b));
+	assert_int_equal(run_round(p, TP_START_FORKSERVER), 12);
+	tp_payload_free(p);
+	tp_barrier_free(b);
+	su_fini();
+}
+
 static int die_holding(const tp_payload *args, tp_payload *result)
 {
 	tp_lock *l;
@@ -190,6 +257,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_type_forkserver_and_spawn),
 	    cmocka_unit_test(test_killed_holder_in_process),
+	    cmocka_unit_test(test_barrier_action_travels),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,8 +11,16 @@
  * own mutex (the robust mutex reports it) breaks it as well, as does an
  * action that kills its process: the same rule as Python, where an action
  * that raises breaks the barrier.
+ *
+ * An action given without an argument travels with the barrier to
+ * processes running the same program image (children forked directly or
+ * by the fork server: function addresses are the same there); it is
+ * recorded with the image's identity and only used where that matches.
  */
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sobj.h"
@@ -20,6 +28,31 @@
 #include "troupe/sync.h"
 
 #define MAX_PARTIES 4096
+
+/* Identifies a program image: the executable file and where this library
+ * is loaded. A function pointer from one process is valid in another with
+ * the same image: children forked directly or by the fork server. */
+struct image {
+	uint64_t dev, ino, anchor;
+};
+
+static void image_get(struct image *im)
+{
+	struct stat st;
+	memset(im, 0, sizeof(*im));
+	if (stat("/proc/self/exe", &st) == 0) {
+		im->dev = (uint64_t)st.st_dev;
+		im->ino = (uint64_t)st.st_ino;
+	}
+	im->anchor = (uint64_t)(uintptr_t)&tp_barrier_new;
+}
+
+static int image_same(const struct image *a)
+{
+	struct image b;
+	image_get(&b);
+	return a->ino != 0 && memcmp(a, &b, sizeof(b)) == 0;
+}
 
 struct tp__barst {
 	struct tp__shdr h;
@@ -29,6 +62,8 @@ struct tp__barst {
 	int32_t timeout_ms;
 	uint64_t gen;
 	uint64_t reset_gen; /* generation g cut by reset() is stored as g+1 */
+	uint64_t act_fn;    /* the action (arg NULL), valid in act_image */
+	struct image act_image;
 	struct tp__core core;
 	int32_t pids[];
 };
@@ -74,6 +109,10 @@ int tp_barrier_new(tp_barrier **out, unsigned parties, void (*action)(void *),
 	b->st = st;
 	b->action = action;
 	b->arg = arg;
+	if (action != NULL && arg == NULL) {
+		st->act_fn = (uint64_t)(uintptr_t)action;
+		image_get(&st->act_image);
+	}
 	*out = b;
 	return TP_OK;
 }
@@ -267,5 +306,7 @@ int tp_payload_get_barrier(const tp_payload *p, size_t i, tp_barrier **out)
 	}
 	(*out)->seg = seg;
 	(*out)->st = bs;
+	if (bs->act_fn != 0 && image_same(&bs->act_image))
+		(*out)->action = (void (*)(void *))(uintptr_t)bs->act_fn;
 	return TP_OK;
 }

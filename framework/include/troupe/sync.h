@@ -178,10 +178,14 @@ typedef struct tp_barrier tp_barrier;
 /*
  * Creates a Barrier for parties (>= 1) parties. action (may be NULL) is
  * called with arg by the party whose arrival completes a round, before
- * the others are released; it travels only to children forked from the
- * creator (a handle attached from a payload has no action unless the
- * receiver sets one with tp_barrier_set_action). timeout_ms is the
- * default for tp_barrier_wait(b, TP_BARRIER_DEFAULT) (-1: none).
+ * the others are released. An action whose arg is NULL travels with the
+ * barrier to every process running the same program image (children
+ * forked directly or by the fork server, whether they inherit the handle
+ * or attach it from a payload); a spawned child or another program has no
+ * action unless it sets one with tp_barrier_set_action, and neither does
+ * any receiver when arg is not NULL (a pointer means nothing elsewhere).
+ * timeout_ms is the default for tp_barrier_wait(b, TP_BARRIER_DEFAULT)
+ * (-1: none).
  */
 int tp_barrier_new(tp_barrier **out, unsigned parties,
                    void (*action)(void *arg), void *arg, int timeout_ms);
