@@ -1,5 +1,7 @@
 /* test_cond.c - Condition: semantics, errors, timeouts, notify(n) across
  * processes, killed waiters and holders, payload passing. */
+#include <pthread.h>
+
 #include "sync_util.h"
 
 static void test_cond_basics(void **state)
@@ -239,6 +241,39 @@ static void test_dead_lock_holder(void **state)
 	cond_teardown();
 }
 
+static void *thread_waiter(void *arg)
+{
+	tp_cond_acquire(g_cond, -1);
+	st_add(0, 1);
+	*(int *)arg = tp_cond_wait(g_cond, 20000);
+	tp_cond_release(g_cond);
+	return NULL;
+}
+
+/* 128 waiters at once; one more is refused with TP_EFULL. */
+static void test_waiter_table_full(void **state)
+{
+	(void)state;
+	enum { N = 128 };
+	pthread_t t[N];
+	int rv[N], n = N;
+	cond_setup();
+	for (int i = 0; i < N; i++)
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, thread_waiter, &rv[i]), 0);
+	assert_true(su_poll(waiting_is, &n));
+	tp_cond_acquire(g_cond, -1);
+	TP_EXPECT(tp_cond_wait(g_cond, 0), TP_EFULL);
+	assert_true(tp_lock_is_mine(tp_cond_lock(g_cond)));
+	TP_OK_OR_FAIL(tp_cond_notify_all(g_cond));
+	tp_cond_release(g_cond);
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		TP_EXPECT(rv[i], TP_OK);
+	}
+	cond_teardown();
+}
+
 static void test_payload_types(void **state)
 {
 	(void)state;
@@ -272,6 +307,7 @@ int main(void)
 	    cmocka_unit_test(test_notify_n_across_processes),
 	    cmocka_unit_test(test_killed_waiter_does_not_eat_notify),
 	    cmocka_unit_test(test_dead_lock_holder),
+	    cmocka_unit_test(test_waiter_table_full),
 	    cmocka_unit_test(test_payload_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
