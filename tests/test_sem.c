@@ -1,6 +1,10 @@
 /* test_sem.c - Semaphore, BoundedSemaphore and Event: semantics, errors,
  * timeouts, processes, killed waiters and holders, payload passing. */
+#include <stddef.h>
+
+#include "sobj.h"
 #include "sync_util.h"
+#include "troupe.pb-c.h"
 
 static void test_sem_basics(void **state)
 {
@@ -241,6 +245,77 @@ static void test_event_wakes_processes(void **state)
 	su_fini();
 }
 
+/* The internal core of the object whose handle is value 0 of p: both a
+ * semaphore's and an event's state are {header, two 32-bit words, core}. */
+static struct tp__core *core_of(tp_payload *p, struct tp__seg **seg)
+{
+	ProtobufCMessage *m;
+	TP_OK_OR_FAIL(
+	    tp_payload_get_proto(p, 0, &troupe__handle__descriptor, &m));
+	TP_OK_OR_FAIL(tp__seg_attach(((Troupe__Handle *)m)->name, seg));
+	protobuf_c_message_free_unpacked(m, NULL);
+	return (struct tp__core *)((char *)(*seg)->base + 16);
+}
+
+static struct tp__core *g_core;
+
+/* The kernel marked the core's mutex: its holder died holding it. */
+static int owner_died(void)
+{
+	return (__atomic_load_n(&g_core->m.__data.__lock, __ATOMIC_RELAXED) &
+	        0x40000000 /* FUTEX_OWNER_DIED */) != 0;
+}
+
+static int child_die_in_core(void *arg)
+{
+	(void)arg;
+	tp__core_lock(g_core);
+	raise(SIGKILL);
+	return 1;
+}
+
+/* A process killed while holding the internal mutex of a semaphore or an
+ * event (inside one of their calls) leaves them fully usable. */
+static void test_death_inside_internal_mutex(void **state)
+{
+	(void)state;
+	tp_sem *s;
+	tp_event *e;
+	tp_payload *p;
+	struct tp__seg *seg;
+	unsigned v;
+	tp_test_init(TP_START_FORK);
+	TP_OK_OR_FAIL(tp_sem_new(&s, 1));
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_sem(p, s));
+	g_core = core_of(p, &seg);
+	assert_int_equal(su_reap(su_fork(child_die_in_core, NULL)),
+	                 128 + SIGKILL);
+	assert_true(owner_died());
+	TP_OK_OR_FAIL(tp_sem_acquire(s, 1000));
+	TP_EXPECT(tp_sem_acquire(s, 0), TP_ETIMEDOUT);
+	TP_OK_OR_FAIL(tp_sem_release(s));
+	TP_OK_OR_FAIL(tp_sem_get_value(s, &v));
+	assert_int_equal(v, 1);
+	tp__seg_unref(seg);
+	tp_payload_clear(p);
+	TP_OK_OR_FAIL(tp_event_new(&e));
+	TP_OK_OR_FAIL(tp_payload_add_event(p, e));
+	g_core = core_of(p, &seg);
+	assert_int_equal(su_reap(su_fork(child_die_in_core, NULL)),
+	                 128 + SIGKILL);
+	assert_true(owner_died());
+	TP_OK_OR_FAIL(tp_event_set(e));
+	TP_OK_OR_FAIL(tp_event_wait(e, 1000));
+	TP_OK_OR_FAIL(tp_event_clear(e));
+	TP_EXPECT(tp_event_wait(e, 10), TP_ETIMEDOUT);
+	tp__seg_unref(seg);
+	tp_payload_free(p);
+	tp_sem_free(s);
+	tp_event_free(e);
+	su_fini();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +324,7 @@ int main(void)
 	    cmocka_unit_test(test_sem_survives_killed_processes),
 	    cmocka_unit_test(test_event_basics),
 	    cmocka_unit_test(test_event_wakes_processes),
+	    cmocka_unit_test(test_death_inside_internal_mutex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
