@@ -42,6 +42,9 @@ typedef struct tp_array tp_array;
 int tp_value_new(tp_value **out, char typecode, const void *init,
                  tp_lock *lock);
 int tp_rawvalue_new(tp_value **out, char typecode, const void *init);
+
+/* Frees the handle; the creator's free also removes the Value's name (see
+ * above). NULL is allowed. */
 void tp_value_free(tp_value *v);
 
 /* Python's get_lock(): the Value's lock (borrowed), NULL for a raw one. */
@@ -74,11 +77,17 @@ int tp_array_new(tp_array **out, char typecode, size_t size, const void *init,
                  tp_lock *lock);
 int tp_rawarray_new(tp_array **out, char typecode, size_t size,
                     const void *init);
+
+/* Frees the handle, as tp_value_free. NULL is allowed. */
 void tp_array_free(tp_array *a);
 
+/* The Array's lock (borrowed), NULL for a raw one. */
 tp_lock *tp_array_get_lock(tp_array *a);
+/* The typecode, or 0 for NULL. */
 char tp_array_typecode(const tp_array *a);
+/* The number of elements (Python's len(a)), 0 for NULL. */
 size_t tp_array_len(const tp_array *a);
+/* The first element, for use while holding the lock (or a raw array). */
 void *tp_array_ptr(tp_array *a);
 
 /* Element access under the lock; TP_ENOENT for an index out of range,
@@ -94,6 +103,7 @@ int tp_array_set_double(tp_array *a, size_t i, double x);
 int tp_array_read(tp_array *a, size_t start, size_t n, void *dst);
 int tp_array_write(tp_array *a, size_t start, size_t n, const void *src);
 
+/* Pass a Value / an Array to another process (see troupe/sync.h). */
 int tp_payload_add_value(tp_payload *p, const tp_value *v);
 int tp_payload_get_value(const tp_payload *p, size_t i, tp_value **out);
 int tp_payload_add_array(tp_payload *p, const tp_array *a);
@@ -127,10 +137,14 @@ void tp_shmem_free(tp_shmem *m);
  */
 int tp_shmem_unlink(tp_shmem *m);
 
+/* The block's name (for tp_shmem_attach), its memory, its size in bytes;
+ * NULL / NULL / 0 for a NULL handle. */
 const char *tp_shmem_name(const tp_shmem *m);
 void *tp_shmem_buf(tp_shmem *m);
 size_t tp_shmem_size(const tp_shmem *m);
 
+/* Pass a block to another process; the receiver attaches (and may not
+ * unlink). Errors as for the other payload calls in troupe/sync.h. */
 int tp_payload_add_shmem(tp_payload *p, const tp_shmem *m);
 int tp_payload_get_shmem(const tp_payload *p, size_t i, tp_shmem **out);
 

@@ -81,6 +81,7 @@ int tp_lock_is_recursive(const tp_lock *l);
 /* 1 if the calling thread holds l. */
 int tp_lock_is_mine(const tp_lock *l);
 
+/* Pass a Lock/RLock to another process (see the top of this file). */
 int tp_payload_add_lock(tp_payload *p, const tp_lock *l);
 int tp_payload_get_lock(const tp_payload *p, size_t i, tp_lock **out);
 
@@ -92,6 +93,8 @@ typedef struct tp_sem tp_sem;
  * Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOMEM, wrapped system errors. */
 int tp_sem_new(tp_sem **out, unsigned value);
 int tp_bsem_new(tp_sem **out, unsigned value);
+
+/* Frees the handle. NULL is allowed. */
 void tp_sem_free(tp_sem *s);
 
 /* Decrements the value, waiting up to timeout_ms while it is 0.
@@ -105,6 +108,7 @@ int tp_sem_release(tp_sem *s);
 /* Stores the current value in *out. Errors: TP_EINVAL. */
 int tp_sem_get_value(tp_sem *s, unsigned *out);
 
+/* Pass a Semaphore/BoundedSemaphore to another process. */
 int tp_payload_add_sem(tp_payload *p, const tp_sem *s);
 int tp_payload_get_sem(const tp_payload *p, size_t i, tp_sem **out);
 
@@ -112,6 +116,8 @@ int tp_payload_get_sem(const tp_payload *p, size_t i, tp_sem **out);
 
 typedef struct tp_event tp_event;
 
+/* Creates an Event, not set. Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOMEM,
+ * wrapped system errors. tp_event_free frees the handle (NULL allowed). */
 int tp_event_new(tp_event **out);
 void tp_event_free(tp_event *e);
 /* Sets the flag and wakes every waiter. Errors: TP_EINVAL. */
@@ -123,6 +129,7 @@ int tp_event_is_set(tp_event *e);
 /* Waits until the flag is set: TP_OK, or TP_ETIMEDOUT; TP_EINVAL. */
 int tp_event_wait(tp_event *e, int timeout_ms);
 
+/* Pass an Event to another process. */
 int tp_payload_add_event(tp_payload *p, const tp_event *e);
 int tp_payload_get_event(const tp_payload *p, size_t i, tp_event **out);
 
@@ -136,6 +143,8 @@ typedef struct tp_cond tp_cond;
  * Up to 128 processes/threads may wait at once (TP_EFULL beyond).
  */
 int tp_cond_new(tp_cond **out, tp_lock *lock);
+
+/* Frees the handle (and its reference to the lock). NULL is allowed. */
 void tp_cond_free(tp_cond *c);
 
 /* The condition's lock (borrowed; valid while c is). */
@@ -168,6 +177,7 @@ int tp_cond_wait_for(tp_cond *c, int (*pred)(void *arg), void *arg,
 int tp_cond_notify(tp_cond *c, unsigned n);
 int tp_cond_notify_all(tp_cond *c);
 
+/* Pass a Condition (with its lock) to another process. */
 int tp_payload_add_cond(tp_payload *p, const tp_cond *c);
 int tp_payload_get_cond(const tp_payload *p, size_t i, tp_cond **out);
 
@@ -189,7 +199,12 @@ typedef struct tp_barrier tp_barrier;
  */
 int tp_barrier_new(tp_barrier **out, unsigned parties,
                    void (*action)(void *arg), void *arg, int timeout_ms);
+
+/* Frees the handle. NULL is allowed. */
 void tp_barrier_free(tp_barrier *b);
+
+/* Sets (or clears, with NULL) the action this process runs when its
+ * arrival completes a round. */
 void tp_barrier_set_action(tp_barrier *b, void (*action)(void *), void *arg);
 
 #define TP_BARRIER_DEFAULT (-2)
@@ -209,10 +224,13 @@ int tp_barrier_wait(tp_barrier *b, int timeout_ms, unsigned *index);
 int tp_barrier_reset(tp_barrier *b);
 /* Breaks the barrier: current and future waiters get TP_EBROKEN. */
 int tp_barrier_abort(tp_barrier *b);
+/* Python's parties, n_waiting (parties waiting in the current round) and
+ * broken; 0 for NULL. */
 unsigned tp_barrier_parties(tp_barrier *b);
 unsigned tp_barrier_n_waiting(tp_barrier *b);
 int tp_barrier_broken(tp_barrier *b);
 
+/* Pass a Barrier to another process (its action: see tp_barrier_new). */
 int tp_payload_add_barrier(tp_payload *p, const tp_barrier *b);
 int tp_payload_get_barrier(const tp_payload *p, size_t i, tp_barrier **out);
 
