@@ -19,6 +19,12 @@ static const struct bench_workload workloads[] = {
 	 bench_process_spawn},
 	{"worker_rss", "VmRSS of idle children (--method M, --procs P)",
 	 bench_worker_rss},
+	{"value_lock",
+	 "2 processes increment a Value under its lock (--k N --procs P "
+	 "--reps R --raw 1 --access get|ptr)",
+	 bench_value_lock},
+	{"sync_create", "create+free a shared Lock / Value (--n N)",
+	 bench_sync_create},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

@@ -12,5 +12,7 @@
 #include "troupe/payload.h"
 #include "troupe/process.h"
 #include "troupe/runtime.h"
+#include "troupe/shared.h"
+#include "troupe/sync.h"
 
 #endif
