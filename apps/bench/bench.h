@@ -32,6 +32,8 @@ int bench_wire(int argc, char **argv);
 int bench_pool_map(int argc, char **argv);
 int bench_pool_apply_async(int argc, char **argv);
 int bench_pool_killed_worker(int argc, char **argv);
+int bench_value_lock(int argc, char **argv);
+int bench_sync_create(int argc, char **argv);
 int bench_process_spawn(int argc, char **argv);
 int bench_worker_rss(int argc, char **argv);
 

@@ -12,22 +12,28 @@
 #include "troupe/troupe.h"
 
 static const struct bench_workload workloads[] = {
-    {"wire", "envelope encode+decode of a small payload (--n N)", bench_wire},
-    {"process_spawn",
-     "start+join of a noop target (--method forkserver|spawn|fork, --n N)",
-     bench_process_spawn},
-    {"worker_rss", "VmRSS of idle children (--method M, --procs P)",
-     bench_worker_rss},
-    {"pool_map",
-     "Pool(P).map(square, range(N)) items/s (--n --procs "
-     "--chunksize)",
-     bench_pool_map},
-    {"pool_apply_async", "N x apply_async(square) then get (--n --procs)",
-     bench_pool_apply_async},
-    {"pool_killed_worker",
-     "SIGKILL a worker under 4 x 1 s tasks: lost "
-     "results (--tasks --task-s --kill-after)",
-     bench_pool_killed_worker},
+	{"wire", "envelope encode+decode of a small payload (--n N)",
+	 bench_wire},
+	{"process_spawn",
+	 "start+join of a noop target (--method forkserver|spawn|fork, --n N)",
+	 bench_process_spawn},
+	{"worker_rss", "VmRSS of idle children (--method M, --procs P)",
+	 bench_worker_rss},
+	{"value_lock",
+	 "2 processes increment a Value under its lock (--k N --procs P "
+	 "--reps R --raw 1 --access get|ptr)",
+	 bench_value_lock},
+	{"sync_create", "create+free a shared Lock / Value (--n N)",
+	 bench_sync_create},
+	{"pool_map",
+	 "Pool(P).map(square, range(N)) items/s (--n --procs --chunksize)",
+	 bench_pool_map},
+	{"pool_apply_async", "N x apply_async(square) then get (--n --procs)",
+	 bench_pool_apply_async},
+	{"pool_killed_worker",
+	 "SIGKILL a worker under 4 x 1 s tasks: lost results (--tasks "
+	 "--task-s --kill-after)",
+	 bench_pool_killed_worker},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -40,7 +46,7 @@ double bench_now(void)
 }
 
 const char *bench_opt_str(int argc, char **argv, const char *name,
-                          const char *def)
+			  const char *def)
 {
 	for (int i = 0; i + 1 < argc; i++)
 		if (strncmp(argv[i], "--", 2) == 0 &&
@@ -72,10 +78,10 @@ double bench_median(double *xs, size_t n)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: troupe-bench WORKLOAD [--OPTION VALUE ...]\n"
-	             "workloads:\n");
+		     "workloads:\n");
 	for (size_t i = 0; i < N_WORKLOADS; i++)
 		fprintf(out, "  %-24s %s\n", workloads[i].name,
-		        workloads[i].help);
+			workloads[i].help);
 }
 
 int main(int argc, char **argv)

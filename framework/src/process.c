@@ -431,8 +431,12 @@ void tp__finish_children(void)
 
 void tp_spawn_guard(void)
 {
-	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised)
-		tp_init(NULL); /* adopts the run directory, runs the child */
+	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised) {
+		int rv = tp_init(NULL); /* adopts the run dir, runs the child */
+		fprintf(stderr, "troupe: spawned child: tp_init: %s\n",
+		        tp_strerror(rv));
+		_exit(255); /* never run the caller's main as a child */
+	}
 }
 
 const char *tp_process_repr(const tp_process *p, char *buf, size_t len)

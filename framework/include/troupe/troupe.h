@@ -13,5 +13,7 @@
 #include "troupe/pool.h"
 #include "troupe/process.h"
 #include "troupe/runtime.h"
+#include "troupe/shared.h"
+#include "troupe/sync.h"
 
 #endif
