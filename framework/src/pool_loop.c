@@ -485,6 +485,8 @@ static void dispatch(struct tp_pool *pool, struct round *rd)
 		/* A batch takes at most a fair share of the queue, so a short
 		 * burst of long tasks is spread over the workers. */
 		share = nready ? (pool->queued + nready - 1) / nready : 1;
+		if (share == 0) /* never a batch of nothing: always progress */
+			share = 1;
 		int i = pool->sched->pick(load, pool->n, &pool->sched_state);
 		if (i < 0 || i >= pool->n || !load[i].ready ||
 		    load[i].inflight >= load[i].capacity)
