@@ -82,7 +82,7 @@ static int sock_setup(tp_conn *c)
 	nng_socket s = c->sock;
 	int rv;
 	if ((rv = nng_socket_set_int(s, NNG_OPT_RECVBUF, BUF_MSGS)) != 0 ||
-	    (rv = nng_socket_set_int(s, NNG_OPT_SENDBUF, BUF_MSGS)) != 0 ||
+	    (rv = nng_socket_set_int(s, NNG_OPT_SENDBUF, 0)) != 0 ||
 	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ,
 	                              TP_MAX_MSG_DEFAULT + 1)) != 0 ||
 	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 2)) != 0 ||
