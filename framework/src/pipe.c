@@ -13,12 +13,20 @@
  * the mark; a recv drains what is already queued before TP_ECLOSED.
  *
  * Every message starts with one tag byte: 'P' a tp_payload encoding, 'B'
- * raw bytes from send_bytes.
+ * raw bytes from send_bytes, 'F' and 'A' the close handshake.
+ *
+ * Why a close handshake: when a socket closes, nng's ipc transport on the
+ * other side sees the hang-up and drops bytes the kernel still held for
+ * it, so "send, send, close" could lose the last messages. So close sends
+ * FIN ('F') after the data and waits (up to TP_CONN_LINGER_MS) for the
+ * peer's ACK ('A'); the peer's recv hands out everything before the FIN,
+ * acknowledges it and then reports TP_ECLOSED. A peer that does not read
+ * within the linger time makes close return TP_ETIMEDOUT: the loss is
+ * reported, not silent.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
@@ -62,8 +70,11 @@ int tp_pipe_new(tp_conn **a, tp_conn **b, int duplex)
 static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	tp_conn *c = arg;
-	(void)p;
+	uint64_t pid = 0;
 	if (ev == NNG_PIPE_EV_ADD_POST) {
+		if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) == 0)
+			__atomic_store_n(&c->peer_pid, (int)pid,
+			                 __ATOMIC_RELEASE);
 		__atomic_add_fetch(&c->peers, 1, __ATOMIC_ACQ_REL);
 		__atomic_store_n(&c->ever, 1, __ATOMIC_RELEASE);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
@@ -82,7 +93,7 @@ static int sock_setup(tp_conn *c)
 	nng_socket s = c->sock;
 	int rv;
 	if ((rv = nng_socket_set_int(s, NNG_OPT_RECVBUF, BUF_MSGS)) != 0 ||
-	    (rv = nng_socket_set_int(s, NNG_OPT_SENDBUF, 0)) != 0 ||
+	    (rv = nng_socket_set_int(s, NNG_OPT_SENDBUF, BUF_MSGS)) != 0 ||
 	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ,
 	                              TP_MAX_MSG_DEFAULT + 1)) != 0 ||
 	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 2)) != 0 ||
@@ -119,43 +130,13 @@ int tp__conn_open(tp_conn *c)
 	return TP_OK;
 }
 
-/* Socket-level count of messages the transport has finished writing. */
-static uint64_t sent_out(tp_conn *c)
-{
-	nng_stat *all, *st;
-	uint64_t v = 0;
-	if (nng_stats_get(&all) != 0)
-		return 0;
-	if ((st = nng_stat_find_socket(all, c->sock)) != NULL &&
-	    (st = nng_stat_find(st, "tx_msgs")) != NULL)
-		v = nng_stat_value(st);
-	nng_stats_free(all);
-	return v;
-}
-
-/* nng_close drops messages still in the send queue: wait (up to 1 s) until
- * the transport has written every message sent. */
-static int flush(tp_conn *c)
-{
-	struct timespec ts = {0, 1000000};
-	for (int i = 0; i < 1000; i++) {
-		if (sent_out(c) >= c->sent)
-			return TP_OK;
-		if (tp__conn_peer_gone(c))
-			break;
-		nanosleep(&ts, NULL);
-	}
-	return TP_ETIMEDOUT;
-}
-
 int tp_conn_close(tp_conn *c)
 {
 	int rv = TP_OK;
 	if (c == NULL)
 		return TP_EINVAL;
 	if (c->state == TP_CONN_OPEN) {
-		if (c->sent > 0)
-			rv = flush(c);
+		rv = tp__conn_linger(c);
 		nng_close(c->sock);
 		nng_msg_free(c->pending);
 		c->pending = NULL;

@@ -23,9 +23,20 @@ struct tp_conn {
 	int peers;           /* connected peers (atomic) */
 	int ever;            /* a peer was connected once (atomic) */
 	nng_duration rcv_to; /* current NNG_OPT_RECVTIMEO */
+	int peer_fin;        /* the peer closed (FIN received) */
+	int peer_pid;        /* the connected peer's pid (atomic) */
 	uint64_t sent;
 	uint64_t rejected;
 };
+
+#define TP_CONN_LINGER_MS 2000
+#define TP_TAG_PAYLOAD    'P'
+#define TP_TAG_BYTES      'B'
+#define TP_TAG_FIN        'F'
+#define TP_TAG_ACK        'A'
+
+/* The closing half of the handshake: sends FIN, waits for the ACK. */
+int tp__conn_linger(tp_conn *c);
 
 /* Opens the end in this process if not yet done. */
 int tp__conn_open(tp_conn *c);

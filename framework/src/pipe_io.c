@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "payload_int.h"
 #include "pipe_int.h"
@@ -27,7 +28,7 @@ static int send_msg(tp_conn *c, nng_msg *m)
 {
 	int rv;
 	for (;;) {
-		if (tp__conn_peer_gone(c)) {
+		if (c->peer_fin || tp__conn_peer_gone(c)) {
 			rv = TP_ECLOSED;
 			break;
 		}
@@ -99,15 +100,9 @@ int tp_conn_send_bytes(tp_conn *c, const void *buf, size_t len)
 
 /* Next message, waiting in slices so a vanished peer is noticed; what is
  * already queued is handed out before TP_ECLOSED. */
-static int next_msg(tp_conn *c, int timeout_ms, nng_msg **out)
+static int raw_next(tp_conn *c, int64_t dl, nng_msg **out)
 {
-	int64_t dl = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	int rv;
-	if (c->pending != NULL) {
-		*out = c->pending;
-		c->pending = NULL;
-		return TP_OK;
-	}
 	for (;;) {
 		int gone = tp__conn_peer_gone(c);
 		int64_t left = dl < 0 ? SLICE_MS : dl - now_ms();
@@ -127,6 +122,87 @@ static int next_msg(tp_conn *c, int timeout_ms, nng_msg **out)
 		if (dl >= 0 && now_ms() >= dl && flags != 0)
 			return TP_ETIMEDOUT;
 	}
+}
+
+/* Sends a one-byte control message without waiting. */
+static void send_ctl(tp_conn *c, char tag)
+{
+	nng_msg *m;
+	if (nng_msg_alloc(&m, 1) != 0)
+		return;
+	*(char *)nng_msg_body(m) = tag;
+	if (nng_sendmsg(c->sock, m, NNG_FLAG_NONBLOCK) != 0)
+		nng_msg_free(m);
+}
+
+/* 1 if m is a control message (consumed: freed, and a FIN answered). */
+static int control(tp_conn *c, nng_msg *m)
+{
+	const char *b = nng_msg_body(m);
+	if (nng_msg_len(m) != 1 || (b[0] != TP_TAG_FIN && b[0] != TP_TAG_ACK))
+		return 0;
+	if (b[0] == TP_TAG_FIN) {
+		c->peer_fin = 1;
+		send_ctl(c, TP_TAG_ACK);
+	}
+	nng_msg_free(m);
+	return 1;
+}
+
+/* The next data message; after the peer's FIN, TP_ECLOSED. */
+static int next_msg(tp_conn *c, int timeout_ms, nng_msg **out)
+{
+	int64_t dl = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int rv;
+	if (c->pending != NULL) {
+		*out = c->pending;
+		c->pending = NULL;
+		return TP_OK;
+	}
+	while (!c->peer_fin) {
+		if ((rv = raw_next(c, dl, out)) != TP_OK)
+			return rv;
+		if (!control(c, *out))
+			return TP_OK;
+	}
+	return TP_ECLOSED;
+}
+
+int tp__conn_linger(tp_conn *c)
+{
+	int64_t dl = now_ms() + TP_CONN_LINGER_MS;
+	nng_msg *m, *fin;
+	int rv;
+	if (c->sent == 0 && !__atomic_load_n(&c->ever, __ATOMIC_ACQUIRE))
+		return TP_OK; /* nothing to deliver, nobody to tell */
+	if (c->peer_fin || tp__conn_peer_gone(c))
+		return TP_OK;
+	if (nng_msg_alloc(&fin, 1) != 0)
+		return TP_ENOMEM;
+	*(char *)nng_msg_body(fin) = TP_TAG_FIN;
+	if (__atomic_load_n(&c->peer_pid, __ATOMIC_ACQUIRE) == (int)getpid()) {
+		/* both ends in this thread's process: the peer may be this
+		 * very thread, which cannot answer while we wait */
+		if (nng_sendmsg(c->sock, fin, NNG_FLAG_NONBLOCK) != 0)
+			nng_msg_free(fin);
+		return TP_OK;
+	}
+	while ((rv = nng_sendmsg(c->sock, fin, 0)) == NNG_ETIMEDOUT &&
+	       now_ms() < dl && !tp__conn_peer_gone(c))
+		;
+	if (rv != 0) {
+		nng_msg_free(fin);
+		return tp__conn_peer_gone(c) ? TP_OK : TP_ETIMEDOUT;
+	}
+	while ((rv = raw_next(c, dl, &m)) == TP_OK) {
+		const char *b = nng_msg_body(m);
+		int ack = nng_msg_len(m) == 1 && b[0] == TP_TAG_ACK;
+		if (!control(c, m))
+			nng_msg_free(m); /* data nobody will read */
+		if (ack)
+			return TP_OK;
+	}
+	return rv == TP_ECLOSED ? TP_OK : rv;
 }
 
 static int recv_check(tp_conn *c)
