@@ -144,42 +144,102 @@ static void teardown(struct pp *x)
 		tp_conn_free(x->conn);
 }
 
+/* Times n round trips into rtt[] (microseconds); returns nonzero on a
+ * wrong echo. */
+static int timed(struct pp *x, long from, long n, double *rtt)
+{
+	int bad = 0;
+	for (long i = 0; i < n && !bad; i++) {
+		double t0 = bench_now();
+		bad |= one(x, from + i);
+		rtt[i] = (bench_now() - t0) * 1e6;
+	}
+	return bad;
+}
+
+static int finish(struct pp *x, pid_t pid)
+{
+	int st;
+	stop(x);
+	waitpid(pid, &st, 0);
+	teardown(x);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+static void report(const char *what, double *rtt, long n)
+{
+	double sum = 0;
+	for (long i = 0; i < n; i++)
+		sum += rtt[i];
+	double med = bench_median(rtt, (size_t)n);
+	fprintf(stderr, "%s n=%ld median=%.2fus p99=%.2fus mean=%.2fus\n", what,
+	        n, med, rtt[(size_t)((double)n * 0.99)], sum / (double)n);
+}
+
+/* --compare: troupe pipe and bare pair1 measured in alternating blocks
+ * of the same run, so machine load hits both alike. */
+static int compare(long n, long warm)
+{
+	struct pp t = {0}, r = {.raw = 1};
+	pid_t tp, rp;
+	long blk = 1000, done = 0;
+	double *a = calloc((size_t)n, sizeof(double));
+	double *b = calloc((size_t)n, sizeof(double));
+	int bad = a == NULL || b == NULL;
+	if (bad || setup(&t, &tp) != 0 || setup(&r, &rp) != 0)
+		return 1;
+	for (long i = 0; i < warm; i++)
+		bad |= one(&t, i) | one(&r, i);
+	while (done < n && !bad) {
+		long k = n - done < blk ? n - done : blk;
+		bad |= timed(&t, done, k, a + done);
+		bad |= timed(&r, done, k, b + done);
+		done += k;
+	}
+	bad |= finish(&t, tp) | finish(&r, rp);
+	if (!bad) {
+		report("troupe", a, n);
+		report("raw-nng-pair1", b, n);
+		double ma = bench_median(a, (size_t)n);
+		double mb = bench_median(b, (size_t)n);
+		fprintf(stderr, "ratio troupe/raw = %.3f\n", ma / mb);
+		printf("pipe_pingpong_rtt_median %.2f us\n", ma);
+	}
+	free(a);
+	free(b);
+	return bad;
+}
+
 int bench_pipe(int argc, char **argv)
 {
 	long n = bench_opt_long(argc, argv, "n", 50000);
 	long warm = bench_opt_long(argc, argv, "warmup", 1000);
-	struct pp x = {.raw = bench_opt_str(argc, argv, "raw", NULL) != NULL};
-	double *rtt = calloc((size_t)n, sizeof(double));
-	double sum = 0;
-	int st, bad = 0;
+	struct pp x = {0};
+	double *rtt;
 	pid_t pid;
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc; i++) {
 		x.raw |= strcmp(argv[i], "--raw") == 0;
+		if (strcmp(argv[i], "--compare") == 0)
+			return n > 0 ? compare(n, warm) : 2;
+	}
+	rtt = calloc(n > 0 ? (size_t)n : 1, sizeof(double));
 	if (rtt == NULL || n <= 0 || setup(&x, &pid) != 0) {
 		fprintf(stderr, "pipe_pingpong: setup failed\n");
 		return 1;
 	}
+	int bad = 0;
 	for (long i = 0; i < warm; i++)
 		bad |= one(&x, i);
-	for (long i = 0; i < n && !bad; i++) {
-		double t0 = bench_now();
-		bad |= one(&x, i);
-		rtt[i] = (bench_now() - t0) * 1e6;
-		sum += rtt[i];
-	}
-	stop(&x);
-	waitpid(pid, &st, 0);
-	teardown(&x);
-	if (bad || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	bad |= timed(&x, 0, n, rtt);
+	bad |= finish(&x, pid);
+	if (bad) {
 		fprintf(stderr, "pipe_pingpong: echo failed\n");
 		free(rtt);
 		return 1;
 	}
-	double med = bench_median(rtt, (size_t)n);
-	fprintf(stderr, "n=%ld%s median=%.2fus p99=%.2fus mean=%.2fus\n", n,
-	        x.raw ? " raw-nng-pair1" : "", med,
-	        rtt[(size_t)((double)n * 0.99)], sum / (double)n);
-	printf("pipe_pingpong_rtt_median %.2f us\n", med);
+	report(x.raw ? "raw-nng-pair1" : "troupe", rtt, n);
+	printf("pipe_pingpong_rtt_median %.2f us\n",
+	       bench_median(rtt, (size_t)n));
 	free(rtt);
 	return 0;
 }
