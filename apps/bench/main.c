@@ -17,8 +17,13 @@ static const struct bench_workload workloads[] = {
      "1 producer, 1 consumer process (--payload int|bytes1k, --n N)",
      bench_queue},
     {"pipe_pingpong",
-     "median pipe round trip (--n N, --warmup W, --raw: bare nng pair1)",
+     "median pipe round trip (--n N, --warmup W, --raw, --compare)",
      bench_pipe},
+    {"process_spawn",
+     "start+join of a noop target (--method forkserver|spawn|fork, --n N)",
+     bench_process_spawn},
+    {"worker_rss", "VmRSS of idle children (--method M, --procs P)",
+     bench_worker_rss},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -71,7 +76,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	int rv = tp_init(NULL);
+	int rv = tp_init(NULL); /* in a spawned child: runs it, never returns */
 	if (rv != TP_OK) {
 		fprintf(stderr, "troupe-bench: tp_init: %s\n", tp_strerror(rv));
 		return 1;

@@ -33,11 +33,8 @@
 
 #include "pipe_int.h"
 #include "troupe/error.h"
+#include "runtime_int.h"
 #include "troupe/runtime.h"
-
-/* The process module's hook: nng starts in this process (fork is then
- * unavailable). Weak so this file links before that module has it. */
-void tp__nng_touched(void) __attribute__((weak));
 
 #define SLICE_MS 50
 #define BUF_MSGS 128
@@ -118,8 +115,7 @@ int tp__conn_open(tp_conn *c)
 		return TP_OK;
 	if (c->state == TP_CONN_CLOSED)
 		return TP_ECLOSED;
-	if (tp__nng_touched != NULL)
-		tp__nng_touched();
+	tp__nng_used(); /* from now on, no plain fork for nng children */
 	if ((rv = nng_pair1_open(&c->sock)) != 0)
 		return tp_err_nng(rv);
 	if ((rv = sock_setup(c)) != TP_OK) {
