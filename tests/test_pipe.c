@@ -383,6 +383,74 @@ static void test_malformed_messages(void **state)
 	tp_test_fini();
 }
 
+/* A troupe child started by the fork server or spawn uses nng freshly,
+ * even though this test process may not fork nng users itself. */
+static int pipe_target(const tp_payload *args, tp_payload *result)
+{
+	tp_conn *c;
+	int64_t v;
+	(void)result;
+	if (tp_payload_get_conn(args, 0, &c) != TP_OK)
+		return 1;
+	int rv = recv_int(c, &v, 10000);
+	if (rv == TP_OK)
+		rv = send_int(c, v + 1);
+	if (rv == TP_OK)
+		rv = tp_conn_close(c);
+	tp_conn_free(c);
+	return rv;
+}
+TP_TARGET(pipe_target)
+
+static int parent_side(tp_conn *a, long arg)
+{
+	int64_t v;
+	tp_process *p = (tp_process *)arg;
+	(void)p;
+	CKRV(send_int(a, 41), TP_OK);
+	CKRV(recv_int(a, &v, 10000), TP_OK);
+	CK(v == 42);
+	CKRV(recv_int(a, &v, 10000), TP_ECLOSED);
+	tp_conn_free(a);
+	return 0;
+}
+
+static void pipe_to_process(tp_start_method m)
+{
+	tp_conn *a, *b;
+	tp_payload *args;
+	tp_process *p;
+	int code;
+	tp_test_init(m);
+	TP_OK_OR_FAIL(tp_pipe_new(&a, &b, 1));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_conn(args, b));
+	TP_OK_OR_FAIL(tp_process_new(&p, pipe_target, args, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	/* this end runs in a plain fork: the test process stays nng-free */
+	assert_int_equal(reap(start(parent_side, a, 0)), 0);
+	TP_OK_OR_FAIL(tp_process_join(p, 20000));
+	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+	assert_int_equal(code, 0);
+	tp_process_free(p);
+	tp_payload_free(args);
+	tp_conn_free(a);
+	tp_conn_free(b);
+	tp_test_fini();
+}
+
+static void test_pipe_to_forkserver_child(void **state)
+{
+	(void)state;
+	pipe_to_process(TP_START_FORKSERVER);
+}
+
+static void test_pipe_to_spawned_child(void **state)
+{
+	(void)state;
+	pipe_to_process(TP_START_SPAWN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +460,8 @@ int main(void)
 	    cmocka_unit_test(test_close_after_burst),
 	    cmocka_unit_test(test_peer_killed),
 	    cmocka_unit_test(test_malformed_messages),
+	    cmocka_unit_test(test_pipe_to_forkserver_child),
+	    cmocka_unit_test(test_pipe_to_spawned_child),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
  * inside the lock. Children are plain fork()s: the queue touches no nng.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -211,8 +212,13 @@ static int consumer(tp_queue *q, long results)
 		count++;
 		sum += v;
 	}
-	tp_queue *r = (tp_queue *)results;
-	return tp_queue_put_int(r, count, -1) || tp_queue_put_int(r, sum, -1);
+	tp_payload *res; /* one item: two puts could interleave */
+	if (tp_payload_new(&res) != TP_OK || tp_payload_add_int(res, count) ||
+	    tp_payload_add_int(res, sum))
+		return 3;
+	int rv = tp_queue_put((tp_queue *)results, res, -1);
+	tp_payload_free(res);
+	return rv;
 }
 
 static void test_many_producers_consumers(void **state)
@@ -241,8 +247,11 @@ static void test_many_producers_consumers(void **state)
 	long count = 0, sum = 0, want = 0;
 	for (int c = 0; c < 2; c++) {
 		int64_t n, s;
-		TP_OK_OR_FAIL(tp_queue_get_int(r, &n, 0));
-		TP_OK_OR_FAIL(tp_queue_get_int(r, &s, 0));
+		tp_payload *res;
+		TP_OK_OR_FAIL(tp_queue_get(r, &res, 0));
+		TP_OK_OR_FAIL(tp_payload_get_int(res, 0, &n));
+		TP_OK_OR_FAIL(tp_payload_get_int(res, 1, &s));
+		tp_payload_free(res);
 		count += n;
 		sum += s;
 	}
@@ -595,6 +604,65 @@ static void test_pass_in_payload(void **state)
 	tp_test_fini();
 }
 
+/* A troupe child (fork server or spawn: a fresh process that never saw
+ * the parent's handle) gets the queue in its arguments. */
+static int q_target(const tp_payload *args, tp_payload *result)
+{
+	tp_queue *q;
+	int64_t v;
+	(void)result;
+	int rv = tp_payload_get_queue(args, 0, &q);
+	if (rv != TP_OK) {
+		fprintf(stderr, "q_target: attach: %s\n", tp_strerror(rv));
+		return 1;
+	}
+	rv = tp_queue_get_int(q, &v, 10000);
+	if (rv == TP_OK)
+		rv = tp_queue_put_int(q, v * 10, -1);
+	if (rv != TP_OK)
+		fprintf(stderr, "q_target: %s\n", tp_strerror(rv));
+	tp_queue_free(q);
+	return rv == TP_OK ? 0 : 2;
+}
+TP_TARGET(q_target)
+
+static void pass_to_process(tp_start_method m)
+{
+	tp_queue *q;
+	tp_payload *args;
+	tp_process *p;
+	int code;
+	int64_t v;
+	tp_test_init(m);
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_queue(args, q));
+	TP_OK_OR_FAIL(tp_process_new(&p, q_target, args, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 4, -1));
+	TP_OK_OR_FAIL(tp_process_join(p, 20000));
+	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+	assert_int_equal(code, 0);
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 40);
+	tp_process_free(p);
+	tp_payload_free(args);
+	tp_queue_free(q);
+	tp_test_fini();
+}
+
+static void test_pass_to_forkserver_child(void **state)
+{
+	(void)state;
+	pass_to_process(TP_START_FORKSERVER);
+}
+
+static void test_pass_to_spawned_child(void **state)
+{
+	(void)state;
+	pass_to_process(TP_START_SPAWN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +679,8 @@ int main(void)
 	    cmocka_unit_test(test_joinable),
 	    cmocka_unit_test(test_simple_queue),
 	    cmocka_unit_test(test_pass_in_payload),
+	    cmocka_unit_test(test_pass_to_forkserver_child),
+	    cmocka_unit_test(test_pass_to_spawned_child),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
