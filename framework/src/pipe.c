@@ -9,8 +9,9 @@
  *
  * Close detection: nng never fails a recv because the peer went away (a
  * pair1 socket just waits for a new peer), so a pipe-removal callback
- * marks the peer gone, and blocking calls run in bounded slices that check
- * the mark; a recv drains what is already queued before TP_ECLOSED.
+ * marks the peer gone and cancels the send or recv aio blocked on it (no
+ * per-call timers: a timer per recv costs a timer-thread wake-up per
+ * message); a recv drains what is already queued before TP_ECLOSED.
  *
  * Every message starts with one tag byte: 'P' a tp_payload encoding, 'B'
  * raw bytes from send_bytes, 'F' and 'A' the close handshake.
@@ -75,14 +76,19 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 		__atomic_add_fetch(&c->peers, 1, __ATOMIC_ACQ_REL);
 		__atomic_store_n(&c->ever, 1, __ATOMIC_RELEASE);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		__atomic_sub_fetch(&c->peers, 1, __ATOMIC_ACQ_REL);
+		/* wake a send or recv blocked without a timeout; a call
+		 * starting now sees the count (both sides are seq_cst) */
+		if (__atomic_sub_fetch(&c->peers, 1, __ATOMIC_SEQ_CST) == 0) {
+			nng_aio_cancel(c->raio);
+			nng_aio_cancel(c->saio);
+		}
 	}
 }
 
 int tp__conn_peer_gone(tp_conn *c)
 {
 	return __atomic_load_n(&c->ever, __ATOMIC_ACQUIRE) &&
-	       __atomic_load_n(&c->peers, __ATOMIC_ACQUIRE) == 0;
+	       __atomic_load_n(&c->peers, __ATOMIC_SEQ_CST) == 0;
 }
 
 static int sock_setup(tp_conn *c)
@@ -116,10 +122,20 @@ int tp__conn_open(tp_conn *c)
 	if (c->state == TP_CONN_CLOSED)
 		return TP_ECLOSED;
 	tp__nng_used(); /* from now on, no plain fork for nng children */
-	if ((rv = nng_pair1_open(&c->sock)) != 0)
+	if ((rv = nng_aio_alloc(&c->raio, NULL, NULL)) != 0 ||
+	    (rv = nng_aio_alloc(&c->saio, NULL, NULL)) != 0) {
+		nng_aio_free(c->raio);
 		return tp_err_nng(rv);
-	if ((rv = sock_setup(c)) != TP_OK) {
+	}
+	if ((rv = nng_pair1_open(&c->sock)) != 0) {
+		rv = tp_err_nng(rv);
+	} else if ((rv = sock_setup(c)) != TP_OK) {
 		nng_close(c->sock);
+	}
+	if (rv != TP_OK) {
+		nng_aio_free(c->raio);
+		nng_aio_free(c->saio);
+		c->raio = c->saio = NULL;
 		return rv;
 	}
 	c->state = TP_CONN_OPEN;
@@ -133,7 +149,10 @@ int tp_conn_close(tp_conn *c)
 		return TP_EINVAL;
 	if (c->state == TP_CONN_OPEN) {
 		rv = tp__conn_linger(c);
-		nng_close(c->sock);
+		nng_close(c->sock); /* no pipe callbacks after this */
+		nng_aio_free(c->raio);
+		nng_aio_free(c->saio);
+		c->raio = c->saio = NULL;
 		nng_msg_free(c->pending);
 		c->pending = NULL;
 	}

@@ -19,12 +19,14 @@ struct tp_conn {
 	int readable, writable;
 	int state;
 	nng_socket sock;
-	nng_msg *pending;    /* received, not yet handed out */
-	int peers;           /* connected peers (atomic) */
-	int ever;            /* a peer was connected once (atomic) */
-	nng_duration rcv_to; /* current NNG_OPT_RECVTIMEO */
-	int peer_fin;        /* the peer closed (FIN received) */
-	int peer_pid;        /* the connected peer's pid (atomic) */
+	nng_aio *raio, *saio; /* blocking recv/send, cancelled when the
+	                         peer goes (no per-call timers) */
+	nng_msg *pending;     /* received, not yet handed out */
+	int peers;            /* connected peers (atomic) */
+	int ever;             /* a peer was connected once (atomic) */
+	nng_duration rcv_to;  /* current NNG_OPT_RECVTIMEO */
+	int peer_fin;         /* the peer closed (FIN received) */
+	int peer_pid;         /* the connected peer's pid (atomic) */
 	uint64_t sent;
 	uint64_t rejected;
 };

@@ -12,7 +12,6 @@
 #include "troupe/error.h"
 #include "wire.h"
 
-#define SLICE_MS         50
 #define TAG_PAYLOAD      'P'
 #define TAG_BYTES        'B'
 #define CONN_HANDLE_KIND "pipe"
@@ -24,6 +23,16 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Runs the started aio to completion; cancels it if the peer went away
+ * between the caller's check and the start. */
+static int aio_run(tp_conn *c, nng_aio *aio, int gone_before)
+{
+	if (!gone_before && tp__conn_peer_gone(c))
+		nng_aio_cancel(aio);
+	nng_aio_wait(aio);
+	return nng_aio_result(aio);
+}
+
 static int send_msg(tp_conn *c, nng_msg *m)
 {
 	int rv;
@@ -32,11 +41,14 @@ static int send_msg(tp_conn *c, nng_msg *m)
 			rv = TP_ECLOSED;
 			break;
 		}
-		if ((rv = nng_sendmsg(c->sock, m, 0)) == 0) {
+		nng_aio_set_msg(c->saio, m);
+		nng_aio_set_timeout(c->saio, NNG_DURATION_INFINITE);
+		nng_send_aio(c->sock, c->saio);
+		if ((rv = aio_run(c, c->saio, 0)) == 0) {
 			c->sent++;
 			return TP_OK;
 		}
-		if (rv != NNG_ETIMEDOUT) {
+		if (rv != NNG_ECANCELED) {
 			rv = rv == NNG_ECLOSED ? TP_ECLOSED : tp_err_nng(rv);
 			break;
 		}
@@ -105,22 +117,26 @@ static int raw_next(tp_conn *c, int64_t dl, nng_msg **out)
 	int rv;
 	for (;;) {
 		int gone = tp__conn_peer_gone(c);
-		int64_t left = dl < 0 ? SLICE_MS : dl - now_ms();
-		int flags = (gone || left <= 0) ? NNG_FLAG_NONBLOCK : 0;
-		nng_duration to =
-		    left < SLICE_MS ? (nng_duration)left : SLICE_MS;
-		if (flags == 0 && to != c->rcv_to &&
-		    nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, to) == 0)
-			c->rcv_to = to;
-		rv = nng_recvmsg(c->sock, out, flags);
-		if (rv == 0)
+		int64_t left = dl < 0 ? 0 : dl - now_ms();
+		nng_duration to = NNG_DURATION_INFINITE;
+		if (gone || (dl >= 0 && left <= 0))
+			to = NNG_DURATION_ZERO;
+		else if (dl >= 0)
+			to = (nng_duration)left;
+		nng_aio_set_timeout(c->raio, to);
+		nng_recv_aio(c->sock, c->raio);
+		rv = aio_run(c, c->raio, gone);
+		if (rv == 0) {
+			*out = nng_aio_get_msg(c->raio);
 			return TP_OK;
-		if (rv != NNG_ETIMEDOUT && rv != NNG_EAGAIN)
-			return rv == NNG_ECLOSED ? TP_ECLOSED : tp_err_nng(rv);
-		if (gone)
-			return TP_ECLOSED;
-		if (dl >= 0 && now_ms() >= dl && flags != 0)
-			return TP_ETIMEDOUT;
+		}
+		if (rv == NNG_ECANCELED)
+			continue; /* the peer went: drain what is queued */
+		if (rv == NNG_ETIMEDOUT && !gone && tp__conn_peer_gone(c))
+			continue; /* went away while we waited: drain */
+		if (rv == NNG_ETIMEDOUT || rv == NNG_EAGAIN)
+			return gone ? TP_ECLOSED : TP_ETIMEDOUT;
+		return rv == NNG_ECLOSED ? TP_ECLOSED : tp_err_nng(rv);
 	}
 }
 
