@@ -1,8 +1,9 @@
 /*
  * process.c - tp_process: multiprocessing.Process in C. The parent's side:
- * the target registry, the process objects and their lifecycle, reading
- * each child's control channel (start handshake, result, exit frame), and
- * the runtime hooks that finish children at exit.
+ * the target registry, the process objects and their lifecycle, the
+ * runtime hooks that finish children at exit, current/parent/active
+ * children. Watching a child's control channel is in reap.c, the start
+ * methods in start.c.
  *
  * A process object is driven only by the thread that uses it (like a
  * payload); the list of children is shared and guarded by tp__pm.mu.
@@ -97,6 +98,7 @@ int tp__process_init(const tp_init_opts *opts)
 void tp__process_fini(void)
 {
 	tp__finish_children();
+	tp__exit_log_close();
 }
 
 /* ---- process objects ---- */
@@ -204,139 +206,6 @@ int tp_process_start(tp_process *p)
 	return TP_OK;
 }
 
-/* ---- observing the child: the control channel ---- */
-
-static void on_exit_event(tp_process *p, const Troupe__ExitEvent *ev)
-{
-	(void)ev;
-	p->have_status = 1;
-	free(p->report);
-	p->report = NULL;
-	if (ev->report != NULL && ev->report[0] != '\0')
-		p->report = strdup(ev->report);
-	if (ev->signal != 0)
-		p->status = ev->signal | (ev->core_dumped ? 0x80 : 0);
-	else
-		p->status = (ev->exit_code & 0xff) << 8;
-}
-
-static void on_frame(tp_process *p, Troupe__Envelope *env)
-{
-	switch (env->body_case) {
-	case TROUPE__ENVELOPE__BODY_PROCESS_RESULT:
-		tp_payload_free(p->result);
-		p->result = NULL;
-		if (env->process_result->result != NULL)
-			tp__payload_from_pb(env->process_result->result,
-			                    &p->result);
-		else
-			tp_payload_new(&p->result);
-		p->have_result = p->result != NULL;
-		break;
-	case TROUPE__ENVELOPE__BODY_EXIT:
-		on_exit_event(p, env->exit);
-		break;
-	default:
-		break; /* unknown frames are ignored */
-	}
-}
-
-/* The exit is known: reap if we are the real parent, report a crash. */
-static int finish_exit(tp_process *p, int timeout_ms)
-{
-	if (!p->have_status && p->direct) {
-		int st;
-		struct timespec t0, now;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		for (;;) {
-			pid_t r = waitpid(p->pid, &st, WNOHANG);
-			if (r == p->pid)
-				break;
-			if (r < 0 && errno != EINTR) {
-				st = SIGKILL; /* someone else reaped it */
-				break;
-			}
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long el = (now.tv_sec - t0.tv_sec) * 1000 +
-			          (now.tv_nsec - t0.tv_nsec) / 1000000;
-			if (timeout_ms >= 0 && el >= timeout_ms)
-				return TP_ETIMEDOUT;
-			struct timespec d = {0, 200000};
-			nanosleep(&d, NULL);
-		}
-		void *buf = NULL;
-		size_t len = 0;
-		Troupe__Envelope *env = NULL;
-		if (tp__exit_publish(p->pid, p->name, st, &buf, &len) ==
-		        TP_OK &&
-		    tp__envelope_unpack(buf, len, 0, &env) == TP_OK &&
-		    env->body_case == TROUPE__ENVELOPE__BODY_EXIT)
-			on_exit_event(p, env->exit);
-		else
-			p->status = st;
-		p->have_status = 1;
-		tp__envelope_free(env);
-		free(buf);
-	}
-	if (!p->have_status) {
-		/* The fork server died without relaying: the child died with
-		 * it (PR_SET_PDEATHSIG). */
-		p->status = SIGKILL;
-		p->have_status = 1;
-	}
-	if (p->report != NULL) {
-		fputs(p->report, stderr);
-		fflush(stderr);
-	}
-	close(p->fd);
-	p->fd = -1;
-	tp__ctlbuf_free(&p->rb);
-	p->state = PROC_EXITED;
-	return TP_OK;
-}
-
-/*
- * Reads the control channel for up to timeout_ms (0: only what is there)
- * and handles every complete frame. Returns TP_OK once the child has
- * exited, TP_ETIMEDOUT while it runs.
- */
-int tp__process_pump(tp_process *p, int timeout_ms)
-{
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		int rv = tp__ctl_fill(p->fd, &p->rb);
-		Troupe__Envelope *env = NULL;
-		while (tp__ctl_next(&p->rb, &env) == TP_OK && env != NULL) {
-			on_frame(p, env);
-			tp__envelope_free(env);
-		}
-		if (rv == TP_ECLOSED || (rv != TP_OK && rv != TP_ENOMEM)) {
-			long left = timeout_ms;
-			if (timeout_ms > 0) {
-				clock_gettime(CLOCK_MONOTONIC, &now);
-				left -= (now.tv_sec - t0.tv_sec) * 1000 +
-				        (now.tv_nsec - t0.tv_nsec) / 1000000;
-				if (left < 0)
-					left = 0;
-			}
-			return finish_exit(p, (int)left);
-		}
-		int wait = -1;
-		if (timeout_ms >= 0) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long el = (now.tv_sec - t0.tv_sec) * 1000 +
-			          (now.tv_nsec - t0.tv_nsec) / 1000000;
-			if (el >= timeout_ms)
-				return TP_ETIMEDOUT;
-			wait = (int)(timeout_ms - el);
-		}
-		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-		if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
-			return tp_err_errno(errno);
-	}
-}
-
 int tp_process_join(tp_process *p, int timeout_ms)
 {
 	if (p == NULL || timeout_ms < -1)
@@ -393,6 +262,28 @@ int tp_process_exitcode(tp_process *p, int *out)
 	return TP_OK;
 }
 
+const char *tp_process_crash_report(const tp_process *p)
+{
+	return p == NULL || p->state != PROC_EXITED ? NULL : p->report;
+}
+
+int tp_process_exit_event(tp_process *p, tp_exit_event *ev)
+{
+	int code, rv;
+	if (p == NULL || ev == NULL)
+		return TP_EINVAL;
+	if ((rv = tp_process_exitcode(p, &code)) != TP_OK)
+		return rv;
+	memset(ev, 0, sizeof(*ev));
+	ev->pid = p->pid;
+	ev->name = p->name;
+	ev->exitcode = code;
+	ev->signal = WIFSIGNALED(p->status) ? WTERMSIG(p->status) : 0;
+	ev->core_dumped = WIFSIGNALED(p->status) && WCOREDUMP(p->status);
+	ev->report = p->report != NULL ? p->report : "";
+	return TP_OK;
+}
+
 pid_t tp_process_pid(const tp_process *p)
 {
 	return p == NULL ? 0 : p->pid;
@@ -410,7 +301,26 @@ int tp_process_daemon(const tp_process *p)
 
 int tp_process_sentinel(const tp_process *p)
 {
-	return p == NULL || p->state != PROC_RUNNING ? -1 : p->fd;
+	return p == NULL || p->state == PROC_NEW || p->state == PROC_SELF
+	           ? -1
+	           : p->fd;
+}
+
+/* For tp_wait: a readable sentinel may only mean "frames to drain" (the
+ * start handshake, a result): drain them, and report the fd ready only
+ * when its child has exited. Other fds are ready when readable. */
+int tp__sentinel_ready(int fd)
+{
+	int ready = 1;
+	pthread_mutex_lock(&tp__pm.mu);
+	for (tp_process *p = tp__pm.children; p != NULL; p = p->next) {
+		if (p->fd == fd && p->state == PROC_RUNNING) {
+			ready = tp__process_pump(p, 0) == TP_OK;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tp__pm.mu);
+	return ready;
 }
 
 int tp_process_result(tp_process *p, tp_payload **out, int timeout_ms)
@@ -521,6 +431,49 @@ void tp__finish_children(void)
 
 void tp_spawn_guard(void)
 {
-	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised)
-		tp_init(NULL); /* adopts the run directory, runs the child */
+	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised) {
+		int rv = tp_init(NULL); /* adopts the run dir, runs the child */
+		fprintf(stderr, "troupe: spawned child: tp_init: %s\n",
+		        tp_strerror(rv));
+		_exit(255); /* never run the caller's main as a child */
+	}
+}
+
+const char *tp_process_repr(const tp_process *p, char *buf, size_t len)
+{
+	char pid[32] = "", parent[32] = "None", st[48];
+	const char *cls = "Process";
+	if (buf == NULL || len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (p == NULL)
+		return buf;
+	if (p == &tp__pm.self) {
+		if (tp__pm.have_parent)
+			snprintf(parent, sizeof(parent), "%d",
+			         (int)tp__pm.parent.pid);
+		else
+			cls = "_MainProcess";
+		snprintf(st, sizeof(st), "started");
+	} else if (p == &tp__pm.parent) {
+		snprintf(parent, sizeof(parent), "?");
+		snprintf(st, sizeof(st), "started");
+	} else {
+		snprintf(parent, sizeof(parent), "%d", (int)tp__pm.self.pid);
+		if (p->pid > 0)
+			snprintf(pid, sizeof(pid), " pid=%d", (int)p->pid);
+		int code;
+		if (p->state == PROC_NEW)
+			snprintf(st, sizeof(st), "initial");
+		else if (tp_process_exitcode((tp_process *)p, &code) != TP_OK)
+			snprintf(st, sizeof(st), "started");
+		else if (code < 0 && sigabbrev_np(-code) != NULL)
+			snprintf(st, sizeof(st), "stopped exitcode=-SIG%s",
+			         sigabbrev_np(-code));
+		else
+			snprintf(st, sizeof(st), "stopped exitcode=%d", code);
+	}
+	snprintf(buf, len, "<%s name='%s'%s parent=%s %s%s>", cls, p->name, pid,
+	         parent, st, p->daemon ? " daemon" : "");
+	return buf;
 }
