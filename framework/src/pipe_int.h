@@ -31,11 +31,10 @@ struct tp_conn {
 	uint64_t rejected;
 };
 
-#define TP_CONN_LINGER_MS 2000
-#define TP_TAG_PAYLOAD    'P'
-#define TP_TAG_BYTES      'B'
-#define TP_TAG_FIN        'F'
-#define TP_TAG_ACK        'A'
+#define TP_TAG_PAYLOAD 'P'
+#define TP_TAG_BYTES   'B'
+#define TP_TAG_FIN     'F'
+#define TP_TAG_ACK     'A'
 
 /* The closing half of the handshake: sends FIN, waits for the ACK. */
 int tp__conn_linger(tp_conn *c);

@@ -41,6 +41,9 @@ extern "C" {
 
 typedef struct tp_conn tp_conn;
 
+/* How long tp_conn_close waits for the peer to read up to its FIN. */
+#define TP_CONN_LINGER_MS 2000
+
 /*
  * tp_pipe_new makes a pipe. With duplex != 0 both ends send and receive.
  * With duplex == 0 (Python's Pipe(duplex=False)) *a is the read end and *b
@@ -52,9 +55,15 @@ int tp_pipe_new(tp_conn **a, tp_conn **b, int duplex);
 
 /*
  * tp_conn_close closes the end: the peer gets TP_ECLOSED once it has read
- * what it already received; later calls on c give TP_ECLOSED. Closing
- * twice is allowed. Messages this end sent are flushed to a connected peer
- * first (waiting up to 1 s). Errors: TP_EINVAL.
+ * everything sent before the close; later calls on c give TP_ECLOSED.
+ * Closing twice is allowed. Because nng drops bytes a peer had not yet
+ * read when a connection goes away, close sends a FIN after the data and
+ * waits for the peer's ACK (its recv sends it on reaching the FIN), up to
+ * TP_CONN_LINGER_MS. It does not wait when the peer is in this process
+ * (it may be this thread), or when nothing was ever sent or connected.
+ * Errors: TP_EINVAL; TP_ETIMEDOUT when the peer did not read up to the FIN
+ * in time (messages may be lost: the loss is reported, not silent); the
+ * end is closed in every case.
  */
 int tp_conn_close(tp_conn *c);
 
@@ -66,8 +75,9 @@ int tp_conn_readable(const tp_conn *c);
 int tp_conn_writable(const tp_conn *c);
 
 /*
- * tp_conn_send sends a copy of p. It blocks while the peer has not
- * connected yet or its buffers are full (Python's send blocks the same).
+ * tp_conn_send sends a copy of p. Up to 128 messages are buffered; beyond
+ * that it blocks until the peer reads (Python's send blocks when the OS
+ * pipe is full). A peer that goes away wakes it with TP_ECLOSED.
  * Errors: TP_EINVAL, TP_EPERM (a read-only end), TP_ECLOSED (this end or
  * the peer is closed), TP_ETOOBIG (encoded larger than TP_MAX_MSG_DEFAULT),
  * TP_ENOMEM, wrapped nng errors.
