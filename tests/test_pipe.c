@@ -330,6 +330,48 @@ static void test_peer_killed(void **state)
 	tp_test_fini();
 }
 
+/* A peer that does not read: close reports it after the linger time
+ * instead of returning as if delivered, and never hangs. */
+static int slow_reader(tp_conn *c, long arg)
+{
+	int64_t v;
+	(void)arg;
+	CKRV(tp_conn_poll(c, 0), TP_ETIMEDOUT); /* opens the end */
+	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	CKRV(recv_int(c, &v, 10000), TP_OK); /* the data did arrive */
+	CK(v == 7);
+	CKRV(recv_int(c, &v, 10000), TP_ECLOSED);
+	return 0;
+}
+
+static int send_and_close_unread(tp_conn *c, long arg)
+{
+	(void)arg;
+	CKRV(send_int(c, 7), TP_OK);
+	CKRV(tp_conn_close(c), TP_ETIMEDOUT);
+	return 0;
+}
+
+static void test_close_reports_unread(void **state)
+{
+	(void)state;
+	tp_conn *a, *b;
+	tp_test_init(TP_START_DEFAULT);
+	flag = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TP_OK_OR_FAIL(tp_pipe_new(&a, &b, 0));
+	pid_t r = start(slow_reader, a, 0);
+	pid_t w = start(send_and_close_unread, b, 0);
+	assert_int_equal(reap(w), 0);
+	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);
+	assert_int_equal(reap(r), 0);
+	munmap((void *)flag, 4096);
+	tp_conn_free(a);
+	tp_conn_free(b);
+	tp_test_fini();
+}
+
 /* A raw peer sends garbage: each bad message is rejected and counted, and
  * the end keeps working. */
 static int rogue_peer(tp_conn *c, long arg)
@@ -460,6 +502,7 @@ int main(void)
 	    cmocka_unit_test(test_close_after_burst),
 	    cmocka_unit_test(test_peer_killed),
 	    cmocka_unit_test(test_malformed_messages),
+	    cmocka_unit_test(test_close_reports_unread),
 	    cmocka_unit_test(test_pipe_to_forkserver_child),
 	    cmocka_unit_test(test_pipe_to_spawned_child),
 	};
