@@ -470,6 +470,17 @@ static int die_in_lock(tp_queue *q, long arg)
 	_exit(0);
 }
 
+/* ... and in the middle of a get: the item comes back. */
+static int die_in_get(tp_queue *q, long arg)
+{
+	(void)arg;
+	tp__q_lock(q);
+	tp__q_jr_begin(q->s);
+	q->s->head += 16;
+	q->s->count -= 1;
+	_exit(0);
+}
+
 static void test_holder_killed_in_lock(void **state)
 {
 	(void)state;
@@ -482,6 +493,10 @@ static void test_holder_killed_in_lock(void **state)
 	assert_int_equal(reap(start(die_in_lock, q, 0)), 0);
 	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
 	assert_int_equal(st.recovered, 1);
+	assert_int_equal(st.count, 1);
+	assert_int_equal(reap(start(die_in_get, q, 0)), 0);
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.recovered, 2);
 	assert_int_equal(st.count, 1);
 	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
 	assert_int_equal(v, 11);
