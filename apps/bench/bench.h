@@ -31,6 +31,8 @@ double bench_median(double *xs, size_t n);
 int bench_wire(int argc, char **argv);
 int bench_value_lock(int argc, char **argv);
 int bench_sync_create(int argc, char **argv);
+int bench_queue(int argc, char **argv);
+int bench_pipe(int argc, char **argv);
 int bench_process_spawn(int argc, char **argv);
 int bench_worker_rss(int argc, char **argv);
 
