@@ -34,6 +34,8 @@ int bench_pool_apply_async(int argc, char **argv);
 int bench_pool_killed_worker(int argc, char **argv);
 int bench_value_lock(int argc, char **argv);
 int bench_sync_create(int argc, char **argv);
+int bench_queue(int argc, char **argv);
+int bench_pipe(int argc, char **argv);
 int bench_process_spawn(int argc, char **argv);
 int bench_worker_rss(int argc, char **argv);
 

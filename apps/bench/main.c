@@ -25,6 +25,12 @@ static const struct bench_workload workloads[] = {
 	 bench_value_lock},
 	{"sync_create", "create+free a shared Lock / Value (--n N)",
 	 bench_sync_create},
+	{"queue_throughput",
+	 "1 producer, 1 consumer process (--payload int|bytes1k, --n N)",
+	 bench_queue},
+	{"pipe_pingpong",
+	 "median pipe round trip (--n N, --warmup W, --raw, --compare)",
+	 bench_pipe},
 	{"pool_map",
 	 "Pool(P).map(square, range(N)) items/s (--n --procs --chunksize)",
 	 bench_pool_map},
@@ -46,7 +52,7 @@ double bench_now(void)
 }
 
 const char *bench_opt_str(int argc, char **argv, const char *name,
-			  const char *def)
+                          const char *def)
 {
 	for (int i = 0; i + 1 < argc; i++)
 		if (strncmp(argv[i], "--", 2) == 0 &&
@@ -78,10 +84,10 @@ double bench_median(double *xs, size_t n)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: troupe-bench WORKLOAD [--OPTION VALUE ...]\n"
-		     "workloads:\n");
+	             "workloads:\n");
 	for (size_t i = 0; i < N_WORKLOADS; i++)
 		fprintf(out, "  %-24s %s\n", workloads[i].name,
-			workloads[i].help);
+		        workloads[i].help);
 }
 
 int main(int argc, char **argv)

@@ -10,8 +10,10 @@
 
 #include "troupe/error.h"
 #include "troupe/payload.h"
+#include "troupe/pipe.h"
 #include "troupe/pool.h"
 #include "troupe/process.h"
+#include "troupe/queue.h"
 #include "troupe/runtime.h"
 #include "troupe/shared.h"
 #include "troupe/sync.h"
