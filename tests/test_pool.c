@@ -110,6 +110,23 @@ static int t_rev(const tp_payload *args, tp_payload *res)
 }
 TP_TARGET(t_rev);
 
+/* Even ints: their half; odd: a string; 7: nothing; a string: its length. */
+static int t_mixed(const tp_payload *args, tp_payload *res)
+{
+	int64_t x;
+	const char *str;
+	if (tp_payload_get_string(args, 0, &str) == TP_OK)
+		return tp_payload_add_int(res, (int64_t)strlen(str));
+	if (tp_payload_get_int(args, 0, &x) != TP_OK)
+		return tp_task_fail(res, "neither an int nor a string");
+	if (x == 7)
+		return 0;
+	if (x % 2 == 0)
+		return tp_payload_add_int(res, x / 2);
+	return tp_payload_add_string(res, "odd");
+}
+TP_TARGET(t_mixed);
+
 static int not_registered(const tp_payload *args, tp_payload *res)
 {
 	(void)args;
@@ -257,6 +274,48 @@ static void test_map_int_large(void **state)
 	assert_string_equal(e.message, "division by zero");
 	free(v);
 	free(o);
+	endpool(pool);
+}
+
+/* General maps: int items whose results change type mid-chunk, items of
+ * other types, results that add nothing (none). */
+static void test_map_mixed(void **state)
+{
+	(void)state;
+	tp_pool *pool = mkpool(2);
+	tp_payload *in = ints(0, 20), *out;
+	for (size_t cs = 1; cs <= 20; cs += 6) {
+		TP_OK_OR_FAIL(tp_pool_map(pool, t_mixed, in, cs, &out));
+		assert_int_equal(tp_payload_count(out), 20);
+		for (size_t i = 0; i < 20; i++) {
+			tp_type ty;
+			TP_OK_OR_FAIL(tp_payload_type(out, i, &ty));
+			if (i == 7) {
+				assert_int_equal(ty, TP_TNONE);
+			} else if (i % 2 == 0) {
+				assert_int_equal(int_at(out, i),
+				                 (int64_t)i / 2);
+			} else {
+				const char *str;
+				TP_OK_OR_FAIL(
+				    tp_payload_get_string(out, i, &str));
+				assert_string_equal(str, "odd");
+			}
+		}
+		tp_payload_free(out);
+	}
+	tp_payload *strs;
+	TP_OK_OR_FAIL(tp_payload_new(&strs));
+	TP_OK_OR_FAIL(tp_payload_add_string(strs, "abc"));
+	TP_OK_OR_FAIL(tp_payload_add_int(strs, 4));
+	TP_OK_OR_FAIL(tp_payload_add_string(strs, ""));
+	TP_OK_OR_FAIL(tp_pool_map(pool, t_mixed, strs, 0, &out));
+	assert_int_equal(int_at(out, 0), 3);
+	assert_int_equal(int_at(out, 1), 2);
+	assert_int_equal(int_at(out, 2), 0);
+	tp_payload_free(out);
+	tp_payload_free(strs);
+	tp_payload_free(in);
 	endpool(pool);
 }
 
@@ -620,6 +679,7 @@ int main(void)
 	    cmocka_unit_test(test_apply),
 	    cmocka_unit_test(test_map_chunks),
 	    cmocka_unit_test(test_map_int_large),
+	    cmocka_unit_test(test_map_mixed),
 	    cmocka_unit_test(test_starmap),
 	    cmocka_unit_test(test_imap),
 	    cmocka_unit_test(test_task_errors),

@@ -6,7 +6,8 @@
  *  pool_killed_worker  4 x apply_async(sleep 1 s) on Pool(2), SIGKILL one
  *                      worker after 0.5 s: how many results never arrive
  * Same defaults as the Python anchors; the pool is started and warmed up
- * before timing. map uses the packed integer path (tp_pool_map_int).
+ * before timing. map uses the packed integer path (tp_pool_map_int);
+ * --generic 1 uses tp_pool_map over a payload of ints instead.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -62,7 +63,23 @@ int bench_pool_map(int argc, char **argv)
 	double t0 = bench_now();
 	for (long i = 0; i < n; i++)
 		in[i] = i;
-	rv = tp_pool_map_int(pool, b_square, in, (size_t)n, (size_t)cs, out);
+	if (bench_opt_long(argc, argv, "generic", 0)) {
+		/* tp_pool_map over a payload of ints (the general path) */
+		tp_payload *items = NULL, *res = NULL;
+		rv = tp_payload_new(&items);
+		for (long i = 0; i < n && rv == TP_OK; i++)
+			rv = tp_payload_add_int(items, in[i]);
+		if (rv == TP_OK)
+			rv = tp_pool_map(pool, b_square, items, (size_t)cs,
+			                 &res);
+		for (long i = 0; i < n && rv == TP_OK; i++)
+			rv = tp_payload_get_int(res, (size_t)i, &out[i]);
+		tp_payload_free(items);
+		tp_payload_free(res);
+	} else {
+		rv = tp_pool_map_int(pool, b_square, in, (size_t)n, (size_t)cs,
+		                     out);
+	}
 	double dt = bench_now() - t0;
 	tp_pool_free(pool);
 	unsigned __int128 sum = 0, want = (unsigned __int128)(n - 1) *

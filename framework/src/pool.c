@@ -295,9 +295,31 @@ static int job_segment(struct tp_pool_result *j)
 	return TP_OK;
 }
 
+static int all_ints(const tp_payload *p)
+{
+	for (size_t i = 0; p != NULL && i < p->count; i++)
+		if (p->values[i].type != TP_TINT)
+			return 0;
+	return p != NULL;
+}
+
+/* A map over plain ints travels like map_int (an int64 array, no message
+ * per item); its results may still be of any type. */
+static int job_int_items(struct tp_pool_result *j, const tp_payload *items)
+{
+	j->int_items = malloc((j->n + 1) * sizeof(*j->int_items));
+	if (j->int_items == NULL)
+		return TP_ENOMEM;
+	for (size_t i = 0; i < j->n; i++)
+		j->int_items[i] = items->values[i].i;
+	return TP_OK;
+}
+
 static int job_inputs(struct tp_pool_result *j, const struct submit *s)
 {
 	int rv = TP_OK;
+	if (s->kind == POOL_MAP && s->n > 0 && all_ints(s->items))
+		return job_int_items(j, s->items);
 	if (s->kind == POOL_APPLY || s->kind == POOL_MAP) {
 		if (s->items != NULL)
 			return tp_payload_copy(s->items, &j->items);

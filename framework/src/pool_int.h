@@ -45,8 +45,9 @@ struct tp_pool_result {
 	tp_payload **argv;      /* starmap (owned copies) */
 	const int64_t *ints_in; /* map_int: borrowed, the caller waits */
 	int64_t *ints_out;
-	char seg[256];    /* large map_int: the shared file ("" if none) */
-	int64_t *seg_map; /* its mapping: n inputs, then n outputs */
+	int64_t *int_items; /* map of all-int items: them as an array */
+	char seg[256];      /* large map_int: the shared file ("" if none) */
+	int64_t *seg_map;   /* its mapping: n inputs, then n outputs */
 	size_t n, chunksize, ntasks;
 	size_t tasks_done, items_done;
 	tp_payload **out;       /* per task: its values (map, imap) */

@@ -117,6 +117,7 @@ static void job_destroy(struct tp_pool_result *j)
 		tp_payload_free(j->argv[i]);
 	free(j->argv);
 	free(j->terr);
+	free(j->int_items);
 	if (j->seg_map != NULL) {
 		munmap(j->seg_map, 2 * j->n * sizeof(int64_t));
 		unlink(j->seg);

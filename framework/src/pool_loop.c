@@ -268,6 +268,26 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 		            r->error->message, NULL, NULL, 0);
 		return;
 	}
+	if (t->job->kind != POOL_MAPINT && r->ints.len > 0) {
+		/* a general map whose results were all ints */
+		const uint8_t *d = r->ints.data;
+		size_t k = r->ints.len / sizeof(int64_t);
+		int rv = tp_payload_new(&values);
+		for (size_t i = 0; i < k && rv == TP_OK; i++) {
+			int64_t x;
+			memcpy(&x, d + i * sizeof(x), sizeof(x));
+			rv = tp_payload_add_int(values, x);
+		}
+		if (rv != TP_OK) {
+			tp_payload_free(values);
+			task_finish(pool, rd, t, TP_ENOMEM, TP_ENOMEM, w->name,
+			            "out of memory reading a result", NULL,
+			            NULL, 0);
+			return;
+		}
+		task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values, NULL, 0);
+		return;
+	}
 	if (r->values != NULL &&
 	    tp__payload_from_pb(r->values, &values) != TP_OK) {
 		task_finish(pool, rd, t, TP_ENOMEM, TP_ENOMEM, w->name,

@@ -32,6 +32,8 @@ struct batch {
 
 static size_t task_payloads(const struct pool_task *t)
 {
+	if (t->job->int_items != NULL)
+		return 0;
 	switch (t->job->kind) {
 	case POOL_APPLY:
 		return 1;
@@ -110,7 +112,12 @@ static int batch_fill(struct batch *b)
 		}
 		if (j->kind == POOL_APPLY)
 			p->whole = 1;
-		if (j->kind == POOL_MAPINT && j->seg[0] != '\0') {
+		if (j->int_items != NULL) {
+			p->is_int = 1;
+			p->any_result = 1;
+			p->ints.data = (uint8_t *)(j->int_items + t->first);
+			p->ints.len = t->count * sizeof(int64_t);
+		} else if (j->kind == POOL_MAPINT && j->seg[0] != '\0') {
 			p->is_int = 1;
 			p->seg = j->seg;
 			p->first = t->first;

@@ -228,6 +228,29 @@ static void worker_run_seg(struct wstate *ws, tp_target_fn fn,
 	w->in_seg = 1;
 }
 
+/* A general map's int task met a result that is not an int: the first k
+ * results so far become values. */
+static int ints_to_values(struct wresult *w, size_t k)
+{
+	if (tp_payload_new(&w->values) != TP_OK)
+		return 0;
+	for (size_t j = 0; j < k; j++)
+		if (tp_payload_add_int(w->values, w->ints[j]) != TP_OK)
+			return 0;
+	return 1;
+}
+
+/* Keeps the first value of r (none if empty) as the next result. */
+static int ints_keep_value(struct wresult *w, tp_payload *r)
+{
+	if (r->count == 0)
+		return tp_payload_add_none(w->values) == TP_OK;
+	size_t before = w->values->count;
+	tp__pool_value_move(w->values, r, 0);
+	tp_payload_clear(r);
+	return w->values->count == before + 1;
+}
+
 /* The packed integer path: one reused args and result payload. */
 static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
                             const Troupe__PoolTask *t, struct wresult *w)
@@ -247,10 +270,26 @@ static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
 			worker_fail(w, ws, t, i, rc, NULL);
 			return;
 		}
+		if (w->values != NULL) { /* general results: keep values */
+			if (!ints_keep_value(w, r)) {
+				worker_fail(w, ws, t, i, -TP_ENOMEM,
+				            "out of memory");
+				return;
+			}
+			continue;
+		}
 		if (r->count < 1 || r->values[0].type != TP_TINT) {
-			worker_fail(w, ws, t, i, -TP_ETYPE,
-			            "the result is not an integer");
-			return;
+			if (!t->any_result) {
+				worker_fail(w, ws, t, i, -TP_ETYPE,
+				            "the result is not an integer");
+				return;
+			}
+			if (!ints_to_values(w, i) || !ints_keep_value(w, r)) {
+				worker_fail(w, ws, t, i, -TP_ENOMEM,
+				            "out of memory");
+				return;
+			}
+			continue;
 		}
 		w->ints[i] = r->values[0].i;
 		if (r->count == 1) /* an int owns no memory: just forget it */
@@ -258,7 +297,12 @@ static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
 		else
 			tp_payload_clear(r);
 	}
-	w->nints = n;
+	if (w->values != NULL) {
+		free(w->ints);
+		w->ints = NULL;
+	} else {
+		w->nints = n;
+	}
 }
 
 static void worker_run_items(struct wstate *ws, tp_target_fn fn,
