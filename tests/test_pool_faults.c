@@ -254,7 +254,7 @@ static void test_death_in_large_int_map(void **state)
 	TP_OK_OR_FAIL(tp_pool_new(&pool, 2, NULL, NULL, 0));
 	for (size_t i = 0; i < n; i++)
 		v[i] = (int64_t)i;
-	TP_EXPECT(tp_pool_map_int(pool, f_square_or_die, v, n, 500, v),
+	TP_EXPECT(tp_pool_map_int(pool, f_square_or_die, v, n, 2000, v),
 	          TP_EDIED);
 	tp_pool_error e;
 	TP_OK_OR_FAIL(tp_pool_last_err(&e));

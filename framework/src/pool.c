@@ -328,7 +328,9 @@ static int job_inputs(struct tp_pool_result *j, const struct submit *s)
 	if (s->kind == POOL_MAPINT) {
 		j->ints_in = s->in;
 		j->ints_out = s->out;
-		return s->n >= SEG_MIN ? job_segment(j) : TP_OK;
+		return s->n >= SEG_MIN && j->chunksize >= SEG_CHUNK_MIN
+		           ? job_segment(j)
+		           : TP_OK;
 	}
 	j->argv = calloc(s->n + 1, sizeof(*j->argv));
 	if (j->argv == NULL)

@@ -184,10 +184,10 @@ int tp_pool_map_async(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
  * tp_pool_map_int is the packed fast path of tp_pool_map for plain
  * integers: fn gets args holding in[i] and must add an int result, which is
  * stored in out[i] (out has n slots and may be in). Small maps send the
- * integers in messages; from 64k items they go through a shared file of
- * the run directory that workers read and write in place. A result that is
- * not an int fails the map with TP_ETYPE. On failure out may be partly
- * written. Errors: as tp_pool_map.
+ * integers in messages; from 64k items in chunks of 1024 or more they go
+ * through a shared file of the run directory that workers read and write
+ * in place. A result that is not an int fails the map with TP_ETYPE. On
+ * failure out may be partly written. Errors: as tp_pool_map.
  */
 int tp_pool_map_int(tp_pool *pool, tp_target_fn fn, const int64_t *in, size_t n,
                     size_t chunksize, int64_t *out);
