@@ -18,7 +18,8 @@
 #include "troupe/error.h"
 
 #define INIT_TIMEOUT_S 60
-#define SEG_MIN        65536 /* int maps from this size use a shared file */
+#define SEG_MIN        65536 /* int maps from this size use a shared file, */
+#define SEG_CHUNK_MIN  1024  /* when their chunks are this big */
 
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tp_pool *live;
