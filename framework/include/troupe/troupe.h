@@ -12,5 +12,6 @@
 #include "troupe/payload.h"
 #include "troupe/process.h"
 #include "troupe/runtime.h"
+#include "troupe/supervisor.h"
 
 #endif
