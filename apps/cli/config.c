@@ -37,7 +37,33 @@ struct parse {
 	char err[256];
 	int err_line;
 	char cur[128]; /* the section being read */
+	char seen[CFG_MAX_PROGS + CFG_MAX_GROUPS + 1][72]; /* headers */
+	int nseen;
 };
+
+/* inih merges a repeated section into the first: catch it on the raw
+ * header line. */
+static void check_header(struct parse *p, const char *line)
+{
+	while (*line == ' ' || *line == '\t')
+		line++;
+	const char *end = strchr(line, ']');
+	if (*line != '[' || end == NULL || p->err[0])
+		return;
+	int n = (int)(end - line - 1);
+	for (int i = 0; i < p->nseen; i++) {
+		if ((int)strlen(p->seen[i]) == n &&
+		    strncmp(p->seen[i], line + 1, (size_t)n) == 0) {
+			snprintf(p->err, sizeof(p->err),
+			         "duplicate section [%.*s]", n, line + 1);
+			p->err_line = p->line;
+			return;
+		}
+	}
+	if (p->nseen < (int)(sizeof(p->seen) / sizeof(p->seen[0])))
+		snprintf(p->seen[p->nseen++], sizeof(p->seen[0]), "%.*s", n,
+		         line + 1);
+}
 
 static char *reader(char *str, int num, void *stream)
 {
@@ -46,6 +72,7 @@ static char *reader(char *str, int num, void *stream)
 	if (r == NULL)
 		return NULL;
 	p->line++;
+	check_header(p, str);
 	size_t n = strlen(str);
 	if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(p->f) &&
 	    p->err[0] == '\0') {
@@ -451,7 +478,7 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 	fclose(p.f);
 	if (rv == 0 && p.err[0] == '\0')
 		check(&p);
-	if (p.err[0] != '\0') {
+	if (p.err[0] != '\0' && (rv <= 0 || p.err_line <= rv)) {
 		snprintf(err, errlen, "%s:%d: %s", path, p.err_line, p.err);
 		return -1;
 	}

@@ -24,8 +24,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "runtime_int.h"
 
-static int foreground_events = 1;
+static FILE *event_log; /* <run dir>/log/troupe.log */
+static int foreground = 1;
 
 static void on_event(void *arg, const tp_sup_event *ev)
 {
@@ -33,19 +35,26 @@ static void on_event(void *arg, const tp_sup_event *ev)
 	                             "failed: restart intensity exceeded"};
 	char when[32];
 	time_t t = time(NULL);
+	char line[256];
 	(void)arg;
-	if (!foreground_events)
-		return;
 	strftime(when, sizeof(when), "%F %T", localtime(&t));
 	if (ev->kind == TP_EV_ESCALATE)
-		fprintf(stderr, "%s troupe: supervisor '%s' %s\n", when,
-		        ev->sup_id[0] ? ev->sup_id : "root", what[ev->kind]);
+		snprintf(line, sizeof(line), "%s troupe: supervisor '%s' %s\n",
+		         when, ev->sup_id[0] ? ev->sup_id : "root",
+		         what[ev->kind]);
 	else if (ev->kind == TP_EV_EXITED)
-		fprintf(stderr, "%s troupe: %s (pid %d) exited with %d\n", when,
-		        ev->id, (int)ev->pid, ev->exit_code);
+		snprintf(line, sizeof(line),
+		         "%s troupe: %s (pid %d) exited with %d\n", when,
+		         ev->id, (int)ev->pid, ev->exit_code);
 	else
-		fprintf(stderr, "%s troupe: %s (pid %d) %s\n", when, ev->id,
-		        (int)ev->pid, what[ev->kind]);
+		snprintf(line, sizeof(line), "%s troupe: %s (pid %d) %s\n",
+		         when, ev->id, (int)ev->pid, what[ev->kind]);
+	if (event_log != NULL) {
+		fputs(line, event_log);
+		fflush(event_log);
+	}
+	if (foreground)
+		fputs(line, stderr);
 }
 
 /* Adds the groups and programs of c in file order (by line). */
@@ -107,22 +116,48 @@ tp_sup *daemon_owner(struct daemon *d, const char *name)
 	return owner_in(d->root, name);
 }
 
-/* A live daemon answers on its socket: refuse to start a second one;
- * remove the file of a dead one. */
+/* A live daemon is named by SOCKET.pid ("<pid> <starttime>"): refuse to
+ * start a second one; remove the files of a dead one. The socket itself
+ * is never probed with a bare connect: nng 1.5 wedges its listener when a
+ * peer connects and leaves before the SP handshake (docs/supervisor.md). */
 static int socket_busy(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int busy =
-	    fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0)
-		close(fd);
-	if (!busy)
+	char pidfile[300];
+	unsigned long long start, now;
+	int pid;
+	snprintf(pidfile, sizeof(pidfile), "%s.pid", path);
+	FILE *f = fopen(pidfile, "r");
+	int busy = 0;
+	if (f != NULL) {
+		busy = fscanf(f, "%d %llu", &pid, &start) == 2 && pid > 0 &&
+		       tp__proc_starttime(pid, &now) == TP_OK && now == start;
+		fclose(f);
+	}
+	if (!busy) {
 		unlink(path);
+		unlink(pidfile);
+	}
 	return busy;
+}
+
+static void write_pidfile(const char *path)
+{
+	char pidfile[300];
+	unsigned long long start = 0;
+	snprintf(pidfile, sizeof(pidfile), "%s.pid", path);
+	tp__proc_starttime(getpid(), &start);
+	FILE *f = fopen(pidfile, "w");
+	if (f != NULL) {
+		fprintf(f, "%d %llu\n", (int)getpid(), start);
+		fclose(f);
+	}
+}
+
+static void remove_pidfile(const char *path)
+{
+	char pidfile[300];
+	snprintf(pidfile, sizeof(pidfile), "%s.pid", path);
+	unlink(pidfile);
 }
 
 /* The socket's directory must be ours and closed to others. */
@@ -201,6 +236,8 @@ static void redirect_logs(struct daemon *d, int detached)
 	snprintf(dir, sizeof(dir), "%s/log", tp_runtime_dir());
 	mkdir(dir, 0700);
 	snprintf(d->log_path, sizeof(d->log_path), "%s/troupe.log", dir);
+	event_log = fopen(d->log_path, "ae");
+	foreground = !detached;
 	if (!detached)
 		return;
 	int fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -222,9 +259,14 @@ static int wait_signal(struct daemon *d, const sigset_t *set, int *failed)
 {
 	struct timespec ts = {0, 200 * 1000000};
 	for (;;) {
-		int sig = sigtimedwait(set, NULL, &ts);
-		if (sig == SIGTERM || sig == SIGINT)
+		siginfo_t si;
+		int sig = sigtimedwait(set, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			fprintf(stderr, "troupe: %s from pid %d\n",
+			        sig == SIGTERM ? "SIGTERM" : "SIGINT",
+			        (int)si.si_pid);
 			return 1;
+		}
 		if (sig == SIGHUP) {
 			char msg[512];
 			daemon_reload(d, msg, sizeof(msg));
@@ -271,6 +313,7 @@ static int run(struct daemon *d, int report_fd, int detached)
 	} else {
 		char pid[32];
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		write_pidfile(d->socket);
 		report(report_fd, "ok: troupe daemon %s, control socket %s\n",
 		       pid, d->socket);
 		if (report_fd >= 0)
@@ -284,7 +327,10 @@ static int run(struct daemon *d, int report_fd, int detached)
 	tp_sup_stop(d->root);
 	metrics_stop(d);
 	ctl_stop(d);
+	remove_pidfile(d->socket);
 	tp_sup_free(d->root);
+	if (event_log != NULL)
+		fclose(event_log);
 	tp_fini();
 	return rv != TP_OK || failed ? 1 : 0;
 }
