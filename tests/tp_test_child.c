@@ -76,8 +76,8 @@ int main(int argc, char **argv)
 	if (delay > 0)
 		sleep_ms(delay);
 	if (ready) {
+		mark("ready"); /* before telling: the next child may start */
 		tp_ready();
-		mark("ready");
 	}
 	if (code >= 0) {
 		if (after > 0)

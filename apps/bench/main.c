@@ -12,8 +12,10 @@
 #include "troupe/troupe.h"
 
 static const struct bench_workload workloads[] = {
-	{"wire", "envelope encode+decode of a small payload (--n N)",
-	 bench_wire},
+    {"wire", "envelope encode+decode of a small payload (--n N)", bench_wire},
+    {"supervisor_restart",
+     "kill -9 of a permanent child to its replacement ready (--n N)",
+     bench_supervisor_restart},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -26,7 +28,7 @@ double bench_now(void)
 }
 
 const char *bench_opt_str(int argc, char **argv, const char *name,
-			  const char *def)
+                          const char *def)
 {
 	for (int i = 0; i + 1 < argc; i++)
 		if (strncmp(argv[i], "--", 2) == 0 &&
@@ -58,10 +60,10 @@ double bench_median(double *xs, size_t n)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: troupe-bench WORKLOAD [--OPTION VALUE ...]\n"
-		     "workloads:\n");
+	             "workloads:\n");
 	for (size_t i = 0; i < N_WORKLOADS; i++)
 		fprintf(out, "  %-24s %s\n", workloads[i].name,
-			workloads[i].help);
+		        workloads[i].help);
 }
 
 int main(int argc, char **argv)
