@@ -8,6 +8,7 @@
 #ifndef TROUPE_TROUPE_H
 #define TROUPE_TROUPE_H
 
+#include "troupe/actor.h"
 #include "troupe/error.h"
 #include "troupe/payload.h"
 #include "troupe/process.h"
