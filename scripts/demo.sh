@@ -13,7 +13,14 @@ TROUPE="$BIN/apps/cli/troupe"
 export TROUPE_DEMO_BIN="$BIN/apps/demo"
 SOCKDIR=$(mktemp -d /tmp/troupe-demo.XXXXXX)   # mode 0700
 export TROUPE_SOCKET="$SOCKDIR/troupe.sock"
-trap 'rm -rf "$SOCKDIR"' EXIT
+DAEMON=
+cleanup() { # on any failure too: never leave the daemon behind
+	if [ -n "$DAEMON" ] && kill -0 "$DAEMON" 2>/dev/null; then
+		"$TROUPE" shutdown >/dev/null 2>&1 || kill -9 "$DAEMON"
+	fi
+	rm -rf "$SOCKDIR"
+}
+trap cleanup EXIT
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 json_field() { # NAME FIELD: reads `troupe status --json` on stdin
@@ -25,7 +32,8 @@ print([c for c in d["children"] if c["name"]==sys.argv[1]][0][sys.argv[2]])' "$1
 step troupe supervise apps/demo/demo.ini --detach
 "$TROUPE" supervise "$ROOT/apps/demo/demo.ini" --detach
 DAEMON=$("$TROUPE" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["daemon_pid"])')
-PIDS=$("$TROUPE" status --json | python3 -c 'import json,sys; print(" ".join(str(c["pid"]) for c in json.load(sys.stdin)["children"]))')
+# Every child of the daemon (workers and its fork server).
+PIDS=$(cat /proc/"$DAEMON"/task/*/children)
 
 step troupe status
 "$TROUPE" status

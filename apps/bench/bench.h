@@ -30,5 +30,7 @@ double bench_median(double *xs, size_t n);
 /* Every workload, defined in its own bench_*.c file. */
 int bench_wire(int argc, char **argv);
 int bench_supervisor_restart(int argc, char **argv);
+int bench_process_spawn(int argc, char **argv);
+int bench_worker_rss(int argc, char **argv);
 
 #endif

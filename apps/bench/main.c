@@ -16,6 +16,11 @@ static const struct bench_workload workloads[] = {
     {"supervisor_restart",
      "kill -9 of a permanent child to its replacement ready (--n N)",
      bench_supervisor_restart},
+    {"process_spawn",
+     "start+join of a noop target (--method forkserver|spawn|fork, --n N)",
+     bench_process_spawn},
+    {"worker_rss", "VmRSS of idle children (--method M, --procs P)",
+     bench_worker_rss},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -68,7 +73,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	int rv = tp_init(NULL);
+	int rv = tp_init(NULL); /* in a spawned child: runs it, never returns */
 	if (rv != TP_OK) {
 		fprintf(stderr, "troupe-bench: tp_init: %s\n", tp_strerror(rv));
 		return 1;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "runtime_int.h"
 #include "wire.h"
 
 #define CTL_WORKERS 4
@@ -128,6 +129,7 @@ int ctl_start(struct daemon *d, const char *path)
 	if (c == NULL)
 		return TP_ENOMEM;
 	snprintf(url, sizeof(url), "ipc://%s", path);
+	tp__nng_used();
 	if ((rv = nng_rep0_open(&c->sock)) != 0 ||
 	    (rv = nng_listener_create(&l, c->sock, url)) != 0 ||
 	    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) !=
@@ -179,6 +181,7 @@ int ctl_call(const char *path, const Troupe__SupRequest *req,
 	if ((rv = tp__envelope_pack(&env, CTL_MAX_MSG, &buf, &len)) != TP_OK)
 		return rv;
 	snprintf(url, sizeof(url), "ipc://%s", path);
+	tp__nng_used();
 	if ((rv = nng_req0_open(&s)) != 0) {
 		free(buf);
 		return tp_err_nng(rv);

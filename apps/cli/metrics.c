@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "runtime_int.h"
 
 void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
                 Troupe__SupReply *rep);
@@ -123,6 +124,7 @@ int metrics_start(struct daemon *d, const char *hostport)
 	}
 	snprintf(u, sizeof(u), "http://%s", hostport);
 	the_daemon = d;
+	tp__nng_used();
 	if ((rv = nng_url_parse(&url, u)) != 0) {
 		free(h);
 		return tp_err_nng(rv);

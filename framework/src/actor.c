@@ -25,6 +25,7 @@
 #include "troupe/error.h"
 #include "troupe/runtime.h"
 #include "troupe/supervisor.h"
+#include "runtime_int.h"
 #include "wire.h"
 
 #define MAX_TIMERS    64
@@ -275,6 +276,7 @@ static int open_socket(tp_actor *a, const char *address, int *recvfd)
 	} else {
 		snprintf(a->address, sizeof(a->address), "%s", address);
 	}
+	tp__nng_used();
 	if ((rv = nng_rep0_open(&a->sock)) != 0)
 		return tp_err_nng(rv);
 	nng_setopt_size(a->sock, NNG_OPT_RECVMAXSZ, ACTOR_MAX_MSG);

@@ -10,6 +10,7 @@
 
 #include "troupe/actor.h"
 #include "troupe/error.h"
+#include "runtime_int.h"
 #include "wire.h"
 
 #define ACTOR_MAX_MSG (16 * 1024 * 1024)
@@ -26,6 +27,7 @@ int tp_actor_ref_open(tp_actor_ref **out, const char *address)
 	tp_actor_ref *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return TP_ENOMEM;
+	tp__nng_used();
 	if ((rv = nng_req0_open(&r->sock)) != 0) {
 		free(r);
 		return tp_err_nng(rv);

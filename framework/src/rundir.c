@@ -34,7 +34,7 @@ int tp__private_dir(const char *path)
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
+                    struct FTW *ftw)
 {
 	(void)st;
 	(void)ftw;
@@ -68,8 +68,8 @@ int tp__proc_starttime(pid_t pid, unsigned long long *out)
 	if (p == NULL)
 		return TP_EDECODE;
 	p++;
-	/* Field 22 is starttime; after ')' come fields 3, 4, ... */
-	for (int field = 2; field < 22 && p != NULL; field++)
+	/* Field 22 is starttime; p is at the blank before field 3. */
+	for (int field = 3; field < 22 && p != NULL; field++)
 		p = strchr(p + 1, ' ');
 	if (p == NULL)
 		return TP_EDECODE;
@@ -79,7 +79,7 @@ int tp__proc_starttime(pid_t pid, unsigned long long *out)
 
 /* Parses "<pid>.<starttime>"; returns 1 when the name has that form. */
 static int parse_run_name(const char *name, pid_t *pid,
-			  unsigned long long *start)
+                          unsigned long long *start)
 {
 	char *end;
 	long p = strtol(name, &end, 10);
