@@ -357,6 +357,37 @@ static void test_malformed_request_is_refused(void **state)
 	assert_int_equal(daemon_wait(d), 0);
 }
 
+/* Another user cannot reach the daemon: the socket's directory is 0700
+ * and the socket 0600 (the daemon also checks SO_PEERCRED on every
+ * request, as a second line). */
+static void test_other_user_is_refused(void **state)
+{
+	(void)state;
+	char out[4096];
+	write_cfg(three);
+	pid_t d = daemon_start();
+	if (geteuid() == 0) {
+		pid_t c = fork();
+		if (c == 0) {
+			int fd = open("/dev/null", O_WRONLY);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (setgid(65534) != 0 || setuid(65534) != 0)
+				_exit(99);
+			execl(TROUPE_BIN, TROUPE_BIN, "--socket", sock,
+			      "status", (char *)NULL);
+			_exit(98);
+		}
+		int st;
+		assert_int_equal(waitpid(c, &st, 0), c);
+		assert_true(WIFEXITED(st));
+		assert_true(WEXITSTATUS(st) == 1 || WEXITSTATUS(st) == 3);
+	}
+	assert_int_equal(troupe(out, sizeof(out), "status"), 0);
+	assert_int_equal(troupe(out, sizeof(out), "shutdown"), 0);
+	assert_int_equal(daemon_wait(d), 0);
+}
+
 static void test_reload(void **state)
 {
 	(void)state;
@@ -481,6 +512,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_request_is_refused,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_user_is_refused, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_no_orphans_after_kill9_of_daemon, setup, teardown),
