@@ -12,6 +12,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ struct ctl {
 void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
                 Troupe__SupReply *rep);
 void ctl_reply_free(Troupe__SupReply *rep);
+extern int ctl_shutdown_requested;
 
 static nng_msg *make_reply(const Troupe__SupReply *rep)
 {
@@ -115,6 +117,8 @@ static void *worker(void *arg)
 		nng_aio_wait(aio);
 		if (nng_aio_result(aio) != 0)
 			nng_msg_free(out);
+		if (__atomic_load_n(&ctl_shutdown_requested, __ATOMIC_RELAXED))
+			kill(getpid(), SIGTERM); /* after the reply left */
 	}
 	nng_aio_free(aio);
 	return NULL;

@@ -13,6 +13,8 @@
 
 #include "cli.h"
 
+int ctl_shutdown_requested;
+
 void ctl_reply_free(Troupe__SupReply *rep)
 {
 	for (size_t i = 0; i < rep->n_children; i++) {
@@ -266,7 +268,8 @@ void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
 		say(rep, rv, "%s%s", msg, "");
 	} else if (strcmp(cmd, "shutdown") == 0) {
 		say(rep, TP_OK, "shutting down%s%s", "", "");
-		kill(getpid(), SIGTERM);
+		/* The worker raises SIGTERM once the reply is sent. */
+		__atomic_store_n(&ctl_shutdown_requested, 1, __ATOMIC_RELAXED);
 	} else {
 		say(rep, TP_EINVAL, "unknown command '%s'%s", cmd, "");
 	}
