@@ -156,6 +156,14 @@ static void test_module_in_host(void **state)
 	TP_OK_OR_FAIL(tp_sup_terminate_child(s, "sleeper"));
 	wait_value(r, 1110);
 	assert_true(call(r, "stats", 0, NULL, 5000) > 5);
+	tp_actor_stats st, st2;
+	TP_OK_OR_FAIL(tp_actor_query_stats(r, &st, 5000));
+	assert_true(st.msgs_in > 5);
+	assert_int_equal(st.msgs_out, st.msgs_in); /* every one answered */
+	assert_int_equal(st.infos, 2);             /* the timer, the exit */
+	TP_OK_OR_FAIL(tp_actor_query_stats(r, &st2, 5000));
+	assert_int_equal(st2.msgs_in, st.msgs_in); /* monitoring is free */
+	TP_EXPECT(tp_actor_query_stats(NULL, &st, 10), TP_EINVAL);
 	/* A crash: restarted by the supervisor with a fresh state. */
 	tp_payload *m;
 	TP_OK_OR_FAIL(tp_payload_new(&m));

@@ -388,6 +388,38 @@ static void test_other_user_is_refused(void **state)
 	assert_int_equal(daemon_wait(d), 0);
 }
 
+/* An actor module under the daemon: `actor = URL` lets troupe top show
+ * its message counters. */
+static void test_actor_under_daemon(void **state)
+{
+	(void)state;
+	char text[2048], out[8192];
+	snprintf(text, sizeof(text),
+	         "[program:counter]\ncommand = %s %s 3\nready = notify\n"
+	         "actor = ipc://%s/counter.sock\n",
+	         TP_ACTOR_HOST, TP_ACTOR_SO, dir);
+	write_cfg(text);
+	pid_t d = daemon_start();
+	assert_int_equal(troupe(out, sizeof(out), "top -n 1"), 0);
+	char *line = strstr(out, "counter");
+	assert_non_null(line);
+	/* NAME PID STATE UPTIME RESTARTS MAILBOX MSG_IN MSG_OUT */
+	char name[32], st[16], up[16], mb[8], in[16], outs[16];
+	int pid;
+	unsigned restarts;
+	assert_int_equal(sscanf(line, "%31s %d %15s %15s %u %7s %15s %15s",
+	                        name, &pid, st, up, &restarts, mb, in, outs),
+	                 8);
+	assert_string_equal(st, "running");
+	assert_string_equal(in, "0");
+	assert_string_equal(outs, "0");
+	json_object *root, *c = status_json(&root, "counter");
+	assert_int_equal(jint(c, "msgs_in"), -1); /* plain status: not asked */
+	json_object_put(root);
+	kill(d, SIGTERM);
+	assert_int_equal(daemon_wait(d), 0);
+}
+
 static void test_reload(void **state)
 {
 	(void)state;
@@ -513,6 +545,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_malformed_request_is_refused,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_user_is_refused, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_actor_under_daemon, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -30,6 +30,8 @@ struct cfg_prog {
 	char *env[32];
 	char env_buf[1024];
 	char envraw[1024];
+	char actor[256]; /* actor = URL: its TROUPE_ACTOR_ADDR */
+	char actor_env[300];
 	char directory[256];
 	char log[256];
 	tp_child_spec spec; /* argv/env/cwd/log point into this struct */

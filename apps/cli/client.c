@@ -83,6 +83,9 @@ static json_object *child_json(const Troupe__SupChild *c)
 	if (c->strategy[0])
 		json_object_object_add(o, "strategy",
 		                       json_object_new_string(c->strategy));
+	json_object_object_add(o, "msgs_in", json_object_new_int64(c->msgs_in));
+	json_object_object_add(o, "msgs_out",
+	                       json_object_new_int64(c->msgs_out));
 	json_object_object_add(o, "command",
 	                       json_object_new_string(c->command));
 	json_object_object_add(o, "log", json_object_new_string(c->log_path));
@@ -238,7 +241,7 @@ static int top(const char *sock, int iterations, int interval)
 	for (int it = 0; !interrupted && (iterations <= 0 || it < iterations);
 	     it++) {
 		Troupe__Envelope *env;
-		int rv = call(sock, "status", NULL, 0, NULL, &env);
+		int rv = call(sock, "status", NULL, 0, "stats", &env);
 		if (rv != 0)
 			return rv;
 		Troupe__SupReply *r = env->sup_reply;
@@ -258,10 +261,17 @@ static int top(const char *sock, int iterations, int interval)
 				      100.0 / interval;
 			prev_pid[k] = c->pid;
 			prev_cpu[k] = c->cpu_ms;
+			char in[24] = "-", out[24] = "-";
+			if (c->msgs_in >= 0)
+				snprintf(in, sizeof(in), "%lld",
+				         (long long)c->msgs_in);
+			if (c->msgs_out >= 0)
+				snprintf(out, sizeof(out), "%lld",
+				         (long long)c->msgs_out);
 			printf("%-18.18s %7d %-9s %8s %8u %7s %7s %7s %7lluK "
 			       "%5.1f\n",
 			       c->name, c->pid, c->state, up, c->restarts, "-",
-			       "-", "-", (unsigned long long)c->rss_kb, cpu);
+			       in, out, (unsigned long long)c->rss_kb, cpu);
 		}
 		fflush(stdout);
 		tp__envelope_free(env);

@@ -266,6 +266,9 @@ static int prog_key2(struct parse *p, struct cfg_prog *pr, const char *k,
 	} else if (strcmp(k, "environment") == 0) {
 		if (!split_env(pr, v))
 			return fail(p, "bad environment '%s'", v, NULL);
+	} else if (strcmp(k, "actor") == 0) {
+		if (!setstr(p, pr->actor, sizeof(pr->actor), v))
+			return 0;
 	} else if (strcmp(k, "log") == 0) {
 		if (!setstr(p, pr->log, sizeof(pr->log), v))
 			return 0;
@@ -418,6 +421,23 @@ static int handler(void *user, const char *sec, const char *key,
 	return prog_key(p, cfg_prog(c, name + 1), key, v);
 }
 
+/* actor = URL: the child gets TROUPE_ACTOR_ADDR=URL, and the daemon asks
+ * it for its counters (troupe top). */
+static int add_actor_env(struct cfg_prog *pr)
+{
+	int n = 0;
+	while (pr->env[n] != NULL)
+		n++;
+	if (n >= 31)
+		return 0;
+	snprintf(pr->actor_env, sizeof(pr->actor_env), "TROUPE_ACTOR_ADDR=%s",
+	         pr->actor);
+	pr->env[n] = pr->actor_env;
+	pr->env[n + 1] = NULL;
+	pr->spec.env = pr->env;
+	return 1;
+}
+
 /* Checks what only the whole file can tell. */
 static int check(struct parse *p)
 {
@@ -428,6 +448,11 @@ static int check(struct parse *p)
 		if (pr->argv[0] == NULL)
 			return fail(p, "[program:%s] has no command", pr->name,
 			            NULL);
+		if (pr->actor[0] && !add_actor_env(pr))
+			return fail(p,
+			            "[program:%s]: too many environment "
+			            "entries",
+			            pr->name, NULL);
 		struct cfg_group *g =
 		    pr->group[0] ? cfg_group(c, pr->group) : NULL;
 		if (pr->group[0] && g == NULL)
@@ -545,9 +570,10 @@ int cfg_prog_changed(const struct cfg_prog *a, const struct cfg_prog *b)
 	const tp_child_spec *x = &a->spec, *y = &b->spec;
 	return strcmp(a->command, b->command) || strcmp(a->group, b->group) ||
 	       strcmp(a->directory, b->directory) || strcmp(a->log, b->log) ||
-	       strcmp(a->envraw, b->envraw) || x->restart != y->restart ||
-	       x->shutdown_ms != y->shutdown_ms || x->type != y->type ||
-	       x->ready != y->ready || x->startsecs_ms != y->startsecs_ms ||
+	       strcmp(a->envraw, b->envraw) || strcmp(a->actor, b->actor) ||
+	       x->restart != y->restart || x->shutdown_ms != y->shutdown_ms ||
+	       x->type != y->type || x->ready != y->ready ||
+	       x->startsecs_ms != y->startsecs_ms ||
 	       x->start_timeout_ms != y->start_timeout_ms ||
 	       x->stop_signal != y->stop_signal;
 }

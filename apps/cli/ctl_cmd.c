@@ -79,8 +79,25 @@ static int add_child(Troupe__SupReply *rep, size_t *cap)
 	return 1;
 }
 
+/* An actor child's counters, asked over its own socket (-1: unknown). */
+static void actor_stats(struct daemon *d, const char *name, Troupe__SupChild *c)
+{
+	struct cfg_prog *p = cfg_prog(d->cfg, name);
+	tp_actor_ref *r;
+	tp_actor_stats st;
+	c->msgs_in = c->msgs_out = -1;
+	if (p == NULL || p->actor[0] == '\0' || c->pid <= 0 ||
+	    tp_actor_ref_open(&r, p->actor) != TP_OK)
+		return;
+	if (tp_actor_query_stats(r, &st, 200) == TP_OK) {
+		c->msgs_in = (int64_t)st.msgs_in;
+		c->msgs_out = (int64_t)st.msgs_out;
+	}
+	tp_actor_ref_close(r);
+}
+
 static void flatten(struct daemon *d, tp_sup *s, int depth,
-                    Troupe__SupReply *rep, size_t *cap, int64_t now)
+                    Troupe__SupReply *rep, size_t *cap, int64_t now, int stats)
 {
 	tp_child_info *v;
 	int n;
@@ -109,8 +126,11 @@ static void flatten(struct daemon *d, tp_sup *s, int depth,
 			    (char *)tp_strategy_name(tp_sup_strategy(sub));
 		if (v[i].pid > 0)
 			proc_stats(v[i].pid, c);
+		c->msgs_in = c->msgs_out = -1;
+		if (stats)
+			actor_stats(d, v[i].id, c);
 		if (sub != NULL)
-			flatten(d, sub, depth + 1, rep, cap, now);
+			flatten(d, sub, depth + 1, rep, cap, now, stats);
 	}
 	free(v);
 }
@@ -122,10 +142,10 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void status(struct daemon *d, Troupe__SupReply *rep)
+static void status(struct daemon *d, Troupe__SupReply *rep, int stats)
 {
 	size_t cap = 0;
-	flatten(d, d->root, 0, rep, &cap, mono_ms());
+	flatten(d, d->root, 0, rep, &cap, mono_ms(), stats);
 	rep->strategy = (char *)tp_strategy_name(tp_sup_strategy(d->root));
 	rep->daemon_pid = getpid();
 }
@@ -217,7 +237,7 @@ static void logs(struct daemon *d, const Troupe__SupRequest *req,
 	}
 	size_t cap = 0;
 	Troupe__SupReply all = TROUPE__SUP_REPLY__INIT;
-	flatten(d, d->root, 0, &all, &cap, 0);
+	flatten(d, d->root, 0, &all, &cap, 0, 0);
 	for (size_t i = 0; i < req->n_names; i++) {
 		const char *path = NULL;
 		for (size_t k = 0; k < all.n_children; k++)
@@ -242,7 +262,9 @@ void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
 	int mutating = strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
 	               strcmp(cmd, "restart") == 0;
 	if (strcmp(cmd, "status") == 0) {
-		status(d, rep);
+		/* top asks for actor counters too (arg "stats"). */
+		status(d, rep,
+		       req->arg != NULL && strcmp(req->arg, "stats") == 0);
 	} else if (mutating || strcmp(cmd, "signal") == 0) {
 		int sig = 0;
 		if (req->n_names == 0) {

@@ -204,6 +204,16 @@ static void on_message(tp_actor *a)
 		rv = tp_payload_new(&in);
 	if (rv != TP_OK) {
 		send_reply(a, NULL, rv);
+	} else if (env->actor_request->stats) {
+		a->stats.msgs_in--; /* monitoring is not traffic */
+		if ((rv = tp_payload_new(&out)) == TP_OK) {
+			tp_payload_add_int(out, (int64_t)a->stats.msgs_in);
+			tp_payload_add_int(out, (int64_t)a->stats.msgs_out);
+			tp_payload_add_int(out, (int64_t)a->stats.infos);
+		}
+		uint64_t sent = a->stats.msgs_out;
+		send_reply(a, out, rv);
+		a->stats.msgs_out = sent;
 	} else if (env->actor_request->cast) {
 		send_reply(a, NULL, TP_OK); /* delivered */
 		rv = a->m->handle_cast ? a->m->handle_cast(a, a->state, in)

@@ -53,7 +53,7 @@ void tp_actor_ref_close(tp_actor_ref *ref)
 }
 
 static int send_req(tp_actor_ref *ref, const tp_payload *p, int cast,
-                    int timeout_ms)
+                    int timeout_ms, int stats)
 {
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
 	Troupe__ActorRequest ar = TROUPE__ACTOR_REQUEST__INIT;
@@ -65,6 +65,7 @@ static int send_req(tp_actor_ref *ref, const tp_payload *p, int cast,
 	if (rv != TP_OK)
 		return rv;
 	ar.cast = cast;
+	ar.stats = stats;
 	ar.payload = &pb;
 	env.body_case = TROUPE__ENVELOPE__BODY_ACTOR_REQUEST;
 	env.actor_request = &ar;
@@ -110,7 +111,7 @@ int tp_actor_call(tp_actor_ref *ref, const tp_payload *req, tp_payload **reply,
 {
 	if (ref == NULL || reply == NULL)
 		return TP_EINVAL;
-	int rv = send_req(ref, req, 0, timeout_ms);
+	int rv = send_req(ref, req, 0, timeout_ms, 0);
 	return rv == TP_OK ? recv_reply(ref, reply) : rv;
 }
 
@@ -118,6 +119,26 @@ int tp_actor_cast(tp_actor_ref *ref, const tp_payload *msg, int timeout_ms)
 {
 	if (ref == NULL)
 		return TP_EINVAL;
-	int rv = send_req(ref, msg, 1, timeout_ms);
+	int rv = send_req(ref, msg, 1, timeout_ms, 0);
 	return rv == TP_OK ? recv_reply(ref, NULL) : rv;
+}
+
+int tp_actor_query_stats(tp_actor_ref *ref, tp_actor_stats *out, int timeout_ms)
+{
+	tp_payload *p = NULL;
+	int64_t v[3] = {0};
+	if (ref == NULL || out == NULL)
+		return TP_EINVAL;
+	int rv = send_req(ref, NULL, 0, timeout_ms, 1);
+	if (rv == TP_OK)
+		rv = recv_reply(ref, &p);
+	for (int i = 0; rv == TP_OK && i < 3; i++)
+		rv = tp_payload_get_int(p, (size_t)i, &v[i]);
+	tp_payload_free(p);
+	if (rv == TP_OK) {
+		out->msgs_in = (uint64_t)v[0];
+		out->msgs_out = (uint64_t)v[1];
+		out->infos = (uint64_t)v[2];
+	}
+	return rv;
 }

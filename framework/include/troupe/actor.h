@@ -159,6 +159,14 @@ int tp_actor_call(tp_actor_ref *ref, const tp_payload *req, tp_payload **reply,
  */
 int tp_actor_cast(tp_actor_ref *ref, const tp_payload *msg, int timeout_ms);
 
+/*
+ * tp_actor_query_stats asks a running actor for its counters (answered by
+ * its loop between two messages, not by the module; not counted as
+ * traffic). Errors: as tp_actor_call.
+ */
+int tp_actor_query_stats(tp_actor_ref *ref, tp_actor_stats *out,
+                         int timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif
