@@ -420,6 +420,50 @@ static void test_actor_under_daemon(void **state)
 	assert_int_equal(daemon_wait(d), 0);
 }
 
+/* A tree that cannot start: the daemon says why, exits 1 and leaves
+ * nothing (no child, no socket); --detach reports it the same way. */
+static void test_start_failure_and_detach(void **state)
+{
+	(void)state;
+	char out[4096], args[400];
+	write_cfg("[program:a]\ncommand = %(ENV_TROUPE_CHILD)s a\n"
+	          "ready = notify\n"
+	          "[program:b]\ncommand = /nonexistent/prog\n");
+	snprintf(args, sizeof(args), "supervise %s", cfg);
+	assert_int_equal(troupe(out, sizeof(out), args), 1);
+	assert_non_null(strstr(out, "did not start"));
+	assert_int_equal(access(sock, F_OK), -1);
+	snprintf(args, sizeof(args), "supervise %s --detach", cfg);
+	assert_int_equal(troupe(out, sizeof(out), args), 1);
+	assert_non_null(strstr(out, "did not start"));
+	/* A good file, detached: returns once the tree is up. */
+	write_cfg(three);
+	assert_int_equal(troupe(out, sizeof(out), args), 0);
+	assert_non_null(strstr(out, "ok: troupe daemon"));
+	json_object *root, *c = status_json(&root, "c");
+	int dpid = jint(root, "daemon_pid");
+	assert_string_equal(jstr(c, "state"), "running");
+	json_object_put(root);
+	/* A second daemon on the same socket is refused. */
+	assert_int_equal(troupe(out, sizeof(out), args), 1);
+	assert_non_null(strstr(out, "already runs"));
+	assert_int_equal(troupe(out, sizeof(out), "shutdown"), 0);
+	int64_t end = now_ms() + 20000;
+	char path[64], st = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", dpid);
+	for (;;) {
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			break;
+		int ok = fscanf(f, "%*d (%*[^)]) %c", &st);
+		fclose(f);
+		if (ok == 1 && st == 'Z')
+			break;
+		assert_true(now_ms() < end);
+		nap(10);
+	}
+}
+
 static void test_reload(void **state)
 {
 	(void)state;
@@ -548,6 +592,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_actor_under_daemon, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_start_failure_and_detach,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_no_orphans_after_kill9_of_daemon, setup, teardown),

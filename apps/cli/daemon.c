@@ -215,6 +215,17 @@ static int detach(int *report_fd)
 	}
 	close(fds[0]);
 	setsid();
+	/* Let go of the caller's terminal or pipe now, before tp_init forks
+	 * the fork server (which would keep it open); the log file replaces
+	 * stdout/stderr once the run directory exists. */
+	int nul = open("/dev/null", O_RDWR);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		if (nul > 2)
+			close(nul);
+	}
 	*report_fd = fds[1];
 	return 0;
 }
