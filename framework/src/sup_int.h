@@ -95,12 +95,30 @@ void tp__sup_close_fds(struct sup_child *c);
 /* sup_loop.c */
 void *tp__sup_loop(void *arg);
 void tp__sup_wake(tp_sup *root);
+
+/* sup_ops.c */
+void tp__sup_emit(tp_sup *s, tp_sup_event_kind k, struct sup_child *c,
+                  int code);
+/* A starting child is ready: its start op is done. */
+void tp__sup_set_ready(struct sup_child *c);
+/* 1 when a start of c is queued and not begun. */
+int tp__sup_queued_start(tp_sup *s, struct sup_child *c);
+/* Carries out the queues of s's subtree; 1 if anything moved. */
+int tp__sup_advance_tree(tp_sup *s);
 struct sup_op *tp__sup_enqueue(tp_sup *s, enum sup_op_kind k,
                                struct sup_child *c, struct sup_req *req);
 /* Cancels every queued op of s (and of nested sups, recursively). */
 void tp__sup_cancel_all(tp_sup *s);
 /* Enqueues a stop for every live child of s, in reverse order. */
 void tp__sup_stop_all(tp_sup *s, struct sup_req *req);
+
+/* sup_exit.c */
+/* A child is gone (exit code, -N for signal N): restart policy. */
+void tp__sup_child_exited(struct sup_child *c, int code);
+/* Reaps c if its pidfd said so, then tp__sup_child_exited. */
+void tp__sup_reap_one(struct sup_child *c);
+/* A failed nested sup whose children are all stopped dies as a child. */
+void tp__sup_sub_check_failed(tp_sup *s);
 
 /* sup.c */
 struct sup_child *tp__sup_find(tp_sup *s, const char *id);

@@ -139,8 +139,8 @@ static int open_log(struct sup_child *c)
 		char dir[512];
 		snprintf(dir, sizeof(dir), "%s/log", rd);
 		mkdir(dir, 0700);
-		int n = snprintf(dir, sizeof(dir), "%s/log/%s.log", rd,
-				 c->spec.id);
+		int n =
+		    snprintf(dir, sizeof(dir), "%s/log/%s.log", rd, c->spec.id);
 		if (n < 0 || (size_t)n >= sizeof(c->log_path))
 			return -1;
 		memcpy(c->log_path, dir, (size_t)n + 1);
@@ -233,7 +233,9 @@ void tp__sup_signal(struct sup_child *c, int sig)
 	/* The group first (descendants), then the child itself in case it
 	 * left its group. */
 	kill(-c->pid, sig);
-	kill(c->pid, sig);
+	if (c->pidfd < 0 ||
+	    syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) != 0)
+		kill(c->pid, sig);
 }
 
 int tp__sup_reap(struct sup_child *c, int *code)
@@ -241,17 +243,23 @@ int tp__sup_reap(struct sup_child *c, int *code)
 	siginfo_t si;
 	int st;
 	memset(&si, 0, sizeof(si));
-	if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
-	        0 &&
-	    si.si_pid == 0)
-		return 0;
+	int w = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+	if (w == 0 && si.si_pid == 0)
+		return 0; /* still running */
+	if (w != 0) {
+		/* Reaped by someone else (SIGCHLD set to SIG_IGN, or a
+		 * waitpid(-1) elsewhere): the pid may already be reused, so
+		 * its group is left alone and the status is unknown. */
+		*code = -SIGKILL;
+		return 1;
+	}
 	/* While the zombie holds its pid, the group id cannot be reused:
 	 * kill what is left of its group (a grandchild that ignored the
 	 * stop), then reap. */
 	kill(-c->pid, SIGKILL);
 	pid_t r = waitpid(c->pid, &st, 0);
 	if (r < 0)
-		*code = -SIGKILL; /* reaped by someone else: unknown */
+		*code = -SIGKILL;
 	else if (WIFSIGNALED(st))
 		*code = -WTERMSIG(st);
 	else
