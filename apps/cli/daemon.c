@@ -28,6 +28,7 @@
 
 static FILE *event_log; /* <run dir>/log/troupe.log */
 static int foreground = 1;
+static int event_err = 2; /* stderr; non-blocking if it is a pipe */
 
 static void on_event(void *arg, const tp_sup_event *ev)
 {
@@ -54,7 +55,7 @@ static void on_event(void *arg, const tp_sup_event *ev)
 		fflush(event_log);
 	}
 	if (foreground)
-		fputs(line, stderr);
+		(void)!write(event_err, line, strlen(line));
 }
 
 /* Adds the groups and programs of c in file order (by line). */
@@ -249,8 +250,20 @@ static void redirect_logs(struct daemon *d, int detached)
 	snprintf(d->log_path, sizeof(d->log_path), "%s/troupe.log", dir);
 	event_log = fopen(d->log_path, "ae");
 	foreground = !detached;
-	if (!detached)
+	if (!detached) {
+		/* The loop thread prints events: a full pipe on stderr must
+		 * not stall it. Reopening the pipe gives a description of our
+		 * own, so O_NONBLOCK does not leak to whoever shares it; an
+		 * event that does not fit is dropped (the log file has it). */
+		struct stat st;
+		if (fstat(2, &st) == 0 && S_ISFIFO(st.st_mode)) {
+			int fd = open("/proc/self/fd/2",
+			              O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+			if (fd >= 0)
+				event_err = fd;
+		}
 		return;
+	}
 	int fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	int nul = open("/dev/null", O_RDONLY);
 	if (nul >= 0) {
