@@ -102,6 +102,8 @@ static void test_stale_dir_of_dead_run_is_removed(void **state)
 	rmdir(tp_test_base());
 }
 
+/* The start time is field 22 of /proc/PID/stat, and does not move when the
+ * process grows (field 23, vsize, does). */
 static void test_addresses_are_unique_and_inside_the_dir(void **state)
 {
 	(void)state;

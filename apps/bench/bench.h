@@ -36,6 +36,7 @@ int bench_value_lock(int argc, char **argv);
 int bench_sync_create(int argc, char **argv);
 int bench_queue(int argc, char **argv);
 int bench_pipe(int argc, char **argv);
+int bench_supervisor_restart(int argc, char **argv);
 int bench_process_spawn(int argc, char **argv);
 int bench_worker_rss(int argc, char **argv);
 

@@ -40,6 +40,9 @@ static const struct bench_workload workloads[] = {
 	 "SIGKILL a worker under 4 x 1 s tasks: lost results (--tasks "
 	 "--task-s --kill-after)",
 	 bench_pool_killed_worker},
+	{"supervisor_restart",
+	 "kill -9 of a permanent child to its replacement ready (--n N)",
+	 bench_supervisor_restart},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

@@ -8,6 +8,7 @@
 #ifndef TROUPE_TROUPE_H
 #define TROUPE_TROUPE_H
 
+#include "troupe/actor.h"
 #include "troupe/error.h"
 #include "troupe/payload.h"
 #include "troupe/pipe.h"
@@ -17,5 +18,6 @@
 #include "troupe/runtime.h"
 #include "troupe/shared.h"
 #include "troupe/sync.h"
+#include "troupe/supervisor.h"
 
 #endif
