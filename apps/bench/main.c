@@ -22,6 +22,30 @@ static const struct bench_workload workloads[] = {
 	{"manager_dict",
 	 "set+get pairs on a manager dict from a child (--n N, --raw)",
 	 bench_manager_dict},
+	{"value_lock",
+	 "2 processes increment a Value under its lock (--k N --procs P "
+	 "--reps R --raw 1 --access get|ptr)",
+	 bench_value_lock},
+	{"sync_create", "create+free a shared Lock / Value (--n N)",
+	 bench_sync_create},
+	{"queue_throughput",
+	 "1 producer, 1 consumer process (--payload int|bytes1k, --n N)",
+	 bench_queue},
+	{"pipe_pingpong",
+	 "median pipe round trip (--n N, --warmup W, --raw, --compare)",
+	 bench_pipe},
+	{"pool_map",
+	 "Pool(P).map(square, range(N)) items/s (--n --procs --chunksize)",
+	 bench_pool_map},
+	{"pool_apply_async", "N x apply_async(square) then get (--n --procs)",
+	 bench_pool_apply_async},
+	{"pool_killed_worker",
+	 "SIGKILL a worker under 4 x 1 s tasks: lost results (--tasks "
+	 "--task-s --kill-after)",
+	 bench_pool_killed_worker},
+	{"supervisor_restart",
+	 "kill -9 of a permanent child to its replacement ready (--n N)",
+	 bench_supervisor_restart},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -34,7 +58,7 @@ double bench_now(void)
 }
 
 const char *bench_opt_str(int argc, char **argv, const char *name,
-			  const char *def)
+                          const char *def)
 {
 	for (int i = 0; i + 1 < argc; i++)
 		if (strncmp(argv[i], "--", 2) == 0 &&
@@ -66,10 +90,10 @@ double bench_median(double *xs, size_t n)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: troupe-bench WORKLOAD [--OPTION VALUE ...]\n"
-		     "workloads:\n");
+	             "workloads:\n");
 	for (size_t i = 0; i < N_WORKLOADS; i++)
 		fprintf(out, "  %-24s %s\n", workloads[i].name,
-			workloads[i].help);
+		        workloads[i].help);
 }
 
 int main(int argc, char **argv)
