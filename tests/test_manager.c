@@ -530,6 +530,49 @@ static void test_condition(void **state)
 	tp_test_fini();
 }
 
+/* A pool task: adds its number to the dict it got in its args (Python
+ * refuses to pass a Queue to a pool worker; a proxy is fine here). */
+static int t_pool_task(const tp_payload *args, tp_payload *res)
+{
+	tp_proxy *d = arg_proxy(args, 0);
+	int64_t i = 0;
+	tp_payload_get_int(args, 1, &i);
+	int rv = tp_dict_set(d, tp_int(i), tp_int(i * i));
+	tp_payload_add_int(res, rv);
+	tp_proxy_free(d);
+	return rv;
+}
+TP_TARGET(t_pool_task);
+
+static void test_pool_workers(void **state)
+{
+	tp_manager *m;
+	tp_proxy *d;
+	tp_pool *pool;
+	tp_payload *args, *out;
+	int64_t n;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	TP_OK_OR_FAIL(tp_pool_new(&pool, 2, NULL, NULL, 0));
+	for (int i = 0; i < 6; i++) {
+		TP_OK_OR_FAIL(tp_payload_new(&args));
+		TP_OK_OR_FAIL(tp_payload_add_proxy(args, d));
+		TP_OK_OR_FAIL(tp_payload_add_int(args, i));
+		TP_OK_OR_FAIL(tp_pool_apply(pool, t_pool_task, args, &out));
+		assert_int_equal(int_at(out, 0), TP_OK);
+		tp_payload_free(out);
+		tp_payload_free(args);
+	}
+	TP_OK_OR_FAIL(tp_dict_len(d, &n));
+	assert_int_equal(n, 6);
+	tp_pool_free(pool);
+	tp_proxy_free(d);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
 /* Value + Lock counter of the seeds: add and sub processes. */
 static int t_counter(const tp_payload *args, tp_payload *res)
 {
@@ -1119,6 +1162,7 @@ int main(void)
 	    cmocka_unit_test(test_list_methods),
 	    cmocka_unit_test(test_queue_event_blocking),
 	    cmocka_unit_test(test_joinable_queue),
+	    cmocka_unit_test(test_pool_workers),
 	    cmocka_unit_test(test_barrier),
 	    cmocka_unit_test(test_condition),
 	    cmocka_unit_test(test_value_lock_counter),
