@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "troupe/actor.h"
 #include "troupe/error.h"
 #include "troupe/runtime.h"
@@ -51,13 +52,6 @@ struct tp_actor {
 	tp_actor_stats stats;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void tp_actor_stop(tp_actor *self, int reason)
 {
 	if (self != NULL && !self->stopping) {
@@ -83,7 +77,7 @@ int tp_actor_send_after(tp_actor *self, int ms, int64_t id)
 		return TP_EINVAL;
 	if (self->ntimers == MAX_TIMERS)
 		return TP_EFULL;
-	self->timers[self->ntimers].due = now_ms() + ms;
+	self->timers[self->ntimers].due = tp__now_ms() + ms;
 	self->timers[self->ntimers++].id = id;
 	return TP_OK;
 }
@@ -114,7 +108,7 @@ static void info(tp_actor *a, const tp_actor_info *in)
 
 static void fire_timers(tp_actor *a)
 {
-	int64_t now = now_ms();
+	int64_t now = tp__now_ms();
 	for (int i = 0; i < a->ntimers && !a->stopping;) {
 		if (a->timers[i].due > now) {
 			i++;
@@ -237,7 +231,7 @@ static int next_timeout(tp_actor *a)
 {
 	if (a->ntimers == 0)
 		return -1;
-	int64_t now = now_ms(), due = a->timers[0].due;
+	int64_t now = tp__now_ms(), due = a->timers[0].due;
 	for (int i = 1; i < a->ntimers; i++)
 		if (a->timers[i].due < due)
 			due = a->timers[i].due;

@@ -177,7 +177,7 @@ static void party_leave(struct tp__barst *st)
 static int bar_sleep(struct tp__barst *st, uint64_t gen, int timeout_ms)
 {
 	struct timespec dl;
-	tp__deadline(&dl, timeout_ms);
+	tp__deadline_ts(&dl, timeout_ms);
 	for (;;) {
 		if (st->gen != gen)
 			return st->reset_gen == gen + 1 ? TP_EBROKEN : TP_OK;

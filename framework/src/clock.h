@@ -36,4 +36,28 @@ static inline int tp__remaining(int64_t deadline)
 	return left <= 0 ? 0 : (left > INT32_MAX ? INT32_MAX : (int)left);
 }
 
+/* timeout_ms as an absolute CLOCK_MONOTONIC time (now, for a negative
+ * timeout), for futex and pthread timed waits. */
+static inline void tp__deadline_ts(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	if (timeout_ms < 0)
+		return;
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* 1 when the CLOCK_MONOTONIC time ts has passed. */
+static inline int tp__ts_expired(const struct timespec *ts)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > ts->tv_sec ||
+	       (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
+}
+
 #endif

@@ -146,7 +146,7 @@ static int slot_wait(struct tp__condst *st, int i, int timeout_ms)
 {
 	struct timespec dl;
 	int rv = TP_OK;
-	tp__deadline(&dl, timeout_ms);
+	tp__deadline_ts(&dl, timeout_ms);
 	while (st->w[i].state != SLOT_NOTIFIED && rv == TP_OK) {
 		if (timeout_ms == 0)
 			rv = TP_ETIMEDOUT;
@@ -192,7 +192,7 @@ int tp_cond_wait_for(tp_cond *c, int (*pred)(void *arg), void *arg,
 	int rv = TP_OK;
 	if (c == NULL || pred == NULL)
 		return TP_EINVAL;
-	tp__deadline(&dl, timeout_ms);
+	tp__deadline_ts(&dl, timeout_ms);
 	while (!pred(arg)) {
 		int left = -1;
 		if (timeout_ms >= 0) {

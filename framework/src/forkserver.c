@@ -202,7 +202,7 @@ static _Noreturn void server_main(int sock, pid_t parent)
 	if (getppid() != parent)
 		_exit(0);
 	prctl(PR_SET_NAME, "troupe-forksrv");
-	signal(SIGINT, SIG_IGN); /* ^C reaches the group: let the parent act */
+	signal(SIGINT, SIG_IGN);  /* ^C reaches the group: let the parent act */
 	signal(SIGCHLD, SIG_DFL); /* SIG_IGN inherited would auto-reap */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);

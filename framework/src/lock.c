@@ -79,7 +79,7 @@ static int lock_wait(struct tp__lockst *st, int timeout_ms)
 		return pthread_mutex_lock(&st->m);
 	if (timeout_ms == 0)
 		return EBUSY;
-	tp__deadline(&dl, timeout_ms);
+	tp__deadline_ts(&dl, timeout_ms);
 	return pthread_mutex_clocklock(&st->m, CLOCK_MONOTONIC, &dl);
 }
 

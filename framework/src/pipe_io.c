@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "payload_int.h"
 #include "pipe_int.h"
 #include "troupe/error.h"
@@ -15,13 +16,6 @@
 #define TAG_PAYLOAD      'P'
 #define TAG_BYTES        'B'
 #define CONN_HANDLE_KIND "pipe"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Runs the started aio to completion; cancels it if the peer went away
  * between the caller's check and the start. */
@@ -117,7 +111,7 @@ static int raw_next(tp_conn *c, int64_t dl, nng_msg **out)
 	int rv;
 	for (;;) {
 		int gone = tp__conn_peer_gone(c);
-		int64_t left = dl < 0 ? 0 : dl - now_ms();
+		int64_t left = dl < 0 ? 0 : dl - tp__now_ms();
 		nng_duration to = NNG_DURATION_INFINITE;
 		if (gone || (dl >= 0 && left <= 0))
 			to = NNG_DURATION_ZERO;
@@ -168,7 +162,7 @@ static int control(tp_conn *c, nng_msg *m)
 /* The next data message; after the peer's FIN, TP_ECLOSED. */
 static int next_msg(tp_conn *c, int timeout_ms, nng_msg **out)
 {
-	int64_t dl = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t dl = timeout_ms < 0 ? -1 : tp__now_ms() + timeout_ms;
 	int rv;
 	if (c->pending != NULL) {
 		*out = c->pending;
@@ -186,7 +180,7 @@ static int next_msg(tp_conn *c, int timeout_ms, nng_msg **out)
 
 int tp__conn_linger(tp_conn *c)
 {
-	int64_t dl = now_ms() + TP_CONN_LINGER_MS;
+	int64_t dl = tp__now_ms() + TP_CONN_LINGER_MS;
 	nng_msg *m, *fin;
 	int rv;
 	if (c->sent == 0 && !__atomic_load_n(&c->ever, __ATOMIC_ACQUIRE))
@@ -204,7 +198,7 @@ int tp__conn_linger(tp_conn *c)
 		return TP_OK;
 	}
 	while ((rv = nng_sendmsg(c->sock, fin, 0)) == NNG_ETIMEDOUT &&
-	       now_ms() < dl && !tp__conn_peer_gone(c))
+	       tp__now_ms() < dl && !tp__conn_peer_gone(c))
 		;
 	if (rv != 0) {
 		nng_msg_free(fin);

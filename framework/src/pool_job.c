@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "payload_int.h"
 #include "pool_int.h"
 #include "troupe/error.h"
@@ -330,15 +331,7 @@ static int job_wait_locked(struct tp_pool_result *j, int (*pred)(void *),
                            void *arg, int timeout_ms)
 {
 	struct timespec dl;
-	if (timeout_ms >= 0) {
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_sec += timeout_ms / 1000;
-		dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
-	}
+	tp__deadline_ts(&dl, timeout_ms);
 	while (!pred(arg)) {
 		if (timeout_ms < 0) {
 			pthread_cond_wait(&j->cv, &j->mu);

@@ -108,7 +108,7 @@ int tp_sem_acquire(tp_sem *s, int timeout_ms)
 	int rv;
 	if (s == NULL)
 		return TP_EINVAL;
-	tp__deadline(&dl, timeout_ms);
+	tp__deadline_ts(&dl, timeout_ms);
 	if ((rv = core_enter(&s->st->core)) != TP_OK)
 		return rv;
 	while (s->st->value == 0 && rv == TP_OK) {
@@ -250,7 +250,7 @@ int tp_event_wait(tp_event *e, int timeout_ms)
 		return TP_EINVAL;
 	if (tp_event_is_set(e))
 		return TP_OK;
-	tp__deadline(&dl, timeout_ms);
+	tp__deadline_ts(&dl, timeout_ms);
 	if ((rv = core_enter(&e->st->core)) != TP_OK)
 		return rv;
 	while (!e->st->flag && rv == TP_OK) {

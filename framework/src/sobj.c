@@ -125,27 +125,6 @@ int tp__pid_alive(pid_t pid)
 	return !(p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }
 
-void tp__deadline(struct timespec *ts, int timeout_ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	if (timeout_ms < 0)
-		return;
-	ts->tv_sec += timeout_ms / 1000;
-	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-int tp__expired(const struct timespec *ts)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > ts->tv_sec ||
-	       (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
-}
-
 int tp__mutex_init(pthread_mutex_t *m)
 {
 	pthread_mutexattr_t a;
@@ -189,7 +168,7 @@ static int ts_before(const struct timespec *a, const struct timespec *b)
 int tp__core_wait(struct tp__core *c, const struct timespec *deadline)
 {
 	struct timespec slice;
-	tp__deadline(&slice, TP__SLICE_MS);
+	tp__deadline_ts(&slice, TP__SLICE_MS);
 	if (deadline != NULL && ts_before(deadline, &slice))
 		slice = *deadline;
 	uint32_t seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
@@ -200,7 +179,7 @@ int tp__core_wait(struct tp__core *c, const struct timespec *deadline)
 	int rv = tp__core_lock(c);
 	if (rv != TP_OK)
 		return rv;
-	if (deadline != NULL && tp__expired(deadline))
+	if (deadline != NULL && tp__ts_expired(deadline))
 		return TP_ETIMEDOUT;
 	return TP_OK;
 }

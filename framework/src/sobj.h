@@ -24,6 +24,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "clock.h"
 #include "shm.h"
 #include "troupe/payload.h"
 
@@ -78,11 +79,6 @@ static inline pid_t tp__tid(void)
 
 /* 1 if process pid exists and is not a zombie. */
 int tp__pid_alive(pid_t pid);
-
-/* Absolute CLOCK_MONOTONIC deadline timeout_ms from now (< 0: none). */
-void tp__deadline(struct timespec *ts, int timeout_ms);
-/* 1 if the deadline has passed. */
-int tp__expired(const struct timespec *ts);
 
 /* Initialises a robust process-shared mutex. */
 int tp__mutex_init(pthread_mutex_t *m);

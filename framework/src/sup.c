@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "sup_int.h"
 #include "troupe/error.h"
 
@@ -349,13 +350,7 @@ int tp_sup_wait(tp_sup *sup, int timeout_ms)
 	int rv = TP_OK;
 	if (sup == NULL || sup->parent != NULL)
 		return TP_EINVAL;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	tp__deadline_ts(&ts, timeout_ms);
 	pthread_mutex_lock(&sup->mu);
 	if (!sup->started) {
 		pthread_mutex_unlock(&sup->mu);

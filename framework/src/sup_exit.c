@@ -13,12 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "sup_int.h"
 #include "troupe/error.h"
 
 static int intensity_exceeded(tp_sup *s)
 {
-	int64_t now = tp__sup_now_ms();
+	int64_t now = tp__now_ms();
 	int max = s->flags.intensity, k = 0;
 	for (int i = 0; i < s->nrestarts; i++)
 		if (now - s->restarts[i] < s->flags.period_ms)

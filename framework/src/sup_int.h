@@ -82,9 +82,6 @@ struct tp_sup {
 	int started, stop_req, ended, end_rv, thr_joined;
 };
 
-/* Monotonic milliseconds. */
-int64_t tp__sup_now_ms(void);
-
 /* sup_spawn.c */
 int tp__sup_spawn(struct sup_child *c);
 void tp__sup_signal(struct sup_child *c, int sig);

@@ -18,15 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "sup_int.h"
 #include "troupe/error.h"
-
-int64_t tp__sup_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void tp__sup_wake(tp_sup *root)
 {
@@ -153,14 +147,14 @@ void *tp__sup_loop(void *arg)
 	struct pollset ps = {0};
 	pthread_mutex_lock(&root->mu);
 	for (;;) {
-		deadlines(root, tp__sup_now_ms());
+		deadlines(root, tp__now_ms());
 		while (tp__sup_advance_tree(root))
 			tp__sup_sub_check_failed(root);
 		tp__sup_sub_check_failed(root);
 		pthread_cond_broadcast(&root->cv);
 		if (root->stop_req && tree_idle(root))
 			break;
-		int64_t now = tp__sup_now_ms();
+		int64_t now = tp__now_ms();
 		ps.n = 0;
 		ps.next = 0;
 		ps_add(&ps, root->wakefd, NULL);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "sup_int.h"
 #include "troupe/error.h"
 
@@ -137,7 +138,7 @@ static void begin_start(tp_sup *s, struct sup_op *op)
 		op->sub_req.parent = op;
 		op->sub_req.rollback = 1;
 		c->state = TP_CHILD_STARTING;
-		c->started_ms = tp__sup_now_ms();
+		c->started_ms = tp__now_ms();
 		for (int i = 0; i < sub->nkids; i++)
 			if (!sub->kids[i]->deleted && !sub->kids[i]->tmpl)
 				tp__sup_enqueue(sub, SUP_OP_START, sub->kids[i],
@@ -202,9 +203,8 @@ static void begin_stop(tp_sup *s, struct sup_op *op)
 	}
 	tp__sup_signal(c,
 	               c->spec.stop_signal > 0 ? c->spec.stop_signal : SIGTERM);
-	c->deadline_ms = c->spec.shutdown_ms > 0
-	                     ? tp__sup_now_ms() + c->spec.shutdown_ms
-	                     : 0;
+	c->deadline_ms =
+	    c->spec.shutdown_ms > 0 ? tp__now_ms() + c->spec.shutdown_ms : 0;
 }
 
 /* A start op that failed with a request asking for rollback: drop the

@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "runtime_int.h"
 #include "sup_int.h"
 #include "troupe/error.h"
@@ -214,7 +215,7 @@ int tp__sup_spawn(struct sup_child *c)
 	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	c->notify_fd = notify[0];
 	notify[0] = -1;
-	c->started_ms = tp__sup_now_ms();
+	c->started_ms = tp__now_ms();
 out:
 	for (int i = 0; i < 2; i++) {
 		if (notify[i] >= 0)
