@@ -9,6 +9,7 @@
 #define TROUPE_TROUPE_H
 
 #include "troupe/error.h"
+#include "troupe/log.h"
 #include "troupe/payload.h"
 #include "troupe/process.h"
 #include "troupe/runtime.h"
