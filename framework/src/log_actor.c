@@ -52,7 +52,9 @@ struct peer {
 struct tp_log_actor {
 	tp_log_config *cfg; /* with the actor's address */
 	char address[200];
-	pthread_mutex_t mu; /* guards st, error, running */
+	pthread_mutex_t mu;   /* guards st, error, running */
+	pthread_mutex_t fdmu; /* held while fds are made or closed, so a
+	                         fork sees a complete set to close */
 	pthread_t thr;
 	int running, joinable, error;
 	pid_t owner; /* the process whose thread this is */
@@ -62,6 +64,7 @@ struct tp_log_actor {
 	struct peer *peers;
 	size_t npeers, cappeers;
 	tp_log_actor_stats st;
+	uint64_t rot_base; /* rotations of earlier runs */
 	unsigned char *rbuf;
 	struct tp_log_actor *next;
 };
@@ -155,6 +158,7 @@ bad:
 
 static void conn_close(tp_log_actor *a, struct conn *c, int forget)
 {
+	pthread_mutex_lock(&a->fdmu);
 	epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	if (c->prev != NULL)
@@ -163,6 +167,7 @@ static void conn_close(tp_log_actor *a, struct conn *c, int forget)
 		a->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	pthread_mutex_unlock(&a->fdmu);
 	if (forget && c->pid > 0)
 		peer_forget(a, c->pid); /* the sender exited */
 	free(c);
@@ -230,6 +235,14 @@ static void drain_all(tp_log_actor *a)
 	tp__log_sink_flush(a->sink);
 }
 
+static void sync_sink_stats(tp_log_actor *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->st.rotations = a->rot_base + tp__log_sink_rotations(a->sink);
+	a->st.file_error = tp__log_sink_file_error(a->sink);
+	pthread_mutex_unlock(&a->mu);
+}
+
 static void *actor_main(void *arg)
 {
 	tp_log_actor *a = arg;
@@ -259,8 +272,10 @@ static void *actor_main(void *arg)
 			}
 		}
 		tp__log_sink_flush(a->sink);
+		sync_sink_stats(a);
 	}
 	drain_all(a);
+	sync_sink_stats(a);
 	pthread_mutex_lock(&a->mu);
 	a->running = 0;
 	a->error = err;
@@ -271,7 +286,18 @@ static void *actor_main(void *arg)
 	return NULL;
 }
 
+static int listen_locked(tp_log_actor *a);
+
 static int listen_on(tp_log_actor *a)
+{
+	int rv;
+	pthread_mutex_lock(&a->fdmu);
+	rv = listen_locked(a);
+	pthread_mutex_unlock(&a->fdmu);
+	return rv;
+}
+
+static int listen_locked(tp_log_actor *a)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	const char *path = tp__log_addr_path(a->address);
@@ -292,6 +318,7 @@ static int listen_on(tp_log_actor *a)
 /* Releases what one run of the thread used (not the sentinel). */
 static void run_cleanup(tp_log_actor *a)
 {
+	pthread_mutex_lock(&a->fdmu);
 	if (a->lfd >= 0) {
 		close(a->lfd);
 		unlink(tp__log_addr_path(a->address));
@@ -301,8 +328,60 @@ static void run_cleanup(tp_log_actor *a)
 	if (a->stopfd >= 0)
 		close(a->stopfd);
 	a->lfd = a->epfd = a->stopfd = -1;
+	pthread_mutex_unlock(&a->fdmu);
+	if (a->sink != NULL)
+		a->rot_base += tp__log_sink_rotations(a->sink);
 	tp__log_sink_close(a->sink);
 	a->sink = NULL;
+}
+
+/*
+ * fork: a child must not keep the actor's sockets, or a stopped actor's
+ * connections would stay open in it and swallow its senders' batches.
+ * Making and closing those fds happens under fdmu, which the prepare
+ * handler takes, so the child sees the complete set and closes it.
+ */
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (tp_log_actor *a = registry; a != NULL; a = a->next)
+		pthread_mutex_lock(&a->fdmu);
+}
+
+static void fork_parent(void)
+{
+	for (tp_log_actor *a = registry; a != NULL; a = a->next)
+		pthread_mutex_unlock(&a->fdmu);
+	pthread_mutex_unlock(&reg_mu);
+}
+
+static void fork_child(void)
+{
+	for (tp_log_actor *a = registry; a != NULL; a = a->next) {
+		for (struct conn *c = a->conns; c != NULL; c = c->next)
+			close(c->fd);
+		if (a->lfd >= 0)
+			close(a->lfd);
+		if (a->epfd >= 0)
+			close(a->epfd);
+		if (a->stopfd >= 0)
+			close(a->stopfd);
+		a->conns = NULL;
+		a->lfd = a->epfd = a->stopfd = -1;
+		a->joinable = a->running = 0;
+		a->sink = NULL; /* its buffers belong to the parent's thread */
+		pthread_mutex_init(&a->fdmu, NULL);
+		pthread_mutex_init(&a->mu, NULL);
+	}
+	registry = NULL;
+	pthread_mutex_init(&reg_mu, NULL);
+}
+
+static void fork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 static int epoll_add(int epfd, int fd, void *tag)
@@ -320,8 +399,10 @@ static int run_start(tp_log_actor *a)
 	int rv;
 	if ((rv = listen_on(a)) != TP_OK)
 		goto fail;
+	pthread_mutex_lock(&a->fdmu);
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
 	a->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_unlock(&a->fdmu);
 	if (a->epfd < 0 || a->stopfd < 0 ||
 	    epoll_add(a->epfd, a->lfd, &a->lfd) != 0 ||
 	    epoll_add(a->epfd, a->stopfd, &a->stopfd) != 0) {
@@ -378,7 +459,9 @@ int tp_log_actor_start(const tp_log_config *c, tp_log_actor **out)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return TP_ENOMEM;
 	a->lfd = a->epfd = a->stopfd = -1;
+	pthread_once(&fork_once, fork_register);
 	pthread_mutex_init(&a->mu, NULL);
+	pthread_mutex_init(&a->fdmu, NULL);
 	a->sentinel = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	a->rbuf = malloc(TP_LOG_FRAME_MAX);
 	if (a->sentinel < 0 || a->rbuf == NULL) {
@@ -403,6 +486,7 @@ fail:
 	tp_log_config_free(a->cfg);
 	free(a->rbuf);
 	pthread_mutex_destroy(&a->mu);
+	pthread_mutex_destroy(&a->fdmu);
 	free(a);
 	return rv;
 }
@@ -498,6 +582,7 @@ void tp_log_actor_free(tp_log_actor *a)
 	free(a->peers);
 	free(a->rbuf);
 	pthread_mutex_destroy(&a->mu);
+	pthread_mutex_destroy(&a->fdmu);
 	free(a);
 }
 

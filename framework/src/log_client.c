@@ -179,6 +179,8 @@ static void batch_drop(void)
 	L.nrec = 0;
 }
 
+static int try_send(void);
+
 /* Closes the open batch: header tail, Envelope around it, into the FIFO. */
 static void seal(void)
 {
@@ -190,6 +192,8 @@ static void seal(void)
 	name = L.cfg->name;
 	nlen = strlen(name);
 	tail = ssize(nlen) + 11 + 11 + 11 + 1 + vsize(nlen) + nlen;
+	if (L.pend + L.blen + tail > L.cfg->buffer)
+		try_send(); /* make room before dropping anything */
 	if (L.pend + L.blen + tail > L.cfg->buffer || reserve(tail) != 0 ||
 	    (f = malloc(sizeof(*f))) == NULL) {
 		batch_drop();
@@ -550,6 +554,15 @@ int tp_log_record(int level, const char *name, pid_t pid, const char *msg,
 
 /* ---- flushing ---- */
 
+/* 1 when the open batch fits in the bound next to the queued ones. */
+static int batch_fits(void)
+{
+	return L.pend + L.blen + 64 + strlen(L.cfg->name) * 2 <= L.cfg->buffer;
+}
+
+/* Seals and sends everything, waiting up to timeout_ms for room: the open
+ * batch is sealed once it fits, so waiting never drops records; only a
+ * timeout does. */
 static int flush_bounded(int timeout_ms, int give_up_closed)
 {
 	int64_t end = tp__log_now_us() + (int64_t)timeout_ms * 1000;
@@ -559,25 +572,34 @@ static int flush_bounded(int timeout_ms, int give_up_closed)
 		pthread_mutex_unlock(&L.mu);
 		return TP_OK;
 	}
-	seal();
 	if (L.sink != NULL)
 		tp__log_sink_flush(L.sink);
-	while ((rv = try_send()) != TP_OK && timeout_ms != 0) {
-		int64_t now = tp__log_now_us(), left = end - now;
-		if (rv == TP_ECLOSED && give_up_closed && L.fd < 0) {
-			L.retry_at = 0; /* one last attempt */
-			if ((rv = try_send()) == TP_ECLOSED)
-				break;
+	for (;;) {
+		rv = try_send();
+		if (L.nrec > 0 && batch_fits()) {
+			seal();
 			continue;
 		}
-		if (timeout_ms > 0 && left <= 0)
+		if (rv == TP_OK && L.nrec == 0)
 			break;
+		int64_t now = tp__log_now_us(), left = end - now;
+		if (rv == TP_ECLOSED && give_up_closed && L.fd < 0 &&
+		    L.retry_at > 0) {
+			L.retry_at = 0; /* one last attempt */
+			continue;
+		}
+		if (timeout_ms == 0 || (timeout_ms > 0 && left <= 0) ||
+		    (rv == TP_ECLOSED && give_up_closed)) {
+			seal(); /* drops and counts what does not fit */
+			rv = try_send();
+			break;
+		}
 		int ms = RETRY_MS;
 		if (timeout_ms > 0 && left / 1000 < ms)
 			ms = (int)(left / 1000) + 1;
 		int fd = L.fd;
 		pthread_mutex_unlock(&L.mu);
-		if (fd >= 0) {
+		if (fd >= 0 && rv == TP_EFULL) {
 			struct pollfd p = {.fd = fd, .events = POLLOUT};
 			poll(&p, 1, ms);
 		} else {
