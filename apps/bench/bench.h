@@ -22,12 +22,14 @@ long bench_opt_long(int argc, char **argv, const char *name, long def);
 
 /* Returns the value of "--NAME V" in argv, or def. */
 const char *bench_opt_str(int argc, char **argv, const char *name,
-			  const char *def);
+                          const char *def);
 
 /* Sorts xs and returns the median. */
 double bench_median(double *xs, size_t n);
 
 /* Every workload, defined in its own bench_*.c file. */
 int bench_wire(int argc, char **argv);
+int bench_process_spawn(int argc, char **argv);
+int bench_worker_rss(int argc, char **argv);
 
 #endif

@@ -12,8 +12,12 @@
 #include "troupe/troupe.h"
 
 static const struct bench_workload workloads[] = {
-	{"wire", "envelope encode+decode of a small payload (--n N)",
-	 bench_wire},
+    {"wire", "envelope encode+decode of a small payload (--n N)", bench_wire},
+    {"process_spawn",
+     "start+join of a noop target (--method forkserver|spawn|fork, --n N)",
+     bench_process_spawn},
+    {"worker_rss", "VmRSS of idle children (--method M, --procs P)",
+     bench_worker_rss},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -26,7 +30,7 @@ double bench_now(void)
 }
 
 const char *bench_opt_str(int argc, char **argv, const char *name,
-			  const char *def)
+                          const char *def)
 {
 	for (int i = 0; i + 1 < argc; i++)
 		if (strncmp(argv[i], "--", 2) == 0 &&
@@ -58,15 +62,15 @@ double bench_median(double *xs, size_t n)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: troupe-bench WORKLOAD [--OPTION VALUE ...]\n"
-		     "workloads:\n");
+	             "workloads:\n");
 	for (size_t i = 0; i < N_WORKLOADS; i++)
 		fprintf(out, "  %-24s %s\n", workloads[i].name,
-			workloads[i].help);
+		        workloads[i].help);
 }
 
 int main(int argc, char **argv)
 {
-	int rv = tp_init(NULL);
+	int rv = tp_init(NULL); /* in a spawned child: runs it, never returns */
 	if (rv != TP_OK) {
 		fprintf(stderr, "troupe-bench: tp_init: %s\n", tp_strerror(rv));
 		return 1;

@@ -12,11 +12,11 @@
 
 struct tp_runtime {
 	int initialised;
-	int owner;           /* 1 in the process that created the directory */
+	int owner; /* 1 in the process that created the directory */
 	tp_start_method method;
-	char base[256];      /* where run directories live */
-	char dir[256];       /* this run's directory */
-	char id[64];         /* "<pid>.<starttime>" of the owner */
+	char base[256]; /* where run directories live */
+	char dir[256];  /* this run's directory */
+	char id[64];    /* "<pid>.<starttime>" of the owner */
 };
 
 extern struct tp_runtime tp__rt;
@@ -33,6 +33,14 @@ int tp__proc_starttime(pid_t pid, unsigned long long *out);
 /* Removes run directories under base whose owner process is gone. Returns
  * the number removed, or a negative value if base cannot be read. */
 int tp__rundir_clean_stale(const char *base);
+
+/*
+ * tp__nng_used marks this process as having touched nng. Every module calls
+ * it before it opens its first nng socket (or calls any nng function): a
+ * process forked after that cannot use nng, so the fork start method then
+ * fails with TP_EFORKNNG and the fork server is no longer started lazily.
+ */
+void tp__nng_used(void);
 
 /* Hooks the process module provides (process.c). */
 int tp__process_init(const tp_init_opts *opts);

@@ -47,10 +47,10 @@ typedef int (*tp_target_fn)(const tp_payload *args, tp_payload *result);
 int tp_target_register(const char *name, tp_target_fn fn);
 
 /* TP_TARGET(fn) registers fn under its own name before main() runs. */
-#define TP_TARGET(fn)                                                         \
-	static void __attribute__((constructor)) tp_register_##fn(void)       \
-	{                                                                     \
-		tp_target_register(#fn, fn);                                  \
+#define TP_TARGET(fn)                                                          \
+	static void __attribute__((constructor)) tp_register_##fn(void)        \
+	{                                                                      \
+		tp_target_register(#fn, fn);                                   \
 	}
 
 typedef struct tp_process_opts {
@@ -58,7 +58,7 @@ typedef struct tp_process_opts {
 	int daemon;             /* terminated, not joined, at parent exit */
 	tp_start_method method; /* TP_START_DEFAULT: the runtime's default */
 	int new_group;          /* own process group: terminate/kill reach
-				   every descendant */
+	                           every descendant */
 } tp_process_opts;
 
 /*
@@ -67,14 +67,14 @@ typedef struct tp_process_opts {
  * Errors: TP_EINVAL, TP_ENOTREG, TP_ENOTINIT, TP_ENOMEM.
  */
 int tp_process_new(tp_process **out, tp_target_fn target,
-		   const tp_payload *args, const tp_process_opts *opts);
+                   const tp_payload *args, const tp_process_opts *opts);
 
 /*
  * tp_process_start starts the child; once only. It returns after the child
- * exists (its pid is known). Errors: TP_EALREADY (started before),
- * TP_EDAEMON (the caller is a daemonic process), TP_EFORKNNG (fork method
- * after nng started in this process), TP_ECLOSED (freed/closed object),
- * wrapped system errors.
+ * exists (its pid is known, and with new_group its process group too). Errors:
+ * TP_EALREADY (started before), TP_EDAEMON (the caller is a daemonic process),
+ * TP_EFORKNNG (fork method after nng started in this process), TP_ECLOSED
+ * (freed/closed object), wrapped system errors.
  */
 int tp_process_start(tp_process *p);
 
@@ -161,6 +161,64 @@ int tp_cpu_count(void);
  * negative TP_E* code. Python's multiprocessing.connection.wait.
  */
 int tp_wait(const int *fds, int n, int timeout_ms, int *ready);
+
+/*
+ * Exit events and monitors (Erlang monitors; Python has none). Every child
+ * exit becomes an exit event, published by whoever reaps the child (the
+ * fork server, or the parent for spawn and fork children) into the run
+ * directory. Any process of the same run - the parent, a sibling, a
+ * grandchild - can monitor a pid it learnt (tp_process_pid, a message):
+ *
+ *   tp_monitor *m;
+ *   tp_monitor_new(&m, pid);
+ *   tp_exit_event ev;
+ *   if (tp_monitor_next(m, &ev, 5000) == TP_OK)
+ *           printf("%s exited %d\n", ev.name, ev.exitcode);
+ *   tp_monitor_free(m);
+ *
+ * The monitor's fd (tp_monitor_fd) can be given to tp_wait or poll().
+ */
+typedef struct tp_exit_event {
+	pid_t pid;
+	const char *name; /* owned by the monitor */
+	int exitcode;     /* as tp_process_exitcode: status, or -signal */
+	int signal;       /* terminating signal, 0 for a normal exit */
+	int core_dumped;
+	const char *report; /* crash report ("" if none); owned by the
+	                       monitor, valid until tp_monitor_free */
+} tp_exit_event;
+
+typedef struct tp_monitor tp_monitor;
+
+/*
+ * tp_monitor_new watches pid, a troupe child of this run (started by any
+ * process of the run). Monitoring a child that already exited works: its
+ * event is delivered at once. Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOENT (no
+ * such process and no event for it), TP_ENOMEM, wrapped system errors.
+ */
+int tp_monitor_new(tp_monitor **out, pid_t pid);
+
+/* tp_monitor_fd returns an fd that becomes readable when an event may be
+ * ready (owned by the monitor), for tp_wait or poll. */
+int tp_monitor_fd(const tp_monitor *m);
+
+/*
+ * tp_monitor_next waits up to timeout_ms for the exit event of the watched
+ * pid and fills *ev. Errors: TP_ETIMEDOUT (the process still runs),
+ * TP_ENOENT (the event was already delivered), TP_EINVAL.
+ */
+int tp_monitor_next(tp_monitor *m, tp_exit_event *ev, int timeout_ms);
+
+/* tp_monitor_free releases the monitor. NULL is allowed. */
+void tp_monitor_free(tp_monitor *m);
+
+/*
+ * tp_spawn_guard is for programs whose main() cannot start with tp_init
+ * (a test runner that calls tp_init per test): call it first in main().
+ * In a child started with the spawn method it runs the child's target and
+ * exits (never returns); elsewhere it returns at once.
+ */
+void tp_spawn_guard(void);
 
 #ifdef __cplusplus
 }

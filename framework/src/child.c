@@ -1,0 +1,255 @@
+/*
+ * child.c - what runs in a child process around its target, under every
+ * start method: read the start request from the control channel, arm
+ * PR_SET_PDEATHSIG (and check the race against a parent that died before
+ * prctl), install the crash handlers, run the target, send its result, and
+ * finish the child's own children before _exit.
+ *
+ * Crash reports: SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT are caught on
+ * an alternate signal stack. The handler walks the faulting stack with
+ * libunwind (unw_init_local2 from the signal context; symbol names come
+ * from the ELF symbol tables, so static functions are named too), writes
+ * the report to "<rundir>/crash-<pid>" with async-signal-safe calls only,
+ * then re-raises the signal with its default action so the exit status
+ * still shows the signal (and a core dump, if enabled). Whoever reaps the
+ * child turns that file into the exit event's report.
+ */
+#define UNW_LOCAL_ONLY
+#include <errno.h>
+#include <fcntl.h>
+#include <libunwind.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "process_int.h"
+#include "runtime_int.h"
+#include "troupe/error.h"
+#include "wire.h"
+
+static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+static char crash_file[300];
+static char crash_buf[16384];
+static char alt_stack[65536];
+
+struct out {
+	char *p;
+	size_t left;
+};
+
+static void out_str(struct out *o, const char *s)
+{
+	while (*s && o->left > 1) {
+		*o->p++ = *s++;
+		o->left--;
+	}
+	*o->p = '\0';
+}
+
+static void out_num(struct out *o, unsigned long v, int base)
+{
+	char tmp[32];
+	int i = (int)sizeof(tmp) - 1;
+	tmp[i] = '\0';
+	do {
+		tmp[--i] = "0123456789abcdef"[v % (unsigned)base];
+		v /= (unsigned)base;
+	} while (v && i > 0);
+	if (base == 16)
+		out_str(o, "0x");
+	out_str(o, tmp + i);
+}
+
+static void crash_backtrace(struct out *o, void *uc)
+{
+	unw_cursor_t cur;
+	char sym[256];
+	unw_word_t ip, off;
+	if (unw_init_local2(&cur, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) !=
+	    0) {
+		out_str(o, "  (no backtrace)\n");
+		return;
+	}
+	for (int i = 0; i < 64; i++) {
+		if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
+			break;
+		out_str(o, "  #");
+		out_num(o, (unsigned long)i, 10);
+		out_str(o, " ");
+		out_num(o, (unsigned long)ip, 16);
+		if (unw_get_proc_name(&cur, sym, sizeof(sym), &off) == 0) {
+			out_str(o, " in ");
+			out_str(o, sym);
+			out_str(o, "+");
+			out_num(o, (unsigned long)off, 16);
+		} else {
+			out_str(o, " in ??");
+		}
+		out_str(o, "\n");
+		if (unw_step(&cur) <= 0)
+			break;
+	}
+}
+
+static void crash_handler(int sig, siginfo_t *si, void *uc)
+{
+	struct out o = {crash_buf, sizeof(crash_buf)};
+	const char *abbrev = sigabbrev_np(sig), *descr = sigdescr_np(sig);
+	out_str(&o, "Process ");
+	out_str(&o, tp__pm.self.name);
+	out_str(&o, " (pid ");
+	out_num(&o, (unsigned long)getpid(), 10);
+	out_str(&o, "): killed by SIG");
+	out_str(&o, abbrev ? abbrev : "?");
+	out_str(&o, " (");
+	out_str(&o, descr ? descr : "?");
+	out_str(&o, ")");
+	if (sig != SIGABRT) {
+		out_str(&o, " at address ");
+		out_num(&o, (unsigned long)si->si_addr, 16);
+	}
+	out_str(&o, "\nBacktrace of the child at the fault (most recent "
+	            "call first):\n");
+	crash_backtrace(&o, uc);
+	int fd =
+	    open(crash_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		ssize_t w = write(fd, crash_buf, strlen(crash_buf));
+		(void)w;
+		close(fd);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig); /* delivered with the default action when we return */
+}
+
+static void crash_install(void)
+{
+	stack_t ss = {.ss_sp = alt_stack, .ss_size = sizeof(alt_stack)};
+	struct sigaction sa;
+	tp__crash_path(getpid(), crash_file, sizeof(crash_file));
+	sigaltstack(&ss, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = crash_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(crash_signals) / sizeof(int); i++)
+		sigaction(crash_signals[i], &sa, NULL);
+}
+
+void tp__close_inherited(void)
+{
+	for (tp_process *p = tp__pm.children; p != NULL; p = p->next)
+		if (p->fd >= 0)
+			close(p->fd);
+	tp__pm.children = NULL;
+	if (tp__pm.server_fd >= 0)
+		close(tp__pm.server_fd);
+	tp__pm.server_fd = -1;
+	tp__pm.server_pid = 0;
+	if (tp__pm.ctl_fd >= 0)
+		close(tp__pm.ctl_fd);
+	tp__pm.ctl_fd = -1;
+}
+
+static void child_atexit(void)
+{
+	if (tp__pm.is_child && getpid() == tp__pm.self_pid) {
+		tp__finish_children();
+		tp__pm.is_child = 0;
+	}
+}
+
+/* The child's view of itself and its parent, from the start request. */
+static void child_identity(const Troupe__ProcessStart *st)
+{
+	tp_process *self = &tp__pm.self, *parent = &tp__pm.parent;
+	snprintf(parent->name, sizeof(parent->name), "%s", st->parent_name);
+	parent->pid = st->parent_pid;
+	parent->state = PROC_SELF;
+	tp__pm.have_parent = 1;
+	snprintf(self->name, sizeof(self->name), "%s", st->name);
+	snprintf(self->identity, sizeof(self->identity), "%s", st->identity);
+	self->daemon = st->daemon;
+	self->pid = getpid();
+	self->state = PROC_SELF;
+}
+
+static int child_send_started(int fd)
+{
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	Troupe__ProcessStarted st = TROUPE__PROCESS_STARTED__INIT;
+	st.pid = getpid();
+	env.body_case = TROUPE__ENVELOPE__BODY_PROCESS_STARTED;
+	env.process_started = &st;
+	return tp__ctl_send(fd, &env);
+}
+
+static void child_send_result(int fd, const tp_payload *res)
+{
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	Troupe__ProcessResult pr = TROUPE__PROCESS_RESULT__INIT;
+	Troupe__Payload pb;
+	if (tp__payload_to_pb(res, &pb) != TP_OK)
+		return;
+	pr.result = &pb;
+	env.body_case = TROUPE__ENVELOPE__BODY_PROCESS_RESULT;
+	env.process_result = &pr;
+	int rv = tp__ctl_send(fd, &env);
+	if (rv != TP_OK && rv != TP_ECLOSED)
+		fprintf(stderr, "troupe: %s: result not sent: %s\n",
+		        tp__pm.self.name, tp_strerror(rv));
+	tp__payload_pb_release(&pb);
+}
+
+_Noreturn void tp__child_run(int fd, pid_t expected_parent)
+{
+	struct tp_ctlbuf rb = {0};
+	Troupe__Envelope *env = NULL;
+	tp_payload *args = NULL, *res = NULL;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != expected_parent)
+		_exit(255); /* the parent died before prctl: no orphans */
+	pthread_mutex_init(&tp__pm.mu, NULL);
+	tp__pm.children = NULL;
+	tp__pm.counter = 0;
+	tp__pm.is_child = 1;
+	tp__pm.self_pid = getpid();
+	tp__pm.ctl_fd = fd;
+	tp__rt.owner = 0; /* the run directory belongs to the main process */
+	if (tp__ctl_read(fd, &rb, &env) != TP_OK ||
+	    env->body_case != TROUPE__ENVELOPE__BODY_PROCESS_START)
+		_exit(255);
+	const Troupe__ProcessStart *st = env->process_start;
+	if (st->new_group)
+		setpgid(0, 0);
+	child_identity(st);
+	if (child_send_started(fd) != TP_OK)
+		_exit(255);
+	tp_target_fn fn = tp__target_find(st->target);
+	if (fn == NULL) {
+		fprintf(stderr, "troupe: %s: target '%s' is not registered\n",
+		        st->name, st->target);
+		_exit(255);
+	}
+	if (st->args != NULL ? tp__payload_from_pb(st->args, &args) != TP_OK
+	                     : tp_payload_new(&args) != TP_OK)
+		_exit(255);
+	tp__envelope_free(env);
+	tp__ctlbuf_free(&rb);
+	if (tp_payload_new(&res) != TP_OK)
+		_exit(255);
+	crash_install();
+	if (!tp__pm.atexit_set && atexit(child_atexit) == 0)
+		tp__pm.atexit_set = 1;
+	int code = fn(args, res);
+	child_send_result(fd, res);
+	tp_payload_free(args);
+	tp_payload_free(res);
+	child_atexit();
+	fflush(stdout);
+	fflush(stderr);
+	_exit(code & 0xff);
+}
