@@ -648,6 +648,17 @@ void tp__log_child_start(const Troupe__LogConfig *pb, const char *name)
 	tp_log_config_free(c);
 }
 
+void tp__log_crash_report(const char *name, pid_t pid, const char *report)
+{
+	if (!tp_log_enabled(TP_LOG_CRITICAL)) {
+		fputs(report, stderr);
+		fflush(stderr);
+		return;
+	}
+	tp_log_record(TP_LOG_CRITICAL, name, pid, report, strlen(report));
+	tp_log_flush(0);
+}
+
 void tp__log_child_exit(void)
 {
 	flush_bounded(EXIT_MS, 1);

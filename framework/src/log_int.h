@@ -78,6 +78,10 @@ void tp__log_fini(void);
 /* In a new child, before its target runs: install a clone of the parent's
  * configuration (pb may be NULL: keep the defaults) under name. */
 void tp__log_child_start(const Troupe__LogConfig *pb, const char *name);
+/* A child's crash report (from the process module): logged as CRITICAL
+ * under the child's name and pid, or printed on stderr when this process
+ * logs nothing at that level. */
+void tp__log_crash_report(const char *name, pid_t pid, const char *report);
 /* In a child whose target returned, before _exit: flush (bounded). */
 void tp__log_child_exit(void);
 

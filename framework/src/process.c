@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log_int.h"
 #include "process_int.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
@@ -284,10 +285,8 @@ static int finish_exit(tp_process *p, int timeout_ms)
 		p->status = SIGKILL;
 		p->have_status = 1;
 	}
-	if (p->report != NULL) {
-		fputs(p->report, stderr);
-		fflush(stderr);
-	}
+	if (p->report != NULL) /* through the logging actor, if any */
+		tp__log_crash_report(p->name, p->pid, p->report);
 	close(p->fd);
 	p->fd = -1;
 	tp__ctlbuf_free(&p->rb);
