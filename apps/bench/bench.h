@@ -31,5 +31,6 @@ double bench_median(double *xs, size_t n);
 int bench_wire(int argc, char **argv);
 int bench_process_spawn(int argc, char **argv);
 int bench_worker_rss(int argc, char **argv);
+int bench_log(int argc, char **argv);
 
 #endif

@@ -18,6 +18,10 @@ static const struct bench_workload workloads[] = {
      bench_process_spawn},
     {"worker_rss", "VmRSS of idle children (--method M, --procs P)",
      bench_worker_rss},
+    {"log_throughput",
+     "records/s from 2 processes into one file through the logging actor "
+     "(--n N per process, --procs P, --block MS, --file PATH)",
+     bench_log},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

@@ -179,6 +179,12 @@ static void batch_drop(void)
 	L.nrec = 0;
 }
 
+/* 1 when the open batch fits in the bound next to the queued ones. */
+static int batch_fits(void)
+{
+	return L.pend + L.blen + 64 + strlen(L.cfg->name) * 2 <= L.cfg->buffer;
+}
+
 static int try_send(void);
 
 /* Closes the open batch: header tail, Envelope around it, into the FIFO. */
@@ -300,8 +306,9 @@ static void *flusher(void *arg)
 	pthread_mutex_lock(&L.mu);
 	while (!L.thr_stop) {
 		int64_t now = tp__log_now_us(), wait_us = -1;
-		if (L.nrec > 0 && now - L.bt0 >= FLUSH_US)
-			seal();
+		if (L.nrec > 0 && now - L.bt0 >= FLUSH_US && batch_fits())
+			seal(); /* no room: the caller's next full batch decides
+			         */
 		if (L.head != NULL && try_send() != TP_OK)
 			wait_us = L.fd < 0 ? RETRY_US : RETRY_MS * 1000;
 		else if (L.nrec > 0)
@@ -455,6 +462,26 @@ int tp_log_set_level(int level)
 	return TP_OK;
 }
 
+/* Back-pressure (block_ms): waits, unlocked, for the actor to take queued
+ * batches until the open one fits, the time is up, or the actor is gone.
+ * Called locked; other threads may seal the batch meanwhile. */
+static void wait_room(void)
+{
+	int64_t t0 = tp__log_now_us(), end = t0 + L.cfg->block_ms * 1000LL;
+	while (try_send() == TP_EFULL && L.nrec > 0 && !batch_fits()) {
+		int64_t left = end - tp__log_now_us();
+		if (left <= 0)
+			break;
+		struct pollfd p = {.fd = L.fd, .events = POLLOUT};
+		pthread_mutex_unlock(&L.mu);
+		poll(&p, 1, (int)(left / 1000) + 1);
+		pthread_mutex_lock(&L.mu);
+		if (L.cfg == NULL || L.fd < 0)
+			break;
+	}
+	L.st.waited_us += (uint64_t)(tp__log_now_us() - t0);
+}
+
 /* ---- records ---- */
 
 static void emit(int level, const char *name, pid_t pid, const char *msg,
@@ -498,6 +525,8 @@ static void emit(int level, const char *name, pid_t pid, const char *msg,
 	}
 	L.nrec++;
 	if (L.blen >= TP_LOG_BATCH_MAX || L.nrec >= BATCH_RECS) {
+		if (L.cfg->block_ms > 0 && !batch_fits())
+			wait_room();
 		seal();
 		try_send();
 	}
@@ -553,12 +582,6 @@ int tp_log_record(int level, const char *name, pid_t pid, const char *msg,
 }
 
 /* ---- flushing ---- */
-
-/* 1 when the open batch fits in the bound next to the queued ones. */
-static int batch_fits(void)
-{
-	return L.pend + L.blen + 64 + strlen(L.cfg->name) * 2 <= L.cfg->buffer;
-}
 
 /* Seals and sends everything, waiting up to timeout_ms for room: the open
  * batch is sealed once it fits, so waiting never drops records; only a

@@ -161,6 +161,14 @@ int tp_log_config_set_buffer(tp_log_config *c, size_t bytes)
 	return TP_OK;
 }
 
+int tp_log_config_set_block(tp_log_config *c, unsigned ms)
+{
+	if (c == NULL || ms > 60000)
+		return TP_EINVAL;
+	c->block_ms = ms;
+	return TP_OK;
+}
+
 static const char *str(const char *s)
 {
 	return s != NULL ? s : "";
@@ -222,6 +230,7 @@ void tp__log_config_to_pb(const tp_log_config *c, Troupe__LogConfig *pb)
 	pb->delete_existing = c->delete_existing;
 	pb->address = (char *)str(c->address);
 	pb->buffer_bytes = c->buffer;
+	pb->block_ms = c->block_ms;
 }
 
 int tp__log_config_from_pb(const Troupe__LogConfig *pb, tp_log_config **out)
@@ -230,7 +239,7 @@ int tp__log_config_from_pb(const Troupe__LogConfig *pb, tp_log_config **out)
 	int rv;
 	if (pb->level < 0 || pb->level > 100 || pb->colour < 0 ||
 	    pb->colour > TP_LOG_COLOUR_NEVER || pb->backup_count > 1000 ||
-	    !tp__log_format_ok(pb->format))
+	    pb->block_ms > 60000 || !tp__log_format_ok(pb->format))
 		return TP_EDECODE;
 	if ((rv = tp_log_config_new(&c, pb->app_name)) != TP_OK)
 		return rv;
@@ -241,6 +250,7 @@ int tp__log_config_from_pb(const Troupe__LogConfig *pb, tp_log_config **out)
 	c->backups = pb->backup_count;
 	c->json = pb->json;
 	c->delete_existing = pb->delete_existing;
+	c->block_ms = pb->block_ms;
 	c->buffer = pb->buffer_bytes < BUFFER_MIN ? BUFFER_MIN
 	                                          : (size_t)pb->buffer_bytes;
 	if ((pb->name[0] && tp__log_strset(&c->name, pb->name) != TP_OK) ||

@@ -25,6 +25,7 @@ struct tp_log_config {
 	int json;
 	int delete_existing;
 	size_t buffer;
+	unsigned block_ms;
 };
 
 /* Largest message kept in one record; longer ones are cut. */

@@ -102,6 +102,14 @@ int tp_log_config_set_format(tp_log_config *c, const char *format);
 int tp_log_config_set_json(tp_log_config *c, int on);
 int tp_log_config_set_delete_existing(tp_log_config *c, int on);
 int tp_log_config_set_buffer(tp_log_config *c, size_t bytes);
+/*
+ * tp_log_config_set_block lets a record call that finds the buffer full
+ * wait up to ms (at most 60000) for the actor to make room before it drops
+ * records: back-pressure for programs that prefer slowing down to losing
+ * records. It never waits when the actor is unreachable. 0 (the default)
+ * never waits. Errors: TP_EINVAL.
+ */
+int tp_log_config_set_block(tp_log_config *c, unsigned ms);
 
 /* Getters; strings are owned by c ("" when unset). NULL c gives ""/0. */
 const char *tp_log_config_app(const tp_log_config *c);
@@ -207,9 +215,10 @@ int tp_log_record(int level, const char *name, pid_t pid, const char *msg,
 int tp_log_flush(int timeout_ms);
 
 typedef struct tp_log_stats {
-	uint64_t records; /* records accepted (level on) */
-	uint64_t dropped; /* records dropped: buffer full, actor down */
-	uint64_t batches; /* batches handed to the actor */
+	uint64_t records;   /* records accepted (level on) */
+	uint64_t dropped;   /* records dropped: buffer full, actor down */
+	uint64_t batches;   /* batches handed to the actor */
+	uint64_t waited_us; /* time record calls waited for room (block) */
 } tp_log_stats;
 
 /* tp_log_stats reports this process's counters. Errors: TP_EINVAL. */
