@@ -119,10 +119,11 @@ static int actor_has(void *arg)
 	tp_log_actor_stats st;
 	tp_log_actor_stats_get(t->a, &st);
 	if (getenv("LT_DEBUG"))
-		fprintf(stderr, "records %llu lost %llu want %llu\n",
-		        (unsigned long long)st.records,
-		        (unsigned long long)st.lost,
-		        (unsigned long long)t->want);
+		fprintf(
+		    stderr, "%.3f records %llu lost %llu bad %llu want %llu\n",
+		    (double)tp__log_now_us() / 1e6,
+		    (unsigned long long)st.records, (unsigned long long)st.lost,
+		    (unsigned long long)st.bad, (unsigned long long)t->want);
 	return st.records + st.lost >= t->want;
 }
 
@@ -228,8 +229,10 @@ static void tell(int fd)
 static void hear(int fd)
 {
 	char ch;
-	while (read(fd, &ch, 1) < 0 && errno == EINTR)
+	ssize_t n;
+	while ((n = read(fd, &ch, 1)) < 0 && errno == EINTR)
 		;
+	assert_int_equal(n, 1);
 }
 
 /*
@@ -336,7 +339,18 @@ static void test_failure_and_restart_under_load(void **state)
 		if ((pids[k] = fork()) == 0) {
 			child_setup(k);
 			log_range(0, n);
-			_exit(tp_log_flush(20000) == TP_OK ? 0 : 4);
+			int frv = tp_log_flush(20000);
+			if (getenv("LT_DEBUG")) {
+				tp_log_stats st;
+				tp_log_stats_get(&st);
+				fprintf(stderr,
+				        "child %d: rec %llu dropped %llu "
+				        "batches %llu flush %d\n",
+				        k, (unsigned long long)st.records,
+				        (unsigned long long)st.dropped,
+				        (unsigned long long)st.batches, frv);
+			}
+			_exit(frv == TP_OK ? 0 : 4);
 		}
 	}
 	struct target t = {a, 2000};
@@ -445,6 +459,8 @@ int main(void)
 	    cmocka_unit_test(test_actor_errors),
 	};
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("LT_FILTER"))
+		cmocka_set_test_filter(getenv("LT_FILTER"));
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);
 	if (getenv("LT_KEEP") == NULL)
 		lt_clean();

@@ -75,16 +75,17 @@ static void test_user_message_by_descriptor(void **state)
 	const char *name;
 	TP_OK_OR_FAIL(tp_payload_proto_type(q, 0, &name));
 	assert_string_equal(name, "troupe.ExitEvent");
-	TP_OK_OR_FAIL(tp_payload_get_proto(q, 0, &troupe__exit_event__descriptor,
-					   (ProtobufCMessage **)&got));
+	TP_OK_OR_FAIL(tp_payload_get_proto(
+	    q, 0, &troupe__exit_event__descriptor, (ProtobufCMessage **)&got));
 	assert_int_equal(got->pid, 1234);
 	assert_string_equal(got->name, "Process-1");
 	assert_int_equal(got->signal, 11);
 	protobuf_c_message_free_unpacked(&got->base, NULL);
 	/* Asking with another descriptor is a type error. */
 	ProtobufCMessage *other = NULL;
-	TP_EXPECT(tp_payload_get_proto(q, 0, &troupe__error__descriptor, &other),
-		  TP_ETYPE);
+	TP_EXPECT(
+	    tp_payload_get_proto(q, 0, &troupe__error__descriptor, &other),
+	    TP_ETYPE);
 	assert_null(other);
 	tp_payload_free(p);
 	tp_payload_free(q);
@@ -163,15 +164,15 @@ static void test_malformed_and_truncated_rejected(void **state)
 		if (tp_payload_decode(buf, cut, 0, &q) == TP_OK)
 			tp_payload_free(q);
 	}
-	static const unsigned char junk[] = {0xff, 0xff, 0xff, 0xff, 0xff,
-					     0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+	static const unsigned char junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	                                     0xff, 0xff, 0xff, 0xff, 0x01};
 	q = NULL;
 	TP_EXPECT(tp_payload_decode(junk, sizeof(junk), 0, &q), TP_EDECODE);
 	assert_null(q);
 	/* A value with no kind set is malformed too. */
 	static const unsigned char empty_value[] = {0x0a, 0x00};
 	TP_EXPECT(tp_payload_decode(empty_value, sizeof(empty_value), 0, &q),
-		  TP_EDECODE);
+	          TP_EDECODE);
 	/* Random bytes never crash the decoder. */
 	unsigned char rnd[64];
 	srand(1);
@@ -179,7 +180,7 @@ static void test_malformed_and_truncated_rejected(void **state)
 		for (size_t k = 0; k < sizeof(rnd); k++)
 			rnd[k] = (unsigned char)rand();
 		if (tp_payload_decode(rnd, 1 + (size_t)round % sizeof(rnd), 0,
-				      &q) == TP_OK)
+		                      &q) == TP_OK)
 			tp_payload_free(q);
 	}
 	free(buf);
@@ -231,14 +232,14 @@ static void test_copy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_type_round_trips),
-		cmocka_unit_test(test_user_message_by_descriptor),
-		cmocka_unit_test(test_wrong_type_loses_nothing),
-		cmocka_unit_test(test_bad_arguments),
-		cmocka_unit_test(test_oversized_rejected),
-		cmocka_unit_test(test_malformed_and_truncated_rejected),
-		cmocka_unit_test(test_envelope_round_trip),
-		cmocka_unit_test(test_copy),
+	    cmocka_unit_test(test_every_type_round_trips),
+	    cmocka_unit_test(test_user_message_by_descriptor),
+	    cmocka_unit_test(test_wrong_type_loses_nothing),
+	    cmocka_unit_test(test_bad_arguments),
+	    cmocka_unit_test(test_oversized_rejected),
+	    cmocka_unit_test(test_malformed_and_truncated_rejected),
+	    cmocka_unit_test(test_envelope_round_trip),
+	    cmocka_unit_test(test_copy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

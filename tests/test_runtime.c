@@ -20,7 +20,7 @@ static void test_init_creates_private_dir_and_fini_removes_it(void **state)
 	assert_true(tp_initialized());
 	snprintf(dir, sizeof(dir), "%s", tp_runtime_dir());
 	assert_int_equal(strncmp(dir, tp_test_base(), strlen(tp_test_base())),
-			 0);
+	                 0);
 	assert_int_equal(stat(dir, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0700);
@@ -46,7 +46,7 @@ static void test_bad_options(void **state)
 {
 	(void)state;
 	tp_init_opts o = {.start_method = (tp_start_method)42,
-			  .runtime_base = tp_test_base()};
+	                  .runtime_base = tp_test_base()};
 	TP_EXPECT(tp_init(&o), TP_EINVAL);
 	assert_false(tp_initialized());
 	/* A base that is a file, not a private directory, is refused. */
@@ -89,7 +89,7 @@ static void test_stale_dir_of_dead_run_is_removed(void **state)
 	snprintf(other, sizeof(other), "%s/not-a-run", tp_test_base());
 	assert_int_equal(mkdir(other, 0700), 0);
 	snprintf(live, sizeof(live), "%s/%d.%llu", tp_test_base(),
-		 (int)getpid(), start);
+	         (int)getpid(), start);
 	assert_int_equal(mkdir(live, 0700), 0);
 
 	tp_test_init(TP_START_DEFAULT);
@@ -113,7 +113,7 @@ static void test_addresses_are_unique_and_inside_the_dir(void **state)
 	assert_string_not_equal(a, b);
 	assert_int_equal(strncmp(a, "ipc://", 6), 0);
 	assert_int_equal(
-		strncmp(a + 6, tp_runtime_dir(), strlen(tp_runtime_dir())), 0);
+	    strncmp(a + 6, tp_runtime_dir(), strlen(tp_runtime_dir())), 0);
 	TP_EXPECT(tp_address("bad/kind", a, sizeof(a)), TP_EINVAL);
 	TP_EXPECT(tp_address("", a, sizeof(a)), TP_EINVAL);
 	TP_EXPECT(tp_address(NULL, a, sizeof(a)), TP_EINVAL);
@@ -126,8 +126,8 @@ static void test_strerror_covers_wrapped_errors(void **state)
 {
 	(void)state;
 	assert_string_equal(tp_strerror(TP_OK), "Success");
-	assert_non_null(strstr(tp_strerror(tp_err_errno(ENOENT)),
-			       "No such file"));
+	assert_non_null(
+	    strstr(tp_strerror(tp_err_errno(ENOENT)), "No such file"));
 	assert_int_equal(tp_err_errno(ENOENT) & ~TP_ESYSERR, ENOENT);
 	assert_non_null(strstr(tp_strerror(tp_err_nng(9999)), "nng"));
 	assert_int_equal(tp_err_nng(0), TP_OK);
@@ -139,13 +139,12 @@ static void test_strerror_covers_wrapped_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(
-			test_init_creates_private_dir_and_fini_removes_it),
-		cmocka_unit_test(test_init_twice_and_fini_without_init),
-		cmocka_unit_test(test_bad_options),
-		cmocka_unit_test(test_stale_dir_of_dead_run_is_removed),
-		cmocka_unit_test(test_addresses_are_unique_and_inside_the_dir),
-		cmocka_unit_test(test_strerror_covers_wrapped_errors),
+	    cmocka_unit_test(test_init_creates_private_dir_and_fini_removes_it),
+	    cmocka_unit_test(test_init_twice_and_fini_without_init),
+	    cmocka_unit_test(test_bad_options),
+	    cmocka_unit_test(test_stale_dir_of_dead_run_is_removed),
+	    cmocka_unit_test(test_addresses_are_unique_and_inside_the_dir),
+	    cmocka_unit_test(test_strerror_covers_wrapped_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,7 @@ const char *tp_test_base(void)
 void tp_test_init(tp_start_method method)
 {
 	tp_init_opts o = {.start_method = method,
-			  .runtime_base = tp_test_base()};
+	                  .runtime_base = tp_test_base()};
 	TP_OK_OR_FAIL(tp_init(&o));
 }
 
@@ -42,7 +42,7 @@ int tp_test_children(void)
 	FILE *f;
 	int n = 0;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)getpid(),
-		 (int)getpid());
+	         (int)getpid());
 	if ((f = fopen(path, "r")) == NULL)
 		return 0;
 	int pid;

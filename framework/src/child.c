@@ -153,6 +153,7 @@ void tp__close_inherited(void)
 	if (tp__pm.ctl_fd >= 0)
 		close(tp__pm.ctl_fd);
 	tp__pm.ctl_fd = -1;
+	tp__exit_log_close();
 }
 
 static void child_atexit(void)

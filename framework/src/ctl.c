@@ -56,7 +56,7 @@ static int buf_reserve(struct tp_ctlbuf *b, size_t extra)
 {
 	if (b->len + extra <= b->cap)
 		return TP_OK;
-	size_t cap = b->cap ? b->cap : 4096;
+	size_t cap = b->cap ? b->cap : 16384;
 	while (cap < b->len + extra)
 		cap *= 2;
 	unsigned char *d = realloc(b->data, cap);
@@ -70,7 +70,7 @@ static int buf_reserve(struct tp_ctlbuf *b, size_t extra)
 int tp__ctl_fill(int fd, struct tp_ctlbuf *b)
 {
 	for (;;) {
-		int rv = buf_reserve(b, 65536);
+		int rv = buf_reserve(b, 8192);
 		if (rv != TP_OK)
 			return rv;
 		ssize_t n =

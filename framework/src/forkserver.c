@@ -124,6 +124,7 @@ static _Noreturn void server_child(struct server *s, int fd)
 	close(s->sfd);
 	for (int i = 0; i < s->n; i++)
 		close(s->kids[i].fd);
+	tp__exit_log_close();
 	sigemptyset(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	signal(SIGCHLD, SIG_DFL);

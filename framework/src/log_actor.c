@@ -162,6 +162,18 @@ static void warn_lost(tp_log_actor *a, const Troupe__LogBatch *b, uint64_t lost)
 	                 strlen(b->sender), b->pid, msg, (size_t)n);
 }
 
+/* Confirms a flush handshake: everything before it has been read. A
+ * sender that cannot take it (gone, full) asks again. */
+static void ack(struct conn *c, uint64_t id)
+{
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	unsigned char buf[32];
+	env.correlation_id = id;
+	size_t n = troupe__envelope__pack(&env, buf);
+	if (send(c->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		(void)0;
+}
+
 static void handle_batch(tp_log_actor *a, struct conn *c, const void *buf,
                          size_t len)
 {
@@ -191,6 +203,8 @@ static void handle_batch(tp_log_actor *a, struct conn *c, const void *buf,
 		                 strlen(name), r->pid ? r->pid : b->pid,
 		                 r->message, strlen(r->message));
 	}
+	if (env->correlation_id != 0)
+		ack(c, env->correlation_id);
 	pthread_mutex_lock(&a->mu);
 	a->st.records += b->n_records;
 	a->st.lost += lost;
@@ -246,24 +260,36 @@ static int conn_read(tp_log_actor *a, struct conn *c, int max)
 	return 0;
 }
 
-static void accept_all(tp_log_actor *a)
+/* Accepts one pending connection; returns 0 when there was none. The fd
+ * is made and listed under fdmu, so a fork sees it and closes it. */
+static int accept_one(tp_log_actor *a)
 {
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct conn *c = calloc(1, sizeof(*c));
 	int fd;
-	while ((fd = accept4(a->lfd, NULL, NULL,
-	                     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		struct conn *c = calloc(1, sizeof(*c));
-		struct epoll_event ev = {.events = EPOLLIN};
-		ev.data.ptr = c;
-		if (c == NULL || epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-			free(c);
-			close(fd);
-			continue;
-		}
+	if (c == NULL)
+		return 0;
+	pthread_mutex_lock(&a->fdmu);
+	fd = accept4(a->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	ev.data.ptr = c;
+	if (fd >= 0 && epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
 		c->fd = fd;
 		c->next = a->conns;
 		if (a->conns != NULL)
 			a->conns->prev = c;
 		a->conns = c;
+		c = NULL;
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	pthread_mutex_unlock(&a->fdmu);
+	free(c);
+	return fd >= 0;
+}
+
+static void accept_all(tp_log_actor *a)
+{
+	while (accept_one(a)) {
 		pthread_mutex_lock(&a->mu);
 		a->st.connections++;
 		pthread_mutex_unlock(&a->mu);
@@ -323,6 +349,13 @@ static void *actor_main(void *arg)
 	}
 	drain_all(a);
 	sync_sink_stats(a);
+	/* No more connections into a listener nobody serves: senders see the
+	 * actor gone at once and count what they cannot send. */
+	pthread_mutex_lock(&a->fdmu);
+	close(a->lfd);
+	a->lfd = -1;
+	unlink(tp__log_addr_path(a->address));
+	pthread_mutex_unlock(&a->fdmu);
 	pthread_mutex_lock(&a->mu);
 	a->running = 0;
 	a->error = err;
@@ -407,8 +440,9 @@ static void fork_parent(void)
 static void fork_child(void)
 {
 	for (tp_log_actor *a = registry; a != NULL; a = a->next) {
-		for (struct conn *c = a->conns; c != NULL; c = c->next)
+		for (struct conn *c = a->conns; c != NULL; c = c->next) {
 			close(c->fd);
+		}
 		if (a->lfd >= 0)
 			close(a->lfd);
 		if (a->epfd >= 0)

@@ -69,6 +69,7 @@ static struct {
 	struct frame *head, *tail;
 	size_t pend; /* bytes in sealed batches not yet sent */
 	uint64_t seq, pend_dropped;
+	uint64_t sync_id, acked; /* flush handshakes asked and confirmed */
 	tp_log_stats st;
 	int thr_on, thr_stop, thr_waiting;
 	pthread_t thr;
@@ -377,6 +378,7 @@ static void fork_child(void)
 	L.blen = HDR;
 	L.nrec = 0;
 	L.seq = L.pend_dropped = 0;
+	L.sync_id = L.acked = 0;
 	L.retry_at = 0;
 	memset(&L.st, 0, sizeof(L.st));
 	L.pid = getpid();
@@ -583,6 +585,110 @@ int tp_log_record(int level, const char *name, pid_t pid, const char *msg,
 
 /* ---- flushing ---- */
 
+/* Reads the actor's acknowledgements; returns -1 when the connection
+ * ended. Called locked. */
+static int read_acks(void)
+{
+	unsigned char buf[64];
+	for (;;) {
+		ssize_t n = recv(L.fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0) {
+			disconnect();
+			return -1;
+		}
+		Troupe__Envelope *e =
+		    troupe__envelope__unpack(NULL, (size_t)n, buf);
+		if (e != NULL && e->correlation_id > L.acked)
+			L.acked = e->correlation_id;
+		if (e != NULL)
+			troupe__envelope__free_unpacked(e, NULL);
+	}
+}
+
+/* Sends a batch without records that asks for an acknowledgement: its
+ * sequence number tells the actor how many records came before it, so
+ * batches lost in flight (the actor died with them queued) are reported
+ * even when this process sends nothing more. Called locked. */
+static int send_sync(uint64_t id)
+{
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	Troupe__LogBatch b = TROUPE__LOG_BATCH__INIT;
+	unsigned char buf[512];
+	if (strlen(L.cfg->name) > 200)
+		return TP_ETOOBIG;
+	b.sender = L.cfg->name;
+	b.pid = L.pid;
+	b.seq = L.seq;
+	b.dropped = L.pend_dropped;
+	env.sender = L.cfg->name;
+	env.correlation_id = id;
+	env.body_case = TROUPE__ENVELOPE__BODY_LOG_BATCH;
+	env.log_batch = &b;
+	size_t n = troupe__envelope__pack(&env, buf);
+	ssize_t w = send(L.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (w < 0 && errno == EAGAIN)
+		return TP_EFULL;
+	if (w < 0) {
+		disconnect();
+		return TP_ECLOSED;
+	}
+	L.pend_dropped = 0;
+	return TP_OK;
+}
+
+/* Waits until the actor confirms it has everything sent so far, up to
+ * end; reconnects (and asks again) when the connection breaks. Called
+ * locked, with nothing left to send. */
+static int sync_actor(int64_t end, int give_up_closed)
+{
+	uint64_t id = ++L.sync_id;
+	int sent = 0, rv = TP_OK;
+	while (L.acked < id) {
+		int64_t left = end - tp__log_now_us();
+		if (L.fd < 0) {
+			sent = 0;
+			if (left > 0 && !give_up_closed)
+				L.retry_at = 0;
+			if (connect_actor() != 0) {
+				rv = TP_ECLOSED;
+				if (give_up_closed || left <= 0)
+					break;
+			}
+		}
+		if (L.fd >= 0 && !sent) {
+			rv = send_sync(id);
+			sent = rv == TP_OK;
+			if (rv == TP_ECLOSED)
+				continue;
+		}
+		if (L.fd >= 0 && read_acks() < 0)
+			continue;
+		if (L.acked >= id)
+			break;
+		if (left <= 0) {
+			rv = TP_ETIMEDOUT;
+			break;
+		}
+		int fd = L.fd,
+		    ms = left / 1000 < 50 ? (int)(left / 1000) + 1 : 50;
+		pthread_mutex_unlock(&L.mu);
+		if (fd >= 0) {
+			struct pollfd p = {.fd = fd,
+			                   .events = sent ? POLLIN : POLLOUT};
+			poll(&p, 1, ms);
+		} else {
+			struct timespec ts = {0, RETRY_MS * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+		pthread_mutex_lock(&L.mu);
+	}
+	return L.acked >= id ? TP_OK : rv;
+}
+
 /* Seals and sends everything, waiting up to timeout_ms for room: the open
  * batch is sealed once it fits, so waiting never drops records; only a
  * timeout does. */
@@ -631,6 +737,10 @@ static int flush_bounded(int timeout_ms, int give_up_closed)
 		}
 		pthread_mutex_lock(&L.mu);
 	}
+	if (rv == TP_OK && L.nrec == 0 && L.cfg->address != NULL &&
+	    timeout_ms != 0)
+		rv = sync_actor(timeout_ms < 0 ? INT64_MAX : end,
+		                give_up_closed);
 	pthread_mutex_unlock(&L.mu);
 	if (rv == TP_EFULL)
 		return TP_ETIMEDOUT;

@@ -3,14 +3,16 @@
  * tp_cpu_count.
  *
  * Whoever reaps a child (the fork server, or the parent itself for spawn
- * and fork children) publishes its exit event as a file
- * "<rundir>/exit-<pid>" holding a packed ExitEvent, written to a temporary
- * name and renamed so that readers never see half an event. A monitor in
- * any process of the run (parent or not) watches the run directory with
- * inotify: its fd becomes readable when an event appears, and the event
- * file is read then. The crash report the child's fault handler left in
- * "<rundir>/crash-<pid>" becomes the event's report. Event files live
- * until the run directory is removed (tp_fini of the main process).
+ * and fork children) appends its exit event to the run's exit log
+ * "<rundir>/exits": records [u32 length][packed ExitEvent], each written
+ * with one write() on an O_APPEND file so that publishers never
+ * interleave (one append costs a few microseconds; a file per event cost
+ * hundreds on ext4). A monitor in any process of the run (parent or not)
+ * watches the run directory with inotify: its fd becomes readable when the
+ * log grows, and it reads the records it has not seen. The crash report
+ * the child's fault handler left in "<rundir>/crash-<pid>" becomes the
+ * event's report. The log lives until the run directory is removed
+ * (tp_fini of the main process): about 30 bytes per exited child.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,18 +56,60 @@ static char *read_file(const char *path, size_t max, size_t *len)
 	return buf;
 }
 
+/* The run's exit-event log, opened once per publishing process. */
+static int log_fd = -1;
+static pid_t log_pid;
+
+static void log_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/exits", tp__rt.dir);
+}
+
+/* One write() per record on an O_APPEND file: records from several
+ * publishers (fork servers, parents) never interleave. */
+static void log_append(const void *ev, size_t len)
+{
+	char path[300];
+	unsigned char small[1024], *rec = small;
+	if (log_fd < 0 || log_pid != getpid()) {
+		log_path(path, sizeof(path));
+		log_fd =
+		    open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		log_pid = getpid();
+		if (log_fd < 0)
+			return;
+	}
+	if (len + 4 > sizeof(small) && (rec = malloc(len + 4)) == NULL)
+		return;
+	rec[0] = (unsigned char)len;
+	rec[1] = (unsigned char)(len >> 8);
+	rec[2] = (unsigned char)(len >> 16);
+	rec[3] = (unsigned char)(len >> 24);
+	memcpy(rec + 4, ev, len);
+	ssize_t w = write(log_fd, rec, len + 4);
+	(void)w;
+	if (rec != small)
+		free(rec);
+}
+
+void tp__exit_log_close(void)
+{
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = -1;
+}
+
 int tp__exit_publish(pid_t pid, const char *name, int status, void **buf,
                      size_t *len)
 {
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
 	Troupe__ExitEvent ev = TROUPE__EXIT_EVENT__INIT;
-	char crash[300], path[300], tmp[310];
+	char crash[300];
 	size_t rlen = 0;
-	void *evbuf = NULL;
-	size_t evlen;
 	tp__crash_path(pid, crash, sizeof(crash));
 	char *report = read_file(crash, 65536, &rlen);
-	unlink(crash);
+	if (report != NULL)
+		unlink(crash);
 	ev.pid = pid;
 	ev.name = (char *)name;
 	if (WIFSIGNALED(status)) {
@@ -75,26 +119,18 @@ int tp__exit_publish(pid_t pid, const char *name, int status, void **buf,
 		ev.exit_code = WEXITSTATUS(status);
 	}
 	ev.report = report != NULL ? report : "";
-	/* The file for monitors, then the envelope for the parent. */
-	if (tp__pack(&ev.base, 0, &evbuf, &evlen) == TP_OK) {
-		snprintf(path, sizeof(path), "%s/exit-%d", tp__rt.dir,
-		         (int)pid);
-		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-		int fd =
-		    open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			ssize_t w = write(fd, evbuf, evlen);
-			close(fd);
-			if (w == (ssize_t)evlen)
-				rename(tmp, path);
-			else
-				unlink(tmp);
-		}
-		free(evbuf);
-	}
 	env.body_case = TROUPE__ENVELOPE__BODY_EXIT;
 	env.exit = &ev;
 	int rv = tp__envelope_pack(&env, 0, buf, len);
+	/* The envelope body is the packed event: field 12, then a length. */
+	if (rv == TP_OK) {
+		void *evbuf;
+		size_t evlen;
+		if (tp__pack(&ev.base, 0, &evbuf, &evlen) == TP_OK) {
+			log_append(evbuf, evlen);
+			free(evbuf);
+		}
+	}
 	free(report);
 	return rv;
 }
@@ -103,42 +139,70 @@ int tp__exit_publish(pid_t pid, const char *name, int status, void **buf,
 
 struct tp_monitor {
 	pid_t pid;
-	int fd; /* inotify on the run directory */
+	int fd;    /* inotify on the run directory */
+	int log;   /* the exit log, once it exists */
+	off_t off; /* where the next unread record starts */
+	int found; /* the last event for pid seen so far is in ev */
 	int delivered;
-	char path[300];
+	int alive_at_start;
+	tp_exit_event ev;
 	char name[TP_NAME_MAX];
 	char *report;
 };
 
-/* Reads the event file; 1 when it was there. */
-static int monitor_try(tp_monitor *m, tp_exit_event *ev)
+static void monitor_keep(tp_monitor *m, const Troupe__ExitEvent *e)
 {
-	size_t len;
-	char *buf = read_file(m->path, TP_MAX_MSG_DEFAULT, &len);
-	Troupe__ExitEvent *e = NULL;
-	if (buf == NULL)
-		return 0;
-	int rv = tp__unpack(&troupe__exit_event__descriptor, buf, len, 0,
-	                    (ProtobufCMessage **)&e);
-	free(buf);
-	if (rv != TP_OK)
-		return 0;
 	free(m->report);
 	m->report = strdup(e->report ? e->report : "");
 	snprintf(m->name, sizeof(m->name), "%s", e->name ? e->name : "");
-	memset(ev, 0, sizeof(*ev));
-	ev->pid = e->pid;
-	ev->name = m->name;
-	ev->signal = e->signal;
-	ev->exitcode = e->signal != 0 ? -e->signal : e->exit_code;
-	ev->core_dumped = e->core_dumped;
-	ev->report = m->report != NULL ? m->report : "";
-	protobuf_c_message_free_unpacked(&e->base, NULL);
-	return 1;
+	memset(&m->ev, 0, sizeof(m->ev));
+	m->ev.pid = e->pid;
+	m->ev.name = m->name;
+	m->ev.signal = e->signal;
+	m->ev.exitcode = e->signal != 0 ? -e->signal : e->exit_code;
+	m->ev.core_dumped = e->core_dumped;
+	m->ev.report = m->report != NULL ? m->report : "";
+	m->found = 1;
+}
+
+/* Reads the records appended since the last call; keeps the last one
+ * about pid. */
+static void monitor_scan(tp_monitor *m)
+{
+	char path[300];
+	unsigned char hdr[4];
+	if (m->log < 0) {
+		log_path(path, sizeof(path));
+		if ((m->log = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return;
+	}
+	for (;;) {
+		if (pread(m->log, hdr, 4, m->off) != 4)
+			return;
+		size_t n = (size_t)hdr[0] | (size_t)hdr[1] << 8 |
+		           (size_t)hdr[2] << 16 | (size_t)hdr[3] << 24;
+		unsigned char *rec = malloc(n ? n : 1);
+		if (rec == NULL ||
+		    pread(m->log, rec, n, m->off + 4) != (ssize_t)n) {
+			free(rec);
+			return;
+		}
+		m->off += 4 + (off_t)n;
+		Troupe__ExitEvent *e = NULL;
+		if (tp__unpack(&troupe__exit_event__descriptor, rec, n, 0,
+		               (ProtobufCMessage **)&e) == TP_OK) {
+			if (e->pid == m->pid)
+				monitor_keep(m, e);
+			protobuf_c_message_free_unpacked(&e->base, NULL);
+		}
+		free(rec);
+	}
 }
 
 int tp_monitor_new(tp_monitor **out, pid_t pid)
 {
+	char path[300];
+	struct stat st;
 	tp_monitor *m;
 	if (out == NULL || pid <= 0)
 		return TP_EINVAL;
@@ -147,21 +211,30 @@ int tp_monitor_new(tp_monitor **out, pid_t pid)
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return TP_ENOMEM;
 	m->pid = pid;
-	snprintf(m->path, sizeof(m->path), "%s/exit-%d", tp__rt.dir, (int)pid);
+	m->log = -1;
 	m->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (m->fd < 0 || inotify_add_watch(m->fd, tp__rt.dir,
-	                                   IN_MOVED_TO | IN_ONLYDIR) < 0) {
+	if (m->fd < 0 ||
+	    inotify_add_watch(m->fd, tp__rt.dir,
+	                      IN_MODIFY | IN_CREATE | IN_ONLYDIR) < 0) {
 		int e = errno;
 		if (m->fd >= 0)
 			close(m->fd);
 		free(m);
 		return tp_err_errno(e);
 	}
-	/* Neither running nor already reported: nothing to monitor. */
-	if (kill(pid, 0) != 0 && errno == ESRCH && access(m->path, F_OK) != 0) {
-		close(m->fd);
-		free(m);
-		return TP_ENOENT;
+	/* The log's size first, then liveness: a process alive after that
+	 * moment has its event appended past it, so older records about a
+	 * reused pid are skipped. A dead one's event is its last record. */
+	log_path(path, sizeof(path));
+	off_t size = stat(path, &st) == 0 ? st.st_size : 0;
+	if (kill(pid, 0) == 0 || errno == EPERM) {
+		m->off = size;
+	} else {
+		monitor_scan(m);
+		if (!m->found) {
+			tp_monitor_free(m);
+			return TP_ENOENT;
+		}
 	}
 	*out = m;
 	return TP_OK;
@@ -184,7 +257,9 @@ int tp_monitor_next(tp_monitor *m, tp_exit_event *ev, int timeout_ms)
 	for (;;) {
 		while (read(m->fd, drain, sizeof(drain)) > 0)
 			;
-		if (monitor_try(m, ev)) {
+		monitor_scan(m);
+		if (m->found) {
+			*ev = m->ev;
 			m->delivered = 1;
 			return TP_OK;
 		}
@@ -207,7 +282,10 @@ void tp_monitor_free(tp_monitor *m)
 {
 	if (m == NULL)
 		return;
-	close(m->fd);
+	if (m->fd >= 0)
+		close(m->fd);
+	if (m->log >= 0)
+		close(m->log);
 	free(m->report);
 	free(m);
 }
@@ -217,7 +295,8 @@ void tp_monitor_free(tp_monitor *m)
 int tp_wait(const int *fds, int n, int timeout_ms, int *ready)
 {
 	struct pollfd small[16], *pfds = small;
-	int rv;
+	struct timespec t0, now;
+	int rv, wait = timeout_ms;
 	if (fds == NULL || ready == NULL || n <= 0 || timeout_ms < -1)
 		return -TP_EINVAL;
 	for (int i = 0; i < n; i++)
@@ -225,16 +304,38 @@ int tp_wait(const int *fds, int n, int timeout_ms, int *ready)
 			return -TP_EINVAL;
 	if (n > 16 && (pfds = calloc((size_t)n, sizeof(*pfds))) == NULL)
 		return -TP_ENOMEM;
-	for (int i = 0; i < n; i++)
-		pfds[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
-	while ((rv = poll(pfds, (nfds_t)n, timeout_ms)) < 0 && errno == EINTR)
-		;
-	if (rv < 0) {
-		rv = -tp_err_errno(errno);
-	} else {
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
 		for (int i = 0; i < n; i++)
-			ready[i] = (pfds[i].revents &
-			            (POLLIN | POLLHUP | POLLERR)) != 0;
+			pfds[i] =
+			    (struct pollfd){.fd = fds[i], .events = POLLIN};
+		rv = poll(pfds, (nfds_t)n, wait);
+		if (rv < 0 && errno != EINTR) {
+			rv = -tp_err_errno(errno);
+			break;
+		}
+		rv = rv < 0 ? 0 : rv;
+		if (rv > 0) {
+			rv = 0;
+			for (int i = 0; i < n; i++) {
+				ready[i] = (pfds[i].revents != 0) &&
+				           tp__sentinel_ready(fds[i]);
+				rv += ready[i];
+			}
+			if (rv > 0)
+				break;
+		}
+		if (timeout_ms >= 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long el = (now.tv_sec - t0.tv_sec) * 1000 +
+			          (now.tv_nsec - t0.tv_nsec) / 1000000;
+			if (el >= timeout_ms) {
+				memset(ready, 0, (size_t)n * sizeof(int));
+				rv = 0;
+				break;
+			}
+			wait = (int)(timeout_ms - el);
+		}
 	}
 	if (pfds != small)
 		free(pfds);

@@ -98,6 +98,7 @@ int tp__process_init(const tp_init_opts *opts)
 void tp__process_fini(void)
 {
 	tp__finish_children();
+	tp__exit_log_close();
 }
 
 /* ---- process objects ---- */
@@ -287,8 +288,8 @@ static int finish_exit(tp_process *p, int timeout_ms)
 	}
 	if (p->report != NULL) /* through the logging actor, if any */
 		tp__log_crash_report(p->name, p->pid, p->report);
-	close(p->fd);
-	p->fd = -1;
+	/* The fd stays open (at end of file: always readable) until
+	 * tp_process_free, so a sentinel held by the caller stays valid. */
 	tp__ctlbuf_free(&p->rb);
 	p->state = PROC_EXITED;
 	return TP_OK;
@@ -409,7 +410,26 @@ int tp_process_daemon(const tp_process *p)
 
 int tp_process_sentinel(const tp_process *p)
 {
-	return p == NULL || p->state != PROC_RUNNING ? -1 : p->fd;
+	return p == NULL || p->state == PROC_NEW || p->state == PROC_SELF
+	           ? -1
+	           : p->fd;
+}
+
+/* For tp_wait: a readable sentinel may only mean "frames to drain" (the
+ * start handshake, a result): drain them, and report the fd ready only
+ * when its child has exited. Other fds are ready when readable. */
+int tp__sentinel_ready(int fd)
+{
+	int ready = 1;
+	pthread_mutex_lock(&tp__pm.mu);
+	for (tp_process *p = tp__pm.children; p != NULL; p = p->next) {
+		if (p->fd == fd && p->state == PROC_RUNNING) {
+			ready = tp__process_pump(p, 0) == TP_OK;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tp__pm.mu);
+	return ready;
 }
 
 int tp_process_result(tp_process *p, tp_payload **out, int timeout_ms)
@@ -522,4 +542,43 @@ void tp_spawn_guard(void)
 {
 	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised)
 		tp_init(NULL); /* adopts the run directory, runs the child */
+}
+
+const char *tp_process_repr(const tp_process *p, char *buf, size_t len)
+{
+	char pid[32] = "", parent[32] = "None", st[48];
+	const char *cls = "Process";
+	if (buf == NULL || len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (p == NULL)
+		return buf;
+	if (p == &tp__pm.self) {
+		if (tp__pm.have_parent)
+			snprintf(parent, sizeof(parent), "%d",
+			         (int)tp__pm.parent.pid);
+		else
+			cls = "_MainProcess";
+		snprintf(st, sizeof(st), "started");
+	} else if (p == &tp__pm.parent) {
+		snprintf(parent, sizeof(parent), "?");
+		snprintf(st, sizeof(st), "started");
+	} else {
+		snprintf(parent, sizeof(parent), "%d", (int)tp__pm.self.pid);
+		if (p->pid > 0)
+			snprintf(pid, sizeof(pid), " pid=%d", (int)p->pid);
+		int code;
+		if (p->state == PROC_NEW)
+			snprintf(st, sizeof(st), "initial");
+		else if (tp_process_exitcode((tp_process *)p, &code) != TP_OK)
+			snprintf(st, sizeof(st), "started");
+		else if (code < 0 && sigabbrev_np(-code) != NULL)
+			snprintf(st, sizeof(st), "stopped exitcode=-SIG%s",
+			         sigabbrev_np(-code));
+		else
+			snprintf(st, sizeof(st), "stopped exitcode=%d", code);
+	}
+	snprintf(buf, len, "<%s name='%s'%s parent=%s %s%s>", cls, p->name, pid,
+	         parent, st, p->daemon ? " daemon" : "");
+	return buf;
 }

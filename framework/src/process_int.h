@@ -101,6 +101,9 @@ void tp__close_inherited(void);
  * everyone joined; stops the fork server. */
 void tp__finish_children(void);
 
+/* 1 unless fd is the sentinel of a child that still runs (process.c). */
+int tp__sentinel_ready(int fd);
+
 /* Exit events (monitor.c). Builds the event for pid (reading and removing
  * the crash report the child left in the run directory), writes it to the
  * run directory for monitors, and returns it packed as an Envelope. */
@@ -108,6 +111,7 @@ int tp__exit_publish(pid_t pid, const char *name, int status, void **buf,
                      size_t *len);
 /* The crash report file of pid: "<rundir>/crash-<pid>". */
 int tp__crash_path(pid_t pid, char *buf, size_t len);
-void tp__exit_forget(pid_t pid);
+/* Closes this process's exit-log fd (in a freshly forked process). */
+void tp__exit_log_close(void);
 
 #endif

@@ -21,6 +21,7 @@
 #ifndef TROUPE_PROCESS_H
 #define TROUPE_PROCESS_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "troupe/payload.h"
@@ -114,8 +115,21 @@ const char *tp_process_name(const tp_process *p);
 int tp_process_daemon(const tp_process *p);
 
 /*
- * tp_process_sentinel returns a file descriptor (owned by p) that becomes
- * readable when the child exits, for poll() or tp_wait(). -1 before start.
+ * tp_process_repr writes Python's repr of a process into buf, e.g.
+ * "<Process name='child' parent=7780 started daemon>",
+ * "<_MainProcess name='MainProcess' parent=None started>",
+ * "<Process name='Process-1' pid=12 parent=10 stopped exitcode=-15>".
+ * Returns buf (truncated to len), or "" for a NULL p.
+ */
+const char *tp_process_repr(const tp_process *p, char *buf, size_t len);
+
+/*
+ * tp_process_sentinel returns a file descriptor (owned by p, valid until
+ * tp_process_free) for tp_wait() or poll(); -1 before start. tp_wait()
+ * reports it ready exactly when the child has exited (Python's sentinel).
+ * With poll() it is also readable while the child's frames (its result)
+ * wait to be drained: then call tp_process_is_alive() or
+ * tp_process_join(p, 0), which drain them and tell whether it exited.
  */
 int tp_process_sentinel(const tp_process *p);
 
@@ -156,9 +170,12 @@ int tp_cpu_count(void);
 
 /*
  * tp_wait waits until at least one of the n file descriptors (sentinels,
- * pipe or queue fds) is readable, up to timeout_ms. ready[i] is set to 1
- * for each readable one. Returns the number ready (0 on timeout) or a
- * negative TP_E* code. Python's multiprocessing.connection.wait.
+ * pipe or queue fds) is ready, up to timeout_ms: a sentinel when its child
+ * exited (its frames are drained on the way, so a child writing a large
+ * result never blocks), any other fd when readable. ready[i] is set to 1
+ * for each ready one. Returns the number ready (0 on timeout) or a
+ * negative TP_E* code (-TP_EINVAL: NULL arrays, n <= 0, a negative fd).
+ * Python's multiprocessing.connection.wait.
  */
 int tp_wait(const int *fds, int n, int timeout_ms, int *ready);
 
