@@ -409,6 +409,82 @@ static void test_malformed_input(void **state)
 	tp_test_fini();
 }
 
+/* Back-pressure: a small buffer and block_ms: nothing is dropped while the
+ * actor reads; with the actor gone, nothing waits. */
+static void test_backpressure(void **state)
+{
+	tp_log_config *c = file_config("block.log", 0, 0, 64 * 1024);
+	tp_log_actor *a;
+	pid_t pid;
+	const long n = 100000;
+	(void)state;
+	TP_EXPECT(tp_log_config_set_block(c, 70000), TP_EINVAL);
+	TP_EXPECT(tp_log_config_set_block(NULL, 1), TP_EINVAL);
+	TP_OK_OR_FAIL(tp_log_config_set_block(c, 10000));
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_log_actor_start(c, &a));
+	if ((pid = fork()) == 0) {
+		child_setup(0);
+		log_range(0, n);
+		tp_log_stats st;
+		tp_log_stats_get(&st);
+		_exit(st.dropped == 0 && tp_log_flush(10000) == TP_OK ? 0 : 4);
+	}
+	wait_kids(&pid, 1);
+	struct target t = {a, n};
+	assert_true(lt_wait(actor_has, &t, 20000));
+	tp_log_actor_stats st;
+	TP_OK_OR_FAIL(tp_log_actor_stats_get(a, &st));
+	assert_int_equal(st.records, n);
+	assert_int_equal(st.lost, 0);
+	/* the actor stopped: a full buffer drops at once */
+	TP_OK_OR_FAIL(tp_log_actor_stop(a));
+	if ((pid = fork()) == 0) {
+		child_setup(1);
+		log_range(0, n);
+		tp_log_stats st2;
+		tp_log_stats_get(&st2);
+		_exit(st2.dropped > 0 && tp_log_flush(0) == TP_ECLOSED ? 0 : 4);
+	}
+	wait_kids(&pid, 1);
+	tp_log_actor_free(a);
+	tp_log_config_free(c);
+	tp_test_fini();
+}
+
+/* An unwritable file behind the actor: console instead, error reported. */
+static void test_actor_unwritable_file(void **state)
+{
+	tp_log_config *c;
+	tp_log_actor *a;
+	tp_log_actor_stats st;
+	char blocker[128], path[160];
+	(void)state;
+	lt_path(blocker, sizeof(blocker), "blocker");
+	close(open(blocker, O_WRONLY | O_CREAT, 0600));
+	snprintf(path, sizeof(path), "%s/x.log", blocker);
+	TP_OK_OR_FAIL(tp_log_config_new(&c, "t"));
+	TP_OK_OR_FAIL(tp_log_config_set_console(c, 0, TP_LOG_COLOUR_NEVER));
+	TP_OK_OR_FAIL(tp_log_config_set_file(c, path, 0, 0));
+	tp_test_init(TP_START_DEFAULT);
+	int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+	dup2(devnull, 2);
+	close(devnull);
+	TP_OK_OR_FAIL(tp_log_actor_start(c, &a));
+	tp_log_info("to the console");
+	TP_OK_OR_FAIL(tp_log_flush(10000));
+	struct target t = {a, 1};
+	assert_true(lt_wait(actor_has, &t, 20000));
+	TP_OK_OR_FAIL(tp_log_actor_stop(a));
+	dup2(saved, 2);
+	close(saved);
+	TP_OK_OR_FAIL(tp_log_actor_stats_get(a, &st));
+	assert_int_equal(st.file_error, TP_ESYSERR | ENOTDIR);
+	tp_log_actor_free(a);
+	tp_log_config_free(c);
+	tp_test_fini();
+}
+
 static void test_actor_errors(void **state)
 {
 	tp_log_config *c = file_config("err.log", 0, 0, 0);
@@ -456,6 +532,8 @@ int main(void)
 	    cmocka_unit_test(test_stop_restart_reports_drops),
 	    cmocka_unit_test(test_failure_and_restart_under_load),
 	    cmocka_unit_test(test_malformed_input),
+	    cmocka_unit_test(test_backpressure),
+	    cmocka_unit_test(test_actor_unwritable_file),
 	    cmocka_unit_test(test_actor_errors),
 	};
 	signal(SIGPIPE, SIG_IGN);

@@ -60,7 +60,7 @@ static int buf_reserve(struct buf *b, size_t more)
 
 static void buf_add(struct buf *b, const char *s, size_t n)
 {
-	if (buf_reserve(b, n) == 0) {
+	if (n > 0 && buf_reserve(b, n) == 0) {
 		memcpy(b->p + b->len, s, n);
 		b->len += n;
 	}
