@@ -1,9 +1,12 @@
 /* test_process.c - tp_process under every start method: lifecycle, exit
  * codes, results, errors. */
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -154,6 +157,8 @@ static void test_errors(void **state)
 	TP_EXPECT(tp_process_kill(p), TP_ESTATE);
 	TP_EXPECT(tp_process_result(p, &res, 0), TP_ESTATE);
 	TP_EXPECT(tp_process_exitcode(p, &code), TP_ESTATE);
+	tp_exit_event ev;
+	TP_EXPECT(tp_process_exit_event(p, &ev), TP_ESTATE);
 	TP_OK_OR_FAIL(tp_process_start(p));
 	TP_EXPECT(tp_process_start(p), TP_EALREADY);
 	TP_EXPECT(tp_process_join(p, -2), TP_EINVAL);
@@ -164,6 +169,12 @@ static void test_errors(void **state)
 	TP_OK_OR_FAIL(tp_process_kill(p));
 	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
 	assert_int_equal(code, 0);
+	assert_null(tp_process_crash_report(p));
+	TP_OK_OR_FAIL(tp_process_exit_event(p, &ev));
+	assert_int_equal(ev.exitcode, 0);
+	assert_int_equal(ev.signal, 0);
+	assert_string_equal(ev.report, "");
+	assert_null(tp_process_crash_report(NULL));
 	tp_process_free(p);
 	tp_process_free(NULL);
 	TP_EXPECT(tp_process_join(NULL, 0), TP_EINVAL);
@@ -250,6 +261,204 @@ static void test_big_result(void **state)
 	}
 }
 
+static void test_repr(void **state)
+{
+	(void)state;
+	char buf[200], want[200];
+	tp_process *p;
+	tp_process_opts o = {.name = "child", .daemon = 1};
+	tp_test_init(TP_START_DEFAULT);
+	assert_string_equal(
+	    tp_process_repr(tp_current_process(), buf, sizeof(buf)),
+	    "<_MainProcess name='MainProcess' parent=None "
+	    "started>");
+	TP_OK_OR_FAIL(tp_process_new(&p, t_sleep, NULL, &o));
+	snprintf(want, sizeof(want),
+	         "<Process name='child' parent=%d "
+	         "initial daemon>",
+	         (int)getpid());
+	assert_string_equal(tp_process_repr(p, buf, sizeof(buf)), want);
+	TP_OK_OR_FAIL(tp_process_start(p));
+	snprintf(want, sizeof(want),
+	         "<Process name='child' pid=%d parent=%d "
+	         "started daemon>",
+	         (int)tp_process_pid(p), (int)getpid());
+	assert_string_equal(tp_process_repr(p, buf, sizeof(buf)), want);
+	TP_OK_OR_FAIL(tp_process_terminate(p));
+	TP_OK_OR_FAIL(tp_process_join(p, 10000));
+	snprintf(want, sizeof(want),
+	         "<Process name='child' pid=%d parent=%d "
+	         "stopped exitcode=-SIGTERM daemon>",
+	         (int)tp_process_pid(p), (int)getpid());
+	assert_string_equal(tp_process_repr(p, buf, sizeof(buf)), want);
+	assert_string_equal(tp_process_repr(NULL, buf, sizeof(buf)), "");
+	tp_process_free(p);
+	tp_test_fini();
+}
+
+/* tp_wait drains a large result on the way, so the child can exit. */
+static void test_wait_drains_big_result(void **state)
+{
+	(void)state;
+	tp_process *p;
+	tp_payload *args, *res;
+	int fd, ready;
+	const void *data;
+	size_t len;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_int(args, 4 << 20));
+	TP_OK_OR_FAIL(tp_process_new(&p, t_big, args, NULL));
+	tp_payload_free(args);
+	TP_OK_OR_FAIL(tp_process_start(p));
+	fd = tp_process_sentinel(p);
+	assert_int_equal(tp_wait(&fd, 1, 20000, &ready), 1);
+	assert_int_equal(ready, 1);
+	assert_false(tp_process_is_alive(p));
+	TP_OK_OR_FAIL(tp_process_result(p, &res, 0));
+	TP_OK_OR_FAIL(tp_payload_get_bytes(res, 0, &data, &len));
+	assert_int_equal(len, 4 << 20);
+	tp_payload_free(res);
+	/* the sentinel of an exited child stays valid and ready */
+	assert_int_equal(tp_process_sentinel(p), fd);
+	assert_int_equal(tp_wait(&fd, 1, 0, &ready), 1);
+	tp_process_free(p);
+	tp_test_fini();
+}
+
+/* A freed running child is kept by the runtime: reaped by
+ * tp_active_children once it exits, finished at tp_fini otherwise. */
+static void test_free_running_child(void **state)
+{
+	(void)state;
+	tp_process *p, *q, *list[4];
+	tp_payload *args;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_process_new(&p, t_noop, NULL, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	tp_process_free(p);
+	for (int i = 0; i < 2000 && tp_test_children() > 1; i++)
+		usleep(2000);
+	assert_int_equal(tp_active_children(list, 4), 0);
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_int(args, 0));
+	TP_OK_OR_FAIL(tp_payload_add_int(args, 5));
+	TP_OK_OR_FAIL(tp_process_new(&q, t_add, args, NULL));
+	tp_payload_free(args);
+	TP_OK_OR_FAIL(tp_process_start(q));
+	tp_process_free(q); /* runs on; tp_fini joins it */
+	tp_test_fini();
+}
+
+/* exit without tp_fini: the atexit path joins non-daemonic children. */
+static int t_touch_later(const tp_payload *args, tp_payload *res)
+{
+	const char *path;
+	(void)res;
+	tp_payload_get_string(args, 0, &path);
+	usleep(100000);
+	FILE *f = fopen(path, "w");
+	if (f != NULL)
+		fclose(f);
+	return 0;
+}
+TP_TARGET(t_touch_later);
+
+static void test_atexit_joins_children(void **state)
+{
+	(void)state;
+	char path[128];
+	int st;
+	snprintf(path, sizeof(path), "/tmp/tp-test-%d-touched", (int)getpid());
+	unlink(path);
+	pid_t helper = fork();
+	if (helper == 0) {
+		tp_process *p, *d;
+		tp_payload *args;
+		tp_process_opts od = {.daemon = 1};
+		tp_init_opts io = {.runtime_base = path};
+		strcat(path, ".base");
+		if (tp_init(&io) != TP_OK)
+			_exit(10);
+		path[strlen(path) - 5] = '\0';
+		tp_payload_new(&args);
+		tp_payload_add_string(args, path);
+		if (tp_process_new(&p, t_touch_later, args, NULL) != TP_OK ||
+		    tp_process_start(p) != TP_OK ||
+		    tp_process_new(&d, t_sleep, NULL, &od) != TP_OK ||
+		    tp_process_start(d) != TP_OK)
+			_exit(11);
+		exit(0);
+	}
+	assert_true(helper > 0);
+	assert_int_equal(waitpid(helper, &st, 0), helper);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	unlink(path);
+	strcat(path, ".base");
+	assert_int_equal(rmdir(path), 0); /* empty: the run dir is gone */
+}
+
+/* The child's environment as Python sets it: stdin is /dev/null, SIGINT
+ * has its default action, the parent's pid and name are known. */
+static int t_env(const tp_payload *args, tp_payload *res)
+{
+	struct stat a, b;
+	struct sigaction sa;
+	(void)args;
+	if (fstat(0, &a) != 0 || stat("/dev/null", &b) != 0 ||
+	    a.st_rdev != b.st_rdev)
+		return 1;
+	if (sigaction(SIGINT, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
+		return 2;
+	if (tp_parent_process() == NULL ||
+	    tp_process_pid(tp_parent_process()) != getppid())
+		return 0; /* forkserver: the real parent is the server */
+	tp_payload_add_int(res, 1);
+	return 0;
+}
+TP_TARGET(t_env);
+
+static void test_child_environment(void **state)
+{
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	for (int i = 0; i < 3; i++) {
+		tp_process *p;
+		tp_process_opts o = {.method = methods[i]};
+		int code;
+		TP_OK_OR_FAIL(tp_process_new(&p, t_env, NULL, &o));
+		TP_OK_OR_FAIL(tp_process_start(p));
+		TP_OK_OR_FAIL(tp_process_join(p, 10000));
+		TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+		assert_int_equal(code, 0);
+		tp_process_free(p);
+	}
+	tp_test_fini();
+}
+
+/* tp_cpu_count follows the CPU affinity mask, as os.sched_getaffinity. */
+static void test_cpu_count_affinity(void **state)
+{
+	(void)state;
+	int st;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	assert_true(tp_cpu_count() >= 1 && tp_cpu_count() <= online);
+	pid_t pid = fork();
+	if (pid == 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(0, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) != 0)
+			_exit(2);
+		_exit(tp_cpu_count() == 1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
 	tp_spawn_guard();
@@ -260,6 +469,12 @@ int main(void)
 	    cmocka_unit_test(test_join_timeout_terminate_kill),
 	    cmocka_unit_test(test_exit_from_target),
 	    cmocka_unit_test(test_big_result),
+	    cmocka_unit_test(test_repr),
+	    cmocka_unit_test(test_wait_drains_big_result),
+	    cmocka_unit_test(test_free_running_child),
+	    cmocka_unit_test(test_atexit_joins_children),
+	    cmocka_unit_test(test_child_environment),
+	    cmocka_unit_test(test_cpu_count_affinity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime_int.h"
 #include "testutil.h"
 
 static void sleep_ms(long ms)
@@ -99,6 +100,15 @@ static void test_crash_report_and_monitor(void **state)
 		TP_OK_OR_FAIL(tp_process_join(p, 10000));
 		TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
 		assert_int_equal(code, -SIGSEGV);
+		assert_non_null(strstr(tp_process_crash_report(p), "t_segv"));
+		tp_exit_event pe;
+		TP_OK_OR_FAIL(tp_process_exit_event(p, &pe));
+		assert_int_equal(pe.pid, tp_process_pid(p));
+		assert_int_equal(pe.signal, SIGSEGV);
+		assert_int_equal(pe.exitcode, -SIGSEGV);
+		assert_string_equal(pe.name, tp_process_name(p));
+		assert_string_equal(pe.report, tp_process_crash_report(p));
+		TP_EXPECT(tp_process_exit_event(p, NULL), TP_EINVAL);
 		TP_OK_OR_FAIL(tp_monitor_next(m, &ev, 10000));
 		assert_int_equal(ev.pid, tp_process_pid(p));
 		assert_int_equal(ev.exitcode, -SIGSEGV);
@@ -118,6 +128,7 @@ static void test_crash_report_and_monitor(void **state)
 		TP_OK_OR_FAIL(tp_process_join(p, 10000));
 		TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
 		assert_int_equal(code, -SIGABRT);
+		assert_non_null(strstr(tp_process_crash_report(p), "SIGABRT"));
 		tp_process_free(p);
 		tp_test_fini();
 	}
@@ -131,8 +142,12 @@ static void test_monitor_from_non_parent(void **state)
 	tp_payload *res;
 	const char *s, *name;
 	int64_t code;
+	TP_EXPECT(tp_monitor_new(&m, getpid()), TP_ENOTINIT);
 	tp_test_init(TP_START_DEFAULT);
 	TP_EXPECT(tp_monitor_new(NULL, 1), TP_EINVAL);
+	assert_int_equal(tp_monitor_fd(NULL), -1);
+	/* a pid that does not exist and never exited in this run */
+	TP_EXPECT(tp_monitor_new(&m, 0x3ffffff0), TP_ENOENT);
 	TP_EXPECT(tp_monitor_new(&m, 0), TP_EINVAL);
 	TP_EXPECT(tp_monitor_next(NULL, &ev, 0), TP_EINVAL);
 	tp_monitor_free(NULL);
@@ -140,8 +155,13 @@ static void test_monitor_from_non_parent(void **state)
 	tp_process *b = start(t_monitor, tp_process_pid(a), TP_START_SPAWN);
 	TP_OK_OR_FAIL(tp_monitor_new(&m, tp_process_pid(a)));
 	TP_EXPECT(tp_monitor_next(m, &ev, 20), TP_ETIMEDOUT);
+	TP_EXPECT(tp_monitor_next(m, &ev, -2), TP_EINVAL);
+	TP_EXPECT(tp_monitor_next(m, NULL, 0), TP_EINVAL);
+	int mfd = tp_monitor_fd(m), mready;
+	assert_true(mfd >= 0);
 	TP_EXPECT(tp_process_join(b, 100), TP_ETIMEDOUT);
 	TP_OK_OR_FAIL(tp_process_kill(a));
+	assert_int_equal(tp_wait(&mfd, 1, 20000, &mready), 1);
 	TP_OK_OR_FAIL(tp_process_result(b, &res, 20000));
 	TP_OK_OR_FAIL(tp_payload_get_string(res, 0, &s));
 	assert_string_equal(s, "watching");
@@ -189,6 +209,12 @@ static void test_wait_sentinels(void **state)
 	fds[0] = tp_process_sentinel(p[0]);
 	assert_int_equal(tp_wait(fds, 1, 10000, ready), 1);
 	assert_int_equal(tp_active_children(NULL, 0), 0);
+	/* more fds than the stack array holds */
+	int many[40], rd[40];
+	for (int i = 0; i < 40; i++)
+		many[i] = fds[0];
+	assert_int_equal(tp_wait(many, 40, 0, rd), 40);
+	assert_int_equal(tp_wait(fds, 1, -2, ready), -TP_EINVAL);
 	for (int i = 0; i < 3; i++)
 		tp_process_free(p[i]);
 	assert_true(tp_cpu_count() >= 1);
@@ -396,6 +422,34 @@ static void test_nested_children(void **state)
 	}
 }
 
+/* The parent's default start method is the child's default too. */
+static int t_default_method(const tp_payload *args, tp_payload *res)
+{
+	(void)args;
+	tp_payload_add_int(res, tp__rt.method);
+	return 0;
+}
+TP_TARGET(t_default_method);
+
+static void test_default_method_inherited(void **state)
+{
+	(void)state;
+	static const tp_start_method ms[] = {TP_START_FORKSERVER,
+	                                     TP_START_SPAWN, TP_START_FORK};
+	for (int i = 0; i < 3; i++) {
+		tp_payload *res;
+		int64_t m;
+		tp_test_init(ms[i]);
+		tp_process *p = start(t_default_method, 0, TP_START_DEFAULT);
+		TP_OK_OR_FAIL(tp_process_result(p, &res, 10000));
+		TP_OK_OR_FAIL(tp_payload_get_int(res, 0, &m));
+		assert_int_equal(m, ms[i]);
+		tp_payload_free(res);
+		tp_process_free(p);
+		tp_test_fini();
+	}
+}
+
 /* new_group: kill reaches the child's own children. */
 static void test_new_group_kill_reaches_tree(void **state)
 {
@@ -450,6 +504,7 @@ int main(void)
 	    cmocka_unit_test(test_daemon_cannot_have_children),
 	    cmocka_unit_test(test_nested_children),
 	    cmocka_unit_test(test_new_group_kill_reaches_tree),
+	    cmocka_unit_test(test_default_method_inherited),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,16 +12,17 @@
 #include "troupe/troupe.h"
 
 static const struct bench_workload workloads[] = {
-    {"wire", "envelope encode+decode of a small payload (--n N)", bench_wire},
-    {"process_spawn",
-     "start+join of a noop target (--method forkserver|spawn|fork, --n N)",
-     bench_process_spawn},
-    {"worker_rss", "VmRSS of idle children (--method M, --procs P)",
-     bench_worker_rss},
-    {"log_throughput",
-     "records/s from 2 processes into one file through the logging actor "
-     "(--n N per process, --procs P, --block MS, --file PATH)",
-     bench_log},
+	{"wire", "envelope encode+decode of a small payload (--n N)",
+	 bench_wire},
+	{"process_spawn",
+	 "start+join of a noop target (--method forkserver|spawn|fork, --n N)",
+	 bench_process_spawn},
+	{"worker_rss", "VmRSS of idle children (--method M, --procs P)",
+	 bench_worker_rss},
+	{"log_throughput",
+	 "records/s from 2 processes into one file through the logging "
+	 "actor (--n N per process, --procs P, --block MS, --file PATH)",
+	 bench_log},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -34,7 +35,7 @@ double bench_now(void)
 }
 
 const char *bench_opt_str(int argc, char **argv, const char *name,
-                          const char *def)
+			  const char *def)
 {
 	for (int i = 0; i + 1 < argc; i++)
 		if (strncmp(argv[i], "--", 2) == 0 &&
@@ -66,10 +67,10 @@ double bench_median(double *xs, size_t n)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: troupe-bench WORKLOAD [--OPTION VALUE ...]\n"
-	             "workloads:\n");
+		     "workloads:\n");
 	for (size_t i = 0; i < N_WORKLOADS; i++)
 		fprintf(out, "  %-24s %s\n", workloads[i].name,
-		        workloads[i].help);
+			workloads[i].help);
 }
 
 int main(int argc, char **argv)

@@ -177,6 +177,9 @@ static void child_identity(const Troupe__ProcessStart *st)
 	self->daemon = st->daemon;
 	self->pid = getpid();
 	self->state = PROC_SELF;
+	if (st->default_method > TP_START_DEFAULT &&
+	    st->default_method <= TP_START_FORK)
+		tp__rt.method = (tp_start_method)st->default_method;
 }
 
 static int child_send_started(int fd)
@@ -206,6 +209,21 @@ static void child_send_result(int fd, const tp_payload *res)
 	tp__payload_pb_release(&pb);
 }
 
+/* As Python: a child's stdin is /dev/null, so that children never compete
+ * with the parent for the terminal. */
+static void stdin_devnull(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fd != STDIN_FILENO) {
+		dup2(fd, STDIN_FILENO);
+		close(fd);
+	} else {
+		fcntl(fd, F_SETFD, 0);
+	}
+}
+
 _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 {
 	struct tp_ctlbuf rb = {0};
@@ -225,6 +243,7 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 	    env->body_case != TROUPE__ENVELOPE__BODY_PROCESS_START)
 		_exit(255);
 	const Troupe__ProcessStart *st = env->process_start;
+	stdin_devnull();
 	if (st->new_group)
 		setpgid(0, 0);
 	child_identity(st);

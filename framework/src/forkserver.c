@@ -77,42 +77,59 @@ static int kid_flush(struct server *s, int i)
 	return 1;
 }
 
+/* The exit status of an exited, not yet reaped child (waitid WNOWAIT). */
+int tp__wait_status(const siginfo_t *si)
+{
+	if (si->si_code == CLD_EXITED)
+		return (si->si_status & 0xff) << 8;
+	return (si->si_status & 0x7f) | (si->si_code == CLD_DUMPED ? 0x80 : 0);
+}
+
+/* Publishes the event of one exited kid, then reaps it: a monitor that
+ * finds the pid gone always finds its event. */
+static void server_reap_one(struct server *s, const siginfo_t *si)
+{
+	pid_t pid = si->si_pid;
+	int status = tp__wait_status(si), i;
+	void *buf = NULL;
+	size_t len = 0;
+	for (i = 0; i < s->n && s->kids[i].pid != pid; i++)
+		;
+	if (i == s->n) {
+		waitpid(pid, NULL, 0);
+		return;
+	}
+	struct kid *k = &s->kids[i];
+	int rv = tp__exit_publish(pid, k->name, status, &buf, &len);
+	waitpid(pid, NULL, 0);
+	k->pid = 0;
+	if (rv != TP_OK || (k->out = malloc(len + 4)) == NULL) {
+		free(buf);
+		kid_drop(s, i);
+		return;
+	}
+	k->out[0] = (unsigned char)len;
+	k->out[1] = (unsigned char)(len >> 8);
+	k->out[2] = (unsigned char)(len >> 16);
+	k->out[3] = (unsigned char)(len >> 24);
+	memcpy(k->out + 4, buf, len);
+	free(buf);
+	k->out_len = len + 4;
+	kid_flush(s, i);
+}
+
 static void server_reap(struct server *s)
 {
-	struct signalfd_siginfo si;
-	int status;
-	pid_t pid;
-	while (read(s->sfd, &si, sizeof(si)) > 0)
+	struct signalfd_siginfo ssi;
+	siginfo_t si;
+	while (read(s->sfd, &ssi, sizeof(ssi)) > 0)
 		;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (int i = 0; i < s->n; i++) {
-			struct kid *k = &s->kids[i];
-			if (k->pid != pid)
-				continue;
-			void *buf = NULL;
-			size_t len = 0;
-			if (tp__exit_publish(pid, k->name, status, &buf,
-			                     &len) != TP_OK) {
-				kid_drop(s, i);
-				break;
-			}
-			k->out = malloc(len + 4);
-			if (k->out == NULL) {
-				free(buf);
-				kid_drop(s, i);
-				break;
-			}
-			k->out[0] = (unsigned char)len;
-			k->out[1] = (unsigned char)(len >> 8);
-			k->out[2] = (unsigned char)(len >> 16);
-			k->out[3] = (unsigned char)(len >> 24);
-			memcpy(k->out + 4, buf, len);
-			free(buf);
-			k->out_len = len + 4;
-			k->pid = 0;
-			kid_flush(s, i);
-			break;
-		}
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+		    si.si_pid == 0)
+			return;
+		server_reap_one(s, &si);
 	}
 }
 
@@ -128,6 +145,7 @@ static _Noreturn void server_child(struct server *s, int fd)
 	sigemptyset(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	signal(SIGCHLD, SIG_DFL);
+	signal(SIGINT, SIG_DFL); /* ignored by the server only */
 	tp__child_run(fd, s->pid);
 }
 
@@ -185,6 +203,7 @@ static _Noreturn void server_main(int sock, pid_t parent)
 		_exit(0);
 	prctl(PR_SET_NAME, "troupe-forksrv");
 	signal(SIGINT, SIG_IGN); /* ^C reaches the group: let the parent act */
+	signal(SIGCHLD, SIG_DFL); /* SIG_IGN inherited would auto-reap */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
@@ -250,6 +269,18 @@ void tp__server_stop(void)
 	tp__pm.server_pid = 0;
 }
 
+int tp__server_dead(void)
+{
+	struct pollfd pfd = {.fd = tp__pm.server_fd, .events = 0};
+	if (tp__pm.server_fd < 0)
+		return 1;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR))) {
+		tp__server_stop(); /* closed its end: it is exiting; reap */
+		return 1;
+	}
+	return 0;
+}
+
 int tp__server_request(int child_fd, const char *name)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))], msg[TP_NAME_MAX];
@@ -268,8 +299,11 @@ int tp__server_request(int child_fd, const char *name)
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &child_fd, sizeof(int));
 	while (sendmsg(tp__pm.server_fd, &mh, MSG_NOSIGNAL) < 0) {
+		if (errno == EPIPE || errno == ECONNRESET ||
+		    errno == ECONNREFUSED || errno == ENOTCONN)
+			return TP_EDIED;
 		if (errno != EINTR)
-			return errno == EPIPE ? TP_EDIED : tp_err_errno(errno);
+			return tp_err_errno(errno);
 	}
 	return TP_OK;
 }

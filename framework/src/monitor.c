@@ -199,6 +199,36 @@ static void monitor_scan(tp_monitor *m)
 	}
 }
 
+int tp__exit_lookup(pid_t pid, Troupe__ExitEvent **out)
+{
+	tp_monitor m = {.pid = pid, .fd = -1, .log = -1};
+	Troupe__ExitEvent ev = TROUPE__EXIT_EVENT__INIT;
+	monitor_scan(&m);
+	if (m.log >= 0)
+		close(m.log);
+	if (!m.found) {
+		free(m.report);
+		return TP_ENOENT;
+	}
+	/* Rebuild a message the caller frees like an unpacked one. */
+	ev.pid = m.ev.pid;
+	ev.name = m.name;
+	ev.signal = m.ev.signal;
+	ev.exit_code = m.ev.signal ? 0 : m.ev.exitcode;
+	ev.core_dumped = m.ev.core_dumped;
+	ev.report = m.report != NULL ? m.report : "";
+	void *buf;
+	size_t len;
+	int rv = tp__pack(&ev.base, 0, &buf, &len);
+	free(m.report);
+	if (rv != TP_OK)
+		return rv;
+	rv = tp__unpack(&troupe__exit_event__descriptor, buf, len, 0,
+	                (ProtobufCMessage **)out);
+	free(buf);
+	return rv;
+}
+
 int tp_monitor_new(tp_monitor **out, pid_t pid)
 {
 	char path[300];

@@ -1,8 +1,9 @@
 /*
  * process.c - tp_process: multiprocessing.Process in C. The parent's side:
- * the target registry, the process objects and their lifecycle, reading
- * each child's control channel (start handshake, result, exit frame), and
- * the runtime hooks that finish children at exit.
+ * the target registry, the process objects and their lifecycle, the
+ * runtime hooks that finish children at exit, current/parent/active
+ * children. Watching a child's control channel is in reap.c, the start
+ * methods in start.c.
  *
  * A process object is driven only by the thread that uses it (like a
  * payload); the list of children is shared and guarded by tp__pm.mu.
@@ -17,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log_int.h"
 #include "process_int.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
@@ -206,137 +206,6 @@ int tp_process_start(tp_process *p)
 	return TP_OK;
 }
 
-/* ---- observing the child: the control channel ---- */
-
-static void on_exit_event(tp_process *p, const Troupe__ExitEvent *ev)
-{
-	(void)ev;
-	p->have_status = 1;
-	free(p->report);
-	p->report = NULL;
-	if (ev->report != NULL && ev->report[0] != '\0')
-		p->report = strdup(ev->report);
-	if (ev->signal != 0)
-		p->status = ev->signal | (ev->core_dumped ? 0x80 : 0);
-	else
-		p->status = (ev->exit_code & 0xff) << 8;
-}
-
-static void on_frame(tp_process *p, Troupe__Envelope *env)
-{
-	switch (env->body_case) {
-	case TROUPE__ENVELOPE__BODY_PROCESS_RESULT:
-		tp_payload_free(p->result);
-		p->result = NULL;
-		if (env->process_result->result != NULL)
-			tp__payload_from_pb(env->process_result->result,
-			                    &p->result);
-		else
-			tp_payload_new(&p->result);
-		p->have_result = p->result != NULL;
-		break;
-	case TROUPE__ENVELOPE__BODY_EXIT:
-		on_exit_event(p, env->exit);
-		break;
-	default:
-		break; /* unknown frames are ignored */
-	}
-}
-
-/* The exit is known: reap if we are the real parent, report a crash. */
-static int finish_exit(tp_process *p, int timeout_ms)
-{
-	if (!p->have_status && p->direct) {
-		int st;
-		struct timespec t0, now;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		for (;;) {
-			pid_t r = waitpid(p->pid, &st, WNOHANG);
-			if (r == p->pid)
-				break;
-			if (r < 0 && errno != EINTR) {
-				st = SIGKILL; /* someone else reaped it */
-				break;
-			}
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long el = (now.tv_sec - t0.tv_sec) * 1000 +
-			          (now.tv_nsec - t0.tv_nsec) / 1000000;
-			if (timeout_ms >= 0 && el >= timeout_ms)
-				return TP_ETIMEDOUT;
-			struct timespec d = {0, 200000};
-			nanosleep(&d, NULL);
-		}
-		void *buf = NULL;
-		size_t len = 0;
-		Troupe__Envelope *env = NULL;
-		if (tp__exit_publish(p->pid, p->name, st, &buf, &len) ==
-		        TP_OK &&
-		    tp__envelope_unpack(buf, len, 0, &env) == TP_OK &&
-		    env->body_case == TROUPE__ENVELOPE__BODY_EXIT)
-			on_exit_event(p, env->exit);
-		else
-			p->status = st;
-		p->have_status = 1;
-		tp__envelope_free(env);
-		free(buf);
-	}
-	if (!p->have_status) {
-		/* The fork server died without relaying: the child died with
-		 * it (PR_SET_PDEATHSIG). */
-		p->status = SIGKILL;
-		p->have_status = 1;
-	}
-	if (p->report != NULL) /* through the logging actor, if any */
-		tp__log_crash_report(p->name, p->pid, p->report);
-	/* The fd stays open (at end of file: always readable) until
-	 * tp_process_free, so a sentinel held by the caller stays valid. */
-	tp__ctlbuf_free(&p->rb);
-	p->state = PROC_EXITED;
-	return TP_OK;
-}
-
-/*
- * Reads the control channel for up to timeout_ms (0: only what is there)
- * and handles every complete frame. Returns TP_OK once the child has
- * exited, TP_ETIMEDOUT while it runs.
- */
-int tp__process_pump(tp_process *p, int timeout_ms)
-{
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		int rv = tp__ctl_fill(p->fd, &p->rb);
-		Troupe__Envelope *env = NULL;
-		while (tp__ctl_next(&p->rb, &env) == TP_OK && env != NULL) {
-			on_frame(p, env);
-			tp__envelope_free(env);
-		}
-		if (rv == TP_ECLOSED || (rv != TP_OK && rv != TP_ENOMEM)) {
-			long left = timeout_ms;
-			if (timeout_ms > 0) {
-				clock_gettime(CLOCK_MONOTONIC, &now);
-				left -= (now.tv_sec - t0.tv_sec) * 1000 +
-				        (now.tv_nsec - t0.tv_nsec) / 1000000;
-				if (left < 0)
-					left = 0;
-			}
-			return finish_exit(p, (int)left);
-		}
-		int wait = -1;
-		if (timeout_ms >= 0) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long el = (now.tv_sec - t0.tv_sec) * 1000 +
-			          (now.tv_nsec - t0.tv_nsec) / 1000000;
-			if (el >= timeout_ms)
-				return TP_ETIMEDOUT;
-			wait = (int)(timeout_ms - el);
-		}
-		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-		if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
-			return tp_err_errno(errno);
-	}
-}
-
 int tp_process_join(tp_process *p, int timeout_ms)
 {
 	if (p == NULL || timeout_ms < -1)
@@ -390,6 +259,28 @@ int tp_process_exitcode(tp_process *p, int *out)
 		*out = -WTERMSIG(p->status);
 	else
 		*out = WEXITSTATUS(p->status);
+	return TP_OK;
+}
+
+const char *tp_process_crash_report(const tp_process *p)
+{
+	return p == NULL || p->state != PROC_EXITED ? NULL : p->report;
+}
+
+int tp_process_exit_event(tp_process *p, tp_exit_event *ev)
+{
+	int code, rv;
+	if (p == NULL || ev == NULL)
+		return TP_EINVAL;
+	if ((rv = tp_process_exitcode(p, &code)) != TP_OK)
+		return rv;
+	memset(ev, 0, sizeof(*ev));
+	ev->pid = p->pid;
+	ev->name = p->name;
+	ev->exitcode = code;
+	ev->signal = WIFSIGNALED(p->status) ? WTERMSIG(p->status) : 0;
+	ev->core_dumped = WIFSIGNALED(p->status) && WCOREDUMP(p->status);
+	ev->report = p->report != NULL ? p->report : "";
 	return TP_OK;
 }
 
@@ -540,8 +431,12 @@ void tp__finish_children(void)
 
 void tp_spawn_guard(void)
 {
-	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised)
-		tp_init(NULL); /* adopts the run directory, runs the child */
+	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised) {
+		int rv = tp_init(NULL); /* adopts the run dir, runs the child */
+		fprintf(stderr, "troupe: spawned child: tp_init: %s\n",
+		        tp_strerror(rv));
+		_exit(255); /* never run the caller's main as a child */
+	}
 }
 
 const char *tp_process_repr(const tp_process *p, char *buf, size_t len)

@@ -8,6 +8,7 @@
 #define TP_PROCESS_INT_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -48,6 +49,7 @@ struct tp_process {
 	tp_payload *result;
 	int have_result, result_taken;
 	int detached; /* freed by the user while running: runtime owns it */
+	int desync;   /* the channel lost its framing: drain only */
 	struct tp_ctlbuf rb;
 	struct tp_process *next;
 };
@@ -90,6 +92,10 @@ void tp__ctlbuf_free(struct tp_ctlbuf *b);
 int tp__server_start(void);
 void tp__server_stop(void);
 int tp__server_request(int child_fd, const char *name);
+/* The wait status of an exited child seen with waitid(WNOWAIT). */
+int tp__wait_status(const siginfo_t *si);
+/* 1 when the server is gone (its socket hung up); then it is reaped. */
+int tp__server_dead(void);
 
 /* Child side (child.c). Never returns. */
 _Noreturn void tp__child_run(int fd, pid_t expected_parent);
@@ -101,6 +107,11 @@ void tp__close_inherited(void);
  * everyone joined; stops the fork server. */
 void tp__finish_children(void);
 
+/* Reads p's control channel for up to timeout_ms (0: what is there) and
+ * handles its frames. TP_OK once the child exited (reaped, event
+ * published, crash report printed), TP_ETIMEDOUT while it runs (reap.c). */
+int tp__process_pump(tp_process *p, int timeout_ms);
+
 /* 1 unless fd is the sentinel of a child that still runs (process.c). */
 int tp__sentinel_ready(int fd);
 
@@ -111,6 +122,9 @@ int tp__exit_publish(pid_t pid, const char *name, int status, void **buf,
                      size_t *len);
 /* The crash report file of pid: "<rundir>/crash-<pid>". */
 int tp__crash_path(pid_t pid, char *buf, size_t len);
+/* Finds the last event of pid in the exit log (free *out with
+ * protobuf_c_message_free_unpacked). Errors: TP_ENOENT. */
+int tp__exit_lookup(pid_t pid, Troupe__ExitEvent **out);
 /* Closes this process's exit-log fd (in a freshly forked process). */
 void tp__exit_log_close(void);
 

@@ -50,6 +50,7 @@ static int send_start(tp_process *p)
 	st.new_group = p->new_group;
 	st.parent_pid = getpid();
 	st.parent_name = tp__pm.self.name;
+	st.default_method = (int32_t)tp__rt.method;
 	env.body_case = TROUPE__ENVELOPE__BODY_PROCESS_START;
 	env.process_start = &st;
 	rv = tp__ctl_send(p->fd, &env);
@@ -219,12 +220,23 @@ int tp__start(tp_process *p)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return tp_err_errno(errno);
 	p->fd = sv[0];
-	if (m == TP_START_FORKSERVER)
+	if (m == TP_START_FORKSERVER) {
 		rv = start_forkserver(p, sv[1]);
-	else if (m == TP_START_FORK)
+		if (rv == TP_EDIED && tp__server_dead() && !tp__pm.nng_used) {
+			/* The server was killed from outside: start a new one
+			 * while this process may still fork, and retry once. */
+			close(p->fd);
+			p->fd = -1;
+			tp__ctlbuf_free(&p->rb);
+			if ((rv = tp__server_start()) != TP_OK)
+				return rv;
+			return tp__start(p);
+		}
+	} else if (m == TP_START_FORK) {
 		rv = start_fork(p, sv[1]);
-	else
+	} else {
 		rv = start_spawn(p, sv[1]);
+	}
 	return rv;
 }
 

@@ -54,6 +54,13 @@ int tp_target_register(const char *name, tp_target_fn fn);
 		tp_target_register(#fn, fn);                                   \
 	}
 
+/*
+ * Options of a process. Children die with their real parent
+ * (PR_SET_PDEATHSIG): the fork server for forkserver children, the caller
+ * for spawn and fork children. Linux ties that to the *thread* that
+ * started the child: with spawn or fork, start children from a thread that
+ * outlives them (the main thread, or a long-lived supervisor thread).
+ */
 typedef struct tp_process_opts {
 	const char *name;       /* NULL: "Process-N" ("Process-N:M" nested) */
 	int daemon;             /* terminated, not joined, at parent exit */
@@ -71,11 +78,15 @@ int tp_process_new(tp_process **out, tp_target_fn target,
                    const tp_payload *args, const tp_process_opts *opts);
 
 /*
- * tp_process_start starts the child; once only. It returns after the child
- * exists (its pid is known, and with new_group its process group too). Errors:
- * TP_EALREADY (started before), TP_EDAEMON (the caller is a daemonic process),
- * TP_EFORKNNG (fork method after nng started in this process), TP_ECLOSED
- * (freed/closed object), wrapped system errors.
+ * tp_process_start starts the child; once only. It returns after the
+ * child exists: its pid is known, and with new_group its process group
+ * is made. If the start fails, no child is left behind. Errors: TP_EINVAL
+ * (NULL, or the tp_current_process object), TP_ENOTINIT, TP_EALREADY
+ * (started before), TP_EDAEMON (the caller is a daemonic process),
+ * TP_EFORKNNG (fork method after this process touched nng), TP_EDIED (the
+ * fork server or the child died during the start; a dead fork server is
+ * replaced once, while this process may still fork), wrapped system
+ * errors (socketpair, fork, posix_spawn).
  */
 int tp_process_start(tp_process *p);
 
@@ -105,6 +116,14 @@ int tp_process_kill(tp_process *p);
  */
 int tp_process_exitcode(tp_process *p, int *out);
 
+/*
+ * tp_process_crash_report returns the crash report of a child that died
+ * from SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT (owned by p, also
+ * printed on stderr when the exit was observed), NULL otherwise or while
+ * it runs.
+ */
+const char *tp_process_crash_report(const tp_process *p);
+
 /* tp_process_pid returns the child's pid, 0 before start. */
 pid_t tp_process_pid(const tp_process *p);
 
@@ -118,7 +137,7 @@ int tp_process_daemon(const tp_process *p);
  * tp_process_repr writes Python's repr of a process into buf, e.g.
  * "<Process name='child' parent=7780 started daemon>",
  * "<_MainProcess name='MainProcess' parent=None started>",
- * "<Process name='Process-1' pid=12 parent=10 stopped exitcode=-15>".
+ * "<Process name='Process-1' pid=12 parent=10 stopped exitcode=-SIGTERM>".
  * Returns buf (truncated to len), or "" for a NULL p.
  */
 const char *tp_process_repr(const tp_process *p, char *buf, size_t len);
@@ -136,9 +155,10 @@ int tp_process_sentinel(const tp_process *p);
 /*
  * tp_process_result waits up to timeout_ms for the child to exit and moves
  * its result payload into *out (free with tp_payload_free); it can be taken
- * once. Errors: TP_ETIMEDOUT, TP_ESTATE (not started), TP_EDIED (the child
- * died without returning: killed, crashed, exit() from the target),
- * TP_ENOENT (already taken).
+ * once. A result larger than TP_MAX_MSG_DEFAULT is not sent (the child
+ * says so on stderr) and gives TP_EDIED. Errors: TP_ETIMEDOUT, TP_ESTATE (not
+ * started), TP_EDIED (the child died without returning: killed, crashed, exit()
+ * from the target), TP_ENOENT (already taken).
  */
 int tp_process_result(tp_process *p, tp_payload **out, int timeout_ms);
 
@@ -206,6 +226,14 @@ typedef struct tp_exit_event {
 } tp_exit_event;
 
 typedef struct tp_monitor tp_monitor;
+
+/*
+ * tp_process_exit_event fills *ev with the exit event of a child this
+ * process started and saw exit (pointers owned by p, valid until
+ * tp_process_free). Errors: TP_EINVAL, TP_ESTATE (not started, or still
+ * running).
+ */
+int tp_process_exit_event(tp_process *p, tp_exit_event *ev);
 
 /*
  * tp_monitor_new watches pid, a troupe child of this run (started by any
