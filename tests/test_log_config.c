@@ -4,6 +4,7 @@
  * an unwritable file, capturing a child's output, and reading files back.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/wait.h>
 
 #include "log_int.h"
@@ -39,6 +40,102 @@ static void test_config_defaults_and_errors(void **state)
 	assert_int_equal(tp_log_config_level(NULL), 0);
 	tp_log_config_free(c);
 	tp_log_config_free(NULL);
+}
+
+static void test_level_names(void **state)
+{
+	int l;
+	(void)state;
+	TP_OK_OR_FAIL(tp_log_level_parse("Warning", &l));
+	assert_int_equal(l, TP_LOG_WARNING);
+	TP_OK_OR_FAIL(tp_log_level_parse("warn", &l));
+	assert_int_equal(l, TP_LOG_WARNING);
+	TP_OK_OR_FAIL(tp_log_level_parse("CRITICAL", &l));
+	assert_int_equal(l, TP_LOG_CRITICAL);
+	TP_OK_OR_FAIL(tp_log_level_parse("15", &l));
+	assert_int_equal(l, 15);
+	TP_EXPECT(tp_log_level_parse("loud", &l), TP_EINVAL);
+	TP_EXPECT(tp_log_level_parse("101", &l), TP_EINVAL);
+	TP_EXPECT(tp_log_level_parse("", &l), TP_EINVAL);
+	TP_EXPECT(tp_log_level_parse(NULL, &l), TP_EINVAL);
+	assert_string_equal(tp_log_level_name(TP_LOG_ERROR), "ERROR");
+	assert_null(tp_log_level_name(15));
+}
+
+struct follow {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int n;
+	tp_log_config *c;
+	int rv;
+};
+
+static int follow_line(const char *line, size_t len, void *arg)
+{
+	struct follow *f = arg;
+	(void)len;
+	if (line == NULL)
+		return 0;
+	pthread_mutex_lock(&f->mu);
+	f->n++;
+	pthread_cond_broadcast(&f->cv);
+	int stop = f->n >= 10;
+	pthread_mutex_unlock(&f->mu);
+	return stop;
+}
+
+static void *follower(void *arg)
+{
+	struct follow *f = arg;
+	f->rv = tp_log_read(f->c, "MainProcess", 1, follow_line, f);
+	return NULL;
+}
+
+static int wait_lines(struct follow *f, int n)
+{
+	struct timespec dl;
+	int ok = 1;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 20;
+	pthread_mutex_lock(&f->mu);
+	while (f->n < n && ok)
+		ok = pthread_cond_timedwait(&f->cv, &f->mu, &dl) == 0;
+	ok = f->n >= n;
+	pthread_mutex_unlock(&f->mu);
+	return ok;
+}
+
+/* `troupe logs -f`: follows the file across a rotation. */
+static void test_follow_across_rotation(void **state)
+{
+	char path[128];
+	tp_log_config *c;
+	struct follow f = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	                   0, NULL, -1};
+	pthread_t t;
+	(void)state;
+	lt_path(path, sizeof(path), "follow.log");
+	unlink(path);
+	TP_OK_OR_FAIL(tp_log_config_new(&c, "app"));
+	TP_OK_OR_FAIL(tp_log_config_set_console(c, 0, TP_LOG_COLOUR_NEVER));
+	/* 5 lines of about 60 bytes fit; the sixth rotates */
+	TP_OK_OR_FAIL(tp_log_config_set_file(c, path, 400, 3));
+	TP_OK_OR_FAIL(tp_log_init(c));
+	for (int i = 0; i < 5; i++)
+		tp_log_info("line %d", i);
+	f.c = c;
+	assert_int_equal(pthread_create(&t, NULL, follower, &f), 0);
+	assert_true(wait_lines(&f, 5));
+	for (int i = 5; i < 10; i++)
+		tp_log_info("line %d", i);
+	assert_true(wait_lines(&f, 10));
+	pthread_join(t, NULL);
+	TP_OK_OR_FAIL(f.rv);
+	char b1[160];
+	snprintf(b1, sizeof(b1), "%s.1", path);
+	assert_int_equal(access(b1, F_OK), 0); /* it did rotate */
+	tp_log_config_free(c);
+	TP_OK_OR_FAIL(tp_log_init(NULL));
 }
 
 static void test_clone_and_encode(void **state)
@@ -354,6 +451,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_config_defaults_and_errors),
+	    cmocka_unit_test(test_level_names),
+	    cmocka_unit_test(test_follow_across_rotation),
 	    cmocka_unit_test(test_clone_and_encode),
 	    cmocka_unit_test(test_level_filter),
 	    cmocka_unit_test(test_json_and_multiline),

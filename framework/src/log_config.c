@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log_int.h"
 #include "troupe/error.h"
@@ -52,6 +53,36 @@ const char *tp__log_level_name(int level)
 	default:
 		return NULL;
 	}
+}
+
+const char *tp_log_level_name(int level)
+{
+	return tp__log_level_name(level);
+}
+
+int tp_log_level_parse(const char *s, int *out)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} names[] = {
+	    {"debug", TP_LOG_DEBUG},     {"info", TP_LOG_INFO},
+	    {"warning", TP_LOG_WARNING}, {"warn", TP_LOG_WARNING},
+	    {"error", TP_LOG_ERROR},     {"critical", TP_LOG_CRITICAL}};
+	char *end;
+	if (s == NULL || out == NULL || s[0] == '\0')
+		return TP_EINVAL;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(s, names[i].name) == 0) {
+			*out = names[i].level;
+			return TP_OK;
+		}
+	}
+	long v = strtol(s, &end, 10);
+	if (*end != '\0' || v < 0 || v > 100)
+		return TP_EINVAL;
+	*out = (int)v;
+	return TP_OK;
 }
 
 const char *tp__log_addr_path(const char *address)

@@ -54,6 +54,15 @@ typedef enum tp_log_level {
 	TP_LOG_CRITICAL = 50,
 } tp_log_level;
 
+/*
+ * tp_log_level_name returns "DEBUG", "INFO", "WARNING", "ERROR" or
+ * "CRITICAL", or NULL for another value. tp_log_level_parse reads one of
+ * those names (any case, "WARN" too) or a number 0..100 into *out, for
+ * configuration files. Errors: TP_EINVAL.
+ */
+const char *tp_log_level_name(int level);
+int tp_log_level_parse(const char *s, int *out);
+
 /* Console colour: by level when the console is a terminal, always, never. */
 typedef enum tp_log_colour {
 	TP_LOG_COLOUR_AUTO = 0,
