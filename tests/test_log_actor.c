@@ -485,6 +485,42 @@ static void test_actor_unwritable_file(void **state)
 	tp_test_fini();
 }
 
+/* A message longer than the record limit is cut, not lost; a NUL inside
+ * a message travels. */
+static void test_big_and_binary_messages(void **state)
+{
+	tp_log_config *c = file_config("big.log", 0, 0, 0);
+	tp_log_actor *a;
+	size_t n = 100 * 1024;
+	char *big = malloc(n + 1);
+	(void)state;
+	memset(big, 'b', n);
+	big[n] = '\0';
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_log_actor_start(c, &a));
+	tp_log_info("%s", big);
+	TP_OK_OR_FAIL(tp_log_record(TP_LOG_INFO, "bin", 7, "a\0b", 3));
+	TP_OK_OR_FAIL(tp_log_flush(10000));
+	struct target t = {a, 2};
+	assert_true(lt_wait(actor_has, &t, 20000));
+	TP_OK_OR_FAIL(tp_log_actor_stop(a));
+	FILE *f = fopen(tp_log_config_file(c), "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len = getline(&line, &cap, f);
+	assert_non_null(strstr(line, "] bbbb"));
+	assert_int_equal(strlen(strstr(line, "] ") + 2), 64 * 1024 + 1);
+	len = getline(&line, &cap, f);
+	assert_true(len > 5);
+	assert_int_equal(memcmp(line + len - 4, "a\0b\n", 4), 0);
+	free(line);
+	fclose(f);
+	free(big);
+	tp_log_actor_free(a);
+	tp_log_config_free(c);
+	tp_test_fini();
+}
+
 static void test_actor_errors(void **state)
 {
 	tp_log_config *c = file_config("err.log", 0, 0, 0);
@@ -533,6 +569,7 @@ int main(void)
 	    cmocka_unit_test(test_failure_and_restart_under_load),
 	    cmocka_unit_test(test_malformed_input),
 	    cmocka_unit_test(test_backpressure),
+	    cmocka_unit_test(test_big_and_binary_messages),
 	    cmocka_unit_test(test_actor_unwritable_file),
 	    cmocka_unit_test(test_actor_errors),
 	};

@@ -201,7 +201,7 @@ static void handle_batch(tp_log_actor *a, struct conn *c, const void *buf,
 		const char *name = r->name[0] ? r->name : b->sender;
 		tp__log_sink_add(a->sink, r->time_us, r->level, name,
 		                 strlen(name), r->pid ? r->pid : b->pid,
-		                 r->message, strlen(r->message));
+		                 (const char *)r->message.data, r->message.len);
 	}
 	if (env->correlation_id != 0)
 		ack(c, env->correlation_id);
