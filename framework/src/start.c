@@ -20,9 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "log_int.h"
 #include "process_int.h"
 #include "runtime_int.h"
-#include "log_int.h"
 #include "troupe/error.h"
 #include "wire.h"
 
