@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -521,6 +522,57 @@ static void test_big_and_binary_messages(void **state)
 	tp_test_fini();
 }
 
+struct thread_arg {
+	int k;
+	long n;
+};
+
+static void *thread_logger(void *arg)
+{
+	struct thread_arg *t = arg;
+	char name[32];
+	snprintf(name, sizeof(name), "child-%d", t->k);
+	for (long i = 0; i < t->n; i++) {
+		char msg[32];
+		int len = snprintf(msg, sizeof(msg), "rec %ld", i);
+		tp_log_record(TP_LOG_INFO, name, getpid(), msg, (size_t)len);
+	}
+	return NULL;
+}
+
+/* Threads of one process log at once: each one's records stay in order
+ * (the check_line parser treats each thread as a "child-K"). */
+static void test_threads_of_one_process(void **state)
+{
+	tp_log_config *c = file_config("threads.log", 0, 0, 4 << 20);
+	tp_log_actor *a;
+	pthread_t th[NKIDS];
+	struct thread_arg ta[NKIDS];
+	const long n = 20000;
+	(void)state;
+	TP_OK_OR_FAIL(tp_log_config_set_block(c, 10000));
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_log_actor_start(c, &a));
+	for (int k = 0; k < NKIDS; k++) {
+		ta[k] = (struct thread_arg){k, n};
+		assert_int_equal(
+		    pthread_create(&th[k], NULL, thread_logger, &ta[k]), 0);
+	}
+	for (int k = 0; k < NKIDS; k++)
+		pthread_join(th[k], NULL);
+	TP_OK_OR_FAIL(tp_log_flush(10000));
+	struct target t = {a, (uint64_t)NKIDS * n};
+	assert_true(lt_wait(actor_has, &t, 20000));
+	TP_OK_OR_FAIL(tp_log_actor_stop(a));
+	struct check ck;
+	check_files(c, 0, n, &ck);
+	for (int k = 0; k < NKIDS; k++)
+		assert_int_equal(ck.lines[k], n); /* nothing dropped */
+	tp_log_actor_free(a);
+	tp_log_config_free(c);
+	tp_test_fini();
+}
+
 static void test_actor_errors(void **state)
 {
 	tp_log_config *c = file_config("err.log", 0, 0, 0);
@@ -569,6 +621,7 @@ int main(void)
 	    cmocka_unit_test(test_failure_and_restart_under_load),
 	    cmocka_unit_test(test_malformed_input),
 	    cmocka_unit_test(test_backpressure),
+	    cmocka_unit_test(test_threads_of_one_process),
 	    cmocka_unit_test(test_big_and_binary_messages),
 	    cmocka_unit_test(test_actor_unwritable_file),
 	    cmocka_unit_test(test_actor_errors),

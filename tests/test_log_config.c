@@ -363,6 +363,35 @@ static void test_capture_fd(void **state)
 	TP_OK_OR_FAIL(tp_log_init(NULL));
 }
 
+/* A crash report when this process logs nothing at CRITICAL: stderr. */
+static void test_crash_report_fallback(void **state)
+{
+	char errpath[128], path[128];
+	struct lt_lines l = {0};
+	(void)state;
+	use_file("crash.log", 0, TP_LOG_DEBUG, path, sizeof(path));
+	tp__log_crash_report("Process-9", 99, "Process Process-9: boom\n");
+	TP_OK_OR_FAIL(tp_log_set_level(100));
+	lt_path(errpath, sizeof(errpath), "crash-stderr.txt");
+	int saved = dup(2),
+	    fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 2);
+	close(fd);
+	tp__log_crash_report("Process-9", 99, "Process Process-9: again\n");
+	dup2(saved, 2);
+	close(saved);
+	lt_read(&l, path);
+	assert_int_equal(l.n, 1);
+	assert_non_null(strstr(l.v[0], " CRITICAL Process-9[99] Process "
+	                               "Process-9: boom"));
+	lt_free(&l);
+	lt_read(&l, errpath);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.v[0], "Process Process-9: again");
+	lt_free(&l);
+	TP_OK_OR_FAIL(tp_log_init(NULL));
+}
+
 /* A capture stopped before end of file frees cleanly. */
 static void test_capture_stop_early(void **state)
 {
@@ -459,6 +488,7 @@ int main(void)
 	    cmocka_unit_test(test_unwritable_file_falls_back),
 	    cmocka_unit_test(test_capture_fd),
 	    cmocka_unit_test(test_capture_stop_early),
+	    cmocka_unit_test(test_crash_report_fallback),
 	    cmocka_unit_test(test_read_filter),
 	    cmocka_unit_test(test_fork_child_direct),
 	};
