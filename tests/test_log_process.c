@@ -65,6 +65,7 @@ static tp_log_config *file_config(const char *file)
 	TP_OK_OR_FAIL(tp_log_config_set_console(c, 0, TP_LOG_COLOUR_NEVER));
 	TP_OK_OR_FAIL(tp_log_config_set_file(c, path, 0, 0));
 	TP_OK_OR_FAIL(tp_log_config_set_delete_existing(c, 1));
+	TP_OK_OR_FAIL(tp_log_config_set_block(c, 10000)); /* a loaded box */
 	return c;
 }
 
