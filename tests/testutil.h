@@ -19,21 +19,21 @@
 
 #include "troupe/troupe.h"
 
-#define TP_OK_OR_FAIL(expr)                                                   \
-	do {                                                                  \
-		int tp_rv_ = (expr);                                          \
-		if (tp_rv_ != TP_OK)                                          \
-			fail_msg("%s -> %d (%s)", #expr, tp_rv_,              \
-				 tp_strerror(tp_rv_));                        \
+#define TP_OK_OR_FAIL(expr)                                                    \
+	do {                                                                   \
+		int tp_rv_ = (expr);                                           \
+		if (tp_rv_ != TP_OK)                                           \
+			fail_msg("%s -> %d (%s)", #expr, tp_rv_,               \
+			         tp_strerror(tp_rv_));                         \
 	} while (0)
 
-#define TP_EXPECT(expr, code)                                                 \
-	do {                                                                  \
-		int tp_rv_ = (expr);                                          \
-		if (tp_rv_ != (code))                                         \
-			fail_msg("%s -> %d (%s), expected %d (%s)", #expr,    \
-				 tp_rv_, tp_strerror(tp_rv_), (int)(code),    \
-				 tp_strerror(code));                          \
+#define TP_EXPECT(expr, code)                                                  \
+	do {                                                                   \
+		int tp_rv_ = (expr);                                           \
+		if (tp_rv_ != (code))                                          \
+			fail_msg("%s -> %d (%s), expected %d (%s)", #expr,     \
+			         tp_rv_, tp_strerror(tp_rv_), (int)(code),     \
+			         tp_strerror(code));                           \
 	} while (0)
 
 /* A private runtime base for this test program: /tmp/tp-test-<pid>. */

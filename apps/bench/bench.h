@@ -22,7 +22,7 @@ long bench_opt_long(int argc, char **argv, const char *name, long def);
 
 /* Returns the value of "--NAME V" in argv, or def. */
 const char *bench_opt_str(int argc, char **argv, const char *name,
-			  const char *def);
+                          const char *def);
 
 /* Sorts xs and returns the median. */
 double bench_median(double *xs, size_t n);

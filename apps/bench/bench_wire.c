@@ -54,8 +54,8 @@ int bench_wire(int argc, char **argv)
 		fprintf(stderr, "wire: checksum mismatch\n");
 		return 1;
 	}
-	fprintf(stderr, "wire: n=%ld time=%.3fs (%.0f ns per message)\n", n,
-		dt, dt / (double)n * 1e9);
+	fprintf(stderr, "wire: n=%ld time=%.3fs (%.0f ns per message)\n", n, dt,
+	        dt / (double)n * 1e9);
 	printf("wire_roundtrip %.0f msgs/s\n", (double)n / dt);
 	return 0;
 }

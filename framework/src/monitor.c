@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "process_int.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
@@ -277,13 +278,12 @@ int tp_monitor_fd(const tp_monitor *m)
 
 int tp_monitor_next(tp_monitor *m, tp_exit_event *ev, int timeout_ms)
 {
-	struct timespec t0, now;
 	char drain[4096];
 	if (m == NULL || ev == NULL || timeout_ms < -1)
 		return TP_EINVAL;
 	if (m->delivered)
 		return TP_ENOENT;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t deadline = tp__deadline(timeout_ms);
 	for (;;) {
 		while (read(m->fd, drain, sizeof(drain)) > 0)
 			;
@@ -293,15 +293,9 @@ int tp_monitor_next(tp_monitor *m, tp_exit_event *ev, int timeout_ms)
 			m->delivered = 1;
 			return TP_OK;
 		}
-		int wait = -1;
-		if (timeout_ms >= 0) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long el = (now.tv_sec - t0.tv_sec) * 1000 +
-			          (now.tv_nsec - t0.tv_nsec) / 1000000;
-			if (el >= timeout_ms)
-				return TP_ETIMEDOUT;
-			wait = (int)(timeout_ms - el);
-		}
+		int wait = tp__remaining(deadline);
+		if (wait == 0)
+			return TP_ETIMEDOUT;
 		struct pollfd pfd = {.fd = m->fd, .events = POLLIN};
 		if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
 			return tp_err_errno(errno);
@@ -325,7 +319,6 @@ void tp_monitor_free(tp_monitor *m)
 int tp_wait(const int *fds, int n, int timeout_ms, int *ready)
 {
 	struct pollfd small[16], *pfds = small;
-	struct timespec t0, now;
 	int rv, wait = timeout_ms;
 	if (fds == NULL || ready == NULL || n <= 0 || timeout_ms < -1)
 		return -TP_EINVAL;
@@ -334,7 +327,7 @@ int tp_wait(const int *fds, int n, int timeout_ms, int *ready)
 			return -TP_EINVAL;
 	if (n > 16 && (pfds = calloc((size_t)n, sizeof(*pfds))) == NULL)
 		return -TP_ENOMEM;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t deadline = tp__deadline(timeout_ms);
 	for (;;) {
 		for (int i = 0; i < n; i++)
 			pfds[i] =
@@ -355,16 +348,10 @@ int tp_wait(const int *fds, int n, int timeout_ms, int *ready)
 			if (rv > 0)
 				break;
 		}
-		if (timeout_ms >= 0) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long el = (now.tv_sec - t0.tv_sec) * 1000 +
-			          (now.tv_nsec - t0.tv_nsec) / 1000000;
-			if (el >= timeout_ms) {
-				memset(ready, 0, (size_t)n * sizeof(int));
-				rv = 0;
-				break;
-			}
-			wait = (int)(timeout_ms - el);
+		if ((wait = tp__remaining(deadline)) == 0) {
+			memset(ready, 0, (size_t)n * sizeof(int));
+			rv = 0;
+			break;
 		}
 	}
 	if (pfds != small)

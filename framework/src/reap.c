@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log_int.h"
 #include "process_int.h"
 #include "troupe/error.h"
@@ -55,14 +57,29 @@ static void on_frame(tp_process *p, Troupe__Envelope *env)
 	}
 }
 
+/* Sleeps until child pid exits or timeout_ms passes: a pidfd becomes
+ * readable at exit, so no polling loop is needed (Linux 5.3+; falls back to
+ * a short sleep where pidfd_open is missing). */
+static void wait_exit(pid_t pid, int timeout_ms)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0) {
+		struct timespec d = {0, 200000};
+		nanosleep(&d, NULL);
+		return;
+	}
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	poll(&pfd, 1, timeout_ms);
+	close(fd);
+}
+
 /* Waits (up to timeout_ms) for a direct child to exit, publishes its exit
  * event, then reaps it: publish before reap, so that a monitor that finds
  * the pid gone always finds its event. */
 static int reap_direct(tp_process *p, int timeout_ms, int *st)
 {
-	struct timespec t0, now;
+	int64_t deadline = tp__deadline(timeout_ms);
 	siginfo_t si;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		memset(&si, 0, sizeof(si));
 		int r = waitid(P_PID, (id_t)p->pid, &si,
@@ -77,13 +94,10 @@ static int reap_direct(tp_process *p, int timeout_ms, int *st)
 			p->have_status = 1;
 			return TP_OK;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long el = (now.tv_sec - t0.tv_sec) * 1000 +
-		          (now.tv_nsec - t0.tv_nsec) / 1000000;
-		if (timeout_ms >= 0 && el >= timeout_ms)
+		int left = tp__remaining(deadline);
+		if (left == 0)
 			return TP_ETIMEDOUT;
-		struct timespec d = {0, 200000};
-		nanosleep(&d, NULL);
+		wait_exit(p->pid, left);
 	}
 	void *buf = NULL;
 	size_t len = 0;
@@ -166,31 +180,15 @@ static int finish_exit(tp_process *p, int timeout_ms)
  */
 int tp__process_pump(tp_process *p, int timeout_ms)
 {
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t deadline = tp__deadline(timeout_ms);
 	for (;;) {
 		int rv = tp__ctl_fill(p->fd, &p->rb);
 		drain_frames(p);
-		if (rv == TP_ECLOSED || (rv != TP_OK && rv != TP_ENOMEM)) {
-			long left = timeout_ms;
-			if (timeout_ms > 0) {
-				clock_gettime(CLOCK_MONOTONIC, &now);
-				left -= (now.tv_sec - t0.tv_sec) * 1000 +
-				        (now.tv_nsec - t0.tv_nsec) / 1000000;
-				if (left < 0)
-					left = 0;
-			}
-			return finish_exit(p, (int)left);
-		}
-		int wait = -1;
-		if (timeout_ms >= 0) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long el = (now.tv_sec - t0.tv_sec) * 1000 +
-			          (now.tv_nsec - t0.tv_nsec) / 1000000;
-			if (el >= timeout_ms)
-				return TP_ETIMEDOUT;
-			wait = (int)(timeout_ms - el);
-		}
+		if (rv == TP_ECLOSED || (rv != TP_OK && rv != TP_ENOMEM))
+			return finish_exit(p, tp__remaining(deadline));
+		int wait = tp__remaining(deadline);
+		if (wait == 0)
+			return TP_ETIMEDOUT;
 		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
 		if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
 			return tp_err_errno(errno);

@@ -34,7 +34,7 @@ int tp__private_dir(const char *path)
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
+                    struct FTW *ftw)
 {
 	(void)st;
 	(void)ftw;
@@ -79,7 +79,7 @@ int tp__proc_starttime(pid_t pid, unsigned long long *out)
 
 /* Parses "<pid>.<starttime>"; returns 1 when the name has that form. */
 static int parse_run_name(const char *name, pid_t *pid,
-			  unsigned long long *start)
+                          unsigned long long *start)
 {
 	char *end;
 	long p = strtol(name, &end, 10);

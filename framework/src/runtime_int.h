@@ -12,11 +12,11 @@
 
 struct tp_runtime {
 	int initialised;
-	int owner;           /* 1 in the process that created the directory */
+	int owner; /* 1 in the process that created the directory */
 	tp_start_method method;
-	char base[256];      /* where run directories live */
-	char dir[256];       /* this run's directory */
-	char id[64];         /* "<pid>.<starttime>" of the owner */
+	char base[256]; /* where run directories live */
+	char dir[256];  /* this run's directory */
+	char id[64];    /* "<pid>.<starttime>" of the owner */
 };
 
 extern struct tp_runtime tp__rt;

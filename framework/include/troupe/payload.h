@@ -85,10 +85,10 @@ int tp_payload_get_int(const tp_payload *p, size_t i, int64_t *out);
 int tp_payload_get_double(const tp_payload *p, size_t i, double *out);
 int tp_payload_get_string(const tp_payload *p, size_t i, const char **out);
 int tp_payload_get_bytes(const tp_payload *p, size_t i, const void **data,
-			 size_t *len);
+                         size_t *len);
 int tp_payload_get_proto(const tp_payload *p, size_t i,
-			 const ProtobufCMessageDescriptor *desc,
-			 ProtobufCMessage **out);
+                         const ProtobufCMessageDescriptor *desc,
+                         ProtobufCMessage **out);
 /* tp_payload_proto_type returns the type name of a TP_TPROTO value. */
 int tp_payload_proto_type(const tp_payload *p, size_t i, const char **out);
 
@@ -97,8 +97,7 @@ int tp_payload_proto_type(const tp_payload *p, size_t i, const char **out);
  * TP_MAX_MSG_DEFAULT). On success *buf (free it with free()) and *len are
  * set. Errors: TP_EINVAL, TP_ETOOBIG (the encoding exceeds max), TP_ENOMEM.
  */
-int tp_payload_encode(const tp_payload *p, size_t max, void **buf,
-		      size_t *len);
+int tp_payload_encode(const tp_payload *p, size_t max, void **buf, size_t *len);
 
 /*
  * tp_payload_decode unpacks len bytes into a new payload in *out (free it
@@ -107,7 +106,7 @@ int tp_payload_encode(const tp_payload *p, size_t max, void **buf,
  * TP_EDECODE. Never crashes on any input.
  */
 int tp_payload_decode(const void *buf, size_t len, size_t max,
-		      tp_payload **out);
+                      tp_payload **out);
 
 /* tp_payload_copy makes a deep copy of src into *out. */
 int tp_payload_copy(const tp_payload *src, tp_payload **out);
