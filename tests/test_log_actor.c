@@ -365,7 +365,33 @@ static void test_failure_and_restart_under_load(void **state)
 	TP_OK_OR_FAIL(tp_log_actor_error(a));
 	wait_kids(pids, NKIDS);
 	t.want = (uint64_t)NKIDS * n;
-	assert_true(lt_wait(actor_has, &t, 30000));
+	if (!lt_wait(actor_has, &t, 30000)) {
+		/* diagnostics: where each child's records stop */
+		tp_log_actor_stop(a);
+		struct lt_lines l = {0};
+		lt_read(&l, tp_log_config_file(c));
+		long last[NKIDS] = {-1, -1, -1, -1};
+		for (size_t i = 0; i < l.n; i++) {
+			int k;
+			long r;
+			const char *m = strstr(l.v[i], "child-");
+			if (m == NULL || sscanf(m, "child-%d", &k) != 1)
+				continue;
+			const char *q = strstr(m, "] ");
+			if (q != NULL && sscanf(q + 2, "rec %ld", &r) == 1) {
+				if (r != last[k] + 1)
+					fprintf(stderr, "child %d: %ld -> %ld\n",
+						k, last[k], r);
+				last[k] = r;
+			} else if (q != NULL) {
+				fprintf(stderr, "child %d: %s\n", k, q + 2);
+			}
+		}
+		for (int k = 0; k < NKIDS; k++)
+			fprintf(stderr, "child %d: last %ld\n", k, last[k]);
+		lt_free(&l);
+		fail();
+	}
 	TP_OK_OR_FAIL(tp_log_actor_stop(a));
 	struct check ck;
 	check_files(c, 0, n, &ck);

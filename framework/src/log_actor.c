@@ -185,10 +185,11 @@ static void handle_batch(tp_log_actor *a, struct conn *c, const void *buf,
 		goto bad;
 	const Troupe__LogBatch *b = env->log_batch;
 	struct peer *p = peer_find(a, b->pid);
-	if (p != NULL && b->seq > p->next_seq)
+	if (p != NULL && b->seq >= p->next_seq)
 		lost = b->seq - p->next_seq;
-	else if (p == NULL)
-		lost = b->dropped;
+	else /* the first batch seen from this process (or from a new one
+		with a reused pid): everything before it is missing */
+		lost = b->seq;
 	if (p == NULL)
 		p = peer_add(a, b->pid);
 	if (p != NULL)

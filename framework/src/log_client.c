@@ -400,8 +400,14 @@ static void install(tp_log_config *c)
 	L.sink = NULL;
 	if (L.cfg == NULL || strcmp(tp_log_config_address(L.cfg),
 	                            tp_log_config_address(c)) != 0) {
+		/* Another actor: what the old one did not take is lost, and
+		 * sequence numbers start again, as the new actor expects. */
+		for (struct frame *f = L.head; f != NULL; f = f->next)
+			L.st.dropped += f->nrec;
+		frames_free();
 		disconnect();
 		L.retry_at = 0;
+		L.seq = L.bseq = L.pend_dropped = 0;
 	}
 	tp_log_config_free(L.cfg);
 	L.cfg = c;

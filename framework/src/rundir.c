@@ -69,7 +69,7 @@ int tp__proc_starttime(pid_t pid, unsigned long long *out)
 		return TP_EDECODE;
 	p++;
 	/* Field 22 is starttime; after ')' come fields 3, 4, ... */
-	for (int field = 2; field < 22 && p != NULL; field++)
+	for (int field = 3; field < 22 && p != NULL; field++)
 		p = strchr(p + 1, ' ');
 	if (p == NULL)
 		return TP_EDECODE;
