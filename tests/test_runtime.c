@@ -102,6 +102,8 @@ static void test_stale_dir_of_dead_run_is_removed(void **state)
 	rmdir(tp_test_base());
 }
 
+/* The start time is field 22 of /proc/PID/stat, and does not move when the
+ * process grows (field 23, vsize, does). */
 static void test_addresses_are_unique_and_inside_the_dir(void **state)
 {
 	(void)state;
@@ -120,6 +122,34 @@ static void test_addresses_are_unique_and_inside_the_dir(void **state)
 	TP_EXPECT(tp_address("q", NULL, 10), TP_EINVAL);
 	TP_EXPECT(tp_address("q", small, sizeof(small)), TP_ETOOBIG);
 	tp_test_fini();
+}
+
+/* The start time must be field 22 of /proc/PID/stat, which never changes
+ * while the process lives: parsed another way here, and compared after
+ * the process grew (the old parser read field 23, vsize, so live runs
+ * looked dead and their segments were unlinked by other runs). */
+static void test_starttime_is_field_22_and_stable(void **state)
+{
+	(void)state;
+	unsigned long long a, b, want = 0;
+	char buf[1024];
+	FILE *f = fopen("/proc/self/stat", "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')') + 2; /* field 3 */
+	for (int field = 3; field <= 22; field++) {
+		if (field == 22)
+			want = strtoull(p, NULL, 10);
+		p = strchr(p, ' ') + 1;
+	}
+	TP_OK_OR_FAIL(tp__proc_starttime(getpid(), &a));
+	assert_true(a == want);
+	void *big = malloc(64 << 20); /* vsize grows, start time does not */
+	TP_OK_OR_FAIL(tp__proc_starttime(getpid(), &b));
+	free(big);
+	assert_true(a == b);
 }
 
 static void test_strerror_covers_wrapped_errors(void **state)
@@ -145,6 +175,7 @@ int main(void)
 	    cmocka_unit_test(test_stale_dir_of_dead_run_is_removed),
 	    cmocka_unit_test(test_addresses_are_unique_and_inside_the_dir),
 	    cmocka_unit_test(test_strerror_covers_wrapped_errors),
+	    cmocka_unit_test(test_starttime_is_field_22_and_stable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,14 @@ double bench_median(double *xs, size_t n);
 
 /* Every workload, defined in its own bench_*.c file. */
 int bench_wire(int argc, char **argv);
+int bench_pool_map(int argc, char **argv);
+int bench_pool_apply_async(int argc, char **argv);
+int bench_pool_killed_worker(int argc, char **argv);
+int bench_value_lock(int argc, char **argv);
+int bench_sync_create(int argc, char **argv);
+int bench_queue(int argc, char **argv);
+int bench_pipe(int argc, char **argv);
+int bench_supervisor_restart(int argc, char **argv);
 int bench_process_spawn(int argc, char **argv);
 int bench_worker_rss(int argc, char **argv);
 int bench_log(int argc, char **argv);

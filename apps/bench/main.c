@@ -19,6 +19,30 @@ static const struct bench_workload workloads[] = {
 	 bench_process_spawn},
 	{"worker_rss", "VmRSS of idle children (--method M, --procs P)",
 	 bench_worker_rss},
+	{"value_lock",
+	 "2 processes increment a Value under its lock (--k N --procs P "
+	 "--reps R --raw 1 --access get|ptr)",
+	 bench_value_lock},
+	{"sync_create", "create+free a shared Lock / Value (--n N)",
+	 bench_sync_create},
+	{"queue_throughput",
+	 "1 producer, 1 consumer process (--payload int|bytes1k, --n N)",
+	 bench_queue},
+	{"pipe_pingpong",
+	 "median pipe round trip (--n N, --warmup W, --raw, --compare)",
+	 bench_pipe},
+	{"pool_map",
+	 "Pool(P).map(square, range(N)) items/s (--n --procs --chunksize)",
+	 bench_pool_map},
+	{"pool_apply_async", "N x apply_async(square) then get (--n --procs)",
+	 bench_pool_apply_async},
+	{"pool_killed_worker",
+	 "SIGKILL a worker under 4 x 1 s tasks: lost results (--tasks "
+	 "--task-s --kill-after)",
+	 bench_pool_killed_worker},
+	{"supervisor_restart",
+	 "kill -9 of a permanent child to its replacement ready (--n N)",
+	 bench_supervisor_restart},
 	{"log_throughput",
 	 "records/s from 2 processes into one file through the logging "
 	 "actor (--n N per process, --procs P, --block MS, --file PATH)",
@@ -35,7 +59,7 @@ double bench_now(void)
 }
 
 const char *bench_opt_str(int argc, char **argv, const char *name,
-			  const char *def)
+                          const char *def)
 {
 	for (int i = 0; i + 1 < argc; i++)
 		if (strncmp(argv[i], "--", 2) == 0 &&
@@ -67,10 +91,10 @@ double bench_median(double *xs, size_t n)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: troupe-bench WORKLOAD [--OPTION VALUE ...]\n"
-		     "workloads:\n");
+	             "workloads:\n");
 	for (size_t i = 0; i < N_WORKLOADS; i++)
 		fprintf(out, "  %-24s %s\n", workloads[i].name,
-			workloads[i].help);
+		        workloads[i].help);
 }
 
 int main(int argc, char **argv)

@@ -11,33 +11,33 @@
 #include "troupe/error.h"
 
 static const char *const messages[] = {
-    [TP_OK] = "Success",
-    [TP_EINVAL] = "Invalid argument",
-    [TP_ENOMEM] = "Out of memory",
-    [TP_ETIMEDOUT] = "Timed out",
-    [TP_ECLOSED] = "Object or peer closed",
-    [TP_EDECODE] = "Malformed message",
-    [TP_ETOOBIG] = "Message too large",
-    [TP_ETYPE] = "Wrong value type",
-    [TP_ESTATE] = "Operation not valid in this state",
-    [TP_ENOTINIT] = "troupe not initialised (call tp_init first)",
-    [TP_EALREADY] = "Already done",
-    [TP_ENOENT] = "No such entry",
-    [TP_EEMPTY] = "Empty",
-    [TP_EFULL] = "Full",
-    [TP_EPERM] = "Operation not permitted",
-    [TP_EOWNERDEAD] = "Previous owner died",
-    [TP_EBROKEN] = "Broken",
-    [TP_ENOTREG] = "Target not registered (use TP_TARGET)",
-    [TP_EFORKNNG] = "fork start method unavailable after nng started "
-                    "(use forkserver or spawn)",
-    [TP_EDAEMON] = "Daemonic processes are not allowed to have children",
-    [TP_EDIED] = "Worker or peer died",
-    [TP_EAUTH] = "Authentication failed",
-    [TP_ECANCELED] = "Operation cancelled",
-    [TP_EVALUE] = "Value out of bounds (released or done too many times)",
-    [TP_EREMOTE] = "Remote error",
-    [TP_EPROTO] = "Protocol error",
+	[TP_OK] = "Success",
+	[TP_EINVAL] = "Invalid argument",
+	[TP_ENOMEM] = "Out of memory",
+	[TP_ETIMEDOUT] = "Timed out",
+	[TP_ECLOSED] = "Object or peer closed",
+	[TP_EDECODE] = "Malformed message",
+	[TP_ETOOBIG] = "Message too large",
+	[TP_ETYPE] = "Wrong value type",
+	[TP_ESTATE] = "Operation not valid in this state",
+	[TP_ENOTINIT] = "troupe not initialised (call tp_init first)",
+	[TP_EALREADY] = "Already done",
+	[TP_ENOENT] = "No such entry",
+	[TP_EEMPTY] = "Empty",
+	[TP_EFULL] = "Full",
+	[TP_EPERM] = "Operation not permitted",
+	[TP_EOWNERDEAD] = "Previous owner died",
+	[TP_EBROKEN] = "Broken",
+	[TP_ENOTREG] = "Target not registered (use TP_TARGET)",
+	[TP_EFORKNNG] = "fork start method unavailable after nng started "
+			"(use forkserver or spawn)",
+	[TP_EDAEMON] = "Daemonic processes are not allowed to have children",
+	[TP_EDIED] = "Worker or peer died",
+	[TP_EAUTH] = "Authentication failed",
+	[TP_ECANCELED] = "Operation cancelled",
+	[TP_EVALUE] = "Value out of bounds (released or done too many times)",
+	[TP_EREMOTE] = "Remote error",
+	[TP_EPROTO] = "Protocol error",
 };
 
 static _Thread_local char wrapped[160];
@@ -52,7 +52,7 @@ const char *tp_strerror(int err)
 	}
 	if (err & TP_ENNGERR) {
 		snprintf(wrapped, sizeof(wrapped), "nng error: %s",
-		         nng_strerror(err & ~TP_ENNGERR));
+			 nng_strerror(err & ~TP_ENNGERR));
 		return wrapped;
 	}
 	if (err >= 0 && (size_t)err < sizeof(messages) / sizeof(messages[0]) &&

@@ -102,7 +102,7 @@ int tp_payload_add_double(tp_payload *p, double d)
 
 /* Appends a value holding a copy of len bytes plus a NUL terminator. */
 static int add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
-                    const char *type_name)
+		    const char *type_name)
 {
 	struct tp_value *v;
 	if ((v = value_push(p)) == NULL)
@@ -157,7 +157,7 @@ size_t tp_payload_count(const tp_payload *p)
 
 /* Finds value i of type t, with the error codes the getters promise. */
 static int value_at(const tp_payload *p, size_t i, tp_type t,
-                    const struct tp_value **out)
+		    const struct tp_value **out)
 {
 	if (p == NULL)
 		return TP_EINVAL;
@@ -213,7 +213,7 @@ int tp_payload_get_string(const tp_payload *p, size_t i, const char **out)
 }
 
 int tp_payload_get_bytes(const tp_payload *p, size_t i, const void **data,
-                         size_t *len)
+			 size_t *len)
 {
 	const struct tp_value *v;
 	int rv;
@@ -238,8 +238,8 @@ int tp_payload_proto_type(const tp_payload *p, size_t i, const char **out)
 }
 
 int tp_payload_get_proto(const tp_payload *p, size_t i,
-                         const ProtobufCMessageDescriptor *desc,
-                         ProtobufCMessage **out)
+			 const ProtobufCMessageDescriptor *desc,
+			 ProtobufCMessage **out)
 {
 	const struct tp_value *v;
 	int rv;
@@ -250,7 +250,7 @@ int tp_payload_get_proto(const tp_payload *p, size_t i,
 	if (strcmp(v->type_name, desc->name) != 0)
 		return TP_ETYPE;
 	*out = protobuf_c_message_unpack(desc, NULL, v->len,
-	                                 (const uint8_t *)v->data);
+					 (const uint8_t *)v->data);
 	return *out == NULL ? TP_EDECODE : TP_OK;
 }
 
@@ -269,8 +269,8 @@ int tp_payload_copy(const tp_payload *src, tp_payload **out)
 		case TP_TSTRING:
 		case TP_TBYTES:
 		case TP_TPROTO:
-			rv =
-			    add_blob(p, v->type, v->data, v->len, v->type_name);
+			rv = add_blob(p, v->type, v->data, v->len,
+				      v->type_name);
 			break;
 		default:
 			if ((c = value_push(p)) == NULL) {
@@ -289,7 +289,8 @@ int tp_payload_copy(const tp_payload *src, tp_payload **out)
 	return TP_OK;
 }
 
-int tp_payload_encode(const tp_payload *p, size_t max, void **buf, size_t *len)
+int tp_payload_encode(const tp_payload *p, size_t max, void **buf,
+		      size_t *len)
 {
 	Troupe__Payload pb;
 	int rv;
@@ -302,14 +303,15 @@ int tp_payload_encode(const tp_payload *p, size_t max, void **buf, size_t *len)
 	return rv;
 }
 
-int tp_payload_decode(const void *buf, size_t len, size_t max, tp_payload **out)
+int tp_payload_decode(const void *buf, size_t len, size_t max,
+		      tp_payload **out)
 {
 	Troupe__Payload *pb;
 	int rv;
 	if ((buf == NULL && len > 0) || out == NULL)
 		return TP_EINVAL;
 	rv = tp__unpack(&troupe__payload__descriptor, buf, len, max,
-	                (ProtobufCMessage **)&pb);
+			(ProtobufCMessage **)&pb);
 	if (rv != TP_OK)
 		return rv;
 	rv = tp__payload_from_pb(pb, out);

@@ -48,9 +48,10 @@ static int make_rundir(const tp_init_opts *opts)
 	tp__shm_clean_stale();
 	if ((rv = tp__proc_starttime(getpid(), &start)) != TP_OK)
 		return rv;
-	snprintf(tp__rt.id, sizeof(tp__rt.id), "%d.%llu", (int)getpid(), start);
+	snprintf(tp__rt.id, sizeof(tp__rt.id), "%d.%llu", (int)getpid(),
+		 start);
 	n = snprintf(tp__rt.dir, sizeof(tp__rt.dir), "%s/%s", tp__rt.base,
-	             tp__rt.id);
+		     tp__rt.id);
 	if (n < 0 || (size_t)n >= sizeof(tp__rt.dir))
 		return TP_ETOOBIG;
 	if ((rv = tp__private_dir(tp__rt.dir)) != TP_OK)
@@ -67,7 +68,7 @@ static int adopt_rundir(const char *dir)
 	if (n < 0 || (size_t)n >= sizeof(tp__rt.dir) || slash == NULL)
 		return TP_EINVAL;
 	snprintf(tp__rt.base, sizeof(tp__rt.base), "%.*s", (int)(slash - dir),
-	         dir);
+		 dir);
 	snprintf(tp__rt.id, sizeof(tp__rt.id), "%s", slash + 1);
 	tp__rt.owner = 0;
 	return TP_OK;
@@ -86,12 +87,12 @@ int tp_init(const tp_init_opts *opts)
 	if (tp__rt.initialised)
 		return TP_EALREADY;
 	if (opts != NULL && (opts->start_method < TP_START_DEFAULT ||
-	                     opts->start_method > TP_START_FORK))
+			     opts->start_method > TP_START_FORK))
 		return TP_EINVAL;
 	memset(&tp__rt, 0, sizeof(tp__rt));
 	tp__rt.method = (opts == NULL || opts->start_method == TP_START_DEFAULT)
-	                    ? TP_START_FORKSERVER
-	                    : opts->start_method;
+				? TP_START_FORKSERVER
+				: opts->start_method;
 	if (inherited != NULL && inherited[0] == '/')
 		rv = adopt_rundir(inherited);
 	else
@@ -115,6 +116,7 @@ int tp_fini(void)
 {
 	if (!tp__rt.initialised)
 		return TP_ENOTINIT;
+	tp__pool_fini();
 	tp__process_fini();
 	tp__log_fini(); /* after the children: they log until they exit */
 	if (tp__rt.owner) {
@@ -157,7 +159,7 @@ int tp_address(const char *kind, char *buf, size_t len)
 		return TP_EINVAL;
 	seq = __atomic_add_fetch(&address_seq, 1, __ATOMIC_RELAXED);
 	int n = snprintf(buf, len, "ipc://%s/%s-%d-%lu", tp__rt.dir, kind,
-	                 (int)getpid(), seq);
+			 (int)getpid(), seq);
 	if (n < 0 || (size_t)n >= len)
 		return TP_ETOOBIG;
 	if ((size_t)n - strlen("ipc://") >= sizeof(sun.sun_path))

@@ -12,11 +12,11 @@
 
 struct tp_runtime {
 	int initialised;
-	int owner; /* 1 in the process that created the directory */
+	int owner;           /* 1 in the process that created the directory */
 	tp_start_method method;
-	char base[256]; /* where run directories live */
-	char dir[256];  /* this run's directory */
-	char id[64];    /* "<pid>.<starttime>" of the owner */
+	char base[256];      /* where run directories live */
+	char dir[256];       /* this run's directory */
+	char id[64];         /* "<pid>.<starttime>" of the owner */
 };
 
 extern struct tp_runtime tp__rt;
@@ -41,6 +41,10 @@ int tp__rundir_clean_stale(const char *base);
  * fails with TP_EFORKNNG and the fork server is no longer started lazily.
  */
 void tp__nng_used(void);
+
+/* Hook of the pool module (pool.c): terminates and joins every pool still
+ * open, as Python finalizes pools at exit, before children are finished. */
+void tp__pool_fini(void);
 
 /* Hooks the process module provides (process.c). */
 int tp__process_init(const tp_init_opts *opts);

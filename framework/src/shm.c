@@ -25,7 +25,7 @@ int tp__shm_create(size_t size, char *name, void **addr)
 		return TP_EINVAL;
 	unsigned long seq = __atomic_add_fetch(&shm_seq, 1, __ATOMIC_RELAXED);
 	snprintf(name, TP_SHM_NAME_MAX, "/troupe.%u.%s.%d-%lu",
-	         (unsigned)getuid(), tp__rt.id, (int)getpid(), seq);
+		 (unsigned)getuid(), tp__rt.id, (int)getpid(), seq);
 	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return tp_err_errno(errno);
@@ -60,7 +60,7 @@ int tp__shm_attach(const char *name, void **addr, size_t *size)
 		return TP_ENOENT;
 	}
 	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
-	               MAP_SHARED, fd, 0);
+		       MAP_SHARED, fd, 0);
 	int e = errno;
 	close(fd);
 	if (p == MAP_FAILED)
@@ -86,16 +86,16 @@ int tp__shm_unlink(const char *name)
 /* Calls fn on every /dev/shm entry of this user whose name starts with
  * "troupe.<uid>.", passing the rest of the name. */
 static void each_segment(void (*fn)(const char *full, const char *rest,
-                                    const void *arg),
-                         const void *arg)
+				    const void *arg),
+			 const void *arg)
 {
 	char prefix[48];
 	DIR *d = opendir("/dev/shm");
 	struct dirent *e;
 	if (d == NULL)
 		return;
-	int n =
-	    snprintf(prefix, sizeof(prefix), "troupe.%u.", (unsigned)getuid());
+	int n = snprintf(prefix, sizeof(prefix), "troupe.%u.",
+			 (unsigned)getuid());
 	while ((e = readdir(d)) != NULL)
 		if (strncmp(e->d_name, prefix, (size_t)n) == 0)
 			fn(e->d_name, e->d_name + n, arg);
@@ -119,7 +119,8 @@ void tp__shm_clean_run(const char *runid)
 		each_segment(unlink_if_run, runid);
 }
 
-static void unlink_if_stale(const char *full, const char *rest, const void *arg)
+static void unlink_if_stale(const char *full, const char *rest,
+			    const void *arg)
 {
 	unsigned long long start, now;
 	int pid;

@@ -15,7 +15,7 @@ static size_t limit(size_t max)
 }
 
 int tp__pack_into(const ProtobufCMessage *msg, size_t max, void *buf,
-                  size_t cap, void **out, size_t *len)
+		  size_t cap, void **out, size_t *len)
 {
 	size_t n = protobuf_c_message_get_packed_size(msg);
 	if (n > limit(max))
@@ -37,7 +37,7 @@ int tp__pack(const ProtobufCMessage *msg, size_t max, void **buf, size_t *len)
 }
 
 int tp__unpack(const ProtobufCMessageDescriptor *desc, const void *buf,
-               size_t len, size_t max, ProtobufCMessage **out)
+	       size_t len, size_t max, ProtobufCMessage **out)
 {
 	if (len > limit(max))
 		return TP_ETOOBIG;
@@ -109,8 +109,7 @@ int tp__payload_to_pb(const tp_payload *p, Troupe__Payload *pb)
 void tp__payload_pb_release(Troupe__Payload *pb)
 {
 	if (pb->n_values > 0) {
-		/* values[0] is the start of the block (see tp__payload_to_pb)
-		 */
+		/* values[0] is the start of the block (see tp__payload_to_pb) */
 		free(pb->values[0]);
 		free(pb->values);
 	}
@@ -164,7 +163,7 @@ int tp__payload_from_pb(const Troupe__Payload *pb, tp_payload **out)
 }
 
 int tp__envelope_pack(const Troupe__Envelope *env, size_t max, void **buf,
-                      size_t *len)
+		      size_t *len)
 {
 	if (env == NULL || buf == NULL || len == NULL)
 		return TP_EINVAL;
@@ -172,12 +171,12 @@ int tp__envelope_pack(const Troupe__Envelope *env, size_t max, void **buf,
 }
 
 int tp__envelope_unpack(const void *buf, size_t len, size_t max,
-                        Troupe__Envelope **out)
+			Troupe__Envelope **out)
 {
 	if ((buf == NULL && len > 0) || out == NULL)
 		return TP_EINVAL;
 	return tp__unpack(&troupe__envelope__descriptor, buf, len, max,
-	                  (ProtobufCMessage **)out);
+			  (ProtobufCMessage **)out);
 }
 
 void tp__envelope_free(Troupe__Envelope *env)

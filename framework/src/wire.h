@@ -14,14 +14,15 @@
  * Packs msg into a new malloc'ed buffer. Errors: TP_ETOOBIG when the packed
  * size exceeds max (0: TP_MAX_MSG_DEFAULT), TP_ENOMEM.
  */
-int tp__pack(const ProtobufCMessage *msg, size_t max, void **buf, size_t *len);
+int tp__pack(const ProtobufCMessage *msg, size_t max, void **buf,
+	     size_t *len);
 
 /*
  * Packs msg into buf when it fits in cap bytes, else into a new malloc'ed
  * buffer; *out points at whichever was used (free it if != buf).
  */
 int tp__pack_into(const ProtobufCMessage *msg, size_t max, void *buf,
-                  size_t cap, void **out, size_t *len);
+		  size_t cap, void **out, size_t *len);
 
 /*
  * Unpacks len bytes as desc. Errors: TP_ETOOBIG (len > max, checked before
@@ -29,7 +30,7 @@ int tp__pack_into(const ProtobufCMessage *msg, size_t max, void *buf,
  * protobuf_c_message_free_unpacked().
  */
 int tp__unpack(const ProtobufCMessageDescriptor *desc, const void *buf,
-               size_t len, size_t max, ProtobufCMessage **out);
+	       size_t len, size_t max, ProtobufCMessage **out);
 
 /*
  * Fills pb so it describes p without copying (pointers into p). Release the
@@ -43,9 +44,9 @@ int tp__payload_from_pb(const Troupe__Payload *pb, tp_payload **out);
 
 /* Envelope helpers: the one format every troupe message travels in. */
 int tp__envelope_pack(const Troupe__Envelope *env, size_t max, void **buf,
-                      size_t *len);
+		      size_t *len);
 int tp__envelope_unpack(const void *buf, size_t len, size_t max,
-                        Troupe__Envelope **out);
+			Troupe__Envelope **out);
 void tp__envelope_free(Troupe__Envelope *env);
 
 #endif

@@ -8,10 +8,17 @@
 #ifndef TROUPE_TROUPE_H
 #define TROUPE_TROUPE_H
 
+#include "troupe/actor.h"
 #include "troupe/error.h"
 #include "troupe/log.h"
 #include "troupe/payload.h"
+#include "troupe/pipe.h"
+#include "troupe/pool.h"
 #include "troupe/process.h"
+#include "troupe/queue.h"
 #include "troupe/runtime.h"
+#include "troupe/shared.h"
+#include "troupe/sync.h"
+#include "troupe/supervisor.h"
 
 #endif

@@ -1,0 +1,298 @@
+/*
+ * ctl_cmd.c - what the daemon does for each control request: status (the
+ * flattened tree with /proc figures), start, stop, restart, signal, logs,
+ * reload, shutdown. Names are program or group names, unique in the tree;
+ * "all" means every child of the root.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int ctl_shutdown_requested;
+
+void ctl_reply_free(Troupe__SupReply *rep)
+{
+	for (size_t i = 0; i < rep->n_children; i++) {
+		Troupe__SupChild *c = rep->children[i];
+		free(c->name);
+		free(c->parent);
+		free(c->log_path);
+		free(c->command);
+		free(c);
+	}
+	free(rep->children);
+	if (rep->message != NULL && rep->message[0] != '\0')
+		free(rep->message);
+}
+
+static void proc_stats(pid_t pid, Troupe__SupChild *c)
+{
+	char path[64], buf[1024];
+	FILE *f;
+	unsigned long utime, stime;
+	long rss;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(buf, sizeof(buf), f) != NULL) {
+			char *p = strrchr(buf, ')');
+			if (p != NULL &&
+			    sscanf(p + 2,
+			           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+			           "%*u %lu %lu %*d %*d %*d %*d %*d %*d %*u "
+			           "%*u %ld",
+			           &utime, &stime, &rss) == 3) {
+				long tck = sysconf(_SC_CLK_TCK);
+				c->cpu_ms = (utime + stime) * 1000 / tck;
+				c->rss_kb = (uint64_t)rss *
+				            sysconf(_SC_PAGESIZE) / 1024;
+			}
+		}
+		fclose(f);
+	}
+}
+
+static const char *command_of(struct daemon *d, const char *name)
+{
+	struct cfg_prog *p = cfg_prog(d->cfg, name);
+	return p ? p->command : "";
+}
+
+static int add_child(Troupe__SupReply *rep, size_t *cap)
+{
+	if (rep->n_children == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		void *v = realloc(rep->children, *cap * sizeof(void *));
+		if (v == NULL)
+			return 0;
+		rep->children = v;
+	}
+	Troupe__SupChild *c = malloc(sizeof(*c));
+	if (c == NULL)
+		return 0;
+	troupe__sup_child__init(c);
+	rep->children[rep->n_children++] = c;
+	return 1;
+}
+
+/* An actor child's counters, asked over its own socket (-1: unknown). */
+static void actor_stats(struct daemon *d, const char *name, Troupe__SupChild *c)
+{
+	struct cfg_prog *p = cfg_prog(d->cfg, name);
+	tp_actor_ref *r;
+	tp_actor_stats st;
+	c->msgs_in = c->msgs_out = -1;
+	if (p == NULL || p->actor[0] == '\0' || c->pid <= 0 ||
+	    tp_actor_ref_open(&r, p->actor) != TP_OK)
+		return;
+	if (tp_actor_query_stats(r, &st, 200) == TP_OK) {
+		c->msgs_in = (int64_t)st.msgs_in;
+		c->msgs_out = (int64_t)st.msgs_out;
+	}
+	tp_actor_ref_close(r);
+}
+
+static void flatten(struct daemon *d, tp_sup *s, int depth,
+                    Troupe__SupReply *rep, size_t *cap, int64_t now, int stats)
+{
+	tp_child_info *v;
+	int n;
+	if (tp_sup_which_children(s, &v, &n) != TP_OK)
+		return;
+	for (int i = 0; i < n; i++) {
+		if (!add_child(rep, cap))
+			break;
+		Troupe__SupChild *c = rep->children[rep->n_children - 1];
+		tp_sup *sub = v[i].nested ? tp_sup_child_sup(s, v[i].id) : NULL;
+		c->name = strdup(v[i].id);
+		c->parent = strdup(tp_sup_id(s));
+		c->depth = depth;
+		c->pid = v[i].pid;
+		c->state = (char *)tp_child_state_name(v[i].state);
+		c->type = v[i].type == TP_SUPERVISOR ? "supervisor" : "worker";
+		c->restart = (char *)tp_restart_name(v[i].restart);
+		c->restarts = v[i].restarts;
+		c->last_exit = v[i].last_exit;
+		c->log_path = strdup(v[i].log_path);
+		c->command = strdup(command_of(d, v[i].id));
+		if (v[i].state == TP_CHILD_RUNNING)
+			c->uptime_ms = now - v[i].started_ms;
+		if (sub != NULL)
+			c->strategy =
+			    (char *)tp_strategy_name(tp_sup_strategy(sub));
+		if (v[i].pid > 0)
+			proc_stats(v[i].pid, c);
+		c->msgs_in = c->msgs_out = -1;
+		if (stats)
+			actor_stats(d, v[i].id, c);
+		if (sub != NULL)
+			flatten(d, sub, depth + 1, rep, cap, now, stats);
+	}
+	free(v);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void status(struct daemon *d, Troupe__SupReply *rep, int stats)
+{
+	size_t cap = 0;
+	flatten(d, d->root, 0, rep, &cap, mono_ms(), stats);
+	rep->strategy = (char *)tp_strategy_name(tp_sup_strategy(d->root));
+	rep->daemon_pid = getpid();
+}
+
+static void say(Troupe__SupReply *rep, int code, const char *fmt, const char *a,
+                const char *b)
+{
+	char buf[1024];
+	size_t old = rep->message ? strlen(rep->message) : 0;
+	int n = snprintf(buf, sizeof(buf), fmt, a, b);
+	char *m = realloc(old ? rep->message : NULL, old + (size_t)n + 2);
+	if (m == NULL)
+		return;
+	memcpy(m + old, buf, (size_t)n);
+	m[old + n] = '\n';
+	m[old + n + 1] = '\0';
+	rep->message = m;
+	if (code != TP_OK && rep->code == TP_OK)
+		rep->code = code;
+}
+
+static void act_one(struct daemon *d, const char *cmd, const char *name,
+                    int sig, Troupe__SupReply *rep)
+{
+	tp_sup *s = daemon_owner(d, name);
+	int rv;
+	if (s == NULL) {
+		say(rep, TP_ENOENT, "%s: no such program or group%s", name, "");
+		return;
+	}
+	if (strcmp(cmd, "stop") == 0)
+		rv = tp_sup_terminate_child(s, name);
+	else if (strcmp(cmd, "restart") == 0)
+		rv = tp_sup_restart_child(s, name);
+	else if (strcmp(cmd, "signal") == 0)
+		rv = tp_sup_signal_child(s, name, sig);
+	else {
+		tp_child_info *v;
+		int n, running = 0;
+		if (tp_sup_which_children(s, &v, &n) == TP_OK) {
+			for (int i = 0; i < n; i++)
+				if (strcmp(v[i].id, name) == 0)
+					running =
+					    v[i].state == TP_CHILD_RUNNING;
+			free(v);
+		}
+		if (running) {
+			say(rep, TP_OK, "%s: already running%s", name, "");
+			return;
+		}
+		rv = tp_sup_restart_child(s, name);
+	}
+	if (rv == TP_OK)
+		say(rep, TP_OK, "%s: %s", name,
+		    strcmp(cmd, "stop") == 0     ? "stopped"
+		    : strcmp(cmd, "signal") == 0 ? "signalled"
+		                                 : "started");
+	else
+		say(rep, rv, "%s: %s", name, tp_strerror(rv));
+}
+
+/* "all": every child of the root, stops in reverse order. */
+static void act(struct daemon *d, const Troupe__SupRequest *req,
+                Troupe__SupReply *rep, int sig)
+{
+	if (req->n_names == 1 && strcmp(req->names[0], "all") == 0) {
+		tp_child_info *v;
+		int n;
+		if (tp_sup_which_children(d->root, &v, &n) != TP_OK)
+			return;
+		int stop = strcmp(req->command, "stop") == 0;
+		for (int k = 0; k < n; k++) {
+			int i = stop ? n - 1 - k : k;
+			act_one(d, req->command, v[i].id, sig, rep);
+		}
+		free(v);
+		return;
+	}
+	for (size_t i = 0; i < req->n_names; i++)
+		act_one(d, req->command, req->names[i], sig, rep);
+}
+
+static void logs(struct daemon *d, const Troupe__SupRequest *req,
+                 Troupe__SupReply *rep)
+{
+	if (req->n_names == 0) {
+		say(rep, TP_OK, "%s%s", d->log_path, "");
+		return;
+	}
+	size_t cap = 0;
+	Troupe__SupReply all = TROUPE__SUP_REPLY__INIT;
+	flatten(d, d->root, 0, &all, &cap, 0, 0);
+	for (size_t i = 0; i < req->n_names; i++) {
+		const char *path = NULL;
+		for (size_t k = 0; k < all.n_children; k++)
+			if (strcmp(all.children[k]->name, req->names[i]) == 0)
+				path = all.children[k]->log_path;
+		if (path == NULL)
+			say(rep, TP_ENOENT, "%s: no such program%s",
+			    req->names[i], "");
+		else if (path[0] == '\0')
+			say(rep, TP_ENOENT, "%s: no log yet%s", req->names[i],
+			    "");
+		else
+			say(rep, TP_OK, "%s%s", path, "");
+	}
+	ctl_reply_free(&all);
+}
+
+void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
+                Troupe__SupReply *rep)
+{
+	const char *cmd = req->command ? req->command : "";
+	int mutating = strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
+	               strcmp(cmd, "restart") == 0;
+	if (strcmp(cmd, "status") == 0) {
+		/* top asks for actor counters too (arg "stats"). */
+		status(d, rep,
+		       req->arg != NULL && strcmp(req->arg, "stats") == 0);
+	} else if (mutating || strcmp(cmd, "signal") == 0) {
+		int sig = 0;
+		if (req->n_names == 0) {
+			say(rep, TP_EINVAL, "%s: no name given%s", cmd, "");
+			return;
+		}
+		if (strcmp(cmd, "signal") == 0 &&
+		    (sig = cli_signal(req->arg)) == 0) {
+			say(rep, TP_EINVAL, "bad signal '%s'%s",
+			    req->arg ? req->arg : "", "");
+			return;
+		}
+		pthread_mutex_lock(&d->mu);
+		act(d, req, rep, sig);
+		pthread_mutex_unlock(&d->mu);
+	} else if (strcmp(cmd, "logs") == 0) {
+		logs(d, req, rep);
+	} else if (strcmp(cmd, "reload") == 0) {
+		char msg[512];
+		pthread_mutex_lock(&d->mu);
+		int rv = daemon_reload(d, msg, sizeof(msg));
+		pthread_mutex_unlock(&d->mu);
+		say(rep, rv, "%s%s", msg, "");
+	} else if (strcmp(cmd, "shutdown") == 0) {
+		say(rep, TP_OK, "shutting down%s%s", "", "");
+		/* The worker raises SIGTERM once the reply is sent. */
+		__atomic_store_n(&ctl_shutdown_requested, 1, __ATOMIC_RELAXED);
+	} else {
+		say(rep, TP_EINVAL, "unknown command '%s'%s", cmd, "");
+	}
+}

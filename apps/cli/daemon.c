@@ -1,0 +1,426 @@
+/*
+ * daemon.c - `troupe supervise FILE`: the daemon that keeps a supervision
+ * tree described in a config file alive.
+ *
+ * Order of events: the config is parsed and checked as a whole (an error
+ * names file:line and nothing starts); with --detach the process forks
+ * here, before it touches nng, and the parent waits for the child's word
+ * that the tree is up; signals are blocked in every thread so that the
+ * main thread alone takes SIGTERM/SIGINT (orderly reverse shutdown) and
+ * SIGHUP (reload) with sigtimedwait; the control socket is opened; the
+ * tree is started in order. Children are started by vfork+exec from the
+ * supervisor's loop thread and die with the daemon (PR_SET_PDEATHSIG).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "runtime_int.h"
+
+static FILE *event_log; /* <run dir>/log/troupe.log */
+static int foreground = 1;
+static int event_err = 2; /* stderr; non-blocking if it is a pipe */
+
+static void on_event(void *arg, const tp_sup_event *ev)
+{
+	static const char *what[] = {"started", "ready", "exited", "restarting",
+	                             "failed: restart intensity exceeded"};
+	char when[32];
+	time_t t = time(NULL);
+	char line[256];
+	(void)arg;
+	strftime(when, sizeof(when), "%F %T", localtime(&t));
+	if (ev->kind == TP_EV_ESCALATE)
+		snprintf(line, sizeof(line), "%s troupe: supervisor '%s' %s\n",
+		         when, ev->sup_id[0] ? ev->sup_id : "root",
+		         what[ev->kind]);
+	else if (ev->kind == TP_EV_EXITED)
+		snprintf(line, sizeof(line),
+		         "%s troupe: %s (pid %d) exited with %d\n", when,
+		         ev->id, (int)ev->pid, ev->exit_code);
+	else
+		snprintf(line, sizeof(line), "%s troupe: %s (pid %d) %s\n",
+		         when, ev->id, (int)ev->pid, what[ev->kind]);
+	if (event_log != NULL) {
+		fputs(line, event_log);
+		fflush(event_log);
+	}
+	if (foreground)
+		(void)!write(event_err, line, strlen(line));
+}
+
+/* Adds the groups and programs of c in file order (by line). */
+int daemon_build(struct cfg *c, tp_sup **out)
+{
+	tp_sup *subs[CFG_MAX_GROUPS] = {0};
+	tp_sup *root;
+	c->root.on_event = on_event;
+	int rv = tp_sup_new(&root, &c->root);
+	int gi = 0, pi = 0;
+	while (rv == TP_OK && (gi < c->ngroups || pi < c->nprogs)) {
+		int take_group =
+		    gi < c->ngroups &&
+		    (pi == c->nprogs || c->groups[gi].line < c->progs[pi].line);
+		if (take_group) {
+			struct cfg_group *g = &c->groups[gi];
+			tp_sup *parent = root;
+			if (g->parent[0])
+				parent =
+				    subs[cfg_group(c, g->parent) - c->groups];
+			rv = tp_sup_add_sup(parent, g->name, &g->flags,
+			                    g->restart, &subs[gi++]);
+		} else {
+			struct cfg_prog *p = &c->progs[pi++];
+			tp_sup *owner = root;
+			if (p->group[0])
+				owner =
+				    subs[cfg_group(c, p->group) - c->groups];
+			rv = tp_sup_add_child(owner, &p->spec);
+		}
+	}
+	if (rv != TP_OK) {
+		tp_sup_free(root);
+		return rv;
+	}
+	*out = root;
+	return TP_OK;
+}
+
+static tp_sup *owner_in(tp_sup *s, const char *name)
+{
+	tp_child_info *v;
+	int n;
+	tp_sup *found = NULL;
+	if (tp_sup_which_children(s, &v, &n) != TP_OK)
+		return NULL;
+	for (int i = 0; i < n && found == NULL; i++) {
+		if (strcmp(v[i].id, name) == 0)
+			found = s;
+		else if (v[i].nested)
+			found = owner_in(tp_sup_child_sup(s, v[i].id), name);
+	}
+	free(v);
+	return found;
+}
+
+tp_sup *daemon_owner(struct daemon *d, const char *name)
+{
+	return owner_in(d->root, name);
+}
+
+/* A live daemon is named by SOCKET.pid ("<pid> <starttime>"): refuse to
+ * start a second one; remove the files of a dead one. The socket itself
+ * is never probed with a bare connect: nng 1.5 wedges its listener when a
+ * peer connects and leaves before the SP handshake (docs/supervisor.md). */
+static int socket_busy(const char *path)
+{
+	char pidfile[300];
+	unsigned long long start, now;
+	int pid;
+	snprintf(pidfile, sizeof(pidfile), "%s.pid", path);
+	FILE *f = fopen(pidfile, "r");
+	int busy = 0;
+	if (f != NULL) {
+		busy = fscanf(f, "%d %llu", &pid, &start) == 2 && pid > 0 &&
+		       tp__proc_starttime(pid, &now) == TP_OK && now == start;
+		fclose(f);
+	}
+	if (!busy) {
+		unlink(path);
+		unlink(pidfile);
+	}
+	return busy;
+}
+
+static void write_pidfile(const char *path)
+{
+	char pidfile[300];
+	unsigned long long start = 0;
+	snprintf(pidfile, sizeof(pidfile), "%s.pid", path);
+	tp__proc_starttime(getpid(), &start);
+	FILE *f = fopen(pidfile, "w");
+	if (f != NULL) {
+		fprintf(f, "%d %llu\n", (int)getpid(), start);
+		fclose(f);
+	}
+}
+
+static void remove_pidfile(const char *path)
+{
+	char pidfile[300];
+	snprintf(pidfile, sizeof(pidfile), "%s.pid", path);
+	unlink(pidfile);
+}
+
+/* The socket's directory must be ours and closed to others. */
+static int private_parent(const char *path)
+{
+	char dir[256];
+	struct stat st;
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	mkdir(dir, 0700);
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       st.st_uid == geteuid() && (st.st_mode & 077) == 0;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: troupe supervise FILE [--detach] [--socket PATH]\n"
+	        "Run the supervision tree described in FILE (INI, see "
+	        "docs/supervisor.md).\n"
+	        "  --detach       run in the background; return once the tree "
+	        "is up\n"
+	        "  --socket PATH  control socket (default: $TROUPE_SOCKET or "
+	        "the runtime dir)\n"
+	        "SIGTERM/SIGINT stop the tree in reverse order; SIGHUP "
+	        "reloads FILE.\n");
+}
+
+/* --detach: the parent waits for a word from the daemon on a pipe. */
+static int detach(int *report_fd)
+{
+	int fds[2];
+	char msg[512];
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		close(fds[1]);
+		ssize_t n = read(fds[0], msg, sizeof(msg) - 1);
+		msg[n > 0 ? n : 0] = '\0';
+		if (n <= 0)
+			fprintf(stderr, "troupe: daemon exited during start\n");
+		else
+			fputs(msg, msg[0] == 'o' ? stdout : stderr);
+		fflush(stdout);
+		_exit(n > 0 && msg[0] == 'o' ? 0 : 1);
+	}
+	close(fds[0]);
+	setsid();
+	/* Let go of the caller's terminal or pipe now, before tp_init forks
+	 * the fork server (which would keep it open); the log file replaces
+	 * stdout/stderr once the run directory exists. */
+	int nul = open("/dev/null", O_RDWR);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		if (nul > 2)
+			close(nul);
+	}
+	*report_fd = fds[1];
+	return 0;
+}
+
+static void report(int fd, const char *fmt, const char *a, const char *b)
+{
+	char msg[600];
+	int n = snprintf(msg, sizeof(msg), fmt, a, b);
+	if (fd >= 0)
+		(void)!write(fd, msg, (size_t)n);
+	else
+		fputs(msg, msg[0] == 'o' ? stdout : stderr);
+}
+
+/* Sends stdout/stderr of a detached daemon to its log file. */
+static void redirect_logs(struct daemon *d, int detached)
+{
+	char dir[300];
+	snprintf(dir, sizeof(dir), "%s/log", tp_runtime_dir());
+	mkdir(dir, 0700);
+	snprintf(d->log_path, sizeof(d->log_path), "%s/troupe.log", dir);
+	event_log = fopen(d->log_path, "ae");
+	foreground = !detached;
+	if (!detached) {
+		/* The loop thread prints events: a full pipe on stderr must
+		 * not stall it. Reopening the pipe gives a description of our
+		 * own, so O_NONBLOCK does not leak to whoever shares it; an
+		 * event that does not fit is dropped (the log file has it). */
+		struct stat st;
+		if (fstat(2, &st) == 0 && S_ISFIFO(st.st_mode)) {
+			int fd = open("/proc/self/fd/2",
+			              O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+			if (fd >= 0)
+				event_err = fd;
+		}
+		return;
+	}
+	int fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	int nul = open("/dev/null", O_RDONLY);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		close(nul);
+	}
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	setvbuf(stderr, NULL, _IOLBF, 0);
+}
+
+/* Waits for a signal; returns 1 to shut down, 0 after a reload. */
+static int wait_signal(struct daemon *d, const sigset_t *set, int *failed)
+{
+	struct timespec ts = {0, 200 * 1000000};
+	for (;;) {
+		siginfo_t si;
+		int sig = sigtimedwait(set, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			fprintf(stderr, "troupe: %s from pid %d\n",
+			        sig == SIGTERM ? "SIGTERM" : "SIGINT",
+			        (int)si.si_pid);
+			return 1;
+		}
+		if (sig == SIGHUP) {
+			char msg[512];
+			daemon_reload(d, msg, sizeof(msg));
+			fprintf(stderr, "troupe: %s\n", msg);
+			return 0;
+		}
+		if (tp_sup_wait(d->root, 0) == TP_EDIED) {
+			*failed = 1;
+			return 1;
+		}
+	}
+}
+
+static int run(struct daemon *d, int report_fd, int detached)
+{
+	sigset_t set;
+	int rv, failed = 0;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((rv = tp_init(NULL)) != TP_OK) {
+		report(report_fd, "troupe: tp_init: %s\n", tp_strerror(rv), "");
+		return 1;
+	}
+	redirect_logs(d, detached);
+	pthread_mutex_init(&d->mu, NULL);
+	if ((rv = daemon_build(d->cfg, &d->root)) != TP_OK ||
+	    (rv = ctl_start(d, d->socket)) != TP_OK) {
+		report(report_fd, "troupe: %s: %s\n", d->cfg->path,
+		       tp_strerror(rv));
+		tp_sup_free(d->root);
+		return 1;
+	}
+	if ((rv = tp_sup_start(d->root)) != TP_OK) {
+		report(report_fd, "troupe: the tree did not start: %s%s\n",
+		       tp_strerror(rv), " (see troupe logs)");
+	} else if (d->cfg->http[0] &&
+	           (rv = metrics_start(d, d->cfg->http)) != TP_OK) {
+		report(report_fd, "troupe: http %s: %s\n", d->cfg->http,
+		       tp_strerror(rv));
+	} else {
+		char pid[32];
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		write_pidfile(d->socket);
+		report(report_fd, "ok: troupe daemon %s, control socket %s\n",
+		       pid, d->socket);
+		if (report_fd >= 0)
+			close(report_fd);
+		while (!wait_signal(d, &set, &failed))
+			;
+		fprintf(stderr, "troupe: %s\n",
+		        failed ? "the tree failed, stopping"
+		               : "shutting down in reverse order");
+	}
+	tp_sup_stop(d->root);
+	metrics_stop(d);
+	ctl_stop(d);
+	remove_pidfile(d->socket);
+	tp_sup_free(d->root);
+	if (event_log != NULL)
+		fclose(event_log);
+	tp_fini();
+	return rv != TP_OK || failed ? 1 : 0;
+}
+
+int cmd_supervise(int argc, char **argv)
+{
+	struct daemon d = {0};
+	const char *file = NULL, *sock = NULL;
+	int det = 0, report_fd = -1;
+	char err[700];
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--detach") == 0 ||
+		           strcmp(argv[i], "-d") == 0) {
+			det = 1;
+		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+			sock = argv[++i];
+		} else if (argv[i][0] != '-' && file == NULL) {
+			file = argv[i];
+		} else {
+			fprintf(stderr, "troupe supervise: bad argument '%s'\n",
+			        argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (file == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	if ((d.cfg = calloc(1, sizeof(*d.cfg))) == NULL)
+		return 1;
+	if (cfg_load(file, d.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "troupe: %s\n", err);
+		free(d.cfg);
+		return 2;
+	}
+	if (sock != NULL)
+		snprintf(d.socket, sizeof(d.socket), "%s", sock);
+	else if (d.cfg->socket[0])
+		snprintf(d.socket, sizeof(d.socket), "%s", d.cfg->socket);
+	else
+		cli_default_socket(d.socket, sizeof(d.socket));
+	if (!private_parent(d.socket)) {
+		fprintf(stderr,
+		        "troupe: %s: its directory must be private "
+		        "(owned by you, mode 0700)\n",
+		        d.socket);
+		free(d.cfg);
+		return 1;
+	}
+	if (socket_busy(d.socket)) {
+		fprintf(stderr, "troupe: a daemon already runs at %s\n",
+		        d.socket);
+		free(d.cfg);
+		return 1;
+	}
+	if (det && detach(&report_fd) != 0) {
+		perror("troupe: fork");
+		free(d.cfg);
+		return 1;
+	}
+	int rv = run(&d, report_fd, det);
+	free(d.cfg);
+	return rv;
+}

@@ -1,0 +1,154 @@
+/*
+ * troupe/shared.h - shared state between processes: Value, Array (with or
+ * without a lock: RawValue, RawArray) and SharedMemory, as Python's
+ * multiprocessing.Value/Array/sharedctypes and shared_memory.
+ *
+ * Typecodes are Python's: 'c' char, 'b'/'B' signed/unsigned char, 'h'/'H'
+ * short, 'i'/'I' int, 'l'/'L' long, 'q'/'Q' long long, 'f' float,
+ * 'd' double; elements have the C type of the typecode.
+ *
+ * Lifetime and passing follow troupe/sync.h: the creator's free removes
+ * the object's name (handles held elsewhere stay valid); tp_payload_add_X
+ * / tp_payload_get_X carry an object to any child, and the receiver frees
+ * its attached handle with the normal free (detach, never destroy).
+ */
+#ifndef TROUPE_SHARED_H
+#define TROUPE_SHARED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe/payload.h"
+#include "troupe/sync.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Value and Array --------------------------------------------------- */
+
+typedef struct tp_value tp_value;
+typedef struct tp_array tp_array;
+
+/*
+ * tp_value_new creates a shared Value of typecode, initialised from *init
+ * (the C type of the typecode) or zero when init is NULL. lock is the lock
+ * that synchronises it: NULL gives the Value its own RLock (Python's
+ * lock=True); a tp_lock of the caller's is shared. tp_rawvalue_new makes a
+ * Value without any lock (Python's RawValue / lock=False).
+ * Errors: TP_EINVAL (unknown typecode, NULL out), TP_ENOTINIT, TP_ENOMEM,
+ * wrapped system errors.
+ */
+int tp_value_new(tp_value **out, char typecode, const void *init,
+                 tp_lock *lock);
+int tp_rawvalue_new(tp_value **out, char typecode, const void *init);
+
+/* Frees the handle; the creator's free also removes the Value's name (see
+ * above). NULL is allowed. */
+void tp_value_free(tp_value *v);
+
+/* Python's get_lock(): the Value's lock (borrowed), NULL for a raw one. */
+tp_lock *tp_value_get_lock(tp_value *v);
+
+/* The typecode, or 0 for NULL. */
+char tp_value_typecode(const tp_value *v);
+
+/* The value's memory, for use while holding its lock (or a raw value). */
+void *tp_value_ptr(tp_value *v);
+
+/*
+ * Read / write the value under its lock (like Python's .value); an
+ * integer typecode uses _long (converted as C converts: a value out of
+ * range wraps, as ctypes does), 'f' and 'd' use _double. Errors:
+ * TP_ETYPE (wrong family), TP_EOWNERDEAD (done, but the lock's previous
+ * holder had died), TP_EINVAL.
+ */
+int tp_value_get_long(tp_value *v, int64_t *out);
+int tp_value_set_long(tp_value *v, int64_t x);
+int tp_value_get_double(tp_value *v, double *out);
+int tp_value_set_double(tp_value *v, double x);
+
+/*
+ * tp_array_new creates a shared Array of size elements of typecode,
+ * initialised from init (size elements of the C type) or zeroes.
+ * lock as for tp_value_new; tp_rawarray_new has no lock.
+ */
+int tp_array_new(tp_array **out, char typecode, size_t size, const void *init,
+                 tp_lock *lock);
+int tp_rawarray_new(tp_array **out, char typecode, size_t size,
+                    const void *init);
+
+/* Frees the handle, as tp_value_free. NULL is allowed. */
+void tp_array_free(tp_array *a);
+
+/* The Array's lock (borrowed), NULL for a raw one. */
+tp_lock *tp_array_get_lock(tp_array *a);
+/* The typecode, or 0 for NULL. */
+char tp_array_typecode(const tp_array *a);
+/* The number of elements (Python's len(a)), 0 for NULL. */
+size_t tp_array_len(const tp_array *a);
+/* The first element, for use while holding the lock (or a raw array). */
+void *tp_array_ptr(tp_array *a);
+
+/* Element access under the lock; TP_ENOENT for an index out of range,
+ * otherwise as the tp_value_ calls. */
+int tp_array_get_long(tp_array *a, size_t i, int64_t *out);
+int tp_array_set_long(tp_array *a, size_t i, int64_t x);
+int tp_array_get_double(tp_array *a, size_t i, double *out);
+int tp_array_set_double(tp_array *a, size_t i, double x);
+
+/* Copies n elements from index start into dst / from src into the array,
+ * under the lock, as one step (Python's a[start:start+n]). TP_ENOENT if
+ * the range is out of bounds. */
+int tp_array_read(tp_array *a, size_t start, size_t n, void *dst);
+int tp_array_write(tp_array *a, size_t start, size_t n, const void *src);
+
+/* Pass a Value / an Array to another process (see troupe/sync.h). */
+int tp_payload_add_value(tp_payload *p, const tp_value *v);
+int tp_payload_get_value(const tp_payload *p, size_t i, tp_value **out);
+int tp_payload_add_array(tp_payload *p, const tp_array *a);
+int tp_payload_get_array(const tp_payload *p, size_t i, tp_array **out);
+
+/* ---- SharedMemory ------------------------------------------------------ */
+
+typedef struct tp_shmem tp_shmem;
+
+/*
+ * tp_shmem_new creates a named block of size (> 0) zeroed bytes, owned by
+ * the caller. tp_shmem_attach maps an existing block by its name (Python's
+ * SharedMemory(name)). Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOENT (no such
+ * block), wrapped system errors.
+ */
+int tp_shmem_new(tp_shmem **out, size_t size);
+int tp_shmem_attach(tp_shmem **out, const char *name);
+
+/*
+ * tp_shmem_free closes the handle (Python's close()): unmaps, never
+ * unlinks. The block itself goes with tp_shmem_unlink, or at the owner
+ * run's tp_fini, whichever is first. NULL allowed.
+ */
+void tp_shmem_free(tp_shmem *m);
+
+/*
+ * Removes the block's name (Python's unlink()). Only the creating process
+ * may: TP_EPERM for a handle that attached (the fix of Python's bug where
+ * an attaching process's resource tracker destroys the block).
+ * TP_EALREADY if already unlinked. Mappings stay valid until freed.
+ */
+int tp_shmem_unlink(tp_shmem *m);
+
+/* The block's name (for tp_shmem_attach), its memory, its size in bytes;
+ * NULL / NULL / 0 for a NULL handle. */
+const char *tp_shmem_name(const tp_shmem *m);
+void *tp_shmem_buf(tp_shmem *m);
+size_t tp_shmem_size(const tp_shmem *m);
+
+/* Pass a block to another process; the receiver attaches (and may not
+ * unlink). Errors as for the other payload calls in troupe/sync.h. */
+int tp_payload_add_shmem(tp_payload *p, const tp_shmem *m);
+int tp_payload_get_shmem(const tp_payload *p, size_t i, tp_shmem **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

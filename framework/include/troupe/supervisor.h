@@ -1,0 +1,280 @@
+/*
+ * troupe/supervisor.h - supervision trees (Erlang/OTP supervisor, with the
+ * supervisord view of plain programs).
+ *
+ * A supervisor owns an ordered list of children. A child is a command line
+ * (any executable; a troupe-aware one reports readiness with tp_ready()) or
+ * a nested supervisor. The supervisor starts its children in order, each
+ * only after the previous one is ready, restarts them when they die
+ * according to their restart type and the supervisor's strategy, and stops
+ * them in reverse order (stop signal, wait up to the shutdown time, then
+ * SIGKILL). When children die more often than `intensity` times within
+ * `period_ms`, the supervisor stops all its children and fails: a nested
+ * supervisor then counts as a dead child of its parent; the root reports
+ * TP_EDIED from tp_sup_wait().
+ *
+ *   tp_sup *sup;
+ *   tp_sup_flags f = TP_SUP_FLAGS_INIT;       // one_for_one, 3 in 5 s
+ *   tp_sup_new(&sup, &f);
+ *   char *argv[] = {"/usr/bin/my-worker", "--fast", NULL};
+ *   tp_child_spec c = TP_CHILD_SPEC_INIT;
+ *   c.id = "worker"; c.argv = argv; c.ready = TP_READY_NOTIFY;
+ *   tp_sup_add_child(sup, &c);
+ *   tp_sup_start(sup);                        // returns when all are ready
+ *   ...
+ *   tp_sup_stop(sup);                         // reverse order
+ *   tp_sup_free(sup);
+ *
+ * One thread per tree (started by tp_sup_start) runs the event loop: it
+ * waits on pidfds, readiness pipes and timers, and never blocks on a child.
+ * Every call below may be made from any thread; the runtime calls wait
+ * until the loop has carried them out. Children are started with
+ * vfork+exec (safe after nng started), get PR_SET_PDEATHSIG(SIGKILL) so
+ * they die with the supervisor, run in their own process group (signals
+ * reach their descendants), and have stdout/stderr appended to a log file
+ * (by default <runtime dir>/log/<id>.log).
+ */
+#ifndef TROUPE_SUPERVISOR_H
+#define TROUPE_SUPERVISOR_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tp_sup tp_sup;
+
+typedef enum tp_strategy {
+	TP_ONE_FOR_ONE = 0,    /* restart only the child that died */
+	TP_ONE_FOR_ALL,        /* stop all others, restart all */
+	TP_REST_FOR_ONE,       /* stop those after it, restart it and them */
+	TP_SIMPLE_ONE_FOR_ONE, /* dynamic children of one template spec */
+} tp_strategy;
+
+typedef enum tp_restart {
+	TP_PERMANENT = 0, /* always restarted */
+	TP_TRANSIENT,     /* restarted only after an abnormal exit */
+	TP_TEMPORARY,     /* never restarted; its spec is deleted on exit */
+} tp_restart;
+
+typedef enum tp_child_type {
+	TP_WORKER = 0,
+	TP_SUPERVISOR,
+} tp_child_type;
+
+typedef enum tp_ready_mode {
+	/* Ready once started; with startsecs_ms > 0, once it has stayed up
+	 * that long (supervisord's startsecs). */
+	TP_READY_STARTED = 0,
+	/* Ready when the child calls tp_ready() (the fd named by the
+	 * TROUPE_NOTIFY_FD environment variable). */
+	TP_READY_NOTIFY,
+} tp_ready_mode;
+
+/* Special shutdown values (otherwise milliseconds to wait, > 0). */
+#define TP_SHUTDOWN_BRUTAL   0  /* SIGKILL at once */
+#define TP_SHUTDOWN_INFINITY -1 /* wait for ever after the stop signal */
+
+typedef enum tp_child_state {
+	TP_CHILD_STOPPED = 0, /* not running (never started, or stopped) */
+	TP_CHILD_STARTING,    /* started, not yet ready */
+	TP_CHILD_RUNNING,     /* ready */
+	TP_CHILD_STOPPING,    /* stop signal sent, waiting for the exit */
+	TP_CHILD_FAILED,      /* a start failed and will be retried */
+} tp_child_state;
+
+typedef struct tp_sup_event tp_sup_event;
+
+typedef struct tp_sup_flags {
+	tp_strategy strategy;
+	int intensity; /* max restarts within period_ms (>= 0) */
+	int period_ms; /* > 0 */
+	/* Optional observer, called on the loop thread for every event; it
+	 * must not call back into the supervisor and should be quick. */
+	void (*on_event)(void *arg, const tp_sup_event *ev);
+	void *on_event_arg;
+} tp_sup_flags;
+
+#define TP_SUP_FLAGS_INIT                                                      \
+	{                                                                      \
+		TP_ONE_FOR_ONE, 3, 5000, NULL, NULL                            \
+	}
+
+typedef struct tp_child_spec {
+	const char *id;       /* unique among the siblings; [A-Za-z0-9_.-] */
+	char *const *argv;    /* NULL-terminated; argv[0] is the program
+	                         (searched in PATH if it has no '/') */
+	char *const *env;     /* extra "NAME=VALUE" entries, or NULL */
+	const char *cwd;      /* or NULL */
+	const char *log_path; /* stdout+stderr; NULL: default; "" none */
+	tp_restart restart;
+	int shutdown_ms;    /* TP_SHUTDOWN_* or milliseconds */
+	tp_child_type type; /* informative for command lines */
+	tp_ready_mode ready;
+	int startsecs_ms;     /* see TP_READY_STARTED */
+	int start_timeout_ms; /* readiness deadline; 0: 10000 */
+	int stop_signal;      /* 0: SIGTERM */
+} tp_child_spec;
+
+#define TP_CHILD_SPEC_INIT                                                     \
+	{                                                                      \
+		NULL, NULL, NULL, NULL, NULL, TP_PERMANENT, 5000, TP_WORKER,   \
+		    TP_READY_STARTED, 0, 0, 0                                  \
+	}
+
+typedef enum tp_sup_event_kind {
+	TP_EV_STARTED,  /* a child process exists (pid set) */
+	TP_EV_READY,    /* a child became ready */
+	TP_EV_EXITED,   /* a child exited (status set) */
+	TP_EV_RESTART,  /* a child is restarted after an exit */
+	TP_EV_ESCALATE, /* intensity exceeded: the supervisor fails */
+} tp_sup_event_kind;
+
+struct tp_sup_event {
+	tp_sup_event_kind kind;
+	const char *sup_id; /* the supervisor ("" for the root) */
+	const char *id;     /* the child */
+	pid_t pid;
+	int exit_code; /* exit status, or -N when killed by signal N */
+};
+
+typedef struct tp_child_info {
+	char id[64];
+	pid_t pid; /* 0 when not running */
+	tp_child_state state;
+	tp_child_type type; /* TP_SUPERVISOR for nested supervisors */
+	tp_restart restart;
+	int nested;         /* 1: a nested supervisor (tp_sup_child_sup) */
+	unsigned restarts;  /* times restarted by the supervisor */
+	int64_t started_ms; /* CLOCK_MONOTONIC ms of the last start */
+	int last_exit;      /* last exit code, -N for signal N */
+	char log_path[256];
+} tp_child_info;
+
+typedef struct tp_child_counts {
+	int specs;       /* all children, running or not */
+	int active;      /* running or starting */
+	int supervisors; /* children of type supervisor */
+	int workers;     /* children of type worker */
+} tp_child_counts;
+
+/*
+ * tp_sup_new makes a root supervisor (not started). flags may be NULL for
+ * TP_SUP_FLAGS_INIT. Errors: TP_EINVAL (bad strategy, intensity < 0,
+ * period_ms <= 0), TP_ENOMEM.
+ */
+int tp_sup_new(tp_sup **out, const tp_sup_flags *flags);
+
+/*
+ * tp_sup_add_child appends a child spec before tp_sup_start. The spec and
+ * its strings are copied. For TP_SIMPLE_ONE_FOR_ONE exactly one spec may be
+ * added: the template for tp_sup_start_child. Errors: TP_EINVAL (bad spec,
+ * bad id, empty argv), TP_EALREADY (id taken), TP_ESTATE (already
+ * started: use tp_sup_start_child), TP_ENOMEM.
+ */
+int tp_sup_add_child(tp_sup *sup, const tp_child_spec *spec);
+
+/*
+ * tp_sup_add_sup adds a nested supervisor child named id (before start)
+ * and stores its handle in *out (owned by the tree; do not free it). Its
+ * flags' on_event is ignored (the root's observer sees every event).
+ * Errors: as tp_sup_add_child.
+ */
+int tp_sup_add_sup(tp_sup *sup, const char *id, const tp_sup_flags *flags,
+                   tp_restart restart, tp_sup **out);
+
+/*
+ * tp_sup_start starts the tree's loop and its children in order, each
+ * after the previous one is ready. It returns TP_OK when all are ready. If
+ * one cannot start (exec failure, exit or timeout before ready) everything
+ * started so far is stopped in reverse order and its error is returned:
+ * nothing is left running half-way. Only on a root. Errors: TP_ESTATE
+ * (already started, or not a root), TP_EDIED (a child died before ready),
+ * TP_ETIMEDOUT (not ready in time), wrapped system errors (exec).
+ */
+int tp_sup_start(tp_sup *sup);
+
+/*
+ * tp_sup_stop stops every child in reverse order, each with its shutdown
+ * policy, and ends the loop. Idempotent. Only on a root. Errors: TP_ESTATE
+ * (a nested supervisor).
+ */
+int tp_sup_stop(tp_sup *sup);
+
+/*
+ * tp_sup_wait waits up to timeout_ms (-1: for ever) for the tree to end:
+ * TP_OK after tp_sup_stop, TP_EDIED when the root failed because its
+ * restart intensity was exceeded (its children are then all stopped),
+ * TP_ETIMEDOUT while it still runs, TP_ESTATE if never started.
+ */
+int tp_sup_wait(tp_sup *sup, int timeout_ms);
+
+/* tp_sup_free stops the tree (tp_sup_stop) and frees it. NULL is allowed;
+ * only roots are freed (a nested handle is ignored). */
+void tp_sup_free(tp_sup *sup);
+
+/*
+ * Runtime calls on a started tree (any supervisor in it).
+ *
+ * tp_sup_start_child adds spec and starts it, returning once it is ready
+ * (or failed: the spec is then removed). With TP_SIMPLE_ONE_FOR_ONE, spec
+ * only needs argv (extra arguments appended to the template's argv) and
+ * an optional id (default "<template id>-<n>"). If id_out is not NULL the
+ * child's id is copied there (64 bytes). Errors: as tp_sup_add_child and
+ * tp_sup_start.
+ */
+int tp_sup_start_child(tp_sup *sup, const tp_child_spec *spec, char *id_out);
+
+/* tp_sup_terminate_child stops a child (reverse-stop policy) and keeps its
+ * spec (a temporary child's spec is deleted). Errors: TP_ENOENT. */
+int tp_sup_terminate_child(tp_sup *sup, const char *id);
+
+/* tp_sup_restart_child starts a stopped child again, or stops and starts a
+ * running one; returns once it is ready. Errors: TP_ENOENT, start errors. */
+int tp_sup_restart_child(tp_sup *sup, const char *id);
+
+/* tp_sup_delete_child removes a stopped child's spec. Errors: TP_ENOENT,
+ * TP_ESTATE (still running). */
+int tp_sup_delete_child(tp_sup *sup, const char *id);
+
+/* tp_sup_signal_child sends sig to a running child's process group.
+ * Errors: TP_ENOENT, TP_ESTATE (not running), TP_EINVAL (bad signal). */
+int tp_sup_signal_child(tp_sup *sup, const char *id, int sig);
+
+/*
+ * tp_sup_which_children stores a malloc'ed snapshot of the direct children
+ * in *out (free() it) and their number in *n, in start order.
+ */
+int tp_sup_which_children(tp_sup *sup, tp_child_info **out, int *n);
+
+/* tp_sup_count_children fills *out. */
+int tp_sup_count_children(tp_sup *sup, tp_child_counts *out);
+
+/* tp_sup_child_sup returns the nested supervisor named id, or NULL. */
+tp_sup *tp_sup_child_sup(tp_sup *sup, const char *id);
+
+/* tp_sup_id returns the supervisor's id ("" for a root). */
+const char *tp_sup_id(const tp_sup *sup);
+
+/* tp_sup_strategy returns the supervisor's strategy. */
+tp_strategy tp_sup_strategy(const tp_sup *sup);
+
+/*
+ * tp_ready tells the supervisor that the calling process is ready (the
+ * readiness of TP_READY_NOTIFY children). It is a no-op returning TP_OK
+ * when the process was not started that way, and only reports once.
+ * Errors: wrapped write errors.
+ */
+int tp_ready(void);
+
+/* Name strings for printing: "permanent", "one_for_one", "running"... */
+const char *tp_strategy_name(tp_strategy s);
+const char *tp_restart_name(tp_restart r);
+const char *tp_child_state_name(tp_child_state s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,48 @@
+/* pipe_int.h - internal: a pipe end, shared by pipe.c and pipe_io.c. */
+#ifndef TP_PIPE_INT_H
+#define TP_PIPE_INT_H
+
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+#include "troupe/pipe.h"
+
+#define TP_CONN_ADDR_MAX 128
+#define TP_CONN_IDLE     0
+#define TP_CONN_OPEN     1
+#define TP_CONN_CLOSED   2
+
+struct tp_conn {
+	char addr[TP_CONN_ADDR_MAX];
+	int role; /* 0 listens, 1 dials */
+	int readable, writable;
+	int state;
+	nng_socket sock;
+	nng_aio *raio, *saio; /* blocking recv/send, cancelled when the
+	                         peer goes (no per-call timers) */
+	nng_msg *pending;     /* received, not yet handed out */
+	int peers;            /* connected peers (atomic) */
+	int ever;             /* a peer was connected once (atomic) */
+	nng_duration rcv_to;  /* current NNG_OPT_RECVTIMEO */
+	int peer_fin;         /* the peer closed (FIN received) */
+	int peer_pid;         /* the connected peer's pid (atomic) */
+	uint64_t sent;
+	uint64_t rejected;
+};
+
+#define TP_TAG_PAYLOAD 'P'
+#define TP_TAG_BYTES   'B'
+#define TP_TAG_FIN     'F'
+#define TP_TAG_ACK     'A'
+
+/* The closing half of the handshake: sends FIN, waits for the ACK. */
+int tp__conn_linger(tp_conn *c);
+
+/* Opens the end in this process if not yet done. */
+int tp__conn_open(tp_conn *c);
+
+/* 1 when a peer was connected and is gone. */
+int tp__conn_peer_gone(tp_conn *c);
+
+#endif

@@ -1,0 +1,719 @@
+/*
+ * pool.c - the pool's public calls: creation, submission (apply, map,
+ * starmap, imap and their async forms), close, terminate, join, free and
+ * stats. The work itself happens in the supervisor thread (pool_loop.c);
+ * these calls queue tasks, wake it through an eventfd and wait on results.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "payload_int.h"
+#include "pool_int.h"
+#include "troupe/error.h"
+
+#define INIT_TIMEOUT_S 60
+#define SEG_MIN        65536 /* int maps from this size use a shared file, */
+#define SEG_CHUNK_MIN  1024  /* when their chunks are this big */
+
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tp_pool *live;
+
+static __thread struct {
+	int code;
+	char origin[256];
+	char message[1024];
+} last_err;
+
+static int pool_fill_opts(struct tp_pool *pool, const tp_pool_opts *o)
+{
+	const tp_payload *ia = o->initargs;
+	tp_payload *empty = NULL;
+	int rv;
+	pool->n = o->processes > 0 ? o->processes : tp_cpu_count();
+	if (pool->n < 1)
+		pool->n = 1;
+	pool->maxtasks = o->maxtasksperchild;
+	pool->on_death = o->on_death;
+	pool->max_retries = o->max_retries;
+	pool->pipeline = o->pipeline;
+	pool->method = o->method;
+	pool->sched = o->sched != NULL ? o->sched : &tp_pool_sched_least_loaded;
+	snprintf(pool->prefix, sizeof(pool->prefix), "%s",
+	         o->name != NULL ? o->name : "PoolWorker");
+	if (o->initializer != NULL) {
+		const char *nm = tp__pool_target_name(o->initializer);
+		if (nm == NULL)
+			return TP_ENOTREG;
+		if ((pool->init_name = strdup(nm)) == NULL)
+			return TP_ENOMEM;
+	}
+	if (ia == NULL) {
+		if ((rv = tp_payload_new(&empty)) != TP_OK)
+			return rv;
+		ia = empty;
+	}
+	rv = tp_payload_encode(ia, 0, &pool->init_buf, &pool->init_len);
+	tp_payload_free(empty);
+	return rv;
+}
+
+static int pool_alloc(struct tp_pool **out, const tp_pool_opts *o)
+{
+	struct tp_pool *pool = calloc(1, sizeof(*pool));
+	pthread_condattr_t ca;
+	int rv;
+	if (pool == NULL)
+		return TP_ENOMEM;
+	pthread_mutex_init(&pool->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pool->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pool->evfd = -1;
+	*out = pool;
+	if ((rv = pool_fill_opts(pool, o)) != TP_OK)
+		return rv;
+	pool->w = calloc((size_t)pool->n, sizeof(*pool->w));
+	if (pool->w == NULL)
+		return TP_ENOMEM;
+	for (int i = 0; i < pool->n; i++) {
+		pool->w[i].slot = i;
+		pool->w[i].recvfd = pool->w[i].sentinel = -1;
+	}
+	pool->shm_size = (size_t)pool->n * sizeof(struct pool_slot);
+	if ((rv = tp__pool_file_create(pool->shm_name, sizeof(pool->shm_name),
+	                               "slots", pool->shm_size,
+	                               (void **)&pool->slots)) != TP_OK)
+		return rv;
+	pool->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return pool->evfd < 0 ? tp_err_errno(errno) : TP_OK;
+}
+
+/* Waits (pool->mu held) until cond or the deadline; 0 on timeout. */
+static int pool_wait_locked(struct tp_pool *pool, int (*cond)(struct tp_pool *),
+                            int timeout_ms)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += timeout_ms / 1000;
+	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	while (!cond(pool)) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&pool->cv, &pool->mu);
+		else if (pthread_cond_timedwait(&pool->cv, &pool->mu, &dl) != 0)
+			return cond(pool);
+	}
+	return 1;
+}
+
+static int cond_hellos(struct tp_pool *pool)
+{
+	return pool->hellos >= pool->n || pool->init_failed || pool->thr_done;
+}
+
+static int cond_done(struct tp_pool *pool)
+{
+	return pool->thr_done;
+}
+
+static void pool_destroy(struct tp_pool *pool);
+
+int tp_pool_new_opts(tp_pool **out, const tp_pool_opts *opts)
+{
+	tp_pool_opts def = {0};
+	struct tp_pool *pool = NULL;
+	int rv;
+	if (out == NULL)
+		return TP_EINVAL;
+	*out = NULL;
+	if (opts == NULL)
+		opts = &def;
+	if (opts->processes < 0 || opts->maxtasksperchild < 0 ||
+	    opts->pipeline < 0 || opts->max_retries < 0 ||
+	    (opts->on_death != TP_POOL_FAIL && opts->on_death != TP_POOL_RETRY))
+		return TP_EINVAL;
+	if (!tp_initialized())
+		return TP_ENOTINIT;
+	if ((rv = pool_alloc(&pool, opts)) != TP_OK)
+		goto fail;
+	for (int i = 0; i < pool->n; i++)
+		if ((rv = tp__pool_worker_start(pool, &pool->w[i])) != TP_OK)
+			goto fail;
+	if (pthread_create(&pool->thr, NULL, tp__pool_loop, pool) != 0) {
+		rv = TP_ENOMEM;
+		goto fail;
+	}
+	pool->thr_started = 1;
+	pthread_mutex_lock(&pool->mu);
+	if (!pool_wait_locked(pool, cond_hellos, INIT_TIMEOUT_S * 1000))
+		rv = TP_ETIMEDOUT;
+	else if (pool->init_failed)
+		rv = TP_EREMOTE;
+	pthread_mutex_unlock(&pool->mu);
+	if (rv != TP_OK)
+		goto fail;
+	pthread_mutex_lock(&pool->mu);
+	pool->created = 1;
+	pthread_mutex_unlock(&pool->mu);
+	pthread_mutex_lock(&live_mu);
+	pool->live_next = live;
+	live = pool;
+	pthread_mutex_unlock(&live_mu);
+	*out = pool;
+	return TP_OK;
+fail:
+	if (pool != NULL)
+		pool_destroy(pool);
+	return rv;
+}
+
+int tp_pool_new(tp_pool **out, int processes, tp_target_fn initializer,
+                const tp_payload *initargs, int maxtasksperchild)
+{
+	tp_pool_opts o = {0};
+	o.processes = processes;
+	o.initializer = initializer;
+	o.initargs = initargs;
+	o.maxtasksperchild = maxtasksperchild;
+	return tp_pool_new_opts(out, &o);
+}
+
+/* ---- submission ---- */
+
+/* Queues every task of j and hands the pool a reference to it. */
+static int pool_submit(tp_pool *pool, struct tp_pool_result *j)
+{
+	struct pool_task *head = NULL, *tail = NULL;
+	int was_empty;
+	for (size_t t = 0; t < j->ntasks; t++) {
+		struct pool_task *k = calloc(1, sizeof(*k));
+		if (k == NULL) {
+			while (head != NULL) {
+				k = head->next;
+				free(head);
+				head = k;
+			}
+			return TP_ENOMEM;
+		}
+		k->job = j;
+		k->index = t;
+		k->first = t * j->chunksize;
+		k->count = j->n - k->first < j->chunksize ? j->n - k->first
+		                                          : j->chunksize;
+		if (tail != NULL)
+			tail->next = k;
+		else
+			head = k;
+		tail = k;
+	}
+	pthread_mutex_lock(&pool->mu);
+	if (pool->state != POOL_RUN) {
+		pthread_mutex_unlock(&pool->mu);
+		while (head != NULL) {
+			tail = head->next;
+			free(head);
+			head = tail;
+		}
+		return TP_ESTATE;
+	}
+	pthread_mutex_lock(&j->mu);
+	j->refs += (int)j->ntasks + 1;
+	pthread_mutex_unlock(&j->mu);
+	for (struct pool_task *k = head; k != NULL; k = k->next)
+		k->id = pool->next_id++;
+	was_empty = pool->qhead == NULL;
+	if (head != NULL) {
+		if (pool->qtail != NULL)
+			pool->qtail->next = head;
+		else
+			pool->qhead = head;
+		pool->qtail = tail;
+	}
+	pool->queued += j->ntasks;
+	pool->st.submitted += j->ntasks;
+	if (!tp__pool_job_settled(j)) {
+		j->next = pool->jobs;
+		if (pool->jobs != NULL)
+			pool->jobs->prev = j;
+		pool->jobs = j;
+	} else {
+		pthread_mutex_unlock(&pool->mu);
+		tp__pool_job_notify(j, 1);
+		tp__pool_job_unref(j);
+		return TP_OK;
+	}
+	pthread_mutex_unlock(&pool->mu);
+	if (was_empty)
+		tp__pool_kick(pool);
+	return TP_OK;
+}
+
+static size_t default_chunks(const tp_pool *pool, size_t n)
+{
+	size_t d = 4 * (size_t)pool->n;
+	return n == 0 ? 1 : (n + d - 1) / d;
+}
+
+struct submit {
+	enum pool_kind kind;
+	enum pool_iter_mode iter;
+	tp_target_fn fn;
+	const tp_payload *items;
+	const tp_payload *const *argv;
+	const int64_t *in;
+	int64_t *out;
+	size_t n, chunksize;
+	tp_pool_callback cb;
+	tp_pool_error_callback ecb;
+	void *arg;
+};
+
+/*
+ * A large int map goes through a shared file: the inputs are copied in
+ * once, workers read them and write results in place, and each finished
+ * chunk is copied out once — instead of travelling in messages.
+ */
+static int job_segment(struct tp_pool_result *j)
+{
+	size_t sz = 2 * j->n * sizeof(int64_t);
+	int rv = tp__pool_file_create(j->seg, sizeof(j->seg), "ints", sz,
+	                              (void **)&j->seg_map);
+	if (rv != TP_OK) {
+		j->seg[0] = '\0';
+		return TP_OK; /* fall back to messages */
+	}
+	memcpy(j->seg_map, j->ints_in, j->n * sizeof(int64_t));
+	return TP_OK;
+}
+
+static int all_ints(const tp_payload *p)
+{
+	for (size_t i = 0; p != NULL && i < p->count; i++)
+		if (p->values[i].type != TP_TINT)
+			return 0;
+	return p != NULL;
+}
+
+/* A map over plain ints travels like map_int (an int64 array, no message
+ * per item); its results may still be of any type. */
+static int job_int_items(struct tp_pool_result *j, const tp_payload *items)
+{
+	j->int_items = malloc((j->n + 1) * sizeof(*j->int_items));
+	if (j->int_items == NULL)
+		return TP_ENOMEM;
+	for (size_t i = 0; i < j->n; i++)
+		j->int_items[i] = items->values[i].i;
+	return TP_OK;
+}
+
+static int job_inputs(struct tp_pool_result *j, const struct submit *s)
+{
+	int rv = TP_OK;
+	if (s->kind == POOL_MAP && s->n > 0 && all_ints(s->items))
+		return job_int_items(j, s->items);
+	if (s->kind == POOL_APPLY || s->kind == POOL_MAP) {
+		if (s->items != NULL)
+			return tp_payload_copy(s->items, &j->items);
+		return tp_payload_new(&j->items);
+	}
+	if (s->kind == POOL_MAPINT) {
+		j->ints_in = s->in;
+		j->ints_out = s->out;
+		return s->n >= SEG_MIN && j->chunksize >= SEG_CHUNK_MIN
+		           ? job_segment(j)
+		           : TP_OK;
+	}
+	j->argv = calloc(s->n + 1, sizeof(*j->argv));
+	if (j->argv == NULL)
+		return TP_ENOMEM;
+	for (size_t i = 0; i < s->n && rv == TP_OK; i++)
+		rv = s->argv[i] != NULL
+		         ? tp_payload_copy(s->argv[i], &j->argv[i])
+		         : tp_payload_new(&j->argv[i]);
+	return rv;
+}
+
+static int pool_do(tp_pool *pool, const struct submit *s,
+                   struct tp_pool_result **out)
+{
+	struct tp_pool_result *j = NULL;
+	const char *name;
+	size_t cs = s->chunksize;
+	int rv;
+	if (out != NULL)
+		*out = NULL;
+	if (pool == NULL || s->fn == NULL)
+		return TP_EINVAL;
+	if ((name = tp__pool_target_name(s->fn)) == NULL)
+		return TP_ENOTREG;
+	if (cs == 0)
+		cs = s->iter != POOL_NOITER ? 1 : default_chunks(pool, s->n);
+	if ((rv = tp__pool_job_new(&j, s->kind, name, s->n, cs)) != TP_OK)
+		return rv;
+	j->iter = s->iter;
+	j->callback = s->cb;
+	j->error_callback = s->ecb;
+	j->arg = s->arg;
+	j->fire_and_forget = out == NULL;
+	if ((rv = job_inputs(j, s)) == TP_OK)
+		rv = pool_submit(pool, j);
+	if (rv != TP_OK || out == NULL)
+		tp__pool_job_unref(j);
+	else
+		*out = j;
+	return rv;
+}
+
+static void save_err(tp_pool_result *r)
+{
+	tp_pool_error e;
+	if (tp_pool_result_err(r, &e) != TP_OK)
+		return;
+	last_err.code = e.code;
+	snprintf(last_err.origin, sizeof(last_err.origin), "%s", e.origin);
+	snprintf(last_err.message, sizeof(last_err.message), "%s", e.message);
+}
+
+/* Submits s, waits for it and hands back the value. */
+static int pool_sync(tp_pool *pool, const struct submit *s, tp_payload **out)
+{
+	tp_pool_result *r;
+	int rv;
+	if (out != NULL)
+		*out = NULL;
+	if ((rv = pool_do(pool, s, &r)) != TP_OK)
+		return rv;
+	rv = tp_pool_result_wait(r, -1);
+	if (rv == TP_OK && r->failed) {
+		save_err(r);
+		rv = r->err.rv;
+	} else if (rv == TP_OK && out != NULL) {
+		pthread_mutex_lock(&r->mu);
+		*out = r->value; /* the only reader: take it */
+		r->value = NULL;
+		pthread_mutex_unlock(&r->mu);
+	}
+	tp_pool_result_free(r);
+	return rv;
+}
+
+int tp_pool_apply(tp_pool *pool, tp_target_fn fn, const tp_payload *args,
+                  tp_payload **out)
+{
+	struct submit s = {.kind = POOL_APPLY, .fn = fn, .items = args, .n = 1};
+	return pool_sync(pool, &s, out);
+}
+
+int tp_pool_apply_async(tp_pool *pool, tp_target_fn fn, const tp_payload *args,
+                        tp_pool_callback callback,
+                        tp_pool_error_callback error_callback, void *arg,
+                        tp_pool_result **out)
+{
+	struct submit s = {.kind = POOL_APPLY,
+	                   .fn = fn,
+	                   .items = args,
+	                   .n = 1,
+	                   .cb = callback,
+	                   .ecb = error_callback,
+	                   .arg = arg};
+	return pool_do(pool, &s, out);
+}
+
+int tp_pool_map(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
+                size_t chunksize, tp_payload **out)
+{
+	struct submit s = {.kind = POOL_MAP,
+	                   .fn = fn,
+	                   .items = items,
+	                   .n = tp_payload_count(items),
+	                   .chunksize = chunksize};
+	if (items == NULL)
+		return TP_EINVAL;
+	return pool_sync(pool, &s, out);
+}
+
+int tp_pool_map_async(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
+                      size_t chunksize, tp_pool_callback callback,
+                      tp_pool_error_callback error_callback, void *arg,
+                      tp_pool_result **out)
+{
+	struct submit s = {.kind = POOL_MAP,
+	                   .fn = fn,
+	                   .items = items,
+	                   .n = tp_payload_count(items),
+	                   .chunksize = chunksize,
+	                   .cb = callback,
+	                   .ecb = error_callback,
+	                   .arg = arg};
+	if (items == NULL)
+		return TP_EINVAL;
+	return pool_do(pool, &s, out);
+}
+
+int tp_pool_map_int(tp_pool *pool, tp_target_fn fn, const int64_t *in, size_t n,
+                    size_t chunksize, int64_t *out)
+{
+	struct submit s = {.kind = POOL_MAPINT,
+	                   .fn = fn,
+	                   .in = in,
+	                   .out = out,
+	                   .n = n,
+	                   .chunksize = chunksize};
+	if ((in == NULL || out == NULL) && n > 0)
+		return TP_EINVAL;
+	return pool_sync(pool, &s, NULL);
+}
+
+int tp_pool_starmap(tp_pool *pool, tp_target_fn fn,
+                    const tp_payload *const *argv, size_t n, size_t chunksize,
+                    tp_payload **out)
+{
+	struct submit s = {.kind = POOL_STARMAP,
+	                   .fn = fn,
+	                   .argv = argv,
+	                   .n = n,
+	                   .chunksize = chunksize};
+	if (argv == NULL && n > 0)
+		return TP_EINVAL;
+	return pool_sync(pool, &s, out);
+}
+
+int tp_pool_starmap_async(tp_pool *pool, tp_target_fn fn,
+                          const tp_payload *const *argv, size_t n,
+                          size_t chunksize, tp_pool_callback callback,
+                          tp_pool_error_callback error_callback, void *arg,
+                          tp_pool_result **out)
+{
+	struct submit s = {.kind = POOL_STARMAP,
+	                   .fn = fn,
+	                   .argv = argv,
+	                   .n = n,
+	                   .chunksize = chunksize,
+	                   .cb = callback,
+	                   .ecb = error_callback,
+	                   .arg = arg};
+	if (argv == NULL && n > 0)
+		return TP_EINVAL;
+	return pool_do(pool, &s, out);
+}
+
+static int pool_imap(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
+                     size_t chunksize, enum pool_iter_mode mode,
+                     tp_pool_iter **out)
+{
+	struct submit s = {.kind = POOL_MAP,
+	                   .iter = mode,
+	                   .fn = fn,
+	                   .items = items,
+	                   .n = tp_payload_count(items),
+	                   .chunksize = chunksize};
+	struct tp_pool_result *j;
+	int rv;
+	if (out == NULL || items == NULL)
+		return TP_EINVAL;
+	*out = NULL;
+	if ((rv = pool_do(pool, &s, &j)) != TP_OK)
+		return rv;
+	if ((rv = tp__pool_iter_new(out, j)) != TP_OK)
+		tp__pool_job_unref(j);
+	return rv;
+}
+
+int tp_pool_imap(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
+                 size_t chunksize, tp_pool_iter **out)
+{
+	return pool_imap(pool, fn, items, chunksize, POOL_ORDERED, out);
+}
+
+int tp_pool_imap_unordered(tp_pool *pool, tp_target_fn fn,
+                           const tp_payload *items, size_t chunksize,
+                           tp_pool_iter **out)
+{
+	return pool_imap(pool, fn, items, chunksize, POOL_UNORDERED, out);
+}
+
+int tp_pool_last_err(tp_pool_error *err)
+{
+	if (err == NULL)
+		return TP_EINVAL;
+	if (last_err.code == 0 && last_err.origin[0] == '\0')
+		return TP_ENOENT;
+	err->code = last_err.code;
+	err->origin = last_err.origin;
+	err->message = last_err.message;
+	return TP_OK;
+}
+
+/* ---- lifecycle ---- */
+
+static int pool_set_state(tp_pool *pool, enum pool_state st)
+{
+	if (pool == NULL)
+		return TP_EINVAL;
+	pthread_mutex_lock(&pool->mu);
+	if (pool->state < st)
+		pool->state = st;
+	pthread_mutex_unlock(&pool->mu);
+	tp__pool_kick(pool);
+	return TP_OK;
+}
+
+int tp_pool_close(tp_pool *pool)
+{
+	return pool_set_state(pool, POOL_CLOSE);
+}
+
+int tp_pool_terminate(tp_pool *pool)
+{
+	return pool_set_state(pool, POOL_TERMINATE);
+}
+
+int tp_pool_join(tp_pool *pool, int timeout_ms)
+{
+	int done;
+	if (pool == NULL || timeout_ms < -1)
+		return TP_EINVAL;
+	pthread_mutex_lock(&pool->mu);
+	if (pool->state == POOL_RUN) {
+		pthread_mutex_unlock(&pool->mu);
+		return TP_ESTATE;
+	}
+	done =
+	    !pool->thr_started || pool_wait_locked(pool, cond_done, timeout_ms);
+	pthread_mutex_unlock(&pool->mu);
+	if (!done)
+		return TP_ETIMEDOUT;
+	pthread_mutex_lock(&pool->mu);
+	if (pool->thr_started && !pool->joined) {
+		pool->joined = 1;
+		pthread_mutex_unlock(&pool->mu);
+		pthread_join(pool->thr, NULL);
+		return TP_OK;
+	}
+	pthread_mutex_unlock(&pool->mu);
+	return TP_OK;
+}
+
+/* Stops whatever runs (workers started before the thread too). */
+static void pool_destroy(struct tp_pool *pool)
+{
+	if (pool->thr_started) {
+		tp_pool_terminate(pool);
+		tp_pool_join(pool, -1);
+	}
+	for (int i = 0; pool->w != NULL && i < pool->n; i++) {
+		struct pool_worker *w = &pool->w[i];
+		if (w->proc != NULL) {
+			tp_process_kill(w->proc);
+			tp_process_join(w->proc, -1);
+			tp_process_free(w->proc);
+		}
+		if (w->sock_open)
+			nng_close(w->sock);
+		while (w->held != NULL) {
+			struct pool_task *t = w->held;
+			w->held = t->next;
+			tp__pool_task_free(t);
+		}
+	}
+	while (pool->qhead != NULL) {
+		struct pool_task *t = pool->qhead;
+		pool->qhead = t->next;
+		tp__pool_task_free(t);
+	}
+	while (pool->jobs != NULL) { /* never started: nothing to cancel */
+		struct tp_pool_result *j = pool->jobs;
+		pool->jobs = j->next;
+		tp__pool_job_fail(j, TP_ECANCELED, "pool",
+		                  "the pool was freed");
+		tp__pool_job_notify(j, 1);
+		tp__pool_job_unref(j);
+	}
+	if (pool->slots != NULL) {
+		munmap(pool->slots, pool->shm_size);
+		unlink(pool->shm_name);
+	}
+	if (pool->evfd >= 0)
+		close(pool->evfd);
+	free(pool->w);
+	free(pool->init_name);
+	free(pool->init_buf);
+	pthread_mutex_destroy(&pool->mu);
+	pthread_cond_destroy(&pool->cv);
+	free(pool);
+}
+
+void tp_pool_free(tp_pool *pool)
+{
+	if (pool == NULL)
+		return;
+	pthread_mutex_lock(&live_mu);
+	for (struct tp_pool **pp = &live; *pp != NULL; pp = &(*pp)->live_next)
+		if (*pp == pool) {
+			*pp = pool->live_next;
+			break;
+		}
+	pthread_mutex_unlock(&live_mu);
+	pool_destroy(pool);
+}
+
+void tp__pool_fini(void)
+{
+	pthread_mutex_lock(&live_mu);
+	for (struct tp_pool *p = live; p != NULL; p = p->live_next) {
+		tp_pool_terminate(p);
+		tp_pool_join(p, -1);
+	}
+	pthread_mutex_unlock(&live_mu);
+}
+
+/* ---- introspection ---- */
+
+int tp_pool_stats_get(tp_pool *pool, tp_pool_stats *stats,
+                      tp_pool_worker_stats *workers, int max)
+{
+	if (pool == NULL || max < 0 || (max > 0 && workers == NULL))
+		return -TP_EINVAL;
+	pthread_mutex_lock(&pool->mu);
+	if (stats != NULL) {
+		*stats = pool->st;
+		stats->processes = pool->n;
+		stats->queued = pool->queued;
+	}
+	for (int i = 0; i < pool->n && i < max; i++) {
+		struct pool_worker *w = &pool->w[i];
+		tp_pool_worker_stats *o = &workers[i];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->name, sizeof(o->name), "%s", w->name);
+		o->pid = w->proc != NULL ? tp_process_pid(w->proc) : 0;
+		o->busy = w->inflight > 0;
+		o->inflight = w->inflight;
+		o->tasks_done = w->done;
+		o->restarts = w->restarts;
+		o->deaths = w->deaths;
+	}
+	pthread_mutex_unlock(&pool->mu);
+	return pool->n;
+}
+
+pid_t tp_pool_worker_pid(tp_pool *pool, int i)
+{
+	pid_t pid = 0;
+	if (pool == NULL || i < 0 || i >= pool->n)
+		return 0;
+	pthread_mutex_lock(&pool->mu);
+	if (pool->w[i].proc != NULL)
+		pid = tp_process_pid(pool->w[i].proc);
+	pthread_mutex_unlock(&pool->mu);
+	return pid;
+}

@@ -1,0 +1,583 @@
+/*
+ * pool_job.c - async results (AsyncResult, MapResult) and imap iterators.
+ *
+ * A job is what one apply/map call submitted: n items cut into ntasks
+ * chunks. The pool's thread records each finished chunk here; callers wait
+ * on the job's condition variable. A job is reference counted (the
+ * caller's handle, the pool while unfinished, each queued task) so a result
+ * stays readable after its pool is gone. A failure that nobody looked at
+ * (no get, no successful, no error callback) is logged when the last
+ * reference goes, so an error never vanishes silently.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "payload_int.h"
+#include "pool_int.h"
+#include "troupe/error.h"
+
+struct tp_pool_iter {
+	struct tp_pool_result *j;
+	size_t pos; /* items yielded */
+	size_t oi;  /* unordered: index into j->order */
+	size_t sub; /* unordered: item within that task */
+	struct pool_terr last;
+};
+
+static char *dupstr(const char *s)
+{
+	return strdup(s != NULL ? s : "");
+}
+
+static void terr_set(struct pool_terr *e, int rv, int code, const char *origin,
+                     const char *message)
+{
+	free(e->origin);
+	free(e->message);
+	e->rv = rv;
+	e->code = code;
+	e->origin = dupstr(origin);
+	e->message = dupstr(message);
+}
+
+static void terr_clear(struct pool_terr *e)
+{
+	free(e->origin);
+	free(e->message);
+	memset(e, 0, sizeof(*e));
+}
+
+int tp__pool_job_new(struct tp_pool_result **out, enum pool_kind kind,
+                     const char *func, size_t n, size_t chunksize)
+{
+	struct tp_pool_result *j;
+	pthread_condattr_t ca;
+	size_t cs = chunksize ? chunksize : 1, nt = (n + cs - 1) / cs;
+	/* One block: the job, then per task its values, its place in the
+	 * finishing order and its done flag. */
+	size_t sz =
+	    sizeof(*j) + (nt + 1) * (sizeof(*j->out) + sizeof(*j->order) + 1);
+	if ((j = calloc(1, sz)) == NULL)
+		return TP_ENOMEM;
+	j->out = (tp_payload **)(j + 1);
+	j->order = (size_t *)(j->out + nt + 1);
+	j->tdone = (unsigned char *)(j->order + nt + 1);
+	j->kind = kind;
+	j->n = n;
+	j->chunksize = cs;
+	j->ntasks = nt;
+	j->refs = 1;
+	j->func = func; /* a registered target's name: lives as long as the
+	                   process */
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (nt == 0) {
+		j->settled = j->ready = 1;
+		if (kind != POOL_MAPINT && tp_payload_new(&j->value) != TP_OK) {
+			tp__pool_job_unref(j);
+			return TP_ENOMEM;
+		}
+	}
+	*out = j;
+	return TP_OK;
+}
+
+void tp__pool_job_ref(struct tp_pool_result *j)
+{
+	pthread_mutex_lock(&j->mu);
+	j->refs++;
+	pthread_mutex_unlock(&j->mu);
+}
+
+static void job_log_unseen(struct tp_pool_result *j)
+{
+	fprintf(stderr,
+	        "troupe: pool task failed and nobody read the error: %s: %s "
+	        "(%s, code %d)\n",
+	        j->err.origin ? j->err.origin : "?",
+	        j->err.message ? j->err.message : "", tp_strerror(j->err.rv),
+	        j->err.code);
+}
+
+static void job_destroy(struct tp_pool_result *j)
+{
+	for (size_t t = 0; t < j->ntasks && j->out != NULL; t++)
+		tp_payload_free(j->out[t]);
+	for (size_t t = 0; t < j->ntasks && j->terr != NULL; t++)
+		terr_clear(&j->terr[t]);
+	for (size_t i = 0; i < j->n && j->argv != NULL; i++)
+		tp_payload_free(j->argv[i]);
+	free(j->argv);
+	free(j->terr);
+	free(j->int_items);
+	if (j->seg_map != NULL) {
+		munmap(j->seg_map, 2 * j->n * sizeof(int64_t));
+		unlink(j->seg);
+	}
+	tp_payload_free(j->items);
+	tp_payload_free(j->value);
+	terr_clear(&j->err);
+	pthread_mutex_destroy(&j->mu);
+	pthread_cond_destroy(&j->cv);
+	free(j);
+}
+
+void tp__pool_job_unref(struct tp_pool_result *j)
+{
+	int last;
+	if (j == NULL)
+		return;
+	pthread_mutex_lock(&j->mu);
+	last = --j->refs == 0;
+	pthread_mutex_unlock(&j->mu);
+	if (!last)
+		return;
+	if (j->failed && !j->observed)
+		job_log_unseen(j);
+	job_destroy(j);
+}
+
+/* Moves the chunks' values into one payload, in item order. */
+static void job_join(struct tp_pool_result *j)
+{
+	if (tp_payload_new(&j->value) != TP_OK)
+		return;
+	for (size_t t = 0; t < j->ntasks; t++) {
+		tp_payload *o = j->out[t];
+		for (size_t i = 0; o != NULL && i < o->count; i++)
+			tp__pool_value_move(j->value, o, i);
+		tp_payload_free(o);
+		j->out[t] = NULL;
+	}
+}
+
+/*
+ * Every task is accounted for. Callers see the result ready at once, or,
+ * when it has callbacks, only after they ran (tp__pool_job_notify), as
+ * Python's AsyncResult runs its callback before get() returns.
+ */
+static void job_settle(struct tp_pool_result *j)
+{
+	j->settled = 1;
+	if (j->iter != POOL_NOITER ||
+	    (j->callback == NULL && j->error_callback == NULL))
+		j->ready = 1;
+}
+
+static int job_store(struct tp_pool_result *j, size_t t, size_t first,
+                     size_t count, tp_payload *values, const int64_t *ints,
+                     size_t nints)
+{
+	switch (j->kind) {
+	case POOL_MAPINT:
+		if (ints == NULL || nints != count)
+			return TP_EPROTO;
+		memcpy(j->ints_out + first, ints, count * sizeof(*ints));
+		tp_payload_free(values);
+		return TP_OK;
+	case POOL_APPLY:
+		if (values == NULL)
+			return TP_EPROTO;
+		j->value = values;
+		return TP_OK;
+	default:
+		if (values == NULL || values->count != count)
+			return TP_EPROTO;
+		j->out[t] = values;
+		return TP_OK;
+	}
+}
+
+int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
+                           size_t count, int rv, int code, const char *origin,
+                           const char *message, tp_payload *values,
+                           const int64_t *ints, size_t nints)
+{
+	int became = 0;
+	pthread_mutex_lock(&j->mu);
+	if (j->settled || t >= j->ntasks || j->tdone[t]) {
+		pthread_mutex_unlock(&j->mu);
+		tp_payload_free(values);
+		return 0;
+	}
+	if (rv == TP_OK &&
+	    (rv = job_store(j, t, first, count, values, ints, nints)) != 0) {
+		values = NULL;
+		code = rv;
+		message = "malformed result from the worker";
+	} else if (rv == TP_OK) {
+		values = NULL;
+	}
+	tp_payload_free(values);
+	j->tdone[t] = 1;
+	j->tasks_done++;
+	j->items_done += count;
+	j->order[j->norder++] = t;
+	if (rv != TP_OK && j->iter != POOL_NOITER) {
+		if (j->terr == NULL)
+			j->terr = calloc(j->ntasks, sizeof(*j->terr));
+		if (j->terr != NULL)
+			terr_set(&j->terr[t], rv, code, origin, message);
+	} else if (rv != TP_OK) {
+		terr_set(&j->err, rv, code, origin, message);
+		j->failed = became = 1;
+		job_settle(j);
+	}
+	if (!j->settled && j->tasks_done == j->ntasks) {
+		if (j->iter == POOL_NOITER &&
+		    (j->kind == POOL_MAP || j->kind == POOL_STARMAP))
+			job_join(j);
+		became = 1;
+		job_settle(j);
+	}
+	pthread_cond_broadcast(&j->cv);
+	if (j->progress != NULL)
+		became |= 2;
+	pthread_mutex_unlock(&j->mu);
+	return became;
+}
+
+int tp__pool_job_fail(struct tp_pool_result *j, int rv, const char *origin,
+                      const char *message)
+{
+	pthread_mutex_lock(&j->mu);
+	if (j->ready) {
+		pthread_mutex_unlock(&j->mu);
+		return 0;
+	}
+	if (j->iter != POOL_NOITER) {
+		if (j->terr == NULL)
+			j->terr = calloc(j->ntasks, sizeof(*j->terr));
+		for (size_t t = 0; t < j->ntasks; t++) {
+			if (j->tdone[t])
+				continue;
+			j->tdone[t] = 1;
+			j->tasks_done++;
+			j->order[j->norder++] = t;
+			if (j->terr != NULL)
+				terr_set(&j->terr[t], rv, rv, origin, message);
+		}
+	} else {
+		terr_set(&j->err, rv, rv, origin, message);
+		j->failed = 1;
+	}
+	job_settle(j);
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	return 1;
+}
+
+int tp__pool_job_settled(struct tp_pool_result *j)
+{
+	int r;
+	pthread_mutex_lock(&j->mu);
+	r = j->settled;
+	pthread_mutex_unlock(&j->mu);
+	return r;
+}
+
+static void job_callbacks(struct tp_pool_result *j);
+
+void tp__pool_job_notify(struct tp_pool_result *j, int became_ready)
+{
+	tp_pool_progress_fn progress;
+	size_t done, total;
+	pthread_mutex_lock(&j->mu);
+	progress = j->progress;
+	done = j->items_done;
+	total = j->n;
+	pthread_mutex_unlock(&j->mu);
+	if (progress != NULL)
+		progress(done, total, j->progress_arg);
+	if (!became_ready || j->iter != POOL_NOITER)
+		return;
+	job_callbacks(j);
+	pthread_mutex_lock(&j->mu);
+	j->ready = 1;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+static void job_callbacks(struct tp_pool_result *j)
+{
+	if (j->failed) {
+		tp_pool_error e = {j->err.code, j->err.origin, j->err.message};
+		if (j->error_callback != NULL) {
+			pthread_mutex_lock(&j->mu);
+			j->observed = 1;
+			pthread_mutex_unlock(&j->mu);
+			if (j->error_callback(&e, j->arg) != 0)
+				fprintf(stderr, "troupe: pool error_callback "
+				                "failed (ignored)\n");
+		}
+	} else if (j->callback != NULL) {
+		if (j->callback(j->value, j->arg) != 0)
+			fprintf(stderr,
+			        "troupe: pool callback failed (ignored)\n");
+	}
+}
+
+/* Waits (j->mu held) until pred holds or the deadline passes. */
+static int job_wait_locked(struct tp_pool_result *j, int (*pred)(void *),
+                           void *arg, int timeout_ms)
+{
+	struct timespec dl;
+	if (timeout_ms >= 0) {
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_sec += timeout_ms / 1000;
+		dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+	}
+	while (!pred(arg)) {
+		if (timeout_ms < 0) {
+			pthread_cond_wait(&j->cv, &j->mu);
+		} else if (pthread_cond_timedwait(&j->cv, &j->mu, &dl) ==
+		           ETIMEDOUT) {
+			return pred(arg) ? TP_OK : TP_ETIMEDOUT;
+		}
+	}
+	return TP_OK;
+}
+
+static int pred_ready(void *arg)
+{
+	return ((struct tp_pool_result *)arg)->ready;
+}
+
+int tp_pool_result_wait(tp_pool_result *r, int timeout_ms)
+{
+	int rv;
+	if (r == NULL)
+		return TP_EINVAL;
+	pthread_mutex_lock(&r->mu);
+	rv = job_wait_locked(r, pred_ready, r, timeout_ms);
+	pthread_mutex_unlock(&r->mu);
+	return rv;
+}
+
+int tp_pool_result_get(tp_pool_result *r, tp_payload **out, int timeout_ms)
+{
+	int rv;
+	if (r == NULL)
+		return TP_EINVAL;
+	if (out != NULL)
+		*out = NULL;
+	pthread_mutex_lock(&r->mu);
+	rv = job_wait_locked(r, pred_ready, r, timeout_ms);
+	if (rv == TP_OK && r->failed) {
+		r->observed = 1;
+		rv = r->err.rv;
+	} else if (rv == TP_OK && out != NULL && r->value != NULL) {
+		rv = tp_payload_copy(r->value, out);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rv;
+}
+
+int tp_pool_result_ready(tp_pool_result *r)
+{
+	int ready;
+	if (r == NULL)
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	ready = r->ready;
+	pthread_mutex_unlock(&r->mu);
+	return ready;
+}
+
+int tp_pool_result_successful(tp_pool_result *r, int *ok)
+{
+	int rv = TP_OK;
+	if (r == NULL || ok == NULL)
+		return TP_EINVAL;
+	pthread_mutex_lock(&r->mu);
+	if (!r->ready) {
+		rv = TP_ESTATE;
+	} else {
+		r->observed = 1;
+		*ok = !r->failed;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rv;
+}
+
+int tp_pool_result_err(tp_pool_result *r, tp_pool_error *err)
+{
+	int rv = TP_OK;
+	if (r == NULL || err == NULL)
+		return TP_EINVAL;
+	pthread_mutex_lock(&r->mu);
+	if (!r->ready || !r->failed) {
+		rv = TP_ESTATE;
+	} else {
+		r->observed = 1;
+		err->code = r->err.code;
+		err->origin = r->err.origin;
+		err->message = r->err.message;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rv;
+}
+
+int tp_pool_result_progress(tp_pool_result *r, size_t *done, size_t *total)
+{
+	if (r == NULL)
+		return TP_EINVAL;
+	pthread_mutex_lock(&r->mu);
+	if (done != NULL)
+		*done = r->items_done;
+	if (total != NULL)
+		*total = r->n;
+	pthread_mutex_unlock(&r->mu);
+	return TP_OK;
+}
+
+int tp_pool_result_on_progress(tp_pool_result *r, tp_pool_progress_fn fn,
+                               void *arg)
+{
+	size_t done, total;
+	if (r == NULL)
+		return TP_EINVAL;
+	pthread_mutex_lock(&r->mu);
+	r->progress = fn;
+	r->progress_arg = arg;
+	done = r->items_done;
+	total = r->n;
+	pthread_mutex_unlock(&r->mu);
+	if (fn != NULL)
+		fn(done, total, arg);
+	return TP_OK;
+}
+
+void tp_pool_result_free(tp_pool_result *r)
+{
+	tp__pool_job_unref(r);
+}
+
+/* ---- imap iterators ---- */
+
+int tp__pool_iter_new(tp_pool_iter **out, struct tp_pool_result *j)
+{
+	tp_pool_iter *it = calloc(1, sizeof(*it));
+	if (it == NULL)
+		return TP_ENOMEM;
+	it->j = j;
+	*out = it;
+	return TP_OK;
+}
+
+struct iter_wait {
+	struct tp_pool_result *j;
+	size_t t;  /* ordered: the task needed */
+	size_t oi; /* unordered: the order slot needed */
+	int unordered;
+};
+
+static int pred_iter(void *arg)
+{
+	struct iter_wait *w = arg;
+	return w->unordered ? w->j->norder > w->oi : w->j->tdone[w->t];
+}
+
+/* Yields item `item` of task t (j->mu held). */
+static int iter_take(tp_pool_iter *it, size_t t, size_t item,
+                     tp_payload **value, size_t *index)
+{
+	struct tp_pool_result *j = it->j;
+	if (index != NULL)
+		*index = item;
+	if (j->terr != NULL && j->terr[t].rv != TP_OK) {
+		struct pool_terr *e = &j->terr[t];
+		terr_set(&it->last, e->rv, e->code, e->origin, e->message);
+		return e->rv;
+	}
+	tp_payload *o = j->out[t];
+	size_t k = item - t * j->chunksize;
+	if (o == NULL || k >= o->count)
+		return TP_EPROTO;
+	if (tp_payload_new(value) != TP_OK)
+		return TP_ENOMEM;
+	tp__pool_value_move(*value, o, k);
+	return TP_OK;
+}
+
+int tp_pool_iter_next(tp_pool_iter *it, tp_payload **value, size_t *index,
+                      int timeout_ms)
+{
+	struct tp_pool_result *j;
+	struct iter_wait w;
+	size_t t, item;
+	int rv;
+	if (it == NULL || value == NULL)
+		return TP_EINVAL;
+	*value = NULL;
+	j = it->j;
+	pthread_mutex_lock(&j->mu);
+	if (it->pos >= j->n) {
+		pthread_mutex_unlock(&j->mu);
+		return TP_ENOENT;
+	}
+	w.j = j;
+	w.unordered = j->iter == POOL_UNORDERED;
+	w.oi = it->oi;
+	w.t = it->pos / j->chunksize;
+	rv = job_wait_locked(j, pred_iter, &w, timeout_ms);
+	if (rv != TP_OK) {
+		pthread_mutex_unlock(&j->mu);
+		return rv;
+	}
+	if (w.unordered) {
+		t = j->order[it->oi];
+		item = t * j->chunksize + it->sub;
+		size_t cnt = j->n - t * j->chunksize;
+		if (cnt > j->chunksize)
+			cnt = j->chunksize;
+		if (++it->sub == cnt) {
+			it->sub = 0;
+			it->oi++;
+		}
+	} else {
+		t = w.t;
+		item = it->pos;
+	}
+	it->pos++;
+	rv = iter_take(it, t, item, value, index);
+	pthread_mutex_unlock(&j->mu);
+	return rv;
+}
+
+int tp_pool_iter_err(const tp_pool_iter *it, tp_pool_error *err)
+{
+	if (it == NULL || err == NULL)
+		return TP_EINVAL;
+	if (it->last.rv == TP_OK)
+		return TP_ESTATE;
+	err->code = it->last.code;
+	err->origin = it->last.origin;
+	err->message = it->last.message;
+	return TP_OK;
+}
+
+void tp_pool_iter_free(tp_pool_iter *it)
+{
+	if (it == NULL)
+		return;
+	/* An iterator reads every error it returns: nothing unseen. */
+	pthread_mutex_lock(&it->j->mu);
+	it->j->observed = 1;
+	pthread_mutex_unlock(&it->j->mu);
+	tp__pool_job_unref(it->j);
+	terr_clear(&it->last);
+	free(it);
+}

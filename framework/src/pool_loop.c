@@ -1,0 +1,664 @@
+/*
+ * pool_loop.c - the pool's supervisor thread.
+ *
+ * One thread per pool polls the workers' nng receive fds, their process
+ * sentinels and an eventfd that submissions write to. Each round it
+ * collects results, turns worker exits into retries or TP_EDIED failures
+ * (the shared slot says which task a dead worker was running), replaces
+ * dead or recycled workers, and dispatches queued tasks: the scheduling
+ * policy picks a worker, and the worker gets a batch of as many tasks as
+ * its pipeline has room for, so it always has the next task at hand.
+ * Callbacks and progress run at the end of the round with no lock held.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+
+#include "payload_int.h"
+#include "pool_int.h"
+#include "runtime_int.h"
+#include "troupe/error.h"
+#include "wire.h"
+
+#define DEPTH_MAX  256
+#define DEPTH_NS   2000000.0 /* keep ~2 ms of work queued per worker */
+#define PIPE_GRACE 0.25      /* s to wait for a dead worker's last bytes */
+#define TERM_GRACE 1.0       /* s between SIGTERM and SIGKILL */
+
+struct note {
+	struct tp_pool_result *j;
+	int became;
+};
+
+struct round {
+	struct note *v;
+	size_t n, cap;
+	int retry_send;
+};
+
+static void note_add(struct round *rd, struct tp_pool_result *j, int became)
+{
+	if (rd->n == rd->cap) {
+		size_t cap = rd->cap ? rd->cap * 2 : 16;
+		struct note *v = realloc(rd->v, cap * sizeof(*v));
+		if (v == NULL)
+			return; /* the job's waiters still wake; no callback */
+		rd->v = v;
+		rd->cap = cap;
+	}
+	rd->v[rd->n].j = j;
+	rd->v[rd->n++].became = became;
+}
+
+void tp__pool_kick(struct tp_pool *pool)
+{
+	uint64_t one = 1;
+	ssize_t r = write(pool->evfd, &one, sizeof(one));
+	(void)r;
+}
+
+static void job_unlink(struct tp_pool *pool, struct tp_pool_result *j)
+{
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else if (pool->jobs == j)
+		pool->jobs = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	j->prev = j->next = NULL;
+}
+
+/* A job became ready: the pool's reference moves to the round's notes. */
+static void job_finished(struct tp_pool *pool, struct round *rd,
+                         struct tp_pool_result *j, int flags)
+{
+	if (flags & 1) {
+		job_unlink(pool, j);
+		note_add(rd, j, 1);
+	} else if (flags & 2) {
+		tp__pool_job_ref(j);
+		note_add(rd, j, 0);
+	}
+}
+
+void tp__pool_task_free(struct pool_task *t)
+{
+	tp__pool_job_unref(t->job);
+	free(t);
+}
+
+static void task_finish(struct tp_pool *pool, struct round *rd,
+                        struct pool_task *t, int rv, int code,
+                        const char *origin, const char *message,
+                        tp_payload *values, const int64_t *ints, size_t nints)
+{
+	struct tp_pool_result *j = t->job;
+	int flags =
+	    tp__pool_job_task_done(j, t->index, t->first, t->count, rv, code,
+	                           origin, message, values, ints, nints);
+	if (rv != TP_OK)
+		pool->st.failed++;
+	else
+		pool->st.completed++;
+	job_finished(pool, rd, j, flags);
+	tp__pool_task_free(t);
+}
+
+static void pipe_gone_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct pool_worker *w = arg;
+	(void)p;
+	(void)ev;
+	atomic_store(&w->pipe_gone, 1);
+	tp__pool_kick(w->pool);
+}
+
+static int worker_args(struct tp_pool *pool, struct pool_worker *w,
+                       const char *addr, tp_payload **out)
+{
+	tp_payload *a;
+	int rv = tp_payload_new(&a);
+	if (rv == TP_OK)
+		rv = tp_payload_add_string(a, addr);
+	if (rv == TP_OK)
+		rv = tp_payload_add_string(a, w->name);
+	if (rv == TP_OK)
+		rv = tp_payload_add_string(a, pool->shm_name);
+	if (rv == TP_OK)
+		rv = tp_payload_add_int(a, w->slot);
+	if (rv == TP_OK)
+		rv = tp_payload_add_string(a, pool->init_name ? pool->init_name
+		                                              : "");
+	if (rv == TP_OK)
+		rv = tp_payload_add_bytes(a, pool->init_buf, pool->init_len);
+	if (rv != TP_OK)
+		tp_payload_free(a);
+	else
+		*out = a;
+	return rv;
+}
+
+static int worker_listen(struct pool_worker *w, const char *addr)
+{
+	int rv;
+	tp__nng_used();
+	if ((rv = nng_pair1_open(&w->sock)) != 0)
+		return tp_err_nng(rv);
+	w->sock_open = 1;
+	nng_socket_set_size(w->sock, NNG_OPT_RECVMAXSZ, 0);
+	nng_socket_set_int(w->sock, NNG_OPT_RECVBUF, 256);
+	nng_socket_set_int(w->sock, NNG_OPT_SENDBUF, 256);
+	nng_pipe_notify(w->sock, NNG_PIPE_EV_REM_POST, pipe_gone_cb, w);
+	if ((rv = nng_listen(w->sock, addr, NULL, 0)) != 0 ||
+	    (rv = nng_socket_get_int(w->sock, NNG_OPT_RECVFD, &w->recvfd)) != 0)
+		return tp_err_nng(rv);
+	return TP_OK;
+}
+
+int tp__pool_worker_start(struct tp_pool *pool, struct pool_worker *w)
+{
+	static atomic_int counter;
+	char addr[256];
+	tp_payload *args = NULL;
+	tp_process_opts o = {0};
+	int rv;
+	w->pool = pool;
+	w->ready = w->retiring = w->stopping = w->exited = 0;
+	w->inflight = 0;
+	w->sent = 0;
+	w->avg_ns = 0;
+	w->held = w->held_tail = NULL;
+	atomic_store(&w->pipe_gone, 0);
+	atomic_store(&pool->slots[w->slot].current, 0);
+	snprintf(w->name, sizeof(w->name), "%s-%d", pool->prefix,
+	         atomic_fetch_add(&counter, 1) + 1);
+	if ((rv = tp_address("pool", addr, sizeof(addr))) != TP_OK ||
+	    (rv = worker_listen(w, addr)) != TP_OK ||
+	    (rv = worker_args(pool, w, addr, &args)) != TP_OK)
+		goto fail;
+	o.name = w->name;
+	o.daemon = 1;
+	o.method = pool->method;
+	rv = tp_process_new(&w->proc, tp__pool_worker, args, &o);
+	tp_payload_free(args);
+	if (rv == TP_OK && (rv = tp_process_start(w->proc)) == TP_OK) {
+		w->sentinel = tp_process_sentinel(w->proc);
+		return TP_OK;
+	}
+fail:
+	tp_process_free(w->proc);
+	w->proc = NULL;
+	if (w->sock_open)
+		nng_close(w->sock);
+	w->sock_open = 0;
+	return rv;
+}
+
+static void worker_send_stop(struct pool_worker *w)
+{
+	Troupe__PoolStop st = TROUPE__POOL_STOP__INIT;
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	if (w->stopping || !w->sock_open)
+		return;
+	env.body_case = TROUPE__ENVELOPE__BODY_POOL_STOP;
+	env.pool_stop = &st;
+	/* Never blocks the loop; a full pipe is retried next round. */
+	w->stopping = tp__pool_send(w->sock, &env, NNG_FLAG_NONBLOCK) == TP_OK;
+}
+
+static void on_hello(struct tp_pool *pool, struct pool_worker *w,
+                     const Troupe__PoolHello *h)
+{
+	if (h->error != NULL) {
+		w->broken = 1;
+		pool->init_failed = 1;
+		fprintf(stderr,
+		        "troupe: pool worker %s: initializer failed: "
+		        "%s (code %d)\n",
+		        w->name, h->error->message, h->error->code);
+		worker_send_stop(w);
+	} else {
+		w->ready = 1;
+	}
+	pool->hellos++;
+	pthread_cond_broadcast(&pool->cv);
+}
+
+static struct pool_task *held_take(struct pool_worker *w, uint64_t id)
+{
+	struct pool_task **pp = &w->held, *prev = NULL;
+	while (*pp != NULL && (*pp)->id != id) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	struct pool_task *t = *pp;
+	if (t == NULL)
+		return NULL;
+	*pp = t->next;
+	if (w->held_tail == t)
+		w->held_tail = prev;
+	t->next = NULL;
+	w->inflight--;
+	return t;
+}
+
+static void on_result(struct tp_pool *pool, struct round *rd,
+                      struct pool_worker *w, const Troupe__PoolResult *r)
+{
+	struct pool_task *t = held_take(w, r->id);
+	tp_payload *values = NULL;
+	if (t == NULL)
+		return; /* not ours (a protocol slip): ignored */
+	w->done++;
+	w->head_t = tp__pool_now(); /* the next task starts now */
+	double per_item = (double)r->ns / (double)(t->count ? t->count : 1);
+	w->avg_ns =
+	    w->avg_ns == 0 ? per_item : 0.8 * w->avg_ns + 0.2 * per_item;
+	if (r->error != NULL) {
+		int c = r->error->code;
+		int rv = c < 0 ? -c : TP_EREMOTE;
+		task_finish(pool, rd, t, rv, c < 0 ? -c : c, r->error->origin,
+		            r->error->message, NULL, NULL, 0);
+		return;
+	}
+	if (t->job->kind != POOL_MAPINT && r->ints.len > 0) {
+		/* a general map whose results were all ints */
+		const uint8_t *d = r->ints.data;
+		size_t k = r->ints.len / sizeof(int64_t);
+		int rv = tp_payload_new(&values);
+		for (size_t i = 0; i < k && rv == TP_OK; i++) {
+			int64_t x;
+			memcpy(&x, d + i * sizeof(x), sizeof(x));
+			rv = tp_payload_add_int(values, x);
+		}
+		if (rv != TP_OK) {
+			tp_payload_free(values);
+			task_finish(pool, rd, t, TP_ENOMEM, TP_ENOMEM, w->name,
+			            "out of memory reading a result", NULL,
+			            NULL, 0);
+			return;
+		}
+		task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values, NULL, 0);
+		return;
+	}
+	if (r->values != NULL &&
+	    tp__payload_from_pb(r->values, &values) != TP_OK) {
+		task_finish(pool, rd, t, TP_ENOMEM, TP_ENOMEM, w->name,
+		            "out of memory reading a result", NULL, NULL, 0);
+		return;
+	}
+	if (r->in_seg && t->job->seg_map != NULL) { /* results in place */
+		const struct tp_pool_result *j = t->job;
+		task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values,
+		            j->seg_map + j->n + t->first, t->count);
+		return;
+	}
+	task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values,
+	            r->ints.len ? (const int64_t *)r->ints.data : NULL,
+	            r->ints.len / sizeof(int64_t));
+}
+
+static void worker_drain(struct tp_pool *pool, struct round *rd,
+                         struct pool_worker *w)
+{
+	nng_msg *m;
+	while (w->sock_open &&
+	       nng_recvmsg(w->sock, &m, NNG_FLAG_NONBLOCK) == 0) {
+		Troupe__Envelope *env = NULL;
+		int rv = tp__envelope_unpack(nng_msg_body(m), nng_msg_len(m),
+		                             (size_t)1 << 30, &env);
+		nng_msg_free(m);
+		if (rv != TP_OK)
+			continue;
+		if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_HELLO)
+			on_hello(pool, w, env->pool_hello);
+		else if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_RESULTS)
+			for (size_t i = 0; i < env->pool_results->n_results;
+			     i++)
+				on_result(pool, rd, w,
+				          env->pool_results->results[i]);
+		tp__envelope_free(env);
+	}
+}
+
+static void queue_push_front(struct tp_pool *pool, struct pool_task *head,
+                             struct pool_task *tail, size_t n)
+{
+	if (head == NULL)
+		return;
+	tail->next = pool->qhead;
+	pool->qhead = head;
+	if (pool->qtail == NULL)
+		pool->qtail = tail;
+	pool->queued += n;
+}
+
+/* Fails the running task of a dead worker or queues it again. */
+static int task_of_dead(struct tp_pool *pool, struct round *rd,
+                        struct pool_worker *w, struct pool_task *t, int code)
+{
+	char origin[256], msg[256];
+	int max = pool->max_retries > 0 ? pool->max_retries : 1;
+	if (pool->on_death == TP_POOL_RETRY && t->tries < max) {
+		t->tries++;
+		pool->st.retried++;
+		return 1;
+	}
+	snprintf(origin, sizeof(origin), "%s (pid %d), task %llu (%s)", w->name,
+	         (int)tp_process_pid(w->proc), (unsigned long long)t->id,
+	         t->job->func);
+	if (code < 0)
+		snprintf(msg, sizeof(msg),
+		         "worker died by signal %d (%s) while running the task",
+		         -code, strsignal(-code));
+	else
+		snprintf(msg, sizeof(msg),
+		         "worker exited with code %d while running the task",
+		         code);
+	task_finish(pool, rd, t, TP_EDIED, code, origin, msg, NULL, NULL, 0);
+	return 0;
+}
+
+static int pool_live(const struct tp_pool *pool)
+{
+	for (int i = 0; i < pool->n; i++)
+		if (pool->w[i].proc != NULL || !pool->w[i].broken)
+			return 1;
+	return 0;
+}
+
+/* A worker exited: settle every task it held, then replace it. */
+static void worker_dead(struct tp_pool *pool, struct round *rd,
+                        struct pool_worker *w)
+{
+	int code = 0, requeued = 0, failed = 0;
+	uint64_t cur = atomic_load(&pool->slots[w->slot].current);
+	struct pool_task *rh = NULL, *rt = NULL, *t;
+	tp_process_exitcode(w->proc, &code);
+	int normal = w->stopping && code == 0;
+	if (!w->ready && !w->broken) { /* died before its hello */
+		/* At creation the pool fails; a replacement gets 3 tries. */
+		if (!pool->created || ++w->early_deaths >= 3) {
+			w->broken = 1;
+			pool->init_failed = 1;
+		}
+		pool->hellos++;
+		pthread_cond_broadcast(&pool->cv);
+	} else if (w->ready) {
+		w->early_deaths = 0;
+	}
+	while ((t = w->held) != NULL) {
+		w->held = t->next;
+		t->next = NULL;
+		if (t->id + 1 == cur && !normal &&
+		    !task_of_dead(pool, rd, w, t, code)) {
+			failed++;
+			continue;
+		}
+		if (pool->state == POOL_TERMINATE) { /* its job is cancelled */
+			tp__pool_task_free(t);
+			continue;
+		}
+		requeued++;
+		if (rt == NULL)
+			rh = t;
+		else
+			rt->next = t;
+		rt = t;
+	}
+	w->held_tail = NULL;
+	w->inflight = 0;
+	queue_push_front(pool, rh, rt, (size_t)requeued);
+	if (!normal && pool->state != POOL_TERMINATE) {
+		w->deaths++;
+		fprintf(stderr,
+		        "troupe: pool worker %s (pid %d) died (%s %d); %d task "
+		        "failed, %d requeued\n",
+		        w->name, (int)tp_process_pid(w->proc),
+		        code < 0 ? "signal" : "exit code",
+		        code < 0 ? -code : code, failed, requeued);
+	}
+	tp_process_free(w->proc);
+	w->proc = NULL;
+	nng_close(w->sock);
+	w->sock_open = 0;
+	w->recvfd = w->sentinel = -1;
+	atomic_store(&pool->slots[w->slot].current, 0);
+	if (w->broken || pool->state == POOL_TERMINATE ||
+	    (pool->state == POOL_CLOSE && pool->qhead == NULL))
+		return;
+	w->restarts++;
+	if (tp__pool_worker_start(pool, w) != TP_OK) {
+		fprintf(stderr, "troupe: pool: cannot replace worker %s\n",
+		        w->name);
+		w->broken = 1;
+	}
+}
+
+static void pool_fail_all(struct tp_pool *pool, struct round *rd, int rv,
+                          const char *msg)
+{
+	struct pool_task *t;
+	while ((t = pool->qhead) != NULL) {
+		pool->qhead = t->next;
+		tp__pool_task_free(t);
+	}
+	pool->qtail = NULL;
+	pool->queued = 0;
+	while (pool->jobs != NULL) {
+		struct tp_pool_result *j = pool->jobs;
+		job_unlink(pool, j);
+		tp__pool_job_fail(j, rv, "pool", msg);
+		note_add(rd, j, 1);
+	}
+}
+
+/*
+ * The pipeline depth of w: enough tasks to cover ~2 ms of work, judging
+ * the next task by its items and the worker's time per item. A task
+ * that has run (more than 5 ms and) longer than the average so far counts
+ * with its running time, so a worker stuck in a long task stops collecting
+ * short ones that an idle worker could run.
+ */
+static size_t worker_room(const struct tp_pool *pool,
+                          const struct pool_worker *w, double now)
+{
+	size_t cap = (size_t)pool->pipeline;
+	if (cap == 0) {
+		size_t items = pool->qhead != NULL ? pool->qhead->count : 1;
+		double est = w->avg_ns * (double)items;
+		double run = (now - w->head_t) * 1e9;
+		/* Results come back in batches at least every 1 ms, so only
+		 * a silence well beyond that says a task runs long. */
+		if (w->inflight > 0 && run > 5e6 && run > est)
+			est = run;
+		cap = est <= 0 ? 2 : 2 + (size_t)(DEPTH_NS / est);
+		if (cap > DEPTH_MAX)
+			cap = DEPTH_MAX;
+	}
+	return cap;
+}
+
+static void dispatch(struct tp_pool *pool, struct round *rd)
+{
+	tp_pool_load load[pool->n];
+	double now = tp__pool_now();
+	while (pool->qhead != NULL && pool->state != POOL_TERMINATE) {
+		size_t nready = 0, share;
+		for (int i = 0; i < pool->n; i++) {
+			struct pool_worker *w = &pool->w[i];
+			load[i].ready = w->proc != NULL && w->ready &&
+			                !w->exited && !w->retiring &&
+			                !w->stopping && !w->broken;
+			load[i].inflight = w->inflight;
+			load[i].capacity = worker_room(pool, w, now);
+			load[i].done = w->done;
+			nready += load[i].ready;
+		}
+		/* A batch takes at most a fair share of the queue, so a short
+		 * burst of long tasks is spread over the workers. */
+		share = nready ? (pool->queued + nready - 1) / nready : 1;
+		if (share == 0) /* never a batch of nothing: always progress */
+			share = 1;
+		int i = pool->sched->pick(load, pool->n, &pool->sched_state);
+		if (i < 0 || i >= pool->n || !load[i].ready ||
+		    load[i].inflight >= load[i].capacity)
+			break;
+		size_t room = load[i].capacity - load[i].inflight;
+		if (room > share)
+			room = share;
+		if (tp__pool_send_batch(pool, &pool->w[i], room) != TP_OK) {
+			rd->retry_send = 1;
+			break;
+		}
+	}
+}
+
+static void pool_terminate_round(struct tp_pool *pool, struct round *rd,
+                                 double now)
+{
+	if (pool->term_t == 0) {
+		pool->term_t = now;
+		pool_fail_all(pool, rd, TP_ECANCELED,
+		              "the pool was terminated before the task ended");
+		for (int i = 0; i < pool->n; i++)
+			if (pool->w[i].proc != NULL)
+				tp_process_terminate(pool->w[i].proc);
+	} else if (pool->term_t > 0 && now - pool->term_t > TERM_GRACE) {
+		pool->term_t = -1;
+		for (int i = 0; i < pool->n; i++)
+			if (pool->w[i].proc != NULL)
+				tp_process_kill(pool->w[i].proc);
+	}
+}
+
+/* Whether worker w should be told to stop now. */
+static int stop_due(const struct tp_pool *pool, const struct pool_worker *w)
+{
+	return w->proc != NULL && w->sock_open && !w->stopping && !w->exited &&
+	       w->inflight == 0 &&
+	       (w->retiring || w->broken ||
+	        (pool->state == POOL_CLOSE && pool->qhead == NULL));
+}
+
+static void pool_stops(struct tp_pool *pool)
+{
+	for (int i = 0; i < pool->n; i++)
+		if (stop_due(pool, &pool->w[i]))
+			worker_send_stop(&pool->w[i]);
+}
+
+static int pool_done(const struct tp_pool *pool)
+{
+	if (pool->state == POOL_RUN)
+		return 0;
+	for (int i = 0; i < pool->n; i++)
+		if (pool->w[i].proc != NULL)
+			return 0;
+	return 1;
+}
+
+/* Builds the poll set; returns the poll timeout. */
+static int poll_set(struct tp_pool *pool, struct pollfd *fds, int *nfds,
+                    const struct round *rd)
+{
+	int k = 0, timeout = -1;
+	fds[k].fd = pool->evfd;
+	fds[k++].events = POLLIN;
+	for (int i = 0; i < pool->n; i++) {
+		struct pool_worker *w = &pool->w[i];
+		fds[k].fd = w->sock_open ? w->recvfd : -1;
+		fds[k++].events = POLLIN;
+		fds[k].fd = w->proc != NULL && !w->exited ? w->sentinel : -1;
+		fds[k++].events = POLLIN;
+		if (w->exited)
+			timeout = 20;
+		if (stop_due(pool, w)) /* a Stop found the pipe full */
+			timeout = 1;
+	}
+	if (pool->state == POOL_TERMINATE)
+		timeout = 50;
+	if (rd->retry_send)
+		timeout = 1;
+	*nfds = k;
+	return timeout;
+}
+
+static void round_events(struct tp_pool *pool, struct round *rd,
+                         const struct pollfd *fds)
+{
+	double now = tp__pool_now();
+	uint64_t v;
+	if (read(pool->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		v = 0;
+	for (int i = 0; i < pool->n; i++) {
+		struct pool_worker *w = &pool->w[i];
+		worker_drain(pool, rd, w);
+		if (w->proc != NULL && !w->exited &&
+		    (fds[2 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    tp_process_join(w->proc, 0) == TP_OK) {
+			w->exited = 1;
+			w->exit_t = now;
+		}
+		if (w->proc != NULL && w->exited &&
+		    (atomic_load(&w->pipe_gone) || !w->ready ||
+		     now - w->exit_t > PIPE_GRACE)) {
+			worker_drain(pool, rd, w);
+			worker_dead(pool, rd, w);
+		}
+	}
+	if (!pool_live(pool))
+		pool_fail_all(pool, rd, TP_EDIED,
+		              "no pool worker is left to run the task");
+	if (pool->state == POOL_TERMINATE)
+		pool_terminate_round(pool, rd, now);
+	rd->retry_send = 0;
+	dispatch(pool, rd);
+	pool_stops(pool);
+}
+
+static void round_notify(struct round *rd)
+{
+	for (size_t i = 0; i < rd->n; i++) {
+		tp__pool_job_notify(rd->v[i].j, rd->v[i].became);
+		tp__pool_job_unref(rd->v[i].j);
+	}
+	rd->n = 0;
+}
+
+void *tp__pool_loop(void *arg)
+{
+	struct tp_pool *pool = arg;
+	struct pollfd *fds = calloc((size_t)(1 + 2 * pool->n), sizeof(*fds));
+	struct round rd = {0};
+	int nfds, timeout;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_mutex_lock(&pool->mu);
+	while (fds != NULL && !pool_done(pool)) {
+		timeout = poll_set(pool, fds, &nfds, &rd);
+		pthread_mutex_unlock(&pool->mu);
+		if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
+			break;
+		pthread_mutex_lock(&pool->mu);
+		round_events(pool, &rd, fds);
+		pthread_mutex_unlock(&pool->mu);
+		round_notify(&rd);
+		pthread_mutex_lock(&pool->mu);
+	}
+	pool->thr_done = 1;
+	pthread_cond_broadcast(&pool->cv);
+	pthread_mutex_unlock(&pool->mu);
+	round_notify(&rd);
+	free(rd.v);
+	free(fds);
+	return NULL;
+}

@@ -1,0 +1,126 @@
+/*
+ * shmem.c - SharedMemory: named blocks of raw bytes.
+ *
+ * A block is a run-scoped segment (shm.h) with no header, so its name is
+ * all another process needs. Unlike Python, only the process that created
+ * a block can unlink it: a process that attached (by name or from a
+ * payload) only ever unmaps, and the owner run's tp_fini removes every
+ * block that is left, so neither a leak nor Python's "attacher's resource
+ * tracker destroys the block" bug can happen.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sobj.h"
+#include "troupe.pb-c.h"
+#include "troupe/error.h"
+#include "troupe/shared.h"
+
+struct tp_shmem {
+	char name[TP_SHM_NAME_MAX];
+	void *buf;
+	size_t size;
+	pid_t creator; /* 0 for an attached block */
+	int unlinked;
+};
+
+int tp_shmem_new(tp_shmem **out, size_t size)
+{
+	int rv;
+	if (out == NULL || size == 0)
+		return TP_EINVAL;
+	tp_shmem *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return TP_ENOMEM;
+	if ((rv = tp__shm_create(size, m->name, &m->buf)) != TP_OK) {
+		free(m);
+		return rv;
+	}
+	m->size = size;
+	m->creator = getpid();
+	*out = m;
+	return TP_OK;
+}
+
+int tp_shmem_attach(tp_shmem **out, const char *name)
+{
+	int rv;
+	if (out == NULL || name == NULL || strlen(name) >= TP_SHM_NAME_MAX)
+		return TP_EINVAL;
+	tp_shmem *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return TP_ENOMEM;
+	if ((rv = tp__shm_attach(name, &m->buf, &m->size)) != TP_OK) {
+		free(m);
+		return rv;
+	}
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	*out = m;
+	return TP_OK;
+}
+
+void tp_shmem_free(tp_shmem *m)
+{
+	if (m == NULL)
+		return;
+	tp__shm_detach(m->buf, m->size);
+	free(m);
+}
+
+int tp_shmem_unlink(tp_shmem *m)
+{
+	if (m == NULL)
+		return TP_EINVAL;
+	if (m->creator != getpid())
+		return TP_EPERM;
+	if (m->unlinked)
+		return TP_EALREADY;
+	m->unlinked = 1;
+	return tp__shm_unlink(m->name);
+}
+
+const char *tp_shmem_name(const tp_shmem *m)
+{
+	return m == NULL ? NULL : m->name;
+}
+
+void *tp_shmem_buf(tp_shmem *m)
+{
+	return m == NULL ? NULL : m->buf;
+}
+
+size_t tp_shmem_size(const tp_shmem *m)
+{
+	return m == NULL ? 0 : m->size;
+}
+
+int tp_payload_add_shmem(tp_payload *p, const tp_shmem *m)
+{
+	Troupe__Handle h = TROUPE__HANDLE__INIT;
+	if (p == NULL || m == NULL)
+		return TP_EINVAL;
+	h.kind = (char *)tp__kind_name(TP__KSHMEM);
+	h.name = (char *)m->name;
+	h.size = m->size;
+	return tp_payload_add_proto(p, &h.base);
+}
+
+int tp_payload_get_shmem(const tp_payload *p, size_t i, tp_shmem **out)
+{
+	ProtobufCMessage *msg = NULL;
+	int rv;
+	if (out == NULL)
+		return TP_EINVAL;
+	rv = tp_payload_get_proto(p, i, &troupe__handle__descriptor, &msg);
+	if (rv != TP_OK)
+		return rv;
+	Troupe__Handle *h = (Troupe__Handle *)msg;
+	if (strcmp(h->kind, tp__kind_name(TP__KSHMEM)) != 0)
+		rv = TP_ETYPE;
+	else if ((rv = tp_shmem_attach(out, h->name)) == TP_EINVAL)
+		rv = TP_EDECODE;
+	protobuf_c_message_free_unpacked(msg, NULL);
+	return rv;
+}

@@ -1,0 +1,277 @@
+/*
+ * sobj.c - the base of shared objects: segments with local reference
+ * counts, robust process-shared mutexes, sliced waits, liveness checks and
+ * the Handle that carries an object through a payload. See sobj.h.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sobj.h"
+#include "troupe.pb-c.h"
+#include "troupe/error.h"
+
+static const char *const kind_names[TP__KMAX] = {
+    [TP__KLOCK] = "lock",       [TP__KRLOCK] = "rlock",
+    [TP__KSEM] = "semaphore",   [TP__KBSEM] = "bounded_semaphore",
+    [TP__KEVENT] = "event",     [TP__KCOND] = "condition",
+    [TP__KBARRIER] = "barrier", [TP__KVALUE] = "value",
+    [TP__KARRAY] = "array",     [TP__KSHMEM] = "shared_memory",
+};
+
+const char *tp__kind_name(int kind)
+{
+	return (kind > 0 && kind < TP__KMAX) ? kind_names[kind] : "";
+}
+
+static int seg_new(struct tp__seg **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out == NULL ? TP_ENOMEM : TP_OK;
+}
+
+int tp__seg_create(size_t size, struct tp__seg **out)
+{
+	struct tp__seg *s;
+	int rv;
+	if ((rv = seg_new(&s)) != TP_OK)
+		return rv;
+	if ((rv = tp__shm_create(size, s->name, &s->base)) != TP_OK) {
+		free(s);
+		return rv;
+	}
+	s->size = size;
+	s->refs = 1;
+	s->creator = getpid();
+	*out = s;
+	return TP_OK;
+}
+
+int tp__seg_attach(const char *name, struct tp__seg **out)
+{
+	struct tp__seg *s;
+	int rv;
+	if (name == NULL || strlen(name) >= TP_SHM_NAME_MAX)
+		return TP_EINVAL;
+	if ((rv = seg_new(&s)) != TP_OK)
+		return rv;
+	if ((rv = tp__shm_attach(name, &s->base, &s->size)) != TP_OK) {
+		free(s);
+		return rv;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->refs = 1;
+	s->creator = 0;
+	*out = s;
+	return TP_OK;
+}
+
+struct tp__seg *tp__seg_ref(struct tp__seg *s)
+{
+	__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+	return s;
+}
+
+void tp__seg_unref(struct tp__seg *s)
+{
+	if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	if (s->creator == getpid())
+		tp__shm_unlink(s->name);
+	tp__shm_detach(s->base, s->size);
+	free(s);
+}
+
+__thread pid_t tp__cached_tid;
+static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
+
+static void tid_reset(void)
+{
+	tp__cached_tid = 0;
+}
+
+static void tid_setup(void)
+{
+	pthread_atfork(NULL, NULL, tid_reset);
+}
+
+pid_t tp__tid_slow(void)
+{
+	pthread_once(&tid_once, tid_setup);
+	tp__cached_tid = (pid_t)syscall(SYS_gettid);
+	return tp__cached_tid;
+}
+
+int tp__pid_alive(pid_t pid)
+{
+	char path[64], buf[256];
+	if (pid <= 0)
+		return 0;
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	return !(p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
+void tp__deadline(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	if (timeout_ms < 0)
+		return;
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int tp__expired(const struct timespec *ts)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > ts->tv_sec ||
+	       (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
+}
+
+int tp__mutex_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	int rv;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	rv = pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+	return tp_err_errno(rv);
+}
+
+int tp__core_init(struct tp__core *c)
+{
+	c->seq = 0;
+	return tp__mutex_init(&c->m);
+}
+
+int tp__core_lock(struct tp__core *c)
+{
+	int rv = pthread_mutex_lock(&c->m);
+	if (rv == EOWNERDEAD) {
+		pthread_mutex_consistent(&c->m);
+		return TP_EOWNERDEAD;
+	}
+	return tp_err_errno(rv);
+}
+
+void tp__core_unlock(struct tp__core *c)
+{
+	pthread_mutex_unlock(&c->m);
+}
+
+/* 1 if a is before b. */
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+int tp__core_wait(struct tp__core *c, const struct timespec *deadline)
+{
+	struct timespec slice;
+	tp__deadline(&slice, TP__SLICE_MS);
+	if (deadline != NULL && ts_before(deadline, &slice))
+		slice = *deadline;
+	uint32_t seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+	pthread_mutex_unlock(&c->m);
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time. */
+	syscall(SYS_futex, &c->seq, FUTEX_WAIT_BITSET, seq, &slice, NULL,
+	        FUTEX_BITSET_MATCH_ANY);
+	int rv = tp__core_lock(c);
+	if (rv != TP_OK)
+		return rv;
+	if (deadline != NULL && tp__expired(deadline))
+		return TP_ETIMEDOUT;
+	return TP_OK;
+}
+
+void tp__core_wake(struct tp__core *c, int n)
+{
+	__atomic_add_fetch(&c->seq, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &c->seq, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+void tp__core_broadcast(struct tp__core *c)
+{
+	tp__core_wake(c, INT32_MAX);
+}
+
+int tp__sobj_add(tp_payload *p, int kind, const struct tp__seg *seg,
+                 size_t offset)
+{
+	Troupe__Handle h = TROUPE__HANDLE__INIT;
+	if (p == NULL || seg == NULL)
+		return TP_EINVAL;
+	h.kind = (char *)tp__kind_name(kind);
+	h.name = (char *)seg->name;
+	h.offset = offset;
+	h.size = seg->size;
+	return tp_payload_add_proto(p, &h.base);
+}
+
+void *tp__sobj_at(struct tp__seg *seg, size_t offset, int kind, size_t need)
+{
+	if (offset > seg->size || seg->size - offset < need ||
+	    need < sizeof(struct tp__shdr) || offset % 8 != 0)
+		return NULL;
+	struct tp__shdr *h = (struct tp__shdr *)((char *)seg->base + offset);
+	if (h->magic != TP__SOBJ_MAGIC || (int)h->kind != kind)
+		return NULL;
+	return h;
+}
+
+static int kind_of(const char *name, const int *kinds)
+{
+	for (; *kinds != 0; kinds++)
+		if (strcmp(name, tp__kind_name(*kinds)) == 0)
+			return *kinds;
+	return 0;
+}
+
+int tp__sobj_get(const tp_payload *p, size_t i, const int *kinds, size_t need,
+                 struct tp__seg **seg, void **state, int *kind)
+{
+	ProtobufCMessage *m = NULL;
+	struct tp__seg *s = NULL;
+	int rv, k;
+	if (seg == NULL || state == NULL)
+		return TP_EINVAL;
+	rv = tp_payload_get_proto(p, i, &troupe__handle__descriptor, &m);
+	if (rv != TP_OK)
+		return rv;
+	Troupe__Handle *h = (Troupe__Handle *)m;
+	if ((k = kind_of(h->kind, kinds)) == 0)
+		rv = TP_ETYPE;
+	else if ((rv = tp__seg_attach(h->name, &s)) == TP_OK &&
+	         (*state = tp__sobj_at(s, h->offset, k, need)) == NULL)
+		rv = TP_EDECODE;
+	protobuf_c_message_free_unpacked(m, NULL);
+	if (rv != TP_OK) {
+		tp__seg_unref(s);
+		return rv == TP_EINVAL ? TP_EDECODE : rv;
+	}
+	*seg = s;
+	if (kind != NULL)
+		*kind = k;
+	return TP_OK;
+}

@@ -1,0 +1,377 @@
+/*
+ * test_pool_faults.c - tp_pool when things go wrong: workers killed with
+ * SIGKILL mid-task (fail and retry policies), tasks that kill or exit
+ * their own worker, maxtasksperchild recycling, terminate and free with
+ * tasks in flight. Every result must be accounted for, the pool must stay
+ * usable, and no process may be left behind.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static int baseline;
+
+/* Sleeps args[0] ms and returns args[1]. */
+static int f_sleep(const tp_payload *args, tp_payload *res)
+{
+	int64_t ms = 0, v = 0;
+	tp_payload_get_int(args, 0, &ms);
+	tp_payload_get_int(args, 1, &v);
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+	return tp_payload_add_int(res, v);
+}
+TP_TARGET(f_sleep);
+
+static int f_pid(const tp_payload *args, tp_payload *res)
+{
+	(void)args;
+	return tp_payload_add_int(res, getpid());
+}
+TP_TARGET(f_pid);
+
+static int f_suicide(const tp_payload *args, tp_payload *res)
+{
+	(void)args;
+	(void)res;
+	raise(SIGKILL);
+	return 0;
+}
+TP_TARGET(f_suicide);
+
+/* Squares its int; the value 55555 kills its worker. */
+static int f_square_or_die(const tp_payload *args, tp_payload *res)
+{
+	int64_t x = 0;
+	tp_payload_get_int(args, 0, &x);
+	if (x == 55555)
+		raise(SIGKILL);
+	return tp_payload_add_int(res, x * x);
+}
+TP_TARGET(f_square_or_die);
+
+static int f_exit3(const tp_payload *args, tp_payload *res)
+{
+	(void)args;
+	(void)res;
+	_exit(3);
+}
+TP_TARGET(f_exit3);
+
+static tp_payload *pair(int64_t a, int64_t b)
+{
+	tp_payload *p;
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, a));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, b));
+	return p;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void endpool(tp_pool *pool)
+{
+	tp_pool_free(pool);
+	assert_int_equal(tp_test_children(), baseline);
+}
+
+/* The pool still works: a few applies. */
+static void still_usable(tp_pool *pool)
+{
+	for (int i = 0; i < 4; i++) {
+		tp_payload *a = pair(0, i), *out;
+		TP_OK_OR_FAIL(tp_pool_apply(pool, f_sleep, a, &out));
+		int64_t v;
+		TP_OK_OR_FAIL(tp_payload_get_int(out, 0, &v));
+		assert_int_equal(v, i);
+		tp_payload_free(out);
+		tp_payload_free(a);
+	}
+}
+
+#define NT 40
+
+/* SIGKILL a worker while 40 x 30 ms tasks run. */
+static void kill_run(tp_pool_on_death policy)
+{
+	tp_pool_opts o = {.processes = 2, .on_death = policy};
+	tp_pool *pool;
+	tp_pool_result *r[NT];
+	int ok = 0, died = 0;
+	TP_OK_OR_FAIL(tp_pool_new_opts(&pool, &o));
+	for (int i = 0; i < NT; i++) {
+		tp_payload *a = pair(30, i);
+		TP_OK_OR_FAIL(tp_pool_apply_async(pool, f_sleep, a, NULL, NULL,
+		                                  NULL, &r[i]));
+		tp_payload_free(a);
+	}
+	TP_OK_OR_FAIL(tp_pool_result_wait(r[4], 20000));
+	pid_t victim = tp_pool_worker_pid(pool, 0);
+	assert_true(victim > 0);
+	kill(victim, SIGKILL);
+	for (int i = 0; i < NT; i++) {
+		tp_payload *out = NULL;
+		int rv = tp_pool_result_get(r[i], &out, 30000);
+		if (rv == TP_OK) {
+			int64_t v;
+			TP_OK_OR_FAIL(tp_payload_get_int(out, 0, &v));
+			assert_int_equal(v, i);
+			ok++;
+		} else {
+			tp_pool_error e;
+			TP_EXPECT(rv, TP_EDIED);
+			TP_OK_OR_FAIL(tp_pool_result_err(r[i], &e));
+			assert_non_null(strstr(e.message, "signal 9"));
+			assert_non_null(strstr(e.origin, "f_sleep"));
+			died++;
+		}
+		tp_payload_free(out);
+		tp_pool_result_free(r[i]);
+	}
+	assert_int_equal(ok + died, NT);
+	assert_true(died <= 1);
+	if (policy == TP_POOL_RETRY)
+		assert_int_equal(died, 0);
+	still_usable(pool);
+	tp_pool_worker_stats ws[2];
+	assert_int_equal(tp_pool_stats_get(pool, NULL, ws, 2), 2);
+	assert_int_equal(ws[0].deaths + ws[1].deaths, 1);
+	assert_true(ws[0].pid > 0 && ws[0].pid != victim);
+	endpool(pool);
+}
+
+static void test_kill_fail(void **state)
+{
+	(void)state;
+	kill_run(TP_POOL_FAIL);
+}
+
+static void test_kill_retry(void **state)
+{
+	(void)state;
+	kill_run(TP_POOL_RETRY);
+}
+
+/* SIGKILL during a map: it fails with TP_EDIED or completes (retry). */
+static void test_kill_during_map(void **state)
+{
+	(void)state;
+	for (int policy = 0; policy < 2; policy++) {
+		tp_pool_opts o = {.processes = 2, .on_death = policy};
+		tp_pool *pool;
+		tp_pool_result *r;
+		tp_payload **argv = calloc(100, sizeof(*argv)), *out = NULL;
+		for (int i = 0; i < 100; i++)
+			argv[i] = pair(3, i);
+		TP_OK_OR_FAIL(tp_pool_new_opts(&pool, &o));
+		TP_OK_OR_FAIL(tp_pool_starmap_async(
+		    pool, f_sleep, (const tp_payload *const *)argv, 100, 2,
+		    NULL, NULL, NULL, &r));
+		size_t done = 0;
+		double t0 = now_s();
+		while (done < 10 && now_s() - t0 < 20) {
+			tp_pool_result_wait(r, 5);
+			tp_pool_result_progress(r, &done, NULL);
+		}
+		kill(tp_pool_worker_pid(pool, 1), SIGKILL);
+		int rv = tp_pool_result_get(r, &out, 30000);
+		if (policy == TP_POOL_RETRY || rv == TP_OK) {
+			TP_OK_OR_FAIL(rv);
+			assert_int_equal(tp_payload_count(out), 100);
+			for (size_t i = 0; i < 100; i++) {
+				int64_t v;
+				TP_OK_OR_FAIL(tp_payload_get_int(out, i, &v));
+				assert_int_equal(v, (int64_t)i);
+			}
+		} else {
+			TP_EXPECT(rv, TP_EDIED);
+		}
+		tp_payload_free(out);
+		tp_pool_result_free(r);
+		still_usable(pool);
+		for (int i = 0; i < 100; i++)
+			tp_payload_free(argv[i]);
+		free(argv);
+		endpool(pool);
+	}
+}
+
+/* A task that kills its own worker fails exactly; the others complete. */
+static void test_task_kills_worker(void **state)
+{
+	(void)state;
+	tp_pool *pool;
+	tp_pool_result *r[6];
+	tp_payload *out;
+	tp_pool_error e;
+	TP_OK_OR_FAIL(tp_pool_new(&pool, 2, NULL, NULL, 0));
+	for (int i = 0; i < 6; i++) {
+		tp_payload *a = pair(20, i);
+		TP_OK_OR_FAIL(tp_pool_apply_async(pool,
+		                                  i == 2 ? f_suicide : f_sleep,
+		                                  a, NULL, NULL, NULL, &r[i]));
+		tp_payload_free(a);
+	}
+	for (int i = 0; i < 6; i++) {
+		int rv = tp_pool_result_get(r[i], &out, 30000);
+		if (i == 2) {
+			TP_EXPECT(rv, TP_EDIED);
+			TP_OK_OR_FAIL(tp_pool_result_err(r[i], &e));
+			assert_int_equal(e.code, -SIGKILL);
+			assert_non_null(strstr(e.origin, "f_suicide"));
+		} else {
+			TP_OK_OR_FAIL(rv);
+			tp_payload_free(out);
+		}
+		tp_pool_result_free(r[i]);
+	}
+	TP_EXPECT(tp_pool_apply(pool, f_exit3, NULL, &out), TP_EDIED);
+	TP_OK_OR_FAIL(tp_pool_last_err(&e));
+	assert_int_equal(e.code, 3);
+	assert_non_null(strstr(e.message, "exited with code 3"));
+	still_usable(pool);
+	endpool(pool);
+}
+
+/* A worker dying inside a large (shared-file) int map: the map fails with
+ * TP_EDIED, the next one succeeds, nothing is left in the run directory. */
+static void test_death_in_large_int_map(void **state)
+{
+	(void)state;
+	tp_pool *pool;
+	size_t n = 80000;
+	int64_t *v = malloc(n * sizeof(*v));
+	TP_OK_OR_FAIL(tp_pool_new(&pool, 2, NULL, NULL, 0));
+	for (size_t i = 0; i < n; i++)
+		v[i] = (int64_t)i;
+	TP_EXPECT(tp_pool_map_int(pool, f_square_or_die, v, n, 2000, v),
+	          TP_EDIED);
+	tp_pool_error e;
+	TP_OK_OR_FAIL(tp_pool_last_err(&e));
+	assert_int_equal(e.code, -SIGKILL);
+	for (size_t i = 0; i < n; i++)
+		v[i] = (int64_t)i + 60000;
+	TP_OK_OR_FAIL(tp_pool_map_int(pool, f_square_or_die, v, n, 0, v));
+	assert_int_equal(v[n - 1],
+	                 (int64_t)(n - 1 + 60000) * (int64_t)(n - 1 + 60000));
+	free(v);
+	endpool(pool);
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	return *(const int64_t *)a < *(const int64_t *)b
+	           ? -1
+	           : *(const int64_t *)a > *(const int64_t *)b;
+}
+
+static void test_maxtasksperchild(void **state)
+{
+	(void)state;
+	tp_pool *pool;
+	int64_t pids[12];
+	TP_OK_OR_FAIL(tp_pool_new(&pool, 2, NULL, NULL, 2));
+	for (int i = 0; i < 12; i++) {
+		tp_payload *out;
+		TP_OK_OR_FAIL(tp_pool_apply(pool, f_pid, NULL, &out));
+		TP_OK_OR_FAIL(tp_payload_get_int(out, 0, &pids[i]));
+		tp_payload_free(out);
+	}
+	qsort(pids, 12, sizeof(*pids), cmp_pid);
+	int distinct = 1;
+	for (int i = 1; i < 12; i++)
+		distinct += pids[i] != pids[i - 1];
+	assert_true(distinct >= 6);
+	tp_pool_worker_stats ws[2];
+	tp_pool_stats st;
+	assert_int_equal(tp_pool_stats_get(pool, &st, ws, 2), 2);
+	assert_int_equal(ws[0].deaths + ws[1].deaths, 0);
+	assert_true(ws[0].restarts + ws[1].restarts >= 4);
+	assert_int_equal(st.completed, 12);
+	/* A map over a recycling pool still gives every result. */
+	int64_t v[50];
+	for (int i = 0; i < 50; i++)
+		v[i] = i;
+	TP_OK_OR_FAIL(tp_pool_map_int(pool, f_pid, v, 50, 1, v));
+	endpool(pool);
+}
+
+static void test_terminate_in_flight(void **state)
+{
+	(void)state;
+	tp_pool *pool;
+	tp_pool_result *r[5];
+	TP_OK_OR_FAIL(tp_pool_new(&pool, 2, NULL, NULL, 0));
+	tp_payload *quick = pair(0, 9), *slow = pair(5000, 1), *out;
+	TP_OK_OR_FAIL(
+	    tp_pool_apply_async(pool, f_sleep, quick, NULL, NULL, NULL, &r[0]));
+	TP_OK_OR_FAIL(tp_pool_result_wait(r[0], 20000));
+	for (int i = 1; i < 5; i++)
+		TP_OK_OR_FAIL(tp_pool_apply_async(pool, f_sleep, slow, NULL,
+		                                  NULL, NULL, &r[i]));
+	double t0 = now_s();
+	TP_OK_OR_FAIL(tp_pool_terminate(pool));
+	TP_OK_OR_FAIL(tp_pool_terminate(pool));
+	TP_OK_OR_FAIL(tp_pool_join(pool, 20000));
+	assert_true(now_s() - t0 < 4.5); /* the tasks sleep 5 s */
+	for (int i = 1; i < 5; i++)
+		TP_EXPECT(tp_pool_result_get(r[i], NULL, 0), TP_ECANCELED);
+	TP_EXPECT(tp_pool_apply(pool, f_sleep, quick, &out), TP_ESTATE);
+	endpool(pool);
+	/* Results stay readable after the pool is gone. */
+	TP_OK_OR_FAIL(tp_pool_result_get(r[0], &out, 0));
+	tp_payload_free(out);
+	for (int i = 0; i < 5; i++)
+		tp_pool_result_free(r[i]);
+	/* Free without close: as Python's with-exit. */
+	TP_OK_OR_FAIL(tp_pool_new(&pool, 2, NULL, NULL, 0));
+	TP_OK_OR_FAIL(
+	    tp_pool_apply_async(pool, f_sleep, slow, NULL, NULL, NULL, &r[0]));
+	t0 = now_s();
+	endpool(pool);
+	assert_true(now_s() - t0 < 4.5); /* the tasks sleep 5 s */
+	TP_EXPECT(tp_pool_result_get(r[0], NULL, 0), TP_ECANCELED);
+	tp_pool_result_free(r[0]);
+	tp_payload_free(quick);
+	tp_payload_free(slow);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	tp_test_init(TP_START_FORKSERVER);
+	baseline = tp_test_children();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tp_test_fini();
+	return 0;
+}
+
+int main(void)
+{
+	tp_spawn_guard();
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_kill_fail),
+	    cmocka_unit_test(test_kill_retry),
+	    cmocka_unit_test(test_kill_during_map),
+	    cmocka_unit_test(test_task_kills_worker),
+	    cmocka_unit_test(test_death_in_large_int_map),
+	    cmocka_unit_test(test_maxtasksperchild),
+	    cmocka_unit_test(test_terminate_in_flight),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,701 @@
+/*
+ * test_queue.c - Queue, JoinableQueue, SimpleQueue: every call and error,
+ * several producer and consumer processes, kill -9 of producers and
+ * consumers, close while others block, a scribbled ring, a holder killed
+ * inside the lock. Children are plain fork()s: the queue touches no nng.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "queue_int.h"
+#include "testutil.h"
+
+typedef int (*child_fn)(tp_queue *q, long arg);
+
+static pid_t start(child_fn fn, tp_queue *q, long arg)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(fn(q, arg));
+	assert_true(pid > 0);
+	return pid;
+}
+
+/* Exit code, or 128 + signal. */
+static int reap(pid_t pid)
+{
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A counter in memory shared with forked children. */
+static volatile long *shared_counter(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	return p;
+}
+
+static void wait_counter(volatile long *c, long at_least)
+{
+	for (int i = 0;
+	     i < 20000 && __atomic_load_n(c, __ATOMIC_ACQUIRE) < at_least; i++)
+		usleep(500);
+	assert_true(*c >= at_least);
+}
+
+static void test_put_get_every_type(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	tp_payload *p, *r;
+	int64_t i;
+	double d;
+	char *s;
+	void *b;
+	size_t n;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	assert_int_equal(tp_queue_kind_of(q), TP_QUEUE);
+	assert_true(tp_queue_empty(q));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, -7, -1));
+	TP_OK_OR_FAIL(tp_queue_put_double(q, 1.5, -1));
+	TP_OK_OR_FAIL(tp_queue_put_string(q, "hello", -1));
+	TP_OK_OR_FAIL(tp_queue_put_bytes(q, "\0\1\2", 3, -1));
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 1));
+	TP_OK_OR_FAIL(tp_payload_add_string(p, "two"));
+	TP_OK_OR_FAIL(tp_queue_put_nowait(q, p));
+	TP_OK_OR_FAIL(tp_queue_qsize(q, &n));
+	assert_int_equal(n, 5);
+	assert_false(tp_queue_full(q));
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &i, -1));
+	assert_int_equal(i, -7);
+	TP_OK_OR_FAIL(tp_queue_get_double(q, &d, 0));
+	assert_true(d == 1.5);
+	TP_OK_OR_FAIL(tp_queue_get_string(q, &s, 0));
+	assert_string_equal(s, "hello");
+	free(s);
+	TP_OK_OR_FAIL(tp_queue_get_bytes(q, &b, &n, 0));
+	assert_int_equal(n, 3);
+	assert_memory_equal(b, "\0\1\2", 3);
+	free(b);
+	TP_OK_OR_FAIL(tp_queue_get_nowait(q, &r));
+	assert_int_equal(tp_payload_count(r), 2);
+	tp_payload_free(r);
+	TP_EXPECT(tp_queue_get_nowait(q, &r), TP_EEMPTY);
+	TP_EXPECT(tp_queue_get(q, &r, 30), TP_ETIMEDOUT);
+	TP_EXPECT(tp_queue_get_int(q, &i, 0), TP_EEMPTY);
+	/* bad arguments */
+	TP_EXPECT(tp_queue_new(NULL, NULL), TP_EINVAL);
+	tp_queue_opts bad = {.capacity = 100};
+	TP_EXPECT(tp_queue_new(&q, &bad), TP_EINVAL);
+	TP_EXPECT(tp_queue_put(NULL, p, 0), TP_EINVAL);
+	TP_EXPECT(tp_queue_put(q, NULL, 0), TP_EINVAL);
+	TP_EXPECT(tp_queue_get(q, NULL, 0), TP_EINVAL);
+	TP_EXPECT(tp_queue_put_string(q, NULL, 0), TP_EINVAL);
+	TP_EXPECT(tp_queue_qsize(q, NULL), TP_EINVAL);
+	TP_EXPECT(tp_queue_task_done(q), TP_ESTATE);
+	TP_EXPECT(tp_queue_join(q, 0), TP_ESTATE);
+	tp_payload_free(p);
+	tp_queue_free(q);
+	tp_queue_free(NULL);
+	tp_test_fini();
+}
+
+static void test_full_and_too_big(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	tp_queue_opts o = {.maxsize = 2};
+	int64_t i;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_queue_new(&q, &o));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 1, 0));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 2, 0));
+	assert_true(tp_queue_full(q));
+	TP_EXPECT(tp_queue_put_int(q, 3, 0), TP_EFULL);
+	TP_EXPECT(tp_queue_put_int(q, 3, 30), TP_ETIMEDOUT);
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &i, 0));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 3, 0));
+	tp_queue_free(q);
+
+	/* a byte-full ring blocks too; an item larger than the ring never
+	 * fits */
+	tp_queue_opts small = {.capacity = 4096};
+	static char blob[5000];
+	TP_OK_OR_FAIL(tp_queue_new(&q, &small));
+	TP_EXPECT(tp_queue_put_bytes(q, blob, sizeof(blob), -1), TP_ETOOBIG);
+	int puts = 0;
+	while (tp_queue_put_bytes(q, blob, 1000, 0) == TP_OK)
+		puts++;
+	assert_int_equal(puts, 4);
+	TP_EXPECT(tp_queue_put_bytes(q, blob, 1000, 0), TP_EFULL);
+	void *b;
+	size_t n;
+	TP_OK_OR_FAIL(tp_queue_get_bytes(q, &b, &n, 0));
+	free(b);
+	TP_OK_OR_FAIL(tp_queue_put_bytes(q, blob, 1000, 0)); /* wraps */
+	for (int k = 0; k < 4; k++) {
+		TP_OK_OR_FAIL(tp_queue_get_bytes(q, &b, &n, 0));
+		assert_int_equal(n, 1000);
+		free(b);
+	}
+	tp_queue_free(q);
+	tp_test_fini();
+}
+
+static void test_type_mismatch_keeps_item(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	int64_t i;
+	char *s;
+	tp_payload *p;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	TP_OK_OR_FAIL(tp_queue_put_string(q, "end", -1));
+	TP_EXPECT(tp_queue_get_int(q, &i, 0), TP_ETYPE);
+	TP_EXPECT(tp_queue_get_bytes(q, (void **)&s, (size_t *)&i, 0),
+	          TP_ETYPE);
+	TP_OK_OR_FAIL(tp_queue_get_string(q, &s, 0));
+	assert_string_equal(s, "end");
+	free(s);
+	TP_OK_OR_FAIL(tp_payload_new(&p)); /* two values: not an int */
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 1));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 2));
+	TP_OK_OR_FAIL(tp_queue_put(q, p, -1));
+	tp_payload_free(p);
+	TP_EXPECT(tp_queue_get_int(q, &i, 0), TP_ETYPE);
+	TP_OK_OR_FAIL(tp_queue_get(q, &p, 0));
+	assert_int_equal(tp_payload_count(p), 2);
+	tp_payload_free(p);
+	tp_queue_free(q);
+	tp_test_fini();
+}
+
+/* Producer k puts k*1e6 + i for i < n, in order. */
+static int producer(tp_queue *q, long k)
+{
+	for (long i = 0; i < 3000; i++)
+		if (tp_queue_put_int(q, k * 1000000 + i, -1) != TP_OK)
+			return 1;
+	return 0;
+}
+
+/* Takes items until a none; checks FIFO per producer; puts its count and
+ * sum on the queue of results passed as arg. */
+static int consumer(tp_queue *q, long results)
+{
+	long last[3] = {-1, -1, -1}, count = 0, sum = 0;
+	for (;;) {
+		tp_payload *p;
+		int64_t v;
+		if (tp_queue_get(q, &p, 10000) != TP_OK)
+			return 1;
+		if (tp_payload_get_int(p, 0, &v) != TP_OK) {
+			tp_payload_free(p);
+			break;
+		}
+		tp_payload_free(p);
+		long k = (long)(v / 1000000), i = (long)(v % 1000000);
+		if (k < 0 || k > 2 || i <= last[k])
+			return 2;
+		last[k] = i;
+		count++;
+		sum += v;
+	}
+	tp_payload *res; /* one item: two puts could interleave */
+	if (tp_payload_new(&res) != TP_OK || tp_payload_add_int(res, count) ||
+	    tp_payload_add_int(res, sum))
+		return 3;
+	int rv = tp_queue_put((tp_queue *)results, res, -1);
+	tp_payload_free(res);
+	return rv;
+}
+
+static void test_many_producers_consumers(void **state)
+{
+	(void)state;
+	tp_queue *q, *r;
+	tp_payload *none;
+	pid_t prod[3], cons[2];
+	tp_queue_opts o = {.maxsize = 100};
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_queue_new(&q, &o));
+	TP_OK_OR_FAIL(tp_queue_new(&r, NULL));
+	for (int c = 0; c < 2; c++)
+		cons[c] = start(consumer, q, (long)r);
+	for (int k = 0; k < 3; k++)
+		prod[k] = start(producer, q, k);
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(reap(prod[k]), 0);
+	TP_OK_OR_FAIL(tp_payload_new(&none));
+	TP_OK_OR_FAIL(tp_payload_add_none(none));
+	for (int c = 0; c < 2; c++)
+		TP_OK_OR_FAIL(tp_queue_put(q, none, -1));
+	tp_payload_free(none);
+	for (int c = 0; c < 2; c++)
+		assert_int_equal(reap(cons[c]), 0);
+	long count = 0, sum = 0, want = 0;
+	for (int c = 0; c < 2; c++) {
+		int64_t n, s;
+		tp_payload *res;
+		TP_OK_OR_FAIL(tp_queue_get(r, &res, 0));
+		TP_OK_OR_FAIL(tp_payload_get_int(res, 0, &n));
+		TP_OK_OR_FAIL(tp_payload_get_int(res, 1, &s));
+		tp_payload_free(res);
+		count += n;
+		sum += s;
+	}
+	for (long k = 0; k < 3; k++)
+		for (long i = 0; i < 3000; i++)
+			want += k * 1000000 + i;
+	assert_int_equal(count, 9000);
+	assert_int_equal(sum, want);
+	tp_queue_stats st;
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.puts, 9002);
+	assert_int_equal(st.gets, 9002);
+	assert_int_equal(st.count, 0);
+	tp_queue_free(q);
+	tp_queue_free(r);
+	tp_test_fini();
+}
+
+static volatile long *counter;
+
+static int counting_producer(tp_queue *q, long n)
+{
+	for (long i = 0; i < n; i++) {
+		if (tp_queue_put_int(q, i, -1) != TP_OK)
+			return 1;
+		__atomic_store_n(counter, i + 1, __ATOMIC_RELEASE);
+	}
+	pause();
+	return 0;
+}
+
+/* A producer killed after put returned loses nothing: every item whose
+ * put returned is delivered, once, in order. */
+static void test_kill_producer(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	int64_t v;
+	tp_test_init(TP_START_DEFAULT);
+	counter = shared_counter();
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	pid_t p = start(counting_producer, q, 1000000);
+	wait_counter(counter, 2000);
+	kill(p, SIGKILL);
+	assert_int_equal(reap(p), 128 + SIGKILL);
+	long acked = *counter, got = 0;
+	while (tp_queue_get_int(q, &v, 0) == TP_OK) {
+		assert_int_equal(v, got);
+		got++;
+	}
+	/* the last put may have returned just before the kill */
+	assert_true(got == acked || got == acked + 1);
+	tp_queue_stats st;
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.puts, got);
+	tp_queue_free(q);
+	munmap((void *)counter, 4096);
+	tp_test_fini();
+}
+
+static int counting_consumer(tp_queue *q, long n)
+{
+	int64_t v;
+	for (long i = 0; i < n; i++) {
+		if (tp_queue_get_int(q, &v, -1) != TP_OK || v != i)
+			return 1;
+		__atomic_store_n(counter, i + 1, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+/* A consumer killed mid-stream: what it took is gone with it (and its
+ * exit is visible), everything else is still delivered exactly once. */
+static void test_kill_consumer(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	int64_t v;
+	const long n = 100000;
+	tp_test_init(TP_START_DEFAULT);
+	counter = shared_counter();
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	for (long i = 0; i < n; i++)
+		TP_OK_OR_FAIL(tp_queue_put_int(q, i, -1));
+	pid_t c = start(counting_consumer, q, n);
+	wait_counter(counter, 1000);
+	kill(c, SIGKILL);
+	assert_int_equal(reap(c), 128 + SIGKILL);
+	long taken = *counter;
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_true(v == taken || v == taken + 1);
+	long next = v + 1;
+	while (tp_queue_get_int(q, &v, 0) == TP_OK)
+		assert_int_equal(v, next++);
+	assert_int_equal(next, n);
+	tp_queue_free(q);
+	munmap((void *)counter, 4096);
+	tp_test_fini();
+}
+
+static int blocked_get(tp_queue *q, long arg)
+{
+	int64_t v;
+	(void)arg;
+	__atomic_add_fetch(counter, 1, __ATOMIC_ACQ_REL);
+	int rv = tp_queue_get_int(q, &v, -1);
+	return rv == TP_ECLOSED ? 0 : 1;
+}
+
+static int blocked_put(tp_queue *q, long arg)
+{
+	(void)arg;
+	__atomic_add_fetch(counter, 1, __ATOMIC_ACQ_REL);
+	return tp_queue_put_int(q, 9, -1) == TP_ECLOSED ? 0 : 1;
+}
+
+/* A consumer killed while it waits loses nothing. */
+static void test_kill_waiting_consumer(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	int64_t v;
+	tp_test_init(TP_START_DEFAULT);
+	counter = shared_counter();
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	pid_t c = start(blocked_get, q, 0);
+	wait_counter(counter, 1);
+	kill(c, SIGKILL);
+	assert_int_equal(reap(c), 128 + SIGKILL);
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 5, -1));
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 1000));
+	assert_int_equal(v, 5);
+	tp_queue_free(q);
+	munmap((void *)counter, 4096);
+	tp_test_fini();
+}
+
+/* close wakes every blocked caller with TP_ECLOSED; items left are still
+ * handed out. */
+static void test_close_wakes_blocked(void **state)
+{
+	(void)state;
+	tp_queue *q, *full;
+	tp_queue_opts one = {.maxsize = 1};
+	int64_t v;
+	pid_t kids[3];
+	tp_test_init(TP_START_DEFAULT);
+	counter = shared_counter();
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	kids[0] = start(blocked_get, q, 0);
+	kids[1] = start(blocked_get, q, 0);
+	wait_counter(counter, 2);
+	TP_OK_OR_FAIL(tp_queue_new(&full, &one));
+	TP_OK_OR_FAIL(tp_queue_put_int(full, 1, 0));
+	kids[2] = start(blocked_put, full, 0);
+	wait_counter(counter, 3);
+	TP_OK_OR_FAIL(tp_queue_close(q));
+	TP_OK_OR_FAIL(tp_queue_close(q)); /* twice is fine */
+	TP_OK_OR_FAIL(tp_queue_close(full));
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(reap(kids[i]), 0);
+	assert_true(tp_queue_closed(q));
+	TP_EXPECT(tp_queue_put_int(q, 1, 0), TP_ECLOSED);
+	TP_OK_OR_FAIL(tp_queue_get_int(full, &v, 0)); /* drained first */
+	TP_EXPECT(tp_queue_get_int(full, &v, -1), TP_ECLOSED);
+	tp_queue_free(q);
+	tp_queue_free(full);
+	munmap((void *)counter, 4096);
+	tp_test_fini();
+}
+
+/* A peer scribbling over the ring: a bad body is one rejected item, a bad
+ * record header drops what cannot be framed; the queue keeps working. */
+static void test_malformed_ring(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	int64_t v;
+	tp_queue_stats st;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 1, 0));
+	uint64_t second = q->s->tail;
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 2, 0));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 3, 0));
+	memset(q->ring + second + TP_Q_HDR, 0xff, 4); /* body */
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 1);
+	TP_EXPECT(tp_queue_get_int(q, &v, 0), TP_EDECODE);
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 3);
+	/* header scribbled */
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 6, 0));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 7, 0));
+	memset(q->ring + q->s->head % q->s->cap, 0x42, 8);
+	TP_EXPECT(tp_queue_get_int(q, &v, 0), TP_EDECODE);
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.count, 0);
+	assert_int_equal(st.rejected, 3);
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 8, 0));
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 8);
+	tp_queue_free(q);
+	tp_test_fini();
+}
+
+/* A child dies holding the lock in the middle of a put (journal active,
+ * counters half changed): the next locker rolls the put back. */
+static int die_in_lock(tp_queue *q, long arg)
+{
+	(void)arg;
+	tp__q_lock(q);
+	tp__q_jr_begin(q->s);
+	q->s->tail += 64;
+	q->s->count += 1;
+	_exit(0);
+}
+
+/* ... and in the middle of a get: the item comes back. */
+static int die_in_get(tp_queue *q, long arg)
+{
+	(void)arg;
+	tp__q_lock(q);
+	tp__q_jr_begin(q->s);
+	q->s->head += 16;
+	q->s->count -= 1;
+	_exit(0);
+}
+
+static void test_holder_killed_in_lock(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	tp_queue_stats st;
+	int64_t v;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 11, 0));
+	assert_int_equal(reap(start(die_in_lock, q, 0)), 0);
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.recovered, 1);
+	assert_int_equal(st.count, 1);
+	assert_int_equal(reap(start(die_in_get, q, 0)), 0);
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.recovered, 2);
+	assert_int_equal(st.count, 1);
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 11);
+	TP_EXPECT(tp_queue_get_int(q, &v, 0), TP_EEMPTY);
+	tp_queue_free(q);
+	tp_test_fini();
+}
+
+static int worker_task_done(tp_queue *q, long kill_after)
+{
+	int64_t v;
+	for (long i = 0;; i++) {
+		if (tp_queue_get_int(q, &v, -1) != TP_OK)
+			return 0;
+		if (i == kill_after)
+			raise(SIGKILL); /* took an item, never done */
+		if (tp_queue_task_done(q) != TP_OK)
+			return 1;
+	}
+}
+
+static void test_joinable(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	int64_t v;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_joinable_queue_new(&q, 0));
+	assert_int_equal(tp_queue_kind_of(q), TP_QUEUE_JOINABLE);
+	TP_OK_OR_FAIL(tp_queue_join(q, 0)); /* nothing put yet */
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 1, 0));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 2, 0));
+	TP_EXPECT(tp_queue_join(q, 20), TP_ETIMEDOUT);
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	TP_OK_OR_FAIL(tp_queue_task_done(q));
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	TP_OK_OR_FAIL(tp_queue_task_done(q));
+	TP_EXPECT(tp_queue_task_done(q), TP_EVALUE);
+	TP_OK_OR_FAIL(tp_queue_join(q, 0));
+
+	/* across processes: join returns when the worker is done */
+	for (int i = 0; i < 500; i++)
+		TP_OK_OR_FAIL(tp_queue_put_int(q, i, -1));
+	pid_t w = start(worker_task_done, q, -1);
+	TP_OK_OR_FAIL(tp_queue_join(q, 20000));
+	TP_OK_OR_FAIL(tp_queue_close(q));
+	assert_int_equal(reap(w), 0);
+	tp_queue_free(q);
+
+	/* a worker killed after taking an item: the item stays unfinished
+	 * (join reports it by timing out), the rest is accounted right */
+	TP_OK_OR_FAIL(tp_joinable_queue_new(&q, 0));
+	for (int i = 0; i < 10; i++)
+		TP_OK_OR_FAIL(tp_queue_put_int(q, i, -1));
+	assert_int_equal(reap(start(worker_task_done, q, 3)), 128 + SIGKILL);
+	tp_queue_stats st;
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.count, 6);
+	assert_int_equal(st.unfinished, 7);
+	TP_EXPECT(tp_queue_join(q, 20), TP_ETIMEDOUT);
+	TP_OK_OR_FAIL(tp_queue_close(q));
+	TP_EXPECT(tp_queue_join(q, -1), TP_ECLOSED);
+	tp_queue_free(q);
+	tp_test_fini();
+}
+
+static void test_simple_queue(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	char *s;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_simple_queue_new(&q));
+	assert_int_equal(tp_queue_kind_of(q), TP_QUEUE_SIMPLE);
+	assert_true(tp_queue_empty(q));
+	TP_OK_OR_FAIL(tp_queue_put_string(q, "e", -1));
+	assert_false(tp_queue_empty(q));
+	TP_OK_OR_FAIL(tp_queue_get_string(q, &s, -1));
+	free(s);
+	TP_OK_OR_FAIL(tp_queue_close(q));
+	TP_EXPECT(tp_queue_get_string(q, &s, -1), TP_ECLOSED);
+	tp_queue_free(q);
+	tp_test_fini();
+}
+
+/* A queue travels inside a payload (as to a pool worker) and the child
+ * attaches to it by name. */
+static int via_handle(tp_queue *unused, long arg)
+{
+	const tp_payload *args = (const tp_payload *)arg;
+	tp_queue *q;
+	(void)unused;
+	if (tp_payload_get_queue(args, 1, &q) != TP_OK)
+		return 1;
+	int rv = tp_queue_put_string(q, "from child", -1);
+	tp_queue_free(q);
+	return rv;
+}
+
+static void test_pass_in_payload(void **state)
+{
+	(void)state;
+	tp_queue *q, *q2;
+	tp_payload *args;
+	char *s;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_int(args, 0));
+	TP_OK_OR_FAIL(tp_payload_add_queue(args, q));
+	assert_int_equal(reap(start(via_handle, NULL, (long)args)), 0);
+	TP_OK_OR_FAIL(tp_queue_get_string(q, &s, 1000));
+	assert_string_equal(s, "from child");
+	free(s);
+	TP_EXPECT(tp_payload_get_queue(args, 0, &q2), TP_ETYPE);
+	TP_EXPECT(tp_payload_get_queue(args, 5, &q2), TP_ENOENT);
+	TP_EXPECT(tp_payload_add_queue(NULL, q), TP_EINVAL);
+	tp_payload_free(args);
+	tp_queue_free(q);
+	tp_test_fini();
+}
+
+/* A troupe child (fork server or spawn: a fresh process that never saw
+ * the parent's handle) gets the queue in its arguments. */
+static int q_target(const tp_payload *args, tp_payload *result)
+{
+	tp_queue *q;
+	int64_t v;
+	(void)result;
+	int rv = tp_payload_get_queue(args, 0, &q);
+	if (rv != TP_OK) {
+		fprintf(stderr, "q_target: attach: %s\n", tp_strerror(rv));
+		return 1;
+	}
+	rv = tp_queue_get_int(q, &v, 10000);
+	if (rv == TP_OK)
+		rv = tp_queue_put_int(q, v * 10, -1);
+	if (rv != TP_OK)
+		fprintf(stderr, "q_target: %s\n", tp_strerror(rv));
+	tp_queue_free(q);
+	return rv == TP_OK ? 0 : 2;
+}
+TP_TARGET(q_target)
+
+static void pass_to_process(tp_start_method m)
+{
+	tp_queue *q;
+	tp_payload *args;
+	tp_process *p;
+	int code;
+	int64_t v;
+	tp_test_init(m);
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_queue(args, q));
+	TP_OK_OR_FAIL(tp_process_new(&p, q_target, args, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 4, -1));
+	TP_OK_OR_FAIL(tp_process_join(p, 20000));
+	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+	assert_int_equal(code, 0);
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 40);
+	tp_process_free(p);
+	tp_payload_free(args);
+	tp_queue_free(q);
+	tp_test_fini();
+}
+
+static void test_pass_to_forkserver_child(void **state)
+{
+	(void)state;
+	pass_to_process(TP_START_FORKSERVER);
+}
+
+static void test_pass_to_spawned_child(void **state)
+{
+	(void)state;
+	pass_to_process(TP_START_SPAWN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_put_get_every_type),
+	    cmocka_unit_test(test_full_and_too_big),
+	    cmocka_unit_test(test_type_mismatch_keeps_item),
+	    cmocka_unit_test(test_many_producers_consumers),
+	    cmocka_unit_test(test_kill_producer),
+	    cmocka_unit_test(test_kill_consumer),
+	    cmocka_unit_test(test_kill_waiting_consumer),
+	    cmocka_unit_test(test_close_wakes_blocked),
+	    cmocka_unit_test(test_malformed_ring),
+	    cmocka_unit_test(test_holder_killed_in_lock),
+	    cmocka_unit_test(test_joinable),
+	    cmocka_unit_test(test_simple_queue),
+	    cmocka_unit_test(test_pass_in_payload),
+	    cmocka_unit_test(test_pass_to_forkserver_child),
+	    cmocka_unit_test(test_pass_to_spawned_child),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,91 @@
+/*
+ * tp_test_child.c - a configurable child program for the supervisor tests.
+ *
+ *   tp-test-child ID [--mark FILE] [--delay MS] [--no-ready] [--exit CODE]
+ *                    [--ignore-term] [--exit-after MS]
+ *
+ * It appends "up ID", "ready ID" and "down ID" lines to FILE, calls
+ * tp_ready() after --delay ms (unless --no-ready), then waits for SIGTERM
+ * (exit 0, or ignored with --ignore-term); --exit CODE exits with CODE
+ * right after ready (or after --exit-after ms).
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "troupe/supervisor.h"
+
+static const char *mark_file, *id = "?";
+static volatile sig_atomic_t term;
+
+static void mark(const char *what)
+{
+	char line[128];
+	if (mark_file == NULL)
+		return;
+	int fd = open(mark_file, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	int n = snprintf(line, sizeof(line), "%s %s\n", what, id);
+	if (fd >= 0) {
+		(void)!write(fd, line, (size_t)n);
+		close(fd);
+	}
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	term = 1;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && !term)
+		;
+}
+
+int main(int argc, char **argv)
+{
+	long delay = 0, code = -1, after = 0;
+	int ready = 1, ignore = 0;
+	if (argc > 1)
+		id = argv[1];
+	for (int i = 2; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : "0";
+		if (strcmp(argv[i], "--mark") == 0)
+			mark_file = argv[++i];
+		else if (strcmp(argv[i], "--delay") == 0)
+			delay = atol(v), i++;
+		else if (strcmp(argv[i], "--exit") == 0)
+			code = atol(v), i++;
+		else if (strcmp(argv[i], "--exit-after") == 0)
+			after = atol(v), i++;
+		else if (strcmp(argv[i], "--no-ready") == 0)
+			ready = 0;
+		else if (strcmp(argv[i], "--ignore-term") == 0)
+			ignore = 1;
+	}
+	signal(SIGTERM, ignore ? SIG_IGN : on_term);
+	mark("up");
+	printf("child %s up\n", id);
+	fflush(stdout);
+	if (delay > 0)
+		sleep_ms(delay);
+	if (ready) {
+		mark("ready"); /* before telling: the next child may start */
+		tp_ready();
+	}
+	if (code >= 0) {
+		if (after > 0)
+			sleep_ms(after);
+		return (int)code;
+	}
+	while (!term)
+		pause();
+	mark("down");
+	return 0;
+}
