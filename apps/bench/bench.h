@@ -40,5 +40,6 @@ int bench_supervisor_restart(int argc, char **argv);
 int bench_process_spawn(int argc, char **argv);
 int bench_worker_rss(int argc, char **argv);
 int bench_manager_dict(int argc, char **argv);
+int bench_log(int argc, char **argv);
 
 #endif

@@ -46,6 +46,10 @@ static const struct bench_workload workloads[] = {
 	{"supervisor_restart",
 	 "kill -9 of a permanent child to its replacement ready (--n N)",
 	 bench_supervisor_restart},
+	{"log_throughput",
+	 "records/s from 2 processes into one file through the logging "
+	 "actor (--n N per process, --procs P, --block MS, --file PATH)",
+	 bench_log},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

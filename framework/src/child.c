@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "log_int.h"
 #include "process_int.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
@@ -246,6 +247,7 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 	if (st->new_group)
 		setpgid(0, 0);
 	child_identity(st);
+	tp__log_child_start(st->log_config, st->name); /* balsa_clone */
 	if (child_send_started(fd) != TP_OK)
 		_exit(255);
 	tp_target_fn fn = tp__target_find(st->target);
@@ -269,6 +271,7 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 	tp_payload_free(args);
 	tp_payload_free(res);
 	child_atexit();
+	tp__log_child_exit(); /* the last records, bounded wait */
 	fflush(stdout);
 	fflush(stderr);
 	_exit(code & 0xff);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "log_int.h"
 #include "process_int.h"
 #include "troupe/error.h"
 #include "wire.h"
@@ -163,10 +164,8 @@ static int finish_exit(tp_process *p, int timeout_ms)
 		p->status = SIGKILL;
 		p->have_status = 1;
 	}
-	if (p->report != NULL) {
-		fputs(p->report, stderr);
-		fflush(stderr);
-	}
+	if (p->report != NULL) /* through the logging actor, if any */
+		tp__log_crash_report(p->name, p->pid, p->report);
 	/* The fd stays open (at end of file: always readable) until
 	 * tp_process_free, so a sentinel held by the caller stays valid. */
 	tp__ctlbuf_free(&p->rb);

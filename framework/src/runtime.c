@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log_int.h"
 #include "runtime_int.h"
 #include "shm.h"
 #include "troupe/error.h"
@@ -116,6 +117,7 @@ int tp_fini(void)
 		return TP_ENOTINIT;
 	tp__pool_fini();
 	tp__process_fini();
+	tp__log_fini(); /* after the children: they log until they exit */
 	if (tp__rt.owner) {
 		tp__shm_clean_run(tp__rt.id);
 		tp__rmtree(tp__rt.dir);

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "log_int.h"
 #include "process_int.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
@@ -32,9 +33,15 @@ static int send_start(tp_process *p)
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
 	Troupe__ProcessStart st = TROUPE__PROCESS_START__INIT;
 	Troupe__Payload pb;
+	Troupe__LogConfig lpb;
+	tp_log_config *log = NULL;
 	int rv = tp__payload_to_pb(p->args, &pb);
 	if (rv != TP_OK)
 		return rv;
+	if (tp_log_config_get(&log) == TP_OK) { /* cloned by the child */
+		tp__log_config_to_pb(log, &lpb);
+		st.log_config = &lpb;
+	}
 	st.target = p->target;
 	st.name = p->name;
 	st.identity = p->identity;
@@ -48,6 +55,7 @@ static int send_start(tp_process *p)
 	env.process_start = &st;
 	rv = tp__ctl_send(p->fd, &env);
 	tp__payload_pb_release(&pb);
+	tp_log_config_free(log);
 	return rv;
 }
 

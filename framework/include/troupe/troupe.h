@@ -11,6 +11,7 @@
 #include "troupe/actor.h"
 #include "troupe/error.h"
 #include "troupe/manager.h"
+#include "troupe/log.h"
 #include "troupe/payload.h"
 #include "troupe/pipe.h"
 #include "troupe/pool.h"
