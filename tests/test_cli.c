@@ -83,6 +83,25 @@ static int setup(void **state)
 	return 0;
 }
 
+/* A detached daemon is not our child: a test that failed before shutting
+ * it down leaves it running, so find it by its pid file and kill it. */
+static void kill_detached_daemon(void)
+{
+	char pidfile[sizeof(sock) + 8];
+	int pid = 0;
+	snprintf(pidfile, sizeof(pidfile), "%s.pid", sock);
+	FILE *f = fopen(pidfile, "r");
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%d", &pid) == 1 && pid > 0 && kill(pid, 0) == 0) {
+		kill(pid, SIGKILL);
+		for (int64_t end = now_ms() + 5000;
+		     kill(pid, 0) == 0 && now_ms() < end;)
+			nap(5);
+	}
+	fclose(f);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -91,6 +110,7 @@ static int teardown(void **state)
 		waitpid(daemon_pid, NULL, 0);
 		daemon_pid = 0;
 	}
+	kill_detached_daemon();
 	unlink(cfg);
 	unlink(marks);
 	assert_int_equal(tp_test_children(), 0);
@@ -148,9 +168,10 @@ static int daemon_wait(pid_t pid)
 static json_object *status_json(json_object **root, const char *name)
 {
 	char out[16384];
-	troupe(out, sizeof(out), "status --json");
+	int rv = troupe(out, sizeof(out), "status --json");
 	*root = json_tokener_parse(out);
-	assert_non_null(*root);
+	if (*root == NULL)
+		fail_msg("status --json exited %d with: %s", rv, out);
 	json_object *kids;
 	assert_true(json_object_object_get_ex(*root, "children", &kids));
 	for (size_t i = 0; i < json_object_array_length(kids); i++) {
