@@ -25,6 +25,7 @@
 
 #include "runtime_int.h"
 #include "testutil.h"
+#include "wire.h"
 
 extern char **environ;
 
@@ -246,6 +247,9 @@ static void test_config_errors_name_file_and_line(void **state)
 	                    "2: bad intensity");
 	expect_config_error("[program:a]\ncommand = %(ENV_NOPE_X)s\n",
 	                    "2: unknown or unset");
+	expect_config_error("[supervisor]\nloglevel = loud\n"
+	                    "[program:a]\ncommand = /bin/true\n",
+	                    "2: bad loglevel 'loud'");
 	expect_config_error("[program:a\ncommand = /bin/true\n",
 	                    "1: syntax error");
 	/* Nothing was started by any of them, and no socket is left. */
@@ -327,11 +331,22 @@ static void test_cli_end_to_end(void **state)
 		nap(10);
 	assert_int_equal(pid_of("c"), 0);
 	assert_int_equal(troupe(out, sizeof(out), "signal BOGUS c"), 2);
-	/* logs */
+	/* logs: a child's stdout lines are its records in the logging
+	 * actor's file, and `logs NAME` shows that child's only. */
 	assert_int_equal(troupe(out, sizeof(out), "logs a"), 0);
+	assert_non_null(strstr(out, " INFO a["));
 	assert_non_null(strstr(out, "child a up"));
+	assert_null(strstr(out, "child b up"));
+	assert_int_equal(troupe(out, sizeof(out), "logs b"), 0);
+	assert_non_null(strstr(out, "child b up"));
+	assert_null(strstr(out, "child a up"));
 	assert_int_equal(troupe(out, sizeof(out), "logs"), 0);
+	assert_non_null(strstr(out, "troupe["));
 	assert_non_null(strstr(out, "a (pid"));
+	assert_non_null(strstr(out, "child b up"));
+	/* The kill -9 of b above is a crash report, at WARNING. */
+	assert_non_null(strstr(out, "exited with -9"));
+	assert_non_null(strstr(out, "WARNING troupe["));
 	assert_int_equal(troupe(out, sizeof(out), "logs nope"), 2);
 	/* top, one screen */
 	assert_int_equal(troupe(out, sizeof(out), "top -n 1"), 0);
@@ -352,6 +367,126 @@ static void test_cli_end_to_end(void **state)
 	fclose(f);
 	assert_string_equal(out, "down c\ndown b\ndown a\n");
 	assert_int_equal(access(sock, F_OK), -1);
+}
+
+/* Sends the control command cmd (one not offered by the CLI) to the
+ * daemon; returns the reply's code. */
+static int ctl_raw(const char *cmd)
+{
+	Troupe__SupRequest req = TROUPE__SUP_REQUEST__INIT;
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT, *rep;
+	nng_socket s;
+	nng_msg *m;
+	void *buf;
+	size_t len;
+	char url[320];
+	req.command = (char *)cmd;
+	env.body_case = TROUPE__ENVELOPE__BODY_SUP_REQUEST;
+	env.sup_request = &req;
+	TP_OK_OR_FAIL(tp__envelope_pack(&env, 1 << 20, &buf, &len));
+	snprintf(url, sizeof(url), "ipc://%s", sock);
+	assert_int_equal(nng_req0_open(&s), 0);
+	nng_setopt_ms(s, NNG_OPT_RECVTIMEO, 10000);
+	assert_int_equal(nng_dial(s, url, NULL, 0), 0);
+	assert_int_equal(nng_send(s, buf, len, 0), 0);
+	free(buf);
+	assert_int_equal(nng_recvmsg(s, &m, 0), 0);
+	TP_OK_OR_FAIL(tp__envelope_unpack(nng_msg_body(m), nng_msg_len(m),
+	                                  1 << 20, &rep));
+	nng_msg_free(m);
+	nng_close(s);
+	assert_int_equal(rep->body_case, TROUPE__ENVELOPE__BODY_SUP_REPLY);
+	int code = rep->sup_reply->code;
+	tp__envelope_free(rep);
+	return code;
+}
+
+static int64_t log_restarts(void)
+{
+	json_object *root;
+	status_json(&root, "a");
+	int64_t n = jint(root, "log_restarts");
+	json_object_put(root);
+	return n;
+}
+
+/* The logging actor is supervised: stopped, it is restarted by the
+ * daemon (counted in status --json), and the records of a child started
+ * afterwards still reach `troupe logs`. */
+static void test_logging_actor_restarted(void **state)
+{
+	(void)state;
+	char out[16384], want[64], text[2048], file[300];
+	/* The [supervisor] keys logfile and loglevel. */
+	snprintf(file, sizeof(file), "%s/mine.log", dir);
+	snprintf(text, sizeof(text),
+	         "[supervisor]\nlogfile = %s\nloglevel = info\n%s", file,
+	         three + strlen("[supervisor]\n"));
+	write_cfg(text);
+	pid_t d = daemon_start();
+	json_object *root;
+	status_json(&root, "a");
+	assert_string_equal(jstr(root, "log_file"), file);
+	json_object_put(root);
+	assert_int_equal(log_restarts(), 0);
+	assert_int_equal(ctl_raw("log-stop"), TP_OK);
+	int64_t end = now_ms() + 10000;
+	while (log_restarts() < 1 && now_ms() < end)
+		nap(20);
+	assert_int_equal(log_restarts(), 1);
+	/* A record after the restart: a's new stdout line. */
+	assert_int_equal(troupe(out, sizeof(out), "restart a"), 0);
+	snprintf(want, sizeof(want), "a[%d] child a up", pid_of("a"));
+	end = now_ms() + 10000;
+	for (;;) {
+		assert_int_equal(troupe(out, sizeof(out), "logs a"), 0);
+		if (strstr(out, want) != NULL)
+			break;
+		if (now_ms() > end)
+			fail_msg("no '%s' in: %s", want, out);
+		nap(20);
+	}
+	assert_int_equal(troupe(out, sizeof(out), "logs"), 0);
+	assert_non_null(strstr(out, "logging actor restarted"));
+	/* `logs -f a` follows the file: a line written later shows up, and
+	 * SIGINT ends it with status 0. */
+	int fds[2];
+	pid_t f;
+	char *argv[] = {TROUPE_BIN, "--socket", sock, "logs", "-f", "a", NULL};
+	posix_spawn_file_actions_t fa;
+	assert_int_equal(pipe(fds), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	assert_int_equal(posix_spawn(&f, TROUPE_BIN, &fa, NULL, argv, environ),
+	                 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	assert_int_equal(troupe(out, sizeof(out), "restart a"), 0);
+	snprintf(want, sizeof(want), "a[%d] child a up", pid_of("a"));
+	size_t got = 0;
+	end = now_ms() + 10000;
+	out[0] = '\0';
+	while (strstr(out, want) == NULL && now_ms() < end) {
+		ssize_t k = read(fds[0], out + got, sizeof(out) - 1 - got);
+		if (k > 0) {
+			got += (size_t)k;
+			out[got] = '\0';
+		} else {
+			nap(20);
+		}
+	}
+	kill(f, SIGINT);
+	int st;
+	assert_int_equal(waitpid(f, &st, 0), f);
+	close(fds[0]);
+	if (strstr(out, want) == NULL)
+		fail_msg("logs -f: no '%s' in: %s", want, out);
+	assert_null(strstr(out, "child b up"));
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	kill(d, SIGTERM);
+	assert_int_equal(daemon_wait(d), 0);
 }
 
 static void test_malformed_request_is_refused(void **state)
@@ -606,6 +741,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_help_and_unknown, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_end_to_end, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_logging_actor_restarted, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_request_is_refused,
 	                                    setup, teardown),

@@ -551,6 +551,93 @@ static void test_no_orphans_after_kill9(void **state)
 	}
 }
 
+/* Collects the lines of name in the log file of c. */
+struct collected {
+	char buf[8192];
+	size_t len;
+};
+
+static int collect(const char *line, size_t len, void *arg)
+{
+	struct collected *o = arg;
+	if (line != NULL && o->len + len + 2 < sizeof(o->buf)) {
+		memcpy(o->buf + o->len, line, len);
+		o->len += len;
+		o->buf[o->len++] = '\n';
+		o->buf[o->len] = '\0';
+	}
+	return 0;
+}
+
+/* Polls the file of c until name's lines contain want (all of them). */
+static void expect_records(const tp_log_config *c, const char *name,
+                           const char *const *want, int n)
+{
+	struct collected o;
+	int64_t end = now_ms() + 10000;
+	for (;;) {
+		int found = 0;
+		o.len = 0;
+		o.buf[0] = '\0';
+		if (tp_log_read(c, name, 0, collect, &o) == TP_OK)
+			for (int i = 0; i < n; i++)
+				found += strstr(o.buf, want[i]) != NULL;
+		if (found == n)
+			return;
+		if (now_ms() > end)
+			fail_msg("%s's records lack %s: %s", name, want[n - 1],
+			         o.buf);
+		nap();
+	}
+}
+
+/* spec.capture: stdout and stderr become records of the child (INFO and
+ * ERROR, its name and pid) in the logging actor's file, including what
+ * it writes while stopping; another child's lines are not its. */
+static void test_capture_to_logging_actor(void **state)
+{
+	(void)state;
+	char path[300], out_line[64], err_line[64];
+	tp_log_config *c;
+	tp_log_actor *a;
+	tp_sup *sup;
+	snprintf(path, sizeof(path), "%s/cap.log", tp_runtime_dir());
+	TP_OK_OR_FAIL(tp_log_config_new(&c, "sup"));
+	TP_OK_OR_FAIL(tp_log_config_set_console(c, 0, TP_LOG_COLOUR_NEVER));
+	TP_OK_OR_FAIL(tp_log_config_set_file(c, path, 0, 0));
+	TP_OK_OR_FAIL(tp_log_actor_start(c, &a));
+	char *talk[] = {"/bin/sh", "-c",
+	                "trap 'echo bye; exit 0' TERM; echo hello; "
+	                "echo oops >&2; while :; do sleep 0.05; done",
+	                NULL};
+	char *quiet[] = {"/bin/sh", "-c", "echo other; exec sleep 30", NULL};
+	tp_child_spec s = TP_CHILD_SPEC_INIT;
+	s.id = "talk";
+	s.argv = talk;
+	s.capture = 1;
+	TP_OK_OR_FAIL(tp_sup_new(&sup, NULL));
+	TP_OK_OR_FAIL(tp_sup_add_child(sup, &s));
+	s.id = "quiet";
+	s.argv = quiet;
+	TP_OK_OR_FAIL(tp_sup_add_child(sup, &s));
+	TP_OK_OR_FAIL(tp_sup_start(sup));
+	pid_t pid = pid_of(sup, "talk");
+	snprintf(out_line, sizeof(out_line), "INFO talk[%d] hello", (int)pid);
+	snprintf(err_line, sizeof(err_line), "ERROR talk[%d] oops", (int)pid);
+	const char *want[] = {out_line, err_line, "bye"};
+	expect_records(c, "talk", want, 2);
+	const char *other[] = {"other"};
+	expect_records(c, "quiet", other, 1);
+	TP_OK_OR_FAIL(tp_sup_terminate_child(sup, "talk"));
+	expect_records(c, "talk", want, 3);
+	tp_sup_free(sup);
+	struct collected o = {.len = 0};
+	TP_OK_OR_FAIL(tp_log_read(c, "talk", 0, collect, &o));
+	assert_null(strstr(o.buf, "other"));
+	tp_log_actor_free(a);
+	tp_log_config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -574,6 +661,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_startsecs_readiness, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_runtime_calls_and_errors,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_capture_to_logging_actor,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_orphans_after_kill9, setup,
 	                                    teardown),

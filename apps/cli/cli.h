@@ -42,7 +42,9 @@ struct cfg {
 	char path[512];
 	tp_sup_flags root;
 	char socket[256];
-	char http[128]; /* "host:port" for /metrics, or "" */
+	char http[128];    /* "host:port" for /metrics, or "" */
+	char logfile[256]; /* the logging actor's file, "" for the default */
+	int loglevel;      /* its level, 0 for INFO */
 	struct cfg_group groups[CFG_MAX_GROUPS];
 	int ngroups;
 	struct cfg_prog progs[CFG_MAX_PROGS];
@@ -75,9 +77,12 @@ struct daemon {
 	tp_sup *root;
 	pthread_mutex_t mu; /* serialises changes (start/stop/reload) */
 	char socket[256];
-	char log_path[512];
-	void *ctl;  /* ctl.c state */
-	void *http; /* metrics.c state */
+	char log_path[512];      /* the actor's file (or the event file) */
+	tp_log_actor *log_actor; /* NULL: per-program files (fallback) */
+	tp_log_config *log_cfg;
+	unsigned log_restarts; /* times the actor was restarted */
+	void *ctl;             /* ctl.c state */
+	void *http;            /* metrics.c state */
 };
 
 /* Builds the tree of c under a new root (not started). */
@@ -88,6 +93,19 @@ tp_sup *daemon_owner(struct daemon *d, const char *name);
 
 /* reload.c: re-reads the config; message describes what changed. */
 int daemon_reload(struct daemon *d, char *msg, size_t len);
+
+/* daemon_log.c: the daemon's logging actor. dlog_start starts it (after
+ * tp_init); dlog_apply marks every program of c for capture when it runs;
+ * dlog_watch restarts it if it died (main loop); dlog_stop_actor stops it
+ * (the control command "log-stop", for tests); dlog_say logs a daemon
+ * message (stderr without the actor); dlog_free stops and frees it. */
+int dlog_start(struct daemon *d, int foreground_fd);
+void dlog_apply(struct daemon *d, struct cfg *c);
+void dlog_watch(struct daemon *d);
+int dlog_stop_actor(struct daemon *d);
+void dlog_say(struct daemon *d, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void dlog_free(struct daemon *d);
 
 /* daemon.c: `troupe supervise FILE [--detach] [--socket PATH]`. */
 int cmd_supervise(int argc, char **argv);

@@ -130,6 +130,11 @@ static int status(const char *sock, char **names, int n, int json)
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "daemon_pid",
 		                       json_object_new_int(r->daemon_pid));
+		json_object_object_add(o, "log_file",
+		                       json_object_new_string(r->log_file));
+		json_object_object_add(
+		    o, "log_restarts",
+		    json_object_new_int64((int64_t)r->log_restarts));
 		json_object_object_add(o, "children", arr);
 		puts(
 		    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
@@ -193,28 +198,46 @@ static void on_int(int sig)
 	interrupted = 1;
 }
 
-static int logs(const char *sock, char **names, int n, int follow)
+static int print_line(const char *line, size_t len, void *arg)
 {
-	Troupe__Envelope *env;
-	char path[512];
-	int rv = call(sock, "logs", names, n > 0 ? 1 : 0, NULL, &env);
-	if (rv != 0)
-		return rv;
-	Troupe__SupReply *r = env->sup_reply;
-	if (r->code != TP_OK) {
-		fputs(r->message, stderr);
-		tp__envelope_free(env);
-		return 2;
+	(void)arg;
+	if (line == NULL) {
+		fflush(stdout);
+		return interrupted;
 	}
-	snprintf(path, sizeof(path), "%s", r->message);
-	path[strcspn(path, "\n")] = '\0';
-	tp__envelope_free(env);
+	fwrite(line, 1, len, stdout);
+	putchar('\n');
+	return 0;
+}
+
+/* The logging actor's file: the records of name (every record without
+ * one), through tp_log_read; -f follows it across rotations. */
+static int logs_records(const char *path, const char *name, int follow)
+{
+	tp_log_config *c = NULL;
+	int rv = tp_log_config_new(&c, "troupe");
+	if (rv == TP_OK)
+		rv = tp_log_config_set_file(c, path, 0, 0);
+	if (rv == TP_OK)
+		rv = tp_log_read(c, name, follow, print_line, NULL);
+	tp_log_config_free(c);
+	fflush(stdout);
+	if (rv != TP_OK) {
+		fprintf(stderr, "troupe: %s: %s\n", path, tp_strerror(rv));
+		return 1;
+	}
+	return 0;
+}
+
+/* A plain file (a program's own `log =`, or the fallback without the
+ * logging actor), printed as it is. */
+static int logs_plain(const char *path, int follow)
+{
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "troupe: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	signal(SIGINT, on_int);
 	char buf[4096];
 	for (;;) {
 		ssize_t k = read(fd, buf, sizeof(buf));
@@ -229,6 +252,29 @@ static int logs(const char *sock, char **names, int n, int follow)
 	}
 	close(fd);
 	return 0;
+}
+
+static int logs(const char *sock, char **names, int n, int follow)
+{
+	Troupe__Envelope *env;
+	char path[512];
+	int rv = call(sock, "logs", names, n > 0 ? 1 : 0, NULL, &env);
+	if (rv != 0)
+		return rv;
+	Troupe__SupReply *r = env->sup_reply;
+	if (r->code != TP_OK) {
+		fputs(r->message, stderr);
+		tp__envelope_free(env);
+		return 2;
+	}
+	int records = r->log_records;
+	snprintf(path, sizeof(path), "%s", r->message);
+	path[strcspn(path, "\n")] = '\0';
+	tp__envelope_free(env);
+	signal(SIGINT, on_int);
+	if (records)
+		return logs_records(path, n > 0 ? names[0] : NULL, follow);
+	return logs_plain(path, follow);
 }
 
 /* `troupe top`: refreshes every --interval ms (default 1000); -n N stops

@@ -3,7 +3,8 @@
  * with libinih (see docs/dependencies.md).
  *
  *   [supervisor]              the root: strategy, intensity, period (ms),
- *                             socket, http (host:port for /metrics)
+ *                             socket, http (host:port for /metrics),
+ *                             logfile, loglevel (the logging actor's)
  *   [group:NAME]              a nested supervisor: strategy, intensity,
  *                             period, restart, parent (another group)
  *   [program:NAME]            a child: command, group, restart, shutdown
@@ -398,7 +399,12 @@ static int handler(void *user, const char *sec, const char *key,
 			return setstr(p, c->socket, sizeof(c->socket), v);
 		else if (strcmp(key, "http") == 0)
 			return setstr(p, c->http, sizeof(c->http), v);
-		else
+		else if (strcmp(key, "logfile") == 0)
+			return setstr(p, c->logfile, sizeof(c->logfile), v);
+		else if (strcmp(key, "loglevel") == 0) {
+			if (tp_log_level_parse(v, &c->loglevel) != TP_OK)
+				return fail(p, "bad loglevel '%s'", v, NULL);
+		} else
 			return fail(p, "unknown key '%s' in [supervisor]", key,
 			            NULL);
 		return 1;

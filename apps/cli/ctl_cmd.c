@@ -28,6 +28,8 @@ void ctl_reply_free(Troupe__SupReply *rep)
 	free(rep->children);
 	if (rep->message != NULL && rep->message[0] != '\0')
 		free(rep->message);
+	if (rep->log_file != NULL && rep->log_file[0] != '\0')
+		free(rep->log_file);
 }
 
 static void proc_stats(pid_t pid, Troupe__SupChild *c)
@@ -117,7 +119,10 @@ static void flatten(struct daemon *d, tp_sup *s, int depth,
 		c->restart = (char *)tp_restart_name(v[i].restart);
 		c->restarts = v[i].restarts;
 		c->last_exit = v[i].last_exit;
-		c->log_path = strdup(v[i].log_path);
+		c->log_path =
+		    strdup(v[i].log_path[0] || v[i].nested || !d->log_actor
+		               ? v[i].log_path
+		               : d->log_path);
 		c->command = strdup(command_of(d, v[i].id));
 		if (v[i].state == TP_CHILD_RUNNING)
 			c->uptime_ms = now - v[i].started_ms;
@@ -148,6 +153,9 @@ static void status(struct daemon *d, Troupe__SupReply *rep, int stats)
 	flatten(d, d->root, 0, rep, &cap, mono_ms(), stats);
 	rep->strategy = (char *)tp_strategy_name(tp_sup_strategy(d->root));
 	rep->daemon_pid = getpid();
+	rep->log_restarts = __atomic_load_n(&d->log_restarts, __ATOMIC_RELAXED);
+	if (d->log_actor != NULL)
+		rep->log_file = strdup(d->log_path);
 }
 
 static void say(Troupe__SupReply *rep, int code, const char *fmt, const char *a,
@@ -231,6 +239,7 @@ static void act(struct daemon *d, const Troupe__SupRequest *req,
 static void logs(struct daemon *d, const Troupe__SupRequest *req,
                  Troupe__SupReply *rep)
 {
+	rep->log_records = d->log_actor != NULL;
 	if (req->n_names == 0) {
 		say(rep, TP_OK, "%s%s", d->log_path, "");
 		return;
@@ -251,6 +260,9 @@ static void logs(struct daemon *d, const Troupe__SupRequest *req,
 			    "");
 		else
 			say(rep, TP_OK, "%s%s", path, "");
+		/* A program with its own `log =` file is not captured. */
+		if (path != NULL && strcmp(path, d->log_path) != 0)
+			rep->log_records = 0;
 	}
 	ctl_reply_free(&all);
 }
@@ -288,6 +300,12 @@ void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
 		int rv = daemon_reload(d, msg, sizeof(msg));
 		pthread_mutex_unlock(&d->mu);
 		say(rep, rv, "%s%s", msg, "");
+	} else if (strcmp(cmd, "log-stop") == 0) {
+		/* Not a CLI command: lets tests stop the logging actor to
+		 * see the daemon restart it. */
+		int rv = dlog_stop_actor(d);
+		say(rep, rv, "logging actor stopped: %s%s", tp_strerror(rv),
+		    "");
 	} else if (strcmp(cmd, "shutdown") == 0) {
 		say(rep, TP_OK, "shutting down%s%s", "", "");
 		/* The worker raises SIGTERM once the reply is sent. */

@@ -26,31 +26,40 @@
 #include "cli.h"
 #include "runtime_int.h"
 
-static FILE *event_log; /* <run dir>/log/troupe.log */
+static FILE *event_log; /* fallback without a logging actor */
 static int foreground = 1;
 static int event_err = 2; /* stderr; non-blocking if it is a pipe */
+static struct daemon *the_daemon;
 
+/* A tree event: a record of "troupe" through the logging actor (an exit
+ * other than 0 is the crash report, at WARNING), and a line on stderr in
+ * the foreground; without the actor, a line in the event file. */
 static void on_event(void *arg, const tp_sup_event *ev)
 {
 	static const char *what[] = {"started", "ready", "exited", "restarting",
 	                             "failed: restart intensity exceeded"};
-	char when[32];
+	char when[32], msg[200], line[256];
 	time_t t = time(NULL);
-	char line[256];
+	int level = TP_LOG_INFO;
 	(void)arg;
+	if (ev->kind == TP_EV_ESCALATE) {
+		snprintf(msg, sizeof(msg), "supervisor '%s' %s",
+		         ev->sup_id[0] ? ev->sup_id : "root", what[ev->kind]);
+		level = TP_LOG_ERROR;
+	} else if (ev->kind == TP_EV_EXITED) {
+		snprintf(msg, sizeof(msg), "%s (pid %d) exited with %d", ev->id,
+		         (int)ev->pid, ev->exit_code);
+		if (ev->exit_code != 0)
+			level = TP_LOG_WARNING;
+	} else {
+		snprintf(msg, sizeof(msg), "%s (pid %d) %s", ev->id,
+		         (int)ev->pid, what[ev->kind]);
+	}
 	strftime(when, sizeof(when), "%F %T", localtime(&t));
-	if (ev->kind == TP_EV_ESCALATE)
-		snprintf(line, sizeof(line), "%s troupe: supervisor '%s' %s\n",
-		         when, ev->sup_id[0] ? ev->sup_id : "root",
-		         what[ev->kind]);
-	else if (ev->kind == TP_EV_EXITED)
-		snprintf(line, sizeof(line),
-		         "%s troupe: %s (pid %d) exited with %d\n", when,
-		         ev->id, (int)ev->pid, ev->exit_code);
-	else
-		snprintf(line, sizeof(line), "%s troupe: %s (pid %d) %s\n",
-		         when, ev->id, (int)ev->pid, what[ev->kind]);
-	if (event_log != NULL) {
+	snprintf(line, sizeof(line), "%s troupe: %s\n", when, msg);
+	if (the_daemon != NULL && the_daemon->log_actor != NULL)
+		tp_log_record(level, NULL, 0, msg, strlen(msg));
+	else if (event_log != NULL) {
 		fputs(line, event_log);
 		fflush(event_log);
 	}
@@ -241,14 +250,22 @@ static void report(int fd, const char *fmt, const char *a, const char *b)
 		fputs(msg, msg[0] == 'o' ? stdout : stderr);
 }
 
-/* Sends stdout/stderr of a detached daemon to its log file. */
+/* Sends stdout/stderr of a detached daemon to a file: troupe.stderr next
+ * to the actor's file (which only the actor writes), or, without the
+ * actor, the event file troupe.log. */
 static void redirect_logs(struct daemon *d, int detached)
 {
-	char dir[300];
+	char dir[300], err_path[320];
 	snprintf(dir, sizeof(dir), "%s/log", tp_runtime_dir());
 	mkdir(dir, 0700);
-	snprintf(d->log_path, sizeof(d->log_path), "%s/troupe.log", dir);
-	event_log = fopen(d->log_path, "ae");
+	if (d->log_actor == NULL) {
+		snprintf(d->log_path, sizeof(d->log_path), "%s/troupe.log",
+		         dir);
+		event_log = fopen(d->log_path, "ae");
+		snprintf(err_path, sizeof(err_path), "%s", d->log_path);
+	} else {
+		snprintf(err_path, sizeof(err_path), "%s/troupe.stderr", dir);
+	}
 	foreground = !detached;
 	if (!detached) {
 		/* The loop thread prints events: a full pipe on stderr must
@@ -264,7 +281,7 @@ static void redirect_logs(struct daemon *d, int detached)
 		}
 		return;
 	}
-	int fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	int fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	int nul = open("/dev/null", O_RDONLY);
 	if (nul >= 0) {
 		dup2(nul, 0);
@@ -286,17 +303,18 @@ static int wait_signal(struct daemon *d, const sigset_t *set, int *failed)
 		siginfo_t si;
 		int sig = sigtimedwait(set, &si, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
-			fprintf(stderr, "troupe: %s from pid %d\n",
-			        sig == SIGTERM ? "SIGTERM" : "SIGINT",
-			        (int)si.si_pid);
+			dlog_say(d, TP_LOG_INFO, "%s from pid %d",
+			         sig == SIGTERM ? "SIGTERM" : "SIGINT",
+			         (int)si.si_pid);
 			return 1;
 		}
 		if (sig == SIGHUP) {
 			char msg[512];
 			daemon_reload(d, msg, sizeof(msg));
-			fprintf(stderr, "troupe: %s\n", msg);
+			dlog_say(d, TP_LOG_INFO, "%s", msg);
 			return 0;
 		}
+		dlog_watch(d);
 		if (tp_sup_wait(d->root, 0) == TP_EDIED) {
 			*failed = 1;
 			return 1;
@@ -318,13 +336,23 @@ static int run(struct daemon *d, int report_fd, int detached)
 		report(report_fd, "troupe: tp_init: %s\n", tp_strerror(rv), "");
 		return 1;
 	}
+	int lrv = dlog_start(d, detached ? -1 : 2);
 	redirect_logs(d, detached);
+	if (lrv != TP_OK)
+		fprintf(stderr,
+		        "troupe: the logging actor did not start (%s): "
+		        "programs log to %s/log/NAME.log\n",
+		        tp_strerror(lrv), tp_runtime_dir());
+	the_daemon = d;
 	pthread_mutex_init(&d->mu, NULL);
+	dlog_apply(d, d->cfg);
 	if ((rv = daemon_build(d->cfg, &d->root)) != TP_OK ||
 	    (rv = ctl_start(d, d->socket)) != TP_OK) {
 		report(report_fd, "troupe: %s: %s\n", d->cfg->path,
 		       tp_strerror(rv));
 		tp_sup_free(d->root);
+		the_daemon = NULL;
+		dlog_free(d);
 		return 1;
 	}
 	if ((rv = tp_sup_start(d->root)) != TP_OK) {
@@ -344,15 +372,17 @@ static int run(struct daemon *d, int report_fd, int detached)
 			close(report_fd);
 		while (!wait_signal(d, &set, &failed))
 			;
-		fprintf(stderr, "troupe: %s\n",
-		        failed ? "the tree failed, stopping"
-		               : "shutting down in reverse order");
+		dlog_say(d, failed ? TP_LOG_ERROR : TP_LOG_INFO, "%s",
+		         failed ? "the tree failed, stopping"
+		                : "shutting down in reverse order");
 	}
 	tp_sup_stop(d->root);
 	metrics_stop(d);
 	ctl_stop(d);
 	remove_pidfile(d->socket);
 	tp_sup_free(d->root);
+	the_daemon = NULL;
+	dlog_free(d);
 	if (event_log != NULL)
 		fclose(event_log);
 	tp_fini();

@@ -58,6 +58,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
 		free(n);
 		return TP_EINVAL;
 	}
+	dlog_apply(d, n);
 	if (!groups_equal(d->cfg, n)) {
 		snprintf(msg, len,
 		         "reload refused: groups changed; restart "

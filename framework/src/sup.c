@@ -71,6 +71,7 @@ void tp__sup_child_free(struct sup_child *c)
 	strv_free((char **)c->spec.env);
 	free((char *)c->spec.cwd);
 	free((char *)c->spec.log_path);
+	tp__sup_free_captures(c, 0);
 	if (c->sub != NULL)
 		tp__sup_free_tree(c->sub);
 	free(c);

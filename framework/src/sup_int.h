@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "troupe/log.h"
 #include "troupe/supervisor.h"
 
 struct sup_op;
@@ -47,6 +48,7 @@ struct sup_child {
 	int tmpl;           /* simple_one_for_one template */
 	struct sup_op *cur; /* the op waiting on this child */
 	char log_path[256];
+	tp_log_capture *cap[2]; /* spec.capture: stdout, stderr readers */
 };
 
 enum sup_op_kind { SUP_OP_START, SUP_OP_STOP };
@@ -88,6 +90,8 @@ void tp__sup_signal(struct sup_child *c, int sig);
 /* Reaps c if it exited; returns 1 and the exit code (-N for signal N). */
 int tp__sup_reap(struct sup_child *c, int *code);
 void tp__sup_close_fds(struct sup_child *c);
+/* Frees c's output captures, first waiting up to wait_ms for their end. */
+void tp__sup_free_captures(struct sup_child *c, int wait_ms);
 
 /* sup_loop.c */
 void *tp__sup_loop(void *arg);

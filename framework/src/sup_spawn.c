@@ -12,7 +12,9 @@
  *    checks getppid(): if the supervisor died between vfork and prctl the
  *    signal would never come, so the child exits at once (the race);
  *  - gets default signal dispositions and an empty signal mask;
- *  - gets /dev/null as stdin, its log file as stdout and stderr, and, when
+ *  - gets /dev/null as stdin, its log file as stdout and stderr (or, with
+ *    spec.capture, two pipes whose read ends become tp_log_capture
+ *    readers logging each line as a record of the child), and, when
  *    it reports readiness, the write end of a pipe as fd 3 named by
  *    TROUPE_NOTIFY_FD.
  * An exec failure is reported through a close-on-exec pipe, so the caller
@@ -45,6 +47,7 @@ struct spawn_plan {
 	char path[PATH_MAX];
 	char **envp;
 	int devnull, logfd, notify_w, err_w;
+	int out[2], err[2]; /* spec.capture: stdout and stderr pipes */
 	pid_t parent;
 };
 
@@ -111,7 +114,10 @@ static void child_setup(const tp_child_spec *s, struct spawn_plan *p)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	dup2(p->devnull, 0);
-	if (p->logfd >= 0) {
+	if (p->out[1] >= 0) {
+		dup2(p->out[1], 1);
+		dup2(p->err[1], 2);
+	} else if (p->logfd >= 0) {
 		dup2(p->logfd, 1);
 		dup2(p->logfd, 2);
 	}
@@ -131,7 +137,9 @@ static void child_setup(const tp_child_spec *s, struct spawn_plan *p)
 static int open_log(struct sup_child *c)
 {
 	const char *rd = tp_runtime_dir();
-	if (c->spec.log_path != NULL && c->spec.log_path[0] == '\0')
+	c->log_path[0] = '\0';
+	if (c->spec.capture ||
+	    (c->spec.log_path != NULL && c->spec.log_path[0] == '\0'))
 		return -1;
 	if (c->spec.log_path != NULL) {
 		snprintf(c->log_path, sizeof(c->log_path), "%s",
@@ -158,7 +166,46 @@ static void plan_close(struct spawn_plan *p)
 		close(p->devnull);
 	if (p->logfd >= 0)
 		close(p->logfd);
+	for (int i = 0; i < 2; i++) {
+		if (p->out[i] >= 0)
+			close(p->out[i]);
+		if (p->err[i] >= 0)
+			close(p->err[i]);
+	}
 	free(p->envp);
+}
+
+/* The parent's ends of the capture pipes become readers of the child. */
+static void capture_start(struct sup_child *c, struct spawn_plan *p)
+{
+	int *fd[2] = {&p->out[0], &p->err[0]};
+	int level[2] = {TP_LOG_INFO, TP_LOG_ERROR};
+	close(p->out[1]);
+	close(p->err[1]);
+	p->out[1] = p->err[1] = -1;
+	for (int i = 0; i < 2; i++) {
+		if (tp_log_capture_start(*fd[i], c->spec.id, c->pid, level[i],
+		                         &c->cap[i]) == TP_OK)
+			*fd[i] = -1; /* taken; else closed by plan_close */
+	}
+}
+
+void tp__sup_free_captures(struct sup_child *c, int wait_ms)
+{
+	int had = 0;
+	for (int i = 0; i < 2; i++) {
+		if (c->cap[i] == NULL)
+			continue;
+		if (wait_ms > 0)
+			tp_log_capture_wait(c->cap[i], wait_ms);
+		tp_log_capture_free(c->cap[i]);
+		c->cap[i] = NULL;
+		had = 1;
+	}
+	/* The child's last lines are written before its exit is reported
+	 * (a `troupe stop` followed by `troupe logs` shows them). */
+	if (had && wait_ms > 0)
+		tp_log_flush(wait_ms);
 }
 
 static int do_vfork(struct sup_child *c, struct spawn_plan *p, pid_t *pid)
@@ -184,7 +231,11 @@ static int do_vfork(struct sup_child *c, struct spawn_plan *p, pid_t *pid)
 
 int tp__sup_spawn(struct sup_child *c)
 {
-	struct spawn_plan p = {.devnull = -1, .logfd = -1, .notify_w = -1};
+	struct spawn_plan p = {.devnull = -1,
+	                       .logfd = -1,
+	                       .notify_w = -1,
+	                       .out = {-1, -1},
+	                       .err = {-1, -1}};
 	int notify[2] = {-1, -1}, errp[2] = {-1, -1}, rv, e = 0;
 	pid_t pid;
 	if ((rv = resolve(c->spec.argv[0], p.path, sizeof(p.path))) != TP_OK)
@@ -196,7 +247,9 @@ int tp__sup_spawn(struct sup_child *c)
 	p.envp = build_env(&c->spec, want_notify);
 	if (p.devnull < 0 || p.envp == NULL ||
 	    (want_notify && pipe2(notify, O_CLOEXEC) != 0) ||
-	    pipe2(errp, O_CLOEXEC) != 0) {
+	    pipe2(errp, O_CLOEXEC) != 0 ||
+	    (c->spec.capture &&
+	     (pipe2(p.out, O_CLOEXEC) != 0 || pipe2(p.err, O_CLOEXEC) != 0))) {
 		rv = p.envp == NULL ? TP_ENOMEM : tp_err_errno(errno);
 		goto out;
 	}
@@ -212,6 +265,8 @@ int tp__sup_spawn(struct sup_child *c)
 		goto out;
 	}
 	c->pid = pid;
+	if (c->spec.capture)
+		capture_start(c, &p);
 	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	c->notify_fd = notify[0];
 	notify[0] = -1;
@@ -276,6 +331,9 @@ void tp__sup_close_fds(struct sup_child *c)
 		close(c->notify_fd);
 	c->pidfd = -1;
 	c->notify_fd = -1;
+	/* The child and its group are gone: the pipes end at once unless an
+	 * escaped descendant holds them; its later lines are lost. */
+	tp__sup_free_captures(c, 200);
 }
 
 int tp_ready(void)

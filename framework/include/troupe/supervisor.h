@@ -32,7 +32,8 @@
  * vfork+exec (safe after nng started), get PR_SET_PDEATHSIG(SIGKILL) so
  * they die with the supervisor, run in their own process group (signals
  * reach their descendants), and have stdout/stderr appended to a log file
- * (by default <runtime dir>/log/<id>.log).
+ * (by default <runtime dir>/log/<id>.log) or, with spec.capture, turned
+ * into records of the child through the logging actor (troupe/log.h).
  */
 #ifndef TROUPE_SUPERVISOR_H
 #define TROUPE_SUPERVISOR_H
@@ -116,12 +117,16 @@ typedef struct tp_child_spec {
 	int startsecs_ms;     /* see TP_READY_STARTED */
 	int start_timeout_ms; /* readiness deadline; 0: 10000 */
 	int stop_signal;      /* 0: SIGTERM */
+	int capture;          /* 1: stdout and stderr become records of this
+	                         child (name id, its pid; INFO and ERROR)
+	                         through this process's logger (troupe/log.h),
+	                         log_path unused; 0: the log_path file */
 } tp_child_spec;
 
 #define TP_CHILD_SPEC_INIT                                                     \
 	{                                                                      \
 		NULL, NULL, NULL, NULL, NULL, TP_PERMANENT, 5000, TP_WORKER,   \
-		    TP_READY_STARTED, 0, 0, 0                                  \
+		    TP_READY_STARTED, 0, 0, 0, 0                               \
 	}
 
 typedef enum tp_sup_event_kind {
