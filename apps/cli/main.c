@@ -24,8 +24,8 @@ static const struct {
      "re-read the config: start new, stop removed, "
      "restart changed"},
     {"logs", "[-f] [NAME]",
-     "print a child's log (the daemon's without "
-     "NAME); -f follows"},
+     "print a program's log records (every record "
+     "without NAME); -f follows"},
     {"top", "[-n N] [--interval MS]",
      "live view: pid, state, uptime, "
      "restarts, RSS, CPU"},
