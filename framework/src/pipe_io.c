@@ -16,7 +16,7 @@
 #define TAG_BYTES        'B'
 #define CONN_HANDLE_KIND "pipe"
 
-static int64_t now_ms(void)
+int64_t tp__conn_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -37,7 +37,8 @@ static int send_msg(tp_conn *c, nng_msg *m)
 {
 	int rv;
 	for (;;) {
-		if (c->peer_fin || tp__conn_peer_gone(c)) {
+		if (c->peer_fin || tp__conn_peer_gone(c) ||
+		    __atomic_load_n(&c->peer_parked, __ATOMIC_SEQ_CST)) {
 			rv = TP_ECLOSED;
 			break;
 		}
@@ -46,6 +47,8 @@ static int send_msg(tp_conn *c, nng_msg *m)
 		nng_send_aio(c->sock, c->saio);
 		if ((rv = aio_run(c, c->saio, 0)) == 0) {
 			c->sent++;
+			if (!c->slow_redial)
+				tp__conn_slow_redial(c);
 			return TP_OK;
 		}
 		if (rv != NNG_ECANCELED) {
@@ -117,7 +120,7 @@ static int raw_next(tp_conn *c, int64_t dl, nng_msg **out)
 	int rv;
 	for (;;) {
 		int gone = tp__conn_peer_gone(c);
-		int64_t left = dl < 0 ? 0 : dl - now_ms();
+		int64_t left = dl < 0 ? 0 : dl - tp__conn_now_ms();
 		nng_duration to = NNG_DURATION_INFINITE;
 		if (gone || (dl >= 0 && left <= 0))
 			to = NNG_DURATION_ZERO;
@@ -128,6 +131,8 @@ static int raw_next(tp_conn *c, int64_t dl, nng_msg **out)
 		rv = aio_run(c, c->raio, gone);
 		if (rv == 0) {
 			*out = nng_aio_get_msg(c->raio);
+			if (!c->slow_redial)
+				tp__conn_slow_redial(c);
 			return TP_OK;
 		}
 		if (rv == NNG_ECANCELED)
@@ -151,6 +156,19 @@ static void send_ctl(tp_conn *c, char tag)
 		nng_msg_free(m);
 }
 
+int tp__conn_send_fin(tp_conn *c)
+{
+	nng_msg *m;
+	if (nng_msg_alloc(&m, 1) != 0)
+		return 0;
+	*(char *)nng_msg_body(m) = TP_TAG_FIN;
+	if (nng_sendmsg(c->sock, m, NNG_FLAG_NONBLOCK) != 0) {
+		nng_msg_free(m);
+		return 0;
+	}
+	return 1;
+}
+
 /* 1 if m is a control message (consumed: freed, and a FIN answered). */
 static int control(tp_conn *c, nng_msg *m)
 {
@@ -168,7 +186,7 @@ static int control(tp_conn *c, nng_msg *m)
 /* The next data message; after the peer's FIN, TP_ECLOSED. */
 static int next_msg(tp_conn *c, int timeout_ms, nng_msg **out)
 {
-	int64_t dl = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t dl = timeout_ms < 0 ? -1 : tp__conn_now_ms() + timeout_ms;
 	int rv;
 	if (c->pending != NULL) {
 		*out = c->pending;
@@ -186,7 +204,7 @@ static int next_msg(tp_conn *c, int timeout_ms, nng_msg **out)
 
 int tp__conn_linger(tp_conn *c)
 {
-	int64_t dl = now_ms() + TP_CONN_LINGER_MS;
+	int64_t dl = tp__conn_now_ms() + TP_CONN_LINGER_MS;
 	nng_msg *m, *fin;
 	int rv;
 	if (c->sent == 0 && !__atomic_load_n(&c->ever, __ATOMIC_ACQUIRE))
@@ -196,15 +214,8 @@ int tp__conn_linger(tp_conn *c)
 	if (nng_msg_alloc(&fin, 1) != 0)
 		return TP_ENOMEM;
 	*(char *)nng_msg_body(fin) = TP_TAG_FIN;
-	if (__atomic_load_n(&c->peer_pid, __ATOMIC_ACQUIRE) == (int)getpid()) {
-		/* both ends in this thread's process: the peer may be this
-		 * very thread, which cannot answer while we wait */
-		if (nng_sendmsg(c->sock, fin, NNG_FLAG_NONBLOCK) != 0)
-			nng_msg_free(fin);
-		return TP_OK;
-	}
 	while ((rv = nng_sendmsg(c->sock, fin, 0)) == NNG_ETIMEDOUT &&
-	       now_ms() < dl && !tp__conn_peer_gone(c))
+	       tp__conn_now_ms() < dl && !tp__conn_peer_gone(c))
 		;
 	if (rv != 0) {
 		nng_msg_free(fin);
