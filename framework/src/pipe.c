@@ -32,6 +32,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 
+#include "clock.h"
 #include "pipe_int.h"
 #include "troupe/error.h"
 #include "runtime_int.h"
@@ -79,6 +80,8 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 		/* wake a send or recv blocked without a timeout; a call
 		 * starting now sees the count (both sides are seq_cst) */
 		if (__atomic_sub_fetch(&c->peers, 1, __ATOMIC_SEQ_CST) == 0) {
+			__atomic_store_n(&c->lost_ms, tp__now_ms(),
+			                 __ATOMIC_RELEASE);
 			nng_aio_cancel(c->raio);
 			nng_aio_cancel(c->saio);
 		}
@@ -110,7 +113,7 @@ static int sock_setup(tp_conn *c)
 	if (c->role == 0)
 		rv = nng_listen(s, c->addr, NULL, 0);
 	else
-		rv = nng_dial(s, c->addr, NULL, NNG_FLAG_NONBLOCK);
+		rv = nng_dial(s, c->addr, &c->dialer, NNG_FLAG_NONBLOCK);
 	return rv == 0 ? TP_OK : tp_err_nng(rv);
 }
 
@@ -139,33 +142,8 @@ int tp__conn_open(tp_conn *c)
 		return rv;
 	}
 	c->state = TP_CONN_OPEN;
+	tp__conn_listed(c);
 	return TP_OK;
-}
-
-int tp_conn_close(tp_conn *c)
-{
-	int rv = TP_OK;
-	if (c == NULL)
-		return TP_EINVAL;
-	if (c->state == TP_CONN_OPEN) {
-		rv = tp__conn_linger(c);
-		nng_close(c->sock); /* no pipe callbacks after this */
-		nng_aio_free(c->raio);
-		nng_aio_free(c->saio);
-		c->raio = c->saio = NULL;
-		nng_msg_free(c->pending);
-		c->pending = NULL;
-	}
-	c->state = TP_CONN_CLOSED;
-	return rv;
-}
-
-void tp_conn_free(tp_conn *c)
-{
-	if (c == NULL)
-		return;
-	tp_conn_close(c);
-	free(c);
 }
 
 int tp_conn_readable(const tp_conn *c)

@@ -29,15 +29,36 @@ struct tp_conn {
 	int peer_pid;         /* the connected peer's pid (atomic) */
 	uint64_t sent;
 	uint64_t rejected;
+	nng_dialer dialer; /* role 1: the dialer, for reconnect times */
+	int slow_redial;   /* role 1: reconnect interval made long */
+	int64_t lost_ms;   /* when the last peer went (atomic) */
+	/* parking (pipe_close.c), under its lock: an end closed while its
+	 * peer is open in this process keeps its socket until the peer
+	 * closes too */
+	int parked;           /* 1 parked, 2 being closed by the peer */
+	int orphan;           /* freed by the user while parked */
+	int peer_parked;      /* the peer end was closed (atomic) */
+	struct tp_conn *next; /* the list of open and parked ends */
 };
 
 #define TP_TAG_PAYLOAD 'P'
 #define TP_TAG_BYTES   'B'
 #define TP_TAG_FIN     'F'
 #define TP_TAG_ACK     'A'
+#define TP_TAG_MARK    'M' /* pipe_close.c: both ends in one process */
 
 /* The closing half of the handshake: sends FIN, waits for the ACK. */
 int tp__conn_linger(tp_conn *c);
+
+/* Queues a FIN without waiting (1 when queued). */
+int tp__conn_send_fin(tp_conn *c);
+
+/* Role 1: makes nng's reconnect interval long once connected (see
+ * pipe_close.c); cheap when already done. */
+void tp__conn_slow_redial(tp_conn *c);
+
+/* Lists an end just opened (pipe_close.c keeps the list). */
+void tp__conn_listed(tp_conn *c);
 
 /* Opens the end in this process if not yet done. */
 int tp__conn_open(tp_conn *c);

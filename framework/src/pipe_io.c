@@ -31,7 +31,8 @@ static int send_msg(tp_conn *c, nng_msg *m)
 {
 	int rv;
 	for (;;) {
-		if (c->peer_fin || tp__conn_peer_gone(c)) {
+		if (c->peer_fin || tp__conn_peer_gone(c) ||
+		    __atomic_load_n(&c->peer_parked, __ATOMIC_SEQ_CST)) {
 			rv = TP_ECLOSED;
 			break;
 		}
@@ -40,6 +41,8 @@ static int send_msg(tp_conn *c, nng_msg *m)
 		nng_send_aio(c->sock, c->saio);
 		if ((rv = aio_run(c, c->saio, 0)) == 0) {
 			c->sent++;
+			if (!c->slow_redial)
+				tp__conn_slow_redial(c);
 			return TP_OK;
 		}
 		if (rv != NNG_ECANCELED) {
@@ -122,6 +125,8 @@ static int raw_next(tp_conn *c, int64_t dl, nng_msg **out)
 		rv = aio_run(c, c->raio, gone);
 		if (rv == 0) {
 			*out = nng_aio_get_msg(c->raio);
+			if (!c->slow_redial)
+				tp__conn_slow_redial(c);
 			return TP_OK;
 		}
 		if (rv == NNG_ECANCELED)
@@ -143,6 +148,19 @@ static void send_ctl(tp_conn *c, char tag)
 	*(char *)nng_msg_body(m) = tag;
 	if (nng_sendmsg(c->sock, m, NNG_FLAG_NONBLOCK) != 0)
 		nng_msg_free(m);
+}
+
+int tp__conn_send_fin(tp_conn *c)
+{
+	nng_msg *m;
+	if (nng_msg_alloc(&m, 1) != 0)
+		return 0;
+	*(char *)nng_msg_body(m) = TP_TAG_FIN;
+	if (nng_sendmsg(c->sock, m, NNG_FLAG_NONBLOCK) != 0) {
+		nng_msg_free(m);
+		return 0;
+	}
+	return 1;
 }
 
 /* 1 if m is a control message (consumed: freed, and a FIN answered). */
@@ -190,13 +208,6 @@ int tp__conn_linger(tp_conn *c)
 	if (nng_msg_alloc(&fin, 1) != 0)
 		return TP_ENOMEM;
 	*(char *)nng_msg_body(fin) = TP_TAG_FIN;
-	if (__atomic_load_n(&c->peer_pid, __ATOMIC_ACQUIRE) == (int)getpid()) {
-		/* both ends in this thread's process: the peer may be this
-		 * very thread, which cannot answer while we wait */
-		if (nng_sendmsg(c->sock, fin, NNG_FLAG_NONBLOCK) != 0)
-			nng_msg_free(fin);
-		return TP_OK;
-	}
 	while ((rv = nng_sendmsg(c->sock, fin, 0)) == NNG_ETIMEDOUT &&
 	       tp__now_ms() < dl && !tp__conn_peer_gone(c))
 		;

@@ -59,8 +59,16 @@ int tp_pipe_new(tp_conn **a, tp_conn **b, int duplex);
  * Closing twice is allowed. Because nng drops bytes a peer had not yet
  * read when a connection goes away, close sends a FIN after the data and
  * waits for the peer's ACK (its recv sends it on reaching the FIN), up to
- * TP_CONN_LINGER_MS. It does not wait when the peer is in this process
- * (it may be this thread), or when nothing was ever sent or connected.
+ * TP_CONN_LINGER_MS (not at all if nothing was sent or connected). When the
+ * peer end is open in this process close does not wait (the peer may be
+ * this thread): the FIN is queued and the end's connection is kept, out
+ * of sight, until the peer end closes too, so nothing sent is lost (a
+ * freed end's memory is released then as well); the peer's sends give
+ * TP_ECLOSED from then on. To keep clear of a close
+ * hang in nng 1.5.2, a closing end may also wait up to about 100 ms for
+ * nng's reconnect attempts to finish, and the end that received the
+ * peer's FIN waits (bounded by TP_CONN_LINGER_MS) for the peer to drop
+ * the connection first.
  * Errors: TP_EINVAL; TP_ETIMEDOUT when the peer did not read up to the FIN
  * in time (messages may be lost: the loss is reported, not silent); the
  * end is closed in every case.
