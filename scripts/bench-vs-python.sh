@@ -19,6 +19,7 @@ ANCHORS=${ANCHORS:-$top/../shared/anchors/python}
 RUNS=${RUNS:-3}
 PY=${PYTHON:-python3}
 LOG_DIR=${LOG_DIR:-$(mktemp -d /tmp/troupe-bench.XXXXXX)}
+mkdir -p "$LOG_DIR"
 
 # label | troupe-bench arguments | anchor script and arguments
 WORKLOADS='
