@@ -23,7 +23,8 @@
  * peer's ACK ('A'); the peer's recv hands out everything before the FIN,
  * acknowledges it and then reports TP_ECLOSED. A peer that does not read
  * within the linger time makes close return TP_ETIMEDOUT: the loss is
- * reported, not silent.
+ * reported, not silent. Closing itself (ordering, parking an end whose
+ * peer is in this process, nng 1.5.2's close hang) is in pipe_close.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
