@@ -380,8 +380,9 @@ static void test_failure_and_restart_under_load(void **state)
 			const char *q = strstr(m, "] ");
 			if (q != NULL && sscanf(q + 2, "rec %ld", &r) == 1) {
 				if (r != last[k] + 1)
-					fprintf(stderr, "child %d: %ld -> %ld\n",
-						k, last[k], r);
+					fprintf(stderr,
+					        "child %d: %ld -> %ld\n", k,
+					        last[k], r);
 				last[k] = r;
 			} else if (q != NULL) {
 				fprintf(stderr, "child %d: %s\n", k, q + 2);

@@ -7,13 +7,13 @@ static int square(const tp_payload *args, tp_payload *result)
 {
 	int64_t x;
 	tp_payload_get_int(args, 0, &x);
-	return tp_payload_add_int(result, x * x);  /* returned to the parent */
+	return tp_payload_add_int(result, x * x); /* returned to the parent */
 }
-TP_TARGET(square);  /* registered by name: works with every start method */
+TP_TARGET(square); /* registered by name: works with every start method */
 
 int main(void)
 {
-	tp_init(NULL);  /* the `if __name__ == "__main__":` guard */
+	tp_init(NULL); /* the `if __name__ == "__main__":` guard */
 	tp_payload *args, *res;
 	tp_process *p;
 	tp_payload_new(&args);

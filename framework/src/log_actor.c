@@ -188,7 +188,7 @@ static void handle_batch(tp_log_actor *a, struct conn *c, const void *buf,
 	if (p != NULL && b->seq >= p->next_seq)
 		lost = b->seq - p->next_seq;
 	else /* the first batch seen from this process (or from a new one
-		with a reused pid): everything before it is missing */
+	        with a reused pid): everything before it is missing */
 		lost = b->seq;
 	if (p == NULL)
 		p = peer_add(a, b->pid);
