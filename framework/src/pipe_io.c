@@ -347,20 +347,13 @@ static int conn_from_handle(const Troupe__Handle *h, tp_conn **out)
 
 int tp_payload_get_conn(const tp_payload *p, size_t i, tp_conn **out)
 {
-	const char *type;
 	Troupe__Handle *h;
-	int rv;
-	if (p == NULL || out == NULL)
+	if (out == NULL)
 		return TP_EINVAL;
-	if ((rv = tp_payload_proto_type(p, i, &type)) != TP_OK)
-		return rv;
-	if (strcmp(type, troupe__handle__descriptor.name) != 0)
-		return TP_ETYPE;
-	rv = tp_payload_get_proto(p, i, &troupe__handle__descriptor,
-	                          (ProtobufCMessage **)&h);
+	int rv = tp__payload_get_handle(p, i, CONN_HANDLE_KIND, &h);
 	if (rv != TP_OK)
 		return rv;
 	rv = conn_from_handle(h, out);
-	protobuf_c_message_free_unpacked(&h->base, NULL);
+	tp__handle_free(h);
 	return rv;
 }

@@ -172,23 +172,13 @@ static int attach(const char *name, uint64_t want, tp_queue **out)
 
 int tp_payload_get_queue(const tp_payload *p, size_t i, tp_queue **out)
 {
-	const char *type;
 	Troupe__Handle *h;
-	int rv;
-	if (p == NULL || out == NULL)
+	if (out == NULL)
 		return TP_EINVAL;
-	if ((rv = tp_payload_proto_type(p, i, &type)) != TP_OK)
-		return rv;
-	if (strcmp(type, troupe__handle__descriptor.name) != 0)
-		return TP_ETYPE;
-	rv = tp_payload_get_proto(p, i, &troupe__handle__descriptor,
-	                          (ProtobufCMessage **)&h);
+	int rv = tp__payload_get_handle(p, i, Q_HANDLE_KIND, &h);
 	if (rv != TP_OK)
 		return rv;
-	if (strcmp(h->kind, Q_HANDLE_KIND) != 0)
-		rv = TP_ETYPE;
-	else
-		rv = attach(h->name, h->size, out);
-	protobuf_c_message_free_unpacked(&h->base, NULL);
+	rv = attach(h->name, h->size, out);
+	tp__handle_free(h);
 	return rv;
 }

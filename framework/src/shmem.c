@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "wire.h"
 #include "sobj.h"
 #include "troupe.pb-c.h"
 #include "troupe/error.h"
@@ -109,18 +110,15 @@ int tp_payload_add_shmem(tp_payload *p, const tp_shmem *m)
 
 int tp_payload_get_shmem(const tp_payload *p, size_t i, tp_shmem **out)
 {
-	ProtobufCMessage *msg = NULL;
+	Troupe__Handle *h;
 	int rv;
 	if (out == NULL)
 		return TP_EINVAL;
-	rv = tp_payload_get_proto(p, i, &troupe__handle__descriptor, &msg);
+	rv = tp__payload_get_handle(p, i, tp__kind_name(TP__KSHMEM), &h);
 	if (rv != TP_OK)
 		return rv;
-	Troupe__Handle *h = (Troupe__Handle *)msg;
-	if (strcmp(h->kind, tp__kind_name(TP__KSHMEM)) != 0)
-		rv = TP_ETYPE;
-	else if ((rv = tp_shmem_attach(out, h->name)) == TP_EINVAL)
+	if ((rv = tp_shmem_attach(out, h->name)) == TP_EINVAL)
 		rv = TP_EDECODE;
-	protobuf_c_message_free_unpacked(msg, NULL);
+	tp__handle_free(h);
 	return rv;
 }

@@ -185,3 +185,28 @@ void tp__envelope_free(Troupe__Envelope *env)
 	if (env != NULL)
 		protobuf_c_message_free_unpacked(&env->base, NULL);
 }
+
+int tp__payload_get_handle(const tp_payload *p, size_t i, const char *kind,
+                           Troupe__Handle **out)
+{
+	ProtobufCMessage *m = NULL;
+	int rv;
+	if (p == NULL || out == NULL)
+		return TP_EINVAL;
+	rv = tp_payload_get_proto(p, i, &troupe__handle__descriptor, &m);
+	if (rv != TP_OK)
+		return rv;
+	Troupe__Handle *h = (Troupe__Handle *)m;
+	if (kind != NULL && strcmp(h->kind, kind) != 0) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		return TP_ETYPE;
+	}
+	*out = h;
+	return TP_OK;
+}
+
+void tp__handle_free(Troupe__Handle *h)
+{
+	if (h != NULL)
+		protobuf_c_message_free_unpacked(&h->base, NULL);
+}

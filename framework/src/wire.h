@@ -41,6 +41,16 @@ void tp__payload_pb_release(Troupe__Payload *pb);
 /* Copies an unpacked Troupe__Payload into a new tp_payload. */
 int tp__payload_from_pb(const Troupe__Payload *pb, tp_payload **out);
 
+/*
+ * Reads value i of p as a troupe.Handle of the given kind (NULL: any kind),
+ * the form every shareable object takes inside a payload. Errors:
+ * TP_EINVAL, TP_ENOENT (no value i), TP_ETYPE (not a Handle, or a Handle of
+ * another kind), TP_EDECODE. Free *out with tp__handle_free.
+ */
+int tp__payload_get_handle(const tp_payload *p, size_t i, const char *kind,
+                           Troupe__Handle **out);
+void tp__handle_free(Troupe__Handle *h);
+
 /* Envelope helpers: the one format every troupe message travels in. */
 int tp__envelope_pack(const Troupe__Envelope *env, size_t max, void **buf,
                       size_t *len);
