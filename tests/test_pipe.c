@@ -287,6 +287,13 @@ static void test_between_processes(void **state)
 	assert_int_equal(tp_conn_readable(c), 1);
 	tp_conn_free(c);
 	TP_EXPECT(tp_payload_get_conn(args, 1, &c), TP_ENOENT);
+	TP_EXPECT(tp_payload_get_conn(args, 0, NULL), TP_EINVAL);
+	/* A handle of another kind (a queue) is not a pipe end. */
+	tp_queue *q;
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	TP_OK_OR_FAIL(tp_payload_add_queue(args, q));
+	TP_EXPECT(tp_payload_get_conn(args, 1, &c), TP_ETYPE);
+	tp_queue_free(q);
 	tp_payload_free(args);
 	tp_conn_free(a);
 	tp_conn_free(b);

@@ -613,6 +613,15 @@ static void test_pass_in_payload(void **state)
 	free(s);
 	TP_EXPECT(tp_payload_get_queue(args, 0, &q2), TP_ETYPE);
 	TP_EXPECT(tp_payload_get_queue(args, 5, &q2), TP_ENOENT);
+	TP_EXPECT(tp_payload_get_queue(args, 1, NULL), TP_EINVAL);
+	TP_EXPECT(tp_payload_get_queue(NULL, 1, &q2), TP_EINVAL);
+	/* A handle of another kind (a pipe end) is not a queue. */
+	tp_conn *ra, *rb;
+	TP_OK_OR_FAIL(tp_pipe_new(&ra, &rb, 1));
+	TP_OK_OR_FAIL(tp_payload_add_conn(args, ra));
+	TP_EXPECT(tp_payload_get_queue(args, 2, &q2), TP_ETYPE);
+	tp_conn_free(ra);
+	tp_conn_free(rb);
 	TP_EXPECT(tp_payload_add_queue(NULL, q), TP_EINVAL);
 	tp_payload_free(args);
 	tp_queue_free(q);
