@@ -56,6 +56,12 @@ run_one() {
 	fi
 }
 
+# CPU time the hypervisor gave to others (steal), in seconds since boot: a
+# run with much steal measures the host, not troupe or Python.
+steal_s() { awk -v hz="$(getconf CLK_TCK)" '/^cpu /{printf "%.1f", $9 / hz}' /proc/stat; }
+steal0=$(steal_s)
+t0=$(date +%s)
+
 median() { sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'; }
 
 printf '%-26s %14s %14s %-8s %8s\n' metric troupe python unit better
@@ -98,5 +104,7 @@ while IFS='|' read -r label targs pargs; do
 		printf "%.2fx", low ? p / t : t / p }')
 	printf '%-26s %14s %14s %-8s %8s\n' "$label" "${t:--}" "${p:--}" "${unit:--}" "$better"
 done <<<"$WORKLOADS"
-echo "# $RUNS runs each, alternating; logs in $LOG_DIR" >&2
+steal=$(awk -v a="$steal0" -v b="$(steal_s)" 'BEGIN {printf "%.1f", b - a}')
+echo "# $RUNS runs each, alternating; $(($(date +%s) - t0)) s wall," \
+	"${steal} CPU-s stolen by the hypervisor; logs in $LOG_DIR" >&2
 exit $failed
