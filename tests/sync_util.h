@@ -92,4 +92,74 @@ static inline void su_fini(void)
 	assert_int_equal(su_shm_count(), 0);
 }
 
+/* The payload index of each object type in the "every type to a child"
+ * tests (test_shared.c, test_sync_process.c). */
+enum {
+	H_LOCK,
+	H_RLOCK,
+	H_SEM,
+	H_BSEM,
+	H_EVENT,
+	H_COND,
+	H_BAR,
+	H_VAL,
+	H_ARR,
+	H_SHM,
+	H_N
+};
+
+/* In a child: attaches every handle of p and uses it the way the parent
+ * checks afterwards. Returns 0, or the number of the first step that
+ * failed (2..11) as the child's exit code. */
+static inline int su_use_all(const tp_payload *p)
+{
+	tp_lock *l, *rl;
+	tp_sem *s, *bs;
+	tp_event *e;
+	tp_cond *c;
+	tp_barrier *b;
+	tp_value *v;
+	tp_array *a;
+	tp_shmem *m;
+	if (tp_payload_get_lock(p, H_LOCK, &l) || tp_lock_acquire(l, 0) ||
+	    tp_lock_release(l))
+		return 2;
+	if (tp_payload_get_lock(p, H_RLOCK, &rl) || !tp_lock_is_recursive(rl) ||
+	    tp_lock_acquire(rl, 0) || tp_lock_acquire(rl, 0) ||
+	    tp_lock_release(rl) || tp_lock_release(rl))
+		return 3;
+	if (tp_payload_get_sem(p, H_SEM, &s) || tp_sem_release(s))
+		return 4;
+	if (tp_payload_get_sem(p, H_BSEM, &bs) ||
+	    tp_sem_release(bs) != TP_EVALUE)
+		return 5;
+	if (tp_payload_get_cond(p, H_COND, &c) || tp_cond_acquire(c, 0) ||
+	    tp_cond_notify_all(c) || tp_cond_release(c))
+		return 6;
+	if (tp_payload_get_value(p, H_VAL, &v) || tp_value_set_long(v, 42))
+		return 7;
+	if (tp_payload_get_array(p, H_ARR, &a) ||
+	    tp_array_set_double(a, 1, -2.5))
+		return 8;
+	if (tp_payload_get_shmem(p, H_SHM, &m))
+		return 9;
+	strcpy(tp_shmem_buf(m), "hello");
+	if (tp_payload_get_event(p, H_EVENT, &e) || tp_event_set(e))
+		return 10;
+	if (tp_payload_get_barrier(p, H_BAR, &b) ||
+	    tp_barrier_wait(b, 10000, NULL))
+		return 11;
+	tp_lock_free(l);
+	tp_lock_free(rl);
+	tp_sem_free(s);
+	tp_sem_free(bs);
+	tp_event_free(e);
+	tp_cond_free(c);
+	tp_barrier_free(b);
+	tp_value_free(v);
+	tp_array_free(a);
+	tp_shmem_free(m);
+	return 0;
+}
+
 #endif

@@ -328,20 +328,6 @@ static void test_shared_memory(void **state)
 
 /* ---- every type to a freshly exec'd process ---- */
 
-enum {
-	H_LOCK,
-	H_RLOCK,
-	H_SEM,
-	H_BSEM,
-	H_EVENT,
-	H_COND,
-	H_BAR,
-	H_VAL,
-	H_ARR,
-	H_SHM,
-	H_N
-};
-
 /* The exec'd child: attaches each handle and uses it. Exit code = the
  * first step that failed. */
 static int fresh_steps(const char *hex);
@@ -359,59 +345,14 @@ static int fresh_steps(const char *hex)
 	size_t len = strlen(hex) / 2;
 	unsigned char *buf = malloc(len + 1);
 	tp_payload *p;
-	tp_lock *l, *rl;
-	tp_sem *s, *bs;
-	tp_event *e;
-	tp_cond *c;
-	tp_barrier *b;
-	tp_value *v;
-	tp_array *a;
-	tp_shmem *m;
 	for (size_t i = 0; i < len; i++)
 		sscanf(hex + 2 * i, "%2hhx", &buf[i]);
 	if (tp_payload_decode(buf, len, 0, &p) != TP_OK)
 		return 1;
 	free(buf);
-	if (tp_payload_get_lock(p, H_LOCK, &l) || tp_lock_acquire(l, 0) ||
-	    tp_lock_release(l))
-		return 2;
-	if (tp_payload_get_lock(p, H_RLOCK, &rl) || !tp_lock_is_recursive(rl) ||
-	    tp_lock_acquire(rl, 0) || tp_lock_acquire(rl, 0) ||
-	    tp_lock_release(rl) || tp_lock_release(rl))
-		return 3;
-	if (tp_payload_get_sem(p, H_SEM, &s) || tp_sem_release(s))
-		return 4;
-	if (tp_payload_get_sem(p, H_BSEM, &bs) ||
-	    tp_sem_release(bs) != TP_EVALUE)
-		return 5;
-	if (tp_payload_get_cond(p, H_COND, &c) || tp_cond_acquire(c, 0) ||
-	    tp_cond_notify_all(c) || tp_cond_release(c))
-		return 6;
-	if (tp_payload_get_value(p, H_VAL, &v) || tp_value_set_long(v, 42))
-		return 7;
-	if (tp_payload_get_array(p, H_ARR, &a) ||
-	    tp_array_set_double(a, 1, -2.5))
-		return 8;
-	if (tp_payload_get_shmem(p, H_SHM, &m))
-		return 9;
-	strcpy(tp_shmem_buf(m), "hello");
-	if (tp_payload_get_event(p, H_EVENT, &e) || tp_event_set(e))
-		return 10;
-	if (tp_payload_get_barrier(p, H_BAR, &b) ||
-	    tp_barrier_wait(b, 10000, NULL))
-		return 11;
-	tp_lock_free(l);
-	tp_lock_free(rl);
-	tp_sem_free(s);
-	tp_sem_free(bs);
-	tp_event_free(e);
-	tp_cond_free(c);
-	tp_barrier_free(b);
-	tp_value_free(v);
-	tp_array_free(a);
-	tp_shmem_free(m);
+	int rv = su_use_all(p);
 	tp_payload_free(p);
-	return 0;
+	return rv;
 }
 
 static void test_every_type_to_fresh_process(void **state)

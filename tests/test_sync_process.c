@@ -4,70 +4,11 @@
  * child killed holding a passed Lock. */
 #include "sync_util.h"
 
-enum {
-	H_LOCK,
-	H_RLOCK,
-	H_SEM,
-	H_BSEM,
-	H_EVENT,
-	H_COND,
-	H_BAR,
-	H_VAL,
-	H_ARR,
-	H_SHM
-};
-
 /* Attaches every handle and uses it; returns the first failed step. */
 static int use_all(const tp_payload *args, tp_payload *result)
 {
-	tp_lock *l, *rl;
-	tp_sem *s, *bs;
-	tp_event *e;
-	tp_cond *c;
-	tp_barrier *b;
-	tp_value *v;
-	tp_array *a;
-	tp_shmem *m;
 	(void)result;
-	if (tp_payload_get_lock(args, H_LOCK, &l) || tp_lock_acquire(l, 0) ||
-	    tp_lock_release(l))
-		return 2;
-	if (tp_payload_get_lock(args, H_RLOCK, &rl) || tp_lock_acquire(rl, 0) ||
-	    tp_lock_acquire(rl, 0) || tp_lock_release(rl) ||
-	    tp_lock_release(rl))
-		return 3;
-	if (tp_payload_get_sem(args, H_SEM, &s) || tp_sem_release(s))
-		return 4;
-	if (tp_payload_get_sem(args, H_BSEM, &bs) ||
-	    tp_sem_release(bs) != TP_EVALUE)
-		return 5;
-	if (tp_payload_get_cond(args, H_COND, &c) || tp_cond_acquire(c, 0) ||
-	    tp_cond_notify_all(c) || tp_cond_release(c))
-		return 6;
-	if (tp_payload_get_value(args, H_VAL, &v) || tp_value_set_long(v, 42))
-		return 7;
-	if (tp_payload_get_array(args, H_ARR, &a) ||
-	    tp_array_set_double(a, 1, -2.5))
-		return 8;
-	if (tp_payload_get_shmem(args, H_SHM, &m))
-		return 9;
-	strcpy(tp_shmem_buf(m), "hello");
-	if (tp_payload_get_event(args, H_EVENT, &e) || tp_event_set(e))
-		return 10;
-	if (tp_payload_get_barrier(args, H_BAR, &b) ||
-	    tp_barrier_wait(b, 10000, NULL))
-		return 11;
-	tp_lock_free(l);
-	tp_lock_free(rl);
-	tp_sem_free(s);
-	tp_sem_free(bs);
-	tp_event_free(e);
-	tp_cond_free(c);
-	tp_barrier_free(b);
-	tp_value_free(v);
-	tp_array_free(a);
-	tp_shmem_free(m);
-	return 0;
+	return su_use_all(args);
 }
 TP_TARGET(use_all);
 
