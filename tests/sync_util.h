@@ -162,4 +162,72 @@ static inline int su_use_all(const tp_payload *p)
 	return 0;
 }
 
+/* Every shareable object, made by the parent for su_use_all in a child. */
+struct su_all {
+	tp_lock *l, *rl;
+	tp_sem *s, *bs;
+	tp_event *e;
+	tp_cond *c;
+	tp_barrier *b;
+	tp_value *v;
+	tp_array *a;
+	tp_shmem *m;
+	tp_payload *p; /* one handle of each, at the H_* indices */
+};
+
+/* Makes one object of every type and the payload that carries them. */
+static inline void su_all_new(struct su_all *o)
+{
+	TP_OK_OR_FAIL(tp_lock_new(&o->l));
+	TP_OK_OR_FAIL(tp_rlock_new(&o->rl));
+	TP_OK_OR_FAIL(tp_sem_new(&o->s, 0));
+	TP_OK_OR_FAIL(tp_bsem_new(&o->bs, 1));
+	TP_OK_OR_FAIL(tp_event_new(&o->e));
+	TP_OK_OR_FAIL(tp_cond_new(&o->c, o->rl));
+	TP_OK_OR_FAIL(tp_barrier_new(&o->b, 2, NULL, NULL, -1));
+	TP_OK_OR_FAIL(tp_value_new(&o->v, 'q', NULL, NULL));
+	TP_OK_OR_FAIL(tp_array_new(&o->a, 'd', 2, NULL, NULL));
+	TP_OK_OR_FAIL(tp_shmem_new(&o->m, 64));
+	TP_OK_OR_FAIL(tp_payload_new(&o->p));
+	TP_OK_OR_FAIL(tp_payload_add_lock(o->p, o->l));
+	TP_OK_OR_FAIL(tp_payload_add_lock(o->p, o->rl));
+	TP_OK_OR_FAIL(tp_payload_add_sem(o->p, o->s));
+	TP_OK_OR_FAIL(tp_payload_add_sem(o->p, o->bs));
+	TP_OK_OR_FAIL(tp_payload_add_event(o->p, o->e));
+	TP_OK_OR_FAIL(tp_payload_add_cond(o->p, o->c));
+	TP_OK_OR_FAIL(tp_payload_add_barrier(o->p, o->b));
+	TP_OK_OR_FAIL(tp_payload_add_value(o->p, o->v));
+	TP_OK_OR_FAIL(tp_payload_add_array(o->p, o->a));
+	TP_OK_OR_FAIL(tp_payload_add_shmem(o->p, o->m));
+}
+
+/* After su_use_all ran in a child: checks what it did through the
+ * parent's own objects, then frees them and unlinks the SharedMemory. */
+static inline void su_all_check_free(struct su_all *o)
+{
+	unsigned sv;
+	int64_t x;
+	double d;
+	TP_OK_OR_FAIL(tp_sem_get_value(o->s, &sv));
+	assert_int_equal(sv, 1);
+	assert_true(tp_event_is_set(o->e));
+	TP_OK_OR_FAIL(tp_value_get_long(o->v, &x));
+	assert_int_equal(x, 42);
+	TP_OK_OR_FAIL(tp_array_get_double(o->a, 1, &d));
+	assert_true(d == -2.5);
+	assert_string_equal(tp_shmem_buf(o->m), "hello");
+	tp_payload_free(o->p);
+	tp_lock_free(o->l);
+	tp_lock_free(o->rl);
+	tp_sem_free(o->s);
+	tp_sem_free(o->bs);
+	tp_event_free(o->e);
+	tp_cond_free(o->c);
+	tp_barrier_free(o->b);
+	tp_value_free(o->v);
+	tp_array_free(o->a);
+	TP_OK_OR_FAIL(tp_shmem_unlink(o->m));
+	tp_shmem_free(o->m);
+}
+
 #endif

@@ -14,70 +14,20 @@ TP_TARGET(use_all);
 
 static void every_type(tp_start_method method)
 {
-	tp_lock *l, *rl;
-	tp_sem *s, *bs;
-	tp_event *e;
-	tp_cond *c;
-	tp_barrier *b;
-	tp_value *v;
-	tp_array *a;
-	tp_shmem *m;
-	tp_payload *p;
+	struct su_all o;
 	tp_process *proc;
-	tp_process_opts o = {.method = method};
-	TP_OK_OR_FAIL(tp_lock_new(&l));
-	TP_OK_OR_FAIL(tp_rlock_new(&rl));
-	TP_OK_OR_FAIL(tp_sem_new(&s, 0));
-	TP_OK_OR_FAIL(tp_bsem_new(&bs, 1));
-	TP_OK_OR_FAIL(tp_event_new(&e));
-	TP_OK_OR_FAIL(tp_cond_new(&c, rl));
-	TP_OK_OR_FAIL(tp_barrier_new(&b, 2, NULL, NULL, -1));
-	TP_OK_OR_FAIL(tp_value_new(&v, 'q', NULL, NULL));
-	TP_OK_OR_FAIL(tp_array_new(&a, 'd', 2, NULL, NULL));
-	TP_OK_OR_FAIL(tp_shmem_new(&m, 64));
-	TP_OK_OR_FAIL(tp_payload_new(&p));
-	TP_OK_OR_FAIL(tp_payload_add_lock(p, l));
-	TP_OK_OR_FAIL(tp_payload_add_lock(p, rl));
-	TP_OK_OR_FAIL(tp_payload_add_sem(p, s));
-	TP_OK_OR_FAIL(tp_payload_add_sem(p, bs));
-	TP_OK_OR_FAIL(tp_payload_add_event(p, e));
-	TP_OK_OR_FAIL(tp_payload_add_cond(p, c));
-	TP_OK_OR_FAIL(tp_payload_add_barrier(p, b));
-	TP_OK_OR_FAIL(tp_payload_add_value(p, v));
-	TP_OK_OR_FAIL(tp_payload_add_array(p, a));
-	TP_OK_OR_FAIL(tp_payload_add_shmem(p, m));
-	TP_OK_OR_FAIL(tp_process_new(&proc, use_all, p, &o));
+	tp_process_opts opts = {.method = method};
+	su_all_new(&o);
+	TP_OK_OR_FAIL(tp_process_new(&proc, use_all, o.p, &opts));
 	TP_OK_OR_FAIL(tp_process_start(proc));
-	int brv = tp_barrier_wait(b, 10000, NULL);
+	int brv = tp_barrier_wait(o.b, 10000, NULL);
 	TP_OK_OR_FAIL(tp_process_join(proc, 10000));
 	int code = -1;
 	TP_OK_OR_FAIL(tp_process_exitcode(proc, &code));
 	assert_int_equal(code, 0); /* else: the step that failed */
 	TP_OK_OR_FAIL(brv);
-	unsigned sv;
-	int64_t x;
-	double d;
-	TP_OK_OR_FAIL(tp_sem_get_value(s, &sv));
-	assert_int_equal(sv, 1);
-	assert_true(tp_event_is_set(e));
-	TP_OK_OR_FAIL(tp_value_get_long(v, &x));
-	assert_int_equal(x, 42);
-	TP_OK_OR_FAIL(tp_array_get_double(a, 1, &d));
-	assert_true(d == -2.5);
-	assert_string_equal(tp_shmem_buf(m), "hello");
 	tp_process_free(proc);
-	tp_payload_free(p);
-	tp_lock_free(l);
-	tp_lock_free(rl);
-	tp_sem_free(s);
-	tp_sem_free(bs);
-	tp_event_free(e);
-	tp_cond_free(c);
-	tp_barrier_free(b);
-	tp_value_free(v);
-	tp_array_free(a);
-	TP_OK_OR_FAIL(tp_shmem_unlink(m));
-	tp_shmem_free(m);
+	su_all_check_free(&o);
 }
 
 static void test_every_type_forkserver_and_spawn(void **state)
