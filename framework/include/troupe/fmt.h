@@ -1,0 +1,152 @@
+/*
+ * troupe/fmt.h - the concise API: argument lists built and read in one call
+ * from a format string, Python reprs, and shorthands for the common calls.
+ *
+ *   tp_pack(args, "isd", 7, "bob", 0.5);            // args += (7, 'bob', 0.5)
+ *   tp_unpack(args, "isd", &n, &name, &x);          // n, name, x = args
+ *   printf("%s\n", tp_repr(res, buf, sizeof buf));  // [1, 4, 9]
+ *
+ * A format string has one letter per value:
+ *
+ *   letter  Python  tp_pack takes           tp_unpack stores into
+ *   n       None    (nothing)               (nothing: checks it is None)
+ *   i       int     int                     int *   (TP_EVALUE if it does
+ *                                                    not fit in an int)
+ *   l       int     int64_t                 int64_t *
+ *   d       float   double                  double *
+ *   s       str     const char * (not NULL) const char ** (borrowed)
+ *   z       str     const char *, NULL for  const char **, NULL for None
+ *           / None  None
+ *   b       bytes   const void *, size_t    const void ** (borrowed), size_t *
+ *   .       any     (not allowed)           (nothing: skips one value)
+ *   *       (end)   (not allowed)           (nothing: ignore every value
+ *                                            left; only last in fmt)
+ *
+ * Spaces in a format are ignored. tp_unpack wants exactly one value per
+ * letter (as Python's `a, b = t`) unless the format ends with '*'. The
+ * 'i' letter takes a C int on purpose: tp_pack(p, "i", 7) is correct C,
+ * whereas a literal 7 passed for an int64_t would not be.
+ *
+ * Pointers stored by tp_unpack ('s', 'z', 'b') are borrowed from the
+ * payload: valid until it is cleared or freed. Nothing here keeps state
+ * between calls; every call is as thread-safe as its payload.
+ */
+#ifndef TROUPE_FMT_H
+#define TROUPE_FMT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe/manager.h"
+#include "troupe/payload.h"
+#include "troupe/pool.h"
+#include "troupe/shared.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * tp_pack appends one value per letter of fmt to p.
+ * Errors: TP_EINVAL (p or fmt NULL, a letter tp_pack does not take, a NULL
+ * 's' string or a NULL 'b' pointer with a length), TP_ENOMEM. The format and
+ * the arguments are checked before anything is added, so on TP_EINVAL p is
+ * unchanged; on TP_ENOMEM p may hold the first values of the format.
+ */
+int tp_pack(tp_payload *p, const char *fmt, ...);
+int tp_vpack(tp_payload *p, const char *fmt, va_list ap);
+
+/* tp_pack_new is tp_payload_new + tp_pack: *out is NULL on error. */
+int tp_pack_new(tp_payload **out, const char *fmt, ...);
+
+/*
+ * tp_unpack reads p's values into the pointers, one per letter of fmt.
+ * Nothing is stored unless every value matches its letter, so an error
+ * leaves the caller's variables as they were.
+ * Errors: TP_EINVAL (p or fmt NULL, unknown letter), TP_ETYPE (a value of
+ * another type, or another number of values than letters), TP_EVALUE (an
+ * 'i' value outside int's range). tp_unpack_why tells which value and both
+ * types.
+ */
+int tp_unpack(const tp_payload *p, const char *fmt, ...);
+int tp_vunpack(const tp_payload *p, const char *fmt, va_list ap);
+
+/*
+ * tp_unpack_why checks p against fmt as tp_unpack does, without storing
+ * anything. It returns the same code; on an error it writes a sentence into
+ * buf (truncated to len) naming the position and both types, e.g.
+ * "value 2: format 's' wants str, got int (7)" or "format \"ii\" wants 2
+ * values, got 3". On success buf holds "".
+ */
+int tp_unpack_why(const tp_payload *p, const char *fmt, char *buf, size_t len);
+
+/* ---- Python reprs -------------------------------------------------------
+ * Each writes into buf (at most len bytes, always NUL-terminated; a repr
+ * that does not fit ends in "...") and returns buf, so it can be used
+ * inside printf. A NULL payload gives "[]", an index out of range "". */
+
+/* tp_repr: the payload as a Python list: "[1, 'a', b'\x00', None, 0.5]". */
+const char *tp_repr(const tp_payload *p, char *buf, size_t len);
+
+/* tp_repr_at: repr(value i) ("'bob'"); tp_str_at: str(value i) ("bob"),
+ * what Python's print shows. */
+const char *tp_repr_at(const tp_payload *p, size_t i, char *buf, size_t len);
+const char *tp_str_at(const tp_payload *p, size_t i, char *buf, size_t len);
+
+/* tp_repr_double: repr(float) - the shortest text that reads back as the
+ * same double: "2.7182818284590455", "0.1", "1e+16", "-0.0", "inf", "nan". */
+const char *tp_repr_double(double v, char *buf, size_t len);
+
+/* tp_value_repr: repr(v.value) of a shared Value ("3.1415927", "7",
+ * b'x' for 'c'); tp_array_repr: repr(a[:]) ("[0, -1, -2]"). They read
+ * under the object's lock. */
+const char *tp_value_repr(tp_value *v, char *buf, size_t len);
+const char *tp_array_repr(tp_array *a, char *buf, size_t len);
+
+/* (A Manager proxy's repr is tp_proxy_repr, troupe/manager.h.) */
+
+/* ---- Shorthands ---------------------------------------------------------- */
+
+/*
+ * tp_pool_applyf is tp_pool_apply with its arguments given inline:
+ * tp_pool_applyf(pool, f, &res, "i", 10) is Python's pool.apply(f, (10,)).
+ * tp_pool_submit is tp_pool_apply_async likewise:
+ * tp_pool_submit(pool, worker, cb, ecb, arg, &r, "i", i) is
+ * pool.apply_async(worker, (i,), callback=cb, error_callback=ecb).
+ * Errors: as tp_pack, then as tp_pool_apply / tp_pool_apply_async.
+ */
+int tp_pool_applyf(tp_pool *pool, tp_target_fn fn, tp_payload **out,
+                   const char *fmt, ...);
+int tp_pool_submit(tp_pool *pool, tp_target_fn fn, tp_pool_callback callback,
+                   tp_pool_error_callback error_callback, void *arg,
+                   tp_pool_result **out, const char *fmt, ...);
+
+/*
+ * tp_value_add_long / tp_value_add_double: `with v.get_lock(): v.value +=
+ * delta` on a shared Value, as one call; the new value goes to *out (may
+ * be NULL). A raw Value (no lock) is updated without one.
+ * Errors: as tp_value_get_long / tp_value_get_double, plus lock errors.
+ */
+int tp_value_add_long(tp_value *v, int64_t delta, int64_t *out);
+int tp_value_add_double(tp_value *v, double delta, double *out);
+
+/*
+ * tp_mvalue_add: `with lock: v.value += delta` on a Manager Value proxy
+ * holding an int, lock a Manager Lock proxy (NULL: no lock, which races
+ * exactly as Python's `v.value += delta` does). The new value goes to *out
+ * (may be NULL). Errors: TP_ETYPE (the value is not an int), lock and
+ * proxy errors (troupe/manager.h).
+ */
+int tp_mvalue_add(tp_proxy *v, tp_proxy *lock, int64_t delta, int64_t *out);
+
+/* tp_mqueue_putf: q.put(value) on a Manager Queue proxy, the value given
+ * by a one-letter format: tp_mqueue_putf(q, -1, "i", 7).
+ * Errors: as tp_pack (TP_EINVAL unless fmt is one letter), then as
+ * tp_mqueue_put. */
+int tp_mqueue_putf(tp_proxy *q, int timeout_ms, const char *fmt, ...);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
