@@ -18,11 +18,21 @@
  *   z       str     const char *, NULL for  const char **, NULL for None
  *           / None  None
  *   b       bytes   const void *, size_t    const void ** (borrowed), size_t *
+ *   L S E   Lock, Semaphore, Event: tp_lock *, tp_sem *, tp_event * /
+ *           tp_lock **, tp_sem **, tp_event ** (attached: free them)
+ *   Q       Queue   tp_queue *              tp_queue ** (free it)
+ *   V A     shared Value, Array: tp_value *, tp_array * / tp_value **,
+ *           tp_array ** (free them)
+ *   X       Manager proxy: tp_proxy *       tp_proxy ** (connected with
+ *                                           the run's key; free it)
  *   .       any     (not allowed)           (nothing: skips one value)
  *   *       (end)   (not allowed)           (nothing: ignore every value
  *                                            left; only last in fmt)
  *
- * Spaces in a format are ignored. tp_unpack wants exactly one value per
+ * Objects travel as handles: the receiver attaches to the same lock,
+ * queue, Value or manager object (troupe/sync.h, queue.h, shared.h,
+ * manager.h); NULL objects are refused by tp_pack. Spaces in a format are
+ * ignored. tp_unpack wants exactly one value per
  * letter (as Python's `a, b = t`) unless the format ends with '*'. The
  * 'i' letter takes a C int on purpose: tp_pack(p, "i", 7) is correct C,
  * whereas a literal 7 passed for an int64_t would not be.
@@ -41,7 +51,10 @@
 #include "troupe/manager.h"
 #include "troupe/payload.h"
 #include "troupe/pool.h"
+#include "troupe/process.h"
+#include "troupe/queue.h"
 #include "troupe/shared.h"
+#include "troupe/sync.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,10 +73,18 @@ int tp_vpack(tp_payload *p, const char *fmt, va_list ap);
 /* tp_pack_new is tp_payload_new + tp_pack: *out is NULL on error. */
 int tp_pack_new(tp_payload **out, const char *fmt, ...);
 
+/* tp_range: a new payload of the ints start, start+1, ... stop-1 (Python's
+ * range(start, stop), e.g. the items of a map). Errors: TP_EINVAL,
+ * TP_ENOMEM; *out is NULL on error. */
+int tp_range(tp_payload **out, int64_t start, int64_t stop);
+
 /*
  * tp_unpack reads p's values into the pointers, one per letter of fmt.
  * Nothing is stored unless every value matches its letter, so an error
- * leaves the caller's variables as they were.
+ * leaves the caller's variables as they were - except that an object's
+ * kind (Lock or Queue...) is only known when it is attached: if one is of
+ * another kind, TP_ETYPE is returned and the objects attached before it
+ * are freed and their pointers set to NULL.
  * Errors: TP_EINVAL (p or fmt NULL, unknown letter), TP_ETYPE (a value of
  * another type, or another number of values than letters), TP_EVALUE (an
  * 'i' value outside int's range). tp_unpack_why tells which value and both
@@ -80,6 +101,21 @@ int tp_vunpack(const tp_payload *p, const char *fmt, va_list ap);
  * values, got 3". On success buf holds "".
  */
 int tp_unpack_why(const tp_payload *p, const char *fmt, char *buf, size_t len);
+
+/*
+ * TP_TASK(fn) { body } defines a target (process, pool task, initializer)
+ * and registers it by name, as `def fn(*args):` does in Python. In body,
+ * args is the argument payload and result the payload to fill; either may
+ * go unused:
+ *
+ *   TP_TASK(square) { int x; return tp_unpack(args, "i", &x) ||
+ *                     tp_pack(result, "i", x * x); }
+ */
+#define TP_TASK(fn)                                                            \
+	static int fn(const tp_payload *, tp_payload *);                       \
+	TP_TARGET(fn)                                                          \
+	static int fn(const tp_payload *args __attribute__((unused)),          \
+	              tp_payload *result __attribute__((unused)))
 
 /* ---- Python reprs -------------------------------------------------------
  * Each writes into buf (at most len bytes, always NUL-terminated; a repr
@@ -106,6 +142,21 @@ const char *tp_array_repr(tp_array *a, char *buf, size_t len);
 
 /* (A Manager proxy's repr is tp_proxy_repr, troupe/manager.h.) */
 
+/*
+ * tp_print: Python's print(*args) - the str() of each argument, separated
+ * by spaces, a newline, then stdout is flushed (so a child's line is out
+ * before it exits or another process prints). The letters are tp_pack's
+ * ('s' prints the text itself, 'd' the float's repr) and:
+ *   P  const tp_payload *  its values as a list: [1, 'a']
+ *   V  tp_value *          a shared Value's value: 3.1415927
+ *   A  tp_array *          a shared Array's items: [0, -1, -2]
+ *   X  tp_proxy *          a Manager proxy's repr: {1: '1'}
+ * tp_print("sid", "pi is", 3, 0.14) prints "pi is 3 0.14". A repr longer
+ * than 64 KiB ends in "...". Errors: as tp_pack (nothing is printed after
+ * a bad letter), TP_ENOMEM.
+ */
+int tp_print(const char *fmt, ...);
+
 /* ---- Shorthands ---------------------------------------------------------- */
 
 /*
@@ -121,6 +172,16 @@ int tp_pool_applyf(tp_pool *pool, tp_target_fn fn, tp_payload **out,
 int tp_pool_submit(tp_pool *pool, tp_target_fn fn, tp_pool_callback callback,
                    tp_pool_error_callback error_callback, void *arg,
                    tp_pool_result **out, const char *fmt, ...);
+
+/*
+ * tp_process_startf: p = Process(target=fn, args=(...)); p.start() in one
+ * call: tp_process_startf(&p, func_a, "s", "bob"). Free *out with
+ * tp_process_free (after tp_process_join, or after tp_fini, which joins
+ * every non-daemonic child as Python does at exit). *out is NULL on error.
+ * Errors: as tp_pack, tp_process_new and tp_process_start.
+ */
+int tp_process_startf(tp_process **out, tp_target_fn fn, const char *fmt,
+                      ...);
 
 /*
  * tp_value_add_long / tp_value_add_double: `with v.get_lock(): v.value +=
