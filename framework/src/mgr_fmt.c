@@ -22,6 +22,17 @@ static int add(tp_proxy *v, int64_t delta, int64_t *out)
 	return rv;
 }
 
+int tp_mvalue_long(tp_proxy *v, int64_t *out)
+{
+	tp_payload *cur;
+	int rv = out ? tp_payload_new(&cur) : TP_EINVAL;
+	if (rv == TP_OK && (rv = tp_value_get(v, cur)) == TP_OK)
+		rv = tp_unpack(cur, "l", out);
+	if (out != NULL)
+		tp_payload_free(cur);
+	return rv;
+}
+
 int tp_mvalue_add(tp_proxy *v, tp_proxy *lock, int64_t delta, int64_t *out)
 {
 	if (v == NULL)

@@ -28,32 +28,6 @@ static const char *type_name(tp_type t)
 	return (unsigned)t <= TP_TPROTO ? names[t] : "?";
 }
 
-/* The type a letter wants (for 'z': TP_TSTRING, None also accepted). */
-static int letter_type(char c, tp_type *t)
-{
-	switch (c) {
-	case 'n':
-		*t = TP_TNONE;
-		return 1;
-	case 'i':
-	case 'l':
-		*t = TP_TINT;
-		return 1;
-	case 'd':
-		*t = TP_TDOUBLE;
-		return 1;
-	case 's':
-	case 'z':
-		*t = TP_TSTRING;
-		return 1;
-	case 'b':
-		*t = TP_TBYTES;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 /* ---- objects: one row per letter ----------------------------------------
  * Every object travels as a troupe.Handle message; its kind is only known
  * when it is attached, so tp_unpack attaches in order and undoes on error.
@@ -113,6 +87,33 @@ static const struct obj *obj_of(char c)
 		if (objs[i].letter == c)
 			return &objs[i];
 	return NULL;
+}
+
+/* The type a letter wants (for 'z': TP_TSTRING, None also accepted). */
+static int letter_type(char c, tp_type *t)
+{
+	switch (c) {
+	case 'n':
+		*t = TP_TNONE;
+		return 1;
+	case 'i':
+	case 'l':
+		*t = TP_TINT;
+		return 1;
+	case 'd':
+		*t = TP_TDOUBLE;
+		return 1;
+	case 's':
+	case 'z':
+		*t = TP_TSTRING;
+		return 1;
+	case 'b':
+		*t = TP_TBYTES;
+		return 1;
+	default:
+		*t = TP_TPROTO;
+		return obj_of(c) != NULL;
+	}
 }
 
 /* Walks fmt past spaces; returns the next letter or 0 at the end. */
@@ -408,4 +409,13 @@ int tp_range(tp_payload **out, int64_t start, int64_t stop)
 		*out = NULL;
 	}
 	return rv;
+}
+
+int tp_is_str(const tp_payload *p, size_t i, const char *s)
+{
+	const char *v;
+	tp_type t;
+	return s != NULL && tp_payload_type(p, i, &t) == TP_OK &&
+	       t == TP_TSTRING && tp_payload_get_string(p, i, &v) == TP_OK &&
+	       strcmp(v, s) == 0;
 }

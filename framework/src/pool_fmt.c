@@ -31,6 +31,20 @@ int tp_pool_applyf(tp_pool *pool, tp_target_fn fn, tp_payload **out,
 	return rv;
 }
 
+int tp_pool_mapf(tp_pool *pool, tp_target_fn fn, tp_payload **out,
+                 const char *fmt, ...)
+{
+	tp_payload *items;
+	va_list ap;
+	va_start(ap, fmt);
+	int rv = args_of(&items, fmt, ap);
+	va_end(ap);
+	if (rv == TP_OK)
+		rv = tp_pool_map(pool, fn, items, 0, out);
+	tp_payload_free(items);
+	return rv;
+}
+
 int tp_pool_submit(tp_pool *pool, tp_target_fn fn, tp_pool_callback callback,
                    tp_pool_error_callback error_callback, void *arg,
                    tp_pool_result **out, const char *fmt, ...)

@@ -12,6 +12,19 @@
 
 enum { BIG = 1 << 16 }; /* the longest repr printed whole */
 
+/* print(*p): the str() of each value, separated by spaces. */
+static void values(const tp_payload *p, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < tp_payload_count(p) && used + 2 < len; i++) {
+		if (i > 0)
+			buf[used++] = ' ';
+		tp_str_at(p, i, buf + used, len - used);
+		used += strlen(buf + used);
+	}
+}
+
 /* The str() of one argument of letter c into buf. */
 static int one(char c, va_list *ap, char *buf, size_t len)
 {
@@ -19,6 +32,7 @@ static int one(char c, va_list *ap, char *buf, size_t len)
 	int rv;
 	switch (c) {
 	case 'P': tp_repr(va_arg(*ap, const tp_payload *), buf, len); break;
+	case 'p': values(va_arg(*ap, const tp_payload *), buf, len); break;
 	case 'V': tp_value_repr(va_arg(*ap, tp_value *), buf, len); break;
 	case 'A': tp_array_repr(va_arg(*ap, tp_array *), buf, len); break;
 	case 'X': tp_proxy_repr(va_arg(*ap, tp_proxy *), buf, len); break;

@@ -130,6 +130,10 @@ const char *tp_repr(const tp_payload *p, char *buf, size_t len);
 const char *tp_repr_at(const tp_payload *p, size_t i, char *buf, size_t len);
 const char *tp_str_at(const tp_payload *p, size_t i, char *buf, size_t len);
 
+/* tp_is_str: 1 when value i of p is the str s (Python's `x == 'end'`),
+ * else 0 (another type, another text, no such value). */
+int tp_is_str(const tp_payload *p, size_t i, const char *s);
+
 /* tp_repr_double: repr(float) - the shortest text that reads back as the
  * same double: "2.7182818284590455", "0.1", "1e+16", "-0.0", "inf", "nan". */
 const char *tp_repr_double(double v, char *buf, size_t len);
@@ -148,6 +152,7 @@ const char *tp_array_repr(tp_array *a, char *buf, size_t len);
  * before it exits or another process prints). The letters are tp_pack's
  * ('s' prints the text itself, 'd' the float's repr) and:
  *   P  const tp_payload *  its values as a list: [1, 'a']
+ *   p  const tp_payload *  its values as print(*values): 1 a
  *   V  tp_value *          a shared Value's value: 3.1415927
  *   A  tp_array *          a shared Array's items: [0, -1, -2]
  *   X  tp_proxy *          a Manager proxy's repr: {1: '1'}
@@ -156,6 +161,28 @@ const char *tp_array_repr(tp_array *a, char *buf, size_t len);
  * a bad letter), TP_ENOMEM.
  */
 int tp_print(const char *fmt, ...);
+
+/*
+ * tp_free frees one object per letter, in order, each with its own free
+ * call (NULL allowed): the letters of tp_pack's objects and P (a payload),
+ * T (a process), O (a pool), R (a pool result), M (a manager: shut down).
+ * tp_free("PLT", args, lock, p). It returns TP_OK, so a task can end with
+ * `return tp_free("L", lock);`; at an unknown letter it stops and returns
+ * TP_EINVAL (fmt NULL: TP_EINVAL).
+ */
+int tp_free(const char *fmt, ...);
+
+/*
+ * TP_TRY(call) returns call's error code from the enclosing function when
+ * it fails - the C spelling of letting Python's exception propagate:
+ *   TP_TRY(tp_unpack(args, "Li", &lock, &i));
+ */
+#define TP_TRY(call)                                                           \
+	do {                                                                   \
+		int tp_try_rv_ = (call);                                       \
+		if (tp_try_rv_ != 0)                                           \
+			return tp_try_rv_;                                     \
+	} while (0)
 
 /* ---- Shorthands ---------------------------------------------------------- */
 
@@ -169,6 +196,13 @@ int tp_print(const char *fmt, ...);
  */
 int tp_pool_applyf(tp_pool *pool, tp_target_fn fn, tp_payload **out,
                    const char *fmt, ...);
+/*
+ * tp_pool_mapf is tp_pool_map over items given inline:
+ * tp_pool_mapf(pool, f, &out, "iii", 1, 2, 3) is pool.map(f, [1, 2, 3]).
+ * Errors: as tp_pack, then as tp_pool_map.
+ */
+int tp_pool_mapf(tp_pool *pool, tp_target_fn fn, tp_payload **out,
+                 const char *fmt, ...);
 int tp_pool_submit(tp_pool *pool, tp_target_fn fn, tp_pool_callback callback,
                    tp_pool_error_callback error_callback, void *arg,
                    tp_pool_result **out, const char *fmt, ...);
@@ -178,6 +212,9 @@ int tp_pool_submit(tp_pool *pool, tp_target_fn fn, tp_pool_callback callback,
  * call: tp_process_startf(&p, func_a, "s", "bob"). Free *out with
  * tp_process_free (after tp_process_join, or after tp_fini, which joins
  * every non-daemonic child as Python does at exit). *out is NULL on error.
+ * With out NULL the process is the library's, as Python's
+ * `Process(target=f).start()` with no name kept: tp_fini joins it, and it
+ * is freed when the program exits.
  * Errors: as tp_pack, tp_process_new and tp_process_start.
  */
 int tp_process_startf(tp_process **out, tp_target_fn fn, const char *fmt,
@@ -200,6 +237,10 @@ int tp_value_add_double(tp_value *v, double delta, double *out);
  * proxy errors (troupe/manager.h).
  */
 int tp_mvalue_add(tp_proxy *v, tp_proxy *lock, int64_t delta, int64_t *out);
+
+/* tp_mvalue_long: x = v.value of a Manager Value holding an int.
+ * Errors: TP_ETYPE (not an int), TP_EINVAL, proxy errors. */
+int tp_mvalue_long(tp_proxy *v, int64_t *out);
 
 /* tp_mqueue_putf: q.put(value) on a Manager Queue proxy, the value given
  * by a one-letter format: tp_mqueue_putf(q, -1, "i", 7).
