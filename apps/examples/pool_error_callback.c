@@ -4,7 +4,6 @@
  * replaced, so the second task runs (and fails) too. Python's worker
  * survives a ZeroDivisionError; a C worker dies of SIGFPE, and the pool
  * still loses nothing. */
-#include <stdio.h>
 #include <troupe/troupe.h>
 
 static volatile int zero;
@@ -13,13 +12,12 @@ __attribute__((no_sanitize("undefined"))) TP_TASK(worker)
 {
 	int i;
 	TP_TRY(tp_unpack(args, "i", &i));
-	return printf("%d\n", i / zero);
+	return tp_printf("%d\n", i / zero);
 }
 
-static int print_traceback(const tp_pool_error *e, void *arg)
+TP_ERROR_CALLBACK(print_traceback)
 {
-	(void)arg;
-	return tp_print("ss", e->origin, e->message);
+	return tp_print("ss", err->origin, err->message);
 }
 
 int main(void)
@@ -27,9 +25,8 @@ int main(void)
 	tp_pool *p;
 	tp_init(NULL), tp_pool_new(&p, 1, NULL, NULL, 0);
 	for (int i = 0; i < 2; i++)
-		tp_pool_submit(p, worker, NULL, print_traceback, NULL, NULL, "i",
-		               i);
-	tp_pool_close(p), tp_pool_join(p, -1);
-	tp_pool_free(p);
+		tp_pool_submit(p, worker, NULL, print_traceback, NULL, NULL,
+		               "i", i);
+	tp_pool_close(p), tp_pool_join(p, -1), tp_pool_free(p);
 	return tp_fini();
 }

@@ -2,10 +2,9 @@
  * a Manager Lock around each `counter.value += 1`: always 200. */
 #include <troupe/troupe.h>
 
-static int print_traceback(const tp_pool_error *e, void *arg)
+TP_ERROR_CALLBACK(print_traceback)
 {
-	(void)arg;
-	return tp_print("ss", e->origin, e->message);
+	return tp_print("ss", err->origin, err->message);
 }
 
 TP_TASK(add)
@@ -30,12 +29,11 @@ int main(void)
 {
 	tp_manager *manager;
 	tp_proxy *counter, *counter_lock;
-	tp_payload *zero, *argv[4];
+	tp_payload *argv[4];
 	tp_pool *add_pool, *sub_pool;
 	int64_t value;
 	tp_init(NULL), tp_manager_start(&manager, NULL);
-	tp_pack_new(&zero, "i", 0);
-	tp_manager_create(manager, "value", zero, &counter);
+	tp_manager_valuef(manager, &counter, "i", 0);
 	tp_manager_lock(manager, &counter_lock);
 	for (int i = 0; i < 4; i++)
 		tp_pack_new(&argv[i], "XX", counter, counter_lock);
@@ -47,11 +45,8 @@ int main(void)
 	                      NULL, print_traceback, NULL, NULL);
 	tp_pool_close(add_pool), tp_pool_close(sub_pool);
 	tp_pool_join(add_pool, -1), tp_pool_join(sub_pool, -1);
-	tp_mvalue_long(counter, &value);
-	tp_print("l", value);
-	for (int i = 0; i < 4; i++)
-		tp_payload_free(argv[i]);
-	tp_free("OOPXXM", add_pool, sub_pool, zero, counter, counter_lock,
-	        manager);
+	tp_mvalue_long(counter, &value), tp_print("l", value);
+	tp_free("PPPPOOXXM", argv[0], argv[1], argv[2], argv[3], add_pool,
+	        sub_pool, counter, counter_lock, manager);
 	return tp_fini();
 }

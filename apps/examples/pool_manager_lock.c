@@ -7,10 +7,9 @@
 #include <unistd.h>
 #include <troupe/troupe.h>
 
-static int print_traceback(const tp_pool_error *e, void *arg)
+TP_ERROR_CALLBACK(print_traceback)
 {
-	(void)arg;
-	return tp_print("ss", e->origin, e->message);
+	return tp_print("ss", err->origin, err->message);
 }
 
 TP_TASK(producer)
@@ -47,7 +46,8 @@ TP_TASK(consumer)
 			continue;
 		}
 		if (tp_is_str(product, 0, "end")) {
-			tp_mvalue_add(exited_producer_count, count_lock, 1, NULL);
+			tp_mvalue_add(exited_producer_count, count_lock, 1,
+			              NULL);
 			continue;
 		}
 		tp_mlock_acquire(print_lock, -1);
@@ -65,13 +65,11 @@ int main(void)
 {
 	tp_manager *manager;
 	tp_proxy *q, *exited_producer_count, *print_lock, *count_lock;
-	tp_payload *zero;
 	tp_pool *producer_pool, *consumer_pool;
 	int producer_count = 2, consumer_count = 2;
 	tp_init(NULL), tp_manager_start(&manager, NULL);
 	tp_manager_queue(manager, 0, &q);
-	tp_pack_new(&zero, "i", 0);
-	tp_manager_create(manager, "value", zero, &exited_producer_count);
+	tp_manager_valuef(manager, &exited_producer_count, "i", 0);
 	tp_manager_lock(manager, &print_lock);
 	tp_manager_lock(manager, &count_lock);
 	tp_pool_new(&producer_pool, producer_count, NULL, NULL, 0);
@@ -85,7 +83,7 @@ int main(void)
 		               print_lock, exited_producer_count, count_lock);
 	tp_pool_close(producer_pool), tp_pool_close(consumer_pool);
 	tp_pool_join(producer_pool, -1), tp_pool_join(consumer_pool, -1);
-	tp_free("OOXXXXPM", producer_pool, consumer_pool, q,
-	        exited_producer_count, print_lock, count_lock, zero, manager);
+	tp_free("OOXXXXM", producer_pool, consumer_pool, q,
+	        exited_producer_count, print_lock, count_lock, manager);
 	return tp_fini();
 }

@@ -40,10 +40,9 @@ TP_TASK(consumer)
 	return tp_free("PQ", product, q);
 }
 
-static int print_traceback(const tp_pool_error *e, void *arg)
+TP_ERROR_CALLBACK(print_traceback)
 {
-	(void)arg;
-	return tp_print("ss", e->origin, e->message);
+	return tp_print("ss", err->origin, err->message);
 }
 
 int main(void)

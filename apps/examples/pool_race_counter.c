@@ -3,27 +3,19 @@
  * read-then-write races, so the end value is rarely 200 (as in Python). */
 #include <troupe/troupe.h>
 
-static int print_traceback(const tp_pool_error *e, void *arg)
+TP_ERROR_CALLBACK(print_traceback)
 {
-	(void)arg;
-	return tp_print("ss", e->origin, e->message);
+	return tp_print("ss", err->origin, err->message);
 }
 
-TP_TASK(add)
+/* add (sign +1) and sub (sign -1) differ only in the sign: one task */
+TP_TASK(add_or_sub)
 {
 	tp_proxy *counter;
-	TP_TRY(tp_unpack(args, "X", &counter));
-	for (int i = 0; i < 100; i++)
-		tp_mvalue_add(counter, NULL, 1, NULL); /* counter.value += 1 */
-	return tp_free("X", counter);
-}
-
-TP_TASK(sub)
-{
-	tp_proxy *counter;
-	TP_TRY(tp_unpack(args, "X", &counter));
-	for (int i = 0; i < 100; i++)
-		tp_mvalue_add(counter, NULL, -1, NULL); /* counter.value -= 1 */
+	int sign;
+	TP_TRY(tp_unpack(args, "Xi", &counter, &sign));
+	for (int i = 0; i < 100; i++) /* counter.value += sign, unlocked */
+		tp_mvalue_add(counter, NULL, sign, NULL);
 	return tp_free("X", counter);
 }
 
@@ -31,26 +23,25 @@ int main(void)
 {
 	tp_manager *manager;
 	tp_proxy *counter;
-	tp_payload *zero, *argv[4];
+	tp_payload *adds[4], *subs[2];
 	tp_pool *add_pool, *sub_pool;
 	int64_t value;
 	tp_init(NULL), tp_manager_start(&manager, NULL);
-	tp_pack_new(&zero, "i", 0);
-	tp_manager_create(manager, "value", zero, &counter);
-	for (int i = 0; i < 4; i++)
-		tp_pack_new(&argv[i], "X", counter); /* [(counter,)] * 4 */
+	tp_manager_valuef(manager, &counter, "i", 0);
+	for (int i = 0; i < 4; i++) /* [(counter,) for _ in range(4)] */
+		tp_pack_new(&adds[i], "Xi", counter, 1);
+	for (int i = 0; i < 2; i++)
+		tp_pack_new(&subs[i], "Xi", counter, -1);
 	tp_pool_new(&add_pool, 4, NULL, NULL, 0);
-	tp_pool_starmap_async(add_pool, add, (const tp_payload **)argv, 4, 0,
-	                      NULL, print_traceback, NULL, NULL);
+	tp_pool_starmap_async(add_pool, add_or_sub, (const tp_payload **)adds,
+	                      4, 0, NULL, print_traceback, NULL, NULL);
 	tp_pool_new(&sub_pool, 2, NULL, NULL, 0);
-	tp_pool_starmap_async(sub_pool, sub, (const tp_payload **)argv, 2, 0,
-	                      NULL, print_traceback, NULL, NULL);
+	tp_pool_starmap_async(sub_pool, add_or_sub, (const tp_payload **)subs,
+	                      2, 0, NULL, print_traceback, NULL, NULL);
 	tp_pool_close(add_pool), tp_pool_close(sub_pool);
 	tp_pool_join(add_pool, -1), tp_pool_join(sub_pool, -1);
-	tp_mvalue_long(counter, &value);
-	tp_print("l", value);
-	for (int i = 0; i < 4; i++)
-		tp_payload_free(argv[i]);
-	tp_free("OOPXM", add_pool, sub_pool, zero, counter, manager);
+	tp_mvalue_long(counter, &value), tp_print("l", value);
+	tp_free("PPPPPPOOXM", adds[0], adds[1], adds[2], adds[3], subs[0],
+	        subs[1], add_pool, sub_pool, counter, manager);
 	return tp_fini();
 }

@@ -21,8 +21,8 @@ int main(void)
 	tp_value *num;
 	tp_array *arr;
 	tp_process *p;
-	tp_init(NULL);
-	tp_value_new(&num, 'd', NULL, NULL), tp_array_new(&arr, 'i', 10, range, 0);
+	tp_init(NULL), tp_value_new(&num, 'd', NULL, NULL);
+	tp_array_new(&arr, 'i', 10, range, NULL);
 	if (tp_process_startf(&p, f, "VA", num, arr) == TP_OK)
 		tp_process_join(p, -1);
 	tp_print("V", num), tp_print("A", arr);

@@ -22,6 +22,22 @@ static int add(tp_proxy *v, int64_t delta, int64_t *out)
 	return rv;
 }
 
+int tp_manager_valuef(tp_manager *m, tp_proxy **out, const char *fmt, ...)
+{
+	tp_payload *init;
+	va_list ap;
+	int rv = fmt && strlen(fmt) == 1 ? tp_payload_new(&init) : TP_EINVAL;
+	if (rv != TP_OK)
+		return rv;
+	va_start(ap, fmt);
+	rv = tp_vpack(init, fmt, ap);
+	va_end(ap);
+	if (rv == TP_OK)
+		rv = tp_manager_create(m, "value", init, out);
+	tp_payload_free(init);
+	return rv;
+}
+
 int tp_mvalue_long(tp_proxy *v, int64_t *out)
 {
 	tp_payload *cur;

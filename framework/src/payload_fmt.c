@@ -174,7 +174,8 @@ static int pack_one(tp_payload *p, char c, va_list *ap)
 	case 'b':
 		d = va_arg(*ap, const void *);
 		return tp_payload_add_bytes(p, d, va_arg(*ap, size_t));
-	default: return obj_of(c)->add(p, va_arg(*ap, const void *));
+	default:
+		return obj_of(c)->add(p, va_arg(*ap, const void *));
 	}
 }
 
@@ -271,7 +272,8 @@ static int match_one(const tp_payload *p, size_t i, char c, char *buf,
 	if (c == '.' || got == want || (c == 'z' && got == TP_TNONE)) {
 		if (c != 'i')
 			return TP_OK;
-		if (tp_payload_get_int(p, i, &v) == TP_OK && v >= INT_MIN && v <= INT_MAX)
+		if (tp_payload_get_int(p, i, &v) == TP_OK && v >= INT_MIN &&
+		    v <= INT_MAX)
 			return TP_OK;
 		why(buf, len, "value %zu: format 'i' wants a C int, got %lld",
 		    i + 1, (long long)v);
@@ -330,13 +332,16 @@ static int store_one(const tp_payload *p, size_t i, char c, va_list *ap)
 	}
 	switch (c) {
 	case 'n':
-	case '.': return TP_OK;
+	case '.':
+		return TP_OK;
 	case 'i':
 		tp_payload_get_int(p, i, &v);
 		*va_arg(*ap, int *) = (int)v;
 		return TP_OK;
-	case 'l': return tp_payload_get_int(p, i, va_arg(*ap, int64_t *));
-	case 'd': return tp_payload_get_double(p, i, va_arg(*ap, double *));
+	case 'l':
+		return tp_payload_get_int(p, i, va_arg(*ap, int64_t *));
+	case 'd':
+		return tp_payload_get_double(p, i, va_arg(*ap, double *));
 	case 's':
 	case 'z': {
 		const char **s = va_arg(*ap, const char **);

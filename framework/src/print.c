@@ -3,6 +3,7 @@
  * objects (troupe/fmt.h). It sits above every module it prints (payloads,
  * shared Values and Arrays, Manager proxies) and uses their public calls.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +32,21 @@ static int one(char c, va_list *ap, char *buf, size_t len)
 	tp_payload *p;
 	int rv;
 	switch (c) {
-	case 'P': tp_repr(va_arg(*ap, const tp_payload *), buf, len); break;
-	case 'p': values(va_arg(*ap, const tp_payload *), buf, len); break;
-	case 'V': tp_value_repr(va_arg(*ap, tp_value *), buf, len); break;
-	case 'A': tp_array_repr(va_arg(*ap, tp_array *), buf, len); break;
-	case 'X': tp_proxy_repr(va_arg(*ap, tp_proxy *), buf, len); break;
+	case 'P':
+		tp_repr(va_arg(*ap, const tp_payload *), buf, len);
+		break;
+	case 'p':
+		values(va_arg(*ap, const tp_payload *), buf, len);
+		break;
+	case 'V':
+		tp_value_repr(va_arg(*ap, tp_value *), buf, len);
+		break;
+	case 'A':
+		tp_array_repr(va_arg(*ap, tp_array *), buf, len);
+		break;
+	case 'X':
+		tp_proxy_repr(va_arg(*ap, tp_proxy *), buf, len);
+		break;
 	default:
 		if ((rv = tp_payload_new(&p)) != TP_OK)
 			return rv;
@@ -85,5 +96,19 @@ int tp_print(const char *fmt, ...)
 	funlockfile(stdout);
 	va_end(ap);
 	free(buf);
+	return rv;
+}
+
+int tp_printf(const char *fmt, ...)
+{
+	va_list ap;
+	if (fmt == NULL)
+		return TP_EINVAL;
+	va_start(ap, fmt);
+	flockfile(stdout);
+	int n = vprintf(fmt, ap);
+	int rv = n < 0 || fflush(stdout) != 0 ? tp_err_errno(errno) : TP_OK;
+	funlockfile(stdout);
+	va_end(ap);
 	return rv;
 }

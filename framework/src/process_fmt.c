@@ -34,7 +34,8 @@ static int keep(tp_process *p)
 	pthread_mutex_lock(&kept_mu);
 	if (kept_owner != getpid()) { /* first use here */
 		kept_owner = getpid();
-		kept = NULL, nkept = capkept = 0; /* a fork's copy is not ours */
+		kept = NULL,
+		nkept = capkept = 0; /* a fork's copy is not ours */
 		atexit(free_kept);
 	}
 	if (nkept == capkept) {

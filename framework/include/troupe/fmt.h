@@ -117,6 +117,15 @@ int tp_unpack_why(const tp_payload *p, const char *fmt, char *buf, size_t len);
 	static int fn(const tp_payload *args __attribute__((unused)),          \
 	              tp_payload *result __attribute__((unused)))
 
+/*
+ * TP_ERROR_CALLBACK(fn) { body } defines a pool error callback
+ * (tp_pool_error_callback): in body, err is the failure (borrowed) and arg
+ * the submit call's arg; either may go unused.
+ */
+#define TP_ERROR_CALLBACK(fn)                                                  \
+	static int fn(const tp_pool_error *err __attribute__((unused)),        \
+	              void *arg __attribute__((unused)))
+
 /* ---- Python reprs -------------------------------------------------------
  * Each writes into buf (at most len bytes, always NUL-terminated; a repr
  * that does not fit ends in "...") and returns buf, so it can be used
@@ -161,6 +170,10 @@ const char *tp_array_repr(tp_array *a, char *buf, size_t len);
  * a bad letter), TP_ENOMEM.
  */
 int tp_print(const char *fmt, ...);
+
+/* tp_printf: printf, then stdout is flushed - Python's print(f"...") from
+ * any process. Errors: TP_EINVAL (fmt NULL), wrapped errno. */
+int tp_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * tp_free frees one object per letter, in order, each with its own free
@@ -217,8 +230,7 @@ int tp_pool_submit(tp_pool *pool, tp_target_fn fn, tp_pool_callback callback,
  * is freed when the program exits.
  * Errors: as tp_pack, tp_process_new and tp_process_start.
  */
-int tp_process_startf(tp_process **out, tp_target_fn fn, const char *fmt,
-                      ...);
+int tp_process_startf(tp_process **out, tp_target_fn fn, const char *fmt, ...);
 
 /*
  * tp_value_add_long / tp_value_add_double: `with v.get_lock(): v.value +=
@@ -237,6 +249,11 @@ int tp_value_add_double(tp_value *v, double delta, double *out);
  * proxy errors (troupe/manager.h).
  */
 int tp_mvalue_add(tp_proxy *v, tp_proxy *lock, int64_t delta, int64_t *out);
+
+/* tp_manager_valuef: manager.Value(typecode, x) with x given by a
+ * one-letter format: tp_manager_valuef(m, &counter, "i", 0).
+ * Errors: as tp_pack, then as tp_manager_create. */
+int tp_manager_valuef(tp_manager *m, tp_proxy **out, const char *fmt, ...);
 
 /* tp_mvalue_long: x = v.value of a Manager Value holding an int.
  * Errors: TP_ETYPE (not an int), TP_EINVAL, proxy errors. */
