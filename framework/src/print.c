@@ -73,15 +73,24 @@ static int one(char c, va_list *ap, char *buf, size_t len)
 	return TP_OK;
 }
 
+/* The letters tp_print takes: tp_pack's plain ones and its own. */
+static int known(const char *fmt)
+{
+	for (; *fmt; fmt++)
+		if (strchr(" nildszbPpVAX", *fmt) == NULL)
+			return 0;
+	return 1;
+}
+
 int tp_print(const char *fmt, ...)
 {
 	va_list ap;
 	int rv = TP_OK;
+	if (fmt == NULL || !known(fmt))
+		return TP_EINVAL;
 	char *buf = malloc(BIG);
-	if (fmt == NULL || buf == NULL) {
-		free(buf);
-		return fmt ? TP_ENOMEM : TP_EINVAL;
-	}
+	if (buf == NULL)
+		return TP_ENOMEM;
 	va_start(ap, fmt);
 	flockfile(stdout);
 	for (const char *c = fmt; *c && rv == TP_OK; c++) {

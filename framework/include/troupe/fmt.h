@@ -166,8 +166,8 @@ const char *tp_array_repr(tp_array *a, char *buf, size_t len);
  *   A  tp_array *          a shared Array's items: [0, -1, -2]
  *   X  tp_proxy *          a Manager proxy's repr: {1: '1'}
  * tp_print("sid", "pi is", 3, 0.14) prints "pi is 3 0.14". A repr longer
- * than 64 KiB ends in "...". Errors: as tp_pack (nothing is printed after
- * a bad letter), TP_ENOMEM.
+ * than 64 KiB ends in "...". Errors: TP_EINVAL (fmt NULL, or a letter
+ * other than these: nothing is printed), TP_ENOMEM.
  */
 int tp_print(const char *fmt, ...);
 
