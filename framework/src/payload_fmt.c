@@ -14,6 +14,7 @@
 
 #include "troupe/error.h"
 #include "troupe/fmt.h"
+#include "troupe/pipe.h"
 #include "troupe/queue.h"
 #include "troupe/sync.h"
 
@@ -51,6 +52,7 @@ OBJ(tp_event, event)
 OBJ(tp_queue, queue)
 OBJ(tp_value, value)
 OBJ(tp_array, array)
+OBJ(tp_conn, conn)
 
 static int add_proxy(tp_payload *p, const void *o)
 {
@@ -78,6 +80,7 @@ static const struct obj {
     {'Q', "Queue", add_queue, get_queue, free_queue},
     {'V', "Value", add_value, get_value, free_value},
     {'A', "Array", add_array, get_array, free_array},
+    {'C', "Connection", add_conn, get_conn, free_conn},
     {'X', "proxy", add_proxy, get_proxy, free_proxy},
 };
 

@@ -23,6 +23,7 @@
  *   Q       Queue   tp_queue *              tp_queue ** (free it)
  *   V A     shared Value, Array: tp_value *, tp_array * / tp_value **,
  *           tp_array ** (free them)
+ *   C       Pipe end (Connection): tp_conn * / tp_conn ** (free it)
  *   X       Manager proxy: tp_proxy *       tp_proxy ** (connected with
  *                                           the run's key; free it)
  *   .       any     (not allowed)           (nothing: skips one value)
@@ -49,6 +50,7 @@
 #include <stdint.h>
 
 #include "troupe/manager.h"
+#include "troupe/pipe.h"
 #include "troupe/payload.h"
 #include "troupe/pool.h"
 #include "troupe/process.h"
@@ -231,6 +233,11 @@ int tp_pool_submit(tp_pool *pool, tp_target_fn fn, tp_pool_callback callback,
  * Errors: as tp_pack, tp_process_new and tp_process_start.
  */
 int tp_process_startf(tp_process **out, tp_target_fn fn, const char *fmt, ...);
+
+/* tp_conn_sendf: conn.send([...]) with the values given inline:
+ * tp_conn_sendf(conn, "ins", 42, "hello") sends [42, None, 'hello'].
+ * Errors: as tp_pack, then as tp_conn_send. */
+int tp_conn_sendf(tp_conn *c, const char *fmt, ...);
 
 /*
  * tp_value_add_long / tp_value_add_double: `with v.get_lock(): v.value +=
