@@ -119,9 +119,10 @@ static int has_room(tp_queue *q, uint64_t tail, uint64_t nput, uint64_t rec)
 		if (nput - q->c_nget >= s->maxsize)
 			return 0;
 	}
-	if (s->cap - (tail - q->c_head) < rec) {
+	/* (with a stale cache, tail - c_head may exceed cap) */
+	if (tail - q->c_head > s->cap - rec) {
 		q->c_head = __atomic_load_n(&s->c.head, __ATOMIC_ACQUIRE);
-		if (s->cap - (tail - q->c_head) < rec)
+		if (tail - q->c_head > s->cap - rec)
 			return 0;
 	}
 	return 1;
@@ -162,7 +163,7 @@ static int room_now(tp_queue *q, uint64_t rec)
 	uint64_t nget = __atomic_load_n(&s->c.nget, __ATOMIC_ACQUIRE);
 	if (s->maxsize != 0 && nput - nget >= s->maxsize)
 		return 0;
-	return s->cap - (tail - head) >= rec;
+	return tail - head <= s->cap - rec;
 }
 
 /* Appends one record (header hdr, body of hdr[0] bytes). */
