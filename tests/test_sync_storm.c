@@ -79,9 +79,10 @@ static int lock_worker(void *arg)
 		int rv = tp_lock_acquire(l, 2000);
 		if (!acquired(rv))
 			return bad(rv);
-		if (rec && (rv = tp_lock_acquire(l, 0)) != TP_OK)
-			return bad(rv);
-		critical(rv);
+		int rv2 = rec ? tp_lock_acquire(l, 0) : TP_OK;
+		if (rv2 != TP_OK)
+			return bad(rv2);
+		critical(rv); /* (the first acquire's TP_EOWNERDEAD) */
 		if (rec && (rv = tp_lock_release(l)) != TP_OK)
 			return bad(rv);
 		if ((rv = tp_lock_release(l)) != TP_OK)
