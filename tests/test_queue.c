@@ -157,6 +157,81 @@ static void test_full_and_too_big(void **state)
 	tp_test_fini();
 }
 
+/* The encoded size of a payload holding n bytes. */
+static size_t encoded_bytes_item(size_t n)
+{
+	char *zeros = calloc(1, n + 1);
+	tp_payload *p;
+	void *buf;
+	size_t len;
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(p, zeros, n));
+	TP_OK_OR_FAIL(tp_payload_encode(p, (size_t)1 << 30, &buf, &len));
+	free(buf);
+	free(zeros);
+	tp_payload_free(p);
+	return len;
+}
+
+/* Items larger than the ring travel out of band: 16 MiB through a default
+ * (4 MiB) queue, in order with small ones; the largest accepted item
+ * (max_item) goes through, one byte more is TP_ETOOBIG and nothing queued
+ * is lost; the out-of-band segments are gone once taken. */
+static void test_large_items(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	tp_queue_stats st;
+	int64_t v;
+	void *b;
+	size_t n, big = (size_t)16 << 20;
+	unsigned char *blob = malloc(big);
+	assert_non_null(blob);
+	for (size_t i = 0; i < big; i++)
+		blob[i] = (unsigned char)(i * 7);
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 1, 0));
+	TP_OK_OR_FAIL(tp_queue_put_bytes(q, blob, big, 0));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 2, 0));
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 1);
+	TP_EXPECT(tp_queue_get_int(q, &v, 0), TP_ETYPE); /* stays */
+	TP_OK_OR_FAIL(tp_queue_get_bytes(q, &b, &n, 0));
+	assert_int_equal(n, big);
+	assert_memory_equal(b, blob, big);
+	free(b);
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 2);
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.out_of_band, 1);
+	tp_queue_free(q);
+
+	/* the limit, exactly */
+	size_t max = (size_t)1 << 20, m = max - 8;
+	while (encoded_bytes_item(m) < max)
+		m++;
+	assert_int_equal(encoded_bytes_item(m), max);
+	tp_queue_opts o = {.max_item = max};
+	TP_OK_OR_FAIL(tp_queue_new(&q, &o));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 3, 0));
+	TP_OK_OR_FAIL(tp_queue_put_bytes(q, blob, m, 0));
+	TP_EXPECT(tp_queue_put_bytes(q, blob, m + 1, 0), TP_ETOOBIG);
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.count, 2); /* nothing lost, nothing added */
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 3);
+	TP_OK_OR_FAIL(tp_queue_get_bytes(q, &b, &n, 0));
+	assert_int_equal(n, m);
+	assert_memory_equal(b, blob, m);
+	free(b);
+	tp_queue_free(q);
+	tp_queue_opts huge = {.max_item = TP_QUEUE_ITEM_MAX + 1};
+	TP_EXPECT(tp_queue_new(&q, &huge), TP_EINVAL);
+	free(blob);
+	tp_test_fini();
+}
+
 static void test_type_mismatch_keeps_item(void **state)
 {
 	(void)state;
@@ -725,6 +800,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_put_get_every_type),
 	    cmocka_unit_test(test_full_and_too_big),
+	    cmocka_unit_test(test_large_items),
 	    cmocka_unit_test(test_type_mismatch_keeps_item),
 	    cmocka_unit_test(test_many_producers_consumers),
 	    cmocka_unit_test(test_kill_producer),

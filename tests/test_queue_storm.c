@@ -55,13 +55,41 @@ struct role {
 	long id; /* producer incarnation */
 };
 
+/* Large items: each travels out of band, in its own segment. */
+static int large;
+
+static int put_item(tp_queue *q, int64_t v, int timeout_ms)
+{
+	unsigned char buf[3000] = {0};
+	if (!large)
+		return tp_queue_put_int(q, v, timeout_ms);
+	memcpy(buf, &v, sizeof(v));
+	return tp_queue_put_bytes(q, buf, sizeof(buf), timeout_ms);
+}
+
+static int get_item(tp_queue *q, int64_t *v, int timeout_ms)
+{
+	void *b;
+	size_t n;
+	if (!large)
+		return tp_queue_get_int(q, v, timeout_ms);
+	int rv = tp_queue_get_bytes(q, &b, &n, timeout_ms);
+	if (rv == TP_OK) {
+		memcpy(v, b, sizeof(*v));
+		free(b);
+		if (n != 3000)
+			rv = TP_EVALUE;
+	}
+	return rv;
+}
+
 static int producer(void *arg)
 {
 	struct role *r = arg;
 	for (long i = 0; i < PER_ID; i++) {
 		__atomic_store_n(&ac->attempted[r->id], i + 1,
 		                 __ATOMIC_SEQ_CST);
-		int rv = tp_queue_put_int(r->q, r->id * ID_SCALE + i, 2000);
+		int rv = put_item(r->q, r->id * ID_SCALE + i, 2000);
 		if (rv == TP_ETIMEDOUT)
 			continue; /* not accepted: never counted */
 		if (rv != TP_OK) {
@@ -91,7 +119,7 @@ static int consumer(void *arg)
 	int joinable = tp_queue_kind_of(r->q) == TP_QUEUE_JOINABLE;
 	for (;;) {
 		int64_t v;
-		int rv = tp_queue_get_int(r->q, &v, 2000);
+		int rv = get_item(r->q, &v, 2000);
 		if (rv == TP_ETIMEDOUT)
 			continue;
 		if (rv == TP_ECLOSED)
@@ -116,7 +144,7 @@ static int drainer(void *arg)
 	int joinable = tp_queue_kind_of(r->q) == TP_QUEUE_JOINABLE;
 	for (;;) {
 		int64_t v;
-		int rv = tp_queue_get_int(r->q, &v, 300);
+		int rv = get_item(r->q, &v, 300);
 		if (rv == TP_ETIMEDOUT)
 			return 0;
 		if (rv != TP_OK || record(v))
@@ -174,7 +202,7 @@ static int fresh_put(void *arg)
 	for (long i = 0; i < 100; i++) {
 		__atomic_store_n(&ac->attempted[r->id], i + 1,
 		                 __ATOMIC_SEQ_CST);
-		if (tp_queue_put_int(r->q, r->id * ID_SCALE + i, 1000) != TP_OK)
+		if (put_item(r->q, r->id * ID_SCALE + i, 1000) != TP_OK)
 			return 1;
 		__atomic_store_n(&ac->acked[r->id], i + 1, __ATOMIC_SEQ_CST);
 	}
@@ -289,6 +317,16 @@ static void test_storm_joinable(void **state)
 	storm(&o);
 }
 
+static void test_storm_large(void **state)
+{
+	(void)state;
+	/* 3000-byte items in a 4 KiB ring: all out of band */
+	tp_queue_opts o = {.kind = TP_QUEUE, .capacity = 4096, .maxsize = 16};
+	large = 1;
+	storm(&o);
+	large = 0;
+}
+
 static void test_storm_simple(void **state)
 {
 	(void)state;
@@ -370,6 +408,7 @@ int main(void)
 	    cmocka_unit_test(test_storm_queue),
 	    cmocka_unit_test(test_storm_joinable),
 	    cmocka_unit_test(test_storm_simple),
+	    cmocka_unit_test(test_storm_large),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
