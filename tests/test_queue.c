@@ -157,6 +157,80 @@ static void test_full_and_too_big(void **state)
 	tp_test_fini();
 }
 
+/* Checks the direct codec against protobuf-c for the one value v. */
+static void codec_matches(const struct tp_value *v)
+{
+	tp_payload p = {.values = (struct tp_value *)v, .count = 1, .cap = 1};
+	unsigned char pre[TP_Q_PREFIX_MAX], mine[2048];
+	const void *data;
+	size_t dlen, len;
+	void *buf;
+	struct tp_value back;
+	size_t n = tp__q_enc_prefix(v, pre, &data, &dlen);
+	assert_true(n > 0 && n + dlen <= sizeof(mine));
+	memcpy(mine, pre, n);
+	if (dlen > 0)
+		memcpy(mine + n, data, dlen);
+	TP_OK_OR_FAIL(tp_payload_encode(&p, 0, &buf, &len));
+	assert_int_equal(len, n + dlen);
+	assert_memory_equal(buf, mine, len); /* the same bytes */
+	if (v->type != TP_TNONE) {
+		memset(&back, 0, sizeof(back));
+		assert_int_equal(tp__q_dec_one(buf, len, v->type, &back), 1);
+		assert_int_equal(back.i, v->i);
+		assert_memory_equal(&back.d, &v->d, sizeof(double));
+		assert_int_equal(back.len, v->len);
+		if (v->len > 0)
+			assert_memory_equal(back.data, v->data, v->len);
+		/* another type, or one byte short: left to protobuf-c */
+		tp_type other = v->type == TP_TINT ? TP_TBYTES : TP_TINT;
+		assert_int_equal(tp__q_dec_one(buf, len, other, &back), 0);
+		assert_int_equal(tp__q_dec_one(buf, len - 1, v->type, &back),
+		                 0);
+	}
+	free(buf);
+}
+
+/* The direct one-value codec writes what protobuf-c writes and reads it
+ * back; anything else is left to protobuf-c. */
+static void test_codec(void **state)
+{
+	(void)state;
+	static char blob[1500];
+	int64_t ints[] = {0, 1, -1, 63, -64, 300, INT64_MAX, INT64_MIN};
+	double ds[] = {0.0, -2.5, 1e300};
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		struct tp_value v = {.type = TP_TINT, .i = ints[i]};
+		codec_matches(&v);
+	}
+	for (size_t i = 0; i < sizeof(ds) / sizeof(ds[0]); i++) {
+		struct tp_value v = {.type = TP_TDOUBLE, .d = ds[i]};
+		codec_matches(&v);
+	}
+	struct tp_value none = {.type = TP_TNONE};
+	struct tp_value s0 = {.type = TP_TSTRING, .data = "", .len = 0};
+	struct tp_value s1 = {.type = TP_TSTRING, .data = "abc", .len = 3};
+	struct tp_value b0 = {.type = TP_TBYTES, .data = blob, .len = 0};
+	struct tp_value b1 = {.type = TP_TBYTES, .data = blob, .len = 1500};
+	codec_matches(&none);
+	codec_matches(&s0);
+	codec_matches(&s1);
+	codec_matches(&b0);
+	codec_matches(&b1);
+	/* two values: not one */
+	tp_payload *p;
+	void *buf;
+	size_t len;
+	struct tp_value back;
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 1));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 2));
+	TP_OK_OR_FAIL(tp_payload_encode(p, 0, &buf, &len));
+	assert_int_equal(tp__q_dec_one(buf, len, TP_TINT, &back), 0);
+	free(buf);
+	tp_payload_free(p);
+}
+
 /* The encoded size of a payload holding n bytes. */
 static size_t encoded_bytes_item(size_t n)
 {
@@ -800,6 +874,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_put_get_every_type),
 	    cmocka_unit_test(test_full_and_too_big),
+	    cmocka_unit_test(test_codec),
 	    cmocka_unit_test(test_large_items),
 	    cmocka_unit_test(test_type_mismatch_keeps_item),
 	    cmocka_unit_test(test_many_producers_consumers),

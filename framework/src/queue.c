@@ -128,9 +128,15 @@ static int has_room(tp_queue *q, uint64_t tail, uint64_t nput, uint64_t rec)
 	return 1;
 }
 
+/* A record's body in two pieces (a prefix, then data). */
+struct piece {
+	const void *p1, *p2;
+	size_t n1, n2;
+};
+
 /* One attempt under the producer lock: TP_OK (published), TP_EFULL,
  * TP_ECLOSED, or the lock's error. */
-static int put_try(tp_queue *q, const uint32_t hdr[2], const void *body,
+static int put_try(tp_queue *q, const uint32_t hdr[2], const struct piece *b,
                    const struct timespec *dl)
 {
 	struct q_shared *s = q->s;
@@ -146,7 +152,10 @@ static int put_try(tp_queue *q, const uint32_t hdr[2], const void *body,
 	} else {
 		/* the bytes first: the record exists once tail moves */
 		tp__q_ring_write(q, tail, hdr, TP_Q_HDR);
-		tp__q_ring_write(q, tail + TP_Q_HDR, body, hdr[0]);
+		tp__q_ring_write(q, tail + TP_Q_HDR, b->p1, b->n1);
+		if (b->n2 > 0)
+			tp__q_ring_write(q, tail + TP_Q_HDR + b->n1, b->p2,
+			                 b->n2);
 		tp__q_publish_put(s, tail + rec, nput + 1);
 	}
 	tp__q_unlock(&s->prod);
@@ -166,8 +175,8 @@ static int room_now(tp_queue *q, uint64_t rec)
 	return tail - head <= s->cap - rec;
 }
 
-/* Appends one record (header hdr, body of hdr[0] bytes). */
-static int put_record(tp_queue *q, const uint32_t hdr[2], const void *body,
+/* Appends one record of body b (hdr[0] bytes in all) after header hdr. */
+static int put_record(tp_queue *q, const uint32_t hdr[2], const struct piece *b,
                       int timeout_ms)
 {
 	struct q_shared *s = q->s;
@@ -179,7 +188,7 @@ static int put_record(tp_queue *q, const uint32_t hdr[2], const void *body,
 		dl = &dlbuf;
 	}
 	for (;;) {
-		rv = put_try(q, hdr, body, dl);
+		rv = put_try(q, hdr, b, dl);
 		if (rv == TP_OK)
 			tp__wpoint_signal(&s->not_empty);
 		if (rv != TP_EFULL || timeout_ms == 0)
@@ -211,7 +220,8 @@ static int put_oob(tp_queue *q, const ProtobufCMessage *pb, size_t len,
 	tp__shm_detach(addr, len);
 	uint32_t hdr[2] = {(uint32_t)sizeof(ref),
 	                   ~(uint32_t)sizeof(ref) ^ TP_Q_CHECK_OOB};
-	if ((rv = put_record(q, hdr, &ref, timeout_ms)) == TP_OK)
+	struct piece b = {.p1 = &ref, .n1 = sizeof(ref)};
+	if ((rv = put_record(q, hdr, &b, timeout_ms)) == TP_OK)
 		__atomic_add_fetch(&q->s->oob, 1, __ATOMIC_RELAXED);
 	else
 		tp__shm_unlink(ref.name);
@@ -233,7 +243,8 @@ static int put_pb(tp_queue *q, const ProtobufCMessage *pb, int timeout_ms)
 		return TP_ENOMEM;
 	protobuf_c_message_pack(pb, buf);
 	uint32_t hdr[2] = {(uint32_t)len, ~(uint32_t)len ^ TP_Q_CHECK};
-	rv = put_record(q, hdr, buf, timeout_ms);
+	struct piece b = {.p1 = buf, .n1 = len};
+	rv = put_record(q, hdr, &b, timeout_ms);
 	if (buf != small)
 		free(buf);
 	return rv;
@@ -257,14 +268,25 @@ int tp_queue_put_nowait(tp_queue *q, const tp_payload *item)
 	return tp_queue_put(q, item, 0);
 }
 
-/* Puts a payload holding the one value v, described on the stack. */
+/* Puts a payload holding the one value v: encoded directly (queue_codec.c)
+ * into the ring, or described on the stack for protobuf-c when it is a
+ * user message or travels out of band. */
 static int put_one(tp_queue *q, const struct tp_value *v, int timeout_ms)
 {
+	unsigned char pre[TP_Q_PREFIX_MAX];
+	struct piece b;
+	if (q == NULL)
+		return TP_EINVAL;
+	b.p1 = pre;
+	b.n1 = tp__q_enc_prefix(v, pre, &b.p2, &b.n2);
+	size_t len = b.n1 + b.n2;
+	if (b.n1 > 0 && tp__q_rec(len) <= q->s->cap / 4) {
+		uint32_t hdr[2] = {(uint32_t)len, ~(uint32_t)len ^ TP_Q_CHECK};
+		return put_record(q, hdr, &b, timeout_ms);
+	}
 	Troupe__Payload pb;
 	Troupe__Value pv, *pvs = &pv;
 	Troupe__UserMessage user;
-	if (q == NULL)
-		return TP_EINVAL;
 	troupe__payload__init(&pb);
 	tp__value_to_pb(v, &pv, &user);
 	pb.n_values = 1;

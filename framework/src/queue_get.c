@@ -47,9 +47,11 @@ static void arena_free(void *data, void *p)
 
 /* Decides whether the head item (len encoded bytes at buf) may be taken:
  * TP_OK takes it, TP_ETYPE or TP_ENOMEM leave it, TP_EDECODE drops it. */
-typedef int (*q_check_fn)(const Troupe__Payload *pb, void *arg);
+typedef int (*q_check_fn)(const void *buf, size_t len, void *arg);
+typedef int (*q_pb_fn)(const Troupe__Payload *pb, void *arg);
 
-static int decode(const void *buf, size_t len, q_check_fn check, void *arg)
+/* Unpacks the item with protobuf-c (on a stack arena) for check. */
+static int decode(const void *buf, size_t len, q_pb_fn check, void *arg)
 {
 	struct arena a;
 	ProtobufCAllocator al = {arena_alloc, arena_free, &a};
@@ -160,7 +162,7 @@ static int take_head(tp_queue *q, uint64_t head, int slot, q_check_fn check,
 	if (rv == TP_EPROTO)
 		return drop_all(q);
 	if (rv == TP_OK)
-		rv = decode(b.data, b.len, check, arg);
+		rv = check(b.data, b.len, arg);
 	if (rv == TP_OK || rv == TP_EDECODE) {
 		uint64_t nget = s->c.nget + 1;
 		tp__q_publish_get(s, head + rec, nget, rv == TP_OK ? slot : -1);
@@ -247,10 +249,15 @@ static int take(tp_queue *q, int timeout_ms, q_check_fn check, void *arg)
 	}
 }
 
-static int check_any(const Troupe__Payload *pb, void *arg)
+static int any_pb(const Troupe__Payload *pb, void *arg)
 {
 	int rv = tp__payload_from_pb(pb, arg);
 	return rv == TP_ENOMEM ? rv : (rv == TP_OK ? TP_OK : TP_EDECODE);
+}
+
+static int check_any(const void *buf, size_t len, void *arg)
+{
+	return decode(buf, len, any_pb, arg);
 }
 
 int tp_queue_get(tp_queue *q, tp_payload **out, int timeout_ms)
@@ -267,6 +274,7 @@ int tp_queue_get_nowait(tp_queue *q, tp_payload **out)
 
 /* Typed gets: the item must be one value of the asked type. */
 struct typed {
+	tp_type type;
 	Troupe__Value__KindCase kind;
 	struct tp_value v;
 };
@@ -283,7 +291,7 @@ static char *dup_bytes(const void *src, size_t n)
 	return d;
 }
 
-static int check_typed(const Troupe__Payload *pb, void *arg)
+static int typed_pb(const Troupe__Payload *pb, void *arg)
 {
 	struct typed *t = arg;
 	if (pb->n_values != 1 || pb->values[0]->kind_case != t->kind) {
@@ -315,10 +323,23 @@ static int check_typed(const Troupe__Payload *pb, void *arg)
 	return t->v.data == NULL ? TP_ENOMEM : TP_OK;
 }
 
-static int get_typed(tp_queue *q, Troupe__Value__KindCase kind, int timeout_ms,
-                     struct tp_value *v)
+/* The direct reader first (queue_codec.c), protobuf-c for the rest. */
+static int check_typed(const void *buf, size_t len, void *arg)
 {
-	struct typed t = {.kind = kind};
+	struct typed *t = arg;
+	if (!tp__q_dec_one(buf, len, t->type, &t->v))
+		return decode(buf, len, typed_pb, arg);
+	if (t->type == TP_TSTRING || t->type == TP_TBYTES) {
+		if ((t->v.data = dup_bytes(t->v.data, t->v.len)) == NULL)
+			return TP_ENOMEM;
+	}
+	return TP_OK;
+}
+
+static int get_typed(tp_queue *q, tp_type type, Troupe__Value__KindCase kind,
+                     int timeout_ms, struct tp_value *v)
+{
+	struct typed t = {.type = type, .kind = kind};
 	if (q == NULL)
 		return TP_EINVAL;
 	int rv = take(q, timeout_ms, check_typed, &t);
@@ -333,7 +354,8 @@ int tp_queue_get_int(tp_queue *q, int64_t *out, int timeout_ms)
 	int rv;
 	if (out == NULL)
 		return TP_EINVAL;
-	if ((rv = get_typed(q, TROUPE__VALUE__KIND_I, timeout_ms, &v)) == TP_OK)
+	if ((rv = get_typed(q, TP_TINT, TROUPE__VALUE__KIND_I, timeout_ms,
+	                    &v)) == TP_OK)
 		*out = v.i;
 	return rv;
 }
@@ -344,7 +366,8 @@ int tp_queue_get_double(tp_queue *q, double *out, int timeout_ms)
 	int rv;
 	if (out == NULL)
 		return TP_EINVAL;
-	if ((rv = get_typed(q, TROUPE__VALUE__KIND_D, timeout_ms, &v)) == TP_OK)
+	if ((rv = get_typed(q, TP_TDOUBLE, TROUPE__VALUE__KIND_D, timeout_ms,
+	                    &v)) == TP_OK)
 		*out = v.d;
 	return rv;
 }
@@ -355,7 +378,8 @@ int tp_queue_get_string(tp_queue *q, char **out, int timeout_ms)
 	int rv;
 	if (out == NULL)
 		return TP_EINVAL;
-	if ((rv = get_typed(q, TROUPE__VALUE__KIND_S, timeout_ms, &v)) == TP_OK)
+	if ((rv = get_typed(q, TP_TSTRING, TROUPE__VALUE__KIND_S, timeout_ms,
+	                    &v)) == TP_OK)
 		*out = v.data;
 	return rv;
 }
@@ -366,8 +390,8 @@ int tp_queue_get_bytes(tp_queue *q, void **data, size_t *len, int timeout_ms)
 	int rv;
 	if (data == NULL || len == NULL)
 		return TP_EINVAL;
-	if ((rv = get_typed(q, TROUPE__VALUE__KIND_B, timeout_ms, &v)) ==
-	    TP_OK) {
+	if ((rv = get_typed(q, TP_TBYTES, TROUPE__VALUE__KIND_B, timeout_ms,
+	                    &v)) == TP_OK) {
 		*data = v.data;
 		*len = v.len;
 	}

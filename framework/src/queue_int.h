@@ -34,6 +34,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "payload_int.h"
 #include "shm.h"
 #include "sobj.h"
 #include "troupe/queue.h"
@@ -147,6 +148,22 @@ void tp__q_wake_all(struct q_shared *s);
  * (counted in s->lost). */
 int tp__q_slot(tp_queue *q);
 void tp__q_reap(struct q_shared *s);
+
+/*
+ * The direct codec of one-value items (queue_codec.c). enc_prefix writes
+ * the start of the encoding of a payload holding v into out (at most
+ * TP_Q_PREFIX_MAX bytes): all of it but a string's or bytes' data, which
+ * *data and *dlen point at (the item is the prefix, then the data). It
+ * returns the prefix's length, or 0 for a user message (use protobuf-c).
+ * dec_one reads len bytes at buf as a payload of exactly one value of
+ * type: 1 with *v (data borrowed from buf), or 0 if they are anything
+ * else (use protobuf-c, which knows the rest).
+ */
+#define TP_Q_PREFIX_MAX 24
+size_t tp__q_enc_prefix(const struct tp_value *v, unsigned char *out,
+                        const void **data, size_t *dlen);
+int tp__q_dec_one(const void *buf, size_t len, tp_type type,
+                  struct tp_value *v);
 
 void tp__q_ring_write(tp_queue *q, uint64_t at, const void *src, size_t n);
 void tp__q_ring_read(tp_queue *q, uint64_t at, void *dst, size_t n);
