@@ -78,6 +78,9 @@ int tp_queue_task_done(tp_queue *q)
 	s = q->s;
 	if (s->kind != TP_QUEUE_JOINABLE)
 		return TP_ESTATE;
+	/* the item this consumer took is processed: its lease ends */
+	if (q->slot >= 0 && q->slot_pid == tp__pid())
+		__atomic_store_n(&s->slots[q->slot].held, 0, __ATOMIC_RELEASE);
 	/* one atomic step: nothing a kill can leave half done */
 	uint64_t done = __atomic_load_n(&s->ndone, __ATOMIC_ACQUIRE);
 	do {

@@ -83,9 +83,11 @@ typedef struct tp_queue_stats {
 	uint64_t bytes;      /* ring bytes in use now */
 	uint64_t capacity;   /* ring bytes */
 	uint64_t unfinished; /* JoinableQueue: puts minus task_done */
-	/* Items handed to a consumer that died before its next call on the
-	 * queue: each may have died with it (counted once the death is
-	 * seen, by tp_queue_stats_get or a new consumer's first get). */
+	/* Items handed to a consumer that died before its next get,
+	 * task_done or tp_queue_free on the queue: each may have died with
+	 * it (counted once the death is seen, by tp_queue_stats_get or a new
+	 * consumer's first get). An upper bound: a consumer that exits
+	 * after its last get without tp_queue_free is counted too. */
 	uint64_t lost;
 	uint64_t out_of_band; /* items that travelled in their own segment */
 } tp_queue_stats;
