@@ -347,16 +347,7 @@ static int waiting_getter(void *arg)
 /* 1 once the process is asleep (state S in /proc/pid/stat). */
 static int asleep(void *arg)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/%d/stat", *(int *)arg);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	return p != NULL && p[1] == ' ' && p[2] == 'S';
+	return tp__pid_state(*(int *)arg) == 'S';
 }
 
 static int started(void *arg)

@@ -121,12 +121,10 @@ pid_t tp__pid(void)
 	return p;
 }
 
-int tp__pid_alive(pid_t pid)
+char tp__pid_state(pid_t pid)
 {
 	char path[64], buf[256];
 	if (pid <= 0)
-		return 0;
-	if (kill(pid, 0) != 0 && errno == ESRCH)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	FILE *f = fopen(path, "r");
@@ -136,7 +134,17 @@ int tp__pid_alive(pid_t pid)
 	fclose(f);
 	buf[n] = '\0';
 	const char *p = strrchr(buf, ')');
-	return !(p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+	return (p != NULL && p[1] == ' ') ? p[2] : '?';
+}
+
+int tp__pid_alive(pid_t pid)
+{
+	if (pid <= 0)
+		return 0;
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	char st = tp__pid_state(pid);
+	return st != 0 && st != 'Z' && st != 'X';
 }
 
 int tp__mutex_init(pthread_mutex_t *m)

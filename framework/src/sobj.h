@@ -81,6 +81,10 @@ static inline pid_t tp__tid(void)
  * getpid() is a system call). */
 pid_t tp__pid(void);
 
+/* The state letter of process pid in /proc/pid/stat ('R', 'S', 'Z', ...),
+ * '?' if unreadable, or 0 if there is no such process. */
+char tp__pid_state(pid_t pid);
+
 /* 1 if process pid exists and is not a zombie. */
 int tp__pid_alive(pid_t pid);
 
