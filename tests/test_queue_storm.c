@@ -233,10 +233,11 @@ static void check_accounting(struct storm *st)
 	}
 	fprintf(stderr,
 	        "storm: %ld producers, %d+%d kills, %ld received, "
-	        "%ld missing, lost %llu, recovered %llu, in queue %llu\n",
+	        "%ld missing, lost %llu, recovered %llu, in queue %llu, "
+	        "errors %ld (last %ld)\n",
 	        st->next_id, st->prod_kills, st->cons_kills, received, missing,
 	        (unsigned long long)qs.lost, (unsigned long long)qs.recovered,
-	        (unsigned long long)qs.count);
+	        (unsigned long long)qs.count, ac->errors, ac->last_error);
 	assert_int_equal(ac->errors, 0);
 	assert_int_equal(qs.count, 0);
 	/* every missing acknowledged item was reported lost, and each

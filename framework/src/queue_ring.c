@@ -78,8 +78,8 @@ static void recover_prod(struct q_shared *s)
 {
 	struct q_jr *jr = &s->prod.jr;
 	if (jr->active) {
-		__atomic_store_n(&s->p.tail, jr->pos, __ATOMIC_RELEASE);
 		__atomic_store_n(&s->p.nput, jr->n, __ATOMIC_RELEASE);
+		__atomic_store_n(&s->p.tail, jr->pos, __ATOMIC_RELEASE);
 		jr->active = 0;
 	}
 }
@@ -135,8 +135,10 @@ void tp__q_publish_put(struct q_shared *s, uint64_t tail, uint64_t nput)
 	JR_FENCE();
 	jr->active = 1;
 	JR_FENCE();
-	__atomic_store_n(&s->p.tail, tail, __ATOMIC_RELEASE);
+	/* nput first: an item visible through tail is always counted (a
+	 * consumer may task_done it before this producer goes on) */
 	__atomic_store_n(&s->p.nput, nput, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->p.tail, tail, __ATOMIC_RELEASE);
 	JR_FENCE();
 	jr->active = 0;
 	JR_FENCE();
