@@ -189,4 +189,9 @@ int tp__pool_file_create(char *path, size_t len, const char *kind, size_t size,
                          void **addr);
 int tp__pool_file_attach(const char *path, void **addr, size_t *size);
 
+/* The pool module's part of tp_fini (pool.c, called by init.c): terminates
+ * and joins every pool still open, as Python finalizes pools at exit,
+ * before children are finished. */
+void tp__pool_fini(void);
+
 #endif

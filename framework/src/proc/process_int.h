@@ -66,7 +66,6 @@ struct tp_procmod {
 	int server_fd; /* socket to the fork server, -1 when none */
 	pid_t server_pid;
 	int ctl_fd; /* in a child: its own control channel, else -1 */
-	int nng_used;
 	int atexit_set;
 };
 
@@ -89,6 +88,12 @@ int tp__ctl_read(int fd, struct tp_ctlbuf *b, Troupe__Envelope **env);
 void tp__ctlbuf_free(struct tp_ctlbuf *b);
 
 /* Fork server (forkserver.c). */
+/* The process module's part of tp_init / tp_fini (process.c, called by
+ * init.c): init starts the fork server (a spawned child never returns from
+ * it); fini finishes the children and closes the exit log. */
+int tp__process_init(const tp_init_opts *opts);
+void tp__process_fini(void);
+
 int tp__server_start(void);
 void tp__server_stop(void);
 int tp__server_request(int child_fd, const char *name);
