@@ -1,7 +1,8 @@
 /*
  * pool_int.h - internal: the pool's objects, shared by pool.c (API and
  * lifecycle), pool_job.c (results and iterators), pool_loop.c (the
- * supervisor thread), pool_worker.c (the worker process) and pool_sched.c.
+ * supervisor thread), pool_worker.c (the worker process), pool_sched.c,
+ * pool_send.c, pool_wire.c, and init.c (tp__pool_fini).
  *
  * Locking: pool->mu guards the pool (queue, workers, job list); job->mu
  * guards one job's results. Order: pool->mu before job->mu. Callbacks run

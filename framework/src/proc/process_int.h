@@ -1,8 +1,10 @@
 /*
  * process_int.h - internal state of the process module, shared between
- * process.c (the parent's API), forkserver.c (the fork server), child.c
- * (what runs in a child before and after its target), ctl.c (the framed
- * control channel) and monitor.c (exit events).
+ * process.c (the parent's API), start.c (start methods), forkserver.c
+ * (the fork server), child.c (what runs in a child before and after its
+ * target), reap.c (watching and reaping a child), ctl.c (the framed
+ * control channel) and monitor.c (exit events); also by init.c
+ * (tp__process_init/fini, tp_spawn_guard) and the pool (pool_wire.c).
  */
 #ifndef TP_PROCESS_INT_H
 #define TP_PROCESS_INT_H

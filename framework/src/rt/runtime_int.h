@@ -1,4 +1,6 @@
-/* runtime_int.h - internal runtime state shared between modules. */
+/* runtime_int.h - internal: the runtime's state (rt/runtime.c), the run
+ * directory helpers (rt/rundir.c) and tp__nng_used, used by every layer
+ * above rt and by init.c. */
 #ifndef TP_RUNTIME_INT_H
 #define TP_RUNTIME_INT_H
 
