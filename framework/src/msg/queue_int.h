@@ -1,6 +1,7 @@
 /*
  * queue_int.h - internal: the shared-memory layout of a tp_queue and the
- * locking/ring primitives queue.c builds the API from (queue_ring.c).
+ * locking/ring primitives (queue_ring.c) that queue.c (put/get) and
+ * queue_ctl.c (sizes, close, join, handles) build the API from.
  *
  * The segment is one struct q_shared followed by the ring. The ring holds
  * records: an 8-byte header (length, and a check word that also says
@@ -12,7 +13,7 @@
  * write tail and nput; consumers serialise on the consumer lock and only
  * write head and nget. So one producer and one consumer never contend, and
  * the uncontended path makes no system call (a futex wake only when a
- * waiter has flagged itself, see tp__wpoint in sobj.h).
+ * waiter has flagged itself, see tp__wpoint in rt/pshared.h).
  *
  * Kill safety: a record's bytes are written before it is published. Each
  * side journals the values it is about to publish (two stores) and the
@@ -36,7 +37,8 @@
 
 #include "payload_int.h"
 #include "shm.h"
-#include "sobj.h"
+#include "clock.h"
+#include "pshared.h"
 #include "troupe/queue.h"
 
 #define TP_Q_MAGIC     0x74707132u /* "tpq2" */

@@ -12,7 +12,7 @@
  * written before the journal is armed).
  *
  * No glibc condition variable anywhere: waits are on tp__wpoint futex
- * words (sobj.h), which hold no state a killed process can leave behind.
+ * words (rt/pshared.h), which hold no state a killed process can leave behind.
  */
 #include <errno.h>
 #include <signal.h>
