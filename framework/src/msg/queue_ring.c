@@ -57,6 +57,16 @@ void tp__q_wake_all(struct q_shared *s)
 	tp__wpoint_broadcast(&s->all_done);
 }
 
+/* A hint to the CPU that this is a spin loop. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 /* How many times a waiter checks before it sleeps (each check is
  * followed by a few pause instructions). */
 #define Q_SPINS 256
@@ -68,7 +78,7 @@ int tp__q_spin(tp_queue *q, int (*ready)(tp_queue *, uint64_t), uint64_t arg)
 		    __atomic_load_n(&q->s->closed, __ATOMIC_RELAXED))
 			return 1;
 		for (int k = 0; k < 8; k++)
-			__builtin_ia32_pause();
+			cpu_relax();
 	}
 	return 0;
 }
