@@ -1,10 +1,12 @@
 /*
  * test_pipe.c - Pipe: payloads and bytes, one-way ends, poll and fds,
- * ends moved in payloads (duplicate use, an owner that is gone, another
- * host), and a message sent is a message received: a writer that closes,
- * returns, exits or is killed right after send leaves every message for
- * the reader, then TP_EOF. Malformed input and the size limit are in
- * test_pipe_frames.c, the kill storm in test_pipe_storm.c.
+ * ends moved in payloads (process arguments for every start method, pool
+ * tasks, Queue items, a Manager dict; duplicate use, an owner that is
+ * gone, another host, callers that try to wedge the fd sharer), and a message
+ * sent is a message received: a writer that closes, returns, exits or is killed
+ * right after send leaves every message for the reader, then TP_EOF. Malformed
+ * input and the size limit are in test_pipe_frames.c, the kill storm in
+ * test_pipe_storm.c.
  *
  * Pipes do not touch nng, so the test process uses them itself and forks
  * plain children; each child closes its copy of the end it does not use.
@@ -606,6 +608,72 @@ static void test_pipe_to_pool_task(void **state)
 	tp_test_fini();
 }
 
+/* An end stored in a Manager dict (as an encoded payload: dict values
+ * are plain values) and taken by another process of the run. */
+static int from_manager(const tp_payload *args, tp_payload *result)
+{
+	tp_proxy *d;
+	tp_payload *got, *inner;
+	tp_conn *c;
+	const void *b;
+	size_t n;
+	(void)result;
+	CKRV(tp_payload_get_proxy(args, 0, NULL, 0, &d), TP_OK);
+	CKRV(tp_payload_new(&got), TP_OK);
+	CKRV(tp_dict_get(d, tp_str("end"), got), TP_OK);
+	CKRV(tp_payload_get_bytes(got, 0, &b, &n), TP_OK);
+	CKRV(tp_payload_decode(b, n, 0, &inner), TP_OK);
+	CKRV(tp_payload_get_conn(inner, 0, &c), TP_OK);
+	CKRV(pu_send_int(c, 42), TP_OK);
+	tp_conn_free(c);
+	tp_payload_free(inner);
+	tp_payload_free(got);
+	tp_proxy_free(d);
+	return 0;
+}
+TP_TARGET(from_manager)
+
+static void test_end_through_manager(void **state)
+{
+	tp_manager *m;
+	tp_proxy *d;
+	tp_conn *a, *b;
+	tp_payload *inner, *args;
+	tp_process *p;
+	void *enc;
+	size_t n;
+	int64_t v;
+	int code;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	TP_OK_OR_FAIL(tp_pipe_new(&a, &b, 1));
+	TP_OK_OR_FAIL(tp_payload_new(&inner));
+	TP_OK_OR_FAIL(tp_payload_add_conn(inner, b));
+	TP_OK_OR_FAIL(tp_payload_encode(inner, 0, &enc, &n));
+	TP_OK_OR_FAIL(tp_dict_set(d, tp_str("end"), tp_bytes(enc, n)));
+	free(enc);
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, d));
+	TP_OK_OR_FAIL(tp_process_new(&p, from_manager, args, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	TP_OK_OR_FAIL(pu_recv_int(a, &v, 20000));
+	assert_int_equal(v, 42);
+	TP_EXPECT(pu_recv_int(a, &v, 20000), TP_EOF);
+	TP_OK_OR_FAIL(tp_process_join(p, 20000));
+	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+	assert_int_equal(code, 0);
+	tp_process_free(p);
+	tp_payload_free(args);
+	tp_payload_free(inner);
+	tp_conn_free(a);
+	tp_conn_free(b);
+	tp_proxy_free(d);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -622,6 +690,7 @@ int main(void)
 	    cmocka_unit_test(test_pipe_to_forkserver_child),
 	    cmocka_unit_test(test_pipe_to_spawned_child),
 	    cmocka_unit_test(test_pipe_to_pool_task),
+	    cmocka_unit_test(test_end_through_manager),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
