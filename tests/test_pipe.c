@@ -11,6 +11,7 @@
  * Pipes do not touch nng, so the test process uses them itself and forks
  * plain children; each child closes its copy of the end it does not use.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -248,6 +249,43 @@ static void test_poll_sees_send_at_once(void **state)
 	}
 	assert_int_equal(pu_reap(pid), 0);
 	TP_EXPECT(pu_recv_int(a, &v, 10000), TP_EOF);
+	tp_conn_free(a);
+	tp_conn_free(b);
+	tp_test_fini();
+}
+
+/* A user who makes the socket non-blocking (for an event loop) still gets
+ * blocking calls: a send beyond the socket buffer waits, recv(-1) waits. */
+static int read_n_then_ack(tp_conn *c, long n)
+{
+	int64_t v;
+	for (long i = 0; i < n; i++) {
+		CKRV(pu_recv_int(c, &v, 10000), TP_OK);
+		CK(v == i);
+	}
+	CKRV(pu_send_int(c, n), TP_OK);
+	return 0;
+}
+
+static void test_nonblocking_fd(void **state)
+{
+	tp_conn *a, *b;
+	int64_t v;
+	int fd;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_pipe_new(&a, &b, 1));
+	TP_OK_OR_FAIL(tp_conn_fd(a, &fd));
+	assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK),
+	                 0);
+	pid_t pid = pu_fork(read_n_then_ack, b, a, 3000);
+	tp_conn_close(b);
+	for (int i = 0; i < 3000; i++) /* more than the buffer holds */
+		TP_OK_OR_FAIL(pu_send_int(a, i));
+	TP_OK_OR_FAIL(pu_recv_int(a, &v, -1));
+	assert_int_equal(v, 3000);
+	TP_EXPECT(pu_recv_int(a, &v, -1), TP_EOF);
+	assert_int_equal(pu_reap(pid), 0);
 	tp_conn_free(a);
 	tp_conn_free(b);
 	tp_test_fini();
@@ -681,6 +719,7 @@ int main(void)
 	    cmocka_unit_test(test_one_way),
 	    cmocka_unit_test(test_writer_gone_after_send),
 	    cmocka_unit_test(test_poll_sees_send_at_once),
+	    cmocka_unit_test(test_nonblocking_fd),
 	    cmocka_unit_test(test_moved_end),
 	    cmocka_unit_test(test_end_to_forked_child),
 	    cmocka_unit_test(test_end_in_queue_item),

@@ -37,6 +37,18 @@ static int send_check(tp_conn *c)
 	return c->writable ? TP_OK : TP_EPERM;
 }
 
+/* 1 if the send should be retried: interrupted, or the user made the
+ * socket non-blocking (then wait until it is writable). */
+static int send_again(int fd)
+{
+	if (errno == EINTR)
+		return 1;
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		return 0;
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	return poll(&pfd, 1, -1) >= 0 || errno == EINTR;
+}
+
 static int send_err(void)
 {
 	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
@@ -48,7 +60,7 @@ static int send_all(tp_conn *c, struct iovec *iov, int n)
 {
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
 	while (sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0)
-		if (errno != EINTR)
+		if (!send_again(c->fd))
 			return send_err();
 	return TP_OK;
 }
@@ -68,7 +80,7 @@ static int send_sbuf(tp_conn *c, int tag, size_t len)
 {
 	put_hdr(c->sbuf, tag, len);
 	while (send(c->fd, c->sbuf, TP_PKT_HDR + len, MSG_NOSIGNAL) < 0)
-		if (errno != EINTR)
+		if (!send_again(c->fd))
 			return send_err();
 	return TP_OK;
 }
@@ -181,8 +193,10 @@ static long read_packet(tp_conn *c, int64_t dl)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -(long)tp_err_errno(errno);
-		int64_t left = dl - tp__now_ms();
-		if (left <= 0)
+		/* (EAGAIN without a deadline: the user made the socket
+		 * non-blocking; wait for it) */
+		int64_t left = dl < 0 ? -1 : dl - tp__now_ms();
+		if (dl >= 0 && left <= 0)
 			return -TP_ETIMEDOUT;
 		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
@@ -225,8 +239,11 @@ static int start_msg(tp_conn *c, long n)
 		c->have = 1;
 		return TP_OK;
 	}
-	if ((c->big = malloc(len)) == NULL)
+	if ((c->big = malloc(len)) == NULL) {
+		c->skipping = 1; /* lost: reported, its continuations dropped */
+		c->rejected++;
 		return TP_ENOMEM;
+	}
 	memcpy(c->big, p + TP_PKT_HDR, got);
 	c->big_len = len;
 	c->big_got = got;
