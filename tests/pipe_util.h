@@ -79,4 +79,14 @@ static inline int pu_reap(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Joins p (bounded), checks that it exited 0, and frees it. */
+static inline void pu_join_ok(tp_process *p)
+{
+	int code = -1;
+	TP_OK_OR_FAIL(tp_process_join(p, 20000));
+	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+	assert_int_equal(code, 0);
+	tp_process_free(p);
+}
+
 #endif

@@ -208,11 +208,7 @@ static void test_pipe_kill_storm(void **state)
 	for (int i = 0; i < SLOTS; i++) {
 		tp_conn_close(sl[i].a);
 		if (sl[i].p != NULL) {
-			int code;
-			TP_OK_OR_FAIL(tp_process_join(sl[i].p, 20000));
-			TP_OK_OR_FAIL(tp_process_exitcode(sl[i].p, &code));
-			assert_int_equal(code, 0);
-			tp_process_free(sl[i].p);
+			pu_join_ok(sl[i].p);
 		} else {
 			assert_int_equal(pu_reap(sl[i].pid), 0);
 		}

@@ -26,7 +26,8 @@
 #include "troupe/error.h"
 #include "wire.h"
 
-static int send_check(tp_conn *c)
+/* Whether c may be used to send (write) or receive (!write). */
+static int check(const tp_conn *c, int write)
 {
 	if (c == NULL)
 		return TP_EINVAL;
@@ -34,7 +35,7 @@ static int send_check(tp_conn *c)
 		return TP_ESTATE;
 	if (c->state != TP_CONN_OPEN)
 		return TP_ECLOSED;
-	return c->writable ? TP_OK : TP_EPERM;
+	return (write ? c->writable : c->readable) ? TP_OK : TP_EPERM;
 }
 
 /* 1 if the send should be retried: interrupted, or the user made the
@@ -120,7 +121,7 @@ int tp_conn_send_bytes(tp_conn *c, const void *buf, size_t len)
 	int rv;
 	if (buf == NULL && len > 0)
 		return TP_EINVAL;
-	if ((rv = send_check(c)) != TP_OK)
+	if ((rv = check(c, 1)) != TP_OK)
 		return rv;
 	if (len > TP_BODY_MAX)
 		return TP_ETOOBIG;
@@ -139,7 +140,7 @@ int tp_conn_send(tp_conn *c, const tp_payload *p)
 	int rv;
 	if (p == NULL)
 		return TP_EINVAL;
-	if ((rv = send_check(c)) != TP_OK)
+	if ((rv = check(c, 1)) != TP_OK)
 		return rv;
 	if ((rv = tp__payload_to_pb(p, &pb)) != TP_OK)
 		return rv;
@@ -320,24 +321,12 @@ static void consumed(tp_conn *c)
 	c->body = NULL;
 }
 
-static int recv_check(tp_conn *c)
-{
-	if (c == NULL)
-		return TP_EINVAL;
-	if (c->state == TP_CONN_SENT)
-		return TP_ESTATE;
-	if (c->state != TP_CONN_OPEN)
-		return TP_ECLOSED;
-	return c->readable ? TP_OK : TP_EPERM;
-}
-
 int tp_conn_recv(tp_conn *c, tp_payload **out, int timeout_ms)
 {
 	int rv;
 	if (out == NULL)
 		return TP_EINVAL;
-	if ((rv = recv_check(c)) != TP_OK ||
-	    (rv = fill(c, timeout_ms)) != TP_OK)
+	if ((rv = check(c, 0)) != TP_OK || (rv = fill(c, timeout_ms)) != TP_OK)
 		return rv;
 	if (c->tag == TP_TAG_PAYLOAD) {
 		rv = tp_payload_decode(c->body, c->len, 0, out);
@@ -361,8 +350,7 @@ int tp_conn_recv_bytes(tp_conn *c, void *buf, size_t maxlen, size_t *len,
 	int rv;
 	if (len == NULL || (buf == NULL && maxlen > 0))
 		return TP_EINVAL;
-	if ((rv = recv_check(c)) != TP_OK ||
-	    (rv = fill(c, timeout_ms)) != TP_OK)
+	if ((rv = check(c, 0)) != TP_OK || (rv = fill(c, timeout_ms)) != TP_OK)
 		return rv;
 	*len = c->len;
 	if (c->len > maxlen)
