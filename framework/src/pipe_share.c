@@ -259,21 +259,28 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-/* Stops this process's server (under mu): for a new run directory. */
+/* Stops this process's server (called under mu, which it releases while
+ * it joins the thread: the thread may be waiting for mu). The table is
+ * emptied first; a concurrent put starts a fresh server meanwhile. */
 static void stop_server(void)
 {
 	if (sh.pid != getpid())
 		return;
-	char one = 1;
-	if (write(sh.stopfd[1], &one, 1) == 1)
-		pthread_join(sh.thr, NULL);
-	close(sh.lfd);
-	close(sh.stopfd[0]);
-	close(sh.stopfd[1]);
-	unlink(sh.path);
+	int lfd = sh.lfd, stop0 = sh.stopfd[0], stop1 = sh.stopfd[1];
+	pthread_t thr = sh.thr;
+	char path[sizeof(sh.path)], one = 1;
+	memcpy(path, sh.path, sizeof(path));
 	drop_table();
 	sh.pid = 0;
 	sh.lfd = sh.stopfd[0] = sh.stopfd[1] = -1;
+	pthread_mutex_unlock(&mu);
+	if (write(stop1, &one, 1) == 1)
+		pthread_join(thr, NULL);
+	close(lfd);
+	close(stop0);
+	close(stop1);
+	unlink(path);
+	pthread_mutex_lock(&mu);
 }
 
 static int listen_at(const char *path)
@@ -304,6 +311,8 @@ static int start_server(void)
 		return TP_OK; /* (tp_fini removes the file; a new run may
 		                 reuse the directory's name) */
 	stop_server();
+	if (sh.pid == getpid())
+		return TP_OK; /* another thread started it meanwhile */
 	if ((rv = tp_address("share", addr, sizeof(addr))) != TP_OK)
 		return rv;
 	if (strlen(addr) - strlen("ipc://") >= sizeof(sh.path))
