@@ -222,12 +222,19 @@ static void accept_one(struct slots *s, int lfd)
 	s->dl[s->n++] = tp__now_ms() + REQ_MS;
 }
 
+struct serve_fds {
+	int lfd, stop;
+};
+
+/* The server thread. Its fds come in arg (a struct serve_fds it frees),
+ * never from sh, which a stop may reset before a slow thread first runs. */
 static void *serve(void *arg)
 {
-	int lfd = sh.lfd, stop = sh.stopfd[0];
+	struct serve_fds *f = arg;
+	int lfd = f->lfd, stop = f->stop;
 	struct slots s = {.n = 0};
 	struct pollfd pf[2 + SLOTS];
-	(void)arg;
+	free(f);
 	for (;;) {
 		int64_t now = tp__now_ms(), next = -1;
 		pf[0] = (struct pollfd){.fd = stop, .events = POLLIN};
@@ -320,12 +327,20 @@ static int start_server(void)
 	memcpy(sh.path, addr + strlen("ipc://"), strlen(addr) - 5);
 	if ((sh.lfd = listen_at(sh.path)) < 0)
 		return tp_err_errno(-sh.lfd);
-	if (pipe2(sh.stopfd, O_CLOEXEC) != 0) {
+	struct serve_fds *f = malloc(sizeof(*f));
+	if (f == NULL) {
+		rv = TP_ENOMEM;
+	} else if (pipe2(sh.stopfd, O_CLOEXEC) != 0) {
 		rv = tp_err_errno(errno);
-	} else if ((rv = pthread_create(&sh.thr, NULL, serve, NULL)) != 0) {
-		close(sh.stopfd[0]);
-		close(sh.stopfd[1]);
-		rv = tp_err_errno(rv);
+		free(f);
+	} else {
+		*f = (struct serve_fds){sh.lfd, sh.stopfd[0]};
+		if ((rv = pthread_create(&sh.thr, NULL, serve, f)) != 0) {
+			free(f);
+			close(sh.stopfd[0]);
+			close(sh.stopfd[1]);
+			rv = tp_err_errno(rv);
+		}
 	}
 	if (rv != TP_OK) {
 		close(sh.lfd);
