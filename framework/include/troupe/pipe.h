@@ -32,7 +32,8 @@
  *
  * Changed from the nng version: ends open at tp_pipe_new (not in the
  * first process that uses them); tp_payload_add_conn moves the end (it
- * was a by-address reference); the peer's close gives TP_EOF (was
+ * was a by-address reference, so its tp_conn argument is no longer
+ * const); the peer's close gives TP_EOF (was
  * TP_ECLOSED); no close handshake (TP_CONN_LINGER_MS is gone). A pipe
  * never touches nng, so a process using only pipes may still fork.
  * An end cannot leave its host: tp_payload_get_conn on another host (a
