@@ -1,4 +1,5 @@
-/* pipe_int.h - internal: a pipe end (pipe.c, pipe_io.c, pipe_share.c). */
+/* pipe_int.h - internal: a pipe end, shared by pipe.c, pipe_io.c,
+ * pipe_share.c and pipe_handle.c (and tests/test_pipe*.c). */
 #ifndef TP_PIPE_INT_H
 #define TP_PIPE_INT_H
 
