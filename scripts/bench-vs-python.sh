@@ -33,6 +33,8 @@ queue_throughput_bytes1k|queue_throughput --payload bytes1k|queue_throughput.py 
 queue_throughput_3x3_int|queue_throughput --producers 3 --consumers 3 --n 200000|scripts/queue_throughput_multi.py --producers 3 --consumers 3 --n 200000
 queue_throughput_3x3_bytes1k|queue_throughput --producers 3 --consumers 3 --payload bytes1k --n 200000|scripts/queue_throughput_multi.py --producers 3 --consumers 3 --payload bytes1k --n 200000
 pipe_pingpong_rtt_median|pipe_pingpong|pipe_pingpong.py
+pipe_pingpong_over_raw|pipe_pingpong --compare|
+pipe_bytes_over_raw|pipe_pingpong --compare --bytes|
 process_spawn_fork|process_spawn --method fork|process_spawn.py --method fork
 process_spawn_spawn|process_spawn --method spawn|process_spawn.py --method spawn
 process_spawn_forkserver|process_spawn --method forkserver|process_spawn.py --method forkserver

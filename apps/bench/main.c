@@ -32,7 +32,7 @@ static const struct bench_workload workloads[] = {
      "--producers P, --consumers C)",
      bench_queue},
     {"pipe_pingpong",
-     "median pipe round trip (--n N, --warmup W, --raw, --compare)",
+     "median pipe round trip (--n N, --warmup W, --raw, --bytes, --compare)",
      bench_pipe},
     {"pool_map",
      "Pool(P).map(square, range(N)) items/s (--n --procs --chunksize)",
