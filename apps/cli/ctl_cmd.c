@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ctl_int.h"
 
 int ctl_shutdown_requested;
 
@@ -308,6 +309,7 @@ void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
 		    "");
 	} else if (strcmp(cmd, "shutdown") == 0) {
 		say(rep, TP_OK, "shutting down%s%s", "", "");
+		rep->daemon_pid = getpid(); /* the CLI waits for it to go */
 		/* The worker raises SIGTERM once the reply is sent. */
 		__atomic_store_n(&ctl_shutdown_requested, 1, __ATOMIC_RELAXED);
 	} else {
