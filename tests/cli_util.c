@@ -170,6 +170,21 @@ int daemon_wait(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The node named name in a --json children array, searched depth first. */
+json_object *json_find(json_object *kids, const char *name)
+{
+	for (size_t i = 0; kids && i < json_object_array_length(kids); i++) {
+		json_object *c = json_object_array_get_idx(kids, i), *n, *sub;
+		json_object_object_get_ex(c, "name", &n);
+		if (strcmp(json_object_get_string(n), name) == 0)
+			return c;
+		if (json_object_object_get_ex(c, "children", &sub) &&
+		    (c = json_find(sub, name)) != NULL)
+			return c;
+	}
+	return NULL;
+}
+
 /* Parses `troupe status --json`; returns the child object named name. */
 json_object *status_json(json_object **root, const char *name)
 {
@@ -180,13 +195,7 @@ json_object *status_json(json_object **root, const char *name)
 		fail_msg("status --json exited %d with: %s", rv, out);
 	json_object *kids;
 	assert_true(json_object_object_get_ex(*root, "children", &kids));
-	for (size_t i = 0; i < json_object_array_length(kids); i++) {
-		json_object *c = json_object_array_get_idx(kids, i), *n;
-		json_object_object_get_ex(c, "name", &n);
-		if (strcmp(json_object_get_string(n), name) == 0)
-			return c;
-	}
-	return NULL;
+	return json_find(kids, name);
 }
 
 const char *jstr(json_object *o, const char *k)
@@ -199,15 +208,18 @@ const char *jstr(json_object *o, const char *k)
 int jint(json_object *o, const char *k)
 {
 	json_object *v;
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_int(v)
-	                                           : -1;
+	return json_object_object_get_ex(o, k, &v) && v != NULL
+	           ? json_object_get_int(v)
+	           : -1;
 }
 
 int pid_of(const char *name)
 {
 	json_object *root, *c = status_json(&root, name);
 	int pid =
-	    c && !strcmp(jstr(c, "state"), "running") ? jint(c, "pid") : 0;
+	    c && !strcmp(jstr(c, "state"), "running") && jint(c, "pid") > 0
+	        ? jint(c, "pid")
+	        : 0;
 	json_object_put(root);
 	return pid;
 }

@@ -39,6 +39,8 @@ pid_t daemon_start(void);
 /* Waits (20 s at most) for the daemon to exit: its exit status. */
 int daemon_wait(pid_t pid);
 
+/* The node named name in a --json children array, depth first. */
+json_object *json_find(json_object *kids, const char *name);
 /* Parses `troupe status --json`; returns the child object named name. */
 json_object *status_json(json_object **root, const char *name);
 const char *jstr(json_object *o, const char *k);

@@ -116,7 +116,7 @@ static void test_cli_end_to_end(void **state)
 	json_object *root, *c = status_json(&root, "b");
 	assert_non_null(c);
 	assert_string_equal(jstr(c, "state"), "running");
-	assert_string_equal(jstr(c, "parent"), "g");
+	assert_string_equal(jstr(c, "group"), "g");
 	assert_true(jint(c, "pid") > 0);
 	assert_int_equal(jint(root, "daemon_pid"), d);
 	json_object_put(root);
@@ -126,7 +126,9 @@ static void test_cli_end_to_end(void **state)
 	/* tree */
 	assert_int_equal(troupe(out, sizeof(out), "tree"), 0);
 	assert_non_null(strstr(out, "g [rest_for_one]"));
-	assert_non_null(strstr(out, "   └─ b"));
+	/* g is not the last child: its line goes on past b. */
+	assert_non_null(strstr(out, "├─ g [rest_for_one]"));
+	assert_non_null(strstr(out, "│  └─ b"));
 	/* stop / start / restart */
 	assert_int_equal(troupe(out, sizeof(out), "stop c"), 0);
 	assert_int_equal(troupe(out, sizeof(out), "status"), 1);
@@ -172,7 +174,8 @@ static void test_cli_end_to_end(void **state)
 	assert_int_equal(troupe(out, sizeof(out), "logs nope"), 2);
 	/* top, one screen */
 	assert_int_equal(troupe(out, sizeof(out), "top -n 1"), 0);
-	assert_non_null(strstr(out, "MAILBOX"));
+	assert_non_null(strstr(out, "RESTARTS"));
+	assert_null(strstr(out, "MSG_IN")); /* no actor: no such column */
 	/* stop all / start all */
 	assert_int_equal(troupe(out, sizeof(out), "stop all"), 0);
 	assert_int_equal(pid_of("a"), 0);
@@ -314,37 +317,6 @@ static void test_malformed_request_is_refused(void **state)
 	assert_int_equal(daemon_wait(d), 0);
 }
 
-/* Another user cannot reach the daemon: the socket's directory is 0700
- * and the socket 0600 (the daemon also checks SO_PEERCRED on every
- * request, as a second line). */
-static void test_other_user_is_refused(void **state)
-{
-	(void)state;
-	char out[4096];
-	write_cfg(three);
-	pid_t d = daemon_start();
-	if (geteuid() == 0) {
-		pid_t c = fork();
-		if (c == 0) {
-			int fd = open("/dev/null", O_WRONLY);
-			dup2(fd, 1);
-			dup2(fd, 2);
-			if (setgid(65534) != 0 || setuid(65534) != 0)
-				_exit(99);
-			execl(TROUPE_BIN, TROUPE_BIN, "--socket", sock,
-			      "status", (char *)NULL);
-			_exit(98);
-		}
-		int st;
-		assert_int_equal(waitpid(c, &st, 0), c);
-		assert_true(WIFEXITED(st));
-		assert_true(WEXITSTATUS(st) == 1 || WEXITSTATUS(st) == 3);
-	}
-	assert_int_equal(troupe(out, sizeof(out), "status"), 0);
-	assert_int_equal(troupe(out, sizeof(out), "shutdown"), 0);
-	assert_int_equal(daemon_wait(d), 0);
-}
-
 /* An actor module under the daemon: `actor = URL` lets troupe top show
  * its message counters. */
 static void test_actor_under_daemon(void **state)
@@ -360,18 +332,23 @@ static void test_actor_under_daemon(void **state)
 	assert_int_equal(troupe(out, sizeof(out), "top -n 1"), 0);
 	char *line = strstr(out, "counter");
 	assert_non_null(line);
-	/* NAME PID STATE UPTIME RESTARTS MAILBOX MSG_IN MSG_OUT */
-	char name[32], st[16], up[16], mb[8], in[16], outs[16];
+	/* NAME PID STATE UPTIME RESTARTS RSS CPU% MSG_IN MSG_OUT */
+	char name[32], st[16], up[16], rss[16], cpu[16], in[16], outs[16];
 	int pid;
 	unsigned restarts;
-	assert_int_equal(sscanf(line, "%31s %d %15s %15s %u %7s %15s %15s",
-	                        name, &pid, st, up, &restarts, mb, in, outs),
-	                 8);
+	assert_non_null(strstr(out, "MSG_IN"));
+	assert_int_equal(
+	    sscanf(line, "%31s %d %15s %15s %u %15s %15s %15s %15s", name, &pid,
+	           st, up, &restarts, rss, cpu, in, outs),
+	    9);
 	assert_string_equal(st, "running");
 	assert_string_equal(in, "0");
 	assert_string_equal(outs, "0");
 	json_object *root, *c = status_json(&root, "counter");
-	assert_int_equal(jint(c, "msgs_in"), -1); /* plain status: not asked */
+	/* plain status: not asked, so null */
+	json_object *mi;
+	assert_true(json_object_object_get_ex(c, "msgs_in", &mi));
+	assert_null(mi);
 	json_object_put(root);
 	kill(d, SIGTERM);
 	assert_int_equal(daemon_wait(d), 0);
@@ -520,7 +497,13 @@ static void test_prometheus_endpoint(void **state)
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 	                         .sin_port = htons(port)};
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	/* The control socket answers before the tree is up and the
+	 * endpoint listens. */
+	for (int64_t end = now_ms() + 10000;
+	     connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0;) {
+		assert_true(now_ms() < end);
+		nap(10);
+	}
 	const char *req = "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n";
 	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
 	size_t n = 0;
@@ -549,8 +532,6 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_request_is_refused,
 	                                    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_other_user_is_refused, setup,
-	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_actor_under_daemon, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_start_failure_and_detach,

@@ -61,8 +61,10 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen);
 struct cfg_prog *cfg_prog(struct cfg *c, const char *name);
 struct cfg_group *cfg_group(struct cfg *c, const char *name);
 
-/* Parses a signal name ("TERM", "SIGTERM", "15"); 0 if unknown. */
+/* signame.c: parses a signal name ("TERM", "sigterm", "RTMIN+2", "15");
+ * 0 if unknown. cli_signame writes "SIGTERM" (or "SIGRTMIN+2") in buf. */
 int cli_signal(const char *name);
+const char *cli_signame(int sig, char *buf, size_t len);
 
 /* The default control socket path: $TROUPE_SOCKET, else the runtime base
  * ($XDG_RUNTIME_DIR/troupe or /tmp/troupe-UID) + "/troupe.sock". */
@@ -109,9 +111,6 @@ void dlog_free(struct daemon *d);
 
 /* daemon.c: `troupe supervise FILE [--detach] [--socket PATH]`. */
 int cmd_supervise(int argc, char **argv);
-
-/* client.c: every other command. */
-int cmd_client(const char *socket, const char *cmd, int argc, char **argv);
 
 /* ctl.c: the daemon's control server. */
 struct daemon;

@@ -58,6 +58,9 @@ struct ctl {
 	pthread_cond_t cv;
 	struct conn *head, *tail;
 	int nqueued, stopping;
+	dev_t dev; /* the socket file we made: removed at stop only if it */
+	ino_t ino; /* is still ours (a failed daemon must not remove the
+	            * next one's) */
 };
 
 static void conn_free(struct conn *c)
@@ -286,8 +289,9 @@ static void *worker(void *arg)
 	}
 }
 
-static int listen_at(const char *path, int *out)
+static int listen_at(struct ctl *c, const char *path)
 {
+	struct stat st;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return TP_EINVAL;
@@ -298,12 +302,15 @@ static int listen_at(const char *path, int *out)
 	/* No connection is possible before listen(), so chmod closes the
 	 * window bind leaves open (its mode follows the umask). */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    chmod(path, 0600) != 0 || listen(fd, 64) != 0) {
+	    chmod(path, 0600) != 0 || stat(path, &st) != 0 ||
+	    listen(fd, 64) != 0) {
 		int e = errno;
 		close(fd);
 		return tp_err_errno(e);
 	}
-	*out = fd;
+	c->lfd = fd;
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
 	return TP_OK;
 }
 
@@ -331,7 +338,7 @@ int ctl_start(struct daemon *d, const char *path)
 	d->ctl = c;
 	if ((c->wake = eventfd(0, EFD_CLOEXEC)) < 0)
 		rv = tp_err_errno(errno);
-	else if ((rv = listen_at(path, &c->lfd)) == TP_OK)
+	else if ((rv = listen_at(c, path)) == TP_OK)
 		rv = start_threads(c);
 	if (rv != TP_OK)
 		ctl_stop(d);
@@ -360,8 +367,11 @@ void ctl_stop(struct daemon *d)
 		conn_free(k);
 	}
 	if (c->lfd >= 0) {
+		struct stat st;
 		close(c->lfd);
-		unlink(d->socket);
+		if (stat(d->socket, &st) == 0 && st.st_dev == c->dev &&
+		    st.st_ino == c->ino)
+			unlink(d->socket);
 	}
 	if (c->wake >= 0)
 		close(c->wake);

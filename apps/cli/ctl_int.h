@@ -36,11 +36,42 @@ int ctl_write_all(int fd, const void *buf, size_t len, int64_t deadline);
  * daemon listens there, -TP_EINVAL for a path too long, -(TP_ESYSERR|e). */
 int ctl_connect(const char *path);
 
-/* ctl_cmd.c */
+/* ctl_names.c: the names a request resolves to (GROUP:NAME, GROUP:*,
+ * all), in tree order, each once. A group is itself (CTL_CHILDREN: stop,
+ * restart, status), every program below it (CTL_PROCS: signal, pid,
+ * logs, clear) or itself and everything below it (CTL_NODES: start). An unknown
+ * name is said in rep (TP_ENOENT, one line each) and returned as TP_ENOENT; the
+ * known ones are still listed. */
+struct ctl_targets {
+	char (*v)[64];
+	int n, cap;
+	int wild; /* all or GROUP:* was used */
+};
+enum { CTL_CHILDREN, CTL_PROCS, CTL_NODES };
 struct daemon;
+int ctl_resolve(struct daemon *d, char **pats, size_t n, int mode,
+                struct ctl_targets *out, Troupe__SupReply *rep);
+int ctl_targets_has(const struct ctl_targets *t, const char *name);
+void ctl_targets_free(struct ctl_targets *t);
+
+/* ctl_cmd.c: appends "fmt..." and a newline to rep->message; a code
+ * other than TP_OK becomes rep->code unless one is set already. */
+void ctl_say(Troupe__SupReply *rep, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ctl_cmd.c */
 void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
                 Troupe__SupReply *rep);
 void ctl_reply_free(Troupe__SupReply *rep);
+/* Frees rep's children but not the array. */
+void ctl_reply_free_children(Troupe__SupReply *rep);
+
+/* ctl_config.c: `reread` (what reload would change, changing nothing),
+ * `avail` (every program of the file on disk, in use or not), and
+ * `clear` (empties the log files of programs that have their own). */
+void ctl_config_cmd(struct daemon *d, const char *cmd, Troupe__SupReply *rep);
+void ctl_clear(struct daemon *d, const Troupe__SupRequest *req,
+               Troupe__SupReply *rep);
 extern int ctl_shutdown_requested;
 
 #endif
