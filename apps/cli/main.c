@@ -144,8 +144,7 @@ static int supervise(int argc, char **argv, int at)
 			v[n++] = "--socket";
 			v[n++] = (char *)a + 9;
 		} else {
-			free(v);
-			return bad("unknown option before supervise", a);
+			v[n++] = argv[i]; /* --help, --detach: its parser's */
 		}
 	}
 	int rv = cmd_supervise(n, v);
