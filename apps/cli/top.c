@@ -125,20 +125,46 @@ static int has_actor(const Troupe__SupReply *r)
 	return 0;
 }
 
-/* One row of text, width columns at most (the name column takes what
- * the others leave). */
-static void format_row(char *buf, int width, const struct row *w, int actors,
-                       int tree)
+/* The layout of a screen: the name column is as wide as the widest
+ * name (its indent included), within what the others leave. */
+struct layout {
+	int width, nw, actors, tree;
+};
+
+static void name_of(const Troupe__SupChild *c, int tree, char *buf, size_t len)
+{
+	snprintf(buf, len, "%*s%s%s", tree ? 2 * c->depth : 0, "", c->name,
+	         strcmp(c->type, "supervisor") == 0 ? "/" : "");
+}
+
+static struct layout layout_of(const struct row *v, int n, int width,
+                               int actors, int tree)
+{
+	struct layout l = {width, 8, actors, tree};
+	int fixed =
+	    7 + 1 + 9 + 1 + 8 + 1 + 8 + 1 + 9 + 1 + 6 + (actors ? 18 : 0) + 1;
+	char name[160];
+	for (int i = 0; i < n; i++) {
+		name_of(v[i].c, tree, name, sizeof(name));
+		if ((int)strlen(name) > l.nw)
+			l.nw = (int)strlen(name);
+	}
+	if (l.nw > width - fixed)
+		l.nw = width - fixed < 8 ? 8 : width - fixed;
+	return l;
+}
+
+static void clip(char *buf, int width)
+{
+	buf[width > 0 && width < LINE_MAX_ ? width : LINE_MAX_ - 1] = '\0';
+}
+
+/* One row of text, clipped to the width. */
+static void format_row(char *buf, const struct layout *l, const struct row *w)
 {
 	const Troupe__SupChild *c = w->c;
 	char up[32], pid[16] = "-", rss[24] = "-", cpu[16] = "-", in[48] = "";
 	char name[160];
-	int group = strcmp(c->type, "supervisor") == 0;
-	int fixed =
-	    7 + 1 + 9 + 1 + 8 + 1 + 8 + 1 + 9 + 1 + 6 + (actors ? 18 : 0);
-	int nw = width - fixed - 1;
-	if (nw < 8)
-		nw = 8;
 	cli_fmt_uptime(c->uptime_ms, up, sizeof(up));
 	if (c->pid > 0) {
 		snprintf(pid, sizeof(pid), "%d", c->pid);
@@ -147,27 +173,23 @@ static void format_row(char *buf, int width, const struct row *w, int actors,
 	}
 	if (w->cpu >= 0)
 		snprintf(cpu, sizeof(cpu), "%.1f", w->cpu);
-	if (actors && c->msgs_in >= 0)
+	if (l->actors && c->msgs_in >= 0)
 		snprintf(in, sizeof(in), " %8lld %8lld", (long long)c->msgs_in,
 		         (long long)c->msgs_out);
-	else if (actors)
+	else if (l->actors)
 		snprintf(in, sizeof(in), " %8s %8s", "-", "-");
-	snprintf(name, sizeof(name), "%*s%s%s", tree ? 2 * c->depth : 0, "",
-	         c->name, group ? "/" : "");
-	snprintf(buf, LINE_MAX_, "%-*.*s %7s %-9s %8s %8u %9s %6s%s", nw, nw,
-	         name, pid, c->state, up, c->restarts, rss, cpu, in);
-	buf[width > 0 && width < LINE_MAX_ ? width : LINE_MAX_ - 1] = '\0';
+	name_of(c, l->tree, name, sizeof(name));
+	snprintf(buf, LINE_MAX_, "%-*.*s %7s %-9s %8s %8u %9s %6s%s", l->nw,
+	         l->nw, name, pid, c->state, up, c->restarts, rss, cpu, in);
+	clip(buf, l->width);
 }
 
-static void format_header(char *buf, int width, int actors)
+static void format_header(char *buf, const struct layout *l)
 {
-	int fixed =
-	    7 + 1 + 9 + 1 + 8 + 1 + 8 + 1 + 9 + 1 + 6 + (actors ? 18 : 0);
-	int nw = width - fixed - 1 < 8 ? 8 : width - fixed - 1;
-	snprintf(buf, LINE_MAX_, "%-*s %7s %-9s %8s %8s %9s %6s%s", nw, "NAME",
-	         "PID", "STATE", "UPTIME", "RESTARTS", "RSS", "CPU%",
-	         actors ? "   MSG_IN  MSG_OUT" : "");
-	buf[width > 0 && width < LINE_MAX_ ? width : LINE_MAX_ - 1] = '\0';
+	snprintf(buf, LINE_MAX_, "%-*s %7s %-9s %8s %8s %9s %6s%s", l->nw,
+	         "NAME", "PID", "STATE", "UPTIME", "RESTARTS", "RSS", "CPU%",
+	         l->actors ? "   MSG_IN  MSG_OUT" : "");
+	clip(buf, l->width);
 }
 
 static int fetch(const struct cli_opts *o, Troupe__Envelope **env)
@@ -188,13 +210,14 @@ static int batch(const struct cli_opts *o, struct top *t)
 		if (rv != 0)
 			return rv;
 		const Troupe__SupReply *r = env->sup_reply;
-		int n = rows_of(t, r, v), actors = has_actor(r);
+		int n = rows_of(t, r, v);
+		struct layout l = layout_of(v, n, 120, has_actor(r), 1);
 		printf("troupe top - daemon pid %d, %zu children\n",
 		       r->daemon_pid, r->n_children);
-		format_header(line, 100, actors);
+		format_header(line, &l);
 		puts(line);
 		for (int i = 0; i < n; i++) {
-			format_row(line, 100, &v[i], actors, 1);
+			format_row(line, &l, &v[i]);
 			puts(line);
 		}
 		fflush(stdout);
@@ -227,7 +250,9 @@ static void draw(struct top *t, const Troupe__SupReply *r)
 {
 	static struct row v[MAX_ROWS];
 	char line[LINE_MAX_];
-	int n = rows_of(t, r, v), actors = has_actor(r);
+	int n = rows_of(t, r, v);
+	struct layout l =
+	    layout_of(v, n, COLS, has_actor(r), t->sort == S_TREE);
 	erase();
 	snprintf(line, sizeof(line),
 	         "troupe top - daemon pid %d, %zu children, sort: %s "
@@ -239,12 +264,12 @@ static void draw(struct top *t, const Troupe__SupReply *r)
 		refresh();
 		return;
 	}
-	format_header(line, COLS, actors);
+	format_header(line, &l);
 	attron(A_REVERSE);
 	mvaddnstr(2, 0, line, COLS);
 	attroff(A_REVERSE);
 	for (int i = 0; i < n && 3 + i < LINES; i++) {
-		format_row(line, COLS, &v[i], actors, t->sort == S_TREE);
+		format_row(line, &l, &v[i]);
 		mvaddnstr(3 + i, 0, line, COLS);
 	}
 	refresh();
