@@ -294,6 +294,14 @@ static void test_config_commands_logs_clear(void **state)
 	assert_int_equal(troupe(out, sizeof(out), "clear a"), 1);
 	assert_non_null(strstr(out, "shared log"));
 	assert_int_equal(troupe(out, sizeof(out), "clear nope"), 2);
+	/* What changed the tree is in the daemon's log, with who asked. */
+	char want[128];
+	assert_int_equal(troupe(out, sizeof(out), "logs"), 0);
+	snprintf(want, sizeof(want), "clear c requested by uid %u pid ",
+	         (unsigned)getuid());
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "reload requested by uid"));
+	assert_null(strstr(out, "reread requested")); /* changes nothing */
 	kill(d, SIGTERM);
 	assert_int_equal(daemon_wait(d), 0);
 }

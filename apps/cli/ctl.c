@@ -38,6 +38,7 @@
 struct conn {
 	int fd;
 	int allowed; /* SO_PEERCRED: the daemon's uid or root */
+	struct ctl_peer peer;
 	unsigned char hdr[4];
 	size_t got; /* bytes of header + body read */
 	uint32_t len;
@@ -77,12 +78,14 @@ static void drop_pending(struct ctl *c, int i)
 	c->pending[i] = c->pending[--c->npending];
 }
 
-static int peer_allowed(int fd)
+static int peer_allowed(int fd, struct ctl_peer *p)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
 		return 0;
+	p->pid = cr.pid;
+	p->uid = cr.uid;
 	return cr.uid == geteuid() || cr.uid == 0;
 }
 
@@ -151,7 +154,7 @@ static void accept_all(struct ctl *c)
 			continue;
 		}
 		k->fd = fd;
-		k->allowed = peer_allowed(fd);
+		k->allowed = peer_allowed(fd, &k->peer);
 		k->deadline = ctl_now_ms() + CTL_READ_MS;
 		if (c->npending == CTL_MAX_CONNS) {
 			int old = 0;
@@ -235,7 +238,7 @@ static void reply_to(struct daemon *d, struct conn *k, Troupe__SupReply *rep)
 		rep->code = rv;
 		rep->message = strdup("malformed request\n");
 	} else {
-		ctl_handle(d, env->sup_request, rep);
+		ctl_handle(d, env->sup_request, rep, &k->peer);
 	}
 	tp__envelope_free(env);
 }

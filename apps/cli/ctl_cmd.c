@@ -352,10 +352,32 @@ static void stop_or_signal(struct daemon *d, const char *cmd,
 	pthread_mutex_unlock(&d->mu);
 }
 
+/* The audit line of a request that changes something. */
+static void audit(struct daemon *d, const char *cmd,
+                  const Troupe__SupRequest *req, const struct ctl_peer *p)
+{
+	static const char *changes[] = {"start",  "stop",  "restart", "signal",
+	                                "reload", "clear", "shutdown"};
+	char names[256] = "";
+	size_t at = 0;
+	int found = 0;
+	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++)
+		found |= strcmp(cmd, changes[i]) == 0;
+	if (!found)
+		return;
+	for (size_t i = 0; i < req->n_names && at < sizeof(names) - 1; i++)
+		at += (size_t)snprintf(names + at, sizeof(names) - at, " %s",
+		                       req->names[i]);
+	dlog_say(d, TP_LOG_INFO, "%s%s%s%s requested by uid %u pid %d", cmd,
+	         req->arg && req->arg[0] ? " " : "", req->arg ? req->arg : "",
+	         names, p->uid, p->pid);
+}
+
 void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
-                Troupe__SupReply *rep)
+                Troupe__SupReply *rep, const struct ctl_peer *peer)
 {
 	const char *cmd = req->command ? req->command : "";
+	audit(d, cmd, req, peer);
 	if (strcmp(cmd, "status") == 0) {
 		/* top asks for actor counters too (arg "stats"). */
 		status(d, rep,

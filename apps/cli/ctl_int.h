@@ -59,9 +59,14 @@ void ctl_targets_free(struct ctl_targets *t);
 void ctl_say(Troupe__SupReply *rep, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* ctl_cmd.c */
+/* ctl_cmd.c: serves one request of peer (its SO_PEERCRED); what changes
+ * the tree is logged with the peer's uid and pid. */
+struct ctl_peer {
+	int pid;
+	unsigned uid;
+};
 void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
-                Troupe__SupReply *rep);
+                Troupe__SupReply *rep, const struct ctl_peer *peer);
 void ctl_reply_free(Troupe__SupReply *rep);
 /* Frees rep's children but not the array. */
 void ctl_reply_free_children(Troupe__SupReply *rep);
