@@ -40,18 +40,75 @@ void nap(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Runs `troupe --socket SOCK ARGS` and returns its exit code; its output
- * (stdout and stderr) is stored in out. */
-int troupe(char *out, size_t len, const char *args)
+/* Runs `troupe ARGS` and returns its exit code; its output (stdout and
+ * stderr) is stored in out. */
+int troupe_raw(char *out, size_t len, const char *args)
 {
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1", TROUPE_BIN, sock,
-	         args);
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", TROUPE_BIN, args);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
 	size_t n = fread(out, 1, len - 1, p);
 	out[n] = '\0';
 	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int troupe(char *out, size_t len, const char *args)
+{
+	char cmd[1536];
+	snprintf(cmd, sizeof(cmd), "--socket %s %s", sock, args);
+	return troupe_raw(out, len, cmd);
+}
+
+pid_t troupe_spawn(char *const argv[], int *fd)
+{
+	int fds[2];
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+	assert_int_equal(pipe(fds), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	assert_int_equal(
+	    posix_spawn(&pid, TROUPE_BIN, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	*fd = fds[0];
+	return pid;
+}
+
+static int has_all(const char *out, const char *const want[], int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strstr(out, want[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+int read_until(int fd, char *out, size_t len, const char *const want[], int n)
+{
+	size_t got = 0;
+	int64_t end = now_ms() + 10000;
+	out[0] = '\0';
+	while (!has_all(out, want, n) && now_ms() < end && got < len - 1) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		ssize_t k = read(fd, out + got, len - 1 - got);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+		out[got] = '\0';
+	}
+	return has_all(out, want, n);
+}
+
+int signal_and_reap(pid_t pid, int sig)
+{
+	int st;
+	kill(pid, sig);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 

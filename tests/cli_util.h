@@ -22,9 +22,19 @@ extern const char *three;
 int64_t now_ms(void);
 void nap(int ms);
 
-/* Runs `troupe --socket SOCK ARGS` and returns its exit code; its output
- * (stdout and stderr) is stored in out. */
+/* Runs `troupe --socket SOCK ARGS` (troupe_raw: `troupe ARGS`) and
+ * returns its exit code; its output (stdout and stderr) is stored in
+ * out. */
 int troupe(char *out, size_t len, const char *args);
+int troupe_raw(char *out, size_t len, const char *args);
+
+/* Starts troupe with argv, its stdout on a pipe whose end is *fd. */
+pid_t troupe_spawn(char *const argv[], int *fd);
+/* Reads fd into out until it holds every string of want (10 s at most);
+ * 1 if it does. */
+int read_until(int fd, char *out, size_t len, const char *const want[], int n);
+/* Sends sig to pid and reaps it: its exit status (128 + N: signal N). */
+int signal_and_reap(pid_t pid, int sig);
 void write_cfg(const char *text);
 
 /* cmocka setup/teardown: a private directory; teardown kills a daemon a

@@ -256,41 +256,19 @@ static void test_logging_actor_restarted(void **state)
 	assert_non_null(strstr(out, "logging actor restarted"));
 	/* `logs -f a` follows the file: a line written later shows up, and
 	 * SIGINT ends it with status 0. */
-	int fds[2];
-	pid_t f;
+	int fd;
 	char *argv[] = {TROUPE_BIN, "--socket", sock, "logs", "-f", "a", NULL};
-	posix_spawn_file_actions_t fa;
-	assert_int_equal(pipe(fds), 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	posix_spawn_file_actions_addclose(&fa, fds[0]);
-	assert_int_equal(posix_spawn(&f, TROUPE_BIN, &fa, NULL, argv, environ),
-	                 0);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
-	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	pid_t f = troupe_spawn(argv, &fd);
 	assert_int_equal(troupe(out, sizeof(out), "restart a"), 0);
 	snprintf(want, sizeof(want), "a[%d] child a up", pid_of("a"));
-	size_t got = 0;
-	end = now_ms() + 10000;
-	out[0] = '\0';
-	while (strstr(out, want) == NULL && now_ms() < end) {
-		ssize_t k = read(fds[0], out + got, sizeof(out) - 1 - got);
-		if (k > 0) {
-			got += (size_t)k;
-			out[got] = '\0';
-		} else {
-			nap(20);
-		}
-	}
-	kill(f, SIGINT);
-	int st;
-	assert_int_equal(waitpid(f, &st, 0), f);
-	close(fds[0]);
-	if (strstr(out, want) == NULL)
+	const char *wants[] = {want};
+	int seen = read_until(fd, out, sizeof(out), wants, 1);
+	int st = signal_and_reap(f, SIGINT);
+	close(fd);
+	if (!seen)
 		fail_msg("logs -f: no '%s' in: %s", want, out);
 	assert_null(strstr(out, "child b up"));
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(st, 0);
 	kill(d, SIGTERM);
 	assert_int_equal(daemon_wait(d), 0);
 }

@@ -19,23 +19,10 @@
 
 extern char **environ;
 
-/* Runs `troupe ARGS` (no --socket added). */
-static int raw(char *out, size_t len, const char *args)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", TROUPE_BIN, args);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void expect(int code, const char *args, const char *want)
 {
 	char out[8192];
-	int rv = raw(out, sizeof(out), args);
+	int rv = troupe_raw(out, sizeof(out), args);
 	if (rv != code || (want != NULL && strstr(out, want) == NULL))
 		fail_msg("troupe %s: exit %d (want %d), '%s' wanted in: %s",
 		         args, rv, code, want ? want : "", out);
@@ -313,45 +300,22 @@ static void test_logs_follow_several(void **state)
 	char out[16384], want[2][64];
 	write_nested("");
 	pid_t d = daemon_start();
-	int fds[2];
-	pid_t f;
+	int fd;
 	char *argv[] = {TROUPE_BIN, "--socket", sock, "logs",
 	                "-f",       "a",        "b2", NULL};
-	posix_spawn_file_actions_t fa;
-	assert_int_equal(pipe(fds), 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	posix_spawn_file_actions_addclose(&fa, fds[0]);
-	assert_int_equal(posix_spawn(&f, TROUPE_BIN, &fa, NULL, argv, environ),
-	                 0);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
+	pid_t f = troupe_spawn(argv, &fd);
 	assert_int_equal(troupe(out, sizeof(out), "restart a b2 c"), 0);
 	snprintf(want[0], sizeof(want[0]), "a[%d] child a up", pid_of("a"));
 	snprintf(want[1], sizeof(want[1]), "b2[%d] child b2 up", pid_of("b2"));
-	size_t got = 0;
-	int64_t end = now_ms() + 10000;
-	out[0] = '\0';
-	while ((!strstr(out, want[0]) || !strstr(out, want[1])) &&
-	       now_ms() < end) {
-		struct pollfd p = {.fd = fds[0], .events = POLLIN};
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		ssize_t k = read(fds[0], out + got, sizeof(out) - 1 - got);
-		if (k <= 0)
-			break;
-		got += (size_t)k;
-		out[got] = '\0';
-	}
-	kill(f, SIGTERM);
-	int st;
-	assert_int_equal(waitpid(f, &st, 0), f);
-	close(fds[0]);
-	if (!strstr(out, want[0]) || !strstr(out, want[1]))
+	const char *wants[] = {want[0], want[1]};
+	int seen = read_until(fd, out, sizeof(out), wants, 2);
+	int st = signal_and_reap(f, SIGTERM);
+	close(fd);
+	if (!seen)
 		fail_msg("logs -f a b2: no '%s' or '%s' in: %s", want[0],
 		         want[1], out);
 	assert_null(strstr(out, "child c up"));
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(st, 0);
 	kill(d, SIGTERM);
 	assert_int_equal(daemon_wait(d), 0);
 }

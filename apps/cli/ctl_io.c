@@ -34,10 +34,8 @@ int ctl_frame_pack(const Troupe__Envelope *env, unsigned char **out,
 	unsigned char *buf = malloc(n + 4);
 	if (buf == NULL)
 		return TP_ENOMEM;
-	buf[0] = (unsigned char)n;
-	buf[1] = (unsigned char)(n >> 8);
-	buf[2] = (unsigned char)(n >> 16);
-	buf[3] = (unsigned char)(n >> 24);
+	for (int i = 0; i < 4; i++) /* little-endian */
+		buf[i] = (unsigned char)(n >> (8 * i));
 	protobuf_c_message_pack(&env->base, buf + 4);
 	*out = buf;
 	*len = n + 4;

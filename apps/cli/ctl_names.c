@@ -24,6 +24,20 @@ struct nodes {
 	int n, cap;
 };
 
+/* Room for one more of size bytes in *v (n used, *cap allocated). */
+static int grow(void **v, int n, int *cap, size_t size)
+{
+	if (n < *cap)
+		return 1;
+	int c = *cap ? *cap * 2 : 16;
+	void *p = realloc(*v, (size_t)c * size);
+	if (p == NULL)
+		return 0;
+	*v = p;
+	*cap = c;
+	return 1;
+}
+
 static void walk(tp_sup *s, int parent, struct nodes *t)
 {
 	tp_child_info *v;
@@ -31,14 +45,8 @@ static void walk(tp_sup *s, int parent, struct nodes *t)
 	if (tp_sup_which_children(s, &v, &n) != TP_OK)
 		return;
 	for (int i = 0; i < n; i++) {
-		if (t->n == t->cap) {
-			int cap = t->cap ? t->cap * 2 : 32;
-			void *p = realloc(t->v, (size_t)cap * sizeof(*t->v));
-			if (p == NULL)
-				break;
-			t->v = p;
-			t->cap = cap;
-		}
+		if (!grow((void **)&t->v, t->n, &t->cap, sizeof(*t->v)))
+			break;
 		struct node *k = &t->v[t->n++];
 		memcpy(k->name, v[i].id, sizeof(k->name));
 		k->parent = parent;
@@ -71,14 +79,8 @@ static void add(struct ctl_targets *out, const char *name)
 	for (int i = 0; i < out->n; i++)
 		if (strcmp(out->v[i], name) == 0)
 			return;
-	if (out->n == out->cap) {
-		int cap = out->cap ? out->cap * 2 : 16;
-		void *p = realloc(out->v, (size_t)cap * sizeof(*out->v));
-		if (p == NULL)
-			return;
-		out->v = p;
-		out->cap = cap;
-	}
+	if (!grow((void **)&out->v, out->n, &out->cap, sizeof(*out->v)))
+		return;
 	memcpy(out->v[out->n++], name, sizeof(out->v[0]));
 }
 
