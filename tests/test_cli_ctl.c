@@ -9,12 +9,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -268,6 +270,64 @@ static void test_other_user_is_refused(void **state)
 	assert_int_equal(daemon_wait(d), 0);
 }
 
+/* A daemon stand-in that answers every request with a refusal. */
+struct fake {
+	int lfd, n;
+};
+
+static void *fake_daemon(void *arg)
+{
+	struct fake *f = arg;
+	Troupe__SupReply rep = TROUPE__SUP_REPLY__INIT;
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	unsigned char *buf, in[4096];
+	size_t len;
+	rep.code = TP_EPERM;
+	rep.message = "permission denied: not the daemon's user\n";
+	env.body_case = TROUPE__ENVELOPE__BODY_SUP_REPLY;
+	env.sup_reply = &rep;
+	if (ctl_frame_pack(&env, &buf, &len) != TP_OK)
+		return NULL;
+	for (int i = 0; i < f->n; i++) {
+		int fd = accept(f->lfd, NULL, NULL);
+		if (fd < 0)
+			break;
+		(void)!read(fd, in, sizeof(in)); /* a small request: one read */
+		(void)!write(fd, buf, len);
+		close(fd);
+	}
+	free(buf);
+	return NULL;
+}
+
+/* status and tree print a refusal and exit 1, never an empty success;
+ * the other commands too. Runs without root. */
+static void test_error_reply_is_not_success(void **state)
+{
+	(void)state;
+	static const char *cmds[] = {"status",   "tree",    "status --json",
+	                             "pid",      "stop a",  "logs",
+	                             "top -n 1", "shutdown"};
+	enum { N = sizeof(cmds) / sizeof(cmds[0]) };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct fake f = {socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), N};
+	pthread_t t;
+	char out[4096];
+	assert_true(strlen(sock) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f.lfd, 8), 0);
+	assert_int_equal(pthread_create(&t, NULL, fake_daemon, &f), 0);
+	for (int i = 0; i < N; i++) {
+		int rv = troupe(out, sizeof(out), cmds[i]);
+		if (rv != 1 || !strstr(out, "troupe: permission denied"))
+			fail_msg("%s refused: exit %d: %s", cmds[i], rv, out);
+	}
+	pthread_join(t, NULL);
+	close(f.lfd);
+	unlink(sock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +339,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_other_user_is_refused, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_error_reply_is_not_success,
+	                                    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
