@@ -337,6 +337,24 @@ static void test_shutdown_waits(void **state)
 	d = daemon_start();
 	assert_int_equal(troupe(out, sizeof(out), "shutdown --no-wait"), 0);
 	assert_int_equal(daemon_wait(d), 0);
+	/* A detached daemon (not our child), started and stopped by its
+	 * config file alone: gone (or a zombie) when shutdown returns. */
+	char args[700], path[64], st8 = 0;
+	snprintf(args, sizeof(args), "-c %s supervise --detach", cfg);
+	assert_int_equal(troupe_raw(out, sizeof(out), args), 0);
+	snprintf(args, sizeof(args), "-c %s pid", cfg);
+	assert_int_equal(troupe_raw(out, sizeof(out), args), 0);
+	int dpid = atoi(out);
+	assert_true(dpid > 0);
+	snprintf(args, sizeof(args), "shutdown -c %s", cfg);
+	assert_int_equal(troupe_raw(out, sizeof(out), args), 0);
+	snprintf(path, sizeof(path), "/proc/%d/stat", dpid);
+	FILE *f = fopen(path, "r");
+	if (f != NULL) {
+		assert_int_equal(fscanf(f, "%*d (%*[^)]) %c", &st8), 1);
+		fclose(f);
+		assert_int_equal(st8, 'Z');
+	}
 }
 
 int main(void)
