@@ -19,6 +19,8 @@
 
 #define CALL_TIMEOUT_MS 60000
 
+FILE *cli_err;
+
 static void print_message(const char *m, FILE *out)
 {
 	if (m == NULL || m[0] == '\0')
@@ -37,26 +39,27 @@ int cli_call(const struct cli_opts *o, const char *cmd, char **names, int n,
 	req.n_names = (size_t)n;
 	if (arg != NULL)
 		req.arg = (char *)arg;
+	FILE *err = cli_err != NULL ? cli_err : stderr;
 	int rv = ctl_call(o->socket, &req, env, CALL_TIMEOUT_MS);
 	if (rv == TP_ENOENT) {
-		fprintf(stderr,
+		fprintf(err,
 		        "troupe: no daemon at %s (is `troupe supervise` "
 		        "running?)\n",
 		        o->socket);
 		return 3;
 	}
 	if (rv != TP_OK) {
-		fprintf(stderr, "troupe: %s: %s\n", o->socket, tp_strerror(rv));
+		fprintf(err, "troupe: %s: %s\n", o->socket, tp_strerror(rv));
 		return 1;
 	}
 	int code = (*env)->sup_reply->code;
 	if (code == TP_OK || (!strict && code != TP_EPERM &&
 	                      code != TP_EDECODE && code != TP_EPROTO))
 		return 0;
-	fputs("troupe: ", stderr);
-	print_message((*env)->sup_reply->message, stderr);
+	fputs("troupe: ", err);
+	print_message((*env)->sup_reply->message, err);
 	if ((*env)->sup_reply->message[0] == '\0')
-		fprintf(stderr, "%s\n", tp_strerror(code));
+		fprintf(err, "%s\n", tp_strerror(code));
 	tp__envelope_free(*env);
 	*env = NULL;
 	return code == TP_ENOENT ? 2 : 1;

@@ -9,6 +9,8 @@
 #ifndef TP_CLI_CLIENT_H
 #define TP_CLI_CLIENT_H
 
+#include <stdio.h>
+
 #include "troupe.pb-c.h"
 
 struct cli_opts {
@@ -33,6 +35,9 @@ int cmd_client(const struct cli_opts *o, const char *cmd, int n, char **names);
  * and, with strict, any error reply (2 for an unknown name). */
 int cli_call(const struct cli_opts *o, const char *cmd, char **names, int n,
              const char *arg, int strict, Troupe__Envelope **env);
+/* Where cli_call says why (NULL: stderr); top holds its words while the
+ * screen is ncurses'. */
+extern FILE *cli_err;
 
 /* render.c: status (text or --json) and tree (text or --json) of a
  * status reply. Both return the exit status. */

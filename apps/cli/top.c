@@ -299,6 +299,9 @@ static int interactive(const struct cli_opts *o, struct top *t)
 	int rv = fetch(o, &env), screens = 0;
 	if (rv != 0)
 		return rv;
+	char *held = NULL;
+	size_t heldlen = 0;
+	cli_err = open_memstream(&held, &heldlen);
 	initscr();
 	cbreak();
 	noecho();
@@ -309,6 +312,7 @@ static int interactive(const struct cli_opts *o, struct top *t)
 		if (mono_ms() >= next) {
 			if (screens > 0) {
 				tp__envelope_free(env);
+				env = NULL;
 				if ((rv = fetch(o, &env)) != 0)
 					break;
 			}
@@ -325,7 +329,14 @@ static int interactive(const struct cli_opts *o, struct top *t)
 			break;
 	}
 	endwin();
-	if (env != NULL)
+	if (cli_err != NULL) {
+		fclose(cli_err);
+		cli_err = NULL;
+		if (held != NULL)
+			fputs(held, stderr);
+	}
+	free(held);
+	if (rv == 0)
 		tp__envelope_free(env);
 	return rv;
 }
