@@ -6,6 +6,7 @@
  * a good client. And another user is refused with a message and a
  * non-zero exit, not an empty success.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,16 +27,21 @@
 #include "ctl_int.h"
 #include "wire.h"
 
-/* A good client: a status request is answered (ctl_call's own bound). */
-static void status_answers(void)
+/* A good client: a status request is answered within timeout_ms. */
+static void status_within(int timeout_ms)
 {
 	Troupe__SupRequest req = TROUPE__SUP_REQUEST__INIT;
 	Troupe__Envelope *rep;
 	req.command = "status";
-	TP_OK_OR_FAIL(ctl_call(sock, &req, &rep, 10000));
+	TP_OK_OR_FAIL(ctl_call(sock, &req, &rep, timeout_ms));
 	assert_int_equal(rep->sup_reply->code, TP_OK);
 	assert_int_equal(rep->sup_reply->n_children, 4); /* a, g, b, c */
 	tp__envelope_free(rep);
+}
+
+static void status_answers(void)
+{
+	status_within(10000);
 }
 
 /* A valid status request frame. */
@@ -140,6 +147,44 @@ static void test_stalled_peers(void **state)
 		close(fds[i]);
 	free(f);
 	status_answers();
+	kill(d, SIGTERM);
+	assert_int_equal(daemon_wait(d), 0);
+}
+
+static int open_fds(pid_t pid)
+{
+	char path[64];
+	int n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n - 2;
+}
+
+/* A daemon out of file descriptors (stalled peers hold them all) drops
+ * the oldest to serve a newcomer instead of spinning on its listener. */
+static void test_out_of_fds(void **state)
+{
+	(void)state;
+	enum { N = 40 };
+	int fds[N];
+	write_cfg(three);
+	pid_t d = daemon_start();
+	struct rlimit rl = {(rlim_t)open_fds(d) + 8, 0};
+	assert_int_equal(prlimit(d, RLIMIT_NOFILE, NULL, &rl), 0);
+	rl.rlim_cur = (rlim_t)open_fds(d) + 8;
+	assert_int_equal(prlimit(d, RLIMIT_NOFILE, &rl, NULL), 0);
+	for (int i = 0; i < N; i++)
+		fds[i] = peer();
+	/* Sooner than the stalled peers' read deadline (CTL_READ_MS), which
+	 * would free their fds anyway: one was dropped for us. */
+	status_within(CTL_READ_MS - 500);
+	status_within(CTL_READ_MS - 500);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
 	kill(d, SIGTERM);
 	assert_int_equal(daemon_wait(d), 0);
 }
@@ -337,6 +382,7 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_garbage_at_every_byte, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_out_of_fds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_user_is_refused, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_error_reply_is_not_success,

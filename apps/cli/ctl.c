@@ -59,6 +59,7 @@ struct ctl {
 	pthread_cond_t cv;
 	struct conn *head, *tail;
 	int nqueued, stopping;
+	int64_t paused_until; /* out of fds: the listener rests till then */
 	dev_t dev; /* the socket file we made: removed at stop only if it */
 	ino_t ino; /* is still ours (a failed daemon must not remove the
 	            * next one's) */
@@ -141,11 +142,32 @@ static void enqueue(struct ctl *c, struct conn *k)
 	pthread_mutex_unlock(&c->mu);
 }
 
+static int oldest(const struct ctl *c)
+{
+	int old = 0;
+	for (int i = 1; i < c->npending; i++)
+		if (c->pending[i]->deadline < c->pending[old]->deadline)
+			old = i;
+	return old;
+}
+
 static void accept_all(struct ctl *c)
 {
 	for (;;) {
 		int fd =
 		    accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE ||
+		               errno == ENOBUFS || errno == ENOMEM)) {
+			/* Out of fds: a waiting peer would keep the listener
+			 * readable and the loop spinning. Free one for it, or
+			 * rest when there is none to free. */
+			if (c->npending == 0) {
+				c->paused_until = ctl_now_ms() + CTL_PAUSE_MS;
+				return;
+			}
+			drop_pending(c, oldest(c));
+			continue;
+		}
 		if (fd < 0)
 			return;
 		struct conn *k = calloc(1, sizeof(*k));
@@ -156,14 +178,8 @@ static void accept_all(struct ctl *c)
 		k->fd = fd;
 		k->allowed = peer_allowed(fd, &k->peer);
 		k->deadline = ctl_now_ms() + CTL_READ_MS;
-		if (c->npending == CTL_MAX_CONNS) {
-			int old = 0;
-			for (int i = 1; i < c->npending; i++)
-				if (c->pending[i]->deadline <
-				    c->pending[old]->deadline)
-					old = i;
-			drop_pending(c, old);
-		}
+		if (c->npending == CTL_MAX_CONNS)
+			drop_pending(c, oldest(c));
 		c->pending[c->npending++] = k;
 	}
 }
@@ -197,7 +213,11 @@ static void *loop(void *arg)
 	struct pollfd p[CTL_MAX_CONNS + 2];
 	for (;;) {
 		int64_t now = ctl_now_ms(), wait = -1;
-		p[0] = (struct pollfd){.fd = c->lfd, .events = POLLIN};
+		int rest = now < c->paused_until;
+		p[0] =
+		    (struct pollfd){.fd = rest ? -1 : c->lfd, .events = POLLIN};
+		if (rest)
+			wait = c->paused_until - now;
 		p[1] = (struct pollfd){.fd = c->wake, .events = POLLIN};
 		for (int i = 0; i < c->npending; i++) {
 			struct conn *k = c->pending[i];

@@ -17,6 +17,7 @@
 #define CTL_READ_MS   3000 /* a request must arrive within this */
 #define CTL_WRITE_MS  5000 /* a reply must be taken within this */
 #define CTL_WORKERS   4
+#define CTL_PAUSE_MS  100 /* out of fds: accept again after this */
 
 int64_t ctl_now_ms(void);
 
