@@ -14,7 +14,7 @@
 #define CTL_MAX_REQ   (64 * 1024)        /* a request: a command and names */
 #define CTL_MAX_CONNS 64   /* connections still sending their request */
 #define CTL_MAX_QUEUE 64   /* requests read, waiting for a worker */
-#define CTL_READ_MS   3000 /* a request must arrive within this */
+#define CTL_READ_MS   5000 /* a request must arrive within this */
 #define CTL_WRITE_MS  5000 /* a reply must be taken within this */
 #define CTL_WORKERS   4
 #define CTL_PAUSE_MS  100 /* out of fds: accept again after this */
