@@ -132,6 +132,9 @@ int setup(void **state)
 	setenv("MARKS", marks, 1);
 	/* The daemon's own runtime dir goes under the test base too. */
 	setenv("XDG_RUNTIME_DIR", dir, 1);
+	/* And its log, which outlives it (the default is under the state
+	 * directory, /var/log/troupe as root). */
+	setenv("XDG_STATE_HOME", dir, 1);
 	unlink(marks);
 	return 0;
 }
