@@ -15,7 +15,7 @@
 
 #include "cli.h"
 #include "client.h"
-#include "wire.h"
+#include "internal.h"
 
 #define CALL_TIMEOUT_MS 60000
 

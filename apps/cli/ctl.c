@@ -33,7 +33,7 @@
 
 #include "cli.h"
 #include "ctl_int.h"
-#include "wire.h"
+#include "internal.h"
 
 struct conn {
 	int fd;

@@ -16,7 +16,7 @@
 
 #include "cli.h"
 #include "ctl_int.h"
-#include "wire.h"
+#include "internal.h"
 
 int64_t ctl_now_ms(void)
 {

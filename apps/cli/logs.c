@@ -18,7 +18,7 @@
 
 #include "client.h"
 #include "troupe/troupe.h"
-#include "wire.h"
+#include "internal.h"
 
 #define MAX_TARGETS 256
 

@@ -19,7 +19,7 @@
 
 #include "cli.h"
 #include "client.h"
-#include "wire.h"
+#include "internal.h"
 
 #define MAX_ROWS  1024
 #define LINE_MAX_ 512
