@@ -12,6 +12,10 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -39,8 +43,12 @@ struct tp__mgr_conn {
 	int dead, inflight;
 	uint64_t corr;
 	char *address;
-	int fd;             /* the local fast path (mgr_fast.c), or -1: nng */
-	uint8_t rbuf[1024]; /* fast path: bytes read ahead */
+	int fd;  /* the manager's stream transport (mgr_fast.c), or -1: nng */
+	int mac; /* tcp: sealed frames after the handshake */
+	int seal_tx, seal_rx; /* sealing started (each way) */
+	uint8_t skey[TP__MGR_MAC];
+	uint64_t sseq, rseq;
+	uint8_t rbuf[1024]; /* stream: bytes read ahead */
 	size_t rpos, rlen;
 	uint8_t *key;
 	size_t keylen;
@@ -167,18 +175,13 @@ static int fast_read(struct tp__mgr_conn *c, void *buf, size_t len, int64_t dl)
 	return TP_OK;
 }
 
-/* The fast path's round trip: [u32 length][Envelope] each way; replies
- * to earlier calls that timed out are skipped by correlation id. */
-static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
-                          int wait_ms, Troupe__Envelope **out)
+/* Writes the whole frame [u32 length][buf]. */
+static int fast_send(struct tp__mgr_conn *c, const void *buf, size_t len)
 {
 	uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8),
 	                  (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
 	struct iovec iov[2] = {{hdr, 4}, {(void *)buf, len}};
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-	int64_t dl = tp__deadline(wait_ms);
-	if (c->dead)
-		return TP_EDIED;
 	size_t want = len + 4;
 	while (want > 0) {
 		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
@@ -201,20 +204,72 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 			}
 		}
 	}
-	for (;;) {
-		int rv = fast_read(c, hdr, 4, dl);
-		if (rv != TP_OK)
-			return rv;
-		uint32_t n = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
-		             (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-		if (n > TP_MAX_MSG_DEFAULT + 4096)
-			return fast_dead(c);
-		uint8_t small[512],
-		    *body = n <= sizeof(small) ? small : malloc(n);
-		if (body == NULL)
+	return TP_OK;
+}
+
+/* Receives one frame's body: into small when it fits, else malloc'd
+ * (*body tells which). */
+static int fast_recv(struct tp__mgr_conn *c, int64_t dl, uint8_t *small,
+                     size_t cap, uint8_t **body, size_t *len)
+{
+	uint8_t hdr[4];
+	int rv = fast_read(c, hdr, 4, dl);
+	if (rv != TP_OK)
+		return rv;
+	uint32_t n = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
+	             (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+	if (n > TP_MAX_MSG_DEFAULT + 4096 + TP__MGR_SEAL)
+		return fast_dead(c);
+	*body = n <= cap ? small : malloc(n);
+	if (*body == NULL)
+		return TP_ENOMEM;
+	if ((rv = fast_read(c, *body, n, dl)) != TP_OK) {
+		if (*body != small)
+			free(*body);
+		return rv;
+	}
+	*len = n;
+	return TP_OK;
+}
+
+/* The stream transport's round trip: [u32 length][Envelope] each way
+ * (sealed over tcp after the handshake); replies to earlier calls that
+ * timed out are skipped by correlation id. */
+static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
+                          int wait_ms, Troupe__Envelope **out)
+{
+	int64_t dl = tp__deadline(wait_ms);
+	int rv;
+	if (c->dead)
+		return TP_EDIED;
+	if (c->seal_tx) {
+		uint8_t *s = malloc(len + TP__MGR_SEAL);
+		if (s == NULL)
 			return TP_ENOMEM;
-		if ((rv = fast_read(c, body, n, dl)) == TP_OK)
-			rv = tp__envelope_unpack(body, n, 0, out);
+		tp__mgr_seal(c->skey, TP__MGR_DIR_C, ++c->sseq, buf, len, s);
+		rv = fast_send(c, s, len + TP__MGR_SEAL);
+		free(s);
+	} else {
+		rv = fast_send(c, buf, len);
+	}
+	if (rv != TP_OK)
+		return rv;
+	for (;;) {
+		uint8_t small[512], *body;
+		const uint8_t *msg;
+		size_t n;
+		if ((rv = fast_recv(c, dl, small, sizeof(small), &body, &n)) !=
+		    TP_OK)
+			return rv;
+		msg = body;
+		if (c->seal_rx &&
+		    tp__mgr_unseal(c->skey, TP__MGR_DIR_S, &c->rseq, body, n,
+		                   &msg, &n) != TP_OK) {
+			rv = TP_EAUTH; /* forged, replayed or reordered */
+			c->dead = 1;
+		}
+		if (rv == TP_OK)
+			rv = tp__envelope_unpack(msg, n, 0, out);
 		if (body != small)
 			free(body);
 		if (rv == TP_EDECODE)
@@ -306,12 +361,16 @@ static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 	int ok = r->nonce.len == TP__MGR_NONCE &&
 	         tp__mgr_mac_ok(c->key, c->keylen, "troupe-mgr-server", nonce,
 	                        sizeof(nonce), r->mac.data, r->mac.len);
-	if (ok)
+	if (ok) {
 		tp__mgr_mac(c->key, c->keylen, "troupe-mgr-client",
 		            r->nonce.data, r->nonce.len, mac);
+		tp__mgr_session_key(c->key, c->keylen, nonce, r->nonce.data,
+		                    c->skey);
+	}
 	tp__envelope_free(rep);
 	if (!ok)
 		return TP_EAUTH;
+	c->seal_rx = c->mac; /* the answer to auth is the first sealed */
 	troupe__mgr_request__init(&rq);
 	rq.op = TP__MGR_AUTH;
 	rq.mac.data = mac;
@@ -320,6 +379,7 @@ static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 		return rv == TP_EDIED ? TP_EAUTH : rv;
 	rv = rep->mgr_reply->code == TP_OK ? TP_OK : TP_EAUTH;
 	tp__envelope_free(rep);
+	c->seal_tx = c->mac;
 	return rv;
 }
 
@@ -348,22 +408,92 @@ static int conn_dial(struct tp__mgr_conn *c)
 	return tp_err_nng(rv);
 }
 
-/* The local fast path of an ipc:// manager, or -1 (then nng is used). */
-static int fast_connect(const char *address)
+static int unix_connect(const char *address, int *fd)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	const char *off = getenv("TROUPE_MGR_NOFAST"); /* tests, debugging */
-	if ((off != NULL && off[0] == '1') ||
-	    strncmp(address, "ipc://", 6) != 0 ||
-	    strlen(address + 6) + 6 > sizeof(sa.sun_path))
-		return -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.fast", address + 6);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		fd = -1;
+	if (strlen(address + 6) >= sizeof(sa.sun_path))
+		return TP_EINVAL;
+	memcpy(sa.sun_path, address + 6, strlen(address + 6));
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return tp_err_errno(errno);
+	if (connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int e = errno;
+		close(*fd);
+		*fd = -1;
+		return e == ENOENT || e == ECONNREFUSED ? TP_ECLOSED
+		                                        : tp_err_errno(e);
 	}
-	return fd;
+	return TP_OK;
+}
+
+/* A connect bounded by timeout_ms. */
+static int tcp_connect_one(const struct addrinfo *a, int timeout_ms, int *fd)
+{
+	*fd =
+	    socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (*fd < 0)
+		return tp_err_errno(errno);
+	int e = 0;
+	socklen_t el = sizeof(e);
+	if (connect(*fd, a->ai_addr, a->ai_addrlen) != 0) {
+		struct pollfd pf = {*fd, POLLOUT, 0};
+		e = errno;
+		if (e == EINPROGRESS) {
+			int n = poll(&pf, 1, timeout_ms);
+			e = n == 0 ? ETIMEDOUT : 0;
+			if (n > 0)
+				getsockopt(*fd, SOL_SOCKET, SO_ERROR, &e, &el);
+		}
+	}
+	int one = 1, fl = fcntl(*fd, F_GETFL);
+	if (e == 0 &&
+	    (fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
+	     setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0))
+		e = errno;
+	if (e != 0) {
+		close(*fd);
+		*fd = -1;
+		return e == ECONNREFUSED ? TP_ECLOSED
+		       : e == ETIMEDOUT  ? TP_ETIMEDOUT
+		                         : tp_err_errno(e);
+	}
+	return TP_OK;
+}
+
+static int tcp_connect(const char *address, int timeout_ms, int *fd)
+{
+	char host[256], port[32];
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM},
+	                *ai;
+	int rv =
+	    tp__mgr_tcp_split(address, host, sizeof(host), port, sizeof(port));
+	if (rv != TP_OK)
+		return rv;
+	if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0)
+		return TP_ENOENT;
+	rv = TP_ECLOSED;
+	for (struct addrinfo *a = ai; a != NULL && rv != TP_OK; a = a->ai_next)
+		rv = tcp_connect_one(a, timeout_ms, fd);
+	freeaddrinfo(ai);
+	return rv;
+}
+
+/* ipc:// and tcp:// use the manager's own transport (mgr_fast.c): 1 and
+ * the socket in *fd; anything else nng: 0. */
+static int stream_connect(struct tp__mgr_conn *c, int timeout_ms, int *rv)
+{
+	if (strncmp(c->address, "ipc://", 6) == 0) {
+		*rv = unix_connect(c->address, &c->fd);
+		return 1;
+	}
+	if (strncmp(c->address, "tcp://", 6) == 0) {
+		*rv = tcp_connect(c->address, timeout_ms, &c->fd);
+		c->mac = 1;
+		return 1;
+	}
+	return 0;
 }
 
 int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
@@ -386,9 +516,10 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 	}
 	memcpy(c->key, key, keylen);
 	c->keylen = keylen;
-	c->fd = fast_connect(address);
-	if (c->fd >= 0) {
-		if ((rv = conn_handshake(c, timeout_ms)) != TP_OK) {
+	if (stream_connect(c, timeout_ms, &rv)) {
+		if (rv == TP_OK)
+			rv = conn_handshake(c, timeout_ms);
+		if (rv != TP_OK) {
 			conn_free(c);
 			return rv;
 		}

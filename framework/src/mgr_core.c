@@ -26,7 +26,9 @@ enum { CL_NEW, CL_HELLO, CL_AUTHED };
 struct client {
 	uint32_t id;
 	int state;
-	uint8_t nonce[TP__MGR_NONCE];
+	uint8_t nonce[TP__MGR_NONCE];  /* ours */
+	uint8_t cnonce[TP__MGR_NONCE]; /* the client's */
+	uint8_t skey[TP__MGR_MAC];     /* once authenticated */
 };
 
 struct obj {
@@ -235,6 +237,7 @@ static void preauth(struct tp__mgr_core *c, struct client *cl, void *token,
 		r.nonce.len = sizeof(cl->nonce);
 		r.mac.data = mac;
 		r.mac.len = sizeof(mac);
+		memcpy(cl->cnonce, rq->nonce.data, TP__MGR_NONCE);
 		cl->state = CL_HELLO;
 		reply(c, token, env->correlation_id, &r);
 		tp__envelope_free(env);
@@ -243,6 +246,8 @@ static void preauth(struct tp__mgr_core *c, struct client *cl, void *token,
 	if (cl->state == CL_HELLO && rq->op == TP__MGR_AUTH &&
 	    tp__mgr_mac_ok(c->key, c->keylen, LABEL_CLIENT, cl->nonce,
 	                   sizeof(cl->nonce), rq->mac.data, rq->mac.len)) {
+		tp__mgr_session_key(c->key, c->keylen, cl->cnonce, cl->nonce,
+		                    cl->skey);
 		cl->state = CL_AUTHED;
 		reply_code(c, token, env->correlation_id, TP_OK, NULL);
 		tp__envelope_free(env);
@@ -626,4 +631,13 @@ int tp__mgr_core_authed(struct tp__mgr_core *c, uint32_t client)
 		if (c->cl[i].id == client)
 			return c->cl[i].state == CL_AUTHED;
 	return 0;
+}
+
+const uint8_t *tp__mgr_core_skey(struct tp__mgr_core *c, uint32_t client)
+{
+	for (size_t i = 0; i < c->ncl; i++)
+		if (c->cl[i].id == client)
+			return c->cl[i].state == CL_AUTHED ? c->cl[i].skey
+			                                   : NULL;
+	return NULL;
 }

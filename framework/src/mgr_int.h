@@ -101,6 +101,27 @@ int tp__mgr_mac_ok(const void *key, size_t keylen, const char *label,
                    const uint8_t *nonce, size_t nlen, const uint8_t *mac,
                    size_t maclen);
 int tp__mgr_random(void *buf, size_t n);
+/* After the handshake over a transport that is not private (tcp://),
+ * every message is sealed: [u64 seq LE][message][HMAC-SHA256(session key,
+ * direction byte, seq, message)]. The session key is
+ * HMAC(key, "troupe-mgr-session", client nonce, server nonce); the
+ * receiver accepts only strictly increasing sequence numbers, so a relay
+ * can neither inject, replay nor reorder. */
+#define TP__MGR_SEAL  (8 + TP__MGR_MAC)
+#define TP__MGR_DIR_C 'C' /* client to server */
+#define TP__MGR_DIR_S 'S'
+void tp__mgr_session_key(const void *key, size_t keylen,
+                         const uint8_t cnonce[TP__MGR_NONCE],
+                         const uint8_t snonce[TP__MGR_NONCE],
+                         uint8_t out[TP__MGR_MAC]);
+/* out has room for len + TP__MGR_SEAL bytes. */
+void tp__mgr_seal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t seq,
+                  const void *msg, size_t len, uint8_t *out);
+/* TP_OK with msg/msglen pointing into buf, or TP_EAUTH (bad MAC, or a
+ * sequence number not above *last, which it then becomes). */
+int tp__mgr_unseal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t *last,
+                   const uint8_t *buf, size_t len, const uint8_t **msg,
+                   size_t *msglen);
 /* <rundir>/mgrkey-<hash of address>; TP_ENOTINIT outside a run. */
 int tp__mgr_keyfile(const char *address, char *buf, size_t len);
 int tp__mgr_key_store(const char *address, const void *key, size_t len);
@@ -157,19 +178,27 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
                       uint64_t *obj_out);
 const char *tp__mgr_conn_address(const struct tp__mgr_conn *c);
 
-/* The local fast path (mgr_fast.c): a unix stream socket at the ipc
- * address's path + ".fast", served by its own thread under mu; kick
- * runs (under mu) after each request it hands to the core. */
+/* The manager's stream transport (mgr_fast.c) for ipc:// (a unix socket
+ * at the address's path) and tcp:// (sealed frames after the handshake),
+ * served by its own thread under mu; kick runs (under mu) after each
+ * request it hands to the core. bound receives the address listened on
+ * (a tcp port 0 replaced by the chosen one). */
 struct tp__mgr_fast;
-int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *nng_addr,
-                       struct tp__mgr_core *core, pthread_mutex_t *mu,
-                       size_t max, void (*kick)(void *), void *kick_arg);
+int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *addr, char *bound,
+                       size_t blen, struct tp__mgr_core *core,
+                       pthread_mutex_t *mu, size_t max, void (*kick)(void *),
+                       void *kick_arg);
 void tp__mgr_fast_stop(struct tp__mgr_fast *f);
 int tp__mgr_fast_is(uint32_t client);
 void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
                        size_t len);
 void tp__mgr_fast_close(struct tp__mgr_fast *f, uint32_t id);
+/* Splits tcp://host:port (host may be empty or [v6]). */
+int tp__mgr_tcp_split(const char *addr, char *host, size_t hlen, char *port,
+                      size_t plen);
 /* 1 once client passed the handshake. */
 int tp__mgr_core_authed(struct tp__mgr_core *c, uint32_t client);
+/* The session key of an authenticated client, else NULL. */
+const uint8_t *tp__mgr_core_skey(struct tp__mgr_core *c, uint32_t client);
 
 #endif

@@ -34,7 +34,7 @@ struct srv {
 	size_t ndead, capdead;
 	int stop;
 	int64_t next;
-	struct tp__mgr_fast *fast; /* local clients, NULL if none */
+	struct tp__mgr_fast *fast; /* ipc:// and tcp://, else NULL: nng */
 };
 
 /* Tokens of fast-path requests are (connection id << 1) | 1; nng
@@ -246,16 +246,18 @@ static int srv_listen(struct srv *s, const tp_manager_opts *o, char *addr,
 	return TP_OK;
 }
 
-static int srv_open(struct srv *s, const tp_manager_opts *o, char *addr,
-                    size_t len)
+/* ipc:// and tcp:// are served by the manager's own transport, anything
+ * else (tls+tcp://) by nng. */
+static int srv_stream(const char *addr)
 {
-	size_t max = o->max_msg ? o->max_msg : TP_MAX_MSG_DEFAULT;
-	struct tp__mgr_io io = {s, srv_send, srv_drop, srv_close_client,
-	                        srv_shutdown};
-	int rv =
-	    tp__mgr_core_new(&s->core, o->authkey, o->authkey_len, max, &io);
-	if (rv != TP_OK)
-		return rv;
+	return strncmp(addr, "ipc://", 6) == 0 ||
+	       strncmp(addr, "tcp://", 6) == 0;
+}
+
+static int srv_open_nng(struct srv *s, const tp_manager_opts *o, size_t max,
+                        char *addr, size_t len)
+{
+	int rv;
 	tp__nng_used();
 	if ((rv = nng_rep0_open_raw(&s->sock)) != 0)
 		return tp_err_nng(rv);
@@ -268,14 +270,23 @@ static int srv_open(struct srv *s, const tp_manager_opts *o, char *addr,
 	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, srv_pipe_cb,
 	                          s)) != 0)
 		return tp_err_nng(rv);
-	if ((rv = srv_listen(s, o, addr, len)) != TP_OK)
+	return srv_listen(s, o, addr, len);
+}
+
+static int srv_open(struct srv *s, const tp_manager_opts *o, char *addr,
+                    size_t len)
+{
+	size_t max = o->max_msg ? o->max_msg : TP_MAX_MSG_DEFAULT;
+	struct tp__mgr_io io = {s, srv_send, srv_drop, srv_close_client,
+	                        srv_shutdown};
+	int rv =
+	    tp__mgr_core_new(&s->core, o->authkey, o->authkey_len, max, &io);
+	if (rv != TP_OK)
 		return rv;
-	/* local managers also take local clients on a unix socket */
-	if (strncmp(addr, "ipc://", 6) == 0 &&
-	    tp__mgr_fast_start(&s->fast, addr, s->core, &s->mu, max, srv_kick,
-	                       s) != TP_OK)
-		s->fast = NULL; /* nng alone still serves everyone */
-	return TP_OK;
+	if (!srv_stream(o->address))
+		return srv_open_nng(s, o, max, addr, len);
+	return tp__mgr_fast_start(&s->fast, o->address, addr, len, s->core,
+	                          &s->mu, max, srv_kick, s);
 }
 
 int tp__mgr_serve(const tp_manager_opts *o,
@@ -297,17 +308,18 @@ int tp__mgr_serve(const tp_manager_opts *o,
 	int rv = srv_open(&s, o, addr, sizeof(addr));
 	ready(arg, addr, rv);
 	if (rv == TP_OK) {
-		nng_recv_aio(s.sock, s.raio);
+		if (s.raio != NULL)
+			nng_recv_aio(s.sock, s.raio);
 		srv_loop(&s);
-		nng_msleep(20); /* let the shutdown reply leave */
+		if (s.raio != NULL)
+			nng_msleep(20); /* let the shutdown reply leave */
 	}
 	if (s.raio != NULL) /* no more nng requests... */
 		nng_aio_stop(s.raio);
 	pthread_mutex_lock(&s.mu); /* ...then no more fast ones */
 	struct tp__mgr_fast *fast = s.fast;
-	s.fast = NULL;
 	pthread_mutex_unlock(&s.mu);
-	tp__mgr_fast_stop(fast);
+	tp__mgr_fast_stop(fast); /* flushes the shutdown's reply */
 	if (nng_socket_id(s.sock) > 0)
 		nng_close(s.sock);
 	nng_aio_free(s.raio);
