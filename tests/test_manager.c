@@ -1011,61 +1011,6 @@ static void test_named_objects(void **state)
 	tp_test_fini();
 }
 
-/* tls+tcp:// with a certificate made here by openssl(1). */
-static void test_tls(void **state)
-{
-	char dir[256], cmd[1024], cert[300], key[300];
-	tp_manager *m, *c;
-	tp_proxy *d;
-	int64_t n;
-	(void)state;
-	tp_test_init(TP_START_DEFAULT);
-	snprintf(dir, sizeof(dir), "%s/tls", tp_test_base());
-	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
-	snprintf(key, sizeof(key), "%s/key.pem", dir);
-	snprintf(cmd, sizeof(cmd),
-	         "mkdir -p %s && openssl req -x509 -newkey ec -pkeyopt "
-	         "ec_paramgen_curve:prime256v1 -nodes -keyout %s -out %s "
-	         "-days 1 -subj /CN=localhost >/dev/null 2>&1",
-	         dir, key, cert);
-	int made = system(cmd) == 0;
-	tp_manager_opts o = {.address = "tls+tcp://127.0.0.1:0",
-	                     .authkey = "k",
-	                     .authkey_len = 1,
-	                     .tls_cert = cert,
-	                     .tls_key = key};
-	if (made) {
-		int rv = tp_manager_start(&m, &o);
-		if (rv == (TP_ENNGERR | NNG_ENOTSUP)) {
-			print_message("nng has no TLS here: %s\n",
-			              tp_strerror(rv));
-		} else {
-			TP_OK_OR_FAIL(rv);
-			assert_non_null(strstr(tp_manager_address(m), "tls+"));
-			TP_OK_OR_FAIL(tp_manager_connect(
-			    &c, tp_manager_address(m), "k", 1, 5000));
-			TP_OK_OR_FAIL(tp_manager_dict(c, &d));
-			TP_OK_OR_FAIL(tp_dict_set(d, tp_int(1), tp_int(2)));
-			TP_OK_OR_FAIL(tp_dict_len(d, &n));
-			assert_int_equal(n, 1);
-			TP_EXPECT(tp_manager_connect(&c, tp_manager_address(m),
-			                             "bad", 3, 5000),
-			          TP_EAUTH);
-			tp_proxy_free(d);
-			tp_manager_free(c);
-			TP_OK_OR_FAIL(tp_manager_shutdown(m));
-		}
-	} else {
-		print_message("openssl(1) failed: tls+tcp not tested\n");
-	}
-	/* no certificate: the start fails and says why */
-	o.tls_cert = NULL;
-	assert_int_not_equal(tp_manager_start(&m, &o), TP_OK);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
-	tp_test_fini();
-}
-
 static void test_payload_proxy_errors(void **state)
 {
 	tp_payload *p;
@@ -1109,7 +1054,6 @@ int main(void)
 	    cmocka_unit_test(test_remote_tcp_auth),
 	    cmocka_unit_test(test_too_big),
 	    cmocka_unit_test(test_named_objects),
-	    cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_payload_proxy_errors),
 	};
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);

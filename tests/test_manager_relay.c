@@ -18,6 +18,7 @@
 
 #include "mgr_int.h"
 #include "testutil.h"
+#include "tls_util.h"
 #include "wire.h"
 
 static const char KEY[] = "relay key";
@@ -32,6 +33,8 @@ enum {
 	SWAP_C,   /* client frames `at` and at+1 in the other order */
 	REPLAY_S, /* instead of server frame `at`, server frame at-1 again */
 	TAMPER_S, /* flip a byte of server frame `at` */
+	RAW,      /* tls: bytes, forwarded as read (and recorded) */
+	RAW_FLIP, /* tls: flip a byte of the client's read number `at` */
 };
 
 #define FMAX 8192
@@ -130,6 +133,13 @@ static int pump(struct relay *r, int c2s, struct side *from, int to)
 	if (c2s && r->nseen + (size_t)n <= sizeof(r->seen)) {
 		memcpy(r->seen + r->nseen, from->buf + from->len, (size_t)n);
 		r->nseen += (size_t)n;
+	}
+	if (r->mode == RAW || r->mode == RAW_FLIP) {
+		if (c2s && r->mode == RAW_FLIP && ++from->n == r->at)
+			from->buf[from->len + (size_t)n / 2] ^= 1;
+		ssize_t w =
+		    send(to, from->buf + from->len, (size_t)n, MSG_NOSIGNAL);
+		return w == n;
 	}
 	from->len += (size_t)n;
 	while (from->len >= 4) {
@@ -427,12 +437,78 @@ static void test_relay_tcp(void **state)
 	tp_test_fini();
 }
 
+/* tls+tcp:// through the relay: it reads nothing, and a byte it flips
+ * ends that connection (TLS's own integrity), not the manager. */
+static int tls_client(const char *ca, int64_t *len)
+{
+	tp_manager *c;
+	tp_proxy *l = NULL;
+	char addr[80];
+	snprintf(addr, sizeof(addr), "tls+%s", R.addr);
+	tp_manager_opts o = {.address = addr,
+	                     .authkey = KEY,
+	                     .authkey_len = strlen(KEY),
+	                     .tls_ca = ca};
+	int rv = tp_manager_connect_opts(&c, &o, 5000);
+	if (rv != TP_OK)
+		return rv;
+	if ((rv = tp_manager_get(c, "list", "l", NULL, &l)) == TP_OK &&
+	    (rv = tp_list_append(l, tp_str(SECRET))) == TP_OK)
+		rv = tp_list_len(l, len);
+	tp_proxy_free(l);
+	tp_manager_free(c);
+	return rv;
+}
+
+static void test_relay_tls(void **state)
+{
+	tp_manager *m;
+	char dir[300], cert[340], key[340], ca[340];
+	int64_t n = 0;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	snprintf(dir, sizeof(dir), "%s/tls", tp_test_base());
+	if (!tls_make_certs(dir)) {
+		print_message("openssl(1) failed: tls+tcp not tested\n");
+		tp_test_fini();
+		return;
+	}
+	snprintf(cert, sizeof(cert), "%s/srv.pem", dir);
+	snprintf(key, sizeof(key), "%s/srv.key", dir);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	tp_manager_opts o = {.address = "tls+tcp://127.0.0.1:0",
+	                     .authkey = KEY,
+	                     .authkey_len = strlen(KEY),
+	                     .tls_cert = cert,
+	                     .tls_key = key,
+	                     .tls_ca = ca};
+	TP_OK_OR_FAIL(tp_manager_start(&m, &o));
+	relay_start(&R, tp_manager_address(m) + 4); /* tcp://... */
+	R.mode = RAW;
+	TP_OK_OR_FAIL(tls_client(ca, &n));
+	assert_int_equal(n, 1);
+	assert_true(R.nseen > 0);
+	assert_null(memmem(R.seen, R.nseen, SECRET, strlen(SECRET)));
+	R.mode = RAW_FLIP; /* a bit of the client's third read */
+	R.at = 3;
+	int rv = tls_client(ca, &n);
+	assert_true(rv == TP_EDIED || rv == TP_EAUTH);
+	assert_int_equal(list_len(m), 1 + (rv == TP_OK));
+	relay_stop(&R);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	tp_test_fini();
+}
+
 int main(void)
 {
 	tp_spawn_guard();
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_relay_tcp),
+	    cmocka_unit_test(test_relay_tls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

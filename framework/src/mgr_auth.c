@@ -165,3 +165,49 @@ int tp__mgr_unseal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t *last,
 	*msglen = n;
 	return TP_OK;
 }
+
+/* <keyfile>.tls: the TLS client settings of a tls+tcp:// manager of the
+ * run, one per line (ca, name, cert, key; empty: none). */
+int tp__mgr_tls_store(const char *address, const struct tp__mgr_tls *t)
+{
+	char path[520];
+	int rv = tp__mgr_keyfile(address, path, sizeof(path) - 4);
+	if (rv != TP_OK)
+		return rv;
+	strcat(path, ".tls");
+	FILE *f = fopen(path, "we");
+	if (f == NULL)
+		return tp_err_errno(errno);
+	fprintf(f, "%s\n%s\n%s\n%s\n", t->ca ? t->ca : "",
+	        t->name ? t->name : "", t->cert ? t->cert : "",
+	        t->key ? t->key : "");
+	return fclose(f) == 0 ? TP_OK : tp_err_errno(errno);
+}
+
+int tp__mgr_tls_load(const char *address, struct tp__mgr_tls *t, char *buf,
+                     size_t len)
+{
+	char path[520];
+	const char **field[] = {&t->ca, &t->name, &t->cert, &t->key};
+	memset(t, 0, sizeof(*t));
+	int rv = tp__mgr_keyfile(address, path, sizeof(path) - 4);
+	if (rv != TP_OK)
+		return rv;
+	strcat(path, ".tls");
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return TP_ENOENT;
+	size_t n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = buf;
+	for (int i = 0; i < 4 && *p != '\0'; i++) {
+		char *nl = strchr(p, '\n');
+		if (nl == NULL)
+			break;
+		*nl = '\0';
+		*field[i] = *p != '\0' ? p : NULL;
+		p = nl + 1;
+	}
+	return TP_OK;
+}

@@ -1,16 +1,13 @@
 /*
- * mgr_conn.c - a client's connection to a manager: a req0 socket dialled
- * to the server, the mutual challenge-response on connect, and one
- * request/reply at a time. The connection watches its pipe: when the
- * server goes away (died, shut down, dropped us) the pipe-removal
- * notification marks it dead and cancels the wait in progress, so a call
- * reports TP_EDIED instead of hanging while req0 waits for a reconnect.
- * Connections taken from payloads are cached per address and key, so a
+ * mgr_conn.c - a client's connection to a manager over the manager's own
+ * transport (mgr_fast.c): a unix socket for ipc://, TCP for tcp:// (every
+ * frame after the handshake sealed: tp__mgr_seal) and TLS over TCP for
+ * tls+tcp:// (the server's certificate verified first, mgr_tls.c). Then
+ * the mutual challenge-response, then one request/reply at a time, each
+ * bounded by a deadline: a manager that dies gives EOF (TP_EDIED), one
+ * that stalls a timeout. Connections are cached per address and key, so a
  * process holding many proxies to one manager uses one socket.
  */
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
-#include <nng/supplemental/tls/tls.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -36,19 +33,17 @@ struct tp__mgr_conn {
 	pid_t pid; /* the process that opened it (fork copies it) */
 	struct tp__mgr_conn *next; /* in the cache */
 	int cached;
-	nng_socket sock;
-	nng_aio *aio;
-	pthread_mutex_t mu;  /* one call at a time */
-	pthread_mutex_t dmu; /* dead, inflight */
-	int dead, inflight;
+	pthread_mutex_t mu; /* one call at a time */
+	int dead;           /* under mu */
 	uint64_t corr;
 	char *address;
-	int fd;  /* the manager's stream transport (mgr_fast.c), or -1: nng */
-	int mac; /* tcp: sealed frames after the handshake */
-	int seal_tx, seal_rx; /* sealing started (each way) */
+	int fd;
+	struct tp__mgr_tls_cli tls; /* tls+tcp:// */
+	int mac;                    /* tcp: sealed frames after the handshake */
+	int seal_tx, seal_rx;       /* sealing started (each way) */
 	uint8_t skey[TP__MGR_MAC];
 	uint64_t sseq, rseq;
-	uint8_t rbuf[1024]; /* stream: bytes read ahead */
+	uint8_t rbuf[1024]; /* bytes read ahead */
 	size_t rpos, rlen;
 	uint8_t *key;
 	size_t keylen;
@@ -57,30 +52,14 @@ struct tp__mgr_conn {
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tp__mgr_conn *cache;
 
-static void conn_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	struct tp__mgr_conn *c = arg;
-	(void)p;
-	(void)ev;
-	pthread_mutex_lock(&c->dmu);
-	c->dead = 1;
-	if (c->inflight)
-		nng_aio_cancel(c->aio);
-	pthread_mutex_unlock(&c->dmu);
-}
-
 static void conn_free(struct tp__mgr_conn *c)
 {
 	if (c == NULL)
 		return;
+	tp__mgr_tls_cli_end(&c->tls);
 	if (c->fd >= 0)
 		close(c->fd);
-	if (c->fd < 0 && nng_socket_id(c->sock) > 0) /* fast: nng untouched */
-		nng_close(c->sock);
-	if (c->aio != NULL)
-		nng_aio_free(c->aio);
 	pthread_mutex_destroy(&c->mu);
-	pthread_mutex_destroy(&c->dmu);
 	free(c->address);
 	if (c->key != NULL)
 		memset(c->key, 0, c->keylen);
@@ -88,52 +67,9 @@ static void conn_free(struct tp__mgr_conn *c)
 	free(c);
 }
 
-/* Runs one aio operation (send or receive) unless the pipe died. */
-static int conn_wait(struct tp__mgr_conn *c, int recv, int wait_ms)
-{
-	pthread_mutex_lock(&c->dmu);
-	if (c->dead) {
-		pthread_mutex_unlock(&c->dmu);
-		if (!recv) { /* the message was never given to nng */
-			nng_msg_free(nng_aio_get_msg(c->aio));
-			nng_aio_set_msg(c->aio, NULL);
-		}
-		return TP_EDIED;
-	}
-	c->inflight = 1;
-	nng_aio_set_timeout(c->aio, wait_ms < 0 ? NNG_DURATION_INFINITE
-	                                        : (nng_duration)wait_ms);
-	if (recv)
-		nng_recv_aio(c->sock, c->aio);
-	else
-		nng_send_aio(c->sock, c->aio);
-	pthread_mutex_unlock(&c->dmu);
-	nng_aio_wait(c->aio);
-	pthread_mutex_lock(&c->dmu);
-	c->inflight = 0;
-	int dead = c->dead;
-	pthread_mutex_unlock(&c->dmu);
-	int rv = nng_aio_result(c->aio);
-	if (rv == 0)
-		return TP_OK;
-	if (!recv)
-		nng_msg_free(nng_aio_get_msg(c->aio));
-	if (rv == NNG_ETIMEDOUT)
-		return TP_ETIMEDOUT;
-	if (rv == NNG_ENOMEM || rv == NNG_EMSGSIZE)
-		return tp_err_nng(rv);
-	/* cancelled by the pipe watcher, reset, shut: the manager is gone
-	 * for this connection (req0 would wait for a reconnect) */
-	pthread_mutex_lock(&c->dmu);
-	c->dead = 1;
-	pthread_mutex_unlock(&c->dmu);
-	(void)dead;
-	return TP_EDIED;
-}
-
 static int fast_dead(struct tp__mgr_conn *c)
 {
-	c->dead = 1; /* only the caller's thread uses a fast connection */
+	__atomic_store_n(&c->dead, 1, __ATOMIC_RELEASE);
 	return TP_EDIED;
 }
 
@@ -153,8 +89,18 @@ static int fast_read(struct tp__mgr_conn *c, void *buf, size_t len, int64_t dl)
 			continue;
 		}
 		int big = len >= sizeof(c->rbuf);
-		ssize_t r = recv(c->fd, big ? (void *)p : (void *)c->rbuf,
-		                 big ? len : sizeof(c->rbuf), MSG_DONTWAIT);
+		void *to = big ? (void *)p : (void *)c->rbuf;
+		size_t n = big ? len : sizeof(c->rbuf);
+		ssize_t r;
+		if (c->tls.sess != NULL) {
+			r = tp__mgr_tls_cli_recv(&c->tls, c->fd, to, n, dl);
+			if (r == -2)
+				return TP_ETIMEDOUT;
+			if (r <= 0)
+				return fast_dead(c);
+		} else {
+			r = recv(c->fd, to, n, MSG_DONTWAIT);
+		}
 		if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
 			struct pollfd pf = {c->fd, POLLIN, 0};
 			int n = poll(&pf, 1, tp__remaining(dl));
@@ -183,6 +129,19 @@ static int fast_send(struct tp__mgr_conn *c, const void *buf, size_t len)
 	struct iovec iov[2] = {{hdr, 4}, {(void *)buf, len}};
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 	size_t want = len + 4;
+	if (c->tls.sess != NULL) { /* one record when it fits */
+		uint8_t small[1024],
+		    *b = want <= sizeof(small) ? small : malloc(want);
+		if (b == NULL)
+			return TP_ENOMEM;
+		memcpy(b, hdr, 4);
+		memcpy(b + 4, buf, len);
+		int rv =
+		    tp__mgr_tls_cli_send(&c->tls, c->fd, b, want, TP_FOREVER);
+		if (b != small)
+			free(b);
+		return rv == TP_OK ? TP_OK : fast_dead(c);
+	}
 	while (want > 0) {
 		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
@@ -240,7 +199,7 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 {
 	int64_t dl = tp__deadline(wait_ms);
 	int rv;
-	if (c->dead)
+	if (__atomic_load_n(&c->dead, __ATOMIC_ACQUIRE))
 		return TP_EDIED;
 	if (c->seal_tx) {
 		uint8_t *s = malloc(len + TP__MGR_SEAL);
@@ -266,7 +225,7 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 		    tp__mgr_unseal(c->skey, TP__MGR_DIR_S, &c->rseq, body, n,
 		                   &msg, &n) != TP_OK) {
 			rv = TP_EAUTH; /* forged, replayed or reordered */
-			c->dead = 1;
+			fast_dead(c);
 		}
 		if (rv == TP_OK)
 			rv = tp__envelope_unpack(msg, n, 0, out);
@@ -297,40 +256,14 @@ static int conn_roundtrip(struct tp__mgr_conn *c, Troupe__Envelope *env,
 	uint8_t small[512];
 	void *buf;
 	size_t len;
-	nng_msg *m;
 	env->correlation_id = ++c->corr;
 	int rv = tp__pack_into(&env->base, 0, small, sizeof(small), &buf, &len);
 	if (rv != TP_OK)
 		return rv;
-	if (c->fd >= 0) {
-		rv = fast_roundtrip(c, buf, len, wait_ms, out);
-		if (buf != small)
-			free(buf);
-		return rv;
-	}
-	rv = nng_msg_alloc(&m, 0);
-	if (rv == 0 && (rv = nng_msg_append(m, buf, len)) != 0)
-		nng_msg_free(m);
+	rv = fast_roundtrip(c, buf, len, wait_ms, out);
 	if (buf != small)
 		free(buf);
-	if (rv != 0)
-		return tp_err_nng(rv);
-	nng_aio_set_msg(c->aio, m);
-	if ((rv = conn_wait(c, 0, wait_ms)) != TP_OK ||
-	    (rv = conn_wait(c, 1, wait_ms)) != TP_OK)
-		return rv;
-	m = nng_aio_get_msg(c->aio);
-	rv = tp__envelope_unpack(nng_msg_body(m), nng_msg_len(m), 0, out);
-	nng_msg_free(m);
-	if (rv != TP_OK)
-		return TP_EPROTO;
-	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REPLY ||
-	    ((*out)->correlation_id != c->corr &&
-	     (*out)->correlation_id != 0)) {
-		tp__envelope_free(*out);
-		return TP_EPROTO;
-	}
-	return TP_OK;
+	return rv;
 }
 
 static int conn_request(struct tp__mgr_conn *c, Troupe__MgrRequest *rq,
@@ -381,31 +314,6 @@ static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 	tp__envelope_free(rep);
 	c->seal_tx = c->mac;
 	return rv;
-}
-
-static int conn_dial(struct tp__mgr_conn *c)
-{
-	nng_dialer d;
-	int rv = nng_dialer_create(&d, c->sock, c->address);
-	if (rv != 0)
-		return tp_err_nng(rv);
-	if (strncmp(c->address, "tls+tcp://", 10) == 0) {
-		/* The peer is authenticated by the key (HMAC); TLS gives
-		 * confidentiality. See docs/manager.md. */
-		nng_tls_config *cfg;
-		if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) != 0)
-			return tp_err_nng(rv);
-		rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE);
-		if (rv == 0)
-			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
-		nng_tls_config_free(cfg);
-		if (rv != 0)
-			return tp_err_nng(rv);
-	}
-	rv = nng_dialer_start(d, 0);
-	if (rv == NNG_ECONNREFUSED || rv == NNG_ENOENT)
-		return TP_ECLOSED;
-	return tp_err_nng(rv);
 }
 
 static int unix_connect(const char *address, int *fd)
@@ -480,24 +388,42 @@ static int tcp_connect(const char *address, int timeout_ms, int *fd)
 	return rv;
 }
 
-/* ipc:// and tcp:// use the manager's own transport (mgr_fast.c): 1 and
- * the socket in *fd; anything else nng: 0. */
-static int stream_connect(struct tp__mgr_conn *c, int timeout_ms, int *rv)
+/* TLS over the connected socket: non-blocking from here. */
+static int tls_start(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
+                     int timeout_ms)
 {
-	if (strncmp(c->address, "ipc://", 6) == 0) {
-		*rv = unix_connect(c->address, &c->fd);
-		return 1;
-	}
-	if (strncmp(c->address, "tcp://", 6) == 0) {
-		*rv = tcp_connect(c->address, timeout_ms, &c->fd);
-		c->mac = 1;
-		return 1;
-	}
-	return 0;
+	char host[256], port[32];
+	int fl = fcntl(c->fd, F_GETFL);
+	if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0)
+		return tp_err_errno(errno);
+	int rv = tp__mgr_tcp_split(c->address, host, sizeof(host), port,
+	                           sizeof(port));
+	if (rv == TP_OK)
+		rv = tp__mgr_tls_connect(c->fd, tls, host, timeout_ms, &c->tls);
+	return rv;
+}
+
+static int conn_connect(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
+                        int timeout_ms)
+{
+	const char *a = c->address;
+	if (strncmp(a, "ipc://", 6) == 0)
+		return unix_connect(a, &c->fd);
+	int istls = strncmp(a, "tls+tcp://", 10) == 0;
+	if (!istls && strncmp(a, "tcp://", 6) != 0)
+		return TP_EINVAL;
+	if (istls && (tls == NULL || tls->ca == NULL))
+		return TP_EINVAL; /* a tls client verifies its server */
+	int rv = tcp_connect(a, timeout_ms, &c->fd);
+	if (rv == TP_OK && istls)
+		rv = tls_start(c, tls, timeout_ms);
+	c->mac = !istls;
+	return rv;
 }
 
 int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
-                      const void *key, size_t keylen, int timeout_ms)
+                      const void *key, size_t keylen,
+                      const struct tp__mgr_tls *tls, int timeout_ms)
 {
 	struct tp__mgr_conn *c = calloc(1, sizeof(*c));
 	int rv;
@@ -507,7 +433,6 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 	c->refs = 1;
 	c->pid = getpid();
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_mutex_init(&c->dmu, NULL);
 	c->address = strdup(address);
 	c->key = malloc(keylen ? keylen : 1);
 	if (c->address == NULL || c->key == NULL) {
@@ -516,29 +441,7 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 	}
 	memcpy(c->key, key, keylen);
 	c->keylen = keylen;
-	if (stream_connect(c, timeout_ms, &rv)) {
-		if (rv == TP_OK)
-			rv = conn_handshake(c, timeout_ms);
-		if (rv != TP_OK) {
-			conn_free(c);
-			return rv;
-		}
-		*out = c;
-		return TP_OK;
-	}
-	tp__nng_used();
-	if ((rv = nng_req0_open(&c->sock)) != 0 ||
-	    (rv = nng_aio_alloc(&c->aio, NULL, NULL)) != 0 ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
-	                            NNG_DURATION_INFINITE)) != 0 ||
-	    (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
-	                              TP_MAX_MSG_DEFAULT + 4096)) != 0 ||
-	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, conn_pipe_cb,
-	                          c)) != 0) {
-		conn_free(c);
-		return tp_err_nng(rv);
-	}
-	if ((rv = conn_dial(c)) != TP_OK ||
+	if ((rv = conn_connect(c, tls, timeout_ms)) != TP_OK ||
 	    (rv = conn_handshake(c, timeout_ms)) != TP_OK) {
 		conn_free(c);
 		return rv;
@@ -547,15 +450,28 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 	return TP_OK;
 }
 
+static int conn_dead(struct tp__mgr_conn *c)
+{
+	return __atomic_load_n(&c->dead, __ATOMIC_ACQUIRE);
+}
+
+void tp__mgr_conn_cache(struct tp__mgr_conn *c)
+{
+	pthread_mutex_lock(&cache_mu);
+	if (!c->cached) {
+		c->cached = 1;
+		c->next = cache;
+		cache = c;
+	}
+	pthread_mutex_unlock(&cache_mu);
+}
+
 int tp__mgr_conn_get(struct tp__mgr_conn **out, const char *address,
                      const void *key, size_t keylen)
 {
 	pthread_mutex_lock(&cache_mu);
 	for (struct tp__mgr_conn *c = cache; c != NULL; c = c->next) {
-		pthread_mutex_lock(&c->dmu);
-		int dead = c->dead;
-		pthread_mutex_unlock(&c->dmu);
-		if (!dead && c->pid == getpid() &&
+		if (!conn_dead(c) && c->pid == getpid() &&
 		    strcmp(c->address, address) == 0 && c->keylen == keylen &&
 		    memcmp(c->key, key, keylen) == 0) {
 			c->refs++;
@@ -566,14 +482,14 @@ int tp__mgr_conn_get(struct tp__mgr_conn **out, const char *address,
 	}
 	pthread_mutex_unlock(&cache_mu);
 	struct tp__mgr_conn *c;
-	int rv = tp__mgr_conn_open(&c, address, key, keylen, 30000);
+	struct tp__mgr_tls tls = {0};
+	char buf[2048];
+	if (strncmp(address, "tls+tcp://", 10) == 0)
+		tp__mgr_tls_load(address, &tls, buf, sizeof(buf));
+	int rv = tp__mgr_conn_open(&c, address, key, keylen, &tls, 30000);
 	if (rv != TP_OK)
 		return rv;
-	pthread_mutex_lock(&cache_mu);
-	c->cached = 1;
-	c->next = cache;
-	cache = c;
-	pthread_mutex_unlock(&cache_mu);
+	tp__mgr_conn_cache(c);
 	*out = c;
 	return TP_OK;
 }

@@ -50,11 +50,15 @@
 struct fconn {
 	uint32_t id;
 	int fd;
-	int mac;     /* tcp: sealed frames after the handshake */
-	int authed;  /* the core said so */
-	int closing; /* closed by the core: ignore what follows */
+	void *tls;     /* tls+tcp:// session, else NULL */
+	int hs;        /* its handshake is done */
+	int tls_retry; /* a record send to finish */
+	int mac;       /* tcp: sealed frames after the handshake */
+	int authed;    /* the core said so */
+	int closing;   /* closed by the core: ignore what follows */
 	int64_t since;
-	uint8_t *in; /* bytes read, not yet handled */
+	uint64_t order; /* accepted as the n-th */
+	uint8_t *in;    /* bytes read, not yet handled */
 	size_t inlen, incap;
 	uint8_t *out; /* bytes not yet written */
 	size_t outoff, outlen;
@@ -64,7 +68,8 @@ struct fconn {
 struct tp__mgr_fast {
 	int lfd, epfd, wakefd;
 	int tcp;
-	char path[108]; /* unix: unlinked at stop */
+	struct tp__mgr_tls_srv *tls; /* tls+tcp:// (owned), else NULL */
+	char path[108];              /* unix: unlinked at stop */
 	pthread_t th;
 	int running;
 	struct tp__mgr_core *core;
@@ -75,6 +80,7 @@ struct tp__mgr_fast {
 	struct fconn **c;
 	size_t n, cap, npre;
 	uint32_t seq;
+	uint64_t accepted;
 };
 
 static struct fconn *conn_find(struct tp__mgr_fast *f, uint32_t id)
@@ -98,6 +104,7 @@ static void conn_close(struct tp__mgr_fast *f, struct fconn *c)
 	if (!c->authed)
 		f->npre--;
 	epoll_ctl(f->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	tp__mgr_tls_end(c->tls);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -121,8 +128,21 @@ static void want_out(struct tp__mgr_fast *f, struct fconn *c, int on)
 static int flush_out(struct tp__mgr_fast *f, struct fconn *c)
 {
 	while (c->outoff < c->outlen) {
-		ssize_t w = send(c->fd, c->out + c->outoff,
-		                 c->outlen - c->outoff, MSG_NOSIGNAL);
+		ssize_t w;
+		if (c->tls != NULL) {
+			w = tp__mgr_tls_send(c->tls, c->out + c->outoff,
+			                     c->outlen - c->outoff,
+			                     c->tls_retry);
+			c->tls_retry = w == -2;
+			if (w == -2)
+				return 0;
+			if (w < 0)
+				return -1;
+			c->outoff += (size_t)w;
+			continue;
+		}
+		w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+		         MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno == EAGAIN)
@@ -145,7 +165,7 @@ static void send_iov(struct tp__mgr_fast *f, struct fconn *c, struct iovec *iov,
 	size_t total = 0, done = 0;
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
-	if (c->outlen == 0) {
+	if (c->outlen == 0 && c->tls == NULL) {
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
 		ssize_t w;
 		do
@@ -181,7 +201,13 @@ static void send_iov(struct tp__mgr_fast *f, struct fconn *c, struct iovec *iov,
 		c->outlen += k - done;
 		done = 0;
 	}
-	want_out(f, c, 1);
+	if (c->tls != NULL && flush_out(f, c) != 0) {
+		c->closing = 1;
+		shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
+	if (c->outlen > 0)
+		want_out(f, c, 1);
 }
 
 static void put32(uint8_t *h, size_t len)
@@ -229,13 +255,13 @@ void tp__mgr_fast_close(struct tp__mgr_fast *f, uint32_t id)
 	}
 }
 
-/* The oldest connection that has not authenticated. */
+/* The oldest connection that has not authenticated (accept order). */
 static struct fconn *oldest_preauth(struct tp__mgr_fast *f)
 {
 	struct fconn *o = NULL;
 	for (size_t i = 0; i < f->n; i++)
 		if (!f->c[i]->authed &&
-		    (o == NULL || f->c[i]->since < o->since))
+		    (o == NULL || f->c[i]->order < o->order))
 			o = f->c[i];
 	return o;
 }
@@ -269,12 +295,20 @@ static void fast_accept(struct tp__mgr_fast *f)
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
+	if (f->tls != NULL &&
+	    tp__mgr_tls_accept(f->tls, fd, &c->tls) != TP_OK) {
+		free(c);
+		close(fd);
+		return;
+	}
 	c->fd = fd;
-	c->mac = f->tcp;
+	c->mac = f->tcp && f->tls == NULL; /* TLS protects the rest */
 	c->since = tp__now_ms();
+	c->order = ++f->accepted;
 	c->id = FAST_BIT | (++f->seq & ~FAST_BIT);
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		tp__mgr_tls_end(c->tls);
 		free(c);
 		close(fd);
 		return;
@@ -320,15 +354,23 @@ static int in_room(struct fconn *c, size_t need)
 
 /* Reads what is there (once: epoll is level-triggered) and handles every
  * whole frame; returns -1 when the connection is to be closed. */
-static int fast_read(struct tp__mgr_fast *f, struct fconn *c)
+static int fast_read_once(struct tp__mgr_fast *f, struct fconn *c)
 {
 	if (in_room(c, IN_MIN) != 0)
 		return -1;
-	ssize_t r = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
-	if (r == 0)
+	ssize_t r;
+	if (c->tls != NULL) {
+		r = tp__mgr_tls_recv(c->tls, c->in + c->inlen,
+		                     c->incap - c->inlen);
+		if (r == -2)
+			return 0;
+	} else {
+		r = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+	}
+	if (r <= 0)
 		return -1;
-	if (r < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -1;
 	c->inlen += (size_t)r;
 	size_t off = 0;
 	while (!c->closing && c->inlen - off >= 4) {
@@ -363,6 +405,17 @@ static int fast_read(struct tp__mgr_fast *f, struct fconn *c)
 	return 0;
 }
 
+/* TLS may hold decrypted bytes the socket no longer signals: drain. */
+static int fast_read(struct tp__mgr_fast *f, struct fconn *c)
+{
+	int rv;
+	do
+		rv = fast_read_once(f, c);
+	while (rv == 0 && !c->closing && c->tls != NULL &&
+	       tp__mgr_tls_pending(c->tls));
+	return rv;
+}
+
 /* Closes connections that did not authenticate in time; returns the
  * epoll timeout until the next such deadline. */
 static int expire_preauth(struct tp__mgr_fast *f)
@@ -383,10 +436,24 @@ static void fast_event(struct tp__mgr_fast *f, struct epoll_event *e)
 	struct fconn *c = e->data.ptr;
 	if (conn_find(f, c->id) != c)
 		return;
-	int bad = 0;
+	int bad = 0, wr, in = (e->events & (EPOLLIN | EPOLLHUP | EPOLLERR));
+	if (c->tls != NULL && !c->hs) {
+		int r = tp__mgr_tls_step(c->tls, &wr);
+		if (r < 0) {
+			conn_close(f, c);
+			return;
+		}
+		if (r == 0) {
+			want_out(f, c, wr);
+			return;
+		}
+		c->hs = 1; /* the first frame may have come with it */
+		want_out(f, c, 0);
+		in = 1;
+	}
 	if ((e->events & EPOLLOUT) && flush_out(f, c) != 0)
 		bad = 1;
-	if (!bad && (e->events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (!bad && in)
 		bad = fast_read(f, c) != 0;
 	if (bad)
 		conn_close(f, c);
@@ -422,9 +489,10 @@ static void *fast_thread(void *arg)
 int tp__mgr_tcp_split(const char *addr, char *host, size_t hlen, char *port,
                       size_t plen)
 {
-	const char *p = addr + 6; /* after tcp:// */
+	int tls = strncmp(addr, "tls+tcp://", 10) == 0;
+	const char *p = addr + (tls ? 10 : 6);
 	const char *colon = strrchr(p, ':');
-	if (strncmp(addr, "tcp://", 6) != 0 || colon == NULL ||
+	if ((!tls && strncmp(addr, "tcp://", 6) != 0) || colon == NULL ||
 	    colon[1] == '\0')
 		return TP_EINVAL;
 	size_t n = (size_t)(colon - p);
@@ -498,14 +566,15 @@ static int listen_tcp(struct tp__mgr_fast *f, const char *addr, char *bound,
 }
 
 int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *addr, char *bound,
-                       size_t blen, struct tp__mgr_core *core,
-                       pthread_mutex_t *mu, size_t max, void (*kick)(void *),
-                       void *kick_arg)
+                       size_t blen, struct tp__mgr_tls_srv *tls,
+                       struct tp__mgr_core *core, pthread_mutex_t *mu,
+                       size_t max, void (*kick)(void *), void *kick_arg)
 {
 	struct tp__mgr_fast *f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return TP_ENOMEM;
 	f->lfd = f->epfd = f->wakefd = -1;
+	f->tls = tls;
 	f->core = core;
 	f->mu = mu;
 	f->kick = kick;
@@ -564,5 +633,6 @@ void tp__mgr_fast_stop(struct tp__mgr_fast *f)
 		close(f->epfd);
 	if (f->wakefd >= 0)
 		close(f->wakefd);
+	tp__mgr_tls_srv_free(f->tls);
 	free(f);
 }

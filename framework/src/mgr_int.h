@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "payload_int.h"
 #include "troupe.pb-c.h"
@@ -126,6 +127,12 @@ int tp__mgr_unseal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t *last,
 int tp__mgr_keyfile(const char *address, char *buf, size_t len);
 int tp__mgr_key_store(const char *address, const void *key, size_t len);
 int tp__mgr_key_load(const char *address, void *key, size_t cap, size_t *len);
+/* The TLS client settings of a tls+tcp:// manager of the run, beside its
+ * key file (strings of load point into buf). */
+struct tp__mgr_tls;
+int tp__mgr_tls_store(const char *address, const struct tp__mgr_tls *t);
+int tp__mgr_tls_load(const char *address, struct tp__mgr_tls *t, char *buf,
+                     size_t len);
 
 /* The server core (mgr_core.c). A reply is sent by the owner through
  * send(token, bytes); a parked request keeps its token until answered or
@@ -163,7 +170,10 @@ int tp__mgr_serve(const tp_manager_opts *o,
 /* A connection to a manager (mgr_conn.c), shared by proxies. */
 struct tp__mgr_conn;
 int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
-                      const void *key, size_t keylen, int timeout_ms);
+                      const void *key, size_t keylen,
+                      const struct tp__mgr_tls *tls, int timeout_ms);
+/* Lets proxies taken out of payloads in this process reuse c. */
+void tp__mgr_conn_cache(struct tp__mgr_conn *c);
 /* The process-wide cached connection to address (opened if needed). */
 int tp__mgr_conn_get(struct tp__mgr_conn **out, const char *address,
                      const void *key, size_t keylen);
@@ -184,16 +194,53 @@ const char *tp__mgr_conn_address(const struct tp__mgr_conn *c);
  * request it hands to the core. bound receives the address listened on
  * (a tcp port 0 replaced by the chosen one). */
 struct tp__mgr_fast;
+struct tp__mgr_tls_srv;
 int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *addr, char *bound,
-                       size_t blen, struct tp__mgr_core *core,
-                       pthread_mutex_t *mu, size_t max, void (*kick)(void *),
-                       void *kick_arg);
+                       size_t blen, struct tp__mgr_tls_srv *tls,
+                       struct tp__mgr_core *core, pthread_mutex_t *mu,
+                       size_t max, void (*kick)(void *), void *kick_arg);
 void tp__mgr_fast_stop(struct tp__mgr_fast *f);
 int tp__mgr_fast_is(uint32_t client);
 void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
                        size_t len);
 void tp__mgr_fast_close(struct tp__mgr_fast *f, uint32_t id);
-/* Splits tcp://host:port (host may be empty or [v6]). */
+/* TLS (mgr_tls.c, GnuTLS). A client's options: the CA file or pinned
+ * certificate its server must chain to (required), the name the server's
+ * certificate must carry (NULL: the address's host), and its own
+ * certificate and key (optional; a server may require one). */
+struct tp__mgr_tls {
+	const char *ca, *name, *cert, *key;
+};
+struct tp__mgr_tls_cli {
+	void *sess, *cred;
+};
+struct tp__mgr_tls_srv;
+int tp__mgr_tls_srv_new(struct tp__mgr_tls_srv **out, const char *cert,
+                        const char *key, const char *client_ca);
+void tp__mgr_tls_srv_free(struct tp__mgr_tls_srv *s);
+/* A non-blocking server session on fd. */
+int tp__mgr_tls_accept(struct tp__mgr_tls_srv *s, int fd, void **sess);
+/* One handshake step: 1 done, 0 again (*wr: waiting to write), -1 failed
+ * (bad or missing certificate, garbage). */
+int tp__mgr_tls_step(void *sess, int *wr);
+/* > 0 bytes, 0 end, -1 error, -2 again. A send that returned -2 is
+ * retried with retry = 1 (GnuTLS keeps the record). */
+ssize_t tp__mgr_tls_recv(void *sess, void *buf, size_t n);
+ssize_t tp__mgr_tls_send(void *sess, const void *buf, size_t n, int retry);
+int tp__mgr_tls_pending(void *sess);
+void tp__mgr_tls_end(void *sess);
+/* Client side, on a non-blocking connected socket: handshake with the
+ * server verified (TP_EAUTH when it is not who o says), bounded sends and
+ * receives (recv: -2 at the deadline). */
+int tp__mgr_tls_connect(int fd, const struct tp__mgr_tls *o, const char *host,
+                        int timeout_ms, struct tp__mgr_tls_cli *out);
+int tp__mgr_tls_cli_send(struct tp__mgr_tls_cli *c, int fd, const void *buf,
+                         size_t len, int64_t dl);
+ssize_t tp__mgr_tls_cli_recv(struct tp__mgr_tls_cli *c, int fd, void *buf,
+                             size_t len, int64_t dl);
+void tp__mgr_tls_cli_end(struct tp__mgr_tls_cli *c);
+/* Splits tcp://host:port or tls+tcp://host:port (host may be empty or
+ * [v6]). */
 int tp__mgr_tcp_split(const char *addr, char *host, size_t hlen, char *port,
                       size_t plen);
 /* 1 once client passed the handshake. */
