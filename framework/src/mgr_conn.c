@@ -28,6 +28,8 @@
 #include "troupe/error.h"
 #include "wire.h"
 
+#define SLICE_MS 250 /* SO_RCVTIMEO of plain sockets: see plain_recv */
+
 struct tp__mgr_conn {
 	int refs;
 	pid_t pid; /* the process that opened it (fork copies it) */
@@ -47,16 +49,45 @@ struct tp__mgr_conn {
 	size_t rpos, rlen;
 	uint8_t *key;
 	size_t keylen;
+	struct tp__mgr_arena arena; /* the reply being read */
 };
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tp__mgr_conn *cache;
+
+/* getpid() is a system call; a call checks it every time (a connection
+ * copied by fork is not the child's), so it is cached, and reset in a
+ * forked child. */
+static pid_t self_pid_v;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void self_reset(void)
+{
+	__atomic_store_n(&self_pid_v, 0, __ATOMIC_RELAXED);
+}
+
+static void self_init(void)
+{
+	pthread_atfork(NULL, NULL, self_reset);
+}
+
+static pid_t self_pid(void)
+{
+	pthread_once(&self_once, self_init);
+	pid_t p = __atomic_load_n(&self_pid_v, __ATOMIC_RELAXED);
+	if (p == 0) {
+		p = getpid();
+		__atomic_store_n(&self_pid_v, p, __ATOMIC_RELAXED);
+	}
+	return p;
+}
 
 static void conn_free(struct tp__mgr_conn *c)
 {
 	if (c == NULL)
 		return;
 	tp__mgr_tls_cli_end(&c->tls);
+	tp__mgr_arena_reset(&c->arena);
 	if (c->fd >= 0)
 		close(c->fd);
 	pthread_mutex_destroy(&c->mu);
@@ -75,6 +106,30 @@ static int fast_dead(struct tp__mgr_conn *c)
 
 /* Reads exactly len bytes before the deadline, through a small buffer so
  * a reply usually costs one read. */
+/* A receive bounded by dl (-2 when it passed). With a SLICE_MS or more
+ * left it blocks in recv itself (SO_RCVTIMEO is SLICE_MS: one system call
+ * for a reply instead of poll then recv); closer to the deadline it
+ * polls for exactly what is left. */
+static ssize_t plain_recv(int fd, void *buf, size_t n, int64_t dl)
+{
+	for (;;) {
+		int left = tp__remaining(dl);
+		ssize_t r;
+		if (left < 0 || left >= SLICE_MS) {
+			r = recv(fd, buf, n, 0);
+		} else {
+			struct pollfd pf = {fd, POLLIN, 0};
+			if (poll(&pf, 1, left) == 0)
+				return -2;
+			r = recv(fd, buf, n, MSG_DONTWAIT);
+		}
+		if (r >= 0 || (errno != EAGAIN && errno != EINTR))
+			return r;
+		if (tp__remaining(dl) == 0)
+			return -2;
+	}
+}
+
 static int fast_read(struct tp__mgr_conn *c, void *buf, size_t len, int64_t dl)
 {
 	char *p = buf;
@@ -99,14 +154,9 @@ static int fast_read(struct tp__mgr_conn *c, void *buf, size_t len, int64_t dl)
 			if (r <= 0)
 				return fast_dead(c);
 		} else {
-			r = recv(c->fd, to, n, MSG_DONTWAIT);
-		}
-		if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
-			struct pollfd pf = {c->fd, POLLIN, 0};
-			int n = poll(&pf, 1, tp__remaining(dl));
-			if (n == 0)
+			r = plain_recv(c->fd, to, n, dl);
+			if (r == -2)
 				return TP_ETIMEDOUT;
-			continue;
 		}
 		if (r <= 0)
 			return fast_dead(c);
@@ -228,7 +278,7 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 			fast_dead(c);
 		}
 		if (rv == TP_OK)
-			rv = tp__envelope_unpack(msg, n, 0, out);
+			rv = tp__mgr_arena_unpack(&c->arena, msg, n, 0, out);
 		if (body != small)
 			free(body);
 		if (rv == TP_EDECODE)
@@ -240,12 +290,10 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 		if ((*out)->correlation_id == c->corr ||
 		    (*out)->correlation_id == 0)
 			break;
-		tp__envelope_free(*out); /* a reply that came too late */
+		/* a reply that came too late: the next unpack reuses it */
 	}
-	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REPLY) {
-		tp__envelope_free(*out);
+	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REPLY)
 		return TP_EPROTO;
-	}
 	return TP_OK;
 }
 
@@ -300,7 +348,7 @@ static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 		tp__mgr_session_key(c->key, c->keylen, nonce, r->nonce.data,
 		                    c->skey);
 	}
-	tp__envelope_free(rep);
+	tp__mgr_arena_reset(&c->arena); /* rep: done with */
 	if (!ok)
 		return TP_EAUTH;
 	c->seal_rx = c->mac; /* the answer to auth is the first sealed */
@@ -311,7 +359,7 @@ static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 	if ((rv = conn_request(c, &rq, wait_ms, &rep)) != TP_OK)
 		return rv == TP_EDIED ? TP_EAUTH : rv;
 	rv = rep->mgr_reply->code == TP_OK ? TP_OK : TP_EAUTH;
-	tp__envelope_free(rep);
+	tp__mgr_arena_reset(&c->arena); /* rep: done with */
 	c->seal_tx = c->mac;
 	return rv;
 }
@@ -421,6 +469,14 @@ static int conn_connect(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
 	return rv;
 }
 
+static int set_slice(int fd)
+{
+	struct timeval tv = {0, SLICE_MS * 1000};
+	return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0
+	           ? TP_OK
+	           : tp_err_errno(errno);
+}
+
 int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
                       const void *key, size_t keylen,
                       const struct tp__mgr_tls *tls, int timeout_ms)
@@ -431,7 +487,7 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 		return TP_ENOMEM;
 	c->fd = -1;
 	c->refs = 1;
-	c->pid = getpid();
+	c->pid = self_pid();
 	pthread_mutex_init(&c->mu, NULL);
 	c->address = strdup(address);
 	c->key = malloc(keylen ? keylen : 1);
@@ -442,6 +498,7 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 	memcpy(c->key, key, keylen);
 	c->keylen = keylen;
 	if ((rv = conn_connect(c, tls, timeout_ms)) != TP_OK ||
+	    (c->tls.sess == NULL && (rv = set_slice(c->fd)) != TP_OK) ||
 	    (rv = conn_handshake(c, timeout_ms)) != TP_OK) {
 		conn_free(c);
 		return rv;
@@ -471,7 +528,7 @@ int tp__mgr_conn_get(struct tp__mgr_conn **out, const char *address,
 {
 	pthread_mutex_lock(&cache_mu);
 	for (struct tp__mgr_conn *c = cache; c != NULL; c = c->next) {
-		if (!conn_dead(c) && c->pid == getpid() &&
+		if (!conn_dead(c) && c->pid == self_pid() &&
 		    strcmp(c->address, address) == 0 && c->keylen == keylen &&
 		    memcmp(c->key, key, keylen) == 0) {
 			c->refs++;
@@ -532,7 +589,7 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
 	Troupe__Envelope *rep = NULL;
 	int rv = TP_OK;
-	if (c->pid != getpid())
+	if (c->pid != self_pid())
 		return TP_ESTATE; /* a copy made by fork: not ours to use */
 	rq.op = op;
 	rq.object = object;
@@ -563,6 +620,6 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 			tp_payload_free(p);
 		}
 	}
-	tp__envelope_free(rep);
+	tp__mgr_arena_reset(&c->arena); /* rep: done with */
 	return rv;
 }

@@ -157,9 +157,20 @@ void tp__mgr_core_gone(struct tp__mgr_core *c, uint32_t client);
 /* Answers parked requests whose deadline passed; returns the next
  * deadline (tp__now_ms scale) or INT64_MAX. */
 int64_t tp__mgr_core_expire(struct tp__mgr_core *c, int64_t now);
-/* Decodes a request envelope (size limit first). */
-int tp__mgr_decode(const void *buf, size_t len, size_t max,
-                   Troupe__Envelope **out);
+/* A bump allocator for decoding messages (mgr_arena.c): unpack resets it
+ * first, so a decoded envelope lives until the next unpack or reset; it
+ * is never freed on its own. */
+struct tp__mgr_arena {
+	_Alignas(16) unsigned char buf[8192];
+	size_t used;
+	struct spill *spill;
+};
+void tp__mgr_arena_reset(struct tp__mgr_arena *a);
+int tp__mgr_arena_unpack(struct tp__mgr_arena *a, const void *buf, size_t len,
+                         size_t max, Troupe__Envelope **out);
+/* Decodes a request envelope into a (size limit first). */
+int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,
+                   size_t max, Troupe__Envelope **out);
 
 /* Runs a server until shutdown (mgr_server.c); ready is called once,
  * with the address listened on or the error. */
