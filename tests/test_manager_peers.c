@@ -17,33 +17,17 @@
 #include <unistd.h>
 
 #include "mgr_int.h"
+#include "mgr_util.h"
 #include "testutil.h"
 #include "wire.h"
 
 static const char KEY[] = "peers key";
 
-/* A raw socket to the manager's listener. */
-static int raw_connect(const char *addr)
+/* A raw connection (must succeed). */
+static int peer(const char *addr)
 {
-	int fd;
-	if (strncmp(addr, "ipc://", 6) == 0) {
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", addr + 6);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(fd >= 0);
-		assert_int_equal(
-		    connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-		return fd;
-	}
-	char host[256], port[32];
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-	TP_OK_OR_FAIL(
-	    tp__mgr_tcp_split(addr, host, sizeof(host), port, sizeof(port)));
-	assert_int_equal(getaddrinfo(host, port, &hints, &ai), 0);
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = mgr_raw_connect(addr);
 	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, ai->ai_addr, ai->ai_addrlen), 0);
-	freeaddrinfo(ai);
 	return fd;
 }
 
@@ -131,24 +115,24 @@ static void bad_peers(const char *address)
 	size_t hl = hello_frame(hello, sizeof(hello));
 
 	/* connect and close; connect and reset; hello then reset */
-	close(raw_connect(a));
+	close(peer(a));
 	still_serving(m, d, &count);
-	reset_close(raw_connect(a));
+	reset_close(peer(a));
 	still_serving(m, d, &count);
-	int fd = raw_connect(a);
+	int fd = peer(a);
 	write_all(fd, hello, hl);
 	reset_close(fd);
 	still_serving(m, d, &count);
 
 	/* stalled mid-header and mid-body, kept open meanwhile */
-	int s1 = raw_connect(a), s2 = raw_connect(a);
+	int s1 = peer(a), s2 = peer(a);
 	write_all(s1, hello, 2);
 	write_all(s2, hello, hl / 2);
 	still_serving(m, d, &count);
 
 	/* an oversized frame before authentication: closed unread */
 	static const uint8_t huge[] = {0, 0, 0, 4, 1, 2, 3};
-	fd = raw_connect(a);
+	fd = peer(a);
 	write_all(fd, huge, sizeof(huge));
 	assert_true(server_closed(fd, 5000));
 	close(fd);
@@ -159,10 +143,10 @@ static void bad_peers(const char *address)
 		uint8_t bad[256];
 		memcpy(bad, hello, hl);
 		bad[i] ^= 0xa5;
-		fd = raw_connect(a);
+		fd = peer(a);
 		write_all(fd, bad, hl);
 		close(fd);
-		fd = raw_connect(a);
+		fd = peer(a);
 		write_all(fd, hello, i);
 		close(fd);
 	}
@@ -172,7 +156,7 @@ static void bad_peers(const char *address)
 	 * go, honest clients still get in */
 	int many[40];
 	for (int i = 0; i < 40; i++) {
-		many[i] = raw_connect(a);
+		many[i] = peer(a);
 		write_all(many[i], hello, 1);
 	}
 	still_serving(m, d, &count);

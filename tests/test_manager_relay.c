@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mgr_int.h"
+#include "mgr_util.h"
 #include "testutil.h"
 #include "tls_util.h"
 #include "wire.h"
@@ -60,23 +61,6 @@ struct side {
 	size_t len;
 	int n; /* frames seen */
 };
-
-static int tcp_to(const char *addr)
-{
-	char host[256], port[32];
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-	if (tp__mgr_tcp_split(addr, host, sizeof(host), port, sizeof(port)) !=
-	        TP_OK ||
-	    getaddrinfo(host, port, &hints, &ai) != 0)
-		return -1;
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(ai);
-	return fd;
-}
 
 static void put(int fd, const struct frame *f)
 {
@@ -169,7 +153,7 @@ static void *relay_thread(void *arg)
 		if (poll(pa, 2, -1) < 0 || pa[1].revents)
 			return NULL;
 		struct side c = {.fd = accept(r->lfd, NULL, NULL)};
-		struct side s = {.fd = tcp_to(r->target)};
+		struct side s = {.fd = mgr_raw_connect(r->target)};
 		while (c.fd >= 0 && s.fd >= 0) {
 			struct pollfd p[3] = {{c.fd, POLLIN, 0},
 			                      {s.fd, POLLIN, 0},
@@ -324,7 +308,7 @@ static void raw_connect_auth(struct raw *c, const char *addr)
 	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
 	Troupe__Envelope *env;
 	memset(c, 0, sizeof(*c));
-	c->fd = tcp_to(addr);
+	c->fd = mgr_raw_connect(addr);
 	assert_true(c->fd >= 0);
 	rq.op = TP__MGR_HELLO;
 	rq.nonce.data = cn;

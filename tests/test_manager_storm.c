@@ -73,16 +73,11 @@ static tp_process *start_client(tp_payload *args)
 	return p;
 }
 
-static void test_client_kill_storm(void **state)
+/* The objects t_client uses, in a payload, and WORKERS clients on it. */
+static tp_payload *start_clients(tp_manager *m, tp_proxy *px[5],
+                                 tp_process *w[WORKERS])
 {
-	tp_manager *m;
-	tp_proxy *px[5];
-	tp_payload *args, *out;
-	tp_process *w[WORKERS];
-	int code;
-	(void)state;
-	tp_test_init(TP_START_DEFAULT);
-	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	tp_payload *args;
 	TP_OK_OR_FAIL(tp_manager_dict(m, &px[0]));
 	TP_OK_OR_FAIL(tp_manager_list(m, NULL, &px[1]));
 	TP_OK_OR_FAIL(tp_manager_lock(m, &px[2]));
@@ -93,6 +88,20 @@ static void test_client_kill_storm(void **state)
 		TP_OK_OR_FAIL(tp_payload_add_proxy(args, px[i]));
 	for (int i = 0; i < WORKERS; i++)
 		w[i] = start_client(args);
+	return args;
+}
+
+static void test_client_kill_storm(void **state)
+{
+	tp_manager *m;
+	tp_proxy *px[5];
+	tp_payload *args, *out;
+	tp_process *w[WORKERS];
+	int code;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	args = start_clients(m, px, w);
 	srand((unsigned)getpid());
 	for (int k = 0; k < KILLS; k++) {
 		int i = rand() % WORKERS;
@@ -141,16 +150,7 @@ static void manager_killed_under_load(const tp_manager_opts *o)
 	int code;
 	tp_test_init(TP_START_DEFAULT);
 	TP_OK_OR_FAIL(tp_manager_start(&m, o));
-	TP_OK_OR_FAIL(tp_manager_dict(m, &px[0]));
-	TP_OK_OR_FAIL(tp_manager_list(m, NULL, &px[1]));
-	TP_OK_OR_FAIL(tp_manager_lock(m, &px[2]));
-	TP_OK_OR_FAIL(tp_manager_queue(m, 0, &px[3]));
-	TP_OK_OR_FAIL(tp_manager_event(m, &px[4]));
-	TP_OK_OR_FAIL(tp_payload_new(&args));
-	for (int i = 0; i < 5; i++)
-		TP_OK_OR_FAIL(tp_payload_add_proxy(args, px[i]));
-	for (int i = 0; i < WORKERS; i++)
-		w[i] = start_client(args);
+	args = start_clients(m, px, w);
 	/* they are running once the list grows */
 	int64_t len = 0;
 	for (int i = 0; i < 100000 && len < 20; i++)

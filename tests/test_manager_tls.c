@@ -13,10 +13,19 @@
 #include <unistd.h>
 
 #include "mgr_int.h"
+#include "mgr_util.h"
 #include "testutil.h"
 #include "tls_util.h"
 
 static const char KEY[] = "tls key";
+
+/* A raw connection (must succeed). */
+static int peer(const char *addr)
+{
+	int fd = mgr_raw_connect(addr);
+	assert_true(fd >= 0);
+	return fd;
+}
 static char dir[256];
 
 static const char *pem(const char *name)
@@ -50,15 +59,21 @@ static int teardown(void **state)
 	return 0;
 }
 
-static tp_manager_opts server_opts(void)
+/* Starts a tls manager with these files (ca: our own connection's;
+ * NULL pins cert); returns its address. */
+static const char *start(tp_manager **m, const char *cert, const char *key,
+                         const char *ca, const char *client_ca)
 {
 	tp_manager_opts o = {.address = "tls+tcp://127.0.0.1:0",
 	                     .authkey = KEY,
 	                     .authkey_len = strlen(KEY),
-	                     .tls_cert = pem("srv.pem"),
-	                     .tls_key = pem("srv.key"),
-	                     .tls_ca = pem("ca.pem")};
-	return o;
+	                     .tls_cert = pem(cert),
+	                     .tls_key = pem(key),
+	                     .tls_ca = ca ? pem(ca) : NULL,
+	                     .tls_client_ca =
+	                         client_ca ? pem(client_ca) : NULL};
+	TP_OK_OR_FAIL(tp_manager_start(m, &o));
+	return tp_manager_address(*m);
 }
 
 /* A client with these TLS settings: its connect's result; on success a
@@ -111,9 +126,7 @@ static void test_server_verified(void **state)
 	(void)state;
 	if (dir[0] == '\0')
 		return;
-	tp_manager_opts o = server_opts();
-	TP_OK_OR_FAIL(tp_manager_start(&m, &o));
-	const char *a = tp_manager_address(m);
+	const char *a = start(&m, "srv.pem", "srv.key", "ca.pem", NULL);
 	assert_non_null(strstr(a, "tls+tcp://127.0.0.1:"));
 	/* the CA, by the address's host or by a name in the certificate */
 	TP_OK_OR_FAIL(client(a, pem("ca.pem"), NULL, NULL, NULL));
@@ -153,12 +166,7 @@ static void test_pinned_and_mitm(void **state)
 	(void)state;
 	if (dir[0] == '\0')
 		return;
-	tp_manager_opts o = server_opts();
-	o.tls_cert = pem("self.pem");
-	o.tls_key = pem("self.key");
-	o.tls_ca = NULL; /* ours: pinned */
-	TP_OK_OR_FAIL(tp_manager_start(&m, &o));
-	const char *a = tp_manager_address(m);
+	const char *a = start(&m, "self.pem", "self.key", NULL, NULL);
 	TP_OK_OR_FAIL(client(a, pem("self.pem"), NULL, NULL, NULL));
 	TP_EXPECT(client(a, pem("ca.pem"), NULL, NULL, NULL), TP_EAUTH);
 	TP_EXPECT(client(a, pem("srv.pem"), NULL, NULL, NULL), TP_EAUTH);
@@ -172,10 +180,7 @@ static void test_client_certificates(void **state)
 	(void)state;
 	if (dir[0] == '\0')
 		return;
-	tp_manager_opts o = server_opts();
-	o.tls_client_ca = pem("ca.pem");
-	TP_OK_OR_FAIL(tp_manager_start(&m, &o));
-	const char *a = tp_manager_address(m);
+	const char *a = start(&m, "srv.pem", "srv.key", "ca.pem", "ca.pem");
 	TP_OK_OR_FAIL(
 	    client(a, pem("ca.pem"), NULL, pem("cli.pem"), pem("cli.key")));
 	TP_EXPECT(client(a, pem("ca.pem"), NULL, NULL, NULL), TP_EAUTH);
@@ -187,19 +192,6 @@ static void test_client_certificates(void **state)
 	TP_OK_OR_FAIL(tp_manager_shutdown(m));
 }
 
-static int raw_tcp(const char *addr)
-{
-	char host[256], port[32];
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-	TP_OK_OR_FAIL(
-	    tp__mgr_tcp_split(addr, host, sizeof(host), port, sizeof(port)));
-	assert_int_equal(getaddrinfo(host, port, &hints, &ai), 0);
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(connect(fd, ai->ai_addr, ai->ai_addrlen), 0);
-	freeaddrinfo(ai);
-	return fd;
-}
-
 /* Bad peers at the TLS listener: nothing wedges. */
 static void test_bad_peers(void **state)
 {
@@ -207,19 +199,17 @@ static void test_bad_peers(void **state)
 	(void)state;
 	if (dir[0] == '\0')
 		return;
-	tp_manager_opts o = server_opts();
-	TP_OK_OR_FAIL(tp_manager_start(&m, &o));
-	const char *a = tp_manager_address(m);
+	const char *a = start(&m, "srv.pem", "srv.key", "ca.pem", NULL);
 	static const char junk[] = "\x16\x03\x01\xff\xff garbage";
-	close(raw_tcp(a));
+	close(peer(a));
 	TP_OK_OR_FAIL(client(a, pem("ca.pem"), NULL, NULL, NULL));
-	int fd = raw_tcp(a);
+	int fd = peer(a);
 	assert_true(send(fd, junk, sizeof(junk), MSG_NOSIGNAL) > 0);
 	close(fd);
 	TP_OK_OR_FAIL(client(a, pem("ca.pem"), NULL, NULL, NULL));
 	int stalled[40];
 	for (int i = 0; i < 40; i++) { /* a handshake's first bytes */
-		stalled[i] = raw_tcp(a);
+		stalled[i] = peer(a);
 		assert_true(send(stalled[i], junk, 3, MSG_NOSIGNAL) == 3);
 	}
 	TP_OK_OR_FAIL(client(a, pem("ca.pem"), NULL, NULL, NULL));

@@ -419,16 +419,10 @@ static int tcp_connect_one(const struct addrinfo *a, int timeout_ms, int *fd)
 
 static int tcp_connect(const char *address, int timeout_ms, int *fd)
 {
-	char host[256], port[32];
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-	                         .ai_socktype = SOCK_STREAM},
-	                *ai;
-	int rv =
-	    tp__mgr_tcp_split(address, host, sizeof(host), port, sizeof(port));
+	struct addrinfo *ai;
+	int rv = tp__mgr_resolve(address, 0, &ai);
 	if (rv != TP_OK)
 		return rv;
-	if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0)
-		return TP_ENOENT;
 	rv = TP_ECLOSED;
 	for (struct addrinfo *a = ai; a != NULL && rv != TP_OK; a = a->ai_next)
 		rv = tcp_connect_one(a, timeout_ms, fd);

@@ -526,22 +526,30 @@ static int listen_unix(struct tp__mgr_fast *f, const char *addr)
 	return TP_OK;
 }
 
+int tp__mgr_resolve(const char *addr, int passive, struct addrinfo **out)
+{
+	char host[256], port[32];
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = passive ? AI_PASSIVE : 0};
+	int rv =
+	    tp__mgr_tcp_split(addr, host, sizeof(host), port, sizeof(port));
+	if (rv != TP_OK)
+		return rv;
+	return getaddrinfo(host[0] ? host : NULL, port, &hints, out) == 0
+	           ? TP_OK
+	           : TP_ENOENT;
+}
+
 /* Binds a tcp://host:port address; port 0 becomes the chosen one in
  * bound. */
 static int listen_tcp(struct tp__mgr_fast *f, const char *addr, char *bound,
                       size_t blen)
 {
-	char host[256], port[32];
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-	                         .ai_socktype = SOCK_STREAM,
-	                         .ai_flags = AI_PASSIVE},
-	                *ai;
-	int rv =
-	    tp__mgr_tcp_split(addr, host, sizeof(host), port, sizeof(port));
+	struct addrinfo *ai;
+	int rv = tp__mgr_resolve(addr, 1, &ai);
 	if (rv != TP_OK)
-		return rv;
-	if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0)
-		return TP_EINVAL;
+		return rv == TP_ENOENT ? TP_EINVAL : rv;
 	f->tcp = 1;
 	f->lfd = socket(ai->ai_family,
 	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -254,6 +254,10 @@ void tp__mgr_tls_cli_end(struct tp__mgr_tls_cli *c);
  * [v6]). */
 int tp__mgr_tcp_split(const char *addr, char *host, size_t hlen, char *port,
                       size_t plen);
+/* getaddrinfo for such an address (passive: to bind); TP_EINVAL for a
+ * malformed address, TP_ENOENT when it does not resolve. */
+struct addrinfo;
+int tp__mgr_resolve(const char *addr, int passive, struct addrinfo **out);
 /* 1 once client passed the handshake. */
 int tp__mgr_core_authed(struct tp__mgr_core *c, uint32_t client);
 /* The session key of an authenticated client, else NULL. */
