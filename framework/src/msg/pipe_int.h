@@ -1,4 +1,5 @@
-/* pipe_int.h - internal: a pipe end, shared by pipe.c and pipe_io.c. */
+/* pipe_int.h - internal: a pipe end, shared by pipe.c, pipe_io.c and
+ * pipe_close.c. */
 #ifndef TP_PIPE_INT_H
 #define TP_PIPE_INT_H
 
