@@ -181,6 +181,11 @@ static void send_iov(struct tp__mgr_fast *f, struct fconn *c, struct iovec *iov,
 			return;
 	}
 	size_t left = total - done;
+	if (c->outoff > 0) { /* drop what was written */
+		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+		c->outlen -= c->outoff;
+		c->outoff = 0;
+	}
 	uint8_t *o = c->outlen - c->outoff + left > OUT_MAX
 	                 ? NULL
 	                 : realloc(c->out, c->outlen + left);
