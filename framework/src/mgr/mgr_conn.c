@@ -28,8 +28,6 @@
 #include "troupe/error.h"
 #include "wire.h"
 
-#define SLICE_MS 250 /* SO_RCVTIMEO of plain sockets: see plain_recv */
-
 struct tp__mgr_conn {
 	int refs;
 	pid_t pid; /* the process that opened it (fork copies it) */
@@ -106,27 +104,22 @@ static int fast_dead(struct tp__mgr_conn *c)
 
 /* Reads exactly len bytes before the deadline, through a small buffer so
  * a reply usually costs one read. */
-/* A receive bounded by dl (-2 when it passed). With a SLICE_MS or more
- * left it blocks in recv itself (SO_RCVTIMEO is SLICE_MS: one system call
- * for a reply instead of poll then recv); closer to the deadline it
- * polls for exactly what is left. */
+/* A receive bounded by dl (-2 when it passed): poll, then read what
+ * came. (A reply is never there right after the request was sent, so no
+ * read is tried first; a blocking recv with SO_RCVTIMEO cost more context
+ * switches than poll + recv in back-to-back runs.) */
 static ssize_t plain_recv(int fd, void *buf, size_t n, int64_t dl)
 {
 	for (;;) {
-		int left = tp__remaining(dl);
-		ssize_t r;
-		if (left < 0 || left >= SLICE_MS) {
-			r = recv(fd, buf, n, 0);
-		} else {
-			struct pollfd pf = {fd, POLLIN, 0};
-			if (poll(&pf, 1, left) == 0)
-				return -2;
-			r = recv(fd, buf, n, MSG_DONTWAIT);
-		}
+		struct pollfd pf = {fd, POLLIN, 0};
+		int k = poll(&pf, 1, tp__remaining(dl));
+		if (k == 0)
+			return -2;
+		if (k < 0 && errno != EINTR)
+			return -1;
+		ssize_t r = recv(fd, buf, n, MSG_DONTWAIT);
 		if (r >= 0 || (errno != EAGAIN && errno != EINTR))
 			return r;
-		if (tp__remaining(dl) == 0)
-			return -2;
 	}
 }
 
@@ -463,14 +456,6 @@ static int conn_connect(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
 	return rv;
 }
 
-static int set_slice(int fd)
-{
-	struct timeval tv = {0, SLICE_MS * 1000};
-	return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0
-	           ? TP_OK
-	           : tp_err_errno(errno);
-}
-
 int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
                       const void *key, size_t keylen,
                       const struct tp__mgr_tls *tls, int timeout_ms)
@@ -492,7 +477,6 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 	memcpy(c->key, key, keylen);
 	c->keylen = keylen;
 	if ((rv = conn_connect(c, tls, timeout_ms)) != TP_OK ||
-	    (c->tls.sess == NULL && (rv = set_slice(c->fd)) != TP_OK) ||
 	    (rv = conn_handshake(c, timeout_ms)) != TP_OK) {
 		conn_free(c);
 		return rv;
@@ -609,6 +593,11 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 	if (rv == TP_OK && result != NULL && r->result != NULL) {
 		tp_payload *p;
 		if ((rv = tp__payload_from_pb(r->result, &p)) == TP_OK) {
+			if (result->count == 0) { /* take the values over */
+				tp_payload t = *result;
+				*result = *p;
+				*p = t; /* freed below: result's empty array */
+			}
 			for (size_t i = 0; i < p->count && rv == TP_OK; i++)
 				rv = tp__payload_push(result, &p->values[i]);
 			tp_payload_free(p);

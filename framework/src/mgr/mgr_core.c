@@ -639,3 +639,8 @@ const uint8_t *tp__mgr_core_skey(struct tp__mgr_core *c, uint32_t client)
 			                                   : NULL;
 	return NULL;
 }
+
+int tp__mgr_core_parked(const struct tp__mgr_core *c)
+{
+	return c->parked != NULL;
+}

@@ -170,6 +170,8 @@ struct tp__mgr_arena {
 void tp__mgr_arena_reset(struct tp__mgr_arena *a);
 int tp__mgr_arena_unpack(struct tp__mgr_arena *a, const void *buf, size_t len,
                          size_t max, Troupe__Envelope **out);
+/* 1 when requests are parked (deadlines to watch). */
+int tp__mgr_core_parked(const struct tp__mgr_core *c);
 /* Decodes a request envelope into a (size limit first). */
 int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,
                    size_t max, Troupe__Envelope **out);

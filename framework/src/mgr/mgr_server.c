@@ -69,7 +69,8 @@ static void srv_shutdown(void *arg)
 static void srv_kick(void *arg)
 {
 	struct srv *s = arg;
-	srv_wake(s, tp__mgr_core_expire(s->core, tp__now_ms()), 0);
+	if (tp__mgr_core_parked(s->core)) /* else nothing to expire */
+		srv_wake(s, tp__mgr_core_expire(s->core, tp__now_ms()), 0);
 }
 
 /* Housekeeping until shutdown: expired deadlines. */
