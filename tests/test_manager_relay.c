@@ -350,13 +350,28 @@ static void raw_call(struct raw *c, uint64_t obj, const char *method,
 	tp_payload_free(args);
 }
 
+/* The id of the named object (created if need be). */
+static uint64_t raw_get(struct raw *c, const char *type, const char *name)
+{
+	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
+	Troupe__Envelope *env;
+	rq.op = TP__MGR_CREATE;
+	rq.name = (char *)type;
+	rq.key = (char *)name;
+	raw_send(c, &rq, 1);
+	Troupe__MgrReply *r = raw_recv(c, 1, &env);
+	assert_non_null(r);
+	uint64_t obj = r->object;
+	tp__envelope_free(env);
+	return obj;
+}
+
 /* Two pipelined appends, "a" then "b"; the relay swaps them: "b" runs,
  * "a" (now out of order) is dropped with the connection. */
 static void reorder(tp_manager *m)
 {
 	struct raw c;
 	Troupe__Envelope *env;
-	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
 	tp_proxy *l;
 	tp_payload *out;
 	const char *s;
@@ -364,14 +379,8 @@ static void reorder(tp_manager *m)
 	R.mode = SWAP_C;
 	R.at = 4;
 	raw_connect_auth(&c, R.addr);
-	rq.op = TP__MGR_CREATE;
-	rq.name = "list";
-	rq.key = "l";
-	raw_send(&c, &rq, 1);
-	Troupe__MgrReply *r = raw_recv(&c, 1, &env);
-	assert_non_null(r);
-	uint64_t obj = r->object;
-	tp__envelope_free(env);
+	uint64_t obj = raw_get(&c, "list", "l");
+	Troupe__MgrReply *r;
 	raw_call(&c, obj, "append", "a");
 	raw_call(&c, obj, "append", "b");
 	r = raw_recv(&c, 1, &env); /* b's answer, then the end */
@@ -406,15 +415,8 @@ static void not_reading(tp_manager *m)
 	TP_OK_OR_FAIL(tp_manager_get(m, "dict", "big", NULL, &d));
 	TP_OK_OR_FAIL(tp_dict_set(d, tp_str("k"), tp_str(big)));
 	raw_connect_auth(&c, tp_manager_address(m));
-	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
-	rq.op = TP__MGR_CREATE;
-	rq.name = "dict";
-	rq.key = "big";
-	raw_send(&c, &rq, 1);
-	Troupe__MgrReply *r = raw_recv(&c, 1, &env);
-	assert_non_null(r);
-	uint64_t obj = r->object;
-	tp__envelope_free(env);
+	uint64_t obj = raw_get(&c, "dict", "big");
+	Troupe__MgrReply *r;
 	for (int i = 0; i < CALLS; i++) /* 24 MB of answers */
 		raw_call(&c, obj, "get", "k");
 	list_len(m); /* others are served meanwhile */
