@@ -1,0 +1,98 @@
+/*
+ * log_int.h - internal interfaces of the logging module, shared between
+ * log_config.c (the configuration object), log_sink.c (formatting and the
+ * one writer of console and file), log_client.c and log_flush.c (this
+ * process's logger: batching, sending, flushing; via log_client_int.h),
+ * log_actor.c (the actor thread), log_capture.c (a child's stdout/stderr
+ * as records), log_read.c (reading log files back), and the hooks called
+ * by the process module (child.c, reap.c, start.c) and tp_fini (init.c).
+ */
+#ifndef TP_LOG_INT_H
+#define TP_LOG_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "troupe.pb-c.h"
+#include "troupe/log.h"
+
+struct tp_log_config {
+	char *app, *name, *file, *format, *address;
+	int level;
+	int console;
+	int colour;
+	uint64_t max_bytes;
+	unsigned backups;
+	int json;
+	int delete_existing;
+	size_t buffer;
+	unsigned block_ms;
+};
+
+/* Largest message kept in one record; longer ones are cut. */
+#define TP_LOG_MSG_MAX (64 * 1024)
+/* Largest batch a sender makes, and the actor's receive buffer. */
+#define TP_LOG_BATCH_MAX (32 * 1024)
+#define TP_LOG_FRAME_MAX (256 * 1024)
+
+/* The config as a LogConfig message, pointing into c (no copies). */
+void tp__log_config_to_pb(const tp_log_config *c, Troupe__LogConfig *pb);
+/* A new config from a LogConfig message. Errors: TP_EDECODE, TP_ENOMEM. */
+int tp__log_config_from_pb(const Troupe__LogConfig *pb, tp_log_config **out);
+/* Deep copy. */
+int tp__log_config_copy(const tp_log_config *c, tp_log_config **out);
+/* Replaces *slot by a copy of s (NULL or "" clears it). */
+int tp__log_strset(char **slot, const char *s);
+/* Checks a line template. */
+int tp__log_format_ok(const char *fmt);
+/* The level's name ("INFO"), or NULL for a value between the levels. */
+const char *tp__log_level_name(int level);
+/* The socket path of an "ipc://" address (or the address itself). */
+const char *tp__log_addr_path(const char *address);
+
+/* ---- the sink: the one writer of the console and the file ---- */
+
+typedef struct tp__log_sink tp__log_sink;
+
+/* Opens c's outputs. A file that cannot be opened is reported once on
+ * stderr and the console is used instead (file_error tells why). */
+int tp__log_sink_open(const tp_log_config *c, tp__log_sink **out);
+void tp__log_sink_close(tp__log_sink *s);
+/* Formats one record into the sink's buffers (rotating the file between
+ * lines when needed); name and msg need not be NUL-terminated. */
+void tp__log_sink_add(tp__log_sink *s, int64_t time_us, int level,
+                      const char *name, size_t nlen, pid_t pid, const char *msg,
+                      size_t mlen);
+/* Writes what is buffered. */
+void tp__log_sink_flush(tp__log_sink *s);
+/* Buffered bytes not yet written. */
+size_t tp__log_sink_pending(const tp__log_sink *s);
+int tp__log_sink_file_error(const tp__log_sink *s);
+uint64_t tp__log_sink_rotations(const tp__log_sink *s);
+
+/* Microseconds since the epoch (wall clock). */
+int64_t tp__log_now_us(void);
+
+/* ---- hooks for the runtime and the process module ---- */
+
+/* tp_fini: flush this process's records, stop its actors. */
+void tp__log_fini(void);
+/* In a new child, before its target runs: install a clone of the parent's
+ * configuration (pb may be NULL: keep the defaults) under name. */
+void tp__log_child_start(const Troupe__LogConfig *pb, const char *name);
+/* A child's crash report (from the process module): logged as CRITICAL
+ * under the child's name and pid, or printed on stderr when this process
+ * logs nothing at that level. */
+void tp__log_crash_report(const char *name, pid_t pid, const char *report);
+/* In a child whose target returned, before _exit: flush (bounded). */
+void tp__log_child_exit(void);
+
+/* The current actor at address is gone: write directly again. */
+void tp__log_detach(const char *address);
+/* Actor registry (log_actor.c), for tp__log_fini. */
+void tp__log_actors_stop_all(void);
+/* Test hook: make the actor thread fail as if its socket broke. */
+int tp__log_actor_fail(tp_log_actor *a);
+
+#endif

@@ -1,0 +1,608 @@
+/*
+ * mgr_conn.c - a client's connection to a manager over the manager's own
+ * transport (mgr_fast.c): a unix socket for ipc://, TCP for tcp:// (every
+ * frame after the handshake sealed: tp__mgr_seal) and TLS over TCP for
+ * tls+tcp:// (the server's certificate verified first, mgr_tls.c). Then
+ * the mutual challenge-response, then one request/reply at a time, each
+ * bounded by a deadline: a manager that dies gives EOF (TP_EDIED), one
+ * that stalls a timeout. Connections are cached per address and key, so a
+ * process holding many proxies to one manager uses one socket.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "mgr_int.h"
+#include "runtime_int.h"
+#include "troupe/error.h"
+#include "wire.h"
+
+struct tp__mgr_conn {
+	int refs;
+	pid_t pid; /* the process that opened it (fork copies it) */
+	struct tp__mgr_conn *next; /* in the cache */
+	int cached;
+	pthread_mutex_t mu; /* one call at a time */
+	int dead;           /* under mu */
+	uint64_t corr;
+	char *address;
+	int fd;
+	struct tp__mgr_tls_cli tls; /* tls+tcp:// */
+	int mac;                    /* tcp: sealed frames after the handshake */
+	int seal_tx, seal_rx;       /* sealing started (each way) */
+	uint8_t skey[TP__MGR_MAC];
+	uint64_t sseq, rseq;
+	uint8_t rbuf[1024]; /* bytes read ahead */
+	size_t rpos, rlen;
+	uint8_t *key;
+	size_t keylen;
+	struct tp__mgr_arena arena; /* the reply being read */
+};
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tp__mgr_conn *cache;
+
+/* getpid() is a system call; a call checks it every time (a connection
+ * copied by fork is not the child's), so it is cached, and reset in a
+ * forked child. */
+static pid_t self_pid_v;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void self_reset(void)
+{
+	__atomic_store_n(&self_pid_v, 0, __ATOMIC_RELAXED);
+}
+
+static void self_init(void)
+{
+	pthread_atfork(NULL, NULL, self_reset);
+}
+
+static pid_t self_pid(void)
+{
+	pthread_once(&self_once, self_init);
+	pid_t p = __atomic_load_n(&self_pid_v, __ATOMIC_RELAXED);
+	if (p == 0) {
+		p = getpid();
+		__atomic_store_n(&self_pid_v, p, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
+static void conn_free(struct tp__mgr_conn *c)
+{
+	if (c == NULL)
+		return;
+	tp__mgr_tls_cli_end(&c->tls);
+	tp__mgr_arena_reset(&c->arena);
+	if (c->fd >= 0)
+		close(c->fd);
+	pthread_mutex_destroy(&c->mu);
+	free(c->address);
+	if (c->key != NULL)
+		memset(c->key, 0, c->keylen);
+	free(c->key);
+	free(c);
+}
+
+static int fast_dead(struct tp__mgr_conn *c)
+{
+	__atomic_store_n(&c->dead, 1, __ATOMIC_RELEASE);
+	return TP_EDIED;
+}
+
+/* Reads exactly len bytes before the deadline, through a small buffer so
+ * a reply usually costs one read. */
+/* A receive bounded by dl (-2 when it passed): poll, then read what
+ * came. (A reply is never there right after the request was sent, so no
+ * read is tried first; a blocking recv with SO_RCVTIMEO cost more context
+ * switches than poll + recv in back-to-back runs.) */
+static ssize_t plain_recv(int fd, void *buf, size_t n, int64_t dl)
+{
+	for (;;) {
+		struct pollfd pf = {fd, POLLIN, 0};
+		int k = poll(&pf, 1, tp__remaining(dl));
+		if (k == 0)
+			return -2;
+		if (k < 0 && errno != EINTR)
+			return -1;
+		ssize_t r = recv(fd, buf, n, MSG_DONTWAIT);
+		if (r >= 0 || (errno != EAGAIN && errno != EINTR))
+			return r;
+	}
+}
+
+static int fast_read(struct tp__mgr_conn *c, void *buf, size_t len, int64_t dl)
+{
+	char *p = buf;
+	while (len > 0) {
+		if (c->rlen > c->rpos) {
+			size_t k =
+			    c->rlen - c->rpos < len ? c->rlen - c->rpos : len;
+			memcpy(p, c->rbuf + c->rpos, k);
+			c->rpos += k;
+			p += k;
+			len -= k;
+			continue;
+		}
+		int big = len >= sizeof(c->rbuf);
+		void *to = big ? (void *)p : (void *)c->rbuf;
+		size_t n = big ? len : sizeof(c->rbuf);
+		ssize_t r;
+		if (c->tls.sess != NULL) {
+			r = tp__mgr_tls_cli_recv(&c->tls, c->fd, to, n, dl);
+			if (r == -2)
+				return TP_ETIMEDOUT;
+			if (r <= 0)
+				return fast_dead(c);
+		} else {
+			r = plain_recv(c->fd, to, n, dl);
+			if (r == -2)
+				return TP_ETIMEDOUT;
+		}
+		if (r <= 0)
+			return fast_dead(c);
+		if (big) {
+			p += r;
+			len -= (size_t)r;
+		} else {
+			c->rpos = 0;
+			c->rlen = (size_t)r;
+		}
+	}
+	return TP_OK;
+}
+
+/* Writes the whole frame [u32 length][buf]. */
+static int fast_send(struct tp__mgr_conn *c, const void *buf, size_t len)
+{
+	uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8),
+	                  (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+	struct iovec iov[2] = {{hdr, 4}, {(void *)buf, len}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+	size_t want = len + 4;
+	if (c->tls.sess != NULL) { /* one record when it fits */
+		uint8_t small[1024],
+		    *b = want <= sizeof(small) ? small : malloc(want);
+		if (b == NULL)
+			return TP_ENOMEM;
+		memcpy(b, hdr, 4);
+		memcpy(b + 4, buf, len);
+		int rv =
+		    tp__mgr_tls_cli_send(&c->tls, c->fd, b, want, TP_FOREVER);
+		if (b != small)
+			free(b);
+		return rv == TP_OK ? TP_OK : fast_dead(c);
+	}
+	while (want > 0) {
+		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return fast_dead(c);
+		want -= (size_t)w;
+		while (w > 0 && mh.msg_iovlen > 0) { /* a short write */
+			size_t k = (size_t)w < mh.msg_iov[0].iov_len
+			               ? (size_t)w
+			               : mh.msg_iov[0].iov_len;
+			mh.msg_iov[0].iov_base =
+			    (char *)mh.msg_iov[0].iov_base + k;
+			mh.msg_iov[0].iov_len -= k;
+			w -= (ssize_t)k;
+			if (mh.msg_iov[0].iov_len == 0) {
+				mh.msg_iov++;
+				mh.msg_iovlen--;
+			}
+		}
+	}
+	return TP_OK;
+}
+
+/* Receives one frame's body: into small when it fits, else malloc'd
+ * (*body tells which). */
+static int fast_recv(struct tp__mgr_conn *c, int64_t dl, uint8_t *small,
+                     size_t cap, uint8_t **body, size_t *len)
+{
+	uint8_t hdr[4];
+	int rv = fast_read(c, hdr, 4, dl);
+	if (rv != TP_OK)
+		return rv;
+	uint32_t n = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
+	             (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+	if (n > TP_MAX_MSG_DEFAULT + 4096 + TP__MGR_SEAL)
+		return fast_dead(c);
+	*body = n <= cap ? small : malloc(n);
+	if (*body == NULL)
+		return TP_ENOMEM;
+	if ((rv = fast_read(c, *body, n, dl)) != TP_OK) {
+		if (*body != small)
+			free(*body);
+		return rv;
+	}
+	*len = n;
+	return TP_OK;
+}
+
+/* The stream transport's round trip: [u32 length][Envelope] each way
+ * (sealed over tcp after the handshake); replies to earlier calls that
+ * timed out are skipped by correlation id. */
+static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
+                          int wait_ms, Troupe__Envelope **out)
+{
+	int64_t dl = tp__deadline(wait_ms);
+	int rv;
+	if (__atomic_load_n(&c->dead, __ATOMIC_ACQUIRE))
+		return TP_EDIED;
+	if (c->seal_tx) {
+		uint8_t *s = malloc(len + TP__MGR_SEAL);
+		if (s == NULL)
+			return TP_ENOMEM;
+		tp__mgr_seal(c->skey, TP__MGR_DIR_C, ++c->sseq, buf, len, s);
+		rv = fast_send(c, s, len + TP__MGR_SEAL);
+		free(s);
+	} else {
+		rv = fast_send(c, buf, len);
+	}
+	if (rv != TP_OK)
+		return rv;
+	for (;;) {
+		uint8_t small[512], *body;
+		const uint8_t *msg;
+		size_t n;
+		if ((rv = fast_recv(c, dl, small, sizeof(small), &body, &n)) !=
+		    TP_OK)
+			return rv;
+		msg = body;
+		if (c->seal_rx &&
+		    tp__mgr_unseal(c->skey, TP__MGR_DIR_S, &c->rseq, body, n,
+		                   &msg, &n) != TP_OK) {
+			rv = TP_EAUTH; /* forged, replayed or reordered */
+			fast_dead(c);
+		}
+		if (rv == TP_OK)
+			rv = tp__mgr_arena_unpack(&c->arena, msg, n, 0, out);
+		if (body != small)
+			free(body);
+		if (rv == TP_EDECODE)
+			return TP_EPROTO;
+		if (rv != TP_OK)
+			return rv;
+		/* 0: the server could not read our request (too big,
+		 * malformed) and answers it with an error */
+		if ((*out)->correlation_id == c->corr ||
+		    (*out)->correlation_id == 0)
+			break;
+		/* a reply that came too late: the next unpack reuses it */
+	}
+	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REPLY)
+		return TP_EPROTO;
+	return TP_OK;
+}
+
+/* Sends env and receives the reply envelope. */
+static int conn_roundtrip(struct tp__mgr_conn *c, Troupe__Envelope *env,
+                          int wait_ms, Troupe__Envelope **out)
+{
+	uint8_t small[512];
+	void *buf;
+	size_t len;
+	env->correlation_id = ++c->corr;
+	int rv = tp__pack_into(&env->base, 0, small, sizeof(small), &buf, &len);
+	if (rv != TP_OK)
+		return rv;
+	rv = fast_roundtrip(c, buf, len, wait_ms, out);
+	if (buf != small)
+		free(buf);
+	return rv;
+}
+
+static int conn_request(struct tp__mgr_conn *c, Troupe__MgrRequest *rq,
+                        int wait_ms, Troupe__Envelope **out)
+{
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	env.body_case = TROUPE__ENVELOPE__BODY_MGR_REQUEST;
+	env.mgr_request = rq;
+	return conn_roundtrip(c, &env, wait_ms, out);
+}
+
+/* hello: our challenge out, theirs back with the answer to ours; then
+ * auth: our answer to theirs. A wrong answer is TP_EAUTH at once. */
+static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
+{
+	uint8_t nonce[TP__MGR_NONCE], mac[TP__MGR_MAC];
+	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
+	Troupe__Envelope *rep;
+	int rv = tp__mgr_random(nonce, sizeof(nonce));
+	if (rv != TP_OK)
+		return rv;
+	rq.op = TP__MGR_HELLO;
+	rq.nonce.data = nonce;
+	rq.nonce.len = sizeof(nonce);
+	if ((rv = conn_request(c, &rq, wait_ms, &rep)) != TP_OK)
+		return rv == TP_EDIED ? TP_EAUTH : rv;
+	Troupe__MgrReply *r = rep->mgr_reply;
+	int ok = r->nonce.len == TP__MGR_NONCE &&
+	         tp__mgr_mac_ok(c->key, c->keylen, "troupe-mgr-server", nonce,
+	                        sizeof(nonce), r->mac.data, r->mac.len);
+	if (ok) {
+		tp__mgr_mac(c->key, c->keylen, "troupe-mgr-client",
+		            r->nonce.data, r->nonce.len, mac);
+		tp__mgr_session_key(c->key, c->keylen, nonce, r->nonce.data,
+		                    c->skey);
+	}
+	tp__mgr_arena_reset(&c->arena); /* rep: done with */
+	if (!ok)
+		return TP_EAUTH;
+	c->seal_rx = c->mac; /* the answer to auth is the first sealed */
+	troupe__mgr_request__init(&rq);
+	rq.op = TP__MGR_AUTH;
+	rq.mac.data = mac;
+	rq.mac.len = sizeof(mac);
+	if ((rv = conn_request(c, &rq, wait_ms, &rep)) != TP_OK)
+		return rv == TP_EDIED ? TP_EAUTH : rv;
+	rv = rep->mgr_reply->code == TP_OK ? TP_OK : TP_EAUTH;
+	tp__mgr_arena_reset(&c->arena); /* rep: done with */
+	c->seal_tx = c->mac;
+	return rv;
+}
+
+static int unix_connect(const char *address, int *fd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(address + 6) >= sizeof(sa.sun_path))
+		return TP_EINVAL;
+	memcpy(sa.sun_path, address + 6, strlen(address + 6));
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return tp_err_errno(errno);
+	if (connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int e = errno;
+		close(*fd);
+		*fd = -1;
+		return e == ENOENT || e == ECONNREFUSED ? TP_ECLOSED
+		                                        : tp_err_errno(e);
+	}
+	return TP_OK;
+}
+
+/* A connect bounded by timeout_ms. */
+static int tcp_connect_one(const struct addrinfo *a, int timeout_ms, int *fd)
+{
+	*fd =
+	    socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (*fd < 0)
+		return tp_err_errno(errno);
+	int e = 0;
+	socklen_t el = sizeof(e);
+	if (connect(*fd, a->ai_addr, a->ai_addrlen) != 0) {
+		struct pollfd pf = {*fd, POLLOUT, 0};
+		e = errno;
+		if (e == EINPROGRESS) {
+			int n = poll(&pf, 1, timeout_ms);
+			e = n == 0 ? ETIMEDOUT : 0;
+			if (n > 0)
+				getsockopt(*fd, SOL_SOCKET, SO_ERROR, &e, &el);
+		}
+	}
+	int one = 1, fl = fcntl(*fd, F_GETFL);
+	if (e == 0 &&
+	    (fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
+	     setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0))
+		e = errno;
+	if (e != 0) {
+		close(*fd);
+		*fd = -1;
+		return e == ECONNREFUSED ? TP_ECLOSED
+		       : e == ETIMEDOUT  ? TP_ETIMEDOUT
+		                         : tp_err_errno(e);
+	}
+	return TP_OK;
+}
+
+static int tcp_connect(const char *address, int timeout_ms, int *fd)
+{
+	struct addrinfo *ai;
+	int rv = tp__mgr_resolve(address, 0, &ai);
+	if (rv != TP_OK)
+		return rv;
+	rv = TP_ECLOSED;
+	for (struct addrinfo *a = ai; a != NULL && rv != TP_OK; a = a->ai_next)
+		rv = tcp_connect_one(a, timeout_ms, fd);
+	freeaddrinfo(ai);
+	return rv;
+}
+
+/* TLS over the connected socket: non-blocking from here. */
+static int tls_start(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
+                     int timeout_ms)
+{
+	char host[256], port[32];
+	int fl = fcntl(c->fd, F_GETFL);
+	if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0)
+		return tp_err_errno(errno);
+	int rv = tp__mgr_tcp_split(c->address, host, sizeof(host), port,
+	                           sizeof(port));
+	if (rv == TP_OK)
+		rv = tp__mgr_tls_connect(c->fd, tls, host, timeout_ms, &c->tls);
+	return rv;
+}
+
+static int conn_connect(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
+                        int timeout_ms)
+{
+	const char *a = c->address;
+	if (strncmp(a, "ipc://", 6) == 0)
+		return unix_connect(a, &c->fd);
+	int istls = strncmp(a, "tls+tcp://", 10) == 0;
+	if (!istls && strncmp(a, "tcp://", 6) != 0)
+		return TP_EINVAL;
+	if (istls && (tls == NULL || tls->ca == NULL))
+		return TP_EINVAL; /* a tls client verifies its server */
+	int rv = tcp_connect(a, timeout_ms, &c->fd);
+	if (rv == TP_OK && istls)
+		rv = tls_start(c, tls, timeout_ms);
+	c->mac = !istls;
+	return rv;
+}
+
+int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
+                      const void *key, size_t keylen,
+                      const struct tp__mgr_tls *tls, int timeout_ms)
+{
+	struct tp__mgr_conn *c = calloc(1, sizeof(*c));
+	int rv;
+	if (c == NULL)
+		return TP_ENOMEM;
+	c->fd = -1;
+	c->refs = 1;
+	c->pid = self_pid();
+	pthread_mutex_init(&c->mu, NULL);
+	c->address = strdup(address);
+	c->key = malloc(keylen ? keylen : 1);
+	if (c->address == NULL || c->key == NULL) {
+		conn_free(c);
+		return TP_ENOMEM;
+	}
+	memcpy(c->key, key, keylen);
+	c->keylen = keylen;
+	if ((rv = conn_connect(c, tls, timeout_ms)) != TP_OK ||
+	    (rv = conn_handshake(c, timeout_ms)) != TP_OK) {
+		conn_free(c);
+		return rv;
+	}
+	*out = c;
+	return TP_OK;
+}
+
+static int conn_dead(struct tp__mgr_conn *c)
+{
+	return __atomic_load_n(&c->dead, __ATOMIC_ACQUIRE);
+}
+
+void tp__mgr_conn_cache(struct tp__mgr_conn *c)
+{
+	pthread_mutex_lock(&cache_mu);
+	if (!c->cached) {
+		c->cached = 1;
+		c->next = cache;
+		cache = c;
+	}
+	pthread_mutex_unlock(&cache_mu);
+}
+
+int tp__mgr_conn_get(struct tp__mgr_conn **out, const char *address,
+                     const void *key, size_t keylen)
+{
+	pthread_mutex_lock(&cache_mu);
+	for (struct tp__mgr_conn *c = cache; c != NULL; c = c->next) {
+		if (!conn_dead(c) && c->pid == self_pid() &&
+		    strcmp(c->address, address) == 0 && c->keylen == keylen &&
+		    memcmp(c->key, key, keylen) == 0) {
+			c->refs++;
+			*out = c;
+			pthread_mutex_unlock(&cache_mu);
+			return TP_OK;
+		}
+	}
+	pthread_mutex_unlock(&cache_mu);
+	struct tp__mgr_conn *c;
+	struct tp__mgr_tls tls = {0};
+	char buf[2048];
+	if (strncmp(address, "tls+tcp://", 10) == 0)
+		tp__mgr_tls_load(address, &tls, buf, sizeof(buf));
+	int rv = tp__mgr_conn_open(&c, address, key, keylen, &tls, 30000);
+	if (rv != TP_OK)
+		return rv;
+	tp__mgr_conn_cache(c);
+	*out = c;
+	return TP_OK;
+}
+
+void tp__mgr_conn_ref(struct tp__mgr_conn *c)
+{
+	pthread_mutex_lock(&cache_mu);
+	c->refs++;
+	pthread_mutex_unlock(&cache_mu);
+}
+
+void tp__mgr_conn_unref(struct tp__mgr_conn *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&cache_mu);
+	int last = --c->refs == 0;
+	if (last && c->cached) {
+		struct tp__mgr_conn **pp = &cache;
+		while (*pp != c)
+			pp = &(*pp)->next;
+		*pp = c->next;
+	}
+	pthread_mutex_unlock(&cache_mu);
+	if (last)
+		conn_free(c);
+}
+
+const char *tp__mgr_conn_address(const struct tp__mgr_conn *c)
+{
+	return c->address;
+}
+
+int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
+                      const char *name, const char *key, const tp_payload *args,
+                      int timeout_ms, int wait_ms, tp_payload *result,
+                      uint64_t *obj_out)
+{
+	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
+	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
+	Troupe__Envelope *rep = NULL;
+	int rv = TP_OK;
+	if (c->pid != self_pid())
+		return TP_ESTATE; /* a copy made by fork: not ours to use */
+	rq.op = op;
+	rq.object = object;
+	rq.name = (char *)(name ? name : "");
+	rq.key = (char *)(key ? key : "");
+	rq.timeout_ms = timeout_ms;
+	if (args != NULL && args->count > 0) {
+		if ((rv = tp__payload_to_pb(args, &pb)) != TP_OK)
+			return rv;
+		rq.args = &pb;
+	}
+	pthread_mutex_lock(&c->mu);
+	rv = conn_request(c, &rq, wait_ms, &rep);
+	pthread_mutex_unlock(&c->mu);
+	if (rq.args != NULL)
+		tp__payload_pb_release(&pb);
+	if (rv != TP_OK)
+		return rv;
+	Troupe__MgrReply *r = rep->mgr_reply;
+	rv = r->code;
+	if (rv == TP_OK && obj_out != NULL)
+		*obj_out = r->object;
+	if (rv == TP_OK && result != NULL && r->result != NULL) {
+		tp_payload *p;
+		if ((rv = tp__payload_from_pb(r->result, &p)) == TP_OK) {
+			if (result->count == 0) { /* take the values over */
+				tp_payload t = *result;
+				*result = *p;
+				*p = t; /* freed below: result's empty array */
+			}
+			for (size_t i = 0; i < p->count && rv == TP_OK; i++)
+				rv = tp__payload_push(result, &p->values[i]);
+			tp_payload_free(p);
+		}
+	}
+	tp__mgr_arena_reset(&c->arena); /* rep: done with */
+	return rv;
+}

@@ -1,0 +1,132 @@
+/*
+ * sup_int.h - internal: the supervisor tree's data structures, shared by
+ * sup.c (public calls, building and freeing the tree), sup_rt.c (runtime
+ * calls on a running tree), sup_loop.c (the event loop), sup_child.c (the
+ * children's state machine: queues, exits, intensity, strategies) and
+ * sup_spawn.c (starting and signalling command-line children).
+ *
+ * The whole tree is guarded by the root's mutex. Each supervisor has a
+ * queue of operations (start or stop one child) that the loop carries out
+ * one at a time, in order: that is what makes starts ordered (the next
+ * start begins only after the previous child is ready) and stops reversed.
+ * A request from a caller (tp_sup_start, tp_sup_terminate_child, ...) is a
+ * struct sup_req counting its pending operations; the caller sleeps on the
+ * root's condition variable until the count drops to zero.
+ */
+#ifndef TP_SUP_INT_H
+#define TP_SUP_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "troupe/log.h"
+#include "troupe/supervisor.h"
+
+struct sup_op;
+
+struct sup_req {
+	int pending;           /* operations not yet finished */
+	int rv;                /* first error */
+	int done;              /* external requests: set when pending == 0 */
+	int rollback;          /* on a start failure stop the whole sup */
+	struct sup_op *parent; /* internal: the op of a nested sup */
+};
+
+struct sup_child {
+	tp_child_spec spec; /* deep copy: strings owned */
+	tp_sup *owner;
+	tp_sup *sub; /* nested supervisor, or NULL */
+	tp_child_state state;
+	pid_t pid;
+	int pidfd;
+	int notify_fd; /* read end while waiting for tp_ready */
+	int timed_out; /* killed for missing the ready deadline */
+	int64_t started_ms;
+	int64_t deadline_ms; /* ready, startsecs or kill deadline; 0 none */
+	unsigned restarts;
+	int last_exit;
+	int deleted;
+	int tmpl;           /* simple_one_for_one template */
+	struct sup_op *cur; /* the op waiting on this child */
+	char log_path[256];
+	tp_log_capture *cap[2]; /* spec.capture: stdout, stderr readers */
+};
+
+enum sup_op_kind { SUP_OP_START, SUP_OP_STOP };
+
+struct sup_op {
+	enum sup_op_kind kind;
+	struct sup_child *c;
+	struct sup_req *req;    /* or NULL (a restart by strategy) */
+	struct sup_req sub_req; /* for a nested sup's own ops */
+	int begun, done, rv, canceled;
+	struct sup_op *next;
+};
+
+struct tp_sup {
+	char id[64];
+	tp_sup_flags flags;
+	tp_sup *root;
+	tp_sup *parent;
+	struct sup_child *self; /* this sup's entry in its parent */
+	struct sup_child **kids;
+	int nkids, cap;
+	struct sup_op *head, *tail;
+	int64_t *restarts; /* ring of restart times (intensity + 1) */
+	int nrestarts;
+	int shutting; /* stopping everything: no restarts */
+	int failed;
+	unsigned dyn_seq;
+	/* Root only. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thr;
+	int wakefd;
+	int started, stop_req, ended, end_rv, thr_joined;
+};
+
+/* sup_spawn.c */
+int tp__sup_spawn(struct sup_child *c);
+void tp__sup_signal(struct sup_child *c, int sig);
+/* Reaps c if it exited; returns 1 and the exit code (-N for signal N). */
+int tp__sup_reap(struct sup_child *c, int *code);
+void tp__sup_close_fds(struct sup_child *c);
+/* Frees c's output captures, first waiting up to wait_ms for their end. */
+void tp__sup_free_captures(struct sup_child *c, int wait_ms);
+
+/* sup_loop.c */
+void *tp__sup_loop(void *arg);
+void tp__sup_wake(tp_sup *root);
+
+/* sup_child.c: the children's state machine */
+void tp__sup_emit(tp_sup *s, tp_sup_event_kind k, struct sup_child *c,
+                  int code);
+/* A starting child is ready: its start op is done. */
+void tp__sup_set_ready(struct sup_child *c);
+/* 1 when a start of c is queued and not begun. */
+int tp__sup_queued_start(tp_sup *s, struct sup_child *c);
+/* Carries out the queues of s's subtree; 1 if anything moved. */
+int tp__sup_advance_tree(tp_sup *s);
+struct sup_op *tp__sup_enqueue(tp_sup *s, enum sup_op_kind k,
+                               struct sup_child *c, struct sup_req *req);
+/* Cancels every queued op of s (and of nested sups, recursively). */
+void tp__sup_cancel_all(tp_sup *s);
+/* Enqueues a stop for every live child of s, in reverse order. */
+void tp__sup_stop_all(tp_sup *s, struct sup_req *req);
+
+/* A child is gone (exit code, -N for signal N): restart policy. */
+void tp__sup_child_exited(struct sup_child *c, int code);
+/* Reaps c if its pidfd said so, then tp__sup_child_exited. */
+void tp__sup_reap_one(struct sup_child *c);
+/* A failed nested sup whose children are all stopped dies as a child. */
+void tp__sup_sub_check_failed(tp_sup *s);
+
+/* sup.c */
+struct sup_child *tp__sup_find(tp_sup *s, const char *id);
+/* Adds spec to a running sup and starts it (tp_sup_start_child). */
+int tp__sup_add_started(tp_sup *s, const tp_child_spec *spec, char *id_out);
+void tp__sup_child_free(struct sup_child *c);
+void tp__sup_free_tree(tp_sup *s);
+
+#endif

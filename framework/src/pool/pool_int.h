@@ -1,0 +1,198 @@
+/*
+ * pool_int.h - internal: the pool's objects, shared by pool.c (API and
+ * lifecycle), pool_job.c (results and iterators), pool_loop.c (the
+ * supervisor thread), pool_worker.c (the worker process), pool_sched.c,
+ * pool_send.c, pool_wire.c, and init.c (tp__pool_fini).
+ *
+ * Locking: pool->mu guards the pool (queue, workers, job list); job->mu
+ * guards one job's results. Order: pool->mu before job->mu. Callbacks run
+ * with no lock held.
+ */
+#ifndef TP_POOL_INT_H
+#define TP_POOL_INT_H
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "troupe/pool.h"
+
+enum pool_kind {
+	POOL_APPLY,
+	POOL_MAP,     /* items: one value per call */
+	POOL_STARMAP, /* argv: one payload per call */
+	POOL_MAPINT,  /* ints_in -> ints_out */
+};
+
+enum pool_iter_mode { POOL_NOITER, POOL_ORDERED, POOL_UNORDERED };
+
+struct pool_terr {
+	int rv;   /* what get returns: TP_EREMOTE, TP_EDIED, ... */
+	int code; /* the task's return value, or rv */
+	char *origin;
+	char *message;
+};
+
+/* A job: what one apply/map call submitted; the user's tp_pool_result. */
+struct tp_pool_result {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int refs;
+	enum pool_kind kind;
+	enum pool_iter_mode iter;
+	const char *func;       /* the task's registered name */
+	tp_payload *items;      /* apply args / map items (owned copy) */
+	tp_payload **argv;      /* starmap (owned copies) */
+	const int64_t *ints_in; /* map_int: borrowed, the caller waits */
+	int64_t *ints_out;
+	int64_t *int_items; /* map of all-int items: them as an array */
+	char seg[256];      /* large map_int: the shared file ("" if none) */
+	int64_t *seg_map;   /* its mapping: n inputs, then n outputs */
+	size_t n, chunksize, ntasks;
+	size_t tasks_done, items_done;
+	tp_payload **out;       /* per task: its values (map, imap) */
+	unsigned char *tdone;   /* per task: finished */
+	struct pool_terr *terr; /* per task errors (lazily allocated) */
+	size_t *order;          /* unordered: task indices as they finish */
+	size_t norder;
+	tp_payload *value; /* apply result, or the joined map result */
+	int settled;       /* every task is accounted for */
+	int ready;         /* visible to callers: settled and callbacks ran */
+	int failed, observed;
+	struct pool_terr err; /* the job's failure */
+	tp_pool_callback callback;
+	tp_pool_error_callback error_callback;
+	void *arg;
+	tp_pool_progress_fn progress;
+	void *progress_arg;
+	int fire_and_forget;
+	struct tp_pool_result *prev, *next; /* the pool's unfinished jobs */
+};
+
+/* One unit sent to a worker: an apply, or a chunk of a map. */
+struct pool_task {
+	uint64_t id;
+	struct tp_pool_result *job;
+	size_t index, first, count;
+	int tries;
+	struct pool_task *next;
+};
+
+/* The slot of the shared segment where a worker says what it runs. */
+struct pool_slot {
+	_Atomic uint64_t current; /* task id + 1, 0 when idle */
+	char pad[56];
+};
+
+struct pool_worker {
+	int slot;
+	tp_process *proc;
+	nng_socket sock;
+	int sock_open;
+	int recvfd, sentinel;
+	char name[32];
+	int ready;        /* hello received */
+	int retiring;     /* got its maxtasksperchild tasks */
+	int stopping;     /* sent Stop */
+	int broken;       /* its initializer failed: not restarted */
+	int exited;       /* sentinel fired */
+	int early_deaths; /* replacements in a row dead before hello */
+	double exit_t;    /* when the sentinel fired */
+	atomic_int pipe_gone;
+	size_t inflight;
+	struct pool_task *held, *held_tail;
+	uint64_t sent, done, restarts, deaths;
+	double avg_ns; /* time per item, moving average */
+	double head_t; /* when the oldest task in flight became the oldest */
+	struct tp_pool *pool;
+};
+
+enum pool_state { POOL_RUN, POOL_CLOSE, POOL_TERMINATE };
+
+struct tp_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int n;
+	struct pool_worker *w;
+	char prefix[16];
+	char *init_name;
+	void *init_buf; /* encoded initargs */
+	size_t init_len;
+	int maxtasks, max_retries, pipeline;
+	tp_start_method method;
+	tp_pool_on_death on_death;
+	const tp_pool_sched *sched;
+	uintptr_t sched_state;
+	struct pool_task *qhead, *qtail;
+	size_t queued;
+	struct tp_pool_result *jobs; /* unfinished */
+	int evfd;
+	pthread_t thr;
+	int thr_started, thr_done, joined;
+	enum pool_state state;
+	int stop_sent;
+	double term_t;
+	uint64_t next_id;
+	tp_pool_stats st;
+	char shm_name[256]; /* the slots file */
+	struct pool_slot *slots;
+	size_t shm_size;
+	int hellos, init_failed, created;
+	struct tp_pool *live_next; /* every pool not yet freed */
+};
+
+/* pool_job.c */
+int tp__pool_job_new(struct tp_pool_result **out, enum pool_kind kind,
+                     const char *func, size_t n, size_t chunksize);
+void tp__pool_job_unref(struct tp_pool_result *j);
+void tp__pool_job_ref(struct tp_pool_result *j);
+/* Records the result of task t; called by the loop under pool->mu. rv is
+ * TP_OK or the failure; values/ints are taken. Returns flags: 1 when the
+ * job became ready, 2 when it has a progress function (the caller then
+ * runs tp__pool_job_notify with no lock held). */
+int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
+                           size_t count, int rv, int code, const char *origin,
+                           const char *message, tp_payload *values,
+                           const int64_t *ints, size_t nints);
+/* Fails every unfinished part of j with code (terminate, dead workers). */
+int tp__pool_job_fail(struct tp_pool_result *j, int rv, const char *origin,
+                      const char *message);
+/* Runs callbacks and progress of a job that became ready or advanced. */
+void tp__pool_job_notify(struct tp_pool_result *j, int became_ready);
+int tp__pool_job_settled(struct tp_pool_result *j);
+int tp__pool_iter_new(tp_pool_iter **out, struct tp_pool_result *j);
+
+/* pool_loop.c */
+void *tp__pool_loop(void *arg);
+void tp__pool_kick(struct tp_pool *pool);
+int tp__pool_worker_start(struct tp_pool *pool, struct pool_worker *w);
+void tp__pool_task_free(struct pool_task *t);
+
+/* pool_send.c: sends worker w up to room queued tasks in one message. */
+int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
+                        size_t room);
+
+/* pool_worker.c: the worker process's target */
+int tp__pool_worker(const tp_payload *args, tp_payload *result);
+
+/* pool_wire.c */
+/* Packs an Envelope into one nng message and sends it (flags: nng's). */
+int tp__pool_send(nng_socket s, const void *env_msg, int flags);
+double tp__pool_now(void);
+const char *tp__pool_target_name(tp_target_fn fn);
+tp_target_fn tp__pool_target_find(const char *name);
+void tp__pool_value_move(tp_payload *dst, tp_payload *src, size_t i);
+/* Shared files in the run directory (the slots file, int map segments):
+ * created and mapped by the pool (path gets "<rundir>/pool-PID-SEQ.kind"),
+ * mapped by workers. */
+int tp__pool_file_create(char *path, size_t len, const char *kind, size_t size,
+                         void **addr);
+int tp__pool_file_attach(const char *path, void **addr, size_t *size);
+
+/* The pool module's part of tp_fini (pool.c, called by init.c): terminates
+ * and joins every pool still open, as Python finalizes pools at exit,
+ * before children are finished. */
+void tp__pool_fini(void);
+
+#endif

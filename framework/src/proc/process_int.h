@@ -1,0 +1,138 @@
+/*
+ * process_int.h - internal state of the process module, shared between
+ * process.c (the parent's API), start.c (start methods), forkserver.c
+ * (the fork server), child.c (what runs in a child before and after its
+ * target), reap.c (watching and reaping a child), ctl.c (the framed
+ * control channel) and monitor.c (exit events); also by init.c
+ * (tp__process_init/fini, tp_spawn_guard) and the pool (pool_wire.c).
+ */
+#ifndef TP_PROCESS_INT_H
+#define TP_PROCESS_INT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "troupe.pb-c.h"
+#include "troupe/process.h"
+
+#define TP_NAME_MAX   128
+#define TP_TARGET_MAX 64
+
+/* Environment of a spawned child: the control channel fd and the pid the
+ * child expects as its parent (checked after PR_SET_PDEATHSIG). */
+#define TP_ENV_START_FD   "TROUPE_START_FD"
+#define TP_ENV_PARENT_PID "TROUPE_PARENT_PID"
+
+enum proc_state { PROC_NEW, PROC_RUNNING, PROC_EXITED, PROC_SELF };
+
+/* A growable receive buffer for the control channel. */
+struct tp_ctlbuf {
+	unsigned char *data;
+	size_t len, cap;
+};
+
+struct tp_process {
+	char name[TP_NAME_MAX];
+	char identity[TP_NAME_MAX]; /* "3" or "3:1" */
+	char target[TP_TARGET_MAX];
+	tp_payload *args;
+	int daemon, new_group;
+	tp_start_method method;
+	enum proc_state state;
+	pid_t pid;
+	int fd;     /* parent's end of the control channel, -1 when none */
+	int direct; /* this process is the real parent: it reaps */
+	int eof;    /* the control channel hit end of file */
+	int have_status;
+	int status; /* raw wait status */
+	char *report;
+	tp_payload *result;
+	int have_result, result_taken;
+	int detached; /* freed by the user while running: runtime owns it */
+	int desync;   /* the channel lost its framing: drain only */
+	struct tp_ctlbuf rb;
+	struct tp_process *next;
+};
+
+/* Process-wide state of the module. */
+struct tp_procmod {
+	pthread_mutex_t mu; /* guards children and counter */
+	tp_process *children;
+	int counter;
+	tp_process self, parent;
+	int have_parent;
+	int is_child;
+	pid_t self_pid;
+	int server_fd; /* socket to the fork server, -1 when none */
+	pid_t server_pid;
+	int ctl_fd; /* in a child: its own control channel, else -1 */
+	int atexit_set;
+};
+
+extern struct tp_procmod tp__pm;
+
+/* Target registry (process.c). */
+tp_target_fn tp__target_find(const char *name);
+const char *tp__target_name(tp_target_fn fn);
+
+/* Control channel frames: [u32 length, little endian][Envelope]. */
+int tp__ctl_send(int fd, const Troupe__Envelope *env);
+int tp__ctl_send_raw(int fd, const void *buf, size_t len);
+/* Reads what is available without blocking. Returns TP_OK, TP_ECLOSED at
+ * end of file, or an error. */
+int tp__ctl_fill(int fd, struct tp_ctlbuf *b);
+/* Pops one complete frame into *env (NULL when none is complete yet). */
+int tp__ctl_next(struct tp_ctlbuf *b, Troupe__Envelope **env);
+/* Blocking read of one frame. */
+int tp__ctl_read(int fd, struct tp_ctlbuf *b, Troupe__Envelope **env);
+void tp__ctlbuf_free(struct tp_ctlbuf *b);
+
+/* Fork server (forkserver.c). */
+/* The process module's part of tp_init / tp_fini (process.c, called by
+ * init.c): init starts the fork server (a spawned child never returns from
+ * it); fini finishes the children and closes the exit log. */
+int tp__process_init(const tp_init_opts *opts);
+void tp__process_fini(void);
+
+int tp__server_start(void);
+void tp__server_stop(void);
+int tp__server_request(int child_fd, const char *name);
+/* The wait status of an exited child seen with waitid(WNOWAIT). */
+int tp__wait_status(const siginfo_t *si);
+/* 1 when the server is gone (its socket hung up); then it is reaped. */
+int tp__server_dead(void);
+
+/* Child side (child.c). Never returns. */
+_Noreturn void tp__child_run(int fd, pid_t expected_parent);
+/* Closes, in a freshly forked process, every fd it must not keep: the
+ * parent ends of sibling control channels, the fork server socket and its
+ * own control channel. */
+void tp__close_inherited(void);
+/* Finishes this process's children as at exit: daemons terminated, then
+ * everyone joined; stops the fork server. */
+void tp__finish_children(void);
+
+/* Reads p's control channel for up to timeout_ms (0: what is there) and
+ * handles its frames. TP_OK once the child exited (reaped, event
+ * published, crash report printed), TP_ETIMEDOUT while it runs (reap.c). */
+int tp__process_pump(tp_process *p, int timeout_ms);
+
+/* 1 unless fd is the sentinel of a child that still runs (process.c). */
+int tp__sentinel_ready(int fd);
+
+/* Exit events (monitor.c). Builds the event for pid (reading and removing
+ * the crash report the child left in the run directory), writes it to the
+ * run directory for monitors, and returns it packed as an Envelope. */
+int tp__exit_publish(pid_t pid, const char *name, int status, void **buf,
+                     size_t *len);
+/* The crash report file of pid: "<rundir>/crash-<pid>". */
+int tp__crash_path(pid_t pid, char *buf, size_t len);
+/* Finds the last event of pid in the exit log (free *out with
+ * protobuf_c_message_free_unpacked). Errors: TP_ENOENT. */
+int tp__exit_lookup(pid_t pid, Troupe__ExitEvent **out);
+/* Closes this process's exit-log fd (in a freshly forked process). */
+void tp__exit_log_close(void);
+
+#endif

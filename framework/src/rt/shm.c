@@ -1,0 +1,150 @@
+/*
+ * shm.c - named shared-memory segments tied to a run; see shm.h.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime_int.h"
+#include "shm.h"
+#include "troupe/error.h"
+
+static unsigned long shm_seq;
+
+static int shm_make(size_t size, int reserve, char *name, void **addr)
+{
+	if (!tp__rt.initialised)
+		return TP_ENOTINIT;
+	if (size == 0 || name == NULL || addr == NULL)
+		return TP_EINVAL;
+	unsigned long seq = __atomic_add_fetch(&shm_seq, 1, __ATOMIC_RELAXED);
+	snprintf(name, TP_SHM_NAME_MAX, "/troupe.%u.%s.%d-%lu",
+	         (unsigned)getuid(), tp__rt.id, (int)getpid(), seq);
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return tp_err_errno(errno);
+	int e = reserve ? posix_fallocate(fd, 0, (off_t)size)
+	                : (ftruncate(fd, (off_t)size) != 0 ? errno : 0);
+	if (e != 0) {
+		close(fd);
+		shm_unlink(name);
+		return tp_err_errno(e);
+	}
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	e = errno;
+	close(fd);
+	if (p == MAP_FAILED) {
+		shm_unlink(name);
+		return tp_err_errno(e);
+	}
+	*addr = p;
+	return TP_OK;
+}
+
+int tp__shm_create(size_t size, char *name, void **addr)
+{
+	return shm_make(size, 0, name, addr);
+}
+
+int tp__shm_create_reserved(size_t size, char *name, void **addr)
+{
+	return shm_make(size, 1, name, addr);
+}
+
+int tp__shm_attach(const char *name, void **addr, size_t *size)
+{
+	struct stat st;
+	if (name == NULL || addr == NULL || size == NULL ||
+	    strncmp(name, "/troupe.", 8) != 0)
+		return TP_EINVAL;
+	int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == ENOENT ? TP_ENOENT : tp_err_errno(errno);
+	if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+		close(fd);
+		return TP_ENOENT;
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+	               MAP_SHARED, fd, 0);
+	int e = errno;
+	close(fd);
+	if (p == MAP_FAILED)
+		return tp_err_errno(e);
+	*addr = p;
+	*size = (size_t)st.st_size;
+	return TP_OK;
+}
+
+void tp__shm_detach(void *addr, size_t size)
+{
+	if (addr != NULL)
+		munmap(addr, size);
+}
+
+int tp__shm_unlink(const char *name)
+{
+	if (name == NULL)
+		return TP_EINVAL;
+	return shm_unlink(name) == 0 ? TP_OK : tp_err_errno(errno);
+}
+
+/* Calls fn on every /dev/shm entry of this user whose name starts with
+ * "troupe.<uid>.", passing the rest of the name. */
+static void each_segment(void (*fn)(const char *full, const char *rest,
+                                    const void *arg),
+                         const void *arg)
+{
+	char prefix[48];
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	if (d == NULL)
+		return;
+	int n =
+	    snprintf(prefix, sizeof(prefix), "troupe.%u.", (unsigned)getuid());
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, prefix, (size_t)n) == 0)
+			fn(e->d_name, e->d_name + n, arg);
+	closedir(d);
+}
+
+static void unlink_if_run(const char *full, const char *rest, const void *arg)
+{
+	const char *runid = arg;
+	size_t n = strlen(runid);
+	char name[300];
+	if (strncmp(rest, runid, n) == 0 && rest[n] == '.') {
+		snprintf(name, sizeof(name), "/%s", full);
+		shm_unlink(name);
+	}
+}
+
+void tp__shm_clean_run(const char *runid)
+{
+	if (runid != NULL && runid[0] != '\0')
+		each_segment(unlink_if_run, runid);
+}
+
+static void unlink_if_stale(const char *full, const char *rest, const void *arg)
+{
+	unsigned long long start, now;
+	int pid;
+	char name[300];
+	(void)arg;
+	if (sscanf(rest, "%d.%llu.", &pid, &start) != 2)
+		return;
+	if (tp__proc_starttime(pid, &now) == TP_OK && now == start)
+		return;
+	snprintf(name, sizeof(name), "/%s", full);
+	shm_unlink(name);
+}
+
+void tp__shm_clean_stale(void)
+{
+	each_segment(unlink_if_stale, NULL);
+}

@@ -1,0 +1,45 @@
+/*
+ * shm.h - internal: named POSIX shared-memory segments tied to a run.
+ *
+ * Names have the form "/troupe.<uid>.<runid>.<seq>" where runid is the
+ * owner run's "<pid>.<starttime>" (tp__rt.id). Every segment of a run is
+ * unlinked when the owner calls tp_fini, and segments of dead runs are
+ * unlinked by the next tp_init, so nothing leaks in /dev/shm.
+ */
+#ifndef TP_SHM_H
+#define TP_SHM_H
+
+#include <stddef.h>
+
+#define TP_SHM_NAME_MAX 96
+
+/*
+ * Creates a new zero-filled segment of size bytes and maps it read/write.
+ * name receives its name (TP_SHM_NAME_MAX bytes). Errors: TP_ENOTINIT,
+ * TP_EINVAL, wrapped system errors.
+ */
+int tp__shm_create(size_t size, char *name, void **addr);
+
+/*
+ * The same with its memory allocated up front (posix_fallocate), so that
+ * a full /dev/shm is an error here (wrapped ENOSPC) and not a SIGBUS at
+ * the first write.
+ */
+int tp__shm_create_reserved(size_t size, char *name, void **addr);
+
+/* Maps an existing segment; *size receives its size. TP_ENOENT if gone. */
+int tp__shm_attach(const char *name, void **addr, size_t *size);
+
+/* Unmaps a mapping made by tp__shm_create/attach. NULL is allowed. */
+void tp__shm_detach(void *addr, size_t size);
+
+/* Unlinks a segment by name (mappings stay valid). */
+int tp__shm_unlink(const char *name);
+
+/* Unlinks every segment of run runid. */
+void tp__shm_clean_run(const char *runid);
+
+/* Unlinks the segments of runs whose owner is gone. */
+void tp__shm_clean_stale(void);
+
+#endif
