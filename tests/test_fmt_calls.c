@@ -160,6 +160,32 @@ static int on_ok(const tp_payload *value, void *arg)
 	return 0;
 }
 
+/* A Pipe end travels by 'C'; tp_conn_sendf sends an inline list. */
+TP_TASK(echo)
+{
+	tp_conn *c;
+	TP_TRY(tp_unpack(args, "C", &c));
+	int rv = tp_conn_sendf(c, "ins", 42, "hello");
+	return tp_free("C", c) || rv;
+}
+
+static void test_pipe_end_by_letter(void **state)
+{
+	(void)state;
+	tp_conn *a, *b;
+	tp_payload *msg = NULL;
+	tp_process *p;
+	char buf[64];
+	TP_OK_OR_FAIL(tp_pipe_new(&a, &b, 1));
+	TP_OK_OR_FAIL(tp_process_startf(&p, echo, "C", b));
+	TP_OK_OR_FAIL(tp_conn_recv(a, &msg, 10000));
+	assert_string_equal(tp_repr(msg, buf, sizeof(buf)),
+	                    "[42, None, 'hello']");
+	TP_OK_OR_FAIL(tp_process_join(p, 10000));
+	assert_int_equal(tp_conn_sendf(a, "s", (const char *)NULL), TP_EINVAL);
+	assert_int_equal(tp_free("PTCC", msg, p, a, b), TP_OK);
+}
+
 static void test_pool_shorthands(void **state)
 {
 	(void)state;
@@ -252,6 +278,7 @@ int main(void)
 	    cmocka_unit_test(test_objects_travel_by_letter),
 	    cmocka_unit_test(test_wrong_kind_is_undone),
 	    cmocka_unit_test(test_print_is_pythons),
+	    cmocka_unit_test(test_pipe_end_by_letter),
 	    cmocka_unit_test(test_pool_shorthands),
 	    cmocka_unit_test(test_process_startf_without_handle),
 	    cmocka_unit_test(test_manager_shorthands),

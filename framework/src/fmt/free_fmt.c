@@ -33,6 +33,9 @@ static int free_one(char c, void *o)
 	case 'X':
 		tp_proxy_free(o);
 		return 1;
+	case 'C':
+		tp_conn_free(o);
+		return 1;
 	case 'T':
 		tp_process_free(o);
 		return 1;
