@@ -461,11 +461,15 @@ static void test_task_errors(void **state)
 	TP_EXPECT(tp_pool_apply(pool, t_code7, NULL, &out), TP_EREMOTE);
 	TP_OK_OR_FAIL(tp_pool_last_err(&e));
 	assert_int_equal(e.code, 7);
-	assert_string_equal(e.message, "t_code7 returned 7");
-	/* A map fails with its first failing item, which is named. */
+	assert_string_equal(e.message, "t_code7 returned 7 (Wrong value type)");
+	/* A map fails with its failing item, named by its index in the
+	 * whole map (100 / 0 at index 2), chunked or not. */
 	TP_EXPECT(tp_pool_map(pool, t_div, in, 1, &out), TP_EREMOTE);
 	TP_OK_OR_FAIL(tp_pool_last_err(&e));
-	assert_non_null(strstr(e.origin, "item 0"));
+	assert_non_null(strstr(e.origin, "item 2)"));
+	TP_EXPECT(tp_pool_map(pool, t_div, in, 2, &out), TP_EREMOTE);
+	TP_OK_OR_FAIL(tp_pool_last_err(&e));
+	assert_non_null(strstr(e.origin, "item 2)"));
 	/* map_int needs int results. */
 	int64_t v[3] = {1, 2, 3};
 	TP_EXPECT(tp_pool_map_int(pool, t_str, v, 3, 1, v), TP_ETYPE);

@@ -18,6 +18,7 @@ int tp__val_copy(struct tp_value *dst, const struct tp_value *src)
 	*dst = *src;
 	dst->data = NULL;
 	dst->type_name = NULL;
+	dst->blob = NULL; /* the copy owns its bytes */
 	if (src->data != NULL) {
 		if ((dst->data = malloc(src->len + 1)) == NULL)
 			return TP_ENOMEM;

@@ -1,8 +1,27 @@
-/* payload_int.h - the layout of a tp_payload, shared with the wire code. */
+/*
+ * payload_int.h - the layout of a tp_payload, shared with the wire code.
+ *
+ * A variable-size value (string, bytes, message) either owns one malloc'ed
+ * block (blob NULL) or borrows its bytes from a shared, reference-counted
+ * blob: the small values a payload appends are bump-allocated from its
+ * current blob, and the values decoded from one received batch all point
+ * into one blob holding the batch's bytes. Each such value holds one
+ * reference; the blob goes with the last. So neither building nor decoding
+ * a list of values costs a malloc per value, and copying a payload shares
+ * the bytes instead of copying them (values never change once added).
+ */
 #ifndef TP_PAYLOAD_INT_H
 #define TP_PAYLOAD_INT_H
 
+#include <stdatomic.h>
+
 #include "troupe/payload.h"
+
+struct tp__blob {
+	atomic_size_t refs;
+	size_t cap, used;
+	char data[];
+};
 
 struct tp_value {
 	tp_type type;
@@ -11,12 +30,31 @@ struct tp_value {
 	char *data;      /* string, bytes or packed message; NUL-terminated */
 	size_t len;      /* bytes in data, without the terminator */
 	char *type_name; /* TP_TPROTO: descriptor full name */
+	struct tp__blob *blob; /* data and type_name live in it (one ref) */
 };
 
 struct tp_payload {
 	struct tp_value *values;
 	size_t count;
 	size_t cap;
+	struct tp__blob *arena; /* where small added values go (one ref) */
 };
+
+/* A blob of cap bytes, one reference held by the caller. NULL: ENOMEM. */
+struct tp__blob *tp__blob_new(size_t cap);
+void tp__blob_ref(struct tp__blob *b, size_t n);
+void tp__blob_unref(struct tp__blob *b);
+
+/* Releases what v owns or references (v's fields are then stale). */
+void tp__value_release(struct tp_value *v);
+
+/* Appends a copy of a string, bytes or message value (type_name: the
+ * message's). own: in its own malloc'ed block (a caller may take it), else
+ * small values go in p's arena. */
+int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
+                         const char *type_name, int own);
+
+/* Grows p so it has room for n more values. */
+int tp__payload_reserve(tp_payload *p, size_t n);
 
 #endif

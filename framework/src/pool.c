@@ -25,10 +25,11 @@
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tp_pool *live;
 
+/* The last failure of a blocking call on this thread, whole (the strings
+ * are kept until the next failure; a thread's last ones are not freed). */
 static __thread struct {
-	int code;
-	char origin[256];
-	char message[1024];
+	int code, set;
+	char *origin, *message;
 } last_err;
 
 static int pool_fill_opts(struct tp_pool *pool, const tp_pool_opts *o)
@@ -291,36 +292,56 @@ static int job_segment(struct tp_pool_result *j)
 	return TP_OK;
 }
 
-static int all_ints(const tp_payload *p)
+/* Appends the values of p (NULL: none) to the job's arguments as one
+ * call (or, for a map, item i of p as one call). */
+static int encode_call(struct tp_pool_result *j, const tp_payload *p)
 {
-	for (size_t i = 0; p != NULL && i < p->count; i++)
-		if (p->values[i].type != TP_TINT)
-			return 0;
-	return p != NULL;
+	size_t n = tp_payload_count(p);
+	int rv = TP_OK;
+	for (size_t i = 0; i < n && rv == TP_OK; i++)
+		rv = tp__cols_add(&j->in, &p->values[i]);
+	return rv == TP_OK ? tp__cols_call(&j->in, (uint32_t)n) : rv;
 }
 
-/* A map over plain ints travels like map_int (an int64 array, no message
- * per item); its results may still be of any type. */
-static int job_int_items(struct tp_pool_result *j, const tp_payload *items)
+/*
+ * Encodes every call's arguments once, in columns (values.h): a task is
+ * then a range of them, sent with no copy per value and no copy of the
+ * caller's payloads kept. A task over the message limit fails the submit
+ * with TP_ETOOBIG before anything is queued.
+ */
+static int job_encode(struct tp_pool_result *j, const struct submit *s)
 {
-	j->int_items = malloc((j->n + 1) * sizeof(*j->int_items));
-	if (j->int_items == NULL)
+	int rv = TP_OK;
+	j->pos = calloc(j->ntasks + 1, sizeof(*j->pos));
+	if (j->pos == NULL)
 		return TP_ENOMEM;
-	for (size_t i = 0; i < j->n; i++)
-		j->int_items[i] = items->values[i].i;
-	return TP_OK;
+	j->in.use_calls = s->kind != POOL_MAP;
+	for (size_t t = 0; t < j->ntasks && rv == TP_OK; t++) {
+		size_t first = t * j->chunksize;
+		size_t end =
+		    first + j->chunksize < j->n ? first + j->chunksize : j->n;
+		tp__cols_pos(&j->in, &j->pos[t]);
+		for (size_t i = first; i < end && rv == TP_OK; i++) {
+			if (s->kind == POOL_MAP)
+				rv = tp__cols_add(&j->in, &s->items->values[i]);
+			else if (s->kind == POOL_STARMAP)
+				rv = encode_call(j, s->argv[i]);
+			else
+				rv = encode_call(j, s->items);
+		}
+		tp__cols_pos(&j->in, &j->pos[t + 1]);
+		if (rv == TP_OK && tp__cols_bytes(&j->pos[t], &j->pos[t + 1]) >
+		                       TP_MAX_MSG_DEFAULT)
+			rv = TP_ETOOBIG;
+	}
+	if (rv == TP_OK && s->kind != POOL_APPLY &&
+	    (j->vals = calloc(j->n + 1, sizeof(*j->vals))) == NULL)
+		rv = TP_ENOMEM;
+	return rv;
 }
 
 static int job_inputs(struct tp_pool_result *j, const struct submit *s)
 {
-	int rv = TP_OK;
-	if (s->kind == POOL_MAP && s->n > 0 && all_ints(s->items))
-		return job_int_items(j, s->items);
-	if (s->kind == POOL_APPLY || s->kind == POOL_MAP) {
-		if (s->items != NULL)
-			return tp_payload_copy(s->items, &j->items);
-		return tp_payload_new(&j->items);
-	}
 	if (s->kind == POOL_MAPINT) {
 		j->ints_in = s->in;
 		j->ints_out = s->out;
@@ -328,14 +349,7 @@ static int job_inputs(struct tp_pool_result *j, const struct submit *s)
 		           ? job_segment(j)
 		           : TP_OK;
 	}
-	j->argv = calloc(s->n + 1, sizeof(*j->argv));
-	if (j->argv == NULL)
-		return TP_ENOMEM;
-	for (size_t i = 0; i < s->n && rv == TP_OK; i++)
-		rv = s->argv[i] != NULL
-		         ? tp_payload_copy(s->argv[i], &j->argv[i])
-		         : tp_payload_new(&j->argv[i]);
-	return rv;
+	return job_encode(j, s);
 }
 
 static int pool_do(tp_pool *pool, const struct submit *s,
@@ -374,9 +388,12 @@ static void save_err(tp_pool_result *r)
 	tp_pool_error e;
 	if (tp_pool_result_err(r, &e) != TP_OK)
 		return;
+	free(last_err.origin);
+	free(last_err.message);
 	last_err.code = e.code;
-	snprintf(last_err.origin, sizeof(last_err.origin), "%s", e.origin);
-	snprintf(last_err.message, sizeof(last_err.message), "%s", e.message);
+	last_err.origin = strdup(e.origin != NULL ? e.origin : "");
+	last_err.message = strdup(e.message != NULL ? e.message : "");
+	last_err.set = 1;
 }
 
 /* Submits s, waits for it and hands back the value. */
@@ -541,7 +558,7 @@ int tp_pool_last_err(tp_pool_error *err)
 {
 	if (err == NULL)
 		return TP_EINVAL;
-	if (last_err.code == 0 && last_err.origin[0] == '\0')
+	if (!last_err.set)
 		return TP_ENOENT;
 	err->code = last_err.code;
 	err->origin = last_err.origin;

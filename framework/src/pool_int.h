@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "troupe/pool.h"
+#include "values.h"
 
 enum pool_kind {
 	POOL_APPLY,
@@ -40,19 +41,18 @@ struct tp_pool_result {
 	int refs;
 	enum pool_kind kind;
 	enum pool_iter_mode iter;
-	const char *func;       /* the task's registered name */
-	tp_payload *items;      /* apply args / map items (owned copy) */
-	tp_payload **argv;      /* starmap (owned copies) */
-	const int64_t *ints_in; /* map_int: borrowed, the caller waits */
+	const char *func;   /* the task's registered name */
+	struct tp__cols in; /* the arguments of every call, encoded once */
+	struct tp__cols_pos *pos; /* per task: where its calls start in in */
+	const int64_t *ints_in;   /* map_int: borrowed, the caller waits */
 	int64_t *ints_out;
-	int64_t *int_items; /* map of all-int items: them as an array */
-	char seg[256];      /* large map_int: the shared file ("" if none) */
-	int64_t *seg_map;   /* its mapping: n inputs, then n outputs */
+	char seg[256];    /* large map_int: the shared file ("" if none) */
+	int64_t *seg_map; /* its mapping: n inputs, then n outputs */
 	size_t n, chunksize, ntasks;
 	size_t tasks_done, items_done;
-	tp_payload **out;       /* per task: its values (map, imap) */
+	struct tp_value *vals;  /* map, starmap, imap: item i's result */
 	unsigned char *tdone;   /* per task: finished */
-	struct pool_terr *terr; /* per task errors (lazily allocated) */
+	struct pool_terr *terr; /* imap: per item errors (lazily) */
 	size_t *order;          /* unordered: task indices as they finish */
 	size_t norder;
 	tp_payload *value; /* apply result, or the joined map result */
@@ -69,7 +69,8 @@ struct tp_pool_result {
 	struct tp_pool_result *prev, *next; /* the pool's unfinished jobs */
 };
 
-/* One unit sent to a worker: an apply, or a chunk of a map. */
+/* One unit sent to a worker: an apply, or a chunk of a map (items
+ * [first, first + count) of its job). */
 struct pool_task {
 	uint64_t id;
 	struct tp_pool_result *job;
@@ -146,14 +147,24 @@ int tp__pool_job_new(struct tp_pool_result **out, enum pool_kind kind,
                      const char *func, size_t n, size_t chunksize);
 void tp__pool_job_unref(struct tp_pool_result *j);
 void tp__pool_job_ref(struct tp_pool_result *j);
-/* Records the result of task t; called by the loop under pool->mu. rv is
- * TP_OK or the failure; values/ints are taken. Returns flags: 1 when the
- * job became ready, 2 when it has a progress function (the caller then
- * runs tp__pool_job_notify with no lock held). */
+/* What a task gave back: a failure of the whole task (rv != TP_OK), or
+ * its values (vr) or ints, and the calls that failed on their own. */
+struct pool_outcome {
+	int rv, code;
+	const char *origin, *message;
+	struct tp__vread *vr;
+	const int64_t *ints;
+	size_t nints;
+	Troupe__PoolItemError **ierr;
+	size_t nierr;
+};
+
+/* Records the outcome of task t; called by the loop under pool->mu. The
+ * values are taken. Returns flags: 1 when the job became ready, 2 when it
+ * has a progress function (the caller then runs tp__pool_job_notify with
+ * no lock held). */
 int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
-                           size_t count, int rv, int code, const char *origin,
-                           const char *message, tp_payload *values,
-                           const int64_t *ints, size_t nints);
+                           size_t count, const struct pool_outcome *o);
 /* Fails every unfinished part of j with code (terminate, dead workers). */
 int tp__pool_job_fail(struct tp_pool_result *j, int rv, const char *origin,
                       const char *message);
@@ -181,7 +192,6 @@ int tp__pool_send(nng_socket s, const void *env_msg, int flags);
 double tp__pool_now(void);
 const char *tp__pool_target_name(tp_target_fn fn);
 tp_target_fn tp__pool_target_find(const char *name);
-void tp__pool_value_move(tp_payload *dst, tp_payload *src, size_t i);
 /* Shared files in the run directory (the slots file, int map segments):
  * created and mapped by the pool (path gets "<rundir>/pool-PID-SEQ.kind"),
  * mapped by workers. */

@@ -94,21 +94,27 @@ void tp__pool_task_free(struct pool_task *t)
 	free(t);
 }
 
-static void task_finish(struct tp_pool *pool, struct round *rd,
-                        struct pool_task *t, int rv, int code,
-                        const char *origin, const char *message,
-                        tp_payload *values, const int64_t *ints, size_t nints)
+static void task_done(struct tp_pool *pool, struct round *rd,
+                      struct pool_task *t, const struct pool_outcome *o)
 {
 	struct tp_pool_result *j = t->job;
-	int flags =
-	    tp__pool_job_task_done(j, t->index, t->first, t->count, rv, code,
-	                           origin, message, values, ints, nints);
-	if (rv != TP_OK)
+	int flags = tp__pool_job_task_done(j, t->index, t->first, t->count, o);
+	if (o->rv != TP_OK)
 		pool->st.failed++;
 	else
 		pool->st.completed++;
 	job_finished(pool, rd, j, flags);
 	tp__pool_task_free(t);
+}
+
+/* Task t failed as a whole. */
+static void task_fail(struct tp_pool *pool, struct round *rd,
+                      struct pool_task *t, int rv, int code, const char *origin,
+                      const char *message)
+{
+	struct pool_outcome o = {
+	    .rv = rv, .code = code, .origin = origin, .message = message};
+	task_done(pool, rd, t, &o);
 }
 
 static void pipe_gone_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -253,7 +259,9 @@ static void on_result(struct tp_pool *pool, struct round *rd,
                       struct pool_worker *w, const Troupe__PoolResult *r)
 {
 	struct pool_task *t = held_take(w, r->id);
-	tp_payload *values = NULL;
+	struct pool_outcome o = {0};
+	struct tp__vread vr;
+	int rv;
 	if (t == NULL)
 		return; /* not ours (a protocol slip): ignored */
 	w->done++;
@@ -263,46 +271,33 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 	    w->avg_ns == 0 ? per_item : 0.8 * w->avg_ns + 0.2 * per_item;
 	if (r->error != NULL) {
 		int c = r->error->code;
-		int rv = c < 0 ? -c : TP_EREMOTE;
-		task_finish(pool, rd, t, rv, c < 0 ? -c : c, r->error->origin,
-		            r->error->message, NULL, NULL, 0);
+		task_fail(pool, rd, t, c < 0 ? -c : TP_EREMOTE, c < 0 ? -c : c,
+		          r->error->origin, r->error->message);
 		return;
 	}
-	if (t->job->kind != POOL_MAPINT && r->ints.len > 0) {
-		/* a general map whose results were all ints */
-		const uint8_t *d = r->ints.data;
-		size_t k = r->ints.len / sizeof(int64_t);
-		int rv = tp_payload_new(&values);
-		for (size_t i = 0; i < k && rv == TP_OK; i++) {
-			int64_t x;
-			memcpy(&x, d + i * sizeof(x), sizeof(x));
-			rv = tp_payload_add_int(values, x);
-		}
-		if (rv != TP_OK) {
-			tp_payload_free(values);
-			task_finish(pool, rd, t, TP_ENOMEM, TP_ENOMEM, w->name,
-			            "out of memory reading a result", NULL,
-			            NULL, 0);
-			return;
-		}
-		task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values, NULL, 0);
-		return;
-	}
-	if (r->values != NULL &&
-	    tp__payload_from_pb(r->values, &values) != TP_OK) {
-		task_finish(pool, rd, t, TP_ENOMEM, TP_ENOMEM, w->name,
-		            "out of memory reading a result", NULL, NULL, 0);
-		return;
-	}
-	if (r->in_seg && t->job->seg_map != NULL) { /* results in place */
+	if (t->job->kind == POOL_MAPINT) {
 		const struct tp_pool_result *j = t->job;
-		task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values,
-		            j->seg_map + j->n + t->first, t->count);
+		if (r->in_seg && j->seg_map != NULL) { /* results in place */
+			o.ints = j->seg_map + j->n + t->first;
+			o.nints = t->count;
+		} else {
+			o.ints = (const int64_t *)r->ints.data;
+			o.nints = r->ints.len / sizeof(int64_t);
+		}
+		task_done(pool, rd, t, &o);
 		return;
 	}
-	task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values,
-	            r->ints.len ? (const int64_t *)r->ints.data : NULL,
-	            r->ints.len / sizeof(int64_t));
+	if ((rv = tp__vread_init(&vr, r->values)) != TP_OK) {
+		task_fail(pool, rd, t, rv, rv, w->name,
+		          rv == TP_ENOMEM ? "out of memory reading a result"
+		                          : "malformed result from the worker");
+		return;
+	}
+	o.vr = &vr;
+	o.ierr = r->item_errors;
+	o.nierr = r->n_item_errors;
+	task_done(pool, rd, t, &o);
+	tp__vread_done(&vr);
 }
 
 static void worker_drain(struct tp_pool *pool, struct round *rd,
@@ -362,7 +357,7 @@ static int task_of_dead(struct tp_pool *pool, struct round *rd,
 		snprintf(msg, sizeof(msg),
 		         "worker exited with code %d while running the task",
 		         code);
-	task_finish(pool, rd, t, TP_EDIED, code, origin, msg, NULL, NULL, 0);
+	task_fail(pool, rd, t, TP_EDIED, code, origin, msg);
 	return 0;
 }
 

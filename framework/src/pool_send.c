@@ -4,9 +4,9 @@
  * A batch holds as many queued tasks as the worker's pipeline has room for
  * (at most BATCH_TASKS, and about BATCH_ITEMS items), so a worker running
  * tiny tasks gets hundreds per message and the parent pays one message per
- * batch. Arguments are described in place: the protobuf structures point
- * into the job's payloads (map items through one-value views), and an
- * integer map points its packed field straight at the caller's array.
+ * batch. Arguments are described in place: each task's Values point into
+ * the columns its job encoded at submission (values.h), and map_int points
+ * its packed field straight at the caller's array.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,26 +23,11 @@
 
 struct batch {
 	struct pool_task *t[BATCH_TASKS];
-	size_t k, items, npb;
+	size_t k, items;
 	Troupe__PoolTask pt[BATCH_TASKS];
 	Troupe__PoolTask *pp[BATCH_TASKS];
-	Troupe__Payload *pbs, **pbp;
-	tp_payload *views;
+	Troupe__Values args[BATCH_TASKS];
 };
-
-static size_t task_payloads(const struct pool_task *t)
-{
-	if (t->job->int_items != NULL)
-		return 0;
-	switch (t->job->kind) {
-	case POOL_APPLY:
-		return 1;
-	case POOL_MAPINT:
-		return 0;
-	default:
-		return t->count;
-	}
-}
 
 /* Takes up to room tasks from the queue, dropping those of settled jobs. */
 static void batch_take(struct tp_pool *pool, struct batch *b, size_t room)
@@ -62,7 +47,6 @@ static void batch_take(struct tp_pool *pool, struct batch *b, size_t room)
 		}
 		b->t[b->k++] = t;
 		b->items += t->count;
-		b->npb += task_payloads(t);
 	}
 }
 
@@ -77,14 +61,8 @@ static void batch_put_back(struct tp_pool *pool, struct batch *b)
 	}
 }
 
-static int batch_fill(struct batch *b)
+static void batch_fill(struct batch *b)
 {
-	size_t x = 0;
-	b->pbs = calloc(b->npb + 1, sizeof(*b->pbs));
-	b->pbp = calloc(b->npb + 1, sizeof(*b->pbp));
-	b->views = calloc(b->npb + 1, sizeof(*b->views));
-	if (b->pbs == NULL || b->pbp == NULL || b->views == NULL)
-		return TP_ENOMEM;
 	for (size_t i = 0; i < b->k; i++) {
 		struct pool_task *t = b->t[i];
 		struct tp_pool_result *j = t->job;
@@ -93,31 +71,10 @@ static int batch_fill(struct batch *b)
 		b->pp[i] = p;
 		p->id = t->id;
 		p->func = (char *)j->func;
-		p->items = &b->pbp[x];
-		for (size_t c = 0; c < task_payloads(t); c++, x++) {
-			const tp_payload *src = j->items;
-			troupe__payload__init(&b->pbs[x]);
-			b->pbp[x] = &b->pbs[x];
-			if (j->kind == POOL_MAP) {
-				b->views[x].values =
-				    &j->items->values[t->first + c];
-				b->views[x].count = b->views[x].cap = 1;
-				src = &b->views[x];
-			} else if (j->kind == POOL_STARMAP) {
-				src = j->argv[t->first + c];
-			}
-			if (tp__payload_to_pb(src, &b->pbs[x]) != TP_OK)
-				return TP_ENOMEM;
-			p->n_items++;
-		}
+		p->item0 = t->first;
 		if (j->kind == POOL_APPLY)
 			p->whole = 1;
-		if (j->int_items != NULL) {
-			p->is_int = 1;
-			p->any_result = 1;
-			p->ints.data = (uint8_t *)(j->int_items + t->first);
-			p->ints.len = t->count * sizeof(int64_t);
-		} else if (j->kind == POOL_MAPINT && j->seg[0] != '\0') {
+		if (j->kind == POOL_MAPINT && j->seg[0] != '\0') {
 			p->is_int = 1;
 			p->seg = j->seg;
 			p->first = t->first;
@@ -126,18 +83,12 @@ static int batch_fill(struct batch *b)
 			p->is_int = 1;
 			p->ints.data = (uint8_t *)(j->ints_in + t->first);
 			p->ints.len = t->count * sizeof(int64_t);
+		} else {
+			tp__cols_to_pb(&j->in, &j->pos[t->index],
+			               &j->pos[t->index + 1], &b->args[i]);
+			p->args = &b->args[i];
 		}
 	}
-	return TP_OK;
-}
-
-static void batch_release(struct batch *b)
-{
-	for (size_t x = 0; b->pbs != NULL && x < b->npb; x++)
-		tp__payload_pb_release(&b->pbs[x]);
-	free(b->pbs);
-	free(b->pbp);
-	free(b->views);
 }
 
 int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
@@ -158,15 +109,12 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 		free(b);
 		return TP_OK;
 	}
-	rv = batch_fill(b);
-	if (rv == TP_OK) {
-		ts.n_tasks = b->k;
-		ts.tasks = b->pp;
-		env.body_case = TROUPE__ENVELOPE__BODY_POOL_TASKS;
-		env.pool_tasks = &ts;
-		rv = tp__pool_send(w->sock, &env, NNG_FLAG_NONBLOCK);
-	}
-	batch_release(b);
+	batch_fill(b);
+	ts.n_tasks = b->k;
+	ts.tasks = b->pp;
+	env.body_case = TROUPE__ENVELOPE__BODY_POOL_TASKS;
+	env.pool_tasks = &ts;
+	rv = tp__pool_send(w->sock, &env, NNG_FLAG_NONBLOCK);
 	if (rv != TP_OK) {
 		batch_put_back(pool, b);
 		free(b);

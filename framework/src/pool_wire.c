@@ -57,18 +57,6 @@ tp_target_fn tp__pool_target_find(const char *name)
 	return name == NULL ? NULL : tp__target_find(name);
 }
 
-/* Appends src's value i to dst, taking its memory; src's slot becomes an
- * empty none value. */
-void tp__pool_value_move(tp_payload *dst, tp_payload *src, size_t i)
-{
-	if (tp_payload_add_none(dst) != TP_OK)
-		return;
-	struct tp_value *v = &dst->values[dst->count - 1];
-	*v = src->values[i];
-	memset(&src->values[i], 0, sizeof(src->values[i]));
-	src->values[i].type = TP_TNONE;
-}
-
 int tp__pool_file_create(char *path, size_t len, const char *kind, size_t size,
                          void **addr)
 {

@@ -292,8 +292,11 @@ int tp_pool_last_err(tp_pool_error *err);
  * tp_task_fail is for task functions: it records a message that travels
  * with the failure (Python's remote traceback text) and returns
  * TP_EREMOTE, so `return tp_task_fail(result, "bad x %d", x);` fails the
- * task. result is the task's result payload (it is cleared).
+ * task. result is the task's result payload (it is cleared). The message
+ * travels whole up to TP_TASK_MSG_MAX bytes; a longer one is cut there and
+ * ends with "[... N more bytes cut]".
  */
+#define TP_TASK_MSG_MAX ((size_t)64 << 10)
 int tp_task_fail(tp_payload *result, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

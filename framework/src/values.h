@@ -1,0 +1,71 @@
+/*
+ * values.h - internal: lists of values in columns (the Values message of
+ * schemas/troupe.proto, docs/wire.md). A tp__cols is a growable column
+ * builder that any range of can be described as a Values message without
+ * copying; a tp__vread walks a received Values, checked once, handing out
+ * values that borrow their bytes from one blob. Neither costs a malloc per
+ * value.
+ */
+#ifndef TP_VALUES_H
+#define TP_VALUES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "payload_int.h"
+#include "troupe.pb-c.h"
+
+struct tp__vbuf {
+	char *p;
+	size_t n, cap;
+};
+
+/* A place in a tp__cols: where each column stood at some value. */
+struct tp__cols_pos {
+	size_t v, i, d, l, b, c;
+};
+
+struct tp__cols {
+	size_t count;
+	int use_calls; /* record calls (each tp__cols_call) */
+	struct tp__vbuf kinds, ints, dbls, lens, data, calls;
+};
+
+void tp__cols_free(struct tp__cols *c);
+/* Empties c, keeping its buffers. */
+void tp__cols_reset(struct tp__cols *c);
+/* Appends a copy of v. Errors: TP_ENOMEM, TP_ETOOBIG (a value > 4 GiB). */
+int tp__cols_add(struct tp__cols *c, const struct tp_value *v);
+/* Ends a call of n values (when use_calls). */
+int tp__cols_call(struct tp__cols *c, uint32_t n);
+void tp__cols_pos(const struct tp__cols *c, struct tp__cols_pos *out);
+/* Drops what was added after p. */
+void tp__cols_truncate(struct tp__cols *c, const struct tp__cols_pos *p);
+/* The bytes the values between a and b take in a message (about). */
+size_t tp__cols_bytes(const struct tp__cols_pos *a,
+                      const struct tp__cols_pos *b);
+/* Describes the values between a and b as m (pointers into c). */
+void tp__cols_to_pb(const struct tp__cols *c, const struct tp__cols_pos *a,
+                    const struct tp__cols_pos *b, Troupe__Values *m);
+
+struct tp__vread {
+	const Troupe__Values *m;
+	struct tp__blob *blob; /* a copy of m->data (NULL: no bytes) */
+	size_t v, i, d, l, b, c;
+	size_t count, calls;
+};
+
+/*
+ * Checks m (NULL: an empty list) and copies its bytes into one blob.
+ * Errors: TP_EDECODE (malformed: the message names what), TP_ENOMEM.
+ * Release with tp__vread_done.
+ */
+int tp__vread_init(struct tp__vread *r, const Troupe__Values *m);
+/* The number of values of the next call (1 without calls). */
+size_t tp__vread_call(struct tp__vread *r);
+/* Fills v with the next value; it holds its own reference to the blob
+ * (release it with tp__value_release). */
+void tp__vread_next(struct tp__vread *r, struct tp_value *v);
+void tp__vread_done(struct tp__vread *r);
+
+#endif
