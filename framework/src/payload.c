@@ -54,7 +54,7 @@ void tp__value_release(struct tp_value *v)
 {
 	if (v->blob != NULL) {
 		tp__blob_unref(v->blob);
-	} else {
+	} else if (TP__HAS_BYTES(v->type)) {
 		free(v->data);
 		free(v->type_name);
 	}
@@ -174,6 +174,8 @@ int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
 {
 	struct tp_value *v;
 	size_t tn = type_name != NULL ? strlen(type_name) + 1 : 0;
+	if (len > UINT32_MAX - 1)
+		return TP_ETOOBIG;
 	if ((v = value_push(p)) == NULL)
 		return TP_ENOMEM;
 	if (!own && len + 1 + tn <= ARENA_SMALL) {
@@ -197,7 +199,7 @@ int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
 		memcpy(v->data, data, len);
 	v->data[len] = '\0';
 	v->type = t;
-	v->len = len;
+	v->len = (uint32_t)len;
 	p->count++;
 	return TP_OK;
 }

@@ -23,15 +23,22 @@ struct tp__blob {
 	char data[];
 };
 
+/* 32 bytes: a list of a million values takes 32 MB plus their bytes. */
 struct tp_value {
 	tp_type type;
-	int64_t i;
-	double d;
-	char *data;      /* string, bytes or packed message; NUL-terminated */
-	size_t len;      /* bytes in data, without the terminator */
-	char *type_name; /* TP_TPROTO: descriptor full name */
+	uint32_t len; /* bytes in data, without the terminator */
+	union {
+		int64_t i;
+		double d;
+		char *data; /* string, bytes or packed message; NUL-ended */
+	};
+	char *type_name;       /* TP_TPROTO: descriptor full name */
 	struct tp__blob *blob; /* data and type_name live in it (one ref) */
 };
+
+/* Whether values of type t have bytes (data, len). */
+#define TP__HAS_BYTES(t)                                                       \
+	((t) == TP_TSTRING || (t) == TP_TBYTES || (t) == TP_TPROTO)
 
 struct tp_payload {
 	struct tp_value *values;

@@ -76,10 +76,8 @@ void tp__cols_reset(struct tp__cols *c)
 static int add_bytes(struct tp__cols *c, const struct tp_value *v)
 {
 	size_t tn = v->type == TP_TPROTO ? strlen(v->type_name) + 1 : 0;
-	uint32_t len = (uint32_t)v->len;
+	uint32_t len = v->len;
 	char *d;
-	if (v->len > UINT32_MAX)
-		return TP_ETOOBIG;
 	if (vbuf_put(&c->lens, &len, sizeof(len)) != TP_OK ||
 	    (d = vbuf_grow(&c->data, v->len + 1 + tn)) == NULL)
 		return TP_ENOMEM;
