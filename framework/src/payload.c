@@ -50,7 +50,7 @@ void tp__blob_unref(struct tp__blob *b)
 		free(b);
 }
 
-void tp__value_release(struct tp_value *v)
+void tp__value_release_bytes(struct tp_value *v)
 {
 	if (v->blob != NULL) {
 		tp__blob_unref(v->blob);

@@ -53,7 +53,12 @@ void tp__blob_ref(struct tp__blob *b, size_t n);
 void tp__blob_unref(struct tp__blob *b);
 
 /* Releases what v owns or references (v's fields are then stale). */
-void tp__value_release(struct tp_value *v);
+void tp__value_release_bytes(struct tp_value *v);
+static inline void tp__value_release(struct tp_value *v)
+{
+	if (v->blob != NULL || TP__HAS_BYTES(v->type))
+		tp__value_release_bytes(v);
+}
 
 /* Appends a copy of a string, bytes or message value (type_name: the
  * message's). own: in its own malloc'ed block (a caller may take it), else

@@ -20,10 +20,11 @@
 
 #define BATCH_TASKS 256
 #define BATCH_ITEMS 65536
+#define BATCH_BYTES ((size_t)1 << 20) /* a batch stops past 1 MiB... */
 
 struct batch {
 	struct pool_task *t[BATCH_TASKS];
-	size_t k, items;
+	size_t k, items, bytes;
 	Troupe__PoolTask pt[BATCH_TASKS];
 	Troupe__PoolTask *pp[BATCH_TASKS];
 	Troupe__Values args[BATCH_TASKS];
@@ -34,8 +35,10 @@ static void batch_take(struct tp_pool *pool, struct batch *b, size_t room)
 {
 	while (b->k < room && pool->qhead != NULL) {
 		struct pool_task *t = pool->qhead;
-		if (b->k > 0 && b->items + t->count > BATCH_ITEMS)
-			break;
+		if (b->k > 0 && (b->items + t->count > BATCH_ITEMS ||
+		                 b->bytes >= BATCH_BYTES))
+			break; /* ...so a worker starts on it while the next
+			          is packed and sent */
 		pool->qhead = t->next;
 		if (pool->qhead == NULL)
 			pool->qtail = NULL;
@@ -47,6 +50,9 @@ static void batch_take(struct tp_pool *pool, struct batch *b, size_t room)
 		}
 		b->t[b->k++] = t;
 		b->items += t->count;
+		if (t->job->pos != NULL)
+			b->bytes += tp__cols_bytes(&t->job->pos[t->index],
+			                           &t->job->pos[t->index + 1]);
 	}
 }
 

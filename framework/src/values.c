@@ -93,6 +93,15 @@ int tp__cols_add(struct tp__cols *c, const struct tp_value *v)
 {
 	unsigned char k = kind_of[v->type];
 	int rv = TP_OK;
+	/* The common case first: room in every column it touches. */
+	if (k == K_INT && c->ints.cap - c->ints.n >= 8 &&
+	    c->kinds.cap > c->kinds.n) {
+		memcpy(c->ints.p + c->ints.n, &v->i, 8);
+		c->ints.n += 8;
+		c->kinds.p[c->kinds.n++] = (char)k;
+		c->count++;
+		return TP_OK;
+	}
 	switch (k) {
 	case K_INT:
 		rv = vbuf_put(&c->ints, &v->i, sizeof(v->i));
@@ -245,8 +254,11 @@ void tp__vread_next(struct tp__vread *r, struct tp_value *v)
 {
 	const Troupe__Values *m = r->m;
 	unsigned k = kind_at(m, r->v++);
-	memset(v, 0, sizeof(*v));
 	v->type = type_of[k];
+	v->len = 0;
+	v->data = NULL;
+	v->type_name = NULL;
+	v->blob = NULL;
 	switch (k) {
 	case K_INT:
 		memcpy(&v->i, m->ints.data + 8 * r->i++, sizeof(v->i));
