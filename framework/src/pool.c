@@ -44,6 +44,8 @@ static int pool_fill_opts(struct tp_pool *pool, const tp_pool_opts *o)
 	pool->on_death = o->on_death;
 	pool->max_retries = o->max_retries;
 	pool->pipeline = o->pipeline;
+	pool->task_timeout_ms = o->task_timeout_ms;
+	pool->max_msg = o->max_msg ? o->max_msg : TP_MAX_MSG_DEFAULT;
 	pool->method = o->method;
 	pool->sched = o->sched != NULL ? o->sched : &tp_pool_sched_least_loaded;
 	snprintf(pool->prefix, sizeof(pool->prefix), "%s",
@@ -136,6 +138,7 @@ int tp_pool_new_opts(tp_pool **out, const tp_pool_opts *opts)
 		opts = &def;
 	if (opts->processes < 0 || opts->maxtasksperchild < 0 ||
 	    opts->pipeline < 0 || opts->max_retries < 0 ||
+	    opts->task_timeout_ms < 0 ||
 	    (opts->on_death != TP_POOL_FAIL && opts->on_death != TP_POOL_RETRY))
 		return TP_EINVAL;
 	if (!tp_initialized())
@@ -272,6 +275,7 @@ struct submit {
 	tp_pool_callback cb;
 	tp_pool_error_callback ecb;
 	void *arg;
+	const tp_pool_call_opts *co; /* NULL: defaults */
 };
 
 /*
@@ -309,7 +313,8 @@ static int encode_call(struct tp_pool_result *j, const tp_payload *p)
  * caller's payloads kept. A task over the message limit fails the submit
  * with TP_ETOOBIG before anything is queued.
  */
-static int job_encode(struct tp_pool_result *j, const struct submit *s)
+static int job_encode(struct tp_pool_result *j, const struct submit *s,
+                      size_t max)
 {
 	int rv = TP_OK;
 	j->pos = calloc(j->ntasks + 1, sizeof(*j->pos));
@@ -330,8 +335,8 @@ static int job_encode(struct tp_pool_result *j, const struct submit *s)
 				rv = encode_call(j, s->items);
 		}
 		tp__cols_pos(&j->in, &j->pos[t + 1]);
-		if (rv == TP_OK && tp__cols_bytes(&j->pos[t], &j->pos[t + 1]) >
-		                       TP_MAX_MSG_DEFAULT)
+		if (rv == TP_OK &&
+		    tp__cols_bytes(&j->pos[t], &j->pos[t + 1]) > max)
 			rv = TP_ETOOBIG;
 	}
 	if (rv == TP_OK && s->kind != POOL_APPLY &&
@@ -340,7 +345,8 @@ static int job_encode(struct tp_pool_result *j, const struct submit *s)
 	return rv;
 }
 
-static int job_inputs(struct tp_pool_result *j, const struct submit *s)
+static int job_inputs(struct tp_pool_result *j, const struct submit *s,
+                      size_t max)
 {
 	if (s->kind == POOL_MAPINT) {
 		j->ints_in = s->in;
@@ -349,7 +355,7 @@ static int job_inputs(struct tp_pool_result *j, const struct submit *s)
 		           ? job_segment(j)
 		           : TP_OK;
 	}
-	return job_encode(j, s);
+	return job_encode(j, s, max);
 }
 
 static int pool_do(tp_pool *pool, const struct submit *s,
@@ -374,7 +380,16 @@ static int pool_do(tp_pool *pool, const struct submit *s,
 	j->error_callback = s->ecb;
 	j->arg = s->arg;
 	j->fire_and_forget = out == NULL;
-	if ((rv = job_inputs(j, s)) == TP_OK)
+	j->timeout_ms = pool->task_timeout_ms;
+	if (s->co != NULL) {
+		if (s->co->task_timeout_ms != 0)
+			j->timeout_ms = s->co->task_timeout_ms < 0
+			                    ? 0
+			                    : s->co->task_timeout_ms;
+		j->progress = s->co->progress;
+		j->progress_arg = s->co->progress_arg;
+	}
+	if ((rv = job_inputs(j, s, pool->max_msg)) == TP_OK)
 		rv = pool_submit(pool, j);
 	if (rv != TP_OK || out == NULL)
 		tp__pool_job_unref(j);
@@ -519,6 +534,21 @@ int tp_pool_starmap_async(tp_pool *pool, tp_target_fn fn,
 	return pool_do(pool, &s, out);
 }
 
+static int pool_imap_submit(tp_pool *pool, const struct submit *s,
+                            tp_pool_iter **out)
+{
+	struct tp_pool_result *j;
+	int rv;
+	if (out == NULL || s->items == NULL)
+		return TP_EINVAL;
+	*out = NULL;
+	if ((rv = pool_do(pool, s, &j)) != TP_OK)
+		return rv;
+	if ((rv = tp__pool_iter_new(out, j)) != TP_OK)
+		tp__pool_job_unref(j);
+	return rv;
+}
+
 static int pool_imap(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
                      size_t chunksize, enum pool_iter_mode mode,
                      tp_pool_iter **out)
@@ -529,16 +559,7 @@ static int pool_imap(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
 	                   .items = items,
 	                   .n = tp_payload_count(items),
 	                   .chunksize = chunksize};
-	struct tp_pool_result *j;
-	int rv;
-	if (out == NULL || items == NULL)
-		return TP_EINVAL;
-	*out = NULL;
-	if ((rv = pool_do(pool, &s, &j)) != TP_OK)
-		return rv;
-	if ((rv = tp__pool_iter_new(out, j)) != TP_OK)
-		tp__pool_job_unref(j);
-	return rv;
+	return pool_imap_submit(pool, &s, out);
 }
 
 int tp_pool_imap(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
@@ -552,6 +573,43 @@ int tp_pool_imap_unordered(tp_pool *pool, tp_target_fn fn,
                            tp_pool_iter **out)
 {
 	return pool_imap(pool, fn, items, chunksize, POOL_UNORDERED, out);
+}
+
+int tp_pool_apply_opts(tp_pool *pool, tp_target_fn fn, const tp_payload *args,
+                       const tp_pool_call_opts *opts, tp_payload **out)
+{
+	struct submit s = {
+	    .kind = POOL_APPLY, .fn = fn, .items = args, .n = 1, .co = opts};
+	return pool_sync(pool, &s, out);
+}
+
+int tp_pool_map_opts(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
+                     const tp_pool_call_opts *opts, tp_payload **out)
+{
+	struct submit s = {.kind = POOL_MAP,
+	                   .fn = fn,
+	                   .items = items,
+	                   .n = tp_payload_count(items),
+	                   .chunksize = opts != NULL ? opts->chunksize : 0,
+	                   .co = opts};
+	if (items == NULL)
+		return TP_EINVAL;
+	return pool_sync(pool, &s, out);
+}
+
+int tp_pool_imap_opts(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
+                      const tp_pool_call_opts *opts, tp_pool_iter **out)
+{
+	struct submit s = {.kind = POOL_MAP,
+	                   .iter = opts != NULL && opts->unordered
+	                               ? POOL_UNORDERED
+	                               : POOL_ORDERED,
+	                   .fn = fn,
+	                   .items = items,
+	                   .n = tp_payload_count(items),
+	                   .chunksize = opts != NULL ? opts->chunksize : 0,
+	                   .co = opts};
+	return pool_imap_submit(pool, &s, out);
 }
 
 int tp_pool_last_err(tp_pool_error *err)

@@ -65,6 +65,8 @@ struct tp_pool_result {
 	void *arg;
 	tp_pool_progress_fn progress;
 	void *progress_arg;
+	size_t progress_told; /* items the progress function was told of */
+	int timeout_ms;       /* per task; 0: none */
 	int fire_and_forget;
 	struct tp_pool_result *prev, *next; /* the pool's unfinished jobs */
 };
@@ -81,8 +83,9 @@ struct pool_task {
 
 /* The slot of the shared segment where a worker says what it runs. */
 struct pool_slot {
-	_Atomic uint64_t current; /* task id + 1, 0 when idle */
-	char pad[56];
+	_Atomic uint64_t current;    /* task id + 1, 0 when idle */
+	_Atomic uint64_t started_ns; /* when it started (CLOCK_MONOTONIC) */
+	char pad[48];
 };
 
 struct pool_worker {
@@ -105,6 +108,8 @@ struct pool_worker {
 	uint64_t sent, done, restarts, deaths;
 	double avg_ns; /* time per item, moving average */
 	double head_t; /* when the oldest task in flight became the oldest */
+	uint64_t killed_for; /* id + 1 of the task it was killed for running
+	                        past its time limit, 0 if none */
 	struct tp_pool *pool;
 };
 
@@ -120,6 +125,8 @@ struct tp_pool {
 	void *init_buf; /* encoded initargs */
 	size_t init_len;
 	int maxtasks, max_retries, pipeline;
+	int task_timeout_ms;
+	size_t max_msg;
 	tp_start_method method;
 	tp_pool_on_death on_death;
 	const tp_pool_sched *sched;
@@ -190,6 +197,7 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result);
 /* Packs an Envelope into one nng message and sends it (flags: nng's). */
 int tp__pool_send(nng_socket s, const void *env_msg, int flags);
 double tp__pool_now(void);
+uint64_t tp__pool_now_ns(void);
 const char *tp__pool_target_name(tp_target_fn fn);
 tp_target_fn tp__pool_target_find(const char *name);
 /* Shared files in the run directory (the slots file, int map segments):

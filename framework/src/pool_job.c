@@ -316,17 +316,26 @@ int tp__pool_job_settled(struct tp_pool_result *j)
 
 static void job_callbacks(struct tp_pool_result *j);
 
-void tp__pool_job_notify(struct tp_pool_result *j, int became_ready)
+/* Tells the progress function of every item finished since last time,
+ * one call per item. Runs in the pool's thread only, so in order. */
+static void job_progress(struct tp_pool_result *j)
 {
 	tp_pool_progress_fn progress;
-	size_t done, total;
+	size_t done, total, told;
 	pthread_mutex_lock(&j->mu);
 	progress = j->progress;
 	done = j->items_done;
 	total = j->n;
+	told = j->progress_told;
+	j->progress_told = done;
 	pthread_mutex_unlock(&j->mu);
-	if (progress != NULL)
-		progress(done, total, j->progress_arg);
+	for (size_t d = told + 1; progress != NULL && d <= done; d++)
+		progress(d, total, j->progress_arg);
+}
+
+void tp__pool_job_notify(struct tp_pool_result *j, int became_ready)
+{
+	job_progress(j);
 	if (!became_ready || j->iter != POOL_NOITER)
 		return;
 	job_callbacks(j);
@@ -476,6 +485,7 @@ int tp_pool_result_on_progress(tp_pool_result *r, tp_pool_progress_fn fn,
 	r->progress_arg = arg;
 	done = r->items_done;
 	total = r->n;
+	r->progress_told = done;
 	pthread_mutex_unlock(&r->mu);
 	if (fn != NULL)
 		fn(done, total, arg);

@@ -144,6 +144,8 @@ static int worker_args(struct tp_pool *pool, struct pool_worker *w,
 		                                              : "");
 	if (rv == TP_OK)
 		rv = tp_payload_add_bytes(a, pool->init_buf, pool->init_len);
+	if (rv == TP_OK)
+		rv = tp_payload_add_int(a, (int64_t)pool->max_msg);
 	if (rv != TP_OK)
 		tp_payload_free(a);
 	else
@@ -180,6 +182,7 @@ int tp__pool_worker_start(struct tp_pool *pool, struct pool_worker *w)
 	w->inflight = 0;
 	w->sent = 0;
 	w->avg_ns = 0;
+	w->killed_for = 0;
 	w->held = w->held_tail = NULL;
 	atomic_store(&w->pipe_gone, 0);
 	atomic_store(&pool->slots[w->slot].current, 0);
@@ -341,6 +344,17 @@ static int task_of_dead(struct tp_pool *pool, struct round *rd,
 {
 	char origin[256], msg[256];
 	int max = pool->max_retries > 0 ? pool->max_retries : 1;
+	if (w->killed_for == t->id + 1) { /* it ran past its time limit */
+		snprintf(origin, sizeof(origin), "%s (pid %d), task %llu (%s)",
+		         w->name, (int)tp_process_pid(w->proc),
+		         (unsigned long long)t->id, t->job->func);
+		snprintf(msg, sizeof(msg),
+		         "the task ran longer than its %d ms limit; its worker "
+		         "was killed and replaced",
+		         t->job->timeout_ms);
+		task_fail(pool, rd, t, TP_ETIMEDOUT, TP_ETIMEDOUT, origin, msg);
+		return 0;
+	}
 	if (pool->on_death == TP_POOL_RETRY && t->tries < max) {
 		t->tries++;
 		pool->st.retried++;
@@ -491,7 +505,8 @@ static void dispatch(struct tp_pool *pool, struct round *rd)
 			struct pool_worker *w = &pool->w[i];
 			load[i].ready = w->proc != NULL && w->ready &&
 			                !w->exited && !w->retiring &&
-			                !w->stopping && !w->broken;
+			                w->killed_for == 0 && !w->stopping &&
+			                !w->broken;
 			load[i].inflight = w->inflight;
 			load[i].capacity = worker_room(pool, w, now);
 			load[i].done = w->done;
@@ -514,6 +529,47 @@ static void dispatch(struct tp_pool *pool, struct round *rd)
 			break;
 		}
 	}
+}
+
+/* The task w runs now, if any (the one its slot names). */
+static struct pool_task *running_task(const struct tp_pool *pool,
+                                      const struct pool_worker *w)
+{
+	uint64_t cur = atomic_load(&pool->slots[w->slot].current);
+	for (struct pool_task *t = w->held; cur != 0 && t != NULL; t = t->next)
+		if (t->id + 1 == cur)
+			return t;
+	return NULL;
+}
+
+/*
+ * Kills each worker whose running task is past its time limit (the task
+ * then fails with TP_ETIMEDOUT when the worker's exit is seen, and the
+ * worker is replaced). Returns the ms until the next limit (-1: none).
+ */
+static int check_timeouts(struct tp_pool *pool)
+{
+	uint64_t now = tp__pool_now_ns();
+	int next = -1;
+	for (int i = 0; i < pool->n; i++) {
+		struct pool_worker *w = &pool->w[i];
+		if (w->proc == NULL || w->exited || w->killed_for != 0)
+			continue;
+		struct pool_task *t = running_task(pool, w);
+		if (t == NULL || t->job->timeout_ms <= 0)
+			continue;
+		uint64_t start = atomic_load(&pool->slots[w->slot].started_ns);
+		uint64_t limit = (uint64_t)t->job->timeout_ms * 1000000u;
+		if (now >= start && now - start >= limit) {
+			w->killed_for = t->id + 1;
+			tp_process_kill(w->proc);
+			continue;
+		}
+		int left = (int)((limit - (now - start)) / 1000000u) + 1;
+		if (next < 0 || left < next)
+			next = left;
+	}
+	return next;
 }
 
 static void pool_terminate_round(struct tp_pool *pool, struct round *rd,
@@ -582,6 +638,9 @@ static int poll_set(struct tp_pool *pool, struct pollfd *fds, int *nfds,
 		timeout = 50;
 	if (rd->retry_send)
 		timeout = 1;
+	int tl = check_timeouts(pool);
+	if (tl >= 0 && (timeout < 0 || tl < timeout))
+		timeout = tl;
 	*nfds = k;
 	return timeout;
 }

@@ -47,6 +47,13 @@ double tp__pool_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+uint64_t tp__pool_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 const char *tp__pool_target_name(tp_target_fn fn)
 {
 	return fn == NULL ? NULL : tp__target_name(fn);

@@ -64,6 +64,7 @@ struct wstate {
 	char seg[256]; /* the int map segment mapped now ("" if none) */
 	int64_t *seg_map;
 	size_t seg_size;
+	size_t max_msg; /* the most bytes of one task's results */
 };
 
 /* The message of the last tp_task_fail, whole (see TP_TASK_MSG_MAX). */
@@ -434,12 +435,12 @@ static void worker_run_calls(struct wstate *ws, tp_target_fn fn,
 		return;
 	tp__cols_pos(&ws->out, &w->b);
 	size_t sz = tp__cols_bytes(&w->a, &w->b);
-	if (sz > TP_MAX_MSG_DEFAULT) {
+	if (sz > ws->max_msg) {
 		char msg[160];
 		snprintf(msg, sizeof(msg),
 		         "the task's results take %zu bytes, over the %zu-byte "
 		         "message limit",
-		         sz, TP_MAX_MSG_DEFAULT);
+		         sz, ws->max_msg);
 		worker_fail(w, ws, t, 0, -TP_ETOOBIG, msg);
 	}
 }
@@ -451,6 +452,7 @@ static int worker_task(struct wstate *ws, const Troupe__PoolTask *t)
 	double t0 = tp__pool_now();
 	if (w == NULL)
 		return TP_ENOMEM;
+	atomic_store(&ws->slot->started_ns, tp__pool_now_ns());
 	atomic_store(&ws->slot->current, t->id + 1);
 	fail_set = 0;
 	fn = tp__pool_target_find(t->func);
@@ -565,9 +567,9 @@ static int worker_init(struct wstate *ws, const char *init_name,
 }
 
 /*
- * args: address, name, shm name, slot, initializer, initargs. The worker
- * exits only when the pool sends Stop (or the socket fails), so nothing it
- * sent is dropped by closing the socket early; recycling after
+ * args: address, name, shm name, slot, initializer, initargs, max_msg. The
+ * worker exits only when the pool sends Stop (or the socket fails), so nothing
+ * it sent is dropped by closing the socket early; recycling after
  * maxtasksperchild is the pool's decision, not the worker's.
  */
 int tp__pool_worker(const tp_payload *args, tp_payload *result)
@@ -576,7 +578,7 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	const char *addr, *shm, *init_name;
 	const void *ibuf;
 	size_t ilen, shm_size;
-	int64_t slot;
+	int64_t slot, max_msg;
 	void *base = NULL;
 	int rv = 1;
 	(void)result;
@@ -585,8 +587,10 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	    tp_payload_get_string(args, 2, &shm) ||
 	    tp_payload_get_int(args, 3, &slot) ||
 	    tp_payload_get_string(args, 4, &init_name) ||
-	    tp_payload_get_bytes(args, 5, &ibuf, &ilen))
+	    tp_payload_get_bytes(args, 5, &ibuf, &ilen) ||
+	    tp_payload_get_int(args, 6, &max_msg))
 		return 2;
+	ws.max_msg = (size_t)max_msg;
 	if (tp__pool_file_attach(shm, &base, &shm_size) != TP_OK ||
 	    (size_t)(slot + 1) * sizeof(struct pool_slot) > shm_size)
 		return 3;
