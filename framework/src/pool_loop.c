@@ -428,9 +428,12 @@ static void worker_dead(struct tp_pool *pool, struct round *rd,
 	if (!normal && pool->state != POOL_TERMINATE) {
 		w->deaths++;
 		fprintf(stderr,
-		        "troupe: pool worker %s (pid %d) died (%s %d); %d task "
+		        "troupe: pool worker %s (pid %d) %s (%s %d); %d task "
 		        "failed, %d requeued\n",
 		        w->name, (int)tp_process_pid(w->proc),
+		        w->killed_for ? "was killed: its task ran past its "
+		                        "time limit"
+		                      : "died",
 		        code < 0 ? "signal" : "exit code",
 		        code < 0 ? -code : code, failed, requeued);
 	}
