@@ -276,6 +276,7 @@ struct submit {
 	tp_pool_error_callback ecb;
 	void *arg;
 	const tp_pool_call_opts *co; /* NULL: defaults */
+	int borrow; /* the caller waits: its arguments need no copy */
 };
 
 /*
@@ -296,53 +297,72 @@ static int job_segment(struct tp_pool_result *j)
 	return TP_OK;
 }
 
-/* Appends the values of p (NULL: none) to the job's arguments as one
- * call (or, for a map, item i of p as one call). */
-static int encode_call(struct tp_pool_result *j, const tp_payload *p)
+/* The bytes call i of j takes in a message. */
+static size_t call_bytes(const struct tp_pool_result *j, size_t i)
 {
-	size_t n = tp_payload_count(p);
+	const tp_payload *p = j->kind == POOL_STARMAP ? j->argv[i] : j->items;
+	size_t sz = 0;
+	if (j->kind == POOL_MAP)
+		return tp__value_wire_bytes(&p->values[i]);
+	for (size_t k = 0; k < tp_payload_count(p); k++)
+		sz += tp__value_wire_bytes(&p->values[k]);
+	return sz + 4; /* its entry in calls */
+}
+
+/* Copies what the job must keep once its caller has returned. */
+static int job_own(struct tp_pool_result *j, const struct submit *s)
+{
 	int rv = TP_OK;
-	for (size_t i = 0; i < n && rv == TP_OK; i++)
-		rv = tp__cols_add(&j->in, &p->values[i]);
-	return rv == TP_OK ? tp__cols_call(&j->in, (uint32_t)n) : rv;
+	if (s->kind != POOL_STARMAP) {
+		rv = s->items != NULL ? tp_payload_copy(s->items, &j->own_items)
+		                      : tp_payload_new(&j->own_items);
+		j->items = j->own_items;
+		return rv;
+	}
+	if ((j->own_argv = calloc(s->n + 1, sizeof(*j->own_argv))) == NULL)
+		return TP_ENOMEM;
+	for (size_t i = 0; i < s->n && rv == TP_OK; i++)
+		rv = s->argv[i] != NULL
+		         ? tp_payload_copy(s->argv[i], &j->own_argv[i])
+		         : tp_payload_new(&j->own_argv[i]);
+	j->argv = (const tp_payload *const *)j->own_argv;
+	return rv;
 }
 
 /*
- * Encodes every call's arguments once, in columns (values.h): a task is
- * then a range of them, sent with no copy per value and no copy of the
- * caller's payloads kept. A task over the message limit fails the submit
- * with TP_ETOOBIG before anything is queued.
+ * The arguments stay where they are: a blocking call's are borrowed (the
+ * caller waits; the pool's thread stops reading them once the job is
+ * settled), an async call's are copied, sharing their bytes. Each batch
+ * encodes its tasks' arguments as it is sent (pool_send.c), so encoding
+ * overlaps the workers' work. A task whose arguments take more than max
+ * bytes fails the submit with TP_ETOOBIG before anything is queued.
  */
-static int job_encode(struct tp_pool_result *j, const struct submit *s,
-                      size_t max)
+static int job_args(struct tp_pool_result *j, const struct submit *s,
+                    size_t max)
 {
+	static const tp_payload none;
 	int rv = TP_OK;
-	j->pos = calloc(j->ntasks + 1, sizeof(*j->pos));
-	if (j->pos == NULL)
+	if (s->borrow) {
+		j->items = s->items != NULL ? s->items : &none;
+		j->argv = s->argv;
+	} else if ((rv = job_own(j, s)) != TP_OK) {
+		return rv;
+	}
+	if ((j->tbytes = calloc(j->ntasks + 1, sizeof(*j->tbytes))) == NULL)
 		return TP_ENOMEM;
-	j->in.use_calls = s->kind != POOL_MAP;
-	for (size_t t = 0; t < j->ntasks && rv == TP_OK; t++) {
+	for (size_t t = 0; t < j->ntasks; t++) {
 		size_t first = t * j->chunksize;
 		size_t end =
 		    first + j->chunksize < j->n ? first + j->chunksize : j->n;
-		tp__cols_pos(&j->in, &j->pos[t]);
-		for (size_t i = first; i < end && rv == TP_OK; i++) {
-			if (s->kind == POOL_MAP)
-				rv = tp__cols_add(&j->in, &s->items->values[i]);
-			else if (s->kind == POOL_STARMAP)
-				rv = encode_call(j, s->argv[i]);
-			else
-				rv = encode_call(j, s->items);
-		}
-		tp__cols_pos(&j->in, &j->pos[t + 1]);
-		if (rv == TP_OK &&
-		    tp__cols_bytes(&j->pos[t], &j->pos[t + 1]) > max)
-			rv = TP_ETOOBIG;
+		for (size_t i = first; i < end; i++)
+			j->tbytes[t] += call_bytes(j, i);
+		if (j->tbytes[t] > max)
+			return TP_ETOOBIG;
 	}
-	if (rv == TP_OK && s->kind != POOL_APPLY &&
+	if (s->kind != POOL_APPLY &&
 	    (j->vals = calloc(j->n + 1, sizeof(*j->vals))) == NULL)
-		rv = TP_ENOMEM;
-	return rv;
+		return TP_ENOMEM;
+	return TP_OK;
 }
 
 static int job_inputs(struct tp_pool_result *j, const struct submit *s,
@@ -355,7 +375,7 @@ static int job_inputs(struct tp_pool_result *j, const struct submit *s,
 		           ? job_segment(j)
 		           : TP_OK;
 	}
-	return job_encode(j, s, max);
+	return job_args(j, s, max);
 }
 
 static int pool_do(tp_pool *pool, const struct submit *s,
@@ -414,11 +434,13 @@ static void save_err(tp_pool_result *r)
 /* Submits s, waits for it and hands back the value. */
 static int pool_sync(tp_pool *pool, const struct submit *s, tp_payload **out)
 {
+	struct submit b = *s;
 	tp_pool_result *r;
 	int rv;
 	if (out != NULL)
 		*out = NULL;
-	if ((rv = pool_do(pool, s, &r)) != TP_OK)
+	b.borrow = 1;
+	if ((rv = pool_do(pool, &b, &r)) != TP_OK)
 		return rv;
 	rv = tp_pool_result_wait(r, -1);
 	if (rv == TP_OK && r->failed) {
@@ -716,6 +738,7 @@ static void pool_destroy(struct tp_pool *pool)
 	if (pool->evfd >= 0)
 		close(pool->evfd);
 	free(pool->w);
+	tp__cols_free(&pool->scratch);
 	free(pool->init_name);
 	free(pool->init_buf);
 	pthread_mutex_destroy(&pool->mu);

@@ -41,10 +41,15 @@ struct tp_pool_result {
 	int refs;
 	enum pool_kind kind;
 	enum pool_iter_mode iter;
-	const char *func;   /* the task's registered name */
-	struct tp__cols in; /* the arguments of every call, encoded once */
-	struct tp__cols_pos *pos; /* per task: where its calls start in in */
-	const int64_t *ints_in;   /* map_int: borrowed, the caller waits */
+	const char *func; /* the task's registered name */
+	/* The arguments: borrowed from a caller that waits for the job, else
+	 * the job's own copies (own_*), which share the values' bytes. */
+	const tp_payload *items;       /* apply args / map items */
+	const tp_payload *const *argv; /* starmap */
+	tp_payload *own_items;
+	tp_payload **own_argv;
+	size_t *tbytes;         /* per task: the bytes its arguments take */
+	const int64_t *ints_in; /* map_int: borrowed, the caller waits */
 	int64_t *ints_out;
 	char seg[256];    /* large map_int: the shared file ("" if none) */
 	int64_t *seg_map; /* its mapping: n inputs, then n outputs */
@@ -146,6 +151,7 @@ struct tp_pool {
 	struct pool_slot *slots;
 	size_t shm_size;
 	int hellos, init_failed, created;
+	struct tp__cols scratch;   /* the pool thread's: a batch's arguments */
 	struct tp_pool *live_next; /* every pool not yet freed */
 };
 

@@ -114,8 +114,11 @@ static void job_destroy(struct tp_pool_result *j)
 		terr_clear(&j->terr[i]);
 	free(j->vals);
 	free(j->terr);
-	free(j->pos);
-	tp__cols_free(&j->in);
+	free(j->tbytes);
+	for (size_t i = 0; i < j->n && j->own_argv != NULL; i++)
+		tp_payload_free(j->own_argv[i]);
+	free(j->own_argv);
+	tp_payload_free(j->own_items);
 	if (j->seg_map != NULL) {
 		munmap(j->seg_map, 2 * j->n * sizeof(int64_t));
 		unlink(j->seg);

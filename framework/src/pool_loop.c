@@ -559,7 +559,17 @@ static int check_timeouts(struct tp_pool *pool)
 		if (w->proc == NULL || w->exited || w->killed_for != 0)
 			continue;
 		struct pool_task *t = running_task(pool, w);
-		if (t == NULL || t->job->timeout_ms <= 0)
+		if (t == NULL) {
+			/* Not started yet, as far as its slot says: look
+			 * again soon if a task it holds has a limit. */
+			for (t = w->held; t != NULL; t = t->next)
+				if (t->job->timeout_ms > 0) {
+					next = next < 0 || next > 5 ? 5 : next;
+					break;
+				}
+			continue;
+		}
+		if (t->job->timeout_ms <= 0)
 			continue;
 		uint64_t start = atomic_load(&pool->slots[w->slot].started_ns);
 		uint64_t limit = (uint64_t)t->job->timeout_ms * 1000000u;

@@ -4,9 +4,10 @@
  * A batch holds as many queued tasks as the worker's pipeline has room for
  * (at most BATCH_TASKS, and about BATCH_ITEMS items), so a worker running
  * tiny tasks gets hundreds per message and the parent pays one message per
- * batch. Arguments are described in place: each task's Values point into
- * the columns its job encoded at submission (values.h), and map_int points
- * its packed field straight at the caller's array.
+ * batch. Arguments are encoded as the batch is sent, into the pool's
+ * reused scratch columns (values.h): no allocation per value, and the
+ * encoding of one batch overlaps the workers' work on the previous ones.
+ * map_int points its packed field straight at the caller's array.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,34 @@ struct batch {
 	Troupe__PoolTask pt[BATCH_TASKS];
 	Troupe__PoolTask *pp[BATCH_TASKS];
 	Troupe__Values args[BATCH_TASKS];
+	struct tp__cols_pos a[BATCH_TASKS], z[BATCH_TASKS];
 };
+
+/* Appends the values of p (NULL: none) as one call. */
+static int encode_call(struct tp__cols *c, const tp_payload *p)
+{
+	size_t n = tp_payload_count(p);
+	int rv = TP_OK;
+	for (size_t i = 0; i < n && rv == TP_OK; i++)
+		rv = tp__cols_add(c, &p->values[i]);
+	return rv == TP_OK ? tp__cols_call(c, (uint32_t)n) : rv;
+}
+
+/* Encodes task t's arguments at the end of c. */
+static int task_encode(struct tp__cols *c, const struct pool_task *t)
+{
+	const struct tp_pool_result *j = t->job;
+	int rv = TP_OK;
+	for (size_t i = t->first; i < t->first + t->count && rv == TP_OK; i++) {
+		if (j->kind == POOL_MAP)
+			rv = tp__cols_add(c, &j->items->values[i]);
+		else if (j->kind == POOL_STARMAP)
+			rv = encode_call(c, j->argv[i]);
+		else
+			rv = encode_call(c, j->items);
+	}
+	return rv;
+}
 
 /* Takes up to room tasks from the queue, dropping those of settled jobs. */
 static void batch_take(struct tp_pool *pool, struct batch *b, size_t room)
@@ -50,9 +78,8 @@ static void batch_take(struct tp_pool *pool, struct batch *b, size_t room)
 		}
 		b->t[b->k++] = t;
 		b->items += t->count;
-		if (t->job->pos != NULL)
-			b->bytes += tp__cols_bytes(&t->job->pos[t->index],
-			                           &t->job->pos[t->index + 1]);
+		if (t->job->tbytes != NULL)
+			b->bytes += t->job->tbytes[t->index];
 	}
 }
 
@@ -67,8 +94,19 @@ static void batch_put_back(struct tp_pool *pool, struct batch *b)
 	}
 }
 
-static void batch_fill(struct batch *b)
+/* Fills the batch's messages; the arguments go in the pool's scratch
+ * columns, which the messages then point into. */
+static int batch_fill(struct tp__cols *c, struct batch *b)
 {
+	tp__cols_reset(c);
+	c->use_calls = 1; /* a map task adds none: one value per call */
+	for (size_t i = 0; i < b->k; i++) {
+		tp__cols_pos(c, &b->a[i]);
+		if (b->t[i]->job->kind != POOL_MAPINT &&
+		    task_encode(c, b->t[i]) != TP_OK)
+			return TP_ENOMEM;
+		tp__cols_pos(c, &b->z[i]);
+	}
 	for (size_t i = 0; i < b->k; i++) {
 		struct pool_task *t = b->t[i];
 		struct tp_pool_result *j = t->job;
@@ -90,11 +128,11 @@ static void batch_fill(struct batch *b)
 			p->ints.data = (uint8_t *)(j->ints_in + t->first);
 			p->ints.len = t->count * sizeof(int64_t);
 		} else {
-			tp__cols_to_pb(&j->in, &j->pos[t->index],
-			               &j->pos[t->index + 1], &b->args[i]);
+			tp__cols_to_pb(c, &b->a[i], &b->z[i], &b->args[i]);
 			p->args = &b->args[i];
 		}
 	}
+	return TP_OK;
 }
 
 int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
@@ -115,12 +153,13 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 		free(b);
 		return TP_OK;
 	}
-	batch_fill(b);
+	rv = batch_fill(&pool->scratch, b);
 	ts.n_tasks = b->k;
 	ts.tasks = b->pp;
 	env.body_case = TROUPE__ENVELOPE__BODY_POOL_TASKS;
 	env.pool_tasks = &ts;
-	rv = tp__pool_send(w->sock, &env, NNG_FLAG_NONBLOCK);
+	if (rv == TP_OK)
+		rv = tp__pool_send(w->sock, &env, NNG_FLAG_NONBLOCK);
 	if (rv != TP_OK) {
 		batch_put_back(pool, b);
 		free(b);

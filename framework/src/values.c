@@ -309,3 +309,19 @@ size_t tp__cols_bytes(const struct tp__cols_pos *a,
 	return (b->v - a->v) + (b->i - a->i) + (b->d - a->d) + (b->l - a->l) +
 	       (b->b - a->b) + (b->c - a->c);
 }
+
+size_t tp__value_wire_bytes(const struct tp_value *v)
+{
+	switch (v->type) {
+	case TP_TINT:
+	case TP_TDOUBLE:
+		return 1 + 8;
+	case TP_TSTRING:
+	case TP_TBYTES:
+		return 1 + 4 + (size_t)v->len + 1;
+	case TP_TPROTO:
+		return 1 + 4 + (size_t)v->len + 1 + strlen(v->type_name) + 1;
+	default:
+		return 1;
+	}
+}

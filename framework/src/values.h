@@ -44,6 +44,8 @@ void tp__cols_truncate(struct tp__cols *c, const struct tp__cols_pos *p);
 /* The bytes the values between a and b take in a message (about). */
 size_t tp__cols_bytes(const struct tp__cols_pos *a,
                       const struct tp__cols_pos *b);
+/* The bytes v takes in a Values message (as tp__cols_bytes counts). */
+size_t tp__value_wire_bytes(const struct tp_value *v);
 /* Describes the values between a and b as m (pointers into c). */
 void tp__cols_to_pb(const struct tp__cols *c, const struct tp__cols_pos *a,
                     const struct tp__cols_pos *b, Troupe__Values *m);
