@@ -23,7 +23,7 @@ int tp_payload_new(tp_payload **out)
 	return *out == NULL ? TP_ENOMEM : TP_OK;
 }
 
-#define ARENA_SMALL 512   /* values up to this size go in the arena */
+#define ARENA_SMALL 2048  /* values up to this size go in the arena */
 #define ARENA_FIRST 4096  /* its first blob */
 #define ARENA_MAX   65536 /* blobs double up to this */
 

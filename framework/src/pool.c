@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "payload_int.h"
 #include "pool_int.h"
+#include "process_int.h"
 #include "troupe/error.h"
 
 #define INIT_TIMEOUT_S 60
@@ -51,7 +52,7 @@ static int pool_fill_opts(struct tp_pool *pool, const tp_pool_opts *o)
 	snprintf(pool->prefix, sizeof(pool->prefix), "%s",
 	         o->name != NULL ? o->name : "PoolWorker");
 	if (o->initializer != NULL) {
-		const char *nm = tp__pool_target_name(o->initializer);
+		const char *nm = tp__target_name(o->initializer);
 		if (nm == NULL)
 			return TP_ENOTREG;
 		if ((pool->init_name = strdup(nm)) == NULL)
@@ -389,7 +390,7 @@ static int pool_do(tp_pool *pool, const struct submit *s,
 		*out = NULL;
 	if (pool == NULL || s->fn == NULL)
 		return TP_EINVAL;
-	if ((name = tp__pool_target_name(s->fn)) == NULL)
+	if ((name = tp__target_name(s->fn)) == NULL)
 		return TP_ENOTREG;
 	if (cs == 0)
 		cs = s->iter != POOL_NOITER ? 1 : default_chunks(pool, s->n);

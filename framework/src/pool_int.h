@@ -1,7 +1,8 @@
 /*
  * pool_int.h - internal: the pool's objects, shared by pool.c (API and
  * lifecycle), pool_job.c (results and iterators), pool_loop.c (the
- * supervisor thread), pool_worker.c (the worker process) and pool_sched.c.
+ * supervisor thread), pool_send.c (sending batches), pool_worker.c (the
+ * worker process), pool_file.c (shared files) and pool_sched.c.
  *
  * Locking: pool->mu guards the pool (queue, workers, job list); job->mu
  * guards one job's results. Order: pool->mu before job->mu. Callbacks run
@@ -199,16 +200,13 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 /* pool_worker.c: the worker process's target */
 int tp__pool_worker(const tp_payload *args, tp_payload *result);
 
-/* pool_wire.c */
-/* Packs an Envelope into one nng message and sends it (flags: nng's). */
+/* pool_send.c: packs an Envelope into one nng message and sends it
+ * (flags: nng's). */
 int tp__pool_send(nng_socket s, const void *env_msg, int flags);
-double tp__pool_now(void);
-uint64_t tp__pool_now_ns(void);
-const char *tp__pool_target_name(tp_target_fn fn);
-tp_target_fn tp__pool_target_find(const char *name);
-/* Shared files in the run directory (the slots file, int map segments):
- * created and mapped by the pool (path gets "<rundir>/pool-PID-SEQ.kind"),
- * mapped by workers. */
+
+/* pool_file.c: shared files in the run directory (the slots file, int map
+ * segments), created and mapped by the pool (path gets
+ * "<rundir>/pool-PID-SEQ.kind"), mapped by workers. */
 int tp__pool_file_create(char *path, size_t len, const char *kind, size_t size,
                          void **addr);
 int tp__pool_file_attach(const char *path, void **addr, size_t *size);

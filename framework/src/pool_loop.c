@@ -21,6 +21,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 
+#include "clock.h"
 #include "payload_int.h"
 #include "pool_int.h"
 #include "runtime_int.h"
@@ -268,7 +269,7 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 	if (t == NULL)
 		return; /* not ours (a protocol slip): ignored */
 	w->done++;
-	w->head_t = tp__pool_now(); /* the next task starts now */
+	w->head_t = tp__now_s(); /* the next task starts now */
 	double per_item = (double)r->ns / (double)(t->count ? t->count : 1);
 	w->avg_ns =
 	    w->avg_ns == 0 ? per_item : 0.8 * w->avg_ns + 0.2 * per_item;
@@ -501,7 +502,7 @@ static size_t worker_room(const struct tp_pool *pool,
 static void dispatch(struct tp_pool *pool, struct round *rd)
 {
 	tp_pool_load load[pool->n];
-	double now = tp__pool_now();
+	double now = tp__now_s();
 	while (pool->qhead != NULL && pool->state != POOL_TERMINATE) {
 		size_t nready = 0, share;
 		for (int i = 0; i < pool->n; i++) {
@@ -552,7 +553,7 @@ static struct pool_task *running_task(const struct tp_pool *pool,
  */
 static int check_timeouts(struct tp_pool *pool)
 {
-	uint64_t now = tp__pool_now_ns();
+	uint64_t now = tp__now_ns();
 	int next = -1;
 	for (int i = 0; i < pool->n; i++) {
 		struct pool_worker *w = &pool->w[i];
@@ -661,7 +662,7 @@ static int poll_set(struct tp_pool *pool, struct pollfd *fds, int *nfds,
 static void round_events(struct tp_pool *pool, struct round *rd,
                          const struct pollfd *fds)
 {
-	double now = tp__pool_now();
+	double now = tp__now_s();
 	uint64_t v;
 	if (read(pool->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		v = 0;

@@ -1,5 +1,6 @@
 /*
- * pool_send.c - building and sending one batch of tasks to a worker.
+ * pool_send.c - sending: an envelope as one nng message, and one batch of
+ * tasks to a worker.
  *
  * A batch holds as many queued tasks as the worker's pipeline has room for
  * (at most BATCH_TASKS, and about BATCH_ITEMS items), so a worker running
@@ -14,10 +15,29 @@
 
 #include <nng/nng.h>
 
+#include "clock.h"
 #include "payload_int.h"
 #include "pool_int.h"
 #include "troupe/error.h"
 #include "wire.h"
+
+/* Packs an Envelope straight into the body of one nng message and sends
+ * it (flags: nng's): no copy besides protobuf-c's packing. */
+int tp__pool_send(nng_socket s, const void *env_msg, int flags)
+{
+	const ProtobufCMessage *m = env_msg;
+	size_t len = protobuf_c_message_get_packed_size(m);
+	nng_msg *msg;
+	int rv;
+	if ((rv = nng_msg_alloc(&msg, len)) != 0)
+		return tp_err_nng(rv);
+	protobuf_c_message_pack(m, nng_msg_body(msg));
+	if ((rv = nng_sendmsg(s, msg, flags)) != 0) {
+		nng_msg_free(msg);
+		return tp_err_nng(rv);
+	}
+	return TP_OK;
+}
 
 #define BATCH_TASKS 256
 #define BATCH_ITEMS 65536
@@ -173,7 +193,7 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 		w->held_tail = b->t[i];
 	}
 	if (w->inflight == 0)
-		w->head_t = tp__pool_now();
+		w->head_t = tp__now_s();
 	w->inflight += b->k;
 	w->sent += b->k;
 	if (pool->maxtasks > 0 && w->sent >= (uint64_t)pool->maxtasks)

@@ -20,8 +20,10 @@
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 
+#include "clock.h"
 #include "payload_int.h"
 #include "pool_int.h"
+#include "process_int.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
 #include "wire.h"
@@ -196,7 +198,7 @@ static struct wresult *worker_slot_new(struct wstate *ws, uint64_t id)
 		ws->cap = cap;
 	}
 	if (ws->nres == 0)
-		ws->first_t = tp__pool_now();
+		ws->first_t = tp__now_s();
 	struct wresult *w = &ws->res[ws->nres++];
 	memset(w, 0, sizeof(*w));
 	w->id = id;
@@ -449,13 +451,13 @@ static int worker_task(struct wstate *ws, const Troupe__PoolTask *t)
 {
 	struct wresult *w = worker_slot_new(ws, t->id);
 	tp_target_fn fn;
-	double t0 = tp__pool_now();
+	double t0 = tp__now_s();
 	if (w == NULL)
 		return TP_ENOMEM;
-	atomic_store(&ws->slot->started_ns, tp__pool_now_ns());
+	atomic_store(&ws->slot->started_ns, tp__now_ns());
 	atomic_store(&ws->slot->current, t->id + 1);
 	fail_set = 0;
-	fn = tp__pool_target_find(t->func);
+	fn = tp__target_find(t->func);
 	if (fn == NULL)
 		worker_fail(w, ws, t, 0, -TP_ENOTREG, "no such target");
 	else if (t->seg[0] != '\0')
@@ -465,10 +467,10 @@ static int worker_task(struct wstate *ws, const Troupe__PoolTask *t)
 	else
 		worker_run_calls(ws, fn, t, w);
 	atomic_store(&ws->slot->current, 0);
-	w->ns = (uint64_t)((tp__pool_now() - t0) * 1e9);
+	w->ns = (uint64_t)((tp__now_s() - t0) * 1e9);
 	ws->done++;
 	if (ws->nres >= FLUSH_RESULTS ||
-	    (tp__pool_now() - ws->first_t) * 1e9 >= FLUSH_NS)
+	    (tp__now_s() - ws->first_t) * 1e9 >= FLUSH_NS)
 		return worker_flush(ws);
 	return TP_OK;
 }
@@ -544,7 +546,7 @@ static int worker_init(struct wstate *ws, const char *init_name,
 	int rc;
 	if (init_name[0] == '\0')
 		return worker_hello(ws, 0, NULL);
-	init = tp__pool_target_find(init_name);
+	init = tp__target_find(init_name);
 	if (init == NULL)
 		return worker_hello(ws, TP_ENOTREG, "initializer not found");
 	if (tp_payload_decode(ibuf, ilen, 0, &iargs) != TP_OK ||
