@@ -22,6 +22,9 @@
 #define INIT_TIMEOUT_S 60
 #define SEG_MIN        65536 /* int maps from this size use a shared file, */
 #define SEG_CHUNK_MIN  1024  /* when their chunks are this big */
+#define TASK_BYTES                                                             \
+	((size_t)1 << 20) /* about the most arguments a                        \
+	                     task carries (see below) */
 
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tp_pool *live;
@@ -379,6 +382,31 @@ static int job_inputs(struct tp_pool_result *j, const struct submit *s,
 	return job_args(j, s, max);
 }
 
+/*
+ * Keeps a task's arguments to about TASK_BYTES: a chunk of large items is
+ * sent as several smaller tasks, so a worker starts on its first items
+ * before the whole chunk has travelled, and the memory in flight stays
+ * bounded. Nothing else changes (errors and progress are per item), except
+ * with maxtasksperchild, which counts chunks: then chunks stay whole.
+ */
+static size_t bounded_chunks(const struct submit *s, size_t cs)
+{
+	size_t total = 0, per;
+	if (s->kind != POOL_MAP && s->kind != POOL_STARMAP)
+		return cs;
+	for (size_t i = 0; i < s->n; i++) {
+		const tp_payload *p = s->kind == POOL_MAP ? NULL : s->argv[i];
+		if (s->kind == POOL_MAP)
+			total += tp__value_wire_bytes(&s->items->values[i]);
+		for (size_t k = 0; k < tp_payload_count(p); k++)
+			total += tp__value_wire_bytes(&p->values[k]);
+	}
+	per = s->n ? total / s->n + 1 : 1;
+	if (per * cs > TASK_BYTES)
+		cs = TASK_BYTES / per > 0 ? TASK_BYTES / per : 1;
+	return cs;
+}
+
 static int pool_do(tp_pool *pool, const struct submit *s,
                    struct tp_pool_result **out)
 {
@@ -394,6 +422,8 @@ static int pool_do(tp_pool *pool, const struct submit *s,
 		return TP_ENOTREG;
 	if (cs == 0)
 		cs = s->iter != POOL_NOITER ? 1 : default_chunks(pool, s->n);
+	if (pool->maxtasks == 0)
+		cs = bounded_chunks(s, cs);
 	if ((rv = tp__pool_job_new(&j, s->kind, name, s->n, cs)) != TP_OK)
 		return rv;
 	j->iter = s->iter;
