@@ -15,11 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "pool_util.h"
 #include "troupe.pb-c.h"
 #include "values.h"
-
-static int baseline;
 
 /* Appends value i of src to dst through the public API. */
 static int add_value(tp_payload *dst, const tp_payload *src, size_t i)
@@ -212,19 +210,6 @@ static tp_payload *one_of(const tp_payload *p, size_t i)
 	TP_OK_OR_FAIL(tp_payload_new(&o));
 	TP_OK_OR_FAIL(add_value(o, p, i));
 	return o;
-}
-
-static tp_pool *mkpool(int n)
-{
-	tp_pool *pool;
-	TP_OK_OR_FAIL(tp_pool_new(&pool, n, NULL, NULL, 0));
-	return pool;
-}
-
-static void endpool(tp_pool *pool)
-{
-	tp_pool_free(pool);
-	assert_int_equal(tp_test_children(), baseline);
 }
 
 static void test_map_every_type(void **state)
@@ -676,21 +661,6 @@ static void test_progress_items(void **state)
 	assert_false(prog_bad);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	tp_test_init(TP_START_FORKSERVER);
-	baseline = tp_test_children();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tp_test_fini();
-	return 0;
-}
-
 int main(void)
 {
 	tp_spawn_guard();
@@ -705,5 +675,5 @@ int main(void)
 	    cmocka_unit_test(test_task_timeout),
 	    cmocka_unit_test(test_progress_items),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
 }
