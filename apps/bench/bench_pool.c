@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "bench.h"
@@ -234,9 +235,13 @@ int bench_pool_map(int argc, char **argv)
 		        rv == TP_EPROTO ? "WRONG results" : tp_strerror(rv));
 		return 1;
 	}
-	fprintf(stderr, "n=%ld payload=%s chunksize=%s procs=%ld time=%.3fs\n",
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr,
+	        "n=%ld payload=%s chunksize=%s procs=%ld time=%.3fs "
+	        "parent_maxrss=%ldKiB\n",
 	        n, pl, cs ? bench_opt_str(argc, argv, "chunksize", "") : "None",
-	        procs, dt);
+	        procs, dt, ru.ru_maxrss);
 	char name[64] = "pool_map";
 	if (cs != 0)
 		snprintf(name, sizeof(name), "pool_map_chunksize%ld", cs);

@@ -89,7 +89,7 @@ int tp__payload_reserve(tp_payload *p, size_t n)
 {
 	if (p->cap - p->count >= n)
 		return TP_OK;
-	size_t cap = p->cap ? p->cap * 2 : 4;
+	size_t cap = p->cap ? p->cap + p->cap / 2 : 4; /* 1.5x: less slack */
 	if (cap < p->count + n)
 		cap = p->count + n;
 	struct tp_value *v = realloc(p->values, cap * sizeof(*v));
