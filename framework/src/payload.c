@@ -20,7 +20,10 @@ int tp_payload_new(tp_payload **out)
 	if (out == NULL)
 		return TP_EINVAL;
 	*out = calloc(1, sizeof(**out));
-	return *out == NULL ? TP_ENOMEM : TP_OK;
+	if (*out == NULL)
+		return TP_ENOMEM;
+	(*out)->heap = 1;
+	return TP_OK;
 }
 
 #define ARENA_SMALL 2048  /* values up to this size go in the arena */
@@ -178,7 +181,7 @@ int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
 		return TP_ETOOBIG;
 	if ((v = value_push(p)) == NULL)
 		return TP_ENOMEM;
-	if (!own && len + 1 + tn <= ARENA_SMALL) {
+	if (!own && p->heap && len + 1 + tn <= ARENA_SMALL) {
 		if ((v->data = arena_take(p, len + 1 + tn)) == NULL)
 			return TP_ENOMEM;
 		v->blob = p->arena;

@@ -45,6 +45,9 @@ struct tp_payload {
 	size_t count;
 	size_t cap;
 	struct tp__blob *arena; /* where small added values go (one ref) */
+	int heap; /* made by tp_payload_new: freed by tp_payload_free, so it
+	             may have an arena (a payload on the stack, freed by
+	             clearing it and freeing values, has none) */
 };
 
 /* A blob of cap bytes, one reference held by the caller. NULL: ENOMEM. */

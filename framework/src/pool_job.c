@@ -150,6 +150,7 @@ static void job_join(struct tp_pool_result *j)
 {
 	if ((j->value = calloc(1, sizeof(*j->value))) == NULL)
 		return; /* get then fails with TP_ENOMEM-like emptiness */
+	j->value->heap = 1;
 	j->value->values = j->vals;
 	j->value->count = j->value->cap = j->n;
 	j->vals = NULL;
