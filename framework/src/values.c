@@ -94,10 +94,11 @@ int tp__cols_add(struct tp__cols *c, const struct tp_value *v)
 	unsigned char k = kind_of[v->type];
 	int rv = TP_OK;
 	/* The common case first: room in every column it touches. */
-	if (k == K_INT && c->ints.cap - c->ints.n >= 8 &&
+	struct tp__vbuf *num = k == K_INT ? &c->ints : &c->dbls;
+	if ((k == K_INT || k == K_DOUBLE) && num->cap - num->n >= 8 &&
 	    c->kinds.cap > c->kinds.n) {
-		memcpy(c->ints.p + c->ints.n, &v->i, 8);
-		c->ints.n += 8;
+		memcpy(num->p + num->n, &v->i, 8); /* the union's 8 bytes */
+		num->n += 8;
 		c->kinds.p[c->kinds.n++] = (char)k;
 		c->count++;
 		return TP_OK;
@@ -308,20 +309,4 @@ size_t tp__cols_bytes(const struct tp__cols_pos *a,
 {
 	return (b->v - a->v) + (b->i - a->i) + (b->d - a->d) + (b->l - a->l) +
 	       (b->b - a->b) + (b->c - a->c);
-}
-
-size_t tp__value_wire_bytes(const struct tp_value *v)
-{
-	switch (v->type) {
-	case TP_TINT:
-	case TP_TDOUBLE:
-		return 1 + 8;
-	case TP_TSTRING:
-	case TP_TBYTES:
-		return 1 + 4 + (size_t)v->len + 1;
-	case TP_TPROTO:
-		return 1 + 4 + (size_t)v->len + 1 + strlen(v->type_name) + 1;
-	default:
-		return 1;
-	}
 }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "payload_int.h"
 #include "troupe.pb-c.h"
@@ -45,7 +46,21 @@ void tp__cols_truncate(struct tp__cols *c, const struct tp__cols_pos *p);
 size_t tp__cols_bytes(const struct tp__cols_pos *a,
                       const struct tp__cols_pos *b);
 /* The bytes v takes in a Values message (as tp__cols_bytes counts). */
-size_t tp__value_wire_bytes(const struct tp_value *v);
+static inline size_t tp__value_wire_bytes(const struct tp_value *v)
+{
+	switch (v->type) {
+	case TP_TINT:
+	case TP_TDOUBLE:
+		return 1 + 8;
+	case TP_TSTRING:
+	case TP_TBYTES:
+		return 1 + 4 + (size_t)v->len + 1;
+	case TP_TPROTO:
+		return 1 + 4 + (size_t)v->len + 1 + strlen(v->type_name) + 1;
+	default:
+		return 1;
+	}
+}
 /* Describes the values between a and b as m (pointers into c). */
 void tp__cols_to_pb(const struct tp__cols *c, const struct tp__cols_pos *a,
                     const struct tp__cols_pos *b, Troupe__Values *m);
