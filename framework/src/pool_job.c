@@ -164,8 +164,11 @@ static void job_join(struct tp_pool_result *j)
 static void job_settle(struct tp_pool_result *j)
 {
 	j->settled = 1;
+	/* With a progress function, a blocking map returns after its last
+	 * call (tp__pool_job_notify then makes it ready). */
 	if (j->iter != POOL_NOITER ||
-	    (j->callback == NULL && j->error_callback == NULL))
+	    (j->callback == NULL && j->error_callback == NULL &&
+	     j->progress == NULL))
 		j->ready = 1;
 }
 
