@@ -260,7 +260,8 @@ static struct pool_task *held_take(struct pool_worker *w, uint64_t id)
 }
 
 static void on_result(struct tp_pool *pool, struct round *rd,
-                      struct pool_worker *w, const Troupe__PoolResult *r)
+                      struct pool_worker *w, const Troupe__PoolResult *r,
+                      struct tp__blob *batch)
 {
 	struct pool_task *t = held_take(w, r->id);
 	struct pool_outcome o = {0};
@@ -291,7 +292,7 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 		task_done(pool, rd, t, &o);
 		return;
 	}
-	if ((rv = tp__vread_init(&vr, r->values)) != TP_OK) {
+	if ((rv = tp__vread_init_in(&vr, r->values, batch)) != TP_OK) {
 		task_fail(pool, rd, t, rv, rv, w->name,
 		          rv == TP_ENOMEM ? "out of memory reading a result"
 		                          : "malformed result from the worker");
@@ -302,6 +303,20 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 	o.nierr = r->n_item_errors;
 	task_done(pool, rd, t, &o);
 	tp__vread_done(&vr);
+}
+
+/* A batch of results: their bytes go in one blob. */
+static void on_results(struct tp_pool *pool, struct round *rd,
+                       struct pool_worker *w, const Troupe__PoolResults *rs)
+{
+	size_t bytes = 0;
+	for (size_t i = 0; i < rs->n_results; i++)
+		if (rs->results[i]->values != NULL)
+			bytes += rs->results[i]->values->data.len;
+	struct tp__blob *batch = tp__vread_batch_blob(bytes);
+	for (size_t i = 0; i < rs->n_results; i++)
+		on_result(pool, rd, w, rs->results[i], batch);
+	tp__blob_unref(batch);
 }
 
 static void worker_drain(struct tp_pool *pool, struct round *rd,
@@ -319,10 +334,7 @@ static void worker_drain(struct tp_pool *pool, struct round *rd,
 		if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_HELLO)
 			on_hello(pool, w, env->pool_hello);
 		else if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_RESULTS)
-			for (size_t i = 0; i < env->pool_results->n_results;
-			     i++)
-				on_result(pool, rd, w,
-				          env->pool_results->results[i]);
+			on_results(pool, rd, w, env->pool_results);
 		tp__envelope_free(env);
 	}
 }

@@ -66,7 +66,8 @@ struct wstate {
 	char seg[256]; /* the int map segment mapped now ("" if none) */
 	int64_t *seg_map;
 	size_t seg_size;
-	size_t max_msg; /* the most bytes of one task's results */
+	size_t max_msg;         /* the most bytes of one task's results */
+	struct tp__blob *batch; /* the bytes of the batch's arguments */
 };
 
 /* The message of the last tp_task_fail, whole (see TP_TASK_MSG_MAX). */
@@ -411,7 +412,7 @@ static void worker_run_calls(struct wstate *ws, tp_target_fn fn,
                              const Troupe__PoolTask *t, struct wresult *w)
 {
 	struct tp__vread vr;
-	int rv = tp__vread_init(&vr, t->args), rc = 0;
+	int rv = tp__vread_init_in(&vr, t->args, ws->batch), rc = 0;
 	if (rv != TP_OK) {
 		worker_fail(w, ws, t, 0, -rv,
 		            rv == TP_ENOMEM ? "out of memory"
@@ -489,12 +490,19 @@ static int worker_handle(struct wstate *ws, nng_msg *m)
 	}
 	if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_TASKS) {
 		Troupe__PoolTasks *ts = env->pool_tasks;
+		size_t bytes = 0;
+		for (size_t i = 0; i < ts->n_tasks; i++)
+			if (ts->tasks[i]->args != NULL)
+				bytes += ts->tasks[i]->args->data.len;
+		ws->batch = tp__vread_batch_blob(bytes); /* NULL: one each */
 		for (size_t i = 0; i < ts->n_tasks; i++) {
 			if (worker_task(ws, ts->tasks[i]) != TP_OK) {
 				rv = 1;
 				break;
 			}
 		}
+		tp__blob_unref(ws->batch);
+		ws->batch = NULL;
 	}
 	tp__envelope_free(env);
 	return rv != TP_OK;

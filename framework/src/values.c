@@ -224,10 +224,11 @@ static int check(const Troupe__Values *m, size_t *nbytes)
 	return TP_OK;
 }
 
-int tp__vread_init(struct tp__vread *r, const Troupe__Values *m)
+int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
+                      struct tp__blob *shared)
 {
 	static const Troupe__Values empty = TROUPE__VALUES__INIT;
-	size_t nb = 0;
+	size_t nb = 0, len;
 	int rv;
 	memset(r, 0, sizeof(*r));
 	r->m = m != NULL ? m : &empty;
@@ -235,13 +236,30 @@ int tp__vread_init(struct tp__vread *r, const Troupe__Values *m)
 		return rv;
 	r->count = r->m->count;
 	r->calls = r->m->calls.len ? r->m->calls.len / 4 : r->count;
-	if (nb > 0) {
-		if ((r->blob = tp__blob_new(r->m->data.len)) == NULL)
-			return TP_ENOMEM;
-		memcpy(r->blob->data, r->m->data.data, r->m->data.len);
-		tp__blob_ref(r->blob, nb);
+	if (nb == 0)
+		return TP_OK;
+	len = r->m->data.len;
+	if (shared != NULL && shared->cap - shared->used >= len) {
+		r->blob = shared; /* the reader's reference is one more */
+		tp__blob_ref(shared, 1);
+	} else if ((r->blob = tp__blob_new(len)) == NULL) {
+		return TP_ENOMEM;
 	}
+	r->base = r->blob->data + r->blob->used;
+	memcpy(r->base, r->m->data.data, len);
+	r->blob->used += len;
+	tp__blob_ref(r->blob, nb);
 	return TP_OK;
+}
+
+int tp__vread_init(struct tp__vread *r, const Troupe__Values *m)
+{
+	return tp__vread_init_in(r, m, NULL);
+}
+
+struct tp__blob *tp__vread_batch_blob(size_t bytes)
+{
+	return bytes > 0 ? tp__blob_new(bytes) : NULL;
 }
 
 size_t tp__vread_call(struct tp__vread *r)
@@ -271,11 +289,11 @@ void tp__vread_next(struct tp__vread *r, struct tp_value *v)
 	case K_BYTES:
 	case K_USER:
 		v->len = u32_at(m->lens.data, r->l++);
-		v->data = r->blob->data + r->b;
+		v->data = r->base + r->b;
 		v->blob = r->blob;
 		r->b += v->len + 1;
 		if (k == K_USER) {
-			v->type_name = r->blob->data + r->b;
+			v->type_name = r->base + r->b;
 			r->b += strlen(v->type_name) + 1;
 		}
 		break;

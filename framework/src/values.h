@@ -67,7 +67,8 @@ void tp__cols_to_pb(const struct tp__cols *c, const struct tp__cols_pos *a,
 
 struct tp__vread {
 	const Troupe__Values *m;
-	struct tp__blob *blob; /* a copy of m->data (NULL: no bytes) */
+	struct tp__blob *blob; /* holds a copy of m->data (NULL: no bytes) */
+	char *base;            /* where that copy starts in it */
 	size_t v, i, d, l, b, c;
 	size_t count, calls;
 };
@@ -78,6 +79,15 @@ struct tp__vread {
  * Release with tp__vread_done.
  */
 int tp__vread_init(struct tp__vread *r, const Troupe__Values *m);
+/* tp__vread_init with the bytes copied into shared (when it has room
+ * left: a blob for a whole batch of messages, from tp__vread_batch_blob),
+ * so a batch of small tasks costs one allocation, not one per task. The
+ * values then keep the whole blob alive. */
+int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
+                      struct tp__blob *shared);
+/* A blob of bytes for a batch (NULL when 0); release with
+ * tp__blob_unref. */
+struct tp__blob *tp__vread_batch_blob(size_t bytes);
 /* The number of values of the next call (1 without calls). */
 size_t tp__vread_call(struct tp__vread *r);
 /* Fills v with the next value; it holds its own reference to the blob
