@@ -88,10 +88,8 @@ void tp_payload_free(tp_payload *p)
 	free(p);
 }
 
-int tp__payload_reserve(tp_payload *p, size_t n)
+int tp__payload_grow(tp_payload *p, size_t n)
 {
-	if (p->cap - p->count >= n)
-		return TP_OK;
 	size_t cap = p->cap ? p->cap + p->cap / 2 : 4; /* 1.5x: less slack */
 	if (cap < p->count + n)
 		cap = p->count + n;

@@ -15,6 +15,7 @@
 
 #include <stdatomic.h>
 
+#include "troupe/error.h"
 #include "troupe/payload.h"
 
 struct tp__blob {
@@ -70,6 +71,10 @@ int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
                          const char *type_name, int own);
 
 /* Grows p so it has room for n more values. */
-int tp__payload_reserve(tp_payload *p, size_t n);
+int tp__payload_grow(tp_payload *p, size_t n);
+static inline int tp__payload_reserve(tp_payload *p, size_t n)
+{
+	return p->cap - p->count >= n ? TP_OK : tp__payload_grow(p, n);
+}
 
 #endif

@@ -391,17 +391,20 @@ static int job_inputs(struct tp_pool_result *j, const struct submit *s,
  */
 static size_t bounded_chunks(const struct submit *s, size_t cs)
 {
-	size_t total = 0, per;
+	size_t total = 0, per, step, seen = 0;
 	if (s->kind != POOL_MAP && s->kind != POOL_STARMAP)
 		return cs;
-	for (size_t i = 0; i < s->n; i++) {
+	/* The average size from up to 4096 items spread over the list: the
+	 * exact sizes are counted once, per task, in job_args. */
+	step = s->n > 4096 ? s->n / 4096 : 1;
+	for (size_t i = 0; i < s->n; i += step, seen++) {
 		const tp_payload *p = s->kind == POOL_MAP ? NULL : s->argv[i];
 		if (s->kind == POOL_MAP)
 			total += tp__value_wire_bytes(&s->items->values[i]);
 		for (size_t k = 0; k < tp_payload_count(p); k++)
 			total += tp__value_wire_bytes(&p->values[k]);
 	}
-	per = s->n ? total / s->n + 1 : 1;
+	per = seen ? total / seen + 1 : 1;
 	if (per * cs > TASK_BYTES)
 		cs = TASK_BYTES / per > 0 ? TASK_BYTES / per : 1;
 	return cs;

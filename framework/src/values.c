@@ -23,10 +23,12 @@ static const unsigned char kind_of[] = {
     [TP_TSTRING] = K_STRING, [TP_TBYTES] = K_BYTES, [TP_TPROTO] = K_USER,
 };
 
-static const tp_type type_of[] = {
-    [K_NONE] = TP_TNONE,     [K_INT] = TP_TINT,     [K_DOUBLE] = TP_TDOUBLE,
-    [K_STRING] = TP_TSTRING, [K_BYTES] = TP_TBYTES, [K_USER] = TP_TPROTO,
-};
+/* tp__vread_next relies on kind = type + 1. */
+_Static_assert(K_INT - K_NONE == TP_TINT && K_DOUBLE - K_NONE == TP_TDOUBLE &&
+                   K_STRING - K_NONE == TP_TSTRING &&
+                   K_BYTES - K_NONE == TP_TBYTES &&
+                   K_USER - K_NONE == TP_TPROTO,
+               "Value kinds follow tp_type");
 
 static char *vbuf_grow(struct tp__vbuf *b, size_t n)
 {
@@ -260,44 +262,6 @@ int tp__vread_init(struct tp__vread *r, const Troupe__Values *m)
 struct tp__blob *tp__vread_batch_blob(size_t bytes)
 {
 	return bytes > 0 ? tp__blob_new(bytes) : NULL;
-}
-
-size_t tp__vread_call(struct tp__vread *r)
-{
-	if (r->m->calls.len == 0)
-		return 1;
-	return u32_at(r->m->calls.data, r->c++);
-}
-
-void tp__vread_next(struct tp__vread *r, struct tp_value *v)
-{
-	const Troupe__Values *m = r->m;
-	unsigned k = kind_at(m, r->v++);
-	v->type = type_of[k];
-	v->len = 0;
-	v->data = NULL;
-	v->type_name = NULL;
-	v->blob = NULL;
-	switch (k) {
-	case K_INT:
-		memcpy(&v->i, m->ints.data + 8 * r->i++, sizeof(v->i));
-		break;
-	case K_DOUBLE:
-		memcpy(&v->d, m->doubles.data + 8 * r->d++, sizeof(v->d));
-		break;
-	case K_STRING:
-	case K_BYTES:
-	case K_USER:
-		v->len = u32_at(m->lens.data, r->l++);
-		v->data = r->base + r->b;
-		v->blob = r->blob;
-		r->b += v->len + 1;
-		if (k == K_USER) {
-			v->type_name = r->base + r->b;
-			r->b += strlen(v->type_name) + 1;
-		}
-		break;
-	}
 }
 
 void tp__vread_done(struct tp__vread *r)

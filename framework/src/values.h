@@ -89,10 +89,53 @@ int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
  * tp__blob_unref. */
 struct tp__blob *tp__vread_batch_blob(size_t bytes);
 /* The number of values of the next call (1 without calls). */
-size_t tp__vread_call(struct tp__vread *r);
+static inline size_t tp__vread_call(struct tp__vread *r)
+{
+	uint32_t x;
+	if (r->m->calls.len == 0)
+		return 1;
+	memcpy(&x, r->m->calls.data + 4 * r->c++, sizeof(x));
+	return x;
+}
+
 /* Fills v with the next value; it holds its own reference to the blob
- * (release it with tp__value_release). */
-void tp__vread_next(struct tp__vread *r, struct tp_value *v);
+ * (release it with tp__value_release). Inline: it runs once per value. */
+static inline void tp__vread_next(struct tp__vread *r, struct tp_value *v)
+{
+	const Troupe__Values *m = r->m;
+	unsigned k = m->kinds.len ? m->kinds.data[r->v] : m->kind;
+	uint32_t len;
+	r->v++;
+	/* kinds 1..6 (checked by tp__vread_init) are tp_type + 1 */
+	v->type = (tp_type)(k - TROUPE__VALUE__KIND_NONE);
+	v->len = 0;
+	v->data = NULL;
+	v->type_name = NULL;
+	v->blob = NULL;
+	switch (k) {
+	case TROUPE__VALUE__KIND_I:
+		memcpy(&v->i, m->ints.data + 8 * r->i++, sizeof(v->i));
+		break;
+	case TROUPE__VALUE__KIND_D:
+		memcpy(&v->d, m->doubles.data + 8 * r->d++, sizeof(v->d));
+		break;
+	case TROUPE__VALUE__KIND_S:
+	case TROUPE__VALUE__KIND_B:
+	case TROUPE__VALUE__KIND_USER:
+		memcpy(&len, m->lens.data + 4 * r->l++, sizeof(len));
+		v->len = len;
+		v->data = r->base + r->b;
+		v->blob = r->blob;
+		r->b += (size_t)len + 1;
+		if (k == TROUPE__VALUE__KIND_USER) {
+			v->type_name = r->base + r->b;
+			r->b += strlen(v->type_name) + 1;
+		}
+		break;
+	default:
+		break;
+	}
+}
 void tp__vread_done(struct tp__vread *r);
 
 #endif
