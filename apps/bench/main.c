@@ -32,8 +32,8 @@ static const struct bench_workload workloads[] = {
      "1 producer, 1 consumer process (--payload int|bytes1k, --n N)",
      "payload n#", bench_queue},
     {"pipe_pingpong",
-     "median pipe round trip (--n N, --warmup W, --raw, --compare)",
-     "n# warmup# raw! compare!", bench_pipe},
+     "median pipe round trip (--n N, --warmup W, --raw, --bytes, --compare)",
+     "n# warmup# raw! bytes! compare!", bench_pipe},
     {"pool_map",
      "Pool(P).map(f, N items) items/s through tp_pool_map (--payload "
      "int|str|bytes1k|double, --n, --procs, --chunksize; --payload "

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "runtime_int.h"
+#include "internal.h"
 
 static FILE *event_log; /* fallback without a logging actor */
 static int foreground = 1;

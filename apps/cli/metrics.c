@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "runtime_int.h"
+#include "internal.h"
 
 void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
                 Troupe__SupReply *rep);

@@ -2,7 +2,8 @@
  * pool_int.h - internal: the pool's objects, shared by pool.c (API and
  * lifecycle), pool_job.c (results and iterators), pool_loop.c (the
  * supervisor thread), pool_send.c (sending batches), pool_worker.c (the
- * worker process), pool_file.c (shared files) and pool_sched.c.
+ * worker process), pool_file.c (shared files), pool_sched.c, and init.c
+ * (tp__pool_fini).
  *
  * Locking: pool->mu guards the pool (queue, workers, job list); job->mu
  * guards one job's results. Order: pool->mu before job->mu. Callbacks run
@@ -210,5 +211,10 @@ int tp__pool_send(nng_socket s, const void *env_msg, int flags);
 int tp__pool_file_create(char *path, size_t len, const char *kind, size_t size,
                          void **addr);
 int tp__pool_file_attach(const char *path, void **addr, size_t *size);
+
+/* The pool module's part of tp_fini (pool.c, called by init.c): terminates
+ * and joins every pool still open, as Python finalizes pools at exit,
+ * before children are finished. */
+void tp__pool_fini(void);
 
 #endif

@@ -1,5 +1,10 @@
 /*
- * payload_int.h - the layout of a tp_payload, shared with the wire code.
+ * payload_int.h - internal: the layout of a tp_payload (an array of
+ * struct tp_value, one per value the user added; not the shared Value of
+ * troupe/shared.h, whose struct is tp_shared_value). Shared by payload.c,
+ * wire.c (conversion to and from Troupe__Payload), values.c (value lists
+ * in columns) and the modules that read or build payload values directly:
+ * queue.c, pipe_io.c, the pool and the manager (mgr_int.h).
  *
  * A variable-size value (string, bytes, message) either owns one malloc'ed
  * block (blob NULL) or borrows its bytes from a shared, reference-counted

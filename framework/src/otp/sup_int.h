@@ -1,6 +1,8 @@
 /*
  * sup_int.h - internal: the supervisor tree's data structures, shared by
- * sup.c (public calls), sup_loop.c (event loop, plans, strategies) and
+ * sup.c (public calls, building and freeing the tree), sup_rt.c (runtime
+ * calls on a running tree), sup_loop.c (the event loop), sup_child.c (the
+ * children's state machine: queues, exits, intensity, strategies) and
  * sup_spawn.c (starting and signalling command-line children).
  *
  * The whole tree is guarded by the root's mutex. Each supervisor has a
@@ -97,7 +99,7 @@ void tp__sup_free_captures(struct sup_child *c, int wait_ms);
 void *tp__sup_loop(void *arg);
 void tp__sup_wake(tp_sup *root);
 
-/* sup_ops.c */
+/* sup_child.c: the children's state machine */
 void tp__sup_emit(tp_sup *s, tp_sup_event_kind k, struct sup_child *c,
                   int code);
 /* A starting child is ready: its start op is done. */
@@ -113,7 +115,6 @@ void tp__sup_cancel_all(tp_sup *s);
 /* Enqueues a stop for every live child of s, in reverse order. */
 void tp__sup_stop_all(tp_sup *s, struct sup_req *req);
 
-/* sup_exit.c */
 /* A child is gone (exit code, -N for signal N): restart policy. */
 void tp__sup_child_exited(struct sup_child *c, int code);
 /* Reaps c if its pidfd said so, then tp__sup_child_exited. */
