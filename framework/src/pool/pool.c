@@ -23,8 +23,8 @@
 #define SEG_MIN        65536 /* int maps from this size use a shared file, */
 #define SEG_CHUNK_MIN  1024  /* when their chunks are this big */
 #define TASK_BYTES                                                             \
-	((size_t)1 << 20) /* about the most arguments a                        \
-	                     task carries (see below) */
+	((size_t)256 << 10) /* about the most arguments                        \
+	                        a task carries (below) */
 
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tp_pool *live;

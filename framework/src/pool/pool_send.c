@@ -41,7 +41,7 @@ int tp__pool_send(nng_socket s, const void *env_msg, int flags)
 
 #define BATCH_TASKS 256
 #define BATCH_ITEMS 65536
-#define BATCH_BYTES ((size_t)1 << 20) /* a batch stops past 1 MiB... */
+#define BATCH_BYTES ((size_t)256 << 10) /* a batch stops past 256 KiB... */
 
 struct batch {
 	struct pool_task *t[BATCH_TASKS];
