@@ -217,7 +217,9 @@ int bench_pool_map(int argc, char **argv)
 	int rv;
 	while (k <= P_MAPINT && strcmp(pl, payload_names[k]) != 0)
 		k++;
-	long n = bench_opt_long(argc, argv, "n", cs == 1 ? 100000 : def_n[k]);
+	long n = k > P_MAPINT ? 0
+	                      : bench_opt_long(argc, argv, "n",
+	                                       cs == 1 ? 100000 : def_n[k]);
 	if (k > P_MAPINT || n < 1 || procs < 1 || cs < 0) {
 		fprintf(stderr, "pool_map: --payload int|str|bytes1k|double|"
 		                "map_int, --n >= 1, --procs >= 1, "
