@@ -29,8 +29,9 @@ static const struct bench_workload workloads[] = {
     {"sync_create", "create+free a shared Lock / Value (--n N)", "n#",
      bench_sync_create},
     {"queue_throughput",
-     "1 producer, 1 consumer process (--payload int|bytes1k, --n N)",
-     "payload n#", bench_queue},
+     "P producers, C consumers (--payload int|bytes1k, --n N, "
+     "--producers P, --consumers C)",
+     "payload n# producers# consumers#", bench_queue},
     {"pipe_pingpong",
      "median pipe round trip (--n N, --warmup W, --raw, --bytes, --compare)",
      "n# warmup# raw! bytes! compare!", bench_pipe},
