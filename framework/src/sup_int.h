@@ -38,8 +38,13 @@ struct sup_child {
 	tp_child_state state;
 	pid_t pid;
 	int pidfd;
-	int notify_fd; /* read end while waiting for tp_ready */
-	int timed_out; /* killed for missing the ready deadline */
+	int notify_fd;      /* read end while waiting for tp_ready */
+	int timed_out;      /* killed for missing the ready deadline */
+	int killed;         /* SIGKILL after the shutdown time ran out */
+	int stop_sig;       /* the stop signal sent by a stop op, 0 none */
+	int64_t restart_at; /* a delayed restart is due then; 0 none */
+	int backoff_ms;     /* the next restart delay */
+	int start_fails;    /* failed starts in a row (start_retries) */
 	int64_t started_ms;
 	int64_t deadline_ms; /* ready, startsecs or kill deadline; 0 none */
 	unsigned restarts;
@@ -48,7 +53,8 @@ struct sup_child {
 	int tmpl;           /* simple_one_for_one template */
 	struct sup_op *cur; /* the op waiting on this child */
 	char log_path[256];
-	tp_log_capture *cap[2]; /* spec.capture: stdout, stderr readers */
+	tp_log_capture *cap[2];      /* spec.capture: stdout, stderr readers */
+	struct tp__filecap *fcap[2]; /* rotated log files: stdout, stderr */
 };
 
 enum sup_op_kind { SUP_OP_START, SUP_OP_STOP };
@@ -75,6 +81,7 @@ struct tp_sup {
 	int nrestarts;
 	int shutting; /* stopping everything: no restarts */
 	int failed;
+	int auto_done; /* ended by auto_shutdown: exits 0 to its parent */
 	unsigned dyn_seq;
 	/* Root only. */
 	pthread_mutex_t mu;
@@ -92,6 +99,9 @@ int tp__sup_reap(struct sup_child *c, int *code);
 void tp__sup_close_fds(struct sup_child *c);
 /* Frees c's output captures, first waiting up to wait_ms for their end. */
 void tp__sup_free_captures(struct sup_child *c, int wait_ms);
+
+/* sup_exit.c: a delayed restart is due (c->restart_at passed). */
+void tp__sup_restart_due(struct sup_child *c);
 
 /* sup_loop.c */
 void *tp__sup_loop(void *arg);
