@@ -239,10 +239,10 @@ static void test_config_errors_name_file_and_line(void **state)
 	                    "3: bad restart 'sometimes'");
 	expect_config_error("[supervisor]\nstrategy = one_for_one\n\n"
 	                    "[program:a]\nrestart = permanent\n",
-	                    "5: [program:a] has no command");
+	                    "4: [program:a] has no command");
 	expect_config_error("[program:a]\ncommand = /bin/true\ngroup = nope\n",
-	                    "2: [program:a]: unknown group 'nope'");
-	expect_config_error("[thing:a]\nx = 1\n", "2: unknown section");
+	                    "3: [program:a]: unknown group 'nope'");
+	expect_config_error("[thing:a]\nx = 1\n", "1: unknown section");
 	expect_config_error("[program:a]\ncommand = /bin/true\n"
 	                    "shutdown = soon\n",
 	                    "3: bad shutdown 'soon'");
@@ -251,7 +251,7 @@ static void test_config_errors_name_file_and_line(void **state)
 	                    "3: duplicate section [program:a]");
 	expect_config_error("[program:a]\ncommand = /bin/true\n"
 	                    "[group:a]\nstrategy = one_for_all\n",
-	                    "4: duplicate name 'a'");
+	                    "1: duplicate name 'a'");
 	expect_config_error("[supervisor]\nintensity = -1\n"
 	                    "[program:a]\ncommand = /bin/true\n",
 	                    "2: bad intensity");

@@ -10,52 +10,80 @@
 #include "troupe.pb-c.h"
 #include "troupe/troupe.h"
 
-#define CFG_MAX_PROGS  128
-#define CFG_MAX_GROUPS 32
+#define CFG_MAX_GROUPS 128
+#define CFG_MAX_PROGS  4096
 
 struct cfg_group {
 	char name[64];
 	char parent[64]; /* "" : the root */
 	tp_sup_flags flags;
 	tp_restart restart;
+	int priority; /* supervisord's: lower starts first (default 999) */
+	int order;    /* then the order of the sections in the files */
 	int line;
+	char file[512];
 };
 
 struct cfg_prog {
-	char name[64];
+	char name[64];    /* the process name (process_name expanded) */
+	char program[64]; /* its [program:NAME] */
 	char group[64];
-	char command[1024];
-	char *argv[64]; /* points into argv_buf */
-	char argv_buf[1024];
-	char *env[32];
-	char env_buf[1024];
-	char envraw[1024];
+	int group_line; /* where `group =` was said */
+	char command[4096];
+	char *argv[256]; /* points into argv_buf */
+	char argv_buf[4096];
+	char *env[128];
+	char env_buf[8192];
+	char envraw[8192];
 	char actor[256]; /* actor = URL: its TROUPE_ACTOR_ADDR */
 	char actor_env[300];
-	char directory[256];
-	char log[256];
+	char directory[1024];
+	char log[1024];     /* stdout (and stderr) file; "" captured */
+	char err_log[1024]; /* stderr apart (redirect_stderr = false) */
+	int err_apart;      /* 1: err_log is used */
+	char user[64];
+	int priority;
+	int order;
 	tp_child_spec spec; /* argv/env/cwd/log point into this struct */
 	int line;
+	char file[512];
 };
 
 struct cfg {
 	char path[512];
 	tp_sup_flags root;
 	char socket[256];
-	char http[128];    /* "host:port" for /metrics, or "" */
-	char logfile[256]; /* the logging actor's file, "" for the default */
-	int loglevel;      /* its level, 0 for INFO */
+	int socket_line;    /* where socket was set (0: not in the file) */
+	char http[128];     /* "host:port" for /metrics, or "" */
+	char logfile[1024]; /* the daemon's log file, "" for the default */
+	uint64_t log_max_bytes;
+	unsigned log_backups;
+	int loglevel; /* its level, 0 for INFO */
+	char pidfile[1024];
+	char progs_env[4096]; /* [supervisord] environment, for every program */
+	char notes[2048];     /* keys accepted and not used, said at start */
 	struct cfg_group groups[CFG_MAX_GROUPS];
 	int ngroups;
-	struct cfg_prog progs[CFG_MAX_PROGS];
-	int nprogs;
+	struct cfg_prog *progs;
+	int nprogs, cap;
 };
 
 /*
- * cfg_load parses path into *c (zeroed first). On error it writes
- * "FILE:LINE: message" into err and returns non-zero; nothing is started.
+ * cfg_load parses path (and what it includes) into *c (zeroed first). On
+ * error it writes every problem found, one "FILE:LINE: message" a line,
+ * into err and returns non-zero; nothing is started. c must be freed with
+ * cfg_free either way.
  */
 int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen);
+/* Frees what c holds and c itself (calloc'ed by the caller); NULL ok. */
+void cfg_free(struct cfg *c);
+
+/* The daemon's log file when the config names none:
+ * $XDG_STATE_HOME/troupe/NAME.log (~/.local/state), or as root without
+ * XDG_STATE_HOME /var/log/troupe/NAME.log; NAME is the config file's name
+ * without its extension. It outlives the daemon: `troupe logs -c FILE`
+ * can read it after the daemon is gone. */
+void cfg_default_log(const struct cfg *c, char *buf, size_t len);
 
 /* Finds a program or group by name, NULL if none. */
 struct cfg_prog *cfg_prog(struct cfg *c, const char *name);

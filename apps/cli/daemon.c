@@ -67,35 +67,62 @@ static void on_event(void *arg, const tp_sup_event *ev)
 		(void)!write(event_err, line, strlen(line));
 }
 
-/* Adds the groups and programs of c in file order (by line). */
+/* One child of a level: a group (g) or a program (p), ordered by
+ * priority (supervisord's, lower first), then by place in the file. */
+struct entry {
+	struct cfg_group *g;
+	struct cfg_prog *p;
+	int priority, index;
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Adds the children of group name ("" the root) to sup, in order. */
+static int build_level(struct cfg *c, tp_sup *sup, const char *name)
+{
+	struct entry *e =
+	    calloc((size_t)(c->ngroups + c->nprogs) + 1, sizeof(*e));
+	int n = 0, rv = TP_OK;
+	if (e == NULL)
+		return TP_ENOMEM;
+	/* Groups and programs interleave in the order of their sections. */
+	for (int i = 0; i < c->ngroups; i++)
+		if (strcmp(c->groups[i].parent, name) == 0)
+			e[n++] = (struct entry){&c->groups[i], NULL,
+			                        c->groups[i].priority,
+			                        c->groups[i].order};
+	for (int i = 0; i < c->nprogs; i++)
+		if (strcmp(c->progs[i].group, name) == 0)
+			e[n++] = (struct entry){NULL, &c->progs[i],
+			                        c->progs[i].priority,
+			                        c->progs[i].order};
+	qsort(e, (size_t)n, sizeof(*e), entry_cmp);
+	for (int i = 0; i < n && rv == TP_OK; i++) {
+		tp_sup *sub;
+		if (e[i].p != NULL)
+			rv = tp_sup_add_child(sup, &e[i].p->spec);
+		else if ((rv = tp_sup_add_sup(sup, e[i].g->name, &e[i].g->flags,
+		                              e[i].g->restart, &sub)) == TP_OK)
+			rv = build_level(c, sub, e[i].g->name);
+	}
+	free(e);
+	return rv;
+}
+
+/* Builds the tree of c: groups as nested supervisors. */
 int daemon_build(struct cfg *c, tp_sup **out)
 {
-	tp_sup *subs[CFG_MAX_GROUPS] = {0};
-	tp_sup *root;
+	tp_sup *root = NULL;
 	c->root.on_event = on_event;
 	int rv = tp_sup_new(&root, &c->root);
-	int gi = 0, pi = 0;
-	while (rv == TP_OK && (gi < c->ngroups || pi < c->nprogs)) {
-		int take_group =
-		    gi < c->ngroups &&
-		    (pi == c->nprogs || c->groups[gi].line < c->progs[pi].line);
-		if (take_group) {
-			struct cfg_group *g = &c->groups[gi];
-			tp_sup *parent = root;
-			if (g->parent[0])
-				parent =
-				    subs[cfg_group(c, g->parent) - c->groups];
-			rv = tp_sup_add_sup(parent, g->name, &g->flags,
-			                    g->restart, &subs[gi++]);
-		} else {
-			struct cfg_prog *p = &c->progs[pi++];
-			tp_sup *owner = root;
-			if (p->group[0])
-				owner =
-				    subs[cfg_group(c, p->group) - c->groups];
-			rv = tp_sup_add_child(owner, &p->spec);
-		}
-	}
+	if (rv == TP_OK)
+		rv = build_level(c, root, "");
 	if (rv != TP_OK) {
 		tp_sup_free(root);
 		return rv;
@@ -394,7 +421,7 @@ int cmd_supervise(int argc, char **argv)
 	struct daemon d = {0};
 	const char *file = NULL, *sock = NULL;
 	int det = 0, report_fd = -1;
-	char err[700];
+	char err[16384];
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
@@ -421,8 +448,8 @@ int cmd_supervise(int argc, char **argv)
 	if ((d.cfg = calloc(1, sizeof(*d.cfg))) == NULL)
 		return 1;
 	if (cfg_load(file, d.cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "troupe: %s\n", err);
-		free(d.cfg);
+		fprintf(stderr, "%s\n", err);
+		cfg_free(d.cfg);
 		return 2;
 	}
 	if (sock != NULL)
@@ -436,21 +463,21 @@ int cmd_supervise(int argc, char **argv)
 		        "troupe: %s: its directory must be private "
 		        "(owned by you, mode 0700)\n",
 		        d.socket);
-		free(d.cfg);
+		cfg_free(d.cfg);
 		return 1;
 	}
 	if (socket_busy(d.socket)) {
 		fprintf(stderr, "troupe: a daemon already runs at %s\n",
 		        d.socket);
-		free(d.cfg);
+		cfg_free(d.cfg);
 		return 1;
 	}
 	if (det && detach(&report_fd) != 0) {
 		perror("troupe: fork");
-		free(d.cfg);
+		cfg_free(d.cfg);
 		return 1;
 	}
 	int rv = run(&d, report_fd, det);
-	free(d.cfg);
+	cfg_free(d.cfg);
 	return rv;
 }

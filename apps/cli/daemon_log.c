@@ -66,8 +66,9 @@ void dlog_apply(struct daemon *d, struct cfg *c)
 {
 	/* A program with its own `log = FILE` keeps writing it. */
 	for (int i = 0; i < c->nprogs; i++)
-		c->progs[i].spec.capture =
-		    d->log_actor != NULL && c->progs[i].log[0] == '\0';
+		c->progs[i].spec.capture = d->log_actor != NULL &&
+		                           c->progs[i].log[0] == '\0' &&
+		                           !c->progs[i].err_apart;
 }
 
 void dlog_watch(struct daemon *d)

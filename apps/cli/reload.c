@@ -47,7 +47,7 @@ static int remove_prog(struct daemon *d, const char *name)
 int daemon_reload(struct daemon *d, char *msg, size_t len)
 {
 	struct cfg *n = calloc(1, sizeof(*n));
-	char err[700];
+	char err[4096];
 	int added = 0, removed = 0, changed = 0, rv = TP_OK;
 	if (n == NULL) {
 		snprintf(msg, len, "reload: out of memory");
@@ -55,7 +55,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
 	}
 	if (cfg_load(d->cfg->path, n, err, sizeof(err)) != 0) {
 		snprintf(msg, len, "reload refused: %s", err);
-		free(n);
+		cfg_free(n);
 		return TP_EINVAL;
 	}
 	dlog_apply(d, n);
@@ -63,7 +63,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
 		snprintf(msg, len,
 		         "reload refused: groups changed; restart "
 		         "the daemon to change groups");
-		free(n);
+		cfg_free(n);
 		return TP_ESTATE;
 	}
 	for (int i = 0; i < d->cfg->nprogs && rv == TP_OK; i++) {
@@ -87,7 +87,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
 			changed++;
 	}
 	n->root.on_event = d->cfg->root.on_event;
-	free(d->cfg);
+	cfg_free(d->cfg);
 	d->cfg = n;
 	if (rv != TP_OK)
 		snprintf(msg, len, "reload: %s", tp_strerror(rv));
