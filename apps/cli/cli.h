@@ -127,13 +127,41 @@ int daemon_reload(struct daemon *d, char *msg, size_t len);
  * dlog_watch restarts it if it died (main loop); dlog_stop_actor stops it
  * (the control command "log-stop", for tests); dlog_say logs a daemon
  * message (stderr without the actor); dlog_free stops and frees it. */
-int dlog_start(struct daemon *d, int foreground_fd);
+int dlog_start(struct daemon *d);
+/* Events in the foreground go to stderr too (<N> prefixes when stderr is
+ * the journal); detached, they go only to the log. */
+void dlog_console_open(int foreground);
+/* One event line of the daemon at level (actor, event file, console). */
+void dlog_event(struct daemon *d, int level, const char *msg);
 void dlog_apply(struct daemon *d, struct cfg *c);
 void dlog_watch(struct daemon *d);
 int dlog_stop_actor(struct daemon *d);
 void dlog_say(struct daemon *d, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void dlog_free(struct daemon *d);
+
+/* daemon_event.c: the tree's events as lines (on_event of the root);
+ * devent_groups copies the group parents for the names; the last failure
+ * (a failed start, a crash) is kept for the "did not start" message. */
+void devent_groups(const struct cfg *c);
+void devent_on_event(void *arg, const tp_sup_event *ev);
+void devent_last_failure(char *buf, size_t len);
+
+/* daemon_sd.c: systemd's notify protocol (no-ops without NOTIFY_SOCKET). */
+void dsd_init(void);
+int dsd_period_ms(void); /* half of WATCHDOG_USEC in ms, 0: none */
+void dsd_ready(const char *status);
+void dsd_reloading(void);
+void dsd_stopping(void);
+void dsd_watchdog(void); /* WATCHDOG=1 when half the period has passed */
+
+/* reaper.c: kills every program's process group when the daemon dies.
+ * reaper_start (before any thread) first kills what a dead daemon on the
+ * same socket left (returns how many groups) and forks the reaper. */
+int reaper_start(const char *socket_path);
+void reaper_add(pid_t pgid);
+void reaper_del(pid_t pgid);
+void reaper_stop(void); /* an orderly end: the reaper leaves */
 
 /* daemon.c: `troupe supervise FILE [--detach] [--socket PATH]`. */
 int cmd_supervise(int argc, char **argv);

@@ -480,6 +480,52 @@ static void unix_http_server(struct parse *p, const struct ini_sect *s)
 	}
 }
 
+struct here {
+	char dir[PATH_MAX];
+};
+
+static const char *here_lookup(void *arg, const char *name)
+{
+	struct here *h = arg;
+	if (strcmp(name, "here") == 0)
+		return h->dir;
+	if (strncmp(name, "ENV_", 4) == 0)
+		return getenv(name + 4);
+	return NULL;
+}
+
+/* %(here)s and %(ENV_X)s in the values of a section other than a
+ * program's (a program's are expanded per instance, config_prog.c). */
+static int expand_section(struct parse *p, struct ini_sect *s)
+{
+	struct here h;
+	char v[8192], why[300];
+	if (strncmp(s->name, "program:", 8) == 0)
+		return 0;
+	if (realpath(s->file, h.dir) == NULL)
+		snprintf(h.dir, sizeof(h.dir), "%s", s->file);
+	char *slash = strrchr(h.dir, '/');
+	if (slash != NULL)
+		*(slash == h.dir ? slash + 1 : slash) = '\0';
+	for (int i = 0; i < s->nkv; i++) {
+		struct ini_kv *kv = &s->kv[i];
+		if (strchr(kv->value, '%') == NULL)
+			continue;
+		if (!cv_expand(kv->value, v, sizeof(v), here_lookup, &h, why,
+		               sizeof(why))) {
+			cfg_err(p, s->file, kv->line, "%s (in %s)", why,
+			        kv->key);
+			continue;
+		}
+		char *dup = strdup(v);
+		if (dup == NULL)
+			return -1;
+		free(kv->value);
+		kv->value = dup;
+	}
+	return 0;
+}
+
 /* Headers, includes and repeated sections; -1 out of memory. */
 static int first_pass(struct parse *p)
 {
@@ -494,6 +540,8 @@ static int first_pass(struct parse *p)
 				        p->doc.s[j].line);
 				break;
 			}
+		if (expand_section(p, &p->doc.s[i]) != 0)
+			return -1;
 		if (strcmp(s->name, "include") == 0 && include(p, s) != 0)
 			return -1;
 	}

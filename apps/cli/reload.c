@@ -44,7 +44,7 @@ static int remove_prog(struct daemon *d, const char *name)
 	return rv == TP_ENOENT ? TP_OK : rv;
 }
 
-int daemon_reload(struct daemon *d, char *msg, size_t len)
+static int reload(struct daemon *d, char *msg, size_t len)
 {
 	struct cfg *n = calloc(1, sizeof(*n));
 	char err[4096];
@@ -87,6 +87,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
 			changed++;
 	}
 	n->root.on_event = d->cfg->root.on_event;
+	n->root.on_event_arg = d->cfg->root.on_event_arg;
 	cfg_free(d->cfg);
 	d->cfg = n;
 	if (rv != TP_OK)
@@ -94,5 +95,15 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
 	else
 		snprintf(msg, len, "reloaded: %d added, %d removed, %d changed",
 		         added, removed, changed);
+	return rv;
+}
+
+/* systemd hears RELOADING=1 before and READY=1 after, whatever the
+ * outcome (the old tree keeps running when the file is refused). */
+int daemon_reload(struct daemon *d, char *msg, size_t len)
+{
+	dsd_reloading();
+	int rv = reload(d, msg, len);
+	dsd_ready(rv == TP_OK ? "reloaded" : "reload refused");
 	return rv;
 }
