@@ -743,7 +743,8 @@ static void test_prometheus_endpoint(void **state)
 	out[n] = '\0';
 	close(fd);
 	assert_non_null(strstr(out, "200"));
-	assert_non_null(strstr(out, "troupe_child_up{name=\"a\"} 1"));
+	assert_non_null(
+	    strstr(out, "troupe_child_up{program=\"a\",group=\"\"} 1"));
 	assert_non_null(strstr(out, "troupe_child_restarts_total"));
 	kill(d, SIGTERM);
 	assert_int_equal(daemon_wait(d), 0);

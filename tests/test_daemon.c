@@ -9,6 +9,8 @@
  * Programs are small sh scripts that write what they see into files, so
  * the checks read files rather than the CLI's output.
  */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -700,6 +703,167 @@ static void test_backoff_and_significant(void **state)
 	       "job ended and is significant: the daemon shuts down");
 }
 
+/* GET /metrics from 127.0.0.1:port; the body into buf. */
+static void scrape(int port, char *buf, size_t len)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	const char *req = "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n";
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	size_t n = 0;
+	ssize_t k;
+	while (n < len - 1 && (k = read(fd, buf + n, len - 1 - n)) > 0)
+		n += (size_t)k;
+	buf[n] = '\0';
+	close(fd);
+	expect(buf, " 200 ");
+	char *body = strstr(buf, "\r\n\r\n");
+	assert_non_null(body);
+	memmove(buf, body + 4, strlen(body + 4) + 1);
+}
+
+static int name_ok(const char *n, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!(isalpha((unsigned char)n[i]) || n[i] == '_' ||
+		      n[i] == ':' || (i > 0 && isdigit((unsigned char)n[i]))))
+			return 0;
+	return len > 0;
+}
+
+/* The text exposition format, line by line: HELP and TYPE before a
+ * family's samples, one TYPE per family, names and labels well formed,
+ * values numbers, counters named _total. */
+static void check_exposition(const char *text)
+{
+	char families[64][128], types[64][16];
+	int nf = 0;
+	char *copy = strdup(text), *save = NULL;
+	assert_non_null(copy);
+	for (char *l = strtok_r(copy, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		char name[128], type[16];
+		if (sscanf(l, "# TYPE %127s %15s", name, type) == 2) {
+			for (int i = 0; i < nf; i++)
+				if (strcmp(families[i], name) == 0)
+					fail_msg("two TYPE lines for %s", name);
+			assert_true(nf < 64);
+			snprintf(families[nf], 128, "%s", name);
+			snprintf(types[nf++], 16, "%s", type);
+			if (strcmp(type, "counter") == 0 && strlen(name) > 6 &&
+			    strcmp(name + strlen(name) - 6, "_total") != 0)
+				fail_msg("counter %s is not named _total",
+				         name);
+			continue;
+		}
+		if (l[0] == '#') {
+			assert_int_equal(strncmp(l, "# HELP ", 7), 0);
+			continue;
+		}
+		size_t nl = strcspn(l, "{ ");
+		if (!name_ok(l, nl))
+			fail_msg("bad metric name in '%s'", l);
+		int known = 0;
+		for (int i = 0; i < nf; i++)
+			known |= strlen(families[i]) == nl &&
+			         strncmp(families[i], l, nl) == 0;
+		if (!known)
+			fail_msg("sample before its TYPE: '%s'", l);
+		const char *v = l + nl;
+		if (*v == '{') {
+			/* label="value",... */
+			v++;
+			while (*v != '}') {
+				size_t ln = strcspn(v, "=");
+				if (!name_ok(v, ln) || v[ln + 1] != '"')
+					fail_msg("bad label in '%s'", l);
+				v = strchr(v + ln + 2, '"');
+				assert_non_null(v);
+				v++;
+				if (*v == ',')
+					v++;
+				else if (*v != '}')
+					fail_msg("bad labels in '%s'", l);
+			}
+			v++;
+		}
+		char *end;
+		assert_int_equal(*v, ' ');
+		strtod(v + 1, &end);
+		if (end == v + 1 || *end != '\0')
+			fail_msg("bad value in '%s'", l);
+	}
+	free(copy);
+}
+
+static double sample(const char *text, const char *series)
+{
+	const char *p = strstr(text, series);
+	if (p == NULL)
+		return -1;
+	return strtod(p + strlen(series), NULL);
+}
+
+static void test_metrics_page(void **state)
+{
+	(void)state;
+	char buf[8192];
+	static char page[1 << 16];
+	/* A host that is not loopback does not pass for one. */
+	write_file(cfg, "[supervisor]\nhttp = 127.0.0.1@0.0.0.0:9\n"
+	                "[program:a]\ncommand = /bin/sleep 1000\n");
+	assert_int_equal(supervise_once(buf, sizeof(buf)), 2);
+	expect(buf, ":2: bad http '127.0.0.1@0.0.0.0:9' (HOST:PORT with a "
+	            "loopback host");
+	write_file(cfg, "[supervisor]\nhttp = 127.0.0.1:0\nintensity = 1000\n"
+	                "period = 1000\n"
+	                "[group:g]\n"
+	                "[program:busy]\ngroup = g\n"
+	                "command = /bin/sh -c 'i=0; while [ $i -lt 20000 ]; "
+	                "do i=$((i+1)); done; exit 3'\n"
+	                "restart_delay = 50\n"
+	                "[program:calm]\ncommand = /bin/sleep 1000\n");
+	daemon_spawn();
+	wait_output("metrics at http://127.0.0.1:");
+	slurp(out_path, buf, sizeof(buf));
+	int port = atoi(strstr(buf, "metrics at http://127.0.0.1:") + 28);
+	assert_true(port > 0);
+	double cpu = 0, exits = 0;
+	for (int64_t end = now_ms() + 20000; exits < 2;) {
+		if (now_ms() > end)
+			fail_msg("busy never exited twice:\n%s", page);
+		scrape(port, page, sizeof(page));
+		check_exposition(page);
+		double c = sample(page, "troupe_child_cpu_seconds_total{"
+		                        "program=\"busy\",group=\"g\"} ");
+		assert_true(c >= cpu); /* a counter: never back at a restart */
+		cpu = c;
+		exits =
+		    sample(page, "troupe_child_exits_total{program=\"busy\","
+		                 "group=\"g\",reason=\"error\"} ");
+		nap(20);
+	}
+	expect(page, "troupe_build_info{version=\"");
+	expect(page, "troupe_child_start_time_seconds{program=\"calm\","
+	             "group=\"\"} ");
+	expect(page, "troupe_child_last_exit_code{program=\"busy\","
+	             "group=\"g\"} 3");
+	expect(page, "troupe_child_restarts_total{program=\"busy\"");
+	expect(page, "troupe_log_dropped_total ");
+	expect(page, "troupe_log_lost_total ");
+	/* a group is a label, never a program of its own */
+	assert_null(strstr(page, "program=\"g\""));
+	/* the start time is since the epoch */
+	double t = sample(page, "troupe_child_start_time_seconds{program="
+	                        "\"calm\",group=\"\"} ");
+	assert_true(t > (double)time(NULL) - 3600 &&
+	            t < (double)time(NULL) + 60);
+	assert_int_equal(daemon_stop(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -719,6 +883,7 @@ int main(void)
 	        test_failed_start_names_program_and_command, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backoff_and_significant, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics_page, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

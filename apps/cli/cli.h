@@ -183,6 +183,12 @@ int ctl_call(const char *socket_path, const Troupe__SupRequest *req,
 int metrics_start(struct daemon *d, const char *hostport);
 void metrics_stop(struct daemon *d);
 
+/* Counts a program's exits by reason and the CPU of its ended runs. */
+void metrics_on_event(const tp_sup_event *ev);
+/* 1 when hostport is HOST:PORT with a loopback HOST (127.0.0.0/8 as an
+ * IPv4 literal, localhost, [::1]) and a port 0-65535. */
+int metrics_loopback(const char *hostport);
+
 /* Renders the tree as Prometheus text into a malloc'ed string. */
 char *metrics_text(struct daemon *d);
 

@@ -300,7 +300,15 @@ static void root_key(struct parse *p, const struct ini_sect *s,
 	if (strcmp(k, "socket") == 0) {
 		socket_key(p, s, kv);
 	} else if (strcmp(k, "http") == 0) {
-		setstr(p, s, kv, c->http, sizeof(c->http));
+		if (metrics_loopback(v))
+			setstr(p, s, kv, c->http, sizeof(c->http));
+		else
+			cfg_err(
+			    p, s->file, kv->line,
+			    "bad http '%s' (HOST:PORT with a loopback host: "
+			    "127.0.0.1, localhost or [::1]; port 0 picks "
+			    "one)",
+			    v);
 	} else if (strcmp(k, "logfile") == 0) {
 		setstr(p, s, kv, c->logfile, sizeof(c->logfile));
 	} else if (strcmp(k, "logfile_maxbytes") == 0) {

@@ -192,6 +192,7 @@ void devent_on_event(void *arg, const tp_sup_event *ev)
 	struct daemon *d = arg;
 	char msg[700];
 	int level = describe(ev, msg, sizeof(msg));
+	metrics_on_event(ev);
 	if (ev->kind == TP_EV_STARTED && ev->pid > 0)
 		reaper_add(ev->pid);
 	else if (ev->kind == TP_EV_EXITED && ev->pid > 0)

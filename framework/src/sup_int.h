@@ -45,6 +45,7 @@ struct sup_child {
 	int64_t restart_at; /* a delayed restart is due then; 0 none */
 	int backoff_ms;     /* the next restart delay */
 	int start_fails;    /* failed starts in a row (start_retries) */
+	int64_t last_cpu_ms; /* CPU time of the run that just ended */
 	int64_t started_ms;
 	int64_t deadline_ms; /* ready, startsecs or kill deadline; 0 none */
 	unsigned restarts;

@@ -36,6 +36,7 @@ void tp__sup_emit(tp_sup *s, tp_sup_event_kind k, struct sup_child *c, int code)
 		ev.requested = c->state == TP_CHILD_STOPPING;
 		ev.killed = c->killed;
 		ev.stop_signal = c->stop_sig;
+		ev.cpu_ms = c->last_cpu_ms;
 	} else if (c != NULL && k == TP_EV_START_FAILED) {
 		ev.error = code;
 		ev.exit_code = 0;

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <grp.h>
@@ -382,7 +383,12 @@ int tp__sup_reap(struct sup_child *c, int *code)
 	 * kill what is left of its group (a grandchild that ignored the
 	 * stop), then reap. */
 	kill(-c->pid, SIGKILL);
-	pid_t r = waitpid(c->pid, &st, 0);
+	struct rusage ru;
+	memset(&ru, 0, sizeof(ru));
+	pid_t r = wait4(c->pid, &st, 0, &ru);
+	c->last_cpu_ms =
+	    (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
 	if (r < 0)
 		*code = -SIGKILL;
 	else if (WIFSIGNALED(st))

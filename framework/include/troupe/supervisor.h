@@ -204,6 +204,7 @@ struct tp_sup_event {
 	int error;         /* TP_EV_START_FAILED: the TP_* error */
 	char *const *argv; /* TP_EV_START_FAILED: the command */
 	int delay_ms;      /* TP_EV_BACKOFF */
+	int64_t cpu_ms;    /* TP_EV_EXITED: user+system CPU of that run */
 };
 
 typedef struct tp_child_info {
