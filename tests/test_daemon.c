@@ -703,6 +703,47 @@ static void test_backoff_and_significant(void **state)
 	       "job ended and is significant: the daemon shuts down");
 }
 
+static int lines_in(const char *name)
+{
+	char p[400], buf[4096];
+	int n = 0;
+	path_of(p, sizeof(p), name);
+	slurp(p, buf, sizeof(buf));
+	for (char *c = buf; *c; c++)
+		n += *c == '\n';
+	return n;
+}
+
+static void test_simple_one_for_one_instances(void **state)
+{
+	(void)state;
+	char buf[8192];
+	write_file(cfg, "[group:pool]\nstrategy = one_for_one\ninstances = 3\n"
+	                "[program:worker]\ngroup = pool\n"
+	                "command = /bin/sleep 1000\n");
+	assert_int_equal(supervise_once(buf, sizeof(buf)), 2);
+	expect(buf, ":1: [group:pool]: instances needs strategy = "
+	            "simple_one_for_one");
+	write_file(cfg, "[group:pool]\nstrategy = simple_one_for_one\n"
+	                "instances = 3\n"
+	                "[program:worker]\ngroup = pool\n"
+	                "command = /bin/sh -c 'echo $$ >> %(ENV_T)s/w.pids; "
+	                "exec sleep 1000'\n");
+	daemon_spawn();
+	wait_output("ok: troupe daemon");
+	/* the three were started before "ok" */
+	slurp(out_path, buf, sizeof(buf));
+	char *r3 = strstr(buf, "pool:worker-3 ready");
+	assert_non_null(r3);
+	assert_true(r3 < strstr(buf, "ok: troupe daemon"));
+	for (int64_t end = now_ms() + 20000; lines_in("w.pids") < 3;) {
+		if (now_ms() > end)
+			fail_msg("the instances did not run");
+		nap(10);
+	}
+	assert_int_equal(daemon_stop(), 0);
+}
+
 /* GET /metrics from 127.0.0.1:port; the body into buf. */
 static void scrape(int port, char *buf, size_t len)
 {
@@ -883,6 +924,8 @@ int main(void)
 	        test_failed_start_names_program_and_command, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backoff_and_significant, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_simple_one_for_one_instances,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_metrics_page, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,8 +18,9 @@ struct cfg_group {
 	char parent[64]; /* "" : the root */
 	tp_sup_flags flags;
 	tp_restart restart;
-	int priority; /* supervisord's: lower starts first (default 999) */
-	int order;    /* then the order of the sections in the files */
+	int priority;  /* supervisord's: lower starts first (default 999) */
+	int order;     /* then the order of the sections in the files */
+	int instances; /* simple_one_for_one: children started at start */
 	int line;
 	char file[512];
 };

@@ -337,8 +337,8 @@ static void root_key(struct parse *p, const struct ini_sect *s,
 }
 
 static const char *const group_keys[] = {
-    "strategy", "intensity", "period", "auto_shutdown", "parent", "restart",
-    "priority", "programs",  NULL};
+    "strategy", "intensity", "period",   "auto_shutdown", "parent",
+    "restart",  "priority",  "programs", "instances",     NULL};
 
 static void group_section(struct parse *p, const struct ini_sect *s,
                           const char *name)
@@ -353,6 +353,12 @@ static void group_section(struct parse *p, const struct ini_sect *s,
 			continue;
 		if (strcmp(k, "parent") == 0) {
 			setstr(p, s, kv, g->parent, sizeof(g->parent));
+		} else if (strcmp(k, "instances") == 0) {
+			if (cv_long(v, 0, 1000, &x))
+				g->instances = (int)x;
+			else
+				cfg_err(p, s->file, kv->line,
+				        "bad instances '%s' (0 to 1000)", v);
 		} else if (strcmp(k, "priority") == 0) {
 			if (cv_long(v, -1000000, 1000000, &x))
 				g->priority = (int)x;
@@ -622,6 +628,17 @@ static void check(struct parse *p)
 			cfg_err(p, g->file, g->line,
 			        "[group:%s]: its parents make a cycle",
 			        g->name);
+		int members = 0;
+		for (int k = 0; k < c->nprogs; k++)
+			members += strcmp(c->progs[k].group, g->name) == 0;
+		if (g->instances > 0 &&
+		    (g->flags.strategy != TP_SIMPLE_ONE_FOR_ONE ||
+		     members != 1))
+			cfg_err(p, g->file, g->line,
+			        "[group:%s]: instances needs strategy = "
+			        "simple_one_for_one and one program (the "
+			        "template); it has %d",
+			        g->name, members);
 	}
 	for (int i = 0; i < c->nprogs; i++) {
 		struct cfg_prog *pr = &c->progs[i];

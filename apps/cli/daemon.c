@@ -323,6 +323,16 @@ static int start_tree(struct daemon *d, int report_fd)
 {
 	char why[800];
 	int rv = tp_sup_start(d->root);
+	/* simple_one_for_one groups: their instances, from the template */
+	for (int i = 0; rv == TP_OK && i < d->cfg->ngroups; i++) {
+		struct cfg_group *g = &d->cfg->groups[i];
+		tp_sup *sub =
+		    tp_sup_child_sup(daemon_owner(d, g->name), g->name);
+		tp_child_spec dyn = TP_CHILD_SPEC_INIT;
+		for (int k = 0; sub != NULL && k < g->instances && rv == TP_OK;
+		     k++)
+			rv = tp_sup_start_child(sub, &dyn, NULL);
+	}
 	if (rv == TP_OK)
 		return TP_OK;
 	devent_last_failure(why, sizeof(why));
