@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -114,6 +115,7 @@ static int setup(void **state)
 	setenv("T", dir, 1);
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
+	unsetenv("JOURNAL_STREAM");
 	return 0;
 }
 
@@ -645,6 +647,33 @@ static void test_honest_events(void **state)
 	wait_in_file("troupe/supervisord.log", "INFO troupe[");
 }
 
+static void test_journal_priority_prefixes(void **state)
+{
+	(void)state;
+	char buf[8192], env[64];
+	struct stat st;
+	write_file(out_path, "");
+	assert_int_equal(stat(out_path, &st), 0);
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", env, 1);
+	write_file(cfg, "[program:a]\n"
+	                "command = /bin/sh -c 'env > %(ENV_T)s/env.txt; "
+	                "exec sleep 1000'\n"
+	                "[program:b]\ncommand = /bin/sh -c 'sleep 0.2; kill "
+	                "-SEGV $$'\n"
+	                "autorestart = false\n");
+	daemon_spawn();
+	unsetenv("JOURNAL_STREAM");
+	wait_output("<3>troupe: b crashed: killed by SIGSEGV");
+	wait_output("<6>troupe: a started (pid ");
+	wait_file("env.txt");
+	char p[400];
+	path_of(p, sizeof(p), "env.txt");
+	assert_null(strstr(slurp(p, buf, sizeof(buf)), "JOURNAL_STREAM="));
+	assert_int_equal(daemon_stop(), 0);
+}
+
 static void test_failed_start_names_program_and_command(void **state)
 {
 	(void)state;
@@ -701,6 +730,36 @@ static void test_backoff_and_significant(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 	expect(slurp(out_path, buf, sizeof(buf)),
 	       "job ended and is significant: the daemon shuts down");
+}
+
+static void test_user_switch(void **state)
+{
+	(void)state;
+	struct passwd *pw = getpwnam("nobody");
+	char buf[8192], want[32];
+	if (geteuid() != 0 || pw == NULL) {
+		/* as a plain user, another user is refused with its line */
+		write_file(cfg, "[program:a]\ncommand = /bin/true\n"
+		                "user = root\n");
+		assert_int_equal(supervise_once(buf, sizeof(buf)), 2);
+		expect(buf, ":3: user 'root': only a daemon run as root");
+		return;
+	}
+	write_file(cfg, "[program:who]\n"
+	                "command = /bin/sh -c 'id -u; id -g; exec sleep "
+	                "1000'\n"
+	                "user = nobody\n"
+	                "stdout_logfile = %(here)s/who.out\n");
+	daemon_spawn();
+	wait_output("ok: troupe daemon");
+	snprintf(want, sizeof(want), "%u\n%u\n", (unsigned)pw->pw_uid,
+	         (unsigned)pw->pw_gid);
+	wait_in_file("who.out", want);
+	assert_int_equal(daemon_stop(), 0);
+	write_file(cfg, "[program:a]\ncommand = /bin/true\n"
+	                "user = no-such-user-here\n");
+	assert_int_equal(supervise_once(buf, sizeof(buf)), 2);
+	expect(buf, ":3: user 'no-such-user-here': no such user");
 }
 
 static int lines_in(const char *name)
@@ -920,10 +979,13 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_honest_events, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_journal_priority_prefixes,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_failed_start_names_program_and_command, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backoff_and_significant, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_user_switch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_simple_one_for_one_instances,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_metrics_page, setup, teardown),

@@ -77,12 +77,14 @@ static int resolve(const char *prog, char *out, size_t len)
 }
 
 /* What a supervisor's own service manager gave it is not for its
- * children: systemd's notify socket and watchdog, and our notify fd. */
+ * children: systemd's notify socket, watchdog and sockets, the journal
+ * stream (a child's stderr is not the supervisor's), our notify fd. */
 static int private_var(const char *e)
 {
 	static const char *const v[] = {
-	    NOTIFY_ENV "=", "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=",
-	    "LISTEN_FDS=",  "LISTEN_PID=",    "LISTEN_FDNAMES="};
+	    NOTIFY_ENV "=",    "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
+	    "WATCHDOG_PID=",   "LISTEN_FDS=",    "LISTEN_PID=",
+	    "LISTEN_FDNAMES=", "JOURNAL_STREAM="};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (strncmp(e, v[i], strlen(v[i])) == 0)
 			return 1;
