@@ -36,19 +36,6 @@ extern char **environ;
 static char dir[256], sock[300], cfg[300], out_path[300];
 static pid_t daemon_pid;
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap(int ms)
-{
-	struct timespec ts = {0, ms * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -81,11 +68,11 @@ static void wait_file(const char *name)
 	char p[400];
 	struct stat st;
 	path_of(p, sizeof(p), name);
-	for (int64_t end = now_ms() + 20000;
+	for (int64_t end = tp_test_now_ms() + 20000;
 	     stat(p, &st) != 0 || st.st_size == 0;) {
-		if (now_ms() > end)
+		if (tp_test_now_ms() > end)
 			fail_msg("%s never appeared", p);
-		nap(10);
+		tp_test_nap(10);
 	}
 }
 
@@ -93,12 +80,12 @@ static void wait_file(const char *name)
 static void wait_output(const char *text)
 {
 	static char buf[1 << 16];
-	for (int64_t end = now_ms() + 20000;
+	for (int64_t end = tp_test_now_ms() + 20000;
 	     strstr(slurp(out_path, buf, sizeof(buf)), text) == NULL;) {
-		if (now_ms() > end)
+		if (tp_test_now_ms() > end)
 			fail_msg("no '%s' in the daemon's output:\n%s", text,
 			         buf);
-		nap(10);
+		tp_test_nap(10);
 	}
 }
 
@@ -130,9 +117,9 @@ static int teardown(void **state)
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
 	/* The reaper kills what the daemon left; give it its 2 s. */
-	for (int64_t end = now_ms() + 5000;
-	     tp_test_children() != 0 && now_ms() < end;)
-		nap(10);
+	for (int64_t end = tp_test_now_ms() + 5000;
+	     tp_test_children() != 0 && tp_test_now_ms() < end;)
+		tp_test_nap(10);
 	assert_int_equal(tp_test_children(), 0);
 	tp__rmtree(dir);
 	return 0;
@@ -155,38 +142,33 @@ static pid_t daemon_spawn(void)
 	return pid;
 }
 
-static int daemon_stop(void)
+/* Waits (bounded) for the daemon to end by itself: its exit status. */
+static int daemon_exit(const char *what)
 {
 	int st;
-	assert_int_equal(kill(daemon_pid, SIGTERM), 0);
-	int64_t end = now_ms() + 20000;
+	int64_t end = tp_test_now_ms() + 20000;
 	while (waitpid(daemon_pid, &st, WNOHANG) == 0) {
-		if (now_ms() > end)
-			fail_msg("the daemon did not stop");
-		nap(10);
+		if (tp_test_now_ms() > end)
+			fail_msg("the daemon did not %s", what);
+		tp_test_nap(10);
 	}
 	daemon_pid = 0;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+static int daemon_stop(void)
+{
+	assert_int_equal(kill(daemon_pid, SIGTERM), 0);
+	return daemon_exit("stop");
+}
+
 /* Runs `troupe supervise cfg` to its end; its exit code, output in buf. */
 static int supervise_once(char *buf, size_t len)
 {
-	pid_t pid = daemon_spawn();
-	int st;
-	int64_t end = now_ms() + 20000;
-	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (now_ms() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			daemon_pid = 0;
-			fail_msg("supervise did not end");
-		}
-		nap(10);
-	}
-	daemon_pid = 0;
+	daemon_spawn();
+	int rv = daemon_exit("end");
 	slurp(out_path, buf, len);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return rv;
 }
 
 /* Waits (bounded) until the file holds text: the logging actor writes
@@ -196,11 +178,11 @@ static void wait_in_file(const char *name, const char *text)
 	static char buf[1 << 16];
 	char p[400];
 	path_of(p, sizeof(p), name);
-	for (int64_t end = now_ms() + 20000;
+	for (int64_t end = tp_test_now_ms() + 20000;
 	     strstr(slurp(p, buf, sizeof(buf)), text) == NULL;) {
-		if (now_ms() > end)
+		if (tp_test_now_ms() > end)
 			fail_msg("no '%s' in %s:\n%s", text, p, buf);
-		nap(10);
+		tp_test_nap(10);
 	}
 }
 
@@ -323,11 +305,11 @@ static void test_supervisord_conf_runs_unchanged(void **state)
 	path_of(p, sizeof(p), "chatty.out.1");
 	assert_int_equal(access(p, F_OK), 0);
 	path_of(p, sizeof(p), "chatty.err");
-	for (int64_t end = now_ms() + 20000;
+	for (int64_t end = tp_test_now_ms() + 20000;
 	     strstr(slurp(p, buf, sizeof(buf)), "oops") == NULL;) {
-		if (now_ms() > end)
+		if (tp_test_now_ms() > end)
 			fail_msg("no oops in chatty.err");
-		nap(10);
+		tp_test_nap(10);
 	}
 	path_of(p, sizeof(p), "chatty.out");
 	assert_null(strstr(slurp(p, buf, sizeof(buf)), "oops"));
@@ -410,7 +392,7 @@ static void test_every_error_in_one_run(void **state)
 /* Receives datagrams on fd until one holds want (bounded); returns it. */
 static void recv_until(int fd, const char *want, char *msg, size_t len)
 {
-	for (int64_t end = now_ms() + 20000;;) {
+	for (int64_t end = tp_test_now_ms() + 20000;;) {
 		ssize_t n = recv(fd, msg, len - 1, MSG_DONTWAIT);
 		if (n > 0) {
 			msg[n] = '\0';
@@ -418,9 +400,9 @@ static void recv_until(int fd, const char *want, char *msg, size_t len)
 				return;
 			continue;
 		}
-		if (now_ms() > end)
+		if (tp_test_now_ms() > end)
 			fail_msg("no %s from the daemon", want);
-		nap(5);
+		tp_test_nap(5);
 	}
 }
 
@@ -455,10 +437,11 @@ static void test_systemd_notify(void **state)
 	assert_null(strstr(buf, "WATCHDOG_PID="));
 	expect(buf, "T=");
 	/* WATCHDOG=1 at half the period: two within one period. */
-	int64_t t0 = now_ms();
+	int64_t t0 = tp_test_now_ms();
 	recv_until(fd, "WATCHDOG=1", msg, sizeof(msg));
 	recv_until(fd, "WATCHDOG=1", msg, sizeof(msg));
-	assert_true(now_ms() - t0 < 2000); /* bounded, not a timing claim */
+	assert_true(tp_test_now_ms() - t0 <
+	            2000); /* bounded, not a timing claim */
 	/* A reload: RELOADING=1, then READY=1. */
 	assert_int_equal(kill(daemon_pid, SIGHUP), 0);
 	recv_until(fd, "RELOADING=1", msg, sizeof(msg));
@@ -467,10 +450,7 @@ static void test_systemd_notify(void **state)
 	/* The stop: STOPPING=1. */
 	assert_int_equal(kill(daemon_pid, SIGTERM), 0);
 	recv_until(fd, "STOPPING=1", msg, sizeof(msg));
-	int st;
-	assert_int_equal(waitpid(daemon_pid, &st, 0), daemon_pid);
-	daemon_pid = 0;
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(daemon_exit("stop"), 0);
 	close(fd);
 	unlink(a.sun_path);
 }
@@ -523,11 +503,11 @@ static int reaper_of(pid_t daemon)
 
 static void wait_group_gone(int pgid, int ms)
 {
-	for (int64_t end = now_ms() + ms; group_members(pgid) != 0;) {
-		if (now_ms() > end)
+	for (int64_t end = tp_test_now_ms() + ms; group_members(pgid) != 0;) {
+		if (tp_test_now_ms() > end)
 			fail_msg("process group %d still has %d processes",
 			         pgid, group_members(pgid));
-		nap(10);
+		tp_test_nap(10);
 	}
 }
 
@@ -549,11 +529,11 @@ static void test_no_program_survives_kill9(void **state)
 	wait_file("tree.pid");
 	wait_file("other.pid");
 	int g1 = read_int("tree.pid"), g2 = read_int("other.pid");
-	for (int64_t end = now_ms() + 20000;
+	for (int64_t end = tp_test_now_ms() + 20000;
 	     group_members(g1) < 3 || group_members(g2) < 2;) {
-		if (now_ms() > end)
+		if (tp_test_now_ms() > end)
 			fail_msg("the programs did not fork");
-		nap(10);
+		tp_test_nap(10);
 	}
 	assert_int_equal(kill(daemon_pid, SIGKILL), 0);
 	waitpid(daemon_pid, NULL, 0);
@@ -563,10 +543,10 @@ static void test_no_program_survives_kill9(void **state)
 	wait_group_gone(g2, 2000);
 	/* The reaper's state file is gone with it. */
 	snprintf(p, sizeof(p), "%s.groups", sock);
-	for (int64_t end = now_ms() + 2000; access(p, F_OK) == 0;) {
-		if (now_ms() > end)
+	for (int64_t end = tp_test_now_ms() + 2000; access(p, F_OK) == 0;) {
+		if (tp_test_now_ms() > end)
 			fail_msg("%s left behind", p);
-		nap(10);
+		tp_test_nap(10);
 	}
 }
 
@@ -579,10 +559,10 @@ static void test_next_daemon_removes_leftovers(void **state)
 	wait_output("ok: troupe daemon");
 	wait_file("tree.pid");
 	int g1 = read_int("tree.pid");
-	for (int64_t end = now_ms() + 20000; group_members(g1) < 3;) {
-		if (now_ms() > end)
+	for (int64_t end = tp_test_now_ms() + 20000; group_members(g1) < 3;) {
+		if (tp_test_now_ms() > end)
 			fail_msg("the program did not fork");
-		nap(10);
+		tp_test_nap(10);
 	}
 	/* The reaper and the daemon both die: the grandchildren survive
 	 * (reparented), listed in the state file. */
@@ -594,10 +574,10 @@ static void test_next_daemon_removes_leftovers(void **state)
 	assert_int_equal(kill(daemon_pid, SIGKILL), 0);
 	waitpid(daemon_pid, NULL, 0);
 	daemon_pid = 0;
-	for (int64_t end = now_ms() + 5000; group_members(g1) >= 3;) {
-		if (now_ms() > end)
+	for (int64_t end = tp_test_now_ms() + 5000; group_members(g1) >= 3;) {
+		if (tp_test_now_ms() > end)
 			break;
-		nap(10);
+		tp_test_nap(10);
 	}
 	assert_true(group_members(g1) > 0); /* what a crash leaves */
 	/* The next daemon on the same socket finds them and removes them. */
@@ -718,16 +698,7 @@ static void test_backoff_and_significant(void **state)
 	char p[400];
 	path_of(p, sizeof(p), "done");
 	write_file(p, "done");
-	int st;
-	int64_t end = now_ms() + 20000;
-	while (waitpid(daemon_pid, &st, WNOHANG) == 0) {
-		if (now_ms() > end)
-			fail_msg("the daemon did not end with its job");
-		nap(10);
-	}
-	daemon_pid = 0;
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(daemon_exit("end with its job"), 0);
 	expect(slurp(out_path, buf, sizeof(buf)),
 	       "job ended and is significant: the daemon shuts down");
 }
@@ -795,10 +766,10 @@ static void test_simple_one_for_one_instances(void **state)
 	char *r3 = strstr(buf, "pool:worker-3 ready");
 	assert_non_null(r3);
 	assert_true(r3 < strstr(buf, "ok: troupe daemon"));
-	for (int64_t end = now_ms() + 20000; lines_in("w.pids") < 3;) {
-		if (now_ms() > end)
+	for (int64_t end = tp_test_now_ms() + 20000; lines_in("w.pids") < 3;) {
+		if (tp_test_now_ms() > end)
 			fail_msg("the instances did not run");
-		nap(10);
+		tp_test_nap(10);
 	}
 	assert_int_equal(daemon_stop(), 0);
 }
@@ -932,8 +903,8 @@ static void test_metrics_page(void **state)
 	int port = atoi(strstr(buf, "metrics at http://127.0.0.1:") + 28);
 	assert_true(port > 0);
 	double cpu = 0, exits = 0;
-	for (int64_t end = now_ms() + 20000; exits < 2;) {
-		if (now_ms() > end)
+	for (int64_t end = tp_test_now_ms() + 20000; exits < 2;) {
+		if (tp_test_now_ms() > end)
 			fail_msg("busy never exited twice:\n%s", page);
 		scrape(port, page, sizeof(page));
 		check_exposition(page);
@@ -944,7 +915,7 @@ static void test_metrics_page(void **state)
 		exits =
 		    sample(page, "troupe_child_exits_total{program=\"busy\","
 		                 "group=\"g\",reason=\"error\"} ");
-		nap(20);
+		tp_test_nap(20);
 	}
 	expect(page, "troupe_build_info{version=\"");
 	expect(page, "troupe_child_start_time_seconds{program=\"calm\","

@@ -45,19 +45,6 @@ static void on_event(void *arg, const tp_sup_event *ev)
 	pthread_mutex_unlock(&mu);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap(int ms)
-{
-	struct timespec ts = {0, ms * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static int count(tp_sup_event_kind k, const char *id)
 {
 	int n = 0;
@@ -71,7 +58,7 @@ static int count(tp_sup_event_kind k, const char *id)
 /* Waits (bounded) for the n-th event k of id; returns its index. */
 static int wait_event(tp_sup_event_kind k, const char *id, int n)
 {
-	for (int64_t end = now_ms() + 20000;;) {
+	for (int64_t end = tp_test_now_ms() + 20000;;) {
 		pthread_mutex_lock(&mu);
 		for (int i = 0, seen = 0; i < nev; i++)
 			if (evs[i].kind == k && strcmp(evs[i].id, id) == 0 &&
@@ -80,9 +67,9 @@ static int wait_event(tp_sup_event_kind k, const char *id, int n)
 				return i;
 			}
 		pthread_mutex_unlock(&mu);
-		if (now_ms() > end)
+		if (tp_test_now_ms() > end)
 			fail_msg("no event %d #%d of %s", (int)k, n, id);
-		nap(5);
+		tp_test_nap(5);
 	}
 }
 
@@ -350,9 +337,9 @@ static void test_rotated_logs_and_env(void **state)
 	assert_int_equal(tp_sup_add_child(s, &a), TP_OK);
 	assert_int_equal(tp_sup_start(s), TP_OK);
 	snprintf(p, sizeof(p), "%s/talked", dir);
-	for (int64_t end = now_ms() + 20000; access(p, F_OK) != 0;) {
-		assert_true(now_ms() < end);
-		nap(5);
+	for (int64_t end = tp_test_now_ms() + 20000; access(p, F_OK) != 0;) {
+		assert_true(tp_test_now_ms() < end);
+		tp_test_nap(5);
 	}
 	/* the copy thread is done once the child is gone */
 	assert_int_equal(tp_sup_stop(s), TP_OK);

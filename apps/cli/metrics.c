@@ -211,42 +211,54 @@ static void family(char **b, size_t *len, size_t *cap, const char *name,
 
 #define LABELS "{program=\"%s\",group=\"%s\"}"
 
+/* The per-program gauges and counters read from the tree: one table,
+ * one loop. */
+enum col { COL_UP, COL_START, COL_RESTARTS, COL_RSS };
+
+static const struct {
+	const char *name, *type, *help;
+	int live_only; /* only while the program runs */
+} cols[] = {
+    {"troupe_child_up", "gauge", "1 when the program is running (ready).", 0},
+    {"troupe_child_start_time_seconds", "gauge",
+     "Start time of the running program since the Unix epoch.", 1},
+    {"troupe_child_restarts_total", "counter",
+     "Restarts of the program by its supervisor.", 0},
+    {"troupe_child_resident_memory_bytes", "gauge",
+     "Resident memory of the running program's process.", 1},
+};
+
+static double value(enum col c, const struct row *r, double epoch)
+{
+	switch (c) {
+	case COL_UP:
+		return r->info.state == TP_CHILD_RUNNING;
+	case COL_START:
+		return epoch + r->info.started_ms / 1000.0;
+	case COL_RESTARTS:
+		return r->info.restarts;
+	case COL_RSS:
+		return (double)r->rss;
+	}
+	return 0;
+}
+
 static void programs(char **b, size_t *len, size_t *cap, struct row *r, int n)
 {
 	struct timespec mono, real;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &real);
-	double offset = (double)real.tv_sec + real.tv_nsec / 1e9 -
-	                ((double)mono.tv_sec + mono.tv_nsec / 1e9);
-	family(b, len, cap, "troupe_child_up", "gauge",
-	       "1 when the program is running (ready).");
-	for (int i = 0; i < n; i++)
-		append(b, len, cap, "troupe_child_up" LABELS " %d\n",
-		       r[i].info.id, r[i].group,
-		       r[i].info.state == TP_CHILD_RUNNING);
-	family(b, len, cap, "troupe_child_start_time_seconds", "gauge",
-	       "Start time of the running program since the Unix epoch.");
-	for (int i = 0; i < n; i++)
-		if (r[i].info.pid > 0)
-			append(b, len, cap,
-			       "troupe_child_start_time_seconds" LABELS
-			       " %.3f\n",
-			       r[i].info.id, r[i].group,
-			       offset + r[i].info.started_ms / 1000.0);
-	family(b, len, cap, "troupe_child_restarts_total", "counter",
-	       "Restarts of the program by its supervisor.");
-	for (int i = 0; i < n; i++)
-		append(b, len, cap,
-		       "troupe_child_restarts_total" LABELS " %u\n",
-		       r[i].info.id, r[i].group, r[i].info.restarts);
-	family(b, len, cap, "troupe_child_resident_memory_bytes", "gauge",
-	       "Resident memory of the running program's process.");
-	for (int i = 0; i < n; i++)
-		if (r[i].info.pid > 0)
-			append(b, len, cap,
-			       "troupe_child_resident_memory_bytes" LABELS
-			       " %lld\n",
-			       r[i].info.id, r[i].group, (long long)r[i].rss);
+	/* started_ms is CLOCK_MONOTONIC: the epoch of that clock */
+	double epoch = (double)real.tv_sec + real.tv_nsec / 1e9 -
+	               ((double)mono.tv_sec + mono.tv_nsec / 1e9);
+	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
+		family(b, len, cap, cols[c].name, cols[c].type, cols[c].help);
+		for (int i = 0; i < n; i++)
+			if (!cols[c].live_only || r[i].info.pid > 0)
+				append(b, len, cap, "%s" LABELS " %.15g\n",
+				       cols[c].name, r[i].info.id, r[i].group,
+				       value((enum col)c, &r[i], epoch));
+	}
 }
 
 static void counters(char **b, size_t *len, size_t *cap, struct row *r, int n)
