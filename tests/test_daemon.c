@@ -387,6 +387,20 @@ static void test_every_error_in_one_run(void **state)
 	}
 	/* nothing started, no socket */
 	assert_int_equal(access(sock, F_OK), -1);
+	/* a socket path over the limit from the command line */
+	char cmd[1024], longsock[200];
+	memset(longsock, 's', 150);
+	longsock[150] = '\0';
+	write_file(cfg, "[program:a]\ncommand = /bin/true\n");
+	snprintf(cmd, sizeof(cmd), "%s supervise %s --socket %s/%s 2>&1",
+	         TROUPE_BIN, cfg, dir, longsock);
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	int st = pclose(f);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+	expect(buf, "over the Unix limit of 107");
 }
 
 /* Receives datagrams on fd until one holds want (bounded); returns it. */

@@ -477,6 +477,16 @@ int cmd_supervise(int argc, char **argv)
 		snprintf(d.socket, sizeof(d.socket), "%s", d.cfg->socket);
 	else
 		cli_default_socket(d.socket, sizeof(d.socket));
+	struct sockaddr_un un;
+	if (strlen(d.socket) >= sizeof(un.sun_path)) {
+		fprintf(stderr,
+		        "troupe: the control socket %s is %zu bytes, over the "
+		        "Unix limit of %zu (--socket, socket = or "
+		        "$XDG_RUNTIME_DIR)\n",
+		        d.socket, strlen(d.socket), sizeof(un.sun_path) - 1);
+		cfg_free(d.cfg);
+		return 2;
+	}
 	if (!private_parent(d.socket)) {
 		fprintf(stderr,
 		        "troupe: %s: its directory must be private "
