@@ -334,7 +334,8 @@ static int logs(struct inst *in, struct cfg_prog *pr)
 		            "stdout_logfile", path))
 			return 0;
 		pr->spec.log_path = pr->log;
-		pr->spec.log_max_bytes = in->out_max;
+		/* NONE is /dev/null: never rotated */
+		pr->spec.log_max_bytes = path == o ? in->out_max : 0;
 		pr->spec.log_backups = (unsigned)in->out_backups;
 	}
 	if (e != NULL && strcmp(e, "AUTO") != 0 && !in->redirect_stderr) {

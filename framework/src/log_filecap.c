@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,11 @@ static int reopen(struct tp__filecap *f, int truncate)
  * backups the file starts again empty. */
 static void rotate(struct tp__filecap *f)
 {
+	struct stat st;
+	if (fstat(f->out, &st) != 0 || !S_ISREG(st.st_mode)) {
+		f->max = 0; /* a device or a pipe is never renamed */
+		return;
+	}
 	size_t n = strlen(f->path) + 16;
 	char *from = malloc(n), *to = malloc(n);
 	if (from != NULL && to != NULL && f->backups > 0) {
