@@ -21,7 +21,9 @@ static int groups_equal(struct cfg *a, struct cfg *b)
 		    x->flags.strategy != y->flags.strategy ||
 		    x->flags.intensity != y->flags.intensity ||
 		    x->flags.period_ms != y->flags.period_ms ||
-		    x->restart != y->restart)
+		    x->flags.auto_shutdown != y->flags.auto_shutdown ||
+		    x->instances != y->instances ||
+		    x->priority != y->priority || x->restart != y->restart)
 			return 0;
 	}
 	return 1;
