@@ -339,6 +339,65 @@ static void test_supervisord_conf_runs_unchanged(void **state)
 	unsetenv("TEST_USER");
 }
 
+static int lines_in(const char *name);
+
+/* Copies tests/supervisord/NAME into the test's directory as the
+ * config (its %(here)s is then that directory). */
+static void use_real_file(const char *name)
+{
+	char src[600], buf[1 << 14];
+	snprintf(src, sizeof(src), "%s/%s", TP_SUPERVISORD_DIR, name);
+	slurp(src, buf, sizeof(buf));
+	assert_true(strlen(buf) > 100);
+	write_file(cfg, buf);
+}
+
+static void test_real_files_run_unchanged(void **state)
+{
+	(void)state;
+	char p[400], buf[1 << 14];
+	/* echo_supervisord_conf's sample, its program and group enabled */
+	use_real_file("sample.conf");
+	daemon_spawn();
+	wait_output("ok: troupe daemon");
+	wait_file("theprogramname_0.pid");
+	wait_file("theprogramname_1.pid");
+	path_of(p, sizeof(p), "theprogramname_0.log");
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(read_int("supervisord.pid"), (int)daemon_pid);
+	assert_int_equal(daemon_stop(), 0);
+	slurp(out_path, buf, sizeof(buf));
+	expect(buf, "thegroupname:theprogramname_1 stopped by SIGQUIT");
+	/* a Django site: web, 3 celery workers, beat, by priority */
+	use_real_file("celery.conf");
+	daemon_spawn();
+	wait_output("ok: troupe daemon");
+	wait_file("web.env");
+	wait_file("beat");
+	path_of(p, sizeof(p), "web.env");
+	assert_string_equal(slurp(p, buf, sizeof(buf)),
+	                    "site.settings.production C.UTF-8\n");
+	/* numprocs_start = 1: process_num 1, 2, 3 (in any order) */
+	path_of(p, sizeof(p), "workers");
+	for (int64_t end = tp_test_now_ms() + 20000;
+	     lines_in("workers") < 3 ||
+	     !strstr(slurp(p, buf, sizeof(buf)), "1\n") ||
+	     !strstr(buf, "2\n") || !strstr(buf, "3\n");) {
+		if (tp_test_now_ms() > end)
+			fail_msg("workers: '%s'", buf);
+		tp_test_nap(10);
+	}
+	path_of(p, sizeof(p), "worker-2.err");
+	assert_int_equal(access(p, F_OK), 0);
+	slurp(out_path, buf, sizeof(buf));
+	char *w = strstr(buf, "site:web started");
+	char *k = strstr(buf, "site:worker-3 started");
+	char *b = strstr(buf, "site:beat started");
+	if (!w || !k || !b || !(w < k && k < b))
+		fail_msg("wrong order:\n%s", buf);
+	assert_int_equal(daemon_stop(), 0);
+}
+
 static void test_every_error_in_one_run(void **state)
 {
 	(void)state;
@@ -954,6 +1013,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(
 	        test_supervisord_conf_runs_unchanged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_real_files_run_unchanged,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_error_in_one_run, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_systemd_notify, setup,
