@@ -90,8 +90,10 @@ void cfg_default_log(const struct cfg *c, char *buf, size_t len);
 struct cfg_prog *cfg_prog(struct cfg *c, const char *name);
 struct cfg_group *cfg_group(struct cfg *c, const char *name);
 
-/* Parses a signal name ("TERM", "SIGTERM", "15"); 0 if unknown. */
+/* signame.c: parses a signal name ("TERM", "sigterm", "RTMIN+2", "15");
+ * 0 if unknown. cli_signame writes "SIGTERM" (or "SIGRTMIN+2") in buf. */
 int cli_signal(const char *name);
+const char *cli_signame(int sig, char *buf, size_t len);
 
 /* The default control socket path: $TROUPE_SOCKET, else the runtime base
  * ($XDG_RUNTIME_DIR/troupe or /tmp/troupe-UID) + "/troupe.sock". */

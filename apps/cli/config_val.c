@@ -113,25 +113,6 @@ int cv_exitcodes(const char *v, uint32_t ok[8])
 	return n > 0;
 }
 
-int cli_signal(const char *name)
-{
-	long x;
-	if (name == NULL || name[0] == '\0')
-		return 0;
-	if (strncasecmp(name, "SIG", 3) == 0)
-		name += 3;
-	for (int s = 1; s < NSIG; s++) {
-		const char *n = sigabbrev_np(s);
-		if (n != NULL && strcasecmp(name, n) == 0)
-			return s;
-	}
-	if (strcasecmp(name, "IOT") == 0)
-		return SIGABRT;
-	if (cv_long(name, 1, NSIG - 1, &x))
-		return (int)x;
-	return 0;
-}
-
 /* One shell-like word of s (quotes and backslashes as shlex in posix
  * mode); stops at a blank or, with stop, at one of its characters. */
 static int word(const char **s, char **w, const char *stop)

@@ -68,16 +68,6 @@ static void group_path(const char *sup, char *out, size_t len)
 	}
 }
 
-static const char *signame(int sig, char *buf, size_t len)
-{
-	const char *n = sigabbrev_np(sig);
-	if (n != NULL)
-		snprintf(buf, len, "SIG%s", n);
-	else
-		snprintf(buf, len, "signal %d", sig);
-	return buf;
-}
-
 static void command(char *const *argv, char *out, size_t len)
 {
 	size_t k = 0;
@@ -100,18 +90,20 @@ static int exited(const tp_sup_event *ev, const char *who, char *msg,
 		snprintf(msg, len,
 		         "%s did not stop in time after %s: killed with "
 		         "SIGKILL (pid %d)",
-		         who, signame(ev->stop_signal, s1, sizeof(s1)), pid);
+		         who, cli_signame(ev->stop_signal, s1, sizeof(s1)),
+		         pid);
 		return TP_LOG_WARNING;
 	}
 	if (ev->requested && code < 0) {
 		snprintf(msg, len, "%s stopped by %s (pid %d)", who,
-		         signame(-code, s1, sizeof(s1)), pid);
+		         cli_signame(-code, s1, sizeof(s1)), pid);
 		return TP_LOG_INFO;
 	}
 	if (ev->requested) {
 		snprintf(msg, len,
 		         "%s stopped (pid %d): exit status %d after %s", who,
-		         pid, code, signame(ev->stop_signal, s1, sizeof(s1)));
+		         pid, code,
+		         cli_signame(ev->stop_signal, s1, sizeof(s1)));
 		return TP_LOG_INFO;
 	}
 	if (ev->killed || code == -SIGKILL) {
@@ -124,8 +116,8 @@ static int exited(const tp_sup_event *ev, const char *who, char *msg,
 		snprintf(msg, len,
 		         "%s crashed: killed by %s (%s) (pid %d); crash "
 		         "report: program %s, signal %d, pid %d",
-		         who, signame(-code, s1, sizeof(s1)), d ? d : "?", pid,
-		         who, -code, pid);
+		         who, cli_signame(-code, s1, sizeof(s1)), d ? d : "?",
+		         pid, who, -code, pid);
 		(void)s2;
 		return TP_LOG_ERROR;
 	}
