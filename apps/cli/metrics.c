@@ -26,8 +26,8 @@
 #include "cli.h"
 #include "runtime_int.h"
 
-#ifndef TROUPE_VERSION_STRING
-#define TROUPE_VERSION_STRING "unknown"
+#ifndef TROUPE_VERSION
+#define TROUPE_VERSION "unknown"
 #endif
 
 enum { EXIT_NORMAL, EXIT_ERROR, EXIT_SIGNAL, EXIT_STOPPED, EXIT_KILLED, NR };
@@ -309,7 +309,7 @@ static void daemon_metrics(struct daemon *d, char **b, size_t *len, size_t *cap)
 	family(b, len, cap, "troupe_build_info", "gauge",
 	       "Always 1; the version of troupe in a label.");
 	append(b, len, cap, "troupe_build_info{version=\"%s\"} 1\n",
-	       TROUPE_VERSION_STRING);
+	       TROUPE_VERSION);
 	family(b, len, cap, "troupe_log_dropped_total", "counter",
 	       "Log records the daemon dropped (buffer full, actor down).");
 	append(b, len, cap, "troupe_log_dropped_total %llu\n",
