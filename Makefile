@@ -28,7 +28,7 @@ demo: build
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:
 	@$(MAKE) --no-print-directory test BUILD=build-asan \
-		CMAKE_FLAGS="-DTP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
+		CMAKE_FLAGS="$(CMAKE_FLAGS) -DTP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
 
 bench: build
 	@sh scripts/bench-vs-python.sh

@@ -30,6 +30,8 @@ pool_apply_async|pool_apply_async|pool_apply_async.py
 queue_throughput_int|queue_throughput --payload int|queue_throughput.py --payload int
 queue_throughput_bytes1k|queue_throughput --payload bytes1k|queue_throughput.py --payload bytes1k
 pipe_pingpong_rtt_median|pipe_pingpong|pipe_pingpong.py
+pipe_pingpong_over_raw|pipe_pingpong --compare|
+pipe_bytes_over_raw|pipe_pingpong --compare --bytes|
 process_spawn_fork|process_spawn --method fork|process_spawn.py --method fork
 process_spawn_spawn|process_spawn --method spawn|process_spawn.py --method spawn
 process_spawn_forkserver|process_spawn --method forkserver|process_spawn.py --method forkserver

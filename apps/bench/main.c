@@ -31,7 +31,7 @@ static const struct bench_workload workloads[] = {
      "1 producer, 1 consumer process (--payload int|bytes1k, --n N)",
      bench_queue},
     {"pipe_pingpong",
-     "median pipe round trip (--n N, --warmup W, --raw, --compare)",
+     "median pipe round trip (--n N, --warmup W, --raw, --bytes, --compare)",
      bench_pipe},
     {"pool_map",
      "Pool(P).map(square, range(N)) items/s (--n --procs --chunksize)",

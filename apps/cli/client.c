@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "wire.h"
+#include "internal.h"
 
 static int call(const char *sock, const char *cmd, char **names, int n,
                 const char *arg, Troupe__Envelope **rep)

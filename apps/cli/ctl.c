@@ -19,8 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "runtime_int.h"
-#include "wire.h"
+#include "internal.h"
 
 #define CTL_WORKERS 4
 #define CTL_MAX_MSG (1024 * 1024)

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "runtime_int.h"
+#include "internal.h"
 
 static struct daemon *the_daemon;
 

@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "runtime_int.h"
 
 /* Groups cannot change while the daemon runs (reload refuses it): their
  * parents are copied once, so the loop thread never reads a config that

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "runtime_int.h"
+#include "internal.h"
 
 #ifndef TROUPE_VERSION
 #define TROUPE_VERSION "unknown"

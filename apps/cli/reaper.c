@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "runtime_int.h"
+#include "internal.h"
 
 #define MAX_GROUPS 4096
 

@@ -144,7 +144,7 @@ int tp_pool_new_opts(tp_pool **out, const tp_pool_opts *opts);
  * the result payload (free it with tp_payload_free). args may be NULL.
  * Errors: TP_EINVAL, TP_ENOTREG, TP_ESTATE (pool closed), TP_EREMOTE (the
  * task failed), TP_EDIED (its worker died), TP_ECANCELED (terminated).
- * tp_pool_apply_err gives the failure's details.
+ * tp_pool_last_err gives the failure's details.
  */
 int tp_pool_apply(tp_pool *pool, tp_target_fn fn, const tp_payload *args,
                   tp_payload **out);

@@ -27,7 +27,7 @@ extern "C" {
 
 /* ---- Value and Array --------------------------------------------------- */
 
-typedef struct tp_value tp_value;
+typedef struct tp_shared_value tp_value;
 typedef struct tp_array tp_array;
 
 /*

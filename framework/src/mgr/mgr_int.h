@@ -3,7 +3,9 @@
  * requests, per-connection authentication state), the built-in shared
  * types, value helpers and the authentication primitives. The core knows
  * nothing of nng: mgr_server.c feeds it messages and sends its replies,
- * and the fuzz target feeds it bytes directly.
+ * and the fuzz target feeds it bytes directly. Shared by every file of
+ * mgr/ (API, connection, fast path, server, core, registry, proxies,
+ * values, authentication) and of mgr/types/ (the built-in types).
  */
 #ifndef TP_MGR_INT_H
 #define TP_MGR_INT_H

@@ -1,6 +1,7 @@
 /*
  * queue_int.h - internal: the shared-memory layout of a tp_queue and the
- * locking/ring primitives queue.c builds the API from (queue_ring.c).
+ * locking/ring primitives (queue_ring.c) that queue.c (put/get) and
+ * queue_ctl.c (sizes, close, join, handles) build the API from.
  *
  * The segment is one struct q_shared followed by the ring. The ring holds
  * records: an 8-byte header (length, and its complement as a check) then

@@ -1,4 +1,11 @@
-/* payload_int.h - the layout of a tp_payload, shared with the wire code. */
+/*
+ * payload_int.h - internal: the layout of a tp_payload (an array of
+ * struct tp_value, one per value the user added; not the shared Value of
+ * troupe/shared.h, whose struct is tp_shared_value). Shared by payload.c,
+ * wire.c (conversion to and from Troupe__Payload) and the modules that
+ * read or build payload values directly: queue.c, pipe_io.c, the pool and
+ * the manager (mgr_int.h).
+ */
 #ifndef TP_PAYLOAD_INT_H
 #define TP_PAYLOAD_INT_H
 

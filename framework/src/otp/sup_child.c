@@ -1,26 +1,35 @@
 /*
- * sup_ops.c - a supervisor's operation queue: starting and stopping one
- * child at a time, requests that wait for their operations, cancelling,
- * the rollback of a start that failed.
+ * sup_child.c - a supervisor's children, as one state machine: the
+ * operation queue that starts and stops one child at a time, what happens
+ * when a child is gone (its restart type, the restart intensity, the
+ * strategy's plan: one_for_one, one_for_all, rest_for_one,
+ * simple_one_for_one), escalation of a failed supervisor to its parent
+ * (or the end of the tree at the root), and the completion of operations
+ * (requests that wait for them, the rollback of a start that failed).
  *
  * A start is finished when the child is ready, a stop when it has exited;
  * only then does the next operation of that supervisor begin. That is what
  * makes starts ordered and stops reversed. A nested supervisor's start or
  * stop is a batch of operations in its own queue, tied to the parent's
  * operation through sup_op.sub_req.
+ *
+ * The loop (sup_loop.c) drives it: tp__sup_advance_tree after every
+ * event, tp__sup_set_ready when a child reports ready, tp__sup_reap_one
+ * when a child's pidfd fires.
+ *
+ *   enqueue -> begin_start / begin_stop -> (ready | exited) -> op_finish
+ *   exited with no op -> restart type -> intensity -> strategy | escalate
  */
-#include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "sup_int.h"
 #include "troupe/error.h"
+
+/* ---- the queue ---- */
 
 void tp__sup_emit(tp_sup *s, tp_sup_event_kind k, struct sup_child *c, int code)
 {
@@ -117,6 +126,8 @@ void tp__sup_cancel_all(tp_sup *s)
 	}
 	s->tail = NULL;
 }
+
+/* ---- starting and stopping one child ---- */
 
 void tp__sup_set_ready(struct sup_child *c)
 {
@@ -230,6 +241,155 @@ static void begin_stop(tp_sup *s, struct sup_op *op)
 	    c->spec.shutdown_ms > 0 ? tp__now_ms() + c->spec.shutdown_ms : 0;
 }
 
+/* ---- a child is gone: restart type, intensity, strategy ---- */
+
+/* Records a restart; returns 1 when the intensity is exceeded. */
+static int intensity_exceeded(tp_sup *s)
+{
+	int64_t now = tp__now_ms();
+	int max = s->flags.intensity, k = 0;
+	for (int i = 0; i < s->nrestarts; i++)
+		if (now - s->restarts[i] < s->flags.period_ms)
+			s->restarts[k++] = s->restarts[i];
+	s->nrestarts = k;
+	if (k >= max + 1)
+		return 1;
+	s->restarts[s->nrestarts++] = now;
+	return s->nrestarts > max;
+}
+
+static void sup_failed(tp_sup *s)
+{
+	if (s->parent == NULL) {
+		/* The root: stop all, then end the loop with TP_EDIED. */
+		s->stop_req = 1;
+		s->end_rv = TP_EDIED;
+		tp__sup_stop_all(s, NULL);
+		return;
+	}
+	/* A nested sup: stop its children now, then die as a child of its
+	 * parent once they are gone (see sub_check_failed). */
+	tp__sup_stop_all(s, NULL);
+}
+
+static void escalate(tp_sup *s)
+{
+	tp__sup_emit(s, TP_EV_ESCALATE, NULL, 0);
+	tp__sup_cancel_all(s);
+	s->shutting = 1;
+	s->failed = 1;
+	sup_failed(s);
+}
+
+void tp__sup_restart_now(tp_sup *s, struct sup_child *c)
+{
+	if (tp__sup_queued_start(s, c))
+		return;
+	c->restarts++;
+	tp__sup_emit(s, TP_EV_RESTART, c, 0);
+	int from = 0;
+	switch (s->flags.strategy) {
+	case TP_ONE_FOR_ONE:
+	case TP_SIMPLE_ONE_FOR_ONE:
+		tp__sup_enqueue(s, SUP_OP_START, c, NULL);
+		return;
+	case TP_ONE_FOR_ALL:
+		from = 0;
+		break;
+	case TP_REST_FOR_ONE:
+		for (from = 0; from < s->nkids && s->kids[from] != c; from++)
+			;
+		break;
+	}
+	for (int i = s->nkids - 1; i >= from; i--)
+		if (s->kids[i] != c && !s->kids[i]->deleted)
+			tp__sup_enqueue(s, SUP_OP_STOP, s->kids[i], NULL);
+	for (int i = from; i < s->nkids; i++)
+		if (!s->kids[i]->deleted)
+			tp__sup_enqueue(s, SUP_OP_START, s->kids[i], NULL);
+}
+
+/* A child is gone (process exit, or a nested sup that failed). */
+void tp__sup_child_exited(struct sup_child *c, int code)
+{
+	tp_sup *s = c->owner;
+	struct sup_op *op = c->cur;
+	c->last_exit = code;
+	c->cur = NULL;
+	c->deadline_ms = 0;
+	if (op != NULL) {
+		op->done = 1;
+		if (op->kind == SUP_OP_STOP)
+			return; /* op_finish marks it stopped */
+		c->state = TP_CHILD_STOPPED;
+		op->rv = c->timed_out ? TP_ETIMEDOUT : TP_EDIED;
+		return; /* a failed start: op_finish decides */
+	}
+	c->state = TP_CHILD_STOPPED;
+	if (s->shutting || s->failed)
+		return;
+	if (c->spec.start_retries > 0 && c->start_fails > 0) {
+		tp__sup_retry_start(s, c); /* supervisord's BACKOFF */
+		return;
+	}
+	int again = c->spec.restart == TP_PERMANENT ||
+	            (c->spec.restart == TP_TRANSIENT &&
+	             !tp__sup_normal_exit(&c->spec, code));
+	if (c->spec.restart == TP_TEMPORARY && !c->spec.significant &&
+	    !c->spec.keep_temporary)
+		c->deleted = 1;
+	if (!again) {
+		tp__sup_auto_shutdown(s, c);
+		return;
+	}
+	if (intensity_exceeded(s)) {
+		escalate(s);
+		return;
+	}
+	tp__sup_restart(s, c);
+}
+
+void tp__sup_reap_one(struct sup_child *c)
+{
+	int code;
+	if (!tp__sup_reap(c, &code))
+		return;
+	tp__sup_close_fds(c);
+	tp__sup_emit(c->owner, TP_EV_EXITED, c, code);
+	c->pid = 0;
+	tp__sup_child_exited(c, code);
+}
+
+/* A failed nested sup whose children are all stopped dies as a child. */
+void tp__sup_sub_check_failed(tp_sup *s)
+{
+	for (int i = 0; i < s->nkids; i++) {
+		struct sup_child *c = s->kids[i];
+		if (c->sub == NULL)
+			continue;
+		tp__sup_sub_check_failed(c->sub);
+		tp_sup *sub = c->sub;
+		if (sub->auto_done && sub->head == NULL) {
+			/* Ended by auto_shutdown: a normal exit. */
+			sub->auto_done = 0;
+			if (c->state != TP_CHILD_RUNNING)
+				continue;
+			tp__sup_emit(s, TP_EV_EXITED, c, 0);
+			tp__sup_child_exited(c, 0);
+			continue;
+		}
+		if (!sub->failed || sub->head != NULL)
+			continue;
+		sub->failed = 0;
+		if (c->state != TP_CHILD_RUNNING)
+			continue; /* its start op already failed */
+		tp__sup_emit(s, TP_EV_EXITED, c, -SIGKILL);
+		tp__sup_child_exited(c, -SIGKILL);
+	}
+}
+
+/* ---- finishing operations ---- */
+
 /* A start op that failed with a request asking for rollback: drop the
  * request's other queued ops and stop everything this sup runs. */
 static void rollback(tp_sup *s, struct sup_req *req)
@@ -323,5 +483,3 @@ int tp__sup_advance_tree(tp_sup *s)
 	}
 	return moved;
 }
-
-/* Records a restart; returns 1 when the intensity is exceeded. */

@@ -1,8 +1,10 @@
 /*
  * process_int.h - internal state of the process module, shared between
- * process.c (the parent's API), forkserver.c (the fork server), child.c
- * (what runs in a child before and after its target), ctl.c (the framed
- * control channel) and monitor.c (exit events).
+ * process.c (the parent's API), start.c (start methods), forkserver.c
+ * (the fork server), child.c (what runs in a child before and after its
+ * target), reap.c (watching and reaping a child), ctl.c (the framed
+ * control channel) and monitor.c (exit events); also by init.c
+ * (tp__process_init/fini, tp_spawn_guard) and the pool (pool_wire.c).
  */
 #ifndef TP_PROCESS_INT_H
 #define TP_PROCESS_INT_H
@@ -66,7 +68,6 @@ struct tp_procmod {
 	int server_fd; /* socket to the fork server, -1 when none */
 	pid_t server_pid;
 	int ctl_fd; /* in a child: its own control channel, else -1 */
-	int nng_used;
 	int atexit_set;
 };
 
@@ -89,6 +90,12 @@ int tp__ctl_read(int fd, struct tp_ctlbuf *b, Troupe__Envelope **env);
 void tp__ctlbuf_free(struct tp_ctlbuf *b);
 
 /* Fork server (forkserver.c). */
+/* The process module's part of tp_init / tp_fini (process.c, called by
+ * init.c): init starts the fork server (a spawned child never returns from
+ * it); fini finishes the children and closes the exit log. */
+int tp__process_init(const tp_init_opts *opts);
+void tp__process_fini(void);
+
 int tp__server_start(void);
 void tp__server_stop(void);
 int tp__server_request(int child_fd, const char *name);

@@ -29,8 +29,8 @@ static const char *const messages[] = {
     [TP_EOWNERDEAD] = "Previous owner died",
     [TP_EBROKEN] = "Broken",
     [TP_ENOTREG] = "Target not registered (use TP_TARGET)",
-    [TP_EFORKNNG] = "fork start method unavailable after nng started "
-                    "(use forkserver or spawn)",
+    [TP_EFORKNNG] = ("fork start method unavailable after nng started "
+                     "(use forkserver or spawn)"),
     [TP_EDAEMON] = "Daemonic processes are not allowed to have children",
     [TP_EDIED] = "Worker or peer died",
     [TP_EAUTH] = "Authentication failed",
@@ -38,6 +38,8 @@ static const char *const messages[] = {
     [TP_EVALUE] = "Value out of bounds (released or done too many times)",
     [TP_EREMOTE] = "Remote error",
     [TP_EPROTO] = "Protocol error",
+    [TP_EOF] = "End of file (the peer closed; everything it sent was "
+               "received)",
 };
 
 static _Thread_local char wrapped[160];

@@ -1,6 +1,8 @@
 /*
  * sup_int.h - internal: the supervisor tree's data structures, shared by
- * sup.c (public calls), sup_loop.c (event loop, plans, strategies) and
+ * sup.c (public calls, building and freeing the tree), sup_rt.c (runtime
+ * calls on a running tree), sup_loop.c (the event loop), sup_child.c (the
+ * children's state machine: queues, exits, intensity, strategies) and
  * sup_spawn.c (starting and signalling command-line children).
  *
  * The whole tree is guarded by the root's mutex. Each supervisor has a
@@ -38,13 +40,13 @@ struct sup_child {
 	tp_child_state state;
 	pid_t pid;
 	int pidfd;
-	int notify_fd;      /* read end while waiting for tp_ready */
-	int timed_out;      /* killed for missing the ready deadline */
-	int killed;         /* SIGKILL after the shutdown time ran out */
-	int stop_sig;       /* the stop signal sent by a stop op, 0 none */
-	int64_t restart_at; /* a delayed restart is due then; 0 none */
-	int backoff_ms;     /* the next restart delay */
-	int start_fails;    /* failed starts in a row (start_retries) */
+	int notify_fd;       /* read end while waiting for tp_ready */
+	int timed_out;       /* killed for missing the ready deadline */
+	int killed;          /* SIGKILL after the shutdown time ran out */
+	int stop_sig;        /* the stop signal sent by a stop op, 0 none */
+	int64_t restart_at;  /* a delayed restart is due then; 0 none */
+	int backoff_ms;      /* the next restart delay */
+	int start_fails;     /* failed starts in a row (start_retries) */
 	int64_t last_cpu_ms; /* CPU time of the run that just ended */
 	int64_t started_ms;
 	int64_t deadline_ms; /* ready, startsecs or kill deadline; 0 none */
@@ -101,14 +103,11 @@ void tp__sup_close_fds(struct sup_child *c);
 /* Frees c's output captures, first waiting up to wait_ms for their end. */
 void tp__sup_free_captures(struct sup_child *c, int wait_ms);
 
-/* sup_exit.c: a delayed restart is due (c->restart_at passed). */
-void tp__sup_restart_due(struct sup_child *c);
-
 /* sup_loop.c */
 void *tp__sup_loop(void *arg);
 void tp__sup_wake(tp_sup *root);
 
-/* sup_ops.c */
+/* sup_child.c: the children's state machine */
 void tp__sup_emit(tp_sup *s, tp_sup_event_kind k, struct sup_child *c,
                   int code);
 /* A starting child is ready: its start op is done. */
@@ -124,13 +123,26 @@ void tp__sup_cancel_all(tp_sup *s);
 /* Enqueues a stop for every live child of s, in reverse order. */
 void tp__sup_stop_all(tp_sup *s, struct sup_req *req);
 
-/* sup_exit.c */
 /* A child is gone (exit code, -N for signal N): restart policy. */
 void tp__sup_child_exited(struct sup_child *c, int code);
 /* Reaps c if its pidfd said so, then tp__sup_child_exited. */
 void tp__sup_reap_one(struct sup_child *c);
 /* A failed nested sup whose children are all stopped dies as a child. */
 void tp__sup_sub_check_failed(tp_sup *s);
+/* Restarts c now by s's strategy (counted in c->restarts). */
+void tp__sup_restart_now(tp_sup *s, struct sup_child *c);
+
+/* sup_policy.c: the policies of a child that is gone */
+/* Restarts c now, or after its restart delay (backoff with a cap). */
+void tp__sup_restart(tp_sup *s, struct sup_child *c);
+/* A delayed restart is due (c->restart_at passed). */
+void tp__sup_restart_due(struct sup_child *c);
+/* 1 when code is a normal exit of sp (exit_ok, or 0). */
+int tp__sup_normal_exit(const tp_child_spec *sp, int code);
+/* OTP's auto_shutdown after a significant child ended for good. */
+void tp__sup_auto_shutdown(tp_sup *s, struct sup_child *c);
+/* supervisord's BACKOFF and FATAL after a failed start. */
+void tp__sup_retry_start(tp_sup *s, struct sup_child *c);
 
 /* sup.c */
 struct sup_child *tp__sup_find(tp_sup *s, const char *id);

@@ -1,9 +1,7 @@
 /*
- * runtime.c - tp_init / tp_fini and address naming.
- *
- * The runtime is process-wide state: one run directory, one start method,
- * one fork server. tp_init must be called before the program creates
- * threads or touches nng, because the fork server is forked from it.
+ * runtime.c - the runtime's process-wide state (one run directory, one
+ * start method), its start and stop (called by tp_init / tp_fini in
+ * init.c), whether this process touched nng, and address naming.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,15 +9,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log_int.h"
 #include "runtime_int.h"
 #include "shm.h"
 #include "troupe/error.h"
 
 struct tp_runtime tp__rt;
-static pid_t init_pid;
-static int atexit_done;
 static unsigned long address_seq;
+static int nng_used;
 
 static int base_path(const tp_init_opts *opts, char *buf, size_t len)
 {
@@ -73,13 +69,7 @@ static int adopt_rundir(const char *dir)
 	return TP_OK;
 }
 
-static void at_exit(void)
-{
-	if (tp__rt.initialised && getpid() == init_pid)
-		tp_fini();
-}
-
-int tp_init(const tp_init_opts *opts)
+int tp__runtime_start(const tp_init_opts *opts)
 {
 	const char *inherited = getenv(TP_ENV_RUNDIR);
 	int rv;
@@ -99,31 +89,26 @@ int tp_init(const tp_init_opts *opts)
 	if (rv != TP_OK)
 		return rv;
 	tp__rt.initialised = 1;
-	init_pid = getpid();
-	if ((rv = tp__process_init(opts)) != TP_OK) {
-		if (tp__rt.owner)
-			tp__rmtree(tp__rt.dir);
-		memset(&tp__rt, 0, sizeof(tp__rt));
-		return rv;
-	}
-	if (!atexit_done && atexit(at_exit) == 0)
-		atexit_done = 1;
 	return TP_OK;
 }
 
-int tp_fini(void)
+void tp__runtime_stop(void)
 {
-	if (!tp__rt.initialised)
-		return TP_ENOTINIT;
-	tp__pool_fini();
-	tp__process_fini();
-	tp__log_fini(); /* after the children: they log until they exit */
 	if (tp__rt.owner) {
 		tp__shm_clean_run(tp__rt.id);
 		tp__rmtree(tp__rt.dir);
 	}
 	memset(&tp__rt, 0, sizeof(tp__rt));
-	return TP_OK;
+}
+
+void tp__nng_used(void)
+{
+	__atomic_store_n(&nng_used, 1, __ATOMIC_RELAXED);
+}
+
+int tp__nng_was_used(void)
+{
+	return __atomic_load_n(&nng_used, __ATOMIC_RELAXED);
 }
 
 int tp_initialized(void)

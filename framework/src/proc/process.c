@@ -69,11 +69,6 @@ const char *tp__target_name(tp_target_fn fn)
 	return NULL;
 }
 
-void tp__nng_used(void)
-{
-	__atomic_store_n(&tp__pm.nng_used, 1, __ATOMIC_RELAXED);
-}
-
 /* ---- runtime hooks ---- */
 
 int tp__process_init(const tp_init_opts *opts)
@@ -90,7 +85,7 @@ int tp__process_init(const tp_init_opts *opts)
 		tp__pm.have_parent = 0;
 	}
 	if (tp__rt.method == TP_START_FORKSERVER && tp__pm.server_fd < 0 &&
-	    !tp__pm.nng_used)
+	    !tp__nng_was_used())
 		return tp__server_start();
 	return TP_OK;
 }
@@ -427,16 +422,6 @@ void tp__finish_children(void)
 			process_destroy(p);
 	}
 	tp__server_stop();
-}
-
-void tp_spawn_guard(void)
-{
-	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised) {
-		int rv = tp_init(NULL); /* adopts the run dir, runs the child */
-		fprintf(stderr, "troupe: spawned child: tp_init: %s\n",
-		        tp_strerror(rv));
-		_exit(255); /* never run the caller's main as a child */
-	}
 }
 
 const char *tp_process_repr(const tp_process *p, char *buf, size_t len)

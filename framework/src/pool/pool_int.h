@@ -1,7 +1,8 @@
 /*
  * pool_int.h - internal: the pool's objects, shared by pool.c (API and
  * lifecycle), pool_job.c (results and iterators), pool_loop.c (the
- * supervisor thread), pool_worker.c (the worker process) and pool_sched.c.
+ * supervisor thread), pool_worker.c (the worker process), pool_sched.c,
+ * pool_send.c, pool_wire.c, and init.c (tp__pool_fini).
  *
  * Locking: pool->mu guards the pool (queue, workers, job list); job->mu
  * guards one job's results. Order: pool->mu before job->mu. Callbacks run
@@ -188,5 +189,10 @@ void tp__pool_value_move(tp_payload *dst, tp_payload *src, size_t i);
 int tp__pool_file_create(char *path, size_t len, const char *kind, size_t size,
                          void **addr);
 int tp__pool_file_attach(const char *path, void **addr, size_t *size);
+
+/* The pool module's part of tp_fini (pool.c, called by init.c): terminates
+ * and joins every pool still open, as Python finalizes pools at exit,
+ * before children are finished. */
+void tp__pool_fini(void);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * log_client_int.h - internal: the state of this process's logger, shared
  * by log_client.c (records, batches, sending, lifecycle) and log_flush.c
- * (flushing with the actor's acknowledgement, and the hooks the runtime
- * and the process module call). All of it is guarded by tp__logger.mu.
+ * (flushing with the actor's acknowledgement, and the hooks tp_fini
+ * (init.c) and the process module call). All of it is guarded by tp__logger.mu.
  */
 #ifndef TP_LOG_CLIENT_INT_H
 #define TP_LOG_CLIENT_INT_H

@@ -41,7 +41,10 @@ struct tp_array {
 	char *data;
 };
 
-struct tp_value {
+/* A Value (tp_value) is an Array of one element. Its tag is not
+ * tp_value: base/payload_int.h's struct tp_value is one value of a
+ * payload, a different thing. */
+struct tp_shared_value {
 	struct tp_array a;
 };
 
@@ -78,7 +81,7 @@ static int is_float(char tc)
 static int array_open(struct tp__seg *seg, struct tp__arrst *st,
                       struct tp_array **out)
 {
-	struct tp_array *a = calloc(1, sizeof(struct tp_value));
+	struct tp_array *a = calloc(1, sizeof(struct tp_shared_value));
 	int rv = TP_OK;
 	if (a == NULL)
 		return TP_ENOMEM;
@@ -291,6 +294,8 @@ int tp_array_set_double(tp_array *a, size_t i, double x)
 	return array_access(a, i, 3, NULL, &x);
 }
 
+/* Copies n elements from start out of a into dst, or (dst NULL) from src
+ * into a, under the array's lock. */
 static int array_copy(tp_array *a, size_t start, size_t n, void *dst,
                       const void *src)
 {
@@ -299,12 +304,14 @@ static int array_copy(tp_array *a, size_t start, size_t n, void *dst,
 		return TP_EINVAL;
 	if (start > a->st->len || n > a->st->len - start)
 		return TP_ENOENT;
+	if (n == 0)
+		return TP_OK; /* nothing to copy, and dst and src may be NULL */
 	size_t es = a->st->elsize;
 	if ((rv = array_lock(a, &taken)) != TP_OK && rv != TP_EOWNERDEAD)
 		return rv;
 	if (dst != NULL)
 		memcpy(dst, a->data + start * es, n * es);
-	else
+	else if (src != NULL)
 		memcpy(a->data + start * es, src, n * es);
 	array_unlock(a, taken);
 	return rv;

@@ -198,12 +198,12 @@ static int resolve_method(tp_process *p, tp_start_method *m)
 	*m = p->method != TP_START_DEFAULT ? p->method : tp__rt.method;
 	if (*m == TP_START_DEFAULT)
 		*m = TP_START_FORKSERVER;
-	if (*m == TP_START_FORK && tp__pm.nng_used)
+	if (*m == TP_START_FORK && tp__nng_was_used())
 		return TP_EFORKNNG;
 	if (*m == TP_START_FORKSERVER && tp__pm.server_fd < 0) {
 		/* A child (or a program that chose another default) gets its
 		 * own server lazily while it is nng-free, else spawns. */
-		if (tp__pm.nng_used)
+		if (tp__nng_was_used())
 			*m = TP_START_SPAWN;
 		else if (tp__server_start() != TP_OK)
 			*m = TP_START_SPAWN;
@@ -222,7 +222,8 @@ int tp__start(tp_process *p)
 	p->fd = sv[0];
 	if (m == TP_START_FORKSERVER) {
 		rv = start_forkserver(p, sv[1]);
-		if (rv == TP_EDIED && tp__server_dead() && !tp__pm.nng_used) {
+		if (rv == TP_EDIED && tp__server_dead() &&
+		    !tp__nng_was_used()) {
 			/* The server was killed from outside: start a new one
 			 * while this process may still fork, and retry once. */
 			close(p->fd);

@@ -1,9 +1,11 @@
 /*
  * log_int.h - internal interfaces of the logging module, shared between
  * log_config.c (the configuration object), log_sink.c (formatting and the
- * one writer of console and file), log_client.c (this process's logger:
- * batching and sending), log_actor.c (the actor thread) and the process
- * module's hooks.
+ * one writer of console and file), log_client.c and log_flush.c (this
+ * process's logger: batching, sending, flushing; via log_client_int.h),
+ * log_actor.c (the actor thread), log_capture.c (a child's stdout/stderr
+ * as records), log_read.c (reading log files back), and the hooks called
+ * by the process module (child.c, reap.c, start.c) and tp_fini (init.c).
  */
 #ifndef TP_LOG_INT_H
 #define TP_LOG_INT_H

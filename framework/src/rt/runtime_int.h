@@ -1,4 +1,6 @@
-/* runtime_int.h - internal runtime state shared between modules. */
+/* runtime_int.h - internal: the runtime's state (rt/runtime.c), the run
+ * directory helpers (rt/rundir.c) and tp__nng_used, used by every layer
+ * above rt and by init.c. */
 #ifndef TP_RUNTIME_INT_H
 #define TP_RUNTIME_INT_H
 
@@ -42,12 +44,15 @@ int tp__rundir_clean_stale(const char *base);
  */
 void tp__nng_used(void);
 
-/* Hook of the pool module (pool.c): terminates and joins every pool still
- * open, as Python finalizes pools at exit, before children are finished. */
-void tp__pool_fini(void);
+/* Whether tp__nng_used was called in this process (or before its fork). */
+int tp__nng_was_used(void);
 
-/* Hooks the process module provides (process.c). */
-int tp__process_init(const tp_init_opts *opts);
-void tp__process_fini(void);
+/* The runtime's part of tp_init (init.c): validates opts, picks the start
+ * method, creates (or, in a child, adopts) the run directory. */
+int tp__runtime_start(const tp_init_opts *opts);
+
+/* The runtime's part of tp_fini, last: removes the run's shared-memory
+ * segments and directory if this process owns them, forgets the run. */
+void tp__runtime_stop(void);
 
 #endif

@@ -6,8 +6,8 @@
  * while it sleeps in poll(). It waits on every child's pidfd, on the
  * readiness pipes of starting children, on an eventfd that callers use to
  * wake it, and on the nearest deadline (ready timeout, startsecs, kill
- * after the shutdown time). Nothing in it blocks on a child; the queues
- * (sup_ops.c) and the exit handling (sup_exit.c) do the rest.
+ * after the shutdown time). Nothing in it blocks on a child; the
+ * children's state machine (sup_child.c) does the rest.
  */
 #include <errno.h>
 #include <poll.h>

@@ -1,0 +1,64 @@
+/*
+ * init.c - tp_init and tp_fini: the only file that knows every module.
+ *
+ * Every layer below offers its own start and stop; this file calls them in
+ * order (bottom up to start, top down to stop), so no module calls up into
+ * one built on it. tp_init must be called before the program creates
+ * threads or touches nng, because the fork server is forked from it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "log_int.h"
+#include "pool_int.h"
+#include "process_int.h"
+#include "runtime_int.h"
+#include "troupe/error.h"
+#include "wire.h" /* with internal.h: the compiler checks both agree */
+
+static pid_t init_pid;
+static int atexit_done;
+
+static void at_exit(void)
+{
+	if (tp__rt.initialised && getpid() == init_pid)
+		tp_fini();
+}
+
+int tp_init(const tp_init_opts *opts)
+{
+	int rv;
+	if ((rv = tp__runtime_start(opts)) != TP_OK)
+		return rv;
+	init_pid = getpid();
+	if ((rv = tp__process_init(opts)) != TP_OK) {
+		tp__runtime_stop();
+		return rv;
+	}
+	if (!atexit_done && atexit(at_exit) == 0)
+		atexit_done = 1;
+	return TP_OK;
+}
+
+int tp_fini(void)
+{
+	if (!tp__rt.initialised)
+		return TP_ENOTINIT;
+	tp__pool_fini();
+	tp__process_fini();
+	tp__log_fini(); /* after the children: they log until they exit */
+	tp__runtime_stop();
+	return TP_OK;
+}
+
+void tp_spawn_guard(void)
+{
+	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised) {
+		int rv = tp_init(NULL); /* adopts the run dir, runs the child */
+		fprintf(stderr, "troupe: spawned child: tp_init: %s\n",
+		        tp_strerror(rv));
+		_exit(255); /* never run the caller's main as a child */
+	}
+}
