@@ -17,6 +17,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,22 @@ static void wait_in_file(const char *name, const char *text)
 	}
 }
 
+/* Each of the NULL-terminated strings is in hay, in this order. */
+static void expect_in_order(const char *hay, ...)
+{
+	va_list ap;
+	const char *at = hay, *s;
+	va_start(ap, hay);
+	while ((s = va_arg(ap, const char *)) != NULL) {
+		const char *found = strstr(at, s);
+		if (found == NULL)
+			fail_msg("no '%s' after the previous ones in:\n%s", s,
+			         hay);
+		at = found + strlen(s);
+	}
+	va_end(ap);
+}
+
 static void expect(const char *hay, const char *needle)
 {
 	if (strstr(hay, needle) == NULL)
@@ -322,13 +339,9 @@ static void test_supervisord_conf_runs_unchanged(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 	/* priority: the group (1) first, in it chatty (5) before web (10),
 	 * then the rest; names carry the group */
-	slurp(out_path, buf, sizeof(buf));
-	char *c = strstr(buf, "site:chatty started");
-	char *w0 = strstr(buf, "site:web_00 started");
-	char *w1 = strstr(buf, "site:web_01 started");
-	char *x = strstr(buf, " extra started");
-	if (!c || !w0 || !w1 || !x || !(c < w0 && w0 < w1 && w1 < x))
-		fail_msg("wrong start order:\n%s", buf);
+	expect_in_order(slurp(out_path, buf, sizeof(buf)),
+	                "site:chatty started", "site:web_00 started",
+	                "site:web_01 started", " extra started", NULL);
 	/* the supervisord pidfile, the log file */
 	assert_int_equal(read_int("supervisord.pid"), (int)daemon_pid);
 	wait_in_file("supervisord.log", "site:web_00 started");
@@ -389,12 +402,8 @@ static void test_real_files_run_unchanged(void **state)
 	}
 	path_of(p, sizeof(p), "worker-2.err");
 	assert_int_equal(access(p, F_OK), 0);
-	slurp(out_path, buf, sizeof(buf));
-	char *w = strstr(buf, "site:web started");
-	char *k = strstr(buf, "site:worker-3 started");
-	char *b = strstr(buf, "site:beat started");
-	if (!w || !k || !b || !(w < k && k < b))
-		fail_msg("wrong order:\n%s", buf);
+	expect_in_order(slurp(out_path, buf, sizeof(buf)), "site:web started",
+	                "site:worker-3 started", "site:beat started", NULL);
 	assert_int_equal(daemon_stop(), 0);
 }
 
@@ -760,12 +769,9 @@ static void test_backoff_and_significant(void **state)
 	daemon_spawn();
 	wait_output("flappy restarts in 0.4 s (backoff)");
 	wait_output("flappy restarts in 0.4 s (backoff)\n");
-	slurp(out_path, buf, sizeof(buf));
-	char *a = strstr(buf, "flappy restarts in 0.1 s");
-	char *b = strstr(buf, "flappy restarts in 0.2 s");
-	char *c = strstr(buf, "flappy restarts in 0.4 s");
-	if (!a || !b || !c || !(a < b && b < c))
-		fail_msg("no doubling backoff:\n%s", buf);
+	expect_in_order(slurp(out_path, buf, sizeof(buf)),
+	                "flappy restarts in 0.1 s", "flappy restarts in 0.2 s",
+	                "flappy restarts in 0.4 s", NULL);
 	assert_null(strstr(buf, "restarts in 0.8 s")); /* the cap */
 	/* The significant job ends normally: the daemon ends, status 0. */
 	char p[400];
