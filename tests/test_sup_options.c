@@ -204,7 +204,7 @@ static void test_start_retries_give_up(void **state)
 	tp_child_spec a = sh_child(0, "fragile",
 	                           "if [ -e $T/up ]; then exit 1; fi; "
 	                           "touch $T/up; exec sleep 1000");
-	a.startsecs_ms = 300;
+	a.startsecs_ms = 1500; /* a failed start exits well before */
 	a.start_retries = 2;
 	assert_int_equal(tp_sup_add_child(s, &a), TP_OK);
 	assert_int_equal(tp_sup_start(s), TP_OK);
@@ -278,9 +278,11 @@ static void test_exit_events_say_what_happened(void **state)
 	(void)state;
 	tp_sup *s = new_root(3, TP_AUTO_NEVER);
 	tp_child_spec calm = sh_child(0, "calm", "exec sleep 1000");
+	/* it says when it ignores TERM: a TERM before the trap would kill
+	 * it at once */
 	tp_child_spec stub = sh_child(1, "stub",
-	                              "trap '' TERM; while :; do "
-	                              ": ; done");
+	                              "trap '' TERM; touch $T/trapped; "
+	                              "while :; do : ; done");
 	stub.shutdown_ms = 500;
 	tp_child_spec hup = sh_child(2, "hup", "exec sleep 1000");
 	hup.stop_signal = SIGHUP;
@@ -289,6 +291,12 @@ static void test_exit_events_say_what_happened(void **state)
 	assert_int_equal(tp_sup_add_child(s, &hup), TP_OK);
 	assert_int_equal(tp_sup_start(s), TP_OK);
 	assert_int_equal(tp_sup_terminate_child(s, "hup"), TP_OK);
+	char p[300];
+	snprintf(p, sizeof(p), "%s/trapped", dir);
+	for (int64_t end = tp_test_now_ms() + 20000; access(p, F_OK) != 0;) {
+		assert_true(tp_test_now_ms() < end);
+		tp_test_nap(5);
+	}
 	assert_int_equal(tp_sup_terminate_child(s, "stub"), TP_OK);
 	assert_int_equal(tp_sup_signal_child(s, "calm", SIGSEGV), TP_OK);
 	int k = wait_event(TP_EV_EXITED, "hup", 1);
