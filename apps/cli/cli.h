@@ -173,16 +173,15 @@ void reaper_stop(void); /* an orderly end: the reaper leaves */
 /* daemon.c: `troupe supervise FILE [--detach] [--socket PATH]`. */
 int cmd_supervise(int argc, char **argv);
 
-/* client.c: every other command. */
-int cmd_client(const char *socket, const char *cmd, int argc, char **argv);
-
 /* ctl.c: the daemon's control server. */
 struct daemon;
 int ctl_start(struct daemon *d, const char *socket_path);
 void ctl_stop(struct daemon *d);
 
-/* One request/reply round trip with the daemon at url; *rep must be freed
- * with troupe__envelope__free_unpacked. */
+/* ctl_io.c: one request/reply round trip with the daemon whose control
+ * socket is socket_path, within timeout_ms; *rep must be freed with
+ * tp__envelope_free. Errors: TP_ENOENT (no daemon there), TP_ETIMEDOUT,
+ * TP_ECLOSED (it hung up), TP_ETOOBIG, TP_EDECODE, TP_EPROTO. */
 int ctl_call(const char *socket_path, const Troupe__SupRequest *req,
              Troupe__Envelope **rep, int timeout_ms);
 
