@@ -748,8 +748,19 @@ static void test_failed_start_names_program_and_command(void **state)
 	            "'/nonexistent/prog --flag': ");
 	expect(buf, "No such file or directory");
 	expect(buf, "troupe: the log is ");
-	/* and the log is still there to read */
+	/* and the log is still there to read, with `troupe logs -c FILE` */
 	wait_in_file("troupe/supervisord.log", "broken could not start");
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s -c %s logs 2>&1", TROUPE_BIN, cfg);
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	int st = pclose(f);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("troupe -c FILE logs: %s", buf);
+	expect(buf, "the daemon is gone; its log is ");
+	expect(buf, "broken could not start '/nonexistent/prog --flag'");
 }
 
 static void test_backoff_and_significant(void **state)

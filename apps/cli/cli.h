@@ -142,10 +142,6 @@ int dlog_stop_actor(struct daemon *d);
 void dlog_say(struct daemon *d, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void dlog_free(struct daemon *d);
-/* One audit line for a control request: "stop site:web requested by uid
- * 1000 (pid 4242)" (for the control server, ctl.c). */
-void dlog_audit(struct daemon *d, unsigned uid, int pid, const char *action,
-                const char *target);
 
 /* daemon_event.c: the tree's events as lines (on_event of the root);
  * devent_groups copies the group parents for the names; the last failure

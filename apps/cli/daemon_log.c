@@ -212,14 +212,6 @@ void dlog_say(struct daemon *d, int level, const char *fmt, ...)
 	dlog_event(d, level, msg);
 }
 
-void dlog_audit(struct daemon *d, unsigned uid, int pid, const char *action,
-                const char *target)
-{
-	dlog_say(d, TP_LOG_INFO, "%s%s%s requested by uid %u (pid %d)", action,
-	         target && target[0] ? " " : "", target ? target : "", uid,
-	         pid);
-}
-
 void dlog_free(struct daemon *d)
 {
 	if (event_file != NULL) {
