@@ -306,26 +306,29 @@ static void daemon_metrics(struct daemon *d, char **b, size_t *len, size_t *cap)
 	tp_log_stats_get(&ls);
 	if (d->log_actor != NULL)
 		tp_log_actor_stats_get(d->log_actor, &as);
+	const struct {
+		const char *name, *help;
+		unsigned long long v;
+	} c[] = {
+	    {"troupe_log_dropped_total",
+	     "Log records the daemon dropped (buffer full, actor down).",
+	     ls.dropped},
+	    {"troupe_log_lost_total",
+	     "Log records the logging actor was told senders lost.", as.lost},
+	    {"troupe_log_records_total",
+	     "Log records written by the logging actor.", as.records},
+	    {"troupe_log_actor_restarts_total",
+	     "Times the logging actor was restarted.",
+	     __atomic_load_n(&d->log_restarts, __ATOMIC_RELAXED)},
+	};
 	family(b, len, cap, "troupe_build_info", "gauge",
 	       "Always 1; the version of troupe in a label.");
 	append(b, len, cap, "troupe_build_info{version=\"%s\"} 1\n",
 	       TROUPE_VERSION);
-	family(b, len, cap, "troupe_log_dropped_total", "counter",
-	       "Log records the daemon dropped (buffer full, actor down).");
-	append(b, len, cap, "troupe_log_dropped_total %llu\n",
-	       (unsigned long long)ls.dropped);
-	family(b, len, cap, "troupe_log_lost_total", "counter",
-	       "Log records the logging actor was told senders lost.");
-	append(b, len, cap, "troupe_log_lost_total %llu\n",
-	       (unsigned long long)as.lost);
-	family(b, len, cap, "troupe_log_records_total", "counter",
-	       "Log records written by the logging actor.");
-	append(b, len, cap, "troupe_log_records_total %llu\n",
-	       (unsigned long long)as.records);
-	family(b, len, cap, "troupe_log_actor_restarts_total", "counter",
-	       "Times the logging actor was restarted.");
-	append(b, len, cap, "troupe_log_actor_restarts_total %u\n",
-	       __atomic_load_n(&d->log_restarts, __ATOMIC_RELAXED));
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		family(b, len, cap, c[i].name, "counter", c[i].help);
+		append(b, len, cap, "%s %llu\n", c[i].name, c[i].v);
+	}
 }
 
 char *metrics_text(struct daemon *d)
