@@ -20,6 +20,10 @@ libdir=$(cd "$libdir" && pwd)
 for f in troupe/troupe.h troupe/version.h troupe/payload.h; do
 	[ -f "$pre/include/$f" ] || fail "$f not installed"
 done
+# the systemd units (Type=notify) come with the daemon
+for u in troupe.service troupe@.service; do
+	grep -q '^Type=notify$' "$pre/lib/systemd/system/$u" || fail "$u"
+done
 
 # CMake: troupe::troupe (shared) and troupe::troupe_static.
 cmake -S "$src" -B "$work/cm" -DCMAKE_PREFIX_PATH="$pre" >/dev/null
