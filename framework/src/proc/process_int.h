@@ -25,7 +25,8 @@
 #define TP_ENV_START_FD   "TROUPE_START_FD"
 #define TP_ENV_PARENT_PID "TROUPE_PARENT_PID"
 
-enum proc_state { PROC_NEW, PROC_RUNNING, PROC_EXITED, PROC_SELF };
+/* PROC_CLOSED: tp_process_close released the handle's resources. */
+enum proc_state { PROC_NEW, PROC_RUNNING, PROC_EXITED, PROC_SELF, PROC_CLOSED };
 
 /* A growable receive buffer for the control channel. */
 struct tp_ctlbuf {
