@@ -130,7 +130,7 @@ static void objects_across_processes(tp_start_method method,
 	run_child(t_writer, args, 0);
 	assert_string_equal(rp(d), "{1: '1', '2': 2, 0.25: None}");
 	assert_string_equal(rp(l), "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
-	assert_string_equal(rp(ns), "Namespace(x=7, name=\"it's\")");
+	assert_string_equal(rp(ns), "Namespace(name=\"it's\", x=7)");
 	assert_string_equal(rp(v), "Value(3.1415927)");
 	TP_OK_OR_FAIL(tp_payload_new(&out));
 	TP_OK_OR_FAIL(tp_ns_get(ns, "x", out));
@@ -162,6 +162,47 @@ static int64_t int_at(const tp_payload *p, size_t i)
 	int64_t v = -999;
 	TP_OK_OR_FAIL(tp_payload_get_int(p, i, &v));
 	return v;
+}
+
+/* Reprs as Python prints them: floats shortest (100.0, not 1e+02), a
+ * Namespace sorted as Python sorts "name=value" and without _names. */
+static void test_python_reprs(void **state)
+{
+	tp_manager *m;
+	tp_proxy *ns, *v, *d;
+	tp_payload *out;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_namespace(m, &ns));
+	assert_string_equal(rp(ns), "Namespace()");
+	TP_OK_OR_FAIL(tp_ns_set(ns, "_secret", tp_int(1)));
+	assert_string_equal(rp(ns), "Namespace()");
+	TP_OK_OR_FAIL(tp_ns_set(ns, "x", tp_dbl(100.0)));
+	TP_OK_OR_FAIL(tp_ns_set(ns, "a", tp_int(1)));
+	TP_OK_OR_FAIL(tp_ns_set(ns, "a0", tp_int(2)));
+	TP_OK_OR_FAIL(tp_ns_set(ns, "b", tp_dbl(1e16)));
+	TP_OK_OR_FAIL(tp_ns_set(ns, "__dunder", tp_str("hidden")));
+	/* python3 -c "from multiprocessing.managers import Namespace as N;
+	 * print(N(x=100.0, _secret=1, a=1, a0=2, b=1e16))" */
+	assert_string_equal(rp(ns), "Namespace(a0=2, a=1, b=1e+16, x=100.0)");
+	TP_OK_OR_FAIL(tp_payload_new(&out)); /* hidden from repr, still there */
+	TP_OK_OR_FAIL(tp_ns_get(ns, "_secret", out));
+	assert_int_equal(int_at(out, 0), 1);
+	tp_payload_free(out);
+	TP_OK_OR_FAIL(tp_manager_create(m, "value", NULL, &v));
+	TP_OK_OR_FAIL(tp_value_set(v, tp_dbl(100.0)));
+	assert_string_equal(rp(v), "Value(100.0)");
+	TP_OK_OR_FAIL(tp_value_set(v, tp_dbl(0.1 + 0.2)));
+	assert_string_equal(rp(v), "Value(0.30000000000000004)");
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	TP_OK_OR_FAIL(tp_dict_set(d, tp_dbl(2.5e-05), tp_dbl(-0.0)));
+	assert_string_equal(rp(d), "{2.5e-05: -0.0}");
+	tp_proxy_free(ns);
+	tp_proxy_free(v);
+	tp_proxy_free(d);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
 }
 
 static void test_dict_methods(void **state)
@@ -1037,6 +1078,7 @@ int main(void)
 	    /* first: before this process touches nng (fork needs that) */
 	    cmocka_unit_test(test_fork_method_child),
 	    cmocka_unit_test(test_objects_across_processes),
+	    cmocka_unit_test(test_python_reprs),
 	    cmocka_unit_test(test_dict_methods),
 	    cmocka_unit_test(test_list_methods),
 	    cmocka_unit_test(test_queue_event_blocking),

@@ -235,8 +235,9 @@ const char *tp_proxy_type(const tp_proxy *px);
 
 /*
  * tp_proxy_repr writes Python's repr of the object into buf ("{1: '1',
- * '2': 2}", "[9, 8, 7]", "Namespace(x=1)", "Value(3)") and returns buf
- * ("" on error; truncated to len).
+ * '2': 2}", "[9, 8, 7.5]", "Value(100.0)", "Namespace(a=1, x=2)": a
+ * Namespace sorted and without the names starting with '_', as Python's)
+ * and returns buf ("" on error; truncated to len).
  */
 const char *tp_proxy_repr(tp_proxy *px, char *buf, size_t len);
 
