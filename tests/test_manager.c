@@ -205,6 +205,80 @@ static void test_python_reprs(void **state)
 	tp_test_fini();
 }
 
+/* Manager().Array: typecodes, conversions, ranges, reprs as Python's:
+ * python3 -c "from multiprocessing import Manager; m = Manager();
+ * a = m.Array('i', [1, 2, 3]); a[0] = -5; print(a, len(a));
+ * print(m.Array('d', [1, 2.5]), m.Array('f', [0.1]), m.Array('b', []))" */
+static void test_array(void **state)
+{
+	tp_manager *m;
+	tp_proxy *a, *d, *f, *e, *bad = NULL;
+	tp_payload *items, *out;
+	int64_t n;
+	double x;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_pack_new(&items, "iii", 1, 2, 3));
+	TP_OK_OR_FAIL(tp_manager_array(m, 'i', items, &a));
+	tp_payload_free(items);
+	TP_OK_OR_FAIL(tp_list_set(a, 0, tp_int(-5)));
+	assert_string_equal(rp(a), "array('i', [-5, 2, 3])");
+	TP_OK_OR_FAIL(tp_list_len(a, &n));
+	assert_int_equal(n, 3);
+	TP_OK_OR_FAIL(tp_payload_new(&out));
+	TP_OK_OR_FAIL(tp_list_get(a, -1, out));
+	assert_int_equal(int_at(out, 0), 3);
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(a, "typecode", NULL, out, 10000));
+	assert_true(tp_is_str(out, 0, "i"));
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(a, "tolist", NULL, out, 10000));
+	assert_int_equal(tp_payload_count(out), 3);
+	tp_payload_clear(out);
+	TP_EXPECT(tp_list_get(a, 3, out), TP_ENOENT);
+	TP_EXPECT(tp_list_set(a, -4, tp_int(1)), TP_ENOENT);
+	TP_EXPECT(tp_list_set(a, 0, tp_dbl(2.5)), TP_ETYPE);
+	TP_EXPECT(tp_list_set(a, 0, tp_str("x")), TP_ETYPE);
+	TP_EXPECT(tp_list_set(a, 0, tp_int(1LL << 31)), TP_EVALUE);
+	assert_string_equal(rp(a), "array('i', [-5, 2, 3])"); /* unchanged */
+	TP_OK_OR_FAIL(tp_pack_new(&items, "id", 1, 2.5));
+	TP_OK_OR_FAIL(tp_manager_array(m, 'd', items, &d));
+	assert_string_equal(rp(d), "array('d', [1.0, 2.5])");
+	TP_OK_OR_FAIL(tp_list_set(d, 0, tp_int(7)));
+	TP_OK_OR_FAIL(tp_list_get(d, 0, out));
+	TP_OK_OR_FAIL(tp_unpack(out, "d", &x));
+	assert_true(x == 7.0);
+	tp_payload_clear(out);
+	TP_EXPECT(tp_manager_array(m, 'i', items, &bad), TP_ETYPE);
+	tp_payload_free(items);
+	TP_OK_OR_FAIL(tp_pack_new(&items, "d", 0.1));
+	TP_OK_OR_FAIL(tp_manager_array(m, 'f', items, &f));
+	assert_string_equal(rp(f), "array('f', [0.10000000149011612])");
+	tp_payload_free(items);
+	TP_OK_OR_FAIL(tp_manager_array(m, 'b', NULL, &e));
+	assert_string_equal(rp(e), "array('b')");
+	TP_OK_OR_FAIL(tp_pack_new(&items, "i", 200));
+	TP_EXPECT(tp_manager_array(m, 'b', items, &bad), TP_EVALUE);
+	TP_OK_OR_FAIL(tp_manager_array(m, 'B', items, &bad));
+	tp_proxy_free(bad);
+	TP_EXPECT(tp_manager_array(m, 'z', items, &bad), TP_EINVAL);
+	TP_EXPECT(tp_manager_array(m, '\0', items, &bad), TP_EINVAL);
+	TP_EXPECT(tp_manager_array(NULL, 'i', items, &bad), TP_EINVAL);
+	TP_EXPECT(tp_manager_array(m, 'i', items, NULL), TP_EINVAL);
+	tp_payload_free(items);
+	TP_OK_OR_FAIL(tp_pack_new(&items, "s", "x"));
+	TP_EXPECT(tp_manager_array(m, 'd', items, &bad), TP_ETYPE);
+	tp_payload_free(items);
+	tp_payload_free(out);
+	tp_proxy_free(a);
+	tp_proxy_free(d);
+	tp_proxy_free(f);
+	tp_proxy_free(e);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
 static void test_dict_methods(void **state)
 {
 	tp_manager *m;
@@ -1079,6 +1153,7 @@ int main(void)
 	    cmocka_unit_test(test_fork_method_child),
 	    cmocka_unit_test(test_objects_across_processes),
 	    cmocka_unit_test(test_python_reprs),
+	    cmocka_unit_test(test_array),
 	    cmocka_unit_test(test_dict_methods),
 	    cmocka_unit_test(test_list_methods),
 	    cmocka_unit_test(test_queue_event_blocking),

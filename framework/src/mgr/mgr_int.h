@@ -71,7 +71,8 @@ const struct tp__mgr_type *tp__mgr_find_type(const char *name);
 const tp_manager_type *tp__mgr_find_user(const char *name);
 extern const struct tp__mgr_type tp__mgr_dict, tp__mgr_list, tp__mgr_ns,
     tp__mgr_value, tp__mgr_queue, tp__mgr_jqueue, tp__mgr_lock, tp__mgr_rlock,
-    tp__mgr_sem, tp__mgr_bsem, tp__mgr_event, tp__mgr_barrier, tp__mgr_cond;
+    tp__mgr_sem, tp__mgr_bsem, tp__mgr_event, tp__mgr_barrier, tp__mgr_cond,
+    tp__mgr_array;
 
 /* Values (mgr_val.c). */
 int tp__val_copy(struct tp_value *dst, const struct tp_value *src);
