@@ -87,6 +87,13 @@ void tp__log_child_start(const Troupe__LogConfig *pb, const char *name);
 void tp__log_crash_report(const char *name, pid_t pid, const char *report);
 /* In a child whose target returned, before _exit: flush (bounded). */
 void tp__log_child_exit(void);
+/* Hands every record made so far to the logging actor's socket (or this
+ * process's sink), waiting up to timeout_ms for room, without waiting for
+ * the actor: a record in the socket survives this process's death. Cheap
+ * when there is nothing to send. Called by a pool worker before it returns
+ * results, so a worker stopped after its tasks loses no record. */
+int tp__log_handoff(int timeout_ms);
+#define TP_LOG_HANDOFF_MS 1000 /* bound of a pool worker's hand-off */
 
 /* The current actor at address is gone: write directly again. */
 void tp__log_detach(const char *address);

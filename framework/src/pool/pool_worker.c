@@ -20,6 +20,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 
+#include "log_int.h"
 #include "payload_int.h"
 #include "pool_int.h"
 #include "runtime_int.h"
@@ -80,6 +81,8 @@ static int worker_flush(struct wstate *ws)
 	int rv = TP_ENOMEM;
 	if (ws->nres == 0)
 		rv = TP_OK;
+	else /* the tasks' records first: the pool may stop us after */
+		tp__log_handoff(TP_LOG_HANDOFF_MS);
 	if (r == NULL || rp == NULL || pb == NULL || er == NULL ||
 	    ws->nres == 0)
 		goto out;
