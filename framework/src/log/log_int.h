@@ -32,6 +32,14 @@ struct tp_log_config {
 
 /* Largest message kept in one record; longer ones are cut. */
 #define TP_LOG_MSG_MAX (64 * 1024)
+
+/* A program run by a supervisor that captures its output (troupe
+ * supervise) finds its supervisor's logging actor here: its default
+ * configuration logs through that actor under that name. */
+#define TP_ENV_LOG_ADDRESS "TROUPE_LOG_ADDRESS"
+#define TP_ENV_LOG_NAME    "TROUPE_LOG_NAME"
+/* Applies those variables, when set, to a default configuration. */
+void tp__log_config_env(tp_log_config *c);
 /* Largest batch a sender makes, and the actor's receive buffer. */
 #define TP_LOG_BATCH_MAX (32 * 1024)
 #define TP_LOG_FRAME_MAX (256 * 1024)

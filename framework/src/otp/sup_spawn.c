@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "log_int.h"
 #include "runtime_int.h"
 #include "sup_int.h"
 #include "troupe/error.h"
@@ -74,25 +75,60 @@ static int resolve(const char *prog, char *out, size_t len)
 }
 
 /* environ + extra entries + the notify variable + the run directory. */
+/* With capture on, the child logs through this process's logging actor
+ * under its own id: a program that calls tp_log_* then sends records with
+ * its name and level, not lines of captured stderr (log_int.h). */
+static int log_env(const tp_child_spec *s, char **addr, char **name)
+{
+	tp_log_config *c = NULL;
+	*addr = *name = NULL;
+	if (!s->capture || tp_log_config_get(&c) != TP_OK)
+		return 0;
+	const char *a = tp_log_config_address(c);
+	if (a != NULL && (asprintf(addr, TP_ENV_LOG_ADDRESS "=%s", a) < 0 ||
+	                  asprintf(name, TP_ENV_LOG_NAME "=%s", s->id) < 0)) {
+		free(*addr);
+		*addr = *name = NULL;
+	}
+	tp_log_config_free(c);
+	return *name != NULL;
+}
+
+static int env_ours(const char *v)
+{
+	static const char *const ours[] = {
+	    NOTIFY_ENV "=", TP_ENV_LOG_ADDRESS "=", TP_ENV_LOG_NAME "="};
+	for (size_t i = 0; i < sizeof(ours) / sizeof(*ours); i++)
+		if (strncmp(v, ours[i], strlen(ours[i])) == 0)
+			return 1;
+	return 0;
+}
+
 static char **build_env(const tp_child_spec *s, int notify)
 {
 	size_t n = 0, x = 0, k = 0;
 	const char *rd = tp_runtime_dir();
+	static __thread char *logv[2];
+	free(logv[0]);
+	free(logv[1]);
 	while (environ[n])
 		n++;
 	while (s->env && s->env[x])
 		x++;
-	char **e = calloc(n + x + 3, sizeof(*e));
+	char **e = calloc(n + x + 5, sizeof(*e));
 	if (e == NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], NOTIFY_ENV "=",
-		            strlen(NOTIFY_ENV) + 1) != 0)
+		if (!env_ours(environ[i]))
 			e[k++] = environ[i];
 	for (size_t i = 0; i < x; i++)
 		e[k++] = s->env[i];
 	if (notify)
 		e[k++] = NOTIFY_ENV "=3";
+	if (log_env(s, &logv[0], &logv[1])) {
+		e[k++] = logv[0];
+		e[k++] = logv[1];
+	}
 	if (rd != NULL && getenv(TP_ENV_RUNDIR) == NULL) {
 		static __thread char buf[300];
 		snprintf(buf, sizeof(buf), "%s=%s", TP_ENV_RUNDIR, rd);
