@@ -49,6 +49,7 @@ struct spawn_plan {
 	char **envp;
 	int devnull, logfd, notify_w, err_w;
 	int out[2], err[2]; /* spec.capture: stdout and stderr pipes */
+	char *logv[2];      /* spec.capture: the logging actor for tp_log_* */
 	pid_t parent;
 };
 
@@ -104,13 +105,10 @@ static int env_ours(const char *v)
 	return 0;
 }
 
-static char **build_env(const tp_child_spec *s, int notify)
+static char **build_env(const tp_child_spec *s, int notify, char *logv[2])
 {
 	size_t n = 0, x = 0, k = 0;
 	const char *rd = tp_runtime_dir();
-	static __thread char *logv[2];
-	free(logv[0]);
-	free(logv[1]);
 	while (environ[n])
 		n++;
 	while (s->env && s->env[x])
@@ -209,6 +207,8 @@ static void plan_close(struct spawn_plan *p)
 			close(p->err[i]);
 	}
 	free(p->envp);
+	free(p->logv[0]);
+	free(p->logv[1]);
 }
 
 /* The parent's ends of the capture pipes become readers of the child. */
@@ -280,7 +280,7 @@ int tp__sup_spawn(struct sup_child *c)
 	p.parent = getpid();
 	p.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	p.logfd = open_log(c);
-	p.envp = build_env(&c->spec, want_notify);
+	p.envp = build_env(&c->spec, want_notify, p.logv);
 	if (p.devnull < 0 || p.envp == NULL ||
 	    (want_notify && pipe2(notify, O_CLOEXEC) != 0) ||
 	    pipe2(errp, O_CLOEXEC) != 0 ||
