@@ -21,7 +21,8 @@ PY=${PYTHON:-python3}
 LOG_DIR=${LOG_DIR:-$(mktemp -d /tmp/troupe-bench.XXXXXX)}
 mkdir -p "$LOG_DIR"
 
-# label | troupe-bench arguments | anchor script and arguments
+# label | troupe-bench arguments | anchor script and arguments (a path
+# under scripts/ is a twin of ours, for a case the anchors do not cover)
 WORKLOADS='
 wire_roundtrip|wire|
 pool_map|pool_map|pool_map.py
@@ -29,7 +30,11 @@ pool_map_chunksize1|pool_map --chunksize 1|pool_map.py --chunksize 1
 pool_apply_async|pool_apply_async|pool_apply_async.py
 queue_throughput_int|queue_throughput --payload int|queue_throughput.py --payload int
 queue_throughput_bytes1k|queue_throughput --payload bytes1k|queue_throughput.py --payload bytes1k
+queue_throughput_3x3_int|queue_throughput --producers 3 --consumers 3 --n 200000|scripts/queue_throughput_multi.py --producers 3 --consumers 3 --n 200000
+queue_throughput_3x3_bytes1k|queue_throughput --producers 3 --consumers 3 --payload bytes1k --n 200000|scripts/queue_throughput_multi.py --producers 3 --consumers 3 --payload bytes1k --n 200000
 pipe_pingpong_rtt_median|pipe_pingpong|pipe_pingpong.py
+pipe_pingpong_over_raw|pipe_pingpong --compare|
+pipe_bytes_over_raw|pipe_pingpong --compare --bytes|
 process_spawn_fork|process_spawn --method fork|process_spawn.py --method fork
 process_spawn_spawn|process_spawn --method spawn|process_spawn.py --method spawn
 process_spawn_forkserver|process_spawn --method forkserver|process_spawn.py --method forkserver
@@ -89,7 +94,9 @@ while IFS='|' read -r label targs pargs; do
 		fi
 		if [[ -n $pargs ]]; then
 			# shellcheck disable=SC2086
-			r=$(cd "$ANCHORS" && run_one "$LOG_DIR/$label.python.$i" "$PY" $pargs)
+			pdir=$ANCHORS
+			[[ $pargs == scripts/* ]] && pdir=$top
+			r=$(cd "$pdir" && run_one "$LOG_DIR/$label.python.$i" "$PY" $pargs)
 			if [[ -n $r ]]; then
 				pvals+=("${r% *}")
 				unit=${unit:-${r#* }}

@@ -127,19 +127,24 @@ static void test_full_and_too_big(void **state)
 	TP_OK_OR_FAIL(tp_queue_put_int(q, 3, 0));
 	tp_queue_free(q);
 
-	/* a byte-full ring blocks too; an item larger than the ring never
-	 * fits */
+	/* a byte-full ring blocks too; an item larger than the ring travels
+	 * out of band */
 	tp_queue_opts small = {.capacity = 4096};
 	static char blob[5000];
+	void *b;
+	size_t n;
 	TP_OK_OR_FAIL(tp_queue_new(&q, &small));
-	TP_EXPECT(tp_queue_put_bytes(q, blob, sizeof(blob), -1), TP_ETOOBIG);
+	blob[4999] = 7;
+	TP_OK_OR_FAIL(tp_queue_put_bytes(q, blob, sizeof(blob), -1));
+	TP_OK_OR_FAIL(tp_queue_get_bytes(q, &b, &n, 0));
+	assert_int_equal(n, sizeof(blob));
+	assert_memory_equal(b, blob, n);
+	free(b);
 	int puts = 0;
 	while (tp_queue_put_bytes(q, blob, 1000, 0) == TP_OK)
 		puts++;
 	assert_int_equal(puts, 4);
 	TP_EXPECT(tp_queue_put_bytes(q, blob, 1000, 0), TP_EFULL);
-	void *b;
-	size_t n;
 	TP_OK_OR_FAIL(tp_queue_get_bytes(q, &b, &n, 0));
 	free(b);
 	TP_OK_OR_FAIL(tp_queue_put_bytes(q, blob, 1000, 0)); /* wraps */
@@ -149,6 +154,155 @@ static void test_full_and_too_big(void **state)
 		free(b);
 	}
 	tp_queue_free(q);
+	tp_test_fini();
+}
+
+/* Checks the direct codec against protobuf-c for the one value v. */
+static void codec_matches(const struct tp_value *v)
+{
+	tp_payload p = {.values = (struct tp_value *)v, .count = 1, .cap = 1};
+	unsigned char pre[TP_Q_PREFIX_MAX], mine[2048];
+	const void *data;
+	size_t dlen, len;
+	void *buf;
+	struct tp_value back;
+	size_t n = tp__q_enc_prefix(v, pre, &data, &dlen);
+	assert_true(n > 0 && n + dlen <= sizeof(mine));
+	memcpy(mine, pre, n);
+	if (dlen > 0)
+		memcpy(mine + n, data, dlen);
+	TP_OK_OR_FAIL(tp_payload_encode(&p, 0, &buf, &len));
+	assert_int_equal(len, n + dlen);
+	assert_memory_equal(buf, mine, len); /* the same bytes */
+	if (v->type != TP_TNONE) {
+		memset(&back, 0, sizeof(back));
+		assert_int_equal(tp__q_dec_one(buf, len, v->type, &back), 1);
+		assert_int_equal(back.i, v->i);
+		assert_memory_equal(&back.d, &v->d, sizeof(double));
+		assert_int_equal(back.len, v->len);
+		if (v->len > 0)
+			assert_memory_equal(back.data, v->data, v->len);
+		/* another type, or one byte short: left to protobuf-c */
+		tp_type other = v->type == TP_TINT ? TP_TBYTES : TP_TINT;
+		assert_int_equal(tp__q_dec_one(buf, len, other, &back), 0);
+		assert_int_equal(tp__q_dec_one(buf, len - 1, v->type, &back),
+		                 0);
+	}
+	free(buf);
+}
+
+/* The direct one-value codec writes what protobuf-c writes and reads it
+ * back; anything else is left to protobuf-c. */
+static void test_codec(void **state)
+{
+	(void)state;
+	static char blob[1500];
+	int64_t ints[] = {0, 1, -1, 63, -64, 300, INT64_MAX, INT64_MIN};
+	double ds[] = {0.0, -2.5, 1e300};
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		struct tp_value v = {.type = TP_TINT, .i = ints[i]};
+		codec_matches(&v);
+	}
+	for (size_t i = 0; i < sizeof(ds) / sizeof(ds[0]); i++) {
+		struct tp_value v = {.type = TP_TDOUBLE, .d = ds[i]};
+		codec_matches(&v);
+	}
+	struct tp_value none = {.type = TP_TNONE};
+	struct tp_value s0 = {.type = TP_TSTRING, .data = "", .len = 0};
+	struct tp_value s1 = {.type = TP_TSTRING, .data = "abc", .len = 3};
+	struct tp_value b0 = {.type = TP_TBYTES, .data = blob, .len = 0};
+	struct tp_value b1 = {.type = TP_TBYTES, .data = blob, .len = 1500};
+	codec_matches(&none);
+	codec_matches(&s0);
+	codec_matches(&s1);
+	codec_matches(&b0);
+	codec_matches(&b1);
+	/* two values: not one */
+	tp_payload *p;
+	void *buf;
+	size_t len;
+	struct tp_value back;
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 1));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 2));
+	TP_OK_OR_FAIL(tp_payload_encode(p, 0, &buf, &len));
+	assert_int_equal(tp__q_dec_one(buf, len, TP_TINT, &back), 0);
+	free(buf);
+	tp_payload_free(p);
+}
+
+/* The encoded size of a payload holding n bytes. */
+static size_t encoded_bytes_item(size_t n)
+{
+	char *zeros = calloc(1, n + 1);
+	tp_payload *p;
+	void *buf;
+	size_t len;
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(p, zeros, n));
+	TP_OK_OR_FAIL(tp_payload_encode(p, (size_t)1 << 30, &buf, &len));
+	free(buf);
+	free(zeros);
+	tp_payload_free(p);
+	return len;
+}
+
+/* Items larger than the ring travel out of band: 16 MiB through a default
+ * (4 MiB) queue, in order with small ones; the largest accepted item
+ * (max_item) goes through, one byte more is TP_ETOOBIG and nothing queued
+ * is lost; the out-of-band segments are gone once taken. */
+static void test_large_items(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	tp_queue_stats st;
+	int64_t v;
+	void *b;
+	size_t n, big = (size_t)16 << 20;
+	unsigned char *blob = malloc(big);
+	assert_non_null(blob);
+	for (size_t i = 0; i < big; i++)
+		blob[i] = (unsigned char)(i * 7);
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 1, 0));
+	TP_OK_OR_FAIL(tp_queue_put_bytes(q, blob, big, 0));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 2, 0));
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 1);
+	TP_EXPECT(tp_queue_get_int(q, &v, 0), TP_ETYPE); /* stays */
+	TP_OK_OR_FAIL(tp_queue_get_bytes(q, &b, &n, 0));
+	assert_int_equal(n, big);
+	assert_memory_equal(b, blob, big);
+	free(b);
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 2);
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.out_of_band, 1);
+	tp_queue_free(q);
+
+	/* the limit, exactly */
+	size_t max = (size_t)1 << 20, m = max - 8;
+	while (encoded_bytes_item(m) < max)
+		m++;
+	assert_int_equal(encoded_bytes_item(m), max);
+	tp_queue_opts o = {.max_item = max};
+	TP_OK_OR_FAIL(tp_queue_new(&q, &o));
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 3, 0));
+	TP_OK_OR_FAIL(tp_queue_put_bytes(q, blob, m, 0));
+	TP_EXPECT(tp_queue_put_bytes(q, blob, m + 1, 0), TP_ETOOBIG);
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.count, 2); /* nothing lost, nothing added */
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 3);
+	TP_OK_OR_FAIL(tp_queue_get_bytes(q, &b, &n, 0));
+	assert_int_equal(n, m);
+	assert_memory_equal(b, blob, m);
+	free(b);
+	tp_queue_free(q);
+	tp_queue_opts huge = {.max_item = TP_QUEUE_ITEM_MAX + 1};
+	TP_EXPECT(tp_queue_new(&q, &huge), TP_EINVAL);
+	free(blob);
 	tp_test_fini();
 }
 
@@ -198,8 +352,12 @@ static int consumer(tp_queue *q, long results)
 	for (;;) {
 		tp_payload *p;
 		int64_t v;
-		if (tp_queue_get(q, &p, 10000) != TP_OK)
+		int grv = tp_queue_get(q, &p, 10000);
+		if (grv != TP_OK) {
+			fprintf(stderr, "consumer: get: %s\n",
+			        tp_strerror(grv));
 			return 1;
+		}
 		if (tp_payload_get_int(p, 0, &v) != TP_OK) {
 			tp_payload_free(p);
 			break;
@@ -434,7 +592,7 @@ static void test_malformed_ring(void **state)
 	tp_test_init(TP_START_DEFAULT);
 	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
 	TP_OK_OR_FAIL(tp_queue_put_int(q, 1, 0));
-	uint64_t second = q->s->tail;
+	uint64_t second = q->s->p.tail;
 	TP_OK_OR_FAIL(tp_queue_put_int(q, 2, 0));
 	TP_OK_OR_FAIL(tp_queue_put_int(q, 3, 0));
 	memset(q->ring + second + TP_Q_HDR, 0xff, 4); /* body */
@@ -446,7 +604,7 @@ static void test_malformed_ring(void **state)
 	/* header scribbled */
 	TP_OK_OR_FAIL(tp_queue_put_int(q, 6, 0));
 	TP_OK_OR_FAIL(tp_queue_put_int(q, 7, 0));
-	memset(q->ring + q->s->head % q->s->cap, 0x42, 8);
+	memset(q->ring + q->s->c.head % q->s->cap, 0x42, 8);
 	TP_EXPECT(tp_queue_get_int(q, &v, 0), TP_EDECODE);
 	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
 	assert_int_equal(st.count, 0);
@@ -458,26 +616,44 @@ static void test_malformed_ring(void **state)
 	tp_test_fini();
 }
 
-/* A child dies holding the lock in the middle of a put (journal active,
- * counters half changed): the next locker rolls the put back. */
-static int die_in_lock(tp_queue *q, long arg)
+/* A child dies holding the producers' lock in the middle of a put: the
+ * record is written and the journal armed, tail not yet moved (arg 1), or
+ * only the lock taken (arg 0). The next locker completes a journaled put:
+ * the item whose bytes were complete is delivered. */
+static int die_in_put(tp_queue *q, long arg)
 {
-	(void)arg;
-	tp__q_lock(q);
-	tp__q_jr_begin(q->s);
-	q->s->tail += 64;
-	q->s->count += 1;
+	struct q_shared *s = q->s;
+	tp_payload *p;
+	void *buf;
+	size_t len;
+	tp__q_lock(q, &s->prod, NULL);
+	if (arg == 0)
+		_exit(0);
+	tp_payload_new(&p);
+	tp_payload_add_int(p, 12);
+	tp_payload_encode(p, 0, &buf, &len);
+	uint32_t hdr[2] = {(uint32_t)len, ~(uint32_t)len ^ TP_Q_CHECK};
+	tp__q_ring_write(q, s->p.tail, hdr, TP_Q_HDR);
+	tp__q_ring_write(q, s->p.tail + TP_Q_HDR, buf, len);
+	s->prod.jr.pos = s->p.tail + tp__q_rec(len);
+	s->prod.jr.n = s->p.nput + 1;
+	s->prod.jr.active = 1;
 	_exit(0);
 }
 
-/* ... and in the middle of a get: the item comes back. */
+/* ... and in a get, after head moved (arg 1: the item is taken, and
+ * reported lost with its consumer) or before (arg 0: it stays). */
 static int die_in_get(tp_queue *q, long arg)
 {
-	(void)arg;
-	tp__q_lock(q);
-	tp__q_jr_begin(q->s);
-	q->s->head += 16;
-	q->s->count -= 1;
+	struct q_shared *s = q->s;
+	int slot = tp__q_slot(q);
+	tp__q_lock(q, &s->cons, NULL);
+	s->cons.jr.pos = s->c.head + 16; /* an int item's record */
+	s->cons.jr.n = s->c.nget + 1;
+	s->cons.jr.slot = slot;
+	s->cons.jr.active = 1;
+	if (arg == 1)
+		s->c.head += 16;
 	_exit(0);
 }
 
@@ -490,16 +666,22 @@ static void test_holder_killed_in_lock(void **state)
 	tp_test_init(TP_START_DEFAULT);
 	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
 	TP_OK_OR_FAIL(tp_queue_put_int(q, 11, 0));
-	assert_int_equal(reap(start(die_in_lock, q, 0)), 0);
-	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
-	assert_int_equal(st.recovered, 1);
-	assert_int_equal(st.count, 1);
-	assert_int_equal(reap(start(die_in_get, q, 0)), 0);
+	assert_int_equal(reap(start(die_in_put, q, 0)), 0);
+	assert_int_equal(reap(start(die_in_put, q, 1)), 0);
+	TP_OK_OR_FAIL(tp_queue_put_int(q, 13, 0)); /* recovers twice */
 	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
 	assert_int_equal(st.recovered, 2);
-	assert_int_equal(st.count, 1);
+	assert_int_equal(st.count, 3);
+	assert_int_equal(reap(start(die_in_get, q, 0)), 0);
 	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
-	assert_int_equal(v, 11);
+	assert_int_equal(v, 11); /* still there */
+	assert_int_equal(reap(start(die_in_get, q, 1)), 0);
+	TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+	assert_int_equal(v, 13); /* 12 went with the dead consumer ... */
+	TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+	assert_int_equal(st.recovered, 4);
+	assert_int_equal(st.lost, 1); /* ... and that is reported */
+	assert_int_equal(st.count, 0);
 	TP_EXPECT(tp_queue_get_int(q, &v, 0), TP_EEMPTY);
 	tp_queue_free(q);
 	tp_test_fini();
@@ -692,6 +874,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_put_get_every_type),
 	    cmocka_unit_test(test_full_and_too_big),
+	    cmocka_unit_test(test_codec),
+	    cmocka_unit_test(test_large_items),
 	    cmocka_unit_test(test_type_mismatch_keeps_item),
 	    cmocka_unit_test(test_many_producers_consumers),
 	    cmocka_unit_test(test_kill_producer),

@@ -3,10 +3,15 @@
  * process and a child, the workload of shared/anchors/python/
  * pipe_pingpong.py. Each round trip (send a small int payload, the child
  * sends it back) is timed on its own after a warm-up; the median is the
- * metric. --raw measures the same loop over bare nng pair1 sockets (an
- * 8-byte message, default socket options) as the floor to compare with.
+ * metric. --raw measures the same loop over the transport a pipe uses,
+ * a bare AF_UNIX SOCK_SEQPACKET socketpair (an 8-byte message, one send
+ * and one blocking recv per direction), as the floor to compare with.
+ * --bytes uses tp_conn_send_bytes / tp_conn_recv_bytes of 8 bytes instead
+ * of payloads: the pipe's own cost over the socket, without encoding.
+ * Options other than --n, --warmup, --raw, --bytes and --compare are
+ * refused.
  *
- * The child is a plain fork() made before this process touches nng.
+ * The child is a plain fork(), as in the Python anchor (fork context).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +19,36 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nng/nng.h>
-#include <nng/protocol/pair1/pair.h>
+#include <sys/socket.h>
 
 #include "bench.h"
 #include "troupe/troupe.h"
+
+/* --bytes: 8-byte send_bytes / recv_bytes messages (the transport and
+ * framing without payload encoding); an empty message stops the echo. */
+static int echo_bytes(tp_conn *c)
+{
+	for (;;) {
+		int64_t v;
+		size_t n;
+		if (tp_conn_recv_bytes(c, &v, sizeof(v), &n, -1) != TP_OK)
+			return 1;
+		if (n == 0)
+			return 0;
+		if (tp_conn_send_bytes(c, &v, n) != TP_OK)
+			return 1;
+	}
+}
+
+static int ping_bytes(tp_conn *c, long i)
+{
+	int64_t v = i, back = -1;
+	size_t n;
+	if (tp_conn_send_bytes(c, &v, sizeof(v)) != TP_OK ||
+	    tp_conn_recv_bytes(c, &back, sizeof(back), &n, -1) != TP_OK)
+		return 1;
+	return n == sizeof(back) && back == i ? 0 : 1;
+}
 
 static int echo(tp_conn *c)
 {
@@ -55,58 +85,50 @@ static int ping(tp_conn *c, long i)
 	return rv == TP_OK && v == i ? 0 : 1;
 }
 
-static int raw_echo(const char *addr)
+static int raw_echo(int fd)
 {
-	nng_socket s;
-	if (nng_pair1_open(&s) != 0 ||
-	    nng_dial(s, addr, NULL, NNG_FLAG_NONBLOCK) != 0)
-		return 1;
+	int64_t v;
 	for (;;) {
-		nng_msg *m;
-		if (nng_recvmsg(s, &m, 0) != 0)
-			return 1;
-		if (nng_msg_len(m) == 0) {
-			nng_msg_free(m);
-			nng_close(s);
+		ssize_t n = recv(fd, &v, sizeof(v), 0);
+		if (n == 0)
 			return 0;
-		}
-		if (nng_sendmsg(s, m, 0) != 0)
+		if (n != sizeof(v) ||
+		    send(fd, &v, sizeof(v), MSG_NOSIGNAL) != n)
 			return 1;
 	}
 }
 
-static int raw_ping(nng_socket s, long i)
+static int raw_ping(int fd, long i)
 {
-	nng_msg *m;
 	int64_t v = i, back = -1;
-	if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, &v, 8) != 0 ||
-	    nng_sendmsg(s, m, 0) != 0 || nng_recvmsg(s, &m, 0) != 0)
+	if (send(fd, &v, sizeof(v), MSG_NOSIGNAL) != sizeof(v) ||
+	    recv(fd, &back, sizeof(back), 0) != sizeof(back))
 		return 1;
-	if (nng_msg_len(m) == 8)
-		memcpy(&back, nng_msg_body(m), 8);
-	nng_msg_free(m);
 	return back == i ? 0 : 1;
 }
 
 struct pp {
 	int raw;
+	int bytes;
 	tp_conn *conn;
-	nng_socket sock;
+	int fd; /* raw: this process's socket */
 };
 
 static int one(struct pp *x, long i)
 {
-	return x->raw ? raw_ping(x->sock, i) : ping(x->conn, i);
+	if (x->raw)
+		return raw_ping(x->fd, i);
+	return x->bytes ? ping_bytes(x->conn, i) : ping(x->conn, i);
 }
 
 static int stop(struct pp *x)
 {
 	if (x->raw) {
-		nng_msg *m;
-		if (nng_msg_alloc(&m, 0) == 0 && nng_sendmsg(x->sock, m, 0))
-			nng_msg_free(m);
+		shutdown(x->fd, SHUT_WR); /* the echo child reads end of file */
 		return TP_OK;
 	}
+	if (x->bytes)
+		return tp_conn_send_bytes(x->conn, "", 0);
 	tp_payload *p;
 	tp_payload_new(&p);
 	tp_payload_add_none(p);
@@ -117,29 +139,33 @@ static int stop(struct pp *x)
 
 static int setup(struct pp *x, pid_t *pid)
 {
-	char addr[128];
 	tp_conn *b;
+	int sv[2];
 	if (x->raw) {
-		tp_address("pingpong", addr, sizeof(addr));
-		if ((*pid = fork()) == 0)
-			_exit(raw_echo(addr));
-		if (nng_pair1_open(&x->sock) != 0 ||
-		    nng_listen(x->sock, addr, NULL, 0) != 0)
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 			return 1;
+		if ((*pid = fork()) == 0) {
+			close(sv[0]);
+			_exit(raw_echo(sv[1]));
+		}
+		close(sv[1]);
+		x->fd = sv[0];
 		return *pid < 0;
 	}
 	if (tp_pipe_new(&x->conn, &b, 1) != TP_OK)
 		return 1;
-	if ((*pid = fork()) == 0)
-		_exit(echo(b));
-	tp_conn_free(b); /* never opened here */
+	if ((*pid = fork()) == 0) {
+		tp_conn_free(x->conn); /* the child keeps only its end */
+		_exit(x->bytes ? echo_bytes(b) : echo(b));
+	}
+	tp_conn_free(b);
 	return *pid < 0;
 }
 
 static void teardown(struct pp *x)
 {
 	if (x->raw)
-		nng_close(x->sock);
+		close(x->fd);
 	else
 		tp_conn_free(x->conn);
 }
@@ -176,11 +202,11 @@ static void report(const char *what, double *rtt, long n)
 	        n, med, rtt[(size_t)((double)n * 0.99)], sum / (double)n);
 }
 
-/* --compare: troupe pipe and bare pair1 measured in alternating blocks
+/* --compare: troupe pipe and a bare socketpair measured in alternating blocks
  * of the same run, so machine load hits both alike. */
-static int compare(long n, long warm)
+static int compare(long n, long warm, int bytes)
 {
-	struct pp t = {0}, r = {.raw = 1};
+	struct pp t = {.bytes = bytes}, r = {.raw = 1};
 	pid_t tp, rp;
 	long blk = 1000, done = 0;
 	double *a = calloc((size_t)n, sizeof(double));
@@ -198,12 +224,13 @@ static int compare(long n, long warm)
 	}
 	bad |= finish(&t, tp) | finish(&r, rp);
 	if (!bad) {
-		report("troupe", a, n);
-		report("raw-nng-pair1", b, n);
+		report(t.bytes ? "troupe-bytes" : "troupe", a, n);
+		report("raw-socketpair", b, n);
 		double ma = bench_median(a, (size_t)n);
 		double mb = bench_median(b, (size_t)n);
 		fprintf(stderr, "ratio troupe/raw = %.3f\n", ma / mb);
 		printf("pipe_pingpong_rtt_median %.2f us\n", ma);
+		printf("pipe_pingpong_over_raw %.3f x\n", ma / mb);
 	}
 	free(a);
 	free(b);
@@ -217,11 +244,25 @@ int bench_pipe(int argc, char **argv)
 	struct pp x = {0};
 	double *rtt;
 	pid_t pid;
+	int cmp = 0;
 	for (int i = 1; i < argc; i++) {
-		x.raw |= strcmp(argv[i], "--raw") == 0;
-		if (strcmp(argv[i], "--compare") == 0)
-			return n > 0 ? compare(n, warm) : 2;
+		if (strcmp(argv[i], "--n") == 0 ||
+		    strcmp(argv[i], "--warmup") == 0)
+			i++;
+		else if (strcmp(argv[i], "--raw") == 0)
+			x.raw = 1;
+		else if (strcmp(argv[i], "--compare") == 0)
+			cmp = 1;
+		else if (strcmp(argv[i], "--bytes") == 0)
+			x.bytes = 1;
+		else {
+			fprintf(stderr, "pipe_pingpong: unknown option '%s'\n",
+			        argv[i]);
+			return 2;
+		}
 	}
+	if (cmp)
+		return n > 0 ? compare(n, warm, x.bytes) : 2;
 	rtt = calloc(n > 0 ? (size_t)n : 1, sizeof(double));
 	if (rtt == NULL || n <= 0 || setup(&x, &pid) != 0) {
 		fprintf(stderr, "pipe_pingpong: setup failed\n");
@@ -237,7 +278,7 @@ int bench_pipe(int argc, char **argv)
 		free(rtt);
 		return 1;
 	}
-	report(x.raw ? "raw-nng-pair1" : "troupe", rtt, n);
+	report(x.raw ? "raw-socketpair" : "troupe", rtt, n);
 	printf("pipe_pingpong_rtt_median %.2f us\n",
 	       bench_median(rtt, (size_t)n));
 	free(rtt);

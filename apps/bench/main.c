@@ -28,10 +28,11 @@ static const struct bench_workload workloads[] = {
     {"sync_create", "create+free a shared Lock / Value (--n N)",
      bench_sync_create},
     {"queue_throughput",
-     "1 producer, 1 consumer process (--payload int|bytes1k, --n N)",
+     "P producers, C consumers (--payload int|bytes1k, --n N, "
+     "--producers P, --consumers C)",
      bench_queue},
     {"pipe_pingpong",
-     "median pipe round trip (--n N, --warmup W, --raw, --compare)",
+     "median pipe round trip (--n N, --warmup W, --raw, --bytes, --compare)",
      bench_pipe},
     {"pool_map",
      "Pool(P).map(square, range(N)) items/s (--n --procs --chunksize)",

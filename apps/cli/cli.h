@@ -61,8 +61,10 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen);
 struct cfg_prog *cfg_prog(struct cfg *c, const char *name);
 struct cfg_group *cfg_group(struct cfg *c, const char *name);
 
-/* Parses a signal name ("TERM", "SIGTERM", "15"); 0 if unknown. */
+/* signame.c: parses a signal name ("TERM", "sigterm", "RTMIN+2", "15");
+ * 0 if unknown. cli_signame writes "SIGTERM" (or "SIGRTMIN+2") in buf. */
 int cli_signal(const char *name);
+const char *cli_signame(int sig, char *buf, size_t len);
 
 /* The default control socket path: $TROUPE_SOCKET, else the runtime base
  * ($XDG_RUNTIME_DIR/troupe or /tmp/troupe-UID) + "/troupe.sock". */
@@ -110,16 +112,15 @@ void dlog_free(struct daemon *d);
 /* daemon.c: `troupe supervise FILE [--detach] [--socket PATH]`. */
 int cmd_supervise(int argc, char **argv);
 
-/* client.c: every other command. */
-int cmd_client(const char *socket, const char *cmd, int argc, char **argv);
-
 /* ctl.c: the daemon's control server. */
 struct daemon;
 int ctl_start(struct daemon *d, const char *socket_path);
 void ctl_stop(struct daemon *d);
 
-/* One request/reply round trip with the daemon at url; *rep must be freed
- * with troupe__envelope__free_unpacked. */
+/* ctl_io.c: one request/reply round trip with the daemon whose control
+ * socket is socket_path, within timeout_ms; *rep must be freed with
+ * tp__envelope_free. Errors: TP_ENOENT (no daemon there), TP_ETIMEDOUT,
+ * TP_ECLOSED (it hung up), TP_ETOOBIG, TP_EDECODE, TP_EPROTO. */
 int ctl_call(const char *socket_path, const Troupe__SupRequest *req,
              Troupe__Envelope **rep, int timeout_ms);
 

@@ -536,28 +536,6 @@ struct cfg_group *cfg_group(struct cfg *c, const char *name)
 	return NULL;
 }
 
-int cli_signal(const char *name)
-{
-	static const struct {
-		const char *n;
-		int s;
-	} t[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},
-	         {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
-	         {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
-	         {"ALRM", SIGALRM}};
-	long x;
-	if (name == NULL)
-		return 0;
-	if (strncasecmp(name, "SIG", 3) == 0)
-		name += 3;
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (strcasecmp(name, t[i].n) == 0)
-			return t[i].s;
-	if (parse_int(name, 1, NSIG - 1, &x))
-		return (int)x;
-	return 0;
-}
-
 void cli_default_socket(char *buf, size_t len)
 {
 	const char *env = getenv("TROUPE_SOCKET");

@@ -5,6 +5,7 @@
  * "all" means every child of the root.
  */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +13,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ctl_int.h"
 
 int ctl_shutdown_requested;
 
-void ctl_reply_free(Troupe__SupReply *rep)
+void ctl_reply_free_children(Troupe__SupReply *rep)
 {
 	for (size_t i = 0; i < rep->n_children; i++) {
 		Troupe__SupChild *c = rep->children[i];
@@ -25,6 +27,11 @@ void ctl_reply_free(Troupe__SupReply *rep)
 		free(c->command);
 		free(c);
 	}
+}
+
+void ctl_reply_free(Troupe__SupReply *rep)
+{
+	ctl_reply_free_children(rep);
 	free(rep->children);
 	if (rep->message != NULL && rep->message[0] != '\0')
 		free(rep->message);
@@ -158,12 +165,18 @@ static void status(struct daemon *d, Troupe__SupReply *rep, int stats)
 		rep->log_file = strdup(d->log_path);
 }
 
-static void say(Troupe__SupReply *rep, int code, const char *fmt, const char *a,
-                const char *b)
+void ctl_say(Troupe__SupReply *rep, int code, const char *fmt, ...)
 {
 	char buf[1024];
+	va_list ap;
 	size_t old = rep->message ? strlen(rep->message) : 0;
-	int n = snprintf(buf, sizeof(buf), fmt, a, b);
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
 	char *m = realloc(old ? rep->message : NULL, old + (size_t)n + 2);
 	if (m == NULL)
 		return;
@@ -175,13 +188,26 @@ static void say(Troupe__SupReply *rep, int code, const char *fmt, const char *a,
 		rep->code = code;
 }
 
+static int is_running(tp_sup *s, const char *name)
+{
+	tp_child_info *v;
+	int n, running = 0;
+	if (tp_sup_which_children(s, &v, &n) == TP_OK) {
+		for (int i = 0; i < n; i++)
+			if (strcmp(v[i].id, name) == 0)
+				running = v[i].state == TP_CHILD_RUNNING;
+		free(v);
+	}
+	return running;
+}
+
 static void act_one(struct daemon *d, const char *cmd, const char *name,
                     int sig, Troupe__SupReply *rep)
 {
 	tp_sup *s = daemon_owner(d, name);
 	int rv;
 	if (s == NULL) {
-		say(rep, TP_ENOENT, "%s: no such program or group%s", name, "");
+		ctl_say(rep, TP_ENOENT, "%s: no such program or group", name);
 		return;
 	}
 	if (strcmp(cmd, "stop") == 0)
@@ -190,108 +216,177 @@ static void act_one(struct daemon *d, const char *cmd, const char *name,
 		rv = tp_sup_restart_child(s, name);
 	else if (strcmp(cmd, "signal") == 0)
 		rv = tp_sup_signal_child(s, name, sig);
-	else {
-		tp_child_info *v;
-		int n, running = 0;
-		if (tp_sup_which_children(s, &v, &n) == TP_OK) {
-			for (int i = 0; i < n; i++)
-				if (strcmp(v[i].id, name) == 0)
-					running =
-					    v[i].state == TP_CHILD_RUNNING;
-			free(v);
-		}
-		if (running) {
-			say(rep, TP_OK, "%s: already running%s", name, "");
-			return;
-		}
+	else if (is_running(s, name)) {
+		ctl_say(rep, TP_OK, "%s: already running", name);
+		return;
+	} else
 		rv = tp_sup_restart_child(s, name);
-	}
 	if (rv == TP_OK)
-		say(rep, TP_OK, "%s: %s", name,
-		    strcmp(cmd, "stop") == 0     ? "stopped"
-		    : strcmp(cmd, "signal") == 0 ? "signalled"
-		                                 : "started");
+		ctl_say(rep, TP_OK, "%s: %s", name,
+		        strcmp(cmd, "stop") == 0     ? "stopped"
+		        : strcmp(cmd, "signal") == 0 ? "signalled"
+		                                     : "started");
 	else
-		say(rep, rv, "%s: %s", name, tp_strerror(rv));
+		ctl_say(rep, rv, "%s: %s", name, tp_strerror(rv));
 }
 
-/* "all": every child of the root, stops in reverse order. */
+/* The names resolved (a group is every program below it for signal);
+ * what all or GROUP:* named is stopped in reverse order. */
 static void act(struct daemon *d, const Troupe__SupRequest *req,
                 Troupe__SupReply *rep, int sig)
 {
-	if (req->n_names == 1 && strcmp(req->names[0], "all") == 0) {
-		tp_child_info *v;
-		int n;
-		if (tp_sup_which_children(d->root, &v, &n) != TP_OK)
-			return;
-		int stop = strcmp(req->command, "stop") == 0;
-		for (int k = 0; k < n; k++) {
-			int i = stop ? n - 1 - k : k;
-			act_one(d, req->command, v[i].id, sig, rep);
-		}
-		free(v);
-		return;
+	struct ctl_targets t;
+	int signal = strcmp(req->command, "signal") == 0;
+	int start = strcmp(req->command, "start") == 0;
+	ctl_resolve(d, req->names, req->n_names,
+	            signal  ? CTL_PROCS
+	            : start ? CTL_NODES
+	                    : CTL_CHILDREN,
+	            &t, rep);
+	int rev = t.wild && strcmp(req->command, "stop") == 0;
+	for (int k = 0; k < t.n; k++) {
+		const char *name = t.v[rev ? t.n - 1 - k : k];
+		/* start all: say nothing of what already runs */
+		if (start && t.wild && daemon_owner(d, name) &&
+		    is_running(daemon_owner(d, name), name))
+			continue;
+		act_one(d, req->command, name, sig, rep);
 	}
-	for (size_t i = 0; i < req->n_names; i++)
-		act_one(d, req->command, req->names[i], sig, rep);
+	if (start && t.wild && rep->message == NULL)
+		ctl_say(rep, TP_OK, "everything named runs already");
+	if (signal && t.n == 0 && rep->code == TP_OK)
+		ctl_say(rep, TP_ENOENT, "no program to signal");
+	ctl_targets_free(&t);
 }
 
+/* The log file of each program named: one line each, "r NAME PATH" for
+ * records in the logging actor's file (read with a name filter), "p NAME
+ * PATH" for a plain file; without names "* PATH", every record (or the
+ * event file without the actor). log_records: every line is "r" or "*"
+ * with the actor running. */
 static void logs(struct daemon *d, const Troupe__SupRequest *req,
                  Troupe__SupReply *rep)
 {
 	rep->log_records = d->log_actor != NULL;
 	if (req->n_names == 0) {
-		say(rep, TP_OK, "%s%s", d->log_path, "");
+		ctl_say(rep, TP_OK, "* %s", d->log_path);
 		return;
 	}
+	struct ctl_targets t;
 	size_t cap = 0;
 	Troupe__SupReply all = TROUPE__SUP_REPLY__INIT;
+	if (ctl_resolve(d, req->names, req->n_names, CTL_PROCS, &t, rep) !=
+	    TP_OK) {
+		ctl_targets_free(&t);
+		return;
+	}
 	flatten(d, d->root, 0, &all, &cap, 0, 0);
-	for (size_t i = 0; i < req->n_names; i++) {
-		const char *path = NULL;
-		for (size_t k = 0; k < all.n_children; k++)
-			if (strcmp(all.children[k]->name, req->names[i]) == 0)
-				path = all.children[k]->log_path;
-		if (path == NULL)
-			say(rep, TP_ENOENT, "%s: no such program%s",
-			    req->names[i], "");
-		else if (path[0] == '\0')
-			say(rep, TP_ENOENT, "%s: no log yet%s", req->names[i],
-			    "");
+	for (size_t k = 0; k < all.n_children; k++) {
+		const Troupe__SupChild *c = all.children[k];
+		if (!ctl_targets_has(&t, c->name))
+			continue;
+		/* A program with its own `log =` file is not captured: "p"
+		 * (plain file), else "r" (records in the actor's file). */
+		int own = d->log_actor == NULL ||
+		          strcmp(c->log_path, d->log_path) != 0;
+		if (c->log_path[0] == '\0')
+			ctl_say(rep, TP_ENOENT, "%s: no log yet", c->name);
 		else
-			say(rep, TP_OK, "%s%s", path, "");
-		/* A program with its own `log =` file is not captured. */
-		if (path != NULL && strcmp(path, d->log_path) != 0)
+			ctl_say(rep, TP_OK, "%s %s %s", own ? "p" : "r",
+			        c->name, c->log_path);
+		if (own)
 			rep->log_records = 0;
 	}
+	if (t.n == 0)
+		ctl_say(rep, TP_ENOENT, "no program named");
+	ctl_targets_free(&t);
 	ctl_reply_free(&all);
 }
 
+/* status NAME...: only the children named and what is below them. */
+static void status_filter(struct daemon *d, const Troupe__SupRequest *req,
+                          Troupe__SupReply *rep)
+{
+	struct ctl_targets t;
+	size_t keep = 0;
+	if (ctl_resolve(d, req->names, req->n_names, CTL_CHILDREN, &t, rep) !=
+	    TP_OK) {
+		ctl_targets_free(&t);
+		return;
+	}
+	int depth = -1; /* inside a kept group down to this depth */
+	for (size_t k = 0; k < rep->n_children; k++) {
+		Troupe__SupChild *c = rep->children[k];
+		if (depth >= 0 && c->depth <= depth)
+			depth = -1;
+		if (depth < 0 && ctl_targets_has(&t, c->name))
+			depth = c->depth;
+		Troupe__SupReply one = TROUPE__SUP_REPLY__INIT;
+		if (depth >= 0) {
+			rep->children[keep++] = c;
+			continue;
+		}
+		one.children = &rep->children[k];
+		one.n_children = 1;
+		ctl_reply_free_children(&one);
+	}
+	rep->n_children = keep;
+	ctl_targets_free(&t);
+}
+
+static void stop_or_signal(struct daemon *d, const char *cmd,
+                           const Troupe__SupRequest *req, Troupe__SupReply *rep)
+{
+	int sig = 0;
+	if (req->n_names == 0) {
+		ctl_say(rep, TP_EINVAL, "%s: no name given", cmd);
+		return;
+	}
+	if (strcmp(cmd, "signal") == 0 && (sig = cli_signal(req->arg)) == 0) {
+		ctl_say(rep, TP_EINVAL, "bad signal '%s'",
+		        req->arg ? req->arg : "");
+		return;
+	}
+	pthread_mutex_lock(&d->mu);
+	act(d, req, rep, sig);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* The audit line of a request that changes something. */
+static void audit(struct daemon *d, const char *cmd,
+                  const Troupe__SupRequest *req, const struct ctl_peer *p)
+{
+	static const char *changes[] = {"start",  "stop",  "restart", "signal",
+	                                "reload", "clear", "shutdown"};
+	char names[256] = "";
+	size_t at = 0;
+	int found = 0;
+	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++)
+		found |= strcmp(cmd, changes[i]) == 0;
+	if (!found)
+		return;
+	for (size_t i = 0; i < req->n_names && at < sizeof(names) - 1; i++)
+		at += (size_t)snprintf(names + at, sizeof(names) - at, " %s",
+		                       req->names[i]);
+	dlog_say(d, TP_LOG_INFO, "%s%s%s%s requested by uid %u pid %d", cmd,
+	         req->arg && req->arg[0] ? " " : "", req->arg ? req->arg : "",
+	         names, p->uid, p->pid);
+}
+
 void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
-                Troupe__SupReply *rep)
+                Troupe__SupReply *rep, const struct ctl_peer *peer)
 {
 	const char *cmd = req->command ? req->command : "";
-	int mutating = strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
-	               strcmp(cmd, "restart") == 0;
+	audit(d, cmd, req, peer);
 	if (strcmp(cmd, "status") == 0) {
 		/* top asks for actor counters too (arg "stats"). */
 		status(d, rep,
 		       req->arg != NULL && strcmp(req->arg, "stats") == 0);
-	} else if (mutating || strcmp(cmd, "signal") == 0) {
-		int sig = 0;
-		if (req->n_names == 0) {
-			say(rep, TP_EINVAL, "%s: no name given%s", cmd, "");
-			return;
-		}
-		if (strcmp(cmd, "signal") == 0 &&
-		    (sig = cli_signal(req->arg)) == 0) {
-			say(rep, TP_EINVAL, "bad signal '%s'%s",
-			    req->arg ? req->arg : "", "");
-			return;
-		}
-		pthread_mutex_lock(&d->mu);
-		act(d, req, rep, sig);
-		pthread_mutex_unlock(&d->mu);
+		if (req->n_names > 0)
+			status_filter(d, req, rep);
+	} else if (!strcmp(cmd, "start") || !strcmp(cmd, "stop") ||
+	           !strcmp(cmd, "restart") || !strcmp(cmd, "signal")) {
+		stop_or_signal(d, cmd, req, rep);
 	} else if (strcmp(cmd, "logs") == 0) {
 		logs(d, req, rep);
 	} else if (strcmp(cmd, "reload") == 0) {
@@ -299,18 +394,24 @@ void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
 		pthread_mutex_lock(&d->mu);
 		int rv = daemon_reload(d, msg, sizeof(msg));
 		pthread_mutex_unlock(&d->mu);
-		say(rep, rv, "%s%s", msg, "");
+		ctl_say(rep, rv, "%s", msg);
+	} else if (strcmp(cmd, "reread") == 0 || strcmp(cmd, "avail") == 0) {
+		pthread_mutex_lock(&d->mu);
+		ctl_config_cmd(d, cmd, rep);
+		pthread_mutex_unlock(&d->mu);
+	} else if (strcmp(cmd, "clear") == 0) {
+		ctl_clear(d, req, rep);
 	} else if (strcmp(cmd, "log-stop") == 0) {
 		/* Not a CLI command: lets tests stop the logging actor to
 		 * see the daemon restart it. */
 		int rv = dlog_stop_actor(d);
-		say(rep, rv, "logging actor stopped: %s%s", tp_strerror(rv),
-		    "");
+		ctl_say(rep, rv, "logging actor stopped: %s", tp_strerror(rv));
 	} else if (strcmp(cmd, "shutdown") == 0) {
-		say(rep, TP_OK, "shutting down%s%s", "", "");
+		ctl_say(rep, TP_OK, "shutting down");
+		rep->daemon_pid = getpid(); /* the CLI waits for it to go */
 		/* The worker raises SIGTERM once the reply is sent. */
 		__atomic_store_n(&ctl_shutdown_requested, 1, __ATOMIC_RELAXED);
 	} else {
-		say(rep, TP_EINVAL, "unknown command '%s'%s", cmd, "");
+		ctl_say(rep, TP_EINVAL, "unknown command '%s'", cmd);
 	}
 }

@@ -59,9 +59,19 @@ typedef struct tp_queue_opts {
 	/* Most items held at once; 0 is unlimited (Python's maxsize <= 0). */
 	size_t maxsize;
 	/* Bytes of the ring (0: TP_QUEUE_CAPACITY_DEFAULT; at least 4 KiB).
-	 * A put also waits while the ring has no room for the item. */
+	 * A put also waits while the ring has no room for the item. Items
+	 * whose encoding is larger than a quarter of it travel out of band,
+	 * each in its own shared-memory segment that the ring refers to. */
 	size_t capacity;
+	/* Largest encoded item accepted (0: TP_QUEUE_ITEM_MAX_DEFAULT; at
+	 * most TP_QUEUE_ITEM_MAX). A larger one is refused by put with
+	 * TP_ETOOBIG, and nothing is queued. */
+	size_t max_item;
 } tp_queue_opts;
+
+/* The default and the largest max_item: 1 GiB and 16 GiB. */
+#define TP_QUEUE_ITEM_MAX_DEFAULT ((size_t)1 << 30)
+#define TP_QUEUE_ITEM_MAX         ((size_t)16 << 30)
 
 /* Counters kept in shared memory, summed over every process. */
 typedef struct tp_queue_stats {
@@ -73,6 +83,13 @@ typedef struct tp_queue_stats {
 	uint64_t bytes;      /* ring bytes in use now */
 	uint64_t capacity;   /* ring bytes */
 	uint64_t unfinished; /* JoinableQueue: puts minus task_done */
+	/* Items handed to a consumer that died before its next get,
+	 * task_done or tp_queue_free on the queue: each may have died with
+	 * it (counted once the death is seen, by tp_queue_stats_get or a new
+	 * consumer's first get). An upper bound: a consumer that exits
+	 * after its last get without tp_queue_free is counted too. */
+	uint64_t lost;
+	uint64_t out_of_band; /* items that travelled in their own segment */
 } tp_queue_stats;
 
 /*

@@ -38,6 +38,8 @@ static const char *const messages[] = {
     [TP_EVALUE] = "Value out of bounds (released or done too many times)",
     [TP_EREMOTE] = "Remote error",
     [TP_EPROTO] = "Protocol error",
+    [TP_EOF] = "End of file (the peer closed; everything it sent was "
+               "received)",
 };
 
 static _Thread_local char wrapped[160];

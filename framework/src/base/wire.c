@@ -51,6 +51,43 @@ struct pb_block {
 	Troupe__UserMessage user;
 };
 
+void tp__value_to_pb(const struct tp_value *v, Troupe__Value *pv,
+                     Troupe__UserMessage *user)
+{
+	troupe__value__init(pv);
+	switch (v->type) {
+	case TP_TNONE:
+		pv->kind_case = TROUPE__VALUE__KIND_NONE;
+		pv->none = 1;
+		break;
+	case TP_TINT:
+		pv->kind_case = TROUPE__VALUE__KIND_I;
+		pv->i = v->i;
+		break;
+	case TP_TDOUBLE:
+		pv->kind_case = TROUPE__VALUE__KIND_D;
+		pv->d = v->d;
+		break;
+	case TP_TSTRING:
+		pv->kind_case = TROUPE__VALUE__KIND_S;
+		pv->s = v->data;
+		break;
+	case TP_TBYTES:
+		pv->kind_case = TROUPE__VALUE__KIND_B;
+		pv->b.data = (uint8_t *)v->data;
+		pv->b.len = v->len;
+		break;
+	case TP_TPROTO:
+		troupe__user_message__init(user);
+		user->type_name = v->type_name;
+		user->data.data = (uint8_t *)v->data;
+		user->data.len = v->len;
+		pv->kind_case = TROUPE__VALUE__KIND_USER;
+		pv->user = user;
+		break;
+	}
+}
+
 int tp__payload_to_pb(const tp_payload *p, Troupe__Payload *pb)
 {
 	troupe__payload__init(pb);
@@ -65,41 +102,8 @@ int tp__payload_to_pb(const tp_payload *p, Troupe__Payload *pb)
 		return TP_ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const struct tp_value *v = &p->values[i];
-		Troupe__Value *pv = &blk[i].value;
-		troupe__value__init(pv);
-		ptrs[i] = pv;
-		switch (v->type) {
-		case TP_TNONE:
-			pv->kind_case = TROUPE__VALUE__KIND_NONE;
-			pv->none = 1;
-			break;
-		case TP_TINT:
-			pv->kind_case = TROUPE__VALUE__KIND_I;
-			pv->i = v->i;
-			break;
-		case TP_TDOUBLE:
-			pv->kind_case = TROUPE__VALUE__KIND_D;
-			pv->d = v->d;
-			break;
-		case TP_TSTRING:
-			pv->kind_case = TROUPE__VALUE__KIND_S;
-			pv->s = v->data;
-			break;
-		case TP_TBYTES:
-			pv->kind_case = TROUPE__VALUE__KIND_B;
-			pv->b.data = (uint8_t *)v->data;
-			pv->b.len = v->len;
-			break;
-		case TP_TPROTO:
-			troupe__user_message__init(&blk[i].user);
-			blk[i].user.type_name = v->type_name;
-			blk[i].user.data.data = (uint8_t *)v->data;
-			blk[i].user.data.len = v->len;
-			pv->kind_case = TROUPE__VALUE__KIND_USER;
-			pv->user = &blk[i].user;
-			break;
-		}
+		tp__value_to_pb(&p->values[i], &blk[i].value, &blk[i].user);
+		ptrs[i] = &blk[i].value;
 	}
 	pb->n_values = n;
 	pb->values = ptrs;

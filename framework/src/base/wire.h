@@ -38,6 +38,12 @@ int tp__unpack(const ProtobufCMessageDescriptor *desc, const void *buf,
 int tp__payload_to_pb(const tp_payload *p, Troupe__Payload *pb);
 void tp__payload_pb_release(Troupe__Payload *pb);
 
+/* Fills pv (and user, for a TP_TPROTO value) to describe v without
+ * copying; v must outlive them. */
+struct tp_value;
+void tp__value_to_pb(const struct tp_value *v, Troupe__Value *pv,
+                     Troupe__UserMessage *user);
+
 /* Copies an unpacked Troupe__Payload into a new tp_payload. */
 int tp__payload_from_pb(const Troupe__Payload *pb, tp_payload **out);
 

@@ -6,13 +6,17 @@
  * configuration's format), so the process name can be found whatever the
  * format; JSON lines are read by key. A line starting with a tab continues
  * the record before it (a message with newlines) and goes with it through
- * the name filter. Follow mode polls the file like `tail -F`: when the
+ * the name filter. Follow mode waits like `tail -F`, woken by inotify on
+ * the file's directory (a write, a rename or a new file there): when the
  * file is rotated (another inode, or shorter), it reopens the new one.
  */
 #include <errno.h>
+#include <libgen.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,7 +24,9 @@
 #include "log_int.h"
 #include "troupe/error.h"
 
-#define FOLLOW_POLL_MS 100
+/* Without inotify (or as a safety net for writes it cannot see, such as
+ * another host's on NFS) the file is looked at this often. */
+#define FOLLOW_IDLE_MS 1000
 #define TIME_LEN       27 /* 2026-01-02T03:04:05.123456Z */
 
 static void copy_name(const char *p, size_t n, char *buf, size_t len)
@@ -193,6 +199,38 @@ static int rotated(const char *path, FILE *f)
 	return a.st_ino != b.st_ino || a.st_size < ftello(f);
 }
 
+/* An inotify fd watching path's directory for writes, renames and new
+ * files (rotation), or -1. */
+static int watch_dir(const char *path)
+{
+	char dir[4096];
+	int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (in >= 0 && inotify_add_watch(in, dirname(dir),
+	                                 IN_MODIFY | IN_CREATE | IN_MOVED_TO |
+	                                     IN_CLOSE_WRITE | IN_DELETE) < 0) {
+		close(in);
+		in = -1;
+	}
+	return in;
+}
+
+/* Waits for a change (or FOLLOW_IDLE_MS, or a signal) and drains the
+ * events: which file changed does not matter, the caller looks. */
+static void wait_change(int in)
+{
+	char buf[4096];
+	struct pollfd p = {.fd = in, .events = POLLIN};
+	if (in < 0) {
+		struct timespec ts = {0, FOLLOW_IDLE_MS * 1000000L};
+		nanosleep(&ts, NULL);
+		return;
+	}
+	if (poll(&p, 1, FOLLOW_IDLE_MS) > 0)
+		while (read(in, buf, sizeof(buf)) > 0)
+			;
+}
+
 int tp_log_read(const tp_log_config *c, const char *name, int follow,
                 tp_log_line_fn fn, void *arg)
 {
@@ -204,6 +242,7 @@ int tp_log_read(const tp_log_config *c, const char *name, int follow,
 		return TP_EINVAL;
 	if ((f = fopen(c->file, "re")) == NULL)
 		return tp_err_errno(errno);
+	int in = follow ? watch_dir(c->file) : -1;
 	while (!read_all(&r, f, follow) && follow) {
 		if (fn(NULL, 0, arg) != 0)
 			break;
@@ -216,9 +255,10 @@ int tp_log_read(const tp_log_config *c, const char *name, int follow,
 			}
 			continue;
 		}
-		struct timespec ts = {0, FOLLOW_POLL_MS * 1000000L};
-		nanosleep(&ts, NULL);
+		wait_change(in);
 	}
+	if (in >= 0)
+		close(in);
 	fclose(f);
 	return TP_OK;
 }

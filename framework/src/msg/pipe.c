@@ -1,150 +1,91 @@
 /*
- * pipe.c - multiprocessing.Pipe over nng pair1 (ipc).
+ * pipe.c - multiprocessing.Pipe over a Unix SOCK_SEQPACKET socketpair.
  *
- * An end is an address and a role until first use; then it is materialized
- * in the calling process: end 0 listens, end 1 dials without blocking (the
- * dialer retries until the listener exists, so the two processes may open
- * their ends in any order). This is what lets an end travel to any child
- * as a plain troupe.Handle.
- *
- * Close detection: nng never fails a recv because the peer went away (a
- * pair1 socket just waits for a new peer), so a pipe-removal callback
- * marks the peer gone and cancels the send or recv aio blocked on it (no
- * per-call timers: a timer per recv costs a timer-thread wake-up per
- * message); a recv drains what is already queued before TP_ECLOSED.
- *
- * Every message starts with one tag byte: 'P' a tp_payload encoding, 'B'
- * raw bytes from send_bytes, 'F' and 'A' the close handshake.
- *
- * Why a close handshake: when a socket closes, nng's ipc transport on the
- * other side sees the hang-up and drops bytes the kernel still held for
- * it, so "send, send, close" could lose the last messages. So close sends
- * FIN ('F') after the data and waits (up to TP_CONN_LINGER_MS) for the
- * peer's ACK ('A'); the peer's recv hands out everything before the FIN,
- * acknowledges it and then reports TP_ECLOSED. A peer that does not read
- * within the linger time makes close return TP_ETIMEDOUT: the loss is
- * reported, not silent. Closing itself (ordering, parking an end whose
- * peer is in this process, nng 1.5.2's close hang) is in pipe_close.c.
+ * tp_pipe_new makes the socketpair at once; each end is one socket. An end
+ * reaches another process by fork (inherited, as in Python) or inside a
+ * payload (pipe_share.c: the socket itself travels with SCM_RIGHTS). The
+ * kernel keeps what was sent in the receiver's queue when the sender
+ * closes, exits or is killed, so the reader gets every message, then end
+ * of file (TP_EOF); nothing needs a close handshake. Framing, send and
+ * receive are in pipe_io.c.
  */
-#include <stdio.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
-#include <string.h>
-
-#include <nng/nng.h>
-#include <nng/protocol/pair1/pair.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "pipe_int.h"
 #include "troupe/error.h"
-#include "runtime_int.h"
 #include "troupe/runtime.h"
 
-#define SLICE_MS 50
-#define BUF_MSGS 128
+int tp__conn_wrap(int fd, int readable, int writable, tp_conn **out)
+{
+	tp_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return TP_ENOMEM;
+	c->fd = fd;
+	c->state = TP_CONN_OPEN;
+	c->readable = readable;
+	c->writable = writable;
+	*out = c;
+	return TP_OK;
+}
 
 int tp_pipe_new(tp_conn **a, tp_conn **b, int duplex)
 {
-	char addr[TP_CONN_ADDR_MAX];
-	tp_conn *ends[2];
-	int rv;
+	int sv[2], rv;
 	if (a == NULL || b == NULL)
 		return TP_EINVAL;
-	if ((rv = tp_address("pipe", addr, sizeof(addr))) != TP_OK)
+	if (!tp_initialized())
+		return TP_ENOTINIT;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		return tp_err_errno(errno);
+	if ((rv = tp__conn_wrap(sv[0], 1, duplex, a)) != TP_OK) {
+		close(sv[0]);
+		close(sv[1]);
 		return rv;
-	for (int i = 0; i < 2; i++) {
-		ends[i] = calloc(1, sizeof(*ends[i]));
-		if (ends[i] == NULL) {
-			free(ends[0]);
-			return TP_ENOMEM;
-		}
-		snprintf(ends[i]->addr, sizeof(ends[i]->addr), "%s", addr);
-		ends[i]->role = i;
-		ends[i]->readable = duplex || i == 0;
-		ends[i]->writable = duplex || i == 1;
 	}
-	*a = ends[0];
-	*b = ends[1];
+	if ((rv = tp__conn_wrap(sv[1], duplex, 1, b)) != TP_OK) {
+		tp_conn_free(*a);
+		close(sv[1]);
+		return rv;
+	}
+	if (!duplex) { /* as os.pipe(): nothing flows the other way */
+		shutdown(sv[0], SHUT_WR);
+		shutdown(sv[1], SHUT_RD);
+	}
 	return TP_OK;
 }
 
-static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+int tp_conn_close(tp_conn *c)
 {
-	tp_conn *c = arg;
-	uint64_t pid = 0;
-	if (ev == NNG_PIPE_EV_ADD_POST) {
-		if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) == 0)
-			__atomic_store_n(&c->peer_pid, (int)pid,
-			                 __ATOMIC_RELEASE);
-		__atomic_add_fetch(&c->peers, 1, __ATOMIC_ACQ_REL);
-		__atomic_store_n(&c->ever, 1, __ATOMIC_RELEASE);
-	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		/* wake a send or recv blocked without a timeout; a call
-		 * starting now sees the count (both sides are seq_cst) */
-		if (__atomic_sub_fetch(&c->peers, 1, __ATOMIC_SEQ_CST) == 0) {
-			__atomic_store_n(&c->lost_ms, tp__now_ms(),
-			                 __ATOMIC_RELEASE);
-			nng_aio_cancel(c->raio);
-			nng_aio_cancel(c->saio);
-		}
-	}
-}
-
-int tp__conn_peer_gone(tp_conn *c)
-{
-	return __atomic_load_n(&c->ever, __ATOMIC_ACQUIRE) &&
-	       __atomic_load_n(&c->peers, __ATOMIC_SEQ_CST) == 0;
-}
-
-static int sock_setup(tp_conn *c)
-{
-	nng_socket s = c->sock;
-	int rv;
-	if ((rv = nng_socket_set_int(s, NNG_OPT_RECVBUF, BUF_MSGS)) != 0 ||
-	    (rv = nng_socket_set_int(s, NNG_OPT_SENDBUF, BUF_MSGS)) != 0 ||
-	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ,
-	                              TP_MAX_MSG_DEFAULT + 1)) != 0 ||
-	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 2)) != 0 ||
-	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 50)) != 0 ||
-	    (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, SLICE_MS)) != 0 ||
-	    (rv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, SLICE_MS)) != 0 ||
-	    (rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, on_pipe, c)) != 0 ||
-	    (rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, on_pipe, c)) != 0)
-		return tp_err_nng(rv);
-	c->rcv_to = SLICE_MS;
-	if (c->role == 0)
-		rv = nng_listen(s, c->addr, NULL, 0);
-	else
-		rv = nng_dial(s, c->addr, &c->dialer, NNG_FLAG_NONBLOCK);
-	return rv == 0 ? TP_OK : tp_err_nng(rv);
-}
-
-int tp__conn_open(tp_conn *c)
-{
-	int rv;
+	if (c == NULL)
+		return TP_EINVAL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
 	if (c->state == TP_CONN_OPEN)
-		return TP_OK;
-	if (c->state == TP_CONN_CLOSED)
-		return TP_ECLOSED;
-	tp__nng_used(); /* from now on, no plain fork for nng children */
-	if ((rv = nng_aio_alloc(&c->raio, NULL, NULL)) != 0 ||
-	    (rv = nng_aio_alloc(&c->saio, NULL, NULL)) != 0) {
-		nng_aio_free(c->raio);
-		return tp_err_nng(rv);
-	}
-	if ((rv = nng_pair1_open(&c->sock)) != 0) {
-		rv = tp_err_nng(rv);
-	} else if ((rv = sock_setup(c)) != TP_OK) {
-		nng_close(c->sock);
-	}
-	if (rv != TP_OK) {
-		nng_aio_free(c->raio);
-		nng_aio_free(c->saio);
-		c->raio = c->saio = NULL;
-		return rv;
-	}
-	c->state = TP_CONN_OPEN;
-	tp__conn_listed(c);
+		c->state = TP_CONN_CLOSED;
+	c->have = 0;
 	return TP_OK;
+}
+
+void tp_conn_free(tp_conn *c)
+{
+	if (c == NULL)
+		return;
+	tp_conn_close(c);
+	free(c->big);
+	free(c->rbuf);
+	free(c->sbuf);
+	free(c);
+}
+
+int tp__conn_buffered(const tp_conn *c)
+{
+	return c->have || c->assembling;
 }
 
 int tp_conn_readable(const tp_conn *c)
@@ -162,15 +103,47 @@ uint64_t tp_conn_rejected(const tp_conn *c)
 	return c == NULL ? 0 : c->rejected;
 }
 
+static int usable(const tp_conn *c)
+{
+	if (c->state == TP_CONN_SENT)
+		return TP_ESTATE;
+	return c->state == TP_CONN_OPEN ? TP_OK : TP_ECLOSED;
+}
+
 int tp_conn_fd(tp_conn *c, int *fd)
 {
 	int rv;
 	if (c == NULL || fd == NULL)
 		return TP_EINVAL;
+	if ((rv = usable(c)) != TP_OK)
+		return rv;
 	if (!c->readable)
 		return TP_EPERM;
-	if ((rv = tp__conn_open(c)) != TP_OK)
+	*fd = c->fd;
+	return TP_OK;
+}
+
+int tp_conn_poll(tp_conn *c, int timeout_ms)
+{
+	int64_t dl = timeout_ms < 0 ? -1 : tp__now_ms() + timeout_ms;
+	int rv;
+	if (c == NULL)
+		return TP_EINVAL;
+	if ((rv = usable(c)) != TP_OK)
 		return rv;
-	rv = nng_socket_get_int(c->sock, NNG_OPT_RECVFD, fd);
-	return rv == 0 ? TP_OK : tp_err_nng(rv);
+	if (!c->readable)
+		return TP_EPERM;
+	if (c->have || c->eof)
+		return TP_OK;
+	for (;;) {
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		int left = dl < 0 ? -1 : (int)(dl - tp__now_ms());
+		int n = poll(&pfd, 1, left < 0 && dl >= 0 ? 0 : left);
+		if (n > 0)
+			return TP_OK; /* a packet, or end of file */
+		if (n == 0)
+			return TP_ETIMEDOUT;
+		if (errno != EINTR)
+			return tp_err_errno(errno);
+	}
 }

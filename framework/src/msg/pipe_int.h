@@ -1,70 +1,69 @@
-/* pipe_int.h - internal: a pipe end, shared by pipe.c, pipe_io.c and
- * pipe_close.c. */
+/* pipe_int.h - internal: a pipe end, shared by pipe.c, pipe_io.c,
+ * pipe_share.c and pipe_handle.c (and tests/test_pipe*.c). */
 #ifndef TP_PIPE_INT_H
 #define TP_PIPE_INT_H
 
+#include <stddef.h>
 #include <stdint.h>
-
-#include <nng/nng.h>
+#include <sys/types.h>
 
 #include "troupe/pipe.h"
 
-#define TP_CONN_ADDR_MAX 128
-#define TP_CONN_IDLE     0
-#define TP_CONN_OPEN     1
-#define TP_CONN_CLOSED   2
+#define TP_CONN_OPEN   1
+#define TP_CONN_CLOSED 2
+#define TP_CONN_SENT   3 /* moved into a payload (pipe_share.c) */
+
+/*
+ * Wire format: SOCK_SEQPACKET packets of at most TP_PKT_MAX bytes. A
+ * message starts with a packet [tag][u32 LE body length][body...]; a body
+ * longer than the first packet holds continues in packets ['C'][body...].
+ */
+#define TP_PKT_MAX      65536
+#define TP_PKT_HDR      5
+#define TP_TAG_PAYLOAD  'P'
+#define TP_TAG_BYTES    'B'
+#define TP_TAG_CONTINUE 'C'
+/* Largest body: the tag counts towards TP_MAX_MSG_DEFAULT, as before. */
+#define TP_BODY_MAX (TP_MAX_MSG_DEFAULT - 1)
 
 struct tp_conn {
-	char addr[TP_CONN_ADDR_MAX];
-	int role; /* 0 listens, 1 dials */
-	int readable, writable;
+	int fd; /* the socket; -1 once closed or sent */
 	int state;
-	nng_socket sock;
-	nng_aio *raio, *saio; /* blocking recv/send, cancelled when the
-	                         peer goes (no per-call timers) */
-	nng_msg *pending;     /* received, not yet handed out */
-	int peers;            /* connected peers (atomic) */
-	int ever;             /* a peer was connected once (atomic) */
-	nng_duration rcv_to;  /* current NNG_OPT_RECVTIMEO */
-	int peer_fin;         /* the peer closed (FIN received) */
-	int peer_pid;         /* the connected peer's pid (atomic) */
-	uint64_t sent;
+	int readable, writable;
+	int eof; /* the peer closed and everything was read */
 	uint64_t rejected;
-	nng_dialer dialer; /* role 1: the dialer, for reconnect times */
-	int slow_redial;   /* role 1: reconnect interval made long */
-	int64_t lost_ms;   /* when the last peer went (atomic) */
-	/* parking (pipe_close.c), under its lock: an end closed while its
-	 * peer is open in this process keeps its socket until the peer
-	 * closes too */
-	int parked;           /* 1 parked, 2 being closed by the peer */
-	int orphan;           /* freed by the user while parked */
-	int peer_parked;      /* the peer end was closed (atomic) */
-	struct tp_conn *next; /* the list of open and parked ends */
+	/* a whole message received and not yet handed out */
+	int have;
+	int tag;
+	const unsigned char *body;
+	size_t len;
+	/* a message arriving in several packets */
+	int assembling; /* 1 while packets are missing */
+	int skipping;   /* dropping the continuations of a rejected one */
+	unsigned char *big;
+	size_t big_len, big_got;
+	unsigned char *rbuf; /* one packet (TP_PKT_MAX) */
+	unsigned char *sbuf; /* one packet for sends */
 };
 
-#define TP_TAG_PAYLOAD 'P'
-#define TP_TAG_BYTES   'B'
-#define TP_TAG_FIN     'F'
-#define TP_TAG_ACK     'A'
-#define TP_TAG_MARK    'M' /* pipe_close.c: both ends in one process */
+/* Makes an end around fd (taken over). */
+int tp__conn_wrap(int fd, int readable, int writable, tp_conn **out);
 
-/* The closing half of the handshake: sends FIN, waits for the ACK. */
-int tp__conn_linger(tp_conn *c);
+/* Whether c holds input not yet handed out (a message or part of one). */
+int tp__conn_buffered(const tp_conn *c);
 
-/* Queues a FIN without waiting (1 when queued). */
-int tp__conn_send_fin(tp_conn *c);
+/*
+ * The fd sharer (pipe_share.c): tp__share_put keeps fd for another
+ * process of this host and returns its token and the socket it is served
+ * on; tp__share_get fetches it (from this process's own table when pid is
+ * this process). Errors of get: TP_EALREADY (taken already), TP_ECLOSED
+ * (the owner is gone), TP_EPERM (another user), TP_ETIMEDOUT, TP_EPROTO.
+ */
+int tp__share_put(int fd, uint64_t *token, const char **path);
+int tp__share_unput(uint64_t token); /* takes it back: TP_OK, TP_ENOENT */
+int tp__share_get(const char *path, pid_t pid, uint64_t token, int *fd);
 
-/* Role 1: makes nng's reconnect interval long once connected (see
- * pipe_close.c); cheap when already done. */
-void tp__conn_slow_redial(tp_conn *c);
-
-/* Lists an end just opened (pipe_close.c keeps the list). */
-void tp__conn_listed(tp_conn *c);
-
-/* Opens the end in this process if not yet done. */
-int tp__conn_open(tp_conn *c);
-
-/* 1 when a peer was connected and is gone. */
-int tp__conn_peer_gone(tp_conn *c);
+/* This boot's id (/proc/sys/kernel/random/boot_id), "" if unknown. */
+const char *tp__boot_id(void);
 
 #endif

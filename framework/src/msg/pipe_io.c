@@ -1,11 +1,24 @@
 /*
- * pipe_io.c - sending and receiving on a pipe end, poll, and passing an
- * end in a payload. See pipe.c for the model.
+ * pipe_io.c - sending and receiving messages on a pipe end: framing into
+ * SOCK_SEQPACKET packets (pipe_int.h), end of file, malformed input.
+ *
+ * A message that fits one packet (TP_PKT_MAX, 64 KiB, below the socket's
+ * default send buffer) is one sendmsg and one recvmsg, so the receiving
+ * fd is readable exactly while a message (or end of file) waits. Larger
+ * messages go as several packets and are reassembled. A packet is never
+ * read past: what this end holds and what the kernel holds never mix.
+ *
+ * End of file: a recv of 0 bytes is end of file only when the peer has
+ * hung up and nothing is queued (a rogue peer can send an empty packet,
+ * which is rejected instead).
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "clock.h"
 #include "payload_int.h"
@@ -13,347 +26,337 @@
 #include "troupe/error.h"
 #include "wire.h"
 
-#define TAG_PAYLOAD      'P'
-#define TAG_BYTES        'B'
-#define CONN_HANDLE_KIND "pipe"
-
-/* Runs the started aio to completion; cancels it if the peer went away
- * between the caller's check and the start. */
-static int aio_run(tp_conn *c, nng_aio *aio, int gone_before)
-{
-	if (!gone_before && tp__conn_peer_gone(c))
-		nng_aio_cancel(aio);
-	nng_aio_wait(aio);
-	return nng_aio_result(aio);
-}
-
-static int send_msg(tp_conn *c, nng_msg *m)
-{
-	int rv;
-	for (;;) {
-		if (c->peer_fin || tp__conn_peer_gone(c) ||
-		    __atomic_load_n(&c->peer_parked, __ATOMIC_SEQ_CST)) {
-			rv = TP_ECLOSED;
-			break;
-		}
-		nng_aio_set_msg(c->saio, m);
-		nng_aio_set_timeout(c->saio, NNG_DURATION_INFINITE);
-		nng_send_aio(c->sock, c->saio);
-		if ((rv = aio_run(c, c->saio, 0)) == 0) {
-			c->sent++;
-			if (!c->slow_redial)
-				tp__conn_slow_redial(c);
-			return TP_OK;
-		}
-		if (rv != NNG_ECANCELED) {
-			rv = rv == NNG_ECLOSED ? TP_ECLOSED : tp_err_nng(rv);
-			break;
-		}
-	}
-	nng_msg_free(m);
-	return rv;
-}
-
-static int send_check(tp_conn *c)
+/* Whether c may be used to send (write) or receive (!write). */
+static int check(const tp_conn *c, int write)
 {
 	if (c == NULL)
 		return TP_EINVAL;
-	if (!c->writable)
-		return TP_EPERM;
-	return tp__conn_open(c);
+	if (c->state == TP_CONN_SENT)
+		return TP_ESTATE;
+	if (c->state != TP_CONN_OPEN)
+		return TP_ECLOSED;
+	return (write ? c->writable : c->readable) ? TP_OK : TP_EPERM;
+}
+
+/* 1 if the send should be retried: interrupted, or the user made the
+ * socket non-blocking (then wait until it is writable). */
+static int send_again(int fd)
+{
+	if (errno == EINTR)
+		return 1;
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		return 0;
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	return poll(&pfd, 1, -1) >= 0 || errno == EINTR;
+}
+
+static int send_err(void)
+{
+	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
+		return TP_ECLOSED;
+	return tp_err_errno(errno);
+}
+
+static int send_all(tp_conn *c, struct iovec *iov, int n)
+{
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+	while (sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0)
+		if (!send_again(c->fd))
+			return send_err();
+	return TP_OK;
+}
+
+static void put_hdr(unsigned char *h, int tag, size_t len)
+{
+	h[0] = (unsigned char)tag;
+	h[1] = (unsigned char)len;
+	h[2] = (unsigned char)(len >> 8);
+	h[3] = (unsigned char)(len >> 16);
+	h[4] = (unsigned char)(len >> 24);
+}
+
+/* Sends a one-packet message already laid out in c->sbuf: one send(),
+ * cheaper than sendmsg's iovec import on the round-trip path. */
+static int send_sbuf(tp_conn *c, int tag, size_t len)
+{
+	put_hdr(c->sbuf, tag, len);
+	while (send(c->fd, c->sbuf, TP_PKT_HDR + len, MSG_NOSIGNAL) < 0)
+		if (!send_again(c->fd))
+			return send_err();
+	return TP_OK;
+}
+
+static int ensure_sbuf(tp_conn *c)
+{
+	if (c->sbuf == NULL && (c->sbuf = malloc(TP_PKT_MAX)) == NULL)
+		return TP_ENOMEM;
+	return TP_OK;
+}
+
+/* Sends one message: the first packet from hdr+body, the rest as 'C'. */
+static int send_frames(tp_conn *c, int tag, const void *body, size_t len)
+{
+	unsigned char hdr[TP_PKT_HDR];
+	const unsigned char *b = body;
+	size_t first =
+	    len < TP_PKT_MAX - TP_PKT_HDR ? len : TP_PKT_MAX - TP_PKT_HDR;
+	put_hdr(hdr, tag, len);
+	struct iovec iov[2] = {{hdr, TP_PKT_HDR}, {(void *)b, first}};
+	int rv = send_all(c, iov, first > 0 ? 2 : 1);
+	static unsigned char cont = TP_TAG_CONTINUE;
+	for (size_t off = first; rv == TP_OK && off < len;) {
+		size_t n =
+		    len - off < TP_PKT_MAX - 1 ? len - off : TP_PKT_MAX - 1;
+		struct iovec ci[2] = {{&cont, 1}, {(void *)(b + off), n}};
+		rv = send_all(c, ci, 2);
+		off += n;
+	}
+	return rv;
+}
+
+#define SMALL_COPY 4096 /* send_bytes copies up to this into sbuf */
+
+int tp_conn_send_bytes(tp_conn *c, const void *buf, size_t len)
+{
+	int rv;
+	if (buf == NULL && len > 0)
+		return TP_EINVAL;
+	if ((rv = check(c, 1)) != TP_OK)
+		return rv;
+	if (len > TP_BODY_MAX)
+		return TP_ETOOBIG;
+	if (len <= SMALL_COPY && ensure_sbuf(c) == TP_OK) {
+		if (len > 0)
+			memcpy(c->sbuf + TP_PKT_HDR, buf, len);
+		return send_sbuf(c, TP_TAG_BYTES, len);
+	}
+	return send_frames(c, TP_TAG_BYTES, buf, len);
 }
 
 int tp_conn_send(tp_conn *c, const tp_payload *p)
 {
 	Troupe__Payload pb;
-	nng_msg *m;
+	unsigned char *out;
 	int rv;
 	if (p == NULL)
 		return TP_EINVAL;
-	if ((rv = send_check(c)) != TP_OK)
+	if ((rv = check(c, 1)) != TP_OK)
 		return rv;
 	if ((rv = tp__payload_to_pb(p, &pb)) != TP_OK)
 		return rv;
 	size_t n = protobuf_c_message_get_packed_size(&pb.base);
-	if (n > TP_MAX_MSG_DEFAULT - 1) {
-		rv = TP_ETOOBIG;
-	} else if ((rv = nng_msg_alloc(&m, n + 1)) != 0) {
-		rv = TP_ENOMEM;
-	} else {
-		unsigned char *body = nng_msg_body(m);
-		body[0] = TAG_PAYLOAD;
-		protobuf_c_message_pack(&pb.base, body + 1);
-	}
-	tp__payload_pb_release(&pb);
-	return rv == TP_OK ? send_msg(c, m) : rv;
-}
-
-int tp_conn_send_bytes(tp_conn *c, const void *buf, size_t len)
-{
-	nng_msg *m;
-	int rv;
-	if (buf == NULL && len > 0)
-		return TP_EINVAL;
-	if ((rv = send_check(c)) != TP_OK)
-		return rv;
-	if (len > TP_MAX_MSG_DEFAULT - 1)
+	if (n > TP_BODY_MAX) {
+		tp__payload_pb_release(&pb);
 		return TP_ETOOBIG;
-	if (nng_msg_alloc(&m, len + 1) != 0)
+	}
+	if (n <= TP_PKT_MAX - TP_PKT_HDR && ensure_sbuf(c) == TP_OK) {
+		protobuf_c_message_pack(&pb.base, c->sbuf + TP_PKT_HDR);
+		tp__payload_pb_release(&pb);
+		return send_sbuf(c, TP_TAG_PAYLOAD, n);
+	}
+	if ((out = malloc(n)) == NULL) {
+		tp__payload_pb_release(&pb);
 		return TP_ENOMEM;
-	unsigned char *body = nng_msg_body(m);
-	body[0] = TAG_BYTES;
-	if (len > 0)
-		memcpy(body + 1, buf, len);
-	return send_msg(c, m);
+	}
+	protobuf_c_message_pack(&pb.base, out);
+	tp__payload_pb_release(&pb);
+	rv = send_frames(c, TP_TAG_PAYLOAD, out, n);
+	free(out);
+	return rv;
 }
 
-/* Next message, waiting in slices so a vanished peer is noticed; what is
- * already queued is handed out before TP_ECLOSED. */
-static int raw_next(tp_conn *c, int64_t dl, nng_msg **out)
+/* 1 if the peer hung up and nothing at all is queued for us. */
+static int at_eof(int fd)
 {
-	int rv;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLRDHUP};
+	int queued = 0;
+	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & (POLLHUP | POLLRDHUP)))
+		return 0;
+	return ioctl(fd, FIONREAD, &queued) == 0 && queued == 0;
+}
+
+/* Reads one packet into c->rbuf: its length, or -TP_* (TP_EOF too). */
+static long read_packet(tp_conn *c, int64_t dl)
+{
+	if (c->rbuf == NULL && (c->rbuf = malloc(TP_PKT_MAX)) == NULL)
+		return -TP_ENOMEM;
 	for (;;) {
-		int gone = tp__conn_peer_gone(c);
-		int64_t left = dl < 0 ? 0 : dl - tp__now_ms();
-		nng_duration to = NNG_DURATION_INFINITE;
-		if (gone || (dl >= 0 && left <= 0))
-			to = NNG_DURATION_ZERO;
-		else if (dl >= 0)
-			to = (nng_duration)left;
-		nng_aio_set_timeout(c->raio, to);
-		nng_recv_aio(c->sock, c->raio);
-		rv = aio_run(c, c->raio, gone);
-		if (rv == 0) {
-			*out = nng_aio_get_msg(c->raio);
-			if (!c->slow_redial)
-				tp__conn_slow_redial(c);
-			return TP_OK;
-		}
-		if (rv == NNG_ECANCELED)
-			continue; /* the peer went: drain what is queued */
-		if (rv == NNG_ETIMEDOUT && !gone && tp__conn_peer_gone(c))
-			continue; /* went away while we waited: drain */
-		if (rv == NNG_ETIMEDOUT || rv == NNG_EAGAIN)
-			return gone ? TP_ECLOSED : TP_ETIMEDOUT;
-		return rv == NNG_ECLOSED ? TP_ECLOSED : tp_err_nng(rv);
+		/* MSG_TRUNC: the packet's real length, to see a cut one */
+		ssize_t n = recv(c->fd, c->rbuf, TP_PKT_MAX,
+		                 MSG_TRUNC | (dl < 0 ? 0 : MSG_DONTWAIT));
+		if (n > 0)
+			return n > TP_PKT_MAX ? -TP_EDECODE : n;
+		if (n == 0)
+			return at_eof(c->fd) ? -TP_EOF : -TP_EDECODE;
+		/* ECONNRESET: the peer closed with input unread; reported
+		 * once (some kernels before the queued data), so read on */
+		if (errno == EINTR || errno == ECONNRESET)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -(long)tp_err_errno(errno);
+		/* (EAGAIN without a deadline: the user made the socket
+		 * non-blocking; wait for it) */
+		int64_t left = dl < 0 ? -1 : dl - tp__now_ms();
+		if (dl >= 0 && left <= 0)
+			return -TP_ETIMEDOUT;
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+			return -(long)tp_err_errno(errno);
 	}
 }
 
-/* Sends a one-byte control message without waiting. */
-static void send_ctl(tp_conn *c, char tag)
+static int reject(tp_conn *c)
 {
-	nng_msg *m;
-	if (nng_msg_alloc(&m, 1) != 0)
-		return;
-	*(char *)nng_msg_body(m) = tag;
-	if (nng_sendmsg(c->sock, m, NNG_FLAG_NONBLOCK) != 0)
-		nng_msg_free(m);
-}
-
-int tp__conn_send_fin(tp_conn *c)
-{
-	nng_msg *m;
-	if (nng_msg_alloc(&m, 1) != 0)
-		return 0;
-	*(char *)nng_msg_body(m) = TP_TAG_FIN;
-	if (nng_sendmsg(c->sock, m, NNG_FLAG_NONBLOCK) != 0) {
-		nng_msg_free(m);
-		return 0;
-	}
-	return 1;
-}
-
-/* 1 if m is a control message (consumed: freed, and a FIN answered). */
-static int control(tp_conn *c, nng_msg *m)
-{
-	const char *b = nng_msg_body(m);
-	if (nng_msg_len(m) != 1 || (b[0] != TP_TAG_FIN && b[0] != TP_TAG_ACK))
-		return 0;
-	if (b[0] == TP_TAG_FIN) {
-		c->peer_fin = 1;
-		send_ctl(c, TP_TAG_ACK);
-	}
-	nng_msg_free(m);
-	return 1;
-}
-
-/* The next data message; after the peer's FIN, TP_ECLOSED. */
-static int next_msg(tp_conn *c, int timeout_ms, nng_msg **out)
-{
-	int64_t dl = timeout_ms < 0 ? -1 : tp__now_ms() + timeout_ms;
-	int rv;
-	if (c->pending != NULL) {
-		*out = c->pending;
-		c->pending = NULL;
-		return TP_OK;
-	}
-	while (!c->peer_fin) {
-		if ((rv = raw_next(c, dl, out)) != TP_OK)
-			return rv;
-		if (!control(c, *out))
-			return TP_OK;
-	}
-	return TP_ECLOSED;
-}
-
-int tp__conn_linger(tp_conn *c)
-{
-	int64_t dl = tp__now_ms() + TP_CONN_LINGER_MS;
-	nng_msg *m, *fin;
-	int rv;
-	if (c->sent == 0 && !__atomic_load_n(&c->ever, __ATOMIC_ACQUIRE))
-		return TP_OK; /* nothing to deliver, nobody to tell */
-	if (c->peer_fin || tp__conn_peer_gone(c))
-		return TP_OK;
-	if (nng_msg_alloc(&fin, 1) != 0)
-		return TP_ENOMEM;
-	*(char *)nng_msg_body(fin) = TP_TAG_FIN;
-	while ((rv = nng_sendmsg(c->sock, fin, 0)) == NNG_ETIMEDOUT &&
-	       tp__now_ms() < dl && !tp__conn_peer_gone(c))
-		;
-	if (rv != 0) {
-		nng_msg_free(fin);
-		return tp__conn_peer_gone(c) ? TP_OK : TP_ETIMEDOUT;
-	}
-	while ((rv = raw_next(c, dl, &m)) == TP_OK) {
-		const char *b = nng_msg_body(m);
-		int ack = nng_msg_len(m) == 1 && b[0] == TP_TAG_ACK;
-		if (!control(c, m))
-			nng_msg_free(m); /* data nobody will read */
-		if (ack)
-			return TP_OK;
-	}
-	return rv == TP_ECLOSED ? TP_OK : rv;
-}
-
-static int recv_check(tp_conn *c)
-{
-	if (c == NULL)
-		return TP_EINVAL;
-	if (c->state == TP_CONN_CLOSED)
-		return TP_ECLOSED;
-	if (!c->readable)
-		return TP_EPERM;
-	return tp__conn_open(c);
-}
-
-static int reject(tp_conn *c, nng_msg *m)
-{
-	nng_msg_free(m);
 	c->rejected++;
 	return TP_EDECODE;
 }
 
+/* Drops a message being assembled (truncated or interleaved). */
+static void drop_partial(tp_conn *c)
+{
+	if (c->assembling)
+		c->rejected++;
+	c->assembling = 0;
+	free(c->big);
+	c->big = NULL;
+}
+
+static int start_msg(tp_conn *c, long n)
+{
+	const unsigned char *p = c->rbuf;
+	size_t len = (size_t)p[1] | (size_t)p[2] << 8 | (size_t)p[3] << 16 |
+	             (size_t)p[4] << 24;
+	size_t got = (size_t)n - TP_PKT_HDR;
+	drop_partial(c);
+	if (len > TP_BODY_MAX || got > len) {
+		c->skipping = got < len; /* its continuations are junk too */
+		return reject(c);
+	}
+	c->skipping = 0;
+	c->tag = p[0];
+	if (got == len) { /* the common case: one packet, no copy */
+		c->body = p + TP_PKT_HDR;
+		c->len = len;
+		c->have = 1;
+		return TP_OK;
+	}
+	if ((c->big = malloc(len)) == NULL) {
+		c->skipping = 1; /* lost: reported, its continuations dropped */
+		c->rejected++;
+		return TP_ENOMEM;
+	}
+	memcpy(c->big, p + TP_PKT_HDR, got);
+	c->big_len = len;
+	c->big_got = got;
+	c->assembling = 1;
+	return TP_OK;
+}
+
+static int continue_msg(tp_conn *c, long n)
+{
+	size_t got = (size_t)n - 1;
+	if (!c->assembling)
+		return c->skipping ? TP_OK : reject(c);
+	if (got > c->big_len - c->big_got) {
+		drop_partial(c);
+		c->rejected--; /* counted once, here */
+		return reject(c);
+	}
+	memcpy(c->big + c->big_got, c->rbuf + 1, got);
+	c->big_got += got;
+	if (c->big_got == c->big_len) {
+		c->assembling = 0;
+		c->body = c->big;
+		c->len = c->big_len;
+		c->have = 1;
+	}
+	return TP_OK;
+}
+
+/* Makes c->have true: reads packets until a whole message is there. */
+static int fill(tp_conn *c, int timeout_ms)
+{
+	int64_t dl = timeout_ms < 0 ? -1 : tp__now_ms() + timeout_ms;
+	int rv;
+	while (!c->have) {
+		if (c->eof)
+			return TP_EOF;
+		long n = read_packet(c, dl);
+		if (n == -TP_EOF) {
+			drop_partial(c); /* the peer died mid-message */
+			c->eof = 1;
+			return TP_EOF;
+		}
+		if (n == -TP_EDECODE) {
+			drop_partial(c);
+			return reject(c);
+		}
+		if (n < 0)
+			return (int)-n;
+		unsigned char tag = c->rbuf[0];
+		if ((tag == TP_TAG_PAYLOAD || tag == TP_TAG_BYTES) &&
+		    n >= TP_PKT_HDR)
+			rv = start_msg(c, n);
+		else if (tag == TP_TAG_CONTINUE)
+			rv = continue_msg(c, n);
+		else {
+			drop_partial(c);
+			c->skipping = 0;
+			rv = reject(c);
+		}
+		if (rv != TP_OK)
+			return rv;
+	}
+	return TP_OK;
+}
+
+/* Hands out the held message: frees its storage after use. */
+static void consumed(tp_conn *c)
+{
+	c->have = 0;
+	if (c->body == c->big) {
+		free(c->big);
+		c->big = NULL;
+	}
+	c->body = NULL;
+}
+
 int tp_conn_recv(tp_conn *c, tp_payload **out, int timeout_ms)
 {
-	nng_msg *m;
 	int rv;
 	if (out == NULL)
 		return TP_EINVAL;
-	if ((rv = recv_check(c)) != TP_OK ||
-	    (rv = next_msg(c, timeout_ms, &m)) != TP_OK)
+	if ((rv = check(c, 0)) != TP_OK || (rv = fill(c, timeout_ms)) != TP_OK)
 		return rv;
-	const unsigned char *b = nng_msg_body(m);
-	size_t n = nng_msg_len(m);
-	if (n == 0 || (b[0] != TAG_PAYLOAD && b[0] != TAG_BYTES))
-		return reject(c, m);
-	if (b[0] == TAG_PAYLOAD) {
-		rv = tp_payload_decode(b + 1, n - 1, 0, out);
+	if (c->tag == TP_TAG_PAYLOAD) {
+		rv = tp_payload_decode(c->body, c->len, 0, out);
 		if (rv == TP_EDECODE || rv == TP_ETOOBIG)
-			return reject(c, m);
+			rv = reject(c);
 	} else if ((rv = tp_payload_new(out)) == TP_OK &&
-	           (rv = tp_payload_add_bytes(*out, b + 1, n - 1)) != TP_OK) {
+	           (rv = tp_payload_add_bytes(*out, c->body, c->len)) !=
+	               TP_OK) {
 		tp_payload_free(*out);
 		*out = NULL;
 	}
-	nng_msg_free(m);
+	if (rv == TP_ENOMEM)
+		return rv; /* kept: a later recv may succeed */
+	consumed(c);
 	return rv;
 }
 
 int tp_conn_recv_bytes(tp_conn *c, void *buf, size_t maxlen, size_t *len,
                        int timeout_ms)
 {
-	nng_msg *m;
 	int rv;
 	if (len == NULL || (buf == NULL && maxlen > 0))
 		return TP_EINVAL;
-	if ((rv = recv_check(c)) != TP_OK ||
-	    (rv = next_msg(c, timeout_ms, &m)) != TP_OK)
+	if ((rv = check(c, 0)) != TP_OK || (rv = fill(c, timeout_ms)) != TP_OK)
 		return rv;
-	const unsigned char *b = nng_msg_body(m);
-	size_t n = nng_msg_len(m);
-	if (n == 0 || (b[0] != TAG_PAYLOAD && b[0] != TAG_BYTES))
-		return reject(c, m);
-	*len = n - 1;
-	if (n - 1 > maxlen) {
-		c->pending = m; /* kept for the next, larger, recv */
-		return TP_ETOOBIG;
-	}
-	if (n > 1)
-		memcpy(buf, b + 1, n - 1);
-	nng_msg_free(m);
+	*len = c->len;
+	if (c->len > maxlen)
+		return TP_ETOOBIG; /* kept for the next, larger, recv */
+	if (c->len > 0)
+		memcpy(buf, c->body, c->len);
+	consumed(c);
 	return TP_OK;
-}
-
-int tp_conn_poll(tp_conn *c, int timeout_ms)
-{
-	nng_msg *m;
-	int rv;
-	if ((rv = recv_check(c)) != TP_OK)
-		return rv;
-	if (c->pending != NULL)
-		return TP_OK;
-	rv = next_msg(c, timeout_ms, &m);
-	if (rv == TP_OK)
-		c->pending = m;
-	else if (rv == TP_ECLOSED && c->state == TP_CONN_OPEN)
-		rv = TP_OK; /* end of file: recv will say TP_ECLOSED */
-	return rv;
-}
-
-int tp_payload_add_conn(tp_payload *p, const tp_conn *c)
-{
-	Troupe__Handle h;
-	if (p == NULL || c == NULL)
-		return TP_EINVAL;
-	if (c->state != TP_CONN_IDLE)
-		return TP_ESTATE;
-	troupe__handle__init(&h);
-	h.kind = CONN_HANDLE_KIND;
-	h.address = (char *)c->addr;
-	h.id = c->role;
-	h.flags = (c->readable ? 1 : 0) | (c->writable ? 2 : 0);
-	return tp_payload_add_proto(p, &h.base);
-}
-
-static int conn_from_handle(const Troupe__Handle *h, tp_conn **out)
-{
-	tp_conn *c;
-	if (strcmp(h->kind, CONN_HANDLE_KIND) != 0)
-		return TP_ETYPE;
-	if (strncmp(h->address, "ipc://", 6) != 0 ||
-	    strlen(h->address) >= TP_CONN_ADDR_MAX || h->id < 0 || h->id > 1 ||
-	    h->flags < 1 || h->flags > 3)
-		return TP_EDECODE;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return TP_ENOMEM;
-	strcpy(c->addr, h->address);
-	c->role = (int)h->id;
-	c->readable = (h->flags & 1) != 0;
-	c->writable = (h->flags & 2) != 0;
-	*out = c;
-	return TP_OK;
-}
-
-int tp_payload_get_conn(const tp_payload *p, size_t i, tp_conn **out)
-{
-	Troupe__Handle *h;
-	if (out == NULL)
-		return TP_EINVAL;
-	int rv = tp__payload_get_handle(p, i, CONN_HANDLE_KIND, &h);
-	if (rv != TP_OK)
-		return rv;
-	rv = conn_from_handle(h, out);
-	tp__handle_free(h);
-	return rv;
 }

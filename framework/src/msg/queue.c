@@ -1,18 +1,26 @@
 /*
- * queue.c - Queue, JoinableQueue and SimpleQueue: the public API over the
- * shared-memory ring of queue_ring.c.
+ * queue.c - Queue, JoinableQueue and SimpleQueue: creation and put, over
+ * the shared-memory ring of queue_ring.c (get is in queue_get.c).
  *
  * Why shared memory and not nng: an item accepted by put must survive the
  * producer being killed right after put returns. Over a socket the item
  * could still sit in the producer's send buffer, so each put would need an
  * acknowledged round trip (~26k items/s here). In shared memory the item
- * is in the queue once put returns, and a put or get is a memcpy under a
- * mutex. Items are encoded with the payload wire format, so a queue item
- * is the same bytes as a pipe message or a process argument.
+ * is in the queue once put returns, and a put is a memcpy under the
+ * producers' lock. Items are encoded with the payload wire format, so a
+ * queue item is the same bytes as a pipe message or a process argument.
+ *
+ * Large items: an item whose encoding exceeds a quarter of the ring is
+ * packed into its own run-scoped segment (allocated up front, so a full
+ * /dev/shm is an error, not a SIGBUS) and the ring carries a reference.
+ * The consumer that takes the reference unlinks the segment. A producer
+ * killed before publishing, or a consumer killed between taking and
+ * unlinking, leaves the segment to the run owner's tp_fini.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "payload_int.h"
 #include "queue_int.h"
@@ -22,30 +30,19 @@
 #define Q_SMALL   512
 #define Q_MIN_CAP 4096
 
-/* A body copied out of the ring: small ones stay on the caller's stack. */
-struct q_item {
-	unsigned char small[Q_SMALL];
-	unsigned char *data;
-	size_t len;
-};
-
-static void item_release(struct q_item *it)
+static int check_opts(tp_queue_opts *o)
 {
-	if (it->data != it->small)
-		free(it->data);
-	it->data = NULL;
-}
-
-static int q_map(tp_queue **out, const char *name, void *addr, size_t size)
-{
-	tp_queue *q = calloc(1, sizeof(*q));
-	if (q == NULL)
-		return TP_ENOMEM;
-	q->s = addr;
-	q->ring = (unsigned char *)addr + q->s->ring_off;
-	q->map_size = size;
-	snprintf(q->name, sizeof(q->name), "%s", name);
-	*out = q;
+	if (o->kind < TP_QUEUE || o->kind > TP_QUEUE_SIMPLE)
+		return TP_EINVAL;
+	if (o->capacity == 0)
+		o->capacity = TP_QUEUE_CAPACITY_DEFAULT;
+	if (o->capacity < Q_MIN_CAP || o->capacity > ((size_t)1 << 40))
+		return TP_EINVAL;
+	o->capacity = (o->capacity + 7) & ~(size_t)7;
+	if (o->max_item == 0)
+		o->max_item = TP_QUEUE_ITEM_MAX_DEFAULT;
+	if (o->max_item > TP_QUEUE_ITEM_MAX)
+		return TP_EINVAL;
 	return TP_OK;
 }
 
@@ -53,30 +50,31 @@ int tp_queue_new(tp_queue **out, const tp_queue_opts *opts)
 {
 	tp_queue_opts o = {0};
 	char name[TP_SHM_NAME_MAX];
+	tp_queue *q;
 	void *addr;
 	int rv;
 	if (out == NULL)
 		return TP_EINVAL;
 	if (opts != NULL)
 		o = *opts;
-	if (o.kind < TP_QUEUE || o.kind > TP_QUEUE_SIMPLE)
-		return TP_EINVAL;
-	if (o.capacity == 0)
-		o.capacity = TP_QUEUE_CAPACITY_DEFAULT;
-	if (o.capacity < Q_MIN_CAP || o.capacity > ((size_t)1 << 40))
-		return TP_EINVAL;
-	o.capacity = (o.capacity + 7) & ~(size_t)7;
-	size_t off = (sizeof(struct q_shared) + 63) & ~(size_t)63;
-	if ((rv = tp__shm_create(off + o.capacity, name, &addr)) != TP_OK)
+	if ((rv = check_opts(&o)) != TP_OK)
 		return rv;
-	rv = tp__q_init(addr, o.kind, o.maxsize, o.capacity, off);
-	if (rv == TP_OK)
-		rv = q_map(out, name, addr, off + o.capacity);
-	if (rv != TP_OK) {
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return TP_ENOMEM;
+	size_t off = (sizeof(struct q_shared) + 63) & ~(size_t)63;
+	if ((rv = tp__shm_create(off + o.capacity, name, &addr)) != TP_OK) {
+		free(q);
+		return rv;
+	}
+	if ((rv = tp__q_init(addr, &o, off)) != TP_OK) {
 		tp__shm_detach(addr, off + o.capacity);
 		tp__shm_unlink(name);
+		free(q);
+		return rv;
 	}
-	return rv;
+	tp__q_handle(q, addr, off + o.capacity, name);
+	*out = q;
+	return TP_OK;
 }
 
 int tp_joinable_queue_new(tp_queue **out, size_t maxsize)
@@ -95,6 +93,12 @@ void tp_queue_free(tp_queue *q)
 {
 	if (q == NULL)
 		return;
+	if (q->slot >= 0 && q->slot_pid == tp__pid()) {
+		/* this consumer is done: what it took was delivered */
+		struct q_slot *sl = &q->s->slots[q->slot];
+		__atomic_store_n(&sl->held, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
+	}
 	tp__shm_detach(q->s, q->map_size);
 	free(q);
 }
@@ -104,74 +108,158 @@ tp_queue_kind tp_queue_kind_of(const tp_queue *q)
 	return q == NULL ? TP_QUEUE : (tp_queue_kind)q->s->kind;
 }
 
-/* Waits for room for a rec-byte record; lock held. */
-static int put_wait(tp_queue *q, uint64_t rec, int timeout_ms)
+/* Room for a rec-byte record (and an item under maxsize)? Refreshes the
+ * cached consumer counters only when the cached ones say no. Producer
+ * lock held. */
+static int has_room(tp_queue *q, uint64_t tail, uint64_t nput, uint64_t rec)
 {
 	struct q_shared *s = q->s;
-	int64_t dl = -2;
-	int rv;
+	if (s->maxsize != 0 && nput - q->c_nget >= s->maxsize) {
+		q->c_nget = __atomic_load_n(&s->c.nget, __ATOMIC_ACQUIRE);
+		if (nput - q->c_nget >= s->maxsize)
+			return 0;
+	}
+	/* (with a stale cache, tail - c_head may exceed cap) */
+	if (tail - q->c_head > s->cap - rec) {
+		q->c_head = __atomic_load_n(&s->c.head, __ATOMIC_ACQUIRE);
+		if (tail - q->c_head > s->cap - rec)
+			return 0;
+	}
+	return 1;
+}
+
+/* A record's body in two pieces (a prefix, then data). */
+struct piece {
+	const void *p1, *p2;
+	size_t n1, n2;
+};
+
+/* One attempt under the producer lock: TP_OK (published), TP_EFULL,
+ * TP_ECLOSED, or the lock's error. */
+static int put_try(tp_queue *q, const uint32_t hdr[2], const struct piece *b,
+                   const struct timespec *dl)
+{
+	struct q_shared *s = q->s;
+	uint64_t rec = tp__q_rec(hdr[0]);
+	int rv = tp__q_lock(q, &s->prod, dl);
+	if (rv != TP_OK)
+		return rv;
+	uint64_t tail = s->p.tail, nput = s->p.nput;
+	if (__atomic_load_n(&s->closed, __ATOMIC_ACQUIRE)) {
+		rv = TP_ECLOSED;
+	} else if (!has_room(q, tail, nput, rec)) {
+		rv = TP_EFULL;
+	} else {
+		/* the bytes first: the record exists once tail moves */
+		tp__q_ring_write(q, tail, hdr, TP_Q_HDR);
+		tp__q_ring_write(q, tail + TP_Q_HDR, b->p1, b->n1);
+		if (b->n2 > 0)
+			tp__q_ring_write(q, tail + TP_Q_HDR + b->n1, b->p2,
+			                 b->n2);
+		tp__q_publish_put(s, tail + rec, nput + 1);
+	}
+	tp__q_unlock(&s->prod);
+	return rv;
+}
+
+/* Is there room now, without the lock (a waiter's re-check)? */
+static int room_now(tp_queue *q, uint64_t rec)
+{
+	struct q_shared *s = q->s;
+	uint64_t tail = __atomic_load_n(&s->p.tail, __ATOMIC_ACQUIRE);
+	uint64_t nput = __atomic_load_n(&s->p.nput, __ATOMIC_ACQUIRE);
+	uint64_t head = __atomic_load_n(&s->c.head, __ATOMIC_ACQUIRE);
+	uint64_t nget = __atomic_load_n(&s->c.nget, __ATOMIC_ACQUIRE);
+	if (s->maxsize != 0 && nput - nget >= s->maxsize)
+		return 0;
+	return tail - head <= s->cap - rec;
+}
+
+/* Appends one record of body b (hdr[0] bytes in all) after header hdr. */
+static int put_record(tp_queue *q, const uint32_t hdr[2], const struct piece *b,
+                      int timeout_ms)
+{
+	struct q_shared *s = q->s;
+	struct timespec dlbuf, *dl = NULL;
+	uint64_t rec = tp__q_rec(hdr[0]);
+	int last = 0, rv;
+	if (timeout_ms >= 0) {
+		tp__deadline_ts(&dlbuf, timeout_ms);
+		dl = &dlbuf;
+	}
 	for (;;) {
-		if (s->closed)
-			return TP_ECLOSED;
-		if ((s->maxsize == 0 || s->count < s->maxsize) &&
-		    s->cap - (s->tail - s->head) >= rec)
-			return TP_OK;
-		if (timeout_ms == 0)
-			return TP_EFULL;
-		if (dl == -2)
-			dl = tp__q_deadline(timeout_ms);
-		if ((rv = tp__q_wait(q, &s->not_full, dl)) != TP_OK)
+		rv = put_try(q, hdr, b, dl);
+		if (rv == TP_OK)
+			tp__wpoint_signal(&s->not_empty);
+		if (rv != TP_EFULL || timeout_ms == 0)
 			return rv;
+		if (last)
+			return TP_ETIMEDOUT;
+		if (tp__q_spin(q, room_now, rec)) {
+			last = dl != NULL && tp__ts_expired(dl);
+			continue;
+		}
+		uint32_t seq = tp__wpoint_prepare(&s->not_full);
+		if (!room_now(q, rec) &&
+		    !__atomic_load_n(&s->closed, __ATOMIC_ACQUIRE))
+			tp__wpoint_sleep(&s->not_full, seq, dl);
+		last = dl != NULL && tp__ts_expired(dl);
 	}
 }
 
-static int put_raw(tp_queue *q, const void *buf, size_t len, int timeout_ms)
+/* Packs pb into its own reserved segment and puts a reference to it. */
+static int put_oob(tp_queue *q, const ProtobufCMessage *pb, size_t len,
+                   int timeout_ms)
 {
-	struct q_shared *s = q->s;
-	uint64_t rec = tp__q_rec(len);
-	uint32_t hdr[2] = {(uint32_t)len, ~(uint32_t)len ^ TP_Q_CHECK};
-	int rv;
-	if (rec > s->cap || len > UINT32_MAX)
-		return TP_ETOOBIG;
-	if ((rv = tp__q_lock(q)) != TP_OK)
+	struct q_oob ref = {.len = len};
+	void *addr;
+	int rv = tp__shm_create_reserved(len, ref.name, &addr);
+	if (rv != TP_OK)
 		return rv;
-	if ((rv = put_wait(q, rec, timeout_ms)) == TP_OK) {
-		/* Copy first: the record becomes visible only when tail
-		 * moves, so a producer killed here leaves no trace. */
-		tp__q_ring_write(q, s->tail, hdr, sizeof(hdr));
-		tp__q_ring_write(q, s->tail + TP_Q_HDR, buf, len);
-		tp__q_jr_begin(s);
-		s->tail += rec;
-		s->count++;
-		if (s->kind == TP_QUEUE_JOINABLE)
-			s->unfinished++;
-		tp__q_jr_end(s);
-		s->puts++;
-		pthread_cond_signal(&s->not_empty);
-	}
-	tp__q_unlock(q);
+	protobuf_c_message_pack(pb, addr);
+	tp__shm_detach(addr, len);
+	uint32_t hdr[2] = {(uint32_t)sizeof(ref),
+	                   ~(uint32_t)sizeof(ref) ^ TP_Q_CHECK_OOB};
+	struct piece b = {.p1 = &ref, .n1 = sizeof(ref)};
+	if ((rv = put_record(q, hdr, &b, timeout_ms)) == TP_OK)
+		__atomic_add_fetch(&q->s->oob, 1, __ATOMIC_RELAXED);
+	else
+		tp__shm_unlink(ref.name);
+	return rv;
+}
+
+/* Encodes pb and puts it, in the ring or out of band. */
+static int put_pb(tp_queue *q, const ProtobufCMessage *pb, int timeout_ms)
+{
+	unsigned char small[Q_SMALL];
+	size_t len = protobuf_c_message_get_packed_size(pb);
+	void *buf = small;
+	int rv;
+	if (len > q->s->max_item)
+		return TP_ETOOBIG;
+	if (tp__q_rec(len) > q->s->cap / 4 || len > UINT32_MAX)
+		return put_oob(q, pb, len, timeout_ms);
+	if (len > sizeof(small) && (buf = malloc(len)) == NULL)
+		return TP_ENOMEM;
+	protobuf_c_message_pack(pb, buf);
+	uint32_t hdr[2] = {(uint32_t)len, ~(uint32_t)len ^ TP_Q_CHECK};
+	struct piece b = {.p1 = buf, .n1 = len};
+	rv = put_record(q, hdr, &b, timeout_ms);
+	if (buf != small)
+		free(buf);
 	return rv;
 }
 
 int tp_queue_put(tp_queue *q, const tp_payload *item, int timeout_ms)
 {
-	unsigned char small[Q_SMALL];
 	Troupe__Payload pb;
-	void *buf;
-	size_t len;
 	int rv;
 	if (q == NULL || item == NULL)
 		return TP_EINVAL;
 	if ((rv = tp__payload_to_pb(item, &pb)) != TP_OK)
 		return rv;
-	rv = tp__pack_into(&pb.base, q->s->cap, small, sizeof(small), &buf,
-	                   &len);
+	rv = put_pb(q, &pb.base, timeout_ms);
 	tp__payload_pb_release(&pb);
-	if (rv != TP_OK)
-		return rv;
-	rv = put_raw(q, buf, len, timeout_ms);
-	if (buf != small)
-		free(buf);
 	return rv;
 }
 
@@ -180,11 +268,30 @@ int tp_queue_put_nowait(tp_queue *q, const tp_payload *item)
 	return tp_queue_put(q, item, 0);
 }
 
-/* Puts a payload holding the one value v (a stack payload: no malloc). */
-static int put_one(tp_queue *q, struct tp_value *v, int timeout_ms)
+/* Puts a payload holding the one value v: encoded directly (queue_codec.c)
+ * into the ring, or described on the stack for protobuf-c when it is a
+ * user message or travels out of band. */
+static int put_one(tp_queue *q, const struct tp_value *v, int timeout_ms)
 {
-	tp_payload p = {.values = v, .count = 1, .cap = 1};
-	return tp_queue_put(q, &p, timeout_ms);
+	unsigned char pre[TP_Q_PREFIX_MAX];
+	struct piece b;
+	if (q == NULL)
+		return TP_EINVAL;
+	b.p1 = pre;
+	b.n1 = tp__q_enc_prefix(v, pre, &b.p2, &b.n2);
+	size_t len = b.n1 + b.n2;
+	if (b.n1 > 0 && tp__q_rec(len) <= q->s->cap / 4) {
+		uint32_t hdr[2] = {(uint32_t)len, ~(uint32_t)len ^ TP_Q_CHECK};
+		return put_record(q, hdr, &b, timeout_ms);
+	}
+	Troupe__Payload pb;
+	Troupe__Value pv, *pvs = &pv;
+	Troupe__UserMessage user;
+	troupe__payload__init(&pb);
+	tp__value_to_pb(v, &pv, &user);
+	pb.n_values = 1;
+	pb.values = &pvs;
+	return put_pb(q, &pb.base, timeout_ms);
 }
 
 int tp_queue_put_int(tp_queue *q, int64_t v, int timeout_ms)
@@ -216,222 +323,4 @@ int tp_queue_put_bytes(tp_queue *q, const void *data, size_t len,
 	struct tp_value val = {
 	    .type = TP_TBYTES, .data = (char *)data, .len = len};
 	return put_one(q, &val, timeout_ms);
-}
-
-/* Every queued item is unreadable (a scribbled record header): drop them
- * all, count them, and leave an empty, working queue. Lock held. */
-static int drop_all(struct q_shared *s)
-{
-	uint64_t n = s->count;
-	tp__q_jr_begin(s);
-	s->head = s->tail;
-	s->count = 0;
-	if (s->kind == TP_QUEUE_JOINABLE)
-		s->unfinished = s->unfinished > n ? s->unfinished - n : 0;
-	tp__q_jr_end(s);
-	s->rejected += n ? n : 1;
-	pthread_cond_broadcast(&s->not_full);
-	pthread_cond_broadcast(&s->all_done);
-	return TP_EDECODE;
-}
-
-/* Removes the head record of rec bytes; rejected: it was malformed (a
- * JoinableQueue then counts it as done, since nobody can process it). */
-static void advance(struct q_shared *s, uint64_t rec, int rejected)
-{
-	tp__q_jr_begin(s);
-	s->head += rec;
-	s->count--;
-	if (rejected && s->kind == TP_QUEUE_JOINABLE && s->unfinished > 0)
-		s->unfinished--;
-	tp__q_jr_end(s);
-	if (rejected)
-		s->rejected++;
-	else
-		s->gets++;
-	pthread_cond_signal(&s->not_full);
-	if (rejected && s->unfinished == 0)
-		pthread_cond_broadcast(&s->all_done);
-}
-
-static int get_wait(tp_queue *q, int timeout_ms)
-{
-	struct q_shared *s = q->s;
-	int64_t dl = -2;
-	int rv;
-	while (s->count == 0) {
-		if (s->closed)
-			return TP_ECLOSED;
-		if (timeout_ms == 0)
-			return TP_EEMPTY;
-		if (dl == -2)
-			dl = tp__q_deadline(timeout_ms);
-		if ((rv = tp__q_wait(q, &s->not_empty, dl)) != TP_OK)
-			return rv;
-	}
-	return TP_OK;
-}
-
-/* Decides under the lock whether the head item may be taken: TP_OK takes
- * it, TP_ETYPE leaves it, TP_EDECODE drops it as malformed. */
-typedef int (*q_check_fn)(const void *buf, size_t len, void *arg);
-
-/* Copies the head item into it, and removes it unless check refuses. */
-static int take(tp_queue *q, int timeout_ms, q_check_fn check, void *arg,
-                struct q_item *it)
-{
-	struct q_shared *s = q->s;
-	uint32_t hdr[2];
-	int rv;
-	it->data = NULL;
-	if ((rv = tp__q_lock(q)) != TP_OK)
-		return rv;
-	if ((rv = get_wait(q, timeout_ms)) != TP_OK)
-		goto out;
-	tp__q_ring_read(q, s->head, hdr, sizeof(hdr));
-	uint64_t rec = tp__q_rec(hdr[0]);
-	if (hdr[1] != (~hdr[0] ^ TP_Q_CHECK) || rec > s->tail - s->head) {
-		rv = drop_all(s);
-		goto out;
-	}
-	it->len = hdr[0];
-	it->data = it->len <= Q_SMALL ? it->small : malloc(it->len);
-	if (it->data == NULL) {
-		rv = TP_ENOMEM;
-		goto out;
-	}
-	tp__q_ring_read(q, s->head + TP_Q_HDR, it->data, it->len);
-	rv = check == NULL ? TP_OK : check(it->data, it->len, arg);
-	if (rv == TP_OK || rv == TP_EDECODE)
-		advance(s, rec, rv == TP_EDECODE);
-	else /* left in place: let another getter look at it */
-		pthread_cond_signal(&s->not_empty);
-out:
-	tp__q_unlock(q);
-	if (rv != TP_OK)
-		item_release(it);
-	return rv;
-}
-
-/* The item was taken but does not decode: count it as rejected. */
-static void reject_taken(tp_queue *q)
-{
-	struct q_shared *s = q->s;
-	if (tp__q_lock(q) != TP_OK)
-		return;
-	s->gets--;
-	s->rejected++;
-	if (s->kind == TP_QUEUE_JOINABLE && s->unfinished > 0) {
-		tp__q_jr_begin(s);
-		s->unfinished--;
-		tp__q_jr_end(s);
-		if (s->unfinished == 0)
-			pthread_cond_broadcast(&s->all_done);
-	}
-	tp__q_unlock(q);
-}
-
-int tp_queue_get(tp_queue *q, tp_payload **out, int timeout_ms)
-{
-	struct q_item it;
-	int rv;
-	if (q == NULL || out == NULL)
-		return TP_EINVAL;
-	if ((rv = take(q, timeout_ms, NULL, NULL, &it)) != TP_OK)
-		return rv;
-	rv = tp_payload_decode(it.data, it.len, 0, out);
-	item_release(&it);
-	if (rv == TP_EDECODE || rv == TP_ETOOBIG) {
-		reject_taken(q);
-		rv = TP_EDECODE;
-	}
-	return rv;
-}
-
-int tp_queue_get_nowait(tp_queue *q, tp_payload **out)
-{
-	return tp_queue_get(q, out, 0);
-}
-
-/* Typed gets: decode under the lock and accept only one value of type. */
-struct typed {
-	tp_type type;
-	tp_payload *p;
-};
-
-static int check_typed(const void *buf, size_t len, void *arg)
-{
-	struct typed *t = arg;
-	int rv = tp_payload_decode(buf, len, 0, &t->p);
-	if (rv != TP_OK)
-		return rv == TP_ENOMEM ? rv : TP_EDECODE;
-	if (t->p->count != 1 || t->p->values[0].type != t->type) {
-		tp_payload_free(t->p);
-		t->p = NULL;
-		return TP_ETYPE;
-	}
-	return TP_OK;
-}
-
-static int get_typed(tp_queue *q, tp_type type, int timeout_ms,
-                     struct tp_value *v)
-{
-	struct typed t = {.type = type};
-	struct q_item it;
-	int rv;
-	if (q == NULL)
-		return TP_EINVAL;
-	if ((rv = take(q, timeout_ms, check_typed, &t, &it)) != TP_OK)
-		return rv;
-	item_release(&it);
-	*v = t.p->values[0];
-	t.p->count = 0; /* v now owns data */
-	tp_payload_free(t.p);
-	return TP_OK;
-}
-
-int tp_queue_get_int(tp_queue *q, int64_t *out, int timeout_ms)
-{
-	struct tp_value v;
-	int rv;
-	if (out == NULL)
-		return TP_EINVAL;
-	if ((rv = get_typed(q, TP_TINT, timeout_ms, &v)) == TP_OK)
-		*out = v.i;
-	return rv;
-}
-
-int tp_queue_get_double(tp_queue *q, double *out, int timeout_ms)
-{
-	struct tp_value v;
-	int rv;
-	if (out == NULL)
-		return TP_EINVAL;
-	if ((rv = get_typed(q, TP_TDOUBLE, timeout_ms, &v)) == TP_OK)
-		*out = v.d;
-	return rv;
-}
-
-int tp_queue_get_string(tp_queue *q, char **out, int timeout_ms)
-{
-	struct tp_value v;
-	int rv;
-	if (out == NULL)
-		return TP_EINVAL;
-	if ((rv = get_typed(q, TP_TSTRING, timeout_ms, &v)) == TP_OK)
-		*out = v.data;
-	return rv;
-}
-
-int tp_queue_get_bytes(tp_queue *q, void **data, size_t *len, int timeout_ms)
-{
-	struct tp_value v;
-	int rv;
-	if (data == NULL || len == NULL)
-		return TP_EINVAL;
-	if ((rv = get_typed(q, TP_TBYTES, timeout_ms, &v)) == TP_OK) {
-		*data = v.data;
-		*len = v.len;
-	}
-	return rv;
 }

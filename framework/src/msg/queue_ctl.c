@@ -13,15 +13,18 @@
 
 #define Q_HANDLE_KIND "queue"
 
+/* Items queued now: nget first, so that nput is at least as new. */
+static uint64_t q_count(const struct q_shared *s)
+{
+	uint64_t nget = __atomic_load_n(&s->c.nget, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&s->p.nput, __ATOMIC_ACQUIRE) - nget;
+}
+
 int tp_queue_qsize(tp_queue *q, size_t *out)
 {
-	int rv;
 	if (q == NULL || out == NULL)
 		return TP_EINVAL;
-	if ((rv = tp__q_lock(q)) != TP_OK)
-		return rv;
-	*out = (size_t)q->s->count;
-	tp__q_unlock(q);
+	*out = (size_t)q_count(q->s);
 	return TP_OK;
 }
 
@@ -44,13 +47,14 @@ int tp_queue_close(tp_queue *q)
 	int rv;
 	if (q == NULL)
 		return TP_EINVAL;
-	if ((rv = tp__q_lock(q)) != TP_OK)
+	/* Under the producers' lock: a put that got in before the close is
+	 * published before closed is set, so a getter that sees closed also
+	 * sees that item. */
+	if ((rv = tp__q_lock(q, &q->s->prod, NULL)) != TP_OK)
 		return rv;
-	q->s->closed = 1;
-	pthread_cond_broadcast(&q->s->not_empty);
-	pthread_cond_broadcast(&q->s->not_full);
-	pthread_cond_broadcast(&q->s->all_done);
-	tp__q_unlock(q);
+	__atomic_store_n(&q->s->closed, 1, __ATOMIC_RELEASE);
+	tp__q_unlock(&q->s->prod);
+	tp__q_wake_all(q->s);
 	return TP_OK;
 }
 
@@ -59,73 +63,81 @@ int tp_queue_closed(tp_queue *q)
 	return q != NULL && __atomic_load_n(&q->s->closed, __ATOMIC_ACQUIRE);
 }
 
+static uint64_t unfinished(const struct q_shared *s)
+{
+	uint64_t done = __atomic_load_n(&s->ndone, __ATOMIC_ACQUIRE);
+	uint64_t nput = __atomic_load_n(&s->p.nput, __ATOMIC_ACQUIRE);
+	return nput > done ? nput - done : 0;
+}
+
 int tp_queue_task_done(tp_queue *q)
 {
 	struct q_shared *s;
-	int rv;
 	if (q == NULL)
 		return TP_EINVAL;
 	s = q->s;
 	if (s->kind != TP_QUEUE_JOINABLE)
 		return TP_ESTATE;
-	if ((rv = tp__q_lock(q)) != TP_OK)
-		return rv;
-	if (s->unfinished == 0) {
-		rv = TP_EVALUE;
-	} else {
-		tp__q_jr_begin(s);
-		s->unfinished--;
-		tp__q_jr_end(s);
-		if (s->unfinished == 0)
-			pthread_cond_broadcast(&s->all_done);
-	}
-	tp__q_unlock(q);
-	return rv;
+	/* the item this consumer took is processed: its lease ends */
+	if (q->slot >= 0 && q->slot_pid == tp__pid())
+		__atomic_store_n(&s->slots[q->slot].held, 0, __ATOMIC_RELEASE);
+	/* one atomic step: nothing a kill can leave half done */
+	uint64_t done = __atomic_load_n(&s->ndone, __ATOMIC_ACQUIRE);
+	do {
+		if (done >= __atomic_load_n(&s->p.nput, __ATOMIC_ACQUIRE))
+			return TP_EVALUE;
+	} while (!__atomic_compare_exchange_n(
+	    &s->ndone, &done, done + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	tp__wpoint_signal(&s->all_done);
+	return TP_OK;
 }
 
 int tp_queue_join(tp_queue *q, int timeout_ms)
 {
+	struct timespec dlbuf, *dl = NULL;
 	struct q_shared *s;
-	int64_t dl;
-	int rv;
 	if (q == NULL)
 		return TP_EINVAL;
 	s = q->s;
 	if (s->kind != TP_QUEUE_JOINABLE)
 		return TP_ESTATE;
-	dl = tp__q_deadline(timeout_ms);
-	if ((rv = tp__q_lock(q)) != TP_OK)
-		return rv;
-	while (rv == TP_OK && s->unfinished > 0) {
-		if (s->closed)
-			rv = TP_ECLOSED;
-		else if (timeout_ms == 0)
-			rv = TP_ETIMEDOUT;
-		else
-			rv = tp__q_wait(q, &s->all_done, dl);
+	if (timeout_ms >= 0) {
+		tp__deadline_ts(&dlbuf, timeout_ms);
+		dl = &dlbuf;
 	}
-	tp__q_unlock(q);
-	return rv;
+	for (;;) {
+		uint32_t seq = tp__wpoint_prepare(&s->all_done);
+		if (unfinished(s) == 0)
+			return TP_OK;
+		if (__atomic_load_n(&s->closed, __ATOMIC_ACQUIRE))
+			return TP_ECLOSED;
+		if (timeout_ms == 0 || (dl != NULL && tp__ts_expired(dl)))
+			return TP_ETIMEDOUT;
+		tp__wpoint_sleep(&s->all_done, seq, dl);
+	}
 }
 
 int tp_queue_stats_get(tp_queue *q, tp_queue_stats *out)
 {
 	struct q_shared *s;
-	int rv;
 	if (q == NULL || out == NULL)
 		return TP_EINVAL;
 	s = q->s;
-	if ((rv = tp__q_lock(q)) != TP_OK)
-		return rv;
-	out->puts = s->puts;
-	out->gets = s->gets;
-	out->rejected = s->rejected;
-	out->recovered = s->recovered;
-	out->count = s->count;
-	out->bytes = s->tail - s->head;
+	tp__q_reap(s);
+	uint64_t nget = __atomic_load_n(&s->c.nget, __ATOMIC_ACQUIRE);
+	uint64_t head = __atomic_load_n(&s->c.head, __ATOMIC_ACQUIRE);
+	out->puts = __atomic_load_n(&s->p.nput, __ATOMIC_ACQUIRE);
+	uint64_t tail = __atomic_load_n(&s->p.tail, __ATOMIC_ACQUIRE);
+	out->rejected = __atomic_load_n(&s->rejected, __ATOMIC_RELAXED);
+	out->recovered = __atomic_load_n(&s->recovered, __ATOMIC_RELAXED);
+	out->lost = __atomic_load_n(&s->lost, __ATOMIC_RELAXED);
+	out->out_of_band = __atomic_load_n(&s->oob, __ATOMIC_RELAXED);
+	/* nget counts rejected items too: gets are the ones handed out */
+	out->gets = nget > out->rejected ? nget - out->rejected : 0;
+	out->count = out->puts - nget;
+	out->bytes = tail - head;
 	out->capacity = s->cap;
-	out->unfinished = s->unfinished;
-	tp__q_unlock(q);
+	out->unfinished = s->kind == TP_QUEUE_JOINABLE ? unfinished(s) : 0;
 	return TP_OK;
 }
 
@@ -157,17 +169,13 @@ static int attach(const char *name, uint64_t want, tp_queue **out)
 		tp__shm_detach(addr, size);
 		return TP_EDECODE;
 	}
-	rv = TP_ENOMEM;
-	if ((q = calloc(1, sizeof(*q))) != NULL) {
-		q->s = s;
-		q->ring = (unsigned char *)addr + s->ring_off;
-		q->map_size = size;
-		snprintf(q->name, sizeof(q->name), "%s", name);
-		*out = q;
-		return TP_OK;
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		tp__shm_detach(addr, size);
+		return TP_ENOMEM;
 	}
-	tp__shm_detach(addr, size);
-	return rv;
+	tp__q_handle(q, s, size, name);
+	*out = q;
+	return TP_OK;
 }
 
 int tp_payload_get_queue(const tp_payload *p, size_t i, tp_queue **out)

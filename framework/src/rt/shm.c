@@ -17,7 +17,7 @@
 
 static unsigned long shm_seq;
 
-int tp__shm_create(size_t size, char *name, void **addr)
+static int shm_make(size_t size, int reserve, char *name, void **addr)
 {
 	if (!tp__rt.initialised)
 		return TP_ENOTINIT;
@@ -29,14 +29,15 @@ int tp__shm_create(size_t size, char *name, void **addr)
 	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return tp_err_errno(errno);
-	if (ftruncate(fd, (off_t)size) != 0) {
-		int e = errno;
+	int e = reserve ? posix_fallocate(fd, 0, (off_t)size)
+	                : (ftruncate(fd, (off_t)size) != 0 ? errno : 0);
+	if (e != 0) {
 		close(fd);
 		shm_unlink(name);
 		return tp_err_errno(e);
 	}
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	int e = errno;
+	e = errno;
 	close(fd);
 	if (p == MAP_FAILED) {
 		shm_unlink(name);
@@ -44,6 +45,16 @@ int tp__shm_create(size_t size, char *name, void **addr)
 	}
 	*addr = p;
 	return TP_OK;
+}
+
+int tp__shm_create(size_t size, char *name, void **addr)
+{
+	return shm_make(size, 0, name, addr);
+}
+
+int tp__shm_create_reserved(size_t size, char *name, void **addr)
+{
+	return shm_make(size, 1, name, addr);
 }
 
 int tp__shm_attach(const char *name, void **addr, size_t *size)

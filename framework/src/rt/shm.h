@@ -20,6 +20,13 @@
  */
 int tp__shm_create(size_t size, char *name, void **addr);
 
+/*
+ * The same with its memory allocated up front (posix_fallocate), so that
+ * a full /dev/shm is an error here (wrapped ENOSPC) and not a SIGBUS at
+ * the first write.
+ */
+int tp__shm_create_reserved(size_t size, char *name, void **addr);
+
 /* Maps an existing segment; *size receives its size. TP_ENOENT if gone. */
 int tp__shm_attach(const char *name, void **addr, size_t *size);
 

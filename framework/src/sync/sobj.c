@@ -87,56 +87,6 @@ void tp__seg_unref(struct tp__seg *s)
 	free(s);
 }
 
-__thread pid_t tp__cached_tid;
-static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
-
-static void tid_reset(void)
-{
-	tp__cached_tid = 0;
-}
-
-static void tid_setup(void)
-{
-	pthread_atfork(NULL, NULL, tid_reset);
-}
-
-pid_t tp__tid_slow(void)
-{
-	pthread_once(&tid_once, tid_setup);
-	tp__cached_tid = (pid_t)syscall(SYS_gettid);
-	return tp__cached_tid;
-}
-
-int tp__pid_alive(pid_t pid)
-{
-	char path[64], buf[256];
-	if (pid <= 0)
-		return 0;
-	if (kill(pid, 0) != 0 && errno == ESRCH)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	return !(p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
-}
-
-int tp__mutex_init(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t a;
-	int rv;
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	rv = pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-	return tp_err_errno(rv);
-}
-
 int tp__core_init(struct tp__core *c)
 {
 	c->seq = 0;
@@ -173,9 +123,7 @@ int tp__core_wait(struct tp__core *c, const struct timespec *deadline)
 		slice = *deadline;
 	uint32_t seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
 	pthread_mutex_unlock(&c->m);
-	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time. */
-	syscall(SYS_futex, &c->seq, FUTEX_WAIT_BITSET, seq, &slice, NULL,
-	        FUTEX_BITSET_MATCH_ANY);
+	tp__futex_wait(&c->seq, seq, &slice);
 	int rv = tp__core_lock(c);
 	if (rv != TP_OK)
 		return rv;
@@ -187,7 +135,7 @@ int tp__core_wait(struct tp__core *c, const struct timespec *deadline)
 void tp__core_wake(struct tp__core *c, int n)
 {
 	__atomic_add_fetch(&c->seq, 1, __ATOMIC_RELEASE);
-	syscall(SYS_futex, &c->seq, FUTEX_WAKE, n, NULL, NULL, 0);
+	tp__futex_wake(&c->seq, n);
 }
 
 void tp__core_broadcast(struct tp__core *c)

@@ -25,13 +25,11 @@
 #include <time.h>
 
 #include "clock.h"
+#include "pshared.h"
 #include "shm.h"
 #include "troupe/payload.h"
 
 #define TP__SOBJ_MAGIC 0x74707362u /* "tpsb" */
-
-/* How long one wait slice lasts at most (ms). */
-#define TP__SLICE_MS 50
 
 enum tp__kind {
 	TP__KLOCK = 1,
@@ -67,21 +65,6 @@ int tp__seg_attach(const char *name, struct tp__seg **out);
 struct tp__seg *tp__seg_ref(struct tp__seg *s);
 /* Drops a reference; the last one unmaps (and unlinks in the creator). */
 void tp__seg_unref(struct tp__seg *s);
-
-/* The calling thread's kernel thread id (cached, fork-safe). */
-extern __thread pid_t tp__cached_tid;
-pid_t tp__tid_slow(void);
-static inline pid_t tp__tid(void)
-{
-	pid_t t = tp__cached_tid;
-	return __builtin_expect(t != 0, 1) ? t : tp__tid_slow();
-}
-
-/* 1 if process pid exists and is not a zombie. */
-int tp__pid_alive(pid_t pid);
-
-/* Initialises a robust process-shared mutex. */
-int tp__mutex_init(pthread_mutex_t *m);
 
 /*
  * The guard of an object's internal state: a robust process-shared mutex

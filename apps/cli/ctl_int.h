@@ -1,0 +1,83 @@
+/*
+ * ctl_int.h - the control socket's internals shared by ctl.c (the server),
+ * ctl_io.c (frames, the client) and ctl_cmd.c (what each request does).
+ */
+#ifndef TP_CLI_CTL_INT_H
+#define TP_CLI_CTL_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe.pb-c.h"
+
+#define CTL_MAX_MSG   (16 * 1024 * 1024) /* a reply (status of a big tree) */
+#define CTL_MAX_REQ   (64 * 1024)        /* a request: a command and names */
+#define CTL_MAX_CONNS 64   /* connections still sending their request */
+#define CTL_MAX_QUEUE 64   /* requests read, waiting for a worker */
+#define CTL_READ_MS   5000 /* a request must arrive within this */
+#define CTL_WRITE_MS  5000 /* a reply must be taken within this */
+#define CTL_WORKERS   4
+#define CTL_PAUSE_MS  100 /* out of fds: accept again after this */
+
+int64_t ctl_now_ms(void);
+
+/* Packs env as one frame ([u32 LE length][bytes]) into a malloc'ed buffer.
+ * Errors: TP_ETOOBIG (over CTL_MAX_MSG), TP_ENOMEM. */
+int ctl_frame_pack(const Troupe__Envelope *env, unsigned char **out,
+                   size_t *len);
+
+/* The length of a frame from its 4-byte header. */
+uint32_t ctl_frame_len(const unsigned char h[4]);
+
+/* Writes all of buf to a socket by the deadline (ctl_now_ms() clock).
+ * Errors: TP_ETIMEDOUT, TP_ECLOSED, TP_ESYSERR|errno. */
+int ctl_write_all(int fd, const void *buf, size_t len, int64_t deadline);
+
+/* Connects to the control socket at path: the fd, or -TP_ENOENT when no
+ * daemon listens there, -TP_EINVAL for a path too long, -(TP_ESYSERR|e). */
+int ctl_connect(const char *path);
+
+/* ctl_names.c: the names a request resolves to (GROUP:NAME, GROUP:*,
+ * all), in tree order, each once. A group is itself (CTL_CHILDREN: stop,
+ * restart, status), every program below it (CTL_PROCS: signal, pid,
+ * logs, clear) or itself and everything below it (CTL_NODES: start). An unknown
+ * name is said in rep (TP_ENOENT, one line each) and returned as TP_ENOENT; the
+ * known ones are still listed. */
+struct ctl_targets {
+	char (*v)[64];
+	int n, cap;
+	int wild; /* all or GROUP:* was used */
+};
+enum { CTL_CHILDREN, CTL_PROCS, CTL_NODES };
+struct daemon;
+int ctl_resolve(struct daemon *d, char **pats, size_t n, int mode,
+                struct ctl_targets *out, Troupe__SupReply *rep);
+int ctl_targets_has(const struct ctl_targets *t, const char *name);
+void ctl_targets_free(struct ctl_targets *t);
+
+/* ctl_cmd.c: appends "fmt..." and a newline to rep->message; a code
+ * other than TP_OK becomes rep->code unless one is set already. */
+void ctl_say(Troupe__SupReply *rep, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ctl_cmd.c: serves one request of peer (its SO_PEERCRED); what changes
+ * the tree is logged with the peer's uid and pid. */
+struct ctl_peer {
+	int pid;
+	unsigned uid;
+};
+void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
+                Troupe__SupReply *rep, const struct ctl_peer *peer);
+void ctl_reply_free(Troupe__SupReply *rep);
+/* Frees rep's children but not the array. */
+void ctl_reply_free_children(Troupe__SupReply *rep);
+
+/* ctl_config.c: `reread` (what reload would change, changing nothing),
+ * `avail` (every program of the file on disk, in use or not), and
+ * `clear` (empties the log files of programs that have their own). */
+void ctl_config_cmd(struct daemon *d, const char *cmd, Troupe__SupReply *rep);
+void ctl_clear(struct daemon *d, const Troupe__SupRequest *req,
+               Troupe__SupReply *rep);
+extern int ctl_shutdown_requested;
+
+#endif
