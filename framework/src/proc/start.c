@@ -223,33 +223,39 @@ static int start_once(tp_process *p, tp_start_method m)
 	return start_spawn(p, sv[1]);
 }
 
+/* A forkserver start that failed because the server is gone. */
+static int server_lost(tp_start_method m, int rv)
+{
+	return m == TP_START_FORKSERVER && rv == TP_EDIED && tp__server_dead();
+}
+
+static void start_undo(tp_process *p)
+{
+	close(p->fd);
+	p->fd = -1;
+	p->direct = 0;
+	p->pid = 0;
+	tp__ctlbuf_free(&p->rb);
+}
+
+/*
+ * A server killed from outside (its children live on: they are ours) is
+ * replaced by the next start: resolve_method starts a new one, and the
+ * start is retried once on it; where none starts, or the new one is lost
+ * too, the start spawns.
+ */
 int tp__start(tp_process *p)
 {
 	tp_start_method m;
 	int rv;
-	if ((rv = resolve_method(p, &m)) != TP_OK)
-		return rv;
-	rv = start_once(p, m);
-	if (m != TP_START_FORKSERVER || rv != TP_EDIED || !tp__server_dead())
-		return rv;
-	/* The server was killed from outside (its children live on, they
-	 * are ours): start a new one and retry once; where none starts, or
-	 * the new one fails too, spawn. */
-	close(p->fd);
-	p->fd = -1;
-	p->direct = 0;
-	p->pid = 0;
-	tp__ctlbuf_free(&p->rb);
-	if ((rv = resolve_method(p, &m)) != TP_OK)
-		return rv;
-	rv = start_once(p, m);
-	if (m != TP_START_FORKSERVER || rv != TP_EDIED || !tp__server_dead())
-		return rv;
-	close(p->fd);
-	p->fd = -1;
-	p->direct = 0;
-	p->pid = 0;
-	tp__ctlbuf_free(&p->rb);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((rv = resolve_method(p, &m)) != TP_OK)
+			return rv;
+		rv = start_once(p, m);
+		if (!server_lost(m, rv))
+			return rv;
+		start_undo(p);
+	}
 	return start_once(p, TP_START_SPAWN);
 }
 
