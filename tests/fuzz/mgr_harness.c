@@ -8,7 +8,12 @@
  * message from client 1 (authenticated by the harness first: flags bit 0
  * set) or client 2 (never authenticated). flags bit 1: client 1's
  * connection goes away after the message; bit 2: every parked call's
- * deadline passes.
+ * deadline passes. Bit 3: the bytes are a sealed frame of client 1 (as on
+ * tcp://: [seq][message][MAC], tp__mgr_unseal) and pass only if they
+ * unseal; bit 4: the harness seals them itself with client 1's session
+ * key and the next sequence number first (a valid frame carrying any
+ * message). A frame that does not unseal ends client 1's connection, as
+ * the transport does; the harness then authenticates it again.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -88,6 +93,39 @@ static void authenticate(struct tp__mgr_core *c, struct fake *f)
 	request(c, 1, &rq);
 }
 
+struct seal_state {
+	uint64_t sseq, rseq;
+};
+
+/* Client 1's sealed frame, through the transport's check. */
+static void sealed(struct tp__mgr_core *c, struct fake *f,
+                   struct seal_state *st, const uint8_t *data, size_t len,
+                   int seal_it)
+{
+	const uint8_t *skey = tp__mgr_core_skey(c, 1);
+	const uint8_t *msg;
+	size_t mlen;
+	uint8_t *frame = NULL;
+	if (skey == NULL)
+		return;
+	if (seal_it) {
+		if ((frame = malloc(len + TP__MGR_SEAL)) == NULL)
+			return;
+		tp__mgr_seal(skey, TP__MGR_DIR_C, ++st->sseq, data, len, frame);
+		data = frame;
+		len += TP__MGR_SEAL;
+	}
+	if (tp__mgr_unseal(skey, TP__MGR_DIR_C, &st->rseq, data, len, &msg,
+	                   &mlen) == TP_OK) {
+		tp__mgr_core_request(c, 1, malloc(1), msg, mlen);
+	} else { /* the transport closes the connection */
+		tp__mgr_core_gone(c, 1);
+		memset(st, 0, sizeof(*st));
+		authenticate(c, f);
+	}
+	free(frame);
+}
+
 int tp_mgr_fuzz_one(const uint8_t *data, size_t size)
 {
 	struct fake f = {0};
@@ -98,6 +136,7 @@ int tp_mgr_fuzz_one(const uint8_t *data, size_t size)
 	authenticate(c, &f);
 	int authed =
 	    f.last && f.last->mgr_reply && f.last->mgr_reply->code == TP_OK;
+	struct seal_state st = {0};
 	while (size >= 3) {
 		uint8_t flags = data[0];
 		size_t len = (size_t)data[1] | ((size_t)data[2] << 8);
@@ -105,8 +144,11 @@ int tp_mgr_fuzz_one(const uint8_t *data, size_t size)
 		size -= 3;
 		if (len > size)
 			len = size;
-		tp__mgr_core_request(c, (flags & 1) ? 1 : 2, malloc(1), data,
-		                     len);
+		if (flags & (8 | 16))
+			sealed(c, &f, &st, data, len, flags & 16);
+		else
+			tp__mgr_core_request(c, (flags & 1) ? 1 : 2, malloc(1),
+			                     data, len);
 		data += len;
 		size -= len;
 		if (flags & 2)

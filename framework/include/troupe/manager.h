@@ -44,22 +44,39 @@ typedef struct tp_proxy tp_proxy;
 #define TP_MANAGER_KEYLEN 32
 
 typedef struct tp_manager_opts {
-	/* nng address to listen on. NULL: a fresh ipc address in the run
-	 * directory. "tcp://127.0.0.1:0"-style addresses serve other hosts
-	 * (port 0: a free port, see tp_manager_address); "tls+tcp://..."
-	 * needs tls_cert and tls_key. */
+	/* Address to listen on (or to connect to, tp_manager_connect_opts).
+	 * NULL: a fresh ipc:// address in the run directory.
+	 * "tcp://127.0.0.1:0"-style addresses serve other hosts (port 0: a
+	 * free port, see tp_manager_address): every message after the
+	 * handshake carries a MAC with a sequence number, but tcp:// is NOT
+	 * confidential (anyone on the path reads it). "tls+tcp://..." is
+	 * confidential and needs tls_cert and tls_key on the server and
+	 * tls_ca on clients. No other scheme. */
 	const char *address;
 	/* The shared secret (any bytes). NULL: TP_MANAGER_KEYLEN random
 	 * bytes, stored in the run directory (mode 0600) so processes of
 	 * this run find it when they take a proxy out of a payload. */
 	const void *authkey;
 	size_t authkey_len;
-	/* PEM files for tls+tcp:// (both or neither). */
+	/* PEM files for tls+tcp:// (both or neither): the server's
+	 * certificate and key; for a client, its own (optional, needed when
+	 * the server sets tls_client_ca). */
 	const char *tls_cert;
 	const char *tls_key;
 	/* Largest request accepted (0: TP_MAX_MSG_DEFAULT); larger ones are
 	 * dropped before they are decoded. */
 	size_t max_msg;
+	/* tls+tcp:// clients: the PEM file of the CA the server's certificate
+	 * must chain to, or the server's own certificate (pinning). Required:
+	 * a tls client always verifies its server. tp_manager_start's own
+	 * connection uses tls_cert when it is NULL. */
+	const char *tls_ca;
+	/* tls+tcp:// clients: the name the server's certificate must carry
+	 * (NULL: the host of the address). */
+	const char *tls_server_name;
+	/* tls+tcp:// servers: when set, every client must present a
+	 * certificate that chains to this CA file (PEM). */
+	const char *tls_client_ca;
 } tp_manager_opts;
 
 /*
@@ -68,8 +85,8 @@ typedef struct tp_manager_opts {
  * server listens. opts may be NULL. Free with tp_manager_shutdown.
  * Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOMEM, TP_EDIED (the server could
  * not listen: address in use, bad certificate, ...; the reason is printed
- * on stderr by the server), TP_ENNGERR|NNG_ENOTSUP (tls+tcp:// with an nng
- * built without TLS), process start errors.
+ * on stderr by the server), TP_ENOENT/TP_EINVAL (a tls certificate or
+ * key that cannot be read), process start errors.
  */
 int tp_manager_start(tp_manager **out, const tp_manager_opts *opts);
 
@@ -91,10 +108,24 @@ int tp_manager_serve(const tp_manager_opts *opts, int ready_fd);
  * disconnects without stopping it. Errors: TP_EINVAL, TP_EAUTH (the
  * manager does not know this key, or does not answer the challenge
  * properly), TP_ETIMEDOUT, TP_ECLOSED (nothing listens there),
- * TP_ENNGERR|e (address errors, NNG_ENOTSUP for tls+tcp without TLS).
+ * TP_ENOENT (a host name that does not resolve), TP_EINVAL (a malformed
+ * address, or tls+tcp://, which needs tp_manager_connect_opts and a CA).
  */
 int tp_manager_connect(tp_manager **out, const char *address,
                        const void *authkey, size_t authkey_len, int timeout_ms);
+
+/*
+ * tp_manager_connect_opts is tp_manager_connect with options: address,
+ * authkey and, for tls+tcp://, tls_ca (required), tls_server_name and the
+ * client's own tls_cert/tls_key. Proxies taken out of payloads later in
+ * this process reuse the connection (and so its TLS settings). Errors: as
+ * tp_manager_connect; TP_EINVAL for tls+tcp:// without tls_ca, TP_ENOENT
+ * for a certificate file that cannot be read, TP_EAUTH when the server's
+ * certificate does not chain to tls_ca or does not carry the name, or the
+ * server refuses ours.
+ */
+int tp_manager_connect_opts(tp_manager **out, const tp_manager_opts *opts,
+                            int timeout_ms);
 
 /* tp_manager_address returns the address clients connect to (owned by m;
  * a tcp port 0 is replaced by the port chosen). */

@@ -67,6 +67,8 @@ static int tp__mgr_main(const tp_payload *args, tp_payload *result)
 		o.tls_key = s;
 	tp_payload_get_int(args, 4, &max);
 	tp_payload_get_string(args, 5, &ready);
+	if (tp_payload_get_string(args, 6, &s) == TP_OK)
+		o.tls_client_ca = s;
 	o.max_msg = (size_t)max;
 	struct ready_file rf = {ready};
 	return tp__mgr_serve(&o, child_ready, &rf) == TP_OK ? 0 : 1;
@@ -96,6 +98,8 @@ static int start_args(const tp_manager_opts *o, const char *addr,
 		rv = tp_payload_add_int(p, o ? (int64_t)o->max_msg : 0);
 	if (rv == TP_OK)
 		rv = tp_payload_add_string(p, ready);
+	if (rv == TP_OK)
+		rv = add_opt_str(p, o ? o->tls_client_ca : NULL);
 	if (rv != TP_OK)
 		tp_payload_free(p);
 	else
@@ -181,11 +185,27 @@ int tp_manager_start(tp_manager **out, const tp_manager_opts *opts)
 	tp_manager *m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return TP_ENOMEM;
+	/* our own connection to a tls one: its certificate pinned unless a
+	 * CA is given; ours to show if it wants one */
+	struct tp__mgr_tls tls = {0};
+	if (opts != NULL) {
+		tls.ca = opts->tls_ca ? opts->tls_ca : opts->tls_cert;
+		tls.name = opts->tls_server_name;
+		if (opts->tls_client_ca != NULL) {
+			tls.cert = opts->tls_cert;
+			tls.key = opts->tls_key;
+		}
+	}
 	rv = start_child(m, opts, addr, key, keylen);
 	if (rv == TP_OK)
 		rv = tp__mgr_key_store(m->address, key, keylen);
+	if (rv == TP_OK && strncmp(m->address, "tls+tcp://", 10) == 0)
+		rv = tp__mgr_tls_store(m->address, &tls);
 	if (rv == TP_OK)
-		rv = tp__mgr_conn_open(&m->c, m->address, key, keylen, 20000);
+		rv = tp__mgr_conn_open(&m->c, m->address, key, keylen, &tls,
+		                       20000);
+	if (rv == TP_OK)
+		tp__mgr_conn_cache(m->c);
 	memset(rnd, 0, sizeof(rnd));
 	if (rv != TP_OK) {
 		if (m->proc != NULL && tp_process_is_alive(m->proc))
@@ -198,24 +218,36 @@ int tp_manager_start(tp_manager **out, const tp_manager_opts *opts)
 	return TP_OK;
 }
 
-int tp_manager_connect(tp_manager **out, const char *address,
-                       const void *authkey, size_t authkey_len, int timeout_ms)
+int tp_manager_connect_opts(tp_manager **out, const tp_manager_opts *o,
+                            int timeout_ms)
 {
-	if (out == NULL || address == NULL || authkey == NULL ||
-	    authkey_len == 0 || strlen(address) >= 512)
+	if (out == NULL || o == NULL || o->address == NULL ||
+	    o->authkey == NULL || o->authkey_len == 0 ||
+	    strlen(o->address) >= 512)
 		return TP_EINVAL;
+	struct tp__mgr_tls tls = {o->tls_ca, o->tls_server_name, o->tls_cert,
+	                          o->tls_key};
 	tp_manager *m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return TP_ENOMEM;
-	snprintf(m->address, sizeof(m->address), "%s", address);
-	int rv =
-	    tp__mgr_conn_open(&m->c, address, authkey, authkey_len, timeout_ms);
+	snprintf(m->address, sizeof(m->address), "%s", o->address);
+	int rv = tp__mgr_conn_open(&m->c, o->address, o->authkey,
+	                           o->authkey_len, &tls, timeout_ms);
 	if (rv != TP_OK) {
 		free(m);
 		return rv;
 	}
+	tp__mgr_conn_cache(m->c);
 	*out = m;
 	return TP_OK;
+}
+
+int tp_manager_connect(tp_manager **out, const char *address,
+                       const void *authkey, size_t authkey_len, int timeout_ms)
+{
+	tp_manager_opts o = {
+	    .address = address, .authkey = authkey, .authkey_len = authkey_len};
+	return tp_manager_connect_opts(out, &o, timeout_ms);
 }
 
 const char *tp_manager_address(const tp_manager *m)

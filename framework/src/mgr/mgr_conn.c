@@ -1,17 +1,18 @@
 /*
- * mgr_conn.c - a client's connection to a manager: a req0 socket dialled
- * to the server, the mutual challenge-response on connect, and one
- * request/reply at a time. The connection watches its pipe: when the
- * server goes away (died, shut down, dropped us) the pipe-removal
- * notification marks it dead and cancels the wait in progress, so a call
- * reports TP_EDIED instead of hanging while req0 waits for a reconnect.
- * Connections taken from payloads are cached per address and key, so a
+ * mgr_conn.c - a client's connection to a manager over the manager's own
+ * transport (mgr_fast.c): a unix socket for ipc://, TCP for tcp:// (every
+ * frame after the handshake sealed: tp__mgr_seal) and TLS over TCP for
+ * tls+tcp:// (the server's certificate verified first, mgr_tls.c). Then
+ * the mutual challenge-response, then one request/reply at a time, each
+ * bounded by a deadline: a manager that dies gives EOF (TP_EDIED), one
+ * that stalls a timeout. Connections are cached per address and key, so a
  * process holding many proxies to one manager uses one socket.
  */
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
-#include <nng/supplemental/tls/tls.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,47 +33,62 @@ struct tp__mgr_conn {
 	pid_t pid; /* the process that opened it (fork copies it) */
 	struct tp__mgr_conn *next; /* in the cache */
 	int cached;
-	nng_socket sock;
-	nng_aio *aio;
-	pthread_mutex_t mu;  /* one call at a time */
-	pthread_mutex_t dmu; /* dead, inflight */
-	int dead, inflight;
+	pthread_mutex_t mu; /* one call at a time */
+	int dead;           /* under mu */
 	uint64_t corr;
 	char *address;
-	int fd;             /* the local fast path (mgr_fast.c), or -1: nng */
-	uint8_t rbuf[1024]; /* fast path: bytes read ahead */
+	int fd;
+	struct tp__mgr_tls_cli tls; /* tls+tcp:// */
+	int mac;                    /* tcp: sealed frames after the handshake */
+	int seal_tx, seal_rx;       /* sealing started (each way) */
+	uint8_t skey[TP__MGR_MAC];
+	uint64_t sseq, rseq;
+	uint8_t rbuf[1024]; /* bytes read ahead */
 	size_t rpos, rlen;
 	uint8_t *key;
 	size_t keylen;
+	struct tp__mgr_arena arena; /* the reply being read */
 };
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tp__mgr_conn *cache;
 
-static void conn_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+/* getpid() is a system call; a call checks it every time (a connection
+ * copied by fork is not the child's), so it is cached, and reset in a
+ * forked child. */
+static pid_t self_pid_v;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void self_reset(void)
 {
-	struct tp__mgr_conn *c = arg;
-	(void)p;
-	(void)ev;
-	pthread_mutex_lock(&c->dmu);
-	c->dead = 1;
-	if (c->inflight)
-		nng_aio_cancel(c->aio);
-	pthread_mutex_unlock(&c->dmu);
+	__atomic_store_n(&self_pid_v, 0, __ATOMIC_RELAXED);
+}
+
+static void self_init(void)
+{
+	pthread_atfork(NULL, NULL, self_reset);
+}
+
+static pid_t self_pid(void)
+{
+	pthread_once(&self_once, self_init);
+	pid_t p = __atomic_load_n(&self_pid_v, __ATOMIC_RELAXED);
+	if (p == 0) {
+		p = getpid();
+		__atomic_store_n(&self_pid_v, p, __ATOMIC_RELAXED);
+	}
+	return p;
 }
 
 static void conn_free(struct tp__mgr_conn *c)
 {
 	if (c == NULL)
 		return;
+	tp__mgr_tls_cli_end(&c->tls);
+	tp__mgr_arena_reset(&c->arena);
 	if (c->fd >= 0)
 		close(c->fd);
-	if (c->fd < 0 && nng_socket_id(c->sock) > 0) /* fast: nng untouched */
-		nng_close(c->sock);
-	if (c->aio != NULL)
-		nng_aio_free(c->aio);
 	pthread_mutex_destroy(&c->mu);
-	pthread_mutex_destroy(&c->dmu);
 	free(c->address);
 	if (c->key != NULL)
 		memset(c->key, 0, c->keylen);
@@ -80,57 +96,33 @@ static void conn_free(struct tp__mgr_conn *c)
 	free(c);
 }
 
-/* Runs one aio operation (send or receive) unless the pipe died. */
-static int conn_wait(struct tp__mgr_conn *c, int recv, int wait_ms)
-{
-	pthread_mutex_lock(&c->dmu);
-	if (c->dead) {
-		pthread_mutex_unlock(&c->dmu);
-		if (!recv) { /* the message was never given to nng */
-			nng_msg_free(nng_aio_get_msg(c->aio));
-			nng_aio_set_msg(c->aio, NULL);
-		}
-		return TP_EDIED;
-	}
-	c->inflight = 1;
-	nng_aio_set_timeout(c->aio, wait_ms < 0 ? NNG_DURATION_INFINITE
-	                                        : (nng_duration)wait_ms);
-	if (recv)
-		nng_recv_aio(c->sock, c->aio);
-	else
-		nng_send_aio(c->sock, c->aio);
-	pthread_mutex_unlock(&c->dmu);
-	nng_aio_wait(c->aio);
-	pthread_mutex_lock(&c->dmu);
-	c->inflight = 0;
-	int dead = c->dead;
-	pthread_mutex_unlock(&c->dmu);
-	int rv = nng_aio_result(c->aio);
-	if (rv == 0)
-		return TP_OK;
-	if (!recv)
-		nng_msg_free(nng_aio_get_msg(c->aio));
-	if (rv == NNG_ETIMEDOUT)
-		return TP_ETIMEDOUT;
-	if (rv == NNG_ENOMEM || rv == NNG_EMSGSIZE)
-		return tp_err_nng(rv);
-	/* cancelled by the pipe watcher, reset, shut: the manager is gone
-	 * for this connection (req0 would wait for a reconnect) */
-	pthread_mutex_lock(&c->dmu);
-	c->dead = 1;
-	pthread_mutex_unlock(&c->dmu);
-	(void)dead;
-	return TP_EDIED;
-}
-
 static int fast_dead(struct tp__mgr_conn *c)
 {
-	c->dead = 1; /* only the caller's thread uses a fast connection */
+	__atomic_store_n(&c->dead, 1, __ATOMIC_RELEASE);
 	return TP_EDIED;
 }
 
 /* Reads exactly len bytes before the deadline, through a small buffer so
  * a reply usually costs one read. */
+/* A receive bounded by dl (-2 when it passed): poll, then read what
+ * came. (A reply is never there right after the request was sent, so no
+ * read is tried first; a blocking recv with SO_RCVTIMEO cost more context
+ * switches than poll + recv in back-to-back runs.) */
+static ssize_t plain_recv(int fd, void *buf, size_t n, int64_t dl)
+{
+	for (;;) {
+		struct pollfd pf = {fd, POLLIN, 0};
+		int k = poll(&pf, 1, tp__remaining(dl));
+		if (k == 0)
+			return -2;
+		if (k < 0 && errno != EINTR)
+			return -1;
+		ssize_t r = recv(fd, buf, n, MSG_DONTWAIT);
+		if (r >= 0 || (errno != EAGAIN && errno != EINTR))
+			return r;
+	}
+}
+
 static int fast_read(struct tp__mgr_conn *c, void *buf, size_t len, int64_t dl)
 {
 	char *p = buf;
@@ -145,14 +137,19 @@ static int fast_read(struct tp__mgr_conn *c, void *buf, size_t len, int64_t dl)
 			continue;
 		}
 		int big = len >= sizeof(c->rbuf);
-		ssize_t r = recv(c->fd, big ? (void *)p : (void *)c->rbuf,
-		                 big ? len : sizeof(c->rbuf), MSG_DONTWAIT);
-		if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
-			struct pollfd pf = {c->fd, POLLIN, 0};
-			int n = poll(&pf, 1, tp__remaining(dl));
-			if (n == 0)
+		void *to = big ? (void *)p : (void *)c->rbuf;
+		size_t n = big ? len : sizeof(c->rbuf);
+		ssize_t r;
+		if (c->tls.sess != NULL) {
+			r = tp__mgr_tls_cli_recv(&c->tls, c->fd, to, n, dl);
+			if (r == -2)
 				return TP_ETIMEDOUT;
-			continue;
+			if (r <= 0)
+				return fast_dead(c);
+		} else {
+			r = plain_recv(c->fd, to, n, dl);
+			if (r == -2)
+				return TP_ETIMEDOUT;
 		}
 		if (r <= 0)
 			return fast_dead(c);
@@ -167,19 +164,27 @@ static int fast_read(struct tp__mgr_conn *c, void *buf, size_t len, int64_t dl)
 	return TP_OK;
 }
 
-/* The fast path's round trip: [u32 length][Envelope] each way; replies
- * to earlier calls that timed out are skipped by correlation id. */
-static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
-                          int wait_ms, Troupe__Envelope **out)
+/* Writes the whole frame [u32 length][buf]. */
+static int fast_send(struct tp__mgr_conn *c, const void *buf, size_t len)
 {
 	uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8),
 	                  (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
 	struct iovec iov[2] = {{hdr, 4}, {(void *)buf, len}};
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-	int64_t dl = tp__deadline(wait_ms);
-	if (c->dead)
-		return TP_EDIED;
 	size_t want = len + 4;
+	if (c->tls.sess != NULL) { /* one record when it fits */
+		uint8_t small[1024],
+		    *b = want <= sizeof(small) ? small : malloc(want);
+		if (b == NULL)
+			return TP_ENOMEM;
+		memcpy(b, hdr, 4);
+		memcpy(b + 4, buf, len);
+		int rv =
+		    tp__mgr_tls_cli_send(&c->tls, c->fd, b, want, TP_FOREVER);
+		if (b != small)
+			free(b);
+		return rv == TP_OK ? TP_OK : fast_dead(c);
+	}
 	while (want > 0) {
 		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
@@ -201,20 +206,72 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 			}
 		}
 	}
-	for (;;) {
-		int rv = fast_read(c, hdr, 4, dl);
-		if (rv != TP_OK)
-			return rv;
-		uint32_t n = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
-		             (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-		if (n > TP_MAX_MSG_DEFAULT + 4096)
-			return fast_dead(c);
-		uint8_t small[512],
-		    *body = n <= sizeof(small) ? small : malloc(n);
-		if (body == NULL)
+	return TP_OK;
+}
+
+/* Receives one frame's body: into small when it fits, else malloc'd
+ * (*body tells which). */
+static int fast_recv(struct tp__mgr_conn *c, int64_t dl, uint8_t *small,
+                     size_t cap, uint8_t **body, size_t *len)
+{
+	uint8_t hdr[4];
+	int rv = fast_read(c, hdr, 4, dl);
+	if (rv != TP_OK)
+		return rv;
+	uint32_t n = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
+	             (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+	if (n > TP_MAX_MSG_DEFAULT + 4096 + TP__MGR_SEAL)
+		return fast_dead(c);
+	*body = n <= cap ? small : malloc(n);
+	if (*body == NULL)
+		return TP_ENOMEM;
+	if ((rv = fast_read(c, *body, n, dl)) != TP_OK) {
+		if (*body != small)
+			free(*body);
+		return rv;
+	}
+	*len = n;
+	return TP_OK;
+}
+
+/* The stream transport's round trip: [u32 length][Envelope] each way
+ * (sealed over tcp after the handshake); replies to earlier calls that
+ * timed out are skipped by correlation id. */
+static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
+                          int wait_ms, Troupe__Envelope **out)
+{
+	int64_t dl = tp__deadline(wait_ms);
+	int rv;
+	if (__atomic_load_n(&c->dead, __ATOMIC_ACQUIRE))
+		return TP_EDIED;
+	if (c->seal_tx) {
+		uint8_t *s = malloc(len + TP__MGR_SEAL);
+		if (s == NULL)
 			return TP_ENOMEM;
-		if ((rv = fast_read(c, body, n, dl)) == TP_OK)
-			rv = tp__envelope_unpack(body, n, 0, out);
+		tp__mgr_seal(c->skey, TP__MGR_DIR_C, ++c->sseq, buf, len, s);
+		rv = fast_send(c, s, len + TP__MGR_SEAL);
+		free(s);
+	} else {
+		rv = fast_send(c, buf, len);
+	}
+	if (rv != TP_OK)
+		return rv;
+	for (;;) {
+		uint8_t small[512], *body;
+		const uint8_t *msg;
+		size_t n;
+		if ((rv = fast_recv(c, dl, small, sizeof(small), &body, &n)) !=
+		    TP_OK)
+			return rv;
+		msg = body;
+		if (c->seal_rx &&
+		    tp__mgr_unseal(c->skey, TP__MGR_DIR_S, &c->rseq, body, n,
+		                   &msg, &n) != TP_OK) {
+			rv = TP_EAUTH; /* forged, replayed or reordered */
+			fast_dead(c);
+		}
+		if (rv == TP_OK)
+			rv = tp__mgr_arena_unpack(&c->arena, msg, n, 0, out);
 		if (body != small)
 			free(body);
 		if (rv == TP_EDECODE)
@@ -226,12 +283,10 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 		if ((*out)->correlation_id == c->corr ||
 		    (*out)->correlation_id == 0)
 			break;
-		tp__envelope_free(*out); /* a reply that came too late */
+		/* a reply that came too late: the next unpack reuses it */
 	}
-	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REPLY) {
-		tp__envelope_free(*out);
+	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REPLY)
 		return TP_EPROTO;
-	}
 	return TP_OK;
 }
 
@@ -242,40 +297,14 @@ static int conn_roundtrip(struct tp__mgr_conn *c, Troupe__Envelope *env,
 	uint8_t small[512];
 	void *buf;
 	size_t len;
-	nng_msg *m;
 	env->correlation_id = ++c->corr;
 	int rv = tp__pack_into(&env->base, 0, small, sizeof(small), &buf, &len);
 	if (rv != TP_OK)
 		return rv;
-	if (c->fd >= 0) {
-		rv = fast_roundtrip(c, buf, len, wait_ms, out);
-		if (buf != small)
-			free(buf);
-		return rv;
-	}
-	rv = nng_msg_alloc(&m, 0);
-	if (rv == 0 && (rv = nng_msg_append(m, buf, len)) != 0)
-		nng_msg_free(m);
+	rv = fast_roundtrip(c, buf, len, wait_ms, out);
 	if (buf != small)
 		free(buf);
-	if (rv != 0)
-		return tp_err_nng(rv);
-	nng_aio_set_msg(c->aio, m);
-	if ((rv = conn_wait(c, 0, wait_ms)) != TP_OK ||
-	    (rv = conn_wait(c, 1, wait_ms)) != TP_OK)
-		return rv;
-	m = nng_aio_get_msg(c->aio);
-	rv = tp__envelope_unpack(nng_msg_body(m), nng_msg_len(m), 0, out);
-	nng_msg_free(m);
-	if (rv != TP_OK)
-		return TP_EPROTO;
-	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REPLY ||
-	    ((*out)->correlation_id != c->corr &&
-	     (*out)->correlation_id != 0)) {
-		tp__envelope_free(*out);
-		return TP_EPROTO;
-	}
-	return TP_OK;
+	return rv;
 }
 
 static int conn_request(struct tp__mgr_conn *c, Troupe__MgrRequest *rq,
@@ -306,12 +335,16 @@ static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 	int ok = r->nonce.len == TP__MGR_NONCE &&
 	         tp__mgr_mac_ok(c->key, c->keylen, "troupe-mgr-server", nonce,
 	                        sizeof(nonce), r->mac.data, r->mac.len);
-	if (ok)
+	if (ok) {
 		tp__mgr_mac(c->key, c->keylen, "troupe-mgr-client",
 		            r->nonce.data, r->nonce.len, mac);
-	tp__envelope_free(rep);
+		tp__mgr_session_key(c->key, c->keylen, nonce, r->nonce.data,
+		                    c->skey);
+	}
+	tp__mgr_arena_reset(&c->arena); /* rep: done with */
 	if (!ok)
 		return TP_EAUTH;
+	c->seal_rx = c->mac; /* the answer to auth is the first sealed */
 	troupe__mgr_request__init(&rq);
 	rq.op = TP__MGR_AUTH;
 	rq.mac.data = mac;
@@ -319,55 +352,113 @@ static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 	if ((rv = conn_request(c, &rq, wait_ms, &rep)) != TP_OK)
 		return rv == TP_EDIED ? TP_EAUTH : rv;
 	rv = rep->mgr_reply->code == TP_OK ? TP_OK : TP_EAUTH;
-	tp__envelope_free(rep);
+	tp__mgr_arena_reset(&c->arena); /* rep: done with */
+	c->seal_tx = c->mac;
 	return rv;
 }
 
-static int conn_dial(struct tp__mgr_conn *c)
-{
-	nng_dialer d;
-	int rv = nng_dialer_create(&d, c->sock, c->address);
-	if (rv != 0)
-		return tp_err_nng(rv);
-	if (strncmp(c->address, "tls+tcp://", 10) == 0) {
-		/* The peer is authenticated by the key (HMAC); TLS gives
-		 * confidentiality. See docs/manager.md. */
-		nng_tls_config *cfg;
-		if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) != 0)
-			return tp_err_nng(rv);
-		rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE);
-		if (rv == 0)
-			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
-		nng_tls_config_free(cfg);
-		if (rv != 0)
-			return tp_err_nng(rv);
-	}
-	rv = nng_dialer_start(d, 0);
-	if (rv == NNG_ECONNREFUSED || rv == NNG_ENOENT)
-		return TP_ECLOSED;
-	return tp_err_nng(rv);
-}
-
-/* The local fast path of an ipc:// manager, or -1 (then nng is used). */
-static int fast_connect(const char *address)
+static int unix_connect(const char *address, int *fd)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	const char *off = getenv("TROUPE_MGR_NOFAST"); /* tests, debugging */
-	if ((off != NULL && off[0] == '1') ||
-	    strncmp(address, "ipc://", 6) != 0 ||
-	    strlen(address + 6) + 6 > sizeof(sa.sun_path))
-		return -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.fast", address + 6);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		fd = -1;
+	if (strlen(address + 6) >= sizeof(sa.sun_path))
+		return TP_EINVAL;
+	memcpy(sa.sun_path, address + 6, strlen(address + 6));
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return tp_err_errno(errno);
+	if (connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int e = errno;
+		close(*fd);
+		*fd = -1;
+		return e == ENOENT || e == ECONNREFUSED ? TP_ECLOSED
+		                                        : tp_err_errno(e);
 	}
-	return fd;
+	return TP_OK;
+}
+
+/* A connect bounded by timeout_ms. */
+static int tcp_connect_one(const struct addrinfo *a, int timeout_ms, int *fd)
+{
+	*fd =
+	    socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (*fd < 0)
+		return tp_err_errno(errno);
+	int e = 0;
+	socklen_t el = sizeof(e);
+	if (connect(*fd, a->ai_addr, a->ai_addrlen) != 0) {
+		struct pollfd pf = {*fd, POLLOUT, 0};
+		e = errno;
+		if (e == EINPROGRESS) {
+			int n = poll(&pf, 1, timeout_ms);
+			e = n == 0 ? ETIMEDOUT : 0;
+			if (n > 0)
+				getsockopt(*fd, SOL_SOCKET, SO_ERROR, &e, &el);
+		}
+	}
+	int one = 1, fl = fcntl(*fd, F_GETFL);
+	if (e == 0 &&
+	    (fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
+	     setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0))
+		e = errno;
+	if (e != 0) {
+		close(*fd);
+		*fd = -1;
+		return e == ECONNREFUSED ? TP_ECLOSED
+		       : e == ETIMEDOUT  ? TP_ETIMEDOUT
+		                         : tp_err_errno(e);
+	}
+	return TP_OK;
+}
+
+static int tcp_connect(const char *address, int timeout_ms, int *fd)
+{
+	struct addrinfo *ai;
+	int rv = tp__mgr_resolve(address, 0, &ai);
+	if (rv != TP_OK)
+		return rv;
+	rv = TP_ECLOSED;
+	for (struct addrinfo *a = ai; a != NULL && rv != TP_OK; a = a->ai_next)
+		rv = tcp_connect_one(a, timeout_ms, fd);
+	freeaddrinfo(ai);
+	return rv;
+}
+
+/* TLS over the connected socket: non-blocking from here. */
+static int tls_start(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
+                     int timeout_ms)
+{
+	char host[256], port[32];
+	int fl = fcntl(c->fd, F_GETFL);
+	if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0)
+		return tp_err_errno(errno);
+	int rv = tp__mgr_tcp_split(c->address, host, sizeof(host), port,
+	                           sizeof(port));
+	if (rv == TP_OK)
+		rv = tp__mgr_tls_connect(c->fd, tls, host, timeout_ms, &c->tls);
+	return rv;
+}
+
+static int conn_connect(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
+                        int timeout_ms)
+{
+	const char *a = c->address;
+	if (strncmp(a, "ipc://", 6) == 0)
+		return unix_connect(a, &c->fd);
+	int istls = strncmp(a, "tls+tcp://", 10) == 0;
+	if (!istls && strncmp(a, "tcp://", 6) != 0)
+		return TP_EINVAL;
+	if (istls && (tls == NULL || tls->ca == NULL))
+		return TP_EINVAL; /* a tls client verifies its server */
+	int rv = tcp_connect(a, timeout_ms, &c->fd);
+	if (rv == TP_OK && istls)
+		rv = tls_start(c, tls, timeout_ms);
+	c->mac = !istls;
+	return rv;
 }
 
 int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
-                      const void *key, size_t keylen, int timeout_ms)
+                      const void *key, size_t keylen,
+                      const struct tp__mgr_tls *tls, int timeout_ms)
 {
 	struct tp__mgr_conn *c = calloc(1, sizeof(*c));
 	int rv;
@@ -375,9 +466,8 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 		return TP_ENOMEM;
 	c->fd = -1;
 	c->refs = 1;
-	c->pid = getpid();
+	c->pid = self_pid();
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_mutex_init(&c->dmu, NULL);
 	c->address = strdup(address);
 	c->key = malloc(keylen ? keylen : 1);
 	if (c->address == NULL || c->key == NULL) {
@@ -386,28 +476,7 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 	}
 	memcpy(c->key, key, keylen);
 	c->keylen = keylen;
-	c->fd = fast_connect(address);
-	if (c->fd >= 0) {
-		if ((rv = conn_handshake(c, timeout_ms)) != TP_OK) {
-			conn_free(c);
-			return rv;
-		}
-		*out = c;
-		return TP_OK;
-	}
-	tp__nng_used();
-	if ((rv = nng_req0_open(&c->sock)) != 0 ||
-	    (rv = nng_aio_alloc(&c->aio, NULL, NULL)) != 0 ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
-	                            NNG_DURATION_INFINITE)) != 0 ||
-	    (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
-	                              TP_MAX_MSG_DEFAULT + 4096)) != 0 ||
-	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, conn_pipe_cb,
-	                          c)) != 0) {
-		conn_free(c);
-		return tp_err_nng(rv);
-	}
-	if ((rv = conn_dial(c)) != TP_OK ||
+	if ((rv = conn_connect(c, tls, timeout_ms)) != TP_OK ||
 	    (rv = conn_handshake(c, timeout_ms)) != TP_OK) {
 		conn_free(c);
 		return rv;
@@ -416,15 +485,28 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 	return TP_OK;
 }
 
+static int conn_dead(struct tp__mgr_conn *c)
+{
+	return __atomic_load_n(&c->dead, __ATOMIC_ACQUIRE);
+}
+
+void tp__mgr_conn_cache(struct tp__mgr_conn *c)
+{
+	pthread_mutex_lock(&cache_mu);
+	if (!c->cached) {
+		c->cached = 1;
+		c->next = cache;
+		cache = c;
+	}
+	pthread_mutex_unlock(&cache_mu);
+}
+
 int tp__mgr_conn_get(struct tp__mgr_conn **out, const char *address,
                      const void *key, size_t keylen)
 {
 	pthread_mutex_lock(&cache_mu);
 	for (struct tp__mgr_conn *c = cache; c != NULL; c = c->next) {
-		pthread_mutex_lock(&c->dmu);
-		int dead = c->dead;
-		pthread_mutex_unlock(&c->dmu);
-		if (!dead && c->pid == getpid() &&
+		if (!conn_dead(c) && c->pid == self_pid() &&
 		    strcmp(c->address, address) == 0 && c->keylen == keylen &&
 		    memcmp(c->key, key, keylen) == 0) {
 			c->refs++;
@@ -435,14 +517,14 @@ int tp__mgr_conn_get(struct tp__mgr_conn **out, const char *address,
 	}
 	pthread_mutex_unlock(&cache_mu);
 	struct tp__mgr_conn *c;
-	int rv = tp__mgr_conn_open(&c, address, key, keylen, 30000);
+	struct tp__mgr_tls tls = {0};
+	char buf[2048];
+	if (strncmp(address, "tls+tcp://", 10) == 0)
+		tp__mgr_tls_load(address, &tls, buf, sizeof(buf));
+	int rv = tp__mgr_conn_open(&c, address, key, keylen, &tls, 30000);
 	if (rv != TP_OK)
 		return rv;
-	pthread_mutex_lock(&cache_mu);
-	c->cached = 1;
-	c->next = cache;
-	cache = c;
-	pthread_mutex_unlock(&cache_mu);
+	tp__mgr_conn_cache(c);
 	*out = c;
 	return TP_OK;
 }
@@ -485,7 +567,7 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
 	Troupe__Envelope *rep = NULL;
 	int rv = TP_OK;
-	if (c->pid != getpid())
+	if (c->pid != self_pid())
 		return TP_ESTATE; /* a copy made by fork: not ours to use */
 	rq.op = op;
 	rq.object = object;
@@ -511,11 +593,16 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 	if (rv == TP_OK && result != NULL && r->result != NULL) {
 		tp_payload *p;
 		if ((rv = tp__payload_from_pb(r->result, &p)) == TP_OK) {
+			if (result->count == 0) { /* take the values over */
+				tp_payload t = *result;
+				*result = *p;
+				*p = t; /* freed below: result's empty array */
+			}
 			for (size_t i = 0; i < p->count && rv == TP_OK; i++)
 				rv = tp__payload_push(result, &p->values[i]);
 			tp_payload_free(p);
 		}
 	}
-	tp__envelope_free(rep);
+	tp__mgr_arena_reset(&c->arena); /* rep: done with */
 	return rv;
 }

@@ -26,7 +26,9 @@ enum { CL_NEW, CL_HELLO, CL_AUTHED };
 struct client {
 	uint32_t id;
 	int state;
-	uint8_t nonce[TP__MGR_NONCE];
+	uint8_t nonce[TP__MGR_NONCE];  /* ours */
+	uint8_t cnonce[TP__MGR_NONCE]; /* the client's */
+	uint8_t skey[TP__MGR_MAC];     /* once authenticated */
 };
 
 struct obj {
@@ -62,6 +64,7 @@ struct tp__mgr_core {
 		uint64_t id;
 	} * names;
 	size_t nnames;
+	struct tp__mgr_arena arena; /* the request being handled */
 };
 
 int tp__mgr_core_new(struct tp__mgr_core **out, const void *key, size_t keylen,
@@ -116,6 +119,7 @@ void tp__mgr_core_free(struct tp__mgr_core *c)
 		free(c->names[i].name);
 	free(c->names);
 	free(c->cl);
+	tp__mgr_arena_reset(&c->arena);
 	memset(c->key, 0, c->keylen);
 	free(c->key);
 	free(c);
@@ -198,14 +202,13 @@ static void reply_code(struct tp__mgr_core *c, void *token, uint64_t corr,
 		tp__payload_pb_release(&pb);
 }
 
-int tp__mgr_decode(const void *buf, size_t len, size_t max,
-                   Troupe__Envelope **out)
+int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,
+                   size_t max, Troupe__Envelope **out)
 {
-	int rv = tp__envelope_unpack(buf, len, max, out);
+	int rv = tp__mgr_arena_unpack(a, buf, len, max, out);
 	if (rv != TP_OK)
 		return rv;
 	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REQUEST) {
-		tp__envelope_free(*out);
 		*out = NULL;
 		return TP_EDECODE;
 	}
@@ -220,7 +223,8 @@ static void preauth(struct tp__mgr_core *c, struct client *cl, void *token,
 	Troupe__Envelope *env = NULL;
 	uint32_t id = cl->id;
 	if (len > TP__MGR_PREAUTH_MAX ||
-	    tp__mgr_decode(buf, len, TP__MGR_PREAUTH_MAX, &env) != TP_OK)
+	    tp__mgr_decode(&c->arena, buf, len, TP__MGR_PREAUTH_MAX, &env) !=
+	        TP_OK)
 		goto reject;
 	const Troupe__MgrRequest *rq = env->mgr_request;
 	if (cl->state == CL_NEW && rq->op == TP__MGR_HELLO &&
@@ -235,21 +239,21 @@ static void preauth(struct tp__mgr_core *c, struct client *cl, void *token,
 		r.nonce.len = sizeof(cl->nonce);
 		r.mac.data = mac;
 		r.mac.len = sizeof(mac);
+		memcpy(cl->cnonce, rq->nonce.data, TP__MGR_NONCE);
 		cl->state = CL_HELLO;
 		reply(c, token, env->correlation_id, &r);
-		tp__envelope_free(env);
 		return;
 	}
 	if (cl->state == CL_HELLO && rq->op == TP__MGR_AUTH &&
 	    tp__mgr_mac_ok(c->key, c->keylen, LABEL_CLIENT, cl->nonce,
 	                   sizeof(cl->nonce), rq->mac.data, rq->mac.len)) {
+		tp__mgr_session_key(c->key, c->keylen, cl->cnonce, cl->nonce,
+		                    cl->skey);
 		cl->state = CL_AUTHED;
 		reply_code(c, token, env->correlation_id, TP_OK, NULL);
-		tp__envelope_free(env);
 		return;
 	}
 reject:
-	tp__envelope_free(env);
 	client_remove(c, id);
 	c->io.drop(c->io.arg, token);
 	c->io.close_client(c->io.arg, id);
@@ -498,7 +502,7 @@ static void authed(struct tp__mgr_core *c, uint32_t client, void *token,
 {
 	Troupe__Envelope *env;
 	tp_payload *args = NULL;
-	int rv = tp__mgr_decode(buf, len, c->max_msg, &env);
+	int rv = tp__mgr_decode(&c->arena, buf, len, c->max_msg, &env);
 	if (rv != TP_OK) {
 		reply_code(c, token, 0, rv, NULL);
 		return;
@@ -511,7 +515,6 @@ static void authed(struct tp__mgr_core *c, uint32_t client, void *token,
 		rv = tp_payload_new(&args);
 	if (rv != TP_OK) {
 		reply_code(c, token, corr, rv, NULL);
-		tp__envelope_free(env);
 		return;
 	}
 	switch (rq->op) {
@@ -537,7 +540,6 @@ static void authed(struct tp__mgr_core *c, uint32_t client, void *token,
 		reply_code(c, token, corr, TP_EPROTO, NULL);
 	}
 	tp_payload_free(args);
-	tp__envelope_free(env);
 }
 
 void tp__mgr_core_request(struct tp__mgr_core *c, uint32_t client, void *token,
@@ -553,6 +555,7 @@ void tp__mgr_core_request(struct tp__mgr_core *c, uint32_t client, void *token,
 		preauth(c, cl, token, buf, len);
 	else
 		authed(c, client, token, buf, len);
+	tp__mgr_arena_reset(&c->arena); /* what spilled out of it */
 }
 
 void tp__mgr_core_gone(struct tp__mgr_core *c, uint32_t client)
@@ -626,4 +629,18 @@ int tp__mgr_core_authed(struct tp__mgr_core *c, uint32_t client)
 		if (c->cl[i].id == client)
 			return c->cl[i].state == CL_AUTHED;
 	return 0;
+}
+
+const uint8_t *tp__mgr_core_skey(struct tp__mgr_core *c, uint32_t client)
+{
+	for (size_t i = 0; i < c->ncl; i++)
+		if (c->cl[i].id == client)
+			return c->cl[i].state == CL_AUTHED ? c->cl[i].skey
+			                                   : NULL;
+	return NULL;
+}
+
+int tp__mgr_core_parked(const struct tp__mgr_core *c)
+{
+	return c->parked != NULL;
 }

@@ -1,22 +1,32 @@
 /*
- * mgr_fast.c - the manager's local fast path: a unix stream socket next
- * to the nng ipc socket ("<path>.fast"), framed as [u32 length][Envelope]
- * and carrying the same messages, handshake and core as the nng
- * transport. Why: a manager call is a round trip, and an nng ipc round
- * trip costs ~70-160 us on the 2-vCPU machine (several thread hand-offs
- * inside nng) against 10-60 us for a plain unix socket; Python's manager
- * uses the latter. nng stays the transport for tcp://, tls+tcp:// and
- * any client that cannot reach the fast socket.
+ * mgr_fast.c - the manager's own stream transport, for ipc:// (a unix
+ * stream socket at the address's path) and tcp:// (a TCP socket), framed
+ * as [u32 length][message] and carrying the same messages, handshake and
+ * core as the nng transport (which serves only tls+tcp:// now).
  *
- * One thread polls every connection (epoll); reads are non-blocking and
- * incremental, so a client that sends half a frame delays nobody.
- * Frames are size-checked before they are read (pre-authentication:
- * TP__MGR_PREAUTH_MAX). Connection ids have the top bit set, so they never
- * collide with nng pipe ids; parked calls refer to them by id.
+ * Why not nng for these: nng 1.5.2's ipc listener can be wedged by one
+ * peer that connects and closes or resets before its handshake, it
+ * accepts frames up to the socket's receive limit from peers that never
+ * authenticated (no per-connection limit), and an ipc round trip costs
+ * several nng thread hand-offs (~70-160 us here against 10-60 us for a
+ * plain socket). See docs/architecture.md.
+ *
+ * One thread polls every connection (epoll, level-triggered). Reads and
+ * writes are non-blocking: a peer that stalls mid-frame, sends garbage or
+ * does not read its replies delays nobody. Frames are size-checked from
+ * their header before they are read: TP__MGR_PREAUTH_MAX until the peer
+ * authenticated. At most PREAUTH_CONNS connections may be
+ * unauthenticated (a new one evicts the oldest), each for at most
+ * PREAUTH_MS. Over tcp:// every frame after the handshake is sealed
+ * (tp__mgr_seal): a bad MAC, a replay or a reordering closes the
+ * connection. Connection ids have the top bit set, so they never collide
+ * with nng pipe ids; parked calls refer to them by id.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,23 +37,39 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "mgr_int.h"
 #include "troupe/error.h"
 
-#define FAST_BIT 0x80000000u
+#define FAST_BIT      0x80000000u
+#define PREAUTH_CONNS 32
+#define PREAUTH_MS    10000
+#define IN_MIN        4096
+#define OUT_MAX       (64u << 20) /* unread replies before a drop */
 
 struct fconn {
 	uint32_t id;
 	int fd;
-	uint8_t hdr[4];
-	size_t got; /* bytes of header + body read */
-	uint32_t len;
-	uint8_t *body;
+	void *tls;     /* tls+tcp:// session, else NULL */
+	int hs;        /* its handshake is done */
+	int tls_retry; /* a record send to finish */
+	int mac;       /* tcp: sealed frames after the handshake */
+	int authed;    /* the core said so */
+	int closing;   /* closed by the core: ignore what follows */
+	int64_t since;
+	uint64_t order; /* accepted as the n-th */
+	uint8_t *in;    /* bytes read, not yet handled */
+	size_t inlen, incap;
+	uint8_t *out; /* bytes not yet written */
+	size_t outoff, outlen;
+	uint64_t rseq, sseq;
 };
 
 struct tp__mgr_fast {
 	int lfd, epfd, wakefd;
-	char path[108];
+	int tcp;
+	struct tp__mgr_tls_srv *tls; /* tls+tcp:// (owned), else NULL */
+	char path[108];              /* unix: unlinked at stop */
 	pthread_t th;
 	int running;
 	struct tp__mgr_core *core;
@@ -52,8 +78,9 @@ struct tp__mgr_fast {
 	void *kick_arg;
 	size_t max;
 	struct fconn **c;
-	size_t n, cap;
+	size_t n, cap, npre;
 	uint32_t seq;
+	uint64_t accepted;
 };
 
 static struct fconn *conn_find(struct tp__mgr_fast *f, uint32_t id)
@@ -64,19 +91,25 @@ static struct fconn *conn_find(struct tp__mgr_fast *f, uint32_t id)
 	return NULL;
 }
 
-/* Under f->mu. */
+/* Under f->mu: forgets the connection and tells the core. */
 static void conn_close(struct tp__mgr_fast *f, struct fconn *c)
 {
+	uint32_t id = c->id;
 	for (size_t i = 0; i < f->n; i++) {
 		if (f->c[i] == c) {
 			f->c[i] = f->c[--f->n];
 			break;
 		}
 	}
+	if (!c->authed)
+		f->npre--;
 	epoll_ctl(f->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	tp__mgr_tls_end(c->tls);
 	close(c->fd);
-	free(c->body);
+	free(c->in);
+	free(c->out);
 	free(c);
+	tp__mgr_core_gone(f->core, id);
 }
 
 int tp__mgr_fast_is(uint32_t client)
@@ -84,42 +117,110 @@ int tp__mgr_fast_is(uint32_t client)
 	return (client & FAST_BIT) != 0;
 }
 
-/* Writes a whole frame (one sendmsg when the socket has room); gives up
- * on a client that stops reading. */
-static int write_frame(int fd, const uint8_t hdr[4], const void *buf,
-                       size_t len)
+static void want_out(struct tp__mgr_fast *f, struct fconn *c, int on)
 {
-	struct iovec iov[2] = {{(void *)hdr, 4}, {(void *)buf, len}};
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-	size_t left = len + 4;
-	while (left > 0) {
-		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (w > 0) {
-			left -= (size_t)w;
-			while (w > 0) { /* skip what was written */
-				size_t k = (size_t)w < mh.msg_iov[0].iov_len
-				               ? (size_t)w
-				               : mh.msg_iov[0].iov_len;
-				mh.msg_iov[0].iov_base =
-				    (char *)mh.msg_iov[0].iov_base + k;
-				mh.msg_iov[0].iov_len -= k;
-				w -= (ssize_t)k;
-				if (mh.msg_iov[0].iov_len == 0 &&
-				    mh.msg_iovlen > 1) {
-					mh.msg_iov++;
-					mh.msg_iovlen--;
-				}
-			}
+	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0),
+	                         .data.ptr = c};
+	epoll_ctl(f->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Writes what is queued; -1 on a dead peer. */
+static int flush_out(struct tp__mgr_fast *f, struct fconn *c)
+{
+	while (c->outoff < c->outlen) {
+		ssize_t w;
+		if (c->tls != NULL) {
+			w = tp__mgr_tls_send(c->tls, c->out + c->outoff,
+			                     c->outlen - c->outoff,
+			                     c->tls_retry);
+			c->tls_retry = w == -2;
+			if (w == -2)
+				return 0;
+			if (w < 0)
+				return -1;
+			c->outoff += (size_t)w;
 			continue;
 		}
+		w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+		         MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
-		struct pollfd pf = {fd, POLLOUT, 0};
-		if (w < 0 && errno == EAGAIN && poll(&pf, 1, 5000) == 1)
-			continue;
-		return -1;
+		if (w < 0 && errno == EAGAIN)
+			return 0;
+		if (w <= 0)
+			return -1;
+		c->outoff += (size_t)w;
 	}
+	free(c->out);
+	c->out = NULL;
+	c->outoff = c->outlen = 0;
+	want_out(f, c, 0);
 	return 0;
+}
+
+/* Sends iov without blocking; what does not fit is queued (bounded). */
+static void send_iov(struct tp__mgr_fast *f, struct fconn *c, struct iovec *iov,
+                     int n)
+{
+	size_t total = 0, done = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (c->outlen == 0 && c->tls == NULL) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t w;
+		do
+			w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (w < 0 && errno == EINTR);
+		if (w < 0 && errno != EAGAIN) {
+			c->closing = 1;
+			shutdown(c->fd, SHUT_RDWR); /* the poller cleans up */
+			return;
+		}
+		done = w > 0 ? (size_t)w : 0;
+		if (done == total)
+			return;
+	}
+	size_t left = total - done;
+	if (c->outoff > 0) { /* drop what was written */
+		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+		c->outlen -= c->outoff;
+		c->outoff = 0;
+	}
+	uint8_t *o = c->outlen - c->outoff + left > OUT_MAX
+	                 ? NULL
+	                 : realloc(c->out, c->outlen + left);
+	if (o == NULL) { /* a client that does not read: dropped */
+		c->closing = 1;
+		shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
+	c->out = o;
+	for (int i = 0; i < n; i++) {
+		size_t k = iov[i].iov_len;
+		const uint8_t *p = iov[i].iov_base;
+		if (done >= k) {
+			done -= k;
+			continue;
+		}
+		memcpy(c->out + c->outlen, p + done, k - done);
+		c->outlen += k - done;
+		done = 0;
+	}
+	if (c->tls != NULL && flush_out(f, c) != 0) {
+		c->closing = 1;
+		shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
+	if (c->outlen > 0)
+		want_out(f, c, 1);
+}
+
+static void put32(uint8_t *h, size_t len)
+{
+	h[0] = (uint8_t)len;
+	h[1] = (uint8_t)(len >> 8);
+	h[2] = (uint8_t)(len >> 16);
+	h[3] = (uint8_t)(len >> 24);
 }
 
 /* Under f->mu (the core calls it). */
@@ -127,19 +228,47 @@ void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
                        size_t len)
 {
 	struct fconn *c = conn_find(f, id);
-	uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8),
-	                  (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
-	if (c == NULL)
+	uint8_t hdr[4];
+	if (c == NULL || c->closing)
 		return;
-	if (write_frame(c->fd, hdr, buf, len) != 0)
-		shutdown(c->fd, SHUT_RDWR); /* the poller sees it and cleans */
+	const uint8_t *skey = c->mac ? tp__mgr_core_skey(f->core, id) : NULL;
+	if (skey == NULL) {
+		put32(hdr, len);
+		struct iovec iov[2] = {{hdr, 4}, {(void *)buf, len}};
+		send_iov(f, c, iov, 2);
+		return;
+	}
+	uint8_t *s = malloc(len + TP__MGR_SEAL);
+	if (s == NULL) {
+		c->closing = 1;
+		shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
+	tp__mgr_seal(skey, TP__MGR_DIR_S, ++c->sseq, buf, len, s);
+	put32(hdr, len + TP__MGR_SEAL);
+	struct iovec iov[2] = {{hdr, 4}, {s, len + TP__MGR_SEAL}};
+	send_iov(f, c, iov, 2);
+	free(s);
 }
 
 void tp__mgr_fast_close(struct tp__mgr_fast *f, uint32_t id)
 {
 	struct fconn *c = conn_find(f, id);
-	if (c != NULL)
+	if (c != NULL) {
+		c->closing = 1;
 		shutdown(c->fd, SHUT_RDWR);
+	}
+}
+
+/* The oldest connection that has not authenticated (accept order). */
+static struct fconn *oldest_preauth(struct tp__mgr_fast *f)
+{
+	struct fconn *o = NULL;
+	for (size_t i = 0; i < f->n; i++)
+		if (!f->c[i]->authed &&
+		    (o == NULL || f->c[i]->order < o->order))
+			o = f->c[i];
+	return o;
 }
 
 static void fast_accept(struct tp__mgr_fast *f)
@@ -147,6 +276,9 @@ static void fast_accept(struct tp__mgr_fast *f)
 	int fd = accept4(f->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	struct fconn *old = f->npre >= PREAUTH_CONNS ? oldest_preauth(f) : NULL;
+	if (old != NULL)
+		conn_close(f, old);
 	struct fconn *c = calloc(1, sizeof(*c));
 	if (c == NULL || (f->n == f->cap && f->cap > 65536)) {
 		free(c);
@@ -164,66 +296,181 @@ static void fast_accept(struct tp__mgr_fast *f)
 		f->c = n;
 		f->cap = cap;
 	}
+	if (f->tcp) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	if (f->tls != NULL &&
+	    tp__mgr_tls_accept(f->tls, fd, &c->tls) != TP_OK) {
+		free(c);
+		close(fd);
+		return;
+	}
 	c->fd = fd;
+	c->mac = f->tcp && f->tls == NULL; /* TLS protects the rest */
+	c->since = tp__now_ms();
+	c->order = ++f->accepted;
 	c->id = FAST_BIT | (++f->seq & ~FAST_BIT);
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		tp__mgr_tls_end(c->tls);
 		free(c);
 		close(fd);
 		return;
 	}
 	f->c[f->n++] = c;
+	f->npre++;
 }
 
-/* Reads what is there; returns -1 when the connection is to be closed. */
+/* One whole frame: unsealed if need be, then to the core. */
+static int handle(struct tp__mgr_fast *f, struct fconn *c, const uint8_t *buf,
+                  size_t len)
+{
+	const uint8_t *msg = buf;
+	size_t mlen = len;
+	if (c->mac && c->authed) {
+		const uint8_t *skey = tp__mgr_core_skey(f->core, c->id);
+		if (skey == NULL ||
+		    tp__mgr_unseal(skey, TP__MGR_DIR_C, &c->rseq, buf, len,
+		                   &msg, &mlen) != TP_OK)
+			return -1;
+	}
+	tp__mgr_core_request(f->core, c->id,
+	                     (void *)(((uintptr_t)c->id << 1) | 1), msg, mlen);
+	if (!c->authed && tp__mgr_core_authed(f->core, c->id)) {
+		c->authed = 1;
+		f->npre--;
+	}
+	f->kick(f->kick_arg);
+	return 0;
+}
+
+static int in_room(struct fconn *c, size_t need)
+{
+	if (need <= c->incap)
+		return 0;
+	uint8_t *n = realloc(c->in, need);
+	if (n == NULL)
+		return -1;
+	c->in = n;
+	c->incap = need;
+	return 0;
+}
+
+/* Reads what is there (once: epoll is level-triggered) and handles every
+ * whole frame; returns -1 when the connection is to be closed. */
+static int fast_read_once(struct tp__mgr_fast *f, struct fconn *c)
+{
+	if (in_room(c, IN_MIN) != 0)
+		return -1;
+	ssize_t r;
+	if (c->tls != NULL) {
+		r = tp__mgr_tls_recv(c->tls, c->in + c->inlen,
+		                     c->incap - c->inlen);
+		if (r == -2)
+			return 0;
+	} else {
+		r = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+	}
+	if (r <= 0)
+		return -1;
+	c->inlen += (size_t)r;
+	size_t off = 0;
+	while (!c->closing && c->inlen - off >= 4) {
+		const uint8_t *h = c->in + off;
+		size_t len = (size_t)h[0] | (size_t)h[1] << 8 |
+		             (size_t)h[2] << 16 | (size_t)h[3] << 24;
+		size_t lim = !c->authed ? TP__MGR_PREAUTH_MAX
+		                        : f->max + 4096 + TP__MGR_SEAL;
+		if (len > lim)
+			return -1; /* before reading it */
+		if (c->inlen - off - 4 < len)
+			break;
+		if (handle(f, c, h + 4, len) != 0)
+			return -1;
+		off += 4 + len;
+	}
+	if (c->closing)
+		return 0; /* EOF follows */
+	memmove(c->in, c->in + off, c->inlen - off);
+	c->inlen -= off;
+	if (c->inlen >= 4) { /* room for the frame being read */
+		const uint8_t *h = c->in;
+		size_t len = (size_t)h[0] | (size_t)h[1] << 8 |
+		             (size_t)h[2] << 16 | (size_t)h[3] << 24;
+		if (in_room(c, len + 4) != 0)
+			return -1;
+	} else if (c->incap > 65536) { /* after a big one */
+		free(c->in);
+		c->in = NULL;
+		c->incap = 0;
+	}
+	return 0;
+}
+
+/* TLS may hold decrypted bytes the socket no longer signals: drain. */
 static int fast_read(struct tp__mgr_fast *f, struct fconn *c)
 {
+	int rv;
+	do
+		rv = fast_read_once(f, c);
+	while (rv == 0 && !c->closing && c->tls != NULL &&
+	       tp__mgr_tls_pending(c->tls));
+	return rv;
+}
+
+/* Closes connections that did not authenticate in time; returns the
+ * epoll timeout until the next such deadline. */
+static int expire_preauth(struct tp__mgr_fast *f)
+{
 	for (;;) {
-		ssize_t r;
-		if (c->got < 4) {
-			r = read(c->fd, c->hdr + c->got, 4 - c->got);
-		} else {
-			r = read(c->fd, c->body + (c->got - 4),
-			         c->len - (c->got - 4));
-		}
-		if (r == 0)
+		struct fconn *o = f->npre ? oldest_preauth(f) : NULL;
+		if (o == NULL)
 			return -1;
-		if (r < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -1;
-		c->got += (size_t)r;
-		if (c->got == 4) {
-			c->len = (uint32_t)c->hdr[0] |
-			         (uint32_t)c->hdr[1] << 8 |
-			         (uint32_t)c->hdr[2] << 16 |
-			         (uint32_t)c->hdr[3] << 24;
-			size_t lim = tp__mgr_core_authed(f->core, c->id)
-			                 ? f->max + 4096
-			                 : TP__MGR_PREAUTH_MAX;
-			if (c->len > lim)
-				return -1; /* before reading it */
-			if ((c->body = malloc(c->len ? c->len : 1)) == NULL)
-				return -1;
-		}
-		if (c->got >= 4 && c->got == 4 + (size_t)c->len) {
-			uint8_t *body = c->body;
-			c->body = NULL;
-			c->got = 0;
-			tp__mgr_core_request(
-			    f->core, c->id,
-			    (void *)(((uintptr_t)c->id << 1) | 1), body,
-			    c->len);
-			free(body);
-			f->kick(f->kick_arg);
-		}
+		int64_t left = o->since + PREAUTH_MS - tp__now_ms();
+		if (left > 0)
+			return (int)left;
+		conn_close(f, o);
 	}
+}
+
+static void fast_event(struct tp__mgr_fast *f, struct epoll_event *e)
+{
+	struct fconn *c = e->data.ptr;
+	if (conn_find(f, c->id) != c)
+		return;
+	int bad = 0, wr, in = (e->events & (EPOLLIN | EPOLLHUP | EPOLLERR));
+	if (c->tls != NULL && !c->hs) {
+		int r = tp__mgr_tls_step(c->tls, &wr);
+		if (r < 0) {
+			conn_close(f, c);
+			return;
+		}
+		if (r == 0) {
+			want_out(f, c, wr);
+			return;
+		}
+		c->hs = 1; /* the first frame may have come with it */
+		want_out(f, c, 0);
+		in = 1;
+	}
+	if ((e->events & EPOLLOUT) && flush_out(f, c) != 0)
+		bad = 1;
+	if (!bad && in)
+		bad = fast_read(f, c) != 0;
+	if (bad)
+		conn_close(f, c);
 }
 
 static void *fast_thread(void *arg)
 {
 	struct tp__mgr_fast *f = arg;
 	struct epoll_event evs[32];
+	int wait = -1;
 	for (;;) {
-		int n = epoll_wait(f->epfd, evs, 32, -1);
+		int n = epoll_wait(f->epfd, evs, 32, wait);
 		if (n < 0 && errno != EINTR)
 			break;
 		pthread_mutex_lock(f->mu);
@@ -233,61 +480,136 @@ static void *fast_thread(void *arg)
 				pthread_mutex_unlock(f->mu);
 				return NULL;
 			}
-			if (p == &f->lfd) {
+			if (p == &f->lfd)
 				fast_accept(f);
-				continue;
-			}
-			struct fconn *c = p;
-			uint32_t id = c->id;
-			if (conn_find(f, id) != c)
-				continue;
-			if (fast_read(f, c) < 0) {
-				conn_close(f, c);
-				tp__mgr_core_gone(f->core, id);
-			}
+			else
+				fast_event(f, &evs[i]);
 		}
+		wait = expire_preauth(f);
 		pthread_mutex_unlock(f->mu);
 	}
 	return NULL;
 }
 
-int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *nng_addr,
+int tp__mgr_tcp_split(const char *addr, char *host, size_t hlen, char *port,
+                      size_t plen)
+{
+	int tls = strncmp(addr, "tls+tcp://", 10) == 0;
+	const char *p = addr + (tls ? 10 : 6);
+	const char *colon = strrchr(p, ':');
+	if ((!tls && strncmp(addr, "tcp://", 6) != 0) || colon == NULL ||
+	    colon[1] == '\0')
+		return TP_EINVAL;
+	size_t n = (size_t)(colon - p);
+	if (n >= 2 && p[0] == '[' && p[n - 1] == ']') {
+		p++;
+		n -= 2;
+	}
+	if (n >= hlen || strlen(colon + 1) >= plen)
+		return TP_EINVAL;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	snprintf(port, plen, "%s", colon + 1);
+	return TP_OK;
+}
+
+static int listen_unix(struct tp__mgr_fast *f, const char *addr)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *path = addr + 6; /* after ipc:// */
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return TP_EINVAL;
+	snprintf(f->path, sizeof(f->path), "%s", path);
+	memcpy(sa.sun_path, path, strlen(path));
+	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	unlink(f->path); /* a stale socket of a dead manager */
+	if (f->lfd < 0 ||
+	    bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		f->path[0] = '\0';
+		return tp_err_errno(errno);
+	}
+	return TP_OK;
+}
+
+int tp__mgr_resolve(const char *addr, int passive, struct addrinfo **out)
+{
+	char host[256], port[32];
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = passive ? AI_PASSIVE : 0};
+	int rv =
+	    tp__mgr_tcp_split(addr, host, sizeof(host), port, sizeof(port));
+	if (rv != TP_OK)
+		return rv;
+	return getaddrinfo(host[0] ? host : NULL, port, &hints, out) == 0
+	           ? TP_OK
+	           : TP_ENOENT;
+}
+
+/* Binds a tcp://host:port address; port 0 becomes the chosen one in
+ * bound. */
+static int listen_tcp(struct tp__mgr_fast *f, const char *addr, char *bound,
+                      size_t blen)
+{
+	struct addrinfo *ai;
+	int rv = tp__mgr_resolve(addr, 1, &ai);
+	if (rv != TP_OK)
+		return rv == TP_ENOENT ? TP_EINVAL : rv;
+	f->tcp = 1;
+	f->lfd = socket(ai->ai_family,
+	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (f->lfd < 0 ||
+	    setsockopt(f->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(f->lfd, ai->ai_addr, ai->ai_addrlen) != 0)
+		rv = tp_err_errno(errno);
+	freeaddrinfo(ai);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (rv == TP_OK &&
+	    getsockname(f->lfd, (struct sockaddr *)&ss, &sl) == 0) {
+		unsigned p =
+		    ss.ss_family == AF_INET6
+		        ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+		        : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		size_t k = (size_t)(strrchr(addr, ':') - addr);
+		snprintf(bound, blen, "%.*s:%u", (int)k, addr, p);
+	}
+	return rv;
+}
+
+int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *addr, char *bound,
+                       size_t blen, struct tp__mgr_tls_srv *tls,
                        struct tp__mgr_core *core, pthread_mutex_t *mu,
                        size_t max, void (*kick)(void *), void *kick_arg)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	const char *path = nng_addr + 6; /* after ipc:// */
-	if (strncmp(nng_addr, "ipc://", 6) != 0 ||
-	    strlen(path) + 6 > sizeof(sa.sun_path))
-		return TP_EINVAL; /* no fast path: nng only */
 	struct tp__mgr_fast *f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return TP_ENOMEM;
-	snprintf(f->path, sizeof(f->path), "%s.fast", path);
-	memcpy(sa.sun_path, f->path, strlen(f->path));
+	f->lfd = f->epfd = f->wakefd = -1;
+	f->tls = tls;
 	f->core = core;
 	f->mu = mu;
 	f->kick = kick;
 	f->kick_arg = kick_arg;
 	f->max = max;
-	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	snprintf(bound, blen, "%s", addr);
+	int rv = strncmp(addr, "ipc://", 6) == 0
+	             ? listen_unix(f, addr)
+	             : listen_tcp(f, addr, bound, blen);
 	f->epfd = epoll_create1(EPOLL_CLOEXEC);
 	f->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	unlink(f->path);
-	int rv = TP_OK;
 	struct epoll_event e1 = {.events = EPOLLIN, .data.ptr = &f->lfd};
 	struct epoll_event e2 = {.events = EPOLLIN, .data.ptr = &f->wakefd};
-	if (f->lfd < 0 || f->epfd < 0 || f->wakefd < 0 ||
-	    bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    listen(f->lfd, 128) != 0 ||
-	    epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->lfd, &e1) != 0 ||
-	    epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->wakefd, &e2) != 0)
+	if (rv == TP_OK &&
+	    (f->epfd < 0 || f->wakefd < 0 || listen(f->lfd, 128) != 0 ||
+	     epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->lfd, &e1) != 0 ||
+	     epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->wakefd, &e2) != 0))
 		rv = tp_err_errno(errno);
 	if (rv == TP_OK &&
 	    (errno = pthread_create(&f->th, NULL, fast_thread, f)) != 0)
 		rv = tp_err_errno(errno);
 	if (rv != TP_OK) {
-		f->running = 0;
 		tp__mgr_fast_stop(f);
 		return rv;
 	}
@@ -296,6 +618,8 @@ int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *nng_addr,
 	return TP_OK;
 }
 
+/* Stops the thread; gives queued replies (the shutdown's) one last
+ * chance, then closes everything. The caller holds no lock. */
 void tp__mgr_fast_stop(struct tp__mgr_fast *f)
 {
 	if (f == NULL)
@@ -307,16 +631,21 @@ void tp__mgr_fast_stop(struct tp__mgr_fast *f)
 		}
 		pthread_join(f->th, NULL);
 	}
-	while (f->n > 0)
+	pthread_mutex_lock(f->mu);
+	while (f->n > 0) {
+		flush_out(f, f->c[0]);
 		conn_close(f, f->c[0]);
-	free(f->c);
-	if (f->lfd >= 0) {
-		close(f->lfd);
-		unlink(f->path);
 	}
+	pthread_mutex_unlock(f->mu);
+	free(f->c);
+	if (f->lfd >= 0)
+		close(f->lfd);
+	if (f->path[0] != '\0')
+		unlink(f->path);
 	if (f->epfd >= 0)
 		close(f->epfd);
 	if (f->wakefd >= 0)
 		close(f->wakefd);
+	tp__mgr_tls_srv_free(f->tls);
 	free(f);
 }

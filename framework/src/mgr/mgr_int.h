@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "payload_int.h"
 #include "troupe.pb-c.h"
@@ -103,10 +104,37 @@ int tp__mgr_mac_ok(const void *key, size_t keylen, const char *label,
                    const uint8_t *nonce, size_t nlen, const uint8_t *mac,
                    size_t maclen);
 int tp__mgr_random(void *buf, size_t n);
+/* After the handshake over a transport that is not private (tcp://),
+ * every message is sealed: [u64 seq LE][message][HMAC-SHA256(session key,
+ * direction byte, seq, message)]. The session key is
+ * HMAC(key, "troupe-mgr-session", client nonce, server nonce); the
+ * receiver accepts only strictly increasing sequence numbers, so a relay
+ * can neither inject, replay nor reorder. */
+#define TP__MGR_SEAL  (8 + TP__MGR_MAC)
+#define TP__MGR_DIR_C 'C' /* client to server */
+#define TP__MGR_DIR_S 'S'
+void tp__mgr_session_key(const void *key, size_t keylen,
+                         const uint8_t cnonce[TP__MGR_NONCE],
+                         const uint8_t snonce[TP__MGR_NONCE],
+                         uint8_t out[TP__MGR_MAC]);
+/* out has room for len + TP__MGR_SEAL bytes. */
+void tp__mgr_seal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t seq,
+                  const void *msg, size_t len, uint8_t *out);
+/* TP_OK with msg/msglen pointing into buf, or TP_EAUTH (bad MAC, or a
+ * sequence number not above *last, which it then becomes). */
+int tp__mgr_unseal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t *last,
+                   const uint8_t *buf, size_t len, const uint8_t **msg,
+                   size_t *msglen);
 /* <rundir>/mgrkey-<hash of address>; TP_ENOTINIT outside a run. */
 int tp__mgr_keyfile(const char *address, char *buf, size_t len);
 int tp__mgr_key_store(const char *address, const void *key, size_t len);
 int tp__mgr_key_load(const char *address, void *key, size_t cap, size_t *len);
+/* The TLS client settings of a tls+tcp:// manager of the run, beside its
+ * key file (strings of load point into buf). */
+struct tp__mgr_tls;
+int tp__mgr_tls_store(const char *address, const struct tp__mgr_tls *t);
+int tp__mgr_tls_load(const char *address, struct tp__mgr_tls *t, char *buf,
+                     size_t len);
 
 /* The server core (mgr_core.c). A reply is sent by the owner through
  * send(token, bytes); a parked request keeps its token until answered or
@@ -131,9 +159,22 @@ void tp__mgr_core_gone(struct tp__mgr_core *c, uint32_t client);
 /* Answers parked requests whose deadline passed; returns the next
  * deadline (tp__now_ms scale) or INT64_MAX. */
 int64_t tp__mgr_core_expire(struct tp__mgr_core *c, int64_t now);
-/* Decodes a request envelope (size limit first). */
-int tp__mgr_decode(const void *buf, size_t len, size_t max,
-                   Troupe__Envelope **out);
+/* A bump allocator for decoding messages (mgr_arena.c): unpack resets it
+ * first, so a decoded envelope lives until the next unpack or reset; it
+ * is never freed on its own. */
+struct tp__mgr_arena {
+	_Alignas(16) unsigned char buf[8192];
+	size_t used;
+	struct spill *spill;
+};
+void tp__mgr_arena_reset(struct tp__mgr_arena *a);
+int tp__mgr_arena_unpack(struct tp__mgr_arena *a, const void *buf, size_t len,
+                         size_t max, Troupe__Envelope **out);
+/* 1 when requests are parked (deadlines to watch). */
+int tp__mgr_core_parked(const struct tp__mgr_core *c);
+/* Decodes a request envelope into a (size limit first). */
+int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,
+                   size_t max, Troupe__Envelope **out);
 
 /* Runs a server until shutdown (mgr_server.c); ready is called once,
  * with the address listened on or the error. */
@@ -144,7 +185,10 @@ int tp__mgr_serve(const tp_manager_opts *o,
 /* A connection to a manager (mgr_conn.c), shared by proxies. */
 struct tp__mgr_conn;
 int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
-                      const void *key, size_t keylen, int timeout_ms);
+                      const void *key, size_t keylen,
+                      const struct tp__mgr_tls *tls, int timeout_ms);
+/* Lets proxies taken out of payloads in this process reuse c. */
+void tp__mgr_conn_cache(struct tp__mgr_conn *c);
 /* The process-wide cached connection to address (opened if needed). */
 int tp__mgr_conn_get(struct tp__mgr_conn **out, const char *address,
                      const void *key, size_t keylen);
@@ -159,11 +203,15 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
                       uint64_t *obj_out);
 const char *tp__mgr_conn_address(const struct tp__mgr_conn *c);
 
-/* The local fast path (mgr_fast.c): a unix stream socket at the ipc
- * address's path + ".fast", served by its own thread under mu; kick
- * runs (under mu) after each request it hands to the core. */
+/* The manager's stream transport (mgr_fast.c) for ipc:// (a unix socket
+ * at the address's path) and tcp:// (sealed frames after the handshake),
+ * served by its own thread under mu; kick runs (under mu) after each
+ * request it hands to the core. bound receives the address listened on
+ * (a tcp port 0 replaced by the chosen one). */
 struct tp__mgr_fast;
-int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *nng_addr,
+struct tp__mgr_tls_srv;
+int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *addr, char *bound,
+                       size_t blen, struct tp__mgr_tls_srv *tls,
                        struct tp__mgr_core *core, pthread_mutex_t *mu,
                        size_t max, void (*kick)(void *), void *kick_arg);
 void tp__mgr_fast_stop(struct tp__mgr_fast *f);
@@ -171,7 +219,52 @@ int tp__mgr_fast_is(uint32_t client);
 void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
                        size_t len);
 void tp__mgr_fast_close(struct tp__mgr_fast *f, uint32_t id);
+/* TLS (mgr_tls.c, GnuTLS). A client's options: the CA file or pinned
+ * certificate its server must chain to (required), the name the server's
+ * certificate must carry (NULL: the address's host), and its own
+ * certificate and key (optional; a server may require one). */
+struct tp__mgr_tls {
+	const char *ca, *name, *cert, *key;
+};
+struct tp__mgr_tls_cli {
+	void *sess, *cred;
+};
+struct tp__mgr_tls_srv;
+int tp__mgr_tls_srv_new(struct tp__mgr_tls_srv **out, const char *cert,
+                        const char *key, const char *client_ca);
+void tp__mgr_tls_srv_free(struct tp__mgr_tls_srv *s);
+/* A non-blocking server session on fd. */
+int tp__mgr_tls_accept(struct tp__mgr_tls_srv *s, int fd, void **sess);
+/* One handshake step: 1 done, 0 again (*wr: waiting to write), -1 failed
+ * (bad or missing certificate, garbage). */
+int tp__mgr_tls_step(void *sess, int *wr);
+/* > 0 bytes, 0 end, -1 error, -2 again. A send that returned -2 is
+ * retried with retry = 1 (GnuTLS keeps the record). */
+ssize_t tp__mgr_tls_recv(void *sess, void *buf, size_t n);
+ssize_t tp__mgr_tls_send(void *sess, const void *buf, size_t n, int retry);
+int tp__mgr_tls_pending(void *sess);
+void tp__mgr_tls_end(void *sess);
+/* Client side, on a non-blocking connected socket: handshake with the
+ * server verified (TP_EAUTH when it is not who o says), bounded sends and
+ * receives (recv: -2 at the deadline). */
+int tp__mgr_tls_connect(int fd, const struct tp__mgr_tls *o, const char *host,
+                        int timeout_ms, struct tp__mgr_tls_cli *out);
+int tp__mgr_tls_cli_send(struct tp__mgr_tls_cli *c, int fd, const void *buf,
+                         size_t len, int64_t dl);
+ssize_t tp__mgr_tls_cli_recv(struct tp__mgr_tls_cli *c, int fd, void *buf,
+                             size_t len, int64_t dl);
+void tp__mgr_tls_cli_end(struct tp__mgr_tls_cli *c);
+/* Splits tcp://host:port or tls+tcp://host:port (host may be empty or
+ * [v6]). */
+int tp__mgr_tcp_split(const char *addr, char *host, size_t hlen, char *port,
+                      size_t plen);
+/* getaddrinfo for such an address (passive: to bind); TP_EINVAL for a
+ * malformed address, TP_ENOENT when it does not resolve. */
+struct addrinfo;
+int tp__mgr_resolve(const char *addr, int passive, struct addrinfo **out);
 /* 1 once client passed the handshake. */
 int tp__mgr_core_authed(struct tp__mgr_core *c, uint32_t client);
+/* The session key of an authenticated client, else NULL. */
+const uint8_t *tp__mgr_core_skey(struct tp__mgr_core *c, uint32_t client);
 
 #endif
