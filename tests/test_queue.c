@@ -303,6 +303,14 @@ static void test_large_items(void **state)
 	assert_memory_equal(b, blob, m);
 	free(b);
 	tp_queue_free(q);
+	/* one value holds at most 4 GiB - 1, even when max_item allows more:
+	 * refused before the data is read, nothing queued */
+	tp_queue_opts wide = {.max_item = TP_QUEUE_ITEM_MAX};
+	TP_OK_OR_FAIL(tp_queue_new(&q, &wide));
+	TP_EXPECT(tp_queue_put_bytes(q, blob, (size_t)UINT32_MAX + 1, 0),
+	          TP_ETOOBIG);
+	TP_EXPECT(tp_queue_get_bytes(q, &b, &n, 0), TP_EEMPTY);
+	tp_queue_free(q);
 	tp_queue_opts huge = {.max_item = TP_QUEUE_ITEM_MAX + 1};
 	TP_EXPECT(tp_queue_new(&q, &huge), TP_EINVAL);
 	free(blob);

@@ -7,6 +7,10 @@ src=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/tp-install.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
+# the systemd units (Type=notify) come with the daemon
+for u in troupe.service troupe@.service; do
+  grep -q '^Type=notify$' "$work/prefix/lib/systemd/system/$u"
+done
 cmake -S "$src" -B "$work/cm" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/cm" >/dev/null
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/cm/consumer"

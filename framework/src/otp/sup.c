@@ -71,6 +71,7 @@ void tp__sup_child_free(struct sup_child *c)
 	strv_free((char **)c->spec.env);
 	free((char *)c->spec.cwd);
 	free((char *)c->spec.log_path);
+	free((char *)c->spec.err_log_path);
 	tp__sup_free_captures(c, 0);
 	if (c->sub != NULL)
 		tp__sup_free_tree(c->sub);
@@ -89,12 +90,15 @@ static struct sup_child *child_new(tp_sup *s, const tp_child_spec *spec,
 	c->spec.env = spec->env ? strv_dup(spec->env, 0, NULL) : NULL;
 	c->spec.cwd = spec->cwd ? strdup(spec->cwd) : NULL;
 	c->spec.log_path = spec->log_path ? strdup(spec->log_path) : NULL;
+	c->spec.err_log_path =
+	    spec->err_log_path ? strdup(spec->err_log_path) : NULL;
 	c->owner = s;
 	c->tmpl = 0;
 	c->pidfd = c->notify_fd = -1;
 	if (c->spec.id == NULL || (spec->argv && !c->spec.argv) ||
 	    (spec->env && !c->spec.env) || (spec->cwd && !c->spec.cwd) ||
-	    (spec->log_path && !c->spec.log_path)) {
+	    (spec->log_path && !c->spec.log_path) ||
+	    (spec->err_log_path && !c->spec.err_log_path)) {
 		tp__sup_child_free(c);
 		return NULL;
 	}
@@ -133,14 +137,17 @@ static int spec_ok(const tp_child_spec *spec)
 	       (spec->ready == TP_READY_STARTED ||
 	        spec->ready == TP_READY_NOTIFY) &&
 	       spec->startsecs_ms >= 0 && spec->start_timeout_ms >= 0 &&
-	       spec->stop_signal >= 0 && spec->stop_signal < NSIG;
+	       spec->stop_signal >= 0 && spec->stop_signal < NSIG &&
+	       spec->restart_delay_ms >= 0 && spec->restart_delay_max_ms >= 0 &&
+	       (!spec->significant || spec->restart != TP_PERMANENT);
 }
 
 static int flags_ok(const tp_sup_flags *f)
 {
 	return f->strategy >= TP_ONE_FOR_ONE &&
 	       f->strategy <= TP_SIMPLE_ONE_FOR_ONE && f->intensity >= 0 &&
-	       f->period_ms > 0;
+	       f->period_ms > 0 && f->auto_shutdown >= TP_AUTO_NEVER &&
+	       f->auto_shutdown <= TP_AUTO_ALL_SIGNIFICANT;
 }
 
 static int sup_alloc(tp_sup **out, const tp_sup_flags *flags, tp_sup *parent)
@@ -301,7 +308,8 @@ int tp_sup_start(tp_sup *sup)
 		return TP_ESTATE;
 	}
 	for (int i = 0; i < sup->nkids; i++)
-		if (sup->flags.strategy != TP_SIMPLE_ONE_FOR_ONE)
+		if (sup->flags.strategy != TP_SIMPLE_ONE_FOR_ONE &&
+		    !sup->kids[i]->spec.no_autostart)
 			tp__sup_enqueue(sup, SUP_OP_START, sup->kids[i], &req);
 	int rv = pthread_create(&sup->thr, NULL, tp__sup_loop, sup);
 	if (rv != 0) {
