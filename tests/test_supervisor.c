@@ -337,7 +337,8 @@ static void test_captured_program_logs_through_actor(void **state)
 	TP_OK_OR_FAIL(tp_log_config_set_file(c, path, 0, 0));
 	TP_OK_OR_FAIL(tp_log_actor_start(c, &a));
 	TP_OK_OR_FAIL(tp_sup_new(&s, &f));
-	kid_init(&k, "logger", TP_TEMPORARY, "--log hello-log --exit 0");
+	/* it logs, says ready, then waits for the stop (no race with exit) */
+	kid_init(&k, "logger", TP_TEMPORARY, "--log hello-log");
 	k.spec.capture = 1;
 	TP_OK_OR_FAIL(tp_sup_add_child(s, &k.spec));
 	TP_OK_OR_FAIL(tp_sup_start(s));
