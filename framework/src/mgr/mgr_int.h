@@ -97,6 +97,9 @@ int tp__sb_result(struct tp__strbuf *b, tp_payload *result);
 /* args value i, or NULL when out of range. */
 const struct tp_value *tp__arg(const tp_payload *args, size_t i);
 int tp__arg_int(const tp_payload *args, size_t i, int64_t *out);
+/* args value i as an index into n items, Python's way (negative counts
+ * from the end). TP_ENOENT out of range (IndexError), TP_ETYPE, TP_EINVAL. */
+int tp__arg_index(const tp_payload *args, size_t i, size_t n, size_t *out);
 
 /* Authentication (mgr_auth.c). */
 void tp__mgr_mac(const void *key, size_t keylen, const char *label,

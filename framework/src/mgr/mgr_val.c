@@ -143,6 +143,20 @@ int tp__arg_int(const tp_payload *args, size_t i, int64_t *out)
 	return TP_OK;
 }
 
+int tp__arg_index(const tp_payload *args, size_t i, size_t n, size_t *out)
+{
+	int64_t x;
+	int rv = tp__arg_int(args, i, &x);
+	if (rv != TP_OK)
+		return rv;
+	if (x < 0)
+		x += (int64_t)n;
+	if (x < 0 || (uint64_t)x >= n)
+		return TP_ENOENT;
+	*out = (size_t)x;
+	return TP_OK;
+}
+
 static void sb_grow(struct tp__strbuf *b, size_t need)
 {
 	if (b->oom || b->len + need + 1 <= b->cap)

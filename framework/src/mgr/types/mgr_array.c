@@ -98,21 +98,6 @@ static int array_init(void **obj, const tp_payload *args)
 	return TP_OK;
 }
 
-static int array_index(const struct array *a, const tp_payload *args,
-                       size_t *out)
-{
-	int64_t x;
-	int rv = tp__arg_int(args, 0, &x);
-	if (rv != TP_OK)
-		return rv;
-	if (x < 0)
-		x += (int64_t)a->n;
-	if (x < 0 || (uint64_t)x >= a->n)
-		return TP_ENOENT;
-	*out = (size_t)x;
-	return TP_OK;
-}
-
 static int array_repr(const struct array *a, tp_payload *out)
 {
 	struct tp__strbuf b = {0};
@@ -144,13 +129,13 @@ static int array_call(void *obj, struct tp__mgr_ctx *c)
 		return tp_payload_add_string(c->result, tc);
 	}
 	if (strcmp(m, "get") == 0) {
-		if ((rv = array_index(a, c->args, &i)) != TP_OK)
+		if ((rv = tp__arg_index(c->args, 0, a->n, &i)) != TP_OK)
 			return rv;
 		return tp__payload_push(c->result, &a->v[i]);
 	}
 	if (strcmp(m, "set") == 0) {
 		struct tp_value nv;
-		if ((rv = array_index(a, c->args, &i)) != TP_OK)
+		if ((rv = tp__arg_index(c->args, 0, a->n, &i)) != TP_OK)
 			return rv;
 		if ((rv = item(a->tc, tp__arg(c->args, 1), &nv)) != TP_OK)
 			return rv;
