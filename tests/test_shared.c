@@ -396,6 +396,7 @@ static void test_shared_memory_named(void **state)
 	q = su_roundtrip(p);
 	TP_OK_OR_FAIL(tp_payload_get_shmem(q, 0, &a));
 	assert_string_equal(tp_shmem_buf(a), "answer");
+	assert_string_equal(tp_shmem_name(a), g_name);
 	tp_shmem_free(a);
 	tp_payload_free(p);
 	tp_payload_free(q);

@@ -127,7 +127,8 @@ int tp_shmem_attach(tp_shmem **out, const char *name);
  * a block of size (> 0) zeroed bytes under a name the caller chooses, which
  * any process of this user then passes to tp_shmem_attach (its own run's
  * children, or another troupe program: SharedMemory(name)). name is 1 to
- * 40 characters of [A-Za-z0-9_-]; tp_shmem_name returns it. The block is
+ * 40 characters of [A-Za-z0-9_-]; tp_shmem_name returns it (also where the
+ * block was attached by name or received in a payload). The block is
  * owned by the caller and removed as any other (tp_shmem_unlink, or the
  * run's tp_fini, or the next tp_init after a crash), which frees the name.
  * Names are unique among the user's live runs that share a runtime

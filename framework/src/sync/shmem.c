@@ -100,8 +100,13 @@ int tp_shmem_attach(tp_shmem **out, const char *name)
 		free(m);
 		return rv;
 	}
-	if (user)
-		snprintf(m->uname, sizeof(m->uname), "%s", name);
+	/* A named block's segment ends in ".n.<name>" (shm.h); other
+	 * segment names never hold ".n.", so a payload keeps the name too. */
+	const char *tail = user ? name : strstr(name, ".n.");
+	if (tail != NULL && !user)
+		tail += 3;
+	if (tail != NULL && uname_ok(tail))
+		snprintf(m->uname, sizeof(m->uname), "%s", tail);
 	*out = m;
 	return TP_OK;
 }
