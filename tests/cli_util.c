@@ -197,6 +197,25 @@ pid_t daemon_spawn(void)
 	return pid;
 }
 
+pid_t daemon_spawn_stderr(int *fd)
+{
+	char *argv[] = {TROUPE_BIN, "supervise", cfg, "--socket", sock, NULL};
+	posix_spawn_file_actions_t fa;
+	int fds[2];
+	pid_t pid;
+	assert_int_equal(pipe(fds), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	assert_int_equal(
+	    posix_spawn(&pid, TROUPE_BIN, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	daemon_pid = pid;
+	*fd = fds[0];
+	return pid;
+}
+
 pid_t daemon_start(void)
 {
 	char out[4096];
