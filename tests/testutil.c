@@ -53,10 +53,31 @@ int tp_test_children(void)
 	return n;
 }
 
+/* Names what a run left under dir (two levels), for a failed check. */
+static void say_left(const char *dir, int depth)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char path[512];
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		print_message("left after tp_fini: %s\n", path);
+		if (depth > 0)
+			say_left(path, depth - 1);
+	}
+	closedir(d);
+}
+
 void tp_test_fini(void)
 {
 	TP_OK_OR_FAIL(tp_fini());
 	assert_int_equal(tp_test_children(), 0);
+	if (entries(tp_test_base()) != 0)
+		say_left(tp_test_base(), 1);
 	assert_int_equal(entries(tp_test_base()), 0);
 	rmdir(tp_test_base());
 }
