@@ -72,9 +72,35 @@ static void say_left(const char *dir, int depth)
 	closedir(d);
 }
 
+/* Names the children still there (pid, state, name), for a failed check. */
+static void say_children(void)
+{
+	char path[64], line[256];
+	FILE *f;
+	int pid;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)getpid(),
+	         (int)getpid());
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fscanf(f, "%d", &pid) == 1) {
+		FILE *st;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		line[0] = '\0';
+		if ((st = fopen(path, "r")) != NULL) {
+			if (fgets(line, sizeof(line), st) == NULL)
+				line[0] = '\0';
+			fclose(st);
+		}
+		print_message("child left after tp_fini: %s\n", line);
+	}
+	fclose(f);
+}
+
 void tp_test_fini(void)
 {
 	TP_OK_OR_FAIL(tp_fini());
+	if (tp_test_children() != 0)
+		say_children();
 	assert_int_equal(tp_test_children(), 0);
 	if (entries(tp_test_base()) != 0)
 		say_left(tp_test_base(), 1);
