@@ -433,6 +433,25 @@ static void test_start_failures_leave_nothing(void **state)
 	assert_int_equal(tp_test_children(), base_children);
 }
 
+/* A child that says it is ready and exits at once was started: its start
+ * succeeds even when the supervisor sees the exit and the READY=1 in the
+ * same wake-up. */
+static void test_ready_then_exit_is_started(void **state)
+{
+	(void)state;
+	tp_sup_flags f = TP_SUP_FLAGS_INIT;
+	for (int i = 0; i < 20; i++) {
+		tp_sup *s;
+		struct kid a;
+		TP_OK_OR_FAIL(tp_sup_new(&s, &f));
+		kid_init(&a, "brief", TP_TEMPORARY, "--exit 0");
+		TP_OK_OR_FAIL(tp_sup_add_child(s, &a.spec));
+		TP_OK_OR_FAIL(tp_sup_start(s));
+		tp_sup_free(s);
+	}
+	assert_int_equal(tp_test_children(), base_children);
+}
+
 static void test_startsecs_readiness(void **state)
 {
 	(void)state;
@@ -671,6 +690,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_shutdown_timeout_ends_in_sigkill, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_start_failures_leave_nothing,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ready_then_exit_is_started,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_startsecs_readiness, setup,
 	                                    teardown),
