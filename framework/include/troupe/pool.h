@@ -51,7 +51,12 @@ typedef struct tp_pool_iter tp_pool_iter;
 /*
  * The failure of a task, as the caller receives it (Python's
  * RemoteTraceback). Strings are borrowed from the result object.
- *  code:    the task's non-zero return value, or TP_EDIED, TP_ECANCELED
+ *  code:    the task's non-zero return value (a TP_E* code, or the
+ *           number it returned); TP_ECANCELED or TP_ETIMEDOUT; when the
+ *           worker died (the call returned TP_EDIED): the worker's exit
+ *           code, or minus the signal that killed it (-9 for SIGKILL) -
+ *           not a TP_E* code, so pass the call's return value, not this,
+ *           to tp_strerror; message says the same in words
  *  origin:  "PoolWorker-2 (pid 1234) task 7 square"
  *  message: the text given to tp_task_fail, or a description
  */
