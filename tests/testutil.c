@@ -6,13 +6,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime_int.h"
 #include "testutil.h"
 
 const char *tp_test_base(void)
 {
 	static char base[64];
-	if (base[0] == '\0')
+	if (base[0] == '\0') {
 		snprintf(base, sizeof(base), "/tmp/tp-test-%d", (int)getpid());
+		/* It names a dead process with our pid (pids are reused):
+		 * what a killed or failed test left there is not ours and
+		 * must not fail our checks of what we leave. */
+		tp__rmtree(base);
+	}
 	return base;
 }
 
