@@ -34,9 +34,10 @@
  * own process group) and watched by pidfd like the others. Command-line
  * children are started with vfork+exec (safe after nng started), get
  * PR_SET_PDEATHSIG(SIGKILL) so they die with the supervisor, run in their
- * own process group (signals reach their descendants), and have stdout/stderr appended to a log file
- * (by default <runtime dir>/log/<id>.log) or, with spec.capture, turned
- * into records of the child through the logging actor (troupe/log.h).
+ * own process group (signals reach their descendants), and have
+ * stdout/stderr appended to a log file (by default <runtime
+ * dir>/log/<id>.log) or, with spec.capture, turned into records of the
+ * child through the logging actor (troupe/log.h).
  */
 #ifndef TROUPE_SUPERVISOR_H
 #define TROUPE_SUPERVISOR_H
@@ -214,9 +215,10 @@ int tp_sup_add_sup(tp_sup *sup, const char *id, const tp_sup_flags *flags,
  * after the previous one is ready. It returns TP_OK when all are ready. If
  * one cannot start (exec or tp_process_start failure, exit or timeout
  * before ready) everything started so far is stopped in reverse order and
- * its error is returned: nothing is left running half-way. Only on a root. Errors: TP_ESTATE
- * (already started, or not a root), TP_EDIED (a child died before ready),
- * TP_ETIMEDOUT (not ready in time), wrapped system errors (exec).
+ * its error is returned: nothing is left running half-way. Only on a root.
+ * Errors: TP_ESTATE (already started, or not a root), TP_EDIED (a child
+ * died before ready), TP_ETIMEDOUT (not ready in time), wrapped system
+ * errors (exec), tp_process_start errors (troupe/process.h).
  */
 int tp_sup_start(tp_sup *sup);
 
