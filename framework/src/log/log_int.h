@@ -95,4 +95,8 @@ void tp__log_actors_stop_all(void);
 /* Test hook: make the actor thread fail as if its socket broke. */
 int tp__log_actor_fail(tp_log_actor *a);
 
+/* Calls fn for each logging actor this process runs (registry locked:
+ * fn must not start or stop actors). For the control socket's status. */
+void tp__log_actor_each(void (*fn)(void *arg, tp_log_actor *a), void *arg);
+
 #endif
