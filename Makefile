@@ -5,8 +5,10 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 MAKEFLAGS += --no-print-directory
+# Where `make install` puts troupe (DESTDIR is honoured too).
+PREFIX ?= /usr/local
 
-.PHONY: all deps configure build test demo asan bench format clean
+.PHONY: all deps configure build test demo asan bench format clean install
 
 all: build
 
@@ -14,7 +16,8 @@ deps:
 	@sh scripts/deps.sh
 
 configure: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -32,6 +35,11 @@ asan:
 
 bench: build
 	@sh scripts/bench-vs-python.sh
+
+# Headers, libtroupe (shared and static), troupe.pc, the CMake package and
+# the programs into $(PREFIX): make install PREFIX=$$HOME/.local
+install: build
+	@cmake --install $(BUILD)
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i

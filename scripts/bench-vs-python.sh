@@ -26,7 +26,14 @@ mkdir -p "$LOG_DIR"
 WORKLOADS='
 wire_roundtrip|wire|
 pool_map|pool_map|pool_map.py
+pool_map_int_api|pool_map --payload map_int|pool_map.py
+pool_map_str|pool_map --payload str|pool_map.py --payload str
+pool_map_bytes1k|pool_map --payload bytes1k|pool_map.py --payload bytes1k
+pool_map_double|pool_map --payload double|pool_map.py --payload double
 pool_map_chunksize1|pool_map --chunksize 1|pool_map.py --chunksize 1
+pool_map_chunksize1_str|pool_map --payload str --chunksize 1|pool_map.py --payload str --chunksize 1
+pool_map_chunksize1_bytes1k|pool_map --payload bytes1k --chunksize 1|pool_map.py --payload bytes1k --chunksize 1
+pool_map_chunksize1_double|pool_map --payload double --chunksize 1|pool_map.py --payload double --chunksize 1
 pool_apply_async|pool_apply_async|pool_apply_async.py
 queue_throughput_int|queue_throughput --payload int|queue_throughput.py --payload int
 queue_throughput_bytes1k|queue_throughput --payload bytes1k|queue_throughput.py --payload bytes1k

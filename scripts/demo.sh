@@ -13,6 +13,9 @@ TROUPE="$BIN/apps/cli/troupe"
 export TROUPE_DEMO_BIN="$BIN/apps/demo"
 SOCKDIR=$(mktemp -d /tmp/troupe-demo.XXXXXX)   # mode 0700
 export TROUPE_SOCKET="$SOCKDIR/troupe.sock"
+# The daemon's log outlives it (under $XDG_STATE_HOME/troupe, or
+# /var/log/troupe as root): the demo keeps it in its own directory.
+export XDG_STATE_HOME="$SOCKDIR/state"
 DAEMON=
 cleanup() { # on any failure too: never leave the daemon behind
 	if [ -n "$DAEMON" ] && kill -0 "$DAEMON" 2>/dev/null; then

@@ -51,10 +51,10 @@ static void test_config_errors_name_file_and_line(void **state)
 	                    "3: bad restart 'sometimes'");
 	expect_config_error("[supervisor]\nstrategy = one_for_one\n\n"
 	                    "[program:a]\nrestart = permanent\n",
-	                    "5: [program:a] has no command");
+	                    "4: [program:a] has no command");
 	expect_config_error("[program:a]\ncommand = /bin/true\ngroup = nope\n",
-	                    "2: [program:a]: unknown group 'nope'");
-	expect_config_error("[thing:a]\nx = 1\n", "2: unknown section");
+	                    "3: [program:a]: unknown group 'nope'");
+	expect_config_error("[thing:a]\nx = 1\n", "1: unknown section");
 	expect_config_error("[program:a]\ncommand = /bin/true\n"
 	                    "shutdown = soon\n",
 	                    "3: bad shutdown 'soon'");
@@ -63,7 +63,7 @@ static void test_config_errors_name_file_and_line(void **state)
 	                    "3: duplicate section [program:a]");
 	expect_config_error("[program:a]\ncommand = /bin/true\n"
 	                    "[group:a]\nstrategy = one_for_all\n",
-	                    "4: duplicate name 'a'");
+	                    "1: duplicate name 'a'");
 	expect_config_error("[supervisor]\nintensity = -1\n"
 	                    "[program:a]\ncommand = /bin/true\n",
 	                    "2: bad intensity");
@@ -166,11 +166,12 @@ static void test_cli_end_to_end(void **state)
 	assert_null(strstr(out, "child a up"));
 	assert_int_equal(troupe(out, sizeof(out), "logs"), 0);
 	assert_non_null(strstr(out, "troupe["));
-	assert_non_null(strstr(out, "a (pid"));
+	assert_non_null(strstr(out, "a started (pid"));
 	assert_non_null(strstr(out, "child b up"));
-	/* The kill -9 of b above is a crash report, at WARNING. */
-	assert_non_null(strstr(out, "exited with -9"));
-	assert_non_null(strstr(out, "WARNING troupe["));
+	/* The kill -9 of b above: an unrequested death at ERROR, named with
+	 * b's group and the signal. */
+	assert_non_null(strstr(out, "g:b killed by SIGKILL"));
+	assert_non_null(strstr(out, "ERROR troupe["));
 	assert_int_equal(troupe(out, sizeof(out), "logs nope"), 2);
 	/* top, one screen */
 	assert_int_equal(troupe(out, sizeof(out), "top -n 1"), 0);
@@ -491,7 +492,8 @@ static void test_prometheus_endpoint(void **state)
 	out[n] = '\0';
 	close(fd);
 	assert_non_null(strstr(out, "200"));
-	assert_non_null(strstr(out, "troupe_child_up{name=\"a\"} 1"));
+	assert_non_null(
+	    strstr(out, "troupe_child_up{program=\"a\",group=\"\"} 1"));
 	assert_non_null(strstr(out, "troupe_child_restarts_total"));
 	kill(d, SIGTERM);
 	assert_int_equal(daemon_wait(d), 0);

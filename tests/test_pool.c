@@ -11,9 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "testutil.h"
-
-static int baseline;
+#include "pool_util.h"
 
 static int t_square(const tp_payload *args, tp_payload *res)
 {
@@ -155,19 +153,6 @@ static int64_t int_at(const tp_payload *p, size_t i)
 	int64_t v = -1;
 	TP_OK_OR_FAIL(tp_payload_get_int(p, i, &v));
 	return v;
-}
-
-static tp_pool *mkpool(int n)
-{
-	tp_pool *pool;
-	TP_OK_OR_FAIL(tp_pool_new(&pool, n, NULL, NULL, 0));
-	return pool;
-}
-
-static void endpool(tp_pool *pool)
-{
-	tp_pool_free(pool);
-	assert_int_equal(tp_test_children(), baseline);
 }
 
 static void test_apply(void **state)
@@ -461,11 +446,15 @@ static void test_task_errors(void **state)
 	TP_EXPECT(tp_pool_apply(pool, t_code7, NULL, &out), TP_EREMOTE);
 	TP_OK_OR_FAIL(tp_pool_last_err(&e));
 	assert_int_equal(e.code, 7);
-	assert_string_equal(e.message, "t_code7 returned 7");
-	/* A map fails with its first failing item, which is named. */
+	assert_string_equal(e.message, "t_code7 returned 7 (Wrong value type)");
+	/* A map fails with its failing item, named by its index in the
+	 * whole map (100 / 0 at index 2), chunked or not. */
 	TP_EXPECT(tp_pool_map(pool, t_div, in, 1, &out), TP_EREMOTE);
 	TP_OK_OR_FAIL(tp_pool_last_err(&e));
-	assert_non_null(strstr(e.origin, "item 0"));
+	assert_non_null(strstr(e.origin, "item 2)"));
+	TP_EXPECT(tp_pool_map(pool, t_div, in, 2, &out), TP_EREMOTE);
+	TP_OK_OR_FAIL(tp_pool_last_err(&e));
+	assert_non_null(strstr(e.origin, "item 2)"));
 	/* map_int needs int results. */
 	int64_t v[3] = {1, 2, 3};
 	TP_EXPECT(tp_pool_map_int(pool, t_str, v, 3, 1, v), TP_ETYPE);
@@ -657,21 +646,6 @@ static void test_spawn_workers(void **state)
 	endpool(pool);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	tp_test_init(TP_START_FORKSERVER);
-	baseline = tp_test_children();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tp_test_fini();
-	return 0;
-}
-
 int main(void)
 {
 	tp_spawn_guard();
@@ -690,5 +664,5 @@ int main(void)
 	    cmocka_unit_test(test_progress_and_sched),
 	    cmocka_unit_test(test_spawn_workers),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
 }

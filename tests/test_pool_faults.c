@@ -12,9 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "testutil.h"
-
-static int baseline;
+#include "pool_util.h"
 
 /* Sleeps args[0] ms and returns args[1]. */
 static int f_sleep(const tp_payload *args, tp_payload *res)
@@ -77,12 +75,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void endpool(tp_pool *pool)
-{
-	tp_pool_free(pool);
-	assert_int_equal(tp_test_children(), baseline);
 }
 
 /* The pool still works: a few applies. */
@@ -346,21 +338,6 @@ static void test_terminate_in_flight(void **state)
 	tp_payload_free(slow);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	tp_test_init(TP_START_FORKSERVER);
-	baseline = tp_test_children();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tp_test_fini();
-	return 0;
-}
-
 int main(void)
 {
 	tp_spawn_guard();
@@ -373,5 +350,5 @@ int main(void)
 	    cmocka_unit_test(test_maxtasksperchild),
 	    cmocka_unit_test(test_terminate_in_flight),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
 }

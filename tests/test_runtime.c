@@ -166,6 +166,33 @@ static void test_strerror_covers_wrapped_errors(void **state)
 		assert_null(strstr(tp_strerror(e), "Unknown"));
 }
 
+/* Two formatted messages in one expression each keep their own text. */
+static void test_strerror_twice_in_one_expression(void **state)
+{
+	(void)state;
+	char line[512];
+	snprintf(line, sizeof(line), "%s|%s|%s|%s",
+	         tp_strerror(tp_err_errno(ENOENT)),
+	         tp_strerror(tp_err_errno(EACCES)), tp_strerror(TP_ETYPE),
+	         tp_strerror(424242));
+	assert_string_equal(line, "System error: No such file or directory|"
+	                          "System error: Permission denied|"
+	                          "Wrong value type|Unknown error #424242");
+}
+
+static void test_version_matches_the_headers(void **state)
+{
+	(void)state;
+	char want[32];
+	snprintf(want, sizeof(want), "%d.%d.%d", TP_VERSION_MAJOR,
+	         TP_VERSION_MINOR, TP_VERSION_PATCH);
+	assert_string_equal(tp_version(), want);
+	assert_string_equal(tp_version(), TP_VERSION_STRING);
+	assert_int_equal(TP_VERSION, TP_VERSION_MAJOR * 10000 +
+	                                 TP_VERSION_MINOR * 100 +
+	                                 TP_VERSION_PATCH);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -175,6 +202,8 @@ int main(void)
 	    cmocka_unit_test(test_stale_dir_of_dead_run_is_removed),
 	    cmocka_unit_test(test_addresses_are_unique_and_inside_the_dir),
 	    cmocka_unit_test(test_strerror_covers_wrapped_errors),
+	    cmocka_unit_test(test_strerror_twice_in_one_expression),
+	    cmocka_unit_test(test_version_matches_the_headers),
 	    cmocka_unit_test(test_starttime_is_field_22_and_stable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

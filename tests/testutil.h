@@ -36,6 +36,11 @@
 			         tp_strerror(code));                           \
 	} while (0)
 
+/* CLOCK_MONOTONIC in ms, and a short pause for a bounded polling loop
+ * (never as synchronisation by itself). */
+int64_t tp_test_now_ms(void);
+void tp_test_nap(int ms);
+
 /* A private runtime base for this test program: /tmp/tp-test-<pid>. */
 const char *tp_test_base(void);
 

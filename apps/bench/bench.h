@@ -11,6 +11,8 @@
 struct bench_workload {
 	const char *name;
 	const char *help;
+	/* Options it takes: "name# flag! str" (main.c refuses the rest). */
+	const char *opts;
 	int (*run)(int argc, char **argv);
 };
 

@@ -1,17 +1,21 @@
 /*
  * bench_pool.c - the pool workloads of shared/anchors/python/:
- *  pool_map            Pool(P).map(square, range(N)) throughput, items/s
- *                      (--chunksize 1: pool_map_chunksize1)
+ *  pool_map            Pool(P).map(f, items) throughput through tp_pool_map,
+ *                      items/s (--payload int|str|bytes1k|double as the
+ *                      anchor; --payload map_int: the explicit integer API
+ *                      tp_pool_map_int; --chunksize 1: pool_map_chunksize1)
  *  pool_apply_async    N x apply_async(square, (i,)) then get() each, tasks/s
  *  pool_killed_worker  4 x apply_async(sleep 1 s) on Pool(2), SIGKILL one
  *                      worker after 0.5 s: how many results never arrive
  * Same defaults as the Python anchors; the pool is started and warmed up
- * before timing. map uses the packed integer path (tp_pool_map_int);
- * --generic 1 uses tp_pool_map over a payload of ints instead.
+ * before timing.
  */
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "bench.h"
@@ -36,6 +40,43 @@ static int b_sleeper(const tp_payload *args, tp_payload *res)
 }
 TP_TARGET(b_sleeper);
 
+static int b_upper(const tp_payload *args, tp_payload *res)
+{
+	const char *s;
+	char buf[256];
+	size_t i;
+	int rv = tp_payload_get_string(args, 0, &s);
+	if (rv != TP_OK)
+		return rv;
+	for (i = 0; s[i] != '\0' && i + 1 < sizeof(buf); i++)
+		buf[i] = (char)toupper((unsigned char)s[i]);
+	buf[i] = '\0';
+	return tp_payload_add_string(res, buf);
+}
+TP_TARGET(b_upper);
+
+static int b_bsum(const tp_payload *args, tp_payload *res)
+{
+	const void *d;
+	size_t len;
+	int64_t sum = 0;
+	int rv = tp_payload_get_bytes(args, 0, &d, &len);
+	if (rv != TP_OK)
+		return rv;
+	for (size_t i = 0; i < len; i++)
+		sum += ((const unsigned char *)d)[i];
+	return tp_payload_add_int(res, sum);
+}
+TP_TARGET(b_bsum);
+
+static int b_half(const tp_payload *args, tp_payload *res)
+{
+	double x;
+	int rv = tp_payload_get_double(args, 0, &x);
+	return rv ? rv : tp_payload_add_double(res, x * 0.5);
+}
+TP_TARGET(b_half);
+
 static int warm_up(tp_pool *pool, int procs)
 {
 	int64_t v[64];
@@ -45,65 +86,174 @@ static int warm_up(tp_pool *pool, int procs)
 	                       (size_t)(procs * 4 > 64 ? 64 : procs * 4), 0, v);
 }
 
-int bench_pool_map(int argc, char **argv)
+enum map_payload { P_INT, P_STR, P_BYTES1K, P_DOUBLE, P_MAPINT };
+
+static const char *const payload_names[] = {"int", "str", "bytes1k", "double",
+                                            "map_int"};
+
+/* The items of the map, as the Python anchor builds them. */
+static int map_items(enum map_payload k, long n, tp_payload **out)
 {
-	long cs = bench_opt_long(argc, argv, "chunksize", 0);
-	long n = bench_opt_long(argc, argv, "n", cs == 1 ? 100000 : 10000000);
-	long procs = bench_opt_long(argc, argv, "procs", 2);
-	tp_pool *pool;
-	int rv;
-	if (n < 0 || procs < 1 || cs < 0)
-		return 2;
-	int64_t *in = malloc(((size_t)n + 1) * sizeof(*in));
-	int64_t *out = malloc(((size_t)n + 1) * sizeof(*out));
-	if (in == NULL || out == NULL ||
-	    tp_pool_new(&pool, (int)procs, NULL, NULL, 0) != TP_OK)
-		return 1;
-	warm_up(pool, (int)procs);
-	double t0 = bench_now();
-	for (long i = 0; i < n; i++)
-		in[i] = i;
-	if (bench_opt_long(argc, argv, "generic", 0)) {
-		/* tp_pool_map over a payload of ints (the general path) */
-		tp_payload *items = NULL, *res = NULL;
-		rv = tp_payload_new(&items);
-		for (long i = 0; i < n && rv == TP_OK; i++)
-			rv = tp_payload_add_int(items, in[i]);
-		if (rv == TP_OK)
-			rv = tp_pool_map(pool, b_square, items, (size_t)cs,
-			                 &res);
-		for (long i = 0; i < n && rv == TP_OK; i++)
-			rv = tp_payload_get_int(res, (size_t)i, &out[i]);
-		tp_payload_free(items);
-		tp_payload_free(res);
-	} else {
-		rv = tp_pool_map_int(pool, b_square, in, (size_t)n, (size_t)cs,
-		                     out);
+	static unsigned char ones[1024];
+	char s[64];
+	int rv = tp_payload_new(out);
+	memset(ones, 1, sizeof(ones));
+	for (long i = 0; i < n && rv == TP_OK; i++) {
+		switch (k) {
+		case P_STR:
+			snprintf(s, sizeof(s), "item-%ld-abcdef", i);
+			rv = tp_payload_add_string(*out, s);
+			break;
+		case P_BYTES1K:
+			rv = tp_payload_add_bytes(*out, ones, sizeof(ones));
+			break;
+		case P_DOUBLE:
+			rv = tp_payload_add_double(*out, (double)i);
+			break;
+		default:
+			rv = tp_payload_add_int(*out, i);
+		}
 	}
-	double dt = bench_now() - t0;
-	tp_pool_free(pool);
+	return rv;
+}
+
+/* Checks the results as the Python anchor does. */
+static int map_check(enum map_payload k, long n, const tp_payload *res)
+{
 	unsigned __int128 sum = 0, want = (unsigned __int128)(n - 1) *
 	                                  (unsigned __int128)n *
 	                                  (unsigned __int128)(2 * n - 1) / 6;
-	for (long i = 0; i < n; i++)
+	char s[64];
+	const char *got;
+	int64_t x;
+	double d;
+	if ((long)tp_payload_count(res) != n)
+		return 0;
+	for (long i = 0; i < n; i++) {
+		switch (k) {
+		case P_STR:
+			snprintf(s, sizeof(s), "ITEM-%ld-ABCDEF", i);
+			if (tp_payload_get_string(res, (size_t)i, &got) ||
+			    strcmp(got, s) != 0)
+				return 0;
+			break;
+		case P_BYTES1K:
+			if (tp_payload_get_int(res, (size_t)i, &x) || x != 1024)
+				return 0;
+			break;
+		case P_DOUBLE:
+			if (tp_payload_get_double(res, (size_t)i, &d) ||
+			    d != (double)i * 0.5)
+				return 0;
+			break;
+		default:
+			if (tp_payload_get_int(res, (size_t)i, &x))
+				return 0;
+			sum += (unsigned __int128)x;
+		}
+	}
+	return k == P_STR || k == P_BYTES1K || k == P_DOUBLE || sum == want;
+}
+
+/* The explicit integer API: tp_pool_map_int over an int64 array. */
+static int map_int_api(tp_pool *pool, long n, long cs, double *dt)
+{
+	int64_t *in = malloc(((size_t)n + 1) * sizeof(*in));
+	int64_t *out = malloc(((size_t)n + 1) * sizeof(*out));
+	int rv = TP_ENOMEM;
+	if (in != NULL && out != NULL) {
+		double t0 = bench_now();
+		for (long i = 0; i < n; i++)
+			in[i] = i;
+		rv = tp_pool_map_int(pool, b_square, in, (size_t)n, (size_t)cs,
+		                     out);
+		*dt = bench_now() - t0;
+	}
+	unsigned __int128 sum = 0, want = (unsigned __int128)(n - 1) *
+	                                  (unsigned __int128)n *
+	                                  (unsigned __int128)(2 * n - 1) / 6;
+	for (long i = 0; rv == TP_OK && i < n; i++)
 		sum += (unsigned __int128)out[i];
+	if (rv == TP_OK && sum != want)
+		rv = TP_EPROTO;
 	free(in);
 	free(out);
-	if (rv != TP_OK || sum != want) {
-		fprintf(stderr, "pool_map: %s, sum %s\n", tp_strerror(rv),
-		        sum == want ? "ok" : "WRONG");
+	return rv;
+}
+
+/* tp_pool_map over a payload: the path a user's code takes. The int items
+ * are built inside the timing, as Python's list(range(n)) is. */
+static int map_general(tp_pool *pool, enum map_payload k, long n, long cs,
+                       double *dt)
+{
+	static const tp_target_fn fns[] = {b_square, b_upper, b_bsum, b_half};
+	tp_payload *items = NULL, *res = NULL;
+	double t0 = bench_now();
+	int rv = k == P_INT ? map_items(k, n, &items) : TP_OK;
+	if (k != P_INT) {
+		rv = map_items(k, n, &items);
+		t0 = bench_now();
+	}
+	if (rv == TP_OK)
+		rv = tp_pool_map(pool, fns[k], items, (size_t)cs, &res);
+	*dt = bench_now() - t0;
+	if (rv == TP_OK && !map_check(k, n, res))
+		rv = TP_EPROTO;
+	tp_payload_free(items);
+	tp_payload_free(res);
+	return rv;
+}
+
+int bench_pool_map(int argc, char **argv)
+{
+	static const long def_n[] = {10000000, 1000000, 100000, 2000000,
+	                             10000000};
+	const char *pl = bench_opt_str(argc, argv, "payload", "int");
+	long cs = bench_opt_long(argc, argv, "chunksize", 0);
+	long procs = bench_opt_long(argc, argv, "procs", 2);
+	enum map_payload k = P_INT;
+	tp_pool *pool;
+	double dt = 0;
+	int rv;
+	while (k <= P_MAPINT && strcmp(pl, payload_names[k]) != 0)
+		k++;
+	long n = k > P_MAPINT ? 0
+	                      : bench_opt_long(argc, argv, "n",
+	                                       cs == 1 ? 100000 : def_n[k]);
+	if (k > P_MAPINT || n < 1 || procs < 1 || cs < 0) {
+		fprintf(stderr, "pool_map: --payload int|str|bytes1k|double|"
+		                "map_int, --n >= 1, --procs >= 1, "
+		                "--chunksize >= 0\n");
+		return 2;
+	}
+	if (tp_pool_new(&pool, (int)procs, NULL, NULL, 0) != TP_OK)
+		return 1;
+	warm_up(pool, (int)procs);
+	rv = k == P_MAPINT ? map_int_api(pool, n, cs, &dt)
+	                   : map_general(pool, k, n, cs, &dt);
+	tp_pool_free(pool);
+	if (rv != TP_OK) {
+		fprintf(stderr, "pool_map: %s\n",
+		        rv == TP_EPROTO ? "WRONG results" : tp_strerror(rv));
 		return 1;
 	}
-	fprintf(stderr, "n=%ld chunksize=%s procs=%ld time=%.3fs\n", n,
-	        cs ? bench_opt_str(argc, argv, "chunksize", "") : "None", procs,
-	        dt);
-	if (cs == 1)
-		printf("pool_map_chunksize1 %.0f items/s\n", (double)n / dt);
-	else if (cs == 0)
-		printf("pool_map %.0f items/s\n", (double)n / dt);
-	else
-		printf("pool_map_chunksize%ld %.0f items/s\n", cs,
-		       (double)n / dt);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr,
+	        "n=%ld payload=%s chunksize=%s procs=%ld time=%.3fs "
+	        "parent_maxrss=%ldKiB\n",
+	        n, pl, cs ? bench_opt_str(argc, argv, "chunksize", "") : "None",
+	        procs, dt, ru.ru_maxrss);
+	char name[64] = "pool_map";
+	if (cs != 0)
+		snprintf(name, sizeof(name), "pool_map_chunksize%ld", cs);
+	if (k == P_MAPINT)
+		snprintf(name + strlen(name), sizeof(name) - strlen(name),
+		         "_int_api");
+	else if (k != P_INT)
+		snprintf(name + strlen(name), sizeof(name) - strlen(name),
+		         "_%s", pl);
+	printf("%s %.0f items/s\n", name, (double)n / dt);
 	return 0;
 }
 

@@ -12,44 +12,47 @@
 #include "troupe/troupe.h"
 
 static const struct bench_workload workloads[] = {
-    {"wire", "envelope encode+decode of a small payload (--n N)", bench_wire},
+    {"wire", "envelope encode+decode of a small payload (--n N)", "n#",
+     bench_wire},
     {"process_spawn",
      "start+join of a noop target (--method forkserver|spawn|fork, --n N)",
-     bench_process_spawn},
+     "method n# warmup#", bench_process_spawn},
     {"worker_rss", "VmRSS of idle children (--method M, --procs P)",
-     bench_worker_rss},
+     "method procs#", bench_worker_rss},
     {"manager_dict",
-     "set+get pairs on a manager dict from a child (--n N, --raw)",
+     "set+get pairs on a manager dict from a child (--n N, --raw)", "n# raw!",
      bench_manager_dict},
     {"value_lock",
      "2 processes increment a Value under its lock (--k N --procs P "
      "--reps R --raw 1 --access get|ptr)",
-     bench_value_lock},
-    {"sync_create", "create+free a shared Lock / Value (--n N)",
+     "k# procs# reps# raw# access", bench_value_lock},
+    {"sync_create", "create+free a shared Lock / Value (--n N)", "n#",
      bench_sync_create},
     {"queue_throughput",
      "P producers, C consumers (--payload int|bytes1k, --n N, "
      "--producers P, --consumers C)",
-     bench_queue},
+     "payload n# producers# consumers#", bench_queue},
     {"pipe_pingpong",
      "median pipe round trip (--n N, --warmup W, --raw, --bytes, --compare)",
-     bench_pipe},
+     "n# warmup# raw! bytes! compare!", bench_pipe},
     {"pool_map",
-     "Pool(P).map(square, range(N)) items/s (--n --procs --chunksize)",
-     bench_pool_map},
+     "Pool(P).map(f, N items) items/s through tp_pool_map (--payload "
+     "int|str|bytes1k|double, --n, --procs, --chunksize; --payload "
+     "map_int: tp_pool_map_int)",
+     "payload n# procs# chunksize#", bench_pool_map},
     {"pool_apply_async", "N x apply_async(square) then get (--n --procs)",
-     bench_pool_apply_async},
+     "n# procs#", bench_pool_apply_async},
     {"pool_killed_worker",
      "SIGKILL a worker under 4 x 1 s tasks: lost results (--tasks "
-     "--task-s --kill-after)",
-     bench_pool_killed_worker},
+     "--task-s --kill-after --timeout)",
+     "tasks# task-s kill-after timeout", bench_pool_killed_worker},
     {"supervisor_restart",
-     "kill -9 of a permanent child to its replacement ready (--n N)",
+     "kill -9 of a permanent child to its replacement ready (--n N)", "n#",
      bench_supervisor_restart},
     {"log_throughput",
      "records/s from 2 processes into one file through the logging "
      "actor (--n N per process, --procs P, --block MS, --file PATH)",
-     bench_log},
+     "n# procs# block# file", bench_log},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -100,6 +103,61 @@ static void usage(FILE *out)
 		        workloads[i].help);
 }
 
+/*
+ * Finds "NAME" in the workload's option list (space-separated names, "#"
+ * after a name: an integer value, "!": a flag without a value, nothing: a
+ * string value). Returns the suffix character, or -1 when unknown.
+ */
+static int opt_kind(const char *opts, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = opts; *p != '\0';) {
+		size_t k = strcspn(p, " ");
+		size_t base =
+		    k > 0 && (p[k - 1] == '#' || p[k - 1] == '!') ? k - 1 : k;
+		if (base == n && strncmp(p, name, n) == 0)
+			return base < k ? p[base] : 0;
+		p += k;
+		p += *p == ' ';
+	}
+	return -1;
+}
+
+/* Refuses any option the workload does not take, or a bad value. */
+static int check_opts(const struct bench_workload *w, int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		int kind =
+		    strncmp(a, "--", 2) == 0 ? opt_kind(w->opts, a + 2) : -1;
+		char *end;
+		if (kind < 0) {
+			fprintf(stderr,
+			        "troupe-bench %s: unknown option '%s' "
+			        "(options: %s)\n",
+			        w->name, a, w->opts);
+			return 2;
+		}
+		if (kind == '!')
+			continue;
+		if (i + 1 >= argc) {
+			fprintf(stderr, "troupe-bench %s: %s needs a value\n",
+			        w->name, a);
+			return 2;
+		}
+		a = argv[++i];
+		if (kind == '#' &&
+		    (strtol(a, &end, 10), *a == '\0' || *end != '\0')) {
+			fprintf(stderr,
+			        "troupe-bench %s: %s takes an integer, not "
+			        "'%s'\n",
+			        w->name, argv[i - 1], a);
+			return 2;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int rv = tp_init(NULL); /* in a spawned child: runs it, never returns */
@@ -115,7 +173,9 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < N_WORKLOADS; i++) {
 		if (strcmp(argv[1], workloads[i].name) == 0) {
-			rv = workloads[i].run(argc - 1, argv + 1);
+			rv = check_opts(&workloads[i], argc, argv);
+			if (rv == 0)
+				rv = workloads[i].run(argc - 1, argv + 1);
 			tp_fini();
 			return rv;
 		}

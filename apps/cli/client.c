@@ -171,12 +171,12 @@ static int shutdown_daemon(const struct cli_opts *o)
 int cli_socket_of_config(struct cli_opts *o)
 {
 	struct cfg *c = calloc(1, sizeof(*c));
-	char err[700];
+	char err[8192];
 	if (c == NULL)
 		return 1;
 	if (cfg_load(o->config, c, err, sizeof(err)) != 0) {
-		fprintf(stderr, "troupe: %s\n", err);
-		free(c);
+		fprintf(stderr, "%s\n", err);
+		cfg_free(c);
 		return 2;
 	}
 	if (o->socket[0] == '\0') {
@@ -185,7 +185,7 @@ int cli_socket_of_config(struct cli_opts *o)
 		else
 			cli_default_socket(o->socket, sizeof(o->socket));
 	}
-	free(c);
+	cfg_free(c);
 	return 0;
 }
 

@@ -1,330 +1,92 @@
 /*
- * config.c - the supervisord-style INI file of `troupe supervise`, parsed
- * with libinih (see docs/dependencies.md).
+ * config.c - the config file of `troupe supervise`: troupe's own sections
+ * and supervisord's, read as a whole (ini.c) before the daemon starts
+ * anything. docs/supervisor.md has every key with its supervisord name.
  *
- *   [supervisor]              the root: strategy, intensity, period (ms),
- *                             socket, http (host:port for /metrics),
- *                             logfile, loglevel (the logging actor's)
- *   [group:NAME]              a nested supervisor: strategy, intensity,
- *                             period, restart, parent (another group)
- *   [program:NAME]            a child: command, group, restart, shutdown
- *                             (ms | brutal_kill | infinity), type, ready
- *                             (started | notify), startsecs (seconds),
- *                             start_timeout (ms), stopsignal, directory,
- *                             environment (K=V,K=V), log
+ *   [supervisor] / [supervisord]  the root: strategy, intensity, period
+ *                  (ms), auto_shutdown, socket, http (/metrics), logfile
+ *                  (+ _maxbytes, _backups), loglevel, pidfile, umask,
+ *                  environment (for every program), minfds
+ *   [unix_http_server]   file = the control socket
+ *   [group:NAME]   a nested supervisor: strategy, intensity, period,
+ *                  restart, parent, auto_shutdown, priority, programs
+ *   [program:NAME] a program (config_prog.c)
+ *   [include]      files = globs, relative to the including file
+ *   [supervisorctl], [rpcinterface:x], [inet_http_server]: accepted, said
+ *                  to be unused
  *
- * Values may use %(here)s (the file's directory) and %(ENV_NAME)s. Every
- * error names the file and line, and the file is checked as a whole before
- * the daemon starts anything.
+ * Every error of the file is reported in one run, each as FILE:LINE with a
+ * hint (the other name of a key, the allowed values).
  */
 #include <ctype.h>
 #include <errno.h>
-#include <ini.h>
-#include <libgen.h>
-#include <signal.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "config_int.h"
 
-struct parse {
-	struct cfg *c;
-	FILE *f;
-	int line;
-	char here[512];
-	char err[256];
-	int err_line;
-	char cur[128]; /* the section being read */
-	char seen[CFG_MAX_PROGS + CFG_MAX_GROUPS + 1][72]; /* headers */
-	int nseen;
-};
-
-/* inih merges a repeated section into the first: catch it on the raw
- * header line. */
-static void check_header(struct parse *p, const char *line)
+static void vsay(struct parse *p, char *buf, size_t *len, size_t cap,
+                 const char *file, int line, const char *fmt, va_list ap)
 {
-	while (*line == ' ' || *line == '\t')
-		line++;
-	const char *end = strchr(line, ']');
-	if (*line != '[' || end == NULL || p->err[0])
-		return;
-	int n = (int)(end - line - 1);
-	for (int i = 0; i < p->nseen; i++) {
-		if ((int)strlen(p->seen[i]) == n &&
-		    strncmp(p->seen[i], line + 1, (size_t)n) == 0) {
-			snprintf(p->err, sizeof(p->err),
-			         "duplicate section [%.*s]", n, line + 1);
-			p->err_line = p->line;
+	char msg[700];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int n = line > 0
+	            ? snprintf(buf + *len, cap - *len, "%s:%d: %s\n", file,
+	                       line, msg)
+	            : snprintf(buf + *len, cap - *len, "%s: %s\n", file, msg);
+	if (n > 0 && (size_t)n < cap - *len)
+		*len += (size_t)n;
+	(void)p;
+}
+
+void cfg_err(struct parse *p, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	if (p->elen + 1024 > p->ecap) {
+		size_t cap = p->ecap ? p->ecap * 2 : 4096;
+		char *e = realloc(p->errs, cap);
+		if (e == NULL)
 			return;
-		}
+		p->errs = e;
+		p->ecap = cap;
 	}
-	if (p->nseen < (int)(sizeof(p->seen) / sizeof(p->seen[0])))
-		snprintf(p->seen[p->nseen++], sizeof(p->seen[0]), "%.*s", n,
-		         line + 1);
+	va_start(ap, fmt);
+	vsay(p, p->errs, &p->elen, p->ecap, file, line, fmt, ap);
+	va_end(ap);
+	p->nerr++;
 }
 
-static char *reader(char *str, int num, void *stream)
+void cfg_note(struct parse *p, const char *file, int line, const char *fmt, ...)
 {
-	struct parse *p = stream;
-	char *r = fgets(str, num, p->f);
-	if (r == NULL)
-		return NULL;
-	p->line++;
-	check_header(p, str);
-	size_t n = strlen(str);
-	if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(p->f) &&
-	    p->err[0] == '\0') {
-		snprintf(p->err, sizeof(p->err), "line too long (max %d)",
-		         num - 2);
-		p->err_line = p->line;
-	}
-	return r;
+	va_list ap;
+	size_t len = strlen(p->c->notes);
+	va_start(ap, fmt);
+	vsay(p, p->c->notes, &len, sizeof(p->c->notes), file, line, fmt, ap);
+	va_end(ap);
 }
 
-static int fail(struct parse *p, const char *fmt, const char *a, const char *b)
+static void ini_error(void *arg, const char *file, int line, const char *fmt,
+                      ...)
 {
-	if (p->err[0] == '\0') {
-		snprintf(p->err, sizeof(p->err), fmt, a, b);
-		p->err_line = p->line;
-	}
-	return 0;
+	struct parse *p = arg;
+	char msg[700];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfg_err(p, file, line, "%s", msg);
 }
 
-/* Expands %(here)s and %(ENV_X)s into out. */
-static int expand(struct parse *p, const char *v, char *out, size_t len)
-{
-	size_t k = 0;
-	while (*v) {
-		const char *val = NULL;
-		const char *end;
-		char name[128];
-		if (v[0] == '%' && v[1] == '(' && (end = strstr(v, ")s"))) {
-			snprintf(name, sizeof(name), "%.*s", (int)(end - v - 2),
-			         v + 2);
-			if (strcmp(name, "here") == 0)
-				val = p->here;
-			else if (strncmp(name, "ENV_", 4) == 0)
-				val = getenv(name + 4);
-			if (val == NULL)
-				return fail(p, "unknown or unset %%(%s)s", name,
-				            NULL);
-			size_t n = strlen(val);
-			if (k + n >= len)
-				return fail(p, "value too long", NULL, NULL);
-			memcpy(out + k, val, n);
-			k += n;
-			v = end + 2;
-			continue;
-		}
-		if (k + 1 >= len)
-			return fail(p, "value too long", NULL, NULL);
-		out[k++] = *v++;
-	}
-	out[k] = '\0';
-	return 1;
-}
-
-/* Copies v into dst, refusing what does not fit. */
-static int setstr(struct parse *p, char *dst, size_t size, const char *v)
-{
-	if (strlen(v) >= size)
-		return fail(p, "value too long: '%.40s...'", v, NULL);
-	memcpy(dst, v, strlen(v) + 1);
-	return 1;
-}
-
-static int parse_int(const char *v, long min, long max, long *out)
-{
-	char *end;
-	errno = 0;
-	long x = strtol(v, &end, 10);
-	if (errno || end == v || *end != '\0' || x < min || x > max)
-		return 0;
-	*out = x;
-	return 1;
-}
-
-static int parse_strategy(const char *v, tp_strategy *s)
-{
-	for (int i = TP_ONE_FOR_ONE; i <= TP_SIMPLE_ONE_FOR_ONE; i++)
-		if (strcmp(v, tp_strategy_name((tp_strategy)i)) == 0) {
-			*s = (tp_strategy)i;
-			return 1;
-		}
-	return 0;
-}
-
-static int parse_restart(const char *v, tp_restart *r)
-{
-	for (int i = TP_PERMANENT; i <= TP_TEMPORARY; i++)
-		if (strcmp(v, tp_restart_name((tp_restart)i)) == 0) {
-			*r = (tp_restart)i;
-			return 1;
-		}
-	return 0;
-}
-
-/* strategy/intensity/period shared by [supervisor] and [group:]. */
-static int sup_key(struct parse *p, tp_sup_flags *f, const char *k,
-                   const char *v)
-{
-	long x;
-	if (strcmp(k, "strategy") == 0) {
-		if (!parse_strategy(v, &f->strategy))
-			return fail(p, "bad strategy '%s'", v, NULL);
-		return 1;
-	}
-	if (strcmp(k, "intensity") == 0) {
-		if (!parse_int(v, 0, 1000000, &x))
-			return fail(p, "bad intensity '%s'", v, NULL);
-		f->intensity = (int)x;
-		return 1;
-	}
-	if (strcmp(k, "period") == 0) {
-		if (!parse_int(v, 1, 86400000, &x))
-			return fail(p, "bad period '%s' (ms)", v, NULL);
-		f->period_ms = (int)x;
-		return 1;
-	}
-	return -1;
-}
-
-/* Splits a command line on blanks, honouring '...' and "..." quotes. */
-static int split(char *buf, char **argv, int max)
-{
-	int n = 0;
-	char *r = buf, *w = buf;
-	while (*r) {
-		while (isspace((unsigned char)*r))
-			r++;
-		if (*r == '\0')
-			break;
-		if (n == max - 1)
-			return -1;
-		argv[n++] = w;
-		char q = 0;
-		while (*r && (q || !isspace((unsigned char)*r))) {
-			if (!q && (*r == '\'' || *r == '"'))
-				q = *r++;
-			else if (q && *r == q)
-				q = 0, r++;
-			else
-				*w++ = *r++;
-		}
-		if (q)
-			return -1;
-		if (*r)
-			r++;
-		*w++ = '\0';
-	}
-	argv[n] = NULL;
-	return n;
-}
-
-static int split_env(struct cfg_prog *pr, const char *v)
-{
-	int n = 0;
-	if (strlen(v) >= sizeof(pr->envraw))
-		return 0;
-	snprintf(pr->envraw, sizeof(pr->envraw), "%s", v);
-	snprintf(pr->env_buf, sizeof(pr->env_buf), "%s", v);
-	for (char *t = strtok(pr->env_buf, ","); t; t = strtok(NULL, ",")) {
-		while (isspace((unsigned char)*t))
-			t++;
-		if (strchr(t, '=') == NULL || n == 31)
-			return 0;
-		pr->env[n++] = t;
-	}
-	pr->env[n] = NULL;
-	pr->spec.env = pr->env;
-	return 1;
-}
-
-static int prog_key2(struct parse *p, struct cfg_prog *pr, const char *k,
-                     const char *v)
-{
-	long x;
-	if (strcmp(k, "start_timeout") == 0) {
-		if (!parse_int(v, 1, 86400000, &x))
-			return fail(p, "bad start_timeout '%s' (ms)", v, NULL);
-		pr->spec.start_timeout_ms = (int)x;
-	} else if (strcmp(k, "startsecs") == 0) {
-		char *end;
-		double s = strtod(v, &end);
-		if (end == v || *end || s < 0 || s > 86400)
-			return fail(p, "bad startsecs '%s'", v, NULL);
-		pr->spec.startsecs_ms = (int)(s * 1000);
-	} else if (strcmp(k, "stopsignal") == 0) {
-		if ((pr->spec.stop_signal = cli_signal(v)) == 0)
-			return fail(p, "bad stopsignal '%s'", v, NULL);
-	} else if (strcmp(k, "directory") == 0) {
-		if (!setstr(p, pr->directory, sizeof(pr->directory), v))
-			return 0;
-		pr->spec.cwd = pr->directory;
-	} else if (strcmp(k, "environment") == 0) {
-		if (!split_env(pr, v))
-			return fail(p, "bad environment '%s'", v, NULL);
-	} else if (strcmp(k, "actor") == 0) {
-		if (!setstr(p, pr->actor, sizeof(pr->actor), v))
-			return 0;
-	} else if (strcmp(k, "log") == 0) {
-		if (!setstr(p, pr->log, sizeof(pr->log), v))
-			return 0;
-		pr->spec.log_path = pr->log;
-	} else {
-		return fail(p, "unknown key '%s' in [program:%s]", k, pr->name);
-	}
-	return 1;
-}
-
-static int prog_key(struct parse *p, struct cfg_prog *pr, const char *k,
-                    const char *v)
-{
-	long x;
-	if (strcmp(k, "command") == 0) {
-		if (!setstr(p, pr->command, sizeof(pr->command), v))
-			return 0;
-		snprintf(pr->argv_buf, sizeof(pr->argv_buf), "%s", v);
-		if (split(pr->argv_buf, pr->argv, 64) <= 0)
-			return fail(p, "bad command '%s'", v, NULL);
-	} else if (strcmp(k, "group") == 0) {
-		return setstr(p, pr->group, sizeof(pr->group), v);
-	} else if (strcmp(k, "restart") == 0) {
-		if (!parse_restart(v, &pr->spec.restart))
-			return fail(p, "bad restart '%s'", v, NULL);
-	} else if (strcmp(k, "shutdown") == 0) {
-		if (strcmp(v, "brutal_kill") == 0)
-			pr->spec.shutdown_ms = TP_SHUTDOWN_BRUTAL;
-		else if (strcmp(v, "infinity") == 0)
-			pr->spec.shutdown_ms = TP_SHUTDOWN_INFINITY;
-		else if (parse_int(v, 1, 86400000, &x))
-			pr->spec.shutdown_ms = (int)x;
-		else
-			return fail(p, "bad shutdown '%s'", v, NULL);
-	} else if (strcmp(k, "type") == 0) {
-		if (strcmp(v, "worker") == 0)
-			pr->spec.type = TP_WORKER;
-		else if (strcmp(v, "supervisor") == 0)
-			pr->spec.type = TP_SUPERVISOR;
-		else
-			return fail(p, "bad type '%s'", v, NULL);
-	} else if (strcmp(k, "ready") == 0) {
-		if (strcmp(v, "started") == 0)
-			pr->spec.ready = TP_READY_STARTED;
-		else if (strcmp(v, "notify") == 0)
-			pr->spec.ready = TP_READY_NOTIFY;
-		else
-			return fail(p, "bad ready '%s'", v, NULL);
-	} else {
-		return prog_key2(p, pr, k, v);
-	}
-	return 1;
-}
-
-static int valid_name(const char *n)
+int cfg_valid_name(const char *n)
 {
 	if (n[0] == '\0' || strlen(n) >= 64)
 		return 0;
@@ -335,157 +97,641 @@ static int valid_name(const char *n)
 	return 1;
 }
 
-static int new_section(struct parse *p, const char *sec)
+struct cfg_group *cfg_new_group(struct parse *p, const char *name,
+                                const char *file, int line)
 {
 	struct cfg *c = p->c;
-	const char *name = strchr(sec, ':');
-	if (strcmp(sec, "supervisor") == 0 || sec[0] == '\0')
-		return 1;
-	if (name == NULL || !valid_name(name + 1))
-		return fail(p, "bad section [%s]", sec, NULL);
-	name++;
-	if (cfg_prog(c, name) || cfg_group(c, name))
-		return fail(p, "duplicate name '%s'", name, NULL);
-	if (strncmp(sec, "program:", 8) == 0) {
-		if (c->nprogs == CFG_MAX_PROGS)
-			return fail(p, "too many programs", NULL, NULL);
-		struct cfg_prog *pr = &c->progs[c->nprogs++];
-		tp_child_spec d = TP_CHILD_SPEC_INIT;
-		snprintf(pr->name, sizeof(pr->name), "%s", name);
-		pr->spec = d;
-		pr->spec.id = pr->name;
-		pr->spec.argv = pr->argv;
-		pr->line = p->line;
-		return 1;
+	if (c->ngroups == CFG_MAX_GROUPS) {
+		cfg_err(p, file, line, "too many groups (max %d)",
+		        CFG_MAX_GROUPS);
+		return NULL;
 	}
-	if (strncmp(sec, "group:", 6) == 0) {
-		if (c->ngroups == CFG_MAX_GROUPS)
-			return fail(p, "too many groups", NULL, NULL);
-		struct cfg_group *g = &c->groups[c->ngroups++];
-		tp_sup_flags d = TP_SUP_FLAGS_INIT;
-		snprintf(g->name, sizeof(g->name), "%s", name);
-		g->flags = d;
-		g->line = p->line;
-		return 1;
-	}
-	return fail(p, "unknown section [%s]", sec, NULL);
+	struct cfg_group *g = &c->groups[c->ngroups++];
+	tp_sup_flags d = TP_SUP_FLAGS_INIT;
+	memset(g, 0, sizeof(*g));
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	snprintf(g->file, sizeof(g->file), "%s", file);
+	g->flags = d;
+	g->line = line;
+	g->priority = 999;
+	g->order = p->order;
+	return g;
 }
 
-static int handler(void *user, const char *sec, const char *key,
-                   const char *raw)
+static int parse_strategy(const char *v, tp_strategy *s)
 {
-	struct parse *p = user;
+	for (int i = TP_ONE_FOR_ONE; i <= TP_SIMPLE_ONE_FOR_ONE; i++)
+		if (strcmp(v, tp_strategy_name((tp_strategy)i)) == 0)
+			return *s = (tp_strategy)i, 1;
+	return 0;
+}
+
+/* strategy, intensity, period, auto_shutdown: [supervisor] and [group:].
+ * 1 read, 0 bad value (reported), -1 not one of them. */
+static int sup_key(struct parse *p, tp_sup_flags *f, const struct ini_sect *s,
+                   const struct ini_kv *kv)
+{
+	static const char *autos[] = {"never", "any_significant",
+	                              "all_significant"};
+	const char *k = kv->key, *v = kv->value;
+	long x;
+	if (strcmp(k, "strategy") == 0) {
+		if (parse_strategy(v, &f->strategy))
+			return 1;
+		cfg_err(p, s->file, kv->line,
+		        "bad strategy '%s' (allowed: one_for_one, one_for_all, "
+		        "rest_for_one, simple_one_for_one)",
+		        v);
+	} else if (strcmp(k, "intensity") == 0) {
+		if (cv_long(v, 0, 1000000, &x))
+			return f->intensity = (int)x, 1;
+		cfg_err(p, s->file, kv->line,
+		        "bad intensity '%s' (restarts allowed in a period, "
+		        ">= 0)",
+		        v);
+	} else if (strcmp(k, "period") == 0) {
+		if (cv_long(v, 1, 86400000, &x))
+			return f->period_ms = (int)x, 1;
+		cfg_err(p, s->file, kv->line,
+		        "bad period '%s' (milliseconds, 1 to 86400000)", v);
+	} else if (strcmp(k, "auto_shutdown") == 0) {
+		for (int i = 0; i < 3; i++)
+			if (strcmp(v, autos[i]) == 0)
+				return f->auto_shutdown = (tp_auto_shutdown)i,
+				       1;
+		cfg_err(p, s->file, kv->line,
+		        "bad auto_shutdown '%s' (allowed: never, "
+		        "any_significant, all_significant)",
+		        v);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static void unknown(struct parse *p, const struct ini_sect *s,
+                    const struct ini_kv *kv, const char *const *known)
+{
+	const char *near = cv_suggest(kv->key, known);
+	if (near != NULL)
+		cfg_err(p, s->file, kv->line,
+		        "unknown key '%s' in [%s] (did you mean '%s'?)",
+		        kv->key, s->name, near);
+	else
+		cfg_err(p, s->file, kv->line, "unknown key '%s' in [%s]",
+		        kv->key, s->name);
+}
+
+static void setstr(struct parse *p, const struct ini_sect *s,
+                   const struct ini_kv *kv, char *dst, size_t size)
+{
+	if (strlen(kv->value) >= size)
+		cfg_err(p, s->file, kv->line, "%s: too long (max %zu bytes)",
+		        kv->key, size - 1);
+	else
+		memcpy(dst, kv->value, strlen(kv->value) + 1);
+}
+
+/* A Unix socket path must fit sockaddr_un (107 bytes on Linux). */
+static void socket_key(struct parse *p, const struct ini_sect *s,
+                       const struct ini_kv *kv)
+{
+	struct sockaddr_un un;
+	if (strlen(kv->value) >= sizeof(un.sun_path)) {
+		cfg_err(p, s->file, kv->line,
+		        "%s: the socket path is %zu bytes, over the Unix "
+		        "limit of %zu",
+		        kv->key, strlen(kv->value), sizeof(un.sun_path) - 1);
+		return;
+	}
+	setstr(p, s, kv, p->c->socket, sizeof(p->c->socket));
+	p->c->socket_line = kv->line;
+}
+
+static int loglevel(const char *v, int *out)
+{
+	/* supervisord's names first, then troupe's (troupe/log.h). */
+	static const struct {
+		const char *n;
+		int l;
+	} t[] = {{"critical", TP_LOG_CRITICAL},
+	         {"warn", TP_LOG_WARNING},
+	         {"trace", TP_LOG_DEBUG},
+	         {"blather", TP_LOG_DEBUG}};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcasecmp(v, t[i].n) == 0)
+			return *out = t[i].l, 1;
+	return tp_log_level_parse(v, out) == TP_OK;
+}
+
+static const char *const root_keys[] = {"strategy",
+                                        "intensity",
+                                        "period",
+                                        "auto_shutdown",
+                                        "socket",
+                                        "http",
+                                        "logfile",
+                                        "logfile_maxbytes",
+                                        "logfile_backups",
+                                        "loglevel",
+                                        "pidfile",
+                                        "umask",
+                                        "environment",
+                                        "minfds",
+                                        "nodaemon",
+                                        "minprocs",
+                                        "user",
+                                        "directory",
+                                        "childlogdir",
+                                        "identifier",
+                                        "strip_ansi",
+                                        "nocleanup",
+                                        "silent",
+                                        NULL};
+
+static void root_key2(struct parse *p, const struct ini_sect *s,
+                      const struct ini_kv *kv)
+{
 	struct cfg *c = p->c;
-	char v[1024];
-	const char *name = strchr(sec, ':');
-	if (p->err[0])
-		return 0;
-	if (strcmp(sec, p->cur) != 0) {
-		/* inih reports sections through their keys: a new name is a
-		 * new section (an empty one is never seen, and harmless). */
-		snprintf(p->cur, sizeof(p->cur), "%s", sec);
-		if (!new_section(p, sec))
-			return 0;
+	const char *k = kv->key, *v = kv->value;
+	long x;
+	int m;
+	if (strcmp(k, "umask") == 0) {
+		if (cv_octal(v, &m))
+			umask((mode_t)m);
+		else
+			cfg_err(p, s->file, kv->line,
+			        "bad umask '%s' (octal, such as 022)", v);
+	} else if (strcmp(k, "minfds") == 0) {
+		struct rlimit rl;
+		if (!cv_long(v, 1, 1 << 30, &x))
+			cfg_err(p, s->file, kv->line, "bad minfds '%s'", v);
+		else if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		         rl.rlim_cur < (rlim_t)x) {
+			rl.rlim_cur =
+			    (rlim_t)x < rl.rlim_max ? (rlim_t)x : rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	} else if (strcmp(k, "environment") == 0) {
+		setstr(p, s, kv, c->progs_env, sizeof(c->progs_env));
+	} else if (strcmp(k, "nodaemon") == 0 || strcmp(k, "minprocs") == 0 ||
+	           strcmp(k, "user") == 0 || strcmp(k, "directory") == 0 ||
+	           strcmp(k, "childlogdir") == 0 ||
+	           strcmp(k, "identifier") == 0 ||
+	           strcmp(k, "strip_ansi") == 0 ||
+	           strcmp(k, "nocleanup") == 0 || strcmp(k, "silent") == 0) {
+		cfg_note(p, s->file, kv->line,
+		         "[%s] %s is accepted and not used (troupe runs in the "
+		         "foreground unless --detach; logs go to logfile)",
+		         s->name, k);
+	} else {
+		unknown(p, s, kv, root_keys);
 	}
-	if (sec[0] == '\0')
-		return fail(p, "'%s' outside of any section", key, NULL);
-	if (!expand(p, raw, v, sizeof(v)))
-		return 0;
-	if (strcmp(sec, "supervisor") == 0) {
-		int r = sup_key(p, &c->root, key, v);
-		if (r >= 0)
-			return r;
-		if (strcmp(key, "socket") == 0)
-			return setstr(p, c->socket, sizeof(c->socket), v);
-		else if (strcmp(key, "http") == 0)
-			return setstr(p, c->http, sizeof(c->http), v);
-		else if (strcmp(key, "logfile") == 0)
-			return setstr(p, c->logfile, sizeof(c->logfile), v);
-		else if (strcmp(key, "loglevel") == 0) {
-			if (tp_log_level_parse(v, &c->loglevel) != TP_OK)
-				return fail(p, "bad loglevel '%s'", v, NULL);
-		} else
-			return fail(p, "unknown key '%s' in [supervisor]", key,
-			            NULL);
+}
+
+static void root_key(struct parse *p, const struct ini_sect *s,
+                     const struct ini_kv *kv)
+{
+	struct cfg *c = p->c;
+	const char *k = kv->key, *v = kv->value;
+	long x;
+	if (sup_key(p, &c->root, s, kv) >= 0)
+		return;
+	if (strcmp(k, "socket") == 0) {
+		socket_key(p, s, kv);
+	} else if (strcmp(k, "http") == 0) {
+		if (metrics_loopback(v))
+			setstr(p, s, kv, c->http, sizeof(c->http));
+		else
+			cfg_err(
+			    p, s->file, kv->line,
+			    "bad http '%s' (HOST:PORT with a loopback host: "
+			    "127.0.0.1, localhost or [::1]; port 0 picks "
+			    "one)",
+			    v);
+	} else if (strcmp(k, "logfile") == 0) {
+		setstr(p, s, kv, c->logfile, sizeof(c->logfile));
+	} else if (strcmp(k, "logfile_maxbytes") == 0) {
+		if (!cv_bytes(v, &c->log_max_bytes))
+			cfg_err(p, s->file, kv->line,
+			        "bad logfile_maxbytes '%s' (1024, 1KB, 50MB, "
+			        "1GB)",
+			        v);
+	} else if (strcmp(k, "logfile_backups") == 0) {
+		if (cv_long(v, 0, 1000, &x))
+			c->log_backups = (unsigned)x;
+		else
+			cfg_err(p, s->file, kv->line,
+			        "bad logfile_backups '%s' (0 to 1000)", v);
+	} else if (strcmp(k, "loglevel") == 0) {
+		if (!loglevel(v, &c->loglevel))
+			cfg_err(p, s->file, kv->line,
+			        "bad loglevel '%s' (allowed: critical, error, "
+			        "warn, info, debug)",
+			        v);
+	} else if (strcmp(k, "pidfile") == 0) {
+		setstr(p, s, kv, c->pidfile, sizeof(c->pidfile));
+	} else {
+		root_key2(p, s, kv);
+	}
+}
+
+static const char *const group_keys[] = {
+    "strategy", "intensity", "period",   "auto_shutdown", "parent",
+    "restart",  "priority",  "programs", "instances",     NULL};
+
+static void group_section(struct parse *p, const struct ini_sect *s,
+                          const char *name)
+{
+	struct cfg_group *g = cfg_new_group(p, name, s->file, s->line);
+	long x;
+	for (int i = 0; g != NULL && i < s->nkv; i++) {
+		const struct ini_kv *kv = &s->kv[i];
+		const char *k = kv->key, *v = kv->value;
+		if (sup_key(p, &g->flags, s, kv) >= 0 ||
+		    strcmp(k, "programs") == 0)
+			continue;
+		if (strcmp(k, "parent") == 0) {
+			setstr(p, s, kv, g->parent, sizeof(g->parent));
+		} else if (strcmp(k, "instances") == 0) {
+			if (cv_long(v, 0, 1000, &x))
+				g->instances = (int)x;
+			else
+				cfg_err(p, s->file, kv->line,
+				        "bad instances '%s' (0 to 1000)", v);
+		} else if (strcmp(k, "priority") == 0) {
+			if (cv_long(v, -1000000, 1000000, &x))
+				g->priority = (int)x;
+			else
+				cfg_err(p, s->file, kv->line,
+				        "bad priority '%s' (an integer)", v);
+		} else if (strcmp(k, "restart") == 0) {
+			int ok = 0;
+			for (int r = TP_PERMANENT; r <= TP_TEMPORARY; r++)
+				if (strcmp(v, tp_restart_name((tp_restart)r)) ==
+				    0)
+					g->restart = (tp_restart)r, ok = 1;
+			if (!ok)
+				cfg_err(p, s->file, kv->line,
+				        "bad restart '%s' (allowed: permanent, "
+				        "transient, temporary)",
+				        v);
+		} else {
+			unknown(p, s, kv, group_keys);
+		}
+	}
+}
+
+/* [include] files = globs relative to the including file's directory. */
+static int include(struct parse *p, const struct ini_sect *sect)
+{
+	struct ini_sect copy = *sect; /* p->doc.s moves as files are read */
+	const struct ini_sect *s = &copy;
+	char dir[PATH_MAX], pat[PATH_MAX + 256], *save = NULL;
+	for (int i = 0; i < s->nkv; i++) {
+		const struct ini_kv *kv = &s->kv[i];
+		if (strcmp(kv->key, "files") != 0) {
+			static const char *const k[] = {"files", NULL};
+			unknown(p, s, kv, k);
+			continue;
+		}
+		snprintf(dir, sizeof(dir), "%s", s->file);
+		char *slash = strrchr(dir, '/');
+		if (slash != NULL)
+			*slash = '\0';
+		else
+			snprintf(dir, sizeof(dir), ".");
+		char *list = strdup(kv->value);
+		if (list == NULL)
+			return -1;
+		for (char *t = strtok_r(list, " \t\n", &save); t;
+		     t = strtok_r(NULL, " \t\n", &save)) {
+			glob_t g;
+			if (t[0] == '/')
+				snprintf(pat, sizeof(pat), "%s", t);
+			else
+				snprintf(pat, sizeof(pat), "%s/%s", dir, t);
+			if (glob(pat, 0, NULL, &g) != 0)
+				continue; /* supervisord: no match is fine */
+			for (size_t j = 0; j < g.gl_pathc; j++) {
+				if (p->doc.nfiles >= 256) {
+					cfg_err(p, s->file, kv->line,
+					        "more than 256 files included "
+					        "(an include loop?)");
+					break;
+				}
+				if (ini_read(&p->doc, g.gl_pathv[j], ini_error,
+				             p) != 0) {
+					globfree(&g);
+					free(list);
+					return -1;
+				}
+			}
+			globfree(&g);
+		}
+		free(list);
+	}
+	return 0;
+}
+
+static const char *after_colon(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return strncmp(name, prefix, n) == 0 ? name + n : NULL;
+}
+
+/* Which [group:x] lists program name in `programs =`; NULL: none. */
+static const char *member_of(struct parse *p, const char *name)
+{
+	const char *found = NULL;
+	for (int i = 0; i < p->doc.n; i++) {
+		const struct ini_sect *s = &p->doc.s[i];
+		const char *g = after_colon(s->name, "group:");
+		const char *list = g ? ini_get(s, "programs", NULL) : NULL;
+		if (list == NULL)
+			continue;
+		char *dup = strdup(list), *save = NULL;
+		for (char *t = dup ? strtok_r(dup, ", \t\n", &save) : NULL; t;
+		     t = strtok_r(NULL, ", \t\n", &save))
+			if (strcmp(t, name) == 0)
+				found = g;
+		free(dup);
+	}
+	return found;
+}
+
+static int ignored_section(struct parse *p, const struct ini_sect *s)
+{
+	if (strcmp(s->name, "supervisorctl") == 0 ||
+	    after_colon(s->name, "rpcinterface:") != NULL)
+		return 1; /* the client's, and supervisord's XML-RPC */
+	if (strcmp(s->name, "inet_http_server") == 0) {
+		cfg_note(p, s->file, s->line,
+		         "[inet_http_server] is not used: troupe is driven "
+		         "through its Unix socket; [supervisor] http = "
+		         "HOST:PORT serves /metrics");
 		return 1;
 	}
-	if (strncmp(sec, "group:", 6) == 0) {
-		struct cfg_group *g = cfg_group(c, name + 1);
-		int r = sup_key(p, &g->flags, key, v);
-		if (r >= 0)
-			return r;
-		if (strcmp(key, "parent") == 0)
-			return setstr(p, g->parent, sizeof(g->parent), v);
-		else if (strcmp(key, "restart") == 0) {
-			if (!parse_restart(v, &g->restart))
-				return fail(p, "bad restart '%s'", v, NULL);
-		} else
-			return fail(p, "unknown key '%s' in [group:%s]", key,
-			            name + 1);
-		return 1;
+	return 0;
+}
+
+static void unix_http_server(struct parse *p, const struct ini_sect *s)
+{
+	for (int i = 0; i < s->nkv; i++) {
+		const struct ini_kv *kv = &s->kv[i];
+		if (strcmp(kv->key, "file") == 0) {
+			if (p->c->socket_line == 0)
+				socket_key(p, s, kv);
+		} else if (strcmp(kv->key, "chmod") != 0 &&
+		           strcmp(kv->key, "chown") != 0 &&
+		           strcmp(kv->key, "username") != 0 &&
+		           strcmp(kv->key, "password") != 0) {
+			static const char *const k[] = {"file",     "chmod",
+			                                "chown",    "username",
+			                                "password", NULL};
+			unknown(p, s, kv, k);
+		}
 	}
-	return prog_key(p, cfg_prog(c, name + 1), key, v);
+}
+
+struct here {
+	char dir[PATH_MAX];
+};
+
+static const char *here_lookup(void *arg, const char *name)
+{
+	struct here *h = arg;
+	if (strcmp(name, "here") == 0)
+		return h->dir;
+	if (strncmp(name, "ENV_", 4) == 0)
+		return getenv(name + 4);
+	return NULL;
+}
+
+/* %(here)s and %(ENV_X)s in the values of a section other than a
+ * program's (a program's are expanded per instance, config_prog.c). */
+static int expand_section(struct parse *p, struct ini_sect *s)
+{
+	struct here h;
+	char v[8192], why[300];
+	if (strncmp(s->name, "program:", 8) == 0)
+		return 0;
+	if (realpath(s->file, h.dir) == NULL)
+		snprintf(h.dir, sizeof(h.dir), "%s", s->file);
+	char *slash = strrchr(h.dir, '/');
+	if (slash != NULL)
+		*(slash == h.dir ? slash + 1 : slash) = '\0';
+	for (int i = 0; i < s->nkv; i++) {
+		struct ini_kv *kv = &s->kv[i];
+		if (strchr(kv->value, '%') == NULL)
+			continue;
+		if (!cv_expand(kv->value, v, sizeof(v), here_lookup, &h, why,
+		               sizeof(why))) {
+			cfg_err(p, s->file, kv->line, "%s (in %s)", why,
+			        kv->key);
+			continue;
+		}
+		char *dup = strdup(v);
+		if (dup == NULL)
+			return -1;
+		free(kv->value);
+		kv->value = dup;
+	}
+	return 0;
+}
+
+/* Headers, includes and repeated sections; -1 out of memory. */
+static int first_pass(struct parse *p)
+{
+	for (int i = 0; i < p->doc.n; i++) {
+		const struct ini_sect *s = &p->doc.s[i];
+		for (int j = 0; j < i; j++)
+			if (strcmp(p->doc.s[j].name, s->name) == 0) {
+				cfg_err(p, s->file, s->line,
+				        "duplicate section [%s] (first at "
+				        "%s:%d)",
+				        s->name, p->doc.s[j].file,
+				        p->doc.s[j].line);
+				break;
+			}
+		if (expand_section(p, &p->doc.s[i]) != 0)
+			return -1;
+		if (strcmp(s->name, "include") == 0 && include(p, s) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void section(struct parse *p, int i, int programs)
+{
+	const struct ini_sect *s = &p->doc.s[i];
+	const char *name;
+	p->order = i * 1000;
+	for (int j = 0; j < i; j++)
+		if (strcmp(p->doc.s[j].name, s->name) == 0)
+			return; /* a duplicate: said once */
+	if ((name = after_colon(s->name, "program:")) != NULL) {
+		if (!programs)
+			return;
+		if (!cfg_valid_name(name))
+			cfg_err(p, s->file, s->line,
+			        "bad program name '%s' (1 to 63 of A-Z a-z "
+			        "0-9 _ . -; it is %zu bytes)",
+			        name, strlen(name));
+		else
+			cfg_program(p, s, name, member_of(p, name));
+		return;
+	}
+	if (programs)
+		return;
+	if (strcmp(s->name, "supervisor") == 0 ||
+	    strcmp(s->name, "supervisord") == 0) {
+		for (int k = 0; k < s->nkv; k++)
+			root_key(p, s, &s->kv[k]);
+	} else if ((name = after_colon(s->name, "group:")) != NULL) {
+		if (!cfg_valid_name(name))
+			cfg_err(p, s->file, s->line,
+			        "bad group name '%s' (1 to 63 of A-Z a-z 0-9 "
+			        "_ . -; it is %zu bytes)",
+			        name, strlen(name));
+		else
+			group_section(p, s, name);
+	} else if (strcmp(s->name, "unix_http_server") == 0) {
+		unix_http_server(p, s);
+	} else if (strcmp(s->name, "include") != 0 && !ignored_section(p, s)) {
+		cfg_err(p, s->file, s->line,
+		        "unknown section [%s] (known: supervisor(d), "
+		        "program:NAME, group:NAME, include, unix_http_server; "
+		        "eventlistener and fcgi-program are not supported)",
+		        s->name);
+	}
+}
+
+/* Groups: parents exist, no cycles; programs' groups exist. */
+static void check(struct parse *p)
+{
+	struct cfg *c = p->c;
+	for (int i = 0; i < c->ngroups; i++) {
+		struct cfg_group *g = &c->groups[i];
+		struct cfg_group *up = g;
+		int depth = 0;
+		while (up != NULL && up->parent[0] && depth <= c->ngroups) {
+			struct cfg_group *next = cfg_group(c, up->parent);
+			if (next == NULL)
+				cfg_err(p, g->file, g->line,
+				        "[group:%s]: unknown parent '%s'",
+				        up->name, up->parent);
+			up = next;
+			depth++;
+		}
+		if (depth > c->ngroups)
+			cfg_err(p, g->file, g->line,
+			        "[group:%s]: its parents make a cycle",
+			        g->name);
+		int members = 0;
+		for (int k = 0; k < c->nprogs; k++)
+			members += strcmp(c->progs[k].group, g->name) == 0;
+		if (g->instances > 0 &&
+		    (g->flags.strategy != TP_SIMPLE_ONE_FOR_ONE ||
+		     members != 1))
+			cfg_err(p, g->file, g->line,
+			        "[group:%s]: instances needs strategy = "
+			        "simple_one_for_one and one program (the "
+			        "template); it has %d",
+			        g->name, members);
+	}
+	for (int i = 0; i < c->nprogs; i++) {
+		struct cfg_prog *pr = &c->progs[i];
+		if (pr->group[0] && cfg_group(c, pr->group) == NULL)
+			cfg_err(p, pr->file,
+			        pr->group_line ? pr->group_line : pr->line,
+			        "[program:%s]: unknown group '%s'", pr->program,
+			        pr->group);
+	}
+	if (c->nprogs == 0 && p->nerr == 0)
+		cfg_err(p, c->path, 0, "no [program:...] section");
+}
+
+/* [supervisord] environment reaches every program; a program's own
+ * variables come first and win. */
+static void global_env(struct parse *p)
+{
+	struct cfg *c = p->c;
+	char why[200];
+	if (c->progs_env[0] == '\0')
+		return;
+	for (int i = 0; i < c->nprogs; i++) {
+		struct cfg_prog *pr = &c->progs[i];
+		int n = 0;
+		while (pr->spec.env != NULL && pr->env[n] != NULL)
+			n++;
+		size_t used = 0;
+		for (int j = 0; j < n; j++)
+			used = (size_t)(pr->env[j] - pr->env_buf) +
+			       strlen(pr->env[j]) + 1;
+		if (used + strlen(c->progs_env) + 1 > sizeof(pr->env_buf)) {
+			cfg_err(p, pr->file, pr->line,
+			        "[program:%s]: environment too long",
+			        pr->program);
+			continue;
+		}
+		char *dst = pr->env_buf + used;
+		memcpy(dst, c->progs_env, strlen(c->progs_env) + 1);
+		if (!cv_environment(dst, pr->env + n, 120 - n, why,
+		                    sizeof(why))) {
+			cfg_err(p, c->path, 0, "[supervisord] environment: %s",
+			        why);
+			return;
+		}
+		pr->spec.env = pr->env;
+	}
 }
 
 /* actor = URL: the child gets TROUPE_ACTOR_ADDR=URL, and the daemon asks
  * it for its counters (troupe top). */
-static int add_actor_env(struct cfg_prog *pr)
+static void actor_env(struct parse *p)
 {
-	int n = 0;
-	while (pr->env[n] != NULL)
-		n++;
-	if (n >= 31)
-		return 0;
-	snprintf(pr->actor_env, sizeof(pr->actor_env), "TROUPE_ACTOR_ADDR=%s",
-	         pr->actor);
-	pr->env[n] = pr->actor_env;
-	pr->env[n + 1] = NULL;
-	pr->spec.env = pr->env;
-	return 1;
+	for (int i = 0; i < p->c->nprogs; i++) {
+		struct cfg_prog *pr = &p->c->progs[i];
+		int n = 0;
+		if (pr->actor[0] == '\0')
+			continue;
+		while (pr->spec.env != NULL && pr->env[n] != NULL)
+			n++;
+		if (n >= 126) {
+			cfg_err(p, pr->file, pr->line,
+			        "[program:%s]: too many environment entries",
+			        pr->program);
+			continue;
+		}
+		snprintf(pr->actor_env, sizeof(pr->actor_env),
+		         "TROUPE_ACTOR_ADDR=%s", pr->actor);
+		pr->env[n] = pr->actor_env;
+		pr->env[n + 1] = NULL;
+		pr->spec.env = pr->env;
+	}
 }
 
-/* Checks what only the whole file can tell. */
-static int check(struct parse *p)
+/* Programs point into their own struct (argv, env, spec): the array is
+ * sized once, before the first is read, and never moves. */
+static int size_programs(struct parse *p)
 {
-	struct cfg *c = p->c;
-	for (int i = 0; i < c->nprogs; i++) {
-		struct cfg_prog *pr = &c->progs[i];
-		p->line = pr->line;
-		if (pr->argv[0] == NULL)
-			return fail(p, "[program:%s] has no command", pr->name,
-			            NULL);
-		if (pr->actor[0] && !add_actor_env(pr))
-			return fail(p,
-			            "[program:%s]: too many environment "
-			            "entries",
-			            pr->name, NULL);
-		struct cfg_group *g =
-		    pr->group[0] ? cfg_group(c, pr->group) : NULL;
-		if (pr->group[0] && g == NULL)
-			return fail(p, "[program:%s]: unknown group '%s'",
-			            pr->name, pr->group);
-		if (g != NULL && g->line > pr->line)
-			return fail(p,
-			            "[program:%s]: group '%s' must come first",
-			            pr->name, pr->group);
+	long n, total = 0;
+	for (int i = 0; i < p->doc.n; i++) {
+		const struct ini_sect *s = &p->doc.s[i];
+		const char *v = ini_get(s, "numprocs", NULL);
+		if (after_colon(s->name, "program:") == NULL)
+			continue;
+		total += v != NULL && cv_long(v, 1, 1000, &n) ? n : 1;
 	}
-	for (int i = 0; i < c->ngroups; i++) {
-		struct cfg_group *g = &c->groups[i];
-		p->line = g->line;
-		if (g->parent[0] && cfg_group(c, g->parent) == NULL)
-			return fail(p, "[group:%s]: unknown parent '%s'",
-			            g->name, g->parent);
-		/* A parent must be defined earlier: no cycles. */
-		if (g->parent[0] && cfg_group(c, g->parent) >= g)
-			return fail(p,
-			            "[group:%s]: parent '%s' must come first",
-			            g->name, g->parent);
+	if (total > CFG_MAX_PROGS) {
+		cfg_err(p, p->c->path, 0, "more than %d processes",
+		        CFG_MAX_PROGS);
+		return 0;
 	}
-	if (c->nprogs == 0) {
-		p->line = 1;
-		return fail(p, "no [program:...] section", NULL, NULL);
-	}
-	return 1;
+	p->c->cap = (int)total;
+	p->c->progs = calloc(total ? (size_t)total : 1, sizeof(*p->c->progs));
+	return p->c->progs != NULL ? 0 : -1;
 }
 
 int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
@@ -495,29 +741,43 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 	memset(c, 0, sizeof(*c));
 	c->root = d;
 	snprintf(c->path, sizeof(c->path), "%s", path);
-	char *dup = strdup(path);
-	if (dup == NULL)
-		return -1;
-	if (realpath(dirname(dup), p.here) == NULL)
-		snprintf(p.here, sizeof(p.here), ".");
-	free(dup);
-	if ((p.f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	int rv = ini_parse_stream(reader, &p, handler, &p);
-	fclose(p.f);
-	if (rv == 0 && p.err[0] == '\0')
+	gethostname(p.host, sizeof(p.host) - 1);
+	int rv = ini_read(&p.doc, path, ini_error, &p);
+	if (rv == 0)
+		rv = first_pass(&p);
+	for (int i = 0; rv == 0 && i < p.doc.n; i++)
+		section(&p, i, 0);
+	if (rv == 0)
+		rv = size_programs(&p);
+	for (int i = 0; rv == 0 && c->progs != NULL && i < p.doc.n; i++)
+		section(&p, i, 1);
+	if (rv == 0) {
+		global_env(&p);
+		actor_env(&p);
 		check(&p);
-	if (p.err[0] != '\0' && (rv <= 0 || p.err_line <= rv)) {
-		snprintf(err, errlen, "%s:%d: %s", path, p.err_line, p.err);
-		return -1;
 	}
-	if (rv != 0) {
-		snprintf(err, errlen, "%s:%d: syntax error", path, rv);
-		return -1;
+	ini_free(&p.doc);
+	if (rv != 0)
+		cfg_err(&p, path, 0, "out of memory");
+	if (p.nerr > 0) {
+		size_t n = p.elen;
+		while (n > 0 && p.errs[n - 1] == '\n')
+			n--;
+		snprintf(err, errlen, "%.*s", (int)n, p.errs ? p.errs : "");
+		if (n >= errlen && errlen > 40)
+			snprintf(err + errlen - 40, 40, "\n... (%d errors)",
+			         p.nerr);
 	}
-	return 0;
+	free(p.errs);
+	return p.nerr > 0 ? -1 : 0;
+}
+
+void cfg_free(struct cfg *c)
+{
+	if (c == NULL)
+		return;
+	free(c->progs);
+	free(c);
 }
 
 struct cfg_prog *cfg_prog(struct cfg *c, const char *name)
@@ -549,15 +809,48 @@ void cli_default_socket(char *buf, size_t len)
 		         (unsigned)getuid());
 }
 
+void cfg_default_log(const struct cfg *c, char *buf, size_t len)
+{
+	const char *state = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	const char *base = strrchr(c->path, '/');
+	char name[256];
+	snprintf(name, sizeof(name), "%s", base ? base + 1 : c->path);
+	char *dot = strrchr(name, '.');
+	if (dot != NULL && dot != name)
+		*dot = '\0';
+	if (state != NULL && state[0] == '/')
+		snprintf(buf, len, "%s/troupe/%s.log", state, name);
+	else if (geteuid() == 0)
+		snprintf(buf, len, "/var/log/troupe/%s.log", name);
+	else
+		snprintf(buf, len, "%s/.local/state/troupe/%s.log",
+		         home != NULL ? home : "/tmp", name);
+}
+
 int cfg_prog_changed(const struct cfg_prog *a, const struct cfg_prog *b)
 {
 	const tp_child_spec *x = &a->spec, *y = &b->spec;
 	return strcmp(a->command, b->command) || strcmp(a->group, b->group) ||
 	       strcmp(a->directory, b->directory) || strcmp(a->log, b->log) ||
-	       strcmp(a->envraw, b->envraw) || strcmp(a->actor, b->actor) ||
+	       strcmp(a->err_log, b->err_log) || strcmp(a->envraw, b->envraw) ||
+	       strcmp(a->actor, b->actor) || strcmp(a->user, b->user) ||
 	       x->restart != y->restart || x->shutdown_ms != y->shutdown_ms ||
 	       x->type != y->type || x->ready != y->ready ||
 	       x->startsecs_ms != y->startsecs_ms ||
 	       x->start_timeout_ms != y->start_timeout_ms ||
-	       x->stop_signal != y->stop_signal;
+	       x->stop_signal != y->stop_signal ||
+	       x->no_autostart != y->no_autostart ||
+	       memcmp(x->exit_ok, y->exit_ok, sizeof(x->exit_ok)) ||
+	       x->set_umask != y->set_umask || x->umask != y->umask ||
+	       x->stop_pid_only != y->stop_pid_only ||
+	       x->restart_delay_ms != y->restart_delay_ms ||
+	       x->restart_delay_max_ms != y->restart_delay_max_ms ||
+	       x->significant != y->significant ||
+	       x->start_retries != y->start_retries ||
+	       x->log_max_bytes != y->log_max_bytes ||
+	       x->log_backups != y->log_backups ||
+	       x->err_log_max_bytes != y->err_log_max_bytes ||
+	       x->err_log_backups != y->err_log_backups ||
+	       a->priority != b->priority;
 }

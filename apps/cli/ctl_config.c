@@ -51,7 +51,7 @@ static void avail(struct daemon *d, struct cfg *n, Troupe__SupReply *rep)
 void ctl_config_cmd(struct daemon *d, const char *cmd, Troupe__SupReply *rep)
 {
 	struct cfg *n = calloc(1, sizeof(*n));
-	char err[700];
+	char err[4096];
 	if (n == NULL) {
 		ctl_say(rep, TP_ENOMEM, "%s: out of memory", cmd);
 		return;
@@ -62,7 +62,7 @@ void ctl_config_cmd(struct daemon *d, const char *cmd, Troupe__SupReply *rep)
 		reread(d, n, rep);
 	else
 		avail(d, n, rep);
-	free(n);
+	cfg_free(n);
 }
 
 static void clear_file(const char *what, const char *path,

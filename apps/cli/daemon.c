@@ -26,76 +26,65 @@
 #include "cli.h"
 #include "internal.h"
 
-static FILE *event_log; /* fallback without a logging actor */
-static int foreground = 1;
-static int event_err = 2; /* stderr; non-blocking if it is a pipe */
 static struct daemon *the_daemon;
 
-/* A tree event: a record of "troupe" through the logging actor (an exit
- * other than 0 is the crash report, at WARNING), and a line on stderr in
- * the foreground; without the actor, a line in the event file. */
-static void on_event(void *arg, const tp_sup_event *ev)
+/* One child of a level: a group (g) or a program (p), ordered by
+ * priority (supervisord's, lower first), then by place in the file. */
+struct entry {
+	struct cfg_group *g;
+	struct cfg_prog *p;
+	int priority, index;
+};
+
+static int entry_cmp(const void *a, const void *b)
 {
-	static const char *what[] = {"started", "ready", "exited", "restarting",
-	                             "failed: restart intensity exceeded"};
-	char when[32], msg[200], line[256];
-	time_t t = time(NULL);
-	int level = TP_LOG_INFO;
-	(void)arg;
-	if (ev->kind == TP_EV_ESCALATE) {
-		snprintf(msg, sizeof(msg), "supervisor '%s' %s",
-		         ev->sup_id[0] ? ev->sup_id : "root", what[ev->kind]);
-		level = TP_LOG_ERROR;
-	} else if (ev->kind == TP_EV_EXITED) {
-		snprintf(msg, sizeof(msg), "%s (pid %d) exited with %d", ev->id,
-		         (int)ev->pid, ev->exit_code);
-		if (ev->exit_code != 0)
-			level = TP_LOG_WARNING;
-	} else {
-		snprintf(msg, sizeof(msg), "%s (pid %d) %s", ev->id,
-		         (int)ev->pid, what[ev->kind]);
-	}
-	strftime(when, sizeof(when), "%F %T", localtime(&t));
-	snprintf(line, sizeof(line), "%s troupe: %s\n", when, msg);
-	if (the_daemon != NULL && the_daemon->log_actor != NULL)
-		tp_log_record(level, NULL, 0, msg, strlen(msg));
-	else if (event_log != NULL) {
-		fputs(line, event_log);
-		fflush(event_log);
-	}
-	if (foreground)
-		(void)!write(event_err, line, strlen(line));
+	const struct entry *x = a, *y = b;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Adds the groups and programs of c in file order (by line). */
+/* Adds the children of group name ("" the root) to sup, in order. */
+static int build_level(struct cfg *c, tp_sup *sup, const char *name)
+{
+	struct entry *e =
+	    calloc((size_t)(c->ngroups + c->nprogs) + 1, sizeof(*e));
+	int n = 0, rv = TP_OK;
+	if (e == NULL)
+		return TP_ENOMEM;
+	/* Groups and programs interleave in the order of their sections. */
+	for (int i = 0; i < c->ngroups; i++)
+		if (strcmp(c->groups[i].parent, name) == 0)
+			e[n++] = (struct entry){&c->groups[i], NULL,
+			                        c->groups[i].priority,
+			                        c->groups[i].order};
+	for (int i = 0; i < c->nprogs; i++)
+		if (strcmp(c->progs[i].group, name) == 0)
+			e[n++] = (struct entry){NULL, &c->progs[i],
+			                        c->progs[i].priority,
+			                        c->progs[i].order};
+	qsort(e, (size_t)n, sizeof(*e), entry_cmp);
+	for (int i = 0; i < n && rv == TP_OK; i++) {
+		tp_sup *sub;
+		if (e[i].p != NULL)
+			rv = tp_sup_add_child(sup, &e[i].p->spec);
+		else if ((rv = tp_sup_add_sup(sup, e[i].g->name, &e[i].g->flags,
+		                              e[i].g->restart, &sub)) == TP_OK)
+			rv = build_level(c, sub, e[i].g->name);
+	}
+	free(e);
+	return rv;
+}
+
+/* Builds the tree of c: groups as nested supervisors. */
 int daemon_build(struct cfg *c, tp_sup **out)
 {
-	tp_sup *subs[CFG_MAX_GROUPS] = {0};
-	tp_sup *root;
-	c->root.on_event = on_event;
+	tp_sup *root = NULL;
+	c->root.on_event = devent_on_event;
+	c->root.on_event_arg = the_daemon;
 	int rv = tp_sup_new(&root, &c->root);
-	int gi = 0, pi = 0;
-	while (rv == TP_OK && (gi < c->ngroups || pi < c->nprogs)) {
-		int take_group =
-		    gi < c->ngroups &&
-		    (pi == c->nprogs || c->groups[gi].line < c->progs[pi].line);
-		if (take_group) {
-			struct cfg_group *g = &c->groups[gi];
-			tp_sup *parent = root;
-			if (g->parent[0])
-				parent =
-				    subs[cfg_group(c, g->parent) - c->groups];
-			rv = tp_sup_add_sup(parent, g->name, &g->flags,
-			                    g->restart, &subs[gi++]);
-		} else {
-			struct cfg_prog *p = &c->progs[pi++];
-			tp_sup *owner = root;
-			if (p->group[0])
-				owner =
-				    subs[cfg_group(c, p->group) - c->groups];
-			rv = tp_sup_add_child(owner, &p->spec);
-		}
-	}
+	if (rv == TP_OK)
+		rv = build_level(c, root, "");
 	if (rv != TP_OK) {
 		tp_sup_free(root);
 		return rv;
@@ -248,39 +237,18 @@ static void report(int fd, const char *fmt, const char *a, const char *b)
 		(void)!write(fd, msg, (size_t)n);
 	else
 		fputs(msg, msg[0] == 'o' ? stdout : stderr);
+	fflush(stdout);
 }
 
-/* Sends stdout/stderr of a detached daemon to a file: troupe.stderr next
- * to the actor's file (which only the actor writes), or, without the
- * actor, the event file troupe.log. */
+/* A detached daemon's own stdout/stderr (what is not an event: a crash
+ * of a library, a failed assertion) go to LOG.stderr next to its log. */
 static void redirect_logs(struct daemon *d, int detached)
 {
-	char dir[300], err_path[320];
-	snprintf(dir, sizeof(dir), "%s/log", tp_runtime_dir());
-	mkdir(dir, 0700);
-	if (d->log_actor == NULL) {
-		snprintf(d->log_path, sizeof(d->log_path), "%s/troupe.log",
-		         dir);
-		event_log = fopen(d->log_path, "ae");
-		snprintf(err_path, sizeof(err_path), "%s", d->log_path);
-	} else {
-		snprintf(err_path, sizeof(err_path), "%s/troupe.stderr", dir);
-	}
-	foreground = !detached;
-	if (!detached) {
-		/* The loop thread prints events: a full pipe on stderr must
-		 * not stall it. Reopening the pipe gives a description of our
-		 * own, so O_NONBLOCK does not leak to whoever shares it; an
-		 * event that does not fit is dropped (the log file has it). */
-		struct stat st;
-		if (fstat(2, &st) == 0 && S_ISFIFO(st.st_mode)) {
-			int fd = open("/proc/self/fd/2",
-			              O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-			if (fd >= 0)
-				event_err = fd;
-		}
+	char err_path[600];
+	dlog_console_open(!detached);
+	if (!detached)
 		return;
-	}
+	snprintf(err_path, sizeof(err_path), "%s.stderr", d->log_path);
 	int fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	int nul = open("/dev/null", O_RDONLY);
 	if (nul >= 0) {
@@ -299,7 +267,11 @@ static void redirect_logs(struct daemon *d, int detached)
 static int wait_signal(struct daemon *d, const sigset_t *set, int *failed)
 {
 	struct timespec ts = {0, 200 * 1000000};
+	int wd = dsd_period_ms();
+	if (wd > 0 && wd < 200)
+		ts.tv_nsec = (long)wd * 1000000L;
 	for (;;) {
+		dsd_watchdog();
 		siginfo_t si;
 		int sig = sigtimedwait(set, &si, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -309,17 +281,90 @@ static int wait_signal(struct daemon *d, const sigset_t *set, int *failed)
 			return 1;
 		}
 		if (sig == SIGHUP) {
-			char msg[512];
+			char msg[4096];
+			dlog_say(d, TP_LOG_INFO,
+			         "SIGHUP from pid %d: reloading",
+			         (int)si.si_pid);
 			daemon_reload(d, msg, sizeof(msg));
 			dlog_say(d, TP_LOG_INFO, "%s", msg);
 			return 0;
 		}
 		dlog_watch(d);
-		if (tp_sup_wait(d->root, 0) == TP_EDIED) {
-			*failed = 1;
+		int w = tp_sup_wait(d->root, 0);
+		if (w == TP_EDIED || w == TP_OK) {
+			/* failed, or ended by auto_shutdown */
+			*failed = w == TP_EDIED;
 			return 1;
 		}
 	}
+}
+
+/* The first line of a config's notes, each said once at start. */
+static void say_notes(struct daemon *d)
+{
+	char *save = NULL, *notes = strdup(d->cfg->notes);
+	for (char *l = notes ? strtok_r(notes, "\n", &save) : NULL; l;
+	     l = strtok_r(NULL, "\n", &save))
+		dlog_say(d, TP_LOG_INFO, "note: %s", l);
+	free(notes);
+}
+
+static void write_supervisord_pidfile(const char *path)
+{
+	FILE *f = path[0] ? fopen(path, "we") : NULL;
+	if (f != NULL) {
+		fprintf(f, "%d\n", (int)getpid());
+		fclose(f);
+	}
+}
+
+/* Starts the tree; on failure reports which program and why. */
+static int start_tree(struct daemon *d, int report_fd)
+{
+	char why[800];
+	int rv = tp_sup_start(d->root);
+	/* simple_one_for_one groups: their instances, from the template */
+	for (int i = 0; rv == TP_OK && i < d->cfg->ngroups; i++) {
+		struct cfg_group *g = &d->cfg->groups[i];
+		tp_sup *sub =
+		    tp_sup_child_sup(daemon_owner(d, g->name), g->name);
+		tp_child_spec dyn = TP_CHILD_SPEC_INIT;
+		for (int k = 0; sub != NULL && k < g->instances && rv == TP_OK;
+		     k++)
+			rv = tp_sup_start_child(sub, &dyn, NULL);
+	}
+	if (rv == TP_OK)
+		return TP_OK;
+	devent_last_failure(why, sizeof(why));
+	if (why[0])
+		report(report_fd, "troupe: the tree did not start: %s (%s)\n",
+		       why, tp_strerror(rv));
+	else
+		report(report_fd, "troupe: the tree did not start: %s%s\n",
+		       tp_strerror(rv), "");
+	report(report_fd, "troupe: the log is %s%s\n", d->log_path, "");
+	return rv;
+}
+
+static int serve(struct daemon *d, const sigset_t *set, int report_fd)
+{
+	int failed = 0;
+	char msg[700];
+	write_pidfile(d->socket);
+	write_supervisord_pidfile(d->cfg->pidfile);
+	snprintf(msg, sizeof(msg), "ok: troupe daemon %d, control socket %s\n",
+	         (int)getpid(), d->socket);
+	report(report_fd, "%s%s", msg, "");
+	if (report_fd >= 0)
+		close(report_fd);
+	dsd_ready("the tree is up");
+	while (!wait_signal(d, set, &failed))
+		;
+	dsd_stopping();
+	dlog_say(d, failed ? TP_LOG_ERROR : TP_LOG_INFO, "%s",
+	         failed ? "the tree failed, stopping"
+	                : "shutting down in reverse order");
+	return failed;
 }
 
 static int run(struct daemon *d, int report_fd, int detached)
@@ -332,18 +377,29 @@ static int run(struct daemon *d, int report_fd, int detached)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread: the reaper is a fork of this process. */
+	int leftovers = reaper_start(d->socket);
+	dsd_init();
 	if ((rv = tp_init(NULL)) != TP_OK) {
 		report(report_fd, "troupe: tp_init: %s\n", tp_strerror(rv), "");
+		reaper_stop();
 		return 1;
 	}
-	int lrv = dlog_start(d, detached ? -1 : 2);
+	the_daemon = d;
+	int lrv = dlog_start(d);
 	redirect_logs(d, detached);
 	if (lrv != TP_OK)
-		fprintf(stderr,
-		        "troupe: the logging actor did not start (%s): "
-		        "programs log to %s/log/NAME.log\n",
-		        tp_strerror(lrv), tp_runtime_dir());
-	the_daemon = d;
+		dlog_say(d, TP_LOG_WARNING,
+		         "the logging actor did not start (%s): programs log "
+		         "to %s/log/NAME.log",
+		         tp_strerror(lrv), tp_runtime_dir());
+	if (leftovers > 0)
+		dlog_say(d, TP_LOG_WARNING,
+		         "killed %d process groups left by a daemon that died "
+		         "on %s",
+		         leftovers, d->socket);
+	say_notes(d);
+	devent_groups(d->cfg);
 	pthread_mutex_init(&d->mu, NULL);
 	dlog_apply(d, d->cfg);
 	if ((rv = daemon_build(d->cfg, &d->root)) != TP_OK ||
@@ -353,38 +409,28 @@ static int run(struct daemon *d, int report_fd, int detached)
 		tp_sup_free(d->root);
 		the_daemon = NULL;
 		dlog_free(d);
+		reaper_stop();
+		tp_fini();
 		return 1;
 	}
-	if ((rv = tp_sup_start(d->root)) != TP_OK) {
-		report(report_fd, "troupe: the tree did not start: %s%s\n",
-		       tp_strerror(rv), " (see troupe logs)");
+	if ((rv = start_tree(d, report_fd)) != TP_OK) {
 	} else if (d->cfg->http[0] &&
 	           (rv = metrics_start(d, d->cfg->http)) != TP_OK) {
 		report(report_fd, "troupe: http %s: %s\n", d->cfg->http,
 		       tp_strerror(rv));
 	} else {
-		char pid[32];
-		snprintf(pid, sizeof(pid), "%d", (int)getpid());
-		write_pidfile(d->socket);
-		report(report_fd, "ok: troupe daemon %s, control socket %s\n",
-		       pid, d->socket);
-		if (report_fd >= 0)
-			close(report_fd);
-		while (!wait_signal(d, &set, &failed))
-			;
-		dlog_say(d, failed ? TP_LOG_ERROR : TP_LOG_INFO, "%s",
-		         failed ? "the tree failed, stopping"
-		                : "shutting down in reverse order");
+		failed = serve(d, &set, report_fd);
 	}
 	tp_sup_stop(d->root);
 	metrics_stop(d);
 	ctl_stop(d);
 	remove_pidfile(d->socket);
+	if (d->cfg->pidfile[0])
+		unlink(d->cfg->pidfile);
 	tp_sup_free(d->root);
 	the_daemon = NULL;
 	dlog_free(d);
-	if (event_log != NULL)
-		fclose(event_log);
+	reaper_stop();
 	tp_fini();
 	return rv != TP_OK || failed ? 1 : 0;
 }
@@ -394,7 +440,7 @@ int cmd_supervise(int argc, char **argv)
 	struct daemon d = {0};
 	const char *file = NULL, *sock = NULL;
 	int det = 0, report_fd = -1;
-	char err[700];
+	char err[16384];
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
@@ -421,8 +467,8 @@ int cmd_supervise(int argc, char **argv)
 	if ((d.cfg = calloc(1, sizeof(*d.cfg))) == NULL)
 		return 1;
 	if (cfg_load(file, d.cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "troupe: %s\n", err);
-		free(d.cfg);
+		fprintf(stderr, "%s\n", err);
+		cfg_free(d.cfg);
 		return 2;
 	}
 	if (sock != NULL)
@@ -431,26 +477,36 @@ int cmd_supervise(int argc, char **argv)
 		snprintf(d.socket, sizeof(d.socket), "%s", d.cfg->socket);
 	else
 		cli_default_socket(d.socket, sizeof(d.socket));
+	struct sockaddr_un un;
+	if (strlen(d.socket) >= sizeof(un.sun_path)) {
+		fprintf(stderr,
+		        "troupe: the control socket %s is %zu bytes, over the "
+		        "Unix limit of %zu (--socket, socket = or "
+		        "$XDG_RUNTIME_DIR)\n",
+		        d.socket, strlen(d.socket), sizeof(un.sun_path) - 1);
+		cfg_free(d.cfg);
+		return 2;
+	}
 	if (!private_parent(d.socket)) {
 		fprintf(stderr,
 		        "troupe: %s: its directory must be private "
 		        "(owned by you, mode 0700)\n",
 		        d.socket);
-		free(d.cfg);
+		cfg_free(d.cfg);
 		return 1;
 	}
 	if (socket_busy(d.socket)) {
 		fprintf(stderr, "troupe: a daemon already runs at %s\n",
 		        d.socket);
-		free(d.cfg);
+		cfg_free(d.cfg);
 		return 1;
 	}
 	if (det && detach(&report_fd) != 0) {
 		perror("troupe: fork");
-		free(d.cfg);
+		cfg_free(d.cfg);
 		return 1;
 	}
 	int rv = run(&d, report_fd, det);
-	free(d.cfg);
+	cfg_free(d.cfg);
 	return rv;
 }

@@ -16,6 +16,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "client.h"
 #include "troupe/troupe.h"
 #include "internal.h"
@@ -274,11 +275,42 @@ static int show(const struct cli_opts *o, struct target *t, int n, int records)
 	return rv;
 }
 
+/* The daemon is gone: its log outlives it (the config's `logfile`, else
+ * cfg_default_log), so `troupe logs -c FILE` reads it there. */
+static int logs_of_dead_daemon(const struct cli_opts *o, int n, char **names)
+{
+	struct cfg *c = calloc(1, sizeof(*c));
+	struct target t[MAX_TARGETS];
+	char err[8192], path[1024];
+	int nt = 0, rv = 3;
+	if (c == NULL || cfg_load(o->config, c, err, sizeof(err)) != 0) {
+		cfg_free(c);
+		return 3;
+	}
+	if (c->logfile[0])
+		snprintf(path, sizeof(path), "%s", c->logfile);
+	else
+		cfg_default_log(c, path, sizeof(path));
+	if (access(path, R_OK) == 0) {
+		fprintf(stderr, "troupe: the daemon is gone; its log is %s\n",
+		        path);
+		for (int i = 0; i < n && nt < MAX_TARGETS; i++)
+			t[nt++] = (struct target){'r', names[i], path};
+		if (n == 0)
+			t[nt++] = (struct target){'*', "", path};
+		rv = show(o, t, nt, 1);
+	}
+	cfg_free(c);
+	return rv;
+}
+
 int cli_logs(const struct cli_opts *o, int n, char **names)
 {
 	Troupe__Envelope *env;
 	struct target t[MAX_TARGETS];
 	int rv = cli_call(o, "logs", names, n, NULL, 1, &env);
+	if (rv == 3 && o->config != NULL)
+		return logs_of_dead_daemon(o, n, names);
 	if (rv != 0)
 		return rv;
 	const Troupe__SupReply *r = env->sup_reply;

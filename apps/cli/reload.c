@@ -21,7 +21,9 @@ static int groups_equal(struct cfg *a, struct cfg *b)
 		    x->flags.strategy != y->flags.strategy ||
 		    x->flags.intensity != y->flags.intensity ||
 		    x->flags.period_ms != y->flags.period_ms ||
-		    x->restart != y->restart)
+		    x->flags.auto_shutdown != y->flags.auto_shutdown ||
+		    x->instances != y->instances ||
+		    x->priority != y->priority || x->restart != y->restart)
 			return 0;
 	}
 	return 1;
@@ -44,10 +46,10 @@ static int remove_prog(struct daemon *d, const char *name)
 	return rv == TP_ENOENT ? TP_OK : rv;
 }
 
-int daemon_reload(struct daemon *d, char *msg, size_t len)
+static int reload(struct daemon *d, char *msg, size_t len)
 {
 	struct cfg *n = calloc(1, sizeof(*n));
-	char err[700];
+	char err[4096];
 	int added = 0, removed = 0, changed = 0, rv = TP_OK;
 	if (n == NULL) {
 		snprintf(msg, len, "reload: out of memory");
@@ -55,7 +57,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
 	}
 	if (cfg_load(d->cfg->path, n, err, sizeof(err)) != 0) {
 		snprintf(msg, len, "reload refused: %s", err);
-		free(n);
+		cfg_free(n);
 		return TP_EINVAL;
 	}
 	dlog_apply(d, n);
@@ -63,7 +65,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
 		snprintf(msg, len,
 		         "reload refused: groups changed; restart "
 		         "the daemon to change groups");
-		free(n);
+		cfg_free(n);
 		return TP_ESTATE;
 	}
 	for (int i = 0; i < d->cfg->nprogs && rv == TP_OK; i++) {
@@ -87,12 +89,23 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
 			changed++;
 	}
 	n->root.on_event = d->cfg->root.on_event;
-	free(d->cfg);
+	n->root.on_event_arg = d->cfg->root.on_event_arg;
+	cfg_free(d->cfg);
 	d->cfg = n;
 	if (rv != TP_OK)
 		snprintf(msg, len, "reload: %s", tp_strerror(rv));
 	else
 		snprintf(msg, len, "reloaded: %d added, %d removed, %d changed",
 		         added, removed, changed);
+	return rv;
+}
+
+/* systemd hears RELOADING=1 before and READY=1 after, whatever the
+ * outcome (the old tree keeps running when the file is refused). */
+int daemon_reload(struct daemon *d, char *msg, size_t len)
+{
+	dsd_reloading();
+	int rv = reload(d, msg, len);
+	dsd_ready(rv == TP_OK ? "reloaded" : "reload refused");
 	return rv;
 }

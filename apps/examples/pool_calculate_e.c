@@ -1,69 +1,46 @@
-/*
- * pool_calculate_e - seed 004 "Using multiprocessing.Pool": calculate_e
- * runs in a pool worker via apply_async until the parent sets an Event,
- * then the parent prints the value get() returns. Python needs a
- * SyncManager's Event for a pool; a troupe Event travels in the task's
- * arguments. Usage: pool_calculate_e [SECONDS] (default 3, as the seed).
- */
-#include <stdio.h>
+/* pool_calculate_e - seed 004 "multiprocessing.Pool Example": calculate_e
+ * runs in a pool worker (apply_async) until main sets an Event from a
+ * manager (Python's SyncManager), then main prints get()'s value as Python
+ * does (2.7182818284590455). Usage: pool_calculate_e [SECONDS] (default
+ * 3). */
 #include <stdlib.h>
-#include <time.h>
+#include <unistd.h>
+#include <troupe/troupe.h>
 
-#include "troupe/troupe.h"
-
-static int calculate_e(const tp_payload *args, tp_payload *result)
+TP_TASK(calculate_e)
 {
-	tp_event *exit_event;
+	tp_proxy *exit_event;
 	double k = 1.0, e_value = 0.0;
 	long iteration = 0;
-	int rv = tp_payload_get_event(args, 0, &exit_event);
-	if (rv != TP_OK)
-		return rv;
+	int is_set = 0;
+	TP_TRY(tp_unpack(args, "X", &exit_event));
 	/* exit when exit_event is set */
-	while (iteration % 1000 != 0 || !tp_event_is_set(exit_event)) {
+	while (iteration % 1000 != 0 ||
+	       (tp_mevent_is_set(exit_event, &is_set) == TP_OK && !is_set)) {
 		e_value += 1.0 / k;
-		k *= (double)(iteration + 1);
+		k *= iteration + 1;
 		iteration++;
 	}
-	tp_event_free(exit_event);
-	return tp_payload_add_double(result, e_value);
+	tp_proxy_free(exit_event);
+	return tp_pack(result, "d", e_value);
 }
-TP_TARGET(calculate_e);
 
 int main(int argc, char **argv)
 {
-	double secs = argc > 1 ? atof(argv[1]) : 3.0;
+	tp_manager *sync_manager;
 	tp_pool *pool;
-	tp_event *e_exit_event;
-	tp_payload *args, *out;
+	tp_proxy *e_exit_event;
 	tp_pool_result *e_proc;
-	double e = 0;
-	int rv;
-	if ((rv = tp_init(NULL)) != TP_OK ||
-	    (rv = tp_pool_new(&pool, 0, NULL, NULL, 0)) != TP_OK ||
-	    (rv = tp_event_new(&e_exit_event)) != TP_OK) {
-		fprintf(stderr, "pool_calculate_e: %s\n", tp_strerror(rv));
-		return 1;
-	}
-	tp_payload_new(&args);
-	tp_payload_add_event(args, e_exit_event);
-	tp_pool_apply_async(pool, calculate_e, args, NULL, NULL, NULL, &e_proc);
-	struct timespec ts = {(time_t)secs,
-	                      (long)((secs - (double)(time_t)secs) * 1e9)};
-	nanosleep(&ts, NULL);       /* do other stuff */
-	tp_event_set(e_exit_event); /* tell calculate_e to stop */
-	rv = tp_pool_result_get(e_proc, &out, -1);
-	if (rv == TP_OK) {
-		tp_payload_get_double(out, 0, &e);
-		printf("%.16g\n", e); /* print(e_proc.get()) */
-		tp_payload_free(out);
-	} else {
-		fprintf(stderr, "pool_calculate_e: %s\n", tp_strerror(rv));
-	}
-	tp_pool_result_free(e_proc);
-	tp_payload_free(args);
-	tp_pool_free(pool); /* the end of the with block */
-	tp_event_free(e_exit_event);
-	tp_fini();
-	return rv == TP_OK ? 0 : 1;
+	tp_payload *e = NULL;
+	tp_init(NULL), tp_manager_start(&sync_manager, NULL);
+	tp_pool_new(&pool, 0, NULL, NULL, 0); /* with Pool() as pool: */
+	tp_manager_event(sync_manager, &e_exit_event); /* for the pool */
+	tp_pool_submit(pool, calculate_e, NULL, NULL, NULL, &e_proc, "X",
+	               e_exit_event);
+	usleep((argc > 1 ? atof(argv[1]) : 3.0) * 1e6); /* do other stuff */
+	tp_mevent_set(e_exit_event); /* tell calculate_e to stop */
+	if (tp_pool_result_get(e_proc, &e, -1) == TP_OK)
+		tp_print("p", e);
+	tp_free("PROXM", e, e_proc, pool, e_exit_event, sync_manager);
+	return tp_fini();
 }

@@ -1,59 +1,32 @@
-/*
- * pool_error_callback - seed 000: Pool(1), two apply_async tasks that
- * divide by zero, and an error_callback that prints the remote error. In
- * Python the callback prints a RemoteTraceback; here the error carries
- * where it came from (worker, pid, task, function) and the worker's
- * message, printed in the same shape.
- */
-#include <stdio.h>
+/* pool_error_callback - seed 000: each task divides by zero, a real
+ * SIGFPE in C. The error callback prints what the pool reports: the
+ * failure's code, which task in which worker, and why; the dead worker is
+ * replaced, so the second task runs (and fails) too. Python's worker
+ * survives a ZeroDivisionError; a C worker dies of SIGFPE, and the pool
+ * still loses nothing. */
+#include <troupe/troupe.h>
 
-#include "troupe/troupe.h"
+static volatile int zero;
 
-static int worker(const tp_payload *args, tp_payload *result)
+__attribute__((no_sanitize("undefined"))) TP_TASK(worker)
 {
-	int64_t i = 0, zero = 0;
-	tp_payload_get_int(args, 0, &i);
-	if (zero == 0) /* print(i / 0) */
-		return tp_task_fail(result, "ZeroDivisionError: division by "
-		                            "zero");
-	printf("%lld\n", (long long)(i / zero));
-	return 0;
+	int i;
+	TP_TRY(tp_unpack(args, "i", &i));
+	return tp_printf("%d\n", i / zero);
 }
-TP_TARGET(worker);
 
-static int print_traceback(const tp_pool_error *e, void *arg)
+TP_ERROR_CALLBACK(print_traceback)
 {
-	(void)arg;
-	printf("troupe.pool.RemoteError: \n\"\"\"\n"
-	       "Remote error (most recent call last):\n"
-	       "  %s\n%s\n\"\"\"\n\n"
-	       "The above exception was the direct cause of the following "
-	       "exception:\n\n%s\n",
-	       e->origin, e->message, e->message);
-	fflush(stdout);
-	return 0;
+	return tp_print("ss", err->origin, err->message);
 }
 
 int main(void)
 {
 	tp_pool *p;
-	int rv;
-	if ((rv = tp_init(NULL)) != TP_OK ||
-	    (rv = tp_pool_new(&p, 1, NULL, NULL, 0)) != TP_OK) {
-		fprintf(stderr, "pool: %s\n", tp_strerror(rv));
-		return 1;
-	}
-	for (int i = 0; i < 2; i++) {
-		tp_payload *args;
-		tp_payload_new(&args);
-		tp_payload_add_int(args, i);
-		tp_pool_apply_async(p, worker, args, NULL, print_traceback,
-		                    NULL, NULL);
-		tp_payload_free(args);
-	}
-	tp_pool_close(p);
-	tp_pool_join(p, -1);
-	tp_pool_free(p);
-	tp_fini();
-	return 0;
+	tp_init(NULL), tp_pool_new(&p, 1, NULL, NULL, 0);
+	for (int i = 0; i < 2; i++)
+		tp_pool_submit(p, worker, NULL, print_traceback, NULL, NULL,
+		               "i", i);
+	tp_pool_close(p), tp_pool_join(p, -1), tp_pool_free(p);
+	return tp_fini();
 }

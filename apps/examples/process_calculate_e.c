@@ -1,83 +1,70 @@
-/*
- * process_calculate_e - seed 004 CalculateE: a named process computes "e"
- * until told to stop, and its value comes back to the parent. Python
- * needed a SimpleQueue and an Event for that; here the target returns the
- * value as its result (tp_process_result), the stop request is a signal
- * (an Event from the sync module would do the same), and a monitor shows
- * the exit event the runtime publishes for every child.
- *
- * Python:
- *   e_process = CalculateE(); e_process.start()
- *   time.sleep(3); e_process.exit_event.set(); print(e_process.get())
- */
-#include <signal.h>
-#include <stdio.h>
+/* process_calculate_e - seed 004 "Wrap the work in a multiprocessing.Process
+ * class": CalculateE runs calculate_e in a process named
+ * calculate_e_process until main sets its Event, and hands the value back
+ * through a SimpleQueue; main prints it as Python does (its repr,
+ * 2.7182818284590455). Usage: process_calculate_e [SECONDS] (default 3). */
+#include <stdlib.h>
 #include <unistd.h>
+#include <troupe/troupe.h>
 
-#include "troupe/troupe.h"
-
-static volatile sig_atomic_t exit_event;
-
-static void set_exit_event(int sig)
-{
-	(void)sig;
-	exit_event = 1;
-}
-
-static double calculate_e(void)
+/* calculate "e" to do some work, until exit_event is set */
+static double calculate_e(tp_event *exit_event)
 {
 	double k = 1.0, e_value = 0.0;
 	long iteration = 0;
-	/* exit when exit_event is set */
-	while (iteration % 1000 != 0 || !exit_event) {
+	while (iteration % 1000 != 0 || !tp_event_is_set(exit_event)) {
 		e_value += 1.0 / k;
-		k *= (double)(iteration + 1);
-		iteration += 1;
+		k *= iteration + 1;
+		iteration++;
 	}
 	return e_value;
 }
 
-static int calculate_e_process(const tp_payload *args, tp_payload *result)
-{
-	(void)args;
-	signal(SIGUSR1, set_exit_event);
-	tp_payload_add_double(result, calculate_e());
-	return 0;
-}
-TP_TARGET(calculate_e_process);
+/* class CalculateE(Process) */
+typedef struct {
+	tp_process *process;
+	tp_queue *result_queue; /* SimpleQueue: the value comes back here */
+	tp_event *exit_event;   /* will tell the process to stop */
+} CalculateE;
 
-int main(void)
+TP_TASK(run) /* CalculateE.run(), in the child */
 {
-	tp_process_opts o = {.name = "calculate_e_process"};
-	tp_process *p;
-	tp_payload *res;
-	tp_monitor *m;
-	tp_exit_event ev;
-	double e;
-	int rv = tp_init(NULL);
-	if (rv != TP_OK) {
-		fprintf(stderr, "tp_init: %s\n", tp_strerror(rv));
-		return 1;
-	}
-	if ((rv = tp_process_new(&p, calculate_e_process, NULL, &o)) != TP_OK ||
-	    (rv = tp_process_start(p)) != TP_OK ||
-	    (rv = tp_monitor_new(&m, tp_process_pid(p))) != TP_OK) {
-		fprintf(stderr, "start: %s\n", tp_strerror(rv));
-		return 1;
-	}
-	sleep(3);                         /* do other useful stuff ... */
-	kill(tp_process_pid(p), SIGUSR1); /* tell process to stop */
-	if ((rv = tp_process_result(p, &res, -1)) != TP_OK ||
-	    (rv = tp_payload_get_double(res, 0, &e)) != TP_OK) {
-		fprintf(stderr, "result: %s\n", tp_strerror(rv));
-		return 1;
-	}
-	printf("%.16g\n", e); /* print e */
-	if (tp_monitor_next(m, &ev, 5000) == TP_OK)
-		printf("exit event: pid=%d name=%s exitcode=%d signal=%d\n",
-		       (int)ev.pid, ev.name, ev.exitcode, ev.signal);
-	tp_payload_free(res);
-	tp_monitor_free(m);
-	tp_process_free(p);
+	tp_event *exit_event;
+	tp_queue *result_queue;
+	TP_TRY(tp_unpack(args, "EQ", &exit_event, &result_queue));
+	tp_queue_put_double(result_queue, calculate_e(exit_event), -1);
+	return tp_free("EQ", exit_event, result_queue);
+}
+
+static int CalculateE_start(CalculateE *self)
+{
+	tp_payload *args;
+	TP_TRY(tp_simple_queue_new(&self->result_queue));
+	TP_TRY(tp_event_new(&self->exit_event));
+	TP_TRY(tp_pack_new(&args, "EQ", self->exit_event, self->result_queue));
+	int rv =
+	    tp_process_new(&self->process, run, args,
+	                   &(tp_process_opts){.name = "calculate_e_process"});
+	tp_payload_free(args);
+	return rv ? rv : tp_process_start(self->process);
+}
+
+static double CalculateE_get(CalculateE *self)
+{
+	double result = 0;
+	tp_queue_get_double(self->result_queue, &result, -1); /* blocks */
+	return result;
+}
+
+int main(int argc, char **argv)
+{
+	CalculateE e_process = {0};
+	tp_init(NULL), CalculateE_start(&e_process);
+	usleep((argc > 1 ? atof(argv[1]) : 3.0) * 1e6); /* other useful stuff */
+	tp_event_set(e_process.exit_event);             /* tell it to stop */
+	tp_print("d", CalculateE_get(&e_process));      /* print e */
+	tp_process_join(e_process.process, -1);
+	tp_free("TQE", e_process.process, e_process.result_queue,
+	        e_process.exit_event);
 	return tp_fini();
 }

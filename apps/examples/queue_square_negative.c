@@ -1,66 +1,41 @@
-/*
- * queue_square_negative - two processes put squares and negatives of
- * 1..5 into one Queue; the main process prints what is there (seed 003,
- * "Using a queue in multiprocessing"). Order between the two producers
- * may vary, as in Python.
- */
-#include <stdio.h>
+/* queue_square_negative - seed 003 "Using a queue in multiprocessing": two
+ * processes put squares and negatives of 1..5 on one Queue; main prints
+ * what is there once both are joined. */
+#include <troupe/troupe.h>
 
-#include "troupe/troupe.h"
-
-static int square(const tp_payload *args, tp_payload *result)
+TP_TASK(square)
 {
-	tp_queue *q;
-	(void)result;
-	if (tp_payload_get_queue(args, 0, &q) != TP_OK)
-		return 1;
-	for (int i = 1; i <= 5; i++)
-		tp_queue_put_int(q, i * i, -1);
-	tp_queue_free(q);
-	return 0;
+	tp_queue *queue;
+	int lo, hi;
+	TP_TRY(tp_unpack(args, "iiQ", &lo, &hi, &queue)); /* range(lo, hi) */
+	for (int i = lo; i < hi; i++)
+		tp_queue_put_int(queue, i * i, -1);
+	return tp_free("Q", queue);
 }
-TP_TARGET(square)
 
-static int make_negative(const tp_payload *args, tp_payload *result)
+TP_TASK(make_negative)
 {
-	tp_queue *q;
-	(void)result;
-	if (tp_payload_get_queue(args, 0, &q) != TP_OK)
-		return 1;
-	for (int i = 1; i <= 5; i++)
-		tp_queue_put_int(q, -i, -1);
-	tp_queue_free(q);
-	return 0;
+	tp_queue *queue;
+	int lo, hi;
+	TP_TRY(tp_unpack(args, "iiQ", &lo, &hi, &queue));
+	for (int i = lo; i < hi; i++)
+		tp_queue_put_int(queue, i * -1, -1);
+	return tp_free("Q", queue);
 }
-TP_TARGET(make_negative)
 
 int main(void)
 {
 	tp_queue *q;
-	tp_payload *args;
 	tp_process *p1, *p2;
-	int64_t v;
-	int rv = tp_init(NULL);
-	if (rv != TP_OK) {
-		fprintf(stderr, "tp_init: %s\n", tp_strerror(rv));
-		return 1;
-	}
-	tp_queue_new(&q, NULL);
-	tp_payload_new(&args);
-	tp_payload_add_queue(args, q);
-	tp_process_new(&p1, square, args, NULL);
-	tp_process_new(&p2, make_negative, args, NULL);
-	tp_process_start(p1);
-	tp_process_start(p2);
-	tp_process_join(p1, -1);
-	tp_process_join(p2, -1);
-	/* order might not be sequential */
-	while (!tp_queue_empty(q) && tp_queue_get_int(q, &v, 0) == TP_OK)
-		printf("%lld\n", (long long)v);
-	printf("end main\n");
-	tp_process_free(p1);
-	tp_process_free(p2);
-	tp_payload_free(args);
-	tp_queue_free(q);
+	int64_t x;
+	tp_init(NULL), tp_queue_new(&q, NULL);
+	tp_process_startf(&p1, square, "iiQ", 1, 6,
+	                  q); /* numbers = range(1, 6) */
+	tp_process_startf(&p2, make_negative, "iiQ", 1, 6, q);
+	tp_process_join(p1, -1), tp_process_join(p2, -1);
+	while (!tp_queue_empty(q)) /* order might not be sequential */
+		tp_queue_get_int(q, &x, -1), tp_print("l", x);
+	tp_print("s", "end main");
+	tp_free("TTQ", p1, p2, q);
 	return tp_fini();
 }

@@ -48,9 +48,11 @@ enum tp_errno {
 
 /*
  * tp_strerror returns a human-readable message for an error code returned by
- * any troupe call, including wrapped errno and nng errors. The string is
- * static (or thread-local for wrapped codes) and must not be freed; it stays
- * valid until the next tp_strerror call on the same thread.
+ * any troupe call, including wrapped errno and nng errors. The string must
+ * not be freed. For TP_E* codes it is static; for wrapped and unknown codes
+ * it is one of eight thread-local buffers used in turn, so it stays valid
+ * for the next seven tp_strerror calls on the same thread: two calls in one
+ * printf() print two messages. Never fails, never returns NULL.
  */
 const char *tp_strerror(int err);
 

@@ -51,7 +51,12 @@ typedef struct tp_pool_iter tp_pool_iter;
 /*
  * The failure of a task, as the caller receives it (Python's
  * RemoteTraceback). Strings are borrowed from the result object.
- *  code:    the task's non-zero return value, or TP_EDIED, TP_ECANCELED
+ *  code:    the task's non-zero return value (a TP_E* code, or the
+ *           number it returned); TP_ECANCELED or TP_ETIMEDOUT; when the
+ *           worker died (the call returned TP_EDIED): the worker's exit
+ *           code, or minus the signal that killed it (-9 for SIGKILL) -
+ *           not a TP_E* code, so pass the call's return value, not this,
+ *           to tp_strerror; message says the same in words
  *  origin:  "PoolWorker-2 (pid 1234) task 7 square"
  *  message: the text given to tp_task_fail, or a description
  */
@@ -121,6 +126,14 @@ typedef struct tp_pool_opts {
 	const char *name;           /* worker name prefix; NULL: "PoolWorker" */
 	tp_start_method method;     /* how workers start (Python's context);
 	                               TP_START_DEFAULT: the runtime's default */
+	int task_timeout_ms;        /* a task running longer fails with
+	                               TP_ETIMEDOUT: its worker is killed and
+	                               replaced, its other tasks run elsewhere;
+	                               0: no limit (see tp_pool_call_opts) */
+	size_t max_msg; /* the most bytes one task's arguments, or one task's
+	                   results, may take (0: TP_MAX_MSG_DEFAULT); counted
+	                   as docs/wire.md's Values: per value 1 byte, +8 for
+	                   a number, +5 + its length for bytes or a string */
 } tp_pool_opts;
 
 /*
@@ -168,8 +181,14 @@ int tp_pool_apply_async(tp_pool *pool, tp_target_fn fn, const tp_payload *args,
  * one value) and waits. *out receives one value per item, in order: the
  * first value of each call's result (none when it added nothing). Items
  * are sent in chunks of chunksize (0: ceil(n / (4 * processes)), as
- * Python). The first failing item fails the whole map.
- * Errors: as tp_pool_apply.
+ * Python). The first failing item fails the whole map; its error's origin
+ * names the item by its index in items ("item 57"); the other items of
+ * its chunk still run. A task function that returns non-zero without
+ * tp_task_fail gives TP_EREMOTE with that code, and a message naming the
+ * function, the code and, for a troupe code, its text ("upper returned 7
+ * (Wrong value type)": a getter met a value of another type). Errors: as
+ * tp_pool_apply, and TP_ETOOBIG (a chunk's arguments or results over the
+ * pool's max_msg).
  */
 int tp_pool_map(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
                 size_t chunksize, tp_payload **out);
@@ -207,6 +226,35 @@ int tp_pool_starmap_async(tp_pool *pool, tp_target_fn fn,
                           size_t chunksize, tp_pool_callback callback,
                           tp_pool_error_callback error_callback, void *arg,
                           tp_pool_result **out);
+
+/*
+ * Per-call options of tp_pool_apply_opts, tp_pool_map_opts and
+ * tp_pool_imap_opts. Zero means the default of each field.
+ */
+typedef struct tp_pool_call_opts {
+	size_t chunksize;    /* 0: as tp_pool_map / tp_pool_imap */
+	int task_timeout_ms; /* 0: the pool's task_timeout_ms; -1: no limit */
+	int unordered;       /* imap: yield in completion order */
+	/* Called in the pool's thread once per finished item, done counting
+	 * 1, 2, ... total with no value repeated or skipped (a chunk of k
+	 * items that finishes gives k calls), failed items included. */
+	tp_pool_progress_fn progress;
+	void *progress_arg;
+} tp_pool_call_opts;
+
+/*
+ * tp_pool_apply_opts, tp_pool_map_opts, tp_pool_imap_opts: tp_pool_apply,
+ * tp_pool_map and tp_pool_imap with per-call options (opts may be NULL).
+ * A task over its time limit gives TP_ETIMEDOUT (its worker is killed and
+ * replaced); arguments over the pool's max_msg give TP_ETOOBIG before
+ * anything is submitted. Errors: as tp_pool_apply and tp_pool_imap.
+ */
+int tp_pool_apply_opts(tp_pool *pool, tp_target_fn fn, const tp_payload *args,
+                       const tp_pool_call_opts *opts, tp_payload **out);
+int tp_pool_map_opts(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
+                     const tp_pool_call_opts *opts, tp_payload **out);
+int tp_pool_imap_opts(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
+                      const tp_pool_call_opts *opts, tp_pool_iter **out);
 
 /*
  * tp_pool_imap and tp_pool_imap_unordered submit a map and return an
@@ -268,7 +316,8 @@ int tp_pool_result_err(tp_pool_result *r, tp_pool_error *err);
  * tp_pool_result_progress stores how many items of the result are done and
  * how many there are (apply: 1 item). tp_pool_result_on_progress installs
  * fn, calls it once at once with the current counts, then from the pool's
- * thread after each finished chunk (the last call has done == total).
+ * thread once per item finished after that, done counting up by one with
+ * no value repeated or skipped (the last call has done == total).
  */
 int tp_pool_result_progress(tp_pool_result *r, size_t *done, size_t *total);
 int tp_pool_result_on_progress(tp_pool_result *r, tp_pool_progress_fn fn,
@@ -292,8 +341,11 @@ int tp_pool_last_err(tp_pool_error *err);
  * tp_task_fail is for task functions: it records a message that travels
  * with the failure (Python's remote traceback text) and returns
  * TP_EREMOTE, so `return tp_task_fail(result, "bad x %d", x);` fails the
- * task. result is the task's result payload (it is cleared).
+ * task. result is the task's result payload (it is cleared). The message
+ * travels whole up to TP_TASK_MSG_MAX bytes; a longer one is cut there and
+ * ends with "[... N more bytes cut]".
  */
+#define TP_TASK_MSG_MAX ((size_t)64 << 10)
 int tp_task_fail(tp_payload *result, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

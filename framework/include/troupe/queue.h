@@ -123,7 +123,9 @@ tp_queue_kind tp_queue_kind_of(const tp_queue *q);
 int tp_queue_put(tp_queue *q, const tp_payload *item, int timeout_ms);
 int tp_queue_put_nowait(tp_queue *q, const tp_payload *item);
 
-/* One-value shorthands for tp_queue_put; same errors (+ TP_ENOMEM). */
+/* One-value shorthands for tp_queue_put; same errors (+ TP_ENOMEM, and
+ * TP_ETOOBIG for a string or bytes value of 4 GiB or more, the most one
+ * payload value holds). */
 int tp_queue_put_int(tp_queue *q, int64_t v, int timeout_ms);
 int tp_queue_put_double(tp_queue *q, double v, int timeout_ms);
 int tp_queue_put_string(tp_queue *q, const char *s, int timeout_ms);

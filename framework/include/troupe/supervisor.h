@@ -96,6 +96,12 @@ typedef enum tp_child_state {
 
 typedef struct tp_sup_event tp_sup_event;
 
+typedef enum tp_auto_shutdown {
+	TP_AUTO_NEVER = 0,       /* significant children change nothing */
+	TP_AUTO_ANY_SIGNIFICANT, /* end when any significant child ends */
+	TP_AUTO_ALL_SIGNIFICANT, /* end when the last significant one ends */
+} tp_auto_shutdown;
+
 typedef struct tp_sup_flags {
 	tp_strategy strategy;
 	int intensity; /* max restarts within period_ms (>= 0) */
@@ -104,11 +110,16 @@ typedef struct tp_sup_flags {
 	 * must not call back into the supervisor and should be quick. */
 	void (*on_event)(void *arg, const tp_sup_event *ev);
 	void *on_event_arg;
+	/* OTP's auto_shutdown: whether the supervisor ends (normally) when a
+	 * significant child (tp_child_spec.significant) ends and is not
+	 * restarted. A root that ends so makes tp_sup_wait return TP_OK; a
+	 * nested one exits with code 0 as a child of its parent. */
+	tp_auto_shutdown auto_shutdown;
 } tp_sup_flags;
 
 #define TP_SUP_FLAGS_INIT                                                      \
 	{                                                                      \
-		TP_ONE_FOR_ONE, 3, 5000, NULL, NULL                            \
+		TP_ONE_FOR_ONE, 3, 5000, NULL, NULL, TP_AUTO_NEVER             \
 	}
 
 typedef struct tp_child_spec {
@@ -129,6 +140,44 @@ typedef struct tp_child_spec {
 	                         child (name id, its pid; INFO and ERROR)
 	                         through this process's logger (troupe/log.h),
 	                         log_path unused; 0: the log_path file */
+	/* The fields below default to 0, which keeps the behaviour above. */
+	int no_autostart; /* 1: tp_sup_start leaves it stopped (a runtime
+	                     start or restart starts it) */
+	/* Exit codes that count as normal for TP_TRANSIENT (bit N of
+	 * exit_ok[N / 32]); all 0 means {0}. A death by signal is never
+	 * normal. */
+	uint32_t exit_ok[8];
+	int set_umask; /* 1: umask(umask) before exec */
+	int umask;
+	int set_user; /* 1: setgid(gid), setgroups, setuid(uid) */
+	uid_t uid;
+	gid_t gid;
+	int stop_pid_only; /* 1: the stop signal goes to the child alone,
+	                      not its process group (supervisord's
+	                      stopasgroup=false); SIGKILL and the cleanup
+	                      after the exit still reach the group */
+	/* Delay before a restart: restart_delay_ms, doubled after each
+	 * restart that follows a short run, at most restart_delay_max_ms
+	 * (0: no cap); back to restart_delay_ms once the child has run for
+	 * longer than the cap. 0: restart at once. */
+	int restart_delay_ms;
+	int restart_delay_max_ms;
+	int significant;    /* OTP: see tp_sup_flags.auto_shutdown; must not be
+	                       TP_PERMANENT */
+	int keep_temporary; /* TP_TEMPORARY: keep the spec after the exit (it
+	                       can be started again; supervisord's
+	                       autorestart = false) */
+	int start_retries;  /* > 0: after that many failed starts in a row
+	                       (an exit before ready) the child is left
+	                       stopped, TP_EV_GAVE_UP (supervisord's FATAL) */
+	/* spec.log_path with rotation: at log_max_bytes the file becomes
+	 * .1 (up to log_backups files); 0: never rotated. err_log_path:
+	 * stderr to its own file (NULL: with stdout); "" discards stderr. */
+	uint64_t log_max_bytes;
+	unsigned log_backups;
+	const char *err_log_path;
+	uint64_t err_log_max_bytes;
+	unsigned err_log_backups;
 	/* A registered target instead of a command line (argv NULL): the
 	 * child is a tp_process running target(args), started with method
 	 * (TP_START_DEFAULT: the runtime's) through the process layer, in
@@ -143,15 +192,20 @@ typedef struct tp_child_spec {
 #define TP_CHILD_SPEC_INIT                                                     \
 	{                                                                      \
 		NULL, NULL, NULL, NULL, NULL, TP_PERMANENT, 5000, TP_WORKER,   \
-		    TP_READY_STARTED, 0, 0, 0, 0, NULL, NULL, TP_START_DEFAULT \
+		    TP_READY_STARTED, 0, 0, 0, 0, 0, {0}, 0, 0, 0, 0, 0, 0, 0, \
+		    0, 0, 0, 0, 0, 0, NULL, 0, 0, NULL, NULL, TP_START_DEFAULT \
 	}
 
 typedef enum tp_sup_event_kind {
-	TP_EV_STARTED,  /* a child process exists (pid set) */
-	TP_EV_READY,    /* a child became ready */
-	TP_EV_EXITED,   /* a child exited (status set) */
-	TP_EV_RESTART,  /* a child is restarted after an exit */
-	TP_EV_ESCALATE, /* intensity exceeded: the supervisor fails */
+	TP_EV_STARTED,       /* a child process exists (pid set) */
+	TP_EV_READY,         /* a child became ready */
+	TP_EV_EXITED,        /* a child exited (status set) */
+	TP_EV_RESTART,       /* a child is restarted after an exit */
+	TP_EV_ESCALATE,      /* intensity exceeded: the supervisor fails */
+	TP_EV_START_FAILED,  /* a child could not be started (error set) */
+	TP_EV_AUTO_SHUTDOWN, /* a significant child ended: the sup ends */
+	TP_EV_BACKOFF,       /* a restart waits delay_ms */
+	TP_EV_GAVE_UP, /* start_retries failed starts in a row: left stopped */
 } tp_sup_event_kind;
 
 struct tp_sup_event {
@@ -159,7 +213,15 @@ struct tp_sup_event {
 	const char *sup_id; /* the supervisor ("" for the root) */
 	const char *id;     /* the child */
 	pid_t pid;
-	int exit_code; /* exit status, or -N when killed by signal N */
+	int exit_code;     /* exit status, or -N when killed by signal N */
+	int requested;     /* TP_EV_EXITED: after a stop the supervisor sent */
+	int killed;        /* TP_EV_EXITED: SIGKILL after the shutdown time (or
+	                      the ready deadline) ran out */
+	int stop_signal;   /* TP_EV_EXITED with requested: the signal sent */
+	int error;         /* TP_EV_START_FAILED: the TP_* error */
+	char *const *argv; /* TP_EV_START_FAILED: the command */
+	int delay_ms;      /* TP_EV_BACKOFF */
+	int64_t cpu_ms;    /* TP_EV_EXITED: user+system CPU of that run */
 };
 
 typedef struct tp_child_info {

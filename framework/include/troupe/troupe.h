@@ -10,6 +10,8 @@
 
 #include "troupe/actor.h"
 #include "troupe/error.h"
+#include "troupe/fmt.h"
+#include "troupe/version.h"
 #include "troupe/manager.h"
 #include "troupe/log.h"
 #include "troupe/payload.h"

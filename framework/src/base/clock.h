@@ -20,6 +20,22 @@ static inline int64_t tp__now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Monotonic nanoseconds (comparable between processes of one host). */
+static inline uint64_t tp__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Monotonic seconds. */
+static inline double tp__now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* The deadline of a call with timeout_ms (negative: TP_FOREVER). */
 static inline int64_t tp__deadline(int timeout_ms)
 {

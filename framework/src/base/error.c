@@ -1,7 +1,8 @@
 /*
  * error.c - error messages. Wrapped errno and nng errors keep their original
- * code in the low bits so nothing is lost; their text is built in a
- * thread-local buffer.
+ * code in the low bits so nothing is lost; their text is built in one of a
+ * small ring of thread-local buffers, so several tp_strerror calls in one
+ * expression (one printf) each keep their own text.
  */
 #include <nng/nng.h>
 #include <errno.h>
@@ -42,25 +43,37 @@ static const char *const messages[] = {
                "received)",
 };
 
-static _Thread_local char wrapped[160];
+#define RING 8 /* formatted messages that stay valid at once, per thread */
+
+static _Thread_local char ring[RING][160];
+static _Thread_local unsigned ring_next;
+
+static char *slot(void)
+{
+	return ring[ring_next++ % RING];
+}
 
 const char *tp_strerror(int err)
 {
+	char *wrapped;
 	if (err & TP_ESYSERR) {
 		char buf[128];
 		const char *s = strerror_r(err & ~TP_ESYSERR, buf, sizeof(buf));
-		snprintf(wrapped, sizeof(wrapped), "System error: %s", s);
+		wrapped = slot();
+		snprintf(wrapped, sizeof(ring[0]), "System error: %s", s);
 		return wrapped;
 	}
 	if (err & TP_ENNGERR) {
-		snprintf(wrapped, sizeof(wrapped), "nng error: %s",
+		wrapped = slot();
+		snprintf(wrapped, sizeof(ring[0]), "nng error: %s",
 		         nng_strerror(err & ~TP_ENNGERR));
 		return wrapped;
 	}
 	if (err >= 0 && (size_t)err < sizeof(messages) / sizeof(messages[0]) &&
 	    messages[err] != NULL)
 		return messages[err];
-	snprintf(wrapped, sizeof(wrapped), "Unknown error #%d", err);
+	wrapped = slot();
+	snprintf(wrapped, sizeof(ring[0]), "Unknown error #%d", err);
 	return wrapped;
 }
 

@@ -1,10 +1,12 @@
 /*
  * payload.c - typed value lists and their protobuf encoding.
  *
- * Values are stored in a flat array of tagged unions; variable-size values
- * own one malloc'ed block. Encoding builds a Troupe__Payload that points
- * into the payload (no copies) and packs it; decoding copies out of the
- * unpacked message so the payload owns its memory.
+ * Values are stored in a flat array of tagged unions. A small
+ * variable-size value is bump-allocated from the payload's current blob
+ * (payload_int.h), a large one owns its malloc'ed block. Encoding builds a
+ * Troupe__Payload that points into the payload (no copies) and packs it;
+ * decoding copies out of the unpacked message so the payload owns its
+ * memory.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +20,50 @@ int tp_payload_new(tp_payload **out)
 	if (out == NULL)
 		return TP_EINVAL;
 	*out = calloc(1, sizeof(**out));
-	return *out == NULL ? TP_ENOMEM : TP_OK;
+	if (*out == NULL)
+		return TP_ENOMEM;
+	(*out)->heap = 1;
+	return TP_OK;
 }
 
-static void value_release(struct tp_value *v)
+#define ARENA_SMALL 2048  /* values up to this size go in the arena */
+#define ARENA_FIRST 4096  /* its first blob */
+#define ARENA_MAX   65536 /* blobs double up to this */
+
+struct tp__blob *tp__blob_new(size_t cap)
 {
-	free(v->data);
-	free(v->type_name);
+	struct tp__blob *b = malloc(sizeof(*b) + (cap ? cap : 1));
+	if (b == NULL)
+		return NULL;
+	atomic_init(&b->refs, 1);
+	b->cap = cap;
+	b->used = 0;
+	return b;
+}
+
+void tp__blob_ref(struct tp__blob *b, size_t n)
+{
+	atomic_fetch_add_explicit(&b->refs, n, memory_order_relaxed);
+}
+
+void tp__blob_unref(struct tp__blob *b)
+{
+	if (b != NULL &&
+	    atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+		free(b);
+}
+
+void tp__value_release_bytes(struct tp_value *v)
+{
+	if (v->blob != NULL) {
+		tp__blob_unref(v->blob);
+	} else if (TP__HAS_BYTES(v->type)) {
+		free(v->data);
+		free(v->type_name);
+	}
 	v->data = NULL;
 	v->type_name = NULL;
+	v->blob = NULL;
 }
 
 void tp_payload_clear(tp_payload *p)
@@ -34,8 +71,11 @@ void tp_payload_clear(tp_payload *p)
 	if (p == NULL)
 		return;
 	for (size_t i = 0; i < p->count; i++)
-		value_release(&p->values[i]);
+		tp__value_release(&p->values[i]);
 	p->count = 0;
+	/* No value refers to the arena any more: reuse it from the start. */
+	if (p->arena != NULL && atomic_load(&p->arena->refs) == 1)
+		p->arena->used = 0;
 }
 
 void tp_payload_free(tp_payload *p)
@@ -43,20 +83,28 @@ void tp_payload_free(tp_payload *p)
 	if (p == NULL)
 		return;
 	tp_payload_clear(p);
+	tp__blob_unref(p->arena);
 	free(p->values);
 	free(p);
 }
 
+int tp__payload_grow(tp_payload *p, size_t n)
+{
+	size_t cap = p->cap ? p->cap + p->cap / 2 : 4; /* 1.5x: less slack */
+	if (cap < p->count + n)
+		cap = p->count + n;
+	struct tp_value *v = realloc(p->values, cap * sizeof(*v));
+	if (v == NULL)
+		return TP_ENOMEM;
+	p->values = v;
+	p->cap = cap;
+	return TP_OK;
+}
+
 static struct tp_value *value_push(tp_payload *p)
 {
-	if (p->count == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 4;
-		struct tp_value *v = realloc(p->values, cap * sizeof(*v));
-		if (v == NULL)
-			return NULL;
-		p->values = v;
-		p->cap = cap;
-	}
+	if (tp__payload_reserve(p, 1) != TP_OK)
+		return NULL;
 	struct tp_value *v = &p->values[p->count];
 	memset(v, 0, sizeof(*v));
 	return v;
@@ -100,24 +148,59 @@ int tp_payload_add_double(tp_payload *p, double d)
 	return TP_OK;
 }
 
-/* Appends a value holding a copy of len bytes plus a NUL terminator. */
-static int add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
-                    const char *type_name)
+/* Room for need bytes in p's arena (a fresh blob when it is full). */
+static char *arena_take(tp_payload *p, size_t need)
+{
+	struct tp__blob *a = p->arena;
+	if (a == NULL || a->cap - a->used < need) {
+		size_t cap = a == NULL ? ARENA_FIRST : a->cap * 2;
+		if (cap > ARENA_MAX)
+			cap = ARENA_MAX;
+		struct tp__blob *b = tp__blob_new(cap);
+		if (b == NULL)
+			return NULL;
+		tp__blob_unref(a);
+		p->arena = a = b;
+	}
+	char *d = a->data + a->used;
+	a->used += need;
+	tp__blob_ref(a, 1);
+	return d;
+}
+
+/* Appends a value holding a copy of len bytes plus a NUL terminator (and
+ * of type_name): in the arena when small and !own, else in its own block. */
+int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
+                         const char *type_name, int own)
 {
 	struct tp_value *v;
+	size_t tn = type_name != NULL ? strlen(type_name) + 1 : 0;
+	if (len > UINT32_MAX - 1)
+		return TP_ETOOBIG;
 	if ((v = value_push(p)) == NULL)
 		return TP_ENOMEM;
-	if ((v->data = malloc(len + 1)) == NULL)
-		return TP_ENOMEM;
+	if (!own && p->heap && len + 1 + tn <= ARENA_SMALL) {
+		if ((v->data = arena_take(p, len + 1 + tn)) == NULL)
+			return TP_ENOMEM;
+		v->blob = p->arena;
+		if (tn > 0) {
+			v->type_name = v->data + len + 1;
+			memcpy(v->type_name, type_name, tn);
+		}
+	} else {
+		if ((v->data = malloc(len + 1)) == NULL)
+			return TP_ENOMEM;
+		if (type_name != NULL &&
+		    (v->type_name = strdup(type_name)) == NULL) {
+			tp__value_release(v);
+			return TP_ENOMEM;
+		}
+	}
 	if (len > 0)
 		memcpy(v->data, data, len);
 	v->data[len] = '\0';
-	if (type_name != NULL && (v->type_name = strdup(type_name)) == NULL) {
-		value_release(v);
-		return TP_ENOMEM;
-	}
 	v->type = t;
-	v->len = len;
+	v->len = (uint32_t)len;
 	p->count++;
 	return TP_OK;
 }
@@ -126,14 +209,14 @@ int tp_payload_add_string(tp_payload *p, const char *s)
 {
 	if (p == NULL || s == NULL)
 		return TP_EINVAL;
-	return add_blob(p, TP_TSTRING, s, strlen(s), NULL);
+	return tp__payload_add_blob(p, TP_TSTRING, s, strlen(s), NULL, 0);
 }
 
 int tp_payload_add_bytes(tp_payload *p, const void *data, size_t len)
 {
 	if (p == NULL || (data == NULL && len > 0))
 		return TP_EINVAL;
-	return add_blob(p, TP_TBYTES, data, len, NULL);
+	return tp__payload_add_blob(p, TP_TBYTES, data, len, NULL, 0);
 }
 
 int tp_payload_add_proto(tp_payload *p, const ProtobufCMessage *msg)
@@ -145,7 +228,8 @@ int tp_payload_add_proto(tp_payload *p, const ProtobufCMessage *msg)
 	if (buf == NULL)
 		return TP_ENOMEM;
 	protobuf_c_message_pack(msg, buf);
-	int rv = add_blob(p, TP_TPROTO, buf, len, msg->descriptor->name);
+	int rv = tp__payload_add_blob(p, TP_TPROTO, buf, len,
+	                              msg->descriptor->name, 0);
 	free(buf);
 	return rv;
 }
@@ -262,15 +346,30 @@ int tp_payload_copy(const tp_payload *src, tp_payload **out)
 		return TP_EINVAL;
 	if ((rv = tp_payload_new(&p)) != TP_OK)
 		return rv;
+	if (tp__payload_reserve(p, src->count) != TP_OK) {
+		tp_payload_free(p);
+		return TP_ENOMEM;
+	}
 	for (size_t i = 0; i < src->count && rv == TP_OK; i++) {
 		const struct tp_value *v = &src->values[i];
 		struct tp_value *c;
+		if (v->blob !=
+		    NULL) { /* share the bytes: values never change */
+			if ((c = value_push(p)) == NULL) {
+				rv = TP_ENOMEM;
+				break;
+			}
+			*c = *v;
+			tp__blob_ref(v->blob, 1);
+			p->count++;
+			continue;
+		}
 		switch (v->type) {
 		case TP_TSTRING:
 		case TP_TBYTES:
 		case TP_TPROTO:
-			rv =
-			    add_blob(p, v->type, v->data, v->len, v->type_name);
+			rv = tp__payload_add_blob(p, v->type, v->data, v->len,
+			                          v->type_name, 0);
 			break;
 		default:
 			if ((c = value_push(p)) == NULL) {

@@ -2,28 +2,84 @@
  * payload_int.h - internal: the layout of a tp_payload (an array of
  * struct tp_value, one per value the user added; not the shared Value of
  * troupe/shared.h, whose struct is tp_shared_value). Shared by payload.c,
- * wire.c (conversion to and from Troupe__Payload) and the modules that
- * read or build payload values directly: queue.c, pipe_io.c, the pool and
- * the manager (mgr_int.h).
+ * wire.c (conversion to and from Troupe__Payload), values.c (value lists
+ * in columns) and the modules that read or build payload values directly:
+ * queue.c, pipe_io.c, the pool and the manager (mgr_int.h).
+ *
+ * A variable-size value (string, bytes, message) either owns one malloc'ed
+ * block (blob NULL) or borrows its bytes from a shared, reference-counted
+ * blob: the small values a payload appends are bump-allocated from its
+ * current blob, and the values decoded from one received batch all point
+ * into one blob holding the batch's bytes. Each such value holds one
+ * reference; the blob goes with the last. So neither building nor decoding
+ * a list of values costs a malloc per value, and copying a payload shares
+ * the bytes instead of copying them (values never change once added).
  */
 #ifndef TP_PAYLOAD_INT_H
 #define TP_PAYLOAD_INT_H
 
+#include <stdatomic.h>
+
+#include "troupe/error.h"
 #include "troupe/payload.h"
 
+struct tp__blob {
+	atomic_size_t refs;
+	size_t cap, used;
+	char data[];
+};
+
+/* 32 bytes: a list of a million values takes 32 MB plus their bytes. */
 struct tp_value {
 	tp_type type;
-	int64_t i;
-	double d;
-	char *data;      /* string, bytes or packed message; NUL-terminated */
-	size_t len;      /* bytes in data, without the terminator */
-	char *type_name; /* TP_TPROTO: descriptor full name */
+	uint32_t len; /* bytes in data, without the terminator */
+	union {
+		int64_t i;
+		double d;
+		char *data; /* string, bytes or packed message; NUL-ended */
+	};
+	char *type_name;       /* TP_TPROTO: descriptor full name */
+	struct tp__blob *blob; /* data and type_name live in it (one ref) */
 };
+
+/* Whether values of type t have bytes (data, len). */
+#define TP__HAS_BYTES(t)                                                       \
+	((t) == TP_TSTRING || (t) == TP_TBYTES || (t) == TP_TPROTO)
 
 struct tp_payload {
 	struct tp_value *values;
 	size_t count;
 	size_t cap;
+	struct tp__blob *arena; /* where small added values go (one ref) */
+	int heap; /* made by tp_payload_new: freed by tp_payload_free, so it
+	             may have an arena (a payload on the stack, freed by
+	             clearing it and freeing values, has none) */
 };
+
+/* A blob of cap bytes, one reference held by the caller. NULL: ENOMEM. */
+struct tp__blob *tp__blob_new(size_t cap);
+void tp__blob_ref(struct tp__blob *b, size_t n);
+void tp__blob_unref(struct tp__blob *b);
+
+/* Releases what v owns or references (v's fields are then stale). */
+void tp__value_release_bytes(struct tp_value *v);
+static inline void tp__value_release(struct tp_value *v)
+{
+	if (v->blob != NULL || TP__HAS_BYTES(v->type))
+		tp__value_release_bytes(v);
+}
+
+/* Appends a copy of a string, bytes or message value (type_name: the
+ * message's). own: in its own malloc'ed block (a caller may take it), else
+ * small values go in p's arena. */
+int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
+                         const char *type_name, int own);
+
+/* Grows p so it has room for n more values. */
+int tp__payload_grow(tp_payload *p, size_t n);
+static inline int tp__payload_reserve(tp_payload *p, size_t n)
+{
+	return p->cap - p->count >= n ? TP_OK : tp__payload_grow(p, n);
+}
 
 #endif

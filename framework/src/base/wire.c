@@ -122,6 +122,7 @@ void tp__payload_pb_release(Troupe__Payload *pb)
 	pb->n_values = 0;
 }
 
+/* Decoded values own their bytes (queue.c hands them to its caller). */
 static int add_from_pb(tp_payload *p, const Troupe__Value *pv)
 {
 	switch (pv->kind_case) {
@@ -132,21 +133,17 @@ static int add_from_pb(tp_payload *p, const Troupe__Value *pv)
 	case TROUPE__VALUE__KIND_D:
 		return tp_payload_add_double(p, pv->d);
 	case TROUPE__VALUE__KIND_S:
-		return tp_payload_add_string(p, pv->s);
+		return tp__payload_add_blob(p, TP_TSTRING, pv->s, strlen(pv->s),
+		                            NULL, 1);
 	case TROUPE__VALUE__KIND_B:
-		return tp_payload_add_bytes(p, pv->b.data, pv->b.len);
+		return tp__payload_add_blob(p, TP_TBYTES, pv->b.data, pv->b.len,
+		                            NULL, 1);
 	case TROUPE__VALUE__KIND_USER: {
 		const Troupe__UserMessage *u = pv->user;
 		if (u->type_name == NULL || u->type_name[0] == '\0')
 			return TP_EDECODE;
-		int rv = tp_payload_add_bytes(p, u->data.data, u->data.len);
-		if (rv != TP_OK)
-			return rv;
-		struct tp_value *v = &p->values[p->count - 1];
-		if ((v->type_name = strdup(u->type_name)) == NULL)
-			return TP_ENOMEM; /* caller frees the payload */
-		v->type = TP_TPROTO;
-		return TP_OK;
+		return tp__payload_add_blob(p, TP_TPROTO, u->data.data,
+		                            u->data.len, u->type_name, 1);
 	}
 	default:
 		return TP_EDECODE; /* a value with no kind set */

@@ -16,14 +16,15 @@
 int tp__val_copy(struct tp_value *dst, const struct tp_value *src)
 {
 	*dst = *src;
+	dst->blob = NULL; /* the copy owns its bytes */
+	if (!TP__HAS_BYTES(src->type))
+		return TP_OK;
 	dst->data = NULL;
 	dst->type_name = NULL;
-	if (src->data != NULL) {
-		if ((dst->data = malloc(src->len + 1)) == NULL)
-			return TP_ENOMEM;
-		memcpy(dst->data, src->data, src->len);
-		dst->data[src->len] = '\0';
-	}
+	if ((dst->data = malloc(src->len + 1)) == NULL)
+		return TP_ENOMEM;
+	memcpy(dst->data, src->data, src->len);
+	dst->data[src->len] = '\0';
 	if (src->type_name != NULL &&
 	    (dst->type_name = strdup(src->type_name)) == NULL) {
 		free(dst->data);
@@ -35,10 +36,7 @@ int tp__val_copy(struct tp_value *dst, const struct tp_value *src)
 
 void tp__val_free(struct tp_value *v)
 {
-	free(v->data);
-	free(v->type_name);
-	v->data = NULL;
-	v->type_name = NULL;
+	tp__value_release(v);
 }
 
 int tp__val_eq(const struct tp_value *a, const struct tp_value *b)
@@ -245,7 +243,8 @@ void tp__sb_val(struct tp__strbuf *b, const struct tp_value *v)
 		sb_quoted(b, v);
 		break;
 	case TP_TPROTO:
-		tp__sb_addf(b, "<%.40s, %zu bytes>", v->type_name, v->len);
+		tp__sb_addf(b, "<%.40s, %zu bytes>", v->type_name,
+		            (size_t)v->len);
 		break;
 	}
 }

@@ -310,8 +310,11 @@ int tp_queue_put_string(tp_queue *q, const char *s, int timeout_ms)
 {
 	if (s == NULL)
 		return TP_EINVAL;
+	size_t len = strlen(s);
+	if (len > UINT32_MAX) /* a payload value holds at most 4 GiB - 1 */
+		return TP_ETOOBIG;
 	struct tp_value val = {
-	    .type = TP_TSTRING, .data = (char *)s, .len = strlen(s)};
+	    .type = TP_TSTRING, .data = (char *)s, .len = (uint32_t)len};
 	return put_one(q, &val, timeout_ms);
 }
 
@@ -320,7 +323,9 @@ int tp_queue_put_bytes(tp_queue *q, const void *data, size_t len,
 {
 	if (data == NULL && len > 0)
 		return TP_EINVAL;
+	if (len > UINT32_MAX) /* a payload value holds at most 4 GiB - 1 */
+		return TP_ETOOBIG;
 	struct tp_value val = {
-	    .type = TP_TBYTES, .data = (char *)data, .len = len};
+	    .type = TP_TBYTES, .data = (char *)data, .len = (uint32_t)len};
 	return put_one(q, &val, timeout_ms);
 }

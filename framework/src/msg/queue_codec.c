@@ -110,13 +110,14 @@ int tp__q_dec_one(const void *buf, size_t len, tp_type type, struct tp_value *v)
 		return 1;
 	case TP_TSTRING:
 	case TP_TBYTES:
-		if (!get_varint(&p, end, &x) || x != (uint64_t)(end - p))
+		if (!get_varint(&p, end, &x) || x != (uint64_t)(end - p) ||
+		    x > UINT32_MAX) /* a value holds at most 4 GiB - 1 */
 			return 0;
 		/* a string with a NUL inside is left to protobuf-c */
 		if (type == TP_TSTRING && memchr(p, 0, (size_t)x) != NULL)
 			return 0;
 		v->data = (char *)p;
-		v->len = (size_t)x;
+		v->len = (uint32_t)x;
 		return 1;
 	default:
 		return 0;

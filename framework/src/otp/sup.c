@@ -71,6 +71,7 @@ void tp__sup_child_free(struct sup_child *c)
 	strv_free((char **)c->spec.env);
 	free((char *)c->spec.cwd);
 	free((char *)c->spec.log_path);
+	free((char *)c->spec.err_log_path);
 	tp_payload_free((tp_payload *)c->spec.args);
 	tp_process_free(c->proc);
 	tp__sup_free_captures(c, 0);
@@ -91,6 +92,8 @@ static struct sup_child *child_new(tp_sup *s, const tp_child_spec *spec,
 	c->spec.env = spec->env ? strv_dup(spec->env, 0, NULL) : NULL;
 	c->spec.cwd = spec->cwd ? strdup(spec->cwd) : NULL;
 	c->spec.log_path = spec->log_path ? strdup(spec->log_path) : NULL;
+	c->spec.err_log_path =
+	    spec->err_log_path ? strdup(spec->err_log_path) : NULL;
 	tp_payload *args = NULL;
 	c->spec.args = NULL;
 	if (spec->args != NULL && tp_payload_copy(spec->args, &args) == TP_OK)
@@ -101,6 +104,7 @@ static struct sup_child *child_new(tp_sup *s, const tp_child_spec *spec,
 	if (c->spec.id == NULL || (spec->argv && !c->spec.argv) ||
 	    (spec->env && !c->spec.env) || (spec->cwd && !c->spec.cwd) ||
 	    (spec->log_path && !c->spec.log_path) ||
+	    (spec->err_log_path && !c->spec.err_log_path) ||
 	    (spec->args && !c->spec.args)) {
 		tp__sup_child_free(c);
 		return NULL;
@@ -146,7 +150,9 @@ static int spec_ok(const tp_child_spec *spec)
 	       (spec->ready == TP_READY_STARTED ||
 	        spec->ready == TP_READY_NOTIFY) &&
 	       spec->startsecs_ms >= 0 && spec->start_timeout_ms >= 0 &&
-	       spec->stop_signal >= 0 && spec->stop_signal < NSIG;
+	       spec->stop_signal >= 0 && spec->stop_signal < NSIG &&
+	       spec->restart_delay_ms >= 0 && spec->restart_delay_max_ms >= 0 &&
+	       (!spec->significant || spec->restart != TP_PERMANENT);
 }
 
 /* TP_OK, TP_EINVAL, or TP_ENOTREG for an unregistered target. */
@@ -161,7 +167,8 @@ static int flags_ok(const tp_sup_flags *f)
 {
 	return f->strategy >= TP_ONE_FOR_ONE &&
 	       f->strategy <= TP_SIMPLE_ONE_FOR_ONE && f->intensity >= 0 &&
-	       f->period_ms > 0;
+	       f->period_ms > 0 && f->auto_shutdown >= TP_AUTO_NEVER &&
+	       f->auto_shutdown <= TP_AUTO_ALL_SIGNIFICANT;
 }
 
 static int sup_alloc(tp_sup **out, const tp_sup_flags *flags, tp_sup *parent)
@@ -323,7 +330,8 @@ int tp_sup_start(tp_sup *sup)
 		return TP_ESTATE;
 	}
 	for (int i = 0; i < sup->nkids; i++)
-		if (sup->flags.strategy != TP_SIMPLE_ONE_FOR_ONE)
+		if (sup->flags.strategy != TP_SIMPLE_ONE_FOR_ONE &&
+		    !sup->kids[i]->spec.no_autostart)
 			tp__sup_enqueue(sup, SUP_OP_START, sup->kids[i], &req);
 	int rv = pthread_create(&sup->thr, NULL, tp__sup_loop, sup);
 	if (rv != 0) {

@@ -36,7 +36,24 @@ void tp__sup_emit(tp_sup *s, tp_sup_event_kind k, struct sup_child *c, int code)
 	tp_sup *root = s->root;
 	if (root->flags.on_event == NULL)
 		return;
-	tp_sup_event ev = {k, s->id, c ? c->spec.id : "", c ? c->pid : 0, code};
+	tp_sup_event ev = {.kind = k,
+	                   .sup_id = s->id,
+	                   .id = c ? c->spec.id : "",
+	                   .pid = c ? c->pid : 0,
+	                   .exit_code = code};
+	if (c != NULL && k == TP_EV_EXITED) {
+		ev.requested = c->state == TP_CHILD_STOPPING;
+		ev.killed = c->killed;
+		ev.stop_signal = c->stop_sig;
+		ev.cpu_ms = c->last_cpu_ms;
+	} else if (c != NULL && k == TP_EV_START_FAILED) {
+		ev.error = code;
+		ev.exit_code = 0;
+		ev.argv = c->spec.argv;
+	} else if (c != NULL && k == TP_EV_BACKOFF) {
+		ev.delay_ms = code;
+		ev.exit_code = 0;
+	}
 	root->flags.on_event(root->flags.on_event_arg, &ev);
 }
 
@@ -116,6 +133,7 @@ void tp__sup_set_ready(struct sup_child *c)
 {
 	c->state = TP_CHILD_RUNNING;
 	c->deadline_ms = 0;
+	c->start_fails = 0;
 	if (c->notify_fd >= 0) {
 		close(c->notify_fd);
 		c->notify_fd = -1;
@@ -151,17 +169,20 @@ static void begin_start(tp_sup *s, struct sup_op *op)
 		c->state = TP_CHILD_STARTING;
 		c->started_ms = tp__now_ms();
 		for (int i = 0; i < sub->nkids; i++)
-			if (!sub->kids[i]->deleted && !sub->kids[i]->tmpl)
+			if (!sub->kids[i]->deleted && !sub->kids[i]->tmpl &&
+			    !sub->kids[i]->spec.no_autostart)
 				tp__sup_enqueue(sub, SUP_OP_START, sub->kids[i],
 				                &op->sub_req);
 		if (op->sub_req.pending == 0)
 			op->done = 1;
 		return;
 	}
-	c->timed_out = 0;
+	c->timed_out = c->killed = c->stop_sig = 0;
+	c->restart_at = 0;
 	int rv = tp__sup_spawn(c);
 	if (rv != TP_OK) {
 		c->state = TP_CHILD_FAILED;
+		tp__sup_emit(c->owner, TP_EV_START_FAILED, c, rv);
 		op->done = 1;
 		op->rv = rv;
 		return;
@@ -199,6 +220,7 @@ static void begin_stop(tp_sup *s, struct sup_op *op)
 			op->done = 1;
 		return;
 	}
+	c->restart_at = 0; /* a stop cancels a delayed restart */
 	if (c->pid <= 0) {
 		if (c->state != TP_CHILD_STOPPED)
 			c->state = TP_CHILD_STOPPED;
@@ -208,12 +230,13 @@ static void begin_stop(tp_sup *s, struct sup_op *op)
 	c->cur = op;
 	c->state = TP_CHILD_STOPPING;
 	if (c->spec.shutdown_ms == TP_SHUTDOWN_BRUTAL) {
+		c->stop_sig = SIGKILL;
 		tp__sup_signal(c, SIGKILL);
 		c->deadline_ms = 0;
 		return;
 	}
-	tp__sup_signal(c,
-	               c->spec.stop_signal > 0 ? c->spec.stop_signal : SIGTERM);
+	c->stop_sig = c->spec.stop_signal > 0 ? c->spec.stop_signal : SIGTERM;
+	tp__sup_signal(c, c->stop_sig);
 	c->deadline_ms =
 	    c->spec.shutdown_ms > 0 ? tp__now_ms() + c->spec.shutdown_ms : 0;
 }
@@ -258,7 +281,7 @@ static void escalate(tp_sup *s)
 	sup_failed(s);
 }
 
-static void restart(tp_sup *s, struct sup_child *c)
+void tp__sup_restart_now(tp_sup *s, struct sup_child *c)
 {
 	if (tp__sup_queued_start(s, c))
 		return;
@@ -305,17 +328,25 @@ void tp__sup_child_exited(struct sup_child *c, int code)
 	c->state = TP_CHILD_STOPPED;
 	if (s->shutting || s->failed)
 		return;
-	int again = c->spec.restart == TP_PERMANENT ||
-	            (c->spec.restart == TP_TRANSIENT && code != 0);
-	if (c->spec.restart == TP_TEMPORARY)
-		c->deleted = 1;
-	if (!again)
+	if (c->spec.start_retries > 0 && c->start_fails > 0) {
+		tp__sup_retry_start(s, c); /* supervisord's BACKOFF */
 		return;
+	}
+	int again = c->spec.restart == TP_PERMANENT ||
+	            (c->spec.restart == TP_TRANSIENT &&
+	             !tp__sup_normal_exit(&c->spec, code));
+	if (c->spec.restart == TP_TEMPORARY && !c->spec.significant &&
+	    !c->spec.keep_temporary)
+		c->deleted = 1;
+	if (!again) {
+		tp__sup_auto_shutdown(s, c);
+		return;
+	}
 	if (intensity_exceeded(s)) {
 		escalate(s);
 		return;
 	}
-	restart(s, c);
+	tp__sup_restart(s, c);
 }
 
 void tp__sup_reap_one(struct sup_child *c)
@@ -338,6 +369,15 @@ void tp__sup_sub_check_failed(tp_sup *s)
 			continue;
 		tp__sup_sub_check_failed(c->sub);
 		tp_sup *sub = c->sub;
+		if (sub->auto_done && sub->head == NULL) {
+			/* Ended by auto_shutdown: a normal exit. */
+			sub->auto_done = 0;
+			if (c->state != TP_CHILD_RUNNING)
+				continue;
+			tp__sup_emit(s, TP_EV_EXITED, c, 0);
+			tp__sup_child_exited(c, 0);
+			continue;
+		}
 		if (!sub->failed || sub->head != NULL)
 			continue;
 		sub->failed = 0;
@@ -377,7 +417,8 @@ static void op_finish(tp_sup *s, struct sup_op *op)
 	struct sup_child *c = op->c;
 	if (op->kind == SUP_OP_STOP) {
 		c->state = TP_CHILD_STOPPED;
-		if (c->spec.restart == TP_TEMPORARY)
+		if (c->spec.restart == TP_TEMPORARY &&
+		    !c->spec.keep_temporary && !c->spec.significant)
 			c->deleted = 1;
 	} else if (op->kind == SUP_OP_START && op->rv != TP_OK) {
 		if (c->sub != NULL)
@@ -392,6 +433,7 @@ static void op_finish(tp_sup *s, struct sup_op *op)
 		req_done(op->req, op->rv);
 	} else if (op->kind == SUP_OP_START && op->rv != TP_OK) {
 		/* A restart that failed counts as another exit. */
+		c->start_fails++;
 		tp__sup_child_exited(c, -SIGKILL);
 	}
 	free(op);

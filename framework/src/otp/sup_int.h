@@ -41,8 +41,14 @@ struct sup_child {
 	tp_child_state state;
 	pid_t pid;
 	int pidfd;
-	int notify_fd; /* read end while waiting for tp_ready */
-	int timed_out; /* killed for missing the ready deadline */
+	int notify_fd;       /* read end while waiting for tp_ready */
+	int timed_out;       /* killed for missing the ready deadline */
+	int killed;          /* SIGKILL after the shutdown time ran out */
+	int stop_sig;        /* the stop signal sent by a stop op, 0 none */
+	int64_t restart_at;  /* a delayed restart is due then; 0 none */
+	int backoff_ms;      /* the next restart delay */
+	int start_fails;     /* failed starts in a row (start_retries) */
+	int64_t last_cpu_ms; /* CPU time of the run that just ended */
 	int64_t started_ms;
 	int64_t deadline_ms; /* ready, startsecs or kill deadline; 0 none */
 	unsigned restarts;
@@ -51,8 +57,9 @@ struct sup_child {
 	int tmpl;           /* simple_one_for_one template */
 	struct sup_op *cur; /* the op waiting on this child */
 	char log_path[256];
-	tp_log_capture *cap[2]; /* spec.capture: stdout, stderr readers */
-	tp_process *proc;       /* spec.target: the running process */
+	tp_log_capture *cap[2];      /* spec.capture: stdout, stderr readers */
+	struct tp__filecap *fcap[2]; /* rotated log files: stdout, stderr */
+	tp_process *proc;            /* spec.target: the running process */
 	int proc_wait; /* its pidfd fired; waiting on its sentinel for the
 	                  exit report (forkserver children) */
 };
@@ -81,6 +88,7 @@ struct tp_sup {
 	int nrestarts;
 	int shutting; /* stopping everything: no restarts */
 	int failed;
+	int auto_done; /* ended by auto_shutdown: exits 0 to its parent */
 	unsigned dyn_seq;
 	/* Root only. */
 	pthread_mutex_t mu;
@@ -133,6 +141,20 @@ void tp__sup_child_exited(struct sup_child *c, int code);
 void tp__sup_reap_one(struct sup_child *c);
 /* A failed nested sup whose children are all stopped dies as a child. */
 void tp__sup_sub_check_failed(tp_sup *s);
+/* Restarts c now by s's strategy (counted in c->restarts). */
+void tp__sup_restart_now(tp_sup *s, struct sup_child *c);
+
+/* sup_policy.c: the policies of a child that is gone */
+/* Restarts c now, or after its restart delay (backoff with a cap). */
+void tp__sup_restart(tp_sup *s, struct sup_child *c);
+/* A delayed restart is due (c->restart_at passed). */
+void tp__sup_restart_due(struct sup_child *c);
+/* 1 when code is a normal exit of sp (exit_ok, or 0). */
+int tp__sup_normal_exit(const tp_child_spec *sp, int code);
+/* OTP's auto_shutdown after a significant child ended for good. */
+void tp__sup_auto_shutdown(tp_sup *s, struct sup_child *c);
+/* supervisord's BACKOFF and FATAL after a failed start. */
+void tp__sup_retry_start(tp_sup *s, struct sup_child *c);
 
 /* sup.c */
 struct sup_child *tp__sup_find(tp_sup *s, const char *id);

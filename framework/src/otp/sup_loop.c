@@ -30,6 +30,8 @@ void tp__sup_wake(tp_sup *root)
 
 static void on_deadline(struct sup_child *c, int64_t now)
 {
+	if (c->restart_at != 0 && now >= c->restart_at)
+		tp__sup_restart_due(c);
 	if (c->deadline_ms == 0 || now < c->deadline_ms)
 		return;
 	c->deadline_ms = 0;
@@ -40,6 +42,7 @@ static void on_deadline(struct sup_child *c, int64_t now)
 		c->timed_out = 1;
 		tp__sup_signal(c, SIGKILL);
 	} else if (c->state == TP_CHILD_STOPPING) {
+		c->killed = 1;
 		tp__sup_signal(c, SIGKILL);
 	}
 }
@@ -99,6 +102,9 @@ static void collect(tp_sup *s, struct pollset *ps, int64_t now)
 		if (c->deadline_ms &&
 		    (ps->next == 0 || c->deadline_ms < ps->next))
 			ps->next = c->deadline_ms;
+		if (c->restart_at &&
+		    (ps->next == 0 || c->restart_at < ps->next))
+			ps->next = c->restart_at;
 	}
 }
 

@@ -28,12 +28,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "log_int.h"
 #include "runtime_int.h"
 #include "sup_int.h"
 #include "troupe/error.h"
@@ -46,7 +49,7 @@ extern char **environ;
 struct spawn_plan {
 	char path[PATH_MAX];
 	char **envp;
-	int devnull, logfd, notify_w, err_w;
+	int devnull, logfd, errfd, notify_w, err_w;
 	int out[2], err[2]; /* spec.capture: stdout and stderr pipes */
 	pid_t parent;
 };
@@ -73,6 +76,21 @@ static int resolve(const char *prog, char *out, size_t len)
 	return tp_err_errno(ENOENT);
 }
 
+/* What a supervisor's own service manager gave it is not for its
+ * children: systemd's notify socket, watchdog and sockets, the journal
+ * stream (a child's stderr is not the supervisor's), our notify fd. */
+static int private_var(const char *e)
+{
+	static const char *const v[] = {
+	    NOTIFY_ENV "=",    "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
+	    "WATCHDOG_PID=",   "LISTEN_FDS=",    "LISTEN_PID=",
+	    "LISTEN_FDNAMES=", "JOURNAL_STREAM="};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		if (strncmp(e, v[i], strlen(v[i])) == 0)
+			return 1;
+	return 0;
+}
+
 /* environ + extra entries + the notify variable + the run directory. */
 static char **build_env(const tp_child_spec *s, int notify)
 {
@@ -86,8 +104,7 @@ static char **build_env(const tp_child_spec *s, int notify)
 	if (e == NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], NOTIFY_ENV "=",
-		            strlen(NOTIFY_ENV) + 1) != 0)
+		if (!private_var(environ[i]))
 			e[k++] = environ[i];
 	for (size_t i = 0; i < x; i++)
 		e[k++] = s->env[i];
@@ -117,9 +134,21 @@ static void child_setup(const tp_child_spec *s, struct spawn_plan *p)
 	if (p->out[1] >= 0) {
 		dup2(p->out[1], 1);
 		dup2(p->err[1], 2);
-	} else if (p->logfd >= 0) {
-		dup2(p->logfd, 1);
-		dup2(p->logfd, 2);
+	} else {
+		if (p->logfd >= 0)
+			dup2(p->logfd, 1);
+		if (p->errfd >= 0)
+			dup2(p->errfd, 2);
+		else if (p->logfd >= 0)
+			dup2(p->logfd, 2);
+	}
+	if (s->set_umask)
+		umask((mode_t)s->umask);
+	if (s->set_user && (setgroups(1, &s->gid) != 0 || setgid(s->gid) != 0 ||
+	                    setuid(s->uid) != 0)) {
+		int e = errno;
+		(void)!write(p->err_w, &e, sizeof(e));
+		_exit(127);
 	}
 	if (p->notify_w >= 0) {
 		if (p->notify_w == NOTIFY_FD)
@@ -132,6 +161,37 @@ static void child_setup(const tp_child_spec *s, struct spawn_plan *p)
 		(void)!write(p->err_w, &e, sizeof(e));
 		_exit(127);
 	}
+}
+
+/* The child's end of an output: the file itself, or with rotation
+ * (max > 0) the write end of a pipe copied into the file by a thread. */
+static int open_sink(const char *path, uint64_t max, unsigned backups,
+                     struct tp__filecap **cap)
+{
+	int fds[2];
+	if (max == 0)
+		return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+		            0600);
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -1;
+	if (tp__filecap_start(fds[0], path, max, backups, cap) != TP_OK) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	return fds[1];
+}
+
+/* spec.err_log_path: stderr apart ("" discards it); -1: with stdout. */
+static int open_err_log(struct sup_child *c)
+{
+	const tp_child_spec *s = &c->spec;
+	if (s->capture || s->err_log_path == NULL)
+		return -1;
+	if (s->err_log_path[0] == '\0')
+		return open("/dev/null", O_WRONLY | O_CLOEXEC);
+	return open_sink(s->err_log_path, s->err_log_max_bytes,
+	                 s->err_log_backups, &c->fcap[1]);
 }
 
 static int open_log(struct sup_child *c)
@@ -156,8 +216,8 @@ static int open_log(struct sup_child *c)
 	} else {
 		return -1;
 	}
-	return open(c->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	            0600);
+	return open_sink(c->log_path, c->spec.log_max_bytes,
+	                 c->spec.log_backups, &c->fcap[0]);
 }
 
 static void plan_close(struct spawn_plan *p)
@@ -166,6 +226,8 @@ static void plan_close(struct spawn_plan *p)
 		close(p->devnull);
 	if (p->logfd >= 0)
 		close(p->logfd);
+	if (p->errfd >= 0)
+		close(p->errfd);
 	for (int i = 0; i < 2; i++) {
 		if (p->out[i] >= 0)
 			close(p->out[i]);
@@ -193,6 +255,10 @@ static void capture_start(struct sup_child *c, struct spawn_plan *p)
 void tp__sup_free_captures(struct sup_child *c, int wait_ms)
 {
 	int had = 0;
+	for (int i = 0; i < 2; i++) {
+		tp__filecap_free(c->fcap[i], wait_ms);
+		c->fcap[i] = NULL;
+	}
 	for (int i = 0; i < 2; i++) {
 		if (c->cap[i] == NULL)
 			continue;
@@ -233,6 +299,7 @@ int tp__sup_spawn(struct sup_child *c)
 {
 	struct spawn_plan p = {.devnull = -1,
 	                       .logfd = -1,
+	                       .errfd = -1,
 	                       .notify_w = -1,
 	                       .out = {-1, -1},
 	                       .err = {-1, -1}};
@@ -245,7 +312,9 @@ int tp__sup_spawn(struct sup_child *c)
 	int want_notify = c->spec.ready == TP_READY_NOTIFY;
 	p.parent = getpid();
 	p.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	tp__sup_free_captures(c, 0); /* a previous run's */
 	p.logfd = open_log(c);
+	p.errfd = open_err_log(c);
 	p.envp = build_env(&c->spec, want_notify);
 	if (p.devnull < 0 || p.envp == NULL ||
 	    (want_notify && pipe2(notify, O_CLOEXEC) != 0) ||
@@ -281,6 +350,8 @@ out:
 			close(errp[i]);
 	}
 	plan_close(&p);
+	if (rv != TP_OK)
+		tp__sup_free_captures(c, 0);
 	return rv;
 }
 
@@ -290,7 +361,8 @@ void tp__sup_signal(struct sup_child *c, int sig)
 		return;
 	/* The group first (descendants), then the child itself in case it
 	 * left its group. */
-	kill(-c->pid, sig);
+	if (!c->spec.stop_pid_only || sig == SIGKILL)
+		kill(-c->pid, sig);
 	if (c->pidfd < 0 ||
 	    syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) != 0)
 		kill(c->pid, sig);
@@ -317,7 +389,12 @@ int tp__sup_reap(struct sup_child *c, int *code)
 	 * kill what is left of its group (a grandchild that ignored the
 	 * stop), then reap. */
 	kill(-c->pid, SIGKILL);
-	pid_t r = waitpid(c->pid, &st, 0);
+	struct rusage ru;
+	memset(&ru, 0, sizeof(ru));
+	pid_t r = wait4(c->pid, &st, 0, &ru);
+	c->last_cpu_ms =
+	    (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
 	if (r < 0)
 		*code = -SIGKILL;
 	else if (WIFSIGNALED(st))

@@ -16,19 +16,24 @@
 #include "clock.h"
 #include "payload_int.h"
 #include "pool_int.h"
+#include "process_int.h"
 #include "troupe/error.h"
 
 #define INIT_TIMEOUT_S 60
 #define SEG_MIN        65536 /* int maps from this size use a shared file, */
 #define SEG_CHUNK_MIN  1024  /* when their chunks are this big */
+#define TASK_BYTES                                                             \
+	((size_t)256 << 10) /* about the most arguments                        \
+	                        a task carries (below) */
 
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tp_pool *live;
 
+/* The last failure of a blocking call on this thread, whole (the strings
+ * are kept until the next failure; a thread's last ones are not freed). */
 static __thread struct {
-	int code;
-	char origin[256];
-	char message[1024];
+	int code, set;
+	char *origin, *message;
 } last_err;
 
 static int pool_fill_opts(struct tp_pool *pool, const tp_pool_opts *o)
@@ -43,12 +48,14 @@ static int pool_fill_opts(struct tp_pool *pool, const tp_pool_opts *o)
 	pool->on_death = o->on_death;
 	pool->max_retries = o->max_retries;
 	pool->pipeline = o->pipeline;
+	pool->task_timeout_ms = o->task_timeout_ms;
+	pool->max_msg = o->max_msg ? o->max_msg : TP_MAX_MSG_DEFAULT;
 	pool->method = o->method;
 	pool->sched = o->sched != NULL ? o->sched : &tp_pool_sched_least_loaded;
 	snprintf(pool->prefix, sizeof(pool->prefix), "%s",
 	         o->name != NULL ? o->name : "PoolWorker");
 	if (o->initializer != NULL) {
-		const char *nm = tp__pool_target_name(o->initializer);
+		const char *nm = tp__target_name(o->initializer);
 		if (nm == NULL)
 			return TP_ENOTREG;
 		if ((pool->init_name = strdup(nm)) == NULL)
@@ -135,6 +142,7 @@ int tp_pool_new_opts(tp_pool **out, const tp_pool_opts *opts)
 		opts = &def;
 	if (opts->processes < 0 || opts->maxtasksperchild < 0 ||
 	    opts->pipeline < 0 || opts->max_retries < 0 ||
+	    opts->task_timeout_ms < 0 ||
 	    (opts->on_death != TP_POOL_FAIL && opts->on_death != TP_POOL_RETRY))
 		return TP_EINVAL;
 	if (!tp_initialized())
@@ -271,6 +279,8 @@ struct submit {
 	tp_pool_callback cb;
 	tp_pool_error_callback ecb;
 	void *arg;
+	const tp_pool_call_opts *co; /* NULL: defaults */
+	int borrow; /* the caller waits: its arguments need no copy */
 };
 
 /*
@@ -291,36 +301,77 @@ static int job_segment(struct tp_pool_result *j)
 	return TP_OK;
 }
 
-static int all_ints(const tp_payload *p)
+/* The bytes call i of j takes in a message. */
+static size_t call_bytes(const struct tp_pool_result *j, size_t i)
 {
-	for (size_t i = 0; p != NULL && i < p->count; i++)
-		if (p->values[i].type != TP_TINT)
-			return 0;
-	return p != NULL;
+	const tp_payload *p = j->kind == POOL_STARMAP ? j->argv[i] : j->items;
+	size_t sz = 0;
+	if (j->kind == POOL_MAP)
+		return tp__value_wire_bytes(&p->values[i]);
+	for (size_t k = 0; k < tp_payload_count(p); k++)
+		sz += tp__value_wire_bytes(&p->values[k]);
+	return sz + 4; /* its entry in calls */
 }
 
-/* A map over plain ints travels like map_int (an int64 array, no message
- * per item); its results may still be of any type. */
-static int job_int_items(struct tp_pool_result *j, const tp_payload *items)
+/* Copies what the job must keep once its caller has returned. */
+static int job_own(struct tp_pool_result *j, const struct submit *s)
 {
-	j->int_items = malloc((j->n + 1) * sizeof(*j->int_items));
-	if (j->int_items == NULL)
+	int rv = TP_OK;
+	if (s->kind != POOL_STARMAP) {
+		rv = s->items != NULL ? tp_payload_copy(s->items, &j->own_items)
+		                      : tp_payload_new(&j->own_items);
+		j->items = j->own_items;
+		return rv;
+	}
+	if ((j->own_argv = calloc(s->n + 1, sizeof(*j->own_argv))) == NULL)
 		return TP_ENOMEM;
-	for (size_t i = 0; i < j->n; i++)
-		j->int_items[i] = items->values[i].i;
+	for (size_t i = 0; i < s->n && rv == TP_OK; i++)
+		rv = s->argv[i] != NULL
+		         ? tp_payload_copy(s->argv[i], &j->own_argv[i])
+		         : tp_payload_new(&j->own_argv[i]);
+	j->argv = (const tp_payload *const *)j->own_argv;
+	return rv;
+}
+
+/*
+ * The arguments stay where they are: a blocking call's are borrowed (the
+ * caller waits; the pool's thread stops reading them once the job is
+ * settled), an async call's are copied, sharing their bytes. Each batch
+ * encodes its tasks' arguments as it is sent (pool_send.c), so encoding
+ * overlaps the workers' work. A task whose arguments take more than max
+ * bytes fails the submit with TP_ETOOBIG before anything is queued.
+ */
+static int job_args(struct tp_pool_result *j, const struct submit *s,
+                    size_t max)
+{
+	static const tp_payload none;
+	int rv = TP_OK;
+	if (s->borrow) {
+		j->items = s->items != NULL ? s->items : &none;
+		j->argv = s->argv;
+	} else if ((rv = job_own(j, s)) != TP_OK) {
+		return rv;
+	}
+	if ((j->tbytes = calloc(j->ntasks + 1, sizeof(*j->tbytes))) == NULL)
+		return TP_ENOMEM;
+	for (size_t t = 0; t < j->ntasks; t++) {
+		size_t first = t * j->chunksize;
+		size_t end =
+		    first + j->chunksize < j->n ? first + j->chunksize : j->n;
+		for (size_t i = first; i < end; i++)
+			j->tbytes[t] += call_bytes(j, i);
+		if (j->tbytes[t] > max)
+			return TP_ETOOBIG;
+	}
+	if (s->kind != POOL_APPLY &&
+	    (j->vals = calloc(j->n + 1, sizeof(*j->vals))) == NULL)
+		return TP_ENOMEM;
 	return TP_OK;
 }
 
-static int job_inputs(struct tp_pool_result *j, const struct submit *s)
+static int job_inputs(struct tp_pool_result *j, const struct submit *s,
+                      size_t max)
 {
-	int rv = TP_OK;
-	if (s->kind == POOL_MAP && s->n > 0 && all_ints(s->items))
-		return job_int_items(j, s->items);
-	if (s->kind == POOL_APPLY || s->kind == POOL_MAP) {
-		if (s->items != NULL)
-			return tp_payload_copy(s->items, &j->items);
-		return tp_payload_new(&j->items);
-	}
 	if (s->kind == POOL_MAPINT) {
 		j->ints_in = s->in;
 		j->ints_out = s->out;
@@ -328,14 +379,35 @@ static int job_inputs(struct tp_pool_result *j, const struct submit *s)
 		           ? job_segment(j)
 		           : TP_OK;
 	}
-	j->argv = calloc(s->n + 1, sizeof(*j->argv));
-	if (j->argv == NULL)
-		return TP_ENOMEM;
-	for (size_t i = 0; i < s->n && rv == TP_OK; i++)
-		rv = s->argv[i] != NULL
-		         ? tp_payload_copy(s->argv[i], &j->argv[i])
-		         : tp_payload_new(&j->argv[i]);
-	return rv;
+	return job_args(j, s, max);
+}
+
+/*
+ * Keeps a task's arguments to about TASK_BYTES: a chunk of large items is
+ * sent as several smaller tasks, so a worker starts on its first items
+ * before the whole chunk has travelled, and the memory in flight stays
+ * bounded. Nothing else changes (errors and progress are per item), except
+ * with maxtasksperchild, which counts chunks: then chunks stay whole.
+ */
+static size_t bounded_chunks(const struct submit *s, size_t cs)
+{
+	size_t total = 0, per, step, seen = 0;
+	if (s->kind != POOL_MAP && s->kind != POOL_STARMAP)
+		return cs;
+	/* The average size from up to 4096 items spread over the list: the
+	 * exact sizes are counted once, per task, in job_args. */
+	step = s->n > 4096 ? s->n / 4096 : 1;
+	for (size_t i = 0; i < s->n; i += step, seen++) {
+		const tp_payload *p = s->kind == POOL_MAP ? NULL : s->argv[i];
+		if (s->kind == POOL_MAP)
+			total += tp__value_wire_bytes(&s->items->values[i]);
+		for (size_t k = 0; k < tp_payload_count(p); k++)
+			total += tp__value_wire_bytes(&p->values[k]);
+	}
+	per = seen ? total / seen + 1 : 1;
+	if (per * cs > TASK_BYTES)
+		cs = TASK_BYTES / per > 0 ? TASK_BYTES / per : 1;
+	return cs;
 }
 
 static int pool_do(tp_pool *pool, const struct submit *s,
@@ -349,10 +421,12 @@ static int pool_do(tp_pool *pool, const struct submit *s,
 		*out = NULL;
 	if (pool == NULL || s->fn == NULL)
 		return TP_EINVAL;
-	if ((name = tp__pool_target_name(s->fn)) == NULL)
+	if ((name = tp__target_name(s->fn)) == NULL)
 		return TP_ENOTREG;
 	if (cs == 0)
 		cs = s->iter != POOL_NOITER ? 1 : default_chunks(pool, s->n);
+	if (pool->maxtasks == 0)
+		cs = bounded_chunks(s, cs);
 	if ((rv = tp__pool_job_new(&j, s->kind, name, s->n, cs)) != TP_OK)
 		return rv;
 	j->iter = s->iter;
@@ -360,7 +434,16 @@ static int pool_do(tp_pool *pool, const struct submit *s,
 	j->error_callback = s->ecb;
 	j->arg = s->arg;
 	j->fire_and_forget = out == NULL;
-	if ((rv = job_inputs(j, s)) == TP_OK)
+	j->timeout_ms = pool->task_timeout_ms;
+	if (s->co != NULL) {
+		if (s->co->task_timeout_ms != 0)
+			j->timeout_ms = s->co->task_timeout_ms < 0
+			                    ? 0
+			                    : s->co->task_timeout_ms;
+		j->progress = s->co->progress;
+		j->progress_arg = s->co->progress_arg;
+	}
+	if ((rv = job_inputs(j, s, pool->max_msg)) == TP_OK)
 		rv = pool_submit(pool, j);
 	if (rv != TP_OK || out == NULL)
 		tp__pool_job_unref(j);
@@ -374,19 +457,24 @@ static void save_err(tp_pool_result *r)
 	tp_pool_error e;
 	if (tp_pool_result_err(r, &e) != TP_OK)
 		return;
+	free(last_err.origin);
+	free(last_err.message);
 	last_err.code = e.code;
-	snprintf(last_err.origin, sizeof(last_err.origin), "%s", e.origin);
-	snprintf(last_err.message, sizeof(last_err.message), "%s", e.message);
+	last_err.origin = strdup(e.origin != NULL ? e.origin : "");
+	last_err.message = strdup(e.message != NULL ? e.message : "");
+	last_err.set = 1;
 }
 
 /* Submits s, waits for it and hands back the value. */
 static int pool_sync(tp_pool *pool, const struct submit *s, tp_payload **out)
 {
+	struct submit b = *s;
 	tp_pool_result *r;
 	int rv;
 	if (out != NULL)
 		*out = NULL;
-	if ((rv = pool_do(pool, s, &r)) != TP_OK)
+	b.borrow = 1;
+	if ((rv = pool_do(pool, &b, &r)) != TP_OK)
 		return rv;
 	rv = tp_pool_result_wait(r, -1);
 	if (rv == TP_OK && r->failed) {
@@ -502,6 +590,21 @@ int tp_pool_starmap_async(tp_pool *pool, tp_target_fn fn,
 	return pool_do(pool, &s, out);
 }
 
+static int pool_imap_submit(tp_pool *pool, const struct submit *s,
+                            tp_pool_iter **out)
+{
+	struct tp_pool_result *j;
+	int rv;
+	if (out == NULL || s->items == NULL)
+		return TP_EINVAL;
+	*out = NULL;
+	if ((rv = pool_do(pool, s, &j)) != TP_OK)
+		return rv;
+	if ((rv = tp__pool_iter_new(out, j)) != TP_OK)
+		tp__pool_job_unref(j);
+	return rv;
+}
+
 static int pool_imap(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
                      size_t chunksize, enum pool_iter_mode mode,
                      tp_pool_iter **out)
@@ -512,16 +615,7 @@ static int pool_imap(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
 	                   .items = items,
 	                   .n = tp_payload_count(items),
 	                   .chunksize = chunksize};
-	struct tp_pool_result *j;
-	int rv;
-	if (out == NULL || items == NULL)
-		return TP_EINVAL;
-	*out = NULL;
-	if ((rv = pool_do(pool, &s, &j)) != TP_OK)
-		return rv;
-	if ((rv = tp__pool_iter_new(out, j)) != TP_OK)
-		tp__pool_job_unref(j);
-	return rv;
+	return pool_imap_submit(pool, &s, out);
 }
 
 int tp_pool_imap(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
@@ -537,11 +631,48 @@ int tp_pool_imap_unordered(tp_pool *pool, tp_target_fn fn,
 	return pool_imap(pool, fn, items, chunksize, POOL_UNORDERED, out);
 }
 
+int tp_pool_apply_opts(tp_pool *pool, tp_target_fn fn, const tp_payload *args,
+                       const tp_pool_call_opts *opts, tp_payload **out)
+{
+	struct submit s = {
+	    .kind = POOL_APPLY, .fn = fn, .items = args, .n = 1, .co = opts};
+	return pool_sync(pool, &s, out);
+}
+
+int tp_pool_map_opts(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
+                     const tp_pool_call_opts *opts, tp_payload **out)
+{
+	struct submit s = {.kind = POOL_MAP,
+	                   .fn = fn,
+	                   .items = items,
+	                   .n = tp_payload_count(items),
+	                   .chunksize = opts != NULL ? opts->chunksize : 0,
+	                   .co = opts};
+	if (items == NULL)
+		return TP_EINVAL;
+	return pool_sync(pool, &s, out);
+}
+
+int tp_pool_imap_opts(tp_pool *pool, tp_target_fn fn, const tp_payload *items,
+                      const tp_pool_call_opts *opts, tp_pool_iter **out)
+{
+	struct submit s = {.kind = POOL_MAP,
+	                   .iter = opts != NULL && opts->unordered
+	                               ? POOL_UNORDERED
+	                               : POOL_ORDERED,
+	                   .fn = fn,
+	                   .items = items,
+	                   .n = tp_payload_count(items),
+	                   .chunksize = opts != NULL ? opts->chunksize : 0,
+	                   .co = opts};
+	return pool_imap_submit(pool, &s, out);
+}
+
 int tp_pool_last_err(tp_pool_error *err)
 {
 	if (err == NULL)
 		return TP_EINVAL;
-	if (last_err.code == 0 && last_err.origin[0] == '\0')
+	if (!last_err.set)
 		return TP_ENOENT;
 	err->code = last_err.code;
 	err->origin = last_err.origin;
@@ -641,6 +772,7 @@ static void pool_destroy(struct tp_pool *pool)
 	if (pool->evfd >= 0)
 		close(pool->evfd);
 	free(pool->w);
+	tp__cols_free(&pool->scratch);
 	free(pool->init_name);
 	free(pool->init_buf);
 	pthread_mutex_destroy(&pool->mu);

@@ -1,8 +1,9 @@
 /*
  * pool_int.h - internal: the pool's objects, shared by pool.c (API and
  * lifecycle), pool_job.c (results and iterators), pool_loop.c (the
- * supervisor thread), pool_worker.c (the worker process), pool_sched.c,
- * pool_send.c, pool_wire.c, and init.c (tp__pool_fini).
+ * supervisor thread), pool_send.c (sending batches), pool_worker.c (the
+ * worker process), pool_file.c (shared files), pool_sched.c, and init.c
+ * (tp__pool_fini).
  *
  * Locking: pool->mu guards the pool (queue, workers, job list); job->mu
  * guards one job's results. Order: pool->mu before job->mu. Callbacks run
@@ -17,6 +18,7 @@
 #include <stdint.h>
 
 #include "troupe/pool.h"
+#include "values.h"
 
 enum pool_kind {
 	POOL_APPLY,
@@ -41,19 +43,23 @@ struct tp_pool_result {
 	int refs;
 	enum pool_kind kind;
 	enum pool_iter_mode iter;
-	const char *func;       /* the task's registered name */
-	tp_payload *items;      /* apply args / map items (owned copy) */
-	tp_payload **argv;      /* starmap (owned copies) */
+	const char *func; /* the task's registered name */
+	/* The arguments: borrowed from a caller that waits for the job, else
+	 * the job's own copies (own_*), which share the values' bytes. */
+	const tp_payload *items;       /* apply args / map items */
+	const tp_payload *const *argv; /* starmap */
+	tp_payload *own_items;
+	tp_payload **own_argv;
+	size_t *tbytes;         /* per task: the bytes its arguments take */
 	const int64_t *ints_in; /* map_int: borrowed, the caller waits */
 	int64_t *ints_out;
-	int64_t *int_items; /* map of all-int items: them as an array */
-	char seg[256];      /* large map_int: the shared file ("" if none) */
-	int64_t *seg_map;   /* its mapping: n inputs, then n outputs */
+	char seg[256];    /* large map_int: the shared file ("" if none) */
+	int64_t *seg_map; /* its mapping: n inputs, then n outputs */
 	size_t n, chunksize, ntasks;
 	size_t tasks_done, items_done;
-	tp_payload **out;       /* per task: its values (map, imap) */
+	struct tp_value *vals;  /* map, starmap, imap: item i's result */
 	unsigned char *tdone;   /* per task: finished */
-	struct pool_terr *terr; /* per task errors (lazily allocated) */
+	struct pool_terr *terr; /* imap: per item errors (lazily) */
 	size_t *order;          /* unordered: task indices as they finish */
 	size_t norder;
 	tp_payload *value; /* apply result, or the joined map result */
@@ -66,11 +72,14 @@ struct tp_pool_result {
 	void *arg;
 	tp_pool_progress_fn progress;
 	void *progress_arg;
+	size_t progress_told; /* items the progress function was told of */
+	int timeout_ms;       /* per task; 0: none */
 	int fire_and_forget;
 	struct tp_pool_result *prev, *next; /* the pool's unfinished jobs */
 };
 
-/* One unit sent to a worker: an apply, or a chunk of a map. */
+/* One unit sent to a worker: an apply, or a chunk of a map (items
+ * [first, first + count) of its job). */
 struct pool_task {
 	uint64_t id;
 	struct tp_pool_result *job;
@@ -81,8 +90,9 @@ struct pool_task {
 
 /* The slot of the shared segment where a worker says what it runs. */
 struct pool_slot {
-	_Atomic uint64_t current; /* task id + 1, 0 when idle */
-	char pad[56];
+	_Atomic uint64_t current;    /* task id + 1, 0 when idle */
+	_Atomic uint64_t started_ns; /* when it started (CLOCK_MONOTONIC) */
+	char pad[48];
 };
 
 struct pool_worker {
@@ -105,6 +115,8 @@ struct pool_worker {
 	uint64_t sent, done, restarts, deaths;
 	double avg_ns; /* time per item, moving average */
 	double head_t; /* when the oldest task in flight became the oldest */
+	uint64_t killed_for; /* id + 1 of the task it was killed for running
+	                        past its time limit, 0 if none */
 	struct tp_pool *pool;
 };
 
@@ -120,6 +132,8 @@ struct tp_pool {
 	void *init_buf; /* encoded initargs */
 	size_t init_len;
 	int maxtasks, max_retries, pipeline;
+	int task_timeout_ms;
+	size_t max_msg;
 	tp_start_method method;
 	tp_pool_on_death on_death;
 	const tp_pool_sched *sched;
@@ -139,6 +153,7 @@ struct tp_pool {
 	struct pool_slot *slots;
 	size_t shm_size;
 	int hellos, init_failed, created;
+	struct tp__cols scratch;   /* the pool thread's: a batch's arguments */
 	struct tp_pool *live_next; /* every pool not yet freed */
 };
 
@@ -147,14 +162,24 @@ int tp__pool_job_new(struct tp_pool_result **out, enum pool_kind kind,
                      const char *func, size_t n, size_t chunksize);
 void tp__pool_job_unref(struct tp_pool_result *j);
 void tp__pool_job_ref(struct tp_pool_result *j);
-/* Records the result of task t; called by the loop under pool->mu. rv is
- * TP_OK or the failure; values/ints are taken. Returns flags: 1 when the
- * job became ready, 2 when it has a progress function (the caller then
- * runs tp__pool_job_notify with no lock held). */
+/* What a task gave back: a failure of the whole task (rv != TP_OK), or
+ * its values (vr) or ints, and the calls that failed on their own. */
+struct pool_outcome {
+	int rv, code;
+	const char *origin, *message;
+	struct tp__vread *vr;
+	const int64_t *ints;
+	size_t nints;
+	Troupe__PoolItemError **ierr;
+	size_t nierr;
+};
+
+/* Records the outcome of task t; called by the loop under pool->mu. The
+ * values are taken. Returns flags: 1 when the job became ready, 2 when it
+ * has a progress function (the caller then runs tp__pool_job_notify with
+ * no lock held). */
 int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
-                           size_t count, int rv, int code, const char *origin,
-                           const char *message, tp_payload *values,
-                           const int64_t *ints, size_t nints);
+                           size_t count, const struct pool_outcome *o);
 /* Fails every unfinished part of j with code (terminate, dead workers). */
 int tp__pool_job_fail(struct tp_pool_result *j, int rv, const char *origin,
                       const char *message);
@@ -176,16 +201,13 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 /* pool_worker.c: the worker process's target */
 int tp__pool_worker(const tp_payload *args, tp_payload *result);
 
-/* pool_wire.c */
-/* Packs an Envelope into one nng message and sends it (flags: nng's). */
+/* pool_send.c: packs an Envelope into one nng message and sends it
+ * (flags: nng's). */
 int tp__pool_send(nng_socket s, const void *env_msg, int flags);
-double tp__pool_now(void);
-const char *tp__pool_target_name(tp_target_fn fn);
-tp_target_fn tp__pool_target_find(const char *name);
-void tp__pool_value_move(tp_payload *dst, tp_payload *src, size_t i);
-/* Shared files in the run directory (the slots file, int map segments):
- * created and mapped by the pool (path gets "<rundir>/pool-PID-SEQ.kind"),
- * mapped by workers. */
+
+/* pool_file.c: shared files in the run directory (the slots file, int map
+ * segments), created and mapped by the pool (path gets
+ * "<rundir>/pool-PID-SEQ.kind"), mapped by workers. */
 int tp__pool_file_create(char *path, size_t len, const char *kind, size_t size,
                          void **addr);
 int tp__pool_file_attach(const char *path, void **addr, size_t *size);

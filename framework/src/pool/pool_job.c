@@ -59,14 +59,12 @@ int tp__pool_job_new(struct tp_pool_result **out, enum pool_kind kind,
 	struct tp_pool_result *j;
 	pthread_condattr_t ca;
 	size_t cs = chunksize ? chunksize : 1, nt = (n + cs - 1) / cs;
-	/* One block: the job, then per task its values, its place in the
-	 * finishing order and its done flag. */
-	size_t sz =
-	    sizeof(*j) + (nt + 1) * (sizeof(*j->out) + sizeof(*j->order) + 1);
+	/* One block: the job, then per task its place in the finishing
+	 * order and its done flag. */
+	size_t sz = sizeof(*j) + (nt + 1) * (sizeof(*j->order) + 1);
 	if ((j = calloc(1, sz)) == NULL)
 		return TP_ENOMEM;
-	j->out = (tp_payload **)(j + 1);
-	j->order = (size_t *)(j->out + nt + 1);
+	j->order = (size_t *)(j + 1);
 	j->tdone = (unsigned char *)(j->order + nt + 1);
 	j->kind = kind;
 	j->n = n;
@@ -110,20 +108,21 @@ static void job_log_unseen(struct tp_pool_result *j)
 
 static void job_destroy(struct tp_pool_result *j)
 {
-	for (size_t t = 0; t < j->ntasks && j->out != NULL; t++)
-		tp_payload_free(j->out[t]);
-	for (size_t t = 0; t < j->ntasks && j->terr != NULL; t++)
-		terr_clear(&j->terr[t]);
-	for (size_t i = 0; i < j->n && j->argv != NULL; i++)
-		tp_payload_free(j->argv[i]);
-	free(j->argv);
+	for (size_t i = 0; i < j->n && j->vals != NULL; i++)
+		tp__value_release(&j->vals[i]);
+	for (size_t i = 0; i < j->n && j->terr != NULL; i++)
+		terr_clear(&j->terr[i]);
+	free(j->vals);
 	free(j->terr);
-	free(j->int_items);
+	free(j->tbytes);
+	for (size_t i = 0; i < j->n && j->own_argv != NULL; i++)
+		tp_payload_free(j->own_argv[i]);
+	free(j->own_argv);
+	tp_payload_free(j->own_items);
 	if (j->seg_map != NULL) {
 		munmap(j->seg_map, 2 * j->n * sizeof(int64_t));
 		unlink(j->seg);
 	}
-	tp_payload_free(j->items);
 	tp_payload_free(j->value);
 	terr_clear(&j->err);
 	pthread_mutex_destroy(&j->mu);
@@ -146,18 +145,15 @@ void tp__pool_job_unref(struct tp_pool_result *j)
 	job_destroy(j);
 }
 
-/* Moves the chunks' values into one payload, in item order. */
+/* The items' values become the result payload, in item order. */
 static void job_join(struct tp_pool_result *j)
 {
-	if (tp_payload_new(&j->value) != TP_OK)
-		return;
-	for (size_t t = 0; t < j->ntasks; t++) {
-		tp_payload *o = j->out[t];
-		for (size_t i = 0; o != NULL && i < o->count; i++)
-			tp__pool_value_move(j->value, o, i);
-		tp_payload_free(o);
-		j->out[t] = NULL;
-	}
+	if ((j->value = calloc(1, sizeof(*j->value))) == NULL)
+		return; /* get then fails with TP_ENOMEM-like emptiness */
+	j->value->heap = 1;
+	j->value->values = j->vals;
+	j->value->count = j->value->cap = j->n;
+	j->vals = NULL;
 }
 
 /*
@@ -168,69 +164,106 @@ static void job_join(struct tp_pool_result *j)
 static void job_settle(struct tp_pool_result *j)
 {
 	j->settled = 1;
+	/* With a progress function, a blocking map returns after its last
+	 * call (tp__pool_job_notify then makes it ready). */
 	if (j->iter != POOL_NOITER ||
-	    (j->callback == NULL && j->error_callback == NULL))
+	    (j->callback == NULL && j->error_callback == NULL &&
+	     j->progress == NULL))
 		j->ready = 1;
 }
 
-static int job_store(struct tp_pool_result *j, size_t t, size_t first,
-                     size_t count, tp_payload *values, const int64_t *ints,
-                     size_t nints)
+/* Stores a successful task's values; TP_EPROTO when they do not match. */
+static int job_store(struct tp_pool_result *j, size_t first, size_t count,
+                     const struct pool_outcome *o)
 {
+	struct tp__vread *vr = o->vr;
 	switch (j->kind) {
 	case POOL_MAPINT:
-		if (ints == NULL || nints != count)
+		if (o->ints == NULL || o->nints != count)
 			return TP_EPROTO;
-		memcpy(j->ints_out + first, ints, count * sizeof(*ints));
-		tp_payload_free(values);
+		memcpy(j->ints_out + first, o->ints, count * sizeof(*o->ints));
 		return TP_OK;
 	case POOL_APPLY:
-		if (values == NULL)
-			return TP_EPROTO;
-		j->value = values;
+		if (vr == NULL || tp_payload_new(&j->value) != TP_OK ||
+		    tp__payload_reserve(j->value, vr->count) != TP_OK)
+			return vr == NULL ? TP_EPROTO : TP_ENOMEM;
+		while (j->value->count < vr->count)
+			tp__vread_next(vr,
+			               &j->value->values[j->value->count++]);
 		return TP_OK;
 	default:
-		if (values == NULL || values->count != count)
+		if (vr == NULL || vr->count != count)
 			return TP_EPROTO;
-		j->out[t] = values;
+		for (size_t k = 0; k < count; k++)
+			tp__vread_next(vr, &j->vals[first + k]);
 		return TP_OK;
 	}
 }
 
-int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
-                           size_t count, int rv, int code, const char *origin,
-                           const char *message, tp_payload *values,
-                           const int64_t *ints, size_t nints)
+/* Item i failed (rv, code, origin, message): an iterator yields the error
+ * at that item; anything else fails the whole job with it. Returns 1 when
+ * the job became settled. */
+static int job_item_failed(struct tp_pool_result *j, size_t i, int rv, int code,
+                           const char *origin, const char *message)
+{
+	if (j->iter != POOL_NOITER) {
+		if (j->terr == NULL)
+			j->terr = calloc(j->n + 1, sizeof(*j->terr));
+		if (j->terr != NULL && i < j->n)
+			terr_set(&j->terr[i], rv, code, origin, message);
+		return 0;
+	}
+	if (j->settled)
+		return 0;
+	terr_set(&j->err, rv, code, origin, message);
+	j->failed = 1;
+	job_settle(j);
+	return 1;
+}
+
+/* The failed calls of a task whose other calls succeeded. */
+static int job_item_errors(struct tp_pool_result *j, size_t first, size_t count,
+                           const struct pool_outcome *o)
 {
 	int became = 0;
+	for (size_t e = 0; e < o->nierr; e++) {
+		const Troupe__PoolItemError *ie = o->ierr[e];
+		const Troupe__Error *er = ie->error;
+		if (ie->item >= count || er == NULL)
+			continue;
+		int c = er->code;
+		became |= job_item_failed(
+		    j, first + ie->item, c < 0 ? -c : TP_EREMOTE,
+		    c < 0 ? -c : c, er->origin, er->message);
+	}
+	return became;
+}
+
+int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
+                           size_t count, const struct pool_outcome *o)
+{
+	int became = 0, rv = o->rv, code = o->code;
+	const char *message = o->message;
 	pthread_mutex_lock(&j->mu);
 	if (j->settled || t >= j->ntasks || j->tdone[t]) {
 		pthread_mutex_unlock(&j->mu);
-		tp_payload_free(values);
 		return 0;
 	}
-	if (rv == TP_OK &&
-	    (rv = job_store(j, t, first, count, values, ints, nints)) != 0) {
-		values = NULL;
+	if (rv == TP_OK && (rv = job_store(j, first, count, o)) != TP_OK) {
 		code = rv;
-		message = "malformed result from the worker";
-	} else if (rv == TP_OK) {
-		values = NULL;
+		message = rv == TP_ENOMEM ? "out of memory storing a result"
+		                          : "malformed result from the worker";
 	}
-	tp_payload_free(values);
 	j->tdone[t] = 1;
 	j->tasks_done++;
 	j->items_done += count;
 	j->order[j->norder++] = t;
-	if (rv != TP_OK && j->iter != POOL_NOITER) {
-		if (j->terr == NULL)
-			j->terr = calloc(j->ntasks, sizeof(*j->terr));
-		if (j->terr != NULL)
-			terr_set(&j->terr[t], rv, code, origin, message);
-	} else if (rv != TP_OK) {
-		terr_set(&j->err, rv, code, origin, message);
-		j->failed = became = 1;
-		job_settle(j);
+	if (rv != TP_OK) {
+		for (size_t i = first; i < first + count; i++)
+			if (job_item_failed(j, i, rv, code, o->origin, message))
+				became = 1;
+	} else {
+		became = job_item_errors(j, first, count, o);
 	}
 	if (!j->settled && j->tasks_done == j->ntasks) {
 		if (j->iter == POOL_NOITER &&
@@ -256,15 +289,18 @@ int tp__pool_job_fail(struct tp_pool_result *j, int rv, const char *origin,
 	}
 	if (j->iter != POOL_NOITER) {
 		if (j->terr == NULL)
-			j->terr = calloc(j->ntasks, sizeof(*j->terr));
+			j->terr = calloc(j->n + 1, sizeof(*j->terr));
 		for (size_t t = 0; t < j->ntasks; t++) {
 			if (j->tdone[t])
 				continue;
 			j->tdone[t] = 1;
 			j->tasks_done++;
 			j->order[j->norder++] = t;
-			if (j->terr != NULL)
-				terr_set(&j->terr[t], rv, rv, origin, message);
+			for (size_t i = t * j->chunksize;
+			     j->terr != NULL && i < j->n &&
+			     i < (t + 1) * j->chunksize;
+			     i++)
+				terr_set(&j->terr[i], rv, rv, origin, message);
 		}
 	} else {
 		terr_set(&j->err, rv, rv, origin, message);
@@ -287,17 +323,26 @@ int tp__pool_job_settled(struct tp_pool_result *j)
 
 static void job_callbacks(struct tp_pool_result *j);
 
-void tp__pool_job_notify(struct tp_pool_result *j, int became_ready)
+/* Tells the progress function of every item finished since last time,
+ * one call per item. Runs in the pool's thread only, so in order. */
+static void job_progress(struct tp_pool_result *j)
 {
 	tp_pool_progress_fn progress;
-	size_t done, total;
+	size_t done, total, told;
 	pthread_mutex_lock(&j->mu);
 	progress = j->progress;
 	done = j->items_done;
 	total = j->n;
+	told = j->progress_told;
+	j->progress_told = done;
 	pthread_mutex_unlock(&j->mu);
-	if (progress != NULL)
-		progress(done, total, j->progress_arg);
+	for (size_t d = told + 1; progress != NULL && d <= done; d++)
+		progress(d, total, j->progress_arg);
+}
+
+void tp__pool_job_notify(struct tp_pool_result *j, int became_ready)
+{
+	job_progress(j);
 	if (!became_ready || j->iter != POOL_NOITER)
 		return;
 	job_callbacks(j);
@@ -447,6 +492,7 @@ int tp_pool_result_on_progress(tp_pool_result *r, tp_pool_progress_fn fn,
 	r->progress_arg = arg;
 	done = r->items_done;
 	total = r->n;
+	r->progress_told = done;
 	pthread_mutex_unlock(&r->mu);
 	if (fn != NULL)
 		fn(done, total, arg);
@@ -490,18 +536,21 @@ static int iter_take(tp_pool_iter *it, size_t t, size_t item,
 	struct tp_pool_result *j = it->j;
 	if (index != NULL)
 		*index = item;
-	if (j->terr != NULL && j->terr[t].rv != TP_OK) {
-		struct pool_terr *e = &j->terr[t];
+	(void)t;
+	if (j->terr != NULL && j->terr[item].rv != TP_OK) {
+		struct pool_terr *e = &j->terr[item];
 		terr_set(&it->last, e->rv, e->code, e->origin, e->message);
 		return e->rv;
 	}
-	tp_payload *o = j->out[t];
-	size_t k = item - t * j->chunksize;
-	if (o == NULL || k >= o->count)
-		return TP_EPROTO;
-	if (tp_payload_new(value) != TP_OK)
-		return TP_ENOMEM;
-	tp__pool_value_move(*value, o, k);
+	if (j->vals == NULL || tp_payload_new(value) != TP_OK ||
+	    tp__payload_reserve(*value, 1) != TP_OK) {
+		tp_payload_free(*value);
+		*value = NULL;
+		return j->vals == NULL ? TP_EPROTO : TP_ENOMEM;
+	}
+	(*value)->values[0] = j->vals[item]; /* moved: the slot is emptied */
+	(*value)->count = 1;
+	memset(&j->vals[item], 0, sizeof(j->vals[item]));
 	return TP_OK;
 }
 

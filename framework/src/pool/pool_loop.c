@@ -21,6 +21,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 
+#include "clock.h"
 #include "payload_int.h"
 #include "pool_int.h"
 #include "runtime_int.h"
@@ -94,21 +95,27 @@ void tp__pool_task_free(struct pool_task *t)
 	free(t);
 }
 
-static void task_finish(struct tp_pool *pool, struct round *rd,
-                        struct pool_task *t, int rv, int code,
-                        const char *origin, const char *message,
-                        tp_payload *values, const int64_t *ints, size_t nints)
+static void task_done(struct tp_pool *pool, struct round *rd,
+                      struct pool_task *t, const struct pool_outcome *o)
 {
 	struct tp_pool_result *j = t->job;
-	int flags =
-	    tp__pool_job_task_done(j, t->index, t->first, t->count, rv, code,
-	                           origin, message, values, ints, nints);
-	if (rv != TP_OK)
+	int flags = tp__pool_job_task_done(j, t->index, t->first, t->count, o);
+	if (o->rv != TP_OK)
 		pool->st.failed++;
 	else
 		pool->st.completed++;
 	job_finished(pool, rd, j, flags);
 	tp__pool_task_free(t);
+}
+
+/* Task t failed as a whole. */
+static void task_fail(struct tp_pool *pool, struct round *rd,
+                      struct pool_task *t, int rv, int code, const char *origin,
+                      const char *message)
+{
+	struct pool_outcome o = {
+	    .rv = rv, .code = code, .origin = origin, .message = message};
+	task_done(pool, rd, t, &o);
 }
 
 static void pipe_gone_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -138,6 +145,8 @@ static int worker_args(struct tp_pool *pool, struct pool_worker *w,
 		                                              : "");
 	if (rv == TP_OK)
 		rv = tp_payload_add_bytes(a, pool->init_buf, pool->init_len);
+	if (rv == TP_OK)
+		rv = tp_payload_add_int(a, (int64_t)pool->max_msg);
 	if (rv != TP_OK)
 		tp_payload_free(a);
 	else
@@ -174,6 +183,7 @@ int tp__pool_worker_start(struct tp_pool *pool, struct pool_worker *w)
 	w->inflight = 0;
 	w->sent = 0;
 	w->avg_ns = 0;
+	w->killed_for = 0;
 	w->held = w->held_tail = NULL;
 	atomic_store(&w->pipe_gone, 0);
 	atomic_store(&pool->slots[w->slot].current, 0);
@@ -250,59 +260,63 @@ static struct pool_task *held_take(struct pool_worker *w, uint64_t id)
 }
 
 static void on_result(struct tp_pool *pool, struct round *rd,
-                      struct pool_worker *w, const Troupe__PoolResult *r)
+                      struct pool_worker *w, const Troupe__PoolResult *r,
+                      struct tp__blob *batch)
 {
 	struct pool_task *t = held_take(w, r->id);
-	tp_payload *values = NULL;
+	struct pool_outcome o = {0};
+	struct tp__vread vr;
+	int rv;
 	if (t == NULL)
 		return; /* not ours (a protocol slip): ignored */
 	w->done++;
-	w->head_t = tp__pool_now(); /* the next task starts now */
+	w->head_t = tp__now_s(); /* the next task starts now */
 	double per_item = (double)r->ns / (double)(t->count ? t->count : 1);
 	w->avg_ns =
 	    w->avg_ns == 0 ? per_item : 0.8 * w->avg_ns + 0.2 * per_item;
 	if (r->error != NULL) {
 		int c = r->error->code;
-		int rv = c < 0 ? -c : TP_EREMOTE;
-		task_finish(pool, rd, t, rv, c < 0 ? -c : c, r->error->origin,
-		            r->error->message, NULL, NULL, 0);
+		task_fail(pool, rd, t, c < 0 ? -c : TP_EREMOTE, c < 0 ? -c : c,
+		          r->error->origin, r->error->message);
 		return;
 	}
-	if (t->job->kind != POOL_MAPINT && r->ints.len > 0) {
-		/* a general map whose results were all ints */
-		const uint8_t *d = r->ints.data;
-		size_t k = r->ints.len / sizeof(int64_t);
-		int rv = tp_payload_new(&values);
-		for (size_t i = 0; i < k && rv == TP_OK; i++) {
-			int64_t x;
-			memcpy(&x, d + i * sizeof(x), sizeof(x));
-			rv = tp_payload_add_int(values, x);
-		}
-		if (rv != TP_OK) {
-			tp_payload_free(values);
-			task_finish(pool, rd, t, TP_ENOMEM, TP_ENOMEM, w->name,
-			            "out of memory reading a result", NULL,
-			            NULL, 0);
-			return;
-		}
-		task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values, NULL, 0);
-		return;
-	}
-	if (r->values != NULL &&
-	    tp__payload_from_pb(r->values, &values) != TP_OK) {
-		task_finish(pool, rd, t, TP_ENOMEM, TP_ENOMEM, w->name,
-		            "out of memory reading a result", NULL, NULL, 0);
-		return;
-	}
-	if (r->in_seg && t->job->seg_map != NULL) { /* results in place */
+	if (t->job->kind == POOL_MAPINT) {
 		const struct tp_pool_result *j = t->job;
-		task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values,
-		            j->seg_map + j->n + t->first, t->count);
+		if (r->in_seg && j->seg_map != NULL) { /* results in place */
+			o.ints = j->seg_map + j->n + t->first;
+			o.nints = t->count;
+		} else {
+			o.ints = (const int64_t *)r->ints.data;
+			o.nints = r->ints.len / sizeof(int64_t);
+		}
+		task_done(pool, rd, t, &o);
 		return;
 	}
-	task_finish(pool, rd, t, TP_OK, 0, NULL, NULL, values,
-	            r->ints.len ? (const int64_t *)r->ints.data : NULL,
-	            r->ints.len / sizeof(int64_t));
+	if ((rv = tp__vread_init_in(&vr, r->values, batch)) != TP_OK) {
+		task_fail(pool, rd, t, rv, rv, w->name,
+		          rv == TP_ENOMEM ? "out of memory reading a result"
+		                          : "malformed result from the worker");
+		return;
+	}
+	o.vr = &vr;
+	o.ierr = r->item_errors;
+	o.nierr = r->n_item_errors;
+	task_done(pool, rd, t, &o);
+	tp__vread_done(&vr);
+}
+
+/* A batch of results: their bytes go in one blob. */
+static void on_results(struct tp_pool *pool, struct round *rd,
+                       struct pool_worker *w, const Troupe__PoolResults *rs)
+{
+	size_t bytes = 0;
+	for (size_t i = 0; i < rs->n_results; i++)
+		if (rs->results[i]->values != NULL)
+			bytes += rs->results[i]->values->data.len;
+	struct tp__blob *batch = tp__vread_batch_blob(bytes);
+	for (size_t i = 0; i < rs->n_results; i++)
+		on_result(pool, rd, w, rs->results[i], batch);
+	tp__blob_unref(batch);
 }
 
 static void worker_drain(struct tp_pool *pool, struct round *rd,
@@ -320,10 +334,7 @@ static void worker_drain(struct tp_pool *pool, struct round *rd,
 		if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_HELLO)
 			on_hello(pool, w, env->pool_hello);
 		else if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_RESULTS)
-			for (size_t i = 0; i < env->pool_results->n_results;
-			     i++)
-				on_result(pool, rd, w,
-				          env->pool_results->results[i]);
+			on_results(pool, rd, w, env->pool_results);
 		tp__envelope_free(env);
 	}
 }
@@ -346,6 +357,17 @@ static int task_of_dead(struct tp_pool *pool, struct round *rd,
 {
 	char origin[256], msg[256];
 	int max = pool->max_retries > 0 ? pool->max_retries : 1;
+	if (w->killed_for == t->id + 1) { /* it ran past its time limit */
+		snprintf(origin, sizeof(origin), "%s (pid %d), task %llu (%s)",
+		         w->name, (int)tp_process_pid(w->proc),
+		         (unsigned long long)t->id, t->job->func);
+		snprintf(msg, sizeof(msg),
+		         "the task ran longer than its %d ms limit; its worker "
+		         "was killed and replaced",
+		         t->job->timeout_ms);
+		task_fail(pool, rd, t, TP_ETIMEDOUT, TP_ETIMEDOUT, origin, msg);
+		return 0;
+	}
 	if (pool->on_death == TP_POOL_RETRY && t->tries < max) {
 		t->tries++;
 		pool->st.retried++;
@@ -362,7 +384,7 @@ static int task_of_dead(struct tp_pool *pool, struct round *rd,
 		snprintf(msg, sizeof(msg),
 		         "worker exited with code %d while running the task",
 		         code);
-	task_finish(pool, rd, t, TP_EDIED, code, origin, msg, NULL, NULL, 0);
+	task_fail(pool, rd, t, TP_EDIED, code, origin, msg);
 	return 0;
 }
 
@@ -419,9 +441,12 @@ static void worker_dead(struct tp_pool *pool, struct round *rd,
 	if (!normal && pool->state != POOL_TERMINATE) {
 		w->deaths++;
 		fprintf(stderr,
-		        "troupe: pool worker %s (pid %d) died (%s %d); %d task "
+		        "troupe: pool worker %s (pid %d) %s (%s %d); %d task "
 		        "failed, %d requeued\n",
 		        w->name, (int)tp_process_pid(w->proc),
+		        w->killed_for ? "was killed: its task ran past its "
+		                        "time limit"
+		                      : "died",
 		        code < 0 ? "signal" : "exit code",
 		        code < 0 ? -code : code, failed, requeued);
 	}
@@ -489,14 +514,15 @@ static size_t worker_room(const struct tp_pool *pool,
 static void dispatch(struct tp_pool *pool, struct round *rd)
 {
 	tp_pool_load load[pool->n];
-	double now = tp__pool_now();
+	double now = tp__now_s();
 	while (pool->qhead != NULL && pool->state != POOL_TERMINATE) {
 		size_t nready = 0, share;
 		for (int i = 0; i < pool->n; i++) {
 			struct pool_worker *w = &pool->w[i];
 			load[i].ready = w->proc != NULL && w->ready &&
 			                !w->exited && !w->retiring &&
-			                !w->stopping && !w->broken;
+			                w->killed_for == 0 && !w->stopping &&
+			                !w->broken;
 			load[i].inflight = w->inflight;
 			load[i].capacity = worker_room(pool, w, now);
 			load[i].done = w->done;
@@ -519,6 +545,57 @@ static void dispatch(struct tp_pool *pool, struct round *rd)
 			break;
 		}
 	}
+}
+
+/* The task w runs now, if any (the one its slot names). */
+static struct pool_task *running_task(const struct tp_pool *pool,
+                                      const struct pool_worker *w)
+{
+	uint64_t cur = atomic_load(&pool->slots[w->slot].current);
+	for (struct pool_task *t = w->held; cur != 0 && t != NULL; t = t->next)
+		if (t->id + 1 == cur)
+			return t;
+	return NULL;
+}
+
+/*
+ * Kills each worker whose running task is past its time limit (the task
+ * then fails with TP_ETIMEDOUT when the worker's exit is seen, and the
+ * worker is replaced). Returns the ms until the next limit (-1: none).
+ */
+static int check_timeouts(struct tp_pool *pool)
+{
+	uint64_t now = tp__now_ns();
+	int next = -1;
+	for (int i = 0; i < pool->n; i++) {
+		struct pool_worker *w = &pool->w[i];
+		if (w->proc == NULL || w->exited || w->killed_for != 0)
+			continue;
+		struct pool_task *t = running_task(pool, w);
+		if (t == NULL) {
+			/* Not started yet, as far as its slot says: look
+			 * again soon if a task it holds has a limit. */
+			for (t = w->held; t != NULL; t = t->next)
+				if (t->job->timeout_ms > 0) {
+					next = next < 0 || next > 5 ? 5 : next;
+					break;
+				}
+			continue;
+		}
+		if (t->job->timeout_ms <= 0)
+			continue;
+		uint64_t start = atomic_load(&pool->slots[w->slot].started_ns);
+		uint64_t limit = (uint64_t)t->job->timeout_ms * 1000000u;
+		if (now >= start && now - start >= limit) {
+			w->killed_for = t->id + 1;
+			tp_process_kill(w->proc);
+			continue;
+		}
+		int left = (int)((limit - (now - start)) / 1000000u) + 1;
+		if (next < 0 || left < next)
+			next = left;
+	}
+	return next;
 }
 
 static void pool_terminate_round(struct tp_pool *pool, struct round *rd,
@@ -587,6 +664,9 @@ static int poll_set(struct tp_pool *pool, struct pollfd *fds, int *nfds,
 		timeout = 50;
 	if (rd->retry_send)
 		timeout = 1;
+	int tl = check_timeouts(pool);
+	if (tl >= 0 && (timeout < 0 || tl < timeout))
+		timeout = tl;
 	*nfds = k;
 	return timeout;
 }
@@ -594,7 +674,7 @@ static int poll_set(struct tp_pool *pool, struct pollfd *fds, int *nfds,
 static void round_events(struct tp_pool *pool, struct round *rd,
                          const struct pollfd *fds)
 {
-	double now = tp__pool_now();
+	double now = tp__now_s();
 	uint64_t v;
 	if (read(pool->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		v = 0;

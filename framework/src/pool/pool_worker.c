@@ -20,8 +20,10 @@
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 
+#include "clock.h"
 #include "payload_int.h"
 #include "pool_int.h"
+#include "process_int.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
 #include "wire.h"
@@ -29,14 +31,22 @@
 #define FLUSH_RESULTS 256
 #define FLUSH_NS      1000000.0
 
+/* A call of a task that failed while the task's other calls went on. */
+struct witem_err {
+	size_t res; /* index of its task's result */
+	uint64_t item;
+	int code;
+	char *origin, *message;
+};
+
 struct wresult {
 	uint64_t id;
 	int failed;
 	int code;
 	char *origin, *message;
-	tp_payload *values;
-	int64_t *ints;
+	int64_t *ints; /* map_int */
 	size_t nints;
+	struct tp__cols_pos a, b; /* its values in ws->out */
 	uint64_t ns;
 	int in_seg;
 };
@@ -47,22 +57,54 @@ struct wstate {
 	struct pool_slot *slot;
 	struct wresult *res;
 	size_t nres, cap;
+	struct witem_err *ierr;
+	size_t nierr, ierr_cap;
+	struct tp__cols out; /* the values of every result not yet sent */
 	double first_t;
 	uint64_t done;
-	tp_payload *args, *result;
+	tp_payload *iargs, *args, *result;
 	char seg[256]; /* the int map segment mapped now ("" if none) */
 	int64_t *seg_map;
 	size_t seg_size;
+	size_t max_msg;         /* the most bytes of one task's results */
+	struct tp__blob *batch; /* the bytes of the batch's arguments */
 };
 
-static char fail_msg[1024];
+/* The message of the last tp_task_fail, whole (see TP_TASK_MSG_MAX). */
+static char *fail_msg;
 static int fail_set;
+
+/* Formats into a new string; a message over TP_TASK_MSG_MAX bytes is cut
+ * there and says so. */
+static char *msg_vformat(const char *fmt, va_list ap)
+{
+	va_list aq;
+	va_copy(aq, ap);
+	int n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return strdup("(unprintable task error message)");
+	size_t len = (size_t)n, keep = len;
+	char note[64] = "";
+	if (len > TP_TASK_MSG_MAX) {
+		snprintf(note, sizeof(note), " [... %zu more bytes cut]",
+		         len - TP_TASK_MSG_MAX);
+		keep = TP_TASK_MSG_MAX;
+	}
+	char *m = malloc(len + sizeof(note) + 1);
+	if (m == NULL)
+		return NULL;
+	vsnprintf(m, len + 1, fmt, ap);
+	memcpy(m + keep, note, strlen(note) + 1);
+	return m;
+}
 
 int tp_task_fail(tp_payload *result, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
+	free(fail_msg);
+	fail_msg = msg_vformat(fmt, ap);
 	va_end(ap);
 	fail_set = 1;
 	tp_payload_clear(result);
@@ -73,20 +115,20 @@ static int worker_flush(struct wstate *ws)
 {
 	Troupe__PoolResults rs = TROUPE__POOL_RESULTS__INIT;
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
-	Troupe__PoolResult *r = calloc(ws->nres + 1, sizeof(*r));
-	Troupe__PoolResult **rp = calloc(ws->nres + 1, sizeof(*rp));
-	Troupe__Payload *pb = calloc(ws->nres + 1, sizeof(*pb));
-	Troupe__Error *er = calloc(ws->nres + 1, sizeof(*er));
-	int rv = TP_ENOMEM;
-	if (ws->nres == 0)
-		rv = TP_OK;
-	if (r == NULL || rp == NULL || pb == NULL || er == NULL ||
-	    ws->nres == 0)
+	size_t n = ws->nres, ne = ws->nierr;
+	Troupe__PoolResult *r = calloc(n + 1, sizeof(*r));
+	Troupe__PoolResult **rp = calloc(n + 1, sizeof(*rp));
+	Troupe__Values *vs = calloc(n + 1, sizeof(*vs));
+	Troupe__Error *er = calloc(n + ne + 1, sizeof(*er));
+	Troupe__PoolItemError *ie = calloc(ne + 1, sizeof(*ie));
+	Troupe__PoolItemError **iep = calloc(ne + 1, sizeof(*iep));
+	int rv = n == 0 ? TP_OK : TP_ENOMEM;
+	if (r == NULL || rp == NULL || vs == NULL || er == NULL || ie == NULL ||
+	    iep == NULL || n == 0)
 		goto out;
-	for (size_t i = 0; i < ws->nres; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct wresult *w = &ws->res[i];
 		troupe__pool_result__init(&r[i]);
-		troupe__payload__init(&pb[i]);
 		rp[i] = &r[i];
 		r[i].id = w->id;
 		r[i].ns = w->ns;
@@ -97,34 +139,52 @@ static int worker_flush(struct wstate *ws)
 			er[i].origin = w->origin;
 			er[i].message = w->message;
 			r[i].error = &er[i];
-		} else if (w->values != NULL) {
-			tp__payload_to_pb(w->values, &pb[i]);
-			r[i].values = &pb[i];
-		} else {
+		} else if (w->ints != NULL || w->in_seg) {
 			r[i].ints.data = (uint8_t *)w->ints;
 			r[i].ints.len = w->nints * sizeof(int64_t);
+		} else {
+			tp__cols_to_pb(&ws->out, &w->a, &w->b, &vs[i]);
+			r[i].values = &vs[i];
 		}
 	}
-	rs.n_results = ws->nres;
+	for (size_t e = 0; e < ne; e++) { /* in result order */
+		struct witem_err *x = &ws->ierr[e];
+		Troupe__PoolResult *pr = &r[x->res];
+		troupe__pool_item_error__init(&ie[e]);
+		troupe__error__init(&er[n + e]);
+		er[n + e].code = x->code;
+		er[n + e].origin = x->origin;
+		er[n + e].message = x->message;
+		ie[e].item = x->item;
+		ie[e].error = &er[n + e];
+		iep[e] = &ie[e];
+		if (pr->item_errors == NULL)
+			pr->item_errors = &iep[e];
+		pr->n_item_errors++;
+	}
+	rs.n_results = n;
 	rs.results = rp;
 	env.body_case = TROUPE__ENVELOPE__BODY_POOL_RESULTS;
 	env.pool_results = &rs;
 	rv = tp__pool_send(ws->sock, &env, 0);
-	for (size_t i = 0; i < ws->nres; i++)
-		tp__payload_pb_release(&pb[i]);
 out:
-	for (size_t i = 0; i < ws->nres; i++) {
-		struct wresult *w = &ws->res[i];
-		free(w->origin);
-		free(w->message);
-		free(w->ints);
-		tp_payload_free(w->values);
+	for (size_t i = 0; i < n; i++) {
+		free(ws->res[i].origin);
+		free(ws->res[i].message);
+		free(ws->res[i].ints);
 	}
-	ws->nres = 0;
+	for (size_t e = 0; e < ne; e++) {
+		free(ws->ierr[e].origin);
+		free(ws->ierr[e].message);
+	}
+	ws->nres = ws->nierr = 0;
+	tp__cols_reset(&ws->out);
 	free(r);
 	free(rp);
-	free(pb);
+	free(vs);
 	free(er);
+	free(ie);
+	free(iep);
 	return rv;
 }
 
@@ -139,36 +199,72 @@ static struct wresult *worker_slot_new(struct wstate *ws, uint64_t id)
 		ws->cap = cap;
 	}
 	if (ws->nres == 0)
-		ws->first_t = tp__pool_now();
+		ws->first_t = tp__now_s();
 	struct wresult *w = &ws->res[ws->nres++];
 	memset(w, 0, sizeof(*w));
 	w->id = id;
+	tp__cols_pos(&ws->out, &w->a);
+	w->b = w->a;
 	return w;
 }
 
-static void worker_fail(struct wresult *w, const struct wstate *ws,
-                        const Troupe__PoolTask *t, size_t item, int code,
+/* Why call `item` (its index in the whole map) failed: the origin, and the
+ * message (the tp_task_fail text, or what the return value says). */
+static void fail_text(const struct wstate *ws, const Troupe__PoolTask *t,
+                      uint64_t item, int code, const char *msg, char **origin,
+                      char **message)
+{
+	char o[512];
+	snprintf(o, sizeof(o), "%s (pid %d), task %llu (%s, item %llu)",
+	         ws->name, (int)getpid(), (unsigned long long)t->id, t->func,
+	         (unsigned long long)item);
+	*origin = strdup(o);
+	if (msg == NULL && fail_set && fail_msg != NULL)
+		msg = fail_msg;
+	if (msg != NULL) {
+		*message = strdup(msg);
+		return;
+	}
+	int c = code < 0 ? -code : code;
+	size_t len = strlen(t->func) + 128;
+	if ((*message = malloc(len)) != NULL)
+		snprintf(*message, len, "%s returned %d (%s)", t->func, code,
+		         tp_strerror(c));
+}
+
+/* The whole task failed at its call i: no value of it is sent. */
+static void worker_fail(struct wresult *w, struct wstate *ws,
+                        const Troupe__PoolTask *t, size_t i, int code,
                         const char *msg)
 {
-	char origin[256];
-	snprintf(origin, sizeof(origin),
-	         "%s (pid %d), task %llu (%s, item %zu)", ws->name,
-	         (int)getpid(), (unsigned long long)t->id, t->func, item);
-	tp_payload_free(w->values);
 	free(w->ints);
-	w->values = NULL;
 	w->ints = NULL;
+	tp__cols_truncate(&ws->out, &w->a);
+	w->b = w->a;
 	w->failed = 1;
 	w->code = code;
-	w->origin = strdup(origin);
-	if (msg == NULL && fail_set)
-		msg = fail_msg;
-	if (msg == NULL) {
-		snprintf(fail_msg, sizeof(fail_msg), "%s returned %d", t->func,
-		         code);
-		msg = fail_msg;
+	fail_text(ws, t, t->item0 + i, code, msg, &w->origin, &w->message);
+}
+
+/* Call i of a map chunk failed: it alone fails (its value is a none). */
+static int worker_item_fail(struct wstate *ws, const Troupe__PoolTask *t,
+                            size_t i, int code)
+{
+	if (ws->nierr == ws->ierr_cap) {
+		size_t cap = ws->ierr_cap ? ws->ierr_cap * 2 : 16;
+		struct witem_err *e = realloc(ws->ierr, cap * sizeof(*e));
+		if (e == NULL)
+			return TP_ENOMEM;
+		ws->ierr = e;
+		ws->ierr_cap = cap;
 	}
-	w->message = strdup(msg);
+	struct witem_err *e = &ws->ierr[ws->nierr++];
+	e->res = ws->nres - 1;
+	e->item = i;
+	e->code = code;
+	fail_text(ws, t, t->item0 + i, code, NULL, &e->origin, &e->message);
+	struct tp_value none = {.type = TP_TNONE};
+	return tp__cols_add(&ws->out, &none);
 }
 
 static void seg_release(struct wstate *ws)
@@ -193,12 +289,41 @@ static int64_t *seg_get(struct wstate *ws, const char *path)
 	return ws->seg_map;
 }
 
+static const char *type_word(const tp_payload *r)
+{
+	static const char *const names[] = {"none",   "int",   "double",
+	                                    "string", "bytes", "message"};
+	return r->count < 1 ? "nothing" : names[r->values[0].type];
+}
+
+/* A map_int result must be an integer: a clear TP_ETYPE otherwise. */
+static int int_result(struct wresult *w, struct wstate *ws,
+                      const Troupe__PoolTask *t, size_t i, tp_payload *r,
+                      int64_t *out)
+{
+	char msg[256];
+	if (r->count >= 1 && r->values[0].type == TP_TINT) {
+		*out = r->values[0].i;
+		if (r->count == 1) /* an int owns no memory: just forget it */
+			r->count = 0;
+		else
+			tp_payload_clear(r);
+		return 1;
+	}
+	snprintf(msg, sizeof(msg),
+	         "%s returned %s where tp_pool_map_int needs an integer",
+	         t->func, type_word(r));
+	tp_payload_clear(r);
+	worker_fail(w, ws, t, i, -TP_ETYPE, msg);
+	return 0;
+}
+
 /* A large int map: read the inputs and write the results in the shared
  * segment, no copy through messages. */
 static void worker_run_seg(struct wstate *ws, tp_target_fn fn,
                            const Troupe__PoolTask *t, struct wresult *w)
 {
-	tp_payload *a = ws->args, *r = ws->result;
+	tp_payload *a = ws->iargs, *r = ws->result;
 	int64_t *map = seg_get(ws, t->seg);
 	size_t n = ws->seg_size / (2 * sizeof(int64_t));
 	if (map == NULL || t->first + t->count > n) {
@@ -214,48 +339,17 @@ static void worker_run_seg(struct wstate *ws, tp_target_fn fn,
 			worker_fail(w, ws, t, i, rc, NULL);
 			return;
 		}
-		if (r->count < 1 || r->values[0].type != TP_TINT) {
-			worker_fail(w, ws, t, i, -TP_ETYPE,
-			            "the result is not an integer");
+		if (!int_result(w, ws, t, i, r, &out[i]))
 			return;
-		}
-		out[i] = r->values[0].i;
-		if (r->count == 1)
-			r->count = 0;
-		else
-			tp_payload_clear(r);
 	}
 	w->in_seg = 1;
 }
 
-/* A general map's int task met a result that is not an int: the first k
- * results so far become values. */
-static int ints_to_values(struct wresult *w, size_t k)
-{
-	if (tp_payload_new(&w->values) != TP_OK)
-		return 0;
-	for (size_t j = 0; j < k; j++)
-		if (tp_payload_add_int(w->values, w->ints[j]) != TP_OK)
-			return 0;
-	return 1;
-}
-
-/* Keeps the first value of r (none if empty) as the next result. */
-static int ints_keep_value(struct wresult *w, tp_payload *r)
-{
-	if (r->count == 0)
-		return tp_payload_add_none(w->values) == TP_OK;
-	size_t before = w->values->count;
-	tp__pool_value_move(w->values, r, 0);
-	tp_payload_clear(r);
-	return w->values->count == before + 1;
-}
-
-/* The packed integer path: one reused args and result payload. */
+/* map_int: one reused argument and result payload. */
 static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
                             const Troupe__PoolTask *t, struct wresult *w)
 {
-	tp_payload *a = ws->args, *r = ws->result;
+	tp_payload *a = ws->iargs, *r = ws->result;
 	size_t n = t->ints.len / sizeof(int64_t);
 	const uint8_t *in = t->ints.data; /* maybe unaligned */
 	w->ints = malloc((n + 1) * sizeof(*w->ints));
@@ -270,86 +364,101 @@ static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
 			worker_fail(w, ws, t, i, rc, NULL);
 			return;
 		}
-		if (w->values != NULL) { /* general results: keep values */
-			if (!ints_keep_value(w, r)) {
-				worker_fail(w, ws, t, i, -TP_ENOMEM,
-				            "out of memory");
-				return;
-			}
-			continue;
-		}
-		if (r->count < 1 || r->values[0].type != TP_TINT) {
-			if (!t->any_result) {
-				worker_fail(w, ws, t, i, -TP_ETYPE,
-				            "the result is not an integer");
-				return;
-			}
-			if (!ints_to_values(w, i) || !ints_keep_value(w, r)) {
-				worker_fail(w, ws, t, i, -TP_ENOMEM,
-				            "out of memory");
-				return;
-			}
-			continue;
-		}
-		w->ints[i] = r->values[0].i;
-		if (r->count == 1) /* an int owns no memory: just forget it */
-			r->count = 0;
-		else
-			tp_payload_clear(r);
+		if (!int_result(w, ws, t, i, r, &w->ints[i]))
+			return;
 	}
-	if (w->values != NULL) {
-		free(w->ints);
-		w->ints = NULL;
-	} else {
-		w->nints = n;
-	}
+	w->nints = n;
 }
 
-static void worker_run_items(struct wstate *ws, tp_target_fn fn,
+/* Keeps what call i gave: all of r (apply), else its first value. */
+static int keep_result(struct wstate *ws, const Troupe__PoolTask *t,
+                       tp_payload *r)
+{
+	struct tp_value none = {.type = TP_TNONE};
+	int rv = TP_OK;
+	if (t->whole)
+		for (size_t k = 0; k < r->count && rv == TP_OK; k++)
+			rv = tp__cols_add(&ws->out, &r->values[k]);
+	else
+		rv = tp__cols_add(&ws->out, r->count ? &r->values[0] : &none);
+	tp_payload_clear(r);
+	return rv;
+}
+
+/* Runs call i of task t with the next values of vr. */
+static int run_call(struct wstate *ws, tp_target_fn fn,
+                    const Troupe__PoolTask *t, struct tp__vread *vr, int *rc)
+{
+	tp_payload *args = ws->args;
+	size_t k = tp__vread_call(vr);
+	if (tp__payload_reserve(args, k) != TP_OK)
+		return TP_ENOMEM;
+	for (size_t v = 0; v < k; v++)
+		tp__vread_next(vr, &args->values[v]);
+	args->count = k;
+	fail_set = 0;
+	*rc = fn(args, ws->result);
+	tp_payload_clear(args);
+	if (*rc != 0) {
+		tp_payload_clear(ws->result);
+		return TP_OK;
+	}
+	return keep_result(ws, t, ws->result);
+}
+
+/* The general path: each call's arguments borrow from one copy of the
+ * task's bytes, each result goes into the shared result columns. */
+static void worker_run_calls(struct wstate *ws, tp_target_fn fn,
                              const Troupe__PoolTask *t, struct wresult *w)
 {
-	if (tp_payload_new(&w->values) != TP_OK)
-		goto nomem;
-	for (size_t i = 0; i < t->n_items; i++) {
-		tp_payload *args = NULL, *r = ws->result;
-		int rc = tp__payload_from_pb(t->items[i], &args);
-		if (rc != TP_OK) {
-			worker_fail(w, ws, t, i, -rc, "bad arguments");
-			return;
+	struct tp__vread vr;
+	int rv = tp__vread_init_in(&vr, t->args, ws->batch), rc = 0;
+	if (rv != TP_OK) {
+		worker_fail(w, ws, t, 0, -rv,
+		            rv == TP_ENOMEM ? "out of memory"
+		                            : "malformed task arguments");
+		return;
+	}
+	for (size_t c = 0; c < vr.calls; c++) {
+		if ((rv = run_call(ws, fn, t, &vr, &rc)) != TP_OK) {
+			worker_fail(w, ws, t, c, -rv, "out of memory");
+			break;
 		}
-		rc = fn(args, r);
-		tp_payload_free(args);
-		if (rc != 0) {
-			worker_fail(w, ws, t, i, rc, NULL);
-			return;
+		if (rc != 0 && t->whole) {
+			worker_fail(w, ws, t, c, rc, NULL);
+			break;
 		}
-		if (t->whole) {
-			tp_payload_free(w->values);
-			w->values = r;
-			if (tp_payload_new(&ws->result) != TP_OK)
-				goto nomem;
-		} else if (r->count > 0) {
-			tp__pool_value_move(w->values, r, 0);
-			tp_payload_clear(r);
-		} else if (tp_payload_add_none(w->values) != TP_OK) {
-			goto nomem;
+		if (rc != 0 && worker_item_fail(ws, t, c, rc) != TP_OK) {
+			worker_fail(w, ws, t, c, -TP_ENOMEM, "out of memory");
+			break;
 		}
 	}
-	return;
-nomem:
-	worker_fail(w, ws, t, 0, -TP_ENOMEM, "out of memory");
+	tp__vread_done(&vr);
+	if (w->failed)
+		return;
+	tp__cols_pos(&ws->out, &w->b);
+	size_t sz = tp__cols_bytes(&w->a, &w->b);
+	if (sz > ws->max_msg) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+		         "the task's results take %zu bytes, over the %zu-byte "
+		         "message limit",
+		         sz, ws->max_msg);
+		worker_fail(w, ws, t, 0, -TP_ETOOBIG, msg);
+	}
 }
 
 static int worker_task(struct wstate *ws, const Troupe__PoolTask *t)
 {
 	struct wresult *w = worker_slot_new(ws, t->id);
 	tp_target_fn fn;
-	double t0 = tp__pool_now();
+	double t0 = tp__now_s();
 	if (w == NULL)
 		return TP_ENOMEM;
+	atomic_store(&ws->slot->started_ns, tp__now_ns());
 	atomic_store(&ws->slot->current, t->id + 1);
 	fail_set = 0;
-	fn = tp__pool_target_find(t->func);
+	fn = tp__target_find(t->func);
 	if (fn == NULL)
 		worker_fail(w, ws, t, 0, -TP_ENOTREG, "no such target");
 	else if (t->seg[0] != '\0')
@@ -357,12 +466,12 @@ static int worker_task(struct wstate *ws, const Troupe__PoolTask *t)
 	else if (t->is_int)
 		worker_run_ints(ws, fn, t, w);
 	else
-		worker_run_items(ws, fn, t, w);
+		worker_run_calls(ws, fn, t, w);
 	atomic_store(&ws->slot->current, 0);
-	w->ns = (uint64_t)((tp__pool_now() - t0) * 1e9);
+	w->ns = (uint64_t)((tp__now_s() - t0) * 1e9);
 	ws->done++;
 	if (ws->nres >= FLUSH_RESULTS ||
-	    (tp__pool_now() - ws->first_t) * 1e9 >= FLUSH_NS)
+	    (tp__now_s() - ws->first_t) * 1e9 >= FLUSH_NS)
 		return worker_flush(ws);
 	return TP_OK;
 }
@@ -381,12 +490,19 @@ static int worker_handle(struct wstate *ws, nng_msg *m)
 	}
 	if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_TASKS) {
 		Troupe__PoolTasks *ts = env->pool_tasks;
+		size_t bytes = 0;
+		for (size_t i = 0; i < ts->n_tasks; i++)
+			if (ts->tasks[i]->args != NULL)
+				bytes += ts->tasks[i]->args->data.len;
+		ws->batch = tp__vread_batch_blob(bytes); /* NULL: one each */
 		for (size_t i = 0; i < ts->n_tasks; i++) {
 			if (worker_task(ws, ts->tasks[i]) != TP_OK) {
 				rv = 1;
 				break;
 			}
 		}
+		tp__blob_unref(ws->batch);
+		ws->batch = NULL;
 	}
 	tp__envelope_free(env);
 	return rv != TP_OK;
@@ -438,7 +554,7 @@ static int worker_init(struct wstate *ws, const char *init_name,
 	int rc;
 	if (init_name[0] == '\0')
 		return worker_hello(ws, 0, NULL);
-	init = tp__pool_target_find(init_name);
+	init = tp__target_find(init_name);
 	if (init == NULL)
 		return worker_hello(ws, TP_ENOTREG, "initializer not found");
 	if (tp_payload_decode(ibuf, ilen, 0, &iargs) != TP_OK ||
@@ -452,16 +568,18 @@ static int worker_init(struct wstate *ws, const char *init_name,
 	tp_payload_free(ires);
 	if (rc != 0) {
 		worker_hello(ws, rc,
-		             fail_set ? fail_msg : "initializer failed");
+		             fail_set && fail_msg != NULL
+		                 ? fail_msg
+		                 : "initializer failed");
 		return TP_EREMOTE;
 	}
 	return worker_hello(ws, 0, NULL);
 }
 
 /*
- * args: address, name, shm name, slot, initializer, initargs. The worker
- * exits only when the pool sends Stop (or the socket fails), so nothing it
- * sent is dropped by closing the socket early; recycling after
+ * args: address, name, shm name, slot, initializer, initargs, max_msg. The
+ * worker exits only when the pool sends Stop (or the socket fails), so nothing
+ * it sent is dropped by closing the socket early; recycling after
  * maxtasksperchild is the pool's decision, not the worker's.
  */
 int tp__pool_worker(const tp_payload *args, tp_payload *result)
@@ -470,7 +588,7 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	const char *addr, *shm, *init_name;
 	const void *ibuf;
 	size_t ilen, shm_size;
-	int64_t slot;
+	int64_t slot, max_msg;
 	void *base = NULL;
 	int rv = 1;
 	(void)result;
@@ -479,14 +597,16 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	    tp_payload_get_string(args, 2, &shm) ||
 	    tp_payload_get_int(args, 3, &slot) ||
 	    tp_payload_get_string(args, 4, &init_name) ||
-	    tp_payload_get_bytes(args, 5, &ibuf, &ilen))
+	    tp_payload_get_bytes(args, 5, &ibuf, &ilen) ||
+	    tp_payload_get_int(args, 6, &max_msg))
 		return 2;
+	ws.max_msg = (size_t)max_msg;
 	if (tp__pool_file_attach(shm, &base, &shm_size) != TP_OK ||
 	    (size_t)(slot + 1) * sizeof(struct pool_slot) > shm_size)
 		return 3;
 	ws.slot = (struct pool_slot *)base + slot;
-	if (tp_payload_new(&ws.args) || tp_payload_new(&ws.result) ||
-	    tp_payload_add_int(ws.args, 0))
+	if (tp_payload_new(&ws.iargs) || tp_payload_new(&ws.args) ||
+	    tp_payload_new(&ws.result) || tp_payload_add_int(ws.iargs, 0))
 		goto out;
 	tp__nng_used(); /* this process cannot fork children any more */
 	if (nng_pair1_open(&ws.sock) != 0)
@@ -505,6 +625,9 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 out:
 	seg_release(&ws);
 	free(ws.res);
+	free(ws.ierr);
+	tp__cols_free(&ws.out);
+	tp_payload_free(ws.iargs);
 	tp_payload_free(ws.args);
 	tp_payload_free(ws.result);
 	if (base != NULL)

@@ -1,0 +1,18 @@
+# seed 002: Example d3
+import multiprocessing as mp
+import time
+
+def myProcess():
+    print("Starting the child Process")
+    print(f"Child process started: {mp.current_process()} pid = {mp.current_process().pid}")
+    time.sleep(3)
+    print(f"Child process (parent pid = {mp.parent_process().pid}) terminating ...")
+
+if __name__ == "__main__":
+    print(f"Main process: {mp.current_process()} pid = {mp.current_process().pid}")
+    p = mp.Process(target=myProcess, name="child")
+    p.daemon = False
+    p.start()
+    print("Let's see if the child process continues to execute")
+    time.sleep(1)
+    print("Main process terminating ...")

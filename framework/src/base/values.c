@@ -1,0 +1,294 @@
+/*
+ * values.c - lists of values in columns: the builder the pool encodes a
+ * map's items and a worker's results into, and the checked reader that
+ * decodes them (values.h, docs/wire.md).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "troupe/error.h"
+#include "values.h"
+
+enum {
+	K_NONE = TROUPE__VALUE__KIND_NONE,
+	K_INT = TROUPE__VALUE__KIND_I,
+	K_DOUBLE = TROUPE__VALUE__KIND_D,
+	K_STRING = TROUPE__VALUE__KIND_S,
+	K_BYTES = TROUPE__VALUE__KIND_B,
+	K_USER = TROUPE__VALUE__KIND_USER,
+};
+
+static const unsigned char kind_of[] = {
+    [TP_TNONE] = K_NONE,     [TP_TINT] = K_INT,     [TP_TDOUBLE] = K_DOUBLE,
+    [TP_TSTRING] = K_STRING, [TP_TBYTES] = K_BYTES, [TP_TPROTO] = K_USER,
+};
+
+/* tp__vread_next relies on kind = type + 1. */
+_Static_assert(K_INT - K_NONE == TP_TINT && K_DOUBLE - K_NONE == TP_TDOUBLE &&
+                   K_STRING - K_NONE == TP_TSTRING &&
+                   K_BYTES - K_NONE == TP_TBYTES &&
+                   K_USER - K_NONE == TP_TPROTO,
+               "Value kinds follow tp_type");
+
+static char *vbuf_grow(struct tp__vbuf *b, size_t n)
+{
+	if (b->cap - b->n < n) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		while (cap - b->n < n)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (p == NULL)
+			return NULL;
+		b->p = p;
+		b->cap = cap;
+	}
+	char *d = b->p + b->n;
+	b->n += n;
+	return d;
+}
+
+static int vbuf_put(struct tp__vbuf *b, const void *src, size_t n)
+{
+	char *d = vbuf_grow(b, n);
+	if (d == NULL)
+		return TP_ENOMEM;
+	if (n > 0)
+		memcpy(d, src, n);
+	return TP_OK;
+}
+
+void tp__cols_free(struct tp__cols *c)
+{
+	free(c->kinds.p);
+	free(c->ints.p);
+	free(c->dbls.p);
+	free(c->lens.p);
+	free(c->data.p);
+	free(c->calls.p);
+	memset(c, 0, sizeof(*c));
+}
+
+void tp__cols_reset(struct tp__cols *c)
+{
+	c->count = 0;
+	c->kinds.n = c->ints.n = c->dbls.n = 0;
+	c->lens.n = c->data.n = c->calls.n = 0;
+}
+
+static int add_bytes(struct tp__cols *c, const struct tp_value *v)
+{
+	size_t tn = v->type == TP_TPROTO ? strlen(v->type_name) + 1 : 0;
+	uint32_t len = v->len;
+	char *d;
+	if (vbuf_put(&c->lens, &len, sizeof(len)) != TP_OK ||
+	    (d = vbuf_grow(&c->data, v->len + 1 + tn)) == NULL)
+		return TP_ENOMEM;
+	if (v->len > 0)
+		memcpy(d, v->data, v->len);
+	d[v->len] = '\0';
+	if (tn > 0)
+		memcpy(d + v->len + 1, v->type_name, tn);
+	return TP_OK;
+}
+
+int tp__cols_add(struct tp__cols *c, const struct tp_value *v)
+{
+	unsigned char k = kind_of[v->type];
+	int rv = TP_OK;
+	/* The common case first: room in every column it touches. */
+	struct tp__vbuf *num = k == K_INT ? &c->ints : &c->dbls;
+	if ((k == K_INT || k == K_DOUBLE) && num->cap - num->n >= 8 &&
+	    c->kinds.cap > c->kinds.n) {
+		memcpy(num->p + num->n, &v->i, 8); /* the union's 8 bytes */
+		num->n += 8;
+		c->kinds.p[c->kinds.n++] = (char)k;
+		c->count++;
+		return TP_OK;
+	}
+	switch (k) {
+	case K_INT:
+		rv = vbuf_put(&c->ints, &v->i, sizeof(v->i));
+		break;
+	case K_DOUBLE:
+		rv = vbuf_put(&c->dbls, &v->d, sizeof(v->d));
+		break;
+	case K_STRING:
+	case K_BYTES:
+	case K_USER:
+		rv = add_bytes(c, v);
+		break;
+	}
+	if (rv == TP_OK)
+		rv = vbuf_put(&c->kinds, &k, 1);
+	if (rv == TP_OK)
+		c->count++;
+	return rv;
+}
+
+int tp__cols_call(struct tp__cols *c, uint32_t n)
+{
+	return c->use_calls ? vbuf_put(&c->calls, &n, sizeof(n)) : TP_OK;
+}
+
+void tp__cols_pos(const struct tp__cols *c, struct tp__cols_pos *out)
+{
+	out->v = c->count;
+	out->i = c->ints.n;
+	out->d = c->dbls.n;
+	out->l = c->lens.n;
+	out->b = c->data.n;
+	out->c = c->calls.n;
+}
+
+void tp__cols_to_pb(const struct tp__cols *c, const struct tp__cols_pos *a,
+                    const struct tp__cols_pos *b, Troupe__Values *m)
+{
+	const unsigned char *k = (const unsigned char *)c->kinds.p + a->v;
+	size_t n = b->v - a->v, same = 1;
+	troupe__values__init(m);
+	m->count = n;
+	while (same < n && k[same] == k[0])
+		same++;
+	if (n > 0 && same == n) {
+		m->kind = k[0];
+	} else {
+		m->kinds.data = (uint8_t *)k;
+		m->kinds.len = n;
+	}
+	m->ints.data = (uint8_t *)c->ints.p + a->i;
+	m->ints.len = b->i - a->i;
+	m->doubles.data = (uint8_t *)c->dbls.p + a->d;
+	m->doubles.len = b->d - a->d;
+	m->lens.data = (uint8_t *)c->lens.p + a->l;
+	m->lens.len = b->l - a->l;
+	m->data.data = (uint8_t *)c->data.p + a->b;
+	m->data.len = b->b - a->b;
+	m->calls.data = (uint8_t *)c->calls.p + a->c;
+	m->calls.len = b->c - a->c;
+}
+
+/* ---- reading ---- */
+
+static unsigned kind_at(const Troupe__Values *m, size_t i)
+{
+	return m->kinds.len ? m->kinds.data[i] : m->kind;
+}
+
+static uint32_t u32_at(const uint8_t *p, size_t i)
+{
+	uint32_t x;
+	memcpy(&x, p + 4 * i, sizeof(x));
+	return x;
+}
+
+/* Checks every column against the kinds; returns the values with bytes. */
+static int check(const Troupe__Values *m, size_t *nbytes)
+{
+	size_t ni = 0, nd = 0, nl = 0, off = 0, ncalls = 0;
+	if (m->kinds.len != 0 && m->kinds.len != m->count)
+		return TP_EDECODE;
+	if (m->lens.len % 4 || m->calls.len % 4 || m->ints.len % 8 ||
+	    m->doubles.len % 8)
+		return TP_EDECODE;
+	for (size_t i = 0; i < m->count; i++) {
+		unsigned k = kind_at(m, i);
+		if (k == K_INT) {
+			ni++;
+		} else if (k == K_DOUBLE) {
+			nd++;
+		} else if (k >= K_STRING && k <= K_USER) {
+			if (nl >= m->lens.len / 4)
+				return TP_EDECODE;
+			size_t len = u32_at(m->lens.data, nl++);
+			if (len >= m->data.len - off || off >= m->data.len ||
+			    m->data.data[off + len] != 0)
+				return TP_EDECODE;
+			off += len + 1;
+			if (k == K_USER) { /* then its type name, NUL-ended */
+				const uint8_t *z = memchr(m->data.data + off, 0,
+				                          m->data.len - off);
+				if (z == NULL || z == m->data.data + off)
+					return TP_EDECODE;
+				off = (size_t)(z - m->data.data) + 1;
+			}
+		} else if (k != K_NONE) {
+			return TP_EDECODE;
+		}
+	}
+	if (ni * 8 != m->ints.len || nd * 8 != m->doubles.len ||
+	    nl * 4 != m->lens.len || off != m->data.len)
+		return TP_EDECODE;
+	for (size_t c = 0; c < m->calls.len / 4; c++)
+		ncalls += u32_at(m->calls.data, c);
+	if (m->calls.len && ncalls != m->count)
+		return TP_EDECODE;
+	*nbytes = nl;
+	return TP_OK;
+}
+
+int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
+                      struct tp__blob *shared)
+{
+	static const Troupe__Values empty = TROUPE__VALUES__INIT;
+	size_t nb = 0, len;
+	int rv;
+	memset(r, 0, sizeof(*r));
+	r->m = m != NULL ? m : &empty;
+	if ((rv = check(r->m, &nb)) != TP_OK)
+		return rv;
+	r->count = r->m->count;
+	r->calls = r->m->calls.len ? r->m->calls.len / 4 : r->count;
+	if (nb == 0)
+		return TP_OK;
+	len = r->m->data.len;
+	if (shared != NULL && shared->cap - shared->used >= len) {
+		r->blob = shared; /* the reader's reference is one more */
+		tp__blob_ref(shared, 1);
+	} else if ((r->blob = tp__blob_new(len)) == NULL) {
+		return TP_ENOMEM;
+	}
+	r->base = r->blob->data + r->blob->used;
+	memcpy(r->base, r->m->data.data, len);
+	r->blob->used += len;
+	tp__blob_ref(r->blob, nb);
+	return TP_OK;
+}
+
+int tp__vread_init(struct tp__vread *r, const Troupe__Values *m)
+{
+	return tp__vread_init_in(r, m, NULL);
+}
+
+struct tp__blob *tp__vread_batch_blob(size_t bytes)
+{
+	return bytes > 0 ? tp__blob_new(bytes) : NULL;
+}
+
+void tp__vread_done(struct tp__vread *r)
+{
+	/* Values never handed out keep their references: drop them. */
+	while (r->v < r->count) {
+		struct tp_value v;
+		tp__vread_next(r, &v);
+		tp__value_release(&v);
+	}
+	tp__blob_unref(r->blob);
+	r->blob = NULL;
+}
+
+void tp__cols_truncate(struct tp__cols *c, const struct tp__cols_pos *p)
+{
+	c->count = c->kinds.n = p->v;
+	c->ints.n = p->i;
+	c->dbls.n = p->d;
+	c->lens.n = p->l;
+	c->data.n = p->b;
+	c->calls.n = p->c;
+}
+
+size_t tp__cols_bytes(const struct tp__cols_pos *a,
+                      const struct tp__cols_pos *b)
+{
+	return (b->v - a->v) + (b->i - a->i) + (b->d - a->d) + (b->l - a->l) +
+	       (b->b - a->b) + (b->c - a->c);
+}

@@ -1,0 +1,141 @@
+/*
+ * values.h - internal: lists of values in columns (the Values message of
+ * schemas/troupe.proto, docs/wire.md). A tp__cols is a growable column
+ * builder that any range of can be described as a Values message without
+ * copying; a tp__vread walks a received Values, checked once, handing out
+ * values that borrow their bytes from one blob. Neither costs a malloc per
+ * value.
+ */
+#ifndef TP_VALUES_H
+#define TP_VALUES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "payload_int.h"
+#include "troupe.pb-c.h"
+
+struct tp__vbuf {
+	char *p;
+	size_t n, cap;
+};
+
+/* A place in a tp__cols: where each column stood at some value. */
+struct tp__cols_pos {
+	size_t v, i, d, l, b, c;
+};
+
+struct tp__cols {
+	size_t count;
+	int use_calls; /* record calls (each tp__cols_call) */
+	struct tp__vbuf kinds, ints, dbls, lens, data, calls;
+};
+
+void tp__cols_free(struct tp__cols *c);
+/* Empties c, keeping its buffers. */
+void tp__cols_reset(struct tp__cols *c);
+/* Appends a copy of v. Errors: TP_ENOMEM, TP_ETOOBIG (a value > 4 GiB). */
+int tp__cols_add(struct tp__cols *c, const struct tp_value *v);
+/* Ends a call of n values (when use_calls). */
+int tp__cols_call(struct tp__cols *c, uint32_t n);
+void tp__cols_pos(const struct tp__cols *c, struct tp__cols_pos *out);
+/* Drops what was added after p. */
+void tp__cols_truncate(struct tp__cols *c, const struct tp__cols_pos *p);
+/* The bytes the values between a and b take in a message (about). */
+size_t tp__cols_bytes(const struct tp__cols_pos *a,
+                      const struct tp__cols_pos *b);
+/* The bytes v takes in a Values message (as tp__cols_bytes counts). */
+static inline size_t tp__value_wire_bytes(const struct tp_value *v)
+{
+	switch (v->type) {
+	case TP_TINT:
+	case TP_TDOUBLE:
+		return 1 + 8;
+	case TP_TSTRING:
+	case TP_TBYTES:
+		return 1 + 4 + (size_t)v->len + 1;
+	case TP_TPROTO:
+		return 1 + 4 + (size_t)v->len + 1 + strlen(v->type_name) + 1;
+	default:
+		return 1;
+	}
+}
+/* Describes the values between a and b as m (pointers into c). */
+void tp__cols_to_pb(const struct tp__cols *c, const struct tp__cols_pos *a,
+                    const struct tp__cols_pos *b, Troupe__Values *m);
+
+struct tp__vread {
+	const Troupe__Values *m;
+	struct tp__blob *blob; /* holds a copy of m->data (NULL: no bytes) */
+	char *base;            /* where that copy starts in it */
+	size_t v, i, d, l, b, c;
+	size_t count, calls;
+};
+
+/*
+ * Checks m (NULL: an empty list) and copies its bytes into one blob.
+ * Errors: TP_EDECODE (malformed: the message names what), TP_ENOMEM.
+ * Release with tp__vread_done.
+ */
+int tp__vread_init(struct tp__vread *r, const Troupe__Values *m);
+/* tp__vread_init with the bytes copied into shared (when it has room
+ * left: a blob for a whole batch of messages, from tp__vread_batch_blob),
+ * so a batch of small tasks costs one allocation, not one per task. The
+ * values then keep the whole blob alive. */
+int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
+                      struct tp__blob *shared);
+/* A blob of bytes for a batch (NULL when 0); release with
+ * tp__blob_unref. */
+struct tp__blob *tp__vread_batch_blob(size_t bytes);
+/* The number of values of the next call (1 without calls). */
+static inline size_t tp__vread_call(struct tp__vread *r)
+{
+	uint32_t x;
+	if (r->m->calls.len == 0)
+		return 1;
+	memcpy(&x, r->m->calls.data + 4 * r->c++, sizeof(x));
+	return x;
+}
+
+/* Fills v with the next value; it holds its own reference to the blob
+ * (release it with tp__value_release). Inline: it runs once per value. */
+static inline void tp__vread_next(struct tp__vread *r, struct tp_value *v)
+{
+	const Troupe__Values *m = r->m;
+	unsigned k = m->kinds.len ? m->kinds.data[r->v] : m->kind;
+	uint32_t len;
+	r->v++;
+	/* kinds 1..6 (checked by tp__vread_init) are tp_type + 1 */
+	v->type = (tp_type)(k - TROUPE__VALUE__KIND_NONE);
+	v->len = 0;
+	v->data = NULL;
+	v->type_name = NULL;
+	v->blob = NULL;
+	switch (k) {
+	case TROUPE__VALUE__KIND_I:
+		memcpy(&v->i, m->ints.data + 8 * r->i++, sizeof(v->i));
+		break;
+	case TROUPE__VALUE__KIND_D:
+		memcpy(&v->d, m->doubles.data + 8 * r->d++, sizeof(v->d));
+		break;
+	case TROUPE__VALUE__KIND_S:
+	case TROUPE__VALUE__KIND_B:
+	case TROUPE__VALUE__KIND_USER:
+		memcpy(&len, m->lens.data + 4 * r->l++, sizeof(len));
+		v->len = len;
+		v->data = r->base + r->b;
+		v->blob = r->blob;
+		r->b += (size_t)len + 1;
+		if (k == TROUPE__VALUE__KIND_USER) {
+			v->type_name = r->base + r->b;
+			r->b += strlen(v->type_name) + 1;
+		}
+		break;
+	default:
+		break;
+	}
+}
+void tp__vread_done(struct tp__vread *r);
+
+#endif
