@@ -3,13 +3,14 @@
  * program holding two Processes, a pool of two workers, a manager and a
  * logging actor shows in `troupe ps`, and `troupe tree -p PID --json`
  * shows every one of them (the workers under their pool); a pid that is
- * not a troupe program is refused, and the socket refuses what it does
- * not serve.
+ * not a troupe program is refused, another user sees nothing of it, and
+ * the socket refuses what it does not serve.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli_util.h"
@@ -150,12 +151,61 @@ static void test_ps_and_tree_of_a_program(void **state)
 	TP_OK_OR_FAIL(tp_fini());
 }
 
+/* Another user cannot look into the program: run as nobody, the CLI
+ * cannot reach its socket (0700 run base, 0600 socket) and shows nothing
+ * of it. Needs root to switch users; skipped otherwise. */
+static void test_other_uid_refused(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	char pidarg[32], out[4096] = "";
+	int fds[2], st;
+	tp_init_opts o = {0};
+	TP_OK_OR_FAIL(tp_init(&o));
+	tp_process *p;
+	tp_process_opts po = {.name = "secret"};
+	TP_OK_OR_FAIL(tp_process_new(&p, idle, NULL, &po));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)getpid());
+	assert_int_equal(pipe(fds), 0);
+	pid_t k = fork();
+	if (k == 0) {
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(99);
+		execl(TROUPE_BIN, "troupe", "tree", "-p", pidarg, "--json",
+		      (char *)NULL);
+		_exit(98);
+	}
+	close(fds[1]);
+	size_t got = 0;
+	ssize_t n;
+	while ((n = read(fds[0], out + got, sizeof(out) - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(fds[0]);
+	assert_int_equal(waitpid(k, &st, 0), k);
+	assert_true(WIFEXITED(st));
+	assert_int_not_equal(WEXITSTATUS(st), 0);
+	assert_int_not_equal(WEXITSTATUS(st), 98);
+	assert_int_not_equal(WEXITSTATUS(st), 99);
+	assert_null(strstr(out, "secret"));
+	tp_process_kill(p);
+	tp_process_join(p, -1);
+	tp_process_free(p);
+	TP_OK_OR_FAIL(tp_fini());
+}
+
 int main(void)
 {
 	tp_spawn_guard();
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_ps_and_tree_of_a_program,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_uid_refused, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
