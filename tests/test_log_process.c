@@ -145,6 +145,62 @@ static void test_children_log_under_their_names(void **state)
 	}
 }
 
+/* A pool task that logs one line per item. */
+static int t_log_item(const tp_payload *args, tp_payload *res)
+{
+	int64_t x = 0;
+	tp_payload_get_int(args, 0, &x);
+	tp_log_info("task %lld", (long long)x);
+	return tp_payload_add_int(res, x);
+}
+TP_TARGET(t_log_item);
+
+/* The `with Pool()` pattern: map, then free at once (which terminates the
+ * workers). Every record a task made before its result came back reaches
+ * the log: a worker hands its records over before it returns results. */
+static void test_pool_free_loses_no_record(void **state)
+{
+	(void)state;
+	enum { ITEMS = 4, ROUNDS = 3 };
+	for (int r = 0; r < ROUNDS; r++) {
+		tp_log_config *c = file_config("pool.log");
+		tp_log_actor *a;
+		tp_pool *pool;
+		tp_payload *in, *out;
+		tp_log_actor_stats st;
+		tp_test_init(TP_START_DEFAULT);
+		TP_OK_OR_FAIL(tp_log_actor_start(c, &a));
+		TP_OK_OR_FAIL(tp_pool_new(&pool, 2, NULL, NULL, 0));
+		TP_OK_OR_FAIL(tp_payload_new(&in));
+		for (int i = 0; i < ITEMS; i++)
+			TP_OK_OR_FAIL(tp_payload_add_int(in, i));
+		TP_OK_OR_FAIL(tp_pool_map(pool, t_log_item, in, 1, &out));
+		assert_int_equal(tp_payload_count(out), ITEMS);
+		tp_pool_free(pool);
+		struct target t = {a, ITEMS};
+		assert_true(lt_wait(actor_has, &t, 20000));
+		TP_OK_OR_FAIL(tp_log_actor_stats_get(a, &st));
+		assert_int_equal(st.lost, 0);
+		TP_OK_OR_FAIL(tp_log_actor_stop(a));
+		struct lt_lines l = {0};
+		int seen[ITEMS] = {0};
+		lt_read(&l, tp_log_config_file(c));
+		for (size_t j = 0; j < l.n; j++) {
+			const char *p = strstr(l.v[j], "] task ");
+			if (p != NULL)
+				seen[atoi(p + 7)]++;
+		}
+		for (int i = 0; i < ITEMS; i++)
+			assert_int_equal(seen[i], 1);
+		lt_free(&l);
+		tp_payload_free(in);
+		tp_payload_free(out);
+		tp_log_actor_free(a);
+		tp_log_config_free(c);
+		tp_test_fini();
+	}
+}
+
 static void test_crash_report_is_logged(void **state)
 {
 	tp_log_config *c = file_config("crash.log");
@@ -184,6 +240,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_children_log_under_their_names),
 	    cmocka_unit_test(test_crash_report_is_logged),
+	    cmocka_unit_test(test_pool_free_loses_no_record),
 	};
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);
 	lt_clean();

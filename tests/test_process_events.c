@@ -161,6 +161,9 @@ static void test_monitor_from_non_parent(void **state)
 	assert_true(mfd >= 0);
 	TP_EXPECT(tp_process_join(b, 100), TP_ETIMEDOUT);
 	TP_OK_OR_FAIL(tp_process_kill(a));
+	/* the event is published when the parent (the real parent under
+	 * every method) observes the exit */
+	TP_OK_OR_FAIL(tp_process_join(a, 10000));
 	assert_int_equal(tp_wait(&mfd, 1, 20000, &mready), 1);
 	TP_OK_OR_FAIL(tp_process_result(b, &res, 20000));
 	TP_OK_OR_FAIL(tp_payload_get_string(res, 0, &s));

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "logtest.h"
 #include "testutil.h"
 
 static char mark_path[256];
@@ -291,6 +292,63 @@ static void test_restart_types(void **state)
 	assert_true(restarts_of(s, "abnormal") >= 1);
 	assert_int_equal(restarts_of(s, "normal"), 0);
 	tp_sup_free(s);
+}
+
+struct logged {
+	const char *file, *id;
+};
+
+/* The program's tp_log record and its stdout line are in the file. */
+static int log_has_both(void *arg)
+{
+	const struct logged *w = arg;
+	char want[128];
+	int rec = 0, out = 0;
+	struct lt_lines l = {0};
+	lt_read(&l, w->file);
+	for (size_t j = 0; j < l.n; j++) {
+		snprintf(want, sizeof(want), " WARNING %s[", w->id);
+		if (strstr(l.v[j], want) && strstr(l.v[j], "] hello-log") &&
+		    strstr(l.v[j], "ERROR") == NULL)
+			rec++;
+		snprintf(want, sizeof(want), " INFO %s[", w->id);
+		if (strstr(l.v[j], want) && strstr(l.v[j], "child logger up"))
+			out++;
+	}
+	lt_free(&l);
+	return rec == 1 && out == 1;
+}
+
+/* A captured program that calls tp_log_* logs through this process's
+ * logging actor under its own id and level; its stdout stays INFO lines
+ * of that program. */
+static void test_captured_program_logs_through_actor(void **state)
+{
+	(void)state;
+	tp_sup_flags f = TP_SUP_FLAGS_INIT;
+	tp_sup *s;
+	struct kid k;
+	tp_log_config *c;
+	tp_log_actor *a;
+	char path[128];
+	lt_path(path, sizeof(path), "sup.log");
+	TP_OK_OR_FAIL(tp_log_config_new(&c, "test"));
+	TP_OK_OR_FAIL(tp_log_config_set_console(c, 0, TP_LOG_COLOUR_NEVER));
+	TP_OK_OR_FAIL(tp_log_config_set_file(c, path, 0, 0));
+	TP_OK_OR_FAIL(tp_log_actor_start(c, &a));
+	TP_OK_OR_FAIL(tp_sup_new(&s, &f));
+	/* it logs, says ready, then waits for the stop (no race with exit) */
+	kid_init(&k, "logger", TP_TEMPORARY, "--log hello-log");
+	k.spec.capture = 1;
+	TP_OK_OR_FAIL(tp_sup_add_child(s, &k.spec));
+	TP_OK_OR_FAIL(tp_sup_start(s));
+	struct logged w = {path, "logger"};
+	assert_true(lt_wait(log_has_both, &w, 20000));
+	tp_sup_free(s);
+	TP_OK_OR_FAIL(tp_log_actor_stop(a));
+	tp_log_actor_free(a);
+	tp_log_config_free(c);
+	lt_clean();
 }
 
 static void test_intensity_escalation(void **state)
@@ -641,6 +699,8 @@ static void test_capture_to_logging_actor(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+	        test_captured_program_logs_through_actor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ordered_start_and_reverse_stop,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_one_for_one, setup, teardown),

@@ -2,12 +2,13 @@
  * tp_test_child.c - a configurable child program for the supervisor tests.
  *
  *   tp-test-child ID [--mark FILE] [--delay MS] [--no-ready] [--exit CODE]
- *                    [--ignore-term] [--exit-after MS]
+ *                    [--ignore-term] [--exit-after MS] [--log MSG]
  *
  * It appends "up ID", "ready ID" and "down ID" lines to FILE, calls
  * tp_ready() after --delay ms (unless --no-ready), then waits for SIGTERM
  * (exit 0, or ignored with --ignore-term); --exit CODE exits with CODE
- * right after ready (or after --exit-after ms).
+ * right after ready (or after --exit-after ms). --log MSG logs MSG with
+ * tp_log_warning (and flushes) after "up".
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "troupe/log.h"
 #include "troupe/supervisor.h"
 
 static const char *mark_file, *id = "?";
@@ -51,6 +53,7 @@ static void sleep_ms(long ms)
 int main(int argc, char **argv)
 {
 	long delay = 0, code = -1, after = 0;
+	const char *logmsg = NULL;
 	int ready = 1, ignore = 0;
 	if (argc > 1)
 		id = argv[1];
@@ -66,6 +69,8 @@ int main(int argc, char **argv)
 			after = atol(v), i++;
 		else if (strcmp(argv[i], "--no-ready") == 0)
 			ready = 0;
+		else if (strcmp(argv[i], "--log") == 0)
+			logmsg = v, i++;
 		else if (strcmp(argv[i], "--ignore-term") == 0)
 			ignore = 1;
 	}
@@ -73,6 +78,10 @@ int main(int argc, char **argv)
 	mark("up");
 	printf("child %s up\n", id);
 	fflush(stdout);
+	if (logmsg != NULL) {
+		tp_log_warning("%s", logmsg);
+		tp_log_flush(5000);
+	}
 	if (delay > 0)
 		sleep_ms(delay);
 	if (ready) {

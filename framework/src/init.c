@@ -64,8 +64,11 @@ int tp_fini(void)
 
 void tp_spawn_guard(void)
 {
-	if (getenv(TP_ENV_START_FD) != NULL && !tp__rt.initialised) {
-		int rv = tp_init(NULL); /* adopts the run dir, runs the child */
+	if ((getenv(TP_ENV_START_FD) != NULL ||
+	     getenv(TP_ENV_SERVER_FD) != NULL) &&
+	    !tp__rt.initialised) {
+		int rv = tp_init(NULL); /* adopts the run dir, runs the child
+		                         * or becomes the fork server */
 		fprintf(stderr, "troupe: spawned child: tp_init: %s\n",
 		        tp_strerror(rv));
 		_exit(255); /* never run the caller's main as a child */

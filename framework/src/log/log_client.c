@@ -406,6 +406,7 @@ static int ensure_cfg(void)
 		return 0;
 	if (tp_log_config_new(&c, NULL) != TP_OK)
 		return -1;
+	tp__log_config_env(c);
 	tp__log_install(c);
 	return 0;
 }
@@ -419,6 +420,8 @@ int tp_log_init(const tp_log_config *c)
 	               : tp_log_config_new(&n, NULL);
 	if (rv != TP_OK)
 		return rv;
+	if (c == NULL)
+		tp__log_config_env(n);
 	pthread_mutex_lock(&tp__logger.mu);
 	tp__log_install(n);
 	pthread_mutex_unlock(&tp__logger.mu);

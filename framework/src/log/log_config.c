@@ -113,6 +113,19 @@ int tp_log_config_new(tp_log_config **out, const char *app_name)
 	return TP_OK;
 }
 
+void tp__log_config_env(tp_log_config *c)
+{
+	const char *addr = getenv(TP_ENV_LOG_ADDRESS);
+	const char *name = getenv(TP_ENV_LOG_NAME);
+	if (addr == NULL || addr[0] == '\0')
+		return;
+	if (tp__log_strset(&c->address, addr) != TP_OK)
+		return;
+	c->console = 0; /* the actor writes */
+	if (name != NULL && name[0] != '\0')
+		tp__log_strset(&c->name, name);
+}
+
 void tp_log_config_free(tp_log_config *c)
 {
 	if (c == NULL)

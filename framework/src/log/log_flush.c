@@ -130,16 +130,10 @@ static int sync_actor(int64_t end, int give_up_closed)
 
 /* Seals and sends everything, waiting up to timeout_ms for room: the open
  * batch is sealed once it fits, so waiting never drops records; only a
- * timeout does. */
-int tp__log_flush_bounded(int timeout_ms, int give_up_closed)
+ * timeout does. Called locked; returns what the last send said. */
+static int send_all(int64_t end, int timeout_ms, int give_up_closed)
 {
-	int64_t end = tp__log_now_us() + (int64_t)timeout_ms * 1000;
 	int rv;
-	pthread_mutex_lock(&tp__logger.mu);
-	if (tp__logger.cfg == NULL) {
-		pthread_mutex_unlock(&tp__logger.mu);
-		return TP_OK;
-	}
 	if (tp__logger.sink != NULL)
 		tp__log_sink_flush(tp__logger.sink);
 	for (;;) {
@@ -149,7 +143,7 @@ int tp__log_flush_bounded(int timeout_ms, int give_up_closed)
 			continue;
 		}
 		if (rv == TP_OK && tp__logger.nrec == 0)
-			break;
+			return rv;
 		int64_t now = tp__log_now_us(), left = end - now;
 		if (rv == TP_ECLOSED && give_up_closed && tp__logger.fd < 0 &&
 		    tp__logger.retry_at > 0) {
@@ -159,8 +153,7 @@ int tp__log_flush_bounded(int timeout_ms, int give_up_closed)
 		if (timeout_ms == 0 || (timeout_ms > 0 && left <= 0) ||
 		    (rv == TP_ECLOSED && give_up_closed)) {
 			tp__log_seal(); /* drops and counts what does not fit */
-			rv = tp__log_try_send();
-			break;
+			return tp__log_try_send();
 		}
 		int ms = TP_LOG_RETRY_MS;
 		if (timeout_ms > 0 && left / 1000 < ms)
@@ -176,6 +169,18 @@ int tp__log_flush_bounded(int timeout_ms, int give_up_closed)
 		}
 		pthread_mutex_lock(&tp__logger.mu);
 	}
+}
+
+int tp__log_flush_bounded(int timeout_ms, int give_up_closed)
+{
+	int64_t end = tp__log_now_us() + (int64_t)timeout_ms * 1000;
+	int rv;
+	pthread_mutex_lock(&tp__logger.mu);
+	if (tp__logger.cfg == NULL) {
+		pthread_mutex_unlock(&tp__logger.mu);
+		return TP_OK;
+	}
+	rv = send_all(end, timeout_ms, give_up_closed);
 	if (rv == TP_OK && tp__logger.nrec == 0 &&
 	    tp__logger.cfg->address != NULL && timeout_ms != 0)
 		rv = sync_actor(timeout_ms < 0 ? INT64_MAX : end,
@@ -184,6 +189,19 @@ int tp__log_flush_bounded(int timeout_ms, int give_up_closed)
 	if (rv == TP_EFULL)
 		return TP_ETIMEDOUT;
 	return rv;
+}
+
+int tp__log_handoff(int timeout_ms)
+{
+	int64_t end = tp__log_now_us() + (int64_t)timeout_ms * 1000;
+	int rv = TP_OK;
+	pthread_mutex_lock(&tp__logger.mu);
+	if (tp__logger.cfg != NULL &&
+	    (tp__logger.nrec > 0 || tp__logger.head != NULL ||
+	     tp__logger.sink != NULL))
+		rv = send_all(end, timeout_ms, 1);
+	pthread_mutex_unlock(&tp__logger.mu);
+	return rv == TP_EFULL ? TP_ETIMEDOUT : rv;
 }
 
 int tp_log_flush(int timeout_ms)

@@ -32,6 +32,14 @@ struct tp_log_config {
 
 /* Largest message kept in one record; longer ones are cut. */
 #define TP_LOG_MSG_MAX (64 * 1024)
+
+/* A program run by a supervisor that captures its output (troupe
+ * supervise) finds its supervisor's logging actor here: its default
+ * configuration logs through that actor under that name. */
+#define TP_ENV_LOG_ADDRESS "TROUPE_LOG_ADDRESS"
+#define TP_ENV_LOG_NAME    "TROUPE_LOG_NAME"
+/* Applies those variables, when set, to a default configuration. */
+void tp__log_config_env(tp_log_config *c);
 /* Largest batch a sender makes, and the actor's receive buffer. */
 #define TP_LOG_BATCH_MAX (32 * 1024)
 #define TP_LOG_FRAME_MAX (256 * 1024)
@@ -87,6 +95,13 @@ void tp__log_child_start(const Troupe__LogConfig *pb, const char *name);
 void tp__log_crash_report(const char *name, pid_t pid, const char *report);
 /* In a child whose target returned, before _exit: flush (bounded). */
 void tp__log_child_exit(void);
+/* Hands every record made so far to the logging actor's socket (or this
+ * process's sink), waiting up to timeout_ms for room, without waiting for
+ * the actor: a record in the socket survives this process's death. Cheap
+ * when there is nothing to send. Called by a pool worker before it returns
+ * results, so a worker stopped after its tasks loses no record. */
+int tp__log_handoff(int timeout_ms);
+#define TP_LOG_HANDOFF_MS 1000 /* bound of a pool worker's hand-off */
 
 /* The current actor at address is gone: write directly again. */
 void tp__log_detach(const char *address);

@@ -51,6 +51,7 @@ struct spawn_plan {
 	char **envp;
 	int devnull, logfd, errfd, notify_w, err_w;
 	int out[2], err[2]; /* spec.capture: stdout and stderr pipes */
+	char *logv[2];      /* spec.capture: the logging actor for tp_log_* */
 	pid_t parent;
 };
 
@@ -78,21 +79,43 @@ static int resolve(const char *prog, char *out, size_t len)
 
 /* What a supervisor's own service manager gave it is not for its
  * children: systemd's notify socket, watchdog and sockets, the journal
- * stream (a child's stderr is not the supervisor's), our notify fd. */
+ * stream (a child's stderr is not the supervisor's), our notify fd, the
+ * logging actor we were given (a captured child gets ours, log_env). */
 static int private_var(const char *e)
 {
 	static const char *const v[] = {
-	    NOTIFY_ENV "=",    "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
-	    "WATCHDOG_PID=",   "LISTEN_FDS=",    "LISTEN_PID=",
-	    "LISTEN_FDNAMES=", "JOURNAL_STREAM="};
+	    NOTIFY_ENV "=",     "NOTIFY_SOCKET=",  "WATCHDOG_USEC=",
+	    "WATCHDOG_PID=",    "LISTEN_FDS=",     "LISTEN_PID=",
+	    "LISTEN_FDNAMES=",  "JOURNAL_STREAM=", TP_ENV_LOG_ADDRESS "=",
+	    TP_ENV_LOG_NAME "="};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (strncmp(e, v[i], strlen(v[i])) == 0)
 			return 1;
 	return 0;
 }
 
-/* environ + extra entries + the notify variable + the run directory. */
-static char **build_env(const tp_child_spec *s, int notify)
+/* With capture on, the child logs through this process's logging actor
+ * under its own id: a program that calls tp_log_* then sends records with
+ * its name and level, not lines of captured stderr (log_int.h). */
+static int log_env(const tp_child_spec *s, char **addr, char **name)
+{
+	tp_log_config *c = NULL;
+	*addr = *name = NULL;
+	if (!s->capture || tp_log_config_get(&c) != TP_OK)
+		return 0;
+	const char *a = tp_log_config_address(c);
+	if (a != NULL && (asprintf(addr, TP_ENV_LOG_ADDRESS "=%s", a) < 0 ||
+	                  asprintf(name, TP_ENV_LOG_NAME "=%s", s->id) < 0)) {
+		free(*addr);
+		*addr = *name = NULL;
+	}
+	tp_log_config_free(c);
+	return *name != NULL;
+}
+
+/* environ + extra entries + the notify variable + the logging actor + the
+ * run directory. */
+static char **build_env(const tp_child_spec *s, int notify, char *logv[2])
 {
 	size_t n = 0, x = 0, k = 0;
 	const char *rd = tp_runtime_dir();
@@ -100,7 +123,7 @@ static char **build_env(const tp_child_spec *s, int notify)
 		n++;
 	while (s->env && s->env[x])
 		x++;
-	char **e = calloc(n + x + 3, sizeof(*e));
+	char **e = calloc(n + x + 5, sizeof(*e));
 	if (e == NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
@@ -110,6 +133,10 @@ static char **build_env(const tp_child_spec *s, int notify)
 		e[k++] = s->env[i];
 	if (notify)
 		e[k++] = NOTIFY_ENV "=3";
+	if (log_env(s, &logv[0], &logv[1])) {
+		e[k++] = logv[0];
+		e[k++] = logv[1];
+	}
 	if (rd != NULL && getenv(TP_ENV_RUNDIR) == NULL) {
 		static __thread char buf[300];
 		snprintf(buf, sizeof(buf), "%s=%s", TP_ENV_RUNDIR, rd);
@@ -235,6 +262,8 @@ static void plan_close(struct spawn_plan *p)
 			close(p->err[i]);
 	}
 	free(p->envp);
+	free(p->logv[0]);
+	free(p->logv[1]);
 }
 
 /* The parent's ends of the capture pipes become readers of the child. */
@@ -315,7 +344,7 @@ int tp__sup_spawn(struct sup_child *c)
 	tp__sup_free_captures(c, 0); /* a previous run's */
 	p.logfd = open_log(c);
 	p.errfd = open_err_log(c);
-	p.envp = build_env(&c->spec, want_notify);
+	p.envp = build_env(&c->spec, want_notify, p.logv);
 	if (p.devnull < 0 || p.envp == NULL ||
 	    (want_notify && pipe2(notify, O_CLOEXEC) != 0) ||
 	    pipe2(errp, O_CLOEXEC) != 0 ||

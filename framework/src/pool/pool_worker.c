@@ -21,6 +21,7 @@
 #include <nng/protocol/pair1/pair.h>
 
 #include "clock.h"
+#include "log_int.h"
 #include "payload_int.h"
 #include "pool_int.h"
 #include "process_int.h"
@@ -123,6 +124,8 @@ static int worker_flush(struct wstate *ws)
 	Troupe__PoolItemError *ie = calloc(ne + 1, sizeof(*ie));
 	Troupe__PoolItemError **iep = calloc(ne + 1, sizeof(*iep));
 	int rv = n == 0 ? TP_OK : TP_ENOMEM;
+	if (n > 0) /* the tasks' records first: the pool may stop us after */
+		tp__log_handoff(TP_LOG_HANDOFF_MS);
 	if (r == NULL || rp == NULL || vs == NULL || er == NULL || ie == NULL ||
 	    iep == NULL || n == 0)
 		goto out;

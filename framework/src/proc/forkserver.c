@@ -1,28 +1,32 @@
 /*
- * forkserver.c - the fork server: a small single-threaded process forked at
- * tp_init (before the program starts threads or nng) that forks children on
- * request. nng cannot be used in a process forked after nng started, so the
- * children of a program that uses nng are forked from this clean copy.
+ * forkserver.c - the fork server: a small single-threaded, nng-free process
+ * that forks children on request. nng cannot be used in a process forked
+ * after nng started, so the children of a program that uses nng are forked
+ * from this clean copy.
  *
  * Protocol: the parent sends one SOCK_SEQPACKET datagram per start holding
  * the child's name and, with SCM_RIGHTS, the child's end of a fresh control
- * channel. The server forks; the child reads its start request from that
- * channel (child.c). The server is the child's real parent: it keeps its
- * copy of the child's end, and when it reaps the child it publishes the
- * exit event and writes it as the last frame on the channel before closing
- * it, so the parent's end reaches end of file only after the exit status
- * has arrived. PDEATHSIG chain: the server dies with the parent, children
- * die with the server.
+ * channel. The server clones the child with CLONE_PARENT, so the child is a
+ * child of the program, not of the server: the program reaps it and
+ * publishes its exit event (as under spawn and fork), the child's
+ * PR_SET_PDEATHSIG is tied to the program, and the server keeps nothing per
+ * child (it closes its copy of the channel at once). A server that dies
+ * therefore takes no child with it; the next start notices (its socket hung
+ * up) and starts a new server: forked while the program is nng-free, else
+ * spawned from /proc/self/exe (tp_init in the new image becomes the server,
+ * TROUPE_FORKSERVER_FD naming its socket). The server dies with the program.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,51 +35,15 @@
 #include "runtime_int.h"
 #include "troupe/error.h"
 
-#define SERVER_MAX_KIDS 4096
-
-struct kid {
-	pid_t pid;
-	int fd;
-	char name[TP_NAME_MAX];
-	unsigned char *out; /* pending exit frame */
-	size_t out_len, out_off;
-};
+extern char **environ;
 
 struct server {
-	int sock, sfd;
-	pid_t pid;
-	struct kid *kids;
-	int n;
-	struct pollfd *pfds;
+	int sock;
+	pid_t parent; /* the program: the real parent of every child */
+	int *tidaddr; /* glibc's cached tid of this (only) thread */
+	void *robust; /* glibc's robust mutex list head */
+	size_t robust_len;
 };
-
-static void kid_drop(struct server *s, int i)
-{
-	close(s->kids[i].fd);
-	free(s->kids[i].out);
-	s->kids[i] = s->kids[--s->n];
-}
-
-/* Writes as much of the pending exit frame as the socket takes now;
- * closes the channel when done or when the parent end is gone. */
-static int kid_flush(struct server *s, int i)
-{
-	struct kid *k = &s->kids[i];
-	while (k->out_off < k->out_len) {
-		ssize_t n =
-		    send(k->fd, k->out + k->out_off, k->out_len - k->out_off,
-		         MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n < 0)
-			break;
-		k->out_off += (size_t)n;
-	}
-	kid_drop(s, i);
-	return 1;
-}
 
 /* The exit status of an exited, not yet reaped child (waitid WNOWAIT). */
 int tp__wait_status(const siginfo_t *si)
@@ -85,71 +53,37 @@ int tp__wait_status(const siginfo_t *si)
 	return (si->si_status & 0x7f) | (si->si_code == CLD_DUMPED ? 0x80 : 0);
 }
 
-/* Publishes the event of one exited kid, then reaps it: a monitor that
- * finds the pid gone always finds its event. */
-static void server_reap_one(struct server *s, const siginfo_t *si)
+/*
+ * fork() whose child is the server's sibling. The raw clone skips glibc's
+ * fork bookkeeping, harmless in this single-threaded process that holds no
+ * lock, except two per-thread kernel registrations the child must redo as
+ * glibc's fork does: the tid glibc caches (mutex owners, robust mutexes) and
+ * the robust mutex list (so a child killed holding a process-shared robust
+ * lock releases it).
+ */
+static pid_t clone_sibling(const struct server *s)
 {
-	pid_t pid = si->si_pid;
-	int status = tp__wait_status(si), i;
-	void *buf = NULL;
-	size_t len = 0;
-	for (i = 0; i < s->n && s->kids[i].pid != pid; i++)
-		;
-	if (i == s->n) {
-		waitpid(pid, NULL, 0);
-		return;
-	}
-	struct kid *k = &s->kids[i];
-	int rv = tp__exit_publish(pid, k->name, status, &buf, &len);
-	waitpid(pid, NULL, 0);
-	k->pid = 0;
-	if (rv != TP_OK || (k->out = malloc(len + 4)) == NULL) {
-		free(buf);
-		kid_drop(s, i);
-		return;
-	}
-	k->out[0] = (unsigned char)len;
-	k->out[1] = (unsigned char)(len >> 8);
-	k->out[2] = (unsigned char)(len >> 16);
-	k->out[3] = (unsigned char)(len >> 24);
-	memcpy(k->out + 4, buf, len);
-	free(buf);
-	k->out_len = len + 4;
-	kid_flush(s, i);
+	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL,
+	                           NULL, NULL, NULL);
+	if (pid != 0)
+		return pid;
+	*s->tidaddr = (int)syscall(SYS_gettid);
+	syscall(SYS_set_tid_address, s->tidaddr);
+	if (s->robust != NULL)
+		syscall(SYS_set_robust_list, s->robust, s->robust_len);
+	return 0;
 }
 
-static void server_reap(struct server *s)
+/* In the freshly cloned child: drop the server's socket and signal setup. */
+static _Noreturn void server_child(const struct server *s, int fd)
 {
-	struct signalfd_siginfo ssi;
-	siginfo_t si;
-	while (read(s->sfd, &ssi, sizeof(ssi)) > 0)
-		;
-	for (;;) {
-		memset(&si, 0, sizeof(si));
-		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
-		    si.si_pid == 0)
-			return;
-		server_reap_one(s, &si);
-	}
-}
-
-/* In the freshly forked child: drop the server's fds and signal setup. */
-static _Noreturn void server_child(struct server *s, int fd)
-{
-	sigset_t set;
 	close(s->sock);
-	close(s->sfd);
-	for (int i = 0; i < s->n; i++)
-		close(s->kids[i].fd);
 	tp__exit_log_close();
-	sigemptyset(&set);
-	sigprocmask(SIG_SETMASK, &set, NULL);
-	signal(SIGCHLD, SIG_DFL);
 	signal(SIGINT, SIG_DFL); /* ignored by the server only */
-	tp__child_run(fd, s->pid);
+	tp__child_run(fd, s->parent);
 }
 
-static void server_fork(struct server *s)
+static void server_fork(const struct server *s)
 {
 	char name[TP_NAME_MAX];
 	char cbuf[CMSG_SPACE(sizeof(int))];
@@ -164,17 +98,12 @@ static void server_fork(struct server *s)
 			_exit(0); /* the parent closed the socket: stop */
 		return;
 	}
-	name[n] = '\0'; /* name[0] is the 'S' marker: never an empty datagram */
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	if (c == NULL || c->cmsg_type != SCM_RIGHTS)
 		return;
 	int fd;
 	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-	if (s->n == SERVER_MAX_KIDS) {
-		close(fd);
-		return;
-	}
-	pid_t pid = fork();
+	pid_t pid = clone_sibling(s);
 	if (pid == 0)
 		server_child(s, fd);
 	if (pid < 0) {
@@ -184,75 +113,94 @@ static void server_fork(struct server *s)
 		env.body_case = TROUPE__ENVELOPE__BODY_PROCESS_STARTED;
 		env.process_started = &st;
 		tp__ctl_send(fd, &env);
-		close(fd);
-		return;
 	}
-	struct kid *k = &s->kids[s->n++];
-	memset(k, 0, sizeof(*k));
-	k->pid = pid;
-	k->fd = fd;
-	snprintf(k->name, sizeof(k->name), "%s", name + 1);
+	close(fd);
 }
 
-static _Noreturn void server_main(int sock, pid_t parent)
+_Noreturn void tp__server_run(int sock, pid_t parent)
 {
-	struct server s = {.sock = sock, .pid = getpid()};
+	struct server s = {.sock = sock, .parent = parent};
 	sigset_t set;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(0);
 	prctl(PR_SET_NAME, "troupe-forksrv");
-	signal(SIGINT, SIG_IGN);  /* ^C reaches the group: let the parent act */
-	signal(SIGCHLD, SIG_DFL); /* SIG_IGN inherited would auto-reap */
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	s.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	s.kids = calloc(SERVER_MAX_KIDS, sizeof(*s.kids));
-	s.pfds = calloc(SERVER_MAX_KIDS + 2, sizeof(*s.pfds));
-	if (s.sfd < 0 || s.kids == NULL || s.pfds == NULL)
+	if (prctl(PR_GET_TID_ADDRESS, &s.tidaddr) != 0 || s.tidaddr == NULL)
 		_exit(1);
-	for (;;) {
-		int np = 2;
-		s.pfds[0] = (struct pollfd){.fd = s.sock, .events = POLLIN};
-		s.pfds[1] = (struct pollfd){.fd = s.sfd, .events = POLLIN};
-		for (int i = 0; i < s.n; i++)
-			if (s.kids[i].out != NULL)
-				s.pfds[np++] = (struct pollfd){
-				    .fd = s.kids[i].fd, .events = POLLOUT};
-		if (poll(s.pfds, (nfds_t)np, -1) < 0)
-			continue;
-		if (s.pfds[1].revents)
-			server_reap(&s);
-		for (int i = s.n - 1; i >= 0; i--)
-			if (s.kids[i].out != NULL)
-				kid_flush(&s, i);
-		if (s.pfds[0].revents & (POLLIN | POLLHUP))
-			server_fork(&s);
+	if (syscall(SYS_get_robust_list, 0, &s.robust, &s.robust_len) != 0)
+		s.robust = NULL;
+	signal(SIGINT, SIG_IGN);  /* ^C reaches the group: let the parent act */
+	signal(SIGCHLD, SIG_DFL); /* it never has children of its own */
+	sigemptyset(&set);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	for (;;)
+		server_fork(&s);
+}
+
+/* The new image's tp_init becomes the server (tp__spawn_child_check). */
+static int server_spawn(int sock, pid_t *pid)
+{
+	char fdv[48], ppv[48], *rdv = NULL;
+	char *argv[] = {program_invocation_name, NULL};
+	posix_spawn_file_actions_t fa;
+	size_t n = 0, j = 0;
+	while (environ[n] != NULL)
+		n++;
+	char **env = calloc(n + 4, sizeof(char *));
+	if (env == NULL ||
+	    asprintf(&rdv, TP_ENV_RUNDIR "=%s", tp__rt.dir) < 0) {
+		free(env);
+		return TP_ENOMEM;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], TP_ENV_SERVER_FD "=", 21) != 0 &&
+		    strncmp(environ[i], TP_ENV_PARENT_PID "=", 18) != 0 &&
+		    strncmp(environ[i], TP_ENV_START_FD "=", 16) != 0 &&
+		    strncmp(environ[i], TP_ENV_RUNDIR "=", 14) != 0)
+			env[j++] = environ[i];
+	snprintf(fdv, sizeof(fdv), TP_ENV_SERVER_FD "=%d", sock);
+	snprintf(ppv, sizeof(ppv), TP_ENV_PARENT_PID "=%d", (int)getpid());
+	env[j++] = fdv;
+	env[j++] = ppv;
+	env[j++] = rdv;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sock, sock); /* clears CLOEXEC */
+	fflush(stdout);
+	fflush(stderr);
+	int e = posix_spawn(pid, "/proc/self/exe", &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	free(rdv);
+	free(env);
+	return e == 0 ? TP_OK : tp_err_errno(e);
 }
 
 int tp__server_start(void)
 {
-	int sv[2];
-	pid_t parent = getpid();
+	int sv[2], rv = TP_OK, *probe = NULL;
+	pid_t parent = getpid(), pid;
+	if (prctl(PR_GET_TID_ADDRESS, &probe) != 0)
+		return tp_err_errno(ENOSYS); /* no CONFIG_CHECKPOINT_RESTORE */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
 		return tp_err_errno(errno);
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		close(sv[0]);
-		close(sv[1]);
-		return tp_err_errno(e);
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		tp__close_inherited();
-		server_main(sv[1], parent);
+	if (tp__nng_was_used()) {
+		rv = server_spawn(sv[1], &pid);
+	} else {
+		fflush(stdout);
+		fflush(stderr);
+		pid = fork();
+		if (pid < 0)
+			rv = tp_err_errno(errno);
+		if (pid == 0) {
+			close(sv[0]);
+			tp__close_inherited();
+			tp__server_run(sv[1], parent);
+		}
 	}
 	close(sv[1]);
+	if (rv != TP_OK) {
+		close(sv[0]);
+		return rv;
+	}
 	tp__pm.server_fd = sv[0];
 	tp__pm.server_pid = pid;
 	return TP_OK;

@@ -107,10 +107,13 @@ int tp__exit_publish(pid_t pid, const char *name, int status, void **buf,
 	Troupe__ExitEvent ev = TROUPE__EXIT_EVENT__INIT;
 	char crash[300];
 	size_t rlen = 0;
-	tp__crash_path(pid, crash, sizeof(crash));
-	char *report = read_file(crash, 65536, &rlen);
-	if (report != NULL)
-		unlink(crash);
+	char *report = NULL;
+	if (WIFSIGNALED(status)) { /* the crash handler re-raises its signal */
+		tp__crash_path(pid, crash, sizeof(crash));
+		report = read_file(crash, 65536, &rlen);
+		if (report != NULL)
+			unlink(crash);
+	}
 	ev.pid = pid;
 	ev.name = (char *)name;
 	if (WIFSIGNALED(status)) {

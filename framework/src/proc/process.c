@@ -85,8 +85,10 @@ int tp__process_init(const tp_init_opts *opts)
 		tp__pm.have_parent = 0;
 	}
 	if (tp__rt.method == TP_START_FORKSERVER && tp__pm.server_fd < 0 &&
-	    !tp__nng_was_used())
-		return tp__server_start();
+	    !tp__nng_was_used()) {
+		int rv = tp__server_start();
+		return rv == tp_err_errno(ENOSYS) ? TP_OK : rv; /* spawns */
+	}
 	return TP_OK;
 }
 

@@ -24,6 +24,8 @@
  * child expects as its parent (checked after PR_SET_PDEATHSIG). */
 #define TP_ENV_START_FD   "TROUPE_START_FD"
 #define TP_ENV_PARENT_PID "TROUPE_PARENT_PID"
+/* Environment of a spawned fork server: its socket (with the parent pid). */
+#define TP_ENV_SERVER_FD "TROUPE_FORKSERVER_FD"
 
 enum proc_state { PROC_NEW, PROC_RUNNING, PROC_EXITED, PROC_SELF };
 
@@ -96,7 +98,12 @@ void tp__ctlbuf_free(struct tp_ctlbuf *b);
 int tp__process_init(const tp_init_opts *opts);
 void tp__process_fini(void);
 
+/* Starts a fork server: forked while this process is nng-free, else
+ * spawned from /proc/self/exe. Where the kernel cannot tell the
+ * tid address a clone must fix: tp_err_errno(ENOSYS), then starts spawn. */
 int tp__server_start(void);
+/* The server's loop (forkserver.c), also entered by a spawned server. */
+_Noreturn void tp__server_run(int sock, pid_t parent);
 void tp__server_stop(void);
 int tp__server_request(int child_fd, const char *name);
 /* The wait status of an exited child seen with waitid(WNOWAIT). */

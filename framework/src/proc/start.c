@@ -96,6 +96,7 @@ static int start_forkserver(tp_process *p, int child_end)
 	close(child_end);
 	if (rv != TP_OK)
 		return rv;
+	p->direct = 1; /* cloned as our child (CLONE_PARENT): we reap */
 	return handshake(p);
 }
 
@@ -202,47 +203,76 @@ static int resolve_method(tp_process *p, tp_start_method *m)
 		return TP_EFORKNNG;
 	if (*m == TP_START_FORKSERVER && tp__pm.server_fd < 0) {
 		/* A child (or a program that chose another default) gets its
-		 * own server lazily while it is nng-free, else spawns. */
-		if (tp__nng_was_used())
-			*m = TP_START_SPAWN;
-		else if (tp__server_start() != TP_OK)
+		 * own server lazily; where none can start, it spawns. */
+		if (tp__server_start() != TP_OK)
 			*m = TP_START_SPAWN;
 	}
 	return TP_OK;
 }
 
-int tp__start(tp_process *p)
+static int start_once(tp_process *p, tp_start_method m)
 {
-	tp_start_method m;
-	int sv[2], rv;
-	if ((rv = resolve_method(p, &m)) != TP_OK)
-		return rv;
+	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return tp_err_errno(errno);
 	p->fd = sv[0];
-	if (m == TP_START_FORKSERVER) {
-		rv = start_forkserver(p, sv[1]);
-		if (rv == TP_EDIED && tp__server_dead() &&
-		    !tp__nng_was_used()) {
-			/* The server was killed from outside: start a new one
-			 * while this process may still fork, and retry once. */
-			close(p->fd);
-			p->fd = -1;
-			tp__ctlbuf_free(&p->rb);
-			if ((rv = tp__server_start()) != TP_OK)
-				return rv;
-			return tp__start(p);
-		}
-	} else if (m == TP_START_FORK) {
-		rv = start_fork(p, sv[1]);
-	} else {
-		rv = start_spawn(p, sv[1]);
+	if (m == TP_START_FORKSERVER)
+		return start_forkserver(p, sv[1]);
+	if (m == TP_START_FORK)
+		return start_fork(p, sv[1]);
+	return start_spawn(p, sv[1]);
+}
+
+/* A forkserver start that failed because the server is gone. */
+static int server_lost(tp_start_method m, int rv)
+{
+	return m == TP_START_FORKSERVER && rv == TP_EDIED && tp__server_dead();
+}
+
+static void start_undo(tp_process *p)
+{
+	close(p->fd);
+	p->fd = -1;
+	p->direct = 0;
+	p->pid = 0;
+	tp__ctlbuf_free(&p->rb);
+}
+
+/*
+ * A server killed from outside (its children live on: they are ours) is
+ * replaced by the next start: resolve_method starts a new one, and the
+ * start is retried once on it; where none starts, or the new one is lost
+ * too, the start spawns.
+ */
+int tp__start(tp_process *p)
+{
+	tp_start_method m;
+	int rv;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((rv = resolve_method(p, &m)) != TP_OK)
+			return rv;
+		rv = start_once(p, m);
+		if (!server_lost(m, rv))
+			return rv;
+		start_undo(p);
 	}
-	return rv;
+	return start_once(p, TP_START_SPAWN);
 }
 
 int tp__spawn_child_check(void)
 {
+	const char *sfd = getenv(TP_ENV_SERVER_FD);
+	if (sfd != NULL && getenv(TP_ENV_PARENT_PID) != NULL) {
+		int fd = atoi(sfd);
+		pid_t parent = (pid_t)atoi(getenv(TP_ENV_PARENT_PID));
+		unsetenv(TP_ENV_SERVER_FD);
+		unsetenv(TP_ENV_PARENT_PID);
+		if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+			_exit(255);
+		tp__pm.is_child = 1; /* never the run's owner */
+		tp__rt.owner = 0;
+		tp__server_run(fd, parent);
+	}
 	const char *fds = getenv(TP_ENV_START_FD);
 	const char *pp = getenv(TP_ENV_PARENT_PID);
 	if (fds == NULL || pp == NULL)
