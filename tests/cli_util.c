@@ -61,14 +61,16 @@ int troupe(char *out, size_t len, const char *args)
 	return troupe_raw(out, len, cmd);
 }
 
-pid_t troupe_spawn(char *const argv[], int *fd)
+/* Starts troupe with argv, its descriptor `to` on a pipe whose read end
+ * is *fd. */
+static pid_t spawn_piped(char *const argv[], int to, int *fd)
 {
 	int fds[2];
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
 	assert_int_equal(pipe(fds), 0);
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], to);
 	posix_spawn_file_actions_addclose(&fa, fds[0]);
 	assert_int_equal(
 	    posix_spawn(&pid, TROUPE_BIN, &fa, NULL, argv, environ), 0);
@@ -76,6 +78,11 @@ pid_t troupe_spawn(char *const argv[], int *fd)
 	close(fds[1]);
 	*fd = fds[0];
 	return pid;
+}
+
+pid_t troupe_spawn(char *const argv[], int *fd)
+{
+	return spawn_piped(argv, 1, fd);
 }
 
 static int has_all(const char *out, const char *const want[], int n)
@@ -195,6 +202,13 @@ pid_t daemon_spawn(void)
 	    posix_spawn(&pid, TROUPE_BIN, NULL, NULL, argv, environ), 0);
 	daemon_pid = pid;
 	return pid;
+}
+
+pid_t daemon_spawn_stderr(int *fd)
+{
+	char *argv[] = {TROUPE_BIN, "supervise", cfg, "--socket", sock, NULL};
+	daemon_pid = spawn_piped(argv, 2, fd);
+	return daemon_pid;
 }
 
 pid_t daemon_start(void)

@@ -46,6 +46,9 @@ int teardown(void **state);
  * child; daemon_start also waits until it answers `status`. */
 pid_t daemon_spawn(void);
 pid_t daemon_start(void);
+/* daemon_spawn with the daemon's stderr (its events, in the foreground)
+ * on a pipe whose read end is *fd. */
+pid_t daemon_spawn_stderr(int *fd);
 /* Waits (20 s at most) for the daemon to exit: its exit status. */
 int daemon_wait(pid_t pid);
 

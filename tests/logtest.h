@@ -13,12 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A scratch directory for log files, outside the runtime base. */
+static inline void lt_clean(void);
+
+/* A scratch directory for log files, outside the runtime base; emptied
+ * on first use (a dead process with our pid may have left files). */
 static inline const char *lt_dir(void)
 {
 	static char d[64];
 	if (d[0] == '\0') {
 		snprintf(d, sizeof(d), "/tmp/tp-logtest-%d", (int)getpid());
+		lt_clean();
 		mkdir(d, 0700);
 	}
 	return d;

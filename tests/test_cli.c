@@ -463,26 +463,26 @@ static void test_escalation_stops_the_daemon(void **state)
 static void test_prometheus_endpoint(void **state)
 {
 	(void)state;
-	char text[2048], out[8192];
-	int port = 20000 + getpid() % 20000;
-	snprintf(text, sizeof(text),
-	         "[supervisor]\nhttp = 127.0.0.1:%d\n"
-	         "[program:a]\ncommand = %%(ENV_TROUPE_CHILD)s a\n"
-	         "ready = notify\n",
-	         port);
-	write_cfg(text);
-	pid_t d = daemon_start();
+	char out[8192];
+	const char *const said[] = {"metrics at http://127.0.0.1:",
+	                            "/metrics\n"};
+	unsigned port = 0;
+	int efd;
+	/* Port 0: the daemon picks a free port and says which on stderr
+	 * once the endpoint listens. */
+	write_cfg("[supervisor]\nhttp = 127.0.0.1:0\n"
+	          "[program:a]\ncommand = %(ENV_TROUPE_CHILD)s a\n"
+	          "ready = notify\n");
+	pid_t d = daemon_spawn_stderr(&efd);
+	assert_true(read_until(efd, out, sizeof(out), said, 2));
+	assert_int_equal(
+	    sscanf(strstr(out, said[0]) + strlen(said[0]), "%u", &port), 1);
+	assert_true(port > 0 && port < 65536);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET,
-	                         .sin_port = htons(port)};
+	                         .sin_port = htons((uint16_t)port)};
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	/* The control socket answers before the tree is up and the
-	 * endpoint listens. */
-	for (int64_t end = now_ms() + 10000;
-	     connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0;) {
-		assert_true(now_ms() < end);
-		nap(10);
-	}
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	const char *req = "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n";
 	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
 	size_t n = 0;
@@ -497,6 +497,7 @@ static void test_prometheus_endpoint(void **state)
 	assert_non_null(strstr(out, "troupe_child_restarts_total"));
 	kill(d, SIGTERM);
 	assert_int_equal(daemon_wait(d), 0);
+	close(efd);
 }
 
 int main(void)

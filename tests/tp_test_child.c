@@ -93,8 +93,14 @@ int main(int argc, char **argv)
 			sleep_ms(after);
 		return (int)code;
 	}
+	/* SIGTERM is blocked but while waiting: one that came between the
+	 * test of term and pause() would be missed until SIGKILL. */
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &old);
 	while (!term)
-		pause();
+		sigsuspend(&old);
 	mark("down");
 	return 0;
 }

@@ -199,6 +199,8 @@ int cmd_client(const struct cli_opts *o, const char *cmd, int n, char **names)
 		return cli_logs(o, n, names);
 	if (strcmp(cmd, "top") == 0)
 		return cli_top(o);
+	if (strcmp(cmd, "ps") == 0)
+		return cli_ps(o);
 	if (strcmp(cmd, "shutdown") == 0)
 		return shutdown_daemon(o);
 	if (strcmp(cmd, "signal") == 0) {

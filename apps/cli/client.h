@@ -20,7 +20,16 @@ struct cli_opts {
 	int lines;       /* -n: logs' last lines (-1: all), top's screens */
 	int interval_ms; /* top */
 	int timeout_s;   /* shutdown's wait */
+	int pid;         /* -p PID: that troupe program's own socket */
 };
+
+/* ps.c: `troupe ps`, the live troupe programs of this user. */
+int cli_ps(const struct cli_opts *o);
+
+/* ps.c: the control socket of troupe program pid (its run directory under
+ * this user's runtime base) into buf. Prints why and returns 2 when there
+ * is none, 1 when it belongs to another user; 0 found. */
+int cli_program_socket(int pid, char *buf, size_t len);
 
 /* Sets o->socket from the config file o->config (its `socket =`, else
  * the default). Prints the file's error and returns 2 if it has one. */

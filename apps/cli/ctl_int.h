@@ -8,16 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal.h"
 #include "troupe.pb-c.h"
 
-#define CTL_MAX_MSG   (16 * 1024 * 1024) /* a reply (status of a big tree) */
-#define CTL_MAX_REQ   (64 * 1024)        /* a request: a command and names */
-#define CTL_MAX_CONNS 64   /* connections still sending their request */
-#define CTL_MAX_QUEUE 64   /* requests read, waiting for a worker */
-#define CTL_READ_MS   5000 /* a request must arrive within this */
-#define CTL_WRITE_MS  5000 /* a reply must be taken within this */
+/* The server, its frames and limits are the framework's (rt/ctlsrv.c). */
+#define CTL_MAX_MSG   TP_CTL_MAX_MSG
+#define CTL_MAX_REQ   TP_CTL_MAX_REQ
+#define CTL_MAX_CONNS TP_CTL_MAX_CONNS
+#define CTL_READ_MS   TP_CTL_READ_MS
+#define CTL_WRITE_MS  TP_CTL_WRITE_MS
 #define CTL_WORKERS   4
-#define CTL_PAUSE_MS  100 /* out of fds: accept again after this */
 
 int64_t ctl_now_ms(void);
 
@@ -26,12 +26,7 @@ int64_t ctl_now_ms(void);
 int ctl_frame_pack(const Troupe__Envelope *env, unsigned char **out,
                    size_t *len);
 
-/* The length of a frame from its 4-byte header. */
-uint32_t ctl_frame_len(const unsigned char h[4]);
-
-/* Writes all of buf to a socket by the deadline (ctl_now_ms() clock).
- * Errors: TP_ETIMEDOUT, TP_ECLOSED, TP_ESYSERR|errno. */
-int ctl_write_all(int fd, const void *buf, size_t len, int64_t deadline);
+#define ctl_frame_len tp__ctl_frame_len
 
 /* Connects to the control socket at path: the fd, or -TP_ENOENT when no
  * daemon listens there, -TP_EINVAL for a path too long, -(TP_ESYSERR|e). */
@@ -62,10 +57,7 @@ void ctl_say(Troupe__SupReply *rep, int code, const char *fmt, ...)
 
 /* ctl_cmd.c: serves one request of peer (its SO_PEERCRED); what changes
  * the tree is logged with the peer's uid and pid. */
-struct ctl_peer {
-	int pid;
-	unsigned uid;
-};
+#define ctl_peer tp__ctl_peer /* pid, uid */
 void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
                 Troupe__SupReply *rep, const struct ctl_peer *peer);
 void ctl_reply_free(Troupe__SupReply *rep);

@@ -2,7 +2,8 @@
  * ctl_io.c - the control socket's wire: a Unix stream socket carrying one
  * request frame and one reply frame, each [u32 little-endian length]
  * [Envelope], the same framing as the process control channel. The
- * client side (ctl_call) and the frame helpers the server uses.
+ * client side (ctl_call); the frames and the server are the framework's
+ * (rt/ctlsrv.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,7 +19,7 @@
 #include "ctl_int.h"
 #include "internal.h"
 
-int64_t ctl_now_ms(void)
+int64_t ctl_now_ms(void) /* the clock of tp__now_ms (base/clock.h) */
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -28,87 +29,7 @@ int64_t ctl_now_ms(void)
 int ctl_frame_pack(const Troupe__Envelope *env, unsigned char **out,
                    size_t *len)
 {
-	size_t n = protobuf_c_message_get_packed_size(&env->base);
-	if (n > CTL_MAX_MSG)
-		return TP_ETOOBIG;
-	unsigned char *buf = malloc(n + 4);
-	if (buf == NULL)
-		return TP_ENOMEM;
-	for (int i = 0; i < 4; i++) /* little-endian */
-		buf[i] = (unsigned char)(n >> (8 * i));
-	protobuf_c_message_pack(&env->base, buf + 4);
-	*out = buf;
-	*len = n + 4;
-	return TP_OK;
-}
-
-uint32_t ctl_frame_len(const unsigned char h[4])
-{
-	return (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
-	       (uint32_t)h[3] << 24;
-}
-
-/* Waits until fd is ready for ev or the deadline passes. */
-static int wait_fd(int fd, short ev, int64_t deadline)
-{
-	for (;;) {
-		int64_t left = deadline - ctl_now_ms();
-		if (left <= 0)
-			return TP_ETIMEDOUT;
-		struct pollfd p = {.fd = fd, .events = ev};
-		int n = poll(&p, 1, (int)left);
-		if (n > 0)
-			return TP_OK;
-		if (n < 0 && errno != EINTR)
-			return tp_err_errno(errno);
-	}
-}
-
-int ctl_write_all(int fd, const void *buf, size_t len, int64_t deadline)
-{
-	const unsigned char *p = buf;
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return errno == EPIPE || errno == ECONNRESET
-			           ? TP_ECLOSED
-			           : tp_err_errno(errno);
-		int rv = wait_fd(fd, POLLOUT, deadline);
-		if (rv != TP_OK)
-			return rv;
-	}
-	return TP_OK;
-}
-
-static int read_all(int fd, void *buf, size_t len, int64_t deadline)
-{
-	unsigned char *p = buf;
-	while (len > 0) {
-		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return TP_ECLOSED;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return errno == ECONNRESET ? TP_ECLOSED
-			                           : tp_err_errno(errno);
-		int rv = wait_fd(fd, POLLIN, deadline);
-		if (rv != TP_OK)
-			return rv;
-	}
-	return TP_OK;
+	return tp__ctl_frame_pack(env, CTL_MAX_MSG, out, len);
 }
 
 int ctl_connect(const char *path)
@@ -133,9 +54,9 @@ static int roundtrip(int fd, const unsigned char *out, size_t outlen,
                      Troupe__Envelope **rep, int64_t deadline)
 {
 	unsigned char h[4], *buf;
-	int rv = ctl_write_all(fd, out, outlen, deadline);
+	int rv = tp__ctl_write_all(fd, out, outlen, deadline);
 	if (rv == TP_OK)
-		rv = read_all(fd, h, 4, deadline);
+		rv = tp__ctl_read_all(fd, h, 4, deadline);
 	if (rv != TP_OK)
 		return rv;
 	uint32_t n = ctl_frame_len(h);
@@ -143,7 +64,7 @@ static int roundtrip(int fd, const unsigned char *out, size_t outlen,
 		return TP_ETOOBIG;
 	if ((buf = malloc(n ? n : 1)) == NULL)
 		return TP_ENOMEM;
-	rv = read_all(fd, buf, n, deadline);
+	rv = tp__ctl_read_all(fd, buf, n, deadline);
 	if (rv == TP_OK)
 		rv = tp__envelope_unpack(buf, n, CTL_MAX_MSG, rep);
 	free(buf);

@@ -27,6 +27,7 @@ enum {
 	O_INTERVAL = 1 << 3,
 	O_NOWAIT = 1 << 4,
 	O_TIMEOUT = 1 << 5,
+	O_PID = 1 << 6,
 };
 
 static const struct cmd {
@@ -35,9 +36,11 @@ static const struct cmd {
 } cmds[] = {
     {"supervise", "FILE [--detach] [--socket PATH]",
      "run the supervision tree described in FILE", 0, 0, -1},
-    {"status", "[NAME...] [--json]",
-     "show children; exit 1 if any is not running", O_JSON, 0, -1},
-    {"tree", "[--json]", "show the supervision tree", O_JSON, 0, 0},
+    {"status", "[-p PID] [NAME...] [--json]",
+     "show children; exit 1 if any is not running", O_JSON | O_PID, 0, -1},
+    {"tree", "[-p PID] [--json]", "show the supervision tree", O_JSON | O_PID,
+     0, 0},
+    {"ps", "[--json]", "list this user's live troupe programs", O_JSON, 0, 0},
     {"start", "NAME...", "start stopped children", 0, 1, -1},
     {"stop", "NAME...", "stop children (all: reverse order)", 0, 1, -1},
     {"restart", "NAME...", "stop and start children", 0, 1, -1},
@@ -116,7 +119,8 @@ static int command_index(int argc, char **argv)
 		if (!strcmp(a, "--socket") || !strcmp(a, "-s") ||
 		    !strcmp(a, "--config") || !strcmp(a, "-c") ||
 		    !strcmp(a, "-n") || !strcmp(a, "--lines") ||
-		    !strcmp(a, "--interval") || !strcmp(a, "--timeout"))
+		    !strcmp(a, "--interval") || !strcmp(a, "--timeout") ||
+		    !strcmp(a, "-p") || !strcmp(a, "--pid"))
 			i++;
 	}
 	return -1;
@@ -163,6 +167,7 @@ static const struct option longopts[] = {
     {"interval", required_argument, NULL, 'i'},
     {"no-wait", no_argument, NULL, 'W'},
     {"timeout", required_argument, NULL, 't'},
+    {"pid", required_argument, NULL, 'p'},
     {NULL, 0, NULL, 0},
 };
 
@@ -181,6 +186,8 @@ static int opt_bit(int c)
 		return O_NOWAIT;
 	case 't':
 		return O_TIMEOUT;
+	case 'p':
+		return O_PID;
 	default:
 		return 0;
 	}
@@ -210,6 +217,8 @@ static int set_value(struct cli_opts *o, int c, const char *v)
 		return number(v, 10, 3600000, &o->interval_ms);
 	case 't':
 		return number(v, 0, 86400, &o->timeout_s);
+	case 'p':
+		return number(v, 1, 0x3fffffff, &o->pid);
 	default:
 		return 1;
 	}
@@ -221,7 +230,7 @@ static int parse(int argc, char **argv, struct cli_opts *o, int *used)
 {
 	int c, help = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:c:hVjfn:i:t:", longopts,
+	while ((c = getopt_long(argc, argv, ":s:c:hVjfn:i:t:p:", longopts,
 	                        NULL)) != -1) {
 		if (c == '?')
 			return optopt ? bad("unknown option",
@@ -254,6 +263,12 @@ static int run(const struct cmd *k, struct cli_opts *o, int n, char **v)
 	}
 	if (o->config != NULL && cli_socket_of_config(o) != 0)
 		return 2;
+	if (o->pid > 0) {
+		int rv =
+		    cli_program_socket(o->pid, o->socket, sizeof(o->socket));
+		if (rv != 0)
+			return rv;
+	}
 	return cmd_client(o, k->name, n, v);
 }
 
@@ -282,8 +297,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	static const char *names[] = {"--json",     "--follow",  "-n",
-	                              "--interval", "--no-wait", "--timeout"};
-	for (int b = 0; (1 << b) <= O_TIMEOUT; b++)
+	                              "--interval", "--no-wait", "--timeout",
+	                              "-p"};
+	for (int b = 0; (1 << b) <= O_PID; b++)
 		if ((used & (1 << b)) && !(k->opts & (1 << b))) {
 			fprintf(stderr,
 			        "troupe %s: %s does not apply here (usage: "

@@ -15,7 +15,9 @@
 
 static int is_group(const Troupe__SupChild *c)
 {
-	return strcmp(c->type, "supervisor") == 0;
+	/* A program's pool holds its workers (framework ctl_status.c). */
+	return strcmp(c->type, "supervisor") == 0 ||
+	       strcmp(c->type, "pool") == 0;
 }
 
 void cli_fmt_uptime(int64_t ms, char *buf, size_t len)

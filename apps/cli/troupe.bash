@@ -21,7 +21,7 @@ _troupe()
 		words=("${COMP_WORDS[@]}")
 		cword=$COMP_CWORD
 	}
-	local commands="supervise status tree start stop restart signal pid
+	local commands="supervise status tree ps start stop restart signal pid
 		reread reload update avail logs clear top shutdown"
 	local global="--socket --config -c --help --version"
 	case $prev in
@@ -35,6 +35,10 @@ _troupe()
 		return ;;
 	-n | --lines | --interval | --timeout)
 		return ;;
+	-p | --pid)
+		COMPREPLY=($(compgen -W "$(troupe ps 2>/dev/null |
+			awk 'NR > 1 { print $1 }')" -- "$cur"))
+		return ;;
 	esac
 	# The command and the connection options already on the line.
 	local cmd="" conn=() i nargs=0
@@ -43,7 +47,7 @@ _troupe()
 		--socket | -s | --config | -c)
 			conn+=("${words[i]}" "${words[i + 1]}")
 			((i++)) ;;
-		-n | --lines | --interval | --timeout) ((i++)) ;;
+		-n | --lines | --interval | --timeout | -p | --pid) ((i++)) ;;
 		-*) ;;
 		*) if [[ -z $cmd ]]; then cmd=${words[i]}; else ((nargs++)); fi ;;
 		esac
@@ -54,7 +58,8 @@ _troupe()
 	fi
 	local opts="--help"
 	case $cmd in
-	status | tree) opts+=" --json" ;;
+	status | tree) opts+=" --json -p --pid" ;;
+	ps) opts+=" --json" ;;
 	logs) opts+=" -n --lines -f --follow" ;;
 	top) opts+=" -n --interval" ;;
 	shutdown) opts+=" --no-wait --timeout" ;;

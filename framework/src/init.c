@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "ctl_status.h"
 #include "internal.h"
 #include "log_int.h"
 #include "pool_int.h"
@@ -37,6 +38,13 @@ int tp_init(const tp_init_opts *opts)
 		tp__runtime_stop();
 		return rv;
 	}
+	/* After the fork server exists: it must not inherit the thread. */
+	if ((rv = tp__ctl_status_start()) != TP_OK) {
+		tp__process_fini();
+		tp__log_fini();
+		tp__runtime_stop();
+		return rv;
+	}
 	if (!atexit_done && atexit(at_exit) == 0)
 		atexit_done = 1;
 	return TP_OK;
@@ -46,6 +54,7 @@ int tp_fini(void)
 {
 	if (!tp__rt.initialised)
 		return TP_ENOTINIT;
+	tp__ctl_status_stop();
 	tp__pool_fini();
 	tp__process_fini();
 	tp__log_fini(); /* after the children: they log until they exit */

@@ -1,7 +1,8 @@
 /*
  * internal.h - the few internal calls the troupe CLI and daemon
- * (apps/cli) use: framing the control socket's Envelopes, marking the
- * process as an nng user, and reading a process's start time. Not part of
+ * (apps/cli) use: framing the control socket's Envelopes, the control
+ * socket server (rt/ctlsrv.h), marking the process as an nng user, and
+ * reading a process's start time. Not part of
  * the public API and not installed; everything else stays inside
  * libtroupe. The definitions live in base/wire.c and rt/ (init.c checks
  * that these declarations agree with theirs).
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "rt/ctlsrv.h"
 #include "troupe.pb-c.h"
 
 /* Packs env into a new buffer (*buf, *len; free() it). TP_EINVAL,

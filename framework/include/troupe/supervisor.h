@@ -3,15 +3,16 @@
  * supervisord view of plain programs).
  *
  * A supervisor owns an ordered list of children. A child is a command line
- * (any executable; a troupe-aware one reports readiness with tp_ready()) or
- * a nested supervisor. The supervisor starts its children in order, each
- * only after the previous one is ready, restarts them when they die
- * according to their restart type and the supervisor's strategy, and stops
- * them in reverse order (stop signal, wait up to the shutdown time, then
- * SIGKILL). When children die more often than `intensity` times within
- * `period_ms`, the supervisor stops all its children and fails: a nested
- * supervisor then counts as a dead child of its parent; the root reports
- * TP_EDIED from tp_sup_wait().
+ * (any executable; a troupe-aware one reports readiness with tp_ready()), a
+ * registered target of this program with its arguments (what a tp_process
+ * runs, started through the process layer) or a nested supervisor. The
+ * supervisor starts its children in order, each only after the previous one is
+ * ready, restarts them when they die according to their restart type and the
+ * supervisor's strategy, and stops them in reverse order (stop signal, wait up
+ * to the shutdown time, then SIGKILL). When children die more often than
+ * `intensity` times within `period_ms`, the supervisor stops all its children
+ * and fails: a nested supervisor then counts as a dead child of its parent; the
+ * root reports TP_EDIED from tp_sup_wait().
  *
  *   tp_sup *sup;
  *   tp_sup_flags f = TP_SUP_FLAGS_INIT;       // one_for_one, 3 in 5 s
@@ -28,18 +29,25 @@
  * One thread per tree (started by tp_sup_start) runs the event loop: it
  * waits on pidfds, readiness pipes and timers, and never blocks on a child.
  * Every call below may be made from any thread; the runtime calls wait
- * until the loop has carried them out. Children are started with
- * vfork+exec (safe after nng started), get PR_SET_PDEATHSIG(SIGKILL) so
- * they die with the supervisor, run in their own process group (signals
- * reach their descendants), and have stdout/stderr appended to a log file
- * (by default <runtime dir>/log/<id>.log) or, with spec.capture, turned
- * into records of the child through the logging actor (troupe/log.h).
+ * until the loop has carried them out. Target children are started with
+ * tp_process_start (troupe/process.h: fork server, spawn or fork, in their
+ * own process group) and watched by pidfd like the others. Command-line
+ * children are started with vfork+exec (safe after nng started), get
+ * PR_SET_PDEATHSIG(SIGKILL) so they die with the supervisor, run in their
+ * own process group (signals reach their descendants), and have
+ * stdout/stderr appended to a log file (by default <runtime
+ * dir>/log/<id>.log) or, with spec.capture, turned into records of the
+ * child through the logging actor (troupe/log.h).
  */
 #ifndef TROUPE_SUPERVISOR_H
 #define TROUPE_SUPERVISOR_H
 
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "troupe/payload.h"
+#include "troupe/process.h"
+#include "troupe/runtime.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -170,13 +178,22 @@ typedef struct tp_child_spec {
 	const char *err_log_path;
 	uint64_t err_log_max_bytes;
 	unsigned err_log_backups;
+	/* A registered target instead of a command line (argv NULL): the
+	 * child is a tp_process running target(args), started with method
+	 * (TP_START_DEFAULT: the runtime's) through the process layer, in
+	 * its own process group, named id. Its stdout and stderr are this
+	 * program's (env, cwd, log_path unused; capture and TP_READY_NOTIFY
+	 * are refused). Its exit code is the target's return value. */
+	tp_target_fn target;
+	const tp_payload *args; /* copied; NULL: no arguments */
+	tp_start_method method;
 } tp_child_spec;
 
 #define TP_CHILD_SPEC_INIT                                                     \
 	{                                                                      \
 		NULL, NULL, NULL, NULL, NULL, TP_PERMANENT, 5000, TP_WORKER,   \
 		    TP_READY_STARTED, 0, 0, 0, 0, 0, {0}, 0, 0, 0, 0, 0, 0, 0, \
-		    0, 0, 0, 0, 0, 0, NULL, 0, 0                               \
+		    0, 0, 0, 0, 0, 0, NULL, 0, 0, NULL, NULL, TP_START_DEFAULT \
 	}
 
 typedef enum tp_sup_event_kind {
@@ -236,9 +253,12 @@ int tp_sup_new(tp_sup **out, const tp_sup_flags *flags);
 
 /*
  * tp_sup_add_child appends a child spec before tp_sup_start. The spec and
- * its strings are copied. For TP_SIMPLE_ONE_FOR_ONE exactly one spec may be
- * added: the template for tp_sup_start_child. Errors: TP_EINVAL (bad spec,
- * bad id, empty argv), TP_EALREADY (id taken), TP_ESTATE (already
+ * its strings (and args) are copied. A spec has either argv or target,
+ * never both. For TP_SIMPLE_ONE_FOR_ONE exactly one spec may be added:
+ * the template for tp_sup_start_child. Errors: TP_EINVAL (bad spec, bad
+ * id, empty argv, both or neither of argv and target, a target with
+ * capture or TP_READY_NOTIFY, a bad method), TP_ENOTREG (target not
+ * registered with TP_TARGET), TP_EALREADY (id taken), TP_ESTATE (already
  * started: use tp_sup_start_child), TP_ENOMEM.
  */
 int tp_sup_add_child(tp_sup *sup, const tp_child_spec *spec);
@@ -255,11 +275,12 @@ int tp_sup_add_sup(tp_sup *sup, const char *id, const tp_sup_flags *flags,
 /*
  * tp_sup_start starts the tree's loop and its children in order, each
  * after the previous one is ready. It returns TP_OK when all are ready. If
- * one cannot start (exec failure, exit or timeout before ready) everything
- * started so far is stopped in reverse order and its error is returned:
- * nothing is left running half-way. Only on a root. Errors: TP_ESTATE
- * (already started, or not a root), TP_EDIED (a child died before ready),
- * TP_ETIMEDOUT (not ready in time), wrapped system errors (exec).
+ * one cannot start (exec or tp_process_start failure, exit or timeout
+ * before ready) everything started so far is stopped in reverse order and
+ * its error is returned: nothing is left running half-way. Only on a root.
+ * Errors: TP_ESTATE (already started, or not a root), TP_EDIED (a child
+ * died before ready), TP_ETIMEDOUT (not ready in time), wrapped system
+ * errors (exec), tp_process_start errors (troupe/process.h).
  */
 int tp_sup_start(tp_sup *sup);
 
@@ -287,10 +308,11 @@ void tp_sup_free(tp_sup *sup);
  *
  * tp_sup_start_child adds spec and starts it, returning once it is ready
  * (or failed: the spec is then removed). With TP_SIMPLE_ONE_FOR_ONE, spec
- * only needs argv (extra arguments appended to the template's argv) and
- * an optional id (default "<template id>-<n>"). If id_out is not NULL the
- * child's id is copied there (64 bytes). Errors: as tp_sup_add_child and
- * tp_sup_start.
+ * only needs argv (extra arguments appended to the template's argv) or,
+ * for a target template, args (replacing the template's args when not
+ * NULL), and an optional id (default "<template id>-<n>"). If id_out is not
+ * NULL the child's id is copied there (64 bytes). Errors: as tp_sup_add_child
+ * and tp_sup_start.
  */
 int tp_sup_start_child(tp_sup *sup, const tp_child_spec *spec, char *id_out);
 

@@ -682,3 +682,12 @@ void tp__log_actors_stop_all(void)
 		run_stop(a);
 	pthread_mutex_unlock(&reg_mu);
 }
+
+void tp__log_actor_each(void (*fn)(void *arg, tp_log_actor *a), void *arg)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (tp_log_actor *a = registry; a != NULL; a = a->next)
+		if (a->owner == getpid())
+			fn(arg, a);
+	pthread_mutex_unlock(&reg_mu);
+}

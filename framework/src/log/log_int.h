@@ -117,5 +117,8 @@ int tp__filecap_start(int fd, const char *path, uint64_t max_bytes,
                       unsigned backups, struct tp__filecap **out);
 /* Waits up to wait_ms for every writer to close the pipe, then frees. */
 void tp__filecap_free(struct tp__filecap *f, int wait_ms);
+/* Calls fn for each logging actor this process runs (registry locked:
+ * fn must not start or stop actors). For the control socket's status. */
+void tp__log_actor_each(void (*fn)(void *arg, tp_log_actor *a), void *arg);
 
 #endif

@@ -72,6 +72,8 @@ void tp__sup_child_free(struct sup_child *c)
 	free((char *)c->spec.cwd);
 	free((char *)c->spec.log_path);
 	free((char *)c->spec.err_log_path);
+	tp_payload_free((tp_payload *)c->spec.args);
+	tp_process_free(c->proc);
 	tp__sup_free_captures(c, 0);
 	if (c->sub != NULL)
 		tp__sup_free_tree(c->sub);
@@ -92,13 +94,18 @@ static struct sup_child *child_new(tp_sup *s, const tp_child_spec *spec,
 	c->spec.log_path = spec->log_path ? strdup(spec->log_path) : NULL;
 	c->spec.err_log_path =
 	    spec->err_log_path ? strdup(spec->err_log_path) : NULL;
+	tp_payload *args = NULL;
+	c->spec.args = NULL;
+	if (spec->args != NULL && tp_payload_copy(spec->args, &args) == TP_OK)
+		c->spec.args = args;
 	c->owner = s;
 	c->tmpl = 0;
 	c->pidfd = c->notify_fd = -1;
 	if (c->spec.id == NULL || (spec->argv && !c->spec.argv) ||
 	    (spec->env && !c->spec.env) || (spec->cwd && !c->spec.cwd) ||
 	    (spec->log_path && !c->spec.log_path) ||
-	    (spec->err_log_path && !c->spec.err_log_path)) {
+	    (spec->err_log_path && !c->spec.err_log_path) ||
+	    (spec->args && !c->spec.args)) {
 		tp__sup_child_free(c);
 		return NULL;
 	}
@@ -128,10 +135,16 @@ static int push(tp_sup *s, struct sup_child *c)
 	return TP_OK;
 }
 
+static int argv_ok(const tp_child_spec *spec)
+{
+	return spec->target != NULL ||
+	       (spec->argv != NULL && spec->argv[0] != NULL &&
+	        spec->argv[0][0] != '\0');
+}
+
 static int spec_ok(const tp_child_spec *spec)
 {
-	return spec != NULL && id_ok(spec->id) && spec->argv != NULL &&
-	       spec->argv[0] != NULL && spec->argv[0][0] != '\0' &&
+	return spec != NULL && id_ok(spec->id) && argv_ok(spec) &&
 	       spec->restart >= TP_PERMANENT && spec->restart <= TP_TEMPORARY &&
 	       spec->shutdown_ms >= TP_SHUTDOWN_INFINITY &&
 	       (spec->ready == TP_READY_STARTED ||
@@ -140,6 +153,14 @@ static int spec_ok(const tp_child_spec *spec)
 	       spec->stop_signal >= 0 && spec->stop_signal < NSIG &&
 	       spec->restart_delay_ms >= 0 && spec->restart_delay_max_ms >= 0 &&
 	       (!spec->significant || spec->restart != TP_PERMANENT);
+}
+
+/* TP_OK, TP_EINVAL, or TP_ENOTREG for an unregistered target. */
+static int spec_check(const tp_child_spec *spec)
+{
+	if (!spec_ok(spec))
+		return TP_EINVAL;
+	return spec->target != NULL ? tp__sup_target_ok(spec) : TP_OK;
 }
 
 static int flags_ok(const tp_sup_flags *f)
@@ -224,10 +245,11 @@ static int add_checks(tp_sup *s, const char *id)
 
 int tp_sup_add_child(tp_sup *sup, const tp_child_spec *spec)
 {
-	if (sup == NULL || !spec_ok(spec))
-		return TP_EINVAL;
+	int rv = sup == NULL ? TP_EINVAL : spec_check(spec);
+	if (rv != TP_OK)
+		return rv;
 	pthread_mutex_lock(&sup->root->mu);
-	int rv = add_checks(sup, spec->id);
+	rv = add_checks(sup, spec->id);
 	struct sup_child *c = NULL;
 	if (rv == TP_OK && (c = child_new(sup, spec, 0, NULL)) == NULL)
 		rv = TP_ENOMEM;
@@ -408,11 +430,11 @@ int tp__sup_add_started(tp_sup *s, const tp_child_spec *spec, char *id_out)
 			snprintf(id, sizeof(id), "%s-%u", tmpl->spec.id,
 			         ++s->dyn_seq);
 		sp.id = id;
+		if (tmpl->spec.target != NULL && spec->args != NULL)
+			sp.args = spec->args;
 	}
-	if (!spec_ok(&sp)) {
-		rv = TP_EINVAL;
+	if ((rv = spec_check(&sp)) != TP_OK)
 		goto out;
-	}
 	if (tp__sup_find(s, sp.id) != NULL) {
 		rv = TP_EALREADY;
 		goto out;
@@ -427,15 +449,22 @@ int tp__sup_add_started(tp_sup *s, const tp_child_spec *spec, char *id_out)
 		rv = rv != TP_OK ? rv : TP_ENOMEM;
 		goto out;
 	}
+	/* A child that is ready may exit and, temporary, be freed before
+	 * this thread wakes up: keep its id, and touch c only if it is
+	 * still a child of s. */
+	snprintf(id, sizeof(id), "%s", c->spec.id);
 	tp__sup_enqueue(s, SUP_OP_START, c, &req);
 	tp__sup_wake(s->root);
 	while (!req.done && !s->root->ended)
 		pthread_cond_wait(&s->root->cv, &s->root->mu);
 	rv = req.done ? req.rv : TP_ECANCELED;
-	if (rv != TP_OK)
-		c->deleted = 1;
-	else if (id_out != NULL)
-		snprintf(id_out, 64, "%s", c->spec.id);
+	if (rv != TP_OK) {
+		for (int i = 0; i < s->nkids; i++)
+			if (s->kids[i] == c)
+				c->deleted = 1;
+	} else if (id_out != NULL) {
+		snprintf(id_out, 64, "%s", id);
+	}
 out:
 	pthread_mutex_unlock(&s->root->mu);
 	return rv;

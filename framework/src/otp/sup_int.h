@@ -3,7 +3,8 @@
  * sup.c (public calls, building and freeing the tree), sup_rt.c (runtime
  * calls on a running tree), sup_loop.c (the event loop), sup_child.c (the
  * children's state machine: queues, exits, intensity, strategies) and
- * sup_spawn.c (starting and signalling command-line children).
+ * sup_spawn.c (starting and signalling command-line children) and
+ * sup_target.c (children that are registered targets: tp_process).
  *
  * The whole tree is guarded by the root's mutex. Each supervisor has a
  * queue of operations (start or stop one child) that the loop carries out
@@ -58,6 +59,9 @@ struct sup_child {
 	char log_path[256];
 	tp_log_capture *cap[2];      /* spec.capture: stdout, stderr readers */
 	struct tp__filecap *fcap[2]; /* rotated log files: stdout, stderr */
+	tp_process *proc;            /* spec.target: the running process */
+	int proc_wait; /* its pidfd fired; waiting on its sentinel for the
+	                  exit report (forkserver children) */
 };
 
 enum sup_op_kind { SUP_OP_START, SUP_OP_STOP };
@@ -102,6 +106,14 @@ int tp__sup_reap(struct sup_child *c, int *code);
 void tp__sup_close_fds(struct sup_child *c);
 /* Frees c's output captures, first waiting up to wait_ms for their end. */
 void tp__sup_free_captures(struct sup_child *c, int wait_ms);
+
+/* sup_target.c: children running a registered target (spec.target) */
+int tp__sup_target_ok(const tp_child_spec *spec);
+int tp__sup_spawn_target(struct sup_child *c);
+/* As tp__sup_reap for a target child. */
+int tp__sup_reap_target(struct sup_child *c, int *code);
+/* The fd the loop watches for c's exit: its pidfd, then its sentinel. */
+int tp__sup_watch_fd(const struct sup_child *c);
 
 /* sup_loop.c */
 void *tp__sup_loop(void *arg);

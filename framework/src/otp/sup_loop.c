@@ -95,10 +95,14 @@ static void collect(tp_sup *s, struct pollset *ps, int64_t now)
 			collect(c->sub, ps, now);
 			continue;
 		}
-		if (c->pid > 0)
-			ps_add(ps, c->pidfd, c);
+		/* The notify pipe before the pidfd: a child that said
+		 * READY=1 and exited before this thread looked has both
+		 * readable, and is read as started first, then exited (not
+		 * as one that died before it was ready). */
 		if (c->notify_fd >= 0)
 			ps_add(ps, c->notify_fd, c);
+		if (c->pid > 0)
+			ps_add(ps, tp__sup_watch_fd(c), c);
 		if (c->deadline_ms &&
 		    (ps->next == 0 || c->deadline_ms < ps->next))
 			ps->next = c->deadline_ms;
@@ -141,7 +145,7 @@ static void dispatch(struct pollset *ps, tp_sup *root)
 			(void)!read(root->wakefd, &v, sizeof(v));
 		} else if (ps->fds[i].fd == c->notify_fd) {
 			on_notify(c);
-		} else if (ps->fds[i].fd == c->pidfd && c->pid > 0) {
+		} else if (c->pid > 0 && ps->fds[i].fd == tp__sup_watch_fd(c)) {
 			tp__sup_reap_one(c);
 		}
 	}

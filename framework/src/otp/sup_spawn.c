@@ -334,6 +334,8 @@ int tp__sup_spawn(struct sup_child *c)
 	                       .err = {-1, -1}};
 	int notify[2] = {-1, -1}, errp[2] = {-1, -1}, rv, e = 0;
 	pid_t pid;
+	if (c->spec.target != NULL)
+		return tp__sup_spawn_target(c);
 	if ((rv = resolve(c->spec.argv[0], p.path, sizeof(p.path))) != TP_OK)
 		return rv;
 	int want_notify = c->spec.ready == TP_READY_NOTIFY;
@@ -399,6 +401,8 @@ int tp__sup_reap(struct sup_child *c, int *code)
 {
 	siginfo_t si;
 	int st;
+	if (c->proc != NULL)
+		return tp__sup_reap_target(c, code);
 	memset(&si, 0, sizeof(si));
 	int w = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
 	if (w == 0 && si.si_pid == 0)
@@ -437,6 +441,8 @@ void tp__sup_close_fds(struct sup_child *c)
 		close(c->notify_fd);
 	c->pidfd = -1;
 	c->notify_fd = -1;
+	tp_process_free(c->proc); /* still running: the runtime reaps it */
+	c->proc = NULL;
 	/* The child and its group are gone: the pipes end at once unless an
 	 * escaped descendant holds them; its later lines are lost. */
 	tp__sup_free_captures(c, 200);

@@ -844,3 +844,11 @@ pid_t tp_pool_worker_pid(tp_pool *pool, int i)
 	pthread_mutex_unlock(&pool->mu);
 	return pid;
 }
+
+void tp__pool_each(void (*fn)(void *arg, tp_pool *p), void *arg)
+{
+	pthread_mutex_lock(&live_mu);
+	for (struct tp_pool *p = live; p != NULL; p = p->live_next)
+		fn(arg, p);
+	pthread_mutex_unlock(&live_mu);
+}

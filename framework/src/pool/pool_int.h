@@ -217,4 +217,8 @@ int tp__pool_file_attach(const char *path, void **addr, size_t *size);
  * before children are finished. */
 void tp__pool_fini(void);
 
+/* Calls fn for each live pool (the live list locked: fn must not create
+ * or free pools). For the control socket's status. */
+void tp__pool_each(void (*fn)(void *arg, tp_pool *p), void *arg);
+
 #endif

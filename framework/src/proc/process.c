@@ -503,3 +503,11 @@ const char *tp_process_repr(const tp_process *p, char *buf, size_t len)
 	         parent, st, p->daemon ? " daemon" : "");
 	return buf;
 }
+
+void tp__process_each(void (*fn)(void *arg, const tp_process *p), void *arg)
+{
+	pthread_mutex_lock(&tp__pm.mu);
+	for (tp_process *p = tp__pm.children; p != NULL; p = p->next)
+		fn(arg, p);
+	pthread_mutex_unlock(&tp__pm.mu);
+}

@@ -143,4 +143,9 @@ int tp__exit_lookup(pid_t pid, Troupe__ExitEvent **out);
 /* Closes this process's exit-log fd (in a freshly forked process). */
 void tp__exit_log_close(void);
 
+/* Calls fn for each child this process started and still holds (the list
+ * locked: fn must not start or free processes; it may read name, pid,
+ * target, state). For the control socket's status (ctl_status.c). */
+void tp__process_each(void (*fn)(void *arg, const tp_process *p), void *arg);
+
 #endif
