@@ -237,6 +237,68 @@ static void test_task_kills_worker(void **state)
 
 /* A worker dying inside a large (shared-file) int map: the map fails with
  * TP_EDIED, the next one succeeds, nothing is left in the run directory. */
+#define STORM_TASKS 300
+
+/*
+ * A kill storm: SIGKILL a random worker every ~20 ms while 300 short tasks
+ * run, for at most 1.5 s. Every task either returns its own value or fails
+ * with TP_EDIED naming the signal; no more tasks fail than workers were
+ * killed; nothing hangs; afterwards the pool still works and every worker
+ * was replaced.
+ */
+static void test_kill_storm(void **state)
+{
+	(void)state;
+	tp_pool_opts o = {.processes = 3, .on_death = TP_POOL_FAIL};
+	tp_pool *pool;
+	tp_pool_result *r[STORM_TASKS];
+	int ok = 0, died = 0, kills = 0;
+	TP_OK_OR_FAIL(tp_pool_new_opts(&pool, &o));
+	for (int i = 0; i < STORM_TASKS; i++) {
+		tp_payload *a = pair(2, i);
+		TP_OK_OR_FAIL(tp_pool_apply_async(pool, f_sleep, a, NULL, NULL,
+		                                  NULL, &r[i]));
+		tp_payload_free(a);
+	}
+	unsigned seed = (unsigned)getpid();
+	double t0 = now_s();
+	while (now_s() - t0 < 1.5 &&
+	       tp_pool_result_wait(r[STORM_TASKS - 1], 0) != TP_OK) {
+		pid_t victim =
+		    tp_pool_worker_pid(pool, (int)(rand_r(&seed) % 3));
+		if (victim > 0 && kill(victim, SIGKILL) == 0)
+			kills++;
+		struct timespec ts = {0, (10 + rand_r(&seed) % 20) * 1000000L};
+		nanosleep(&ts,
+		          NULL); /* the storm's pace, not a synchronisation */
+	}
+	for (int i = 0; i < STORM_TASKS; i++) {
+		tp_payload *out = NULL;
+		int rv = tp_pool_result_get(r[i], &out, 30000);
+		if (rv == TP_OK) {
+			int64_t v;
+			TP_OK_OR_FAIL(tp_payload_get_int(out, 0, &v));
+			assert_int_equal(v, i);
+			ok++;
+		} else {
+			tp_pool_error e;
+			TP_EXPECT(rv, TP_EDIED);
+			TP_OK_OR_FAIL(tp_pool_result_err(r[i], &e));
+			assert_non_null(strstr(e.message, "signal 9"));
+			died++;
+		}
+		tp_payload_free(out);
+		tp_pool_result_free(r[i]);
+	}
+	printf("kill storm: %d kills, %d of %d tasks failed\n", kills, died,
+	       STORM_TASKS);
+	assert_true(kills > 0);
+	assert_int_equal(ok + died, STORM_TASKS);
+	assert_true(died <= kills);
+	still_usable(pool);
+	endpool(pool);
+}
+
 static void test_death_in_large_int_map(void **state)
 {
 	(void)state;
@@ -349,6 +411,7 @@ int main(void)
 	    cmocka_unit_test(test_death_in_large_int_map),
 	    cmocka_unit_test(test_maxtasksperchild),
 	    cmocka_unit_test(test_terminate_in_flight),
+	    cmocka_unit_test(test_kill_storm),
 	};
 	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
 }
