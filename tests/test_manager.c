@@ -130,7 +130,7 @@ static void objects_across_processes(tp_start_method method,
 	run_child(t_writer, args, 0);
 	assert_string_equal(rp(d), "{1: '1', '2': 2, 0.25: None}");
 	assert_string_equal(rp(l), "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
-	assert_string_equal(rp(ns), "Namespace(x=7, name=\"it's\")");
+	assert_string_equal(rp(ns), "Namespace(name=\"it's\", x=7)");
 	assert_string_equal(rp(v), "Value(3.1415927)");
 	TP_OK_OR_FAIL(tp_payload_new(&out));
 	TP_OK_OR_FAIL(tp_ns_get(ns, "x", out));
@@ -162,6 +162,121 @@ static int64_t int_at(const tp_payload *p, size_t i)
 	int64_t v = -999;
 	TP_OK_OR_FAIL(tp_payload_get_int(p, i, &v));
 	return v;
+}
+
+/* Reprs as Python prints them: floats shortest (100.0, not 1e+02), a
+ * Namespace sorted as Python sorts "name=value" and without _names. */
+static void test_python_reprs(void **state)
+{
+	tp_manager *m;
+	tp_proxy *ns, *v, *d;
+	tp_payload *out;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_namespace(m, &ns));
+	assert_string_equal(rp(ns), "Namespace()");
+	TP_OK_OR_FAIL(tp_ns_set(ns, "_secret", tp_int(1)));
+	assert_string_equal(rp(ns), "Namespace()");
+	TP_OK_OR_FAIL(tp_ns_set(ns, "x", tp_dbl(100.0)));
+	TP_OK_OR_FAIL(tp_ns_set(ns, "a", tp_int(1)));
+	TP_OK_OR_FAIL(tp_ns_set(ns, "a0", tp_int(2)));
+	TP_OK_OR_FAIL(tp_ns_set(ns, "b", tp_dbl(1e16)));
+	TP_OK_OR_FAIL(tp_ns_set(ns, "__dunder", tp_str("hidden")));
+	/* python3 -c "from multiprocessing.managers import Namespace as N;
+	 * print(N(x=100.0, _secret=1, a=1, a0=2, b=1e16))" */
+	assert_string_equal(rp(ns), "Namespace(a0=2, a=1, b=1e+16, x=100.0)");
+	TP_OK_OR_FAIL(tp_payload_new(&out)); /* hidden from repr, still there */
+	TP_OK_OR_FAIL(tp_ns_get(ns, "_secret", out));
+	assert_int_equal(int_at(out, 0), 1);
+	tp_payload_free(out);
+	TP_OK_OR_FAIL(tp_manager_create(m, "value", NULL, &v));
+	TP_OK_OR_FAIL(tp_value_set(v, tp_dbl(100.0)));
+	assert_string_equal(rp(v), "Value(100.0)");
+	TP_OK_OR_FAIL(tp_value_set(v, tp_dbl(0.1 + 0.2)));
+	assert_string_equal(rp(v), "Value(0.30000000000000004)");
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	TP_OK_OR_FAIL(tp_dict_set(d, tp_dbl(2.5e-05), tp_dbl(-0.0)));
+	assert_string_equal(rp(d), "{2.5e-05: -0.0}");
+	tp_proxy_free(ns);
+	tp_proxy_free(v);
+	tp_proxy_free(d);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* Manager().Array: typecodes, conversions, ranges, reprs as Python's:
+ * python3 -c "from multiprocessing import Manager; m = Manager();
+ * a = m.Array('i', [1, 2, 3]); a[0] = -5; print(a, len(a));
+ * print(m.Array('d', [1, 2.5]), m.Array('f', [0.1]), m.Array('b', []))" */
+static void test_array(void **state)
+{
+	tp_manager *m;
+	tp_proxy *a, *d, *f, *e, *bad = NULL;
+	tp_payload *items, *out;
+	int64_t n;
+	double x;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_pack_new(&items, "iii", 1, 2, 3));
+	TP_OK_OR_FAIL(tp_manager_array(m, 'i', items, &a));
+	tp_payload_free(items);
+	TP_OK_OR_FAIL(tp_list_set(a, 0, tp_int(-5)));
+	assert_string_equal(rp(a), "array('i', [-5, 2, 3])");
+	TP_OK_OR_FAIL(tp_list_len(a, &n));
+	assert_int_equal(n, 3);
+	TP_OK_OR_FAIL(tp_payload_new(&out));
+	TP_OK_OR_FAIL(tp_list_get(a, -1, out));
+	assert_int_equal(int_at(out, 0), 3);
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(a, "typecode", NULL, out, 10000));
+	assert_true(tp_is_str(out, 0, "i"));
+	tp_payload_clear(out);
+	TP_OK_OR_FAIL(tp_proxy_call(a, "tolist", NULL, out, 10000));
+	assert_int_equal(tp_payload_count(out), 3);
+	tp_payload_clear(out);
+	TP_EXPECT(tp_list_get(a, 3, out), TP_ENOENT);
+	TP_EXPECT(tp_list_set(a, -4, tp_int(1)), TP_ENOENT);
+	TP_EXPECT(tp_list_set(a, 0, tp_dbl(2.5)), TP_ETYPE);
+	TP_EXPECT(tp_list_set(a, 0, tp_str("x")), TP_ETYPE);
+	TP_EXPECT(tp_list_set(a, 0, tp_int(1LL << 31)), TP_EVALUE);
+	assert_string_equal(rp(a), "array('i', [-5, 2, 3])"); /* unchanged */
+	TP_OK_OR_FAIL(tp_pack_new(&items, "id", 1, 2.5));
+	TP_OK_OR_FAIL(tp_manager_array(m, 'd', items, &d));
+	assert_string_equal(rp(d), "array('d', [1.0, 2.5])");
+	TP_OK_OR_FAIL(tp_list_set(d, 0, tp_int(7)));
+	TP_OK_OR_FAIL(tp_list_get(d, 0, out));
+	TP_OK_OR_FAIL(tp_unpack(out, "d", &x));
+	assert_true(x == 7.0);
+	tp_payload_clear(out);
+	TP_EXPECT(tp_manager_array(m, 'i', items, &bad), TP_ETYPE);
+	tp_payload_free(items);
+	TP_OK_OR_FAIL(tp_pack_new(&items, "d", 0.1));
+	TP_OK_OR_FAIL(tp_manager_array(m, 'f', items, &f));
+	assert_string_equal(rp(f), "array('f', [0.10000000149011612])");
+	tp_payload_free(items);
+	TP_OK_OR_FAIL(tp_manager_array(m, 'b', NULL, &e));
+	assert_string_equal(rp(e), "array('b')");
+	TP_OK_OR_FAIL(tp_pack_new(&items, "i", 200));
+	TP_EXPECT(tp_manager_array(m, 'b', items, &bad), TP_EVALUE);
+	TP_OK_OR_FAIL(tp_manager_array(m, 'B', items, &bad));
+	tp_proxy_free(bad);
+	TP_EXPECT(tp_manager_array(m, 'z', items, &bad), TP_EINVAL);
+	TP_EXPECT(tp_manager_array(m, '\0', items, &bad), TP_EINVAL);
+	TP_EXPECT(tp_manager_array(NULL, 'i', items, &bad), TP_EINVAL);
+	TP_EXPECT(tp_manager_array(m, 'i', items, NULL), TP_EINVAL);
+	tp_payload_free(items);
+	TP_OK_OR_FAIL(tp_pack_new(&items, "s", "x"));
+	TP_EXPECT(tp_manager_array(m, 'd', items, &bad), TP_ETYPE);
+	tp_payload_free(items);
+	tp_payload_free(out);
+	tp_proxy_free(a);
+	tp_proxy_free(d);
+	tp_proxy_free(f);
+	tp_proxy_free(e);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
 }
 
 static void test_dict_methods(void **state)
@@ -1037,6 +1152,8 @@ int main(void)
 	    /* first: before this process touches nng (fork needs that) */
 	    cmocka_unit_test(test_fork_method_child),
 	    cmocka_unit_test(test_objects_across_processes),
+	    cmocka_unit_test(test_python_reprs),
+	    cmocka_unit_test(test_array),
 	    cmocka_unit_test(test_dict_methods),
 	    cmocka_unit_test(test_list_methods),
 	    cmocka_unit_test(test_queue_event_blocking),

@@ -296,6 +296,53 @@ static void test_repr(void **state)
 	tp_test_fini();
 }
 
+/* Process.close: refused while running (nothing released), then every
+ * call on the handle says closed; a never-started one closes too. */
+static void test_close(void **state)
+{
+	(void)state;
+	char buf[200], want[200];
+	tp_process *p, *idle;
+	tp_payload *res = NULL;
+	tp_exit_event ev;
+	int code;
+	tp_test_init(TP_START_DEFAULT);
+	TP_EXPECT(tp_process_close(NULL), TP_EINVAL);
+	TP_EXPECT(tp_process_close((tp_process *)tp_current_process()),
+	          TP_EINVAL);
+	TP_OK_OR_FAIL(tp_process_new(&p, t_sleep, NULL, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	TP_EXPECT(tp_process_close(p), TP_ESTATE);
+	assert_true(tp_process_is_alive(p));
+	assert_true(tp_process_sentinel(p) >= 0);
+	TP_OK_OR_FAIL(tp_process_kill(p));
+	TP_OK_OR_FAIL(tp_process_join(p, 10000));
+	TP_OK_OR_FAIL(tp_process_close(p));
+	TP_OK_OR_FAIL(tp_process_close(p)); /* twice: allowed, as Python */
+	TP_EXPECT(tp_process_start(p), TP_ECLOSED);
+	TP_EXPECT(tp_process_join(p, 0), TP_ECLOSED);
+	TP_EXPECT(tp_process_terminate(p), TP_ECLOSED);
+	TP_EXPECT(tp_process_kill(p), TP_ECLOSED);
+	TP_EXPECT(tp_process_exitcode(p, &code), TP_ECLOSED);
+	TP_EXPECT(tp_process_exit_event(p, &ev), TP_ECLOSED);
+	TP_EXPECT(tp_process_result(p, &res, 0), TP_ECLOSED);
+	assert_null(res);
+	assert_false(tp_process_is_alive(p));
+	assert_int_equal(tp_process_pid(p), 0);
+	assert_int_equal(tp_process_sentinel(p), -1);
+	assert_null(tp_process_crash_report(p));
+	assert_int_equal(tp_active_children(NULL, 0), 0);
+	snprintf(want, sizeof(want), "<Process name='%s' parent=%d closed>",
+	         tp_process_name(p), (int)getpid());
+	assert_string_equal(tp_process_repr(p, buf, sizeof(buf)), want);
+	tp_process_free(p);
+	TP_OK_OR_FAIL(tp_process_new(&idle, t_noop, NULL, NULL));
+	TP_OK_OR_FAIL(tp_process_close(idle));
+	TP_EXPECT(tp_process_start(idle), TP_ECLOSED);
+	tp_process_free(idle);
+	tp_test_fini();
+}
+
 /* tp_wait drains a large result on the way, so the child can exit. */
 static void test_wait_drains_big_result(void **state)
 {
@@ -470,6 +517,7 @@ int main(void)
 	    cmocka_unit_test(test_exit_from_target),
 	    cmocka_unit_test(test_big_result),
 	    cmocka_unit_test(test_repr),
+	    cmocka_unit_test(test_close),
 	    cmocka_unit_test(test_wait_drains_big_result),
 	    cmocka_unit_test(test_free_running_child),
 	    cmocka_unit_test(test_atexit_joins_children),

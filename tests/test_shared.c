@@ -1,7 +1,10 @@
 /* test_shared.c - Value, Array and SharedMemory; and every object type
  * passed through a payload to a freshly exec'd process, which has
  * inherited no mapping. */
+#include <fcntl.h>
 #include <math.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "sync_util.h"
 
@@ -326,6 +329,103 @@ static void test_shared_memory(void **state)
 	tp_shmem_free(NULL);
 }
 
+static char g_name[32], g_ghost[32];
+
+static int child_named(void *arg)
+{
+	tp_shmem *m;
+	(void)arg;
+	if (tp_shmem_attach(&m, g_name) != TP_OK)
+		return 1;
+	if (strcmp(tp_shmem_name(m), g_name) != 0 || tp_shmem_size(m) != 64 ||
+	    strcmp(tp_shmem_buf(m), "hello") != 0)
+		return 2;
+	strcpy(tp_shmem_buf(m), "answer");
+	if (tp_shmem_unlink(m) != TP_EPERM)
+		return 3;
+	if (tp_shmem_new_named(&m, g_name, 8) != TP_EEXIST)
+		return 4;
+	tp_shmem_free(m);
+	return 0;
+}
+
+/* SharedMemory(name="...", create=True): bad names, a taken name, another
+ * process attaching by it, the name freed by unlink, a crashed run's
+ * block not counting as taken, and tp_fini removing what is left. */
+static void test_shared_memory_named(void **state)
+{
+	(void)state;
+	tp_shmem *m, *a;
+	char long_name[60];
+	/* names unique to this test process: other runs of the user share
+	 * the namespace */
+	snprintf(g_name, sizeof(g_name), "blk-%d", (int)getpid());
+	snprintf(g_ghost, sizeof(g_ghost), "ghost_%d", (int)getpid());
+	memset(long_name, 'x', 41);
+	long_name[41] = '\0';
+	TP_EXPECT(tp_shmem_new_named(&m, "blk", 8), TP_ENOTINIT);
+	tp_test_init(TP_START_FORK);
+	TP_EXPECT(tp_shmem_new_named(NULL, "blk", 8), TP_EINVAL);
+	TP_EXPECT(tp_shmem_new_named(&m, NULL, 8), TP_EINVAL);
+	TP_EXPECT(tp_shmem_new_named(&m, "blk", 0), TP_EINVAL);
+	TP_EXPECT(tp_shmem_new_named(&m, "", 8), TP_EINVAL);
+	TP_EXPECT(tp_shmem_new_named(&m, "a/b", 8), TP_EINVAL);
+	TP_EXPECT(tp_shmem_new_named(&m, "a.n.b", 8), TP_EINVAL);
+	TP_EXPECT(tp_shmem_new_named(&m, "sp ace", 8), TP_EINVAL);
+	TP_EXPECT(tp_shmem_new_named(&m, long_name, 8), TP_EINVAL);
+	TP_EXPECT(tp_shmem_attach(&m, long_name), TP_EINVAL);
+	TP_EXPECT(tp_shmem_attach(&m, "a.b"), TP_EINVAL);
+	TP_EXPECT(tp_shmem_attach(&m, g_name), TP_ENOENT);
+	long_name[40] = '\0'; /* 40 characters: the longest allowed */
+	TP_OK_OR_FAIL(tp_shmem_new_named(&m, long_name, 8));
+	assert_string_equal(tp_shmem_name(m), long_name);
+	TP_OK_OR_FAIL(tp_shmem_unlink(m));
+	tp_shmem_free(m);
+	TP_OK_OR_FAIL(tp_shmem_new_named(&g_shm, g_name, 64));
+	assert_string_equal(tp_shmem_name(g_shm), g_name);
+	assert_int_equal(tp_shmem_size(g_shm), 64);
+	TP_EXPECT(tp_shmem_new_named(&m, g_name, 8), TP_EEXIST);
+	assert_true(strstr(tp_strerror(TP_EEXIST), "in use") != NULL);
+	strcpy(tp_shmem_buf(g_shm), "hello");
+	assert_int_equal(su_reap(su_fork(child_named, NULL)), 0);
+	assert_string_equal(tp_shmem_buf(g_shm), "answer");
+	/* Through a payload, the block keeps its name. */
+	tp_payload *p, *q;
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_shmem(p, g_shm));
+	q = su_roundtrip(p);
+	TP_OK_OR_FAIL(tp_payload_get_shmem(q, 0, &a));
+	assert_string_equal(tp_shmem_buf(a), "answer");
+	assert_string_equal(tp_shmem_name(a), g_name);
+	tp_shmem_free(a);
+	tp_payload_free(p);
+	tp_payload_free(q);
+	/* Unlinked: the name is free again (the old mapping stays valid). */
+	TP_OK_OR_FAIL(tp_shmem_unlink(g_shm));
+	TP_EXPECT(tp_shmem_attach(&m, g_name), TP_ENOENT);
+	TP_OK_OR_FAIL(tp_shmem_new_named(&m, g_name, 8));
+	assert_int_equal(((char *)tp_shmem_buf(m))[0], 0);
+	assert_string_equal(tp_shmem_buf(g_shm), "answer");
+	tp_shmem_free(g_shm);
+	/* A block under the name left by a run that is gone: not taken. */
+	char ghost[128];
+	snprintf(ghost, sizeof(ghost), "/troupe.%u.999999999.1.n.%s",
+	         (unsigned)getuid(), g_ghost);
+	int fd = shm_open(ghost, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 8), 0);
+	close(fd);
+	TP_EXPECT(tp_shmem_attach(&a, g_ghost), TP_ENOENT);
+	fd = shm_open(ghost, O_RDONLY, 0600); /* and it was removed */
+	assert_true(fd < 0);
+	TP_OK_OR_FAIL(tp_shmem_new_named(&a, g_ghost, 8));
+	assert_int_equal(su_shm_count(), 2);
+	su_fini(); /* removes both named blocks */
+	tp_shmem_free(a);
+	tp_shmem_free(m);
+	TP_EXPECT(tp_shmem_attach(&m, g_ghost), TP_ENOENT);
+}
+
 /* ---- every type to a freshly exec'd process ---- */
 
 /* The exec'd child: attaches each handle and uses it. Exit code = the
@@ -395,6 +495,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_array_with_user_lock_in_child),
 	    cmocka_unit_test(test_value_counter_and_dead_holder),
 	    cmocka_unit_test(test_shared_memory),
+	    cmocka_unit_test(test_shared_memory_named),
 	    cmocka_unit_test(test_every_type_to_fresh_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -210,6 +210,22 @@ int tp_manager_get(tp_manager *m, const char *type, const char *name,
 int tp_manager_dict(tp_manager *m, tp_proxy **out);
 int tp_manager_list(tp_manager *m, const tp_payload *items, tp_proxy **out);
 int tp_manager_namespace(tp_manager *m, tp_proxy **out);
+
+/*
+ * tp_manager_array is Python's Manager().Array(typecode, items): a
+ * fixed-length array of one C type held by the manager. typecode is one of
+ * Python's array codes b B h H i I l L q Q (ints; 'Q' and 'L' up to
+ * INT64_MAX) or f d (floats; ints are converted, 'f' rounds to float).
+ * items (NULL: empty) are copied. Read and write it with tp_list_get,
+ * tp_list_set and tp_list_len (Python's arr[i], arr[i] = x, len(arr));
+ * "tolist" and "typecode" through tp_proxy_call; its repr is Python's:
+ * array('i', [1, 2, 3]). Errors: as tp_manager_create, TP_EINVAL (NULL, an
+ * unknown typecode), TP_ETYPE (an item that is not a number, or a float
+ * for an int code), TP_EVALUE (an int outside the code's range). The same
+ * errors from tp_list_set; TP_ENOENT for an index out of range.
+ */
+int tp_manager_array(tp_manager *m, char typecode, const tp_payload *items,
+                     tp_proxy **out);
 int tp_manager_queue(tp_manager *m, int64_t maxsize, tp_proxy **out);
 int tp_manager_lock(tp_manager *m, tp_proxy **out);
 int tp_manager_rlock(tp_manager *m, tp_proxy **out);
@@ -235,8 +251,9 @@ const char *tp_proxy_type(const tp_proxy *px);
 
 /*
  * tp_proxy_repr writes Python's repr of the object into buf ("{1: '1',
- * '2': 2}", "[9, 8, 7]", "Namespace(x=1)", "Value(3)") and returns buf
- * ("" on error; truncated to len).
+ * '2': 2}", "[9, 8, 7.5]", "Value(100.0)", "Namespace(a=1, x=2)": a
+ * Namespace sorted and without the names starting with '_', as Python's)
+ * and returns buf ("" on error; truncated to len).
  */
 const char *tp_proxy_repr(tp_proxy *px, char *buf, size_t len);
 

@@ -163,6 +163,19 @@ int tp_process_sentinel(const tp_process *p);
 int tp_process_result(tp_process *p, tp_payload **out, int timeout_ms);
 
 /*
+ * tp_process_close is Python's Process.close: it releases what the handle
+ * holds (the control channel, its arguments, an untaken result, the crash
+ * report) and takes the child off the runtime's list; the object itself
+ * stays until tp_process_free. Afterwards start, join, terminate, kill,
+ * exitcode, exit_event and result give TP_ECLOSED, is_alive 0, pid 0,
+ * sentinel -1, and the repr ends in "closed". Closing a process never
+ * started, or closing twice, is allowed. Errors: TP_EINVAL (NULL, or the
+ * tp_current_process/tp_parent_process object), TP_ESTATE (the child is
+ * still running: nothing is released; join it first).
+ */
+int tp_process_close(tp_process *p);
+
+/*
  * tp_process_free releases the object. A child still running is not
  * killed: the runtime keeps watching it, reaps it, and finishes it at exit
  * like any other child. NULL is allowed.

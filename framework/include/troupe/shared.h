@@ -123,6 +123,23 @@ int tp_shmem_new(tp_shmem **out, size_t size);
 int tp_shmem_attach(tp_shmem **out, const char *name);
 
 /*
+ * tp_shmem_new_named is Python's SharedMemory(name, create=True, size):
+ * a block of size (> 0) zeroed bytes under a name the caller chooses, which
+ * any process of this user then passes to tp_shmem_attach (its own run's
+ * children, or another troupe program: SharedMemory(name)). name is 1 to
+ * 40 characters of [A-Za-z0-9_-]; tp_shmem_name returns it (also where the
+ * block was attached by name or received in a payload). The block is
+ * owned by the caller and removed as any other (tp_shmem_unlink, or the
+ * run's tp_fini, or the next tp_init after a crash), which frees the name.
+ * Names are unique among the user's live runs that share a runtime
+ * directory base. Errors: TP_EINVAL (NULL, size 0, a name too long, empty
+ * or with another character), TP_EEXIST (the name is taken), TP_ENOTINIT,
+ * TP_ENOMEM, wrapped system errors. tp_shmem_attach with such a name gives
+ * TP_ENOENT when no live block has it, TP_EINVAL for an invalid name.
+ */
+int tp_shmem_new_named(tp_shmem **out, const char *name, size_t size);
+
+/*
  * tp_shmem_free closes the handle (Python's close()): unmaps, never
  * unlinks. The block itself goes with tp_shmem_unlink, or at the owner
  * run's tp_fini, whichever is first. NULL allowed.
@@ -137,7 +154,8 @@ void tp_shmem_free(tp_shmem *m);
  */
 int tp_shmem_unlink(tp_shmem *m);
 
-/* The block's name (for tp_shmem_attach), its memory, its size in bytes;
+/* The block's name (for tp_shmem_attach: the one chosen at
+ * tp_shmem_new_named, else troupe's), its memory, its size in bytes;
  * NULL / NULL / 0 for a NULL handle. */
 const char *tp_shmem_name(const tp_shmem *m);
 void *tp_shmem_buf(tp_shmem *m);

@@ -41,6 +41,7 @@ static const char *const messages[] = {
     [TP_EPROTO] = "Protocol error",
     [TP_EOF] = "End of file (the peer closed; everything it sent was "
                "received)",
+    [TP_EEXIST] = "Name already in use",
 };
 
 #define RING 8 /* formatted messages that stay valid at once, per thread */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dblrepr.h"
 #include "repr_int.h"
 #include "troupe/fmt.h"
 
@@ -55,56 +56,14 @@ void tp__out_fmt(struct tp__out *o, const char *fmt, ...)
 	tp__out_add(o, tmp, n < (int)sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-/* The shortest %.{p}e that reads back as d: its digits and exponent. */
-static int shortest(double d, char *digits, size_t len)
-{
-	char tmp[40], *e;
-	for (int prec = 0; prec <= 16; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec, d);
-		if (strtod(tmp, NULL) == d)
-			break;
-	}
-	e = strchr(tmp, 'e');
-	int exp = atoi(e + 1);
-	size_t n = 0;
-	for (const char *c = tmp; c < e && n + 1 < len; c++)
-		if (*c >= '0' && *c <= '9')
-			digits[n++] = *c;
-	while (n > 1 && digits[n - 1] == '0')
-		n--;
-	digits[n] = '\0';
-	return exp;
-}
-
+/* The digits are base/'s (shared with the manager's reprs); this only
+ * bounds them to the caller's buffer. */
 const char *tp_repr_double(double v, char *buf, size_t len)
 {
 	struct tp__out o;
-	char dig[24];
+	char tmp[TP__DBLREPR_MAX];
 	tp__out_init(&o, buf, len);
-	if (isnan(v) || isinf(v)) {
-		tp__out_str(&o, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
-		return buf;
-	}
-	int exp = shortest(fabs(v), dig, sizeof(dig));
-	int nd = (int)strlen(dig);
-	if (signbit(v))
-		tp__out_str(&o, "-");
-	if (exp < -4 || exp >= 16) { /* Python: 1e+16, 2.5e-05 */
-		tp__out_add(&o, dig, 1);
-		if (nd > 1)
-			tp__out_fmt(&o, ".%s", dig + 1);
-		tp__out_fmt(&o, "e%c%02d", exp < 0 ? '-' : '+', abs(exp));
-	} else if (exp < 0) { /* 0.000123 */
-		tp__out_str(&o, "0.");
-		for (int i = -1; i > exp; i--)
-			tp__out_str(&o, "0");
-		tp__out_str(&o, dig);
-	} else { /* 123.45, 100.0 */
-		for (int i = 0; i <= exp; i++)
-			tp__out_add(&o, i < nd ? dig + i : "0", 1);
-		tp__out_str(&o, ".");
-		tp__out_str(&o, nd > exp + 1 ? dig + exp + 1 : "0");
-	}
+	tp__out_str(&o, tp__double_repr(v, tmp));
 	return buf;
 }
 

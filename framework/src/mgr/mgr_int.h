@@ -71,7 +71,8 @@ const struct tp__mgr_type *tp__mgr_find_type(const char *name);
 const tp_manager_type *tp__mgr_find_user(const char *name);
 extern const struct tp__mgr_type tp__mgr_dict, tp__mgr_list, tp__mgr_ns,
     tp__mgr_value, tp__mgr_queue, tp__mgr_jqueue, tp__mgr_lock, tp__mgr_rlock,
-    tp__mgr_sem, tp__mgr_bsem, tp__mgr_event, tp__mgr_barrier, tp__mgr_cond;
+    tp__mgr_sem, tp__mgr_bsem, tp__mgr_event, tp__mgr_barrier, tp__mgr_cond,
+    tp__mgr_array;
 
 /* Values (mgr_val.c). */
 int tp__val_copy(struct tp_value *dst, const struct tp_value *src);
@@ -96,6 +97,9 @@ int tp__sb_result(struct tp__strbuf *b, tp_payload *result);
 /* args value i, or NULL when out of range. */
 const struct tp_value *tp__arg(const tp_payload *args, size_t i);
 int tp__arg_int(const tp_payload *args, size_t i, int64_t *out);
+/* args value i as an index into n items, Python's way (negative counts
+ * from the end). TP_ENOENT out of range (IndexError), TP_ETYPE, TP_EINVAL. */
+int tp__arg_index(const tp_payload *args, size_t i, size_t n, size_t *out);
 
 /* Authentication (mgr_auth.c). */
 void tp__mgr_mac(const void *key, size_t keylen, const char *label,

@@ -233,6 +233,25 @@ int tp_manager_list(tp_manager *m, const tp_payload *items, tp_proxy **out)
 	return tp_manager_create(m, "list", items, out);
 }
 
+int tp_manager_array(tp_manager *m, char typecode, const tp_payload *items,
+                     tp_proxy **out)
+{
+	char tc[2] = {typecode, '\0'};
+	tp_payload *args;
+	int rv;
+	if (m == NULL || out == NULL || typecode == '\0')
+		return TP_EINVAL;
+	if ((rv = tp_payload_new(&args)) != TP_OK)
+		return rv;
+	rv = tp_payload_add_string(args, tc);
+	for (size_t i = 0; rv == TP_OK && i < tp_payload_count(items); i++)
+		rv = tp__payload_push(args, tp__arg(items, i));
+	if (rv == TP_OK)
+		rv = tp_manager_create(m, "array", args, out);
+	tp_payload_free(args);
+	return rv;
+}
+
 int tp_manager_namespace(tp_manager *m, tp_proxy **out)
 {
 	return tp_manager_create(m, "namespace", NULL, out);

@@ -16,7 +16,7 @@ static const struct tp__mgr_type *const builtins[] = {
     &tp__mgr_dict,  &tp__mgr_list,  &tp__mgr_ns,     &tp__mgr_value,
     &tp__mgr_queue, &tp__mgr_lock,  &tp__mgr_rlock,  &tp__mgr_sem,
     &tp__mgr_bsem,  &tp__mgr_event, &tp__mgr_jqueue, &tp__mgr_barrier,
-    &tp__mgr_cond,
+    &tp__mgr_cond,  &tp__mgr_array,
 };
 
 static struct {

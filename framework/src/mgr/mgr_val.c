@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dblrepr.h"
 #include "mgr_int.h"
 #include "troupe/error.h"
 
@@ -142,6 +143,20 @@ int tp__arg_int(const tp_payload *args, size_t i, int64_t *out)
 	return TP_OK;
 }
 
+int tp__arg_index(const tp_payload *args, size_t i, size_t n, size_t *out)
+{
+	int64_t x;
+	int rv = tp__arg_int(args, i, &x);
+	if (rv != TP_OK)
+		return rv;
+	if (x < 0)
+		x += (int64_t)n;
+	if (x < 0 || (uint64_t)x >= n)
+		return TP_ENOENT;
+	*out = (size_t)x;
+	return TP_OK;
+}
+
 static void sb_grow(struct tp__strbuf *b, size_t need)
 {
 	if (b->oom || b->len + need + 1 <= b->cap)
@@ -204,26 +219,11 @@ static void sb_quoted(struct tp__strbuf *b, const struct tp_value *v)
 	tp__sb_addf(b, "%c", q);
 }
 
-/* Python's repr of a float: shortest round-trip digits. */
+/* Python's repr of a float: base/'s shortest round-trip digits. */
 static void sb_double(struct tp__strbuf *b, double d)
 {
-	char tmp[40];
-	if (isnan(d)) {
-		tp__sb_add(b, "nan");
-		return;
-	}
-	if (isinf(d)) {
-		tp__sb_add(b, d > 0 ? "inf" : "-inf");
-		return;
-	}
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-		if (strtod(tmp, NULL) == d)
-			break;
-	}
-	if (strpbrk(tmp, ".eni") == NULL)
-		strcat(tmp, ".0");
-	tp__sb_add(b, tmp);
+	char tmp[TP__DBLREPR_MAX];
+	tp__sb_add(b, tp__double_repr(d, tmp));
 }
 
 void tp__sb_val(struct tp__strbuf *b, const struct tp_value *v)

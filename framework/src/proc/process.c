@@ -188,6 +188,8 @@ int tp_process_start(tp_process *p)
 	int rv;
 	if (p == NULL)
 		return TP_EINVAL;
+	if (p->state == PROC_CLOSED)
+		return TP_ECLOSED;
 	if (p->state != PROC_NEW)
 		return p->state == PROC_SELF ? TP_EINVAL : TP_EALREADY;
 	if (!tp__rt.initialised)
@@ -207,6 +209,8 @@ int tp_process_join(tp_process *p, int timeout_ms)
 {
 	if (p == NULL || timeout_ms < -1)
 		return TP_EINVAL;
+	if (p->state == PROC_CLOSED)
+		return TP_ECLOSED;
 	if (p->state == PROC_NEW || p->state == PROC_SELF)
 		return TP_ESTATE;
 	if (p->state == PROC_EXITED)
@@ -225,6 +229,8 @@ static int process_signal(tp_process *p, int sig)
 {
 	if (p == NULL)
 		return TP_EINVAL;
+	if (p->state == PROC_CLOSED)
+		return TP_ECLOSED;
 	if (p->state == PROC_NEW || p->state == PROC_SELF)
 		return TP_ESTATE;
 	if (p->state == PROC_EXITED || tp__process_pump(p, 0) == TP_OK)
@@ -248,6 +254,8 @@ int tp_process_exitcode(tp_process *p, int *out)
 {
 	if (p == NULL || out == NULL)
 		return TP_EINVAL;
+	if (p->state == PROC_CLOSED)
+		return TP_ECLOSED;
 	if (p->state == PROC_RUNNING)
 		tp__process_pump(p, 0);
 	if (p->state != PROC_EXITED)
@@ -283,7 +291,7 @@ int tp_process_exit_event(tp_process *p, tp_exit_event *ev)
 
 pid_t tp_process_pid(const tp_process *p)
 {
-	return p == NULL ? 0 : p->pid;
+	return p == NULL || p->state == PROC_CLOSED ? 0 : p->pid;
 }
 
 const char *tp_process_name(const tp_process *p)
@@ -298,7 +306,8 @@ int tp_process_daemon(const tp_process *p)
 
 int tp_process_sentinel(const tp_process *p)
 {
-	return p == NULL || p->state == PROC_NEW || p->state == PROC_SELF
+	return p == NULL || p->state == PROC_NEW || p->state == PROC_SELF ||
+	               p->state == PROC_CLOSED
 	           ? -1
 	           : p->fd;
 }
@@ -325,6 +334,8 @@ int tp_process_result(tp_process *p, tp_payload **out, int timeout_ms)
 	int rv;
 	if (p == NULL || out == NULL || timeout_ms < -1)
 		return TP_EINVAL;
+	if (p->state == PROC_CLOSED)
+		return TP_ECLOSED;
 	if (p->state == PROC_NEW || p->state == PROC_SELF)
 		return TP_ESTATE;
 	if ((rv = tp_process_join(p, timeout_ms)) != TP_OK)
@@ -339,15 +350,41 @@ int tp_process_result(tp_process *p, tp_payload **out, int timeout_ms)
 	return TP_OK;
 }
 
-static void process_destroy(tp_process *p)
+/* Everything a process object holds but the object itself. */
+static void process_release(tp_process *p)
 {
 	if (p->fd >= 0)
 		close(p->fd);
+	p->fd = -1;
 	tp__ctlbuf_free(&p->rb);
 	tp_payload_free(p->args);
 	tp_payload_free(p->result);
 	free(p->report);
+	p->args = p->result = NULL;
+	p->report = NULL;
+}
+
+static void process_destroy(tp_process *p)
+{
+	process_release(p);
 	free(p);
+}
+
+int tp_process_close(tp_process *p)
+{
+	if (p == NULL || p->state == PROC_SELF)
+		return TP_EINVAL;
+	if (p->state == PROC_CLOSED)
+		return TP_OK;
+	if (p->state == PROC_RUNNING)
+		tp__process_pump(p, 0);
+	if (p->state == PROC_RUNNING)
+		return TP_ESTATE;
+	if (p->state == PROC_EXITED)
+		list_remove(p);
+	process_release(p);
+	p->state = PROC_CLOSED;
+	return TP_OK;
 }
 
 void tp_process_free(tp_process *p)
@@ -358,7 +395,7 @@ void tp_process_free(tp_process *p)
 		p->detached = 1; /* the runtime finishes it at exit */
 		return;
 	}
-	if (p->state != PROC_NEW)
+	if (p->state != PROC_NEW && p->state != PROC_CLOSED)
 		list_remove(p);
 	process_destroy(p);
 }
@@ -447,11 +484,13 @@ const char *tp_process_repr(const tp_process *p, char *buf, size_t len)
 		snprintf(st, sizeof(st), "started");
 	} else {
 		snprintf(parent, sizeof(parent), "%d", (int)tp__pm.self.pid);
-		if (p->pid > 0)
+		if (p->pid > 0 && p->state != PROC_CLOSED)
 			snprintf(pid, sizeof(pid), " pid=%d", (int)p->pid);
 		int code;
 		if (p->state == PROC_NEW)
 			snprintf(st, sizeof(st), "initial");
+		else if (p->state == PROC_CLOSED)
+			snprintf(st, sizeof(st), "closed");
 		else if (tp_process_exitcode((tp_process *)p, &code) != TP_OK)
 			snprintf(st, sizeof(st), "started");
 		else if (code < 0 && sigabbrev_np(-code) != NULL)

@@ -27,7 +27,8 @@
 /* Environment of a spawned fork server: its socket (with the parent pid). */
 #define TP_ENV_SERVER_FD "TROUPE_FORKSERVER_FD"
 
-enum proc_state { PROC_NEW, PROC_RUNNING, PROC_EXITED, PROC_SELF };
+/* PROC_CLOSED: tp_process_close released the handle's resources. */
+enum proc_state { PROC_NEW, PROC_RUNNING, PROC_EXITED, PROC_SELF, PROC_CLOSED };
 
 /* A growable receive buffer for the control channel. */
 struct tp_ctlbuf {

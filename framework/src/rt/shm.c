@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,15 +18,9 @@
 
 static unsigned long shm_seq;
 
-static int shm_make(size_t size, int reserve, char *name, void **addr)
+/* Creates segment name (already written) of size bytes and maps it. */
+static int shm_open_new(size_t size, int reserve, const char *name, void **addr)
 {
-	if (!tp__rt.initialised)
-		return TP_ENOTINIT;
-	if (size == 0 || name == NULL || addr == NULL)
-		return TP_EINVAL;
-	unsigned long seq = __atomic_add_fetch(&shm_seq, 1, __ATOMIC_RELAXED);
-	snprintf(name, TP_SHM_NAME_MAX, "/troupe.%u.%s.%d-%lu",
-	         (unsigned)getuid(), tp__rt.id, (int)getpid(), seq);
 	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return tp_err_errno(errno);
@@ -45,6 +40,18 @@ static int shm_make(size_t size, int reserve, char *name, void **addr)
 	}
 	*addr = p;
 	return TP_OK;
+}
+
+static int shm_make(size_t size, int reserve, char *name, void **addr)
+{
+	if (!tp__rt.initialised)
+		return TP_ENOTINIT;
+	if (size == 0 || name == NULL || addr == NULL)
+		return TP_EINVAL;
+	unsigned long seq = __atomic_add_fetch(&shm_seq, 1, __ATOMIC_RELAXED);
+	snprintf(name, TP_SHM_NAME_MAX, "/troupe.%u.%s.%d-%lu",
+	         (unsigned)getuid(), tp__rt.id, (int)getpid(), seq);
+	return shm_open_new(size, reserve, name, addr);
 }
 
 int tp__shm_create(size_t size, char *name, void **addr)
@@ -147,4 +154,68 @@ static void unlink_if_stale(const char *full, const char *rest, const void *arg)
 void tp__shm_clean_stale(void)
 {
 	each_segment(unlink_if_stale, NULL);
+}
+
+struct named_find {
+	const char *uname;
+	char *name; /* receives the match; "" when none */
+};
+
+/* A segment named uname of a live run; those of dead runs are removed. */
+static void match_named(const char *full, const char *rest, const void *arg)
+{
+	const struct named_find *f = arg;
+	unsigned long long start, now;
+	int pid, n = -1;
+	if (sscanf(rest, "%d.%llu.n.%n", &pid, &start, &n) != 2 || n < 0 ||
+	    strcmp(rest + n, f->uname) != 0)
+		return;
+	if (tp__proc_starttime(pid, &now) != TP_OK || now != start) {
+		char stale[300];
+		snprintf(stale, sizeof(stale), "/%s", full);
+		shm_unlink(stale);
+		return;
+	}
+	size_t len = strlen(full);
+	if (len + 2 <= TP_SHM_NAME_MAX) {
+		f->name[0] = '/';
+		memcpy(f->name + 1, full, len + 1);
+	}
+}
+
+int tp__shm_find_named(const char *uname, char *name)
+{
+	struct named_find f = {uname, name};
+	if (uname == NULL || name == NULL)
+		return TP_EINVAL;
+	name[0] = '\0';
+	each_segment(match_named, &f);
+	return name[0] != '\0' ? TP_OK : TP_ENOENT;
+}
+
+int tp__shm_create_named(const char *uname, size_t size, char *name,
+                         void **addr)
+{
+	char other[TP_SHM_NAME_MAX];
+	int rv;
+	if (!tp__rt.initialised)
+		return TP_ENOTINIT;
+	if (uname == NULL || size == 0 || name == NULL || addr == NULL)
+		return TP_EINVAL;
+	int n = snprintf(name, TP_SHM_NAME_MAX, "/troupe.%u.%s.n.%s",
+	                 (unsigned)getuid(), tp__rt.id, uname);
+	if (n < 0 || n >= TP_SHM_NAME_MAX)
+		return TP_EINVAL;
+	int lk = open(tp__rt.base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lk < 0)
+		return tp_err_errno(errno);
+	while (flock(lk, LOCK_EX) != 0 && errno == EINTR)
+		;
+	if (tp__shm_find_named(uname, other) == TP_OK)
+		rv = TP_EEXIST;
+	else if ((rv = shm_open_new(size, 0, name, addr)) ==
+	         tp_err_errno(EEXIST))
+		rv = TP_EEXIST;
+	close(lk); /* releases the lock */
+	return rv;
 }

@@ -30,6 +30,22 @@ int tp__shm_create_reserved(size_t size, char *name, void **addr);
 /* Maps an existing segment; *size receives its size. TP_ENOENT if gone. */
 int tp__shm_attach(const char *name, void **addr, size_t *size);
 
+/*
+ * Segments under a name the user chose: "/troupe.<uid>.<runid>.n.<uname>",
+ * still tied to the run that made them (removed at its tp_fini, or by the
+ * next tp_init once it is gone). uname must be 1 to TP_SHM_UNAME_MAX
+ * characters of [A-Za-z0-9_-] (the caller checks). A name is unique among
+ * this user's live runs sharing a runtime base directory: the check and
+ * the creation happen under a lock on that directory.
+ * tp__shm_create_named: as tp__shm_create; TP_EEXIST if the name is taken.
+ * tp__shm_find_named: writes the segment's name; TP_ENOENT if there is
+ * none (or only one of a run that is gone).
+ */
+#define TP_SHM_UNAME_MAX 40
+int tp__shm_create_named(const char *uname, size_t size, char *name,
+                         void **addr);
+int tp__shm_find_named(const char *uname, char *name);
+
 /* Unmaps a mapping made by tp__shm_create/attach. NULL is allowed. */
 void tp__shm_detach(void *addr, size_t size);
 

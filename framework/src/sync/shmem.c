@@ -6,8 +6,11 @@
  * a block can unlink it: a process that attached (by name or from a
  * payload) only ever unmaps, and the owner run's tp_fini removes every
  * block that is left, so neither a leak nor Python's "attacher's resource
- * tracker destroys the block" bug can happen.
+ * tracker destroys the block" bug can happen. A block may also carry a
+ * name its creator chose (tp_shmem_new_named); it is then found by that
+ * name (shm.h), and payloads still carry the segment's own name.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 
 struct tp_shmem {
 	char name[TP_SHM_NAME_MAX];
+	char uname[TP_SHM_UNAME_MAX + 1]; /* the user's name, "" for none */
 	void *buf;
 	size_t size;
 	pid_t creator; /* 0 for an attached block */
@@ -45,19 +49,64 @@ int tp_shmem_new(tp_shmem **out, size_t size)
 	return TP_OK;
 }
 
-int tp_shmem_attach(tp_shmem **out, const char *name)
+/* A name a user may choose: 1 to TP_SHM_UNAME_MAX of [A-Za-z0-9_-]. */
+static int uname_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > TP_SHM_UNAME_MAX)
+		return 0;
+	for (const char *c = s; *c != '\0'; c++)
+		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
+			return 0;
+	return 1;
+}
+
+int tp_shmem_new_named(tp_shmem **out, const char *name, size_t size)
 {
 	int rv;
-	if (out == NULL || name == NULL || strlen(name) >= TP_SHM_NAME_MAX)
+	if (out == NULL || name == NULL || size == 0 || !uname_ok(name))
 		return TP_EINVAL;
 	tp_shmem *m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return TP_ENOMEM;
-	if ((rv = tp__shm_attach(name, &m->buf, &m->size)) != TP_OK) {
+	rv = tp__shm_create_named(name, size, m->name, &m->buf);
+	if (rv != TP_OK) {
 		free(m);
 		return rv;
 	}
-	snprintf(m->name, sizeof(m->name), "%s", name);
+	snprintf(m->uname, sizeof(m->uname), "%s", name);
+	m->size = size;
+	m->creator = getpid();
+	*out = m;
+	return TP_OK;
+}
+
+int tp_shmem_attach(tp_shmem **out, const char *name)
+{
+	char seg[TP_SHM_NAME_MAX];
+	int rv, user;
+	if (out == NULL || name == NULL || strlen(name) >= TP_SHM_NAME_MAX)
+		return TP_EINVAL;
+	user = name[0] != '/';
+	if (user && !uname_ok(name))
+		return TP_EINVAL;
+	if (user && (rv = tp__shm_find_named(name, seg)) != TP_OK)
+		return rv;
+	tp_shmem *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return TP_ENOMEM;
+	snprintf(m->name, sizeof(m->name), "%s", user ? seg : name);
+	if ((rv = tp__shm_attach(m->name, &m->buf, &m->size)) != TP_OK) {
+		free(m);
+		return rv;
+	}
+	/* A named block's segment ends in ".n.<name>" (shm.h); other
+	 * segment names never hold ".n.", so a payload keeps the name too. */
+	const char *tail = user ? name : strstr(name, ".n.");
+	if (tail != NULL && !user)
+		tail += 3;
+	if (tail != NULL && uname_ok(tail))
+		snprintf(m->uname, sizeof(m->uname), "%s", tail);
 	*out = m;
 	return TP_OK;
 }
@@ -84,7 +133,9 @@ int tp_shmem_unlink(tp_shmem *m)
 
 const char *tp_shmem_name(const tp_shmem *m)
 {
-	return m == NULL ? NULL : m->name;
+	if (m == NULL)
+		return NULL;
+	return m->uname[0] != '\0' ? m->uname : m->name;
 }
 
 void *tp_shmem_buf(tp_shmem *m)

@@ -2,7 +2,8 @@
  * mgr_dict.c - the manager's dict and namespace: payload values under
  * scalar keys, in insertion order (Python 3.7+), with an open-addressing
  * index so get/set stay O(1). A namespace is a dict whose keys are
- * attribute names, printed as Namespace(a=1, b='x').
+ * attribute names, printed as Namespace(a=1, b='x') (sorted, names starting
+ * with _ hidden, as Python's).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -184,26 +185,67 @@ static int dict_list(const struct dict *d, tp_payload *out, int keys, int vals)
 	return rv;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Python's Namespace.__repr__: "name=repr(value)" of every name not
+ * starting with '_', sorted as those strings, e.g. Namespace(x=1, y='a'). */
+static int ns_repr(const struct dict *d, tp_payload *out)
+{
+	struct tp__strbuf b = {0};
+	char **items = calloc(d->n + 1, sizeof(*items));
+	size_t n = 0;
+	int oom = items == NULL;
+	for (size_t i = 0; i < d->n && !oom; i++) {
+		if (!d->e[i].live ||
+		    (d->e[i].k.len > 0 && d->e[i].k.data[0] == '_'))
+			continue;
+		struct tp__strbuf e = {0};
+		tp__sb_add(&e, d->e[i].k.data);
+		tp__sb_add(&e, "=");
+		tp__sb_val(&e, &d->e[i].v);
+		oom = e.oom;
+		if (oom)
+			free(e.s);
+		else
+			items[n++] = e.s;
+	}
+	if (!oom)
+		qsort(items, n, sizeof(*items), cmp_str);
+	tp__sb_add(&b, "Namespace(");
+	for (size_t i = 0; i < n; i++) {
+		tp__sb_add(&b, i > 0 ? ", " : "");
+		tp__sb_add(&b, oom ? "" : items[i]);
+		free(items[i]);
+	}
+	tp__sb_add(&b, ")");
+	free(items);
+	if (oom) {
+		free(b.s);
+		return TP_ENOMEM;
+	}
+	return tp__sb_result(&b, out);
+}
+
 static int dict_repr(const struct dict *d, tp_payload *out)
 {
 	struct tp__strbuf b = {0};
-	tp__sb_add(&b, d->ns ? "Namespace(" : "{");
+	if (d->ns)
+		return ns_repr(d, out);
+	tp__sb_add(&b, "{");
 	int first = 1;
 	for (size_t i = 0; i < d->n; i++) {
 		if (!d->e[i].live)
 			continue;
 		tp__sb_add(&b, first ? "" : ", ");
 		first = 0;
-		if (d->ns) {
-			tp__sb_add(&b, d->e[i].k.data);
-			tp__sb_add(&b, "=");
-		} else {
-			tp__sb_val(&b, &d->e[i].k);
-			tp__sb_add(&b, ": ");
-		}
+		tp__sb_val(&b, &d->e[i].k);
+		tp__sb_add(&b, ": ");
 		tp__sb_val(&b, &d->e[i].v);
 	}
-	tp__sb_add(&b, d->ns ? ")" : "}");
+	tp__sb_add(&b, "}");
 	return tp__sb_result(&b, out);
 }
 

@@ -57,16 +57,7 @@ static void list_erase(struct list *l, size_t at)
 static int list_index(const struct list *l, const tp_payload *args, size_t i,
                       size_t *out)
 {
-	int64_t x;
-	int rv = tp__arg_int(args, i, &x);
-	if (rv != TP_OK)
-		return rv;
-	if (x < 0)
-		x += (int64_t)l->n;
-	if (x < 0 || (uint64_t)x >= l->n)
-		return TP_ENOENT;
-	*out = (size_t)x;
-	return TP_OK;
+	return tp__arg_index(args, i, l->n, out);
 }
 
 static int list_find(const struct list *l, const struct tp_value *v,
