@@ -91,6 +91,29 @@ static void still_usable(tp_pool *pool)
 	}
 }
 
+/* Result i of an f_sleep(ms, i) task, then freed: its own value (ok) or
+ * TP_EDIED naming SIGKILL and the task (died). */
+static void settle_sleep(tp_pool_result *r, int i, int *ok, int *died)
+{
+	tp_payload *out = NULL;
+	int rv = tp_pool_result_get(r, &out, 30000);
+	if (rv == TP_OK) {
+		int64_t v;
+		TP_OK_OR_FAIL(tp_payload_get_int(out, 0, &v));
+		assert_int_equal(v, i);
+		(*ok)++;
+	} else {
+		tp_pool_error e;
+		TP_EXPECT(rv, TP_EDIED);
+		TP_OK_OR_FAIL(tp_pool_result_err(r, &e));
+		assert_non_null(strstr(e.message, "signal 9"));
+		assert_non_null(strstr(e.origin, "f_sleep"));
+		(*died)++;
+	}
+	tp_payload_free(out);
+	tp_pool_result_free(r);
+}
+
 #define NT 40
 
 /* SIGKILL a worker while 40 x 30 ms tasks run. */
@@ -111,25 +134,8 @@ static void kill_run(tp_pool_on_death policy)
 	pid_t victim = tp_pool_worker_pid(pool, 0);
 	assert_true(victim > 0);
 	kill(victim, SIGKILL);
-	for (int i = 0; i < NT; i++) {
-		tp_payload *out = NULL;
-		int rv = tp_pool_result_get(r[i], &out, 30000);
-		if (rv == TP_OK) {
-			int64_t v;
-			TP_OK_OR_FAIL(tp_payload_get_int(out, 0, &v));
-			assert_int_equal(v, i);
-			ok++;
-		} else {
-			tp_pool_error e;
-			TP_EXPECT(rv, TP_EDIED);
-			TP_OK_OR_FAIL(tp_pool_result_err(r[i], &e));
-			assert_non_null(strstr(e.message, "signal 9"));
-			assert_non_null(strstr(e.origin, "f_sleep"));
-			died++;
-		}
-		tp_payload_free(out);
-		tp_pool_result_free(r[i]);
-	}
+	for (int i = 0; i < NT; i++)
+		settle_sleep(r[i], i, &ok, &died);
 	assert_int_equal(ok + died, NT);
 	assert_true(died <= 1);
 	if (policy == TP_POOL_RETRY)
@@ -272,24 +278,8 @@ static void test_kill_storm(void **state)
 		nanosleep(&ts,
 		          NULL); /* the storm's pace, not a synchronisation */
 	}
-	for (int i = 0; i < STORM_TASKS; i++) {
-		tp_payload *out = NULL;
-		int rv = tp_pool_result_get(r[i], &out, 30000);
-		if (rv == TP_OK) {
-			int64_t v;
-			TP_OK_OR_FAIL(tp_payload_get_int(out, 0, &v));
-			assert_int_equal(v, i);
-			ok++;
-		} else {
-			tp_pool_error e;
-			TP_EXPECT(rv, TP_EDIED);
-			TP_OK_OR_FAIL(tp_pool_result_err(r[i], &e));
-			assert_non_null(strstr(e.message, "signal 9"));
-			died++;
-		}
-		tp_payload_free(out);
-		tp_pool_result_free(r[i]);
-	}
+	for (int i = 0; i < STORM_TASKS; i++)
+		settle_sleep(r[i], i, &ok, &died);
 	printf("kill storm: %d kills, %d of %d tasks failed\n", kills, died,
 	       STORM_TASKS);
 	assert_true(kills > 0);
