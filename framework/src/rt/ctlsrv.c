@@ -73,6 +73,7 @@ struct tp__ctlsrv {
 	pthread_cond_t cv;
 	struct conn *head, *tail;
 	int nqueued, stopping;
+	int nrunning;         /* threads that have started (guarded by mu) */
 	int64_t paused_until; /* out of fds: the listener rests till then */
 	dev_t dev; /* the socket file we made: removed at stop only if it */
 	ino_t ino; /* is still ours (a failed daemon must not remove the
@@ -85,6 +86,15 @@ static void conn_free(struct conn *c)
 		close(c->fd);
 	free(c->body);
 	free(c);
+}
+
+/* A thread says it runs; start waits for every one (see start_threads). */
+static void running(struct tp__ctlsrv *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->nrunning++;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
 }
 
 static void drop_pending(struct tp__ctlsrv *c, int i)
@@ -230,6 +240,7 @@ static void *loop(void *arg)
 {
 	struct tp__ctlsrv *c = arg;
 	struct pollfd p[CTL_MAX_CONNS + 2];
+	running(c);
 	for (;;) {
 		int64_t now = tp__now_ms(), wait = -1;
 		int rest = now < c->paused_until;
@@ -313,6 +324,7 @@ static void serve(struct tp__ctlsrv *c, struct conn *k)
 static void *worker(void *arg)
 {
 	struct tp__ctlsrv *c = arg;
+	running(c);
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
 		while (c->head == NULL && !c->stopping)
@@ -362,10 +374,20 @@ static int start_threads(struct tp__ctlsrv *c)
 		return TP_ENOMEM;
 	c->loop_started = 1;
 	int want = c->ops.workers < CTL_WORKERS ? c->ops.workers : CTL_WORKERS;
+	int rv = TP_OK;
 	for (c->nw = 0; c->nw < want; c->nw++)
-		if (pthread_create(&c->w[c->nw], NULL, worker, c) != 0)
-			return c->nw > 0 ? TP_OK : TP_ENOMEM;
-	return TP_OK;
+		if (pthread_create(&c->w[c->nw], NULL, worker, c) != 0) {
+			rv = c->nw > 0 ? TP_OK : TP_ENOMEM;
+			break;
+		}
+	/* Start returns once every thread runs: a fork right after (the
+	 * fork start method) then never copies a thread half-way through
+	 * its start-up, when a sanitizer's allocator may hold its locks. */
+	pthread_mutex_lock(&c->mu);
+	while (c->nrunning < 1 + c->nw)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+	return rv;
 }
 
 int tp__ctlsrv_start(struct tp__ctlsrv **out, const char *path,
