@@ -139,24 +139,38 @@ static int socket_busy(const char *path)
 	return busy;
 }
 
+/* SOCKET.pid is written whole under a temporary name and renamed, so a
+ * starter never reads it half-written. */
 static void write_pidfile(const char *path)
 {
-	char pidfile[300];
+	char pidfile[300], tmp[320];
 	unsigned long long start = 0;
 	snprintf(pidfile, sizeof(pidfile), "%s.pid", path);
+	snprintf(tmp, sizeof(tmp), "%s.%d", pidfile, (int)getpid());
 	tp__proc_starttime(getpid(), &start);
-	FILE *f = fopen(pidfile, "w");
-	if (f != NULL) {
-		fprintf(f, "%d %llu\n", (int)getpid(), start);
-		fclose(f);
-	}
+	FILE *f = fopen(tmp, "w");
+	if (f == NULL)
+		return;
+	fprintf(f, "%d %llu\n", (int)getpid(), start);
+	if (fclose(f) != 0 || rename(tmp, pidfile) != 0)
+		unlink(tmp);
 }
 
+/* Removed only while it still names this process: a daemon that failed
+ * and exits late must not remove the pid file of the daemon started after
+ * it (a third starter would then take that live daemon for gone). */
 static void remove_pidfile(const char *path)
 {
 	char pidfile[300];
+	int pid = 0;
 	snprintf(pidfile, sizeof(pidfile), "%s.pid", path);
-	unlink(pidfile);
+	FILE *f = fopen(pidfile, "r");
+	if (f == NULL)
+		return;
+	int n = fscanf(f, "%d", &pid);
+	fclose(f);
+	if (n == 1 && pid == (int)getpid())
+		unlink(pidfile);
 }
 
 /* The socket's directory must be ours and closed to others. */
