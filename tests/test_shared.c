@@ -31,6 +31,13 @@ static void test_value_typecodes(void **state)
 	int64_t x;
 	double d;
 	tp_test_init(TP_START_FORK);
+	/* element sizes: the C type of each typecode; unknown ones are 0 */
+	const char *codes = "cbBhHiIlLqQfd";
+	const size_t sizes[] = {1, 1, 1, 2, 2, 4, 4, 8, 8, 8, 8, 4, 8};
+	for (size_t i = 0; codes[i] != 0; i++)
+		assert_int_equal(tp_typecode_size(codes[i]), sizes[i]);
+	assert_int_equal(tp_typecode_size('z'), 0);
+	assert_int_equal(tp_typecode_size(0), 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TP_OK_OR_FAIL(tp_value_new(&v, cases[i].tc, NULL, NULL));
 		assert_int_equal(tp_value_typecode(v), cases[i].tc);

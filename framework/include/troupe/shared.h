@@ -53,6 +53,11 @@ tp_lock *tp_value_get_lock(tp_value *v);
 /* The typecode, or 0 for NULL. */
 char tp_value_typecode(const tp_value *v);
 
+/* The size in bytes of one element of typecode (1 for 'c', 'b', 'B'; 2 for
+ * 'h', 'H'; 4 for 'i', 'I', 'f'; 8 for 'l', 'L', 'q', 'Q', 'd'), or 0 for
+ * a typecode Value and Array do not know. */
+size_t tp_typecode_size(char typecode);
+
 /* The value's memory, for use while holding its lock (or a raw value). */
 void *tp_value_ptr(tp_value *v);
 

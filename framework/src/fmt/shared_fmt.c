@@ -45,30 +45,11 @@ static int element(tp_payload *out, char tc, const void *p)
 	}
 }
 
-static size_t elem_size(char tc)
-{
-	switch (tc) {
-	case 'c':
-	case 'b':
-	case 'B':
-		return 1;
-	case 'h':
-	case 'H':
-		return 2;
-	case 'i':
-	case 'I':
-	case 'f':
-		return 4;
-	default:
-		return 8;
-	}
-}
-
 /* Reads n elements (under the lock, as one step) into a payload. */
 static int snapshot(tp_array *a, tp_payload **out)
 {
 	char tc = tp_array_typecode(a);
-	size_t n = tp_array_len(a), sz = elem_size(tc);
+	size_t n = tp_array_len(a), sz = tp_typecode_size(tc);
 	unsigned char *raw = malloc(n * sz + 1);
 	int rv = raw ? tp_array_read(a, 0, n, raw) : TP_ENOMEM;
 	if (rv == TP_OK)
@@ -125,7 +106,7 @@ static int64_t load_long(char tc, const void *p)
 
 static void store_long(char tc, void *p, int64_t x)
 {
-	switch (elem_size(tc)) {
+	switch (tp_typecode_size(tc)) {
 	case 1:
 		*(uint8_t *)p = (uint8_t)x;
 		break;

@@ -48,7 +48,7 @@ struct tp_shared_value {
 	struct tp_array a;
 };
 
-static size_t type_size(char tc)
+size_t tp_typecode_size(char tc)
 {
 	switch (tc) {
 	case 'c':
@@ -104,7 +104,7 @@ static int array_open(struct tp__seg *seg, struct tp__arrst *st,
 static int array_create(struct tp_array **out, int kind, char tc, size_t n,
                         const void *init, tp_lock *lock, int raw)
 {
-	size_t es = type_size(tc), off = (DATA_OFF + 7) & ~(size_t)7;
+	size_t es = tp_typecode_size(tc), off = (DATA_OFF + 7) & ~(size_t)7;
 	struct tp__seg *seg;
 	int rv;
 	if (out == NULL || es == 0 || n == 0 || n > ((size_t)1 << 40) / es)
@@ -341,7 +341,7 @@ static int array_payload_get(const tp_payload *p, size_t i, int kind,
 	if (rv != TP_OK)
 		return rv;
 	struct tp__arrst *a = st;
-	size_t es = type_size(a->typecode);
+	size_t es = tp_typecode_size(a->typecode);
 	if (es == 0 || es != a->elsize || a->data_off < DATA_OFF ||
 	    a->data_off > seg->size || a->len > (seg->size - a->data_off) / es)
 		rv = TP_EDECODE;
