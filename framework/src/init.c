@@ -16,6 +16,7 @@
 #include "pool_int.h"
 #include "process_int.h"
 #include "runtime_int.h"
+#include "sup_int.h"
 #include "troupe/error.h"
 #include "wire.h" /* with internal.h: the compiler checks both agree */
 
@@ -45,6 +46,13 @@ int tp_init(const tp_init_opts *opts)
 		tp__runtime_stop();
 		return rv;
 	}
+	if ((rv = tp__root_sup_init()) != TP_OK) {
+		tp__ctl_status_stop();
+		tp__process_fini();
+		tp__log_fini();
+		tp__runtime_stop();
+		return rv;
+	}
 	if (!atexit_done && atexit(at_exit) == 0)
 		atexit_done = 1;
 	return TP_OK;
@@ -54,6 +62,7 @@ int tp_fini(void)
 {
 	if (!tp__rt.initialised)
 		return TP_ENOTINIT;
+	tp__root_sup_fini(); /* first: its children use every module */
 	tp__ctl_status_stop();
 	tp__pool_fini();
 	tp__process_fini();

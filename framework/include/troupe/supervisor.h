@@ -245,6 +245,20 @@ typedef struct tp_child_counts {
 } tp_child_counts;
 
 /*
+ * tp_sup_root returns the program's root supervisor, made by tp_init and
+ * stopped by tp_fini (its children in reverse start order, before any
+ * module they use stops). A program hangs its own children and subtrees
+ * under it with tp_sup_start_child or tp_sup_add_sup; the framework's own
+ * services hang there too. Strategy one_for_one, intensity 1000 per
+ * second: one failing child does not end the program (nest a supervisor
+ * for a stricter policy). In a child started by the fork method it is a
+ * new, empty tree of that child, made on first use. The handle belongs to
+ * the runtime: never tp_sup_free it. Returns NULL before tp_init, after
+ * tp_fini, or when it cannot be made (out of memory or threads).
+ */
+tp_sup *tp_sup_root(void);
+
+/*
  * tp_sup_new makes a root supervisor (not started). flags may be NULL for
  * TP_SUP_FLAGS_INIT. Errors: TP_EINVAL (bad strategy, intensity < 0,
  * period_ms <= 0), TP_ENOMEM.

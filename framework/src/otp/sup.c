@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "runtime_int.h"
 #include "sup_int.h"
 #include "troupe/error.h"
 
@@ -333,11 +334,11 @@ int tp_sup_start(tp_sup *sup)
 		if (sup->flags.strategy != TP_SIMPLE_ONE_FOR_ONE &&
 		    !sup->kids[i]->spec.no_autostart)
 			tp__sup_enqueue(sup, SUP_OP_START, sup->kids[i], &req);
-	int rv = pthread_create(&sup->thr, NULL, tp__sup_loop, sup);
-	if (rv != 0) {
+	int rv = tp__thread_start(&sup->thr, tp__sup_loop, sup);
+	if (rv != TP_OK) {
 		tp__sup_cancel_all(sup);
 		pthread_mutex_unlock(&sup->mu);
-		return tp_err_errno(rv);
+		return rv;
 	}
 	sup->started = 1;
 	if (req.pending > 0)

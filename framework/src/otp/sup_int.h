@@ -98,6 +98,10 @@ struct tp_sup {
 	int started, stop_req, ended, end_rv, thr_joined;
 };
 
+/* sup_root.c: the program's root supervisor (called by init.c) */
+int tp__root_sup_init(void);
+void tp__root_sup_fini(void);
+
 /* sup_spawn.c */
 int tp__sup_spawn(struct sup_child *c);
 void tp__sup_signal(struct sup_child *c, int sig);

@@ -17,6 +17,7 @@
 #include "payload_int.h"
 #include "pool_int.h"
 #include "process_int.h"
+#include "runtime_int.h"
 #include "troupe/error.h"
 
 #define INIT_TIMEOUT_S 60
@@ -152,7 +153,7 @@ int tp_pool_new_opts(tp_pool **out, const tp_pool_opts *opts)
 	for (int i = 0; i < pool->n; i++)
 		if ((rv = tp__pool_worker_start(pool, &pool->w[i])) != TP_OK)
 			goto fail;
-	if (pthread_create(&pool->thr, NULL, tp__pool_loop, pool) != 0) {
+	if (tp__thread_start(&pool->thr, tp__pool_loop, pool) != TP_OK) {
 		rv = TP_ENOMEM;
 		goto fail;
 	}

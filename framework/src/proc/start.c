@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -112,6 +113,12 @@ static int start_fork(tp_process *p, int child_end)
 		return tp_err_errno(e);
 	}
 	if (pid == 0) {
+		/* As spawn and the fork server do: a child starts with no
+		 * signal blocked, whichever thread (a supervisor's, whose
+		 * signals are all blocked) started it. */
+		sigset_t none;
+		sigemptyset(&none);
+		pthread_sigmask(SIG_SETMASK, &none, NULL);
 		close(p->fd);
 		tp__close_inherited();
 		tp__child_run(child_end, parent);

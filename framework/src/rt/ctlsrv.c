@@ -38,6 +38,7 @@
 
 #include "clock.h"
 #include "ctlsrv.h"
+#include "runtime_int.h"
 #include "troupe/error.h"
 #include "wire.h"
 
@@ -370,13 +371,13 @@ static int listen_at(struct tp__ctlsrv *c, const char *path)
 
 static int start_threads(struct tp__ctlsrv *c)
 {
-	if (pthread_create(&c->loop, NULL, loop, c) != 0)
+	if (tp__thread_start(&c->loop, loop, c) != TP_OK)
 		return TP_ENOMEM;
 	c->loop_started = 1;
 	int want = c->ops.workers < CTL_WORKERS ? c->ops.workers : CTL_WORKERS;
 	int rv = TP_OK;
 	for (c->nw = 0; c->nw < want; c->nw++)
-		if (pthread_create(&c->w[c->nw], NULL, worker, c) != 0) {
+		if (tp__thread_start(&c->w[c->nw], worker, c) != TP_OK) {
 			rv = c->nw > 0 ? TP_OK : TP_ENOMEM;
 			break;
 		}

@@ -4,6 +4,7 @@
 #ifndef TP_RUNTIME_INT_H
 #define TP_RUNTIME_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -22,6 +23,10 @@ struct tp_runtime {
 };
 
 extern struct tp_runtime tp__rt;
+
+/* pthread_create with every signal blocked in the new thread (thread.c):
+ * every thread of the library starts so. Errors: wrapped errno. */
+int tp__thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
 /* Creates (or validates) a private 0700 directory owned by this user. */
 int tp__private_dir(const char *path);

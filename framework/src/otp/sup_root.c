@@ -1,0 +1,88 @@
+/*
+ * sup_root.c - the program's root supervisor: the one tree every child of
+ * the program hangs under (issue #14).
+ *
+ * tp_init makes it (tp__root_sup_init) and tp_fini stops it first, before
+ * any module below, so its children (pools, managers, the logging actor,
+ * a user's own subtrees) stop in reverse start order while everything they
+ * use still runs. A forked child does not own its parent's tree (the loop
+ * thread does not exist there): it forgets the pointer and makes its own
+ * on first use of tp_sup_root.
+ */
+#include <pthread.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#include "sup_int.h"
+#include "troupe/error.h"
+#include "troupe/runtime.h"
+#include "troupe/supervisor.h"
+
+static pthread_mutex_t root_mu = PTHREAD_MUTEX_INITIALIZER;
+static tp_sup *root;
+static pid_t root_pid;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void forget_in_child(void)
+{
+	/* The parent's tree is not ours; its memory is left alone. */
+	pthread_mutex_init(&root_mu, NULL);
+	root = NULL;
+	root_pid = 0;
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, forget_in_child);
+}
+
+static int make_root(void)
+{
+	tp_sup_flags f = TP_SUP_FLAGS_INIT;
+	tp_sup *s;
+	int rv;
+	/* One dead child must not take the program down: the root is
+	 * generous; a subtree that wants strictness nests its own sup. */
+	f.intensity = 1000;
+	f.period_ms = 1000;
+	if ((rv = tp_sup_new(&s, &f)) != TP_OK)
+		return rv;
+	if ((rv = tp_sup_start(s)) != TP_OK) {
+		tp_sup_free(s);
+		return rv;
+	}
+	root = s;
+	root_pid = getpid();
+	return TP_OK;
+}
+
+int tp__root_sup_init(void)
+{
+	pthread_once(&atfork_once, register_atfork);
+	pthread_mutex_lock(&root_mu);
+	int rv = root != NULL && root_pid == getpid() ? TP_OK : make_root();
+	pthread_mutex_unlock(&root_mu);
+	return rv;
+}
+
+void tp__root_sup_fini(void)
+{
+	pthread_mutex_lock(&root_mu);
+	tp_sup *s = root_pid == getpid() ? root : NULL;
+	root = NULL;
+	root_pid = 0;
+	pthread_mutex_unlock(&root_mu);
+	tp_sup_free(s);
+}
+
+tp_sup *tp_sup_root(void)
+{
+	if (!tp_initialized())
+		return NULL;
+	if (tp__root_sup_init() != TP_OK)
+		return NULL;
+	pthread_mutex_lock(&root_mu);
+	tp_sup *s = root;
+	pthread_mutex_unlock(&root_mu);
+	return s;
+}
