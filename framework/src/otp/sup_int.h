@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "child_int.h"
 #include "troupe/log.h"
 #include "troupe/supervisor.h"
 
@@ -39,16 +40,16 @@ struct sup_child {
 	tp_sup *owner;
 	tp_sup *sub; /* nested supervisor, or NULL */
 	tp_child_state state;
-	pid_t pid;
-	int pidfd;
-	int notify_fd;       /* read end while waiting for tp_ready */
-	int timed_out;       /* killed for missing the ready deadline */
-	int killed;          /* SIGKILL after the shutdown time ran out */
-	int stop_sig;        /* the stop signal sent by a stop op, 0 none */
-	int64_t restart_at;  /* a delayed restart is due then; 0 none */
-	int backoff_ms;      /* the next restart delay */
-	int start_fails;     /* failed starts in a row (start_retries) */
-	int64_t last_cpu_ms; /* CPU time of the run that just ended */
+	pid_t pid;            /* the running child, 0 none */
+	struct tp__child kid; /* a command line's child (proc/'s child API) */
+	int notify_fd;        /* read end while waiting for tp_ready */
+	int timed_out;        /* killed for missing the ready deadline */
+	int killed;           /* SIGKILL after the shutdown time ran out */
+	int stop_sig;         /* the stop signal sent by a stop op, 0 none */
+	int64_t restart_at;   /* a delayed restart is due then; 0 none */
+	int backoff_ms;       /* the next restart delay */
+	int start_fails;      /* failed starts in a row (start_retries) */
+	int64_t last_cpu_ms;  /* CPU time of the run that just ended */
 	int64_t started_ms;
 	int64_t deadline_ms; /* ready, startsecs or kill deadline; 0 none */
 	unsigned restarts;
@@ -60,8 +61,7 @@ struct sup_child {
 	tp_log_capture *cap[2];      /* spec.capture: stdout, stderr readers */
 	struct tp__filecap *fcap[2]; /* rotated log files: stdout, stderr */
 	tp_process *proc;            /* spec.target: the running process */
-	int proc_wait; /* its pidfd fired; waiting on its sentinel for the
-	                  exit report (forkserver children) */
+	int proc_wait; /* no pidfd: watching its sentinel instead */
 };
 
 enum sup_op_kind { SUP_OP_START, SUP_OP_STOP };
@@ -104,6 +104,8 @@ void tp__root_sup_fini(void);
 
 /* sup_spawn.c */
 int tp__sup_spawn(struct sup_child *c);
+/* c's child in the process layer: its tp_process's, or c->kid. */
+struct tp__child *tp__sup_kid(struct sup_child *c);
 void tp__sup_signal(struct sup_child *c, int sig);
 /* Reaps c if it exited; returns 1 and the exit code (-N for signal N). */
 int tp__sup_reap(struct sup_child *c, int *code);
@@ -116,7 +118,7 @@ int tp__sup_target_ok(const tp_child_spec *spec);
 int tp__sup_spawn_target(struct sup_child *c);
 /* As tp__sup_reap for a target child. */
 int tp__sup_reap_target(struct sup_child *c, int *code);
-/* The fd the loop watches for c's exit: its pidfd, then its sentinel. */
+/* The fd the loop watches for c's exit: its pidfd (else its sentinel). */
 int tp__sup_watch_fd(const struct sup_child *c);
 
 /* sup_loop.c */
