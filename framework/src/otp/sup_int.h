@@ -40,16 +40,17 @@ struct sup_child {
 	tp_sup *owner;
 	tp_sup *sub; /* nested supervisor, or NULL */
 	tp_child_state state;
-	pid_t pid;            /* the running child, 0 none */
-	struct tp__child kid; /* a command line's child (proc/'s child API) */
-	int notify_fd;        /* read end while waiting for tp_ready */
-	int timed_out;        /* killed for missing the ready deadline */
-	int killed;           /* SIGKILL after the shutdown time ran out */
-	int stop_sig;         /* the stop signal sent by a stop op, 0 none */
-	int64_t restart_at;   /* a delayed restart is due then; 0 none */
-	int backoff_ms;       /* the next restart delay */
-	int start_fails;      /* failed starts in a row (start_retries) */
-	int64_t last_cpu_ms;  /* CPU time of the run that just ended */
+	pid_t pid;
+	/* A command line's child in proc/ (a target's is its tp_process's). */
+	struct tp__child kid;
+	int notify_fd;       /* read end while waiting for tp_ready */
+	int timed_out;       /* killed for missing the ready deadline */
+	int killed;          /* SIGKILL after the shutdown time ran out */
+	int stop_sig;        /* the stop signal sent by a stop op, 0 none */
+	int64_t restart_at;  /* a delayed restart is due then; 0 none */
+	int backoff_ms;      /* the next restart delay */
+	int start_fails;     /* failed starts in a row (start_retries) */
+	int64_t last_cpu_ms; /* CPU time of the run that just ended */
 	int64_t started_ms;
 	int64_t deadline_ms; /* ready, startsecs or kill deadline; 0 none */
 	unsigned restarts;
