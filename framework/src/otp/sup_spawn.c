@@ -2,7 +2,7 @@
  * sup_spawn.c - the supervisor's command-line children: what a child spec
  * asks of a start (its log files or captured output, environment,
  * readiness pipe, user, umask, directory), handed to the process layer's
- * exec kind of child (proc/exec.c: vfork + exec, in its own process
+ * exec kind of child (proc/launch.c: vfork + exec, in its own process
  * group); signalling and reaping through the same child API (proc/
  * watch.c), which publishes the exit event monitors receive. tp_ready()
  * is the child's side of readiness.

@@ -88,7 +88,8 @@ int tp__exec_resolve(const char *prog, char *out, size_t len);
  * chdir failure is its errno, and no child is left.
  */
 int tp__child_exec(struct tp__child *k, const struct tp__exec *x);
-/* The fd that becomes readable when k exits (its pidfd), or -1. */
+/* The fd that becomes readable when k exits (its pidfd; readable from
+ * then on, also once reaped, until tp__child_close), or -1. */
 int tp__child_watch_fd(const struct tp__child *k);
 /* Sends sig to k (to: TP_SIG_CHILD, TP_SIG_GROUP or both). A child that
  * is gone is not an error. */

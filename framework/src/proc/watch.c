@@ -44,7 +44,7 @@ void tp__child_adopt(struct tp__child *k, pid_t pid)
 
 int tp__child_watch_fd(const struct tp__child *k)
 {
-	return k->pid > 0 ? k->pidfd : -1;
+	return k->pidfd; /* stays readable after the reap, until closed */
 }
 
 int tp__child_signal(struct tp__child *k, int sig, int to)
