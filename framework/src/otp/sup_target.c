@@ -39,8 +39,10 @@ int tp__sup_spawn_target(struct sup_child *c)
 	    .name = c->spec.id, .method = c->spec.method, .new_group = 1};
 	tp_process *p = NULL;
 	int rv = tp_process_new(&p, c->spec.target, c->spec.args, &o);
-	if (rv == TP_OK)
+	if (rv == TP_OK) {
+		p->owned = 1; /* this tree's: not a monitored child too */
 		rv = tp_process_start(p);
+	}
 	if (rv != TP_OK) {
 		tp_process_free(p);
 		return rv;
@@ -61,6 +63,8 @@ int tp__sup_watch_fd(const struct sup_child *c)
 {
 	if (c->proc != NULL && c->proc_wait)
 		return tp_process_sentinel(c->proc);
+	if (c->mon_m != NULL)
+		return tp_monitor_fd(c->mon_m);
 	return c->pidfd;
 }
 

@@ -55,6 +55,8 @@ struct tp_process {
 	int have_result, result_taken;
 	int detached; /* freed by the user while running: runtime owns it */
 	int desync;   /* the channel lost its framing: drain only */
+	int owned;    /* a supervisor's own child (otp/sup_target.c): not
+	                 reported to the watcher below */
 	struct tp_ctlbuf rb;
 	struct tp_process *next;
 };
@@ -147,5 +149,16 @@ void tp__exit_log_close(void);
  * locked: fn must not start or free processes; it may read name, pid,
  * target, state). For the control socket's status (ctl_status.c). */
 void tp__process_each(void (*fn)(void *arg, const tp_process *p), void *arg);
+
+/* The watcher of the Processes this process starts: the root supervisor
+ * (otp/sup_mon.c) hangs each one in its tree. started is called after a
+ * tp_process_start succeeded, released when the user frees or closes the
+ * object; both from the user's thread, without this module's lock held,
+ * and never for owned processes. NULL: none. */
+struct tp__proc_watch {
+	void (*started)(tp_process *p);
+	void (*released)(tp_process *p);
+};
+void tp__process_watch(const struct tp__proc_watch *w);
 
 #endif
