@@ -65,9 +65,9 @@ struct sup_child {
 	/* A monitored child (sup_mon.c): a user's tp_process hung in the
 	 * root's tree; the user owns, joins and reaps it, the tree watches. */
 	int mon;
-	const void *mon_key;        /* the tp_process */
-	char mon_target[64];        /* its target's name */
-	tp_monitor *mon_m;          /* waiting for its exit event, or NULL */
+	const void *mon_key; /* the tp_process */
+	char mon_target[64]; /* its target's name */
+	tp_monitor *mon_m;   /* waiting for its exit event, or NULL */
 };
 
 enum sup_op_kind { SUP_OP_START, SUP_OP_STOP };
@@ -133,6 +133,10 @@ int tp__sup_mon_reap(struct sup_child *c, int *code);
 /* Takes in the exits of root's monitored children that the loop has not
  * seen yet (root mutex held): a snapshot after tp_process_join is current. */
 void tp__sup_mon_refresh(tp_sup *root);
+/* 1 when s's child id is a monitored Process. What the child runs (a
+ * Process's or target child's target, a command line's argv) goes in
+ * command (len bytes; may be NULL). Takes the root's mutex. */
+int tp__sup_is_process(tp_sup *s, const char *id, char *command, size_t len);
 /* The tree stops: a monitored child is left to its user, not stopped. */
 void tp__sup_mon_forget(struct sup_child *c);
 /* sup_root.c: the root of this process if it exists (root_mu held

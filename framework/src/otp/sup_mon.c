@@ -199,3 +199,37 @@ void tp__sup_mon_forget(struct sup_child *c)
 	c->pid = 0;
 	c->state = TP_CHILD_STOPPED;
 }
+
+/* What c runs: a monitored or target child's target, else its argv. */
+static void command_of(const struct sup_child *c, char *buf, size_t len)
+{
+	const char *t = c->spec.target ? tp__target_name(c->spec.target) : NULL;
+	size_t at = 0;
+	buf[0] = '\0';
+	if (c->mon || t != NULL) {
+		snprintf(buf, len, "%s", c->mon ? c->mon_target : t);
+		return;
+	}
+	for (int i = 0; c->spec.argv != NULL && c->spec.argv[i] && at < len;
+	     i++) {
+		int n = snprintf(buf + at, len - at, "%s%s", i ? " " : "",
+		                 c->spec.argv[i]);
+		if (n < 0)
+			break;
+		at += (size_t)n;
+	}
+}
+
+int tp__sup_is_process(tp_sup *s, const char *id, char *command, size_t len)
+{
+	pthread_mutex_lock(&s->root->mu);
+	struct sup_child *c = tp__sup_find(s, id);
+	int mon = c != NULL && c->mon;
+	if (command != NULL && len > 0) {
+		command[0] = '\0';
+		if (c != NULL)
+			command_of(c, command, len);
+	}
+	pthread_mutex_unlock(&s->root->mu);
+	return mon;
+}
