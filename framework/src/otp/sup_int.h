@@ -122,6 +122,11 @@ int tp__sup_target_ok(const tp_child_spec *spec);
 int tp__sup_spawn_target(struct sup_child *c);
 /* As tp__sup_reap for a target child. */
 int tp__sup_reap_target(struct sup_child *c, int *code);
+/* TP_READY_NOTIFY: the fd that carries a starting target child's ready
+ * frame (its control channel), else -1; tp__sup_target_ready reads it and
+ * returns 1 once the child called tp_ready(). */
+int tp__sup_ready_fd(const struct sup_child *c);
+int tp__sup_target_ready(struct sup_child *c);
 /* The fd the loop watches for c's exit: its pidfd, then its sentinel. */
 int tp__sup_watch_fd(const struct sup_child *c);
 

@@ -38,6 +38,7 @@
 #include "clock.h"
 #include "log_int.h"
 #include "runtime_int.h"
+#include "process_int.h"
 #include "sup_int.h"
 #include "troupe/error.h"
 
@@ -456,6 +457,11 @@ int tp_ready(void)
 {
 	static int done;
 	const char *v = getenv(NOTIFY_ENV);
+	if (v == NULL && !done) {
+		/* A target child: a frame on its control channel. */
+		int rv = tp__process_ready_send();
+		return rv == TP_ENOENT ? TP_OK : rv;
+	}
 	if (done || v == NULL)
 		return TP_OK;
 	int fd = atoi(v);

@@ -27,8 +27,7 @@
 int tp__sup_target_ok(const tp_child_spec *spec)
 {
 	if (spec->argv != NULL || spec->capture ||
-	    spec->ready == TP_READY_NOTIFY || spec->method < TP_START_DEFAULT ||
-	    spec->method > TP_START_FORK)
+	    spec->method < TP_START_DEFAULT || spec->method > TP_START_FORK)
 		return TP_EINVAL;
 	return tp__target_name(spec->target) != NULL ? TP_OK : TP_ENOTREG;
 }
@@ -57,6 +56,19 @@ int tp__sup_spawn_target(struct sup_child *c)
 		c->proc_wait = 1;
 	c->started_ms = tp__now_ms();
 	return TP_OK;
+}
+
+int tp__sup_ready_fd(const struct sup_child *c)
+{
+	if (c->proc == NULL || c->proc_wait || c->state != TP_CHILD_STARTING ||
+	    c->spec.ready != TP_READY_NOTIFY || c->proc->state != PROC_RUNNING)
+		return -1;
+	return tp_process_sentinel(c->proc);
+}
+
+int tp__sup_target_ready(struct sup_child *c)
+{
+	return tp__process_ready(c->proc);
 }
 
 int tp__sup_watch_fd(const struct sup_child *c)

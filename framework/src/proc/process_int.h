@@ -55,6 +55,7 @@ struct tp_process {
 	int have_result, result_taken;
 	int detached; /* freed by the user while running: runtime owns it */
 	int desync;   /* the channel lost its framing: drain only */
+	int ready;    /* the child sent a ready frame (tp_ready) */
 	int owned;    /* a supervisor's own child (otp/sup_target.c): not
 	                 reported to the watcher below */
 	struct tp_ctlbuf rb;
@@ -128,6 +129,12 @@ void tp__finish_children(void);
  * handles its frames. TP_OK once the child exited (reaped, event
  * published, crash report printed), TP_ETIMEDOUT while it runs (reap.c). */
 int tp__process_pump(tp_process *p, int timeout_ms);
+
+/* In a Process child: sends the ready frame on its control channel, once
+ * (tp_ready). TP_ENOENT when this process is no Process child. */
+int tp__process_ready_send(void);
+/* Reads what p's channel holds; 1 once its child sent the ready frame. */
+int tp__process_ready(tp_process *p);
 
 /* 1 unless fd is the sentinel of a child that still runs (process.c). */
 int tp__sentinel_ready(int fd);
