@@ -102,12 +102,16 @@ static void on_started(tp_process *p)
 			struct sup_child *c = mon_new(root, p);
 			if (c != NULL && tp__sup_push(root, c) != TP_OK)
 				tp__sup_child_free(c);
-			tp__sup_wake(root);
+			/* The loop is not woken (a context switch per start):
+			 * it watches the pid from its next round, a stop op
+			 * wakes it, and a snapshot takes in exits itself. */
 		}
 		pthread_mutex_unlock(&root->mu);
 	}
 	tp__root_sup_unpeek();
 }
+
+static unsigned released; /* under the root's mutex */
 
 static void on_released(tp_process *p)
 {
@@ -124,17 +128,66 @@ static void on_released(tp_process *p)
 			if (c->pid == 0 && c->state == TP_CHILD_STOPPED)
 				c->deleted = 1;
 		}
-		tp__sup_wake(root);
+		if (++released % 32 == 0)
+			tp__sup_wake(root); /* the loop frees deleted ones */
 		pthread_mutex_unlock(&root->mu);
 	}
 	tp__root_sup_unpeek();
 }
 
-static const struct tp__proc_watch watch = {on_started, on_released};
+/* Exit codes the process layer learnt (it may hold its lock: only this
+ * leaf lock is taken), so the loop finds the code of a child its user
+ * reaped already without reading the exit log. */
+#define RING 64
+static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	pid_t pid;
+	int code;
+} ring[RING];
+static unsigned ring_next;
+
+static void on_exited(pid_t pid, int code)
+{
+	pthread_mutex_lock(&ring_mu);
+	ring[ring_next % RING].pid = pid;
+	ring[ring_next % RING].code = code;
+	ring_next++;
+	pthread_mutex_unlock(&ring_mu);
+}
+
+static int ring_find(pid_t pid, int *code)
+{
+	int found = 0;
+	pthread_mutex_lock(&ring_mu);
+	for (unsigned k = 1; k <= RING && k <= ring_next && !found; k++) {
+		unsigned i = (ring_next - k) % RING;
+		if (ring[i].pid == pid) {
+			*code = ring[i].code;
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&ring_mu);
+	return found;
+}
+
+static void ring_reset_in_child(void)
+{
+	pthread_mutex_init(&ring_mu, NULL);
+	ring_next = 0;
+}
+
+static const struct tp__proc_watch watch = {on_started, on_released, on_exited};
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void mon_once(void)
+{
+	pthread_atfork(NULL, NULL, ring_reset_in_child);
+	tp__process_watch(&watch);
+}
 
 void tp__sup_mon_init(void)
 {
-	tp__process_watch(&watch);
+	pthread_once(&once, mon_once);
 }
 
 static int from_monitor(struct sup_child *c, int *code)
@@ -158,6 +211,12 @@ int tp__sup_mon_reap(struct sup_child *c, int *code)
 	        0 &&
 	    si.si_pid == c->pid) {
 		*code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
+		return 1;
+	}
+	if (ring_find(c->pid, code))
+		return 1; /* its user reaped it a moment ago */
+	if (c->mon_key == NULL) {
+		*code = -SIGKILL; /* freed by its user: forgotten at once */
 		return 1;
 	}
 	if (tp_monitor_new(&c->mon_m, c->pid) != TP_OK) {

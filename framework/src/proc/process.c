@@ -94,6 +94,15 @@ static void watch_released(tp_process *p)
 		w->released(p);
 }
 
+void tp__process_watch_exited(const tp_process *p, int st)
+{
+	const struct tp__proc_watch *w =
+	    __atomic_load_n(&watch, __ATOMIC_ACQUIRE);
+	if (w != NULL && !p->owned)
+		w->exited(p->pid,
+		          WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st));
+}
+
 /* ---- runtime hooks ---- */
 
 int tp__process_init(const tp_init_opts *opts)

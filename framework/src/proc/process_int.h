@@ -161,11 +161,17 @@ void tp__process_each(void (*fn)(void *arg, const tp_process *p), void *arg);
  * (otp/sup_mon.c) hangs each one in its tree. started is called after a
  * tp_process_start succeeded, released when the user frees or closes the
  * object; both from the user's thread, without this module's lock held,
- * and never for owned processes. NULL: none. */
+ * and never for owned processes. exited(pid, code) as soon as this
+ * process learns a child's exit code (before it reaps a direct child),
+ * possibly with this module's lock held: it must take no lock but its
+ * own. NULL: none. */
 struct tp__proc_watch {
 	void (*started)(tp_process *p);
 	void (*released)(tp_process *p);
+	void (*exited)(pid_t pid, int code);
 };
 void tp__process_watch(const struct tp__proc_watch *w);
+/* Tells the watcher that p's child ended with wait status st. */
+void tp__process_watch_exited(const tp_process *p, int st);
 
 #endif

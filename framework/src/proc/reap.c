@@ -111,6 +111,7 @@ static int reap_direct(tp_process *p, int timeout_ms, int *st)
 		on_exit_event(p, env->exit);
 	tp__envelope_free(env);
 	free(buf);
+	tp__process_watch_exited(p, *st); /* before the pid is gone */
 	while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	p->status = *st;
@@ -167,6 +168,8 @@ static int finish_exit(tp_process *p, int timeout_ms)
 		p->status = SIGKILL;
 		p->have_status = 1;
 	}
+	if (!p->direct)
+		tp__process_watch_exited(p, p->status);
 	if (p->report != NULL) /* through the logging actor, if any */
 		tp__log_crash_report(p->name, p->pid, p->report);
 	/* The fd stays open (at end of file: always readable) until
