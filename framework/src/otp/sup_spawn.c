@@ -28,6 +28,7 @@
 #include "process_int.h"
 #include "log_int.h"
 #include "runtime_int.h"
+#include "process_int.h"
 #include "sup_int.h"
 #include "troupe/error.h"
 
@@ -260,6 +261,8 @@ int tp__sup_spawn(struct sup_child *c)
 	                       .err = {-1, -1}};
 	struct tp__exec x;
 	int notify[2] = {-1, -1}, rv;
+	if (c->mon)
+		return TP_ESTATE; /* a user's Process: never started here */
 	if (c->spec.target != NULL)
 		return tp__sup_spawn_target(c);
 	if ((rv = tp__exec_resolve(c->spec.argv[0], p.path, sizeof(p.path))) !=
@@ -321,6 +324,8 @@ int tp__sup_reap(struct sup_child *c, int *code)
 	struct tp__exit ev;
 	if (c->proc != NULL)
 		return tp__sup_reap_target(c, code);
+	if (c->mon)
+		return tp__sup_mon_reap(c, code);
 	if (tp__child_reap(&c->kid, c->spec.id, 0, &ev) != TP_OK)
 		return 0; /* still running */
 	c->last_cpu_ms = c->kid.cpu_ms;
@@ -346,6 +351,11 @@ int tp_ready(void)
 {
 	static int done;
 	const char *v = getenv(NOTIFY_ENV);
+	if (v == NULL && !done) {
+		/* A target child: a frame on its control channel. */
+		int rv = tp__process_ready_send();
+		return rv == TP_ENOENT ? TP_OK : rv;
+	}
 	if (done || v == NULL)
 		return TP_OK;
 	int fd = atoi(v);

@@ -32,6 +32,10 @@ struct tp__child {
 	int reap_group;     /* 1: SIGKILL its process group at reap */
 	int64_t started_ms; /* when it was started (tp__now_ms) */
 	int64_t cpu_ms;     /* user + system CPU, once reaped */
+	/* Called by tp__child_reap with the wait status once the exit event
+	 * is published and before the pid is gone; NULL: none. */
+	void (*exited)(void *arg, int status);
+	void *exited_arg;
 };
 
 /* Its exit event. */
@@ -100,9 +104,9 @@ int tp__child_wait(struct tp__child *k, int timeout_ms);
 /*
  * Waits up to timeout_ms for k to exit, then (with reap_group) kills what
  * is left of its group while its zombie holds the group id, publishes the
- * exit event under name (NULL: publishes none), and reaps it with its CPU
- * time. TP_OK with *ev filled (free ev->report), or TP_ETIMEDOUT. A child
- * someone else reaped reads as killed by SIGKILL.
+ * exit event under name (NULL: publishes none), calls k->exited, and reaps
+ * it with its CPU time. TP_OK with *ev filled (free ev->report), or
+ * TP_ETIMEDOUT. A child someone else reaped reads as killed by SIGKILL.
  */
 int tp__child_reap(struct tp__child *k, const char *name, int timeout_ms,
                    struct tp__exit *ev);
@@ -110,7 +114,7 @@ int tp__child_reap(struct tp__child *k, const char *name, int timeout_ms,
  * child and group; reaps it as tp__child_reap. */
 int tp__child_stop(struct tp__child *k, int sig, int to, int timeout_ms,
                    const char *name, struct tp__exit *ev);
-/* Closes k's pidfd; k holds no child after. */
+/* Closes k's pidfd; k holds no child after (its exited hook stays). */
 void tp__child_close(struct tp__child *k);
 
 /* Watching a pid that may not be our child (a monitor, the actor loop):

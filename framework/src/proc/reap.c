@@ -52,6 +52,9 @@ static void on_frame(tp_process *p, Troupe__Envelope *env)
 	case TROUPE__ENVELOPE__BODY_EXIT:
 		on_exit_event(p, env->exit);
 		break;
+	case TROUPE__ENVELOPE__BODY_PROCESS_READY:
+		p->ready = 1;
+		break;
 	default:
 		break; /* unknown frames are ignored */
 	}
@@ -123,6 +126,8 @@ static int finish_exit(tp_process *p, int timeout_ms)
 		p->status = SIGKILL;
 		p->have_status = 1;
 	}
+	if (!p->direct)
+		tp__process_watch_exited(p, p->status);
 	if (p->report != NULL) /* through the logging actor, if any */
 		tp__log_crash_report(p->name, p->pid, p->report);
 	/* The fd stays open (at end of file: always readable) until
@@ -130,6 +135,13 @@ static int finish_exit(tp_process *p, int timeout_ms)
 	tp__ctlbuf_free(&p->rb);
 	p->state = PROC_EXITED;
 	return TP_OK;
+}
+
+int tp__process_ready(tp_process *p)
+{
+	if (p->state == PROC_RUNNING && !p->ready)
+		tp__process_pump(p, 0);
+	return p->ready;
 }
 
 /*

@@ -132,6 +132,8 @@ int tp__child_reap(struct tp__child *k, const char *name, int timeout_ms,
 		kill(-k->pid, SIGKILL);
 	if (name != NULL)
 		tp__exit_publish(k->pid, name, st, &ev->report);
+	if (k->exited != NULL)
+		k->exited(k->exited_arg, st);
 	struct rusage ru;
 	memset(&ru, 0, sizeof(ru));
 	while (wait4(k->pid, NULL, 0, &ru) < 0 && errno == EINTR)
