@@ -83,8 +83,9 @@ static void set_str(char **field, const char *v)
 
 static void add_process(void *arg, const tp_process *p)
 {
-	if (strcmp(p->target, "tp__pool_worker") == 0)
-		return; /* listed under its pool */
+	if (strcmp(p->target, "tp__pool_worker") == 0 ||
+	    strcmp(p->target, "tp__svc_log_actor") == 0)
+		return; /* listed under its pool, as "logging" */
 	int mgr = strcmp(p->target, "tp__mgr_main") == 0;
 	Troupe__SupChild *c =
 	    node(arg, p->name, "", mgr ? "manager" : "process");
@@ -131,10 +132,11 @@ static void add_log_actor(void *arg, tp_log_actor *a)
 	Troupe__SupChild *c = node(arg, "logging", "", "logging");
 	if (c == NULL)
 		return;
-	c->pid = getpid();
+	c->pid = tp_log_actor_pid(a);
 	if (tp_log_actor_stats_get(a, &st) == TP_OK) {
 		c->msgs_in = (int64_t)st.records;
 		c->msgs_out = (int64_t)st.lost;
+		c->restarts = (uint32_t)st.restarts;
 	}
 	if (!tp_log_actor_alive(a))
 		set_str(&c->state, "stopped");

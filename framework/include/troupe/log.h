@@ -281,6 +281,10 @@ int tp_log_actor_error(const tp_log_actor *a);
  * the actor is not running, for poll() or tp_wait(). */
 int tp_log_actor_sentinel(const tp_log_actor *a);
 
+/* tp_log_actor_pid returns the pid of the process the actor runs in, 0
+ * while none runs (stopped, or dead and not yet restarted). */
+pid_t tp_log_actor_pid(const tp_log_actor *a);
+
 /* tp_log_actor_address returns the actor's address (owned by a). */
 const char *tp_log_actor_address(const tp_log_actor *a);
 
@@ -292,6 +296,7 @@ typedef struct tp_log_actor_stats {
 	uint64_t rotations;   /* file rotations done */
 	uint64_t connections; /* senders connected so far */
 	int file_error;       /* why the file is not written, 0 if it is */
+	uint64_t restarts;    /* times its supervisor restarted it */
 } tp_log_actor_stats;
 
 /* tp_log_actor_stats copies the actor's counters. Errors: TP_EINVAL. */
