@@ -145,7 +145,9 @@ static void actor_release(tp_log_actor *a)
 {
 	if (a->st != NULL) {
 		munmap(a->st, sizeof(*a->st));
-		unlink(a->state_path);
+		/* the file is its owner's: a forked child leaves it be */
+		if (a->owner == 0 || a->owner == getpid())
+			unlink(a->state_path);
 	}
 	if (a->watch >= 0)
 		close(a->watch);
