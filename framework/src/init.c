@@ -65,14 +65,14 @@ int tp_fini(void)
 {
 	if (!tp__rt.initialised)
 		return TP_ENOTINIT;
+	tp__ctl_status_stop(); /* first: it acts on the root's tree */
 	/* This process's records reach the logging actor while it runs. */
 	tp__log_flush_bounded(TP_LOG_EXIT_MS, 1);
-	/* First: its children use every module. They stop in reverse start
-	 * order, so a logging actor started before them writes their last
-	 * records; then this process writes directly. */
+	/* Then the root's children, which use every module. They stop in
+	 * reverse start order, so a logging actor started before them writes
+	 * their last records; then this process writes directly. */
 	tp__root_sup_fini();
 	tp__log_actors_unhost();
-	tp__ctl_status_stop();
 	tp__pool_fini();
 	tp__process_fini();
 	tp__log_fini();
