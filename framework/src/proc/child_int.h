@@ -14,8 +14,8 @@
  * Users: tp_process (process.c, reap.c), the supervisor's command-line and
  * target children (otp/sup_spawn.c, otp/sup_target.c), the actor loop's
  * watched pids (otp/actor.c). Nothing else in the library forks, spawns,
- * execs, opens a pidfd or waits for a process (checked by the ctest
- * layer_forks).
+ * execs, signals through a pidfd or waits for a process, and only
+ * rt/pidwatch.c opens a pidfd (checked by the ctest layer_forks).
  */
 #ifndef TP_CHILD_INT_H
 #define TP_CHILD_INT_H
@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "pidwatch.h"
 #include "troupe/process.h"
 
 /* A child of this process. */
@@ -118,8 +119,7 @@ int tp__child_stop(struct tp__child *k, int sig, int to, int timeout_ms,
 void tp__child_close(struct tp__child *k);
 
 /* Watching a pid that may not be our child (a monitor, the actor loop):
- * a pidfd, or an error (TP_ENOENT: no such process). */
-int tp__pid_watch(pid_t pid, int *fd);
+ * tp__pid_watch (rt/pidwatch.h) gives its pidfd. */
 /* 1 and *code (exit code, -N for signal N) when pid is our child and has
  * exited, left unreaped for its owner; else 0. */
 int tp__pid_peek(pid_t pid, int *code);

@@ -8,7 +8,8 @@
  * can be killed without hitting a stranger), the exit event is published
  * (monitor.c: the crash report the child left becomes its report), then
  * wait4 reaps it with its CPU time. Publish before reap, so that a monitor
- * that finds the pid gone always finds its event.
+ * that finds the pid gone always finds its event. The pidfd itself comes
+ * from rt/pidwatch.c (log/ below this layer watches pids too).
  */
 #include <errno.h>
 #include <poll.h>
@@ -37,7 +38,8 @@ void tp__child_adopt(struct tp__child *k, pid_t pid)
 	if (k->pidfd >= 0)
 		close(k->pidfd);
 	k->pid = pid;
-	k->pidfd = pidfd_open(pid, 0);
+	if (tp__pid_watch(pid, &k->pidfd) != TP_OK)
+		k->pidfd = -1;
 	k->started_ms = tp__now_ms();
 	k->cpu_ms = 0;
 }
@@ -162,14 +164,6 @@ void tp__child_close(struct tp__child *k)
 		close(k->pidfd);
 	k->pidfd = -1;
 	k->pid = 0;
-}
-
-int tp__pid_watch(pid_t pid, int *fd)
-{
-	if (pid <= 0)
-		return TP_EINVAL;
-	*fd = pidfd_open(pid, 0);
-	return *fd >= 0 ? TP_OK : tp_err_errno(errno);
 }
 
 void tp__pid_reap(pid_t pid)
