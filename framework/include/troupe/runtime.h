@@ -39,6 +39,17 @@ typedef struct tp_init_opts {
 	/* Directory under which the run's private directory is made. NULL:
 	 * $XDG_RUNTIME_DIR/troupe, else /tmp/troupe-<uid>. */
 	const char *runtime_base;
+	/* 1: the program runs under mpirun or srun (docs/cluster.md). MPI is
+	 * set up once the fork server exists; rank 0 returns and runs the
+	 * program, whose TP_POOL_MPI pools run their tasks on the other
+	 * ranks; every other rank becomes a node agent (a local pool of
+	 * mpi_workers processes running those tasks) and never returns: it
+	 * exits when rank 0 finishes. TP_ENOTSUP when troupe was built
+	 * without MPI. */
+	int mpi;
+	int mpi_workers;      /* each agent's pool; 0: tp_cpu_count() */
+	int mpi_heartbeat_ms; /* 0: 1000; a rank silent for 10 beats ends the
+	                         job (docs/cluster.md) */
 } tp_init_opts;
 
 /*
