@@ -3,7 +3,9 @@
  *  pool_map            Pool(P).map(f, items) throughput through tp_pool_map,
  *                      items/s (--payload int|str|bytes1k|double as the
  *                      anchor; --payload map_int: the explicit integer API
- *                      tp_pool_map_int; --chunksize 1: pool_map_chunksize1)
+ *                      tp_pool_map_int; --chunksize 1: pool_map_chunksize1;
+ *                      --backend mpi under mpirun: the agents' workers,
+ *                      --procs per agent, docs/cluster.md)
  *  pool_apply_async    N x apply_async(square, (i,)) then get() each, tasks/s
  *  pool_killed_worker  4 x apply_async(sleep 1 s) on Pool(2), SIGKILL one
  *                      worker after 0.5 s: how many results never arrive
@@ -211,6 +213,9 @@ int bench_pool_map(int argc, char **argv)
 	const char *pl = bench_opt_str(argc, argv, "payload", "int");
 	long cs = bench_opt_long(argc, argv, "chunksize", 0);
 	long procs = bench_opt_long(argc, argv, "procs", 2);
+	const char *backend = bench_opt_str(argc, argv, "backend", "local");
+	int mpi = strcmp(backend, "mpi") == 0;
+	tp_pool_opts po = {0};
 	enum map_payload k = P_INT;
 	tp_pool *pool;
 	double dt = 0;
@@ -220,14 +225,20 @@ int bench_pool_map(int argc, char **argv)
 	long n = k > P_MAPINT ? 0
 	                      : bench_opt_long(argc, argv, "n",
 	                                       cs == 1 ? 100000 : def_n[k]);
-	if (k > P_MAPINT || n < 1 || procs < 1 || cs < 0) {
+	if (k > P_MAPINT || n < 1 || procs < 1 || cs < 0 ||
+	    (!mpi && strcmp(backend, "local") != 0)) {
 		fprintf(stderr, "pool_map: --payload int|str|bytes1k|double|"
 		                "map_int, --n >= 1, --procs >= 1, "
-		                "--chunksize >= 0\n");
+		                "--chunksize >= 0, --backend local|mpi\n");
 		return 2;
 	}
-	if (tp_pool_new(&pool, (int)procs, NULL, NULL, 0) != TP_OK)
+	/* mpi: every agent's workers (--procs each, set at tp_init) */
+	po.processes = mpi ? 0 : (int)procs;
+	po.backend = mpi ? TP_POOL_MPI : TP_POOL_LOCAL;
+	if (tp_pool_new_opts(&pool, &po) != TP_OK)
 		return 1;
+	if (mpi)
+		procs = tp_cluster_workers();
 	warm_up(pool, (int)procs);
 	rv = k == P_MAPINT ? map_int_api(pool, n, cs, &dt)
 	                   : map_general(pool, k, n, cs, &dt);
@@ -240,10 +251,10 @@ int bench_pool_map(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	fprintf(stderr,
-	        "n=%ld payload=%s chunksize=%s procs=%ld time=%.3fs "
-	        "parent_maxrss=%ldKiB\n",
+	        "n=%ld payload=%s chunksize=%s procs=%ld backend=%s "
+	        "time=%.3fs parent_maxrss=%ldKiB\n",
 	        n, pl, cs ? bench_opt_str(argc, argv, "chunksize", "") : "None",
-	        procs, dt, ru.ru_maxrss);
+	        procs, backend, dt, ru.ru_maxrss);
 	char name[64] = "pool_map";
 	if (cs != 0)
 		snprintf(name, sizeof(name), "pool_map_chunksize%ld", cs);
@@ -253,6 +264,9 @@ int bench_pool_map(int argc, char **argv)
 	else if (k != P_INT)
 		snprintf(name + strlen(name), sizeof(name) - strlen(name),
 		         "_%s", pl);
+	if (mpi)
+		snprintf(name + strlen(name), sizeof(name) - strlen(name),
+		         "_mpi");
 	printf("%s %.0f items/s\n", name, (double)n / dt);
 	return 0;
 }

@@ -66,10 +66,15 @@ int tp_init(const tp_init_opts *opts)
 		atexit_done = 1;
 #ifdef TP_HAVE_MPI
 	/* Last: MPI after the fork server; ranks but 0 never return. */
+	int agent_done = 0;
 	if (opts != NULL && opts->mpi &&
-	    (rv = tp__cluster_init(opts)) != TP_OK) {
+	    (rv = tp__cluster_init(opts, &agent_done)) != TP_OK) {
 		tp_fini();
 		return rv;
+	}
+	if (agent_done) { /* a node agent whose job ended: never returns */
+		tp_fini();
+		exit(0);
 	}
 #endif
 	return TP_OK;

@@ -122,7 +122,7 @@ static int layout(int workers)
 	return TP_OK;
 }
 
-int tp__cluster_init(const tp_init_opts *opts)
+int tp__cluster_init(const tp_init_opts *opts, int *agent_done)
 {
 	int provided = 0, workers;
 	if (opts->mpi_workers < 0 || opts->mpi_heartbeat_ms < 0)
@@ -138,8 +138,12 @@ int tp__cluster_init(const tp_init_opts *opts)
 	tp__cl.hb_ms = opts->mpi_heartbeat_ms ? opts->mpi_heartbeat_ms : 1000;
 	workers = opts->mpi_workers ? opts->mpi_workers : tp_cpu_count();
 	layout(workers < 1 ? 1 : workers);
-	if (tp__cl.rank != 0)
+	*agent_done = 0;
+	if (tp__cl.rank != 0) {
 		tp__cluster_agent(workers < 1 ? 1 : workers);
+		*agent_done = 1;
+		return TP_OK;
+	}
 	int rv = tp__cl_bridge_start();
 	if (rv != TP_OK)
 		tp__cl_abort(1, "the bridge did not start: %s",

@@ -316,6 +316,5 @@ void tp__cluster_agent(int workers)
 		tp_pool_free(ag.pool);
 	}
 	tp__cl_flush(&ag.out);
-	tp_fini(); /* MPI_Finalize too (tp__cluster_fini) */
-	exit(0);
+	close(ag.evfd);
 }

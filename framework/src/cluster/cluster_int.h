@@ -53,7 +53,10 @@ struct tp__cluster {
 extern struct tp__cluster tp__cl;
 
 /* cluster.c */
-int tp__cluster_init(const tp_init_opts *opts);
+/* Sets MPI up. On rank 0 it returns; on every other rank it runs the
+ * agent until rank 0 says Stop, then sets *agent_done: the caller (init.c)
+ * then finishes the runtime (tp_fini: MPI_Finalize too) and exits. */
+int tp__cluster_init(const tp_init_opts *opts, int *agent_done);
 void tp__cluster_fini(void);
 double tp__cl_now(void);
 /* Ends the whole job: says why on stderr, then MPI_Abort. */
@@ -70,8 +73,8 @@ void tp__cl_bridge_open(int32_t *cfg);
 /* The bridge's address for worker slot s. */
 int tp__cl_bridge_addr(int slot, char *buf, size_t len);
 
-/* cluster_agent.c (every other rank): never returns. */
-void tp__cluster_agent(int workers) __attribute__((noreturn));
+/* cluster_agent.c (every other rank): returns when rank 0 says Stop. */
+void tp__cluster_agent(int workers);
 
 /* cluster_proxy.c, cluster_run.c: pool targets. */
 int tp__cl_proxy(const tp_payload *args, tp_payload *result);
