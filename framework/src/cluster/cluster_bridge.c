@@ -30,7 +30,14 @@
 #include "runtime_int.h"
 #include "troupe/error.h"
 
-#define SEND_TIMEOUT_MS 2000
+/* Results a stand-in could not take yet (its socket full, or its slot
+ * between a dead stand-in and its replacement): kept in order, tried
+ * again each round, so the bridge never blocks on one slot. */
+struct pend {
+	nng_msg *m;
+	int gen;
+	struct pend *next;
+};
 
 static struct {
 	nng_socket *s;
@@ -42,8 +49,9 @@ static struct {
 	atomic_int gen;
 	pthread_mutex_t mu;
 	int32_t open_cfg[CL_OPEN_N];
-	int open_due; /* under mu: open_cfg is to be sent */
-	double *last; /* per rank: when it was last heard */
+	int open_due;           /* under mu: open_cfg is to be sent */
+	double *last;           /* per rank: when it was last heard */
+	struct pend **ph, **pt; /* per slot: results not yet delivered */
 	struct tp__cl_out out;
 } br = {.evfd = -1, .mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -122,10 +130,43 @@ static void from_agent(MPI_Message *mm, const MPI_Status *st)
 		return;
 	}
 	MPI_Mrecv(nng_msg_body(m), count, MPI_BYTE, mm, MPI_STATUS_IGNORE);
-	/* A late answer to a pool that is gone is dropped; so is one for a
-	 * stand-in that died (its tasks were settled by the pool). */
-	if (gen != atomic_load(&br.gen) || nng_sendmsg(br.s[slot], m, 0) != 0)
+	/* A late answer to a pool that is gone is dropped. */
+	if (gen != atomic_load(&br.gen)) {
 		nng_msg_free(m);
+		return;
+	}
+	struct pend *p = malloc(sizeof(*p));
+	if (p == NULL)
+		tp__cl_abort(1, "out of memory");
+	p->m = m;
+	p->gen = gen;
+	p->next = NULL;
+	if (br.pt[slot] != NULL)
+		br.pt[slot]->next = p;
+	else
+		br.ph[slot] = p;
+	br.pt[slot] = p;
+}
+
+/* Hands each slot's waiting results to its stand-in, in order, as far as
+ * it takes them; drops those of a pool that is gone. */
+static void deliver(void)
+{
+	int gen = atomic_load(&br.gen);
+	for (int s = 0; s < tp__cl.nslots; s++) {
+		struct pend *p;
+		while ((p = br.ph[s]) != NULL) {
+			if (p->gen == gen &&
+			    nng_sendmsg(br.s[s], p->m, NNG_FLAG_NONBLOCK) != 0)
+				break;
+			if (p->gen != gen)
+				nng_msg_free(p->m);
+			br.ph[s] = p->next;
+			if (br.ph[s] == NULL)
+				br.pt[s] = NULL;
+			free(p);
+		}
+	}
 }
 
 static int from_agents(void)
@@ -178,6 +219,7 @@ static void *bridge_loop(void *arg)
 				if (br.fds[s].revents & POLLIN)
 					busy += from_slot(s);
 		busy += from_agents();
+		deliver();
 		tp__cl_progress(&br.out);
 		heartbeat(&hb_sent);
 		tp__cl_backoff(&ts, &idle, busy);
@@ -199,7 +241,6 @@ static int slot_listen(int s)
 	nng_socket_set_size(br.s[s], NNG_OPT_RECVMAXSZ, 0);
 	nng_socket_set_int(br.s[s], NNG_OPT_RECVBUF, 256);
 	nng_socket_set_int(br.s[s], NNG_OPT_SENDBUF, 256);
-	nng_socket_set_ms(br.s[s], NNG_OPT_SENDTIMEO, SEND_TIMEOUT_MS);
 	if ((rv = nng_listen(br.s[s], addr, NULL, 0)) != 0 ||
 	    (rv = nng_socket_get_int(br.s[s], NNG_OPT_RECVFD, &fd)) != 0)
 		return tp_err_nng(rv);
@@ -215,7 +256,10 @@ int tp__cl_bridge_start(void)
 	br.s = calloc((size_t)n + 1, sizeof(*br.s));
 	br.fds = calloc((size_t)n + 1, sizeof(*br.fds));
 	br.last = calloc((size_t)tp__cl.size, sizeof(*br.last));
-	if (br.s == NULL || br.fds == NULL || br.last == NULL)
+	br.ph = calloc((size_t)n + 1, sizeof(*br.ph));
+	br.pt = calloc((size_t)n + 1, sizeof(*br.pt));
+	if (br.s == NULL || br.fds == NULL || br.last == NULL ||
+	    br.ph == NULL || br.pt == NULL)
 		return TP_ENOMEM;
 	for (int r = 0; r < tp__cl.size; r++)
 		br.last[r] = now;
@@ -244,15 +288,25 @@ void tp__cl_bridge_stop(void)
 		pthread_join(br.thr, NULL);
 		br.started = 0;
 	}
-	for (int s = 0; br.s != NULL && s < tp__cl.nslots; s++)
+	for (int s = 0; br.s != NULL && s < tp__cl.nslots; s++) {
 		if (br.fds[s].fd > 0)
 			nng_close(br.s[s]);
+		while (br.ph != NULL && br.ph[s] != NULL) {
+			struct pend *p = br.ph[s];
+			br.ph[s] = p->next;
+			nng_msg_free(p->m);
+			free(p);
+		}
+	}
 	if (br.evfd >= 0)
 		close(br.evfd);
 	br.evfd = -1;
 	free(br.s);
 	free(br.fds);
 	free(br.last);
+	free(br.ph);
+	free(br.pt);
+	br.ph = br.pt = NULL;
 	br.s = NULL;
 	br.fds = NULL;
 	br.last = NULL;
