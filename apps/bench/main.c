@@ -39,7 +39,7 @@ static const struct bench_workload workloads[] = {
      "Pool(P).map(f, N items) items/s through tp_pool_map (--payload "
      "int|str|bytes1k|double, --n, --procs, --chunksize; --payload "
      "map_int: tp_pool_map_int)",
-     "payload n# procs# chunksize# backend", bench_pool_map},
+     "payload n# procs# chunksize# backend task-us#", bench_pool_map},
     {"pool_apply_async", "N x apply_async(square) then get (--n --procs)",
      "n# procs#", bench_pool_apply_async},
     {"pool_killed_worker",
