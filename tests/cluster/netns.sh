@@ -52,7 +52,7 @@ tp_netns_up() {
 		# Open MPI 4.1's daemons learn that a peer is unreachable only
 		# when TCP gives up on unacknowledged data: ~15 min by default,
 		# ~6 s with 4 retries (docs/cluster.md, "A cut link").
-		ip netns exec "$h" sysctl -qw net.ipv4.tcp_retries2=4 || return 1
+		ip netns exec "$h" sh -c 'echo 4 >/proc/sys/net/ipv4/tcp_retries2' || return 1
 		echo "$TP_NS_NET.$i $h" >>"$TP_NS_DIR/hosts"
 		TP_HOSTS="$TP_HOSTS $h"
 	done
