@@ -37,6 +37,9 @@ static void at_exit(void)
 int tp_init(const tp_init_opts *opts)
 {
 	int rv;
+	if (opts != NULL && opts->mpi &&
+	    (opts->mpi_workers < 0 || opts->mpi_heartbeat_ms < 0))
+		return TP_EINVAL;
 #ifndef TP_HAVE_MPI
 	if (opts != NULL && opts->mpi)
 		return tp_err_errno(ENOTSUP); /* built without MPI */
