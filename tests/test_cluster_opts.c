@@ -34,12 +34,17 @@ static void test_bad_mpi_options(void **state)
 	o.runtime_base = tp_test_base();
 	o.mpi = 1;
 	o.mpi_workers = -1;
-#ifdef TP_HAVE_MPI
 	TP_EXPECT(tp_init(&o), TP_EINVAL);
-#else
-	TP_EXPECT(tp_init(&o), tp_err_errno(ENOTSUP));
-#endif
 	assert_int_equal(tp_initialized(), 0);
+	o.mpi_workers = 0;
+	o.mpi_heartbeat_ms = -5;
+	TP_EXPECT(tp_init(&o), TP_EINVAL);
+	assert_int_equal(tp_initialized(), 0);
+#ifndef TP_HAVE_MPI
+	o.mpi_heartbeat_ms = 0; /* valid, but not built in */
+	TP_EXPECT(tp_init(&o), tp_err_errno(ENOTSUP));
+	assert_int_equal(tp_initialized(), 0);
+#endif
 	assert_int_equal(tp_test_children(), 0);
 }
 
