@@ -1,4 +1,4 @@
-# bench_mpi4py.py N - Python's answer to a pool across hosts, as
+# bench_mpi4py.py N [CHUNKSIZE] - Python's answer to a pool across hosts, as
 # scripts/bench-mpi.sh runs it against troupe-bench pool_map --backend mpi:
 #   mpirun -n R python3 -m mpi4py.futures scripts/bench_mpi4py.py N
 # rank 0 maps square over range(N) on the other ranks (MPIPoolExecutor),
@@ -21,6 +21,8 @@ def main():
         workers = MPI.COMM_WORLD.Get_size() - 1  # -m mpi4py.futures
         list(ex.map(square, range(8 * workers), chunksize=1))  # warm-up
         cs = max(1, -(-n // (4 * workers)))
+        if len(sys.argv) > 2 and int(sys.argv[2]) > 0:
+            cs = int(sys.argv[2])
         t0 = time.perf_counter()
         res = list(ex.map(square, range(n), chunksize=cs))
         dt = time.perf_counter() - t0
