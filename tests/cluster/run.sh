@@ -69,38 +69,42 @@ nothing_left() {
 
 show() { sed 's/^/    /' "$out"; }
 
+# passed CASE: the job ended with 0 and PASSED, left nothing
+passed() {
+	[ $rc = 0 ] && grep -q PASSED "$out" || fail "$1: exit $rc"
+	show
+	nothing_left "$1"
+}
+
+# kill_on HOST FIELD WHAT: once the job is under load, kill -9 the process
+# of the job's "WORKER host pid agentpid" line (FIELD 3: the worker, 4:
+# its agent) on HOST
+kill_on() {
+	until_line LOAD 120 || return
+	p=$(grep "^WORKER $1 " "$out" | head -1 | awk "{print \$$2}")
+	[ -n "$p" ] && kill -9 "$p" && echo "killed $3 $p on $1"
+}
+
 echo "== map over three hosts"
 start map map 1000000
 finish 300
 grep -q "hosts served: 3 (of 3)" "$out" || fail "map: not every host served"
-[ $rc = 0 ] && grep -q PASSED "$out" || fail "map: exit $rc"
-show
-nothing_left map
+passed map
 
 echo "== tasks that crash on $H2"
 start crash crash "$H2"
 finish 300
-[ $rc = 0 ] && grep -q PASSED "$out" || fail "crash: exit $rc"
-show
-nothing_left crash
+passed crash
 
 echo "== kill -9 of a worker on $H3 under load"
 start killw load 6000
-if until_line LOAD 120; then
-	pid=$(grep "^WORKER $H3 " "$out" | head -1 | awk '{print $3}')
-	[ -n "$pid" ] && kill -9 "$pid" && echo "killed worker $pid on $H3"
-fi
+kill_on "$H3" 3 worker
 finish 300
-[ $rc = 0 ] && grep -q PASSED "$out" || fail "kill worker: exit $rc"
-show
-nothing_left "kill worker"
+passed "kill worker"
 
 echo "== kill -9 of the agent on $H2"
 start killa load 20000
-if until_line LOAD 120; then
-	apid=$(grep "^WORKER $H2 " "$out" | head -1 | awk '{print $4}')
-	[ -n "$apid" ] && kill -9 "$apid" && echo "killed agent $apid on $H2"
-fi
+kill_on "$H2" 4 agent
 finish 60
 echo "ended after ${elapsed}s, exit $rc"
 [ $rc != 0 ] && [ $rc != 124 ] || fail "kill agent: exit $rc"
