@@ -145,9 +145,10 @@ typedef struct tp_pool_opts {
 	                   results, may take (0: TP_MAX_MSG_DEFAULT); counted
 	                   as docs/wire.md's Values: per value 1 byte, +8 for
 	                   a number, +5 + its length for bytes or a string */
-	tp_pool_backend backend; /* TP_POOL_MPI: TP_ENOTSUP unless tp_init set
-	                            MPI up; no initializer (TP_ENOTSUP); a
-	                            second live MPI pool is TP_EBUSY */
+	tp_pool_backend backend; /* TP_POOL_MPI: tp_err_errno(ENOTSUP) unless
+	                            tp_init set MPI up, and with an
+	                            initializer; a second live MPI pool is
+	                            tp_err_errno(EBUSY) */
 } tp_pool_opts;
 
 /*
@@ -158,7 +159,7 @@ typedef struct tp_pool_opts {
  * Returns once every worker has run its initializer.
  * Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOTREG (initializer not registered),
  * TP_EREMOTE (an initializer failed), TP_ENOMEM, wrapped system and nng
- * errors.
+ * errors (ENOTSUP, EBUSY: see tp_pool_opts.backend).
  */
 int tp_pool_new(tp_pool **out, int processes, tp_target_fn initializer,
                 const tp_payload *initargs, int maxtasksperchild);

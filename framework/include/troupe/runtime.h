@@ -44,8 +44,8 @@ typedef struct tp_init_opts {
 	 * program, whose TP_POOL_MPI pools run their tasks on the other
 	 * ranks; every other rank becomes a node agent (a local pool of
 	 * mpi_workers processes running those tasks) and never returns: it
-	 * exits when rank 0 finishes. TP_ENOTSUP when troupe was built
-	 * without MPI. */
+	 * exits when rank 0 finishes. tp_err_errno(ENOTSUP) when troupe was
+	 * built without MPI. */
 	int mpi;
 	int mpi_workers;      /* each agent's pool; 0: tp_cpu_count() */
 	int mpi_heartbeat_ms; /* 0: 1000; a rank silent for 10 beats ends the
@@ -56,7 +56,8 @@ typedef struct tp_init_opts {
  * tp_init starts the runtime. opts may be NULL for the defaults.
  * Errors: TP_EALREADY (called twice without tp_fini), TP_EINVAL (bad
  * option), TP_EPERM (the runtime base exists but is not a private
- * directory of this user), wrapped system errors.
+ * directory of this user), TP_EPROTO (mpi: MPI_Init failed),
+ * tp_err_errno(ENOTSUP) (mpi: built without MPI), wrapped system errors.
  */
 int tp_init(const tp_init_opts *opts);
 
