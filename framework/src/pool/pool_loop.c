@@ -196,7 +196,7 @@ int tp__pool_worker_start(struct tp_pool *pool, struct pool_worker *w)
 	o.name = w->name;
 	o.daemon = 1;
 	o.method = pool->method;
-	rv = tp_process_new(&w->proc, tp__pool_worker, args, &o);
+	rv = tp_process_new(&w->proc, tp__pool_worker_target(pool), args, &o);
 	tp_payload_free(args);
 	if (rv == TP_OK && (rv = tp_process_start(w->proc)) == TP_OK) {
 		w->sentinel = tp_process_sentinel(w->proc);

@@ -112,6 +112,14 @@ int tp_task_fail(tp_payload *result, const char *fmt, ...)
 	return TP_EREMOTE;
 }
 
+const char *tp__task_fail_message(int reset)
+{
+	const char *m = fail_set ? fail_msg : NULL;
+	if (reset)
+		fail_set = 0;
+	return m;
+}
+
 static int worker_flush(struct wstate *ws)
 {
 	Troupe__PoolResults rs = TROUPE__POOL_RESULTS__INIT;
