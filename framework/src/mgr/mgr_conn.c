@@ -593,11 +593,10 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 	if (rv == TP_OK && result != NULL && r->result != NULL) {
 		tp_payload *p;
 		if ((rv = tp__payload_from_pb(r->result, &p)) == TP_OK) {
-			if (result->count == 0) { /* take the values over */
-				tp_payload t = *result;
-				*result = *p;
-				*p = t; /* freed below: result's empty array */
-			}
+			/* take the values over (not a one-value inline array:
+			 * a caller's stack payload frees its array itself) */
+			if (result->count == 0 && p->values != &p->first)
+				tp__payload_swap(result, p); /* p freed below */
 			for (size_t i = 0; i < p->count && rv == TP_OK; i++)
 				rv = tp__payload_push(result, &p->values[i]);
 			tp_payload_free(p);
