@@ -185,6 +185,22 @@ static int fast_send(struct tp__mgr_conn *c, const void *buf, size_t len)
 			free(b);
 		return rv == TP_OK ? TP_OK : fast_dead(c);
 	}
+	if (want <= 1024) { /* a small frame: one send(), no iovec import */
+		uint8_t flat[1024];
+		memcpy(flat, hdr, 4);
+		if (len > 0)
+			memcpy(flat + 4, buf, len);
+		while (want > 0) {
+			ssize_t w = send(c->fd, flat + (len + 4 - want), want,
+			                 MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return fast_dead(c);
+			want -= (size_t)w;
+		}
+		return TP_OK;
+	}
 	while (want > 0) {
 		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
