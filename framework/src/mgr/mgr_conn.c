@@ -579,27 +579,28 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
                       int timeout_ms, int wait_ms, tp_payload *result,
                       uint64_t *obj_out)
 {
-	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
-	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
+	struct tp__mgr_req rq = {.op = op,
+	                         .object = object,
+	                         .name = name,
+	                         .key = key,
+	                         .args = args,
+	                         .timeout_ms = timeout_ms};
 	Troupe__Envelope *rep = NULL;
-	int rv = TP_OK;
+	uint8_t small[512];
+	void *buf;
+	size_t len;
+	int rv;
 	if (c->pid != self_pid())
 		return TP_ESTATE; /* a copy made by fork: not ours to use */
-	rq.op = op;
-	rq.object = object;
-	rq.name = (char *)(name ? name : "");
-	rq.key = (char *)(key ? key : "");
-	rq.timeout_ms = timeout_ms;
-	if (args != NULL && args->count > 0) {
-		if ((rv = tp__payload_to_pb(args, &pb)) != TP_OK)
-			return rv;
-		rq.args = &pb;
-	}
 	pthread_mutex_lock(&c->mu);
-	rv = conn_request(c, &rq, wait_ms, &rep);
+	rq.corr = ++c->corr;
+	rv = tp__mgr_req_pack(&rq, 0, small, sizeof(small), &buf, &len);
+	if (rv == TP_OK) {
+		rv = fast_roundtrip(c, buf, len, wait_ms, &rep);
+		if (buf != small)
+			free(buf);
+	}
 	pthread_mutex_unlock(&c->mu);
-	if (rq.args != NULL)
-		tp__payload_pb_release(&pb);
 	if (rv != TP_OK)
 		return rv;
 	Troupe__MgrReply *r = rep->mgr_reply;

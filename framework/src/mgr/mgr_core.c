@@ -184,22 +184,28 @@ static void reply(struct tp__mgr_core *c, void *token, uint64_t corr,
 		free(buf);
 }
 
+/* A reply of a code and maybe a result, written directly (mgr_wire.c);
+ * one too large for the limit becomes that error's bare reply. */
 static void reply_code(struct tp__mgr_core *c, void *token, uint64_t corr,
                        int code, const tp_payload *result)
 {
-	Troupe__MgrReply r = TROUPE__MGR_REPLY__INIT;
-	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
-	r.code = code;
-	if (result != NULL && result->count > 0 && code == TP_OK) {
-		if (tp__payload_to_pb(result, &pb) != TP_OK) {
-			r.code = TP_ENOMEM;
-		} else {
-			r.result = &pb;
-		}
+	uint8_t small[512];
+	void *buf;
+	size_t len;
+	if (result != NULL && (result->count == 0 || code != TP_OK))
+		result = NULL;
+	int rv = tp__mgr_reply_pack(corr, code, result, c->max_msg, small,
+	                            sizeof(small), &buf, &len);
+	if (rv != TP_OK)
+		rv = tp__mgr_reply_pack(corr, rv, NULL, 0, small, sizeof(small),
+		                        &buf, &len);
+	if (rv != TP_OK) {
+		c->io.drop(c->io.arg, token);
+		return;
 	}
-	reply(c, token, corr, &r);
-	if (r.result != NULL)
-		tp__payload_pb_release(&pb);
+	c->io.send(c->io.arg, token, buf, len);
+	if (buf != small)
+		free(buf);
 }
 
 int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,

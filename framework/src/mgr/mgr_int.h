@@ -176,6 +176,28 @@ int tp__mgr_arena_unpack(struct tp__mgr_arena *a, const void *buf, size_t len,
                          size_t max, Troupe__Envelope **out);
 /* 1 when requests are parked (deadlines to watch). */
 int tp__mgr_core_parked(const struct tp__mgr_core *c);
+/*
+ * A call's request and a reply written directly (mgr_wire.c): the bytes
+ * protobuf-c packs for Envelope{correlation_id, MgrRequest{op, object,
+ * name, args, timeout_ms, key}} and Envelope{correlation_id,
+ * MgrReply{code, result}} (result NULL: none). Into small when they fit
+ * cap bytes, else a new buffer (*out tells which). Errors: TP_ETOOBIG
+ * (over max; 0: TP_MAX_MSG_DEFAULT), TP_ENOMEM.
+ */
+struct tp__mgr_req {
+	uint64_t corr;
+	uint32_t op;
+	uint64_t object;
+	const char *name, *key;
+	const tp_payload *args; /* sent when it has values */
+	int32_t timeout_ms;
+};
+int tp__mgr_req_pack(const struct tp__mgr_req *rq, size_t max, void *small,
+                     size_t cap, void **out, size_t *len);
+int tp__mgr_reply_pack(uint64_t corr, int code, const tp_payload *result,
+                       size_t max, void *small, size_t cap, void **out,
+                       size_t *len);
+
 /* Decodes a request envelope into a (size limit first). */
 int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,
                    size_t max, Troupe__Envelope **out);

@@ -1,0 +1,155 @@
+/*
+ * test_mgr_wire.c - the manager's directly written call request and reply
+ * (mgr/mgr_wire.c) are protobuf-c's bytes, for every field present or
+ * absent, negative codes and timeouts, empty and large payloads; the
+ * size limit is TP_ETOOBIG; large messages go to a new buffer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mgr_int.h"
+#include "testutil.h"
+#include "wire.h"
+
+static unsigned char *pbc_env(Troupe__Envelope *env, size_t *len)
+{
+	*len = protobuf_c_message_get_packed_size(&env->base);
+	unsigned char *b = malloc(*len ? *len : 1);
+	assert_non_null(b);
+	protobuf_c_message_pack(&env->base, b);
+	return b;
+}
+
+static void check_req(const struct tp__mgr_req *rq)
+{
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	Troupe__MgrRequest m = TROUPE__MGR_REQUEST__INIT;
+	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
+	uint8_t small[64];
+	void *buf;
+	size_t len, rlen;
+	env.correlation_id = rq->corr;
+	env.body_case = TROUPE__ENVELOPE__BODY_MGR_REQUEST;
+	env.mgr_request = &m;
+	m.op = rq->op;
+	m.object = rq->object;
+	m.name = (char *)(rq->name ? rq->name : "");
+	m.key = (char *)(rq->key ? rq->key : "");
+	m.timeout_ms = rq->timeout_ms;
+	if (rq->args != NULL && rq->args->count > 0) {
+		TP_OK_OR_FAIL(tp__payload_to_pb(rq->args, &pb));
+		m.args = &pb;
+	}
+	unsigned char *ref = pbc_env(&env, &rlen);
+	TP_OK_OR_FAIL(
+	    tp__mgr_req_pack(rq, 0, small, sizeof(small), &buf, &len));
+	assert_int_equal(len, rlen);
+	assert_memory_equal(buf, ref, len);
+	assert_true((buf == small) == (len <= sizeof(small)));
+	if (buf != small)
+		free(buf);
+	if (m.args != NULL)
+		tp__payload_pb_release(&pb);
+	free(ref);
+}
+
+static void check_reply(uint64_t corr, int code, const tp_payload *res)
+{
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	Troupe__MgrReply m = TROUPE__MGR_REPLY__INIT;
+	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
+	uint8_t small[64];
+	void *buf;
+	size_t len, rlen;
+	env.correlation_id = corr;
+	env.body_case = TROUPE__ENVELOPE__BODY_MGR_REPLY;
+	env.mgr_reply = &m;
+	m.code = code;
+	if (res != NULL) {
+		TP_OK_OR_FAIL(tp__payload_to_pb(res, &pb));
+		m.result = &pb;
+	}
+	unsigned char *ref = pbc_env(&env, &rlen);
+	TP_OK_OR_FAIL(tp__mgr_reply_pack(corr, code, res, 0, small,
+	                                 sizeof(small), &buf, &len));
+	assert_int_equal(len, rlen);
+	assert_memory_equal(buf, ref, len);
+	if (buf != small)
+		free(buf);
+	if (res != NULL)
+		tp__payload_pb_release(&pb);
+	free(ref);
+}
+
+static void test_same_bytes_as_protobuf_c(void **state)
+{
+	(void)state;
+	tp_payload *one, *many, *empty;
+	char big[500];
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	TP_OK_OR_FAIL(tp_payload_new(&one));
+	TP_OK_OR_FAIL(tp_payload_add_int(one, 7));
+	TP_OK_OR_FAIL(tp_payload_new(&many));
+	TP_OK_OR_FAIL(tp_payload_add_int(many, -1));
+	TP_OK_OR_FAIL(tp_payload_add_string(many, big));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(many, "", 0));
+	TP_OK_OR_FAIL(tp_payload_add_none(many));
+	TP_OK_OR_FAIL(tp_payload_new(&empty));
+	static const int32_t timeouts[] = {0,    -1,        1,
+	                                   5000, INT32_MIN, INT32_MAX};
+	const tp_payload *args[] = {NULL, empty, one, many};
+	const char *names[] = {NULL, "", "__setitem__", big};
+	for (size_t t = 0; t < sizeof(timeouts) / sizeof(timeouts[0]); t++)
+		for (size_t a = 0; a < 4; a++)
+			for (size_t n = 0; n < 4; n++) {
+				struct tp__mgr_req rq = {
+				    .corr = t * 1000 + a,
+				    .op = (uint32_t)n,
+				    .object = n ? (uint64_t)1 << (7 * n) : 0,
+				    .name = names[n],
+				    .key = names[3 - n],
+				    .args = args[a],
+				    .timeout_ms = timeouts[t]};
+				check_req(&rq);
+			}
+	static const int codes[] = {0, 1, -1, TP_EDIED, TP_ETOOBIG};
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		check_reply(i, codes[i], NULL);
+		check_reply(1ull << 40, codes[i], one);
+		check_reply(0, codes[i], many);
+		check_reply(3, codes[i], empty);
+	}
+	tp_payload_free(one);
+	tp_payload_free(many);
+	tp_payload_free(empty);
+}
+
+static void test_size_limit(void **state)
+{
+	(void)state;
+	tp_payload *p;
+	void *buf;
+	size_t len;
+	char *big = calloc(1, 4096);
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(p, big, 4096));
+	struct tp__mgr_req rq = {.corr = 1, .op = 2, .args = p};
+	TP_EXPECT(tp__mgr_req_pack(&rq, 4096, NULL, 0, &buf, &len), TP_ETOOBIG);
+	TP_EXPECT(tp__mgr_reply_pack(1, 0, p, 4096, NULL, 0, &buf, &len),
+	          TP_ETOOBIG);
+	TP_OK_OR_FAIL(tp__mgr_reply_pack(1, 0, p, 0, NULL, 0, &buf, &len));
+	assert_true(len > 4096);
+	free(buf);
+	tp_payload_free(p);
+	free(big);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_same_bytes_as_protobuf_c),
+	    cmocka_unit_test(test_size_limit),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
