@@ -2,7 +2,8 @@
  * test_mgr_wire.c - the manager's directly written call request and reply
  * (mgr/mgr_wire.c) are protobuf-c's bytes, for every field present or
  * absent, negative codes and timeouts, empty and large payloads; the
- * size limit is TP_ETOOBIG; large messages go to a new buffer.
+ * direct reply reader reads them back and leaves anything else (other
+ * fields, damage) to protobuf-c; the size limit is TP_ETOOBIG.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,17 @@ static void check_reply(uint64_t corr, int code, const tp_payload *res)
 	                                 sizeof(small), &buf, &len));
 	assert_int_equal(len, rlen);
 	assert_memory_equal(buf, ref, len);
+	/* and the direct reader reads it back */
+	struct tp__mgr_rep r;
+	assert_int_equal(tp__mgr_reply_read(buf, len, &r), 1);
+	assert_true(r.corr == corr && r.code == code && r.object == 0);
+	assert_int_equal(r.has_result, res != NULL);
+	if (res != NULL) {
+		tp_payload *q;
+		TP_OK_OR_FAIL(tp__payload_unpack(r.result, r.result_len, &q));
+		assert_int_equal(q->count, res->count);
+		tp_payload_free(q);
+	}
 	if (buf != small)
 		free(buf);
 	if (res != NULL)
@@ -125,6 +137,44 @@ static void test_same_bytes_as_protobuf_c(void **state)
 	tp_payload_free(empty);
 }
 
+/* Replies with fields the direct reader does not take (a nonce, a
+ * message, another body, damage) are left to protobuf-c. */
+static void test_reader_leaves_the_rest(void **state)
+{
+	(void)state;
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	Troupe__MgrReply m = TROUPE__MGR_REPLY__INIT;
+	uint8_t nonce[4] = {1, 2, 3, 4};
+	struct tp__mgr_rep r;
+	size_t len;
+	env.correlation_id = 5;
+	env.body_case = TROUPE__ENVELOPE__BODY_MGR_REPLY;
+	env.mgr_reply = &m;
+	m.code = 3;
+	m.object = 77;
+	unsigned char *b = pbc_env(&env, &len);
+	assert_int_equal(tp__mgr_reply_read(b, len, &r), 1);
+	assert_true(r.corr == 5 && r.code == 3 && r.object == 77);
+	for (size_t cut = 0; cut < len; cut++) /* every cut: refused */
+		assert_int_equal(tp__mgr_reply_read(b, cut, &r), 0);
+	free(b);
+	m.nonce.data = nonce;
+	m.nonce.len = sizeof(nonce);
+	b = pbc_env(&env, &len);
+	assert_int_equal(tp__mgr_reply_read(b, len, &r), 0);
+	free(b);
+	m.nonce.len = 0;
+	m.message = "why";
+	b = pbc_env(&env, &len);
+	assert_int_equal(tp__mgr_reply_read(b, len, &r), 0);
+	free(b);
+	env.sender = "s";
+	m.message = "";
+	b = pbc_env(&env, &len);
+	assert_int_equal(tp__mgr_reply_read(b, len, &r), 0);
+	free(b);
+}
+
 static void test_size_limit(void **state)
 {
 	(void)state;
@@ -149,6 +199,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_same_bytes_as_protobuf_c),
+	    cmocka_unit_test(test_reader_leaves_the_rest),
 	    cmocka_unit_test(test_size_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -197,6 +197,17 @@ int tp__mgr_req_pack(const struct tp__mgr_req *rq, size_t max, void *small,
 int tp__mgr_reply_pack(uint64_t corr, int code, const tp_payload *result,
                        size_t max, void *small, size_t cap, void **out,
                        size_t *len);
+/* Reads a reply in the form tp__mgr_reply_pack writes (fields in any
+ * order): 1, or 0 when it holds anything else (then protobuf-c decodes
+ * it). result points into buf. */
+struct tp__mgr_rep {
+	uint64_t corr, object;
+	int code;
+	int has_result;
+	const uint8_t *result;
+	size_t result_len;
+};
+int tp__mgr_reply_read(const void *buf, size_t len, struct tp__mgr_rep *r);
 
 /* Decodes a request envelope into a (size limit first). */
 int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,

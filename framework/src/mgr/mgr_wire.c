@@ -152,3 +152,75 @@ int tp__mgr_reply_pack(uint64_t corr, int code, const tp_payload *result,
 	*len = n;
 	return TP_OK;
 }
+
+/* ---- reading a reply ---- */
+
+static int get_v(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A length and that many bytes: their span. */
+static int get_span(const uint8_t **p, const uint8_t *end, const uint8_t **s,
+                    size_t *n)
+{
+	uint64_t v;
+	if (!get_v(p, end, &v) || v > (uint64_t)(end - *p))
+		return 0;
+	*s = *p;
+	*n = (size_t)v;
+	*p += v;
+	return 1;
+}
+
+static int read_body(const uint8_t *p, const uint8_t *end,
+                     struct tp__mgr_rep *r)
+{
+	uint64_t tag, v;
+	while (p < end) {
+		if (!get_v(&p, end, &tag))
+			return 0;
+		if (tag == 0x08 && get_v(&p, end, &v))
+			r->code =
+			    (int32_t)(uint32_t)v; /* int32, as protobuf-c */
+		else if (tag == 0x18 && get_v(&p, end, &v))
+			r->object = v;
+		else if (tag == 0x12 && !r->has_result &&
+		         get_span(&p, end, &r->result, &r->result_len))
+			r->has_result = 1;
+		else
+			return 0;
+	}
+	return 1;
+}
+
+int tp__mgr_reply_read(const void *buf, size_t len, struct tp__mgr_rep *r)
+{
+	const uint8_t *p = buf, *end = p + len, *body = NULL;
+	size_t blen = 0;
+	uint64_t tag;
+	memset(r, 0, sizeof(*r));
+	while (p < end) {
+		if (!get_v(&p, end, &tag))
+			return 0;
+		if (tag == T_CORR) {
+			if (!get_v(&p, end, &r->corr))
+				return 0;
+		} else if (tag == T_REPLY && body == NULL) {
+			if (!get_span(&p, end, &body, &blen))
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return body != NULL && read_body(body, body + blen, r);
+}
