@@ -47,6 +47,20 @@ static void check_req(const struct tp__mgr_req *rq)
 	assert_int_equal(len, rlen);
 	assert_memory_equal(buf, ref, len);
 	assert_true((buf == small) == (len <= sizeof(small)));
+	/* and the server's direct reader reads it back */
+	struct tp__mgr_req_in in;
+	size_t nl = rq->name ? strlen(rq->name) : 0;
+	size_t kl = rq->key ? strlen(rq->key) : 0;
+	assert_int_equal(tp__mgr_req_read(buf, len, &in), 1);
+	assert_true(in.corr == rq->corr && in.op == rq->op &&
+	            in.object == rq->object && in.timeout_ms == rq->timeout_ms);
+	assert_true(in.name_len == nl && in.key_len == kl);
+	assert_true(nl == 0 || memcmp(in.name, rq->name, nl) == 0);
+	assert_true(kl == 0 || memcmp(in.key, rq->key, kl) == 0);
+	assert_int_equal(in.has_args, m.args != NULL);
+	for (size_t cut = 0; cut < len && len < 64; cut++)
+		if (tp__mgr_req_read(buf, cut, &in))
+			assert_true(cut == 0 || in.corr == rq->corr);
 	if (buf != small)
 		free(buf);
 	if (m.args != NULL)
@@ -172,6 +186,21 @@ static void test_reader_leaves_the_rest(void **state)
 	m.message = "";
 	b = pbc_env(&env, &len);
 	assert_int_equal(tp__mgr_reply_read(b, len, &r), 0);
+	free(b);
+	/* a request with a nonce (the handshake's) is not read directly */
+	Troupe__Envelope e2 = TROUPE__ENVELOPE__INIT;
+	Troupe__MgrRequest q = TROUPE__MGR_REQUEST__INIT;
+	struct tp__mgr_req_in in;
+	e2.body_case = TROUPE__ENVELOPE__BODY_MGR_REQUEST;
+	e2.mgr_request = &q;
+	q.op = 4;
+	b = pbc_env(&e2, &len);
+	assert_int_equal(tp__mgr_req_read(b, len, &in), 1);
+	free(b);
+	q.nonce.data = nonce;
+	q.nonce.len = sizeof(nonce);
+	b = pbc_env(&e2, &len);
+	assert_int_equal(tp__mgr_req_read(b, len, &in), 0);
 	free(b);
 }
 

@@ -172,6 +172,8 @@ struct tp__mgr_arena {
 	struct spill *spill;
 };
 void tp__mgr_arena_reset(struct tp__mgr_arena *a);
+/* n bytes from a, until its next reset (NULL: out of memory). */
+void *tp__mgr_arena_alloc(struct tp__mgr_arena *a, size_t n);
 int tp__mgr_arena_unpack(struct tp__mgr_arena *a, const void *buf, size_t len,
                          size_t max, Troupe__Envelope **out);
 /* 1 when requests are parked (deadlines to watch). */
@@ -208,6 +210,18 @@ struct tp__mgr_rep {
 	size_t result_len;
 };
 int tp__mgr_reply_read(const void *buf, size_t len, struct tp__mgr_rep *r);
+/* Reads a request in the form tp__mgr_req_pack writes (no nonce or mac:
+ * the handshake goes through protobuf-c): 1, or 0 for anything else.
+ * name, key and args point into buf (name and key not NUL-ended). */
+struct tp__mgr_req_in {
+	uint64_t corr, object;
+	uint32_t op;
+	int32_t timeout_ms;
+	const uint8_t *name, *key, *args;
+	size_t name_len, key_len, args_len;
+	int has_args;
+};
+int tp__mgr_req_read(const void *buf, size_t len, struct tp__mgr_req_in *r);
 
 /* Decodes a request envelope into a (size limit first). */
 int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,

@@ -224,3 +224,55 @@ int tp__mgr_reply_read(const void *buf, size_t len, struct tp__mgr_rep *r)
 	}
 	return body != NULL && read_body(body, body + blen, r);
 }
+
+/* ---- reading a request ---- */
+
+static int read_req_body(const uint8_t *p, const uint8_t *end,
+                         struct tp__mgr_req_in *r)
+{
+	uint64_t tag, v;
+	while (p < end) {
+		if (!get_v(&p, end, &tag))
+			return 0;
+		if (tag == 0x08 && get_v(&p, end, &v))
+			r->op = (uint32_t)v;
+		else if (tag == 0x10 && get_v(&p, end, &v))
+			r->object = v;
+		else if (tag == 0x1a &&
+		         get_span(&p, end, &r->name, &r->name_len))
+			continue;
+		else if (tag == 0x22 && !r->has_args &&
+		         get_span(&p, end, &r->args, &r->args_len))
+			r->has_args = 1;
+		else if (tag == 0x28 && get_v(&p, end, &v)) /* sint32 */
+			r->timeout_ms = (int32_t)(((uint32_t)v >> 1) ^
+			                          (~((uint32_t)v & 1) + 1));
+		else if (tag == 0x42 && get_span(&p, end, &r->key, &r->key_len))
+			continue;
+		else
+			return 0;
+	}
+	return 1;
+}
+
+int tp__mgr_req_read(const void *buf, size_t len, struct tp__mgr_req_in *r)
+{
+	const uint8_t *p = buf, *end = p + len, *body = NULL;
+	size_t blen = 0;
+	uint64_t tag;
+	memset(r, 0, sizeof(*r));
+	while (p < end) {
+		if (!get_v(&p, end, &tag))
+			return 0;
+		if (tag == T_CORR) {
+			if (!get_v(&p, end, &r->corr))
+				return 0;
+		} else if (tag == T_REQUEST && body == NULL) {
+			if (!get_span(&p, end, &body, &blen))
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return body != NULL && read_req_body(body, body + blen, r);
+}
