@@ -22,6 +22,7 @@
 
 #include "payload_int.h"
 #include "troupe/error.h"
+#include "varint.h"
 #include "wire.h"
 
 #define T_VALUES 0x0a /* Payload.values: field 1, length-delimited */
@@ -36,26 +37,6 @@
 
 #define NOT_DIRECT 1 /* the reader's "use protobuf-c" answer */
 
-static size_t varint_size(uint64_t v)
-{
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static unsigned char *put_varint(unsigned char *out, uint64_t v)
-{
-	while (v >= 0x80) {
-		*out++ = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	*out++ = (unsigned char)v;
-	return out;
-}
-
 static uint64_t zigzag(int64_t i)
 {
 	return ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
@@ -64,7 +45,7 @@ static uint64_t zigzag(int64_t i)
 /* A length-delimited field of n bytes, its tag included. */
 static size_t ld_size(size_t n)
 {
-	return 1 + varint_size(n) + n;
+	return 1 + tp__varint_size(n) + n;
 }
 
 /* The bytes a string value packs (protobuf-c packs up to the first NUL). */
@@ -86,7 +67,7 @@ static size_t value_size(const struct tp_value *v)
 	case TP_TNONE:
 		return 2;
 	case TP_TINT:
-		return 1 + varint_size(zigzag(v->i));
+		return 1 + tp__varint_size(zigzag(v->i));
 	case TP_TDOUBLE:
 		return 9;
 	case TP_TSTRING:
@@ -109,7 +90,7 @@ size_t tp__payload_packed_size(const tp_payload *p)
 static unsigned char *put_ld(unsigned char *o, int tag, const void *d, size_t n)
 {
 	*o++ = (unsigned char)tag;
-	o = put_varint(o, n);
+	o = tp__varint_put(o, n);
 	if (n > 0)
 		memcpy(o, d, n);
 	return o + n;
@@ -124,7 +105,7 @@ static unsigned char *put_value(unsigned char *o, const struct tp_value *v)
 		return o;
 	case TP_TINT:
 		*o++ = T_INT;
-		return put_varint(o, zigzag(v->i));
+		return tp__varint_put(o, zigzag(v->i));
 	case TP_TDOUBLE:
 		*o++ = T_DOUBLE;
 		memcpy(o, &v->d, 8);
@@ -136,7 +117,7 @@ static unsigned char *put_value(unsigned char *o, const struct tp_value *v)
 	default: {
 		size_t tn = strlen(v->type_name);
 		*o++ = T_USER;
-		o = put_varint(o, user_size(v));
+		o = tp__varint_put(o, user_size(v));
 		if (tn > 0)
 			o = put_ld(o, T_UNAME, v->type_name, tn);
 		return v->len ? put_ld(o, T_UDATA, v->data, v->len) : o;
@@ -150,7 +131,7 @@ void tp__payload_pack_to(const tp_payload *p, void *out)
 	for (size_t i = 0; i < p->count; i++) {
 		const struct tp_value *v = &p->values[i];
 		*o++ = T_VALUES;
-		o = put_varint(o, value_size(v));
+		o = tp__varint_put(o, value_size(v));
 		o = put_value(o, v);
 	}
 }
@@ -164,16 +145,7 @@ struct rd {
 /* Reads a varint; 0 if malformed or cut. */
 static int get_varint(struct rd *r, uint64_t *out)
 {
-	uint64_t v = 0;
-	for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
-		unsigned char b = *r->p++;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*out = v;
-			return 1;
-		}
-	}
-	return 0;
+	return tp__varint_get(&r->p, r->end, out);
 }
 
 /* Reads a length and steps over that many bytes: their span in *d. */

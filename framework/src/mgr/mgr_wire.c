@@ -15,36 +15,17 @@
 
 #include "mgr_int.h"
 #include "troupe/error.h"
+#include "varint.h"
 #include "wire.h"
 
 #define T_CORR    0x18              /* Envelope.correlation_id: 3, varint */
 #define T_REQUEST ((140u << 3) | 2) /* Envelope.mgr_request, bytes */
 #define T_REPLY   ((141u << 3) | 2) /* Envelope.mgr_reply, bytes */
 
-static size_t vsize(uint64_t v)
-{
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static uint8_t *put_v(uint8_t *o, uint64_t v)
-{
-	while (v >= 0x80) {
-		*o++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*o++ = (uint8_t)v;
-	return o;
-}
-
 /* A varint field (tag < 0x80), absent when 0 as proto3 packs it. */
 static size_t fv_size(uint64_t v)
 {
-	return v ? 1 + vsize(v) : 0;
+	return v ? 1 + tp__varint_size(v) : 0;
 }
 
 static uint8_t *put_fv(uint8_t *o, int tag, uint64_t v)
@@ -52,13 +33,13 @@ static uint8_t *put_fv(uint8_t *o, int tag, uint64_t v)
 	if (v == 0)
 		return o;
 	*o++ = (uint8_t)tag;
-	return put_v(o, v);
+	return tp__varint_put(o, v);
 }
 
 /* A string field, absent when empty. */
 static size_t fs_size(size_t n)
 {
-	return n ? 1 + vsize(n) + n : 0;
+	return n ? 1 + tp__varint_size(n) + n : 0;
 }
 
 static uint8_t *put_fs(uint8_t *o, int tag, const char *s, size_t n)
@@ -66,7 +47,7 @@ static uint8_t *put_fs(uint8_t *o, int tag, const char *s, size_t n)
 	if (n == 0)
 		return o;
 	*o++ = (uint8_t)tag;
-	o = put_v(o, n);
+	o = tp__varint_put(o, n);
 	memcpy(o, s, n);
 	return o + n;
 }
@@ -75,7 +56,7 @@ static uint8_t *put_fs(uint8_t *o, int tag, const char *s, size_t n)
 static uint8_t *put_payload(uint8_t *o, int tag, const tp_payload *p, size_t n)
 {
 	*o++ = (uint8_t)tag;
-	o = put_v(o, n);
+	o = tp__varint_put(o, n);
 	tp__payload_pack_to(p, o);
 	return o + n;
 }
@@ -83,14 +64,14 @@ static uint8_t *put_payload(uint8_t *o, int tag, const tp_payload *p, size_t n)
 /* The envelope around a body of n bytes. */
 static size_t env_size(uint64_t corr, size_t n)
 {
-	return fv_size(corr) + 2 + vsize(n) + n;
+	return fv_size(corr) + 2 + tp__varint_size(n) + n;
 }
 
 static uint8_t *put_env(uint8_t *o, uint64_t corr, unsigned tag, size_t n)
 {
 	o = put_fv(o, T_CORR, corr);
-	o = put_v(o, tag);
-	return put_v(o, n);
+	o = tp__varint_put(o, tag);
+	return tp__varint_put(o, n);
 }
 
 /* Where the message goes: small when it fits, else a new buffer. */
@@ -110,8 +91,8 @@ int tp__mgr_req_pack(const struct tp__mgr_req *rq, size_t max, void *small,
 	uint32_t tz = ((uint32_t)rq->timeout_ms << 1) ^
 	              (uint32_t)(rq->timeout_ms >> 31); /* sint32 */
 	size_t body = fv_size(rq->op) + fv_size(rq->object) + fs_size(nl) +
-	              (has_args ? 1 + vsize(pl) + pl : 0) + fv_size(tz) +
-	              fs_size(kl);
+	              (has_args ? 1 + tp__varint_size(pl) + pl : 0) +
+	              fv_size(tz) + fs_size(kl);
 	size_t n = env_size(rq->corr, body);
 	uint8_t *o;
 	if (n > (max ? max : TP_MAX_MSG_DEFAULT))
@@ -138,7 +119,7 @@ int tp__mgr_reply_pack(uint64_t corr, int code, const tp_payload *result,
 	size_t pl = has ? tp__payload_packed_size(result) : 0;
 	/* int32: a negative code is a 10-byte varint, as protobuf-c packs */
 	uint64_t cv = (uint64_t)(int64_t)code;
-	size_t body = fv_size(cv) + (has ? 1 + vsize(pl) + pl : 0);
+	size_t body = fv_size(cv) + (has ? 1 + tp__varint_size(pl) + pl : 0);
 	size_t n = env_size(corr, body);
 	uint8_t *o;
 	if (n > (max ? max : TP_MAX_MSG_DEFAULT))
@@ -155,26 +136,12 @@ int tp__mgr_reply_pack(uint64_t corr, int code, const tp_payload *result,
 
 /* ---- reading a reply ---- */
 
-static int get_v(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-	uint64_t v = 0;
-	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-		uint8_t b = *(*p)++;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*out = v;
-			return 1;
-		}
-	}
-	return 0;
-}
-
 /* A length and that many bytes: their span. */
 static int get_span(const uint8_t **p, const uint8_t *end, const uint8_t **s,
                     size_t *n)
 {
 	uint64_t v;
-	if (!get_v(p, end, &v) || v > (uint64_t)(end - *p))
+	if (!tp__varint_get(p, end, &v) || v > (uint64_t)(end - *p))
 		return 0;
 	*s = *p;
 	*n = (size_t)v;
@@ -187,12 +154,12 @@ static int read_body(const uint8_t *p, const uint8_t *end,
 {
 	uint64_t tag, v;
 	while (p < end) {
-		if (!get_v(&p, end, &tag))
+		if (!tp__varint_get(&p, end, &tag))
 			return 0;
-		if (tag == 0x08 && get_v(&p, end, &v))
+		if (tag == 0x08 && tp__varint_get(&p, end, &v))
 			r->code =
 			    (int32_t)(uint32_t)v; /* int32, as protobuf-c */
-		else if (tag == 0x18 && get_v(&p, end, &v))
+		else if (tag == 0x18 && tp__varint_get(&p, end, &v))
 			r->object = v;
 		else if (tag == 0x12 && !r->has_result &&
 		         get_span(&p, end, &r->result, &r->result_len))
@@ -203,26 +170,35 @@ static int read_body(const uint8_t *p, const uint8_t *end,
 	return 1;
 }
 
-int tp__mgr_reply_read(const void *buf, size_t len, struct tp__mgr_rep *r)
+/* Reads Envelope{correlation_id, <body tag>: body} and nothing else:
+ * the body's span, or 0. */
+static int read_env(const uint8_t *p, const uint8_t *end, uint64_t want,
+                    uint64_t *corr, const uint8_t **body, size_t *blen)
 {
-	const uint8_t *p = buf, *end = p + len, *body = NULL;
-	size_t blen = 0;
 	uint64_t tag;
-	memset(r, 0, sizeof(*r));
+	*body = NULL;
 	while (p < end) {
-		if (!get_v(&p, end, &tag))
+		if (!tp__varint_get(&p, end, &tag))
 			return 0;
 		if (tag == T_CORR) {
-			if (!get_v(&p, end, &r->corr))
+			if (!tp__varint_get(&p, end, corr))
 				return 0;
-		} else if (tag == T_REPLY && body == NULL) {
-			if (!get_span(&p, end, &body, &blen))
-				return 0;
-		} else {
+		} else if (tag != want || *body != NULL ||
+		           !get_span(&p, end, body, blen)) {
 			return 0;
 		}
 	}
-	return body != NULL && read_body(body, body + blen, r);
+	return *body != NULL;
+}
+
+int tp__mgr_reply_read(const void *buf, size_t len, struct tp__mgr_rep *r)
+{
+	const uint8_t *body;
+	size_t blen;
+	memset(r, 0, sizeof(*r));
+	return read_env(buf, (const uint8_t *)buf + len, T_REPLY, &r->corr,
+	                &body, &blen) &&
+	       read_body(body, body + blen, r);
 }
 
 /* ---- reading a request ---- */
@@ -232,11 +208,11 @@ static int read_req_body(const uint8_t *p, const uint8_t *end,
 {
 	uint64_t tag, v;
 	while (p < end) {
-		if (!get_v(&p, end, &tag))
+		if (!tp__varint_get(&p, end, &tag))
 			return 0;
-		if (tag == 0x08 && get_v(&p, end, &v))
+		if (tag == 0x08 && tp__varint_get(&p, end, &v))
 			r->op = (uint32_t)v;
-		else if (tag == 0x10 && get_v(&p, end, &v))
+		else if (tag == 0x10 && tp__varint_get(&p, end, &v))
 			r->object = v;
 		else if (tag == 0x1a &&
 		         get_span(&p, end, &r->name, &r->name_len))
@@ -244,7 +220,8 @@ static int read_req_body(const uint8_t *p, const uint8_t *end,
 		else if (tag == 0x22 && !r->has_args &&
 		         get_span(&p, end, &r->args, &r->args_len))
 			r->has_args = 1;
-		else if (tag == 0x28 && get_v(&p, end, &v)) /* sint32 */
+		else if (tag == 0x28 &&
+		         tp__varint_get(&p, end, &v)) /* sint32 */
 			r->timeout_ms = (int32_t)(((uint32_t)v >> 1) ^
 			                          (~((uint32_t)v & 1) + 1));
 		else if (tag == 0x42 && get_span(&p, end, &r->key, &r->key_len))
@@ -257,22 +234,10 @@ static int read_req_body(const uint8_t *p, const uint8_t *end,
 
 int tp__mgr_req_read(const void *buf, size_t len, struct tp__mgr_req_in *r)
 {
-	const uint8_t *p = buf, *end = p + len, *body = NULL;
-	size_t blen = 0;
-	uint64_t tag;
+	const uint8_t *body;
+	size_t blen;
 	memset(r, 0, sizeof(*r));
-	while (p < end) {
-		if (!get_v(&p, end, &tag))
-			return 0;
-		if (tag == T_CORR) {
-			if (!get_v(&p, end, &r->corr))
-				return 0;
-		} else if (tag == T_REQUEST && body == NULL) {
-			if (!get_span(&p, end, &body, &blen))
-				return 0;
-		} else {
-			return 0;
-		}
-	}
-	return body != NULL && read_req_body(body, body + blen, r);
+	return read_env(buf, (const uint8_t *)buf + len, T_REQUEST, &r->corr,
+	                &body, &blen) &&
+	       read_req_body(body, body + blen, r);
 }
