@@ -155,6 +155,20 @@ static void client_remove(struct tp__mgr_core *c, uint32_t id)
 	}
 }
 
+/* Sends a packed reply (rv: whether packing worked, else the request is
+ * dropped); frees buf unless it is small. */
+static void send_packed(struct tp__mgr_core *c, void *token, int rv, void *buf,
+                        size_t len, const void *small)
+{
+	if (rv != TP_OK) {
+		c->io.drop(c->io.arg, token);
+		return;
+	}
+	c->io.send(c->io.arg, token, buf, len);
+	if (buf != small)
+		free(buf);
+}
+
 /* Sends a reply envelope; on an encoding failure, a bare error reply. */
 static void reply(struct tp__mgr_core *c, void *token, uint64_t corr,
                   Troupe__MgrReply *r)
@@ -175,13 +189,7 @@ static void reply(struct tp__mgr_core *c, void *token, uint64_t corr,
 		rv = tp__pack_into(&env.base, 0, small, sizeof(small), &buf,
 		                   &len);
 	}
-	if (rv != TP_OK) {
-		c->io.drop(c->io.arg, token);
-		return;
-	}
-	c->io.send(c->io.arg, token, buf, len);
-	if (buf != small)
-		free(buf);
+	send_packed(c, token, rv, buf, len, small);
 }
 
 /* A reply of a code and maybe a result, written directly (mgr_wire.c);
@@ -199,13 +207,7 @@ static void reply_code(struct tp__mgr_core *c, void *token, uint64_t corr,
 	if (rv != TP_OK)
 		rv = tp__mgr_reply_pack(corr, rv, NULL, 0, small, sizeof(small),
 		                        &buf, &len);
-	if (rv != TP_OK) {
-		c->io.drop(c->io.arg, token);
-		return;
-	}
-	c->io.send(c->io.arg, token, buf, len);
-	if (buf != small)
-		free(buf);
+	send_packed(c, token, rv, buf, len, small);
 }
 
 int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,
