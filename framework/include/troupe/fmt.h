@@ -155,6 +155,11 @@ const char *tp_repr_double(double v, char *buf, size_t len);
 const char *tp_value_repr(tp_value *v, char *buf, size_t len);
 const char *tp_array_repr(tp_array *a, char *buf, size_t len);
 
+/* tp_slist_repr: repr(l) of a ShareableList, as Python prints it:
+ * "ShareableList([1, 'a', True, None], name='sl1')". The items are read
+ * without a lock, as Python's are. */
+const char *tp_slist_repr(tp_slist *l, char *buf, size_t len);
+
 /* (A Manager proxy's repr is tp_proxy_repr, troupe/manager.h.) */
 
 /*
