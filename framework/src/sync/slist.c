@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "slist_int.h"
+#include "shmem_int.h"
 #include "troupe/error.h"
 #include "troupe/shared.h"
 

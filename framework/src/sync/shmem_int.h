@@ -1,13 +1,18 @@
 /*
- * slist_int.h - internal: building a ShareableList in a block made by
- * someone else (the SharedMemoryManager's tracked blocks, mgr/smm.c).
+ * shmem_int.h - internal: SharedMemory blocks of a group and
+ * ShareableLists built in a block made by someone else (for the
+ * SharedMemoryManager, mgr/smm.c).
  */
-#ifndef TP_SLIST_INT_H
-#define TP_SLIST_INT_H
+#ifndef TP_SHMEM_INT_H
+#define TP_SHMEM_INT_H
 
 #include <stddef.h>
 
 #include "troupe/shared.h"
+
+/* tp_shmem_new in the group tag (shm.h: tp__shm_create_tagged), so that
+ * tp__shm_unlink_prefix of the group's prefix removes it. */
+int tp__shmem_new_tagged(tp_shmem **out, const char *tag, size_t size);
 
 /* The block size a list of items needs; 0 when an item cannot be held
  * (a protobuf message) or items is NULL. */
