@@ -18,7 +18,7 @@
  * authenticated. At most PREAUTH_CONNS connections may be
  * unauthenticated (a new one evicts the oldest), each for at most
  * PREAUTH_MS. Over tcp:// every frame after the handshake is sealed
- * (tp__mgr_seal): a bad MAC, a replay or a reordering closes the
+ * (tp__auth_seal): a bad MAC, a replay or a reordering closes the
  * connection. Connection ids have the top bit set, so they never collide
  * with nng pipe ids; parked calls refer to them by id.
  */
@@ -238,15 +238,15 @@ void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
 		send_iov(f, c, iov, 2);
 		return;
 	}
-	uint8_t *s = malloc(len + TP__MGR_SEAL);
+	uint8_t *s = malloc(len + TP__AUTH_SEAL);
 	if (s == NULL) {
 		c->closing = 1;
 		shutdown(c->fd, SHUT_RDWR);
 		return;
 	}
-	tp__mgr_seal(skey, TP__MGR_DIR_S, ++c->sseq, buf, len, s);
-	put32(hdr, len + TP__MGR_SEAL);
-	struct iovec iov[2] = {{hdr, 4}, {s, len + TP__MGR_SEAL}};
+	tp__auth_seal(skey, TP__MGR_DIR_S, ++c->sseq, buf, len, s);
+	put32(hdr, len + TP__AUTH_SEAL);
+	struct iovec iov[2] = {{hdr, 4}, {s, len + TP__AUTH_SEAL}};
 	send_iov(f, c, iov, 2);
 	free(s);
 }
@@ -331,8 +331,8 @@ static int handle(struct tp__mgr_fast *f, struct fconn *c, const uint8_t *buf,
 	if (c->mac && c->authed) {
 		const uint8_t *skey = tp__mgr_core_skey(f->core, c->id);
 		if (skey == NULL ||
-		    tp__mgr_unseal(skey, TP__MGR_DIR_C, &c->rseq, buf, len,
-		                   &msg, &mlen) != TP_OK)
+		    tp__auth_unseal(skey, TP__MGR_DIR_C, &c->rseq, buf, len,
+		                    &msg, &mlen) != TP_OK)
 			return -1;
 	}
 	tp__mgr_core_request(f->core, c->id,
@@ -383,7 +383,7 @@ static int fast_read_once(struct tp__mgr_fast *f, struct fconn *c)
 		size_t len = (size_t)h[0] | (size_t)h[1] << 8 |
 		             (size_t)h[2] << 16 | (size_t)h[3] << 24;
 		size_t lim = !c->authed ? TP__MGR_PREAUTH_MAX
-		                        : f->max + 4096 + TP__MGR_SEAL;
+		                        : f->max + 4096 + TP__AUTH_SEAL;
 		if (len > lim)
 			return -1; /* before reading it */
 		if (c->inlen - off - 4 < len)

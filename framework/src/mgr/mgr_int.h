@@ -17,6 +17,7 @@
 
 #include "payload_int.h"
 #include "troupe.pb-c.h"
+#include "auth.h"
 #include "troupe/manager.h"
 
 /* Request ops (MgrRequest.op). */
@@ -30,8 +31,6 @@ enum {
 	TP__MGR_PING = 7,
 };
 
-#define TP__MGR_NONCE 32
-#define TP__MGR_MAC   32
 /* Largest message accepted from a connection not yet authenticated. */
 #define TP__MGR_PREAUTH_MAX 256
 /* A handler's "cannot complete now: park the request" return value. */
@@ -101,34 +100,10 @@ int tp__arg_int(const tp_payload *args, size_t i, int64_t *out);
  * from the end). TP_ENOENT out of range (IndexError), TP_ETYPE, TP_EINVAL. */
 int tp__arg_index(const tp_payload *args, size_t i, size_t n, size_t *out);
 
-/* Authentication (mgr_auth.c). */
-void tp__mgr_mac(const void *key, size_t keylen, const char *label,
-                 const uint8_t *nonce, size_t nlen, uint8_t out[TP__MGR_MAC]);
-int tp__mgr_mac_ok(const void *key, size_t keylen, const char *label,
-                   const uint8_t *nonce, size_t nlen, const uint8_t *mac,
-                   size_t maclen);
-int tp__mgr_random(void *buf, size_t n);
-/* After the handshake over a transport that is not private (tcp://),
- * every message is sealed: [u64 seq LE][message][HMAC-SHA256(session key,
- * direction byte, seq, message)]. The session key is
- * HMAC(key, "troupe-mgr-session", client nonce, server nonce); the
- * receiver accepts only strictly increasing sequence numbers, so a relay
- * can neither inject, replay nor reorder. */
-#define TP__MGR_SEAL  (8 + TP__MGR_MAC)
+/* Authentication: the primitives are base/auth.h's. The directions of
+ * sealed frames: */
 #define TP__MGR_DIR_C 'C' /* client to server */
 #define TP__MGR_DIR_S 'S'
-void tp__mgr_session_key(const void *key, size_t keylen,
-                         const uint8_t cnonce[TP__MGR_NONCE],
-                         const uint8_t snonce[TP__MGR_NONCE],
-                         uint8_t out[TP__MGR_MAC]);
-/* out has room for len + TP__MGR_SEAL bytes. */
-void tp__mgr_seal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t seq,
-                  const void *msg, size_t len, uint8_t *out);
-/* TP_OK with msg/msglen pointing into buf, or TP_EAUTH (bad MAC, or a
- * sequence number not above *last, which it then becomes). */
-int tp__mgr_unseal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t *last,
-                   const uint8_t *buf, size_t len, const uint8_t **msg,
-                   size_t *msglen);
 /* <rundir>/mgrkey-<hash of address>; TP_ENOTINIT outside a run. */
 int tp__mgr_keyfile(const char *address, char *buf, size_t len);
 int tp__mgr_key_store(const char *address, const void *key, size_t len);
