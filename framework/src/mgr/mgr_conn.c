@@ -376,53 +376,6 @@ static int unix_connect(const char *address, int *fd)
 	return TP_OK;
 }
 
-/* A connect bounded by timeout_ms. */
-static int tcp_connect_one(const struct addrinfo *a, int timeout_ms, int *fd)
-{
-	*fd =
-	    socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (*fd < 0)
-		return tp_err_errno(errno);
-	int e = 0;
-	socklen_t el = sizeof(e);
-	if (connect(*fd, a->ai_addr, a->ai_addrlen) != 0) {
-		struct pollfd pf = {*fd, POLLOUT, 0};
-		e = errno;
-		if (e == EINPROGRESS) {
-			int n = poll(&pf, 1, timeout_ms);
-			e = n == 0 ? ETIMEDOUT : 0;
-			if (n > 0)
-				getsockopt(*fd, SOL_SOCKET, SO_ERROR, &e, &el);
-		}
-	}
-	int one = 1, fl = fcntl(*fd, F_GETFL);
-	if (e == 0 &&
-	    (fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
-	     setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0))
-		e = errno;
-	if (e != 0) {
-		close(*fd);
-		*fd = -1;
-		return e == ECONNREFUSED ? TP_ECLOSED
-		       : e == ETIMEDOUT  ? TP_ETIMEDOUT
-		                         : tp_err_errno(e);
-	}
-	return TP_OK;
-}
-
-static int tcp_connect(const char *address, int timeout_ms, int *fd)
-{
-	struct addrinfo *ai;
-	int rv = tp__mgr_resolve(address, 0, &ai);
-	if (rv != TP_OK)
-		return rv;
-	rv = TP_ECLOSED;
-	for (struct addrinfo *a = ai; a != NULL && rv != TP_OK; a = a->ai_next)
-		rv = tcp_connect_one(a, timeout_ms, fd);
-	freeaddrinfo(ai);
-	return rv;
-}
-
 /* TLS over the connected socket: non-blocking from here. */
 static int tls_start(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
                      int timeout_ms)
@@ -431,8 +384,8 @@ static int tls_start(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
 	int fl = fcntl(c->fd, F_GETFL);
 	if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0)
 		return tp_err_errno(errno);
-	int rv = tp__mgr_tcp_split(c->address, host, sizeof(host), port,
-	                           sizeof(port));
+	int rv =
+	    tp__tcp_split(c->address, host, sizeof(host), port, sizeof(port));
 	if (rv == TP_OK)
 		rv = tp__mgr_tls_connect(c->fd, tls, host, timeout_ms, &c->tls);
 	return rv;
@@ -449,7 +402,7 @@ static int conn_connect(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
 		return TP_EINVAL;
 	if (istls && (tls == NULL || tls->ca == NULL))
 		return TP_EINVAL; /* a tls client verifies its server */
-	int rv = tcp_connect(a, timeout_ms, &c->fd);
+	int rv = tp__tcp_connect(a, timeout_ms, &c->fd);
 	if (rv == TP_OK && istls)
 		rv = tls_start(c, tls, timeout_ms);
 	c->mac = !istls;

@@ -491,28 +491,6 @@ static void *fast_thread(void *arg)
 	return NULL;
 }
 
-int tp__mgr_tcp_split(const char *addr, char *host, size_t hlen, char *port,
-                      size_t plen)
-{
-	int tls = strncmp(addr, "tls+tcp://", 10) == 0;
-	const char *p = addr + (tls ? 10 : 6);
-	const char *colon = strrchr(p, ':');
-	if ((!tls && strncmp(addr, "tcp://", 6) != 0) || colon == NULL ||
-	    colon[1] == '\0')
-		return TP_EINVAL;
-	size_t n = (size_t)(colon - p);
-	if (n >= 2 && p[0] == '[' && p[n - 1] == ']') {
-		p++;
-		n -= 2;
-	}
-	if (n >= hlen || strlen(colon + 1) >= plen)
-		return TP_EINVAL;
-	memcpy(host, p, n);
-	host[n] = '\0';
-	snprintf(port, plen, "%s", colon + 1);
-	return TP_OK;
-}
-
 static int listen_unix(struct tp__mgr_fast *f, const char *addr)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -531,28 +509,13 @@ static int listen_unix(struct tp__mgr_fast *f, const char *addr)
 	return TP_OK;
 }
 
-int tp__mgr_resolve(const char *addr, int passive, struct addrinfo **out)
-{
-	char host[256], port[32];
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-	                         .ai_socktype = SOCK_STREAM,
-	                         .ai_flags = passive ? AI_PASSIVE : 0};
-	int rv =
-	    tp__mgr_tcp_split(addr, host, sizeof(host), port, sizeof(port));
-	if (rv != TP_OK)
-		return rv;
-	return getaddrinfo(host[0] ? host : NULL, port, &hints, out) == 0
-	           ? TP_OK
-	           : TP_ENOENT;
-}
-
 /* Binds a tcp://host:port address; port 0 becomes the chosen one in
  * bound. */
 static int listen_tcp(struct tp__mgr_fast *f, const char *addr, char *bound,
                       size_t blen)
 {
 	struct addrinfo *ai;
-	int rv = tp__mgr_resolve(addr, 1, &ai);
+	int rv = tp__tcp_resolve(addr, 1, &ai);
 	if (rv != TP_OK)
 		return rv == TP_ENOENT ? TP_EINVAL : rv;
 	f->tcp = 1;

@@ -18,6 +18,7 @@
 #include "payload_int.h"
 #include "troupe.pb-c.h"
 #include "auth.h"
+#include "netaddr.h"
 #include "troupe/manager.h"
 
 /* Request ops (MgrRequest.op). */
@@ -233,14 +234,7 @@ int tp__mgr_tls_cli_send(struct tp__mgr_tls_cli *c, int fd, const void *buf,
 ssize_t tp__mgr_tls_cli_recv(struct tp__mgr_tls_cli *c, int fd, void *buf,
                              size_t len, int64_t dl);
 void tp__mgr_tls_cli_end(struct tp__mgr_tls_cli *c);
-/* Splits tcp://host:port or tls+tcp://host:port (host may be empty or
- * [v6]). */
-int tp__mgr_tcp_split(const char *addr, char *host, size_t hlen, char *port,
-                      size_t plen);
-/* getaddrinfo for such an address (passive: to bind); TP_EINVAL for a
- * malformed address, TP_ENOENT when it does not resolve. */
-struct addrinfo;
-int tp__mgr_resolve(const char *addr, int passive, struct addrinfo **out);
+/* tcp:// addresses: rt/netaddr.h. */
 /* 1 once client passed the handshake. */
 int tp__mgr_core_authed(struct tp__mgr_core *c, uint32_t client);
 /* The session key of an authenticated client, else NULL. */
