@@ -36,7 +36,7 @@ static int exists(const char *name)
 static tp_payload *items(void)
 {
 	tp_payload *p;
-	TP_OK_OR_FAIL(tp_pack_new(&p, "isd", (int64_t)7, "seven", 7.5));
+	TP_OK_OR_FAIL(tp_pack_new(&p, "isd", 7, "seven", 7.5));
 	return p;
 }
 
