@@ -18,6 +18,26 @@
 static char g_addr[300];
 static const char *g_key = KEY;
 
+/* A listener at address with key; g_addr becomes its address. */
+static tp_listener *listen_at(const char *address, const char *key)
+{
+	tp_listener *l;
+	TP_OK_OR_FAIL(tp_listener_new(&l, address, key, strlen(key)));
+	snprintf(g_addr, sizeof g_addr, "%s", tp_listener_address(l));
+	return l;
+}
+
+/* A tcp listener, a child running fn as its client, and the accepted
+ * connection. */
+static tp_conn *accept_child(tp_listener **l, int (*fn)(void *), pid_t *pid)
+{
+	tp_conn *c;
+	*l = listen_at("tcp://127.0.0.1:0", KEY);
+	*pid = su_fork(fn, NULL);
+	TP_OK_OR_FAIL(tp_listener_accept(*l, &c, 10000));
+	return c;
+}
+
 /* A client: sends [i, 'ping'], expects [i + 1, 'pong'], then closes. */
 static int child_client(void *arg)
 {
@@ -62,9 +82,7 @@ static int64_t serve_one(tp_listener *l)
 
 static void ping_pong(const char *address)
 {
-	tp_listener *l;
-	TP_OK_OR_FAIL(tp_listener_new(&l, address, KEY, strlen(KEY)));
-	snprintf(g_addr, sizeof g_addr, "%s", tp_listener_address(l));
+	tp_listener *l = listen_at(address, KEY);
 	for (int k = 0; k < 3; k++) {
 		pid_t pid = su_fork(child_client, (void *)(intptr_t)(k * 10));
 		assert_int_equal(serve_one(l), k * 10);
@@ -130,13 +148,10 @@ static void test_big(void **state)
 {
 	(void)state;
 	tp_listener *l;
-	tp_conn *c;
 	tp_payload *p;
+	pid_t pid;
 	tp_test_init(TP_START_FORK);
-	TP_OK_OR_FAIL(tp_listener_new(&l, "tcp://127.0.0.1:0", KEY, 10));
-	snprintf(g_addr, sizeof g_addr, "%s", tp_listener_address(l));
-	pid_t pid = su_fork(child_big, NULL);
-	TP_OK_OR_FAIL(tp_listener_accept(l, &c, 10000));
+	tp_conn *c = accept_child(&l, child_big, &pid);
 	TP_OK_OR_FAIL(tp_conn_recv(c, &p, 10000));
 	TP_OK_OR_FAIL(tp_conn_send(c, p));
 	tp_payload_free(p);
@@ -149,10 +164,8 @@ static void test_big(void **state)
 
 static void wrong_keys(const char *address)
 {
-	tp_listener *l;
 	tp_conn *c;
-	TP_OK_OR_FAIL(tp_listener_new(&l, address, KEY, strlen(KEY)));
-	snprintf(g_addr, sizeof g_addr, "%s", tp_listener_address(l));
+	tp_listener *l = listen_at(address, KEY);
 	g_key = "wrong key";
 	pid_t pid = su_fork(child_client, NULL);
 	TP_EXPECT(tp_listener_accept(l, &c, 300), TP_ETIMEDOUT);
@@ -165,8 +178,7 @@ static void wrong_keys(const char *address)
 	tp_listener_free(l);
 	/* a server that does not know the client's key: the client finds
 	 * out from the server's answer, before proving anything */
-	TP_OK_OR_FAIL(tp_listener_new(&l, address, "other", 5));
-	snprintf(g_addr, sizeof g_addr, "%s", tp_listener_address(l));
+	l = listen_at(address, "other");
 	pid = su_fork(child_client, NULL);
 	TP_EXPECT(tp_listener_accept(l, &c, 300), TP_ETIMEDOUT);
 	assert_int_equal(su_reap(pid), 10);
@@ -225,12 +237,10 @@ static int child_rude(void *arg)
 
 static void rude(const char *address)
 {
-	tp_listener *l;
 	tp_conn *c;
-	TP_OK_OR_FAIL(tp_listener_new(&l, address, KEY, strlen(KEY)));
+	tp_listener *l = listen_at(address, KEY);
 	TP_OK_OR_FAIL(tp_listener_set_handshake_ms(l, 60000));
 	TP_EXPECT(tp_listener_set_handshake_ms(l, 0), TP_EINVAL);
-	snprintf(g_addr, sizeof g_addr, "%s", tp_listener_address(l));
 	pid_t pid = su_fork(child_rude, NULL);
 	assert_int_equal(serve_one(l), 7);
 	assert_int_equal(su_reap(pid), 0);
@@ -275,13 +285,10 @@ static void test_forged_frame(void **state)
 {
 	(void)state;
 	tp_listener *l;
-	tp_conn *c;
 	tp_payload *p;
+	pid_t pid;
 	tp_test_init(TP_START_FORK);
-	TP_OK_OR_FAIL(tp_listener_new(&l, "tcp://127.0.0.1:0", KEY, 10));
-	snprintf(g_addr, sizeof g_addr, "%s", tp_listener_address(l));
-	pid_t pid = su_fork(child_forger, NULL);
-	TP_OK_OR_FAIL(tp_listener_accept(l, &c, 10000));
+	tp_conn *c = accept_child(&l, child_forger, &pid);
 	TP_EXPECT(tp_conn_recv(c, &p, 10000), TP_EOF);
 	tp_conn_free(c);
 	assert_int_equal(su_reap(pid), 0);

@@ -8,24 +8,6 @@
 #include "troupe/fmt.h"
 #include "troupe/manager.h"
 
-/* /dev/shm entries whose name starts with "troupe.<uid>.<pid>." */
-static int shm_of(pid_t pid)
-{
-	char prefix[64];
-	int n = 0, len;
-	DIR *d = opendir("/dev/shm");
-	struct dirent *e;
-	len = snprintf(prefix, sizeof(prefix), "troupe.%u.%d.",
-	               (unsigned)getuid(), (int)pid);
-	if (d == NULL)
-		return 0;
-	while ((e = readdir(d)) != NULL)
-		if (strncmp(e->d_name, prefix, (size_t)len) == 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 static int exists(const char *name)
 {
 	char path[256];
@@ -120,7 +102,7 @@ static void victim(int w, const char *base)
 
 static int gone(void *arg)
 {
-	return shm_of(*(pid_t *)arg) == 0;
+	return su_shm_count_of(*(pid_t *)arg) == 0;
 }
 
 static void test_kill9(void **state)
@@ -144,7 +126,7 @@ static void test_kill9(void **state)
 		fclose(f);
 		assert_int_equal(sscanf(line, "%127s %127s", a, b), 2);
 		assert_true(exists(a) && exists(b));
-		assert_true(shm_of(pid) > 0);
+		assert_true(su_shm_count_of(pid) > 0);
 		kill(pid, SIGKILL);
 		assert_int_equal(su_reap(pid), 128 + SIGKILL);
 		/* the tracker removes them (and the rest of the dead run) */

@@ -84,8 +84,8 @@ const char *tp_listener_address(const tp_listener *l);
  * that passed the handshake, and returns its connection in *out (the
  * caller frees it with tp_conn_free). Peers that fail are dropped and
  * counted, never returned. Errors: TP_EINVAL, TP_ETIMEDOUT, TP_ENOMEM,
- * wrapped system errors (out of file descriptors: the pending peer is
- * dropped, the listener stays usable).
+ * wrapped system errors (out of file descriptors: the peer waits in the
+ * backlog and the listener stays usable; call again once fds are free).
  */
 int tp_listener_accept(tp_listener *l, tp_conn **out, int timeout_ms);
 
