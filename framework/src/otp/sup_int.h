@@ -96,6 +96,9 @@ struct tp_sup {
 	pthread_t thr;
 	int wakefd;
 	int started, stop_req, ended, end_rv, thr_joined;
+	/* The loop's poll arrays, also held here: a process forked while
+	 * the loop runs sees them reachable, not leaked. */
+	void *loop_fds, *loop_who;
 };
 
 /* sup_root.c: the program's root supervisor (called by init.c) */

@@ -169,6 +169,8 @@ void *tp__sup_loop(void *arg)
 		ps.next = 0;
 		ps_add(&ps, root->wakefd, NULL);
 		collect(root, &ps, now);
+		root->loop_fds = ps.fds;
+		root->loop_who = ps.who;
 		int timeout = -1;
 		if (ps.next)
 			timeout = ps.next > now ? (int)(ps.next - now) : 0;

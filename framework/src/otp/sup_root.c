@@ -21,12 +21,17 @@
 static pthread_mutex_t root_mu = PTHREAD_MUTEX_INITIALIZER;
 static tp_sup *root;
 static pid_t root_pid;
+/* A forked child keeps its parent's tree reachable, unused: its memory is
+ * the parent's copy, and a leak checker must not call it lost. */
+static tp_sup *inherited;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void forget_in_child(void)
 {
 	/* The parent's tree is not ours; its memory is left alone. */
 	pthread_mutex_init(&root_mu, NULL);
+	if (root != NULL)
+		inherited = root;
 	root = NULL;
 	root_pid = 0;
 }
