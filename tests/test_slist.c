@@ -190,12 +190,51 @@ static void test_repr(void **state)
 	su_fini();
 }
 
+/* Makes a list, says so, and waits to be killed. */
+static int child_hold(void *arg)
+{
+	int *fd = arg;
+	tp_slist *l;
+	tp_payload *items = sample();
+	if (tp_slist_new_named(&l, "held", items) != TP_OK)
+		return 1;
+	if (write(fd[1], "x", 1) != 1)
+		return 2;
+	for (;;)
+		pause();
+}
+
+/* A process of the run killed while it holds a list: its block goes at
+ * the owner's tp_fini (a SharedMemoryManager's go at once, test_smm.c). */
+static void test_holder_killed(void **state)
+{
+	(void)state;
+	int fd[2];
+	char c;
+	tp_slist *l;
+	tp_test_init(TP_START_FORK);
+	assert_int_equal(pipe(fd), 0);
+	pid_t pid = su_fork(child_hold, fd);
+	assert_int_equal(read(fd[0], &c, 1), 1);
+	TP_OK_OR_FAIL(tp_slist_attach(&l, "held"));
+	assert_int_equal(tp_slist_len(l), 5);
+	kill(pid, SIGKILL);
+	assert_int_equal(su_reap(pid), 128 + SIGKILL);
+	TP_OK_OR_FAIL(tp_slist_set_int(l, 0, 9)); /* still mapped */
+	TP_EXPECT(tp_slist_unlink(l), TP_EPERM);
+	tp_slist_free(l);
+	close(fd[0]);
+	close(fd[1]);
+	su_fini(); /* asserts /dev/shm holds nothing of the run */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_items),
 	    cmocka_unit_test(test_attach),
 	    cmocka_unit_test(test_repr),
+	    cmocka_unit_test(test_holder_killed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
