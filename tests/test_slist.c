@@ -126,6 +126,7 @@ static void test_attach(void **state)
 	assert_int_equal(x, 42);
 	TP_OK_OR_FAIL(tp_payload_get_int(got, 1, &x));
 	assert_int_equal(x, 42);
+	tp_slist_free(b);
 	/* through a payload */
 	TP_OK_OR_FAIL(tp_payload_new(&p));
 	TP_OK_OR_FAIL(tp_payload_add_slist(p, l));
