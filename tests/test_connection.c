@@ -211,9 +211,11 @@ static int raw_connect(const char *addr, int *fd)
 	return connect(*fd, (struct sockaddr *)&sa, sizeof sa) == 0 ? TP_OK : 1;
 }
 
+#define SILENT 40 /* more than the listener keeps pending (32) */
+
 static int child_rude(void *arg)
 {
-	int fd[5];
+	int fd[5], quiet[SILENT];
 	static char junk[200000];
 	(void)arg;
 	memset(junk, 'x', sizeof junk);
@@ -228,10 +230,15 @@ static int child_rude(void *arg)
 	send(fd[3], junk, 36, MSG_NOSIGNAL);
 	close(fd[3]);
 	send(fd[4], junk, sizeof junk, MSG_NOSIGNAL | MSG_DONTWAIT);
-	/* now a good client: it must be served while fd[0] stays silent */
+	for (int i = 0; i < SILENT; i++)
+		if (raw_connect(g_addr, &quiet[i]) != TP_OK)
+			return 1;
+	/* now a good client: it must be served while the silent ones wait */
 	int rv = child_client((void *)7);
 	for (int i = 0; i < 5; i++)
 		close(fd[i]);
+	for (int i = 0; i < SILENT; i++)
+		close(quiet[i]);
 	return rv;
 }
 
@@ -244,9 +251,9 @@ static void rude(const char *address)
 	pid_t pid = su_fork(child_rude, NULL);
 	assert_int_equal(serve_one(l), 7);
 	assert_int_equal(su_reap(pid), 0);
-	/* the silent one went with its process; the rest were dropped */
+	/* the silent ones went with their process; the rest were dropped */
 	TP_EXPECT(tp_listener_accept(l, &c, 200), TP_ETIMEDOUT);
-	assert_int_equal(tp_listener_rejected(l), 5);
+	assert_int_equal(tp_listener_rejected(l), 5 + SILENT);
 	tp_listener_free(l);
 }
 
@@ -293,6 +300,46 @@ static void test_forged_frame(void **state)
 	tp_conn_free(c);
 	assert_int_equal(su_reap(pid), 0);
 	tp_listener_free(l);
+	tp_test_fini();
+}
+
+/* A client that sends one message and waits to be killed. */
+static int child_then_killed(void *arg)
+{
+	tp_conn *c;
+	(void)arg;
+	if (tp_client_new(&c, g_addr, KEY, strlen(KEY), 5000) ||
+	    tp_conn_sendf(c, "s", "last words"))
+		return 1;
+	for (;;)
+		pause();
+}
+
+/* A peer killed with SIGKILL after the handshake: what it sent arrives,
+ * then end of file, on a Unix path and over tcp. */
+static void test_peer_killed(void **state)
+{
+	(void)state;
+	char path[100];
+	tp_test_init(TP_START_FORK);
+	snprintf(path, sizeof path, "%s/kill.sock", tp_runtime_dir());
+	const char *addrs[] = {path, "tcp://127.0.0.1:0"};
+	for (int i = 0; i < 2; i++) {
+		tp_conn *c;
+		tp_payload *p;
+		tp_listener *l = listen_at(addrs[i], KEY);
+		pid_t pid = su_fork(child_then_killed, NULL);
+		TP_OK_OR_FAIL(tp_listener_accept(l, &c, 10000));
+		TP_OK_OR_FAIL(tp_conn_recv(c, &p, 10000));
+		assert_true(tp_is_str(p, 0, "last words"));
+		tp_payload_free(p);
+		p = NULL;
+		kill(pid, SIGKILL);
+		assert_int_equal(su_reap(pid), 128 + SIGKILL);
+		TP_EXPECT(tp_conn_recv(c, &p, 10000), TP_EOF);
+		tp_free("PC", p, c);
+		tp_listener_free(l);
+	}
 	tp_test_fini();
 }
 
@@ -344,6 +391,7 @@ int main(void)
 	    cmocka_unit_test(test_authkey),
 	    cmocka_unit_test(test_rude_peers),
 	    cmocka_unit_test(test_forged_frame),
+	    cmocka_unit_test(test_peer_killed),
 	    cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
