@@ -15,8 +15,7 @@
 
 /* out = HMAC-SHA256(key, label with its NUL, nonce). */
 void tp__auth_mac(const void *key, size_t keylen, const char *label,
-                  const uint8_t *nonce, size_t nlen,
-                  uint8_t out[TP__AUTH_MAC]);
+                  const uint8_t *nonce, size_t nlen, uint8_t out[TP__AUTH_MAC]);
 /* 1 when mac (maclen bytes) is tp__auth_mac of the same input, compared
  * in constant time; else 0. */
 int tp__auth_mac_ok(const void *key, size_t keylen, const char *label,
@@ -37,8 +36,8 @@ void tp__auth_session_key(const void *key, size_t keylen,
                           const uint8_t snonce[TP__AUTH_NONCE],
                           uint8_t out[TP__AUTH_MAC]);
 /* out has room for len + TP__AUTH_SEAL bytes. */
-void tp__auth_seal(const uint8_t skey[TP__AUTH_MAC], uint8_t dir,
-                   uint64_t seq, const void *msg, size_t len, uint8_t *out);
+void tp__auth_seal(const uint8_t skey[TP__AUTH_MAC], uint8_t dir, uint64_t seq,
+                   const void *msg, size_t len, uint8_t *out);
 /* TP_OK with msg/msglen pointing into buf, or TP_EAUTH (bad MAC, or a
  * sequence number not above *last, which it then becomes). */
 int tp__auth_unseal(const uint8_t skey[TP__AUTH_MAC], uint8_t dir,
