@@ -62,8 +62,8 @@ int tp_fini(void)
 {
 	if (!tp__rt.initialised)
 		return TP_ENOTINIT;
-	tp__root_sup_fini(); /* first: its children use every module */
-	tp__ctl_status_stop();
+	tp__ctl_status_stop(); /* first: it acts on the root's tree */
+	tp__root_sup_fini();   /* then its children, which use every module */
 	tp__pool_fini();
 	tp__process_fini();
 	tp__log_fini(); /* after the children: they log until they exit */

@@ -61,9 +61,21 @@ static int make_root(void)
 	return TP_OK;
 }
 
+tp_sup *tp__root_sup_peek(void)
+{
+	pthread_mutex_lock(&root_mu);
+	return root != NULL && root_pid == getpid() ? root : NULL;
+}
+
+void tp__root_sup_unpeek(void)
+{
+	pthread_mutex_unlock(&root_mu);
+}
+
 int tp__root_sup_init(void)
 {
 	pthread_once(&atfork_once, register_atfork);
+	tp__sup_mon_init();
 	pthread_mutex_lock(&root_mu);
 	int rv = root != NULL && root_pid == getpid() ? TP_OK : make_root();
 	pthread_mutex_unlock(&root_mu);
