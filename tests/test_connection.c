@@ -87,6 +87,10 @@ static void ping_pong(const char *address)
 		pid_t pid = su_fork(child_client, (void *)(intptr_t)(k * 10));
 		assert_int_equal(serve_one(l), k * 10);
 		assert_int_equal(su_reap(pid), 0);
+		const char *last = tp_listener_last_accepted(l);
+		assert_true(strncmp(address, "tcp://", 6) == 0
+		                ? strncmp(last, "tcp://127.0.0.1:", 16) == 0
+		                : last[0] == '\0');
 	}
 	assert_int_equal(tp_listener_rejected(l), 0);
 	tp_listener_free(l);
@@ -378,6 +382,7 @@ static void test_errors(void **state)
 	tp_listener_free(l);
 	TP_EXPECT(tp_client_new(&c, g_addr, KEY, 3, 1000), TP_ECLOSED);
 	assert_null(tp_listener_address(NULL));
+	assert_null(tp_listener_last_accepted(NULL));
 	tp_listener_free(NULL);
 	tp_test_fini();
 }

@@ -89,6 +89,11 @@ const char *tp_listener_address(const tp_listener *l);
  */
 int tp_listener_accept(tp_listener *l, tp_conn **out, int timeout_ms);
 
+/* Python's last_accepted: the address of the last client accept
+ * returned, "tcp://1.2.3.4:56789" or "tcp://[::1]:56789"; "" for a Unix
+ * path's (unnamed) client or before the first. Borrowed, NULL for NULL. */
+const char *tp_listener_last_accepted(const tp_listener *l);
+
 /* How many peers were dropped: a wrong authkey, garbage, silence past
  * the handshake time, a close halfway, too many pending at once. */
 uint64_t tp_listener_rejected(const tp_listener *l);

@@ -11,6 +11,7 @@
  * stalls past its deadline or is pushed out by newer ones is dropped.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -36,6 +37,7 @@ enum { HS_HELLO = 1, HS_PROOF };
 
 struct pending {
 	int fd; /* -1: free */
+	char peer[80];
 	int state;
 	size_t got;
 	int64_t deadline;
@@ -52,6 +54,7 @@ struct tp_listener {
 	uint8_t key[KEY_MAX];
 	size_t keylen;
 	uint64_t rejected;
+	char last[80]; /* the last accepted peer's address */
 	struct pending p[PENDING_MAX];
 };
 
@@ -181,6 +184,11 @@ const char *tp_listener_address(const tp_listener *l)
 	return l == NULL ? NULL : l->address;
 }
 
+const char *tp_listener_last_accepted(const tp_listener *l)
+{
+	return l == NULL ? NULL : l->last;
+}
+
 uint64_t tp_listener_rejected(const tp_listener *l)
 {
 	return l == NULL ? 0 : l->rejected;
@@ -222,12 +230,30 @@ static struct pending *free_slot(tp_listener *l)
 	return old;
 }
 
+/* A peer's address as tp_listener_last_accepted gives it. */
+static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "";
+	buf[0] = '\0';
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "tcp://%s:%u", host, ntohs(a->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "tcp://[%s]:%u", host, ntohs(a->sin6_port));
+	}
+}
+
 /* Takes new peers into the table. */
 static int take_peers(tp_listener *l)
 {
 	for (;;) {
-		int fd =
-		    accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		struct sockaddr_storage ss = {0};
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
+		                 SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return errno == EAGAIN || errno == EINTR ||
 			               errno == ECONNABORTED
@@ -236,6 +262,7 @@ static int take_peers(tp_listener *l)
 		struct pending *p = free_slot(l);
 		memset(p, 0, sizeof(*p));
 		p->fd = fd;
+		peer_name(&ss, p->peer, sizeof(p->peer));
 		p->state = HS_HELLO;
 		p->deadline = tp__deadline(l->hs_ms);
 	}
@@ -254,6 +281,7 @@ static int welcome(tp_listener *l, struct pending *p, tp_conn **out)
 		l->rejected++;
 		return 1;
 	}
+	memcpy(l->last, p->peer, sizeof(l->last));
 	if (l->tcp)
 		rv = tp__conn_relay(fd, &k, p->nonces, TP__CONN_DIR_S, out);
 	else if ((rv = tp__conn_wrap(fd, 1, 1, out)) != TP_OK)
