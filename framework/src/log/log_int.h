@@ -10,6 +10,9 @@
 #ifndef TP_LOG_INT_H
 #define TP_LOG_INT_H
 
+/* Ends a line a killed writer left without its newline (log_sink.c). */
+#define TP_LOG_CUT_MARK " [line cut: its writer was killed]"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
