@@ -1,7 +1,7 @@
 /*
  * mgr_conn.c - a client's connection to a manager over the manager's own
  * transport (mgr_fast.c): a unix socket for ipc://, TCP for tcp:// (every
- * frame after the handshake sealed: tp__mgr_seal) and TLS over TCP for
+ * frame after the handshake sealed: tp__auth_seal) and TLS over TCP for
  * tls+tcp:// (the server's certificate verified first, mgr_tls.c). Then
  * the mutual challenge-response, then one request/reply at a time, each
  * bounded by a deadline: a manager that dies gives EOF (TP_EDIED), one
@@ -41,13 +41,21 @@ struct tp__mgr_conn {
 	struct tp__mgr_tls_cli tls; /* tls+tcp:// */
 	int mac;                    /* tcp: sealed frames after the handshake */
 	int seal_tx, seal_rx;       /* sealing started (each way) */
-	uint8_t skey[TP__MGR_MAC];
+	uint8_t skey[TP__AUTH_MAC];
 	uint64_t sseq, rseq;
 	uint8_t rbuf[1024]; /* bytes read ahead */
 	size_t rpos, rlen;
 	uint8_t *key;
 	size_t keylen;
 	struct tp__mgr_arena arena; /* the reply being read */
+};
+
+/* A call's reply read directly (tp__mgr_reply_read) instead of through
+ * protobuf-c. */
+struct tp__mgr_direct {
+	struct tp__mgr_rep rep;
+	tp_payload *result; /* decoded from rep.result */
+	int done;           /* this call's reply was read */
 };
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -185,6 +193,22 @@ static int fast_send(struct tp__mgr_conn *c, const void *buf, size_t len)
 			free(b);
 		return rv == TP_OK ? TP_OK : fast_dead(c);
 	}
+	if (want <= 1024) { /* a small frame: one send(), no iovec import */
+		uint8_t flat[1024];
+		memcpy(flat, hdr, 4);
+		if (len > 0)
+			memcpy(flat + 4, buf, len);
+		while (want > 0) {
+			ssize_t w = send(c->fd, flat + (len + 4 - want), want,
+			                 MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return fast_dead(c);
+			want -= (size_t)w;
+		}
+		return TP_OK;
+	}
 	while (want > 0) {
 		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
@@ -220,7 +244,7 @@ static int fast_recv(struct tp__mgr_conn *c, int64_t dl, uint8_t *small,
 		return rv;
 	uint32_t n = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
 	             (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-	if (n > TP_MAX_MSG_DEFAULT + 4096 + TP__MGR_SEAL)
+	if (n > TP_MAX_MSG_DEFAULT + 4096 + TP__AUTH_SEAL)
 		return fast_dead(c);
 	*body = n <= cap ? small : malloc(n);
 	if (*body == NULL)
@@ -237,19 +261,39 @@ static int fast_recv(struct tp__mgr_conn *c, int64_t dl, uint8_t *small,
 /* The stream transport's round trip: [u32 length][Envelope] each way
  * (sealed over tcp after the handshake); replies to earlier calls that
  * timed out are skipped by correlation id. */
+/* A reply in the direct form (d, from tp__mgr_conn_call): its result
+ * decoded before the frame's buffer goes. 1 when it was this call's. */
+static int direct_reply(struct tp__mgr_conn *c, const uint8_t *msg, size_t n,
+                        struct tp__mgr_direct *d, int *rv)
+{
+	if (d == NULL || !tp__mgr_reply_read(msg, n, &d->rep))
+		return 0;
+	if (d->rep.corr != c->corr && d->rep.corr != 0)
+		return 1; /* a late reply to an earlier call: skipped */
+	d->done = 1;
+	*rv = TP_OK;
+	if (d->rep.has_result && d->rep.code == TP_OK)
+		*rv = tp__payload_unpack(d->rep.result, d->rep.result_len,
+		                         &d->result);
+	if (*rv == TP_EDECODE)
+		*rv = TP_EPROTO;
+	return 1;
+}
+
 static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
-                          int wait_ms, Troupe__Envelope **out)
+                          int wait_ms, Troupe__Envelope **out,
+                          struct tp__mgr_direct *d)
 {
 	int64_t dl = tp__deadline(wait_ms);
 	int rv;
 	if (__atomic_load_n(&c->dead, __ATOMIC_ACQUIRE))
 		return TP_EDIED;
 	if (c->seal_tx) {
-		uint8_t *s = malloc(len + TP__MGR_SEAL);
+		uint8_t *s = malloc(len + TP__AUTH_SEAL);
 		if (s == NULL)
 			return TP_ENOMEM;
-		tp__mgr_seal(c->skey, TP__MGR_DIR_C, ++c->sseq, buf, len, s);
-		rv = fast_send(c, s, len + TP__MGR_SEAL);
+		tp__auth_seal(c->skey, TP__MGR_DIR_C, ++c->sseq, buf, len, s);
+		rv = fast_send(c, s, len + TP__AUTH_SEAL);
 		free(s);
 	} else {
 		rv = fast_send(c, buf, len);
@@ -265,10 +309,17 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 			return rv;
 		msg = body;
 		if (c->seal_rx &&
-		    tp__mgr_unseal(c->skey, TP__MGR_DIR_S, &c->rseq, body, n,
-		                   &msg, &n) != TP_OK) {
+		    tp__auth_unseal(c->skey, TP__MGR_DIR_S, &c->rseq, body, n,
+		                    &msg, &n) != TP_OK) {
 			rv = TP_EAUTH; /* forged, replayed or reordered */
 			fast_dead(c);
+		}
+		if (rv == TP_OK && direct_reply(c, msg, n, d, &rv)) {
+			if (body != small)
+				free(body);
+			if (d->done || rv != TP_OK)
+				return rv;
+			continue;
 		}
 		if (rv == TP_OK)
 			rv = tp__mgr_arena_unpack(&c->arena, msg, n, 0, out);
@@ -301,7 +352,7 @@ static int conn_roundtrip(struct tp__mgr_conn *c, Troupe__Envelope *env,
 	int rv = tp__pack_into(&env->base, 0, small, sizeof(small), &buf, &len);
 	if (rv != TP_OK)
 		return rv;
-	rv = fast_roundtrip(c, buf, len, wait_ms, out);
+	rv = fast_roundtrip(c, buf, len, wait_ms, out, NULL);
 	if (buf != small)
 		free(buf);
 	return rv;
@@ -320,10 +371,10 @@ static int conn_request(struct tp__mgr_conn *c, Troupe__MgrRequest *rq,
  * auth: our answer to theirs. A wrong answer is TP_EAUTH at once. */
 static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 {
-	uint8_t nonce[TP__MGR_NONCE], mac[TP__MGR_MAC];
+	uint8_t nonce[TP__AUTH_NONCE], mac[TP__AUTH_MAC];
 	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
 	Troupe__Envelope *rep;
-	int rv = tp__mgr_random(nonce, sizeof(nonce));
+	int rv = tp__auth_random(nonce, sizeof(nonce));
 	if (rv != TP_OK)
 		return rv;
 	rq.op = TP__MGR_HELLO;
@@ -332,14 +383,14 @@ static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 	if ((rv = conn_request(c, &rq, wait_ms, &rep)) != TP_OK)
 		return rv == TP_EDIED ? TP_EAUTH : rv;
 	Troupe__MgrReply *r = rep->mgr_reply;
-	int ok = r->nonce.len == TP__MGR_NONCE &&
-	         tp__mgr_mac_ok(c->key, c->keylen, "troupe-mgr-server", nonce,
-	                        sizeof(nonce), r->mac.data, r->mac.len);
+	int ok = r->nonce.len == TP__AUTH_NONCE &&
+	         tp__auth_mac_ok(c->key, c->keylen, "troupe-mgr-server", nonce,
+	                         sizeof(nonce), r->mac.data, r->mac.len);
 	if (ok) {
-		tp__mgr_mac(c->key, c->keylen, "troupe-mgr-client",
-		            r->nonce.data, r->nonce.len, mac);
-		tp__mgr_session_key(c->key, c->keylen, nonce, r->nonce.data,
-		                    c->skey);
+		tp__auth_mac(c->key, c->keylen, "troupe-mgr-client",
+		             r->nonce.data, r->nonce.len, mac);
+		tp__auth_session_key(c->key, c->keylen, nonce, r->nonce.data,
+		                     c->skey);
 	}
 	tp__mgr_arena_reset(&c->arena); /* rep: done with */
 	if (!ok)
@@ -376,53 +427,6 @@ static int unix_connect(const char *address, int *fd)
 	return TP_OK;
 }
 
-/* A connect bounded by timeout_ms. */
-static int tcp_connect_one(const struct addrinfo *a, int timeout_ms, int *fd)
-{
-	*fd =
-	    socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (*fd < 0)
-		return tp_err_errno(errno);
-	int e = 0;
-	socklen_t el = sizeof(e);
-	if (connect(*fd, a->ai_addr, a->ai_addrlen) != 0) {
-		struct pollfd pf = {*fd, POLLOUT, 0};
-		e = errno;
-		if (e == EINPROGRESS) {
-			int n = poll(&pf, 1, timeout_ms);
-			e = n == 0 ? ETIMEDOUT : 0;
-			if (n > 0)
-				getsockopt(*fd, SOL_SOCKET, SO_ERROR, &e, &el);
-		}
-	}
-	int one = 1, fl = fcntl(*fd, F_GETFL);
-	if (e == 0 &&
-	    (fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
-	     setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0))
-		e = errno;
-	if (e != 0) {
-		close(*fd);
-		*fd = -1;
-		return e == ECONNREFUSED ? TP_ECLOSED
-		       : e == ETIMEDOUT  ? TP_ETIMEDOUT
-		                         : tp_err_errno(e);
-	}
-	return TP_OK;
-}
-
-static int tcp_connect(const char *address, int timeout_ms, int *fd)
-{
-	struct addrinfo *ai;
-	int rv = tp__mgr_resolve(address, 0, &ai);
-	if (rv != TP_OK)
-		return rv;
-	rv = TP_ECLOSED;
-	for (struct addrinfo *a = ai; a != NULL && rv != TP_OK; a = a->ai_next)
-		rv = tcp_connect_one(a, timeout_ms, fd);
-	freeaddrinfo(ai);
-	return rv;
-}
-
 /* TLS over the connected socket: non-blocking from here. */
 static int tls_start(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
                      int timeout_ms)
@@ -431,8 +435,8 @@ static int tls_start(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
 	int fl = fcntl(c->fd, F_GETFL);
 	if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0)
 		return tp_err_errno(errno);
-	int rv = tp__mgr_tcp_split(c->address, host, sizeof(host), port,
-	                           sizeof(port));
+	int rv =
+	    tp__tcp_split(c->address, host, sizeof(host), port, sizeof(port));
 	if (rv == TP_OK)
 		rv = tp__mgr_tls_connect(c->fd, tls, host, timeout_ms, &c->tls);
 	return rv;
@@ -449,7 +453,7 @@ static int conn_connect(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
 		return TP_EINVAL;
 	if (istls && (tls == NULL || tls->ca == NULL))
 		return TP_EINVAL; /* a tls client verifies its server */
-	int rv = tcp_connect(a, timeout_ms, &c->fd);
+	int rv = tp__tcp_connect(a, timeout_ms, &c->fd);
 	if (rv == TP_OK && istls)
 		rv = tls_start(c, tls, timeout_ms);
 	c->mac = !istls;
@@ -558,34 +562,56 @@ const char *tp__mgr_conn_address(const struct tp__mgr_conn *c)
 	return c->address;
 }
 
+/* Hands a direct reply's code, object and result to the caller. */
+static int direct_result(struct tp__mgr_direct *d, tp_payload *result,
+                         uint64_t *obj_out)
+{
+	int rv = d->rep.code;
+	tp_payload *p = d->result;
+	if (rv == TP_OK && obj_out != NULL)
+		*obj_out = d->rep.object;
+	if (rv == TP_OK && result != NULL && p != NULL) {
+		/* take the values over (not a one-value inline array: a
+		 * caller's stack payload frees its array itself) */
+		if (result->count == 0 && p->values != &p->first)
+			tp__payload_swap(result, p); /* p freed below */
+		for (size_t i = 0; i < p->count && rv == TP_OK; i++)
+			rv = tp__payload_push(result, &p->values[i]);
+	}
+	tp_payload_free(p);
+	return rv;
+}
+
 int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
                       const char *name, const char *key, const tp_payload *args,
                       int timeout_ms, int wait_ms, tp_payload *result,
                       uint64_t *obj_out)
 {
-	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
-	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
+	struct tp__mgr_req rq = {.op = op,
+	                         .object = object,
+	                         .name = name,
+	                         .key = key,
+	                         .args = args,
+	                         .timeout_ms = timeout_ms};
 	Troupe__Envelope *rep = NULL;
-	int rv = TP_OK;
+	struct tp__mgr_direct d = {0};
+	uint8_t small[512];
+	void *buf;
+	size_t len;
+	int rv;
 	if (c->pid != self_pid())
 		return TP_ESTATE; /* a copy made by fork: not ours to use */
-	rq.op = op;
-	rq.object = object;
-	rq.name = (char *)(name ? name : "");
-	rq.key = (char *)(key ? key : "");
-	rq.timeout_ms = timeout_ms;
-	if (args != NULL && args->count > 0) {
-		if ((rv = tp__payload_to_pb(args, &pb)) != TP_OK)
-			return rv;
-		rq.args = &pb;
-	}
 	pthread_mutex_lock(&c->mu);
-	rv = conn_request(c, &rq, wait_ms, &rep);
+	rq.corr = ++c->corr;
+	rv = tp__mgr_req_pack(&rq, 0, small, sizeof(small), &buf, &len);
+	if (rv == TP_OK) {
+		rv = fast_roundtrip(c, buf, len, wait_ms, &rep, &d);
+		if (buf != small)
+			free(buf);
+	}
 	pthread_mutex_unlock(&c->mu);
-	if (rq.args != NULL)
-		tp__payload_pb_release(&pb);
-	if (rv != TP_OK)
-		return rv;
+	if (rv != TP_OK || d.done)
+		return rv != TP_OK ? rv : direct_result(&d, result, obj_out);
 	Troupe__MgrReply *r = rep->mgr_reply;
 	rv = r->code;
 	if (rv == TP_OK && obj_out != NULL)
@@ -593,11 +619,10 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 	if (rv == TP_OK && result != NULL && r->result != NULL) {
 		tp_payload *p;
 		if ((rv = tp__payload_from_pb(r->result, &p)) == TP_OK) {
-			if (result->count == 0) { /* take the values over */
-				tp_payload t = *result;
-				*result = *p;
-				*p = t; /* freed below: result's empty array */
-			}
+			/* take the values over (not a one-value inline array:
+			 * a caller's stack payload frees its array itself) */
+			if (result->count == 0 && p->values != &p->first)
+				tp__payload_swap(result, p); /* p freed below */
 			for (size_t i = 0; i < p->count && rv == TP_OK; i++)
 				rv = tp__payload_push(result, &p->values[i]);
 			tp_payload_free(p);
