@@ -249,8 +249,10 @@ typedef struct tp_monitor tp_monitor;
 int tp_process_exit_event(tp_process *p, tp_exit_event *ev);
 
 /*
- * tp_monitor_new watches pid, a troupe child of this run (started by any
- * process of the run). Monitoring a child that already exited works: its
+ * tp_monitor_new watches pid, a troupe child of this run (a Process, or a
+ * supervisor's child: a target or a command line, whose event is named
+ * after its id; started by any process of the run). Monitoring a child
+ * that already exited works: its
  * event is delivered at once. Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOENT (no
  * such process and no event for it), TP_ENOMEM, wrapped system errors.
  */

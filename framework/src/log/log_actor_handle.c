@@ -21,11 +21,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log_int.h"
+#include "pidwatch.h"
 #include "pshared.h"
 #include "troupe/error.h"
 #include "troupe/runtime.h"
@@ -79,8 +79,8 @@ static void watch_refresh(tp_log_actor *a, pid_t pid)
 {
 	if (pid <= 0 || pid == a->watch_pid)
 		return;
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0)
+	int fd;
+	if (tp__pid_watch(pid, &fd) != TP_OK)
 		return;
 	if (dup3(fd, a->watch, O_CLOEXEC) >= 0)
 		a->watch_pid = pid;

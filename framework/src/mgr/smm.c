@@ -23,10 +23,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "pidwatch.h"
 #include "pshared.h"
 #include "shm.h"
 #include "shmem_int.h"
@@ -57,7 +57,9 @@ static int tracker_wait(pid_t parent, uint32_t *arm)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	int pfd = (int)syscall(SYS_pidfd_open, parent, 0);
+	int pfd = -1;
+	if (tp__pid_watch(parent, &pfd) != TP_OK)
+		pfd = -1;
 	/* From here the pidfd, not PR_SET_PDEATHSIG, reports the death. */
 	prctl(PR_SET_PDEATHSIG, 0);
 	int ok = sfd >= 0 && pfd >= 0 && getppid() == parent;

@@ -16,11 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "child_int.h"
 #include "clock.h"
 #include "troupe/actor.h"
 #include "troupe/error.h"
@@ -88,9 +87,9 @@ int tp_actor_watch(tp_actor *self, pid_t pid)
 		return TP_EINVAL;
 	if (self->nwatch == MAX_WATCH)
 		return TP_EFULL;
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0)
-		return tp_err_errno(errno);
+	int fd, rv = tp__pid_watch(pid, &fd); /* proc/'s watch */
+	if (rv != TP_OK)
+		return rv;
 	self->watch[self->nwatch].pid = pid;
 	self->watch[self->nwatch++].fd = fd;
 	return TP_OK;
@@ -125,13 +124,8 @@ static void watched_exit(tp_actor *a, int i)
 {
 	tp_actor_info in = {
 	    .kind = TP_INFO_EXIT, .pid = a->watch[i].pid, .exit_code = -1};
-	siginfo_t si = {0};
 	/* Our own child: its status (left for its owner to reap). */
-	if (waitid(P_PID, (id_t)in.pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
-	        0 &&
-	    si.si_pid == in.pid)
-		in.exit_code =
-		    si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
+	tp__pid_peek(in.pid, &in.exit_code);
 	close(a->watch[i].fd);
 	a->watch[i] = a->watch[--a->nwatch];
 	info(a, &in);

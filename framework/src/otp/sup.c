@@ -102,7 +102,8 @@ static struct sup_child *child_new(tp_sup *s, const tp_child_spec *spec,
 		c->spec.args = args;
 	c->owner = s;
 	c->tmpl = 0;
-	c->pidfd = c->notify_fd = -1;
+	tp__child_init(&c->kid);
+	c->notify_fd = -1;
 	if (c->spec.id == NULL || (spec->argv && !c->spec.argv) ||
 	    (spec->env && !c->spec.env) || (spec->cwd && !c->spec.cwd) ||
 	    (spec->log_path && !c->spec.log_path) ||

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "child_int.h"
 #include "troupe/log.h"
 #include "troupe/supervisor.h"
 
@@ -40,7 +41,8 @@ struct sup_child {
 	tp_sup *sub; /* nested supervisor, or NULL */
 	tp_child_state state;
 	pid_t pid;
-	int pidfd;
+	/* A command line's child in proc/ (a target's is its tp_process's). */
+	struct tp__child kid;
 	int notify_fd;       /* read end while waiting for tp_ready */
 	int timed_out;       /* killed for missing the ready deadline */
 	int killed;          /* SIGKILL after the shutdown time ran out */
@@ -60,10 +62,10 @@ struct sup_child {
 	tp_log_capture *cap[2];      /* spec.capture: stdout, stderr readers */
 	struct tp__filecap *fcap[2]; /* rotated log files: stdout, stderr */
 	tp_process *proc;            /* spec.target: the running process */
-	int proc_wait; /* its pidfd fired; waiting on its sentinel for the
-	                  exit report (forkserver children) */
+	int proc_wait; /* no pidfd: watching its sentinel instead */
 	/* A monitored child (sup_mon.c): a user's tp_process hung in the
-	 * root's tree; the user owns, joins and reaps it, the tree watches. */
+	 * root's tree; the user owns, joins and reaps it, the tree watches
+	 * (kid: its own pidfd, never reaped here). */
 	int mon;
 	const void *mon_key; /* the tp_process */
 	char mon_target[64]; /* its target's name */
@@ -113,6 +115,8 @@ void tp__root_sup_fini(void);
 
 /* sup_spawn.c */
 int tp__sup_spawn(struct sup_child *c);
+/* c's child in the process layer: its tp_process's, or c->kid. */
+struct tp__child *tp__sup_kid(struct sup_child *c);
 void tp__sup_signal(struct sup_child *c, int sig);
 /* Reaps c if it exited; returns 1 and the exit code (-N for signal N). */
 int tp__sup_reap(struct sup_child *c, int *code);
@@ -130,7 +134,8 @@ int tp__sup_reap_target(struct sup_child *c, int *code);
  * returns 1 once the child called tp_ready(). */
 int tp__sup_ready_fd(const struct sup_child *c);
 int tp__sup_target_ready(struct sup_child *c);
-/* The fd the loop watches for c's exit: its pidfd, then its sentinel. */
+/* The fd the loop watches for c's exit: its pidfd (else its sentinel, or
+ * a monitored child's monitor). */
 int tp__sup_watch_fd(const struct sup_child *c);
 
 /* sup_mon.c: monitored children (the program's Processes in the root) */

@@ -27,10 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_int.h"
 #include "clock.h"
 #include "process_int.h"
 #include "sup_int.h"
@@ -83,8 +82,13 @@ static struct sup_child *mon_new(tp_sup *root, const tp_process *p)
 	c->pid = p->pid;
 	c->state = TP_CHILD_RUNNING;
 	c->started_ms = tp__now_ms();
-	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
-	if (c->pidfd < 0 && tp__sup_mon_reap(c, &c->last_exit)) {
+	/* Its own pidfd (proc/'s watch): the user may free the process
+	 * object, and its child handle, at any time. */
+	tp__child_init(&c->kid);
+	c->kid.pid = c->pid;
+	if (tp__pid_watch(c->pid, &c->kid.pidfd) != TP_OK)
+		c->kid.pidfd = -1;
+	if (c->kid.pidfd < 0 && tp__sup_mon_reap(c, &c->last_exit)) {
 		c->pid = 0; /* gone and reaped already */
 		c->state = TP_CHILD_STOPPED;
 	}
@@ -203,16 +207,10 @@ static int from_monitor(struct sup_child *c, int *code)
 
 int tp__sup_mon_reap(struct sup_child *c, int *code)
 {
-	siginfo_t si;
 	if (c->mon_m != NULL)
 		return from_monitor(c, code);
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
-	        0 &&
-	    si.si_pid == c->pid) {
-		*code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
-		return 1;
-	}
+	if (tp__pid_peek(c->pid, code))
+		return 1; /* the zombie's status, left to its user */
 	if (ring_find(c->pid, code))
 		return 1; /* its user reaped it a moment ago */
 	if (c->mon_key == NULL) {
@@ -226,9 +224,7 @@ int tp__sup_mon_reap(struct sup_child *c, int *code)
 	if (from_monitor(c, code))
 		return 1;
 	/* Not yet reported (a fork server's child): wait on the monitor. */
-	if (c->pidfd >= 0)
-		close(c->pidfd);
-	c->pidfd = -1;
+	tp__child_close(&c->kid);
 	return 0;
 }
 
@@ -250,9 +246,7 @@ void tp__sup_mon_refresh(tp_sup *root)
 
 void tp__sup_mon_forget(struct sup_child *c)
 {
-	if (c->pidfd >= 0)
-		close(c->pidfd);
-	c->pidfd = -1;
+	tp__child_close(&c->kid);
 	tp_monitor_free(c->mon_m);
 	c->mon_m = NULL;
 	c->pid = 0;

@@ -1,24 +1,17 @@
 /*
- * sup_spawn.c - starting, signalling and reaping command-line children of
- * a supervisor, and tp_ready() on the child's side.
+ * sup_spawn.c - the supervisor's command-line children: what a child spec
+ * asks of a start (its log files or captured output, environment,
+ * readiness pipe, user, umask, directory), handed to the process layer's
+ * exec kind of child (proc/launch.c: vfork + exec, in its own process
+ * group); signalling and reaping through the same child API (proc/
+ * watch.c), which publishes the exit event monitors receive. tp_ready()
+ * is the child's side of readiness.
  *
- * A child is started with vfork + exec from the supervisor's loop thread.
- * vfork runs no pthread_atfork handlers and the child only makes system
- * calls before exec, so this is safe in a process that has started nng
- * (unlike fork). Before exec the child:
- *  - moves to its own process group, so a stop signal reaches everything
- *    it started;
- *  - asks for SIGKILL when its parent thread dies (PR_SET_PDEATHSIG), then
- *    checks getppid(): if the supervisor died between vfork and prctl the
- *    signal would never come, so the child exits at once (the race);
- *  - gets default signal dispositions and an empty signal mask;
- *  - gets /dev/null as stdin, its log file as stdout and stderr (or, with
- *    spec.capture, two pipes whose read ends become tp_log_capture
- *    readers logging each line as a record of the child), and, when
- *    it reports readiness, the write end of a pipe as fd 3 named by
- *    TROUPE_NOTIFY_FD.
- * An exec failure is reported through a close-on-exec pipe, so the caller
- * gets the errno and never a child that silently failed.
+ * Before exec the child gets /dev/null as stdin, its log file as stdout
+ * and stderr (or, with spec.capture, two pipes whose read ends become
+ * tp_log_capture readers logging each line as a record of the child),
+ * and, when it reports readiness, the write end of a pipe as fd 3 named
+ * by TROUPE_NOTIFY_FD.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,56 +20,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <grp.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_int.h"
 #include "clock.h"
+#include "process_int.h"
 #include "log_int.h"
 #include "runtime_int.h"
 #include "process_int.h"
 #include "sup_int.h"
 #include "troupe/error.h"
 
-#define NOTIFY_FD  3
-#define NOTIFY_ENV "TROUPE_NOTIFY_FD"
+#define NOTIFY_ENV TP_EXEC_NOTIFY_ENV
 
 extern char **environ;
 
 struct spawn_plan {
 	char path[PATH_MAX];
 	char **envp;
-	int devnull, logfd, errfd, notify_w, err_w;
+	int devnull, logfd, errfd, notify_w;
 	int out[2], err[2]; /* spec.capture: stdout and stderr pipes */
 	char *logv[2];      /* spec.capture: the logging actor for tp_log_* */
-	pid_t parent;
 };
-
-static int resolve(const char *prog, char *out, size_t len)
-{
-	const char *path = getenv("PATH");
-	if (strchr(prog, '/') != NULL) {
-		snprintf(out, len, "%s", prog);
-		return access(out, X_OK) == 0 ? TP_OK : tp_err_errno(errno);
-	}
-	if (path == NULL)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		const char *end = strchr(path, ':');
-		size_t n = end ? (size_t)(end - path) : strlen(path);
-		snprintf(out, len, "%.*s/%s", (int)n, n ? path : ".", prog);
-		struct stat st;
-		if (stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
-		    access(out, X_OK) == 0)
-			return TP_OK;
-		path += n + (end != NULL);
-	}
-	return tp_err_errno(ENOENT);
-}
 
 /* What a supervisor's own service manager gave it is not for its
  * children: systemd's notify socket, watchdog and sockets, the journal
@@ -144,51 +110,6 @@ static char **build_env(const tp_child_spec *s, int notify, char *logv[2])
 		e[k++] = buf;
 	}
 	return e;
-}
-
-static void child_setup(const tp_child_spec *s, struct spawn_plan *p)
-{
-	sigset_t none;
-	setpgid(0, 0);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != p->parent)
-		_exit(127);
-	for (int sig = 1; sig < NSIG; sig++) {
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	}
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	dup2(p->devnull, 0);
-	if (p->out[1] >= 0) {
-		dup2(p->out[1], 1);
-		dup2(p->err[1], 2);
-	} else {
-		if (p->logfd >= 0)
-			dup2(p->logfd, 1);
-		if (p->errfd >= 0)
-			dup2(p->errfd, 2);
-		else if (p->logfd >= 0)
-			dup2(p->logfd, 2);
-	}
-	if (s->set_umask)
-		umask((mode_t)s->umask);
-	if (s->set_user && (setgroups(1, &s->gid) != 0 || setgid(s->gid) != 0 ||
-	                    setuid(s->uid) != 0)) {
-		int e = errno;
-		(void)!write(p->err_w, &e, sizeof(e));
-		_exit(127);
-	}
-	if (p->notify_w >= 0) {
-		if (p->notify_w == NOTIFY_FD)
-			fcntl(NOTIFY_FD, F_SETFD, 0);
-		else
-			dup2(p->notify_w, NOTIFY_FD);
-	}
-	if (s->cwd != NULL && chdir(s->cwd) != 0) {
-		int e = errno;
-		(void)!write(p->err_w, &e, sizeof(e));
-		_exit(127);
-	}
 }
 
 /* The child's end of an output: the file itself, or with rotation
@@ -304,25 +225,30 @@ void tp__sup_free_captures(struct sup_child *c, int wait_ms)
 		tp_log_flush(wait_ms);
 }
 
-static int do_vfork(struct sup_child *c, struct spawn_plan *p, pid_t *pid)
+/* The exec request of plan p: stdin /dev/null, stdout and stderr the
+ * capture pipes, else the log files. */
+static void exec_of(const struct sup_child *c, const struct spawn_plan *p,
+                    struct tp__exec *x)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid_t k = vfork();
-	if (k == 0) {
-		child_setup(&c->spec, p);
-		execve(p->path, c->spec.argv, p->envp);
-		int e = errno;
-		(void)!write(p->err_w, &e, sizeof(e));
-		_exit(127);
+	const tp_child_spec *s = &c->spec;
+	*x = (struct tp__exec){.path = p->path,
+	                       .argv = s->argv,
+	                       .envp = p->envp,
+	                       .cwd = s->cwd,
+	                       .in = p->devnull,
+	                       .out = p->logfd,
+	                       .err = p->errfd >= 0 ? p->errfd : p->logfd,
+	                       .notify = p->notify_w,
+	                       .new_group = 1,
+	                       .set_umask = s->set_umask,
+	                       .umask = s->umask,
+	                       .set_user = s->set_user,
+	                       .uid = s->uid,
+	                       .gid = s->gid};
+	if (p->out[1] >= 0) {
+		x->out = p->out[1];
+		x->err = p->err[1];
 	}
-	int saved = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (k < 0)
-		return tp_err_errno(saved);
-	*pid = k;
-	return TP_OK;
 }
 
 int tp__sup_spawn(struct sup_child *c)
@@ -333,16 +259,16 @@ int tp__sup_spawn(struct sup_child *c)
 	                       .notify_w = -1,
 	                       .out = {-1, -1},
 	                       .err = {-1, -1}};
-	int notify[2] = {-1, -1}, errp[2] = {-1, -1}, rv, e = 0;
-	pid_t pid;
+	struct tp__exec x;
+	int notify[2] = {-1, -1}, rv;
 	if (c->mon)
 		return TP_ESTATE; /* a user's Process: never started here */
 	if (c->spec.target != NULL)
 		return tp__sup_spawn_target(c);
-	if ((rv = resolve(c->spec.argv[0], p.path, sizeof(p.path))) != TP_OK)
+	if ((rv = tp__exec_resolve(c->spec.argv[0], p.path, sizeof(p.path))) !=
+	    TP_OK)
 		return rv;
 	int want_notify = c->spec.ready == TP_READY_NOTIFY;
-	p.parent = getpid();
 	p.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	tp__sup_free_captures(c, 0); /* a previous run's */
 	p.logfd = open_log(c);
@@ -350,101 +276,69 @@ int tp__sup_spawn(struct sup_child *c)
 	p.envp = build_env(&c->spec, want_notify, p.logv);
 	if (p.devnull < 0 || p.envp == NULL ||
 	    (want_notify && pipe2(notify, O_CLOEXEC) != 0) ||
-	    pipe2(errp, O_CLOEXEC) != 0 ||
 	    (c->spec.capture &&
 	     (pipe2(p.out, O_CLOEXEC) != 0 || pipe2(p.err, O_CLOEXEC) != 0))) {
 		rv = p.envp == NULL ? TP_ENOMEM : tp_err_errno(errno);
 		goto out;
 	}
 	p.notify_w = notify[1];
-	p.err_w = errp[1];
-	if ((rv = do_vfork(c, &p, &pid)) != TP_OK)
+	exec_of(c, &p, &x);
+	if ((rv = tp__child_exec(&c->kid, &x)) != TP_OK)
 		goto out;
-	close(errp[1]);
-	errp[1] = -1;
-	if (read(errp[0], &e, sizeof(e)) == (ssize_t)sizeof(e)) {
-		waitpid(pid, NULL, 0);
-		rv = tp_err_errno(e);
-		goto out;
-	}
-	c->pid = pid;
+	c->kid.reap_group = 1;
+	c->pid = c->kid.pid;
 	if (c->spec.capture)
 		capture_start(c, &p);
-	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	c->notify_fd = notify[0];
 	notify[0] = -1;
 	c->started_ms = tp__now_ms();
 out:
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 2; i++)
 		if (notify[i] >= 0)
 			close(notify[i]);
-		if (errp[i] >= 0)
-			close(errp[i]);
-	}
 	plan_close(&p);
 	if (rv != TP_OK)
 		tp__sup_free_captures(c, 0);
 	return rv;
 }
 
+struct tp__child *tp__sup_kid(struct sup_child *c)
+{
+	return c->proc != NULL ? tp__process_child(c->proc) : &c->kid;
+}
+
 void tp__sup_signal(struct sup_child *c, int sig)
 {
 	if (c->pid <= 0)
 		return;
-	/* The group first (descendants), then the child itself in case it
-	 * left its group. */
+	/* The group (descendants) and the child itself in case it left its
+	 * group; with stop_pid_only a stop signal reaches the child alone. */
+	int to = TP_SIG_CHILD;
 	if (!c->spec.stop_pid_only || sig == SIGKILL)
-		kill(-c->pid, sig);
-	if (c->pidfd < 0 ||
-	    syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) != 0)
-		kill(c->pid, sig);
+		to |= TP_SIG_GROUP;
+	tp__child_signal(tp__sup_kid(c), sig, to);
 }
 
 int tp__sup_reap(struct sup_child *c, int *code)
 {
-	siginfo_t si;
-	int st;
+	struct tp__exit ev;
 	if (c->proc != NULL)
 		return tp__sup_reap_target(c, code);
 	if (c->mon)
 		return tp__sup_mon_reap(c, code);
-	memset(&si, 0, sizeof(si));
-	int w = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
-	if (w == 0 && si.si_pid == 0)
+	if (tp__child_reap(&c->kid, c->spec.id, 0, &ev) != TP_OK)
 		return 0; /* still running */
-	if (w != 0) {
-		/* Reaped by someone else (SIGCHLD set to SIG_IGN, or a
-		 * waitpid(-1) elsewhere): the pid may already be reused, so
-		 * its group is left alone and the status is unknown. */
-		*code = -SIGKILL;
-		return 1;
-	}
-	/* While the zombie holds its pid, the group id cannot be reused:
-	 * kill what is left of its group (a grandchild that ignored the
-	 * stop), then reap. */
-	kill(-c->pid, SIGKILL);
-	struct rusage ru;
-	memset(&ru, 0, sizeof(ru));
-	pid_t r = wait4(c->pid, &st, 0, &ru);
-	c->last_cpu_ms =
-	    (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
-	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
-	if (r < 0)
-		*code = -SIGKILL;
-	else if (WIFSIGNALED(st))
-		*code = -WTERMSIG(st);
-	else
-		*code = WEXITSTATUS(st);
+	c->last_cpu_ms = c->kid.cpu_ms;
+	*code = ev.code;
+	free(ev.report);
 	return 1;
 }
 
 void tp__sup_close_fds(struct sup_child *c)
 {
-	if (c->pidfd >= 0)
-		close(c->pidfd);
+	tp__child_close(&c->kid);
 	if (c->notify_fd >= 0)
 		close(c->notify_fd);
-	c->pidfd = -1;
 	c->notify_fd = -1;
 	tp_process_free(c->proc); /* still running: the runtime reaps it */
 	c->proc = NULL;

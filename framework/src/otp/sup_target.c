@@ -1,24 +1,25 @@
 /*
  * sup_target.c - supervisor children that run a registered target of this
- * program (spec.target with spec.args): a tp_process, started and reaped
- * through the process layer, so the fork server, spawn and fork start
- * methods work as for any Process and no second fork site exists.
+ * program (spec.target with spec.args): a tp_process, started, watched and
+ * reaped through the process layer (the fork server, spawn and fork start
+ * methods work as for any Process; proc/'s child API is the only place
+ * that forks or watches).
  *
- * The loop watches such a child by its pidfd, like a command line. When
- * the pidfd fires, tp_process_join(p, 0) collects the exit: at once for a
- * spawn or fork child (this process reaps it); a forkserver child is
- * reaped by the fork server, whose exit report may follow the pidfd by a
- * moment, so the loop then watches the process's sentinel until the
- * report is there. The exit code is the target's return value, or -N for
+ * The loop watches such a child by its pidfd (tp__child_watch_fd), like a
+ * command line. When it fires, what is left of the child's process group
+ * is killed while its zombie holds the group id, and tp_process_join(p, 0)
+ * collects the exit (the result and exit frames of its control channel,
+ * then the reap that publishes the exit event). A channel still held open
+ * (or a child with no pidfd) is then watched by its sentinel until the
+ * exit is there. The exit code is the target's return value, or -N for
  * signal N, as for command lines.
  */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_int.h"
 #include "clock.h"
 #include "process_int.h"
 #include "sup_int.h"
@@ -47,13 +48,9 @@ int tp__sup_spawn_target(struct sup_child *c)
 		return rv;
 	}
 	c->proc = p;
-	c->proc_wait = 0;
 	c->pid = tp_process_pid(p);
-	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
-	/* A forkserver child may be gone and reaped already: its exit
-	 * report is on the way, on the sentinel. */
-	if (c->pidfd < 0)
-		c->proc_wait = 1;
+	/* Without a pidfd, its sentinel tells of its exit. */
+	c->proc_wait = tp__child_watch_fd(tp__process_child(p)) < 0;
 	c->started_ms = tp__now_ms();
 	return TP_OK;
 }
@@ -73,23 +70,23 @@ int tp__sup_target_ready(struct sup_child *c)
 
 int tp__sup_watch_fd(const struct sup_child *c)
 {
-	if (c->proc != NULL && c->proc_wait)
-		return tp_process_sentinel(c->proc);
-	if (c->mon_m != NULL)
+	if (c->proc == NULL && c->mon_m != NULL)
 		return tp_monitor_fd(c->mon_m);
-	return c->pidfd;
+	if (c->proc == NULL)
+		return tp__child_watch_fd(&c->kid);
+	if (c->proc_wait)
+		return tp_process_sentinel(c->proc);
+	return tp__child_watch_fd(tp__process_child(c->proc));
 }
 
 int tp__sup_reap_target(struct sup_child *c, int *code)
 {
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	/* A spawn or fork child is ours: while its zombie holds the pid,
-	 * kill what is left of its group, as for command lines. */
-	if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
-	        0 &&
-	    si.si_pid == c->pid)
-		kill(-c->pid, SIGKILL);
+	struct tp__child *k = tp__process_child(c->proc);
+	int st;
+	/* While its zombie holds the pid, kill what is left of its group,
+	 * as for command lines (a descendant may hold the channel open). */
+	if (tp__pid_peek(k->pid, &st))
+		tp__child_signal(k, SIGKILL, TP_SIG_GROUP);
 	int rv = tp_process_join(c->proc, 0);
 	if (rv == TP_ETIMEDOUT) {
 		c->proc_wait = 1; /* not yet reported: watch the sentinel */
@@ -97,6 +94,7 @@ int tp__sup_reap_target(struct sup_child *c, int *code)
 	}
 	if (rv != TP_OK || tp_process_exitcode(c->proc, code) != TP_OK)
 		*code = -SIGKILL;
+	c->last_cpu_ms = k->cpu_ms;
 	tp_process_free(c->proc);
 	c->proc = NULL;
 	c->proc_wait = 0;

@@ -147,9 +147,12 @@ static void crash_install(void)
 
 void tp__close_inherited(void)
 {
-	for (tp_process *p = tp__pm.children; p != NULL; p = p->next)
+	for (tp_process *p = tp__pm.children; p != NULL; p = p->next) {
 		if (p->fd >= 0)
 			close(p->fd);
+		if (p->kid.pidfd >= 0)
+			close(p->kid.pidfd);
+	}
 	tp__pm.children = NULL;
 	if (tp__pm.server_fd >= 0)
 		close(tp__pm.server_fd);

@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,8 +152,6 @@ _Noreturn void tp__server_run(int sock, pid_t parent)
 static int server_spawn(int sock, pid_t *pid)
 {
 	char fdv[48], ppv[48], *rdv = NULL;
-	char *argv[] = {program_invocation_name, NULL};
-	posix_spawn_file_actions_t fa;
 	size_t n = 0, j = 0;
 	while (environ[n] != NULL)
 		n++;
@@ -175,15 +172,10 @@ static int server_spawn(int sock, pid_t *pid)
 	env[j++] = fdv;
 	env[j++] = ppv;
 	env[j++] = rdv;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sock, sock); /* clears CLOEXEC */
-	fflush(stdout);
-	fflush(stderr);
-	int e = posix_spawn(pid, "/proc/self/exe", &fa, NULL, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
+	int rv = tp__launch_self(sock, env, pid);
 	free(rdv);
 	free(env);
-	return e == 0 ? TP_OK : tp_err_errno(e);
+	return rv;
 }
 
 int tp__server_start(void)
@@ -197,9 +189,7 @@ int tp__server_start(void)
 	if (tp__nng_was_used()) {
 		rv = server_spawn(sv[1], &pid);
 	} else {
-		fflush(stdout);
-		fflush(stderr);
-		pid = fork();
+		pid = tp__launch_fork();
 		if (pid < 0)
 			rv = tp_err_errno(errno);
 		if (pid == 0) {
@@ -224,8 +214,7 @@ void tp__server_stop(void)
 		return;
 	close(tp__pm.server_fd);
 	tp__pm.server_fd = -1;
-	while (waitpid(tp__pm.server_pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	tp__pid_reap(tp__pm.server_pid);
 	tp__pm.server_pid = 0;
 }
 

@@ -100,18 +100,18 @@ void tp__exit_log_close(void)
 	log_fd = -1;
 }
 
-int tp__exit_publish(pid_t pid, const char *name, int status, void **buf,
-                     size_t *len)
+int tp__exit_publish(pid_t pid, const char *name, int status, char **report)
 {
-	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
 	Troupe__ExitEvent ev = TROUPE__EXIT_EVENT__INIT;
 	char crash[300];
 	size_t rlen = 0;
-	char *report = NULL;
+	void *buf;
+	size_t len;
+	*report = NULL;
 	if (WIFSIGNALED(status)) { /* the crash handler re-raises its signal */
 		tp__crash_path(pid, crash, sizeof(crash));
-		report = read_file(crash, 65536, &rlen);
-		if (report != NULL)
+		*report = read_file(crash, 65536, &rlen);
+		if (*report != NULL)
 			unlink(crash);
 	}
 	ev.pid = pid;
@@ -122,20 +122,16 @@ int tp__exit_publish(pid_t pid, const char *name, int status, void **buf,
 	} else {
 		ev.exit_code = WEXITSTATUS(status);
 	}
-	ev.report = report != NULL ? report : "";
-	env.body_case = TROUPE__ENVELOPE__BODY_EXIT;
-	env.exit = &ev;
-	int rv = tp__envelope_pack(&env, 0, buf, len);
-	/* The envelope body is the packed event: field 12, then a length. */
+	ev.report = *report != NULL ? *report : "";
+	int rv = tp__pack(&ev.base, 0, &buf, &len);
 	if (rv == TP_OK) {
-		void *evbuf;
-		size_t evlen;
-		if (tp__pack(&ev.base, 0, &evbuf, &evlen) == TP_OK) {
-			log_append(evbuf, evlen);
-			free(evbuf);
-		}
+		log_append(buf, len);
+		free(buf);
 	}
-	free(report);
+	if (*report != NULL && (*report)[0] == '\0') {
+		free(*report);
+		*report = NULL;
+	}
 	return rv;
 }
 

@@ -103,6 +103,11 @@ void tp__process_watch_exited(const tp_process *p, int st)
 		          WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st));
 }
 
+static void kid_exited(void *arg, int status)
+{
+	tp__process_watch_exited(arg, status);
+}
+
 /* ---- runtime hooks ---- */
 
 int tp__process_init(const tp_init_opts *opts)
@@ -115,6 +120,7 @@ int tp__process_init(const tp_init_opts *opts)
 		tp__pm.self.pid = getpid();
 		tp__pm.self.state = PROC_SELF;
 		tp__pm.self.fd = -1;
+		tp__child_init(&tp__pm.self.kid);
 		tp__pm.self_pid = getpid();
 		tp__pm.have_parent = 0;
 	}
@@ -180,6 +186,9 @@ int tp_process_new(tp_process **out, tp_target_fn target,
 		p->method = opts->method;
 	}
 	p->fd = -1;
+	tp__child_init(&p->kid);
+	p->kid.exited = kid_exited; /* the watcher learns before the reap */
+	p->kid.exited_arg = p;
 	*out = p;
 	return TP_OK;
 }
@@ -207,12 +216,14 @@ static void list_remove(tp_process *p)
 /* A start that failed after the child existed: make sure it is gone. */
 static void start_failed(tp_process *p)
 {
-	if (p->pid > 0) {
+	if (p->kid.pid > 0) {
+		struct tp__exit ev;
+		tp__child_stop(&p->kid, SIGKILL, TP_SIG_CHILD, -1, NULL, &ev);
+		free(ev.report);
+	} else if (p->pid > 0) {
 		kill(p->pid, SIGKILL);
-		if (p->direct)
-			while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
-				;
 	}
+	tp__child_close(&p->kid);
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
@@ -274,9 +285,8 @@ static int process_signal(tp_process *p, int sig)
 		return TP_ESTATE;
 	if (p->state == PROC_EXITED || tp__process_pump(p, 0) == TP_OK)
 		return TP_OK; /* already gone: left alone, as in Python */
-	if (kill(p->new_group ? -p->pid : p->pid, sig) != 0 && errno != ESRCH)
-		return tp_err_errno(errno);
-	return TP_OK;
+	return tp__child_signal(&p->kid, sig,
+	                        p->new_group ? TP_SIG_GROUP : TP_SIG_CHILD);
 }
 
 int tp_process_terminate(tp_process *p)
@@ -326,6 +336,11 @@ int tp_process_exit_event(tp_process *p, tp_exit_event *ev)
 	ev->core_dumped = WIFSIGNALED(p->status) && WCOREDUMP(p->status);
 	ev->report = p->report != NULL ? p->report : "";
 	return TP_OK;
+}
+
+struct tp__child *tp__process_child(tp_process *p)
+{
+	return &p->kid;
 }
 
 pid_t tp_process_pid(const tp_process *p)
@@ -395,6 +410,7 @@ static void process_release(tp_process *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
+	tp__child_close(&p->kid);
 	tp__ctlbuf_free(&p->rb);
 	tp_payload_free(p->args);
 	tp_payload_free(p->result);

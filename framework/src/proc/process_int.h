@@ -2,7 +2,8 @@
  * process_int.h - internal state of the process module, shared between
  * process.c (the parent's API), start.c (start methods), forkserver.c
  * (the fork server), child.c (what runs in a child before and after its
- * target), reap.c (watching and reaping a child), ctl.c (the framed
+ * target), reap.c (a tp_process's channel and exit; the child itself is
+ * watched and reaped through child_int.h, watch.c), ctl.c (the framed
  * control channel) and monitor.c (exit events); also by init.c
  * (tp__process_init/fini, tp_spawn_guard) and the pool (pool_wire.c).
  */
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "child_int.h"
 #include "troupe.pb-c.h"
 #include "troupe/process.h"
 
@@ -45,6 +47,7 @@ struct tp_process {
 	tp_start_method method;
 	enum proc_state state;
 	pid_t pid;
+	struct tp__child kid; /* the child: watched, signalled, reaped */
 	int fd;     /* parent's end of the control channel, -1 when none */
 	int direct; /* this process is the real parent: it reaps */
 	int eof;    /* the control channel hit end of file */
@@ -143,10 +146,10 @@ int tp__process_ready(tp_process *p);
 int tp__sentinel_ready(int fd);
 
 /* Exit events (monitor.c). Builds the event for pid (reading and removing
- * the crash report the child left in the run directory), writes it to the
- * run directory for monitors, and returns it packed as an Envelope. */
-int tp__exit_publish(pid_t pid, const char *name, int status, void **buf,
-                     size_t *len);
+ * the crash report the child left in the run directory) and appends it to
+ * the run's exit log for monitors; *report is that report (malloc'd), or
+ * NULL. Called by tp__child_reap (watch.c) only. */
+int tp__exit_publish(pid_t pid, const char *name, int status, char **report);
 /* The crash report file of pid: "<rundir>/crash-<pid>". */
 int tp__crash_path(pid_t pid, char *buf, size_t len);
 /* Finds the last event of pid in the exit log (free *out with

@@ -1,9 +1,9 @@
 /*
- * reap.c - the parent watching one child: reading its control channel
- * (result and exit frames), reaping spawn and fork children itself
- * (waitid WNOWAIT, publish the exit event, then waitpid), and printing the
- * crash report when it observes a crash. Everything that learns about a
- * child's exit goes through tp__process_pump.
+ * reap.c - the parent watching one tp_process: reading its control
+ * channel (result and exit frames), reaping the child through the child
+ * API (tp__child_reap: the exit event published, then reaped), and
+ * printing the crash report when it observes a crash. Everything that
+ * learns about a tp_process's exit goes through tp__process_pump.
  */
 #include <errno.h>
 #include <poll.h>
@@ -11,11 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "child_int.h"
 #include "clock.h"
 #include "log_int.h"
 #include "process_int.h"
@@ -60,61 +60,19 @@ static void on_frame(tp_process *p, Troupe__Envelope *env)
 	}
 }
 
-/* Sleeps until child pid exits or timeout_ms passes: a pidfd becomes
- * readable at exit, so no polling loop is needed (Linux 5.3+; falls back to
- * a short sleep where pidfd_open is missing). */
-static void wait_exit(pid_t pid, int timeout_ms)
+/* Waits (up to timeout_ms) for a direct child to exit, then reaps it
+ * through the child API, which publishes its exit event first. */
+static int reap_direct(tp_process *p, int timeout_ms)
 {
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0) {
-		struct timespec d = {0, 200000};
-		nanosleep(&d, NULL);
-		return;
+	struct tp__exit ev;
+	int rv = tp__child_reap(&p->kid, p->name, timeout_ms, &ev);
+	if (rv != TP_OK)
+		return rv;
+	if (ev.report != NULL) {
+		free(p->report);
+		p->report = ev.report;
 	}
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	poll(&pfd, 1, timeout_ms);
-	close(fd);
-}
-
-/* Waits (up to timeout_ms) for a direct child to exit, publishes its exit
- * event, then reaps it: publish before reap, so that a monitor that finds
- * the pid gone always finds its event. */
-static int reap_direct(tp_process *p, int timeout_ms, int *st)
-{
-	int64_t deadline = tp__deadline(timeout_ms);
-	siginfo_t si;
-	for (;;) {
-		memset(&si, 0, sizeof(si));
-		int r = waitid(P_PID, (id_t)p->pid, &si,
-		               WEXITED | WNOHANG | WNOWAIT);
-		if (r == 0 && si.si_pid == p->pid) {
-			*st = tp__wait_status(&si);
-			break;
-		}
-		if (r != 0 && errno != EINTR) {
-			*st = SIGKILL; /* someone else reaped it */
-			p->status = *st;
-			p->have_status = 1;
-			return TP_OK;
-		}
-		int left = tp__remaining(deadline);
-		if (left == 0)
-			return TP_ETIMEDOUT;
-		wait_exit(p->pid, left);
-	}
-	void *buf = NULL;
-	size_t len = 0;
-	Troupe__Envelope *env = NULL;
-	if (tp__exit_publish(p->pid, p->name, *st, &buf, &len) == TP_OK &&
-	    tp__envelope_unpack(buf, len, 0, &env) == TP_OK &&
-	    env->body_case == TROUPE__ENVELOPE__BODY_EXIT)
-		on_exit_event(p, env->exit);
-	tp__envelope_free(env);
-	free(buf);
-	tp__process_watch_exited(p, *st); /* before the pid is gone */
-	while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	p->status = *st;
+	p->status = ev.status;
 	p->have_status = 1;
 	return TP_OK;
 }
@@ -149,7 +107,7 @@ static void drain_frames(tp_process *p)
 static int finish_exit(tp_process *p, int timeout_ms)
 {
 	if (!p->have_status && p->direct) {
-		int st, rv = reap_direct(p, timeout_ms, &st);
+		int rv = reap_direct(p, timeout_ms);
 		if (rv != TP_OK)
 			return rv;
 	}

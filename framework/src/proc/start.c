@@ -7,13 +7,14 @@
  *  - spawn: posix_spawn of /proc/self/exe with TROUPE_START_FD naming the
  *    inherited end; the child's tp_init() runs the target (child.c).
  *  - fork: plain fork, only while this process has not touched nng.
- * With spawn and fork this process is the real parent and reaps itself.
+ * The processes themselves are started in launch.c.
+ * Under every method this process is the real parent: the child becomes a
+ * struct tp__child (child_int.h), watched and reaped through watch.c.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,8 @@ static int wait_started(tp_process *p)
 	if (pid <= 0)
 		return TP_EPROTO;
 	p->pid = pid;
+	if (p->kid.pid != pid) /* a fork server's child: ours now */
+		tp__child_adopt(&p->kid, pid);
 	return TP_OK;
 }
 
@@ -104,21 +107,13 @@ static int start_forkserver(tp_process *p, int child_end)
 static int start_fork(tp_process *p, int child_end)
 {
 	pid_t parent = getpid();
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
+	pid_t pid = tp__launch_fork();
 	if (pid < 0) {
 		int e = errno;
 		close(child_end);
 		return tp_err_errno(e);
 	}
 	if (pid == 0) {
-		/* As spawn and the fork server do: a child starts with no
-		 * signal blocked, whichever thread (a supervisor's, whose
-		 * signals are all blocked) started it. */
-		sigset_t none;
-		sigemptyset(&none);
-		pthread_sigmask(SIG_SETMASK, &none, NULL);
 		close(p->fd);
 		tp__close_inherited();
 		tp__child_run(child_end, parent);
@@ -126,8 +121,8 @@ static int start_fork(tp_process *p, int child_end)
 	close(child_end);
 	p->direct = 1;
 	p->pid = pid;
-	int rv = handshake(p);
-	return rv;
+	tp__child_adopt(&p->kid, pid);
+	return handshake(p);
 }
 
 /* environ plus the three variables a spawned child needs. */
@@ -167,36 +162,22 @@ static char **spawn_env(int fd, char *bufs[3])
 static int start_spawn(tp_process *p, int child_end)
 {
 	char *bufs[3] = {NULL, NULL, NULL};
-	char *argv[] = {program_invocation_name, NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
 	pid_t pid;
 	char **env = spawn_env(child_end, bufs);
 	if (env == NULL) {
 		close(child_end);
 		return TP_ENOMEM;
 	}
-	posix_spawn_file_actions_init(&fa);
-	/* dup2 onto itself clears FD_CLOEXEC in the child only. */
-	posix_spawn_file_actions_adddup2(&fa, child_end, child_end);
-	posix_spawnattr_init(&at);
-	sigset_t none;
-	sigemptyset(&none);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
-	fflush(stdout);
-	fflush(stderr);
-	int e = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	int rv = tp__launch_self(child_end, env, &pid);
 	close(child_end);
 	for (int i = 0; i < 3; i++)
 		free(bufs[i]);
 	free(env);
-	if (e != 0)
-		return tp_err_errno(e);
+	if (rv != TP_OK)
+		return rv;
 	p->direct = 1;
 	p->pid = pid;
+	tp__child_adopt(&p->kid, pid);
 	return handshake(p);
 }
 
@@ -242,6 +223,7 @@ static void start_undo(tp_process *p)
 	p->fd = -1;
 	p->direct = 0;
 	p->pid = 0;
+	tp__child_close(&p->kid);
 	tp__ctlbuf_free(&p->rb);
 }
 
