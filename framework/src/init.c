@@ -62,9 +62,10 @@ int tp_fini(void)
 {
 	if (!tp__rt.initialised)
 		return TP_ENOTINIT;
-	tp__root_sup_fini(); /* first: its children use every module */
+	tp__pool_fini(); /* pools first: their supervisors hang under the root
+	                  */
+	tp__root_sup_fini(); /* then: its children use every module */
 	tp__ctl_status_stop();
-	tp__pool_fini();
 	tp__process_fini();
 	tp__log_fini(); /* after the children: they log until they exit */
 	tp__runtime_stop();

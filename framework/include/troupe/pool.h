@@ -134,6 +134,14 @@ typedef struct tp_pool_opts {
 	                   results, may take (0: TP_MAX_MSG_DEFAULT); counted
 	                   as docs/wire.md's Values: per value 1 byte, +8 for
 	                   a number, +5 + its length for bytes or a string */
+	/* The restart intensity of the pool's supervisor (its workers are
+	 * children of a supervisor under tp_sup_root(), restarted after an
+	 * abnormal exit): when workers die more than max_restarts times
+	 * within restart_period_ms, the pool gives up and fails its pending
+	 * and later work with TP_EDIED. 0: 30 x (processes + 1) restarts
+	 * within 5000 ms. */
+	int max_restarts;
+	int restart_period_ms;
 } tp_pool_opts;
 
 /*
