@@ -269,6 +269,75 @@ static void gives_up(tp_start_method method)
 	tp_payload_free(ia);
 }
 
+/* An initializer that fails once the file args[0] exists. */
+static int init_fail_if(const tp_payload *args, tp_payload *res)
+{
+	const char *path = NULL;
+	(void)res;
+	tp_payload_get_string(args, 0, &path);
+	return path != NULL && access(path, F_OK) == 0 ? 5 : 0;
+}
+TP_TARGET(init_fail_if);
+
+/*
+ * A replacement whose initializer fails is stopped and not restarted (its
+ * exit is normal: no restart by the supervisor); the other worker goes on
+ * serving, and once no worker is left the pool fails work at once.
+ */
+static void test_broken_replacement(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/tp-pool-sup-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	tp_payload *ia, *a = pair(0, 3), *out = NULL;
+	TP_OK_OR_FAIL(tp_payload_new(&ia));
+	TP_OK_OR_FAIL(tp_payload_add_string(ia, path));
+	tp_pool_opts o = {
+	    .processes = 2, .initializer = init_fail_if, .initargs = ia};
+	tp_pool *pool;
+	char id[64];
+	TP_OK_OR_FAIL(tp_pool_new_opts(&pool, &o));
+	tp_sup *s = pool_sup(id);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	tp_pool_worker_stats ws[2];
+	assert_int_equal(tp_pool_stats_get(pool, NULL, ws, 2), 2);
+	assert_int_equal(kill(ws[0].pid, SIGKILL), 0);
+	/* Whatever worker 0 does, worker 1 serves. */
+	for (int i = 0; i < 6; i++) {
+		TP_OK_OR_FAIL(tp_pool_apply(pool, f_nap, a, &out));
+		tp_payload_free(out);
+	}
+	tp_child_info ci = {0};
+	int64_t end = tp_test_now_ms() + 30000;
+	while (tp_test_now_ms() < end &&
+	       (!worker_info(s, ws[0].name, &ci) || ci.restarts < 1 ||
+	        ci.state != TP_CHILD_STOPPED))
+		tp_test_nap(2); /* bounded wait for the broken replacement */
+	assert_int_equal(ci.restarts, 1);
+	assert_int_equal(ci.state, TP_CHILD_STOPPED);
+	assert_int_equal(ci.last_exit, 0);
+	assert_int_equal(tp_pool_worker_pid(pool, 0), 0);
+	/* Worker 1 killed too: its replacement is broken as well. */
+	assert_int_equal(kill(ws[1].pid, SIGKILL), 0);
+	int rv = TP_OK;
+	for (int i = 0; i < 1000 && rv == TP_OK; i++) {
+		rv = tp_pool_apply(pool, f_nap, a, &out);
+		tp_payload_free(out);
+		out = NULL;
+	}
+	TP_EXPECT(rv, TP_EDIED);
+	endpool(pool);
+	assert_true(pool_gone(id));
+	unlink(path);
+	tp_payload_free(a);
+	tp_payload_free(ia);
+}
+
 static void test_gives_up_forkserver(void **state)
 {
 	(void)state;
@@ -288,6 +357,7 @@ int main(void)
 	    cmocka_unit_test(test_kill_worker_forkserver),
 	    cmocka_unit_test(test_kill_worker_spawn),
 	    cmocka_unit_test(test_fork_refused),
+	    cmocka_unit_test(test_broken_replacement),
 	    cmocka_unit_test(test_gives_up_forkserver),
 	    cmocka_unit_test(test_gives_up_spawn),
 	};

@@ -627,10 +627,13 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	nng_socket_set_ms(ws.sock, NNG_OPT_RECONNMAXT, 20);
 	if (nng_dial(ws.sock, own, NULL, NNG_FLAG_NONBLOCK) == 0) {
 		/* A failed initializer is reported in the hello; the pool
-		 * then sends Stop, so the report is never cut off. */
-		rv = worker_init(&ws, init_name, ibuf, ilen) == TP_OK ? 0 : 4;
+		 * then sends Stop, so the report is never cut off, and the
+		 * worker exits 0 as told: its supervisor does not restart
+		 * it (a broken worker stays stopped). */
+		worker_init(&ws, init_name, ibuf, ilen);
 		worker_loop(&ws);
 		worker_flush(&ws);
+		rv = 0;
 	}
 	nng_close(ws.sock);
 out:
