@@ -141,13 +141,6 @@ static tp_payload *ints(int64_t from, size_t n)
 	return p;
 }
 
-static tp_payload *pair(int64_t a, int64_t b)
-{
-	tp_payload *p = ints(a, 1);
-	TP_OK_OR_FAIL(tp_payload_add_int(p, b));
-	return p;
-}
-
 static int64_t int_at(const tp_payload *p, size_t i)
 {
 	int64_t v = -1;

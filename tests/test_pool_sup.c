@@ -19,27 +19,6 @@
 
 #include "pool_util.h"
 
-/* Sleeps args[0] ms and returns args[1]. */
-static int f_nap(const tp_payload *args, tp_payload *res)
-{
-	int64_t ms = 0, v = 0;
-	tp_payload_get_int(args, 0, &ms);
-	tp_payload_get_int(args, 1, &v);
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-	return tp_payload_add_int(res, v);
-}
-TP_TARGET(f_nap);
-
-static int f_suicide(const tp_payload *args, tp_payload *res)
-{
-	(void)args;
-	(void)res;
-	raise(SIGKILL);
-	return 0;
-}
-TP_TARGET(f_suicide);
-
 /* An initializer that kills its worker once the file args[0] exists. */
 static int init_die_if(const tp_payload *args, tp_payload *res)
 {
@@ -51,15 +30,6 @@ static int init_die_if(const tp_payload *args, tp_payload *res)
 	return 0;
 }
 TP_TARGET(init_die_if);
-
-static tp_payload *pair(int64_t a, int64_t b)
-{
-	tp_payload *p;
-	TP_OK_OR_FAIL(tp_payload_new(&p));
-	TP_OK_OR_FAIL(tp_payload_add_int(p, a));
-	TP_OK_OR_FAIL(tp_payload_add_int(p, b));
-	return p;
-}
 
 /* The pool's supervisor under the root: the newest nested "pool-N". */
 static tp_sup *pool_sup(char *id)
@@ -133,7 +103,7 @@ static void kill_under_load(tp_start_method method, tp_pool_on_death pol)
 	}
 	for (int i = 0; i < NT; i++) {
 		tp_payload *a = pair(60, i);
-		TP_OK_OR_FAIL(tp_pool_apply_async(pool, f_nap, a, NULL, NULL,
+		TP_OK_OR_FAIL(tp_pool_apply_async(pool, f_sleep, a, NULL, NULL,
 		                                  NULL, &r[i]));
 		tp_payload_free(a);
 	}
@@ -193,7 +163,7 @@ static void kill_under_load(tp_start_method method, tp_pool_on_death pol)
 	int64_t v[12];
 	for (int i = 0; i < 12; i++)
 		v[i] = i;
-	TP_OK_OR_FAIL(tp_pool_map_int(pool, f_nap, v, 12, 1, v));
+	TP_OK_OR_FAIL(tp_pool_map_int(pool, f_sleep, v, 12, 1, v));
 	endpool(pool);
 	assert_true(pool_gone(id));
 }
@@ -255,13 +225,13 @@ static void gives_up(tp_start_method method)
 	close(fd);
 	TP_EXPECT(tp_pool_apply(pool, f_suicide, NULL, &out), TP_EDIED);
 	TP_OK_OR_FAIL(
-	    tp_pool_apply_async(pool, f_nap, a, NULL, NULL, NULL, &r));
+	    tp_pool_apply_async(pool, f_sleep, a, NULL, NULL, NULL, &r));
 	TP_EXPECT(tp_pool_result_get(r, &out, 60000), TP_EDIED);
 	tp_pool_error e;
 	TP_OK_OR_FAIL(tp_pool_result_err(r, &e));
 	assert_non_null(strstr(e.message, "gave up"));
 	tp_pool_result_free(r);
-	TP_EXPECT(tp_pool_apply(pool, f_nap, a, &out), TP_EDIED);
+	TP_EXPECT(tp_pool_apply(pool, f_sleep, a, &out), TP_EDIED);
 	endpool(pool);
 	assert_true(pool_gone(id));
 	unlink(path);
@@ -309,7 +279,7 @@ static void test_broken_replacement(void **state)
 	assert_int_equal(kill(ws[0].pid, SIGKILL), 0);
 	/* Whatever worker 0 does, worker 1 serves. */
 	for (int i = 0; i < 6; i++) {
-		TP_OK_OR_FAIL(tp_pool_apply(pool, f_nap, a, &out));
+		TP_OK_OR_FAIL(tp_pool_apply(pool, f_sleep, a, &out));
 		tp_payload_free(out);
 	}
 	tp_child_info ci = {0};
@@ -326,7 +296,7 @@ static void test_broken_replacement(void **state)
 	assert_int_equal(kill(ws[1].pid, SIGKILL), 0);
 	int rv = TP_OK;
 	for (int i = 0; i < 1000 && rv == TP_OK; i++) {
-		rv = tp_pool_apply(pool, f_nap, a, &out);
+		rv = tp_pool_apply(pool, f_sleep, a, &out);
 		tp_payload_free(out);
 		out = NULL;
 	}
