@@ -408,9 +408,6 @@ static void test_spec_errors(void **state)
 	c.argv = argv;
 	TP_EXPECT(tp_sup_add_child(s, &c), TP_EINVAL); /* both */
 	c.argv = NULL;
-	c.ready = TP_READY_NOTIFY;
-	TP_EXPECT(tp_sup_add_child(s, &c), TP_EINVAL);
-	c.ready = TP_READY_STARTED;
 	c.capture = 1;
 	TP_EXPECT(tp_sup_add_child(s, &c), TP_EINVAL);
 	c.capture = 0;

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "internal.h"
 #include "troupe.pb-c.h"
 #include "troupe/troupe.h"
 
@@ -90,10 +91,10 @@ void cfg_default_log(const struct cfg *c, char *buf, size_t len);
 struct cfg_prog *cfg_prog(struct cfg *c, const char *name);
 struct cfg_group *cfg_group(struct cfg *c, const char *name);
 
-/* signame.c: parses a signal name ("TERM", "sigterm", "RTMIN+2", "15");
- * 0 if unknown. cli_signame writes "SIGTERM" (or "SIGRTMIN+2") in buf. */
-int cli_signal(const char *name);
-const char *cli_signame(int sig, char *buf, size_t len);
+/* Signal names: the framework's (framework/src/ctl_signame.c, shared with
+ * every program's control socket; declared in internal.h). */
+#define cli_signal  tp__signal_parse
+#define cli_signame tp__signal_name
 
 /* The default control socket path: $TROUPE_SOCKET, else the runtime base
  * ($XDG_RUNTIME_DIR/troupe or /tmp/troupe-UID) + "/troupe.sock". */

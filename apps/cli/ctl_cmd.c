@@ -39,32 +39,6 @@ void ctl_reply_free(Troupe__SupReply *rep)
 		free(rep->log_file);
 }
 
-static void proc_stats(pid_t pid, Troupe__SupChild *c)
-{
-	char path[64], buf[1024];
-	FILE *f;
-	unsigned long utime, stime;
-	long rss;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "r")) != NULL) {
-		if (fgets(buf, sizeof(buf), f) != NULL) {
-			char *p = strrchr(buf, ')');
-			if (p != NULL &&
-			    sscanf(p + 2,
-			           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
-			           "%*u %lu %lu %*d %*d %*d %*d %*d %*d %*u "
-			           "%*u %ld",
-			           &utime, &stime, &rss) == 3) {
-				long tck = sysconf(_SC_CLK_TCK);
-				c->cpu_ms = (utime + stime) * 1000 / tck;
-				c->rss_kb = (uint64_t)rss *
-				            sysconf(_SC_PAGESIZE) / 1024;
-			}
-		}
-		fclose(f);
-	}
-}
-
 static const char *command_of(struct daemon *d, const char *name)
 {
 	struct cfg_prog *p = cfg_prog(d->cfg, name);
@@ -137,7 +111,7 @@ static void flatten(struct daemon *d, tp_sup *s, int depth,
 			c->strategy =
 			    (char *)tp_strategy_name(tp_sup_strategy(sub));
 		if (v[i].pid > 0)
-			proc_stats(v[i].pid, c);
+			tp__ctl_proc_stats(v[i].pid, c);
 		c->msgs_in = c->msgs_out = -1;
 		if (stats)
 			actor_stats(d, v[i].id, c);
@@ -163,100 +137,6 @@ static void status(struct daemon *d, Troupe__SupReply *rep, int stats)
 	rep->log_restarts = __atomic_load_n(&d->log_restarts, __ATOMIC_RELAXED);
 	if (d->log_actor != NULL)
 		rep->log_file = strdup(d->log_path);
-}
-
-void ctl_say(Troupe__SupReply *rep, int code, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	size_t old = rep->message ? strlen(rep->message) : 0;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(buf))
-		n = sizeof(buf) - 1;
-	char *m = realloc(old ? rep->message : NULL, old + (size_t)n + 2);
-	if (m == NULL)
-		return;
-	memcpy(m + old, buf, (size_t)n);
-	m[old + n] = '\n';
-	m[old + n + 1] = '\0';
-	rep->message = m;
-	if (code != TP_OK && rep->code == TP_OK)
-		rep->code = code;
-}
-
-static int is_running(tp_sup *s, const char *name)
-{
-	tp_child_info *v;
-	int n, running = 0;
-	if (tp_sup_which_children(s, &v, &n) == TP_OK) {
-		for (int i = 0; i < n; i++)
-			if (strcmp(v[i].id, name) == 0)
-				running = v[i].state == TP_CHILD_RUNNING;
-		free(v);
-	}
-	return running;
-}
-
-static void act_one(struct daemon *d, const char *cmd, const char *name,
-                    int sig, Troupe__SupReply *rep)
-{
-	tp_sup *s = daemon_owner(d, name);
-	int rv;
-	if (s == NULL) {
-		ctl_say(rep, TP_ENOENT, "%s: no such program or group", name);
-		return;
-	}
-	if (strcmp(cmd, "stop") == 0)
-		rv = tp_sup_terminate_child(s, name);
-	else if (strcmp(cmd, "restart") == 0)
-		rv = tp_sup_restart_child(s, name);
-	else if (strcmp(cmd, "signal") == 0)
-		rv = tp_sup_signal_child(s, name, sig);
-	else if (is_running(s, name)) {
-		ctl_say(rep, TP_OK, "%s: already running", name);
-		return;
-	} else
-		rv = tp_sup_restart_child(s, name);
-	if (rv == TP_OK)
-		ctl_say(rep, TP_OK, "%s: %s", name,
-		        strcmp(cmd, "stop") == 0     ? "stopped"
-		        : strcmp(cmd, "signal") == 0 ? "signalled"
-		                                     : "started");
-	else
-		ctl_say(rep, rv, "%s: %s", name, tp_strerror(rv));
-}
-
-/* The names resolved (a group is every program below it for signal);
- * what all or GROUP:* named is stopped in reverse order. */
-static void act(struct daemon *d, const Troupe__SupRequest *req,
-                Troupe__SupReply *rep, int sig)
-{
-	struct ctl_targets t;
-	int signal = strcmp(req->command, "signal") == 0;
-	int start = strcmp(req->command, "start") == 0;
-	ctl_resolve(d, req->names, req->n_names,
-	            signal  ? CTL_PROCS
-	            : start ? CTL_NODES
-	                    : CTL_CHILDREN,
-	            &t, rep);
-	int rev = t.wild && strcmp(req->command, "stop") == 0;
-	for (int k = 0; k < t.n; k++) {
-		const char *name = t.v[rev ? t.n - 1 - k : k];
-		/* start all: say nothing of what already runs */
-		if (start && t.wild && daemon_owner(d, name) &&
-		    is_running(daemon_owner(d, name), name))
-			continue;
-		act_one(d, req->command, name, sig, rep);
-	}
-	if (start && t.wild && rep->message == NULL)
-		ctl_say(rep, TP_OK, "everything named runs already");
-	if (signal && t.n == 0 && rep->code == TP_OK)
-		ctl_say(rep, TP_ENOENT, "no program to signal");
-	ctl_targets_free(&t);
 }
 
 /* The log file of each program named: one line each, "r NAME PATH" for
@@ -303,52 +183,13 @@ static void logs(struct daemon *d, const Troupe__SupRequest *req,
 	ctl_reply_free(&all);
 }
 
-/* status NAME...: only the children named and what is below them. */
-static void status_filter(struct daemon *d, const Troupe__SupRequest *req,
-                          Troupe__SupReply *rep)
+/* start, stop, restart, signal (framework/src/ctl_act.c), one at a
+ * time with reload. */
+static void act(struct daemon *d, const Troupe__SupRequest *req,
+                Troupe__SupReply *rep)
 {
-	struct ctl_targets t;
-	size_t keep = 0;
-	if (ctl_resolve(d, req->names, req->n_names, CTL_CHILDREN, &t, rep) !=
-	    TP_OK) {
-		ctl_targets_free(&t);
-		return;
-	}
-	int depth = -1; /* inside a kept group down to this depth */
-	for (size_t k = 0; k < rep->n_children; k++) {
-		Troupe__SupChild *c = rep->children[k];
-		if (depth >= 0 && c->depth <= depth)
-			depth = -1;
-		if (depth < 0 && ctl_targets_has(&t, c->name))
-			depth = c->depth;
-		Troupe__SupReply one = TROUPE__SUP_REPLY__INIT;
-		if (depth >= 0) {
-			rep->children[keep++] = c;
-			continue;
-		}
-		one.children = &rep->children[k];
-		one.n_children = 1;
-		ctl_reply_free_children(&one);
-	}
-	rep->n_children = keep;
-	ctl_targets_free(&t);
-}
-
-static void stop_or_signal(struct daemon *d, const char *cmd,
-                           const Troupe__SupRequest *req, Troupe__SupReply *rep)
-{
-	int sig = 0;
-	if (req->n_names == 0) {
-		ctl_say(rep, TP_EINVAL, "%s: no name given", cmd);
-		return;
-	}
-	if (strcmp(cmd, "signal") == 0 && (sig = cli_signal(req->arg)) == 0) {
-		ctl_say(rep, TP_EINVAL, "bad signal '%s'",
-		        req->arg ? req->arg : "");
-		return;
-	}
 	pthread_mutex_lock(&d->mu);
-	act(d, req, rep, sig);
+	tp__ctl_act(d->root, req, rep);
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -383,10 +224,11 @@ void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
 		status(d, rep,
 		       req->arg != NULL && strcmp(req->arg, "stats") == 0);
 		if (req->n_names > 0)
-			status_filter(d, req, rep);
+			tp__ctl_status_filter(d->root, req, rep,
+			                      ctl_reply_free_children);
 	} else if (!strcmp(cmd, "start") || !strcmp(cmd, "stop") ||
 	           !strcmp(cmd, "restart") || !strcmp(cmd, "signal")) {
-		stop_or_signal(d, cmd, req, rep);
+		act(d, req, rep);
 	} else if (strcmp(cmd, "logs") == 0) {
 		logs(d, req, rep);
 	} else if (strcmp(cmd, "reload") == 0) {

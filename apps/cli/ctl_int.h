@@ -32,28 +32,17 @@ int ctl_frame_pack(const Troupe__Envelope *env, unsigned char **out,
  * daemon listens there, -TP_EINVAL for a path too long, -(TP_ESYSERR|e). */
 int ctl_connect(const char *path);
 
-/* ctl_names.c: the names a request resolves to (GROUP:NAME, GROUP:*,
- * all), in tree order, each once. A group is itself (CTL_CHILDREN: stop,
- * restart, status), every program below it (CTL_PROCS: signal, pid,
- * logs, clear) or itself and everything below it (CTL_NODES: start). An unknown
- * name is said in rep (TP_ENOENT, one line each) and returned as TP_ENOENT; the
- * known ones are still listed. */
-struct ctl_targets {
-	char (*v)[64];
-	int n, cap;
-	int wild; /* all or GROUP:* was used */
-};
-enum { CTL_CHILDREN, CTL_PROCS, CTL_NODES };
+/* The names of a request (framework/src/ctl_names.c, internal.h). */
+#define ctl_targets      tp__ctl_targets
+#define CTL_CHILDREN     TP_CTL_CHILDREN
+#define CTL_PROCS        TP_CTL_PROCS
+#define CTL_NODES        TP_CTL_NODES
+#define ctl_targets_has  tp__ctl_targets_has
+#define ctl_targets_free tp__ctl_targets_free
+#define ctl_resolve(d, pats, n, mode, out, rep)                                \
+	tp__ctl_resolve((d)->root, pats, n, mode, out, rep)
+#define ctl_say tp__ctl_say
 struct daemon;
-int ctl_resolve(struct daemon *d, char **pats, size_t n, int mode,
-                struct ctl_targets *out, Troupe__SupReply *rep);
-int ctl_targets_has(const struct ctl_targets *t, const char *name);
-void ctl_targets_free(struct ctl_targets *t);
-
-/* ctl_cmd.c: appends "fmt..." and a newline to rep->message; a code
- * other than TP_OK becomes rep->code unless one is set already. */
-void ctl_say(Troupe__SupReply *rep, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* ctl_cmd.c: serves one request of peer (its SO_PEERCRED); what changes
  * the tree is logged with the peer's uid and pid. */

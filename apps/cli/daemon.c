@@ -93,26 +93,9 @@ int daemon_build(struct cfg *c, tp_sup **out)
 	return TP_OK;
 }
 
-static tp_sup *owner_in(tp_sup *s, const char *name)
-{
-	tp_child_info *v;
-	int n;
-	tp_sup *found = NULL;
-	if (tp_sup_which_children(s, &v, &n) != TP_OK)
-		return NULL;
-	for (int i = 0; i < n && found == NULL; i++) {
-		if (strcmp(v[i].id, name) == 0)
-			found = s;
-		else if (v[i].nested)
-			found = owner_in(tp_sup_child_sup(s, v[i].id), name);
-	}
-	free(v);
-	return found;
-}
-
 tp_sup *daemon_owner(struct daemon *d, const char *name)
 {
-	return owner_in(d->root, name);
+	return tp__ctl_owner(d->root, name);
 }
 
 /* A live daemon is named by SOCKET.pid ("<pid> <starttime>"): refuse to

@@ -38,7 +38,8 @@ struct pstat {
 	char name[64];
 	uint64_t exits[NR];
 	int last_exit, have_exit;
-	int64_t dead_cpu_ms; /* CPU of the runs that ended */
+	int64_t dead_cpu_ms;  /* CPU of the runs that ended */
+	int64_t shown_cpu_ms; /* the highest CPU total a scrape was given */
 };
 
 struct http {
@@ -269,6 +270,14 @@ static void counters(char **b, size_t *len, size_t *cap, struct row *r, int n)
 	for (int i = 0; i < n; i++) {
 		struct pstat *p = pstat_of(r[i].info.id);
 		int64_t ms = r[i].cpu_ms + (p ? p->dead_cpu_ms : 0);
+		/* A run that ends between the snapshot and its /proc read
+		 * (or before its exit event adds it to dead_cpu_ms) would
+		 * read low for a moment: a counter never goes back. */
+		if (p != NULL) {
+			if (ms < p->shown_cpu_ms)
+				ms = p->shown_cpu_ms;
+			p->shown_cpu_ms = ms;
+		}
 		append(b, len, cap,
 		       "troupe_child_cpu_seconds_total" LABELS " %.3f\n",
 		       r[i].info.id, r[i].group, ms / 1000.0);

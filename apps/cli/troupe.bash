@@ -59,9 +59,10 @@ _troupe()
 	local opts="--help"
 	case $cmd in
 	status | tree) opts+=" --json -p --pid" ;;
+	start | stop | restart | signal) opts+=" -p --pid" ;;
 	ps) opts+=" --json" ;;
 	logs) opts+=" -n --lines -f --follow" ;;
-	top) opts+=" -n --interval" ;;
+	top) opts+=" -n --interval -p --pid" ;;
 	shutdown) opts+=" --no-wait --timeout" ;;
 	supervise) opts+=" --detach --socket" ;;
 	esac

@@ -2,18 +2,24 @@
  * ctl_status.c - every program's control socket: tp_init opens
  * "<run dir>/ctl.sock" (mode 0600, peers of another uid refused) with the
  * same server and protocol as the troupe daemon (rt/ctlsrv.c), so
- * `troupe ps` and `troupe status|tree -p PID` can look into any troupe
- * program of the user. It costs one thread blocked in poll(); requests
- * are served on that thread, and nothing here is on any task's path.
+ * `troupe ps` and `troupe status|tree|top|start|stop|restart|signal -p
+ * PID` work on any troupe program of the user as on the daemon. It costs
+ * one thread blocked in poll(); requests are served on that thread, and
+ * nothing here is on any task's path.
  *
- * `status` (and the CLI's `tree`) lists, as SupChild nodes under the
- * program: its Processes (type "process", command = the target; a
- * manager's server is type "manager"), each pool (type "pool", msgs_in =
- * tasks completed, msgs_out = submitted) with its workers below it (type
- * "worker", msgs_in = tasks done, restarts), and each logging actor this
- * process runs (type "logging", msgs_in = records written, msgs_out =
- * records reported lost). Other commands get TP_EINVAL: a program's
- * children are not yet stopped or restarted from the CLI.
+ * `status` is the program's root supervisor (tp_sup_root) flattened as
+ * the daemon's tree is: its children in start order, nested supervisors
+ * with theirs below them. The Processes the program started are
+ * monitored children of the root (type "process", command = the target;
+ * a manager's server is type "manager"); a user's own children and
+ * subtrees show with their types. Each pool is a nested supervisor of the
+ * root ("pool-N", docs/pool.md), shown as type "pool" (msgs_in = tasks
+ * completed, msgs_out = submitted) with its workers below it (type
+ * "worker", msgs_in = tasks done, msgs_out = in flight, restarts counting
+ * recycles too). Then what the program runs outside the tree: each
+ * logging actor this process runs (type "logging", msgs_in = records
+ * written, msgs_out = records reported lost). start, stop, restart and signal
+ * act on the root's tree (ctl_act.c) with the daemon's names.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +32,7 @@
 #include "log_int.h"
 #include "pool_int.h"
 #include "process_int.h"
+#include "sup_int.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
 
@@ -35,11 +42,19 @@ static int64_t started_ms;
 struct nodes {
 	Troupe__SupChild **v;
 	size_t n, cap;
-	int npool;
+};
+
+/* The pool whose supervisor is the nested child sup_id, if any: its
+ * figures, taken while the pool is known alive (tp__pool_each). */
+struct pool_view {
+	const char *sup_id;
+	int found, n;
+	tp_pool_stats st;
+	tp_pool_worker_stats w[256];
 };
 
 static Troupe__SupChild *node(struct nodes *ns, const char *name,
-                              const char *parent, const char *type)
+                              const char *parent, const char *type, int depth)
 {
 	if (ns->n == ns->cap) {
 		size_t cap = ns->cap ? ns->cap * 2 : 16;
@@ -57,7 +72,7 @@ static Troupe__SupChild *node(struct nodes *ns, const char *name,
 	c->parent = strdup(parent);
 	c->type = strdup(type);
 	c->state = strdup("running");
-	c->depth = parent[0] != '\0';
+	c->depth = depth;
 	c->msgs_in = c->msgs_out = -1;
 	if (!c->name || !c->parent || !c->type || !c->state) {
 		free(c->name);
@@ -81,54 +96,95 @@ static void set_str(char **field, const char *v)
 	*field = s;
 }
 
-static void add_process(void *arg, const tp_process *p)
+static const char *type_of(const tp_child_info *ci, int proc, const char *cmd)
 {
-	if (strcmp(p->target, "tp__pool_worker") == 0)
-		return; /* listed under its pool */
-	int mgr = strcmp(p->target, "tp__mgr_main") == 0;
-	Troupe__SupChild *c =
-	    node(arg, p->name, "", mgr ? "manager" : "process");
-	if (c == NULL)
-		return;
-	c->pid = p->pid;
-	set_str(&c->command, p->target);
-	if (p->state == PROC_EXITED)
-		set_str(&c->state, "stopped");
-	else if (p->state == PROC_NEW)
-		set_str(&c->state, "new");
+	if (ci->nested)
+		return "supervisor";
+	if (proc)
+		return strcmp(cmd, "tp__mgr_main") == 0 ? "manager" : "process";
+	return ci->type == TP_SUPERVISOR ? "supervisor" : "worker";
 }
 
-static void add_pool(void *arg, tp_pool *pool)
+static void pool_look(void *arg, tp_pool *pool)
 {
-	struct nodes *ns = arg;
-	tp_pool_stats st;
-	tp_pool_worker_stats w[256];
-	char name[32];
-	snprintf(name, sizeof(name), "pool-%d", ++ns->npool);
-	int n = tp_pool_stats_get(pool, &st, w, 256);
-	Troupe__SupChild *c = node(ns, name, "", "pool");
-	if (c == NULL || n < 0)
+	struct pool_view *pv = arg;
+	if (pv->found || strcmp(pool->sup_id, pv->sup_id) != 0)
 		return;
-	c->pid = getpid();
-	c->msgs_in = (int64_t)st.completed;
-	c->msgs_out = (int64_t)st.submitted;
+	pv->n = tp_pool_stats_get(pool, &pv->st, pv->w, 256);
+	pv->found = pv->n >= 0;
+}
+
+/* A worker of pool pv (by its child id): the pool's figures. */
+static void pool_worker(const struct pool_view *pv, Troupe__SupChild *c)
+{
+	for (int i = 0; pv != NULL && i < pv->n; i++)
+		if (strcmp(pv->w[i].name, c->name) == 0) {
+			set_str(&c->type, "worker");
+			c->restarts = (uint32_t)pv->w[i].restarts;
+			c->msgs_in = (int64_t)pv->w[i].tasks_done;
+			c->msgs_out = (int64_t)pv->w[i].inflight;
+		}
+}
+
+/* s's children, depth first, as the daemon flattens its tree; pv: the
+ * pool s supervises, if it is one. */
+static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now,
+                    const struct pool_view *pv)
+{
+	tp_child_info *v;
+	char cmd[256];
+	int n;
+	if (tp_sup_which_children(s, &v, &n) != TP_OK)
+		return;
 	for (int i = 0; i < n; i++) {
-		Troupe__SupChild *k = node(ns, w[i].name, name, "worker");
-		if (k == NULL)
-			return;
-		k->pid = w[i].pid;
-		k->restarts = (uint32_t)w[i].restarts;
-		k->msgs_in = (int64_t)w[i].tasks_done;
-		k->msgs_out = (int64_t)w[i].inflight;
-		if (w[i].pid == 0)
-			set_str(&k->state, "starting");
+		int proc = tp__sup_is_process(s, v[i].id, cmd, sizeof(cmd));
+		struct pool_view *sub_pv = NULL;
+		if (v[i].nested && (sub_pv = calloc(1, sizeof(*sub_pv)))) {
+			sub_pv->sup_id = v[i].id;
+			tp__pool_each(pool_look, sub_pv);
+			if (!sub_pv->found) {
+				free(sub_pv);
+				sub_pv = NULL;
+			}
+		}
+		Troupe__SupChild *c =
+		    node(ns, v[i].id, tp_sup_id(s),
+		         sub_pv ? "pool" : type_of(&v[i], proc, cmd), depth);
+		if (c == NULL) {
+			free(sub_pv);
+			break;
+		}
+		tp_sup *sub = v[i].nested ? tp_sup_child_sup(s, v[i].id) : NULL;
+		c->pid = v[i].pid;
+		set_str(&c->state, tp_child_state_name(v[i].state));
+		set_str(&c->restart, tp_restart_name(v[i].restart));
+		set_str(&c->command, cmd);
+		c->restarts = v[i].restarts;
+		c->last_exit = v[i].last_exit;
+		if (v[i].state == TP_CHILD_RUNNING)
+			c->uptime_ms = now - v[i].started_ms;
+		if (v[i].pid > 0)
+			tp__ctl_proc_stats(v[i].pid, c);
+		pool_worker(pv, c);
+		if (sub_pv != NULL) { /* the pool runs in this process */
+			c->pid = getpid();
+			c->msgs_in = (int64_t)sub_pv->st.completed;
+			c->msgs_out = (int64_t)sub_pv->st.submitted;
+		}
+		if (sub != NULL) {
+			set_str(&c->strategy,
+			        tp_strategy_name(tp_sup_strategy(sub)));
+			flatten(ns, sub, depth + 1, now, sub_pv);
+		}
+		free(sub_pv);
 	}
+	free(v);
 }
 
 static void add_log_actor(void *arg, tp_log_actor *a)
 {
 	tp_log_actor_stats st;
-	Troupe__SupChild *c = node(arg, "logging", "", "logging");
+	Troupe__SupChild *c = node(arg, "logging", "", "logging", 0);
 	if (c == NULL)
 		return;
 	c->pid = getpid();
@@ -140,7 +196,13 @@ static void add_log_actor(void *arg, tp_log_actor *a)
 		set_str(&c->state, "stopped");
 }
 
-static void reply_free(Troupe__SupReply *rep)
+static void free_str(char *s)
+{
+	if (s != protobuf_c_empty_string)
+		free(s);
+}
+
+static void children_free(Troupe__SupReply *rep)
 {
 	for (size_t i = 0; i < rep->n_children; i++) {
 		Troupe__SupChild *c = rep->children[i];
@@ -148,10 +210,16 @@ static void reply_free(Troupe__SupReply *rep)
 		free(c->parent);
 		free(c->type);
 		free(c->state);
-		if (c->command != protobuf_c_empty_string)
-			free(c->command);
+		free_str(c->command);
+		free_str(c->restart);
+		free_str(c->strategy);
 		free(c);
 	}
+}
+
+static void reply_free(Troupe__SupReply *rep)
+{
+	children_free(rep);
 	free(rep->children);
 	rep->children = NULL;
 	rep->n_children = 0;
@@ -160,26 +228,44 @@ static void reply_free(Troupe__SupReply *rep)
 	rep->message = NULL;
 }
 
-static void handle(void *arg, const Troupe__SupRequest *req,
-                   Troupe__SupReply *rep, const struct tp__ctl_peer *peer)
+static void status(const Troupe__SupRequest *req, Troupe__SupReply *rep,
+                   tp_sup *root)
 {
 	struct nodes ns = {0};
-	(void)arg;
-	(void)peer;
-	if (strcmp(req->command, "status") != 0) {
-		rep->code = TP_EINVAL;
-		rep->message = strdup("not served by a program's control "
-		                      "socket (only status and tree)\n");
-		return;
-	}
-	tp__process_each(add_process, &ns);
-	tp__pool_each(add_pool, &ns);
+	int64_t now = tp__now_ms();
+	if (root != NULL)
+		flatten(&ns, root, 0, now, NULL);
+	size_t tree = ns.n;
 	tp__log_actor_each(add_log_actor, &ns);
-	for (size_t i = 0; i < ns.n; i++)
-		ns.v[i]->uptime_ms = tp__now_ms() - started_ms;
+	for (size_t i = tree; i < ns.n; i++)
+		ns.v[i]->uptime_ms = now - started_ms;
 	rep->children = ns.v;
 	rep->n_children = ns.n;
 	rep->daemon_pid = getpid();
+	rep->strategy = (char *)tp_strategy_name(TP_ONE_FOR_ONE);
+	if (root != NULL && req->n_names > 0)
+		tp__ctl_status_filter(root, req, rep, children_free);
+}
+
+static void handle(void *arg, const Troupe__SupRequest *req,
+                   Troupe__SupReply *rep, const struct tp__ctl_peer *peer)
+{
+	const char *cmd = req->command ? req->command : "";
+	tp_sup *root = tp_sup_root();
+	(void)arg;
+	(void)peer;
+	if (strcmp(cmd, "status") == 0) {
+		status(req, rep, root);
+	} else if (root != NULL &&
+	           (!strcmp(cmd, "start") || !strcmp(cmd, "stop") ||
+	            !strcmp(cmd, "restart") || !strcmp(cmd, "signal"))) {
+		tp__ctl_act(root, req, rep);
+	} else {
+		tp__ctl_say(rep, TP_EINVAL,
+		            "'%s' is not served by a program's control socket "
+		            "(status, tree, top, start, stop, restart, signal)",
+		            cmd);
+	}
 }
 
 int tp__ctl_status_start(void)

@@ -62,10 +62,9 @@ int tp_fini(void)
 {
 	if (!tp__rt.initialised)
 		return TP_ENOTINIT;
-	tp__pool_fini(); /* pools first: their supervisors hang under the root
-	                  */
-	tp__root_sup_fini(); /* then: its children use every module */
-	tp__ctl_status_stop();
+	tp__ctl_status_stop(); /* first: it acts on the root's tree */
+	tp__pool_fini(); /* pools: their supervisors hang under the root */
+	tp__root_sup_fini(); /* then its children, which use every module */
 	tp__process_fini();
 	tp__log_fini(); /* after the children: they log until they exit */
 	tp__runtime_stop();

@@ -15,6 +15,7 @@
 
 #include "rt/ctlsrv.h"
 #include "troupe.pb-c.h"
+#include "troupe/supervisor.h"
 
 /* Packs env into a new buffer (*buf, *len; free() it). TP_EINVAL,
  * TP_ETOOBIG if it would exceed max bytes, TP_ENOMEM. */
@@ -33,5 +34,56 @@ void tp__nng_used(void);
 
 /* Reads the start time (clock ticks since boot) of pid from /proc. */
 int tp__proc_starttime(pid_t pid, unsigned long long *out);
+
+/*
+ * The control sockets' commands on a supervision tree, the same for the
+ * daemon's tree and a program's root supervisor (framework/src/ctl_*.c).
+ */
+
+/* A signal name ("TERM", "sigterm", "RTMIN+2", "15"); 0 if unknown.
+ * tp__signal_name writes "SIGTERM" (or "SIGRTMIN+2") in buf. */
+int tp__signal_parse(const char *name);
+const char *tp__signal_name(int sig, char *buf, size_t len);
+
+/* Appends "fmt..." and a newline to rep->message; a code other than TP_OK
+ * becomes rep->code unless one is set already. */
+void tp__ctl_say(Troupe__SupReply *rep, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The names a request resolves to in root's tree (NAME, GROUP:NAME,
+ * GROUP:*, all), in tree order, each once. A group is itself
+ * (TP_CTL_CHILDREN: stop, restart, status), every program below it
+ * (TP_CTL_PROCS: signal, pid, logs, clear) or itself and everything below
+ * it (TP_CTL_NODES: start). An unknown name is said in rep (TP_ENOENT, one
+ * line each) and returned as TP_ENOENT; the known ones are still listed. */
+struct tp__ctl_targets {
+	char (*v)[64];
+	int n, cap;
+	int wild; /* all or GROUP:* was used */
+};
+enum { TP_CTL_CHILDREN, TP_CTL_PROCS, TP_CTL_NODES };
+int tp__ctl_resolve(tp_sup *root, char **pats, size_t n, int mode,
+                    struct tp__ctl_targets *out, Troupe__SupReply *rep);
+int tp__ctl_targets_has(const struct tp__ctl_targets *t, const char *name);
+void tp__ctl_targets_free(struct tp__ctl_targets *t);
+
+/* The supervisor in root's tree that has the child name, or NULL. */
+tp_sup *tp__ctl_owner(tp_sup *root, const char *name);
+
+/* A status node's rss_kb and cpu_ms from /proc/PID/stat (left alone if
+ * pid is gone). */
+void tp__ctl_proc_stats(pid_t pid, Troupe__SupChild *c);
+
+/* status NAME...: keeps only the children of rep named by req (resolved
+ * in root's tree) and what is below them; the others are freed with
+ * free_children (called on a reply holding just them). */
+void tp__ctl_status_filter(tp_sup *root, const Troupe__SupRequest *req,
+                           Troupe__SupReply *rep,
+                           void (*free_children)(Troupe__SupReply *));
+
+/* start, stop, restart or signal (req->arg: the signal) the children
+ * req->names in root's tree, saying the outcome of each in rep. */
+void tp__ctl_act(tp_sup *root, const Troupe__SupRequest *req,
+                 Troupe__SupReply *rep);
 
 #endif

@@ -77,8 +77,9 @@ typedef enum tp_ready_mode {
 	/* Ready once started; with startsecs_ms > 0, once it has stayed up
 	 * that long (supervisord's startsecs). */
 	TP_READY_STARTED = 0,
-	/* Ready when the child calls tp_ready() (the fd named by the
-	 * TROUPE_NOTIFY_FD environment variable). */
+	/* Ready when the child calls tp_ready(): a command line writes to
+	 * the fd named by the TROUPE_NOTIFY_FD environment variable, a
+	 * registered target sends a frame on its control channel. */
 	TP_READY_NOTIFY,
 } tp_ready_mode;
 
@@ -183,8 +184,9 @@ typedef struct tp_child_spec {
 	 * child is a tp_process running target(args), started with method
 	 * (TP_START_DEFAULT: the runtime's) through the process layer, in
 	 * its own process group, named id. Its stdout and stderr are this
-	 * program's (env, cwd, log_path unused; capture and TP_READY_NOTIFY
-	 * are refused). Its exit code is the target's return value. */
+	 * program's (env, cwd, log_path unused; capture is refused). With
+	 * TP_READY_NOTIFY it is ready when the target calls tp_ready(). Its
+	 * exit code is the target's return value. */
 	tp_target_fn target;
 	const tp_payload *args; /* copied; NULL: no arguments */
 	tp_start_method method;
@@ -248,14 +250,21 @@ typedef struct tp_child_counts {
 /*
  * tp_sup_root returns the program's root supervisor, made by tp_init and
  * stopped by tp_fini (its children in reverse start order, before any
- * module they use stops). A program hangs its own children and subtrees
- * under it with tp_sup_start_child or tp_sup_add_sup; the framework's own
- * services hang there too. Strategy one_for_one, intensity 1000 per
- * second: one failing child does not end the program (nest a supervisor
- * for a stricter policy). In a child started by the fork method it is a
- * new, empty tree of that child, made on first use. The handle belongs to
- * the runtime: never tp_sup_free it. Returns NULL before tp_init, after
- * tp_fini, or when it cannot be made (out of memory or threads).
+ * module they use stops). A program hangs its own children under it with
+ * tp_sup_start_child; the framework's own services hang there too, and
+ * every Process the program starts (tp_process_start) is a temporary child
+ * of it, id its name (else "NAME-PID"): listed by tp_sup_which_children
+ * (running, then stopped with its exit code until the user frees the
+ * tp_process), stopped by tp_sup_terminate_child and signalled by
+ * tp_sup_signal_child, never restarted (TP_ESTATE) nor reaped by the tree:
+ * the user still joins it and takes its exit code and result, and tp_fini
+ * leaves it to the process layer (joined, or terminated if daemonic). The
+ * program's control socket serves this tree to `troupe ... -p PID`. Strategy
+ * one_for_one, intensity 1000 per second: one failing child does not end the
+ * program (nest a supervisor for a stricter policy). In a child started by the
+ * fork method it is a new, empty tree of that child, made on first use. The
+ * handle belongs to the runtime: never tp_sup_free it. Returns NULL before
+ * tp_init, after tp_fini, or when it cannot be made (out of memory or threads).
  */
 tp_sup *tp_sup_root(void);
 
@@ -273,7 +282,7 @@ int tp_sup_new(tp_sup **out, const tp_sup_flags *flags);
  * never both. For TP_SIMPLE_ONE_FOR_ONE exactly one spec may be added:
  * the template for tp_sup_start_child. Errors: TP_EINVAL (bad spec, bad
  * id, empty argv, both or neither of argv and target, a target with
- * capture or TP_READY_NOTIFY, a bad method), TP_ENOTREG (target not
+ * capture, a bad method), TP_ENOTREG (target not
  * registered with TP_TARGET), TP_EALREADY (id taken), TP_ESTATE (already
  * started: use tp_sup_start_child), TP_ENOMEM.
  */
@@ -374,9 +383,11 @@ tp_strategy tp_sup_strategy(const tp_sup *sup);
 
 /*
  * tp_ready tells the supervisor that the calling process is ready (the
- * readiness of TP_READY_NOTIFY children). It is a no-op returning TP_OK
- * when the process was not started that way, and only reports once.
- * Errors: wrapped write errors.
+ * readiness of TP_READY_NOTIFY children): a command line through the fd
+ * of TROUPE_NOTIFY_FD, a registered target (a Process child) by a frame
+ * on its control channel, which its parent reads only while it waits for
+ * readiness. It is a no-op returning TP_OK in a process started neither
+ * way, and only reports once. Errors: wrapped write errors.
  */
 int tp_ready(void);
 

@@ -75,6 +75,7 @@ void tp__sup_child_free(struct sup_child *c)
 	free((char *)c->spec.err_log_path);
 	tp_payload_free((tp_payload *)c->spec.args);
 	tp_process_free(c->proc);
+	tp_monitor_free(c->mon_m);
 	tp__sup_free_captures(c, 0);
 	if (c->sub != NULL)
 		tp__sup_free_tree(c->sub);
@@ -122,7 +123,7 @@ struct sup_child *tp__sup_find(tp_sup *s, const char *id)
 	return NULL;
 }
 
-static int push(tp_sup *s, struct sup_child *c)
+int tp__sup_push(tp_sup *s, struct sup_child *c)
 {
 	if (s->nkids == s->cap) {
 		int cap = s->cap ? s->cap * 2 : 8;
@@ -264,7 +265,7 @@ int tp_sup_add_child(tp_sup *sup, const tp_child_spec *spec)
 	struct sup_child *c = NULL;
 	if (rv == TP_OK && (c = child_new(sup, spec, 0, NULL)) == NULL)
 		rv = TP_ENOMEM;
-	if (rv == TP_OK && (rv = push(sup, c)) != TP_OK)
+	if (rv == TP_OK && (rv = tp__sup_push(sup, c)) != TP_OK)
 		tp__sup_child_free(c);
 	if (rv == TP_OK)
 		c->tmpl = sup->flags.strategy == TP_SIMPLE_ONE_FOR_ONE;
@@ -297,7 +298,7 @@ int tp_sup_add_sup(tp_sup *sup, const char *id, const tp_sup_flags *flags,
 	struct sup_child *c = NULL;
 	if (rv == TP_OK && (c = child_new(sup, &spec, 0, NULL)) == NULL)
 		rv = TP_ENOMEM;
-	if (rv == TP_OK && (rv = push(sup, c)) != TP_OK)
+	if (rv == TP_OK && (rv = tp__sup_push(sup, c)) != TP_OK)
 		tp__sup_child_free(c);
 	if (rv == TP_OK) {
 		c->sub = sub;
@@ -457,7 +458,7 @@ int tp__sup_add_started(tp_sup *s, const tp_child_spec *spec, char *id_out)
 		extra++;
 	struct sup_child *c =
 	    child_new(s, &sp, extra, simple ? spec->argv : NULL);
-	if (c == NULL || (rv = push(s, c)) != TP_OK) {
+	if (c == NULL || (rv = tp__sup_push(s, c)) != TP_OK) {
 		tp__sup_child_free(c);
 		rv = rv != TP_OK ? rv : TP_ENOMEM;
 		goto out;

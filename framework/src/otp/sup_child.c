@@ -208,7 +208,6 @@ static void begin_start(tp_sup *s, struct sup_op *op)
 static void begin_stop(tp_sup *s, struct sup_op *op)
 {
 	struct sup_child *c = op->c;
-	(void)s;
 	if (c->sub != NULL) {
 		tp_sup *sub = c->sub;
 		if (c->state == TP_CHILD_STOPPED) {
@@ -226,6 +225,8 @@ static void begin_stop(tp_sup *s, struct sup_op *op)
 		return;
 	}
 	c->restart_at = 0; /* a stop cancels a delayed restart */
+	if (c->mon && s->root->stop_req)
+		tp__sup_mon_forget(c); /* its user joins or ends it */
 	if (c->pid <= 0) {
 		if (c->state != TP_CHILD_STOPPED)
 			c->state = TP_CHILD_STOPPED;

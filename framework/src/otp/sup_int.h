@@ -62,6 +62,12 @@ struct sup_child {
 	tp_process *proc;            /* spec.target: the running process */
 	int proc_wait; /* its pidfd fired; waiting on its sentinel for the
 	                  exit report (forkserver children) */
+	/* A monitored child (sup_mon.c): a user's tp_process hung in the
+	 * root's tree; the user owns, joins and reaps it, the tree watches. */
+	int mon;
+	const void *mon_key; /* the tp_process */
+	char mon_target[64]; /* its target's name */
+	tp_monitor *mon_m;   /* waiting for its exit event, or NULL */
 };
 
 enum sup_op_kind { SUP_OP_START, SUP_OP_STOP };
@@ -96,6 +102,9 @@ struct tp_sup {
 	pthread_t thr;
 	int wakefd;
 	int started, stop_req, ended, end_rv, thr_joined;
+	/* The loop's poll arrays, also held here: a process forked while
+	 * the loop runs sees them reachable, not leaked. */
+	void *loop_fds, *loop_who;
 };
 
 /* sup_root.c: the program's root supervisor (called by init.c) */
@@ -116,8 +125,32 @@ int tp__sup_target_ok(const tp_child_spec *spec);
 int tp__sup_spawn_target(struct sup_child *c);
 /* As tp__sup_reap for a target child. */
 int tp__sup_reap_target(struct sup_child *c, int *code);
+/* TP_READY_NOTIFY: the fd that carries a starting target child's ready
+ * frame (its control channel), else -1; tp__sup_target_ready reads it and
+ * returns 1 once the child called tp_ready(). */
+int tp__sup_ready_fd(const struct sup_child *c);
+int tp__sup_target_ready(struct sup_child *c);
 /* The fd the loop watches for c's exit: its pidfd, then its sentinel. */
 int tp__sup_watch_fd(const struct sup_child *c);
+
+/* sup_mon.c: monitored children (the program's Processes in the root) */
+/* Registers the process layer's watcher (tp__root_sup_init). */
+void tp__sup_mon_init(void);
+/* As tp__sup_reap for a monitored child: its exit code, never a reap. */
+int tp__sup_mon_reap(struct sup_child *c, int *code);
+/* Takes in the exits of root's monitored children that the loop has not
+ * seen yet (root mutex held): a snapshot after tp_process_join is current. */
+void tp__sup_mon_refresh(tp_sup *root);
+/* 1 when s's child id is a monitored Process. What the child runs (a
+ * Process's or target child's target, a command line's argv) goes in
+ * command (len bytes; may be NULL). Takes the root's mutex. */
+int tp__sup_is_process(tp_sup *s, const char *id, char *command, size_t len);
+/* The tree stops: a monitored child is left to its user, not stopped. */
+void tp__sup_mon_forget(struct sup_child *c);
+/* sup_root.c: the root of this process if it exists (root_mu held
+ * between peek and unpeek), else NULL. */
+tp_sup *tp__root_sup_peek(void);
+void tp__root_sup_unpeek(void);
 
 /* sup_loop.c */
 void *tp__sup_loop(void *arg);
@@ -162,6 +195,8 @@ void tp__sup_retry_start(tp_sup *s, struct sup_child *c);
 
 /* sup.c */
 struct sup_child *tp__sup_find(tp_sup *s, const char *id);
+/* Appends c to s's children (root mutex held). Errors: TP_ENOMEM. */
+int tp__sup_push(tp_sup *s, struct sup_child *c);
 /* Adds spec to a running sup and starts it (tp_sup_start_child). */
 int tp__sup_add_started(tp_sup *s, const tp_child_spec *spec, char *id_out);
 void tp__sup_child_free(struct sup_child *c);

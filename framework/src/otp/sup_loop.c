@@ -101,6 +101,8 @@ static void collect(tp_sup *s, struct pollset *ps, int64_t now)
 		 * as one that died before it was ready). */
 		if (c->notify_fd >= 0)
 			ps_add(ps, c->notify_fd, c);
+		if (tp__sup_ready_fd(c) >= 0) /* a target's ready frame */
+			ps_add(ps, tp__sup_ready_fd(c), c);
 		if (c->pid > 0)
 			ps_add(ps, tp__sup_watch_fd(c), c);
 		if (c->deadline_ms &&
@@ -145,6 +147,9 @@ static void dispatch(struct pollset *ps, tp_sup *root)
 			(void)!read(root->wakefd, &v, sizeof(v));
 		} else if (ps->fds[i].fd == c->notify_fd) {
 			on_notify(c);
+		} else if (ps->fds[i].fd == tp__sup_ready_fd(c)) {
+			if (tp__sup_target_ready(c))
+				tp__sup_set_ready(c);
 		} else if (c->pid > 0 && ps->fds[i].fd == tp__sup_watch_fd(c)) {
 			tp__sup_reap_one(c);
 		}
@@ -169,6 +174,8 @@ void *tp__sup_loop(void *arg)
 		ps.next = 0;
 		ps_add(&ps, root->wakefd, NULL);
 		collect(root, &ps, now);
+		root->loop_fds = ps.fds;
+		root->loop_who = ps.who;
 		int timeout = -1;
 		if (ps.next)
 			timeout = ps.next > now ? (int)(ps.next - now) : 0;

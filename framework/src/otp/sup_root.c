@@ -21,12 +21,17 @@
 static pthread_mutex_t root_mu = PTHREAD_MUTEX_INITIALIZER;
 static tp_sup *root;
 static pid_t root_pid;
+/* A forked child keeps its parent's tree reachable, unused: its memory is
+ * the parent's copy, and a leak checker must not call it lost. */
+static tp_sup *inherited;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void forget_in_child(void)
 {
 	/* The parent's tree is not ours; its memory is left alone. */
 	pthread_mutex_init(&root_mu, NULL);
+	if (root != NULL)
+		inherited = root;
 	root = NULL;
 	root_pid = 0;
 }
@@ -56,9 +61,21 @@ static int make_root(void)
 	return TP_OK;
 }
 
+tp_sup *tp__root_sup_peek(void)
+{
+	pthread_mutex_lock(&root_mu);
+	return root != NULL && root_pid == getpid() ? root : NULL;
+}
+
+void tp__root_sup_unpeek(void)
+{
+	pthread_mutex_unlock(&root_mu);
+}
+
 int tp__root_sup_init(void)
 {
 	pthread_once(&atfork_once, register_atfork);
+	tp__sup_mon_init();
 	pthread_mutex_lock(&root_mu);
 	int rv = root != NULL && root_pid == getpid() ? TP_OK : make_root();
 	pthread_mutex_unlock(&root_mu);

@@ -62,6 +62,8 @@ int tp_sup_restart_child(tp_sup *sup, const char *id)
 	pthread_mutex_lock(&sup->root->mu);
 	struct sup_child *c = find(sup, id);
 	int rv = c == NULL ? TP_ENOENT : live(sup) ? TP_OK : TP_ESTATE;
+	if (rv == TP_OK && c->mon)
+		rv = TP_ESTATE; /* a Process: its program starts it */
 	if (rv == TP_OK) {
 		if (c->state != TP_CHILD_STOPPED)
 			tp__sup_enqueue(sup, SUP_OP_STOP, c, &req);
@@ -122,6 +124,8 @@ int tp_sup_which_children(tp_sup *sup, tp_child_info **out, int *n)
 	if (sup == NULL || out == NULL || n == NULL)
 		return TP_EINVAL;
 	pthread_mutex_lock(&sup->root->mu);
+	if (sup == sup->root)
+		tp__sup_mon_refresh(sup); /* Processes joined a moment ago */
 	tp_child_info *v = calloc(sup->nkids + 1, sizeof(*v));
 	int k = 0;
 	for (int i = 0; v != NULL && i < sup->nkids; i++)

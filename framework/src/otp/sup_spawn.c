@@ -38,6 +38,7 @@
 #include "clock.h"
 #include "log_int.h"
 #include "runtime_int.h"
+#include "process_int.h"
 #include "sup_int.h"
 #include "troupe/error.h"
 
@@ -334,6 +335,8 @@ int tp__sup_spawn(struct sup_child *c)
 	                       .err = {-1, -1}};
 	int notify[2] = {-1, -1}, errp[2] = {-1, -1}, rv, e = 0;
 	pid_t pid;
+	if (c->mon)
+		return TP_ESTATE; /* a user's Process: never started here */
 	if (c->spec.target != NULL)
 		return tp__sup_spawn_target(c);
 	if ((rv = resolve(c->spec.argv[0], p.path, sizeof(p.path))) != TP_OK)
@@ -403,6 +406,8 @@ int tp__sup_reap(struct sup_child *c, int *code)
 	int st;
 	if (c->proc != NULL)
 		return tp__sup_reap_target(c, code);
+	if (c->mon)
+		return tp__sup_mon_reap(c, code);
 	memset(&si, 0, sizeof(si));
 	int w = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
 	if (w == 0 && si.si_pid == 0)
@@ -452,6 +457,11 @@ int tp_ready(void)
 {
 	static int done;
 	const char *v = getenv(NOTIFY_ENV);
+	if (v == NULL && !done) {
+		/* A target child: a frame on its control channel. */
+		int rv = tp__process_ready_send();
+		return rv == TP_ENOENT ? TP_OK : rv;
+	}
 	if (done || v == NULL)
 		return TP_OK;
 	int fd = atoi(v);

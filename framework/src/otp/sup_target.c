@@ -27,8 +27,7 @@
 int tp__sup_target_ok(const tp_child_spec *spec)
 {
 	if (spec->argv != NULL || spec->capture ||
-	    spec->ready == TP_READY_NOTIFY || spec->method < TP_START_DEFAULT ||
-	    spec->method > TP_START_FORK)
+	    spec->method < TP_START_DEFAULT || spec->method > TP_START_FORK)
 		return TP_EINVAL;
 	return tp__target_name(spec->target) != NULL ? TP_OK : TP_ENOTREG;
 }
@@ -39,8 +38,10 @@ int tp__sup_spawn_target(struct sup_child *c)
 	    .name = c->spec.id, .method = c->spec.method, .new_group = 1};
 	tp_process *p = NULL;
 	int rv = tp_process_new(&p, c->spec.target, c->spec.args, &o);
-	if (rv == TP_OK)
+	if (rv == TP_OK) {
+		p->owned = 1; /* this tree's: not a monitored child too */
 		rv = tp_process_start(p);
+	}
 	if (rv != TP_OK) {
 		tp_process_free(p);
 		return rv;
@@ -57,10 +58,25 @@ int tp__sup_spawn_target(struct sup_child *c)
 	return TP_OK;
 }
 
+int tp__sup_ready_fd(const struct sup_child *c)
+{
+	if (c->proc == NULL || c->proc_wait || c->state != TP_CHILD_STARTING ||
+	    c->spec.ready != TP_READY_NOTIFY || c->proc->state != PROC_RUNNING)
+		return -1;
+	return tp_process_sentinel(c->proc);
+}
+
+int tp__sup_target_ready(struct sup_child *c)
+{
+	return tp__process_ready(c->proc);
+}
+
 int tp__sup_watch_fd(const struct sup_child *c)
 {
 	if (c->proc != NULL && c->proc_wait)
 		return tp_process_sentinel(c->proc);
+	if (c->mon_m != NULL)
+		return tp_monitor_fd(c->mon_m);
 	return c->pidfd;
 }
 

@@ -192,6 +192,22 @@ static int child_send_started(int fd)
 	return tp__ctl_send(fd, &env);
 }
 
+int tp__process_ready_send(void)
+{
+	static int sent;
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	Troupe__ProcessReady r = TROUPE__PROCESS_READY__INIT;
+	if (!tp__pm.is_child || tp__pm.ctl_fd < 0 ||
+	    tp__pm.self_pid != getpid())
+		return TP_ENOENT;
+	if (sent)
+		return TP_OK;
+	sent = 1;
+	env.body_case = TROUPE__ENVELOPE__BODY_PROCESS_READY;
+	env.process_ready = &r;
+	return tp__ctl_send(tp__pm.ctl_fd, &env);
+}
+
 static void child_send_result(int fd, const tp_payload *res)
 {
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;

@@ -69,6 +69,40 @@ const char *tp__target_name(tp_target_fn fn)
 	return NULL;
 }
 
+/* ---- the watcher (the root supervisor) ---- */
+
+static const struct tp__proc_watch *watch;
+
+void tp__process_watch(const struct tp__proc_watch *w)
+{
+	__atomic_store_n(&watch, w, __ATOMIC_RELEASE);
+}
+
+static void watch_started(tp_process *p)
+{
+	const struct tp__proc_watch *w =
+	    __atomic_load_n(&watch, __ATOMIC_ACQUIRE);
+	if (w != NULL && !p->owned)
+		w->started(p);
+}
+
+static void watch_released(tp_process *p)
+{
+	const struct tp__proc_watch *w =
+	    __atomic_load_n(&watch, __ATOMIC_ACQUIRE);
+	if (w != NULL && !p->owned && p->state != PROC_NEW)
+		w->released(p);
+}
+
+void tp__process_watch_exited(const tp_process *p, int st)
+{
+	const struct tp__proc_watch *w =
+	    __atomic_load_n(&watch, __ATOMIC_ACQUIRE);
+	if (w != NULL && !p->owned)
+		w->exited(p->pid,
+		          WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st));
+}
+
 /* ---- runtime hooks ---- */
 
 int tp__process_init(const tp_init_opts *opts)
@@ -202,6 +236,7 @@ int tp_process_start(tp_process *p)
 	}
 	p->state = PROC_RUNNING;
 	list_add(p);
+	watch_started(p);
 	return TP_OK;
 }
 
@@ -380,6 +415,7 @@ int tp_process_close(tp_process *p)
 		tp__process_pump(p, 0);
 	if (p->state == PROC_RUNNING)
 		return TP_ESTATE;
+	watch_released(p);
 	if (p->state == PROC_EXITED)
 		list_remove(p);
 	process_release(p);
@@ -391,6 +427,8 @@ void tp_process_free(tp_process *p)
 {
 	if (p == NULL || p->state == PROC_SELF)
 		return;
+	if (p->state != PROC_CLOSED)
+		watch_released(p);
 	if (p->state == PROC_RUNNING && tp__process_pump(p, 0) != TP_OK) {
 		p->detached = 1; /* the runtime finishes it at exit */
 		return;

@@ -55,6 +55,9 @@ struct tp_process {
 	int have_result, result_taken;
 	int detached; /* freed by the user while running: runtime owns it */
 	int desync;   /* the channel lost its framing: drain only */
+	int ready;    /* the child sent a ready frame (tp_ready) */
+	int owned;    /* a supervisor's own child (otp/sup_target.c): not
+	                 reported to the watcher below */
 	struct tp_ctlbuf rb;
 	struct tp_process *next;
 };
@@ -127,6 +130,12 @@ void tp__finish_children(void);
  * published, crash report printed), TP_ETIMEDOUT while it runs (reap.c). */
 int tp__process_pump(tp_process *p, int timeout_ms);
 
+/* In a Process child: sends the ready frame on its control channel, once
+ * (tp_ready). TP_ENOENT when this process is no Process child. */
+int tp__process_ready_send(void);
+/* Reads what p's channel holds; 1 once its child sent the ready frame. */
+int tp__process_ready(tp_process *p);
+
 /* 1 unless fd is the sentinel of a child that still runs (process.c). */
 int tp__sentinel_ready(int fd);
 
@@ -147,5 +156,22 @@ void tp__exit_log_close(void);
  * locked: fn must not start or free processes; it may read name, pid,
  * target, state). For the control socket's status (ctl_status.c). */
 void tp__process_each(void (*fn)(void *arg, const tp_process *p), void *arg);
+
+/* The watcher of the Processes this process starts: the root supervisor
+ * (otp/sup_mon.c) hangs each one in its tree. started is called after a
+ * tp_process_start succeeded, released when the user frees or closes the
+ * object; both from the user's thread, without this module's lock held,
+ * and never for owned processes. exited(pid, code) as soon as this
+ * process learns a child's exit code (before it reaps a direct child),
+ * possibly with this module's lock held: it must take no lock but its
+ * own. NULL: none. */
+struct tp__proc_watch {
+	void (*started)(tp_process *p);
+	void (*released)(tp_process *p);
+	void (*exited)(pid_t pid, int code);
+};
+void tp__process_watch(const struct tp__proc_watch *w);
+/* Tells the watcher that p's child ended with wait status st. */
+void tp__process_watch_exited(const tp_process *p, int st);
 
 #endif

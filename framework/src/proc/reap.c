@@ -52,6 +52,9 @@ static void on_frame(tp_process *p, Troupe__Envelope *env)
 	case TROUPE__ENVELOPE__BODY_EXIT:
 		on_exit_event(p, env->exit);
 		break;
+	case TROUPE__ENVELOPE__BODY_PROCESS_READY:
+		p->ready = 1;
+		break;
 	default:
 		break; /* unknown frames are ignored */
 	}
@@ -108,6 +111,7 @@ static int reap_direct(tp_process *p, int timeout_ms, int *st)
 		on_exit_event(p, env->exit);
 	tp__envelope_free(env);
 	free(buf);
+	tp__process_watch_exited(p, *st); /* before the pid is gone */
 	while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	p->status = *st;
@@ -164,6 +168,8 @@ static int finish_exit(tp_process *p, int timeout_ms)
 		p->status = SIGKILL;
 		p->have_status = 1;
 	}
+	if (!p->direct)
+		tp__process_watch_exited(p, p->status);
 	if (p->report != NULL) /* through the logging actor, if any */
 		tp__log_crash_report(p->name, p->pid, p->report);
 	/* The fd stays open (at end of file: always readable) until
@@ -171,6 +177,13 @@ static int finish_exit(tp_process *p, int timeout_ms)
 	tp__ctlbuf_free(&p->rb);
 	p->state = PROC_EXITED;
 	return TP_OK;
+}
+
+int tp__process_ready(tp_process *p)
+{
+	if (p->state == PROC_RUNNING && !p->ready)
+		tp__process_pump(p, 0);
+	return p->ready;
 }
 
 /*

@@ -1,7 +1,8 @@
 /*
- * signame.c - signal names for the CLI and the config (`stopsignal`):
- * every signal glibc knows (sigabbrev_np), with or without SIG, in any
- * case, RTMIN+N / RTMAX-N, or a number.
+ * ctl_signame.c - signal names for the control sockets (`troupe signal`,
+ * served by the daemon and by every program), the CLI and the daemon's
+ * config (`stopsignal`): every signal glibc knows (sigabbrev_np), with or
+ * without SIG, in any case, RTMIN+N / RTMAX-N, or a number.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -9,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cli.h"
+#include "internal.h"
 
 static int number(const char *s, int min, int max)
 {
@@ -41,7 +42,7 @@ static int realtime(const char *name)
 	return 0;
 }
 
-int cli_signal(const char *name)
+int tp__signal_parse(const char *name)
 {
 	if (name == NULL || name[0] == '\0')
 		return 0;
@@ -61,7 +62,7 @@ int cli_signal(const char *name)
 	return rt ? rt : number(name, 1, NSIG - 1);
 }
 
-const char *cli_signame(int sig, char *buf, size_t len)
+const char *tp__signal_name(int sig, char *buf, size_t len)
 {
 	const char *a = sig > 0 && sig < SIGRTMIN ? sigabbrev_np(sig) : NULL;
 	if (a != NULL)

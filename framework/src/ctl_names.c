@@ -1,5 +1,6 @@
 /*
- * ctl_names.c - what the names of a control request mean, supervisorctl
+ * ctl_names.c - what the names of a control request mean (the daemon's
+ * and every program's control socket alike), supervisorctl
  * style: `NAME` (a program or a group, unique in the tree), `GROUP:NAME`
  * (NAME inside GROUP), `GROUP:*` (GROUP's children), `all` (the root's
  * children). Commands that act on children (stop, restart, status) take
@@ -7,11 +8,14 @@
  * it as every program below it; start takes it and everything below it,
  * so that `start all` also starts a program stopped inside a group.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "ctl_int.h"
+#include "internal.h"
+#include "troupe/error.h"
+#include "troupe/supervisor.h"
 
 struct node {
 	char name[64];
@@ -74,7 +78,7 @@ static int below(const struct nodes *t, int i, int anc)
 	return anc < 0;
 }
 
-static void add(struct ctl_targets *out, const char *name)
+static void add(struct tp__ctl_targets *out, const char *name)
 {
 	for (int i = 0; i < out->n; i++)
 		if (strcmp(out->v[i], name) == 0)
@@ -84,23 +88,23 @@ static void add(struct ctl_targets *out, const char *name)
 	memcpy(out->v[out->n++], name, sizeof(out->v[0]));
 }
 
-/* Node i itself (CTL_CHILDREN), every program at or below it
- * (CTL_PROCS), or it and everything below it (CTL_NODES). */
+/* Node i itself (TP_CTL_CHILDREN), every program at or below it
+ * (TP_CTL_PROCS), or it and everything below it (TP_CTL_NODES). */
 static void add_node(const struct nodes *t, int i, int mode,
-                     struct ctl_targets *out)
+                     struct tp__ctl_targets *out)
 {
-	if (mode != CTL_PROCS || !t->v[i].nested)
+	if (mode != TP_CTL_PROCS || !t->v[i].nested)
 		add(out, t->v[i].name);
-	if (mode == CTL_CHILDREN || !t->v[i].nested)
+	if (mode == TP_CTL_CHILDREN || !t->v[i].nested)
 		return;
 	for (int k = 0; k < t->n; k++)
-		if ((mode == CTL_NODES || !t->v[k].nested) && below(t, k, i))
+		if ((mode == TP_CTL_NODES || !t->v[k].nested) && below(t, k, i))
 			add(out, t->v[k].name);
 }
 
 /* The children of g (-1: the root), as add_node takes each. */
 static void add_children(const struct nodes *t, int g, int mode,
-                         struct ctl_targets *out)
+                         struct tp__ctl_targets *out)
 {
 	for (int k = 0; k < t->n; k++)
 		if (t->v[k].parent == g)
@@ -108,7 +112,7 @@ static void add_children(const struct nodes *t, int g, int mode,
 }
 
 static int one(const struct nodes *t, const char *pat, int mode,
-               struct ctl_targets *out, Troupe__SupReply *rep)
+               struct tp__ctl_targets *out, Troupe__SupReply *rep)
 {
 	const char *colon = strchr(pat, ':');
 	if (strcmp(pat, "all") == 0) {
@@ -121,13 +125,13 @@ static int one(const struct nodes *t, const char *pat, int mode,
 		if (i >= 0)
 			add_node(t, i, mode, out);
 		else
-			ctl_say(rep, TP_ENOENT, "%s: no such program or group",
-			        pat);
+			tp__ctl_say(rep, TP_ENOENT,
+			            "%s: no such program or group", pat);
 		return i < 0;
 	}
 	int g = find(t, pat, (size_t)(colon - pat));
 	if (g < 0 || !t->v[g].nested) {
-		ctl_say(rep, TP_ENOENT, "%s: no such group", pat);
+		tp__ctl_say(rep, TP_ENOENT, "%s: no such group", pat);
 		return 1;
 	}
 	if (strcmp(colon + 1, "*") == 0) {
@@ -137,28 +141,51 @@ static int one(const struct nodes *t, const char *pat, int mode,
 	}
 	int i = find(t, colon + 1, strlen(colon + 1));
 	if (i < 0 || !below(t, i, g)) {
-		ctl_say(rep, TP_ENOENT, "%s: no such program in the group",
-		        pat);
+		tp__ctl_say(rep, TP_ENOENT, "%s: no such program in the group",
+		            pat);
 		return 1;
 	}
 	add_node(t, i, mode, out);
 	return 0;
 }
 
-int ctl_resolve(struct daemon *d, char **pats, size_t n, int mode,
-                struct ctl_targets *out, Troupe__SupReply *rep)
+int tp__ctl_resolve(tp_sup *root, char **pats, size_t n, int mode,
+                    struct tp__ctl_targets *out, Troupe__SupReply *rep)
 {
 	struct nodes t = {0};
 	int bad = 0;
 	memset(out, 0, sizeof(*out));
-	walk(d->root, -1, &t);
+	walk(root, -1, &t);
 	for (size_t i = 0; i < n; i++)
 		bad |= one(&t, pats[i], mode, out, rep);
 	free(t.v);
 	return bad ? TP_ENOENT : TP_OK;
 }
 
-int ctl_targets_has(const struct ctl_targets *t, const char *name)
+void tp__ctl_say(Troupe__SupReply *rep, int code, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	size_t old = rep->message ? strlen(rep->message) : 0;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	char *m = realloc(old ? rep->message : NULL, old + (size_t)n + 2);
+	if (m == NULL)
+		return;
+	memcpy(m + old, buf, (size_t)n);
+	m[old + n] = '\n';
+	m[old + n + 1] = '\0';
+	rep->message = m;
+	if (code != TP_OK && rep->code == TP_OK)
+		rep->code = code;
+}
+
+int tp__ctl_targets_has(const struct tp__ctl_targets *t, const char *name)
 {
 	for (int i = 0; i < t->n; i++)
 		if (strcmp(t->v[i], name) == 0)
@@ -166,7 +193,7 @@ int ctl_targets_has(const struct ctl_targets *t, const char *name)
 	return 0;
 }
 
-void ctl_targets_free(struct ctl_targets *t)
+void tp__ctl_targets_free(struct tp__ctl_targets *t)
 {
 	free(t->v);
 	memset(t, 0, sizeof(*t));
