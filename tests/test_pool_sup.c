@@ -286,8 +286,10 @@ static void test_broken_replacement(void **state)
 	int64_t end = tp_test_now_ms() + 30000;
 	while (tp_test_now_ms() < end &&
 	       (!worker_info(s, ws[0].name, &ci) || ci.restarts < 1 ||
-	        ci.state != TP_CHILD_STOPPED))
-		tp_test_nap(2); /* bounded wait for the broken replacement */
+	        ci.state != TP_CHILD_STOPPED ||
+	        tp_pool_worker_pid(pool, 0) != 0))
+		tp_test_nap(2); /* bounded wait: the supervisor, then the
+		                   pool, saw the broken replacement end */
 	assert_int_equal(ci.restarts, 1);
 	assert_int_equal(ci.state, TP_CHILD_STOPPED);
 	assert_int_equal(ci.last_exit, 0);
