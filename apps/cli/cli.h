@@ -112,9 +112,8 @@ struct daemon {
 	char log_path[512];      /* the actor's file (or the event file) */
 	tp_log_actor *log_actor; /* NULL: per-program files (fallback) */
 	tp_log_config *log_cfg;
-	unsigned log_restarts; /* times the actor was restarted */
-	void *ctl;             /* ctl.c state */
-	void *http;            /* metrics.c state */
+	void *ctl;  /* ctl.c state */
+	void *http; /* metrics.c state */
 };
 
 /* Builds the tree of c under a new root (not started). */
@@ -128,8 +127,9 @@ int daemon_reload(struct daemon *d, char *msg, size_t len);
 
 /* daemon_log.c: the daemon's logging actor. dlog_start starts it (after
  * tp_init); dlog_apply marks every program of c for capture when it runs;
- * dlog_watch restarts it if it died (main loop); dlog_stop_actor stops it
- * (the control command "log-stop", for tests); dlog_say logs a daemon
+ * the root supervisor restarts it when it dies; dlog_kill_actor kills it
+ * with SIGKILL (the control command "log-stop", for tests); dlog_restarts
+ * counts its restarts; dlog_say logs a daemon
  * message (stderr without the actor); dlog_free stops and frees it. */
 int dlog_start(struct daemon *d);
 /* Events in the foreground go to stderr too (<N> prefixes when stderr is
@@ -138,8 +138,8 @@ void dlog_console_open(int foreground);
 /* One event line of the daemon at level (actor, event file, console). */
 void dlog_event(struct daemon *d, int level, const char *msg);
 void dlog_apply(struct daemon *d, struct cfg *c);
-void dlog_watch(struct daemon *d);
-int dlog_stop_actor(struct daemon *d);
+unsigned dlog_restarts(struct daemon *d);
+int dlog_kill_actor(struct daemon *d);
 void dlog_say(struct daemon *d, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void dlog_free(struct daemon *d);

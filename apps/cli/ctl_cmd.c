@@ -134,7 +134,7 @@ static void status(struct daemon *d, Troupe__SupReply *rep, int stats)
 	flatten(d, d->root, 0, rep, &cap, mono_ms(), stats);
 	rep->strategy = (char *)tp_strategy_name(tp_sup_strategy(d->root));
 	rep->daemon_pid = getpid();
-	rep->log_restarts = __atomic_load_n(&d->log_restarts, __ATOMIC_RELAXED);
+	rep->log_restarts = dlog_restarts(d);
 	if (d->log_actor != NULL)
 		rep->log_file = strdup(d->log_path);
 }
@@ -244,10 +244,10 @@ void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
 	} else if (strcmp(cmd, "clear") == 0) {
 		ctl_clear(d, req, rep);
 	} else if (strcmp(cmd, "log-stop") == 0) {
-		/* Not a CLI command: lets tests stop the logging actor to
-		 * see the daemon restart it. */
-		int rv = dlog_stop_actor(d);
-		ctl_say(rep, rv, "logging actor stopped: %s", tp_strerror(rv));
+		/* Not a CLI command: lets tests kill the logging actor to
+		 * see its supervisor restart it. */
+		int rv = dlog_kill_actor(d);
+		ctl_say(rep, rv, "logging actor killed: %s", tp_strerror(rv));
 	} else if (strcmp(cmd, "shutdown") == 0) {
 		ctl_say(rep, TP_OK, "shutting down");
 		rep->daemon_pid = getpid(); /* the CLI waits for it to go */

@@ -286,7 +286,6 @@ static int wait_signal(struct daemon *d, const sigset_t *set, int *failed)
 			dlog_say(d, TP_LOG_INFO, "%s", msg);
 			return 0;
 		}
-		dlog_watch(d);
 		int w = tp_sup_wait(d->root, 0);
 		if (w == TP_EDIED || w == TP_OK) {
 			/* failed, or ended by auto_shutdown */

@@ -8,9 +8,10 @@
  * /var/log/troupe as root; cfg_default_log), rotated at logfile_maxbytes
  * (10 MiB) with logfile_backups (5) backups. Its own events are records
  * of the process "troupe"; every program's stdout and stderr are captured
- * as records of that program (tp_child_spec.capture). The main thread
- * watches the actor's sentinel every 200 ms and restarts a dead actor on
- * the same address (senders reconnect and report what they lost);
+ * as records of that program (tp_child_spec.capture). The actor runs in
+ * a child process under the daemon's root supervisor (tp_sup_root), which
+ * restarts it on the same address when it dies (senders reconnect and
+ * the new actor reports what they lost); nothing here polls it. Its
  * restarts are counted for `troupe status --json`.
  *
  * In the foreground every event is also a line on stderr; when stderr is
@@ -23,7 +24,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,34 +173,21 @@ void dlog_apply(struct daemon *d, struct cfg *c)
 		                           !c->progs[i].err_apart;
 }
 
-void dlog_watch(struct daemon *d)
+unsigned dlog_restarts(struct daemon *d)
 {
-	if (d->log_actor == NULL)
-		return;
-	pthread_mutex_lock(&log_mu);
-	struct pollfd p = {tp_log_actor_sentinel(d->log_actor), POLLIN, 0};
-	if (poll(&p, 1, 0) == 1 && !tp_log_actor_alive(d->log_actor)) {
-		int why = tp_log_actor_error(d->log_actor);
-		int rv = tp_log_actor_restart(d->log_actor);
-		if (rv == TP_OK) {
-			__atomic_add_fetch(&d->log_restarts, 1,
-			                   __ATOMIC_RELAXED);
-			tp_log_warning("logging actor restarted (it stopped: "
-			               "%s)",
-			               why ? tp_strerror(why) : "stopped");
-		}
-	}
-	pthread_mutex_unlock(&log_mu);
+	tp_log_actor_stats st;
+	if (d->log_actor == NULL ||
+	    tp_log_actor_stats_get(d->log_actor, &st) != TP_OK)
+		return 0;
+	return (unsigned)st.restarts;
 }
 
-int dlog_stop_actor(struct daemon *d)
+int dlog_kill_actor(struct daemon *d)
 {
-	if (d->log_actor == NULL)
+	pid_t pid = d->log_actor != NULL ? tp_log_actor_pid(d->log_actor) : 0;
+	if (pid <= 0)
 		return TP_ESTATE;
-	pthread_mutex_lock(&log_mu);
-	int rv = tp_log_actor_stop(d->log_actor);
-	pthread_mutex_unlock(&log_mu);
-	return rv;
+	return kill(pid, SIGKILL) == 0 ? TP_OK : tp_err_errno(errno);
 }
 
 void dlog_say(struct daemon *d, int level, const char *fmt, ...)

@@ -327,8 +327,7 @@ static void daemon_metrics(struct daemon *d, char **b, size_t *len, size_t *cap)
 	    {"troupe_log_records_total",
 	     "Log records written by the logging actor.", as.records},
 	    {"troupe_log_actor_restarts_total",
-	     "Times the logging actor was restarted.",
-	     __atomic_load_n(&d->log_restarts, __ATOMIC_RELAXED)},
+	     "Times the logging actor was restarted.", as.restarts},
 	};
 	family(b, len, cap, "troupe_build_info", "gauge",
 	       "Always 1; the version of troupe in a label.");

@@ -100,8 +100,10 @@ static const char *type_of(const tp_child_info *ci, int proc, const char *cmd)
 {
 	if (ci->nested)
 		return "supervisor";
+	if (strcmp(cmd, "tp__mgr_main") == 0)
+		return "manager"; /* a target child of the root (mgr.c) */
 	if (proc)
-		return strcmp(cmd, "tp__mgr_main") == 0 ? "manager" : "process";
+		return "process";
 	return ci->type == TP_SUPERVISOR ? "supervisor" : "worker";
 }
 
@@ -138,6 +140,8 @@ static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now,
 		return;
 	for (int i = 0; i < n; i++) {
 		int proc = tp__sup_is_process(s, v[i].id, cmd, sizeof(cmd));
+		if (strcmp(cmd, "tp__svc_log_actor") == 0)
+			continue; /* listed as "logging", with its counters */
 		struct pool_view *sub_pv = NULL;
 		if (v[i].nested && (sub_pv = calloc(1, sizeof(*sub_pv)))) {
 			sub_pv->sup_id = v[i].id;
@@ -187,10 +191,11 @@ static void add_log_actor(void *arg, tp_log_actor *a)
 	Troupe__SupChild *c = node(arg, "logging", "", "logging", 0);
 	if (c == NULL)
 		return;
-	c->pid = getpid();
+	c->pid = tp_log_actor_pid(a);
 	if (tp_log_actor_stats_get(a, &st) == TP_OK) {
 		c->msgs_in = (int64_t)st.records;
 		c->msgs_out = (int64_t)st.lost;
+		c->restarts = (uint32_t)st.restarts;
 	}
 	if (!tp_log_actor_alive(a))
 		set_str(&c->state, "stopped");

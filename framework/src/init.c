@@ -12,11 +12,13 @@
 
 #include "ctl_status.h"
 #include "internal.h"
+#include "log_client_int.h"
 #include "log_int.h"
 #include "pool_int.h"
 #include "process_int.h"
 #include "runtime_int.h"
 #include "sup_int.h"
+#include "svc.h"
 #include "troupe/error.h"
 #include "wire.h" /* with internal.h: the compiler checks both agree */
 
@@ -35,6 +37,7 @@ int tp_init(const tp_init_opts *opts)
 	if ((rv = tp__runtime_start(opts)) != TP_OK)
 		return rv;
 	init_pid = getpid();
+	tp__svc_log_register();
 	if ((rv = tp__process_init(opts)) != TP_OK) {
 		tp__runtime_stop();
 		return rv;
@@ -63,10 +66,18 @@ int tp_fini(void)
 	if (!tp__rt.initialised)
 		return TP_ENOTINIT;
 	tp__ctl_status_stop(); /* first: it acts on the root's tree */
-	tp__pool_fini(); /* pools: their supervisors hang under the root */
-	tp__root_sup_fini(); /* then its children, which use every module */
+	/* This process's records reach the logging actor while it runs. */
+	tp__log_flush_bounded(TP_LOG_EXIT_MS, 1);
+	/* Pools first: their supervisors hang under the root, and a logging
+	 * actor under the root still writes their last records. */
+	tp__pool_fini();
+	/* Then the root's children, which use every module. They stop in
+	 * reverse start order, so a logging actor started before them writes
+	 * their last records; then this process writes directly. */
+	tp__root_sup_fini();
+	tp__log_actors_unhost();
 	tp__process_fini();
-	tp__log_fini(); /* after the children: they log until they exit */
+	tp__log_fini();
 	tp__runtime_stop();
 	return TP_OK;
 }

@@ -240,46 +240,61 @@ int tp_log_stats_get(tp_log_stats *out);
 typedef struct tp_log_actor tp_log_actor;
 
 /*
- * tp_log_actor_start starts the logging actor of c in this process: a
- * thread listening on a fresh tp_address("log", ...) that is the only
- * writer of c's console and file. It returns once the actor listens, and
- * makes c (with the actor's address) this process's configuration, so this
- * process and every child started afterwards log through the actor.
- * Several actors may run; the last started is the current one.
- * Errors: TP_EINVAL, TP_ENOTINIT (tp_init not called), TP_ENOMEM, wrapped
- * system errors (socket, thread). An unwritable file is reported once on
- * stderr and the actor writes the console instead (tp_log_actor_stats).
+ * tp_log_actor_start starts the logging actor of c: a child process of
+ * the program's root supervisor (tp_sup_root, troupe/supervisor.h; a
+ * permanent child "log-actor-N", started with the runtime's start method)
+ * listening on a fresh tp_address("log", ...), the only writer of c's
+ * console and file. When it dies (kill -9 included) its supervisor
+ * restarts it at once on the same address; its counters and the expected
+ * sequence number of every sender live in a state file in the run
+ * directory, so the new one reports every record lost meanwhile. It
+ * returns once the actor listens, and makes c (with the actor's address)
+ * this process's configuration, so this process and every child started
+ * afterwards log through the actor. Several actors may run; the last
+ * started is the current one. Errors: TP_EINVAL, TP_ENOTINIT (tp_init not
+ * called), TP_ENOMEM, TP_ETIMEDOUT (not listening within 20 s), process
+ * start errors (troupe/process.h), wrapped system errors (socket, state
+ * file). An unwritable file is reported once on stderr and the actor
+ * writes the console instead (tp_log_actor_stats).
  */
 int tp_log_actor_start(const tp_log_config *c, tp_log_actor **out);
 
 /*
  * tp_log_actor_stop writes everything already received, then stops the
- * actor and closes its socket and file. Processes logging meanwhile buffer
- * up to their bound, then drop and count. Stopping twice is allowed.
- * Errors: TP_EINVAL.
+ * actor (through its supervisor: not restarted) and closes its socket and
+ * file. Processes logging meanwhile buffer up to their bound, then drop
+ * and count. Stopping twice is allowed. Errors: TP_EINVAL.
  */
 int tp_log_actor_stop(tp_log_actor *a);
 
 /*
- * tp_log_actor_restart starts a stopped (or failed) actor again on the
- * same address; senders reconnect on their own, and the first batch of each
- * reports the records lost meanwhile. Errors: TP_EALREADY (running),
- * TP_EINVAL, as tp_log_actor_start.
+ * tp_log_actor_restart starts a stopped actor again on the same address
+ * and returns once it listens; senders reconnect on their own, and the
+ * first batch of each reports the records lost meanwhile. (A dead actor
+ * needs no call: its supervisor restarts it.) Errors: TP_EALREADY
+ * (running), TP_EINVAL, TP_ENOTINIT (after tp_fini), TP_ESTATE (stopped
+ * for good by tp_fini), as tp_log_actor_start.
  */
 int tp_log_actor_restart(tp_log_actor *a);
 
 /*
- * tp_log_actor_alive returns 1 while the actor thread runs. A failure of
- * the thread (its socket failing, out of memory) stops it: alive turns 0,
- * tp_log_actor_error gives the cause and the sentinel becomes readable, so
- * a supervisor can restart it.
+ * tp_log_actor_alive returns 1 while a process of the actor runs and
+ * listens. tp_log_actor_error gives why the last one ended: 0 (stopped, or
+ * running), TP_EDIED (killed, not yet restarted), or its failure (its
+ * socket failing, out of memory; TP_EINVAL for a NULL a).
  */
 int tp_log_actor_alive(const tp_log_actor *a);
 int tp_log_actor_error(const tp_log_actor *a);
 
-/* tp_log_actor_sentinel returns an fd (owned by a) that is readable while
- * the actor is not running, for poll() or tp_wait(). */
+/* tp_log_actor_sentinel returns an fd (owned by a), readable once the
+ * actor's current process ended, for poll() or tp_wait(). When a new
+ * process of the actor runs, tp_log_actor_alive and this call make the
+ * same fd follow it (no longer readable). -1 for NULL. */
 int tp_log_actor_sentinel(const tp_log_actor *a);
+
+/* tp_log_actor_pid returns the pid of the process the actor runs in, 0
+ * while none runs (stopped, or dead and not yet restarted). */
+pid_t tp_log_actor_pid(const tp_log_actor *a);
 
 /* tp_log_actor_address returns the actor's address (owned by a). */
 const char *tp_log_actor_address(const tp_log_actor *a);
@@ -292,15 +307,16 @@ typedef struct tp_log_actor_stats {
 	uint64_t rotations;   /* file rotations done */
 	uint64_t connections; /* senders connected so far */
 	int file_error;       /* why the file is not written, 0 if it is */
+	uint64_t restarts;    /* times its supervisor restarted it */
 } tp_log_actor_stats;
 
 /* tp_log_actor_stats copies the actor's counters. Errors: TP_EINVAL. */
 int tp_log_actor_stats_get(const tp_log_actor *a, tp_log_actor_stats *out);
 
 /*
- * tp_log_actor_free stops the actor if running and frees it; if it was the
- * current one, this process goes back to writing directly. NULL is
- * allowed.
+ * tp_log_actor_free stops the actor if running, removes it from its
+ * supervisor and frees it; if it was the current one, this process goes
+ * back to writing directly. NULL is allowed.
  */
 void tp_log_actor_free(tp_log_actor *a);
 

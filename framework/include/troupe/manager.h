@@ -77,12 +77,24 @@ typedef struct tp_manager_opts {
 	/* tls+tcp:// servers: when set, every client must present a
 	 * certificate that chains to this CA file (PEM). */
 	const char *tls_client_ca;
+	/* tp_manager_start: how the program's root supervisor (tp_sup_root,
+	 * troupe/supervisor.h), whose child the server is, treats its death.
+	 * 0 (the default, TP_TEMPORARY): a server that dies is not restarted
+	 * (its objects are gone; every client gets TP_EDIED). 1
+	 * (TP_PERMANENT): it is restarted at once on the same address with
+	 * the same key, EMPTY: the objects of the dead one are gone, its
+	 * clients got TP_EDIED on their connections, and the new server logs
+	 * a WARNING saying so; proxies taken out of payloads afterwards, and
+	 * tp_manager_connect, reach the new one. */
+	int permanent;
 } tp_manager_opts;
 
 /*
  * tp_manager_start starts a manager server in a child process (the
- * runtime's default start method) and connects to it. It returns once the
- * server listens. opts may be NULL. Free with tp_manager_shutdown.
+ * runtime's default start method) under the program's root supervisor
+ * (temporary by default, see opts.permanent) and connects to it. It
+ * returns once the server listens. opts may be NULL. Free with
+ * tp_manager_shutdown; tp_fini stops a manager left running.
  * Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOMEM, TP_EDIED (the server could
  * not listen: address in use, bad certificate, ...; the reason is printed
  * on stderr by the server), TP_ENOENT/TP_EINVAL (a tls certificate or

@@ -10,6 +10,9 @@
 #ifndef TP_LOG_INT_H
 #define TP_LOG_INT_H
 
+/* Ends a line a killed writer left without its newline (log_sink.c). */
+#define TP_LOG_CUT_MARK " [line cut: its writer was killed]"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -105,10 +108,62 @@ int tp__log_handoff(int timeout_ms);
 
 /* The current actor at address is gone: write directly again. */
 void tp__log_detach(const char *address);
-/* Actor registry (log_actor.c), for tp__log_fini. */
+
+/* ---- the logging actor: its server process and its handle ---- */
+
+/* The state a logging actor's server shares with its handle: a file in
+ * the run directory mapped by both, which outlives any server process. */
+#define TP_LOG_PEERS 4096
+struct tp__log_apeer {
+	int32_t pid;
+	uint32_t pad;
+	uint64_t next_seq; /* the sequence number its next batch must have */
+};
+struct tp__log_astate {
+	uint32_t gen;    /* futex word: +1 when a server listens or ends */
+	int32_t pid;     /* the server while it listens, 0 after a clean end;
+	                    a dead pid here: it was killed */
+	int32_t error;   /* why the last server ended (0: stopped) */
+	uint32_t starts; /* servers that listened so far */
+	uint64_t records, lost, batches, bad, rotations, connections;
+	int32_t file_error;
+	uint32_t npeers, evict;
+	struct tp__log_apeer peers[TP_LOG_PEERS];
+};
+
+/* The server: listens on cfg's address and serves until SIGTERM (TP_OK)
+ * or SIGUSR1 (TP_ECANCELED), with its state in the file at state_path.
+ * Run in a child process of its own (the target the layer above starts
+ * under a supervisor). Errors: socket and file errors, TP_ENOMEM. */
+int tp__log_serve(const tp_log_config *cfg, const char *state_path);
+
+/* Who runs the servers: the layer above registers this (tp_init), so the
+ * server is a supervised child process; log/ never calls up. */
+struct tp__log_host {
+	/* Starts the server of actor id (a child running tp__log_serve(cfg,
+	 * state_path)), restarted by its supervisor when it dies. sup: the
+	 * supervisor to start it under (NULL: the program's root). */
+	int (*start)(void *sup, const char *id, const tp_log_config *cfg,
+	             const char *state_path);
+	int (*stop)(void *sup, const char *id);    /* stop, keep the spec */
+	int (*restart)(void *sup, const char *id); /* start it again */
+	void (*remove)(void *sup, const char *id); /* stop and forget it */
+};
+void tp__log_set_host(const struct tp__log_host *h);
+/* tp_log_actor_start under a given supervisor (the daemon's tree). */
+int tp__log_actor_start_under(const tp_log_config *c, void *sup,
+                              tp_log_actor **out);
+/* tp_fini, after the supervisors stopped: every actor of this process is
+ * stopped for good (no host any more); this process writes directly. */
+void tp__log_actors_unhost(void);
+/* Actor registry, for tp__log_fini. */
 void tp__log_actors_stop_all(void);
-/* Test hook: make the actor thread fail as if its socket broke. */
+/* Test hook: make the actor's server fail (it ends with TP_ECANCELED and
+ * its supervisor restarts it). */
 int tp__log_actor_fail(tp_log_actor *a);
+/* Waits up to timeout_ms for a server that is not `old` to listen.
+ * Errors: TP_ETIMEDOUT. */
+int tp__log_actor_wait_new(tp_log_actor *a, pid_t old, int timeout_ms);
 
 /* log_filecap.c: the read end fd of a pipe (taken) appended to path by a
  * thread, rotated at max_bytes keeping `backups` files (0: never). */

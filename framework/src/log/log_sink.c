@@ -136,11 +136,21 @@ static void file_fail(tp__log_sink *s, const char *what, int err)
 static int open_file(tp__log_sink *s, int truncate)
 {
 	struct stat st;
-	int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
+	int flags = O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC;
 	s->fd = open(s->path, flags | (truncate ? O_TRUNC : 0), 0644);
 	if (s->fd < 0 || fstat(s->fd, &st) != 0)
 		return tp_err_errno(errno);
 	s->file_size = (uint64_t)st.st_size;
+	/* A writer killed mid-line (an actor's kill -9) left the file
+	 * without its last newline: mark that line as cut and end it, so
+	 * our first record is not glued to it (its batch is counted as
+	 * lost: it was never marked as written). */
+	static const char cut[] = TP_LOG_CUT_MARK "\n";
+	char last;
+	if (st.st_size > 0 && pread(s->fd, &last, 1, st.st_size - 1) == 1 &&
+	    last != '\n' &&
+	    write(s->fd, cut, sizeof(cut) - 1) == (ssize_t)sizeof(cut) - 1)
+		s->file_size += sizeof(cut) - 1;
 	return TP_OK;
 }
 

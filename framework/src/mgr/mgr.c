@@ -1,6 +1,8 @@
 /*
- * mgr.c - the manager's public API: starting a manager server as a troupe
- * child process (tp_manager_start), connecting to one (tp_manager_connect),
+ * mgr.c - the manager's public API: starting a manager server as a child
+ * of the program's root supervisor (tp_manager_start: a registered target
+ * run by the supervisor core, temporary by default, permanent on request),
+ * connecting to one (tp_manager_connect),
  * creating shared objects and the proxies that reach them, and passing
  * proxies inside payloads (a Handle: address, object id, type; never the
  * key, which processes of the run find in the run directory).
@@ -14,14 +16,21 @@
 #include "clock.h"
 #include "mgr_int.h"
 #include "troupe/error.h"
+#include "pshared.h"
+#include "troupe/log.h"
 #include "troupe/process.h"
 #include "troupe/runtime.h"
+#include "troupe/supervisor.h"
 
 #define CALL_WAIT_MS 30000 /* non-blocking calls: reply expected within */
 
 struct tp_manager {
 	struct tp__mgr_conn *c;
-	tp_process *proc; /* NULL when connected to another's manager */
+	int own;        /* 1: its server is our root supervisor's child */
+	int permanent;  /* restarted (empty) by the supervisor when it dies */
+	char id[64];    /* the child's id under tp_sup_root() */
+	pid_t pid;      /* the server started first */
+	char mark[600]; /* "<ready>.up": the bound address, for restarts */
 	char address[512];
 };
 
@@ -35,12 +44,46 @@ struct tp_proxy {
  * the file where it says whether it listens. */
 struct ready_file {
 	const char *path;
+	char mark[600]; /* the bound address, kept for a restart */
+	int restarted;  /* a restart of a permanent manager that died */
 };
+
+/* Writes text to path atomically (a temporary file, then rename). */
+static void write_file(const char *path, const char *text)
+{
+	char tmp[700];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "we");
+	if (f == NULL)
+		return;
+	fputs(text, f);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+	else
+		unlink(tmp);
+}
 
 static void child_ready(void *arg, const char *addr, int err)
 {
 	struct ready_file *r = arg;
 	char tmp[600];
+	if (err == TP_OK && r->mark[0] != '\0')
+		write_file(r->mark, addr);
+	if (r->restarted) {
+		/* nobody waits for a restarted server: it says so instead */
+		if (err == TP_OK)
+			tp_log_warning(
+			    "manager restarted EMPTY at %s by its "
+			    "supervisor: the objects of the one that "
+			    "died are gone, its clients got TP_EDIED",
+			    addr);
+		else
+			fprintf(stderr,
+			        "troupe manager: restart: cannot listen on %s: "
+			        "%s\n",
+			        addr, tp_strerror(err));
+		return;
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", r->path);
 	FILE *f = fopen(tmp, "we");
 	if (f == NULL)
@@ -70,7 +113,17 @@ static int tp__mgr_main(const tp_payload *args, tp_payload *result)
 	if (tp_payload_get_string(args, 6, &s) == TP_OK)
 		o.tls_client_ca = s;
 	o.max_msg = (size_t)max;
-	struct ready_file rf = {ready};
+	struct ready_file rf = {.path = ready};
+	char addr[512];
+	snprintf(rf.mark, sizeof(rf.mark), "%s.up", ready);
+	FILE *f = fopen(rf.mark, "re");
+	if (f != NULL) { /* an earlier server of this manager died */
+		if (fscanf(f, "%511s", addr) == 1) {
+			o.address = addr; /* the port it had, if it was 0 */
+			rf.restarted = 1;
+		}
+		fclose(f);
+	}
 	return tp__mgr_serve(&o, child_ready, &rf) == TP_OK ? 0 : 1;
 }
 TP_TARGET(tp__mgr_main);
@@ -107,6 +160,22 @@ static int start_args(const tp_manager_opts *o, const char *addr,
 	return rv;
 }
 
+/* The pid of the server that runs now, 0 when none does. */
+static pid_t server_pid(const tp_manager *m)
+{
+	tp_sup *root = tp_sup_root();
+	tp_child_info *v = NULL;
+	pid_t pid = 0;
+	int n = 0;
+	if (root == NULL || tp_sup_which_children(root, &v, &n) != TP_OK)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (strcmp(v[i].id, m->id) == 0)
+			pid = v[i].pid;
+	free(v);
+	return pid;
+}
+
 /* Waits for the child's ready file: "<err> <address>". */
 static int wait_ready(tp_manager *m, const char *path)
 {
@@ -120,45 +189,61 @@ static int wait_ready(tp_manager *m, const char *path)
 			unlink(path);
 			return n == 2 ? err : TP_EDIED;
 		}
-		if (!tp_process_is_alive(m->proc))
+		if (!tp__pid_alive(m->pid))
 			return TP_EDIED;
 		usleep(1000);
 	}
 	return TP_ETIMEDOUT;
 }
 
+/* Starts the server as a child of the root supervisor. */
 static int start_child(tp_manager *m, const tp_manager_opts *o,
                        const char *addr, const uint8_t *key, size_t keylen)
 {
 	char ready[512];
 	static int seq;
 	tp_payload *args;
-	tp_process_opts po = {.name = "SyncManager", .daemon = 1};
+	tp_child_spec spec = TP_CHILD_SPEC_INIT;
+	tp_sup *root = tp_sup_root();
+	if (root == NULL)
+		return TP_ENOTINIT;
+	int n = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
 	snprintf(ready, sizeof(ready), "%s/mgr-ready-%d-%d", tp_runtime_dir(),
-	         (int)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+	         (int)getpid(), n);
+	snprintf(m->mark, sizeof(m->mark), "%s.up", ready);
+	snprintf(m->id, sizeof(m->id), "SyncManager-%d", n);
 	int rv = start_args(o, addr, key, keylen, ready, &args);
 	if (rv != TP_OK)
 		return rv;
-	rv = tp_process_new(&m->proc, tp__mgr_main, args, &po);
+	spec.id = m->id;
+	spec.target = tp__mgr_main;
+	spec.args = args;
+	spec.restart = m->permanent ? TP_PERMANENT : TP_TEMPORARY;
+	spec.restart_delay_ms = 10; /* a server that cannot start backs off */
+	spec.restart_delay_max_ms = 2000;
+	rv = tp_sup_start_child(root, &spec, NULL);
 	tp_payload_free(args);
-	if (rv == TP_OK)
-		rv = tp_process_start(m->proc);
-	if (rv == TP_OK)
+	if (rv == TP_OK) {
+		m->own = 1;
+		m->pid = server_pid(m);
 		rv = wait_ready(m, ready);
+	}
 	unlink(ready);
 	return rv;
 }
 
+/* Stops the server (if it still runs) and forgets its spec. */
 static void mgr_stop_child(tp_manager *m)
 {
-	if (m->proc == NULL)
+	tp_sup *root = tp_sup_root();
+	if (!m->own)
 		return;
-	if (tp_process_join(m->proc, 5000) != TP_OK) {
-		tp_process_kill(m->proc);
-		tp_process_join(m->proc, -1);
+	if (root != NULL) {
+		tp_sup_terminate_child(root, m->id);
+		tp_sup_delete_child(root, m->id);
 	}
-	tp_process_free(m->proc);
-	m->proc = NULL;
+	unlink(m->mark);
+	m->own = 0;
 }
 
 int tp_manager_start(tp_manager **out, const tp_manager_opts *opts)
@@ -185,6 +270,7 @@ int tp_manager_start(tp_manager **out, const tp_manager_opts *opts)
 	tp_manager *m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return TP_ENOMEM;
+	m->permanent = opts != NULL && opts->permanent;
 	/* our own connection to a tls one: its certificate pinned unless a
 	 * CA is given; ours to show if it wants one */
 	struct tp__mgr_tls tls = {0};
@@ -208,8 +294,6 @@ int tp_manager_start(tp_manager **out, const tp_manager_opts *opts)
 		tp__mgr_conn_cache(m->c);
 	memset(rnd, 0, sizeof(rnd));
 	if (rv != TP_OK) {
-		if (m->proc != NULL && tp_process_is_alive(m->proc))
-			tp_process_kill(m->proc);
 		mgr_stop_child(m);
 		free(m);
 		return rv;
@@ -257,16 +341,22 @@ const char *tp_manager_address(const tp_manager *m)
 
 pid_t tp_manager_pid(const tp_manager *m)
 {
-	return m != NULL && m->proc != NULL ? tp_process_pid(m->proc) : 0;
+	if (m == NULL || !m->own)
+		return 0;
+	return m->permanent ? server_pid(m) : m->pid;
 }
 
 int tp_manager_shutdown(tp_manager *m)
 {
 	if (m == NULL)
 		return TP_OK;
-	int rv = tp__mgr_conn_call(m->c, TP__MGR_SHUTDOWN, 0, NULL, NULL, NULL,
-	                           0, 5000, NULL, NULL);
-	if (rv == TP_EDIED && m->proc != NULL)
+	int rv = TP_OK;
+	/* A permanent server is stopped by its supervisor (a shutdown
+	 * request would end it, and the supervisor restart it). */
+	if (!(m->own && m->permanent))
+		rv = tp__mgr_conn_call(m->c, TP__MGR_SHUTDOWN, 0, NULL, NULL,
+		                       NULL, 0, 5000, NULL, NULL);
+	if (rv == TP_EDIED && m->own)
 		rv = TP_OK; /* gone before its reply: still a shutdown */
 	tp__mgr_conn_unref(m->c);
 	m->c = NULL;
@@ -279,7 +369,7 @@ void tp_manager_free(tp_manager *m)
 {
 	if (m == NULL)
 		return;
-	if (m->proc != NULL) {
+	if (m->own) {
 		tp_manager_shutdown(m);
 		return;
 	}

@@ -157,8 +157,12 @@ int tp_process_new(tp_process **out, tp_target_fn target,
 		free(p);
 		return rv;
 	}
+	/* A framework service with no Python counterpart (target
+	 * "tp__svc_*": the logging actor) takes no number, so the user's
+	 * first Process is still Process-1. */
+	int svc = strncmp(tname, "tp__svc_", 8) == 0;
 	pthread_mutex_lock(&tp__pm.mu);
-	int n = ++tp__pm.counter;
+	int n = svc ? 0 : ++tp__pm.counter;
 	pthread_mutex_unlock(&tp__pm.mu);
 	const char *id = tp__pm.self.identity;
 	if (snprintf(p->identity, sizeof(p->identity), "%.100s%s%d", id,
