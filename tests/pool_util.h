@@ -10,11 +10,12 @@
 
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
-/* Sleeps args[0] ms and returns args[1]. */
+/* Sleeps args[0] ms and returns args[1] (or the pid). */
 static int f_sleep(const tp_payload *args, tp_payload *res)
 {
-	int64_t ms = 0, v = 0;
+	int64_t ms = 0, v = getpid();
 	tp_payload_get_int(args, 0, &ms);
 	tp_payload_get_int(args, 1, &v);
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
