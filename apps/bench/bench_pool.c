@@ -3,7 +3,9 @@
  *  pool_map            Pool(P).map(f, items) throughput through tp_pool_map,
  *                      items/s (--payload int|str|bytes1k|double as the
  *                      anchor; --payload map_int: the explicit integer API
- *                      tp_pool_map_int; --chunksize 1: pool_map_chunksize1)
+ *                      tp_pool_map_int; --chunksize 1: pool_map_chunksize1;
+ *                      --backend mpi under mpirun: the agents' workers,
+ *                      --procs per agent, docs/cluster.md)
  *  pool_apply_async    N x apply_async(square, (i,)) then get() each, tasks/s
  *  pool_killed_worker  4 x apply_async(sleep 1 s) on Pool(2), SIGKILL one
  *                      worker after 0.5 s: how many results never arrive
@@ -76,6 +78,42 @@ static int b_half(const tp_payload *args, tp_payload *res)
 	return rv ? rv : tp_payload_add_double(res, x * 0.5);
 }
 TP_TARGET(b_half);
+
+/* --task-us U: item x = i << 20 | U spins U us of CPU and gives i. */
+static int b_spin(const tp_payload *args, tp_payload *res)
+{
+	int64_t x;
+	int rv = tp_payload_get_int(args, 0, &x);
+	if (rv != TP_OK)
+		return rv;
+	double t0 = bench_now(), us = (double)(x & 0xfffff);
+	while ((bench_now() - t0) * 1e6 < us)
+		;
+	return tp_payload_add_int(res, x >> 20);
+}
+TP_TARGET(b_spin);
+
+/* A map of n items of us microseconds of CPU each. */
+static int map_spin(tp_pool *pool, long n, long us, long cs, double *dt)
+{
+	tp_payload *items = NULL, *res = NULL;
+	int rv = tp_payload_new(&items);
+	for (long i = 0; rv == TP_OK && i < n; i++)
+		rv = tp_payload_add_int(items, (int64_t)i << 20 | us);
+	double t0 = bench_now();
+	if (rv == TP_OK)
+		rv = tp_pool_map(pool, b_spin, items, (size_t)cs, &res);
+	*dt = bench_now() - t0;
+	for (long i = 0; rv == TP_OK && i < n; i++) {
+		int64_t v = -1;
+		tp_payload_get_int(res, (size_t)i, &v);
+		if (v != i)
+			rv = TP_EPROTO;
+	}
+	tp_payload_free(items);
+	tp_payload_free(res);
+	return rv;
+}
 
 static int warm_up(tp_pool *pool, int procs)
 {
@@ -211,6 +249,10 @@ int bench_pool_map(int argc, char **argv)
 	const char *pl = bench_opt_str(argc, argv, "payload", "int");
 	long cs = bench_opt_long(argc, argv, "chunksize", 0);
 	long procs = bench_opt_long(argc, argv, "procs", 2);
+	const char *backend = bench_opt_str(argc, argv, "backend", "local");
+	long task_us = bench_opt_long(argc, argv, "task-us", 0);
+	int mpi = strcmp(backend, "mpi") == 0;
+	tp_pool_opts po = {0};
 	enum map_payload k = P_INT;
 	tp_pool *pool;
 	double dt = 0;
@@ -220,17 +262,28 @@ int bench_pool_map(int argc, char **argv)
 	long n = k > P_MAPINT ? 0
 	                      : bench_opt_long(argc, argv, "n",
 	                                       cs == 1 ? 100000 : def_n[k]);
-	if (k > P_MAPINT || n < 1 || procs < 1 || cs < 0) {
+	if (task_us > 0 && k == P_INT)
+		n = bench_opt_long(argc, argv, "n", 20000);
+	if (k > P_MAPINT || n < 1 || procs < 1 || cs < 0 || task_us < 0 ||
+	    task_us > 0xfffff || (task_us > 0 && k != P_INT) ||
+	    (!mpi && strcmp(backend, "local") != 0)) {
 		fprintf(stderr, "pool_map: --payload int|str|bytes1k|double|"
 		                "map_int, --n >= 1, --procs >= 1, "
-		                "--chunksize >= 0\n");
+		                "--chunksize >= 0, --backend local|mpi, "
+		                "--task-us 0..1048575 (int items)\n");
 		return 2;
 	}
-	if (tp_pool_new(&pool, (int)procs, NULL, NULL, 0) != TP_OK)
+	/* mpi: every agent's workers (--procs each, set at tp_init) */
+	po.processes = mpi ? 0 : (int)procs;
+	po.backend = mpi ? TP_POOL_MPI : TP_POOL_LOCAL;
+	if (tp_pool_new_opts(&pool, &po) != TP_OK)
 		return 1;
+	if (mpi)
+		procs = tp_cluster_workers();
 	warm_up(pool, (int)procs);
-	rv = k == P_MAPINT ? map_int_api(pool, n, cs, &dt)
-	                   : map_general(pool, k, n, cs, &dt);
+	rv = task_us > 0     ? map_spin(pool, n, task_us, cs, &dt)
+	     : k == P_MAPINT ? map_int_api(pool, n, cs, &dt)
+	                     : map_general(pool, k, n, cs, &dt);
 	tp_pool_free(pool);
 	if (rv != TP_OK) {
 		fprintf(stderr, "pool_map: %s\n",
@@ -240,10 +293,10 @@ int bench_pool_map(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	fprintf(stderr,
-	        "n=%ld payload=%s chunksize=%s procs=%ld time=%.3fs "
-	        "parent_maxrss=%ldKiB\n",
+	        "n=%ld payload=%s chunksize=%s procs=%ld backend=%s "
+	        "time=%.3fs parent_maxrss=%ldKiB\n",
 	        n, pl, cs ? bench_opt_str(argc, argv, "chunksize", "") : "None",
-	        procs, dt, ru.ru_maxrss);
+	        procs, backend, dt, ru.ru_maxrss);
 	char name[64] = "pool_map";
 	if (cs != 0)
 		snprintf(name, sizeof(name), "pool_map_chunksize%ld", cs);
@@ -253,6 +306,12 @@ int bench_pool_map(int argc, char **argv)
 	else if (k != P_INT)
 		snprintf(name + strlen(name), sizeof(name) - strlen(name),
 		         "_%s", pl);
+	if (task_us > 0)
+		snprintf(name + strlen(name), sizeof(name) - strlen(name),
+		         "_task%ldus", task_us);
+	if (mpi)
+		snprintf(name + strlen(name), sizeof(name) - strlen(name),
+		         "_mpi");
 	printf("%s %.0f items/s\n", name, (double)n / dt);
 	return 0;
 }

@@ -39,7 +39,7 @@ static const struct bench_workload workloads[] = {
      "Pool(P).map(f, N items) items/s through tp_pool_map (--payload "
      "int|str|bytes1k|double, --n, --procs, --chunksize; --payload "
      "map_int: tp_pool_map_int)",
-     "payload n# procs# chunksize#", bench_pool_map},
+     "payload n# procs# chunksize# backend task-us#", bench_pool_map},
     {"pool_apply_async", "N x apply_async(square) then get (--n --procs)",
      "n# procs#", bench_pool_apply_async},
     {"pool_killed_worker",
@@ -158,9 +158,24 @@ static int check_opts(const struct bench_workload *w, int argc, char **argv)
 	return 0;
 }
 
+/* --backend mpi (pool_map under mpirun, docs/cluster.md): tp_init sets
+ * MPI up; ranks but 0 become node agents of --procs workers each and never
+ * return from it. */
+static void init_opts(int argc, char **argv, tp_init_opts *o)
+{
+	const char *b = bench_opt_str(argc, argv, "backend", "local");
+	if (argc > 1 && strcmp(argv[1], "pool_map") == 0 &&
+	    strcmp(b, "mpi") == 0) {
+		o->mpi = 1;
+		o->mpi_workers = (int)bench_opt_long(argc, argv, "procs", 2);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	int rv = tp_init(NULL); /* in a spawned child: runs it, never returns */
+	tp_init_opts io = {0};
+	init_opts(argc, argv, &io);
+	int rv = tp_init(&io); /* in a spawned child: runs it, never returns */
 	if (rv != TP_OK) {
 		fprintf(stderr, "troupe-bench: tp_init: %s\n", tp_strerror(rv));
 		return 1;

@@ -6,10 +6,14 @@
  * one built on it. tp_init must be called before the program creates
  * threads or touches nng, because the fork server is forked from it.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#ifdef TP_HAVE_MPI
+#include "cluster_int.h"
+#endif
 #include "ctl_status.h"
 #include "internal.h"
 #include "log_client_int.h"
@@ -19,6 +23,7 @@
 #include "runtime_int.h"
 #include "sup_int.h"
 #include "svc.h"
+#include "troupe/cluster.h"
 #include "troupe/error.h"
 #include "wire.h" /* with internal.h: the compiler checks both agree */
 
@@ -34,6 +39,13 @@ static void at_exit(void)
 int tp_init(const tp_init_opts *opts)
 {
 	int rv;
+	if (opts != NULL && opts->mpi &&
+	    (opts->mpi_workers < 0 || opts->mpi_heartbeat_ms < 0))
+		return TP_EINVAL;
+#ifndef TP_HAVE_MPI
+	if (opts != NULL && opts->mpi)
+		return tp_err_errno(ENOTSUP); /* built without MPI */
+#endif
 	if ((rv = tp__runtime_start(opts)) != TP_OK)
 		return rv;
 	init_pid = getpid();
@@ -58,6 +70,19 @@ int tp_init(const tp_init_opts *opts)
 	}
 	if (!atexit_done && atexit(at_exit) == 0)
 		atexit_done = 1;
+#ifdef TP_HAVE_MPI
+	/* Last: MPI after the fork server; ranks but 0 never return. */
+	int agent_done = 0;
+	if (opts != NULL && opts->mpi &&
+	    (rv = tp__cluster_init(opts, &agent_done)) != TP_OK) {
+		tp_fini();
+		return rv;
+	}
+	if (agent_done) { /* a node agent whose job ended: never returns */
+		tp_fini();
+		exit(0);
+	}
+#endif
 	return TP_OK;
 }
 
@@ -76,6 +101,9 @@ int tp_fini(void)
 	 * their last records; then this process writes directly. */
 	tp__root_sup_fini();
 	tp__log_actors_unhost();
+#ifdef TP_HAVE_MPI
+	tp__cluster_fini(); /* after the pools: its stand-ins are workers */
+#endif
 	tp__process_fini();
 	tp__log_fini();
 	tp__runtime_stop();
@@ -94,3 +122,27 @@ void tp_spawn_guard(void)
 		_exit(255); /* never run the caller's main as a child */
 	}
 }
+
+#ifndef TP_HAVE_MPI
+/* Built without MPI (docs/cluster.md): no job to describe. */
+int tp_cluster_rank(void)
+{
+	return -1;
+}
+
+int tp_cluster_size(void)
+{
+	return 0;
+}
+
+int tp_cluster_workers(void)
+{
+	return 0;
+}
+
+const char *tp_cluster_host(int rank)
+{
+	(void)rank;
+	return NULL;
+}
+#endif

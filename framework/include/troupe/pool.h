@@ -67,6 +67,9 @@ typedef struct tp_pool_error {
 	int code;
 	const char *origin;
 	const char *message;
+	int rv; /* what get returns for it (TP_EREMOTE, TP_EDIED,
+	           TP_ETIMEDOUT, ...); 0 from tp_pool_last_err, whose call
+	           returned it */
 } tp_pool_error;
 
 /*
@@ -116,6 +119,14 @@ extern const tp_pool_sched tp_pool_sched_least_loaded;
 /* Round-robin: the next ready worker with room, in turn. */
 extern const tp_pool_sched tp_pool_sched_round_robin;
 
+/* Where a pool's workers run (docs/cluster.md). */
+typedef enum tp_pool_backend {
+	TP_POOL_LOCAL = 0, /* processes of this host (the default) */
+	TP_POOL_MPI,       /* the workers of every node agent of an MPI job
+	                      (tp_init_opts.mpi): processes is the number
+	                      they offer; one such pool at a time */
+} tp_pool_backend;
+
 typedef struct tp_pool_opts {
 	int processes;              /* 0: tp_cpu_count() */
 	tp_target_fn initializer;   /* NULL: none; runs once in each worker */
@@ -137,6 +148,10 @@ typedef struct tp_pool_opts {
 	                   results, may take (0: TP_MAX_MSG_DEFAULT); counted
 	                   as docs/wire.md's Values: per value 1 byte, +8 for
 	                   a number, +5 + its length for bytes or a string */
+	tp_pool_backend backend; /* TP_POOL_MPI: tp_err_errno(ENOTSUP) unless
+	                            tp_init set MPI up, and with an
+	                            initializer; a second live MPI pool is
+	                            tp_err_errno(EBUSY) */
 	/* The restart intensity of the pool's supervisor (its workers are
 	 * children of a supervisor under tp_sup_root(), restarted after an
 	 * abnormal exit): when workers die more than max_restarts times
@@ -155,7 +170,7 @@ typedef struct tp_pool_opts {
  * Returns once every worker has run its initializer.
  * Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOTREG (initializer not registered),
  * TP_EREMOTE (an initializer failed), TP_ENOMEM, wrapped system and nng
- * errors.
+ * errors (ENOTSUP, EBUSY: see tp_pool_opts.backend).
  */
 int tp_pool_new(tp_pool **out, int processes, tp_target_fn initializer,
                 const tp_payload *initargs, int maxtasksperchild);

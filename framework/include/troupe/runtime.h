@@ -39,13 +39,25 @@ typedef struct tp_init_opts {
 	/* Directory under which the run's private directory is made. NULL:
 	 * $XDG_RUNTIME_DIR/troupe, else /tmp/troupe-<uid>. */
 	const char *runtime_base;
+	/* 1: the program runs under mpirun or srun (docs/cluster.md). MPI is
+	 * set up once the fork server exists; rank 0 returns and runs the
+	 * program, whose TP_POOL_MPI pools run their tasks on the other
+	 * ranks; every other rank becomes a node agent (a local pool of
+	 * mpi_workers processes running those tasks) and never returns: it
+	 * exits when rank 0 finishes. tp_err_errno(ENOTSUP) when troupe was
+	 * built without MPI. */
+	int mpi;
+	int mpi_workers;      /* each agent's pool; 0: tp_cpu_count() */
+	int mpi_heartbeat_ms; /* 0: 1000; a rank silent for 10 beats ends the
+	                         job (docs/cluster.md) */
 } tp_init_opts;
 
 /*
  * tp_init starts the runtime. opts may be NULL for the defaults.
  * Errors: TP_EALREADY (called twice without tp_fini), TP_EINVAL (bad
  * option), TP_EPERM (the runtime base exists but is not a private
- * directory of this user), wrapped system errors.
+ * directory of this user), TP_EPROTO (mpi: MPI_Init failed),
+ * tp_err_errno(ENOTSUP) (mpi: built without MPI), wrapped system errors.
  */
 int tp_init(const tp_init_opts *opts);
 

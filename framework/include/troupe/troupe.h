@@ -9,6 +9,7 @@
 #define TROUPE_TROUPE_H
 
 #include "troupe/actor.h"
+#include "troupe/cluster.h"
 #include "troupe/error.h"
 #include "troupe/fmt.h"
 #include "troupe/version.h"

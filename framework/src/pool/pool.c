@@ -91,7 +91,8 @@ static int pool_alloc(struct tp_pool **out, const tp_pool_opts *o)
 	pthread_condattr_destroy(&ca);
 	pool->evfd = -1;
 	*out = pool;
-	if ((rv = pool_fill_opts(pool, o)) != TP_OK)
+	if ((rv = pool_fill_opts(pool, o)) != TP_OK ||
+	    (rv = tp__pool_backend_open(pool, o)) != TP_OK)
 		return rv;
 	pool->w = calloc((size_t)pool->n, sizeof(*pool->w));
 	if (pool->w == NULL)
@@ -392,12 +393,12 @@ static int job_args(struct tp_pool_result *j, const struct submit *s,
 }
 
 static int job_inputs(struct tp_pool_result *j, const struct submit *s,
-                      size_t max)
+                      size_t max, int files)
 {
 	if (s->kind == POOL_MAPINT) {
 		j->ints_in = s->in;
 		j->ints_out = s->out;
-		return s->n >= SEG_MIN && j->chunksize >= SEG_CHUNK_MIN
+		return s->n >= SEG_MIN && j->chunksize >= SEG_CHUNK_MIN && files
 		           ? job_segment(j)
 		           : TP_OK;
 	}
@@ -465,7 +466,8 @@ static int pool_do(tp_pool *pool, const struct submit *s,
 		j->progress = s->co->progress;
 		j->progress_arg = s->co->progress_arg;
 	}
-	if ((rv = job_inputs(j, s, pool->max_msg)) == TP_OK)
+	if ((rv = job_inputs(j, s, pool->max_msg, pool->backend == NULL)) ==
+	    TP_OK)
 		rv = pool_submit(pool, j);
 	if (rv != TP_OK || out == NULL)
 		tp__pool_job_unref(j);
@@ -699,6 +701,7 @@ int tp_pool_last_err(tp_pool_error *err)
 	err->code = last_err.code;
 	err->origin = last_err.origin;
 	err->message = last_err.message;
+	err->rv = 0;
 	return TP_OK;
 }
 
@@ -795,6 +798,7 @@ static void pool_destroy(struct tp_pool *pool)
 	free(pool->init_buf);
 	free(pool->evq);
 	pthread_mutex_destroy(&pool->evmu);
+	tp__pool_backend_close(pool);
 	pthread_mutex_destroy(&pool->mu);
 	pthread_cond_destroy(&pool->cv);
 	free(pool);

@@ -188,6 +188,7 @@ struct tp_pool {
 	int hellos, init_failed, created;
 	struct tp__cols scratch;   /* the pool thread's: a batch's arguments */
 	struct tp_pool *live_next; /* every pool not yet freed */
+	const struct tp__pool_backend *backend; /* NULL: local workers */
 };
 
 /* pool_job.c */
@@ -241,6 +242,10 @@ void tp__pool_sup_stop(struct tp_pool *pool);
 void tp__pool_sup_free(struct tp_pool *pool);
 /* Takes the queued events (free() the array); *n gets their number. */
 struct pool_ev *tp__pool_sup_events(struct tp_pool *pool, size_t *n);
+/* In a worker run (any worker kind): dials the pool at addr, the first
+ * argument of the worker's target, as "<addr>-<its pid>", without waiting
+ * (nng retries every few ms until the pool listens there). nng's code. */
+int tp__pool_worker_dial(nng_socket s, const char *addr);
 /* Opens the pool's socket to w's run pid (the pool thread). */
 int tp__pool_worker_attach(struct tp_pool *pool, struct pool_worker *w,
                            pid_t pid);
@@ -251,6 +256,9 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 
 /* pool_worker.c: the worker process's target */
 int tp__pool_worker(const tp_payload *args, tp_payload *result);
+/* The message of the last tp_task_fail in this process (NULL: none since
+ * the last reset); reset: forget it. For task runners of other kinds. */
+const char *tp__task_fail_message(int reset);
 
 /* pool_send.c: packs an Envelope into one nng message and sends it
  * (flags: nng's). */
@@ -262,6 +270,25 @@ int tp__pool_send(nng_socket s, const void *env_msg, int flags);
 int tp__pool_file_create(char *path, size_t len, const char *kind, size_t size,
                          void **addr);
 int tp__pool_file_attach(const char *path, void **addr, size_t *size);
+
+/* pool_remote.c: worker kinds. A backend (registered by a layer above)
+ * offers workers elsewhere: open gives their number (or an error) and
+ * reserves them for one pool with its options (on_death, max_retries,
+ * task_timeout_ms: the remote side applies them), close releases them; each
+ * worker slot runs the target worker, a local stand-in that speaks the worker
+ * protocol. Its pools use no shared files (the workers cannot map them). */
+struct tp__pool_backend {
+	int (*open)(const tp_pool_opts *o, int *n);
+	void (*close)(void);
+	tp_target_fn worker;
+};
+void tp__pool_backend_set(tp_pool_backend which,
+                          const struct tp__pool_backend *b);
+/* From tp_pool_new_opts: sets pool->n and pool->backend for o->backend. */
+int tp__pool_backend_open(struct tp_pool *pool, const tp_pool_opts *o);
+void tp__pool_backend_close(struct tp_pool *pool);
+/* The target a worker process of pool runs. */
+tp_target_fn tp__pool_worker_target(const struct tp_pool *pool);
 
 /* The pool module's part of tp_fini (pool.c, called by init.c): terminates
  * and joins every pool still open, as Python finalizes pools at exit,

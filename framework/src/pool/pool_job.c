@@ -355,7 +355,8 @@ void tp__pool_job_notify(struct tp_pool_result *j, int became_ready)
 static void job_callbacks(struct tp_pool_result *j)
 {
 	if (j->failed) {
-		tp_pool_error e = {j->err.code, j->err.origin, j->err.message};
+		tp_pool_error e = {j->err.code, j->err.origin, j->err.message,
+		                   j->err.rv};
 		if (j->error_callback != NULL) {
 			pthread_mutex_lock(&j->mu);
 			j->observed = 1;
@@ -463,6 +464,7 @@ int tp_pool_result_err(tp_pool_result *r, tp_pool_error *err)
 		err->code = r->err.code;
 		err->origin = r->err.origin;
 		err->message = r->err.message;
+		err->rv = r->err.rv;
 	}
 	pthread_mutex_unlock(&r->mu);
 	return rv;
@@ -608,6 +610,7 @@ int tp_pool_iter_err(const tp_pool_iter *it, tp_pool_error *err)
 	err->code = it->last.code;
 	err->origin = it->last.origin;
 	err->message = it->last.message;
+	err->rv = it->last.rv;
 	return TP_OK;
 }
 

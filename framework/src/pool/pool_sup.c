@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
@@ -105,7 +106,7 @@ int tp__pool_sup_new(struct tp_pool *pool)
 	if (rv != TP_OK)
 		return rv;
 	t.id = "worker";
-	t.target = tp__pool_worker;
+	t.target = tp__pool_worker_target(pool); /* its worker kind */
 	t.method = pool->method;
 	t.restart = TP_TRANSIENT;
 	t.shutdown_ms = POOL_SHUTDOWN;
@@ -183,6 +184,15 @@ void tp__pool_sup_free(struct tp_pool *pool)
 	tp_sup_terminate_child(pool->root, pool->sup_id);
 	tp_sup_delete_child(pool->root, pool->sup_id);
 	pool->sup = NULL;
+}
+
+int tp__pool_worker_dial(nng_socket s, const char *addr)
+{
+	char own[300];
+	snprintf(own, sizeof(own), "%s-%d", addr, (int)getpid());
+	nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 1);
+	nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 20);
+	return nng_dial(s, own, NULL, NNG_FLAG_NONBLOCK);
 }
 
 static void pipe_gone_cb(nng_pipe p, nng_pipe_ev ev, void *arg)

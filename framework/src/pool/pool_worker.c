@@ -112,6 +112,14 @@ int tp_task_fail(tp_payload *result, const char *fmt, ...)
 	return TP_EREMOTE;
 }
 
+const char *tp__task_fail_message(int reset)
+{
+	const char *m = fail_set ? fail_msg : NULL;
+	if (reset)
+		fail_set = 0;
+	return m;
+}
+
 static int worker_flush(struct wstate *ws)
 {
 	Troupe__PoolResults rs = TROUPE__POOL_RESULTS__INIT;
@@ -619,13 +627,8 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	nng_socket_set_int(ws.sock, NNG_OPT_RECVBUF, 16);
 	nng_socket_set_int(ws.sock, NNG_OPT_SENDBUF, 16);
 	/* This run's own address: the pool listens there once its
-	 * supervisor reported the start, so dial without waiting and let
-	 * nng retry every few ms until then (pool_sup.c). */
-	char own[300];
-	snprintf(own, sizeof(own), "%s-%d", addr, (int)getpid());
-	nng_socket_set_ms(ws.sock, NNG_OPT_RECONNMINT, 1);
-	nng_socket_set_ms(ws.sock, NNG_OPT_RECONNMAXT, 20);
-	if (nng_dial(ws.sock, own, NULL, NNG_FLAG_NONBLOCK) == 0) {
+	 * supervisor reported the start (pool_sup.c). */
+	if (tp__pool_worker_dial(ws.sock, addr) == 0) {
 		/* A failed initializer is reported in the hello; the pool
 		 * then sends Stop, so the report is never cut off, and the
 		 * worker exits 0 as told: its supervisor does not restart

@@ -1,0 +1,320 @@
+/*
+ * cluster_agent.c - a node agent: what every rank but 0 becomes in
+ * tp_init. It owns an ordinary local pool and never returns.
+ *
+ * Each batch of tasks rank 0 sends for a slot becomes one local task per
+ * task (tp__cl_run, the task travelling packed), so the local pool's
+ * guarantees hold for remote work as they are: a worker that dies fails
+ * its task with TP_EDIED (or retries it, per the pool's on_death), and is
+ * replaced. Results go back per slot in batches, as the local workers
+ * finish them. The agent beats every hb_ms to rank 0 and exits when rank
+ * 0 is silent for ten beats, or when rank 0 says Stop.
+ */
+#include <mpi.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "cluster_int.h"
+#include "cluster_mpi.h"
+#include "troupe/error.h"
+#include "troupe/pool.h"
+#include "wire.h"
+
+struct done {
+	struct done *next;
+	int tag;
+	size_t len;
+	uint8_t *buf; /* a packed PoolResult */
+};
+
+/* One submitted task: where its result goes. */
+struct ctx {
+	int tag;
+	uint64_t id;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	struct done *head;
+	int evfd;
+	tp_pool *pool; /* the local pool of rank 0's current MPI pool */
+	int gen;       /* its generation */
+	int workers;
+	char where[96];
+	struct tp__cl_out out;
+} ag = {.mu = PTHREAD_MUTEX_INITIALIZER, .evfd = -1};
+
+static void push(int tag, void *buf, size_t len)
+{
+	struct done *d = malloc(sizeof(*d));
+	uint64_t one = 1;
+	if (d == NULL) {
+		free(buf);
+		tp__cl_abort(1, "out of memory");
+	}
+	d->tag = tag;
+	d->buf = buf;
+	d->len = len;
+	pthread_mutex_lock(&ag.mu);
+	d->next = ag.head;
+	ag.head = d;
+	pthread_mutex_unlock(&ag.mu);
+	if (write(ag.evfd, &one, sizeof(one)) < 0) {
+		/* the loop looks again within a millisecond */
+	}
+}
+
+static int on_ok(const tp_payload *v, void *arg)
+{
+	struct ctx *c = arg;
+	const void *b;
+	size_t len;
+	if (tp_payload_get_bytes(v, 0, &b, &len) != TP_OK)
+		len = 0;
+	void *copy = malloc(len + 1);
+	if (copy != NULL && len > 0)
+		memcpy(copy, b, len);
+	push(c->tag, copy, len);
+	free(c);
+	return 0;
+}
+
+/* The local pool failed the task (its worker died, ...): so does rank 0's
+ * pool, with the same code. */
+static int on_err(const tp_pool_error *e, void *arg)
+{
+	struct ctx *c = arg;
+	Troupe__PoolResult r = TROUPE__POOL_RESULT__INIT;
+	Troupe__Error er = TROUPE__ERROR__INIT;
+	char o[512];
+	snprintf(o, sizeof(o), "%s: %s", ag.where,
+	         e->origin ? e->origin : "pool");
+	r.id = c->id;
+	/* rank 0's pool reads a negative code as what get returns */
+	er.code = -(e->rv != TP_EREMOTE && e->rv > 0 ? e->rv
+	            : e->code > 0                    ? e->code
+	                                             : TP_EREMOTE);
+	er.origin = o;
+	er.message = (char *)(e->message ? e->message : "");
+	r.error = &er;
+	size_t n = troupe__pool_result__get_packed_size(&r);
+	uint8_t *buf = malloc(n + 1);
+	if (buf != NULL)
+		troupe__pool_result__pack(&r, buf);
+	push(c->tag, buf, n);
+	free(c);
+	return 0;
+}
+
+static void submit(int tag, const Troupe__PoolTask *t)
+{
+	size_t n = troupe__pool_task__get_packed_size(t);
+	uint8_t *buf = malloc(n + 1);
+	struct ctx *c = malloc(sizeof(*c));
+	tp_payload *a = NULL;
+	int rv = buf && c ? tp_payload_new(&a) : TP_ENOMEM;
+	if (rv == TP_OK) {
+		troupe__pool_task__pack(t, buf);
+		c->tag = tag;
+		c->id = t->id;
+		if ((rv = tp_payload_add_bytes(a, buf, n)) == TP_OK &&
+		    (rv = tp_payload_add_string(a, ag.where)) == TP_OK)
+			rv = tp_pool_apply_async(ag.pool, tp__cl_run, a, on_ok,
+			                         on_err, c, NULL);
+	}
+	tp_payload_free(a);
+	free(buf);
+	if (rv != TP_OK) {
+		tp_pool_error e = {rv, ag.where,
+		                   "the agent could not queue the task", rv};
+		if (c != NULL) {
+			c->tag = tag;
+			c->id = t->id;
+			on_err(&e, c);
+		}
+	}
+}
+
+/* Rank 0 made a new MPI pool: a new local pool with its options (the old
+ * one's late results carry the old generation; rank 0 drops them). */
+static void open_pool(const int32_t *cfg, int count)
+{
+	tp_pool_opts o = {0};
+	int rv;
+	if (count < (int)(CL_OPEN_N * sizeof(int32_t)))
+		return;
+	if (ag.pool != NULL) {
+		tp_pool_terminate(ag.pool);
+		tp_pool_free(ag.pool);
+		ag.pool = NULL;
+	}
+	o.processes = ag.workers;
+	o.name = "AgentWorker";
+	o.on_death = (tp_pool_on_death)cfg[CL_OPEN_ON_DEATH];
+	o.max_retries = cfg[CL_OPEN_RETRIES];
+	o.maxtasksperchild = cfg[CL_OPEN_MAXTASKS];
+	o.task_timeout_ms = cfg[CL_OPEN_TIMEOUT];
+	ag.gen = cfg[CL_OPEN_GEN];
+	if ((rv = tp_pool_new_opts(&ag.pool, &o)) != TP_OK)
+		tp__cl_abort(1, "the agent's pool did not start: %s",
+		             tp_strerror(rv));
+}
+
+/* A message from rank 0; returns 1 on Stop. */
+static int from_root(MPI_Message *mm, const MPI_Status *st)
+{
+	int count = 0;
+	MPI_Get_count(st, MPI_BYTE, &count);
+	uint8_t *buf = malloc((size_t)count + 1);
+	if (buf == NULL)
+		tp__cl_abort(1, "out of memory");
+	MPI_Mrecv(buf, count, MPI_BYTE, mm, MPI_STATUS_IGNORE);
+	if (st->MPI_TAG == TP__CL_TAG_STOP) {
+		free(buf);
+		return 1;
+	}
+	if (st->MPI_TAG == TP__CL_TAG_OPEN)
+		open_pool((const int32_t *)buf, count);
+	else if (st->MPI_TAG < TP__CL_TAG_HB && ag.pool != NULL &&
+	         st->MPI_TAG / TP__CL_SLOTS == ag.gen) {
+		Troupe__Envelope *env = NULL;
+		if (tp__envelope_unpack(buf, (size_t)count, 0, &env) == TP_OK &&
+		    env->body_case == TROUPE__ENVELOPE__BODY_POOL_TASKS)
+			for (size_t i = 0; i < env->pool_tasks->n_tasks; i++)
+				submit(st->MPI_TAG, env->pool_tasks->tasks[i]);
+		if (env != NULL)
+			tp__envelope_free(env);
+	}
+	free(buf);
+	return 0;
+}
+
+static size_t varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	do {
+		p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v != 0);
+	return n;
+}
+
+/* Sends the results of one tag as one Envelope{pool_results}, written by
+ * hand around the packed results (field 81, then field 1 per result). */
+static void send_results(int tag, struct done **list)
+{
+	size_t inner = 0, k = 0;
+	uint8_t tmp[10];
+	for (struct done *d = *list; d != NULL; d = d->next)
+		if (d->tag == tag)
+			inner += 1 + varint(tmp, d->len) + d->len;
+	uint8_t *msg = malloc(inner + 16);
+	if (msg == NULL)
+		tp__cl_abort(1, "out of memory");
+	k += varint(msg + k, (81u << 3) | 2);
+	k += varint(msg + k, inner);
+	for (struct done **pp = list; *pp != NULL;) {
+		struct done *d = *pp;
+		if (d->tag != tag) {
+			pp = &d->next;
+			continue;
+		}
+		msg[k++] = (1u << 3) | 2;
+		k += varint(msg + k, d->len);
+		if (d->len > 0)
+			memcpy(msg + k, d->buf, d->len);
+		k += d->len;
+		*pp = d->next;
+		free(d->buf);
+		free(d);
+	}
+	tp__cl_send(&ag.out, 0, tag, NULL, msg, k);
+}
+
+static int send_done(void)
+{
+	struct done *list;
+	uint64_t v;
+	int n = 0;
+	if (read(ag.evfd, &v, sizeof(v)) < 0) {
+		/* nothing new */
+	}
+	pthread_mutex_lock(&ag.mu);
+	list = ag.head;
+	ag.head = NULL;
+	pthread_mutex_unlock(&ag.mu);
+	while (list != NULL) {
+		send_results(list->tag, &list);
+		n++;
+	}
+	return n;
+}
+
+static int agent_round(double *last0, double *hb_sent)
+{
+	int busy = 0, flag = 1;
+	double now = tp__cl_now(), hb = tp__cl.hb_ms / 1000.0;
+	while (flag) {
+		MPI_Message mm;
+		MPI_Status st;
+		MPI_Improbe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &mm, &st);
+		if (!flag)
+			break;
+		*last0 = now;
+		busy++;
+		if (from_root(&mm, &st))
+			return -1;
+	}
+	busy += send_done();
+	tp__cl_progress(&ag.out);
+	if (now - *hb_sent >= hb) {
+		*hb_sent = now;
+		tp__cl_send(&ag.out, 0, TP__CL_TAG_HB, NULL, NULL, 0);
+	}
+	if (now - *last0 > 10 * hb) {
+		fprintf(stderr,
+		        "troupe: cluster: rank %d on %s: rank 0 on %s sent "
+		        "nothing for %.1f s (heartbeat every %d ms): ending "
+		        "this agent (exit code %d)\n",
+		        tp__cl.rank, tp__cl.host[tp__cl.rank], tp__cl.host[0],
+		        now - *last0, tp__cl.hb_ms, TP__CL_EXIT_LOST);
+		/* No MPI_Abort: the way to rank 0 is what failed. The
+		 * local workers die with this process. */
+		_exit(TP__CL_EXIT_LOST);
+	}
+	return busy;
+}
+
+void tp__cluster_agent(int workers)
+{
+	struct pollfd pfd;
+	struct timespec ts = {0};
+	double last0 = tp__cl_now(), hb_sent = 0;
+	int idle = 0;
+	snprintf(ag.where, sizeof(ag.where), "host %s rank %d",
+	         tp__cl.host[tp__cl.rank], tp__cl.rank);
+	ag.workers = workers;
+	ag.gen = -1;
+	if ((ag.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		tp__cl_abort(1, "no eventfd");
+	pfd.fd = ag.evfd;
+	pfd.events = POLLIN;
+	for (;;) {
+		ppoll(&pfd, 1, &ts, NULL);
+		int busy = agent_round(&last0, &hb_sent);
+		if (busy < 0)
+			break;
+		tp__cl_backoff(&ts, &idle, busy);
+	}
+	if (ag.pool != NULL) {
+		tp_pool_terminate(ag.pool);
+		tp_pool_free(ag.pool);
+	}
+	tp__cl_flush(&ag.out);
+	close(ag.evfd);
+}

@@ -1,0 +1,313 @@
+/*
+ * cluster_bridge.c - rank 0's bridge: the one thread of the program that
+ * calls MPI once tp_init has returned.
+ *
+ * It listens on one nng pair1 socket per worker slot (ipc, in the run
+ * directory), where that slot's stand-in worker process (cluster_proxy.c)
+ * dials. What a stand-in sends (batches of tasks) goes to the slot's agent
+ * with the slot and the pool's generation in the tag; what agents send
+ * back (batches of results) goes to the slot's socket. It beats every
+ * hb_ms to every agent and ends the job when one is silent for ten beats
+ * (a dead host or a cut link: Open MPI 4.1 has no way to go on without a
+ * rank).
+ */
+#include <errno.h>
+#include <mpi.h>
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "cluster_int.h"
+#include "cluster_mpi.h"
+#include "runtime_int.h"
+#include "troupe/error.h"
+
+/* Results a stand-in could not take yet (its socket full, or its slot
+ * between a dead stand-in and its replacement): kept in order, tried
+ * again each round, so the bridge never blocks on one slot. */
+struct pend {
+	nng_msg *m;
+	int gen;
+	struct pend *next;
+};
+
+static struct {
+	nng_socket *s;
+	struct pollfd *fds; /* nslots sockets, then the stop eventfd */
+	int evfd;
+	pthread_t thr;
+	int started;
+	atomic_int stop;
+	atomic_int gen;
+	pthread_mutex_t mu;
+	int32_t open_cfg[CL_OPEN_N];
+	int open_due;           /* under mu: open_cfg is to be sent */
+	double *last;           /* per rank: when it was last heard */
+	struct pend **ph, **pt; /* per slot: results not yet delivered */
+	struct tp__cl_out out;
+} br = {.evfd = -1, .mu = PTHREAD_MUTEX_INITIALIZER};
+
+void tp__cl_bridge_open(int32_t *cfg)
+{
+	int g = (atomic_load(&br.gen) + 1) % TP__CL_GENS;
+	cfg[CL_OPEN_GEN] = g;
+	pthread_mutex_lock(&br.mu);
+	memcpy(br.open_cfg, cfg, sizeof(br.open_cfg));
+	br.open_due = 1;
+	atomic_store(&br.gen, g);
+	pthread_mutex_unlock(&br.mu);
+}
+
+/* Sends a new pool's options to every agent, before any of its tasks
+ * (the pool starts its stand-ins only after open returned, and a
+ * round sends this first). */
+static void send_open(void)
+{
+	pthread_mutex_lock(&br.mu);
+	if (br.open_due)
+		for (int r = 1; r < tp__cl.size; r++) {
+			int32_t *c = malloc(sizeof(br.open_cfg));
+			if (c == NULL)
+				tp__cl_abort(1, "out of memory");
+			memcpy(c, br.open_cfg, sizeof(br.open_cfg));
+			tp__cl_send(&br.out, r, TP__CL_TAG_OPEN, NULL, c,
+			            sizeof(br.open_cfg));
+		}
+	br.open_due = 0;
+	pthread_mutex_unlock(&br.mu);
+}
+
+int tp__cl_bridge_addr(int slot, char *buf, size_t len)
+{
+	const char *dir = tp_runtime_dir();
+	if (dir == NULL)
+		return TP_ENOTINIT;
+	int n = snprintf(buf, len, "ipc://%s/mpi-%d", dir, slot);
+	return n < 0 || (size_t)n >= len ? TP_ETOOBIG : TP_OK;
+}
+
+/* Slot s's stand-in sent something: on to its agent. */
+static int from_slot(int s)
+{
+	nng_msg *m;
+	int n = 0;
+	int tag = s + TP__CL_SLOTS * atomic_load(&br.gen);
+	while (nng_recvmsg(br.s[s], &m, NNG_FLAG_NONBLOCK) == 0) {
+		if (tp__cl_send(&br.out, tp__cl.slot_rank[s], tag, m, NULL,
+		                0) != TP_OK) {
+			nng_msg_free(m);
+			tp__cl_abort(1, "out of memory sending to rank %d",
+			             tp__cl.slot_rank[s]);
+		}
+		n++;
+	}
+	return n;
+}
+
+/* A message from an agent: results for a slot, or a beat. */
+static void from_agent(MPI_Message *mm, const MPI_Status *st)
+{
+	int count = 0, slot = st->MPI_TAG % TP__CL_SLOTS;
+	int gen = st->MPI_TAG / TP__CL_SLOTS;
+	nng_msg *m = NULL;
+	MPI_Get_count(st, MPI_BYTE, &count);
+	if (st->MPI_TAG >= TP__CL_TAG_HB || slot >= tp__cl.nslots ||
+	    nng_msg_alloc(&m, (size_t)count) != 0) {
+		char sink[1];
+		void *b = count > 0 ? malloc((size_t)count) : sink;
+		MPI_Mrecv(b ? b : sink, b ? count : 0, MPI_BYTE, mm,
+		          MPI_STATUS_IGNORE);
+		if (b != sink)
+			free(b);
+		return;
+	}
+	MPI_Mrecv(nng_msg_body(m), count, MPI_BYTE, mm, MPI_STATUS_IGNORE);
+	/* A late answer to a pool that is gone is dropped. */
+	if (gen != atomic_load(&br.gen)) {
+		nng_msg_free(m);
+		return;
+	}
+	struct pend *p = malloc(sizeof(*p));
+	if (p == NULL)
+		tp__cl_abort(1, "out of memory");
+	p->m = m;
+	p->gen = gen;
+	p->next = NULL;
+	if (br.pt[slot] != NULL)
+		br.pt[slot]->next = p;
+	else
+		br.ph[slot] = p;
+	br.pt[slot] = p;
+}
+
+/* Hands each slot's waiting results to its stand-in, in order, as far as
+ * it takes them; drops those of a pool that is gone. */
+static void deliver(void)
+{
+	int gen = atomic_load(&br.gen);
+	for (int s = 0; s < tp__cl.nslots; s++) {
+		struct pend *p;
+		while ((p = br.ph[s]) != NULL) {
+			if (p->gen == gen &&
+			    nng_sendmsg(br.s[s], p->m, NNG_FLAG_NONBLOCK) != 0)
+				break;
+			if (p->gen != gen)
+				nng_msg_free(p->m);
+			br.ph[s] = p->next;
+			if (br.ph[s] == NULL)
+				br.pt[s] = NULL;
+			free(p);
+		}
+	}
+}
+
+static int from_agents(void)
+{
+	int n = 0, flag = 1;
+	double now = tp__cl_now();
+	while (flag) {
+		MPI_Message mm;
+		MPI_Status st;
+		MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag,
+		            &mm, &st);
+		if (!flag)
+			break;
+		br.last[st.MPI_SOURCE] = now;
+		from_agent(&mm, &st);
+		n++;
+	}
+	return n;
+}
+
+static void heartbeat(double *sent)
+{
+	double now = tp__cl_now(), hb = tp__cl.hb_ms / 1000.0;
+	if (now - *sent < hb)
+		return;
+	*sent = now;
+	for (int r = 1; r < tp__cl.size; r++) {
+		if (now - br.last[r] > 10 * hb)
+			tp__cl_abort(
+			    TP__CL_EXIT_LOST,
+			    "rank %d on host %s sent nothing for %.1f s "
+			    "(heartbeat every %d ms): the host or its "
+			    "link is down",
+			    r, tp__cl.host[r], now - br.last[r], tp__cl.hb_ms);
+		tp__cl_send(&br.out, r, TP__CL_TAG_HB, NULL, NULL, 0);
+	}
+}
+
+static void *bridge_loop(void *arg)
+{
+	struct timespec ts = {0};
+	double hb_sent = 0;
+	int idle = 0;
+	(void)arg;
+	while (!atomic_load(&br.stop)) {
+		int busy = 0;
+		send_open();
+		if (ppoll(br.fds, (nfds_t)tp__cl.nslots + 1, &ts, NULL) > 0)
+			for (int s = 0; s < tp__cl.nslots; s++)
+				if (br.fds[s].revents & POLLIN)
+					busy += from_slot(s);
+		busy += from_agents();
+		deliver();
+		tp__cl_progress(&br.out);
+		heartbeat(&hb_sent);
+		tp__cl_backoff(&ts, &idle, busy);
+	}
+	for (int r = 1; r < tp__cl.size; r++)
+		tp__cl_send(&br.out, r, TP__CL_TAG_STOP, NULL, NULL, 0);
+	tp__cl_flush(&br.out);
+	return NULL;
+}
+
+static int slot_listen(int s)
+{
+	char addr[300];
+	int rv, fd;
+	if ((rv = tp__cl_bridge_addr(s, addr, sizeof(addr))) != TP_OK)
+		return rv;
+	if ((rv = nng_pair1_open(&br.s[s])) != 0)
+		return tp_err_nng(rv);
+	nng_socket_set_size(br.s[s], NNG_OPT_RECVMAXSZ, 0);
+	nng_socket_set_int(br.s[s], NNG_OPT_RECVBUF, 256);
+	nng_socket_set_int(br.s[s], NNG_OPT_SENDBUF, 256);
+	if ((rv = nng_listen(br.s[s], addr, NULL, 0)) != 0 ||
+	    (rv = nng_socket_get_int(br.s[s], NNG_OPT_RECVFD, &fd)) != 0)
+		return tp_err_nng(rv);
+	br.fds[s].fd = fd;
+	br.fds[s].events = POLLIN;
+	return TP_OK;
+}
+
+int tp__cl_bridge_start(void)
+{
+	int n = tp__cl.nslots, rv;
+	double now = tp__cl_now();
+	br.s = calloc((size_t)n + 1, sizeof(*br.s));
+	br.fds = calloc((size_t)n + 1, sizeof(*br.fds));
+	br.last = calloc((size_t)tp__cl.size, sizeof(*br.last));
+	br.ph = calloc((size_t)n + 1, sizeof(*br.ph));
+	br.pt = calloc((size_t)n + 1, sizeof(*br.pt));
+	if (br.s == NULL || br.fds == NULL || br.last == NULL ||
+	    br.ph == NULL || br.pt == NULL)
+		return TP_ENOMEM;
+	for (int r = 0; r < tp__cl.size; r++)
+		br.last[r] = now;
+	tp__nng_used();
+	for (int s = 0; s < n; s++)
+		if ((rv = slot_listen(s)) != TP_OK)
+			return rv;
+	if ((br.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return tp_err_errno(errno);
+	br.fds[n].fd = br.evfd;
+	br.fds[n].events = POLLIN;
+	if ((rv = tp__thread_start(&br.thr, bridge_loop, NULL)) != TP_OK)
+		return rv;
+	br.started = 1;
+	return TP_OK;
+}
+
+void tp__cl_bridge_stop(void)
+{
+	if (br.started) {
+		uint64_t one = 1;
+		atomic_store(&br.stop, 1);
+		if (write(br.evfd, &one, sizeof(one)) < 0) {
+			/* the loop wakes within a millisecond anyway */
+		}
+		pthread_join(br.thr, NULL);
+		br.started = 0;
+	}
+	for (int s = 0; br.s != NULL && s < tp__cl.nslots; s++) {
+		if (br.fds[s].fd > 0)
+			nng_close(br.s[s]);
+		while (br.ph != NULL && br.ph[s] != NULL) {
+			struct pend *p = br.ph[s];
+			br.ph[s] = p->next;
+			nng_msg_free(p->m);
+			free(p);
+		}
+	}
+	if (br.evfd >= 0)
+		close(br.evfd);
+	br.evfd = -1;
+	free(br.s);
+	free(br.fds);
+	free(br.last);
+	free(br.ph);
+	free(br.pt);
+	br.ph = br.pt = NULL;
+	br.s = NULL;
+	br.fds = NULL;
+	br.last = NULL;
+}

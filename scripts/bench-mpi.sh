@@ -1,0 +1,29 @@
+#!/bin/sh
+# bench-mpi.sh [N] - troupe-bench pool_map --backend mpi against
+# python3 -m mpi4py.futures, mapping square over the same N int items on
+# the same three network-namespace hosts (tests/cluster/netns.sh), the
+# same number of workers (PROCS per host), alternating RUNS times; root.
+#   RUNS=3 PROCS=2 scripts/bench-mpi.sh 1000000
+#   CHUNKSIZE=1 scripts/bench-mpi.sh 20000   # one task per item (0: Pool's)
+# troupe: rank 0 plus one agent per host (-n 4 --map-by node), each agent
+# a pool of PROCS workers; mpi4py: rank 0 plus PROCS worker ranks per host.
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+BUILD=${BUILD:-$root/build}
+N=${1:-1000000}
+RUNS=${RUNS:-3}
+PROCS=${PROCS:-2}
+CHUNKSIZE=${CHUNKSIZE:-0}
+PY=${PY:-/usr/bin/python3} # Debian's python3-mpi4py is for Debian's python
+. "$root/tests/cluster/netns.sh"
+why=$(tp_netns_check) || { echo "bench-mpi: $why" >&2; exit 1; }
+trap tp_netns_down EXIT
+trap 'exit 1' INT TERM HUP
+tp_netns_up || exit 1
+bench=$BUILD/apps/bench/troupe-bench
+[ -x "$bench" ] || { echo "bench-mpi: no $bench" >&2; exit 1; }
+echo "# N=$N CHUNKSIZE=$CHUNKSIZE PROCS=$PROCS per host, 3 hosts; $(nproc) CPUs shared by every host"
+for r in $(seq 1 "$RUNS"); do
+	sh -c "$TP_MPIRUN --map-by node --bind-to none -n 4 $bench pool_map --backend mpi --procs $PROCS --n $N --chunksize $CHUNKSIZE" 2>&1 | grep -E "items/s|time=|rror"
+	sh -c "$TP_MPIRUN --oversubscribe --map-by node --bind-to none -n $((3 * PROCS + 1)) $PY -m mpi4py.futures $here/bench_mpi4py.py $N $CHUNKSIZE" 2>&1 | grep -E "items/s|time=|rror"
+done
