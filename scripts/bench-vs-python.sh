@@ -42,6 +42,8 @@ queue_throughput_3x3_bytes1k|queue_throughput --producers 3 --consumers 3 --payl
 pipe_pingpong_rtt_median|pipe_pingpong|pipe_pingpong.py
 pipe_pingpong_over_raw|pipe_pingpong --compare|
 pipe_bytes_over_raw|pipe_pingpong --compare --bytes|
+pipe_pingpong_over_raw_1cpu|pipe_pingpong --compare --same-cpu|
+pipe_bytes_over_raw_1cpu|pipe_pingpong --compare --bytes --same-cpu|
 process_spawn_fork|process_spawn --method fork|process_spawn.py --method fork
 process_spawn_spawn|process_spawn --method spawn|process_spawn.py --method spawn
 process_spawn_forkserver|process_spawn --method forkserver|process_spawn.py --method forkserver

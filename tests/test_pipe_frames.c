@@ -9,8 +9,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "payload_int.h"
 #include "pipe_int.h"
 #include "pipe_util.h"
+#include "wire.h"
 
 /* Sends one raw packet on the socket of end w. */
 static void raw(tp_conn *w, const void *buf, size_t len)
@@ -99,6 +101,117 @@ static void test_malformed_packets(void **state)
 	tp_test_fini();
 }
 
+/* Payload messages whose body is not a valid payload (the codec's reader
+ * and protobuf-c both refuse them): each is TP_EDECODE and counted, the
+ * reader goes on with the next message, and the writer keeps running. */
+static void test_malformed_payload_bodies(void **state)
+{
+	tp_conn *r, *w;
+	tp_payload *p;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_pipe_new(&r, &w, 1));
+	static const struct {
+		const char *what, *body;
+		size_t len;
+	} bad[] = {
+	    {"value without a kind", "\x0a\x00", 2},
+	    {"value length past the end", "\x0a\x09\x10\x02", 4},
+	    {"string length past the end",
+	     "\x0a\x04\x22\x09"
+	     "ab",
+	     6},
+	    {"cut double", "\x0a\x05\x19\x00\x00\x00\x00", 7},
+	    {"varint too long",
+	     "\x0a\x0b\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 13},
+	    {"user message without a type name", "\x0a\x05\x32\x03\x12\x01x",
+	     7},
+	    {"wrong wire type", "\x0a\x02\x12\x00", 4},
+	    {"not a payload at all", "\xff\xff\xff", 3},
+	};
+	unsigned char pkt[64];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint32_t len = (uint32_t)bad[i].len;
+		pkt[0] = TP_TAG_PAYLOAD;
+		memcpy(pkt + 1, &len, 4); /* little-endian machine */
+		memcpy(pkt + TP_PKT_HDR, bad[i].body, bad[i].len);
+		raw(w, pkt, TP_PKT_HDR + bad[i].len);
+		TP_OK_OR_FAIL(pu_send_int(w, (int64_t)i));
+		int rv = tp_conn_recv(r, &p, 5000);
+		if (rv != TP_EDECODE)
+			fail_msg("%s: %s", bad[i].what, tp_strerror(rv));
+		assert_int_equal(tp_conn_rejected(r), i + 1);
+		expect_int(r, (int64_t)i);
+	}
+	/* and the writer's end still works both ways */
+	TP_OK_OR_FAIL(pu_send_int(r, 42));
+	expect_int(w, 42);
+	tp_conn_free(w);
+	TP_EXPECT(tp_conn_recv(r, &p, 5000), TP_EOF);
+	tp_conn_free(r);
+	tp_test_fini();
+}
+
+/* Every payload type and a mixed list cross the pipe unchanged,
+ * including an empty string, 0-length bytes, a user message and a value
+ * too large for one packet; an empty payload too. */
+static void test_every_type_round_trips(void **state)
+{
+	tp_conn *r, *w;
+	tp_payload *p, *q;
+	Troupe__Error err = TROUPE__ERROR__INIT;
+	size_t big = 3 * TP_PKT_MAX;
+	char *blob = malloc(big);
+	(void)state;
+	for (size_t i = 0; i < big; i++)
+		blob[i] = (char)(i * 13);
+	err.code = 9;
+	err.message = "m";
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_pipe_new(&r, &w, 1));
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_none(p));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, INT64_MIN));
+	TP_OK_OR_FAIL(tp_payload_add_double(p, -2.5));
+	TP_OK_OR_FAIL(tp_payload_add_string(p, ""));
+	TP_OK_OR_FAIL(tp_payload_add_string(p, "h\xc3\xa9"));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(p, "", 0));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(p, blob, big));
+	TP_OK_OR_FAIL(tp_payload_add_proto(p, &err.base));
+	TP_OK_OR_FAIL(tp_conn_send(w, p));
+	TP_OK_OR_FAIL(tp_payload_new(&q));
+	TP_OK_OR_FAIL(tp_conn_send(w, q)); /* empty */
+	tp_payload_free(q);
+	TP_OK_OR_FAIL(tp_conn_recv(r, &q, 5000));
+	assert_int_equal(tp_payload_count(q), tp_payload_count(p));
+	for (size_t i = 0; i < tp_payload_count(p); i++) {
+		const struct tp_value *a = &p->values[i], *b = &q->values[i];
+		assert_int_equal(a->type, b->type);
+		if (a->type == TP_TINT || a->type == TP_TDOUBLE)
+			assert_memory_equal(&a->i, &b->i, 8);
+		if (a->type == TP_TSTRING || a->type == TP_TBYTES ||
+		    a->type == TP_TPROTO) {
+			assert_int_equal(a->len, b->len);
+			assert_memory_equal(a->data, b->data, a->len);
+		}
+	}
+	Troupe__Error *got = NULL;
+	TP_OK_OR_FAIL(tp_payload_get_proto(q, 7, &troupe__error__descriptor,
+	                                   (ProtobufCMessage **)&got));
+	assert_int_equal(got->code, 9);
+	protobuf_c_message_free_unpacked(&got->base, NULL);
+	tp_payload_free(q);
+	TP_OK_OR_FAIL(tp_conn_recv(r, &q, 5000));
+	assert_int_equal(tp_payload_count(q), 0);
+	tp_payload_free(q);
+	assert_int_equal(tp_conn_rejected(r), 0);
+	tp_payload_free(p);
+	free(blob);
+	tp_conn_free(r);
+	tp_conn_free(w);
+	tp_test_fini();
+}
+
 /* A writer dies in the middle of a message: what came before arrives,
  * the cut message is dropped and counted, then TP_EOF. A writer that
  * stalls mid-message makes recv time out, and the message arrives whole
@@ -159,7 +272,12 @@ static void test_writer_vanishes_mid_frame(void **state)
 }
 
 /* The largest message goes through; one byte more is TP_ETOOBIG on both
- * send calls, nothing is sent, and the messages around it arrive. */
+ * send calls, nothing is sent, and the messages around it arrive. The
+ * same for a payload: one bytes value of MAX_PAYLOAD_BYTES encodes to
+ * exactly TP_BODY_MAX bytes (tag, 4-byte length, Value: tag, 4-byte
+ * length, the bytes), one byte more is TP_ETOOBIG. */
+#define MAX_PAYLOAD_BYTES (TP_BODY_MAX - 10)
+
 static int read_max(tp_conn *r, long arg)
 {
 	size_t n = TP_BODY_MAX, len;
@@ -173,6 +291,17 @@ static int read_max(tp_conn *r, long arg)
 	CK(len == n && buf[0] == 1 && buf[n / 2] == 2 && buf[n - 1] == 3);
 	CKRV(pu_recv_int(r, &v, 20000), TP_OK);
 	CK(v == 2);
+	/* the largest payload message: one bytes value */
+	tp_payload *p = NULL;
+	const void *d;
+	CKRV(tp_conn_recv(r, &p, 60000), TP_OK);
+	CKRV(tp_payload_get_bytes(p, 0, &d, &len), TP_OK);
+	CK(tp_payload_count(p) == 1 && len == MAX_PAYLOAD_BYTES);
+	CK(((const unsigned char *)d)[0] == 1 &&
+	   ((const unsigned char *)d)[len - 1] == 3);
+	tp_payload_free(p);
+	CKRV(pu_recv_int(r, &v, 20000), TP_OK);
+	CK(v == 3);
 	CKRV(pu_recv_int(r, &v, 20000), TP_EOF);
 	CK(tp_conn_rejected(r) == 0);
 	free(buf);
@@ -201,6 +330,19 @@ static void test_max_size_and_one_over(void **state)
 	tp_payload_free(p);
 	TP_OK_OR_FAIL(tp_conn_send_bytes(w, buf, n - 1));
 	TP_OK_OR_FAIL(pu_send_int(w, 2));
+	/* a payload of exactly the largest size, then one byte over */
+	buf[MAX_PAYLOAD_BYTES - 1] = 3;
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(p, buf, MAX_PAYLOAD_BYTES + 1));
+	assert_int_equal(tp__payload_packed_size(p), TP_BODY_MAX + 1);
+	TP_EXPECT(tp_conn_send(w, p), TP_ETOOBIG);
+	tp_payload_free(p);
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(p, buf, MAX_PAYLOAD_BYTES));
+	assert_int_equal(tp__payload_packed_size(p), TP_BODY_MAX);
+	TP_OK_OR_FAIL(tp_conn_send(w, p));
+	tp_payload_free(p);
+	TP_OK_OR_FAIL(pu_send_int(w, 3));
 	tp_conn_close(w);
 	assert_int_equal(pu_reap(pid), 0);
 	free(buf);
@@ -213,6 +355,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_malformed_packets),
+	    cmocka_unit_test(test_malformed_payload_bodies),
+	    cmocka_unit_test(test_every_type_round_trips),
 	    cmocka_unit_test(test_writer_vanishes_mid_frame),
 	    cmocka_unit_test(test_max_size_and_one_over),
 	};

@@ -8,11 +8,18 @@
  * and one blocking recv per direction), as the floor to compare with.
  * --bytes uses tp_conn_send_bytes / tp_conn_recv_bytes of 8 bytes instead
  * of payloads: the pipe's own cost over the socket, without encoding.
- * Options other than --n, --warmup, --raw, --bytes and --compare are
- * refused.
+ * --same-cpu pins this process (and so both children) to the CPU it runs
+ * on: with --compare, the troupe pipe and the bare socket are then measured
+ * under the same placement. Unpinned, each child lands on this process's
+ * CPU or the other one for the whole run, and on this 2-vCPU VM a round
+ * trip across CPUs costs about three times one on a CPU (a cross-CPU
+ * wake-up), which swamps the difference being measured.
+ * Options other than --n, --warmup, --raw, --bytes, --compare and
+ * --same-cpu are refused.
  *
  * The child is a plain fork(), as in the Python anchor (fork context).
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +244,17 @@ static int compare(long n, long warm, int bytes)
 	return bad;
 }
 
+/* --same-cpu: this process and the children it forks run on this CPU. */
+static void pin_here(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+	CPU_ZERO(&set);
+	CPU_SET(cpu < 0 ? 0 : cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0)
+		perror("pipe_pingpong: sched_setaffinity");
+}
+
 int bench_pipe(int argc, char **argv)
 {
 	long n = bench_opt_long(argc, argv, "n", 50000);
@@ -255,6 +273,8 @@ int bench_pipe(int argc, char **argv)
 			cmp = 1;
 		else if (strcmp(argv[i], "--bytes") == 0)
 			x.bytes = 1;
+		else if (strcmp(argv[i], "--same-cpu") == 0)
+			pin_here();
 		else {
 			fprintf(stderr, "pipe_pingpong: unknown option '%s'\n",
 			        argv[i]);

@@ -33,8 +33,9 @@ static const struct bench_workload workloads[] = {
      "--producers P, --consumers C)",
      "payload n# producers# consumers#", bench_queue},
     {"pipe_pingpong",
-     "median pipe round trip (--n N, --warmup W, --raw, --bytes, --compare)",
-     "n# warmup# raw! bytes! compare!", bench_pipe},
+     "median pipe round trip (--n N, --warmup W, --raw, --bytes, --compare, "
+     "--same-cpu)",
+     "n# warmup# raw! bytes! compare! same-cpu!", bench_pipe},
     {"pool_map",
      "Pool(P).map(f, N items) items/s through tp_pool_map (--payload "
      "int|str|bytes1k|double, --n, --procs, --chunksize; --payload "

@@ -8,6 +8,7 @@
  * decoding copies out of the unpacked message so the payload owns its
  * memory.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,14 +16,62 @@
 #include "troupe/error.h"
 #include "wire.h"
 
+/*
+ * Each thread keeps the struct of the last payload it freed and hands it to
+ * its next tp_payload_new: a received message is usually freed before the
+ * next one is decoded, and a malloc and free per message, on a path whose
+ * caches the peer's turn has just cooled, cost as much as the decoding. A
+ * thread's spare is freed when the thread ends.
+ */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static _Thread_local tp_payload *spare;
+static _Thread_local int spare_keyed; /* this thread's exit frees it */
+
+static void spare_exit(void *arg)
+{
+	(void)arg;
+	free(spare);
+	spare = NULL;
+}
+
+static void spare_init(void)
+{
+	if (pthread_key_create(&spare_key, spare_exit) != 0)
+		spare_key = (pthread_key_t)-1;
+}
+
+/* Keeps p as this thread's spare; 0 if it has one (or cannot keep any). */
+static int spare_keep(tp_payload *p)
+{
+	if (spare != NULL)
+		return 0;
+	if (!spare_keyed) {
+		pthread_once(&spare_once, spare_init);
+		if (spare_key == (pthread_key_t)-1 ||
+		    pthread_setspecific(spare_key, &spare_keyed) != 0)
+			return 0;
+		spare_keyed = 1;
+	}
+	spare = p;
+	return 1;
+}
+
 int tp_payload_new(tp_payload **out)
 {
+	tp_payload *p = spare;
 	if (out == NULL)
 		return TP_EINVAL;
-	*out = calloc(1, sizeof(**out));
-	if (*out == NULL)
+	if (p != NULL) {
+		spare = NULL;
+		memset(p, 0, sizeof(*p));
+	} else if ((p = calloc(1, sizeof(*p))) == NULL) {
 		return TP_ENOMEM;
-	(*out)->heap = 1;
+	}
+	p->heap = 1;
+	p->values = &p->first;
+	p->cap = 1;
+	*out = p;
 	return TP_OK;
 }
 
@@ -84,18 +133,36 @@ void tp_payload_free(tp_payload *p)
 		return;
 	tp_payload_clear(p);
 	tp__blob_unref(p->arena);
-	free(p->values);
-	free(p);
+	if (p->values != &p->first)
+		free(p->values);
+	if (!spare_keep(p))
+		free(p);
+}
+
+void tp__payload_swap(tp_payload *a, tp_payload *b)
+{
+	tp_payload t = *a;
+	*a = *b;
+	*b = t;
+	if (a->values == &b->first)
+		a->values = &a->first;
+	if (b->values == &a->first)
+		b->values = &b->first;
 }
 
 int tp__payload_grow(tp_payload *p, size_t n)
 {
-	size_t cap = p->cap ? p->cap + p->cap / 2 : 4; /* 1.5x: less slack */
+	size_t cap = p->cap >= 4 ? p->cap + p->cap / 2 : 4; /* 1.5x */
 	if (cap < p->count + n)
 		cap = p->count + n;
-	struct tp_value *v = realloc(p->values, cap * sizeof(*v));
-	if (v == NULL)
+	struct tp_value *v;
+	if (p->values == &p->first) { /* leaving the inline slot */
+		if ((v = malloc(cap * sizeof(*v))) == NULL)
+			return TP_ENOMEM;
+		memcpy(v, &p->first, p->count * sizeof(*v));
+	} else if ((v = realloc(p->values, cap * sizeof(*v))) == NULL) {
 		return TP_ENOMEM;
+	}
 	p->values = v;
 	p->cap = cap;
 	return TP_OK;
@@ -390,28 +457,23 @@ int tp_payload_copy(const tp_payload *src, tp_payload **out)
 
 int tp_payload_encode(const tp_payload *p, size_t max, void **buf, size_t *len)
 {
-	Troupe__Payload pb;
-	int rv;
 	if (p == NULL || buf == NULL || len == NULL)
 		return TP_EINVAL;
-	if ((rv = tp__payload_to_pb(p, &pb)) != TP_OK)
-		return rv;
-	rv = tp__pack((const ProtobufCMessage *)&pb, max, buf, len);
-	tp__payload_pb_release(&pb);
-	return rv;
+	size_t n = tp__payload_packed_size(p);
+	if (n > (max == 0 ? TP_MAX_MSG_DEFAULT : max))
+		return TP_ETOOBIG;
+	if ((*buf = malloc(n ? n : 1)) == NULL)
+		return TP_ENOMEM;
+	tp__payload_pack_to(p, *buf);
+	*len = n;
+	return TP_OK;
 }
 
 int tp_payload_decode(const void *buf, size_t len, size_t max, tp_payload **out)
 {
-	Troupe__Payload *pb;
-	int rv;
 	if ((buf == NULL && len > 0) || out == NULL)
 		return TP_EINVAL;
-	rv = tp__unpack(&troupe__payload__descriptor, buf, len, max,
-	                (ProtobufCMessage **)&pb);
-	if (rv != TP_OK)
-		return rv;
-	rv = tp__payload_from_pb(pb, out);
-	protobuf_c_message_free_unpacked(&pb->base, NULL);
-	return rv;
+	if (len > (max == 0 ? TP_MAX_MSG_DEFAULT : max))
+		return TP_ETOOBIG;
+	return tp__payload_unpack(buf, len, out);
 }

@@ -51,6 +51,9 @@ struct tp_payload {
 	size_t count;
 	size_t cap;
 	struct tp__blob *arena; /* where small added values go (one ref) */
+	/* A payload from tp_payload_new starts with values == &first (cap
+	 * 1): a one-value payload, the common message, costs one malloc. */
+	struct tp_value first;
 	int heap; /* made by tp_payload_new: freed by tp_payload_free, so it
 	             may have an arena (a payload on the stack, freed by
 	             clearing it and freeing values, has none) */
@@ -74,6 +77,12 @@ static inline void tp__value_release(struct tp_value *v)
  * small values go in p's arena. */
 int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
                          const char *type_name, int own);
+
+/* Exchanges the contents of a and b (a struct swap, which would leave
+ * an inline values array pointing into the other payload). A payload on
+ * the stack, whose array its owner frees, must not receive an inline one
+ * (b->values == &b->first). */
+void tp__payload_swap(tp_payload *a, tp_payload *b);
 
 /* Grows p so it has room for n more values. */
 int tp__payload_grow(tp_payload *p, size_t n);

@@ -44,6 +44,20 @@ struct tp_value;
 void tp__value_to_pb(const struct tp_value *v, Troupe__Value *pv,
                      Troupe__UserMessage *user);
 
+/*
+ * p's Troupe__Payload written directly (payload_codec.c): its exact packed
+ * size, and the bytes (protobuf-c's) into out, which has that much room.
+ */
+size_t tp__payload_packed_size(const tp_payload *p);
+void tp__payload_pack_to(const tp_payload *p, void *out);
+
+/*
+ * Decodes a packed Troupe__Payload into a new tp_payload whose string and
+ * bytes values share one blob. No size limit (the caller checks). Errors:
+ * TP_EDECODE (malformed), TP_ENOMEM.
+ */
+int tp__payload_unpack(const void *buf, size_t len, tp_payload **out);
+
 /* Copies an unpacked Troupe__Payload into a new tp_payload. */
 int tp__payload_from_pb(const Troupe__Payload *pb, tp_payload **out);
 

@@ -41,6 +41,7 @@
 
 #include "log_client_int.h"
 #include "troupe/error.h"
+#include "varint.h"
 
 struct tp__log_state tp__logger = {PTHREAD_MUTEX_INITIALIZER,
                                    PTHREAD_COND_INITIALIZER, .fd = -1};
@@ -50,38 +51,18 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 /* ---- protobuf wire helpers (varints and length-delimited fields) ---- */
 
-static size_t vsize(uint64_t v)
-{
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static unsigned char *vput(unsigned char *p, uint64_t v)
-{
-	while (v >= 0x80) {
-		*p++ = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (unsigned char)v;
-	return p;
-}
-
 static unsigned char *sput(unsigned char *p, unsigned tag, const char *s,
                            size_t n)
 {
-	p = vput(p, tag);
-	p = vput(p, n);
+	p = tp__varint_put(p, tag);
+	p = tp__varint_put(p, n);
 	memcpy(p, s, n);
 	return p + n;
 }
 
 static size_t ssize(size_t n)
 {
-	return 1 + vsize(n) + n;
+	return 1 + tp__varint_size(n) + n;
 }
 
 static int reserve(size_t more)
@@ -106,22 +87,23 @@ static int put_record(int64_t t, int level, const char *name, size_t nlen,
                       pid_t pid, const char *msg, size_t mlen)
 {
 	uint64_t zt = ((uint64_t)t << 1) ^ (uint64_t)(t >> 63);
-	size_t len = 1 + vsize(zt) + 1 + vsize((uint32_t)level) + ssize(mlen);
+	size_t len = 1 + tp__varint_size(zt) + 1 +
+	             tp__varint_size((uint32_t)level) + ssize(mlen);
 	if (nlen > 0)
 		len += ssize(nlen);
 	if (pid > 0)
-		len += 1 + vsize((uint32_t)pid);
-	if (reserve(1 + vsize(len) + len) != 0)
+		len += 1 + tp__varint_size((uint32_t)pid);
+	if (reserve(1 + tp__varint_size(len) + len) != 0)
 		return -1;
 	unsigned char *p = tp__logger.b + tp__logger.blen;
-	p = vput(p, 0x0a);
-	p = vput(p, len);
-	p = vput(vput(p, 0x08), zt);
-	p = vput(vput(p, 0x10), (uint32_t)level);
+	p = tp__varint_put(p, 0x0a);
+	p = tp__varint_put(p, len);
+	p = tp__varint_put(tp__varint_put(p, 0x08), zt);
+	p = tp__varint_put(tp__varint_put(p, 0x10), (uint32_t)level);
 	if (nlen > 0)
 		p = sput(p, 0x1a, name, nlen);
 	if (pid > 0)
-		p = vput(vput(p, 0x20), (uint32_t)pid);
+		p = tp__varint_put(tp__varint_put(p, 0x20), (uint32_t)pid);
 	p = sput(p, 0x2a, msg, mlen);
 	tp__logger.blen = (size_t)(p - tp__logger.b);
 	return 0;
@@ -167,7 +149,7 @@ void tp__log_seal(void)
 		return;
 	name = tp__logger.cfg->name;
 	nlen = strlen(name);
-	tail = ssize(nlen) + 11 + 11 + 11 + 1 + vsize(nlen) + nlen;
+	tail = ssize(nlen) + 11 + 11 + 11 + 1 + tp__varint_size(nlen) + nlen;
 	if (tp__logger.pend + tp__logger.blen + tail > tp__logger.cfg->buffer)
 		tp__log_try_send(); /* make room before dropping anything */
 	if (tp__logger.pend + tp__logger.blen + tail > tp__logger.cfg->buffer ||
@@ -177,16 +159,17 @@ void tp__log_seal(void)
 	}
 	unsigned char *p = tp__logger.b + tp__logger.blen;
 	p = sput(p, 0x12, name, nlen);
-	p = vput(vput(p, 0x18), (uint32_t)tp__logger.pid);
-	p = vput(vput(p, 0x20), tp__logger.bseq);
+	p = tp__varint_put(tp__varint_put(p, 0x18), (uint32_t)tp__logger.pid);
+	p = tp__varint_put(tp__varint_put(p, 0x20), tp__logger.bseq);
 	if (tp__logger.pend_dropped > 0)
-		p = vput(vput(p, 0x28), tp__logger.pend_dropped);
+		p = tp__varint_put(tp__varint_put(p, 0x28),
+		                   tp__logger.pend_dropped);
 	size_t blen = (size_t)(p - tp__logger.b) - TP_LOG_HDR;
 	p = sput(p, 0x0a, name, nlen); /* Envelope.sender */
-	size_t pre = 2 + vsize(blen);
-	unsigned char *q =
-	    vput(tp__logger.b + TP_LOG_HDR - pre, 962); /* field 120, LEN */
-	vput(q, blen);
+	size_t pre = 2 + tp__varint_size(blen);
+	unsigned char *q = tp__varint_put(tp__logger.b + TP_LOG_HDR - pre,
+	                                  962); /* field 120, LEN */
+	tp__varint_put(q, blen);
 	f->next = NULL;
 	f->mem = tp__logger.b;
 	f->off = TP_LOG_HDR - pre;

@@ -41,6 +41,11 @@ static void arena_free(void *arg, void *p)
 	(void)p;
 }
 
+void *tp__mgr_arena_alloc(struct tp__mgr_arena *a, size_t n)
+{
+	return arena_alloc(a, n);
+}
+
 void tp__mgr_arena_reset(struct tp__mgr_arena *a)
 {
 	while (a->spill != NULL) {

@@ -50,6 +50,14 @@ struct tp__mgr_conn {
 	struct tp__mgr_arena arena; /* the reply being read */
 };
 
+/* A call's reply read directly (tp__mgr_reply_read) instead of through
+ * protobuf-c. */
+struct tp__mgr_direct {
+	struct tp__mgr_rep rep;
+	tp_payload *result; /* decoded from rep.result */
+	int done;           /* this call's reply was read */
+};
+
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tp__mgr_conn *cache;
 
@@ -185,6 +193,22 @@ static int fast_send(struct tp__mgr_conn *c, const void *buf, size_t len)
 			free(b);
 		return rv == TP_OK ? TP_OK : fast_dead(c);
 	}
+	if (want <= 1024) { /* a small frame: one send(), no iovec import */
+		uint8_t flat[1024];
+		memcpy(flat, hdr, 4);
+		if (len > 0)
+			memcpy(flat + 4, buf, len);
+		while (want > 0) {
+			ssize_t w = send(c->fd, flat + (len + 4 - want), want,
+			                 MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return fast_dead(c);
+			want -= (size_t)w;
+		}
+		return TP_OK;
+	}
 	while (want > 0) {
 		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
@@ -237,8 +261,28 @@ static int fast_recv(struct tp__mgr_conn *c, int64_t dl, uint8_t *small,
 /* The stream transport's round trip: [u32 length][Envelope] each way
  * (sealed over tcp after the handshake); replies to earlier calls that
  * timed out are skipped by correlation id. */
+/* A reply in the direct form (d, from tp__mgr_conn_call): its result
+ * decoded before the frame's buffer goes. 1 when it was this call's. */
+static int direct_reply(struct tp__mgr_conn *c, const uint8_t *msg, size_t n,
+                        struct tp__mgr_direct *d, int *rv)
+{
+	if (d == NULL || !tp__mgr_reply_read(msg, n, &d->rep))
+		return 0;
+	if (d->rep.corr != c->corr && d->rep.corr != 0)
+		return 1; /* a late reply to an earlier call: skipped */
+	d->done = 1;
+	*rv = TP_OK;
+	if (d->rep.has_result && d->rep.code == TP_OK)
+		*rv = tp__payload_unpack(d->rep.result, d->rep.result_len,
+		                         &d->result);
+	if (*rv == TP_EDECODE)
+		*rv = TP_EPROTO;
+	return 1;
+}
+
 static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
-                          int wait_ms, Troupe__Envelope **out)
+                          int wait_ms, Troupe__Envelope **out,
+                          struct tp__mgr_direct *d)
 {
 	int64_t dl = tp__deadline(wait_ms);
 	int rv;
@@ -269,6 +313,13 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 		                   &msg, &n) != TP_OK) {
 			rv = TP_EAUTH; /* forged, replayed or reordered */
 			fast_dead(c);
+		}
+		if (rv == TP_OK && direct_reply(c, msg, n, d, &rv)) {
+			if (body != small)
+				free(body);
+			if (d->done || rv != TP_OK)
+				return rv;
+			continue;
 		}
 		if (rv == TP_OK)
 			rv = tp__mgr_arena_unpack(&c->arena, msg, n, 0, out);
@@ -301,7 +352,7 @@ static int conn_roundtrip(struct tp__mgr_conn *c, Troupe__Envelope *env,
 	int rv = tp__pack_into(&env->base, 0, small, sizeof(small), &buf, &len);
 	if (rv != TP_OK)
 		return rv;
-	rv = fast_roundtrip(c, buf, len, wait_ms, out);
+	rv = fast_roundtrip(c, buf, len, wait_ms, out, NULL);
 	if (buf != small)
 		free(buf);
 	return rv;
@@ -558,34 +609,56 @@ const char *tp__mgr_conn_address(const struct tp__mgr_conn *c)
 	return c->address;
 }
 
+/* Hands a direct reply's code, object and result to the caller. */
+static int direct_result(struct tp__mgr_direct *d, tp_payload *result,
+                         uint64_t *obj_out)
+{
+	int rv = d->rep.code;
+	tp_payload *p = d->result;
+	if (rv == TP_OK && obj_out != NULL)
+		*obj_out = d->rep.object;
+	if (rv == TP_OK && result != NULL && p != NULL) {
+		/* take the values over (not a one-value inline array: a
+		 * caller's stack payload frees its array itself) */
+		if (result->count == 0 && p->values != &p->first)
+			tp__payload_swap(result, p); /* p freed below */
+		for (size_t i = 0; i < p->count && rv == TP_OK; i++)
+			rv = tp__payload_push(result, &p->values[i]);
+	}
+	tp_payload_free(p);
+	return rv;
+}
+
 int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
                       const char *name, const char *key, const tp_payload *args,
                       int timeout_ms, int wait_ms, tp_payload *result,
                       uint64_t *obj_out)
 {
-	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
-	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
+	struct tp__mgr_req rq = {.op = op,
+	                         .object = object,
+	                         .name = name,
+	                         .key = key,
+	                         .args = args,
+	                         .timeout_ms = timeout_ms};
 	Troupe__Envelope *rep = NULL;
-	int rv = TP_OK;
+	struct tp__mgr_direct d = {0};
+	uint8_t small[512];
+	void *buf;
+	size_t len;
+	int rv;
 	if (c->pid != self_pid())
 		return TP_ESTATE; /* a copy made by fork: not ours to use */
-	rq.op = op;
-	rq.object = object;
-	rq.name = (char *)(name ? name : "");
-	rq.key = (char *)(key ? key : "");
-	rq.timeout_ms = timeout_ms;
-	if (args != NULL && args->count > 0) {
-		if ((rv = tp__payload_to_pb(args, &pb)) != TP_OK)
-			return rv;
-		rq.args = &pb;
-	}
 	pthread_mutex_lock(&c->mu);
-	rv = conn_request(c, &rq, wait_ms, &rep);
+	rq.corr = ++c->corr;
+	rv = tp__mgr_req_pack(&rq, 0, small, sizeof(small), &buf, &len);
+	if (rv == TP_OK) {
+		rv = fast_roundtrip(c, buf, len, wait_ms, &rep, &d);
+		if (buf != small)
+			free(buf);
+	}
 	pthread_mutex_unlock(&c->mu);
-	if (rq.args != NULL)
-		tp__payload_pb_release(&pb);
-	if (rv != TP_OK)
-		return rv;
+	if (rv != TP_OK || d.done)
+		return rv != TP_OK ? rv : direct_result(&d, result, obj_out);
 	Troupe__MgrReply *r = rep->mgr_reply;
 	rv = r->code;
 	if (rv == TP_OK && obj_out != NULL)
@@ -593,11 +666,10 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 	if (rv == TP_OK && result != NULL && r->result != NULL) {
 		tp_payload *p;
 		if ((rv = tp__payload_from_pb(r->result, &p)) == TP_OK) {
-			if (result->count == 0) { /* take the values over */
-				tp_payload t = *result;
-				*result = *p;
-				*p = t; /* freed below: result's empty array */
-			}
+			/* take the values over (not a one-value inline array:
+			 * a caller's stack payload frees its array itself) */
+			if (result->count == 0 && p->values != &p->first)
+				tp__payload_swap(result, p); /* p freed below */
 			for (size_t i = 0; i < p->count && rv == TP_OK; i++)
 				rv = tp__payload_push(result, &p->values[i]);
 			tp_payload_free(p);

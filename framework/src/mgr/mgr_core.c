@@ -155,6 +155,20 @@ static void client_remove(struct tp__mgr_core *c, uint32_t id)
 	}
 }
 
+/* Sends a packed reply (rv: whether packing worked, else the request is
+ * dropped); frees buf unless it is small. */
+static void send_packed(struct tp__mgr_core *c, void *token, int rv, void *buf,
+                        size_t len, const void *small)
+{
+	if (rv != TP_OK) {
+		c->io.drop(c->io.arg, token);
+		return;
+	}
+	c->io.send(c->io.arg, token, buf, len);
+	if (buf != small)
+		free(buf);
+}
+
 /* Sends a reply envelope; on an encoding failure, a bare error reply. */
 static void reply(struct tp__mgr_core *c, void *token, uint64_t corr,
                   Troupe__MgrReply *r)
@@ -175,31 +189,25 @@ static void reply(struct tp__mgr_core *c, void *token, uint64_t corr,
 		rv = tp__pack_into(&env.base, 0, small, sizeof(small), &buf,
 		                   &len);
 	}
-	if (rv != TP_OK) {
-		c->io.drop(c->io.arg, token);
-		return;
-	}
-	c->io.send(c->io.arg, token, buf, len);
-	if (buf != small)
-		free(buf);
+	send_packed(c, token, rv, buf, len, small);
 }
 
+/* A reply of a code and maybe a result, written directly (mgr_wire.c);
+ * one too large for the limit becomes that error's bare reply. */
 static void reply_code(struct tp__mgr_core *c, void *token, uint64_t corr,
                        int code, const tp_payload *result)
 {
-	Troupe__MgrReply r = TROUPE__MGR_REPLY__INIT;
-	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
-	r.code = code;
-	if (result != NULL && result->count > 0 && code == TP_OK) {
-		if (tp__payload_to_pb(result, &pb) != TP_OK) {
-			r.code = TP_ENOMEM;
-		} else {
-			r.result = &pb;
-		}
-	}
-	reply(c, token, corr, &r);
-	if (r.result != NULL)
-		tp__payload_pb_release(&pb);
+	uint8_t small[512];
+	void *buf;
+	size_t len;
+	if (result != NULL && (result->count == 0 || code != TP_OK))
+		result = NULL;
+	int rv = tp__mgr_reply_pack(corr, code, result, c->max_msg, small,
+	                            sizeof(small), &buf, &len);
+	if (rv != TP_OK)
+		rv = tp__mgr_reply_pack(corr, rv, NULL, 0, small, sizeof(small),
+		                        &buf, &len);
+	send_packed(c, token, rv, buf, len, small);
 }
 
 int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,
@@ -497,11 +505,58 @@ static void op_release(struct tp__mgr_core *c, uint64_t id)
 	}
 }
 
+static void dispatch(struct tp__mgr_core *c, uint32_t client, void *token,
+                     uint64_t corr, const Troupe__MgrRequest *rq,
+                     tp_payload *args);
+
+/* A string of a directly read request, NUL-ended in the arena. */
+static char *req_str(struct tp__mgr_core *c, const uint8_t *s, size_t n)
+{
+	char *d = tp__mgr_arena_alloc(&c->arena, n + 1);
+	if (d != NULL) {
+		if (n > 0)
+			memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* The common request, read without protobuf-c (mgr_wire.c): 1 when it
+ * was (and is handled), 0 to decode it the general way. */
+static int authed_direct(struct tp__mgr_core *c, uint32_t client, void *token,
+                         const void *buf, size_t len)
+{
+	struct tp__mgr_req_in in;
+	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
+	tp_payload *args = NULL;
+	if (len > c->max_msg || !tp__mgr_req_read(buf, len, &in))
+		return 0;
+	rq.op = in.op;
+	rq.object = in.object;
+	rq.timeout_ms = in.timeout_ms;
+	rq.name = req_str(c, in.name, in.name_len);
+	rq.key = req_str(c, in.key, in.key_len);
+	if (rq.name == NULL || rq.key == NULL)
+		return 0;
+	int rv = in.has_args ? tp__payload_unpack(in.args, in.args_len, &args)
+	                     : tp_payload_new(&args);
+	if (rv == TP_EDECODE)
+		return 0; /* the general path gives the error its reply */
+	if (rv != TP_OK) {
+		reply_code(c, token, in.corr, rv, NULL);
+		return 1;
+	}
+	dispatch(c, client, token, in.corr, &rq, args);
+	return 1;
+}
+
 static void authed(struct tp__mgr_core *c, uint32_t client, void *token,
                    const void *buf, size_t len)
 {
 	Troupe__Envelope *env;
 	tp_payload *args = NULL;
+	if (authed_direct(c, client, token, buf, len))
+		return;
 	int rv = tp__mgr_decode(&c->arena, buf, len, c->max_msg, &env);
 	if (rv != TP_OK) {
 		reply_code(c, token, 0, rv, NULL);
@@ -517,6 +572,14 @@ static void authed(struct tp__mgr_core *c, uint32_t client, void *token,
 		reply_code(c, token, corr, rv, NULL);
 		return;
 	}
+	dispatch(c, client, token, corr, rq, args);
+}
+
+/* Runs one decoded request; args is taken. */
+static void dispatch(struct tp__mgr_core *c, uint32_t client, void *token,
+                     uint64_t corr, const Troupe__MgrRequest *rq,
+                     tp_payload *args)
+{
 	switch (rq->op) {
 	case TP__MGR_CREATE:
 		op_create(c, token, corr, rq->name, rq->key, args);

@@ -172,10 +172,57 @@ struct tp__mgr_arena {
 	struct spill *spill;
 };
 void tp__mgr_arena_reset(struct tp__mgr_arena *a);
+/* n bytes from a, until its next reset (NULL: out of memory). */
+void *tp__mgr_arena_alloc(struct tp__mgr_arena *a, size_t n);
 int tp__mgr_arena_unpack(struct tp__mgr_arena *a, const void *buf, size_t len,
                          size_t max, Troupe__Envelope **out);
 /* 1 when requests are parked (deadlines to watch). */
 int tp__mgr_core_parked(const struct tp__mgr_core *c);
+/*
+ * A call's request and a reply written directly (mgr_wire.c): the bytes
+ * protobuf-c packs for Envelope{correlation_id, MgrRequest{op, object,
+ * name, args, timeout_ms, key}} and Envelope{correlation_id,
+ * MgrReply{code, result}} (result NULL: none). Into small when they fit
+ * cap bytes, else a new buffer (*out tells which). Errors: TP_ETOOBIG
+ * (over max; 0: TP_MAX_MSG_DEFAULT), TP_ENOMEM.
+ */
+struct tp__mgr_req {
+	uint64_t corr;
+	uint32_t op;
+	uint64_t object;
+	const char *name, *key;
+	const tp_payload *args; /* sent when it has values */
+	int32_t timeout_ms;
+};
+int tp__mgr_req_pack(const struct tp__mgr_req *rq, size_t max, void *small,
+                     size_t cap, void **out, size_t *len);
+int tp__mgr_reply_pack(uint64_t corr, int code, const tp_payload *result,
+                       size_t max, void *small, size_t cap, void **out,
+                       size_t *len);
+/* Reads a reply in the form tp__mgr_reply_pack writes (fields in any
+ * order): 1, or 0 when it holds anything else (then protobuf-c decodes
+ * it). result points into buf. */
+struct tp__mgr_rep {
+	uint64_t corr, object;
+	int code;
+	int has_result;
+	const uint8_t *result;
+	size_t result_len;
+};
+int tp__mgr_reply_read(const void *buf, size_t len, struct tp__mgr_rep *r);
+/* Reads a request in the form tp__mgr_req_pack writes (no nonce or mac:
+ * the handshake goes through protobuf-c): 1, or 0 for anything else.
+ * name, key and args point into buf (name and key not NUL-ended). */
+struct tp__mgr_req_in {
+	uint64_t corr, object;
+	uint32_t op;
+	int32_t timeout_ms;
+	const uint8_t *name, *key, *args;
+	size_t name_len, key_len, args_len;
+	int has_args;
+};
+int tp__mgr_req_read(const void *buf, size_t len, struct tp__mgr_req_in *r);
+
 /* Decodes a request envelope into a (size limit first). */
 int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,
                    size_t max, Troupe__Envelope **out);

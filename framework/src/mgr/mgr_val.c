@@ -113,14 +113,8 @@ int tp__val_is_key(const struct tp_value *v)
 
 int tp__payload_push(tp_payload *p, const struct tp_value *v)
 {
-	if (p->count == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 4;
-		struct tp_value *nv = realloc(p->values, cap * sizeof(*nv));
-		if (nv == NULL)
-			return TP_ENOMEM;
-		p->values = nv;
-		p->cap = cap;
-	}
+	if (tp__payload_reserve(p, 1) != TP_OK)
+		return TP_ENOMEM;
 	int rv = tp__val_copy(&p->values[p->count], v);
 	if (rv == TP_OK)
 		p->count++;

@@ -135,31 +135,23 @@ int tp_conn_send_bytes(tp_conn *c, const void *buf, size_t len)
 
 int tp_conn_send(tp_conn *c, const tp_payload *p)
 {
-	Troupe__Payload pb;
 	unsigned char *out;
 	int rv;
 	if (p == NULL)
 		return TP_EINVAL;
 	if ((rv = check(c, 1)) != TP_OK)
 		return rv;
-	if ((rv = tp__payload_to_pb(p, &pb)) != TP_OK)
-		return rv;
-	size_t n = protobuf_c_message_get_packed_size(&pb.base);
-	if (n > TP_BODY_MAX) {
-		tp__payload_pb_release(&pb);
+	size_t n = tp__payload_packed_size(p);
+	if (n > TP_BODY_MAX)
 		return TP_ETOOBIG;
-	}
+	/* the common case: encoded straight into the packet, one send() */
 	if (n <= TP_PKT_MAX - TP_PKT_HDR && ensure_sbuf(c) == TP_OK) {
-		protobuf_c_message_pack(&pb.base, c->sbuf + TP_PKT_HDR);
-		tp__payload_pb_release(&pb);
+		tp__payload_pack_to(p, c->sbuf + TP_PKT_HDR);
 		return send_sbuf(c, TP_TAG_PAYLOAD, n);
 	}
-	if ((out = malloc(n)) == NULL) {
-		tp__payload_pb_release(&pb);
+	if ((out = malloc(n ? n : 1)) == NULL)
 		return TP_ENOMEM;
-	}
-	protobuf_c_message_pack(&pb.base, out);
-	tp__payload_pb_release(&pb);
+	tp__payload_pack_to(p, out);
 	rv = send_frames(c, TP_TAG_PAYLOAD, out, n);
 	free(out);
 	return rv;
@@ -217,8 +209,10 @@ static void drop_partial(tp_conn *c)
 	if (c->assembling)
 		c->rejected++;
 	c->assembling = 0;
-	free(c->big);
-	c->big = NULL;
+	if (c->big != NULL) { /* (rare: not a call per message) */
+		free(c->big);
+		c->big = NULL;
+	}
 }
 
 static int start_msg(tp_conn *c, long n)
@@ -329,8 +323,8 @@ int tp_conn_recv(tp_conn *c, tp_payload **out, int timeout_ms)
 	if ((rv = check(c, 0)) != TP_OK || (rv = fill(c, timeout_ms)) != TP_OK)
 		return rv;
 	if (c->tag == TP_TAG_PAYLOAD) {
-		rv = tp_payload_decode(c->body, c->len, 0, out);
-		if (rv == TP_EDECODE || rv == TP_ETOOBIG)
+		rv = tp__payload_unpack(c->body, c->len, out);
+		if (rv == TP_EDECODE)
 			rv = reject(c);
 	} else if ((rv = tp_payload_new(out)) == TP_OK &&
 	           (rv = tp_payload_add_bytes(*out, c->body, c->len)) !=

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "queue_int.h"
+#include "varint.h"
 
 #define TAG_VALUES 0x0a /* Payload.values: field 1, length-delimited */
 
@@ -76,16 +77,7 @@ size_t tp__q_enc_prefix(const struct tp_value *v, unsigned char *out,
 static int get_varint(const unsigned char **p, const unsigned char *end,
                       uint64_t *out)
 {
-	uint64_t v = 0;
-	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-		unsigned char b = *(*p)++;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*out = v;
-			return 1;
-		}
-	}
-	return 0;
+	return tp__varint_get(p, end, out);
 }
 
 int tp__q_dec_one(const void *buf, size_t len, tp_type type, struct tp_value *v)

@@ -115,6 +115,12 @@ static void crash_handler(int sig, siginfo_t *si, void *uc)
 	out_str(&o, "\nBacktrace of the child at the fault (most recent "
 	            "call first):\n");
 	crash_backtrace(&o, uc);
+	/* "<rundir>/crash-<pid>" (tp__crash_path), built here rather than
+	 * at start: a child that never crashes never runs the printf code */
+	struct out path = {crash_file, sizeof(crash_file)};
+	out_str(&path, tp__rt.dir);
+	out_str(&path, "/crash-");
+	out_num(&path, (unsigned long)getpid(), 10);
 	int fd =
 	    open(crash_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd >= 0) {
@@ -130,7 +136,6 @@ static void crash_install(void)
 {
 	stack_t ss = {.ss_sp = alt_stack, .ss_size = sizeof(alt_stack)};
 	struct sigaction sa;
-	tp__crash_path(getpid(), crash_file, sizeof(crash_file));
 	sigaltstack(&ss, NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = crash_handler;
@@ -164,16 +169,25 @@ static void child_atexit(void)
 	}
 }
 
+/* Copies s, cut to fit n bytes (snprintf's "%s" without the printf code,
+ * which a child would otherwise page in on every start). */
+static void copy_str(char *d, size_t n, const char *s)
+{
+	size_t len = strnlen(s, n - 1);
+	memcpy(d, s, len);
+	d[len] = '\0';
+}
+
 /* The child's view of itself and its parent, from the start request. */
 static void child_identity(const Troupe__ProcessStart *st)
 {
 	tp_process *self = &tp__pm.self, *parent = &tp__pm.parent;
-	snprintf(parent->name, sizeof(parent->name), "%s", st->parent_name);
+	copy_str(parent->name, sizeof(parent->name), st->parent_name);
 	parent->pid = st->parent_pid;
 	parent->state = PROC_SELF;
 	tp__pm.have_parent = 1;
-	snprintf(self->name, sizeof(self->name), "%s", st->name);
-	snprintf(self->identity, sizeof(self->identity), "%s", st->identity);
+	copy_str(self->name, sizeof(self->name), st->name);
+	copy_str(self->identity, sizeof(self->identity), st->identity);
 	self->daemon = st->daemon;
 	self->pid = getpid();
 	self->state = PROC_SELF;
@@ -240,6 +254,18 @@ static void stdin_devnull(void)
 	}
 }
 
+/* Set in the fork server by tp__child_prepare: its clones inherit stdin
+ * on /dev/null and the crash handlers (with their alternate stack), so a
+ * child started by the server makes none of those system calls. */
+static int prepared;
+
+void tp__child_prepare(void)
+{
+	stdin_devnull();
+	crash_install();
+	prepared = 1;
+}
+
 _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 {
 	struct tp_ctlbuf rb = {0};
@@ -259,7 +285,8 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 	    env->body_case != TROUPE__ENVELOPE__BODY_PROCESS_START)
 		_exit(255);
 	const Troupe__ProcessStart *st = env->process_start;
-	stdin_devnull();
+	if (!prepared)
+		stdin_devnull();
 	if (st->new_group)
 		setpgid(0, 0);
 	child_identity(st);
@@ -279,7 +306,8 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 	tp__ctlbuf_free(&rb);
 	if (tp_payload_new(&res) != TP_OK)
 		_exit(255);
-	crash_install();
+	if (!prepared)
+		crash_install();
 	if (!tp__pm.atexit_set && atexit(child_atexit) == 0)
 		tp__pm.atexit_set = 1;
 	int code = fn(args, res);

@@ -73,10 +73,15 @@ int tp__ctl_fill(int fd, struct tp_ctlbuf *b)
 		int rv = buf_reserve(b, 8192);
 		if (rv != TP_OK)
 			return rv;
-		ssize_t n =
-		    recv(fd, b->data + b->len, b->cap - b->len, MSG_DONTWAIT);
+		size_t room = b->cap - b->len;
+		ssize_t n = recv(fd, b->data + b->len, room, MSG_DONTWAIT);
 		if (n > 0) {
 			b->len += (size_t)n;
+			/* less than asked: the socket is drained for now, and
+			 * asking again would only say EAGAIN (a system call
+			 * per frame saved; what comes later, poll reports) */
+			if ((size_t)n < room)
+				return TP_OK;
 			continue;
 		}
 		if (n == 0)

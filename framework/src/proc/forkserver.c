@@ -63,12 +63,23 @@ int tp__wait_status(const siginfo_t *si)
  */
 static pid_t clone_sibling(const struct server *s)
 {
+#if defined(__x86_64__)
+	/* the kernel stores the tid and registers it, as glibc's fork asks
+	 * (x86_64's argument order: flags, stack, ptid, ctid, tls) */
+	pid_t pid = (pid_t)syscall(SYS_clone,
+	                           CLONE_PARENT | CLONE_CHILD_SETTID |
+	                               CLONE_CHILD_CLEARTID | SIGCHLD,
+	                           NULL, NULL, s->tidaddr, NULL);
+	if (pid != 0)
+		return pid;
+#else
 	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL,
 	                           NULL, NULL, NULL);
 	if (pid != 0)
 		return pid;
 	*s->tidaddr = (int)syscall(SYS_gettid);
 	syscall(SYS_set_tid_address, s->tidaddr);
+#endif
 	if (s->robust != NULL)
 		syscall(SYS_set_robust_list, s->robust, s->robust_len);
 	return 0;
@@ -131,6 +142,7 @@ _Noreturn void tp__server_run(int sock, pid_t parent)
 		s.robust = NULL;
 	signal(SIGINT, SIG_IGN);  /* ^C reaches the group: let the parent act */
 	signal(SIGCHLD, SIG_DFL); /* it never has children of its own */
+	tp__child_prepare();      /* once here, not in every child */
 	sigemptyset(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	for (;;)

@@ -121,6 +121,9 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent);
  * parent ends of sibling control channels, the fork server socket and its
  * own control channel. */
 void tp__close_inherited(void);
+/* Once in the fork server: what every child would otherwise do itself
+ * (stdin on /dev/null, the crash handlers), inherited by its clones. */
+void tp__child_prepare(void);
 /* Finishes this process's children as at exit: daemons terminated, then
  * everyone joined; stops the fork server. */
 void tp__finish_children(void);
