@@ -25,7 +25,7 @@ static inline int mgr_raw_connect(const char *addr)
 			return -1;
 		memcpy(sa.sun_path, addr + 6, n);
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	} else if (tp__mgr_resolve(addr, 0, &ai) == TP_OK) {
+	} else if (tp__tcp_resolve(addr, 0, &ai) == TP_OK) {
 		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	} else {
 		return -1;

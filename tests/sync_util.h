@@ -67,15 +67,15 @@ static inline tp_payload *su_roundtrip(const tp_payload *p)
 	return q;
 }
 
-/* Number of /dev/shm segments of runs owned by this process. */
-static inline int su_shm_count(void)
+/* Number of /dev/shm segments of runs owned by process pid. */
+static inline int su_shm_count_of(pid_t pid)
 {
 	char prefix[64];
 	int n = 0, len;
 	DIR *d = opendir("/dev/shm");
 	struct dirent *e;
 	len = snprintf(prefix, sizeof(prefix), "troupe.%u.%d.",
-	               (unsigned)getuid(), (int)getpid());
+	               (unsigned)getuid(), (int)pid);
 	if (d == NULL)
 		return 0;
 	while ((e = readdir(d)) != NULL)
@@ -83,6 +83,12 @@ static inline int su_shm_count(void)
 			n++;
 	closedir(d);
 	return n;
+}
+
+/* Number of /dev/shm segments of runs owned by this process. */
+static inline int su_shm_count(void)
+{
+	return su_shm_count_of(getpid());
 }
 
 /* tp_test_fini, and no segment of this run is left in /dev/shm. */

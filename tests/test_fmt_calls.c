@@ -223,6 +223,44 @@ static void test_pool_shorthands(void **state)
 	assert_int_equal(seen, 81); /* the callback ran before get returned */
 }
 
+TP_TASK_INT(cube, x)
+{
+	return x * x * x;
+}
+
+/* `with Pool(n) as p: p.map(f, range(...))` in one call; "r" is range;
+ * TP_TASK_INT checks its argument. */
+static void test_run_map_and_range(void **state)
+{
+	(void)state;
+	tp_payload *out = NULL, *p;
+	char buf[96];
+	TP_OK_OR_FAIL(tp_pool_run_mapf(3, cube, &out, "r", 0, 5));
+	assert_string_equal(tp_repr(out, buf, sizeof(buf)),
+	                    "[0, 1, 8, 27, 64]");
+	tp_payload_free(out);
+	TP_OK_OR_FAIL(tp_pack_new(&p, "r s r r", -2, 1, "x", 5, 5, 7, 9));
+	assert_string_equal(tp_repr(p, buf, sizeof(buf)),
+	                    "[-2, -1, 0, 'x', 7, 8]");
+	/* 'x' is no int: the task fails, so the map does */
+	assert_int_equal(tp_pool_run_map(0, cube, p, &out), TP_EREMOTE);
+	assert_null(out);
+	int a, b;
+	assert_int_equal(tp_unpack(p, "r*", &a, &b), TP_EINVAL);
+	tp_payload_clear(p);
+	TP_OK_OR_FAIL(tp_pool_run_map(2, cube, p, &out)); /* no items */
+	assert_string_equal(tp_repr(out, buf, sizeof(buf)), "[]");
+	tp_payload_free(out);
+	assert_int_equal(tp_pool_run_map(2, NULL, p, &out), TP_EINVAL);
+	assert_int_equal(tp_pool_run_map(2, cube, NULL, &out), TP_EINVAL);
+	assert_int_equal(tp_pool_run_map(2, cube, p, NULL), TP_EINVAL);
+	assert_int_equal(tp_pool_run_mapf(2, cube, &out, "r?", 1, 2),
+	                 TP_EINVAL);
+	assert_int_equal(tp_pool_run_mapf(2, cube, &out, NULL), TP_EINVAL);
+	assert_int_equal(tp_pool_run_map(-1, cube, p, &out), TP_EINVAL);
+	tp_payload_free(p);
+}
+
 TP_TASK(noop)
 {
 	return 0;
@@ -280,6 +318,7 @@ int main(void)
 	    cmocka_unit_test(test_print_is_pythons),
 	    cmocka_unit_test(test_pipe_end_by_letter),
 	    cmocka_unit_test(test_pool_shorthands),
+	    cmocka_unit_test(test_run_map_and_range),
 	    cmocka_unit_test(test_process_startf_without_handle),
 	    cmocka_unit_test(test_manager_shorthands),
 	};

@@ -56,7 +56,7 @@ static int server_closed(int fd, int ms)
 /* A valid hello frame: [u32 length][Envelope{MgrRequest hello}]. */
 static size_t hello_frame(uint8_t *out, size_t cap)
 {
-	uint8_t nonce[TP__MGR_NONCE] = {1, 2, 3};
+	uint8_t nonce[TP__AUTH_NONCE] = {1, 2, 3};
 	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
 	void *buf;

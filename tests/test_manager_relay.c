@@ -243,14 +243,14 @@ static void attack(tp_manager *m, int mode, int at, int want, int64_t add)
  * requests (the library's clients send one at a time). */
 struct raw {
 	int fd;
-	uint8_t skey[TP__MGR_MAC];
+	uint8_t skey[TP__AUTH_MAC];
 	uint64_t sseq, rseq;
 };
 
 static void raw_send(struct raw *c, Troupe__MgrRequest *rq, int seal)
 {
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
-	uint8_t buf[FMAX], out[FMAX + TP__MGR_SEAL];
+	uint8_t buf[FMAX], out[FMAX + TP__AUTH_SEAL];
 	void *p;
 	size_t n;
 	env.correlation_id = 1;
@@ -258,9 +258,9 @@ static void raw_send(struct raw *c, Troupe__MgrRequest *rq, int seal)
 	env.mgr_request = rq;
 	TP_OK_OR_FAIL(tp__pack_into(&env.base, 0, buf, sizeof(buf), &p, &n));
 	if (seal) {
-		tp__mgr_seal(c->skey, TP__MGR_DIR_C, ++c->sseq, buf, n,
-		             out + 4);
-		n += TP__MGR_SEAL;
+		tp__auth_seal(c->skey, TP__MGR_DIR_C, ++c->sseq, buf, n,
+		              out + 4);
+		n += TP__AUTH_SEAL;
 	} else {
 		memcpy(out + 4, buf, n);
 	}
@@ -296,15 +296,15 @@ static Troupe__MgrReply *raw_recv(struct raw *c, int seal,
 	assert_true(n <= sizeof(b));
 	assert_int_equal(read_n(c->fd, b, n), 0);
 	if (seal)
-		TP_OK_OR_FAIL(tp__mgr_unseal(c->skey, TP__MGR_DIR_S, &c->rseq,
-		                             b, n, &m, &n));
+		TP_OK_OR_FAIL(tp__auth_unseal(c->skey, TP__MGR_DIR_S, &c->rseq,
+		                              b, n, &m, &n));
 	TP_OK_OR_FAIL(tp__envelope_unpack(m, n, 0, env));
 	return (*env)->mgr_reply;
 }
 
 static void raw_connect_auth(struct raw *c, const char *addr)
 {
-	uint8_t cn[TP__MGR_NONCE] = {7}, mac[TP__MGR_MAC];
+	uint8_t cn[TP__AUTH_NONCE] = {7}, mac[TP__AUTH_MAC];
 	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
 	Troupe__Envelope *env;
 	memset(c, 0, sizeof(*c));
@@ -316,10 +316,10 @@ static void raw_connect_auth(struct raw *c, const char *addr)
 	raw_send(c, &rq, 0);
 	Troupe__MgrReply *r = raw_recv(c, 0, &env);
 	assert_non_null(r);
-	assert_int_equal(r->nonce.len, TP__MGR_NONCE);
-	tp__mgr_mac(KEY, strlen(KEY), "troupe-mgr-client", r->nonce.data,
-	            r->nonce.len, mac);
-	tp__mgr_session_key(KEY, strlen(KEY), cn, r->nonce.data, c->skey);
+	assert_int_equal(r->nonce.len, TP__AUTH_NONCE);
+	tp__auth_mac(KEY, strlen(KEY), "troupe-mgr-client", r->nonce.data,
+	             r->nonce.len, mac);
+	tp__auth_session_key(KEY, strlen(KEY), cn, r->nonce.data, c->skey);
 	tp__envelope_free(env);
 	troupe__mgr_request__init(&rq);
 	rq.op = TP__MGR_AUTH;

@@ -1,21 +1,16 @@
 /* pool_map_range - seed 002 "Process Pool": Pool(processes=4).map(f,
- * range(10)) prints [0, 1, 4, ..., 81]. */
+ * range(10)) prints [0, 1, 4, ..., 81]; "r", 0, 10 is range(10). */
 #include <troupe/troupe.h>
 
-TP_TASK(f)
+TP_TASK_INT(f, x)
 {
-	int x;
-	return tp_unpack(args, "i", &x) || tp_pack(result, "i", x * x);
+	return x * x;
 }
 
 int main(void)
 {
-	tp_pool *pool;
-	tp_payload *range, *out = NULL;
-	tp_init(NULL), tp_pool_new(&pool, 4, NULL, NULL, 0);
-	if (tp_range(&range, 0, 10) == TP_OK &&
-	    tp_pool_map(pool, f, range, 0, &out) == TP_OK)
+	tp_payload *out = NULL;
+	if (!tp_init(NULL) && !tp_pool_run_mapf(4, f, &out, "r", 0, 10))
 		tp_print("P", out);
-	tp_free("PPO", range, out, pool);
-	return tp_fini();
+	return tp_free("P", out), tp_fini();
 }

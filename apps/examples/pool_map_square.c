@@ -1,20 +1,17 @@
 /* pool_map_square - seed 001 "Pool": Pool(5).map(f, [1, 2, 3]) prints
- * [1, 4, 9]. Freeing the pool ('O') is the `with` block's exit. */
+ * [1, 4, 9]. tp_pool_run_mapf is the `with Pool(5) as p: p.map(...)`
+ * block: the pool is made for the map and freed after it. */
 #include <troupe/troupe.h>
 
-TP_TASK(f)
+TP_TASK_INT(f, x)
 {
-	int x;
-	return tp_unpack(args, "i", &x) || tp_pack(result, "i", x * x);
+	return x * x;
 }
 
 int main(void)
 {
-	tp_pool *p;
 	tp_payload *out = NULL;
-	tp_init(NULL), tp_pool_new(&p, 5, NULL, NULL, 0);
-	if (tp_pool_mapf(p, f, &out, "iii", 1, 2, 3) == TP_OK)
+	if (!tp_init(NULL) && !tp_pool_run_mapf(5, f, &out, "iii", 1, 2, 3))
 		tp_print("P", out);
-	tp_free("PO", out, p);
-	return tp_fini();
+	return tp_free("P", out), tp_fini();
 }

@@ -9,7 +9,7 @@
  * set) or client 2 (never authenticated). flags bit 1: client 1's
  * connection goes away after the message; bit 2: every parked call's
  * deadline passes. Bit 3: the bytes are a sealed frame of client 1 (as on
- * tcp://: [seq][message][MAC], tp__mgr_unseal) and pass only if they
+ * tcp://: [seq][message][MAC], tp__auth_unseal) and pass only if they
  * unseal; bit 4: the harness seals them itself with client 1's session
  * key and the next sequence number first (a valid frame carrying any
  * message). A frame that does not unseal ends client 1's connection, as
@@ -75,7 +75,7 @@ static void request(struct tp__mgr_core *c, uint32_t client,
 /* The real handshake for client 1. */
 static void authenticate(struct tp__mgr_core *c, struct fake *f)
 {
-	uint8_t nonce[TP__MGR_NONCE] = {1}, mac[TP__MGR_MAC];
+	uint8_t nonce[TP__AUTH_NONCE] = {1}, mac[TP__AUTH_MAC];
 	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
 	rq.op = TP__MGR_HELLO;
 	rq.nonce.data = nonce;
@@ -84,8 +84,8 @@ static void authenticate(struct tp__mgr_core *c, struct fake *f)
 	if (f->last == NULL || f->last->mgr_reply == NULL)
 		return;
 	const Troupe__MgrReply *r = f->last->mgr_reply;
-	tp__mgr_mac(KEY, sizeof(KEY) - 1, "troupe-mgr-client", r->nonce.data,
-	            r->nonce.len, mac);
+	tp__auth_mac(KEY, sizeof(KEY) - 1, "troupe-mgr-client", r->nonce.data,
+	             r->nonce.len, mac);
 	troupe__mgr_request__init(&rq);
 	rq.op = TP__MGR_AUTH;
 	rq.mac.data = mac;
@@ -109,14 +109,15 @@ static void sealed(struct tp__mgr_core *c, struct fake *f,
 	if (skey == NULL)
 		return;
 	if (seal_it) {
-		if ((frame = malloc(len + TP__MGR_SEAL)) == NULL)
+		if ((frame = malloc(len + TP__AUTH_SEAL)) == NULL)
 			return;
-		tp__mgr_seal(skey, TP__MGR_DIR_C, ++st->sseq, data, len, frame);
+		tp__auth_seal(skey, TP__MGR_DIR_C, ++st->sseq, data, len,
+		              frame);
 		data = frame;
-		len += TP__MGR_SEAL;
+		len += TP__AUTH_SEAL;
 	}
-	if (tp__mgr_unseal(skey, TP__MGR_DIR_C, &st->rseq, data, len, &msg,
-	                   &mlen) == TP_OK) {
+	if (tp__auth_unseal(skey, TP__MGR_DIR_C, &st->rseq, data, len, &msg,
+	                    &mlen) == TP_OK) {
 		tp__mgr_core_request(c, 1, malloc(1), msg, mlen);
 	} else { /* the transport closes the connection */
 		tp__mgr_core_gone(c, 1);

@@ -26,6 +26,9 @@
  *   C       Pipe end (Connection): tp_conn * / tp_conn ** (free it)
  *   X       Manager proxy: tp_proxy *       tp_proxy ** (connected with
  *                                           the run's key; free it)
+ *   r       ints    int start, int stop     (not allowed: tp_pack only)
+ *                   appends start, start+1, ..., stop-1 (Python's
+ *                   *range(start, stop): map over "r", 0, 10)
  *   .       any     (not allowed)           (nothing: skips one value)
  *   *       (end)   (not allowed)           (nothing: ignore every value
  *                                            left; only last in fmt)
@@ -120,6 +123,26 @@ int tp_unpack_why(const tp_payload *p, const char *fmt, char *buf, size_t len);
 	              tp_payload *result __attribute__((unused)))
 
 /*
+ * TP_TASK_INT(fn, x) { body } defines a task of one int argument x
+ * (int64_t) whose body returns an int64_t: Python's `def fn(x): return
+ * x*x`, the usual function of a map. Given anything but one int, the
+ * task fails with TP_ETYPE (see tp_unpack; a pool reports it as
+ * TP_EREMOTE with that code).
+ *
+ *   TP_TASK_INT(square, x) { return x * x; }
+ */
+#define TP_TASK_INT(fn, x)                                                     \
+	static int64_t fn##_int_(int64_t);                                     \
+	TP_TASK(fn)                                                            \
+	{                                                                      \
+		int64_t tp_x_;                                                 \
+		int tp_rv_ = tp_unpack(args, "l", &tp_x_);                     \
+		return tp_rv_ ? tp_rv_                                         \
+		              : tp_pack(result, "l", fn##_int_(tp_x_));        \
+	}                                                                      \
+	static int64_t fn##_int_(int64_t x)
+
+/*
  * TP_ERROR_CALLBACK(fn) { body } defines a pool error callback
  * (tp_pool_error_callback): in body, err is the failure (borrowed) and arg
  * the submit call's arg; either may go unused.
@@ -154,6 +177,11 @@ const char *tp_repr_double(double v, char *buf, size_t len);
  * under the object's lock. */
 const char *tp_value_repr(tp_value *v, char *buf, size_t len);
 const char *tp_array_repr(tp_array *a, char *buf, size_t len);
+
+/* tp_slist_repr: repr(l) of a ShareableList, as Python prints it:
+ * "ShareableList([1, 'a', True, None], name='sl1')". The items are read
+ * without a lock, as Python's are. */
+const char *tp_slist_repr(tp_slist *l, char *buf, size_t len);
 
 /* (A Manager proxy's repr is tp_proxy_repr, troupe/manager.h.) */
 
@@ -221,6 +249,20 @@ int tp_pool_mapf(tp_pool *pool, tp_target_fn fn, tp_payload **out,
 int tp_pool_submit(tp_pool *pool, tp_target_fn fn, tp_pool_callback callback,
                    tp_pool_error_callback error_callback, void *arg,
                    tp_pool_result **out, const char *fmt, ...);
+
+/*
+ * tp_pool_run_map is `with Pool(processes) as p: out = p.map(fn, items)`:
+ * a pool of processes workers (0: tp_cpu_count()) made for this one map,
+ * terminated and freed before it returns. tp_pool_run_mapf takes the
+ * items inline: tp_pool_run_mapf(4, f, &out, "r", 0, 10) is
+ * `Pool(4).map(f, range(10))`. *out (the results in order; free it) is
+ * NULL on error. Errors: TP_EINVAL (NULL fn, items, out or fmt), as
+ * tp_pack, tp_pool_new and tp_pool_map.
+ */
+int tp_pool_run_map(int processes, tp_target_fn fn, const tp_payload *items,
+                    tp_payload **out);
+int tp_pool_run_mapf(int processes, tp_target_fn fn, tp_payload **out,
+                     const char *fmt, ...);
 
 /*
  * tp_process_startf: p = Process(target=fn, args=(...)); p.start() in one

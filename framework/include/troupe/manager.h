@@ -32,6 +32,7 @@
 #include <sys/types.h>
 
 #include "troupe/payload.h"
+#include "troupe/shared.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -369,6 +370,46 @@ int tp_mevent_set(tp_proxy *e);
 int tp_mevent_clear(tp_proxy *e);
 int tp_mevent_is_set(tp_proxy *e, int *out);
 int tp_mevent_wait(tp_proxy *e, int timeout_ms);
+
+/* ---- SharedMemoryManager ----------------------------------------------- */
+
+/*
+ * Python's multiprocessing.managers.SharedMemoryManager: the SharedMemory
+ * blocks and ShareableLists made through it are all unlinked (their names
+ * removed; mappings stay valid until each handle is freed) at
+ * tp_smm_shutdown, at tp_smm_free, at tp_fini, and when the process that
+ * started it dies in any way, kill -9 included. A tracker child under
+ * the program's root supervisor (tp_sup_root, id
+ * "SharedMemoryManager-<pid>-<n>") watches that process through a pidfd
+ * and removes the blocks; it also removes then the blocks of every run
+ * whose owner is gone, as the next tp_init would. Blocks are made in the
+ * caller; nothing goes through the tracker.
+ */
+typedef struct tp_smm tp_smm;
+
+/* Starts the tracker and returns once it watches (Python's start()).
+ * Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOMEM, TP_EDIED (the tracker could
+ * not watch: no pidfd), TP_ETIMEDOUT (it did not answer in 10 s), the
+ * supervisor's start errors. */
+int tp_smm_start(tp_smm **out);
+
+/*
+ * smm.SharedMemory(size) and smm.ShareableList(items): as tp_shmem_new and
+ * tp_slist_new, the block tracked by s. The caller owns the handle (free
+ * it with tp_shmem_free / tp_slist_free; tp_shmem_unlink earlier is
+ * allowed). Only the process that started s may use it (TP_EPERM).
+ * Errors: those of tp_shmem_new / tp_slist_new, TP_ESTATE after shutdown.
+ */
+int tp_smm_shmem(tp_smm *s, size_t size, tp_shmem **out);
+int tp_smm_slist(tp_smm *s, const tp_payload *items, tp_slist **out);
+
+/* Unlinks every block of s and stops its tracker (Python's shutdown()).
+ * Errors: TP_EINVAL, TP_EPERM (another process), TP_EALREADY. */
+int tp_smm_shutdown(tp_smm *s);
+
+/* Shuts s down if it is not yet (in the process that started it) and
+ * frees it. NULL allowed. */
+void tp_smm_free(tp_smm *s);
 
 #ifdef __cplusplus
 }

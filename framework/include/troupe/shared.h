@@ -171,6 +171,83 @@ size_t tp_shmem_size(const tp_shmem *m);
 int tp_payload_add_shmem(tp_payload *p, const tp_shmem *m);
 int tp_payload_get_shmem(const tp_payload *p, size_t i, tp_shmem **out);
 
+/* ---- ShareableList ----------------------------------------------------- */
+
+typedef struct tp_slist tp_slist;
+
+/*
+ * tp_slist_new is Python's ShareableList(sequence): a list of the values
+ * of items (int, float, str, bytes, None; copied) in a new SharedMemory
+ * block owned by the caller, which any process attaches by its name
+ * (tp_slist_attach, or from a payload). Its length is fixed; each item
+ * keeps the room it was created with: 8 bytes for a number, bool or None,
+ * a str's UTF-8 bytes or a bytes' length rounded up to 8 (at least 8).
+ * tp_slist_new_named is ShareableList(sequence, name=name) (name as for
+ * tp_shmem_new_named). Errors: TP_EINVAL (NULL), TP_ETYPE (a protobuf
+ * value in items), TP_EEXIST (name taken), TP_ENOTINIT, TP_ENOMEM,
+ * wrapped system errors; nothing is left behind on failure.
+ *
+ * Like Python's, the list has no lock: a reader never reads outside an
+ * item, but processes that write the same item at once need a tp_lock.
+ */
+int tp_slist_new(tp_slist **out, const tp_payload *items);
+int tp_slist_new_named(tp_slist **out, const char *name,
+                       const tp_payload *items);
+
+/*
+ * tp_slist_attach is ShareableList(name=name): maps the list of the block
+ * called name (tp_slist_name of the creator, or its chosen name).
+ * Errors: TP_EINVAL, TP_ENOENT (no such block), TP_EDECODE (the block is
+ * not a ShareableList: checked before any item is read).
+ */
+int tp_slist_attach(tp_slist **out, const char *name);
+
+/* Closes the handle (Python's shm.close()); never unlinks. NULL allowed. */
+void tp_slist_free(tp_slist *l);
+
+/* Removes the block's name (shm.unlink()); only the creator may, as for
+ * tp_shmem_unlink (TP_EPERM, TP_EALREADY). */
+int tp_slist_unlink(tp_slist *l);
+
+/* len(l) (0 for NULL); the name to attach by; the block (Python's l.shm,
+ * borrowed: freed with the list). */
+size_t tp_slist_len(const tp_slist *l);
+const char *tp_slist_name(const tp_slist *l);
+tp_shmem *tp_slist_shmem(tp_slist *l);
+
+/*
+ * tp_slist_get appends l[i] to dst (a bool as the int 0 or 1, as Python's
+ * bool is an int; tp_slist_is_bool tells it apart). tp_slist_get_all
+ * appends every item (list(l)). Errors: TP_EINVAL (NULL), TP_ENOENT (i out
+ * of range), TP_ENOMEM, TP_EDECODE (the slot was overwritten with
+ * garbage by a process that does not follow this layout).
+ */
+int tp_slist_get(tp_slist *l, size_t i, tp_payload *dst);
+int tp_slist_get_all(tp_slist *l, tp_payload *dst);
+/* 1 when l[i] is a bool, else 0 (also for NULL or i out of range). */
+int tp_slist_is_bool(tp_slist *l, size_t i);
+
+/*
+ * l[i] = value. Any type may replace any other, as long as it fits the
+ * item's room (see tp_slist_new): a longer str or bytes gives TP_ETOOBIG
+ * (Python's ValueError) and changes nothing. tp_slist_set copies value j
+ * of src. Errors: TP_EINVAL (NULL), TP_ENOENT (i or j out of range),
+ * TP_ETOOBIG, TP_ETYPE (a protobuf value).
+ */
+int tp_slist_set_int(tp_slist *l, size_t i, int64_t v);
+int tp_slist_set_double(tp_slist *l, size_t i, double v);
+int tp_slist_set_bool(tp_slist *l, size_t i, int v);
+int tp_slist_set_none(tp_slist *l, size_t i);
+int tp_slist_set_str(tp_slist *l, size_t i, const char *s);
+int tp_slist_set_bytes(tp_slist *l, size_t i, const void *data, size_t n);
+int tp_slist_set(tp_slist *l, size_t i, const tp_payload *src, size_t j);
+
+/* Pass a list to another process: it travels as its SharedMemory block;
+ * the receiver attaches (TP_EDECODE if the block is no list) and may not
+ * unlink. */
+int tp_payload_add_slist(tp_payload *p, const tp_slist *l);
+int tp_payload_get_slist(const tp_payload *p, size_t i, tp_slist **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 
 #include "troupe/actor.h"
 #include "troupe/cluster.h"
+#include "troupe/connection.h"
 #include "troupe/error.h"
 #include "troupe/fmt.h"
 #include "troupe/version.h"

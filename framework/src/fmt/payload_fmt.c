@@ -149,6 +149,11 @@ static int pack_check(const char *fmt, va_list ap)
 	char c;
 	tp_type t;
 	while ((c = next_letter(&fmt)) != 0) {
+		if (c == 'r') { /* tp_pack's own: range(start, stop) */
+			(void)va_arg(ap, int);
+			(void)va_arg(ap, int);
+			continue;
+		}
 		if (!letter_type(c, &t))
 			return TP_EINVAL;
 		if (c == 'i')
@@ -171,11 +176,24 @@ static int pack_check(const char *fmt, va_list ap)
 	return TP_OK;
 }
 
+/* Python's *range(start, stop): the ints start .. stop - 1. */
+static int pack_range(tp_payload *p, int start, int stop)
+{
+	int rv = TP_OK;
+	for (int64_t i = start; rv == TP_OK && i < stop; i++)
+		rv = tp_payload_add_int(p, i);
+	return rv;
+}
+
 static int pack_one(tp_payload *p, char c, va_list *ap)
 {
 	const char *s;
 	const void *d;
+	int start;
 	switch (c) {
+	case 'r':
+		start = va_arg(*ap, int);
+		return pack_range(p, start, va_arg(*ap, int));
 	case 'n':
 		return tp_payload_add_none(p);
 	case 'i':
@@ -425,7 +443,7 @@ int tp_range(tp_payload **out, int64_t start, int64_t stop)
 {
 	int rv = tp_pack_new(out, "");
 	for (int64_t i = start; rv == TP_OK && i < stop; i++)
-		rv = tp_payload_add_int(*out, i);
+		rv = tp_payload_add_int(*out, i); /* int64_t: not pack_range */
 	if (rv != TP_OK && out != NULL) {
 		tp_payload_free(*out);
 		*out = NULL;

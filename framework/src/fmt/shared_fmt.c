@@ -162,3 +162,33 @@ int tp_value_add_double(tp_value *v, double delta, double *out)
 	double x;
 	return locked_add(v, 0, delta, NULL, out ? out : &x);
 }
+
+const char *tp_slist_repr(tp_slist *l, char *buf, size_t len)
+{
+	tp_payload *p = NULL;
+	struct tp__out o;
+	tp__out_init(&o, buf, len);
+	if (l == NULL || tp_payload_new(&p) != TP_OK ||
+	    tp_slist_get_all(l, p) != TP_OK) {
+		tp_payload_free(p);
+		return buf;
+	}
+	tp__out_str(&o, "ShareableList([");
+	for (size_t i = 0; i < tp_payload_count(p); i++) {
+		int64_t b = 0;
+		if (i > 0)
+			tp__out_str(&o, ", ");
+		if (tp_slist_is_bool(l, i) &&
+		    tp_payload_get_int(p, i, &b) == TP_OK)
+			tp__out_str(&o, b ? "True" : "False");
+		else
+			tp__out_value(&o, p, i, 0);
+	}
+	tp__out_str(&o, "], name=");
+	tp_payload_clear(p);
+	tp_payload_add_string(p, tp_slist_name(l));
+	tp__out_value(&o, p, 0, 0);
+	tp__out_str(&o, ")");
+	tp_payload_free(p);
+	return buf;
+}

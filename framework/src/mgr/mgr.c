@@ -262,7 +262,7 @@ int tp_manager_start(tp_manager **out, const tp_manager_opts *opts)
 	else if ((rv = tp_address("mgr", addr, sizeof(addr))) != TP_OK)
 		return rv;
 	if (key == NULL) {
-		if ((rv = tp__mgr_random(rnd, sizeof(rnd))) != TP_OK)
+		if ((rv = tp__auth_random(rnd, sizeof(rnd))) != TP_OK)
 			return rv;
 		key = rnd;
 		keylen = sizeof(rnd);

@@ -1,56 +1,19 @@
 /*
- * mgr_auth.c - the manager's authentication primitives: HMAC-SHA256 from
- * nettle (no hand-written crypto), constant-time MAC comparison, nonces
- * from getrandom(), and the per-run key files that let every process of
- * the run take a proxy out of a payload without being given the key.
+ * mgr_auth.c - the manager's per-run key files, which let every process
+ * of the run take a proxy out of a payload without being given the key,
+ * and its TLS client settings. The primitives (HMAC-SHA256, nonces,
+ * sealing) are base/auth.c's, shared with msg/'s connections.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <nettle/hmac.h>
-#include <nettle/memops.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "mgr_int.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
-
-void tp__mgr_mac(const void *key, size_t keylen, const char *label,
-                 const uint8_t *nonce, size_t nlen, uint8_t out[TP__MGR_MAC])
-{
-	struct hmac_sha256_ctx ctx;
-	hmac_sha256_set_key(&ctx, keylen, key);
-	hmac_sha256_update(&ctx, strlen(label) + 1, (const uint8_t *)label);
-	hmac_sha256_update(&ctx, nlen, nonce);
-	hmac_sha256_digest(&ctx, TP__MGR_MAC, out);
-}
-
-int tp__mgr_mac_ok(const void *key, size_t keylen, const char *label,
-                   const uint8_t *nonce, size_t nlen, const uint8_t *mac,
-                   size_t maclen)
-{
-	uint8_t want[TP__MGR_MAC];
-	if (maclen != TP__MGR_MAC)
-		return 0;
-	tp__mgr_mac(key, keylen, label, nonce, nlen, want);
-	return memeql_sec(want, mac, TP__MGR_MAC);
-}
-
-int tp__mgr_random(void *buf, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = getrandom((char *)buf + got, n - got, 0);
-		if (r < 0 && errno != EINTR)
-			return tp_err_errno(errno);
-		if (r > 0)
-			got += (size_t)r;
-	}
-	return TP_OK;
-}
 
 int tp__mgr_keyfile(const char *address, char *buf, size_t len)
 {
@@ -103,66 +66,6 @@ int tp__mgr_key_load(const char *address, void *key, size_t cap, size_t *len)
 	if (r <= 0)
 		return TP_ENOENT;
 	*len = (size_t)r;
-	return TP_OK;
-}
-
-void tp__mgr_session_key(const void *key, size_t keylen,
-                         const uint8_t cnonce[TP__MGR_NONCE],
-                         const uint8_t snonce[TP__MGR_NONCE],
-                         uint8_t out[TP__MGR_MAC])
-{
-	struct hmac_sha256_ctx ctx;
-	static const char label[] = "troupe-mgr-session";
-	hmac_sha256_set_key(&ctx, keylen, key);
-	hmac_sha256_update(&ctx, sizeof(label), (const uint8_t *)label);
-	hmac_sha256_update(&ctx, TP__MGR_NONCE, cnonce);
-	hmac_sha256_update(&ctx, TP__MGR_NONCE, snonce);
-	hmac_sha256_digest(&ctx, TP__MGR_MAC, out);
-}
-
-static void seq_put(uint8_t *p, uint64_t seq)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(seq >> (8 * i));
-}
-
-static void frame_mac(const uint8_t skey[TP__MGR_MAC], uint8_t dir,
-                      const uint8_t seq[8], const void *msg, size_t len,
-                      uint8_t out[TP__MGR_MAC])
-{
-	struct hmac_sha256_ctx ctx;
-	hmac_sha256_set_key(&ctx, TP__MGR_MAC, skey);
-	hmac_sha256_update(&ctx, 1, &dir);
-	hmac_sha256_update(&ctx, 8, seq);
-	hmac_sha256_update(&ctx, len, msg);
-	hmac_sha256_digest(&ctx, TP__MGR_MAC, out);
-}
-
-void tp__mgr_seal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t seq,
-                  const void *msg, size_t len, uint8_t *out)
-{
-	seq_put(out, seq);
-	memcpy(out + 8, msg, len);
-	frame_mac(skey, dir, out, msg, len, out + 8 + len);
-}
-
-int tp__mgr_unseal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t *last,
-                   const uint8_t *buf, size_t len, const uint8_t **msg,
-                   size_t *msglen)
-{
-	uint8_t want[TP__MGR_MAC];
-	uint64_t seq = 0;
-	if (len < TP__MGR_SEAL)
-		return TP_EAUTH;
-	for (int i = 7; i >= 0; i--)
-		seq = seq << 8 | buf[i];
-	size_t n = len - TP__MGR_SEAL;
-	frame_mac(skey, dir, buf, buf + 8, n, want);
-	if (!memeql_sec(want, buf + 8 + n, TP__MGR_MAC) || seq <= *last)
-		return TP_EAUTH; /* forged, replayed or reordered */
-	*last = seq;
-	*msg = buf + 8;
-	*msglen = n;
 	return TP_OK;
 }
 

@@ -1,7 +1,7 @@
 /*
  * mgr_conn.c - a client's connection to a manager over the manager's own
  * transport (mgr_fast.c): a unix socket for ipc://, TCP for tcp:// (every
- * frame after the handshake sealed: tp__mgr_seal) and TLS over TCP for
+ * frame after the handshake sealed: tp__auth_seal) and TLS over TCP for
  * tls+tcp:// (the server's certificate verified first, mgr_tls.c). Then
  * the mutual challenge-response, then one request/reply at a time, each
  * bounded by a deadline: a manager that dies gives EOF (TP_EDIED), one
@@ -41,7 +41,7 @@ struct tp__mgr_conn {
 	struct tp__mgr_tls_cli tls; /* tls+tcp:// */
 	int mac;                    /* tcp: sealed frames after the handshake */
 	int seal_tx, seal_rx;       /* sealing started (each way) */
-	uint8_t skey[TP__MGR_MAC];
+	uint8_t skey[TP__AUTH_MAC];
 	uint64_t sseq, rseq;
 	uint8_t rbuf[1024]; /* bytes read ahead */
 	size_t rpos, rlen;
@@ -244,7 +244,7 @@ static int fast_recv(struct tp__mgr_conn *c, int64_t dl, uint8_t *small,
 		return rv;
 	uint32_t n = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
 	             (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-	if (n > TP_MAX_MSG_DEFAULT + 4096 + TP__MGR_SEAL)
+	if (n > TP_MAX_MSG_DEFAULT + 4096 + TP__AUTH_SEAL)
 		return fast_dead(c);
 	*body = n <= cap ? small : malloc(n);
 	if (*body == NULL)
@@ -289,11 +289,11 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 	if (__atomic_load_n(&c->dead, __ATOMIC_ACQUIRE))
 		return TP_EDIED;
 	if (c->seal_tx) {
-		uint8_t *s = malloc(len + TP__MGR_SEAL);
+		uint8_t *s = malloc(len + TP__AUTH_SEAL);
 		if (s == NULL)
 			return TP_ENOMEM;
-		tp__mgr_seal(c->skey, TP__MGR_DIR_C, ++c->sseq, buf, len, s);
-		rv = fast_send(c, s, len + TP__MGR_SEAL);
+		tp__auth_seal(c->skey, TP__MGR_DIR_C, ++c->sseq, buf, len, s);
+		rv = fast_send(c, s, len + TP__AUTH_SEAL);
 		free(s);
 	} else {
 		rv = fast_send(c, buf, len);
@@ -309,8 +309,8 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 			return rv;
 		msg = body;
 		if (c->seal_rx &&
-		    tp__mgr_unseal(c->skey, TP__MGR_DIR_S, &c->rseq, body, n,
-		                   &msg, &n) != TP_OK) {
+		    tp__auth_unseal(c->skey, TP__MGR_DIR_S, &c->rseq, body, n,
+		                    &msg, &n) != TP_OK) {
 			rv = TP_EAUTH; /* forged, replayed or reordered */
 			fast_dead(c);
 		}
@@ -371,10 +371,10 @@ static int conn_request(struct tp__mgr_conn *c, Troupe__MgrRequest *rq,
  * auth: our answer to theirs. A wrong answer is TP_EAUTH at once. */
 static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 {
-	uint8_t nonce[TP__MGR_NONCE], mac[TP__MGR_MAC];
+	uint8_t nonce[TP__AUTH_NONCE], mac[TP__AUTH_MAC];
 	Troupe__MgrRequest rq = TROUPE__MGR_REQUEST__INIT;
 	Troupe__Envelope *rep;
-	int rv = tp__mgr_random(nonce, sizeof(nonce));
+	int rv = tp__auth_random(nonce, sizeof(nonce));
 	if (rv != TP_OK)
 		return rv;
 	rq.op = TP__MGR_HELLO;
@@ -383,14 +383,14 @@ static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 	if ((rv = conn_request(c, &rq, wait_ms, &rep)) != TP_OK)
 		return rv == TP_EDIED ? TP_EAUTH : rv;
 	Troupe__MgrReply *r = rep->mgr_reply;
-	int ok = r->nonce.len == TP__MGR_NONCE &&
-	         tp__mgr_mac_ok(c->key, c->keylen, "troupe-mgr-server", nonce,
-	                        sizeof(nonce), r->mac.data, r->mac.len);
+	int ok = r->nonce.len == TP__AUTH_NONCE &&
+	         tp__auth_mac_ok(c->key, c->keylen, "troupe-mgr-server", nonce,
+	                         sizeof(nonce), r->mac.data, r->mac.len);
 	if (ok) {
-		tp__mgr_mac(c->key, c->keylen, "troupe-mgr-client",
-		            r->nonce.data, r->nonce.len, mac);
-		tp__mgr_session_key(c->key, c->keylen, nonce, r->nonce.data,
-		                    c->skey);
+		tp__auth_mac(c->key, c->keylen, "troupe-mgr-client",
+		             r->nonce.data, r->nonce.len, mac);
+		tp__auth_session_key(c->key, c->keylen, nonce, r->nonce.data,
+		                     c->skey);
 	}
 	tp__mgr_arena_reset(&c->arena); /* rep: done with */
 	if (!ok)
@@ -427,53 +427,6 @@ static int unix_connect(const char *address, int *fd)
 	return TP_OK;
 }
 
-/* A connect bounded by timeout_ms. */
-static int tcp_connect_one(const struct addrinfo *a, int timeout_ms, int *fd)
-{
-	*fd =
-	    socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (*fd < 0)
-		return tp_err_errno(errno);
-	int e = 0;
-	socklen_t el = sizeof(e);
-	if (connect(*fd, a->ai_addr, a->ai_addrlen) != 0) {
-		struct pollfd pf = {*fd, POLLOUT, 0};
-		e = errno;
-		if (e == EINPROGRESS) {
-			int n = poll(&pf, 1, timeout_ms);
-			e = n == 0 ? ETIMEDOUT : 0;
-			if (n > 0)
-				getsockopt(*fd, SOL_SOCKET, SO_ERROR, &e, &el);
-		}
-	}
-	int one = 1, fl = fcntl(*fd, F_GETFL);
-	if (e == 0 &&
-	    (fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
-	     setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0))
-		e = errno;
-	if (e != 0) {
-		close(*fd);
-		*fd = -1;
-		return e == ECONNREFUSED ? TP_ECLOSED
-		       : e == ETIMEDOUT  ? TP_ETIMEDOUT
-		                         : tp_err_errno(e);
-	}
-	return TP_OK;
-}
-
-static int tcp_connect(const char *address, int timeout_ms, int *fd)
-{
-	struct addrinfo *ai;
-	int rv = tp__mgr_resolve(address, 0, &ai);
-	if (rv != TP_OK)
-		return rv;
-	rv = TP_ECLOSED;
-	for (struct addrinfo *a = ai; a != NULL && rv != TP_OK; a = a->ai_next)
-		rv = tcp_connect_one(a, timeout_ms, fd);
-	freeaddrinfo(ai);
-	return rv;
-}
-
 /* TLS over the connected socket: non-blocking from here. */
 static int tls_start(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
                      int timeout_ms)
@@ -482,8 +435,8 @@ static int tls_start(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
 	int fl = fcntl(c->fd, F_GETFL);
 	if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0)
 		return tp_err_errno(errno);
-	int rv = tp__mgr_tcp_split(c->address, host, sizeof(host), port,
-	                           sizeof(port));
+	int rv =
+	    tp__tcp_split(c->address, host, sizeof(host), port, sizeof(port));
 	if (rv == TP_OK)
 		rv = tp__mgr_tls_connect(c->fd, tls, host, timeout_ms, &c->tls);
 	return rv;
@@ -500,7 +453,7 @@ static int conn_connect(struct tp__mgr_conn *c, const struct tp__mgr_tls *tls,
 		return TP_EINVAL;
 	if (istls && (tls == NULL || tls->ca == NULL))
 		return TP_EINVAL; /* a tls client verifies its server */
-	int rv = tcp_connect(a, timeout_ms, &c->fd);
+	int rv = tp__tcp_connect(a, timeout_ms, &c->fd);
 	if (rv == TP_OK && istls)
 		rv = tls_start(c, tls, timeout_ms);
 	c->mac = !istls;

@@ -26,9 +26,9 @@ enum { CL_NEW, CL_HELLO, CL_AUTHED };
 struct client {
 	uint32_t id;
 	int state;
-	uint8_t nonce[TP__MGR_NONCE];  /* ours */
-	uint8_t cnonce[TP__MGR_NONCE]; /* the client's */
-	uint8_t skey[TP__MGR_MAC];     /* once authenticated */
+	uint8_t nonce[TP__AUTH_NONCE];  /* ours */
+	uint8_t cnonce[TP__AUTH_NONCE]; /* the client's */
+	uint8_t skey[TP__AUTH_MAC];     /* once authenticated */
 };
 
 struct obj {
@@ -236,27 +236,27 @@ static void preauth(struct tp__mgr_core *c, struct client *cl, void *token,
 		goto reject;
 	const Troupe__MgrRequest *rq = env->mgr_request;
 	if (cl->state == CL_NEW && rq->op == TP__MGR_HELLO &&
-	    rq->nonce.len == TP__MGR_NONCE) {
-		uint8_t mac[TP__MGR_MAC];
+	    rq->nonce.len == TP__AUTH_NONCE) {
+		uint8_t mac[TP__AUTH_MAC];
 		Troupe__MgrReply r = TROUPE__MGR_REPLY__INIT;
-		if (tp__mgr_random(cl->nonce, sizeof(cl->nonce)) != TP_OK)
+		if (tp__auth_random(cl->nonce, sizeof(cl->nonce)) != TP_OK)
 			goto reject;
-		tp__mgr_mac(c->key, c->keylen, LABEL_SERVER, rq->nonce.data,
-		            rq->nonce.len, mac);
+		tp__auth_mac(c->key, c->keylen, LABEL_SERVER, rq->nonce.data,
+		             rq->nonce.len, mac);
 		r.nonce.data = cl->nonce;
 		r.nonce.len = sizeof(cl->nonce);
 		r.mac.data = mac;
 		r.mac.len = sizeof(mac);
-		memcpy(cl->cnonce, rq->nonce.data, TP__MGR_NONCE);
+		memcpy(cl->cnonce, rq->nonce.data, TP__AUTH_NONCE);
 		cl->state = CL_HELLO;
 		reply(c, token, env->correlation_id, &r);
 		return;
 	}
 	if (cl->state == CL_HELLO && rq->op == TP__MGR_AUTH &&
-	    tp__mgr_mac_ok(c->key, c->keylen, LABEL_CLIENT, cl->nonce,
-	                   sizeof(cl->nonce), rq->mac.data, rq->mac.len)) {
-		tp__mgr_session_key(c->key, c->keylen, cl->cnonce, cl->nonce,
-		                    cl->skey);
+	    tp__auth_mac_ok(c->key, c->keylen, LABEL_CLIENT, cl->nonce,
+	                    sizeof(cl->nonce), rq->mac.data, rq->mac.len)) {
+		tp__auth_session_key(c->key, c->keylen, cl->cnonce, cl->nonce,
+		                     cl->skey);
 		cl->state = CL_AUTHED;
 		reply_code(c, token, env->correlation_id, TP_OK, NULL);
 		return;

@@ -18,7 +18,7 @@
  * authenticated. At most PREAUTH_CONNS connections may be
  * unauthenticated (a new one evicts the oldest), each for at most
  * PREAUTH_MS. Over tcp:// every frame after the handshake is sealed
- * (tp__mgr_seal): a bad MAC, a replay or a reordering closes the
+ * (tp__auth_seal): a bad MAC, a replay or a reordering closes the
  * connection. Connection ids have the top bit set, so they never collide
  * with nng pipe ids; parked calls refer to them by id.
  */
@@ -264,15 +264,15 @@ void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
 		send_iov(f, c, iov, 2);
 		return;
 	}
-	uint8_t *s = malloc(len + TP__MGR_SEAL);
+	uint8_t *s = malloc(len + TP__AUTH_SEAL);
 	if (s == NULL) {
 		c->closing = 1;
 		shutdown(c->fd, SHUT_RDWR);
 		return;
 	}
-	tp__mgr_seal(skey, TP__MGR_DIR_S, ++c->sseq, buf, len, s);
-	put32(hdr, len + TP__MGR_SEAL);
-	struct iovec iov[2] = {{hdr, 4}, {s, len + TP__MGR_SEAL}};
+	tp__auth_seal(skey, TP__MGR_DIR_S, ++c->sseq, buf, len, s);
+	put32(hdr, len + TP__AUTH_SEAL);
+	struct iovec iov[2] = {{hdr, 4}, {s, len + TP__AUTH_SEAL}};
 	send_iov(f, c, iov, 2);
 	free(s);
 }
@@ -357,8 +357,8 @@ static int handle(struct tp__mgr_fast *f, struct fconn *c, const uint8_t *buf,
 	if (c->mac && c->authed) {
 		const uint8_t *skey = tp__mgr_core_skey(f->core, c->id);
 		if (skey == NULL ||
-		    tp__mgr_unseal(skey, TP__MGR_DIR_C, &c->rseq, buf, len,
-		                   &msg, &mlen) != TP_OK)
+		    tp__auth_unseal(skey, TP__MGR_DIR_C, &c->rseq, buf, len,
+		                    &msg, &mlen) != TP_OK)
 			return -1;
 	}
 	tp__mgr_core_request(f->core, c->id,
@@ -409,7 +409,7 @@ static int fast_read_once(struct tp__mgr_fast *f, struct fconn *c)
 		size_t len = (size_t)h[0] | (size_t)h[1] << 8 |
 		             (size_t)h[2] << 16 | (size_t)h[3] << 24;
 		size_t lim = !c->authed ? TP__MGR_PREAUTH_MAX
-		                        : f->max + 4096 + TP__MGR_SEAL;
+		                        : f->max + 4096 + TP__AUTH_SEAL;
 		if (len > lim)
 			return -1; /* before reading it */
 		if (c->inlen - off - 4 < len)
@@ -517,28 +517,6 @@ static void *fast_thread(void *arg)
 	return NULL;
 }
 
-int tp__mgr_tcp_split(const char *addr, char *host, size_t hlen, char *port,
-                      size_t plen)
-{
-	int tls = strncmp(addr, "tls+tcp://", 10) == 0;
-	const char *p = addr + (tls ? 10 : 6);
-	const char *colon = strrchr(p, ':');
-	if ((!tls && strncmp(addr, "tcp://", 6) != 0) || colon == NULL ||
-	    colon[1] == '\0')
-		return TP_EINVAL;
-	size_t n = (size_t)(colon - p);
-	if (n >= 2 && p[0] == '[' && p[n - 1] == ']') {
-		p++;
-		n -= 2;
-	}
-	if (n >= hlen || strlen(colon + 1) >= plen)
-		return TP_EINVAL;
-	memcpy(host, p, n);
-	host[n] = '\0';
-	snprintf(port, plen, "%s", colon + 1);
-	return TP_OK;
-}
-
 static int listen_unix(struct tp__mgr_fast *f, const char *addr)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -557,28 +535,13 @@ static int listen_unix(struct tp__mgr_fast *f, const char *addr)
 	return TP_OK;
 }
 
-int tp__mgr_resolve(const char *addr, int passive, struct addrinfo **out)
-{
-	char host[256], port[32];
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-	                         .ai_socktype = SOCK_STREAM,
-	                         .ai_flags = passive ? AI_PASSIVE : 0};
-	int rv =
-	    tp__mgr_tcp_split(addr, host, sizeof(host), port, sizeof(port));
-	if (rv != TP_OK)
-		return rv;
-	return getaddrinfo(host[0] ? host : NULL, port, &hints, out) == 0
-	           ? TP_OK
-	           : TP_ENOENT;
-}
-
 /* Binds a tcp://host:port address; port 0 becomes the chosen one in
  * bound. */
 static int listen_tcp(struct tp__mgr_fast *f, const char *addr, char *bound,
                       size_t blen)
 {
 	struct addrinfo *ai;
-	int rv = tp__mgr_resolve(addr, 1, &ai);
+	int rv = tp__tcp_resolve(addr, 1, &ai);
 	if (rv != TP_OK)
 		return rv == TP_ENOENT ? TP_EINVAL : rv;
 	f->tcp = 1;

@@ -17,6 +17,8 @@
 
 #include "payload_int.h"
 #include "troupe.pb-c.h"
+#include "auth.h"
+#include "netaddr.h"
 #include "troupe/manager.h"
 
 /* Request ops (MgrRequest.op). */
@@ -30,8 +32,6 @@ enum {
 	TP__MGR_PING = 7,
 };
 
-#define TP__MGR_NONCE 32
-#define TP__MGR_MAC   32
 /* Largest message accepted from a connection not yet authenticated. */
 #define TP__MGR_PREAUTH_MAX 256
 /* A handler's "cannot complete now: park the request" return value. */
@@ -101,34 +101,10 @@ int tp__arg_int(const tp_payload *args, size_t i, int64_t *out);
  * from the end). TP_ENOENT out of range (IndexError), TP_ETYPE, TP_EINVAL. */
 int tp__arg_index(const tp_payload *args, size_t i, size_t n, size_t *out);
 
-/* Authentication (mgr_auth.c). */
-void tp__mgr_mac(const void *key, size_t keylen, const char *label,
-                 const uint8_t *nonce, size_t nlen, uint8_t out[TP__MGR_MAC]);
-int tp__mgr_mac_ok(const void *key, size_t keylen, const char *label,
-                   const uint8_t *nonce, size_t nlen, const uint8_t *mac,
-                   size_t maclen);
-int tp__mgr_random(void *buf, size_t n);
-/* After the handshake over a transport that is not private (tcp://),
- * every message is sealed: [u64 seq LE][message][HMAC-SHA256(session key,
- * direction byte, seq, message)]. The session key is
- * HMAC(key, "troupe-mgr-session", client nonce, server nonce); the
- * receiver accepts only strictly increasing sequence numbers, so a relay
- * can neither inject, replay nor reorder. */
-#define TP__MGR_SEAL  (8 + TP__MGR_MAC)
+/* Authentication: the primitives are base/auth.h's. The directions of
+ * sealed frames: */
 #define TP__MGR_DIR_C 'C' /* client to server */
 #define TP__MGR_DIR_S 'S'
-void tp__mgr_session_key(const void *key, size_t keylen,
-                         const uint8_t cnonce[TP__MGR_NONCE],
-                         const uint8_t snonce[TP__MGR_NONCE],
-                         uint8_t out[TP__MGR_MAC]);
-/* out has room for len + TP__MGR_SEAL bytes. */
-void tp__mgr_seal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t seq,
-                  const void *msg, size_t len, uint8_t *out);
-/* TP_OK with msg/msglen pointing into buf, or TP_EAUTH (bad MAC, or a
- * sequence number not above *last, which it then becomes). */
-int tp__mgr_unseal(const uint8_t skey[TP__MGR_MAC], uint8_t dir, uint64_t *last,
-                   const uint8_t *buf, size_t len, const uint8_t **msg,
-                   size_t *msglen);
 /* <rundir>/mgrkey-<hash of address>; TP_ENOTINIT outside a run. */
 int tp__mgr_keyfile(const char *address, char *buf, size_t len);
 int tp__mgr_key_store(const char *address, const void *key, size_t len);
@@ -305,14 +281,7 @@ int tp__mgr_tls_cli_send(struct tp__mgr_tls_cli *c, int fd, const void *buf,
 ssize_t tp__mgr_tls_cli_recv(struct tp__mgr_tls_cli *c, int fd, void *buf,
                              size_t len, int64_t dl);
 void tp__mgr_tls_cli_end(struct tp__mgr_tls_cli *c);
-/* Splits tcp://host:port or tls+tcp://host:port (host may be empty or
- * [v6]). */
-int tp__mgr_tcp_split(const char *addr, char *host, size_t hlen, char *port,
-                      size_t plen);
-/* getaddrinfo for such an address (passive: to bind); TP_EINVAL for a
- * malformed address, TP_ENOENT when it does not resolve. */
-struct addrinfo;
-int tp__mgr_resolve(const char *addr, int passive, struct addrinfo **out);
+/* tcp:// addresses: rt/netaddr.h. */
 /* 1 once client passed the handshake. */
 int tp__mgr_core_authed(struct tp__mgr_core *c, uint32_t client);
 /* The session key of an authenticated client, else NULL. */

@@ -1,6 +1,7 @@
 /*
  * shm.c - named shared-memory segments tied to a run; see shm.h.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -218,4 +219,73 @@ int tp__shm_create_named(const char *uname, size_t size, char *name,
 		rv = TP_EEXIST;
 	close(lk); /* releases the lock */
 	return rv;
+}
+
+static int tag_ok(const char *tag)
+{
+	size_t n = tag ? strlen(tag) : 0;
+	if (n == 0 || n > TP_SHM_TAG_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)tag[i]))
+			return 0;
+	return 1;
+}
+
+int tp__shm_tag_prefix(const char *tag, char *buf, size_t len)
+{
+	if (!tp__rt.initialised)
+		return TP_ENOTINIT;
+	if (!tag_ok(tag) || buf == NULL)
+		return TP_EINVAL;
+	int n = snprintf(buf, len, "troupe.%u.%s.%s-", (unsigned)getuid(),
+	                 tp__rt.id, tag);
+	return n > 0 && (size_t)n < len ? TP_OK : TP_EINVAL;
+}
+
+int tp__shm_create_tagged(const char *tag, size_t size, char *name, void **addr)
+{
+	char prefix[TP_SHM_NAME_MAX];
+	int rv = tp__shm_tag_prefix(tag, prefix, sizeof(prefix));
+	if (rv != TP_OK)
+		return rv;
+	if (size == 0 || name == NULL || addr == NULL)
+		return TP_EINVAL;
+	unsigned long seq = __atomic_add_fetch(&shm_seq, 1, __ATOMIC_RELAXED);
+	int n = snprintf(name, TP_SHM_NAME_MAX, "/%s%lu", prefix, seq);
+	if (n < 0 || n >= TP_SHM_NAME_MAX)
+		return TP_EINVAL;
+	return shm_open_new(size, 0, name, addr);
+}
+
+struct prefix_unlink {
+	const char *prefix;
+	int n;
+};
+
+static void unlink_if_prefix(const char *full, const char *rest,
+                             const void *arg)
+{
+	struct prefix_unlink *u = (struct prefix_unlink *)arg;
+	char name[300];
+	(void)rest;
+	if (strncmp(full, u->prefix, strlen(u->prefix)) != 0)
+		return;
+	snprintf(name, sizeof(name), "/%s", full);
+	if (shm_unlink(name) == 0)
+		u->n++;
+}
+
+int tp__shm_unlink_prefix(const char *prefix, int *n)
+{
+	char mine[48];
+	struct prefix_unlink u = {prefix, 0};
+	snprintf(mine, sizeof(mine), "troupe.%u.", (unsigned)getuid());
+	if (prefix == NULL || strncmp(prefix, mine, strlen(mine)) != 0 ||
+	    strlen(prefix) <= strlen(mine) || strchr(prefix, '/') != NULL)
+		return TP_EINVAL;
+	each_segment(unlink_if_prefix, &u);
+	if (n != NULL)
+		*n = u.n;
+	return TP_OK;
 }

@@ -46,6 +46,21 @@ int tp__shm_create_named(const char *uname, size_t size, char *name,
                          void **addr);
 int tp__shm_find_named(const char *uname, char *name);
 
+/*
+ * Segments of a group (the SharedMemoryManager's, mgr/smm.c):
+ * "/troupe.<uid>.<runid>.<tag>-<seq>", tag 1 to 32 of [A-Za-z0-9]
+ * (no '.', so no ".n." either). tp__shm_tag_prefix writes the /dev/shm
+ * entry prefix "troupe.<uid>.<runid>.<tag>-" of this run's group tag;
+ * tp__shm_unlink_prefix unlinks every entry of this user with that
+ * prefix (TP_EINVAL for one not of this user's troupe segments) and
+ * returns how many it removed in *n (may be NULL).
+ */
+#define TP_SHM_TAG_MAX 32
+int tp__shm_create_tagged(const char *tag, size_t size, char *name,
+                          void **addr);
+int tp__shm_tag_prefix(const char *tag, char *buf, size_t len);
+int tp__shm_unlink_prefix(const char *prefix, int *n);
+
 /* Unmaps a mapping made by tp__shm_create/attach. NULL is allowed. */
 void tp__shm_detach(void *addr, size_t size);
 

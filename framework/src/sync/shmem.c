@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "wire.h"
+#include "shmem_int.h"
 #include "sobj.h"
 #include "troupe.pb-c.h"
 #include "troupe/error.h"
@@ -31,7 +32,7 @@ struct tp_shmem {
 	int unlinked;
 };
 
-int tp_shmem_new(tp_shmem **out, size_t size)
+static int shmem_make(tp_shmem **out, const char *tag, size_t size)
 {
 	int rv;
 	if (out == NULL || size == 0)
@@ -39,7 +40,9 @@ int tp_shmem_new(tp_shmem **out, size_t size)
 	tp_shmem *m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return TP_ENOMEM;
-	if ((rv = tp__shm_create(size, m->name, &m->buf)) != TP_OK) {
+	rv = tag ? tp__shm_create_tagged(tag, size, m->name, &m->buf)
+	         : tp__shm_create(size, m->name, &m->buf);
+	if (rv != TP_OK) {
 		free(m);
 		return rv;
 	}
@@ -47,6 +50,16 @@ int tp_shmem_new(tp_shmem **out, size_t size)
 	m->creator = getpid();
 	*out = m;
 	return TP_OK;
+}
+
+int tp_shmem_new(tp_shmem **out, size_t size)
+{
+	return shmem_make(out, NULL, size);
+}
+
+int tp__shmem_new_tagged(tp_shmem **out, const char *tag, size_t size)
+{
+	return tag == NULL ? TP_EINVAL : shmem_make(out, tag, size);
 }
 
 /* A name a user may choose: 1 to TP_SHM_UNAME_MAX of [A-Za-z0-9_-]. */
