@@ -30,18 +30,6 @@ static int t_add(const tp_payload *args, tp_payload *res)
 }
 TP_TARGET(t_add);
 
-/* Sleeps args[0] ms, returns args[1] (or the pid). */
-static int t_sleep(const tp_payload *args, tp_payload *res)
-{
-	int64_t ms = 0, v = getpid();
-	tp_payload_get_int(args, 0, &ms);
-	tp_payload_get_int(args, 1, &v);
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-	return tp_payload_add_int(res, v);
-}
-TP_TARGET(t_sleep);
-
 static int t_div(const tp_payload *args, tp_payload *res)
 {
 	int64_t x;
@@ -138,13 +126,6 @@ static tp_payload *ints(int64_t from, size_t n)
 	TP_OK_OR_FAIL(tp_payload_new(&p));
 	for (size_t i = 0; i < n; i++)
 		TP_OK_OR_FAIL(tp_payload_add_int(p, from + (int64_t)i));
-	return p;
-}
-
-static tp_payload *pair(int64_t a, int64_t b)
-{
-	tp_payload *p = ints(a, 1);
-	TP_OK_OR_FAIL(tp_payload_add_int(p, b));
 	return p;
 }
 
@@ -374,7 +355,7 @@ static void test_imap(void **state)
 	tp_pool_iter_free(it);
 	/* next with a timeout on a slow item. */
 	tp_payload *slow = ints(300, 1);
-	TP_OK_OR_FAIL(tp_pool_imap(pool, t_sleep, slow, 1, &it));
+	TP_OK_OR_FAIL(tp_pool_imap(pool, f_sleep, slow, 1, &it));
 	TP_EXPECT(tp_pool_iter_next(it, &v, NULL, 20), TP_ETIMEDOUT);
 	TP_OK_OR_FAIL(tp_pool_iter_next(it, &v, NULL, 10000));
 	tp_payload_free(v);
@@ -474,7 +455,7 @@ static void test_timeouts_and_states(void **state)
 	tp_pool_result *r;
 	int ok;
 	TP_OK_OR_FAIL(
-	    tp_pool_apply_async(pool, t_sleep, slow, NULL, NULL, NULL, &r));
+	    tp_pool_apply_async(pool, f_sleep, slow, NULL, NULL, NULL, &r));
 	TP_EXPECT(tp_pool_result_get(r, &out, 10), TP_ETIMEDOUT);
 	TP_EXPECT(tp_pool_result_wait(r, 10), TP_ETIMEDOUT);
 	assert_false(tp_pool_result_ready(r));

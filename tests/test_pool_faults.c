@@ -14,33 +14,12 @@
 
 #include "pool_util.h"
 
-/* Sleeps args[0] ms and returns args[1]. */
-static int f_sleep(const tp_payload *args, tp_payload *res)
-{
-	int64_t ms = 0, v = 0;
-	tp_payload_get_int(args, 0, &ms);
-	tp_payload_get_int(args, 1, &v);
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-	return tp_payload_add_int(res, v);
-}
-TP_TARGET(f_sleep);
-
 static int f_pid(const tp_payload *args, tp_payload *res)
 {
 	(void)args;
 	return tp_payload_add_int(res, getpid());
 }
 TP_TARGET(f_pid);
-
-static int f_suicide(const tp_payload *args, tp_payload *res)
-{
-	(void)args;
-	(void)res;
-	raise(SIGKILL);
-	return 0;
-}
-TP_TARGET(f_suicide);
 
 /* Squares its int; the value 55555 kills its worker. */
 static int f_square_or_die(const tp_payload *args, tp_payload *res)
@@ -60,15 +39,6 @@ static int f_exit3(const tp_payload *args, tp_payload *res)
 	_exit(3);
 }
 TP_TARGET(f_exit3);
-
-static tp_payload *pair(int64_t a, int64_t b)
-{
-	tp_payload *p;
-	TP_OK_OR_FAIL(tp_payload_new(&p));
-	TP_OK_OR_FAIL(tp_payload_add_int(p, a));
-	TP_OK_OR_FAIL(tp_payload_add_int(p, b));
-	return p;
-}
 
 static double now_s(void)
 {

@@ -12,13 +12,14 @@
  * with theirs below them. The Processes the program started are
  * monitored children of the root (type "process", command = the target;
  * a manager's server is type "manager"); a user's own children and
- * subtrees show with their types. Then what the program runs outside the
- * tree: each pool (type "pool", msgs_in = tasks completed, msgs_out =
- * submitted) with its workers below it (type "worker", msgs_in = tasks
- * done, msgs_out = in flight, restarts), and each logging actor this
- * process runs (type "logging", msgs_in = records written, msgs_out =
- * records reported lost). start, stop, restart and signal act on the
- * root's tree (ctl_act.c) with the daemon's names.
+ * subtrees show with their types. Each pool is a nested supervisor of the
+ * root ("pool-N", docs/pool.md), shown as type "pool" (msgs_in = tasks
+ * completed, msgs_out = submitted) with its workers below it (type
+ * "worker", msgs_in = tasks done, msgs_out = in flight, restarts counting
+ * recycles too). Then what the program runs outside the tree: each
+ * logging actor this process runs (type "logging", msgs_in = records
+ * written, msgs_out = records reported lost). start, stop, restart and signal
+ * act on the root's tree (ctl_act.c) with the daemon's names.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,15 @@ static int64_t started_ms;
 struct nodes {
 	Troupe__SupChild **v;
 	size_t n, cap;
-	int npool;
+};
+
+/* The pool whose supervisor is the nested child sup_id, if any: its
+ * figures, taken while the pool is known alive (tp__pool_each). */
+struct pool_view {
+	const char *sup_id;
+	int found, n;
+	tp_pool_stats st;
+	tp_pool_worker_stats w[256];
 };
 
 static Troupe__SupChild *node(struct nodes *ns, const char *name,
@@ -98,8 +107,31 @@ static const char *type_of(const tp_child_info *ci, int proc, const char *cmd)
 	return ci->type == TP_SUPERVISOR ? "supervisor" : "worker";
 }
 
-/* s's children, depth first, as the daemon flattens its tree. */
-static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now)
+static void pool_look(void *arg, tp_pool *pool)
+{
+	struct pool_view *pv = arg;
+	if (pv->found || strcmp(pool->sup_id, pv->sup_id) != 0)
+		return;
+	pv->n = tp_pool_stats_get(pool, &pv->st, pv->w, 256);
+	pv->found = pv->n >= 0;
+}
+
+/* A worker of pool pv (by its child id): the pool's figures. */
+static void pool_worker(const struct pool_view *pv, Troupe__SupChild *c)
+{
+	for (int i = 0; pv != NULL && i < pv->n; i++)
+		if (strcmp(pv->w[i].name, c->name) == 0) {
+			set_str(&c->type, "worker");
+			c->restarts = (uint32_t)pv->w[i].restarts;
+			c->msgs_in = (int64_t)pv->w[i].tasks_done;
+			c->msgs_out = (int64_t)pv->w[i].inflight;
+		}
+}
+
+/* s's children, depth first, as the daemon flattens its tree; pv: the
+ * pool s supervises, if it is one. */
+static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now,
+                    const struct pool_view *pv)
 {
 	tp_child_info *v;
 	char cmd[256];
@@ -110,10 +142,22 @@ static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now)
 		int proc = tp__sup_is_process(s, v[i].id, cmd, sizeof(cmd));
 		if (strcmp(cmd, "tp__svc_log_actor") == 0)
 			continue; /* listed as "logging", with its counters */
-		Troupe__SupChild *c = node(ns, v[i].id, tp_sup_id(s),
-		                           type_of(&v[i], proc, cmd), depth);
-		if (c == NULL)
+		struct pool_view *sub_pv = NULL;
+		if (v[i].nested && (sub_pv = calloc(1, sizeof(*sub_pv)))) {
+			sub_pv->sup_id = v[i].id;
+			tp__pool_each(pool_look, sub_pv);
+			if (!sub_pv->found) {
+				free(sub_pv);
+				sub_pv = NULL;
+			}
+		}
+		Troupe__SupChild *c =
+		    node(ns, v[i].id, tp_sup_id(s),
+		         sub_pv ? "pool" : type_of(&v[i], proc, cmd), depth);
+		if (c == NULL) {
+			free(sub_pv);
 			break;
+		}
 		tp_sup *sub = v[i].nested ? tp_sup_child_sup(s, v[i].id) : NULL;
 		c->pid = v[i].pid;
 		set_str(&c->state, tp_child_state_name(v[i].state));
@@ -125,40 +169,20 @@ static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now)
 			c->uptime_ms = now - v[i].started_ms;
 		if (v[i].pid > 0)
 			tp__ctl_proc_stats(v[i].pid, c);
+		pool_worker(pv, c);
+		if (sub_pv != NULL) { /* the pool runs in this process */
+			c->pid = getpid();
+			c->msgs_in = (int64_t)sub_pv->st.completed;
+			c->msgs_out = (int64_t)sub_pv->st.submitted;
+		}
 		if (sub != NULL) {
 			set_str(&c->strategy,
 			        tp_strategy_name(tp_sup_strategy(sub)));
-			flatten(ns, sub, depth + 1, now);
+			flatten(ns, sub, depth + 1, now, sub_pv);
 		}
+		free(sub_pv);
 	}
 	free(v);
-}
-
-static void add_pool(void *arg, tp_pool *pool)
-{
-	struct nodes *ns = arg;
-	tp_pool_stats st;
-	tp_pool_worker_stats w[256];
-	char name[32];
-	snprintf(name, sizeof(name), "pool-%d", ++ns->npool);
-	int n = tp_pool_stats_get(pool, &st, w, 256);
-	Troupe__SupChild *c = node(ns, name, "", "pool", 0);
-	if (c == NULL || n < 0)
-		return;
-	c->pid = getpid();
-	c->msgs_in = (int64_t)st.completed;
-	c->msgs_out = (int64_t)st.submitted;
-	for (int i = 0; i < n; i++) {
-		Troupe__SupChild *k = node(ns, w[i].name, name, "worker", 1);
-		if (k == NULL)
-			return;
-		k->pid = w[i].pid;
-		k->restarts = (uint32_t)w[i].restarts;
-		k->msgs_in = (int64_t)w[i].tasks_done;
-		k->msgs_out = (int64_t)w[i].inflight;
-		if (w[i].pid == 0)
-			set_str(&k->state, "starting");
-	}
 }
 
 static void add_log_actor(void *arg, tp_log_actor *a)
@@ -215,9 +239,8 @@ static void status(const Troupe__SupRequest *req, Troupe__SupReply *rep,
 	struct nodes ns = {0};
 	int64_t now = tp__now_ms();
 	if (root != NULL)
-		flatten(&ns, root, 0, now);
+		flatten(&ns, root, 0, now, NULL);
 	size_t tree = ns.n;
-	tp__pool_each(add_pool, &ns);
 	tp__log_actor_each(add_log_actor, &ns);
 	for (size_t i = tree; i < ns.n; i++)
 		ns.v[i]->uptime_ms = now - started_ms;

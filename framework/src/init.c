@@ -93,12 +93,14 @@ int tp_fini(void)
 	tp__ctl_status_stop(); /* first: it acts on the root's tree */
 	/* This process's records reach the logging actor while it runs. */
 	tp__log_flush_bounded(TP_LOG_EXIT_MS, 1);
+	/* Pools first: their supervisors hang under the root, and a logging
+	 * actor under the root still writes their last records. */
+	tp__pool_fini();
 	/* Then the root's children, which use every module. They stop in
 	 * reverse start order, so a logging actor started before them writes
 	 * their last records; then this process writes directly. */
 	tp__root_sup_fini();
 	tp__log_actors_unhost();
-	tp__pool_fini();
 #ifdef TP_HAVE_MPI
 	tp__cluster_fini(); /* after the pools: its stand-ins are workers */
 #endif

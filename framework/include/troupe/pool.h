@@ -1,11 +1,14 @@
 /*
  * troupe/pool.h - process pools: multiprocessing.Pool in C.
  *
- * A pool is a set of worker processes owned by a supervisor thread in the
- * calling process. The supervisor's scheduling policy decides which worker
- * gets which task; it batches and pipelines tasks so workers never wait for
- * a round trip, recycles a worker after maxtasksperchild tasks, and replaces
- * a worker that dies. A task held by a dead worker is never lost: the one it
+ * A pool is a supervisor policy: its worker processes are children of the
+ * pool's own simple_one_for_one supervisor ("pool-N" under tp_sup_root(),
+ * troupe/supervisor.h), which starts them, watches them, replaces one that
+ * dies and gives up when they die too often (max_restarts). The pool's
+ * thread and its scheduling policy decide which worker gets which task; it
+ * batches and pipelines tasks so workers never wait for a round trip, and
+ * recycles a worker after maxtasksperchild tasks. A task held by a dead
+ * worker is never lost: the one it
  * was running fails with TP_EDIED (or is retried, a per-pool policy) and the
  * ones it had not started run elsewhere. See docs/pool.md.
  *
@@ -149,6 +152,14 @@ typedef struct tp_pool_opts {
 	                            tp_init set MPI up, and with an
 	                            initializer; a second live MPI pool is
 	                            tp_err_errno(EBUSY) */
+	/* The restart intensity of the pool's supervisor (its workers are
+	 * children of a supervisor under tp_sup_root(), restarted after an
+	 * abnormal exit): when workers die more than max_restarts times
+	 * within restart_period_ms, the pool gives up and fails its pending
+	 * and later work with TP_EDIED. 0: 30 x (processes + 1) restarts
+	 * within 5000 ms. */
+	int max_restarts;
+	int restart_period_ms;
 } tp_pool_opts;
 
 /*

@@ -107,8 +107,9 @@ typedef struct tp_sup_flags {
 	tp_strategy strategy;
 	int intensity; /* max restarts within period_ms (>= 0) */
 	int period_ms; /* > 0 */
-	/* Optional observer, called on the loop thread for every event; it
-	 * must not call back into the supervisor and should be quick. */
+	/* Optional observer, called on the loop thread for every event (of
+	 * a nested supervisor: of its own children); it must not call back
+	 * into the supervisor and should be quick. */
 	void (*on_event)(void *arg, const tp_sup_event *ev);
 	void *on_event_arg;
 	/* OTP's auto_shutdown: whether the supervisor ends (normally) when a
@@ -275,8 +276,9 @@ tp_sup *tp_sup_root(void);
 int tp_sup_new(tp_sup **out, const tp_sup_flags *flags);
 
 /*
- * tp_sup_add_child appends a child spec before tp_sup_start. The spec and
- * its strings (and args) are copied. A spec has either argv or target,
+ * tp_sup_add_child appends a child spec before tp_sup_start (or to a
+ * stopped nested supervisor of a started tree, see tp_sup_add_sup). The spec
+ * and its strings (and args) are copied. A spec has either argv or target,
  * never both. For TP_SIMPLE_ONE_FOR_ONE exactly one spec may be added:
  * the template for tp_sup_start_child. Errors: TP_EINVAL (bad spec, bad
  * id, empty argv, both or neither of argv and target, a target with
@@ -287,10 +289,16 @@ int tp_sup_new(tp_sup **out, const tp_sup_flags *flags);
 int tp_sup_add_child(tp_sup *sup, const tp_child_spec *spec);
 
 /*
- * tp_sup_add_sup adds a nested supervisor child named id (before start)
- * and stores its handle in *out (owned by the tree; do not free it). Its
- * flags' on_event is ignored (the root's observer sees every event).
- * Errors: as tp_sup_add_child.
+ * tp_sup_add_sup adds a nested supervisor child named id and stores its
+ * handle in *out (owned by the tree; do not free it). Before tp_sup_start
+ * it starts with the tree. On a started tree it is added stopped: add its
+ * children with tp_sup_add_child (allowed while it is stopped), then start
+ * it with tp_sup_restart_child(sup, id). Its flags' on_event, if set, sees
+ * the events of its own children and its own TP_EV_ESCALATE (the root's
+ * observer sees every event too). Its spec is kept after it ends, whatever
+ * its restart type, so the handle stays valid until tp_sup_delete_child
+ * (on a stopped one) or tp_sup_free of the root. Errors: as
+ * tp_sup_add_child (TP_ESTATE: the tree is stopping).
  */
 int tp_sup_add_sup(tp_sup *sup, const char *id, const tp_sup_flags *flags,
                    tp_restart restart, tp_sup **out);

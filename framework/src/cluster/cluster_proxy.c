@@ -19,7 +19,8 @@
 #include "troupe/error.h"
 #include "wire.h"
 
-static int dial(nng_socket *s, const char *addr)
+/* pool: 1 for the pool's socket (this run's own address, pool_sup.c). */
+static int dial(nng_socket *s, const char *addr, int pool)
 {
 	int rv;
 	if ((rv = nng_pair1_open(s)) != 0)
@@ -27,7 +28,8 @@ static int dial(nng_socket *s, const char *addr)
 	nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, 0);
 	nng_socket_set_int(*s, NNG_OPT_RECVBUF, 64);
 	nng_socket_set_int(*s, NNG_OPT_SENDBUF, 64);
-	return nng_dial(*s, addr, NULL, 0);
+	return pool ? tp__pool_worker_dial(*s, addr)
+	            : nng_dial(*s, addr, NULL, 0);
 }
 
 static int hello(nng_socket s, const char *name)
@@ -89,7 +91,7 @@ int tp__cl_proxy(const tp_payload *args, tp_payload *result)
 	    tp__cl_bridge_addr((int)slot, baddr, sizeof(baddr)) != TP_OK)
 		return 2;
 	tp__nng_used();
-	if (dial(&p, addr) != 0 || dial(&b, baddr) != 0 ||
+	if (dial(&p, addr, 1) != 0 || dial(&b, baddr, 0) != 0 ||
 	    hello(p, name) != TP_OK ||
 	    nng_socket_get_int(p, NNG_OPT_RECVFD, &fds[0].fd) != 0 ||
 	    nng_socket_get_int(b, NNG_OPT_RECVFD, &fds[1].fd) != 0)

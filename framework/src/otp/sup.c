@@ -235,9 +235,19 @@ void tp__sup_free_tree(tp_sup *s)
 	free(s);
 }
 
-static int add_checks(tp_sup *s, const char *id)
+/* A nested sup that is stopped (added to a started tree, or stopped by
+ * tp_sup_terminate_child) may still get children: they start with it. */
+static int sup_stopped(const tp_sup *s)
 {
-	if (s->root->started)
+	return s->parent != NULL && s->self != NULL &&
+	       s->self->state == TP_CHILD_STOPPED && s->head == NULL;
+}
+
+static int add_checks(tp_sup *s, const char *id, int started_ok)
+{
+	if (s->root->started && !started_ok && !sup_stopped(s))
+		return TP_ESTATE;
+	if (s->root->started && (s->root->ended || s->root->stop_req))
 		return TP_ESTATE;
 	if (tp__sup_find(s, id) != NULL)
 		return TP_EALREADY;
@@ -252,7 +262,7 @@ int tp_sup_add_child(tp_sup *sup, const tp_child_spec *spec)
 	if (rv != TP_OK)
 		return rv;
 	pthread_mutex_lock(&sup->root->mu);
-	rv = add_checks(sup, spec->id);
+	rv = add_checks(sup, spec->id, 0);
 	struct sup_child *c = NULL;
 	if (rv == TP_OK && (c = child_new(sup, spec, 0, NULL)) == NULL)
 		rv = TP_ENOMEM;
@@ -277,13 +287,15 @@ int tp_sup_add_sup(tp_sup *sup, const char *id, const tp_sup_flags *flags,
 	if ((rv = sup_alloc(&sub, flags, sup)) != TP_OK)
 		return rv;
 	snprintf(sub->id, sizeof(sub->id), "%s", id);
-	sub->flags.on_event = NULL;
 	spec.id = id;
 	spec.restart = restart;
 	spec.type = TP_SUPERVISOR;
 	spec.shutdown_ms = TP_SHUTDOWN_INFINITY;
+	/* Its handle stays valid after it ended, whatever its restart type:
+	 * only tp_sup_delete_child (or freeing the root) frees it. */
+	spec.keep_temporary = 1;
 	pthread_mutex_lock(&sup->root->mu);
-	rv = add_checks(sup, id);
+	rv = add_checks(sup, id, 1);
 	struct sup_child *c = NULL;
 	if (rv == TP_OK && (c = child_new(sup, &spec, 0, NULL)) == NULL)
 		rv = TP_ENOMEM;

@@ -34,7 +34,8 @@
 void tp__sup_emit(tp_sup *s, tp_sup_event_kind k, struct sup_child *c, int code)
 {
 	tp_sup *root = s->root;
-	if (root->flags.on_event == NULL)
+	if (root->flags.on_event == NULL &&
+	    (s == root || s->flags.on_event == NULL))
 		return;
 	tp_sup_event ev = {.kind = k,
 	                   .sup_id = s->id,
@@ -54,7 +55,11 @@ void tp__sup_emit(tp_sup *s, tp_sup_event_kind k, struct sup_child *c, int code)
 		ev.delay_ms = code;
 		ev.exit_code = 0;
 	}
-	root->flags.on_event(root->flags.on_event_arg, &ev);
+	if (root->flags.on_event != NULL)
+		root->flags.on_event(root->flags.on_event_arg, &ev);
+	/* A nested sup's own observer sees its children and itself. */
+	if (s != root && s->flags.on_event != NULL)
+		s->flags.on_event(s->flags.on_event_arg, &ev);
 }
 
 struct sup_op *tp__sup_enqueue(tp_sup *s, enum sup_op_kind k,

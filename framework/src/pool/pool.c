@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/un.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +54,8 @@ static int pool_fill_opts(struct tp_pool *pool, const tp_pool_opts *o)
 	pool->task_timeout_ms = o->task_timeout_ms;
 	pool->max_msg = o->max_msg ? o->max_msg : TP_MAX_MSG_DEFAULT;
 	pool->method = o->method;
+	pool->sup_intensity = o->max_restarts;
+	pool->sup_period_ms = o->restart_period_ms;
 	pool->sched = o->sched != NULL ? o->sched : &tp_pool_sched_least_loaded;
 	snprintf(pool->prefix, sizeof(pool->prefix), "%s",
 	         o->name != NULL ? o->name : "PoolWorker");
@@ -80,6 +84,7 @@ static int pool_alloc(struct tp_pool **out, const tp_pool_opts *o)
 	if (pool == NULL)
 		return TP_ENOMEM;
 	pthread_mutex_init(&pool->mu, NULL);
+	pthread_mutex_init(&pool->evmu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&pool->cv, &ca);
@@ -93,9 +98,21 @@ static int pool_alloc(struct tp_pool **out, const tp_pool_opts *o)
 	if (pool->w == NULL)
 		return TP_ENOMEM;
 	for (int i = 0; i < pool->n; i++) {
+		static atomic_int counter;
 		pool->w[i].slot = i;
-		pool->w[i].recvfd = pool->w[i].sentinel = -1;
+		pool->w[i].recvfd = -1;
+		pool->w[i].pool = pool;
+		snprintf(pool->w[i].name, sizeof(pool->w[i].name), "%s-%d",
+		         pool->prefix, atomic_fetch_add(&counter, 1) + 1);
 	}
+	/* Each worker run dials "<addr>-<its pid>" (pool_sup.c); the pool
+	 * uses nng from now on, so the fork start method is refused. */
+	tp__nng_used();
+	if ((rv = tp_address("pool", pool->addr, sizeof(pool->addr))) != TP_OK)
+		return rv;
+	if (strlen(pool->addr) - strlen("ipc://") + 12 >
+	    sizeof(((struct sockaddr_un *)0)->sun_path))
+		return tp_err_errno(ENAMETOOLONG);
 	pool->shm_size = (size_t)pool->n * sizeof(struct pool_slot);
 	if ((rv = tp__pool_file_create(pool->shm_name, sizeof(pool->shm_name),
 	                               "slots", pool->shm_size,
@@ -144,21 +161,25 @@ int tp_pool_new_opts(tp_pool **out, const tp_pool_opts *opts)
 		opts = &def;
 	if (opts->processes < 0 || opts->maxtasksperchild < 0 ||
 	    opts->pipeline < 0 || opts->max_retries < 0 ||
-	    opts->task_timeout_ms < 0 ||
+	    opts->task_timeout_ms < 0 || opts->max_restarts < 0 ||
+	    opts->restart_period_ms < 0 ||
 	    (opts->on_death != TP_POOL_FAIL && opts->on_death != TP_POOL_RETRY))
 		return TP_EINVAL;
 	if (!tp_initialized())
 		return TP_ENOTINIT;
-	if ((rv = pool_alloc(&pool, opts)) != TP_OK)
+	if ((rv = pool_alloc(&pool, opts)) != TP_OK ||
+	    (rv = tp__pool_sup_new(pool)) != TP_OK)
 		goto fail;
-	for (int i = 0; i < pool->n; i++)
-		if ((rv = tp__pool_worker_start(pool, &pool->w[i])) != TP_OK)
-			goto fail;
 	if (tp__thread_start(&pool->thr, tp__pool_loop, pool) != TP_OK) {
 		rv = TP_ENOMEM;
 		goto fail;
 	}
 	pool->thr_started = 1;
+	/* The supervisor starts each worker; the pool thread connects to
+	 * it when it hears of the start (TP_EV_STARTED). */
+	for (int i = 0; i < pool->n; i++)
+		if ((rv = tp__pool_sup_start(pool, &pool->w[i])) != TP_OK)
+			goto fail;
 	pthread_mutex_lock(&pool->mu);
 	if (!pool_wait_locked(pool, cond_hellos, INIT_TIMEOUT_S * 1000))
 		rv = TP_ETIMEDOUT;
@@ -741,13 +762,9 @@ static void pool_destroy(struct tp_pool *pool)
 		tp_pool_terminate(pool);
 		tp_pool_join(pool, -1);
 	}
+	tp__pool_sup_free(pool);
 	for (int i = 0; pool->w != NULL && i < pool->n; i++) {
 		struct pool_worker *w = &pool->w[i];
-		if (w->proc != NULL) {
-			tp_process_kill(w->proc);
-			tp_process_join(w->proc, -1);
-			tp_process_free(w->proc);
-		}
 		if (w->sock_open)
 			nng_close(w->sock);
 		while (w->held != NULL) {
@@ -779,6 +796,8 @@ static void pool_destroy(struct tp_pool *pool)
 	tp__cols_free(&pool->scratch);
 	free(pool->init_name);
 	free(pool->init_buf);
+	free(pool->evq);
+	pthread_mutex_destroy(&pool->evmu);
 	tp__pool_backend_close(pool);
 	pthread_mutex_destroy(&pool->mu);
 	pthread_cond_destroy(&pool->cv);
@@ -805,6 +824,7 @@ void tp__pool_fini(void)
 	for (struct tp_pool *p = live; p != NULL; p = p->live_next) {
 		tp_pool_terminate(p);
 		tp_pool_join(p, -1);
+		tp__pool_sup_free(p); /* before the root supervisor stops */
 	}
 	pthread_mutex_unlock(&live_mu);
 }
@@ -827,7 +847,7 @@ int tp_pool_stats_get(tp_pool *pool, tp_pool_stats *stats,
 		tp_pool_worker_stats *o = &workers[i];
 		memset(o, 0, sizeof(*o));
 		snprintf(o->name, sizeof(o->name), "%s", w->name);
-		o->pid = w->proc != NULL ? tp_process_pid(w->proc) : 0;
+		o->pid = w->pid;
 		o->busy = w->inflight > 0;
 		o->inflight = w->inflight;
 		o->tasks_done = w->done;
@@ -844,8 +864,7 @@ pid_t tp_pool_worker_pid(tp_pool *pool, int i)
 	if (pool == NULL || i < 0 || i >= pool->n)
 		return 0;
 	pthread_mutex_lock(&pool->mu);
-	if (pool->w[i].proc != NULL)
-		pid = tp_process_pid(pool->w[i].proc);
+	pid = pool->w[i].pid;
 	pthread_mutex_unlock(&pool->mu);
 	return pid;
 }

@@ -1,7 +1,8 @@
 /*
  * pool_int.h - internal: the pool's objects, shared by pool.c (API and
  * lifecycle), pool_job.c (results and iterators), pool_loop.c (the
- * supervisor thread), pool_send.c (sending batches), pool_worker.c (the
+ * pool thread: dispatch and settling), pool_sup.c (the workers as children
+ * of the pool's supervisor), pool_send.c (sending batches), pool_worker.c (the
  * worker process), pool_file.c (shared files), pool_sched.c, and init.c
  * (tp__pool_fini).
  *
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "troupe/pool.h"
+#include "troupe/supervisor.h"
 #include "values.h"
 
 enum pool_kind {
@@ -95,24 +97,35 @@ struct pool_slot {
 	char pad[48];
 };
 
+/*
+ * One worker slot: a child of the pool's supervisor (named name, for ever)
+ * and the pool's pair1 socket to its current run. The supervisor starts,
+ * watches, reaps and restarts the process; each run dials
+ * "<pool address>-<its pid>", so the pool opens a fresh socket per run
+ * (learnt from the supervisor's TP_EV_STARTED) and nothing sent to a dead
+ * run can reach the next one.
+ */
 struct pool_worker {
 	int slot;
-	tp_process *proc;
+	pid_t pid;      /* the run the pool talks to; 0 none */
+	pid_t next_pid; /* a run started before this one was settled */
+	int exit_code;  /* of the run that exited (TP_EV_EXITED) */
 	nng_socket sock;
 	int sock_open;
-	int recvfd, sentinel;
+	int recvfd;
 	char name[32];
-	int ready;        /* hello received */
-	int retiring;     /* got its maxtasksperchild tasks */
-	int stopping;     /* sent Stop */
-	int broken;       /* its initializer failed: not restarted */
-	int exited;       /* sentinel fired */
-	int early_deaths; /* replacements in a row dead before hello */
-	double exit_t;    /* when the sentinel fired */
+	int ready;     /* hello received */
+	int retiring;  /* got its maxtasksperchild tasks */
+	int stopping;  /* sent Stop */
+	int broken;    /* its initializer failed, or the supervisor gave
+	                  up: not restarted */
+	int exited;    /* its supervisor reported the exit */
+	double exit_t; /* when */
 	atomic_int pipe_gone;
 	size_t inflight;
 	struct pool_task *held, *held_tail;
 	uint64_t sent, done, restarts, deaths;
+	unsigned runs; /* runs attached so far */
 	double avg_ns; /* time per item, moving average */
 	double head_t; /* when the oldest task in flight became the oldest */
 	uint64_t killed_for; /* id + 1 of the task it was killed for running
@@ -121,6 +134,14 @@ struct pool_worker {
 };
 
 enum pool_state { POOL_RUN, POOL_CLOSE, POOL_TERMINATE };
+
+/* An event of the pool's supervisor, queued for the pool thread. */
+struct pool_ev {
+	tp_sup_event_kind kind;
+	int slot; /* -1: the supervisor itself */
+	pid_t pid;
+	int code;
+};
 
 struct tp_pool {
 	pthread_mutex_t mu;
@@ -149,6 +170,18 @@ struct tp_pool {
 	double term_t;
 	uint64_t next_id;
 	tp_pool_stats st;
+	/* The pool's supervisor (pool_sup.c): simple_one_for_one, under the
+	 * program's root supervisor as child sup_id. */
+	tp_sup *root, *sup;
+	char sup_id[32];
+	char addr[256]; /* the workers' address, before "-<pid>" */
+	int sup_intensity, sup_period_ms;
+	int sup_failed;    /* its restart intensity was exceeded */
+	char gave_up[200]; /* then: what pending work fails with */
+	int sup_stopped;
+	pthread_mutex_t evmu; /* guards evq (taken by the sup's loop) */
+	struct pool_ev *evq;
+	size_t nev, evcap;
 	char shm_name[256]; /* the slots file */
 	struct pool_slot *slots;
 	size_t shm_size;
@@ -192,8 +225,30 @@ int tp__pool_iter_new(tp_pool_iter **out, struct tp_pool_result *j);
 /* pool_loop.c */
 void *tp__pool_loop(void *arg);
 void tp__pool_kick(struct tp_pool *pool);
-int tp__pool_worker_start(struct tp_pool *pool, struct pool_worker *w);
 void tp__pool_task_free(struct pool_task *t);
+
+/* pool_sup.c: the pool's workers as children of its supervisor */
+/* Makes the pool's supervisor under tp_sup_root() (pool->sup). */
+int tp__pool_sup_new(struct tp_pool *pool);
+/* Starts worker w's first run (any thread but the pool's, no lock). */
+int tp__pool_sup_start(struct tp_pool *pool, struct pool_worker *w);
+/* Starts again a worker that exited normally (recycled). */
+int tp__pool_sup_restart(struct tp_pool *pool, struct pool_worker *w);
+/* Sends sig to w's current run. */
+void tp__pool_sup_signal(struct tp_pool *pool, struct pool_worker *w, int sig);
+/* Stops every worker (no restarts), waiting for them. */
+void tp__pool_sup_stop(struct tp_pool *pool);
+/* Stops and removes the supervisor from the root; pool->sup becomes NULL. */
+void tp__pool_sup_free(struct tp_pool *pool);
+/* Takes the queued events (free() the array); *n gets their number. */
+struct pool_ev *tp__pool_sup_events(struct tp_pool *pool, size_t *n);
+/* In a worker run (any worker kind): dials the pool at addr, the first
+ * argument of the worker's target, as "<addr>-<its pid>", without waiting
+ * (nng retries every few ms until the pool listens there). nng's code. */
+int tp__pool_worker_dial(nng_socket s, const char *addr);
+/* Opens the pool's socket to w's run pid (the pool thread). */
+int tp__pool_worker_attach(struct tp_pool *pool, struct pool_worker *w,
+                           pid_t pid);
 
 /* pool_send.c: sends worker w up to room queued tasks in one message. */
 int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,

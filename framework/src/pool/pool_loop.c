@@ -1,13 +1,14 @@
 /*
- * pool_loop.c - the pool's supervisor thread.
+ * pool_loop.c - the pool thread.
  *
- * One thread per pool polls the workers' nng receive fds, their process
- * sentinels and an eventfd that submissions write to. Each round it
- * collects results, turns worker exits into retries or TP_EDIED failures
- * (the shared slot says which task a dead worker was running), replaces
- * dead or recycled workers, and dispatches queued tasks: the scheduling
- * policy picks a worker, and the worker gets a batch of as many tasks as
- * its pipeline has room for, so it always has the next task at hand.
+ * One thread per pool polls the workers' nng receive fds and an eventfd
+ * that submissions and the pool's supervisor (pool_sup.c) write to. Each
+ * round it takes the supervisor's events (a worker run started or exited,
+ * the supervisor gave up), collects results, turns worker exits into
+ * retries or TP_EDIED failures (the shared slot says which task a dead
+ * worker was running), and dispatches queued tasks: the scheduling policy
+ * picks a worker, and the worker gets a batch of as many tasks as its
+ * pipeline has room for, so it always has the next task at hand.
  * Callbacks and progress run at the end of the round with no lock held.
  */
 #include <errno.h>
@@ -31,7 +32,6 @@
 #define DEPTH_MAX  256
 #define DEPTH_NS   2000000.0 /* keep ~2 ms of work queued per worker */
 #define PIPE_GRACE 0.25      /* s to wait for a dead worker's last bytes */
-#define TERM_GRACE 1.0       /* s between SIGTERM and SIGKILL */
 
 struct note {
 	struct tp_pool_result *j;
@@ -116,99 +116,6 @@ static void task_fail(struct tp_pool *pool, struct round *rd,
 	struct pool_outcome o = {
 	    .rv = rv, .code = code, .origin = origin, .message = message};
 	task_done(pool, rd, t, &o);
-}
-
-static void pipe_gone_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	struct pool_worker *w = arg;
-	(void)p;
-	(void)ev;
-	atomic_store(&w->pipe_gone, 1);
-	tp__pool_kick(w->pool);
-}
-
-static int worker_args(struct tp_pool *pool, struct pool_worker *w,
-                       const char *addr, tp_payload **out)
-{
-	tp_payload *a;
-	int rv = tp_payload_new(&a);
-	if (rv == TP_OK)
-		rv = tp_payload_add_string(a, addr);
-	if (rv == TP_OK)
-		rv = tp_payload_add_string(a, w->name);
-	if (rv == TP_OK)
-		rv = tp_payload_add_string(a, pool->shm_name);
-	if (rv == TP_OK)
-		rv = tp_payload_add_int(a, w->slot);
-	if (rv == TP_OK)
-		rv = tp_payload_add_string(a, pool->init_name ? pool->init_name
-		                                              : "");
-	if (rv == TP_OK)
-		rv = tp_payload_add_bytes(a, pool->init_buf, pool->init_len);
-	if (rv == TP_OK)
-		rv = tp_payload_add_int(a, (int64_t)pool->max_msg);
-	if (rv != TP_OK)
-		tp_payload_free(a);
-	else
-		*out = a;
-	return rv;
-}
-
-static int worker_listen(struct pool_worker *w, const char *addr)
-{
-	int rv;
-	tp__nng_used();
-	if ((rv = nng_pair1_open(&w->sock)) != 0)
-		return tp_err_nng(rv);
-	w->sock_open = 1;
-	nng_socket_set_size(w->sock, NNG_OPT_RECVMAXSZ, 0);
-	nng_socket_set_int(w->sock, NNG_OPT_RECVBUF, 256);
-	nng_socket_set_int(w->sock, NNG_OPT_SENDBUF, 256);
-	nng_pipe_notify(w->sock, NNG_PIPE_EV_REM_POST, pipe_gone_cb, w);
-	if ((rv = nng_listen(w->sock, addr, NULL, 0)) != 0 ||
-	    (rv = nng_socket_get_int(w->sock, NNG_OPT_RECVFD, &w->recvfd)) != 0)
-		return tp_err_nng(rv);
-	return TP_OK;
-}
-
-int tp__pool_worker_start(struct tp_pool *pool, struct pool_worker *w)
-{
-	static atomic_int counter;
-	char addr[256];
-	tp_payload *args = NULL;
-	tp_process_opts o = {0};
-	int rv;
-	w->pool = pool;
-	w->ready = w->retiring = w->stopping = w->exited = 0;
-	w->inflight = 0;
-	w->sent = 0;
-	w->avg_ns = 0;
-	w->killed_for = 0;
-	w->held = w->held_tail = NULL;
-	atomic_store(&w->pipe_gone, 0);
-	atomic_store(&pool->slots[w->slot].current, 0);
-	snprintf(w->name, sizeof(w->name), "%s-%d", pool->prefix,
-	         atomic_fetch_add(&counter, 1) + 1);
-	if ((rv = tp_address("pool", addr, sizeof(addr))) != TP_OK ||
-	    (rv = worker_listen(w, addr)) != TP_OK ||
-	    (rv = worker_args(pool, w, addr, &args)) != TP_OK)
-		goto fail;
-	o.name = w->name;
-	o.daemon = 1;
-	o.method = pool->method;
-	rv = tp_process_new(&w->proc, tp__pool_worker_target(pool), args, &o);
-	tp_payload_free(args);
-	if (rv == TP_OK && (rv = tp_process_start(w->proc)) == TP_OK) {
-		w->sentinel = tp_process_sentinel(w->proc);
-		return TP_OK;
-	}
-fail:
-	tp_process_free(w->proc);
-	w->proc = NULL;
-	if (w->sock_open)
-		nng_close(w->sock);
-	w->sock_open = 0;
-	return rv;
 }
 
 static void worker_send_stop(struct pool_worker *w)
@@ -359,8 +266,8 @@ static int task_of_dead(struct tp_pool *pool, struct round *rd,
 	int max = pool->max_retries > 0 ? pool->max_retries : 1;
 	if (w->killed_for == t->id + 1) { /* it ran past its time limit */
 		snprintf(origin, sizeof(origin), "%s (pid %d), task %llu (%s)",
-		         w->name, (int)tp_process_pid(w->proc),
-		         (unsigned long long)t->id, t->job->func);
+		         w->name, (int)w->pid, (unsigned long long)t->id,
+		         t->job->func);
 		snprintf(msg, sizeof(msg),
 		         "the task ran longer than its %d ms limit; its worker "
 		         "was killed and replaced",
@@ -374,8 +281,7 @@ static int task_of_dead(struct tp_pool *pool, struct round *rd,
 		return 1;
 	}
 	snprintf(origin, sizeof(origin), "%s (pid %d), task %llu (%s)", w->name,
-	         (int)tp_process_pid(w->proc), (unsigned long long)t->id,
-	         t->job->func);
+	         (int)w->pid, (unsigned long long)t->id, t->job->func);
 	if (code < 0)
 		snprintf(msg, sizeof(msg),
 		         "worker died by signal %d (%s) while running the task",
@@ -391,30 +297,29 @@ static int task_of_dead(struct tp_pool *pool, struct round *rd,
 static int pool_live(const struct tp_pool *pool)
 {
 	for (int i = 0; i < pool->n; i++)
-		if (pool->w[i].proc != NULL || !pool->w[i].broken)
+		if (pool->w[i].pid != 0 || !pool->w[i].broken)
 			return 1;
 	return 0;
 }
 
-/* A worker exited: settle every task it held, then replace it. */
+/* A worker's run exited: settle every task it held; the supervisor
+ * restarts it after an abnormal exit, the pool after a normal one. */
 static void worker_dead(struct tp_pool *pool, struct round *rd,
                         struct pool_worker *w)
 {
-	int code = 0, requeued = 0, failed = 0;
+	int code = w->exit_code, requeued = 0, failed = 0;
 	uint64_t cur = atomic_load(&pool->slots[w->slot].current);
 	struct pool_task *rh = NULL, *rt = NULL, *t;
-	tp_process_exitcode(w->proc, &code);
 	int normal = w->stopping && code == 0;
 	if (!w->ready && !w->broken) { /* died before its hello */
-		/* At creation the pool fails; a replacement gets 3 tries. */
-		if (!pool->created || ++w->early_deaths >= 3) {
+		/* At creation the pool fails; later the supervisor's restart
+		 * intensity decides. */
+		if (!pool->created) {
 			w->broken = 1;
 			pool->init_failed = 1;
 		}
 		pool->hellos++;
 		pthread_cond_broadcast(&pool->cv);
-	} else if (w->ready) {
-		w->early_deaths = 0;
 	}
 	while ((t = w->held) != NULL) {
 		w->held = t->next;
@@ -438,29 +343,38 @@ static void worker_dead(struct tp_pool *pool, struct round *rd,
 	w->held_tail = NULL;
 	w->inflight = 0;
 	queue_push_front(pool, rh, rt, (size_t)requeued);
-	if (!normal && pool->state != POOL_TERMINATE) {
+	if (!normal && pool->state != POOL_TERMINATE && !pool->sup_failed) {
 		w->deaths++;
 		fprintf(stderr,
 		        "troupe: pool worker %s (pid %d) %s (%s %d); %d task "
 		        "failed, %d requeued\n",
-		        w->name, (int)tp_process_pid(w->proc),
+		        w->name, (int)w->pid,
 		        w->killed_for ? "was killed: its task ran past its "
 		                        "time limit"
 		                      : "died",
 		        code < 0 ? "signal" : "exit code",
 		        code < 0 ? -code : code, failed, requeued);
 	}
-	tp_process_free(w->proc);
-	w->proc = NULL;
-	nng_close(w->sock);
+	if (w->sock_open)
+		nng_close(w->sock);
 	w->sock_open = 0;
-	w->recvfd = w->sentinel = -1;
+	w->recvfd = -1;
+	w->pid = 0;
+	w->exited = 0;
 	atomic_store(&pool->slots[w->slot].current, 0);
-	if (w->broken || pool->state == POOL_TERMINATE ||
+	if (w->next_pid != 0) { /* the supervisor restarted it already */
+		pid_t pid = w->next_pid;
+		w->next_pid = 0;
+		tp__pool_worker_attach(pool, w, pid);
+		return;
+	}
+	/* An abnormal exit: the supervisor restarts it (TP_EV_STARTED). */
+	if (code != 0 || w->broken || pool->sup_failed ||
+	    pool->state == POOL_TERMINATE ||
 	    (pool->state == POOL_CLOSE && pool->qhead == NULL))
 		return;
-	w->restarts++;
-	if (tp__pool_worker_start(pool, w) != TP_OK) {
+	/* Recycled (maxtasksperchild) or a normal exit: start it again. */
+	if (tp__pool_sup_restart(pool, w) != TP_OK) {
 		fprintf(stderr, "troupe: pool: cannot replace worker %s\n",
 		        w->name);
 		w->broken = 1;
@@ -519,10 +433,10 @@ static void dispatch(struct tp_pool *pool, struct round *rd)
 		size_t nready = 0, share;
 		for (int i = 0; i < pool->n; i++) {
 			struct pool_worker *w = &pool->w[i];
-			load[i].ready = w->proc != NULL && w->ready &&
-			                !w->exited && !w->retiring &&
-			                w->killed_for == 0 && !w->stopping &&
-			                !w->broken;
+			load[i].ready = w->pid != 0 && w->sock_open &&
+			                w->ready && !w->exited &&
+			                !w->retiring && w->killed_for == 0 &&
+			                !w->stopping && !w->broken;
 			load[i].inflight = w->inflight;
 			load[i].capacity = worker_room(pool, w, now);
 			load[i].done = w->done;
@@ -569,7 +483,7 @@ static int check_timeouts(struct tp_pool *pool)
 	int next = -1;
 	for (int i = 0; i < pool->n; i++) {
 		struct pool_worker *w = &pool->w[i];
-		if (w->proc == NULL || w->exited || w->killed_for != 0)
+		if (w->pid == 0 || w->exited || w->killed_for != 0)
 			continue;
 		struct pool_task *t = running_task(pool, w);
 		if (t == NULL) {
@@ -588,7 +502,7 @@ static int check_timeouts(struct tp_pool *pool)
 		uint64_t limit = (uint64_t)t->job->timeout_ms * 1000000u;
 		if (now >= start && now - start >= limit) {
 			w->killed_for = t->id + 1;
-			tp_process_kill(w->proc);
+			tp__pool_sup_signal(pool, w, SIGKILL);
 			continue;
 		}
 		int left = (int)((limit - (now - start)) / 1000000u) + 1;
@@ -598,28 +512,19 @@ static int check_timeouts(struct tp_pool *pool)
 	return next;
 }
 
-static void pool_terminate_round(struct tp_pool *pool, struct round *rd,
-                                 double now)
+static void pool_terminate_round(struct tp_pool *pool, struct round *rd)
 {
 	if (pool->term_t == 0) {
-		pool->term_t = now;
+		pool->term_t = tp__now_s();
 		pool_fail_all(pool, rd, TP_ECANCELED,
 		              "the pool was terminated before the task ended");
-		for (int i = 0; i < pool->n; i++)
-			if (pool->w[i].proc != NULL)
-				tp_process_terminate(pool->w[i].proc);
-	} else if (pool->term_t > 0 && now - pool->term_t > TERM_GRACE) {
-		pool->term_t = -1;
-		for (int i = 0; i < pool->n; i++)
-			if (pool->w[i].proc != NULL)
-				tp_process_kill(pool->w[i].proc);
 	}
 }
 
 /* Whether worker w should be told to stop now. */
 static int stop_due(const struct tp_pool *pool, const struct pool_worker *w)
 {
-	return w->proc != NULL && w->sock_open && !w->stopping && !w->exited &&
+	return w->pid != 0 && w->sock_open && !w->stopping && !w->exited &&
 	       w->inflight == 0 &&
 	       (w->retiring || w->broken ||
 	        (pool->state == POOL_CLOSE && pool->qhead == NULL));
@@ -637,9 +542,12 @@ static int pool_done(const struct tp_pool *pool)
 	if (pool->state == POOL_RUN)
 		return 0;
 	for (int i = 0; i < pool->n; i++)
-		if (pool->w[i].proc != NULL)
+		if (pool->w[i].pid != 0 || pool->w[i].next_pid != 0)
 			return 0;
-	return 1;
+	/* Closing: a worker between two runs still has work to do. */
+	if (pool->state == POOL_CLOSE && pool->jobs != NULL && pool_live(pool))
+		return 0;
+	return pool->state != POOL_TERMINATE || pool->sup_stopped;
 }
 
 /* Builds the poll set; returns the poll timeout. */
@@ -653,15 +561,11 @@ static int poll_set(struct tp_pool *pool, struct pollfd *fds, int *nfds,
 		struct pool_worker *w = &pool->w[i];
 		fds[k].fd = w->sock_open ? w->recvfd : -1;
 		fds[k++].events = POLLIN;
-		fds[k].fd = w->proc != NULL && !w->exited ? w->sentinel : -1;
-		fds[k++].events = POLLIN;
 		if (w->exited)
 			timeout = 20;
 		if (stop_due(pool, w)) /* a Stop found the pipe full */
 			timeout = 1;
 	}
-	if (pool->state == POOL_TERMINATE)
-		timeout = 50;
 	if (rd->retry_send)
 		timeout = 1;
 	int tl = check_timeouts(pool);
@@ -671,23 +575,66 @@ static int poll_set(struct tp_pool *pool, struct pollfd *fds, int *nfds,
 	return timeout;
 }
 
-static void round_events(struct tp_pool *pool, struct round *rd,
-                         const struct pollfd *fds)
+/* The supervisor said the pool gave up: its workers died too often. */
+static void sup_gave_up(struct tp_pool *pool, struct round *rd)
+{
+	char *msg = pool->gave_up;
+	pool->sup_failed = 1;
+	for (int i = 0; i < pool->n; i++)
+		pool->w[i].broken = 1;
+	snprintf(msg, sizeof(pool->gave_up),
+	         "the pool's workers died more than %d times within %d ms "
+	         "(its supervisor's restart intensity): the pool gave up",
+	         pool->sup_intensity, pool->sup_period_ms);
+	fprintf(stderr, "troupe: pool %s: %s\n", pool->sup_id, msg);
+	pool->init_failed = 1;
+	pthread_cond_broadcast(&pool->cv);
+	pool_fail_all(pool, rd, TP_EDIED, msg);
+}
+
+/* One event of the pool's supervisor (queued by its observer). */
+static void sup_event(struct tp_pool *pool, struct round *rd,
+                      const struct pool_ev *e, double now)
+{
+	struct pool_worker *w = e->slot >= 0 ? &pool->w[e->slot] : NULL;
+	if (e->kind == TP_EV_ESCALATE) {
+		sup_gave_up(pool, rd);
+	} else if (e->kind == TP_EV_STARTED) {
+		if (w->pid == 0)
+			tp__pool_worker_attach(pool, w, e->pid);
+		else
+			w->next_pid = e->pid;
+	} else if (e->kind == TP_EV_EXITED && w->pid != 0 && e->pid == w->pid) {
+		w->exited = 1;
+		w->exit_t = now;
+		w->exit_code = e->code;
+	} else if (e->kind == TP_EV_EXITED && e->pid == w->next_pid) {
+		w->next_pid = 0; /* a run the pool never talked to */
+	}
+	if ((e->kind == TP_EV_START_FAILED ||
+	     (e->kind == TP_EV_EXITED && w != NULL && w->pid == 0)) &&
+	    !pool->created) {
+		w->broken = 1;
+		pool->init_failed = 1;
+		pthread_cond_broadcast(&pool->cv);
+	}
+}
+
+static void round_events(struct tp_pool *pool, struct round *rd)
 {
 	double now = tp__now_s();
 	uint64_t v;
+	size_t nev;
 	if (read(pool->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		v = 0;
+	struct pool_ev *ev = tp__pool_sup_events(pool, &nev);
+	for (size_t k = 0; k < nev; k++)
+		sup_event(pool, rd, &ev[k], now);
+	free(ev);
 	for (int i = 0; i < pool->n; i++) {
 		struct pool_worker *w = &pool->w[i];
 		worker_drain(pool, rd, w);
-		if (w->proc != NULL && !w->exited &&
-		    (fds[2 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    tp_process_join(w->proc, 0) == TP_OK) {
-			w->exited = 1;
-			w->exit_t = now;
-		}
-		if (w->proc != NULL && w->exited &&
+		if (w->pid != 0 && w->exited &&
 		    (atomic_load(&w->pipe_gone) || !w->ready ||
 		     now - w->exit_t > PIPE_GRACE)) {
 			worker_drain(pool, rd, w);
@@ -696,9 +643,11 @@ static void round_events(struct tp_pool *pool, struct round *rd,
 	}
 	if (!pool_live(pool))
 		pool_fail_all(pool, rd, TP_EDIED,
-		              "no pool worker is left to run the task");
+		              pool->sup_failed
+		                  ? pool->gave_up
+		                  : "no pool worker is left to run the task");
 	if (pool->state == POOL_TERMINATE)
-		pool_terminate_round(pool, rd, now);
+		pool_terminate_round(pool, rd);
 	rd->retry_send = 0;
 	dispatch(pool, rd);
 	pool_stops(pool);
@@ -716,7 +665,7 @@ static void round_notify(struct round *rd)
 void *tp__pool_loop(void *arg)
 {
 	struct tp_pool *pool = arg;
-	struct pollfd *fds = calloc((size_t)(1 + 2 * pool->n), sizeof(*fds));
+	struct pollfd *fds = calloc((size_t)(1 + pool->n), sizeof(*fds));
 	struct round rd = {0};
 	int nfds, timeout;
 	sigset_t all;
@@ -729,10 +678,19 @@ void *tp__pool_loop(void *arg)
 		if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
 			break;
 		pthread_mutex_lock(&pool->mu);
-		round_events(pool, &rd, fds);
+		round_events(pool, &rd);
+		int stop = pool->state == POOL_TERMINATE && !pool->sup_stopped;
 		pthread_mutex_unlock(&pool->mu);
 		round_notify(&rd);
+		/* Terminate: the supervisor stops every worker, no restarts;
+		 * their exits come back as events. */
+		if (stop)
+			tp__pool_sup_stop(pool);
 		pthread_mutex_lock(&pool->mu);
+		if (stop) {
+			pool->sup_stopped = 1;
+			tp__pool_kick(pool);
+		}
 	}
 	pool->thr_done = 1;
 	pthread_cond_broadcast(&pool->cv);

@@ -588,7 +588,8 @@ static int worker_init(struct wstate *ws, const char *init_name,
 }
 
 /*
- * args: address, name, shm name, slot, initializer, initargs, max_msg. The
+ * args: address (before "-<pid>"), name, shm name, slot, initializer,
+ * initargs, max_msg. The
  * worker exits only when the pool sends Stop (or the socket fails), so nothing
  * it sent is dropped by closing the socket early; recycling after
  * maxtasksperchild is the pool's decision, not the worker's.
@@ -625,12 +626,17 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	nng_socket_set_size(ws.sock, NNG_OPT_RECVMAXSZ, 0);
 	nng_socket_set_int(ws.sock, NNG_OPT_RECVBUF, 16);
 	nng_socket_set_int(ws.sock, NNG_OPT_SENDBUF, 16);
-	if (nng_dial(ws.sock, addr, NULL, 0) == 0) {
+	/* This run's own address: the pool listens there once its
+	 * supervisor reported the start (pool_sup.c). */
+	if (tp__pool_worker_dial(ws.sock, addr) == 0) {
 		/* A failed initializer is reported in the hello; the pool
-		 * then sends Stop, so the report is never cut off. */
-		rv = worker_init(&ws, init_name, ibuf, ilen) == TP_OK ? 0 : 4;
+		 * then sends Stop, so the report is never cut off, and the
+		 * worker exits 0 as told: its supervisor does not restart
+		 * it (a broken worker stays stopped). */
+		worker_init(&ws, init_name, ibuf, ilen);
 		worker_loop(&ws);
 		worker_flush(&ws);
+		rv = 0;
 	}
 	nng_close(ws.sock);
 out:
