@@ -10,6 +10,7 @@
  * on first use of tp_sup_root.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <unistd.h>
 
@@ -26,8 +27,41 @@ static pid_t root_pid;
 static tp_sup *inherited;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/* A fork taken while the tree's thread allocates can leave an allocator
+ * without fork handlers (GCC 12's ASan) locked in the child: a fork waits
+ * (bounded, never deadlocking) until the thread is out of its work, which
+ * it does under the root's mutex. The loop thread itself, forking a child
+ * it starts, skips this. */
+static int fork_locked;
+
+static void fork_prepare(void)
+{
+	tp_sup *s = root;
+	fork_locked = 0;
+	if (s == NULL || root_pid != getpid() || !s->started ||
+	    pthread_equal(pthread_self(), s->thr))
+		return;
+	for (int i = 0; i < 2000; i++) {
+		if (pthread_mutex_trylock(&s->mu) == 0) {
+			fork_locked = 1;
+			return;
+		}
+		sched_yield();
+	}
+}
+
+static void fork_parent(void)
+{
+	if (fork_locked)
+		pthread_mutex_unlock(&root->mu);
+	fork_locked = 0;
+}
+
 static void forget_in_child(void)
 {
+	if (fork_locked)
+		pthread_mutex_unlock(&root->mu);
+	fork_locked = 0;
 	/* The parent's tree is not ours; its memory is left alone. */
 	pthread_mutex_init(&root_mu, NULL);
 	if (root != NULL)
@@ -38,7 +72,7 @@ static void forget_in_child(void)
 
 static void register_atfork(void)
 {
-	pthread_atfork(NULL, NULL, forget_in_child);
+	pthread_atfork(fork_prepare, fork_parent, forget_in_child);
 }
 
 static int make_root(void)
