@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "queue_int.h"
+#include "wire.h"
 #include "testutil.h"
 
 typedef int (*child_fn)(tp_queue *q, long arg);
@@ -107,6 +108,146 @@ static void test_put_get_every_type(void **state)
 	tp_payload_free(p);
 	tp_queue_free(q);
 	tp_queue_free(NULL);
+	tp_test_fini();
+}
+
+/* Every payload type, empty strings, 0-length bytes, a user message and a
+ * mixed list, put one by one and as one list, come out of the queue in
+ * another process exactly as they went in. */
+#define MIXED_BIG 3000
+#define MIXED_N   9
+
+/* Adds the i-th value of the mixed list to p. */
+static void mixed_add(tp_payload *p, int i, Troupe__Error *err, const char *big)
+{
+	switch (i) {
+	case 0:
+		TP_OK_OR_FAIL(tp_payload_add_none(p));
+		break;
+	case 1:
+		TP_OK_OR_FAIL(tp_payload_add_int(p, INT64_MIN));
+		break;
+	case 2:
+		TP_OK_OR_FAIL(tp_payload_add_int(p, INT64_MAX));
+		break;
+	case 3:
+		TP_OK_OR_FAIL(tp_payload_add_double(p, -0.0));
+		break;
+	case 4:
+		TP_OK_OR_FAIL(tp_payload_add_string(p, ""));
+		break;
+	case 5:
+		TP_OK_OR_FAIL(tp_payload_add_string(p, "h\xc3\xa9llo"));
+		break;
+	case 6:
+		TP_OK_OR_FAIL(tp_payload_add_bytes(p, "", 0));
+		break;
+	case 7:
+		TP_OK_OR_FAIL(tp_payload_add_bytes(p, big, MIXED_BIG));
+		break;
+	default:
+		TP_OK_OR_FAIL(tp_payload_add_proto(p, &err->base));
+		break;
+	}
+}
+
+static void mixed_payload(tp_payload **out, Troupe__Error *err, char *big)
+{
+	tp_payload *p;
+	for (int i = 0; i < MIXED_BIG; i++)
+		big[i] = (char)(i * 7); /* NULs included */
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	for (int i = 0; i < MIXED_N; i++)
+		mixed_add(p, i, err, big);
+	*out = p;
+}
+
+/* 0 if q's value j equals p's value i. */
+static int same_value(const tp_payload *p, size_t i, const tp_payload *q,
+                      size_t j)
+{
+	const struct tp_value *a = &p->values[i], *b = &q->values[j];
+	if (a->type != b->type)
+		return 1;
+	if (a->type == TP_TINT || a->type == TP_TDOUBLE)
+		return memcmp(&a->i, &b->i, 8) != 0;
+	if (a->type == TP_TNONE)
+		return 0;
+	if (a->len != b->len || (a->len && memcmp(a->data, b->data, a->len)))
+		return 1;
+	return a->type == TP_TPROTO && strcmp(a->type_name, b->type_name);
+}
+
+static int mixed_consumer(tp_queue *q, long arg)
+{
+	Troupe__Error err = TROUPE__ERROR__INIT;
+	static char big[MIXED_BIG];
+	tp_payload *want, *got;
+	int bad = 0;
+	(void)arg;
+	err.code = 9;
+	err.message = "";
+	mixed_payload(&want, &err, big);
+	size_t n = tp_payload_count(want);
+	for (size_t i = 0; i < n && !bad; i++) { /* one value an item */
+		if (tp_queue_get(q, &got, 5000) != TP_OK)
+			return 2;
+		bad |=
+		    tp_payload_count(got) != 1 || same_value(want, i, got, 0);
+		tp_payload_free(got);
+	}
+	if (tp_queue_get(q, &got, 5000) != TP_OK) /* the whole list */
+		return 3;
+	bad |= tp_payload_count(got) != n;
+	for (size_t i = 0; i < n && !bad; i++)
+		bad |= same_value(want, i, got, i);
+	tp_payload_free(got);
+	if (tp_queue_get(q, &got, 5000) != TP_OK) /* an empty payload */
+		return 4;
+	bad |= tp_payload_count(got) != 0;
+	tp_payload_free(got);
+	char *s = NULL; /* the typed calls on empties */
+	void *b = (void *)1;
+	size_t blen = 1;
+	if (tp_queue_get_string(q, &s, 5000) != TP_OK ||
+	    tp_queue_get_bytes(q, &b, &blen, 5000) != TP_OK)
+		return 5;
+	bad |= s == NULL || s[0] != '\0' || blen != 0;
+	free(s);
+	free(b);
+	tp_payload_free(want);
+	return bad;
+}
+
+static void test_mixed_list_every_type(void **state)
+{
+	Troupe__Error err = TROUPE__ERROR__INIT;
+	static char big[MIXED_BIG];
+	tp_queue *q;
+	tp_payload *p, *one;
+	(void)state;
+	err.code = 9;
+	err.message = "";
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_queue_new(&q, NULL));
+	pid_t pid = start(mixed_consumer, q, 0);
+	mixed_payload(&p, &err, big);
+	assert_int_equal(tp_payload_count(p), MIXED_N);
+	for (int i = 0; i < MIXED_N; i++) {
+		TP_OK_OR_FAIL(tp_payload_new(&one));
+		mixed_add(one, i, &err, big);
+		TP_OK_OR_FAIL(tp_queue_put(q, one, -1));
+		tp_payload_free(one);
+	}
+	TP_OK_OR_FAIL(tp_queue_put(q, p, -1));
+	TP_OK_OR_FAIL(tp_payload_new(&one));
+	TP_OK_OR_FAIL(tp_queue_put(q, one, -1));
+	tp_payload_free(one);
+	TP_OK_OR_FAIL(tp_queue_put_string(q, "", -1));
+	TP_OK_OR_FAIL(tp_queue_put_bytes(q, "", 0, -1));
+	assert_int_equal(reap(pid), 0);
+	tp_payload_free(p);
+	tp_queue_free(q);
 	tp_test_fini();
 }
 
@@ -890,6 +1031,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_put_get_every_type),
+	    cmocka_unit_test(test_mixed_list_every_type),
 	    cmocka_unit_test(test_full_and_too_big),
 	    cmocka_unit_test(test_codec),
 	    cmocka_unit_test(test_large_items),
