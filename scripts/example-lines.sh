@@ -2,7 +2,8 @@
 # Counts the non-blank, non-comment lines of each C example that has its
 # Python original in apps/examples/py/NAME.py, prints "NAME py c ratio",
 # and fails if any C example is more than twice its Python, unless
-# apps/examples/line-waivers.txt names it with its own limit and reason.
+# apps/examples/line-waivers.txt names it with its own limit and reason
+# (a waiver of an example that fits 2x again fails too: it is stale).
 #   scripts/example-lines.sh [apps/examples]
 set -eu
 dir=${1:-$(dirname "$0")/../apps/examples}
@@ -39,6 +40,9 @@ for py in "$dir"/py/*.py; do
 	fi
 	if [ "$n" -gt "$limit" ]; then
 		verdict="TOO LONG (limit $limit)"
+		status=1
+	elif [ -n "$waived" ] && [ "$n" -le $((2 * p)) ]; then
+		verdict="STALE WAIVER (fits 2x: remove it from line-waivers.txt)"
 		status=1
 	fi
 	awk -v name="$name" -v p="$p" -v n="$n" -v v="$verdict" \
