@@ -197,7 +197,8 @@ int tp_manager_register(const char *name, const tp_manager_type *type);
  * tp_manager_create makes a new object of a registered (or built-in) type
  * in the manager and returns a proxy to it (free with tp_proxy_free).
  * Built-in type names: "dict", "list" (args: the initial items),
- * "namespace", "value" (args: the initial value), "queue" (args: maxsize,
+ * "namespace", "value" (args: the initial value, then the typecode shown
+ * by its repr: see tp_manager_value), "queue" (args: maxsize,
  * 0 or none unbounded), "joinable_queue" (the same, plus task_done and
  * join), "lock", "rlock", "semaphore" and
  * "bounded_semaphore" (args: initial value, default 1), "event",
@@ -317,6 +318,18 @@ tp_val tp_bytes(const void *data, size_t len);
 
 /* tp_payload_add_val appends v to p. Errors: as tp_payload_add_*. */
 int tp_payload_add_val(tp_payload *p, tp_val v);
+
+/*
+ * tp_manager_value is Python's Manager().Value(typecode, value): a Value
+ * holding init (any tp_val; set replaces it with a value of any type, as
+ * Python's). typecode (NULL: None) is kept for the repr only, as in
+ * Python: "Value('i', 0)", "Value(None, 2.5)". A "value" made with
+ * tp_manager_create takes the same args (value, then typecode, both
+ * optional). Errors: as tp_manager_create; TP_ETYPE for a typecode that
+ * is neither a str nor None in create's args.
+ */
+int tp_manager_value(tp_manager *m, const char *typecode, tp_val init,
+                     tp_proxy **out);
 
 /*
  * Dict: string, int, double, none or bytes keys -> payload values;
