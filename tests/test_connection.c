@@ -1,8 +1,8 @@
 /* test_connection.c - Listener and Client: payloads both ways over a
  * Unix path and tcp, end of file, big and oversized messages, a wrong
- * authkey on either side, no authkey (Python's None), refused connections, and peers that connect
- * and say nothing, vanish halfway or send garbage (the listener serves
- * the next client at once and never returns them). */
+ * authkey on either side, no authkey (Python's None), refused connections, and
+ * peers that connect and say nothing, vanish halfway or send garbage (the
+ * listener serves the next client at once and never returns them). */
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>

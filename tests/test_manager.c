@@ -209,7 +209,7 @@ static void test_python_reprs(void **state)
 /* str() of Python's own proxies for the same objects, from python3 when
  * it runs (else what it printed when this test was written). */
 #define PY_PROXIES                                                             \
-	"Value('d', 3.1415927)\nValue('i', 0)\nValue(None, 'x')\n"           \
+	"Value('d', 3.1415927)\nValue('i', 0)\nValue(None, 'x')\n"             \
 	"Namespace(a0=2, a=1, b=1e+16, x=100.0)\n"                             \
 	"{1: '1', '2': 2, 0.25: None}\n[9, 8, 7.5, None, b'\\x00']\n"          \
 	"array('d', [1.0, 2.5])\n"

@@ -248,8 +248,8 @@ static void test_death_codes(void **state)
 	tp_pool_error e;
 	TP_OK_OR_FAIL(tp_pool_new(&pool, 2, NULL, NULL, 0));
 	/* apply_async: its error callback and get */
-	TP_OK_OR_FAIL(tp_pool_apply_async(pool, f_exit3, NULL, NULL, keep_err,
-	                                  NULL, &r));
+	TP_OK_OR_FAIL(
+	    tp_pool_apply_async(pool, f_exit3, NULL, NULL, keep_err, NULL, &r));
 	TP_EXPECT(tp_pool_result_get(r, &out, 30000), TP_EDIED);
 	assert_int_equal(g_cb_calls, 1);
 	expect_death(&g_cb_err, 3);
@@ -262,8 +262,7 @@ static void test_death_codes(void **state)
 	TP_OK_OR_FAIL(tp_payload_add_int(items, 2));
 	TP_OK_OR_FAIL(tp_payload_add_int(items, 55555));
 	TP_OK_OR_FAIL(tp_payload_add_int(items, 4));
-	TP_EXPECT(tp_pool_map(pool, f_square_or_die, items, 1, &out),
-	          TP_EDIED);
+	TP_EXPECT(tp_pool_map(pool, f_square_or_die, items, 1, &out), TP_EDIED);
 	TP_OK_OR_FAIL(tp_pool_last_err(&e));
 	expect_death(&e, -SIGKILL);
 	TP_OK_OR_FAIL(tp_pool_map_async(pool, f_square_or_die, items, 1, NULL,

@@ -226,22 +226,22 @@ static tp_payload *ci_probes(void)
 static void test_count_index(void **state)
 {
 	(void)state;
-	long want[15][2] = {{3, 0},  {3, 0}, {1, 3},  {1, 4},  {1, 5},
-	                    {1, 6},  {0, -1}, {0, -1}, {1, 8},  {2, 9},
-	                    {2, 9},  {0, -1}, {0, -1}, {0, -1}, {3, 0}};
+	long want[15][2] = {{3, 0}, {3, 0},  {1, 3},  {1, 4},  {1, 5},
+	                    {1, 6}, {0, -1}, {0, -1}, {1, 8},  {2, 9},
+	                    {2, 9}, {0, -1}, {0, -1}, {0, -1}, {3, 0}};
 	tp_slist *l;
 	tp_payload *items, *probes = ci_probes();
 	size_t n, at;
 	tp_test_init(TP_START_FORK);
 	/* python3 on a real ShareableList, when there is one */
-	FILE *f = popen(
-	    "python3 -c \"from multiprocessing.shared_memory import "
-	    "ShareableList as S\nl = S(" CI_ITEMS ")\ntry:\n"
-	    " for v in " CI_PROBES ":\n"
-	    "  try: i = l.index(v)\n  except ValueError: i = -1\n"
-	    "  print(l.count(v), i)\nfinally:\n l.shm.close(); "
-	    "l.shm.unlink()\" 2>/dev/null",
-	    "r");
+	FILE *f =
+	    popen("python3 -c \"from multiprocessing.shared_memory import "
+	          "ShareableList as S\nl = S(" CI_ITEMS ")\ntry:\n"
+	          " for v in " CI_PROBES ":\n"
+	          "  try: i = l.index(v)\n  except ValueError: i = -1\n"
+	          "  print(l.count(v), i)\nfinally:\n l.shm.close(); "
+	          "l.shm.unlink()\" 2>/dev/null",
+	          "r");
 	for (int k = 0; f != NULL && k < 15; k++)
 		if (fscanf(f, "%ld %ld", &want[k][0], &want[k][1]) != 2)
 			break;

@@ -236,7 +236,8 @@ static int group_count(const char *name)
 static void test_remote(void **state)
 {
 	(void)state;
-	tp_manager_opts o = {.authkey = SMM_KEY, .authkey_len = strlen(SMM_KEY)};
+	tp_manager_opts o = {.authkey = SMM_KEY,
+	                     .authkey_len = strlen(SMM_KEY)};
 	tp_smm *s, *c;
 	tp_shmem *m, *x;
 	tp_slist *l;
@@ -261,7 +262,8 @@ static void test_remote(void **state)
 	assert_string_equal(tp_shmem_buf(m), "from the client");
 	TP_OK_OR_FAIL(tp_slist_attach(&l, b));
 	tp_slist_repr(l, buf, sizeof buf);
-	assert_int_equal(strncmp(buf, "ShareableList([7, 'seven', 7.5]", 31), 0);
+	assert_int_equal(strncmp(buf, "ShareableList([7, 'seven', 7.5]", 31),
+	                 0);
 	/* a client killed with -9 while it makes blocks */
 	for (int i = 0; i <= MORE; i++)
 		assert_non_null(fgets(line, sizeof line, from2));

@@ -132,7 +132,8 @@ static void submit(int tag, const Troupe__PoolTask *t)
 	if (rv != TP_OK) {
 		tp_pool_error e = {.code = rv,
 		                   .origin = ag.where,
-		                   .message = "the agent could not queue the task",
+		                   .message =
+		                       "the agent could not queue the task",
 		                   .rv = rv};
 		if (c != NULL) {
 			c->tag = tag;

@@ -250,8 +250,8 @@ int tp_smm_connect(tp_smm **out, const char *address, const void *authkey,
 		return TP_ENOMEM;
 	s->client = 1;
 	s->owner = getpid();
-	int rv = tp_manager_connect(&s->mgr, address, authkey, keylen,
-	                            timeout_ms);
+	int rv =
+	    tp_manager_connect(&s->mgr, address, authkey, keylen, timeout_ms);
 	if (rv == TP_OK)
 		rv = tp_manager_get(s->mgr, "value", SMM_OBJ, NULL, &s->px);
 	if (rv == TP_OK)

@@ -448,7 +448,8 @@ static int item_eq(const tp_slist *l, size_t i, const struct probe *pr)
 	size_t n = c.len < l->slots[i].cap ? (size_t)c.len : l->slots[i].cap;
 	int64_t iv = 0;
 	double d = 0;
-	if (c.type == SL_INT || c.type == SL_BOOL)
+	int is_int = c.type == SL_INT || c.type == SL_BOOL;
+	if (is_int)
 		memcpy(&iv, p, sizeof(iv));
 	if (c.type == SL_DOUBLE)
 		memcpy(&d, p, sizeof(d));
@@ -456,15 +457,13 @@ static int item_eq(const tp_slist *l, size_t i, const struct probe *pr)
 	case TP_TNONE:
 		return c.type == SL_NONE;
 	case TP_TINT:
-		return c.type == SL_DOUBLE ? int_eq_double(pr->i, d)
-		                           : (c.type == SL_INT ||
-		                              c.type == SL_BOOL) &&
-		                                 iv == pr->i;
+		if (c.type == SL_DOUBLE)
+			return int_eq_double(pr->i, d);
+		return is_int && iv == pr->i;
 	case TP_TDOUBLE:
-		return c.type == SL_DOUBLE ? d == pr->d
-		                           : (c.type == SL_INT ||
-		                              c.type == SL_BOOL) &&
-		                                 int_eq_double(iv, pr->d);
+		if (c.type == SL_DOUBLE)
+			return d == pr->d;
+		return is_int && int_eq_double(iv, pr->d);
 	case TP_TSTRING:
 	case TP_TBYTES:
 		return c.type == (pr->t == TP_TSTRING ? SL_STR : SL_BYTES) &&
