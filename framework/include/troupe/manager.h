@@ -428,8 +428,9 @@ int tp_smm_start_opts(tp_smm **out, const tp_manager_opts *opts);
  * handle on the manager started elsewhere, used with tp_smm_shmem and
  * tp_smm_slist alike. Errors: TP_EINVAL (NULL, no authkey), those of
  * tp_manager_connect (TP_EAUTH, TP_ECLOSED, TP_ETIMEDOUT, ...), TP_EPROTO
- * (a manager, but not a SharedMemoryManager's), TP_EPERM (one of another
- * user: its blocks could not be shared).
+ * (a manager, but not a SharedMemoryManager's: the lookup leaves an empty
+ * value named "troupe.SharedMemoryManager" in it), TP_EPERM (one of
+ * another user: its blocks could not be shared).
  */
 int tp_smm_connect(tp_smm **out, const char *address, const void *authkey,
                    size_t keylen, int timeout_ms);
