@@ -1,8 +1,8 @@
 /* test_connection.c - Listener and Client: payloads both ways over a
  * Unix path and tcp, end of file, big and oversized messages, a wrong
- * authkey on either side, refused connections, and peers that connect
- * and say nothing, vanish halfway or send garbage (the listener serves
- * the next client at once and never returns them). */
+ * authkey on either side, no authkey (Python's None), refused connections, and
+ * peers that connect and say nothing, vanish halfway or send garbage (the
+ * listener serves the next client at once and never returns them). */
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -200,6 +200,58 @@ static void test_authkey(void **state)
 	tp_test_fini();
 }
 
+/* Runs a client with key in a child while the listener steps its
+ * handshake (accept never returns it); the child's exit code. */
+static int refused(tp_listener *l, const char *key)
+{
+	tp_conn *c;
+	int st;
+	g_key = key;
+	pid_t pid = su_fork(child_client, NULL);
+	while (waitpid(pid, &st, WNOHANG) == 0)
+		TP_EXPECT(tp_listener_accept(l, &c, 50), TP_ETIMEDOUT);
+	g_key = KEY;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* No authkey on either side (Python's authkey=None): the same ping-pong
+ * over both transports; a key on one side only is TP_EAUTH both ways,
+ * and the listener goes on serving. */
+static void no_key(const char *address)
+{
+	tp_listener *l;
+	TP_OK_OR_FAIL(tp_listener_new(&l, address, NULL, 0));
+	snprintf(g_addr, sizeof g_addr, "%s", tp_listener_address(l));
+	g_key = "";
+	pid_t pid = su_fork(child_client, (void *)(intptr_t)5);
+	assert_int_equal(serve_one(l), 5);
+	assert_int_equal(su_reap(pid), 0);
+	/* a client with a key: the keyless listener cannot prove it */
+	assert_int_equal(refused(l, KEY), 10);
+	assert_int_equal(tp_listener_rejected(l), 1);
+	g_key = "";
+	pid = su_fork(child_client, (void *)(intptr_t)6);
+	assert_int_equal(serve_one(l), 6);
+	assert_int_equal(su_reap(pid), 0);
+	g_key = KEY;
+	tp_listener_free(l);
+	l = listen_at(address, KEY); /* a client without a key is refused */
+	assert_int_equal(refused(l, ""), 10);
+	assert_int_equal(tp_listener_rejected(l), 1);
+	tp_listener_free(l);
+}
+
+static void test_no_authkey(void **state)
+{
+	(void)state;
+	char path[100];
+	tp_test_init(TP_START_FORK);
+	snprintf(path, sizeof path, "%s/nokey.sock", tp_runtime_dir());
+	no_key(path);
+	no_key("tcp://127.0.0.1:0");
+	tp_test_fini();
+}
+
 /* Raw peers: 0 silent, 1 garbage hello, 2 half a hello then gone, 3 a
  * hello then gone, 4 a very long garbage packet or stream, 5 a good
  * handshake then a forged frame (tcp only). */
@@ -357,9 +409,10 @@ static void test_errors(void **state)
 	snprintf(path, sizeof path, "%s/e.sock", tp_runtime_dir());
 	TP_EXPECT(tp_client_new(&c, path, KEY, 3, 1000), TP_ECLOSED);
 	TP_EXPECT(tp_client_new(&c, "nope://x", KEY, 3, 1000), TP_EINVAL);
-	TP_EXPECT(tp_client_new(&c, path, KEY, 0, 1000), TP_EINVAL);
+	TP_EXPECT(tp_client_new(&c, path, NULL, 3, 1000), TP_EINVAL);
 	TP_EXPECT(tp_client_new(NULL, path, KEY, 3, 1000), TP_EINVAL);
-	TP_EXPECT(tp_listener_new(&l, path, KEY, 0), TP_EINVAL);
+	TP_EXPECT(tp_listener_new(&l, path, NULL, 3), TP_EINVAL);
+	TP_EXPECT(tp_listener_new(&l, path, KEY, 1025), TP_EINVAL);
 	TP_EXPECT(tp_listener_new(&l, "udp://x:1", KEY, 3), TP_EINVAL);
 	TP_EXPECT(tp_listener_new(&l, "tcp://nohost.invalid:0", KEY, 3),
 	          TP_ENOENT);
@@ -394,6 +447,7 @@ int main(void)
 	    cmocka_unit_test(test_tcp),
 	    cmocka_unit_test(test_big),
 	    cmocka_unit_test(test_authkey),
+	    cmocka_unit_test(test_no_authkey),
 	    cmocka_unit_test(test_rude_peers),
 	    cmocka_unit_test(test_forged_frame),
 	    cmocka_unit_test(test_peer_killed),

@@ -14,6 +14,7 @@
 
 #include "runtime_int.h"
 #include "testutil.h"
+#include "troupe/fmt.h"
 
 static char repr[512];
 
@@ -131,7 +132,7 @@ static void objects_across_processes(tp_start_method method,
 	assert_string_equal(rp(d), "{1: '1', '2': 2, 0.25: None}");
 	assert_string_equal(rp(l), "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
 	assert_string_equal(rp(ns), "Namespace(name=\"it's\", x=7)");
-	assert_string_equal(rp(v), "Value(3.1415927)");
+	assert_string_equal(rp(v), "Value(None, 3.1415927)");
 	TP_OK_OR_FAIL(tp_payload_new(&out));
 	TP_OK_OR_FAIL(tp_ns_get(ns, "x", out));
 	TP_EXPECT(tp_ns_get(ns, "y", out), TP_ENOENT);
@@ -192,15 +193,77 @@ static void test_python_reprs(void **state)
 	tp_payload_free(out);
 	TP_OK_OR_FAIL(tp_manager_create(m, "value", NULL, &v));
 	TP_OK_OR_FAIL(tp_value_set(v, tp_dbl(100.0)));
-	assert_string_equal(rp(v), "Value(100.0)");
+	assert_string_equal(rp(v), "Value(None, 100.0)");
 	TP_OK_OR_FAIL(tp_value_set(v, tp_dbl(0.1 + 0.2)));
-	assert_string_equal(rp(v), "Value(0.30000000000000004)");
+	assert_string_equal(rp(v), "Value(None, 0.30000000000000004)");
 	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
 	TP_OK_OR_FAIL(tp_dict_set(d, tp_dbl(2.5e-05), tp_dbl(-0.0)));
 	assert_string_equal(rp(d), "{2.5e-05: -0.0}");
 	tp_proxy_free(ns);
 	tp_proxy_free(v);
 	tp_proxy_free(d);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* str() of Python's own proxies for the same objects, from python3 when
+ * it runs (else what it printed when this test was written). */
+#define PY_PROXIES                                                             \
+	"Value('d', 3.1415927)\nValue('i', 0)\nValue(None, 'x')\n"             \
+	"Namespace(a0=2, a=1, b=1e+16, x=100.0)\n"                             \
+	"{1: '1', '2': 2, 0.25: None}\n[9, 8, 7.5, None, b'\\x00']\n"          \
+	"array('d', [1.0, 2.5])\n"
+
+static void test_proxy_reprs_are_pythons(void **state)
+{
+	tp_manager *m;
+	tp_proxy *px[7];
+	tp_payload *items;
+	char ours[1024] = "", py[1024] = "";
+	(void)state;
+	FILE *f = popen(
+	    "python3 -c \"from multiprocessing import Manager\n"
+	    "if __name__ == '__main__':\n"
+	    " m = Manager()\n"
+	    " for o in [m.Value('d', 3.1415927), m.Value('i', 0), "
+	    "m.Value(None, 'x'), m.Namespace(x=100.0, _s=1, a=1, a0=2, "
+	    "b=1e16), m.dict({1: '1', '2': 2, 0.25: None}), m.list([9, 8, 7.5, "
+	    "None, b'\\\\x00']), m.Array('d', [1, 2.5])]: print(o)\n"
+	    " m.shutdown()\" 2>/dev/null",
+	    "r");
+	size_t n = f != NULL ? fread(py, 1, sizeof(py) - 1, f) : 0;
+	py[n] = '\0';
+	if (f != NULL)
+		pclose(f);
+	if (n == 0)
+		snprintf(py, sizeof(py), "%s", PY_PROXIES);
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_value(m, "d", tp_dbl(3.1415927), &px[0]));
+	TP_OK_OR_FAIL(tp_manager_valuef(m, &px[1], "i", 0));
+	TP_OK_OR_FAIL(tp_manager_value(m, NULL, tp_str("x"), &px[2]));
+	TP_OK_OR_FAIL(tp_manager_namespace(m, &px[3]));
+	TP_OK_OR_FAIL(tp_ns_set(px[3], "x", tp_dbl(100.0)));
+	TP_OK_OR_FAIL(tp_ns_set(px[3], "_s", tp_int(1)));
+	TP_OK_OR_FAIL(tp_ns_set(px[3], "a", tp_int(1)));
+	TP_OK_OR_FAIL(tp_ns_set(px[3], "a0", tp_int(2)));
+	TP_OK_OR_FAIL(tp_ns_set(px[3], "b", tp_dbl(1e16)));
+	TP_OK_OR_FAIL(tp_manager_dict(m, &px[4]));
+	TP_OK_OR_FAIL(tp_dict_set(px[4], tp_int(1), tp_str("1")));
+	TP_OK_OR_FAIL(tp_dict_set(px[4], tp_str("2"), tp_int(2)));
+	TP_OK_OR_FAIL(tp_dict_set(px[4], tp_dbl(0.25), tp_none()));
+	TP_OK_OR_FAIL(tp_pack_new(&items, "iidnb", 9, 8, 7.5, "\0", (size_t)1));
+	TP_OK_OR_FAIL(tp_manager_list(m, items, &px[5]));
+	tp_payload_free(items);
+	TP_OK_OR_FAIL(tp_pack_new(&items, "id", 1, 2.5));
+	TP_OK_OR_FAIL(tp_manager_array(m, 'd', items, &px[6]));
+	tp_payload_free(items);
+	for (int i = 0; i < 7; i++) {
+		size_t k = strlen(ours);
+		snprintf(ours + k, sizeof(ours) - k, "%s\n", rp(px[i]));
+		tp_proxy_free(px[i]);
+	}
+	assert_string_equal(ours, py);
 	TP_OK_OR_FAIL(tp_manager_shutdown(m));
 	tp_test_fini();
 }
@@ -741,7 +804,7 @@ static void test_value_lock_counter(void **state)
 	TP_OK_OR_FAIL(tp_process_start(p2));
 	TP_OK_OR_FAIL(tp_process_join(p1, 30000));
 	TP_OK_OR_FAIL(tp_process_join(p2, 30000));
-	assert_string_equal(rp(v), "Value(200)");
+	assert_string_equal(rp(v), "Value(None, 200)");
 	/* lock errors */
 	TP_EXPECT(tp_mlock_release(l), TP_EPERM);
 	TP_OK_OR_FAIL(tp_mlock_acquire(l, 0));
@@ -1153,6 +1216,7 @@ int main(void)
 	    cmocka_unit_test(test_fork_method_child),
 	    cmocka_unit_test(test_objects_across_processes),
 	    cmocka_unit_test(test_python_reprs),
+	    cmocka_unit_test(test_proxy_reprs_are_pythons),
 	    cmocka_unit_test(test_array),
 	    cmocka_unit_test(test_dict_methods),
 	    cmocka_unit_test(test_list_methods),

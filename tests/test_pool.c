@@ -427,6 +427,8 @@ static void test_task_errors(void **state)
 	TP_EXPECT(tp_pool_apply(pool, t_code7, NULL, &out), TP_EREMOTE);
 	TP_OK_OR_FAIL(tp_pool_last_err(&e));
 	assert_int_equal(e.code, 7);
+	assert_int_equal(e.exitcode, 0); /* no worker died */
+	assert_int_equal(e.signal, 0);
 	assert_string_equal(e.message, "t_code7 returned 7 (Wrong value type)");
 	/* A map fails with its failing item, named by its index in the
 	 * whole map (100 / 0 at index 2), chunked or not. */

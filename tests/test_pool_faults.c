@@ -195,7 +195,10 @@ static void test_task_kills_worker(void **state)
 		if (i == 2) {
 			TP_EXPECT(rv, TP_EDIED);
 			TP_OK_OR_FAIL(tp_pool_result_err(r[i], &e));
-			assert_int_equal(e.code, -SIGKILL);
+			assert_int_equal(e.code, TP_EDIED);
+			assert_int_equal(e.rv, TP_EDIED);
+			assert_int_equal(e.exitcode, -SIGKILL);
+			assert_int_equal(e.signal, SIGKILL);
 			assert_non_null(strstr(e.origin, "f_suicide"));
 		} else {
 			TP_OK_OR_FAIL(rv);
@@ -205,8 +208,85 @@ static void test_task_kills_worker(void **state)
 	}
 	TP_EXPECT(tp_pool_apply(pool, f_exit3, NULL, &out), TP_EDIED);
 	TP_OK_OR_FAIL(tp_pool_last_err(&e));
-	assert_int_equal(e.code, 3);
+	assert_int_equal(e.code, TP_EDIED);
+	assert_int_equal(e.exitcode, 3);
+	assert_int_equal(e.signal, 0);
 	assert_non_null(strstr(e.message, "exited with code 3"));
+	still_usable(pool);
+	endpool(pool);
+}
+
+/* What an error callback received (it runs before the result is ready). */
+static tp_pool_error g_cb_err;
+static int g_cb_calls;
+
+static int keep_err(const tp_pool_error *e, void *arg)
+{
+	(void)arg;
+	g_cb_err = *e;
+	g_cb_calls++;
+	return 0;
+}
+
+/* A worker's death reads alike everywhere: code TP_EDIED (a TP_E* code,
+ * for tp_strerror), exitcode and signal as in a tp_exit_event. */
+static void expect_death(const tp_pool_error *e, int exitcode)
+{
+	assert_int_equal(e->code, TP_EDIED);
+	assert_int_equal(e->exitcode, exitcode);
+	assert_int_equal(e->signal, exitcode < 0 ? -exitcode : 0);
+	assert_non_null(strstr(e->message, exitcode < 0 ? "signal" : "code"));
+}
+
+static void test_death_codes(void **state)
+{
+	(void)state;
+	tp_pool *pool;
+	tp_pool_result *r;
+	tp_pool_iter *it;
+	tp_payload *out = NULL, *items;
+	tp_pool_error e;
+	TP_OK_OR_FAIL(tp_pool_new(&pool, 2, NULL, NULL, 0));
+	/* apply_async: its error callback and get */
+	TP_OK_OR_FAIL(
+	    tp_pool_apply_async(pool, f_exit3, NULL, NULL, keep_err, NULL, &r));
+	TP_EXPECT(tp_pool_result_get(r, &out, 30000), TP_EDIED);
+	assert_int_equal(g_cb_calls, 1);
+	expect_death(&g_cb_err, 3);
+	assert_int_equal(g_cb_err.rv, TP_EDIED);
+	TP_OK_OR_FAIL(tp_pool_result_err(r, &e));
+	expect_death(&e, 3);
+	tp_pool_result_free(r);
+	/* map (last_err), map_async (callback), imap (iter_err) */
+	TP_OK_OR_FAIL(tp_payload_new(&items));
+	TP_OK_OR_FAIL(tp_payload_add_int(items, 2));
+	TP_OK_OR_FAIL(tp_payload_add_int(items, 55555));
+	TP_OK_OR_FAIL(tp_payload_add_int(items, 4));
+	TP_EXPECT(tp_pool_map(pool, f_square_or_die, items, 1, &out), TP_EDIED);
+	TP_OK_OR_FAIL(tp_pool_last_err(&e));
+	expect_death(&e, -SIGKILL);
+	TP_OK_OR_FAIL(tp_pool_map_async(pool, f_square_or_die, items, 1, NULL,
+	                                keep_err, NULL, &r));
+	TP_EXPECT(tp_pool_result_get(r, &out, 30000), TP_EDIED);
+	assert_int_equal(g_cb_calls, 2);
+	expect_death(&g_cb_err, -SIGKILL);
+	tp_pool_result_free(r);
+	TP_OK_OR_FAIL(tp_pool_imap(pool, f_square_or_die, items, 1, &it));
+	size_t at;
+	for (size_t k = 0; k < 3; k++) {
+		int rv = tp_pool_iter_next(it, &out, &at, 30000);
+		assert_int_equal(at, k);
+		if (k == 1) {
+			TP_EXPECT(rv, TP_EDIED);
+			TP_OK_OR_FAIL(tp_pool_iter_err(it, &e));
+			expect_death(&e, -SIGKILL);
+		} else {
+			TP_OK_OR_FAIL(rv);
+			tp_payload_free(out);
+		}
+	}
+	tp_pool_iter_free(it);
+	tp_payload_free(items);
 	still_usable(pool);
 	endpool(pool);
 }
@@ -272,7 +352,9 @@ static void test_death_in_large_int_map(void **state)
 	          TP_EDIED);
 	tp_pool_error e;
 	TP_OK_OR_FAIL(tp_pool_last_err(&e));
-	assert_int_equal(e.code, -SIGKILL);
+	assert_int_equal(e.code, TP_EDIED);
+	assert_int_equal(e.exitcode, -SIGKILL);
+	assert_int_equal(e.signal, SIGKILL);
 	for (size_t i = 0; i < n; i++)
 		v[i] = (int64_t)i + 60000;
 	TP_OK_OR_FAIL(tp_pool_map_int(pool, f_square_or_die, v, n, 0, v));
@@ -368,6 +450,7 @@ int main(void)
 	    cmocka_unit_test(test_kill_retry),
 	    cmocka_unit_test(test_kill_during_map),
 	    cmocka_unit_test(test_task_kills_worker),
+	    cmocka_unit_test(test_death_codes),
 	    cmocka_unit_test(test_death_in_large_int_map),
 	    cmocka_unit_test(test_maxtasksperchild),
 	    cmocka_unit_test(test_terminate_in_flight),

@@ -133,7 +133,9 @@ static void kill_under_load(tp_start_method method, tp_pool_on_death pol)
 			tp_pool_error e;
 			TP_EXPECT(rv, TP_EDIED);
 			TP_OK_OR_FAIL(tp_pool_result_err(r[i], &e));
-			assert_int_equal(e.code, ev.exitcode);
+			assert_int_equal(e.code, TP_EDIED);
+			assert_int_equal(e.exitcode, ev.exitcode);
+			assert_int_equal(e.signal, ev.signal);
 			assert_non_null(strstr(e.origin, ws[1].name));
 			died++;
 		}

@@ -1,6 +1,7 @@
 /* test_slist.c - ShareableList: items of every type, the room of each
  * item, attaching by name and from a payload in another process, a block
- * that is no list, and the repr against Python's. */
+ * that is no list, the repr, count and index against Python's. */
+#include <math.h>
 #include <stdio.h>
 
 #include "sync_util.h"
@@ -191,6 +192,98 @@ static void test_repr(void **state)
 	su_fini();
 }
 
+/* The items of the count/index test, as python3 writes them. */
+#define CI_ITEMS                                                               \
+	"[1, 1.0, True, 'a', b'a', None, 2.5, float('nan'), 2.0**53, 0, -0.0]"
+/* The values asked for; each row of want is count, index (-1: the
+ * ValueError), python3's answers when it runs (the same otherwise). */
+#define CI_PROBES                                                              \
+	"[1, 1.0, 'a', b'a', None, 2.5, float('nan'), 2**53 + 1, 2**53, 0, "   \
+	"0.0, 'b', b'', 7, True]"
+
+static tp_payload *ci_probes(void)
+{
+	tp_payload *p;
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 1));
+	TP_OK_OR_FAIL(tp_payload_add_double(p, 1.0));
+	TP_OK_OR_FAIL(tp_payload_add_string(p, "a"));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(p, "a", 1));
+	TP_OK_OR_FAIL(tp_payload_add_none(p));
+	TP_OK_OR_FAIL(tp_payload_add_double(p, 2.5));
+	TP_OK_OR_FAIL(tp_payload_add_double(p, NAN));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, (INT64_C(1) << 53) + 1));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, INT64_C(1) << 53));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 0));
+	TP_OK_OR_FAIL(tp_payload_add_double(p, 0.0));
+	TP_OK_OR_FAIL(tp_payload_add_string(p, "b"));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(p, "", 0));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 7));
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 1)); /* True is the int 1 */
+	return p;
+}
+
+static void test_count_index(void **state)
+{
+	(void)state;
+	long want[15][2] = {{3, 0}, {3, 0},  {1, 3},  {1, 4},  {1, 5},
+	                    {1, 6}, {0, -1}, {0, -1}, {1, 8},  {2, 9},
+	                    {2, 9}, {0, -1}, {0, -1}, {0, -1}, {3, 0}};
+	tp_slist *l;
+	tp_payload *items, *probes = ci_probes();
+	size_t n, at;
+	tp_test_init(TP_START_FORK);
+	/* python3 on a real ShareableList, when there is one */
+	FILE *f =
+	    popen("python3 -c \"from multiprocessing.shared_memory import "
+	          "ShareableList as S\nl = S(" CI_ITEMS ")\ntry:\n"
+	          " for v in " CI_PROBES ":\n"
+	          "  try: i = l.index(v)\n  except ValueError: i = -1\n"
+	          "  print(l.count(v), i)\nfinally:\n l.shm.close(); "
+	          "l.shm.unlink()\" 2>/dev/null",
+	          "r");
+	for (int k = 0; f != NULL && k < 15; k++)
+		if (fscanf(f, "%ld %ld", &want[k][0], &want[k][1]) != 2)
+			break;
+	if (f != NULL)
+		pclose(f);
+	TP_OK_OR_FAIL(tp_payload_new(&items));
+	TP_OK_OR_FAIL(tp_payload_add_int(items, 1));
+	TP_OK_OR_FAIL(tp_payload_add_double(items, 1.0));
+	TP_OK_OR_FAIL(tp_payload_add_int(items, 0)); /* True, set below */
+	TP_OK_OR_FAIL(tp_payload_add_string(items, "a"));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(items, "a", 1));
+	TP_OK_OR_FAIL(tp_payload_add_none(items));
+	TP_OK_OR_FAIL(tp_payload_add_double(items, 2.5));
+	TP_OK_OR_FAIL(tp_payload_add_double(items, NAN));
+	TP_OK_OR_FAIL(tp_payload_add_double(items, 9007199254740992.0));
+	TP_OK_OR_FAIL(tp_payload_add_int(items, 0));
+	TP_OK_OR_FAIL(tp_payload_add_double(items, -0.0));
+	TP_OK_OR_FAIL(tp_slist_new(&l, items));
+	TP_OK_OR_FAIL(tp_slist_set_bool(l, 2, 1));
+	for (size_t k = 0; k < 15; k++) {
+		TP_OK_OR_FAIL(tp_slist_count(l, probes, k, &n));
+		assert_int_equal(n, want[k][0]);
+		at = 99;
+		int rv = tp_slist_index(l, probes, k, &at);
+		if (want[k][1] < 0) {
+			TP_EXPECT(rv, TP_ENOENT);
+			assert_int_equal(at, 99); /* left alone */
+		} else {
+			TP_OK_OR_FAIL(rv);
+			assert_int_equal(at, want[k][1]);
+		}
+	}
+	TP_EXPECT(tp_slist_count(l, probes, 15, &n), TP_EINVAL);
+	TP_EXPECT(tp_slist_index(l, NULL, 0, &at), TP_EINVAL);
+	TP_EXPECT(tp_slist_index(NULL, probes, 0, &at), TP_EINVAL);
+	TP_EXPECT(tp_slist_count(l, probes, 0, NULL), TP_EINVAL);
+	tp_slist_free(l);
+	tp_payload_free(items);
+	tp_payload_free(probes);
+	su_fini();
+}
+
 /* Makes a list, says so, and waits to be killed. */
 static int child_hold(void *arg)
 {
@@ -235,6 +328,7 @@ int main(void)
 	    cmocka_unit_test(test_items),
 	    cmocka_unit_test(test_attach),
 	    cmocka_unit_test(test_repr),
+	    cmocka_unit_test(test_count_index),
 	    cmocka_unit_test(test_holder_killed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,6 +34,15 @@
  * accept goes on waiting (where Python's accept raises
  * AuthenticationError).
  *
+ * No authkey (NULL, keylen 0: Python's authkey=None) means no
+ * authentication: any peer that reaches the address is accepted. The
+ * handshake still runs, with the empty key, so the framing is the same
+ * (and over tcp:// frames are still sealed with a session key, which
+ * then guards against corruption, not against an attacker); a peer whose
+ * key differs (one side with a key, the other without) fails with
+ * TP_EAUTH at once, where Python's would hang or fail on its first
+ * message. A Unix path is mode 0600 either way (only this user).
+ *
  * Over tcp:// every message after the handshake is sealed (sequence
  * number and HMAC with a key of this session, base/auth.h), so a relay
  * on the way can neither change, inject, replay nor reorder one; Python
@@ -63,8 +72,10 @@ typedef struct tp_listener tp_listener;
 
 /*
  * tp_listener_new listens at address (above) for clients that know
- * authkey (keylen > 0 bytes, copied). Errors: TP_EINVAL (NULL, keylen 0,
- * an address of another form, a path too long), TP_EEXIST (a listener
+ * authkey (keylen bytes, copied; NULL and 0 for no authentication, see
+ * above). Errors: TP_EINVAL (NULL address, NULL authkey with keylen > 0,
+ * keylen over 1024, an address of another form, a path too long),
+ * TP_EEXIST (a listener
  * already serves that path: a stale socket of a dead one is replaced),
  * TP_ENOENT (the host does not resolve), TP_ENOMEM, wrapped system errors
  * (EADDRINUSE for a port taken).
@@ -104,9 +115,11 @@ uint64_t tp_listener_rejected(const tp_listener *l);
 void tp_listener_free(tp_listener *l);
 
 /*
- * tp_client_new connects to a listener at address with authkey and
- * returns the connection once both sides are proven, within timeout_ms
- * (-1: no limit). Errors: TP_EINVAL, TP_ECLOSED (nobody listens there:
+ * tp_client_new connects to a listener at address with authkey (NULL
+ * and 0: none, as the listener's must be) and returns the connection
+ * once both sides are proven, within timeout_ms (-1: no limit). Errors:
+ * TP_EINVAL (NULL out or address, NULL authkey with keylen > 0),
+ * TP_ECLOSED (nobody listens there:
  * refused, or no such path), TP_EAUTH (the authkeys differ: the server
  * refused this client, or could not prove it knows the key), TP_EPROTO
  * (the peer is not a troupe listener, or closed during the handshake),

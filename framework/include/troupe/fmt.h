@@ -300,8 +300,10 @@ int tp_value_add_double(tp_value *v, double delta, double *out);
 int tp_mvalue_add(tp_proxy *v, tp_proxy *lock, int64_t delta, int64_t *out);
 
 /* tp_manager_valuef: manager.Value(typecode, x) with x given by a
- * one-letter format: tp_manager_valuef(m, &counter, "i", 0).
- * Errors: as tp_pack, then as tp_manager_create. */
+ * one-letter format: tp_manager_valuef(m, &counter, "i", 0); the letters
+ * i, l and d are also the typecode its repr shows ("Value('i', 0)"),
+ * other letters show None. Errors: as tp_pack, then as
+ * tp_manager_create. */
 int tp_manager_valuef(tp_manager *m, tp_proxy **out, const char *fmt, ...);
 
 /* tp_mvalue_long: x = v.value of a Manager Value holding an int.

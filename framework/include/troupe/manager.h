@@ -197,7 +197,8 @@ int tp_manager_register(const char *name, const tp_manager_type *type);
  * tp_manager_create makes a new object of a registered (or built-in) type
  * in the manager and returns a proxy to it (free with tp_proxy_free).
  * Built-in type names: "dict", "list" (args: the initial items),
- * "namespace", "value" (args: the initial value), "queue" (args: maxsize,
+ * "namespace", "value" (args: the initial value, then the typecode shown
+ * by its repr: see tp_manager_value), "queue" (args: maxsize,
  * 0 or none unbounded), "joinable_queue" (the same, plus task_done and
  * join), "lock", "rlock", "semaphore" and
  * "bounded_semaphore" (args: initial value, default 1), "event",
@@ -319,6 +320,18 @@ tp_val tp_bytes(const void *data, size_t len);
 int tp_payload_add_val(tp_payload *p, tp_val v);
 
 /*
+ * tp_manager_value is Python's Manager().Value(typecode, value): a Value
+ * holding init (any tp_val; set replaces it with a value of any type, as
+ * Python's). typecode (NULL: None) is kept for the repr only, as in
+ * Python: "Value('i', 0)", "Value(None, 2.5)". A "value" made with
+ * tp_manager_create takes the same args (value, then typecode, both
+ * optional). Errors: as tp_manager_create; TP_ETYPE for a typecode that
+ * is neither a str nor None in create's args.
+ */
+int tp_manager_value(tp_manager *m, const char *typecode, tp_val init,
+                     tp_proxy **out);
+
+/*
  * Dict: string, int, double, none or bytes keys -> payload values;
  * insertion order is kept (as Python 3.7+). Results are appended to out.
  * tp_dict_get, tp_dict_del and tp_dict_pop give TP_ENOENT for a missing
@@ -384,6 +397,13 @@ int tp_mevent_wait(tp_proxy *e, int timeout_ms);
  * and removes the blocks; it also removes then the blocks of every run
  * whose owner is gone, as the next tp_init would. Blocks are made in the
  * caller; nothing goes through the tracker.
+ *
+ * tp_smm_start_opts also starts a manager server (SharedMemoryManager(
+ * address, authkey).start()) through which other processes of this user
+ * on this host - of this run or another troupe program - reach it with
+ * tp_smm_connect: they make blocks that belong to it (unlinked at its
+ * shutdown with the others, whether or not their maker still lives, kill
+ * -9 included; a client's own tp_fini leaves them, as Python's does).
  */
 typedef struct tp_smm tp_smm;
 
@@ -394,21 +414,53 @@ typedef struct tp_smm tp_smm;
 int tp_smm_start(tp_smm **out);
 
 /*
+ * tp_smm_start_opts is tp_smm_start plus a manager server under the root
+ * supervisor (as tp_manager_start with opts: address NULL for an ipc://
+ * path in the run directory, or tcp://host:port; always temporary)
+ * that other processes connect to with opts->authkey, which is required
+ * (TP_EINVAL without). Errors: those of tp_smm_start and
+ * tp_manager_start.
+ */
+int tp_smm_start_opts(tp_smm **out, const tp_manager_opts *opts);
+
+/*
+ * tp_smm_connect is SharedMemoryManager(address, authkey).connect(): a
+ * handle on the manager started elsewhere, used with tp_smm_shmem and
+ * tp_smm_slist alike. Errors: TP_EINVAL (NULL, no authkey), those of
+ * tp_manager_connect (TP_EAUTH, TP_ECLOSED, TP_ETIMEDOUT, ...), TP_EPROTO
+ * (a manager, but not a SharedMemoryManager's: the lookup leaves an empty
+ * value named "troupe.SharedMemoryManager" in it), TP_EPERM (one of
+ * another user: its blocks could not be shared).
+ */
+int tp_smm_connect(tp_smm **out, const char *address, const void *authkey,
+                   size_t keylen, int timeout_ms);
+
+/* The address clients connect to (borrowed from s); NULL for NULL and
+ * for a manager started with tp_smm_start (no server). */
+const char *tp_smm_address(const tp_smm *s);
+
+/*
  * smm.SharedMemory(size) and smm.ShareableList(items): as tp_shmem_new and
  * tp_slist_new, the block tracked by s. The caller owns the handle (free
  * it with tp_shmem_free / tp_slist_free; tp_shmem_unlink earlier is
- * allowed). Only the process that started s may use it (TP_EPERM).
- * Errors: those of tp_shmem_new / tp_slist_new, TP_ESTATE after shutdown.
+ * allowed). Only the process that started or connected s may use it
+ * (TP_EPERM). Through a connected s, the server is asked after the block
+ * is made whether it still runs; if not, the block is removed again and
+ * the call fails (TP_EDIED), so no block outlives its manager. Errors:
+ * those of tp_shmem_new / tp_slist_new, TP_ESTATE after shutdown,
+ * TP_EDIED (connected: the manager is gone).
  */
 int tp_smm_shmem(tp_smm *s, size_t size, tp_shmem **out);
 int tp_smm_slist(tp_smm *s, const tp_payload *items, tp_slist **out);
 
-/* Unlinks every block of s and stops its tracker (Python's shutdown()).
- * Errors: TP_EINVAL, TP_EPERM (another process), TP_EALREADY. */
+/* Stops the server (if any), unlinks every block of s, its clients'
+ * included, and stops its tracker (Python's shutdown()). Errors:
+ * TP_EINVAL, TP_EPERM (another process, or a connected s: only the
+ * starter shuts down), TP_EALREADY. */
 int tp_smm_shutdown(tp_smm *s);
 
-/* Shuts s down if it is not yet (in the process that started it) and
- * frees it. NULL allowed. */
+/* Shuts s down if it is not yet (in the process that started it), or
+ * disconnects a connected s, and frees it. NULL allowed. */
 void tp_smm_free(tp_smm *s);
 
 #ifdef __cplusplus

@@ -54,14 +54,21 @@ typedef struct tp_pool_iter tp_pool_iter;
 /*
  * The failure of a task, as the caller receives it (Python's
  * RemoteTraceback). Strings are borrowed from the result object.
- *  code:    the task's non-zero return value (a TP_E* code, or the
- *           number it returned); TP_ECANCELED or TP_ETIMEDOUT; when the
- *           worker died (the call returned TP_EDIED): the worker's exit
- *           code, or minus the signal that killed it (-9 for SIGKILL) -
- *           not a TP_E* code, so pass the call's return value, not this,
- *           to tp_strerror; message says the same in words
- *  origin:  "PoolWorker-2 (pid 1234) task 7 square"
- *  message: the text given to tp_task_fail, or a description
+ *  code:     the task's non-zero return value (a TP_E* code, or the
+ *            number it returned); else a TP_E* code: TP_ECANCELED,
+ *            TP_ETIMEDOUT (its time limit), TP_EDIED (its worker died,
+ *            or the pool gave up on its workers), ...
+ *  origin:   "PoolWorker-2 (pid 1234) task 7 square"
+ *  message:  the text given to tp_task_fail, or a description
+ *  exitcode, signal: how the worker died, when code is TP_EDIED, as in
+ *            tp_exit_event: exitcode is its exit status, or minus the
+ *            signal that killed it (Python's Process.exitcode: -9 for
+ *            SIGKILL), signal that signal (9) or 0 for an exit; both 0
+ *            otherwise, and when the pool failed the task without a
+ *            death of its own (its workers' supervisor gave up, a remote
+ *            node was lost)
+ * The same in every path: get/last_err/iter_err and the error callbacks
+ * of apply, map, starmap and imap.
  */
 typedef struct tp_pool_error {
 	int code;
@@ -70,6 +77,8 @@ typedef struct tp_pool_error {
 	int rv; /* what get returns for it (TP_EREMOTE, TP_EDIED,
 	           TP_ETIMEDOUT, ...); 0 from tp_pool_last_err, whose call
 	           returned it */
+	int exitcode;
+	int signal;
 } tp_pool_error;
 
 /*

@@ -242,6 +242,19 @@ int tp_slist_set_str(tp_slist *l, size_t i, const char *s);
 int tp_slist_set_bytes(tp_slist *l, size_t i, const void *data, size_t n);
 int tp_slist_set(tp_slist *l, size_t i, const tp_payload *src, size_t j);
 
+/*
+ * l.count(value) and l.index(value), value being value j of v: how many
+ * items equal it, and the position of the first that does. Equality is
+ * Python's ==: 1, 1.0 and True are equal (an int and a float exactly:
+ * 2**53 + 1 is not 2.0**53), a NaN equals nothing, a str never equals
+ * bytes, None only None. Each item is read once, as tp_slist_get would.
+ * Errors: TP_EINVAL (NULL, j out of range), TP_ETYPE (a protobuf value),
+ * and for tp_slist_index TP_ENOENT when no item equals value (Python's
+ * ValueError "... not in this container"; *out is left alone).
+ */
+int tp_slist_count(tp_slist *l, const tp_payload *v, size_t j, size_t *out);
+int tp_slist_index(tp_slist *l, const tp_payload *v, size_t j, size_t *out);
+
 /* Pass a list to another process: it travels as its SharedMemory block;
  * the receiver attaches (TP_EDECODE if the block is no list) and may not
  * unlink. */

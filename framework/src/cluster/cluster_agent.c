@@ -130,8 +130,11 @@ static void submit(int tag, const Troupe__PoolTask *t)
 	tp_payload_free(a);
 	free(buf);
 	if (rv != TP_OK) {
-		tp_pool_error e = {rv, ag.where,
-		                   "the agent could not queue the task", rv};
+		tp_pool_error e = {.code = rv,
+		                   .origin = ag.where,
+		                   .message =
+		                       "the agent could not queue the task",
+		                   .rv = rv};
 		if (c != NULL) {
 			c->tag = tag;
 			c->id = t->id;

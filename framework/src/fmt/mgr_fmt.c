@@ -32,6 +32,9 @@ int tp_manager_valuef(tp_manager *m, tp_proxy **out, const char *fmt, ...)
 	va_start(ap, fmt);
 	rv = tp_vpack(init, fmt, ap);
 	va_end(ap);
+	/* the letter is the typecode of Python's m.Value('i', 0) */
+	if (rv == TP_OK && strchr("ild", fmt[0]) != NULL)
+		rv = tp_payload_add_string(init, fmt);
 	if (rv == TP_OK)
 		rv = tp_manager_create(m, "value", init, out);
 	tp_payload_free(init);

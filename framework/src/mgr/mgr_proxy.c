@@ -228,6 +228,22 @@ int tp_manager_dict(tp_manager *m, tp_proxy **out)
 	return tp_manager_create(m, "dict", NULL, out);
 }
 
+int tp_manager_value(tp_manager *m, const char *typecode, tp_val init,
+                     tp_proxy **out)
+{
+	tp_payload *args;
+	int rv = tp_payload_new(&args);
+	if (rv == TP_OK)
+		rv = tp_payload_add_val(args, init);
+	if (rv == TP_OK)
+		rv = typecode ? tp_payload_add_string(args, typecode)
+		              : tp_payload_add_none(args);
+	if (rv == TP_OK)
+		rv = tp_manager_create(m, "value", args, out);
+	tp_payload_free(args);
+	return rv;
+}
+
 int tp_manager_list(tp_manager *m, const tp_payload *items, tp_proxy **out)
 {
 	return tp_manager_create(m, "list", items, out);

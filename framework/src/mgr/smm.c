@@ -14,6 +14,15 @@
  * unlinks the group. After a death it also removes the segments of every
  * run whose owner is gone, as the next tp_init would. The creator waits
  * until the tracker is armed before the first block can exist.
+ *
+ * Reachable from other processes (tp_smm_start_opts / tp_smm_connect):
+ * a manager server (mgr.c, a child of the root supervisor like any
+ * manager) holds one named value, the group's prefix. A client proves the
+ * authkey, reads the prefix and makes its blocks itself in the group
+ * ("<prefix><pid>x<seq>"), so they go with the group whoever made them.
+ * After making one it asks the server whether it still lives: a block
+ * made after shutdown is unlinked by its maker (TP_EDIED), and one made
+ * before the server stopped is in the group when shutdown unlinks it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -36,6 +45,8 @@
 #include "troupe/supervisor.h"
 
 #define SMM_READY_MS 10000
+/* The manager value holding the group's prefix. */
+#define SMM_OBJ "troupe.SharedMemoryManager"
 
 enum { ARM_WAIT = 0, ARM_OK = 1, ARM_FAILED = 2 };
 
@@ -43,8 +54,11 @@ struct tp_smm {
 	char id[64]; /* the tracker's id under the root supervisor */
 	char tag[TP_SHM_TAG_MAX + 1];
 	char prefix[TP_SHM_NAME_MAX];
-	pid_t owner;
+	pid_t owner; /* the process that may use this handle */
 	int down;
+	int client;      /* connected (tp_smm_connect), not started */
+	tp_manager *mgr; /* the server other processes reach, or NULL */
+	tp_proxy *px;    /* its value holding prefix */
 };
 
 /* Waits for the parent's exit (1) or a stop signal (0); -1 on error. */
@@ -177,6 +191,84 @@ int tp_smm_start(tp_smm **out)
 	return TP_OK;
 }
 
+int tp_smm_start_opts(tp_smm **out, const tp_manager_opts *opts)
+{
+	tp_manager_opts o;
+	tp_payload *args = NULL;
+	tp_smm *s = NULL;
+	if (out == NULL || opts == NULL || opts->authkey == NULL ||
+	    opts->authkey_len == 0)
+		return TP_EINVAL;
+	o = *opts;
+	o.permanent = 0; /* a restarted server would not know the group */
+	int rv = tp_smm_start(&s);
+	if (rv == TP_OK)
+		rv = tp_manager_start(&s->mgr, &o);
+	if (rv == TP_OK)
+		rv = tp_payload_new(&args);
+	if (rv == TP_OK)
+		rv = tp_payload_add_string(args, s->prefix);
+	if (rv == TP_OK)
+		rv = tp_manager_get(s->mgr, "value", SMM_OBJ, args, &s->px);
+	tp_payload_free(args);
+	if (rv != TP_OK) {
+		tp_smm_free(s);
+		return rv;
+	}
+	*out = s;
+	return TP_OK;
+}
+
+/* The group's prefix, read from the server's value into s. */
+static int read_prefix(tp_smm *s)
+{
+	tp_payload *v = NULL;
+	const char *p;
+	char mine[48];
+	int rv = tp_payload_new(&v);
+	if (rv == TP_OK)
+		rv = tp_value_get(s->px, v);
+	if (rv == TP_OK && (tp_payload_get_string(v, 0, &p) != TP_OK ||
+	                    strlen(p) >= sizeof(s->prefix)))
+		rv = TP_EPROTO; /* a manager, but no SharedMemoryManager */
+	snprintf(mine, sizeof(mine), "troupe.%u.", (unsigned)getuid());
+	if (rv == TP_OK && strncmp(p, mine, strlen(mine)) != 0)
+		rv = TP_EPERM; /* another user's: its blocks are not ours */
+	if (rv == TP_OK)
+		snprintf(s->prefix, sizeof(s->prefix), "%s", p);
+	tp_payload_free(v);
+	return rv;
+}
+
+int tp_smm_connect(tp_smm **out, const char *address, const void *authkey,
+                   size_t keylen, int timeout_ms)
+{
+	if (out == NULL || address == NULL || authkey == NULL || keylen == 0)
+		return TP_EINVAL;
+	tp_smm *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return TP_ENOMEM;
+	s->client = 1;
+	s->owner = getpid();
+	int rv =
+	    tp_manager_connect(&s->mgr, address, authkey, keylen, timeout_ms);
+	if (rv == TP_OK)
+		rv = tp_manager_get(s->mgr, "value", SMM_OBJ, NULL, &s->px);
+	if (rv == TP_OK)
+		rv = read_prefix(s);
+	if (rv != TP_OK) {
+		tp_smm_free(s);
+		return rv;
+	}
+	*out = s;
+	return TP_OK;
+}
+
+const char *tp_smm_address(const tp_smm *s)
+{
+	return s == NULL ? NULL : tp_manager_address(s->mgr);
+}
+
 static int usable(const tp_smm *s)
 {
 	if (s == NULL)
@@ -186,12 +278,32 @@ static int usable(const tp_smm *s)
 	return s->down ? TP_ESTATE : TP_OK;
 }
 
-int tp_smm_shmem(tp_smm *s, size_t size, tp_shmem **out)
+/* A new block of size bytes in s's group. A client's is kept only while
+ * the server lives (see the top of this file). */
+static int new_block(tp_smm *s, size_t size, tp_shmem **out)
 {
+	tp_payload *v = NULL;
 	int rv = usable(s);
 	if (rv != TP_OK)
 		return rv;
-	return tp__shmem_new_tagged(out, s->tag, size);
+	if (!s->client)
+		return tp__shmem_new_tagged(out, s->tag, size);
+	if ((rv = tp__shmem_new_in(out, s->prefix, size)) != TP_OK)
+		return rv;
+	if ((rv = tp_payload_new(&v)) == TP_OK)
+		rv = tp_value_get(s->px, v);
+	tp_payload_free(v);
+	if (rv != TP_OK) {
+		tp_shmem_unlink(*out);
+		tp_shmem_free(*out);
+		*out = NULL;
+	}
+	return rv;
+}
+
+int tp_smm_shmem(tp_smm *s, size_t size, tp_shmem **out)
+{
+	return new_block(s, size, out);
 }
 
 int tp_smm_slist(tp_smm *s, const tp_payload *items, tp_slist **out)
@@ -205,13 +317,31 @@ int tp_smm_slist(tp_smm *s, const tp_payload *items, tp_slist **out)
 		return TP_EINVAL;
 	if (size == 0)
 		return TP_ETYPE;
-	if ((rv = tp__shmem_new_tagged(&m, s->tag, size)) != TP_OK)
+	if ((rv = new_block(s, size, &m)) != TP_OK)
 		return rv;
 	if ((rv = tp__slist_new_in(out, m, items)) != TP_OK) {
 		tp_shmem_unlink(m);
 		tp_shmem_free(m);
 	}
 	return rv;
+}
+
+/* Stops the server (first: no client makes a block after the unlink),
+ * the tracker, and unlinks the group. */
+static int stop(tp_smm *s)
+{
+	s->down = 1;
+	tp_proxy_free(s->px);
+	s->px = NULL;
+	tp_manager_shutdown(s->mgr);
+	s->mgr = NULL;
+	/* The tracker unlinks the group when it stops; unlinking here too
+	 * makes shutdown complete even if the tracker was killed. */
+	int trv = TP_OK;
+	if (tp_initialized() && tp_sup_root() != NULL)
+		trv = tp_sup_terminate_child(tp_sup_root(), s->id);
+	tp__shm_unlink_prefix(s->prefix, NULL);
+	return trv == TP_ENOENT ? TP_OK : trv;
 }
 
 int tp_smm_shutdown(tp_smm *s)
@@ -221,23 +351,19 @@ int tp_smm_shutdown(tp_smm *s)
 		return TP_EALREADY;
 	if (rv != TP_OK)
 		return rv;
-	s->down = 1;
-	/* The tracker unlinks the group when it stops; unlinking here too
-	 * makes shutdown complete even if the tracker was killed. */
-	int trv = tp_sup_terminate_child(tp_sup_root(), s->id);
-	tp__shm_unlink_prefix(s->prefix, NULL);
-	return trv == TP_ENOENT ? TP_OK : trv;
+	return s->client ? TP_EPERM : stop(s);
 }
 
 void tp_smm_free(tp_smm *s)
 {
 	if (s == NULL)
 		return;
-	if (s->owner == getpid() && !s->down) {
-		s->down = 1;
-		if (tp_initialized() && tp_sup_root() != NULL)
-			tp_sup_terminate_child(tp_sup_root(), s->id);
-		tp__shm_unlink_prefix(s->prefix, NULL);
+	/* In another process (a fork child) the handle is only freed. */
+	if (s->owner == getpid() && s->client) {
+		tp_proxy_free(s->px);
+		tp_manager_free(s->mgr); /* disconnects only */
+	} else if (s->owner == getpid() && !s->down) {
+		stop(s);
 	}
 	free(s);
 }

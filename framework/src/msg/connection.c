@@ -142,7 +142,7 @@ int tp_listener_new(tp_listener **out, const char *address, const void *authkey,
                     size_t keylen)
 {
 	int rv;
-	if (out == NULL || address == NULL || authkey == NULL || keylen == 0 ||
+	if (out == NULL || address == NULL || (authkey == NULL && keylen > 0) ||
 	    keylen > KEY_MAX)
 		return TP_EINVAL;
 	tp_listener *l = calloc(1, sizeof(*l));
@@ -150,7 +150,8 @@ int tp_listener_new(tp_listener **out, const char *address, const void *authkey,
 		return TP_ENOMEM;
 	l->fd = -1;
 	l->hs_ms = TP_HANDSHAKE_MS_DEFAULT;
-	memcpy(l->key, authkey, keylen);
+	if (keylen > 0)
+		memcpy(l->key, authkey, keylen);
 	l->keylen = keylen;
 	for (int i = 0; i < PENDING_MAX; i++)
 		l->p[i].fd = -1;
@@ -396,10 +397,11 @@ static int unix_connect(const char *path, int *fd)
 int tp_client_new(tp_conn **out, const char *address, const void *authkey,
                   size_t keylen, int timeout_ms)
 {
-	struct tp__hs_key k = {authkey, keylen};
+	static const uint8_t none[1];
+	struct tp__hs_key k = {keylen > 0 ? authkey : none, keylen};
 	uint8_t nonces[2 * TP__AUTH_NONCE];
 	int fd = -1, rv;
-	if (out == NULL || address == NULL || authkey == NULL || keylen == 0)
+	if (out == NULL || address == NULL || (authkey == NULL && keylen > 0))
 		return TP_EINVAL;
 	int64_t dl = tp__deadline(timeout_ms);
 	const char *path = unix_path(address);

@@ -35,7 +35,7 @@ static struct tp_pool *live;
 /* The last failure of a blocking call on this thread, whole (the strings
  * are kept until the next failure; a thread's last ones are not freed). */
 static __thread struct {
-	int code, set;
+	int code, set, exitcode, signal;
 	char *origin, *message;
 } last_err;
 
@@ -484,6 +484,8 @@ static void save_err(tp_pool_result *r)
 	free(last_err.origin);
 	free(last_err.message);
 	last_err.code = e.code;
+	last_err.exitcode = e.exitcode;
+	last_err.signal = e.signal;
 	last_err.origin = strdup(e.origin != NULL ? e.origin : "");
 	last_err.message = strdup(e.message != NULL ? e.message : "");
 	last_err.set = 1;
@@ -702,6 +704,8 @@ int tp_pool_last_err(tp_pool_error *err)
 	err->origin = last_err.origin;
 	err->message = last_err.message;
 	err->rv = 0;
+	err->exitcode = last_err.exitcode;
+	err->signal = last_err.signal;
 	return TP_OK;
 }
 

@@ -33,10 +33,26 @@ enum pool_iter_mode { POOL_NOITER, POOL_ORDERED, POOL_UNORDERED };
 
 struct pool_terr {
 	int rv;   /* what get returns: TP_EREMOTE, TP_EDIED, ... */
-	int code; /* the task's return value, or rv */
+	int code; /* the task's return value, or rv; for a worker's death
+	             (rv TP_EDIED) tp__pool_death of its status */
 	char *origin;
 	char *message;
 };
+
+/* A dead worker's status (its exit code, or minus its signal) in
+ * pool_terr.code, told apart from a plain TP_EDIED (no death of its
+ * own); tp__pool_err_public turns it into code TP_EDIED, exitcode and
+ * signal. Only ever with rv TP_EDIED, which no task's return value
+ * gives. */
+#define TP__POOL_DEATH_FLAG 0x40000000
+static inline int tp__pool_death(int st)
+{
+	return TP__POOL_DEATH_FLAG |
+	       (st < 0 ? 0x100 | ((-st) & 0xff) : (st & 0xff));
+}
+
+/* The public form of e (see tp_pool_error). */
+void tp__pool_err_public(const struct pool_terr *e, tp_pool_error *out);
 
 /* A job: what one apply/map call submitted; the user's tp_pool_result. */
 struct tp_pool_result {

@@ -46,6 +46,19 @@ static void terr_set(struct pool_terr *e, int rv, int code, const char *origin,
 	e->message = dupstr(message);
 }
 
+void tp__pool_err_public(const struct pool_terr *e, tp_pool_error *out)
+{
+	int c = e->code;
+	*out = (tp_pool_error){c, e->origin, e->message, e->rv, 0, 0};
+	if (e->rv != TP_EDIED)
+		return;
+	out->code = TP_EDIED;
+	if ((c & ~0x1ff) != TP__POOL_DEATH_FLAG)
+		return; /* no death of its own */
+	out->signal = c & 0x100 ? c & 0xff : 0;
+	out->exitcode = c & 0x100 ? -out->signal : c & 0xff;
+}
+
 static void terr_clear(struct pool_terr *e)
 {
 	free(e->origin);
@@ -98,12 +111,13 @@ void tp__pool_job_ref(struct tp_pool_result *j)
 
 static void job_log_unseen(struct tp_pool_result *j)
 {
+	tp_pool_error e;
+	tp__pool_err_public(&j->err, &e);
 	fprintf(stderr,
 	        "troupe: pool task failed and nobody read the error: %s: %s "
 	        "(%s, code %d)\n",
-	        j->err.origin ? j->err.origin : "?",
-	        j->err.message ? j->err.message : "", tp_strerror(j->err.rv),
-	        j->err.code);
+	        e.origin ? e.origin : "?", e.message ? e.message : "",
+	        tp_strerror(e.rv), e.code);
 }
 
 static void job_destroy(struct tp_pool_result *j)
@@ -355,8 +369,8 @@ void tp__pool_job_notify(struct tp_pool_result *j, int became_ready)
 static void job_callbacks(struct tp_pool_result *j)
 {
 	if (j->failed) {
-		tp_pool_error e = {j->err.code, j->err.origin, j->err.message,
-		                   j->err.rv};
+		tp_pool_error e;
+		tp__pool_err_public(&j->err, &e);
 		if (j->error_callback != NULL) {
 			pthread_mutex_lock(&j->mu);
 			j->observed = 1;
@@ -461,10 +475,7 @@ int tp_pool_result_err(tp_pool_result *r, tp_pool_error *err)
 		rv = TP_ESTATE;
 	} else {
 		r->observed = 1;
-		err->code = r->err.code;
-		err->origin = r->err.origin;
-		err->message = r->err.message;
-		err->rv = r->err.rv;
+		tp__pool_err_public(&r->err, err);
 	}
 	pthread_mutex_unlock(&r->mu);
 	return rv;
@@ -607,10 +618,7 @@ int tp_pool_iter_err(const tp_pool_iter *it, tp_pool_error *err)
 		return TP_EINVAL;
 	if (it->last.rv == TP_OK)
 		return TP_ESTATE;
-	err->code = it->last.code;
-	err->origin = it->last.origin;
-	err->message = it->last.message;
-	err->rv = it->last.rv;
+	tp__pool_err_public(&it->last, err);
 	return TP_OK;
 }
 

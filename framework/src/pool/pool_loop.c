@@ -290,7 +290,7 @@ static int task_of_dead(struct tp_pool *pool, struct round *rd,
 		snprintf(msg, sizeof(msg),
 		         "worker exited with code %d while running the task",
 		         code);
-	task_fail(pool, rd, t, TP_EDIED, code, origin, msg);
+	task_fail(pool, rd, t, TP_EDIED, tp__pool_death(code), origin, msg);
 	return 0;
 }
 

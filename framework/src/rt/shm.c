@@ -258,6 +258,28 @@ int tp__shm_create_tagged(const char *tag, size_t size, char *name, void **addr)
 	return shm_open_new(size, 0, name, addr);
 }
 
+/* 1 when prefix names a group of this user's troupe segments. */
+static int prefix_ok(const char *prefix)
+{
+	char mine[48];
+	size_t n = prefix ? strlen(prefix) : 0;
+	snprintf(mine, sizeof(mine), "troupe.%u.", (unsigned)getuid());
+	return n > strlen(mine) && strncmp(prefix, mine, strlen(mine)) == 0 &&
+	       strchr(prefix, '/') == NULL && prefix[n - 1] == '-';
+}
+
+int tp__shm_create_in(const char *prefix, size_t size, char *name, void **addr)
+{
+	if (!prefix_ok(prefix) || size == 0 || name == NULL || addr == NULL)
+		return TP_EINVAL;
+	unsigned long seq = __atomic_add_fetch(&shm_seq, 1, __ATOMIC_RELAXED);
+	int n = snprintf(name, TP_SHM_NAME_MAX, "/%s%dx%lu", prefix,
+	                 (int)getpid(), seq);
+	if (n < 0 || n >= TP_SHM_NAME_MAX)
+		return TP_EINVAL;
+	return shm_open_new(size, 0, name, addr);
+}
+
 struct prefix_unlink {
 	const char *prefix;
 	int n;

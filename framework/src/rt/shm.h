@@ -59,6 +59,12 @@ int tp__shm_find_named(const char *uname, char *name);
 int tp__shm_create_tagged(const char *tag, size_t size, char *name,
                           void **addr);
 int tp__shm_tag_prefix(const char *tag, char *buf, size_t len);
+/* A segment of the group whose prefix (as tp__shm_tag_prefix wrote it,
+ * possibly in another run of this user: a SharedMemoryManager's client)
+ * is given: "/<prefix><pid>x<seq>", so no two processes pick one name.
+ * TP_EINVAL for a prefix not of this user's troupe segments or not
+ * ending in '-'; else as tp__shm_create. */
+int tp__shm_create_in(const char *prefix, size_t size, char *name, void **addr);
 int tp__shm_unlink_prefix(const char *prefix, int *n);
 
 /* Unmaps a mapping made by tp__shm_create/attach. NULL is allowed. */

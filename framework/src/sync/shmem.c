@@ -32,7 +32,9 @@ struct tp_shmem {
 	int unlinked;
 };
 
-static int shmem_make(tp_shmem **out, const char *tag, size_t size)
+/* A new block: in group tag (or, with in set, the group of prefix tag),
+ * or a plain one (tag NULL). */
+static int shmem_make(tp_shmem **out, const char *tag, int in, size_t size)
 {
 	int rv;
 	if (out == NULL || size == 0)
@@ -40,8 +42,9 @@ static int shmem_make(tp_shmem **out, const char *tag, size_t size)
 	tp_shmem *m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return TP_ENOMEM;
-	rv = tag ? tp__shm_create_tagged(tag, size, m->name, &m->buf)
-	         : tp__shm_create(size, m->name, &m->buf);
+	rv = in    ? tp__shm_create_in(tag, size, m->name, &m->buf)
+	     : tag ? tp__shm_create_tagged(tag, size, m->name, &m->buf)
+	           : tp__shm_create(size, m->name, &m->buf);
 	if (rv != TP_OK) {
 		free(m);
 		return rv;
@@ -54,12 +57,17 @@ static int shmem_make(tp_shmem **out, const char *tag, size_t size)
 
 int tp_shmem_new(tp_shmem **out, size_t size)
 {
-	return shmem_make(out, NULL, size);
+	return shmem_make(out, NULL, 0, size);
 }
 
 int tp__shmem_new_tagged(tp_shmem **out, const char *tag, size_t size)
 {
-	return tag == NULL ? TP_EINVAL : shmem_make(out, tag, size);
+	return tag == NULL ? TP_EINVAL : shmem_make(out, tag, 0, size);
+}
+
+int tp__shmem_new_in(tp_shmem **out, const char *prefix, size_t size)
+{
+	return prefix == NULL ? TP_EINVAL : shmem_make(out, prefix, 1, size);
 }
 
 /* A name a user may choose: 1 to TP_SHM_UNAME_MAX of [A-Za-z0-9_-]. */

@@ -14,6 +14,10 @@
  * tp__shm_unlink_prefix of the group's prefix removes it. */
 int tp__shmem_new_tagged(tp_shmem **out, const char *tag, size_t size);
 
+/* tp_shmem_new in the group of prefix (shm.h: tp__shm_create_in), of
+ * this run or another run of this user. */
+int tp__shmem_new_in(tp_shmem **out, const char *prefix, size_t size);
+
 /* The block size a list of items needs; 0 when an item cannot be held
  * (a protobuf message) or items is NULL. */
 size_t tp__slist_size(const tp_payload *items);

@@ -393,3 +393,108 @@ int tp_payload_get_slist(const tp_payload *p, size_t i, tp_slist **out)
 		tp_shmem_free(m);
 	return rv;
 }
+
+/* ---- count and index ------------------------------------------------- */
+
+/* Python's int == float: exact (2**53 + 1 != 2.0**53), NaN equals
+ * nothing. */
+static int int_eq_double(int64_t i, double d)
+{
+	if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+		return 0; /* out of int64's range, or NaN */
+	return (double)(int64_t)d == d && (int64_t)d == i;
+}
+
+/* What value j of v is, read once for every item it is compared with. */
+struct probe {
+	tp_type t;
+	int64_t i;
+	double d;
+	const void *data;
+	size_t n;
+};
+
+static int probe_of(const tp_payload *v, size_t j, struct probe *pr)
+{
+	const char *s;
+	if (v == NULL || j >= tp_payload_count(v))
+		return TP_EINVAL;
+	tp_payload_type(v, j, &pr->t);
+	switch (pr->t) {
+	case TP_TNONE:
+		return TP_OK;
+	case TP_TINT:
+		return tp_payload_get_int(v, j, &pr->i);
+	case TP_TDOUBLE:
+		return tp_payload_get_double(v, j, &pr->d);
+	case TP_TSTRING:
+		if (tp_payload_get_string(v, j, &s) != TP_OK)
+			return TP_EDECODE;
+		pr->data = s;
+		pr->n = strlen(s);
+		return TP_OK;
+	case TP_TBYTES:
+		return tp_payload_get_bytes(v, j, &pr->data, &pr->n);
+	default:
+		return TP_ETYPE;
+	}
+}
+
+/* Python's item == value, on one snapshot of the slot. */
+static int item_eq(const tp_slist *l, size_t i, const struct probe *pr)
+{
+	struct sl_slot c = l->slots[i];
+	const unsigned char *p = l->base + l->slots[i].off;
+	size_t n = c.len < l->slots[i].cap ? (size_t)c.len : l->slots[i].cap;
+	int64_t iv = 0;
+	double d = 0;
+	int is_int = c.type == SL_INT || c.type == SL_BOOL;
+	if (is_int)
+		memcpy(&iv, p, sizeof(iv));
+	if (c.type == SL_DOUBLE)
+		memcpy(&d, p, sizeof(d));
+	switch (pr->t) {
+	case TP_TNONE:
+		return c.type == SL_NONE;
+	case TP_TINT:
+		if (c.type == SL_DOUBLE)
+			return int_eq_double(pr->i, d);
+		return is_int && iv == pr->i;
+	case TP_TDOUBLE:
+		if (c.type == SL_DOUBLE)
+			return d == pr->d;
+		return is_int && int_eq_double(iv, pr->d);
+	case TP_TSTRING:
+	case TP_TBYTES:
+		return c.type == (pr->t == TP_TSTRING ? SL_STR : SL_BYTES) &&
+		       n == pr->n && (n == 0 || memcmp(p, pr->data, n) == 0);
+	default:
+		return 0;
+	}
+}
+
+int tp_slist_count(tp_slist *l, const tp_payload *v, size_t j, size_t *out)
+{
+	struct probe pr = {0};
+	int rv = l == NULL || out == NULL ? TP_EINVAL : probe_of(v, j, &pr);
+	if (rv != TP_OK)
+		return rv;
+	*out = 0;
+	for (size_t i = 0; i < l->count; i++)
+		*out += (size_t)item_eq(l, i, &pr);
+	return TP_OK;
+}
+
+int tp_slist_index(tp_slist *l, const tp_payload *v, size_t j, size_t *out)
+{
+	struct probe pr = {0};
+	int rv = l == NULL || out == NULL ? TP_EINVAL : probe_of(v, j, &pr);
+	if (rv != TP_OK)
+		return rv;
+	for (size_t i = 0; i < l->count; i++)
+		if (item_eq(l, i, &pr)) {
+			*out = i;
+			return TP_OK;
+		}
+	return TP_ENOENT;
+}

@@ -251,31 +251,48 @@ static int list_init(void **obj, const tp_payload *args)
 const struct tp__mgr_type tp__mgr_list = {"list",    list_init, list_call,
                                           list_free, NULL,      NULL};
 
-/* Value: one payload value (none until set). */
+/* Value: one payload value (none until set), and the typecode it was
+ * made with (Python's Value(typecode, value); shown by repr only). */
+struct mvalue {
+	struct tp_value v;
+	struct tp_value tc; /* a str, or none */
+};
+
 static int value_init(void **obj, const tp_payload *args)
 {
-	struct tp_value *v = calloc(1, sizeof(*v));
+	struct mvalue *mv = calloc(1, sizeof(*mv));
 	const struct tp_value *a = tp__arg(args, 0);
-	if (v == NULL)
+	const struct tp_value *tc = tp__arg(args, 1);
+	if (mv == NULL)
 		return TP_ENOMEM;
-	if (a != NULL && tp__val_copy(v, a) != TP_OK) {
-		free(v);
+	if (tc != NULL && tc->type != TP_TSTRING && tc->type != TP_TNONE) {
+		free(mv);
+		return TP_ETYPE;
+	}
+	if ((a != NULL && tp__val_copy(&mv->v, a) != TP_OK) ||
+	    (tc != NULL && tp__val_copy(&mv->tc, tc) != TP_OK)) {
+		tp__val_free(&mv->v);
+		free(mv);
 		return TP_ENOMEM;
 	}
-	*obj = v;
+	*obj = mv;
 	return TP_OK;
 }
 
 static void value_free(void *obj)
 {
-	if (obj != NULL)
-		tp__val_free(obj);
-	free(obj);
+	struct mvalue *mv = obj;
+	if (mv != NULL) {
+		tp__val_free(&mv->v);
+		tp__val_free(&mv->tc);
+	}
+	free(mv);
 }
 
 static int value_call(void *obj, struct tp__mgr_ctx *c)
 {
-	struct tp_value *v = obj;
+	struct mvalue *mv = obj;
+	struct tp_value *v = &mv->v;
 	const struct tp_value *a = tp__arg(c->args, 0);
 	struct tp_value nv;
 	int rv;
@@ -304,6 +321,8 @@ static int value_call(void *obj, struct tp__mgr_ctx *c)
 	if (strcmp(c->method, "repr") == 0) {
 		struct tp__strbuf b = {0};
 		tp__sb_add(&b, "Value(");
+		tp__sb_val(&b, &mv->tc);
+		tp__sb_add(&b, ", ");
 		tp__sb_val(&b, v);
 		tp__sb_add(&b, ")");
 		return tp__sb_result(&b, c->result);
