@@ -111,12 +111,16 @@ struct daemon {
 	char socket[256];
 	char log_path[512];      /* the actor's file (or the event file) */
 	tp_log_actor *log_actor; /* NULL: per-program files (fallback) */
+	int log_down; /* the root ended (failed, auto_shutdown) and stopped
+	                 the actor with it: events go to log_path directly */
 	tp_log_config *log_cfg;
 	void *ctl;  /* ctl.c state */
 	void *http; /* metrics.c state */
 };
 
-/* Builds the tree of c under a new root (not started). */
+/* Gives c's [supervisord] flags to the program's root supervisor
+ * (tp_sup_root) and adds c's groups and programs to it, stopped; *out is
+ * the root. */
 int daemon_build(struct cfg *c, tp_sup **out);
 
 /* Finds the supervisor owning the child name (walks the tree). */

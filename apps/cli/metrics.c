@@ -178,6 +178,8 @@ static void collect(tp_sup *s, const char *group, struct row **rows, int *n,
 	if (s == NULL || tp_sup_which_children(s, &v, &k) != TP_OK)
 		return;
 	for (int i = 0; i < k; i++) {
+		if (tp__ctl_is_service(s, v[i].id))
+			continue; /* the logging actor: its own families */
 		if (v[i].nested) {
 			char g[200];
 			snprintf(g, sizeof(g), "%s%s%s", group,

@@ -131,7 +131,8 @@ static void pool_worker(const struct pool_view *pv, Troupe__SupChild *c)
 /* s's children, depth first, as the daemon flattens its tree; pv: the
  * pool s supervises, if it is one. */
 static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now,
-                    const struct pool_view *pv)
+                    const struct pool_view *pv,
+                    const struct tp__ctl_decor *decor)
 {
 	tp_child_info *v;
 	char cmd[256];
@@ -140,7 +141,7 @@ static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now,
 		return;
 	for (int i = 0; i < n; i++) {
 		int proc = tp__sup_is_process(s, v[i].id, cmd, sizeof(cmd));
-		if (strcmp(cmd, "tp__svc_log_actor") == 0)
+		if (strncmp(cmd, "tp__svc_", 8) == 0)
 			continue; /* listed as "logging", with its counters */
 		struct pool_view *sub_pv = NULL;
 		if (v[i].nested && (sub_pv = calloc(1, sizeof(*sub_pv)))) {
@@ -175,10 +176,12 @@ static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now,
 			c->msgs_in = (int64_t)sub_pv->st.completed;
 			c->msgs_out = (int64_t)sub_pv->st.submitted;
 		}
+		if (decor != NULL && decor->node != NULL)
+			decor->node(decor->arg, c, &v[i]);
 		if (sub != NULL) {
 			set_str(&c->strategy,
 			        tp_strategy_name(tp_sup_strategy(sub)));
-			flatten(ns, sub, depth + 1, now, sub_pv);
+			flatten(ns, sub, depth + 1, now, sub_pv, decor);
 		}
 		free(sub_pv);
 	}
@@ -192,6 +195,7 @@ static void add_log_actor(void *arg, tp_log_actor *a)
 	if (c == NULL)
 		return;
 	c->pid = tp_log_actor_pid(a);
+	set_str(&c->restart, tp_restart_name(TP_PERMANENT));
 	if (tp_log_actor_stats_get(a, &st) == TP_OK) {
 		c->msgs_in = (int64_t)st.records;
 		c->msgs_out = (int64_t)st.lost;
@@ -203,43 +207,58 @@ static void add_log_actor(void *arg, tp_log_actor *a)
 
 static void free_str(char *s)
 {
-	if (s != protobuf_c_empty_string)
+	if (s != NULL && s != protobuf_c_empty_string)
 		free(s);
+}
+
+void tp__ctl_set_str(char **field, const char *v)
+{
+	set_str(field, v);
 }
 
 static void children_free(Troupe__SupReply *rep)
 {
 	for (size_t i = 0; i < rep->n_children; i++) {
 		Troupe__SupChild *c = rep->children[i];
-		free(c->name);
-		free(c->parent);
-		free(c->type);
-		free(c->state);
+		free_str(c->name);
+		free_str(c->parent);
+		free_str(c->type);
+		free_str(c->state);
 		free_str(c->command);
 		free_str(c->restart);
 		free_str(c->strategy);
+		free_str(c->log_path);
 		free(c);
 	}
 }
 
-static void reply_free(Troupe__SupReply *rep)
+void tp__ctl_reply_free(Troupe__SupReply *rep)
 {
 	children_free(rep);
 	free(rep->children);
 	rep->children = NULL;
 	rep->n_children = 0;
-	if (rep->message != NULL && rep->message != protobuf_c_empty_string)
-		free(rep->message);
+	free_str(rep->message);
 	rep->message = NULL;
+	free_str(rep->log_file);
+	rep->log_file = NULL;
 }
 
-static void status(const Troupe__SupRequest *req, Troupe__SupReply *rep,
-                   tp_sup *root)
+int tp__ctl_is_service(tp_sup *s, const char *id)
+{
+	char cmd[64];
+	tp__sup_is_process(s, id, cmd, sizeof(cmd));
+	return strncmp(cmd, "tp__svc_", 8) == 0;
+}
+
+void tp__ctl_status_fill(tp_sup *root, const Troupe__SupRequest *req,
+                         Troupe__SupReply *rep,
+                         const struct tp__ctl_decor *decor)
 {
 	struct nodes ns = {0};
 	int64_t now = tp__now_ms();
 	if (root != NULL)
-		flatten(&ns, root, 0, now, NULL);
+		flatten(&ns, root, 0, now, NULL, decor);
 	size_t tree = ns.n;
 	tp__log_actor_each(add_log_actor, &ns);
 	for (size_t i = tree; i < ns.n; i++)
@@ -247,7 +266,7 @@ static void status(const Troupe__SupRequest *req, Troupe__SupReply *rep,
 	rep->children = ns.v;
 	rep->n_children = ns.n;
 	rep->daemon_pid = getpid();
-	rep->strategy = (char *)tp_strategy_name(TP_ONE_FOR_ONE);
+	rep->strategy = (char *)tp_strategy_name(tp_sup_strategy(root));
 	if (root != NULL && req->n_names > 0)
 		tp__ctl_status_filter(root, req, rep, children_free);
 }
@@ -260,7 +279,7 @@ static void handle(void *arg, const Troupe__SupRequest *req,
 	(void)arg;
 	(void)peer;
 	if (strcmp(cmd, "status") == 0) {
-		status(req, rep, root);
+		tp__ctl_status_fill(root, req, rep, NULL);
 	} else if (root != NULL &&
 	           (!strcmp(cmd, "start") || !strcmp(cmd, "stop") ||
 	            !strcmp(cmd, "restart") || !strcmp(cmd, "signal"))) {
@@ -277,7 +296,7 @@ int tp__ctl_status_start(void)
 {
 	char path[sizeof(tp__rt.dir) + 16];
 	struct tp__ctlsrv_ops ops = {.handle = handle,
-	                             .reply_free = reply_free,
+	                             .reply_free = tp__ctl_reply_free,
 	                             .workers = 0,
 	                             .sender = "troupe-program",
 	                             .denied = "permission denied: not the "
