@@ -410,6 +410,64 @@ static void test_reload(void **state)
 	assert_int_equal(daemon_wait(d), 0);
 }
 
+/* update NAME...: only the named programs and groups follow the file;
+ * the others run on as they were, and reread still lists them. */
+static void test_update_names(void **state)
+{
+	(void)state;
+	char out[4096];
+	write_cfg(three);
+	pid_t d = daemon_start();
+	int a = pid_of("a"), b = pid_of("b"), c = pid_of("c");
+	/* a and b changed, c removed, x new, y new in g. */
+	write_cfg("[supervisor]\nstrategy = one_for_one\nintensity = 5\n"
+	          "period = 10000\n\n"
+	          "[program:a]\ncommand = %(ENV_TROUPE_CHILD)s a --delay 1\n"
+	          "ready = notify\n\n"
+	          "[group:g]\nstrategy = rest_for_one\n\n"
+	          "[program:b]\ncommand = %(ENV_TROUPE_CHILD)s b --delay 1\n"
+	          "ready = notify\ngroup = g\n\n"
+	          "[program:y]\ncommand = %(ENV_TROUPE_CHILD)s y\n"
+	          "group = g\n\n"
+	          "[program:x]\ncommand = %(ENV_TROUPE_CHILD)s x\n");
+	/* An unknown name changes nothing. */
+	assert_int_equal(troupe(out, sizeof(out), "update nosuch"), 2);
+	assert_non_null(strstr(out, "nosuch: no such program or group"));
+	assert_int_equal(pid_of("a"), a);
+	/* update a: a alone. */
+	assert_int_equal(troupe(out, sizeof(out), "update a"), 0);
+	assert_non_null(strstr(out, "updated: 0 added, 0 removed, 1 changed"));
+	assert_true(pid_of("a") > 0 && pid_of("a") != a);
+	a = pid_of("a");
+	assert_int_equal(pid_of("b"), b);
+	assert_int_equal(pid_of("c"), c);
+	assert_int_equal(troupe(out, sizeof(out), "status x"), 2);
+	assert_int_equal(troupe(out, sizeof(out), "reread"), 0);
+	assert_null(strstr(out, "a: changed"));
+	assert_non_null(strstr(out, "b: changed"));
+	assert_non_null(strstr(out, "c: disappeared"));
+	assert_non_null(strstr(out, "x: available"));
+	assert_non_null(strstr(out, "y: available"));
+	/* update g: its programs, at any depth. */
+	assert_int_equal(troupe(out, sizeof(out), "update g"), 0);
+	assert_non_null(strstr(out, "updated: 1 added, 0 removed, 1 changed"));
+	assert_true(pid_of("b") > 0 && pid_of("b") != b);
+	assert_true(pid_of("y") > 0);
+	assert_int_equal(pid_of("a"), a);
+	assert_int_equal(pid_of("c"), c);
+	assert_int_equal(troupe(out, sizeof(out), "status x"), 2);
+	/* update c x: c goes, x comes; then nothing is left to do. */
+	assert_int_equal(troupe(out, sizeof(out), "update c x"), 0);
+	assert_non_null(strstr(out, "updated: 1 added, 1 removed, 0 changed"));
+	assert_int_equal(troupe(out, sizeof(out), "status c"), 2);
+	assert_true(pid_of("x") > 0);
+	assert_int_equal(pid_of("a"), a);
+	assert_int_equal(troupe(out, sizeof(out), "reread"), 0);
+	assert_non_null(strstr(out, "no config updates"));
+	kill(d, SIGTERM);
+	assert_int_equal(daemon_wait(d), 0);
+}
+
 static void test_no_orphans_after_kill9_of_daemon(void **state)
 {
 	(void)state;
@@ -520,6 +578,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_start_failure_and_detach,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_update_names, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_no_orphans_after_kill9_of_daemon, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_escalation_stops_the_daemon,

@@ -100,6 +100,9 @@ struct cfg_group *cfg_group(struct cfg *c, const char *name);
  * ($XDG_RUNTIME_DIR/troupe or /tmp/troupe-UID) + "/troupe.sock". */
 void cli_default_socket(char *buf, size_t len);
 
+/* Copies a program's section into dst, its pointers moved along. */
+void cfg_prog_copy(struct cfg_prog *dst, const struct cfg_prog *src);
+
 /* Which program changed between two configs (1: must be restarted). */
 int cfg_prog_changed(const struct cfg_prog *a, const struct cfg_prog *b);
 
@@ -126,8 +129,15 @@ int daemon_build(struct cfg *c, tp_sup **out);
 /* Finds the supervisor owning the child name (walks the tree). */
 tp_sup *daemon_owner(struct daemon *d, const char *name);
 
-/* reload.c: re-reads the config; message describes what changed. */
-int daemon_reload(struct daemon *d, char *msg, size_t len);
+/* reload.c: re-reads the config and applies it (`reload`, SIGHUP,
+ * `update`); with names (n > 0; programs, groups, or all) only to those:
+ * the named programs and the programs of the named groups are added,
+ * removed or restarted as the file says, every other keeps running as it
+ * was (and `reread` still lists its change). An unknown name (in neither
+ * the file nor the tree) changes nothing (TP_ENOENT). message describes
+ * what changed. */
+int daemon_reload(struct daemon *d, char *const *names, size_t n, char *msg,
+                  size_t len);
 
 /* daemon_log.c: the daemon's logging actor. dlog_start starts it (after
  * tp_init); dlog_apply marks every program of c for capture when it runs;

@@ -171,7 +171,8 @@ void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
 	} else if (strcmp(cmd, "reload") == 0) {
 		char msg[512];
 		pthread_mutex_lock(&d->mu);
-		int rv = daemon_reload(d, msg, sizeof(msg));
+		int rv = daemon_reload(d, req->names, req->n_names, msg,
+		                       sizeof(msg));
 		pthread_mutex_unlock(&d->mu);
 		ctl_say(rep, rv, "%s", msg);
 	} else if (strcmp(cmd, "reread") == 0 || strcmp(cmd, "avail") == 0) {

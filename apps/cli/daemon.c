@@ -322,7 +322,7 @@ static int wait_signal(struct daemon *d, const sigset_t *set, int *failed)
 			dlog_say(d, TP_LOG_INFO,
 			         "SIGHUP from pid %d: reloading",
 			         (int)si.si_pid);
-			daemon_reload(d, msg, sizeof(msg));
+			daemon_reload(d, NULL, 0, msg, sizeof(msg));
 			dlog_say(d, TP_LOG_INFO, "%s", msg);
 			return 0;
 		}
