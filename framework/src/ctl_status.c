@@ -16,7 +16,10 @@
  * root ("pool-N", docs/pool.md), shown as type "pool" (msgs_in = tasks
  * completed, msgs_out = submitted) with its workers below it (type
  * "worker", msgs_in = tasks done, msgs_out = in flight, restarts counting
- * recycles too). Then what the program runs outside the tree: each
+ * recycles too, task = the registered function of the task it runs now,
+ * task_ms = for how long, task_item = its first item); a manager's
+ * server shows its objects and clients, asked of it with a bounded
+ * request (mgr.c, tp__mgr_stats). Then what the program runs outside the tree: each
  * logging actor this process runs (type "logging", msgs_in = records
  * written, msgs_out = records reported lost). start, stop, restart and signal
  * act on the root's tree (ctl_act.c) with the daemon's names.
@@ -30,6 +33,7 @@
 #include "ctl_status.h"
 #include "internal.h"
 #include "log_int.h"
+#include "mgr_int.h"
 #include "pool_int.h"
 #include "process_int.h"
 #include "sup_int.h"
@@ -74,6 +78,7 @@ static Troupe__SupChild *node(struct nodes *ns, const char *name,
 	c->state = strdup("running");
 	c->depth = depth;
 	c->msgs_in = c->msgs_out = -1;
+	c->objects = c->clients = -1;
 	if (!c->name || !c->parent || !c->type || !c->state) {
 		free(c->name);
 		free(c->parent);
@@ -125,7 +130,20 @@ static void pool_worker(const struct pool_view *pv, Troupe__SupChild *c)
 			c->restarts = (uint32_t)pv->w[i].restarts;
 			c->msgs_in = (int64_t)pv->w[i].tasks_done;
 			c->msgs_out = (int64_t)pv->w[i].inflight;
+			set_str(&c->task, pv->w[i].task);
+			c->task_ms = pv->w[i].task_ms;
+			c->task_item = (int64_t)pv->w[i].task_item;
 		}
+}
+
+/* A manager's server: its objects and clients, asked of it (bounded). */
+static void manager_figures(Troupe__SupChild *c)
+{
+	int64_t objects, clients;
+	if (tp__mgr_stats(c->name, &objects, &clients) == TP_OK) {
+		c->objects = objects;
+		c->clients = clients;
+	}
 }
 
 /* s's children, depth first, as the daemon flattens its tree; pv: the
@@ -171,6 +189,8 @@ static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now,
 		if (v[i].pid > 0)
 			tp__ctl_proc_stats(v[i].pid, c);
 		pool_worker(pv, c);
+		if (strcmp(c->type, "manager") == 0 && v[i].pid > 0)
+			manager_figures(c);
 		if (sub_pv != NULL) { /* the pool runs in this process */
 			c->pid = getpid();
 			c->msgs_in = (int64_t)sub_pv->st.completed;
@@ -228,6 +248,7 @@ static void children_free(Troupe__SupReply *rep)
 		free_str(c->restart);
 		free_str(c->strategy);
 		free_str(c->log_path);
+		free_str(c->task);
 		free(c);
 	}
 }
