@@ -578,8 +578,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_start_failure_and_detach,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_update_names, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_update_names, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_no_orphans_after_kill9_of_daemon, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_escalation_stops_the_daemon,

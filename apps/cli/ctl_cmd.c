@@ -58,10 +58,10 @@ static void decorate(void *arg, Troupe__SupChild *c, const tp_child_info *ci)
 {
 	struct decor_arg *a = arg;
 	struct daemon *d = a->d;
-	tp__ctl_set_str(&c->log_path, ci->log_path[0] || ci->nested ||
-	                                      !d->log_actor
-	                                  ? ci->log_path
-	                                  : d->log_path);
+	tp__ctl_set_str(&c->log_path,
+	                ci->log_path[0] || ci->nested || !d->log_actor
+	                    ? ci->log_path
+	                    : d->log_path);
 	if (cfg_prog(d->cfg, ci->id) != NULL || ci->nested)
 		tp__ctl_set_str(&c->command, command_of(d, ci->id));
 	if (a->stats)

@@ -89,8 +89,8 @@ static int names_known(const struct sel *w, struct cfg *old, struct cfg *now,
 {
 	for (size_t i = 0; i < w->n; i++) {
 		const char *x = w->names[i];
-		if (strcmp(x, "all") && !cfg_prog(old, x) && !cfg_prog(now, x) &&
-		    !cfg_group(now, x)) {
+		if (strcmp(x, "all") && !cfg_prog(old, x) &&
+		    !cfg_prog(now, x) && !cfg_group(now, x)) {
 			snprintf(msg, len,
 			         "update refused: %s: no such program or group "
 			         "in the file or the tree",
@@ -104,8 +104,7 @@ static int names_known(const struct sel *w, struct cfg *old, struct cfg *now,
 /* What runs after an update of w: the file's [supervisord] section and,
  * program by program, the file's version where w names it, else the
  * running one. NULL when out of memory. */
-static struct cfg *merged(struct cfg *old, struct cfg *now,
-                          const struct sel *w)
+static struct cfg *merged(struct cfg *old, struct cfg *now, const struct sel *w)
 {
 	struct cfg *m = malloc(sizeof(*m));
 	if (m == NULL)
@@ -119,7 +118,8 @@ static struct cfg *merged(struct cfg *old, struct cfg *now,
 		return NULL;
 	}
 	for (int i = 0; i < old->nprogs; i++) {
-		struct cfg_prog *o = &old->progs[i], *x = cfg_prog(now, o->name);
+		struct cfg_prog *o = &old->progs[i],
+		                *x = cfg_prog(now, o->name);
 		if (!selected(w, old, o))
 			cfg_prog_copy(&m->progs[m->nprogs++], o);
 		else if (x != NULL)
@@ -133,8 +133,7 @@ static struct cfg *merged(struct cfg *old, struct cfg *now,
 	return m;
 }
 
-static int reload(struct daemon *d, const struct sel *w, char *msg,
-                  size_t len)
+static int reload(struct daemon *d, const struct sel *w, char *msg, size_t len)
 {
 	struct cfg *n = calloc(1, sizeof(*n));
 	char err[4096];

@@ -78,10 +78,10 @@ static json_object *child_json(const Troupe__SupChild *c)
 		                       int_or_null(c->task_item, busy));
 	}
 	if (strcmp(c->type, "manager") == 0) {
-		json_object_object_add(o, "objects",
-		                       int_or_null(c->objects, c->objects >= 0));
-		json_object_object_add(o, "clients",
-		                       int_or_null(c->clients, c->clients >= 0));
+		json_object_object_add(
+		    o, "objects", int_or_null(c->objects, c->objects >= 0));
+		json_object_object_add(
+		    o, "clients", int_or_null(c->clients, c->clients >= 0));
 	}
 	json_object_object_add(o, "command", str_or_null(c->command));
 	json_object_object_add(o, "log", str_or_null(c->log_path));
@@ -201,9 +201,10 @@ int cli_render_tree(const struct cli_opts *o, const Troupe__SupReply *r)
 			printf(", running %s for %lld ms", c->task,
 			       (long long)c->task_ms);
 		if (strcmp(c->type, "manager") == 0 && c->objects >= 0)
-			printf(", %lld object%s, %lld client%s",
-			       (long long)c->objects, c->objects == 1 ? "" : "s",
-			       (long long)c->clients, c->clients == 1 ? "" : "s");
+			printf(
+			    ", %lld object%s, %lld client%s",
+			    (long long)c->objects, c->objects == 1 ? "" : "s",
+			    (long long)c->clients, c->clients == 1 ? "" : "s");
 		printf(")\n");
 	}
 	return 0;

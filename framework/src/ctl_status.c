@@ -19,8 +19,8 @@
  * recycles too, task = the registered function of the task it runs now,
  * task_ms = for how long, task_item = its first item); a manager's
  * server shows its objects and clients, asked of it with a bounded
- * request (mgr.c, tp__mgr_stats). Then what the program runs outside the tree: each
- * logging actor this process runs (type "logging", msgs_in = records
+ * request (mgr.c, tp__mgr_stats). Then what the program runs outside the tree:
+ * each logging actor this process runs (type "logging", msgs_in = records
  * written, msgs_out = records reported lost). start, stop, restart and signal
  * act on the root's tree (ctl_act.c) with the daemon's names.
  */

@@ -225,9 +225,9 @@ static int conn_write(struct tp__ctlsrv *c, struct conn *k)
 {
 	(void)c;
 	while (k->out_at < k->out_len) {
-		ssize_t n = send(k->fd, k->out + k->out_at,
-		                 k->out_len - k->out_at,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n =
+		    send(k->fd, k->out + k->out_at, k->out_len - k->out_at,
+		         MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
