@@ -520,24 +520,9 @@ static void test_escalation_stops_the_daemon(void **state)
 	assert_non_null(strstr(buf, "down ok"));
 }
 
-static void test_prometheus_endpoint(void **state)
+/* GET /metrics from 127.0.0.1:port into out. */
+static void scrape(unsigned port, char *out, size_t len)
 {
-	(void)state;
-	char out[8192];
-	const char *const said[] = {"metrics at http://127.0.0.1:",
-	                            "/metrics\n"};
-	unsigned port = 0;
-	int efd;
-	/* Port 0: the daemon picks a free port and says which on stderr
-	 * once the endpoint listens. */
-	write_cfg("[supervisor]\nhttp = 127.0.0.1:0\n"
-	          "[program:a]\ncommand = %(ENV_TROUPE_CHILD)s a\n"
-	          "ready = notify\n");
-	pid_t d = daemon_spawn_stderr(&efd);
-	assert_true(read_until(efd, out, sizeof(out), said, 2));
-	assert_int_equal(
-	    sscanf(strstr(out, said[0]) + strlen(said[0]), "%u", &port), 1);
-	assert_true(port > 0 && port < 65536);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 	                         .sin_port = htons((uint16_t)port)};
@@ -547,14 +532,71 @@ static void test_prometheus_endpoint(void **state)
 	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
 	size_t n = 0;
 	ssize_t k;
-	while ((k = read(fd, out + n, sizeof(out) - 1 - n)) > 0)
+	while ((k = read(fd, out + n, len - 1 - n)) > 0)
 		n += (size_t)k;
 	out[n] = '\0';
 	close(fd);
+}
+
+static void test_prometheus_endpoint(void **state)
+{
+	(void)state;
+	static char out[65536];
+	const char *const said[] = {"metrics at http://127.0.0.1:",
+	                            "/metrics\n"};
+	unsigned port = 0;
+	int efd;
+	/* Port 0: the daemon picks a free port and says which on stderr
+	 * once the endpoint listens. */
+	write_cfg("[supervisor]\nhttp = 127.0.0.1:0\n"
+	          "[program:a]\ncommand = %(ENV_TROUPE_CHILD)s a\n"
+	          "ready = notify\n"
+	          "[group:g]\n"
+	          "[program:p]\ncommand = %(ENV_TROUPE_CHILD)s p --pool 2\n"
+	          "ready = notify\ngroup = g\n");
+	pid_t d = daemon_spawn_stderr(&efd);
+	assert_true(read_until(efd, out, sizeof(out), said, 2));
+	assert_int_equal(
+	    sscanf(strstr(out, said[0]) + strlen(said[0]), "%u", &port), 1);
+	assert_true(port > 0 && port < 65536);
+	/* p's pool of two: its busy worker shows once p's task runs. */
+	const char *busy = "troupe_pool_workers_busy{program=\"p\",group=\"g\","
+	                   "pool=\"pool-1\"} 1\n";
+	for (int64_t end = now_ms() + 10000;;) {
+		scrape(port, out, sizeof(out));
+		if (strstr(out, busy) != NULL || now_ms() > end)
+			break;
+		nap(50);
+	}
 	assert_non_null(strstr(out, "200"));
+	assert_non_null(strstr(out, busy));
+	assert_non_null(strstr(out, "troupe_pool_workers{program=\"p\","
+	                            "group=\"g\",pool=\"pool-1\"} 2\n"));
+	assert_non_null(strstr(out, "troupe_pool_tasks_submitted_total{"
+	                            "program=\"p\",group=\"g\","
+	                            "pool=\"pool-1\"} 1\n"));
+	assert_non_null(strstr(out,
+	                       "troupe_pool_worker_tasks_total{"
+	                       "program=\"p\",group=\"g\","
+	                       "pool=\"pool-1\",worker=\"PoolWorker-2\"} 0"));
+	/* a is no troupe program: no pool series of it */
+	assert_null(strstr(out, "{program=\"a\",group=\"\",pool="));
 	assert_non_null(
 	    strstr(out, "troupe_child_up{program=\"a\",group=\"\"} 1"));
 	assert_non_null(strstr(out, "troupe_child_restarts_total"));
+	/* p joined the daemon's run, and is a troupe program of its own:
+	 * `troupe ps` lists it, `tree -p` shows its pool. */
+	char args[64], pidtxt[32];
+	int ppid = pid_of("p");
+	snprintf(pidtxt, sizeof(pidtxt), "\"pid\":%d,", ppid);
+	assert_int_equal(troupe_raw(out, sizeof(out), "ps --json"), 0);
+	for (char *sp; (sp = strstr(out, "\"pid\": ")) != NULL;)
+		memmove(sp + 6, sp + 7, strlen(sp + 7) + 1);
+	assert_non_null(strstr(out, pidtxt));
+	snprintf(args, sizeof(args), "tree -p %d", ppid);
+	assert_int_equal(troupe_raw(out, sizeof(out), args), 0);
+	assert_non_null(strstr(out, "pool-1 [simple_one_for_one]"));
+	assert_non_null(strstr(out, ", running busy for "));
 	kill(d, SIGTERM);
 	assert_int_equal(daemon_wait(d), 0);
 	close(efd);

@@ -208,5 +208,21 @@ int metrics_loopback(const char *hostport);
 
 /* Renders the tree as Prometheus text into a malloc'ed string. */
 char *metrics_text(struct daemon *d);
+/* Appends printf-style text to *buf (len used, cap allocated); a family's
+ * HELP and TYPE lines. */
+void metrics_append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void metrics_family(char **b, size_t *len, size_t *cap, const char *name,
+                    const char *type, const char *help);
+/* metrics_pool.c: the pools of those programs that are troupe programs
+ * themselves (asked over their own control sockets, 1 s each at most):
+ * workers, busy workers, tasks submitted and completed per pool, tasks
+ * done and restarts per worker. */
+struct mprog {
+	const char *name, *group;
+	int pid;
+};
+void metrics_pools(char **b, size_t *len, size_t *cap, const struct mprog *p,
+                   int n);
 
 #endif

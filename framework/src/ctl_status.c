@@ -1,6 +1,8 @@
 /*
  * ctl_status.c - every program's control socket: tp_init opens
- * "<run dir>/ctl.sock" (mode 0600, peers of another uid refused) with the
+ * "<run dir>/ctl.sock" (a program that joined another's run, as the
+ * command lines a supervisor starts do: "<that run dir>/ctl-PID.START.sock")
+ * (mode 0600, peers of another uid refused) with the
  * same server and protocol as the troupe daemon (rt/ctlsrv.c), so
  * `troupe ps` and `troupe status|tree|top|start|stop|restart|signal -p
  * PID` work on any troupe program of the user as on the daemon. It costs
@@ -315,18 +317,31 @@ static void handle(void *arg, const Troupe__SupRequest *req,
 
 int tp__ctl_status_start(void)
 {
-	char path[sizeof(tp__rt.dir) + 16];
+	char path[sizeof(tp__rt.dir) + 48];
 	struct tp__ctlsrv_ops ops = {.handle = handle,
 	                             .reply_free = tp__ctl_reply_free,
 	                             .workers = 0,
 	                             .sender = "troupe-program",
 	                             .denied = "permission denied: not the "
 	                                       "program's user\n"};
-	if (srv != NULL || !tp__rt.owner)
+	unsigned long long start = 0;
+	if (srv != NULL)
 		return TP_OK;
 	started_ms = tp__now_ms();
-	snprintf(path, sizeof(path), "%s/ctl.sock", tp__rt.dir);
-	return tp__ctlsrv_start(&srv, path, &ops);
+	/* A program that joined another's run (a command line a supervisor
+	 * started: the daemon's programs) is a program too: its socket is
+	 * named by its pid and start time in that run's directory. */
+	if (tp__rt.owner)
+		snprintf(path, sizeof(path), "%s/ctl.sock", tp__rt.dir);
+	else if (tp__proc_starttime(getpid(), &start) == TP_OK)
+		snprintf(path, sizeof(path), "%s/ctl-%d.%llu.sock", tp__rt.dir,
+		         (int)getpid(), start);
+	else
+		return TP_OK;
+	int rv = tp__ctlsrv_start(&srv, path, &ops);
+	/* Joined: a socket path too long for the run's directory (or any
+	 * other failure) leaves the program without one, never unstarted. */
+	return tp__rt.owner ? rv : TP_OK;
 }
 
 void tp__ctl_status_stop(void)
