@@ -176,7 +176,9 @@ static void test_cli_end_to_end(void **state)
 	/* top, one screen */
 	assert_int_equal(troupe(out, sizeof(out), "top -n 1"), 0);
 	assert_non_null(strstr(out, "RESTARTS"));
-	assert_null(strstr(out, "MSG_IN")); /* no actor: no such column */
+	/* the daemon's logging actor is in its tree, with its counters */
+	assert_non_null(strstr(out, "MSG_IN"));
+	assert_non_null(strstr(out, "logging"));
 	/* stop all / start all */
 	assert_int_equal(troupe(out, sizeof(out), "stop all"), 0);
 	assert_int_equal(pid_of("a"), 0);
@@ -408,6 +410,64 @@ static void test_reload(void **state)
 	assert_int_equal(daemon_wait(d), 0);
 }
 
+/* update NAME...: only the named programs and groups follow the file;
+ * the others run on as they were, and reread still lists them. */
+static void test_update_names(void **state)
+{
+	(void)state;
+	char out[4096];
+	write_cfg(three);
+	pid_t d = daemon_start();
+	int a = pid_of("a"), b = pid_of("b"), c = pid_of("c");
+	/* a and b changed, c removed, x new, y new in g. */
+	write_cfg("[supervisor]\nstrategy = one_for_one\nintensity = 5\n"
+	          "period = 10000\n\n"
+	          "[program:a]\ncommand = %(ENV_TROUPE_CHILD)s a --delay 1\n"
+	          "ready = notify\n\n"
+	          "[group:g]\nstrategy = rest_for_one\n\n"
+	          "[program:b]\ncommand = %(ENV_TROUPE_CHILD)s b --delay 1\n"
+	          "ready = notify\ngroup = g\n\n"
+	          "[program:y]\ncommand = %(ENV_TROUPE_CHILD)s y\n"
+	          "group = g\n\n"
+	          "[program:x]\ncommand = %(ENV_TROUPE_CHILD)s x\n");
+	/* An unknown name changes nothing. */
+	assert_int_equal(troupe(out, sizeof(out), "update nosuch"), 2);
+	assert_non_null(strstr(out, "nosuch: no such program or group"));
+	assert_int_equal(pid_of("a"), a);
+	/* update a: a alone. */
+	assert_int_equal(troupe(out, sizeof(out), "update a"), 0);
+	assert_non_null(strstr(out, "updated: 0 added, 0 removed, 1 changed"));
+	assert_true(pid_of("a") > 0 && pid_of("a") != a);
+	a = pid_of("a");
+	assert_int_equal(pid_of("b"), b);
+	assert_int_equal(pid_of("c"), c);
+	assert_int_equal(troupe(out, sizeof(out), "status x"), 2);
+	assert_int_equal(troupe(out, sizeof(out), "reread"), 0);
+	assert_null(strstr(out, "a: changed"));
+	assert_non_null(strstr(out, "b: changed"));
+	assert_non_null(strstr(out, "c: disappeared"));
+	assert_non_null(strstr(out, "x: available"));
+	assert_non_null(strstr(out, "y: available"));
+	/* update g: its programs, at any depth. */
+	assert_int_equal(troupe(out, sizeof(out), "update g"), 0);
+	assert_non_null(strstr(out, "updated: 1 added, 0 removed, 1 changed"));
+	assert_true(pid_of("b") > 0 && pid_of("b") != b);
+	assert_true(pid_of("y") > 0);
+	assert_int_equal(pid_of("a"), a);
+	assert_int_equal(pid_of("c"), c);
+	assert_int_equal(troupe(out, sizeof(out), "status x"), 2);
+	/* update c x: c goes, x comes; then nothing is left to do. */
+	assert_int_equal(troupe(out, sizeof(out), "update c x"), 0);
+	assert_non_null(strstr(out, "updated: 1 added, 1 removed, 0 changed"));
+	assert_int_equal(troupe(out, sizeof(out), "status c"), 2);
+	assert_true(pid_of("x") > 0);
+	assert_int_equal(pid_of("a"), a);
+	assert_int_equal(troupe(out, sizeof(out), "reread"), 0);
+	assert_non_null(strstr(out, "no config updates"));
+	kill(d, SIGTERM);
+	assert_int_equal(daemon_wait(d), 0);
+}
+
 static void test_no_orphans_after_kill9_of_daemon(void **state)
 {
 	(void)state;
@@ -460,24 +520,9 @@ static void test_escalation_stops_the_daemon(void **state)
 	assert_non_null(strstr(buf, "down ok"));
 }
 
-static void test_prometheus_endpoint(void **state)
+/* GET /metrics from 127.0.0.1:port into out. */
+static void scrape(unsigned port, char *out, size_t len)
 {
-	(void)state;
-	char out[8192];
-	const char *const said[] = {"metrics at http://127.0.0.1:",
-	                            "/metrics\n"};
-	unsigned port = 0;
-	int efd;
-	/* Port 0: the daemon picks a free port and says which on stderr
-	 * once the endpoint listens. */
-	write_cfg("[supervisor]\nhttp = 127.0.0.1:0\n"
-	          "[program:a]\ncommand = %(ENV_TROUPE_CHILD)s a\n"
-	          "ready = notify\n");
-	pid_t d = daemon_spawn_stderr(&efd);
-	assert_true(read_until(efd, out, sizeof(out), said, 2));
-	assert_int_equal(
-	    sscanf(strstr(out, said[0]) + strlen(said[0]), "%u", &port), 1);
-	assert_true(port > 0 && port < 65536);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 	                         .sin_port = htons((uint16_t)port)};
@@ -487,14 +532,71 @@ static void test_prometheus_endpoint(void **state)
 	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
 	size_t n = 0;
 	ssize_t k;
-	while ((k = read(fd, out + n, sizeof(out) - 1 - n)) > 0)
+	while ((k = read(fd, out + n, len - 1 - n)) > 0)
 		n += (size_t)k;
 	out[n] = '\0';
 	close(fd);
+}
+
+static void test_prometheus_endpoint(void **state)
+{
+	(void)state;
+	static char out[65536];
+	const char *const said[] = {"metrics at http://127.0.0.1:",
+	                            "/metrics\n"};
+	unsigned port = 0;
+	int efd;
+	/* Port 0: the daemon picks a free port and says which on stderr
+	 * once the endpoint listens. */
+	write_cfg("[supervisor]\nhttp = 127.0.0.1:0\n"
+	          "[program:a]\ncommand = %(ENV_TROUPE_CHILD)s a\n"
+	          "ready = notify\n"
+	          "[group:g]\n"
+	          "[program:p]\ncommand = %(ENV_TROUPE_CHILD)s p --pool 2\n"
+	          "ready = notify\ngroup = g\n");
+	pid_t d = daemon_spawn_stderr(&efd);
+	assert_true(read_until(efd, out, sizeof(out), said, 2));
+	assert_int_equal(
+	    sscanf(strstr(out, said[0]) + strlen(said[0]), "%u", &port), 1);
+	assert_true(port > 0 && port < 65536);
+	/* p's pool of two: its busy worker shows once p's task runs. */
+	const char *busy = "troupe_pool_workers_busy{program=\"p\",group=\"g\","
+	                   "pool=\"pool-1\"} 1\n";
+	for (int64_t end = now_ms() + 10000;;) {
+		scrape(port, out, sizeof(out));
+		if (strstr(out, busy) != NULL || now_ms() > end)
+			break;
+		nap(50);
+	}
 	assert_non_null(strstr(out, "200"));
+	assert_non_null(strstr(out, busy));
+	assert_non_null(strstr(out, "troupe_pool_workers{program=\"p\","
+	                            "group=\"g\",pool=\"pool-1\"} 2\n"));
+	assert_non_null(strstr(out, "troupe_pool_tasks_submitted_total{"
+	                            "program=\"p\",group=\"g\","
+	                            "pool=\"pool-1\"} 1\n"));
+	assert_non_null(strstr(out,
+	                       "troupe_pool_worker_tasks_total{"
+	                       "program=\"p\",group=\"g\","
+	                       "pool=\"pool-1\",worker=\"PoolWorker-2\"} 0"));
+	/* a is no troupe program: no pool series of it */
+	assert_null(strstr(out, "{program=\"a\",group=\"\",pool="));
 	assert_non_null(
 	    strstr(out, "troupe_child_up{program=\"a\",group=\"\"} 1"));
 	assert_non_null(strstr(out, "troupe_child_restarts_total"));
+	/* p joined the daemon's run, and is a troupe program of its own:
+	 * `troupe ps` lists it, `tree -p` shows its pool. */
+	char args[64], pidtxt[32];
+	int ppid = pid_of("p");
+	snprintf(pidtxt, sizeof(pidtxt), "\"pid\":%d,", ppid);
+	assert_int_equal(troupe_raw(out, sizeof(out), "ps --json"), 0);
+	for (char *sp; (sp = strstr(out, "\"pid\": ")) != NULL;)
+		memmove(sp + 6, sp + 7, strlen(sp + 7) + 1);
+	assert_non_null(strstr(out, pidtxt));
+	snprintf(args, sizeof(args), "tree -p %d", ppid);
+	assert_int_equal(troupe_raw(out, sizeof(out), args), 0);
+	assert_non_null(strstr(out, "pool-1 [simple_one_for_one]"));
+	assert_non_null(strstr(out, ", running busy for "));
 	kill(d, SIGTERM);
 	assert_int_equal(daemon_wait(d), 0);
 	close(efd);
@@ -518,6 +620,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_start_failure_and_detach,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_update_names, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_no_orphans_after_kill9_of_daemon, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_escalation_stops_the_daemon,

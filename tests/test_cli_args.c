@@ -160,6 +160,37 @@ static json_object *jget(json_object *o, const char *k)
 	return v;
 }
 
+/* The names of a tree, depth first, each with its type and pid: the
+ * shape two views of one tree must share. */
+static void shape(json_object *kids, char *out, size_t len)
+{
+	for (size_t i = 0; i < json_object_array_length(kids); i++) {
+		json_object *c = json_object_array_get_idx(kids, i), *sub;
+		size_t at = strlen(out);
+		snprintf(out + at, len - at, "%s:%s:%d ", jstr(c, "name"),
+		         jstr(c, "type"), jint(c, "pid"));
+		if (json_object_object_get_ex(c, "children", &sub)) {
+			at = strlen(out);
+			snprintf(out + at, len - at, "( ");
+			shape(sub, out, len);
+			at = strlen(out);
+			snprintf(out + at, len - at, ") ");
+		}
+	}
+}
+
+static void tree_shape(const char *args, char *out, size_t len)
+{
+	char text[32768];
+	assert_int_equal(troupe_raw(text, sizeof(text), args), 0);
+	json_object *root = json_tokener_parse(text);
+	if (root == NULL)
+		fail_msg("not JSON from %s: %s", args, text);
+	out[0] = '\0';
+	shape(jget(root, "children"), out, len);
+	json_object_put(root);
+}
+
 static void test_status_and_tree_of_groups(void **state)
 {
 	(void)state;
@@ -172,8 +203,9 @@ static void test_status_and_tree_of_groups(void **state)
 	                       "│  ├─ h [one_for_all] (running",
 	                       "│  │  └─ b (running",
 	                       "│  └─ b2 (running",
-	                       "└─ c (running"};
-	for (int i = 0; i < 6; i++)
+	                       "├─ c (running",
+	                       "└─ logging (running, permanent"};
+	for (int i = 0; i < 7; i++)
 		if (strstr(out, lines[i]) == NULL)
 			fail_msg("no '%s' in: %s", lines[i], out);
 	assert_int_equal(troupe(out, sizeof(out), "status g"), 0);
@@ -194,7 +226,11 @@ static void test_status_and_tree_of_groups(void **state)
 		assert_int_equal(json_object_get_int(jget(root, "daemon_pid")),
 		                 d);
 		json_object *kids = jget(root, "children");
-		assert_int_equal(json_object_array_length(kids), 3);
+		/* a, g, c, and the daemon's own logging actor: the root
+		 * supervisor's tree, as `tree -p PID` shows it */
+		assert_int_equal(json_object_array_length(kids), 4);
+		assert_string_equal(jstr(json_find(kids, "logging"), "type"),
+		                    "logging");
 		json_object *g = json_find(kids, "g"),
 		            *h = json_find(kids, "h");
 		assert_string_equal(jstr(g, "type"), "supervisor");
@@ -208,6 +244,16 @@ static void test_status_and_tree_of_groups(void **state)
 		assert_null(jget(json_find(kids, "a"), "msgs_in"));
 		json_object_put(root);
 	}
+	/* The daemon is a troupe program whose root supervisor read the
+	 * file: `tree -p PID` on its pid shows the same tree. */
+	char args[512], via_daemon[4096], via_pid[4096];
+	snprintf(args, sizeof(args), "--socket %s tree --json", sock);
+	tree_shape(args, via_daemon, sizeof(via_daemon));
+	snprintf(args, sizeof(args), "tree -p %d --json", (int)d);
+	tree_shape(args, via_pid, sizeof(via_pid));
+	assert_string_equal(via_daemon, via_pid);
+	assert_non_null(strstr(via_pid, "logging:logging:"));
+	assert_non_null(strstr(via_pid, "g:supervisor:"));
 	assert_int_equal(troupe(out, sizeof(out), "stop c"), 0);
 	json_object *root, *c = status_json(&root, "c");
 	assert_null(jget(c, "pid"));

@@ -35,7 +35,9 @@ static void status_within(int timeout_ms)
 	req.command = "status";
 	TP_OK_OR_FAIL(ctl_call(sock, &req, &rep, timeout_ms));
 	assert_int_equal(rep->sup_reply->code, TP_OK);
-	assert_int_equal(rep->sup_reply->n_children, 4); /* a, g, b, c */
+	/* a, g, b, c, and the daemon's logging actor */
+	assert_int_equal(rep->sup_reply->n_children, 5);
+	assert_string_equal(rep->sup_reply->children[4]->type, "logging");
 	tp__envelope_free(rep);
 }
 

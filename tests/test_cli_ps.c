@@ -160,6 +160,48 @@ static void test_ps_and_tree_of_a_program(void **state)
 	}
 	json_object_put(doc);
 
+	/* The manager with its objects and clients; a pool worker with the
+	 * task it runs. */
+	tp_proxy *dict;
+	tp_pool_result *res;
+	TP_OK_OR_FAIL(tp_manager_create(m, "dict", NULL, &dict));
+	TP_OK_OR_FAIL(
+	    tp_pool_apply_async(pool, idle, NULL, NULL, NULL, NULL, &res));
+	json_object *busy = NULL, *mgr = NULL;
+	for (int64_t end = now_ms() + 10000; busy == NULL;) {
+		assert_int_equal(
+		    on_me(out, sizeof(out), "tree -p %d --json%s", ""), 0);
+		doc = parse(out);
+		assert_true(json_object_object_get_ex(doc, "children", &kids));
+		json_object *w0 = json_find(kids, "PoolWorker-1"),
+		            *w1 = json_find(kids, "PoolWorker-2");
+		const char *t0 = w0 ? jstr(w0, "task") : NULL,
+		           *t1 = w1 ? jstr(w1, "task") : NULL;
+		if ((t0 && strcmp(t0, "idle") == 0) ||
+		    (t1 && strcmp(t1, "idle") == 0)) {
+			busy = t0 && strcmp(t0, "idle") == 0 ? w0 : w1;
+			break;
+		}
+		json_object_put(doc);
+		if (now_ms() > end)
+			fail_msg("no worker shows the task idle: %s", out);
+		nap(20);
+	}
+	assert_true(jint(busy, "task_ms") >= 0);
+	assert_int_equal(jint(busy, "msgs_out"), 1); /* in flight */
+	for (size_t i = 0; i < json_object_array_length(kids); i++)
+		if (strcmp(jstr(json_object_array_get_idx(kids, i), "type"),
+		           "manager") == 0)
+			mgr = json_object_array_get_idx(kids, i);
+	assert_non_null(mgr);
+	assert_int_equal(jint(mgr, "objects"), 1);
+	assert_int_equal(jint(mgr, "clients"), 1); /* this program */
+	json_object_put(doc);
+	assert_int_equal(on_me(out, sizeof(out), "tree -p %d%s", ""), 0);
+	assert_non_null(strstr(out, ", running idle for "));
+	assert_non_null(strstr(out, ", 1 object, 1 client)"));
+	tp_proxy_free(dict);
+
 	/* The plain rendering names them too; status NAME only that. */
 	on_me(out, sizeof(out), "status -p %d%s", "");
 	assert_non_null(strstr(out, "svc-spawn"));
@@ -225,7 +267,10 @@ static void test_ps_and_tree_of_a_program(void **state)
 	tp_log_config_free(lc);
 	tp_manager_shutdown(m);
 	tp_pool_terminate(pool);
+	tp_payload *none = NULL;
+	assert_int_not_equal(tp_pool_result_get(res, &none, 10000), TP_OK);
 	tp_pool_join(pool, -1);
+	tp_pool_result_free(res);
 	tp_pool_free(pool);
 	for (int i = 0; i < 3; i++) {
 		tp_process_kill(p[i]);

@@ -3,12 +3,15 @@
  *
  *   tp-test-child ID [--mark FILE] [--delay MS] [--no-ready] [--exit CODE]
  *                    [--ignore-term] [--exit-after MS] [--log MSG]
+ *                    [--pool N]
  *
  * It appends "up ID", "ready ID" and "down ID" lines to FILE, calls
  * tp_ready() after --delay ms (unless --no-ready), then waits for SIGTERM
  * (exit 0, or ignored with --ignore-term); --exit CODE exits with CODE
  * right after ready (or after --exit-after ms). --log MSG logs MSG with
- * tp_log_warning (and flushes) after "up".
+ * tp_log_warning (and flushes) after "up". --pool N makes it a troupe
+ * program with a pool of N workers, one of them busy with the task
+ * `busy` until the end (the daemon's metrics of its programs' pools).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -18,7 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "troupe/error.h"
 #include "troupe/log.h"
+#include "troupe/pool.h"
+#include "troupe/runtime.h"
 #include "troupe/supervisor.h"
 
 static const char *mark_file, *id = "?";
@@ -43,6 +49,16 @@ static void on_term(int sig)
 	term = 1;
 }
 
+static int busy(const tp_payload *args, tp_payload *result)
+{
+	(void)args;
+	(void)result;
+	for (;;)
+		pause();
+	return 0;
+}
+TP_TARGET(busy);
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -52,9 +68,20 @@ static void sleep_ms(long ms)
 
 int main(int argc, char **argv)
 {
-	long delay = 0, code = -1, after = 0;
+	long delay = 0, code = -1, after = 0, workers = 0;
 	const char *logmsg = NULL;
 	int ready = 1, ignore = 0;
+	tp_pool *pool = NULL;
+	tp_pool_result *res = NULL;
+	for (int i = 2; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--pool") == 0)
+			workers = atol(argv[i + 1]);
+	if (workers > 0 &&
+	    (tp_init(NULL) != TP_OK ||
+	     tp_pool_new(&pool, (int)workers, NULL, NULL, 0) != TP_OK ||
+	     tp_pool_apply_async(pool, busy, NULL, NULL, NULL, NULL, &res) !=
+	         TP_OK))
+		return 3;
 	if (argc > 1)
 		id = argv[1];
 	for (int i = 2; i < argc; i++) {
@@ -73,6 +100,8 @@ int main(int argc, char **argv)
 			logmsg = v, i++;
 		else if (strcmp(argv[i], "--ignore-term") == 0)
 			ignore = 1;
+		else if (strcmp(argv[i], "--pool") == 0)
+			i++;
 	}
 	signal(SIGTERM, ignore ? SIG_IGN : on_term);
 	mark("up");
@@ -102,5 +131,15 @@ int main(int argc, char **argv)
 	while (!term)
 		sigsuspend(&old);
 	mark("down");
+	if (pool != NULL) {
+		tp_payload *none = NULL;
+		tp_pool_terminate(pool);
+		tp_pool_result_get(res, &none, 5000);
+		tp_payload_free(none);
+		tp_pool_join(pool, -1);
+		tp_pool_result_free(res);
+		tp_pool_free(pool);
+		tp_fini();
+	}
 	return 0;
 }

@@ -100,6 +100,9 @@ struct cfg_group *cfg_group(struct cfg *c, const char *name);
  * ($XDG_RUNTIME_DIR/troupe or /tmp/troupe-UID) + "/troupe.sock". */
 void cli_default_socket(char *buf, size_t len);
 
+/* Copies a program's section into dst, its pointers moved along. */
+void cfg_prog_copy(struct cfg_prog *dst, const struct cfg_prog *src);
+
 /* Which program changed between two configs (1: must be restarted). */
 int cfg_prog_changed(const struct cfg_prog *a, const struct cfg_prog *b);
 
@@ -111,19 +114,30 @@ struct daemon {
 	char socket[256];
 	char log_path[512];      /* the actor's file (or the event file) */
 	tp_log_actor *log_actor; /* NULL: per-program files (fallback) */
+	int log_down; /* the root ended (failed, auto_shutdown) and stopped
+	                 the actor with it: events go to log_path directly */
 	tp_log_config *log_cfg;
 	void *ctl;  /* ctl.c state */
 	void *http; /* metrics.c state */
 };
 
-/* Builds the tree of c under a new root (not started). */
+/* Gives c's [supervisord] flags to the program's root supervisor
+ * (tp_sup_root) and adds c's groups and programs to it, stopped; *out is
+ * the root. */
 int daemon_build(struct cfg *c, tp_sup **out);
 
 /* Finds the supervisor owning the child name (walks the tree). */
 tp_sup *daemon_owner(struct daemon *d, const char *name);
 
-/* reload.c: re-reads the config; message describes what changed. */
-int daemon_reload(struct daemon *d, char *msg, size_t len);
+/* reload.c: re-reads the config and applies it (`reload`, SIGHUP,
+ * `update`); with names (n > 0; programs, groups, or all) only to those:
+ * the named programs and the programs of the named groups are added,
+ * removed or restarted as the file says, every other keeps running as it
+ * was (and `reread` still lists its change). An unknown name (in neither
+ * the file nor the tree) changes nothing (TP_ENOENT). message describes
+ * what changed. */
+int daemon_reload(struct daemon *d, char *const *names, size_t n, char *msg,
+                  size_t len);
 
 /* daemon_log.c: the daemon's logging actor. dlog_start starts it (after
  * tp_init); dlog_apply marks every program of c for capture when it runs;
@@ -194,5 +208,21 @@ int metrics_loopback(const char *hostport);
 
 /* Renders the tree as Prometheus text into a malloc'ed string. */
 char *metrics_text(struct daemon *d);
+/* Appends printf-style text to *buf (len used, cap allocated); a family's
+ * HELP and TYPE lines. */
+void metrics_append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void metrics_family(char **b, size_t *len, size_t *cap, const char *name,
+                    const char *type, const char *help);
+/* metrics_pool.c: the pools of those programs that are troupe programs
+ * themselves (asked over their own control sockets, 1 s each at most):
+ * workers, busy workers, tasks submitted and completed per pool, tasks
+ * done and restarts per worker. */
+struct mprog {
+	const char *name, *group;
+	int pid;
+};
+void metrics_pools(char **b, size_t *len, size_t *cap, const struct mprog *p,
+                   int n);
 
 #endif

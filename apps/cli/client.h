@@ -30,6 +30,9 @@ int cli_ps(const struct cli_opts *o);
  * this user's runtime base) into buf. Prints why and returns 2 when there
  * is none, 1 when it belongs to another user; 0 found. */
 int cli_program_socket(int pid, char *buf, size_t len);
+/* The same, quiet: TP_OK, TP_ENOENT (no troupe program with that pid),
+ * TP_EPERM (another user's). */
+int cli_program_socket_find(int pid, char *buf, size_t len);
 
 /* Sets o->socket from the config file o->config (its `socket =`, else
  * the default). Prints the file's error and returns 2 if it has one. */

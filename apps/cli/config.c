@@ -780,6 +780,32 @@ void cfg_free(struct cfg *c)
 	free(c);
 }
 
+/* p, a pointer into the struct at src, moved to the same place in dst;
+ * anything else (NULL, a string outside) is kept. */
+static const void *rebase(const void *p, const struct cfg_prog *src,
+                          struct cfg_prog *dst)
+{
+	const char *q = p, *lo = (const char *)src;
+	if (q == NULL || q < lo || q >= lo + sizeof(*src))
+		return p;
+	return (const char *)dst + (q - lo);
+}
+
+void cfg_prog_copy(struct cfg_prog *dst, const struct cfg_prog *src)
+{
+	memcpy(dst, src, sizeof(*dst));
+	for (size_t i = 0; i < sizeof(dst->argv) / sizeof(dst->argv[0]); i++)
+		dst->argv[i] = (char *)rebase(src->argv[i], src, dst);
+	for (size_t i = 0; i < sizeof(dst->env) / sizeof(dst->env[0]); i++)
+		dst->env[i] = (char *)rebase(src->env[i], src, dst);
+	dst->spec.id = rebase(src->spec.id, src, dst);
+	dst->spec.argv = rebase(src->spec.argv, src, dst);
+	dst->spec.env = rebase(src->spec.env, src, dst);
+	dst->spec.cwd = rebase(src->spec.cwd, src, dst);
+	dst->spec.log_path = rebase(src->spec.log_path, src, dst);
+	dst->spec.err_log_path = rebase(src->spec.err_log_path, src, dst);
+}
+
 struct cfg_prog *cfg_prog(struct cfg *c, const char *name)
 {
 	for (int i = 0; i < c->nprogs; i++)

@@ -17,49 +17,15 @@
 
 int ctl_shutdown_requested;
 
-void ctl_reply_free_children(Troupe__SupReply *rep)
-{
-	for (size_t i = 0; i < rep->n_children; i++) {
-		Troupe__SupChild *c = rep->children[i];
-		free(c->name);
-		free(c->parent);
-		free(c->log_path);
-		free(c->command);
-		free(c);
-	}
-}
-
 void ctl_reply_free(Troupe__SupReply *rep)
 {
-	ctl_reply_free_children(rep);
-	free(rep->children);
-	if (rep->message != NULL && rep->message[0] != '\0')
-		free(rep->message);
-	if (rep->log_file != NULL && rep->log_file[0] != '\0')
-		free(rep->log_file);
+	tp__ctl_reply_free(rep);
 }
 
 static const char *command_of(struct daemon *d, const char *name)
 {
 	struct cfg_prog *p = cfg_prog(d->cfg, name);
 	return p ? p->command : "";
-}
-
-static int add_child(Troupe__SupReply *rep, size_t *cap)
-{
-	if (rep->n_children == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		void *v = realloc(rep->children, *cap * sizeof(void *));
-		if (v == NULL)
-			return 0;
-		rep->children = v;
-	}
-	Troupe__SupChild *c = malloc(sizeof(*c));
-	if (c == NULL)
-		return 0;
-	troupe__sup_child__init(c);
-	rep->children[rep->n_children++] = c;
-	return 1;
 }
 
 /* An actor child's counters, asked over its own socket (-1: unknown). */
@@ -79,61 +45,35 @@ static void actor_stats(struct daemon *d, const char *name, Troupe__SupChild *c)
 	tp_actor_ref_close(r);
 }
 
-static void flatten(struct daemon *d, tp_sup *s, int depth,
-                    Troupe__SupReply *rep, size_t *cap, int64_t now, int stats)
+/* What the daemon adds to the framework's status of its root
+ * (tp__ctl_status_fill, the same tree `troupe tree -p PID` shows): each
+ * program's command as its config says it, its log file, and with
+ * `stats` (top) an actor child's counters. */
+struct decor_arg {
+	struct daemon *d;
+	int stats;
+};
+
+static void decorate(void *arg, Troupe__SupChild *c, const tp_child_info *ci)
 {
-	tp_child_info *v;
-	int n;
-	if (tp_sup_which_children(s, &v, &n) != TP_OK)
-		return;
-	for (int i = 0; i < n; i++) {
-		if (!add_child(rep, cap))
-			break;
-		Troupe__SupChild *c = rep->children[rep->n_children - 1];
-		tp_sup *sub = v[i].nested ? tp_sup_child_sup(s, v[i].id) : NULL;
-		c->name = strdup(v[i].id);
-		c->parent = strdup(tp_sup_id(s));
-		c->depth = depth;
-		c->pid = v[i].pid;
-		c->state = (char *)tp_child_state_name(v[i].state);
-		c->type = v[i].type == TP_SUPERVISOR ? "supervisor" : "worker";
-		c->restart = (char *)tp_restart_name(v[i].restart);
-		c->restarts = v[i].restarts;
-		c->last_exit = v[i].last_exit;
-		c->log_path =
-		    strdup(v[i].log_path[0] || v[i].nested || !d->log_actor
-		               ? v[i].log_path
-		               : d->log_path);
-		c->command = strdup(command_of(d, v[i].id));
-		if (v[i].state == TP_CHILD_RUNNING)
-			c->uptime_ms = now - v[i].started_ms;
-		if (sub != NULL)
-			c->strategy =
-			    (char *)tp_strategy_name(tp_sup_strategy(sub));
-		if (v[i].pid > 0)
-			tp__ctl_proc_stats(v[i].pid, c);
-		c->msgs_in = c->msgs_out = -1;
-		if (stats)
-			actor_stats(d, v[i].id, c);
-		if (sub != NULL)
-			flatten(d, sub, depth + 1, rep, cap, now, stats);
-	}
-	free(v);
+	struct decor_arg *a = arg;
+	struct daemon *d = a->d;
+	tp__ctl_set_str(&c->log_path,
+	                ci->log_path[0] || ci->nested || !d->log_actor
+	                    ? ci->log_path
+	                    : d->log_path);
+	if (cfg_prog(d->cfg, ci->id) != NULL || ci->nested)
+		tp__ctl_set_str(&c->command, command_of(d, ci->id));
+	if (a->stats)
+		actor_stats(d, ci->id, c);
 }
 
-static int64_t mono_ms(void)
+static void status(struct daemon *d, const Troupe__SupRequest *req,
+                   Troupe__SupReply *rep, int stats)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void status(struct daemon *d, Troupe__SupReply *rep, int stats)
-{
-	size_t cap = 0;
-	flatten(d, d->root, 0, rep, &cap, mono_ms(), stats);
-	rep->strategy = (char *)tp_strategy_name(tp_sup_strategy(d->root));
-	rep->daemon_pid = getpid();
+	struct decor_arg a = {d, stats};
+	struct tp__ctl_decor decor = {decorate, &a};
+	tp__ctl_status_fill(d->root, req, rep, &decor);
 	rep->log_restarts = dlog_restarts(d);
 	if (d->log_actor != NULL)
 		rep->log_file = strdup(d->log_path);
@@ -153,14 +93,14 @@ static void logs(struct daemon *d, const Troupe__SupRequest *req,
 		return;
 	}
 	struct ctl_targets t;
-	size_t cap = 0;
 	Troupe__SupReply all = TROUPE__SUP_REPLY__INIT;
+	Troupe__SupRequest every = TROUPE__SUP_REQUEST__INIT;
 	if (ctl_resolve(d, req->names, req->n_names, CTL_PROCS, &t, rep) !=
 	    TP_OK) {
 		ctl_targets_free(&t);
 		return;
 	}
-	flatten(d, d->root, 0, &all, &cap, 0, 0);
+	status(d, &every, &all, 0);
 	for (size_t k = 0; k < all.n_children; k++) {
 		const Troupe__SupChild *c = all.children[k];
 		if (!ctl_targets_has(&t, c->name))
@@ -169,7 +109,7 @@ static void logs(struct daemon *d, const Troupe__SupRequest *req,
 		 * (plain file), else "r" (records in the actor's file). */
 		int own = d->log_actor == NULL ||
 		          strcmp(c->log_path, d->log_path) != 0;
-		if (c->log_path[0] == '\0')
+		if (c->log_path == NULL || c->log_path[0] == '\0')
 			ctl_say(rep, TP_ENOENT, "%s: no log yet", c->name);
 		else
 			ctl_say(rep, TP_OK, "%s %s %s", own ? "p" : "r",
@@ -221,11 +161,8 @@ void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
 	audit(d, cmd, req, peer);
 	if (strcmp(cmd, "status") == 0) {
 		/* top asks for actor counters too (arg "stats"). */
-		status(d, rep,
+		status(d, req, rep,
 		       req->arg != NULL && strcmp(req->arg, "stats") == 0);
-		if (req->n_names > 0)
-			tp__ctl_status_filter(d->root, req, rep,
-			                      ctl_reply_free_children);
 	} else if (!strcmp(cmd, "start") || !strcmp(cmd, "stop") ||
 	           !strcmp(cmd, "restart") || !strcmp(cmd, "signal")) {
 		act(d, req, rep);
@@ -234,7 +171,8 @@ void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
 	} else if (strcmp(cmd, "reload") == 0) {
 		char msg[512];
 		pthread_mutex_lock(&d->mu);
-		int rv = daemon_reload(d, msg, sizeof(msg));
+		int rv = daemon_reload(d, req->names, req->n_names, msg,
+		                       sizeof(msg));
 		pthread_mutex_unlock(&d->mu);
 		ctl_say(rep, rv, "%s", msg);
 	} else if (strcmp(cmd, "reread") == 0 || strcmp(cmd, "avail") == 0) {

@@ -50,8 +50,6 @@ struct daemon;
 void ctl_handle(struct daemon *d, const Troupe__SupRequest *req,
                 Troupe__SupReply *rep, const struct ctl_peer *peer);
 void ctl_reply_free(Troupe__SupReply *rep);
-/* Frees rep's children but not the array. */
-void ctl_reply_free_children(Troupe__SupReply *rep);
 
 /* ctl_config.c: `reread` (what reload would change, changing nothing),
  * `avail` (every program of the file on disk, in use or not), and

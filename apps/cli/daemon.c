@@ -44,14 +44,14 @@ static int entry_cmp(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Adds the children of group name ("" the root) to sup, in order. */
-static int build_level(struct cfg *c, tp_sup *sup, const char *name)
+/* The children of group name ("" the root) in order. */
+static int level(struct cfg *c, const char *name, struct entry **out)
 {
 	struct entry *e =
 	    calloc((size_t)(c->ngroups + c->nprogs) + 1, sizeof(*e));
-	int n = 0, rv = TP_OK;
+	int n = 0;
 	if (e == NULL)
-		return TP_ENOMEM;
+		return -1;
 	/* Groups and programs interleave in the order of their sections. */
 	for (int i = 0; i < c->ngroups; i++)
 		if (strcmp(c->groups[i].parent, name) == 0)
@@ -64,33 +64,73 @@ static int build_level(struct cfg *c, tp_sup *sup, const char *name)
 			                        c->progs[i].priority,
 			                        c->progs[i].order};
 	qsort(e, (size_t)n, sizeof(*e), entry_cmp);
+	*out = e;
+	return n;
+}
+
+/* Adds the children of group name ("" the root) to sup, in order; at
+ * the root (running) they join stopped, below it they join a group that
+ * is itself stopped. */
+static int build_level(struct cfg *c, tp_sup *sup, const char *name)
+{
+	struct entry *e;
+	int n = level(c, name, &e), rv = n < 0 ? TP_ENOMEM : TP_OK;
 	for (int i = 0; i < n && rv == TP_OK; i++) {
 		tp_sup *sub;
 		if (e[i].p != NULL)
-			rv = tp_sup_add_child(sup, &e[i].p->spec);
+			rv = tp__sup_add_stopped(sup, &e[i].p->spec);
 		else if ((rv = tp_sup_add_sup(sup, e[i].g->name, &e[i].g->flags,
 		                              e[i].g->restart, &sub)) == TP_OK)
 			rv = build_level(c, sub, e[i].g->name);
 	}
-	free(e);
+	free(n < 0 ? NULL : e);
 	return rv;
 }
 
-/* Builds the tree of c: groups as nested supervisors. */
+/* The daemon is a troupe program whose root supervisor (tp_sup_root,
+ * made by tp_init, already holding the logging actor) reads the config:
+ * the [supervisord] flags become the root's, its [program:] and
+ * [group:] sections its children (stopped until start_tree). */
 int daemon_build(struct cfg *c, tp_sup **out)
 {
-	tp_sup *root = NULL;
+	tp_sup *root = tp_sup_root();
 	c->root.on_event = devent_on_event;
 	c->root.on_event_arg = the_daemon;
-	int rv = tp_sup_new(&root, &c->root);
+	int rv = root == NULL ? TP_ESTATE : tp__root_sup_configure(&c->root);
 	if (rv == TP_OK)
 		rv = build_level(c, root, "");
-	if (rv != TP_OK) {
-		tp_sup_free(root);
-		return rv;
-	}
 	*out = root;
-	return TP_OK;
+	return rv;
+}
+
+/* Starts the root's config children in order (each ready before the
+ * next), as tp_sup_start would: no_autostart ones stay stopped. */
+static int start_level(struct daemon *d)
+{
+	struct entry *e;
+	int n = level(d->cfg, "", &e), rv = n < 0 ? TP_ENOMEM : TP_OK;
+	for (int i = 0; i < n && rv == TP_OK; i++) {
+		if (e[i].p != NULL && e[i].p->spec.no_autostart)
+			continue;
+		rv = tp_sup_restart_child(
+		    d->root, e[i].p != NULL ? e[i].p->name : e[i].g->name);
+	}
+	free(n < 0 ? NULL : e);
+	return rv;
+}
+
+/* Stops the config's children in reverse order, leaving the root's
+ * services (the logging actor) to the end of the program. */
+static void stop_programs(struct daemon *d)
+{
+	tp_child_info *v;
+	int n;
+	if (tp_sup_which_children(d->root, &v, &n) != TP_OK)
+		return;
+	for (int i = n - 1; i >= 0; i--)
+		if (!tp__ctl_is_service(d->root, v[i].id))
+			tp_sup_terminate_child(d->root, v[i].id);
+	free(v);
 }
 
 tp_sup *daemon_owner(struct daemon *d, const char *name)
@@ -282,13 +322,15 @@ static int wait_signal(struct daemon *d, const sigset_t *set, int *failed)
 			dlog_say(d, TP_LOG_INFO,
 			         "SIGHUP from pid %d: reloading",
 			         (int)si.si_pid);
-			daemon_reload(d, msg, sizeof(msg));
+			daemon_reload(d, NULL, 0, msg, sizeof(msg));
 			dlog_say(d, TP_LOG_INFO, "%s", msg);
 			return 0;
 		}
 		int w = tp_sup_wait(d->root, 0);
 		if (w == TP_EDIED || w == TP_OK) {
-			/* failed, or ended by auto_shutdown */
+			/* failed, or ended by auto_shutdown: the root stopped
+			 * every child, the logging actor too */
+			d->log_down = 1;
 			*failed = w == TP_EDIED;
 			return 1;
 		}
@@ -318,7 +360,7 @@ static void write_supervisord_pidfile(const char *path)
 static int start_tree(struct daemon *d, int report_fd)
 {
 	char why[800];
-	int rv = tp_sup_start(d->root);
+	int rv = start_level(d);
 	/* simple_one_for_one groups: their instances, from the template */
 	for (int i = 0; rv == TP_OK && i < d->cfg->ngroups; i++) {
 		struct cfg_group *g = &d->cfg->groups[i];
@@ -402,7 +444,7 @@ static int run(struct daemon *d, int report_fd, int detached)
 	    (rv = ctl_start(d, d->socket)) != TP_OK) {
 		report(report_fd, "troupe: %s: %s\n", d->cfg->path,
 		       tp_strerror(rv));
-		tp_sup_free(d->root);
+		stop_programs(d);
 		the_daemon = NULL;
 		dlog_free(d);
 		reaper_stop();
@@ -417,13 +459,15 @@ static int run(struct daemon *d, int report_fd, int detached)
 	} else {
 		failed = serve(d, &set, report_fd);
 	}
-	tp_sup_stop(d->root);
+	stop_programs(d);
+	/* The services stop with the root in tp_fini: no events of theirs. */
+	d->cfg->root.on_event = NULL;
+	tp__root_sup_configure(&d->cfg->root);
 	metrics_stop(d);
 	ctl_stop(d);
 	remove_pidfile(d->socket);
 	if (d->cfg->pidfile[0])
 		unlink(d->cfg->pidfile);
-	tp_sup_free(d->root);
 	the_daemon = NULL;
 	dlog_free(d);
 	reaper_stop();

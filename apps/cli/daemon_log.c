@@ -114,8 +114,19 @@ void dlog_event(struct daemon *d, int level, const char *msg)
 {
 	char line[800];
 	int n;
-	if (d != NULL && d->log_actor != NULL) {
+	if (d != NULL && d->log_actor != NULL && !d->log_down) {
 		tp_log_record(level, NULL, 0, msg, strlen(msg));
+	} else if (d != NULL && d->log_actor != NULL) {
+		/* The actor ended with the root: the file has no writer. */
+		int fd = open(d->log_path,
+		              O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		n = format_line(level, msg, line, sizeof(line), 0);
+		if (n > (int)sizeof(line) - 1)
+			n = (int)sizeof(line) - 1;
+		if (fd >= 0) {
+			(void)!write(fd, line, (size_t)n);
+			close(fd);
+		}
 	} else if (event_file != NULL) {
 		format_line(level, msg, line, sizeof(line), 0);
 		pthread_mutex_lock(&log_mu);

@@ -53,7 +53,8 @@ static const struct cmd {
      "apply the config: start new, stop removed, "
      "restart changed",
      0, 0, 0},
-    {"update", "", "the same as reload", 0, 0, 0},
+    {"update", "[NAME...]",
+     "reload for NAME... only (programs, groups); none: all", 0, 0, -1},
     {"avail", "", "every program and group of the config file", 0, 0, 0},
     {"logs", "[-n N] [-f] [NAME...]",
      "print programs' log records (all without NAME)", O_FOLLOW | O_LINES, 0,

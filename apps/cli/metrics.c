@@ -112,10 +112,7 @@ int metrics_loopback(const char *hostport)
 	return (ntohl(a.s_addr) >> 24) == 127;
 }
 
-static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+void metrics_append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
 	va_list ap;
 	for (;;) {
@@ -178,6 +175,8 @@ static void collect(tp_sup *s, const char *group, struct row **rows, int *n,
 	if (s == NULL || tp_sup_which_children(s, &v, &k) != TP_OK)
 		return;
 	for (int i = 0; i < k; i++) {
+		if (tp__ctl_is_service(s, v[i].id))
+			continue; /* the logging actor: its own families */
 		if (v[i].nested) {
 			char g[200];
 			snprintf(g, sizeof(g), "%s%s%s", group,
@@ -203,11 +202,11 @@ static void collect(tp_sup *s, const char *group, struct row **rows, int *n,
 	free(v);
 }
 
-static void family(char **b, size_t *len, size_t *cap, const char *name,
-                   const char *type, const char *help)
+void metrics_family(char **b, size_t *len, size_t *cap, const char *name,
+                    const char *type, const char *help)
 {
-	append(b, len, cap, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-	       type);
+	metrics_append(b, len, cap, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	               name, type);
 }
 
 #define LABELS "{program=\"%s\",group=\"%s\"}"
@@ -253,20 +252,23 @@ static void programs(char **b, size_t *len, size_t *cap, struct row *r, int n)
 	double epoch = (double)real.tv_sec + real.tv_nsec / 1e9 -
 	               ((double)mono.tv_sec + mono.tv_nsec / 1e9);
 	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
-		family(b, len, cap, cols[c].name, cols[c].type, cols[c].help);
+		metrics_family(b, len, cap, cols[c].name, cols[c].type,
+		               cols[c].help);
 		for (int i = 0; i < n; i++)
 			if (!cols[c].live_only || r[i].info.pid > 0)
-				append(b, len, cap, "%s" LABELS " %.15g\n",
-				       cols[c].name, r[i].info.id, r[i].group,
-				       value((enum col)c, &r[i], epoch));
+				metrics_append(
+				    b, len, cap, "%s" LABELS " %.15g\n",
+				    cols[c].name, r[i].info.id, r[i].group,
+				    value((enum col)c, &r[i], epoch));
 	}
 }
 
 static void counters(char **b, size_t *len, size_t *cap, struct row *r, int n)
 {
 	pthread_mutex_lock(&st_mu);
-	family(b, len, cap, "troupe_child_cpu_seconds_total", "counter",
-	       "CPU time (user+system) of the program over all its runs.");
+	metrics_family(
+	    b, len, cap, "troupe_child_cpu_seconds_total", "counter",
+	    "CPU time (user+system) of the program over all its runs.");
 	for (int i = 0; i < n; i++) {
 		struct pstat *p = pstat_of(r[i].info.id);
 		int64_t ms = r[i].cpu_ms + (p ? p->dead_cpu_ms : 0);
@@ -278,32 +280,37 @@ static void counters(char **b, size_t *len, size_t *cap, struct row *r, int n)
 				ms = p->shown_cpu_ms;
 			p->shown_cpu_ms = ms;
 		}
-		append(b, len, cap,
-		       "troupe_child_cpu_seconds_total" LABELS " %.3f\n",
-		       r[i].info.id, r[i].group, ms / 1000.0);
+		metrics_append(b, len, cap,
+		               "troupe_child_cpu_seconds_total" LABELS
+		               " %.3f\n",
+		               r[i].info.id, r[i].group, ms / 1000.0);
 	}
-	family(b, len, cap, "troupe_child_exits_total", "counter",
-	       "Exits of the program by reason: normal (status 0), error "
-	       "(status > 0), signal (killed by a signal it was not sent "
-	       "by its supervisor), stopped (by request), killed (SIGKILL "
-	       "after the stop timed out).");
+	metrics_family(
+	    b, len, cap, "troupe_child_exits_total", "counter",
+	    "Exits of the program by reason: normal (status 0), error "
+	    "(status > 0), signal (killed by a signal it was not sent "
+	    "by its supervisor), stopped (by request), killed (SIGKILL "
+	    "after the stop timed out).");
 	for (int i = 0; i < n; i++) {
 		struct pstat *p = pstat_of(r[i].info.id);
 		for (int k = 0; k < NR; k++)
-			append(b, len, cap,
-			       "troupe_child_exits_total{program=\"%s\","
-			       "group=\"%s\",reason=\"%s\"} %llu\n",
-			       r[i].info.id, r[i].group, reasons[k],
-			       p ? (unsigned long long)p->exits[k] : 0ULL);
+			metrics_append(
+			    b, len, cap,
+			    "troupe_child_exits_total{program=\"%s\","
+			    "group=\"%s\",reason=\"%s\"} %llu\n",
+			    r[i].info.id, r[i].group, reasons[k],
+			    p ? (unsigned long long)p->exits[k] : 0ULL);
 	}
-	family(b, len, cap, "troupe_child_last_exit_code", "gauge",
-	       "Exit status of the program's last run; -N for signal N.");
+	metrics_family(
+	    b, len, cap, "troupe_child_last_exit_code", "gauge",
+	    "Exit status of the program's last run; -N for signal N.");
 	for (int i = 0; i < n; i++) {
 		struct pstat *p = pstat_of(r[i].info.id);
 		if (p != NULL && p->have_exit)
-			append(b, len, cap,
-			       "troupe_child_last_exit_code" LABELS " %d\n",
-			       r[i].info.id, r[i].group, p->last_exit);
+			metrics_append(b, len, cap,
+			               "troupe_child_last_exit_code" LABELS
+			               " %d\n",
+			               r[i].info.id, r[i].group, p->last_exit);
 	}
 	pthread_mutex_unlock(&st_mu);
 }
@@ -329,13 +336,13 @@ static void daemon_metrics(struct daemon *d, char **b, size_t *len, size_t *cap)
 	    {"troupe_log_actor_restarts_total",
 	     "Times the logging actor was restarted.", as.restarts},
 	};
-	family(b, len, cap, "troupe_build_info", "gauge",
-	       "Always 1; the version of troupe in a label.");
-	append(b, len, cap, "troupe_build_info{version=\"%s\"} 1\n",
-	       TROUPE_VERSION);
+	metrics_family(b, len, cap, "troupe_build_info", "gauge",
+	               "Always 1; the version of troupe in a label.");
+	metrics_append(b, len, cap, "troupe_build_info{version=\"%s\"} 1\n",
+	               TROUPE_VERSION);
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-		family(b, len, cap, c[i].name, "counter", c[i].help);
-		append(b, len, cap, "%s %llu\n", c[i].name, c[i].v);
+		metrics_family(b, len, cap, c[i].name, "counter", c[i].help);
+		metrics_append(b, len, cap, "%s %llu\n", c[i].name, c[i].v);
 	}
 }
 
@@ -351,6 +358,13 @@ char *metrics_text(struct daemon *d)
 	collect(d->root, "", &rows, &n, &rcap);
 	programs(&b, &len, &cap, rows, n);
 	counters(&b, &len, &cap, rows, n);
+	struct mprog *mp = calloc((size_t)n + 1, sizeof(*mp));
+	for (int i = 0; mp != NULL && i < n; i++)
+		mp[i] = (struct mprog){rows[i].info.id, rows[i].group,
+		                       rows[i].info.pid};
+	if (mp != NULL)
+		metrics_pools(&b, &len, &cap, mp, n);
+	free(mp);
 	daemon_metrics(d, &b, &len, &cap);
 	free(rows);
 	return b;

@@ -43,37 +43,112 @@ static int live_entry(const char *name, int *pid, unsigned long long *start)
 	       now == *start;
 }
 
-int cli_program_socket(int pid, char *buf, size_t len)
+/* 1 when "ctl-<pid>.<start>.sock" names a live process (sets both). */
+static int live_joined(const char *name, int *pid, unsigned long long *start)
 {
-	char base[256], path[600];
-	struct dirent *e;
+	char entry[64];
+	size_t n = strlen(name);
+	if (strncmp(name, "ctl-", 4) != 0 || n < 9 || n - 4 >= sizeof(entry) ||
+	    strcmp(name + n - 5, ".sock") != 0)
+		return 0;
+	snprintf(entry, sizeof(entry), "%.*s", (int)(n - 9), name + 4);
+	return live_entry(entry, pid, start);
+}
+
+/* Calls fn for each live troupe program of this user: the owner of each
+ * run directory (its ctl.sock), then the programs that joined that run
+ * (ctl-PID.START.sock: the command lines a supervisor started, such as a
+ * daemon's programs). fn returns non-zero to stop. */
+static void each_program(int (*fn)(void *arg, int pid, unsigned long long start,
+                                   const char *sock),
+                         void *arg)
+{
+	char base[256], dir[600], sock[900];
+	struct dirent *e, *j;
 	struct stat st;
-	int found = 0, p;
+	int pid, stop = 0;
 	unsigned long long start;
 	runtime_base(base, sizeof(base));
 	DIR *d = opendir(base);
-	while (d != NULL && !found && (e = readdir(d)) != NULL) {
-		if (!live_entry(e->d_name, &p, &start) || p != pid)
+	while (d != NULL && !stop && (e = readdir(d)) != NULL) {
+		if (!live_entry(e->d_name, &pid, &start))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s/ctl.sock", base, e->d_name);
-		found = stat(path, &st) == 0;
+		snprintf(dir, sizeof(dir), "%s/%s", base, e->d_name);
+		snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+		if (stat(sock, &st) == 0 && st.st_uid == getuid())
+			stop = fn(arg, pid, start, sock);
+		DIR *r = stop ? NULL : opendir(dir);
+		while (r != NULL && !stop && (j = readdir(r)) != NULL) {
+			if (!live_joined(j->d_name, &pid, &start))
+				continue;
+			snprintf(sock, sizeof(sock), "%s/%s", dir, j->d_name);
+			if (stat(sock, &st) == 0 && st.st_uid == getuid())
+				stop = fn(arg, pid, start, sock);
+		}
+		if (r != NULL)
+			closedir(r);
 	}
 	if (d != NULL)
 		closedir(d);
-	if (!found) {
+}
+
+struct find {
+	int pid, found;
+	char *buf;
+	size_t len;
+};
+
+static int find_one(void *arg, int pid, unsigned long long start,
+                    const char *sock)
+{
+	struct find *f = arg;
+	(void)start;
+	if (pid != f->pid)
+		return 0;
+	snprintf(f->buf, f->len, "%s", sock);
+	f->found = 1;
+	return 1;
+}
+
+/* Another user's program: its run directory is not even readable (0700
+ * base, 0700 run dir), so it is not found: TP_ENOENT, or TP_EPERM when a
+ * socket of its pid exists with another owner. */
+int cli_program_socket_find(int pid, char *buf, size_t len)
+{
+	struct find f = {pid, 0, buf, len};
+	char base[256], path[600];
+	struct dirent *e;
+	struct stat st;
+	int p, other = 0;
+	unsigned long long start;
+	each_program(find_one, &f);
+	if (f.found)
+		return TP_OK;
+	runtime_base(base, sizeof(base));
+	DIR *d = opendir(base);
+	while (d != NULL && !other && (e = readdir(d)) != NULL) {
+		if (!live_entry(e->d_name, &p, &start) || p != pid)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/ctl.sock", base, e->d_name);
+		other = stat(path, &st) == 0 && st.st_uid != getuid();
+	}
+	if (d != NULL)
+		closedir(d);
+	return other ? TP_EPERM : TP_ENOENT;
+}
+
+int cli_program_socket(int pid, char *buf, size_t len)
+{
+	int rv = cli_program_socket_find(pid, buf, len);
+	if (rv == TP_ENOENT)
 		fprintf(stderr,
 		        "troupe: no troupe program with pid %d of "
 		        "this user\n",
 		        pid);
-		return 2;
-	}
-	if (st.st_uid != getuid()) {
+	else if (rv == TP_EPERM)
 		fprintf(stderr, "troupe: program %d belongs to another user\n",
 		        pid);
-		return 1;
-	}
-	snprintf(buf, len, "%s", path);
-	return 0;
+	return rv == TP_OK ? 0 : rv == TP_ENOENT ? 2 : 1;
 }
 
 static void comm_of(int pid, char *buf, size_t len)
@@ -118,55 +193,49 @@ static int children_of(const char *sock)
 	return n;
 }
 
+struct listing {
+	json_object *arr;
+};
+
+static int list_one(void *arg, int pid, unsigned long long start,
+                    const char *sock)
+{
+	struct listing *l = arg;
+	char name[64], up[32];
+	int kids = children_of(sock);
+	int64_t ms = uptime_ms(start);
+	comm_of(pid, name, sizeof(name));
+	if (l->arr != NULL) {
+		json_object *p = json_object_new_object();
+		json_object_object_add(p, "pid", json_object_new_int(pid));
+		json_object_object_add(p, "name", json_object_new_string(name));
+		json_object_object_add(p, "uptime_ms",
+		                       json_object_new_int64(ms));
+		json_object_object_add(
+		    p, "children", kids < 0 ? NULL : json_object_new_int(kids));
+		json_object_array_add(l->arr, p);
+		return 0;
+	}
+	cli_fmt_uptime(ms, up, sizeof(up));
+	if (kids < 0)
+		printf("%-8d %-16s %-10s ?\n", pid, name, up);
+	else
+		printf("%-8d %-16s %-10s %d\n", pid, name, up, kids);
+	return 0;
+}
+
 int cli_ps(const struct cli_opts *o)
 {
-	char base[256], sock[600], name[64], up[32];
-	struct dirent *e;
-	struct stat st;
-	json_object *arr = o->json ? json_object_new_array() : NULL;
-	runtime_base(base, sizeof(base));
-	DIR *d = opendir(base);
+	struct listing l = {o->json ? json_object_new_array() : NULL};
 	if (!o->json)
 		printf("%-8s %-16s %-10s %s\n", "PID", "NAME", "UPTIME",
 		       "CHILDREN");
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		int pid;
-		unsigned long long start;
-		if (!live_entry(e->d_name, &pid, &start))
-			continue;
-		snprintf(sock, sizeof(sock), "%s/%s/ctl.sock", base, e->d_name);
-		if (stat(sock, &st) != 0 || st.st_uid != getuid())
-			continue;
-		int kids = children_of(sock);
-		int64_t ms = uptime_ms(start);
-		comm_of(pid, name, sizeof(name));
-		if (arr != NULL) {
-			json_object *p = json_object_new_object();
-			json_object_object_add(p, "pid",
-			                       json_object_new_int(pid));
-			json_object_object_add(p, "name",
-			                       json_object_new_string(name));
-			json_object_object_add(p, "uptime_ms",
-			                       json_object_new_int64(ms));
-			json_object_object_add(
-			    p, "children",
-			    kids < 0 ? NULL : json_object_new_int(kids));
-			json_object_array_add(arr, p);
-			continue;
-		}
-		cli_fmt_uptime(ms, up, sizeof(up));
-		if (kids < 0)
-			printf("%-8d %-16s %-10s ?\n", pid, name, up);
-		else
-			printf("%-8d %-16s %-10s %d\n", pid, name, up, kids);
-	}
-	if (d != NULL)
-		closedir(d);
-	if (arr != NULL) {
+	each_program(list_one, &l);
+	if (l.arr != NULL) {
 		puts(json_object_to_json_string_ext(
-		    arr,
+		    l.arr,
 		    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(arr);
+		json_object_put(l.arr);
 	}
 	return 0;
 }

@@ -68,6 +68,21 @@ static json_object *child_json(const Troupe__SupChild *c)
 	                       int_or_null(c->msgs_in, c->msgs_in >= 0));
 	json_object_object_add(o, "msgs_out",
 	                       int_or_null(c->msgs_out, c->msgs_out >= 0));
+	if (strcmp(c->type, "worker") == 0 && c->msgs_in >= 0) {
+		/* a pool worker: the task it runs now, null when idle */
+		int busy = c->task != NULL && c->task[0];
+		json_object_object_add(o, "task", str_or_null(c->task));
+		json_object_object_add(o, "task_ms",
+		                       int_or_null(c->task_ms, busy));
+		json_object_object_add(o, "task_item",
+		                       int_or_null(c->task_item, busy));
+	}
+	if (strcmp(c->type, "manager") == 0) {
+		json_object_object_add(
+		    o, "objects", int_or_null(c->objects, c->objects >= 0));
+		json_object_object_add(
+		    o, "clients", int_or_null(c->clients, c->clients >= 0));
+	}
 	json_object_object_add(o, "command", str_or_null(c->command));
 	json_object_object_add(o, "log", str_or_null(c->log_path));
 	if (is_group(c)) {
@@ -182,6 +197,14 @@ int cli_render_tree(const struct cli_opts *o, const Troupe__SupReply *r)
 		printf(" (%s, %s", c->state, c->restart);
 		if (c->pid > 0)
 			printf(", pid %d", c->pid);
+		if (c->task != NULL && c->task[0])
+			printf(", running %s for %lld ms", c->task,
+			       (long long)c->task_ms);
+		if (strcmp(c->type, "manager") == 0 && c->objects >= 0)
+			printf(
+			    ", %lld object%s, %lld client%s",
+			    (long long)c->objects, c->objects == 1 ? "" : "s",
+			    (long long)c->clients, c->clients == 1 ? "" : "s");
 		printf(")\n");
 	}
 	return 0;

@@ -80,7 +80,7 @@ _troupe()
 		else
 			COMPREPLY=($(compgen -W "$(_troupe_names "${conn[@]}")" -- "$cur"))
 		fi ;;
-	status | start | stop | restart | pid | logs | clear)
+	status | start | stop | restart | pid | logs | clear | update)
 		COMPREPLY=($(compgen -W "$(_troupe_names "${conn[@]}")" -- "$cur")) ;;
 	esac
 }

@@ -7,6 +7,8 @@
  * a group as itself; those that reach processes (signal, pid, logs) take
  * it as every program below it; start takes it and everything below it,
  * so that `start all` also starts a program stopped inside a group.
+ * The framework's services (the logging actor's child) are no names:
+ * `stop all` leaves them running.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,6 +51,8 @@ static void walk(tp_sup *s, int parent, struct nodes *t)
 	if (tp_sup_which_children(s, &v, &n) != TP_OK)
 		return;
 	for (int i = 0; i < n; i++) {
+		if (tp__ctl_is_service(s, v[i].id))
+			continue; /* the logging actor: not a program */
 		if (!grow((void **)&t->v, t->n, &t->cap, sizeof(*t->v)))
 			break;
 		struct node *k = &t->v[t->n++];

@@ -1,6 +1,8 @@
 /*
  * ctl_status.c - every program's control socket: tp_init opens
- * "<run dir>/ctl.sock" (mode 0600, peers of another uid refused) with the
+ * "<run dir>/ctl.sock" (a program that joined another's run, as the
+ * command lines a supervisor starts do: "<that run dir>/ctl-PID.START.sock")
+ * (mode 0600, peers of another uid refused) with the
  * same server and protocol as the troupe daemon (rt/ctlsrv.c), so
  * `troupe ps` and `troupe status|tree|top|start|stop|restart|signal -p
  * PID` work on any troupe program of the user as on the daemon. It costs
@@ -16,8 +18,11 @@
  * root ("pool-N", docs/pool.md), shown as type "pool" (msgs_in = tasks
  * completed, msgs_out = submitted) with its workers below it (type
  * "worker", msgs_in = tasks done, msgs_out = in flight, restarts counting
- * recycles too). Then what the program runs outside the tree: each
- * logging actor this process runs (type "logging", msgs_in = records
+ * recycles too, task = the registered function of the task it runs now,
+ * task_ms = for how long, task_item = its first item); a manager's
+ * server shows its objects and clients, asked of it with a bounded
+ * request (mgr.c, tp__mgr_stats). Then what the program runs outside the tree:
+ * each logging actor this process runs (type "logging", msgs_in = records
  * written, msgs_out = records reported lost). start, stop, restart and signal
  * act on the root's tree (ctl_act.c) with the daemon's names.
  */
@@ -30,6 +35,7 @@
 #include "ctl_status.h"
 #include "internal.h"
 #include "log_int.h"
+#include "mgr_int.h"
 #include "pool_int.h"
 #include "process_int.h"
 #include "sup_int.h"
@@ -74,6 +80,7 @@ static Troupe__SupChild *node(struct nodes *ns, const char *name,
 	c->state = strdup("running");
 	c->depth = depth;
 	c->msgs_in = c->msgs_out = -1;
+	c->objects = c->clients = -1;
 	if (!c->name || !c->parent || !c->type || !c->state) {
 		free(c->name);
 		free(c->parent);
@@ -125,13 +132,27 @@ static void pool_worker(const struct pool_view *pv, Troupe__SupChild *c)
 			c->restarts = (uint32_t)pv->w[i].restarts;
 			c->msgs_in = (int64_t)pv->w[i].tasks_done;
 			c->msgs_out = (int64_t)pv->w[i].inflight;
+			set_str(&c->task, pv->w[i].task);
+			c->task_ms = pv->w[i].task_ms;
+			c->task_item = (int64_t)pv->w[i].task_item;
 		}
+}
+
+/* A manager's server: its objects and clients, asked of it (bounded). */
+static void manager_figures(Troupe__SupChild *c)
+{
+	int64_t objects, clients;
+	if (tp__mgr_stats(c->name, &objects, &clients) == TP_OK) {
+		c->objects = objects;
+		c->clients = clients;
+	}
 }
 
 /* s's children, depth first, as the daemon flattens its tree; pv: the
  * pool s supervises, if it is one. */
 static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now,
-                    const struct pool_view *pv)
+                    const struct pool_view *pv,
+                    const struct tp__ctl_decor *decor)
 {
 	tp_child_info *v;
 	char cmd[256];
@@ -140,7 +161,7 @@ static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now,
 		return;
 	for (int i = 0; i < n; i++) {
 		int proc = tp__sup_is_process(s, v[i].id, cmd, sizeof(cmd));
-		if (strcmp(cmd, "tp__svc_log_actor") == 0)
+		if (strncmp(cmd, "tp__svc_", 8) == 0)
 			continue; /* listed as "logging", with its counters */
 		struct pool_view *sub_pv = NULL;
 		if (v[i].nested && (sub_pv = calloc(1, sizeof(*sub_pv)))) {
@@ -170,15 +191,19 @@ static void flatten(struct nodes *ns, tp_sup *s, int depth, int64_t now,
 		if (v[i].pid > 0)
 			tp__ctl_proc_stats(v[i].pid, c);
 		pool_worker(pv, c);
+		if (strcmp(c->type, "manager") == 0 && v[i].pid > 0)
+			manager_figures(c);
 		if (sub_pv != NULL) { /* the pool runs in this process */
 			c->pid = getpid();
 			c->msgs_in = (int64_t)sub_pv->st.completed;
 			c->msgs_out = (int64_t)sub_pv->st.submitted;
 		}
+		if (decor != NULL && decor->node != NULL)
+			decor->node(decor->arg, c, &v[i]);
 		if (sub != NULL) {
 			set_str(&c->strategy,
 			        tp_strategy_name(tp_sup_strategy(sub)));
-			flatten(ns, sub, depth + 1, now, sub_pv);
+			flatten(ns, sub, depth + 1, now, sub_pv, decor);
 		}
 		free(sub_pv);
 	}
@@ -192,6 +217,7 @@ static void add_log_actor(void *arg, tp_log_actor *a)
 	if (c == NULL)
 		return;
 	c->pid = tp_log_actor_pid(a);
+	set_str(&c->restart, tp_restart_name(TP_PERMANENT));
 	if (tp_log_actor_stats_get(a, &st) == TP_OK) {
 		c->msgs_in = (int64_t)st.records;
 		c->msgs_out = (int64_t)st.lost;
@@ -203,43 +229,59 @@ static void add_log_actor(void *arg, tp_log_actor *a)
 
 static void free_str(char *s)
 {
-	if (s != protobuf_c_empty_string)
+	if (s != NULL && s != protobuf_c_empty_string)
 		free(s);
+}
+
+void tp__ctl_set_str(char **field, const char *v)
+{
+	set_str(field, v);
 }
 
 static void children_free(Troupe__SupReply *rep)
 {
 	for (size_t i = 0; i < rep->n_children; i++) {
 		Troupe__SupChild *c = rep->children[i];
-		free(c->name);
-		free(c->parent);
-		free(c->type);
-		free(c->state);
+		free_str(c->name);
+		free_str(c->parent);
+		free_str(c->type);
+		free_str(c->state);
 		free_str(c->command);
 		free_str(c->restart);
 		free_str(c->strategy);
+		free_str(c->log_path);
+		free_str(c->task);
 		free(c);
 	}
 }
 
-static void reply_free(Troupe__SupReply *rep)
+void tp__ctl_reply_free(Troupe__SupReply *rep)
 {
 	children_free(rep);
 	free(rep->children);
 	rep->children = NULL;
 	rep->n_children = 0;
-	if (rep->message != NULL && rep->message != protobuf_c_empty_string)
-		free(rep->message);
+	free_str(rep->message);
 	rep->message = NULL;
+	free_str(rep->log_file);
+	rep->log_file = NULL;
 }
 
-static void status(const Troupe__SupRequest *req, Troupe__SupReply *rep,
-                   tp_sup *root)
+int tp__ctl_is_service(tp_sup *s, const char *id)
+{
+	char cmd[64];
+	tp__sup_is_process(s, id, cmd, sizeof(cmd));
+	return strncmp(cmd, "tp__svc_", 8) == 0;
+}
+
+void tp__ctl_status_fill(tp_sup *root, const Troupe__SupRequest *req,
+                         Troupe__SupReply *rep,
+                         const struct tp__ctl_decor *decor)
 {
 	struct nodes ns = {0};
 	int64_t now = tp__now_ms();
 	if (root != NULL)
-		flatten(&ns, root, 0, now, NULL);
+		flatten(&ns, root, 0, now, NULL, decor);
 	size_t tree = ns.n;
 	tp__log_actor_each(add_log_actor, &ns);
 	for (size_t i = tree; i < ns.n; i++)
@@ -247,7 +289,7 @@ static void status(const Troupe__SupRequest *req, Troupe__SupReply *rep,
 	rep->children = ns.v;
 	rep->n_children = ns.n;
 	rep->daemon_pid = getpid();
-	rep->strategy = (char *)tp_strategy_name(TP_ONE_FOR_ONE);
+	rep->strategy = (char *)tp_strategy_name(tp_sup_strategy(root));
 	if (root != NULL && req->n_names > 0)
 		tp__ctl_status_filter(root, req, rep, children_free);
 }
@@ -260,7 +302,7 @@ static void handle(void *arg, const Troupe__SupRequest *req,
 	(void)arg;
 	(void)peer;
 	if (strcmp(cmd, "status") == 0) {
-		status(req, rep, root);
+		tp__ctl_status_fill(root, req, rep, NULL);
 	} else if (root != NULL &&
 	           (!strcmp(cmd, "start") || !strcmp(cmd, "stop") ||
 	            !strcmp(cmd, "restart") || !strcmp(cmd, "signal"))) {
@@ -275,18 +317,31 @@ static void handle(void *arg, const Troupe__SupRequest *req,
 
 int tp__ctl_status_start(void)
 {
-	char path[sizeof(tp__rt.dir) + 16];
+	char path[sizeof(tp__rt.dir) + 48];
 	struct tp__ctlsrv_ops ops = {.handle = handle,
-	                             .reply_free = reply_free,
+	                             .reply_free = tp__ctl_reply_free,
 	                             .workers = 0,
 	                             .sender = "troupe-program",
 	                             .denied = "permission denied: not the "
 	                                       "program's user\n"};
-	if (srv != NULL || !tp__rt.owner)
+	unsigned long long start = 0;
+	if (srv != NULL)
 		return TP_OK;
 	started_ms = tp__now_ms();
-	snprintf(path, sizeof(path), "%s/ctl.sock", tp__rt.dir);
-	return tp__ctlsrv_start(&srv, path, &ops);
+	/* A program that joined another's run (a command line a supervisor
+	 * started: the daemon's programs) is a program too: its socket is
+	 * named by its pid and start time in that run's directory. */
+	if (tp__rt.owner)
+		snprintf(path, sizeof(path), "%s/ctl.sock", tp__rt.dir);
+	else if (tp__proc_starttime(getpid(), &start) == TP_OK)
+		snprintf(path, sizeof(path), "%s/ctl-%d.%llu.sock", tp__rt.dir,
+		         (int)getpid(), start);
+	else
+		return TP_OK;
+	int rv = tp__ctlsrv_start(&srv, path, &ops);
+	/* Joined: a socket path too long for the run's directory (or any
+	 * other failure) leaves the program without one, never unstarted. */
+	return tp__rt.owner ? rv : TP_OK;
 }
 
 void tp__ctl_status_stop(void)

@@ -81,6 +81,40 @@ void tp__ctl_status_filter(tp_sup *root, const Troupe__SupRequest *req,
                            Troupe__SupReply *rep,
                            void (*free_children)(Troupe__SupReply *));
 
+/* status: root's tree flattened (depth first, in start order), the same
+ * for the daemon and every program: nested supervisors (a pool as type
+ * "pool" with its workers), Processes, managers, command lines, and then
+ * each logging actor of this process as one node "logging" with its
+ * counters (its supervised child is not listed, and is no name a request
+ * can reach: a service). decor, if not NULL, is called on each node of
+ * the tree with the supervisor's view of it, to add what only its owner
+ * knows (the daemon: log_path, its config's command, actor counters).
+ * req->names filter as tp__ctl_status_filter. Free with
+ * tp__ctl_reply_free. */
+struct tp__ctl_decor {
+	void (*node)(void *arg, Troupe__SupChild *c, const tp_child_info *ci);
+	void *arg;
+};
+void tp__ctl_status_fill(tp_sup *root, const Troupe__SupRequest *req,
+                         Troupe__SupReply *rep,
+                         const struct tp__ctl_decor *decor);
+/* Frees what a reply holds (children and their strings, message,
+ * log_file; each string malloc'ed, or NULL, or protobuf-c's empty
+ * string), not rep itself; leaves rep without children. */
+void tp__ctl_reply_free(Troupe__SupReply *rep);
+/* Replaces *field (freed as tp__ctl_reply_free would) by a copy of v. */
+void tp__ctl_set_str(char **field, const char *v);
+/* 1 when s's child id is a service of the framework (a "tp__svc_*"
+ * target: the logging actor's server), which the control commands leave
+ * alone and which the daemon's metrics do not count as a program. */
+int tp__ctl_is_service(tp_sup *s, const char *id);
+
+/* The root supervisor (otp/sup_root.c, sup.c; declared in sup_int.h
+ * too): the daemon gives it its [supervisord] flags and builds its
+ * [program:] children into it, stopped, then starts them in order. */
+int tp__root_sup_configure(const tp_sup_flags *f);
+int tp__sup_add_stopped(tp_sup *sup, const tp_child_spec *spec);
+
 /* start, stop, restart or signal (req->arg: the signal) the children
  * req->names in root's tree, saying the outcome of each in rep. */
 void tp__ctl_act(tp_sup *root, const Troupe__SupRequest *req,

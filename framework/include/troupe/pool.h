@@ -420,6 +420,12 @@ typedef struct tp_pool_worker_stats {
 	uint64_t tasks_done; /* by this slot, over every restart */
 	uint64_t restarts;   /* replacements (death or recycling) */
 	uint64_t deaths;     /* replacements because it died */
+	/* The task it runs now (from its shared slot): the registered name
+	 * of the task's function ("" when idle), since how long, and its
+	 * first item (a map's chunk; 0 for apply). */
+	char task[64];
+	int64_t task_ms;
+	uint64_t task_item;
 } tp_pool_worker_stats;
 
 typedef struct tp_pool_stats {

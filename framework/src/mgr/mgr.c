@@ -8,6 +8,7 @@
  * key, which processes of the run find in the run directory).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 
 struct tp_manager {
 	struct tp__mgr_conn *c;
+	struct tp_manager *live_next; /* the servers this process started */
 	int own;        /* 1: its server is our root supervisor's child */
 	int permanent;  /* restarted (empty) by the supervisor when it dies */
 	char id[64];    /* the child's id under tp_sup_root() */
@@ -33,6 +35,59 @@ struct tp_manager {
 	char mark[600]; /* "<ready>.up": the bound address, for restarts */
 	char address[512];
 };
+
+/* The managers whose server this process started, for tp__mgr_stats. */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static tp_manager *live;
+
+static void live_remove(tp_manager *m)
+{
+	pthread_mutex_lock(&live_mu);
+	for (tp_manager **pp = &live; *pp != NULL; pp = &(*pp)->live_next)
+		if (*pp == m) {
+			*pp = m->live_next;
+			break;
+		}
+	pthread_mutex_unlock(&live_mu);
+}
+
+/* A connection of its own, not the program's (one call at a time: a
+ * user's blocking call on it would hold the control socket up). */
+int tp__mgr_stats(const char *id, int64_t *objects, int64_t *clients)
+{
+	char addr[512] = "", buf[2048];
+	uint8_t key[1024];
+	size_t keylen = 0;
+	struct tp__mgr_conn *c = NULL;
+	struct tp__mgr_tls tls = {0};
+	tp_payload *r = NULL;
+	pthread_mutex_lock(&live_mu);
+	for (tp_manager *m = live; m != NULL; m = m->live_next)
+		if (strcmp(m->id, id) == 0)
+			snprintf(addr, sizeof(addr), "%s", m->address);
+	pthread_mutex_unlock(&live_mu);
+	if (addr[0] == '\0')
+		return TP_ENOENT;
+	int rv = tp__mgr_key_load(addr, key, sizeof(key), &keylen);
+	if (rv == TP_OK && strncmp(addr, "tls+tcp://", 10) == 0)
+		tp__mgr_tls_load(addr, &tls, buf, sizeof(buf));
+	if (rv == TP_OK)
+		rv = tp__mgr_conn_open(&c, addr, key, keylen, &tls, 500);
+	memset(key, 0, sizeof(key));
+	if (rv == TP_OK)
+		rv = tp_payload_new(&r);
+	if (rv == TP_OK)
+		rv = tp__mgr_conn_call(c, TP__MGR_STATS, 0, NULL, NULL, NULL, 0,
+		                       500, r, NULL);
+	if (rv == TP_OK && (tp_payload_get_int(r, 0, objects) != TP_OK ||
+	                    tp_payload_get_int(r, 1, clients) != TP_OK))
+		rv = TP_EPROTO;
+	if (rv == TP_OK && *clients > 0)
+		(*clients)--; /* not this one */
+	tp_payload_free(r);
+	tp__mgr_conn_unref(c);
+	return rv;
+}
 
 struct tp_proxy {
 	struct tp__mgr_conn *c;
@@ -298,6 +353,10 @@ int tp_manager_start(tp_manager **out, const tp_manager_opts *opts)
 		free(m);
 		return rv;
 	}
+	pthread_mutex_lock(&live_mu);
+	m->live_next = live;
+	live = m;
+	pthread_mutex_unlock(&live_mu);
 	*out = m;
 	return TP_OK;
 }
@@ -358,6 +417,7 @@ int tp_manager_shutdown(tp_manager *m)
 		                       NULL, 0, 5000, NULL, NULL);
 	if (rv == TP_EDIED && m->own)
 		rv = TP_OK; /* gone before its reply: still a shutdown */
+	live_remove(m);
 	tp__mgr_conn_unref(m->c);
 	m->c = NULL;
 	mgr_stop_child(m);

@@ -576,6 +576,23 @@ static void authed(struct tp__mgr_core *c, uint32_t client, void *token,
 }
 
 /* Runs one decoded request; args is taken. */
+/* The server's figures for `troupe tree -p PID` (ctl_status.c): objects
+ * alive and clients authenticated (the asking one included). */
+static void op_stats(struct tp__mgr_core *c, void *token, uint64_t corr)
+{
+	int64_t objects = 0, clients = 0;
+	tp_payload *r = NULL;
+	for (size_t i = 0; i < c->nobj; i++)
+		objects += c->objs[i].t != NULL || c->objs[i].u != NULL;
+	for (size_t i = 0; i < c->ncl; i++)
+		clients += c->cl[i].state == CL_AUTHED;
+	int rv = tp_payload_new(&r);
+	if (rv == TP_OK && (rv = tp_payload_add_int(r, objects)) == TP_OK)
+		rv = tp_payload_add_int(r, clients);
+	reply_code(c, token, corr, rv, r);
+	tp_payload_free(r);
+}
+
 static void dispatch(struct tp__mgr_core *c, uint32_t client, void *token,
                      uint64_t corr, const Troupe__MgrRequest *rq,
                      tp_payload *args)
@@ -598,6 +615,9 @@ static void dispatch(struct tp__mgr_core *c, uint32_t client, void *token,
 		break;
 	case TP__MGR_PING:
 		reply_code(c, token, corr, TP_OK, NULL);
+		break;
+	case TP__MGR_STATS:
+		op_stats(c, token, corr);
 		break;
 	default:
 		reply_code(c, token, corr, TP_EPROTO, NULL);

@@ -30,6 +30,7 @@ enum {
 	TP__MGR_RELEASE = 5,
 	TP__MGR_SHUTDOWN = 6,
 	TP__MGR_PING = 7,
+	TP__MGR_STATS = 8, /* reply: [objects alive, clients authenticated] */
 };
 
 /* Largest message accepted from a connection not yet authenticated. */
@@ -208,6 +209,12 @@ int tp__mgr_decode(struct tp__mgr_arena *a, const void *buf, size_t len,
 int tp__mgr_serve(const tp_manager_opts *o,
                   void (*ready)(void *arg, const char *addr, int err),
                   void *arg);
+
+/* mgr.c: the figures of the manager whose server this process started
+ * as the root supervisor's child id (SyncManager-N): objects alive and
+ * clients connected, asked of the server (at most 500 ms). TP_ENOENT (no
+ * such manager here), its transport's errors. For ctl_status.c. */
+int tp__mgr_stats(const char *id, int64_t *objects, int64_t *clients);
 
 /* A connection to a manager (mgr_conn.c), shared by proxies. */
 struct tp__mgr_conn;

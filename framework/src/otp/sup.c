@@ -256,13 +256,14 @@ static int add_checks(tp_sup *s, const char *id, int started_ok)
 	return TP_OK;
 }
 
-int tp_sup_add_child(tp_sup *sup, const tp_child_spec *spec)
+/* started_ok: the child may join a running tree (it stays stopped). */
+static int add_child(tp_sup *sup, const tp_child_spec *spec, int started_ok)
 {
 	int rv = sup == NULL ? TP_EINVAL : spec_check(spec);
 	if (rv != TP_OK)
 		return rv;
 	pthread_mutex_lock(&sup->root->mu);
-	rv = add_checks(sup, spec->id, 0);
+	rv = add_checks(sup, spec->id, started_ok);
 	struct sup_child *c = NULL;
 	if (rv == TP_OK && (c = child_new(sup, spec, 0, NULL)) == NULL)
 		rv = TP_ENOMEM;
@@ -272,6 +273,16 @@ int tp_sup_add_child(tp_sup *sup, const tp_child_spec *spec)
 		c->tmpl = sup->flags.strategy == TP_SIMPLE_ONE_FOR_ONE;
 	pthread_mutex_unlock(&sup->root->mu);
 	return rv;
+}
+
+int tp_sup_add_child(tp_sup *sup, const tp_child_spec *spec)
+{
+	return add_child(sup, spec, 0);
+}
+
+int tp__sup_add_stopped(tp_sup *sup, const tp_child_spec *spec)
+{
+	return add_child(sup, spec, 1);
 }
 
 int tp_sup_add_sup(tp_sup *sup, const char *id, const tp_sup_flags *flags,

@@ -112,6 +112,16 @@ struct tp_sup {
 /* sup_root.c: the program's root supervisor (called by init.c) */
 int tp__root_sup_init(void);
 void tp__root_sup_fini(void);
+/* Gives the root of this process the flags f (strategy, intensity,
+ * period, observer, auto_shutdown; not simple_one_for_one): the daemon's
+ * [supervisord] section. Children already there keep running. TP_EINVAL,
+ * TP_ESTATE (no root: tp_init not called), TP_ENOMEM. Also in internal.h. */
+int tp__root_sup_configure(const tp_sup_flags *f);
+/* sup.c: adds a child to sup even in a running tree, where it stays
+ * stopped until tp_sup_restart_child starts it (the daemon builds its
+ * [program:] children into the running root so). Errors as
+ * tp_sup_add_child's. Also in internal.h. */
+int tp__sup_add_stopped(tp_sup *sup, const tp_child_spec *spec);
 
 /* sup_spawn.c */
 int tp__sup_spawn(struct sup_child *c);

@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "sup_int.h"
@@ -136,4 +138,26 @@ tp_sup *tp_sup_root(void)
 	tp_sup *s = root;
 	pthread_mutex_unlock(&root_mu);
 	return s;
+}
+
+int tp__root_sup_configure(const tp_sup_flags *f)
+{
+	if (f == NULL || f->strategy < TP_ONE_FOR_ONE ||
+	    f->strategy >= TP_SIMPLE_ONE_FOR_ONE || f->intensity < 0 ||
+	    f->period_ms <= 0 || f->auto_shutdown < TP_AUTO_NEVER ||
+	    f->auto_shutdown > TP_AUTO_ALL_SIGNIFICANT)
+		return TP_EINVAL;
+	tp_sup *s = tp_sup_root();
+	if (s == NULL)
+		return TP_ESTATE;
+	int64_t *ring = calloc((size_t)f->intensity + 1, sizeof(*ring));
+	if (ring == NULL)
+		return TP_ENOMEM;
+	pthread_mutex_lock(&s->mu);
+	free(s->restarts);
+	s->restarts = ring;
+	s->nrestarts = 0;
+	s->flags = *f;
+	pthread_mutex_unlock(&s->mu);
+	return TP_OK;
 }

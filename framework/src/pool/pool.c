@@ -835,6 +835,30 @@ void tp__pool_fini(void)
 
 /* ---- introspection ---- */
 
+/* The task w runs now, by the id its shared slot holds (pool->mu). */
+static void worker_task(const tp_pool *pool, const struct pool_worker *w,
+                        tp_pool_worker_stats *o)
+{
+	if (pool->slots == NULL || w->slot < 0)
+		return;
+	const struct pool_slot *sl = &pool->slots[w->slot];
+	uint64_t cur = atomic_load(&sl->current);
+	uint64_t t0 = atomic_load(&sl->started_ns);
+	if (cur == 0)
+		return;
+	for (const struct pool_task *t = w->held; t != NULL; t = t->next) {
+		if (t->id != cur - 1)
+			continue;
+		snprintf(o->task, sizeof(o->task), "%s",
+		         t->job && t->job->func ? t->job->func : "?");
+		o->task_item = t->first;
+		break;
+	}
+	uint64_t now = tp__now_ns();
+	if (o->task[0] && t0 > 0 && now > t0)
+		o->task_ms = (int64_t)((now - t0) / 1000000u);
+}
+
 int tp_pool_stats_get(tp_pool *pool, tp_pool_stats *stats,
                       tp_pool_worker_stats *workers, int max)
 {
@@ -857,6 +881,7 @@ int tp_pool_stats_get(tp_pool *pool, tp_pool_stats *stats,
 		o->tasks_done = w->done;
 		o->restarts = w->restarts;
 		o->deaths = w->deaths;
+		worker_task(pool, w, o);
 	}
 	pthread_mutex_unlock(&pool->mu);
 	return pool->n;

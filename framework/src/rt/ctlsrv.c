@@ -17,8 +17,12 @@
  * `status`); a worker writes the reply with a deadline (CTL_WRITE_MS).
  *
  * With ops.workers == 0 (a program's own server, where a thread blocked
- * in poll is all it may cost) the loop thread serves each request itself,
- * the reply bounded by CTL_WRITE_MS.
+ * in poll is all it may cost) the loop thread serves each request itself
+ * and keeps its reply with the connection, written as the peer takes it
+ * (POLLOUT in the same poll set, deadline CTL_WRITE_MS): a peer that
+ * stalls while sending its request or while reading its reply holds up
+ * no other peer; the handler itself runs on the loop, so it must be
+ * quick (status) or bounded (stop waits out the child's shutdown time).
  *
  * The peer's uid is read with SO_PEERCRED at accept: only the server's
  * own user (or root) is served; anyone else gets a TP_EPERM reply. A
@@ -58,6 +62,8 @@ struct conn {
 	uint32_t len;
 	unsigned char *body;
 	int64_t deadline;
+	unsigned char *out; /* the reply still to write (inline serving) */
+	size_t out_len, out_at;
 	struct conn *next; /* the work queue */
 };
 
@@ -86,6 +92,7 @@ static void conn_free(struct conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->body);
+	free(c->out);
 	free(c);
 }
 
@@ -209,7 +216,48 @@ static void accept_all(struct tp__ctlsrv *c)
 	}
 }
 
-static void serve(struct tp__ctlsrv *c, struct conn *k);
+static int reply_frame(struct tp__ctlsrv *c, struct conn *k,
+                       unsigned char **buf, size_t *len);
+
+/* Writes what the socket takes of k's reply: 1 all written, 0 more to
+ * come, -1 drop the connection. */
+static int conn_write(struct tp__ctlsrv *c, struct conn *k)
+{
+	(void)c;
+	while (k->out_at < k->out_len) {
+		ssize_t n =
+		    send(k->fd, k->out + k->out_at, k->out_len - k->out_at,
+		         MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		k->out_at += (size_t)n;
+	}
+	return 1;
+}
+
+/* Without workers: the loop serves the request at once and keeps the
+ * reply in k (slot i), written as the peer takes it, so a peer that does
+ * not read its reply holds up nobody (it is dropped at its write
+ * deadline). */
+static void serve_inline(struct tp__ctlsrv *c, struct conn *k, int i)
+{
+	int rv = reply_frame(c, k, &k->out, &k->out_len);
+	free(k->body);
+	k->body = NULL;
+	if (rv != TP_OK) {
+		drop_pending(c, i);
+		return;
+	}
+	k->deadline = tp__now_ms() + CTL_WRITE_MS;
+	int r = conn_write(c, k);
+	if (r != 0) {
+		drop_pending(c, i);
+		if (r > 0 && c->ops.after_reply != NULL)
+			c->ops.after_reply(c->ops.arg);
+	}
+}
 
 /* One turn of the loop over the pending connections' poll results. */
 static void service(struct tp__ctlsrv *c, struct pollfd *p)
@@ -219,18 +267,28 @@ static void service(struct tp__ctlsrv *c, struct pollfd *p)
 	for (int i = c->npending - 1; i >= 0; i--) {
 		struct conn *k = c->pending[i];
 		int r = 0;
+		if (k->out != NULL) {
+			if (p[i + 2].revents != 0)
+				r = conn_write(c, k);
+			if (r == 0 && now >= k->deadline)
+				r = -1;
+			if (r != 0)
+				drop_pending(c, i);
+			if (r > 0 && c->ops.after_reply != NULL)
+				c->ops.after_reply(c->ops.arg);
+			continue;
+		}
 		if (p[i + 2].revents != 0)
 			r = conn_read(k);
 		if (r == 0 && now >= k->deadline)
 			r = -1;
 		if (r < 0) {
 			drop_pending(c, i);
-		} else if (r > 0) {
+		} else if (r > 0 && c->nw > 0) {
 			c->pending[i] = c->pending[--c->npending];
-			if (c->nw > 0)
-				enqueue(c, k);
-			else
-				serve(c, k);
+			enqueue(c, k);
+		} else if (r > 0) {
+			serve_inline(c, k, i);
 		}
 	}
 	if (p[0].revents & POLLIN)
@@ -252,8 +310,8 @@ static void *loop(void *arg)
 		p[1] = (struct pollfd){.fd = c->wake, .events = POLLIN};
 		for (int i = 0; i < c->npending; i++) {
 			struct conn *k = c->pending[i];
-			p[i + 2] =
-			    (struct pollfd){.fd = k->fd, .events = POLLIN};
+			p[i + 2] = (struct pollfd){
+			    .fd = k->fd, .events = k->out ? POLLOUT : POLLIN};
 			int64_t left =
 			    k->deadline > now ? k->deadline - now : 0;
 			if (wait < 0 || left < wait)
@@ -294,26 +352,33 @@ static void reply_to(struct tp__ctlsrv *c, struct conn *k,
 	tp__envelope_free(env);
 }
 
-static void serve(struct tp__ctlsrv *c, struct conn *k)
+/* k's request served and its reply packed into *buf (malloc'ed). */
+static int reply_frame(struct tp__ctlsrv *c, struct conn *k,
+                       unsigned char **buf, size_t *len)
 {
 	Troupe__SupReply rep = TROUPE__SUP_REPLY__INIT;
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
-	unsigned char *buf;
-	size_t len;
 	reply_to(c, k, &rep);
 	env.body_case = TROUPE__ENVELOPE__BODY_SUP_REPLY;
 	env.sup_reply = &rep;
 	env.sender = (char *)c->ops.sender;
-	int rv = tp__ctl_frame_pack(&env, TP_CTL_MAX_MSG, &buf, &len);
+	int rv = tp__ctl_frame_pack(&env, TP_CTL_MAX_MSG, buf, len);
 	c->ops.reply_free(&rep);
 	if (rv != TP_OK) {
 		Troupe__SupReply small = TROUPE__SUP_REPLY__INIT;
 		small.code = rv;
 		small.message = (char *)tp_strerror(rv);
 		env.sup_reply = &small;
-		rv = tp__ctl_frame_pack(&env, TP_CTL_MAX_MSG, &buf, &len);
+		rv = tp__ctl_frame_pack(&env, TP_CTL_MAX_MSG, buf, len);
 	}
-	if (rv == TP_OK) {
+	return rv;
+}
+
+static void serve(struct tp__ctlsrv *c, struct conn *k)
+{
+	unsigned char *buf;
+	size_t len;
+	if (reply_frame(c, k, &buf, &len) == TP_OK) {
 		tp__ctl_write_all(k->fd, buf, len, tp__now_ms() + CTL_WRITE_MS);
 		free(buf);
 	}

@@ -1,0 +1,132 @@
+/*
+ * test_cli_stall.c - a program's control socket serves its peers
+ * interleaved on its one loop: a peer that stalls while reading a large
+ * reply, or while sending its request, holds up no other peer's
+ * `status`; the stalled reader still gets its whole reply when it reads,
+ * and one that never reads is dropped at the write deadline.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cli_util.h"
+#include "ctl_int.h"
+#include "internal.h"
+
+enum { KIDS = 3000 };
+
+static char path[512];
+
+static unsigned char *status_frame(size_t *len)
+{
+	Troupe__SupRequest req = TROUPE__SUP_REQUEST__INIT;
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	unsigned char *buf;
+	req.command = "status";
+	env.body_case = TROUPE__ENVELOPE__BODY_SUP_REQUEST;
+	env.sup_request = &req;
+	TP_OK_OR_FAIL(ctl_frame_pack(&env, &buf, len));
+	return buf;
+}
+
+/* A stopped subtree of KIDS command lines: a status reply of about a
+ * megabyte, more than a socket buffer holds. */
+static void big_tree(void)
+{
+	static char arg[200];
+	char *argv[] = {"/bin/true", arg, NULL}, id[64];
+	tp_sup *sub;
+	memset(arg, 'x', sizeof(arg) - 1);
+	TP_OK_OR_FAIL(
+	    tp_sup_add_sup(tp_sup_root(), "big", NULL, TP_TEMPORARY, &sub));
+	for (int i = 0; i < KIDS; i++) {
+		tp_child_spec spec = TP_CHILD_SPEC_INIT;
+		snprintf(id, sizeof(id), "child-with-a-long-name-%040d", i);
+		spec.id = id;
+		spec.argv = argv;
+		spec.log_path = "";
+		TP_OK_OR_FAIL(tp_sup_add_child(sub, &spec));
+	}
+}
+
+/* A status request from a good client, answered within 3 s (the write
+ * deadline a stalled peer would hold the loop for is 5 s). */
+static void status_answers(void)
+{
+	Troupe__SupRequest req = TROUPE__SUP_REQUEST__INIT;
+	Troupe__Envelope *rep;
+	req.command = "status";
+	TP_OK_OR_FAIL(ctl_call(path, &req, &rep, 3000));
+	assert_int_equal(rep->sup_reply->code, TP_OK);
+	assert_true(rep->sup_reply->n_children > KIDS);
+	tp__envelope_free(rep);
+}
+
+/* Reads fd to its end (10 s at most): the bytes read. */
+static size_t drain(int fd)
+{
+	static unsigned char buf[65536];
+	size_t total = 0;
+	int64_t end = now_ms() + 10000;
+	while (now_ms() < end) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+	}
+	return total;
+}
+
+static void test_stalled_peers_do_not_block_status(void **state)
+{
+	(void)state;
+	size_t len;
+	unsigned char *f = status_frame(&len), hdr[4];
+	snprintf(path, sizeof(path), "%s/ctl.sock", tp_runtime_dir());
+	big_tree();
+	/* reader: asks, then reads nothing for a while; never: never reads;
+	 * half: sends half a request and stalls. */
+	int reader = ctl_connect(path), never = ctl_connect(path),
+	    half = ctl_connect(path);
+	assert_true(reader >= 0 && never >= 0 && half >= 0);
+	assert_int_equal(write(reader, f, len), (ssize_t)len);
+	assert_int_equal(write(never, f, len), (ssize_t)len);
+	assert_int_equal(write(half, f, len / 2), (ssize_t)(len / 2));
+	for (int i = 0; i < 3; i++)
+		status_answers();
+	/* The stalled reader's reply is whole: header, then its length. */
+	assert_int_equal(recv(reader, hdr, 4, MSG_WAITALL), 4);
+	size_t want = ctl_frame_len(hdr);
+	assert_true(want > 256 * 1024);
+	assert_int_equal(drain(reader), want);
+	/* The one that never read is dropped at the write deadline (its
+	 * side sees the hang-up with the reply still unread), holding less
+	 * than its reply. */
+	struct pollfd p = {.fd = never, .events = POLLRDHUP};
+	assert_int_equal(poll(&p, 1, TP_CTL_WRITE_MS + 5000), 1);
+	assert_true(drain(never) < want + 4);
+	close(reader);
+	close(never);
+	close(half);
+	free(f);
+	status_answers();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_stalled_peers_do_not_block_status),
+	};
+	TP_OK_OR_FAIL(tp_init(NULL));
+	int rv = cmocka_run_group_tests(tests, NULL, NULL);
+	tp_fini();
+	return rv;
+}
