@@ -18,6 +18,9 @@ enum {
 	K_USER = TROUPE__VALUE__KIND_USER,
 };
 
+/* The most values of a list without bytes (nones) a reader takes. */
+#define NONES_MAX ((size_t)1 << 26)
+
 static const unsigned char kind_of[] = {
     [TP_TNONE] = K_NONE,     [TP_TINT] = K_INT,     [TP_TDOUBLE] = K_DOUBLE,
     [TP_TSTRING] = K_STRING, [TP_TBYTES] = K_BYTES, [TP_TPROTO] = K_USER,
@@ -190,6 +193,12 @@ static int check(const Troupe__Values *m, size_t *nbytes)
 	if (m->lens.len % 4 || m->calls.len % 4 || m->ints.len % 8 ||
 	    m->doubles.len % 8)
 		return TP_EDECODE;
+	/* A count no column can hold fails before the walk (a corrupt count
+	 * must not make it loop for ever): every value but a none takes at
+	 * least 4 bytes of some column, and nones are capped. */
+	if (m->kinds.len == 0 && m->count > NONES_MAX &&
+	    m->count > (m->ints.len + m->doubles.len + m->lens.len) / 4)
+		return TP_EDECODE;
 	for (size_t i = 0; i < m->count; i++) {
 		unsigned k = kind_at(m, i);
 		if (k == K_INT) {
@@ -251,6 +260,28 @@ int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
 	memcpy(r->base, r->m->data.data, len);
 	r->blob->used += len;
 	tp__blob_ref(r->blob, nb);
+	return TP_OK;
+}
+
+int tp__vread_init_at(struct tp__vread *r, const Troupe__Values *m,
+                      struct tp__blob *at)
+{
+	static const Troupe__Values empty = TROUPE__VALUES__INIT;
+	size_t nb = 0;
+	int rv;
+	if (at == NULL)
+		return tp__vread_init_in(r, m, NULL);
+	memset(r, 0, sizeof(*r));
+	r->m = m != NULL ? m : &empty;
+	if ((rv = check(r->m, &nb)) != TP_OK)
+		return rv;
+	r->count = r->m->count;
+	r->calls = r->m->calls.len ? r->m->calls.len / 4 : r->count;
+	if (nb == 0)
+		return TP_OK;
+	r->blob = at; /* the reader's reference, and one per value */
+	r->base = (char *)r->m->data.data;
+	tp__blob_ref(at, nb + 1);
 	return TP_OK;
 }
 

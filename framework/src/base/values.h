@@ -85,6 +85,11 @@ int tp__vread_init(struct tp__vread *r, const Troupe__Values *m);
  * values then keep the whole blob alive. */
 int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
                       struct tp__blob *shared);
+/* tp__vread_init reading the bytes in place: m's columns point into a
+ * received buffer that at (a blob from tp__blob_wrap) keeps alive; the
+ * values take references to it instead of a copy (NULL at: copy). */
+int tp__vread_init_at(struct tp__vread *r, const Troupe__Values *m,
+                      struct tp__blob *at);
 /* A blob of bytes for a batch (NULL when 0); release with
  * tp__blob_unref. */
 struct tp__blob *tp__vread_batch_blob(size_t bytes);
