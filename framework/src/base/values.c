@@ -4,6 +4,7 @@
  * decodes them (values.h, docs/wire.md).
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "troupe/error.h"
@@ -322,4 +323,43 @@ size_t tp__cols_bytes(const struct tp__cols_pos *a,
 {
 	return (b->v - a->v) + (b->i - a->i) + (b->d - a->d) + (b->l - a->l) +
 	       (b->b - a->b) + (b->c - a->c);
+}
+
+int tp__vread_numbers(struct tp__vread *r, struct tp_value *out)
+{
+	const Troupe__Values *m = r->m;
+	const uint8_t *col;
+	unsigned k = m->kind;
+	if (m->kinds.len != 0 || r->v != 0 ||
+	    (k != K_INT && k != K_DOUBLE))
+		return 0;
+	col = k == K_INT ? m->ints.data : m->doubles.data;
+	tp_type t = k == K_INT ? TP_TINT : TP_TDOUBLE;
+	for (size_t i = 0; i < r->count; i++) {
+		struct tp_value v = {.type = t};
+		memcpy(&v.i, col + 8 * i, 8); /* the union's 8 bytes */
+		out[i] = v;
+	}
+	r->v = r->i = r->d = r->count;
+	return 1;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+struct tp_value *tp__values_alloc(size_t n)
+{
+	size_t sz = n * sizeof(struct tp_value);
+	void *p = NULL;
+	if (n > SIZE_MAX / sizeof(struct tp_value))
+		return NULL;
+	if (sz < 4 * HUGE_PAGE)
+		return calloc(n, sizeof(struct tp_value));
+	sz = (sz + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	if (posix_memalign(&p, HUGE_PAGE, sz) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, sz, MADV_HUGEPAGE); /* advice: fine if refused */
+#endif
+	memset(p, 0, sz);
+	return p;
 }

@@ -143,4 +143,14 @@ static inline void tp__vread_next(struct tp__vread *r, struct tp_value *v)
 }
 void tp__vread_done(struct tp__vread *r);
 
+/* When every value of r is an int, or every one a double (a homogeneous
+ * number column), fills out[0..count) from the column in one tight loop
+ * and returns 1; else 0 and nothing read. */
+int tp__vread_numbers(struct tp__vread *r, struct tp_value *out);
+
+/* A zeroed array of n values for a large result (free() it): huge pages
+ * when it is large, so filling it costs a fault per 2 MiB, not per 4 KiB.
+ * NULL: ENOMEM. */
+struct tp_value *tp__values_alloc(size_t n);
+
 #endif
