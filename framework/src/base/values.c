@@ -236,30 +236,34 @@ static int check(const Troupe__Values *m, size_t *nbytes)
 	return TP_OK;
 }
 
-int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
-                      struct tp__blob *shared)
+/* Checks m and sets r up to read it; *nb: its values with bytes. */
+static int vread_start(struct tp__vread *r, const Troupe__Values *m, size_t *nb)
 {
 	static const Troupe__Values empty = TROUPE__VALUES__INIT;
-	size_t nb = 0, len;
 	int rv;
 	memset(r, 0, sizeof(*r));
 	r->m = m != NULL ? m : &empty;
-	if ((rv = check(r->m, &nb)) != TP_OK)
+	*nb = 0;
+	if ((rv = check(r->m, nb)) != TP_OK)
 		return rv;
 	r->count = r->m->count;
 	r->calls = r->m->calls.len ? r->m->calls.len / 4 : r->count;
-	if (nb == 0)
-		return TP_OK;
+	return TP_OK;
+}
+
+/* Reads m with its bytes copied into one fresh blob. */
+static int vread_copy(struct tp__vread *r, const Troupe__Values *m)
+{
+	size_t nb, len;
+	int rv = vread_start(r, m, &nb);
+	if (rv != TP_OK || nb == 0)
+		return rv;
 	len = r->m->data.len;
-	if (shared != NULL && shared->cap - shared->used >= len) {
-		r->blob = shared; /* the reader's reference is one more */
-		tp__blob_ref(shared, 1);
-	} else if ((r->blob = tp__blob_new(len)) == NULL) {
+	if ((r->blob = tp__blob_new(len)) == NULL)
 		return TP_ENOMEM;
-	}
-	r->base = r->blob->data + r->blob->used;
+	r->base = r->blob->data;
 	memcpy(r->base, r->m->data.data, len);
-	r->blob->used += len;
+	r->blob->used = len;
 	tp__blob_ref(r->blob, nb);
 	return TP_OK;
 }
@@ -267,19 +271,12 @@ int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
 int tp__vread_init_at(struct tp__vread *r, const Troupe__Values *m,
                       struct tp__blob *at)
 {
-	static const Troupe__Values empty = TROUPE__VALUES__INIT;
-	size_t nb = 0;
+	size_t nb;
 	int rv;
 	if (at == NULL)
-		return tp__vread_init_in(r, m, NULL);
-	memset(r, 0, sizeof(*r));
-	r->m = m != NULL ? m : &empty;
-	if ((rv = check(r->m, &nb)) != TP_OK)
+		return vread_copy(r, m);
+	if ((rv = vread_start(r, m, &nb)) != TP_OK || nb == 0)
 		return rv;
-	r->count = r->m->count;
-	r->calls = r->m->calls.len ? r->m->calls.len / 4 : r->count;
-	if (nb == 0)
-		return TP_OK;
 	r->blob = at; /* the reader's reference, and one per value */
 	r->base = (char *)r->m->data.data;
 	tp__blob_ref(at, nb + 1);
@@ -288,12 +285,7 @@ int tp__vread_init_at(struct tp__vread *r, const Troupe__Values *m,
 
 int tp__vread_init(struct tp__vread *r, const Troupe__Values *m)
 {
-	return tp__vread_init_in(r, m, NULL);
-}
-
-struct tp__blob *tp__vread_batch_blob(size_t bytes)
-{
-	return bytes > 0 ? tp__blob_new(bytes) : NULL;
+	return vread_copy(r, m);
 }
 
 void tp__vread_done(struct tp__vread *r)
@@ -330,8 +322,7 @@ int tp__vread_numbers(struct tp__vread *r, struct tp_value *out)
 	const Troupe__Values *m = r->m;
 	const uint8_t *col;
 	unsigned k = m->kind;
-	if (m->kinds.len != 0 || r->v != 0 ||
-	    (k != K_INT && k != K_DOUBLE))
+	if (m->kinds.len != 0 || r->v != 0 || (k != K_INT && k != K_DOUBLE))
 		return 0;
 	col = k == K_INT ? m->ints.data : m->doubles.data;
 	tp_type t = k == K_INT ? TP_TINT : TP_TDOUBLE;

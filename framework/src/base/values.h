@@ -79,20 +79,11 @@ struct tp__vread {
  * Release with tp__vread_done.
  */
 int tp__vread_init(struct tp__vread *r, const Troupe__Values *m);
-/* tp__vread_init with the bytes copied into shared (when it has room
- * left: a blob for a whole batch of messages, from tp__vread_batch_blob),
- * so a batch of small tasks costs one allocation, not one per task. The
- * values then keep the whole blob alive. */
-int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
-                      struct tp__blob *shared);
 /* tp__vread_init reading the bytes in place: m's columns point into a
  * received buffer that at (a blob from tp__blob_wrap) keeps alive; the
  * values take references to it instead of a copy (NULL at: copy). */
 int tp__vread_init_at(struct tp__vread *r, const Troupe__Values *m,
                       struct tp__blob *at);
-/* A blob of bytes for a batch (NULL when 0); release with
- * tp__blob_unref. */
-struct tp__blob *tp__vread_batch_blob(size_t bytes);
 /* The number of values of the next call (1 without calls). */
 static inline size_t tp__vread_call(struct tp__vread *r)
 {

@@ -186,7 +186,7 @@ struct tp_pool {
 	struct pool_slot *slots;
 	size_t shm_size;
 	int hellos, init_failed, created;
-	struct tp_pool *live_next; /* every pool not yet freed */
+	struct tp_pool *live_next;              /* every pool not yet freed */
 	const struct tp__pool_backend *backend; /* NULL: local workers */
 };
 

@@ -150,8 +150,7 @@ static void size_task(const struct pool_task *t, struct vsize *z)
 	if (j->kind == POOL_APPLY)
 		z->task += varint_field(6, 1);
 	if (j->kind == POOL_MAPINT && j->seg[0] != '\0')
-		z->task += varint_field(5, 1) +
-		           bytes_field(7, strlen(j->seg)) +
+		z->task += varint_field(5, 1) + bytes_field(7, strlen(j->seg)) +
 		           varint_field(8, t->first) +
 		           varint_field(9, t->count);
 	else if (j->kind == POOL_MAPINT)
@@ -323,7 +322,7 @@ static int batch_msg(struct batch *b, nng_msg **out)
 	for (size_t i = 0; i < b->k; i++)
 		o = put_task(o, b->t[i], &z[i]);
 	return o == (unsigned char *)nng_msg_body(*out) + len ? TP_OK
-	                                                       : TP_EPROTO;
+	                                                      : TP_EPROTO;
 }
 
 int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
@@ -344,8 +343,8 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 	}
 	nng_msg *msg = NULL;
 	rv = batch_msg(b, &msg);
-	if (rv == TP_OK && (rv = nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK)) !=
-	                       0)
+	if (rv == TP_OK &&
+	    (rv = nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK)) != 0)
 		rv = tp_err_nng(rv);
 	if (rv != TP_OK) {
 		nng_msg_free(msg);

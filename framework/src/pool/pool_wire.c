@@ -332,8 +332,8 @@ int tp__pool_results_read(nng_msg *m, struct tp__pool_in *in)
 	struct field f;
 	int rv, plain;
 	memset(in, 0, sizeof(*in));
-	rv = env_body(nng_msg_body(m), nng_msg_len(m), ENV_POOL_RESULTS,
-	              &body, &blen);
+	rv = env_body(nng_msg_body(m), nng_msg_len(m), ENV_POOL_RESULTS, &body,
+	              &blen);
 	if (rv == 0)
 		return TP_ENOENT; /* another body: m stays the caller's */
 	if (rv < 0) {
