@@ -87,6 +87,18 @@ struct tp__blob *tp__blob_new(size_t cap)
 	atomic_init(&b->refs, 1);
 	b->cap = cap;
 	b->used = 0;
+	b->release = NULL;
+	b->ext = NULL;
+	return b;
+}
+
+struct tp__blob *tp__blob_wrap(void *ext, void (*release)(void *ext))
+{
+	struct tp__blob *b = tp__blob_new(0);
+	if (b != NULL) {
+		b->release = release;
+		b->ext = ext;
+	}
 	return b;
 }
 
@@ -98,8 +110,11 @@ void tp__blob_ref(struct tp__blob *b, size_t n)
 void tp__blob_unref(struct tp__blob *b)
 {
 	if (b != NULL &&
-	    atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+	    atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+		if (b->release != NULL)
+			b->release(b->ext);
 		free(b);
+	}
 }
 
 void tp__value_release_bytes(struct tp_value *v)

@@ -26,6 +26,10 @@
 struct tp__blob {
 	atomic_size_t refs;
 	size_t cap, used;
+	/* A wrapped buffer (tp__blob_wrap): the values point into ext, which
+	 * release(ext) frees with the last reference; data is then unused. */
+	void (*release)(void *ext);
+	void *ext;
 	char data[];
 };
 
@@ -61,6 +65,10 @@ struct tp_payload {
 
 /* A blob of cap bytes, one reference held by the caller. NULL: ENOMEM. */
 struct tp__blob *tp__blob_new(size_t cap);
+/* A blob whose values live in someone else's buffer (a received message
+ * read in place): release(ext) runs when the last reference goes. The
+ * caller holds one reference. NULL: ENOMEM (ext is then not released). */
+struct tp__blob *tp__blob_wrap(void *ext, void (*release)(void *ext));
 void tp__blob_ref(struct tp__blob *b, size_t n);
 void tp__blob_unref(struct tp__blob *b);
 

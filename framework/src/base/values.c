@@ -4,6 +4,7 @@
  * decodes them (values.h, docs/wire.md).
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "troupe/error.h"
@@ -17,6 +18,9 @@ enum {
 	K_BYTES = TROUPE__VALUE__KIND_B,
 	K_USER = TROUPE__VALUE__KIND_USER,
 };
+
+/* The most values of a list without bytes (nones) a reader takes. */
+#define NONES_MAX ((size_t)1 << 26)
 
 static const unsigned char kind_of[] = {
     [TP_TNONE] = K_NONE,     [TP_TINT] = K_INT,     [TP_TDOUBLE] = K_DOUBLE,
@@ -190,6 +194,12 @@ static int check(const Troupe__Values *m, size_t *nbytes)
 	if (m->lens.len % 4 || m->calls.len % 4 || m->ints.len % 8 ||
 	    m->doubles.len % 8)
 		return TP_EDECODE;
+	/* A count no column can hold fails before the walk (a corrupt count
+	 * must not make it loop for ever): every value but a none takes at
+	 * least 4 bytes of some column, and nones are capped. */
+	if (m->kinds.len == 0 && m->count > NONES_MAX &&
+	    m->count > (m->ints.len + m->doubles.len + m->lens.len) / 4)
+		return TP_EDECODE;
 	for (size_t i = 0; i < m->count; i++) {
 		unsigned k = kind_at(m, i);
 		if (k == K_INT) {
@@ -226,42 +236,56 @@ static int check(const Troupe__Values *m, size_t *nbytes)
 	return TP_OK;
 }
 
-int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
-                      struct tp__blob *shared)
+/* Checks m and sets r up to read it; *nb: its values with bytes. */
+static int vread_start(struct tp__vread *r, const Troupe__Values *m, size_t *nb)
 {
 	static const Troupe__Values empty = TROUPE__VALUES__INIT;
-	size_t nb = 0, len;
 	int rv;
 	memset(r, 0, sizeof(*r));
 	r->m = m != NULL ? m : &empty;
-	if ((rv = check(r->m, &nb)) != TP_OK)
+	*nb = 0;
+	if ((rv = check(r->m, nb)) != TP_OK)
 		return rv;
 	r->count = r->m->count;
 	r->calls = r->m->calls.len ? r->m->calls.len / 4 : r->count;
-	if (nb == 0)
-		return TP_OK;
+	return TP_OK;
+}
+
+/* Reads m with its bytes copied into one fresh blob. */
+static int vread_copy(struct tp__vread *r, const Troupe__Values *m)
+{
+	size_t nb, len;
+	int rv = vread_start(r, m, &nb);
+	if (rv != TP_OK || nb == 0)
+		return rv;
 	len = r->m->data.len;
-	if (shared != NULL && shared->cap - shared->used >= len) {
-		r->blob = shared; /* the reader's reference is one more */
-		tp__blob_ref(shared, 1);
-	} else if ((r->blob = tp__blob_new(len)) == NULL) {
+	if ((r->blob = tp__blob_new(len)) == NULL)
 		return TP_ENOMEM;
-	}
-	r->base = r->blob->data + r->blob->used;
+	r->base = r->blob->data;
 	memcpy(r->base, r->m->data.data, len);
-	r->blob->used += len;
+	r->blob->used = len;
 	tp__blob_ref(r->blob, nb);
+	return TP_OK;
+}
+
+int tp__vread_init_at(struct tp__vread *r, const Troupe__Values *m,
+                      struct tp__blob *at)
+{
+	size_t nb;
+	int rv;
+	if (at == NULL)
+		return vread_copy(r, m);
+	if ((rv = vread_start(r, m, &nb)) != TP_OK || nb == 0)
+		return rv;
+	r->blob = at; /* the reader's reference, and one per value */
+	r->base = (char *)r->m->data.data;
+	tp__blob_ref(at, nb + 1);
 	return TP_OK;
 }
 
 int tp__vread_init(struct tp__vread *r, const Troupe__Values *m)
 {
-	return tp__vread_init_in(r, m, NULL);
-}
-
-struct tp__blob *tp__vread_batch_blob(size_t bytes)
-{
-	return bytes > 0 ? tp__blob_new(bytes) : NULL;
+	return vread_copy(r, m);
 }
 
 void tp__vread_done(struct tp__vread *r)
@@ -291,4 +315,42 @@ size_t tp__cols_bytes(const struct tp__cols_pos *a,
 {
 	return (b->v - a->v) + (b->i - a->i) + (b->d - a->d) + (b->l - a->l) +
 	       (b->b - a->b) + (b->c - a->c);
+}
+
+int tp__vread_numbers(struct tp__vread *r, struct tp_value *out)
+{
+	const Troupe__Values *m = r->m;
+	const uint8_t *col;
+	unsigned k = m->kind;
+	if (m->kinds.len != 0 || r->v != 0 || (k != K_INT && k != K_DOUBLE))
+		return 0;
+	col = k == K_INT ? m->ints.data : m->doubles.data;
+	tp_type t = k == K_INT ? TP_TINT : TP_TDOUBLE;
+	for (size_t i = 0; i < r->count; i++) {
+		struct tp_value v = {.type = t};
+		memcpy(&v.i, col + 8 * i, 8); /* the union's 8 bytes */
+		out[i] = v;
+	}
+	r->v = r->i = r->d = r->count;
+	return 1;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+struct tp_value *tp__values_alloc(size_t n)
+{
+	size_t sz = n * sizeof(struct tp_value);
+	void *p = NULL;
+	if (n > SIZE_MAX / sizeof(struct tp_value))
+		return NULL;
+	if (sz < 4 * HUGE_PAGE)
+		return calloc(n, sizeof(struct tp_value));
+	sz = (sz + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	if (posix_memalign(&p, HUGE_PAGE, sz) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, sz, MADV_HUGEPAGE); /* advice: fine if refused */
+#endif
+	memset(p, 0, sz);
+	return p;
 }

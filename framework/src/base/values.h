@@ -79,15 +79,11 @@ struct tp__vread {
  * Release with tp__vread_done.
  */
 int tp__vread_init(struct tp__vread *r, const Troupe__Values *m);
-/* tp__vread_init with the bytes copied into shared (when it has room
- * left: a blob for a whole batch of messages, from tp__vread_batch_blob),
- * so a batch of small tasks costs one allocation, not one per task. The
- * values then keep the whole blob alive. */
-int tp__vread_init_in(struct tp__vread *r, const Troupe__Values *m,
-                      struct tp__blob *shared);
-/* A blob of bytes for a batch (NULL when 0); release with
- * tp__blob_unref. */
-struct tp__blob *tp__vread_batch_blob(size_t bytes);
+/* tp__vread_init reading the bytes in place: m's columns point into a
+ * received buffer that at (a blob from tp__blob_wrap) keeps alive; the
+ * values take references to it instead of a copy (NULL at: copy). */
+int tp__vread_init_at(struct tp__vread *r, const Troupe__Values *m,
+                      struct tp__blob *at);
 /* The number of values of the next call (1 without calls). */
 static inline size_t tp__vread_call(struct tp__vread *r)
 {
@@ -137,5 +133,15 @@ static inline void tp__vread_next(struct tp__vread *r, struct tp_value *v)
 	}
 }
 void tp__vread_done(struct tp__vread *r);
+
+/* When every value of r is an int, or every one a double (a homogeneous
+ * number column), fills out[0..count) from the column in one tight loop
+ * and returns 1; else 0 and nothing read. */
+int tp__vread_numbers(struct tp__vread *r, struct tp_value *out);
+
+/* A zeroed array of n values for a large result (free() it): huge pages
+ * when it is large, so filling it costs a fault per 2 MiB, not per 4 KiB.
+ * NULL: ENOMEM. */
+struct tp_value *tp__values_alloc(size_t n);
 
 #endif

@@ -387,7 +387,7 @@ static int job_args(struct tp_pool_result *j, const struct submit *s,
 			return TP_ETOOBIG;
 	}
 	if (s->kind != POOL_APPLY &&
-	    (j->vals = calloc(j->n + 1, sizeof(*j->vals))) == NULL)
+	    (j->vals = tp__values_alloc(j->n + 1)) == NULL)
 		return TP_ENOMEM;
 	return TP_OK;
 }
@@ -797,7 +797,6 @@ static void pool_destroy(struct tp_pool *pool)
 	if (pool->evfd >= 0)
 		close(pool->evfd);
 	free(pool->w);
-	tp__cols_free(&pool->scratch);
 	free(pool->init_name);
 	free(pool->init_buf);
 	free(pool->evq);

@@ -202,8 +202,7 @@ struct tp_pool {
 	struct pool_slot *slots;
 	size_t shm_size;
 	int hellos, init_failed, created;
-	struct tp__cols scratch;   /* the pool thread's: a batch's arguments */
-	struct tp_pool *live_next; /* every pool not yet freed */
+	struct tp_pool *live_next;              /* every pool not yet freed */
 	const struct tp__pool_backend *backend; /* NULL: local workers */
 };
 
@@ -279,6 +278,25 @@ const char *tp__task_fail_message(int reset);
 /* pool_send.c: packs an Envelope into one nng message and sends it
  * (flags: nng's). */
 int tp__pool_send(nng_socket s, const void *env_msg, int flags);
+
+/* pool_wire.c: a received batch of tasks or results read in place (the
+ * structs point into the message; values read from their args/values
+ * with tp__vread_init_at(.., blob) borrow from it). */
+struct tp__pool_in {
+	size_t n;
+	Troupe__PoolTask **tasks;     /* tasks_read */
+	Troupe__PoolResult **results; /* results_read */
+	unsigned char *own;           /* per result: protobuf-c's (errors) */
+	struct tp__blob *blob;        /* holds the message */
+	void *mem;
+};
+/* Reads an Envelope{pool_tasks} (or pool_results) from m. Takes m (also
+ * on failure: TP_EDECODE malformed, TP_ENOMEM), except on TP_ENOENT: m
+ * has another body and stays the caller's. Free with tp__pool_in_free
+ * (the message lives on while values read from it do). */
+int tp__pool_tasks_read(nng_msg *m, struct tp__pool_in *in);
+int tp__pool_results_read(nng_msg *m, struct tp__pool_in *in);
+void tp__pool_in_free(struct tp__pool_in *in);
 
 /* pool_file.c: shared files in the run directory (the slots file, int map
  * segments), created and mapped by the pool (path gets

@@ -208,6 +208,8 @@ static int job_store(struct tp_pool_result *j, size_t first, size_t count,
 	default:
 		if (vr == NULL || vr->count != count)
 			return TP_EPROTO;
+		if (tp__vread_numbers(vr, &j->vals[first]))
+			return TP_OK;
 		for (size_t k = 0; k < count; k++)
 			tp__vread_next(vr, &j->vals[first + k]);
 		return TP_OK;

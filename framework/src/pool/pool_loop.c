@@ -199,7 +199,7 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 		task_done(pool, rd, t, &o);
 		return;
 	}
-	if ((rv = tp__vread_init_in(&vr, r->values, batch)) != TP_OK) {
+	if ((rv = tp__vread_init_at(&vr, r->values, batch)) != TP_OK) {
 		task_fail(pool, rd, t, rv, rv, w->name,
 		          rv == TP_ENOMEM ? "out of memory reading a result"
 		                          : "malformed result from the worker");
@@ -212,18 +212,15 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 	tp__vread_done(&vr);
 }
 
-/* A batch of results: their bytes go in one blob. */
+/* A batch of results, read in place: the values borrow from the message
+ * (pool_wire.c); one protobuf-c'd because it failed copies its own. */
 static void on_results(struct tp_pool *pool, struct round *rd,
-                       struct pool_worker *w, const Troupe__PoolResults *rs)
+                       struct pool_worker *w, struct tp__pool_in *in)
 {
-	size_t bytes = 0;
-	for (size_t i = 0; i < rs->n_results; i++)
-		if (rs->results[i]->values != NULL)
-			bytes += rs->results[i]->values->data.len;
-	struct tp__blob *batch = tp__vread_batch_blob(bytes);
-	for (size_t i = 0; i < rs->n_results; i++)
-		on_result(pool, rd, w, rs->results[i], batch);
-	tp__blob_unref(batch);
+	for (size_t i = 0; i < in->n; i++)
+		on_result(pool, rd, w, in->results[i],
+		          in->own[i] ? NULL : in->blob);
+	tp__pool_in_free(in);
 }
 
 static void worker_drain(struct tp_pool *pool, struct round *rd,
@@ -233,15 +230,21 @@ static void worker_drain(struct tp_pool *pool, struct round *rd,
 	while (w->sock_open &&
 	       nng_recvmsg(w->sock, &m, NNG_FLAG_NONBLOCK) == 0) {
 		Troupe__Envelope *env = NULL;
-		int rv = tp__envelope_unpack(nng_msg_body(m), nng_msg_len(m),
-		                             (size_t)1 << 30, &env);
+		struct tp__pool_in in;
+		int rv = tp__pool_results_read(m, &in);
+		if (rv == TP_OK) {
+			on_results(pool, rd, w, &in);
+			continue;
+		}
+		if (rv != TP_ENOENT)
+			continue; /* malformed: dropped, as before */
+		rv = tp__envelope_unpack(nng_msg_body(m), nng_msg_len(m),
+		                         (size_t)1 << 30, &env);
 		nng_msg_free(m);
 		if (rv != TP_OK)
 			continue;
 		if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_HELLO)
 			on_hello(pool, w, env->pool_hello);
-		else if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_RESULTS)
-			on_results(pool, rd, w, env->pool_results);
 		tp__envelope_free(env);
 	}
 }

@@ -5,10 +5,10 @@
  * A batch holds as many queued tasks as the worker's pipeline has room for
  * (at most BATCH_TASKS, and about BATCH_ITEMS items), so a worker running
  * tiny tasks gets hundreds per message and the parent pays one message per
- * batch. Arguments are encoded as the batch is sent, into the pool's
- * reused scratch columns (values.h): no allocation per value, and the
- * encoding of one batch overlaps the workers' work on the previous ones.
- * map_int points its packed field straight at the caller's array.
+ * batch. Arguments are encoded as the batch is sent, straight from the
+ * caller's payloads into the message (one copy of each value, no
+ * allocation per value), and the encoding of one batch overlaps the
+ * workers' work on the previous ones.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,7 @@
 #include "payload_int.h"
 #include "pool_int.h"
 #include "troupe/error.h"
+#include "varint.h"
 #include "wire.h"
 
 /* Packs an Envelope straight into the body of one nng message and sends
@@ -46,36 +47,225 @@ int tp__pool_send(nng_socket s, const void *env_msg, int flags)
 struct batch {
 	struct pool_task *t[BATCH_TASKS];
 	size_t k, items, bytes;
-	Troupe__PoolTask pt[BATCH_TASKS];
-	Troupe__PoolTask *pp[BATCH_TASKS];
-	Troupe__Values args[BATCH_TASKS];
-	struct tp__cols_pos a[BATCH_TASKS], z[BATCH_TASKS];
 };
 
-/* Appends the values of p (NULL: none) as one call. */
-static int encode_call(struct tp__cols *c, const tp_payload *p)
+/*
+ * The batch is written straight into the nng message, protobuf's bytes of
+ * Envelope{pool_tasks} (the format protobuf-c reads: schemas/troupe.proto),
+ * each value copied once from the caller's payload into its column there.
+ * A first pass over a task's values sizes its columns, a second writes
+ * them; nothing is allocated per value or per task.
+ */
+struct vsize {
+	size_t count, ni, nd, nl, data, calls;
+	int mixed;          /* kinds differ: a kinds column */
+	unsigned char kind; /* the kind of every value when !mixed */
+	size_t len;         /* the Values message's bytes */
+	size_t task;        /* the PoolTask message's bytes */
+};
+
+#define FIELD_VARINT(n) ((uint64_t)(n) << 3)
+#define FIELD_LEN(n)    ((uint64_t)(n) << 3 | 2)
+
+static inline unsigned char kind_of(const struct tp_value *v)
 {
-	size_t n = tp_payload_count(p);
-	int rv = TP_OK;
-	for (size_t i = 0; i < n && rv == TP_OK; i++)
-		rv = tp__cols_add(c, &p->values[i]);
-	return rv == TP_OK ? tp__cols_call(c, (uint32_t)n) : rv;
+	return (unsigned char)(v->type + TROUPE__VALUE__KIND_NONE);
 }
 
-/* Encodes task t's arguments at the end of c. */
-static int task_encode(struct tp__cols *c, const struct pool_task *t)
+static inline void size_value(struct vsize *z, const struct tp_value *v)
+{
+	unsigned char k = kind_of(v);
+	if (z->count++ == 0)
+		z->kind = k;
+	else if (k != z->kind)
+		z->mixed = 1;
+	switch (v->type) {
+	case TP_TINT:
+		z->ni++;
+		break;
+	case TP_TDOUBLE:
+		z->nd++;
+		break;
+	case TP_TSTRING:
+	case TP_TBYTES:
+	case TP_TPROTO:
+		z->nl++;
+		z->data += (size_t)v->len + 1;
+		if (v->type == TP_TPROTO)
+			z->data += strlen(v->type_name) + 1;
+		break;
+	default:
+		break;
+	}
+}
+
+/* The values of call i of t's job (one value for a map). */
+static const struct tp_value *call_values(const struct tp_pool_result *j,
+                                          size_t i, size_t *n)
+{
+	const tp_payload *p;
+	if (j->kind == POOL_MAP) {
+		*n = 1;
+		return &j->items->values[i];
+	}
+	p = j->kind == POOL_STARMAP ? j->argv[i] : j->items;
+	*n = tp_payload_count(p);
+	return *n ? p->values : NULL;
+}
+
+static size_t bytes_field(uint32_t num, size_t len)
+{
+	return len ? tp__varint_size(FIELD_LEN(num)) + tp__varint_size(len) +
+	                 len
+	           : 0;
+}
+
+static size_t varint_field(uint32_t num, uint64_t v)
+{
+	return v ? tp__varint_size(FIELD_VARINT(num)) + tp__varint_size(v) : 0;
+}
+
+static void size_task(const struct pool_task *t, struct vsize *z)
 {
 	const struct tp_pool_result *j = t->job;
-	int rv = TP_OK;
-	for (size_t i = t->first; i < t->first + t->count && rv == TP_OK; i++) {
-		if (j->kind == POOL_MAP)
-			rv = tp__cols_add(c, &j->items->values[i]);
-		else if (j->kind == POOL_STARMAP)
-			rv = encode_call(c, j->argv[i]);
-		else
-			rv = encode_call(c, j->items);
+	memset(z, 0, sizeof(*z));
+	if (j->kind != POOL_MAPINT) {
+		for (size_t i = t->first; i < t->first + t->count; i++) {
+			size_t n;
+			const struct tp_value *v = call_values(j, i, &n);
+			for (size_t k = 0; k < n; k++)
+				size_value(z, &v[k]);
+			if (j->kind != POOL_MAP)
+				z->calls++;
+		}
+		z->len = varint_field(1, z->count) +
+		         (z->mixed ? bytes_field(3, z->count)
+		                   : varint_field(2, z->kind)) +
+		         bytes_field(4, 8 * z->ni) + bytes_field(5, 8 * z->nd) +
+		         bytes_field(6, 4 * z->nl) + bytes_field(7, z->data) +
+		         bytes_field(8, 4 * z->calls);
 	}
-	return rv;
+	z->task = varint_field(1, t->id) + bytes_field(2, strlen(j->func)) +
+	          varint_field(10, t->first);
+	if (j->kind == POOL_APPLY)
+		z->task += varint_field(6, 1);
+	if (j->kind == POOL_MAPINT && j->seg[0] != '\0')
+		z->task += varint_field(5, 1) + bytes_field(7, strlen(j->seg)) +
+		           varint_field(8, t->first) +
+		           varint_field(9, t->count);
+	else if (j->kind == POOL_MAPINT)
+		z->task += varint_field(5, 1) +
+		           bytes_field(4, t->count * sizeof(int64_t));
+	else /* args even when empty: a task without is its apply's none */
+		z->task += tp__varint_size(FIELD_LEN(3)) +
+		           tp__varint_size(z->len) + z->len;
+}
+
+static unsigned char *put_varint(unsigned char *o, uint32_t num, uint64_t v)
+{
+	if (v == 0)
+		return o;
+	o = tp__varint_put(o, FIELD_VARINT(num));
+	return tp__varint_put(o, v);
+}
+
+static unsigned char *put_head(unsigned char *o, uint32_t num, size_t len)
+{
+	o = tp__varint_put(o, FIELD_LEN(num));
+	return tp__varint_put(o, len);
+}
+
+static unsigned char *put_bytes(unsigned char *o, uint32_t num, const void *p,
+                                size_t len)
+{
+	if (len == 0)
+		return o;
+	o = put_head(o, num, len);
+	memcpy(o, p, len);
+	return o + len;
+}
+
+/* Writes column col (3 kinds, 4 ints, 5 doubles, 6 lens, 7 data, 8
+ * calls) of t's values: one pass over them. */
+static unsigned char *put_column(unsigned char *o, const struct pool_task *t,
+                                 int col, size_t len)
+{
+	const struct tp_pool_result *j = t->job;
+	if (len == 0)
+		return o;
+	o = put_head(o, (uint32_t)col, len);
+	for (size_t i = t->first; i < t->first + t->count; i++) {
+		size_t n;
+		const struct tp_value *v = call_values(j, i, &n);
+		if (col == 8) {
+			uint32_t c = (uint32_t)n;
+			memcpy(o, &c, 4);
+			o += 4;
+			continue;
+		}
+		for (size_t k = 0; k < n; k++, v++) {
+			if (col == 3) {
+				*o++ = kind_of(v);
+			} else if (col == 4 && v->type == TP_TINT) {
+				memcpy(o, &v->i, 8);
+				o += 8;
+			} else if (col == 5 && v->type == TP_TDOUBLE) {
+				memcpy(o, &v->d, 8);
+				o += 8;
+			} else if (!TP__HAS_BYTES(v->type)) {
+				continue;
+			} else if (col == 6) {
+				uint32_t l = v->len;
+				memcpy(o, &l, 4);
+				o += 4;
+			} else if (col == 7) {
+				memcpy(o, v->data, v->len);
+				o += v->len;
+				*o++ = '\0';
+				if (v->type == TP_TPROTO) {
+					size_t tn = strlen(v->type_name) + 1;
+					memcpy(o, v->type_name, tn);
+					o += tn;
+				}
+			}
+		}
+	}
+	return o;
+}
+
+static unsigned char *put_task(unsigned char *o, const struct pool_task *t,
+                               const struct vsize *z)
+{
+	const struct tp_pool_result *j = t->job;
+	o = put_head(o, 1, z->task);
+	o = put_varint(o, 1, t->id);
+	o = put_bytes(o, 2, j->func, strlen(j->func));
+	if (j->kind == POOL_MAPINT) {
+		o = put_varint(o, 5, 1);
+		if (j->seg[0] != '\0') {
+			o = put_bytes(o, 7, j->seg, strlen(j->seg));
+			o = put_varint(o, 8, t->first);
+			o = put_varint(o, 9, t->count);
+		} else {
+			o = put_bytes(o, 4, j->ints_in + t->first,
+			              t->count * sizeof(int64_t));
+		}
+	} else {
+		o = put_head(o, 3, z->len);
+		o = put_varint(o, 1, z->count);
+		if (z->mixed)
+			o = put_column(o, t, 3, z->count);
+		else
+			o = put_varint(o, 2, z->kind);
+		o = put_column(o, t, 4, 8 * z->ni);
+		o = put_column(o, t, 5, 8 * z->nd);
+		o = put_column(o, t, 6, 4 * z->nl);
+		o = put_column(o, t, 7, z->data);
+		o = put_column(o, t, 8, 4 * z->calls);
+		if (j->kind == POOL_APPLY)
+			o = put_varint(o, 6, 1);
+	}
+	return put_varint(o, 10, t->first);
 }
 
 /* Takes up to room tasks from the queue, dropping those of settled jobs. */
@@ -114,53 +304,31 @@ static void batch_put_back(struct tp_pool *pool, struct batch *b)
 	}
 }
 
-/* Fills the batch's messages; the arguments go in the pool's scratch
- * columns, which the messages then point into. */
-static int batch_fill(struct tp__cols *c, struct batch *b)
+/* The batch as one nng message. */
+static int batch_msg(struct batch *b, nng_msg **out)
 {
-	tp__cols_reset(c);
-	c->use_calls = 1; /* a map task adds none: one value per call */
+	struct vsize z[BATCH_TASKS];
+	size_t body = 0, len;
+	unsigned char *o;
 	for (size_t i = 0; i < b->k; i++) {
-		tp__cols_pos(c, &b->a[i]);
-		if (b->t[i]->job->kind != POOL_MAPINT &&
-		    task_encode(c, b->t[i]) != TP_OK)
-			return TP_ENOMEM;
-		tp__cols_pos(c, &b->z[i]);
+		size_task(b->t[i], &z[i]);
+		body += tp__varint_size(FIELD_LEN(1)) +
+		        tp__varint_size(z[i].task) + z[i].task;
 	}
-	for (size_t i = 0; i < b->k; i++) {
-		struct pool_task *t = b->t[i];
-		struct tp_pool_result *j = t->job;
-		Troupe__PoolTask *p = &b->pt[i];
-		troupe__pool_task__init(p);
-		b->pp[i] = p;
-		p->id = t->id;
-		p->func = (char *)j->func;
-		p->item0 = t->first;
-		if (j->kind == POOL_APPLY)
-			p->whole = 1;
-		if (j->kind == POOL_MAPINT && j->seg[0] != '\0') {
-			p->is_int = 1;
-			p->seg = j->seg;
-			p->first = t->first;
-			p->count = t->count;
-		} else if (j->kind == POOL_MAPINT) {
-			p->is_int = 1;
-			p->ints.data = (uint8_t *)(j->ints_in + t->first);
-			p->ints.len = t->count * sizeof(int64_t);
-		} else {
-			tp__cols_to_pb(c, &b->a[i], &b->z[i], &b->args[i]);
-			p->args = &b->args[i];
-		}
-	}
-	return TP_OK;
+	len = tp__varint_size(FIELD_LEN(80)) + tp__varint_size(body) + body;
+	if (nng_msg_alloc(out, len) != 0)
+		return TP_ENOMEM;
+	o = put_head(nng_msg_body(*out), 80, body);
+	for (size_t i = 0; i < b->k; i++)
+		o = put_task(o, b->t[i], &z[i]);
+	return o == (unsigned char *)nng_msg_body(*out) + len ? TP_OK
+	                                                      : TP_EPROTO;
 }
 
 int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
                         size_t room)
 {
 	struct batch *b = calloc(1, sizeof(*b));
-	Troupe__PoolTasks ts = TROUPE__POOL_TASKS__INIT;
-	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
 	int rv;
 	if (b == NULL)
 		return TP_ENOMEM;
@@ -173,14 +341,13 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 		free(b);
 		return TP_OK;
 	}
-	rv = batch_fill(&pool->scratch, b);
-	ts.n_tasks = b->k;
-	ts.tasks = b->pp;
-	env.body_case = TROUPE__ENVELOPE__BODY_POOL_TASKS;
-	env.pool_tasks = &ts;
-	if (rv == TP_OK)
-		rv = tp__pool_send(w->sock, &env, NNG_FLAG_NONBLOCK);
+	nng_msg *msg = NULL;
+	rv = batch_msg(b, &msg);
+	if (rv == TP_OK &&
+	    (rv = nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK)) != 0)
+		rv = tp_err_nng(rv);
 	if (rv != TP_OK) {
+		nng_msg_free(msg);
 		batch_put_back(pool, b);
 		free(b);
 		return rv;

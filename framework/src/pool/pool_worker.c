@@ -68,7 +68,7 @@ struct wstate {
 	int64_t *seg_map;
 	size_t seg_size;
 	size_t max_msg;         /* the most bytes of one task's results */
-	struct tp__blob *batch; /* the bytes of the batch's arguments */
+	struct tp__blob *batch; /* holds the batch's message */
 };
 
 /* The message of the last tp_task_fail, whole (see TP_TASK_MSG_MAX). */
@@ -423,7 +423,7 @@ static void worker_run_calls(struct wstate *ws, tp_target_fn fn,
                              const Troupe__PoolTask *t, struct wresult *w)
 {
 	struct tp__vread vr;
-	int rv = tp__vread_init_in(&vr, t->args, ws->batch), rc = 0;
+	int rv = tp__vread_init_at(&vr, t->args, ws->batch), rc = 0;
 	if (rv != TP_OK) {
 		worker_fail(w, ws, t, 0, -rv,
 		            rv == TP_ENOMEM ? "out of memory"
@@ -487,36 +487,40 @@ static int worker_task(struct wstate *ws, const Troupe__PoolTask *t)
 	return TP_OK;
 }
 
+/* Runs a batch of tasks read in place: their arguments borrow from the
+ * message (pool_wire.c). */
+static int worker_batch(struct wstate *ws, struct tp__pool_in *in)
+{
+	int rv = 0;
+	ws->batch = in->blob;
+	for (size_t i = 0; i < in->n; i++) {
+		if (worker_task(ws, in->tasks[i]) != TP_OK) {
+			rv = 1;
+			break;
+		}
+	}
+	ws->batch = NULL;
+	tp__pool_in_free(in);
+	return rv;
+}
+
 /* Handles one message; returns 1 when the worker must exit. */
 static int worker_handle(struct wstate *ws, nng_msg *m)
 {
 	Troupe__Envelope *env = NULL;
-	int rv = tp__envelope_unpack(nng_msg_body(m), nng_msg_len(m), 0, &env);
+	struct tp__pool_in in;
+	int rv = tp__pool_tasks_read(m, &in);
+	if (rv == TP_OK)
+		return worker_batch(ws, &in);
+	if (rv != TP_ENOENT)
+		return 1; /* malformed (or out of memory): m is gone */
+	rv = tp__envelope_unpack(nng_msg_body(m), nng_msg_len(m), 0, &env);
 	nng_msg_free(m);
 	if (rv != TP_OK)
 		return 1;
-	if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_STOP) {
-		tp__envelope_free(env);
-		return 1;
-	}
-	if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_TASKS) {
-		Troupe__PoolTasks *ts = env->pool_tasks;
-		size_t bytes = 0;
-		for (size_t i = 0; i < ts->n_tasks; i++)
-			if (ts->tasks[i]->args != NULL)
-				bytes += ts->tasks[i]->args->data.len;
-		ws->batch = tp__vread_batch_blob(bytes); /* NULL: one each */
-		for (size_t i = 0; i < ts->n_tasks; i++) {
-			if (worker_task(ws, ts->tasks[i]) != TP_OK) {
-				rv = 1;
-				break;
-			}
-		}
-		tp__blob_unref(ws->batch);
-		ws->batch = NULL;
-	}
+	rv = env->body_case == TROUPE__ENVELOPE__BODY_POOL_STOP;
 	tp__envelope_free(env);
-	return rv != TP_OK;
+	return rv;
 }
 
 static void worker_loop(struct wstate *ws)
