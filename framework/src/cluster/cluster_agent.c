@@ -21,6 +21,7 @@
 
 #include "cluster_int.h"
 #include "cluster_mpi.h"
+#include "cluster_wire.h"
 #include "troupe/error.h"
 #include "troupe/pool.h"
 #include "varint.h"
@@ -211,12 +212,14 @@ static int submit_batch(int tag, const uint8_t *buf, size_t n)
 
 /* Rank 0 made a new MPI pool: a new local pool with its options (the old
  * one's late results carry the old generation; rank 0 drops them). */
-static void open_pool(const int32_t *cfg, int count)
+static void open_pool(const uint8_t *bytes, int count)
 {
 	tp_pool_opts o = {0};
+	int32_t cfg[CL_OPEN_N];
 	int rv;
 	if (count < (int)(CL_OPEN_N * sizeof(int32_t)))
 		return;
+	tp__cl_le32s_get(cfg, bytes, CL_OPEN_N);
 	if (ag.pool != NULL) {
 		tp_pool_terminate(ag.pool);
 		tp_pool_free(ag.pool);
@@ -248,7 +251,7 @@ static int from_root(MPI_Message *mm, const MPI_Status *st)
 		return 1;
 	}
 	if (st->MPI_TAG == TP__CL_TAG_OPEN)
-		open_pool((const int32_t *)buf, count);
+		open_pool(buf, count);
 	else if (st->MPI_TAG < TP__CL_TAG_HB && ag.pool != NULL &&
 	         st->MPI_TAG / TP__CL_SLOTS == ag.gen) {
 		/* Only a bug or a corrupted link makes one: its tasks
