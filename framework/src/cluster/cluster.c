@@ -100,8 +100,13 @@ static void be_close(void)
 	pthread_mutex_unlock(&pool_mu);
 }
 
-static const struct tp__pool_backend mpi_backend = {
-    .open = be_open, .close = be_close, .worker = tp__cl_proxy};
+/* A slot's round trip (pool, stand-in, bridge, MPI, agent, its local pool
+ * and back) takes several wake-ups: 20 ms of work in hand per slot keeps
+ * every remote worker busy through it (tasks of 1 ms: 22 per slot). */
+static const struct tp__pool_backend mpi_backend = {.open = be_open,
+                                                    .close = be_close,
+                                                    .worker = tp__cl_proxy,
+                                                    .depth_ns = 20e6};
 
 /* Every rank's workers and host name, in bytes of one order (cluster_
  * wire.c); a job whose ranks differ in byte order is refused here, before
