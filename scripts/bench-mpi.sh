@@ -5,6 +5,10 @@
 # same number of workers (PROCS per host), alternating RUNS times; root.
 #   RUNS=3 PROCS=2 scripts/bench-mpi.sh 1000000
 #   CHUNKSIZE=1 scripts/bench-mpi.sh 20000   # one task per item (0: Pool's)
+#   TASK_US=1000 PROCS=1 scripts/bench-mpi.sh 3000  # tasks of 1 ms of CPU:
+#     the MPI pool (PROCS per host, N items) against a local pool of PROCS
+#     workers (N/3 items, in a session of its own like each host's), per
+#     worker: the per-core goal (docs/cluster.md)
 # troupe: rank 0 plus one agent per host (-n 4 --map-by node), each agent
 # a pool of PROCS workers; mpi4py: rank 0 plus PROCS worker ranks per host.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +18,7 @@ N=${1:-1000000}
 RUNS=${RUNS:-3}
 PROCS=${PROCS:-2}
 CHUNKSIZE=${CHUNKSIZE:-0}
+TASK_US=${TASK_US:-0}
 PY=${PY:-/usr/bin/python3} # Debian's python3-mpi4py is for Debian's python
 . "$root/tests/cluster/netns.sh"
 why=$(tp_netns_check) || { echo "bench-mpi: $why" >&2; exit 1; }
@@ -23,6 +28,15 @@ tp_netns_up || exit 1
 bench=$BUILD/apps/bench/troupe-bench
 [ -x "$bench" ] || { echo "bench-mpi: no $bench" >&2; exit 1; }
 echo "# N=$N CHUNKSIZE=$CHUNKSIZE PROCS=$PROCS per host, 3 hosts; $(nproc) CPUs shared by every host"
+if [ "$TASK_US" -gt 0 ]; then
+	# items/s per worker of each line "NAME V items/s" (W workers)
+	per() { awk -v w="$1" '/items\/s/{printf "%s %.0f items/s, %.1f per worker\n", $1, $2, $2 / w}'; }
+	for r in $(seq 1 "$RUNS"); do
+		setsid $bench pool_map --procs $PROCS --task-us $TASK_US --n $((N / 3)) --chunksize $CHUNKSIZE 2>&1 | per $PROCS
+		sh -c "$TP_MPIRUN --map-by node --bind-to none -n 4 $bench pool_map --backend mpi --procs $PROCS --task-us $TASK_US --n $N --chunksize $CHUNKSIZE" 2>&1 | per $((3 * PROCS))
+	done
+	exit 0
+fi
 for r in $(seq 1 "$RUNS"); do
 	sh -c "$TP_MPIRUN --map-by node --bind-to none -n 4 $bench pool_map --backend mpi --procs $PROCS --n $N --chunksize $CHUNKSIZE" 2>&1 | grep -E "items/s|time=|rror"
 	sh -c "$TP_MPIRUN --oversubscribe --map-by node --bind-to none -n $((3 * PROCS + 1)) $PY -m mpi4py.futures $here/bench_mpi4py.py $N $CHUNKSIZE" 2>&1 | grep -E "items/s|time=|rror"

@@ -1,13 +1,16 @@
 #!/bin/sh
-# run.sh PROG - the ctest cluster_mpi: PROG (cluster_prog.c) under mpirun
+# run.sh PROG TROUPE - the ctest cluster_mpi: PROG (cluster_prog.c) under mpirun
 # over three network-namespace hosts (netns.sh): rank 0 and one agent per
 # host (4 ranks, --map-by node). Cases: a map of 1M items over the three
 # hosts; tasks that crash on one host; kill -9 of a remote worker under
-# load; kill -9 of an agent; one host's link set down. Everything it
+# load; kill -9 of an agent; one host's link set down; mpirun as a
+# permanent child of the troupe daemon (TROUPE supervise), restarted
+# whole after an agent is killed. Everything it
 # starts is gone at its end (trap), checked with `ip netns pids`.
 # Exit 77 (skip) when not root, without ip netns or without mpirun.
 here=$(cd "$(dirname "$0")" && pwd)
 prog=$1
+troupe=$2
 . "$here/netns.sh"
 if ! why=$(tp_netns_check); then
 	echo "SKIP: cluster tests need root, ip netns and mpirun: $why"
@@ -128,12 +131,61 @@ ip -n "$H3" link set eth0 up
 nothing_left "link down"
 unset TP_HB_MS
 
-# Open MPI 5's ULFM would let the pool go on without a dead agent; 4.1
-# aborts the job (the kill agent case above).
-if ompi_info --all --parsable 2>/dev/null | grep -q mpi_ft_enable; then
-	echo "NOTE: this Open MPI has ULFM; troupe does not use it yet"
+echo "== mpirun as a permanent child of the troupe daemon"
+# Restarting a whole failed job is the supervisor's work (docs/cluster.md):
+# the daemon runs the mpirun line; an agent killed ends that job (Open MPI
+# 4.1), the daemon starts it again, and shutdown stops it everywhere.
+echo "$TP_MPIRUN --map-by node --bind-to none -n 4 $prog load 20000" >"$TP_NS_DIR/job.cmd"
+printf '#!/bin/sh\nexec sh %s >>%s 2>&1\n' "$TP_NS_DIR/job.cmd" "$TP_NS_DIR/job.out" >"$TP_NS_DIR/job.sh"
+chmod +x "$TP_NS_DIR/job.sh"
+cat >"$TP_NS_DIR/job.ini" <<EOS
+[supervisor]
+socket = $TP_NS_DIR/d/troupe.sock
+intensity = 5
+period = 60000
+
+[program:mpijob]
+command = $TP_NS_DIR/job.sh
+autorestart = true
+stopwaitsecs = 20
+EOS
+out=$TP_NS_DIR/job.out
+: >"$out"
+mkdir -m 700 "$TP_NS_DIR/d" # the daemon's socket wants a private directory
+"$troupe" supervise "$TP_NS_DIR/job.ini" >"$TP_NS_DIR/daemon.out" 2>&1 &
+job=$!
+if until_line LOAD 120; then
+	p=$(grep "^WORKER $H2 " "$out" | head -1 | awk '{print $4}')
+	[ -n "$p" ] && kill -9 "$p" && echo "killed agent $p on $H2"
+	i=0
+	while [ "$(grep -c '^LOAD' "$out")" -lt 2 ] && [ $i -lt 1200 ]; do
+		kill -0 $job 2>/dev/null || break
+		sleep 0.1; i=$((i + 1))
+	done
+	starts=$(grep -c '^rank 0 of' "$out")
+	echo "the daemon started the job $starts times"
+	[ "$(grep -c '^LOAD' "$out")" -ge 2 ] || fail "daemon: the job was not started again"
+	"$troupe" --socket "$TP_NS_DIR/d/troupe.sock" status || fail "daemon: mpijob not running after the restart"
 else
-	echo "SKIP: agent death with ULFM (requeue its batches, go on): $(mpirun --version | head -1) has no ULFM"
+	fail "daemon: the job never ran"
+	show
+fi
+"$troupe" --socket "$TP_NS_DIR/d/troupe.sock" shutdown --timeout 60 >/dev/null 2>&1
+finish 60
+echo "daemon exit $rc"
+[ $rc = 0 ] || fail "daemon: exit $rc after shutdown"
+sed 's/^/    /' "$TP_NS_DIR/daemon.out" | tail -5
+grep -q "exited on signal 9" "$out" || fail "daemon: no message of the killed agent"
+nothing_left "daemon"
+
+# Open MPI 5's ULFM would let the pool go on without a dead agent; troupe
+# does not use it yet (cluster.c, TP__CL_ULFM: a failed rank stays
+# fatal), and 4.1 has none: the kill agent case above is what happens.
+ver=$(mpirun --version 2>/dev/null | head -1 | sed 's/.*(Open MPI) *//')
+if ompi_info --all --parsable 2>/dev/null | grep -q mpi_ft_enable; then
+	echo "SKIP: agent death under ULFM (requeue its batches, go on): Open MPI $ver has ULFM, but troupe keeps rank failures fatal (not written yet)"
+else
+	echo "SKIP: agent death under ULFM (requeue its batches, go on): skipped: ULFM not available (Open MPI $ver)"
 fi
 
 [ $fails = 0 ] && echo PASSED || echo "FAILED ($fails)"

@@ -16,11 +16,31 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(OPEN_MPI) && OPEN_MPI
+#include <mpi-ext.h> /* Open MPI's extensions: ULFM's, where built */
+#endif
+
 #include "cluster_int.h"
+#include "cluster_wire.h"
 #include "pool_int.h"
 #include "troupe/cluster.h"
 #include "troupe/error.h"
 #include "troupe/process.h"
+
+/*
+ * ULFM (MPI's fault-tolerance extension: Open MPI 5 built with it, MPICH)
+ * would let rank 0 learn that one agent died (an error of class
+ * MPIX_ERR_PROC_FAILED) and go on without it, requeuing the batches that
+ * agent held. TP__CL_ULFM says whether this MPI has it; troupe does not
+ * use it yet: tp__cluster_init keeps MPI_ERRORS_ARE_FATAL on every rank
+ * (explicitly, where ULFM exists), so a dead agent ends the job as on
+ * Open MPI 4.1, which has no ULFM (docs/cluster.md).
+ */
+#if defined(MPIX_ERR_PROC_FAILED)
+#define TP__CL_ULFM 1
+#else
+#define TP__CL_ULFM 0
+#endif
 
 struct tp__cluster tp__cl = {.rank = -1};
 static int mpi_up;
@@ -80,34 +100,54 @@ static void be_close(void)
 	pthread_mutex_unlock(&pool_mu);
 }
 
-static const struct tp__pool_backend mpi_backend = {
-    .open = be_open, .close = be_close, .worker = tp__cl_proxy};
+/* A slot's round trip (pool, stand-in, bridge, MPI, agent, its local pool
+ * and back) takes several wake-ups: 20 ms of work in hand per slot keeps
+ * every remote worker busy through it (tasks of 1 ms: 22 per slot). */
+static const struct tp__pool_backend mpi_backend = {.open = be_open,
+                                                    .close = be_close,
+                                                    .worker = tp__cl_proxy,
+                                                    .depth_ns = 20e6};
 
-struct rank_info {
-	int workers;
-	char host[64];
-};
-
+/* Every rank's workers and host name, in bytes of one order (cluster_
+ * wire.c); a job whose ranks differ in byte order is refused here, before
+ * any batch travels: the pool's number columns are the host's bytes. */
 static int layout(int workers)
 {
-	struct rank_info me = {0}, *all;
-	int len = 0;
+	struct tp__cl_info me = {0}, *all;
+	uint8_t mine[TP__CL_INFO_SIZE], *bytes;
+	int len = 0, bad;
 	char name[MPI_MAX_PROCESSOR_NAME];
 	MPI_Get_processor_name(name, &len);
+	tp__cl_order_mark(me.order);
 	me.workers = tp__cl.rank == 0 ? 0 : workers;
 	memcpy(me.host, name, sizeof(me.host) - 1); /* cut at 63 */
+	tp__cl_info_put(mine, &me);
 	all = calloc((size_t)tp__cl.size, sizeof(*all));
+	bytes = calloc((size_t)tp__cl.size, TP__CL_INFO_SIZE);
 	tp__cl.workers = calloc((size_t)tp__cl.size, sizeof(int));
 	tp__cl.host = calloc((size_t)tp__cl.size, sizeof(*tp__cl.host));
-	if (all == NULL || tp__cl.workers == NULL || tp__cl.host == NULL)
+	if (all == NULL || bytes == NULL || tp__cl.workers == NULL ||
+	    tp__cl.host == NULL)
 		tp__cl_abort(1, "out of memory");
-	MPI_Allgather(&me, sizeof(me), MPI_BYTE, all, sizeof(me), MPI_BYTE,
-	              MPI_COMM_WORLD);
+	MPI_Allgather(mine, TP__CL_INFO_SIZE, MPI_BYTE, bytes, TP__CL_INFO_SIZE,
+	              MPI_BYTE, MPI_COMM_WORLD);
 	for (int r = 0; r < tp__cl.size; r++) {
+		tp__cl_info_get(bytes + (size_t)r * TP__CL_INFO_SIZE, &all[r]);
 		tp__cl.workers[r] = all[r].workers;
 		memcpy(tp__cl.host[r], all[r].host, sizeof(all[r].host));
-		tp__cl.host[r][63] = '\0';
 		tp__cl.nslots += all[r].workers;
+	}
+	free(bytes);
+	if ((bad = tp__cl_order_check(all, tp__cl.size)) >= 0) {
+		char why[320];
+		snprintf(
+		    why, sizeof(why),
+		    "rank %d on host %s is %s and rank 0 on host %s is %s: "
+		    "a troupe job runs on hosts of one byte order",
+		    bad, all[bad].host, tp__cl_order_name(all[bad].order),
+		    all[0].host, tp__cl_order_name(all[0].order));
+		free(all);
+		tp__cl_abort(TP__CL_EXIT_ORDER, "%s", why);
 	}
 	free(all);
 	if (tp__cl.nslots > TP__CL_SLOTS)
@@ -133,6 +173,10 @@ int tp__cluster_init(const tp_init_opts *opts, int *agent_done)
 	mpi_up = 1;
 	if (provided < MPI_THREAD_SERIALIZED)
 		tp__cl_abort(1, "MPI gives no MPI_THREAD_SERIALIZED");
+#if TP__CL_ULFM
+	/* a failed rank stays fatal until requeuing is written (above) */
+	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+#endif
 	MPI_Comm_rank(MPI_COMM_WORLD, &tp__cl.rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &tp__cl.size);
 	tp__cl.hb_ms = opts->mpi_heartbeat_ms ? opts->mpi_heartbeat_ms : 1000;

@@ -21,8 +21,10 @@
 
 #include "cluster_int.h"
 #include "cluster_mpi.h"
+#include "cluster_wire.h"
 #include "troupe/error.h"
 #include "troupe/pool.h"
+#include "varint.h"
 #include "wire.h"
 
 struct done {
@@ -111,46 +113,116 @@ static int on_err(const tp_pool_error *e, void *arg)
 	return 0;
 }
 
-static void submit(int tag, const Troupe__PoolTask *t)
+/* Queues one task (buf[len]: a packed PoolTask, id its id) on the local
+ * pool, as it came: the agent neither unpacks nor repacks it. */
+static void submit(int tag, uint64_t id, const uint8_t *buf, size_t len)
 {
-	size_t n = troupe__pool_task__get_packed_size(t);
-	uint8_t *buf = malloc(n + 1);
 	struct ctx *c = malloc(sizeof(*c));
 	tp_payload *a = NULL;
-	int rv = buf && c ? tp_payload_new(&a) : TP_ENOMEM;
-	if (rv == TP_OK) {
-		troupe__pool_task__pack(t, buf);
+	int rv = c != NULL ? tp_payload_new(&a) : TP_ENOMEM;
+	if (c != NULL) {
 		c->tag = tag;
-		c->id = t->id;
-		if ((rv = tp_payload_add_bytes(a, buf, n)) == TP_OK &&
-		    (rv = tp_payload_add_string(a, ag.where)) == TP_OK)
-			rv = tp_pool_apply_async(ag.pool, tp__cl_run, a, on_ok,
-			                         on_err, c, NULL);
+		c->id = id;
 	}
+	if (rv == TP_OK && (rv = tp_payload_add_bytes(a, buf, len)) == TP_OK &&
+	    (rv = tp_payload_add_string(a, ag.where)) == TP_OK)
+		rv = tp_pool_apply_async(ag.pool, tp__cl_run, a, on_ok, on_err,
+		                         c, NULL);
 	tp_payload_free(a);
-	free(buf);
-	if (rv != TP_OK) {
+	if (rv != TP_OK && c != NULL) {
 		tp_pool_error e = {.code = rv,
 		                   .origin = ag.where,
 		                   .message =
 		                       "the agent could not queue the task",
 		                   .rv = rv};
-		if (c != NULL) {
-			c->tag = tag;
-			c->id = t->id;
-			on_err(&e, c);
+		on_err(&e, c);
+	}
+}
+
+/* Reads one field's key at *p and steps over its value, giving a
+ * length-delimited value's place; 0 when the bytes are malformed. */
+static int field(const uint8_t **p, const uint8_t *end, uint32_t *num,
+                 uint64_t *v, const uint8_t **val, size_t *len)
+{
+	uint64_t key = 0;
+	*val = NULL;
+	*len = 0;
+	if (!tp__varint_get(p, end, &key))
+		return 0;
+	*num = (uint32_t)(key >> 3);
+	switch (key & 7) {
+	case 0:
+		return tp__varint_get(p, end, v);
+	case 1:
+	case 5: {
+		size_t n = (key & 7) == 1 ? 8 : 4;
+		if ((size_t)(end - *p) < n)
+			return 0;
+		*p += n;
+		return 1;
+	}
+	case 2:
+		if (!tp__varint_get(p, end, v) || *v > (uint64_t)(end - *p))
+			return 0;
+		*val = *p;
+		*len = (size_t)*v;
+		*p += *len;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The id (field 1) of a packed PoolTask; 0 when it has none. */
+static uint64_t task_id(const uint8_t *p, size_t n)
+{
+	const uint8_t *end = p + n, *val;
+	uint32_t num;
+	uint64_t v = 0;
+	size_t len;
+	while (p < end && field(&p, end, &num, &v, &val, &len))
+		if (num == 1 && val == NULL)
+			return v;
+	return 0;
+}
+
+/* Queues each task of a packed Envelope{pool_tasks} (field 80, a
+ * PoolTasks whose field 1 repeats each PoolTask), walking the bytes:
+ * every task goes on as the slice of buf it is. Returns 0 when the bytes
+ * are malformed (what was queued before stays queued). */
+static int submit_batch(int tag, const uint8_t *buf, size_t n)
+{
+	const uint8_t *p = buf, *end = buf + n, *val;
+	uint32_t num;
+	uint64_t v;
+	size_t len;
+	while (p < end) {
+		if (!field(&p, end, &num, &v, &val, &len))
+			return 0;
+		if (num != 80 || val == NULL)
+			continue;
+		const uint8_t *q = val, *qend = val + len, *t;
+		size_t tlen;
+		while (q < qend) {
+			if (!field(&q, qend, &num, &v, &t, &tlen))
+				return 0;
+			if (num == 1 && t != NULL)
+				submit(tag, task_id(t, tlen), t, tlen);
 		}
 	}
+	return 1;
 }
 
 /* Rank 0 made a new MPI pool: a new local pool with its options (the old
  * one's late results carry the old generation; rank 0 drops them). */
-static void open_pool(const int32_t *cfg, int count)
+static void open_pool(const uint8_t *bytes, int count)
 {
 	tp_pool_opts o = {0};
+	int32_t cfg[CL_OPEN_N];
 	int rv;
 	if (count < (int)(CL_OPEN_N * sizeof(int32_t)))
 		return;
+	tp__cl_le32s_get(cfg, bytes, CL_OPEN_N);
 	if (ag.pool != NULL) {
 		tp_pool_terminate(ag.pool);
 		tp_pool_free(ag.pool);
@@ -182,16 +254,16 @@ static int from_root(MPI_Message *mm, const MPI_Status *st)
 		return 1;
 	}
 	if (st->MPI_TAG == TP__CL_TAG_OPEN)
-		open_pool((const int32_t *)buf, count);
+		open_pool(buf, count);
 	else if (st->MPI_TAG < TP__CL_TAG_HB && ag.pool != NULL &&
 	         st->MPI_TAG / TP__CL_SLOTS == ag.gen) {
-		Troupe__Envelope *env = NULL;
-		if (tp__envelope_unpack(buf, (size_t)count, 0, &env) == TP_OK &&
-		    env->body_case == TROUPE__ENVELOPE__BODY_POOL_TASKS)
-			for (size_t i = 0; i < env->pool_tasks->n_tasks; i++)
-				submit(st->MPI_TAG, env->pool_tasks->tasks[i]);
-		if (env != NULL)
-			tp__envelope_free(env);
+		/* Only a bug or a corrupted link makes one: its tasks
+		 * would never be answered, so the job ends instead. */
+		if (!submit_batch(st->MPI_TAG, buf, (size_t)count))
+			tp__cl_abort(1,
+			             "a malformed batch of tasks from rank "
+			             "0 (%d bytes)",
+			             count);
 	}
 	free(buf);
 	return 0;

@@ -27,6 +27,7 @@
 
 #include "cluster_int.h"
 #include "cluster_mpi.h"
+#include "cluster_wire.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
 
@@ -74,10 +75,10 @@ static void send_open(void)
 	pthread_mutex_lock(&br.mu);
 	if (br.open_due)
 		for (int r = 1; r < tp__cl.size; r++) {
-			int32_t *c = malloc(sizeof(br.open_cfg));
+			uint8_t *c = malloc(sizeof(br.open_cfg));
 			if (c == NULL)
 				tp__cl_abort(1, "out of memory");
-			memcpy(c, br.open_cfg, sizeof(br.open_cfg));
+			tp__cl_le32s_put(c, br.open_cfg, CL_OPEN_N);
 			tp__cl_send(&br.out, r, TP__CL_TAG_OPEN, NULL, c,
 			            sizeof(br.open_cfg));
 		}

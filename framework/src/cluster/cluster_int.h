@@ -29,8 +29,8 @@
 #define TP__CL_TAG_STOP 30001 /* rank 0 to agents: finish and exit */
 #define TP__CL_TAG_OPEN 30002 /* rank 0 to agents: a new MPI pool */
 
-/* What TP__CL_TAG_OPEN carries (int32s): the pool's generation and the
- * options each agent's local pool takes from it. */
+/* What TP__CL_TAG_OPEN carries (int32s, little-endian): the pool's generation
+ * and the options each agent's local pool takes from it. */
 enum {
 	CL_OPEN_GEN,
 	CL_OPEN_ON_DEATH,
@@ -41,6 +41,9 @@ enum {
 };
 /* The exit code of a job troupe ended because a rank went silent. */
 #define TP__CL_EXIT_LOST 75
+/* The exit code of a job refused because its hosts differ in byte order
+ * (EX_CONFIG). */
+#define TP__CL_EXIT_ORDER 78
 
 struct tp__cluster {
 	int rank, size;

@@ -47,16 +47,30 @@ static void release(struct tp__cl_pending *p)
 	free(p->buf);
 }
 
+/* One MPI_Testsome for every send in flight: each MPI call runs Open
+ * MPI's progress engine (a poll of its sockets), so testing the sends one
+ * by one cost one system call each, every round. */
 void tp__cl_progress(struct tp__cl_out *o)
 {
-	int k = 0;
+	int k = 0, ndone = 0;
+	if (o->n == 0)
+		return;
+	if (o->n > o->idx_cap) {
+		int *idx = realloc(o->idx, (size_t)o->n * sizeof(*idx));
+		if (idx == NULL)
+			return; /* tried again next round */
+		o->idx = idx;
+		o->idx_cap = o->n;
+	}
+	MPI_Testsome(o->n, o->req, &ndone, o->idx, MPI_STATUSES_IGNORE);
+	if (ndone <= 0 || ndone == MPI_UNDEFINED)
+		return;
+	for (int i = 0; i < ndone; i++)
+		release(&o->p[o->idx[i]]);
+	/* MPI set each finished request to MPI_REQUEST_NULL */
 	for (int i = 0; i < o->n; i++) {
-		int done = 0;
-		MPI_Test(&o->req[i], &done, MPI_STATUS_IGNORE);
-		if (done) {
-			release(&o->p[i]);
+		if (o->req[i] == MPI_REQUEST_NULL)
 			continue;
-		}
 		o->req[k] = o->req[i];
 		o->p[k++] = o->p[i];
 	}
@@ -72,17 +86,21 @@ void tp__cl_flush(struct tp__cl_out *o)
 	o->n = 0;
 	free(o->req);
 	free(o->p);
+	free(o->idx);
 	o->req = NULL;
 	o->p = NULL;
-	o->cap = 0;
+	o->idx = NULL;
+	o->cap = o->idx_cap = 0;
 }
 
-/* The idle wait: none while there is traffic, then growing to 1 ms. */
+/* The idle wait: one round at once after traffic, then from 10 us
+ * doubling to 1 ms. Every round costs system calls (a ppoll, and a poll in
+ * each MPI call), so rounds without a wait are kept to one. */
 void tp__cl_backoff(struct timespec *ts, int *idle, int busy)
 {
 	long ns;
 	*idle = busy ? 0 : *idle + 1;
-	ns = *idle < 4 ? 0 : 20000L << (*idle - 4 < 6 ? *idle - 4 : 6);
+	ns = *idle < 2 ? 0 : 10000L << (*idle - 2 < 7 ? *idle - 2 : 7);
 	if (ns > 1000000L)
 		ns = 1000000L;
 	ts->tv_sec = 0;

@@ -18,7 +18,8 @@ struct tp__cl_pending {
 struct tp__cl_out {
 	MPI_Request *req;
 	struct tp__cl_pending *p;
-	int n, cap;
+	int *idx; /* MPI_Testsome's answer */
+	int n, cap, idx_cap;
 };
 
 /* Sends m's body (m != NULL) or buf[len] to dest with tag; takes m and

@@ -315,6 +315,10 @@ struct tp__pool_backend {
 	int (*open)(const tp_pool_opts *o, int *n);
 	void (*close)(void);
 	tp_target_fn worker;
+	/* Work to keep queued per worker (ns; 0: the local pool's 2 ms):
+	 * a remote worker's round trip is longer, so it needs more in
+	 * hand never to wait for its next task. */
+	double depth_ns;
 };
 void tp__pool_backend_set(tp_pool_backend which,
                           const struct tp__pool_backend *b);

@@ -421,7 +421,11 @@ static size_t worker_room(const struct tp_pool *pool,
 		 * a silence well beyond that says a task runs long. */
 		if (w->inflight > 0 && run > 5e6 && run > est)
 			est = run;
-		cap = est <= 0 ? 2 : 2 + (size_t)(DEPTH_NS / est);
+		double depth =
+		    pool->backend != NULL && pool->backend->depth_ns > 0
+		        ? pool->backend->depth_ns
+		        : DEPTH_NS;
+		cap = est <= 0 ? 2 : 2 + (size_t)(depth / est);
 		if (cap > DEPTH_MAX)
 			cap = DEPTH_MAX;
 	}
