@@ -74,9 +74,9 @@ static void fd_source(void **state)
 	TP_OK_OR_FAIL(tp__reactor_new(&r));
 	TP_EXPECT(tp__reactor_add_fd(r, -1, EPOLLIN, on_fd, NULL, NULL),
 	          TP_EINVAL);
-	assert_int_not_equal(tp__reactor_add_fd(r, 1000000, EPOLLIN, on_fd,
-	                                        NULL, NULL),
-	                     TP_OK); /* EBADF, wrapped */
+	assert_int_not_equal(
+	    tp__reactor_add_fd(r, 1000000, EPOLLIN, on_fd, NULL, NULL),
+	    TP_OK); /* EBADF, wrapped */
 	tp__reactor_free(r);
 }
 
@@ -235,8 +235,10 @@ static void remove_timer_in_callback(void **state)
 	struct selfdel d = {0};
 	TP_OK_OR_FAIL(tp__reactor_new(&r));
 	int64_t now = tp__now_ms();
-	TP_OK_OR_FAIL(tp__reactor_add_timer(r, now, on_timer_del, &d, &d.src[0]));
-	TP_OK_OR_FAIL(tp__reactor_add_timer(r, now, on_timer_del, &d, &d.src[1]));
+	TP_OK_OR_FAIL(
+	    tp__reactor_add_timer(r, now, on_timer_del, &d, &d.src[0]));
+	TP_OK_OR_FAIL(
+	    tp__reactor_add_timer(r, now, on_timer_del, &d, &d.src[1]));
 	assert_int_equal(tp__reactor_run_once(r, 1000), 1);
 	assert_int_equal(d.calls[0] + d.calls[1], 1);
 	assert_int_equal(tp__reactor_run_once(r, 20), 0);

@@ -287,8 +287,8 @@ static int accept_one(struct srv *s)
 		return 0;
 	fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	c->s = s;
-	if (fd >= 0 &&
-	    tp__reactor_add_fd(s->r, fd, EPOLLIN, on_conn, c, &c->src) == TP_OK) {
+	if (fd >= 0 && tp__reactor_add_fd(s->r, fd, EPOLLIN, on_conn, c,
+	                                  &c->src) == TP_OK) {
 		c->fd = fd;
 		c->next = s->conns;
 		if (s->conns != NULL)

@@ -128,8 +128,8 @@ int tp_actor_send_after(tp_actor *self, int ms, int64_t id)
 	if (p == NULL)
 		return TP_ENOMEM;
 	p->id = id;
-	int rv = tp__reactor_add_timer(self->r, tp__now_ms() + ms, on_timer,
-	                               p, &p->src);
+	int rv = tp__reactor_add_timer(self->r, tp__now_ms() + ms, on_timer, p,
+	                               &p->src);
 	if (rv != TP_OK) {
 		pending_free(p);
 		return rv;
@@ -321,8 +321,10 @@ int tp_actor_run(const tp_actor_module *m, const char *address,
 	if (rv == TP_OK && args == NULL)
 		rv = TP_ENOMEM;
 	if (rv == TP_OK && (rv = open_socket(&a, address, &recvfd)) == TP_OK) {
-		rv = tp__reactor_add_fd(a.r, recvfd, EPOLLIN, on_recv, &a, NULL);
-		if (rv == TP_OK && (rv = m->init(&a, args, &a.state)) == TP_OK) {
+		rv =
+		    tp__reactor_add_fd(a.r, recvfd, EPOLLIN, on_recv, &a, NULL);
+		if (rv == TP_OK &&
+		    (rv = m->init(&a, args, &a.state)) == TP_OK) {
 			tp_ready();
 			if (!a.stopping && (rv = tp__reactor_run(a.r)) != TP_OK)
 				tp_actor_stop(&a, rv);

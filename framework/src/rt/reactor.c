@@ -116,8 +116,8 @@ static int add(tp__reactor *r, enum kind k, int fd, int own, uint32_t events,
 			close(fd);
 		return TP_ENOMEM;
 	}
-	*s = (tp__rsrc){.r = r, .kind = k, .fd = fd, .own_fd = own,
-	                .fn = fn, .arg = arg};
+	*s = (tp__rsrc){
+	    .r = r, .kind = k, .fd = fd, .own_fd = own, .fn = fn, .arg = arg};
 	if (fd >= 0) {
 		struct epoll_event ev = {.events = events, .data.ptr = s};
 		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -134,8 +134,8 @@ static int add(tp__reactor *r, enum kind k, int fd, int own, uint32_t events,
 	return TP_OK;
 }
 
-int tp__reactor_add_fd(tp__reactor *r, int fd, uint32_t events,
-                       tp__rsrc_fn fn, void *arg, tp__rsrc **out)
+int tp__reactor_add_fd(tp__reactor *r, int fd, uint32_t events, tp__rsrc_fn fn,
+                       void *arg, tp__rsrc **out)
 {
 	if (r == NULL || fd < 0 || fn == NULL)
 		return TP_EINVAL;
@@ -196,8 +196,8 @@ int tp__reactor_add_pid(tp__reactor *r, pid_t pid, tp__rsrc_fn fn, void *arg,
 	return TP_OK;
 }
 
-int tp__reactor_add_signals(tp__reactor *r, const sigset_t *set,
-                            tp__rsrc_fn fn, void *arg, tp__rsrc **out)
+int tp__reactor_add_signals(tp__reactor *r, const sigset_t *set, tp__rsrc_fn fn,
+                            void *arg, tp__rsrc **out)
 {
 	if (r == NULL || set == NULL || fn == NULL)
 		return TP_EINVAL;
@@ -276,7 +276,8 @@ static int64_t next_due(const tp__reactor *r)
 	if (r->ntimers == 0)
 		return 0;
 	for (const tp__rsrc *s = r->live; s != NULL; s = s->next)
-		if (s->kind == K_TIMER && s->due != 0 && (due == 0 || s->due < due))
+		if (s->kind == K_TIMER && s->due != 0 &&
+		    (due == 0 || s->due < due))
 			due = s->due;
 	return due;
 }

@@ -53,8 +53,8 @@ void tp__reactor_free(tp__reactor *r);
 
 /* Sources. *out (may be NULL for the caller that never removes it) is
  * valid until tp__reactor_del or tp__reactor_free. */
-int tp__reactor_add_fd(tp__reactor *r, int fd, uint32_t events,
-                       tp__rsrc_fn fn, void *arg, tp__rsrc **out);
+int tp__reactor_add_fd(tp__reactor *r, int fd, uint32_t events, tp__rsrc_fn fn,
+                       void *arg, tp__rsrc **out);
 /* Changes an fd source's events (e.g. EPOLLOUT while output is queued). */
 int tp__reactor_mod_fd(tp__rsrc *s, uint32_t events);
 /* A timer due at due_ms (tp__now_ms clock); 0: not armed. */
@@ -69,8 +69,8 @@ int64_t tp__reactor_timer_due(const tp__rsrc *s);
 int tp__reactor_add_pid(tp__reactor *r, pid_t pid, tp__rsrc_fn fn, void *arg,
                         tp__rsrc **out);
 /* Blocks set in the calling thread and delivers those signals here. */
-int tp__reactor_add_signals(tp__reactor *r, const sigset_t *set,
-                            tp__rsrc_fn fn, void *arg, tp__rsrc **out);
+int tp__reactor_add_signals(tp__reactor *r, const sigset_t *set, tp__rsrc_fn fn,
+                            void *arg, tp__rsrc **out);
 /* A doorbell for other threads (tp__reactor_wake). */
 int tp__reactor_add_wake(tp__reactor *r, tp__rsrc_fn fn, void *arg,
                          tp__rsrc **out);
