@@ -194,7 +194,11 @@ const tp_process *tp_parent_process(void);
 /*
  * tp_active_children fills procs (up to max) with the running children this
  * process started and returns how many there are; finished ones are reaped
- * as a side effect (Python's active_children()).
+ * as a side effect (Python's active_children()). The processes are the
+ * caller's (tp_process_start); the children a supervisor starts for the
+ * library (a pool's workers, the logging actor, a manager, a tree's
+ * registered targets) belong to their supervisor and are not listed (see
+ * tp_sup_which_children). Safe to call from any thread.
  */
 int tp_active_children(tp_process **procs, int max);
 

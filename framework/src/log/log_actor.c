@@ -7,9 +7,11 @@
  * like any other child.
  *
  * It listens on a SOCK_SEQPACKET unix socket at the actor's address and
- * serves every connection with epoll, reading a bounded number of batches
- * from each in turn, so one chatty process cannot starve the others; the
- * batches of one connection (one process) are read in order.
+ * serves every connection on the one reactor (rt/reactor.h: the listener,
+ * each connection and the stop signals are its sources), reading a
+ * bounded number of batches from each in turn, so one chatty process
+ * cannot starve the others; the batches of one connection (one process)
+ * are read in order. After every round the sink is flushed.
  *
  * Loss is accounted, never silent: each batch carries the sequence number
  * of its first record, so the actor sees a gap when batches were dropped by
@@ -35,20 +37,23 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "log_int.h"
 #include "pshared.h"
+#include "reactor.h"
 #include "troupe/error.h"
 #include "wire.h"
 
 #define READS_PER_TURN 16
-#define MAX_EVENTS     64
+
+struct srv;
 
 struct conn {
+	struct srv *s;
+	tp__rsrc *src;
 	int fd;
 	pid_t pid; /* the sender, once a batch told it */
 	struct conn *prev, *next;
@@ -105,7 +110,9 @@ static void arena_reset(struct arena *ar)
 struct srv {
 	const tp_log_config *cfg;
 	struct tp__log_astate *st; /* shared with the handle */
-	int lfd, epfd, sigfd;
+	int lfd;
+	int result; /* of the stop signal */
+	tp__reactor *r;
 	tp__log_sink *sink;
 	struct conn *conns;
 	uint64_t rot_base; /* rotations of earlier servers */
@@ -226,7 +233,7 @@ static void handle_batch(struct srv *s, struct conn *c, const void *buf,
 
 static void conn_close(struct srv *s, struct conn *c, int forget)
 {
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	tp__reactor_del(c->src);
 	close(c->fd);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -263,17 +270,25 @@ static int conn_read(struct srv *s, struct conn *c, int max)
 	return 0;
 }
 
+static void on_conn(tp__rsrc *src, uint32_t ev, void *arg)
+{
+	struct conn *c = arg;
+	(void)src;
+	(void)ev;
+	conn_read(c->s, c, READS_PER_TURN);
+}
+
 /* Accepts one pending connection; returns 0 when there was none. */
 static int accept_one(struct srv *s)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
 	struct conn *c = calloc(1, sizeof(*c));
 	int fd;
 	if (c == NULL)
 		return 0;
 	fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	ev.data.ptr = c;
-	if (fd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+	c->s = s;
+	if (fd >= 0 && tp__reactor_add_fd(s->r, fd, EPOLLIN, on_conn, c,
+	                                  &c->src) == TP_OK) {
 		c->fd = fd;
 		c->next = s->conns;
 		if (s->conns != NULL)
@@ -305,34 +320,28 @@ static void drain_all(struct srv *s)
 	tp__log_sink_flush(s->sink);
 }
 
-/* Serves until SIGTERM (TP_OK) or SIGUSR1 (TP_ECANCELED). */
-static int serve_loop(struct srv *s)
+static void on_listener(tp__rsrc *src, uint32_t ev, void *arg)
 {
-	struct epoll_event evs[MAX_EVENTS];
-	for (;;) {
-		int n = epoll_wait(s->epfd, evs, MAX_EVENTS, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return tp_err_errno(errno);
-		for (int i = 0; i < n; i++) {
-			void *p = evs[i].data.ptr;
-			if (p == &s->lfd) {
-				accept_all(s);
-			} else if (p == &s->sigfd) {
-				struct signalfd_siginfo si;
-				if (read(s->sigfd, &si, sizeof(si)) !=
-				    (ssize_t)sizeof(si))
-					continue;
-				return si.ssi_signo == SIGUSR1 ? TP_ECANCELED
-				                               : TP_OK;
-			} else {
-				conn_read(s, p, READS_PER_TURN);
-			}
-		}
-		tp__log_sink_flush(s->sink);
-		sync_sink_stats(s);
-	}
+	(void)src;
+	(void)ev;
+	accept_all(arg);
+}
+
+/* SIGTERM ends the server with TP_OK, SIGUSR1 with TP_ECANCELED. */
+static void on_signal(tp__rsrc *src, uint32_t signo, void *arg)
+{
+	struct srv *s = arg;
+	(void)src;
+	s->result = signo == SIGUSR1 ? TP_ECANCELED : TP_OK;
+	tp__reactor_stop(s->r);
+}
+
+/* After every round: what it received is written, and counted. */
+static void on_round(void *arg)
+{
+	struct srv *s = arg;
+	tp__log_sink_flush(s->sink);
+	sync_sink_stats(s);
 }
 
 static int listen_on(struct srv *s)
@@ -353,13 +362,6 @@ static int listen_on(struct srv *s)
 	return TP_OK;
 }
 
-static int epoll_add(int epfd, int fd, void *tag)
-{
-	struct epoll_event ev = {.events = EPOLLIN};
-	ev.data.ptr = tag;
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-}
-
 static int srv_open(struct srv *s, int restarted)
 {
 	sigset_t set;
@@ -367,16 +369,14 @@ static int srv_open(struct srv *s, int restarted)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->sigfd < 0 || s->epfd < 0)
-		return tp_err_errno(errno);
-	if ((rv = listen_on(s)) != TP_OK)
+	if ((rv = tp__reactor_new(&s->r)) != TP_OK ||
+	    (rv = tp__reactor_add_signals(s->r, &set, on_signal, s, NULL)) !=
+	        TP_OK ||
+	    (rv = listen_on(s)) != TP_OK ||
+	    (rv = tp__reactor_add_fd(s->r, s->lfd, EPOLLIN, on_listener, s,
+	                             NULL)) != TP_OK)
 		return rv;
-	if (epoll_add(s->epfd, s->lfd, &s->lfd) != 0 ||
-	    epoll_add(s->epfd, s->sigfd, &s->sigfd) != 0)
-		return tp_err_errno(errno);
+	tp__reactor_on_round(s->r, on_round, s);
 	tp_log_config *c = (tp_log_config *)s->cfg;
 	if (restarted)
 		c->delete_existing = 0; /* a restart appends */
@@ -413,7 +413,7 @@ static void publish(struct tp__log_astate *st, pid_t pid, int err)
 
 int tp__log_serve(const tp_log_config *cfg, const char *state_path)
 {
-	struct srv s = {.cfg = cfg, .lfd = -1, .epfd = -1, .sigfd = -1};
+	struct srv s = {.cfg = cfg, .lfd = -1};
 	int rv, fd = open(state_path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return tp_err_errno(errno);
@@ -437,7 +437,9 @@ int tp__log_serve(const tp_log_config *cfg, const char *state_path)
 		if (dead > 0 && dead != getpid())
 			say_restarted(&s, dead);
 		publish(s.st, getpid(), 0);
-		rv = serve_loop(&s);
+		rv = tp__reactor_run(s.r);
+		if (rv == TP_OK)
+			rv = s.result;
 		drain_all(&s);
 		sync_sink_stats(&s);
 	}
@@ -448,10 +450,7 @@ int tp__log_serve(const tp_log_config *cfg, const char *state_path)
 		unlink(tp__log_addr_path(cfg->address));
 	}
 	publish(s.st, 0, rv);
-	if (s.epfd >= 0)
-		close(s.epfd);
-	if (s.sigfd >= 0)
-		close(s.sigfd);
+	tp__reactor_free(s.r);
 	tp__log_sink_close(s.sink);
 	munmap(s.st, sizeof(*s.st));
 	arena_reset(&s.arena);

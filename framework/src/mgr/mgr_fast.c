@@ -11,7 +11,9 @@
  * several nng thread hand-offs (~70-160 us here against 10-60 us for a
  * plain socket). See docs/architecture.md.
  *
- * One thread polls every connection (epoll, level-triggered). Reads and
+ * The listener and every connection are fd sources on the server's
+ * reactor (rt/reactor.h, level-triggered), served by the one thread that
+ * runs it; the pre-authentication deadline is a timer source. Reads and
  * writes are non-blocking: a peer that stalls mid-frame, sends garbage or
  * does not read its replies delays nobody. Frames are size-checked from
  * their header before they are read: TP__MGR_PREAUTH_MAX until the peer
@@ -27,18 +29,17 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "mgr_int.h"
+#include "reactor.h"
 #include "troupe/error.h"
 
 #define FAST_BIT      0x80000000u
@@ -48,6 +49,8 @@
 #define OUT_MAX       (64u << 20) /* unread replies before a drop */
 
 struct fconn {
+	struct tp__mgr_fast *f;
+	tp__rsrc *src;
 	uint32_t id;
 	int fd;
 	void *tls;     /* tls+tcp:// session, else NULL */
@@ -66,15 +69,14 @@ struct fconn {
 };
 
 struct tp__mgr_fast {
-	int lfd, epfd, wakefd;
+	int lfd;
 	int tcp;
 	struct tp__mgr_tls_srv *tls; /* tls+tcp:// (owned), else NULL */
 	char path[108];              /* unix: unlinked at stop */
-	pthread_t th;
-	int running;
+	tp__reactor *r;
+	tp__rsrc *lsrc, *timer; /* the listener; the preauth deadline */
 	struct tp__mgr_core *core;
-	pthread_mutex_t *mu;
-	void (*kick)(void *arg); /* after each request, under mu */
+	void (*kick)(void *arg); /* after each request */
 	void *kick_arg;
 	size_t max;
 	struct fconn **c;
@@ -91,7 +93,7 @@ static struct fconn *conn_find(struct tp__mgr_fast *f, uint32_t id)
 	return NULL;
 }
 
-/* Under f->mu: forgets the connection and tells the core. */
+/* Forgets the connection and tells the core. */
 static void conn_close(struct tp__mgr_fast *f, struct fconn *c)
 {
 	uint32_t id = c->id;
@@ -103,7 +105,7 @@ static void conn_close(struct tp__mgr_fast *f, struct fconn *c)
 	}
 	if (!c->authed)
 		f->npre--;
-	epoll_ctl(f->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	tp__reactor_del(c->src);
 	tp__mgr_tls_end(c->tls);
 	close(c->fd);
 	free(c->in);
@@ -119,9 +121,8 @@ int tp__mgr_fast_is(uint32_t client)
 
 static void want_out(struct tp__mgr_fast *f, struct fconn *c, int on)
 {
-	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0),
-	                         .data.ptr = c};
-	epoll_ctl(f->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	(void)f;
+	tp__reactor_mod_fd(c->src, EPOLLIN | (on ? EPOLLOUT : 0));
 }
 
 /* Writes what is queued; -1 on a dead peer. */
@@ -249,7 +250,7 @@ static void put32(uint8_t *h, size_t len)
 	h[3] = (uint8_t)(len >> 24);
 }
 
-/* Under f->mu (the core calls it). */
+/* The core calls it, on the reactor's thread. */
 void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
                        size_t len)
 {
@@ -297,6 +298,8 @@ static struct fconn *oldest_preauth(struct tp__mgr_fast *f)
 	return o;
 }
 
+static void on_conn(tp__rsrc *src, uint32_t events, void *arg);
+
 static void fast_accept(struct tp__mgr_fast *f)
 {
 	int fd = accept4(f->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -337,8 +340,9 @@ static void fast_accept(struct tp__mgr_fast *f)
 	c->since = tp__now_ms();
 	c->order = ++f->accepted;
 	c->id = FAST_BIT | (++f->seq & ~FAST_BIT);
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+	c->f = f;
+	if (tp__reactor_add_fd(f->r, fd, EPOLLIN, on_conn, c, &c->src) !=
+	    TP_OK) {
 		tp__mgr_tls_end(c->tls);
 		free(c);
 		close(fd);
@@ -448,26 +452,28 @@ static int fast_read(struct tp__mgr_fast *f, struct fconn *c)
 }
 
 /* Closes connections that did not authenticate in time; returns the
- * epoll timeout until the next such deadline. */
-static int expire_preauth(struct tp__mgr_fast *f)
+ * next such deadline (0: none). */
+static int64_t expire_preauth(struct tp__mgr_fast *f)
 {
 	for (;;) {
 		struct fconn *o = f->npre ? oldest_preauth(f) : NULL;
 		if (o == NULL)
-			return -1;
-		int64_t left = o->since + PREAUTH_MS - tp__now_ms();
-		if (left > 0)
-			return (int)left;
+			return 0;
+		int64_t at = o->since + PREAUTH_MS;
+		if (at > tp__now_ms())
+			return at;
 		conn_close(f, o);
 	}
 }
 
-static void fast_event(struct tp__mgr_fast *f, struct epoll_event *e)
+/* A connection's events (a closed one's never come: the reactor skips
+ * removed sources). */
+static void on_conn(tp__rsrc *src, uint32_t events, void *arg)
 {
-	struct fconn *c = e->data.ptr;
-	if (conn_find(f, c->id) != c)
-		return;
-	int bad = 0, wr, in = (e->events & (EPOLLIN | EPOLLHUP | EPOLLERR));
+	struct fconn *c = arg;
+	struct tp__mgr_fast *f = c->f;
+	(void)src;
+	int bad = 0, wr, in = (events & (EPOLLIN | EPOLLHUP | EPOLLERR));
 	if (c->tls != NULL && !c->hs) {
 		int r = tp__mgr_tls_step(c->tls, &wr);
 		if (r < 0) {
@@ -482,7 +488,7 @@ static void fast_event(struct tp__mgr_fast *f, struct epoll_event *e)
 		want_out(f, c, 0);
 		in = 1;
 	}
-	if ((e->events & EPOLLOUT) && flush_out(f, c) != 0)
+	if ((events & EPOLLOUT) && flush_out(f, c) != 0)
 		bad = 1;
 	if (!bad && in)
 		bad = fast_read(f, c) != 0;
@@ -490,31 +496,21 @@ static void fast_event(struct tp__mgr_fast *f, struct epoll_event *e)
 		conn_close(f, c);
 }
 
-static void *fast_thread(void *arg)
+static void on_listener(tp__rsrc *src, uint32_t events, void *arg)
 {
 	struct tp__mgr_fast *f = arg;
-	struct epoll_event evs[32];
-	int wait = -1;
-	for (;;) {
-		int n = epoll_wait(f->epfd, evs, 32, wait);
-		if (n < 0 && errno != EINTR)
-			break;
-		pthread_mutex_lock(f->mu);
-		for (int i = 0; i < n; i++) {
-			void *p = evs[i].data.ptr;
-			if (p == &f->wakefd) {
-				pthread_mutex_unlock(f->mu);
-				return NULL;
-			}
-			if (p == &f->lfd)
-				fast_accept(f);
-			else
-				fast_event(f, &evs[i]);
-		}
-		wait = expire_preauth(f);
-		pthread_mutex_unlock(f->mu);
-	}
-	return NULL;
+	(void)src;
+	(void)events;
+	fast_accept(f);
+	if (f->npre > 0 && tp__reactor_timer_due(f->timer) == 0)
+		tp__reactor_timer_set(f->timer, expire_preauth(f));
+}
+
+/* The oldest unauthenticated connection's deadline. */
+static void on_preauth(tp__rsrc *src, uint32_t events, void *arg)
+{
+	(void)events;
+	tp__reactor_timer_set(src, expire_preauth(arg));
 }
 
 static int listen_unix(struct tp__mgr_fast *f, const char *addr)
@@ -569,16 +565,18 @@ static int listen_tcp(struct tp__mgr_fast *f, const char *addr, char *bound,
 
 int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *addr, char *bound,
                        size_t blen, struct tp__mgr_tls_srv *tls,
-                       struct tp__mgr_core *core, pthread_mutex_t *mu,
-                       size_t max, void (*kick)(void *), void *kick_arg)
+                       struct tp__mgr_core *core, tp__reactor *r, size_t max,
+                       void (*kick)(void *), void *kick_arg)
 {
 	struct tp__mgr_fast *f = calloc(1, sizeof(*f));
-	if (f == NULL)
+	if (f == NULL) {
+		tp__mgr_tls_srv_free(tls);
 		return TP_ENOMEM;
-	f->lfd = f->epfd = f->wakefd = -1;
+	}
+	f->lfd = -1;
 	f->tls = tls;
 	f->core = core;
-	f->mu = mu;
+	f->r = r;
 	f->kick = kick;
 	f->kick_arg = kick_arg;
 	f->max = max;
@@ -586,55 +584,36 @@ int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *addr, char *bound,
 	int rv = strncmp(addr, "ipc://", 6) == 0
 	             ? listen_unix(f, addr)
 	             : listen_tcp(f, addr, bound, blen);
-	f->epfd = epoll_create1(EPOLL_CLOEXEC);
-	f->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	struct epoll_event e1 = {.events = EPOLLIN, .data.ptr = &f->lfd};
-	struct epoll_event e2 = {.events = EPOLLIN, .data.ptr = &f->wakefd};
-	if (rv == TP_OK &&
-	    (f->epfd < 0 || f->wakefd < 0 || listen(f->lfd, 128) != 0 ||
-	     epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->lfd, &e1) != 0 ||
-	     epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->wakefd, &e2) != 0))
+	if (rv == TP_OK && listen(f->lfd, 128) != 0)
 		rv = tp_err_errno(errno);
-	if (rv == TP_OK &&
-	    (errno = pthread_create(&f->th, NULL, fast_thread, f)) != 0)
-		rv = tp_err_errno(errno);
+	if (rv == TP_OK)
+		rv = tp__reactor_add_fd(r, f->lfd, EPOLLIN, on_listener, f,
+		                        &f->lsrc);
+	if (rv == TP_OK)
+		rv = tp__reactor_add_timer(r, 0, on_preauth, f, &f->timer);
 	if (rv != TP_OK) {
 		tp__mgr_fast_stop(f);
 		return rv;
 	}
-	f->running = 1;
 	*out = f;
 	return TP_OK;
 }
 
-/* Stops the thread; gives queued replies (the shutdown's) one last
- * chance, then closes everything. The caller holds no lock. */
 void tp__mgr_fast_stop(struct tp__mgr_fast *f)
 {
 	if (f == NULL)
 		return;
-	if (f->running) {
-		uint64_t one = 1;
-		if (write(f->wakefd, &one, sizeof(one)) < 0) {
-			/* cannot happen with an eventfd below its limit */
-		}
-		pthread_join(f->th, NULL);
-	}
-	pthread_mutex_lock(f->mu);
 	while (f->n > 0) {
 		flush_out(f, f->c[0]);
 		conn_close(f, f->c[0]);
 	}
-	pthread_mutex_unlock(f->mu);
 	free(f->c);
+	tp__reactor_del(f->lsrc);
+	tp__reactor_del(f->timer);
 	if (f->lfd >= 0)
 		close(f->lfd);
 	if (f->path[0] != '\0')
 		unlink(f->path);
-	if (f->epfd >= 0)
-		close(f->epfd);
-	if (f->wakefd >= 0)
-		close(f->wakefd);
 	tp__mgr_tls_srv_free(f->tls);
 	free(f);
 }

@@ -238,16 +238,20 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 const char *tp__mgr_conn_address(const struct tp__mgr_conn *c);
 
 /* The manager's stream transport (mgr_fast.c) for ipc:// (a unix socket
- * at the address's path) and tcp:// (sealed frames after the handshake),
- * served by its own thread under mu; kick runs (under mu) after each
- * request it hands to the core. bound receives the address listened on
- * (a tcp port 0 replaced by the chosen one). */
+ * at the address's path) and tcp:// (sealed frames after the handshake):
+ * its listener and connections are sources on the reactor r (rt/reactor.h),
+ * served by the thread that runs r; kick runs after each request it hands
+ * to the core. bound receives the address listened on (a tcp port 0
+ * replaced by the chosen one). */
 struct tp__mgr_fast;
 struct tp__mgr_tls_srv;
+struct tp__reactor;
 int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *addr, char *bound,
                        size_t blen, struct tp__mgr_tls_srv *tls,
-                       struct tp__mgr_core *core, pthread_mutex_t *mu,
+                       struct tp__mgr_core *core, struct tp__reactor *r,
                        size_t max, void (*kick)(void *), void *kick_arg);
+/* Gives queued replies (the shutdown's) one last chance, then closes
+ * every connection and the listener; on r's thread, r not running. */
 void tp__mgr_fast_stop(struct tp__mgr_fast *f);
 int tp__mgr_fast_is(uint32_t client);
 void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,

@@ -1,10 +1,11 @@
 /*
  * mgr_server.c - runs a manager server: the core (mgr_core.c) behind the
  * manager's own stream transport (mgr_fast.c: ipc://, tcp://, tls+tcp://),
- * and a housekeeping thread (the caller's) that answers parked calls whose
- * deadline passed. The transport's thread feeds the core under mu.
+ * all on one reactor (rt/reactor.h) run by the caller's thread: the
+ * transport's listener and connections are its fd sources, and one timer
+ * source answers parked calls whose deadline passed. A request is read,
+ * handled and answered on that one thread: no hand-off, no lock.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +13,13 @@
 
 #include "clock.h"
 #include "mgr_int.h"
+#include "reactor.h"
 #include "troupe/error.h"
 
 struct srv {
 	struct tp__mgr_core *core;
-	pthread_mutex_t mu;  /* the core */
-	pthread_mutex_t dmu; /* below */
-	pthread_cond_t cv;
-	int stop;
-	int64_t next;
+	tp__reactor *r;
+	tp__rsrc *timer; /* the next parked call's deadline */
 	struct tp__mgr_fast *fast;
 };
 
@@ -46,58 +45,33 @@ static void srv_close_client(void *arg, uint32_t client)
 		tp__mgr_fast_close(s->fast, client);
 }
 
-static void srv_wake(struct srv *s, int64_t next, int stop)
-{
-	pthread_mutex_lock(&s->dmu);
-	/* wake the housekeeper only for news: an earlier deadline or stop
-	 * (waking it on every request costs a context switch each) */
-	if (stop || next < s->next) {
-		s->stop |= stop;
-		if (next < s->next)
-			s->next = next;
-		pthread_cond_signal(&s->cv);
-	}
-	pthread_mutex_unlock(&s->dmu);
-}
-
 static void srv_shutdown(void *arg)
 {
-	srv_wake(arg, INT64_MAX, 1);
+	struct srv *s = arg;
+	tp__reactor_stop(s->r);
 }
 
-/* After a request: parked calls may have new deadlines. Under s->mu. */
+/* Answers the parked calls that expired; arms the timer for the next. */
+static void srv_expire(struct srv *s)
+{
+	int64_t next = tp__mgr_core_expire(s->core, tp__now_ms());
+	tp__reactor_timer_set(s->timer, next == INT64_MAX ? 0 : next);
+}
+
+/* After a request: parked calls may have new deadlines (a field set, no
+ * syscall: the timer is read when the round ends). */
 static void srv_kick(void *arg)
 {
 	struct srv *s = arg;
 	if (tp__mgr_core_parked(s->core)) /* else nothing to expire */
-		srv_wake(s, tp__mgr_core_expire(s->core, tp__now_ms()), 0);
+		srv_expire(s);
 }
 
-/* Housekeeping until shutdown: expired deadlines. */
-static void srv_loop(struct srv *s)
+static void on_deadline(tp__rsrc *src, uint32_t ev, void *arg)
 {
-	pthread_mutex_lock(&s->dmu);
-	while (!s->stop) {
-		int64_t now = tp__now_ms();
-		if (s->next > now) {
-			struct timespec ts;
-			int64_t at =
-			    s->next == INT64_MAX ? now + 60000 : s->next;
-			ts.tv_sec = at / 1000;
-			ts.tv_nsec = (at % 1000) * 1000000;
-			pthread_cond_timedwait(&s->cv, &s->dmu, &ts);
-			continue;
-		}
-		s->next = INT64_MAX;
-		pthread_mutex_unlock(&s->dmu);
-		pthread_mutex_lock(&s->mu);
-		int64_t next = tp__mgr_core_expire(s->core, tp__now_ms());
-		pthread_mutex_unlock(&s->mu);
-		pthread_mutex_lock(&s->dmu);
-		if (next < s->next)
-			s->next = next;
-	}
-	pthread_mutex_unlock(&s->dmu);
+	(void)src;
+	(void)ev;
+	srv_expire(arg);
 }
 
 static int srv_open(struct srv *s, const tp_manager_opts *o, char *addr,
@@ -121,9 +95,15 @@ static int srv_open(struct srv *s, const tp_manager_opts *o, char *addr,
 		tp__mgr_tls_srv_free(tls);
 		return rv;
 	}
+	if ((rv = tp__reactor_new(&s->r)) != TP_OK ||
+	    (rv = tp__reactor_add_timer(s->r, 0, on_deadline, s, &s->timer)) !=
+	        TP_OK) {
+		tp__mgr_tls_srv_free(tls);
+		return rv;
+	}
 	/* the transport owns tls from here, even when it fails */
 	return tp__mgr_fast_start(&s->fast, o->address, addr, len, tls, s->core,
-	                          &s->mu, max, srv_kick, s);
+	                          s->r, max, srv_kick, s);
 }
 
 int tp__mgr_serve(const tp_manager_opts *o,
@@ -132,26 +112,16 @@ int tp__mgr_serve(const tp_manager_opts *o,
 {
 	struct srv s;
 	char addr[512];
-	pthread_condattr_t ca;
 	memset(&s, 0, sizeof(s));
 	snprintf(addr, sizeof(addr), "%s", o->address ? o->address : "");
-	s.next = INT64_MAX;
-	pthread_mutex_init(&s.mu, NULL);
-	pthread_mutex_init(&s.dmu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s.cv, &ca);
-	pthread_condattr_destroy(&ca);
 	int rv = srv_open(&s, o, addr, sizeof(addr));
 	ready(arg, addr, rv);
 	if (rv == TP_OK)
-		srv_loop(&s);
+		rv = tp__reactor_run(s.r);
 	tp__mgr_fast_stop(s.fast); /* flushes the shutdown's reply */
 	s.fast = NULL;
 	tp__mgr_core_free(s.core);
-	pthread_cond_destroy(&s.cv);
-	pthread_mutex_destroy(&s.dmu);
-	pthread_mutex_destroy(&s.mu);
+	tp__reactor_free(s.r);
 	return rv;
 }
 

@@ -1,26 +1,24 @@
 /*
- * actor.c - the actor loop (tp_actor_run): one message at a time from an
- * nng rep socket, timers, watched processes (pidfds), and SIGTERM/SIGINT
- * through a signalfd, all in one poll().
+ * actor.c - the actor loop (tp_actor_run), the gen_server face of the one
+ * reactor (rt/reactor.h): one message at a time from an nng rep socket
+ * (its receive fd a source), timers (timer sources), watched processes
+ * (pid sources) and SIGTERM/SIGINT (a signals source).
  *
  * A cast is acknowledged before it is handled, so the caller learns that
  * it was delivered and nothing more; a call's reply is the handler's
  * payload, or an Error envelope carrying the handler's code.
  */
-#include <errno.h>
+#include <sys/epoll.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "child_int.h"
 #include "clock.h"
+#include "reactor.h"
 #include "troupe/actor.h"
 #include "troupe/error.h"
 #include "troupe/runtime.h"
@@ -32,22 +30,23 @@
 #define MAX_WATCH     64
 #define ACTOR_MAX_MSG (16 * 1024 * 1024)
 
+/* A pending timer or watch: its source and what the callback reports. */
+struct pending {
+	tp_actor *a;
+	tp__rsrc *src;
+	int64_t id; /* a timer's id */
+	struct pending *prev, *next;
+};
+
 struct tp_actor {
 	const tp_actor_module *m;
 	void *state;
 	nng_socket sock;
 	char address[300];
 	int stopping, reason;
-	int sigfd;
-	struct {
-		int64_t due, id;
-	} timers[MAX_TIMERS];
-	int ntimers;
-	struct {
-		pid_t pid;
-		int fd;
-	} watch[MAX_WATCH];
-	int nwatch;
+	tp__reactor *r;
+	int ntimers, nwatch;
+	struct pending *pending; /* timers and watches not yet fired */
 	tp_actor_stats stats;
 };
 
@@ -56,6 +55,7 @@ void tp_actor_stop(tp_actor *self, int reason)
 	if (self != NULL && !self->stopping) {
 		self->stopping = 1;
 		self->reason = reason;
+		tp__reactor_stop(self->r);
 	}
 }
 
@@ -70,31 +70,6 @@ void tp_actor_get_stats(const tp_actor *self, tp_actor_stats *out)
 		*out = self->stats;
 }
 
-int tp_actor_send_after(tp_actor *self, int ms, int64_t id)
-{
-	if (self == NULL || ms < 0)
-		return TP_EINVAL;
-	if (self->ntimers == MAX_TIMERS)
-		return TP_EFULL;
-	self->timers[self->ntimers].due = tp__now_ms() + ms;
-	self->timers[self->ntimers++].id = id;
-	return TP_OK;
-}
-
-int tp_actor_watch(tp_actor *self, pid_t pid)
-{
-	if (self == NULL || pid <= 0)
-		return TP_EINVAL;
-	if (self->nwatch == MAX_WATCH)
-		return TP_EFULL;
-	int fd, rv = tp__pid_watch(pid, &fd); /* proc/'s watch */
-	if (rv != TP_OK)
-		return rv;
-	self->watch[self->nwatch].pid = pid;
-	self->watch[self->nwatch++].fd = fd;
-	return TP_OK;
-}
-
 static void info(tp_actor *a, const tp_actor_info *in)
 {
 	a->stats.infos++;
@@ -105,30 +80,95 @@ static void info(tp_actor *a, const tp_actor_info *in)
 		tp_actor_stop(a, rv);
 }
 
-static void fire_timers(tp_actor *a)
+static struct pending *pending_new(tp_actor *a)
 {
-	int64_t now = tp__now_ms();
-	for (int i = 0; i < a->ntimers && !a->stopping;) {
-		if (a->timers[i].due > now) {
-			i++;
-			continue;
-		}
-		tp_actor_info in = {.kind = TP_INFO_TIMER,
-		                    .timer_id = a->timers[i].id};
-		a->timers[i] = a->timers[--a->ntimers];
-		info(a, &in);
-	}
+	struct pending *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->a = a;
+	p->next = a->pending;
+	if (a->pending != NULL)
+		a->pending->prev = p;
+	a->pending = p;
+	return p;
 }
 
-static void watched_exit(tp_actor *a, int i)
+static void pending_free(struct pending *p)
 {
-	tp_actor_info in = {
-	    .kind = TP_INFO_EXIT, .pid = a->watch[i].pid, .exit_code = -1};
-	/* Our own child: its status (left for its owner to reap). */
-	tp__pid_peek(in.pid, &in.exit_code);
-	close(a->watch[i].fd);
-	a->watch[i] = a->watch[--a->nwatch];
+	tp_actor *a = p->a;
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		a->pending = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	tp__reactor_del(p->src);
+	free(p);
+}
+
+static void on_timer(tp__rsrc *src, uint32_t ev, void *arg)
+{
+	struct pending *p = arg;
+	tp_actor *a = p->a;
+	tp_actor_info in = {.kind = TP_INFO_TIMER, .timer_id = p->id};
+	(void)ev;
+	(void)src;
+	pending_free(p);
+	a->ntimers--;
 	info(a, &in);
+}
+
+int tp_actor_send_after(tp_actor *self, int ms, int64_t id)
+{
+	if (self == NULL || ms < 0)
+		return TP_EINVAL;
+	if (self->ntimers == MAX_TIMERS)
+		return TP_EFULL;
+	struct pending *p = pending_new(self);
+	if (p == NULL)
+		return TP_ENOMEM;
+	p->id = id;
+	int rv = tp__reactor_add_timer(self->r, tp__now_ms() + ms, on_timer, p,
+	                               &p->src);
+	if (rv != TP_OK) {
+		pending_free(p);
+		return rv;
+	}
+	self->ntimers++;
+	return TP_OK;
+}
+
+/* A watched pid exited: its status (our own child's, left for its owner
+ * to reap) to handle_info. */
+static void on_exit_of(tp__rsrc *src, uint32_t ev, void *arg)
+{
+	struct pending *p = arg;
+	tp_actor *a = p->a;
+	tp_actor_info in = {
+	    .kind = TP_INFO_EXIT, .pid = tp__rsrc_pid(src), .exit_code = -1};
+	(void)ev;
+	tp__pid_peek(in.pid, &in.exit_code);
+	pending_free(p);
+	a->nwatch--;
+	info(a, &in);
+}
+
+int tp_actor_watch(tp_actor *self, pid_t pid)
+{
+	if (self == NULL || pid <= 0)
+		return TP_EINVAL;
+	if (self->nwatch == MAX_WATCH)
+		return TP_EFULL;
+	struct pending *p = pending_new(self);
+	if (p == NULL)
+		return TP_ENOMEM;
+	int rv = tp__reactor_add_pid(self->r, pid, on_exit_of, p, &p->src);
+	if (rv != TP_OK) {
+		pending_free(p);
+		return rv;
+	}
+	self->nwatch++;
+	return TP_OK;
 }
 
 static nng_msg *reply_msg(const tp_payload *p, int code)
@@ -221,42 +261,18 @@ static void on_message(tp_actor *a)
 	tp__envelope_free(env);
 }
 
-static int next_timeout(tp_actor *a)
+static void on_recv(tp__rsrc *src, uint32_t ev, void *arg)
 {
-	if (a->ntimers == 0)
-		return -1;
-	int64_t now = tp__now_ms(), due = a->timers[0].due;
-	for (int i = 1; i < a->ntimers; i++)
-		if (a->timers[i].due < due)
-			due = a->timers[i].due;
-	return due > now ? (int)(due - now) : 0;
+	(void)src;
+	(void)ev;
+	on_message(arg);
 }
 
-static void loop(tp_actor *a, int recvfd)
+static void on_signal(tp__rsrc *src, uint32_t signo, void *arg)
 {
-	struct pollfd fds[2 + MAX_WATCH];
-	while (!a->stopping) {
-		int n = 0;
-		fds[n++] = (struct pollfd){.fd = recvfd, .events = POLLIN};
-		fds[n++] = (struct pollfd){.fd = a->sigfd, .events = POLLIN};
-		for (int i = 0; i < a->nwatch; i++)
-			fds[n++] = (struct pollfd){.fd = a->watch[i].fd,
-			                           .events = POLLIN};
-		if (poll(fds, (nfds_t)n, next_timeout(a)) < 0 && errno != EINTR)
-			break;
-		if (fds[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			(void)!read(a->sigfd, &si, sizeof(si));
-			tp_actor_stop(a, TP_ECANCELED);
-			break;
-		}
-		if (fds[0].revents & POLLIN)
-			on_message(a);
-		for (int i = a->nwatch - 1; i >= 0 && !a->stopping; i--)
-			if (fds[2 + i].revents & (POLLIN | POLLHUP))
-				watched_exit(a, i);
-		fire_timers(a);
-	}
+	(void)src;
+	(void)signo;
+	tp_actor_stop(arg, TP_ECANCELED);
 }
 
 static int open_socket(tp_actor *a, const char *address, int *recvfd)
@@ -289,7 +305,7 @@ static int open_socket(tp_actor *a, const char *address, int *recvfd)
 int tp_actor_run(const tp_actor_module *m, const char *address,
                  const tp_payload *args)
 {
-	tp_actor a = {.m = m, .sigfd = -1};
+	tp_actor a = {.m = m};
 	tp_payload *empty = NULL;
 	sigset_t set;
 	int recvfd, rv;
@@ -298,16 +314,20 @@ int tp_actor_run(const tp_actor_module *m, const char *address,
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	a.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (args == NULL && tp_payload_new(&empty) == TP_OK)
 		args = empty;
-	if (a.sigfd < 0 || args == NULL) {
-		rv = a.sigfd < 0 ? tp_err_errno(errno) : TP_ENOMEM;
-	} else if ((rv = open_socket(&a, address, &recvfd)) == TP_OK) {
-		if ((rv = m->init(&a, args, &a.state)) == TP_OK) {
+	if ((rv = tp__reactor_new(&a.r)) == TP_OK)
+		rv = tp__reactor_add_signals(a.r, &set, on_signal, &a, NULL);
+	if (rv == TP_OK && args == NULL)
+		rv = TP_ENOMEM;
+	if (rv == TP_OK && (rv = open_socket(&a, address, &recvfd)) == TP_OK) {
+		rv =
+		    tp__reactor_add_fd(a.r, recvfd, EPOLLIN, on_recv, &a, NULL);
+		if (rv == TP_OK &&
+		    (rv = m->init(&a, args, &a.state)) == TP_OK) {
 			tp_ready();
-			loop(&a, recvfd);
+			if (!a.stopping && (rv = tp__reactor_run(a.r)) != TP_OK)
+				tp_actor_stop(&a, rv);
 			if (m->terminate != NULL)
 				m->terminate(&a, a.state, a.reason);
 			rv = a.reason;
@@ -317,10 +337,9 @@ int tp_actor_run(const tp_actor_module *m, const char *address,
 	if (rv != TP_OK && !a.stopping)
 		fprintf(stderr, "actor %s: %s\n", m->name ? m->name : "?",
 		        tp_strerror(rv));
-	for (int i = 0; i < a.nwatch; i++)
-		close(a.watch[i].fd);
-	if (a.sigfd >= 0)
-		close(a.sigfd);
+	while (a.pending != NULL)
+		pending_free(a.pending);
+	tp__reactor_free(a.r);
 	tp_payload_free(empty);
 	return rv == TP_OK ? 0 : 1;
 }

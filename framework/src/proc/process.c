@@ -163,6 +163,7 @@ int tp_process_new(tp_process **out, tp_target_fn target,
 		free(p);
 		return rv;
 	}
+	pthread_mutex_init(&p->pump_mu, NULL);
 	/* A framework service with no Python counterpart (target
 	 * "tp__svc_*": the logging actor) takes no number, so the user's
 	 * first Process is still Process-1. */
@@ -422,6 +423,7 @@ static void process_release(tp_process *p)
 static void process_destroy(tp_process *p)
 {
 	process_release(p);
+	pthread_mutex_destroy(&p->pump_mu);
 	free(p);
 }
 
@@ -468,7 +470,12 @@ const tp_process *tp_parent_process(void)
 	return tp__rt.initialised && tp__pm.have_parent ? &tp__pm.parent : NULL;
 }
 
-/* Reaps finished children; frees detached ones that have exited. */
+/* Reaps finished children; frees detached ones that have exited. A
+ * supervisor's own children (p->owned: its targets, the pool's workers,
+ * the logging actor, a manager) are its loop thread's alone: that thread
+ * pumps, joins and frees them under the tree's lock, not this one, so
+ * pumping one here raced it on the channel's buffer, and listing one
+ * handed the caller a pointer the tree may free at any moment. */
 int tp_active_children(tp_process **procs, int max)
 {
 	int n = 0;
@@ -476,6 +483,10 @@ int tp_active_children(tp_process **procs, int max)
 	tp_process **pp = &tp__pm.children;
 	while (*pp != NULL) {
 		tp_process *p = *pp;
+		if (p->owned) {
+			pp = &p->next;
+			continue;
+		}
 		if (p->state == PROC_RUNNING)
 			tp__process_pump(p, 0);
 		if (p->state != PROC_RUNNING && p->detached) {

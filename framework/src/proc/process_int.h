@@ -62,6 +62,7 @@ struct tp_process {
 	int owned;    /* a supervisor's own child (otp/sup_target.c): not
 	                 reported to the watcher below */
 	struct tp_ctlbuf rb;
+	pthread_mutex_t pump_mu; /* one thread at a time pumps (reap.c) */
 	struct tp_process *next;
 };
 

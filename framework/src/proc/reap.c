@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,15 +149,35 @@ int tp__process_ready(tp_process *p)
  * Reads the control channel for up to timeout_ms (0: only what is there)
  * and handles every complete frame. Returns TP_OK once the child has
  * exited, TP_ETIMEDOUT while it runs.
+ *
+ * One thread at a time reads a process's channel and reaps it (p->pump_mu,
+ * never held across a wait for frames): a join in one thread and
+ * tp_active_children or tp_wait in another both pump, and two reapers
+ * would wait4 a pid the other took (a wait for pid 0: any child). A look
+ * (timeout 0) that finds another thread at it reports the child running.
  */
 int tp__process_pump(tp_process *p, int timeout_ms)
 {
 	int64_t deadline = tp__deadline(timeout_ms);
 	for (;;) {
+		if (timeout_ms == 0) {
+			if (pthread_mutex_trylock(&p->pump_mu) != 0)
+				return TP_ETIMEDOUT;
+		} else {
+			pthread_mutex_lock(&p->pump_mu);
+		}
+		if (p->state != PROC_RUNNING) { /* another thread finished it */
+			pthread_mutex_unlock(&p->pump_mu);
+			return TP_OK;
+		}
 		int rv = tp__ctl_fill(p->fd, &p->rb);
 		drain_frames(p);
-		if (rv == TP_ECLOSED || (rv != TP_OK && rv != TP_ENOMEM))
-			return finish_exit(p, tp__remaining(deadline));
+		if (rv == TP_ECLOSED || (rv != TP_OK && rv != TP_ENOMEM)) {
+			rv = finish_exit(p, tp__remaining(deadline));
+			pthread_mutex_unlock(&p->pump_mu);
+			return rv;
+		}
+		pthread_mutex_unlock(&p->pump_mu);
 		int wait = tp__remaining(deadline);
 		if (wait == 0)
 			return TP_ETIMEDOUT;
