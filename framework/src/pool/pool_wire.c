@@ -242,6 +242,29 @@ static int in_wrap(struct tp__pool_in *in, nng_msg *m)
 	return TP_OK;
 }
 
+/* Opens a received batch of kind num: finds its body, wraps m in the
+ * blob its values borrow from, and counts its entries (n) and string bytes
+ * (strs). TP_ENOENT: another body, m stays the caller's; any other error:
+ * m is freed and in is left empty. */
+static int in_open(nng_msg *m, uint32_t num, struct tp__pool_in *in,
+                   const unsigned char **body, size_t *blen, size_t *n,
+                   size_t *strs)
+{
+	int rv;
+	memset(in, 0, sizeof(*in));
+	rv = env_body(nng_msg_body(m), nng_msg_len(m), num, body, blen);
+	if (rv == 0)
+		return TP_ENOENT;
+	if (rv < 0) {
+		nng_msg_free(m);
+		return TP_EDECODE;
+	}
+	if ((rv = in_wrap(in, m)) != TP_OK ||
+	    (rv = count_entries(*body, *blen, n, strs)) != TP_OK)
+		tp__pool_in_free(in);
+	return rv;
+}
+
 int tp__pool_tasks_read(nng_msg *m, struct tp__pool_in *in)
 {
 	const unsigned char *body = NULL, *p, *end;
@@ -249,18 +272,9 @@ int tp__pool_tasks_read(nng_msg *m, struct tp__pool_in *in)
 	struct field f;
 	char *sp;
 	int rv;
-	memset(in, 0, sizeof(*in));
-	rv = env_body(nng_msg_body(m), nng_msg_len(m), ENV_POOL_TASKS, &body,
-	              &blen);
-	if (rv == 0)
-		return TP_ENOENT; /* another body: m stays the caller's */
-	if (rv < 0) {
-		nng_msg_free(m);
-		return TP_EDECODE;
-	}
-	if ((rv = in_wrap(in, m)) != TP_OK ||
-	    (rv = count_entries(body, blen, &n, &strs)) != TP_OK)
-		goto fail;
+	if ((rv = in_open(m, ENV_POOL_TASKS, in, &body, &blen, &n, &strs)) !=
+	    TP_OK)
+		return rv; /* TP_ENOENT: another body, m stays the caller's */
 	/* one block: the tasks, their pointers, their args, their strings */
 	in->mem = malloc(n * (sizeof(Troupe__PoolTask) + sizeof(void *) +
 	                      sizeof(Troupe__Values)) +
@@ -331,18 +345,9 @@ int tp__pool_results_read(nng_msg *m, struct tp__pool_in *in)
 	size_t blen = 0, n, strs;
 	struct field f;
 	int rv, plain;
-	memset(in, 0, sizeof(*in));
-	rv = env_body(nng_msg_body(m), nng_msg_len(m), ENV_POOL_RESULTS, &body,
-	              &blen);
-	if (rv == 0)
-		return TP_ENOENT; /* another body: m stays the caller's */
-	if (rv < 0) {
-		nng_msg_free(m);
-		return TP_EDECODE;
-	}
-	if ((rv = in_wrap(in, m)) != TP_OK ||
-	    (rv = count_entries(body, blen, &n, &strs)) != TP_OK)
-		goto fail;
+	if ((rv = in_open(m, ENV_POOL_RESULTS, in, &body, &blen, &n, &strs)) !=
+	    TP_OK)
+		return rv; /* TP_ENOENT: another body, m stays the caller's */
 	in->mem = calloc(1, n * (sizeof(Troupe__PoolResult) + sizeof(void *) +
 	                         sizeof(Troupe__Values) + 1) +
 	                        1);
