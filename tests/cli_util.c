@@ -326,3 +326,15 @@ Troupe__Envelope *read_reply(int fd)
 	assert_int_equal(env->body_case, TROUPE__ENVELOPE__BODY_SUP_REPLY);
 	return env;
 }
+
+unsigned char *status_frame(size_t *len)
+{
+	Troupe__SupRequest req = TROUPE__SUP_REQUEST__INIT;
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	unsigned char *buf;
+	req.command = "status";
+	env.body_case = TROUPE__ENVELOPE__BODY_SUP_REQUEST;
+	env.sup_request = &req;
+	TP_OK_OR_FAIL(ctl_frame_pack(&env, &buf, len));
+	return buf;
+}

@@ -61,6 +61,8 @@ int jint(json_object *o, const char *k);
 /* The pid of name if it is running, else 0. */
 int pid_of(const char *name);
 
+/* A packed, framed `status` request (malloc'd; the caller frees it). */
+unsigned char *status_frame(size_t *len);
 /* Reads one reply frame from a raw control connection. */
 Troupe__Envelope *read_reply(int fd);
 

@@ -46,19 +46,6 @@ static void status_answers(void)
 	status_within(10000);
 }
 
-/* A valid status request frame. */
-static unsigned char *status_frame(size_t *len)
-{
-	Troupe__SupRequest req = TROUPE__SUP_REQUEST__INIT;
-	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
-	unsigned char *buf;
-	req.command = "status";
-	env.body_case = TROUPE__ENVELOPE__BODY_SUP_REQUEST;
-	env.sup_request = &req;
-	TP_OK_OR_FAIL(ctl_frame_pack(&env, &buf, len));
-	return buf;
-}
-
 static int peer(void)
 {
 	int fd = ctl_connect(sock);

@@ -22,18 +22,6 @@ enum { KIDS = 3000 };
 
 static char path[512];
 
-static unsigned char *status_frame(size_t *len)
-{
-	Troupe__SupRequest req = TROUPE__SUP_REQUEST__INIT;
-	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
-	unsigned char *buf;
-	req.command = "status";
-	env.body_case = TROUPE__ENVELOPE__BODY_SUP_REQUEST;
-	env.sup_request = &req;
-	TP_OK_OR_FAIL(ctl_frame_pack(&env, &buf, len));
-	return buf;
-}
-
 /* A stopped subtree of KIDS command lines: a status reply of about a
  * megabyte, more than a socket buffer holds. */
 static void big_tree(void)
