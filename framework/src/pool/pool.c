@@ -2,13 +2,12 @@
  * pool.c - the pool's public calls: creation, submission (apply, map,
  * starmap, imap and their async forms), close, terminate, join, free and
  * stats. The work itself happens in the supervisor thread (pool_loop.c);
- * these calls queue tasks, wake it through an eventfd and wait on results.
+ * these calls queue tasks, ring its reactor's doorbell and wait on results.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/un.h>
 #include <stdatomic.h>
@@ -89,7 +88,6 @@ static int pool_alloc(struct tp_pool **out, const tp_pool_opts *o)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&pool->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	pool->evfd = -1;
 	*out = pool;
 	if ((rv = pool_fill_opts(pool, o)) != TP_OK ||
 	    (rv = tp__pool_backend_open(pool, o)) != TP_OK)
@@ -118,8 +116,7 @@ static int pool_alloc(struct tp_pool **out, const tp_pool_opts *o)
 	                               "slots", pool->shm_size,
 	                               (void **)&pool->slots)) != TP_OK)
 		return rv;
-	pool->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	return pool->evfd < 0 ? tp_err_errno(errno) : TP_OK;
+	return tp__pool_loop_new(pool);
 }
 
 /* Waits (pool->mu held) until cond or the deadline; 0 on timeout. */
@@ -769,6 +766,9 @@ static void pool_destroy(struct tp_pool *pool)
 	tp__pool_sup_free(pool);
 	for (int i = 0; pool->w != NULL && i < pool->n; i++) {
 		struct pool_worker *w = &pool->w[i];
+		tp__reactor_del(w->rsrc); /* the thread is gone: no race */
+		tp__reactor_del(w->ssrc);
+		w->rsrc = w->ssrc = NULL;
 		if (w->sock_open)
 			nng_close(w->sock);
 		while (w->held != NULL) {
@@ -794,8 +794,8 @@ static void pool_destroy(struct tp_pool *pool)
 		munmap(pool->slots, pool->shm_size);
 		unlink(pool->shm_name);
 	}
-	if (pool->evfd >= 0)
-		close(pool->evfd);
+	/* Last: nng's pipe callbacks of the closed sockets rang the bell. */
+	tp__pool_loop_free(pool);
 	free(pool->w);
 	free(pool->init_name);
 	free(pool->init_buf);

@@ -1,7 +1,7 @@
 /*
  * pool_int.h - internal: the pool's objects, shared by pool.c (API and
  * lifecycle), pool_job.c (results and iterators), pool_loop.c (the
- * pool thread: dispatch and settling), pool_sup.c (the workers as children
+ * pool's scheduler on its reactor: dispatch and settling), pool_sup.c (the workers as children
  * of the pool's supervisor), pool_send.c (sending batches), pool_worker.c (the
  * worker process), pool_file.c (shared files), pool_sched.c, and init.c
  * (tp__pool_fini).
@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "reactor.h"
 #include "troupe/pool.h"
 #include "troupe/supervisor.h"
 #include "values.h"
@@ -135,8 +136,12 @@ struct pool_worker {
 	int stopping;  /* sent Stop */
 	int broken;    /* its initializer failed, or the supervisor gave
 	                  up: not restarted */
-	int exited;    /* its supervisor reported the exit */
-	double exit_t; /* when */
+	int exited;      /* its supervisor reported the exit */
+	int64_t exit_ms; /* when (tp__now_ms) */
+	/* On the pool's reactor (pool_loop.c): the run's receive fd, its
+	 * send fd (watched only while a send found the pipe full) and the
+	 * grace timer for the last bytes of a run that exited. */
+	tp__rsrc *rsrc, *ssrc, *grace;
 	atomic_int pipe_gone;
 	size_t inflight;
 	struct pool_task *held, *held_tail;
@@ -178,7 +183,12 @@ struct tp_pool {
 	struct pool_task *qhead, *qtail;
 	size_t queued;
 	struct tp_pool_result *jobs; /* unfinished */
-	int evfd;
+	/* The scheduler (pool_loop.c): a reactor served by thr, its
+	 * doorbell (tp__pool_kick), the task deadline and send retry timers,
+	 * and what the current round found. */
+	tp__reactor *r;
+	tp__rsrc *bell, *tmo, *retry;
+	struct pool_round *rd;
 	pthread_t thr;
 	int thr_started, thr_done, joined;
 	enum pool_state state;
@@ -238,7 +248,13 @@ int tp__pool_job_settled(struct tp_pool_result *j);
 int tp__pool_iter_new(tp_pool_iter **out, struct tp_pool_result *j);
 
 /* pool_loop.c */
+/* Makes the pool's reactor and its sources (before its supervisor, whose
+ * events ring the doorbell); freed with tp__pool_loop_free (NULL ok). */
+int tp__pool_loop_new(struct tp_pool *pool);
+void tp__pool_loop_free(struct tp_pool *pool);
+/* The pool's thread: runs the reactor until the pool is done. */
 void *tp__pool_loop(void *arg);
+/* Rings the doorbell (any thread). */
 void tp__pool_kick(struct tp_pool *pool);
 void tp__pool_task_free(struct pool_task *t);
 

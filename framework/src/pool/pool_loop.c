@@ -1,19 +1,30 @@
 /*
- * pool_loop.c - the pool thread.
+ * pool_loop.c - the pool's scheduler: a set of sources on one reactor
+ * (rt/reactor.h), served by the pool's thread.
  *
- * One thread per pool polls the workers' nng receive fds and an eventfd
- * that submissions and the pool's supervisor (pool_sup.c) write to. Each
- * round it takes the supervisor's events (a worker run started or exited,
- * the supervisor gave up), collects results, turns worker exits into
- * retries or TP_EDIED failures (the shared slot says which task a dead
- * worker was running), and dispatches queued tasks: the scheduling policy
- * picks a worker, and the worker gets a batch of as many tasks as its
- * pipeline has room for, so it always has the next task at hand.
- * Callbacks and progress run at the end of the round with no lock held.
+ * Its sources: each worker run's nng receive fd (results and hellos are
+ * read as they come); the doorbell (a wake source) that submissions,
+ * close/terminate and the pool's supervisor (pool_sup.c: a worker run
+ * started or exited, the supervisor gave up) ring; each worker's send
+ * fd, watched only while a send found its pipe full; and timers: the next
+ * task deadline (task_timeout_ms), a dead run's grace for its last bytes,
+ * and a retry after a failed send. Worker exits come from the supervisor
+ * core (proc/watch.c watches every child by pidfd), never from a pidfd of
+ * the pool's own.
+ *
+ * After every round of callbacks (the reactor's round hook) the pool
+ * settles dead runs (the shared slot says which task a dead worker was
+ * running: it fails with TP_EDIED or is queued again) and dispatches
+ * queued tasks: the scheduling policy picks a worker, and the worker gets
+ * a batch of as many tasks as its pipeline has room for, so it always has
+ * the next task at hand. Callbacks and progress run at the end of the
+ * round with no lock held. Nothing here costs a syscall per task: one
+ * epoll_wait per round, the doorbell read only when it rang, epoll_ctl
+ * only when a run starts or ends or a pipe is full.
  */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,26 +36,27 @@
 #include "clock.h"
 #include "payload_int.h"
 #include "pool_int.h"
+#include "reactor.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
 #include "wire.h"
 
 #define DEPTH_MAX  256
 #define DEPTH_NS   2000000.0 /* keep ~2 ms of work queued per worker */
-#define PIPE_GRACE 0.25      /* s to wait for a dead worker's last bytes */
+#define PIPE_GRACE 250       /* ms to wait for a dead worker's last bytes */
 
 struct note {
 	struct tp_pool_result *j;
 	int became;
 };
 
-struct round {
+/* What a round of the loop found: jobs to notify with no lock held. */
+struct pool_round {
 	struct note *v;
 	size_t n, cap;
-	int retry_send;
 };
 
-static void note_add(struct round *rd, struct tp_pool_result *j, int became)
+static void note_add(struct pool_round *rd, struct tp_pool_result *j, int became)
 {
 	if (rd->n == rd->cap) {
 		size_t cap = rd->cap ? rd->cap * 2 : 16;
@@ -60,10 +72,12 @@ static void note_add(struct round *rd, struct tp_pool_result *j, int became)
 
 void tp__pool_kick(struct tp_pool *pool)
 {
-	uint64_t one = 1;
-	ssize_t r = write(pool->evfd, &one, sizeof(one));
-	(void)r;
+	tp__reactor_wake(pool->bell);
 }
+
+/* Watches w's send fd until its pipe has room again (a send found it
+ * full); a failure to watch it falls back on a 1 ms retry. */
+static void watch_send(struct tp_pool *pool, struct pool_worker *w, int rv);
 
 static void job_unlink(struct tp_pool *pool, struct tp_pool_result *j)
 {
@@ -77,7 +91,7 @@ static void job_unlink(struct tp_pool *pool, struct tp_pool_result *j)
 }
 
 /* A job became ready: the pool's reference moves to the round's notes. */
-static void job_finished(struct tp_pool *pool, struct round *rd,
+static void job_finished(struct tp_pool *pool, struct pool_round *rd,
                          struct tp_pool_result *j, int flags)
 {
 	if (flags & 1) {
@@ -95,7 +109,7 @@ void tp__pool_task_free(struct pool_task *t)
 	free(t);
 }
 
-static void task_done(struct tp_pool *pool, struct round *rd,
+static void task_done(struct tp_pool *pool, struct pool_round *rd,
                       struct pool_task *t, const struct pool_outcome *o)
 {
 	struct tp_pool_result *j = t->job;
@@ -109,7 +123,7 @@ static void task_done(struct tp_pool *pool, struct round *rd,
 }
 
 /* Task t failed as a whole. */
-static void task_fail(struct tp_pool *pool, struct round *rd,
+static void task_fail(struct tp_pool *pool, struct pool_round *rd,
                       struct pool_task *t, int rv, int code, const char *origin,
                       const char *message)
 {
@@ -126,8 +140,11 @@ static void worker_send_stop(struct pool_worker *w)
 		return;
 	env.body_case = TROUPE__ENVELOPE__BODY_POOL_STOP;
 	env.pool_stop = &st;
-	/* Never blocks the loop; a full pipe is retried next round. */
-	w->stopping = tp__pool_send(w->sock, &env, NNG_FLAG_NONBLOCK) == TP_OK;
+	/* Never blocks the loop; a full pipe is retried when it has room. */
+	int rv = tp__pool_send(w->sock, &env, NNG_FLAG_NONBLOCK);
+	w->stopping = rv == TP_OK;
+	if (rv != TP_OK)
+		watch_send(w->pool, w, rv);
 }
 
 static void on_hello(struct tp_pool *pool, struct pool_worker *w,
@@ -166,7 +183,7 @@ static struct pool_task *held_take(struct pool_worker *w, uint64_t id)
 	return t;
 }
 
-static void on_result(struct tp_pool *pool, struct round *rd,
+static void on_result(struct tp_pool *pool, struct pool_round *rd,
                       struct pool_worker *w, const Troupe__PoolResult *r,
                       struct tp__blob *batch)
 {
@@ -214,7 +231,7 @@ static void on_result(struct tp_pool *pool, struct round *rd,
 
 /* A batch of results, read in place: the values borrow from the message
  * (pool_wire.c); one protobuf-c'd because it failed copies its own. */
-static void on_results(struct tp_pool *pool, struct round *rd,
+static void on_results(struct tp_pool *pool, struct pool_round *rd,
                        struct pool_worker *w, struct tp__pool_in *in)
 {
 	for (size_t i = 0; i < in->n; i++)
@@ -223,7 +240,7 @@ static void on_results(struct tp_pool *pool, struct round *rd,
 	tp__pool_in_free(in);
 }
 
-static void worker_drain(struct tp_pool *pool, struct round *rd,
+static void worker_drain(struct tp_pool *pool, struct pool_round *rd,
                          struct pool_worker *w)
 {
 	nng_msg *m;
@@ -262,7 +279,7 @@ static void queue_push_front(struct tp_pool *pool, struct pool_task *head,
 }
 
 /* Fails the running task of a dead worker or queues it again. */
-static int task_of_dead(struct tp_pool *pool, struct round *rd,
+static int task_of_dead(struct tp_pool *pool, struct pool_round *rd,
                         struct pool_worker *w, struct pool_task *t, int code)
 {
 	char origin[256], msg[256];
@@ -305,9 +322,41 @@ static int pool_live(const struct tp_pool *pool)
 	return 0;
 }
 
+static void on_recv(tp__rsrc *src, uint32_t events, void *arg);
+static void on_sendable(tp__rsrc *src, uint32_t events, void *arg);
+
+/* Opens the pool's socket to w's run pid and reads it on the reactor. */
+static void worker_attach(struct tp_pool *pool, struct pool_worker *w,
+                          pid_t pid)
+{
+	int rv;
+	if (tp__pool_worker_attach(pool, w, pid) != TP_OK)
+		return; /* killed: its exit starts another run */
+	rv = tp__reactor_add_fd(pool->r, w->recvfd, EPOLLIN, on_recv, w,
+	                        &w->rsrc);
+	if (rv != TP_OK) {
+		fprintf(stderr, "troupe: pool worker %s: cannot watch: %s\n",
+		        w->name, tp_strerror(rv));
+		tp__pool_sup_signal(pool, w, SIGKILL);
+	}
+}
+
+/* Closes the socket of w's run, and its sources with it. */
+static void worker_detach(struct pool_worker *w)
+{
+	tp__reactor_del(w->rsrc);
+	tp__reactor_del(w->ssrc);
+	w->rsrc = w->ssrc = NULL;
+	tp__reactor_timer_set(w->grace, 0);
+	if (w->sock_open)
+		nng_close(w->sock);
+	w->sock_open = 0;
+	w->recvfd = -1;
+}
+
 /* A worker's run exited: settle every task it held; the supervisor
  * restarts it after an abnormal exit, the pool after a normal one. */
-static void worker_dead(struct tp_pool *pool, struct round *rd,
+static void worker_dead(struct tp_pool *pool, struct pool_round *rd,
                         struct pool_worker *w)
 {
 	int code = w->exit_code, requeued = 0, failed = 0;
@@ -358,17 +407,14 @@ static void worker_dead(struct tp_pool *pool, struct round *rd,
 		        code < 0 ? "signal" : "exit code",
 		        code < 0 ? -code : code, failed, requeued);
 	}
-	if (w->sock_open)
-		nng_close(w->sock);
-	w->sock_open = 0;
-	w->recvfd = -1;
+	worker_detach(w);
 	w->pid = 0;
 	w->exited = 0;
 	atomic_store(&pool->slots[w->slot].current, 0);
 	if (w->next_pid != 0) { /* the supervisor restarted it already */
 		pid_t pid = w->next_pid;
 		w->next_pid = 0;
-		tp__pool_worker_attach(pool, w, pid);
+		worker_attach(pool, w, pid);
 		return;
 	}
 	/* An abnormal exit: the supervisor restarts it (TP_EV_STARTED). */
@@ -384,7 +430,7 @@ static void worker_dead(struct tp_pool *pool, struct round *rd,
 	}
 }
 
-static void pool_fail_all(struct tp_pool *pool, struct round *rd, int rv,
+static void pool_fail_all(struct tp_pool *pool, struct pool_round *rd, int rv,
                           const char *msg)
 {
 	struct pool_task *t;
@@ -432,7 +478,7 @@ static size_t worker_room(const struct tp_pool *pool,
 	return cap;
 }
 
-static void dispatch(struct tp_pool *pool, struct round *rd)
+static void dispatch(struct tp_pool *pool)
 {
 	tp_pool_load load[pool->n];
 	double now = tp__now_s();
@@ -461,8 +507,9 @@ static void dispatch(struct tp_pool *pool, struct round *rd)
 		size_t room = load[i].capacity - load[i].inflight;
 		if (room > share)
 			room = share;
-		if (tp__pool_send_batch(pool, &pool->w[i], room) != TP_OK) {
-			rd->retry_send = 1;
+		int rv = tp__pool_send_batch(pool, &pool->w[i], room);
+		if (rv != TP_OK) {
+			watch_send(pool, &pool->w[i], rv);
 			break;
 		}
 	}
@@ -519,7 +566,7 @@ static int check_timeouts(struct tp_pool *pool)
 	return next;
 }
 
-static void pool_terminate_round(struct tp_pool *pool, struct round *rd)
+static void pool_terminate_round(struct tp_pool *pool, struct pool_round *rd)
 {
 	if (pool->term_t == 0) {
 		pool->term_t = tp__now_s();
@@ -557,33 +604,8 @@ static int pool_done(const struct tp_pool *pool)
 	return pool->state != POOL_TERMINATE || pool->sup_stopped;
 }
 
-/* Builds the poll set; returns the poll timeout. */
-static int poll_set(struct tp_pool *pool, struct pollfd *fds, int *nfds,
-                    const struct round *rd)
-{
-	int k = 0, timeout = -1;
-	fds[k].fd = pool->evfd;
-	fds[k++].events = POLLIN;
-	for (int i = 0; i < pool->n; i++) {
-		struct pool_worker *w = &pool->w[i];
-		fds[k].fd = w->sock_open ? w->recvfd : -1;
-		fds[k++].events = POLLIN;
-		if (w->exited)
-			timeout = 20;
-		if (stop_due(pool, w)) /* a Stop found the pipe full */
-			timeout = 1;
-	}
-	if (rd->retry_send)
-		timeout = 1;
-	int tl = check_timeouts(pool);
-	if (tl >= 0 && (timeout < 0 || tl < timeout))
-		timeout = tl;
-	*nfds = k;
-	return timeout;
-}
-
 /* The supervisor said the pool gave up: its workers died too often. */
-static void sup_gave_up(struct tp_pool *pool, struct round *rd)
+static void sup_gave_up(struct tp_pool *pool, struct pool_round *rd)
 {
 	char *msg = pool->gave_up;
 	pool->sup_failed = 1;
@@ -600,21 +622,24 @@ static void sup_gave_up(struct tp_pool *pool, struct round *rd)
 }
 
 /* One event of the pool's supervisor (queued by its observer). */
-static void sup_event(struct tp_pool *pool, struct round *rd,
-                      const struct pool_ev *e, double now)
+static void sup_event(struct tp_pool *pool, struct pool_round *rd,
+                      const struct pool_ev *e, int64_t now)
 {
 	struct pool_worker *w = e->slot >= 0 ? &pool->w[e->slot] : NULL;
 	if (e->kind == TP_EV_ESCALATE) {
 		sup_gave_up(pool, rd);
 	} else if (e->kind == TP_EV_STARTED) {
 		if (w->pid == 0)
-			tp__pool_worker_attach(pool, w, e->pid);
+			worker_attach(pool, w, e->pid);
 		else
 			w->next_pid = e->pid;
 	} else if (e->kind == TP_EV_EXITED && w->pid != 0 && e->pid == w->pid) {
 		w->exited = 1;
-		w->exit_t = now;
+		w->exit_ms = now;
 		w->exit_code = e->code;
+		/* Its last bytes may still be on the way: settled when its
+		 * pipe is gone (pipe_gone_cb rings), or after the grace. */
+		tp__reactor_timer_set(w->grace, now + PIPE_GRACE + 1);
 	} else if (e->kind == TP_EV_EXITED && e->pid == w->next_pid) {
 		w->next_pid = 0; /* a run the pool never talked to */
 	}
@@ -627,40 +652,98 @@ static void sup_event(struct tp_pool *pool, struct round *rd,
 	}
 }
 
-static void round_events(struct tp_pool *pool, struct round *rd)
+/* The doorbell: the supervisor's events (submissions and close/terminate
+ * need nothing but the round that follows). */
+static void on_bell(tp__rsrc *src, uint32_t events, void *arg)
 {
-	double now = tp__now_s();
-	uint64_t v;
+	struct tp_pool *pool = arg;
+	int64_t now = tp__now_ms();
 	size_t nev;
-	if (read(pool->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		v = 0;
+	(void)src;
+	(void)events;
 	struct pool_ev *ev = tp__pool_sup_events(pool, &nev);
+	if (nev == 0) {
+		free(ev);
+		return;
+	}
+	pthread_mutex_lock(&pool->mu);
 	for (size_t k = 0; k < nev; k++)
-		sup_event(pool, rd, &ev[k], now);
+		sup_event(pool, pool->rd, &ev[k], now);
+	pthread_mutex_unlock(&pool->mu);
 	free(ev);
+}
+
+/* A worker run's socket has messages: its results and hello. */
+static void on_recv(tp__rsrc *src, uint32_t events, void *arg)
+{
+	struct pool_worker *w = arg;
+	(void)src;
+	(void)events;
+	pthread_mutex_lock(&w->pool->mu);
+	worker_drain(w->pool, w->pool->rd, w);
+	pthread_mutex_unlock(&w->pool->mu);
+}
+
+/* A full pipe has room again: the round sends what waited. The watch
+ * ends, so a pipe with room costs nothing per send. */
+static void on_sendable(tp__rsrc *src, uint32_t events, void *arg)
+{
+	(void)events;
+	(void)arg;
+	tp__reactor_mod_fd(src, 0);
+}
+
+/* Timers (a task's deadline, a dead run's grace, a send retry) only
+ * make a round happen: the round hook sees what is due. */
+static void on_timer(tp__rsrc *src, uint32_t events, void *arg)
+{
+	(void)src;
+	(void)events;
+	(void)arg;
+}
+
+static void watch_send(struct tp_pool *pool, struct pool_worker *w, int rv)
+{
+	int fd;
+	if (rv == tp_err_nng(NNG_EAGAIN) && w->sock_open) {
+		if (w->ssrc != NULL && tp__reactor_mod_fd(w->ssrc, EPOLLIN) == TP_OK)
+			return;
+		if (w->ssrc == NULL &&
+		    nng_socket_get_int(w->sock, NNG_OPT_SENDFD, &fd) == 0 &&
+		    tp__reactor_add_fd(pool->r, fd, EPOLLIN, on_sendable, w,
+		                       &w->ssrc) == TP_OK)
+			return;
+	}
+	/* Out of memory, or the send fd cannot be watched: retry soon. */
+	if (tp__reactor_timer_due(pool->retry) == 0)
+		tp__reactor_timer_set(pool->retry, tp__now_ms() + 1);
+}
+
+/* Settles the runs that exited and whose last bytes are in (or whose
+ * grace is over). */
+static void settle_exits(struct tp_pool *pool, struct pool_round *rd)
+{
+	int64_t now = tp__now_ms();
 	for (int i = 0; i < pool->n; i++) {
 		struct pool_worker *w = &pool->w[i];
-		worker_drain(pool, rd, w);
 		if (w->pid != 0 && w->exited &&
 		    (atomic_load(&w->pipe_gone) || !w->ready ||
-		     now - w->exit_t > PIPE_GRACE)) {
+		     now - w->exit_ms > PIPE_GRACE)) {
 			worker_drain(pool, rd, w);
 			worker_dead(pool, rd, w);
 		}
 	}
-	if (!pool_live(pool))
-		pool_fail_all(pool, rd, TP_EDIED,
-		              pool->sup_failed
-		                  ? pool->gave_up
-		                  : "no pool worker is left to run the task");
-	if (pool->state == POOL_TERMINATE)
-		pool_terminate_round(pool, rd);
-	rd->retry_send = 0;
-	dispatch(pool, rd);
-	pool_stops(pool);
 }
 
-static void round_notify(struct round *rd)
+/* Arms the deadline timer at the next task time limit. */
+static void arm_deadline(struct tp_pool *pool)
+{
+	int next = check_timeouts(pool);
+	tp__reactor_timer_set(pool->tmo,
+	                      next < 0 ? 0 : tp__now_ms() + (int64_t)next);
+}
+
+static void round_notify(struct pool_round *rd)
 {
 	for (size_t i = 0; i < rd->n; i++) {
 		tp__pool_job_notify(rd->v[i].j, rd->v[i].became);
@@ -669,41 +752,89 @@ static void round_notify(struct round *rd)
 	rd->n = 0;
 }
 
+/* The reactor's round hook: after the round's callbacks, settle, fail,
+ * dispatch and stop under the lock; then callbacks with no lock held. */
+static void on_round(void *arg)
+{
+	struct tp_pool *pool = arg;
+	struct pool_round *rd = pool->rd;
+	pthread_mutex_lock(&pool->mu);
+	settle_exits(pool, rd);
+	if (!pool_live(pool))
+		pool_fail_all(pool, rd, TP_EDIED,
+		              pool->sup_failed
+		                  ? pool->gave_up
+		                  : "no pool worker is left to run the task");
+	if (pool->state == POOL_TERMINATE)
+		pool_terminate_round(pool, rd);
+	dispatch(pool);
+	pool_stops(pool);
+	arm_deadline(pool);
+	int stop = pool->state == POOL_TERMINATE && !pool->sup_stopped;
+	pthread_mutex_unlock(&pool->mu);
+	round_notify(rd);
+	/* Terminate: the supervisor stops every worker, no restarts; their
+	 * exits come back as events. */
+	if (stop)
+		tp__pool_sup_stop(pool);
+	pthread_mutex_lock(&pool->mu);
+	if (stop) {
+		pool->sup_stopped = 1;
+		tp__pool_kick(pool);
+	}
+	if (pool_done(pool))
+		tp__reactor_stop(pool->r);
+	pthread_mutex_unlock(&pool->mu);
+}
+
+int tp__pool_loop_new(struct tp_pool *pool)
+{
+	int rv = tp__reactor_new(&pool->r);
+	if (rv == TP_OK)
+		rv = tp__reactor_add_wake(pool->r, on_bell, pool, &pool->bell);
+	if (rv == TP_OK)
+		rv = tp__reactor_add_timer(pool->r, 0, on_timer, pool,
+		                           &pool->tmo);
+	if (rv == TP_OK)
+		rv = tp__reactor_add_timer(pool->r, 0, on_timer, pool,
+		                           &pool->retry);
+	for (int i = 0; rv == TP_OK && i < pool->n; i++)
+		rv = tp__reactor_add_timer(pool->r, 0, on_timer, pool,
+		                           &pool->w[i].grace);
+	if (rv == TP_OK && (pool->rd = calloc(1, sizeof(*pool->rd))) == NULL)
+		rv = TP_ENOMEM;
+	if (rv == TP_OK)
+		tp__reactor_on_round(pool->r, on_round, pool);
+	return rv;
+}
+
+void tp__pool_loop_free(struct tp_pool *pool)
+{
+	tp__reactor_free(pool->r);
+	pool->r = NULL;
+	pool->bell = NULL;
+	if (pool->rd != NULL)
+		free(pool->rd->v);
+	free(pool->rd);
+	pool->rd = NULL;
+}
+
 void *tp__pool_loop(void *arg)
 {
 	struct tp_pool *pool = arg;
-	struct pollfd *fds = calloc((size_t)(1 + pool->n), sizeof(*fds));
-	struct round rd = {0};
-	int nfds, timeout;
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* Whatever rang before the thread ran is in the first round. */
+	tp__pool_kick(pool);
+	int rv = tp__reactor_run(pool->r);
+	if (rv != TP_OK)
+		fprintf(stderr, "troupe: pool %s: its loop failed: %s\n",
+		        pool->sup_id, tp_strerror(rv));
 	pthread_mutex_lock(&pool->mu);
-	while (fds != NULL && !pool_done(pool)) {
-		timeout = poll_set(pool, fds, &nfds, &rd);
-		pthread_mutex_unlock(&pool->mu);
-		if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
-			break;
-		pthread_mutex_lock(&pool->mu);
-		round_events(pool, &rd);
-		int stop = pool->state == POOL_TERMINATE && !pool->sup_stopped;
-		pthread_mutex_unlock(&pool->mu);
-		round_notify(&rd);
-		/* Terminate: the supervisor stops every worker, no restarts;
-		 * their exits come back as events. */
-		if (stop)
-			tp__pool_sup_stop(pool);
-		pthread_mutex_lock(&pool->mu);
-		if (stop) {
-			pool->sup_stopped = 1;
-			tp__pool_kick(pool);
-		}
-	}
 	pool->thr_done = 1;
 	pthread_cond_broadcast(&pool->cv);
 	pthread_mutex_unlock(&pool->mu);
-	round_notify(&rd);
-	free(rd.v);
-	free(fds);
+	round_notify(pool->rd);
 	return NULL;
 }
