@@ -2,13 +2,15 @@
  * test_pool_faults.c - tp_pool when things go wrong: workers killed with
  * SIGKILL mid-task (fail and retry policies), tasks that kill or exit
  * their own worker, maxtasksperchild recycling, terminate and free with
- * tasks in flight. Every result must be accounted for, the pool must stay
+ * tasks in flight, a stuck worker whose pipe fills up. Every result must be accounted for, the pool must stay
  * usable, and no process may be left behind.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +41,31 @@ static int f_exit3(const tp_payload *args, tp_payload *res)
 	_exit(3);
 }
 TP_TARGET(f_exit3);
+
+/* Blocks until the FIFO args[0] is opened for writing and closed. */
+static int f_fifo_wait(const tp_payload *args, tp_payload *res)
+{
+	const char *path = NULL;
+	char buf[16];
+	tp_payload_get_string(args, 0, &path);
+	int fd = path != NULL ? open(path, O_RDONLY) : -1;
+	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (fd >= 0)
+		close(fd);
+	return tp_payload_add_int(res, fd >= 0);
+}
+TP_TARGET(f_fifo_wait);
+
+/* The length of its bytes argument. */
+static int f_bytes_len(const tp_payload *args, tp_payload *res)
+{
+	const void *d = NULL;
+	size_t n = 0;
+	tp_payload_get_bytes(args, 0, &d, &n);
+	return tp_payload_add_int(res, (int64_t)n);
+}
+TP_TARGET(f_bytes_len);
 
 static double now_s(void)
 {
@@ -442,6 +469,82 @@ static void test_terminate_in_flight(void **state)
 	tp_payload_free(slow);
 }
 
+/*
+ * A worker stuck in a task while more batches are sent than its pipe
+ * holds (the pool's send queue is 256 messages; tasks past 256 KiB go one
+ * per message): sends find the pipe full and wait for it on the pool's
+ * reactor. Once the worker goes on, every task completes, none is lost or
+ * run twice.
+ */
+#define FULL_N   320
+#define FULL_LEN ((size_t)260 << 10)
+static void test_full_pipe(void **state)
+{
+	(void)state;
+	char fifo[64];
+	tp_pool_opts o = {0};
+	tp_pool *pool;
+	tp_pool_result *r[FULL_N], *blk;
+	tp_payload *a, *big, *out;
+	tp_pool_worker_stats ws;
+	tp_pool_stats st;
+	snprintf(fifo, sizeof(fifo), "/tmp/tp-%d-fullpipe", (int)getpid());
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	o.processes = 1;
+	o.pipeline = 1000;
+	TP_OK_OR_FAIL(tp_pool_new_opts(&pool, &o));
+	TP_OK_OR_FAIL(tp_payload_new(&a));
+	TP_OK_OR_FAIL(tp_payload_add_string(a, fifo));
+	TP_OK_OR_FAIL(
+	    tp_pool_apply_async(pool, f_fifo_wait, a, NULL, NULL, NULL, &blk));
+	char *bytes = calloc(1, FULL_LEN);
+	assert_non_null(bytes);
+	TP_OK_OR_FAIL(tp_payload_new(&big));
+	TP_OK_OR_FAIL(tp_payload_add_bytes(big, bytes, FULL_LEN));
+	free(bytes);
+	for (int i = 0; i < FULL_N; i++)
+		TP_OK_OR_FAIL(tp_pool_apply_async(pool, f_bytes_len, big, NULL,
+		                                  NULL, NULL, &r[i]));
+	/* Give the pool the time to fill the pipe (not needed for the
+	 * result: the test passes whether it filled or not). */
+	for (double t0 = now_s(); now_s() - t0 < 5;) {
+		TP_EXPECT(tp_pool_stats_get(pool, &st, &ws, 1), 1);
+		if (st.queued == 0 || ws.inflight >= 250)
+			break;
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	/* Once the worker has the FIFO open (it runs f_fifo_wait), a
+	 * writer's close lets it go on. */
+	int fd = -1;
+	for (double t0 = now_s(); fd < 0 && now_s() - t0 < 20;) {
+		struct timespec ts = {0, 1000000};
+		if ((fd = open(fifo, O_WRONLY | O_NONBLOCK)) < 0)
+			nanosleep(&ts, NULL);
+	}
+	unlink(fifo);
+	assert_true(fd >= 0);
+	close(fd);
+	TP_OK_OR_FAIL(tp_pool_result_get(blk, &out, 20000));
+	tp_payload_free(out);
+	for (int i = 0; i < FULL_N; i++) {
+		int64_t v = 0;
+		TP_OK_OR_FAIL(tp_pool_result_get(r[i], &out, 20000));
+		TP_OK_OR_FAIL(tp_payload_get_int(out, 0, &v));
+		assert_int_equal(v, (int64_t)FULL_LEN);
+		tp_payload_free(out);
+		tp_pool_result_free(r[i]);
+	}
+	TP_EXPECT(tp_pool_stats_get(pool, &st, NULL, 0), 1);
+	assert_int_equal(st.completed, FULL_N + 1);
+	assert_int_equal(st.failed, 0);
+	tp_pool_result_free(blk);
+	tp_payload_free(a);
+	tp_payload_free(big);
+	endpool(pool);
+}
+
 int main(void)
 {
 	tp_spawn_guard();
@@ -455,6 +558,7 @@ int main(void)
 	    cmocka_unit_test(test_maxtasksperchild),
 	    cmocka_unit_test(test_terminate_in_flight),
 	    cmocka_unit_test(test_kill_storm),
+	    cmocka_unit_test(test_full_pipe),
 	};
 	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
 }

@@ -142,6 +142,7 @@ struct pool_worker {
 	 * send fd (watched only while a send found the pipe full) and the
 	 * grace timer for the last bytes of a run that exited. */
 	tp__rsrc *rsrc, *ssrc, *grace;
+	int send_wait; /* a send found its pipe full: ssrc is watched */
 	atomic_int pipe_gone;
 	size_t inflight;
 	struct pool_task *held, *held_tail;

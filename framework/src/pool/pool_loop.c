@@ -347,6 +347,7 @@ static void worker_detach(struct pool_worker *w)
 	tp__reactor_del(w->rsrc);
 	tp__reactor_del(w->ssrc);
 	w->rsrc = w->ssrc = NULL;
+	w->send_wait = 0;
 	tp__reactor_timer_set(w->grace, 0);
 	if (w->sock_open)
 		nng_close(w->sock);
@@ -489,7 +490,8 @@ static void dispatch(struct tp_pool *pool)
 			load[i].ready = w->pid != 0 && w->sock_open &&
 			                w->ready && !w->exited &&
 			                !w->retiring && w->killed_for == 0 &&
-			                !w->stopping && !w->broken;
+			                !w->stopping && !w->broken &&
+			                !w->send_wait;
 			load[i].inflight = w->inflight;
 			load[i].capacity = worker_room(pool, w, now);
 			load[i].done = w->done;
@@ -579,7 +581,7 @@ static void pool_terminate_round(struct tp_pool *pool, struct pool_round *rd)
 static int stop_due(const struct tp_pool *pool, const struct pool_worker *w)
 {
 	return w->pid != 0 && w->sock_open && !w->stopping && !w->exited &&
-	       w->inflight == 0 &&
+	       !w->send_wait && w->inflight == 0 &&
 	       (w->retiring || w->broken ||
 	        (pool->state == POOL_CLOSE && pool->qhead == NULL));
 }
@@ -688,8 +690,11 @@ static void on_recv(tp__rsrc *src, uint32_t events, void *arg)
  * ends, so a pipe with room costs nothing per send. */
 static void on_sendable(tp__rsrc *src, uint32_t events, void *arg)
 {
+	struct pool_worker *w = arg;
 	(void)events;
-	(void)arg;
+	pthread_mutex_lock(&w->pool->mu);
+	w->send_wait = 0;
+	pthread_mutex_unlock(&w->pool->mu);
 	tp__reactor_mod_fd(src, 0);
 }
 
@@ -706,13 +711,17 @@ static void watch_send(struct tp_pool *pool, struct pool_worker *w, int rv)
 {
 	int fd;
 	if (rv == tp_err_nng(NNG_EAGAIN) && w->sock_open) {
-		if (w->ssrc != NULL && tp__reactor_mod_fd(w->ssrc, EPOLLIN) == TP_OK)
+		/* Until it fires, nothing more is built for w (dispatch and
+		 * stops skip it): no message is packed only to be refused. */
+		if ((w->ssrc != NULL &&
+		     tp__reactor_mod_fd(w->ssrc, EPOLLIN) == TP_OK) ||
+		    (w->ssrc == NULL &&
+		     nng_socket_get_int(w->sock, NNG_OPT_SENDFD, &fd) == 0 &&
+		     tp__reactor_add_fd(pool->r, fd, EPOLLIN, on_sendable, w,
+		                        &w->ssrc) == TP_OK)) {
+			w->send_wait = 1;
 			return;
-		if (w->ssrc == NULL &&
-		    nng_socket_get_int(w->sock, NNG_OPT_SENDFD, &fd) == 0 &&
-		    tp__reactor_add_fd(pool->r, fd, EPOLLIN, on_sendable, w,
-		                       &w->ssrc) == TP_OK)
-			return;
+		}
 	}
 	/* Out of memory, or the send fd cannot be watched: retry soon. */
 	if (tp__reactor_timer_due(pool->retry) == 0)
