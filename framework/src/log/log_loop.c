@@ -19,10 +19,13 @@
  * even to free it: its epoll set is the parent's, and closing sources
  * would change nothing the child needs). It keeps the pointer (no leak
  * report) and the two close-on-exec fds, and makes its own loop on first
- * use.
+ * use. A child of a raw clone (the fork server's) runs no fork handler:
+ * the loop remembers its process's pid, and a loop of another process is
+ * forgotten the same way when first used.
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log_loop.h"
@@ -44,6 +47,7 @@ static struct {
 	tp__reactor *r;
 	tp__rsrc *wake, *timer;
 	pthread_t thr;
+	pid_t pid; /* the process whose thread it is */
 	int on;
 	unsigned epoch;
 	struct call *calls, *last;
@@ -90,12 +94,16 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
+static void forget(void);
+
 /* Called with L.mu held. */
 static int start(void)
 {
 	int rv;
-	if (L.on)
+	if (L.on && L.pid == getpid())
 		return TP_OK;
+	if (L.on)
+		forget(); /* a child of a raw clone: no fork handler ran */
 	if ((rv = tp__reactor_new(&L.r)) != TP_OK)
 		return rv;
 	if ((rv = tp__reactor_add_wake(L.r, on_wake, NULL, &L.wake)) != TP_OK ||
@@ -106,6 +114,7 @@ static int start(void)
 	if ((rv = tp__thread_start(&L.thr, loop_main, NULL)) != TP_OK)
 		goto fail;
 	pthread_detach(L.thr);
+	L.pid = getpid();
 	L.on = 1;
 	return TP_OK;
 fail:
@@ -154,7 +163,12 @@ int tp__log_loop_kick(void)
 
 unsigned tp__log_loop_epoch(void)
 {
-	return __atomic_load_n(&L.epoch, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&L.mu);
+	if (L.on && L.pid != getpid())
+		forget();
+	unsigned e = L.epoch;
+	pthread_mutex_unlock(&L.mu);
+	return e;
 }
 
 void tp__log_loop_fork_prepare(void)
@@ -171,6 +185,12 @@ void tp__log_loop_fork_child(void)
 {
 	pthread_mutex_init(&L.mu, NULL);
 	pthread_cond_init(&L.cv, NULL);
+	forget();
+}
+
+/* The loop is the parent's: keep its reactor reachable, touch nothing. */
+static void forget(void)
+{
 	if (L.r != NULL) {
 		for (int i = 0; i < STALE_MAX; i++)
 			if (L.stale[i] == NULL) {
