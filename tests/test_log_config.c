@@ -464,7 +464,8 @@ static void test_fork_child_loop(void **state)
 	(void)state;
 	use_file("forkloop.log", 0, TP_LOG_DEBUG, path, sizeof(path));
 	assert_int_equal(pipe(p), 0);
-	TP_OK_OR_FAIL(tp_log_capture_start(p[0], "parent", 1, TP_LOG_INFO, &cap));
+	TP_OK_OR_FAIL(
+	    tp_log_capture_start(p[0], "parent", 1, TP_LOG_INFO, &cap));
 	pid_t pid = fork();
 	if (pid == 0) {
 		alarm(20); /* a hang fails the test */

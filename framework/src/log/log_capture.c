@@ -28,7 +28,7 @@ struct tp_log_capture {
 	int fd, level;
 	pid_t pid;
 	char *name;
-	tp__rsrc *src; /* on the loop; NULL once at end of file */
+	tp__rsrc *src;  /* on the loop; NULL once at end of file */
 	unsigned epoch; /* tp__log_loop_epoch() of the loop it is on */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;

@@ -43,8 +43,8 @@
 #include "troupe/error.h"
 #include "varint.h"
 
-struct tp__log_state tp__logger = {.mu = PTHREAD_MUTEX_INITIALIZER, .fd = -1,
-                                   .idle = 1};
+struct tp__log_state tp__logger = {
+    .mu = PTHREAD_MUTEX_INITIALIZER, .fd = -1, .idle = 1};
 
 int tp__log_threshold = TP_LOG_INFO;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -262,7 +262,8 @@ int64_t tp__log_flusher_run(void)
 	int64_t now = tp__log_now_us();
 	if (tp__logger.nrec > 0 && now - tp__logger.bt0 >= TP_LOG_FLUSH_US &&
 	    tp__log_batch_fits())
-		tp__log_seal(); /* no room: the caller's next full batch decides */
+		tp__log_seal(); /* no room: the caller's next full batch decides
+		                 */
 	if (tp__logger.head != NULL && tp__log_try_send() != TP_OK)
 		wait_us = tp__logger.fd < 0 ? TP_LOG_RETRY_US
 		                            : TP_LOG_RETRY_MS * 1000;
