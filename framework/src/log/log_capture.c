@@ -14,7 +14,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,26 +89,6 @@ static void on_readable(tp__rsrc *s, uint32_t ev, void *arg)
 	pthread_mutex_unlock(&c->mu);
 }
 
-struct add_arg {
-	tp_log_capture *c;
-	int rv;
-};
-
-static void add_on_loop(tp__reactor *r, void *arg)
-{
-	struct add_arg *a = arg;
-	a->rv = tp__reactor_add_fd(r, a->c->fd, EPOLLIN, on_readable, a->c,
-	                           &a->c->src);
-}
-
-static void del_on_loop(tp__reactor *r, void *arg)
-{
-	tp_log_capture *c = arg;
-	(void)r;
-	tp__reactor_del(c->src);
-	c->src = NULL;
-}
-
 static void capture_destroy(tp_log_capture *c)
 {
 	free(c->name);
@@ -144,10 +123,9 @@ int tp_log_capture_start(int fd, const char *name, pid_t pid, int level,
 		capture_destroy(c);
 		return rv;
 	}
-	struct add_arg a = {c, TP_OK};
 	c->epoch = tp__log_loop_epoch();
-	if ((rv = tp__log_loop_call(add_on_loop, &a)) != TP_OK ||
-	    (rv = a.rv) != TP_OK) {
+	if ((rv = tp__log_loop_add_fd(c->fd, on_readable, c, &c->src)) !=
+	    TP_OK) {
 		capture_destroy(c);
 		return rv;
 	}
@@ -194,8 +172,8 @@ void tp_log_capture_free(tp_log_capture *c)
 	pthread_mutex_lock(&c->mu);
 	int done = c->done;
 	pthread_mutex_unlock(&c->mu);
-	if (!done && c->epoch == tp__log_loop_epoch())
-		tp__log_loop_call(del_on_loop, c);
+	if (!done)
+		tp__log_loop_del(&c->src, c->epoch);
 	close(c->fd);
 	capture_destroy(c);
 }

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,26 +115,6 @@ static void on_readable(tp__rsrc *s, uint32_t ev, void *arg)
 	pthread_mutex_unlock(&f->mu);
 }
 
-struct add_arg {
-	struct tp__filecap *f;
-	int rv;
-};
-
-static void add_on_loop(tp__reactor *r, void *arg)
-{
-	struct add_arg *a = arg;
-	a->rv = tp__reactor_add_fd(r, a->f->fd, EPOLLIN, on_readable, a->f,
-	                           &a->f->src);
-}
-
-static void del_on_loop(tp__reactor *r, void *arg)
-{
-	struct tp__filecap *f = arg;
-	(void)r;
-	tp__reactor_del(f->src);
-	f->src = NULL;
-}
-
 static void filecap_destroy(struct tp__filecap *f)
 {
 	if (f->out >= 0)
@@ -173,10 +152,9 @@ int tp__filecap_start(int fd, const char *path, uint64_t max_bytes,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&f->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	struct add_arg a = {f, TP_OK};
 	f->epoch = tp__log_loop_epoch();
-	if ((rv = tp__log_loop_call(add_on_loop, &a)) != TP_OK ||
-	    (rv = a.rv) != TP_OK) {
+	if ((rv = tp__log_loop_add_fd(f->fd, on_readable, f, &f->src)) !=
+	    TP_OK) {
 		filecap_destroy(f);
 		return rv;
 	}
@@ -205,8 +183,8 @@ void tp__filecap_free(struct tp__filecap *f, int wait_ms)
 	/* An escaped descendant may still hold the pipe: its later output
 	 * is not copied. A fork child's inherited capture is on no loop of
 	 * the child's. */
-	if (!done && f->epoch == tp__log_loop_epoch())
-		tp__log_loop_call(del_on_loop, f);
+	if (!done)
+		tp__log_loop_del(&f->src, f->epoch);
 	close(f->fd);
 	filecap_destroy(f);
 }

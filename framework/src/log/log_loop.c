@@ -24,6 +24,7 @@
  * forgotten the same way when first used.
  */
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -203,4 +204,39 @@ static void forget(void)
 	L.on = 0;
 	L.calls = L.last = NULL; /* their callers are the parent's threads */
 	L.epoch++;
+}
+
+struct add_arg {
+	int fd;
+	tp__rsrc_fn fn;
+	void *arg;
+	tp__rsrc **out;
+	int rv;
+};
+
+static void add_on_loop(tp__reactor *r, void *arg)
+{
+	struct add_arg *a = arg;
+	a->rv = tp__reactor_add_fd(r, a->fd, EPOLLIN, a->fn, a->arg, a->out);
+}
+
+int tp__log_loop_add_fd(int fd, tp__rsrc_fn fn, void *arg, tp__rsrc **out)
+{
+	struct add_arg a = {fd, fn, arg, out, TP_OK};
+	int rv = tp__log_loop_call(add_on_loop, &a);
+	return rv != TP_OK ? rv : a.rv;
+}
+
+static void del_on_loop(tp__reactor *r, void *arg)
+{
+	tp__rsrc **src = arg;
+	(void)r;
+	tp__reactor_del(*src);
+	*src = NULL;
+}
+
+void tp__log_loop_del(tp__rsrc **src, unsigned epoch)
+{
+	if (epoch == tp__log_loop_epoch())
+		tp__log_loop_call(del_on_loop, src);
 }

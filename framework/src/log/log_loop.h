@@ -29,6 +29,14 @@ int tp__log_loop_call(void (*fn)(tp__reactor *r, void *arg), void *arg);
  * blocks. Errors: as tp__log_loop_call. */
 int tp__log_loop_kick(void);
 
+/* An fd source (EPOLLIN) added on the loop's thread, *out set there; fn
+ * runs on that thread. Errors: as tp__log_loop_call, and the reactor's. */
+int tp__log_loop_add_fd(int fd, tp__rsrc_fn fn, void *arg, tp__rsrc **out);
+/* Removes *src (NULL is fine) on the loop's thread and sets it NULL, once
+ * any callback running on it has returned; nothing when epoch is not this
+ * process's (an inherited source: its loop is the parent's). */
+void tp__log_loop_del(tp__rsrc **src, unsigned epoch);
+
 /* This process's fork generation: a source added in another generation
  * belongs to a loop this process does not have (a fork child's inherited
  * capture), and is freed without the loop. */
