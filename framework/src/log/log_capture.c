@@ -168,12 +168,10 @@ void tp_log_capture_free(tp_log_capture *c)
 	if (c == NULL)
 		return;
 	/* Off the loop first, so no callback runs on c any more. A capture
-	 * inherited by a fork child is on no loop of the child's. */
-	pthread_mutex_lock(&c->mu);
-	int done = c->done;
-	pthread_mutex_unlock(&c->mu);
-	if (!done)
-		tp__log_loop_del(&c->src, c->epoch);
+	 * inherited by a fork child is on no loop of the child's, and its
+	 * lock may have been held by the parent's loop thread: neither is
+	 * touched there. */
+	tp__log_loop_del(&c->src, c->epoch);
 	close(c->fd);
 	capture_destroy(c);
 }

@@ -174,17 +174,19 @@ void tp__filecap_free(struct tp__filecap *f, int wait_ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	pthread_mutex_lock(&f->mu);
-	while (!f->done &&
-	       pthread_cond_timedwait(&f->cv, &f->mu, &ts) != ETIMEDOUT)
-		;
-	int done = f->done;
-	pthread_mutex_unlock(&f->mu);
+	/* A fork child's inherited capture is on no loop of the child's, and
+	 * its lock may have been held by the parent's loop thread: neither
+	 * is touched there. */
+	if (f->epoch == tp__log_loop_epoch()) {
+		pthread_mutex_lock(&f->mu);
+		while (!f->done &&
+		       pthread_cond_timedwait(&f->cv, &f->mu, &ts) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&f->mu);
+	}
 	/* An escaped descendant may still hold the pipe: its later output
-	 * is not copied. A fork child's inherited capture is on no loop of
-	 * the child's. */
-	if (!done)
-		tp__log_loop_del(&f->src, f->epoch);
+	 * is not copied. */
+	tp__log_loop_del(&f->src, f->epoch);
 	close(f->fd);
 	filecap_destroy(f);
 }
