@@ -2,8 +2,8 @@
  * test_pool_faults.c - tp_pool when things go wrong: workers killed with
  * SIGKILL mid-task (fail and retry policies), tasks that kill or exit
  * their own worker, maxtasksperchild recycling, terminate and free with
- * tasks in flight, a stuck worker whose pipe fills up. Every result must be accounted for, the pool must stay
- * usable, and no process may be left behind.
+ * tasks in flight, a stuck worker whose pipe fills up. Every result must be
+ * accounted for, the pool must stay usable, and no process may be left behind.
  */
 #include <fcntl.h>
 #include <signal.h>

@@ -1,10 +1,10 @@
 /*
  * pool_int.h - internal: the pool's objects, shared by pool.c (API and
  * lifecycle), pool_job.c (results and iterators), pool_loop.c (the
- * pool's scheduler on its reactor: dispatch and settling), pool_sup.c (the workers as children
- * of the pool's supervisor), pool_send.c (sending batches), pool_worker.c (the
- * worker process), pool_file.c (shared files), pool_sched.c, and init.c
- * (tp__pool_fini).
+ * pool's scheduler on its reactor: dispatch and settling), pool_sup.c (the
+ * workers as children of the pool's supervisor), pool_send.c (sending batches),
+ * pool_worker.c (the worker process), pool_file.c (shared files), pool_sched.c,
+ * and init.c (tp__pool_fini).
  *
  * Locking: pool->mu guards the pool (queue, workers, job list); job->mu
  * guards one job's results. Order: pool->mu before job->mu. Callbacks run
@@ -131,11 +131,11 @@ struct pool_worker {
 	int sock_open;
 	int recvfd;
 	char name[32];
-	int ready;     /* hello received */
-	int retiring;  /* got its maxtasksperchild tasks */
-	int stopping;  /* sent Stop */
-	int broken;    /* its initializer failed, or the supervisor gave
-	                  up: not restarted */
+	int ready;       /* hello received */
+	int retiring;    /* got its maxtasksperchild tasks */
+	int stopping;    /* sent Stop */
+	int broken;      /* its initializer failed, or the supervisor gave
+	                    up: not restarted */
 	int exited;      /* its supervisor reported the exit */
 	int64_t exit_ms; /* when (tp__now_ms) */
 	/* On the pool's reactor (pool_loop.c): the run's receive fd, its

@@ -56,7 +56,8 @@ struct pool_round {
 	size_t n, cap;
 };
 
-static void note_add(struct pool_round *rd, struct tp_pool_result *j, int became)
+static void note_add(struct pool_round *rd, struct tp_pool_result *j,
+                     int became)
 {
 	if (rd->n == rd->cap) {
 		size_t cap = rd->cap ? rd->cap * 2 : 16;
@@ -487,11 +488,10 @@ static void dispatch(struct tp_pool *pool)
 		size_t nready = 0, share;
 		for (int i = 0; i < pool->n; i++) {
 			struct pool_worker *w = &pool->w[i];
-			load[i].ready = w->pid != 0 && w->sock_open &&
-			                w->ready && !w->exited &&
-			                !w->retiring && w->killed_for == 0 &&
-			                !w->stopping && !w->broken &&
-			                !w->send_wait;
+			load[i].ready =
+			    w->pid != 0 && w->sock_open && w->ready &&
+			    !w->exited && !w->retiring && w->killed_for == 0 &&
+			    !w->stopping && !w->broken && !w->send_wait;
 			load[i].inflight = w->inflight;
 			load[i].capacity = worker_room(pool, w, now);
 			load[i].done = w->done;
