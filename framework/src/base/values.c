@@ -339,18 +339,19 @@ int tp__vread_numbers(struct tp__vread *r, struct tp_value *out)
 
 struct tp_value *tp__values_alloc(size_t n)
 {
+	struct tp_value *p = calloc(n, sizeof(struct tp_value));
+	/* calloc maps a large array fresh and does not clear it (the
+	 * kernel's pages are zero): nothing touches it until results
+	 * arrive, so the faults overlap the workers' work instead of
+	 * delaying the first task. Huge pages for its aligned inside. */
 	size_t sz = n * sizeof(struct tp_value);
-	void *p = NULL;
-	if (n > SIZE_MAX / sizeof(struct tp_value))
-		return NULL;
-	if (sz < 4 * HUGE_PAGE)
-		return calloc(n, sizeof(struct tp_value));
-	sz = (sz + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-	if (posix_memalign(&p, HUGE_PAGE, sz) != 0)
-		return NULL;
+	if (p != NULL && sz >= 4 * HUGE_PAGE) {
+		uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+		uintptr_t e = ((uintptr_t)p + sz) & ~(HUGE_PAGE - 1);
 #ifdef MADV_HUGEPAGE
-	(void)madvise(p, sz, MADV_HUGEPAGE); /* advice: fine if refused */
+		if (e > a) /* advice: fine if refused */
+			(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 #endif
-	memset(p, 0, sz);
+	}
 	return p;
 }

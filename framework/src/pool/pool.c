@@ -336,6 +336,23 @@ static size_t call_bytes(const struct tp_pool_result *j, size_t i)
 	return sz + 4; /* its entry in calls */
 }
 
+/*
+ * Whether all of j's arguments together fit in max bytes, known without
+ * reading them: a value takes at most 9 bytes besides its data
+ * (tp__value_wire_bytes), and a payload built through the add calls
+ * knows the bytes of its data. Then no task can be over max, and the
+ * submit need not walk the values (for a large map, a pass over memory
+ * before the first task can leave).
+ */
+static int fits_whole(const struct tp_pool_result *j, size_t max)
+{
+	size_t vb;
+	if (j->kind == POOL_STARMAP || !tp__payload_vbytes(j->items, &vb))
+		return 0;
+	size_t n = j->items->count, fixed = 9 * n + 4; /* + 4: apply's call */
+	return n <= max / 16 && fixed <= max && vb <= max - fixed;
+}
+
 /* Copies what the job must keep once its caller has returned. */
 static int job_own(struct tp_pool_result *j, const struct submit *s)
 {
@@ -368,22 +385,21 @@ static int job_args(struct tp_pool_result *j, const struct submit *s,
                     size_t max)
 {
 	static const tp_payload none;
-	int rv = TP_OK;
+	int rv = TP_OK, whole;
 	if (s->borrow) {
 		j->items = s->items != NULL ? s->items : &none;
 		j->argv = s->argv;
 	} else if ((rv = job_own(j, s)) != TP_OK) {
 		return rv;
 	}
-	if ((j->tbytes = calloc(j->ntasks + 1, sizeof(*j->tbytes))) == NULL)
-		return TP_ENOMEM;
-	for (size_t t = 0; t < j->ntasks; t++) {
-		size_t first = t * j->chunksize;
+	whole = fits_whole(j, max);
+	for (size_t t = 0; !whole && t < j->ntasks; t++) {
+		size_t first = t * j->chunksize, bytes = 0;
 		size_t end =
 		    first + j->chunksize < j->n ? first + j->chunksize : j->n;
 		for (size_t i = first; i < end; i++)
-			j->tbytes[t] += call_bytes(j, i);
-		if (j->tbytes[t] > max)
+			bytes += call_bytes(j, i);
+		if (bytes > max)
 			return TP_ETOOBIG;
 	}
 	if (s->kind != POOL_APPLY &&
