@@ -521,6 +521,40 @@ static void test_malformed_values(void **state)
 	assert_string_equal(v.type_name, "t.M");
 	tp__value_release(&v);
 	tp__vread_done(&r);
+	/* one number column (no kinds): checked by its length alone */
+	for (int d = 0; d < 2; d++) {
+		troupe__values__init(&m);
+		m.count = 2;
+		m.kind = d ? TROUPE__VALUE__KIND_D : TROUPE__VALUE__KIND_I;
+		ProtobufCBinaryData *col = d ? &m.doubles : &m.ints;
+		col->data = (uint8_t *)ints;
+		col->len = 16;
+		TP_OK_OR_FAIL(tp__vread_init(&r, &m)); /* well formed */
+		tp__vread_next(&r, &v);
+		tp__vread_next(&r, &v);
+		assert_int_equal(v.type, d ? TP_TDOUBLE : TP_TINT);
+		tp__vread_done(&r);
+		col->len = 8; /* a value short */
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+		col->len = 24; /* a value too many */
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+		col->len = 16; /* another column besides */
+		m.lens.data = (uint8_t *)&len3;
+		m.lens.len = 4;
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+		m.lens.len = 0;
+		m.data.data = abc;
+		m.data.len = 4;
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+		m.data.len = 0;
+		(d ? &m.ints : &m.doubles)->data = (uint8_t *)ints;
+		(d ? &m.ints : &m.doubles)->len = 8;
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+		(d ? &m.ints : &m.doubles)->len = 0;
+		m.calls.data = (uint8_t *)&calls_bad; /* calls not adding up */
+		m.calls.len = 4;
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+	}
 #undef RESET
 }
 
