@@ -337,19 +337,22 @@ static size_t call_bytes(const struct tp_pool_result *j, size_t i)
 }
 
 /*
- * Whether all of j's arguments together fit in max bytes, known without
- * reading them: a value takes at most 9 bytes besides its data
- * (tp__value_wire_bytes), and a payload built through the add calls
- * knows the bytes of its data. Then no task can be over max, and the
- * submit need not walk the values (for a large map, a pass over memory
- * before the first task can leave).
+ * Whether every task of j fits in max bytes, known without reading the
+ * values: a task has at most chunksize values (a map) or all of them (an
+ * apply), each takes at most 9 bytes besides its data
+ * (tp__value_wire_bytes), and a payload built through the add calls knows
+ * the bytes of all its data. Then the submit need not walk the values (for
+ * a large map, a pass over memory before the first task can leave).
  */
-static int fits_whole(const struct tp_pool_result *j, size_t max)
+static int tasks_fit(const struct tp_pool_result *j, size_t max)
 {
-	size_t vb;
+	size_t vb, n;
 	if (j->kind == POOL_STARMAP || !tp__payload_vbytes(j->items, &vb))
 		return 0;
-	size_t n = j->items->count, fixed = 9 * n + 4; /* + 4: apply's call */
+	n = j->items->count;
+	if (j->kind == POOL_MAP && j->chunksize < n)
+		n = j->chunksize;
+	size_t fixed = 9 * n + 4; /* + 4: an apply's call */
 	return n <= max / 16 && fixed <= max && vb <= max - fixed;
 }
 
@@ -392,7 +395,7 @@ static int job_args(struct tp_pool_result *j, const struct submit *s,
 	} else if ((rv = job_own(j, s)) != TP_OK) {
 		return rv;
 	}
-	whole = fits_whole(j, max);
+	whole = tasks_fit(j, max);
 	for (size_t t = 0; !whole && t < j->ntasks; t++) {
 		size_t first = t * j->chunksize, bytes = 0;
 		size_t end =
