@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "payload_int.h"
 #include "testutil.h"
 #include "wire.h"
 
@@ -229,6 +230,46 @@ static void test_copy(void **state)
 	tp_payload_free(q);
 }
 
+/* A payload built by the add and copy calls knows the bytes of its data
+ * (the pool's submit then need not walk a large map's values); one built
+ * any other way (a decode here) says it does not, and a clear forgets. */
+static void test_known_bytes(void **state)
+{
+	(void)state;
+	static const unsigned char raw[] = {0, 1, 2};
+	Troupe__ExitEvent ev = TROUPE__EXIT_EVENT__INIT;
+	tp_payload *p, *q, *d;
+	size_t vb, want;
+	ev.pid = 3;
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	assert_true(tp__payload_vbytes(p, &vb) && vb == 0);
+	TP_OK_OR_FAIL(tp_payload_add_int(p, 1));
+	TP_OK_OR_FAIL(tp_payload_add_double(p, 0.5));
+	TP_OK_OR_FAIL(tp_payload_add_none(p));
+	TP_OK_OR_FAIL(tp_payload_add_string(p, ""));     /* 1: its NUL */
+	TP_OK_OR_FAIL(tp_payload_add_string(p, "abc"));  /* 4 */
+	TP_OK_OR_FAIL(tp_payload_add_bytes(p, NULL, 0)); /* 1 */
+	TP_OK_OR_FAIL(tp_payload_add_bytes(p, raw, sizeof(raw))); /* 4 */
+	TP_OK_OR_FAIL(tp_payload_add_proto(p, &ev.base));
+	want = 1 + 4 + 1 + 4 + protobuf_c_message_get_packed_size(&ev.base) +
+	       1 + strlen(ev.base.descriptor->name) + 1;
+	assert_true(tp__payload_vbytes(p, &vb));
+	assert_int_equal(vb, want);
+	TP_OK_OR_FAIL(tp_payload_copy(p, &q)); /* shares the arena's bytes */
+	assert_true(tp__payload_vbytes(q, &vb));
+	assert_int_equal(vb, want);
+	round_trip(p, &d);
+	assert_int_equal(tp_payload_count(d), 8);
+	assert_false(tp__payload_vbytes(d, &vb));
+	tp_payload_clear(d);
+	assert_true(tp__payload_vbytes(d, &vb) && vb == 0);
+	tp_payload_clear(p);
+	assert_true(tp__payload_vbytes(p, &vb) && vb == 0);
+	tp_payload_free(p);
+	tp_payload_free(q);
+	tp_payload_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +281,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed_and_truncated_rejected),
 	    cmocka_unit_test(test_envelope_round_trip),
 	    cmocka_unit_test(test_copy),
+	    cmocka_unit_test(test_known_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -314,6 +314,49 @@ static tp_payload *int_items(int64_t from, size_t n)
 	return p;
 }
 
+/* The submit's TP_ETOOBIG with max_msg 4096 whether the items know their
+ * bytes (built by add calls, or copied by an async map) or not (decoded):
+ * one item of 4091 bytes, and three of 1360 that are over only together
+ * in one chunk (4098 bytes); nothing runs, and a byte less each fits. */
+static void limit_known_or_not(tp_pool *pool)
+{
+	size_t one[] = {4091}, three[] = {1360, 1360, 1360};
+	size_t three_fit[] = {1359, 1359, 1359}; /* 4095 */
+	tp_pool_call_opts co = {.chunksize = 3};
+	tp_payload *in, *dec, *out = NULL;
+	tp_pool_result *r;
+	void *buf;
+	size_t len;
+	for (int k = 0; k < 2; k++) {
+		in = k == 0 ? byte_items(one, 1) : byte_items(three, 3);
+		TP_OK_OR_FAIL(tp_payload_encode(in, 0, &buf, &len));
+		TP_OK_OR_FAIL(tp_payload_decode(buf, len, 0, &dec));
+		free(buf);
+		TP_EXPECT(tp_pool_map_opts(pool, t_echo, in, &co, &out),
+		          TP_ETOOBIG);
+		TP_EXPECT(tp_pool_map_opts(pool, t_echo, dec, &co, &out),
+		          TP_ETOOBIG);
+		assert_null(out);
+		TP_EXPECT(tp_pool_map_async(pool, t_echo, in, 3, NULL, NULL,
+		                            NULL, &r),
+		          TP_ETOOBIG);
+		tp_payload_free(dec);
+		tp_payload_free(in);
+	}
+	in = byte_items(three_fit, 3);
+	TP_OK_OR_FAIL(tp_payload_encode(in, 0, &buf, &len));
+	TP_OK_OR_FAIL(tp_payload_decode(buf, len, 0, &dec));
+	free(buf);
+	TP_OK_OR_FAIL(tp_pool_map_opts(pool, t_echo, dec, &co, &out));
+	assert_same(in, out);
+	tp_payload_free(out);
+	TP_OK_OR_FAIL(tp_pool_map_opts(pool, t_echo, in, &co, &out));
+	assert_same(in, out);
+	tp_payload_free(out);
+	tp_payload_free(dec);
+	tp_payload_free(in);
+}
+
 /* max_msg counts a bytes value as 1 + 4 + its length + 1: the largest
  * that fits in 4096 is 4090 bytes; one more is TP_ETOOBIG, nothing is
  * submitted and the pool goes on. A result over the limit fails its task
@@ -384,6 +427,7 @@ static void test_message_limit(void **state)
 	}
 	tp_pool_iter_free(it);
 	tp_payload_free(args);
+	limit_known_or_not(pool);
 	/* the pool goes on */
 	in = int_items(0, 10);
 	TP_OK_OR_FAIL(tp_pool_map(pool, t_echo, in, 0, &out));
@@ -477,6 +521,40 @@ static void test_malformed_values(void **state)
 	assert_string_equal(v.type_name, "t.M");
 	tp__value_release(&v);
 	tp__vread_done(&r);
+	/* one number column (no kinds): checked by its length alone */
+	for (int d = 0; d < 2; d++) {
+		troupe__values__init(&m);
+		m.count = 2;
+		m.kind = d ? TROUPE__VALUE__KIND_D : TROUPE__VALUE__KIND_I;
+		ProtobufCBinaryData *col = d ? &m.doubles : &m.ints;
+		col->data = (uint8_t *)ints;
+		col->len = 16;
+		TP_OK_OR_FAIL(tp__vread_init(&r, &m)); /* well formed */
+		tp__vread_next(&r, &v);
+		tp__vread_next(&r, &v);
+		assert_int_equal(v.type, d ? TP_TDOUBLE : TP_TINT);
+		tp__vread_done(&r);
+		col->len = 8; /* a value short */
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+		col->len = 24; /* a value too many */
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+		col->len = 16; /* another column besides */
+		m.lens.data = (uint8_t *)&len3;
+		m.lens.len = 4;
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+		m.lens.len = 0;
+		m.data.data = abc;
+		m.data.len = 4;
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+		m.data.len = 0;
+		(d ? &m.ints : &m.doubles)->data = (uint8_t *)ints;
+		(d ? &m.ints : &m.doubles)->len = 8;
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+		(d ? &m.ints : &m.doubles)->len = 0;
+		m.calls.data = (uint8_t *)&calls_bad; /* calls not adding up */
+		m.calls.len = 4;
+		TP_EXPECT(tp__vread_init(&r, &m), TP_EDECODE);
+	}
 #undef RESET
 }
 

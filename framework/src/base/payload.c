@@ -136,7 +136,7 @@ void tp_payload_clear(tp_payload *p)
 		return;
 	for (size_t i = 0; i < p->count; i++)
 		tp__value_release(&p->values[i]);
-	p->count = 0;
+	p->count = p->vcount = p->vbytes = 0;
 	/* No value refers to the arena any more: reuse it from the start. */
 	if (p->arena != NULL && atomic_load(&p->arena->refs) == 1)
 		p->arena->used = 0;
@@ -201,6 +201,7 @@ int tp_payload_add_none(tp_payload *p)
 		return TP_ENOMEM;
 	v->type = TP_TNONE;
 	p->count++;
+	p->vcount++;
 	return TP_OK;
 }
 
@@ -214,6 +215,7 @@ int tp_payload_add_int(tp_payload *p, int64_t i)
 	v->type = TP_TINT;
 	v->i = i;
 	p->count++;
+	p->vcount++;
 	return TP_OK;
 }
 
@@ -227,6 +229,7 @@ int tp_payload_add_double(tp_payload *p, double d)
 	v->type = TP_TDOUBLE;
 	v->d = d;
 	p->count++;
+	p->vcount++;
 	return TP_OK;
 }
 
@@ -284,6 +287,8 @@ int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
 	v->type = t;
 	v->len = (uint32_t)len;
 	p->count++;
+	p->vcount++;
+	p->vbytes += len + 1 + tn;
 	return TP_OK;
 }
 
@@ -444,6 +449,10 @@ int tp_payload_copy(const tp_payload *src, tp_payload **out)
 			*c = *v;
 			tp__blob_ref(v->blob, 1);
 			p->count++;
+			p->vcount++;
+			p->vbytes +=
+			    (size_t)v->len + 1 +
+			    (v->type_name ? strlen(v->type_name) + 1 : 0);
 			continue;
 		}
 		switch (v->type) {
@@ -460,6 +469,7 @@ int tp_payload_copy(const tp_payload *src, tp_payload **out)
 			}
 			*c = *v;
 			p->count++;
+			p->vcount++;
 		}
 	}
 	if (rv != TP_OK) {

@@ -61,7 +61,21 @@ struct tp_payload {
 	int heap; /* made by tp_payload_new: freed by tp_payload_free, so it
 	             may have an arena (a payload on the stack, freed by
 	             clearing it and freeing values, has none) */
+	/* The values appended through payload.c (add, copy) since the last
+	 * clear, and the bytes of their data and type names with their
+	 * terminators. Code that writes values or count directly leaves
+	 * vcount != count, which makes vbytes unknown (tp__payload_vbytes). */
+	size_t vcount, vbytes;
 };
+
+/* The bytes p's strings, bytes and messages take with their terminators
+ * (type names included), in *out; 0 when p was not built only through
+ * payload.c's add and copy calls (then the values must be walked). */
+static inline int tp__payload_vbytes(const tp_payload *p, size_t *out)
+{
+	*out = p->vbytes;
+	return p->vcount == p->count;
+}
 
 /* A blob of cap bytes, one reference held by the caller. NULL: ENOMEM. */
 struct tp__blob *tp__blob_new(size_t cap);

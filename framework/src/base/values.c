@@ -185,10 +185,32 @@ static uint32_t u32_at(const uint8_t *p, size_t i)
 	return x;
 }
 
+/* The calls column adds up to the values (when there is one). */
+static int check_calls(const Troupe__Values *m)
+{
+	size_t ncalls = 0;
+	for (size_t c = 0; c < m->calls.len / 4; c++)
+		ncalls += u32_at(m->calls.data, c);
+	return m->calls.len && ncalls != m->count ? TP_EDECODE : TP_OK;
+}
+
+/* Every value an int, or every one a double: the column's length says
+ * it all, without a walk over the values. */
+static int check_numbers(const Troupe__Values *m)
+{
+	int ints = m->kind == K_INT;
+	const ProtobufCBinaryData *col = ints ? &m->ints : &m->doubles;
+	const ProtobufCBinaryData *other = ints ? &m->doubles : &m->ints;
+	if (col->len / 8 != m->count || other->len != 0 || m->lens.len != 0 ||
+	    m->data.len != 0)
+		return TP_EDECODE;
+	return check_calls(m);
+}
+
 /* Checks every column against the kinds; returns the values with bytes. */
 static int check(const Troupe__Values *m, size_t *nbytes)
 {
-	size_t ni = 0, nd = 0, nl = 0, off = 0, ncalls = 0;
+	size_t ni = 0, nd = 0, nl = 0, off = 0;
 	if (m->kinds.len != 0 && m->kinds.len != m->count)
 		return TP_EDECODE;
 	if (m->lens.len % 4 || m->calls.len % 4 || m->ints.len % 8 ||
@@ -200,6 +222,9 @@ static int check(const Troupe__Values *m, size_t *nbytes)
 	if (m->kinds.len == 0 && m->count > NONES_MAX &&
 	    m->count > (m->ints.len + m->doubles.len + m->lens.len) / 4)
 		return TP_EDECODE;
+	*nbytes = 0;
+	if (m->kinds.len == 0 && (m->kind == K_INT || m->kind == K_DOUBLE))
+		return check_numbers(m);
 	for (size_t i = 0; i < m->count; i++) {
 		unsigned k = kind_at(m, i);
 		if (k == K_INT) {
@@ -228,12 +253,8 @@ static int check(const Troupe__Values *m, size_t *nbytes)
 	if (ni * 8 != m->ints.len || nd * 8 != m->doubles.len ||
 	    nl * 4 != m->lens.len || off != m->data.len)
 		return TP_EDECODE;
-	for (size_t c = 0; c < m->calls.len / 4; c++)
-		ncalls += u32_at(m->calls.data, c);
-	if (m->calls.len && ncalls != m->count)
-		return TP_EDECODE;
 	*nbytes = nl;
-	return TP_OK;
+	return check_calls(m);
 }
 
 /* Checks m and sets r up to read it; *nb: its values with bytes. */
@@ -339,18 +360,19 @@ int tp__vread_numbers(struct tp__vread *r, struct tp_value *out)
 
 struct tp_value *tp__values_alloc(size_t n)
 {
+	struct tp_value *p = calloc(n, sizeof(struct tp_value));
+	/* calloc maps a large array fresh and does not clear it (the
+	 * kernel's pages are zero): nothing touches it until results
+	 * arrive, so the faults overlap the workers' work instead of
+	 * delaying the first task. Huge pages for its aligned inside. */
 	size_t sz = n * sizeof(struct tp_value);
-	void *p = NULL;
-	if (n > SIZE_MAX / sizeof(struct tp_value))
-		return NULL;
-	if (sz < 4 * HUGE_PAGE)
-		return calloc(n, sizeof(struct tp_value));
-	sz = (sz + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-	if (posix_memalign(&p, HUGE_PAGE, sz) != 0)
-		return NULL;
+	if (p != NULL && sz >= 4 * HUGE_PAGE) {
+		uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+		uintptr_t e = ((uintptr_t)p + sz) & ~(HUGE_PAGE - 1);
 #ifdef MADV_HUGEPAGE
-	(void)madvise(p, sz, MADV_HUGEPAGE); /* advice: fine if refused */
+		if (e > a) /* advice: fine if refused */
+			(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 #endif
-	memset(p, 0, sz);
+	}
 	return p;
 }

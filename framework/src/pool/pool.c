@@ -333,6 +333,26 @@ static size_t call_bytes(const struct tp_pool_result *j, size_t i)
 	return sz + 4; /* its entry in calls */
 }
 
+/*
+ * Whether every task of j fits in max bytes, known without reading the
+ * values: a task has at most chunksize values (a map) or all of them (an
+ * apply), each takes at most 9 bytes besides its data
+ * (tp__value_wire_bytes), and a payload built through the add calls knows
+ * the bytes of all its data. Then the submit need not walk the values (for
+ * a large map, a pass over memory before the first task can leave).
+ */
+static int tasks_fit(const struct tp_pool_result *j, size_t max)
+{
+	size_t vb, n;
+	if (j->kind == POOL_STARMAP || !tp__payload_vbytes(j->items, &vb))
+		return 0;
+	n = j->items->count;
+	if (j->kind == POOL_MAP && j->chunksize < n)
+		n = j->chunksize;
+	size_t fixed = 9 * n + 4; /* + 4: an apply's call */
+	return n <= max / 16 && fixed <= max && vb <= max - fixed;
+}
+
 /* Copies what the job must keep once its caller has returned. */
 static int job_own(struct tp_pool_result *j, const struct submit *s)
 {
@@ -365,22 +385,21 @@ static int job_args(struct tp_pool_result *j, const struct submit *s,
                     size_t max)
 {
 	static const tp_payload none;
-	int rv = TP_OK;
+	int rv = TP_OK, whole;
 	if (s->borrow) {
 		j->items = s->items != NULL ? s->items : &none;
 		j->argv = s->argv;
 	} else if ((rv = job_own(j, s)) != TP_OK) {
 		return rv;
 	}
-	if ((j->tbytes = calloc(j->ntasks + 1, sizeof(*j->tbytes))) == NULL)
-		return TP_ENOMEM;
-	for (size_t t = 0; t < j->ntasks; t++) {
-		size_t first = t * j->chunksize;
+	whole = tasks_fit(j, max);
+	for (size_t t = 0; !whole && t < j->ntasks; t++) {
+		size_t first = t * j->chunksize, bytes = 0;
 		size_t end =
 		    first + j->chunksize < j->n ? first + j->chunksize : j->n;
 		for (size_t i = first; i < end; i++)
-			j->tbytes[t] += call_bytes(j, i);
-		if (j->tbytes[t] > max)
+			bytes += call_bytes(j, i);
+		if (bytes > max)
 			return TP_ETOOBIG;
 	}
 	if (s->kind != POOL_APPLY &&

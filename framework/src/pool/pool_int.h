@@ -69,7 +69,6 @@ struct tp_pool_result {
 	const tp_payload *const *argv; /* starmap */
 	tp_payload *own_items;
 	tp_payload **own_argv;
-	size_t *tbytes;         /* per task: the bytes its arguments take */
 	const int64_t *ints_in; /* map_int: borrowed, the caller waits */
 	int64_t *ints_out;
 	char seg[256];    /* large map_int: the shared file ("" if none) */

@@ -128,7 +128,6 @@ static void job_destroy(struct tp_pool_result *j)
 		terr_clear(&j->terr[i]);
 	free(j->vals);
 	free(j->terr);
-	free(j->tbytes);
 	for (size_t i = 0; i < j->n && j->own_argv != NULL; i++)
 		tp_payload_free(j->own_argv[i]);
 	free(j->own_argv);

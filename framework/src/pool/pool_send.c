@@ -44,11 +44,6 @@ int tp__pool_send(nng_socket s, const void *env_msg, int flags)
 #define BATCH_ITEMS 65536
 #define BATCH_BYTES ((size_t)256 << 10) /* a batch stops past 256 KiB... */
 
-struct batch {
-	struct pool_task *t[BATCH_TASKS];
-	size_t k, items, bytes;
-};
-
 /*
  * The batch is written straight into the nng message, protobuf's bytes of
  * Envelope{pool_tasks} (the format protobuf-c reads: schemas/troupe.proto),
@@ -268,7 +263,14 @@ static unsigned char *put_task(unsigned char *o, const struct pool_task *t,
 	return put_varint(o, 10, t->first);
 }
 
-/* Takes up to room tasks from the queue, dropping those of settled jobs. */
+struct batch {
+	struct pool_task *t[BATCH_TASKS];
+	struct vsize z[BATCH_TASKS]; /* each task's sizes */
+	size_t k, items, bytes;
+};
+
+/* Takes up to room tasks from the queue, dropping those of settled jobs;
+ * sizes each (the one pass over its values before they are written). */
 static void batch_take(struct tp_pool *pool, struct batch *b, size_t room)
 {
 	while (b->k < room && pool->qhead != NULL) {
@@ -286,10 +288,10 @@ static void batch_take(struct tp_pool *pool, struct batch *b, size_t room)
 			tp__pool_task_free(t);
 			continue;
 		}
+		size_task(t, &b->z[b->k]);
+		b->bytes += b->z[b->k].task;
 		b->t[b->k++] = t;
 		b->items += t->count;
-		if (t->job->tbytes != NULL)
-			b->bytes += t->job->tbytes[t->index];
 	}
 }
 
@@ -307,14 +309,12 @@ static void batch_put_back(struct tp_pool *pool, struct batch *b)
 /* The batch as one nng message. */
 static int batch_msg(struct batch *b, nng_msg **out)
 {
-	struct vsize z[BATCH_TASKS];
+	const struct vsize *z = b->z;
 	size_t body = 0, len;
 	unsigned char *o;
-	for (size_t i = 0; i < b->k; i++) {
-		size_task(b->t[i], &z[i]);
+	for (size_t i = 0; i < b->k; i++)
 		body += tp__varint_size(FIELD_LEN(1)) +
 		        tp__varint_size(z[i].task) + z[i].task;
-	}
 	len = tp__varint_size(FIELD_LEN(80)) + tp__varint_size(body) + body;
 	if (nng_msg_alloc(out, len) != 0)
 		return TP_ENOMEM;
@@ -328,10 +328,11 @@ static int batch_msg(struct batch *b, nng_msg **out)
 int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
                         size_t room)
 {
-	struct batch *b = calloc(1, sizeof(*b));
+	struct batch *b = malloc(sizeof(*b));
 	int rv;
 	if (b == NULL)
 		return TP_ENOMEM;
+	b->k = b->items = b->bytes = 0;
 	if (pool->maxtasks > 0 && room > (size_t)pool->maxtasks - w->sent)
 		room = (size_t)pool->maxtasks - w->sent;
 	if (room > BATCH_TASKS)
