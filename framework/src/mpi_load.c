@@ -56,9 +56,9 @@ static void *open_beside_libtroupe(void)
 	const char *slash = strrchr(di.dli_fname, '/');
 	if (slash == NULL)
 		return NULL;
-	int n = snprintf(path, sizeof(path), "%.*s/%s",
-	                 (int)(slash - di.dli_fname), di.dli_fname,
-	                 TP_MPI_MODULE_NAME);
+	int n =
+	    snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - di.dli_fname),
+	             di.dli_fname, TP_MPI_MODULE_NAME);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return NULL;
 	return dlopen(path, RTLD_NOW | RTLD_GLOBAL);

@@ -105,7 +105,7 @@
 	"tp_target_register"
 
 #define TP__MPI_HOST_X(ret, name, params, args) ret(*name) params;
-#define TP__MPI_HOST_V(name, params, args) void(*name) params;
+#define TP__MPI_HOST_V(name, params, args)      void(*name) params;
 /* libtroupe's calls, filled by mpi_load.c. */
 struct tp__mpi_host {
 	size_t size;         /* sizeof(struct tp__mpi_host) */

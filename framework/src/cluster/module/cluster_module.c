@@ -75,8 +75,8 @@ int tp_mpi_module(const struct tp__mpi_host *h,
 	if (host == NULL) {
 		host = h;
 		for (int i = 0; i < nearly; i++) {
-			int rv = h->tp_target_register(early[i].name,
-			                               early[i].fn);
+			int rv =
+			    h->tp_target_register(early[i].name, early[i].fn);
 			if (rv != TP_OK)
 				return rv;
 		}
