@@ -2,11 +2,72 @@
  * (the backend itself: tests/cluster/run.sh under mpirun): a TP_POOL_MPI
  * pool without tp_init's mpi is refused with ENOTSUP and starts nothing,
  * an unknown backend is TP_EINVAL, the cluster calls say "no job", a bad
- * mpi option is TP_EINVAL, and without MPI built in tp_init refuses mpi. */
+ * mpi option is TP_EINVAL, and without MPI built in tp_init refuses mpi.
+ * The backend is a module loaded on demand: a program (and its fork
+ * server) that does not ask for MPI has no libmpi mapped, and a missing or
+ * foreign module is TP_ENOMODULE, with nothing started. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
+#include "process_int.h"
 #include "testutil.h"
+
+/* Whether /proc/PID/maps of pid has a mapping whose path contains what. */
+static int maps_has(pid_t pid, const char *what)
+{
+	char path[64], line[1024];
+	int found = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
+}
+
+static void test_no_libmpi_without_mpi(void **state)
+{
+	(void)state;
+	tp_test_init(TP_START_FORKSERVER);
+	assert_true(tp__pm.server_pid > 0);
+	assert_false(maps_has(getpid(), "libmpi"));
+	assert_false(maps_has(tp__pm.server_pid, "libmpi"));
+	assert_false(maps_has(getpid(), "libtroupe-mpi"));
+	tp_test_fini();
+}
+
+#ifdef TP_HAVE_MPI
+/* tp_init with mpi and TROUPE_MPI_MODULE=path: TP_ENOMODULE, nothing up. */
+static void expect_no_module(const char *path)
+{
+	tp_init_opts o = {0};
+	o.runtime_base = tp_test_base();
+	o.mpi = 1;
+	assert_int_equal(setenv("TROUPE_MPI_MODULE", path, 1), 0);
+	TP_EXPECT(tp_init(&o), TP_ENOMODULE);
+	unsetenv("TROUPE_MPI_MODULE");
+	assert_int_equal(tp_initialized(), 0);
+	assert_int_equal(tp_test_children(), 0);
+	assert_int_equal(tp_cluster_rank(), -1);
+	assert_non_null(strstr(tp_strerror(TP_ENOMODULE), "libtroupe-mpi.so"));
+}
+
+static void test_missing_module(void **state)
+{
+	(void)state;
+	expect_no_module("/nonexistent/libtroupe-mpi.so");
+	/* a shared object that is not the module (no entry point) */
+	expect_no_module("libm.so.6");
+	assert_false(maps_has(getpid(), "libmpi"));
+	/* and the program goes on without MPI */
+	tp_test_init(TP_START_DEFAULT);
+	tp_test_fini();
+}
+#endif
 
 static void test_mpi_pool_without_job(void **state)
 {
@@ -53,6 +114,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mpi_pool_without_job),
 	    cmocka_unit_test(test_bad_mpi_options),
+	    cmocka_unit_test(test_no_libmpi_without_mpi),
+#ifdef TP_HAVE_MPI
+	    cmocka_unit_test(test_missing_module),
+#endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

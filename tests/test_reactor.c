@@ -4,15 +4,19 @@
  * deliver their events on the loop's thread; a source removed from its own
  * callback, or from another's while its event is pending in the same
  * round, is never called again and its memory is not touched; a wake-up
- * from another thread reaches the loop and can stop it. Every wait is
- * bounded (run_once with a timeout inside a deadline).
+ * from another thread reaches the loop and can stop it; a forked copy (the
+ * fork server's children) closes every fd the loop opened and keeps the
+ * caller's own. Every wait is bounded (run_once with a timeout inside a
+ * deadline).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -352,6 +356,61 @@ static void round_hook(void **state)
 	tp__reactor_del(NULL);
 }
 
+/* The number of open fds of this process. */
+static int open_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -1;
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n - 3; /* ".", "..", the directory's own fd */
+}
+
+static void noop_cb(tp__rsrc *src, uint32_t events, void *arg)
+{
+	(void)src;
+	(void)events;
+	(void)arg;
+}
+
+/* tp__reactor_forget in a forked copy closes the epoll set, pidfd and
+ * eventfd the loop opened, and not an fd source's fd (the caller's). */
+static void forget_in_child(void **state)
+{
+	(void)state;
+	tp__reactor *r;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	int before = open_fds();
+	TP_OK_OR_FAIL(tp__reactor_new(&r));
+	TP_OK_OR_FAIL(
+	    tp__reactor_add_fd(r, p[0], EPOLLIN, noop_cb, NULL, NULL));
+	TP_OK_OR_FAIL(tp__reactor_add_pid(r, getpid(), noop_cb, NULL, NULL));
+	TP_OK_OR_FAIL(tp__reactor_add_wake(r, noop_cb, NULL, NULL));
+	assert_int_equal(open_fds(), before + 3);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tp__reactor_forget(r);
+		_exit(open_fds() == before && fcntl(p[0], F_GETFD) >= 0 ? 0
+		                                                        : 1);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	/* the parent's loop is untouched */
+	assert_int_equal(open_fds(), before + 3);
+	assert_int_equal(tp__reactor_run_once(r, 0), 0);
+	tp__reactor_free(r);
+	assert_int_equal(open_fds(), before);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -364,6 +423,7 @@ int main(void)
 	    cmocka_unit_test(wake_coalesces),
 	    cmocka_unit_test(signals_source),
 	    cmocka_unit_test(round_hook),
+	    cmocka_unit_test(forget_in_child),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

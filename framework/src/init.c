@@ -11,19 +11,16 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#ifdef TP_HAVE_MPI
-#include "cluster_int.h"
-#endif
 #include "ctl_status.h"
 #include "internal.h"
 #include "log_client_int.h"
 #include "log_int.h"
+#include "mpi_load.h"
 #include "pool_int.h"
 #include "process_int.h"
 #include "runtime_int.h"
 #include "sup_int.h"
 #include "svc.h"
-#include "troupe/cluster.h"
 #include "troupe/error.h"
 #include "wire.h" /* with internal.h: the compiler checks both agree */
 
@@ -42,10 +39,11 @@ int tp_init(const tp_init_opts *opts)
 	if (opts != NULL && opts->mpi &&
 	    (opts->mpi_workers < 0 || opts->mpi_heartbeat_ms < 0))
 		return TP_EINVAL;
-#ifndef TP_HAVE_MPI
-	if (opts != NULL && opts->mpi)
-		return tp_err_errno(ENOTSUP); /* built without MPI */
-#endif
+	/* Before the fork server: it and its children need the module's
+	 * targets (MPI itself starts after it, below). */
+	if (opts != NULL && opts->mpi && !tp__rt.initialised &&
+	    (rv = tp__mpi_load()) != TP_OK)
+		return rv;
 	if ((rv = tp__runtime_start(opts)) != TP_OK)
 		return rv;
 	init_pid = getpid();
@@ -70,11 +68,10 @@ int tp_init(const tp_init_opts *opts)
 	}
 	if (!atexit_done && atexit(at_exit) == 0)
 		atexit_done = 1;
-#ifdef TP_HAVE_MPI
 	/* Last: MPI after the fork server; ranks but 0 never return. */
 	int agent_done = 0;
 	if (opts != NULL && opts->mpi &&
-	    (rv = tp__cluster_init(opts, &agent_done)) != TP_OK) {
+	    (rv = tp__mpi_init(opts, &agent_done)) != TP_OK) {
 		tp_fini();
 		return rv;
 	}
@@ -82,7 +79,6 @@ int tp_init(const tp_init_opts *opts)
 		tp_fini();
 		exit(0);
 	}
-#endif
 	return TP_OK;
 }
 
@@ -101,9 +97,7 @@ int tp_fini(void)
 	 * their last records; then this process writes directly. */
 	tp__root_sup_fini();
 	tp__log_actors_unhost();
-#ifdef TP_HAVE_MPI
-	tp__cluster_fini(); /* after the pools: its stand-ins are workers */
-#endif
+	tp__mpi_fini(); /* after the pools: its stand-ins are workers */
 	tp__process_fini();
 	tp__log_fini();
 	tp__runtime_stop();
@@ -122,27 +116,3 @@ void tp_spawn_guard(void)
 		_exit(255); /* never run the caller's main as a child */
 	}
 }
-
-#ifndef TP_HAVE_MPI
-/* Built without MPI (docs/cluster.md): no job to describe. */
-int tp_cluster_rank(void)
-{
-	return -1;
-}
-
-int tp_cluster_size(void)
-{
-	return 0;
-}
-
-int tp_cluster_workers(void)
-{
-	return 0;
-}
-
-const char *tp_cluster_host(int rank)
-{
-	(void)rank;
-	return NULL;
-}
-#endif

@@ -4,7 +4,8 @@
 # and troupe::troupe_static) and with pkg-config (shared, and --static), and
 # the installed troupe-actor run straight from the prefix (its RUNPATH finds
 # the installed libtroupe; no LD_LIBRARY_PATH). The prefix is then moved:
-# the programs must still run.
+# the programs must still run. The MPI backend module is installed beside
+# libtroupe, which does not link libmpi.
 set -eu
 build=$1
 src=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +25,18 @@ done
 for u in troupe.service troupe@.service; do
 	grep -q '^Type=notify$' "$pre/lib/systemd/system/$u" || fail "$u"
 done
+
+# The MPI backend is a module beside libtroupe (built with MPI), and
+# libtroupe itself does not link libmpi (docs/cluster.md).
+if readelf -d "$libdir/libtroupe.so" | grep -q 'libmpi'; then
+	fail "libtroupe.so links libmpi"
+fi
+if [ -f "$build/framework/libtroupe-mpi.so" ]; then
+	[ -f "$libdir/libtroupe-mpi.so" ] || fail "libtroupe-mpi.so not installed"
+	[ "$(nm -D --defined-only "$libdir/libtroupe-mpi.so" |
+		awk '$2 == "T" { print $3 }')" = tp_mpi_module ] ||
+		fail "libtroupe-mpi.so exports more than tp_mpi_module"
+fi
 
 # CMake: troupe::troupe (shared) and troupe::troupe_static.
 cmake -S "$src" -B "$work/cm" -DCMAKE_PREFIX_PATH="$pre" >/dev/null

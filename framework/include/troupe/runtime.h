@@ -44,7 +44,11 @@ typedef struct tp_init_opts {
 	 * program, whose TP_POOL_MPI pools run their tasks on the other
 	 * ranks; every other rank becomes a node agent (a local pool of
 	 * mpi_workers processes running those tasks) and never returns: it
-	 * exits when rank 0 finishes. tp_err_errno(ENOTSUP) when troupe was
+	 * exits when rank 0 finishes. The MPI backend is a module of its
+	 * own, libtroupe-mpi.so beside libtroupe (or the path in the
+	 * environment variable TROUPE_MPI_MODULE), loaded only here, so a
+	 * program that does not ask for MPI never maps libmpi; TP_ENOMODULE
+	 * when it cannot be loaded, tp_err_errno(ENOTSUP) when troupe was
 	 * built without MPI. */
 	int mpi;
 	int mpi_workers;      /* each agent's pool; 0: tp_cpu_count() */
@@ -57,7 +61,9 @@ typedef struct tp_init_opts {
  * Errors: TP_EALREADY (called twice without tp_fini), TP_EINVAL (bad
  * option), TP_EPERM (the runtime base exists but is not a private
  * directory of this user), TP_EPROTO (mpi: MPI_Init failed),
- * tp_err_errno(ENOTSUP) (mpi: built without MPI), wrapped system errors.
+ * TP_ENOMODULE (mpi: the MPI backend module could not be loaded; why is
+ * written to stderr), tp_err_errno(ENOTSUP) (mpi: built without MPI),
+ * wrapped system errors.
  */
 int tp_init(const tp_init_opts *opts);
 

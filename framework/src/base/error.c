@@ -42,6 +42,9 @@ static const char *const messages[] = {
     [TP_EOF] = "End of file (the peer closed; everything it sent was "
                "received)",
     [TP_EEXIST] = "Name already in use",
+    [TP_ENOMODULE] = ("Backend module not loadable (the MPI backend "
+                      "libtroupe-mpi.so: missing, or of another troupe "
+                      "build; see TROUPE_MPI_MODULE)"),
 };
 
 #define RING 8 /* formatted messages that stay valid at once, per thread */

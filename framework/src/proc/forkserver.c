@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -31,12 +32,14 @@
 #include <unistd.h>
 
 #include "process_int.h"
+#include "reactor.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
 
 extern char **environ;
 
 struct server {
+	tp__reactor *r; /* its loop: the socket and the program's pidfd */
 	int sock;
 	pid_t parent; /* the program: the real parent of every child */
 	int *tidaddr; /* glibc's cached tid of this (only) thread */
@@ -84,10 +87,12 @@ static pid_t clone_sibling(const struct server *s)
 	return 0;
 }
 
-/* In the freshly cloned child: drop the server's socket and signal setup. */
+/* In the freshly cloned child: drop the server's socket, loop and signal
+ * setup. */
 static _Noreturn void server_child(const struct server *s, int fd)
 {
 	close(s->sock);
+	tp__reactor_forget(s->r);
 	tp__exit_log_close();
 	signal(SIGINT, SIG_DFL); /* ignored by the server only */
 	tp__child_run(fd, s->parent);
@@ -127,6 +132,30 @@ static void server_fork(const struct server *s)
 	close(fd);
 }
 
+/* A request on the socket (or its hang-up: the program closed it). */
+static void on_request(tp__rsrc *src, uint32_t events, void *arg)
+{
+	(void)src;
+	(void)events;
+	server_fork(arg);
+}
+
+/* The program is gone (its pidfd): so is the server. PR_SET_PDEATHSIG
+ * says the same at once, but follows the thread that made the server. */
+static void on_parent_exit(tp__rsrc *src, uint32_t events, void *arg)
+{
+	(void)src;
+	(void)events;
+	(void)arg;
+	_exit(0);
+}
+
+/*
+ * The server's loop is a reactor (rt/reactor.h) with two sources: the
+ * request socket and the program's pidfd. One epoll_wait more per child
+ * than a blocking recvmsg (docs/performance.md, "The fork server on the
+ * reactor"); the children close what the loop opened.
+ */
 _Noreturn void tp__server_run(int sock, pid_t parent)
 {
 	struct server s = {.sock = sock, .parent = parent};
@@ -144,8 +173,14 @@ _Noreturn void tp__server_run(int sock, pid_t parent)
 	tp__child_prepare();      /* once here, not in every child */
 	sigemptyset(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
-	for (;;)
-		server_fork(&s);
+	if (tp__reactor_new(&s.r) != TP_OK ||
+	    tp__reactor_add_fd(s.r, sock, EPOLLIN, on_request, &s, NULL) !=
+	        TP_OK ||
+	    tp__reactor_add_pid(s.r, parent, on_parent_exit, NULL, NULL) !=
+	        TP_OK)
+		_exit(1);
+	tp__reactor_run(s.r);
+	_exit(1); /* epoll_wait failed */
 }
 
 /* The new image's tp_init becomes the server (tp__spawn_child_check). */

@@ -172,7 +172,12 @@ int tp__process_pump(tp_process *p, int timeout_ms)
 		}
 		int rv = tp__ctl_fill(p->fd, &p->rb);
 		drain_frames(p);
-		if (rv == TP_ECLOSED || (rv != TP_OK && rv != TP_ENOMEM)) {
+		/* The result is a child's last frame: from it on, wait for
+		 * the exit itself (its pidfd), not for the end of file first,
+		 * which comes a moment before the exit and would wake this
+		 * thread once more per child. */
+		if (rv == TP_ECLOSED || (rv != TP_OK && rv != TP_ENOMEM) ||
+		    (p->have_result && p->direct && timeout_ms != 0)) {
 			rv = finish_exit(p, tp__remaining(deadline));
 			pthread_mutex_unlock(&p->pump_mu);
 			return rv;

@@ -106,6 +106,16 @@ void tp__reactor_free(tp__reactor *r)
 	free(r);
 }
 
+void tp__reactor_forget(tp__reactor *r)
+{
+	if (r == NULL)
+		return;
+	for (tp__rsrc *s = r->live; s != NULL; s = s->next)
+		if (s->own_fd && s->fd >= 0)
+			close(s->fd);
+	close(r->epfd);
+}
+
 /* A new source; an fd one is added to epoll (taking own_fd on failure). */
 static int add(tp__reactor *r, enum kind k, int fd, int own, uint32_t events,
                tp__rsrc_fn fn, void *arg, tp__rsrc **out)

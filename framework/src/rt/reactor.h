@@ -50,6 +50,11 @@ typedef void (*tp__rsrc_fn)(tp__rsrc *src, uint32_t events, void *arg);
 int tp__reactor_new(tp__reactor **out);
 /* Frees r and every source left (no callbacks). NULL is accepted. */
 void tp__reactor_free(tp__reactor *r);
+/* In a process forked from the loop's (the fork server's children):
+ * closes the fds r opened (its epoll set, pidfds, signalfds, eventfds),
+ * which the copy inherited, without touching epoll or the heap; r is not
+ * used again in this process. NULL is accepted. */
+void tp__reactor_forget(tp__reactor *r);
 
 /* Sources. *out (may be NULL for the caller that never removes it) is
  * valid until tp__reactor_del or tp__reactor_free. */
