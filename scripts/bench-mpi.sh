@@ -8,7 +8,7 @@
 #   TASK_US=1000 PROCS=1 scripts/bench-mpi.sh 3000  # tasks of 1 ms of CPU:
 #     the MPI pool (PROCS per host, N items) against a local pool of PROCS
 #     workers (N/3 items, in a session of its own like each host's), per
-#     worker: the per-core goal (docs/cluster.md)
+#     worker (per core: scripts/bench-mpi-cpu.sh, CPU time per task)
 # troupe: rank 0 plus one agent per host (-n 4 --map-by node), each agent
 # a pool of PROCS workers; mpi4py: rank 0 plus PROCS worker ranks per host.
 here=$(cd "$(dirname "$0")" && pwd)

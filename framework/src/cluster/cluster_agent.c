@@ -49,6 +49,7 @@ static struct {
 	int workers;
 	char where[96];
 	struct tp__cl_out out;
+	struct tp__cl_in in;
 } ag = {.mu = PTHREAD_MUTEX_INITIALIZER, .evfd = -1};
 
 static void push(int tag, void *buf, size_t len)
@@ -240,32 +241,28 @@ static void open_pool(const uint8_t *bytes, int count)
 		             tp_strerror(rv));
 }
 
-/* A message from rank 0; returns 1 on Stop. */
-static int from_root(MPI_Message *mm, const MPI_Status *st)
+/* A message from rank 0 is in; returns 1 on Stop. */
+static int from_root(struct tp__cl_rx *x, void *arg)
 {
-	int count = 0;
-	MPI_Get_count(st, MPI_BYTE, &count);
-	uint8_t *buf = malloc((size_t)count + 1);
-	if (buf == NULL)
-		tp__cl_abort(1, "out of memory");
-	MPI_Mrecv(buf, count, MPI_BYTE, mm, MPI_STATUS_IGNORE);
-	if (st->MPI_TAG == TP__CL_TAG_STOP) {
-		free(buf);
+	const uint8_t *buf = x->buf;
+	(void)arg;
+	if (x->tag == TP__CL_TAG_STOP) {
+		free(x->buf);
 		return 1;
 	}
-	if (st->MPI_TAG == TP__CL_TAG_OPEN)
-		open_pool(buf, count);
-	else if (st->MPI_TAG < TP__CL_TAG_HB && ag.pool != NULL &&
-	         st->MPI_TAG / TP__CL_SLOTS == ag.gen) {
+	if (x->tag == TP__CL_TAG_OPEN)
+		open_pool(buf, x->count);
+	else if (x->tag < TP__CL_TAG_HB && ag.pool != NULL &&
+	         x->tag / TP__CL_SLOTS == ag.gen && x->count > 0) {
 		/* Only a bug or a corrupted link makes one: its tasks
 		 * would never be answered, so the job ends instead. */
-		if (!submit_batch(st->MPI_TAG, buf, (size_t)count))
+		if (!submit_batch(x->tag, buf, (size_t)x->count))
 			tp__cl_abort(1,
 			             "a malformed batch of tasks from rank "
 			             "0 (%d bytes)",
-			             count);
+			             x->count);
 	}
-	free(buf);
+	free(x->buf);
 	return 0;
 }
 
@@ -342,10 +339,18 @@ static int agent_round(double *last0, double *hb_sent)
 			break;
 		*last0 = now;
 		busy++;
-		if (from_root(&mm, &st))
-			return -1;
+		if (tp__cl_recv(&ag.in, &mm, &st, NULL) != TP_OK)
+			tp__cl_abort(1, "out of memory");
 	}
-	busy += send_done();
+	int in = tp__cl_recv_done(&ag.in, from_root, NULL);
+	if (in < 0)
+		return -1;
+	busy += in;
+	/* Results of the local pool wake the loop through the eventfd, so
+	 * they need no quick rounds after them: only traffic from rank 0
+	 * (more may follow) starts the short waits again. Counting them too
+	 * cost ~8 rounds (each system calls in ppoll and in MPI) per result. */
+	send_done();
 	tp__cl_progress(&ag.out);
 	if (now - *hb_sent >= hb) {
 		*hb_sent = now;
@@ -384,12 +389,13 @@ void tp__cluster_agent(int workers)
 		int busy = agent_round(&last0, &hb_sent);
 		if (busy < 0)
 			break;
-		tp__cl_backoff(&ts, &idle, busy);
+		tp__cl_backoff(&ts, &idle, busy, ag.in.n + ag.out.n > 0);
 	}
 	if (ag.pool != NULL) {
 		tp_pool_terminate(ag.pool);
 		tp_pool_free(ag.pool);
 	}
 	tp__cl_flush(&ag.out);
+	tp__cl_recv_flush(&ag.in);
 	close(ag.evfd);
 }

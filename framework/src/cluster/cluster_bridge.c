@@ -54,6 +54,7 @@ static struct {
 	double *last;           /* per rank: when it was last heard */
 	struct pend **ph, **pt; /* per slot: results not yet delivered */
 	struct tp__cl_out out;
+	struct tp__cl_in in;
 } br = {.evfd = -1, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 void tp__cl_bridge_open(int32_t *cfg)
@@ -113,33 +114,39 @@ static int from_slot(int s)
 	return n;
 }
 
-/* A message from an agent: results for a slot, or a beat. */
+/* A message from an agent begins to arrive: results for a slot go into an
+ * nng message (handed to the slot's stand-in as it is), anything else
+ * into a buffer that is dropped (a beat has done its work by arriving). */
 static void from_agent(MPI_Message *mm, const MPI_Status *st)
 {
 	int count = 0, slot = st->MPI_TAG % TP__CL_SLOTS;
-	int gen = st->MPI_TAG / TP__CL_SLOTS;
 	nng_msg *m = NULL;
 	MPI_Get_count(st, MPI_BYTE, &count);
 	if (st->MPI_TAG >= TP__CL_TAG_HB || slot >= tp__cl.nslots ||
-	    nng_msg_alloc(&m, (size_t)count) != 0) {
-		char sink[1];
-		void *b = count > 0 ? malloc((size_t)count) : sink;
-		MPI_Mrecv(b ? b : sink, b ? count : 0, MPI_BYTE, mm,
-		          MPI_STATUS_IGNORE);
-		if (b != sink)
-			free(b);
-		return;
-	}
-	MPI_Mrecv(nng_msg_body(m), count, MPI_BYTE, mm, MPI_STATUS_IGNORE);
+	    nng_msg_alloc(&m, (size_t)count) != 0)
+		m = NULL;
+	if (tp__cl_recv(&br.in, mm, st, m) != TP_OK)
+		tp__cl_abort(1, "out of memory receiving from rank %d",
+		             st->MPI_SOURCE);
+}
+
+/* A message from an agent is in: results join their slot's queue. */
+static int agent_msg(struct tp__cl_rx *x, void *arg)
+{
+	int slot = x->tag % TP__CL_SLOTS, gen = x->tag / TP__CL_SLOTS;
+	(void)arg;
+	free(x->buf);
+	if (x->msg == NULL)
+		return 0;
 	/* A late answer to a pool that is gone is dropped. */
 	if (gen != atomic_load(&br.gen)) {
-		nng_msg_free(m);
-		return;
+		nng_msg_free(x->msg);
+		return 0;
 	}
 	struct pend *p = malloc(sizeof(*p));
 	if (p == NULL)
 		tp__cl_abort(1, "out of memory");
-	p->m = m;
+	p->m = x->msg;
 	p->gen = gen;
 	p->next = NULL;
 	if (br.pt[slot] != NULL)
@@ -147,6 +154,7 @@ static void from_agent(MPI_Message *mm, const MPI_Status *st)
 	else
 		br.ph[slot] = p;
 	br.pt[slot] = p;
+	return 0;
 }
 
 /* Hands each slot's waiting results to its stand-in, in order, as far as
@@ -185,7 +193,7 @@ static int from_agents(void)
 		from_agent(&mm, &st);
 		n++;
 	}
-	return n;
+	return n + tp__cl_recv_done(&br.in, agent_msg, NULL);
 }
 
 static void heartbeat(double *sent)
@@ -223,11 +231,12 @@ static void *bridge_loop(void *arg)
 		deliver();
 		tp__cl_progress(&br.out);
 		heartbeat(&hb_sent);
-		tp__cl_backoff(&ts, &idle, busy);
+		tp__cl_backoff(&ts, &idle, busy, br.in.n + br.out.n > 0);
 	}
 	for (int r = 1; r < tp__cl.size; r++)
 		tp__cl_send(&br.out, r, TP__CL_TAG_STOP, NULL, NULL, 0);
 	tp__cl_flush(&br.out);
+	tp__cl_recv_flush(&br.in);
 	return NULL;
 }
 

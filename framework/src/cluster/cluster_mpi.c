@@ -6,6 +6,7 @@
  */
 #include <mpi.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cluster_mpi.h"
 #include "troupe/error.h"
@@ -93,16 +94,104 @@ void tp__cl_flush(struct tp__cl_out *o)
 	o->cap = o->idx_cap = 0;
 }
 
-/* The idle wait: one round at once after traffic, then from 10 us
- * doubling to 1 ms. Every round costs system calls (a ppoll, and a poll in
- * each MPI call), so rounds without a wait are kept to one. */
-void tp__cl_backoff(struct timespec *ts, int *idle, int busy)
+static int grow_in(struct tp__cl_in *in)
 {
-	long ns;
+	int cap = in->cap ? in->cap * 2 : 64;
+	MPI_Request *r = realloc(in->req, (size_t)cap * sizeof(*r));
+	if (r != NULL)
+		in->req = r;
+	struct tp__cl_rx *x = realloc(in->rx, (size_t)cap * sizeof(*x));
+	if (x != NULL)
+		in->rx = x;
+	int *idx = realloc(in->idx, (size_t)cap * sizeof(*idx));
+	if (idx != NULL) {
+		in->idx = idx;
+		in->idx_cap = cap;
+	}
+	if (r == NULL || x == NULL || idx == NULL)
+		return TP_ENOMEM;
+	in->cap = cap;
+	return TP_OK;
+}
+
+int tp__cl_recv(struct tp__cl_in *in, MPI_Message *mm, const MPI_Status *st,
+                nng_msg *m)
+{
+	static char sink[1];
+	int count = 0;
+	MPI_Get_count(st, MPI_BYTE, &count);
+	void *buf = m != NULL || count == 0 ? NULL : malloc((size_t)count);
+	if ((m == NULL && count > 0 && buf == NULL) ||
+	    (in->n == in->cap && grow_in(in) != TP_OK)) {
+		/* received whole, here and now, and dropped */
+		void *b = buf != NULL ? buf : malloc((size_t)count + 1);
+		MPI_Mrecv(b != NULL ? b : sink, b != NULL ? count : 0, MPI_BYTE,
+		          mm, MPI_STATUS_IGNORE);
+		free(b);
+		if (m != NULL)
+			nng_msg_free(m);
+		return TP_ENOMEM;
+	}
+	struct tp__cl_rx *x = &in->rx[in->n];
+	x->msg = m;
+	x->buf = buf;
+	x->count = count;
+	x->src = st->MPI_SOURCE;
+	x->tag = st->MPI_TAG;
+	void *data = m != NULL ? nng_msg_body(m) : buf != NULL ? buf : sink;
+	MPI_Imrecv(data, count, MPI_BYTE, mm, &in->req[in->n]);
+	in->n++;
+	return TP_OK;
+}
+
+int tp__cl_recv_done(struct tp__cl_in *in,
+                     int (*fn)(struct tp__cl_rx *rx, void *arg), void *arg)
+{
+	int ndone = 0, k = 0, stop = 0;
+	if (in->n == 0)
+		return 0;
+	MPI_Testsome(in->n, in->req, &ndone, in->idx, MPI_STATUSES_IGNORE);
+	/* MPI set each finished request to MPI_REQUEST_NULL: hand over the
+	 * finished ones at the head, in order, keep the rest in order */
+	while (k < in->n && in->req[k] == MPI_REQUEST_NULL && !stop)
+		stop = fn(&in->rx[k++], arg);
+	if (k > 0) {
+		memmove(in->req, in->req + k,
+		        (size_t)(in->n - k) * sizeof(*in->req));
+		memmove(in->rx, in->rx + k,
+		        (size_t)(in->n - k) * sizeof(*in->rx));
+		in->n -= k;
+	}
+	return stop ? -1 : k;
+}
+
+void tp__cl_recv_flush(struct tp__cl_in *in)
+{
+	if (in->n > 0)
+		MPI_Waitall(in->n, in->req, MPI_STATUSES_IGNORE);
+	for (int i = 0; i < in->n; i++) {
+		if (in->rx[i].msg != NULL)
+			nng_msg_free(in->rx[i].msg);
+		free(in->rx[i].buf);
+	}
+	free(in->req);
+	free(in->rx);
+	free(in->idx);
+	*in = (struct tp__cl_in){0};
+}
+
+/* The idle wait: one round at once after traffic, then from 10 us
+ * doubling to 1 ms (100 us while a message is still moving: each step of
+ * a large one waits for a round at each end). Every round costs system
+ * calls (a ppoll, and a poll in each MPI call), so rounds without a wait
+ * are kept to one. */
+void tp__cl_backoff(struct timespec *ts, int *idle, int busy, int inflight)
+{
+	long ns, cap = inflight ? 100000L : 1000000L;
 	*idle = busy ? 0 : *idle + 1;
 	ns = *idle < 2 ? 0 : 10000L << (*idle - 2 < 7 ? *idle - 2 : 7);
-	if (ns > 1000000L)
-		ns = 1000000L;
+	if (ns > cap)
+		ns = cap;
 	ts->tv_sec = 0;
 	ts->tv_nsec = ns;
 }

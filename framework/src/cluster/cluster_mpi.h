@@ -30,7 +30,40 @@ int tp__cl_send(struct tp__cl_out *o, int dest, int tag, nng_msg *m, void *buf,
 void tp__cl_progress(struct tp__cl_out *o);
 /* Waits until everything is sent, then frees o's arrays. */
 void tp__cl_flush(struct tp__cl_out *o);
-/* Sets *ts to the next idle wait; busy: there was traffic this round. */
-void tp__cl_backoff(struct timespec *ts, int *idle, int busy);
+/* A matched message being received (MPI_Imrecv) into buf (or m's body). */
+struct tp__cl_rx {
+	nng_msg *msg; /* the buffer is its body (or NULL) */
+	void *buf;    /* or this one (or NULL: an empty message) */
+	int count, src, tag;
+};
+
+/* Receives in flight, in the order MPI matched them. */
+struct tp__cl_in {
+	MPI_Request *req;
+	struct tp__cl_rx *rx;
+	int *idx; /* MPI_Testsome's answer */
+	int n, cap, idx_cap;
+};
+
+/* Starts receiving the message mm (matched by MPI_Improbe, status st)
+ * into m's body (m != NULL: nng_msg_len(m) == its size) or into a buffer
+ * of its own; takes m. A blocking MPI_Mrecv would spin in Open MPI's
+ * progress loop until the last byte is in, which for a large message is
+ * until its sender's next round. Errors: TP_ENOMEM (the message is
+ * received and dropped). */
+int tp__cl_recv(struct tp__cl_in *in, MPI_Message *mm, const MPI_Status *st,
+                nng_msg *m);
+/* Hands each received message to fn, in the order of matching, as far as
+ * they are complete; fn takes rx->msg and rx->buf. Returns how many were
+ * handed over; stops early (after that one) when fn returns non-zero, and
+ * then returns -1. */
+int tp__cl_recv_done(struct tp__cl_in *in,
+                     int (*fn)(struct tp__cl_rx *rx, void *arg), void *arg);
+/* Waits for every receive in flight, drops them, frees in's arrays. */
+void tp__cl_recv_flush(struct tp__cl_in *in);
+/* Sets *ts to the next idle wait; busy: there was traffic this round;
+ * inflight: sends or receives still need MPI's progress (a large message
+ * moves only while both ends call MPI), so the wait stays short. */
+void tp__cl_backoff(struct timespec *ts, int *idle, int busy, int inflight);
 
 #endif
