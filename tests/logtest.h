@@ -5,6 +5,7 @@
 #ifndef TP_LOGTEST_H
 #define TP_LOGTEST_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,20 @@ static inline int lt_wait(int (*cond)(void *), void *arg, int timeout_ms)
 		nanosleep(&ts, NULL);
 	}
 	return cond(arg);
+}
+
+/* The threads of this process (/proc/self/task). */
+static inline int lt_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 #endif

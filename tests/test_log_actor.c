@@ -605,6 +605,53 @@ static void test_threads_of_one_process(void **state)
 	tp_test_fini();
 }
 
+/* Records that never fill a batch and are never flushed reach the actor
+ * through the flusher's timer on this process's logging loop: before a
+ * kill -9 of the actor, while it is down (kept and sent after its
+ * restart, or counted as lost), and from a fork child, which has no loop
+ * thread of its parent's and makes its own. */
+static void test_timer_delivers_across_kill(void **state)
+{
+	tp_log_config *c = file_config("timer.log", 0, 0, 0);
+	tp_log_actor *a;
+	tp_log_actor_stats st;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_log_actor_start(c, &a));
+	log_range(0, 10);
+	struct target t = {a, 10};
+	assert_true(lt_wait(actor_has, &t, 20000));
+	pid_t old = tp_log_actor_pid(a);
+	assert_int_equal(kill(old, SIGKILL), 0);
+	log_range(10, 20); /* while it is down or restarting */
+	TP_OK_OR_FAIL(tp__log_actor_wait_new(a, old, 20000));
+	/* A batch the dying actor took into its socket is a gap the next
+	 * batch shows (a flush would too): one more record, never flushed. */
+	log_range(20, 21);
+	t.want = 21;
+	assert_true(lt_wait(actor_has, &t, 20000));
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(20); /* a hang fails the test */
+		if (lt_threads() != 1)
+			_exit(2);
+		log_range(21, 26);
+		t.want = 26;
+		_exit(lt_wait(actor_has, &t, 15000) ? 0 : 3); /* no flush */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	TP_OK_OR_FAIL(tp_log_actor_stats_get(a, &st));
+	assert_true(st.records + st.lost >= 26);
+	assert_int_equal(st.bad, 0);
+	assert_true(st.restarts >= 1);
+	tp_log_actor_free(a);
+	tp_log_config_free(c);
+	tp_test_fini();
+}
+
 static void test_actor_errors(void **state)
 {
 	tp_log_config *c = file_config("err.log", 0, 0, 0);
@@ -656,6 +703,7 @@ int main(void)
 	    cmocka_unit_test(test_threads_of_one_process),
 	    cmocka_unit_test(test_big_and_binary_messages),
 	    cmocka_unit_test(test_actor_unwritable_file),
+	    cmocka_unit_test(test_timer_delivers_across_kill),
 	    cmocka_unit_test(test_actor_errors),
 	};
 	signal(SIGPIPE, SIG_IGN);

@@ -404,6 +404,105 @@ static void test_capture_stop_early(void **state)
 	close(p[1]);
 }
 
+/* Many captures at once are sources of one loop thread, not a thread
+ * each; writers that close right after a burst (a child's exit) lose no
+ * line, and each capture's lines keep their order. */
+#define NCAP   8
+#define NLINES 3000
+static void test_captures_share_one_loop(void **state)
+{
+	char path[128], name[16];
+	int p[NCAP][2];
+	tp_log_capture *cap[NCAP];
+	struct lt_lines l = {0};
+	long next[NCAP] = {0};
+	(void)state;
+	use_file("many.log", 0, TP_LOG_DEBUG, path, sizeof(path));
+	int before = lt_threads();
+	for (int i = 0; i < NCAP; i++) {
+		assert_int_equal(pipe(p[i]), 0);
+		snprintf(name, sizeof(name), "cap-%d", i);
+		TP_OK_OR_FAIL(tp_log_capture_start(p[i][0], name, 100 + i,
+		                                   TP_LOG_INFO, &cap[i]));
+	}
+	assert_true(lt_threads() <= before + 1); /* at most the loop */
+	for (int n = 0; n < NLINES; n++)
+		for (int i = 0; i < NCAP; i++)
+			assert_true(dprintf(p[i][1], "line %d\n", n) > 0);
+	for (int i = 0; i < NCAP; i++)
+		close(p[i][1]); /* EOF with the pipe still full */
+	for (int i = 0; i < NCAP; i++) {
+		TP_OK_OR_FAIL(tp_log_capture_wait(cap[i], 20000));
+		assert_int_equal(tp_log_capture_lines(cap[i]), NLINES);
+		tp_log_capture_free(cap[i]);
+	}
+	lt_read(&l, path);
+	assert_int_equal(l.n, NCAP * NLINES);
+	for (size_t j = 0; j < l.n; j++) {
+		int i, n;
+		const char *r = strstr(l.v[j], " cap-");
+		assert_non_null(r);
+		assert_int_equal(sscanf(r, " cap-%d[%*d] line %d", &i, &n), 2);
+		assert_true(i >= 0 && i < NCAP);
+		assert_int_equal(n, next[i]);
+		next[i]++;
+	}
+	lt_free(&l);
+	TP_OK_OR_FAIL(tp_log_init(NULL));
+}
+
+/* In a fork child of a process whose loop runs: no loop thread is
+ * inherited, freeing an inherited capture leaves the parent's alone, and
+ * a capture of the child's own gets a loop of the child's. The parent's
+ * capture keeps working. */
+static void test_fork_child_loop(void **state)
+{
+	char path[128];
+	int p[2], q[2];
+	tp_log_capture *cap;
+	struct lt_lines l = {0};
+	(void)state;
+	use_file("forkloop.log", 0, TP_LOG_DEBUG, path, sizeof(path));
+	assert_int_equal(pipe(p), 0);
+	TP_OK_OR_FAIL(
+	    tp_log_capture_start(p[0], "parent", 1, TP_LOG_INFO, &cap));
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(20); /* a hang fails the test */
+		if (lt_threads() != 1)
+			_exit(2);
+		tp_log_capture_free(cap); /* inherited: closes our copy only */
+		close(p[1]);
+		if (pipe(q) != 0 ||
+		    tp_log_capture_start(q[0], "kid", 2, TP_LOG_INFO, &cap) !=
+		        TP_OK)
+			_exit(3);
+		for (int i = 0; i < 100; i++)
+			dprintf(q[1], "kid %d\n", i);
+		close(q[1]);
+		if (tp_log_capture_wait(cap, 10000) != TP_OK ||
+		    tp_log_capture_lines(cap) != 100)
+			_exit(4);
+		tp_log_capture_free(cap);
+		_exit(0);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(write(p[1], "still here\n", 11), 11);
+	close(p[1]);
+	TP_OK_OR_FAIL(tp_log_capture_wait(cap, 10000));
+	assert_int_equal(tp_log_capture_lines(cap), 1);
+	tp_log_capture_free(cap);
+	lt_read(&l, path);
+	assert_int_equal(l.n, 101);
+	assert_non_null(strstr(l.v[99], "kid[2] kid 99"));
+	assert_non_null(strstr(l.v[100], "parent[1] still here"));
+	lt_free(&l);
+	TP_OK_OR_FAIL(tp_log_init(NULL));
+}
+
 struct seen {
 	int n, idle;
 };
@@ -488,6 +587,8 @@ int main(void)
 	    cmocka_unit_test(test_unwritable_file_falls_back),
 	    cmocka_unit_test(test_capture_fd),
 	    cmocka_unit_test(test_capture_stop_early),
+	    cmocka_unit_test(test_captures_share_one_loop),
+	    cmocka_unit_test(test_fork_child_loop),
 	    cmocka_unit_test(test_crash_report_fallback),
 	    cmocka_unit_test(test_read_filter),
 	    cmocka_unit_test(test_fork_child_direct),

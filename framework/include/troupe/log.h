@@ -330,7 +330,8 @@ typedef struct tp_log_capture tp_log_capture;
  * tp_log_capture_start turns the lines read from fd into records of level
  * logged under name and pid (the child's), through this process's logger.
  * It takes ownership of fd (the read end of a pipe whose write end is the
- * child's stdout or stderr) and reads it on a thread until end of file. A
+ * child's stdout or stderr) and reads it until end of file on this
+ * process's logging loop (one thread serves every capture). A
  * line longer than 4 KiB is split; a last line without a newline is kept.
  * Errors: TP_EINVAL (fd < 0, name NULL or empty), TP_ENOMEM, wrapped
  * system errors. On error fd is not taken.

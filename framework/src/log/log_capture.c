@@ -2,35 +2,37 @@
  * log_capture.c - a child's stdout or stderr as records of that child.
  *
  * The supervisor gives a plain program a pipe as its stdout (or stderr)
- * and hands the read end to tp_log_capture_start: a thread splits what
- * arrives into lines and logs each one under the child's name and pid
- * through this process's logger, so the child's output reaches the
- * logging actor in order, never interleaved with other writers.
+ * and hands the read end to tp_log_capture_start: the pipe becomes a
+ * source of this process's logging loop (log_loop.c; one thread for every
+ * capture, not one each), which splits what arrives into lines and logs
+ * each one under the child's name and pid through this process's logger,
+ * so the child's output reaches the logging actor in order, never
+ * interleaved with other writers.
  */
 #include <errno.h>
-#include <poll.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log_int.h"
+#include "log_loop.h"
 #include "troupe/error.h"
 
 #define LINE_MAX_BYTES 4096
 
 struct tp_log_capture {
-	int fd, stopfd, level;
+	int fd, level;
 	pid_t pid;
 	char *name;
-	pthread_t thr;
+	tp__rsrc *src;  /* on the loop; NULL once at end of file */
+	unsigned epoch; /* tp__log_loop_epoch() of the loop it is on */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int done;
-	uint64_t lines;
+	uint64_t lines; /* atomic */
 	char buf[LINE_MAX_BYTES];
 	size_t len;
 };
@@ -38,9 +40,7 @@ struct tp_log_capture {
 static void emit_line(tp_log_capture *c, const char *p, size_t n)
 {
 	tp_log_record(c->level, c->name, c->pid, p, n);
-	pthread_mutex_lock(&c->mu);
-	c->lines++;
-	pthread_mutex_unlock(&c->mu);
+	__atomic_add_fetch(&c->lines, 1, __ATOMIC_RELAXED);
 }
 
 /* Logs every complete line in the buffer; keeps the rest. */
@@ -62,45 +62,46 @@ static void split(tp_log_capture *c)
 	c->len = left;
 }
 
-static void *capture_main(void *arg)
+/* The pipe is readable (or its writers are gone): one read per round, so
+ * every capture on the loop gets its turn. Level-triggered, so what is
+ * left is read in the next rounds: end of file comes only after the last
+ * byte, and the child's last lines are never lost. */
+static void on_readable(tp__rsrc *s, uint32_t ev, void *arg)
 {
 	tp_log_capture *c = arg;
-	struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
-	                      {.fd = c->stopfd, .events = POLLIN}};
-	for (;;) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
-			break;
-		ssize_t n =
-		    read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0) {
-			if (c->len > 0)
-				emit_line(c, c->buf, c->len);
-			c->len = 0;
-			break;
-		}
+	(void)ev;
+	ssize_t n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0) {
 		c->len += (size_t)n;
 		split(c);
+		return;
 	}
+	if (c->len > 0)
+		emit_line(c, c->buf, c->len);
+	c->len = 0;
+	tp__reactor_del(s);
+	c->src = NULL;
 	pthread_mutex_lock(&c->mu);
-	c->done = 1;
+	c->done = 1; /* a waiter may free c from here on */
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
-	return NULL;
+}
+
+static void capture_destroy(tp_log_capture *c)
+{
+	free(c->name);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
 }
 
 int tp_log_capture_start(int fd, const char *name, pid_t pid, int level,
                          tp_log_capture **out)
 {
 	tp_log_capture *c;
-	sigset_t all, old;
-	int rv;
+	int rv, fl;
 	if (fd < 0 || name == NULL || name[0] == '\0' || out == NULL)
 		return TP_EINVAL;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -111,30 +112,25 @@ int tp_log_capture_start(int fd, const char *name, pid_t pid, int level,
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	if ((c->name = strdup(name)) == NULL) {
-		rv = TP_ENOMEM;
-		goto fail;
+		capture_destroy(c);
+		return TP_ENOMEM;
 	}
-	if ((c->stopfd = eventfd(0, EFD_CLOEXEC)) < 0) {
+	/* Our read end only (the child holds the write end): a read on the
+	 * loop never blocks it. */
+	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
 		rv = tp_err_errno(errno);
-		goto fail;
+		capture_destroy(c);
+		return rv;
 	}
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rv = pthread_create(&c->thr, NULL, capture_main, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rv != 0) {
-		close(c->stopfd);
-		rv = tp_err_errno(rv);
-		goto fail;
+	c->epoch = tp__log_loop_epoch();
+	if ((rv = tp__log_loop_add_fd(c->fd, on_readable, c, &c->src)) !=
+	    TP_OK) {
+		capture_destroy(c);
+		return rv;
 	}
 	*out = c;
 	return TP_OK;
-fail:
-	free(c->name);
-	pthread_mutex_destroy(&c->mu);
-	pthread_cond_destroy(&c->cv);
-	free(c);
-	return rv;
 }
 
 int tp_log_capture_wait(tp_log_capture *c, int timeout_ms)
@@ -164,27 +160,18 @@ int tp_log_capture_wait(tp_log_capture *c, int timeout_ms)
 
 uint64_t tp_log_capture_lines(const tp_log_capture *c)
 {
-	uint64_t n;
-	if (c == NULL)
-		return 0;
-	pthread_mutex_lock((pthread_mutex_t *)&c->mu);
-	n = c->lines;
-	pthread_mutex_unlock((pthread_mutex_t *)&c->mu);
-	return n;
+	return c != NULL ? __atomic_load_n(&c->lines, __ATOMIC_RELAXED) : 0;
 }
 
 void tp_log_capture_free(tp_log_capture *c)
 {
-	uint64_t one = 1;
 	if (c == NULL)
 		return;
-	if (write(c->stopfd, &one, sizeof(one)) < 0)
-		(void)0;
-	pthread_join(c->thr, NULL);
-	close(c->stopfd);
+	/* Off the loop first, so no callback runs on c any more. A capture
+	 * inherited by a fork child is on no loop of the child's, and its
+	 * lock may have been held by the parent's loop thread: neither is
+	 * touched there. */
+	tp__log_loop_del(&c->src, c->epoch);
 	close(c->fd);
-	free(c->name);
-	pthread_mutex_destroy(&c->mu);
-	pthread_cond_destroy(&c->cv);
-	free(c);
+	capture_destroy(c);
 }

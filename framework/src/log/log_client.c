@@ -14,9 +14,10 @@
  * size and are sent with non-blocking sends on a SOCK_SEQPACKET unix
  * socket (one message per batch, kept whole and in order by the kernel).
  * A batch that does not fit the bound is dropped and counted; the next
- * batch that is queued carries the count. A background thread seals a
- * batch older than TP_LOG_FLUSH_US and retries sends; at exit the rest is sent,
- * waiting a bounded time. A process writes the console and the file itself
+ * batch that is queued carries the count. The flusher, a timer on this
+ * process's logging loop (log_loop.c), seals a batch older than
+ * TP_LOG_FLUSH_US and retries sends; at exit the rest is sent, waiting a
+ * bounded time. A process writes the console and the file itself
  * when its configuration names no actor.
  *
  * Flushing (with the actor's acknowledgement) and the runtime's hooks are
@@ -30,21 +31,20 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log_client_int.h"
+#include "log_loop.h"
 #include "troupe/error.h"
 #include "varint.h"
 
-struct tp__log_state tp__logger = {PTHREAD_MUTEX_INITIALIZER,
-                                   PTHREAD_COND_INITIALIZER, .fd = -1};
+struct tp__log_state tp__logger = {
+    .mu = PTHREAD_MUTEX_INITIALIZER, .fd = -1, .idle = 1};
 
 int tp__log_threshold = TP_LOG_INFO;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -253,54 +253,26 @@ int tp__log_try_send(void)
 	return TP_OK;
 }
 
-/* ---- the background flusher ---- */
+/* ---- the flusher (a timer on the loop, log_loop.c) ---- */
 
-static void *flusher(void *arg)
+int64_t tp__log_flusher_run(void)
 {
-	(void)arg;
+	int64_t wait_us = -1;
 	pthread_mutex_lock(&tp__logger.mu);
-	while (!tp__logger.thr_stop) {
-		int64_t now = tp__log_now_us(), wait_us = -1;
-		if (tp__logger.nrec > 0 &&
-		    now - tp__logger.bt0 >= TP_LOG_FLUSH_US &&
-		    tp__log_batch_fits())
-			tp__log_seal(); /* no room: the caller's next full batch
-			                 * decides
-			                 */
-		if (tp__logger.head != NULL && tp__log_try_send() != TP_OK)
-			wait_us = tp__logger.fd < 0 ? TP_LOG_RETRY_US
-			                            : TP_LOG_RETRY_MS * 1000;
-		else if (tp__logger.nrec > 0)
-			wait_us = tp__logger.bt0 + TP_LOG_FLUSH_US - now;
-		if (wait_us < 0) {
-			tp__logger.thr_waiting = 1;
-			pthread_cond_wait(&tp__logger.cv, &tp__logger.mu);
-			tp__logger.thr_waiting = 0;
-			continue;
-		}
-		int64_t dl = now + wait_us;
-		struct timespec ts = {(time_t)(dl / 1000000),
-		                      (long)(dl % 1000000) * 1000};
-		pthread_cond_timedwait(&tp__logger.cv, &tp__logger.mu, &ts);
-	}
+	int64_t now = tp__log_now_us();
+	if (tp__logger.nrec > 0 && now - tp__logger.bt0 >= TP_LOG_FLUSH_US &&
+	    tp__log_batch_fits())
+		tp__log_seal(); /* no room: the caller's next full batch decides
+		                 */
+	if (tp__logger.head != NULL && tp__log_try_send() != TP_OK)
+		wait_us = tp__logger.fd < 0 ? TP_LOG_RETRY_US
+		                            : TP_LOG_RETRY_MS * 1000;
+	else if (tp__logger.nrec > 0)
+		wait_us = tp__logger.bt0 + TP_LOG_FLUSH_US - now;
+	/* Idle: the next batch opened kicks the loop (emit). */
+	tp__logger.idle = wait_us <= 0;
 	pthread_mutex_unlock(&tp__logger.mu);
-	return NULL;
-}
-
-static void flusher_start(void)
-{
-	pthread_attr_t a;
-	if (tp__logger.thr_on)
-		return;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (pthread_create(&tp__logger.thr, &a, flusher, NULL) == 0)
-		tp__logger.thr_on = 1;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&a);
+	return wait_us;
 }
 
 /* ---- process lifecycle: defaults, fork, exit ---- */
@@ -313,20 +285,23 @@ static void at_exit(void)
 static void fork_prepare(void)
 {
 	pthread_mutex_lock(&tp__logger.mu);
+	tp__log_loop_fork_prepare();
 }
 
 static void fork_parent(void)
 {
+	tp__log_loop_fork_parent();
 	pthread_mutex_unlock(&tp__logger.mu);
 }
 
-/* The child starts with no batches, no connection and no thread: its
- * records are its own, sent on its own connection. */
+/* The child starts with no batches, no connection and no loop thread:
+ * its records are its own, sent on its own connection, and its loop is
+ * made on first use (log_loop.c). */
 static void fork_child(void)
 {
 	pthread_mutex_init(&tp__logger.mu, NULL);
-	pthread_cond_init(&tp__logger.cv, NULL);
-	tp__logger.thr_on = tp__logger.thr_stop = tp__logger.thr_waiting = 0;
+	tp__log_loop_fork_child();
+	tp__logger.idle = 1;
 	if (tp__logger.fd >= 0)
 		close(tp__logger.fd);
 	tp__logger.fd = -1;
@@ -488,9 +463,8 @@ static void emit(int level, const char *name, pid_t pid, const char *msg,
 	if (tp__logger.nrec == 0) {
 		tp__logger.bseq = tp__logger.seq;
 		tp__logger.bt0 = now;
-		flusher_start();
-		if (tp__logger.thr_waiting)
-			pthread_cond_signal(&tp__logger.cv);
+		if (tp__logger.idle && tp__log_loop_kick() == TP_OK)
+			tp__logger.idle = 0; /* the flusher looks again */
 	}
 	tp__logger.seq++;
 	if (put_record(now, level, name, nlen, pid, msg, mlen) != 0) {

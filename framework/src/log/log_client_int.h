@@ -31,7 +31,6 @@ struct tp__log_frame {
 
 struct tp__log_state {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
 	tp_log_config *cfg;
 	tp__log_sink *sink; /* direct mode: this process writes */
 	int fd;             /* connection to the actor, -1 when none */
@@ -46,8 +45,7 @@ struct tp__log_state {
 	uint64_t seq, pend_dropped;
 	uint64_t sync_id, acked; /* flush handshakes asked and confirmed */
 	tp_log_stats st;
-	int thr_on, thr_stop, thr_waiting;
-	pthread_t thr;
+	int idle; /* the flusher waits for a kick (log_loop.h) */
 	int64_t retry_at;
 };
 

@@ -3,32 +3,34 @@
  * rotated by size (supervisord's stdout_logfile_maxbytes and _backups).
  *
  * A file the child writes itself cannot be rotated under it, so the child
- * gets the write end of a pipe and a thread here copies what arrives into
- * the file: at max_bytes the file becomes FILE.1 (FILE.1 becomes FILE.2 ...
- * up to `backups`) and a fresh FILE is opened. The thread ends when every
- * writer has closed the pipe (the child and its group are gone).
+ * gets the write end of a pipe, a source of this process's logging loop
+ * (log_loop.c; one thread for every capture), and what arrives is copied
+ * into the file: at max_bytes the file becomes FILE.1 (FILE.1 becomes
+ * FILE.2 ... up to `backups`) and a fresh FILE is opened. The source ends
+ * when every writer has closed the pipe (the child and its group are
+ * gone).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log_int.h"
+#include "log_loop.h"
 #include "troupe/error.h"
 
 struct tp__filecap {
-	int fd, out, stopfd;
+	int fd, out;
 	char *path;
 	uint64_t max, size;
 	unsigned backups;
-	pthread_t thr;
+	tp__rsrc *src;  /* on the loop; NULL once at end of file */
+	unsigned epoch; /* tp__log_loop_epoch() of the loop it is on */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int done;
@@ -91,37 +93,43 @@ static void write_out(struct tp__filecap *f, const char *p, size_t n)
 	}
 }
 
-static void *filecap_main(void *arg)
+/* The pipe is readable (or its writers are gone): one read per round,
+ * level-triggered, so end of file comes only after the last byte. */
+static void on_readable(tp__rsrc *s, uint32_t ev, void *arg)
 {
 	struct tp__filecap *f = arg;
 	char buf[8192];
-	for (;;) {
-		struct pollfd p[2] = {{f->fd, POLLIN, 0},
-		                      {f->stopfd, POLLIN, 0}};
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (p[1].revents)
-			break;
-		if (!p[0].revents)
-			continue;
-		ssize_t n = read(f->fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
+	(void)ev;
+	ssize_t n = read(f->fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0) {
 		write_out(f, buf, (size_t)n);
+		return;
 	}
+	tp__reactor_del(s);
+	f->src = NULL;
 	pthread_mutex_lock(&f->mu);
-	f->done = 1;
+	f->done = 1; /* a waiter may free f from here on */
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
-	return NULL;
+}
+
+static void filecap_destroy(struct tp__filecap *f)
+{
+	if (f->out >= 0)
+		close(f->out);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+	free(f->path);
+	free(f);
 }
 
 int tp__filecap_start(int fd, const char *path, uint64_t max_bytes,
                       unsigned backups, struct tp__filecap **out)
 {
 	struct tp__filecap *f = calloc(1, sizeof(*f));
+	int rv, fl;
 	if (f == NULL || (f->path = strdup(path)) == NULL) {
 		free(f);
 		return TP_ENOMEM;
@@ -129,11 +137,11 @@ int tp__filecap_start(int fd, const char *path, uint64_t max_bytes,
 	f->fd = fd;
 	f->max = max_bytes;
 	f->backups = backups;
-	f->stopfd = eventfd(0, EFD_CLOEXEC);
-	if (f->stopfd < 0 || reopen(f, 0) != 0) {
-		int rv = tp_err_errno(errno);
-		if (f->stopfd >= 0)
-			close(f->stopfd);
+	if (reopen(f, 0) != 0 || (fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+		rv = tp_err_errno(errno);
+		if (f->out >= 0)
+			close(f->out);
 		free(f->path);
 		free(f);
 		return rv;
@@ -144,15 +152,11 @@ int tp__filecap_start(int fd, const char *path, uint64_t max_bytes,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&f->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	int rv = pthread_create(&f->thr, NULL, filecap_main, f);
-	if (rv != 0) {
-		close(f->out);
-		close(f->stopfd);
-		pthread_mutex_destroy(&f->mu);
-		pthread_cond_destroy(&f->cv);
-		free(f->path);
-		free(f);
-		return tp_err_errno(rv);
+	f->epoch = tp__log_loop_epoch();
+	if ((rv = tp__log_loop_add_fd(f->fd, on_readable, f, &f->src)) !=
+	    TP_OK) {
+		filecap_destroy(f);
+		return rv;
 	}
 	*out = f;
 	return TP_OK;
@@ -170,23 +174,19 @@ void tp__filecap_free(struct tp__filecap *f, int wait_ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	pthread_mutex_lock(&f->mu);
-	while (!f->done &&
-	       pthread_cond_timedwait(&f->cv, &f->mu, &ts) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&f->mu);
+	/* A fork child's inherited capture is on no loop of the child's, and
+	 * its lock may have been held by the parent's loop thread: neither
+	 * is touched there. */
+	if (f->epoch == tp__log_loop_epoch()) {
+		pthread_mutex_lock(&f->mu);
+		while (!f->done &&
+		       pthread_cond_timedwait(&f->cv, &f->mu, &ts) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&f->mu);
+	}
 	/* An escaped descendant may still hold the pipe: its later output
 	 * is not copied. */
-	uint64_t one = 1;
-	if (!f->done)
-		(void)!write(f->stopfd, &one, sizeof(one));
-	pthread_join(f->thr, NULL);
+	tp__log_loop_del(&f->src, f->epoch);
 	close(f->fd);
-	close(f->stopfd);
-	if (f->out >= 0)
-		close(f->out);
-	pthread_mutex_destroy(&f->mu);
-	pthread_cond_destroy(&f->cv);
-	free(f->path);
-	free(f);
+	filecap_destroy(f);
 }

@@ -165,8 +165,9 @@ int tp__log_actor_fail(tp_log_actor *a);
  * Errors: TP_ETIMEDOUT. */
 int tp__log_actor_wait_new(tp_log_actor *a, pid_t old, int timeout_ms);
 
-/* log_filecap.c: the read end fd of a pipe (taken) appended to path by a
- * thread, rotated at max_bytes keeping `backups` files (0: never). */
+/* log_filecap.c: the read end fd of a pipe (taken) appended to path by
+ * this process's logging loop (log_loop.h), rotated at max_bytes keeping
+ * `backups` files (0: never). */
 struct tp__filecap;
 int tp__filecap_start(int fd, const char *path, uint64_t max_bytes,
                       unsigned backups, struct tp__filecap **out);
