@@ -49,6 +49,12 @@ struct sup_req {
 	int done;              /* external requests: set when pending == 0 */
 	int rollback;          /* on a start failure stop the whole sup */
 	struct sup_op *parent; /* internal: the op of a nested sup */
+	/* An asynchronous request (tp__sup_act_async): nobody waits on
+	 * it; the loop calls on_done(req, done_arg), root mutex held, once
+	 * it is done (rv TP_ECANCELED if the tree ended first). */
+	void (*on_done)(struct sup_req *req, void *arg);
+	void *done_arg;
+	struct sup_req *async_next; /* the root's list of them */
 };
 
 struct sup_child {
@@ -122,6 +128,7 @@ struct tp_sup {
 	pthread_t thr;
 	tp__reactor *rx; /* the loop (sup_loop.c) */
 	tp__rsrc *wake;  /* its doorbell (tp__sup_wake) */
+	struct sup_req *async; /* asynchronous requests not yet done */
 	int started, stop_req, ended, end_rv, thr_joined;
 };
 
@@ -230,6 +237,18 @@ int tp__sup_normal_exit(const tp_child_spec *sp, int code);
 void tp__sup_auto_shutdown(tp_sup *s, struct sup_child *c);
 /* supervisord's BACKOFF and FATAL after a failed start. */
 void tp__sup_retry_start(tp_sup *s, struct sup_child *c);
+
+/* sup_rt.c: the control sockets' stop and restart, without waiting
+ * (ctl_act.c). Root mutex held. Queues a stop of sup's child id (restart:
+ * a stop if it is not stopped, then a start) for req, an asynchronous
+ * request the caller owns until req->on_done ran (set on_done and
+ * done_arg; the rest is reset here). Errors, with nothing queued:
+ * TP_ENOENT (no such child), TP_ESTATE (the tree does not run, or a
+ * restart of a monitored Process). */
+int tp__sup_act_async(tp_sup *sup, const char *id, int restart,
+                      struct sup_req *req);
+/* 1 when s is root or a supervisor nested in it (root mutex held). */
+int tp__sup_in_tree(const tp_sup *root, const tp_sup *s);
 
 /* sup.c */
 struct sup_child *tp__sup_find(tp_sup *s, const char *id);

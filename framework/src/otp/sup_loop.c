@@ -244,14 +244,38 @@ static int tree_idle(tp_sup *s)
 	return 1;
 }
 
+/* Calls on_done of the asynchronous requests that are done (all: every
+ * one, the tree ended); returns how many. A callback may queue more. */
+static int fire_async(tp_sup *root, int all)
+{
+	int n = 0;
+	struct sup_req **pp = &root->async;
+	while (*pp != NULL) {
+		struct sup_req *r = *pp;
+		if (!r->done && !all) {
+			pp = &r->async_next;
+			continue;
+		}
+		*pp = r->async_next;
+		if (!r->done && r->rv == TP_OK)
+			r->rv = TP_ECANCELED;
+		r->on_done(r, r->done_arg);
+		n++;
+		pp = &root->async; /* the callback may have added one */
+	}
+	return n;
+}
+
 /* After every round: the state machine moves, waiters are told, and the
  * sources are made to match the tree. */
 static void settle(void *arg)
 {
 	tp_sup *root = arg;
-	while (tp__sup_advance_tree(root))
+	do {
+		while (tp__sup_advance_tree(root))
+			tp__sup_sub_check_failed(root);
 		tp__sup_sub_check_failed(root);
-	tp__sup_sub_check_failed(root);
+	} while (fire_async(root, 0) > 0);
 	pthread_cond_broadcast(&root->cv);
 	if (root->stop_req && tree_idle(root)) {
 		tp__reactor_stop(root->rx);
@@ -279,6 +303,7 @@ void *tp__sup_loop(void *arg)
 	settle(root);
 	tp__reactor_run(root->rx);
 	root->ended = 1;
+	fire_async(root, 1);
 	pthread_cond_broadcast(&root->cv);
 	pthread_mutex_unlock(&root->mu);
 	return NULL;

@@ -450,9 +450,10 @@ static int take(struct tp__ctlsrv *c, struct conn *k,
 	pthread_mutex_lock(&c->mu);
 	c->refs++;
 	pthread_mutex_unlock(&c->mu);
+	uint64_t id = l->id; /* l may be gone when take returns */
 	if (c->ops.take(c->ops.arg, req, &k->peer, l)) {
 		k->waiting = 1;
-		k->id = l->id;
+		k->id = id;
 		return 1;
 	}
 	pthread_mutex_lock(&c->mu);
