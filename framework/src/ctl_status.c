@@ -6,8 +6,10 @@
  * same server and protocol as the troupe daemon (rt/ctlsrv.c), so
  * `troupe ps` and `troupe status|tree|top|start|stop|restart|signal -p
  * PID` work on any troupe program of the user as on the daemon. It costs
- * one thread blocked in poll(); requests are served on that thread, and
- * nothing here is on any task's path.
+ * one thread running the server's reactor; requests are served on that
+ * thread (stop, restart and start queue their operations on the tree and
+ * are answered when they are done, ctl_act.c), and nothing here is on
+ * any task's path.
  *
  * `status` is the program's root supervisor (tp_sup_root) flattened as
  * the daemon's tree is: its children in start order, nested supervisors

@@ -7,22 +7,27 @@
  *
  * One bad peer cannot wedge it (this replaced nng req/rep, whose ipc
  * listener nng 1.5.2 wedges when a peer leaves before the SP handshake;
- * docs/architecture.md). One loop thread owns every connection that is
- * still sending its request: non-blocking sockets in a poll set, each
- * with a read deadline (CTL_READ_MS) and a frame size cap (CTL_MAX_REQ);
+ * docs/architecture.md). One loop thread, running a reactor of its own
+ * (rt/reactor.h: the listener and each connection fd sources, one timer
+ * for the deadlines, a wake source for stop and for replies that come
+ * later), owns every connection that is still sending its request:
+ * non-blocking sockets, each with a read deadline (CTL_READ_MS) and a frame size cap (CTL_MAX_REQ);
  * a peer that closes, resets, stalls or sends a bad length is dropped
  * without touching the others, and when CTL_MAX_CONNS are pending the
  * oldest is dropped for the newcomer. A complete request goes to a small
  * pool of workers (a `stop` waiting out a slow child does not hold up
  * `status`); a worker writes the reply with a deadline (CTL_WRITE_MS).
  *
- * With ops.workers == 0 (a program's own server, where a thread blocked
- * in poll is all it may cost) the loop thread serves each request itself
- * and keeps its reply with the connection, written as the peer takes it
- * (POLLOUT in the same poll set, deadline CTL_WRITE_MS): a peer that
- * stalls while sending its request or while reading its reply holds up
- * no other peer; the handler itself runs on the loop, so it must be
- * quick (status) or bounded (stop waits out the child's shutdown time).
+ * With ops.workers == 0 (a program's own server, where one thread
+ * sleeping in epoll_wait is all it may cost) the loop thread serves each
+ * request itself and keeps its reply with the connection, written as the
+ * peer takes it (EPOLLOUT, deadline CTL_WRITE_MS): a peer that stalls
+ * while sending its request or while reading its reply holds up no other
+ * peer. The handler runs on the loop, so it must be quick (status); a
+ * request that waits (a stop waiting out a child's shutdown time) is
+ * taken by ops.take instead, its connection kept quiet until the owner
+ * calls tp__ctlsrv_reply_later from any thread, and the loop writes that
+ * reply as any other.
  *
  * The peer's uid is read with SO_PEERCRED at accept: only the server's
  * own user (or root) is served; anyone else gets a TP_EPERM reply. A
