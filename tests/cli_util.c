@@ -332,8 +332,7 @@ unsigned char *status_frame(size_t *len)
 	return command_frame("status", NULL, len);
 }
 
-unsigned char *command_frame(const char *command, const char *name,
-                             size_t *len)
+unsigned char *command_frame(const char *command, const char *name, size_t *len)
 {
 	Troupe__SupRequest req = TROUPE__SUP_REQUEST__INIT;
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;

@@ -417,8 +417,8 @@ static void wait_hooks(void **state)
 	int p[2], seen = 0;
 	TP_OK_OR_FAIL(tp__reactor_new(&r));
 	assert_int_equal(pipe(p), 0);
-	TP_OK_OR_FAIL(tp__reactor_add_fd(r, p[0], EPOLLIN, on_wait_fd, &seen,
-	                                 NULL));
+	TP_OK_OR_FAIL(
+	    tp__reactor_add_fd(r, p[0], EPOLLIN, on_wait_fd, &seen, NULL));
 	tp__reactor_on_wait(r, before_wait, after_wait, NULL);
 	assert_int_equal(tp__reactor_run_once(r, 0), 0);
 	assert_int_equal(write(p[1], "x", 1), 1);

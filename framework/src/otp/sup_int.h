@@ -126,8 +126,8 @@ struct tp_sup {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t thr;
-	tp__reactor *rx; /* the loop (sup_loop.c) */
-	tp__rsrc *wake;  /* its doorbell (tp__sup_wake) */
+	tp__reactor *rx;       /* the loop (sup_loop.c) */
+	tp__rsrc *wake;        /* its doorbell (tp__sup_wake) */
 	struct sup_req *async; /* asynchronous requests not yet done */
 	int started, stop_req, ended, end_rv, thr_joined;
 };

@@ -11,11 +11,11 @@
  * (rt/reactor.h: the listener and each connection fd sources, one timer
  * for the deadlines, a wake source for stop and for replies that come
  * later), owns every connection that is still sending its request:
- * non-blocking sockets, each with a read deadline (CTL_READ_MS) and a frame size cap (CTL_MAX_REQ);
- * a peer that closes, resets, stalls or sends a bad length is dropped
- * without touching the others, and when CTL_MAX_CONNS are pending the
- * oldest is dropped for the newcomer. A complete request goes to a small
- * pool of workers (a `stop` waiting out a slow child does not hold up
+ * non-blocking sockets, each with a read deadline (CTL_READ_MS) and a frame
+ * size cap (CTL_MAX_REQ); a peer that closes, resets, stalls or sends a bad
+ * length is dropped without touching the others, and when CTL_MAX_CONNS are
+ * pending the oldest is dropped for the newcomer. A complete request goes to a
+ * small pool of workers (a `stop` waiting out a slow child does not hold up
  * `status`); a worker writes the reply with a deadline (CTL_WRITE_MS).
  *
  * With ops.workers == 0 (a program's own server, where one thread
@@ -71,9 +71,9 @@ struct conn {
 	int64_t deadline;
 	unsigned char *out; /* the reply still to write (inline serving) */
 	size_t out_len, out_at;
-	uint64_t id;    /* a request taken (ops.take): its reply's key */
-	int waiting;    /* taken: its reply is not there yet */
-	tp__rsrc *src;  /* the loop's fd source */
+	uint64_t id;       /* a request taken (ops.take): its reply's key */
+	int waiting;       /* taken: its reply is not there yet */
+	tp__rsrc *src;     /* the loop's fd source */
 	struct conn *next; /* the work queue */
 };
 
@@ -107,9 +107,9 @@ struct tp__ctlsrv {
 	pthread_cond_t cv;
 	struct conn *head, *tail;
 	int nqueued, stopping;
-	int nrunning;         /* threads that have started (guarded by mu) */
-	int refs;             /* 1 + replies still to come later */
-	int gone;             /* stopped: later replies are dropped */
+	int nrunning; /* threads that have started (guarded by mu) */
+	int refs;     /* 1 + replies still to come later */
+	int gone;     /* stopped: later replies are dropped */
 	struct later_rep *later;
 	int64_t paused_until; /* out of fds: the listener rests till then */
 	dev_t dev; /* the socket file we made: removed at stop only if it */
@@ -383,7 +383,8 @@ static void on_wake(tp__rsrc *s, uint32_t ev, void *arg)
 		struct later_rep *next = l->next;
 		struct conn *k = NULL;
 		for (int i = 0; i < c->npending && k == NULL; i++)
-			if (c->pending[i]->waiting && c->pending[i]->id == l->id)
+			if (c->pending[i]->waiting &&
+			    c->pending[i]->id == l->id)
 				k = c->pending[i];
 		if (k != NULL) {
 			k->out = l->buf;
@@ -448,7 +449,8 @@ static int take(struct tp__ctlsrv *c, struct conn *k,
                 const Troupe__SupRequest *req)
 {
 	struct tp__ctl_later *l;
-	if (c->ops.take == NULL || c->nw > 0 || (l = malloc(sizeof(*l))) == NULL)
+	if (c->ops.take == NULL || c->nw > 0 ||
+	    (l = malloc(sizeof(*l))) == NULL)
 		return 0;
 	l->srv = c;
 	l->id = ++c->next_id;
