@@ -175,6 +175,22 @@ static void test_slow_stop_does_not_block_status(void **state)
 			assert_int_equal(rep->sup_reply->children[i]->last_exit,
 			                 -SIGKILL);
 	tp__envelope_free(rep);
+	/* A stopper that leaves before its reply: the stop is carried out,
+	 * its reply dropped, and the others are still served. */
+	TP_OK_OR_FAIL(tp_sup_restart_child(tp_sup_root(), "slow"));
+	f = command_frame("stop", "slow", &len);
+	stopper = ctl_connect(path);
+	assert_true(stopper >= 0);
+	assert_int_equal(write(stopper, f, len), (ssize_t)len);
+	free(f);
+	TP_OK_OR_FAIL(ctl_call(path, &req, &rep, 3000)); /* it was read */
+	tp__envelope_free(rep);
+	close(stopper);
+	/* Queued behind that stop: returns once the child is gone. */
+	TP_OK_OR_FAIL(tp_sup_terminate_child(tp_sup_root(), "slow"));
+	TP_OK_OR_FAIL(ctl_call(path, &req, &rep, 3000));
+	assert_string_equal(state_of(rep->sup_reply, "slow"), "stopped");
+	tp__envelope_free(rep);
 	TP_OK_OR_FAIL(tp_sup_delete_child(tp_sup_root(), "slow"));
 }
 

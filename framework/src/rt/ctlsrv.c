@@ -332,7 +332,6 @@ static void on_conn(tp__rsrc *s, uint32_t ev, void *arg)
 	struct tp__ctlsrv *c = arg;
 	struct conn *k = NULL;
 	int i;
-	(void)ev;
 	for (i = 0; i < c->npending && k == NULL; i++)
 		if (c->pending[i]->src == s)
 			k = c->pending[i];
@@ -348,8 +347,13 @@ static void on_conn(tp__rsrc *s, uint32_t ev, void *arg)
 			c->ops.after_reply(c->ops.arg);
 		return;
 	}
-	if (k->waiting)
+	if (k->waiting) {
+		/* Quiet, but epoll tells of a hang-up anyway: the peer left,
+		 * its reply will be dropped. */
+		if (ev & (EPOLLHUP | EPOLLERR))
+			drop_pending(c, i);
 		return;
+	}
 	r = conn_read(k);
 	if (r < 0) {
 		drop_pending(c, i);
