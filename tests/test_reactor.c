@@ -142,13 +142,9 @@ static void on_pid(tp__rsrc *s, uint32_t events, void *arg)
 	c->fired++;
 }
 
-static void pid_source(void **state)
+/* A child that exits 7 once a byte comes on go[1] (the caller's end). */
+static pid_t fork_waiting(int go[2])
 {
-	(void)state;
-	tp__reactor *r;
-	struct pidctx c = {0};
-	int go[2];
-	TP_OK_OR_FAIL(tp__reactor_new(&r));
 	assert_int_equal(pipe(go), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -158,18 +154,36 @@ static void pid_source(void **state)
 		_exit(read(go[0], &b, 1) == 1 ? 7 : 8);
 	}
 	close(go[0]);
-	TP_OK_OR_FAIL(tp__reactor_add_pid(r, pid, on_pid, &c, NULL));
-	assert_int_equal(tp__reactor_run_once(r, 10), 0); /* still runs */
+	return pid;
+}
+
+/* Lets fork_waiting's child end: its pid source fires once, though the
+ * pidfd stays readable (not reaped yet); then it is reaped (exit 7). */
+static void let_go_and_reap(tp__reactor *r, struct pidctx *c, int go[2],
+                            pid_t pid)
+{
+	int st;
 	assert_int_equal(write(go[1], "g", 1), 1);
 	close(go[1]);
-	run_until(r, &c.fired);
-	assert_int_equal(c.pid, pid);
-	/* fires once, though the pidfd stays readable (not reaped yet) */
+	run_until(r, &c->fired);
+	assert_int_equal(c->pid, pid);
 	assert_int_equal(tp__reactor_run_once(r, 20), 0);
-	assert_int_equal(c.fired, 1);
-	int st;
+	assert_int_equal(c->fired, 1);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+}
+
+static void pid_source(void **state)
+{
+	(void)state;
+	tp__reactor *r;
+	struct pidctx c = {0};
+	int go[2];
+	TP_OK_OR_FAIL(tp__reactor_new(&r));
+	pid_t pid = fork_waiting(go);
+	TP_OK_OR_FAIL(tp__reactor_add_pid(r, pid, on_pid, &c, NULL));
+	assert_int_equal(tp__reactor_run_once(r, 10), 0); /* still runs */
+	let_go_and_reap(r, &c, go, pid);
 	/* a pid that is not there; a bad one */
 	assert_int_not_equal(tp__reactor_add_pid(r, pid, on_pid, &c, NULL),
 	                     TP_OK);
@@ -363,27 +377,12 @@ static void pidfd_source(void **state)
 	struct pidctx c = {0};
 	int go[2], pfd;
 	TP_OK_OR_FAIL(tp__reactor_new(&r));
-	assert_int_equal(pipe(go), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		char b;
-		close(go[1]);
-		_exit(read(go[0], &b, 1) == 1 ? 7 : 8);
-	}
-	close(go[0]);
+	pid_t pid = fork_waiting(go);
 	TP_OK_OR_FAIL(tp__pid_watch(pid, &pfd));
 	int d = dup(pfd);
 	close(pfd);
 	TP_OK_OR_FAIL(tp__reactor_add_pidfd(r, d, pid, on_pid, &c, NULL));
-	assert_int_equal(write(go[1], "g", 1), 1);
-	close(go[1]);
-	run_until(r, &c.fired);
-	assert_int_equal(c.pid, pid);
-	assert_int_equal(tp__reactor_run_once(r, 20), 0);
-	assert_int_equal(c.fired, 1);
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
+	let_go_and_reap(r, &c, go, pid);
 	TP_EXPECT(tp__reactor_add_pidfd(r, -1, pid, on_pid, &c, NULL),
 	          TP_EINVAL);
 	tp__reactor_free(r);

@@ -184,18 +184,12 @@ int64_t tp__reactor_timer_due(const tp__rsrc *s)
 int tp__reactor_add_pid(tp__reactor *r, pid_t pid, tp__rsrc_fn fn, void *arg,
                         tp__rsrc **out)
 {
-	tp__rsrc *s;
 	int fd, rv;
 	if (r == NULL || fn == NULL || pid <= 0)
 		return TP_EINVAL;
 	if ((rv = tp__pid_watch(pid, &fd)) != TP_OK)
 		return rv;
-	if ((rv = add(r, K_PID, fd, 1, EPOLLIN, fn, arg, &s)) != TP_OK)
-		return rv;
-	s->pid = pid;
-	if (out != NULL)
-		*out = s;
-	return TP_OK;
+	return tp__reactor_add_pidfd(r, fd, pid, fn, arg, out);
 }
 
 int tp__reactor_add_pidfd(tp__reactor *r, int pidfd, pid_t pid, tp__rsrc_fn fn,
