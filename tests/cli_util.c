@@ -329,10 +329,20 @@ Troupe__Envelope *read_reply(int fd)
 
 unsigned char *status_frame(size_t *len)
 {
+	return command_frame("status", NULL, len);
+}
+
+unsigned char *command_frame(const char *command, const char *name, size_t *len)
+{
 	Troupe__SupRequest req = TROUPE__SUP_REQUEST__INIT;
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
 	unsigned char *buf;
-	req.command = "status";
+	char *names[1] = {(char *)name};
+	req.command = (char *)command;
+	if (name != NULL) {
+		req.names = names;
+		req.n_names = 1;
+	}
 	env.body_case = TROUPE__ENVELOPE__BODY_SUP_REQUEST;
 	env.sup_request = &req;
 	TP_OK_OR_FAIL(ctl_frame_pack(&env, &buf, len));

@@ -63,6 +63,9 @@ int pid_of(const char *name);
 
 /* A packed, framed `status` request (malloc'd; the caller frees it). */
 unsigned char *status_frame(size_t *len);
+/* The same for command on the child name (NULL: none). */
+unsigned char *command_frame(const char *command, const char *name,
+                             size_t *len);
 /* Reads one reply frame from a raw control connection. */
 Troupe__Envelope *read_reply(int fd);
 

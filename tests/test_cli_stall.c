@@ -3,10 +3,14 @@
  * interleaved on its one loop: a peer that stalls while reading a large
  * reply, or while sending its request, holds up no other peer's
  * `status`; the stalled reader still gets its whole reply when it reads,
- * and one that never reads is dropped at the write deadline.
+ * and one that never reads is dropped at the write deadline. A `stop`
+ * waiting out a child's shutdown time holds up no other peer either: it
+ * is answered when the child is gone, and `status` is answered
+ * meanwhile.
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,9 +112,92 @@ static void test_stalled_peers_do_not_block_status(void **state)
 	status_answers();
 }
 
+/* The state of child name in a status reply ("" if not there). */
+static const char *state_of(const Troupe__SupReply *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_children; i++)
+		if (strcmp(r->children[i]->name, name) == 0)
+			return r->children[i]->state;
+	return "";
+}
+
+static void test_slow_stop_does_not_block_status(void **state)
+{
+	(void)state;
+	/* A child that ignores SIGTERM (said ready once it does), with a
+	 * shutdown time of 1 s: its stop ends in SIGKILL after 1 s. */
+	char *argv[] = {"/bin/sh", "-c",
+	                "trap '' TERM; echo READY=1 >&3; exec sleep 60", NULL};
+	tp_child_spec spec = TP_CHILD_SPEC_INIT;
+	Troupe__SupRequest req = TROUPE__SUP_REQUEST__INIT;
+	Troupe__Envelope *rep;
+	size_t len;
+	spec.id = "slow";
+	spec.argv = argv;
+	spec.log_path = "";
+	spec.ready = TP_READY_NOTIFY;
+	spec.shutdown_ms = 1000;
+	spec.restart = TP_TEMPORARY;
+	spec.keep_temporary = 1;
+	snprintf(path, sizeof(path), "%s/ctl.sock", tp_runtime_dir());
+	TP_OK_OR_FAIL(tp_sup_start_child(tp_sup_root(), &spec, NULL));
+	unsigned char *f = command_frame("stop", "slow", &len);
+	int stopper = ctl_connect(path);
+	assert_true(stopper >= 0);
+	assert_int_equal(write(stopper, f, len), (ssize_t)len);
+	free(f);
+	/* Another peer's status is answered while the stop is under way:
+	 * it sees the child stopping, the stopper has no reply yet. */
+	req.command = "status";
+	int seen = 0;
+	for (int i = 0; i < 200 && !seen; i++) {
+		TP_OK_OR_FAIL(ctl_call(path, &req, &rep, 3000));
+		assert_int_equal(rep->sup_reply->code, TP_OK);
+		const char *st = state_of(rep->sup_reply, "slow");
+		seen = strcmp(st, "stopping") == 0;
+		if (!seen) /* not begun yet, never over already */
+			assert_string_equal(st, "running");
+		tp__envelope_free(rep);
+	}
+	assert_true(seen);
+	struct pollfd p = {.fd = stopper, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 0), 0);
+	/* The stop's reply comes once the child is gone (killed). */
+	rep = read_reply(stopper);
+	assert_int_equal(rep->sup_reply->code, TP_OK);
+	assert_non_null(strstr(rep->sup_reply->message, "slow: stopped"));
+	tp__envelope_free(rep);
+	close(stopper);
+	TP_OK_OR_FAIL(ctl_call(path, &req, &rep, 3000));
+	assert_string_equal(state_of(rep->sup_reply, "slow"), "stopped");
+	for (size_t i = 0; i < rep->sup_reply->n_children; i++)
+		if (strcmp(rep->sup_reply->children[i]->name, "slow") == 0)
+			assert_int_equal(rep->sup_reply->children[i]->last_exit,
+			                 -SIGKILL);
+	tp__envelope_free(rep);
+	/* A stopper that leaves before its reply: the stop is carried out,
+	 * its reply dropped, and the others are still served. */
+	TP_OK_OR_FAIL(tp_sup_restart_child(tp_sup_root(), "slow"));
+	f = command_frame("stop", "slow", &len);
+	stopper = ctl_connect(path);
+	assert_true(stopper >= 0);
+	assert_int_equal(write(stopper, f, len), (ssize_t)len);
+	free(f);
+	TP_OK_OR_FAIL(ctl_call(path, &req, &rep, 3000)); /* it was read */
+	tp__envelope_free(rep);
+	close(stopper);
+	/* Queued behind that stop: returns once the child is gone. */
+	TP_OK_OR_FAIL(tp_sup_terminate_child(tp_sup_root(), "slow"));
+	TP_OK_OR_FAIL(ctl_call(path, &req, &rep, 3000));
+	assert_string_equal(state_of(rep->sup_reply, "slow"), "stopped");
+	tp__envelope_free(rep);
+	TP_OK_OR_FAIL(tp_sup_delete_child(tp_sup_root(), "slow"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_slow_stop_does_not_block_status),
 	    cmocka_unit_test(test_stalled_peers_do_not_block_status),
 	};
 	TP_OK_OR_FAIL(tp_init(NULL));

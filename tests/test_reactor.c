@@ -6,8 +6,9 @@
  * round, is never called again and its memory is not touched; a wake-up
  * from another thread reaches the loop and can stop it; a forked copy (the
  * fork server's children) closes every fd the loop opened and keeps the
- * caller's own. Every wait is bounded (run_once with a timeout inside a
- * deadline).
+ * caller's own; a pid source on the caller's pidfd; the wait hooks run
+ * around the wait only. Every wait is bounded (run_once with a timeout
+ * inside a deadline).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "pidwatch.h"
 #include "reactor.h"
 #include "testutil.h"
 
@@ -144,13 +146,9 @@ static void on_pid(tp__rsrc *s, uint32_t events, void *arg)
 	c->fired++;
 }
 
-static void pid_source(void **state)
+/* A child that exits 7 once a byte comes on go[1] (the caller's end). */
+static pid_t fork_waiting(int go[2])
 {
-	(void)state;
-	tp__reactor *r;
-	struct pidctx c = {0};
-	int go[2];
-	TP_OK_OR_FAIL(tp__reactor_new(&r));
 	assert_int_equal(pipe(go), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -160,18 +158,36 @@ static void pid_source(void **state)
 		_exit(read(go[0], &b, 1) == 1 ? 7 : 8);
 	}
 	close(go[0]);
-	TP_OK_OR_FAIL(tp__reactor_add_pid(r, pid, on_pid, &c, NULL));
-	assert_int_equal(tp__reactor_run_once(r, 10), 0); /* still runs */
+	return pid;
+}
+
+/* Lets fork_waiting's child end: its pid source fires once, though the
+ * pidfd stays readable (not reaped yet); then it is reaped (exit 7). */
+static void let_go_and_reap(tp__reactor *r, struct pidctx *c, int go[2],
+                            pid_t pid)
+{
+	int st;
 	assert_int_equal(write(go[1], "g", 1), 1);
 	close(go[1]);
-	run_until(r, &c.fired);
-	assert_int_equal(c.pid, pid);
-	/* fires once, though the pidfd stays readable (not reaped yet) */
+	run_until(r, &c->fired);
+	assert_int_equal(c->pid, pid);
 	assert_int_equal(tp__reactor_run_once(r, 20), 0);
-	assert_int_equal(c.fired, 1);
-	int st;
+	assert_int_equal(c->fired, 1);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+}
+
+static void pid_source(void **state)
+{
+	(void)state;
+	tp__reactor *r;
+	struct pidctx c = {0};
+	int go[2];
+	TP_OK_OR_FAIL(tp__reactor_new(&r));
+	pid_t pid = fork_waiting(go);
+	TP_OK_OR_FAIL(tp__reactor_add_pid(r, pid, on_pid, &c, NULL));
+	assert_int_equal(tp__reactor_run_once(r, 10), 0); /* still runs */
+	let_go_and_reap(r, &c, go, pid);
 	/* a pid that is not there; a bad one */
 	assert_int_not_equal(tp__reactor_add_pid(r, pid, on_pid, &c, NULL),
 	                     TP_OK);
@@ -411,6 +427,68 @@ static void forget_in_child(void **state)
 	close(p[1]);
 }
 
+/* A pid source on a pidfd the caller opened: fires once, and the
+ * caller's own pidfd may be closed at once (the source holds a dup). */
+static void pidfd_source(void **state)
+{
+	(void)state;
+	tp__reactor *r;
+	struct pidctx c = {0};
+	int go[2], pfd;
+	TP_OK_OR_FAIL(tp__reactor_new(&r));
+	pid_t pid = fork_waiting(go);
+	TP_OK_OR_FAIL(tp__pid_watch(pid, &pfd));
+	int d = dup(pfd);
+	close(pfd);
+	TP_OK_OR_FAIL(tp__reactor_add_pidfd(r, d, pid, on_pid, &c, NULL));
+	let_go_and_reap(r, &c, go, pid);
+	TP_EXPECT(tp__reactor_add_pidfd(r, -1, pid, on_pid, &c, NULL),
+	          TP_EINVAL);
+	tp__reactor_free(r);
+}
+
+/* The wait hooks run around each round's wait, before any callback. */
+static int waits[2], order_ok = 1;
+static void before_wait(void *arg)
+{
+	(void)arg;
+	order_ok &= waits[0] == waits[1];
+	waits[0]++;
+}
+static void after_wait(void *arg)
+{
+	(void)arg;
+	waits[1]++;
+	order_ok &= waits[0] == waits[1];
+}
+static void on_wait_fd(tp__rsrc *s, uint32_t events, void *arg)
+{
+	(void)s;
+	(void)events;
+	*(int *)arg = waits[0] == waits[1]; /* after the wait ended */
+}
+
+static void wait_hooks(void **state)
+{
+	(void)state;
+	tp__reactor *r;
+	int p[2], seen = 0;
+	TP_OK_OR_FAIL(tp__reactor_new(&r));
+	assert_int_equal(pipe(p), 0);
+	TP_OK_OR_FAIL(
+	    tp__reactor_add_fd(r, p[0], EPOLLIN, on_wait_fd, &seen, NULL));
+	tp__reactor_on_wait(r, before_wait, after_wait, NULL);
+	assert_int_equal(tp__reactor_run_once(r, 0), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(tp__reactor_run_once(r, 1000), 1);
+	assert_int_equal(seen, 1);
+	assert_int_equal(waits[0], 2);
+	assert_true(order_ok);
+	tp__reactor_free(r);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +502,8 @@ int main(void)
 	    cmocka_unit_test(signals_source),
 	    cmocka_unit_test(round_hook),
 	    cmocka_unit_test(forget_in_child),
+	    cmocka_unit_test(pidfd_source),
+	    cmocka_unit_test(wait_hooks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

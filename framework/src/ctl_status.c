@@ -6,8 +6,10 @@
  * same server and protocol as the troupe daemon (rt/ctlsrv.c), so
  * `troupe ps` and `troupe status|tree|top|start|stop|restart|signal -p
  * PID` work on any troupe program of the user as on the daemon. It costs
- * one thread blocked in poll(); requests are served on that thread, and
- * nothing here is on any task's path.
+ * one thread running the server's reactor; requests are served on that
+ * thread (stop, restart and start queue their operations on the tree and
+ * are answered when they are done, ctl_act.c), and nothing here is on
+ * any task's path.
  *
  * `status` is the program's root supervisor (tp_sup_root) flattened as
  * the daemon's tree is: its children in start order, nested supervisors
@@ -315,10 +317,26 @@ static void handle(void *arg, const Troupe__SupRequest *req,
 	}
 }
 
+static void later_reply(void *arg, Troupe__SupReply *rep)
+{
+	tp__ctlsrv_reply_later(arg, rep);
+}
+
+/* stop, restart and start: the reply comes when the children are done,
+ * and other peers are served meanwhile (ctl_act.c). */
+static int take(void *arg, const Troupe__SupRequest *req,
+                const struct tp__ctl_peer *peer, struct tp__ctl_later *later)
+{
+	(void)arg;
+	(void)peer;
+	return tp__ctl_act_later(tp_sup_root(), req, later_reply, later);
+}
+
 int tp__ctl_status_start(void)
 {
 	char path[sizeof(tp__rt.dir) + 48];
 	struct tp__ctlsrv_ops ops = {.handle = handle,
+	                             .take = take,
 	                             .reply_free = tp__ctl_reply_free,
 	                             .workers = 0,
 	                             .sender = "troupe-program",

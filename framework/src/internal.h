@@ -119,5 +119,16 @@ int tp__sup_add_stopped(tp_sup *sup, const tp_child_spec *spec);
  * req->names in root's tree, saying the outcome of each in rep. */
 void tp__ctl_act(tp_sup *root, const Troupe__SupRequest *req,
                  Troupe__SupReply *rep);
+/* As tp__ctl_act for stop, restart and start, without waiting for the
+ * children (a program's control socket, whose one thread serves every
+ * peer): returns 1 and later calls reply(arg, rep) once, from the tree's
+ * loop thread (or this one, when nothing had to wait), with rep filled
+ * as tp__ctl_act fills it (rep is the caller's to free with
+ * tp__ctl_reply_free, during the call). Returns 0 (nothing done) for
+ * other commands, a request without names, or out of memory: serve it
+ * with tp__ctl_act. */
+int tp__ctl_act_later(tp_sup *root, const Troupe__SupRequest *req,
+                      void (*reply)(void *arg, Troupe__SupReply *rep),
+                      void *arg);
 
 #endif

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +76,7 @@ void tp__sup_child_free(struct sup_child *c)
 	tp_process_free(c->proc);
 	tp_monitor_free(c->mon_m);
 	tp__sup_free_captures(c, 0);
+	tp__sup_unwatch(c);
 	if (c->sub != NULL)
 		tp__sup_free_tree(c->sub);
 	free(c);
@@ -104,6 +104,8 @@ static struct sup_child *child_new(tp_sup *s, const tp_child_spec *spec,
 	c->tmpl = 0;
 	tp__child_init(&c->kid);
 	c->notify_fd = -1;
+	for (int k = 0; k < SUP_W_N; k++)
+		c->w.dup[k] = -1;
 	if (c->spec.id == NULL || (spec->argv && !c->spec.argv) ||
 	    (spec->env && !c->spec.env) || (spec->cwd && !c->spec.cwd) ||
 	    (spec->log_path && !c->spec.log_path) ||
@@ -192,7 +194,6 @@ static int sup_alloc(tp_sup **out, const tp_sup_flags *flags, tp_sup *parent)
 	}
 	s->parent = parent;
 	s->root = parent ? parent->root : s;
-	s->wakefd = -1;
 	*out = s;
 	return TP_OK;
 }
@@ -203,9 +204,7 @@ int tp_sup_new(tp_sup **out, const tp_sup_flags *flags)
 	if (rv != TP_OK)
 		return rv;
 	tp_sup *s = *out;
-	s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->wakefd < 0) {
-		rv = tp_err_errno(errno);
+	if ((rv = tp__sup_loop_new(s)) != TP_OK) {
 		tp__sup_free_tree(s);
 		*out = NULL;
 		return rv;
@@ -225,12 +224,10 @@ void tp__sup_free_tree(tp_sup *s)
 		tp__sup_child_free(s->kids[i]);
 	free(s->kids);
 	free(s->restarts);
-	if (s->parent == NULL) {
-		if (s->wakefd >= 0) {
-			close(s->wakefd);
-			pthread_mutex_destroy(&s->mu);
-			pthread_cond_destroy(&s->cv);
-		}
+	if (s->parent == NULL && s->rx != NULL) {
+		tp__reactor_free(s->rx); /* after its children's sources */
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
 	}
 	free(s);
 }

@@ -184,6 +184,7 @@ static void begin_start(tp_sup *s, struct sup_op *op)
 	}
 	c->timed_out = c->killed = c->stop_sig = 0;
 	c->restart_at = 0;
+	c->run++; /* new fds: the loop watches them afresh */
 	int rv = tp__sup_spawn(c);
 	if (rv != TP_OK) {
 		c->state = TP_CHILD_FAILED;

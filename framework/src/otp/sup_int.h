@@ -22,10 +22,26 @@
 #include <sys/types.h>
 
 #include "child_int.h"
+#include "reactor.h"
 #include "troupe/log.h"
 #include "troupe/supervisor.h"
 
 struct sup_op;
+
+/* What the loop (sup_loop.c) watches of one child, as sources of the
+ * root's reactor: its exit (a pid source on its pidfd, or an fd source on
+ * its sentinel or monitor), its readiness pipe or ready frame, and its
+ * deadlines (a timer). Each fd source holds a dup of the child's fd, so a
+ * close of the original elsewhere never leaves a stale registration; num
+ * and run say which fd of which run it was made for. Loop thread only. */
+enum { SUP_W_PID, SUP_W_EXIT, SUP_W_NOTIFY, SUP_W_READY, SUP_W_N };
+struct sup_watch {
+	tp__rsrc *src[SUP_W_N];
+	int num[SUP_W_N];
+	unsigned run[SUP_W_N];
+	int dup[SUP_W_N]; /* the dup an fd source holds (closed with it) */
+	tp__rsrc *timer;  /* deadline_ms or restart_at */
+};
 
 struct sup_req {
 	int pending;           /* operations not yet finished */
@@ -33,6 +49,12 @@ struct sup_req {
 	int done;              /* external requests: set when pending == 0 */
 	int rollback;          /* on a start failure stop the whole sup */
 	struct sup_op *parent; /* internal: the op of a nested sup */
+	/* An asynchronous request (tp__sup_act_async): nobody waits on
+	 * it; the loop calls on_done(req, done_arg), root mutex held, once
+	 * it is done (rv TP_ECANCELED if the tree ended first). */
+	void (*on_done)(struct sup_req *req, void *arg);
+	void *done_arg;
+	struct sup_req *async_next; /* the root's list of them */
 };
 
 struct sup_child {
@@ -70,6 +92,8 @@ struct sup_child {
 	const void *mon_key; /* the tp_process */
 	char mon_target[64]; /* its target's name */
 	tp_monitor *mon_m;   /* waiting for its exit event, or NULL */
+	unsigned run;        /* starts so far: a new run has new fds */
+	struct sup_watch w;
 };
 
 enum sup_op_kind { SUP_OP_START, SUP_OP_STOP };
@@ -102,11 +126,10 @@ struct tp_sup {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t thr;
-	int wakefd;
+	tp__reactor *rx;       /* the loop (sup_loop.c) */
+	tp__rsrc *wake;        /* its doorbell (tp__sup_wake) */
+	struct sup_req *async; /* asynchronous requests not yet done */
 	int started, stop_req, ended, end_rv, thr_joined;
-	/* The loop's poll arrays, also held here: a process forked while
-	 * the loop runs sees them reachable, not leaked. */
-	void *loop_fds, *loop_who;
 };
 
 /* sup_root.c: the program's root supervisor (called by init.c) */
@@ -147,6 +170,8 @@ int tp__sup_target_ready(struct sup_child *c);
 /* The fd the loop watches for c's exit: its pidfd (else its sentinel, or
  * a monitored child's monitor). */
 int tp__sup_watch_fd(const struct sup_child *c);
+/* 1 when tp__sup_watch_fd(c) is a pidfd (not a sentinel or a monitor). */
+int tp__sup_watch_is_pidfd(const struct sup_child *c);
 
 /* sup_mon.c: monitored children (the program's Processes in the root) */
 /* Registers the process layer's watcher (tp__root_sup_init). */
@@ -168,8 +193,13 @@ tp_sup *tp__root_sup_peek(void);
 void tp__root_sup_unpeek(void);
 
 /* sup_loop.c */
+/* The root's reactor and its doorbell (tp_sup_new). Errors: those of
+ * tp__reactor_new and tp__reactor_add_wake. */
+int tp__sup_loop_new(tp_sup *root);
 void *tp__sup_loop(void *arg);
 void tp__sup_wake(tp_sup *root);
+/* Removes c's sources from the loop (the child is freed). */
+void tp__sup_unwatch(struct sup_child *c);
 
 /* sup_child.c: the children's state machine */
 void tp__sup_emit(tp_sup *s, tp_sup_event_kind k, struct sup_child *c,
@@ -207,6 +237,18 @@ int tp__sup_normal_exit(const tp_child_spec *sp, int code);
 void tp__sup_auto_shutdown(tp_sup *s, struct sup_child *c);
 /* supervisord's BACKOFF and FATAL after a failed start. */
 void tp__sup_retry_start(tp_sup *s, struct sup_child *c);
+
+/* sup_rt.c: the control sockets' stop and restart, without waiting
+ * (ctl_act.c). Root mutex held. Queues a stop of sup's child id (restart:
+ * a stop if it is not stopped, then a start) for req, an asynchronous
+ * request the caller owns until req->on_done ran (set on_done and
+ * done_arg; the rest is reset here). Errors, with nothing queued:
+ * TP_ENOENT (no such child), TP_ESTATE (the tree does not run, or a
+ * restart of a monitored Process). */
+int tp__sup_act_async(tp_sup *sup, const char *id, int restart,
+                      struct sup_req *req);
+/* 1 when s is root or a supervisor nested in it (root mutex held). */
+int tp__sup_in_tree(const tp_sup *root, const tp_sup *s);
 
 /* sup.c */
 struct sup_child *tp__sup_find(tp_sup *s, const char *id);

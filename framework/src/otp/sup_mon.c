@@ -76,6 +76,8 @@ static struct sup_child *mon_new(tp_sup *root, const tp_process *p)
 	c->spec.stop_pid_only = !p->new_group;
 	c->owner = root;
 	c->notify_fd = -1;
+	for (int k = 0; k < SUP_W_N; k++)
+		c->w.dup[k] = -1;
 	c->mon = 1;
 	c->mon_key = p;
 	snprintf(c->mon_target, sizeof(c->mon_target), "%s", p->target);

@@ -74,6 +74,39 @@ int tp_sup_restart_child(tp_sup *sup, const char *id)
 	return rv;
 }
 
+int tp__sup_act_async(tp_sup *sup, const char *id, int restart,
+                      struct sup_req *req)
+{
+	tp_sup *root = sup->root;
+	struct sup_child *c = find(sup, id);
+	if (c == NULL)
+		return TP_ENOENT;
+	if (!live(sup) || (restart && c->mon))
+		return TP_ESTATE;
+	void (*fn)(struct sup_req *, void *) = req->on_done;
+	void *arg = req->done_arg;
+	*req = (struct sup_req){.on_done = fn, .done_arg = arg};
+	if (!restart || c->state != TP_CHILD_STOPPED)
+		tp__sup_enqueue(sup, SUP_OP_STOP, c, req);
+	if (restart)
+		tp__sup_enqueue(sup, SUP_OP_START, c, req);
+	req->async_next = root->async;
+	root->async = req;
+	tp__sup_wake(root);
+	return TP_OK;
+}
+
+int tp__sup_in_tree(const tp_sup *root, const tp_sup *s)
+{
+	if (root == s)
+		return 1;
+	for (int i = 0; i < root->nkids; i++)
+		if (root->kids[i]->sub != NULL &&
+		    tp__sup_in_tree(root->kids[i]->sub, s))
+			return 1;
+	return 0;
+}
+
 int tp_sup_delete_child(tp_sup *sup, const char *id)
 {
 	if (sup == NULL || id == NULL)

@@ -79,6 +79,13 @@ int tp__sup_watch_fd(const struct sup_child *c)
 	return tp__child_watch_fd(tp__process_child(c->proc));
 }
 
+int tp__sup_watch_is_pidfd(const struct sup_child *c)
+{
+	if (c->proc == NULL)
+		return c->mon_m == NULL;
+	return !c->proc_wait;
+}
+
 int tp__sup_reap_target(struct sup_child *c, int *code)
 {
 	struct tp__child *k = tp__process_child(c->proc);

@@ -7,22 +7,27 @@
  *
  * One bad peer cannot wedge it (this replaced nng req/rep, whose ipc
  * listener nng 1.5.2 wedges when a peer leaves before the SP handshake;
- * docs/architecture.md). One loop thread owns every connection that is
- * still sending its request: non-blocking sockets in a poll set, each
- * with a read deadline (CTL_READ_MS) and a frame size cap (CTL_MAX_REQ);
- * a peer that closes, resets, stalls or sends a bad length is dropped
- * without touching the others, and when CTL_MAX_CONNS are pending the
- * oldest is dropped for the newcomer. A complete request goes to a small
- * pool of workers (a `stop` waiting out a slow child does not hold up
+ * docs/architecture.md). One loop thread, running a reactor of its own
+ * (rt/reactor.h: the listener and each connection fd sources, one timer
+ * for the deadlines, a wake source for stop and for replies that come
+ * later), owns every connection that is still sending its request:
+ * non-blocking sockets, each with a read deadline (CTL_READ_MS) and a frame
+ * size cap (CTL_MAX_REQ); a peer that closes, resets, stalls or sends a bad
+ * length is dropped without touching the others, and when CTL_MAX_CONNS are
+ * pending the oldest is dropped for the newcomer. A complete request goes to a
+ * small pool of workers (a `stop` waiting out a slow child does not hold up
  * `status`); a worker writes the reply with a deadline (CTL_WRITE_MS).
  *
- * With ops.workers == 0 (a program's own server, where a thread blocked
- * in poll is all it may cost) the loop thread serves each request itself
- * and keeps its reply with the connection, written as the peer takes it
- * (POLLOUT in the same poll set, deadline CTL_WRITE_MS): a peer that
- * stalls while sending its request or while reading its reply holds up
- * no other peer; the handler itself runs on the loop, so it must be
- * quick (status) or bounded (stop waits out the child's shutdown time).
+ * With ops.workers == 0 (a program's own server, where one thread
+ * sleeping in epoll_wait is all it may cost) the loop thread serves each
+ * request itself and keeps its reply with the connection, written as the
+ * peer takes it (EPOLLOUT, deadline CTL_WRITE_MS): a peer that stalls
+ * while sending its request or while reading its reply holds up no other
+ * peer. The handler runs on the loop, so it must be quick (status); a
+ * request that waits (a stop waiting out a child's shutdown time) is
+ * taken by ops.take instead, its connection kept quiet until the owner
+ * calls tp__ctlsrv_reply_later from any thread, and the loop writes that
+ * reply as any other.
  *
  * The peer's uid is read with SO_PEERCRED at accept: only the server's
  * own user (or root) is served; anyone else gets a TP_EPERM reply. A
@@ -34,7 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -42,6 +47,7 @@
 
 #include "clock.h"
 #include "ctlsrv.h"
+#include "reactor.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
 #include "wire.h"
@@ -52,6 +58,7 @@
 #define CTL_WRITE_MS  TP_CTL_WRITE_MS
 #define CTL_PAUSE_MS  TP_CTL_PAUSE_MS
 #define CTL_WORKERS   8 /* at most */
+#define NEVER         INT64_MAX
 
 struct conn {
 	int fd;
@@ -64,23 +71,46 @@ struct conn {
 	int64_t deadline;
 	unsigned char *out; /* the reply still to write (inline serving) */
 	size_t out_len, out_at;
+	uint64_t id;       /* a request taken (ops.take): its reply's key */
+	int waiting;       /* taken: its reply is not there yet */
+	tp__rsrc *src;     /* the loop's fd source */
 	struct conn *next; /* the work queue */
+};
+
+/* A reply that came later (tp__ctlsrv_reply_later), on its way to the
+ * loop. */
+struct later_rep {
+	uint64_t id;
+	unsigned char *buf;
+	size_t len;
+	struct later_rep *next;
+};
+
+struct tp__ctl_later {
+	struct tp__ctlsrv *srv;
+	uint64_t id;
 };
 
 struct tp__ctlsrv {
 	struct tp__ctlsrv_ops ops;
 	char path[108];
-	int lfd, wake;
+	int lfd;
+	tp__reactor *rx;
+	tp__rsrc *lsrc, *wake, *tick;
 	pthread_t loop;
 	pthread_t w[CTL_WORKERS];
 	int nw, loop_started;
 	struct conn *pending[CTL_MAX_CONNS]; /* the loop's own */
 	int npending;
-	pthread_mutex_t mu; /* guards the queue and stopping */
+	uint64_t next_id;
+	pthread_mutex_t mu; /* guards the queue, stopping, later, refs */
 	pthread_cond_t cv;
 	struct conn *head, *tail;
 	int nqueued, stopping;
-	int nrunning;         /* threads that have started (guarded by mu) */
+	int nrunning; /* threads that have started (guarded by mu) */
+	int refs;     /* 1 + replies still to come later */
+	int gone;     /* stopped: later replies are dropped */
+	struct later_rep *later;
 	int64_t paused_until; /* out of fds: the listener rests till then */
 	dev_t dev; /* the socket file we made: removed at stop only if it */
 	ino_t ino; /* is still ours (a failed daemon must not remove the
@@ -89,6 +119,7 @@ struct tp__ctlsrv {
 
 static void conn_free(struct conn *c)
 {
+	tp__reactor_del(c->src);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->body);
@@ -103,6 +134,14 @@ static void running(struct tp__ctlsrv *c)
 	c->nrunning++;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
+}
+
+static int slot_of(const struct tp__ctlsrv *c, const struct conn *k)
+{
+	for (int i = 0; i < c->npending; i++)
+		if (c->pending[i] == k)
+			return i;
+	return -1;
 }
 
 static void drop_pending(struct tp__ctlsrv *c, int i)
@@ -157,6 +196,8 @@ static int conn_read(struct conn *c)
 
 static void enqueue(struct tp__ctlsrv *c, struct conn *k)
 {
+	tp__reactor_del(k->src); /* the worker's now */
+	k->src = NULL;
 	pthread_mutex_lock(&c->mu);
 	if (c->nqueued >= CTL_MAX_QUEUE || c->stopping) {
 		pthread_mutex_unlock(&c->mu);
@@ -174,6 +215,8 @@ static void enqueue(struct tp__ctlsrv *c, struct conn *k)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* The connection to drop for a newcomer: the one whose deadline comes
+ * first (one waiting for a later reply last). */
 static int oldest(const struct tp__ctlsrv *c)
 {
 	int old = 0;
@@ -182,6 +225,8 @@ static int oldest(const struct tp__ctlsrv *c)
 			old = i;
 	return old;
 }
+
+static void on_conn(tp__rsrc *s, uint32_t ev, void *arg);
 
 static void accept_all(struct tp__ctlsrv *c)
 {
@@ -195,6 +240,7 @@ static void accept_all(struct tp__ctlsrv *c)
 			 * rest when there is none to free. */
 			if (c->npending == 0) {
 				c->paused_until = tp__now_ms() + CTL_PAUSE_MS;
+				tp__reactor_mod_fd(c->lsrc, 0);
 				return;
 			}
 			drop_pending(c, oldest(c));
@@ -210,6 +256,12 @@ static void accept_all(struct tp__ctlsrv *c)
 		k->fd = fd;
 		k->allowed = peer_allowed(fd, &k->peer);
 		k->deadline = tp__now_ms() + CTL_READ_MS;
+		if (tp__reactor_add_fd(c->rx, fd, EPOLLIN, on_conn, c,
+		                       &k->src) != TP_OK) {
+			k->src = NULL;
+			conn_free(k);
+			continue;
+		}
 		if (c->npending == CTL_MAX_CONNS)
 			drop_pending(c, oldest(c));
 		c->pending[c->npending++] = k;
@@ -221,9 +273,8 @@ static int reply_frame(struct tp__ctlsrv *c, struct conn *k,
 
 /* Writes what the socket takes of k's reply: 1 all written, 0 more to
  * come, -1 drop the connection. */
-static int conn_write(struct tp__ctlsrv *c, struct conn *k)
+static int conn_write(struct conn *k)
 {
-	(void)c;
 	while (k->out_at < k->out_len) {
 		ssize_t n =
 		    send(k->fd, k->out + k->out_at, k->out_len - k->out_at,
@@ -237,10 +288,25 @@ static int conn_write(struct tp__ctlsrv *c, struct conn *k)
 	return 1;
 }
 
-/* Without workers: the loop serves the request at once and keeps the
- * reply in k (slot i), written as the peer takes it, so a peer that does
- * not read its reply holds up nobody (it is dropped at its write
- * deadline). */
+/* k (slot i) has its reply in k->out: written as the peer takes it, so
+ * a peer that does not read its reply holds up nobody (it is dropped at
+ * its write deadline). */
+static void reply_ready(struct tp__ctlsrv *c, struct conn *k, int i)
+{
+	k->waiting = 0;
+	k->deadline = tp__now_ms() + CTL_WRITE_MS;
+	int r = conn_write(k);
+	if (r == 0 && tp__reactor_mod_fd(k->src, EPOLLOUT) != TP_OK)
+		r = -1;
+	if (r != 0) {
+		drop_pending(c, i);
+		if (r > 0 && c->ops.after_reply != NULL)
+			c->ops.after_reply(c->ops.arg);
+	}
+}
+
+/* Without workers: the loop serves the request at once (or hands it to
+ * ops.take, whose reply comes later) and keeps the reply in k. */
 static void serve_inline(struct tp__ctlsrv *c, struct conn *k, int i)
 {
 	int rv = reply_frame(c, k, &k->out, &k->out_len);
@@ -250,85 +316,162 @@ static void serve_inline(struct tp__ctlsrv *c, struct conn *k, int i)
 		drop_pending(c, i);
 		return;
 	}
-	k->deadline = tp__now_ms() + CTL_WRITE_MS;
-	int r = conn_write(c, k);
-	if (r != 0) {
-		drop_pending(c, i);
+	if (k->waiting) {
+		/* Quiet until its reply comes (tp__ctlsrv_reply_later). */
+		k->deadline = NEVER;
+		if (tp__reactor_mod_fd(k->src, 0) != TP_OK)
+			drop_pending(c, i);
+		return;
+	}
+	reply_ready(c, k, i);
+}
+
+/* A connection's socket is ready. */
+static void on_conn(tp__rsrc *s, uint32_t ev, void *arg)
+{
+	struct tp__ctlsrv *c = arg;
+	struct conn *k = NULL;
+	int i;
+	for (i = 0; i < c->npending && k == NULL; i++)
+		if (c->pending[i]->src == s)
+			k = c->pending[i];
+	if (k == NULL)
+		return;
+	i--;
+	int r;
+	if (k->out != NULL) {
+		r = conn_write(k);
+		if (r != 0)
+			drop_pending(c, i);
 		if (r > 0 && c->ops.after_reply != NULL)
 			c->ops.after_reply(c->ops.arg);
+		return;
+	}
+	if (k->waiting) {
+		/* Quiet, but epoll tells of a hang-up anyway: the peer left,
+		 * its reply will be dropped. */
+		if (ev & (EPOLLHUP | EPOLLERR))
+			drop_pending(c, i);
+		return;
+	}
+	r = conn_read(k);
+	if (r < 0) {
+		drop_pending(c, i);
+	} else if (r > 0 && c->nw > 0) {
+		c->pending[i] = c->pending[--c->npending];
+		enqueue(c, k);
+	} else if (r > 0) {
+		serve_inline(c, k, i);
 	}
 }
 
-/* One turn of the loop over the pending connections' poll results. */
-static void service(struct tp__ctlsrv *c, struct pollfd *p)
+static void on_listen(tp__rsrc *s, uint32_t ev, void *arg)
 {
-	int64_t now = tp__now_ms();
+	(void)s;
+	(void)ev;
+	accept_all(arg);
+}
+
+/* Replies that came later go to their connections (gone ones: dropped). */
+static void on_wake(tp__rsrc *s, uint32_t ev, void *arg)
+{
+	struct tp__ctlsrv *c = arg;
+	(void)s;
+	(void)ev;
+	pthread_mutex_lock(&c->mu);
+	struct later_rep *l = c->later;
+	c->later = NULL;
+	int stop = c->stopping;
+	pthread_mutex_unlock(&c->mu);
+	while (l != NULL) {
+		struct later_rep *next = l->next;
+		struct conn *k = NULL;
+		for (int i = 0; i < c->npending && k == NULL; i++)
+			if (c->pending[i]->waiting &&
+			    c->pending[i]->id == l->id)
+				k = c->pending[i];
+		if (k != NULL) {
+			k->out = l->buf;
+			k->out_len = l->len;
+			reply_ready(c, k, slot_of(c, k));
+		} else {
+			free(l->buf);
+		}
+		free(l);
+		l = next;
+	}
+	if (stop)
+		tp__reactor_stop(c->rx);
+}
+
+static void on_tick(tp__rsrc *s, uint32_t ev, void *arg)
+{
+	(void)s;
+	(void)ev;
+	(void)arg; /* the round hook drops what is late */
+}
+
+/* After every round: connections past their deadline are dropped, the
+ * listener comes back after a rest, and the tick is armed for the next
+ * deadline. */
+static void on_round(void *arg)
+{
+	struct tp__ctlsrv *c = arg;
+	int64_t now = tp__now_ms(), next = 0;
+	if (c->paused_until != 0 && now >= c->paused_until) {
+		c->paused_until = 0;
+		tp__reactor_mod_fd(c->lsrc, EPOLLIN);
+	}
+	if (c->paused_until != 0)
+		next = c->paused_until;
 	/* Backwards: drop_pending moves the last entry into slot i. */
 	for (int i = c->npending - 1; i >= 0; i--) {
-		struct conn *k = c->pending[i];
-		int r = 0;
-		if (k->out != NULL) {
-			if (p[i + 2].revents != 0)
-				r = conn_write(c, k);
-			if (r == 0 && now >= k->deadline)
-				r = -1;
-			if (r != 0)
-				drop_pending(c, i);
-			if (r > 0 && c->ops.after_reply != NULL)
-				c->ops.after_reply(c->ops.arg);
+		int64_t d = c->pending[i]->deadline;
+		if (d == NEVER)
 			continue;
-		}
-		if (p[i + 2].revents != 0)
-			r = conn_read(k);
-		if (r == 0 && now >= k->deadline)
-			r = -1;
-		if (r < 0) {
+		if (now >= d)
 			drop_pending(c, i);
-		} else if (r > 0 && c->nw > 0) {
-			c->pending[i] = c->pending[--c->npending];
-			enqueue(c, k);
-		} else if (r > 0) {
-			serve_inline(c, k, i);
-		}
+		else if (next == 0 || d < next)
+			next = d;
 	}
-	if (p[0].revents & POLLIN)
-		accept_all(c);
+	tp__reactor_timer_set(c->tick, next);
 }
 
 static void *loop(void *arg)
 {
 	struct tp__ctlsrv *c = arg;
-	struct pollfd p[CTL_MAX_CONNS + 2];
 	running(c);
-	for (;;) {
-		int64_t now = tp__now_ms(), wait = -1;
-		int rest = now < c->paused_until;
-		p[0] =
-		    (struct pollfd){.fd = rest ? -1 : c->lfd, .events = POLLIN};
-		if (rest)
-			wait = c->paused_until - now;
-		p[1] = (struct pollfd){.fd = c->wake, .events = POLLIN};
-		for (int i = 0; i < c->npending; i++) {
-			struct conn *k = c->pending[i];
-			p[i + 2] = (struct pollfd){
-			    .fd = k->fd, .events = k->out ? POLLOUT : POLLIN};
-			int64_t left =
-			    k->deadline > now ? k->deadline - now : 0;
-			if (wait < 0 || left < wait)
-				wait = left;
-		}
-		int n = poll(p, (nfds_t)c->npending + 2, (int)wait);
-		if (n < 0 && errno != EINTR)
-			break;
-		if (n < 0)
-			continue;
-		if (p[1].revents)
-			break;
-		service(c, p);
-	}
+	tp__reactor_run(c->rx);
 	while (c->npending > 0)
 		drop_pending(c, 0);
 	return NULL;
+}
+
+/* Hands k's request to ops.take (a program's stop, whose reply comes
+ * later): 1 when it took it. */
+static int take(struct tp__ctlsrv *c, struct conn *k,
+                const Troupe__SupRequest *req)
+{
+	struct tp__ctl_later *l;
+	if (c->ops.take == NULL || c->nw > 0 ||
+	    (l = malloc(sizeof(*l))) == NULL)
+		return 0;
+	l->srv = c;
+	l->id = ++c->next_id;
+	pthread_mutex_lock(&c->mu);
+	c->refs++;
+	pthread_mutex_unlock(&c->mu);
+	uint64_t id = l->id; /* l may be gone when take returns */
+	if (c->ops.take(c->ops.arg, req, &k->peer, l)) {
+		k->waiting = 1;
+		k->id = id;
+		return 1;
+	}
+	pthread_mutex_lock(&c->mu);
+	c->refs--;
+	pthread_mutex_unlock(&c->mu);
+	free(l);
+	return 0;
 }
 
 static void reply_to(struct tp__ctlsrv *c, struct conn *k,
@@ -346,24 +489,23 @@ static void reply_to(struct tp__ctlsrv *c, struct conn *k,
 	if (rv != TP_OK) {
 		rep->code = rv;
 		rep->message = strdup("malformed request\n");
-	} else {
+	} else if (!take(c, k, env->sup_request)) {
 		c->ops.handle(c->ops.arg, env->sup_request, rep, &k->peer);
 	}
 	tp__envelope_free(env);
 }
 
-/* k's request served and its reply packed into *buf (malloc'ed). */
-static int reply_frame(struct tp__ctlsrv *c, struct conn *k,
-                       unsigned char **buf, size_t *len)
+/* rep packed as a reply frame into *buf (malloc'ed); what the handler
+ * put in rep is freed. */
+static int pack_reply(struct tp__ctlsrv *c, Troupe__SupReply *rep,
+                      unsigned char **buf, size_t *len)
 {
-	Troupe__SupReply rep = TROUPE__SUP_REPLY__INIT;
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
-	reply_to(c, k, &rep);
 	env.body_case = TROUPE__ENVELOPE__BODY_SUP_REPLY;
-	env.sup_reply = &rep;
+	env.sup_reply = rep;
 	env.sender = (char *)c->ops.sender;
 	int rv = tp__ctl_frame_pack(&env, TP_CTL_MAX_MSG, buf, len);
-	c->ops.reply_free(&rep);
+	c->ops.reply_free(rep);
 	if (rv != TP_OK) {
 		Troupe__SupReply small = TROUPE__SUP_REPLY__INIT;
 		small.code = rv;
@@ -372,6 +514,18 @@ static int reply_frame(struct tp__ctlsrv *c, struct conn *k,
 		rv = tp__ctl_frame_pack(&env, TP_CTL_MAX_MSG, buf, len);
 	}
 	return rv;
+}
+
+/* k's request served and its reply packed into *buf (malloc'ed); a
+ * request taken for later leaves k->waiting set and *buf alone. */
+static int reply_frame(struct tp__ctlsrv *c, struct conn *k,
+                       unsigned char **buf, size_t *len)
+{
+	Troupe__SupReply rep = TROUPE__SUP_REPLY__INIT;
+	reply_to(c, k, &rep);
+	if (k->waiting)
+		return TP_OK;
+	return pack_reply(c, &rep, buf, len);
 }
 
 static void serve(struct tp__ctlsrv *c, struct conn *k)
@@ -434,6 +588,22 @@ static int listen_at(struct tp__ctlsrv *c, const char *path)
 	return TP_OK;
 }
 
+/* The loop's reactor: the listener, the doorbell, the deadline tick. */
+static int loop_new(struct tp__ctlsrv *c)
+{
+	int rv = tp__reactor_new(&c->rx);
+	if (rv == TP_OK)
+		rv = tp__reactor_add_wake(c->rx, on_wake, c, &c->wake);
+	if (rv == TP_OK)
+		rv = tp__reactor_add_fd(c->rx, c->lfd, EPOLLIN, on_listen, c,
+		                        &c->lsrc);
+	if (rv == TP_OK)
+		rv = tp__reactor_add_timer(c->rx, 0, on_tick, c, &c->tick);
+	if (rv == TP_OK)
+		tp__reactor_on_round(c->rx, on_round, c);
+	return rv;
+}
+
 static int start_threads(struct tp__ctlsrv *c)
 {
 	if (tp__thread_start(&c->loop, loop, c) != TP_OK)
@@ -472,12 +642,11 @@ int tp__ctlsrv_start(struct tp__ctlsrv **out, const char *path,
 	if (c->ops.denied == NULL)
 		c->ops.denied = "permission denied: not the owner's user\n";
 	snprintf(c->path, sizeof(c->path), "%s", path);
-	c->lfd = c->wake = -1;
+	c->lfd = -1;
+	c->refs = 1;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
-	if ((c->wake = eventfd(0, EFD_CLOEXEC)) < 0)
-		rv = tp_err_errno(errno);
-	else if ((rv = listen_at(c, path)) == TP_OK)
+	if ((rv = listen_at(c, path)) == TP_OK && (rv = loop_new(c)) == TP_OK)
 		rv = start_threads(c);
 	if (rv != TP_OK) {
 		tp__ctlsrv_stop(c);
@@ -487,19 +656,37 @@ int tp__ctlsrv_start(struct tp__ctlsrv **out, const char *path,
 	return rv;
 }
 
+static void srv_free(struct tp__ctlsrv *c)
+{
+	while (c->later != NULL) {
+		struct later_rep *l = c->later;
+		c->later = l->next;
+		free(l->buf);
+		free(l);
+	}
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}
+
+/* Drops one reference (mu held); 1 when it was the last. */
+static int unref(struct tp__ctlsrv *c)
+{
+	return --c->refs == 0;
+}
+
 void tp__ctlsrv_stop(struct tp__ctlsrv *c)
 {
-	uint64_t one = 1;
 	if (c == NULL)
 		return;
-	if (c->loop_started) {
-		(void)!write(c->wake, &one, sizeof(one));
-		pthread_join(c->loop, NULL);
-	}
 	pthread_mutex_lock(&c->mu);
 	c->stopping = 1;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
+	if (c->loop_started) {
+		tp__reactor_wake(c->wake);
+		pthread_join(c->loop, NULL);
+	}
 	for (int i = 0; i < c->nw; i++)
 		pthread_join(c->w[i], NULL);
 	while (c->head != NULL) {
@@ -514,11 +701,47 @@ void tp__ctlsrv_stop(struct tp__ctlsrv *c)
 		    st.st_ino == c->ino)
 			unlink(c->path);
 	}
-	if (c->wake >= 0)
-		close(c->wake);
-	pthread_mutex_destroy(&c->mu);
-	pthread_cond_destroy(&c->cv);
-	free(c);
+	/* Replies still to come find it gone (and the last frees it). */
+	pthread_mutex_lock(&c->mu);
+	c->gone = 1;
+	int last = unref(c);
+	pthread_mutex_unlock(&c->mu);
+	tp__reactor_free(c->rx);
+	c->rx = NULL;
+	if (last)
+		srv_free(c);
+}
+
+void tp__ctlsrv_reply_later(struct tp__ctl_later *l, Troupe__SupReply *rep)
+{
+	struct tp__ctlsrv *c = l->srv;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	struct later_rep *r = NULL;
+	if (pack_reply(c, rep, &buf, &len) == TP_OK &&
+	    (r = calloc(1, sizeof(*r))) != NULL) {
+		r->buf = buf;
+		r->len = len;
+		buf = NULL;
+	}
+	free(buf);
+	pthread_mutex_lock(&c->mu);
+	if (r != NULL && !c->gone) {
+		r->id = l->id;
+		r->next = c->later;
+		c->later = r;
+		tp__reactor_wake(c->wake);
+		r = NULL;
+	}
+	int last = unref(c);
+	pthread_mutex_unlock(&c->mu);
+	if (r != NULL) {
+		free(r->buf);
+		free(r);
+	}
+	free(l);
+	if (last)
+		srv_free(c);
 }
 
 /* ---- frames ---- */

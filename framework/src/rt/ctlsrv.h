@@ -28,6 +28,8 @@ struct tp__ctl_peer {
 	unsigned uid;
 };
 
+struct tp__ctl_later;
+
 struct tp__ctlsrv_ops {
 	/* Fills rep for req; called on a worker thread (or the loop thread
 	 * with workers == 0). Only peers of this uid (or root) get here. */
@@ -37,6 +39,15 @@ struct tp__ctlsrv_ops {
 	void (*reply_free)(Troupe__SupReply *rep);
 	/* Optional: called after each reply was written. */
 	void (*after_reply)(void *arg);
+	/* Optional, with workers == 0: takes a request whose reply comes
+	 * later (a program's stop, waiting out a child's shutdown time,
+	 * must not hold up the other peers) and returns 1; the owner then
+	 * calls tp__ctlsrv_reply_later(later, ...) exactly once, from any
+	 * thread. Returns 0 to leave the request to handle. Called on the
+	 * loop thread; req is valid only during the call. */
+	int (*take)(void *arg, const Troupe__SupRequest *req,
+	            const struct tp__ctl_peer *peer,
+	            struct tp__ctl_later *later);
 	void *arg;
 	int workers;        /* threads serving requests; 0: the loop thread
 	                       serves them (each reply bounded by its write
@@ -57,6 +68,13 @@ int tp__ctlsrv_start(struct tp__ctlsrv **out, const char *path,
 /* Stops the threads, drops pending peers and removes the socket file if
  * it is still the one made by start. NULL is allowed. */
 void tp__ctlsrv_stop(struct tp__ctlsrv *s);
+
+/* The reply of a request ops.take took: rep (its fields freed with
+ * ops.reply_free, not rep itself) is written to the peer by the loop, as
+ * the peer takes it. later is freed. From any thread; after
+ * tp__ctlsrv_stop (or once the peer was dropped) the reply is dropped,
+ * and the server's memory goes with the last such reply. */
+void tp__ctlsrv_reply_later(struct tp__ctl_later *later, Troupe__SupReply *rep);
 
 /* Packs env as one frame into a malloc'ed buffer. Errors: TP_ETOOBIG
  * (over max), TP_ENOMEM. */

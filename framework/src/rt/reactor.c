@@ -49,6 +49,8 @@ struct tp__reactor {
 	int ntimers;
 	void (*round_fn)(void *arg);
 	void *round_arg;
+	void (*wait_before)(void *arg), (*wait_after)(void *arg);
+	void *wait_arg;
 };
 
 int tp__reactor_new(tp__reactor **out)
@@ -192,13 +194,25 @@ int64_t tp__reactor_timer_due(const tp__rsrc *s)
 int tp__reactor_add_pid(tp__reactor *r, pid_t pid, tp__rsrc_fn fn, void *arg,
                         tp__rsrc **out)
 {
-	tp__rsrc *s;
 	int fd, rv;
 	if (r == NULL || fn == NULL || pid <= 0)
 		return TP_EINVAL;
 	if ((rv = tp__pid_watch(pid, &fd)) != TP_OK)
 		return rv;
-	if ((rv = add(r, K_PID, fd, 1, EPOLLIN, fn, arg, &s)) != TP_OK)
+	return tp__reactor_add_pidfd(r, fd, pid, fn, arg, out);
+}
+
+int tp__reactor_add_pidfd(tp__reactor *r, int pidfd, pid_t pid, tp__rsrc_fn fn,
+                          void *arg, tp__rsrc **out)
+{
+	tp__rsrc *s;
+	int rv;
+	if (r == NULL || fn == NULL || pidfd < 0) {
+		if (pidfd >= 0)
+			close(pidfd);
+		return TP_EINVAL;
+	}
+	if ((rv = add(r, K_PID, pidfd, 1, EPOLLIN, fn, arg, &s)) != TP_OK)
 		return rv;
 	s->pid = pid;
 	if (out != NULL)
@@ -266,6 +280,14 @@ void tp__reactor_on_round(tp__reactor *r, void (*fn)(void *arg), void *arg)
 {
 	r->round_fn = fn;
 	r->round_arg = arg;
+}
+
+void tp__reactor_on_wait(tp__reactor *r, void (*before)(void *arg),
+                         void (*after)(void *arg), void *arg)
+{
+	r->wait_before = before;
+	r->wait_after = after;
+	r->wait_arg = arg;
 }
 
 void tp__reactor_stop(tp__reactor *r)
@@ -363,9 +385,14 @@ int tp__reactor_run_once(tp__reactor *r, int timeout_ms)
 		if (timeout_ms < 0 || left < timeout_ms)
 			timeout_ms = left > INT32_MAX ? INT32_MAX : (int)left;
 	}
+	if (r->wait_before != NULL)
+		r->wait_before(r->wait_arg);
 	int n = epoll_wait(r->epfd, evs, MAX_EVENTS, timeout_ms);
-	if (n < 0 && errno != EINTR)
-		return tp_err_errno(errno);
+	int e = errno;
+	if (r->wait_after != NULL)
+		r->wait_after(r->wait_arg);
+	if (n < 0 && e != EINTR)
+		return tp_err_errno(e);
 	int ran = 0;
 	for (int i = 0; i < n && !r->stop; i++) {
 		tp__rsrc *s = evs[i].data.ptr;

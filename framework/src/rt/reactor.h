@@ -73,6 +73,12 @@ int64_t tp__reactor_timer_due(const tp__rsrc *s);
  * until removed, quiet). */
 int tp__reactor_add_pid(tp__reactor *r, pid_t pid, tp__rsrc_fn fn, void *arg,
                         tp__rsrc **out);
+/* As tp__reactor_add_pid, watching pid by a pidfd the caller opened
+ * (proc/'s own, dup'ed): the source takes pidfd, closed at removal (also
+ * when this fails). For a child the caller may not be the reaper of (a
+ * fork server's), whose pid must not be looked up again later. */
+int tp__reactor_add_pidfd(tp__reactor *r, int pidfd, pid_t pid, tp__rsrc_fn fn,
+                          void *arg, tp__rsrc **out);
 /* Blocks set in the calling thread and delivers those signals here. */
 int tp__reactor_add_signals(tp__reactor *r, const sigset_t *set, tp__rsrc_fn fn,
                             void *arg, tp__rsrc **out);
@@ -91,6 +97,12 @@ pid_t tp__rsrc_pid(const tp__rsrc *s);
 /* Called after every round of callbacks (a place to flush what a round
  * buffered); NULL: none. */
 void tp__reactor_on_round(tp__reactor *r, void (*fn)(void *arg), void *arg);
+
+/* Called on the loop's thread just before a round's wait and just after
+ * it: a loop that works under a lock releases it while it sleeps there
+ * (the supervisor tree's, otp/sup_loop.c). NULL: none. */
+void tp__reactor_on_wait(tp__reactor *r, void (*before)(void *arg),
+                         void (*after)(void *arg), void *arg);
 
 /* Runs rounds until tp__reactor_stop. Returns TP_OK, or the wrapped
  * errno of a failed epoll_wait. */
