@@ -11,12 +11,19 @@
 # listed as "-". Lower-is-better units (ms, us, KiB, count) are compared as
 # Python / troupe, the others as troupe / Python, so > 1 always means troupe
 # is better. Per-run output goes to $LOG_DIR.
+#
+#   BASE_BENCH=/path/to/old/troupe-bench scripts/bench-vs-python.sh ...
+#
+# adds a third side, an older build's troupe-bench, to the same alternation
+# (troupe / base / Python each round) and two columns: its median and how
+# many times better the current build is than it (same rule as above).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$top/build}
 BENCH=${BENCH:-$BUILD/apps/bench/troupe-bench}
 ANCHORS=${ANCHORS:-$top/../shared/anchors/python}
 RUNS=${RUNS:-3}
+BASE_BENCH=${BASE_BENCH:-}
 PY=${PYTHON:-python3}
 LOG_DIR=${LOG_DIR:-$(mktemp -d /tmp/troupe-bench.XXXXXX)}
 mkdir -p "$LOG_DIR"
@@ -60,6 +67,13 @@ if [[ ! -x $BENCH ]]; then
 	exit 1
 fi
 known=$("$BENCH" --help 2>/dev/null | awk 'NR > 2 {print $1}')
+if [[ -n $BASE_BENCH ]]; then
+	if [[ ! -x $BASE_BENCH ]]; then
+		echo "bench-vs-python: BASE_BENCH=$BASE_BENCH is not executable" >&2
+		exit 1
+	fi
+	base_known=$("$BASE_BENCH" --help 2>/dev/null | awk 'NR > 2 {print $1}')
+fi
 
 # run_one OUTFILE CMD... -> prints "value unit" of the last stdout line
 run_one() {
@@ -78,7 +92,20 @@ t0=$(date +%s)
 
 median() { sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'; }
 
-printf '%-26s %14s %14s %-8s %8s\n' metric troupe python unit better
+# ratio A B UNIT -> how many times better A is than B ("-" if unknown)
+ratio() {
+	awk -v t="${1:-}" -v p="${2:-}" -v u="$3" 'BEGIN {
+		if (t == "" || p == "" || t + 0 == 0 || p + 0 == 0) { print "-"; exit }
+		low = (u == "ms" || u == "us" || u == "KiB" || u == "count")
+		printf "%.2fx", low ? p / t : t / p }'
+}
+
+if [[ -n $BASE_BENCH ]]; then
+	printf '%-26s %14s %14s %14s %-8s %8s %8s\n' metric troupe base python \
+		unit better vs-base
+else
+	printf '%-26s %14s %14s %-8s %8s\n' metric troupe python unit better
+fi
 failed=0
 while IFS='|' read -r label targs pargs; do
 	[[ -z $label ]] && continue
@@ -86,9 +113,10 @@ while IFS='|' read -r label targs pargs; do
 		continue
 	fi
 	workload=${targs%% *}
-	tvals=() pvals=() unit=""
-	have_t=0
+	tvals=() pvals=() bvals=() unit=""
+	have_t=0 have_b=0
 	grep -qx "$workload" <<<"$known" && have_t=1
+	[[ -n $BASE_BENCH ]] && grep -qx "$workload" <<<"$base_known" && have_b=1
 	for ((i = 1; i <= RUNS; i++)); do
 		if ((have_t)); then
 			# shellcheck disable=SC2086
@@ -101,10 +129,20 @@ while IFS='|' read -r label targs pargs; do
 				failed=1
 			fi
 		fi
-		if [[ -n $pargs ]]; then
+		if ((have_b)); then
 			# shellcheck disable=SC2086
+			r=$(run_one "$LOG_DIR/$label.base.$i" "$BASE_BENCH" $targs)
+			if [[ -n $r ]]; then
+				bvals+=("${r% *}")
+				unit=${unit:-${r#* }}
+			else
+				echo "# $label: base run $i failed, see $LOG_DIR" >&2
+			fi
+		fi
+		if [[ -n $pargs ]]; then
 			pdir=$ANCHORS
 			[[ $pargs == scripts/* ]] && pdir=$top
+			# shellcheck disable=SC2086
 			r=$(cd "$pdir" && run_one "$LOG_DIR/$label.python.$i" "$PY" $pargs)
 			if [[ -n $r ]]; then
 				pvals+=("${r% *}")
@@ -114,11 +152,16 @@ while IFS='|' read -r label targs pargs; do
 	done
 	t=$( ((${#tvals[@]})) && printf '%s\n' "${tvals[@]}" | median)
 	p=$( ((${#pvals[@]})) && printf '%s\n' "${pvals[@]}" | median)
-	better=$(awk -v t="${t:-}" -v p="${p:-}" -v u="$unit" 'BEGIN {
-		if (t == "" || p == "" || t + 0 == 0 || p + 0 == 0) { print "-"; exit }
-		low = (u == "ms" || u == "us" || u == "KiB" || u == "count")
-		printf "%.2fx", low ? p / t : t / p }')
-	printf '%-26s %14s %14s %-8s %8s\n' "$label" "${t:--}" "${p:--}" "${unit:--}" "$better"
+	better=$(ratio "${t:-}" "${p:-}" "$unit")
+	if [[ -n $BASE_BENCH ]]; then
+		b=$( ((${#bvals[@]})) && printf '%s\n' "${bvals[@]}" | median)
+		printf '%-26s %14s %14s %14s %-8s %8s %8s\n' "$label" "${t:--}" \
+			"${b:--}" "${p:--}" "${unit:--}" "$better" \
+			"$(ratio "${t:-}" "${b:-}" "$unit")"
+	else
+		printf '%-26s %14s %14s %-8s %8s\n' "$label" "${t:--}" "${p:--}" \
+			"${unit:--}" "$better"
+	fi
 done <<<"$WORKLOADS"
 steal=$(awk -v a="$steal0" -v b="$(steal_s)" 'BEGIN {printf "%.1f", b - a}')
 echo "# $RUNS runs each, alternating; $(($(date +%s) - t0)) s wall," \
