@@ -8,7 +8,7 @@
 #
 # Each side runs RUNS times (default 3), alternating troupe / Python, and
 # the median is reported. A workload troupe-bench does not know yet is
-# listed as "-". Lower-is-better units (ms, us, KiB, count) are compared as
+# listed as "-". Lower-is-better units (ms, us, KiB, count, x) are compared as
 # Python / troupe, the others as troupe / Python, so > 1 always means troupe
 # is better. Per-run output goes to $LOG_DIR.
 #
@@ -96,7 +96,7 @@ median() { sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'
 ratio() {
 	awk -v t="${1:-}" -v p="${2:-}" -v u="$3" 'BEGIN {
 		if (t == "" || p == "" || t + 0 == 0 || p + 0 == 0) { print "-"; exit }
-		low = (u == "ms" || u == "us" || u == "KiB" || u == "count")
+		low = (u == "ms" || u == "us" || u == "KiB" || u == "count" || u == "x")
 		printf "%.2fx", low ? p / t : t / p }'
 }
 
