@@ -92,6 +92,67 @@ static void test_user_message_by_descriptor(void **state)
 	tp_payload_free(q);
 }
 
+/* A message's type name lives right after its bytes, with no field of
+ * its own: a small message (in the payload's arena) and a large one (its
+ * own block), each still named and readable after a copy, the wire codec
+ * and protobuf-c's own unpacking (tp__payload_from_pb). */
+static void check_named(const tp_payload *q, size_t want_big)
+{
+	for (size_t i = 0; i < 2; i++) {
+		const struct tp_value *v = &q->values[i];
+		const char *name;
+		Troupe__ExitEvent *got;
+		TP_OK_OR_FAIL(tp_payload_proto_type(q, i, &name));
+		assert_string_equal(name, "troupe.ExitEvent");
+		assert_ptr_equal(name, v->data + v->len + 1);
+		TP_OK_OR_FAIL(tp_payload_get_proto(
+		    q, i, &troupe__exit_event__descriptor,
+		    (ProtobufCMessage **)&got));
+		assert_int_equal(got->pid, i == 0 ? 7 : 8);
+		assert_int_equal(strlen(got->name), i == 0 ? 1 : want_big);
+		protobuf_c_message_free_unpacked(&got->base, NULL);
+	}
+	assert_null(tp__value_type_name(&q->values[2]));
+}
+
+static void test_message_name_follows_bytes(void **state)
+{
+	(void)state;
+	enum { BIG = 5000 }; /* over the arena's 2 KiB */
+	char *big = malloc(BIG + 1);
+	assert_non_null(big);
+	memset(big, 'x', BIG);
+	big[BIG] = '\0';
+	Troupe__ExitEvent a = TROUPE__EXIT_EVENT__INIT;
+	Troupe__ExitEvent b = TROUPE__EXIT_EVENT__INIT;
+	a.pid = 7;
+	a.name = "a";
+	b.pid = 8;
+	b.name = big;
+	tp_payload *p, *c, *q, *r;
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	TP_OK_OR_FAIL(tp_payload_add_proto(p, &a.base));
+	TP_OK_OR_FAIL(tp_payload_add_proto(p, &b.base));
+	TP_OK_OR_FAIL(tp_payload_add_string(p, "not a message"));
+	assert_non_null(p->values[0].blob);
+	assert_null(p->values[1].blob);
+	check_named(p, BIG);
+	TP_OK_OR_FAIL(tp_payload_copy(p, &c));
+	check_named(c, BIG);
+	round_trip(p, &q);
+	check_named(q, BIG);
+	Troupe__Payload pb;
+	TP_OK_OR_FAIL(tp__payload_to_pb(p, &pb));
+	TP_OK_OR_FAIL(tp__payload_from_pb(&pb, &r));
+	tp__payload_pb_release(&pb);
+	check_named(r, BIG);
+	tp_payload_free(p);
+	tp_payload_free(c);
+	tp_payload_free(q);
+	tp_payload_free(r);
+	free(big);
+}
+
 static void test_wrong_type_loses_nothing(void **state)
 {
 	(void)state;
@@ -275,6 +336,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_type_round_trips),
 	    cmocka_unit_test(test_user_message_by_descriptor),
+	    cmocka_unit_test(test_message_name_follows_bytes),
 	    cmocka_unit_test(test_wrong_type_loses_nothing),
 	    cmocka_unit_test(test_bad_arguments),
 	    cmocka_unit_test(test_oversized_rejected),

@@ -518,7 +518,7 @@ static void test_malformed_values(void **state)
 	TP_OK_OR_FAIL(tp__vread_init(&r, &m));
 	tp__vread_next(&r, &v);
 	assert_int_equal(v.type, TP_TPROTO);
-	assert_string_equal(v.type_name, "t.M");
+	assert_string_equal(tp__value_type_name(&v), "t.M");
 	tp__value_release(&v);
 	tp__vread_done(&r);
 	/* one number column (no kinds): checked by its length alone */

@@ -175,7 +175,7 @@ static int same_value(const tp_payload *p, size_t i, const tp_payload *q,
 		return 0;
 	if (a->len != b->len || (a->len && memcmp(a->data, b->data, a->len)))
 		return 1;
-	return a->type == TP_TPROTO && strcmp(a->type_name, b->type_name);
+	return a->type == TP_TPROTO && strcmp(tp__value_type_name(a), tp__value_type_name(b));
 }
 
 static int mixed_consumer(tp_queue *q, long arg)

@@ -122,11 +122,9 @@ void tp__value_release_bytes(struct tp_value *v)
 	if (v->blob != NULL) {
 		tp__blob_unref(v->blob);
 	} else if (TP__HAS_BYTES(v->type)) {
-		free(v->data);
-		free(v->type_name);
+		free(v->data); /* a message's type name is in the block */
 	}
 	v->data = NULL;
-	v->type_name = NULL;
 	v->blob = NULL;
 }
 
@@ -268,19 +266,11 @@ int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
 		if ((v->data = arena_take(p, len + 1 + tn)) == NULL)
 			return TP_ENOMEM;
 		v->blob = p->arena;
-		if (tn > 0) {
-			v->type_name = v->data + len + 1;
-			memcpy(v->type_name, type_name, tn);
-		}
-	} else {
-		if ((v->data = malloc(len + 1)) == NULL)
-			return TP_ENOMEM;
-		if (type_name != NULL &&
-		    (v->type_name = strdup(type_name)) == NULL) {
-			tp__value_release(v);
-			return TP_ENOMEM;
-		}
+	} else if ((v->data = malloc(len + 1 + tn)) == NULL) {
+		return TP_ENOMEM;
 	}
+	if (tn > 0) /* where tp__value_type_name finds it */
+		memcpy(v->data + len + 1, type_name, tn);
 	if (len > 0)
 		memcpy(v->data, data, len);
 	v->data[len] = '\0';
@@ -404,7 +394,7 @@ int tp_payload_proto_type(const tp_payload *p, size_t i, const char **out)
 	if (out == NULL)
 		return TP_EINVAL;
 	if ((rv = value_at(p, i, TP_TPROTO, &v)) == TP_OK)
-		*out = v->type_name;
+		*out = tp__value_type_name(v);
 	return rv;
 }
 
@@ -418,7 +408,7 @@ int tp_payload_get_proto(const tp_payload *p, size_t i,
 		return TP_EINVAL;
 	if ((rv = value_at(p, i, TP_TPROTO, &v)) != TP_OK)
 		return rv;
-	if (strcmp(v->type_name, desc->name) != 0)
+	if (strcmp(tp__value_type_name(v), desc->name) != 0)
 		return TP_ETYPE;
 	*out = protobuf_c_message_unpack(desc, NULL, v->len,
 	                                 (const uint8_t *)v->data);
@@ -452,7 +442,9 @@ int tp_payload_copy(const tp_payload *src, tp_payload **out)
 			p->vcount++;
 			p->vbytes +=
 			    (size_t)v->len + 1 +
-			    (v->type_name ? strlen(v->type_name) + 1 : 0);
+			    (v->type == TP_TPROTO
+			         ? strlen(tp__value_type_name(v)) + 1
+			         : 0);
 			continue;
 		}
 		switch (v->type) {
@@ -460,7 +452,7 @@ int tp_payload_copy(const tp_payload *src, tp_payload **out)
 		case TP_TBYTES:
 		case TP_TPROTO:
 			rv = tp__payload_add_blob(p, v->type, v->data, v->len,
-			                          v->type_name, 0);
+			                          tp__value_type_name(v), 0);
 			break;
 		default:
 			if ((c = value_push(p)) == NULL) {

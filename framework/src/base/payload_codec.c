@@ -56,7 +56,7 @@ static size_t str_len(const struct tp_value *v)
 
 static size_t user_size(const struct tp_value *v)
 {
-	size_t tn = strlen(v->type_name);
+	size_t tn = strlen(tp__value_type_name(v));
 	return (tn ? ld_size(tn) : 0) + (v->len ? ld_size(v->len) : 0);
 }
 
@@ -115,11 +115,11 @@ static unsigned char *put_value(unsigned char *o, const struct tp_value *v)
 	case TP_TBYTES:
 		return put_ld(o, T_BYTES, v->data, v->len);
 	default: {
-		size_t tn = strlen(v->type_name);
+		size_t tn = strlen(tp__value_type_name(v));
 		*o++ = T_USER;
 		o = tp__varint_put(o, user_size(v));
 		if (tn > 0)
-			o = put_ld(o, T_UNAME, v->type_name, tn);
+			o = put_ld(o, T_UNAME, tp__value_type_name(v), tn);
 		return v->len ? put_ld(o, T_UDATA, v->data, v->len) : o;
 	}
 	}
@@ -204,8 +204,9 @@ static int read_user(struct rd *r, struct fill *f, struct tp_value *v)
 		return 0;
 	v->type = TP_TPROTO;
 	v->len = (uint32_t)(data.end - data.p);
+	/* the name right after the bytes: tp__value_type_name */
 	if ((v->data = put_bytes(f, &data)) == NULL ||
-	    (v->type_name = put_bytes(f, &name)) == NULL)
+	    put_bytes(f, &name) == NULL)
 		return 0;
 	v->blob = f->blob;
 	f->refs++;

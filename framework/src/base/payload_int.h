@@ -33,7 +33,10 @@ struct tp__blob {
 	char data[];
 };
 
-/* 32 bytes: a list of a million values takes 32 MB plus their bytes. */
+/* 24 bytes: a list of a million values takes 24 MB plus their bytes. A
+ * message's type name is not a field: it follows the message's bytes and
+ * their terminator in the same block (tp__value_type_name), wherever the
+ * value was made (added, decoded, read in place from columns, copied). */
 struct tp_value {
 	tp_type type;
 	uint32_t len; /* bytes in data, without the terminator */
@@ -42,9 +45,17 @@ struct tp_value {
 		double d;
 		char *data; /* string, bytes or packed message; NUL-ended */
 	};
-	char *type_name;       /* TP_TPROTO: descriptor full name */
-	struct tp__blob *blob; /* data and type_name live in it (one ref) */
+	struct tp__blob *blob; /* data lives in it (one ref); NULL: data is
+	                          the value's own malloc'ed block */
 };
+_Static_assert(sizeof(struct tp_value) == 24, "tp_value is 24 bytes");
+
+/* TP_TPROTO: the descriptor's full name, NUL-ended, right after the
+ * message's bytes and their terminator. NULL for every other type. */
+static inline char *tp__value_type_name(const struct tp_value *v)
+{
+	return v->type == TP_TPROTO ? v->data + v->len + 1 : NULL;
+}
 
 /* Whether values of type t have bytes (data, len). */
 #define TP__HAS_BYTES(t)                                                       \

@@ -81,7 +81,8 @@ void tp__cols_reset(struct tp__cols *c)
 
 static int add_bytes(struct tp__cols *c, const struct tp_value *v)
 {
-	size_t tn = v->type == TP_TPROTO ? strlen(v->type_name) + 1 : 0;
+	const char *name = tp__value_type_name(v);
+	size_t tn = name != NULL ? strlen(name) + 1 : 0;
 	uint32_t len = v->len;
 	char *d;
 	if (vbuf_put(&c->lens, &len, sizeof(len)) != TP_OK ||
@@ -91,7 +92,7 @@ static int add_bytes(struct tp__cols *c, const struct tp_value *v)
 		memcpy(d, v->data, v->len);
 	d[v->len] = '\0';
 	if (tn > 0)
-		memcpy(d + v->len + 1, v->type_name, tn);
+		memcpy(d + v->len + 1, name, tn);
 	return TP_OK;
 }
 

@@ -56,7 +56,8 @@ static inline size_t tp__value_wire_bytes(const struct tp_value *v)
 	case TP_TBYTES:
 		return 1 + 4 + (size_t)v->len + 1;
 	case TP_TPROTO:
-		return 1 + 4 + (size_t)v->len + 1 + strlen(v->type_name) + 1;
+		return 1 + 4 + (size_t)v->len + 1 +
+		       strlen(tp__value_type_name(v)) + 1;
 	default:
 		return 1;
 	}
@@ -106,7 +107,6 @@ static inline void tp__vread_next(struct tp__vread *r, struct tp_value *v)
 	v->type = (tp_type)(k - TROUPE__VALUE__KIND_NONE);
 	v->len = 0;
 	v->data = NULL;
-	v->type_name = NULL;
 	v->blob = NULL;
 	switch (k) {
 	case TROUPE__VALUE__KIND_I:
@@ -123,10 +123,8 @@ static inline void tp__vread_next(struct tp__vread *r, struct tp_value *v)
 		v->data = r->base + r->b;
 		v->blob = r->blob;
 		r->b += (size_t)len + 1;
-		if (k == TROUPE__VALUE__KIND_USER) {
-			v->type_name = r->base + r->b;
-			r->b += strlen(v->type_name) + 1;
-		}
+		if (k == TROUPE__VALUE__KIND_USER) /* tp__value_type_name */
+			r->b += strlen(r->base + r->b) + 1;
 		break;
 	default:
 		break;

@@ -79,7 +79,7 @@ void tp__value_to_pb(const struct tp_value *v, Troupe__Value *pv,
 		break;
 	case TP_TPROTO:
 		troupe__user_message__init(user);
-		user->type_name = v->type_name;
+		user->type_name = tp__value_type_name(v);
 		user->data.data = (uint8_t *)v->data;
 		user->data.len = v->len;
 		pv->kind_case = TROUPE__VALUE__KIND_USER;

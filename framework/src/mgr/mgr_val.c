@@ -20,18 +20,15 @@ int tp__val_copy(struct tp_value *dst, const struct tp_value *src)
 	dst->blob = NULL; /* the copy owns its bytes */
 	if (!TP__HAS_BYTES(src->type))
 		return TP_OK;
-	dst->data = NULL;
-	dst->type_name = NULL;
-	if ((dst->data = malloc(src->len + 1)) == NULL)
+	/* a message's type name follows its bytes (tp__value_type_name) */
+	const char *name = tp__value_type_name(src);
+	size_t tn = name != NULL ? strlen(name) + 1 : 0;
+	if ((dst->data = malloc(src->len + 1 + tn)) == NULL)
 		return TP_ENOMEM;
 	memcpy(dst->data, src->data, src->len);
 	dst->data[src->len] = '\0';
-	if (src->type_name != NULL &&
-	    (dst->type_name = strdup(src->type_name)) == NULL) {
-		free(dst->data);
-		dst->data = NULL;
-		return TP_ENOMEM;
-	}
+	if (tn > 0)
+		memcpy(dst->data + src->len + 1, name, tn);
 	return TP_OK;
 }
 
@@ -52,7 +49,7 @@ int tp__val_eq(const struct tp_value *a, const struct tp_value *b)
 	case TP_TDOUBLE:
 		return a->d == b->d;
 	case TP_TPROTO:
-		if (strcmp(a->type_name, b->type_name) != 0)
+		if (strcmp(tp__value_type_name(a), tp__value_type_name(b)) != 0)
 			return 0;
 		/* fall through */
 	default:
@@ -237,7 +234,7 @@ void tp__sb_val(struct tp__strbuf *b, const struct tp_value *v)
 		sb_quoted(b, v);
 		break;
 	case TP_TPROTO:
-		tp__sb_addf(b, "<%.40s, %zu bytes>", v->type_name,
+		tp__sb_addf(b, "<%.40s, %zu bytes>", tp__value_type_name(v),
 		            (size_t)v->len);
 		break;
 	}

@@ -87,7 +87,7 @@ static inline void size_value(struct vsize *z, const struct tp_value *v)
 		z->nl++;
 		z->data += (size_t)v->len + 1;
 		if (v->type == TP_TPROTO)
-			z->data += strlen(v->type_name) + 1;
+			z->data += strlen(tp__value_type_name(v)) + 1;
 		break;
 	default:
 		break;
@@ -218,8 +218,10 @@ static unsigned char *put_column(unsigned char *o, const struct pool_task *t,
 				o += v->len;
 				*o++ = '\0';
 				if (v->type == TP_TPROTO) {
-					size_t tn = strlen(v->type_name) + 1;
-					memcpy(o, v->type_name, tn);
+					const char *tnm =
+					    tp__value_type_name(v);
+					size_t tn = strlen(tnm) + 1;
+					memcpy(o, tnm, tn);
 					o += tn;
 				}
 			}
