@@ -105,9 +105,9 @@ static void check_named(const tp_payload *q, size_t want_big)
 		TP_OK_OR_FAIL(tp_payload_proto_type(q, i, &name));
 		assert_string_equal(name, "troupe.ExitEvent");
 		assert_ptr_equal(name, v->data + v->len + 1);
-		TP_OK_OR_FAIL(tp_payload_get_proto(
-		    q, i, &troupe__exit_event__descriptor,
-		    (ProtobufCMessage **)&got));
+		TP_OK_OR_FAIL(
+		    tp_payload_get_proto(q, i, &troupe__exit_event__descriptor,
+		                         (ProtobufCMessage **)&got));
 		assert_int_equal(got->pid, i == 0 ? 7 : 8);
 		assert_int_equal(strlen(got->name), i == 0 ? 1 : want_big);
 		protobuf_c_message_free_unpacked(&got->base, NULL);

@@ -85,7 +85,8 @@ static void assert_same_values(const tp_payload *a, const tp_payload *b)
 		assert_int_equal(x->len, y->len);
 		assert_memory_equal(x->data, y->data, x->len + 1);
 		if (x->type == TP_TPROTO)
-			assert_string_equal(tp__value_type_name(x), tp__value_type_name(y));
+			assert_string_equal(tp__value_type_name(x),
+			                    tp__value_type_name(y));
 	}
 }
 

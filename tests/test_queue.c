@@ -175,7 +175,8 @@ static int same_value(const tp_payload *p, size_t i, const tp_payload *q,
 		return 0;
 	if (a->len != b->len || (a->len && memcmp(a->data, b->data, a->len)))
 		return 1;
-	return a->type == TP_TPROTO && strcmp(tp__value_type_name(a), tp__value_type_name(b));
+	return a->type == TP_TPROTO &&
+	       strcmp(tp__value_type_name(a), tp__value_type_name(b));
 }
 
 static int mixed_consumer(tp_queue *q, long arg)
