@@ -440,10 +440,7 @@ int tp_payload_copy(const tp_payload *src, tp_payload **out)
 			tp__blob_ref(v->blob, 1);
 			p->count++;
 			p->vcount++;
-			p->vbytes += (size_t)v->len + 1 +
-			             (v->type == TP_TPROTO
-			                  ? strlen(tp__value_type_name(v)) + 1
-			                  : 0);
+			p->vbytes += tp__value_block_size(v);
 			continue;
 		}
 		switch (v->type) {

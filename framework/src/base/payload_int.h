@@ -19,6 +19,7 @@
 #define TP_PAYLOAD_INT_H
 
 #include <stdatomic.h>
+#include <string.h>
 
 #include "troupe/error.h"
 #include "troupe/payload.h"
@@ -55,6 +56,15 @@ _Static_assert(sizeof(struct tp_value) == 24, "tp_value is 24 bytes");
 static inline char *tp__value_type_name(const struct tp_value *v)
 {
 	return v->type == TP_TPROTO ? v->data + v->len + 1 : NULL;
+}
+
+/* The bytes of a string, bytes or message value's block: its data, their
+ * terminator and, for a message, its type name with its terminator, which
+ * lie together from v->data on (one memcpy copies them all). */
+static inline size_t tp__value_block_size(const struct tp_value *v)
+{
+	size_t n = (size_t)v->len + 1;
+	return v->type == TP_TPROTO ? n + strlen(v->data + n) + 1 : n;
 }
 
 /* Whether values of type t have bytes (data, len). */

@@ -81,18 +81,13 @@ void tp__cols_reset(struct tp__cols *c)
 
 static int add_bytes(struct tp__cols *c, const struct tp_value *v)
 {
-	const char *name = tp__value_type_name(v);
-	size_t tn = name != NULL ? strlen(name) + 1 : 0;
+	size_t n = tp__value_block_size(v);
 	uint32_t len = v->len;
 	char *d;
 	if (vbuf_put(&c->lens, &len, sizeof(len)) != TP_OK ||
-	    (d = vbuf_grow(&c->data, v->len + 1 + tn)) == NULL)
+	    (d = vbuf_grow(&c->data, n)) == NULL)
 		return TP_ENOMEM;
-	if (v->len > 0)
-		memcpy(d, v->data, v->len);
-	d[v->len] = '\0';
-	if (tn > 0)
-		memcpy(d + v->len + 1, name, tn);
+	memcpy(d, v->data, n); /* bytes, terminator, a message's name */
 	return TP_OK;
 }
 

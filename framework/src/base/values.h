@@ -56,8 +56,7 @@ static inline size_t tp__value_wire_bytes(const struct tp_value *v)
 	case TP_TBYTES:
 		return 1 + 4 + (size_t)v->len + 1;
 	case TP_TPROTO:
-		return 1 + 4 + (size_t)v->len + 1 +
-		       strlen(tp__value_type_name(v)) + 1;
+		return 1 + 4 + tp__value_block_size(v);
 	default:
 		return 1;
 	}

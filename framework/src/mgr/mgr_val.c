@@ -20,15 +20,10 @@ int tp__val_copy(struct tp_value *dst, const struct tp_value *src)
 	dst->blob = NULL; /* the copy owns its bytes */
 	if (!TP__HAS_BYTES(src->type))
 		return TP_OK;
-	/* a message's type name follows its bytes (tp__value_type_name) */
-	const char *name = tp__value_type_name(src);
-	size_t tn = name != NULL ? strlen(name) + 1 : 0;
-	if ((dst->data = malloc(src->len + 1 + tn)) == NULL)
+	size_t n = tp__value_block_size(src); /* with a message's name */
+	if ((dst->data = malloc(n)) == NULL)
 		return TP_ENOMEM;
-	memcpy(dst->data, src->data, src->len);
-	dst->data[src->len] = '\0';
-	if (tn > 0)
-		memcpy(dst->data + src->len + 1, name, tn);
+	memcpy(dst->data, src->data, n);
 	return TP_OK;
 }
 

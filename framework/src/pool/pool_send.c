@@ -85,9 +85,7 @@ static inline void size_value(struct vsize *z, const struct tp_value *v)
 	case TP_TBYTES:
 	case TP_TPROTO:
 		z->nl++;
-		z->data += (size_t)v->len + 1;
-		if (v->type == TP_TPROTO)
-			z->data += strlen(tp__value_type_name(v)) + 1;
+		z->data += tp__value_block_size(v);
 		break;
 	default:
 		break;
@@ -214,16 +212,9 @@ static unsigned char *put_column(unsigned char *o, const struct pool_task *t,
 				memcpy(o, &l, 4);
 				o += 4;
 			} else if (col == 7) {
-				memcpy(o, v->data, v->len);
-				o += v->len;
-				*o++ = '\0';
-				if (v->type == TP_TPROTO) {
-					const char *tnm =
-					    tp__value_type_name(v);
-					size_t tn = strlen(tnm) + 1;
-					memcpy(o, tnm, tn);
-					o += tn;
-				}
+				size_t bn = tp__value_block_size(v);
+				memcpy(o, v->data, bn); /* with the name */
+				o += bn;
 			}
 		}
 	}
