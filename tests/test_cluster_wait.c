@@ -1,7 +1,8 @@
 /* test_cluster_wait.c - the idle wait of the MPI backend's loops
  * (cluster/cluster_wait.c): the back-off's steps (none after traffic, then
- * doubling from 10 us, never over its cap, 100 us while a message moves),
- * and the wait itself: a ring before or during a wait of a minute ends it
+ * doubling from 10 us, never over its cap, 100 us while a message moves,
+ * at most 1 ms until the waits add up to the quiet time, then on to the
+ * cap), and the wait itself: a ring before or during a wait of a minute ends it
  * at once, the eventfd is read only when it was rung, the caller's own
  * descriptors end it too, and a wait of 0 returns. No sleeps: every wait
  * that must end early is a minute long (the test's timeout is the bound).
@@ -22,30 +23,39 @@ static void test_backoff_steps(void **state)
 {
 	(void)state;
 	struct tp__cl_wait w;
-	long cap = 500000000L; /* half of a 1 s beat */
-	assert_int_equal(tp__cl_wait_init(&w, cap), TP_OK);
+	long quiet = 1000000000L, cap = 500000000L; /* a 1 s beat */
+	assert_int_equal(tp__cl_wait_init(&w, quiet, cap), TP_OK);
 	/* traffic: the next round at once, and once more */
 	assert_int_equal(tp__cl_wait_next(&w, 1, 0), 0);
 	assert_int_equal(tp__cl_wait_next(&w, 0, 0), 0);
-	long prev = 0, ns = 0;
+	long prev = 0, ns = 0, given = 0;
 	int rounds = 0;
-	for (; rounds < 100; rounds++) {
+	for (; ns < cap && rounds < 100000; rounds++) {
 		ns = tp__cl_wait_next(&w, 0, 0);
 		assert_true(ns <= cap);
 		if (prev == 0)
 			assert_int_equal(ns, TP__CL_WAIT_FIRST_NS);
-		else if (prev < cap)
-			assert_true(ns == 2 * prev || ns == cap);
+		else if (given < quiet)
+			/* short while the quiet spell is young */
+			assert_true(ns == 2 * prev ||
+			            ns == TP__CL_WAIT_SHORT_NS);
 		else
-			assert_int_equal(ns, cap);
+			assert_true(ns == 2 * prev || ns == cap);
+		if (given < quiet)
+			assert_true(ns <= TP__CL_WAIT_SHORT_NS);
+		given += ns;
 		prev = ns;
 	}
+	/* the cap is reached once the waits add up to about 2 s */
 	assert_int_equal(ns, cap);
+	assert_true(given >= quiet);
+	assert_true(given < quiet + 3 * cap);
 	/* a long quiet spell does not overflow */
 	for (int i = 0; i < 5000; i++)
 		assert_int_equal(tp__cl_wait_next(&w, 0, 0), cap);
-	/* a message moving: 100 us at most */
+	/* a message moving: 100 us at most, the back-off kept */
 	assert_int_equal(tp__cl_wait_next(&w, 0, 1), TP__CL_WAIT_MOVING_NS);
+	assert_int_equal(tp__cl_wait_next(&w, 0, 0), cap);
 	/* traffic again starts over */
 	assert_int_equal(tp__cl_wait_next(&w, 1, 0), 0);
 	assert_int_equal(tp__cl_wait_next(&w, 0, 0), 0);
@@ -53,7 +63,7 @@ static void test_backoff_steps(void **state)
 	tp__cl_wait_fini(&w);
 	assert_int_equal(w.fd, -1);
 	/* a cap below the first step is the cap */
-	assert_int_equal(tp__cl_wait_init(&w, 3000), TP_OK);
+	assert_int_equal(tp__cl_wait_init(&w, quiet, 3000), TP_OK);
 	for (int i = 0; i < 10; i++)
 		assert_true(tp__cl_wait_next(&w, 0, 0) <= 3000);
 	assert_int_equal(tp__cl_wait_next(&w, 0, 1), 3000);
@@ -66,7 +76,7 @@ static void test_rung_before(void **state)
 	struct tp__cl_wait w;
 	struct pollfd fds[1];
 	uint64_t v;
-	assert_int_equal(tp__cl_wait_init(&w, MINUTE), TP_OK);
+	assert_int_equal(tp__cl_wait_init(&w, MINUTE, MINUTE), TP_OK);
 	/* not rung: a wait of 0 returns 0 */
 	assert_int_equal(tp__cl_wait_for(&w, fds, 0, 0), 0);
 	tp__cl_wait_ring(&w);
@@ -90,7 +100,7 @@ static void test_rung_during(void **state)
 	struct tp__cl_wait w;
 	struct pollfd fds[1];
 	pthread_t t;
-	assert_int_equal(tp__cl_wait_init(&w, MINUTE), TP_OK);
+	assert_int_equal(tp__cl_wait_init(&w, MINUTE, MINUTE), TP_OK);
 	for (int i = 0; i < 20; i++) {
 		/* rung before or while it waits: either way it returns 1 */
 		assert_int_equal(pthread_create(&t, NULL, ringer, &w), 0);
@@ -110,7 +120,7 @@ static void test_own_fd(void **state)
 	int p[2];
 	char c = 'x';
 	assert_int_equal(pipe(p), 0);
-	assert_int_equal(tp__cl_wait_init(&w, MINUTE), TP_OK);
+	assert_int_equal(tp__cl_wait_init(&w, MINUTE, MINUTE), TP_OK);
 	fds[0].fd = p[0];
 	fds[0].events = POLLIN;
 	assert_int_equal(write(p[1], &c, 1), 1);

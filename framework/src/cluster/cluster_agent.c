@@ -428,7 +428,8 @@ void tp__cluster_agent(int workers)
 	ag.workers = workers;
 	ag.gen = -1;
 	/* the longest idle wait: half a beat, so beats go out in time */
-	if ((rv = tp__cl_wait_init(&ag.wait, tp__cl.hb_ms * 500000L)) != TP_OK)
+	if ((rv = tp__cl_wait_init(&ag.wait, tp__cl.hb_ms * 1000000L,
+	                           tp__cl.hb_ms * 500000L)) != TP_OK)
 		tp__cl_abort(1, "no eventfd: %s", tp_strerror(rv));
 	for (;;) {
 		rung = tp__cl_wait_for(&ag.wait, pfd, 0, ns);

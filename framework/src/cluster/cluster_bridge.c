@@ -291,7 +291,8 @@ int tp__cl_bridge_start(void)
 		if ((rv = slot_listen(s)) != TP_OK)
 			return rv;
 	/* the longest idle wait: half a beat, so beats go out in time */
-	if ((rv = tp__cl_wait_init(&br.wait, tp__cl.hb_ms * 500000L)) != TP_OK)
+	if ((rv = tp__cl_wait_init(&br.wait, tp__cl.hb_ms * 1000000L,
+	                           tp__cl.hb_ms * 500000L)) != TP_OK)
 		return rv;
 	if ((rv = tp__thread_start(&br.thr, bridge_loop, NULL)) != TP_OK)
 		return rv;

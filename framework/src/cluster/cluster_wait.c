@@ -13,9 +13,11 @@
 #include "cluster_wait.h"
 #include "troupe/error.h"
 
-int tp__cl_wait_init(struct tp__cl_wait *w, long cap_ns)
+int tp__cl_wait_init(struct tp__cl_wait *w, long quiet_ns, long cap_ns)
 {
 	w->idle = 0;
+	w->last_ns = w->waited = 0;
+	w->quiet_ns = quiet_ns > 0 ? quiet_ns : 0;
 	w->cap_ns = cap_ns > 0 ? cap_ns : 1;
 	w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	return w->fd < 0 ? tp_err_errno(errno) : TP_OK;
@@ -38,17 +40,30 @@ void tp__cl_wait_ring(struct tp__cl_wait *w)
 
 long tp__cl_wait_next(struct tp__cl_wait *w, int busy, int moving)
 {
-	long ns = 0, cap = w->cap_ns;
-	w->idle = busy ? 0 : w->idle < 1000 ? w->idle + 1 : w->idle;
-	if (moving && cap > TP__CL_WAIT_MOVING_NS)
-		cap = TP__CL_WAIT_MOVING_NS;
-	if (w->idle >= 2) {
-		ns = TP__CL_WAIT_FIRST_NS;
-		/* doubling stops at the cap (no overflow however long idle) */
-		for (int i = 2; i < w->idle && ns < cap; i++)
-			ns *= 2;
+	long ns, cap = w->cap_ns;
+	if (busy) {
+		w->idle = 0;
+		w->last_ns = w->waited = 0;
+		return 0;
 	}
-	return ns < cap ? ns : cap;
+	if (w->idle < 2)
+		w->idle++;
+	/* doubling stops at the cap (no overflow however long idle) */
+	ns = w->idle < 2            ? 0
+	     : w->last_ns == 0      ? TP__CL_WAIT_FIRST_NS
+	     : w->last_ns < cap / 2 ? 2 * w->last_ns
+	                            : cap;
+	if (w->waited < w->quiet_ns && ns > TP__CL_WAIT_SHORT_NS)
+		ns = TP__CL_WAIT_SHORT_NS;
+	if (ns > cap)
+		ns = cap;
+	w->last_ns = ns;
+	if (w->waited < w->quiet_ns)
+		w->waited += ns;
+	/* a message moving: a short wait, the back-off kept for after */
+	if (moving && ns > TP__CL_WAIT_MOVING_NS)
+		return TP__CL_WAIT_MOVING_NS;
+	return ns;
 }
 
 int tp__cl_wait_for(struct tp__cl_wait *w, struct pollfd *fds, int n, long ns)
