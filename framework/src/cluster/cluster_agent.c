@@ -439,15 +439,16 @@ void tp__cluster_agent(int workers)
 		int moving = ag.in.n + ag.out.n > 0;
 		ns = tp__cl_wait_next(&ag.wait, busy, moving);
 		/* While tasks run here, most results come without a ring:
-		 * the loop wakes for the flush, and no sooner after traffic
-		 * (the local pool has work in hand). */
+		 * the loop wakes for the flush and no sooner (the local pool
+		 * has work in hand; rank 0's next tasks are taken then), but
+		 * for a message still moving. */
 		pthread_mutex_lock(&ag.mu);
 		int waiting = ag.nleft > 0 || ag.held > 0;
 		pthread_mutex_unlock(&ag.mu);
 		if (waiting) {
 			double left = due - tp__cl_now();
 			long f = left > 0 ? (long)(left * 1e9) : 0;
-			if ((busy && !moving) || ns > f)
+			if (!moving || ns > f)
 				ns = f;
 		}
 	}
