@@ -427,9 +427,13 @@ void tp__cluster_agent(int workers)
 	         tp__cl.host[tp__cl.rank], tp__cl.rank);
 	ag.workers = workers;
 	ag.gen = -1;
-	/* the longest idle wait: half a beat, so beats go out in time */
+	/* the longest idle wait: half a beat, so beats go out in time, and
+	 * at most TP__CL_WAIT_IDLE_NS, so work after a quiet spell waits
+	 * little */
 	if ((rv = tp__cl_wait_init(&ag.wait, tp__cl.hb_ms * 1000000L,
-	                           tp__cl.hb_ms * 500000L)) != TP_OK)
+	                           tp__cl.hb_ms * 500000L < TP__CL_WAIT_IDLE_NS
+	                               ? tp__cl.hb_ms * 500000L
+	                               : TP__CL_WAIT_IDLE_NS)) != TP_OK)
 		tp__cl_abort(1, "no eventfd: %s", tp_strerror(rv));
 	for (;;) {
 		rung = tp__cl_wait_for(&ag.wait, pfd, 0, ns);

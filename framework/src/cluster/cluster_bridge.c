@@ -290,9 +290,13 @@ int tp__cl_bridge_start(void)
 	for (int s = 0; s < n; s++)
 		if ((rv = slot_listen(s)) != TP_OK)
 			return rv;
-	/* the longest idle wait: half a beat, so beats go out in time */
+	/* the longest idle wait: half a beat, so beats go out in time, and
+	 * at most TP__CL_WAIT_IDLE_NS, so work after a quiet spell waits
+	 * little */
 	if ((rv = tp__cl_wait_init(&br.wait, tp__cl.hb_ms * 1000000L,
-	                           tp__cl.hb_ms * 500000L)) != TP_OK)
+	                           tp__cl.hb_ms * 500000L < TP__CL_WAIT_IDLE_NS
+	                               ? tp__cl.hb_ms * 500000L
+	                               : TP__CL_WAIT_IDLE_NS)) != TP_OK)
 		return rv;
 	if ((rv = tp__thread_start(&br.thr, bridge_loop, NULL)) != TP_OK)
 		return rv;

@@ -10,8 +10,9 @@
  * 10 us doubling to 1 ms, and at most 1 ms for the first quiet_ns of a
  * quiet spell (a peer's answer to work in hand comes within it, and is
  * seen within a millisecond); past that they double up to the cap, half a
- * heartbeat period, so an idle rank makes a few rounds a second instead
- * of a thousand, and still beats in time.
+ * heartbeat period but at most TP__CL_WAIT_IDLE_NS, so an idle rank makes
+ * some twenty rounds a second instead of a thousand, still beats in time,
+ * and work after a quiet spell waits at most 50 ms.
  */
 #ifndef TP_CLUSTER_WAIT_H
 #define TP_CLUSTER_WAIT_H
@@ -21,6 +22,9 @@
 #define TP__CL_WAIT_FIRST_NS  10000L   /* the first wait after a quiet round */
 #define TP__CL_WAIT_SHORT_NS  1000000L /* the cap early in a quiet spell */
 #define TP__CL_WAIT_MOVING_NS 100000L  /* the cap while a message is moving */
+#define TP__CL_WAIT_IDLE_NS                                                    \
+	50000000L /* the longest idle wait (the callers'                       \
+	             cap: this or half a beat) */
 
 struct tp__cl_wait {
 	int fd;        /* the eventfd (non-blocking) */
