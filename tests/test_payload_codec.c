@@ -76,7 +76,8 @@ static void assert_same_values(const tp_payload *a, const tp_payload *b)
 {
 	assert_int_equal(a->count, b->count);
 	for (size_t i = 0; i < a->count; i++) {
-		const struct tp_value *x = &a->values[i], *y = &b->values[i];
+		const struct tp_value xv = tp__payload_at(a, i), *x = &xv;
+		const struct tp_value yv = tp__payload_at(b, i), *y = &yv;
 		assert_int_equal(x->type, y->type);
 		if (x->type == TP_TINT || x->type == TP_TDOUBLE)
 			assert_memory_equal(&x->i, &y->i, 8);
@@ -119,9 +120,8 @@ static void test_same_bytes_as_protobuf_c(void **state)
 	/* each value alone, and the empty payload */
 	for (size_t i = 0; i < p->count; i++) {
 		TP_OK_OR_FAIL(tp_payload_new(&one));
-		TP_OK_OR_FAIL(tp__payload_reserve(one, 1));
-		one->values[0] = p->values[i];
-		one->count = 1;
+		struct tp_value v = tp__payload_at(p, i);
+		TP_OK_OR_FAIL(tp__payload_append(one, &v));
 		ref = pbc_pack(one, &rlen);
 		TP_OK_OR_FAIL(tp_payload_encode(one, 0, &buf, &len));
 		assert_int_equal(len, rlen);
@@ -230,8 +230,9 @@ static void test_values_outlive_buffer(void **state)
 	const char *s;
 	TP_OK_OR_FAIL(tp_payload_get_string(c, p->count, &s));
 	assert_string_equal(s, "more");
+	struct tp_value more = tp__payload_at(c, c->count - 1);
 	c->count--;
-	tp__value_release(&c->values[c->count]);
+	tp__value_release(&more);
 	assert_same_values(p, c);
 	tp_payload_free(c);
 	tp_payload_free(p);

@@ -185,7 +185,8 @@ static void test_every_type_round_trips(void **state)
 	TP_OK_OR_FAIL(tp_conn_recv(r, &q, 5000));
 	assert_int_equal(tp_payload_count(q), tp_payload_count(p));
 	for (size_t i = 0; i < tp_payload_count(p); i++) {
-		const struct tp_value *a = &p->values[i], *b = &q->values[i];
+		const struct tp_value av = tp__payload_at(p, i), *a = &av;
+		const struct tp_value bv = tp__payload_at(q, i), *b = &bv;
 		assert_int_equal(a->type, b->type);
 		if (a->type == TP_TINT || a->type == TP_TDOUBLE)
 			assert_memory_equal(&a->i, &b->i, 8);

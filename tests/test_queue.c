@@ -166,7 +166,8 @@ static void mixed_payload(tp_payload **out, Troupe__Error *err, char *big)
 static int same_value(const tp_payload *p, size_t i, const tp_payload *q,
                       size_t j)
 {
-	const struct tp_value *a = &p->values[i], *b = &q->values[j];
+	const struct tp_value av = tp__payload_at(p, i), *a = &av;
+	const struct tp_value bv = tp__payload_at(q, j), *b = &bv;
 	if (a->type != b->type)
 		return 1;
 	if (a->type == TP_TINT || a->type == TP_TDOUBLE)
@@ -302,7 +303,7 @@ static void test_full_and_too_big(void **state)
 /* Checks the direct codec against protobuf-c for the one value v. */
 static void codec_matches(const struct tp_value *v)
 {
-	tp_payload p = {.values = (struct tp_value *)v, .count = 1, .cap = 1};
+	tp_payload p = {.gv = (struct tp_value *)v, .count = 1, .cap = 1};
 	unsigned char pre[TP_Q_PREFIX_MAX], mine[2048];
 	const void *data;
 	size_t dlen, len;

@@ -1,7 +1,8 @@
 /*
  * payload.c - typed value lists and their protobuf encoding.
  *
- * Values are stored in a flat array of tagged unions. A small
+ * Values are stored in a flat array of tagged unions, or, while they are
+ * all ints or all doubles, of 8-byte numbers (payload_int.h). A small
  * variable-size value is bump-allocated from the payload's current blob
  * (payload_int.h), a large one owns its malloc'ed block. Encoding builds a
  * Troupe__Payload that points into the payload (no copies) and packs it;
@@ -11,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "payload_int.h"
 #include "troupe/error.h"
@@ -69,7 +71,7 @@ int tp_payload_new(tp_payload **out)
 		return TP_ENOMEM;
 	}
 	p->heap = 1;
-	p->values = &p->first;
+	p->gv = &p->first;
 	p->cap = 1;
 	*out = p;
 	return TP_OK;
@@ -132,8 +134,9 @@ void tp_payload_clear(tp_payload *p)
 {
 	if (p == NULL)
 		return;
-	for (size_t i = 0; i < p->count; i++)
-		tp__value_release(&p->values[i]);
+	if (p->kind == TP__PK_GEN)
+		for (size_t i = 0; i < p->count; i++)
+			tp__value_release(&p->gv[i]);
 	p->count = p->vcount = p->vbytes = 0;
 	/* No value refers to the arena any more: reuse it from the start. */
 	if (p->arena != NULL && atomic_load(&p->arena->refs) == 1)
@@ -146,10 +149,20 @@ void tp_payload_free(tp_payload *p)
 		return;
 	tp_payload_clear(p);
 	tp__blob_unref(p->arena);
-	if (p->values != &p->first)
-		free(p->values);
+	if (!tp__payload_inline(p))
+		free(p->gv);
 	if (!spare_keep(p))
 		free(p);
+}
+
+void tp__payload_fini(tp_payload *p)
+{
+	tp_payload_clear(p);
+	if (!tp__payload_inline(p))
+		free(p->gv);
+	p->gv = NULL;
+	p->cap = 0;
+	p->kind = TP__PK_GEN;
 }
 
 void tp__payload_swap(tp_payload *a, tp_payload *b)
@@ -157,78 +170,146 @@ void tp__payload_swap(tp_payload *a, tp_payload *b)
 	tp_payload t = *a;
 	*a = *b;
 	*b = t;
-	if (a->values == &b->first)
-		a->values = &a->first;
-	if (b->values == &a->first)
-		b->values = &b->first;
+	if (a->gv == &b->first)
+		a->gv = &a->first;
+	if (b->gv == &a->first)
+		b->gv = &b->first;
+}
+
+/* The bytes of one value of form k. */
+static size_t elem_size(unsigned k)
+{
+	return k == TP__PK_GEN ? sizeof(struct tp_value) : sizeof(int64_t);
+}
+
+/* An empty p takes form k: the same array, its room counted anew. */
+static void set_kind(tp_payload *p, unsigned k)
+{
+	size_t bytes = tp__payload_inline(p) ? sizeof(p->first)
+	                                     : p->cap * elem_size(p->kind);
+	p->kind = (unsigned char)k;
+	p->cap = bytes / elem_size(k);
 }
 
 int tp__payload_grow(tp_payload *p, size_t n)
 {
 	size_t cap = p->cap >= 4 ? p->cap + p->cap / 2 : 4; /* 1.5x */
+	size_t es = elem_size(p->kind);
 	if (cap < p->count + n)
 		cap = p->count + n;
-	struct tp_value *v;
-	if (p->values == &p->first) { /* leaving the inline slot */
-		if ((v = malloc(cap * sizeof(*v))) == NULL)
+	if (cap > SIZE_MAX / es)
+		return TP_ENOMEM;
+	void *v;
+	if (tp__payload_inline(p)) { /* leaving the inline slot */
+		if ((v = malloc(cap * es)) == NULL)
 			return TP_ENOMEM;
-		memcpy(v, &p->first, p->count * sizeof(*v));
-	} else if ((v = realloc(p->values, cap * sizeof(*v))) == NULL) {
+		memcpy(v, &p->first, p->count * es);
+	} else if ((v = realloc(p->gv, cap * es)) == NULL) {
 		return TP_ENOMEM;
 	}
-	p->values = v;
+	p->gv = v;
 	p->cap = cap;
 	return TP_OK;
 }
 
-static struct tp_value *value_push(tp_payload *p)
+int tp__payload_generic(tp_payload *p)
 {
-	if (tp__payload_reserve(p, 1) != TP_OK)
-		return NULL;
-	struct tp_value *v = &p->values[p->count];
-	memset(v, 0, sizeof(*v));
-	return v;
+	unsigned k = p->kind;
+	size_t n = p->count;
+	if (k == TP__PK_GEN)
+		return TP_OK;
+	tp_type t = k == TP__PK_INTS ? TP_TINT : TP_TDOUBLE;
+	if (tp__payload_inline(p) && n <= 1) { /* in place */
+		struct tp_value v = {.type = t};
+		if (n == 1)
+			memcpy(&v.i, p->iv, 8); /* the union's 8 bytes */
+		p->first = v;
+		p->kind = TP__PK_GEN;
+		p->cap = 1;
+		return TP_OK;
+	}
+	size_t cap = n + n / 8 + 4;
+	if (cap > SIZE_MAX / sizeof(struct tp_value))
+		return TP_ENOMEM;
+	struct tp_value *a = malloc(cap * sizeof(*a));
+	if (a == NULL)
+		return TP_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct tp_value v = {.type = t};
+		memcpy(&v.i, p->iv + i, 8);
+		a[i] = v;
+	}
+	if (!tp__payload_inline(p))
+		free(p->iv);
+	p->gv = a;
+	p->cap = cap;
+	p->kind = TP__PK_GEN;
+	return TP_OK;
+}
+
+int tp__payload_reserve_as(tp_payload *p, unsigned k, size_t n)
+{
+	int rv;
+	if (p->count == 0 && p->kind != k)
+		set_kind(p, k);
+	else if (p->kind != k && (rv = tp__payload_generic(p)) != TP_OK)
+		return rv;
+	return tp__payload_reserve(p, n);
+}
+
+int tp__payload_append_slow(tp_payload *p, const struct tp_value *v)
+{
+	int rv = tp__payload_reserve_as(p, tp__pk_of(v->type), 1);
+	/* now in a form v fits with room for it: the fast path takes it */
+	return rv == TP_OK ? tp__payload_append(p, v) : rv;
+}
+
+int tp__payload_move_value(tp_payload *dst, tp_payload *src, size_t i)
+{
+	struct tp_value v = tp__payload_at(src, i);
+	int rv = tp__payload_append(dst, &v);
+	if (rv == TP_OK && src->kind == TP__PK_GEN)
+		memset(&src->gv[i], 0, sizeof(src->gv[i])); /* a none */
+	return rv;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *tp__big_alloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+	/* calloc maps a large array fresh and does not clear it (the
+	 * kernel's pages are zero): nothing touches it until results
+	 * arrive, so the faults overlap the workers' work instead of
+	 * delaying the first task. Huge pages for its aligned inside. */
+	size_t sz = n * size;
+	if (p != NULL && sz >= 4 * HUGE_PAGE) {
+		uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+		uintptr_t e = ((uintptr_t)p + sz) & ~(HUGE_PAGE - 1);
+#ifdef MADV_HUGEPAGE
+		if (e > a) /* advice: fine if refused */
+			(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#endif
+	}
+	return p;
 }
 
 int tp_payload_add_none(tp_payload *p)
 {
-	struct tp_value *v;
-	if (p == NULL)
-		return TP_EINVAL;
-	if ((v = value_push(p)) == NULL)
-		return TP_ENOMEM;
-	v->type = TP_TNONE;
-	p->count++;
-	p->vcount++;
-	return TP_OK;
+	struct tp_value v = {.type = TP_TNONE};
+	return p == NULL ? TP_EINVAL : tp__payload_append(p, &v);
 }
 
 int tp_payload_add_int(tp_payload *p, int64_t i)
 {
-	struct tp_value *v;
-	if (p == NULL)
-		return TP_EINVAL;
-	if ((v = value_push(p)) == NULL)
-		return TP_ENOMEM;
-	v->type = TP_TINT;
-	v->i = i;
-	p->count++;
-	p->vcount++;
-	return TP_OK;
+	struct tp_value v = {.type = TP_TINT, .i = i};
+	return p == NULL ? TP_EINVAL : tp__payload_append(p, &v);
 }
 
 int tp_payload_add_double(tp_payload *p, double d)
 {
-	struct tp_value *v;
-	if (p == NULL)
-		return TP_EINVAL;
-	if ((v = value_push(p)) == NULL)
-		return TP_ENOMEM;
-	v->type = TP_TDOUBLE;
-	v->d = d;
-	p->count++;
-	p->vcount++;
-	return TP_OK;
+	struct tp_value v = {.type = TP_TDOUBLE, .d = d};
+	return p == NULL ? TP_EINVAL : tp__payload_append(p, &v);
 }
 
 /* Room for need bytes in p's arena (a fresh blob when it is full). */
@@ -256,30 +337,28 @@ static char *arena_take(tp_payload *p, size_t need)
 int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
                          const char *type_name, int own)
 {
-	struct tp_value *v;
+	struct tp_value v = {.type = t};
 	size_t tn = type_name != NULL ? strlen(type_name) + 1 : 0;
+	int rv;
 	if (len > UINT32_MAX - 1)
 		return TP_ETOOBIG;
-	if ((v = value_push(p)) == NULL)
-		return TP_ENOMEM;
+	/* room first, so the arena is not left with a value's bytes */
+	if ((rv = tp__payload_reserve_as(p, TP__PK_GEN, 1)) != TP_OK)
+		return rv;
 	if (!own && p->heap && len + 1 + tn <= ARENA_SMALL) {
-		if ((v->data = arena_take(p, len + 1 + tn)) == NULL)
+		if ((v.data = arena_take(p, len + 1 + tn)) == NULL)
 			return TP_ENOMEM;
-		v->blob = p->arena;
-	} else if ((v->data = malloc(len + 1 + tn)) == NULL) {
+		v.blob = p->arena;
+	} else if ((v.data = malloc(len + 1 + tn)) == NULL) {
 		return TP_ENOMEM;
 	}
 	if (tn > 0) /* where tp__value_type_name finds it */
-		memcpy(v->data + len + 1, type_name, tn);
+		memcpy(v.data + len + 1, type_name, tn);
 	if (len > 0)
-		memcpy(v->data, data, len);
-	v->data[len] = '\0';
-	v->type = t;
-	v->len = (uint32_t)len;
-	p->count++;
-	p->vcount++;
-	p->vbytes += len + 1 + tn;
-	return TP_OK;
+		memcpy(v.data, data, len);
+	v.data[len] = '\0';
+	v.len = (uint32_t)len;
+	return tp__payload_append(p, &v); /* fits: room was made */
 }
 
 int tp_payload_add_string(tp_payload *p, const char *s)
@@ -318,15 +397,15 @@ size_t tp_payload_count(const tp_payload *p)
 
 /* Finds value i of type t, with the error codes the getters promise. */
 static int value_at(const tp_payload *p, size_t i, tp_type t,
-                    const struct tp_value **out)
+                    struct tp_value *out)
 {
 	if (p == NULL)
 		return TP_EINVAL;
 	if (i >= p->count)
 		return TP_ENOENT;
-	if (p->values[i].type != t)
+	if (tp__payload_type_at(p, i) != t)
 		return TP_ETYPE;
-	*out = &p->values[i];
+	*out = tp__payload_at(p, i);
 	return TP_OK;
 }
 
@@ -336,65 +415,75 @@ int tp_payload_type(const tp_payload *p, size_t i, tp_type *out)
 		return TP_EINVAL;
 	if (i >= p->count)
 		return TP_ENOENT;
-	*out = p->values[i].type;
+	*out = tp__payload_type_at(p, i);
 	return TP_OK;
 }
 
 int tp_payload_get_int(const tp_payload *p, size_t i, int64_t *out)
 {
-	const struct tp_value *v;
-	int rv;
-	if (out == NULL)
+	if (out == NULL || p == NULL)
 		return TP_EINVAL;
-	if ((rv = value_at(p, i, TP_TINT, &v)) == TP_OK)
-		*out = v->i;
-	return rv;
+	if (i >= p->count)
+		return TP_ENOENT;
+	if (p->kind == TP__PK_INTS) {
+		*out = p->iv[i];
+		return TP_OK;
+	}
+	if (tp__payload_type_at(p, i) != TP_TINT)
+		return TP_ETYPE;
+	*out = p->gv[i].i;
+	return TP_OK;
 }
 
 int tp_payload_get_double(const tp_payload *p, size_t i, double *out)
 {
-	const struct tp_value *v;
-	int rv;
-	if (out == NULL)
+	if (out == NULL || p == NULL)
 		return TP_EINVAL;
-	if ((rv = value_at(p, i, TP_TDOUBLE, &v)) == TP_OK)
-		*out = v->d;
-	return rv;
+	if (i >= p->count)
+		return TP_ENOENT;
+	if (p->kind == TP__PK_DBLS) {
+		*out = p->dv[i];
+		return TP_OK;
+	}
+	if (tp__payload_type_at(p, i) != TP_TDOUBLE)
+		return TP_ETYPE;
+	*out = p->gv[i].d;
+	return TP_OK;
 }
 
 int tp_payload_get_string(const tp_payload *p, size_t i, const char **out)
 {
-	const struct tp_value *v;
+	struct tp_value v;
 	int rv;
 	if (out == NULL)
 		return TP_EINVAL;
 	if ((rv = value_at(p, i, TP_TSTRING, &v)) == TP_OK)
-		*out = v->data;
+		*out = v.data;
 	return rv;
 }
 
 int tp_payload_get_bytes(const tp_payload *p, size_t i, const void **data,
                          size_t *len)
 {
-	const struct tp_value *v;
+	struct tp_value v;
 	int rv;
 	if (data == NULL || len == NULL)
 		return TP_EINVAL;
 	if ((rv = value_at(p, i, TP_TBYTES, &v)) == TP_OK) {
-		*data = v->data;
-		*len = v->len;
+		*data = v.data;
+		*len = v.len;
 	}
 	return rv;
 }
 
 int tp_payload_proto_type(const tp_payload *p, size_t i, const char **out)
 {
-	const struct tp_value *v;
+	struct tp_value v;
 	int rv;
 	if (out == NULL)
 		return TP_EINVAL;
 	if ((rv = value_at(p, i, TP_TPROTO, &v)) == TP_OK)
-		*out = tp__value_type_name(v);
+		*out = tp__value_type_name(&v);
 	return rv;
 }
 
@@ -402,16 +491,16 @@ int tp_payload_get_proto(const tp_payload *p, size_t i,
                          const ProtobufCMessageDescriptor *desc,
                          ProtobufCMessage **out)
 {
-	const struct tp_value *v;
+	struct tp_value v;
 	int rv;
 	if (desc == NULL || out == NULL)
 		return TP_EINVAL;
 	if ((rv = value_at(p, i, TP_TPROTO, &v)) != TP_OK)
 		return rv;
-	if (strcmp(tp__value_type_name(v), desc->name) != 0)
+	if (strcmp(tp__value_type_name(&v), desc->name) != 0)
 		return TP_ETYPE;
-	*out = protobuf_c_message_unpack(desc, NULL, v->len,
-	                                 (const uint8_t *)v->data);
+	*out = protobuf_c_message_unpack(desc, NULL, v.len,
+	                                 (const uint8_t *)v.data);
 	return *out == NULL ? TP_EDECODE : TP_OK;
 }
 
@@ -423,41 +512,27 @@ int tp_payload_copy(const tp_payload *src, tp_payload **out)
 		return TP_EINVAL;
 	if ((rv = tp_payload_new(&p)) != TP_OK)
 		return rv;
-	if (tp__payload_reserve(p, src->count) != TP_OK) {
+	if (tp__payload_reserve_as(p, src->kind, src->count) != TP_OK) {
 		tp_payload_free(p);
 		return TP_ENOMEM;
 	}
+	if (src->kind != TP__PK_GEN) { /* numbers: one copy */
+		if (src->count > 0)
+			memcpy(p->iv, src->iv, src->count * sizeof(*p->iv));
+		p->count = p->vcount = src->count;
+		*out = p;
+		return TP_OK;
+	}
 	for (size_t i = 0; i < src->count && rv == TP_OK; i++) {
-		const struct tp_value *v = &src->values[i];
-		struct tp_value *c;
-		if (v->blob !=
-		    NULL) { /* share the bytes: values never change */
-			if ((c = value_push(p)) == NULL) {
-				rv = TP_ENOMEM;
-				break;
-			}
-			*c = *v;
-			tp__blob_ref(v->blob, 1);
-			p->count++;
-			p->vcount++;
-			p->vbytes += tp__value_block_size(v);
-			continue;
-		}
-		switch (v->type) {
-		case TP_TSTRING:
-		case TP_TBYTES:
-		case TP_TPROTO:
-			rv = tp__payload_add_blob(p, v->type, v->data, v->len,
-			                          tp__value_type_name(v), 0);
-			break;
-		default:
-			if ((c = value_push(p)) == NULL) {
-				rv = TP_ENOMEM;
-				break;
-			}
-			*c = *v;
-			p->count++;
-			p->vcount++;
+		struct tp_value v = src->gv[i];
+		if (v.blob != NULL) { /* share the bytes: values never change */
+			if ((rv = tp__payload_append(p, &v)) == TP_OK)
+				tp__blob_ref(v.blob, 1);
+		} else if (TP__HAS_BYTES(v.type)) {
+			rv = tp__payload_add_blob(p, v.type, v.data, v.len,
+			                          tp__value_type_name(&v), 0);
+		} else {
+			rv = tp__payload_append(p, &v);
 		}
 	}
 	if (rv != TP_OK) {

@@ -82,8 +82,15 @@ static size_t value_size(const struct tp_value *v)
 size_t tp__payload_packed_size(const tp_payload *p)
 {
 	size_t n = 0;
+	if (p->kind == TP__PK_DBLS) /* tag, length, Value{d} */
+		return p->count * ld_size(9);
+	if (p->kind == TP__PK_INTS) {
+		for (size_t i = 0; i < p->count; i++)
+			n += ld_size(1 + tp__varint_size(zigzag(p->iv[i])));
+		return n;
+	}
 	for (size_t i = 0; i < p->count; i++)
-		n += ld_size(value_size(&p->values[i]));
+		n += ld_size(value_size(&p->gv[i]));
 	return n;
 }
 
@@ -129,10 +136,10 @@ void tp__payload_pack_to(const tp_payload *p, void *out)
 {
 	unsigned char *o = out;
 	for (size_t i = 0; i < p->count; i++) {
-		const struct tp_value *v = &p->values[i];
+		struct tp_value v = tp__payload_at(p, i);
 		*o++ = T_VALUES;
-		o = tp__varint_put(o, value_size(v));
-		o = put_value(o, v);
+		o = tp__varint_put(o, value_size(&v));
+		o = put_value(o, &v);
 	}
 }
 
@@ -264,17 +271,20 @@ static int walk(const unsigned char *buf, size_t len, struct fill *f)
 {
 	struct rd r = {buf, buf + len}, sub;
 	tp_payload *p = f->p;
+	struct tp_value v;
 	while (r.p < r.end) {
 		f->room = (size_t)(r.end - r.p);
 		if (*r.p++ != T_VALUES || !get_ld(&r, &sub))
 			return 0;
-		if (tp__payload_reserve(p, 1) != TP_OK) {
+		if (!read_value(&sub, f, &v))
+			return 0;
+		/* packed while the values are all ints or all doubles */
+		if (tp__payload_append(p, &v) != TP_OK) {
 			f->nomem = 1;
+			if (v.blob != NULL) /* its reference: not counted */
+				f->refs--;
 			return 0;
 		}
-		if (!read_value(&sub, f, &p->values[p->count]))
-			return 0;
-		p->count++;
 	}
 	return 1;
 }

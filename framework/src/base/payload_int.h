@@ -1,10 +1,12 @@
 /*
  * payload_int.h - internal: the layout of a tp_payload (an array of
- * struct tp_value, one per value the user added; not the shared Value of
+ * struct tp_value, one per value the user added, or of 8-byte numbers
+ * while they are all ints or all doubles; not the shared Value of
  * troupe/shared.h, whose struct is tp_shared_value). Shared by payload.c,
  * wire.c (conversion to and from Troupe__Payload), values.c (value lists
- * in columns) and the modules that read or build payload values directly:
- * queue.c, pipe_io.c, the pool and the manager (mgr_int.h).
+ * in columns) and the modules that read or build payload values: queue.c,
+ * pipe_io.c, the pool, the cluster and the manager (mgr_int.h), which do
+ * so only through the tp__payload_* helpers here and in values.h.
  *
  * A variable-size value (string, bytes, message) either owns one malloc'ed
  * block (blob NULL) or borrows its bytes from a shared, reference-counted
@@ -71,23 +73,112 @@ static inline size_t tp__value_block_size(const struct tp_value *v)
 #define TP__HAS_BYTES(t)                                                       \
 	((t) == TP_TSTRING || (t) == TP_TBYTES || (t) == TP_TPROTO)
 
+/* The forms of a payload's values array (tp_payload.kind): 24-byte
+ * generic values, or, while every value is an int (or every one a
+ * double), 8 bytes per value. A packed payload turns generic, once, at
+ * its first value of another type or when code needs generic values
+ * (tp__payload_generic). An empty payload takes the form of its first
+ * value. */
+enum { TP__PK_GEN = 0, TP__PK_INTS = 1, TP__PK_DBLS = 2 };
+
 struct tp_payload {
-	struct tp_value *values;
+	/* Outside base/, read and write the values only through the
+	 * tp__payload_* helpers below: they work on every form. */
+	union {
+		struct tp_value *gv; /* TP__PK_GEN */
+		int64_t *iv;         /* TP__PK_INTS */
+		double *dv;          /* TP__PK_DBLS */
+	};
 	size_t count;
-	size_t cap;
+	size_t cap;             /* values the array has room for, in its form */
 	struct tp__blob *arena; /* where small added values go (one ref) */
-	/* A payload from tp_payload_new starts with values == &first (cap
-	 * 1): a one-value payload, the common message, costs one malloc. */
+	/* A payload from tp_payload_new starts with its array at &first (a
+	 * generic value, or up to three packed ones): a one-value payload,
+	 * the common message, costs one malloc. */
 	struct tp_value first;
 	int heap; /* made by tp_payload_new: freed by tp_payload_free, so it
 	             may have an arena (a payload on the stack, freed by
-	             clearing it and freeing values, has none) */
-	/* The values appended through payload.c (add, copy) since the last
-	 * clear, and the bytes of their data and type names with their
-	 * terminators. Code that writes values or count directly leaves
-	 * vcount != count, which makes vbytes unknown (tp__payload_vbytes). */
+	             tp__payload_fini, has none) */
+	unsigned char kind; /* TP__PK_*: the array's form */
+	/* The values appended through payload.c (add, copy, append) since
+	 * the last clear, and the bytes of their data and type names with
+	 * their terminators. */
 	size_t vcount, vbytes;
 };
+
+/* The packed form for values of type t (TP__PK_GEN: none). */
+static inline unsigned tp__pk_of(tp_type t)
+{
+	return t == TP_TINT      ? TP__PK_INTS
+	       : t == TP_TDOUBLE ? TP__PK_DBLS
+	                         : TP__PK_GEN;
+}
+
+/* Whether p's array is its inline slot. */
+static inline int tp__payload_inline(const tp_payload *p)
+{
+	return p->gv == &p->first;
+}
+
+static inline tp_type tp__payload_type_at(const tp_payload *p, size_t i)
+{
+	return p->kind == TP__PK_INTS   ? TP_TINT
+	       : p->kind == TP__PK_DBLS ? TP_TDOUBLE
+	                                : p->gv[i].type;
+}
+
+/* Value i (< count) of p as a generic value: a view that borrows its
+ * bytes (do not release it). */
+static inline struct tp_value tp__payload_at(const tp_payload *p, size_t i)
+{
+	struct tp_value v = {.type = TP_TINT};
+	if (p->kind == TP__PK_INTS) {
+		v.i = p->iv[i];
+	} else if (p->kind == TP__PK_DBLS) {
+		v.type = TP_TDOUBLE;
+		v.d = p->dv[i];
+	} else {
+		v = p->gv[i];
+	}
+	return v;
+}
+
+/* Value i of p, an int (or a double), read or overwritten in place. */
+static inline int64_t tp__payload_int_at(const tp_payload *p, size_t i)
+{
+	return p->kind == TP__PK_INTS ? p->iv[i] : p->gv[i].i;
+}
+static inline void tp__payload_set_int(tp_payload *p, size_t i, int64_t x)
+{
+	if (p->kind == TP__PK_INTS)
+		p->iv[i] = x;
+	else
+		p->gv[i].i = x;
+}
+static inline double tp__payload_double_at(const tp_payload *p, size_t i)
+{
+	return p->kind == TP__PK_DBLS ? p->dv[i] : p->gv[i].d;
+}
+static inline void tp__payload_set_double(tp_payload *p, size_t i, double x)
+{
+	if (p->kind == TP__PK_DBLS)
+		p->dv[i] = x;
+	else
+		p->gv[i].d = x;
+}
+
+/* Converts p to the generic form (once; nothing if it is). The values
+ * stay as they were. Errors: TP_ENOMEM (p unchanged). */
+int tp__payload_generic(tp_payload *p);
+
+/* p's values as a generic array, converting p if needed. NULL: ENOMEM. */
+static inline struct tp_value *tp__payload_values(tp_payload *p)
+{
+	return tp__payload_generic(p) == TP_OK ? p->gv : NULL;
+}
+
+/* Frees what a payload on the stack holds ({0} or cleared). */
+void tp__payload_fini(tp_payload *p);
 
 /* The bytes p's strings, bytes and messages take with their terminators
  * (type names included), in *out; 0 when p was not built only through
@@ -124,14 +215,51 @@ int tp__payload_add_blob(tp_payload *p, tp_type t, const void *data, size_t len,
 /* Exchanges the contents of a and b (a struct swap, which would leave
  * an inline values array pointing into the other payload). A payload on
  * the stack, whose array its owner frees, must not receive an inline one
- * (b->values == &b->first). */
+ * (tp__payload_inline(b)). */
 void tp__payload_swap(tp_payload *a, tp_payload *b);
 
-/* Grows p so it has room for n more values. */
+/* Grows p so it has room for n more values in its form. */
 int tp__payload_grow(tp_payload *p, size_t n);
 static inline int tp__payload_reserve(tp_payload *p, size_t n)
 {
 	return p->cap - p->count >= n ? TP_OK : tp__payload_grow(p, n);
 }
+
+/* Room for n more values of form k (TP__PK_*): an empty p takes form k, a
+ * p of another form than k turns generic. Check p->kind for the form p
+ * has then. Errors: TP_ENOMEM. */
+int tp__payload_reserve_as(tp_payload *p, unsigned k, size_t n);
+
+/* Appends v, moved in: p takes over the references v holds (on an error
+ * they stay the caller's). Errors: TP_ENOMEM. */
+int tp__payload_append_slow(tp_payload *p, const struct tp_value *v);
+static inline int tp__payload_append(tp_payload *p, const struct tp_value *v)
+{
+	unsigned k = tp__pk_of(v->type);
+	if (p->count < p->cap &&
+	    (k == p->kind || (p->kind == TP__PK_GEN && p->count > 0))) {
+		if (p->kind == TP__PK_INTS)
+			p->iv[p->count] = v->i;
+		else if (p->kind == TP__PK_DBLS)
+			p->dv[p->count] = v->d;
+		else
+			p->gv[p->count] = *v;
+		p->count++;
+		p->vcount++;
+		if (TP__HAS_BYTES(v->type))
+			p->vbytes += tp__value_block_size(v);
+		return TP_OK;
+	}
+	return tp__payload_append_slow(p, v);
+}
+
+/* Moves value i of src to the end of dst: src's slot is left a none
+ * (generic) or its number (packed, which owns nothing). Errors:
+ * TP_ENOMEM (src unchanged). */
+int tp__payload_move_value(tp_payload *dst, tp_payload *src, size_t i);
+
+/* A zeroed array of n values of size bytes each for a large result
+ * (free() it): huge pages when it is large. NULL: ENOMEM. */
+void *tp__big_alloc(size_t n, size_t size);
 
 #endif

@@ -4,7 +4,6 @@
  * decodes them (values.h, docs/wire.md).
  */
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
 
 #include "troupe/error.h"
@@ -334,41 +333,79 @@ size_t tp__cols_bytes(const struct tp__cols_pos *a,
 	       (b->b - a->b) + (b->c - a->c);
 }
 
-int tp__vread_numbers(struct tp__vread *r, struct tp_value *out)
+unsigned tp__vread_kind(const struct tp__vread *r)
 {
 	const Troupe__Values *m = r->m;
-	const uint8_t *col;
-	unsigned k = m->kind;
-	if (m->kinds.len != 0 || r->v != 0 || (k != K_INT && k != K_DOUBLE))
-		return 0;
-	col = k == K_INT ? m->ints.data : m->doubles.data;
-	tp_type t = k == K_INT ? TP_TINT : TP_TDOUBLE;
-	for (size_t i = 0; i < r->count; i++) {
-		struct tp_value v = {.type = t};
-		memcpy(&v.i, col + 8 * i, 8); /* the union's 8 bytes */
-		out[i] = v;
-	}
-	r->v = r->i = r->d = r->count;
-	return 1;
+	if (m->kinds.len != 0 || m->count == 0)
+		return TP__PK_GEN;
+	return m->kind == K_INT      ? TP__PK_INTS
+	       : m->kind == K_DOUBLE ? TP__PK_DBLS
+	                             : TP__PK_GEN;
 }
 
-#define HUGE_PAGE ((size_t)2 << 20)
-
-struct tp_value *tp__values_alloc(size_t n)
+/* The next n values of r, all of form k (a number column), copied to
+ * out in one go. */
+static void take_numbers(struct tp__vread *r, unsigned k, void *out, size_t n)
 {
-	struct tp_value *p = calloc(n, sizeof(struct tp_value));
-	/* calloc maps a large array fresh and does not clear it (the
-	 * kernel's pages are zero): nothing touches it until results
-	 * arrive, so the faults overlap the workers' work instead of
-	 * delaying the first task. Huge pages for its aligned inside. */
-	size_t sz = n * sizeof(struct tp_value);
-	if (p != NULL && sz >= 4 * HUGE_PAGE) {
-		uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-		uintptr_t e = ((uintptr_t)p + sz) & ~(HUGE_PAGE - 1);
-#ifdef MADV_HUGEPAGE
-		if (e > a) /* advice: fine if refused */
-			(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-#endif
+	const Troupe__Values *m = r->m;
+	size_t *at = k == TP__PK_INTS ? &r->i : &r->d;
+	const uint8_t *col = k == TP__PK_INTS ? m->ints.data : m->doubles.data;
+	if (n > 0)
+		memcpy(out, col + 8 * *at, 8 * n);
+	*at += n;
+	r->v += n;
+}
+
+int tp__payload_vread(tp_payload *p, struct tp__vread *r, size_t n)
+{
+	unsigned k = tp__vread_kind(r);
+	int rv;
+	if (k != TP__PK_GEN && (p->count == 0 || p->kind == k)) {
+		if ((rv = tp__payload_reserve_as(p, k, n)) != TP_OK)
+			return rv;
+		take_numbers(r, k, p->iv + p->count, n);
+		p->count += n;
+		p->vcount += n;
+		return TP_OK;
 	}
-	return p;
+	for (size_t i = 0; i < n; i++) {
+		struct tp_value v;
+		tp__vread_next(r, &v);
+		if ((rv = tp__payload_append(p, &v)) != TP_OK) {
+			tp__value_release(&v);
+			return rv;
+		}
+	}
+	return TP_OK;
+}
+
+int tp__payload_slots(tp_payload *p, size_t n, unsigned k)
+{
+	size_t es = k == TP__PK_GEN ? sizeof(struct tp_value) : 8;
+	void *a = tp__big_alloc(n ? n : 1, es);
+	if (a == NULL)
+		return TP_ENOMEM;
+	tp_payload_clear(p);
+	if (!tp__payload_inline(p))
+		free(p->gv);
+	p->gv = a;
+	p->kind = (unsigned char)k;
+	p->count = p->cap = n;
+	return TP_OK;
+}
+
+int tp__payload_vread_at(tp_payload *p, size_t at, struct tp__vread *r,
+                         size_t n)
+{
+	unsigned k = tp__vread_kind(r);
+	int rv;
+	if (p->kind != TP__PK_GEN && k == p->kind) {
+		take_numbers(r, k, p->iv + at, n);
+		return TP_OK;
+	}
+	if ((rv = tp__payload_generic(p)) != TP_OK)
+		return rv;
+	for (size_t i = 0; i < n; i++)
+		tp__vread_next(r, &p->gv[at + i]);
+	return TP_OK;
 }

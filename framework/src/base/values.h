@@ -131,14 +131,25 @@ static inline void tp__vread_next(struct tp__vread *r, struct tp_value *v)
 }
 void tp__vread_done(struct tp__vread *r);
 
-/* When every value of r is an int, or every one a double (a homogeneous
- * number column), fills out[0..count) from the column in one tight loop
- * and returns 1; else 0 and nothing read. */
-int tp__vread_numbers(struct tp__vread *r, struct tp_value *out);
+/* TP__PK_INTS or TP__PK_DBLS when every value of r is an int, or every
+ * one a double (a number column), else TP__PK_GEN. */
+unsigned tp__vread_kind(const struct tp__vread *r);
 
-/* A zeroed array of n values for a large result (free() it): huge pages
- * when it is large, so filling it costs a fault per 2 MiB, not per 4 KiB.
- * NULL: ENOMEM. */
-struct tp_value *tp__values_alloc(size_t n);
+/* Appends the next n values of r to p: a number column into a packed p
+ * (one copy), else value by value. Errors: TP_ENOMEM (the values not
+ * appended stay r's, released by tp__vread_done). */
+int tp__payload_vread(tp_payload *p, struct tp__vread *r, size_t n);
+
+/* Makes p (emptied) hold n values to be written in any order by
+ * tp__payload_vread_at: packed numbers of form k (TP__PK_*), or nones
+ * (TP__PK_GEN). A large array is mapped fresh, its pages touched only as
+ * values arrive. Errors: TP_ENOMEM. */
+int tp__payload_slots(tp_payload *p, size_t n, unsigned k);
+
+/* Writes the next n values of r at p's values [at, at + n), which own
+ * nothing (nones or numbers): a number column of p's packed form is one
+ * copy; any other turns p generic first (once). Errors: TP_ENOMEM. */
+int tp__payload_vread_at(tp_payload *p, size_t at, struct tp__vread *r,
+                         size_t n);
 
 #endif

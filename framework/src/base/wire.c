@@ -102,7 +102,9 @@ int tp__payload_to_pb(const tp_payload *p, Troupe__Payload *pb)
 		return TP_ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		tp__value_to_pb(&p->values[i], &blk[i].value, &blk[i].user);
+		/* a view: a packed number is copied into the Value */
+		struct tp_value v = tp__payload_at(p, i);
+		tp__value_to_pb(&v, &blk[i].value, &blk[i].user);
 		ptrs[i] = &blk[i].value;
 	}
 	pb->n_values = n;

@@ -53,7 +53,8 @@
 	  (const void *buf, size_t len, size_t max, Troupe__Envelope **out),   \
 	  (buf, len, max, out))                                                \
 	V(tp__nng_used, (void), ())                                            \
-	X(int, tp__payload_grow, (tp_payload * p, size_t n), (p, n))           \
+	X(int, tp__payload_vread,                                              \
+	  (tp_payload * p, struct tp__vread * r, size_t n), (p, r, n))         \
 	V(tp__pool_backend_set,                                                \
 	  (tp_pool_backend which, const struct tp__pool_backend *b),           \
 	  (which, b))                                                          \

@@ -108,19 +108,21 @@ static void run_ints(struct run *x, tp_target_fn fn, int64_t *out)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		memcpy(&a->values[0].i, t->ints.data + i * 8, sizeof(int64_t));
+		int64_t in;
+		memcpy(&in, t->ints.data + i * 8, sizeof(in));
+		tp__payload_set_int(a, 0, in);
 		int rc = fn(a, r);
 		if (rc != 0) {
 			fail(x, i, rc, NULL);
 			goto out;
 		}
-		if (r->count < 1 || r->values[0].type != TP_TINT) {
+		if (r->count < 1 || tp__payload_type_at(r, 0) != TP_TINT) {
 			fail(x, i, -TP_ETYPE,
 			     "the task returned no integer where "
 			     "tp_pool_map_int needs one");
 			goto out;
 		}
-		out[i] = r->values[0].i;
+		out[i] = tp__payload_int_at(r, 0);
 		tp_payload_clear(r);
 	}
 	x->r.ints.data = (uint8_t *)out;
@@ -150,11 +152,8 @@ static void run_calls(struct run *x, tp_target_fn fn, struct tp__cols *out,
 		rv = TP_ENOMEM;
 	for (size_t c = 0; c < vr.calls && rv == TP_OK; c++) {
 		size_t k = tp__vread_call(&vr);
-		if ((rv = tp__payload_reserve(args, k)) != TP_OK)
+		if ((rv = tp__payload_vread(args, &vr, k)) != TP_OK)
 			break;
-		for (size_t v = 0; v < k; v++)
-			tp__vread_next(&vr, &args->values[v]);
-		args->count = k;
 		tp__task_fail_message(1);
 		int rc = fn(args, res);
 		tp_payload_clear(args);
@@ -168,12 +167,12 @@ static void run_calls(struct run *x, tp_target_fn fn, struct tp__cols *out,
 				rv = tp__cols_add(out, &none);
 			continue;
 		}
-		if (t->whole)
-			for (size_t v = 0; v < res->count && rv == TP_OK; v++)
-				rv = tp__cols_add(out, &res->values[v]);
-		else
-			rv = tp__cols_add(out,
-			                  res->count ? &res->values[0] : &none);
+		for (size_t v = 0;
+		     v < (t->whole ? res->count : 1) && rv == TP_OK; v++) {
+			struct tp_value x =
+			    v < res->count ? tp__payload_at(res, v) : none;
+			rv = tp__cols_add(out, &x);
+		}
 		tp_payload_clear(res);
 	}
 	if (rv != TP_OK && x->r.error == NULL)

@@ -562,6 +562,21 @@ const char *tp__mgr_conn_address(const struct tp__mgr_conn *c)
 	return c->address;
 }
 
+/* Hands p's values to result (p is freed after). */
+static int take_values(tp_payload *result, tp_payload *p)
+{
+	int rv = TP_OK;
+	/* take the values over (not a one-value inline array: a caller's
+	 * stack payload frees its array itself) */
+	if (result->count == 0 && !tp__payload_inline(p))
+		tp__payload_swap(result, p); /* p freed below */
+	for (size_t i = 0; i < p->count && rv == TP_OK; i++) {
+		struct tp_value v = tp__payload_at(p, i);
+		rv = tp__payload_push(result, &v);
+	}
+	return rv;
+}
+
 /* Hands a direct reply's code, object and result to the caller. */
 static int direct_result(struct tp__mgr_direct *d, tp_payload *result,
                          uint64_t *obj_out)
@@ -570,14 +585,8 @@ static int direct_result(struct tp__mgr_direct *d, tp_payload *result,
 	tp_payload *p = d->result;
 	if (rv == TP_OK && obj_out != NULL)
 		*obj_out = d->rep.object;
-	if (rv == TP_OK && result != NULL && p != NULL) {
-		/* take the values over (not a one-value inline array: a
-		 * caller's stack payload frees its array itself) */
-		if (result->count == 0 && p->values != &p->first)
-			tp__payload_swap(result, p); /* p freed below */
-		for (size_t i = 0; i < p->count && rv == TP_OK; i++)
-			rv = tp__payload_push(result, &p->values[i]);
-	}
+	if (rv == TP_OK && result != NULL && p != NULL)
+		rv = take_values(result, p);
 	tp_payload_free(p);
 	return rv;
 }
@@ -619,12 +628,7 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 	if (rv == TP_OK && result != NULL && r->result != NULL) {
 		tp_payload *p;
 		if ((rv = tp__payload_from_pb(r->result, &p)) == TP_OK) {
-			/* take the values over (not a one-value inline array:
-			 * a caller's stack payload frees its array itself) */
-			if (result->count == 0 && p->values != &p->first)
-				tp__payload_swap(result, p); /* p freed below */
-			for (size_t i = 0; i < p->count && rv == TP_OK; i++)
-				rv = tp__payload_push(result, &p->values[i]);
+			rv = take_values(result, p);
 			tp_payload_free(p);
 		}
 	}

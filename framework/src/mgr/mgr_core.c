@@ -406,14 +406,12 @@ static void retry(struct tp__mgr_core *c, uint64_t id)
 			                        p->client, 0,       0};
 			int rv = obj_call(o, &x);
 			if (rv == TP__MGR_PARK) {
-				tp_payload_clear(&res);
-				free(res.values);
+				tp__payload_fini(&res);
 				pp = &p->next;
 				continue;
 			}
 			reply_code(c, p->token, p->corr, rv, &res);
-			tp_payload_clear(&res);
-			free(res.values);
+			tp__payload_fini(&res);
 			*pp = p->next;
 			parked_free(c, p, 0);
 			again |= x.changed;
@@ -468,8 +466,7 @@ static void op_call(struct tp__mgr_core *c, void *token, uint64_t corr,
 		park(c, token, corr, rq->object, client, rq->name, args,
 		     exp == TP__MGR_EXP_KEEP ? -1 : rq->timeout_ms,
 		     x.park_code);
-		tp_payload_clear(&res);
-		free(res.values);
+		tp__payload_fini(&res);
 		/* parking may have changed the object (a condition wait
 		 * gives its lock up) */
 		if (x.changed || exp != TP__MGR_EXP_REPLY)
@@ -478,8 +475,7 @@ static void op_call(struct tp__mgr_core *c, void *token, uint64_t corr,
 	}
 	x.changed |= exp == TP__MGR_EXP_CHANGED;
 	reply_code(c, token, corr, rv == TP__MGR_PARK ? x.park_code : rv, &res);
-	tp_payload_clear(&res);
-	free(res.values);
+	tp__payload_fini(&res);
 	tp_payload_free(args);
 	if (x.changed)
 		retry(c, rq->object);
@@ -597,6 +593,13 @@ static void dispatch(struct tp__mgr_core *c, uint32_t client, void *token,
                      uint64_t corr, const Troupe__MgrRequest *rq,
                      tp_payload *args)
 {
+	/* The types read args in place (tp__arg): generic values, made once
+	 * here when the request's were packed. */
+	if (tp__payload_generic(args) != TP_OK) {
+		reply_code(c, token, corr, TP_ENOMEM, NULL);
+		tp_payload_free(args);
+		return;
+	}
 	switch (rq->op) {
 	case TP__MGR_CREATE:
 		op_create(c, token, corr, rq->name, rq->key, args);

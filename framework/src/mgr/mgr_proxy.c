@@ -67,8 +67,7 @@ static int call_vals(tp_proxy *px, const char *method, int n, tp_val a,
 		rv = tp_payload_add_val(&args, b);
 	if (rv == TP_OK)
 		rv = tp_proxy_call(px, method, &args, out, timeout_ms);
-	tp_payload_clear(&args);
-	free(args.values);
+	tp__payload_fini(&args);
 	return rv;
 }
 
@@ -82,8 +81,7 @@ static int call_int(tp_proxy *px, const char *method, int n, tp_val a,
 	int rv = call_vals(px, method, n, a, tp_none(), &r, 0);
 	if (rv == TP_OK)
 		rv = tp_payload_get_int(&r, 0, out);
-	tp_payload_clear(&r);
-	free(r.values);
+	tp__payload_fini(&r);
 	return rv;
 }
 
@@ -260,8 +258,10 @@ int tp_manager_array(tp_manager *m, char typecode, const tp_payload *items,
 	if ((rv = tp_payload_new(&args)) != TP_OK)
 		return rv;
 	rv = tp_payload_add_string(args, tc);
-	for (size_t i = 0; rv == TP_OK && i < tp_payload_count(items); i++)
-		rv = tp__payload_push(args, tp__arg(items, i));
+	for (size_t i = 0; rv == TP_OK && i < tp_payload_count(items); i++) {
+		struct tp_value v = tp__payload_at(items, i);
+		rv = tp__payload_push(args, &v);
+	}
 	if (rv == TP_OK)
 		rv = tp_manager_create(m, "array", args, out);
 	tp_payload_free(args);
@@ -280,8 +280,7 @@ static int create_int(tp_manager *m, const char *type, int64_t v,
 	int rv = tp_payload_add_int(&args, v);
 	if (rv == TP_OK)
 		rv = tp_manager_create(m, type, &args, out);
-	tp_payload_clear(&args);
-	free(args.values);
+	tp__payload_fini(&args);
 	return rv;
 }
 

@@ -105,17 +105,19 @@ int tp__val_is_key(const struct tp_value *v)
 
 int tp__payload_push(tp_payload *p, const struct tp_value *v)
 {
-	if (tp__payload_reserve(p, 1) != TP_OK)
-		return TP_ENOMEM;
-	int rv = tp__val_copy(&p->values[p->count], v);
-	if (rv == TP_OK)
-		p->count++;
+	struct tp_value c;
+	int rv = tp__val_copy(&c, v);
+	if (rv == TP_OK && (rv = tp__payload_append(p, &c)) != TP_OK)
+		tp__val_free(&c);
 	return rv;
 }
 
 const struct tp_value *tp__arg(const tp_payload *args, size_t i)
 {
-	return args != NULL && i < args->count ? &args->values[i] : NULL;
+	/* the core made a request's args generic (dispatch) */
+	return args != NULL && i < args->count && args->kind == TP__PK_GEN
+	           ? &args->gv[i]
+	           : NULL;
 }
 
 int tp__arg_int(const tp_payload *args, size_t i, int64_t *out)

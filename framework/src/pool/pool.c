@@ -326,10 +326,15 @@ static size_t call_bytes(const struct tp_pool_result *j, size_t i)
 {
 	const tp_payload *p = j->kind == POOL_STARMAP ? j->argv[i] : j->items;
 	size_t sz = 0;
-	if (j->kind == POOL_MAP)
-		return tp__value_wire_bytes(&p->values[i]);
-	for (size_t k = 0; k < tp_payload_count(p); k++)
-		sz += tp__value_wire_bytes(&p->values[k]);
+	struct tp_value v;
+	if (j->kind == POOL_MAP) {
+		v = tp__payload_at(p, i);
+		return tp__value_wire_bytes(&v);
+	}
+	for (size_t k = 0; k < tp_payload_count(p); k++) {
+		v = tp__payload_at(p, k);
+		sz += tp__value_wire_bytes(&v);
+	}
 	return sz + 4; /* its entry in calls */
 }
 
@@ -402,8 +407,7 @@ static int job_args(struct tp_pool_result *j, const struct submit *s,
 		if (bytes > max)
 			return TP_ETOOBIG;
 	}
-	if (s->kind != POOL_APPLY &&
-	    (j->vals = tp__values_alloc(j->n + 1)) == NULL)
+	if (s->kind != POOL_APPLY && tp_payload_new(&j->res) != TP_OK)
 		return TP_ENOMEM;
 	return TP_OK;
 }
@@ -438,10 +442,15 @@ static size_t bounded_chunks(const struct submit *s, size_t cs)
 	step = s->n > 4096 ? s->n / 4096 : 1;
 	for (size_t i = 0; i < s->n; i += step, seen++) {
 		const tp_payload *p = s->kind == POOL_MAP ? NULL : s->argv[i];
-		if (s->kind == POOL_MAP)
-			total += tp__value_wire_bytes(&s->items->values[i]);
-		for (size_t k = 0; k < tp_payload_count(p); k++)
-			total += tp__value_wire_bytes(&p->values[k]);
+		struct tp_value v;
+		if (s->kind == POOL_MAP) {
+			v = tp__payload_at(s->items, i);
+			total += tp__value_wire_bytes(&v);
+		}
+		for (size_t k = 0; k < tp_payload_count(p); k++) {
+			v = tp__payload_at(p, k);
+			total += tp__value_wire_bytes(&v);
+		}
 	}
 	per = seen ? total / seen + 1 : 1;
 	if (per * cs > TASK_BYTES)

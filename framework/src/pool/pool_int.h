@@ -75,7 +75,10 @@ struct tp_pool_result {
 	int64_t *seg_map; /* its mapping: n inputs, then n outputs */
 	size_t n, chunksize, ntasks;
 	size_t tasks_done, items_done;
-	struct tp_value *vals;  /* map, starmap, imap: item i's result */
+	/* map, starmap, imap: item i's result is value i of res, made n
+	 * slots at the first chunk stored, packed when that chunk's results
+	 * are all ints or all doubles (and while the others' are too). */
+	tp_payload *res;
 	unsigned char *tdone;   /* per task: finished */
 	struct pool_terr *terr; /* imap: per item errors (lazily) */
 	size_t *order;          /* unordered: task indices as they finish */

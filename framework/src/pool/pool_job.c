@@ -122,11 +122,9 @@ static void job_log_unseen(struct tp_pool_result *j)
 
 static void job_destroy(struct tp_pool_result *j)
 {
-	for (size_t i = 0; i < j->n && j->vals != NULL; i++)
-		tp__value_release(&j->vals[i]);
+	tp_payload_free(j->res);
 	for (size_t i = 0; i < j->n && j->terr != NULL; i++)
 		terr_clear(&j->terr[i]);
-	free(j->vals);
 	free(j->terr);
 	for (size_t i = 0; i < j->n && j->own_argv != NULL; i++)
 		tp_payload_free(j->own_argv[i]);
@@ -158,15 +156,12 @@ void tp__pool_job_unref(struct tp_pool_result *j)
 	job_destroy(j);
 }
 
-/* The items' values become the result payload, in item order. */
+/* The items' values become the result payload, in item order (packed
+ * when they are all ints or all doubles). */
 static void job_join(struct tp_pool_result *j)
 {
-	if ((j->value = calloc(1, sizeof(*j->value))) == NULL)
-		return; /* get then fails with TP_ENOMEM-like emptiness */
-	j->value->heap = 1;
-	j->value->values = j->vals;
-	j->value->count = j->value->cap = j->n;
-	j->vals = NULL;
+	j->value = j->res;
+	j->res = NULL;
 }
 
 /*
@@ -197,21 +192,22 @@ static int job_store(struct tp_pool_result *j, size_t first, size_t count,
 		memcpy(j->ints_out + first, o->ints, count * sizeof(*o->ints));
 		return TP_OK;
 	case POOL_APPLY:
-		if (vr == NULL || tp_payload_new(&j->value) != TP_OK ||
-		    tp__payload_reserve(j->value, vr->count) != TP_OK)
-			return vr == NULL ? TP_EPROTO : TP_ENOMEM;
-		while (j->value->count < vr->count)
-			tp__vread_next(vr,
-			               &j->value->values[j->value->count++]);
+		if (vr == NULL)
+			return TP_EPROTO;
+		if (tp_payload_new(&j->value) != TP_OK ||
+		    tp__payload_vread(j->value, vr, vr->count) != TP_OK)
+			return TP_ENOMEM;
 		return TP_OK;
 	default:
-		if (vr == NULL || vr->count != count)
+		if (vr == NULL || vr->count != count || j->res == NULL ||
+		    first + count > j->n)
 			return TP_EPROTO;
-		if (tp__vread_numbers(vr, &j->vals[first]))
-			return TP_OK;
-		for (size_t k = 0; k < count; k++)
-			tp__vread_next(vr, &j->vals[first + k]);
-		return TP_OK;
+		/* the first chunk stored picks the results' form */
+		if (j->res->count == 0 &&
+		    tp__payload_slots(j->res, j->n, tp__vread_kind(vr)) !=
+		        TP_OK)
+			return TP_ENOMEM;
+		return tp__payload_vread_at(j->res, first, vr, count);
 	}
 }
 
@@ -556,15 +552,14 @@ static int iter_take(tp_pool_iter *it, size_t t, size_t item,
 		terr_set(&it->last, e->rv, e->code, e->origin, e->message);
 		return e->rv;
 	}
-	if (j->vals == NULL || tp_payload_new(value) != TP_OK ||
-	    tp__payload_reserve(*value, 1) != TP_OK) {
+	if (j->res == NULL || item >= j->res->count ||
+	    tp_payload_new(value) != TP_OK ||
+	    tp__payload_move_value(*value, j->res, item) != TP_OK) {
 		tp_payload_free(*value);
 		*value = NULL;
-		return j->vals == NULL ? TP_EPROTO : TP_ENOMEM;
+		return j->res == NULL || item >= j->res->count ? TP_EPROTO
+		                                               : TP_ENOMEM;
 	}
-	(*value)->values[0] = j->vals[item]; /* moved: the slot is emptied */
-	(*value)->count = 1;
-	memset(&j->vals[item], 0, sizeof(j->vals[item]));
 	return TP_OK;
 }
 

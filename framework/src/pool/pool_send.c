@@ -92,18 +92,27 @@ static inline void size_value(struct vsize *z, const struct tp_value *v)
 	}
 }
 
-/* The values of call i of t's job (one value for a map). */
-static const struct tp_value *call_values(const struct tp_pool_result *j,
-                                          size_t i, size_t *n)
+/* The values of call i of t's job: n of them from value *at of the
+ * payload returned (one value for a map). */
+static const tp_payload *call_values(const struct tp_pool_result *j, size_t i,
+                                     size_t *at, size_t *n)
 {
 	const tp_payload *p;
 	if (j->kind == POOL_MAP) {
+		*at = i;
 		*n = 1;
-		return &j->items->values[i];
+		return j->items;
 	}
 	p = j->kind == POOL_STARMAP ? j->argv[i] : j->items;
+	*at = 0;
 	*n = tp_payload_count(p);
-	return *n ? p->values : NULL;
+	return p;
+}
+
+/* A map over packed numbers: its items are one column as they are. */
+static int packed_map(const struct tp_pool_result *j)
+{
+	return j->kind == POOL_MAP && j->items->kind != TP__PK_GEN;
 }
 
 static size_t bytes_field(uint32_t num, size_t len)
@@ -122,15 +131,24 @@ static void size_task(const struct pool_task *t, struct vsize *z)
 {
 	const struct tp_pool_result *j = t->job;
 	memset(z, 0, sizeof(*z));
-	if (j->kind != POOL_MAPINT) {
+	if (packed_map(j) && t->count > 0) {
+		int ints = j->items->kind == TP__PK_INTS;
+		z->count = t->count;
+		z->kind = ints ? TROUPE__VALUE__KIND_I : TROUPE__VALUE__KIND_D;
+		*(ints ? &z->ni : &z->nd) = t->count;
+	} else if (j->kind != POOL_MAPINT) {
 		for (size_t i = t->first; i < t->first + t->count; i++) {
-			size_t n;
-			const struct tp_value *v = call_values(j, i, &n);
-			for (size_t k = 0; k < n; k++)
-				size_value(z, &v[k]);
+			size_t at, n;
+			const tp_payload *p = call_values(j, i, &at, &n);
+			for (size_t k = 0; k < n; k++) {
+				struct tp_value v = tp__payload_at(p, at + k);
+				size_value(z, &v);
+			}
 			if (j->kind != POOL_MAP)
 				z->calls++;
 		}
+	}
+	if (j->kind != POOL_MAPINT) {
 		z->len = varint_field(1, z->count) +
 		         (z->mixed ? bytes_field(3, z->count)
 		                   : varint_field(2, z->kind)) +
@@ -187,16 +205,22 @@ static unsigned char *put_column(unsigned char *o, const struct pool_task *t,
 	if (len == 0)
 		return o;
 	o = put_head(o, (uint32_t)col, len);
+	if (packed_map(j) && (col == 4 || col == 5)) { /* the one column */
+		memcpy(o, j->items->iv + t->first, len);
+		return o + len;
+	}
 	for (size_t i = t->first; i < t->first + t->count; i++) {
-		size_t n;
-		const struct tp_value *v = call_values(j, i, &n);
+		size_t at, n;
+		const tp_payload *p = call_values(j, i, &at, &n);
 		if (col == 8) {
 			uint32_t c = (uint32_t)n;
 			memcpy(o, &c, 4);
 			o += 4;
 			continue;
 		}
-		for (size_t k = 0; k < n; k++, v++) {
+		for (size_t k = 0; k < n; k++) {
+			struct tp_value x = tp__payload_at(p, at + k);
+			const struct tp_value *v = &x;
 			if (col == 3) {
 				*o++ = kind_of(v);
 			} else if (col == 4 && v->type == TP_TINT) {

@@ -305,7 +305,7 @@ static const char *type_word(const tp_payload *r)
 {
 	static const char *const names[] = {"none",   "int",   "double",
 	                                    "string", "bytes", "message"};
-	return r->count < 1 ? "nothing" : names[r->values[0].type];
+	return r->count < 1 ? "nothing" : names[tp__payload_type_at(r, 0)];
 }
 
 /* A map_int result must be an integer: a clear TP_ETYPE otherwise. */
@@ -314,12 +314,9 @@ static int int_result(struct wresult *w, struct wstate *ws,
                       int64_t *out)
 {
 	char msg[256];
-	if (r->count >= 1 && r->values[0].type == TP_TINT) {
-		*out = r->values[0].i;
-		if (r->count == 1) /* an int owns no memory: just forget it */
-			r->count = 0;
-		else
-			tp_payload_clear(r);
+	if (r->count >= 1 && tp__payload_type_at(r, 0) == TP_TINT) {
+		*out = tp__payload_int_at(r, 0);
+		tp_payload_clear(r); /* packed ints: nothing to release */
 		return 1;
 	}
 	snprintf(msg, sizeof(msg),
@@ -345,7 +342,7 @@ static void worker_run_seg(struct wstate *ws, tp_target_fn fn,
 	const int64_t *in = map + t->first;
 	int64_t *out = map + n + t->first;
 	for (size_t i = 0; i < t->count; i++) {
-		a->values[0].i = in[i];
+		tp__payload_set_int(a, 0, in[i]);
 		int rc = fn(a, r);
 		if (rc != 0) {
 			worker_fail(w, ws, t, i, rc, NULL);
@@ -370,7 +367,9 @@ static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		memcpy(&a->values[0].i, in + i * 8, sizeof(int64_t));
+		int64_t x;
+		memcpy(&x, in + i * 8, sizeof(x));
+		tp__payload_set_int(a, 0, x);
 		int rc = fn(a, r);
 		if (rc != 0) {
 			worker_fail(w, ws, t, i, rc, NULL);
@@ -388,11 +387,10 @@ static int keep_result(struct wstate *ws, const Troupe__PoolTask *t,
 {
 	struct tp_value none = {.type = TP_TNONE};
 	int rv = TP_OK;
-	if (t->whole)
-		for (size_t k = 0; k < r->count && rv == TP_OK; k++)
-			rv = tp__cols_add(&ws->out, &r->values[k]);
-	else
-		rv = tp__cols_add(&ws->out, r->count ? &r->values[0] : &none);
+	for (size_t k = 0; k < (t->whole ? r->count : 1) && rv == TP_OK; k++) {
+		struct tp_value v = k < r->count ? tp__payload_at(r, k) : none;
+		rv = tp__cols_add(&ws->out, &v);
+	}
 	tp_payload_clear(r);
 	return rv;
 }
@@ -403,11 +401,10 @@ static int run_call(struct wstate *ws, tp_target_fn fn,
 {
 	tp_payload *args = ws->args;
 	size_t k = tp__vread_call(vr);
-	if (tp__payload_reserve(args, k) != TP_OK)
+	if (tp__payload_vread(args, vr, k) != TP_OK) {
+		tp_payload_clear(args);
 		return TP_ENOMEM;
-	for (size_t v = 0; v < k; v++)
-		tp__vread_next(vr, &args->values[v]);
-	args->count = k;
+	}
 	fail_set = 0;
 	*rc = fn(args, ws->result);
 	tp_payload_clear(args);

@@ -136,7 +136,7 @@ static int list_repr(const struct list *l, tp_payload *out)
 static int list_extend(struct list *l, const tp_payload *args, size_t from)
 {
 	for (size_t i = from; args && i < args->count; i++) {
-		int rv = list_insert(l, l->n, &args->values[i]);
+		int rv = list_insert(l, l->n, tp__arg(args, i));
 		if (rv != TP_OK)
 			return rv;
 	}
