@@ -739,6 +739,100 @@ static void test_progress_items(void **state)
 	assert_false(prog_bad);
 }
 
+/* An int x back, or a string for an odd x above 100. */
+static int t_int_or_str(const tp_payload *args, tp_payload *res)
+{
+	int64_t x;
+	int rv = tp_payload_get_int(args, 0, &x);
+	if (rv != TP_OK)
+		return rv;
+	if (x > 100 && x % 2 != 0)
+		return tp_payload_add_string(res, "odd");
+	return tp_payload_add_int(res, x);
+}
+TP_TARGET(t_int_or_str);
+
+/* A map over ints, or over doubles, gives its results packed (8 bytes a
+ * value, payload_int.h) with the right values, blocking, async and item
+ * by item; results that are not all of one number type (a string in a
+ * later chunk) turn the result generic, every value still right. */
+static void test_map_packed(void **state)
+{
+	(void)state;
+	enum { N = 1000 };
+	tp_pool *pool = mkpool(2);
+	tp_payload *ints = int_items(-500, N), *dbls, *out;
+	TP_OK_OR_FAIL(tp_payload_new(&dbls));
+	for (size_t i = 0; i < N; i++)
+		TP_OK_OR_FAIL(tp_payload_add_double(dbls, (double)i / 8 - 3));
+	assert_int_equal(ints->kind, TP__PK_INTS);
+	assert_int_equal(dbls->kind, TP__PK_DBLS);
+	tp_pool_call_opts co = {.chunksize = 7};
+	TP_OK_OR_FAIL(tp_pool_map_opts(pool, t_echo, ints, &co, &out));
+	assert_int_equal(out->kind, TP__PK_INTS);
+	assert_int_equal(tp_payload_count(out), N);
+	for (size_t i = 0; i < N; i++) {
+		int64_t x;
+		TP_OK_OR_FAIL(tp_payload_get_int(out, i, &x));
+		assert_int_equal(x, (int64_t)i - 500);
+	}
+	tp_payload_free(out);
+	TP_OK_OR_FAIL(tp_pool_map(pool, t_echo, dbls, 0, &out));
+	assert_int_equal(out->kind, TP__PK_DBLS);
+	assert_same(dbls, out);
+	tp_payload_free(out);
+	/* async: the job's own copy of the items, its result copied out */
+	tp_pool_result *r;
+	TP_OK_OR_FAIL(
+	    tp_pool_map_async(pool, t_echo, dbls, 13, NULL, NULL, NULL, &r));
+	TP_OK_OR_FAIL(tp_pool_result_get(r, &out, 10000));
+	assert_int_equal(out->kind, TP__PK_DBLS);
+	assert_same(dbls, out);
+	tp_payload_free(out);
+	tp_pool_result_free(r);
+	/* imap: each item moved out of a packed result */
+	tp_pool_iter *it;
+	tp_payload *v;
+	size_t idx, n = 0;
+	TP_OK_OR_FAIL(tp_pool_imap_opts(pool, t_echo, ints, &co, &it));
+	while (tp_pool_iter_next(it, &v, &idx, 10000) == TP_OK) {
+		int64_t x;
+		TP_OK_OR_FAIL(tp_payload_get_int(v, 0, &x));
+		assert_int_equal(x, (int64_t)idx - 500);
+		tp_payload_free(v);
+		n++;
+	}
+	tp_pool_iter_free(it);
+	assert_int_equal(n, N);
+	/* ints first, strings in later chunks: generic, values intact */
+	tp_payload *pos = int_items(0, N);
+	TP_OK_OR_FAIL(tp_pool_map_opts(pool, t_int_or_str, pos, &co, &out));
+	assert_int_equal(out->kind, TP__PK_GEN);
+	assert_int_equal(tp_payload_count(out), N);
+	for (size_t i = 0; i < N; i++) {
+		int64_t x;
+		const char *str;
+		if (i > 100 && i % 2 != 0) {
+			TP_OK_OR_FAIL(tp_payload_get_string(out, i, &str));
+			assert_string_equal(str, "odd");
+		} else {
+			TP_OK_OR_FAIL(tp_payload_get_int(out, i, &x));
+			assert_int_equal(x, (int64_t)i);
+		}
+	}
+	tp_payload_free(out);
+	/* a mixed list of items is still right (generic results) */
+	tp_payload *mix = mixed();
+	TP_OK_OR_FAIL(tp_pool_map(pool, t_echo, mix, 2, &out));
+	assert_same(mix, out);
+	tp_payload_free(out);
+	tp_payload_free(mix);
+	tp_payload_free(pos);
+	tp_payload_free(ints);
+	tp_payload_free(dbls);
+	endpool(pool);
+}
+
 int main(void)
 {
 	tp_spawn_guard();
@@ -752,6 +846,7 @@ int main(void)
 	    cmocka_unit_test(test_long_message),
 	    cmocka_unit_test(test_task_timeout),
 	    cmocka_unit_test(test_progress_items),
+	    cmocka_unit_test(test_map_packed),
 	};
 	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
 }
