@@ -95,7 +95,11 @@ struct tp_payload {
 	/* A payload from tp_payload_new starts with its array at &first (a
 	 * generic value, or up to three packed ones): a one-value payload,
 	 * the common message, costs one malloc. */
-	struct tp_value first;
+	union {
+		struct tp_value first;
+		int64_t first_iv[sizeof(struct tp_value) / 8];
+		double first_dv[sizeof(struct tp_value) / 8];
+	};
 	int heap; /* made by tp_payload_new: freed by tp_payload_free, so it
 	             may have an arena (a payload on the stack, freed by
 	             tp__payload_fini, has none) */
