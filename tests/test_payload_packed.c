@@ -306,6 +306,7 @@ static void test_accessors(void **state)
 #endif
 #endif
 
+#ifndef TP_NO_RLIMIT
 /* The bytes of address space this process maps now (VmSize). */
 static size_t vm_size(void)
 {
@@ -319,6 +320,7 @@ static size_t vm_size(void)
 	fclose(f);
 	return kb * 1024;
 }
+#endif
 
 static void test_conversion_oom(void **state)
 {
