@@ -25,12 +25,18 @@ static const double dbls[] = {0.0, -0.0, 1.5, DBL_MAX, -DBL_MIN, INFINITY};
 #define NI (sizeof(ints) / sizeof(ints[0]))
 #define ND (sizeof(dbls) / sizeof(dbls[0]))
 
+/* Value i of int_payload: the edge values, shifted (wrapping) by i. */
+static int64_t int_val(size_t i)
+{
+	return (int64_t)((uint64_t)ints[i % NI] + i);
+}
+
 static tp_payload *int_payload(size_t n)
 {
 	tp_payload *p;
 	TP_OK_OR_FAIL(tp_payload_new(&p));
 	for (size_t i = 0; i < n; i++)
-		TP_OK_OR_FAIL(tp_payload_add_int(p, ints[i % NI] + (int64_t)i));
+		TP_OK_OR_FAIL(tp_payload_add_int(p, int_val(i)));
 	return p;
 }
 
@@ -41,7 +47,7 @@ static void assert_ints(const tp_payload *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		int64_t x;
 		TP_OK_OR_FAIL(tp_payload_get_int(p, i, &x));
-		assert_int_equal(x, ints[i % NI] + (int64_t)i);
+		assert_int_equal(x, int_val(i));
 	}
 }
 
