@@ -171,6 +171,23 @@ static inline void tp__payload_set_double(tp_payload *p, size_t i, double x)
 		p->gv[i].d = x;
 }
 
+/* Value i (< count) of a generic p in place; NULL when p is packed (see
+ * tp__payload_generic). */
+static inline const struct tp_value *tp__payload_ref(const tp_payload *p,
+                                                     size_t i)
+{
+	return p->kind == TP__PK_GEN ? &p->gv[i] : NULL;
+}
+
+/* A packed p's numbers, 8 bytes each (its form in *kind); NULL when p is
+ * generic. */
+static inline const void *tp__payload_numbers(const tp_payload *p,
+                                              unsigned *kind)
+{
+	*kind = p->kind;
+	return p->kind == TP__PK_GEN ? NULL : (const void *)p->iv;
+}
+
 /* Converts p to the generic form (once; nothing if it is). The values
  * stay as they were. Errors: TP_ENOMEM (p unchanged). */
 int tp__payload_generic(tp_payload *p);

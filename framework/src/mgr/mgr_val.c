@@ -115,9 +115,8 @@ int tp__payload_push(tp_payload *p, const struct tp_value *v)
 const struct tp_value *tp__arg(const tp_payload *args, size_t i)
 {
 	/* the core made a request's args generic (dispatch) */
-	return args != NULL && i < args->count && args->kind == TP__PK_GEN
-	           ? &args->gv[i]
-	           : NULL;
+	return args != NULL && i < args->count ? tp__payload_ref(args, i)
+	                                       : NULL;
 }
 
 int tp__arg_int(const tp_payload *args, size_t i, int64_t *out)

@@ -109,10 +109,12 @@ static const tp_payload *call_values(const struct tp_pool_result *j, size_t i,
 	return p;
 }
 
-/* A map over packed numbers: its items are one column as they are. */
-static int packed_map(const struct tp_pool_result *j)
+/* A map over packed numbers: its items are one column as they are (8
+ * bytes each, ints or doubles: *kind). NULL for any other job. */
+static const char *packed_map(const struct tp_pool_result *j, unsigned *kind)
 {
-	return j->kind == POOL_MAP && j->items->kind != TP__PK_GEN;
+	*kind = TP__PK_GEN;
+	return j->kind == POOL_MAP ? tp__payload_numbers(j->items, kind) : NULL;
 }
 
 static size_t bytes_field(uint32_t num, size_t len)
@@ -130,9 +132,10 @@ static size_t varint_field(uint32_t num, uint64_t v)
 static void size_task(const struct pool_task *t, struct vsize *z)
 {
 	const struct tp_pool_result *j = t->job;
+	unsigned pk;
 	memset(z, 0, sizeof(*z));
-	if (packed_map(j) && t->count > 0) {
-		int ints = j->items->kind == TP__PK_INTS;
+	if (packed_map(j, &pk) != NULL && t->count > 0) {
+		int ints = pk == TP__PK_INTS;
 		z->count = t->count;
 		z->kind = ints ? TROUPE__VALUE__KIND_I : TROUPE__VALUE__KIND_D;
 		*(ints ? &z->ni : &z->nd) = t->count;
@@ -205,8 +208,10 @@ static unsigned char *put_column(unsigned char *o, const struct pool_task *t,
 	if (len == 0)
 		return o;
 	o = put_head(o, (uint32_t)col, len);
-	if (packed_map(j) && (col == 4 || col == 5)) { /* the one column */
-		memcpy(o, j->items->iv + t->first, len);
+	unsigned pk;
+	const char *col_in = packed_map(j, &pk);
+	if (col_in != NULL && (col == 4 || col == 5)) { /* the one column */
+		memcpy(o, col_in + 8 * t->first, len);
 		return o + len;
 	}
 	for (size_t i = t->first; i < t->first + t->count; i++) {
