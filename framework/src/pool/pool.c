@@ -799,6 +799,8 @@ static void pool_destroy(struct tp_pool *pool)
 		w->rsrc = w->ssrc = NULL;
 		if (w->sock_open)
 			nng_close(w->sock);
+		tp__pool_ring_free(w->ring);
+		w->ring = NULL;
 		while (w->held != NULL) {
 			struct pool_task *t = w->held;
 			w->held = t->next;

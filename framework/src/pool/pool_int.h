@@ -132,6 +132,9 @@ struct pool_worker {
 	nng_socket sock;
 	int sock_open;
 	int recvfd;
+	struct tp__pool_ring *ring; /* this run's batch ring, from its first
+	                               large batch (NULL: none yet) */
+	int ring_off;               /* the ring could not be made: messages */
 	char name[32];
 	int ready;       /* hello received */
 	int retiring;    /* got its maxtasksperchild tasks */
@@ -316,6 +319,42 @@ struct tp__pool_in {
 int tp__pool_tasks_read(nng_msg *m, struct tp__pool_in *in);
 int tp__pool_results_read(nng_msg *m, struct tp__pool_in *in);
 void tp__pool_in_free(struct tp__pool_in *in);
+
+/* Reads an Envelope{pool_tasks} from len bytes at buf, which stay valid
+ * until release(arg) runs: with the last value read from them, or at once
+ * on failure (TP_EDECODE, TP_ENOMEM). */
+int tp__pool_tasks_read_mem(const unsigned char *buf, size_t len,
+                            void (*release)(void *), void *arg,
+                            struct tp__pool_in *in);
+
+/* pool_ring.c: a worker run's batch ring (slots in a shared file of the
+ * run directory). Batches from TP__POOL_RING_MIN bytes go through it. */
+#define TP__POOL_RING_MIN ((size_t)32 << 10)
+struct tp__pool_ring;
+/* Creates and maps a ring file: TP_OK, or its file's errors. */
+int tp__pool_ring_new(struct tp__pool_ring **out);
+/* Unmaps and removes it (a run still mapping it keeps its pages). */
+void tp__pool_ring_free(struct tp__pool_ring *r);
+const char *tp__pool_ring_path(const struct tp__pool_ring *r);
+/* A free slot for len bytes, marked busy (*slot its number); NULL when
+ * len is over a slot or every slot is busy. */
+unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
+                                  uint32_t *slot);
+/* A taken slot whose batch was not sent. */
+void tp__pool_ring_put_back(struct tp__pool_ring *r, uint32_t slot);
+/* The worker's side: the ring it maps. */
+struct tp__pool_wring {
+	char path[256];
+	unsigned char *map;
+	size_t size;
+};
+/* Reads the batch of len bytes in slot of the ring at path (mapped on
+ * first use, until the process exits) into in; the slot is freed when
+ * in's values go. TP_EDECODE: not a ring of this build, another ring than
+ * the first, a slot or length out of range, a malformed batch; the file's
+ * errors. */
+int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
+                        uint32_t slot, uint64_t len, struct tp__pool_in *in);
 
 /* pool_file.c: shared files in the run directory (the slots file, int map
  * segments), created and mapped by the pool (path gets

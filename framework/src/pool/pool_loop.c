@@ -354,6 +354,8 @@ static void worker_detach(struct pool_worker *w)
 		nng_close(w->sock);
 	w->sock_open = 0;
 	w->recvfd = -1;
+	tp__pool_ring_free(w->ring); /* the next run gets its own */
+	w->ring = NULL;
 }
 
 /* A worker's run exited: settle every task it held; the supervisor

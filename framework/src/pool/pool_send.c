@@ -328,23 +328,86 @@ static void batch_put_back(struct tp_pool *pool, struct batch *b)
 	}
 }
 
-/* The batch as one nng message. */
-static int batch_msg(struct batch *b, nng_msg **out)
+/* The bytes of the batch's PoolTasks. */
+static size_t batch_body(const struct batch *b)
 {
-	const struct vsize *z = b->z;
-	size_t body = 0, len;
-	unsigned char *o;
+	size_t body = 0;
 	for (size_t i = 0; i < b->k; i++)
 		body += tp__varint_size(FIELD_LEN(1)) +
-		        tp__varint_size(z[i].task) + z[i].task;
-	len = tp__varint_size(FIELD_LEN(80)) + tp__varint_size(body) + body;
+		        tp__varint_size(b->z[i].task) + b->z[i].task;
+	return body;
+}
+
+/* The bytes of the batch's Envelope{pool_tasks}. */
+static size_t batch_len(const struct batch *b)
+{
+	size_t body = batch_body(b);
+	return tp__varint_size(FIELD_LEN(80)) + tp__varint_size(body) + body;
+}
+
+/* Writes them, len bytes, at out. */
+static int batch_write(const struct batch *b, unsigned char *out, size_t len)
+{
+	unsigned char *o = put_head(out, 80, batch_body(b));
+	for (size_t i = 0; i < b->k; i++)
+		o = put_task(o, b->t[i], &b->z[i]);
+	return o == out + len ? TP_OK : TP_EPROTO;
+}
+
+/* The message saying the batch is in slot of w's ring. */
+static int ring_msg(const struct pool_worker *w, uint32_t slot, size_t len,
+                    nng_msg **out)
+{
+	Troupe__PoolTasksRing r = TROUPE__POOL_TASKS_RING__INIT;
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	r.ring = (char *)tp__pool_ring_path(w->ring);
+	r.slot = slot;
+	r.len = len;
+	env.body_case = TROUPE__ENVELOPE__BODY_POOL_TASKS_RING;
+	env.pool_tasks_ring = &r;
+	size_t n = protobuf_c_message_get_packed_size(&env.base);
+	if (nng_msg_alloc(out, n) != 0)
+		return TP_ENOMEM;
+	protobuf_c_message_pack(&env.base, nng_msg_body(*out));
+	return TP_OK;
+}
+
+/*
+ * The batch as one nng message: a large batch (TP__POOL_RING_MIN bytes or
+ * more) of a local worker goes into a free slot of its run's ring and the
+ * message says where (pool_ring.c); else, or when every slot is busy, the
+ * message carries it. *slot: the slot taken, or UINT32_MAX.
+ */
+static int batch_msg(struct tp_pool *pool, struct pool_worker *w,
+                     struct batch *b, nng_msg **out, uint32_t *slot)
+{
+	size_t len = batch_len(b);
+	unsigned char *dst = NULL;
+	int rv;
+	*slot = UINT32_MAX;
+	*out = NULL;
+	if (len >= TP__POOL_RING_MIN && pool->backend == NULL && !w->ring_off) {
+		if (w->ring == NULL && tp__pool_ring_new(&w->ring) != TP_OK)
+			w->ring_off = 1; /* no room in the run directory */
+		if (w->ring != NULL)
+			dst = tp__pool_ring_take(w->ring, len, slot);
+	}
+	if (dst != NULL) {
+		if ((rv = batch_write(b, dst, len)) == TP_OK)
+			rv = ring_msg(w, *slot, len, out);
+		if (rv != TP_OK) {
+			tp__pool_ring_put_back(w->ring, *slot);
+			*slot = UINT32_MAX;
+		}
+		return rv;
+	}
 	if (nng_msg_alloc(out, len) != 0)
 		return TP_ENOMEM;
-	o = put_head(nng_msg_body(*out), 80, body);
-	for (size_t i = 0; i < b->k; i++)
-		o = put_task(o, b->t[i], &z[i]);
-	return o == (unsigned char *)nng_msg_body(*out) + len ? TP_OK
-	                                                      : TP_EPROTO;
+	if ((rv = batch_write(b, nng_msg_body(*out), len)) != TP_OK) {
+		nng_msg_free(*out);
+		*out = NULL;
+	}
+	return rv;
 }
 
 int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
@@ -365,12 +428,16 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 		return TP_OK;
 	}
 	nng_msg *msg = NULL;
-	rv = batch_msg(b, &msg);
+	uint32_t slot;
+	rv = batch_msg(pool, w, b, &msg, &slot);
 	if (rv == TP_OK &&
 	    (rv = nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK)) != 0)
 		rv = tp_err_nng(rv);
 	if (rv != TP_OK) {
-		nng_msg_free(msg);
+		if (msg != NULL)
+			nng_msg_free(msg);
+		if (slot != UINT32_MAX)
+			tp__pool_ring_put_back(w->ring, slot);
 		batch_put_back(pool, b);
 		free(b);
 		return rv;

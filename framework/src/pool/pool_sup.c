@@ -234,6 +234,8 @@ int tp__pool_worker_attach(struct tp_pool *pool, struct pool_worker *w,
 	w->avg_ns = 0;
 	w->killed_for = 0;
 	w->held = w->held_tail = NULL;
+	tp__pool_ring_free(w->ring); /* a ring is one run's */
+	w->ring = NULL;
 	if (w->runs++ > 0)
 		w->restarts++;
 	atomic_store(&w->pipe_gone, 0);

@@ -265,16 +265,15 @@ static int in_open(nng_msg *m, uint32_t num, struct tp__pool_in *in,
 	return rv;
 }
 
-int tp__pool_tasks_read(nng_msg *m, struct tp__pool_in *in)
+/* Reads the n tasks of body into in (whose blob holds body); frees in on
+ * failure. */
+static int tasks_fill(struct tp__pool_in *in, const unsigned char *body,
+                      size_t blen, size_t n, size_t strs)
 {
-	const unsigned char *body = NULL, *p, *end;
-	size_t blen = 0, n, strs;
+	const unsigned char *p, *end;
 	struct field f;
 	char *sp;
 	int rv;
-	if ((rv = in_open(m, ENV_POOL_TASKS, in, &body, &blen, &n, &strs)) !=
-	    TP_OK)
-		return rv; /* TP_ENOENT: another body, m stays the caller's */
 	/* one block: the tasks, their pointers, their args, their strings */
 	in->mem = malloc(n * (sizeof(Troupe__PoolTask) + sizeof(void *) +
 	                      sizeof(Troupe__Values)) +
@@ -302,6 +301,40 @@ int tp__pool_tasks_read(nng_msg *m, struct tp__pool_in *in)
 fail:
 	tp__pool_in_free(in);
 	return rv;
+}
+
+int tp__pool_tasks_read(nng_msg *m, struct tp__pool_in *in)
+{
+	const unsigned char *body = NULL;
+	size_t blen = 0, n, strs;
+	int rv;
+	if ((rv = in_open(m, ENV_POOL_TASKS, in, &body, &blen, &n, &strs)) !=
+	    TP_OK)
+		return rv; /* TP_ENOENT: another body, m stays the caller's */
+	return tasks_fill(in, body, blen, n, strs);
+}
+
+int tp__pool_tasks_read_mem(const unsigned char *buf, size_t len,
+                            void (*release)(void *), void *arg,
+                            struct tp__pool_in *in)
+{
+	const unsigned char *body = NULL;
+	size_t blen = 0, n, strs;
+	int rv;
+	memset(in, 0, sizeof(*in));
+	if (env_body(buf, len, ENV_POOL_TASKS, &body, &blen) <= 0) {
+		release(arg);
+		return TP_EDECODE;
+	}
+	if ((in->blob = tp__blob_wrap(arg, release)) == NULL) {
+		release(arg);
+		return TP_ENOMEM;
+	}
+	if ((rv = count_entries(body, blen, &n, &strs)) != TP_OK) {
+		tp__pool_in_free(in);
+		return rv;
+	}
+	return tasks_fill(in, body, blen, n, strs);
 }
 
 /* A result with no error: its fields, pointing into the message. */

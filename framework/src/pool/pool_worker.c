@@ -68,8 +68,9 @@ struct wstate {
 	char seg[256]; /* the int map segment mapped now ("" if none) */
 	int64_t *seg_map;
 	size_t seg_size;
-	size_t max_msg;         /* the most bytes of one task's results */
-	struct tp__blob *batch; /* holds the batch's message */
+	size_t max_msg;             /* the most bytes of one task's results */
+	struct tp__blob *batch;     /* holds the batch's message */
+	struct tp__pool_wring ring; /* the run's batch ring, once used */
 };
 
 /* The message of the last tp_task_fail, whole (see TP_TASK_MSG_MAX). */
@@ -516,6 +517,21 @@ static int worker_handle(struct wstate *ws, nng_msg *m)
 	nng_msg_free(m);
 	if (rv != TP_OK)
 		return 1;
+	if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_TASKS_RING) {
+		const Troupe__PoolTasksRing *r = env->pool_tasks_ring;
+		rv = tp__pool_wring_read(&ws->ring, r->ring, r->slot, r->len,
+		                         &in);
+		tp__envelope_free(env);
+		if (rv !=
+		    TP_OK) { /* not ours, or malformed: as a bad message */
+			fprintf(stderr,
+			        "troupe: pool worker %s: a batch in its ring: "
+			        "%s\n",
+			        ws->name, tp_strerror(rv));
+			return 1;
+		}
+		return worker_batch(ws, &in);
+	}
 	rv = env->body_case == TROUPE__ENVELOPE__BODY_POOL_STOP;
 	tp__envelope_free(env);
 	return rv;

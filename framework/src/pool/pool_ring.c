@@ -1,0 +1,151 @@
+/*
+ * pool_ring.c - a worker run's batch ring: a file of the run directory
+ * that the pool and the run both map, with RING_SLOTS slots of RING_SLOT
+ * bytes. A large batch is written into a free slot instead of a fresh
+ * nng message, and the message carries only where it is
+ * (Envelope{pool_tasks_ring}); the worker reads the batch in place and
+ * frees the slot when the last value borrowed from it goes.
+ *
+ * Why: a message of a few hundred KiB is fresh memory at every send
+ * (nng allocates it zeroed, glibc returns it to the system when it is
+ * freed) on both sides, and the kernel copies it twice; a slot's pages
+ * stay mapped and warm from one batch to the next, so a batch costs one
+ * copy of its bytes (docs/performance.md, "Pool batches through a ring").
+ *
+ * The header holds one flag per slot: the pool sets it (acquire of a free
+ * slot, then the bytes, then the message: nng's send orders them), the
+ * worker clears it (release) when the batch's blob is released. A run's
+ * ring goes with the run: a new run gets a new file, so nothing a dead
+ * run held is ever waited for. The worker maps its ring until it exits
+ * (values it still holds may point into it).
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "payload_int.h"
+#include "pool_int.h"
+#include "troupe/error.h"
+
+#define RING_SLOTS 8
+#define RING_SLOT  ((size_t)1 << 20)
+#define RING_HEAD  ((size_t)4096)
+#define RING_SIZE  (RING_HEAD + RING_SLOTS * RING_SLOT)
+
+struct ring_head {
+	uint32_t magic, slots;
+	uint64_t slot_bytes;
+	_Atomic uint32_t busy[RING_SLOTS];
+};
+
+#define RING_MAGIC 0x74707267u /* "tprg" */
+
+struct tp__pool_ring {
+	char path[256];
+	unsigned char *map;
+	unsigned next; /* where the search for a free slot starts */
+};
+
+int tp__pool_ring_new(struct tp__pool_ring **out)
+{
+	struct tp__pool_ring *r = calloc(1, sizeof(*r));
+	void *p;
+	int rv;
+	if (r == NULL)
+		return TP_ENOMEM;
+	rv = tp__pool_file_create(r->path, sizeof(r->path), "ring", RING_SIZE,
+	                          &p);
+	if (rv != TP_OK) {
+		free(r);
+		return rv;
+	}
+	r->map = p;
+	struct ring_head *h = p;
+	h->magic = RING_MAGIC;
+	h->slots = RING_SLOTS;
+	h->slot_bytes = RING_SLOT;
+	*out = r;
+	return TP_OK;
+}
+
+void tp__pool_ring_free(struct tp__pool_ring *r)
+{
+	if (r == NULL)
+		return;
+	munmap(r->map, RING_SIZE);
+	unlink(r->path);
+	free(r);
+}
+
+const char *tp__pool_ring_path(const struct tp__pool_ring *r)
+{
+	return r->path;
+}
+
+unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
+                                  uint32_t *slot)
+{
+	struct ring_head *h = (struct ring_head *)r->map;
+	if (len > RING_SLOT)
+		return NULL;
+	for (unsigned k = 0; k < RING_SLOTS; k++) {
+		unsigned i = (r->next + k) % RING_SLOTS;
+		if (atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
+		    0)
+			continue;
+		atomic_store_explicit(&h->busy[i], 1, memory_order_relaxed);
+		r->next = (i + 1) % RING_SLOTS;
+		*slot = i;
+		return r->map + RING_HEAD + (size_t)i * RING_SLOT;
+	}
+	return NULL;
+}
+
+void tp__pool_ring_put_back(struct tp__pool_ring *r, uint32_t slot)
+{
+	struct ring_head *h = (struct ring_head *)r->map;
+	atomic_store_explicit(&h->busy[slot], 0, memory_order_release);
+}
+
+/* Worker side. */
+
+static void slot_release(void *flag)
+{
+	atomic_store_explicit((_Atomic uint32_t *)flag, 0,
+	                      memory_order_release);
+}
+
+int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
+                        uint32_t slot, uint64_t len, struct tp__pool_in *in)
+{
+	memset(in, 0, sizeof(*in));
+	if (path == NULL || path[0] == '\0' || strlen(path) >= sizeof(w->path))
+		return TP_EDECODE;
+	if (w->map != NULL && strcmp(w->path, path) != 0)
+		return TP_EDECODE; /* a run has one ring */
+	if (w->map == NULL) {
+		void *p;
+		size_t size;
+		int rv = tp__pool_file_attach(path, &p, &size);
+		if (rv != TP_OK)
+			return rv;
+		const struct ring_head *h = p;
+		if (size != RING_SIZE || h->magic != RING_MAGIC ||
+		    h->slots != RING_SLOTS || h->slot_bytes != RING_SLOT) {
+			munmap(p, size);
+			return TP_EDECODE;
+		}
+		w->map = p;
+		w->size = size;
+		strcpy(w->path, path);
+	}
+	if (slot >= RING_SLOTS || len == 0 || len > RING_SLOT)
+		return TP_EDECODE;
+	struct ring_head *h = (struct ring_head *)w->map;
+	return tp__pool_tasks_read_mem(
+	    w->map + RING_HEAD + (size_t)slot * RING_SLOT, (size_t)len,
+	    slot_release, (void *)&h->busy[slot], in);
+}

@@ -1,0 +1,252 @@
+/*
+ * test_pool_ring.c - large batches through a worker run's ring
+ * (pool/pool_ring.c): maps over large values give the right results when
+ * their batches go through the ring and when every slot is busy; the
+ * workers free every slot they were given; a worker killed while it holds
+ * slots costs its tasks (retried) and its ring, nothing else; a ring file
+ * lives as long as its run and none outlives the pool; the worker's reader
+ * refuses slots, lengths and files that are not a ring's, and frees a slot
+ * whose batch is malformed.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pool_int.h"
+#include "pool_util.h"
+#include "troupe.pb-c.h"
+
+#define ITEM 1024
+
+/* The sum of its bytes argument's bytes. */
+static int f_sum(const tp_payload *args, tp_payload *res)
+{
+	const unsigned char *d = NULL;
+	size_t n = 0;
+	int64_t s = 0;
+	if (tp_payload_get_bytes(args, 0, (const void **)&d, &n) != TP_OK)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		s += d[i];
+	return tp_payload_add_int(res, s);
+}
+TP_TARGET(f_sum);
+
+/* n items of ITEM bytes, item i filled with i % 251. */
+static tp_payload *items(size_t n)
+{
+	unsigned char b[ITEM];
+	tp_payload *p;
+	TP_OK_OR_FAIL(tp_payload_new(&p));
+	for (size_t i = 0; i < n; i++) {
+		memset(b, (int)(i % 251), sizeof(b));
+		TP_OK_OR_FAIL(tp_payload_add_bytes(p, b, sizeof(b)));
+	}
+	return p;
+}
+
+static void check_sums(const tp_payload *out, size_t n)
+{
+	assert_int_equal(tp_payload_count(out), n);
+	for (size_t i = 0; i < n; i++) {
+		int64_t v;
+		TP_OK_OR_FAIL(tp_payload_get_int(out, i, &v));
+		assert_int_equal(v, (int64_t)(i % 251) * ITEM);
+	}
+}
+
+/* The ring files of the run directory: their count; with all_free, waits
+ * (up to 10 s) until no slot of any is busy and fails otherwise. */
+static int rings(int all_free)
+{
+	char path[512];
+	int n = 0;
+	DIR *d = opendir(tp_runtime_dir());
+	struct dirent *e;
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l < 5 || strcmp(e->d_name + l - 5, ".ring") != 0)
+			continue;
+		n++;
+		if (!all_free)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tp_runtime_dir(),
+		         e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* its run just ended */
+		const uint32_t *h =
+		    mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+		close(fd);
+		assert_true(h != MAP_FAILED);
+		uint32_t slots = h[1];
+		const _Atomic uint32_t *busy = (const void *)(h + 4);
+		assert_int_equal(slots, 8);
+		/* a worker frees a slot just after its results are sent */
+		int64_t t0 = tp_test_now_ms();
+		for (uint32_t i = 0; i < slots; i++)
+			while (atomic_load(&busy[i]) != 0) {
+				assert_true(tp_test_now_ms() - t0 < 10000);
+				sched_yield();
+			}
+		munmap((void *)h, 4096);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Maps of 6 MiB (about 24 batches, more than a ring's 8 slots) go
+ * through the rings, right each time, and every slot comes back. */
+static void test_map_through_ring(void **state)
+{
+	tp_pool *pool = mkpool(2);
+	tp_payload *in = items(6000);
+	(void)state;
+	assert_int_equal(rings(0), 0); /* none before a large batch */
+	for (int round = 0; round < 3; round++) {
+		tp_payload *out = NULL;
+		TP_OK_OR_FAIL(tp_pool_map(pool, f_sum, in, 0, &out));
+		check_sums(out, 6000);
+		tp_payload_free(out);
+		int n = rings(1);
+		assert_true(n >= 1 && n <= 2);
+	}
+	/* chunks of one item: small batches, no ring needed, still right */
+	tp_payload *out = NULL;
+	TP_OK_OR_FAIL(tp_pool_map(pool, f_sum, in, 1, &out));
+	check_sums(out, 6000);
+	tp_payload_free(out);
+	tp_payload_free(in);
+	endpool(pool);
+	assert_int_equal(rings(0), 0); /* gone with the pool */
+}
+
+/* A worker killed with slots in hand: with retries every item is right,
+ * the dead run's ring goes, the pool goes on. */
+static void test_kill_with_slots(void **state)
+{
+	tp_pool_opts o = {.processes = 2, .on_death = TP_POOL_RETRY};
+	tp_pool *pool;
+	tp_pool_result *r;
+	tp_payload *in = items(20000), *out = NULL;
+	(void)state;
+	TP_OK_OR_FAIL(tp_pool_new_opts(&pool, &o));
+	for (int k = 0; k < 3; k++) {
+		TP_OK_OR_FAIL(tp_pool_map_async(pool, f_sum, in, 0, NULL, NULL,
+		                                NULL, &r));
+		size_t done = 0;
+		int64_t t0 = tp_test_now_ms();
+		while (done == 0 && tp_test_now_ms() - t0 < 20000) {
+			tp_pool_result_wait(r, 1);
+			tp_pool_result_progress(r, &done, NULL);
+		}
+		pid_t victim = tp_pool_worker_pid(pool, k % 2);
+		if (victim > 0)
+			kill(victim, SIGKILL);
+		TP_OK_OR_FAIL(tp_pool_result_get(r, &out, 60000));
+		check_sums(out, 20000);
+		tp_payload_free(out);
+		tp_pool_result_free(r);
+		assert_true(rings(1) <= 2); /* one per live run at most */
+	}
+	tp_payload_free(in);
+	endpool(pool);
+	assert_int_equal(rings(0), 0);
+}
+
+/* A real batch of one task, packed at buf: its length. */
+static size_t one_batch(unsigned char *buf, size_t cap)
+{
+	Troupe__PoolTask t = TROUPE__POOL_TASK__INIT;
+	Troupe__PoolTask *tp = &t;
+	Troupe__PoolTasks ts = TROUPE__POOL_TASKS__INIT;
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	t.id = 7;
+	t.func = "f_sum";
+	ts.n_tasks = 1;
+	ts.tasks = &tp;
+	env.body_case = TROUPE__ENVELOPE__BODY_POOL_TASKS;
+	env.pool_tasks = &ts;
+	size_t n = protobuf_c_message_get_packed_size(&env.base);
+	assert_true(n <= cap);
+	protobuf_c_message_pack(&env.base, buf);
+	return n;
+}
+
+/* The worker's reader against what a ring slot may hold. */
+static void test_reader_refuses(void **state)
+{
+	struct tp__pool_ring *r;
+	struct tp__pool_wring w = {0};
+	struct tp__pool_in in;
+	unsigned char *slot[8];
+	uint32_t num[8], s;
+	(void)state;
+	TP_OK_OR_FAIL(tp__pool_ring_new(&r));
+	for (int i = 0; i < 8; i++) {
+		slot[i] = tp__pool_ring_take(r, 100, &num[i]);
+		assert_non_null(slot[i]);
+	}
+	assert_null(tp__pool_ring_take(r, 100, &s));            /* all busy */
+	assert_null(tp__pool_ring_take(r, (1u << 20) + 1, &s)); /* too big */
+	const char *path = tp__pool_ring_path(r);
+	/* slots and lengths out of range, no path */
+	TP_EXPECT(tp__pool_wring_read(&w, path, 8, 10, &in), TP_EDECODE);
+	TP_EXPECT(tp__pool_wring_read(&w, path, 0, 0, &in), TP_EDECODE);
+	TP_EXPECT(tp__pool_wring_read(&w, path, 0, (1u << 20) + 1, &in),
+	          TP_EDECODE);
+	TP_EXPECT(tp__pool_wring_read(&w, "", 0, 10, &in), TP_EDECODE);
+	/* a malformed batch: refused, and its slot is free again */
+	memset(slot[3], 0xff, 64);
+	TP_EXPECT(tp__pool_wring_read(&w, path, num[3], 64, &in), TP_EDECODE);
+	assert_ptr_equal(tp__pool_ring_take(r, 100, &s), slot[3]);
+	assert_int_equal(s, num[3]);
+	/* a real batch: read in place; its slot comes back with its values */
+	size_t n = one_batch(slot[5], 4096);
+	TP_OK_OR_FAIL(tp__pool_wring_read(&w, path, num[5], n, &in));
+	assert_int_equal(in.n, 1);
+	assert_int_equal(in.tasks[0]->id, 7);
+	assert_string_equal(in.tasks[0]->func, "f_sum");
+	assert_null(tp__pool_ring_take(r, 100, &s)); /* still held */
+	tp__pool_in_free(&in);
+	assert_ptr_equal(tp__pool_ring_take(r, 100, &s), slot[5]);
+	/* another ring than the first, and a file that is not a ring */
+	struct tp__pool_ring *r2;
+	TP_OK_OR_FAIL(tp__pool_ring_new(&r2));
+	TP_EXPECT(tp__pool_wring_read(&w, tp__pool_ring_path(r2), 0, 10, &in),
+	          TP_EDECODE);
+	struct tp__pool_wring w2 = {0};
+	char other[300];
+	void *map;
+	TP_OK_OR_FAIL(
+	    tp__pool_file_create(other, sizeof(other), "x", 8192, &map));
+	TP_EXPECT(tp__pool_wring_read(&w2, other, 0, 10, &in), TP_EDECODE);
+	char gone[320];
+	snprintf(gone, sizeof(gone), "%s.none", other);
+	assert_int_not_equal(tp__pool_wring_read(&w2, gone, 0, 10, &in), TP_OK);
+	munmap(map, 8192);
+	unlink(other);
+	munmap(w.map, w.size);
+	tp__pool_ring_free(r2);
+	tp__pool_ring_free(r);
+	assert_int_equal(rings(0), 0);
+}
+
+int main(void)
+{
+	tp_spawn_guard();
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_map_through_ring),
+	    cmocka_unit_test(test_kill_with_slots),
+	    cmocka_unit_test(test_reader_refuses),
+	};
+	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
+}
