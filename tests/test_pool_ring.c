@@ -3,10 +3,10 @@
  * (pool/pool_ring.c): maps over large values give the right results when
  * their batches go through the ring and when every slot is busy; the
  * workers free every slot they were given; a worker killed while it holds
- * slots costs its tasks (retried) and its ring, nothing else; a ring file
- * lives as long as its run and none outlives the pool; the worker's reader
- * refuses slots, lengths and files that are not a ring's, and frees a slot
- * whose batch is malformed.
+ * slots costs its tasks (retried) and its ring, nothing else; a ring
+ * (a segment in /dev/shm) lives as long as its run and none outlives the
+ * pool; the worker's reader refuses slots, lengths and segments that are
+ * not a ring's, and frees a slot whose batch is malformed.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -21,6 +21,8 @@
 
 #include "pool_int.h"
 #include "pool_util.h"
+#include "runtime_int.h"
+#include "shm.h"
 #include "troupe.pb-c.h"
 
 #define ITEM 1024
@@ -62,24 +64,25 @@ static void check_sums(const tp_payload *out, size_t n)
 	}
 }
 
-/* The ring files of the run directory: their count; with all_free, waits
- * (up to 10 s) until no slot of any is busy and fails otherwise. */
+/* This run's shared-memory segments (the rings: the pools of this file
+ * make no other): their count; with all_free, waits (up to 10 s) until no
+ * slot of any is busy and fails otherwise. */
 static int rings(int all_free)
 {
-	char path[512];
+	char path[512], prefix[128];
 	int n = 0;
-	DIR *d = opendir(tp_runtime_dir());
+	DIR *d = opendir("/dev/shm");
 	struct dirent *e;
 	assert_non_null(d);
+	snprintf(prefix, sizeof(prefix), "troupe.%u.%s.", (unsigned)getuid(),
+	         tp__rt.id);
 	while ((e = readdir(d)) != NULL) {
-		size_t l = strlen(e->d_name);
-		if (l < 5 || strcmp(e->d_name + l - 5, ".ring") != 0)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
 			continue;
 		n++;
 		if (!all_free)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", tp_runtime_dir(),
-		         e->d_name);
+		snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue; /* its run just ended */

@@ -327,17 +327,19 @@ int tp__pool_tasks_read_mem(const unsigned char *buf, size_t len,
                             void (*release)(void *), void *arg,
                             struct tp__pool_in *in);
 
-/* pool_ring.c: a worker run's batch ring (slots in a shared file of the
- * run directory). Batches from TP__POOL_RING_MIN bytes go through it. */
+/* pool_ring.c: a worker run's batch ring (slots in a shared-memory
+ * segment of the run, rt/shm.h). Batches from TP__POOL_RING_MIN bytes go
+ * through it. */
 #define TP__POOL_RING_MIN ((size_t)32 << 10)
 struct tp__pool_ring;
-/* Creates and maps a ring file: TP_OK, or its file's errors. */
+/* Creates and maps a ring: TP_OK, or rt/shm.h's errors. */
 int tp__pool_ring_new(struct tp__pool_ring **out);
 /* Unmaps and removes it (a run still mapping it keeps its pages). */
 void tp__pool_ring_free(struct tp__pool_ring *r);
 const char *tp__pool_ring_path(const struct tp__pool_ring *r);
 /* A free slot for len bytes, marked busy (*slot its number); NULL when
- * len is over a slot or every slot is busy. */
+ * len is over a slot or every slot is busy (or could not be reserved:
+ * /dev/shm is full). */
 unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
                                   uint32_t *slot);
 /* A taken slot whose batch was not sent. */
@@ -348,7 +350,7 @@ struct tp__pool_wring {
 	unsigned char *map;
 	size_t size;
 };
-/* Reads the batch of len bytes in slot of the ring at path (mapped on
+/* Reads the batch of len bytes in slot of the ring named path (mapped on
  * first use, until the process exits) into in; the slot is freed when
  * in's values go. TP_EDECODE: not a ring of this build, another ring than
  * the first, a slot or length out of range, a malformed batch; the file's

@@ -1,10 +1,16 @@
 /*
- * pool_ring.c - a worker run's batch ring: a file of the run directory
- * that the pool and the run both map, with RING_SLOTS slots of RING_SLOT
+ * pool_ring.c - a worker run's batch ring: a shared-memory file that the
+ * pool and the run both map, with RING_SLOTS slots of RING_SLOT
  * bytes. A large batch is written into a free slot instead of a fresh
  * nng message, and the message carries only where it is
  * (Envelope{pool_tasks_ring}); the worker reads the batch in place and
  * frees the slot when the last value borrowed from it goes.
+ *
+ * The file is a POSIX shared-memory segment of the run (rt/shm.h: on
+ * tmpfs, unlinked at tp_fini or by the next run if this one dies), made
+ * sparse; a slot's memory is reserved (fallocate) before its first use,
+ * so a full /dev/shm makes that slot unusable (the batch goes in its
+ * message) instead of a SIGBUS at the write.
  *
  * Why: a message of a few hundred KiB is fresh memory at every send
  * (nng allocates it zeroed, glibc returns it to the system when it is
@@ -19,6 +25,8 @@
  * run held is ever waited for. The worker maps its ring until it exits
  * (values it still holds may point into it).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,6 +36,7 @@
 
 #include "payload_int.h"
 #include "pool_int.h"
+#include "shm.h"
 #include "troupe/error.h"
 
 #define RING_SLOTS 8
@@ -44,9 +53,12 @@ struct ring_head {
 #define RING_MAGIC 0x74707267u /* "tprg" */
 
 struct tp__pool_ring {
-	char path[256];
+	char name[TP_SHM_NAME_MAX];
 	unsigned char *map;
-	unsigned next; /* where the search for a free slot starts */
+	int fd;         /* for reserving slots */
+	unsigned next;  /* where the search for a free slot starts */
+	unsigned ready; /* slots whose memory is reserved */
+	unsigned bad;   /* slots that could not be reserved */
 };
 
 int tp__pool_ring_new(struct tp__pool_ring **out)
@@ -56,13 +68,17 @@ int tp__pool_ring_new(struct tp__pool_ring **out)
 	int rv;
 	if (r == NULL)
 		return TP_ENOMEM;
-	rv = tp__pool_file_create(r->path, sizeof(r->path), "ring", RING_SIZE,
-	                          &p);
-	if (rv != TP_OK) {
+	if ((rv = tp__shm_create(RING_SIZE, r->name, &p)) != TP_OK) {
 		free(r);
 		return rv;
 	}
 	r->map = p;
+	r->fd = shm_open(r->name, O_RDWR | O_CLOEXEC, 0600);
+	if (r->fd < 0 || posix_fallocate(r->fd, 0, (off_t)RING_HEAD) != 0) {
+		rv = r->fd < 0 ? tp_err_errno(errno) : tp_err_errno(ENOSPC);
+		tp__pool_ring_free(r);
+		return rv;
+	}
 	struct ring_head *h = p;
 	h->magic = RING_MAGIC;
 	h->slots = RING_SLOTS;
@@ -75,14 +91,16 @@ void tp__pool_ring_free(struct tp__pool_ring *r)
 {
 	if (r == NULL)
 		return;
-	munmap(r->map, RING_SIZE);
-	unlink(r->path);
+	if (r->fd >= 0)
+		close(r->fd);
+	tp__shm_detach(r->map, RING_SIZE);
+	tp__shm_unlink(r->name);
 	free(r);
 }
 
 const char *tp__pool_ring_path(const struct tp__pool_ring *r)
 {
-	return r->path;
+	return r->name;
 }
 
 unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
@@ -92,10 +110,20 @@ unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
 	if (len > RING_SLOT)
 		return NULL;
 	for (unsigned k = 0; k < RING_SLOTS; k++) {
-		unsigned i = (r->next + k) % RING_SLOTS;
-		if (atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
-		    0)
+		unsigned i = (r->next + k) % RING_SLOTS, bit = 1u << i;
+		if ((r->bad & bit) ||
+		    atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
+		        0)
 			continue;
+		if (!(r->ready & bit)) {
+			off_t off = (off_t)(RING_HEAD + (size_t)i * RING_SLOT);
+			if (posix_fallocate(r->fd, off, (off_t)RING_SLOT) !=
+			    0) {
+				r->bad |= bit; /* /dev/shm is full */
+				continue;
+			}
+			r->ready |= bit;
+		}
 		atomic_store_explicit(&h->busy[i], 1, memory_order_relaxed);
 		r->next = (i + 1) % RING_SLOTS;
 		*slot = i;
@@ -129,13 +157,15 @@ int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
 	if (w->map == NULL) {
 		void *p;
 		size_t size;
-		int rv = tp__pool_file_attach(path, &p, &size);
+		int rv = tp__shm_attach(path, &p, &size);
+		if (rv == TP_EINVAL)
+			return TP_EDECODE; /* not a segment's name */
 		if (rv != TP_OK)
 			return rv;
 		const struct ring_head *h = p;
 		if (size != RING_SIZE || h->magic != RING_MAGIC ||
 		    h->slots != RING_SLOTS || h->slot_bytes != RING_SLOT) {
-			munmap(p, size);
+			tp__shm_detach(p, size);
 			return TP_EDECODE;
 		}
 		w->map = p;
