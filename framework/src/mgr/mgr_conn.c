@@ -386,6 +386,10 @@ static int fast_wait(struct tp__mgr_conn *c, int64_t dl, Troupe__Envelope **out,
 			if (k == 1) {
 				uint32_t len = __atomic_load_n(
 				    &c->lane->rep_len, __ATOMIC_RELAXED);
+				if (len == TP__LANE_BY_SOCKET) {
+					seq = 0; /* the socket has it */
+					continue;
+				}
 				if (len > TP__LANE_SLOT)
 					return TP_EPROTO;
 				memcpy(c->lbuf, c->lane->rep, len);

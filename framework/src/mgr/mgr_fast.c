@@ -292,13 +292,26 @@ void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
 	uint8_t hdr[4];
 	if (c == NULL || c->closing)
 		return;
+	int marker = 0; /* a lane request's reply too big for the slot */
 	if (c->lane_busy) { /* the reply to a request from the lane */
 		c->lane_busy = 0;
-		if (len <= TP__LANE_SLOT &&
-		    !__atomic_load_n(&c->lane->cli_off, __ATOMIC_ACQUIRE)) {
-			lane_reply(f, c, buf, len);
-			return;
+		if (!__atomic_load_n(&c->lane->cli_off, __ATOMIC_ACQUIRE)) {
+			if (len <= TP__LANE_SLOT) {
+				lane_reply(f, c, buf, len);
+				return;
+			}
+			marker = 1;
 		}
+	}
+	if (marker) { /* over the socket, then the slot says so */
+		put32(hdr, len);
+		struct iovec iov[2] = {{hdr, 4}, {(void *)buf, len}};
+		send_iov(f, c, iov, 2);
+		__atomic_store_n(&c->lane->rep_len, TP__LANE_BY_SOCKET,
+		                 __ATOMIC_RELAXED);
+		__atomic_store_n(&c->lane->rep_seq, c->lane_seq,
+		                 __ATOMIC_RELEASE);
+		return;
 	}
 	const uint8_t *skey = c->mac ? tp__mgr_core_skey(f->core, id) : NULL;
 	if (skey == NULL) {

@@ -18,6 +18,8 @@
  *           copies req[] out, then validates and handles the copy; the
  *           reply (if it fits) into rep[], rep_len, rep_seq = n (release);
  *           seq_cst fence; cli_sleep set? an empty frame on the socket.
+ *           (A reply too big for the slot: over the socket first, then
+ *           rep_len = TP__LANE_BY_SOCKET, rep_seq = n.)
  *
  * Each side spins a bounded, adaptive time, then sets its sleeping flag,
  * fences (seq_cst: Dekker's order, so that one of "the writer sees the
@@ -37,6 +39,9 @@
 #define TP__LANE_SLOT 8192
 #define TP__LANE_HDR  4096
 #define TP__LANE_SIZE (TP__LANE_HDR + 2 * TP__LANE_SLOT)
+/* rep_len of a reply sent over the socket (too big for the slot): the
+ * client reads its socket at once instead of spinning on. */
+#define TP__LANE_BY_SOCKET 0xffffffffu
 /* Spin budgets, in nanoseconds. */
 #define TP__LANE_SPIN_MIN 2000
 #define TP__LANE_SPIN_MAX 60000
