@@ -15,7 +15,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,15 +320,17 @@ static int take_msg(struct tp__mgr_conn *c, const uint8_t *msg, size_t n,
  * when the socket has something to read (a wake, a reply too big for the
  * slot, EOF), else TP_ETIMEDOUT or an error. Spins first (a budget that
  * doubles when the reply came in it and halves when it did not, between
- * TP__LANE_SPIN_MIN and _MAX, yielding the CPU after a few
- * microseconds), then says it sleeps and sleeps on the socket. */
+ * TP__LANE_SPIN_MIN and _MAX; never sched_yield: on a busy machine that
+ * hands the CPU to another task for a whole slice, while a sleeper woken
+ * by the socket is run at once), then says it sleeps and sleeps on the
+ * socket. */
 static int lane_wait(struct tp__mgr_conn *c, int64_t dl, uint64_t seq)
 {
 	struct tp__lane_shm *l = c->lane;
 	if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) == seq)
 		return 1;
 	if (c->spin && c->rpos == c->rlen) {
-		uint64_t t0 = tp__now_ns(), t;
+		uint64_t t0 = tp__now_ns(), last = t0, t;
 		for (unsigned i = 1;; i++) {
 			tp__lane_relax();
 			if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) ==
@@ -341,10 +342,12 @@ static int lane_wait(struct tp__mgr_conn *c, int64_t dl, uint64_t seq)
 			}
 			if (i % 16 != 0)
 				continue;
-			if ((t = tp__now_ns() - t0) >= c->spin_ns)
+			t = tp__now_ns();
+			/* the budget spent, or this thread was descheduled
+			 * meanwhile: the machine is busy, sleep */
+			if (t - t0 >= c->spin_ns || t - last > TP__LANE_GAP)
 				break;
-			if (t > 4000) /* the server may need this CPU */
-				sched_yield();
+			last = t;
 		}
 		c->spin_ns = c->spin_ns / 2 < TP__LANE_SPIN_MIN
 		                 ? TP__LANE_SPIN_MIN

@@ -26,7 +26,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -92,7 +91,9 @@ struct tp__mgr_fast {
 	uint64_t accepted;
 	size_t nlane;       /* connections with a lane */
 	int spin;           /* may spin: more than one CPU */
-	uint64_t lane_last; /* the last request taken from a lane (ns) */
+	uint64_t lane_last; /* the last request taken from a lane (ns), 0
+	                       once the spin after it ran out */
+	uint64_t spin_ns;   /* how long to spin after one (adaptive) */
 	uint8_t *lbuf;      /* a lane request, copied out */
 };
 
@@ -292,7 +293,7 @@ void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
 	uint8_t hdr[4];
 	if (c == NULL || c->closing)
 		return;
-	int marker = 0; /* a lane request's reply too big for the slot */
+	int marker = 0;     /* a lane request's reply too big for the slot */
 	if (c->lane_busy) { /* the reply to a request from the lane */
 		c->lane_busy = 0;
 		if (!__atomic_load_n(&c->lane->cli_off, __ATOMIC_ACQUIRE)) {
@@ -687,12 +688,16 @@ static int lane_pending(struct tp__mgr_fast *f)
 	return 0;
 }
 
-/* The reactor's idle hook (before it would sleep): serves the lanes; for
- * TP__LANE_SPIN_MAX after the last lane request it spins (a poll of the
- * lanes for a few microseconds, then sched_yield, then a poll of the fds
- * by the reactor); past that it marks every lane "server sleeping"
- * (Dekker: flag, fence, check again) and lets the reactor sleep: a
- * client then sends a wake frame with its request. */
+/* The reactor's idle hook (before it would sleep): serves the lanes;
+ * within spin_ns of the last lane request it spins (polls the lanes for
+ * TP__LANE_SPIN_MIN, then lets the reactor poll its fds and comes back);
+ * past that it marks every lane "server sleeping" (Dekker: flag, fence,
+ * check again) and lets the reactor sleep: a client then sends a wake
+ * frame with its request. spin_ns doubles when a spin caught a request,
+ * halves when one ran out, and a spin that finds it was descheduled (a
+ * busy machine: a runnable spinner waits a whole time slice, a sleeper
+ * woken by a socket runs at once) stops at once. No sched_yield: it
+ * would hand the CPU to another task for a slice. */
 static int lane_idle(void *arg)
 {
 	struct tp__mgr_fast *f = arg;
@@ -700,18 +705,31 @@ static int lane_idle(void *arg)
 		return 0;
 	if (lane_poll(f) > 0)
 		return 1;
-	uint64_t t0 = tp__now_ns();
-	if (f->spin && t0 - f->lane_last < TP__LANE_SPIN_MAX) {
+	uint64_t t0 = tp__now_ns(), last = t0, t = t0;
+	if (f->spin && t0 - f->lane_last < f->spin_ns) {
 		do {
 			for (int i = 0; i < 16; i++)
 				tp__lane_relax();
 			if (lane_pending(f)) {
+				f->spin_ns = f->spin_ns * 2 > TP__LANE_SPIN_MAX
+				                 ? TP__LANE_SPIN_MAX
+				                 : f->spin_ns * 2;
 				lane_poll(f);
 				return 1;
 			}
-		} while (tp__now_ns() - t0 < TP__LANE_SPIN_MIN);
-		sched_yield();
-		return 1;
+			t = tp__now_ns();
+			if (t - last > TP__LANE_GAP)
+				break; /* descheduled */
+			last = t;
+		} while (t - t0 < TP__LANE_SPIN_MIN);
+		if (t - last <= TP__LANE_GAP)
+			return 1;
+	}
+	if (f->lane_last != 0) { /* a spin ran out (or was cut short) */
+		f->lane_last = 0;
+		f->spin_ns = f->spin_ns / 2 < TP__LANE_SPIN_MIN
+		                 ? TP__LANE_SPIN_MIN
+		                 : f->spin_ns / 2;
 	}
 	for (size_t i = 0; i < f->n; i++)
 		if (f->c[i]->lane != NULL)
@@ -818,6 +836,7 @@ int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *addr, char *bound,
 		rv = tp__reactor_add_timer(r, 0, on_preauth, f, &f->timer);
 	if (rv == TP_OK && !f->tcp) {
 		f->spin = tp__lane_can_spin();
+		f->spin_ns = TP__LANE_SPIN_MAX;
 		tp__reactor_on_idle(r, lane_idle, f);
 	}
 	if (rv != TP_OK) {

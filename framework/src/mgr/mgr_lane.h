@@ -21,7 +21,11 @@
  *           (A reply too big for the slot: over the socket first, then
  *           rep_len = TP__LANE_BY_SOCKET, rep_seq = n.)
  *
- * Each side spins a bounded, adaptive time, then sets its sleeping flag,
+ * Each side spins a bounded, adaptive time (shorter after spins that
+ * caught nothing, and cut short when the spinner finds it was
+ * descheduled: on a busy machine a runnable spinner waits for a whole
+ * time slice, a sleeper woken by the socket runs at once), then sets its
+ * sleeping flag,
  * fences (seq_cst: Dekker's order, so that one of "the writer sees the
  * flag" and "the sleeper sees the new sequence" always holds) and
  * re-checks before sleeping on the socket. The socket still carries
@@ -45,6 +49,9 @@
 /* Spin budgets, in nanoseconds. */
 #define TP__LANE_SPIN_MIN 2000
 #define TP__LANE_SPIN_MAX 60000
+/* Two looks of a spin loop this far apart: the spinner was descheduled
+ * (a busy machine), so it stops spinning and sleeps. */
+#define TP__LANE_GAP 20000
 
 struct tp__lane_shm {
 	/* written by the client (accessed with __atomic builtins) */
