@@ -54,7 +54,7 @@ struct tp__mgr_conn {
 	int laned;                 /* had one: empty frames are wakes */
 	uint64_t lseq;             /* the last request put in it */
 	int spin;                  /* may spin: more than one CPU */
-	uint64_t spin_ns;          /* the adaptive spin budget */
+	struct tp__lane_spin sp;   /* the adaptive spin budget */
 	uint8_t *lbuf;             /* a reply, copied out of the slot */
 };
 
@@ -318,9 +318,8 @@ static int take_msg(struct tp__mgr_conn *c, const uint8_t *msg, size_t n,
 
 /* Waits for the lane's reply to request seq: 1 when it is in the slot, 0
  * when the socket has something to read (a wake, a reply too big for the
- * slot, EOF), else TP_ETIMEDOUT or an error. Spins first (a budget that
- * doubles when the reply came in it and halves when it did not, between
- * TP__LANE_SPIN_MIN and _MAX; never sched_yield: on a busy machine that
+ * slot, EOF), else TP_ETIMEDOUT or an error. Spins first (an adaptive
+ * budget, struct tp__lane_spin; never sched_yield: on a busy machine that
  * hands the CPU to another task for a whole slice, while a sleeper woken
  * by the socket is run at once), then says it sleeps and sleeps on the
  * socket. */
@@ -329,15 +328,14 @@ static int lane_wait(struct tp__mgr_conn *c, int64_t dl, uint64_t seq)
 	struct tp__lane_shm *l = c->lane;
 	if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) == seq)
 		return 1;
-	if (c->spin && c->rpos == c->rlen) {
+	uint64_t budget = c->spin ? tp__lane_budget(&c->sp) : 0;
+	if (budget != 0 && c->rpos == c->rlen) {
 		uint64_t t0 = tp__now_ns(), last = t0, t;
 		for (unsigned i = 1;; i++) {
 			tp__lane_relax();
 			if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) ==
 			    seq) {
-				c->spin_ns = c->spin_ns * 2 > TP__LANE_SPIN_MAX
-				                 ? TP__LANE_SPIN_MAX
-				                 : c->spin_ns * 2;
+				tp__lane_hit(&c->sp, budget);
 				return 1;
 			}
 			if (i % 16 != 0)
@@ -345,30 +343,48 @@ static int lane_wait(struct tp__mgr_conn *c, int64_t dl, uint64_t seq)
 			t = tp__now_ns();
 			/* the budget spent, or this thread was descheduled
 			 * meanwhile: the machine is busy, sleep */
-			if (t - t0 >= c->spin_ns || t - last > TP__LANE_GAP)
+			if (t - t0 >= budget || t - last > TP__LANE_GAP)
 				break;
 			last = t;
 		}
-		c->spin_ns = c->spin_ns / 2 < TP__LANE_SPIN_MIN
-		                 ? TP__LANE_SPIN_MIN
-		                 : c->spin_ns / 2;
+		tp__lane_miss(&c->sp, budget);
 	}
-	__atomic_store_n(&l->cli_sleep, 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* against rep_seq's */
-	int k = 1;
-	if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) != seq &&
-	    c->rpos == c->rlen) {
-		struct pollfd pf = {c->fd, POLLIN, 0};
-		while ((k = poll(&pf, 1, tp__remaining(dl))) < 0 &&
-		       errno == EINTR)
-			;
+	for (;;) {
+		/* wakes read ahead (empty frames) are spent: a reply in the
+		 * slot, or another frame, is what ends the wait */
+		static const uint8_t wake[4] = {0, 0, 0, 0};
+		while (c->rlen - c->rpos >= 4 &&
+		       memcmp(c->rbuf + c->rpos, wake, 4) == 0)
+			c->rpos += 4;
+		if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) == seq)
+			return 1;
+		if (c->rpos < c->rlen)
+			return 0;
+		__atomic_store_n(&l->cli_sleep, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* against rep_seq */
+		int k = 1;
+		if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) != seq) {
+			struct pollfd pf = {c->fd, POLLIN, 0};
+			while ((k = poll(&pf, 1, tp__remaining(dl))) < 0 &&
+			       errno == EINTR)
+				;
+		}
+		__atomic_store_n(&l->cli_sleep, 0, __ATOMIC_RELAXED);
+		if (k < 0)
+			return tp_err_errno(errno);
+		if (k == 0)
+			return TP_ETIMEDOUT;
+		/* read what woke us now (the wake that came with the reply
+		 * too: left in the socket, it would cut the next call's sleep
+		 * short, a poll and a recv more) */
+		ssize_t r = recv(c->fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
+		if (r == 0)
+			return fast_dead(c);
+		if (r < 0 && errno != EAGAIN && errno != EINTR)
+			return fast_dead(c);
+		c->rpos = 0;
+		c->rlen = r > 0 ? (size_t)r : 0;
 	}
-	__atomic_store_n(&l->cli_sleep, 0, __ATOMIC_RELAXED);
-	if (k < 0)
-		return tp_err_errno(errno);
-	if (k == 0)
-		return TP_ETIMEDOUT;
-	return __atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) == seq;
 }
 
 /* Receives the reply to the call just sent: from the socket, and also
@@ -640,7 +656,7 @@ static void lane_start(struct tp__mgr_conn *c, int wait_ms)
 		return;
 	}
 	c->spin = tp__lane_can_spin();
-	c->spin_ns = TP__LANE_SPIN_MAX;
+	c->sp.ns = TP__LANE_SPIN_MAX;
 	c->laned = 1;
 	c->lane = l;
 }

@@ -89,12 +89,13 @@ struct tp__mgr_fast {
 	size_t n, cap, npre;
 	uint32_t seq;
 	uint64_t accepted;
-	size_t nlane;       /* connections with a lane */
-	int spin;           /* may spin: more than one CPU */
-	uint64_t lane_last; /* the last request taken from a lane (ns), 0
-	                       once the spin after it ran out */
-	uint64_t spin_ns;   /* how long to spin after one (adaptive) */
-	uint8_t *lbuf;      /* a lane request, copied out */
+	size_t nlane;            /* connections with a lane */
+	int spin;                /* may spin: more than one CPU */
+	uint64_t lane_last;      /* the last request taken from a lane (ns), 0
+	                            once the spin after it ran out */
+	struct tp__lane_spin sp; /* how long to spin after one (adaptive) */
+	uint64_t win;            /* ... after the last one */
+	uint8_t *lbuf;           /* a lane request, copied out */
 };
 
 static struct fconn *conn_find(struct tp__mgr_fast *f, uint32_t id)
@@ -269,7 +270,8 @@ static void put32(uint8_t *h, size_t len)
 }
 
 /* A reply into the lane's slot; the client is woken (an empty frame)
- * when it said it may sleep. */
+ * when it said it may sleep, and then the server does not spin for its
+ * next request. */
 static void lane_reply(struct tp__mgr_fast *f, struct fconn *c, const void *buf,
                        size_t len)
 {
@@ -279,6 +281,10 @@ static void lane_reply(struct tp__mgr_fast *f, struct fconn *c, const void *buf,
 	__atomic_store_n(&l->rep_seq, c->lane_seq, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* against cli_sleep's */
 	if (__atomic_load_n(&l->cli_sleep, __ATOMIC_RELAXED)) {
+		/* it sleeps: it has to be woken and scheduled before it can
+		 * send again, which takes longer than a spin (a busy
+		 * machine), and a spin here could hold the CPU it needs */
+		f->win = 0;
 		uint8_t hdr[4] = {0, 0, 0, 0};
 		struct iovec iov = {hdr, 4};
 		send_iov(f, c, &iov, 1);
@@ -441,7 +447,10 @@ static int lane_take(struct tp__mgr_fast *f, struct fconn *c)
 	c->lane_seq = seq;
 	c->lane_busy = 1;
 	__atomic_store_n(&l->srv_sleep, 0, __ATOMIC_RELAXED); /* awake */
+	if (f->lane_last != 0 && f->win != 0) /* caught by a spin */
+		tp__lane_hit(&f->sp, f->win);
 	f->lane_last = tp__now_ns();
+	f->win = f->spin ? tp__lane_budget(&f->sp) : 0;
 	to_core(f, c, f->lbuf, len);
 	return 1;
 }
@@ -689,14 +698,15 @@ static int lane_pending(struct tp__mgr_fast *f)
 }
 
 /* The reactor's idle hook (before it would sleep): serves the lanes;
- * within spin_ns of the last lane request it spins (polls the lanes for
+ * within win of the last lane request it spins (polls the lanes for
  * TP__LANE_SPIN_MIN, then lets the reactor poll its fds and comes back);
  * past that it marks every lane "server sleeping" (Dekker: flag, fence,
  * check again) and lets the reactor sleep: a client then sends a wake
- * frame with its request. spin_ns doubles when a spin caught a request,
- * halves when one ran out, and a spin that finds it was descheduled (a
- * busy machine: a runnable spinner waits a whole time slice, a sleeper
- * woken by a socket runs at once) stops at once. No sched_yield: it
+ * frame with its request. win is an adaptive budget (struct
+ * tp__lane_spin: doubled after a spin that caught a request, halved after
+ * one that ran out, down to none but for probes), and a spin that finds it was
+ * descheduled (a busy machine: a runnable spinner waits a whole time slice, a
+ * sleeper woken by a socket runs at once) stops at once. No sched_yield: it
  * would hand the CPU to another task for a slice. */
 static int lane_idle(void *arg)
 {
@@ -706,14 +716,11 @@ static int lane_idle(void *arg)
 	if (lane_poll(f) > 0)
 		return 1;
 	uint64_t t0 = tp__now_ns(), last = t0, t = t0;
-	if (f->spin && t0 - f->lane_last < f->spin_ns) {
+	if (f->win != 0 && t0 - f->lane_last < f->win) {
 		do {
 			for (int i = 0; i < 16; i++)
 				tp__lane_relax();
 			if (lane_pending(f)) {
-				f->spin_ns = f->spin_ns * 2 > TP__LANE_SPIN_MAX
-				                 ? TP__LANE_SPIN_MAX
-				                 : f->spin_ns * 2;
 				lane_poll(f);
 				return 1;
 			}
@@ -727,9 +734,7 @@ static int lane_idle(void *arg)
 	}
 	if (f->lane_last != 0) { /* a spin ran out (or was cut short) */
 		f->lane_last = 0;
-		f->spin_ns = f->spin_ns / 2 < TP__LANE_SPIN_MIN
-		                 ? TP__LANE_SPIN_MIN
-		                 : f->spin_ns / 2;
+		tp__lane_miss(&f->sp, f->win);
 	}
 	for (size_t i = 0; i < f->n; i++)
 		if (f->c[i]->lane != NULL)
@@ -836,7 +841,7 @@ int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *addr, char *bound,
 		rv = tp__reactor_add_timer(r, 0, on_preauth, f, &f->timer);
 	if (rv == TP_OK && !f->tcp) {
 		f->spin = tp__lane_can_spin();
-		f->spin_ns = TP__LANE_SPIN_MAX;
+		f->sp.ns = TP__LANE_SPIN_MAX;
 		tp__reactor_on_idle(r, lane_idle, f);
 	}
 	if (rv != TP_OK) {

@@ -69,6 +69,39 @@ struct tp__lane_shm {
 
 _Static_assert(sizeof(struct tp__lane_shm) == TP__LANE_SIZE, "lane layout");
 
+/* Every this many waits, a side that stopped spinning spins once more
+ * (TP__LANE_SPIN_MIN), to find out whether it pays again. */
+#define TP__LANE_PROBE 16
+
+/* An adaptive spin budget: doubled after a spin that caught what it
+ * waited for (within TP__LANE_SPIN_MIN.._MAX), halved after one that did
+ * not, down to 0: no spinning (a busy machine, or a peer that is slow to
+ * answer), but for a probe every TP__LANE_PROBE-th wait. */
+struct tp__lane_spin {
+	uint64_t ns;
+	unsigned probe;
+};
+
+static inline uint64_t tp__lane_budget(struct tp__lane_spin *s)
+{
+	if (s->ns != 0)
+		return s->ns;
+	return ++s->probe % TP__LANE_PROBE == 0 ? TP__LANE_SPIN_MIN : 0;
+}
+
+static inline void tp__lane_hit(struct tp__lane_spin *s, uint64_t used)
+{
+	uint64_t n = used * 2;
+	s->ns = n < TP__LANE_SPIN_MIN   ? TP__LANE_SPIN_MIN
+	        : n > TP__LANE_SPIN_MAX ? TP__LANE_SPIN_MAX
+	                                : n;
+}
+
+static inline void tp__lane_miss(struct tp__lane_spin *s, uint64_t used)
+{
+	s->ns = used / 2 < TP__LANE_SPIN_MIN ? 0 : used / 2;
+}
+
 /* 1 when this process may run on more than one CPU (else spinning only
  * delays the peer it waits for). */
 int tp__lane_can_spin(void);
