@@ -450,7 +450,11 @@ static int lane_take(struct tp__mgr_fast *f, struct fconn *c)
 	if (f->lane_last != 0 && f->win != 0) /* caught by a spin */
 		tp__lane_hit(&f->sp, f->win);
 	f->lane_last = tp__now_ns();
-	f->win = f->spin ? tp__lane_budget(&f->sp) : 0;
+	/* at least a short spin: whether its client still spins decides
+	 * (lane_reply) */
+	f->win = !f->spin                      ? 0
+	         : f->sp.ns > TP__LANE_SRV_MIN ? f->sp.ns
+	                                       : TP__LANE_SRV_MIN;
 	to_core(f, c, f->lbuf, len);
 	return 1;
 }
@@ -704,7 +708,8 @@ static int lane_pending(struct tp__mgr_fast *f)
  * check again) and lets the reactor sleep: a client then sends a wake
  * frame with its request. win is an adaptive budget (struct
  * tp__lane_spin: doubled after a spin that caught a request, halved after
- * one that ran out, down to none but for probes), and a spin that finds it was
+ * one that ran out, at least TP__LANE_SRV_MIN), none after a reply whose
+ * client slept (lane_reply), and a spin that finds it was
  * descheduled (a busy machine: a runnable spinner waits a whole time slice, a
  * sleeper woken by a socket runs at once) stops at once. No sched_yield: it
  * would hand the CPU to another task for a slice. */

@@ -49,6 +49,9 @@
 /* Spin budgets, in nanoseconds. */
 #define TP__LANE_SPIN_MIN 2000
 #define TP__LANE_SPIN_MAX 60000
+/* The server's shortest spin after a reply its client was spinning for
+ * (longer than the client takes to send its next request). */
+#define TP__LANE_SRV_MIN 10000
 /* Two looks of a spin loop this far apart: the spinner was descheduled
  * (a busy machine), so it stops spinning and sleeps. */
 #define TP__LANE_GAP 20000
@@ -69,9 +72,11 @@ struct tp__lane_shm {
 
 _Static_assert(sizeof(struct tp__lane_shm) == TP__LANE_SIZE, "lane layout");
 
-/* Every this many waits, a side that stopped spinning spins once more
- * (TP__LANE_SPIN_MIN), to find out whether it pays again. */
-#define TP__LANE_PROBE 16
+/* Every TP__LANE_PROBE-th wait, a client that stopped spinning spins
+ * once more, for TP__LANE_PROBE_NS (longer than one wake-up of a sleeping
+ * server on a quiet machine), to find out whether spinning pays again. */
+#define TP__LANE_PROBE    16
+#define TP__LANE_PROBE_NS 30000
 
 /* An adaptive spin budget: doubled after a spin that caught what it
  * waited for (within TP__LANE_SPIN_MIN.._MAX), halved after one that did
@@ -86,7 +91,7 @@ static inline uint64_t tp__lane_budget(struct tp__lane_spin *s)
 {
 	if (s->ns != 0)
 		return s->ns;
-	return ++s->probe % TP__LANE_PROBE == 0 ? TP__LANE_SPIN_MIN : 0;
+	return ++s->probe % TP__LANE_PROBE == 0 ? TP__LANE_PROBE_NS : 0;
 }
 
 static inline void tp__lane_hit(struct tp__lane_spin *s, uint64_t used)
