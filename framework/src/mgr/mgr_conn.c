@@ -331,12 +331,14 @@ static int lane_wait(struct tp__mgr_conn *c, int64_t dl, uint64_t seq)
 	uint64_t budget = c->spin ? tp__lane_budget(&c->sp) : 0;
 	if (budget != 0 && c->rpos == c->rlen) {
 		uint64_t t0 = tp__now_ns(), last = t0, t;
+		int hit = 0;
+		__atomic_store_n(&l->cli_spin, 1, __ATOMIC_RELAXED);
 		for (unsigned i = 1;; i++) {
 			tp__lane_relax();
 			if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) ==
 			    seq) {
-				tp__lane_hit(&c->sp, budget);
-				return 1;
+				hit = 1;
+				break;
 			}
 			if (i % 16 != 0)
 				continue;
@@ -346,6 +348,11 @@ static int lane_wait(struct tp__mgr_conn *c, int64_t dl, uint64_t seq)
 			if (t - t0 >= budget || t - last > TP__LANE_GAP)
 				break;
 			last = t;
+		}
+		__atomic_store_n(&l->cli_spin, 0, __ATOMIC_RELAXED);
+		if (hit) {
+			tp__lane_hit(&c->sp, budget);
+			return 1;
 		}
 		tp__lane_miss(&c->sp, budget);
 	}

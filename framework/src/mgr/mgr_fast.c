@@ -270,8 +270,8 @@ static void put32(uint8_t *h, size_t len)
 }
 
 /* A reply into the lane's slot; the client is woken (an empty frame)
- * when it said it may sleep, and then the server does not spin for its
- * next request. */
+ * when it said it may sleep. The server spins for the next request only
+ * when its client was spinning for this reply (both on a CPU). */
 static void lane_reply(struct tp__mgr_fast *f, struct fconn *c, const void *buf,
                        size_t len)
 {
@@ -288,6 +288,8 @@ static void lane_reply(struct tp__mgr_fast *f, struct fconn *c, const void *buf,
 		uint8_t hdr[4] = {0, 0, 0, 0};
 		struct iovec iov = {hdr, 4};
 		send_iov(f, c, &iov, 1);
+	} else if (!__atomic_load_n(&l->cli_spin, __ATOMIC_RELAXED)) {
+		f->win = 0; /* not spinning either: it was descheduled */
 	}
 }
 

@@ -62,6 +62,7 @@ struct tp__lane_shm {
 	uint32_t req_len;
 	uint32_t cli_sleep; /* 1: may sleep on its socket, wake it */
 	uint32_t cli_off;   /* 1: a call timed out, replies by socket */
+	uint32_t cli_spin;  /* 1: spinning for its reply right now */
 	/* written by the server */
 	_Alignas(64) uint64_t rep_seq;
 	uint32_t rep_len;
@@ -75,13 +76,14 @@ _Static_assert(sizeof(struct tp__lane_shm) == TP__LANE_SIZE, "lane layout");
 /* Every TP__LANE_PROBE-th wait, a client that stopped spinning spins
  * once more, for TP__LANE_PROBE_NS (longer than one wake-up of a sleeping
  * server on a quiet machine), to find out whether spinning pays again. */
-#define TP__LANE_PROBE    16
+#define TP__LANE_PROBE    64
 #define TP__LANE_PROBE_NS 30000
 
 /* An adaptive spin budget: doubled after a spin that caught what it
  * waited for (within TP__LANE_SPIN_MIN.._MAX), halved after one that did
  * not, down to 0: no spinning (a busy machine, or a peer that is slow to
- * answer), but for a probe every TP__LANE_PROBE-th wait. */
+ * answer), but for a probe every TP__LANE_PROBE-th wait (one that misses
+ * is not repeated at half the length). */
 struct tp__lane_spin {
 	uint64_t ns;
 	unsigned probe;
@@ -104,7 +106,8 @@ static inline void tp__lane_hit(struct tp__lane_spin *s, uint64_t used)
 
 static inline void tp__lane_miss(struct tp__lane_spin *s, uint64_t used)
 {
-	s->ns = used / 2 < TP__LANE_SPIN_MIN ? 0 : used / 2;
+	/* a probe that missed: back to none at once */
+	s->ns = s->ns == 0 || used / 2 < TP__LANE_SPIN_MIN ? 0 : used / 2;
 }
 
 /* 1 when this process may run on more than one CPU (else spinning only
