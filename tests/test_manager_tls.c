@@ -3,8 +3,14 @@
  * require client certificates, a man in the middle with its own
  * certificate is refused, proxies in payloads work in children of the
  * run, and bad peers (connect+close, garbage, a stalled handshake) wedge
- * nothing. Certificates are made here by openssl(1) (tls_util.h). */
+ * nothing. GnuTLS is loaded by the first tls+tcp:// use, not by tp_init;
+ * run as "test_manager_tls --no-gnutls" with $TROUPE_GNUTLS naming a
+ * library that is missing or is not GnuTLS, every tls+tcp:// call fails
+ * with TP_ENOMODULE and the other transports work. Certificates are made
+ * here by openssl(1) (tls_util.h). */
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +199,85 @@ static void test_client_certificates(void **state)
 }
 
 /* Bad peers at the TLS listener: nothing wedges. */
+/* Whether this process maps GnuTLS (/proc/self/maps). */
+static int gnutls_mapped(void)
+{
+	char line[512];
+	int found = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, "libgnutls") != NULL;
+	fclose(f);
+	return found;
+}
+
+/* tp_init does not map GnuTLS; the first tls+tcp:// manager does. Runs
+ * first. */
+static void test_gnutls_on_demand(void **state)
+{
+	tp_manager *m;
+	(void)state;
+	assert_false(gnutls_mapped());
+	if (dir[0] == '\0')
+		return;
+	start(&m, "srv.pem", "srv.key", "ca.pem", NULL);
+	assert_true(gnutls_mapped());
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+}
+
+/* A TCP listener nobody accepts on (the kernel completes the connect):
+ * its fd, its address in addr. */
+static int listener(char *addr, size_t len)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(addr, len, "tls+tcp://127.0.0.1:%u", ntohs(sa.sin_port));
+	return fd;
+}
+
+/* With $TROUPE_GNUTLS naming no usable GnuTLS: a tls+tcp:// client,
+ * server and started manager fail with TP_ENOMODULE, every time, and
+ * tcp:// still works. */
+static void test_no_gnutls(void **state)
+{
+	char addr[64];
+	tp_manager *m, *c = NULL;
+	(void)state;
+	if (dir[0] == '\0')
+		return;
+	int fd = listener(addr, sizeof(addr));
+	tp_manager_opts o = {.address = addr,
+	                     .authkey = KEY,
+	                     .authkey_len = strlen(KEY),
+	                     .tls_ca = pem("ca.pem")};
+	for (int i = 0; i < 2; i++) /* the second: the failure is kept */
+		TP_EXPECT(tp_manager_connect_opts(&c, &o, 5000), TP_ENOMODULE);
+	assert_null(c);
+	close(fd);
+	tp_manager_opts so = {.address = "tls+tcp://127.0.0.1:0",
+	                      .authkey = KEY,
+	                      .authkey_len = strlen(KEY),
+	                      .tls_cert = pem("srv.pem"),
+	                      .tls_key = pem("srv.key")};
+	TP_EXPECT(tp_manager_serve(&so, -1), TP_ENOMODULE);
+	TP_EXPECT(tp_manager_start(&m, &so), TP_ENOMODULE);
+	assert_false(gnutls_mapped());
+	assert_non_null(strstr(tp_strerror(TP_ENOMODULE), "GnuTLS"));
+	tp_manager_opts po = {.address = "tcp://127.0.0.1:0",
+	                      .authkey = KEY,
+	                      .authkey_len = strlen(KEY)};
+	TP_OK_OR_FAIL(tp_manager_start(&m, &po));
+	TP_OK_OR_FAIL(client(tp_manager_address(m), NULL, NULL, NULL, NULL));
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+}
+
 static void test_bad_peers(void **state)
 {
 	tp_manager *m;
@@ -219,11 +304,18 @@ static void test_bad_peers(void **state)
 	TP_OK_OR_FAIL(tp_manager_shutdown(m));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	tp_spawn_guard();
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && strcmp(argv[1], "--no-gnutls") == 0) {
+		const struct CMUnitTest nolib[] = {
+		    cmocka_unit_test(test_no_gnutls),
+		};
+		return cmocka_run_group_tests(nolib, setup, teardown);
+	}
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_gnutls_on_demand),
 	    cmocka_unit_test(test_server_verified),
 	    cmocka_unit_test(test_pinned_and_mitm),
 	    cmocka_unit_test(test_client_certificates),

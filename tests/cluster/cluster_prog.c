@@ -11,6 +11,9 @@
  *   load        prints "WORKER host pid agentpid" per remote worker,
  *               then "LOAD", then maps slow tasks (retried on death):
  *               the script kills a worker or an agent meanwhile
+ *   quiet SECS  a map, then "QUIET" and SECS seconds without a task (the
+ *               loops' waits back off to their cap), then another map:
+ *               every result right (the script may cut a link meanwhile)
  */
 #include <signal.h>
 #include <stdio.h>
@@ -340,6 +343,42 @@ static void case_load(tp_pool *pool, size_t n)
 	tp_payload_free(items);
 }
 
+/* A map of n squares; 1 when every result is right. */
+static int squares(tp_pool *pool, size_t n)
+{
+	tp_payload *items = NULL, *out = NULL;
+	size_t bad = 0;
+	tp_payload_new(&items);
+	for (size_t i = 0; i < n; i++)
+		tp_payload_add_int(items, (int64_t)i);
+	tp_pool_call_opts co = {.chunksize = 1};
+	int rv = tp_pool_map_opts(pool, square, items, &co, &out);
+	for (size_t i = 0; rv == TP_OK && i < n; i++) {
+		int64_t v = -1;
+		tp_payload_get_int(out, i, &v);
+		bad += v != (int64_t)(i * i);
+	}
+	CHECK(rv == TP_OK && bad == 0, "map of %zu: %s, %zu wrong", n,
+	      tp_strerror(rv), bad);
+	tp_payload_free(out);
+	tp_payload_free(items);
+	return rv == TP_OK && bad == 0;
+}
+
+static void case_quiet(tp_pool *pool, double secs)
+{
+	struct timespec ts = {(time_t)secs,
+	                      (long)((secs - (time_t)secs) * 1e9)};
+	int ok = squares(pool, 100);
+	printf("before the quiet: %s\nQUIET\n", ok ? "ok" : "bad");
+	fflush(stdout);
+	/* the quiet spell is the case, not a synchronisation */
+	while (nanosleep(&ts, &ts) != 0)
+		;
+	ok = squares(pool, 2000);
+	printf("after %.1f s quiet: %s\n", secs, ok ? "ok" : "bad");
+}
+
 int main(int argc, char **argv)
 {
 	tp_init_opts io = {0};
@@ -372,6 +411,8 @@ int main(int argc, char **argv)
 		case_map(pool, argc > 2 ? strtoul(argv[2], NULL, 10) : 100000);
 	} else if (strcmp(argv[1], "crash") == 0 && argc > 2) {
 		case_crash(pool, argv[2]);
+	} else if (strcmp(argv[1], "quiet") == 0 && argc > 2) {
+		case_quiet(pool, strtod(argv[2], NULL));
 	} else if (strcmp(argv[1], "load") == 0) {
 		case_load(pool, argc > 2 ? strtoul(argv[2], NULL, 10) : 4000);
 	} else {

@@ -3,7 +3,9 @@
 # over three network-namespace hosts (netns.sh): rank 0 and one agent per
 # host (4 ranks, --map-by node). Cases: a map of 1M items over the three
 # hosts; tasks that crash on one host; kill -9 of a remote worker under
-# load; kill -9 of an agent; one host's link set down; mpirun as a
+# load; kill -9 of an agent; one host's link set down; a job quiet for
+# 1.5 s (its loops' waits at their cap) then given work; a link cut while
+# the job is quiet; mpirun as a
 # permanent child of the troupe daemon (TROUPE supervise), restarted
 # whole after an agent is killed. Everything it
 # starts is gone at its end (trap), checked with `ip netns pids`.
@@ -129,6 +131,30 @@ grep -q "host $H3 sent nothing" "$out" || fail "link down: no heartbeat message 
 show
 ip -n "$H3" link set eth0 up
 nothing_left "link down"
+unset TP_HB_MS
+
+echo "== quiet for 1.5 s, then work"
+start quiet quiet 1.5
+finish 120
+passed quiet
+
+echo "== the link of $H2 cut while the job is quiet"
+# The loops wait up to half a beat when idle; the beats still find the
+# cut within ten of them. The job would be quiet for 300 s: only the
+# heartbeat ends it within the 60 s allowed.
+TP_HB_MS=200
+export TP_HB_MS
+start quietcut quiet 300
+if until_line QUIET 120; then
+	ip -n "$H2" link set eth0 down && echo "link of $H2 down"
+fi
+finish 60
+echo "ended after ${elapsed}s, exit $rc"
+[ $rc = 75 ] || fail "link cut while quiet: exit $rc (want 75)"
+grep -q "host $H2 sent nothing" "$out" || fail "link cut while quiet: no heartbeat message naming $H2"
+show
+ip -n "$H2" link set eth0 up
+nothing_left "link cut while quiet"
 unset TP_HB_MS
 
 echo "== mpirun as a permanent child of the troupe daemon"

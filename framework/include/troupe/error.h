@@ -44,7 +44,8 @@ enum tp_errno {
 	TP_EOF = 26,        /* end of file: the peer closed after sending all */
 	TP_EEXIST = 27,     /* the name is taken (Python's FileExistsError) */
 	TP_ENOMODULE = 28,  /* a backend module (libtroupe-mpi.so) is missing,
-	                       unloadable or of another troupe build */
+	                       unloadable or of another troupe build; or
+	                       GnuTLS, which tls+tcp:// loads, is missing */
 	TP_ESYSERR = 0x10000000, /* flag: low bits are an errno value */
 	TP_ENNGERR = 0x20000000, /* flag: low bits are an nng error */
 };

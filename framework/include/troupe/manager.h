@@ -99,7 +99,9 @@ typedef struct tp_manager_opts {
  * Errors: TP_EINVAL, TP_ENOTINIT, TP_ENOMEM, TP_EDIED (the server could
  * not listen: address in use, bad certificate, ...; the reason is printed
  * on stderr by the server), TP_ENOENT/TP_EINVAL (a tls certificate or
- * key that cannot be read), process start errors.
+ * key that cannot be read), TP_ENOMODULE (tls+tcp:// and GnuTLS cannot
+ * be loaded; why: on stderr), process start errors. GnuTLS (libgnutls.so.30) is
+ * loaded when a tls+tcp:// server or client is first made, not before.
  */
 int tp_manager_start(tp_manager **out, const tp_manager_opts *opts);
 
@@ -110,7 +112,8 @@ int tp_manager_start(tp_manager **out, const tp_manager_opts *opts);
  * >= 0, one byte is written to it (and it is closed) once the server
  * listens. Errors: as tp_manager_start, TP_ENOTINIT is not needed (it
  * works without tp_init); TP_EINVAL for a NULL authkey (a served manager
- * needs an explicit key).
+ * needs an explicit key); TP_ENOMODULE for tls+tcp:// when GnuTLS cannot
+ * be loaded (why: on stderr).
  */
 int tp_manager_serve(const tp_manager_opts *opts, int ready_fd);
 
@@ -135,7 +138,8 @@ int tp_manager_connect(tp_manager **out, const char *address,
  * tp_manager_connect; TP_EINVAL for tls+tcp:// without tls_ca, TP_ENOENT
  * for a certificate file that cannot be read, TP_EAUTH when the server's
  * certificate does not chain to tls_ca or does not carry the name, or the
- * server refuses ours.
+ * server refuses ours; TP_ENOMODULE for tls+tcp:// when GnuTLS cannot be
+ * loaded (why: on stderr).
  */
 int tp_manager_connect_opts(tp_manager **out, const tp_manager_opts *opts,
                             int timeout_ms);

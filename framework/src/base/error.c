@@ -44,7 +44,8 @@ static const char *const messages[] = {
     [TP_EEXIST] = "Name already in use",
     [TP_ENOMODULE] = ("Backend module not loadable (the MPI backend "
                       "libtroupe-mpi.so: missing, or of another troupe "
-                      "build; see TROUPE_MPI_MODULE)"),
+                      "build, see TROUPE_MPI_MODULE; or GnuTLS, "
+                      "libgnutls.so.30, for tls+tcp://)"),
 };
 
 #define RING 8 /* formatted messages that stay valid at once, per thread */

@@ -6,32 +6,45 @@
  * task (tp__cl_run, the task travelling packed), so the local pool's
  * guarantees hold for remote work as they are: a worker that dies fails
  * its task with TP_EDIED (or retries it, per the pool's on_death), and is
- * replaced. Results go back per slot in batches, as the local workers
- * finish them. The agent beats every hb_ms to rank 0 and exits when rank
- * 0 is silent for ten beats, or when rank 0 says Stop.
+ * replaced. Results are held and go back per slot in batches: at the
+ * latest TP__CL_FLUSH_NS after the last batch went, at once when one
+ * completes every task the slot has on this host (rank 0 may be waiting
+ * for it) or when TP__CL_FLUSH_MAX are held; so a busy agent sends one
+ * message and makes one round per few results, not one per result. The
+ * agent beats every hb_ms to rank 0 (a beat is not traffic: it does not
+ * shorten the idle wait) and exits when rank 0 is silent for ten beats,
+ * or when rank 0 says Stop. Out of memory anywhere ends the job with a
+ * message (tp__cl_abort), never a lost result and a hang.
  */
 #include <mpi.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "cluster_int.h"
 #include "cluster_mpi.h"
+#include "cluster_wait.h"
 #include "cluster_wire.h"
 #include "troupe/error.h"
 #include "troupe/pool.h"
 #include "varint.h"
 #include "wire.h"
 
+/* Results wait at most this long for the next batch to rank 0, and go at
+ * once when this many are held. */
+#define TP__CL_FLUSH_NS  2000000L
+#define TP__CL_FLUSH_MAX 64
+
+/* A result waiting to be sent: a packed PoolResult, in the same block. */
 struct done {
 	struct done *next;
 	int tag;
 	size_t len;
-	uint8_t *buf; /* a packed PoolResult */
+	uint8_t buf[];
 };
 
 /* One submitted task: where its result goes. */
@@ -42,34 +55,56 @@ struct ctx {
 
 static struct {
 	pthread_mutex_t mu;
-	struct done *head;
-	int evfd;
+	struct done *head, *tail; /* under mu: results, oldest first */
+	int held;                 /* under mu: how many */
+	int left[TP__CL_SLOTS];   /* under mu: tasks queued, per slot */
+	int nleft;                /* under mu: their sum */
+	atomic_int oom;           /* a callback could not allocate */
+	struct tp__cl_wait wait;
 	tp_pool *pool; /* the local pool of rank 0's current MPI pool */
 	int gen;       /* its generation */
 	int workers;
 	char where[96];
 	struct tp__cl_out out;
 	struct tp__cl_in in;
-} ag = {.mu = PTHREAD_MUTEX_INITIALIZER, .evfd = -1};
+} ag = {.mu = PTHREAD_MUTEX_INITIALIZER, .wait = {.fd = -1}};
 
-static void push(int tag, void *buf, size_t len)
+/* A block for a result of len bytes; NULL (and the loop told, which ends
+ * the job) when there is no memory. */
+static struct done *done_new(int tag, size_t len)
 {
-	struct done *d = malloc(sizeof(*d));
-	uint64_t one = 1;
+	struct done *d = malloc(sizeof(*d) + len + 1);
 	if (d == NULL) {
-		free(buf);
-		tp__cl_abort(1, "out of memory");
+		atomic_store(&ag.oom, 1);
+		tp__cl_wait_ring(&ag.wait);
+		return NULL;
 	}
+	d->next = NULL;
 	d->tag = tag;
-	d->buf = buf;
 	d->len = len;
+	return d;
+}
+
+/* A result is in (the local pool's thread); d NULL: none could be made.
+ * The loop is woken only when the result must go at once. */
+static void push(int tag, struct done *d)
+{
+	int slot = tag % TP__CL_SLOTS, ring;
 	pthread_mutex_lock(&ag.mu);
-	d->next = ag.head;
-	ag.head = d;
-	pthread_mutex_unlock(&ag.mu);
-	if (write(ag.evfd, &one, sizeof(one)) < 0) {
-		/* the loop looks again within a millisecond */
+	if (d != NULL) {
+		if (ag.tail != NULL)
+			ag.tail->next = d;
+		else
+			ag.head = d;
+		ag.tail = d;
+		ag.held++;
 	}
+	ag.left[slot]--;
+	ag.nleft--;
+	ring = ag.left[slot] <= 0 || ag.held >= TP__CL_FLUSH_MAX;
+	pthread_mutex_unlock(&ag.mu);
+	if (ring)
+		tp__cl_wait_ring(&ag.wait);
 }
 
 static int on_ok(const tp_payload *v, void *arg)
@@ -79,10 +114,10 @@ static int on_ok(const tp_payload *v, void *arg)
 	size_t len;
 	if (tp_payload_get_bytes(v, 0, &b, &len) != TP_OK)
 		len = 0;
-	void *copy = malloc(len + 1);
-	if (copy != NULL && len > 0)
-		memcpy(copy, b, len);
-	push(c->tag, copy, len);
+	struct done *d = done_new(c->tag, len);
+	if (d != NULL && len > 0)
+		memcpy(d->buf, b, len);
+	push(c->tag, d);
 	free(c);
 	return 0;
 }
@@ -106,10 +141,10 @@ static int on_err(const tp_pool_error *e, void *arg)
 	er.message = (char *)(e->message ? e->message : "");
 	r.error = &er;
 	size_t n = troupe__pool_result__get_packed_size(&r);
-	uint8_t *buf = malloc(n + 1);
-	if (buf != NULL)
-		troupe__pool_result__pack(&r, buf);
-	push(c->tag, buf, n);
+	struct done *d = done_new(c->tag, n);
+	if (d != NULL)
+		troupe__pool_result__pack(&r, d->buf);
+	push(c->tag, d);
 	free(c);
 	return 0;
 }
@@ -120,17 +155,24 @@ static void submit(int tag, uint64_t id, const uint8_t *buf, size_t len)
 {
 	struct ctx *c = malloc(sizeof(*c));
 	tp_payload *a = NULL;
-	int rv = c != NULL ? tp_payload_new(&a) : TP_ENOMEM;
-	if (c != NULL) {
-		c->tag = tag;
-		c->id = id;
-	}
-	if (rv == TP_OK && (rv = tp_payload_add_bytes(a, buf, len)) == TP_OK &&
+	int rv;
+	if (c == NULL)
+		tp__cl_abort(1, "out of memory queuing a task");
+	c->tag = tag;
+	c->id = id;
+	pthread_mutex_lock(&ag.mu);
+	ag.left[tag % TP__CL_SLOTS]++;
+	ag.nleft++;
+	pthread_mutex_unlock(&ag.mu);
+	if ((rv = tp_payload_new(&a)) == TP_OK &&
+	    (rv = tp_payload_add_bytes(a, buf, len)) == TP_OK &&
 	    (rv = tp_payload_add_string(a, ag.where)) == TP_OK)
 		rv = tp_pool_apply_async(ag.pool, tp__cl_run, a, on_ok, on_err,
 		                         c, NULL);
 	tp_payload_free(a);
-	if (rv != TP_OK && c != NULL) {
+	if (rv == TP_ENOMEM)
+		tp__cl_abort(1, "out of memory queuing a task");
+	if (rv != TP_OK) {
 		tp_pool_error e = {.code = rv,
 		                   .origin = ag.where,
 		                   .message =
@@ -229,6 +271,12 @@ static void open_pool(const uint8_t *bytes, int count)
 		tp_pool_free(ag.pool);
 		ag.pool = NULL;
 	}
+	/* the old pool's results (if any are held) go, and are dropped by
+	 * rank 0; none of its tasks is left */
+	pthread_mutex_lock(&ag.mu);
+	memset(ag.left, 0, sizeof(ag.left));
+	ag.nleft = 0;
+	pthread_mutex_unlock(&ag.mu);
 	o.processes = ag.workers;
 	o.name = "AgentWorker";
 	o.on_death = (tp_pool_on_death)cfg[CL_OPEN_ON_DEATH];
@@ -241,11 +289,13 @@ static void open_pool(const uint8_t *bytes, int count)
 		             tp_strerror(rv));
 }
 
-/* A message from rank 0 is in; returns 1 on Stop. */
+/* A message from rank 0 is in; returns 1 on Stop. *arg counts the
+ * messages that are traffic (not beats). */
 static int from_root(struct tp__cl_rx *x, void *arg)
 {
 	const uint8_t *buf = x->buf;
-	(void)arg;
+	if (x->tag != TP__CL_TAG_HB)
+		(*(int *)arg)++;
 	if (x->tag == TP__CL_TAG_STOP) {
 		free(x->buf);
 		return 1;
@@ -287,7 +337,7 @@ static void send_results(int tag, struct done **list)
 			inner += 1 + varint(tmp, d->len) + d->len;
 	uint8_t *msg = malloc(inner + 16);
 	if (msg == NULL)
-		tp__cl_abort(1, "out of memory");
+		tp__cl_abort(1, "out of memory sending results");
 	k += varint(msg + k, (81u << 3) | 2);
 	k += varint(msg + k, inner);
 	for (struct done **pp = list; *pp != NULL;) {
@@ -302,35 +352,36 @@ static void send_results(int tag, struct done **list)
 			memcpy(msg + k, d->buf, d->len);
 		k += d->len;
 		*pp = d->next;
-		free(d->buf);
 		free(d);
 	}
-	tp__cl_send(&ag.out, 0, tag, NULL, msg, k);
+	if (tp__cl_send(&ag.out, 0, tag, NULL, msg, k) != TP_OK) {
+		free(msg);
+		tp__cl_abort(1, "out of memory sending results");
+	}
 }
 
-static int send_done(void)
+/* Sends every held result, one message per slot. */
+static void send_done(void)
 {
 	struct done *list;
-	uint64_t v;
-	int n = 0;
-	if (read(ag.evfd, &v, sizeof(v)) < 0) {
-		/* nothing new */
-	}
 	pthread_mutex_lock(&ag.mu);
 	list = ag.head;
-	ag.head = NULL;
+	ag.head = ag.tail = NULL;
+	ag.held = 0;
 	pthread_mutex_unlock(&ag.mu);
-	while (list != NULL) {
+	while (list != NULL)
 		send_results(list->tag, &list);
-		n++;
-	}
-	return n;
 }
 
-static int agent_round(double *last0, double *hb_sent)
+/* One round: what rank 0 sent, then results when they are due (rung, or
+ * the flush time came), the beat. Returns how many messages of traffic
+ * came, or -1 on Stop; *due the time of the next flush. */
+static int agent_round(int rung, double *last0, double *hb_sent, double *due)
 {
 	int busy = 0, flag = 1;
 	double now = tp__cl_now(), hb = tp__cl.hb_ms / 1000.0;
+	if (atomic_load(&ag.oom))
+		tp__cl_abort(1, "out of memory holding a result");
 	while (flag) {
 		MPI_Message mm;
 		MPI_Status st;
@@ -338,19 +389,15 @@ static int agent_round(double *last0, double *hb_sent)
 		if (!flag)
 			break;
 		*last0 = now;
-		busy++;
 		if (tp__cl_recv(&ag.in, &mm, &st, NULL) != TP_OK)
-			tp__cl_abort(1, "out of memory");
+			tp__cl_abort(1, "out of memory receiving from rank 0");
 	}
-	int in = tp__cl_recv_done(&ag.in, from_root, NULL);
-	if (in < 0)
+	if (tp__cl_recv_done(&ag.in, from_root, &busy) < 0)
 		return -1;
-	busy += in;
-	/* Results of the local pool wake the loop through the eventfd, so
-	 * they need no quick rounds after them: only traffic from rank 0
-	 * (more may follow) starts the short waits again. Counting them too
-	 * cost ~8 rounds (each system calls in ppoll and in MPI) per result. */
-	send_done();
+	if (rung || now >= *due) {
+		send_done();
+		*due = now + TP__CL_FLUSH_NS * 1e-9;
+	}
 	tp__cl_progress(&ag.out);
 	if (now - *hb_sent >= hb) {
 		*hb_sent = now;
@@ -372,24 +419,42 @@ static int agent_round(double *last0, double *hb_sent)
 
 void tp__cluster_agent(int workers)
 {
-	struct pollfd pfd;
-	struct timespec ts = {0};
-	double last0 = tp__cl_now(), hb_sent = 0;
-	int idle = 0;
+	struct pollfd pfd[1];
+	double last0 = tp__cl_now(), hb_sent = 0, due = 0;
+	long ns = 0;
+	int rv, rung = 0;
 	snprintf(ag.where, sizeof(ag.where), "host %s rank %d",
 	         tp__cl.host[tp__cl.rank], tp__cl.rank);
 	ag.workers = workers;
 	ag.gen = -1;
-	if ((ag.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
-		tp__cl_abort(1, "no eventfd");
-	pfd.fd = ag.evfd;
-	pfd.events = POLLIN;
+	/* the longest idle wait: half a beat, so beats go out in time, and
+	 * at most TP__CL_WAIT_IDLE_NS, so work after a quiet spell waits
+	 * little */
+	if ((rv = tp__cl_wait_init(&ag.wait, tp__cl.hb_ms * 1000000L,
+	                           tp__cl.hb_ms * 500000L < TP__CL_WAIT_IDLE_NS
+	                               ? tp__cl.hb_ms * 500000L
+	                               : TP__CL_WAIT_IDLE_NS)) != TP_OK)
+		tp__cl_abort(1, "no eventfd: %s", tp_strerror(rv));
 	for (;;) {
-		ppoll(&pfd, 1, &ts, NULL);
-		int busy = agent_round(&last0, &hb_sent);
+		rung = tp__cl_wait_for(&ag.wait, pfd, 0, ns);
+		int busy = agent_round(rung, &last0, &hb_sent, &due);
 		if (busy < 0)
 			break;
-		tp__cl_backoff(&ts, &idle, busy, ag.in.n + ag.out.n > 0);
+		int moving = ag.in.n + ag.out.n > 0;
+		ns = tp__cl_wait_next(&ag.wait, busy, moving);
+		/* While tasks run here, most results come without a ring:
+		 * the loop wakes for the flush and no sooner (the local pool
+		 * has work in hand; rank 0's next tasks are taken then), but
+		 * for a message still moving. */
+		pthread_mutex_lock(&ag.mu);
+		int waiting = ag.nleft > 0 || ag.held > 0;
+		pthread_mutex_unlock(&ag.mu);
+		if (waiting) {
+			double left = due - tp__cl_now();
+			long f = left > 0 ? (long)(left * 1e9) : 0;
+			if (!moving || ns > f)
+				ns = f;
+		}
 	}
 	if (ag.pool != NULL) {
 		tp_pool_terminate(ag.pool);
@@ -397,5 +462,5 @@ void tp__cluster_agent(int workers)
 	}
 	tp__cl_flush(&ag.out);
 	tp__cl_recv_flush(&ag.in);
-	close(ag.evfd);
+	tp__cl_wait_fini(&ag.wait);
 }

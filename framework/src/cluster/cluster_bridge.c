@@ -9,7 +9,8 @@
  * back (batches of results) goes to the slot's socket. It beats every
  * hb_ms to every agent and ends the job when one is silent for ten beats
  * (a dead host or a cut link: Open MPI 4.1 has no way to go on without a
- * rank).
+ * rank). Beats are not traffic: between batches its waits back off
+ * (cluster_wait.c) up to half a beat.
  */
 #include <errno.h>
 #include <mpi.h>
@@ -22,11 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "cluster_int.h"
 #include "cluster_mpi.h"
+#include "cluster_wait.h"
 #include "cluster_wire.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
@@ -42,8 +43,8 @@ struct pend {
 
 static struct {
 	nng_socket *s;
-	struct pollfd *fds; /* nslots sockets, then the stop eventfd */
-	int evfd;
+	struct pollfd *fds; /* nslots sockets, then the wait's eventfd */
+	struct tp__cl_wait wait;
 	pthread_t thr;
 	int started;
 	atomic_int stop;
@@ -55,7 +56,7 @@ static struct {
 	struct pend **ph, **pt; /* per slot: results not yet delivered */
 	struct tp__cl_out out;
 	struct tp__cl_in in;
-} br = {.evfd = -1, .mu = PTHREAD_MUTEX_INITIALIZER};
+} br = {.wait = {.fd = -1}, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 void tp__cl_bridge_open(int32_t *cfg)
 {
@@ -66,6 +67,8 @@ void tp__cl_bridge_open(int32_t *cfg)
 	br.open_due = 1;
 	atomic_store(&br.gen, g);
 	pthread_mutex_unlock(&br.mu);
+	if (br.started)
+		tp__cl_wait_ring(&br.wait);
 }
 
 /* Sends a new pool's options to every agent, before any of its tasks
@@ -130,14 +133,15 @@ static void from_agent(MPI_Message *mm, const MPI_Status *st)
 		             st->MPI_SOURCE);
 }
 
-/* A message from an agent is in: results join their slot's queue. */
+/* A message from an agent is in: results join their slot's queue. *arg
+ * counts the messages that are traffic (not beats). */
 static int agent_msg(struct tp__cl_rx *x, void *arg)
 {
 	int slot = x->tag % TP__CL_SLOTS, gen = x->tag / TP__CL_SLOTS;
-	(void)arg;
 	free(x->buf);
 	if (x->msg == NULL)
 		return 0;
+	(*(int *)arg)++;
 	/* A late answer to a pool that is gone is dropped. */
 	if (gen != atomic_load(&br.gen)) {
 		nng_msg_free(x->msg);
@@ -158,16 +162,20 @@ static int agent_msg(struct tp__cl_rx *x, void *arg)
 }
 
 /* Hands each slot's waiting results to its stand-in, in order, as far as
- * it takes them; drops those of a pool that is gone. */
-static void deliver(void)
+ * it takes them; drops those of a pool that is gone. Returns 1 when some
+ * are still waiting. */
+static int deliver(void)
 {
-	int gen = atomic_load(&br.gen);
+	int gen = atomic_load(&br.gen), left = 0;
 	for (int s = 0; s < tp__cl.nslots; s++) {
 		struct pend *p;
 		while ((p = br.ph[s]) != NULL) {
 			if (p->gen == gen &&
-			    nng_sendmsg(br.s[s], p->m, NNG_FLAG_NONBLOCK) != 0)
+			    nng_sendmsg(br.s[s], p->m, NNG_FLAG_NONBLOCK) !=
+			        0) {
+				left = 1;
 				break;
+			}
 			if (p->gen != gen)
 				nng_msg_free(p->m);
 			br.ph[s] = p->next;
@@ -176,8 +184,10 @@ static void deliver(void)
 			free(p);
 		}
 	}
+	return left;
 }
 
+/* Returns how many messages of traffic (not beats) came in. */
 static int from_agents(void)
 {
 	int n = 0, flag = 1;
@@ -191,9 +201,9 @@ static int from_agents(void)
 			break;
 		br.last[st.MPI_SOURCE] = now;
 		from_agent(&mm, &st);
-		n++;
 	}
-	return n + tp__cl_recv_done(&br.in, agent_msg, NULL);
+	tp__cl_recv_done(&br.in, agent_msg, &n);
+	return n;
 }
 
 static void heartbeat(double *sent)
@@ -216,22 +226,25 @@ static void heartbeat(double *sent)
 
 static void *bridge_loop(void *arg)
 {
-	struct timespec ts = {0};
 	double hb_sent = 0;
-	int idle = 0;
+	long ns = 0;
 	(void)arg;
 	while (!atomic_load(&br.stop)) {
-		int busy = 0;
+		int busy = 0, stuck;
 		send_open();
-		if (ppoll(br.fds, (nfds_t)tp__cl.nslots + 1, &ts, NULL) > 0)
-			for (int s = 0; s < tp__cl.nslots; s++)
-				if (br.fds[s].revents & POLLIN)
-					busy += from_slot(s);
+		tp__cl_wait_for(&br.wait, br.fds, tp__cl.nslots, ns);
+		for (int s = 0; s < tp__cl.nslots; s++)
+			if (br.fds[s].revents & POLLIN)
+				busy += from_slot(s);
 		busy += from_agents();
-		deliver();
+		stuck = deliver();
 		tp__cl_progress(&br.out);
 		heartbeat(&hb_sent);
-		tp__cl_backoff(&ts, &idle, busy, br.in.n + br.out.n > 0);
+		ns = tp__cl_wait_next(&br.wait, busy, br.in.n + br.out.n > 0);
+		/* a stand-in that could not take its results is tried again
+		 * within a millisecond */
+		if (stuck && ns > 1000000L)
+			ns = 1000000L;
 	}
 	for (int r = 1; r < tp__cl.size; r++)
 		tp__cl_send(&br.out, r, TP__CL_TAG_STOP, NULL, NULL, 0);
@@ -277,10 +290,14 @@ int tp__cl_bridge_start(void)
 	for (int s = 0; s < n; s++)
 		if ((rv = slot_listen(s)) != TP_OK)
 			return rv;
-	if ((br.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
-		return tp_err_errno(errno);
-	br.fds[n].fd = br.evfd;
-	br.fds[n].events = POLLIN;
+	/* the longest idle wait: half a beat, so beats go out in time, and
+	 * at most TP__CL_WAIT_IDLE_NS, so work after a quiet spell waits
+	 * little */
+	if ((rv = tp__cl_wait_init(&br.wait, tp__cl.hb_ms * 1000000L,
+	                           tp__cl.hb_ms * 500000L < TP__CL_WAIT_IDLE_NS
+	                               ? tp__cl.hb_ms * 500000L
+	                               : TP__CL_WAIT_IDLE_NS)) != TP_OK)
+		return rv;
 	if ((rv = tp__thread_start(&br.thr, bridge_loop, NULL)) != TP_OK)
 		return rv;
 	br.started = 1;
@@ -290,11 +307,8 @@ int tp__cl_bridge_start(void)
 void tp__cl_bridge_stop(void)
 {
 	if (br.started) {
-		uint64_t one = 1;
 		atomic_store(&br.stop, 1);
-		if (write(br.evfd, &one, sizeof(one)) < 0) {
-			/* the loop wakes within a millisecond anyway */
-		}
+		tp__cl_wait_ring(&br.wait);
 		pthread_join(br.thr, NULL);
 		br.started = 0;
 	}
@@ -308,9 +322,7 @@ void tp__cl_bridge_stop(void)
 			free(p);
 		}
 	}
-	if (br.evfd >= 0)
-		close(br.evfd);
-	br.evfd = -1;
+	tp__cl_wait_fini(&br.wait);
 	free(br.s);
 	free(br.fds);
 	free(br.last);

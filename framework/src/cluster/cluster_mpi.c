@@ -179,19 +179,3 @@ void tp__cl_recv_flush(struct tp__cl_in *in)
 	free(in->idx);
 	*in = (struct tp__cl_in){0};
 }
-
-/* The idle wait: one round at once after traffic, then from 10 us
- * doubling to 1 ms (100 us while a message is still moving: each step of
- * a large one waits for a round at each end). Every round costs system
- * calls (a ppoll, and a poll in each MPI call), so rounds without a wait
- * are kept to one. */
-void tp__cl_backoff(struct timespec *ts, int *idle, int busy, int inflight)
-{
-	long ns, cap = inflight ? 100000L : 1000000L;
-	*idle = busy ? 0 : *idle + 1;
-	ns = *idle < 2 ? 0 : 10000L << (*idle - 2 < 7 ? *idle - 2 : 7);
-	if (ns > cap)
-		ns = cap;
-	ts->tv_sec = 0;
-	ts->tv_nsec = ns;
-}

@@ -61,9 +61,4 @@ int tp__cl_recv_done(struct tp__cl_in *in,
                      int (*fn)(struct tp__cl_rx *rx, void *arg), void *arg);
 /* Waits for every receive in flight, drops them, frees in's arrays. */
 void tp__cl_recv_flush(struct tp__cl_in *in);
-/* Sets *ts to the next idle wait; busy: there was traffic this round;
- * inflight: sends or receives still need MPI's progress (a large message
- * moves only while both ends call MPI), so the wait stays short. */
-void tp__cl_backoff(struct timespec *ts, int *idle, int busy, int inflight);
-
 #endif
