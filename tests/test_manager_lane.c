@@ -8,10 +8,12 @@
  * others; a server killed while a client spins or sleeps is TP_EDIED; a
  * lane written with bogus lengths or sequences by a raw client gets that
  * connection closed and the server keeps serving; refused offers (not a
- * memfd, unsealed, wrong size, no fd) leave the connection on its socket.
+ * memfd, unsealed, wrong size, no fd) leave the connection on its socket;
+ * a client bound to one CPU works by sleeping only.
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +299,52 @@ static void test_client_killed_mid_call(void **state)
 	tp_test_fini();
 }
 
+/* A client that may use one CPU only: it never spins (the server it
+ * would wait for needs that CPU), and its lane works by sleeping. */
+static int t_one_cpu(const tp_payload *args, tp_payload *res)
+{
+	cpu_set_t set;
+	(void)res;
+	CPU_ZERO(&set);
+	CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0)
+		return 1;
+	tp_proxy *d = arg_proxy(args, 0);
+	struct tp__lane_shm *l = lane_of(d);
+	if (l == NULL)
+		return 2;
+	uint64_t s0 = req_seq(l);
+	for (int i = 0; i < 500; i++)
+		if (set_get(d, 200 + i % 8, i) != TP_OK)
+			return 3;
+	if (req_seq(l) != s0 + 1000)
+		return 4;
+	tp_proxy_free(d);
+	return 0;
+}
+TP_TARGET(t_one_cpu);
+
+static void test_one_cpu_client(void **state)
+{
+	tp_manager *m;
+	tp_proxy *d;
+	tp_payload *args;
+	(void)state;
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
+	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, d));
+	run_child(t_one_cpu, args, 0);
+	int64_t n = 0;
+	TP_OK_OR_FAIL(tp_dict_len(d, &n));
+	assert_int_equal(n, 8);
+	tp_payload_free(args);
+	tp_proxy_free(d);
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
 /* Kills the server (pid in args) at once. */
 static int t_kill_server(const tp_payload *args, tp_payload *res)
 {
@@ -538,6 +586,7 @@ int main(void)
 	    cmocka_unit_test(test_oversized_over_socket),
 	    cmocka_unit_test(test_timed_out_call),
 	    cmocka_unit_test(test_client_killed_mid_call),
+	    cmocka_unit_test(test_one_cpu_client),
 	    cmocka_unit_test(test_server_killed_spinning),
 	    cmocka_unit_test(test_server_killed_sleeping),
 	    cmocka_unit_test(test_bogus_lane),
