@@ -7,8 +7,9 @@
  * from another thread reaches the loop and can stop it; a forked copy (the
  * fork server's children) closes every fd the loop opened and keeps the
  * caller's own; a pid source on the caller's pidfd; the wait hooks run
- * around the wait only. Every wait is bounded (run_once with a timeout
- * inside a deadline).
+ * around the wait only; the idle hook runs before every wait, turns it
+ * into a poll when it asks to, and may stop the loop. Every wait is bounded
+ * (run_once with a timeout inside a deadline).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -489,6 +490,77 @@ static void wait_hooks(void **state)
 	close(p[1]);
 }
 
+/* The idle hook: spins (returns 1) for its first 3 calls, then writes
+ * the pipe the loop waits on and lets it sleep. */
+struct idle_st {
+	int calls, wfd;
+};
+
+static int on_idle(void *arg)
+{
+	struct idle_st *st = arg;
+	if (++st->calls <= 3)
+		return 1;
+	if (st->calls == 4 && write(st->wfd, "x", 1) != 1)
+		return 1;
+	return 0;
+}
+
+static void on_idle_fd(tp__rsrc *s, uint32_t events, void *arg)
+{
+	char b;
+	(void)s;
+	(void)events;
+	(void)!read(*(int *)arg, &b, 1);
+}
+
+static void idle_hook(void **state)
+{
+	(void)state;
+	tp__reactor *r;
+	int p[2];
+	struct idle_st st = {0, -1};
+	TP_OK_OR_FAIL(tp__reactor_new(&r));
+	assert_int_equal(pipe(p), 0);
+	st.wfd = p[1];
+	TP_OK_OR_FAIL(
+	    tp__reactor_add_fd(r, p[0], EPOLLIN, on_idle_fd, &p[0], NULL));
+	tp__reactor_on_idle(r, on_idle, &st);
+	/* nothing to do, no timer: each round would wait forever but for
+	 * the hook's 1 */
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(tp__reactor_run_once(r, -1), 0);
+		assert_int_equal(st.calls, i);
+	}
+	/* the hook arms the fd and lets the round wait: it wakes on it */
+	assert_int_equal(tp__reactor_run_once(r, BOUND_MS), 1);
+	assert_int_equal(st.calls, 4);
+	tp__reactor_on_idle(r, NULL, NULL);
+	assert_int_equal(tp__reactor_run_once(r, 0), 0);
+	assert_int_equal(st.calls, 4);
+	tp__reactor_free(r);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* A hook that stops the loop: run returns without waiting. */
+static int stop_idle(void *arg)
+{
+	tp__reactor_stop(arg);
+	return 0;
+}
+
+static void idle_hook_stops(void **state)
+{
+	(void)state;
+	tp__reactor *r;
+	TP_OK_OR_FAIL(tp__reactor_new(&r));
+	tp__reactor_on_idle(r, stop_idle, r);
+	TP_OK_OR_FAIL(tp__reactor_run(r));
+	assert_true(tp__reactor_stopped(r));
+	tp__reactor_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -504,6 +576,8 @@ int main(void)
 	    cmocka_unit_test(forget_in_child),
 	    cmocka_unit_test(pidfd_source),
 	    cmocka_unit_test(wait_hooks),
+	    cmocka_unit_test(idle_hook),
+	    cmocka_unit_test(idle_hook_stops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

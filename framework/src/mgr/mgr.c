@@ -486,6 +486,11 @@ int tp_proxy_call(tp_proxy *px, const char *method, const tp_payload *args,
 	                         result, NULL);
 }
 
+struct tp__mgr_conn *tp__mgr_proxy_conn(const tp_proxy *px)
+{
+	return px != NULL ? px->c : NULL;
+}
+
 const char *tp_proxy_type(const tp_proxy *px)
 {
 	return px ? px->type : NULL;

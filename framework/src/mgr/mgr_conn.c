@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "mgr_int.h"
+#include "mgr_lane.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
 #include "wire.h"
@@ -48,6 +49,13 @@ struct tp__mgr_conn {
 	uint8_t *key;
 	size_t keylen;
 	struct tp__mgr_arena arena; /* the reply being read */
+	/* ipc://: the shared-memory lane (mgr_lane.h) */
+	struct tp__lane_shm *lane; /* NULL: none, or turned off */
+	int laned;                 /* had one: empty frames are wakes */
+	uint64_t lseq;             /* the last request put in it */
+	int spin;                  /* may spin: more than one CPU */
+	struct tp__lane_spin sp;   /* the adaptive spin budget */
+	uint8_t *lbuf;             /* a reply, copied out of the slot */
 };
 
 /* A call's reply read directly (tp__mgr_reply_read) instead of through
@@ -94,6 +102,11 @@ static void conn_free(struct tp__mgr_conn *c)
 		return;
 	tp__mgr_tls_cli_end(&c->tls);
 	tp__mgr_arena_reset(&c->arena);
+	/* a forked child has no such mapping (MADV_DONTFORK): the range may
+	 * be another mapping of its own by now */
+	if (c->pid == self_pid())
+		tp__lane_unmap(c->lane);
+	free(c->lbuf);
 	if (c->fd >= 0)
 		close(c->fd);
 	pthread_mutex_destroy(&c->mu);
@@ -280,6 +293,161 @@ static int direct_reply(struct tp__mgr_conn *c, const uint8_t *msg, size_t n,
 	return 1;
 }
 
+/* One message received: 1 when it ends the wait (*rv set), 0 when it
+ * was a late reply to an earlier call (skipped). */
+static int take_msg(struct tp__mgr_conn *c, const uint8_t *msg, size_t n,
+                    Troupe__Envelope **out, struct tp__mgr_direct *d, int *rv)
+{
+	*rv = TP_OK;
+	if (direct_reply(c, msg, n, d, rv))
+		return d->done || *rv != TP_OK;
+	*rv = tp__mgr_arena_unpack(&c->arena, msg, n, 0, out);
+	if (*rv == TP_EDECODE)
+		*rv = TP_EPROTO;
+	if (*rv != TP_OK)
+		return 1;
+	/* 0: the server could not read our request (too big, malformed)
+	 * and answers it with an error; another: a reply that came too late
+	 * (the next unpack reuses it) */
+	if ((*out)->correlation_id != c->corr && (*out)->correlation_id != 0)
+		return 0;
+	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REPLY)
+		*rv = TP_EPROTO;
+	return 1;
+}
+
+/* Waits for the lane's reply to request seq: 1 when it is in the slot, 0
+ * when the socket has something to read (a wake, a reply too big for the
+ * slot, EOF), else TP_ETIMEDOUT or an error. Spins first (an adaptive
+ * budget, struct tp__lane_spin; never sched_yield: on a busy machine that
+ * hands the CPU to another task for a whole slice, while a sleeper woken
+ * by the socket is run at once), then says it sleeps and sleeps on the
+ * socket. */
+static int lane_wait(struct tp__mgr_conn *c, int64_t dl, uint64_t seq)
+{
+	struct tp__lane_shm *l = c->lane;
+	if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) == seq)
+		return 1;
+	uint64_t budget = c->spin ? tp__lane_budget(&c->sp) : 0;
+	if (budget != 0 && c->rpos == c->rlen) {
+		uint64_t t0 = tp__now_ns(), last = t0, t;
+		int hit = 0;
+		__atomic_store_n(&l->cli_spin, 1, __ATOMIC_RELAXED);
+		for (unsigned i = 1;; i++) {
+			tp__lane_relax();
+			if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) ==
+			    seq) {
+				hit = 1;
+				break;
+			}
+			if (i % 16 != 0)
+				continue;
+			t = tp__now_ns();
+			/* the budget spent, or this thread was descheduled
+			 * meanwhile: the machine is busy, sleep */
+			if (t - t0 >= budget || t - last > TP__LANE_GAP)
+				break;
+			last = t;
+		}
+		__atomic_store_n(&l->cli_spin, 0, __ATOMIC_RELAXED);
+		if (hit) {
+			tp__lane_hit(&c->sp, budget);
+			return 1;
+		}
+		tp__lane_miss(&c->sp, budget);
+	}
+	for (;;) {
+		/* wakes read ahead (empty frames) are spent: a reply in the
+		 * slot, or another frame, is what ends the wait */
+		static const uint8_t wake[4] = {0, 0, 0, 0};
+		while (c->rlen - c->rpos >= 4 &&
+		       memcmp(c->rbuf + c->rpos, wake, 4) == 0)
+			c->rpos += 4;
+		if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) == seq)
+			return 1;
+		if (c->rpos < c->rlen)
+			return 0;
+		__atomic_store_n(&l->cli_sleep, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* against rep_seq */
+		int k = 1;
+		if (__atomic_load_n(&l->rep_seq, __ATOMIC_ACQUIRE) != seq) {
+			struct pollfd pf = {c->fd, POLLIN, 0};
+			while ((k = poll(&pf, 1, tp__remaining(dl))) < 0 &&
+			       errno == EINTR)
+				;
+		}
+		__atomic_store_n(&l->cli_sleep, 0, __ATOMIC_RELAXED);
+		if (k < 0)
+			return tp_err_errno(errno);
+		if (k == 0)
+			return TP_ETIMEDOUT;
+		/* read what woke us now (the wake that came with the reply
+		 * too: left in the socket, it would cut the next call's sleep
+		 * short, a poll and a recv more) */
+		ssize_t r = recv(c->fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
+		if (r == 0)
+			return fast_dead(c);
+		if (r < 0 && errno != EAGAIN && errno != EINTR)
+			return fast_dead(c);
+		c->rpos = 0;
+		c->rlen = r > 0 ? (size_t)r : 0;
+	}
+}
+
+/* Receives the reply to the call just sent: from the socket, and also
+ * from the lane's slot when the request went through it (seq != 0).
+ * Empty frames on a connection that had a lane are its wakes. */
+static int fast_wait(struct tp__mgr_conn *c, int64_t dl, Troupe__Envelope **out,
+                     struct tp__mgr_direct *d, uint64_t seq)
+{
+	for (;;) {
+		uint8_t small[512], *body;
+		const uint8_t *msg;
+		size_t n;
+		int rv;
+		if (seq != 0 && c->lane != NULL) {
+			int k = lane_wait(c, dl, seq);
+			if (k < 0)
+				return k;
+			if (k == 1) {
+				uint32_t len = __atomic_load_n(
+				    &c->lane->rep_len, __ATOMIC_RELAXED);
+				if (len == TP__LANE_BY_SOCKET) {
+					seq = 0; /* the socket has it */
+					continue;
+				}
+				if (len > TP__LANE_SLOT)
+					return TP_EPROTO;
+				memcpy(c->lbuf, c->lane->rep, len);
+				if (!take_msg(c, c->lbuf, len, out, d, &rv))
+					rv = TP_EPROTO; /* not this call's */
+				return rv;
+			}
+		}
+		if ((rv = fast_recv(c, dl, small, sizeof(small), &body, &n)) !=
+		    TP_OK)
+			return rv;
+		if (n == 0 && c->laned)
+			continue; /* a wake */
+		msg = body;
+		if (c->seal_rx &&
+		    tp__auth_unseal(c->skey, TP__MGR_DIR_S, &c->rseq, body, n,
+		                    &msg, &n) != TP_OK) {
+			if (body != small)
+				free(body);
+			fast_dead(c);
+			return TP_EAUTH; /* forged, replayed or reordered */
+		}
+		int fin = take_msg(c, msg, n, out, d, &rv);
+		if (body != small)
+			free(body);
+		if (fin)
+			return rv;
+	}
+}
+
+/* The stream transport's round trip: [u32 length][Envelope] each way
+ * (sealed over tcp after the handshake). */
 static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
                           int wait_ms, Troupe__Envelope **out,
                           struct tp__mgr_direct *d)
@@ -300,45 +468,37 @@ static int fast_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
 	}
 	if (rv != TP_OK)
 		return rv;
-	for (;;) {
-		uint8_t small[512], *body;
-		const uint8_t *msg;
-		size_t n;
-		if ((rv = fast_recv(c, dl, small, sizeof(small), &body, &n)) !=
-		    TP_OK)
-			return rv;
-		msg = body;
-		if (c->seal_rx &&
-		    tp__auth_unseal(c->skey, TP__MGR_DIR_S, &c->rseq, body, n,
-		                    &msg, &n) != TP_OK) {
-			rv = TP_EAUTH; /* forged, replayed or reordered */
-			fast_dead(c);
-		}
-		if (rv == TP_OK && direct_reply(c, msg, n, d, &rv)) {
-			if (body != small)
-				free(body);
-			if (d->done || rv != TP_OK)
-				return rv;
-			continue;
-		}
-		if (rv == TP_OK)
-			rv = tp__mgr_arena_unpack(&c->arena, msg, n, 0, out);
-		if (body != small)
-			free(body);
-		if (rv == TP_EDECODE)
-			return TP_EPROTO;
-		if (rv != TP_OK)
-			return rv;
-		/* 0: the server could not read our request (too big,
-		 * malformed) and answers it with an error */
-		if ((*out)->correlation_id == c->corr ||
-		    (*out)->correlation_id == 0)
-			break;
-		/* a reply that came too late: the next unpack reuses it */
+	return fast_wait(c, dl, out, d, 0);
+}
+
+/* The lane's round trip: the request into the slot (a wake frame when
+ * the server said it sleeps), the reply from the slot or the socket. A
+ * call that times out turns the lane off: the server answers that
+ * connection over its socket from then on. */
+static int lane_roundtrip(struct tp__mgr_conn *c, const void *buf, size_t len,
+                          int wait_ms, Troupe__Envelope **out,
+                          struct tp__mgr_direct *d)
+{
+	struct tp__lane_shm *l = c->lane;
+	int64_t dl = tp__deadline(wait_ms);
+	int rv = TP_OK;
+	if (__atomic_load_n(&c->dead, __ATOMIC_ACQUIRE))
+		return TP_EDIED;
+	memcpy(l->req, buf, len);
+	__atomic_store_n(&l->req_len, (uint32_t)len, __ATOMIC_RELAXED);
+	uint64_t seq = ++c->lseq;
+	__atomic_store_n(&l->req_seq, seq, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* against srv_sleep's */
+	if (__atomic_load_n(&l->srv_sleep, __ATOMIC_RELAXED))
+		rv = fast_send(c, NULL, 0); /* the wake */
+	if (rv == TP_OK)
+		rv = fast_wait(c, dl, out, d, seq);
+	if (rv == TP_ETIMEDOUT) {
+		__atomic_store_n(&l->cli_off, 1, __ATOMIC_SEQ_CST);
+		tp__lane_unmap(l);
+		c->lane = NULL;
 	}
-	if ((*out)->body_case != TROUPE__ENVELOPE__BODY_MGR_REPLY)
-		return TP_EPROTO;
-	return TP_OK;
+	return rv;
 }
 
 /* Sends env and receives the reply envelope. */
@@ -406,6 +566,106 @@ static int conn_handshake(struct tp__mgr_conn *c, int wait_ms)
 	tp__mgr_arena_reset(&c->arena); /* rep: done with */
 	c->seal_tx = c->mac;
 	return rv;
+}
+
+/* Sends one frame with fd attached (SCM_RIGHTS). */
+static int send_fd(struct tp__mgr_conn *c, const void *buf, size_t len, int fd)
+{
+	uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8),
+	                  (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+	struct iovec iov[2] = {{hdr, 4}, {(void *)buf, len}};
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	memset(&cm, 0, sizeof(cm));
+	struct msghdr mh = {.msg_iov = iov,
+	                    .msg_iovlen = 2,
+	                    .msg_control = cm.b,
+	                    .msg_controllen = sizeof(cm.b)};
+	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof(int));
+	ssize_t w;
+	do
+		w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && errno == EBADF)
+		return TP_EINVAL; /* fd */
+	/* a short write of a few dozen bytes on a new socket: treated as
+	 * the end it would be */
+	return w == (ssize_t)(len + 4) ? TP_OK : fast_dead(c);
+}
+
+static int direct_result(struct tp__mgr_direct *d, tp_payload *result,
+                         uint64_t *obj_out);
+
+int tp__mgr_conn_lane_offer(struct tp__mgr_conn *c, int fd, int wait_ms)
+{
+	struct tp__mgr_req rq = {.op = TP__MGR_LANE};
+	Troupe__Envelope *rep = NULL;
+	struct tp__mgr_direct d = {0};
+	uint8_t small[64];
+	void *buf;
+	size_t len;
+	if (c->seal_tx || c->tls.sess != NULL)
+		return TP_EINVAL; /* ipc:// only */
+	pthread_mutex_lock(&c->mu);
+	rq.corr = ++c->corr;
+	int rv = tp__mgr_req_pack(&rq, 0, small, sizeof(small), &buf, &len);
+	if (rv == TP_OK) {
+		rv =
+		    fd >= 0 ? send_fd(c, buf, len, fd) : fast_send(c, buf, len);
+		if (buf != small)
+			free(buf);
+	}
+	if (rv == TP_OK)
+		rv = fast_wait(c, tp__deadline(wait_ms), &rep, &d, 0);
+	if (rv == TP_OK)
+		rv = d.done ? direct_result(&d, NULL, NULL)
+		            : rep->mgr_reply->code;
+	tp__mgr_arena_reset(&c->arena);
+	pthread_mutex_unlock(&c->mu);
+	return rv;
+}
+
+struct tp__lane_shm *tp__mgr_conn_lane(const struct tp__mgr_conn *c)
+{
+	return c->lane;
+}
+
+int tp__mgr_conn_fd(const struct tp__mgr_conn *c)
+{
+	return c->fd;
+}
+
+/* An ipc:// connection's lane: a sealed memfd offered to the server; any
+ * answer but TP_OK (an older server's TP_EPROTO, a refusal) leaves the
+ * connection on its socket. TROUPE_MGR_LANE=0 turns it off. */
+static void lane_start(struct tp__mgr_conn *c, int wait_ms)
+{
+	const char *e = getenv("TROUPE_MGR_LANE");
+	struct tp__lane_shm *l;
+	int fd;
+	if (strncmp(c->address, "ipc://", 6) != 0 ||
+	    (e != NULL && strcmp(e, "0") == 0))
+		return;
+	if (c->lbuf == NULL && (c->lbuf = malloc(TP__LANE_SLOT)) == NULL)
+		return;
+	if (tp__lane_create(&fd, &l) != TP_OK)
+		return;
+	int rv = tp__mgr_conn_lane_offer(c, fd, wait_ms);
+	close(fd);
+	if (rv != TP_OK) {
+		tp__lane_unmap(l);
+		return;
+	}
+	c->spin = tp__lane_can_spin();
+	c->sp.ns = TP__LANE_SPIN_MAX;
+	c->laned = 1;
+	c->lane = l;
 }
 
 static int unix_connect(const char *address, int *fd)
@@ -485,6 +745,7 @@ int tp__mgr_conn_open(struct tp__mgr_conn **out, const char *address,
 		conn_free(c);
 		return rv;
 	}
+	lane_start(c, timeout_ms);
 	*out = c;
 	return TP_OK;
 }
@@ -614,7 +875,9 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
 	rq.corr = ++c->corr;
 	rv = tp__mgr_req_pack(&rq, 0, small, sizeof(small), &buf, &len);
 	if (rv == TP_OK) {
-		rv = fast_roundtrip(c, buf, len, wait_ms, &rep, &d);
+		rv = c->lane != NULL && len <= TP__LANE_SLOT
+		         ? lane_roundtrip(c, buf, len, wait_ms, &rep, &d)
+		         : fast_roundtrip(c, buf, len, wait_ms, &rep, &d);
 		if (buf != small)
 			free(buf);
 	}

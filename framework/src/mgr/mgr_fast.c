@@ -39,6 +39,7 @@
 
 #include "clock.h"
 #include "mgr_int.h"
+#include "mgr_lane.h"
 #include "reactor.h"
 #include "troupe/error.h"
 
@@ -66,6 +67,11 @@ struct fconn {
 	uint8_t *out; /* bytes not yet written */
 	size_t outoff, outlen;
 	uint64_t rseq, sseq;
+	/* ipc://: the shared-memory lane (mgr_lane.h) */
+	int lane_fd;               /* an fd received for an offer, else -1 */
+	struct tp__lane_shm *lane; /* mapped, else NULL */
+	uint64_t lane_seq;         /* the last request taken from it */
+	int lane_busy;             /* that request's reply is due in it */
 };
 
 struct tp__mgr_fast {
@@ -83,6 +89,13 @@ struct tp__mgr_fast {
 	size_t n, cap, npre;
 	uint32_t seq;
 	uint64_t accepted;
+	size_t nlane;            /* connections with a lane */
+	int spin;                /* may spin: more than one CPU */
+	uint64_t lane_last;      /* the last request taken from a lane (ns), 0
+	                            once the spin after it ran out */
+	struct tp__lane_spin sp; /* how long to spin after one (adaptive) */
+	uint64_t win;            /* ... after the last one */
+	uint8_t *lbuf;           /* a lane request, copied out */
 };
 
 static struct fconn *conn_find(struct tp__mgr_fast *f, uint32_t id)
@@ -105,6 +118,12 @@ static void conn_close(struct tp__mgr_fast *f, struct fconn *c)
 	}
 	if (!c->authed)
 		f->npre--;
+	if (c->lane != NULL) {
+		tp__lane_unmap(c->lane);
+		f->nlane--;
+	}
+	if (c->lane_fd >= 0)
+		close(c->lane_fd);
 	tp__reactor_del(c->src);
 	tp__mgr_tls_end(c->tls);
 	close(c->fd);
@@ -250,6 +269,30 @@ static void put32(uint8_t *h, size_t len)
 	h[3] = (uint8_t)(len >> 24);
 }
 
+/* A reply into the lane's slot; the client is woken (an empty frame)
+ * when it said it may sleep. The server spins for the next request only
+ * when its client was spinning for this reply (both on a CPU). */
+static void lane_reply(struct tp__mgr_fast *f, struct fconn *c, const void *buf,
+                       size_t len)
+{
+	struct tp__lane_shm *l = c->lane;
+	memcpy(l->rep, buf, len);
+	__atomic_store_n(&l->rep_len, (uint32_t)len, __ATOMIC_RELAXED);
+	__atomic_store_n(&l->rep_seq, c->lane_seq, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* against cli_sleep's */
+	if (__atomic_load_n(&l->cli_sleep, __ATOMIC_RELAXED)) {
+		/* it sleeps: it has to be woken and scheduled before it can
+		 * send again, which takes longer than a spin (a busy
+		 * machine), and a spin here could hold the CPU it needs */
+		f->win = 0;
+		uint8_t hdr[4] = {0, 0, 0, 0};
+		struct iovec iov = {hdr, 4};
+		send_iov(f, c, &iov, 1);
+	} else if (!__atomic_load_n(&l->cli_spin, __ATOMIC_RELAXED)) {
+		f->win = 0; /* not spinning either: it was descheduled */
+	}
+}
+
 /* The core calls it, on the reactor's thread. */
 void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
                        size_t len)
@@ -258,6 +301,27 @@ void tp__mgr_fast_send(struct tp__mgr_fast *f, uint32_t id, const void *buf,
 	uint8_t hdr[4];
 	if (c == NULL || c->closing)
 		return;
+	int marker = 0;     /* a lane request's reply too big for the slot */
+	if (c->lane_busy) { /* the reply to a request from the lane */
+		c->lane_busy = 0;
+		if (!__atomic_load_n(&c->lane->cli_off, __ATOMIC_ACQUIRE)) {
+			if (len <= TP__LANE_SLOT) {
+				lane_reply(f, c, buf, len);
+				return;
+			}
+			marker = 1;
+		}
+	}
+	if (marker) { /* over the socket, then the slot says so */
+		put32(hdr, len);
+		struct iovec iov[2] = {{hdr, 4}, {(void *)buf, len}};
+		send_iov(f, c, iov, 2);
+		__atomic_store_n(&c->lane->rep_len, TP__LANE_BY_SOCKET,
+		                 __ATOMIC_RELAXED);
+		__atomic_store_n(&c->lane->rep_seq, c->lane_seq,
+		                 __ATOMIC_RELEASE);
+		return;
+	}
 	const uint8_t *skey = c->mac ? tp__mgr_core_skey(f->core, id) : NULL;
 	if (skey == NULL) {
 		put32(hdr, len);
@@ -336,6 +400,7 @@ static void fast_accept(struct tp__mgr_fast *f)
 		return;
 	}
 	c->fd = fd;
+	c->lane_fd = -1;
 	c->mac = f->tcp && f->tls == NULL; /* TLS protects the rest */
 	c->since = tp__now_ms();
 	c->order = ++f->accepted;
@@ -352,7 +417,80 @@ static void fast_accept(struct tp__mgr_fast *f)
 	f->npre++;
 }
 
-/* One whole frame: unsealed if need be, then to the core. */
+/* A message to the core. */
+static void to_core(struct tp__mgr_fast *f, struct fconn *c, const uint8_t *msg,
+                    size_t mlen)
+{
+	tp__mgr_core_request(f->core, c->id,
+	                     (void *)(((uintptr_t)c->id << 1) | 1), msg, mlen);
+	if (!c->authed && tp__mgr_core_authed(f->core, c->id)) {
+		c->authed = 1;
+		f->npre--;
+	}
+	f->kick(f->kick_arg);
+}
+
+/* Takes the lane's request, if a new one is there: 1 taken, 0 none, -1
+ * a bogus lane (a sequence out of order, a length out of bounds: the
+ * connection is closed). The request is copied out first, then read: the
+ * client may change the slot at any time. */
+static int lane_take(struct tp__mgr_fast *f, struct fconn *c)
+{
+	struct tp__lane_shm *l = c->lane;
+	uint64_t seq = __atomic_load_n(&l->req_seq, __ATOMIC_ACQUIRE);
+	if (seq == c->lane_seq)
+		return 0;
+	if (seq != c->lane_seq + 1 || c->lane_busy)
+		return -1;
+	uint32_t len = __atomic_load_n(&l->req_len, __ATOMIC_RELAXED);
+	if (len == 0 || len > TP__LANE_SLOT)
+		return -1;
+	memcpy(f->lbuf, l->req, len);
+	c->lane_seq = seq;
+	c->lane_busy = 1;
+	__atomic_store_n(&l->srv_sleep, 0, __ATOMIC_RELAXED); /* awake */
+	if (f->lane_last != 0 && f->win != 0) /* caught by a spin */
+		tp__lane_hit(&f->sp, f->win);
+	f->lane_last = tp__now_ns();
+	/* at least a short spin: whether its client still spins decides
+	 * (lane_reply) */
+	f->win = !f->spin                      ? 0
+	         : f->sp.ns > TP__LANE_SRV_MIN ? f->sp.ns
+	                                       : TP__LANE_SRV_MIN;
+	to_core(f, c, f->lbuf, len);
+	return 1;
+}
+
+/* A lane offered (TP__MGR_LANE with an fd): checked, mapped, answered
+ * over the socket (TP_OK, or TP_EINVAL and the socket stays the way). */
+static void lane_setup(struct tp__mgr_fast *f, struct fconn *c, uint64_t corr)
+{
+	uint8_t small[64];
+	void *out;
+	size_t len;
+	int code = TP_EINVAL;
+	if (f->lbuf == NULL)
+		f->lbuf = malloc(TP__LANE_SLOT);
+	if (f->lbuf != NULL)
+		code = tp__lane_map(c->lane_fd, &c->lane);
+	close(c->lane_fd);
+	c->lane_fd = -1;
+	if (code == TP_OK) {
+		c->lane_seq = 0;
+		c->lane_busy = 0;
+		f->nlane++;
+	}
+	if (tp__mgr_reply_pack(corr, code, NULL, 0, small, sizeof(small), &out,
+	                       &len) != TP_OK)
+		return;
+	tp__mgr_fast_send(f, c->id, out, len);
+	if (out != small)
+		free(out);
+}
+
+/* One whole frame: unsealed if need be, then to the core; an empty one
+ * on a connection with a lane is its wake, a lane offer is the
+ * transport's. */
 static int handle(struct tp__mgr_fast *f, struct fconn *c, const uint8_t *buf,
                   size_t len)
 {
@@ -365,14 +503,49 @@ static int handle(struct tp__mgr_fast *f, struct fconn *c, const uint8_t *buf,
 		                    &msg, &mlen) != TP_OK)
 			return -1;
 	}
-	tp__mgr_core_request(f->core, c->id,
-	                     (void *)(((uintptr_t)c->id << 1) | 1), msg, mlen);
-	if (!c->authed && tp__mgr_core_authed(f->core, c->id)) {
-		c->authed = 1;
-		f->npre--;
+	if (c->lane != NULL && mlen == 0)
+		return lane_take(f, c) < 0 ? -1 : 0;
+	struct tp__mgr_req_in in;
+	if (c->lane_fd >= 0 && c->authed && c->lane == NULL &&
+	    tp__mgr_req_read(msg, mlen, &in) && in.op == TP__MGR_LANE) {
+		lane_setup(f, c, in.corr);
+		return 0;
 	}
-	f->kick(f->kick_arg);
+	to_core(f, c, msg, mlen);
 	return 0;
+}
+
+/* A unix connection's read: fds that come with the bytes are kept for a
+ * lane offer (one, once authenticated), others closed. */
+static ssize_t unix_read(struct fconn *c, void *buf, size_t n)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(4 * sizeof(int))];
+	} cm;
+	struct iovec iov = {buf, n};
+	struct msghdr mh = {.msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = cm.b,
+	                    .msg_controllen = sizeof(cm.b)};
+	ssize_t r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (r < 0 || mh.msg_controllen == 0)
+		return r;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h != NULL;
+	     h = CMSG_NXTHDR(&mh, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+			if (c->authed && c->lane == NULL && c->lane_fd < 0)
+				c->lane_fd = fd;
+			else
+				close(fd);
+		}
+	}
+	return r;
 }
 
 static int in_room(struct fconn *c, size_t need)
@@ -400,7 +573,9 @@ static int fast_read_once(struct tp__mgr_fast *f, struct fconn *c)
 		if (r == -2)
 			return 0;
 	} else {
-		r = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
+		r = f->tcp
+		        ? read(c->fd, c->in + c->inlen, c->incap - c->inlen)
+		        : unix_read(c, c->in + c->inlen, c->incap - c->inlen);
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			return 0;
 	}
@@ -494,6 +669,86 @@ static void on_conn(tp__rsrc *src, uint32_t events, void *arg)
 		bad = fast_read(f, c) != 0;
 	if (bad)
 		conn_close(f, c);
+}
+
+/* Takes what every lane holds; closes bogus ones. Returns how many
+ * requests were taken. */
+static int lane_poll(struct tp__mgr_fast *f)
+{
+	int did = 0;
+	/* downwards: conn_close moves the last connection into i */
+	for (size_t i = f->n; i-- > 0 && !tp__reactor_stopped(f->r);) {
+		struct fconn *c = f->c[i];
+		if (c->lane == NULL || c->closing)
+			continue;
+		int k = lane_take(f, c);
+		if (k < 0)
+			conn_close(f, c);
+		else
+			did += k;
+	}
+	return did;
+}
+
+/* 1 when a lane holds a request not yet taken. */
+static int lane_pending(struct tp__mgr_fast *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		struct fconn *c = f->c[i];
+		if (c->lane != NULL &&
+		    __atomic_load_n(&c->lane->req_seq, __ATOMIC_RELAXED) !=
+		        c->lane_seq)
+			return 1;
+	}
+	return 0;
+}
+
+/* The reactor's idle hook (before it would sleep): serves the lanes;
+ * within win of the last lane request it spins (polls the lanes for
+ * TP__LANE_SPIN_MIN, then lets the reactor poll its fds and comes back);
+ * past that it marks every lane "server sleeping" (Dekker: flag, fence,
+ * check again) and lets the reactor sleep: a client then sends a wake
+ * frame with its request. win is an adaptive budget (struct
+ * tp__lane_spin: doubled after a spin that caught a request, halved after
+ * one that ran out, at least TP__LANE_SRV_MIN), none after a reply whose
+ * client slept (lane_reply), and a spin that finds it was
+ * descheduled (a busy machine: a runnable spinner waits a whole time slice, a
+ * sleeper woken by a socket runs at once) stops at once. No sched_yield: it
+ * would hand the CPU to another task for a slice. */
+static int lane_idle(void *arg)
+{
+	struct tp__mgr_fast *f = arg;
+	if (f->nlane == 0)
+		return 0;
+	if (lane_poll(f) > 0)
+		return 1;
+	uint64_t t0 = tp__now_ns(), last = t0, t = t0;
+	if (f->win != 0 && t0 - f->lane_last < f->win) {
+		do {
+			for (int i = 0; i < 16; i++)
+				tp__lane_relax();
+			if (lane_pending(f)) {
+				lane_poll(f);
+				return 1;
+			}
+			t = tp__now_ns();
+			if (t - last > TP__LANE_GAP)
+				break; /* descheduled */
+			last = t;
+		} while (t - t0 < TP__LANE_SPIN_MIN);
+		if (t - last <= TP__LANE_GAP)
+			return 1;
+	}
+	if (f->lane_last != 0) { /* a spin ran out (or was cut short) */
+		f->lane_last = 0;
+		tp__lane_miss(&f->sp, f->win);
+	}
+	for (size_t i = 0; i < f->n; i++)
+		if (f->c[i]->lane != NULL)
+			__atomic_store_n(&f->c[i]->lane->srv_sleep, 1,
+			                 __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* against req_seq's */
+	return lane_poll(f) > 0;
 }
 
 static void on_listener(tp__rsrc *src, uint32_t events, void *arg)
@@ -591,6 +846,11 @@ int tp__mgr_fast_start(struct tp__mgr_fast **out, const char *addr, char *bound,
 		                        &f->lsrc);
 	if (rv == TP_OK)
 		rv = tp__reactor_add_timer(r, 0, on_preauth, f, &f->timer);
+	if (rv == TP_OK && !f->tcp) {
+		f->spin = tp__lane_can_spin();
+		f->sp.ns = TP__LANE_SPIN_MAX;
+		tp__reactor_on_idle(r, lane_idle, f);
+	}
 	if (rv != TP_OK) {
 		tp__mgr_fast_stop(f);
 		return rv;
@@ -608,6 +868,9 @@ void tp__mgr_fast_stop(struct tp__mgr_fast *f)
 		conn_close(f, f->c[0]);
 	}
 	free(f->c);
+	free(f->lbuf);
+	if (!f->tcp)
+		tp__reactor_on_idle(f->r, NULL, NULL);
 	tp__reactor_del(f->lsrc);
 	tp__reactor_del(f->timer);
 	if (f->lfd >= 0)

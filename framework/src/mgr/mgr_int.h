@@ -31,6 +31,8 @@ enum {
 	TP__MGR_SHUTDOWN = 6,
 	TP__MGR_PING = 7,
 	TP__MGR_STATS = 8, /* reply: [objects alive, clients authenticated] */
+	TP__MGR_LANE = 9,  /* ipc://: a shared-memory lane offered (mgr_lane.h);
+	                      answered by the transport, not the core */
 };
 
 /* Largest message accepted from a connection not yet authenticated. */
@@ -236,6 +238,16 @@ int tp__mgr_conn_call(struct tp__mgr_conn *c, uint32_t op, uint64_t object,
                       int timeout_ms, int wait_ms, tp_payload *result,
                       uint64_t *obj_out);
 const char *tp__mgr_conn_address(const struct tp__mgr_conn *c);
+/* The lane (mgr_lane.h): offers fd as c's lane (fd -1: the request
+ * without one) and returns the server's answer (TP_OK: accepted; the
+ * caller then owns nothing more: c does not use fd's mapping, see
+ * tp__mgr_conn_open for the real set-up). For tests. */
+int tp__mgr_conn_lane_offer(struct tp__mgr_conn *c, int fd, int wait_ms);
+/* c's lane mapping (NULL: none, or turned off), its socket. For tests. */
+struct tp__lane_shm *tp__mgr_conn_lane(const struct tp__mgr_conn *c);
+int tp__mgr_conn_fd(const struct tp__mgr_conn *c);
+/* The connection a proxy uses (mgr.c). */
+struct tp__mgr_conn *tp__mgr_proxy_conn(const tp_proxy *px);
 
 /* The manager's stream transport (mgr_fast.c) for ipc:// (a unix socket
  * at the address's path) and tcp:// (sealed frames after the handshake):

@@ -51,6 +51,8 @@ struct tp__reactor {
 	void *round_arg;
 	void (*wait_before)(void *arg), (*wait_after)(void *arg);
 	void *wait_arg;
+	int (*idle_fn)(void *arg);
+	void *idle_arg;
 };
 
 int tp__reactor_new(tp__reactor **out)
@@ -290,6 +292,12 @@ void tp__reactor_on_wait(tp__reactor *r, void (*before)(void *arg),
 	r->wait_arg = arg;
 }
 
+void tp__reactor_on_idle(tp__reactor *r, int (*fn)(void *arg), void *arg)
+{
+	r->idle_fn = fn;
+	r->idle_arg = arg;
+}
+
 void tp__reactor_stop(tp__reactor *r)
 {
 	if (r != NULL)
@@ -377,6 +385,8 @@ static void dispatch(tp__rsrc *s, uint32_t events)
 int tp__reactor_run_once(tp__reactor *r, int timeout_ms)
 {
 	struct epoll_event evs[MAX_EVENTS];
+	if (r->idle_fn != NULL && (r->idle_fn(r->idle_arg) || r->stop))
+		timeout_ms = 0; /* it spins (or stopped the loop): a poll */
 	int64_t due = next_due(r);
 	if (due != 0) {
 		int64_t left = due - tp__now_ms();

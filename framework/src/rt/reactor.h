@@ -104,6 +104,14 @@ void tp__reactor_on_round(tp__reactor *r, void (*fn)(void *arg), void *arg);
 void tp__reactor_on_wait(tp__reactor *r, void (*before)(void *arg),
                          void (*after)(void *arg), void *arg);
 
+/* Polling before sleeping: fn is called on the loop's thread before
+ * every round's wait and may do work itself (e.g. serve requests that
+ * came through shared memory, mgr/mgr_fast.c's lanes). It returns 1 to
+ * make that wait a poll (timeout 0: it wants to be called again soon, it
+ * spins), 0 to let the round wait as usual (it has armed whatever wakes
+ * it: an fd of one of r's sources). NULL: none. */
+void tp__reactor_on_idle(tp__reactor *r, int (*fn)(void *arg), void *arg);
+
 /* Runs rounds until tp__reactor_stop. Returns TP_OK, or the wrapped
  * errno of a failed epoll_wait. */
 int tp__reactor_run(tp__reactor *r);
