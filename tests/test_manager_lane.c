@@ -75,8 +75,7 @@ static int set_get(tp_proxy *d, int64_t k, int64_t v)
 		rv = tp_dict_get(d, tp_int(k), &out);
 	if (rv == TP_OK)
 		rv = tp_payload_get_int(&out, 0, &got);
-	tp_payload_clear(&out);
-	free(out.values);
+	tp__payload_fini(&out);
 	return rv == TP_OK && got != v ? TP_EPROTO : rv;
 }
 
@@ -241,10 +240,8 @@ static void test_timed_out_call(void **state)
 		TP_OK_OR_FAIL(tp_payload_get_int(&out, 0, &n));
 		assert_int_equal(n, i + 1);
 	}
-	tp_payload_clear(&args);
-	tp_payload_clear(&out);
-	free(args.values);
-	free(out.values);
+	tp__payload_fini(&args);
+	tp__payload_fini(&out);
 	tp__mgr_conn_unref(c);
 	TP_OK_OR_FAIL(tp_manager_shutdown(m));
 	tp_test_fini();
@@ -512,8 +509,7 @@ static void test_bogus_lane(void **state)
 	assert_int_equal(write(tp__mgr_conn_fd(c), zero, 4), 4);
 	expect_closed(c);
 	tp__mgr_conn_unref(c);
-	tp_payload_clear(&args);
-	free(args.values);
+	tp__payload_fini(&args);
 	TP_OK_OR_FAIL(set_get(d, 5, 5));
 	int64_t n = 0;
 	TP_OK_OR_FAIL(tp_dict_len(d, &n));
