@@ -18,6 +18,45 @@
 static char g_addr[300];
 static const char *g_key = KEY;
 
+/*
+ * The clients run in children that exec this program again ("--child N
+ * ADDR KEY ARG": child_fns[N](ARG) with g_addr and g_key set), not in
+ * plain forks of it: a fork of this process (the runtime's threads
+ * running) may copy a lock another thread holds in the allocator, and
+ * AddressSanitizer's allocator (GCC 12's libasan) takes no lock around
+ * fork, so a child's allocation could wait for ever there. An exec
+ * starts clean.
+ */
+static int child_client(void *arg);
+static int child_big(void *arg);
+static int child_rude(void *arg);
+static int child_forger(void *arg);
+static int child_then_killed(void *arg);
+static int (*const child_fns[])(void *) = {
+    child_client, child_big, child_rude, child_forger, child_then_killed,
+};
+#define N_CHILD_FNS (sizeof(child_fns) / sizeof(child_fns[0]))
+
+static pid_t exec_child(int (*fn)(void *), void *arg)
+{
+	char n[16], a[32];
+	size_t i = 0;
+	while (i < N_CHILD_FNS && child_fns[i] != fn)
+		i++;
+	assert_true(i < N_CHILD_FNS);
+	snprintf(n, sizeof(n), "%zu", i);
+	snprintf(a, sizeof(a), "%ld", (long)(intptr_t)arg);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/proc/self/exe", "test_connection", "--child", n, g_addr,
+		      g_key, a, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
 /* A listener at address with key; g_addr becomes its address. */
 static tp_listener *listen_at(const char *address, const char *key)
 {
@@ -33,7 +72,7 @@ static tp_conn *accept_child(tp_listener **l, int (*fn)(void *), pid_t *pid)
 {
 	tp_conn *c;
 	*l = listen_at("tcp://127.0.0.1:0", KEY);
-	*pid = su_fork(fn, NULL);
+	*pid = exec_child(fn, NULL);
 	TP_OK_OR_FAIL(tp_listener_accept(*l, &c, 10000));
 	return c;
 }
@@ -84,7 +123,8 @@ static void ping_pong(const char *address)
 {
 	tp_listener *l = listen_at(address, KEY);
 	for (int k = 0; k < 3; k++) {
-		pid_t pid = su_fork(child_client, (void *)(intptr_t)(k * 10));
+		pid_t pid =
+		    exec_child(child_client, (void *)(intptr_t)(k * 10));
 		assert_int_equal(serve_one(l), k * 10);
 		assert_int_equal(su_reap(pid), 0);
 		const char *last = tp_listener_last_accepted(l);
@@ -171,19 +211,19 @@ static void wrong_keys(const char *address)
 	tp_conn *c;
 	tp_listener *l = listen_at(address, KEY);
 	g_key = "wrong key";
-	pid_t pid = su_fork(child_client, NULL);
+	pid_t pid = exec_child(child_client, NULL);
 	TP_EXPECT(tp_listener_accept(l, &c, 300), TP_ETIMEDOUT);
 	assert_int_equal(su_reap(pid), 10); /* TP_EAUTH */
 	assert_int_equal(tp_listener_rejected(l), 1);
 	g_key = KEY;
-	pid = su_fork(child_client, (void *)5);
+	pid = exec_child(child_client, (void *)5);
 	assert_int_equal(serve_one(l), 5);
 	assert_int_equal(su_reap(pid), 0);
 	tp_listener_free(l);
 	/* a server that does not know the client's key: the client finds
 	 * out from the server's answer, before proving anything */
 	l = listen_at(address, "other");
-	pid = su_fork(child_client, NULL);
+	pid = exec_child(child_client, NULL);
 	TP_EXPECT(tp_listener_accept(l, &c, 300), TP_ETIMEDOUT);
 	assert_int_equal(su_reap(pid), 10);
 	tp_listener_free(l);
@@ -207,7 +247,7 @@ static int refused(tp_listener *l, const char *key)
 	tp_conn *c;
 	int st;
 	g_key = key;
-	pid_t pid = su_fork(child_client, NULL);
+	pid_t pid = exec_child(child_client, NULL);
 	while (waitpid(pid, &st, WNOHANG) == 0)
 		TP_EXPECT(tp_listener_accept(l, &c, 50), TP_ETIMEDOUT);
 	g_key = KEY;
@@ -223,14 +263,14 @@ static void no_key(const char *address)
 	TP_OK_OR_FAIL(tp_listener_new(&l, address, NULL, 0));
 	snprintf(g_addr, sizeof g_addr, "%s", tp_listener_address(l));
 	g_key = "";
-	pid_t pid = su_fork(child_client, (void *)(intptr_t)5);
+	pid_t pid = exec_child(child_client, (void *)(intptr_t)5);
 	assert_int_equal(serve_one(l), 5);
 	assert_int_equal(su_reap(pid), 0);
 	/* a client with a key: the keyless listener cannot prove it */
 	assert_int_equal(refused(l, KEY), 10);
 	assert_int_equal(tp_listener_rejected(l), 1);
 	g_key = "";
-	pid = su_fork(child_client, (void *)(intptr_t)6);
+	pid = exec_child(child_client, (void *)(intptr_t)6);
 	assert_int_equal(serve_one(l), 6);
 	assert_int_equal(su_reap(pid), 0);
 	g_key = KEY;
@@ -304,7 +344,7 @@ static void rude(const char *address)
 	tp_listener *l = listen_at(address, KEY);
 	TP_OK_OR_FAIL(tp_listener_set_handshake_ms(l, 60000));
 	TP_EXPECT(tp_listener_set_handshake_ms(l, 0), TP_EINVAL);
-	pid_t pid = su_fork(child_rude, NULL);
+	pid_t pid = exec_child(child_rude, NULL);
 	assert_int_equal(serve_one(l), 7);
 	assert_int_equal(su_reap(pid), 0);
 	/* the silent ones went with their process; the rest were dropped */
@@ -384,7 +424,7 @@ static void test_peer_killed(void **state)
 		tp_conn *c;
 		tp_payload *p;
 		tp_listener *l = listen_at(addrs[i], KEY);
-		pid_t pid = su_fork(child_then_killed, NULL);
+		pid_t pid = exec_child(child_then_killed, NULL);
 		TP_OK_OR_FAIL(tp_listener_accept(l, &c, 10000));
 		TP_OK_OR_FAIL(tp_conn_recv(c, &p, 10000));
 		assert_true(tp_is_str(p, 0, "last words"));
@@ -440,8 +480,16 @@ static void test_errors(void **state)
 	tp_test_fini();
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 6 && strcmp(argv[1], "--child") == 0) {
+		size_t i = (size_t)atoi(argv[2]);
+		snprintf(g_addr, sizeof(g_addr), "%s", argv[3]);
+		g_key = argv[4];
+		if (i >= N_CHILD_FNS)
+			return 127;
+		return child_fns[i]((void *)(intptr_t)atol(argv[5]));
+	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_unix),
 	    cmocka_unit_test(test_tcp),
