@@ -103,17 +103,27 @@ static int t_forked(const tp_payload *args, tp_payload *res)
 }
 TP_TARGET(t_forked);
 
+/* tp_test_init(method), a manager with a dict, and a payload holding the
+ * dict's proxy (the argument of a child that uses it). */
+static tp_payload *dict_args(tp_start_method method, tp_manager **m,
+                             tp_proxy **d)
+{
+	tp_payload *args;
+	tp_test_init(method);
+	TP_OK_OR_FAIL(tp_manager_start(m, NULL));
+	TP_OK_OR_FAIL(tp_manager_dict(*m, d));
+	TP_OK_OR_FAIL(tp_payload_new(&args));
+	TP_OK_OR_FAIL(tp_payload_add_proxy(args, *d));
+	return args;
+}
+
 static void test_forked_child(void **state)
 {
 	tp_manager *m;
 	tp_proxy *d;
 	tp_payload *args;
 	(void)state;
-	tp_test_init(TP_START_FORK);
-	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
-	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
-	TP_OK_OR_FAIL(tp_payload_new(&args));
-	TP_OK_OR_FAIL(tp_payload_add_proxy(args, d));
+	args = dict_args(TP_START_FORK, &m, &d);
 	TP_OK_OR_FAIL(tp_payload_get_proxy(args, 0, NULL, 0, &g_inherited));
 	assert_non_null(lane_of(g_inherited));
 	TP_OK_OR_FAIL(set_get(g_inherited, 1, 10));
@@ -327,11 +337,7 @@ static void test_one_cpu_client(void **state)
 	tp_proxy *d;
 	tp_payload *args;
 	(void)state;
-	tp_test_init(TP_START_DEFAULT);
-	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
-	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
-	TP_OK_OR_FAIL(tp_payload_new(&args));
-	TP_OK_OR_FAIL(tp_payload_add_proxy(args, d));
+	args = dict_args(TP_START_DEFAULT, &m, &d);
 	run_child(t_one_cpu, args, 0);
 	int64_t n = 0;
 	TP_OK_OR_FAIL(tp_dict_len(d, &n));
