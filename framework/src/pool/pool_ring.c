@@ -8,9 +8,10 @@
  *
  * The file is a POSIX shared-memory segment of the run (rt/shm.h: on
  * tmpfs, unlinked at tp_fini or by the next run if this one dies), made
- * sparse; a slot's memory is reserved (fallocate) before its first use,
- * so a full /dev/shm makes that slot unusable (the batch goes in its
- * message) instead of a SIGBUS at the write.
+ * sparse; a slot's memory is reserved (fallocate) as far as a batch
+ * needs it before the batch is written, so a full /dev/shm sends the
+ * batch in its message instead of raising SIGBUS at the write, and a
+ * ring holds (and clears) only as much memory as its batches used.
  *
  * Why: a message of a few hundred KiB is fresh memory at every send
  * (nng allocates it zeroed, glibc returns it to the system when it is
@@ -42,6 +43,7 @@
 #define RING_SLOTS 8
 #define RING_SLOT  ((size_t)1 << 20)
 #define RING_HEAD  ((size_t)4096)
+#define RING_STEP  ((size_t)64 << 10) /* slots are reserved in these */
 #define RING_SIZE  (RING_HEAD + RING_SLOTS * RING_SLOT)
 
 struct ring_head {
@@ -55,10 +57,10 @@ struct ring_head {
 struct tp__pool_ring {
 	char name[TP_SHM_NAME_MAX];
 	unsigned char *map;
-	int fd;         /* for reserving slots */
-	unsigned next;  /* where the search for a free slot starts */
-	unsigned ready; /* slots whose memory is reserved */
-	unsigned bad;   /* slots that could not be reserved */
+	int fd;        /* for reserving slots */
+	unsigned next; /* where the search for a free slot starts */
+	size_t reserved[RING_SLOTS]; /* bytes of each slot reserved so far */
+	int full;                    /* a reservation failed: none grows */
 };
 
 int tp__pool_ring_new(struct tp__pool_ring **out)
@@ -110,19 +112,23 @@ unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
 	if (len > RING_SLOT)
 		return NULL;
 	for (unsigned k = 0; k < RING_SLOTS; k++) {
-		unsigned i = (r->next + k) % RING_SLOTS, bit = 1u << i;
-		if ((r->bad & bit) ||
-		    atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
-		        0)
+		unsigned i = (r->next + k) % RING_SLOTS;
+		if (atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
+		    0)
 			continue;
-		if (!(r->ready & bit)) {
-			off_t off = (off_t)(RING_HEAD + (size_t)i * RING_SLOT);
-			if (posix_fallocate(r->fd, off, (off_t)RING_SLOT) !=
-			    0) {
-				r->bad |= bit; /* /dev/shm is full */
+		/* reserve what this batch needs, in steps of RING_STEP */
+		size_t need = (len + RING_STEP - 1) / RING_STEP * RING_STEP;
+		if (r->reserved[i] < need) {
+			off_t off = (off_t)(RING_HEAD + (size_t)i * RING_SLOT +
+			                    r->reserved[i]);
+			if (r->full ||
+			    posix_fallocate(r->fd, off,
+			                    (off_t)(need - r->reserved[i])) !=
+			        0) {
+				r->full = 1; /* /dev/shm is full */
 				continue;
 			}
-			r->ready |= bit;
+			r->reserved[i] = need;
 		}
 		atomic_store_explicit(&h->busy[i], 1, memory_order_relaxed);
 		r->next = (i + 1) % RING_SLOTS;
