@@ -81,7 +81,8 @@ EOS
 	export TP_HOSTS TP_HOSTFILE TP_MPIRUN TP_HOST1
 }
 
-# Kills whatever still runs in the hosts, then removes them.
+# Kills whatever still runs in the hosts, then removes them and what
+# they left in the file system.
 tp_netns_down() {
 	for i in 1 2 3; do
 		h=$(tp_netns_host $i)
@@ -89,6 +90,10 @@ tp_netns_down() {
 		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
 		ip netns del "$h" 2>/dev/null
 		rm -rf "/etc/netns/$h"
+		# Open MPI's session directories ("ompi.HOST.UID", named
+		# after the host's hostname), which a daemon killed -9 or cut
+		# off cannot remove
+		rm -rf "${TMPDIR:-/tmp}/ompi.$h".*
 	done
 	ip link del "$TP_NS_BR" 2>/dev/null
 	rm -rf "$TP_NS_DIR"
