@@ -5,6 +5,7 @@
 #define TP_MGR_UTIL_H
 
 #include <netdb.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,7 +13,30 @@
 #include <unistd.h>
 
 #include "mgr_int.h"
+#include "testutil.h"
 #include "troupe/error.h"
+
+/* A proxy from args[i] in a child (exit 90 when there is none). */
+static inline tp_proxy *arg_proxy(const tp_payload *args, size_t i)
+{
+	tp_proxy *px = NULL;
+	if (tp_payload_get_proxy(args, i, NULL, 0, &px) != TP_OK)
+		exit(90);
+	return px;
+}
+
+/* Runs fn(args) in a child process; its exit code must be want. */
+static inline void run_child(tp_target_fn fn, tp_payload *args, int want)
+{
+	tp_process *p;
+	int code = -1;
+	TP_OK_OR_FAIL(tp_process_new(&p, fn, args, NULL));
+	TP_OK_OR_FAIL(tp_process_start(p));
+	TP_OK_OR_FAIL(tp_process_join(p, 60000));
+	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+	assert_int_equal(code, want);
+	tp_process_free(p);
+}
 
 static inline int mgr_raw_connect(const char *addr)
 {

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "mgr_util.h"
 #include "runtime_int.h"
 #include "testutil.h"
 #include "troupe/fmt.h"
@@ -21,26 +22,6 @@ static char repr[512];
 static const char *rp(tp_proxy *px)
 {
 	return tp_proxy_repr(px, repr, sizeof(repr));
-}
-
-static tp_proxy *arg_proxy(const tp_payload *args, size_t i)
-{
-	tp_proxy *px = NULL;
-	if (tp_payload_get_proxy(args, i, NULL, 0, &px) != TP_OK)
-		exit(90);
-	return px;
-}
-
-static void run_child(tp_target_fn fn, tp_payload *args, int want)
-{
-	tp_process *p;
-	int code = -1;
-	TP_OK_OR_FAIL(tp_process_new(&p, fn, args, NULL));
-	TP_OK_OR_FAIL(tp_process_start(p));
-	TP_OK_OR_FAIL(tp_process_join(p, 30000));
-	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
-	assert_int_equal(code, want);
-	tp_process_free(p);
 }
 
 /* Under the fork start method a child inherits the parent's memory,

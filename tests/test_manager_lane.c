@@ -22,6 +22,7 @@
 
 #include "mgr_int.h"
 #include "mgr_lane.h"
+#include "mgr_util.h"
 #include "testutil.h"
 
 static struct tp__lane_shm *lane_of(tp_proxy *px)
@@ -32,26 +33,6 @@ static struct tp__lane_shm *lane_of(tp_proxy *px)
 static uint64_t req_seq(struct tp__lane_shm *l)
 {
 	return __atomic_load_n(&l->req_seq, __ATOMIC_ACQUIRE);
-}
-
-static tp_proxy *arg_proxy(const tp_payload *args, size_t i)
-{
-	tp_proxy *px = NULL;
-	if (tp_payload_get_proxy(args, i, NULL, 0, &px) != TP_OK)
-		exit(90);
-	return px;
-}
-
-static void run_child(tp_target_fn fn, tp_payload *args, int want)
-{
-	tp_process *p;
-	int code = -1;
-	TP_OK_OR_FAIL(tp_process_new(&p, fn, args, NULL));
-	TP_OK_OR_FAIL(tp_process_start(p));
-	TP_OK_OR_FAIL(tp_process_join(p, 60000));
-	TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
-	assert_int_equal(code, want);
-	tp_process_free(p);
 }
 
 /* A connection of our own to m (not the cached one). */
@@ -103,15 +84,28 @@ static int t_forked(const tp_payload *args, tp_payload *res)
 }
 TP_TARGET(t_forked);
 
-/* tp_test_init(method), a manager with a dict, and a payload holding the
- * dict's proxy (the argument of a child that uses it). */
+/* tp_test_init(method) and a manager with a dict. */
+static void start_dict(tp_start_method method, tp_manager **m, tp_proxy **d)
+{
+	tp_test_init(method);
+	TP_OK_OR_FAIL(tp_manager_start(m, NULL));
+	TP_OK_OR_FAIL(tp_manager_dict(*m, d));
+}
+
+/* Stops the manager and the runtime. */
+static void stop(tp_manager *m)
+{
+	TP_OK_OR_FAIL(tp_manager_shutdown(m));
+	tp_test_fini();
+}
+
+/* start_dict, and a payload holding the dict's proxy (the argument of a
+ * child that uses it). */
 static tp_payload *dict_args(tp_start_method method, tp_manager **m,
                              tp_proxy **d)
 {
 	tp_payload *args;
-	tp_test_init(method);
-	TP_OK_OR_FAIL(tp_manager_start(m, NULL));
-	TP_OK_OR_FAIL(tp_manager_dict(*m, d));
+	start_dict(method, m, d);
 	TP_OK_OR_FAIL(tp_payload_new(&args));
 	TP_OK_OR_FAIL(tp_payload_add_proxy(args, *d));
 	return args;
@@ -139,8 +133,7 @@ static void test_forked_child(void **state)
 	tp_proxy_free(g_inherited);
 	tp_proxy_free(d);
 	tp_payload_free(args);
-	TP_OK_OR_FAIL(tp_manager_shutdown(m));
-	tp_test_fini();
+	stop(m);
 }
 
 /* set+get through the lane: each call moves its sequence by one. */
@@ -149,9 +142,7 @@ static void test_calls_through_lane(void **state)
 	tp_manager *m;
 	tp_proxy *d;
 	(void)state;
-	tp_test_init(TP_START_DEFAULT);
-	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
-	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	start_dict(TP_START_DEFAULT, &m, &d);
 	struct tp__lane_shm *l = lane_of(d);
 	assert_non_null(l);
 	uint64_t s0 = req_seq(l);
@@ -162,8 +153,7 @@ static void test_calls_through_lane(void **state)
 	TP_OK_OR_FAIL(tp_dict_len(d, &n));
 	assert_int_equal(n, 64);
 	tp_proxy_free(d);
-	TP_OK_OR_FAIL(tp_manager_shutdown(m));
-	tp_test_fini();
+	stop(m);
 }
 
 /* A value over the slot's size goes over the socket (a request as a set,
@@ -176,9 +166,7 @@ static void test_oversized_over_socket(void **state)
 	const void *p;
 	size_t len = 0, big = 3 * TP__LANE_SLOT;
 	(void)state;
-	tp_test_init(TP_START_DEFAULT);
-	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
-	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	start_dict(TP_START_DEFAULT, &m, &d);
 	TP_OK_OR_FAIL(tp_payload_new(&out));
 	struct tp__lane_shm *l = lane_of(d);
 	assert_non_null(l);
@@ -200,8 +188,7 @@ static void test_oversized_over_socket(void **state)
 	free(v);
 	tp_payload_free(out);
 	tp_proxy_free(d);
-	TP_OK_OR_FAIL(tp_manager_shutdown(m));
-	tp_test_fini();
+	stop(m);
 }
 
 /* A call that times out (a get parked on an empty queue, waited for
@@ -253,8 +240,7 @@ static void test_timed_out_call(void **state)
 	tp__payload_fini(&args);
 	tp__payload_fini(&out);
 	tp__mgr_conn_unref(c);
-	TP_OK_OR_FAIL(tp_manager_shutdown(m));
-	tp_test_fini();
+	stop(m);
 }
 
 /* A client killed (SIGKILL) in the middle of its calls: the server goes
@@ -277,9 +263,7 @@ static void test_client_killed_mid_call(void **state)
 	tp_proxy *d, *q;
 	tp_payload *args, *out;
 	(void)state;
-	tp_test_init(TP_START_DEFAULT);
-	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
-	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	start_dict(TP_START_DEFAULT, &m, &d);
 	TP_OK_OR_FAIL(tp_manager_queue(m, 0, &q));
 	TP_OK_OR_FAIL(tp_payload_new(&args));
 	TP_OK_OR_FAIL(tp_payload_new(&out));
@@ -302,8 +286,7 @@ static void test_client_killed_mid_call(void **state)
 	tp_payload_free(out);
 	tp_proxy_free(d);
 	tp_proxy_free(q);
-	TP_OK_OR_FAIL(tp_manager_shutdown(m));
-	tp_test_fini();
+	stop(m);
 }
 
 /* A client that may use one CPU only: it never spins (the server it
@@ -344,8 +327,7 @@ static void test_one_cpu_client(void **state)
 	assert_int_equal(n, 8);
 	tp_payload_free(args);
 	tp_proxy_free(d);
-	TP_OK_OR_FAIL(tp_manager_shutdown(m));
-	tp_test_fini();
+	stop(m);
 }
 
 /* Kills the server (pid in args) at once. */
@@ -369,9 +351,7 @@ static void server_killed(int parked)
 	tp_process *k;
 	int64_t n;
 	int rv;
-	tp_test_init(TP_START_DEFAULT);
-	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
-	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	start_dict(TP_START_DEFAULT, &m, &d);
 	TP_OK_OR_FAIL(tp_manager_queue(m, 0, &q));
 	assert_non_null(lane_of(d));
 	TP_OK_OR_FAIL(tp_payload_new(&args));
@@ -394,8 +374,7 @@ static void server_killed(int parked)
 	tp_payload_free(out);
 	tp_proxy_free(q);
 	tp_proxy_free(d);
-	TP_OK_OR_FAIL(tp_manager_shutdown(m));
-	tp_test_fini();
+	stop(m);
 }
 
 static void test_server_killed_spinning(void **state)
@@ -473,9 +452,7 @@ static void test_bogus_lane(void **state)
 	tp_manager *m;
 	tp_proxy *d;
 	(void)state;
-	tp_test_init(TP_START_DEFAULT);
-	TP_OK_OR_FAIL(tp_manager_start(&m, NULL));
-	TP_OK_OR_FAIL(tp_manager_dict(m, &d));
+	start_dict(TP_START_DEFAULT, &m, &d);
 	TP_OK_OR_FAIL(set_get(d, 1, 1));
 	bogus(m, 1, TP__LANE_SLOT + 1, 1); /* too long */
 	TP_OK_OR_FAIL(set_get(d, 2, 2));
@@ -521,8 +498,7 @@ static void test_bogus_lane(void **state)
 	TP_OK_OR_FAIL(tp_dict_len(d, &n));
 	assert_int_equal(n, 5);
 	tp_proxy_free(d);
-	TP_OK_OR_FAIL(tp_manager_shutdown(m));
-	tp_test_fini();
+	stop(m);
 }
 
 /* A sealed memfd of some size, or an unsealed one. */
@@ -573,8 +549,7 @@ static void test_refused_offers(void **state)
 	TP_OK_OR_FAIL(tp__mgr_conn_call(c, TP__MGR_PING, 0, NULL, NULL, NULL, 0,
 	                                20000, NULL, NULL));
 	tp__mgr_conn_unref(c);
-	TP_OK_OR_FAIL(tp_manager_shutdown(m));
-	tp_test_fini();
+	stop(m);
 }
 
 int main(void)
