@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "payload_int.h"
+#include "payload_util.h"
 #include "testutil.h"
 #include "wire.h"
 
@@ -46,19 +47,6 @@ static tp_payload *mixed(void)
 	TP_OK_OR_FAIL(tp_payload_add_proto(p, &err2.base));
 	TP_OK_OR_FAIL(tp_payload_add_int(p, 5));
 	return p;
-}
-
-/* protobuf-c's encoding of p (the reference). */
-static unsigned char *pbc_pack(const tp_payload *p, size_t *len)
-{
-	Troupe__Payload pb;
-	TP_OK_OR_FAIL(tp__payload_to_pb(p, &pb));
-	*len = protobuf_c_message_get_packed_size(&pb.base);
-	unsigned char *buf = malloc(*len ? *len : 1);
-	assert_non_null(buf);
-	protobuf_c_message_pack(&pb.base, buf);
-	tp__payload_pb_release(&pb);
-	return buf;
 }
 
 /* protobuf-c's decoding (the reference): its error, or the payload. */

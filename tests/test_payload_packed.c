@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 
 #include "payload_int.h"
+#include "payload_util.h"
 #include "testutil.h"
 #include "wire.h"
 
@@ -59,19 +60,6 @@ static tp_payload *generic_copy(const tp_payload *p)
 	TP_OK_OR_FAIL(tp__payload_generic(g));
 	assert_int_equal(g->kind, TP__PK_GEN);
 	return g;
-}
-
-/* protobuf-c's bytes for p (the reference writer). */
-static unsigned char *pbc_pack(const tp_payload *p, size_t *len)
-{
-	Troupe__Payload pb;
-	TP_OK_OR_FAIL(tp__payload_to_pb(p, &pb));
-	*len = protobuf_c_message_get_packed_size(&pb.base);
-	unsigned char *buf = malloc(*len ? *len : 1);
-	assert_non_null(buf);
-	protobuf_c_message_pack(&pb.base, buf);
-	tp__payload_pb_release(&pb);
-	return buf;
 }
 
 /* Ints stay packed; a string turns the payload generic, every value
