@@ -21,7 +21,15 @@
  *
  * The header holds one flag per slot: the pool sets it (acquire of a free
  * slot, then the bytes, then the message: nng's send orders them), the
- * worker clears it (release) when the batch's blob is released. A run's
+ * worker clears it (release) when the batch's blob is released.
+ *
+ * The second half of the slots carries results the other way, once the
+ * worker knows the ring (from its first batch in it): the worker reserves
+ * and takes a result slot, writes an Envelope{pool_results} there and
+ * sends only where it is (Envelope{pool_results_ring}); the pool copies
+ * the bytes out at once (its results outlive the slot) and frees the
+ * slot, so a batch of results costs two copies in memory that stays
+ * warm, not a fresh message on each side and the kernel's two copies. A run's
  * ring goes with the run: a new run gets a new file, so nothing a dead
  * run held is ever waited for. The worker maps its ring until it exits
  * (values it still holds may point into it).
@@ -40,11 +48,12 @@
 #include "shm.h"
 #include "troupe/error.h"
 
-#define RING_SLOTS 8
-#define RING_SLOT  ((size_t)1 << 20)
-#define RING_HEAD  ((size_t)4096)
-#define RING_STEP  ((size_t)64 << 10) /* slots are reserved in these */
-#define RING_SIZE  (RING_HEAD + RING_SLOTS * RING_SLOT)
+#define RING_SLOTS  16 /* 0..7 tasks (the pool writes), 8..15 results */
+#define RING_TSLOTS 8
+#define RING_SLOT   ((size_t)1 << 20)
+#define RING_HEAD   ((size_t)4096)
+#define RING_STEP   ((size_t)64 << 10) /* slots are reserved in these */
+#define RING_SIZE   (RING_HEAD + RING_SLOTS * RING_SLOT)
 
 struct ring_head {
 	uint32_t magic, slots;
@@ -59,9 +68,77 @@ struct tp__pool_ring {
 	unsigned char *map;
 	int fd;        /* for reserving slots */
 	unsigned next; /* where the search for a free slot starts */
-	size_t reserved[RING_SLOTS]; /* bytes of each slot reserved so far */
-	int full;                    /* a reservation failed: none grows */
+	size_t reserved[RING_TSLOTS]; /* bytes of each slot reserved so far */
+	int full;                     /* a reservation failed: none grows */
+	struct out_chunk *out;        /* where results are copied out to */
 };
+
+/*
+ * Results copied out of their slots go into chunks of OUT_CHUNK bytes,
+ * huge-page aligned and advised: the results of a large map are tens of
+ * MB of fresh memory, and a fault per 4 KiB page costs far more than the
+ * copy on a virtual machine (docs/performance.md). A chunk is freed when
+ * the last value copied into it goes (and the ring has moved on).
+ */
+#define OUT_CHUNK ((size_t)2 << 20)
+struct out_chunk {
+	atomic_size_t refs; /* one per batch in it, one for the ring's use */
+	size_t used;
+	unsigned char *base;
+};
+
+static void chunk_unref(void *arg)
+{
+	struct out_chunk *c = arg;
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	munmap(c->base, OUT_CHUNK);
+	free(c);
+}
+
+static struct out_chunk *chunk_new(void)
+{
+	struct out_chunk *c = calloc(1, sizeof(*c));
+	unsigned char *p;
+	if (c == NULL)
+		return NULL;
+	p = mmap(NULL, 2 * OUT_CHUNK, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		free(c);
+		return NULL;
+	}
+	/* keep the aligned OUT_CHUNK inside */
+	uintptr_t a = ((uintptr_t)p + OUT_CHUNK - 1) & ~(OUT_CHUNK - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	munmap((void *)(a + OUT_CHUNK),
+	       (uintptr_t)p + 2 * OUT_CHUNK - (a + OUT_CHUNK));
+	c->base = (unsigned char *)a;
+#ifdef MADV_HUGEPAGE
+	(void)madvise(c->base, OUT_CHUNK, MADV_HUGEPAGE); /* advice */
+#endif
+	atomic_init(&c->refs, 1);
+	return c;
+}
+
+/* Room for len (at most OUT_CHUNK) bytes; *chunk gets a reference. */
+static unsigned char *out_take(struct tp__pool_ring *r, size_t len,
+                               struct out_chunk **chunk)
+{
+	len = (len + 63) & ~(size_t)63;
+	if (r->out != NULL && OUT_CHUNK - r->out->used < len) {
+		chunk_unref(r->out);
+		r->out = NULL;
+	}
+	if (r->out == NULL && (r->out = chunk_new()) == NULL)
+		return NULL;
+	unsigned char *p = r->out->base + r->out->used;
+	r->out->used += len;
+	atomic_fetch_add_explicit(&r->out->refs, 1, memory_order_relaxed);
+	*chunk = r->out;
+	return p;
+}
 
 int tp__pool_ring_new(struct tp__pool_ring **out)
 {
@@ -95,6 +172,8 @@ void tp__pool_ring_free(struct tp__pool_ring *r)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
+	if (r->out != NULL)
+		chunk_unref(r->out);
 	tp__shm_detach(r->map, RING_SIZE);
 	tp__shm_unlink(r->name);
 	free(r);
@@ -105,33 +184,38 @@ const char *tp__pool_ring_path(const struct tp__pool_ring *r)
 	return r->name;
 }
 
+/* Reserves slot i's first len bytes (in steps of RING_STEP) of the ring
+ * open at fd, *have of them reserved so far; 0 when /dev/shm is full. */
+static int slot_reserve(int fd, unsigned i, size_t len, size_t *have)
+{
+	size_t need = (len + RING_STEP - 1) / RING_STEP * RING_STEP;
+	if (*have >= need)
+		return 1;
+	off_t off = (off_t)(RING_HEAD + (size_t)i * RING_SLOT + *have);
+	if (posix_fallocate(fd, off, (off_t)(need - *have)) != 0)
+		return 0;
+	*have = need;
+	return 1;
+}
+
 unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
                                   uint32_t *slot)
 {
 	struct ring_head *h = (struct ring_head *)r->map;
 	if (len > RING_SLOT)
 		return NULL;
-	for (unsigned k = 0; k < RING_SLOTS; k++) {
-		unsigned i = (r->next + k) % RING_SLOTS;
+	for (unsigned k = 0; k < RING_TSLOTS; k++) {
+		unsigned i = (r->next + k) % RING_TSLOTS;
 		if (atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
 		    0)
 			continue;
 		/* reserve what this batch needs, in steps of RING_STEP */
-		size_t need = (len + RING_STEP - 1) / RING_STEP * RING_STEP;
-		if (r->reserved[i] < need) {
-			off_t off = (off_t)(RING_HEAD + (size_t)i * RING_SLOT +
-			                    r->reserved[i]);
-			if (r->full ||
-			    posix_fallocate(r->fd, off,
-			                    (off_t)(need - r->reserved[i])) !=
-			        0) {
-				r->full = 1; /* /dev/shm is full */
-				continue;
-			}
-			r->reserved[i] = need;
+		if (r->full || !slot_reserve(r->fd, i, len, &r->reserved[i])) {
+			r->full = 1; /* /dev/shm is full */
+			continue;
 		}
 		atomic_store_explicit(&h->busy[i], 1, memory_order_relaxed);
-		r->next = (i + 1) % RING_SLOTS;
+		r->next = (i + 1) % RING_TSLOTS;
 		*slot = i;
 		return r->map + RING_HEAD + (size_t)i * RING_SLOT;
 	}
@@ -142,6 +226,32 @@ void tp__pool_ring_put_back(struct tp__pool_ring *r, uint32_t slot)
 {
 	struct ring_head *h = (struct ring_head *)r->map;
 	atomic_store_explicit(&h->busy[slot], 0, memory_order_release);
+}
+
+int tp__pool_ring_results(struct tp__pool_ring *r, const char *path,
+                          uint32_t slot, uint64_t len, struct tp__pool_in *in)
+{
+	struct ring_head *h;
+	unsigned char *buf;
+	memset(in, 0, sizeof(*in));
+	if (r == NULL || path == NULL || strcmp(path, r->name) != 0 ||
+	    slot < RING_TSLOTS || slot >= RING_SLOTS || len == 0 ||
+	    len > RING_SLOT)
+		return TP_EDECODE; /* not this run's ring, or out of range */
+	h = (struct ring_head *)r->map;
+	if (atomic_load_explicit(&h->busy[slot], memory_order_acquire) == 0)
+		return TP_EDECODE; /* a slot the worker did not fill */
+	/* copied out first: the values outlive the slot, and what is read
+	 * is what was copied, whatever the worker writes there later */
+	struct out_chunk *c = NULL;
+	buf = out_take(r, (size_t)len, &c);
+	if (buf != NULL)
+		memcpy(buf, r->map + RING_HEAD + (size_t)slot * RING_SLOT,
+		       (size_t)len);
+	atomic_store_explicit(&h->busy[slot], 0, memory_order_release);
+	if (buf == NULL)
+		return TP_ENOMEM;
+	return tp__pool_results_read_mem(buf, (size_t)len, chunk_unref, c, in);
 }
 
 /* Worker side. */
@@ -177,11 +287,44 @@ int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
 		w->map = p;
 		w->size = size;
 		strcpy(w->path, path);
+		/* for reserving result slots; without it results go in
+		 * messages */
+		w->fd = shm_open(path, O_RDWR | O_CLOEXEC, 0600);
 	}
-	if (slot >= RING_SLOTS || len == 0 || len > RING_SLOT)
+	if (slot >= RING_TSLOTS || len == 0 || len > RING_SLOT)
 		return TP_EDECODE;
 	struct ring_head *h = (struct ring_head *)w->map;
 	return tp__pool_tasks_read_mem(
 	    w->map + RING_HEAD + (size_t)slot * RING_SLOT, (size_t)len,
 	    slot_release, (void *)&h->busy[slot], in);
+}
+
+unsigned char *tp__pool_wring_take(struct tp__pool_wring *w, size_t len,
+                                   uint32_t *slot)
+{
+	struct ring_head *h = (struct ring_head *)w->map;
+	if (h == NULL || w->fd < 0 || w->full || len > RING_SLOT)
+		return NULL;
+	for (unsigned k = 0; k < RING_SLOTS - RING_TSLOTS; k++) {
+		unsigned j = (w->next + k) % (RING_SLOTS - RING_TSLOTS);
+		unsigned i = RING_TSLOTS + j;
+		if (atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
+		    0)
+			continue; /* the pool has not copied it out yet */
+		if (!slot_reserve(w->fd, i, len, &w->reserved[j])) {
+			w->full = 1; /* /dev/shm is full: messages from now */
+			return NULL;
+		}
+		w->next = (j + 1) % (RING_SLOTS - RING_TSLOTS);
+		*slot = i;
+		return w->map + RING_HEAD + (size_t)i * RING_SLOT;
+	}
+	return NULL;
+}
+
+void tp__pool_wring_mark(struct tp__pool_wring *w, uint32_t slot, int full)
+{
+	struct ring_head *h = (struct ring_head *)w->map;
+	atomic_store_explicit(&h->busy[slot], full ? 1u : 0u,
+	                      memory_order_release);
 }
