@@ -202,6 +202,26 @@ static int check_numbers(const Troupe__Values *m)
 	return check_calls(m);
 }
 
+/* Every value a string, or every one bytes: one walk over the lengths,
+ * each block inside the data and NUL-ended, the blocks filling it. */
+static int check_blocks(const Troupe__Values *m, size_t *nbytes)
+{
+	const uint8_t *d = m->data.data;
+	size_t n = m->count, off = 0, dlen = m->data.len;
+	if (m->lens.len / 4 != n || m->ints.len != 0 || m->doubles.len != 0)
+		return TP_EDECODE;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = u32_at(m->lens.data, i);
+		if (len >= dlen - off || d[off + len] != 0)
+			return TP_EDECODE;
+		off += len + 1;
+	}
+	if (off != dlen)
+		return TP_EDECODE;
+	*nbytes = n;
+	return check_calls(m);
+}
+
 /* Checks every column against the kinds; returns the values with bytes. */
 static int check(const Troupe__Values *m, size_t *nbytes)
 {
@@ -220,6 +240,8 @@ static int check(const Troupe__Values *m, size_t *nbytes)
 	*nbytes = 0;
 	if (m->kinds.len == 0 && (m->kind == K_INT || m->kind == K_DOUBLE))
 		return check_numbers(m);
+	if (m->kinds.len == 0 && (m->kind == K_STRING || m->kind == K_BYTES))
+		return check_blocks(m, nbytes);
 	for (size_t i = 0; i < m->count; i++) {
 		unsigned k = kind_at(m, i);
 		if (k == K_INT) {

@@ -356,6 +356,7 @@ struct tp__pool_wring {
 	int full;           /* a reservation failed: no result slots */
 	unsigned next;      /* where the search for a result slot starts */
 	size_t reserved[8]; /* bytes of each result slot reserved so far */
+	size_t seen[8];     /* of each task slot, mapped so far */
 };
 /* Reads the batch of len bytes in slot of the ring named path (mapped on
  * first use, until the process exits) into in; the slot is freed when

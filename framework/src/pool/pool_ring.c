@@ -69,6 +69,7 @@ struct tp__pool_ring {
 	int fd;        /* for reserving slots */
 	unsigned next; /* where the search for a free slot starts */
 	size_t reserved[RING_TSLOTS]; /* bytes of each slot reserved so far */
+	size_t seen[RING_TSLOTS];     /* of each result slot, mapped so far */
 	int full;                     /* a reservation failed: none grows */
 	struct out_chunk *out;        /* where results are copied out to */
 };
@@ -116,7 +117,8 @@ static struct out_chunk *chunk_new(void)
 	       (uintptr_t)p + 2 * OUT_CHUNK - (a + OUT_CHUNK));
 	c->base = (unsigned char *)a;
 #ifdef MADV_HUGEPAGE
-	(void)madvise(c->base, OUT_CHUNK, MADV_HUGEPAGE); /* advice */
+	if (!getenv("XNOHUGE"))
+		(void)madvise(c->base, OUT_CHUNK, MADV_HUGEPAGE); /* advice */
 #endif
 	atomic_init(&c->refs, 1);
 	return c;
@@ -184,18 +186,58 @@ const char *tp__pool_ring_path(const struct tp__pool_ring *r)
 	return r->name;
 }
 
-/* Reserves slot i's first len bytes (in steps of RING_STEP) of the ring
- * open at fd, *have of them reserved so far; 0 when /dev/shm is full. */
-static int slot_reserve(int fd, unsigned i, size_t len, size_t *have)
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* Maps [from, to) of slot i of the ring at map in this process in one
+ * call, instead of a fault per page at first touch (each costs several
+ * microseconds on a virtual machine): what a side writes (write) or reads
+ * of a slot for the first time. Advice: an older kernel refuses it, and
+ * the pages then fault in as they are touched. */
+static void slot_map(unsigned char *map, unsigned i, size_t from, size_t to,
+                     int write)
 {
-	size_t need = (len + RING_STEP - 1) / RING_STEP * RING_STEP;
+	if (to > from)
+		(void)madvise(map + RING_HEAD + (size_t)i * RING_SLOT + from,
+		              to - from,
+		              write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+}
+
+/* Rounds len up to whole steps of RING_STEP. */
+static size_t slot_steps(size_t len)
+{
+	return (len + RING_STEP - 1) / RING_STEP * RING_STEP;
+}
+
+/* Reserves slot i's first len bytes (in steps of RING_STEP) of the ring
+ * open at fd and mapped at map, *have of them reserved so far, and maps
+ * what it reserved; 0 when /dev/shm is full. */
+static int slot_reserve(int fd, unsigned char *map, unsigned i, size_t len,
+                        size_t *have)
+{
+	size_t need = slot_steps(len);
 	if (*have >= need)
 		return 1;
 	off_t off = (off_t)(RING_HEAD + (size_t)i * RING_SLOT + *have);
 	if (posix_fallocate(fd, off, (off_t)(need - *have)) != 0)
 		return 0;
+	slot_map(map, i, *have, need, 1);
 	*have = need;
 	return 1;
+}
+
+/* The reading side: maps what it has not read of slot i yet. */
+static void slot_seen(unsigned char *map, unsigned i, size_t len, size_t *seen)
+{
+	size_t need = slot_steps(len);
+	if (*seen < need) {
+		slot_map(map, i, *seen, need, 0);
+		*seen = need;
+	}
 }
 
 unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
@@ -210,7 +252,8 @@ unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
 		    0)
 			continue;
 		/* reserve what this batch needs, in steps of RING_STEP */
-		if (r->full || !slot_reserve(r->fd, i, len, &r->reserved[i])) {
+		if (r->full ||
+		    !slot_reserve(r->fd, r->map, i, len, &r->reserved[i])) {
 			r->full = 1; /* /dev/shm is full */
 			continue;
 		}
@@ -244,6 +287,7 @@ int tp__pool_ring_results(struct tp__pool_ring *r, const char *path,
 	/* copied out first: the values outlive the slot, and what is read
 	 * is what was copied, whatever the worker writes there later */
 	struct out_chunk *c = NULL;
+	slot_seen(r->map, slot, (size_t)len, &r->seen[slot - RING_TSLOTS]);
 	buf = out_take(r, (size_t)len, &c);
 	if (buf != NULL)
 		memcpy(buf, r->map + RING_HEAD + (size_t)slot * RING_SLOT,
@@ -293,6 +337,7 @@ int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
 	}
 	if (slot >= RING_TSLOTS || len == 0 || len > RING_SLOT)
 		return TP_EDECODE;
+	slot_seen(w->map, slot, (size_t)len, &w->seen[slot]);
 	struct ring_head *h = (struct ring_head *)w->map;
 	return tp__pool_tasks_read_mem(
 	    w->map + RING_HEAD + (size_t)slot * RING_SLOT, (size_t)len,
@@ -311,7 +356,7 @@ unsigned char *tp__pool_wring_take(struct tp__pool_wring *w, size_t len,
 		if (atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
 		    0)
 			continue; /* the pool has not copied it out yet */
-		if (!slot_reserve(w->fd, i, len, &w->reserved[j])) {
+		if (!slot_reserve(w->fd, w->map, i, len, &w->reserved[j])) {
 			w->full = 1; /* /dev/shm is full: messages from now */
 			return NULL;
 		}
