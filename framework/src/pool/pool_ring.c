@@ -117,8 +117,7 @@ static struct out_chunk *chunk_new(void)
 	       (uintptr_t)p + 2 * OUT_CHUNK - (a + OUT_CHUNK));
 	c->base = (unsigned char *)a;
 #ifdef MADV_HUGEPAGE
-	if (!getenv("XNOHUGE"))
-		(void)madvise(c->base, OUT_CHUNK, MADV_HUGEPAGE); /* advice */
+	(void)madvise(c->base, OUT_CHUNK, MADV_HUGEPAGE); /* advice */
 #endif
 	atomic_init(&c->refs, 1);
 	return c;
