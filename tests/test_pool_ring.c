@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -181,6 +182,30 @@ static void test_results_through_ring(void **state)
 	tp_payload_free(in);
 	endpool(pool);
 	assert_int_equal(rings(0), 0);
+}
+
+/* A ring that cannot be made (here: the file size limit is below a
+ * ring's size, as /dev/shm with no room is): batches and results go in
+ * messages, everything right, no segment left. */
+static void test_no_ring(void **state)
+{
+	struct rlimit old, lim;
+	tp_pool *pool = mkpool(2);
+	tp_payload *in = items(3000), *out = NULL;
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1 << 20;
+	signal(SIGXFSZ, SIG_IGN); /* EFBIG instead */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	TP_OK_OR_FAIL(tp_pool_map(pool, f_echo, in, 0, &out));
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	check_echo(out, 3000);
+	tp_payload_free(out);
+	assert_int_equal(rings(0), 0); /* none could be made */
+	tp_payload_free(in);
+	endpool(pool);
 }
 
 /* A worker killed with slots in hand: with retries every item is right,
@@ -391,6 +416,7 @@ int main(void)
 	    cmocka_unit_test(test_map_through_ring),
 	    cmocka_unit_test(test_results_through_ring),
 	    cmocka_unit_test(test_result_slots),
+	    cmocka_unit_test(test_no_ring),
 	    cmocka_unit_test(test_kill_with_slots),
 	    cmocka_unit_test(test_reader_refuses),
 	};
