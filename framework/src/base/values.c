@@ -104,6 +104,17 @@ int tp__cols_add(struct tp__cols *c, const struct tp_value *v)
 		c->count++;
 		return TP_OK;
 	}
+	if ((k == K_STRING || k == K_BYTES) && c->lens.cap - c->lens.n >= 4 &&
+	    c->data.cap - c->data.n > v->len && c->kinds.cap > c->kinds.n) {
+		uint32_t len = v->len;
+		memcpy(c->lens.p + c->lens.n, &len, 4);
+		c->lens.n += 4;
+		memcpy(c->data.p + c->data.n, v->data, (size_t)len + 1);
+		c->data.n += (size_t)len + 1;
+		c->kinds.p[c->kinds.n++] = (char)k;
+		c->count++;
+		return TP_OK;
+	}
 	switch (k) {
 	case K_INT:
 		rv = vbuf_put(&c->ints, &v->i, sizeof(v->i));
