@@ -354,7 +354,6 @@ struct tp__pool_wring {
 	size_t size;
 	int fd;             /* for reserving result slots (-1: none) */
 	int full;           /* a reservation failed: no result slots */
-	unsigned next;      /* where the search for a result slot starts */
 	size_t reserved[8]; /* bytes of each result slot reserved so far */
 	size_t seen[8];     /* of each task slot, mapped so far */
 };

@@ -66,8 +66,7 @@ struct ring_head {
 struct tp__pool_ring {
 	char name[TP_SHM_NAME_MAX];
 	unsigned char *map;
-	int fd;        /* for reserving slots */
-	unsigned next; /* where the search for a free slot starts */
+	int fd;                       /* for reserving slots */
 	size_t reserved[RING_TSLOTS]; /* bytes of each slot reserved so far */
 	size_t seen[RING_TSLOTS];     /* of each result slot, mapped so far */
 	int full;                     /* a reservation failed: none grows */
@@ -245,8 +244,8 @@ unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
 	struct ring_head *h = (struct ring_head *)r->map;
 	if (len > RING_SLOT)
 		return NULL;
-	for (unsigned k = 0; k < RING_TSLOTS; k++) {
-		unsigned i = (r->next + k) % RING_TSLOTS;
+	/* the lowest free slot: warm, and the fewest pages in use */
+	for (unsigned i = 0; i < RING_TSLOTS; i++) {
 		if (atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
 		    0)
 			continue;
@@ -257,7 +256,6 @@ unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
 			continue;
 		}
 		atomic_store_explicit(&h->busy[i], 1, memory_order_relaxed);
-		r->next = (i + 1) % RING_TSLOTS;
 		*slot = i;
 		return r->map + RING_HEAD + (size_t)i * RING_SLOT;
 	}
@@ -349,8 +347,7 @@ unsigned char *tp__pool_wring_take(struct tp__pool_wring *w, size_t len,
 	struct ring_head *h = (struct ring_head *)w->map;
 	if (h == NULL || w->fd < 0 || w->full || len > RING_SLOT)
 		return NULL;
-	for (unsigned k = 0; k < RING_SLOTS - RING_TSLOTS; k++) {
-		unsigned j = (w->next + k) % (RING_SLOTS - RING_TSLOTS);
+	for (unsigned j = 0; j < RING_SLOTS - RING_TSLOTS; j++) { /* lowest */
 		unsigned i = RING_TSLOTS + j;
 		if (atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
 		    0)
@@ -359,7 +356,6 @@ unsigned char *tp__pool_wring_take(struct tp__pool_wring *w, size_t len,
 			w->full = 1; /* /dev/shm is full: messages from now */
 			return NULL;
 		}
-		w->next = (j + 1) % (RING_SLOTS - RING_TSLOTS);
 		*slot = i;
 		return w->map + RING_HEAD + (size_t)i * RING_SLOT;
 	}
