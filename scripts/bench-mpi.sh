@@ -12,7 +12,8 @@
 #   BASE_BUILD=/work/wt/base/build scripts/bench-mpi.sh 1000000  # each
 #     run also maps with that build's troupe-bench (lines tagged "base:")
 #   LOCAL=1 scripts/bench-mpi.sh 1000000  # each run also maps N items on a
-#     local pool of 2 * PROCS workers (no hosts; lines tagged "local:")
+#     local pool of LOCAL_PROCS workers (default 2; no hosts; lines tagged
+#     "local:")
 # troupe: rank 0 plus one agent per host (-n 4 --map-by node), each agent
 # a pool of PROCS workers; mpi4py: rank 0 plus PROCS worker ranks per host.
 # BUILD picks the build tree whose troupe-bench runs (default: this one).
@@ -52,7 +53,7 @@ for r in $(seq 1 "$RUNS"); do
 		sh -c "$TP_MPIRUN --map-by node --bind-to none -n 4 $base pool_map --backend mpi --procs $PROCS --n $N --chunksize $CHUNKSIZE" 2>&1 | grep -E "items/s|time=|rror" | sed 's/^/base: /'
 	fi
 	if [ "${LOCAL:-0}" = 1 ]; then
-		$bench pool_map --procs $((2 * PROCS)) --n $N --chunksize $CHUNKSIZE 2>&1 | grep -E "items/s|time=|rror" | sed 's/^/local: /'
+		$bench pool_map --procs ${LOCAL_PROCS:-2} --n $N --chunksize $CHUNKSIZE 2>&1 | grep -E "items/s|time=|rror" | sed 's/^/local: /'
 	fi
 	sh -c "$TP_MPIRUN --map-by node --bind-to none -n 4 $bench pool_map --backend mpi --procs $PROCS --n $N --chunksize $CHUNKSIZE" 2>&1 | grep -E "items/s|time=|rror"
 	sh -c "$TP_MPIRUN --oversubscribe --map-by node --bind-to none -n $((3 * PROCS + 1)) $PY -m mpi4py.futures $here/bench_mpi4py.py $N $CHUNKSIZE" 2>&1 | grep -E "items/s|time=|rror"
