@@ -5,7 +5,9 @@
  * It listens on one nng pair1 socket per worker slot (ipc, in the run
  * directory), where that slot's stand-in worker process (cluster_proxy.c)
  * dials. What a stand-in sends (batches of tasks) goes to the slot's agent
- * with the slot and the pool's generation in the tag; what agents send
+ * with the slot and the pool's generation in the tag (a large batch the
+ * pool wrote into the stand-in run's ring straight from its slot, which
+ * is freed once MPI is done with it); what agents send
  * back (batches of results) goes to the slot's socket. It beats every
  * hb_ms to every agent and ends the job when one is silent for ten beats
  * (a dead host or a cut link: Open MPI 4.1 has no way to go on without a
@@ -88,9 +90,13 @@ void tp__cl_bridge_open(int32_t *cfg)
 /* Sends a new pool's options to every agent, before any of its tasks
  * (the pool starts its stand-ins only after open returned, and a
  * round sends this first). */
+static void rings_prune(int s, int all);
+
 static void send_open(void)
 {
+	int due;
 	pthread_mutex_lock(&br.mu);
+	due = br.open_due;
 	if (br.open_due)
 		for (int r = 1; r < tp__cl.size; r++) {
 			uint8_t *c = malloc(sizeof(br.open_cfg));
@@ -102,6 +108,9 @@ static void send_open(void)
 		}
 	br.open_due = 0;
 	pthread_mutex_unlock(&br.mu);
+	/* the last pool's rings: unmapped once their sends are done */
+	for (int s = 0; due && s < tp__cl.nslots; s++)
+		rings_prune(s, 1);
 }
 
 int tp__cl_bridge_addr(int slot, char *buf, size_t len)
@@ -113,8 +122,8 @@ int tp__cl_bridge_addr(int slot, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? TP_ETOOBIG : TP_OK;
 }
 
-/* Unmaps slot s's rings but the newest, once nothing of them is in
- * flight (all of them: all). */
+/* Unmaps slot s's rings but the newest (all: the newest too), once
+ * nothing of them is in flight. */
 static void rings_prune(int s, int all)
 {
 	struct bring **pp = &br.rings[s];
