@@ -21,7 +21,8 @@
  *
  * The header holds one flag per slot: the pool sets it (acquire of a free
  * slot, then the bytes, then the message: nng's send orders them), the
- * worker clears it (release) when the batch's blob is released. A run's
+ * worker clears it (release) when the batch's blob is released (the MPI
+ * bridge, which passes a batch on from its slot: once it is sent). A run's
  * ring goes with the run: a new run gets a new file, so nothing a dead
  * run held is ever waited for. The worker maps its ring until it exits
  * (values it still holds may point into it).
