@@ -21,7 +21,8 @@
  *
  * The header holds one flag per slot: the pool sets it (acquire of a free
  * slot, then the bytes, then the message: nng's send orders them), the
- * worker clears it (release) when the batch's blob is released. A run's
+ * worker clears it (release) when the batch's blob is released (the MPI
+ * bridge, which passes a batch on from its slot: once it is sent). A run's
  * ring goes with the run: a new run gets a new file, so nothing a dead
  * run held is ever waited for. The worker maps its ring until it exits
  * (values it still holds may point into it).
@@ -57,8 +58,7 @@ struct ring_head {
 struct tp__pool_ring {
 	char name[TP_SHM_NAME_MAX];
 	unsigned char *map;
-	int fd;        /* for reserving slots */
-	unsigned next; /* where the search for a free slot starts */
+	int fd;                      /* for reserving slots */
 	size_t reserved[RING_SLOTS]; /* bytes of each slot reserved so far */
 	int full;                    /* a reservation failed: none grows */
 };
@@ -111,8 +111,11 @@ unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
 	struct ring_head *h = (struct ring_head *)r->map;
 	if (len > RING_SLOT)
 		return NULL;
-	for (unsigned k = 0; k < RING_SLOTS; k++) {
-		unsigned i = (r->next + k) % RING_SLOTS;
+	/* the lowest free slot: the pages of the first slots stay warm (a
+	 * batch written to a slot it had not used costs a page fault per 4
+	 * KiB, in the writer and in each reader), and the ring holds only
+	 * as many slots' memory as batches were in flight at once */
+	for (unsigned i = 0; i < RING_SLOTS; i++) {
 		if (atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
 		    0)
 			continue;
@@ -131,7 +134,6 @@ unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
 			r->reserved[i] = need;
 		}
 		atomic_store_explicit(&h->busy[i], 1, memory_order_relaxed);
-		r->next = (i + 1) % RING_SLOTS;
 		*slot = i;
 		return r->map + RING_HEAD + (size_t)i * RING_SLOT;
 	}
@@ -152,10 +154,11 @@ static void slot_release(void *flag)
 	                      memory_order_release);
 }
 
-int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
-                        uint32_t slot, uint64_t len, struct tp__pool_in *in)
+/* Maps the ring named path into w (once: a run has one ring) and checks
+ * slot and len. */
+static int wring_map(struct tp__pool_wring *w, const char *path, uint32_t slot,
+                     uint64_t len)
 {
-	memset(in, 0, sizeof(*in));
 	if (path == NULL || path[0] == '\0' || strlen(path) >= sizeof(w->path))
 		return TP_EDECODE;
 	if (w->map != NULL && strcmp(w->path, path) != 0)
@@ -180,8 +183,43 @@ int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
 	}
 	if (slot >= RING_SLOTS || len == 0 || len > RING_SLOT)
 		return TP_EDECODE;
+	return TP_OK;
+}
+
+int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
+                        uint32_t slot, uint64_t len, struct tp__pool_in *in)
+{
+	memset(in, 0, sizeof(*in));
+	int rv = wring_map(w, path, slot, len);
+	if (rv != TP_OK)
+		return rv;
 	struct ring_head *h = (struct ring_head *)w->map;
 	return tp__pool_tasks_read_mem(
 	    w->map + RING_HEAD + (size_t)slot * RING_SLOT, (size_t)len,
 	    slot_release, (void *)&h->busy[slot], in);
+}
+
+int tp__pool_wring_bytes(struct tp__pool_wring *w, const char *path,
+                         uint32_t slot, uint64_t len, const unsigned char **out)
+{
+	int rv = wring_map(w, path, slot, len);
+	if (rv != TP_OK)
+		return rv;
+	*out = w->map + RING_HEAD + (size_t)slot * RING_SLOT;
+	return TP_OK;
+}
+
+void tp__pool_wring_free(struct tp__pool_wring *w, uint32_t slot)
+{
+	struct ring_head *h = (struct ring_head *)w->map;
+	if (h != NULL && slot < RING_SLOTS)
+		slot_release((void *)&h->busy[slot]);
+}
+
+void tp__pool_wring_close(struct tp__pool_wring *w)
+{
+	if (w->map != NULL)
+		tp__shm_detach(w->map, w->size);
+	w->map = NULL;
+	w->path[0] = '\0';
 }
