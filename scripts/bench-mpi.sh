@@ -9,8 +9,14 @@
 #     the MPI pool (PROCS per host, N items) against a local pool of PROCS
 #     workers (N/3 items, in a session of its own like each host's), per
 #     worker (per core: scripts/bench-mpi-cpu.sh, CPU time per task)
+#   BASE_BUILD=/work/wt/base/build scripts/bench-mpi.sh 1000000  # each
+#     run also maps with that build's troupe-bench (lines tagged "base:")
+#   LOCAL=1 scripts/bench-mpi.sh 1000000  # each run also maps N items on a
+#     local pool of LOCAL_PROCS workers (default 2; no hosts; lines tagged
+#     "local:")
 # troupe: rank 0 plus one agent per host (-n 4 --map-by node), each agent
 # a pool of PROCS workers; mpi4py: rank 0 plus PROCS worker ranks per host.
+# BUILD picks the build tree whose troupe-bench runs (default: this one).
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 BUILD=${BUILD:-$root/build}
@@ -37,7 +43,18 @@ if [ "$TASK_US" -gt 0 ]; then
 	done
 	exit 0
 fi
+base=
+if [ -n "${BASE_BUILD:-}" ]; then
+	base=$BASE_BUILD/apps/bench/troupe-bench
+	[ -x "$base" ] || { echo "bench-mpi: no $base" >&2; exit 1; }
+fi
 for r in $(seq 1 "$RUNS"); do
+	if [ -n "$base" ]; then
+		sh -c "$TP_MPIRUN --map-by node --bind-to none -n 4 $base pool_map --backend mpi --procs $PROCS --n $N --chunksize $CHUNKSIZE" 2>&1 | grep -E "items/s|time=|rror" | sed 's/^/base: /'
+	fi
+	if [ "${LOCAL:-0}" = 1 ]; then
+		$bench pool_map --procs ${LOCAL_PROCS:-2} --n $N --chunksize $CHUNKSIZE 2>&1 | grep -E "items/s|time=|rror" | sed 's/^/local: /'
+	fi
 	sh -c "$TP_MPIRUN --map-by node --bind-to none -n 4 $bench pool_map --backend mpi --procs $PROCS --n $N --chunksize $CHUNKSIZE" 2>&1 | grep -E "items/s|time=|rror"
 	sh -c "$TP_MPIRUN --oversubscribe --map-by node --bind-to none -n $((3 * PROCS + 1)) $PY -m mpi4py.futures $here/bench_mpi4py.py $N $CHUNKSIZE" 2>&1 | grep -E "items/s|time=|rror"
 done

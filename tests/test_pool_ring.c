@@ -409,6 +409,58 @@ static void test_result_slots(void **state)
 	assert_int_equal(rings(0), 0);
 }
 
+/* The pass-through reader (the MPI bridge sends a batch from its slot):
+ * the slot's bytes where the pool wrote them, busy until freed; its
+ * refusals; a ring gone with its run is TP_ENOENT; and the pool takes
+ * the lowest free slot, so the first slots' pages stay warm. */
+static void test_pass_through(void **state)
+{
+	struct tp__pool_ring *r;
+	struct tp__pool_wring w = {0};
+	const unsigned char *b;
+	uint32_t s, s2;
+	char name[256];
+	(void)state;
+	TP_OK_OR_FAIL(tp__pool_ring_new(&r));
+	unsigned char *dst = tp__pool_ring_take(r, 100, &s);
+	assert_non_null(dst);
+	assert_int_equal(s, 0);
+	assert_non_null(tp__pool_ring_take(r, 100, &s2));
+	assert_int_equal(s2, 1);
+	memcpy(dst, "a batch", 7);
+	const char *path = tp__pool_ring_path(r);
+	TP_OK_OR_FAIL(tp__pool_wring_bytes(&w, path, s, 7, &b));
+	assert_memory_equal(b, "a batch", 7);
+	TP_EXPECT(tp__pool_wring_bytes(&w, path, 8, 7, &b), TP_EDECODE);
+	TP_EXPECT(tp__pool_wring_bytes(&w, path, s, 0, &b), TP_EDECODE);
+	TP_EXPECT(tp__pool_wring_bytes(&w, path, s, (1u << 20) + 1, &b),
+	          TP_EDECODE);
+	/* slot 0 is busy until freed, then it is the one taken */
+	assert_non_null(tp__pool_ring_take(r, 100, &s2));
+	assert_int_equal(s2, 2);
+	tp__pool_wring_free(&w, s);
+	assert_ptr_equal(tp__pool_ring_take(r, 100, &s2), dst);
+	assert_int_equal(s2, 0);
+	/* another ring in the same reader: refused; closed, it maps
+	 * anew */
+	struct tp__pool_ring *r2;
+	TP_OK_OR_FAIL(tp__pool_ring_new(&r2));
+	TP_EXPECT(tp__pool_wring_bytes(&w, tp__pool_ring_path(r2), 0, 7, &b),
+	          TP_EDECODE);
+	tp__pool_wring_close(&w);
+	assert_null(w.map);
+	TP_OK_OR_FAIL(
+	    tp__pool_wring_bytes(&w, tp__pool_ring_path(r2), 0, 7, &b));
+	tp__pool_wring_close(&w);
+	/* a ring gone with its run */
+	snprintf(name, sizeof(name), "%s", tp__pool_ring_path(r2));
+	tp__pool_ring_free(r2);
+	TP_EXPECT(tp__pool_wring_bytes(&w, name, 0, 7, &b), TP_ENOENT);
+	tp__pool_wring_close(&w);
+	tp__pool_ring_free(r);
+	assert_int_equal(rings(0), 0);
+}
+
 int main(void)
 {
 	tp_spawn_guard();
@@ -419,6 +471,7 @@ int main(void)
 	    cmocka_unit_test(test_no_ring),
 	    cmocka_unit_test(test_kill_with_slots),
 	    cmocka_unit_test(test_reader_refuses),
+	    cmocka_unit_test(test_pass_through),
 	};
 	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
 }

@@ -5,7 +5,9 @@
  * It listens on one nng pair1 socket per worker slot (ipc, in the run
  * directory), where that slot's stand-in worker process (cluster_proxy.c)
  * dials. What a stand-in sends (batches of tasks) goes to the slot's agent
- * with the slot and the pool's generation in the tag; what agents send
+ * with the slot and the pool's generation in the tag (a large batch the
+ * pool wrote into the stand-in run's ring straight from its slot, which
+ * is freed once MPI is done with it); what agents send
  * back (batches of results) goes to the slot's socket. It beats every
  * hb_ms to every agent and ends the job when one is silent for ten beats
  * (a dead host or a cut link: Open MPI 4.1 has no way to go on without a
@@ -29,8 +31,10 @@
 #include "cluster_mpi.h"
 #include "cluster_wait.h"
 #include "cluster_wire.h"
+#include "pool_int.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
+#include "wire.h"
 
 /* Results a stand-in could not take yet (its socket full, or its slot
  * between a dead stand-in and its replacement): kept in order, tried
@@ -39,6 +43,17 @@ struct pend {
 	nng_msg *m;
 	int gen;
 	struct pend *next;
+};
+
+/* A ring of a slot's stand-in run (pool_ring.c): the pool writes a large
+ * batch into one of its slots and the stand-in passes on only where it
+ * is; the bridge sends the batch from there and frees the slot once MPI
+ * is done with its bytes. Mapped while batches from it are in flight;
+ * the newest ring of a slot stays mapped for the next ones. */
+struct bring {
+	struct tp__pool_wring w;
+	int inflight; /* its slots being sent */
+	struct bring *next;
 };
 
 static struct {
@@ -54,6 +69,7 @@ static struct {
 	int open_due;           /* under mu: open_cfg is to be sent */
 	double *last;           /* per rank: when it was last heard */
 	struct pend **ph, **pt; /* per slot: results not yet delivered */
+	struct bring **rings;   /* per slot: its runs' rings, newest first */
 	struct tp__cl_out out;
 	struct tp__cl_in in;
 } br = {.wait = {.fd = -1}, .mu = PTHREAD_MUTEX_INITIALIZER};
@@ -74,9 +90,13 @@ void tp__cl_bridge_open(int32_t *cfg)
 /* Sends a new pool's options to every agent, before any of its tasks
  * (the pool starts its stand-ins only after open returned, and a
  * round sends this first). */
+static void rings_prune(int s, int all);
+
 static void send_open(void)
 {
+	int due;
 	pthread_mutex_lock(&br.mu);
+	due = br.open_due;
 	if (br.open_due)
 		for (int r = 1; r < tp__cl.size; r++) {
 			uint8_t *c = malloc(sizeof(br.open_cfg));
@@ -88,6 +108,9 @@ static void send_open(void)
 		}
 	br.open_due = 0;
 	pthread_mutex_unlock(&br.mu);
+	/* the last pool's rings: unmapped once their sends are done */
+	for (int s = 0; due && s < tp__cl.nslots; s++)
+		rings_prune(s, 1);
 }
 
 int tp__cl_bridge_addr(int slot, char *buf, size_t len)
@@ -99,6 +122,84 @@ int tp__cl_bridge_addr(int slot, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? TP_ETOOBIG : TP_OK;
 }
 
+/* Unmaps slot s's rings but the newest (all: the newest too), once
+ * nothing of them is in flight. */
+static void rings_prune(int s, int all)
+{
+	struct bring **pp = &br.rings[s];
+	if (*pp != NULL && !all)
+		pp = &(*pp)->next;
+	while (*pp != NULL) {
+		struct bring *g = *pp;
+		if (g->inflight > 0) {
+			pp = &g->next;
+			continue;
+		}
+		*pp = g->next;
+		tp__pool_wring_close(&g->w);
+		free(g);
+	}
+}
+
+static void ring_sent(void *arg, unsigned slot)
+{
+	struct bring *g = arg;
+	tp__pool_wring_free(&g->w, slot);
+	g->inflight--;
+}
+
+/* The ring named path of slot s: the newest, or a new one. */
+static struct bring *ring_of(int s, const char *path)
+{
+	struct bring *g = br.rings[s];
+	if (g != NULL && strcmp(g->w.path, path) == 0)
+		return g;
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		tp__cl_abort(1, "out of memory");
+	g->next = br.rings[s];
+	br.rings[s] = g;
+	rings_prune(s, 0);
+	return g;
+}
+
+/* Sends m on to slot s's agent when it says where a batch is in the
+ * ring (Envelope{pool_tasks_ring}, field 84: its first bytes are 0xa2
+ * 0x05): from there, as the pool wrote it. Returns 0 (m left as it is)
+ * for any other message. */
+static int from_ring(int s, int tag, nng_msg *m)
+{
+	const uint8_t *b = nng_msg_body(m);
+	size_t n = nng_msg_len(m);
+	Troupe__Envelope *env = NULL;
+	const unsigned char *bytes;
+	if (n < 2 || n > 1024 || b[0] != 0xa2 || b[1] != 0x05 ||
+	    tp__envelope_unpack(b, n, 0, &env) != TP_OK)
+		return 0;
+	if (env->body_case != TROUPE__ENVELOPE__BODY_POOL_TASKS_RING) {
+		tp__envelope_free(env);
+		return 0;
+	}
+	const Troupe__PoolTasksRing *r = env->pool_tasks_ring;
+	struct bring *g = ring_of(s, r->ring);
+	int rv = tp__pool_wring_bytes(&g->w, r->ring, r->slot, r->len, &bytes);
+	if (rv == TP_OK) {
+		g->inflight++;
+		if (tp__cl_send_borrowed(&br.out, tp__cl.slot_rank[s], tag,
+		                         bytes, (size_t)r->len, ring_sent, g,
+		                         r->slot) != TP_OK)
+			tp__cl_abort(1, "out of memory sending to rank %d",
+			             tp__cl.slot_rank[s]);
+	} else if (rv != TP_ENOENT) /* gone: with its run, whose tasks the
+	                               pool settles as a dead worker's */
+		tp__cl_abort(1,
+		             "slot %d: a batch in the pool's ring could not be "
+		             "read: %s",
+		             s, tp_strerror(rv));
+	tp__envelope_free(env);
+	nng_msg_free(m);
+	return 1;
+}
+
 /* Slot s's stand-in sent something: on to its agent. */
 static int from_slot(int s)
 {
@@ -106,6 +207,10 @@ static int from_slot(int s)
 	int n = 0;
 	int tag = s + TP__CL_SLOTS * atomic_load(&br.gen);
 	while (nng_recvmsg(br.s[s], &m, NNG_FLAG_NONBLOCK) == 0) {
+		if (from_ring(s, tag, m)) {
+			n++;
+			continue;
+		}
 		if (tp__cl_send(&br.out, tp__cl.slot_rank[s], tag, m, NULL,
 		                0) != TP_OK) {
 			nng_msg_free(m);
@@ -281,8 +386,9 @@ int tp__cl_bridge_start(void)
 	br.last = calloc((size_t)tp__cl.size, sizeof(*br.last));
 	br.ph = calloc((size_t)n + 1, sizeof(*br.ph));
 	br.pt = calloc((size_t)n + 1, sizeof(*br.pt));
+	br.rings = calloc((size_t)n + 1, sizeof(*br.rings));
 	if (br.s == NULL || br.fds == NULL || br.last == NULL ||
-	    br.ph == NULL || br.pt == NULL)
+	    br.ph == NULL || br.pt == NULL || br.rings == NULL)
 		return TP_ENOMEM;
 	for (int r = 0; r < tp__cl.size; r++)
 		br.last[r] = now;
@@ -321,6 +427,9 @@ void tp__cl_bridge_stop(void)
 			nng_msg_free(p->m);
 			free(p);
 		}
+		if (br.rings != NULL) /* every send is done (the loop's
+		                         flush) */
+			rings_prune(s, 1);
 	}
 	tp__cl_wait_fini(&br.wait);
 	free(br.s);
@@ -328,6 +437,8 @@ void tp__cl_bridge_stop(void)
 	free(br.last);
 	free(br.ph);
 	free(br.pt);
+	free(br.rings);
+	br.rings = NULL;
 	br.ph = br.pt = NULL;
 	br.s = NULL;
 	br.fds = NULL;

@@ -62,6 +62,13 @@
 	  (s, env_msg, flags))                                                 \
 	X(int, tp__pool_worker_dial, (nng_socket s, const char *addr),         \
 	  (s, addr))                                                           \
+	X(int, tp__pool_wring_bytes,                                           \
+	  (struct tp__pool_wring * w, const char *path, uint32_t slot,         \
+	   uint64_t len, const unsigned char **out),                           \
+	  (w, path, slot, len, out))                                           \
+	V(tp__pool_wring_close, (struct tp__pool_wring * w), (w))              \
+	V(tp__pool_wring_free, (struct tp__pool_wring * w, uint32_t slot),     \
+	  (w, slot))                                                           \
 	X(tp_target_fn, tp__target_find, (const char *name), (name))           \
 	X(const char *, tp__task_fail_message, (int reset), (reset))           \
 	X(int, tp__thread_start,                                               \

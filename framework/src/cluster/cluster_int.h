@@ -78,6 +78,9 @@ int tp__cl_bridge_addr(int slot, char *buf, size_t len);
 
 /* cluster_agent.c (every other rank): returns when rank 0 says Stop. */
 void tp__cluster_agent(int workers);
+/* In a process of the backend's own (an agent, a stand-in): freed blocks
+ * of batch size are kept for the next ones, not given back (mallopt). */
+void tp__cl_keep_freed_memory(void);
 
 /* cluster_proxy.c, cluster_run.c: pool targets. */
 int tp__cl_proxy(const tp_payload *args, tp_payload *result);

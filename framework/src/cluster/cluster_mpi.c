@@ -11,10 +11,8 @@
 #include "cluster_mpi.h"
 #include "troupe/error.h"
 
-int tp__cl_send(struct tp__cl_out *o, int dest, int tag, nng_msg *m, void *buf,
-                size_t len)
+static int grow_out(struct tp__cl_out *o)
 {
-	static char empty;
 	if (o->n == o->cap) {
 		int cap = o->cap ? o->cap * 2 : 64;
 		MPI_Request *r = realloc(o->req, (size_t)cap * sizeof(*r));
@@ -30,11 +28,33 @@ int tp__cl_send(struct tp__cl_out *o, int dest, int tag, nng_msg *m, void *buf,
 		o->p = p;
 		o->cap = cap;
 	}
+	return TP_OK;
+}
+
+int tp__cl_send(struct tp__cl_out *o, int dest, int tag, nng_msg *m, void *buf,
+                size_t len)
+{
+	static char empty;
+	if (grow_out(o) != TP_OK)
+		return TP_ENOMEM;
 	const void *data = m != NULL ? nng_msg_body(m) : buf ? buf : &empty;
 	if (m != NULL)
 		len = nng_msg_len(m);
-	o->p[o->n].msg = m;
-	o->p[o->n].buf = buf;
+	o->p[o->n] = (struct tp__cl_pending){.msg = m, .buf = buf};
+	MPI_Isend(data, (int)len, MPI_BYTE, dest, tag, MPI_COMM_WORLD,
+	          &o->req[o->n]);
+	o->n++;
+	return TP_OK;
+}
+
+int tp__cl_send_borrowed(struct tp__cl_out *o, int dest, int tag,
+                         const void *data, size_t len,
+                         void (*done)(void *arg, unsigned n), void *arg,
+                         unsigned n)
+{
+	if (grow_out(o) != TP_OK)
+		return TP_ENOMEM;
+	o->p[o->n] = (struct tp__cl_pending){.done = done, .arg = arg, .n = n};
 	MPI_Isend(data, (int)len, MPI_BYTE, dest, tag, MPI_COMM_WORLD,
 	          &o->req[o->n]);
 	o->n++;
@@ -46,6 +66,8 @@ static void release(struct tp__cl_pending *p)
 	if (p->msg != NULL)
 		nng_msg_free(p->msg);
 	free(p->buf);
+	if (p->done != NULL)
+		p->done(p->arg, p->n);
 }
 
 /* One MPI_Testsome for every send in flight: each MPI call runs Open

@@ -11,8 +11,11 @@
 #include <time.h>
 
 struct tp__cl_pending {
-	nng_msg *msg; /* freed when sent (or NULL) */
-	void *buf;    /* freed when sent (or NULL) */
+	nng_msg *msg;                        /* freed when sent (or NULL) */
+	void *buf;                           /* freed when sent (or NULL) */
+	void (*done)(void *arg, unsigned n); /* called when sent (or NULL) */
+	void *arg;
+	unsigned n;
 };
 
 struct tp__cl_out {
@@ -26,6 +29,12 @@ struct tp__cl_out {
  * buf (NULL buf, NULL m: an empty message). Errors: TP_ENOMEM. */
 int tp__cl_send(struct tp__cl_out *o, int dest, int tag, nng_msg *m, void *buf,
                 size_t len);
+/* Sends data[len], which stays valid until done(arg, n) runs: once it is
+ * sent, or at tp__cl_flush. Errors: TP_ENOMEM (done has not run). */
+int tp__cl_send_borrowed(struct tp__cl_out *o, int dest, int tag,
+                         const void *data, size_t len,
+                         void (*done)(void *arg, unsigned n), void *arg,
+                         unsigned n);
 /* Releases what has been sent. */
 void tp__cl_progress(struct tp__cl_out *o);
 /* Waits until everything is sent, then frees o's arrays. */

@@ -91,6 +91,7 @@ int tp__cl_proxy(const tp_payload *args, tp_payload *result)
 	    tp__cl_bridge_addr((int)slot, baddr, sizeof(baddr)) != TP_OK)
 		return 2;
 	tp__nng_used();
+	tp__cl_keep_freed_memory(); /* its own process: batches pass */
 	if (dial(&p, addr, 1) != 0 || dial(&b, baddr, 0) != 0 ||
 	    hello(p, name) != TP_OK ||
 	    nng_socket_get_int(p, NNG_OPT_RECVFD, &fds[0].fd) != 0 ||

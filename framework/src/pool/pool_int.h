@@ -378,6 +378,17 @@ void tp__pool_wring_mark(struct tp__pool_wring *w, uint32_t slot, int full);
  * marked full, a malformed batch; TP_ENOMEM. */
 int tp__pool_ring_results(struct tp__pool_ring *r, const char *path,
                           uint32_t slot, uint64_t len, struct tp__pool_in *in);
+/* For a process that passes a batch on as it is (the MPI bridge, in the
+ * pool's own process): *out is the batch's len bytes in slot of the ring
+ * named path (mapped into w as by wring_read), busy until
+ * tp__pool_wring_free. Errors: wring_read's (TP_ENOENT: the ring is gone
+ * with its run). */
+int tp__pool_wring_bytes(struct tp__pool_wring *w, const char *path,
+                         uint32_t slot, uint64_t len,
+                         const unsigned char **out);
+void tp__pool_wring_free(struct tp__pool_wring *w, uint32_t slot);
+/* Unmaps w's ring (its slots' bytes are no longer read). */
+void tp__pool_wring_close(struct tp__pool_wring *w);
 
 /* pool_file.c: shared files in the run directory (the slots file, int map
  * segments), created and mapped by the pool (path gets
@@ -400,6 +411,11 @@ struct tp__pool_backend {
 	 * a remote worker's round trip is longer, so it needs more in
 	 * hand never to wait for its next task. */
 	double depth_ns;
+	/* Its worker processes are local and pass a batch in the run's
+	 * ring on by where it is (Envelope{pool_tasks_ring}), freeing the
+	 * slot once it is sent: large batches go through the ring as for
+	 * local workers. */
+	int ring;
 };
 void tp__pool_backend_set(tp_pool_backend which,
                           const struct tp__pool_backend *b);

@@ -21,7 +21,8 @@
  *
  * The header holds one flag per slot: the pool sets it (acquire of a free
  * slot, then the bytes, then the message: nng's send orders them), the
- * worker clears it (release) when the batch's blob is released.
+ * worker clears it (release) when the batch's blob is released (the MPI
+ * bridge, which passes a batch on from its slot: once it is sent).
  *
  * The second half of the slots carries results the other way, once the
  * worker knows the ring (from its first batch in it): the worker reserves
@@ -244,7 +245,10 @@ unsigned char *tp__pool_ring_take(struct tp__pool_ring *r, size_t len,
 	struct ring_head *h = (struct ring_head *)r->map;
 	if (len > RING_SLOT)
 		return NULL;
-	/* the lowest free slot: warm, and the fewest pages in use */
+	/* the lowest free slot: the pages of the first slots stay warm (a
+	 * batch written to a slot it had not used costs a page fault per 4
+	 * KiB, in the writer and in each reader), and the ring holds only
+	 * as many slots' memory as batches were in flight at once */
 	for (unsigned i = 0; i < RING_TSLOTS; i++) {
 		if (atomic_load_explicit(&h->busy[i], memory_order_acquire) !=
 		    0)
@@ -303,10 +307,11 @@ static void slot_release(void *flag)
 	                      memory_order_release);
 }
 
-int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
-                        uint32_t slot, uint64_t len, struct tp__pool_in *in)
+/* Maps the ring named path into w (once: a run has one ring) and checks
+ * slot and len. */
+static int wring_map(struct tp__pool_wring *w, const char *path, uint32_t slot,
+                     uint64_t len)
 {
-	memset(in, 0, sizeof(*in));
 	if (path == NULL || path[0] == '\0' || strlen(path) >= sizeof(w->path))
 		return TP_EDECODE;
 	if (w->map != NULL && strcmp(w->path, path) != 0)
@@ -335,6 +340,16 @@ int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
 	if (slot >= RING_TSLOTS || len == 0 || len > RING_SLOT)
 		return TP_EDECODE;
 	slot_seen(w->map, slot, (size_t)len, &w->seen[slot]);
+	return TP_OK;
+}
+
+int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
+                        uint32_t slot, uint64_t len, struct tp__pool_in *in)
+{
+	memset(in, 0, sizeof(*in));
+	int rv = wring_map(w, path, slot, len);
+	if (rv != TP_OK)
+		return rv;
 	struct ring_head *h = (struct ring_head *)w->map;
 	return tp__pool_tasks_read_mem(
 	    w->map + RING_HEAD + (size_t)slot * RING_SLOT, (size_t)len,
@@ -367,4 +382,31 @@ void tp__pool_wring_mark(struct tp__pool_wring *w, uint32_t slot, int full)
 	struct ring_head *h = (struct ring_head *)w->map;
 	atomic_store_explicit(&h->busy[slot], full ? 1u : 0u,
 	                      memory_order_release);
+}
+
+int tp__pool_wring_bytes(struct tp__pool_wring *w, const char *path,
+                         uint32_t slot, uint64_t len, const unsigned char **out)
+{
+	int rv = wring_map(w, path, slot, len);
+	if (rv != TP_OK)
+		return rv;
+	*out = w->map + RING_HEAD + (size_t)slot * RING_SLOT;
+	return TP_OK;
+}
+
+void tp__pool_wring_free(struct tp__pool_wring *w, uint32_t slot)
+{
+	struct ring_head *h = (struct ring_head *)w->map;
+	if (h != NULL && slot < RING_TSLOTS)
+		slot_release((void *)&h->busy[slot]);
+}
+
+void tp__pool_wring_close(struct tp__pool_wring *w)
+{
+	if (w->map != NULL) {
+		tp__shm_detach(w->map, w->size);
+		if (w->fd >= 0)
+			close(w->fd);
+	}
+	memset(w, 0, sizeof(*w));
 }

@@ -386,7 +386,8 @@ static int batch_msg(struct tp_pool *pool, struct pool_worker *w,
 	int rv;
 	*slot = UINT32_MAX;
 	*out = NULL;
-	if (len >= TP__POOL_RING_MIN && pool->backend == NULL && !w->ring_off) {
+	if (len >= TP__POOL_RING_MIN &&
+	    (pool->backend == NULL || pool->backend->ring) && !w->ring_off) {
 		if (w->ring == NULL && tp__pool_ring_new(&w->ring) != TP_OK)
 			w->ring_off = 1; /* no room in the run directory */
 		if (w->ring != NULL)
