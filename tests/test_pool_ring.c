@@ -6,7 +6,11 @@
  * slots costs its tasks (retried) and its ring, nothing else; a ring
  * (a segment in /dev/shm) lives as long as its run and none outlives the
  * pool; the worker's reader refuses slots, lengths and segments that are
- * not a ring's, and frees a slot whose batch is malformed.
+ * not a ring's, and frees a slot whose batch is malformed. Results come
+ * back through the ring's result slots the same way: right, every slot
+ * freed by the pool, a worker killed with results in a slot costs its
+ * tasks (retried), and the pool's reader refuses what is not a result
+ * slot the worker filled.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,6 +45,17 @@ static int f_sum(const tp_payload *args, tp_payload *res)
 	return tp_payload_add_int(res, s);
 }
 TP_TARGET(f_sum);
+
+/* Its bytes argument back: results as large as the arguments. */
+static int f_echo(const tp_payload *args, tp_payload *res)
+{
+	const void *d = NULL;
+	size_t n = 0;
+	if (tp_payload_get_bytes(args, 0, &d, &n) != TP_OK)
+		return 1;
+	return tp_payload_add_bytes(res, d, n);
+}
+TP_TARGET(f_echo);
 
 /* n items of ITEM bytes, item i filled with i % 251. */
 static tp_payload *items(size_t n)
@@ -92,7 +108,7 @@ static int rings(int all_free)
 		assert_true(h != MAP_FAILED);
 		uint32_t slots = h[1];
 		const _Atomic uint32_t *busy = (const void *)(h + 4);
-		assert_int_equal(slots, 8);
+		assert_int_equal(slots, 16); /* 8 for tasks, 8 for results */
 		/* a worker frees a slot just after its results are sent */
 		int64_t t0 = tp_test_now_ms();
 		for (uint32_t i = 0; i < slots; i++)
@@ -132,6 +148,66 @@ static void test_map_through_ring(void **state)
 	assert_int_equal(rings(0), 0); /* gone with the pool */
 }
 
+/* Items back as they went. */
+static void check_echo(const tp_payload *out, size_t n)
+{
+	assert_int_equal(tp_payload_count(out), n);
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *d = NULL;
+		size_t len = 0;
+		TP_OK_OR_FAIL(
+		    tp_payload_get_bytes(out, i, (const void **)&d, &len));
+		assert_int_equal(len, ITEM);
+		assert_int_equal(d[0], i % 251);
+		assert_int_equal(d[ITEM - 1], i % 251);
+	}
+}
+
+/* Results as large as the items come back through the result slots:
+ * right each time (the slots are reused many times over), and the pool
+ * frees every one. */
+static void test_results_through_ring(void **state)
+{
+	tp_pool *pool = mkpool(2);
+	tp_payload *in = items(6000);
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		tp_payload *out = NULL;
+		TP_OK_OR_FAIL(tp_pool_map(pool, f_echo, in, 0, &out));
+		check_echo(out, 6000);
+		tp_payload_free(out);
+		int n = rings(1);
+		assert_true(n >= 1 && n <= 2);
+	}
+	tp_payload_free(in);
+	endpool(pool);
+	assert_int_equal(rings(0), 0);
+}
+
+/* A ring that cannot be made (here: the file size limit is below a
+ * ring's size, as /dev/shm with no room is): batches and results go in
+ * messages, everything right, no segment left. */
+static void test_no_ring(void **state)
+{
+	struct rlimit old, lim;
+	tp_pool *pool = mkpool(2);
+	tp_payload *in = items(3000), *out = NULL;
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1 << 20;
+	signal(SIGXFSZ, SIG_IGN); /* EFBIG instead */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	TP_OK_OR_FAIL(tp_pool_map(pool, f_echo, in, 0, &out));
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	check_echo(out, 3000);
+	tp_payload_free(out);
+	assert_int_equal(rings(0), 0); /* none could be made */
+	tp_payload_free(in);
+	endpool(pool);
+}
+
 /* A worker killed with slots in hand: with retries every item is right,
  * the dead run's ring goes, the pool goes on. */
 static void test_kill_with_slots(void **state)
@@ -142,9 +218,9 @@ static void test_kill_with_slots(void **state)
 	tp_payload *in = items(20000), *out = NULL;
 	(void)state;
 	TP_OK_OR_FAIL(tp_pool_new_opts(&pool, &o));
-	for (int k = 0; k < 3; k++) {
-		TP_OK_OR_FAIL(tp_pool_map_async(pool, f_sum, in, 0, NULL, NULL,
-		                                NULL, &r));
+	for (int k = 0; k < 4; k++) { /* 2 and 3: results in slots too */
+		TP_OK_OR_FAIL(tp_pool_map_async(pool, k < 2 ? f_sum : f_echo,
+		                                in, 0, NULL, NULL, NULL, &r));
 		size_t done = 0;
 		int64_t t0 = tp_test_now_ms();
 		while (done == 0 && tp_test_now_ms() - t0 < 20000) {
@@ -155,7 +231,10 @@ static void test_kill_with_slots(void **state)
 		if (victim > 0)
 			kill(victim, SIGKILL);
 		TP_OK_OR_FAIL(tp_pool_result_get(r, &out, 60000));
-		check_sums(out, 20000);
+		if (k < 2)
+			check_sums(out, 20000);
+		else
+			check_echo(out, 20000);
 		tp_payload_free(out);
 		tp_pool_result_free(r);
 		assert_true(rings(1) <= 2); /* one per live run at most */
@@ -238,15 +317,102 @@ static void test_reader_refuses(void **state)
 	munmap(map, 8192);
 	unlink(other);
 	munmap(w.map, w.size);
+	close(w.fd);
 	tp__pool_ring_free(r2);
+	tp__pool_ring_free(r);
+	assert_int_equal(rings(0), 0);
+}
+
+/* A real batch of results of one task (id 9, the ints 1 2 3), packed at
+ * buf: its length. */
+static size_t one_result(unsigned char *buf, size_t cap)
+{
+	int64_t v[3] = {1, 2, 3};
+	Troupe__PoolResult res = TROUPE__POOL_RESULT__INIT;
+	Troupe__PoolResult *rp = &res;
+	Troupe__PoolResults rs = TROUPE__POOL_RESULTS__INIT;
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
+	res.id = 9;
+	res.ints.data = (uint8_t *)v;
+	res.ints.len = sizeof(v);
+	rs.n_results = 1;
+	rs.results = &rp;
+	env.body_case = TROUPE__ENVELOPE__BODY_POOL_RESULTS;
+	env.pool_results = &rs;
+	size_t n = protobuf_c_message_get_packed_size(&env.base);
+	assert_true(n <= cap);
+	protobuf_c_message_pack(&env.base, buf);
+	return n;
+}
+
+/* The worker's result slots and the pool's reader of them. */
+static void test_result_slots(void **state)
+{
+	struct tp__pool_ring *r;
+	struct tp__pool_wring w = {0};
+	struct tp__pool_in in;
+	unsigned char *slot[8], *task;
+	uint32_t num[8], s, t;
+	(void)state;
+	TP_OK_OR_FAIL(tp__pool_ring_new(&r));
+	const char *path = tp__pool_ring_path(r);
+	/* no ring mapped yet: no result slot */
+	assert_null(tp__pool_wring_take(&w, 100, &s));
+	/* the worker maps the ring with its first batch */
+	task = tp__pool_ring_take(r, 100, &t);
+	size_t tn = one_batch(task, 4096);
+	TP_OK_OR_FAIL(tp__pool_wring_read(&w, path, t, tn, &in));
+	tp__pool_in_free(&in);
+	/* eight result slots, none of them a task slot */
+	assert_null(tp__pool_wring_take(&w, (1u << 20) + 1, &s)); /* too big */
+	for (int i = 0; i < 8; i++) {
+		slot[i] = tp__pool_wring_take(&w, 4096, &num[i]);
+		assert_non_null(slot[i]);
+		assert_true(num[i] >= 8 && num[i] < 16);
+		tp__pool_wring_mark(&w, num[i], 1);
+	}
+	assert_null(tp__pool_wring_take(&w, 100, &s)); /* all full */
+	/* the pool refuses another ring's name, task slots, slots out of
+	 * range, bad lengths; none of these frees a slot */
+	TP_EXPECT(tp__pool_ring_results(r, "/troupe.none", num[0], 10, &in),
+	          TP_EDECODE);
+	TP_EXPECT(tp__pool_ring_results(r, path, t, 10, &in), TP_EDECODE);
+	TP_EXPECT(tp__pool_ring_results(r, path, 16, 10, &in), TP_EDECODE);
+	TP_EXPECT(tp__pool_ring_results(r, path, num[0], 0, &in), TP_EDECODE);
+	TP_EXPECT(tp__pool_ring_results(r, path, num[0], (1u << 20) + 1, &in),
+	          TP_EDECODE);
+	assert_null(tp__pool_wring_take(&w, 100, &s));
+	/* malformed bytes: refused, and the slot is free again */
+	memset(slot[2], 0xff, 64);
+	TP_EXPECT(tp__pool_ring_results(r, path, num[2], 64, &in), TP_EDECODE);
+	assert_ptr_equal(tp__pool_wring_take(&w, 100, &s), slot[2]);
+	/* ... and a slot not marked full is not read */
+	TP_EXPECT(tp__pool_ring_results(r, path, num[2], 64, &in), TP_EDECODE);
+	/* a real batch: copied out, the slot free at once, the values
+	 * still there after the slot is written over */
+	size_t n = one_result(slot[5], 4096);
+	TP_OK_OR_FAIL(tp__pool_ring_results(r, path, num[5], n, &in));
+	memset(slot[5], 0xee, n);
+	assert_int_equal(in.n, 1);
+	assert_int_equal(in.results[0]->id, 9);
+	assert_int_equal(in.results[0]->ints.len, 24);
+	int64_t v3;
+	memcpy(&v3, in.results[0]->ints.data + 16, sizeof(v3));
+	assert_int_equal(v3, 3);
+	tp__pool_in_free(&in);
+	uint32_t s2;
+	assert_non_null(tp__pool_wring_take(&w, 100, &s2));
+	assert_true(s2 == num[2] || s2 == num[5]);
+	munmap(w.map, w.size);
+	close(w.fd);
 	tp__pool_ring_free(r);
 	assert_int_equal(rings(0), 0);
 }
 
 /* The pass-through reader (the MPI bridge sends a batch from its slot):
  * the slot's bytes where the pool wrote them, busy until freed; its
- * refusals; a ring gone with its run is TP_ENOENT; and the pool takes the
- * lowest free slot, so the first slots' pages stay warm. */
+ * refusals; a ring gone with its run is TP_ENOENT; and the pool takes
+ * the lowest free slot, so the first slots' pages stay warm. */
 static void test_pass_through(void **state)
 {
 	struct tp__pool_ring *r;
@@ -275,7 +441,8 @@ static void test_pass_through(void **state)
 	tp__pool_wring_free(&w, s);
 	assert_ptr_equal(tp__pool_ring_take(r, 100, &s2), dst);
 	assert_int_equal(s2, 0);
-	/* another ring in the same reader: refused; closed, it maps anew */
+	/* another ring in the same reader: refused; closed, it maps
+	 * anew */
 	struct tp__pool_ring *r2;
 	TP_OK_OR_FAIL(tp__pool_ring_new(&r2));
 	TP_EXPECT(tp__pool_wring_bytes(&w, tp__pool_ring_path(r2), 0, 7, &b),
@@ -299,6 +466,9 @@ int main(void)
 	tp_spawn_guard();
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_map_through_ring),
+	    cmocka_unit_test(test_results_through_ring),
+	    cmocka_unit_test(test_result_slots),
+	    cmocka_unit_test(test_no_ring),
 	    cmocka_unit_test(test_kill_with_slots),
 	    cmocka_unit_test(test_reader_refuses),
 	    cmocka_unit_test(test_pass_through),

@@ -104,6 +104,17 @@ int tp__cols_add(struct tp__cols *c, const struct tp_value *v)
 		c->count++;
 		return TP_OK;
 	}
+	if ((k == K_STRING || k == K_BYTES) && c->lens.cap - c->lens.n >= 4 &&
+	    c->data.cap - c->data.n > v->len && c->kinds.cap > c->kinds.n) {
+		uint32_t len = v->len;
+		memcpy(c->lens.p + c->lens.n, &len, 4);
+		c->lens.n += 4;
+		memcpy(c->data.p + c->data.n, v->data, (size_t)len + 1);
+		c->data.n += (size_t)len + 1;
+		c->kinds.p[c->kinds.n++] = (char)k;
+		c->count++;
+		return TP_OK;
+	}
 	switch (k) {
 	case K_INT:
 		rv = vbuf_put(&c->ints, &v->i, sizeof(v->i));
@@ -202,6 +213,26 @@ static int check_numbers(const Troupe__Values *m)
 	return check_calls(m);
 }
 
+/* Every value a string, or every one bytes: one walk over the lengths,
+ * each block inside the data and NUL-ended, the blocks filling it. */
+static int check_blocks(const Troupe__Values *m, size_t *nbytes)
+{
+	const uint8_t *d = m->data.data;
+	size_t n = m->count, off = 0, dlen = m->data.len;
+	if (m->lens.len / 4 != n || m->ints.len != 0 || m->doubles.len != 0)
+		return TP_EDECODE;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = u32_at(m->lens.data, i);
+		if (len >= dlen - off || d[off + len] != 0)
+			return TP_EDECODE;
+		off += len + 1;
+	}
+	if (off != dlen)
+		return TP_EDECODE;
+	*nbytes = n;
+	return check_calls(m);
+}
+
 /* Checks every column against the kinds; returns the values with bytes. */
 static int check(const Troupe__Values *m, size_t *nbytes)
 {
@@ -220,6 +251,8 @@ static int check(const Troupe__Values *m, size_t *nbytes)
 	*nbytes = 0;
 	if (m->kinds.len == 0 && (m->kind == K_INT || m->kind == K_DOUBLE))
 		return check_numbers(m);
+	if (m->kinds.len == 0 && (m->kind == K_STRING || m->kind == K_BYTES))
+		return check_blocks(m, nbytes);
 	for (size_t i = 0; i < m->count; i++) {
 		unsigned k = kind_at(m, i);
 		if (k == K_INT) {

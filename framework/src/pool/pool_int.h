@@ -320,12 +320,15 @@ int tp__pool_tasks_read(nng_msg *m, struct tp__pool_in *in);
 int tp__pool_results_read(nng_msg *m, struct tp__pool_in *in);
 void tp__pool_in_free(struct tp__pool_in *in);
 
-/* Reads an Envelope{pool_tasks} from len bytes at buf, which stay valid
- * until release(arg) runs: with the last value read from them, or at once
- * on failure (TP_EDECODE, TP_ENOMEM). */
+/* Reads an Envelope{pool_tasks} (pool_results) from len bytes at buf,
+ * which stay valid until release(arg) runs: with the last value read from
+ * them, or at once on failure (TP_EDECODE, TP_ENOMEM). */
 int tp__pool_tasks_read_mem(const unsigned char *buf, size_t len,
                             void (*release)(void *), void *arg,
                             struct tp__pool_in *in);
+int tp__pool_results_read_mem(const unsigned char *buf, size_t len,
+                              void (*release)(void *), void *arg,
+                              struct tp__pool_in *in);
 
 /* pool_ring.c: a worker run's batch ring (slots in a shared-memory
  * segment of the run, rt/shm.h). Batches from TP__POOL_RING_MIN bytes go
@@ -349,6 +352,10 @@ struct tp__pool_wring {
 	char path[256];
 	unsigned char *map;
 	size_t size;
+	int fd;             /* for reserving result slots (-1: none) */
+	int full;           /* a reservation failed: no result slots */
+	size_t reserved[8]; /* bytes of each result slot reserved so far */
+	size_t seen[8];     /* of each task slot, mapped so far */
 };
 /* Reads the batch of len bytes in slot of the ring named path (mapped on
  * first use, until the process exits) into in; the slot is freed when
@@ -357,6 +364,20 @@ struct tp__pool_wring {
  * errors. */
 int tp__pool_wring_read(struct tp__pool_wring *w, const char *path,
                         uint32_t slot, uint64_t len, struct tp__pool_in *in);
+/* A free result slot of the worker's ring for len bytes, reserved (*slot
+ * its number); NULL when there is no ring yet, len is over a slot, every
+ * result slot still waits for the pool, or /dev/shm is full. Mark it full
+ * just before sending the message that names it, empty again if that
+ * send fails. */
+unsigned char *tp__pool_wring_take(struct tp__pool_wring *w, size_t len,
+                                   uint32_t *slot);
+void tp__pool_wring_mark(struct tp__pool_wring *w, uint32_t slot, int full);
+/* The pool's side: reads the results a worker of ring r's run wrote in
+ * slot (len bytes) into in, after copying them out and freeing the slot.
+ * TP_EDECODE: another ring, a slot or length out of range, a slot not
+ * marked full, a malformed batch; TP_ENOMEM. */
+int tp__pool_ring_results(struct tp__pool_ring *r, const char *path,
+                          uint32_t slot, uint64_t len, struct tp__pool_in *in);
 /* For a process that passes a batch on as it is (the MPI bridge, in the
  * pool's own process): *out is the batch's len bytes in slot of the ring
  * named path (mapped into w as by wring_read), busy until

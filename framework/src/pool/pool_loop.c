@@ -263,6 +263,13 @@ static void worker_drain(struct tp_pool *pool, struct pool_round *rd,
 			continue;
 		if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_HELLO)
 			on_hello(pool, w, env->pool_hello);
+		if (env->body_case ==
+		        TROUPE__ENVELOPE__BODY_POOL_RESULTS_RING &&
+		    tp__pool_ring_results(w->ring, env->pool_results_ring->ring,
+		                          env->pool_results_ring->slot,
+		                          env->pool_results_ring->len,
+		                          &in) == TP_OK)
+			on_results(pool, rd, w, &in); /* malformed: dropped */
 		tp__envelope_free(env);
 	}
 }

@@ -314,27 +314,20 @@ int tp__pool_tasks_read(nng_msg *m, struct tp__pool_in *in)
 	return tasks_fill(in, body, blen, n, strs);
 }
 
+static int mem_open(const unsigned char *buf, size_t len, uint32_t num,
+                    void (*release)(void *), void *arg, struct tp__pool_in *in,
+                    const unsigned char **body, size_t *blen, size_t *n,
+                    size_t *strs);
+
 int tp__pool_tasks_read_mem(const unsigned char *buf, size_t len,
                             void (*release)(void *), void *arg,
                             struct tp__pool_in *in)
 {
 	const unsigned char *body = NULL;
 	size_t blen = 0, n, strs;
-	int rv;
-	memset(in, 0, sizeof(*in));
-	if (env_body(buf, len, ENV_POOL_TASKS, &body, &blen) <= 0) {
-		release(arg);
-		return TP_EDECODE;
-	}
-	if ((in->blob = tp__blob_wrap(arg, release)) == NULL) {
-		release(arg);
-		return TP_ENOMEM;
-	}
-	if ((rv = count_entries(body, blen, &n, &strs)) != TP_OK) {
-		tp__pool_in_free(in);
-		return rv;
-	}
-	return tasks_fill(in, body, blen, n, strs);
+	int rv = mem_open(buf, len, ENV_POOL_TASKS, release, arg, in, &body,
+	                  &blen, &n, &strs);
+	return rv != TP_OK ? rv : tasks_fill(in, body, blen, n, strs);
 }
 
 /* A result with no error: its fields, pointing into the message. */
@@ -372,15 +365,14 @@ static int result_read(const struct field *in, Troupe__PoolResult *r,
 	return TP_OK;
 }
 
-int tp__pool_results_read(nng_msg *m, struct tp__pool_in *in)
+/* Reads the n results of body into in (whose blob holds body); frees in
+ * on failure. */
+static int results_fill(struct tp__pool_in *in, const unsigned char *body,
+                        size_t blen, size_t n)
 {
-	const unsigned char *body = NULL, *p, *end;
-	size_t blen = 0, n, strs;
+	const unsigned char *p, *end;
 	struct field f;
 	int rv, plain;
-	if ((rv = in_open(m, ENV_POOL_RESULTS, in, &body, &blen, &n, &strs)) !=
-	    TP_OK)
-		return rv; /* TP_ENOENT: another body, m stays the caller's */
 	in->mem = calloc(1, n * (sizeof(Troupe__PoolResult) + sizeof(void *) +
 	                         sizeof(Troupe__Values) + 1) +
 	                        1);
@@ -414,4 +406,48 @@ int tp__pool_results_read(nng_msg *m, struct tp__pool_in *in)
 fail:
 	tp__pool_in_free(in);
 	return rv;
+}
+
+int tp__pool_results_read(nng_msg *m, struct tp__pool_in *in)
+{
+	const unsigned char *body = NULL;
+	size_t blen = 0, n, strs;
+	int rv;
+	if ((rv = in_open(m, ENV_POOL_RESULTS, in, &body, &blen, &n, &strs)) !=
+	    TP_OK)
+		return rv; /* TP_ENOENT: another body, m stays the caller's */
+	return results_fill(in, body, blen, n);
+}
+
+/* in holds buf through a blob released by release(arg) (also now, when
+ * that cannot be made); counts its entries. */
+static int mem_open(const unsigned char *buf, size_t len, uint32_t num,
+                    void (*release)(void *), void *arg, struct tp__pool_in *in,
+                    const unsigned char **body, size_t *blen, size_t *n,
+                    size_t *strs)
+{
+	int rv;
+	memset(in, 0, sizeof(*in));
+	if (env_body(buf, len, num, body, blen) <= 0) {
+		release(arg);
+		return TP_EDECODE;
+	}
+	if ((in->blob = tp__blob_wrap(arg, release)) == NULL) {
+		release(arg);
+		return TP_ENOMEM;
+	}
+	if ((rv = count_entries(*body, *blen, n, strs)) != TP_OK)
+		tp__pool_in_free(in);
+	return rv;
+}
+
+int tp__pool_results_read_mem(const unsigned char *buf, size_t len,
+                              void (*release)(void *), void *arg,
+                              struct tp__pool_in *in)
+{
+	const unsigned char *body = NULL;
+	size_t blen = 0, n, strs;
+	int rv = mem_open(buf, len, ENV_POOL_RESULTS, release, arg, in, &body,
+	                  &blen, &n, &strs);
+	return rv != TP_OK ? rv : results_fill(in, body, blen, n);
 }

@@ -122,6 +122,32 @@ const char *tp__task_fail_message(int reset)
 	return m;
 }
 
+/* Sends a batch of results: a large one through a result slot of the
+ * run's ring once the worker maps it (pool_ring.c), else in a message. */
+static int results_send(struct wstate *ws, const Troupe__Envelope *env)
+{
+	size_t len = protobuf_c_message_get_packed_size(&env->base);
+	unsigned char *dst = NULL;
+	uint32_t slot = 0;
+	int rv;
+	if (len >= TP__POOL_RING_MIN)
+		dst = tp__pool_wring_take(&ws->ring, len, &slot);
+	if (dst == NULL)
+		return tp__pool_send(ws->sock, env, 0);
+	Troupe__PoolTasksRing r = TROUPE__POOL_TASKS_RING__INIT;
+	Troupe__Envelope e = TROUPE__ENVELOPE__INIT;
+	protobuf_c_message_pack(&env->base, dst);
+	r.ring = ws->ring.path;
+	r.slot = slot;
+	r.len = len;
+	e.body_case = TROUPE__ENVELOPE__BODY_POOL_RESULTS_RING;
+	e.pool_results_ring = &r;
+	tp__pool_wring_mark(&ws->ring, slot, 1);
+	if ((rv = tp__pool_send(ws->sock, &e, 0)) != TP_OK)
+		tp__pool_wring_mark(&ws->ring, slot, 0);
+	return rv;
+}
+
 static int worker_flush(struct wstate *ws)
 {
 	Troupe__PoolResults rs = TROUPE__POOL_RESULTS__INIT;
@@ -179,7 +205,7 @@ static int worker_flush(struct wstate *ws)
 	rs.results = rp;
 	env.body_case = TROUPE__ENVELOPE__BODY_POOL_RESULTS;
 	env.pool_results = &rs;
-	rv = tp__pool_send(ws->sock, &env, 0);
+	rv = results_send(ws, &env);
 out:
 	for (size_t i = 0; i < n; i++) {
 		free(ws->res[i].origin);
