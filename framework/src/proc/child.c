@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log_int.h"
@@ -258,26 +259,56 @@ static void stdin_devnull(void)
 }
 
 /* Set in the fork server by tp__child_prepare: its clones inherit stdin
- * on /dev/null and the crash handlers (with their alternate stack), so a
- * child started by the server makes none of those system calls. */
+ * on /dev/null, the crash handlers (with their alternate stack), the
+ * exit handlers (this module's and the logging module's, with its fork
+ * handlers) and a buffer for the start request, so a child started by the
+ * server makes none of those calls. Each would cost the child system
+ * calls and page faults (its first write to a page it shares with the
+ * server, its first call into a page of code): about 10 us each on this
+ * VM (docs/performance.md, "Fork-server start, per child"). */
 static int prepared;
+static struct tp_ctlbuf prepared_rb;
 
 void tp__child_prepare(void)
 {
 	stdin_devnull();
 	crash_install();
+	tp__log_child_prepare(); /* registers its atexit first, as before */
+	if (!tp__pm.atexit_set && atexit(child_atexit) == 0)
+		tp__pm.atexit_set = 1;
+	prepared_rb.data = malloc(16384);
+	prepared_rb.cap = prepared_rb.data != NULL ? 16384 : 0;
 	prepared = 1;
+}
+
+/* Flushes the user's stdio buffers; glibc: only those holding output, so
+ * that a child that printed nothing does not page fflush in. */
+static void flush_stdio(void)
+{
+#ifdef __GLIBC__
+	if (stdout->_IO_write_ptr > stdout->_IO_write_base)
+		fflush(stdout);
+	if (stderr->_IO_write_ptr > stderr->_IO_write_base)
+		fflush(stderr);
+#else
+	fflush(stdout);
+	fflush(stderr);
+#endif
 }
 
 _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 {
-	struct tp_ctlbuf rb = {0};
+	/* The server's buffer, taken (never freed here: a free would write
+	 * malloc's state, more pages copied, for a child about to exit). */
+	struct tp_ctlbuf rb = prepared ? prepared_rb : (struct tp_ctlbuf){0};
 	Troupe__Envelope *env = NULL;
 	tp_payload *args = NULL, *res = NULL;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != expected_parent)
+	/* prctl and getppid through syscall(): its code is already mapped in
+	 * a clone (the clone returned through it), theirs would fault in. */
+	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if ((pid_t)syscall(SYS_getppid) != expected_parent)
 		_exit(255); /* the parent died before prctl: no orphans */
-	pthread_mutex_init(&tp__pm.mu, NULL);
+	tp__pm.mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	tp__pm.children = NULL;
 	tp__pm.counter = 0;
 	tp__pm.is_child = 1;
@@ -306,7 +337,8 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 	                     : tp_payload_new(&args) != TP_OK)
 		_exit(255);
 	tp__envelope_free(env);
-	tp__ctlbuf_free(&rb);
+	if (!prepared)
+		tp__ctlbuf_free(&rb);
 	if (tp_payload_new(&res) != TP_OK)
 		_exit(255);
 	if (!prepared)
@@ -315,11 +347,11 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 		tp__pm.atexit_set = 1;
 	int code = fn(args, res);
 	child_send_result(fd, res);
-	tp_payload_free(args);
-	tp_payload_free(res);
+	/* args and res are not freed: _exit follows, and a free would keep
+	 * one as the thread's spare payload (pthread_once, a key: two more
+	 * pages written per child). */
 	child_atexit();
 	tp__log_child_exit(); /* the last records, bounded wait */
-	fflush(stdout);
-	fflush(stderr);
+	flush_stdio();
 	_exit(code & 0xff);
 }
