@@ -281,14 +281,22 @@ void tp__child_prepare(void)
 	prepared = 1;
 }
 
-/* Flushes the user's stdio buffers; glibc: only those holding output, so
- * that a child that printed nothing does not page fflush in. */
+/* Flushes the user's stdio buffers; glibc: only those holding output (or
+ * wide-oriented, whose output waits in another buffer), so that a child
+ * that printed nothing does not page fflush in. */
+#ifdef __GLIBC__
+static int has_output(FILE *f)
+{
+	return f->_mode > 0 || f->_IO_write_ptr > f->_IO_write_base;
+}
+#endif
+
 static void flush_stdio(void)
 {
 #ifdef __GLIBC__
-	if (stdout->_IO_write_ptr > stdout->_IO_write_base)
+	if (has_output(stdout))
 		fflush(stdout);
-	if (stderr->_IO_write_ptr > stderr->_IO_write_base)
+	if (has_output(stderr))
 		fflush(stderr);
 #else
 	fflush(stdout);
@@ -337,8 +345,8 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 	                     : tp_payload_new(&args) != TP_OK)
 		_exit(255);
 	tp__envelope_free(env);
-	if (!prepared)
-		tp__ctlbuf_free(&rb);
+	if (!prepared || rb.data != prepared_rb.data)
+		tp__ctlbuf_free(&rb); /* a large request's buffer: not kept */
 	if (tp_payload_new(&res) != TP_OK)
 		_exit(255);
 	if (!prepared)
