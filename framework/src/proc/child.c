@@ -165,10 +165,21 @@ void tp__close_inherited(void)
 	tp__exit_log_close();
 }
 
+/* getpid through syscall(), already mapped in a fork server's child
+ * (libc's getpid is one more page of code to fault in). */
+static pid_t self_pid(void)
+{
+	return (pid_t)syscall(SYS_getpid);
+}
+
 static void child_atexit(void)
 {
-	if (tp__pm.is_child && getpid() == tp__pm.self_pid) {
-		tp__finish_children();
+	if (tp__pm.is_child && self_pid() == tp__pm.self_pid) {
+		pthread_mutex_lock(&tp__pm.mu);
+		int any = tp__pm.children != NULL || tp__pm.server_fd >= 0;
+		pthread_mutex_unlock(&tp__pm.mu);
+		if (any) /* else nothing to finish: its code stays unmapped */
+			tp__finish_children();
 		tp__pm.is_child = 0;
 	}
 }
@@ -193,7 +204,7 @@ static void child_identity(const Troupe__ProcessStart *st)
 	copy_str(self->name, sizeof(self->name), st->name);
 	copy_str(self->identity, sizeof(self->identity), st->identity);
 	self->daemon = st->daemon;
-	self->pid = getpid();
+	self->pid = tp__pm.self_pid;
 	self->state = PROC_SELF;
 	if (st->default_method > TP_START_DEFAULT &&
 	    st->default_method <= TP_START_FORK)
@@ -204,7 +215,7 @@ static int child_send_started(int fd)
 {
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
 	Troupe__ProcessStarted st = TROUPE__PROCESS_STARTED__INIT;
-	st.pid = getpid();
+	st.pid = tp__pm.self_pid;
 	env.body_case = TROUPE__ENVELOPE__BODY_PROCESS_STARTED;
 	env.process_started = &st;
 	return tp__ctl_send(fd, &env);
@@ -320,7 +331,7 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 	tp__pm.children = NULL;
 	tp__pm.counter = 0;
 	tp__pm.is_child = 1;
-	tp__pm.self_pid = getpid();
+	tp__pm.self_pid = self_pid();
 	tp__pm.ctl_fd = fd;
 	tp__rt.owner = 0; /* the run directory belongs to the main process */
 	if (tp__ctl_read(fd, &rb, &env) != TP_OK ||
