@@ -1,5 +1,6 @@
 /* test_process.c - tp_process under every start method: lifecycle, exit
  * codes, results, errors. */
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -486,6 +487,57 @@ static void test_child_environment(void **state)
 }
 
 /* tp_cpu_count follows the CPU affinity mask, as os.sched_getaffinity. */
+/* Leaves output in stdout's buffer (no newline, no flush) on a file
+ * named by args[0]: the child's exit path must flush it. */
+static int t_print_unflushed(const tp_payload *args, tp_payload *res)
+{
+	const char *path;
+	(void)res;
+	if (tp_payload_get_string(args, 0, &path) != TP_OK)
+		return 1;
+	fflush(stdout);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0)
+		return 2;
+	close(fd);
+	setvbuf(stdout, NULL, _IOFBF, BUFSIZ); /* the runner may not buffer */
+	printf("unflushed %d", 42);
+	return 0;
+}
+TP_TARGET(t_print_unflushed);
+
+static void test_stdout_flushed_at_exit(void **state)
+{
+	(void)state;
+	char path[128], buf[64] = "";
+	snprintf(path, sizeof(path), "/tmp/tp-test-%d-stdout", (int)getpid());
+	for (size_t i = 0; i < 3; i++) {
+		tp_payload *args;
+		tp_process *p;
+		tp_process_opts o = {.method = methods[i]};
+		int code = -1;
+		unlink(path);
+		tp_test_init(methods[i]);
+		TP_OK_OR_FAIL(tp_payload_new(&args));
+		TP_OK_OR_FAIL(tp_payload_add_string(args, path));
+		TP_OK_OR_FAIL(tp_process_new(&p, t_print_unflushed, args, &o));
+		tp_payload_free(args);
+		TP_OK_OR_FAIL(tp_process_start(p));
+		TP_OK_OR_FAIL(tp_process_join(p, 10000));
+		TP_OK_OR_FAIL(tp_process_exitcode(p, &code));
+		tp_process_free(p);
+		tp_test_fini();
+		FILE *f = fopen(path, "r");
+		size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+		if (f != NULL)
+			fclose(f);
+		unlink(path);
+		buf[n] = '\0';
+		assert_int_equal(code, 0);
+		assert_string_equal(buf, "unflushed 42");
+	}
+}
+
 static void test_cpu_count_affinity(void **state)
 {
 	(void)state;
@@ -522,6 +574,7 @@ int main(void)
 	    cmocka_unit_test(test_free_running_child),
 	    cmocka_unit_test(test_atexit_joins_children),
 	    cmocka_unit_test(test_child_environment),
+	    cmocka_unit_test(test_stdout_flushed_at_exit),
 	    cmocka_unit_test(test_cpu_count_affinity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -89,6 +89,10 @@ int64_t tp__log_now_us(void);
 
 /* tp_fini: flush this process's records, stop its actors. */
 void tp__log_fini(void);
+/* Once in the fork server, before its first clone: the logging module's
+ * one-time set-up (its fork and exit handlers), which its children then
+ * inherit instead of each registering it (page faults, docs/process.md). */
+void tp__log_child_prepare(void);
 /* In a new child, before its target runs: install a clone of the parent's
  * configuration (pb may be NULL: keep the defaults) under name. */
 void tp__log_child_start(const Troupe__LogConfig *pb, const char *name);

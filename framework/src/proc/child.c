@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log_int.h"
@@ -164,10 +165,21 @@ void tp__close_inherited(void)
 	tp__exit_log_close();
 }
 
+/* getpid through syscall(), already mapped in a fork server's child
+ * (libc's getpid is one more page of code to fault in). */
+static pid_t self_pid(void)
+{
+	return (pid_t)syscall(SYS_getpid);
+}
+
 static void child_atexit(void)
 {
-	if (tp__pm.is_child && getpid() == tp__pm.self_pid) {
-		tp__finish_children();
+	if (tp__pm.is_child && self_pid() == tp__pm.self_pid) {
+		pthread_mutex_lock(&tp__pm.mu);
+		int any = tp__pm.children != NULL || tp__pm.server_fd >= 0;
+		pthread_mutex_unlock(&tp__pm.mu);
+		if (any) /* else nothing to finish: its code stays unmapped */
+			tp__finish_children();
 		tp__pm.is_child = 0;
 	}
 }
@@ -192,7 +204,7 @@ static void child_identity(const Troupe__ProcessStart *st)
 	copy_str(self->name, sizeof(self->name), st->name);
 	copy_str(self->identity, sizeof(self->identity), st->identity);
 	self->daemon = st->daemon;
-	self->pid = getpid();
+	self->pid = tp__pm.self_pid;
 	self->state = PROC_SELF;
 	if (st->default_method > TP_START_DEFAULT &&
 	    st->default_method <= TP_START_FORK)
@@ -203,7 +215,7 @@ static int child_send_started(int fd)
 {
 	Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
 	Troupe__ProcessStarted st = TROUPE__PROCESS_STARTED__INIT;
-	st.pid = getpid();
+	st.pid = tp__pm.self_pid;
 	env.body_case = TROUPE__ENVELOPE__BODY_PROCESS_STARTED;
 	env.process_started = &st;
 	return tp__ctl_send(fd, &env);
@@ -258,30 +270,68 @@ static void stdin_devnull(void)
 }
 
 /* Set in the fork server by tp__child_prepare: its clones inherit stdin
- * on /dev/null and the crash handlers (with their alternate stack), so a
- * child started by the server makes none of those system calls. */
+ * on /dev/null, the crash handlers (with their alternate stack), the
+ * exit handlers (this module's and the logging module's, with its fork
+ * handlers) and a buffer for the start request, so a child started by the
+ * server makes none of those calls. Each would cost the child system
+ * calls and page faults (its first write to a page it shares with the
+ * server, its first call into a page of code): about 10 us each on this
+ * VM (docs/performance.md, "Fork-server start, per child"). */
 static int prepared;
+static struct tp_ctlbuf prepared_rb;
 
 void tp__child_prepare(void)
 {
 	stdin_devnull();
 	crash_install();
+	tp__log_child_prepare(); /* registers its atexit first, as before */
+	if (!tp__pm.atexit_set && atexit(child_atexit) == 0)
+		tp__pm.atexit_set = 1;
+	prepared_rb.data = malloc(16384);
+	prepared_rb.cap = prepared_rb.data != NULL ? 16384 : 0;
 	prepared = 1;
+}
+
+/* Flushes the user's stdio buffers; glibc: only those holding output (or
+ * wide-oriented, whose output waits in another buffer), so that a child
+ * that printed nothing does not page fflush in. */
+#ifdef __GLIBC__
+static int has_output(FILE *f)
+{
+	return f->_mode > 0 || f->_IO_write_ptr > f->_IO_write_base;
+}
+#endif
+
+static void flush_stdio(void)
+{
+#ifdef __GLIBC__
+	if (has_output(stdout))
+		fflush(stdout);
+	if (has_output(stderr))
+		fflush(stderr);
+#else
+	fflush(stdout);
+	fflush(stderr);
+#endif
 }
 
 _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 {
-	struct tp_ctlbuf rb = {0};
+	/* The server's buffer, taken (never freed here: a free would write
+	 * malloc's state, more pages copied, for a child about to exit). */
+	struct tp_ctlbuf rb = prepared ? prepared_rb : (struct tp_ctlbuf){0};
 	Troupe__Envelope *env = NULL;
 	tp_payload *args = NULL, *res = NULL;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != expected_parent)
+	/* prctl and getppid through syscall(): its code is already mapped in
+	 * a clone (the clone returned through it), theirs would fault in. */
+	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if ((pid_t)syscall(SYS_getppid) != expected_parent)
 		_exit(255); /* the parent died before prctl: no orphans */
-	pthread_mutex_init(&tp__pm.mu, NULL);
+	tp__pm.mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	tp__pm.children = NULL;
 	tp__pm.counter = 0;
 	tp__pm.is_child = 1;
-	tp__pm.self_pid = getpid();
+	tp__pm.self_pid = self_pid();
 	tp__pm.ctl_fd = fd;
 	tp__rt.owner = 0; /* the run directory belongs to the main process */
 	if (tp__ctl_read(fd, &rb, &env) != TP_OK ||
@@ -306,7 +356,8 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 	                     : tp_payload_new(&args) != TP_OK)
 		_exit(255);
 	tp__envelope_free(env);
-	tp__ctlbuf_free(&rb);
+	if (!prepared || rb.data != prepared_rb.data)
+		tp__ctlbuf_free(&rb); /* a large request's buffer: not kept */
 	if (tp_payload_new(&res) != TP_OK)
 		_exit(255);
 	if (!prepared)
@@ -315,11 +366,11 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 		tp__pm.atexit_set = 1;
 	int code = fn(args, res);
 	child_send_result(fd, res);
-	tp_payload_free(args);
-	tp_payload_free(res);
+	/* args and res are not freed: _exit follows, and a free would keep
+	 * one as the thread's spare payload (pthread_once, a key: two more
+	 * pages written per child). */
 	child_atexit();
 	tp__log_child_exit(); /* the last records, bounded wait */
-	fflush(stdout);
-	fflush(stderr);
+	flush_stdio();
 	_exit(code & 0xff);
 }

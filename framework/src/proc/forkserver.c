@@ -87,14 +87,32 @@ static pid_t clone_sibling(const struct server *s)
 	return 0;
 }
 
+/* SIGINT back to its default action (the server ignores it). On x86_64
+ * through syscall(), whose code the clone returned through (signal()'s
+ * would be one more page fault per child); the kernel's struct sigaction
+ * there: handler, flags, restorer, mask. */
+static void sigint_default(void)
+{
+#if defined(__x86_64__)
+	struct {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		unsigned long mask;
+	} ka = {.handler = SIG_DFL};
+	syscall(SYS_rt_sigaction, SIGINT, &ka, NULL, sizeof(ka.mask));
+#else
+	signal(SIGINT, SIG_DFL);
+#endif
+}
+
 /* In the freshly cloned child: drop the server's socket, loop and signal
- * setup. */
+ * setup (the exit log was closed once in the server). */
 static _Noreturn void server_child(const struct server *s, int fd)
 {
 	close(s->sock);
 	tp__reactor_forget(s->r);
-	tp__exit_log_close();
-	signal(SIGINT, SIG_DFL); /* ignored by the server only */
+	sigint_default(); /* ignored by the server only */
 	tp__child_run(fd, s->parent);
 }
 
@@ -170,6 +188,7 @@ _Noreturn void tp__server_run(int sock, pid_t parent)
 		s.robust = NULL;
 	signal(SIGINT, SIG_IGN);  /* ^C reaches the group: let the parent act */
 	signal(SIGCHLD, SIG_DFL); /* it never has children of its own */
+	tp__exit_log_close();     /* it publishes no exit: nor its children */
 	tp__child_prepare();      /* once here, not in every child */
 	sigemptyset(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
