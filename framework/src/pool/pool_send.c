@@ -42,7 +42,7 @@ int tp__pool_send(nng_socket s, const void *env_msg, int flags)
 
 #define BATCH_TASKS 256
 #define BATCH_ITEMS 65536
-#define BATCH_BYTES ((size_t)256 << 10) /* a batch stops past 256 KiB... */
+#define BATCH_BYTES ((size_t)480 << 10) /* a batch stops past 480 KiB... */
 
 /*
  * The batch is written straight into the nng message, protobuf's bytes of
