@@ -303,33 +303,6 @@ fail:
 	return rv;
 }
 
-int tp__pool_tasks_read(nng_msg *m, struct tp__pool_in *in)
-{
-	const unsigned char *body = NULL;
-	size_t blen = 0, n, strs;
-	int rv;
-	if ((rv = in_open(m, ENV_POOL_TASKS, in, &body, &blen, &n, &strs)) !=
-	    TP_OK)
-		return rv; /* TP_ENOENT: another body, m stays the caller's */
-	return tasks_fill(in, body, blen, n, strs);
-}
-
-static int mem_open(const unsigned char *buf, size_t len, uint32_t num,
-                    void (*release)(void *), void *arg, struct tp__pool_in *in,
-                    const unsigned char **body, size_t *blen, size_t *n,
-                    size_t *strs);
-
-int tp__pool_tasks_read_mem(const unsigned char *buf, size_t len,
-                            void (*release)(void *), void *arg,
-                            struct tp__pool_in *in)
-{
-	const unsigned char *body = NULL;
-	size_t blen = 0, n, strs;
-	int rv = mem_open(buf, len, ENV_POOL_TASKS, release, arg, in, &body,
-	                  &blen, &n, &strs);
-	return rv != TP_OK ? rv : tasks_fill(in, body, blen, n, strs);
-}
-
 /* A result with no error: its fields, pointing into the message. */
 static int result_read(const struct field *in, Troupe__PoolResult *r,
                        Troupe__Values *vals, int *plain)
@@ -368,11 +341,12 @@ static int result_read(const struct field *in, Troupe__PoolResult *r,
 /* Reads the n results of body into in (whose blob holds body); frees in
  * on failure. */
 static int results_fill(struct tp__pool_in *in, const unsigned char *body,
-                        size_t blen, size_t n)
+                        size_t blen, size_t n, size_t strs)
 {
 	const unsigned char *p, *end;
 	struct field f;
 	int rv, plain;
+	(void)strs; /* results keep no strings of their own */
 	in->mem = calloc(1, n * (sizeof(Troupe__PoolResult) + sizeof(void *) +
 	                         sizeof(Troupe__Values) + 1) +
 	                        1);
@@ -408,17 +382,6 @@ fail:
 	return rv;
 }
 
-int tp__pool_results_read(nng_msg *m, struct tp__pool_in *in)
-{
-	const unsigned char *body = NULL;
-	size_t blen = 0, n, strs;
-	int rv;
-	if ((rv = in_open(m, ENV_POOL_RESULTS, in, &body, &blen, &n, &strs)) !=
-	    TP_OK)
-		return rv; /* TP_ENOENT: another body, m stays the caller's */
-	return results_fill(in, body, blen, n);
-}
-
 /* in holds buf through a blob released by release(arg) (also now, when
  * that cannot be made); counts its entries. */
 static int mem_open(const unsigned char *buf, size_t len, uint32_t num,
@@ -441,13 +404,53 @@ static int mem_open(const unsigned char *buf, size_t len, uint32_t num,
 	return rv;
 }
 
+/* Reads a batch of kind num from m (in_open's ownership rules) or from
+ * buf (mem_open's) with fill. */
+typedef int (*fill_fn)(struct tp__pool_in *in, const unsigned char *body,
+                       size_t blen, size_t n, size_t strs);
+
+static int read_msg(nng_msg *m, uint32_t num, fill_fn fill,
+                    struct tp__pool_in *in)
+{
+	const unsigned char *body = NULL;
+	size_t blen = 0, n, strs;
+	int rv = in_open(m, num, in, &body, &blen, &n, &strs);
+	/* TP_ENOENT: another body, m stays the caller's */
+	return rv != TP_OK ? rv : fill(in, body, blen, n, strs);
+}
+
+static int read_mem(const unsigned char *buf, size_t len, uint32_t num,
+                    fill_fn fill, void (*release)(void *), void *arg,
+                    struct tp__pool_in *in)
+{
+	const unsigned char *body = NULL;
+	size_t blen = 0, n, strs;
+	int rv =
+	    mem_open(buf, len, num, release, arg, in, &body, &blen, &n, &strs);
+	return rv != TP_OK ? rv : fill(in, body, blen, n, strs);
+}
+
+int tp__pool_tasks_read(nng_msg *m, struct tp__pool_in *in)
+{
+	return read_msg(m, ENV_POOL_TASKS, tasks_fill, in);
+}
+
+int tp__pool_results_read(nng_msg *m, struct tp__pool_in *in)
+{
+	return read_msg(m, ENV_POOL_RESULTS, results_fill, in);
+}
+
+int tp__pool_tasks_read_mem(const unsigned char *buf, size_t len,
+                            void (*release)(void *), void *arg,
+                            struct tp__pool_in *in)
+{
+	return read_mem(buf, len, ENV_POOL_TASKS, tasks_fill, release, arg, in);
+}
+
 int tp__pool_results_read_mem(const unsigned char *buf, size_t len,
                               void (*release)(void *), void *arg,
                               struct tp__pool_in *in)
 {
-	const unsigned char *body = NULL;
-	size_t blen = 0, n, strs;
-	int rv = mem_open(buf, len, ENV_POOL_RESULTS, release, arg, in, &body,
-	                  &blen, &n, &strs);
-	return rv != TP_OK ? rv : results_fill(in, body, blen, n);
+	return read_mem(buf, len, ENV_POOL_RESULTS, results_fill, release, arg,
+	                in);
 }
