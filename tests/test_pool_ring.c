@@ -244,6 +244,16 @@ static void test_kill_with_slots(void **state)
 	assert_int_equal(rings(0), 0);
 }
 
+/* env packed at buf (cap bytes at most): its length. */
+static size_t pack_env(const Troupe__Envelope *env, unsigned char *buf,
+                       size_t cap)
+{
+	size_t n = protobuf_c_message_get_packed_size(&env->base);
+	assert_true(n <= cap);
+	protobuf_c_message_pack(&env->base, buf);
+	return n;
+}
+
 /* A real batch of one task, packed at buf: its length. */
 static size_t one_batch(unsigned char *buf, size_t cap)
 {
@@ -257,10 +267,7 @@ static size_t one_batch(unsigned char *buf, size_t cap)
 	ts.tasks = &tp;
 	env.body_case = TROUPE__ENVELOPE__BODY_POOL_TASKS;
 	env.pool_tasks = &ts;
-	size_t n = protobuf_c_message_get_packed_size(&env.base);
-	assert_true(n <= cap);
-	protobuf_c_message_pack(&env.base, buf);
-	return n;
+	return pack_env(&env, buf, cap);
 }
 
 /* The worker's reader against what a ring slot may hold. */
@@ -339,10 +346,7 @@ static size_t one_result(unsigned char *buf, size_t cap)
 	rs.results = &rp;
 	env.body_case = TROUPE__ENVELOPE__BODY_POOL_RESULTS;
 	env.pool_results = &rs;
-	size_t n = protobuf_c_message_get_packed_size(&env.base);
-	assert_true(n <= cap);
-	protobuf_c_message_pack(&env.base, buf);
-	return n;
+	return pack_env(&env, buf, cap);
 }
 
 /* The worker's result slots and the pool's reader of them. */
