@@ -300,6 +300,9 @@ const char *tp__task_fail_message(int reset);
 /* pool_send.c: packs an Envelope into one nng message and sends it
  * (flags: nng's). */
 int tp__pool_send(nng_socket s, const void *env_msg, int flags);
+/* The same when its packed size (len) is known already. */
+int tp__pool_send_sized(nng_socket s, const void *env_msg, size_t len,
+                        int flags);
 
 /* pool_wire.c: a received batch of tasks or results read in place (the
  * structs point into the message; values read from their args/values

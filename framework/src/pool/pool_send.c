@@ -27,7 +27,14 @@
 int tp__pool_send(nng_socket s, const void *env_msg, int flags)
 {
 	const ProtobufCMessage *m = env_msg;
-	size_t len = protobuf_c_message_get_packed_size(m);
+	return tp__pool_send_sized(s, m, protobuf_c_message_get_packed_size(m),
+	                           flags);
+}
+
+int tp__pool_send_sized(nng_socket s, const void *env_msg, size_t len,
+                        int flags)
+{
+	const ProtobufCMessage *m = env_msg;
 	nng_msg *msg;
 	int rv;
 	if ((rv = nng_msg_alloc(&msg, len)) != 0)

@@ -132,8 +132,8 @@ static int results_send(struct wstate *ws, const Troupe__Envelope *env)
 	int rv;
 	if (len >= TP__POOL_RING_MIN)
 		dst = tp__pool_wring_take(&ws->ring, len, &slot);
-	if (dst == NULL)
-		return tp__pool_send(ws->sock, env, 0);
+	if (dst == NULL) /* sized once: small batches are the common case */
+		return tp__pool_send_sized(ws->sock, env, len, 0);
 	Troupe__PoolTasksRing r = TROUPE__POOL_TASKS_RING__INIT;
 	Troupe__Envelope e = TROUPE__ENVELOPE__INIT;
 	protobuf_c_message_pack(&env->base, dst);
