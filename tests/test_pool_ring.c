@@ -122,8 +122,35 @@ static int rings(int all_free)
 	return n;
 }
 
+/* The most memory any of this run's rings holds (bytes reserved in its
+ * file). */
+static long long ring_bytes_max(void)
+{
+	char path[512], prefix[128];
+	long long most = 0;
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	struct stat st;
+	assert_non_null(d);
+	snprintf(prefix, sizeof(prefix), "troupe.%u.%s.", (unsigned)getuid(),
+	         tp__rt.id);
+	while ((e = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 &&
+		    stat(path, &st) == 0 &&
+		    (long long)st.st_blocks * 512 > most)
+			most = (long long)st.st_blocks * 512;
+	}
+	closedir(d);
+	return most;
+}
+
 /* Maps of 6 MiB (about 24 batches, more than a ring's 8 slots) go
- * through the rings, right each time, and every slot comes back. */
+ * through the rings, right each time, and every slot comes back. A
+ * worker gets another batch only while it holds less than a full one
+ * (here: none, a batch is two tasks of 480 KiB), so a ring's memory
+ * stays within 2 slots (the batch and the slot of the one whose results
+ * just came back) however fast the worker asks for more. */
 static void test_map_through_ring(void **state)
 {
 	tp_pool *pool = mkpool(2);
@@ -137,6 +164,7 @@ static void test_map_through_ring(void **state)
 		tp_payload_free(out);
 		int n = rings(1);
 		assert_true(n >= 1 && n <= 2);
+		assert_true(ring_bytes_max() <= 4096 + 2 * (1 << 20));
 	}
 	/* chunks of one item: small batches, no ring needed, still right */
 	tp_payload *out = NULL;

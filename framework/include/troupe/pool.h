@@ -145,7 +145,9 @@ typedef struct tp_pool_opts {
 	int max_retries;            /* TP_POOL_RETRY: 0 means 1 */
 	const tp_pool_sched *sched; /* NULL: tp_pool_sched_least_loaded */
 	int pipeline;               /* most tasks in flight per worker; 0: adapt
-	                               to task duration (2 .. 256) */
+	                               to task duration (2 .. 256), and no
+	                               more while a worker holds a full
+	                               batch (480 KiB) of arguments */
 	const char *name;           /* worker name prefix; NULL: "PoolWorker" */
 	tp_start_method method;     /* how workers start (Python's context);
 	                               TP_START_DEFAULT: the runtime's default */

@@ -106,6 +106,7 @@ struct pool_task {
 	struct tp_pool_result *job;
 	size_t index, first, count;
 	int tries;
+	size_t bytes; /* the last task of a batch: the batch's bytes */
 	struct pool_task *next;
 };
 
@@ -150,6 +151,7 @@ struct pool_worker {
 	int send_wait; /* a send found its pipe full: ssrc is watched */
 	atomic_int pipe_gone;
 	size_t inflight;
+	size_t inflight_bytes; /* of the batches it holds (local pools) */
 	struct pool_task *held, *held_tail;
 	uint64_t sent, done, restarts, deaths;
 	unsigned runs; /* runs attached so far */

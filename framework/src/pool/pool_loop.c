@@ -41,9 +41,10 @@
 #include "troupe/error.h"
 #include "wire.h"
 
-#define DEPTH_MAX  256
-#define DEPTH_NS   2000000.0 /* keep ~2 ms of work queued per worker */
-#define PIPE_GRACE 250       /* ms to wait for a dead worker's last bytes */
+#define DEPTH_MAX   256
+#define DEPTH_NS    2000000.0 /* keep ~2 ms of work queued per worker */
+#define DEPTH_BYTES ((size_t)480 << 10) /* a full batch (pool_send.c) */
+#define PIPE_GRACE  250 /* ms to wait for a dead worker's last bytes */
 
 struct note {
 	struct tp_pool_result *j;
@@ -181,6 +182,8 @@ static struct pool_task *held_take(struct pool_worker *w, uint64_t id)
 		w->held_tail = prev;
 	t->next = NULL;
 	w->inflight--;
+	w->inflight_bytes -=
+	    t->bytes < w->inflight_bytes ? t->bytes : w->inflight_bytes;
 	return t;
 }
 
@@ -404,7 +407,7 @@ static void worker_dead(struct tp_pool *pool, struct pool_round *rd,
 		rt = t;
 	}
 	w->held_tail = NULL;
-	w->inflight = 0;
+	w->inflight = w->inflight_bytes = 0;
 	queue_push_front(pool, rh, rt, (size_t)requeued);
 	if (!normal && pool->state != POOL_TERMINATE && !pool->sup_failed) {
 		w->deaths++;
@@ -464,7 +467,8 @@ static void pool_fail_all(struct tp_pool *pool, struct pool_round *rd, int rv,
  * the next task by its items and the worker's time per item. A task
  * that has run (more than 5 ms and) longer than the average so far counts
  * with its running time, so a worker stuck in a long task stops collecting
- * short ones that an idle worker could run.
+ * short ones that an idle worker could run. Large batches bound it too
+ * (DEPTH_BYTES).
  */
 static size_t worker_room(const struct tp_pool *pool,
                           const struct pool_worker *w, double now)
@@ -485,6 +489,14 @@ static size_t worker_room(const struct tp_pool *pool,
 		cap = est <= 0 ? 2 : 2 + (size_t)(depth / est);
 		if (cap > DEPTH_MAX)
 			cap = DEPTH_MAX;
+		/* A local worker gets another batch only while it holds
+		 * less than a full one: the batch it runs and one more
+		 * ready. Deeper, large items only fill more of the ring's
+		 * slots (fresh memory on both sides at the first map) and
+		 * then messages, and the worker finishes no sooner. */
+		if (pool->backend == NULL && w->inflight > 0 &&
+		    w->inflight_bytes >= DEPTH_BYTES)
+			cap = w->inflight;
 	}
 	return cap;
 }

@@ -380,15 +380,14 @@ static int ring_msg(const struct pool_worker *w, uint32_t slot, size_t len,
 }
 
 /*
- * The batch as one nng message: a large batch (TP__POOL_RING_MIN bytes or
- * more) of a local worker goes into a free slot of its run's ring and the
- * message says where (pool_ring.c); else, or when every slot is busy, the
- * message carries it. *slot: the slot taken, or UINT32_MAX.
+ * The batch, len bytes (batch_len), as one nng message: a large batch
+ * (TP__POOL_RING_MIN bytes or more) of a local worker goes into a free slot of
+ * its run's ring and the message says where (pool_ring.c); else, or when every
+ * slot is busy, the message carries it. *slot: the slot taken, or UINT32_MAX.
  */
 static int batch_msg(struct tp_pool *pool, struct pool_worker *w,
-                     struct batch *b, nng_msg **out, uint32_t *slot)
+                     struct batch *b, size_t len, nng_msg **out, uint32_t *slot)
 {
-	size_t len = batch_len(b);
 	unsigned char *dst = NULL;
 	int rv;
 	*slot = UINT32_MAX;
@@ -437,7 +436,8 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 	}
 	nng_msg *msg = NULL;
 	uint32_t slot;
-	rv = batch_msg(pool, w, b, &msg, &slot);
+	size_t len = batch_len(b);
+	rv = batch_msg(pool, w, b, len, &msg, &slot);
 	if (rv == TP_OK &&
 	    (rv = nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK)) != 0)
 		rv = tp_err_nng(rv);
@@ -451,6 +451,7 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 		return rv;
 	}
 	for (size_t i = 0; i < b->k; i++) {
+		b->t[i]->bytes = i + 1 == b->k ? len : 0;
 		if (w->held_tail != NULL)
 			w->held_tail->next = b->t[i];
 		else
@@ -460,6 +461,7 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 	if (w->inflight == 0)
 		w->head_t = tp__now_s();
 	w->inflight += b->k;
+	w->inflight_bytes += len;
 	w->sent += b->k;
 	if (pool->maxtasks > 0 && w->sent >= (uint64_t)pool->maxtasks)
 		w->retiring = 1;

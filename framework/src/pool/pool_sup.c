@@ -229,7 +229,7 @@ int tp__pool_worker_attach(struct tp_pool *pool, struct pool_worker *w,
 	w->pool = pool;
 	w->pid = pid;
 	w->ready = w->retiring = w->stopping = w->exited = 0;
-	w->inflight = 0;
+	w->inflight = w->inflight_bytes = 0;
 	w->sent = 0;
 	w->avg_ns = 0;
 	w->killed_for = 0;
