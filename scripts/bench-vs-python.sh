@@ -15,8 +15,9 @@
 #   BASE_BENCH=/path/to/old/troupe-bench scripts/bench-vs-python.sh ...
 #
 # adds a third side, an older build's troupe-bench, to the same alternation
-# (troupe / base / Python each round) and two columns: its median and how
-# many times better the current build is than it (same rule as above).
+# (troupe / base / Python each round, troupe and base taking turns to go
+# first) and two columns: its median and how many times better the current
+# build is than it (same rule as above).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$top/build}
@@ -100,6 +101,31 @@ ratio() {
 		printf "%.2fx", low ? p / t : t / p }'
 }
 
+# One troupe (run_troupe) or base (run_base) run of round $i of $label.
+run_troupe() {
+	((have_t)) || return 0
+	# shellcheck disable=SC2086
+	r=$(run_one "$LOG_DIR/$label.troupe.$i" "$BENCH" $targs)
+	if [[ -n $r ]]; then
+		tvals+=("${r% *}")
+		unit=${r#* }
+	else
+		echo "# $label: troupe run $i failed, see $LOG_DIR" >&2
+		failed=1
+	fi
+}
+run_base() {
+	((have_b)) || return 0
+	# shellcheck disable=SC2086
+	r=$(run_one "$LOG_DIR/$label.base.$i" "$BASE_BENCH" $targs)
+	if [[ -n $r ]]; then
+		bvals+=("${r% *}")
+		unit=${unit:-${r#* }}
+	else
+		echo "# $label: base run $i failed, see $LOG_DIR" >&2
+	fi
+}
+
 if [[ -n $BASE_BENCH ]]; then
 	printf '%-26s %14s %14s %14s %-8s %8s %8s\n' metric troupe base python \
 		unit better vs-base
@@ -118,26 +144,15 @@ while IFS='|' read -r label targs pargs; do
 	grep -qx "$workload" <<<"$known" && have_t=1
 	[[ -n $BASE_BENCH ]] && grep -qx "$workload" <<<"$base_known" && have_b=1
 	for ((i = 1; i <= RUNS; i++)); do
-		if ((have_t)); then
-			# shellcheck disable=SC2086
-			r=$(run_one "$LOG_DIR/$label.troupe.$i" "$BENCH" $targs)
-			if [[ -n $r ]]; then
-				tvals+=("${r% *}")
-				unit=${r#* }
-			else
-				echo "# $label: troupe run $i failed, see $LOG_DIR" >&2
-				failed=1
-			fi
-		fi
-		if ((have_b)); then
-			# shellcheck disable=SC2086
-			r=$(run_one "$LOG_DIR/$label.base.$i" "$BASE_BENCH" $targs)
-			if [[ -n $r ]]; then
-				bvals+=("${r% *}")
-				unit=${unit:-${r#* }}
-			else
-				echo "# $label: base run $i failed, see $LOG_DIR" >&2
-			fi
+		# The side that runs right after Python was measured 10-30 %
+		# slower on some workloads, whichever build it was: troupe and
+		# base take turns to go first.
+		if ((i % 2 == 1)); then
+			run_troupe
+			run_base
+		else
+			run_base
+			run_troupe
 		fi
 		if [[ -n $pargs ]]; then
 			pdir=$ANCHORS
