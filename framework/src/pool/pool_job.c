@@ -283,7 +283,11 @@ int tp__pool_job_task_done(struct tp_pool_result *j, size_t t, size_t first,
 		became = 1;
 		job_settle(j);
 	}
-	pthread_cond_broadcast(&j->cv);
+	/* Only an iterator's waiters wait for a task; the others wait for
+	 * ready, and a broadcast per task woke a blocking map's caller
+	 * (which takes a CPU from a worker) at every batch of results. */
+	if (j->iter != POOL_NOITER || j->ready)
+		pthread_cond_broadcast(&j->cv);
 	if (j->progress != NULL)
 		became |= 2;
 	pthread_mutex_unlock(&j->mu);
