@@ -102,6 +102,7 @@ static int pool_alloc(struct tp_pool **out, const tp_pool_opts *o)
 		static atomic_int counter;
 		pool->w[i].slot = i;
 		pool->w[i].recvfd = -1;
+		pool->w[i].fast_lfd = pool->w[i].fast_fd = -1;
 		pool->w[i].pool = pool;
 		snprintf(pool->w[i].name, sizeof(pool->w[i].name), "%s-%d",
 		         pool->prefix, atomic_fetch_add(&counter, 1) + 1);
@@ -111,7 +112,8 @@ static int pool_alloc(struct tp_pool **out, const tp_pool_opts *o)
 	tp__nng_used();
 	if ((rv = tp_address("pool", pool->addr, sizeof(pool->addr))) != TP_OK)
 		return rv;
-	if (strlen(pool->addr) - strlen("ipc://") + 12 >
+	/* "-<pid>" and the local channel's ".f" (pool_fast.c) */
+	if (strlen(pool->addr) - strlen("ipc://") + 14 >
 	    sizeof(((struct sockaddr_un *)0)->sun_path))
 		return tp_err_errno(ENAMETOOLONG);
 	pool->shm_size = (size_t)pool->n * sizeof(struct pool_slot);

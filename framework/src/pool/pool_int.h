@@ -136,6 +136,12 @@ struct pool_worker {
 	struct tp__pool_ring *ring; /* this run's batch ring, from its first
 	                               large batch (NULL: none yet) */
 	int ring_off;               /* the ring could not be made: messages */
+	/* The run's local channel (pool_fast.c): the listener until the run
+	 * connects, then the connection; -1 none. On the reactor: lsrc,
+	 * fsrc. */
+	int fast_lfd, fast_fd;
+	tp__rsrc *lsrc, *fsrc;
+	char fast_path[108];
 	char name[32];
 	int ready;       /* hello received */
 	int retiring;    /* got its maxtasksperchild tasks */
@@ -394,6 +400,44 @@ int tp__pool_wring_bytes(struct tp__pool_wring *w, const char *path,
 void tp__pool_wring_free(struct tp__pool_wring *w, uint32_t slot);
 /* Unmaps w's ring (its slots' bytes are no longer read). */
 void tp__pool_wring_close(struct tp__pool_wring *w);
+
+/* pool_fast.c: a worker run's local channel (a Unix SOCK_SEQPACKET
+ * connection) for the notes that say a batch is in the run's ring; nng
+ * carries the rest. */
+struct tp__pool_note {
+	uint32_t kind; /* TP__POOL_NOTE_* */
+	uint32_t slot; /* of the run's ring */
+	uint64_t len;  /* bytes of the batch there */
+};
+/* TASKS, RESULTS: in slot of the run's ring; BYTES: the len bytes of an
+ * Envelope{pool_results} follow the note in its record. */
+enum {
+	TP__POOL_NOTE_TASKS = 1,
+	TP__POOL_NOTE_RESULTS = 2,
+	TP__POOL_NOTE_BYTES = 3
+};
+#define TP__POOL_FAST_MAX ((size_t)32 << 10) /* TP__POOL_RING_MIN */
+/* The channel's path for the run pid of a pool at addr ("ipc://..."):
+ * TP_EINVAL for another transport, ENAMETOOLONG. */
+int tp__pool_fast_path(const char *addr, pid_t pid, char *path, size_t size);
+/* The pool: listens at path (non-blocking, close-on-exec), then accepts
+ * the one connection whose peer is pid: TP_EEMPTY none waiting, TP_EPERM
+ * a peer that is not pid (closed), errno's. */
+int tp__pool_fast_listen(const char *path, int *fd);
+int tp__pool_fast_accept(int lfd, pid_t pid, int *fd);
+/* The worker: connects to path (a blocking socket). */
+int tp__pool_fast_dial(const char *path, int *fd);
+/* One note, without blocking: TP_EFULL the socket is full, TP_ECLOSED the
+ * other end is gone. */
+int tp__pool_fast_send(int fd, uint32_t kind, uint32_t slot, uint64_t len);
+/* A note BYTES with len (1..TP__POOL_FAST_MAX) bytes at p, without
+ * blocking: TP_ETOOBIG, TP_EFULL, TP_ECLOSED. */
+int tp__pool_fast_send_bytes(int fd, const void *p, size_t len);
+/* The next note, without blocking, and for BYTES its bytes into buf (cap
+ * bytes; NULL: BYTES is refused): TP_EEMPTY none yet, TP_ECLOSED the
+ * other end is gone, TP_EDECODE a record that is not a note or is cut
+ * (dropped). */
+int tp__pool_fast_recv(int fd, struct tp__pool_note *n, void *buf, size_t cap);
 
 /* pool_file.c: shared files in the run directory (the slots file, int map
  * segments), created and mapped by the pool (path gets

@@ -244,10 +244,65 @@ static void on_results(struct tp_pool *pool, struct pool_round *rd,
 	tp__pool_in_free(in);
 }
 
+/* Closes w's local channel (pool_fast.c): the listener, its path and the
+ * connection; notes go by nng again. */
+static void fast_close(struct pool_worker *w)
+{
+	tp__reactor_del(w->lsrc);
+	tp__reactor_del(w->fsrc);
+	w->lsrc = w->fsrc = NULL;
+	if (w->fast_lfd >= 0) {
+		close(w->fast_lfd);
+		(void)unlink(w->fast_path);
+	}
+	if (w->fast_fd >= 0)
+		close(w->fast_fd);
+	w->fast_lfd = w->fast_fd = -1;
+}
+
+/* The notes on w's local channel: results in the run's ring. A note that
+ * is not one, or names a slot the worker did not fill, is dropped (as a
+ * malformed message is); the channel's end goes with the run. */
+static void fast_drain(struct tp_pool *pool, struct pool_round *rd,
+                       struct pool_worker *w)
+{
+	struct tp__pool_note n;
+	struct tp__pool_in in;
+	unsigned char buf[TP__POOL_FAST_MAX];
+	while (w->fast_fd >= 0) {
+		int rv = tp__pool_fast_recv(w->fast_fd, &n, buf, sizeof(buf));
+		if (rv == TP_EEMPTY)
+			return;
+		if (rv == TP_ECLOSED) {
+			fast_close(w);
+			return;
+		}
+		if (rv != TP_OK)
+			continue;
+		if (n.kind == TP__POOL_NOTE_BYTES) {
+			/* the values borrow from a copy of their own */
+			unsigned char *c = malloc(n.len);
+			if (c != NULL) {
+				memcpy(c, buf, n.len);
+				rv = tp__pool_results_read_mem(c, n.len, free,
+				                               c, &in);
+			}
+			if (c != NULL && rv == TP_OK)
+				on_results(pool, rd, w, &in);
+		} else if (n.kind == TP__POOL_NOTE_RESULTS && w->ring != NULL &&
+		           tp__pool_ring_results(w->ring,
+		                                 tp__pool_ring_path(w->ring),
+		                                 n.slot, n.len, &in) == TP_OK) {
+			on_results(pool, rd, w, &in);
+		}
+	}
+}
+
 static void worker_drain(struct tp_pool *pool, struct pool_round *rd,
                          struct pool_worker *w)
 {
 	nng_msg *m;
+	fast_drain(pool, rd, w);
 	while (w->sock_open &&
 	       nng_recvmsg(w->sock, &m, NNG_FLAG_NONBLOCK) == 0) {
 		Troupe__Envelope *env = NULL;
@@ -335,6 +390,7 @@ static int pool_live(const struct tp_pool *pool)
 
 static void on_recv(tp__rsrc *src, uint32_t events, void *arg);
 static void on_sendable(tp__rsrc *src, uint32_t events, void *arg);
+static void on_fast_accept(tp__rsrc *src, uint32_t events, void *arg);
 
 /* Opens the pool's socket to w's run pid and reads it on the reactor. */
 static void worker_attach(struct tp_pool *pool, struct pool_worker *w,
@@ -350,6 +406,10 @@ static void worker_attach(struct tp_pool *pool, struct pool_worker *w,
 		        w->name, tp_strerror(rv));
 		tp__pool_sup_signal(pool, w, SIGKILL);
 	}
+	if (w->fast_lfd >= 0 &&
+	    tp__reactor_add_fd(pool->r, w->fast_lfd, EPOLLIN, on_fast_accept, w,
+	                       &w->lsrc) != TP_OK)
+		fast_close(w); /* notes go by nng */
 }
 
 /* Closes the socket of w's run, and its sources with it. */
@@ -360,6 +420,7 @@ static void worker_detach(struct pool_worker *w)
 	w->rsrc = w->ssrc = NULL;
 	w->send_wait = 0;
 	tp__reactor_timer_set(w->grace, 0);
+	fast_close(w);
 	if (w->sock_open)
 		nng_close(w->sock);
 	w->sock_open = 0;
@@ -705,6 +766,47 @@ static void on_recv(tp__rsrc *src, uint32_t events, void *arg)
 	pthread_mutex_lock(&w->pool->mu);
 	worker_drain(w->pool, w->pool->rd, w);
 	pthread_mutex_unlock(&w->pool->mu);
+}
+
+/* A run's local channel has notes (results in its ring). */
+static void on_fast(tp__rsrc *src, uint32_t events, void *arg)
+{
+	struct pool_worker *w = arg;
+	(void)src;
+	(void)events;
+	pthread_mutex_lock(&w->pool->mu);
+	fast_drain(w->pool, w->pool->rd, w);
+	pthread_mutex_unlock(&w->pool->mu);
+}
+
+/* A connection to a run's listener: the run's own (its pid) becomes the
+ * channel and the listener goes; any other peer is closed unread. */
+static void on_fast_accept(tp__rsrc *src, uint32_t events, void *arg)
+{
+	struct pool_worker *w = arg;
+	struct tp_pool *pool = w->pool;
+	int fd, rv;
+	(void)src;
+	(void)events;
+	pthread_mutex_lock(&pool->mu);
+	while ((rv = tp__pool_fast_accept(w->fast_lfd, w->pid, &fd)) ==
+	       TP_EPERM)
+		;
+	if (rv == TP_OK) {
+		tp__reactor_del(w->lsrc);
+		w->lsrc = NULL;
+		close(w->fast_lfd);
+		(void)unlink(w->fast_path);
+		w->fast_lfd = -1;
+		if (tp__reactor_add_fd(pool->r, fd, EPOLLIN, on_fast, w,
+		                       &w->fsrc) == TP_OK)
+			w->fast_fd = fd;
+		else
+			close(fd); /* the worker sees it closed: nng */
+	} else if (rv != TP_EEMPTY) {
+		fast_close(w); /* accept fails: notes go by nng */
+	}
+	pthread_mutex_unlock(&pool->mu);
 }
 
 /* A full pipe has room again: the round sends what waited. The watch

@@ -382,7 +382,8 @@ static int ring_msg(const struct pool_worker *w, uint32_t slot, size_t len,
 /*
  * The batch, len bytes (batch_len), as one nng message: a large batch
  * (TP__POOL_RING_MIN bytes or more) of a local worker goes into a free slot of
- * its run's ring and the message says where (pool_ring.c); else, or when every
+ * its run's ring and a note says where: on the run's local channel
+ * (pool_fast.c; *out is then NULL) or in the message. Else, or when every
  * slot is busy, the message carries it. *slot: the slot taken, or UINT32_MAX.
  */
 static int batch_msg(struct tp_pool *pool, struct pool_worker *w,
@@ -400,7 +401,12 @@ static int batch_msg(struct tp_pool *pool, struct pool_worker *w,
 			dst = tp__pool_ring_take(w->ring, len, slot);
 	}
 	if (dst != NULL) {
-		if ((rv = batch_write(b, dst, len)) == TP_OK)
+		/* the note by the run's local channel (pool_fast.c) when it
+		 * has one (*out stays NULL), else by nng */
+		if ((rv = batch_write(b, dst, len)) == TP_OK &&
+		    (w->fast_fd < 0 ||
+		     tp__pool_fast_send(w->fast_fd, TP__POOL_NOTE_TASKS, *slot,
+		                        len) != TP_OK))
 			rv = ring_msg(w, *slot, len, out);
 		if (rv != TP_OK) {
 			tp__pool_ring_put_back(w->ring, *slot);
@@ -438,7 +444,7 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 	uint32_t slot;
 	size_t len = batch_len(b);
 	rv = batch_msg(pool, w, b, len, &msg, &slot);
-	if (rv == TP_OK &&
+	if (rv == TP_OK && msg != NULL &&
 	    (rv = nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK)) != 0)
 		rv = tp_err_nng(rv);
 	if (rv != TP_OK) {

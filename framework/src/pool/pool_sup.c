@@ -241,8 +241,16 @@ int tp__pool_worker_attach(struct tp_pool *pool, struct pool_worker *w,
 	atomic_store(&w->pipe_gone, 0);
 	atomic_store(&pool->slots[w->slot].current, 0);
 	snprintf(addr, sizeof(addr), "%s-%d", pool->addr, (int)pid);
-	if ((rv = worker_listen(w, addr)) == TP_OK)
+	if ((rv = worker_listen(w, addr)) == TP_OK) {
+		/* A local run's channel for ring notes (pool_fast.c), before
+		 * any batch goes: without it, notes go by nng. */
+		if (pool->backend == NULL &&
+		    (tp__pool_fast_path(pool->addr, pid, w->fast_path,
+		                        sizeof(w->fast_path)) != TP_OK ||
+		     tp__pool_fast_listen(w->fast_path, &w->fast_lfd) != TP_OK))
+			w->fast_lfd = -1;
 		return TP_OK;
+	}
 	if (w->sock_open)
 		nng_close(w->sock);
 	w->sock_open = 0;

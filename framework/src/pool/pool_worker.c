@@ -11,6 +11,7 @@
  * path that reuses one argument and one result payload for every call.
  */
 #include <malloc.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,10 @@ struct wstate {
 	size_t max_msg;             /* the most bytes of one task's results */
 	struct tp__blob *batch;     /* holds the batch's message */
 	struct tp__pool_wring ring; /* the run's batch ring, once used */
+	/* The run's local channel for ring notes (pool_fast.c), connected
+	 * at the first batch in the ring; -1 none (nng carries them). */
+	const char *addr;
+	int fast, fast_tried, nngfd;
 };
 
 /* The message of the last tp_task_fail, whole (see TP_TASK_MSG_MAX). */
@@ -132,6 +137,13 @@ static int results_send(struct wstate *ws, const Troupe__Envelope *env)
 	int rv;
 	if (len >= TP__POOL_RING_MIN)
 		dst = tp__pool_wring_take(&ws->ring, len, &slot);
+	if (dst == NULL && ws->fast >= 0 && len <= TP__POOL_FAST_MAX) {
+		/* on the run's local channel, in one record */
+		unsigned char buf[TP__POOL_FAST_MAX];
+		protobuf_c_message_pack(&env->base, buf);
+		if (tp__pool_fast_send_bytes(ws->fast, buf, len) == TP_OK)
+			return TP_OK;
+	}
 	if (dst == NULL) /* sized once: small batches are the common case */
 		return tp__pool_send_sized(ws->sock, env, len, 0);
 	Troupe__PoolTasksRing r = TROUPE__POOL_TASKS_RING__INIT;
@@ -143,6 +155,9 @@ static int results_send(struct wstate *ws, const Troupe__Envelope *env)
 	e.body_case = TROUPE__ENVELOPE__BODY_POOL_RESULTS_RING;
 	e.pool_results_ring = &r;
 	tp__pool_wring_mark(&ws->ring, slot, 1);
+	if (ws->fast >= 0 && tp__pool_fast_send(ws->fast, TP__POOL_NOTE_RESULTS,
+	                                        slot, len) == TP_OK)
+		return TP_OK;
 	if ((rv = tp__pool_send(ws->sock, &e, 0)) != TP_OK)
 		tp__pool_wring_mark(&ws->ring, slot, 0);
 	return rv;
@@ -529,6 +544,38 @@ static int worker_batch(struct wstate *ws, struct tp__pool_in *in)
 	return rv;
 }
 
+/* Connects the run's local channel, once: the pool listened before it
+ * sent the first batch in the ring (pool_fast.c). Without it, nng. */
+static void worker_fast(struct wstate *ws)
+{
+	char path[108];
+	if (ws->fast_tried)
+		return;
+	ws->fast_tried = 1;
+	if (tp__pool_fast_path(ws->addr, getpid(), path, sizeof(path)) !=
+	        TP_OK ||
+	    nng_socket_get_int(ws->sock, NNG_OPT_RECVFD, &ws->nngfd) != 0 ||
+	    tp__pool_fast_dial(path, &ws->fast) != TP_OK)
+		ws->fast = -1;
+}
+
+/* A batch in the ring, named by a note or a message; returns 1 when the
+ * worker must exit (a batch it cannot read: as a bad message). */
+static int worker_ring_batch(struct wstate *ws, const char *path, uint32_t slot,
+                             uint64_t len)
+{
+	struct tp__pool_in in;
+	int rv = tp__pool_wring_read(&ws->ring, path, slot, len, &in);
+	if (rv != TP_OK) {
+		fprintf(stderr,
+		        "troupe: pool worker %s: a batch in its ring: %s\n",
+		        ws->name, tp_strerror(rv));
+		return 1;
+	}
+	worker_fast(ws);
+	return worker_batch(ws, &in);
+}
+
 /* Handles one message; returns 1 when the worker must exit. */
 static int worker_handle(struct wstate *ws, nng_msg *m)
 {
@@ -545,35 +592,66 @@ static int worker_handle(struct wstate *ws, nng_msg *m)
 		return 1;
 	if (env->body_case == TROUPE__ENVELOPE__BODY_POOL_TASKS_RING) {
 		const Troupe__PoolTasksRing *r = env->pool_tasks_ring;
-		rv = tp__pool_wring_read(&ws->ring, r->ring, r->slot, r->len,
-		                         &in);
+		rv = worker_ring_batch(ws, r->ring, r->slot, r->len);
 		tp__envelope_free(env);
-		if (rv !=
-		    TP_OK) { /* not ours, or malformed: as a bad message */
-			fprintf(stderr,
-			        "troupe: pool worker %s: a batch in its ring: "
-			        "%s\n",
-			        ws->name, tp_strerror(rv));
-			return 1;
-		}
-		return worker_batch(ws, &in);
+		return rv;
 	}
 	rv = env->body_case == TROUPE__ENVELOPE__BODY_POOL_STOP;
 	tp__envelope_free(env);
 	return rv;
 }
 
+/* The next note on the local channel: 1 when the worker must exit, -1
+ * when there is none (or no channel: gone, it is closed). */
+static int worker_note(struct wstate *ws)
+{
+	struct tp__pool_note n;
+	if (ws->fast < 0)
+		return -1;
+	int rv = tp__pool_fast_recv(ws->fast, &n, NULL, 0);
+	if (rv == TP_OK && n.kind == TP__POOL_NOTE_TASKS)
+		return worker_ring_batch(ws, ws->ring.path, n.slot, n.len);
+	if (rv == TP_OK || rv == TP_EDECODE)
+		return 1; /* not the pool's: as a bad message */
+	if (rv == TP_ECLOSED) {
+		close(ws->fast);
+		ws->fast = -1;
+	}
+	return -1;
+}
+
+/* Waits for a note or a message (either may come first). */
+static void worker_wait(struct wstate *ws)
+{
+	struct pollfd p[2] = {{.fd = ws->fast, .events = POLLIN},
+	                      {.fd = ws->nngfd, .events = POLLIN}};
+	(void)poll(p, 2, -1); /* EINTR: the loop looks again */
+}
+
 static void worker_loop(struct wstate *ws)
 {
 	for (;;) {
 		nng_msg *m;
-		int flags = ws->nres > 0 ? NNG_FLAG_NONBLOCK : 0;
-		if (flags == 0) /* going idle: let the segment go */
+		int rv = worker_note(ws);
+		if (rv >= 0) {
+			if (rv)
+				return;
+			continue;
+		}
+		/* with results to send, or a channel to watch too, nng is
+		 * only looked at here */
+		int flags =
+		    ws->nres > 0 || ws->fast >= 0 ? NNG_FLAG_NONBLOCK : 0;
+		if (ws->nres == 0) /* going idle: let the segment go */
 			seg_release(ws);
-		int rv = nng_recvmsg(ws->sock, &m, flags);
-		if (rv == NNG_EAGAIN) {
+		rv = nng_recvmsg(ws->sock, &m, flags);
+		if (rv == NNG_EAGAIN && ws->nres > 0) {
 			if (worker_flush(ws) != TP_OK)
 				return;
+			continue;
+		}
+		if (rv == NNG_EAGAIN) {
+			worker_wait(ws);
 			continue;
 		}
 		if (rv != 0)
@@ -671,6 +749,8 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	    tp_payload_get_int(args, 6, &max_msg))
 		return 2;
 	ws.max_msg = (size_t)max_msg;
+	ws.addr = addr;
+	ws.fast = ws.nngfd = -1;
 	keep_freed_memory();
 	if (tp__pool_file_attach(shm, &base, &shm_size) != TP_OK ||
 	    (size_t)(slot + 1) * sizeof(struct pool_slot) > shm_size)
@@ -697,6 +777,8 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 		worker_flush(&ws);
 		rv = 0;
 	}
+	if (ws.fast >= 0)
+		close(ws.fast);
 	nng_close(ws.sock);
 out:
 	seg_release(&ws);
