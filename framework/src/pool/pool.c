@@ -806,6 +806,7 @@ static void pool_destroy(struct tp_pool *pool)
 			nng_close(w->sock);
 		tp__pool_ring_free(w->ring);
 		w->ring = NULL;
+		w->ring_told = 0;
 		while (w->held != NULL) {
 			struct pool_task *t = w->held;
 			w->held = t->next;

@@ -2,11 +2,12 @@
  * pool_fast.c - a worker run's local channel: a Unix SOCK_SEQPACKET
  * connection between the pool's thread and the worker's main thread. It
  * carries 16-byte notes, "a batch of tasks (results) is in slot S of the
- * run's ring, L bytes" (struct tp__pool_note), and from the worker a batch
- * of results too small for the ring (at most TP__POOL_FAST_MAX bytes) as a
- * note followed by its bytes in one record. Everything else (hellos,
- * Stop, small batches of tasks, batches that found the ring full) stays on
- * the run's nng socket.
+ * run's ring, L bytes" (struct tp__pool_note), and a batch too small for
+ * the ring (at most TP__POOL_FAST_MAX bytes) as a note followed by its
+ * bytes in one record. Everything else (hellos, Stop, batches that found
+ * the ring or the socket full) stays on the run's nng socket; the pool
+ * sends Stop only to a worker that holds no task, so no batch on the
+ * channel is left behind it.
  *
  * Why: with nng 1.5.2 a message from one process's thread to another's
  * passes through four more threads (the sender's nng task thread, the
@@ -20,10 +21,10 @@
  * The pool listens at "<its address's path>-<pid>.f" for each run (next
  * to the run's nng address, in the run directory), accepts one
  * connection whose peer (SO_PEERCRED) is the run's pid, then closes and
- * removes the listener. A worker connects when its first batch in the
- * ring arrives by nng: the pool listened before it sent that batch, so
- * the connect never races the listen, and the pool uses the channel only
- * once it accepted it. A peer that is not the run is closed unread.
+ * removes the listener. A worker connects when its first batch arrives
+ * by nng: the pool listened before it sent that batch, so the connect
+ * never races the listen, and the pool uses the channel only once it
+ * accepted it. A peer that is not the run is closed unread.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -136,6 +136,7 @@ struct pool_worker {
 	struct tp__pool_ring *ring; /* this run's batch ring, from its first
 	                               large batch (NULL: none yet) */
 	int ring_off;               /* the ring could not be made: messages */
+	int ring_told; /* a message named the ring: notes may name slots */
 	/* The run's local channel (pool_fast.c): the listener until the run
 	 * connects, then the connection; -1 none. On the reactor: lsrc,
 	 * fsrc. */

@@ -427,6 +427,7 @@ static void worker_detach(struct pool_worker *w)
 	w->recvfd = -1;
 	tp__pool_ring_free(w->ring); /* the next run gets its own */
 	w->ring = NULL;
+	w->ring_told = 0;
 }
 
 /* A worker's run exited: settle every task it held; the supervisor

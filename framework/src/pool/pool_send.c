@@ -383,8 +383,11 @@ static int ring_msg(const struct pool_worker *w, uint32_t slot, size_t len,
  * The batch, len bytes (batch_len), as one nng message: a large batch
  * (TP__POOL_RING_MIN bytes or more) of a local worker goes into a free slot of
  * its run's ring and a note says where: on the run's local channel
- * (pool_fast.c; *out is then NULL) or in the message. Else, or when every
- * slot is busy, the message carries it. *slot: the slot taken, or UINT32_MAX.
+ * (pool_fast.c; *out is then NULL) once a message named the ring to the
+ * worker, or in the message. Else, or when every
+ * slot is busy, the message carries it, or a record of the local channel
+ * (*out NULL) when it is small enough. *slot: the slot taken, or
+ * UINT32_MAX.
  */
 static int batch_msg(struct tp_pool *pool, struct pool_worker *w,
                      struct batch *b, size_t len, nng_msg **out, uint32_t *slot)
@@ -404,7 +407,7 @@ static int batch_msg(struct tp_pool *pool, struct pool_worker *w,
 		/* the note by the run's local channel (pool_fast.c) when it
 		 * has one (*out stays NULL), else by nng */
 		if ((rv = batch_write(b, dst, len)) == TP_OK &&
-		    (w->fast_fd < 0 ||
+		    (w->fast_fd < 0 || !w->ring_told ||
 		     tp__pool_fast_send(w->fast_fd, TP__POOL_NOTE_TASKS, *slot,
 		                        len) != TP_OK))
 			rv = ring_msg(w, *slot, len, out);
@@ -413,6 +416,14 @@ static int batch_msg(struct tp_pool *pool, struct pool_worker *w,
 			*slot = UINT32_MAX;
 		}
 		return rv;
+	}
+	if (w->fast_fd >= 0 && len <= TP__POOL_FAST_MAX) {
+		/* a small batch in one record of the run's local channel */
+		unsigned char buf[TP__POOL_FAST_MAX];
+		if ((rv = batch_write(b, buf, len)) != TP_OK)
+			return rv;
+		if (tp__pool_fast_send_bytes(w->fast_fd, buf, len) == TP_OK)
+			return TP_OK;
 	}
 	if (nng_msg_alloc(out, len) != 0)
 		return TP_ENOMEM;
@@ -456,6 +467,8 @@ int tp__pool_send_batch(struct tp_pool *pool, struct pool_worker *w,
 		free(b);
 		return rv;
 	}
+	if (msg != NULL && slot != UINT32_MAX)
+		w->ring_told = 1; /* the worker maps the ring from it */
 	for (size_t i = 0; i < b->k; i++) {
 		b->t[i]->bytes = i + 1 == b->k ? len : 0;
 		if (w->held_tail != NULL)

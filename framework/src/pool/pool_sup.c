@@ -236,6 +236,7 @@ int tp__pool_worker_attach(struct tp_pool *pool, struct pool_worker *w,
 	w->held = w->held_tail = NULL;
 	tp__pool_ring_free(w->ring); /* a ring is one run's */
 	w->ring = NULL;
+	w->ring_told = 0;
 	if (w->runs++ > 0)
 		w->restarts++;
 	atomic_store(&w->pipe_gone, 0);

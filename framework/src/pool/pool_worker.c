@@ -529,23 +529,8 @@ static int worker_task(struct wstate *ws, const Troupe__PoolTask *t)
 
 /* Runs a batch of tasks read in place: their arguments borrow from the
  * message (pool_wire.c). */
-static int worker_batch(struct wstate *ws, struct tp__pool_in *in)
-{
-	int rv = 0;
-	ws->batch = in->blob;
-	for (size_t i = 0; i < in->n; i++) {
-		if (worker_task(ws, in->tasks[i]) != TP_OK) {
-			rv = 1;
-			break;
-		}
-	}
-	ws->batch = NULL;
-	tp__pool_in_free(in);
-	return rv;
-}
-
-/* Connects the run's local channel, once: the pool listened before it
- * sent the first batch in the ring (pool_fast.c). Without it, nng. */
+/* Connects the run's local channel, once, at the first batch: the pool
+ * listened before it sent any (pool_fast.c). Without it, nng. */
 static void worker_fast(struct wstate *ws)
 {
 	char path[108];
@@ -557,6 +542,22 @@ static void worker_fast(struct wstate *ws)
 	    nng_socket_get_int(ws->sock, NNG_OPT_RECVFD, &ws->nngfd) != 0 ||
 	    tp__pool_fast_dial(path, &ws->fast) != TP_OK)
 		ws->fast = -1;
+}
+
+static int worker_batch(struct wstate *ws, struct tp__pool_in *in)
+{
+	int rv = 0;
+	worker_fast(ws);
+	ws->batch = in->blob;
+	for (size_t i = 0; i < in->n; i++) {
+		if (worker_task(ws, in->tasks[i]) != TP_OK) {
+			rv = 1;
+			break;
+		}
+	}
+	ws->batch = NULL;
+	tp__pool_in_free(in);
+	return rv;
 }
 
 /* A batch in the ring, named by a note or a message; returns 1 when the
@@ -572,7 +573,6 @@ static int worker_ring_batch(struct wstate *ws, const char *path, uint32_t slot,
 		        ws->name, tp_strerror(rv));
 		return 1;
 	}
-	worker_fast(ws);
 	return worker_batch(ws, &in);
 }
 
@@ -606,11 +606,23 @@ static int worker_handle(struct wstate *ws, nng_msg *m)
 static int worker_note(struct wstate *ws)
 {
 	struct tp__pool_note n;
+	struct tp__pool_in in;
+	unsigned char buf[TP__POOL_FAST_MAX];
 	if (ws->fast < 0)
 		return -1;
-	int rv = tp__pool_fast_recv(ws->fast, &n, NULL, 0);
+	int rv = tp__pool_fast_recv(ws->fast, &n, buf, sizeof(buf));
 	if (rv == TP_OK && n.kind == TP__POOL_NOTE_TASKS)
 		return worker_ring_batch(ws, ws->ring.path, n.slot, n.len);
+	if (rv == TP_OK && n.kind == TP__POOL_NOTE_BYTES) {
+		/* a small batch: its values borrow from a copy of their own */
+		unsigned char *c = malloc(n.len);
+		if (c == NULL)
+			return 1;
+		memcpy(c, buf, n.len);
+		if (tp__pool_tasks_read_mem(c, n.len, free, c, &in) != TP_OK)
+			return 1; /* malformed: as a bad message */
+		return worker_batch(ws, &in);
+	}
 	if (rv == TP_OK || rv == TP_EDECODE)
 		return 1; /* not the pool's: as a bad message */
 	if (rv == TP_ECLOSED) {
