@@ -8,7 +8,8 @@
  * and vanish, connect and send garbage, or stay connected are closed
  * unread, the workers still connect (their listeners are then gone) and
  * maps over large and small items come back right, also with one task per
- * item after the channel is up.
+ * item after the channel is up. A note about a ring the worker has not
+ * yet been told of by nng waits for that message.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -272,7 +273,10 @@ static void test_strangers(void **state)
 		/* sends what a worker would, and a note of garbage */
 		s = stranger(path[i]);
 		assert_true(s >= 0);
-		assert_int_equal(send(s, "garbage", 7, 0), 7);
+		/* (the pool may have closed it already: sent or refused) */
+		ssize_t g = send(s, "garbage", 7, MSG_NOSIGNAL);
+		assert_true(g == 7 ||
+		            (g < 0 && (errno == EPIPE || errno == ECONNRESET)));
 		struct tp__pool_note n = {
 		    .kind = TP__POOL_NOTE_RESULTS, .slot = 8, .len = 64};
 		(void)send(s, &n, sizeof(n), MSG_NOSIGNAL);
@@ -314,6 +318,38 @@ static void test_strangers(void **state)
 	tp_payload_free(in);
 	tp_payload_free(out);
 	endpool(pool);
+}
+
+/* The first batch of a run's ring goes by nng (it names the ring), the
+ * next ones by notes on the channel, which may come first: the worker
+ * waits for the message before it reads a slot. Fresh pools, each
+ * connected by a small map and then given batches of ints two at a
+ * time; no worker is replaced. */
+static void test_note_before_ring(void **state)
+{
+	tp_payload *in, *out = NULL;
+	(void)state;
+	TP_OK_OR_FAIL(tp_payload_new(&in));
+	for (int64_t i = 0; i < 2000000; i++)
+		TP_OK_OR_FAIL(tp_payload_add_int(in, i));
+	for (int round = 0; round < 6; round++) {
+		tp_pool *pool = mkpool(2);
+		map_sums(pool, 4); /* connects the channel */
+		pid_t pids[2] = {tp_pool_worker_pid(pool, 0),
+		                 tp_pool_worker_pid(pool, 1)};
+		TP_OK_OR_FAIL(tp_pool_map(pool, f_twice, in, 0, &out));
+		assert_int_equal(tp_payload_count(out), 2000000);
+		for (size_t i = 0; i < 2000000; i += 9973) {
+			int64_t v;
+			TP_OK_OR_FAIL(tp_payload_get_int(out, i, &v));
+			assert_int_equal(v, 2 * (int64_t)i);
+		}
+		tp_payload_free(out);
+		assert_int_equal(tp_pool_worker_pid(pool, 0), pids[0]);
+		assert_int_equal(tp_pool_worker_pid(pool, 1), pids[1]);
+		endpool(pool);
+	}
+	tp_payload_free(in);
 }
 
 /* A worker killed while its results are on the channel costs its tasks
@@ -359,6 +395,7 @@ int main(void)
 	    cmocka_unit_test(test_notes),
 	    cmocka_unit_test(test_listener),
 	    cmocka_unit_test(test_strangers),
+	    cmocka_unit_test(test_note_before_ring),
 	    cmocka_unit_test(test_kill),
 	};
 	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);

@@ -76,6 +76,7 @@ struct wstate {
 	 * at the first batch in the ring; -1 none (nng carries them). */
 	const char *addr;
 	int fast, fast_tried, nngfd;
+	int stopped; /* the pool sent Stop */
 };
 
 /* The message of the last tp_task_fail, whole (see TP_TASK_MSG_MAX). */
@@ -597,6 +598,7 @@ static int worker_handle(struct wstate *ws, nng_msg *m)
 		return rv;
 	}
 	rv = env->body_case == TROUPE__ENVELOPE__BODY_POOL_STOP;
+	ws->stopped |= rv;
 	tp__envelope_free(env);
 	return rv;
 }
@@ -611,8 +613,18 @@ static int worker_note(struct wstate *ws)
 	if (ws->fast < 0)
 		return -1;
 	int rv = tp__pool_fast_recv(ws->fast, &n, buf, sizeof(buf));
-	if (rv == TP_OK && n.kind == TP__POOL_NOTE_TASKS)
+	if (rv == TP_OK && n.kind == TP__POOL_NOTE_TASKS) {
+		/* The message that names the ring went before this note,
+		 * but by nng: it may come later. Read messages until it
+		 * is in (the pool sends no Stop while a batch is out). */
+		while (ws->ring.map == NULL) {
+			nng_msg *m;
+			if (nng_recvmsg(ws->sock, &m, 0) != 0 ||
+			    worker_handle(ws, m))
+				return 1;
+		}
 		return worker_ring_batch(ws, ws->ring.path, n.slot, n.len);
+	}
 	if (rv == TP_OK && n.kind == TP__POOL_NOTE_BYTES) {
 		/* a small batch: its values borrow from a copy of their own */
 		unsigned char *c = malloc(n.len);
@@ -791,7 +803,11 @@ int tp__pool_worker(const tp_payload *args, tp_payload *result)
 	}
 	if (ws.fast >= 0)
 		close(ws.fast);
-	nng_close(ws.sock);
+	/* Told to stop, nothing is left unread. Else (a bad message, the
+	 * pool gone) messages may be, and nng 1.5.2's close can then wait
+	 * for ever (docs/pool.md): the socket goes with the process. */
+	if (ws.stopped)
+		nng_close(ws.sock);
 out:
 	seg_release(&ws);
 	free(ws.res);
