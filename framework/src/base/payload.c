@@ -137,7 +137,7 @@ void tp_payload_clear(tp_payload *p)
 	if (p->kind == TP__PK_GEN)
 		for (size_t i = 0; i < p->count; i++)
 			tp__value_release(&p->gv[i]);
-	p->count = p->vcount = p->vbytes = 0;
+	p->count = p->vcount = p->vnb = p->vbytes = p->vmax = 0;
 	/* No value refers to the arena any more: reuse it from the start. */
 	if (p->arena != NULL && atomic_load(&p->arena->refs) == 1)
 		p->arena->used = 0;

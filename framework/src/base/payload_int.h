@@ -105,9 +105,10 @@ struct tp_payload {
 	             tp__payload_fini, has none) */
 	unsigned char kind; /* TP__PK_*: the array's form */
 	/* The values appended through payload.c (add, copy, append) since
-	 * the last clear, and the bytes of their data and type names with
-	 * their terminators. */
-	size_t vcount, vbytes;
+	 * the last clear; of them, how many have bytes (vnb), the bytes of
+	 * their data and type names with their terminators, and the most
+	 * one of them takes. */
+	size_t vcount, vnb, vbytes, vmax;
 };
 
 /* The packed form for values of type t (TP__PK_GEN: none). */
@@ -209,6 +210,15 @@ static inline int tp__payload_vbytes(const tp_payload *p, size_t *out)
 	*out = p->vbytes;
 	return p->vcount == p->count;
 }
+/* The same, in *most the bytes the largest of them takes and in *nb how
+ * many values have bytes. */
+static inline int tp__payload_vsizes(const tp_payload *p, size_t *out,
+                                     size_t *most, size_t *nb)
+{
+	*most = p->vmax;
+	*nb = p->vnb;
+	return tp__payload_vbytes(p, out);
+}
 
 /* A blob of cap bytes, one reference held by the caller. NULL: ENOMEM. */
 struct tp__blob *tp__blob_new(size_t cap);
@@ -267,8 +277,13 @@ static inline int tp__payload_append(tp_payload *p, const struct tp_value *v)
 			p->gv[p->count] = *v;
 		p->count++;
 		p->vcount++;
-		if (TP__HAS_BYTES(v->type))
-			p->vbytes += tp__value_block_size(v);
+		if (TP__HAS_BYTES(v->type)) {
+			size_t b = tp__value_block_size(v);
+			p->vnb++;
+			p->vbytes += b;
+			if (b > p->vmax)
+				p->vmax = b;
+		}
 		return TP_OK;
 	}
 	return tp__payload_append_slow(p, v);

@@ -353,14 +353,18 @@ static size_t call_bytes(const struct tp_pool_result *j, size_t i)
  */
 static int tasks_fit(const struct tp_pool_result *j, size_t max)
 {
-	size_t vb, n;
-	if (j->kind == POOL_STARMAP || !tp__payload_vbytes(j->items, &vb))
+	size_t vb, most, nb, n;
+	if (j->kind == POOL_STARMAP ||
+	    !tp__payload_vsizes(j->items, &vb, &most, &nb))
 		return 0;
 	n = j->items->count;
 	if (j->kind == POOL_MAP && j->chunksize < n)
 		n = j->chunksize;
 	size_t fixed = 9 * n + 4; /* + 4: an apply's call */
-	return n <= max / 16 && fixed <= max && vb <= max - fixed;
+	if (n > max / 16 || fixed > max)
+		return 0;
+	/* all the data, or n of the largest value, is under the rest */
+	return vb <= max - fixed || (most <= max && n <= (max - fixed) / most);
 }
 
 /* Copies what the job must keep once its caller has returned. */
@@ -439,11 +443,23 @@ static int job_inputs(struct tp_pool_result *j, const struct submit *s,
  */
 static size_t bounded_chunks(const struct submit *s, size_t cs)
 {
-	size_t total = 0, per, step, seen = 0;
+	size_t total = 0, per, step, seen = 0, vb, most, nb;
 	if (s->kind != POOL_MAP && s->kind != POOL_STARMAP)
 		return cs;
-	/* The average size from up to 4096 items spread over the list: the
-	 * exact sizes are counted once, per task, in job_args. */
+	/* A list built through the add calls knows its sizes: the average
+	 * without reading a value (reading 4096 spread over a large list
+	 * touched as many pages before the first task could leave). */
+	if (s->kind == POOL_MAP && s->items != NULL && s->n > 0 &&
+	    tp__payload_vsizes(s->items, &vb, &most, &nb)) {
+		total =
+		    vb + 5 * nb + 9 * (s->n - nb); /* tp__value_wire_bytes */
+		per = total / s->n + 1;
+		if (per * cs > TASK_BYTES)
+			cs = TASK_BYTES / per > 0 ? TASK_BYTES / per : 1;
+		return cs;
+	}
+	/* Else the average size from up to 4096 items spread over the list:
+	 * the exact sizes are counted once, per task, in job_args. */
 	step = s->n > 4096 ? s->n / 4096 : 1;
 	for (size_t i = 0; i < s->n; i += step, seen++) {
 		const tp_payload *p = s->kind == POOL_MAP ? NULL : s->argv[i];
