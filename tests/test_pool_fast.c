@@ -9,7 +9,9 @@
  * unread, the workers still connect (their listeners are then gone) and
  * maps over large and small items come back right, also with one task per
  * item after the channel is up. A note about a ring the worker has not
- * yet been told of by nng waits for that message.
+ * yet been told of by nng waits for that message. (A worker killed while
+ * its notes and results are on the channel: test_pool_ring's
+ * test_kill_with_slots, whose maps now go through it.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,25 +24,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "pool_bytes.h"
 #include "pool_int.h"
 #include "pool_util.h"
 #include "runtime_int.h"
-
-#define ITEM 1024
-
-/* The sum of its bytes argument's bytes. */
-static int f_sum(const tp_payload *args, tp_payload *res)
-{
-	const unsigned char *d = NULL;
-	size_t n = 0;
-	int64_t s = 0;
-	if (tp_payload_get_bytes(args, 0, (const void **)&d, &n) != TP_OK)
-		return 1;
-	for (size_t i = 0; i < n; i++)
-		s += d[i];
-	return tp_payload_add_int(res, s);
-}
-TP_TARGET(f_sum);
 
 static int f_twice(const tp_payload *args, tp_payload *res)
 {
@@ -224,28 +211,11 @@ static void test_listener(void **state)
 	unlink(path);
 }
 
-static tp_payload *items(size_t n)
-{
-	unsigned char b[ITEM];
-	tp_payload *p;
-	TP_OK_OR_FAIL(tp_payload_new(&p));
-	for (size_t i = 0; i < n; i++) {
-		memset(b, (int)(i % 251), sizeof(b));
-		TP_OK_OR_FAIL(tp_payload_add_bytes(p, b, sizeof(b)));
-	}
-	return p;
-}
-
 static void map_sums(tp_pool *pool, size_t n)
 {
 	tp_payload *in = items(n), *out = NULL;
 	TP_OK_OR_FAIL(tp_pool_map(pool, f_sum, in, 0, &out));
-	assert_int_equal(tp_payload_count(out), n);
-	for (size_t i = 0; i < n; i++) {
-		int64_t v;
-		TP_OK_OR_FAIL(tp_payload_get_int(out, i, &v));
-		assert_int_equal(v, (int64_t)(i % 251) * ITEM);
-	}
+	check_sums(out, n);
 	tp_payload_free(in);
 	tp_payload_free(out);
 }
@@ -352,42 +322,6 @@ static void test_note_before_ring(void **state)
 	tp_payload_free(in);
 }
 
-/* A worker killed while its results are on the channel costs its tasks
- * (retried), nothing else; its next run connects again. */
-static void test_kill(void **state)
-{
-	tp_pool_opts o = {.processes = 2, .on_death = TP_POOL_RETRY};
-	tp_pool *pool;
-	tp_payload *in = items(20000), *out = NULL;
-	(void)state;
-	TP_OK_OR_FAIL(tp_pool_new_opts(&pool, &o));
-	for (int k = 0; k < 3; k++) {
-		tp_pool_result *r;
-		size_t done = 0;
-		TP_OK_OR_FAIL(tp_pool_map_async(pool, f_sum, in, 0, NULL, NULL,
-		                                NULL, &r));
-		int64_t t0 = tp_test_now_ms();
-		while (done == 0 && tp_test_now_ms() - t0 < 20000) {
-			tp_pool_result_wait(r, 1);
-			tp_pool_result_progress(r, &done, NULL);
-		}
-		pid_t victim = tp_pool_worker_pid(pool, k % 2);
-		if (victim > 0)
-			kill(victim, SIGKILL);
-		TP_OK_OR_FAIL(tp_pool_result_get(r, &out, 60000));
-		assert_int_equal(tp_payload_count(out), 20000);
-		for (size_t i = 0; i < 20000; i++) {
-			int64_t v;
-			TP_OK_OR_FAIL(tp_payload_get_int(out, i, &v));
-			assert_int_equal(v, (int64_t)(i % 251) * ITEM);
-		}
-		tp_payload_free(out);
-		tp_pool_result_free(r);
-	}
-	tp_payload_free(in);
-	endpool(pool);
-}
-
 int main(void)
 {
 	tp_spawn_guard();
@@ -396,7 +330,6 @@ int main(void)
 	    cmocka_unit_test(test_listener),
 	    cmocka_unit_test(test_strangers),
 	    cmocka_unit_test(test_note_before_ring),
-	    cmocka_unit_test(test_kill),
 	};
 	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
 }
