@@ -203,6 +203,9 @@ struct tp_pool {
 	 * and what the current round found. */
 	tp__reactor *r;
 	tp__rsrc *bell, *tmo, *retry;
+	/* TP__POOL_FAST_MAX bytes for the pool thread's records on the
+	 * local channels (read and written under mu, one at a time) */
+	unsigned char *fast_buf;
 	struct pool_round *rd;
 	pthread_t thr;
 	int thr_started, thr_done, joined;

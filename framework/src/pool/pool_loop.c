@@ -268,9 +268,10 @@ static void fast_drain(struct tp_pool *pool, struct pool_round *rd,
 {
 	struct tp__pool_note n;
 	struct tp__pool_in in;
-	unsigned char buf[TP__POOL_FAST_MAX];
+	unsigned char *buf = pool->fast_buf;
 	while (w->fast_fd >= 0) {
-		int rv = tp__pool_fast_recv(w->fast_fd, &n, buf, sizeof(buf));
+		int rv =
+		    tp__pool_fast_recv(w->fast_fd, &n, buf, TP__POOL_FAST_MAX);
 		if (rv == TP_EEMPTY)
 			return;
 		if (rv == TP_ECLOSED) {
@@ -936,6 +937,8 @@ int tp__pool_loop_new(struct tp_pool *pool)
 		                           &pool->w[i].grace);
 	if (rv == TP_OK && (pool->rd = calloc(1, sizeof(*pool->rd))) == NULL)
 		rv = TP_ENOMEM;
+	if (rv == TP_OK && (pool->fast_buf = malloc(TP__POOL_FAST_MAX)) == NULL)
+		rv = TP_ENOMEM;
 	if (rv == TP_OK)
 		tp__reactor_on_round(pool->r, on_round, pool);
 	return rv;
@@ -950,6 +953,8 @@ void tp__pool_loop_free(struct tp_pool *pool)
 		free(pool->rd->v);
 	free(pool->rd);
 	pool->rd = NULL;
+	free(pool->fast_buf);
+	pool->fast_buf = NULL;
 }
 
 void *tp__pool_loop(void *arg)

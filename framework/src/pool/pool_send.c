@@ -419,7 +419,7 @@ static int batch_msg(struct tp_pool *pool, struct pool_worker *w,
 	}
 	if (w->fast_fd >= 0 && len <= TP__POOL_FAST_MAX) {
 		/* a small batch in one record of the run's local channel */
-		unsigned char buf[TP__POOL_FAST_MAX];
+		unsigned char *buf = pool->fast_buf;
 		if ((rv = batch_write(b, buf, len)) != TP_OK)
 			return rv;
 		if (tp__pool_fast_send_bytes(w->fast_fd, buf, len) == TP_OK)
