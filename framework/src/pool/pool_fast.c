@@ -4,18 +4,20 @@
  * carries 16-byte notes, "a batch of tasks (results) is in slot S of the
  * run's ring, L bytes" (struct tp__pool_note), and a batch too small for
  * the ring (at most TP__POOL_FAST_MAX bytes) as a note followed by its
- * bytes in one record. Everything else (hellos, Stop, batches that found
- * the ring or the socket full) stays on the run's nng socket; the pool
- * sends Stop only to a worker that holds no task, so no batch on the
- * channel is left behind it.
+ * bytes in one record. Everything else (hellos, Stop, the first batch in
+ * a run's ring, whose message names the ring, batches that found the
+ * ring or the socket full) stays on the run's nng socket; the pool sends
+ * Stop only to a worker that holds no task, so no batch on the channel is
+ * left behind it, and a worker given a note about a ring it has not been
+ * told of yet reads its nng messages until it has.
  *
  * Why: with nng 1.5.2 a message from one process's thread to another's
  * passes through four more threads (the sender's nng task thread, the
  * receiver's poll and task threads, and the wake-up of the thread in
  * nng_recvmsg), each a futex wake and a context switch. For a map of large
  * batches that was a third of the CPU that was not the user's function
- * on this 2-CPU machine (docs/performance.md, "A local channel for ring
- * batches"). A write on this socket wakes the thread polling the other
+ * on this 2-CPU machine (docs/performance.md, "A local channel per
+ * worker run"). A write on this socket wakes the thread polling the other
  * end directly.
  *
  * The pool listens at "<its address's path>-<pid>.f" for each run (next
