@@ -9,7 +9,9 @@
  * unread, the workers still connect (their listeners are then gone) and
  * maps over large and small items come back right, also with one task per
  * item after the channel is up. A note about a ring the worker has not
- * yet been told of by nng waits for that message. (A worker killed while
+ * yet been told of by nng waits for that message. A worker given a record
+ * that is not the pool's leaves at once and is replaced; the map goes on.
+ * (A worker killed while
  * its notes and results are on the channel: test_pool_ring's
  * test_kill_with_slots, whose maps now go through it.)
  */
@@ -322,6 +324,39 @@ static void test_note_before_ring(void **state)
 	tp_payload_free(in);
 }
 
+/* A record on its channel that is not the pool's (here written by this
+ * test into the pool's end) is a bad message to the worker: it leaves,
+ * without waiting on anything, its supervisor starts another run, and
+ * the map retries what it held; the other worker and the pool go on. */
+static void test_garbage_to_worker(void **state)
+{
+	tp_pool_opts o = {.processes = 2, .on_death = TP_POOL_RETRY};
+	tp_pool *pool;
+	(void)state;
+	TP_OK_OR_FAIL(tp_pool_new_opts(&pool, &o));
+	map_sums(pool, 4); /* connects the channels */
+	pid_t victim = tp_pool_worker_pid(pool, 0);
+	pid_t other = tp_pool_worker_pid(pool, 1);
+	pthread_mutex_lock(&pool->mu);
+	int fd = pool->w[0].fast_fd;
+	pthread_mutex_unlock(&pool->mu);
+	assert_true(fd >= 0);
+	struct tp__pool_note bad = {.kind = 99, .slot = 1, .len = 2};
+	assert_int_equal(send(fd, &bad, sizeof(bad), MSG_NOSIGNAL),
+	                 (ssize_t)sizeof(bad));
+	/* it left: another run has its slot (within 10 s) */
+	int64_t t0 = tp_test_now_ms();
+	while (tp_pool_worker_pid(pool, 0) == victim ||
+	       tp_pool_worker_pid(pool, 0) <= 0) {
+		assert_true(tp_test_now_ms() - t0 < 10000);
+		usleep(1000);
+	}
+	map_sums(pool, 6000);
+	map_sums(pool, 10);
+	assert_int_equal(tp_pool_worker_pid(pool, 1), other);
+	endpool(pool);
+}
+
 int main(void)
 {
 	tp_spawn_guard();
@@ -330,6 +365,7 @@ int main(void)
 	    cmocka_unit_test(test_listener),
 	    cmocka_unit_test(test_strangers),
 	    cmocka_unit_test(test_note_before_ring),
+	    cmocka_unit_test(test_garbage_to_worker),
 	};
 	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
 }

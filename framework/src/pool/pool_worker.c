@@ -635,8 +635,13 @@ static int worker_note(struct wstate *ws)
 			return 1; /* malformed: as a bad message */
 		return worker_batch(ws, &in);
 	}
-	if (rv == TP_OK || rv == TP_EDECODE)
-		return 1; /* not the pool's: as a bad message */
+	if (rv == TP_OK || rv == TP_EDECODE) { /* as a bad message */
+		fprintf(stderr,
+		        "troupe: pool worker %s: a record on its channel: "
+		        "%s\n",
+		        ws->name, tp_strerror(TP_EDECODE));
+		return 1;
+	}
 	if (rv == TP_ECLOSED) {
 		close(ws->fast);
 		ws->fast = -1;
