@@ -449,19 +449,16 @@ static size_t bounded_chunks(const struct submit *s, size_t cs)
 	/* A list built through the add calls knows its sizes: the average
 	 * without reading a value (reading 4096 spread over a large list
 	 * touched as many pages before the first task could leave). */
-	if (s->kind == POOL_MAP && s->items != NULL && s->n > 0 &&
-	    tp__payload_vsizes(s->items, &vb, &most, &nb)) {
-		total =
-		    vb + 5 * nb + 9 * (s->n - nb); /* tp__value_wire_bytes */
-		per = total / s->n + 1;
-		if (per * cs > TASK_BYTES)
-			cs = TASK_BYTES / per > 0 ? TASK_BYTES / per : 1;
-		return cs;
+	if (s->kind == POOL_MAP && s->items != NULL &&
+	    tp__payload_vsizes(s->items, &vb, &most, &nb) && nb <= s->n) {
+		/* tp__value_wire_bytes of each */
+		total = vb + 5 * nb + 9 * (s->n - nb);
+		seen = s->n;
 	}
 	/* Else the average size from up to 4096 items spread over the list:
 	 * the exact sizes are counted once, per task, in job_args. */
 	step = s->n > 4096 ? s->n / 4096 : 1;
-	for (size_t i = 0; i < s->n; i += step, seen++) {
+	for (size_t i = seen; i < s->n; i += step, seen++) {
 		const tp_payload *p = s->kind == POOL_MAP ? NULL : s->argv[i];
 		struct tp_value v;
 		if (s->kind == POOL_MAP) {

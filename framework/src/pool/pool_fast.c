@@ -53,26 +53,25 @@ int tp__pool_fast_path(const char *addr, pid_t pid, char *path, size_t size)
 	return TP_OK;
 }
 
-static int fast_addr(const char *path, struct sockaddr_un *sa)
+/* A seqpacket socket (flags: SOCK_*) and path's address for it. */
+static int fast_socket(const char *path, int flags, struct sockaddr_un *sa,
+                       int *fd)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sa->sun_path))
 		return tp_err_errno(ENAMETOOLONG);
 	strcpy(sa->sun_path, path);
-	return TP_OK;
+	*fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | flags, 0);
+	return *fd < 0 ? tp_err_errno(errno) : TP_OK;
 }
 
 int tp__pool_fast_listen(const char *path, int *out)
 {
 	struct sockaddr_un sa;
-	int rv = fast_addr(path, &sa);
+	int fd, rv = fast_socket(path, SOCK_NONBLOCK, &sa, &fd);
 	if (rv != TP_OK)
 		return rv;
-	int fd =
-	    socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return tp_err_errno(errno);
 	(void)unlink(path); /* a dead run's of the same pid */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
 	    listen(fd, 4) != 0) {
@@ -106,12 +105,9 @@ int tp__pool_fast_accept(int lfd, pid_t pid, int *out)
 int tp__pool_fast_dial(const char *path, int *out)
 {
 	struct sockaddr_un sa;
-	int rv = fast_addr(path, &sa);
+	int fd, rv = fast_socket(path, 0, &sa, &fd);
 	if (rv != TP_OK)
 		return rv;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return tp_err_errno(errno);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		rv = tp_err_errno(errno);
 		close(fd);
@@ -121,6 +117,15 @@ int tp__pool_fast_dial(const char *path, int *out)
 	return TP_OK;
 }
 
+/* What a send of one record of want bytes that returned w means. */
+static int sent(ssize_t w, size_t want)
+{
+	if (w == (ssize_t)want)
+		return TP_OK;
+	return w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? TP_EFULL
+	                                                          : TP_ECLOSED;
+}
+
 int tp__pool_fast_send(int fd, uint32_t kind, uint32_t slot, uint64_t len)
 {
 	struct tp__pool_note n = {.kind = kind, .slot = slot, .len = len};
@@ -128,10 +133,7 @@ int tp__pool_fast_send(int fd, uint32_t kind, uint32_t slot, uint64_t len)
 	do
 		w = send(fd, &n, sizeof(n), MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (w < 0 && errno == EINTR);
-	if (w == (ssize_t)sizeof(n))
-		return TP_OK;
-	return w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? TP_EFULL
-	                                                          : TP_ECLOSED;
+	return sent(w, sizeof(n));
 }
 
 int tp__pool_fast_send_bytes(int fd, const void *p, size_t len)
@@ -146,10 +148,7 @@ int tp__pool_fast_send_bytes(int fd, const void *p, size_t len)
 	do
 		w = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (w < 0 && errno == EINTR);
-	if (w == (ssize_t)(sizeof(n) + len))
-		return TP_OK;
-	return w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? TP_EFULL
-	                                                          : TP_ECLOSED;
+	return sent(w, sizeof(n) + len);
 }
 
 int tp__pool_fast_recv(int fd, struct tp__pool_note *n, void *buf, size_t cap)

@@ -406,15 +406,16 @@ void tp__pool_wring_free(struct tp__pool_wring *w, uint32_t slot);
 void tp__pool_wring_close(struct tp__pool_wring *w);
 
 /* pool_fast.c: a worker run's local channel (a Unix SOCK_SEQPACKET
- * connection) for the notes that say a batch is in the run's ring; nng
- * carries the rest. */
+ * connection) for the notes that say a batch is in the run's ring and for
+ * batches under TP__POOL_FAST_MAX bytes, both ways; nng carries the rest. */
 struct tp__pool_note {
 	uint32_t kind; /* TP__POOL_NOTE_* */
 	uint32_t slot; /* of the run's ring */
 	uint64_t len;  /* bytes of the batch there */
 };
 /* TASKS, RESULTS: in slot of the run's ring; BYTES: the len bytes of an
- * Envelope{pool_results} follow the note in its record. */
+ * Envelope{pool_tasks} (to the worker) or {pool_results} (to the pool)
+ * follow the note in its record. */
 enum {
 	TP__POOL_NOTE_TASKS = 1,
 	TP__POOL_NOTE_RESULTS = 2,

@@ -759,7 +759,8 @@ static void on_bell(tp__rsrc *src, uint32_t events, void *arg)
 	free(ev);
 }
 
-/* A worker run's socket has messages: its results and hello. */
+/* A worker run's socket has messages (its results and hello), or its
+ * local channel notes: both are read. */
 static void on_recv(tp__rsrc *src, uint32_t events, void *arg)
 {
 	struct pool_worker *w = arg;
@@ -767,17 +768,6 @@ static void on_recv(tp__rsrc *src, uint32_t events, void *arg)
 	(void)events;
 	pthread_mutex_lock(&w->pool->mu);
 	worker_drain(w->pool, w->pool->rd, w);
-	pthread_mutex_unlock(&w->pool->mu);
-}
-
-/* A run's local channel has notes (results in its ring). */
-static void on_fast(tp__rsrc *src, uint32_t events, void *arg)
-{
-	struct pool_worker *w = arg;
-	(void)src;
-	(void)events;
-	pthread_mutex_lock(&w->pool->mu);
-	fast_drain(w->pool, w->pool->rd, w);
 	pthread_mutex_unlock(&w->pool->mu);
 }
 
@@ -800,7 +790,8 @@ static void on_fast_accept(tp__rsrc *src, uint32_t events, void *arg)
 		close(w->fast_lfd);
 		(void)unlink(w->fast_path);
 		w->fast_lfd = -1;
-		if (tp__reactor_add_fd(pool->r, fd, EPOLLIN, on_fast, w,
+		/* its notes are read with the run's messages */
+		if (tp__reactor_add_fd(pool->r, fd, EPOLLIN, on_recv, w,
 		                       &w->fsrc) == TP_OK)
 			w->fast_fd = fd;
 		else

@@ -72,8 +72,8 @@ struct wstate {
 	size_t max_msg;             /* the most bytes of one task's results */
 	struct tp__blob *batch;     /* holds the batch's message */
 	struct tp__pool_wring ring; /* the run's batch ring, once used */
-	/* The run's local channel for ring notes (pool_fast.c), connected
-	 * at the first batch in the ring; -1 none (nng carries them). */
+	/* The run's local channel (pool_fast.c), connected at the first
+	 * batch; -1 none (nng carries everything). */
 	const char *addr;
 	int fast, fast_tried, nngfd;
 	int stopped; /* the pool sent Stop */
@@ -528,8 +528,6 @@ static int worker_task(struct wstate *ws, const Troupe__PoolTask *t)
 	return TP_OK;
 }
 
-/* Runs a batch of tasks read in place: their arguments borrow from the
- * message (pool_wire.c). */
 /* Connects the run's local channel, once, at the first batch: the pool
  * listened before it sent any (pool_fast.c). Without it, nng. */
 static void worker_fast(struct wstate *ws)
@@ -545,6 +543,8 @@ static void worker_fast(struct wstate *ws)
 		ws->fast = -1;
 }
 
+/* Runs a batch of tasks read in place: their arguments borrow from the
+ * message (pool_wire.c). */
 static int worker_batch(struct wstate *ws, struct tp__pool_in *in)
 {
 	int rv = 0;
