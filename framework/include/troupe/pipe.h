@@ -103,7 +103,14 @@ int tp_conn_send_bytes(tp_conn *c, const void *buf, size_t len);
 /*
  * tp_conn_recv waits up to timeout_ms for the next message and returns it
  * as a new payload in *out (free with tp_payload_free). A message sent
- * with send_bytes arrives as a payload of one bytes value.
+ * with send_bytes arrives as a payload of one bytes value. A wait first
+ * polls the socket for up to 50 us (yielding the CPU between polls), then
+ * sleeps: a peer on another CPU answering within that time is seen
+ * without a wake-up through the scheduler (on a virtual machine, tens of
+ * microseconds). An end whose answers keep coming later spins less and
+ * less often; TROUPE_SPIN_US=N in the environment sets the time (0: never
+ * spin). timeout_ms 0 only looks. tp_conn_recv_bytes and tp_conn_poll
+ * wait the same way.
  * Errors: TP_EINVAL, TP_EPERM (a write-only end), TP_ETIMEDOUT,
  * TP_EOF (the peer closed and everything it sent was received; Python's
  * EOFError), TP_ECLOSED (this end was closed), TP_ESTATE (moved into a

@@ -133,7 +133,7 @@ int tp_conn_poll(tp_conn *c, int timeout_ms)
 		return rv;
 	if (!c->readable)
 		return TP_EPERM;
-	if (c->have || c->eof)
+	if (c->have || c->eof || tp__spin_poll(&c->spin, c->fd, dl))
 		return TP_OK;
 	for (;;) {
 		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};

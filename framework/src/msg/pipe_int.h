@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "spin.h"
 #include "troupe/pipe.h"
 
 #define TP_CONN_OPEN   1
@@ -32,6 +33,7 @@ struct tp_conn {
 	int readable, writable;
 	int eof; /* the peer closed and everything was read */
 	uint64_t rejected;
+	struct tp__spin spin; /* waits for input spin first (rt/spin.h) */
 	/* a whole message received and not yet handed out */
 	int have;
 	int tag;

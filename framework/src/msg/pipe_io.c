@@ -167,17 +167,51 @@ static int at_eof(int fd)
 	return ioctl(fd, FIONREAD, &queued) == 0 && queued == 0;
 }
 
+/* Nothing was there to read: 1 to read again at once (the spin of
+ * rt/spin.h goes on), 0 when it is over or there is none. *spin is the
+ * spin's end in ns: -1 before the first empty read, 0 once it is over. */
+static int spinning(tp_conn *c, int64_t *spin, int64_t dl)
+{
+	if (*spin == 0)
+		return 0;
+	int64_t now = (int64_t)tp__now_ns();
+	if (*spin < 0) {
+		int64_t b = dl >= 0 && now / 1000000 >= dl
+		                ? 0 /* (a wait of 0 ms is a look) */
+		                : tp__spin_budget(&c->spin);
+		if (b == 0) {
+			*spin = 0;
+			return 0;
+		}
+		*spin = now + b;
+	}
+	if (now < *spin && (dl < 0 || now / 1000000 < dl)) {
+		tp__spin_yield();
+		return 1;
+	}
+	tp__spin_end(&c->spin, 0);
+	*spin = 0;
+	return 0;
+}
+
 /* Reads one packet into c->rbuf: its length, or -TP_* (TP_EOF too). */
 static long read_packet(tp_conn *c, int64_t dl)
 {
 	if (c->rbuf == NULL && (c->rbuf = malloc(TP_PKT_MAX)) == NULL)
 		return -TP_ENOMEM;
+	/* The spin's end (ns): -1 before the first empty read, 0 when it is
+	 * over or there is none (then a read without a deadline blocks). */
+	int64_t spin = -1;
 	for (;;) {
 		/* MSG_TRUNC: the packet's real length, to see a cut one */
-		ssize_t n = recv(c->fd, c->rbuf, TP_PKT_MAX,
-		                 MSG_TRUNC | (dl < 0 ? 0 : MSG_DONTWAIT));
-		if (n > 0)
+		ssize_t n =
+		    recv(c->fd, c->rbuf, TP_PKT_MAX,
+		         MSG_TRUNC | (dl < 0 && spin == 0 ? 0 : MSG_DONTWAIT));
+		if (n > 0) {
+			if (spin > 0)
+				tp__spin_end(&c->spin, 1);
 			return n > TP_PKT_MAX ? -TP_EDECODE : n;
+		}
 		if (n == 0)
 			return at_eof(c->fd) ? -TP_EOF : -TP_EDECODE;
 		/* ECONNRESET: the peer closed with input unread; reported
@@ -186,6 +220,11 @@ static long read_packet(tp_conn *c, int64_t dl)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -(long)tp_err_errno(errno);
+		int spun = spin != 0;
+		if (spinning(c, &spin, dl))
+			continue;
+		if (spun && dl < 0)
+			continue; /* the blocking read */
 		/* (EAGAIN without a deadline: the user made the socket
 		 * non-blocking; wait for it) */
 		int64_t left = dl < 0 ? -1 : dl - tp__now_ms();
