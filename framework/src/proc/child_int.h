@@ -24,15 +24,17 @@
 #include <sys/types.h>
 
 #include "pidwatch.h"
+#include "spin.h"
 #include "troupe/process.h"
 
 /* A child of this process. */
 struct tp__child {
-	pid_t pid;          /* 0: none */
-	int pidfd;          /* readable once it exits; -1: none */
-	int reap_group;     /* 1: SIGKILL its process group at reap */
-	int64_t started_ms; /* when it was started (tp__now_ms) */
-	int64_t cpu_ms;     /* user + system CPU, once reaped */
+	struct tp__spin spin; /* a wait for the exit spins first (spin.h) */
+	pid_t pid;            /* 0: none */
+	int pidfd;            /* readable once it exits; -1: none */
+	int reap_group;       /* 1: SIGKILL its process group at reap */
+	int64_t started_ms;   /* when it was started (tp__now_ms) */
+	int64_t cpu_ms;       /* user + system CPU, once reaped */
 	/* Called by tp__child_reap with the wait status once the exit event
 	 * is published and before the pid is gone; NULL: none. */
 	void (*exited)(void *arg, int status);

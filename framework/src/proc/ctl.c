@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "process_int.h"
+#include "spin.h"
 #include "troupe/error.h"
 #include "wire.h"
 
@@ -117,8 +118,12 @@ int tp__ctl_read(int fd, struct tp_ctlbuf *b, Troupe__Envelope **env)
 		int rv = tp__ctl_next(b, env);
 		if (rv != TP_OK || *env != NULL)
 			return rv;
+		/* (the answer of a process being started, or of the fork
+		 * server: it usually comes within the spin, rt/spin.h) */
+		static _Thread_local struct tp__spin spin;
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+		if (!tp__spin_poll(&spin, fd, -1) && poll(&pfd, 1, -1) < 0 &&
+		    errno != EINTR)
 			return tp_err_errno(errno);
 		if ((rv = tp__ctl_fill(fd, b)) != TP_OK) {
 			if (rv == TP_ECLOSED && tp__ctl_next(b, env) == TP_OK &&

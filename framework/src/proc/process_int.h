@@ -39,6 +39,7 @@ struct tp_ctlbuf {
 };
 
 struct tp_process {
+	struct tp__spin spin; /* a join's wait for its frames (rt/spin.h) */
 	char name[TP_NAME_MAX];
 	char identity[TP_NAME_MAX]; /* "3" or "3:1" */
 	char target[TP_TARGET_MAX];

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "log_int.h"
 #include "process_int.h"
+#include "spin.h"
 #include "troupe/error.h"
 #include "wire.h"
 
@@ -187,7 +188,9 @@ int tp__process_pump(tp_process *p, int timeout_ms)
 		if (wait == 0)
 			return TP_ETIMEDOUT;
 		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-		if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
+		if (!tp__spin_poll(&p->spin, p->fd,
+		                   deadline == TP_FOREVER ? -1 : deadline) &&
+		    poll(&pfd, 1, wait) < 0 && errno != EINTR)
 			return tp_err_errno(errno);
 	}
 }

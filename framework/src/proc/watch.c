@@ -25,6 +25,7 @@
 #include "child_int.h"
 #include "clock.h"
 #include "process_int.h"
+#include "spin.h"
 #include "troupe/error.h"
 
 void tp__child_init(struct tp__child *k)
@@ -78,6 +79,10 @@ int tp__child_wait(struct tp__child *k, int timeout_ms)
 		return TP_ETIMEDOUT;
 	}
 	struct pollfd pfd = {.fd = k->pidfd, .events = POLLIN};
+	if (timeout_ms != 0 &&
+	    tp__spin_poll(&k->spin, k->pidfd,
+	                  timeout_ms < 0 ? -1 : tp__now_ms() + timeout_ms))
+		return TP_OK;
 	int r = poll(&pfd, 1, timeout_ms);
 	return r == 1 ? TP_OK : TP_ETIMEDOUT;
 }

@@ -1,7 +1,9 @@
 /*
  * spin.h - internal: a short, adaptive spin before a blocking wait on a
  * socket (rt/spin.c), for the calls that wait for a peer's answer on this
- * host: a pipe end's recv and poll (msg/pipe_io.c, msg/pipe.c).
+ * host: a pipe end's recv and poll (msg/pipe_io.c, msg/pipe.c); a
+ * process start's wait for its child's first frame and a join's waits for
+ * the last frames and the exit (proc/ctl.c, proc/reap.c, proc/watch.c).
  *
  * Why: on a virtual machine a process woken on another vCPU waits for
  * that vCPU to be woken by the hypervisor. Measured on the 2-vCPU KVM
