@@ -79,6 +79,13 @@ struct tp_pool_result {
 	 * slots at the first chunk stored, packed when that chunk's results
 	 * are all ints or all doubles (and while the others' are too). */
 	tp_payload *res;
+	/* The results' slots, fresh memory whose first touch (a page fault,
+	 * the page zeroed) would otherwise fall to the pool's thread as
+	 * results come: a caller waiting for the job faults them in ahead of
+	 * it, on a CPU that is otherwise idle (job_prefault in pool_job.c).
+	 * [pf_base, pf_base + pf_len), the first pf_done claimed. */
+	unsigned char *pf_base;
+	size_t pf_len, pf_done;
 	unsigned char *tdone;   /* per task: finished */
 	struct pool_terr *terr; /* imap: per item errors (lazily) */
 	size_t *order;          /* unordered: task indices as they finish */

@@ -180,6 +180,49 @@ static void job_settle(struct tp_pool_result *j)
 		j->ready = 1;
 }
 
+/* Results' slots of at least this many bytes are offered to waiters to
+ * fault in; each claim is one step. */
+#define PF_MIN  ((size_t)2 << 20)
+#define PF_STEP ((size_t)1 << 20)
+
+/* j->res just got its n slots (form k): offers them to a waiting caller
+ * (j->mu held). */
+static void job_prefault_offer(struct tp_pool_result *j, unsigned k)
+{
+	size_t es = k == TP__PK_GEN ? sizeof(struct tp_value) : 8;
+	if (j->n * es < PF_MIN || j->iter != POOL_NOITER)
+		return;
+	uintptr_t a = (uintptr_t)j->res->gv & ~(uintptr_t)4095;
+	j->pf_base = (unsigned char *)a;
+	j->pf_len = (uintptr_t)j->res->gv + j->n * es - a;
+	j->pf_done = 0;
+	pthread_cond_broadcast(&j->cv); /* once per job */
+}
+
+/* A waiter's step (j->mu held, released during it): faults in the next
+ * PF_STEP of the results' slots, as the pool's thread would when it
+ * stores results there, but on the waiter's CPU while the workers run.
+ * Returns 0 when nothing is left to do. Harmless if the slots moved
+ * (MADV_POPULATE_WRITE only faults pages in: it writes nothing). */
+static int job_prefault(struct tp_pool_result *j)
+{
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+	if (j->pf_done >= j->pf_len)
+		return 0;
+	unsigned char *at = j->pf_base + j->pf_done;
+	size_t n =
+	    j->pf_len - j->pf_done < PF_STEP ? j->pf_len - j->pf_done : PF_STEP;
+	j->pf_done += n;
+	pthread_mutex_unlock(&j->mu);
+	int rv = madvise(at, n, MADV_POPULATE_WRITE);
+	pthread_mutex_lock(&j->mu);
+	if (rv != 0 && errno == EINVAL)
+		j->pf_len = 0; /* a kernel without it: stop offering */
+	return 1;
+}
+
 /* Stores a successful task's values; TP_EPROTO when they do not match. */
 static int job_store(struct tp_pool_result *j, size_t first, size_t count,
                      const struct pool_outcome *o)
@@ -203,10 +246,12 @@ static int job_store(struct tp_pool_result *j, size_t first, size_t count,
 		    first + count > j->n)
 			return TP_EPROTO;
 		/* the first chunk stored picks the results' form */
-		if (j->res->count == 0 &&
-		    tp__payload_slots(j->res, j->n, tp__vread_kind(vr)) !=
-		        TP_OK)
-			return TP_ENOMEM;
+		if (j->res->count == 0) {
+			unsigned k = tp__vread_kind(vr);
+			if (tp__payload_slots(j->res, j->n, k) != TP_OK)
+				return TP_ENOMEM;
+			job_prefault_offer(j, k);
+		}
 		return tp__payload_vread_at(j->res, first, vr, count);
 	}
 }
@@ -394,6 +439,8 @@ static int job_wait_locked(struct tp_pool_result *j, int (*pred)(void *),
 	struct timespec dl;
 	tp__deadline_ts(&dl, timeout_ms);
 	while (!pred(arg)) {
+		if ((timeout_ms < 0 || !tp__ts_expired(&dl)) && job_prefault(j))
+			continue;
 		if (timeout_ms < 0) {
 			pthread_cond_wait(&j->cv, &j->mu);
 		} else if (pthread_cond_timedwait(&j->cv, &j->mu, &dl) ==
