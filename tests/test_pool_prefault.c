@@ -4,15 +4,18 @@
  * the results stay right for packed ints and doubles and for generic
  * values; a waiter with a deadline (1 ms waits in a loop) still times out
  * and then gets everything; two threads waiting for one map share the
- * work; a map whose results change form after the slots were offered
- * (ints first, then strings: the packed slots are freed and remade while
- * the caller may be faulting them in) is right; several maps in a row.
- * Correctness only, no timings.
+ * work; a map of strings to strings gets its result bytes copied into
+ * spare chunks the caller made, and what the map did not use is given
+ * back (at most two wait after it); a map whose results change form after the
+ * slots were offered (ints first, then strings: the packed slots are freed and
+ * remade while the caller may be faulting them in) is right; several maps in a
+ * row. Correctness only, no timings.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "pool_int.h"
 #include "pool_util.h"
 
 #define N 600000 /* 4.8 MB of packed slots, 14 MB generic */
@@ -32,6 +35,21 @@ static int f_half(const tp_payload *args, tp_payload *res)
 	return rv != TP_OK ? rv : tp_payload_add_double(res, (double)v / 2);
 }
 TP_TARGET(f_half);
+
+static int f_upper(const tp_payload *args, tp_payload *res)
+{
+	const char *s;
+	char buf[64];
+	size_t i = 0;
+	int rv = tp_payload_get_string(args, 0, &s);
+	if (rv != TP_OK)
+		return rv;
+	for (; s[i] != '\0' && i + 1 < sizeof(buf); i++)
+		buf[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
+	buf[i] = '\0';
+	return tp_payload_add_string(res, buf);
+}
+TP_TARGET(f_upper);
 
 /* ints for the first half of the items, strings after it */
 static int f_mixed(const tp_payload *args, tp_payload *res)
@@ -97,6 +115,38 @@ static void test_blocking(void **state)
 			check(out, fns[f]);
 			tp_payload_free(out);
 		}
+	tp_payload_free(items);
+	endpool(pool);
+}
+
+/* Strings to strings, three maps in a row (spares made, used, kept or
+ * given back), each result right; at most two spares wait after each. */
+static void test_strings(void **state)
+{
+	(void)state;
+	tp_pool *pool = mkpool(2);
+	tp_payload *items;
+	char s[64];
+	TP_OK_OR_FAIL(tp_payload_new(&items));
+	for (size_t i = 0; i < N; i++) {
+		snprintf(s, sizeof(s), "item-%zu-abcdefghijklmnopqrstuvwxyz",
+		         i);
+		TP_OK_OR_FAIL(tp_payload_add_string(items, s));
+	}
+	for (int r = 0; r < 3; r++) {
+		tp_payload *out = NULL;
+		TP_OK_OR_FAIL(tp_pool_map(pool, f_upper, items, 0, &out));
+		assert_int_equal(tp_payload_count(out), N);
+		for (size_t i = 0; i < N; i++) {
+			const char *got;
+			TP_OK_OR_FAIL(tp_payload_get_string(out, i, &got));
+			snprintf(s, sizeof(s),
+			         "ITEM-%zu-ABCDEFGHIJKLMNOPQRSTUVWXYZ", i);
+			assert_string_equal(got, s);
+		}
+		assert_true(tp__pool_out_spares() <= 2);
+		tp_payload_free(out);
+	}
 	tp_payload_free(items);
 	endpool(pool);
 }
@@ -175,6 +225,7 @@ int main(void)
 	tp_spawn_guard();
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_blocking),
+	    cmocka_unit_test(test_strings),
 	    cmocka_unit_test(test_deadlines),
 	    cmocka_unit_test(test_three_waiters),
 	};

@@ -86,6 +86,10 @@ struct tp_pool_result {
 	 * [pf_base, pf_base + pf_len), the first pf_done claimed. */
 	unsigned char *pf_base;
 	size_t pf_len, pf_done;
+	/* Then, for values with bytes, spare chunks for the pool's thread to
+	 * copy them into (tp__pool_out_spare_make): pf_chunks more to make,
+	 * about as many as the items' bytes fill; pf_made made. */
+	int pf_chunks, pf_made;
 	unsigned char *tdone;   /* per task: finished */
 	struct pool_terr *terr; /* imap: per item errors (lazily) */
 	size_t *order;          /* unordered: task indices as they finish */
@@ -359,6 +363,14 @@ int tp__pool_results_read_mem(const unsigned char *buf, size_t len,
 struct tp__pool_ring;
 /* Creates and maps a ring: TP_OK, or rt/shm.h's errors. */
 int tp__pool_ring_new(struct tp__pool_ring **out);
+
+/* Makes one spare results chunk (mapped, faulted in) for the pool's
+ * thread to copy results into (pool_ring.c): 1 if made, 0 if the spares
+ * are full or memory is short. tp__pool_out_spares_trim keeps the few a
+ * next map starts with and gives back the rest. Any thread. */
+int tp__pool_out_spare_make(void);
+void tp__pool_out_spares_trim(void);
+int tp__pool_out_spares(void); /* how many wait (for tests) */
 /* Unmaps and removes it (a run still mapping it keeps its pages). */
 void tp__pool_ring_free(struct tp__pool_ring *r);
 const char *tp__pool_ring_path(const struct tp__pool_ring *r);

@@ -196,6 +196,12 @@ static void job_prefault_offer(struct tp_pool_result *j, unsigned k)
 	j->pf_base = (unsigned char *)a;
 	j->pf_len = (uintptr_t)j->res->gv + j->n * es - a;
 	j->pf_done = 0;
+	j->pf_chunks = 0;
+	if (k == TP__PK_GEN && j->items != NULL) {
+		size_t c = j->items->vbytes / ((size_t)2 << 20) + 1;
+		j->pf_chunks =
+		    c > 32 ? 32 : (int)c; /* pool_ring.c: at most 32 */
+	}
 	pthread_cond_broadcast(&j->cv); /* once per job */
 }
 
@@ -209,8 +215,18 @@ static int job_prefault(struct tp_pool_result *j)
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
-	if (j->pf_done >= j->pf_len)
-		return 0;
+	if (j->pf_done >= j->pf_len) {
+		if (j->pf_chunks <= 0)
+			return 0;
+		j->pf_chunks--;
+		pthread_mutex_unlock(&j->mu);
+		int made = tp__pool_out_spare_make();
+		pthread_mutex_lock(&j->mu);
+		if (!made)
+			j->pf_chunks = 0;
+		j->pf_made += made;
+		return made;
+	}
 	unsigned char *at = j->pf_base + j->pf_done;
 	size_t n =
 	    j->pf_len - j->pf_done < PF_STEP ? j->pf_len - j->pf_done : PF_STEP;
@@ -463,7 +479,10 @@ int tp_pool_result_wait(tp_pool_result *r, int timeout_ms)
 		return TP_EINVAL;
 	pthread_mutex_lock(&r->mu);
 	rv = job_wait_locked(r, pred_ready, r, timeout_ms);
+	int made = r->ready ? r->pf_made : 0;
 	pthread_mutex_unlock(&r->mu);
+	if (made > 0)
+		tp__pool_out_spares_trim(); /* what the map did not use */
 	return rv;
 }
 
@@ -482,7 +501,10 @@ int tp_pool_result_get(tp_pool_result *r, tp_payload **out, int timeout_ms)
 	} else if (rv == TP_OK && out != NULL && r->value != NULL) {
 		rv = tp_payload_copy(r->value, out);
 	}
+	int made = r->ready ? r->pf_made : 0;
 	pthread_mutex_unlock(&r->mu);
+	if (made > 0)
+		tp__pool_out_spares_trim(); /* what the map did not use */
 	return rv;
 }
 

@@ -37,6 +37,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -88,39 +89,127 @@ struct out_chunk {
 	unsigned char *base;
 };
 
+/*
+ * Spare chunks: mapped and already faulted in, for the next chunk_new. A
+ * caller waiting for a map makes them while the workers run (pool_job.c,
+ * job_prefault), so the pool's thread copies results into memory whose
+ * pages exist instead of faulting each one in (and zeroing it) itself;
+ * a chunk whose values are all gone comes back here while fewer than
+ * SPARES_KEEP wait. At most SPARES_MAX; tp__pool_out_spares_trim gives
+ * back what a map left over.
+ */
+#define SPARES_MAX  32
+#define SPARES_KEEP 2
+static struct {
+	pthread_mutex_t mu;
+	unsigned char *base[SPARES_MAX];
+	int n;
+} spares = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static unsigned char *spare_pop(void)
+{
+	unsigned char *b = NULL;
+	pthread_mutex_lock(&spares.mu);
+	if (spares.n > 0)
+		b = spares.base[--spares.n];
+	pthread_mutex_unlock(&spares.mu);
+	return b;
+}
+
+/* Keeps b as a spare when fewer than limit wait; 0 if it was not kept. */
+static int spare_push(unsigned char *b, int limit)
+{
+	int kept = 0;
+	pthread_mutex_lock(&spares.mu);
+	if (spares.n < limit) {
+		spares.base[spares.n++] = b;
+		kept = 1;
+	}
+	pthread_mutex_unlock(&spares.mu);
+	return kept;
+}
+
 static void chunk_unref(void *arg)
 {
 	struct out_chunk *c = arg;
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	munmap(c->base, OUT_CHUNK);
+	if (!spare_push(c->base, SPARES_KEEP))
+		munmap(c->base, OUT_CHUNK);
 	free(c);
 }
 
-static struct out_chunk *chunk_new(void)
+/* A fresh OUT_CHUNK, OUT_CHUNK-aligned and advised for huge pages. */
+static unsigned char *chunk_map(void)
 {
-	struct out_chunk *c = calloc(1, sizeof(*c));
-	unsigned char *p;
-	if (c == NULL)
+	unsigned char *p = mmap(NULL, 2 * OUT_CHUNK, PROT_READ | PROT_WRITE,
+	                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
 		return NULL;
-	p = mmap(NULL, 2 * OUT_CHUNK, PROT_READ | PROT_WRITE,
-	         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		free(c);
-		return NULL;
-	}
 	/* keep the aligned OUT_CHUNK inside */
 	uintptr_t a = ((uintptr_t)p + OUT_CHUNK - 1) & ~(OUT_CHUNK - 1);
 	if (a > (uintptr_t)p)
 		munmap(p, a - (uintptr_t)p);
 	munmap((void *)(a + OUT_CHUNK),
 	       (uintptr_t)p + 2 * OUT_CHUNK - (a + OUT_CHUNK));
-	c->base = (unsigned char *)a;
 #ifdef MADV_HUGEPAGE
-	(void)madvise(c->base, OUT_CHUNK, MADV_HUGEPAGE); /* advice */
+	(void)madvise((void *)a, OUT_CHUNK, MADV_HUGEPAGE); /* advice */
 #endif
+	return (unsigned char *)a;
+}
+
+static struct out_chunk *chunk_new(void)
+{
+	struct out_chunk *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	if ((c->base = spare_pop()) == NULL &&
+	    (c->base = chunk_map()) == NULL) {
+		free(c);
+		return NULL;
+	}
 	atomic_init(&c->refs, 1);
 	return c;
+}
+
+int tp__pool_out_spare_make(void)
+{
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+	pthread_mutex_lock(&spares.mu);
+	int full = spares.n >= SPARES_MAX;
+	pthread_mutex_unlock(&spares.mu);
+	unsigned char *b = full ? NULL : chunk_map();
+	if (b == NULL)
+		return 0;
+	if (madvise(b, OUT_CHUNK, MADV_POPULATE_WRITE) != 0 ||
+	    !spare_push(b, SPARES_MAX)) {
+		munmap(b, OUT_CHUNK);
+		return 0;
+	}
+	return 1;
+}
+
+int tp__pool_out_spares(void)
+{
+	pthread_mutex_lock(&spares.mu);
+	int n = spares.n;
+	pthread_mutex_unlock(&spares.mu);
+	return n;
+}
+
+void tp__pool_out_spares_trim(void)
+{
+	unsigned char *b;
+	for (;;) {
+		pthread_mutex_lock(&spares.mu);
+		b = spares.n > SPARES_KEEP ? spares.base[--spares.n] : NULL;
+		pthread_mutex_unlock(&spares.mu);
+		if (b == NULL)
+			return;
+		munmap(b, OUT_CHUNK);
+	}
 }
 
 /* Room for len (at most OUT_CHUNK) bytes; *chunk gets a reference. */
