@@ -273,25 +273,17 @@ int tp__payload_move_value(tp_payload *dst, tp_payload *src, size_t i)
 	return rv;
 }
 
-#define HUGE_PAGE ((size_t)2 << 20)
-
 void *tp__big_alloc(size_t n, size_t size)
 {
-	void *p = calloc(n, size);
 	/* calloc maps a large array fresh and does not clear it (the
 	 * kernel's pages are zero): nothing touches it until results
-	 * arrive, so the faults overlap the workers' work instead of
-	 * delaying the first task. Huge pages for its aligned inside. */
-	size_t sz = n * size;
-	if (p != NULL && sz >= 4 * HUGE_PAGE) {
-		uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-		uintptr_t e = ((uintptr_t)p + sz) & ~(HUGE_PAGE - 1);
-#ifdef MADV_HUGEPAGE
-		if (e > a) /* advice: fine if refused */
-			(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-#endif
-	}
-	return p;
+	 * arrive, so the faults overlap the workers' work (and a waiting
+	 * caller takes them ahead of the pool's thread, pool_job.c) instead
+	 * of delaying the first task. No huge pages: on this project's VM a
+	 * fresh huge page costs 4-5x more to fault in than its 512 small
+	 * ones (the host backs it anew), and a one-shot array is always
+	 * fresh (docs/performance.md, "Fresh huge pages"). */
+	return calloc(n, size);
 }
 
 int tp_payload_add_none(tp_payload *p)

@@ -76,11 +76,11 @@ struct tp__pool_ring {
 };
 
 /*
- * Results copied out of their slots go into chunks of OUT_CHUNK bytes,
- * huge-page aligned and advised: the results of a large map are tens of
- * MB of fresh memory, and a fault per 4 KiB page costs far more than the
- * copy on a virtual machine (docs/performance.md). A chunk is freed when
- * the last value copied into it goes (and the ring has moved on).
+ * Results copied out of their slots go into chunks of OUT_CHUNK bytes:
+ * the results of a large map are tens of MB of fresh memory, whose faults
+ * a waiting caller takes ahead of the pool's thread (spare chunks,
+ * below). A chunk is freed (or kept as a spare) when the last value
+ * copied into it goes (and the ring has moved on).
  */
 #define OUT_CHUNK ((size_t)2 << 20)
 struct out_chunk {
@@ -139,23 +139,12 @@ static void chunk_unref(void *arg)
 	free(c);
 }
 
-/* A fresh OUT_CHUNK, OUT_CHUNK-aligned and advised for huge pages. */
+/* A fresh OUT_CHUNK (small pages: see tp__big_alloc in payload.c). */
 static unsigned char *chunk_map(void)
 {
-	unsigned char *p = mmap(NULL, 2 * OUT_CHUNK, PROT_READ | PROT_WRITE,
-	                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	/* keep the aligned OUT_CHUNK inside */
-	uintptr_t a = ((uintptr_t)p + OUT_CHUNK - 1) & ~(OUT_CHUNK - 1);
-	if (a > (uintptr_t)p)
-		munmap(p, a - (uintptr_t)p);
-	munmap((void *)(a + OUT_CHUNK),
-	       (uintptr_t)p + 2 * OUT_CHUNK - (a + OUT_CHUNK));
-#ifdef MADV_HUGEPAGE
-	(void)madvise((void *)a, OUT_CHUNK, MADV_HUGEPAGE); /* advice */
-#endif
-	return (unsigned char *)a;
+	void *p = mmap(NULL, OUT_CHUNK, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
 }
 
 static struct out_chunk *chunk_new(void)
