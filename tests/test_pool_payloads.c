@@ -756,6 +756,81 @@ TP_TARGET(t_int_or_str);
  * value, payload_int.h) with the right values, blocking, async and item
  * by item; results that are not all of one number type (a string in a
  * later chunk) turn the result generic, every value still right. */
+/* A target that keeps copies of its arguments and of its results (which
+ * share their bytes with the batch and the result arena) across calls,
+ * checks every kept copy at each call, and frees them 64 at a time: the
+ * worker's batched clearing (tp__payload_clear_batched) must leave their
+ * bytes alive and drop every reference once (a sanitizer build sees a
+ * use after free or a leak otherwise). */
+#define KEEP 64
+static tp_payload *kept_a[KEEP], *kept_r[KEEP];
+static char kept_s[KEEP][48];
+static int nkept;
+
+static int t_keep(const tp_payload *args, tp_payload *res)
+{
+	const char *s, *a, *r;
+	char buf[48];
+	if (tp_payload_get_string(args, 0, &s) != TP_OK)
+		return 1;
+	snprintf(buf, sizeof(buf), "%s!", s);
+	if (tp_payload_add_string(res, buf) != TP_OK)
+		return 2;
+	for (int i = 0; i < nkept; i++) {
+		if (tp_payload_get_string(kept_a[i], 0, &a) != TP_OK ||
+		    tp_payload_get_string(kept_r[i], 0, &r) != TP_OK ||
+		    strncmp(a, kept_s[i], strlen(a)) != 0 ||
+		    strcmp(r, kept_s[i]) != 0)
+			return 3;
+	}
+	if (nkept == KEEP) {
+		for (int i = 0; i < KEEP; i++) {
+			tp_payload_free(kept_a[i]);
+			tp_payload_free(kept_r[i]);
+		}
+		nkept = 0;
+	}
+	if (tp_payload_copy(args, &kept_a[nkept]) != TP_OK)
+		return 4;
+	if (tp_payload_copy(res, &kept_r[nkept]) != TP_OK) {
+		tp_payload_free(kept_a[nkept]);
+		return 4;
+	}
+	snprintf(kept_s[nkept], sizeof(kept_s[nkept]), "%s", buf);
+	nkept++;
+	return 0;
+}
+TP_TARGET(t_keep);
+
+static void test_kept_copies(void **state)
+{
+	(void)state;
+	tp_pool *pool = mkpool(2);
+	tp_payload *items, *out = NULL;
+	char s[48];
+	const size_t n = 20000;
+	TP_OK_OR_FAIL(tp_payload_new(&items));
+	for (size_t i = 0; i < n; i++) {
+		snprintf(s, sizeof(s), "kept-%zu", i);
+		TP_OK_OR_FAIL(tp_payload_add_string(items, s));
+	}
+	size_t sizes[] = {0, 1, 7};
+	for (size_t c = 0; c < 3; c++) {
+		TP_OK_OR_FAIL(tp_pool_map(pool, t_keep, items, sizes[c], &out));
+		assert_int_equal(tp_payload_count(out), n);
+		for (size_t i = 0; i < n; i += 97) {
+			const char *got;
+			char want[48];
+			TP_OK_OR_FAIL(tp_payload_get_string(out, i, &got));
+			snprintf(want, sizeof(want), "kept-%zu!", i);
+			assert_string_equal(got, want);
+		}
+		tp_payload_free(out);
+	}
+	tp_payload_free(items);
+	endpool(pool);
+}
+
 static void test_map_packed(void **state)
 {
 	(void)state;
@@ -847,6 +922,7 @@ int main(void)
 	    cmocka_unit_test(test_task_timeout),
 	    cmocka_unit_test(test_progress_items),
 	    cmocka_unit_test(test_map_packed),
+	    cmocka_unit_test(test_kept_copies),
 	};
 	return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
 }

@@ -119,6 +119,16 @@ void tp__blob_unref(struct tp__blob *b)
 	}
 }
 
+void tp__blob_unref_n(struct tp__blob *b, size_t n)
+{
+	if (b != NULL && n > 0 &&
+	    atomic_fetch_sub_explicit(&b->refs, n, memory_order_acq_rel) == n) {
+		if (b->release != NULL)
+			b->release(b->ext);
+		free(b);
+	}
+}
+
 void tp__value_release_bytes(struct tp_value *v)
 {
 	if (v->blob != NULL) {
@@ -128,6 +138,42 @@ void tp__value_release_bytes(struct tp_value *v)
 	}
 	v->data = NULL;
 	v->blob = NULL;
+}
+
+void tp__payload_clear_batched(tp_payload *p, struct tp__blob *keep,
+                               size_t *kept)
+{
+	struct tp__blob *a = p->arena;
+	size_t mine = 0;
+	if (p->kind == TP__PK_GEN)
+		for (size_t i = 0; i < p->count; i++) {
+			struct tp_value *v = &p->gv[i];
+			if (v->blob != NULL &&
+			    (v->blob == keep || v->blob == a)) {
+				if (v->blob == keep)
+					(*kept)++;
+				else
+					mine++;
+				v->blob = NULL;
+				v->data = NULL;
+			} else {
+				tp__value_release(v);
+			}
+		}
+	if (mine > 0) {
+		/* p holds one reference, its values mine: if that is all,
+		 * nobody else can touch the count */
+		if (atomic_load_explicit(&a->refs, memory_order_acquire) ==
+		    1 + mine)
+			atomic_store_explicit(&a->refs, 1,
+			                      memory_order_relaxed);
+		else
+			atomic_fetch_sub_explicit(&a->refs, mine,
+			                          memory_order_acq_rel);
+	}
+	p->count = p->vcount = p->vnb = p->vbytes = p->vmax = 0;
+	if (a != NULL && atomic_load(&a->refs) == 1)
+		a->used = 0;
 }
 
 void tp_payload_clear(tp_payload *p)

@@ -228,6 +228,21 @@ struct tp__blob *tp__blob_new(size_t cap);
 struct tp__blob *tp__blob_wrap(void *ext, void (*release)(void *ext));
 void tp__blob_ref(struct tp__blob *b, size_t n);
 void tp__blob_unref(struct tp__blob *b);
+/* Drops n references of b at once (n may be 0). */
+void tp__blob_unref_n(struct tp__blob *b, size_t n);
+
+/*
+ * tp_payload_clear for a loop that clears the same payloads once per call
+ * (the pool worker), without an atomic operation per value: the
+ * references of values whose bytes are in blob keep are not dropped but
+ * counted into *kept (the caller drops them together later with
+ * tp__blob_unref_n, and keeps keep alive until then), and when nothing
+ * but p and its values holds p's arena, its count is set back with a
+ * plain store instead of a decrement per value (no other holder can
+ * change it meanwhile).
+ */
+void tp__payload_clear_batched(tp_payload *p, struct tp__blob *keep,
+                               size_t *kept);
 
 /* Releases what v owns or references (v's fields are then stale). */
 void tp__value_release_bytes(struct tp_value *v);

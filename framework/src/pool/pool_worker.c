@@ -63,6 +63,7 @@ struct wstate {
 	struct witem_err *ierr;
 	size_t nierr, ierr_cap;
 	struct tp__cols out; /* the values of every result not yet sent */
+	size_t kept; /* references to batch held by cleared values (a task's) */
 	double first_t;
 	uint64_t done;
 	tp_payload *iargs, *args, *result;
@@ -434,7 +435,7 @@ static int keep_result(struct wstate *ws, const Troupe__PoolTask *t,
 		struct tp_value v = k < r->count ? tp__payload_at(r, k) : none;
 		rv = tp__cols_add(&ws->out, &v);
 	}
-	tp_payload_clear(r);
+	tp__payload_clear_batched(r, ws->batch, &ws->kept);
 	return rv;
 }
 
@@ -450,7 +451,8 @@ static int run_call(struct wstate *ws, tp_target_fn fn,
 	}
 	fail_set = 0;
 	*rc = fn(args, ws->result);
-	tp_payload_clear(args);
+	/* the arguments' references to the batch go at the task's end */
+	tp__payload_clear_batched(args, ws->batch, &ws->kept);
 	if (*rc != 0) {
 		tp_payload_clear(ws->result);
 		return TP_OK;
@@ -485,6 +487,8 @@ static void worker_run_calls(struct wstate *ws, tp_target_fn fn,
 			break;
 		}
 	}
+	tp__blob_unref_n(ws->batch, ws->kept); /* before vread_done's own */
+	ws->kept = 0;
 	tp__vread_done(&vr);
 	if (w->failed)
 		return;
