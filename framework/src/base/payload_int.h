@@ -288,8 +288,15 @@ static inline int tp__payload_append(tp_payload *p, const struct tp_value *v)
 			p->iv[p->count] = v->i;
 		else if (p->kind == TP__PK_DBLS)
 			p->dv[p->count] = v->d;
-		else
-			p->gv[p->count] = *v;
+		else { /* field by field: v was often just written so, and
+			* one 16-byte load of it stalls the CPU (a store
+			* forwarding failure) */
+			struct tp_value *d = &p->gv[p->count];
+			d->type = v->type;
+			d->len = v->len;
+			d->i = v->i; /* the union: int, double or data */
+			d->blob = v->blob;
+		}
 		p->count++;
 		p->vcount++;
 		if (TP__HAS_BYTES(v->type)) {
