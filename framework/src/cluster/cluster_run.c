@@ -169,9 +169,15 @@ static void run_calls(struct run *x, tp_target_fn fn, struct tp__cols *out,
 		}
 		for (size_t v = 0;
 		     v < (t->whole ? res->count : 1) && rv == TP_OK; v++) {
-			struct tp_value x =
-			    v < res->count ? tp__payload_at(res, v) : none;
-			rv = tp__cols_add(out, &x);
+			/* by pointer: a struct composed on the stack here
+			 * cost a store forwarding stall per call */
+			struct tp_value tmp;
+			const struct tp_value *p = &none;
+			if (v < res->count) {
+				tmp = tp__payload_at(res, v);
+				p = &tmp;
+			}
+			rv = tp__cols_add(out, p);
 		}
 		tp_payload_clear(res);
 	}
