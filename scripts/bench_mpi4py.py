@@ -29,9 +29,12 @@ def main():
     if len(res) != n or res[-1] != (n - 1) ** 2:
         print("WRONG results", file=sys.stderr)
         sys.exit(1)
+    # both on stdout, flushed: mpirun forwards stdout and stderr apart, and
+    # a stderr line could land inside the metric's line (bench-mpi.sh
+    # then lost the metric)
     print("n=%d workers=%d chunksize=%d time=%.3fs" % (n, workers, cs, dt),
-          file=sys.stderr)
-    print("pool_map_mpi4py_futures %.0f items/s" % (n / dt))
+          flush=True)
+    print("pool_map_mpi4py_futures %.0f items/s" % (n / dt), flush=True)
 
 
 if __name__ == "__main__":
