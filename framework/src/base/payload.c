@@ -172,21 +172,16 @@ void tp__payload_clear_batched(tp_payload *p, struct tp__blob *keep,
 			                          memory_order_acq_rel);
 	}
 	p->count = p->vcount = p->vnb = p->vbytes = p->vmax = 0;
+	/* No value refers to the arena any more: reuse it from the start. */
 	if (a != NULL && atomic_load(&a->refs) == 1)
 		a->used = 0;
 }
 
 void tp_payload_clear(tp_payload *p)
 {
-	if (p == NULL)
-		return;
-	if (p->kind == TP__PK_GEN)
-		for (size_t i = 0; i < p->count; i++)
-			tp__value_release(&p->gv[i]);
-	p->count = p->vcount = p->vnb = p->vbytes = p->vmax = 0;
-	/* No value refers to the arena any more: reuse it from the start. */
-	if (p->arena != NULL && atomic_load(&p->arena->refs) == 1)
-		p->arena->used = 0;
+	size_t none = 0;
+	if (p != NULL)
+		tp__payload_clear_batched(p, NULL, &none);
 }
 
 void tp_payload_free(tp_payload *p)

@@ -232,8 +232,8 @@ void tp__blob_unref(struct tp__blob *b);
 void tp__blob_unref_n(struct tp__blob *b, size_t n);
 
 /*
- * tp_payload_clear for a loop that clears the same payloads once per call
- * (the pool worker), without an atomic operation per value: the
+ * tp_payload_clear (which is this with keep NULL), without an atomic
+ * operation per value: the
  * references of values whose bytes are in blob keep are not dropped but
  * counted into *kept (the caller drops them together later with
  * tp__blob_unref_n, and keeps keep alive until then), and when nothing

@@ -135,6 +135,25 @@ int tp__cols_add(struct tp__cols *c, const struct tp_value *v)
 	return rv;
 }
 
+int tp__cols_add_result(struct tp__cols *c, const tp_payload *r, int all)
+{
+	struct tp_value none = {.type = TP_TNONE}, tmp;
+	int rv = TP_OK;
+	for (size_t k = 0; k < (all ? r->count : 1) && rv == TP_OK; k++) {
+		/* a generic value in place: a copy of it composed on the
+		 * stack cost a store forwarding stall per call */
+		const struct tp_value *v = &none;
+		if (k < r->count && r->kind == TP__PK_GEN) {
+			v = &r->gv[k];
+		} else if (k < r->count) {
+			tmp = tp__payload_at(r, k);
+			v = &tmp;
+		}
+		rv = tp__cols_add(c, v);
+	}
+	return rv;
+}
+
 int tp__cols_call(struct tp__cols *c, uint32_t n)
 {
 	return c->use_calls ? vbuf_put(&c->calls, &n, sizeof(n)) : TP_OK;

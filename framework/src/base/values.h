@@ -37,6 +37,9 @@ void tp__cols_free(struct tp__cols *c);
 void tp__cols_reset(struct tp__cols *c);
 /* Appends a copy of v. Errors: TP_ENOMEM, TP_ETOOBIG (a value > 4 GiB). */
 int tp__cols_add(struct tp__cols *c, const struct tp_value *v);
+/* Appends what a pool call gave in r: every value (all: an apply), else
+ * its first one (none when it gave nothing). Errors: as tp__cols_add. */
+int tp__cols_add_result(struct tp__cols *c, const tp_payload *r, int all);
 /* Ends a call of n values (when use_calls). */
 int tp__cols_call(struct tp__cols *c, uint32_t n);
 void tp__cols_pos(const struct tp__cols *c, struct tp__cols_pos *out);

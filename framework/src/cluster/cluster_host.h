@@ -41,6 +41,8 @@
 #define TP__MPI_HOST_CALLS(X, V)                                               \
 	X(int, tp__cols_add, (struct tp__cols * c, const struct tp_value *v),  \
 	  (c, v))                                                              \
+	X(int, tp__cols_add_result,                                            \
+	  (struct tp__cols * c, const tp_payload *r, int all), (c, r, all))    \
 	V(tp__cols_free, (struct tp__cols * c), (c))                           \
 	V(tp__cols_pos, (const struct tp__cols *c, struct tp__cols_pos *out),  \
 	  (c, out))                                                            \

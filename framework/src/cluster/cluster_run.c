@@ -167,18 +167,7 @@ static void run_calls(struct run *x, tp_target_fn fn, struct tp__cols *out,
 				rv = tp__cols_add(out, &none);
 			continue;
 		}
-		for (size_t v = 0;
-		     v < (t->whole ? res->count : 1) && rv == TP_OK; v++) {
-			/* by pointer: a struct composed on the stack here
-			 * cost a store forwarding stall per call */
-			struct tp_value tmp;
-			const struct tp_value *p = &none;
-			if (v < res->count) {
-				tmp = tp__payload_at(res, v);
-				p = &tmp;
-			}
-			rv = tp__cols_add(out, p);
-		}
+		rv = tp__cols_add_result(out, res, t->whole);
 		tp_payload_clear(res);
 	}
 	if (rv != TP_OK && x->r.error == NULL)

@@ -169,7 +169,10 @@ static int at_eof(int fd)
 
 /* Nothing was there to read: 1 to read again at once (the spin of
  * rt/spin.h goes on), 0 when it is over or there is none. *spin is the
- * spin's end in ns: -1 before the first empty read, 0 once it is over. */
+ * spin's end in ns: -1 before the first empty read, 0 once it is over.
+ * (tp__spin_poll does the same with poll and then a read: one system
+ * call more per message, measured 4.1-4.9 -> 5.0-5.1 us a round trip and
+ * 1.08 -> 1.29x the bare socket on one vCPU, so the pipe spins on recv.) */
 static int spinning(tp_conn *c, int64_t *spin, int64_t dl)
 {
 	if (*spin == 0)

@@ -364,6 +364,11 @@ struct tp__pool_ring;
 /* Creates and maps a ring: TP_OK, or rt/shm.h's errors. */
 int tp__pool_ring_new(struct tp__pool_ring **out);
 
+/* Results copied out of a ring go into chunks of this size; at most
+ * TP__POOL_SPARES_MAX spare chunks wait (pool_ring.c). */
+#define TP__POOL_OUT_CHUNK  ((size_t)2 << 20)
+#define TP__POOL_SPARES_MAX 32
+
 /* Makes one spare results chunk (mapped, faulted in) for the pool's
  * thread to copy results into (pool_ring.c): 1 if made, 0 if the spares
  * are full or memory is short. tp__pool_out_spares_trim keeps the few a

@@ -198,9 +198,9 @@ static void job_prefault_offer(struct tp_pool_result *j, unsigned k)
 	j->pf_done = 0;
 	j->pf_chunks = 0;
 	if (k == TP__PK_GEN && j->items != NULL) {
-		size_t c = j->items->vbytes / ((size_t)2 << 20) + 1;
+		size_t c = j->items->vbytes / TP__POOL_OUT_CHUNK + 1;
 		j->pf_chunks =
-		    c > 32 ? 32 : (int)c; /* pool_ring.c: at most 32 */
+		    c > TP__POOL_SPARES_MAX ? TP__POOL_SPARES_MAX : (int)c;
 	}
 	pthread_cond_broadcast(&j->cv); /* once per job */
 }
@@ -472,6 +472,16 @@ static int pred_ready(void *arg)
 	return ((struct tp_pool_result *)arg)->ready;
 }
 
+/* Unlocks r after a wait; a map whose waiter made spare chunks gives
+ * back what it did not use once it is ready. */
+static void job_wait_done(struct tp_pool_result *r)
+{
+	int made = r->ready ? r->pf_made : 0;
+	pthread_mutex_unlock(&r->mu);
+	if (made > 0)
+		tp__pool_out_spares_trim();
+}
+
 int tp_pool_result_wait(tp_pool_result *r, int timeout_ms)
 {
 	int rv;
@@ -479,10 +489,7 @@ int tp_pool_result_wait(tp_pool_result *r, int timeout_ms)
 		return TP_EINVAL;
 	pthread_mutex_lock(&r->mu);
 	rv = job_wait_locked(r, pred_ready, r, timeout_ms);
-	int made = r->ready ? r->pf_made : 0;
-	pthread_mutex_unlock(&r->mu);
-	if (made > 0)
-		tp__pool_out_spares_trim(); /* what the map did not use */
+	job_wait_done(r);
 	return rv;
 }
 
@@ -501,10 +508,7 @@ int tp_pool_result_get(tp_pool_result *r, tp_payload **out, int timeout_ms)
 	} else if (rv == TP_OK && out != NULL && r->value != NULL) {
 		rv = tp_payload_copy(r->value, out);
 	}
-	int made = r->ready ? r->pf_made : 0;
-	pthread_mutex_unlock(&r->mu);
-	if (made > 0)
-		tp__pool_out_spares_trim(); /* what the map did not use */
+	job_wait_done(r);
 	return rv;
 }
 

@@ -82,7 +82,7 @@ struct tp__pool_ring {
  * below). A chunk is freed (or kept as a spare) when the last value
  * copied into it goes (and the ring has moved on).
  */
-#define OUT_CHUNK ((size_t)2 << 20)
+#define OUT_CHUNK TP__POOL_OUT_CHUNK
 struct out_chunk {
 	atomic_size_t refs; /* one per batch in it, one for the ring's use */
 	size_t used;
@@ -98,7 +98,7 @@ struct out_chunk {
  * SPARES_KEEP wait. At most SPARES_MAX; tp__pool_out_spares_trim gives
  * back what a map left over.
  */
-#define SPARES_MAX  32
+#define SPARES_MAX  TP__POOL_SPARES_MAX
 #define SPARES_KEEP 2
 static struct {
 	pthread_mutex_t mu;

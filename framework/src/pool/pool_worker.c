@@ -429,20 +429,7 @@ static void worker_run_ints(struct wstate *ws, tp_target_fn fn,
 static int keep_result(struct wstate *ws, const Troupe__PoolTask *t,
                        tp_payload *r)
 {
-	struct tp_value none = {.type = TP_TNONE}, tmp;
-	int rv = TP_OK;
-	for (size_t k = 0; k < (t->whole ? r->count : 1) && rv == TP_OK; k++) {
-		/* a generic value in place: a copy of it composed on the
-		 * stack cost a store forwarding stall per call */
-		const struct tp_value *v = &none;
-		if (k < r->count && r->kind == TP__PK_GEN) {
-			v = &r->gv[k];
-		} else if (k < r->count) {
-			tmp = tp__payload_at(r, k);
-			v = &tmp;
-		}
-		rv = tp__cols_add(&ws->out, v);
-	}
+	int rv = tp__cols_add_result(&ws->out, r, t->whole);
 	tp__payload_clear_batched(r, ws->batch, &ws->kept);
 	return rv;
 }
