@@ -1,9 +1,11 @@
 /* test_process_nng.c - start methods once the process touched nng: fork is
  * refused (TP_EFORKNNG), forkserver and spawn still work. In its own
  * executable because the "nng touched" flag is process-wide and final. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,14 +91,27 @@ static void test_garbage_on_control_channel(void **state)
 	tp_test_fini();
 }
 
+/* kill -9 of the fork server, returning once it is dead (not reaped: the
+ * runtime reaps it). Its spare, if any, then exits rather than take a
+ * request, so the next forkserver start finds the server gone. */
+static pid_t kill_server(void)
+{
+	siginfo_t si;
+	pid_t old = tp__pm.server_pid;
+	assert_true(old > 0);
+	assert_int_equal(kill(old, SIGKILL), 0);
+	memset(&si, 0, sizeof(si));
+	while (waitid(P_PID, (id_t)old, &si, WEXITED | WNOWAIT) != 0)
+		assert_int_equal(errno, EINTR);
+	return old;
+}
+
 /* A fork server killed from outside is replaced at the next start. */
 static void test_dead_fork_server_is_replaced(void **state)
 {
 	(void)state;
 	tp_test_init(TP_START_DEFAULT);
-	pid_t old = tp__pm.server_pid;
-	assert_true(old > 0);
-	kill(old, SIGKILL);
+	pid_t old = kill_server();
 	expect_code(TP_START_FORKSERVER, 7);
 	assert_true(tp__pm.server_pid != old);
 	tp_test_fini();
@@ -138,9 +153,7 @@ static void kill_server_with_children(int rounds)
 			    tp_process_new(&kids[n], t_wait_event, args, &o));
 			TP_OK_OR_FAIL(tp_process_start(kids[n++]));
 		}
-		pid_t old = tp__pm.server_pid;
-		assert_true(old > 0);
-		kill(old, SIGKILL);
+		pid_t old = kill_server();
 		for (int i = 0; i < n; i++)
 			assert_int_equal(tp_process_is_alive(kids[i]), 1);
 		expect_code(TP_START_FORKSERVER, 7); /* a new server */
@@ -195,8 +208,7 @@ static void test_fork_refused_after_nng(void **state)
 	expect_code(TP_START_SPAWN, 7);
 	/* the fork server dies now: this process may no longer fork, so the
 	 * next start spawns a new server from /proc/self/exe */
-	pid_t old = tp__pm.server_pid;
-	kill(old, SIGKILL);
+	pid_t old = kill_server();
 	expect_code(TP_START_DEFAULT, 7);
 	assert_true(tp__pm.server_pid > 0 && tp__pm.server_pid != old);
 	expect_code(TP_START_SPAWN, 7);

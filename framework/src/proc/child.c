@@ -159,6 +159,7 @@ void tp__close_inherited(void)
 		close(tp__pm.server_fd);
 	tp__pm.server_fd = -1;
 	tp__pm.server_pid = 0;
+	tp__server_forget();
 	if (tp__pm.ctl_fd >= 0)
 		close(tp__pm.ctl_fd);
 	tp__pm.ctl_fd = -1;

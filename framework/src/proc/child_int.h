@@ -128,6 +128,9 @@ int tp__pid_peek(pid_t pid, int *code);
 /* Reaps our child pid (waiting for it), publishing no event: a fork
  * server's. */
 void tp__pid_reap(pid_t pid);
+/* Reaps pid if it has exited, without waiting: 1 when it is gone (reaped
+ * now, or not a child of this process), 0 while it runs. */
+int tp__pid_reap_if_dead(pid_t pid);
 
 /* The child of a tp_process (process.c). */
 struct tp__child *tp__process_child(tp_process *p);

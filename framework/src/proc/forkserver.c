@@ -15,10 +15,31 @@
  * up) and starts a new server: forked while the program is nng-free, else
  * spawned from /proc/self/exe (tp_init in the new image becomes the server,
  * TROUPE_FORKSERVER_FD naming its socket). The server dies with the program.
+ *
+ * The spare: the server keeps one child cloned ahead of the next request,
+ * so that a start waits for no clone. The server announces each spare
+ * (also CLONE_PARENT: the program's child from birth) to the program on
+ * the request socket ('P' and its pid), then tells the spare to go: the
+ * program holds the announcement before the spare may take a request, so
+ * before its ProcessStarted can arrive. The spare then waits on the
+ * request socket. It takes the next
+ * request itself, tells the server on its own note socket ('t'), closes
+ * both and runs the child; the server then clones the next spare while
+ * the child starts. While a spare exists the server does not read the
+ * request socket. Without one (the clone failed: the server sends 'N'; or
+ * the spare died untaken) the server serves the next request itself, as
+ * before, and then clones a new spare. A spare exits when the program
+ * hangs up the request socket or the server dies (its note socket hangs
+ * up). The program lists announced spares, drops each one a start
+ * adopted, reaps the dead ones when no start is in flight, and, to stop
+ * the server, shuts its side of the socket down, reaps the server (which
+ * announced every spare it made), reads the last announcements, then
+ * kills and reaps the listed spares.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sched.h>
 #include <stdio.h>
@@ -31,6 +52,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_int.h"
+#include "clock.h"
 #include "process_int.h"
 #include "reactor.h"
 #include "runtime_int.h"
@@ -41,6 +64,10 @@ extern char **environ;
 struct server {
 	tp__reactor *r; /* its loop: the socket and the program's pidfd */
 	int sock;
+	tp__rsrc *sock_src;
+	int reads; /* the loop reads the requests (no spare): EPOLLIN */
+	int note;  /* the spare's note socket, -1 when no spare */
+	tp__rsrc *note_src;
 	pid_t parent; /* the program: the real parent of every child */
 	int *tidaddr; /* glibc's cached tid of this (only) thread */
 	void *robust; /* glibc's robust mutex list head */
@@ -106,17 +133,18 @@ static void sigint_default(void)
 #endif
 }
 
-/* In the freshly cloned child: drop the server's socket, loop and signal
- * setup (the exit log was closed once in the server). */
-static _Noreturn void server_child(const struct server *s, int fd)
+/* In a freshly cloned child or spare: drop the server's loop and its
+ * signal setup (the exit log was closed once in the server). */
+static void clone_forget(const struct server *s)
 {
-	close(s->sock);
 	tp__reactor_forget(s->r);
 	sigint_default(); /* ignored by the server only */
-	tp__child_run(fd, s->parent);
 }
 
-static void server_fork(const struct server *s)
+/* A start request: the child's channel end (SCM_RIGHTS, close-on-exec),
+ * -1 when the datagram carries none (skipped), -2 at end of file or on an
+ * error other than EINTR/EAGAIN (the program is gone). */
+static int take_request(int sock, int flags)
 {
 	char name[TP_NAME_MAX];
 	char cbuf[CMSG_SPACE(sizeof(int))];
@@ -125,20 +153,153 @@ static void server_fork(const struct server *s)
 	                    .msg_iovlen = 1,
 	                    .msg_control = cbuf,
 	                    .msg_controllen = sizeof(cbuf)};
-	ssize_t n = recvmsg(s->sock, &mh, MSG_CMSG_CLOEXEC);
-	if (n <= 0) {
-		if (n == 0 || (errno != EINTR && errno != EAGAIN))
-			_exit(0); /* the parent closed the socket: stop */
-		return;
-	}
+	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
+	if (n <= 0)
+		return n == 0 || (errno != EINTR && errno != EAGAIN) ? -2 : -1;
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	if (c == NULL || c->cmsg_type != SCM_RIGHTS)
-		return;
+		return -1;
 	int fd;
 	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+	return fd;
+}
+
+/* One announcement to the program: 'P' and a spare's pid, or 'N' (no
+ * spare: the next requests are served by a clone each, until a spare
+ * exists again). */
+static int say(const struct server *s, char tag, pid_t pid)
+{
+	struct {
+		char tag;
+		int32_t pid;
+	} m = {tag, (int32_t)pid};
+	ssize_t n;
+	while ((n = send(s->sock, &m, sizeof(m), MSG_NOSIGNAL)) < 0 &&
+	       errno == EINTR)
+		;
+	return n == (ssize_t)sizeof(m) ? 0 : -1;
+}
+
+/* The spare's life: wait for the server's go (sent once the program was
+ * told the spare's pid), then for a request or a hang-up; take it, tell
+ * the server, become the child. */
+static _Noreturn void spare_run(const struct server *s, int note)
+{
+	char c;
+	clone_forget(s);
+	ssize_t n;
+	while ((n = recv(note, &c, 1, 0)) < 0 && errno == EINTR)
+		;
+	if (n != 1) {
+		/* The server died, maybe before it announced this spare: it
+		 * does so itself (a second listing of a pid that never ran a
+		 * child is harmless), so that the program reaps it. */
+		say(s, 'P', (pid_t)syscall(SYS_getpid));
+		_exit(0);
+	}
+	int fd = -1;
+	while (fd < 0) {
+		struct pollfd pf[2] = {{.fd = s->sock, .events = POLLIN},
+		                       {.fd = note, .events = POLLIN}};
+		if (poll(pf, 2, -1) < 0) {
+			if (errno != EINTR)
+				_exit(0);
+			continue;
+		}
+		if (pf[1].revents != 0) /* the server is gone */
+			_exit(0);
+		if (pf[0].revents & POLLIN)
+			fd = take_request(s->sock, MSG_DONTWAIT);
+		else if (pf[0].revents != 0)
+			_exit(0);
+		if (fd == -2)
+			_exit(0); /* the program hung up */
+	}
+	while (send(note, "t", 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		; /* a server that died meanwhile: it needs no note */
+	close(note);
+	close(s->sock);
+	tp__child_run(fd, s->parent);
+}
+
+static void on_spare(tp__rsrc *src, uint32_t events, void *arg);
+
+/* Whether the loop reads the request socket (no spare) or only watches
+ * it for the program's hang-up. A server that cannot switch exits: the
+ * next start replaces it, where a server that never read would hang it. */
+static void sock_reads(struct server *s, int on)
+{
+	if (s->reads == on)
+		return;
+	if (tp__reactor_mod_fd(s->sock_src, on ? EPOLLIN : EPOLLRDHUP) != TP_OK)
+		_exit(1);
+	s->reads = on;
+}
+
+/* Clones the next spare; without one, the server reads the requests. */
+static void spare_make(struct server *s)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+		pid_t pid = clone_sibling(s);
+		if (pid == 0) {
+			close(sv[0]);
+			spare_run(s, sv[1]);
+		}
+		close(sv[1]);
+		/* the program learns the pid before the spare may take a
+		 * request, so before its ProcessStarted can arrive */
+		if (pid > 0 && say(s, 'P', pid) == 0 &&
+		    send(sv[0], "g", 1, MSG_NOSIGNAL) == 1 &&
+		    tp__reactor_add_fd(s->r, sv[0], EPOLLIN, on_spare, s,
+		                       &s->note_src) == TP_OK) {
+			s->note = sv[0];
+			sock_reads(s, 0);
+			return;
+		}
+		close(sv[0]); /* a spare cloned all the same exits on it */
+	}
+	say(s, 'N', 0);
+	sock_reads(s, 1);
+}
+
+/* The spare took a request ('t'), or died untaken (end of file). */
+static void on_spare(tp__rsrc *src, uint32_t events, void *arg)
+{
+	struct server *s = arg;
+	char c;
+	(void)events;
+	ssize_t n = recv(s->note, &c, 1, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	tp__reactor_del(src);
+	close(s->note);
+	s->note = -1;
+	s->note_src = NULL;
+	if (n == 1) {
+		spare_make(s);
+		return;
+	}
+	/* Killed while waiting: no new spare until the next request (a
+	 * spare that keeps dying costs one clone per start, never a loop). */
+	say(s, 'N', 0);
+	sock_reads(s, 1);
+}
+
+/* Without a spare: the request read and cloned here, then a spare made. */
+static void server_fork(struct server *s)
+{
+	int fd = take_request(s->sock, 0);
+	if (fd == -2)
+		_exit(0); /* the parent closed the socket: stop */
+	if (fd < 0)
+		return;
 	pid_t pid = clone_sibling(s);
-	if (pid == 0)
-		server_child(s, fd);
+	if (pid == 0) {
+		close(s->sock);
+		clone_forget(s);
+		tp__child_run(fd, s->parent);
+	}
 	if (pid < 0) {
 		Troupe__Envelope env = TROUPE__ENVELOPE__INIT;
 		Troupe__ProcessStarted st = TROUPE__PROCESS_STARTED__INIT;
@@ -148,14 +309,22 @@ static void server_fork(const struct server *s)
 		tp__ctl_send(fd, &env);
 	}
 	close(fd);
+	spare_make(s);
 }
 
-/* A request on the socket (or its hang-up: the program closed it). */
+/* A request on the socket (or its hang-up: the program shut it down or
+ * closed it). With a spare, only a hang-up comes here: the spare reads
+ * the requests. */
 static void on_request(tp__rsrc *src, uint32_t events, void *arg)
 {
+	struct server *s = arg;
 	(void)src;
-	(void)events;
-	server_fork(arg);
+	if (s->note >= 0) {
+		if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+			_exit(0);
+		return;
+	}
+	server_fork(s);
 }
 
 /* The program is gone (its pidfd): so is the server. PR_SET_PDEATHSIG
@@ -169,14 +338,17 @@ static void on_parent_exit(tp__rsrc *src, uint32_t events, void *arg)
 }
 
 /*
- * The server's loop is a reactor (rt/reactor.h) with two sources: the
- * request socket and the program's pidfd. One epoll_wait more per child
- * than a blocking recvmsg (docs/performance.md, "The fork server on the
- * reactor"); the children close what the loop opened.
+ * The server's loop is a reactor (rt/reactor.h) with three sources: the
+ * request socket (read here only while there is no spare; else only its
+ * hang-up), the spare's note socket and the program's pidfd. One
+ * epoll_wait more per child than a blocking recvmsg (docs/performance.md,
+ * "The fork server on the reactor"); children and spares close what the
+ * loop opened.
  */
 _Noreturn void tp__server_run(int sock, pid_t parent)
 {
-	struct server s = {.sock = sock, .parent = parent};
+	struct server s = {
+	    .sock = sock, .reads = 1, .note = -1, .parent = parent};
 	sigset_t set;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -193,11 +365,12 @@ _Noreturn void tp__server_run(int sock, pid_t parent)
 	sigemptyset(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	if (tp__reactor_new(&s.r) != TP_OK ||
-	    tp__reactor_add_fd(s.r, sock, EPOLLIN, on_request, &s, NULL) !=
-	        TP_OK ||
+	    tp__reactor_add_fd(s.r, sock, EPOLLIN, on_request, &s,
+	                       &s.sock_src) != TP_OK ||
 	    tp__reactor_add_pid(s.r, parent, on_parent_exit, NULL, NULL) !=
 	        TP_OK)
 		_exit(1);
+	spare_make(&s);
 	tp__reactor_run(s.r);
 	_exit(1); /* epoll_wait failed */
 }
@@ -262,14 +435,185 @@ int tp__server_start(void)
 	return TP_OK;
 }
 
+/*
+ * The program's side of the spares. A spare is this process's child from
+ * its birth: listed when its announcement is read, dropped when a start
+ * adopted it (tp__server_started), reaped here when it died untaken (only
+ * while no start is in flight, so that a child that died right after its
+ * ProcessStarted is never taken from the start adopting it), killed and
+ * reaped when the server stops.
+ */
+static struct {
+	pthread_mutex_t mu;
+	pid_t *pid;
+	size_t n, cap;
+	int none;     /* the server said it has no spare ('N') */
+	int inflight; /* starts between their request and tp__server_started */
+} spares = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void spare_list(pid_t pid)
+{
+	for (size_t i = 0; i < spares.n; i++)
+		if (spares.pid[i] == pid)
+			return; /* announced again by itself (spare_run) */
+	if (spares.n == spares.cap) {
+		size_t cap = spares.cap ? spares.cap * 2 : 4;
+		pid_t *np = realloc(spares.pid, cap * sizeof(pid_t));
+		if (np == NULL)
+			return; /* unlisted: reaped by no one until exit */
+		spares.pid = np;
+		spares.cap = cap;
+	}
+	spares.pid[spares.n++] = pid;
+}
+
+static void spare_unlist(size_t i)
+{
+	spares.pid[i] = spares.pid[--spares.n];
+}
+
+/* Reads every announcement there is (spares.mu held). */
+static int spares_drain(void)
+{
+	struct {
+		char tag;
+		int32_t pid;
+	} m;
+	ssize_t n;
+	int hup = 0;
+	while ((n = recv(tp__pm.server_fd, &m, sizeof(m), MSG_DONTWAIT)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			hup = errno != EAGAIN;
+			break;
+		}
+		if (n != (ssize_t)sizeof(m))
+			continue;
+		if (m.tag == 'P' && m.pid > 0) {
+			spare_list((pid_t)m.pid);
+			spares.none = 0;
+		} else if (m.tag == 'N') {
+			spares.none = 1;
+		}
+	}
+	return hup || n == 0;
+}
+
+/* Reaps the listed spares that died untaken (spares.mu held, no start in
+ * flight). */
+static void spares_reap_dead(void)
+{
+	for (size_t i = 0; i < spares.n;)
+		if (tp__pid_reap_if_dead(spares.pid[i]))
+			spare_unlist(i); /* reaped now, or not ours to reap */
+		else
+			i++; /* alive: waiting for a request */
+}
+
+void tp__server_started(pid_t pid)
+{
+	pthread_mutex_lock(&spares.mu);
+	if (tp__pm.server_fd >= 0)
+		spares_drain();
+	for (size_t i = 0; i < spares.n; i++)
+		if (pid > 0 && spares.pid[i] == pid) {
+			spare_unlist(i);
+			break;
+		}
+	if (spares.inflight > 0)
+		spares.inflight--;
+	pthread_mutex_unlock(&spares.mu);
+}
+
+int tp__server_settle(int timeout_ms)
+{
+	int64_t deadline = tp__deadline(timeout_ms);
+	for (;;) {
+		pthread_mutex_lock(&spares.mu);
+		int hup = tp__pm.server_fd < 0 || spares_drain();
+		if (spares.inflight == 0)
+			spares_reap_dead();
+		int done = hup || spares.n > 0 || spares.none;
+		int fd = tp__pm.server_fd;
+		pthread_mutex_unlock(&spares.mu);
+		if (done)
+			return TP_OK;
+		int wait = tp__remaining(deadline);
+		if (wait == 0)
+			return TP_ETIMEDOUT;
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
+			return tp_err_errno(errno);
+	}
+}
+
+int tp__server_spares(pid_t *out, int max)
+{
+	int n = 0;
+	pthread_mutex_lock(&spares.mu);
+	if (tp__pm.server_fd >= 0)
+		spares_drain();
+	for (size_t i = 0; i < spares.n && n < max; i++)
+		out[n++] = spares.pid[i];
+	pthread_mutex_unlock(&spares.mu);
+	return n;
+}
+
+void tp__server_forget(void)
+{
+	/* in a forked child: the spares are its parent's */
+	free(spares.pid);
+	spares.pid = NULL;
+	spares.n = spares.cap = 0;
+	spares.none = spares.inflight = 0;
+	pthread_mutex_init(&spares.mu, NULL);
+}
+
+/* After the shutdown in tp__server_stop: waits (at most 10 s: a stopped
+ * spare) until the server and every spare have closed their end of the
+ * socket, reading the announcements meanwhile. */
+static void spares_wait_gone(void)
+{
+	int64_t deadline = tp__deadline(10000);
+	for (;;) {
+		struct pollfd pfd = {.fd = tp__pm.server_fd, .events = POLLIN};
+		int wait = tp__remaining(deadline);
+		int r = poll(&pfd, 1, wait);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || (pfd.revents & (POLLHUP | POLLERR)))
+			return;
+		if (spares_drain())
+			return;
+	}
+}
+
 void tp__server_stop(void)
 {
 	if (tp__pm.server_fd < 0)
 		return;
+	pthread_mutex_lock(&spares.mu);
+	/* The server and a waiting spare see end of file and exit; a spare
+	 * the server made but had not announced when it died announces
+	 * itself. Once the socket hangs up, each of them is gone and every
+	 * announcement is here. */
+	shutdown(tp__pm.server_fd, SHUT_WR);
+	spares_wait_gone();
+	spares_drain();
 	close(tp__pm.server_fd);
 	tp__pm.server_fd = -1;
 	tp__pid_reap(tp__pm.server_pid);
 	tp__pm.server_pid = 0;
+	/* listed: spares and children whose start failed after they took
+	 * it; none is a user's child */
+	for (size_t i = 0; i < spares.n; i++) {
+		kill(spares.pid[i], SIGKILL);
+		tp__pid_reap(spares.pid[i]);
+	}
+	spares.n = 0;
+	spares.none = spares.inflight = 0;
+	pthread_mutex_unlock(&spares.mu);
 }
 
 int tp__server_dead(void)
@@ -301,12 +645,25 @@ int tp__server_request(int child_fd, const char *name)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &child_fd, sizeof(int));
+	pthread_mutex_lock(&spares.mu);
+	spares_drain();
+	if (spares.inflight == 0)
+		spares_reap_dead();
+	spares.inflight++;
+	pthread_mutex_unlock(&spares.mu);
+	int rv = TP_OK;
 	while (sendmsg(tp__pm.server_fd, &mh, MSG_NOSIGNAL) < 0) {
 		if (errno == EPIPE || errno == ECONNRESET ||
-		    errno == ECONNREFUSED || errno == ENOTCONN)
-			return TP_EDIED;
-		if (errno != EINTR)
-			return tp_err_errno(errno);
+		    errno == ECONNREFUSED || errno == ENOTCONN) {
+			rv = TP_EDIED;
+			break;
+		}
+		if (errno != EINTR) {
+			rv = tp_err_errno(errno);
+			break;
+		}
 	}
-	return TP_OK;
+	if (rv != TP_OK)
+		tp__server_started(0); /* no start in flight after all */
+	return rv;
 }

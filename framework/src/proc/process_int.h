@@ -113,8 +113,22 @@ void tp__process_fini(void);
 int tp__server_start(void);
 /* The server's loop (forkserver.c), also entered by a spawned server. */
 _Noreturn void tp__server_run(int sock, pid_t parent);
+/* Closes the server's socket; kills and reaps the listed spares (and
+ * children whose start failed after they took it), then the server. */
 void tp__server_stop(void);
+/* Sends a start request. A start in flight from here until
+ * tp__server_started, which every request that returned TP_OK must get
+ * (the adopted child's pid, 0 when the start failed). */
 int tp__server_request(int child_fd, const char *name);
+void tp__server_started(pid_t pid);
+/* Waits (up to timeout_ms) until the server has a spare waiting, says it
+ * has none, or is gone, reaping the spares that died untaken: a
+ * process's children are then steady (tests count them). TP_ETIMEDOUT. */
+int tp__server_settle(int timeout_ms);
+/* The listed spares' pids (at most max), for tests. */
+int tp__server_spares(pid_t *out, int max);
+/* In a forked child: forgets the parent's list of spares. */
+void tp__server_forget(void);
 /* The wait status of an exited child seen with waitid(WNOWAIT). */
 int tp__wait_status(const siginfo_t *si);
 /* 1 when the server is gone (its socket hung up); then it is reaped. */

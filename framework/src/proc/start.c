@@ -101,7 +101,9 @@ static int start_forkserver(tp_process *p, int child_end)
 	if (rv != TP_OK)
 		return rv;
 	p->direct = 1; /* cloned as our child (CLONE_PARENT): we reap */
-	return handshake(p);
+	rv = handshake(p);
+	tp__server_started(rv == TP_OK ? p->pid : 0);
+	return rv;
 }
 
 static int start_fork(tp_process *p, int child_end)

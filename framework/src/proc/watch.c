@@ -177,6 +177,14 @@ void tp__pid_reap(pid_t pid)
 		;
 }
 
+int tp__pid_reap_if_dead(pid_t pid)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG) != 0 ||
+	       si.si_pid != 0;
+}
+
 int tp__pid_peek(pid_t pid, int *code)
 {
 	siginfo_t si;
