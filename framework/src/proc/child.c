@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libunwind.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 
 #include "log_int.h"
 #include "process_int.h"
+#include "spin.h"
 #include "runtime_int.h"
 #include "troupe/error.h"
 #include "wire.h"
@@ -290,7 +292,60 @@ void tp__child_prepare(void)
 		tp__pm.atexit_set = 1;
 	prepared_rb.data = malloc(16384);
 	prepared_rb.cap = prepared_rb.data != NULL ? 16384 : 0;
+	tp__spin_ns(); /* TROUPE_SPIN_US read once, here */
 	prepared = 1;
+}
+
+static void warm_once(void)
+{
+}
+
+/* Set by tp__child_warm: the parent-death signal is armed, the module's
+ * state reset. */
+static pid_t warmed;
+
+/* The part of a child's start that needs no request: the parent-death
+ * signal, the module's state, and the first writes to the pages the
+ * start writes (the request's buffer, the stack), each a page fault
+ * taken here instead of on the start's path. */
+void tp__child_warm(pid_t expected_parent)
+{
+	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if ((pid_t)syscall(SYS_getppid) != expected_parent)
+		_exit(255); /* the parent died before prctl: no orphans */
+	tp__pm.mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	tp__pm.children = NULL;
+	tp__pm.counter = 0;
+	tp__pm.is_child = 1;
+	tp__pm.self_pid = self_pid();
+	tp__rt.owner = 0; /* the run directory belongs to the main process */
+	if (prepared_rb.data != NULL)
+		((volatile unsigned char *)prepared_rb.data)[0] = 0;
+	volatile unsigned char stack[12288];
+	for (size_t i = 0; i < sizeof(stack); i += 4096)
+		stack[i] = 0;
+	/* a start request encoded, decoded and freed: protobuf-c's code
+	 * and tables, malloc's state and the heap page the request uses */
+	Troupe__Envelope env = TROUPE__ENVELOPE__INIT, *back = NULL;
+	Troupe__ProcessStart st = TROUPE__PROCESS_START__INIT;
+	Troupe__Payload pb = TROUPE__PAYLOAD__INIT;
+	unsigned char buf[256];
+	st.target = st.name = st.identity = st.parent_name = "warm";
+	st.args = &pb;
+	env.body_case = TROUPE__ENVELOPE__BODY_PROCESS_START;
+	env.process_start = &st;
+	size_t n = protobuf_c_message_get_packed_size(&env.base);
+	if (n <= sizeof(buf)) {
+		protobuf_c_message_pack(&env.base, buf);
+		if (tp__envelope_unpack(buf, n, 0, &back) == TP_OK)
+			tp__envelope_free(back);
+	}
+	/* two more pages of code the start calls: libc's getpid and
+	 * pthread_once (the logging module's set-up) */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, warm_once);
+	(void)getpid();
+	warmed = expected_parent;
 }
 
 /* Flushes the user's stdio buffers; glibc: only those holding output (or
@@ -325,16 +380,9 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 	tp_payload *args = NULL, *res = NULL;
 	/* prctl and getppid through syscall(): its code is already mapped in
 	 * a clone (the clone returned through it), theirs would fault in. */
-	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if ((pid_t)syscall(SYS_getppid) != expected_parent)
-		_exit(255); /* the parent died before prctl: no orphans */
-	tp__pm.mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-	tp__pm.children = NULL;
-	tp__pm.counter = 0;
-	tp__pm.is_child = 1;
-	tp__pm.self_pid = self_pid();
+	if (warmed != expected_parent)
+		tp__child_warm(expected_parent);
 	tp__pm.ctl_fd = fd;
-	tp__rt.owner = 0; /* the run directory belongs to the main process */
 	if (tp__ctl_read(fd, &rb, &env) != TP_OK ||
 	    env->body_case != TROUPE__ENVELOPE__BODY_PROCESS_START)
 		_exit(255);

@@ -118,6 +118,18 @@ int tp__ctl_read(int fd, struct tp_ctlbuf *b, Troupe__Envelope **env)
 		int rv = tp__ctl_next(b, env);
 		if (rv != TP_OK || *env != NULL)
 			return rv;
+		/* What is there first (a child's start request usually is,
+		 * sent with the request to the fork server): no wait, no
+		 * spin to set up */
+		size_t had = b->len;
+		if ((rv = tp__ctl_fill(fd, b)) != TP_OK) {
+			if (rv == TP_ECLOSED && tp__ctl_next(b, env) == TP_OK &&
+			    *env != NULL)
+				return TP_OK;
+			return rv;
+		}
+		if (b->len != had)
+			continue;
 		/* (the answer of a process being started, or of the fork
 		 * server: it usually comes within the spin, rt/spin.h) */
 		static _Thread_local struct tp__spin spin;
@@ -125,12 +137,6 @@ int tp__ctl_read(int fd, struct tp_ctlbuf *b, Troupe__Envelope **env)
 		if (!tp__spin_poll(&spin, fd, -1) && poll(&pfd, 1, -1) < 0 &&
 		    errno != EINTR)
 			return tp_err_errno(errno);
-		if ((rv = tp__ctl_fill(fd, b)) != TP_OK) {
-			if (rv == TP_ECLOSED && tp__ctl_next(b, env) == TP_OK &&
-			    *env != NULL)
-				return TP_OK;
-			return rv;
-		}
 	}
 }
 

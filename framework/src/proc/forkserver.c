@@ -197,6 +197,7 @@ static _Noreturn void spare_run(const struct server *s, int note)
 		say(s, 'P', (pid_t)syscall(SYS_getpid));
 		_exit(0);
 	}
+	tp__child_warm(s->parent);
 	int fd = -1;
 	while (fd < 0) {
 		struct pollfd pf[2] = {{.fd = s->sock, .events = POLLIN},
@@ -215,7 +216,8 @@ static _Noreturn void spare_run(const struct server *s, int note)
 		if (fd == -2)
 			_exit(0); /* the program hung up */
 	}
-	while (send(note, "t", 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
+	c = 't'; /* (on the stack: a literal's page would fault in now) */
+	while (send(note, &c, 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		; /* a server that died meanwhile: it needs no note */
 	close(note);
 	close(s->sock);

@@ -136,6 +136,11 @@ int tp__server_dead(void);
 
 /* Child side (child.c). Never returns. */
 _Noreturn void tp__child_run(int fd, pid_t expected_parent);
+/* What tp__child_run does before it reads its request, done ahead in a
+ * fork server's spare: PR_SET_PDEATHSIG towards expected_parent (exits
+ * when that is no longer the parent), the module's state reset, the
+ * first writes to the pages a start writes. */
+void tp__child_warm(pid_t expected_parent);
 /* Closes, in a freshly forked process, every fd it must not keep: the
  * parent ends of sibling control channels, the fork server socket and its
  * own control channel. */
