@@ -1,10 +1,10 @@
 /*
- * test_forkserver_spare.c - the fork server's spare (proc/forkserver.c): a
- * child cloned ahead of the next start. What a user relies on: every start
- * works whatever happens to the spare (killed while it waits, killed while
- * it takes a request, starts from several threads at once), a start's
- * child is the spare it took, and no spare outlives the program or is left
- * a zombie (tp_test_fini counts every child).
+ * test_forkserver_spare.c - the fork server's spares (proc/forkserver.c):
+ * children cloned ahead of the next starts. What a user relies on: every
+ * start works whatever happens to the spares (killed while they wait,
+ * killed while one takes a request, starts from several threads at once),
+ * a start's child is a spare it took, and no spare outlives the program or
+ * is left a zombie (tp_test_fini counts every child).
  */
 #include <errno.h>
 #include <poll.h>
@@ -48,14 +48,24 @@ static int run_seven(int *code, pid_t *pid)
 	return rv;
 }
 
-/* The one spare the server has once it settled. */
-static pid_t the_spare(void)
+/* The spares the server has once it settled: TP__SPARES, alive. */
+static void the_spares(pid_t s[TP__SPARES])
 {
-	pid_t s[8];
+	pid_t all[8];
 	TP_OK_OR_FAIL(tp__server_settle(20000));
-	assert_int_equal(tp__server_spares(s, 8), 1);
-	assert_int_equal(kill(s[0], 0), 0);
-	return s[0];
+	assert_int_equal(tp__server_spares(all, 8), TP__SPARES);
+	for (int i = 0; i < TP__SPARES; i++) {
+		assert_int_equal(kill(all[i], 0), 0);
+		s[i] = all[i];
+	}
+}
+
+static int listed(const pid_t s[TP__SPARES], pid_t pid)
+{
+	for (int i = 0; i < TP__SPARES; i++)
+		if (s[i] == pid)
+			return 1;
+	return 0;
 }
 
 /* Waits (bounded) until pid, a child of this process, has exited; does
@@ -81,44 +91,53 @@ static void wait_gone(pid_t pid)
 	close(fd);
 }
 
-/* A start's child is the spare it took; the server then has a new one,
- * and the children are steady again. */
-static void test_start_takes_the_spare(void **state)
+/* A start's child is one of the spares; the server then has its spares
+ * again, and the children are steady. */
+static void test_start_takes_a_spare(void **state)
 {
 	(void)state;
+	pid_t before[TP__SPARES], after[TP__SPARES];
 	tp_test_init(TP_START_FORKSERVER);
-	int base = tp_test_children(); /* the server and its spare */
-	assert_int_equal(base, 2);
+	int base = tp_test_children(); /* the server and its spares */
+	assert_int_equal(base, 1 + TP__SPARES);
 	for (int i = 0; i < 5; i++) {
-		pid_t spare = the_spare(), pid = 0;
+		pid_t pid = 0;
 		int code = -1;
+		the_spares(before);
 		TP_OK_OR_FAIL(run_seven(&code, &pid));
 		assert_int_equal(code, 7);
-		assert_int_equal(pid, spare);
-		assert_true(the_spare() != spare);
+		assert_true(listed(before, pid));
+		the_spares(after);
+		assert_false(listed(after, pid));
 		assert_int_equal(tp_test_children(), base);
 	}
 	tp_test_fini();
 }
 
-/* kill -9 of the waiting spare: the next starts are served (the first by
- * a clone of the server, as without spares), a new spare follows, and the
- * dead one is reaped. */
-static void test_spare_killed_while_waiting(void **state)
+/* kill -9 of waiting spares, one and then all of them: the next starts
+ * are served (without spares, by a clone of the server each, as before
+ * spares existed), new spares follow, and the dead ones are reaped. */
+static void test_spares_killed_while_waiting(void **state)
 {
 	(void)state;
+	pid_t sp[TP__SPARES];
 	tp_test_init(TP_START_FORKSERVER);
 	int base = tp_test_children();
-	for (int round = 0; round < 3; round++) {
-		pid_t spare = the_spare();
-		assert_int_equal(kill(spare, SIGKILL), 0);
-		wait_dead(spare);
+	for (int round = 0; round < 4; round++) {
+		int all = round % 2; /* one spare, then every spare */
+		the_spares(sp);
+		for (int i = 0; i < (all ? TP__SPARES : 1); i++) {
+			assert_int_equal(kill(sp[i], SIGKILL), 0);
+			wait_dead(sp[i]);
+		}
 		for (int i = 0; i < 3; i++) {
 			int code = -1;
 			TP_OK_OR_FAIL(run_seven(&code, NULL));
 			assert_int_equal(code, 7);
 		}
-		assert_true(the_spare() != spare);
+		pid_t now[TP__SPARES];
+		the_spares(now);
+		assert_false(listed(now, sp[0]));
 		assert_int_equal(tp_test_children(), base);
 	}
 	tp_test_fini();
@@ -225,7 +244,7 @@ static void test_concurrent_starts(void **state)
 /* kill -9 of a program (here a forked child of the test that started a
  * child, so it has a fork server and a spare): its server and its spare
  * are gone too. */
-static void test_program_killed_takes_its_spare(void **state)
+static void test_program_killed_takes_its_spares(void **state)
 {
 	(void)state;
 	int pfd[2];
@@ -236,10 +255,10 @@ static void test_program_killed_takes_its_spare(void **state)
 		close(pfd[0]);
 		tp__close_inherited(); /* as a fork-method child does */
 		int code = -1;
-		pid_t out[2];
+		pid_t out[1 + TP__SPARES];
 		if (run_seven(&code, NULL) != TP_OK || code != 7 ||
 		    tp__server_settle(20000) != TP_OK ||
-		    tp__server_spares(&out[1], 1) != 1)
+		    tp__server_spares(&out[1], TP__SPARES) != TP__SPARES)
 			_exit(2);
 		out[0] = tp__pm.server_pid;
 		if (write(pfd[1], out, sizeof(out)) != (ssize_t)sizeof(out))
@@ -248,15 +267,16 @@ static void test_program_killed_takes_its_spare(void **state)
 			pause();
 	}
 	close(pfd[1]);
-	pid_t got[2];
+	pid_t got[1 + TP__SPARES];
 	assert_int_equal(read(pfd[0], got, sizeof(got)), (ssize_t)sizeof(got));
 	close(pfd[0]);
-	assert_true(got[0] > 0 && got[1] > 0);
 	assert_int_equal(kill(prog, SIGKILL), 0);
 	int st;
 	assert_int_equal(waitpid(prog, &st, 0), prog);
-	wait_gone(got[0]); /* the server */
-	wait_gone(got[1]); /* the spare */
+	for (int i = 0; i < 1 + TP__SPARES; i++) {
+		assert_true(got[i] > 0);
+		wait_gone(got[i]); /* the server, then each spare */
+	}
 	tp_test_fini();
 }
 
@@ -264,11 +284,11 @@ int main(void)
 {
 	tp_spawn_guard();
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_start_takes_the_spare),
-	    cmocka_unit_test(test_spare_killed_while_waiting),
+	    cmocka_unit_test(test_start_takes_a_spare),
+	    cmocka_unit_test(test_spares_killed_while_waiting),
 	    cmocka_unit_test(test_spare_kill_storm),
 	    cmocka_unit_test(test_concurrent_starts),
-	    cmocka_unit_test(test_program_killed_takes_its_spare),
+	    cmocka_unit_test(test_program_killed_takes_its_spares),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,25 +16,25 @@
  * spawned from /proc/self/exe (tp_init in the new image becomes the server,
  * TROUPE_FORKSERVER_FD naming its socket). The server dies with the program.
  *
- * The spare: the server keeps one child cloned ahead of the next request,
- * so that a start waits for no clone. The server announces each spare
- * (also CLONE_PARENT: the program's child from birth) to the program on
- * the request socket ('P' and its pid), then tells the spare to go: the
- * program holds the announcement before the spare may take a request, so
- * before its ProcessStarted can arrive. The spare then waits on the
- * request socket. It takes the next
- * request itself, tells the server on its own note socket ('t'), closes
- * both and runs the child; the server then clones the next spare while
- * the child starts. While a spare exists the server does not read the
- * request socket. Without one (the clone failed: the server sends 'N'; or
- * the spare died untaken) the server serves the next request itself, as
- * before, and then clones a new spare. A spare exits when the program
- * hangs up the request socket or the server dies (its note socket hangs
- * up). The program lists announced spares, drops each one a start
- * adopted, reaps the dead ones when no start is in flight, and, to stop
- * the server, shuts its side of the socket down, reaps the server (which
- * announced every spare it made), reads the last announcements, then
- * kills and reaps the listed spares.
+ * The spares: the server keeps TP__SPARES children cloned ahead of the
+ * next requests, so that a start waits for no clone. The server announces
+ * each spare (also CLONE_PARENT: the program's child from birth) to the
+ * program on the request socket ('P' and its pid), then tells it to go:
+ * the program holds the announcement before the spare may take a
+ * request, so before its ProcessStarted can arrive. The spare warms up
+ * (tp__child_warm) and waits on the request socket and the server's
+ * pidfd; a request wakes every waiting spare, one takes it, tells the
+ * server on its own note socket ('t'), closes both and runs the child;
+ * the server then clones a replacement while the child starts. While
+ * spares exist the server does not read the request socket. Without one
+ * (the clones failed: the server sends 'N'; or the spares died untaken)
+ * the server serves the next request itself, as before, and then clones
+ * new spares. A spare exits when the program hangs up the request socket
+ * or the server dies. The program lists announced spares, drops each one
+ * a start adopted, reaps the dead ones when no start is in flight, and,
+ * to stop the server, shuts its side of the socket down, waits until the
+ * server and every spare closed theirs, reads the last announcements,
+ * then kills and reaps the listed spares.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +54,7 @@
 
 #include "child_int.h"
 #include "clock.h"
+#include "pidwatch.h"
 #include "process_int.h"
 #include "reactor.h"
 #include "runtime_int.h"
@@ -66,8 +67,15 @@ struct server {
 	int sock;
 	tp__rsrc *sock_src;
 	int reads; /* the loop reads the requests (no spare): EPOLLIN */
-	int note;  /* the spare's note socket, -1 when no spare */
-	tp__rsrc *note_src;
+	struct spare {
+		struct server *s;
+		int note; /* its note socket, -1: a free slot */
+		tp__rsrc *src;
+	} spare[TP__SPARES];
+	int nspare;
+	int deaths;   /* spares that died untaken since the last take */
+	int self_fd;  /* a pidfd of the server itself, -1 where none: its
+	                 spares watch it for its death */
 	pid_t parent; /* the program: the real parent of every child */
 	int *tidaddr; /* glibc's cached tid of this (only) thread */
 	void *robust; /* glibc's robust mutex list head */
@@ -133,10 +141,15 @@ static void sigint_default(void)
 #endif
 }
 
-/* In a freshly cloned child or spare: drop the server's loop and its
- * signal setup (the exit log was closed once in the server). */
+/* In a freshly cloned child or spare: drop the server's loop, its ends of
+ * the spares' note sockets (a spare must see its own hang up when the
+ * server dies) and its signal setup (the exit log was closed once in the
+ * server). */
 static void clone_forget(const struct server *s)
 {
+	for (int i = 0; i < TP__SPARES; i++)
+		if (s->spare[i].note >= 0)
+			close(s->spare[i].note);
 	tp__reactor_forget(s->r);
 	sigint_default(); /* ignored by the server only */
 }
@@ -180,6 +193,35 @@ static int say(const struct server *s, char tag, pid_t pid)
 	return n == (ssize_t)sizeof(m) ? 0 : -1;
 }
 
+/* Waits for a request on the shared socket, or for the server's death
+ * (its pidfd, self_fd: the note's hang-up alone can come late, while a
+ * spare cloned after this one still holds the server's end of its note);
+ * -2 when the spare should exit. Every spare waiting is woken by a
+ * request and one takes it; the others find nothing and wait again.
+ * (Not EPOLLEXCLUSIVE: the one spare it wakes may be killed before it
+ * takes the request, and no other would be woken for it.) */
+static int spare_wait(const struct server *s, int note)
+{
+	for (;;) {
+		struct pollfd pf[3] = {{.fd = s->sock, .events = POLLIN},
+		                       {.fd = note, .events = POLLIN},
+		                       {.fd = s->self_fd, .events = POLLIN}};
+		int n = poll(pf, 3, -1);
+		if (n < 0 && errno != EINTR)
+			return -2;
+		/* The server's death wins over a request that came with it:
+		 * the program then finds the server gone and replaces it. */
+		if (n > 0 && (pf[1].revents != 0 || pf[2].revents != 0))
+			return -2;
+		if (n > 0 && pf[0].revents != 0) {
+			/* another spare may have taken it: -1, wait again */
+			int fd = take_request(s->sock, MSG_DONTWAIT);
+			if (fd != -1)
+				return fd;
+		}
+	}
+}
+
 /* The spare's life: wait for the server's go (sent once the program was
  * told the spare's pid), then for a request or a hang-up; take it, tell
  * the server, become the child. */
@@ -198,29 +240,16 @@ static _Noreturn void spare_run(const struct server *s, int note)
 		_exit(0);
 	}
 	tp__child_warm(s->parent);
-	int fd = -1;
-	while (fd < 0) {
-		struct pollfd pf[2] = {{.fd = s->sock, .events = POLLIN},
-		                       {.fd = note, .events = POLLIN}};
-		if (poll(pf, 2, -1) < 0) {
-			if (errno != EINTR)
-				_exit(0);
-			continue;
-		}
-		if (pf[1].revents != 0) /* the server is gone */
-			_exit(0);
-		if (pf[0].revents & POLLIN)
-			fd = take_request(s->sock, MSG_DONTWAIT);
-		else if (pf[0].revents != 0)
-			_exit(0);
-		if (fd == -2)
-			_exit(0); /* the program hung up */
-	}
+	int fd = spare_wait(s, note);
+	if (fd < 0)
+		_exit(0);
 	c = 't'; /* (on the stack: a literal's page would fault in now) */
 	while (send(note, &c, 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		; /* a server that died meanwhile: it needs no note */
 	close(note);
 	close(s->sock);
+	if (s->self_fd >= 0)
+		close(s->self_fd);
 	tp__child_run(fd, s->parent);
 }
 
@@ -238,54 +267,75 @@ static void sock_reads(struct server *s, int on)
 	s->reads = on;
 }
 
-/* Clones the next spare; without one, the server reads the requests. */
-static void spare_make(struct server *s)
+/* Clones one spare into a free slot: 0, or -1 when it could not. */
+static int spare_make(struct server *s)
 {
+	struct spare *sp = NULL;
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
-		pid_t pid = clone_sibling(s);
-		if (pid == 0) {
-			close(sv[0]);
-			spare_run(s, sv[1]);
-		}
-		close(sv[1]);
-		/* the program learns the pid before the spare may take a
-		 * request, so before its ProcessStarted can arrive */
-		if (pid > 0 && say(s, 'P', pid) == 0 &&
-		    send(sv[0], "g", 1, MSG_NOSIGNAL) == 1 &&
-		    tp__reactor_add_fd(s->r, sv[0], EPOLLIN, on_spare, s,
-		                       &s->note_src) == TP_OK) {
-			s->note = sv[0];
-			sock_reads(s, 0);
-			return;
-		}
-		close(sv[0]); /* a spare cloned all the same exits on it */
+	for (int i = 0; i < TP__SPARES && sp == NULL; i++)
+		if (s->spare[i].note < 0)
+			sp = &s->spare[i];
+	if (sp == NULL ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	pid_t pid = clone_sibling(s);
+	if (pid == 0) {
+		close(sv[0]);
+		spare_run(s, sv[1]);
 	}
-	say(s, 'N', 0);
-	sock_reads(s, 1);
+	close(sv[1]);
+	/* the program learns the pid before the spare may take a request,
+	 * so before its ProcessStarted can arrive */
+	if (pid > 0 && say(s, 'P', pid) == 0 &&
+	    send(sv[0], "g", 1, MSG_NOSIGNAL) == 1 &&
+	    tp__reactor_add_fd(s->r, sv[0], EPOLLIN, on_spare, sp, &sp->src) ==
+	        TP_OK) {
+		sp->note = sv[0];
+		s->nspare++;
+		return 0;
+	}
+	close(sv[0]); /* a spare cloned all the same exits on it */
+	return -1;
 }
 
-/* The spare took a request ('t'), or died untaken (end of file). */
+/* Clones spares up to TP__SPARES; with none, the server reads the
+ * requests itself and says so to the program ('N'). */
+static void spares_fill(struct server *s)
+{
+	while (s->nspare < TP__SPARES && spare_make(s) == 0)
+		;
+	if (s->nspare == 0)
+		say(s, 'N', 0);
+	sock_reads(s, s->nspare == 0);
+}
+
+/* A spare took a request ('t'), or died untaken (end of file). */
 static void on_spare(tp__rsrc *src, uint32_t events, void *arg)
 {
-	struct server *s = arg;
+	struct spare *sp = arg;
+	struct server *s = sp->s;
 	char c;
 	(void)events;
-	ssize_t n = recv(s->note, &c, 1, MSG_DONTWAIT);
+	ssize_t n = recv(sp->note, &c, 1, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	tp__reactor_del(src);
-	close(s->note);
-	s->note = -1;
-	s->note_src = NULL;
-	if (n == 1) {
-		spare_make(s);
+	close(sp->note);
+	sp->note = -1;
+	sp->src = NULL;
+	s->nspare--;
+	if (n == 1)
+		s->deaths = 0;
+	/* A spare killed while waiting is replaced, but after a few in a
+	 * row only at the next start (spares that keep dying cost one clone
+	 * per start, never a loop). */
+	if (n == 1 || ++s->deaths < 4) {
+		spares_fill(s);
 		return;
 	}
-	/* Killed while waiting: no new spare until the next request (a
-	 * spare that keeps dying costs one clone per start, never a loop). */
-	say(s, 'N', 0);
-	sock_reads(s, 1);
+	if (s->nspare == 0)
+		say(s, 'N', 0);
+	sock_reads(s, s->nspare == 0);
 }
 
 /* Without a spare: the request read and cloned here, then a spare made. */
@@ -299,6 +349,8 @@ static void server_fork(struct server *s)
 	pid_t pid = clone_sibling(s);
 	if (pid == 0) {
 		close(s->sock);
+		if (s->self_fd >= 0)
+			close(s->self_fd);
 		clone_forget(s);
 		tp__child_run(fd, s->parent);
 	}
@@ -311,7 +363,8 @@ static void server_fork(struct server *s)
 		tp__ctl_send(fd, &env);
 	}
 	close(fd);
-	spare_make(s);
+	s->deaths = 0;
+	spares_fill(s);
 }
 
 /* A request on the socket (or its hang-up: the program shut it down or
@@ -321,7 +374,7 @@ static void on_request(tp__rsrc *src, uint32_t events, void *arg)
 {
 	struct server *s = arg;
 	(void)src;
-	if (s->note >= 0) {
+	if (s->nspare > 0) {
 		if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
 			_exit(0);
 		return;
@@ -349,8 +402,7 @@ static void on_parent_exit(tp__rsrc *src, uint32_t events, void *arg)
  */
 _Noreturn void tp__server_run(int sock, pid_t parent)
 {
-	struct server s = {
-	    .sock = sock, .reads = 1, .note = -1, .parent = parent};
+	struct server s = {.sock = sock, .reads = 1, .parent = parent};
 	sigset_t set;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -372,7 +424,11 @@ _Noreturn void tp__server_run(int sock, pid_t parent)
 	    tp__reactor_add_pid(s.r, parent, on_parent_exit, NULL, NULL) !=
 	        TP_OK)
 		_exit(1);
-	spare_make(&s);
+	for (int i = 0; i < TP__SPARES; i++)
+		s.spare[i] = (struct spare){.s = &s, .note = -1};
+	if (tp__pid_watch(getpid(), &s.self_fd) != TP_OK) /* cloexec */
+		s.self_fd = -1;
+	spares_fill(&s);
 	tp__reactor_run(s.r);
 	_exit(1); /* epoll_wait failed */
 }
@@ -536,7 +592,7 @@ int tp__server_settle(int timeout_ms)
 		int hup = tp__pm.server_fd < 0 || spares_drain();
 		if (spares.inflight == 0)
 			spares_reap_dead();
-		int done = hup || spares.n > 0 || spares.none;
+		int done = hup || spares.n >= TP__SPARES || spares.none;
 		int fd = tp__pm.server_fd;
 		pthread_mutex_unlock(&spares.mu);
 		if (done)

@@ -107,6 +107,11 @@ void tp__ctlbuf_free(struct tp_ctlbuf *b);
 int tp__process_init(const tp_init_opts *opts);
 void tp__process_fini(void);
 
+/* Spares the fork server keeps cloned ahead of the next starts: two, so
+ * that starts in a row find one ready while the server clones the next
+ * (docs/performance.md, "The fork server's spare"). */
+#define TP__SPARES 2
+
 /* Starts a fork server: forked while this process is nng-free, else
  * spawned from /proc/self/exe. Where the kernel cannot tell the
  * tid address a clone must fix: tp_err_errno(ENOSYS), then starts spawn. */
@@ -121,9 +126,9 @@ void tp__server_stop(void);
  * (the adopted child's pid, 0 when the start failed). */
 int tp__server_request(int child_fd, const char *name);
 void tp__server_started(pid_t pid);
-/* Waits (up to timeout_ms) until the server has a spare waiting, says it
- * has none, or is gone, reaping the spares that died untaken: a
- * process's children are then steady (tests count them). TP_ETIMEDOUT. */
+/* Waits (up to timeout_ms) until the server has its TP__SPARES spares
+ * waiting, says it has none, or is gone, reaping the spares that died untaken:
+ * a process's children are then steady (tests count them). TP_ETIMEDOUT. */
 int tp__server_settle(int timeout_ms);
 /* The listed spares' pids (at most max), for tests. */
 int tp__server_spares(pid_t *out, int max);
