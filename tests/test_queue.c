@@ -624,6 +624,64 @@ static void test_kill_producer(void **state)
 	tp_test_fini();
 }
 
+/* A producer killed between its two publishing stores: its put, whole,
+ * then its tail store taken back, the journal left open and the lock
+ * held, as a kill after `nput` and before `tail` leaves them. */
+static int half_published_put(tp_queue *q, long v)
+{
+	struct q_shared *s = q->s;
+	uint64_t tail0 = s->p.tail;
+	if (tp_queue_put_int(q, v, -1) != TP_OK)
+		return 1;
+	if (tp__q_lock(q, &s->prod, NULL) != TP_OK)
+		return 2;
+	s->prod.jr.pos = s->p.tail;
+	s->prod.jr.n = s->p.nput;
+	s->prod.jr.active = 1;
+	__atomic_store_n(&s->p.tail, tail0, __ATOMIC_RELEASE);
+	_exit(0); /* the lock held: its owner dies */
+}
+
+/* The put of a producer killed between its two stores is completed by
+ * whoever looks next: the count, a get that found the queue empty, and a
+ * JoinableQueue's join never see an item consumers cannot get. */
+static void test_producer_killed_between_stores(void **state)
+{
+	(void)state;
+	tp_queue_opts o = {.kind = TP_QUEUE_JOINABLE};
+	tp_test_init(TP_START_DEFAULT);
+	for (int look = 0; look < 3; look++) {
+		tp_queue *q;
+		int64_t v;
+		size_t n;
+		tp_queue_stats st;
+		TP_OK_OR_FAIL(tp_queue_new(&q, &o));
+		assert_int_equal(reap(start(half_published_put, q, 42)), 0);
+		if (look == 0) { /* the count first */
+			TP_OK_OR_FAIL(tp_queue_qsize(q, &n));
+			assert_int_equal(n, 1);
+		} else if (look == 1) { /* a join: one task unfinished */
+			TP_EXPECT(tp_queue_join(q, 0), TP_ETIMEDOUT);
+		}
+		TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+		assert_int_equal(v, 42);
+		TP_EXPECT(tp_queue_get_int(q, &v, 0), TP_EEMPTY);
+		TP_OK_OR_FAIL(tp_queue_task_done(q));
+		TP_OK_OR_FAIL(tp_queue_join(q, 0));
+		TP_OK_OR_FAIL(tp_queue_stats_get(q, &st));
+		assert_int_equal(st.puts, 1);
+		assert_int_equal(st.gets, 1);
+		assert_int_equal(st.recovered, 1);
+		assert_int_equal(st.count, 0);
+		/* and the queue goes on */
+		TP_OK_OR_FAIL(tp_queue_put_int(q, 7, 0));
+		TP_OK_OR_FAIL(tp_queue_get_int(q, &v, 0));
+		assert_int_equal(v, 7);
+		tp_queue_free(q);
+	}
+	tp_test_fini();
+}
+
 static int counting_consumer(tp_queue *q, long n)
 {
 	int64_t v;
@@ -1040,6 +1098,7 @@ int main(void)
 	    cmocka_unit_test(test_type_mismatch_keeps_item),
 	    cmocka_unit_test(test_many_producers_consumers),
 	    cmocka_unit_test(test_kill_producer),
+	    cmocka_unit_test(test_producer_killed_between_stores),
 	    cmocka_unit_test(test_kill_consumer),
 	    cmocka_unit_test(test_kill_waiting_consumer),
 	    cmocka_unit_test(test_close_wakes_blocked),

@@ -14,8 +14,10 @@
 #define Q_HANDLE_KIND "queue"
 
 /* Items queued now: nget first, so that nput is at least as new. */
-static uint64_t q_count(const struct q_shared *s)
+static uint64_t q_count(tp_queue *q)
 {
+	struct q_shared *s = q->s;
+	tp__q_settle(q);
 	uint64_t nget = __atomic_load_n(&s->c.nget, __ATOMIC_ACQUIRE);
 	return __atomic_load_n(&s->p.nput, __ATOMIC_ACQUIRE) - nget;
 }
@@ -24,7 +26,7 @@ int tp_queue_qsize(tp_queue *q, size_t *out)
 {
 	if (q == NULL || out == NULL)
 		return TP_EINVAL;
-	*out = (size_t)q_count(q->s);
+	*out = (size_t)q_count(q);
 	return TP_OK;
 }
 
@@ -63,8 +65,10 @@ int tp_queue_closed(tp_queue *q)
 	return q != NULL && __atomic_load_n(&q->s->closed, __ATOMIC_ACQUIRE);
 }
 
-static uint64_t unfinished(const struct q_shared *s)
+static uint64_t unfinished(tp_queue *q)
 {
+	struct q_shared *s = q->s;
+	tp__q_settle(q);
 	uint64_t done = __atomic_load_n(&s->ndone, __ATOMIC_ACQUIRE);
 	uint64_t nput = __atomic_load_n(&s->p.nput, __ATOMIC_ACQUIRE);
 	return nput > done ? nput - done : 0;
@@ -107,7 +111,7 @@ int tp_queue_join(tp_queue *q, int timeout_ms)
 	}
 	for (;;) {
 		uint32_t seq = tp__wpoint_prepare(&s->all_done);
-		if (unfinished(s) == 0)
+		if (unfinished(q) == 0)
 			return TP_OK;
 		if (__atomic_load_n(&s->closed, __ATOMIC_ACQUIRE))
 			return TP_ECLOSED;
@@ -124,6 +128,7 @@ int tp_queue_stats_get(tp_queue *q, tp_queue_stats *out)
 		return TP_EINVAL;
 	s = q->s;
 	tp__q_reap(s);
+	tp__q_settle(q);
 	uint64_t nget = __atomic_load_n(&s->c.nget, __ATOMIC_ACQUIRE);
 	uint64_t head = __atomic_load_n(&s->c.head, __ATOMIC_ACQUIRE);
 	out->puts = __atomic_load_n(&s->p.nput, __ATOMIC_ACQUIRE);
@@ -137,7 +142,7 @@ int tp_queue_stats_get(tp_queue *q, tp_queue_stats *out)
 	out->count = out->puts - nget;
 	out->bytes = tail - head;
 	out->capacity = s->cap;
-	out->unfinished = s->kind == TP_QUEUE_JOINABLE ? unfinished(s) : 0;
+	out->unfinished = s->kind == TP_QUEUE_JOINABLE ? unfinished(q) : 0;
 	return TP_OK;
 }
 

@@ -231,6 +231,8 @@ static int take(tp_queue *q, int timeout_ms, q_check_fn check, void *arg)
 		int rv = get_try(q, check, arg, dl);
 		if (rv != TP_EEMPTY)
 			return rv;
+		if (tp__q_settle(q))
+			continue; /* a dead producer's last put, completed */
 		if (closed)
 			return TP_ECLOSED;
 		if (timeout_ms == 0)

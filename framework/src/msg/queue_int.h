@@ -127,6 +127,12 @@ void tp__q_handle(tp_queue *q, struct q_shared *s, size_t map_size,
  * publication. TP_OK, TP_ETIMEDOUT, or a wrapped system error.
  */
 int tp__q_lock(tp_queue *q, struct q_side *side, const struct timespec *dl);
+/* A producer killed between its two publishing stores (nput, then tail)
+ * leaves nput one ahead of what consumers see until the producers' lock
+ * is taken again. When its journal is open and its holder died, takes
+ * the lock, which completes the put (readers of nput and a consumer that
+ * found the queue empty call this first). 1 when it completed one. */
+int tp__q_settle(tp_queue *q);
 void tp__q_unlock(struct q_side *side);
 
 /* Publishes (tail, nput) or (head, nget) journaled; side lock held. */

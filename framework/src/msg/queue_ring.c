@@ -132,6 +132,20 @@ void tp__q_unlock(struct q_side *side)
 	pthread_mutex_unlock(&side->m);
 }
 
+int tp__q_settle(tp_queue *q)
+{
+	struct q_shared *s = q->s;
+	if (!__atomic_load_n(&s->prod.jr.active, __ATOMIC_ACQUIRE))
+		return 0;
+	uint64_t before = __atomic_load_n(&s->recovered, __ATOMIC_RELAXED);
+	struct timespec now; /* a deadline already past: never waits */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (tp__q_lock(q, &s->prod, &now) != TP_OK)
+		return 0; /* a live producer, about to finish on its own */
+	tp__q_unlock(&s->prod);
+	return __atomic_load_n(&s->recovered, __ATOMIC_RELAXED) != before;
+}
+
 /* Compiler fences keep the journal stores ahead of the stores they
  * protect: a dead process's stores are all visible to the survivor, only
  * their order matters. */
