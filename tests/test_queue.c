@@ -4,7 +4,9 @@
  * consumers, close while others block, a scribbled ring, a holder killed
  * inside the lock. Children are plain fork()s: the queue touches no nng.
  */
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -682,6 +684,43 @@ static void test_producer_killed_between_stores(void **state)
 	tp_test_fini();
 }
 
+static void *consume_42(void *arg)
+{
+	int64_t v = 0;
+	if (tp_queue_get_int(arg, &v, -1) != TP_OK || v != 42)
+		return (void *)1;
+	return tp_queue_task_done(arg) == TP_OK ? NULL : (void *)2;
+}
+
+static void *join_20s(void *arg)
+{
+	return (void *)(intptr_t)tp_queue_join(arg, 20000);
+}
+
+/* The same while a consumer waits in get and a join waits for the tasks,
+ * both perhaps already asleep when the producer dies: nothing wakes them
+ * but the join's own rounds, which complete the put and wake the
+ * consumer. The join returns, the consumer gets the item. */
+static void test_join_across_producer_killed_between_stores(void **state)
+{
+	(void)state;
+	tp_queue *q;
+	pthread_t c, j;
+	void *cr, *jr;
+	tp_queue_opts o = {.kind = TP_QUEUE_JOINABLE};
+	tp_test_init(TP_START_DEFAULT);
+	TP_OK_OR_FAIL(tp_queue_new(&q, &o));
+	assert_int_equal(pthread_create(&c, NULL, consume_42, q), 0);
+	assert_int_equal(pthread_create(&j, NULL, join_20s, q), 0);
+	assert_int_equal(reap(start(half_published_put, q, 42)), 0);
+	pthread_join(c, &cr);
+	pthread_join(j, &jr);
+	assert_null(cr);
+	assert_int_equal((int)(intptr_t)jr, TP_OK);
+	tp_queue_free(q);
+	tp_test_fini();
+}
+
 static int counting_consumer(tp_queue *q, long n)
 {
 	int64_t v;
@@ -1099,6 +1138,7 @@ int main(void)
 	    cmocka_unit_test(test_many_producers_consumers),
 	    cmocka_unit_test(test_kill_producer),
 	    cmocka_unit_test(test_producer_killed_between_stores),
+	    cmocka_unit_test(test_join_across_producer_killed_between_stores),
 	    cmocka_unit_test(test_kill_consumer),
 	    cmocka_unit_test(test_kill_waiting_consumer),
 	    cmocka_unit_test(test_close_wakes_blocked),

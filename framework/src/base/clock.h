@@ -67,6 +67,14 @@ static inline void tp__deadline_ts(struct timespec *ts, int timeout_ms)
 	}
 }
 
+/* 1 when the time a comes before the time b. */
+static inline int tp__ts_before(const struct timespec *a,
+                                const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 /* 1 when the CLOCK_MONOTONIC time ts has passed. */
 static inline int tp__ts_expired(const struct timespec *ts)
 {
