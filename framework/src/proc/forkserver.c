@@ -569,16 +569,26 @@ static void spares_reap_dead(void)
 			i++; /* alive: waiting for a request */
 }
 
+/* Drops pid from the list: 1 when it was there. */
+static int spare_adopted(pid_t pid)
+{
+	for (size_t i = 0; i < spares.n; i++)
+		if (spares.pid[i] == pid) {
+			spare_unlist(i);
+			return 1;
+		}
+	return 0;
+}
+
 void tp__server_started(pid_t pid)
 {
 	pthread_mutex_lock(&spares.mu);
-	if (tp__pm.server_fd >= 0)
+	/* Its announcement was read at a request before, as a rule; else it
+	 * is queued by now (sent before the spare could take a request) */
+	if (pid > 0 && !spare_adopted(pid) && tp__pm.server_fd >= 0) {
 		spares_drain();
-	for (size_t i = 0; i < spares.n; i++)
-		if (pid > 0 && spares.pid[i] == pid) {
-			spare_unlist(i);
-			break;
-		}
+		spare_adopted(pid);
+	}
 	if (spares.inflight > 0)
 		spares.inflight--;
 	pthread_mutex_unlock(&spares.mu);
@@ -663,14 +673,25 @@ void tp__server_stop(void)
 	tp__pm.server_fd = -1;
 	tp__pid_reap(tp__pm.server_pid);
 	tp__pm.server_pid = 0;
-	/* listed: spares and children whose start failed after they took
-	 * it; none is a user's child */
-	for (size_t i = 0; i < spares.n; i++) {
-		kill(spares.pid[i], SIGKILL);
-		tp__pid_reap(spares.pid[i]);
+	/* Listed: spares, and children whose start failed after they took
+	 * it; none is a user's child. With no start in flight (tp_fini, a
+	 * lone start that found the server dead) they are killed and
+	 * reaped. With starts in flight in other threads, a listed child may
+	 * be one of theirs, not yet adopted: only the dead are reaped (every
+	 * spare that took no request is gone by now), the rest stay listed
+	 * for tp__server_started or a later reap. */
+	for (size_t i = 0; i < spares.n;) {
+		if (spares.inflight == 0) {
+			kill(spares.pid[i], SIGKILL);
+			tp__pid_reap(spares.pid[i]);
+			spare_unlist(i);
+		} else if (tp__pid_reap_if_dead(spares.pid[i])) {
+			spare_unlist(i);
+		} else {
+			i++;
+		}
 	}
-	spares.n = 0;
-	spares.none = spares.inflight = 0;
+	spares.none = 0;
 	pthread_mutex_unlock(&spares.mu);
 }
 
@@ -705,7 +726,9 @@ int tp__server_request(int child_fd, const char *name)
 	memcpy(CMSG_DATA(c), &child_fd, sizeof(int));
 	pthread_mutex_lock(&spares.mu);
 	spares_drain();
-	if (spares.inflight == 0)
+	/* more listed than the server keeps: some died untaken (or took a
+	 * start that failed); reaped while no start is in flight */
+	if (spares.inflight == 0 && spares.n > TP__SPARES)
 		spares_reap_dead();
 	spares.inflight++;
 	pthread_mutex_unlock(&spares.mu);
