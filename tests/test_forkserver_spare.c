@@ -280,6 +280,36 @@ static void test_program_killed_takes_its_spares(void **state)
 	tp_test_fini();
 }
 
+/* TROUPE_FORKSERVER_SPARES: how many spares the server keeps (0: none,
+ * every start a clone of its own, as before spares), clamped to
+ * TP__SPARES_MAX; a malformed value means the default. */
+static void test_spares_setting(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *v;
+		int want;
+	} cases[] = {{"0", 0},          {"1", 1},
+	             {"3", 3},          {"99", TP__SPARES_MAX},
+	             {"x", TP__SPARES}, {"-1", TP__SPARES},
+	             {"", TP__SPARES}};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		assert_int_equal(
+		    setenv("TROUPE_FORKSERVER_SPARES", cases[k].v, 1), 0);
+		tp_test_init(TP_START_FORKSERVER);
+		assert_int_equal(tp__server_spares_wanted(), cases[k].want);
+		assert_int_equal(tp_test_children(), 1 + cases[k].want);
+		for (int i = 0; i < 3; i++) {
+			int code = -1;
+			TP_OK_OR_FAIL(run_seven(&code, NULL));
+			assert_int_equal(code, 7);
+		}
+		assert_int_equal(tp_test_children(), 1 + cases[k].want);
+		tp_test_fini();
+	}
+	unsetenv("TROUPE_FORKSERVER_SPARES");
+}
+
 int main(void)
 {
 	tp_spawn_guard();
@@ -289,6 +319,7 @@ int main(void)
 	    cmocka_unit_test(test_spare_kill_storm),
 	    cmocka_unit_test(test_concurrent_starts),
 	    cmocka_unit_test(test_program_killed_takes_its_spares),
+	    cmocka_unit_test(test_spares_setting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

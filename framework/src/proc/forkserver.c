@@ -16,7 +16,8 @@
  * spawned from /proc/self/exe (tp_init in the new image becomes the server,
  * TROUPE_FORKSERVER_FD naming its socket). The server dies with the program.
  *
- * The spares: the server keeps TP__SPARES children cloned ahead of the
+ * The spares: the server keeps a few children (tp__server_spares_wanted)
+ * cloned ahead of the
  * next requests, so that a start waits for no clone. The server announces
  * each spare (also CLONE_PARENT: the program's child from birth) to the
  * program on the request socket ('P' and its pid), then tells it to go:
@@ -71,7 +72,8 @@ struct server {
 		struct server *s;
 		int note; /* its note socket, -1: a free slot */
 		tp__rsrc *src;
-	} spare[TP__SPARES];
+	} spare[TP__SPARES_MAX];
+	int want; /* how many spares it keeps */
 	int nspare;
 	int deaths;   /* spares that died untaken since the last take */
 	int self_fd;  /* a pidfd of the server itself, -1 where none: its
@@ -81,6 +83,16 @@ struct server {
 	void *robust; /* glibc's robust mutex list head */
 	size_t robust_len;
 };
+
+int tp__server_spares_wanted(void)
+{
+	const char *e = getenv("TROUPE_FORKSERVER_SPARES");
+	char *end = NULL;
+	long v = e != NULL && *e != '\0' ? strtol(e, &end, 10) : -1;
+	if (end == NULL || *end != '\0' || v < 0)
+		return TP__SPARES;
+	return v > TP__SPARES_MAX ? TP__SPARES_MAX : (int)v;
+}
 
 /* The exit status of an exited, not yet reaped child (waitid WNOWAIT). */
 int tp__wait_status(const siginfo_t *si)
@@ -147,7 +159,7 @@ static void sigint_default(void)
  * server). */
 static void clone_forget(const struct server *s)
 {
-	for (int i = 0; i < TP__SPARES; i++)
+	for (int i = 0; i < TP__SPARES_MAX; i++)
 		if (s->spare[i].note >= 0)
 			close(s->spare[i].note);
 	tp__reactor_forget(s->r);
@@ -272,7 +284,7 @@ static int spare_make(struct server *s)
 {
 	struct spare *sp = NULL;
 	int sv[2];
-	for (int i = 0; i < TP__SPARES && sp == NULL; i++)
+	for (int i = 0; i < s->want && sp == NULL; i++)
 		if (s->spare[i].note < 0)
 			sp = &s->spare[i];
 	if (sp == NULL ||
@@ -298,11 +310,11 @@ static int spare_make(struct server *s)
 	return -1;
 }
 
-/* Clones spares up to TP__SPARES; with none, the server reads the
+/* Clones spares up to s->want; with none, the server reads the
  * requests itself and says so to the program ('N'). */
 static void spares_fill(struct server *s)
 {
-	while (s->nspare < TP__SPARES && spare_make(s) == 0)
+	while (s->nspare < s->want && spare_make(s) == 0)
 		;
 	if (s->nspare == 0)
 		say(s, 'N', 0);
@@ -424,8 +436,9 @@ _Noreturn void tp__server_run(int sock, pid_t parent)
 	    tp__reactor_add_pid(s.r, parent, on_parent_exit, NULL, NULL) !=
 	        TP_OK)
 		_exit(1);
-	for (int i = 0; i < TP__SPARES; i++)
+	for (int i = 0; i < TP__SPARES_MAX; i++)
 		s.spare[i] = (struct spare){.s = &s, .note = -1};
+	s.want = tp__server_spares_wanted();
 	if (tp__pid_watch(getpid(), &s.self_fd) != TP_OK) /* cloexec */
 		s.self_fd = -1;
 	spares_fill(&s);
@@ -463,6 +476,8 @@ static int server_spawn(int sock, pid_t *pid)
 	return rv;
 }
 
+static void spares_new_server(void);
+
 int tp__server_start(void)
 {
 	int sv[2], rv = TP_OK, *probe = NULL;
@@ -490,6 +505,7 @@ int tp__server_start(void)
 	}
 	tp__pm.server_fd = sv[0];
 	tp__pm.server_pid = pid;
+	spares_new_server();
 	return TP_OK;
 }
 
@@ -506,8 +522,18 @@ static struct {
 	pid_t *pid;
 	size_t n, cap;
 	int none;     /* the server said it has no spare ('N') */
+	int want;     /* how many the server keeps (its start's environment) */
 	int inflight; /* starts between their request and tp__server_started */
 } spares = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* A server was started: it keeps as many spares as its environment,
+ * this process's, says. */
+static void spares_new_server(void)
+{
+	pthread_mutex_lock(&spares.mu);
+	spares.want = tp__server_spares_wanted();
+	pthread_mutex_unlock(&spares.mu);
+}
 
 static void spare_list(pid_t pid)
 {
@@ -602,7 +628,8 @@ int tp__server_settle(int timeout_ms)
 		int hup = tp__pm.server_fd < 0 || spares_drain();
 		if (spares.inflight == 0)
 			spares_reap_dead();
-		int done = hup || spares.n >= TP__SPARES || spares.none;
+		int done =
+		    hup || spares.n >= (size_t)spares.want || spares.none;
 		int fd = tp__pm.server_fd;
 		pthread_mutex_unlock(&spares.mu);
 		if (done)
@@ -728,7 +755,7 @@ int tp__server_request(int child_fd, const char *name)
 	spares_drain();
 	/* more listed than the server keeps: some died untaken (or took a
 	 * start that failed); reaped while no start is in flight */
-	if (spares.inflight == 0 && spares.n > TP__SPARES)
+	if (spares.inflight == 0 && spares.n > (size_t)spares.want)
 		spares_reap_dead();
 	spares.inflight++;
 	pthread_mutex_unlock(&spares.mu);

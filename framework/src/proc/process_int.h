@@ -107,10 +107,14 @@ void tp__ctlbuf_free(struct tp_ctlbuf *b);
 int tp__process_init(const tp_init_opts *opts);
 void tp__process_fini(void);
 
-/* Spares the fork server keeps cloned ahead of the next starts: two, so
- * that starts in a row find one ready while the server clones the next
- * (docs/performance.md, "The fork server's spare"). */
-#define TP__SPARES 2
+/* Spares the fork server keeps cloned ahead of the next starts: two by
+ * default, so that starts in a row find one ready while the server clones
+ * the next (docs/performance.md, "The fork server's spare");
+ * TROUPE_FORKSERVER_SPARES=N in the environment sets 0 to TP__SPARES_MAX
+ * (tp__server_spares_wanted). */
+#define TP__SPARES     2
+#define TP__SPARES_MAX 8
+int tp__server_spares_wanted(void);
 
 /* Starts a fork server: forked while this process is nng-free, else
  * spawned from /proc/self/exe. Where the kernel cannot tell the
@@ -126,7 +130,7 @@ void tp__server_stop(void);
  * (the adopted child's pid, 0 when the start failed). */
 int tp__server_request(int child_fd, const char *name);
 void tp__server_started(pid_t pid);
-/* Waits (up to timeout_ms) until the server has its TP__SPARES spares
+/* Waits (up to timeout_ms) until the server has its spares
  * waiting, says it has none, or is gone, reaping the spares that died untaken:
  * a process's children are then steady (tests count them). TP_ETIMEDOUT. */
 int tp__server_settle(int timeout_ms);
