@@ -556,22 +556,26 @@ static void spare_unlist(size_t i)
 	spares.pid[i] = spares.pid[--spares.n];
 }
 
-/* Reads every announcement there is (spares.mu held). */
+/* Reads every announcement there is (spares.mu held): 1 when the server
+ * hung up. A request nobody read when the last holder of the server's
+ * end closed it makes the next recv say ECONNRESET, once, before the
+ * datagrams still queued (an orphaned spare's announcement among them):
+ * reading goes on after it. */
 static int spares_drain(void)
 {
 	struct {
 		char tag;
 		int32_t pid;
 	} m;
-	ssize_t n;
 	int hup = 0;
-	while ((n = recv(tp__pm.server_fd, &m, sizeof(m), MSG_DONTWAIT)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			hup = errno != EAGAIN;
-			break;
+	for (;;) {
+		ssize_t n = recv(tp__pm.server_fd, &m, sizeof(m), MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == ECONNRESET)) {
+			hup |= errno == ECONNRESET;
+			continue;
 		}
+		if (n <= 0)
+			return hup || n == 0 || errno != EAGAIN;
 		if (n != (ssize_t)sizeof(m))
 			continue;
 		if (m.tag == 'P' && m.pid > 0) {
@@ -581,7 +585,6 @@ static int spares_drain(void)
 			spares.none = 1;
 		}
 	}
-	return hup || n == 0;
 }
 
 /* Reaps the listed spares that died untaken (spares.mu held, no start in
