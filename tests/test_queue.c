@@ -705,8 +705,8 @@ static void *join_20s(void *arg)
 
 /* The same while a consumer waits in get and a join waits for the tasks,
  * both perhaps already asleep when the producer dies: nothing wakes them
- * but the join's own rounds, which complete the put and wake the
- * consumer. The join returns, the consumer gets the item. */
+ * but their own wait slices, whose re-checks complete the put. The join
+ * returns, the consumer gets the item. */
 static void test_join_across_producer_killed_between_stores(void **state)
 {
 	(void)state;

@@ -117,14 +117,9 @@ int tp_queue_join(tp_queue *q, int timeout_ms)
 			return TP_ECLOSED;
 		if (timeout_ms == 0 || (dl != NULL && tp__ts_expired(dl)))
 			return TP_ETIMEDOUT;
-		/* Rounds of at most a second: a producer killed between its
-		 * two stores while this sleeps wakes nobody, and its put is
-		 * completed (unfinished) only when someone looks. */
-		struct timespec round;
-		tp__deadline_ts(&round, 1000);
-		if (dl != NULL && tp__ts_before(dl, &round))
-			round = *dl;
-		tp__wpoint_sleep(&s->all_done, seq, &round);
+		/* (a slice at most: each round completes the put of a
+		 * producer killed between its two stores, unfinished) */
+		tp__wpoint_sleep(&s->all_done, seq, dl);
 	}
 }
 

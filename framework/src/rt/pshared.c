@@ -14,13 +14,6 @@
 #include "pshared.h"
 #include "troupe/error.h"
 
-/* 1 if a is before b. */
-static int ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec ||
-	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
 __thread pid_t tp__cached_tid;
 static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
 
@@ -119,7 +112,7 @@ void tp__wpoint_sleep(struct tp__wpoint *w, uint32_t seq,
 {
 	struct timespec slice;
 	tp__deadline_ts(&slice, TP__SLICE_MS);
-	if (dl != NULL && ts_before(dl, &slice))
+	if (dl != NULL && tp__ts_before(dl, &slice))
 		slice = *dl;
 	tp__futex_wait(&w->seq, seq, &slice);
 }

@@ -108,18 +108,11 @@ void tp__core_unlock(struct tp__core *c)
 	pthread_mutex_unlock(&c->m);
 }
 
-/* 1 if a is before b. */
-static int ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec ||
-	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
 int tp__core_wait(struct tp__core *c, const struct timespec *deadline)
 {
 	struct timespec slice;
 	tp__deadline_ts(&slice, TP__SLICE_MS);
-	if (deadline != NULL && ts_before(deadline, &slice))
+	if (deadline != NULL && tp__ts_before(deadline, &slice))
 		slice = *deadline;
 	uint32_t seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
 	pthread_mutex_unlock(&c->m);
