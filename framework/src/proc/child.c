@@ -310,6 +310,8 @@ static pid_t warmed;
  * taken here instead of on the start's path. */
 void tp__child_warm(pid_t expected_parent)
 {
+	/* prctl and getppid through syscall(): its code is already mapped in
+	 * a clone (the clone returned through it), theirs would fault in. */
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if ((pid_t)syscall(SYS_getppid) != expected_parent)
 		_exit(255); /* the parent died before prctl: no orphans */
@@ -378,9 +380,7 @@ _Noreturn void tp__child_run(int fd, pid_t expected_parent)
 	struct tp_ctlbuf rb = prepared ? prepared_rb : (struct tp_ctlbuf){0};
 	Troupe__Envelope *env = NULL;
 	tp_payload *args = NULL, *res = NULL;
-	/* prctl and getppid through syscall(): its code is already mapped in
-	 * a clone (the clone returned through it), theirs would fault in. */
-	if (warmed != expected_parent)
+	if (warmed != expected_parent) /* a spare has done it already */
 		tp__child_warm(expected_parent);
 	tp__pm.ctl_fd = fd;
 	if (tp__ctl_read(fd, &rb, &env) != TP_OK ||

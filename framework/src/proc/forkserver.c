@@ -166,6 +166,15 @@ static void clone_forget(const struct server *s)
 	sigint_default(); /* ignored by the server only */
 }
 
+/* In a clone about to run its child: the server's socket and pidfd go
+ * too (a spare kept them while it waited). */
+static void clone_leave(const struct server *s)
+{
+	close(s->sock);
+	if (s->self_fd >= 0)
+		close(s->self_fd);
+}
+
 /* A start request: the child's channel end (SCM_RIGHTS, close-on-exec),
  * -1 when the datagram carries none (skipped), -2 at end of file or on an
  * error other than EINTR/EAGAIN (the program is gone). */
@@ -259,9 +268,7 @@ static _Noreturn void spare_run(const struct server *s, int note)
 	while (send(note, &c, 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		; /* a server that died meanwhile: it needs no note */
 	close(note);
-	close(s->sock);
-	if (s->self_fd >= 0)
-		close(s->self_fd);
+	clone_leave(s);
 	tp__child_run(fd, s->parent);
 }
 
@@ -310,11 +317,11 @@ static int spare_make(struct server *s)
 	return -1;
 }
 
-/* Clones spares up to s->want; with none, the server reads the
- * requests itself and says so to the program ('N'). */
-static void spares_fill(struct server *s)
+/* Clones spares up to s->want (when clone is set); with none, the
+ * server reads the requests itself and says so to the program ('N'). */
+static void spares_fill(struct server *s, int clone)
 {
-	while (s->nspare < s->want && spare_make(s) == 0)
+	while (clone && s->nspare < s->want && spare_make(s) == 0)
 		;
 	if (s->nspare == 0)
 		say(s, 'N', 0);
@@ -341,13 +348,7 @@ static void on_spare(tp__rsrc *src, uint32_t events, void *arg)
 	/* A spare killed while waiting is replaced, but after a few in a
 	 * row only at the next start (spares that keep dying cost one clone
 	 * per start, never a loop). */
-	if (n == 1 || ++s->deaths < 4) {
-		spares_fill(s);
-		return;
-	}
-	if (s->nspare == 0)
-		say(s, 'N', 0);
-	sock_reads(s, s->nspare == 0);
+	spares_fill(s, n == 1 || ++s->deaths < 4);
 }
 
 /* Without a spare: the request read and cloned here, then a spare made. */
@@ -360,9 +361,7 @@ static void server_fork(struct server *s)
 		return;
 	pid_t pid = clone_sibling(s);
 	if (pid == 0) {
-		close(s->sock);
-		if (s->self_fd >= 0)
-			close(s->self_fd);
+		clone_leave(s);
 		clone_forget(s);
 		tp__child_run(fd, s->parent);
 	}
@@ -376,7 +375,7 @@ static void server_fork(struct server *s)
 	}
 	close(fd);
 	s->deaths = 0;
-	spares_fill(s);
+	spares_fill(s, 1);
 }
 
 /* A request on the socket (or its hang-up: the program shut it down or
@@ -441,7 +440,7 @@ _Noreturn void tp__server_run(int sock, pid_t parent)
 	s.want = tp__server_spares_wanted();
 	if (tp__pid_watch(getpid(), &s.self_fd) != TP_OK) /* cloexec */
 		s.self_fd = -1;
-	spares_fill(&s);
+	spares_fill(&s, 1);
 	tp__reactor_run(s.r);
 	_exit(1); /* epoll_wait failed */
 }
