@@ -231,21 +231,34 @@ static pid_t server_pid(const tp_manager *m)
 	return pid;
 }
 
-/* Waits for the child's ready file: "<err> <address>". */
+/* Reads the child's ready file, "<err> <address>": -1 while there is
+ * none. */
+static int read_ready(tp_manager *m, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	int err = TP_EDIED;
+	int n = fscanf(f, "%d %511s", &err, m->address);
+	fclose(f);
+	unlink(path);
+	return n == 2 ? err : TP_EDIED;
+}
+
+/* Waits for the child's ready file. A child that wrote it and exited
+ * (it cannot listen) is found dead after the file appeared: the file is
+ * read once more then, so its error is the one returned. */
 static int wait_ready(tp_manager *m, const char *path)
 {
 	int64_t dl = tp__deadline(20000);
 	while (tp__remaining(dl) != 0) {
-		FILE *f = fopen(path, "re");
-		if (f != NULL) {
-			int err = TP_EDIED;
-			int n = fscanf(f, "%d %511s", &err, m->address);
-			fclose(f);
-			unlink(path);
-			return n == 2 ? err : TP_EDIED;
+		int rv = read_ready(m, path);
+		if (rv != -1)
+			return rv;
+		if (!tp__pid_alive(m->pid)) {
+			rv = read_ready(m, path);
+			return rv == -1 ? TP_EDIED : rv;
 		}
-		if (!tp__pid_alive(m->pid))
-			return TP_EDIED;
 		usleep(1000);
 	}
 	return TP_ETIMEDOUT;
