@@ -64,6 +64,17 @@ static int t_echo(const tp_payload *args, tp_payload *res)
 }
 TP_TARGET(t_echo);
 
+/* apply: gives back every argument (all ints or all doubles: a packed
+ * result of several values). */
+static int t_echo_all(const tp_payload *args, tp_payload *res)
+{
+	int rv = 0;
+	for (size_t i = 0; i < tp_payload_count(args) && rv == 0; i++)
+		rv = add_value(res, args, i);
+	return rv;
+}
+TP_TARGET(t_echo_all);
+
 /* starmap, apply: the whole argument list, encoded, as one bytes value. */
 static int t_pack(const tp_payload *args, tp_payload *res)
 {
@@ -853,6 +864,15 @@ static void test_map_packed(void **state)
 	}
 	tp_payload_free(out);
 	TP_OK_OR_FAIL(tp_pool_map(pool, t_echo, dbls, 0, &out));
+	assert_int_equal(out->kind, TP__PK_DBLS);
+	assert_same(dbls, out);
+	tp_payload_free(out);
+	/* apply: a packed result of many values comes back whole */
+	TP_OK_OR_FAIL(tp_pool_apply(pool, t_echo_all, ints, &out));
+	assert_int_equal(out->kind, TP__PK_INTS);
+	assert_same(ints, out);
+	tp_payload_free(out);
+	TP_OK_OR_FAIL(tp_pool_apply(pool, t_echo_all, dbls, &out));
 	assert_int_equal(out->kind, TP__PK_DBLS);
 	assert_same(dbls, out);
 	tp_payload_free(out);
