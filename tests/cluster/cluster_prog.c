@@ -90,6 +90,18 @@ static int slow(const tp_payload *a, tp_payload *r)
 }
 TP_TARGET(slow);
 
+/* x * 3 after about 50 us of sleep. */
+static int tick(const tp_payload *a, tp_payload *r)
+{
+	int64_t x;
+	struct timespec ts = {0, 50000};
+	if (tp_payload_get_int(a, 0, &x))
+		return TP_EINVAL;
+	nanosleep(&ts, NULL);
+	return tp_payload_add_int(r, x * 3);
+}
+TP_TARGET(tick);
+
 static int fails_odd(const tp_payload *a, tp_payload *r)
 {
 	int64_t x;
@@ -343,6 +355,47 @@ static void case_load(tp_pool *pool, size_t n)
 	tp_payload_free(items);
 }
 
+/* Says QUARTER once a quarter of the items are done. */
+static void quarter(size_t done, size_t total, void *arg)
+{
+	int *said = arg;
+	if (!*said && done * 4 >= total) {
+		*said = 1;
+		printf("QUARTER\n");
+		fflush(stdout);
+	}
+}
+
+/* A map whose batches of results are large (they come back through the
+ * ring of the slot's stand-in run) while the stand-in of slot 0 is killed
+ * (run.sh, at QUARTER): its tasks are run again through the stand-in
+ * that replaces it, and every result is right. */
+static void case_standin(tp_pool *pool)
+{
+	enum { CHUNK = 6000 };
+	size_t n = (size_t)CHUNK * 4 * (size_t)tp_cluster_workers(), bad = 0;
+	tp_payload *items = NULL, *out = NULL;
+	int said = 0;
+	tp_payload_new(&items);
+	for (size_t i = 0; i < n; i++)
+		tp_payload_add_int(items, (int64_t)i);
+	printf("STANDIN %d\n", (int)tp_pool_worker_pid(pool, 0));
+	tp_pool_call_opts co = {
+	    .chunksize = CHUNK, .progress = quarter, .progress_arg = &said};
+	int rv = tp_pool_map_opts(pool, tick, items, &co, &out);
+	for (size_t i = 0; rv == TP_OK && i < n; i++) {
+		int64_t v = -1;
+		tp_payload_get_int(out, i, &v);
+		bad += v != (int64_t)(3 * i);
+	}
+	printf("map of %zu with a stand-in killed: %s, %zu wrong\n", n,
+	       tp_strerror(rv), bad);
+	CHECK(rv == TP_OK && bad == 0, "standin: %s", tp_strerror(rv));
+	CHECK(tp_pool_worker_pid(pool, 0) != 0, "slot 0 has no stand-in");
+	tp_payload_free(out);
+	tp_payload_free(items);
+}
+
 /* A map of n squares; 1 when every result is right. */
 static int squares(tp_pool *pool, size_t n)
 {
@@ -399,7 +452,9 @@ int main(int argc, char **argv)
 	       tp_cluster_size(), tp_cluster_workers());
 	po.backend = TP_POOL_MPI;
 	po.on_death =
-	    strcmp(argv[1], "load") == 0 ? TP_POOL_RETRY : TP_POOL_FAIL;
+	    strcmp(argv[1], "load") == 0 || strcmp(argv[1], "standin") == 0
+	        ? TP_POOL_RETRY
+	        : TP_POOL_FAIL;
 	po.max_retries = 3;
 	if ((rv = tp_pool_new_opts(&pool, &po)) != TP_OK) {
 		printf("tp_pool_new_opts: %s\n", tp_strerror(rv));
@@ -413,6 +468,8 @@ int main(int argc, char **argv)
 		case_crash(pool, argv[2]);
 	} else if (strcmp(argv[1], "quiet") == 0 && argc > 2) {
 		case_quiet(pool, strtod(argv[2], NULL));
+	} else if (strcmp(argv[1], "standin") == 0) {
+		case_standin(pool);
 	} else if (strcmp(argv[1], "load") == 0) {
 		case_load(pool, argc > 2 ? strtoul(argv[2], NULL, 10) : 4000);
 	} else {

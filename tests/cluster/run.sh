@@ -3,7 +3,7 @@
 # over three network-namespace hosts (netns.sh): rank 0 and one agent per
 # host (4 ranks, --map-by node). Cases: a map of 1M items over the three
 # hosts; tasks that crash on one host; kill -9 of a remote worker under
-# load; kill -9 of an agent; one host's link set down; a job quiet for
+# load; kill -9 of a stand-in mid-map; kill -9 of an agent; one host's link set down; a job quiet for
 # 1.5 s (its loops' waits at their cap) then given work; a link cut while
 # the job is quiet; mpirun as a
 # permanent child of the troupe daemon (TROUPE supervise), restarted
@@ -106,6 +106,17 @@ start killw load 6000
 kill_on "$H3" 3 worker
 finish 300
 passed "kill worker"
+
+echo "== kill -9 of a stand-in on rank 0's host mid-map"
+# Large results come back through the ring of the slot's stand-in run:
+# the one that replaces it gets the slot's next ones, nothing is lost.
+start standin standin
+if until_line QUARTER 120; then
+	p=$(grep "^STANDIN " "$out" | head -1 | awk '{print $2}')
+	[ -n "$p" ] && kill -9 "$p" && echo "killed stand-in $p"
+fi
+finish 300
+passed "kill stand-in"
 
 echo "== kill -9 of the agent on $H2"
 start killa load 20000

@@ -8,7 +8,9 @@
  * with the slot and the pool's generation in the tag (a large batch the
  * pool wrote into the stand-in run's ring straight from its slot, which
  * is freed once MPI is done with it); what agents send
- * back (batches of results) goes to the slot's socket. It beats every
+ * back (batches of results) goes to the slot's socket, a large batch
+ * received straight into a result slot of that ring (the stand-in passes
+ * on only where it is, as a worker's note). It beats every
  * hb_ms to every agent and ends the job when one is silent for ten beats
  * (a dead host or a cut link: Open MPI 4.1 has no way to go on without a
  * rank). Beats are not traffic: between batches its waits back off
@@ -52,7 +54,8 @@ struct pend {
  * the newest ring of a slot stays mapped for the next ones. */
 struct bring {
 	struct tp__pool_wring w;
-	int inflight; /* its slots being sent */
+	int inflight;  /* its slots being sent or received into */
+	uint32_t pipe; /* the stand-in's pipe whose batch named it */
 	struct bring *next;
 };
 
@@ -70,6 +73,7 @@ static struct {
 	double *last;           /* per rank: when it was last heard */
 	struct pend **ph, **pt; /* per slot: results not yet delivered */
 	struct bring **rings;   /* per slot: its runs' rings, newest first */
+	_Atomic uint32_t *pipe; /* per slot: its stand-in's pipe (0: none) */
 	struct tp__cl_out out;
 	struct tp__cl_in in;
 } br = {.wait = {.fd = -1}, .mu = PTHREAD_MUTEX_INITIALIZER};
@@ -148,14 +152,16 @@ static void ring_sent(void *arg, unsigned slot)
 	g->inflight--;
 }
 
-/* The ring named path of slot s: the newest, or a new one. */
-static struct bring *ring_of(int s, const char *path)
+/* The ring named path of slot s: the newest, or a new one; pipe, the
+ * stand-in's pipe whose batch named it. */
+static struct bring *ring_of(int s, const char *path, uint32_t pipe)
 {
 	struct bring *g = br.rings[s];
 	if (g != NULL && strcmp(g->w.path, path) == 0)
 		return g;
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		tp__cl_abort(1, "out of memory");
+	g->pipe = pipe;
 	g->next = br.rings[s];
 	br.rings[s] = g;
 	rings_prune(s, 0);
@@ -180,7 +186,7 @@ static int from_ring(int s, int tag, nng_msg *m)
 		return 0;
 	}
 	const Troupe__PoolTasksRing *r = env->pool_tasks_ring;
-	struct bring *g = ring_of(s, r->ring);
+	struct bring *g = ring_of(s, r->ring, nng_msg_get_pipe(m).id);
 	int rv = tp__pool_wring_bytes(&g->w, r->ring, r->slot, r->len, &bytes);
 	if (rv == TP_OK) {
 		g->inflight++;
@@ -222,14 +228,52 @@ static int from_slot(int s)
 	return n;
 }
 
-/* A message from an agent begins to arrive: results for a slot go into an
- * nng message (handed to the slot's stand-in as it is), anything else
- * into a buffer that is dropped (a beat has done its work by arriving). */
+/* A result slot received into and then not handed on: free again. */
+static void ring_drop(void *arg, unsigned slot)
+{
+	struct bring *g = arg;
+	tp__pool_wring_mark(&g->w, slot, 0);
+	g->inflight--;
+}
+
+/*
+ * Large results for slot s go into a result slot of its stand-in run's
+ * ring, as a local worker's do (pool_ring.c), and the stand-in passes on
+ * only where they are: no nng message of their size, no copies through
+ * two sockets. Only into the ring of the stand-in connected now (its
+ * pipe named it): results for a run whose batches all went in messages
+ * go in a message, as do those the ring has no free slot for. Returns
+ * 1 when the receive has started.
+ */
+static int into_ring(int s, MPI_Message *mm, const MPI_Status *st, int count)
+{
+	struct bring *g = br.rings[s];
+	unsigned char *dst;
+	uint32_t rs;
+	if (g == NULL || (size_t)count < TP__POOL_RING_MIN ||
+	    g->pipe != atomic_load(&br.pipe[s]) ||
+	    (dst = tp__pool_wring_take(&g->w, (size_t)count, &rs)) == NULL)
+		return 0;
+	tp__pool_wring_mark(&g->w, rs, 1); /* ours until the pool's copy */
+	g->inflight++;
+	if (tp__cl_recv_into(&br.in, mm, st, dst, ring_drop, g, rs) != TP_OK)
+		tp__cl_abort(1, "out of memory receiving from rank %d",
+		             st->MPI_SOURCE);
+	return 1;
+}
+
+/* A message from an agent begins to arrive: results for a slot go into
+ * its ring or an nng message (handed to the slot's stand-in as it is),
+ * anything else into a buffer that is dropped (a beat has done its work
+ * by arriving). */
 static void from_agent(MPI_Message *mm, const MPI_Status *st)
 {
 	int count = 0, slot = st->MPI_TAG % TP__CL_SLOTS;
 	nng_msg *m = NULL;
 	MPI_Get_count(st, MPI_BYTE, &count);
+	if (st->MPI_TAG < TP__CL_TAG_HB && slot < tp__cl.nslots &&
+	    into_ring(slot, mm, st, count))
+		return;
 	if (st->MPI_TAG >= TP__CL_TAG_HB || slot >= tp__cl.nslots ||
 	    nng_msg_alloc(&m, (size_t)count) != 0)
 		m = NULL;
@@ -238,12 +282,40 @@ static void from_agent(MPI_Message *mm, const MPI_Status *st)
 		             st->MPI_SOURCE);
 }
 
+/* Results received into slot n of ring g: the message that says where
+ * they are (Envelope{pool_results_ring}, as a worker sends it). */
+static nng_msg *ring_note(struct bring *g, unsigned n, int len)
+{
+	Troupe__PoolTasksRing r = TROUPE__POOL_TASKS_RING__INIT;
+	Troupe__Envelope e = TROUPE__ENVELOPE__INIT;
+	nng_msg *m;
+	r.ring = g->w.path;
+	r.slot = n;
+	r.len = (uint64_t)len;
+	e.body_case = TROUPE__ENVELOPE__BODY_POOL_RESULTS_RING;
+	e.pool_results_ring = &r;
+	size_t k = troupe__envelope__get_packed_size(&e);
+	if (nng_msg_alloc(&m, k) != 0)
+		tp__cl_abort(1, "out of memory");
+	troupe__envelope__pack(&e, nng_msg_body(m));
+	return m;
+}
+
 /* A message from an agent is in: results join their slot's queue. *arg
  * counts the messages that are traffic (not beats). */
 static int agent_msg(struct tp__cl_rx *x, void *arg)
 {
 	int slot = x->tag % TP__CL_SLOTS, gen = x->tag / TP__CL_SLOTS;
 	free(x->buf);
+	if (x->drop != NULL) { /* in a ring's result slot */
+		struct bring *g = x->arg;
+		if (gen != atomic_load(&br.gen)) {
+			ring_drop(g, x->n);
+			return 0;
+		}
+		x->msg = ring_note(g, x->n, x->count);
+		g->inflight--;
+	}
 	if (x->msg == NULL)
 		return 0;
 	(*(int *)arg)++;
@@ -358,6 +430,17 @@ static void *bridge_loop(void *arg)
 	return NULL;
 }
 
+/* The stand-in of slot s connects (before it can send: its pipe is
+ * known before any batch of it) or goes. */
+static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	int s = (int)(intptr_t)arg;
+	if (ev == NNG_PIPE_EV_ADD_PRE)
+		atomic_store(&br.pipe[s], p.id);
+	else
+		atomic_store(&br.pipe[s], 0);
+}
+
 static int slot_listen(int s)
 {
 	char addr[300];
@@ -369,7 +452,11 @@ static int slot_listen(int s)
 	nng_socket_set_size(br.s[s], NNG_OPT_RECVMAXSZ, 0);
 	nng_socket_set_int(br.s[s], NNG_OPT_RECVBUF, 256);
 	nng_socket_set_int(br.s[s], NNG_OPT_SENDBUF, 256);
-	if ((rv = nng_listen(br.s[s], addr, NULL, 0)) != 0 ||
+	if ((rv = nng_pipe_notify(br.s[s], NNG_PIPE_EV_ADD_PRE, pipe_event,
+	                          (void *)(intptr_t)s)) != 0 ||
+	    (rv = nng_pipe_notify(br.s[s], NNG_PIPE_EV_REM_POST, pipe_event,
+	                          (void *)(intptr_t)s)) != 0 ||
+	    (rv = nng_listen(br.s[s], addr, NULL, 0)) != 0 ||
 	    (rv = nng_socket_get_int(br.s[s], NNG_OPT_RECVFD, &fd)) != 0)
 		return tp_err_nng(rv);
 	br.fds[s].fd = fd;
@@ -387,8 +474,10 @@ int tp__cl_bridge_start(void)
 	br.ph = calloc((size_t)n + 1, sizeof(*br.ph));
 	br.pt = calloc((size_t)n + 1, sizeof(*br.pt));
 	br.rings = calloc((size_t)n + 1, sizeof(*br.rings));
+	br.pipe = calloc((size_t)n + 1, sizeof(*br.pipe));
 	if (br.s == NULL || br.fds == NULL || br.last == NULL ||
-	    br.ph == NULL || br.pt == NULL || br.rings == NULL)
+	    br.ph == NULL || br.pt == NULL || br.rings == NULL ||
+	    br.pipe == NULL)
 		return TP_ENOMEM;
 	for (int r = 0; r < tp__cl.size; r++)
 		br.last[r] = now;
@@ -438,7 +527,9 @@ void tp__cl_bridge_stop(void)
 	free(br.ph);
 	free(br.pt);
 	free(br.rings);
+	free(br.pipe);
 	br.rings = NULL;
+	br.pipe = NULL;
 	br.ph = br.pt = NULL;
 	br.s = NULL;
 	br.fds = NULL;

@@ -71,6 +71,12 @@
 	V(tp__pool_wring_close, (struct tp__pool_wring * w), (w))              \
 	V(tp__pool_wring_free, (struct tp__pool_wring * w, uint32_t slot),     \
 	  (w, slot))                                                           \
+	V(tp__pool_wring_mark,                                                 \
+	  (struct tp__pool_wring * w, uint32_t slot, int full),                \
+	  (w, slot, full))                                                     \
+	X(unsigned char *, tp__pool_wring_take,                                \
+	  (struct tp__pool_wring * w, size_t len, uint32_t * slot),            \
+	  (w, len, slot))                                                      \
 	X(tp_target_fn, tp__target_find, (const char *name), (name))           \
 	X(const char *, tp__task_fail_message, (int reset), (reset))           \
 	X(int, tp__thread_start,                                               \

@@ -155,13 +155,34 @@ int tp__cl_recv(struct tp__cl_in *in, MPI_Message *mm, const MPI_Status *st,
 		return TP_ENOMEM;
 	}
 	struct tp__cl_rx *x = &in->rx[in->n];
-	x->msg = m;
-	x->buf = buf;
-	x->count = count;
-	x->src = st->MPI_SOURCE;
-	x->tag = st->MPI_TAG;
+	*x = (struct tp__cl_rx){.msg = m,
+	                        .buf = buf,
+	                        .count = count,
+	                        .src = st->MPI_SOURCE,
+	                        .tag = st->MPI_TAG};
 	void *data = m != NULL ? nng_msg_body(m) : buf != NULL ? buf : sink;
 	MPI_Imrecv(data, count, MPI_BYTE, mm, &in->req[in->n]);
+	in->n++;
+	return TP_OK;
+}
+
+int tp__cl_recv_into(struct tp__cl_in *in, MPI_Message *mm,
+                     const MPI_Status *st, void *dst,
+                     void (*drop)(void *arg, unsigned n), void *arg, unsigned n)
+{
+	int count = 0;
+	MPI_Get_count(st, MPI_BYTE, &count);
+	if (in->n == in->cap && grow_in(in) != TP_OK) {
+		MPI_Mrecv(dst, count, MPI_BYTE, mm, MPI_STATUS_IGNORE);
+		return TP_ENOMEM;
+	}
+	in->rx[in->n] = (struct tp__cl_rx){.count = count,
+	                                   .src = st->MPI_SOURCE,
+	                                   .tag = st->MPI_TAG,
+	                                   .drop = drop,
+	                                   .arg = arg,
+	                                   .n = n};
+	MPI_Imrecv(dst, count, MPI_BYTE, mm, &in->req[in->n]);
 	in->n++;
 	return TP_OK;
 }
@@ -195,6 +216,8 @@ void tp__cl_recv_flush(struct tp__cl_in *in)
 		if (in->rx[i].msg != NULL)
 			nng_msg_free(in->rx[i].msg);
 		free(in->rx[i].buf);
+		if (in->rx[i].drop != NULL)
+			in->rx[i].drop(in->rx[i].arg, in->rx[i].n);
 	}
 	free(in->req);
 	free(in->rx);

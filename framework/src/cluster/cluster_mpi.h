@@ -44,6 +44,11 @@ struct tp__cl_rx {
 	nng_msg *msg; /* the buffer is its body (or NULL) */
 	void *buf;    /* or this one (or NULL: an empty message) */
 	int count, src, tag;
+	/* received into the caller's memory (tp__cl_recv_into): dropped
+	 * (tp__cl_recv_flush) calls drop(arg, n); NULL otherwise */
+	void (*drop)(void *arg, unsigned n);
+	void *arg;
+	unsigned n;
 };
 
 /* Receives in flight, in the order MPI matched them. */
@@ -62,6 +67,15 @@ struct tp__cl_in {
  * received and dropped). */
 int tp__cl_recv(struct tp__cl_in *in, MPI_Message *mm, const MPI_Status *st,
                 nng_msg *m);
+/* Starts receiving mm into dst, the caller's memory of at least the
+ * message's size, which stays valid until the message is handed to fn
+ * (tp__cl_recv_done: rx->arg and rx->n are the caller's) or dropped:
+ * tp__cl_recv_flush then calls drop(arg, n). Errors: TP_ENOMEM (the
+ * message is received into dst all the same, before this returns). */
+int tp__cl_recv_into(struct tp__cl_in *in, MPI_Message *mm,
+                     const MPI_Status *st, void *dst,
+                     void (*drop)(void *arg, unsigned n), void *arg,
+                     unsigned n);
 /* Hands each received message to fn, in the order of matching, as far as
  * they are complete; fn takes rx->msg and rx->buf. Returns how many were
  * handed over; stops early (after that one) when fn returns non-zero, and
