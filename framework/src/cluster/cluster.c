@@ -107,7 +107,8 @@ static const struct tp__pool_backend mpi_backend = {.open = be_open,
                                                     .close = be_close,
                                                     .worker = tp__cl_proxy,
                                                     .depth_ns = 20e6,
-                                                    .ring = 1};
+                                                    .ring = 1,
+                                                    .fast_here = 1};
 
 /* Every rank's workers and host name, in bytes of one order (cluster_
  * wire.c); a job whose ranks differ in byte order is refused here, before

@@ -59,9 +59,25 @@ struct bring {
 	struct bring *next;
 };
 
+/* A slot's run's local channel (pool_fast.c), dialled here: the pool
+ * writes its notes (a batch in the ring's slot S) and small batches to
+ * it, and reads ours (results in a result slot, small batches of them),
+ * without the stand-in between (a wake-up of its process and two of
+ * nng's threads each way). The stand-in's hello says where it is. */
+#define FAST_HELD 16 /* notes of batches in a ring not yet named */
+struct fast {
+	int fd;         /* -1: none (nng carries everything) */
+	uint32_t pipe;  /* the stand-in's pipe whose hello named it */
+	int tried;      /* dialled (or given up) for that pipe */
+	char path[108]; /* from that hello ("" none) */
+	struct tp__pool_note held[FAST_HELD];
+	int nheld;
+};
+
 static struct {
 	nng_socket *s;
-	struct pollfd *fds; /* nslots sockets, then the wait's eventfd */
+	/* nslots sockets, nslots local channels, the wait's eventfd */
+	struct pollfd *fds;
 	struct tp__cl_wait wait;
 	pthread_t thr;
 	int started;
@@ -74,6 +90,8 @@ static struct {
 	struct pend **ph, **pt; /* per slot: results not yet delivered */
 	struct bring **rings;   /* per slot: its runs' rings, newest first */
 	_Atomic uint32_t *pipe; /* per slot: its stand-in's pipe (0: none) */
+	struct fast *fast;      /* per slot: its run's local channel */
+	unsigned char *fbuf;    /* TP__POOL_FAST_MAX: a record read */
 	struct tp__cl_out out;
 	struct tp__cl_in in;
 } br = {.wait = {.fd = -1}, .mu = PTHREAD_MUTEX_INITIALIZER};
@@ -168,6 +186,28 @@ static struct bring *ring_of(int s, const char *path, uint32_t pipe)
 	return g;
 }
 
+/* Sends the batch of len bytes in slot n of ring g (named path) on to
+ * slot s's agent, from there; the slot is freed once it is sent. */
+static void ring_send(int s, int tag, struct bring *g, const char *path,
+                      uint32_t n, uint64_t len)
+{
+	const unsigned char *bytes;
+	int rv = tp__pool_wring_bytes(&g->w, path, n, len, &bytes);
+	if (rv == TP_OK) {
+		g->inflight++;
+		if (tp__cl_send_borrowed(&br.out, tp__cl.slot_rank[s], tag,
+		                         bytes, (size_t)len, ring_sent, g,
+		                         n) != TP_OK)
+			tp__cl_abort(1, "out of memory sending to rank %d",
+			             tp__cl.slot_rank[s]);
+	} else if (rv != TP_ENOENT) /* gone: with its run, whose tasks the
+	                               pool settles as a dead worker's */
+		tp__cl_abort(1,
+		             "slot %d: a batch in the pool's ring could not be "
+		             "read: %s",
+		             s, tp_strerror(rv));
+}
+
 /* Sends m on to slot s's agent when it says where a batch is in the
  * ring (Envelope{pool_tasks_ring}, field 84: its first bytes are 0xa2
  * 0x05): from there, as the pool wrote it. Returns 0 (m left as it is)
@@ -177,7 +217,6 @@ static int from_ring(int s, int tag, nng_msg *m)
 	const uint8_t *b = nng_msg_body(m);
 	size_t n = nng_msg_len(m);
 	Troupe__Envelope *env = NULL;
-	const unsigned char *bytes;
 	if (n < 2 || n > 1024 || b[0] != 0xa2 || b[1] != 0x05 ||
 	    tp__envelope_unpack(b, n, 0, &env) != TP_OK)
 		return 0;
@@ -187,23 +226,128 @@ static int from_ring(int s, int tag, nng_msg *m)
 	}
 	const Troupe__PoolTasksRing *r = env->pool_tasks_ring;
 	struct bring *g = ring_of(s, r->ring, nng_msg_get_pipe(m).id);
-	int rv = tp__pool_wring_bytes(&g->w, r->ring, r->slot, r->len, &bytes);
-	if (rv == TP_OK) {
-		g->inflight++;
-		if (tp__cl_send_borrowed(&br.out, tp__cl.slot_rank[s], tag,
-		                         bytes, (size_t)r->len, ring_sent, g,
-		                         r->slot) != TP_OK)
-			tp__cl_abort(1, "out of memory sending to rank %d",
-			             tp__cl.slot_rank[s]);
-	} else if (rv != TP_ENOENT) /* gone: with its run, whose tasks the
-	                               pool settles as a dead worker's */
-		tp__cl_abort(1,
-		             "slot %d: a batch in the pool's ring could not be "
-		             "read: %s",
-		             s, tp_strerror(rv));
+	ring_send(s, tag, g, r->ring, r->slot, r->len);
 	tp__envelope_free(env);
 	nng_msg_free(m);
 	return 1;
+}
+
+static void fast_close(int s)
+{
+	struct fast *f = &br.fast[s];
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	f->nheld = 0; /* the run is gone: the pool settles its tasks */
+	br.fds[tp__cl.nslots + s].fd = -1;
+}
+
+/* Whether results may go by slot s's channel: it is the run's of the
+ * stand-in connected now, whose pipe is pipe. */
+static int fast_ok(int s, uint32_t pipe)
+{
+	const struct fast *f = &br.fast[s];
+	return f->fd >= 0 && pipe != 0 && f->pipe == pipe &&
+	       atomic_load(&br.pipe[s]) == pipe;
+}
+
+/* A stand-in's hello (the first it sends): where its run's channel is.
+ * Returns 0 (m left as it is) for any other message. */
+static int from_hello(int s, nng_msg *m)
+{
+	Troupe__Envelope *env = NULL;
+	if (nng_msg_len(m) > 256 ||
+	    tp__envelope_unpack(nng_msg_body(m), nng_msg_len(m), 0, &env) !=
+	        TP_OK)
+		return 0;
+	if (env->body_case != TROUPE__ENVELOPE__BODY_POOL_HELLO) {
+		tp__envelope_free(env);
+		return 0;
+	}
+	struct fast *f = &br.fast[s];
+	fast_close(s); /* a channel of the run before */
+	f->pipe = nng_msg_get_pipe(m).id;
+	f->tried = 0;
+	snprintf(f->path, sizeof(f->path), "%s",
+	         env->pool_hello->name ? env->pool_hello->name : "");
+	tp__envelope_free(env);
+	nng_msg_free(m);
+	return 1;
+}
+
+/* After the first batch from the stand-in of pipe: the pool listened for
+ * its run's channel before it sent that batch; dialled once. */
+static void fast_dial(int s, uint32_t pipe)
+{
+	struct fast *f = &br.fast[s];
+	int fd;
+	if (f->tried || f->pipe != pipe || f->path[0] == '\0')
+		return;
+	f->tried = 1;
+	if (tp__pool_fast_dial(f->path, &fd) != TP_OK)
+		return; /* nng carries everything */
+	f->fd = fd;
+	br.fds[tp__cl.nslots + s].fd = fd;
+	br.fds[tp__cl.nslots + s].events = POLLIN;
+}
+
+/* A note of a batch in slot n (len bytes) of the run's ring: sent on
+ * when the ring is known (the pool named it in a message first, which
+ * the stand-in relays: it may come after the note); 0 when it is not. */
+static int fast_tasks(int s, int tag, uint32_t n, uint64_t len)
+{
+	struct bring *g = br.rings[s];
+	if (g == NULL || g->pipe != br.fast[s].pipe)
+		return 0;
+	if (g->w.map != NULL) /* else gone with its run: so is the batch */
+		ring_send(s, tag, g, g->w.path, n, len);
+	return 1;
+}
+
+/* What slot s's run wrote to its channel: on to its agent. */
+static int from_fast(int s)
+{
+	struct fast *f = &br.fast[s];
+	int tag = s + TP__CL_SLOTS * atomic_load(&br.gen), n = 0, k = 0;
+	/* the notes held until their ring was named, first */
+	for (int i = 0; i < f->nheld; i++)
+		if (!fast_tasks(s, tag, f->held[i].slot, f->held[i].len))
+			f->held[k++] = f->held[i];
+	f->nheld = k;
+	while (f->fd >= 0) {
+		struct tp__pool_note nt;
+		int rv =
+		    tp__pool_fast_recv(f->fd, &nt, br.fbuf, TP__POOL_FAST_MAX);
+		if (rv == TP_EEMPTY)
+			break;
+		if (rv == TP_ECLOSED) {
+			fast_close(s);
+			break;
+		}
+		if (rv != TP_OK)
+			continue; /* not a note: dropped, as the pool does */
+		n++;
+		if (nt.kind == TP__POOL_NOTE_BYTES) {
+			void *c = malloc(nt.len);
+			if (c == NULL)
+				tp__cl_abort(1, "out of memory");
+			memcpy(c, br.fbuf, nt.len);
+			if (tp__cl_send(&br.out, tp__cl.slot_rank[s], tag, NULL,
+			                c, nt.len) != TP_OK)
+				tp__cl_abort(1,
+				             "out of memory sending to rank %d",
+				             tp__cl.slot_rank[s]);
+		} else if (nt.kind == TP__POOL_NOTE_TASKS &&
+		           !fast_tasks(s, tag, nt.slot, nt.len)) {
+			if (f->nheld == FAST_HELD)
+				tp__cl_abort(1,
+				             "slot %d: more than %d batches in "
+				             "a ring not yet named",
+				             s, FAST_HELD);
+			f->held[f->nheld++] = nt;
+		}
+	}
+	return n;
 }
 
 /* Slot s's stand-in sent something: on to its agent. */
@@ -213,17 +357,19 @@ static int from_slot(int s)
 	int n = 0;
 	int tag = s + TP__CL_SLOTS * atomic_load(&br.gen);
 	while (nng_recvmsg(br.s[s], &m, NNG_FLAG_NONBLOCK) == 0) {
-		if (from_ring(s, tag, m)) {
-			n++;
+		uint32_t pipe = nng_msg_get_pipe(m).id;
+		if (from_hello(s, m))
 			continue;
-		}
+		n++;
+		fast_dial(s, pipe);
+		if (from_ring(s, tag, m))
+			continue;
 		if (tp__cl_send(&br.out, tp__cl.slot_rank[s], tag, m, NULL,
 		                0) != TP_OK) {
 			nng_msg_free(m);
 			tp__cl_abort(1, "out of memory sending to rank %d",
 			             tp__cl.slot_rank[s]);
 		}
-		n++;
 	}
 	return n;
 }
@@ -313,14 +459,29 @@ static int agent_msg(struct tp__cl_rx *x, void *arg)
 			ring_drop(g, x->n);
 			return 0;
 		}
-		x->msg = ring_note(g, x->n, x->count);
 		g->inflight--;
+		(*(int *)arg)++;
+		/* where they are, by the run's channel if it has one */
+		if (fast_ok(slot, g->pipe) &&
+		    tp__pool_fast_send(br.fast[slot].fd, TP__POOL_NOTE_RESULTS,
+		                       x->n, (uint64_t)x->count) == TP_OK)
+			return 0;
+		x->msg = ring_note(g, x->n, x->count);
+		(*(int *)arg)--;
 	}
 	if (x->msg == NULL)
 		return 0;
 	(*(int *)arg)++;
 	/* A late answer to a pool that is gone is dropped. */
 	if (gen != atomic_load(&br.gen)) {
+		nng_msg_free(x->msg);
+		return 0;
+	}
+	/* small ones in one record of the run's channel, when it has one */
+	if (x->drop == NULL && nng_msg_len(x->msg) <= TP__POOL_FAST_MAX &&
+	    fast_ok(slot, atomic_load(&br.pipe[slot])) &&
+	    tp__pool_fast_send_bytes(br.fast[slot].fd, nng_msg_body(x->msg),
+	                             nng_msg_len(x->msg)) == TP_OK) {
 		nng_msg_free(x->msg);
 		return 0;
 	}
@@ -409,10 +570,14 @@ static void *bridge_loop(void *arg)
 	while (!atomic_load(&br.stop)) {
 		int busy = 0, stuck;
 		send_open();
-		tp__cl_wait_for(&br.wait, br.fds, tp__cl.nslots, ns);
+		tp__cl_wait_for(&br.wait, br.fds, 2 * tp__cl.nslots, ns);
 		for (int s = 0; s < tp__cl.nslots; s++)
 			if (br.fds[s].revents & POLLIN)
 				busy += from_slot(s);
+		for (int s = 0; s < tp__cl.nslots; s++)
+			if (br.fds[tp__cl.nslots + s].revents != 0 ||
+			    br.fast[s].nheld > 0)
+				busy += from_fast(s);
 		busy += from_agents();
 		stuck = deliver();
 		tp__cl_progress(&br.out);
@@ -469,15 +634,21 @@ int tp__cl_bridge_start(void)
 	int n = tp__cl.nslots, rv;
 	double now = tp__cl_now();
 	br.s = calloc((size_t)n + 1, sizeof(*br.s));
-	br.fds = calloc((size_t)n + 1, sizeof(*br.fds));
+	br.fds = calloc(2 * (size_t)n + 1, sizeof(*br.fds));
 	br.last = calloc((size_t)tp__cl.size, sizeof(*br.last));
 	br.ph = calloc((size_t)n + 1, sizeof(*br.ph));
 	br.pt = calloc((size_t)n + 1, sizeof(*br.pt));
 	br.rings = calloc((size_t)n + 1, sizeof(*br.rings));
 	br.pipe = calloc((size_t)n + 1, sizeof(*br.pipe));
+	br.fast = calloc((size_t)n + 1, sizeof(*br.fast));
+	br.fbuf = malloc(TP__POOL_FAST_MAX);
+	for (int s = 0; br.fast != NULL && br.fds != NULL && s < n; s++) {
+		br.fast[s].fd = -1;
+		br.fds[n + s].fd = -1;
+	}
 	if (br.s == NULL || br.fds == NULL || br.last == NULL ||
 	    br.ph == NULL || br.pt == NULL || br.rings == NULL ||
-	    br.pipe == NULL)
+	    br.pipe == NULL || br.fast == NULL || br.fbuf == NULL)
 		return TP_ENOMEM;
 	for (int r = 0; r < tp__cl.size; r++)
 		br.last[r] = now;
@@ -519,6 +690,8 @@ void tp__cl_bridge_stop(void)
 		if (br.rings != NULL) /* every send is done (the loop's
 		                         flush) */
 			rings_prune(s, 1);
+		if (br.fast != NULL && br.fds != NULL)
+			fast_close(s);
 	}
 	tp__cl_wait_fini(&br.wait);
 	free(br.s);
@@ -528,8 +701,12 @@ void tp__cl_bridge_stop(void)
 	free(br.pt);
 	free(br.rings);
 	free(br.pipe);
+	free(br.fast);
+	free(br.fbuf);
 	br.rings = NULL;
 	br.pipe = NULL;
+	br.fast = NULL;
+	br.fbuf = NULL;
 	br.ph = br.pt = NULL;
 	br.s = NULL;
 	br.fds = NULL;

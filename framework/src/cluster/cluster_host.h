@@ -60,6 +60,18 @@
 	V(tp__pool_backend_set,                                                \
 	  (tp_pool_backend which, const struct tp__pool_backend *b),           \
 	  (which, b))                                                          \
+	X(int, tp__pool_fast_dial, (const char *path, int *fd), (path, fd))    \
+	X(int, tp__pool_fast_path,                                             \
+	  (const char *addr, pid_t pid, char *path, size_t size),              \
+	  (addr, pid, path, size))                                             \
+	X(int, tp__pool_fast_recv,                                             \
+	  (int fd, struct tp__pool_note *n, void *buf, size_t cap),            \
+	  (fd, n, buf, cap))                                                   \
+	X(int, tp__pool_fast_send,                                             \
+	  (int fd, uint32_t kind, uint32_t slot, uint64_t len),                \
+	  (fd, kind, slot, len))                                               \
+	X(int, tp__pool_fast_send_bytes, (int fd, const void *p, size_t len),  \
+	  (fd, p, len))                                                        \
 	X(int, tp__pool_send, (nng_socket s, const void *env_msg, int flags),  \
 	  (s, env_msg, flags))                                                 \
 	X(int, tp__pool_worker_dial, (nng_socket s, const char *addr),         \

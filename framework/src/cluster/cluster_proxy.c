@@ -3,9 +3,11 @@
  * TP_POOL_MPI pool runs on rank 0's host (a local process started by the
  * pool like any worker, so the pool's own machinery sees an ordinary
  * worker). It dials the pool's socket and the bridge's socket of its slot,
- * says hello, and relays: batches of tasks to the bridge, batches of
- * results back. It runs no task and calls no MPI. It exits on the pool's
- * Stop, or when either socket fails.
+ * says hello (to the bridge: where its run's local channel is, which the
+ * bridge dials to carry the run's notes and small batches both ways
+ * itself, pool_fast.c), and relays what goes by nng: batches of tasks to
+ * the bridge, batches of results back. It runs no task and calls no MPI. It
+ * exits on the pool's Stop, or when either socket fails.
  */
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
@@ -32,6 +34,8 @@ static int dial(nng_socket *s, const char *addr, int pool)
 	            : nng_dial(*s, addr, NULL, 0);
 }
 
+/* To the pool: its pid and name; to the bridge: its pid and the path of
+ * its run's local channel (pool_fast.c), which the bridge dials itself. */
 static int hello(nng_socket s, const char *name)
 {
 	Troupe__PoolHello h = TROUPE__POOL_HELLO__INIT;
@@ -92,8 +96,11 @@ int tp__cl_proxy(const tp_payload *args, tp_payload *result)
 		return 2;
 	tp__nng_used();
 	tp__cl_keep_freed_memory(); /* its own process: batches pass */
+	char fpath[108];
+	if (tp__pool_fast_path(addr, getpid(), fpath, sizeof(fpath)) != TP_OK)
+		fpath[0] = '\0'; /* the bridge then relays all by nng */
 	if (dial(&p, addr, 1) != 0 || dial(&b, baddr, 0) != 0 ||
-	    hello(p, name) != TP_OK ||
+	    hello(p, name) != TP_OK || hello(b, fpath) != TP_OK ||
 	    nng_socket_get_int(p, NNG_OPT_RECVFD, &fds[0].fd) != 0 ||
 	    nng_socket_get_int(b, NNG_OPT_RECVFD, &fds[1].fd) != 0)
 		return 3;

@@ -494,6 +494,11 @@ struct tp__pool_backend {
 	 * slot once it is sent: large batches go through the ring as for
 	 * local workers. */
 	int ring;
+	/* Its runs get a local channel (pool_fast.c) too, dialled not by
+	 * the run but by this process (the backend's own thread, which
+	 * then carries the run's notes and small batches both ways
+	 * without the stand-in): its peer is this pid. */
+	int fast_here;
 };
 void tp__pool_backend_set(tp_pool_backend which,
                           const struct tp__pool_backend *b);

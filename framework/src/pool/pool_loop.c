@@ -771,7 +771,8 @@ static void on_recv(tp__rsrc *src, uint32_t events, void *arg)
 	pthread_mutex_unlock(&w->pool->mu);
 }
 
-/* A connection to a run's listener: the run's own (its pid) becomes the
+/* A connection to a run's listener: the run's own (its pid; this
+ * process for a backend whose thread dials it, fast_here) becomes the
  * channel and the listener goes; any other peer is closed unread. */
 static void on_fast_accept(tp__rsrc *src, uint32_t events, void *arg)
 {
@@ -781,8 +782,10 @@ static void on_fast_accept(tp__rsrc *src, uint32_t events, void *arg)
 	(void)src;
 	(void)events;
 	pthread_mutex_lock(&pool->mu);
-	while ((rv = tp__pool_fast_accept(w->fast_lfd, w->pid, &fd)) ==
-	       TP_EPERM)
+	pid_t peer = pool->backend != NULL && pool->backend->fast_here
+	                 ? getpid()
+	                 : w->pid;
+	while ((rv = tp__pool_fast_accept(w->fast_lfd, peer, &fd)) == TP_EPERM)
 		;
 	if (rv == TP_OK) {
 		tp__reactor_del(w->lsrc);

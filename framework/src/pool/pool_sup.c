@@ -244,8 +244,9 @@ int tp__pool_worker_attach(struct tp_pool *pool, struct pool_worker *w,
 	snprintf(addr, sizeof(addr), "%s-%d", pool->addr, (int)pid);
 	if ((rv = worker_listen(w, addr)) == TP_OK) {
 		/* A local run's channel for ring notes (pool_fast.c), before
-		 * any batch goes: without it, notes go by nng. */
-		if (pool->backend == NULL &&
+		 * any batch goes: without it, notes go by nng. A backend's
+		 * run gets one when its own thread dials it (fast_here). */
+		if ((pool->backend == NULL || pool->backend->fast_here) &&
 		    (tp__pool_fast_path(pool->addr, pid, w->fast_path,
 		                        sizeof(w->fast_path)) != TP_OK ||
 		     tp__pool_fast_listen(w->fast_path, &w->fast_lfd) != TP_OK))
