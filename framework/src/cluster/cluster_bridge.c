@@ -251,14 +251,16 @@ static int fast_ok(int s, uint32_t pipe)
 	       atomic_load(&br.pipe[s]) == pipe;
 }
 
-/* A stand-in's hello (the first it sends): where its run's channel is.
+/* A stand-in's hello (the first it sends: Envelope{pool_hello}, field
+ * 82, whose first bytes are 0x92 0x05): where its run's channel is.
  * Returns 0 (m left as it is) for any other message. */
 static int from_hello(int s, nng_msg *m)
 {
+	const uint8_t *b = nng_msg_body(m);
+	size_t n = nng_msg_len(m);
 	Troupe__Envelope *env = NULL;
-	if (nng_msg_len(m) > 256 ||
-	    tp__envelope_unpack(nng_msg_body(m), nng_msg_len(m), 0, &env) !=
-	        TP_OK)
+	if (n < 2 || n > 256 || b[0] != 0x92 || b[1] != 0x05 ||
+	    tp__envelope_unpack(b, n, 0, &env) != TP_OK)
 		return 0;
 	if (env->body_case != TROUPE__ENVELOPE__BODY_POOL_HELLO) {
 		tp__envelope_free(env);
@@ -460,14 +462,14 @@ static int agent_msg(struct tp__cl_rx *x, void *arg)
 			return 0;
 		}
 		g->inflight--;
-		(*(int *)arg)++;
 		/* where they are, by the run's channel if it has one */
 		if (fast_ok(slot, g->pipe) &&
 		    tp__pool_fast_send(br.fast[slot].fd, TP__POOL_NOTE_RESULTS,
-		                       x->n, (uint64_t)x->count) == TP_OK)
+		                       x->n, (uint64_t)x->count) == TP_OK) {
+			(*(int *)arg)++;
 			return 0;
+		}
 		x->msg = ring_note(g, x->n, x->count);
-		(*(int *)arg)--;
 	}
 	if (x->msg == NULL)
 		return 0;
