@@ -78,27 +78,26 @@ static int crash_on(const tp_payload *a, tp_payload *r)
 }
 TP_TARGET(crash_on);
 
-/* x * 3 after about 2 ms of sleep. */
-static int slow(const tp_payload *a, tp_payload *r)
+/* x * 3 after about ns of sleep. */
+static int triple_after(const tp_payload *a, tp_payload *r, long ns)
 {
 	int64_t x;
-	struct timespec ts = {0, 2000000};
+	struct timespec ts = {0, ns};
 	if (tp_payload_get_int(a, 0, &x))
 		return TP_EINVAL;
 	nanosleep(&ts, NULL);
 	return tp_payload_add_int(r, x * 3);
 }
+
+static int slow(const tp_payload *a, tp_payload *r)
+{
+	return triple_after(a, r, 2000000);
+}
 TP_TARGET(slow);
 
-/* x * 3 after about 50 us of sleep. */
 static int tick(const tp_payload *a, tp_payload *r)
 {
-	int64_t x;
-	struct timespec ts = {0, 50000};
-	if (tp_payload_get_int(a, 0, &x))
-		return TP_EINVAL;
-	nanosleep(&ts, NULL);
-	return tp_payload_add_int(r, x * 3);
+	return triple_after(a, r, 50000);
 }
 TP_TARGET(tick);
 
@@ -312,6 +311,18 @@ static void case_crash(tp_pool *pool, const char *host)
 	case_map(pool, 10000);
 }
 
+/* How many of the n results of a map of triple_after's are not 3 i. */
+static size_t wrong_triples(const tp_payload *out, size_t n)
+{
+	size_t bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		int64_t v = -1;
+		tp_payload_get_int(out, i, &v);
+		bad += v != (int64_t)(3 * i);
+	}
+	return bad;
+}
+
 static void case_load(tp_pool *pool, size_t n)
 {
 	tp_payload *items = NULL, *out = NULL;
@@ -342,12 +353,7 @@ static void case_load(tp_pool *pool, size_t n)
 	fflush(stdout);
 	co.chunksize = 4;
 	int rv = tp_pool_map_opts(pool, slow, items, &co, &out);
-	size_t bad = 0;
-	for (size_t i = 0; rv == TP_OK && i < n; i++) {
-		int64_t v = -1;
-		tp_payload_get_int(out, i, &v);
-		bad += v != (int64_t)(3 * i);
-	}
+	size_t bad = rv == TP_OK ? wrong_triples(out, n) : 0;
 	printf("load map of %zu slow items: %s, %zu wrong\n", n,
 	       tp_strerror(rv), bad);
 	CHECK(rv == TP_OK && bad == 0, "load: %s", tp_strerror(rv));
@@ -383,11 +389,8 @@ static void case_standin(tp_pool *pool)
 	tp_pool_call_opts co = {
 	    .chunksize = CHUNK, .progress = quarter, .progress_arg = &said};
 	int rv = tp_pool_map_opts(pool, tick, items, &co, &out);
-	for (size_t i = 0; rv == TP_OK && i < n; i++) {
-		int64_t v = -1;
-		tp_payload_get_int(out, i, &v);
-		bad += v != (int64_t)(3 * i);
-	}
+	if (rv == TP_OK)
+		bad = wrong_triples(out, n);
 	printf("map of %zu with a stand-in killed: %s, %zu wrong\n", n,
 	       tp_strerror(rv), bad);
 	CHECK(rv == TP_OK && bad == 0, "standin: %s", tp_strerror(rv));

@@ -208,22 +208,35 @@ static void ring_send(int s, int tag, struct bring *g, const char *path,
 		             s, tp_strerror(rv));
 }
 
+/* m unpacked when it is an Envelope of body (a field from 80 to 95,
+ * whose key's bytes are b0 and 0x05) of at most max bytes; else NULL
+ * (m is not unpacked at all when its first bytes say another field). */
+static Troupe__Envelope *envelope_of(nng_msg *m, uint8_t b0, size_t max,
+                                     int body)
+{
+	const uint8_t *b = nng_msg_body(m);
+	size_t n = nng_msg_len(m);
+	Troupe__Envelope *env = NULL;
+	if (n < 2 || n > max || b[0] != b0 || b[1] != 0x05 ||
+	    tp__envelope_unpack(b, n, 0, &env) != TP_OK)
+		return NULL;
+	if ((int)env->body_case != body) {
+		tp__envelope_free(env);
+		return NULL;
+	}
+	return env;
+}
+
 /* Sends m on to slot s's agent when it says where a batch is in the
  * ring (Envelope{pool_tasks_ring}, field 84: its first bytes are 0xa2
  * 0x05): from there, as the pool wrote it. Returns 0 (m left as it is)
  * for any other message. */
 static int from_ring(int s, int tag, nng_msg *m)
 {
-	const uint8_t *b = nng_msg_body(m);
-	size_t n = nng_msg_len(m);
-	Troupe__Envelope *env = NULL;
-	if (n < 2 || n > 1024 || b[0] != 0xa2 || b[1] != 0x05 ||
-	    tp__envelope_unpack(b, n, 0, &env) != TP_OK)
+	Troupe__Envelope *env =
+	    envelope_of(m, 0xa2, 1024, TROUPE__ENVELOPE__BODY_POOL_TASKS_RING);
+	if (env == NULL)
 		return 0;
-	if (env->body_case != TROUPE__ENVELOPE__BODY_POOL_TASKS_RING) {
-		tp__envelope_free(env);
-		return 0;
-	}
 	const Troupe__PoolTasksRing *r = env->pool_tasks_ring;
 	struct bring *g = ring_of(s, r->ring, nng_msg_get_pipe(m).id);
 	ring_send(s, tag, g, r->ring, r->slot, r->len);
@@ -256,16 +269,10 @@ static int fast_ok(int s, uint32_t pipe)
  * Returns 0 (m left as it is) for any other message. */
 static int from_hello(int s, nng_msg *m)
 {
-	const uint8_t *b = nng_msg_body(m);
-	size_t n = nng_msg_len(m);
-	Troupe__Envelope *env = NULL;
-	if (n < 2 || n > 256 || b[0] != 0x92 || b[1] != 0x05 ||
-	    tp__envelope_unpack(b, n, 0, &env) != TP_OK)
+	Troupe__Envelope *env =
+	    envelope_of(m, 0x92, 256, TROUPE__ENVELOPE__BODY_POOL_HELLO);
+	if (env == NULL)
 		return 0;
-	if (env->body_case != TROUPE__ENVELOPE__BODY_POOL_HELLO) {
-		tp__envelope_free(env);
-		return 0;
-	}
 	struct fast *f = &br.fast[s];
 	fast_close(s); /* a channel of the run before */
 	f->pipe = nng_msg_get_pipe(m).id;
@@ -306,50 +313,52 @@ static int fast_tasks(int s, int tag, uint32_t n, uint64_t len)
 	return 1;
 }
 
+struct fast_arg {
+	int s, tag, n;
+};
+
+/* A note (or small batch) the pool wrote to slot s's channel. */
+static void fast_note(const struct tp__pool_note *nt,
+                      const unsigned char *bytes, void *arg)
+{
+	struct fast_arg *a = arg;
+	struct fast *f = &br.fast[a->s];
+	a->n++;
+	if (nt->kind == TP__POOL_NOTE_BYTES) {
+		void *c = malloc(nt->len);
+		if (c == NULL)
+			tp__cl_abort(1, "out of memory");
+		memcpy(c, bytes, nt->len);
+		if (tp__cl_send(&br.out, tp__cl.slot_rank[a->s], a->tag, NULL,
+		                c, nt->len) != TP_OK)
+			tp__cl_abort(1, "out of memory sending to rank %d",
+			             tp__cl.slot_rank[a->s]);
+	} else if (nt->kind == TP__POOL_NOTE_TASKS &&
+	           !fast_tasks(a->s, a->tag, nt->slot, nt->len)) {
+		if (f->nheld == FAST_HELD)
+			tp__cl_abort(1,
+			             "slot %d: more than %d batches in a ring "
+			             "not yet named",
+			             a->s, FAST_HELD);
+		f->held[f->nheld++] = *nt;
+	}
+}
+
 /* What slot s's run wrote to its channel: on to its agent. */
 static int from_fast(int s)
 {
 	struct fast *f = &br.fast[s];
-	int tag = s + TP__CL_SLOTS * atomic_load(&br.gen), n = 0, k = 0;
+	struct fast_arg a = {s, s + TP__CL_SLOTS * atomic_load(&br.gen), 0};
+	int k = 0;
 	/* the notes held until their ring was named, first */
 	for (int i = 0; i < f->nheld; i++)
-		if (!fast_tasks(s, tag, f->held[i].slot, f->held[i].len))
+		if (!fast_tasks(s, a.tag, f->held[i].slot, f->held[i].len))
 			f->held[k++] = f->held[i];
 	f->nheld = k;
-	while (f->fd >= 0) {
-		struct tp__pool_note nt;
-		int rv =
-		    tp__pool_fast_recv(f->fd, &nt, br.fbuf, TP__POOL_FAST_MAX);
-		if (rv == TP_EEMPTY)
-			break;
-		if (rv == TP_ECLOSED) {
-			fast_close(s);
-			break;
-		}
-		if (rv != TP_OK)
-			continue; /* not a note: dropped, as the pool does */
-		n++;
-		if (nt.kind == TP__POOL_NOTE_BYTES) {
-			void *c = malloc(nt.len);
-			if (c == NULL)
-				tp__cl_abort(1, "out of memory");
-			memcpy(c, br.fbuf, nt.len);
-			if (tp__cl_send(&br.out, tp__cl.slot_rank[s], tag, NULL,
-			                c, nt.len) != TP_OK)
-				tp__cl_abort(1,
-				             "out of memory sending to rank %d",
-				             tp__cl.slot_rank[s]);
-		} else if (nt.kind == TP__POOL_NOTE_TASKS &&
-		           !fast_tasks(s, tag, nt.slot, nt.len)) {
-			if (f->nheld == FAST_HELD)
-				tp__cl_abort(1,
-				             "slot %d: more than %d batches in "
-				             "a ring not yet named",
-				             s, FAST_HELD);
-			f->held[f->nheld++] = nt;
-		}
-	}
-	return n;
+	if (f->fd >= 0 && tp__pool_fast_drain(f->fd, br.fbuf, TP__POOL_FAST_MAX,
+	                                      fast_note, &a) == TP_ECLOSED)
+		fast_close(s);
+	return a.n;
 }
 
 /* Slot s's stand-in sent something: on to its agent. */

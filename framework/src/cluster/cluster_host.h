@@ -61,12 +61,15 @@
 	  (tp_pool_backend which, const struct tp__pool_backend *b),           \
 	  (which, b))                                                          \
 	X(int, tp__pool_fast_dial, (const char *path, int *fd), (path, fd))    \
+	X(int, tp__pool_fast_drain,                                            \
+	  (int fd, void *buf, size_t cap,                                      \
+	   void (*fn)(const struct tp__pool_note *n,                           \
+	              const unsigned char *bytes, void *arg),                  \
+	   void *arg),                                                         \
+	  (fd, buf, cap, fn, arg))                                             \
 	X(int, tp__pool_fast_path,                                             \
 	  (const char *addr, pid_t pid, char *path, size_t size),              \
 	  (addr, pid, path, size))                                             \
-	X(int, tp__pool_fast_recv,                                             \
-	  (int fd, struct tp__pool_note *n, void *buf, size_t cap),            \
-	  (fd, n, buf, cap))                                                   \
 	X(int, tp__pool_fast_send,                                             \
 	  (int fd, uint32_t kind, uint32_t slot, uint64_t len),                \
 	  (fd, kind, slot, len))                                               \

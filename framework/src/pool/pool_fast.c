@@ -151,6 +151,23 @@ int tp__pool_fast_send_bytes(int fd, const void *p, size_t len)
 	return sent(w, sizeof(n) + len);
 }
 
+int tp__pool_fast_drain(int fd, void *buf, size_t cap,
+                        void (*fn)(const struct tp__pool_note *n,
+                                   const unsigned char *bytes, void *arg),
+                        void *arg)
+{
+	for (;;) {
+		struct tp__pool_note n;
+		int rv = tp__pool_fast_recv(fd, &n, buf, cap);
+		if (rv == TP_EEMPTY)
+			return TP_OK;
+		if (rv == TP_ECLOSED)
+			return TP_ECLOSED;
+		if (rv == TP_OK)
+			fn(&n, buf, arg);
+	}
+}
+
 int tp__pool_fast_recv(int fd, struct tp__pool_note *n, void *buf, size_t cap)
 {
 	struct iovec iov[2] = {{.iov_base = n, .iov_len = sizeof(*n)},

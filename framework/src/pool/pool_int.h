@@ -467,6 +467,14 @@ int tp__pool_fast_send_bytes(int fd, const void *p, size_t len);
  * other end is gone, TP_EDECODE a record that is not a note or is cut
  * (dropped). */
 int tp__pool_fast_recv(int fd, struct tp__pool_note *n, void *buf, size_t cap);
+/* Reads every note waiting on fd, without blocking, and hands each to
+ * fn (a BYTES note's bytes in buf, cap bytes; records that are not notes
+ * are dropped): TP_OK when none is left, TP_ECLOSED once the other end is
+ * gone (after the notes it sent before). */
+int tp__pool_fast_drain(int fd, void *buf, size_t cap,
+                        void (*fn)(const struct tp__pool_note *n,
+                                   const unsigned char *bytes, void *arg),
+                        void *arg);
 
 /* pool_file.c: shared files in the run directory (the slots file, int map
  * segments), created and mapped by the pool (path gets

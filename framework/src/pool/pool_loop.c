@@ -263,40 +263,43 @@ static void fast_close(struct pool_worker *w)
 /* The notes on w's local channel: results in the run's ring. A note that
  * is not one, or names a slot the worker did not fill, is dropped (as a
  * malformed message is); the channel's end goes with the run. */
+struct fast_arg {
+	struct tp_pool *pool;
+	struct pool_round *rd;
+	struct pool_worker *w;
+};
+
+static void fast_note(const struct tp__pool_note *n, const unsigned char *buf,
+                      void *arg)
+{
+	struct fast_arg *a = arg;
+	struct pool_worker *w = a->w;
+	struct tp__pool_in in;
+	int rv = TP_OK;
+	if (n->kind == TP__POOL_NOTE_BYTES) {
+		/* the values borrow from a copy of their own */
+		unsigned char *c = malloc(n->len);
+		if (c != NULL) {
+			memcpy(c, buf, n->len);
+			rv = tp__pool_results_read_mem(c, n->len, free, c, &in);
+		}
+		if (c != NULL && rv == TP_OK)
+			on_results(a->pool, a->rd, w, &in);
+	} else if (n->kind == TP__POOL_NOTE_RESULTS && w->ring != NULL &&
+	           tp__pool_ring_results(w->ring, tp__pool_ring_path(w->ring),
+	                                 n->slot, n->len, &in) == TP_OK) {
+		on_results(a->pool, a->rd, w, &in);
+	}
+}
+
 static void fast_drain(struct tp_pool *pool, struct pool_round *rd,
                        struct pool_worker *w)
 {
-	struct tp__pool_note n;
-	struct tp__pool_in in;
-	unsigned char *buf = pool->fast_buf;
-	while (w->fast_fd >= 0) {
-		int rv =
-		    tp__pool_fast_recv(w->fast_fd, &n, buf, TP__POOL_FAST_MAX);
-		if (rv == TP_EEMPTY)
-			return;
-		if (rv == TP_ECLOSED) {
-			fast_close(w);
-			return;
-		}
-		if (rv != TP_OK)
-			continue;
-		if (n.kind == TP__POOL_NOTE_BYTES) {
-			/* the values borrow from a copy of their own */
-			unsigned char *c = malloc(n.len);
-			if (c != NULL) {
-				memcpy(c, buf, n.len);
-				rv = tp__pool_results_read_mem(c, n.len, free,
-				                               c, &in);
-			}
-			if (c != NULL && rv == TP_OK)
-				on_results(pool, rd, w, &in);
-		} else if (n.kind == TP__POOL_NOTE_RESULTS && w->ring != NULL &&
-		           tp__pool_ring_results(w->ring,
-		                                 tp__pool_ring_path(w->ring),
-		                                 n.slot, n.len, &in) == TP_OK) {
-			on_results(pool, rd, w, &in);
-		}
-	}
+	struct fast_arg a = {pool, rd, w};
+	if (w->fast_fd >= 0 &&
+	    tp__pool_fast_drain(w->fast_fd, pool->fast_buf, TP__POOL_FAST_MAX,
+	                        fast_note, &a) == TP_ECLOSED)
+		fast_close(w);
 }
 
 static void worker_drain(struct tp_pool *pool, struct pool_round *rd,
