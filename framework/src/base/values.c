@@ -90,51 +90,6 @@ static int add_bytes(struct tp__cols *c, const struct tp_value *v)
 	return TP_OK;
 }
 
-int tp__cols_add(struct tp__cols *c, const struct tp_value *v)
-{
-	unsigned char k = kind_of[v->type];
-	int rv = TP_OK;
-	/* The common case first: room in every column it touches. */
-	struct tp__vbuf *num = k == K_INT ? &c->ints : &c->dbls;
-	if ((k == K_INT || k == K_DOUBLE) && num->cap - num->n >= 8 &&
-	    c->kinds.cap > c->kinds.n) {
-		memcpy(num->p + num->n, &v->i, 8); /* the union's 8 bytes */
-		num->n += 8;
-		c->kinds.p[c->kinds.n++] = (char)k;
-		c->count++;
-		return TP_OK;
-	}
-	if ((k == K_STRING || k == K_BYTES) && c->lens.cap - c->lens.n >= 4 &&
-	    c->data.cap - c->data.n > v->len && c->kinds.cap > c->kinds.n) {
-		uint32_t len = v->len;
-		memcpy(c->lens.p + c->lens.n, &len, 4);
-		c->lens.n += 4;
-		memcpy(c->data.p + c->data.n, v->data, (size_t)len + 1);
-		c->data.n += (size_t)len + 1;
-		c->kinds.p[c->kinds.n++] = (char)k;
-		c->count++;
-		return TP_OK;
-	}
-	switch (k) {
-	case K_INT:
-		rv = vbuf_put(&c->ints, &v->i, sizeof(v->i));
-		break;
-	case K_DOUBLE:
-		rv = vbuf_put(&c->dbls, &v->d, sizeof(v->d));
-		break;
-	case K_STRING:
-	case K_BYTES:
-	case K_USER:
-		rv = add_bytes(c, v);
-		break;
-	}
-	if (rv == TP_OK)
-		rv = vbuf_put(&c->kinds, &k, 1);
-	if (rv == TP_OK)
-		c->count++;
-	return rv;
-}
-
 /* Adds a number of kind k (K_INT or K_DOUBLE) from its 8 bytes at p. */
 static int cols_add_num(struct tp__cols *c, unsigned char k, const void *p)
 {
@@ -152,9 +107,41 @@ static int cols_add_num(struct tp__cols *c, unsigned char k, const void *p)
 	return TP_OK;
 }
 
+int tp__cols_add(struct tp__cols *c, const struct tp_value *v)
+{
+	unsigned char k = kind_of[v->type];
+	int rv = TP_OK;
+	if (k == K_INT || k == K_DOUBLE)
+		return cols_add_num(c, k, &v->i); /* the union's 8 bytes */
+	/* The common case first: room in every column it touches. */
+	if ((k == K_STRING || k == K_BYTES) && c->lens.cap - c->lens.n >= 4 &&
+	    c->data.cap - c->data.n > v->len && c->kinds.cap > c->kinds.n) {
+		uint32_t len = v->len;
+		memcpy(c->lens.p + c->lens.n, &len, 4);
+		c->lens.n += 4;
+		memcpy(c->data.p + c->data.n, v->data, (size_t)len + 1);
+		c->data.n += (size_t)len + 1;
+		c->kinds.p[c->kinds.n++] = (char)k;
+		c->count++;
+		return TP_OK;
+	}
+	switch (k) {
+	case K_STRING:
+	case K_BYTES:
+	case K_USER:
+		rv = add_bytes(c, v);
+		break;
+	}
+	if (rv == TP_OK)
+		rv = vbuf_put(&c->kinds, &k, 1);
+	if (rv == TP_OK)
+		c->count++;
+	return rv;
+}
+
 int tp__cols_add_result(struct tp__cols *c, const tp_payload *r, int all)
 {
-	struct tp_value none = {.type = TP_TNONE}, tmp;
+	struct tp_value none = {.type = TP_TNONE};
 	int rv = TP_OK;
 	/* A packed result (every value an int, or every one a double: a
 	 * target that returns numbers) goes in from its array: a value
@@ -167,18 +154,9 @@ int tp__cols_add_result(struct tp__cols *c, const tp_payload *r, int all)
 			rv = cols_add_num(c, k, &r->iv[i]);
 		return rv;
 	}
-	for (size_t k = 0; k < (all ? r->count : 1) && rv == TP_OK; k++) {
-		/* a generic value in place: a copy of it composed on the
-		 * stack cost a store forwarding stall per call */
-		const struct tp_value *v = &none;
-		if (k < r->count && r->kind == TP__PK_GEN) {
-			v = &r->gv[k];
-		} else if (k < r->count) {
-			tmp = tp__payload_at(r, k);
-			v = &tmp;
-		}
-		rv = tp__cols_add(c, v);
-	}
+	/* generic values in place (an empty result: a none) */
+	for (size_t k = 0; k < (all ? r->count : 1) && rv == TP_OK; k++)
+		rv = tp__cols_add(c, k < r->count ? &r->gv[k] : &none);
 	return rv;
 }
 

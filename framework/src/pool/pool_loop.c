@@ -260,9 +260,6 @@ static void fast_close(struct pool_worker *w)
 	w->fast_lfd = w->fast_fd = -1;
 }
 
-/* The notes on w's local channel: results in the run's ring. A note that
- * is not one, or names a slot the worker did not fill, is dropped (as a
- * malformed message is); the channel's end goes with the run. */
 struct fast_arg {
 	struct tp_pool *pool;
 	struct pool_round *rd;
@@ -292,6 +289,9 @@ static void fast_note(const struct tp__pool_note *n, const unsigned char *buf,
 	}
 }
 
+/* The notes on w's local channel: results in the run's ring. A note that
+ * is not one, or names a slot the worker did not fill, is dropped (as a
+ * malformed message is); the channel's end goes with the run. */
 static void fast_drain(struct tp_pool *pool, struct pool_round *rd,
                        struct pool_worker *w)
 {
